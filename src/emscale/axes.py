@@ -1,0 +1,155 @@
+"""Calibrated axes.
+
+An axis maps integer indices to calibrated values, either uniformly (``offset + i * scale``) or through
+explicit coordinates (non-uniform axes such as wavelength after a grating calibration).
+
+Axis order convention (the one microscopists know from HyperSpy): the data array is stored in numpy order with
+all navigation dimensions first and all signal dimensions last. When axes are *numbered* or *indexed* by the
+user (``inav``, ``isig``, ``axis=`` in reductions) they are counted in "user order": navigation axes first in
+x, y, z order (the reverse of numpy order), then signal axes, also reversed. For a spectrum image stored as
+``data[y, x, E]`` the user axes are ``0 = x``, ``1 = y``, ``2 = E`` (also ``-1 = E``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .errors import AxisError
+
+
+@dataclass(frozen=True)
+class Axis:
+    name: str
+    size: int
+    scale: float = 1.0
+    offset: float = 0.0
+    units: str = ""
+    navigate: bool = False
+    # Explicit coordinates for a non-uniform axis; None for a uniform one.
+    coords: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self):
+        if self.coords is not None:
+            c = np.asarray(self.coords, dtype=float)
+            if c.ndim != 1 or c.size != self.size:
+                raise AxisError(f"axis {self.name!r}: {c.size} coordinates given for size {self.size}")
+            object.__setattr__(self, "coords", c)
+
+    # -- calibration ---------------------------------------------------------------------------------------
+    @property
+    def is_uniform(self) -> bool:
+        return self.coords is None
+
+    @property
+    def values(self) -> np.ndarray:
+        if self.coords is not None:
+            return self.coords
+        return self.offset + self.scale * np.arange(self.size)
+
+    @property
+    def low(self) -> float:
+        v = self.values
+        return float(min(v[0], v[-1])) if self.size else float("nan")
+
+    @property
+    def high(self) -> float:
+        v = self.values
+        return float(max(v[0], v[-1])) if self.size else float("nan")
+
+    def describe_range(self) -> str:
+        u = f" {self.units}" if self.units else ""
+        return f"[{self.low:g}, {self.high:g}]{u}"
+
+    def value_to_index(self, value: float) -> int:
+        """Index of the channel nearest to a calibrated value; a value outside the axis is an error."""
+        value = float(value)
+        if not math.isfinite(value):
+            raise AxisError(f"axis {self.name!r}: calibrated value {value} is not finite")
+        if self.size == 0:
+            raise AxisError(f"axis {self.name!r} is empty")
+        half = abs(self.scale) / 2 if self.is_uniform else 0.0
+        # A value within half a channel of the ends still lands on the end channel.
+        if value < self.low - half - 1e-9 * abs(self.scale) or value > self.high + half + 1e-9 * abs(self.scale):
+            raise AxisError(
+                f"value {value:g} is outside axis {self.name!r}, which spans {self.describe_range()}"
+            )
+        if self.is_uniform:
+            idx = int(np.round((value - self.offset) / self.scale))
+        else:
+            idx = int(np.argmin(np.abs(self.coords - value)))
+        return min(max(idx, 0), self.size - 1)
+
+    def index_to_value(self, index: int) -> float:
+        return float(self.values[index])
+
+    # -- derived axes --------------------------------------------------------------------------------------
+    def sliced(self, sl: slice) -> Axis:
+        """The axis after numpy-slicing its dimension with ``sl`` (integer bounds)."""
+        start, stop, step = sl.indices(self.size)
+        n = len(range(start, stop, step))
+        if self.coords is not None:
+            return replace(self, size=n, coords=self.coords[start:stop:step])
+        return replace(self, size=n, offset=self.offset + start * self.scale, scale=self.scale * step)
+
+    def rebinned(self, factor: int) -> Axis:
+        n = self.size // factor
+        if self.coords is not None:
+            c = self.coords[: n * factor].reshape(n, factor).mean(axis=1)
+            return replace(self, size=n, coords=c)
+        # Bin centre of the first `factor` channels.
+        return replace(
+            self, size=n, scale=self.scale * factor, offset=self.offset + self.scale * (factor - 1) / 2
+        )
+
+    # -- serialisation -------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = {
+            "name": self.name,
+            "size": int(self.size),
+            "scale": float(self.scale),
+            "offset": float(self.offset),
+            "units": self.units,
+            "navigate": bool(self.navigate),
+        }
+        if self.coords is not None:
+            d["coords"] = [float(v) for v in self.coords]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, size: int | None = None, default_name: str = "") -> Axis:
+        known = {"name", "size", "scale", "offset", "units", "navigate", "coords", "axis", "is_binned", "_type"}
+        unknown = set(d) - known
+        if unknown:
+            raise AxisError(f"unknown axis key(s) {sorted(unknown)}; allowed: name, scale, offset, units, navigate")
+        coords = d.get("coords", d.get("axis"))
+        if size is None:
+            size = int(d["size"]) if "size" in d else (len(coords) if coords is not None else None)
+        if size is None:
+            raise AxisError("axis dict without size")
+        if "size" in d and int(d["size"]) != size:
+            raise AxisError(f"axis {d.get('name', default_name)!r} says size {d['size']} but the data has {size}")
+        name = d.get("name") or default_name
+        units = d.get("units") or ""
+        if not isinstance(units, str):
+            units = str(units)
+        return cls(
+            name=str(name),
+            size=int(size),
+            scale=float(d.get("scale", 1.0) if d.get("scale") is not None else 1.0),
+            offset=float(d.get("offset", 0.0) if d.get("offset") is not None else 0.0),
+            units=units,
+            navigate=bool(d.get("navigate", False)),
+            coords=None if coords is None else np.asarray(coords, dtype=float),
+        )
+
+    def __str__(self) -> str:
+        u = f" {self.units}" if self.units else ""
+        if self.is_uniform:
+            cal = f"scale {self.scale:g}, offset {self.offset:g}{u}"
+        else:
+            cal = f"non-uniform {self.describe_range()}"
+        role = "nav" if self.navigate else "sig"
+        return f"{self.name or '<unnamed>'} ({role}, {self.size}): {cal}"

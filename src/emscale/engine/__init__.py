@@ -1,0 +1,23 @@
+"""The execution engine: passes over navigation partitions, run by an executor."""
+
+from .executors import Executor, InlineExecutor, ThreadExecutor, executor_context, get_executor, use_executor
+from .passes import Pass, PassReport, last_report, partitions, read_block, run_pass
+from .reductions import reduce, sum_spectrum, total_counts
+
+__all__ = [
+    "Executor",
+    "InlineExecutor",
+    "ThreadExecutor",
+    "executor_context",
+    "get_executor",
+    "use_executor",
+    "Pass",
+    "PassReport",
+    "last_report",
+    "partitions",
+    "read_block",
+    "run_pass",
+    "reduce",
+    "sum_spectrum",
+    "total_counts",
+]

@@ -1,0 +1,117 @@
+"""Reductions (sum, mean, max, min, std) written as passes over the first array dimension.
+
+When the first dimension is among the reduced ones the partials are merged (sums add; std merges
+(count, mean, M2) triples with Chan's formula); otherwise each partition's result is one slab of the output and
+the slabs are concatenated. Sums of integers are exact (int64/uint64); sums of floats accumulate in float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .passes import Pass, run_pass
+
+OPS = ("sum", "mean", "max", "min", "std")
+
+
+def _sum_dtype(dtype: np.dtype) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return np.dtype(np.int64)
+    if dtype.kind == "u":
+        return np.dtype(np.uint64)
+    if dtype.kind == "i":
+        return np.dtype(np.int64)
+    if dtype.kind == "c":
+        return np.dtype(np.complex128)
+    return np.dtype(np.float64)
+
+
+def result_dtype(op: str, dtype: np.dtype) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if op in ("max", "min"):
+        return dtype
+    if op == "sum":
+        return _sum_dtype(dtype) if dtype.kind in "biu" else dtype
+    # mean, std: float of the input precision, float64 for integers
+    return dtype if dtype.kind in "fc" else np.dtype(np.float64)
+
+
+def reduction_pass(op: str, dims: tuple[int, ...], dtype) -> Pass:
+    if op not in OPS:
+        raise ValueError(f"unknown reduction {op!r}; known: {', '.join(OPS)}")
+    dims = tuple(sorted(dims))
+    merged = 0 in dims
+    acc_dtype = _sum_dtype(dtype)
+    out_dtype = result_dtype(op, dtype)
+
+    if op in ("sum", "mean"):
+
+        def m(block, rows):
+            return (np.sum(block, axis=dims, dtype=acc_dtype), _count(block, dims))
+
+        def merge(a, b):
+            return (a[0] + b[0], a[1] + b[1])
+
+        def fin(acc):
+            s, n = acc
+            if op == "sum":
+                return np.asarray(s).astype(out_dtype, copy=False)
+            return (np.asarray(s, dtype=np.float64) / n).astype(out_dtype, copy=False)
+
+        if not merged:
+            return Pass(lambda b, r: fin(m(b, r)), None, name=op)
+        return Pass(m, merge, fin, name=op)
+
+    if op in ("max", "min"):
+        f = np.max if op == "max" else np.min
+        g = np.maximum if op == "max" else np.minimum
+
+        def mm(block, rows):
+            return f(block, axis=dims)
+
+        return Pass(mm, g if merged else None, name=op)
+
+    # std: Chan et al. pairwise merge of (n, mean, M2)
+    def ms(block, rows):
+        x = np.asarray(block, dtype=np.float64)
+        n = _count(block, dims)
+        mean = np.mean(x, axis=dims, keepdims=True)
+        m2 = np.sum((x - mean) ** 2, axis=dims)
+        return (n, np.squeeze(mean, axis=dims), m2)
+
+    def merge_std(a, b):
+        na, ma, m2a = a
+        nb, mb, m2b = b
+        n = na + nb
+        d = mb - ma
+        return (n, ma + d * (nb / n), m2a + m2b + d * d * (na * nb / n))
+
+    def fin_std(acc):
+        n, _, m2 = acc
+        return np.sqrt(m2 / n).astype(out_dtype, copy=False)
+
+    if not merged:
+        return Pass(lambda b, r: fin_std(ms(b, r)), None, name=op)
+    return Pass(ms, merge_std, fin_std, name=op)
+
+
+def _count(block, dims) -> int:
+    return int(np.prod([block.shape[d] for d in dims], dtype=np.int64))
+
+
+def reduce(data, op: str, dims: tuple[int, ...], executor=None, progress=None) -> np.ndarray:
+    """Reduce ``data`` (numpy, dask or zarr array) over numpy dimensions ``dims`` with ``op``."""
+    if data.ndim == 0 or not dims:
+        return np.asarray(data)
+    return np.asarray(run_pass(data, reduction_pass(op, dims, data.dtype), executor, progress=progress))
+
+
+def sum_spectrum(data, nav_ndim: int, executor=None, progress=None) -> np.ndarray:
+    """Per-channel sum over every navigation position (the 'sum spectrum')."""
+    return reduce(data, "sum", tuple(range(nav_ndim)), executor, progress)
+
+
+def total_counts(data, nav_ndim: int, executor=None, progress=None) -> np.ndarray:
+    """Per-pixel sum over every signal channel (the 'total counts' navigator image)."""
+    return reduce(data, "sum", tuple(range(nav_ndim, data.ndim)), executor, progress)

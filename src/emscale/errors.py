@@ -1,0 +1,21 @@
+"""Exceptions raised for bad input; each message names the offending thing."""
+
+
+class EmscaleError(Exception):
+    """Base class of every error emscale raises on purpose."""
+
+
+class AxisError(EmscaleError, ValueError):
+    """An axis name, index or calibrated value does not fit the signal."""
+
+
+class DataError(EmscaleError, ValueError):
+    """The data themselves are unusable (NaN, negative counts, wrong shape...)."""
+
+
+class FileFormatError(EmscaleError, OSError):
+    """A file could not be read: unknown extension, corrupt or truncated content."""
+
+
+class OutputExistsError(EmscaleError, FileExistsError):
+    """An output already exists and overwrite was not requested."""

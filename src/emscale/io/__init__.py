@@ -1,0 +1,76 @@
+"""Loading and saving: vendor formats via RosettaSciIO, and the native zarr v3 store."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .. import history as _history
+from ..errors import FileFormatError
+from ..signal import Signal
+from .store import is_store, load_zarr, save_zarr
+from .vendor import check_path, load_vendor, supported_formats
+
+
+def load(
+    path: str | os.PathLike,
+    lazy: bool = False,
+    signal_type: str | None = None,
+    index: int | None = None,
+    **reader_kwargs,
+) -> Signal | list[Signal]:
+    """Load a file: any vendor format RosettaSciIO reads, or an emscale ``.zarr`` store.
+
+    A file with several signals gives a list in file order; ``signal_type=`` keeps only the signals of that
+    type (one match gives a Signal) and ``index=`` picks one by its position in the file. ``lazy=True`` keeps
+    the data on disk (a dask array read partition by partition). Extra keywords go to the reader.
+    """
+    p = check_path(path)
+    digest = _history.file_digest(p)
+    if p.suffix.lower() == ".zarr" or is_store(p):
+        if not is_store(p):
+            raise FileFormatError(f"{p}: not a zarr store (no zarr.json inside)")
+        signals = [load_zarr(p, lazy=lazy)]
+    else:
+        if p.is_dir():
+            raise FileFormatError(f"{p}: is a directory, not a file")
+        signals = load_vendor(p, lazy=lazy, **reader_kwargs)
+    picked = list(enumerate(signals))
+    if signal_type is not None:
+        if len(signals) == 1:
+            signals[0].signal_type = signal_type
+        else:
+            picked = [(i, s) for i, s in picked if s.signal_type == signal_type]
+            if not picked:
+                have = sorted({s.signal_type or "<none>" for s in signals})
+                raise FileFormatError(f"{p}: no signal of type {signal_type!r}; the file holds {have}")
+    if index is not None:
+        if not 0 <= index < len(signals):
+            raise FileFormatError(f"{p}: index {index} out of range, the file holds {len(signals)} signals")
+        picked = [(index, signals[index])]
+    out = []
+    for i, s in picked:
+        params = {"lazy": lazy, **reader_kwargs}
+        if len(signals) > 1:
+            params["index"] = i
+        elif signal_type is not None:
+            params["signal_type"] = signal_type
+        # A store that carries its history already says where it came from; replay starts at the raw file.
+        if not s.history:
+            src = {"path": str(p.resolve()), "sha256": digest, "format": p.suffix.lstrip(".").lower()}
+            s.history = [_history.entry("load", params, source=src)]
+        out.append(s)
+    return out[0] if len(out) == 1 else out
+
+
+def convert(src, dst, chunks=None, overwrite: bool = False, progress=None, **load_kwargs) -> None:
+    """Stream a (big) file into the native zarr store with bounded memory: read lazily, write per partition."""
+    s = load(src, lazy=True, **load_kwargs)
+    if isinstance(s, list):
+        raise FileFormatError(
+            f"{src} holds {len(s)} signals; pick one with signal_type= or index= to convert"
+        )
+    s.save(dst, overwrite=overwrite, chunks=chunks, progress=progress)
+
+
+__all__ = ["convert", "load", "load_zarr", "save_zarr", "supported_formats"]

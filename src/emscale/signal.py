@@ -1,0 +1,625 @@
+"""The one data model: an N-D array with calibrated navigation and signal axes, metadata and history.
+
+Storage order: the array is kept in numpy order with navigation dimensions first and signal dimensions last
+(``data[y, x, E]`` for a spectrum image). User order -- used by ``inav``, ``isig`` and ``axis=`` -- counts
+navigation axes x, y, z... (reverse numpy order) then signal axes likewise; see :mod:`emscale.axes`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import history as _history
+from .axes import Axis
+from .errors import AxisError, DataError
+
+
+def _is_dask(data) -> bool:
+    return type(data).__module__.startswith("dask.")
+
+
+_NAV_NAMES = ("x", "y", "z", "t")
+
+
+def _default_axes(ndim: int) -> list[Axis]:
+    """Last dimension is the signal; navigation dims named x, y, z... in user order."""
+    n_nav = max(ndim - 1, 0)
+    axes = []
+    for d in range(n_nav):
+        k = n_nav - 1 - d
+        axes.append(Axis(name=_NAV_NAMES[k] if k < len(_NAV_NAMES) else f"nav{k}", size=0, navigate=True))
+    if ndim:
+        axes.append(Axis(name="signal", size=0, navigate=False))
+    return axes
+
+
+class Signal:
+    """An N-D array with calibrated axes split into navigation and signal, metadata and history.
+
+    Parameters
+    ----------
+    data : numpy or dask array
+    axes : one dict (or :class:`Axis`) per array dimension in numpy order, keys ``name, scale, offset, units,
+        navigate`` (and ``coords`` for a non-uniform axis). Omitted keys: scale 1, offset 0, no units; by default
+        the last dimension is the signal axis.
+    signal_type : e.g. ``"EELS"``, ``"EDS_TEM"``, ``"EDS_SEM"``, ``"CL"``, ``"image"``.
+    metadata : acquisition parameters (beam energy, detector, dates, elements...).
+    original_metadata : the vendor's tree, kept untouched.
+    history : list of provenance entries (see :mod:`emscale.history`).
+    """
+
+    def __init__(
+        self,
+        data,
+        axes: Sequence[dict | Axis] | None = None,
+        signal_type: str = "",
+        metadata: dict | None = None,
+        original_metadata: dict | None = None,
+        history: list[dict] | None = None,
+        title: str = "",
+    ):
+        if not _is_dask(data) and not isinstance(data, np.ndarray):
+            data = np.asarray(data)
+        ndim = data.ndim
+        if axes is None:
+            axes = _default_axes(ndim)
+        if len(axes) != ndim:
+            raise AxisError(f"{len(axes)} axes given for {ndim}-dimensional data of shape {data.shape}")
+        defaults = _default_axes(ndim)
+        built = []
+        for d, (a, size) in enumerate(zip(axes, data.shape, strict=True)):
+            if isinstance(a, Axis):
+                if a.size != size:
+                    raise AxisError(f"axis {a.name!r} has size {a.size} but data dimension {d} has {size}")
+                built.append(a)
+            else:
+                a = dict(a)
+                a.setdefault("navigate", defaults[d].navigate)
+                built.append(Axis.from_dict(a, size=size, default_name=defaults[d].name))
+        names = [a.name for a in built if a.name]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise AxisError(f"axis names must be unique; repeated: {sorted(dup)}")
+        # Keep navigation dims first in storage (a view, no copy).
+        nav = [d for d, a in enumerate(built) if a.navigate]
+        sig = [d for d, a in enumerate(built) if not a.navigate]
+        order = nav + sig
+        if order != list(range(ndim)):
+            data = data.transpose(order)
+            built = [built[d] for d in order]
+        self._data = data
+        self._axes: tuple[Axis, ...] = tuple(built)
+        md = dict(metadata or {})
+        self.metadata: dict = md
+        self.signal_type: str = signal_type or md.get("Signal", {}).get("signal_type", "") or ""
+        self.title: str = title or md.get("General", {}).get("title", "") or ""
+        self.original_metadata: dict = original_metadata if original_metadata is not None else {}
+        self.history: list[dict] = list(history or [])
+
+    # -- basic properties ----------------------------------------------------------------------------------
+    @property
+    def data(self):
+        return self._data
+
+    @property
+    def axes(self) -> tuple[Axis, ...]:
+        """Axes in numpy (storage) order."""
+        return self._axes
+
+    @property
+    def nav_ndim(self) -> int:
+        return sum(a.navigate for a in self._axes)
+
+    @property
+    def sig_ndim(self) -> int:
+        return len(self._axes) - self.nav_ndim
+
+    @property
+    def nav_axes(self) -> tuple[Axis, ...]:
+        """Navigation axes in user order (x, y, ...)."""
+        return tuple(reversed(self._axes[: self.nav_ndim]))
+
+    @property
+    def sig_axes(self) -> tuple[Axis, ...]:
+        """Signal axes in user order."""
+        return tuple(reversed(self._axes[self.nav_ndim :]))
+
+    @property
+    def user_axes(self) -> tuple[Axis, ...]:
+        """All axes in user order: navigation (x, y, ...) then signal."""
+        return self.nav_axes + self.sig_axes
+
+    @property
+    def nav_shape(self) -> tuple[int, ...]:
+        return tuple(a.size for a in self.nav_axes)
+
+    @property
+    def sig_shape(self) -> tuple[int, ...]:
+        return tuple(a.size for a in self.sig_axes)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Numpy shape of the data."""
+        return tuple(self._data.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self._data.dtype)
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+    @property
+    def is_lazy(self) -> bool:
+        return _is_dask(self._data)
+
+    def axis(self, key: int | str) -> Axis:
+        """An axis by name or by user-order index."""
+        return self._axes[self._dim(key)]
+
+    # -- axis resolution -----------------------------------------------------------------------------------
+    def _user_to_dim(self) -> list[int]:
+        """numpy dim for each user-order position."""
+        n = self.nav_ndim
+        return list(range(n - 1, -1, -1)) + list(range(self.ndim - 1, n - 1, -1))
+
+    def _dim(self, key: int | str | Axis) -> int:
+        if isinstance(key, Axis):
+            key = key.name
+        if isinstance(key, str):
+            hits = [d for d, a in enumerate(self._axes) if a.name == key]
+            if not hits:
+                names = ", ".join(repr(a.name) for a in self.user_axes)
+                raise AxisError(f"no axis named {key!r}; this signal has {names}")
+            return hits[0]
+        if isinstance(key, bool) or not isinstance(key, int | np.integer):
+            raise AxisError(f"axis must be a name or an integer, not {key!r}")
+        u2d = self._user_to_dim()
+        if not -len(u2d) <= int(key) < len(u2d):
+            raise AxisError(f"axis index {key} is out of range for a signal with {len(u2d)} axes")
+        return u2d[int(key)]
+
+    def _dims(self, axis) -> tuple[int, ...]:
+        if axis is None:
+            return tuple(range(self.ndim))
+        if isinstance(axis, str | int | np.integer | Axis):
+            axis = (axis,)
+        dims = [self._dim(a) for a in axis]
+        if len(set(dims)) != len(dims):
+            raise AxisError(f"axis {axis!r} names the same axis twice")
+        return tuple(sorted(dims))
+
+    # -- derivation ----------------------------------------------------------------------------------------
+    def _derive(self, data, axes: Sequence[Axis], op: str | None, params: dict | None = None, **kw) -> Signal:
+        """A new Signal from this one: metadata copied, history extended with ``op``."""
+        axes = list(axes)
+        if axes and not any(not a.navigate for a in axes):
+            # No signal axis left: the navigation axes become the signal (as HyperSpy does).
+            axes = [Axis(**{**_fields(a), "navigate": False}) for a in axes]
+        hist = list(self.history)
+        if op is not None:
+            hist.append(_history.entry(op, params))
+        return Signal(
+            data,
+            axes=axes,
+            signal_type=kw.get("signal_type", self.signal_type),
+            metadata=copy.deepcopy(self.metadata),
+            original_metadata=self.original_metadata,
+            history=hist,
+            title=self.title,
+        )
+
+    # -- indexing ------------------------------------------------------------------------------------------
+    @property
+    def inav(self) -> _Indexer:
+        """Index navigation axes in x, y order: integers are indices, floats calibrated values."""
+        return _Indexer(self, navigation=True)
+
+    @property
+    def isig(self) -> _Indexer:
+        """Index signal axes: integers are indices, floats calibrated values; slices are half-open."""
+        return _Indexer(self, navigation=False)
+
+    # -- reductions ----------------------------------------------------------------------------------------
+    def _reduce(self, op: str, axis, executor=None, progress=None) -> Signal:
+        from .engine.reductions import reduce
+
+        dims = self._dims(axis)
+        out = reduce(self._data, op, dims, executor=executor, progress=progress)
+        axes = [a for d, a in enumerate(self._axes) if d not in dims]
+        return self._derive(out, axes, op, {"axis": _axis_param(axis)})
+
+    def sum(self, axis=None, executor=None, progress=None) -> Signal:
+        """Sum over axes given by name or user-order index (``None``: all). Integer sums are exact."""
+        return self._reduce("sum", axis, executor, progress)
+
+    def mean(self, axis=None, executor=None, progress=None) -> Signal:
+        return self._reduce("mean", axis, executor, progress)
+
+    def max(self, axis=None, executor=None, progress=None) -> Signal:
+        return self._reduce("max", axis, executor, progress)
+
+    def min(self, axis=None, executor=None, progress=None) -> Signal:
+        return self._reduce("min", axis, executor, progress)
+
+    def std(self, axis=None, executor=None, progress=None) -> Signal:
+        """Population standard deviation (ddof=0), merged exactly across partitions."""
+        return self._reduce("std", axis, executor, progress)
+
+    # -- reshaping -----------------------------------------------------------------------------------------
+    def rebin(self, scale: Sequence[int] | dict, crop: bool = False) -> Signal:
+        """Sum blocks of ``scale`` channels/pixels per axis; counts are preserved.
+
+        ``scale`` is a sequence of integer factors in user order (one per axis) or a dict
+        ``{axis name or index: factor}``. A size not divisible by its factor is an error unless ``crop=True``,
+        which drops the remainder.
+        """
+        factors = [1] * self.ndim
+        if isinstance(scale, dict):
+            for k, f in scale.items():
+                factors[self._dim(k)] = f
+        else:
+            if len(scale) != self.ndim:
+                raise AxisError(f"rebin needs {self.ndim} factors (user order), got {len(scale)}")
+            for pos, f in enumerate(scale):
+                factors[self._user_to_dim()[pos]] = f
+        for d, f in enumerate(factors):
+            if isinstance(f, bool) or not isinstance(f, int | np.integer) or f < 1:
+                raise AxisError(f"rebin factor for axis {self._axes[d].name!r} must be a positive integer, got {f!r}")
+            if self.shape[d] % f and not crop:
+                raise AxisError(
+                    f"axis {self._axes[d].name!r} of size {self.shape[d]} is not divisible by {f}; pass crop=True"
+                )
+        data = self._data
+        crop_sl = tuple(slice(0, (n // f) * f) for n, f in zip(self.shape, factors, strict=True))
+        data = data[crop_sl]
+        new_shape = []
+        for n, f in zip(data.shape, factors, strict=True):
+            new_shape += [n // f, f]
+        acc = np.dtype(self.dtype)
+        if acc.kind in "biu":
+            acc = np.dtype(np.uint64 if acc.kind == "u" else np.int64)
+        data = data.reshape(new_shape).sum(axis=tuple(range(1, 2 * self.ndim, 2)), dtype=acc)
+        axes = [a.rebinned(f) for a, f in zip(self._axes, factors, strict=True)]
+        return self._derive(data, axes, "rebin", {"scale": _user_factors(self, factors), "crop": crop})
+
+    def transpose(self, signal_axes: Sequence[int | str] | None = None) -> Signal:
+        """Swap roles: by default navigation axes become signal axes and vice versa (``s.T``).
+
+        ``signal_axes`` instead names the axes (name or user-order index) that become the signal axes.
+        """
+        if signal_axes is None:
+            new_sig = set(range(self.nav_ndim))
+        else:
+            if isinstance(signal_axes, str | int):
+                signal_axes = (signal_axes,)
+            new_sig = set(self._dims(signal_axes))
+        axes = [Axis(**{**_fields(a), "navigate": d not in new_sig}) for d, a in enumerate(self._axes)]
+        nav = [d for d in range(self.ndim) if d not in new_sig]
+        sig = [d for d in range(self.ndim) if d in new_sig]
+        order = nav + sig
+        data = self._data.transpose(order)
+        param = None if signal_axes is None else [_axis_param(a) for a in signal_axes]
+        return self._derive(data, [axes[d] for d in order], "transpose", {"signal_axes": param})
+
+    def squeeze(self) -> Signal:
+        """Drop axes of size 1."""
+        keep = [d for d, n in enumerate(self.shape) if n != 1]
+        if len(keep) == self.ndim:
+            return self
+        data = self._data.reshape(tuple(self.shape[d] for d in keep))
+        return self._derive(data, [self._axes[d] for d in keep], "squeeze")
+
+    @property
+    def T(self) -> Signal:
+        return self.transpose()
+
+    # -- conversion ----------------------------------------------------------------------------------------
+    def to_numpy(self) -> np.ndarray:
+        return np.asarray(self._data.compute()) if self.is_lazy else self._data
+
+    def compute(self) -> Signal:
+        """An in-memory copy of a lazy signal (the same signal if already in memory)."""
+        if not self.is_lazy:
+            return self
+        return self._derive(self.to_numpy(), self._axes, None)
+
+    def as_lazy(self, chunks=None) -> Signal:
+        """A dask-backed view of this signal, chunked along navigation with whole spectra per chunk."""
+        import dask.array as da
+
+        if self.is_lazy:
+            return self
+        if chunks is None:
+            chunks = default_chunks(self.shape, self.dtype, self.nav_ndim)
+        return self._derive(da.from_array(self._data, chunks=chunks), self._axes, None)
+
+    def to_xarray(self):
+        """An ``xarray.DataArray`` with named dims, coordinates, units and roles in attributes."""
+        import json
+
+        import xarray as xr
+
+        dims = [a.name for a in self._axes]
+        coords = {a.name: (a.name, a.values, {"units": a.units, "navigate": int(a.navigate)}) for a in self._axes}
+        attrs = {
+            "signal_type": self.signal_type,
+            "title": self.title,
+            "metadata": json.dumps(_history.encode(self.metadata)),
+            "history": json.dumps(self.history),
+        }
+        return xr.DataArray(self._data, dims=dims, coords=coords, attrs=attrs)
+
+    @classmethod
+    def from_xarray(cls, da) -> Signal:
+        import json
+
+        axes = []
+        for d, name in enumerate(da.dims):
+            c = da.coords.get(name)
+            attrs = dict(c.attrs) if c is not None else {}
+            entry: dict[str, Any] = {
+                "name": str(name),
+                "units": attrs.get("units", ""),
+                "navigate": bool(attrs.get("navigate", d < da.ndim - 1)),
+            }
+            if c is not None and c.size > 1:
+                v = np.asarray(c.values, dtype=float)
+                step = np.diff(v)
+                if np.allclose(step, step[0], rtol=1e-9, atol=0):
+                    entry.update(scale=float(step[0]), offset=float(v[0]))
+                else:
+                    entry["coords"] = v
+            elif c is not None and c.size == 1:
+                entry["offset"] = float(np.asarray(c.values)[0])
+            axes.append(entry)
+        md = da.attrs.get("metadata")
+        hist = da.attrs.get("history")
+        return cls(
+            da.data,
+            axes=axes,
+            signal_type=da.attrs.get("signal_type", ""),
+            metadata=_history.decode(json.loads(md)) if isinstance(md, str) else {},
+            history=json.loads(hist) if isinstance(hist, str) else [],
+            title=da.attrs.get("title", ""),
+        )
+
+    # -- persistence ---------------------------------------------------------------------------------------
+    def save(self, path, overwrite: bool = False, chunks=None, progress=None) -> None:
+        """Write to the native zarr v3 store (atomically; an existing output needs ``overwrite=True``)."""
+        from .io.store import save_zarr
+
+        save_zarr(self, path, overwrite=overwrite, chunks=chunks, progress=progress)
+
+    # -- analysis entry points (implemented in their own modules) ---------------------------------------
+    def remove_background(self, signal_range, **kwargs):
+        """EELS/EDS background removal; see :func:`emscale.spectroscopy.background.remove_background`."""
+        from .spectroscopy.background import remove_background
+
+        return remove_background(self, signal_range, **kwargs)
+
+    def decompose(self, method: str = "pca", **kwargs):
+        """Unsupervised decomposition; see :func:`emscale.decomposition.decompose`."""
+        from .decomposition import decompose
+
+        return decompose(self, method=method, **kwargs)
+
+    def plot(self, **kwargs):
+        """A matplotlib figure of this signal; see :func:`emscale.plotting.plot_signal`."""
+        from .plotting import plot_signal
+
+        return plot_signal(self, **kwargs)
+
+    # -- validation helpers used by algorithms -------------------------------------------------------------
+    def check_finite(self) -> None:
+        from .engine.reductions import reduce
+
+        if self.dtype.kind in "fc":
+            bad = reduce(self._data, "sum", tuple(range(self.ndim)))
+            if not np.isfinite(bad):
+                raise DataError(f"{self!r} contains NaN or infinite values")
+
+    # -- display -------------------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        nav = ", ".join(str(n) for n in self.nav_shape)
+        sig = ", ".join(str(n) for n in self.sig_shape)
+        kind = self.signal_type or "Signal"
+        title = f" {self.title!r}" if self.title else ""
+        lazy = ", lazy" if self.is_lazy else ""
+        return f"<Signal {kind}{title} ({nav}|{sig}) {self.dtype}{lazy}>"
+
+    def describe(self) -> str:
+        """Multi-line summary: shapes, dtype, type, laziness and every axis with its calibration."""
+        lines = [repr(self), f"  size in memory: {self.nbytes / 1e6:.2f} MB"]
+        for i, a in enumerate(self.user_axes):
+            lines.append(f"  [{i}] {a}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(
+            f"<tr><td>{i}</td><td>{html.escape(a.name)}</td><td>{'nav' if a.navigate else 'sig'}</td>"
+            f"<td>{a.size}</td><td>{a.scale:g}</td><td>{a.offset:g}</td><td>{html.escape(a.units)}</td></tr>"
+            for i, a in enumerate(self.user_axes)
+        )
+        return (
+            f"<div><b>{html.escape(repr(self))}</b><table><tr><th>#</th><th>name</th><th>role</th><th>size</th>"
+            f"<th>scale</th><th>offset</th><th>units</th></tr>{rows}</table></div>"
+        )
+
+
+def default_chunks(shape, dtype, nav_ndim: int, target_bytes: int = 16 * 2**20) -> tuple[int, ...]:
+    """Chunks along navigation with whole spectra per chunk, about ``target_bytes`` each."""
+    shape = tuple(int(n) for n in shape)
+    if nav_ndim == 0:
+        return shape
+    sig_bytes = int(np.prod(shape[nav_ndim:], dtype=np.int64)) * np.dtype(dtype).itemsize
+    budget = max(1, target_bytes // max(sig_bytes, 1))
+    chunks = list(shape)
+    # Fill from the fastest navigation dim outwards.
+    for d in range(nav_ndim - 1, -1, -1):
+        take = int(min(shape[d], max(1, budget)))
+        chunks[d] = take
+        budget = budget // max(take, 1)
+    return tuple(chunks)
+
+
+def _fields(a: Axis) -> dict:
+    return {
+        "name": a.name,
+        "size": a.size,
+        "scale": a.scale,
+        "offset": a.offset,
+        "units": a.units,
+        "navigate": a.navigate,
+        "coords": a.coords,
+    }
+
+
+def _axis_param(axis):
+    if isinstance(axis, Axis):
+        return axis.name
+    if isinstance(axis, list | tuple):
+        return [_axis_param(a) for a in axis]
+    if isinstance(axis, np.integer):
+        return int(axis)
+    return axis
+
+
+def _user_factors(s: Signal, factors: list[int]) -> list[int]:
+    return [int(factors[d]) for d in s._user_to_dim()]
+
+
+class _Indexer:
+    """``s.inav[...]`` / ``s.isig[...]``: keys in user order; int = index, float = calibrated value."""
+
+    def __init__(self, signal: Signal, navigation: bool):
+        self._s = signal
+        self._nav = navigation
+
+    def __getitem__(self, key) -> Signal:
+        s = self._s
+        op = "inav" if self._nav else "isig"
+        group = s.nav_axes if self._nav else s.sig_axes
+        if not isinstance(key, tuple):
+            key = (key,)
+        if any(k is Ellipsis for k in key):
+            i = key.index(Ellipsis)
+            fill = len(group) - (len(key) - 1)
+            key = key[:i] + (slice(None),) * max(fill, 0) + key[i + 1 :]
+        if len(key) > len(group):
+            raise AxisError(
+                f"{op} got {len(key)} indices but the signal has {len(group)} "
+                f"{'navigation' if self._nav else 'signal'} axes"
+            )
+        u2d = s._user_to_dim()
+        offset = 0 if self._nav else s.nav_ndim
+        np_key: list[Any] = [slice(None)] * s.ndim
+        new_axes: list[Axis | None] = list(s.axes)
+        for pos, k in enumerate(key):
+            d = u2d[offset + pos]
+            ax = s.axes[d]
+            if isinstance(k, slice):
+                sl = _to_index_slice(ax, k)
+                np_key[d] = sl
+                new_axes[d] = ax.sliced(sl)
+            else:
+                np_key[d] = _to_index(ax, k)
+                new_axes[d] = None
+        data = s.data[tuple(np_key)]
+        axes = [a for a in new_axes if a is not None]
+        for a in axes:
+            if a.size == 0:
+                raise AxisError(f"{op}[{_fmt_key(key)}] selects nothing on axis {a.name!r}")
+        return s._derive(data, axes, op, {"key": key})
+
+
+def _fmt_key(key) -> str:
+    def one(k):
+        if isinstance(k, slice):
+            parts = ["" if v is None else repr(v) for v in (k.start, k.stop)]
+            return ":".join(parts) + ("" if k.step is None else f":{k.step!r}")
+        return repr(k)
+
+    return ", ".join(one(k) for k in key)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+
+def _is_float(v) -> bool:
+    return isinstance(v, float | np.floating)
+
+
+def _to_index(ax: Axis, k) -> int:
+    if _is_int(k):
+        if not -ax.size <= int(k) < ax.size:
+            raise AxisError(f"index {k} is out of range for axis {ax.name!r} of size {ax.size}")
+        return int(k) % ax.size
+    if _is_float(k):
+        return ax.value_to_index(k)
+    raise AxisError(f"cannot index axis {ax.name!r} with {k!r}: use an integer index or a float value")
+
+
+def _to_index_slice(ax: Axis, k: slice) -> slice:
+    def bound(v):
+        if v is None or _is_int(v):
+            return None if v is None else int(v)
+        if _is_float(v):
+            return ax.value_to_index(v)
+        raise AxisError(f"cannot slice axis {ax.name!r} with bound {v!r}: use an integer or a float")
+
+    step = k.step
+    if step is not None:
+        if _is_float(step):
+            if not ax.is_uniform:
+                raise AxisError(f"a calibrated step needs a uniform axis; {ax.name!r} is non-uniform")
+            step = max(1, int(round(step / abs(ax.scale))))
+        elif not _is_int(step) or step == 0:
+            raise AxisError(f"slice step for axis {ax.name!r} must be a non-zero integer or a float, got {step!r}")
+    return slice(bound(k.start), bound(k.stop), step)
+
+
+# -- replay registrations ----------------------------------------------------------------------------------
+@_history.replayable("inav")
+def _replay_inav(s: Signal, key):
+    return s.inav[key]
+
+
+@_history.replayable("isig")
+def _replay_isig(s: Signal, key):
+    return s.isig[key]
+
+
+for _op in ("sum", "mean", "max", "min", "std"):
+    _history.replayable(_op)(lambda s, axis=None, _op=_op: getattr(s, _op)(axis=_axis_tuple(axis)))
+
+
+def _axis_tuple(axis):
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+@_history.replayable("squeeze")
+def _replay_squeeze(s: Signal):
+    return s.squeeze()
+
+
+@_history.replayable("rebin")
+def _replay_rebin(s: Signal, scale, crop=False):
+    return s.rebin(scale, crop=crop)
+
+
+@_history.replayable("transpose")
+def _replay_transpose(s: Signal, signal_axes=None):
+    return s.transpose(signal_axes)
