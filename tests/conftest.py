@@ -1,0 +1,37 @@
+"""Shared fixtures: the real instrument files beside the checkout, and a fixed random generator."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+REAL_DIR = Path(os.environ.get("EMSCALE_REAL_DATA", Path(__file__).resolve().parents[1].parent / "shared/data/real"))
+
+
+@pytest.fixture(scope="session")
+def real_dir() -> Path:
+    if not REAL_DIR.is_dir():
+        pytest.skip(f"real instrument files not found at {REAL_DIR} (set EMSCALE_REAL_DATA)")
+    return REAL_DIR
+
+
+@pytest.fixture(scope="session")
+def velox_emd(real_dir, tmp_path_factory) -> Path:
+    """The Velox .emd unzipped into a temporary folder (the shared input is never touched)."""
+    import zipfile
+
+    out = tmp_path_factory.mktemp("velox")
+    with zipfile.ZipFile(real_dir / "velox_EELS_EDS.zip") as z:
+        z.extractall(out)
+    return next(out.glob("*.emd"))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
