@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from .. import history as _history
-from ..errors import FileFormatError
+from ..errors import FileFormatError, OutputExistsError
 from ..signal import Signal
 from .store import is_store, load_zarr, save_zarr
 from .vendor import check_path, load_vendor, supported_formats
@@ -65,6 +65,8 @@ def load(
 
 def convert(src, dst, chunks=None, overwrite: bool = False, progress=None, **load_kwargs) -> None:
     """Stream a (big) file into the native zarr store with bounded memory: read lazily, write per partition."""
+    if Path(dst).exists() and not overwrite:
+        raise OutputExistsError(f"{dst} already exists; pass overwrite=True (--overwrite) to replace it")
     s = load(src, lazy=True, **load_kwargs)
     if isinstance(s, list):
         raise FileFormatError(

@@ -59,7 +59,7 @@ def atomic_dir_write(dst: Path, write, overwrite: bool = False) -> None:
     """
     dst = Path(dst)
     if dst.exists() and not overwrite:
-        raise OutputExistsError(f"{dst} already exists; pass overwrite=True to replace it")
+        raise OutputExistsError(f"{dst} already exists; pass overwrite=True (--overwrite) to replace it")
     if not dst.parent.exists():
         raise FileFormatError(f"{dst.parent}: output directory does not exist")
     tmp = _tmp_sibling(dst, "tmp")

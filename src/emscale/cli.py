@@ -1,0 +1,229 @@
+"""The ``emscale`` command line: info, convert, history, demo.
+
+Bad input ends with one line on stderr and a non-zero exit code; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from .errors import EmscaleError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Reproducible, scalable analysis of electron-microscopy spectrum images.",
+    pretty_exceptions_enable=False,
+)
+_state = {"debug": False}
+
+
+@app.callback()
+def _main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors.")):
+    _state["debug"] = debug
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def _disk_size(p: Path) -> int:
+    if p.is_dir():
+        return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+    return p.stat().st_size
+
+
+def _key_metadata(md: dict) -> dict:
+    """A few acquisition parameters a microscopist looks for first."""
+    out = {}
+    general = md.get("General", {})
+    for k in ("title", "date", "time", "original_filename"):
+        if general.get(k):
+            out[k] = general[k]
+    acq = md.get("Acquisition_instrument", {})
+    for inst_name, inst in acq.items():
+        if not isinstance(inst, dict):
+            continue
+        for k in ("beam_energy", "microscope", "magnification", "convergence_angle"):
+            if k in inst:
+                out[f"{inst_name}.{k}"] = inst[k]
+        det = inst.get("Detector", {})
+        for dname, d in det.items() if isinstance(det, dict) else []:
+            if isinstance(d, dict):
+                for k in ("collection_angle", "dispersion", "energy_resolution_MnKa", "live_time"):
+                    if k in d:
+                        out[f"{inst_name}.Detector.{dname}.{k}"] = d[k]
+    sample = md.get("Sample", {})
+    if sample.get("elements"):
+        out["elements"] = list(sample["elements"])
+    return out
+
+
+def describe_file(path: Path) -> str:
+    from . import load
+
+    loaded = load(path, lazy=True)
+    signals = loaded if isinstance(loaded, list) else [loaded]
+    lines = [f"{path}  ({_human_bytes(_disk_size(path))} on disk, {len(signals)} signal(s))"]
+    for i, s in enumerate(signals):
+        lines.append(f"[{i}] {s!r}")
+        lines.append(f"    in memory: {_human_bytes(s.nbytes)}")
+        for j, a in enumerate(s.user_axes):
+            lines.append(f"    axis {j}: {a}")
+        for k, v in _key_metadata(s.metadata).items():
+            lines.append(f"    {k}: {v}")
+    return "\n".join(lines)
+
+
+@app.command()
+def info(file: Path = typer.Argument(..., help="A vendor file or an emscale .zarr store.")):
+    """Signals in FILE: shapes (navigation|signal), axes with calibration and units, dtype, type, sizes."""
+    typer.echo(describe_file(file))
+
+
+def _parse_chunks(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise EmscaleError(f"--chunks must be comma-separated integers, got {text!r}") from None
+
+
+class _Progress:
+    """A rich progress bar fed by the engine's ``progress(bytes_done, bytes_total)`` callback."""
+
+    def __init__(self, description: str):
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self._p = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            transient=False,
+        )
+        self._desc = description
+        self._task = None
+
+    def __enter__(self):
+        self._p.__enter__()
+        self._task = self._p.add_task(self._desc, total=None)
+        return self
+
+    def __call__(self, done: int, total: int):
+        self._p.update(self._task, completed=done, total=total)
+
+    def __exit__(self, *exc):
+        return self._p.__exit__(*exc)
+
+
+@app.command()
+def convert(
+    src: Path = typer.Argument(..., help="Vendor file to convert."),
+    dst: Path = typer.Argument(..., help="Output .zarr store."),
+    chunks: str = typer.Option(None, help="Chunk shape in numpy order, e.g. 16,16,2048."),
+    overwrite: bool = typer.Option(False, help="Replace an existing output."),
+    signal_type: str = typer.Option(None, help="Pick the signal of this type in a multi-signal file."),
+    index: int = typer.Option(None, help="Pick the signal at this position in a multi-signal file."),
+):
+    """Stream SRC into the native zarr store DST with bounded memory."""
+    from . import convert as _convert
+
+    if dst.suffix.lower() != ".zarr":
+        raise EmscaleError(f"output {dst} must end in .zarr")
+    kwargs = {}
+    if signal_type:
+        kwargs["signal_type"] = signal_type
+    if index is not None:
+        kwargs["index"] = index
+    with _Progress(f"convert {src.name}") as bar:
+        _convert(src, dst, chunks=_parse_chunks(chunks), overwrite=overwrite, progress=bar, **kwargs)
+    typer.echo(f"wrote {dst} ({_human_bytes(_disk_size(dst))})")
+
+
+@app.command()
+def history(
+    file: Path = typer.Argument(..., help="An emscale .zarr store (or any loadable file)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the raw history as JSON."),
+):
+    """The processing history recorded with a signal."""
+    from . import load
+
+    loaded = load(file, lazy=True)
+    signals = loaded if isinstance(loaded, list) else [loaded]
+    for i, s in enumerate(signals):
+        if as_json:
+            typer.echo(json.dumps(s.history, indent=2))
+            continue
+        if len(signals) > 1:
+            typer.echo(f"[{i}] {s!r}")
+        for k, e in enumerate(s.history):
+            params = ", ".join(f"{p}={v!r}" for p, v in e.get("params", {}).items())
+            src = e.get("source")
+            extra = f"  <- {src['path']} sha256:{src['sha256'][:12]}" if src else ""
+            typer.echo(f"{k:3d}  {e.get('time', '')}  {e['op']}({params})  emscale {e.get('version', '?')}{extra}")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("emscale_demo"), "-o", "--out", help="Output directory."),
+    seed: int = typer.Option(0, help="Seed of the generated sample."),
+):
+    """Generate the embedded sample spectrum image, store it, and describe it."""
+    from .samples import eels_si
+
+    out.mkdir(parents=True, exist_ok=True)
+    s, _truth = eels_si(seed=seed)
+    store = out / "sample_eels.zarr"
+    s.save(store, overwrite=True)
+    typer.echo(describe_file(store))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, turning expected errors into one line on stderr."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        app(args=args, standalone_mode=False)
+    except SystemExit as exc:  # typer/click exits for --help and usage errors
+        return int(exc.code or 0)
+    except (EmscaleError, OSError, ValueError, KeyError) as exc:
+        if debug:
+            raise
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"emscale: error: {msg}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # click's own usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            print("emscale: aborted", file=sys.stderr)
+            return 1
+        if debug:
+            raise
+        print(f"emscale: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""The command line: each command works, and bad input ends in one line on stderr with a non-zero exit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import emscale as em
+from emscale.cli import main
+
+BCF = "30x30_instructively_packed_16bit_compressed.bcf"
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_info_lists_signals_axes_and_metadata(real_dir, capsys):
+    code, out, err = run(capsys, "info", str(real_dir / BCF))
+    assert code == 0, err
+    assert "2 signal(s)" in out
+    assert "(30, 30|2048) uint16" in out
+    assert "Energy (sig, 2048): scale 0.009999, offset -0.472253 keV" in out
+    assert "SEM.beam_energy: 20" in out
+    assert "'Fe'" in out
+
+
+def test_convert_then_info_and_history(real_dir, tmp_path, capsys):
+    dst = tmp_path / "eds.zarr"
+    code, out, err = run(capsys, "convert", str(real_dir / BCF), str(dst), "--signal-type", "EDS_SEM",
+                         "--chunks", "10,30,2048")
+    assert code == 0, err
+    assert "wrote" in out
+    np.testing.assert_array_equal(em.load(dst).data, em.load(real_dir / BCF, signal_type="EDS_SEM").data)
+    code, out, err = run(capsys, "history", str(dst))
+    assert code == 0
+    assert "load(lazy=True, index=1)" in out and "sha256:2ed9597332ee" in out
+    code, out, err = run(capsys, "convert", str(real_dir / BCF), str(dst), "--signal-type", "EDS_SEM")
+    assert code == 2 and "already exists" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["info", "/no/such/file.dm3"], "no such file"),
+        (["convert", "/no/such/file.dm3", "out.zarr"], "no such file"),
+        (["info", "{tmp}/bad.xyz"], "unknown file extension"),
+        (["convert", "{tmp}/bad.xyz", "{tmp}/out.txt"], "must end in .zarr"),
+        (["convert", "{tmp}/bad.xyz", "{tmp}/o.zarr", "--chunks", "a,b"], "--chunks"),
+    ],
+)
+def test_bad_input_is_one_line(tmp_path, capsys, args, message):
+    (tmp_path / "bad.xyz").write_text("x")
+    args = [a.format(tmp=tmp_path) for a in args]
+    code, out, err = run(capsys, *args)
+    assert code != 0
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_debug_shows_traceback(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "emscale", "--debug", "info", str(tmp_path / "missing.dm3")],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+@pytest.mark.parametrize("cmd", [[], ["info"], ["convert"], ["history"], ["demo"]])
+def test_help_on_every_command(cmd):
+    proc = subprocess.run([sys.executable, "-m", "emscale", *cmd, "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "Usage" in proc.stdout

@@ -1,0 +1,194 @@
+"""The native zarr v3 store: dtype kept, chunked along navigation, atomic writes, clear errors on bad input."""
+
+from __future__ import annotations
+
+import shutil
+
+import dask.array as da
+import numpy as np
+import pytest
+import zarr
+
+import emscale as em
+from emscale.errors import FileFormatError, OutputExistsError
+
+
+def _cube(rng, shape=(12, 10, 64), dtype=np.uint16):
+    data = rng.poisson(50, size=shape).astype(dtype)
+    return em.Signal(
+        data,
+        axes=[
+            {"name": "y", "scale": 2.0, "units": "nm", "navigate": True},
+            {"name": "x", "scale": 2.0, "offset": -3.0, "units": "nm", "navigate": True},
+            {"name": "E", "scale": 0.5, "offset": 100.0, "units": "eV"},
+        ],
+        signal_type="EELS",
+        metadata={"Acquisition_instrument": {"TEM": {"beam_energy": 200.0}}, "Signal": {"counts": True}},
+    )
+
+
+def _leftovers(folder):
+    return [p.name for p in folder.iterdir() if p.name.startswith(".")]
+
+
+def test_store_keeps_dtype_chunks_whole_spectra_and_compresses(rng, tmp_path):
+    s = _cube(rng)
+    s.save(tmp_path / "a.zarr", chunks=(4, 10, 64))
+    arr = zarr.open_group(str(tmp_path / "a.zarr"), mode="r")["data"]
+    assert arr.dtype == np.uint16
+    assert arr.chunks == (4, 10, 64)  # whole spectra in every chunk
+    assert arr.metadata.zarr_format == 3
+    assert any("blosc" in type(c).__name__.lower() for c in arr.compressors)
+    r = em.load(tmp_path / "a.zarr")
+    np.testing.assert_array_equal(r.data, s.data)
+    assert r.metadata["Acquisition_instrument"]["TEM"]["beam_energy"] == 200.0
+    assert r.axes[1].offset == -3.0 and r.axes[2].units == "eV"
+
+
+def test_default_chunks_are_along_navigation(rng, tmp_path):
+    s = _cube(rng, shape=(40, 30, 256))
+    s.save(tmp_path / "b.zarr")
+    arr = zarr.open_group(str(tmp_path / "b.zarr"), mode="r")["data"]
+    assert arr.chunks[-1] == 256
+
+
+def test_non_uniform_axis_round_trip(tmp_path):
+    coords = np.array([400.0, 401.5, 403.5, 406.0])
+    s = em.Signal(np.ones((3, 4), np.float32), axes=[{"name": "x", "navigate": True}, {"name": "wl", "coords": coords}])
+    s.save(tmp_path / "nu.zarr")
+    r = em.load(tmp_path / "nu.zarr")
+    np.testing.assert_array_equal(r.axes[1].values, coords)
+    assert not r.axes[1].is_uniform
+
+
+def test_history_survives_save_and_load(rng, tmp_path):
+    s = _cube(rng).isig[101.0:110.0].sum("x")
+    s.save(tmp_path / "h.zarr")
+    r = em.load(tmp_path / "h.zarr")
+    assert [e["op"] for e in r.history] == ["isig", "sum"]
+    assert r.history == s.history
+
+
+def test_overwrite_refused_then_allowed(rng, tmp_path):
+    s = _cube(rng)
+    path = tmp_path / "o.zarr"
+    s.save(path)
+    with pytest.raises(OutputExistsError, match="already exists"):
+        s.save(path)
+    s2 = em.Signal(np.zeros((2, 3), np.int32))
+    s2.save(path, overwrite=True)
+    assert em.load(path).shape == (2, 3)
+    assert _leftovers(tmp_path) == []
+
+
+def _exploding(s: em.Signal, bad_block: int) -> em.Signal:
+    """A lazy signal whose `bad_block`-th partition raises when read: a crash in the middle of a write."""
+
+    def boom(block, block_info=None):
+        if block_info[0]["chunk-location"][0] == bad_block:
+            raise RuntimeError("simulated crash while writing")
+        return block
+
+    data = da.from_array(s.data, chunks=(2, 10, 64)).map_blocks(boom, dtype=s.dtype)
+    return em.Signal(data, axes=s.axes, signal_type=s.signal_type)
+
+
+def test_crash_during_save_leaves_nothing(rng, tmp_path):
+    s = _exploding(_cube(rng), bad_block=3)
+    path = tmp_path / "crash.zarr"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        s.save(path, chunks=(2, 10, 64))
+    assert not path.exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_crash_during_overwrite_keeps_the_old_output(rng, tmp_path):
+    good = _cube(rng)
+    path = tmp_path / "keep.zarr"
+    good.save(path)
+    with pytest.raises(RuntimeError):
+        _exploding(good, bad_block=2).save(path, overwrite=True, chunks=(2, 10, 64))
+    np.testing.assert_array_equal(em.load(path).data, good.data)
+    assert _leftovers(tmp_path) == []
+
+
+def test_save_lazy_equals_in_memory(rng, tmp_path):
+    s = _cube(rng, shape=(30, 10, 64))
+    s.as_lazy(chunks=(7, 10, 64)).save(tmp_path / "lz.zarr", chunks=(5, 10, 64))
+    np.testing.assert_array_equal(em.load(tmp_path / "lz.zarr").data, s.data)
+
+
+def test_convert_streams_a_vendor_file(real_dir, tmp_path):
+    src = real_dir / "30x30_instructively_packed_16bit_compressed.bcf"
+    seen = []
+    em.convert(src, tmp_path / "c.zarr", signal_type="EDS_SEM", chunks=(8, 30, 2048),
+               progress=lambda done, total: seen.append((done, total)))
+    r = em.load(tmp_path / "c.zarr")
+    eager = em.load(src, signal_type="EDS_SEM")
+    np.testing.assert_array_equal(r.data, eager.data)
+    assert seen and seen[-1][0] == seen[-1][1] == eager.nbytes
+    assert r.history[0]["op"] == "load" and r.history[0]["source"]["sha256"] == eager.history[0]["source"]["sha256"]
+    with pytest.raises(FileFormatError, match="holds 2 signals"):
+        em.convert(src, tmp_path / "d.zarr")
+    assert not (tmp_path / "d.zarr").exists()
+
+
+# -- bad input ------------------------------------------------------------------------------------------------
+def test_unknown_extension_lists_supported(tmp_path):
+    f = tmp_path / "data.xyz"
+    f.write_bytes(b"hello")
+    with pytest.raises(FileFormatError, match=r"unknown file extension '\.xyz'.*dm3.*zarr"):
+        em.load(f)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileFormatError, match="no such file"):
+        em.load(tmp_path / "nothing.dm4")
+
+
+def test_empty_file(tmp_path):
+    f = tmp_path / "empty.dm4"
+    f.touch()
+    with pytest.raises(FileFormatError, match="empty"):
+        em.load(f)
+
+
+def test_directory_instead_of_file(tmp_path):
+    d = tmp_path / "folder.dm3"
+    d.mkdir()
+    with pytest.raises(FileFormatError, match="directory"):
+        em.load(d)
+
+
+def test_zarr_not_written_by_emscale(tmp_path):
+    zarr.create_array(str(tmp_path / "foreign.zarr"), shape=(3,), dtype="i4")
+    with pytest.raises(FileFormatError, match="emscale"):
+        em.load(tmp_path / "foreign.zarr")
+    (tmp_path / "plain.zarr").mkdir()
+    with pytest.raises(FileFormatError, match="not a zarr store"):
+        em.load(tmp_path / "plain.zarr")
+
+
+@pytest.mark.parametrize("name", ["30x30_instructively_packed_16bit_compressed.bcf", "EELS_SI.dm4"])
+def test_truncated_vendor_file(real_dir, tmp_path, name):
+    src = real_dir / name
+    cut = tmp_path / name
+    cut.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(FileFormatError, match=name.replace(".", r"\.")):
+        em.load(cut)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing left behind
+
+
+def test_output_folder_missing(rng, tmp_path):
+    with pytest.raises(FileFormatError, match="does not exist"):
+        _cube(rng).save(tmp_path / "no" / "such" / "x.zarr")
+
+
+def test_input_never_modified(real_dir, tmp_path):
+    src = tmp_path / "copy.dm4"
+    shutil.copy(real_dir / "EELS_SI.dm4", src)
+    before = src.read_bytes()
+    s = em.load(src)
+    s.isig[400.0:500.0].save(tmp_path / "out.zarr")
+    assert src.read_bytes() == before
