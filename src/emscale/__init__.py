@@ -20,6 +20,10 @@ def __getattr__(name):
         from .decomposition import decompose
 
         return decompose
+    if name == "use_cluster":
+        from .engine.distributed import use_cluster
+
+        return use_cluster
     if name in ("samples",):
         import importlib
 
@@ -42,6 +46,7 @@ __all__ = [
     "load",
     "replay",
     "supported_formats",
+    "use_cluster",
     "use_executor",
     "__version__",
 ]
