@@ -1,4 +1,4 @@
-"""The ``emscale`` command line: info, convert, history, demo.
+"""The ``emscale`` command line: info, convert, history, run, replay, demo.
 
 Bad input ends with one line on stderr and a non-zero exit code; ``--debug`` shows the traceback instead.
 """
@@ -161,6 +161,7 @@ def convert(
 def history(
     file: Path = typer.Argument(..., help="An emscale .zarr store (or any loadable file)."),
     as_json: bool = typer.Option(False, "--json", help="Print the raw history as JSON."),
+    as_recipe: bool = typer.Option(False, "--as-recipe", help="Print a recipe (TOML) that reproduces it."),
 ):
     """The processing history recorded with a signal."""
     from . import load
@@ -168,6 +169,11 @@ def history(
     loaded = load(file, lazy=True)
     signals = loaded if isinstance(loaded, list) else [loaded]
     for i, s in enumerate(signals):
+        if as_recipe:
+            from .recipes import recipe_from_history
+
+            typer.echo(recipe_from_history(s.history))
+            continue
         if as_json:
             typer.echo(json.dumps(s.history, indent=2))
             continue
@@ -183,16 +189,64 @@ def history(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("emscale_demo"), "-o", "--out", help="Output directory."),
-    seed: int = typer.Option(0, help="Seed of the generated sample."),
+    seed: int = typer.Option(0, help="Seed of the generated samples and of every random choice."),
 ):
-    """Generate the embedded sample spectrum image, store it, and describe it."""
-    from .samples import eels_si
+    """Generate the embedded EDS and EELS samples, run the full pipeline on each, write the reports."""
+    from .demo import run_demo
 
-    out.mkdir(parents=True, exist_ok=True)
-    s, _truth = eels_si(seed=seed)
-    store = out / "sample_eels.zarr"
-    s.save(store, overwrite=True)
-    typer.echo(describe_file(store))
+    summary = run_demo(out, seed=seed)
+    for key, s in summary.items():
+        angles = ", ".join(f"{a:.2f}" for a in s["angles_deg"])
+        rank = f"rank {s['rank']} (true {s['true_rank']}), " if "rank" in s else ""
+        typer.echo(f"{key}: {rank}spectral angles [deg] {angles}")
+    typer.echo(f"report: {out / 'index.html'}")
+
+
+@app.command()
+def run(
+    recipe: Path = typer.Argument(..., help="Recipe file (TOML)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Results folder."),
+    overwrite: bool = typer.Option(False, help="Replace an existing results folder."),
+):
+    """Validate and run RECIPE, writing results (zarr), a manifest and an HTML report into OUT."""
+    from .recipes import load_recipe, run_recipe
+
+    rec = load_recipe(recipe)  # the whole recipe is validated before any work starts
+    with _Steps() as bar:
+        result = run_recipe(rec, out, overwrite=overwrite, progress=bar)
+    typer.echo(f"wrote {out} ({len(result.steps)} steps, report {out / rec.output['report']})")
+
+
+@app.command()
+def replay(outdir: Path = typer.Argument(..., help="A results folder written by `emscale run`.")):
+    """Re-run the recorded recipe from the raw input and verify every output is bit-identical."""
+    from .recipes import replay_outdir
+
+    problems = replay_outdir(outdir)
+    if problems:
+        for p in problems:
+            typer.echo(f"DIFFERENT: {p}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"replay of {outdir}: every output reproduced bit for bit")
+
+
+class _Steps:
+    """A rich progress bar over recipe steps."""
+
+    def __enter__(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        self._p = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                           TimeElapsedColumn())
+        self._p.__enter__()
+        self._task = self._p.add_task("recipe", total=None)
+        return self
+
+    def __call__(self, i: int, n: int, op: str):
+        self._p.update(self._task, completed=i, total=n, description=f"step {min(i + 1, n)}/{n}: {op}")
+
+    def __exit__(self, *exc):
+        return self._p.__exit__(*exc)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -77,8 +77,9 @@ def entry(op: str, params: dict | None = None, **extra) -> dict:
 
 
 def file_digest(path: str | os.PathLike) -> str:
-    """SHA-256 of a file. For a zarr store (a directory) it covers the metadata documents (axes, attributes,
-    history) only: hashing every chunk of a many-GB store at each load would cost a full read."""
+    """SHA-256 of a file. For a zarr store (a directory) it covers the metadata documents only -- hashing every
+    chunk of a many-GB store at each load would cost a full read -- but emscale stores carry the digest of
+    their numbers in those documents (written during the save pass), so new data changes it too."""
     p = Path(path)
     h = hashlib.sha256()
     if p.is_dir():
@@ -121,7 +122,9 @@ def replay(history: list[dict], source: str | os.PathLike | None = None, verify_
         raise ReplayError("empty history: nothing to replay")
     first = history[0]
     if first.get("op") != "load":
-        raise ReplayError(f"history starts with {first.get('op')!r}, not with a load: cannot replay from a file")
+        raise ReplayError(
+            f"history starts with {first.get('op')!r}, not with a load: cannot replay from a file"
+        )
     src = first.get("source", {})
     path = Path(source) if source is not None else Path(src.get("path", ""))
     if verify_digest and src.get("sha256"):

@@ -43,9 +43,9 @@ class Signal:
     Parameters
     ----------
     data : numpy or dask array
-    axes : one dict (or :class:`Axis`) per array dimension in numpy order, keys ``name, scale, offset, units,
-        navigate`` (and ``coords`` for a non-uniform axis). Omitted keys: scale 1, offset 0, no units; by default
-        the last dimension is the signal axis.
+    axes : one dict (or :class:`Axis`) per array dimension in numpy order, keys ``name, scale, offset,
+        units, navigate`` (and ``coords`` for a non-uniform axis). Omitted keys: scale 1, offset 0, no units;
+        by default the last dimension is the signal axis.
     signal_type : e.g. ``"EELS"``, ``"EDS_TEM"``, ``"EDS_SEM"``, ``"CL"``, ``"image"``.
     metadata : acquisition parameters (beam energy, detector, dates, elements...).
     original_metadata : the vendor's tree, kept untouched.
@@ -66,7 +66,7 @@ class Signal:
             data = np.asarray(data)
         ndim = data.ndim
         if axes is None:
-            axes = _default_axes(ndim)
+            axes = [{} for _ in range(ndim)]
         if len(axes) != ndim:
             raise AxisError(f"{len(axes)} axes given for {ndim}-dimensional data of shape {data.shape}")
         defaults = _default_axes(ndim)
@@ -274,10 +274,13 @@ class Signal:
                 factors[self._user_to_dim()[pos]] = f
         for d, f in enumerate(factors):
             if isinstance(f, bool) or not isinstance(f, int | np.integer) or f < 1:
-                raise AxisError(f"rebin factor for axis {self._axes[d].name!r} must be a positive integer, got {f!r}")
+                raise AxisError(
+                    f"rebin factor for axis {self._axes[d].name!r} must be a positive integer, got {f!r}"
+                )
             if self.shape[d] % f and not crop:
                 raise AxisError(
-                    f"axis {self._axes[d].name!r} of size {self.shape[d]} is not divisible by {f}; pass crop=True"
+                    f"axis {self._axes[d].name!r} of size {self.shape[d]} is not divisible by {f}; "
+                    "pass crop=True"
                 )
         data = self._data
         crop_sl = tuple(slice(0, (n // f) * f) for n, f in zip(self.shape, factors, strict=True))
@@ -300,7 +303,7 @@ class Signal:
         if signal_axes is None:
             new_sig = set(range(self.nav_ndim))
         else:
-            if isinstance(signal_axes, str | int):
+            if isinstance(signal_axes, str | int | np.integer | Axis):
                 signal_axes = (signal_axes,)
             new_sig = set(self._dims(signal_axes))
         axes = [Axis(**{**_fields(a), "navigate": d not in new_sig}) for d, a in enumerate(self._axes)]
@@ -350,7 +353,12 @@ class Signal:
         import xarray as xr
 
         dims = [a.name for a in self._axes]
-        coords = {a.name: (a.name, a.values, {"units": a.units, "navigate": int(a.navigate)}) for a in self._axes}
+        coords = {}
+        for a in self._axes:
+            cattrs = {"units": a.units, "navigate": int(a.navigate)}
+            if a.is_uniform:  # exact calibration: differences of the values are not exactly the scale
+                cattrs.update(scale=float(a.scale), offset=float(a.offset))
+            coords[a.name] = (a.name, a.values, cattrs)
         attrs = {
             "signal_type": self.signal_type,
             "title": self.title,
@@ -372,7 +380,9 @@ class Signal:
                 "units": attrs.get("units", ""),
                 "navigate": bool(attrs.get("navigate", d < da.ndim - 1)),
             }
-            if c is not None and c.size > 1:
+            if c is not None and "scale" in attrs and "offset" in attrs:
+                entry.update(scale=float(attrs["scale"]), offset=float(attrs["offset"]))
+            elif c is not None and c.size > 1:
                 v = np.asarray(c.values, dtype=float)
                 step = np.diff(v)
                 if np.allclose(step, step[0], rtol=1e-9, atol=0):
@@ -585,9 +595,15 @@ def _to_index_slice(ax: Axis, k: slice) -> slice:
         if _is_float(step):
             if not ax.is_uniform:
                 raise AxisError(f"a calibrated step needs a uniform axis; {ax.name!r} is non-uniform")
-            step = max(1, int(round(step / abs(ax.scale))))
+            if step == 0 or not np.isfinite(step):
+                raise AxisError(f"slice step for axis {ax.name!r} must be non-zero and finite, got {step!r}")
+            # Channels per step, keeping the direction (a negative step walks backwards, as in HyperSpy).
+            per = step / ax.scale
+            step = max(1, int(round(abs(per)))) * (1 if per > 0 else -1)
         elif not _is_int(step) or step == 0:
-            raise AxisError(f"slice step for axis {ax.name!r} must be a non-zero integer or a float, got {step!r}")
+            raise AxisError(
+                f"slice step for axis {ax.name!r} must be a non-zero integer or a float, got {step!r}"
+            )
     return slice(bound(k.start), bound(k.stop), step)
 
 

@@ -17,7 +17,9 @@ from typing import Any
 class Executor:
     name = "base"
 
-    def map(self, fn: Callable[[Any], Any], items: Sequence, on_done: Callable[[int], None] | None = None) -> list:
+    def map(
+        self, fn: Callable[[Any], Any], items: Sequence, on_done: Callable[[int], None] | None = None
+    ) -> list:
         raise NotImplementedError
 
     def __repr__(self) -> str:

@@ -1,8 +1,8 @@
 """Passes over navigation partitions whose partial results merge.
 
-A *pass* is three functions: ``map(block, rows) -> partial`` for one partition (a contiguous range of the first
-array dimension), ``merge(a, b) -> partial`` (associative; applied left to right in partition order so the
-result does not depend on the executor), and ``finalize(partial) -> result``. :func:`run_pass` reads each
+A *pass* is three functions: ``map(block, rows) -> partial`` for one partition (a contiguous range of the
+first array dimension), ``merge(a, b) -> partial`` (associative; applied left to right in partition order so
+the result does not depend on the executor), and ``finalize(partial) -> result``. :func:`run_pass` reads each
 partition from the source (numpy array, dask array or zarr array) and hands it to the executor; algorithm code
 never knows which executor runs it.
 """
@@ -66,8 +66,13 @@ def _chunk_rows(source) -> int | None:
     return int(c0)
 
 
-def partitions(source, partition_bytes: int = DEFAULT_PARTITION_BYTES, rows: int | None = None) -> list[slice]:
-    """Contiguous ranges of the first dimension, each about ``partition_bytes`` and aligned to storage chunks."""
+def partitions(source, partition_bytes: int | None = None, rows: int | None = None) -> list[slice]:
+    """Contiguous ranges of the first dimension, each about ``partition_bytes`` and aligned to storage chunks.
+
+    ``partition_bytes=None`` uses :data:`DEFAULT_PARTITION_BYTES` as it is at call time (configurable).
+    """
+    if partition_bytes is None:
+        partition_bytes = DEFAULT_PARTITION_BYTES
     shape = source.shape
     if len(shape) == 0 or shape[0] == 0:
         return [slice(0, shape[0] if shape else 0)] if shape else [slice(None)]
@@ -76,14 +81,18 @@ def partitions(source, partition_bytes: int = DEFAULT_PARTITION_BYTES, rows: int
         row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * np.dtype(source.dtype).itemsize
         rows = max(1, partition_bytes // max(1, row_bytes))
         c = _chunk_rows(source)
-        if c:
-            rows = max(c, rows // c * c)
+        # Whole storage chunks per partition, unless a chunk is itself bigger than the budget (a reader that
+        # chunks across the whole first dimension): then stay within the budget and read part of a chunk.
+        if c and c <= rows:
+            rows = rows // c * c
     rows = min(max(1, rows), n)
     return [slice(i, min(i + rows, n)) for i in range(0, n, rows)]
 
 
 def read_block(source, rows: slice) -> np.ndarray:
     """Materialise one partition as a numpy array (a view for numpy sources)."""
+    if getattr(source, "ndim", 1) == 0:  # a 0-d source is one partition; it cannot be sliced by rows
+        rows = ()
     if isinstance(source, np.ndarray):
         return source[rows]
     block = source[rows]
@@ -96,11 +105,12 @@ def run_pass(
     source,
     p: Pass,
     executor: Executor | None = None,
-    partition_bytes: int = DEFAULT_PARTITION_BYTES,
+    partition_bytes: int | None = None,
     rows: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ):
-    """Run pass ``p`` over ``source``; ``progress(bytes_done, bytes_total)`` is called after each partition."""
+    """Run pass ``p`` over ``source``; ``progress(bytes_done, bytes_total)`` is called after each
+    partition."""
     executor = executor or get_executor()
     if getattr(source, "ndim", 0) == 0:
         parts = [slice(None)]
@@ -136,3 +146,28 @@ def run_pass(
 
 def last_report() -> PassReport | None:
     return log.reports[-1] if log.reports else None
+
+
+def row_digests(block: np.ndarray) -> list[bytes]:
+    """SHA-256 of each row (first-dimension slice) of a block: merged in order these make a digest of the
+    whole array that does not depend on how it was partitioned."""
+    import hashlib
+
+    return [hashlib.sha256(np.ascontiguousarray(row).tobytes()).digest() for row in block]
+
+
+def combine_row_digests(dtype, shape, digests: list[bytes]) -> str:
+    import hashlib
+
+    h = hashlib.sha256(f"{np.dtype(dtype).str}{tuple(shape)}".encode())
+    for d in digests:
+        h.update(d)
+    return h.hexdigest()
+
+
+def data_digest(source, executor: Executor | None = None) -> str:
+    """SHA-256 of an array's numbers (dtype, shape and bytes in C order), streamed partition by partition."""
+    if getattr(source, "ndim", 0) == 0:
+        return combine_row_digests(source.dtype, (), row_digests(np.asarray(source).reshape(1)))
+    parts = run_pass(source, Pass(lambda b, r: row_digests(b), lambda a, b: a + b, name="digest"), executor)
+    return combine_row_digests(source.dtype, source.shape, parts)

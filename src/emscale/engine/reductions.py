@@ -1,8 +1,9 @@
 """Reductions (sum, mean, max, min, std) written as passes over the first array dimension.
 
 When the first dimension is among the reduced ones the partials are merged (sums add; std merges
-(count, mean, M2) triples with Chan's formula); otherwise each partition's result is one slab of the output and
-the slabs are concatenated. Sums of integers are exact (int64/uint64); sums of floats accumulate in float64.
+(count, mean, M2) triples with Chan's formula); otherwise each partition's result is one slab of the output
+and the slabs are concatenated. Sums of integers are exact (int64/uint64); sums of floats accumulate in
+float64.
 """
 
 from __future__ import annotations

@@ -100,7 +100,7 @@ def save_zarr(s: Signal, path, overwrite: bool = False, chunks=None, progress=No
     """Write ``s`` to a zarr v3 store at ``path``, partition by partition (bounded memory for lazy data)."""
     import zarr
 
-    from ..engine.passes import Pass, run_pass
+    from ..engine.passes import Pass, combine_row_digests, data_digest, row_digests, run_pass
 
     dst = Path(path)
     if chunks is None:
@@ -124,14 +124,18 @@ def save_zarr(s: Signal, path, overwrite: bool = False, chunks=None, progress=No
         )
         if s.ndim == 0:
             arr[...] = np.asarray(s.to_numpy())
+            group.attrs["emscale"] = {**attrs, "data_sha256": data_digest(np.asarray(s.to_numpy()))}
             return
 
         def write_block(block, rows):
             arr[rows] = block
-            return None
+            return row_digests(block)
 
-        run_pass(s.data, Pass(write_block, lambda a, b: None, name="save"), rows=_rows(s, chunks),
-                 progress=progress)
+        # The digest of the numbers is computed in the same pass and stored with the attributes, so the
+        # store's metadata digest (what a load records) changes whenever the data do.
+        digests = run_pass(s.data, Pass(write_block, lambda a, b: a + b, name="save"), rows=_rows(s, chunks),
+                           progress=progress)
+        group.attrs["emscale"] = {**attrs, "data_sha256": combine_row_digests(s.dtype, s.shape, digests)}
 
     atomic_dir_write(dst, write, overwrite=overwrite)
 

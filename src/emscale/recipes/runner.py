@@ -1,0 +1,321 @@
+"""Running a recipe into an output folder, and replaying it to prove the outputs are reproduced bit for bit.
+
+The output folder holds the processed signal (zarr), each named result, ``recipe.toml`` (the recipe with the
+input pinned by its SHA-256), ``manifest.json`` (a digest of every output's numbers, timings, versions) and the
+HTML report. The whole folder is written under a temporary name and renamed into place when complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import resource
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import history as _history
+from ..errors import EmscaleError, OutputExistsError
+from ..signal import Signal
+from .schema import Recipe, RecipeError, _callable, format_key, load_recipe, parse, to_toml
+
+MANIFEST = "manifest.json"
+RECIPE = "recipe.toml"
+
+
+@dataclass
+class StepRecord:
+    op: str
+    params: dict
+    name: str | None
+    seconds: float
+    peak_rss_mb: float
+    summary: str
+
+
+@dataclass
+class RunResult:
+    outdir: Path
+    signal: Signal
+    input_signal: Signal
+    results: dict = field(default_factory=dict)
+    steps: list[StepRecord] = field(default_factory=list)
+    manifest: dict = field(default_factory=dict)
+    recipe: Recipe | None = None
+
+
+# -- digests of outputs ------------------------------------------------------------------------------------------
+def _hash_arrays(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        if a is None:
+            h.update(b"none")
+            continue
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def signal_digest(s: Signal) -> str:
+    """SHA-256 of a signal's numbers (dtype, shape, bytes), streamed partition by partition."""
+    from ..engine.passes import data_digest
+
+    return data_digest(s.data)
+
+
+def result_digest(obj) -> str:
+    if isinstance(obj, Signal):
+        return signal_digest(obj)
+    if hasattr(obj, "factors_array"):
+        return _hash_arrays(obj.factors_array, obj.loadings_array, getattr(obj, "eigenvalues", None))
+    if hasattr(obj, "labels") and hasattr(obj, "spectra"):
+        return _hash_arrays(obj.labels.to_numpy(), obj.spectra.to_numpy())
+    raise EmscaleError(f"cannot digest result of type {type(obj).__name__}")
+
+
+# -- writing results -------------------------------------------------------------------------------------------
+def _write_result(name: str, obj, folder: Path) -> list[str]:
+    if hasattr(obj, "factors_array"):
+        fname = f"{name}.npz"
+        obj.save(folder / fname)
+        return [fname]
+    if hasattr(obj, "labels") and hasattr(obj, "spectra"):
+        obj.labels.save(folder / f"{name}_labels.zarr")
+        obj.spectra.save(folder / f"{name}_spectra.zarr")
+        return [f"{name}_labels.zarr", f"{name}_spectra.zarr"]
+    raise EmscaleError(f"cannot write result {name!r} of type {type(obj).__name__}")
+
+
+def _read_result(files: list[str], folder: Path):
+    from ..io import load
+
+    if len(files) == 1 and files[0].endswith(".npz"):
+        from ..decomposition.result import Decomposition
+
+        return Decomposition.load(folder / files[0])
+    if len(files) == 2:
+
+        class _Clusters:
+            pass
+
+        c = _Clusters()
+        c.labels = load(folder / files[0])
+        c.spectra = load(folder / files[1])
+        return c
+    return load(folder / files[0])
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def versions() -> dict:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for pkg in ("emscale", "numpy", "scipy", "dask", "distributed", "zarr", "rosettasciio", "scikit-learn",
+                "matplotlib"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+# -- running ---------------------------------------------------------------------------------------------------
+def _check_writable(outdir: Path, overwrite: bool) -> None:
+    parent = outdir.resolve().parent
+    if outdir.exists() and not overwrite and any(outdir.iterdir()):
+        raise OutputExistsError(f"{outdir} exists and is not empty; pass overwrite=True (--overwrite)")
+    if not parent.exists():
+        raise RecipeError(f"{parent}: output folder's parent does not exist")
+    if not os.access(parent, os.W_OK):
+        raise RecipeError(f"{parent}: output folder is not writable")
+
+
+def _load_input(recipe: Recipe) -> Signal:
+    from ..io import load
+
+    path = recipe.input_path()
+    want = recipe.input.get("sha256")
+    if want:
+        got = _history.file_digest(path)
+        if got != want:
+            raise RecipeError(f"{path}: input differs from the recipe's (sha256 {got[:12]}... != {want[:12]}...)")
+    kwargs = {k: recipe.input[k] for k in ("signal_type", "index", "lazy") if k in recipe.input}
+    s = load(path, **kwargs)
+    if isinstance(s, list):
+        raise RecipeError(f"{path} holds {len(s)} signals; pick one with signal_type or index in [input]")
+    return s
+
+
+def execute(recipe: Recipe, progress=None) -> tuple[Signal, Signal, dict, list[StepRecord]]:
+    """Run the steps in memory: (input signal, final signal, named results, step records)."""
+    s = _load_input(recipe)
+    first = s
+    results: dict = {}
+    records: list[StepRecord] = []
+    for i, st in enumerate(recipe.steps):
+        if progress:
+            progress(i, len(recipe.steps), st.op)
+        t0 = time.perf_counter()
+        fn, kind, _ = _callable(st.op)
+        try:
+            if st.op == "cluster":
+                obj = results[st.of].cluster(**st.params)
+            elif kind == "result":
+                obj = fn(s, **st.params)
+            else:
+                s = fn(s, **st.params)
+                obj = s
+        except EmscaleError as exc:
+            where = f"line {st.line}" if st.line else f"step {i + 1}"
+            raise RecipeError(f"{where} ({st.op}): {exc}") from exc
+        if kind == "result":
+            results[st.name] = obj
+        summary = repr(obj) if isinstance(obj, Signal) else repr(obj).splitlines()[0][:200]
+        records.append(StepRecord(st.op, st.params, st.name, time.perf_counter() - t0, _peak_rss_mb(), summary))
+    if progress:
+        progress(len(recipe.steps), len(recipe.steps), "done")
+    return first, s, results, records
+
+
+def pinned_recipe_text(recipe: Recipe, input_signal: Signal) -> str:
+    """The recipe with the input given by absolute path and pinned by SHA-256, as written to the output."""
+    inp = dict(recipe.input)
+    inp["path"] = str(recipe.input_path().resolve())
+    src = input_signal.history[0].get("source", {}) if input_signal.history else {}
+    if src.get("sha256"):
+        inp["sha256"] = src["sha256"]
+    steps = []
+    for st in recipe.steps:
+        d = {"op": st.op}
+        if st.name and st.op in ("decompose", "cluster"):
+            d["name"] = st.name
+        if st.of:
+            d["of"] = st.of
+        d.update(st.params)
+        steps.append(d)
+    return to_toml(inp, steps, recipe.output, comment="emscale recipe (pinned copy written with the results)")
+
+
+def run_recipe(recipe, outdir, overwrite: bool = False, progress=None, report: bool = True,
+               extra_sections=None) -> RunResult:
+    """Validate, run and write a recipe's outputs, manifest and report into ``outdir`` (atomically).
+
+    ``extra_sections``: ``[(title, html), ...]`` added to the report, or a function of the run returning them.
+    """
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe)
+    outdir = Path(outdir)
+    _check_writable(outdir, overwrite)
+    if not recipe.input_path().exists():
+        raise RecipeError(f"{recipe.input_path()}: input file of the recipe does not exist")
+    t0 = time.perf_counter()
+    first, s, results, records = execute(recipe, progress)
+    tmp = outdir.with_name(f".{outdir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir()
+    try:
+        outputs = {}
+        s.save(tmp / recipe.output["signal"])
+        outputs["signal"] = {"files": [recipe.output["signal"]], "sha256": signal_digest(s)}
+        for name, obj in results.items():
+            files = _write_result(name, obj, tmp)
+            outputs[name] = {"files": files, "sha256": result_digest(obj)}
+        (tmp / RECIPE).write_text(pinned_recipe_text(recipe, first))
+        manifest = {
+            "emscale": versions().get("emscale", ""),
+            "input": {"path": str(recipe.input_path().resolve()),
+                      "sha256": (first.history[0].get("source", {}) if first.history else {}).get("sha256")},
+            "outputs": outputs,
+            "steps": [r.__dict__ | {"params": _history.encode(r.params)} for r in records],
+            "seconds": time.perf_counter() - t0,
+            "peak_rss_mb": _peak_rss_mb(),
+            "versions": versions(),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+        result = RunResult(outdir, s, first, results, records, manifest, recipe)
+        if callable(extra_sections):  # sections computed from this run's results (e.g. the demo's truth)
+            extra_sections = extra_sections(result)
+        if report:
+            from ..report import write_report
+
+            write_report(result, tmp / recipe.output["report"], recipe_text=(tmp / RECIPE).read_text(),
+                         extra_sections=extra_sections)
+        if outdir.exists():
+            old = outdir.with_name(f".{outdir.name}.old-{uuid.uuid4().hex[:8]}")
+            os.replace(outdir, old)
+            os.replace(tmp, outdir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, outdir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return result
+
+
+# -- replay ----------------------------------------------------------------------------------------------------
+def replay_outdir(outdir) -> list[str]:
+    """Re-run the recipe recorded in ``outdir`` from the raw input and compare every output with the manifest.
+
+    Returns the list of differences (empty when everything is reproduced bit for bit). An output file altered
+    after the run is reported too.
+    """
+    outdir = Path(outdir)
+    mpath = outdir / MANIFEST
+    if not mpath.is_file():
+        raise RecipeError(f"{outdir}: no {MANIFEST}; not an emscale results folder")
+    manifest = json.loads(mpath.read_text())
+    recipe = parse((outdir / RECIPE).read_text(), source=(outdir / RECIPE).resolve())
+    problems = []
+    for name, entry in manifest["outputs"].items():
+        try:
+            on_disk = _read_result(entry["files"], outdir)
+            got = result_digest(on_disk)
+        except Exception as exc:  # noqa: BLE001 - a damaged output is a finding, not a crash
+            problems.append(f"{name}: stored output cannot be read ({type(exc).__name__}: {exc})")
+            continue
+        if got != entry["sha256"]:
+            problems.append(f"{name}: stored output {entry['files'][0]} differs from the manifest")
+    _, s, results, _ = execute(recipe)
+    fresh = {"signal": s, **results}
+    for name, entry in manifest["outputs"].items():
+        if name not in fresh:
+            problems.append(f"{name}: not produced by the replay")
+        elif result_digest(fresh[name]) != entry["sha256"]:
+            problems.append(f"{name}: replayed result differs from the recorded one")
+    return problems
+
+
+# -- recipes from history --------------------------------------------------------------------------------------
+def recipe_from_history(history: list[dict]) -> str:
+    """A recipe reproducing a signal's recorded history (its first entry must be a load)."""
+    if not history or history[0].get("op") != "load":
+        raise RecipeError("history does not start with a load; no recipe can reproduce it from a file")
+    load_e = history[0]
+    params = _history.decode(load_e.get("params", {}))
+    inp = {"path": load_e["source"]["path"], "sha256": load_e["source"].get("sha256")}
+    for k in ("signal_type", "index", "lazy"):
+        if k in params:
+            inp[k] = params[k]
+    steps = []
+    for e in history[1:]:
+        op = e["op"]
+        p = _history.decode(e.get("params", {}))
+        if op in ("inav", "isig"):
+            p = {"key": format_key(p["key"])}
+        elif "axis" in p and isinstance(p["axis"], tuple):
+            p["axis"] = list(p["axis"])
+        p = {k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()}
+        steps.append({"op": op, **p})
+    text = to_toml(inp, steps, comment="emscale recipe exported from a signal's history")
+    parse(text)  # what we export must be a valid recipe
+    return text

@@ -1,0 +1,342 @@
+"""Recipe files (TOML): parsing and whole-recipe validation before any work starts.
+
+A recipe::
+
+    [input]
+    path = "sample.zarr"          # relative to the recipe file
+    sha256 = "..."                # optional: refuse a different file
+    signal_type = "EELS"          # optional: pick one signal of a multi-signal file
+    index = 0                     # optional: pick by position
+    lazy = false
+
+    [[step]]
+    op = "remove_background"
+    signal_range = [70.2, 97.2]
+
+    [[step]]
+    op = "isig"
+    key = "94.5:110.1"            # slices as text: ints are indices, floats calibrated values
+
+    [[step]]
+    op = "decompose"
+    name = "pca"                  # results are named; later steps can refer to them
+    method = "pca"
+    n_components = "auto"
+
+    [[step]]
+    op = "cluster"
+    of = "pca"
+    n_clusters = 3
+
+    [output]
+    signal = "signal.zarr"        # the processed signal (after the last signal step)
+    report = "report.html"
+
+Signal steps (``inav``, ``isig``, reductions, ``rebin``, ``remove_background``...) replace the current signal;
+result steps (``decompose``, ``cluster``) add a named result.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import EmscaleError
+
+
+class RecipeError(EmscaleError):
+    """A recipe that cannot run; the message names the file, line and key."""
+
+
+@dataclass
+class Step:
+    op: str
+    params: dict
+    name: str | None = None
+    of: str | None = None
+    line: int | None = None
+
+
+@dataclass
+class Recipe:
+    input: dict
+    steps: list[Step]
+    output: dict = field(default_factory=lambda: {"signal": "signal.zarr", "report": "report.html"})
+    source: Path | None = None
+    text: str = ""
+
+    @property
+    def base(self) -> Path:
+        return self.source.parent if self.source else Path.cwd()
+
+    def input_path(self) -> Path:
+        p = Path(self.input["path"])
+        return p if p.is_absolute() else (self.base / p)
+
+
+# -- step registry ---------------------------------------------------------------------------------------------
+def _signal_method(name):
+    from ..signal import Signal
+
+    return getattr(Signal, name)
+
+
+def _slice_step(op):
+    def run(s, key):
+        return getattr(s, op)[parse_key(key)]
+
+    return run
+
+
+def _reduction(op):
+    def run(s, axis=None):
+        return getattr(s, op)(axis=tuple(axis) if isinstance(axis, list) else axis)
+
+    return run
+
+
+def _callable(op: str):
+    """The function a step calls and its kind: 'signal' (returns a new current signal) or 'result'."""
+    if op in ("inav", "isig"):
+        return _slice_step(op), "signal", {"key": (str, list)}
+    if op in ("sum", "mean", "max", "min", "std"):
+        return _reduction(op), "signal", {"axis": (int, str, list)}
+    if op in ("rebin", "transpose", "squeeze", "remove_background"):
+        return _signal_method(op), "signal", None
+    if op == "decompose":
+        from ..decomposition import decompose
+
+        return decompose, "result", None
+    if op == "cluster":
+        return None, "result", {"n_clusters": (int,), "seed": (int,), "n_components": (int,)}
+    for module in ("eels", "eds"):
+        import importlib
+
+        try:
+            mod = importlib.import_module(f"..spectroscopy.{module}", __package__)
+        except ImportError:
+            continue
+        fn = getattr(mod, op, None)
+        if callable(fn) and not op.startswith("_"):
+            return fn, "signal", None
+    return None, None, None
+
+
+KNOWN_OPS = ("inav", "isig", "sum", "mean", "max", "min", "std", "rebin", "transpose", "squeeze",
+             "remove_background", "decompose", "cluster")
+
+_NOT_PARAMS = {"self", "s", "signal", "executor", "progress", "navigation_mask", "signal_mask"}
+_TYPE_NAMES = {int: "integer", float: "number", str: "string", bool: "true/false", list: "list", dict: "table"}
+
+
+def parse_key(key) -> Any:
+    """``"12:62"`` -> slice(12, 62); ``"94.5:110.1"`` -> slice(94.5, 110.1); ``[":", "3"]`` -> (slice(None), 3)."""
+    if isinstance(key, list):
+        return tuple(parse_key(k) for k in key)
+    if isinstance(key, int | float) and not isinstance(key, bool):
+        return key
+    if not isinstance(key, str):
+        raise RecipeError(f"index {key!r} must be text like '12:62' or '94.5:110.1', or a number")
+    text = key.strip()
+    if text in ("...", "Ellipsis"):
+        return Ellipsis
+    if ":" not in text:
+        return _num(text)
+    parts = text.split(":")
+    if len(parts) > 3:
+        raise RecipeError(f"index {key!r} has too many ':'")
+    vals = [None if p.strip() == "" else _num(p) for p in parts]
+    return slice(*vals)
+
+
+def _num(text: str):
+    text = text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise RecipeError(f"{text!r} is not a number") from None
+
+
+def format_key(key) -> str | list:
+    """Inverse of :func:`parse_key` for recipes exported from history."""
+    if isinstance(key, tuple):
+        return [format_key(k) for k in key]
+    if isinstance(key, slice):
+        parts = ["" if v is None else repr(v) for v in (key.start, key.stop)]
+        if key.step is not None:
+            parts.append(repr(key.step))
+        return ":".join(parts)
+    if key is Ellipsis:
+        return "..."
+    return repr(key)
+
+
+def _type_ok(value, expected: tuple) -> bool:
+    for t in expected:
+        if t is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return True
+        if t is int and isinstance(value, int) and not isinstance(value, bool):
+            return True
+        if t not in (int, float) and isinstance(value, t):
+            return True
+    return False
+
+
+def _expected_types(param: inspect.Parameter) -> tuple | None:
+    """Types a parameter accepts, from its annotation text or its default; None when anything goes."""
+    ann = param.annotation
+    text = ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann))
+    if param.annotation is inspect.Parameter.empty:
+        d = param.default
+        if d is inspect.Parameter.empty or d is None:
+            return None
+        if isinstance(d, tuple):
+            return (list,)
+        return (type(d),) if type(d) in _TYPE_NAMES else None
+    types = []
+    for token, t in (("int", int), ("float", float), ("str", str), ("bool", bool), ("tuple", list),
+                     ("list", list), ("Sequence", list), ("dict", dict)):
+        if token in text:
+            types.append(t)
+    if not types or "Any" in text:
+        return None
+    return tuple(dict.fromkeys(types))
+
+
+def _check_params(where: str, op: str, params: dict, fn, declared: dict | None) -> None:
+    if declared is not None:
+        allowed = {k: v for k, v in declared.items()}
+    else:
+        sig = inspect.signature(fn)
+        allowed = {
+            n: _expected_types(p)
+            for i, (n, p) in enumerate(sig.parameters.items())
+            if i > 0 and n not in _NOT_PARAMS and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        }
+        required = [
+            n for i, (n, p) in enumerate(sig.parameters.items())
+            if i > 0 and p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+        for n in required:
+            if n not in params:
+                raise RecipeError(f"{where}: step {op!r} needs parameter {n!r}")
+    for k, v in params.items():
+        if k not in allowed:
+            raise RecipeError(f"{where}: step {op!r} has no parameter {k!r}; allowed: {', '.join(sorted(allowed))}")
+        expected = allowed[k]
+        if expected is not None and not _type_ok(v, expected):
+            names = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in expected)
+            raise RecipeError(f"{where}: parameter {k!r} of step {op!r} must be {names}, got {v!r}")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise RecipeError(f"{where}: parameter {k!r} of step {op!r} is not finite")
+
+
+def _step_lines(text: str) -> list[int]:
+    return [i + 1 for i, line in enumerate(text.splitlines()) if line.strip().startswith("[[step]]")]
+
+
+def parse(text: str, source: Path | None = None) -> Recipe:
+    """Parse and validate a whole recipe; the first problem raises :class:`RecipeError` naming line and key."""
+    label = str(source) if source else "<recipe>"
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"{label}: not valid TOML: {exc}") from None
+    unknown = set(doc) - {"input", "step", "output", "recipe"}
+    if unknown:
+        raise RecipeError(f"{label}: unknown section(s) {sorted(unknown)}; expected [input], [[step]], [output]")
+    inp = doc.get("input")
+    if not isinstance(inp, dict) or "path" not in inp:
+        raise RecipeError(f"{label}: [input] with a 'path' is required")
+    bad = set(inp) - {"path", "sha256", "signal_type", "index", "lazy"}
+    if bad:
+        raise RecipeError(f"{label}: [input] has unknown key(s) {sorted(bad)}")
+    for k, t in (("path", str), ("sha256", str), ("signal_type", str), ("index", int), ("lazy", bool)):
+        if k in inp and not _type_ok(inp[k], (t,)):
+            raise RecipeError(f"{label}: [input] {k} must be {_TYPE_NAMES[t]}, got {inp[k]!r}")
+    out = {"signal": "signal.zarr", "report": "report.html"}
+    out_doc = doc.get("output", {})
+    bad = set(out_doc) - set(out)
+    if bad:
+        raise RecipeError(f"{label}: [output] has unknown key(s) {sorted(bad)}; allowed: signal, report")
+    out.update(out_doc)
+    raw_steps = doc.get("step", [])
+    if not isinstance(raw_steps, list):
+        raise RecipeError(f"{label}: steps must be written as [[step]] tables")
+    lines = _step_lines(text)
+    steps: list[Step] = []
+    names: set[str] = set()
+    for i, raw in enumerate(raw_steps):
+        line = lines[i] if i < len(lines) else None
+        where = f"{label}:{line}" if line else f"{label}: step {i + 1}"
+        params = dict(raw)
+        op = params.pop("op", None)
+        if not isinstance(op, str):
+            raise RecipeError(f"{where}: step {i + 1} needs op = \"...\"")
+        name = params.pop("name", None)
+        of = params.pop("of", None)
+        fn, kind, declared = _callable(op)
+        if kind is None:
+            raise RecipeError(f"{where}: unknown step {op!r}; known: {', '.join(KNOWN_OPS)}")
+        if op == "cluster":
+            if of is None and names:
+                of = sorted(names)[-1] if len(names) == 1 else None
+            if of not in names:
+                raise RecipeError(f"{where}: cluster needs of = the name of an earlier decompose step")
+        if op in ("inav", "isig"):
+            if "key" not in params:
+                raise RecipeError(f"{where}: step {op!r} needs key = \"start:stop\"")
+            parse_key(params["key"])
+        _check_params(where, op, params, fn, declared)
+        if kind == "result":
+            name = name or (params.get("method", "pca") if op == "decompose" else f"{of}_clusters")
+            if name in names:
+                raise RecipeError(f"{where}: result name {name!r} is used twice")
+            names.add(name)
+        elif name is not None:
+            raise RecipeError(f"{where}: step {op!r} changes the signal and takes no name")
+        steps.append(Step(op, params, name=name, of=of, line=line))
+    return Recipe(input=inp, steps=steps, output=out, source=source, text=text)
+
+
+def load_recipe(path) -> Recipe:
+    p = Path(path)
+    if not p.is_file():
+        raise RecipeError(f"{p}: no such recipe file")
+    return parse(p.read_text(), source=p.resolve())
+
+
+# -- writing ----------------------------------------------------------------------------------------------------
+def _toml_value(v) -> str:
+    import json
+
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise RecipeError(f"value {v!r} cannot be written to a recipe")
+
+
+def to_toml(input_: dict, steps: list[dict], output: dict | None = None, comment: str = "") -> str:
+    """A recipe text; parameters equal to None are left out (they mean 'the default')."""
+    lines = [f"# {c}" for c in comment.splitlines()] + ([""] if comment else [])
+    lines.append("[input]")
+    lines += [f"{k} = {_toml_value(v)}" for k, v in input_.items() if v is not None]
+    for st in steps:
+        lines += ["", "[[step]]"]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in st.items() if v is not None]
+    if output:
+        lines += ["", "[output]"] + [f"{k} = {_toml_value(v)}" for k, v in output.items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,531 @@
+"""EDS tools: X-ray lines (from ``xraydb``), element (line-intensity) maps, binning and spike removal.
+
+Every function takes a :class:`~emscale.Signal` with one energy axis (the last numpy dimension, keV or eV) and
+works on all spectra at once, as an engine pass over navigation partitions (:func:`emscale.engine.run_pass`):
+lazy (dask) data are read partition by partition. Results that are Signals carry a history entry and can be
+replayed (:func:`emscale.replay`).
+
+>>> from emscale.spectroscopy import eds
+>>> eds.xray_lines("Fe", beam_energy=20)        # lines excited at 20 kV, energies in keV
+>>> maps = eds.line_maps(s)                      # one map per line of metadata Sample.xray_lines / elements
+>>> maps.metadata["Sample"]["xray_lines"]        # which map is which (maps.inav[i] is map i)
+>>> clean, n = eds.remove_spikes(s)              # outliers replaced by the median of their neighbours
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import history as _history
+from ..axes import Axis
+from ..engine import Pass, read_block, run_pass
+from ..errors import AxisError, DataError
+from ..signal import Signal
+
+__all__ = [
+    "MN_KA_KEV",
+    "XrayLine",
+    "bin_energy",
+    "bin_navigation",
+    "line_energy",
+    "line_fwhm",
+    "line_maps",
+    "remove_spikes",
+    "xray_lines",
+]
+
+# Mn Ka energy (keV) at which detector resolution is specified (the value exspy uses).
+MN_KA_KEV = 5.8987
+DEFAULT_RESOLUTION_MNKA = 130.0  # eV
+_PARTITION_BYTES = 16 * 2**20
+
+
+# ---------------------------------------------------------------------------------------------------------
+# X-ray lines
+# ---------------------------------------------------------------------------------------------------------
+class XrayLine(NamedTuple):
+    element: str
+    line: str  # "Ka", "Kb", "La", "Lb1", "Ma", ... (exspy / HyperSpy names)
+    energy: float  # keV (intensity-weighted over the merged components)
+    weight: float  # relative intensity within the initial shell (xraydb)
+    edge: float  # keV, ionisation energy of the initial shell (the beam must exceed it)
+
+    @property
+    def name(self) -> str:
+        return f"{self.element}_{self.line}"
+
+
+# xraydb components merged into the lines EDS resolves (and exspy names): Ka1,2,3 -> Ka, La1,2 -> La,
+# Kb1,3 -> Kb. Other lines keep xraydb's name (Lb1, Lb2,15, Lg1, Ll, Ln, Ma, Mb, Mg, Mz, Kb2, Kb5...).
+_MERGE = {"Ka1": "Ka", "Ka2": "Ka", "Ka3": "Ka", "La1": "La", "La2": "La", "Kb1": "Kb", "Kb3": "Kb"}
+
+
+def _element(symbol: str) -> str:
+    import xraydb
+
+    sym = str(symbol).strip()
+    sym = sym[:1].upper() + sym[1:].lower()
+    try:
+        xraydb.atomic_number(sym)
+    except Exception as exc:  # xraydb raises various errors for unknown symbols
+        raise ValueError(f"unknown element {symbol!r}") from exc
+    return sym
+
+
+@lru_cache(maxsize=256)
+def _all_lines(element: str) -> tuple[XrayLine, ...]:
+    import xraydb
+
+    edges = xraydb.xray_edges(element)
+    groups: dict[str, list] = {}
+    for name, ln in xraydb.xray_lines(element).items():
+        groups.setdefault(_MERGE.get(name, name), []).append(ln)
+    out = []
+    for name, comps in groups.items():
+        w = np.array([c.intensity for c in comps], dtype=float)
+        e = np.array([c.energy for c in comps], dtype=float)
+        energy = float((w * e).sum() / w.sum()) if w.sum() > 0 else float(e.mean())
+        level = comps[0].initial_level.split(",")[0]
+        edge = edges[level].energy if level in edges else max(c.energy for c in comps)
+        out.append(XrayLine(element, name, energy / 1000.0, float(w.sum()), float(edge) / 1000.0))
+    return tuple(sorted(out, key=lambda ln: ln.energy))
+
+
+def xray_lines(
+    element: str, beam_energy: float | None = None, energy_range: Sequence[float] | None = None
+) -> list[XrayLine]:
+    """X-ray emission lines of an element from ``xraydb``, energies in keV, sorted by energy.
+
+    Components EDS cannot resolve are merged (intensity-weighted energy): ``Ka`` (Ka1-3), ``Kb`` (Kb1, Kb3),
+    ``La`` (La1, La2); the rest keep their names. ``beam_energy`` (keV) keeps only the lines the beam can
+    excite (ionisation energy of the initial shell below the beam energy); ``energy_range=(E1, E2)`` (keV)
+    keeps lines inside it.
+
+    >>> [(l.name, round(l.energy, 3)) for l in xray_lines("Fe", beam_energy=5)]
+    [('Fe_Ll', 0.616), ('Fe_Ln', 0.629), ('Fe_La', 0.705), ('Fe_Lb1', 0.718), ('Fe_Lb3', 0.792), ...]
+    """
+    out = list(_all_lines(_element(element)))
+    if beam_energy is not None:
+        out = [ln for ln in out if ln.edge < float(beam_energy)]
+    if energy_range is not None:
+        lo, hi = (float(v) for v in energy_range)
+        out = [ln for ln in out if lo <= ln.energy <= hi]
+    return out
+
+
+def _parse_line(spec: str) -> tuple[str, str]:
+    m = re.fullmatch(r"\s*([A-Za-z]{1,2})[\s_-]+([A-Za-z][A-Za-z0-9,]*)\s*", str(spec))
+    if not m:
+        raise ValueError(f"X-ray line {spec!r} not understood; use e.g. 'Fe_Ka', 'Ce_La', 'Th_Ma'")
+    el, line = m.groups()
+    return _element(el), line[:1].upper() + line[1:]
+
+
+def line_energy(spec: str | XrayLine) -> float:
+    """Energy (keV) of a line given as ``"Fe_Ka"`` (or an :class:`XrayLine`)."""
+    if isinstance(spec, XrayLine):
+        return spec.energy
+    el, line = _parse_line(spec)
+    for ln in _all_lines(el):
+        if ln.line == line:
+            return ln.energy
+    known = ", ".join(ln.line for ln in _all_lines(el))
+    raise ValueError(f"{el} has no {line} line; known: {known}")
+
+
+def line_fwhm(energy, resolution_mnka: float = DEFAULT_RESOLUTION_MNKA):
+    """Peak FWHM (keV) at ``energy`` (keV) from the detector resolution at Mn Ka (eV).
+
+    Fiori & Newbury's formula, as exspy's ``get_FWHM_at_Energy``:
+    ``FWHM(E)^2 = FWHM_MnKa^2 + 2.5 (E - E_MnKa)`` with FWHM and energies in eV (the Fano term grows like E,
+    so the width grows like sqrt(E) at high energy).
+    """
+    e = np.asarray(energy, dtype=float)
+    f2 = 2.5 * (e - MN_KA_KEV) * 1000.0 + float(resolution_mnka) ** 2
+    return np.sqrt(np.maximum(f2, 1.0)) / 1000.0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# metadata helpers
+# ---------------------------------------------------------------------------------------------------------
+def _instrument(s: Signal) -> dict:
+    ai = s.metadata.get("Acquisition_instrument", {}) if isinstance(s.metadata, dict) else {}
+    if not isinstance(ai, dict):
+        return {}
+    for key in ("TEM", "SEM"):
+        if isinstance(ai.get(key), dict):
+            return ai[key]
+    return {}
+
+
+def _beam_energy(s: Signal) -> float | None:
+    v = _instrument(s).get("beam_energy")
+    return float(v) if v is not None else None
+
+
+def _resolution(s: Signal) -> float:
+    det = _instrument(s).get("Detector", {})
+    eds = det.get("EDS", {}) if isinstance(det, dict) else {}
+    v = eds.get("energy_resolution_MnKa") if isinstance(eds, dict) else None
+    return float(v) if v else DEFAULT_RESOLUTION_MNKA
+
+
+def _energy_axis(s: Signal) -> tuple[Axis, float]:
+    """The energy axis and the factor from keV to its units."""
+    if s.sig_ndim != 1:
+        raise AxisError(f"EDS tools need exactly one signal (energy) axis; {s!r} has {s.sig_ndim}")
+    ax = s.axes[-1]
+    if not ax.is_uniform:
+        raise AxisError(f"energy axis {ax.name!r} is non-uniform; EDS tools need a uniform energy axis")
+    units = (ax.units or "keV").strip().lower()
+    if units == "kev":
+        return ax, 1.0
+    if units == "ev":
+        return ax, 1000.0
+    raise AxisError(f"energy axis {ax.name!r} has units {ax.units!r}; expected keV or eV")
+
+
+def _sample(s: Signal) -> dict:
+    sm = s.metadata.get("Sample", {}) if isinstance(s.metadata, dict) else {}
+    return sm if isinstance(sm, dict) else {}
+
+
+def _best_line(element: str, beam_energy: float | None, lo: float, hi: float) -> XrayLine | None:
+    """exspy's choice: among the element's Ka, La, Ma lines inside the axis, the first (K before L before M)
+    below half the beam energy (overvoltage >= 2), else the last one."""
+    cands = [
+        ln for ln in xray_lines(element, beam_energy) if ln.line in ("Ka", "La", "Ma") and lo < ln.energy < hi
+    ]
+    if not cands:
+        return None
+    cands.sort(key=lambda ln: ln.line)
+    e0 = beam_energy if beam_energy is not None else hi
+    for ln in cands:
+        if ln.energy < e0 / 2:
+            return ln
+    return cands[-1]
+
+
+def _resolve_lines(s: Signal, lines_or_elements, lo: float, hi: float) -> list[XrayLine]:
+    e0 = _beam_energy(s)
+    if lines_or_elements is None:
+        sm = _sample(s)
+        lines_or_elements = sm.get("xray_lines") or sm.get("elements")
+        if not lines_or_elements:
+            raise DataError(
+                f"{s!r}: no lines or elements given and the metadata has no Sample.xray_lines or "
+                "Sample.elements"
+            )
+    if isinstance(lines_or_elements, str | XrayLine):
+        lines_or_elements = [lines_or_elements]
+    out: list[XrayLine] = []
+    for item in lines_or_elements:
+        if isinstance(item, XrayLine):
+            out.append(item)
+            continue
+        item = str(item)
+        if re.fullmatch(r"\s*[A-Za-z]{1,2}\s*", item):
+            ln = _best_line(item, e0, lo, hi)
+            if ln is None:
+                warnings.warn(
+                    f"line_maps: {item} has no Ka/La/Ma line inside the energy axis; skipped", stacklevel=3
+                )
+                continue
+            out.append(ln)
+        else:
+            el, name = _parse_line(item)
+            match = [ln for ln in _all_lines(el) if ln.line == name]
+            if not match:
+                known = ", ".join(ln.line for ln in _all_lines(el))
+                raise ValueError(f"{el} has no {name} line; known: {known}")
+            out.append(match[0])
+    names = [ln.name for ln in out]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ValueError(f"line_maps: lines given twice: {sorted(dup)}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# line maps
+# ---------------------------------------------------------------------------------------------------------
+def _bounds(ax: Axis, lo: float, hi: float) -> tuple[int, int]:
+    """Channel range [i0, i1) nearest to [lo, hi) (HyperSpy's isig convention), clipped, at least 1 channel
+    when the window overlaps the axis; (0, 0) when it does not."""
+    if hi < ax.low - abs(ax.scale) / 2 or lo > ax.high + abs(ax.scale) / 2:
+        return 0, 0
+    i0 = int(np.clip(np.round((lo - ax.offset) / ax.scale), 0, ax.size))
+    i1 = int(np.clip(np.round((hi - ax.offset) / ax.scale), 0, ax.size))
+    if i1 <= i0:
+        i1 = min(i0 + 1, ax.size)
+        i0 = i1 - 1
+    return i0, i1
+
+
+def line_maps(
+    s: Signal,
+    lines_or_elements: Sequence[str] | str | None = None,
+    width: float = 1.2,
+    background_windows: bool | np.ndarray | Sequence = True,
+    background_offset: float = 2.0,
+    background_width: float = 1.0,
+    resolution_mnka: float | None = None,
+    clip: bool = True,
+) -> Signal:
+    """Integrated X-ray line intensities (counts) of every pixel: one map per line, as one stacked Signal.
+
+    Parameters
+    ----------
+    lines_or_elements : ``"Fe_Ka"``-style line names and/or element symbols (an element picks its Ka, La or Ma
+        line as exspy does: the first below half the beam energy). Default: the metadata's
+        ``Sample.xray_lines``, else ``Sample.elements``.
+    width : integration window width in multiples of the line FWHM (window ``E +- width * FWHM / 2``). The
+        FWHM follows the detector resolution at Mn Ka (``Acquisition_instrument.*.Detector.EDS.
+        energy_resolution_MnKa``, default 130 eV; ``resolution_mnka`` overrides) by :func:`line_fwhm`.
+    background_windows : ``True``: two windows, ``background_width * FWHM`` wide, starting
+        ``background_offset * FWHM`` either side of the line (exspy's default geometry; when the windows of
+        two requested lines overlap, both use the outer pair, as exspy does); the mean counts per
+        channel in each, linearly interpolated across the integration window, are subtracted. A window
+        outside the axis is dropped (the other one gives a constant). ``False``: no subtraction. An array
+        ``(n_lines, 4)`` gives the windows explicitly (``left_lo, left_hi, right_lo, right_hi``, axis units).
+    clip : set negative intensities (background larger than the peak) to 0.
+
+    Returns
+    -------
+    Signal of shape ``(n_lines, *navigation shape)``: a navigation axis ``line`` over the maps, the original
+    navigation axes as its (image) signal axes; ``maps.inav[i]`` is map ``i``.
+    ``metadata["Sample"]["xray_lines"]`` names the maps in order and ``metadata["EDS"]["line_maps"]`` records
+    energies and windows.
+    """
+    ax, k = _energy_axis(s)
+    lo_kev, hi_kev = ax.low / k, ax.high / k
+    lines = _resolve_lines(s, lines_or_elements, lo_kev, hi_kev)
+    if not lines:
+        raise DataError(f"{s!r}: none of the requested X-ray lines lies inside the energy axis")
+    res = float(resolution_mnka) if resolution_mnka is not None else _resolution(s)
+    energies = np.array([ln.energy for ln in lines])
+    fwhm = line_fwhm(energies, res)
+    nl = len(lines)
+    iw = np.stack([energies - width * fwhm / 2, energies + width * fwhm / 2], axis=1) * k
+    if background_windows is True:
+        a, b = background_offset * fwhm, (background_offset + background_width) * fwhm
+        bw = np.stack([energies - b, energies - a, energies + a, energies + b], axis=1) * k
+        # Neighbouring lines whose windows overlap share their outer windows (exspy's rule), so that no
+        # background window sits on the other line.
+        order = np.argsort(bw[:, 0], kind="stable")
+        for ia, ib in zip(order[:-1], order[1:], strict=True):
+            if bw[ia, 2] > bw[ib, 0]:
+                merged = np.concatenate([bw[ia, :2], bw[ib, 2:]])
+                bw[ia] = merged
+                bw[ib] = merged
+        use_bg = True
+    elif background_windows is False or background_windows is None:
+        bw = np.full((nl, 4), np.nan)
+        use_bg = False
+    else:
+        bw = np.asarray(background_windows, dtype=float)
+        if bw.shape != (nl, 4):
+            raise ValueError(f"background_windows must have shape ({nl}, 4) (a row per line), not {bw.shape}")
+        use_bg = True
+
+    idx = np.zeros((nl, 6), dtype=np.int64)  # integration, left, right: [i0, i1) each
+    for j in range(nl):
+        i0, i1 = _bounds(ax, iw[j, 0], iw[j, 1])
+        if i1 <= i0:
+            raise DataError(f"line {lines[j].name} at {lines[j].energy:g} keV is outside the energy axis")
+        idx[j, 0:2] = i0, i1
+        if use_bg:
+            idx[j, 2:4] = _bounds(ax, bw[j, 0], bw[j, 1])
+            idx[j, 4:6] = _bounds(ax, bw[j, 2], bw[j, 3])
+    e_ch = ax.offset + ax.scale * np.arange(ax.size, dtype=np.float64)
+    ecs = np.concatenate([[0.0], np.cumsum(e_ch)])
+
+    def centre(i0, i1):
+        n = i1 - i0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, (ecs[i1] - ecs[i0]) / np.maximum(n, 1), np.nan), n
+
+    n_int = idx[:, 1] - idx[:, 0]
+    sum_e_int = ecs[idx[:, 1]] - ecs[idx[:, 0]]
+    el_c, nl_ch = centre(idx[:, 2], idx[:, 3])
+    er_c, nr_ch = centre(idx[:, 4], idx[:, 5])
+    if use_bg:
+        none = (nl_ch == 0) & (nr_ch == 0)
+        if none.any():
+            bad = [lines[j].name for j in np.nonzero(none)[0]]
+            warnings.warn(
+                f"line_maps: no background window inside the axis for {bad}; not subtracted", stacklevel=2
+            )
+    cols = idx.reshape(-1)
+
+    def m(block, rows):
+        y = np.asarray(block, dtype=np.float64).reshape(-1, block.shape[-1])
+        cs = np.concatenate([np.zeros((y.shape[0], 1)), np.cumsum(y, axis=1)], axis=1)
+        sums = cs[:, cols].reshape(y.shape[0], nl, 6)
+        peak = sums[:, :, 1] - sums[:, :, 0]
+        if use_bg:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                bl = (sums[:, :, 3] - sums[:, :, 2]) / np.where(nl_ch > 0, nl_ch, 1)
+                br = (sums[:, :, 5] - sums[:, :, 4]) / np.where(nr_ch > 0, nr_ch, 1)
+            both = (nl_ch > 0) & (nr_ch > 0)
+            slope = np.where(both, (br - bl) / np.where(both, er_c - el_c, 1.0), 0.0)
+            base = np.where(nl_ch > 0, bl, np.where(nr_ch > 0, br, 0.0))
+            ref = np.where(nl_ch > 0, el_c, er_c)
+            ref = np.where(np.isfinite(ref), ref, 0.0)
+            bg = n_int * base + slope * (sum_e_int - n_int * ref)
+            peak = peak - bg
+        if clip:
+            peak = np.maximum(peak, 0.0)
+        return peak.reshape(block.shape[:-1] + (nl,))
+
+    src = s.data if s.nav_ndim else s.data[None]
+    out = run_pass(src, Pass(m, None, name="line_maps"), partition_bytes=_PARTITION_BYTES)
+    if not s.nav_ndim:
+        out = out[0]
+    data = np.moveaxis(out, -1, 0)  # (n_lines, *nav)
+    line_axis = Axis("line", nl, navigate=True)
+    img_axes = [
+        Axis(a.name, a.size, a.scale, a.offset, a.units, False, a.coords) for a in s.axes[: s.nav_ndim]
+    ]
+    names = [ln.name for ln in lines]
+    params = {
+        "lines_or_elements": names,
+        "width": float(width),
+        "background_windows": bool(background_windows) if isinstance(background_windows, bool) else bw,
+        "background_offset": float(background_offset),
+        "background_width": float(background_width),
+        "resolution_mnka": res,
+        "clip": bool(clip),
+    }
+    maps = s._derive(data, [line_axis] + img_axes, "line_maps", params, signal_type="")
+    maps.title = f"{s.title} X-ray line intensities".strip()
+    md = maps.metadata
+    md.setdefault("General", {})["title"] = maps.title
+    md.setdefault("Signal", {}).update({"signal_type": "", "quantity": "X-ray line intensity (counts)"})
+    md.setdefault("Sample", {})["xray_lines"] = names
+    md["Sample"]["elements"] = sorted({ln.element for ln in lines})
+    md.setdefault("EDS", {})["line_maps"] = {
+        "lines": names,
+        "energies": [float(e) * k for e in energies],
+        "fwhm": [float(f) * k for f in fwhm],
+        "integration_windows": [[float(e_ch[i0]), float(e_ch[i1 - 1])] for i0, i1 in idx[:, :2]],
+        "background_windows": bw.tolist() if use_bg else None,
+        "units": ax.units or "keV",
+    }
+    return maps
+
+
+# ---------------------------------------------------------------------------------------------------------
+# binning
+# ---------------------------------------------------------------------------------------------------------
+def bin_navigation(s: Signal, factor: int | Sequence[int], crop: bool = True) -> Signal:
+    """Sum ``factor`` x ``factor`` pixels (or one factor per navigation axis, user order x, y...); counts are
+    preserved. A thin wrapper around :meth:`Signal.rebin` (``crop=True`` drops a remainder)."""
+    nav = s.nav_axes
+    if not nav:
+        raise AxisError(f"{s!r} has no navigation axes to bin")
+    factors = [int(factor)] * len(nav) if np.ndim(factor) == 0 else [int(f) for f in factor]
+    if len(factors) != len(nav):
+        raise AxisError(f"bin_navigation needs {len(nav)} factors (x, y...), got {len(factors)}")
+    return s.rebin({i: f for i, f in enumerate(factors)}, crop=crop)
+
+
+def bin_energy(s: Signal, factor: int, crop: bool = True) -> Signal:
+    """Sum ``factor`` adjacent energy channels; counts are preserved. A thin wrapper around
+    :meth:`Signal.rebin` (``crop=True`` drops a remainder)."""
+    if s.sig_ndim != 1:
+        raise AxisError(f"bin_energy needs one signal (energy) axis; {s!r} has {s.sig_ndim}")
+    return s.rebin({-1: int(factor)}, crop=crop)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# spike removal
+# ---------------------------------------------------------------------------------------------------------
+def remove_spikes(
+    s: Signal, threshold: float = 8.0, size: int = 3, energy_window: int = 5
+) -> tuple[Signal, int]:
+    """Replace outliers (cosmic rays, hot channels of single pixels) by the median of their neighbourhood.
+
+    A value ``x`` (one pixel, one channel) is a spike when it stands out on both sides:
+
+    * from the same channel of the neighbouring pixels: ``x - m_nav > threshold * sqrt(m_nav + 1)`` with
+      ``m_nav`` the median over a ``size`` neighbourhood along each navigation axis (Poisson z-score; the
+      ``+ 1`` keeps sparse, mostly-zero data safe), and
+    * from the neighbouring channels of its own spectrum: the same test against ``m_E``, the median over
+      ``energy_window`` channels. A real X-ray line is several channels wide, so a pixel that is genuinely
+      rich in an element (a small inclusion) is kept; a spike one or two channels wide is not.
+      ``energy_window=1`` switches this check off.
+
+    Spikes are replaced by ``m_nav`` (by ``m_E`` for a single spectrum, which has no navigation neighbours).
+    Runs as one pass over navigation partitions, each reading ``size // 2`` neighbouring rows.
+    Returns ``(cleaned Signal, number of values replaced)``; the cleaned signal keeps the dtype.
+    """
+    from scipy.ndimage import median_filter
+
+    if s.sig_ndim != 1:
+        raise AxisError(f"remove_spikes needs one signal (energy) axis; {s!r} has {s.sig_ndim}")
+    if size < 1 or energy_window < 1:
+        raise ValueError("size and energy_window must be positive integers")
+    if s.nav_ndim == 0 and energy_window < 3:
+        raise DataError("a single spectrum has no navigation neighbours: pass energy_window >= 3")
+    if s.dtype.kind not in "biuf":
+        raise DataError(f"remove_spikes needs real-valued data, not {s.dtype}")
+    src = s.data if s.nav_ndim else s.data[None]
+    nav_fp = (int(size) if s.nav_ndim else 1,) * (src.ndim - 1) + (1,)
+    e_fp = (1,) * (src.ndim - 1) + (int(energy_window),)
+    halo = nav_fp[0] // 2
+    n0 = src.shape[0]
+    out = np.empty(src.shape, dtype=s.dtype)
+
+    def excess(x, med):
+        medf = med.astype(np.float64)
+        return (x - medf) > threshold * np.sqrt(np.maximum(medf, 0.0) + 1.0)
+
+    def m(block, rows):
+        start = rows.start or 0
+        stop = start + block.shape[0]
+        block = np.asarray(block)
+        x = block.astype(np.float64)
+        spike = np.ones(block.shape, dtype=bool)
+        if energy_window > 1:
+            med_e = median_filter(block, size=e_fp, mode="reflect")
+            spike &= excess(x, med_e)
+        if s.nav_ndim:
+            parts = [block]
+            if halo:
+                top = read_block(src, slice(max(0, start - halo), start))
+                bottom = read_block(src, slice(stop, min(n0, stop + halo)))
+                parts = [np.asarray(top), block, np.asarray(bottom)]
+            full = np.concatenate(parts, axis=0) if len(parts) > 1 else block
+            k = parts[0].shape[0] if len(parts) > 1 else 0
+            med = median_filter(full, size=nav_fp, mode="reflect")[k : k + block.shape[0]]
+            spike &= excess(x, med)
+        else:
+            med = med_e
+        out[start:stop] = np.where(spike, med, block)
+        return int(spike.sum())
+
+    n = run_pass(src, Pass(m, lambda a, b: a + b, name="remove_spikes"), partition_bytes=_PARTITION_BYTES)
+    data = out if s.nav_ndim else out[0]
+    params = {"threshold": float(threshold), "size": int(size), "energy_window": int(energy_window)}
+    cleaned = s._derive(data, s.axes, "remove_spikes", params)
+    return cleaned, int(n)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# replay registrations
+# ---------------------------------------------------------------------------------------------------------
+@_history.replayable("line_maps")
+def _replay_line_maps(s: Signal, **params):
+    return line_maps(s, **params)
+
+
+@_history.replayable("remove_spikes")
+def _replay_remove_spikes(s: Signal, **params):
+    return remove_spikes(s, **params)[0]

@@ -1,0 +1,782 @@
+"""EELS tools: zero-loss alignment, log-ratio thickness, edge onsets (from ``xraydb``) and edge maps.
+
+Every function takes a :class:`~emscale.Signal` with one energy axis (uniform, the last numpy dimension) and
+works on all spectra at once: the spectra of one navigation partition are a 2-D array ``(pixels, channels)``
+and each step is a vectorised numpy expression on it, run as an engine pass (:func:`emscale.engine.run_pass`),
+so lazy (dask) data are read partition by partition. Results that are Signals carry a history entry and can
+be replayed (:func:`emscale.replay`).
+
+>>> from emscale.spectroscopy import eels
+>>> res = eels.align_zero_loss(low_loss, signal_range=(-3.0, 3.0))
+>>> aligned, shifts = res.signal, res.shifts           # shifts in eV, one per pixel
+>>> t = eels.thickness(aligned)                       # t/lambda map (log-ratio method)
+>>> eels.edge_onsets(["O", "Fe"], energy_range=(450, 900))
+[Edge(element='O', edge='K', onset=543.1), Edge(element='Fe', edge='L3', onset=706.8), ...]
+>>> fe = eels.edge_map(core_loss, "Fe_L3")             # background-subtracted integrated Fe L3 intensity
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import history as _history
+from ..axes import Axis
+from ..engine import Pass, run_pass
+from ..errors import AxisError, DataError
+from ..signal import Signal
+
+# Widest fit window (channels each side of the maximum) for the sub-channel ZLP position.
+_MAX_HALF_WIDTH = 25
+# Work partitions are expanded to float64 temporaries (several per block); keep them modest.
+_PARTITION_BYTES = 16 * 2**20
+
+__all__ = [
+    "Edge",
+    "ZeroLossAlignment",
+    "align_zero_loss",
+    "edge_map",
+    "edge_onset",
+    "edge_onsets",
+    "edges",
+    "elastic_threshold",
+    "estimate_zero_loss_position",
+    "shift_spectra",
+    "thickness",
+]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# helpers shared by the passes
+# ---------------------------------------------------------------------------------------------------------
+def _energy_axis(s: Signal) -> Axis:
+    if s.sig_ndim != 1:
+        raise AxisError(f"EELS tools need exactly one signal (energy) axis; {s!r} has {s.sig_ndim}")
+    ax = s.axes[-1]
+    if not ax.is_uniform:
+        raise AxisError(f"energy axis {ax.name!r} is non-uniform; EELS tools need a uniform energy axis")
+    if ax.size < 3:
+        raise AxisError(f"energy axis {ax.name!r} has only {ax.size} channels")
+    return ax
+
+
+def _source(s: Signal):
+    """The data with at least one leading navigation dimension (a single spectrum becomes a stack of one)."""
+    return s.data if s.nav_ndim else s.data[None]
+
+
+def _nav_shape_np(s: Signal) -> tuple[int, ...]:
+    return tuple(s.shape[: s.nav_ndim])
+
+
+def _as_rows(block: np.ndarray) -> np.ndarray:
+    """(..., channels) -> float64 (pixels, channels)."""
+    return np.asarray(block, dtype=np.float64).reshape(-1, block.shape[-1])
+
+
+def _index(ax: Axis, value: float, clip: bool = True) -> int:
+    """Channel boundary index for a calibrated value: channels whose centre is >= value start there.
+
+    Matches HyperSpy's ``isig[v1:v2]`` (nearest channel, half-open) for values on the axis; values outside the
+    axis are clipped to its ends when ``clip`` is true.
+    """
+    i = int(np.round((float(value) - ax.offset) / ax.scale))
+    if clip:
+        i = min(max(i, 0), ax.size)
+    return i
+
+
+def _window(ax: Axis, window, what: str) -> tuple[int, int]:
+    lo, hi = (float(v) for v in window)
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        raise AxisError(f"{what} {window!r} must be two finite energies, low < high")
+    if hi < ax.low - abs(ax.scale) / 2 or lo > ax.high + abs(ax.scale) / 2:
+        raise AxisError(f"{what} {window!r} lies outside the energy axis {ax.describe_range()}")
+    i0, i1 = _index(ax, lo), _index(ax, hi)
+    if i1 <= i0:
+        i1 = min(i0 + 1, ax.size)
+        i0 = i1 - 1
+    return i0, i1
+
+
+def _nav_signal(
+    s: Signal, data: np.ndarray, op: str | None, params: dict, title: str, quantity: str
+) -> Signal:
+    """A navigation-shaped result (one value per pixel) derived from ``s``."""
+    axes = list(s.axes[: s.nav_ndim])
+    data = np.asarray(data).reshape(_nav_shape_np(s))
+    out = s._derive(data, axes, op, params, signal_type="")
+    out.title = f"{s.title} {title}".strip()
+    out.metadata.setdefault("General", {})["title"] = out.title
+    out.metadata.setdefault("Signal", {}).update({"signal_type": "", "quantity": quantity})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# zero-loss peak position and alignment
+# ---------------------------------------------------------------------------------------------------------
+def _peak_positions(y: np.ndarray, i0: int, i1: int, subpixel: bool, half_width: int | None) -> np.ndarray:
+    """Sub-channel position (fractional channel index) of the maximum of each row of ``y`` in ``[i0, i1)``.
+
+    The maximum channel is refined by a weighted least-squares parabola through the channels around it
+    (``half_width`` channels each side; ``None``: half the peak's FWHM, at least 2): fitted to the logarithm
+    of the counts with Poisson weights over the positive channels (exact for a Gaussian peak), to the counts
+    when fewer than three are positive. Rows without a positive maximum give NaN.
+    """
+    m, n = y.shape
+    rows = np.arange(m)
+    k = np.argmax(y[:, i0:i1], axis=1) + i0
+    peak = y[rows, k]
+    pos = k.astype(np.float64)
+    if subpixel and m:
+        hmax = _MAX_HALF_WIDTH if half_width is None else max(1, int(half_width))
+        x = np.arange(-hmax, hmax + 1, dtype=np.float64)
+        idx = k[:, None] + x.astype(np.int64)[None, :]
+        inside_axis = (idx >= 0) & (idx <= n - 1)
+        v = np.take_along_axis(y, np.clip(idx, 0, n - 1), axis=1)
+        if half_width is None:
+            # Half the FWHM: channels above half maximum, counted outwards from the peak while contiguous.
+            above = (v >= 0.5 * peak[:, None]) & inside_axis
+            right = np.argmin(above[:, hmax:], axis=1)
+            left = np.argmin(above[:, hmax::-1], axis=1)
+            right = np.where(above[:, hmax:].all(axis=1), hmax, right)
+            left = np.where(above[:, hmax::-1].all(axis=1), hmax, left)
+            h = np.clip(np.round((left + right - 1) / 2.0), 2, hmax)
+        else:
+            h = np.full(m, float(hmax))
+        use = (np.abs(x)[None, :] <= h[:, None]) & inside_axis
+        # Log fit over the positive channels of the window when there are enough of them.
+        positive = np.sum(use & (v > 0), axis=1) >= 3
+        use = use & ((v > 0) | ~positive[:, None])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(positive[:, None], np.log(np.where(v > 0, v, 1.0)), v)
+        # Poisson weights for the log fit (var(log y) ~ 1/y); uniform weights for the linear fit.
+        w = np.where(use, np.where(positive[:, None], np.clip(v, 0, None), 1.0), 0.0)
+        s = [np.sum(w * x**p, axis=1) for p in range(5)]
+        t = [np.sum(w * z * x**p, axis=1) for p in range(3)]
+        a = np.stack([np.stack(s[r : r + 3], -1) for r in range(3)], axis=-2)
+        rhs = np.stack(t, -1)
+        good = np.abs(np.linalg.det(a)) > 1e-12 * np.maximum(s[4] * s[2] * s[0], 1e-300)
+        a[~good] = np.eye(3)
+        coef = np.linalg.solve(a, rhs[..., None])[..., 0]
+        b, c = coef[:, 1], coef[:, 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            delta = -b / (2.0 * c)
+        ok = good & (c < 0) & np.isfinite(delta) & (np.abs(delta) <= np.maximum(h / 2, 1.0))
+        # The refined position stays inside the search range.
+        pos = np.clip(pos + np.where(ok, delta, 0.0), i0, i1 - 1)
+    bad = ~np.isfinite(peak) | (peak <= 0)
+    pos[bad] = np.nan
+    return pos
+
+
+def estimate_zero_loss_position(
+    s: Signal,
+    signal_range: Sequence[float] | None = None,
+    subpixel: bool = True,
+    half_width: int | None = None,
+) -> np.ndarray:
+    """Energy (axis units) of the zero-loss peak of every spectrum, as a numpy array of navigation shape.
+
+    ``signal_range=(E1, E2)`` restricts the search for the maximum (use it when another feature can be
+    brighter than the ZLP, or to bound the alignment). Spectra without a positive maximum give NaN.
+    """
+    ax = _energy_axis(s)
+    i0, i1 = (0, ax.size) if signal_range is None else _window(ax, signal_range, "signal_range")
+
+    def m(block, rows):
+        y = _as_rows(block)
+        return _peak_positions(y, i0, i1, subpixel, half_width).reshape(block.shape[:-1])
+
+    idx = run_pass(_source(s), Pass(m, None, name="zlp_position"), partition_bytes=_PARTITION_BYTES)
+    return (ax.offset + ax.scale * np.asarray(idx, dtype=np.float64)).reshape(_nav_shape_np(s))
+
+
+def _shift_rows(y: np.ndarray, d: np.ndarray, interpolation: str) -> np.ndarray:
+    """``out[p, i] = y[p, i + d[p]]`` (fractional ``d`` in channels); NaN where ``i + d`` leaves the row."""
+    m, n = y.shape
+    i = np.arange(n, dtype=np.float64)[None, :]
+    j = i + d[:, None]
+    valid = (j >= -1e-9) & (j <= n - 1 + 1e-9)
+    if interpolation == "linear":
+        j0 = np.floor(j)
+        f = j - j0
+        j0 = j0.astype(np.int64)
+        a = np.take_along_axis(y, np.clip(j0, 0, n - 1), axis=1)
+        b = np.take_along_axis(y, np.clip(j0 + 1, 0, n - 1), axis=1)
+        out = a + f * (b - a)
+    elif interpolation == "fourier":
+        bad = ~np.isfinite(y)
+        if bad.any():
+            # NaN (e.g. from an earlier uncropped shift) would spread over the whole row: fill with the
+            # nearest valid value, shift, and put NaN back wherever the shifted gap reaches.
+            y = _fill_nearest(y, bad)
+            gap = _shift_rows(bad.astype(np.float64), d, "linear")
+            valid &= ~(gap > 0) & np.isfinite(y).all(axis=1, keepdims=True)
+            y = np.where(np.isfinite(y), y, 0.0)
+        # Pad with the edge values so the periodic wrap-around is far from the data; then a phase ramp.
+        pad = n // 2
+        yp = np.pad(y, ((0, 0), (pad, pad)), mode="edge")
+        npad = yp.shape[1]
+        freq = np.fft.rfftfreq(npad)
+        spec = np.fft.rfft(yp, axis=1) * np.exp(2j * np.pi * freq[None, :] * d[:, None])
+        out = np.fft.irfft(spec, n=npad, axis=1)[:, pad : pad + n]
+    else:
+        raise ValueError(f"interpolation must be 'linear' or 'fourier', not {interpolation!r}")
+    out[~valid] = np.nan
+    return out
+
+
+def _fill_nearest(y: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """``y`` with each flagged value replaced by the nearest unflagged one in its row (all-flagged: NaN)."""
+    n = y.shape[1]
+    i = np.arange(n)[None, :]
+    fwd = np.maximum.accumulate(np.where(bad, -1, i), axis=1)
+    bwd = np.minimum.accumulate(np.where(bad, n, i)[:, ::-1], axis=1)[:, ::-1]
+    use_fwd = (fwd >= 0) & ((bwd >= n) | (i - fwd <= bwd - i))
+    src = np.where(use_fwd, fwd, np.where(bwd < n, bwd, 0))
+    out = np.take_along_axis(y, src, axis=1)
+    out[(fwd < 0) & (bwd >= n)] = np.nan
+    return out
+
+
+def _out_dtype(dtype) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype == np.float32 or dtype == np.float16 or (dtype.kind in "biu" and dtype.itemsize <= 2):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def _apply_shifts(
+    s: Signal, shift_ev: np.ndarray, interpolation: str, crop: bool, calibrate_offset: float
+) -> tuple[np.ndarray, Axis]:
+    """Shift every spectrum of ``s`` by ``shift_ev`` (nav-shaped, eV): ``out(E) = in(E + shift)``."""
+    ax = _energy_axis(s)
+    n = ax.size
+    d_all = np.asarray(shift_ev, dtype=np.float64).reshape(-1) / ax.scale
+    if d_all.size != int(np.prod(_nav_shape_np(s), dtype=np.int64)):
+        raise DataError(f"{d_all.size} shifts given for {s!r} with navigation shape {s.nav_shape}")
+    if not np.all(np.isfinite(d_all)):
+        raise DataError("shifts must be finite")
+    dtype = _out_dtype(s.dtype)
+    src = _source(s)
+    per_row = int(np.prod(src.shape[1:-1], dtype=np.int64))
+
+    def m(block, rows):
+        start = rows.start or 0
+        d = d_all[start * per_row : (start + block.shape[0]) * per_row]
+        out = _shift_rows(_as_rows(block), d, interpolation)
+        return out.reshape(block.shape).astype(dtype, copy=False)
+
+    data = run_pass(src, Pass(m, None, name="shift_spectra"), partition_bytes=_PARTITION_BYTES)
+    if not s.nav_ndim:
+        data = data[0]
+    new_ax = Axis(ax.name, n, ax.scale, ax.offset - float(calibrate_offset), ax.units, False)
+    if crop and d_all.size:
+        lo = max(0, math.ceil(-float(d_all.min()) - 1e-9))
+        hi = min(n - 1, math.floor(n - 1 - float(d_all.max()) + 1e-9))
+        if hi < lo:
+            raise DataError("the shifts are larger than the energy axis: nothing is left after cropping")
+        sl = slice(lo, hi + 1)
+        data = data[..., sl]
+        new_ax = new_ax.sliced(sl)
+    return data, new_ax
+
+
+def shift_spectra(
+    s: Signal,
+    shifts,
+    interpolation: str = "linear",
+    crop: bool = True,
+    calibrate_offset: float = 0.0,
+) -> Signal:
+    """Shift every spectrum along energy by its own amount: ``out(E) = in(E + shift)`` (shifts in axis units).
+
+    ``shifts`` is a numpy array of navigation shape (numpy order) or a navigation-map Signal, e.g. the
+    ``shifts`` of :func:`align_zero_loss`. Sub-channel shifts interpolate linearly (``"linear"``) or with a
+    Fourier phase ramp (``"fourier"``); channels shifted in from outside the axis are NaN unless ``crop=True``
+    keeps only the channels defined for every spectrum. ``calibrate_offset`` is then subtracted from the
+    energy-axis offset (e.g. to put the ZLP at 0 eV).
+    """
+    if isinstance(shifts, Signal):
+        shifts = shifts.to_numpy()
+    shifts = np.asarray(shifts, dtype=np.float64)
+    data, ax = _apply_shifts(s, shifts, interpolation, crop, calibrate_offset)
+    params = {
+        "shifts": shifts,
+        "interpolation": interpolation,
+        "crop": crop,
+        "calibrate_offset": float(calibrate_offset),
+    }
+    return s._derive(data, list(s.axes[:-1]) + [ax], "shift_spectra", params)
+
+
+class ZeroLossAlignment(NamedTuple):
+    """Result of :func:`align_zero_loss`: unpack as ``aligned, shifts, others = ...``."""
+
+    signal: Signal  # the aligned spectra
+    shifts: Signal  # per-pixel shift applied, in energy units (ZLP position minus the target)
+    also_aligned: list  # the ``also_align`` signals shifted the same way
+
+
+def align_zero_loss(
+    s: Signal,
+    signal_range: Sequence[float] | None = None,
+    subpixel: bool = True,
+    also_align: Sequence[Signal] = (),
+    target: str | float = "median",
+    calibrate: bool = True,
+    crop: bool = True,
+    interpolation: str = "linear",
+) -> ZeroLossAlignment:
+    """Align the zero-loss peak (ZLP) of every spectrum.
+
+    1. Find each ZLP: the maximum channel (inside ``signal_range=(E1, E2)`` when given), refined to a fraction
+       of a channel by a 5-point least-squares parabola through the log counts (``subpixel=True``).
+    2. Shift each spectrum so its ZLP lands on ``target``: ``"median"`` (default: the median ZLP position,
+       which keeps the interpolation small), ``"zero"`` (0 eV) or an energy.
+    3. ``calibrate=True`` then moves the energy-axis offset so that the common ZLP position is 0 eV.
+
+    Sub-channel shifts use linear interpolation (or ``interpolation="fourier"``). ``crop=True`` keeps only the
+    channels that every shifted spectrum covers (no NaN); ``crop=False`` keeps the axis and fills with NaN.
+    Spectra whose maximum is not positive are left unshifted (shift 0).
+
+    ``also_align`` signals (e.g. core-loss spectrum images recorded with this low-loss, same navigation shape)
+    are shifted by the same energies and recalibrated the same way.
+
+    Returns :class:`ZeroLossAlignment` ``(signal, shifts, also_aligned)``; ``shifts`` is a navigation map of
+    the shift applied to each spectrum in energy units (its ZLP position minus the target).
+    """
+    ax = _energy_axis(s)
+    pos = estimate_zero_loss_position(s, signal_range, subpixel)
+    finite = np.isfinite(pos)
+    if not finite.any():
+        raise DataError(f"{s!r}: no spectrum has a positive maximum; cannot locate the zero-loss peak")
+    if not finite.all():
+        warnings.warn(
+            f"{int((~finite).sum())} spectra have no positive maximum; they are left unshifted", stacklevel=2
+        )
+    if isinstance(target, str):
+        if target == "median":
+            tgt = float(np.median(pos[finite]))
+        elif target in ("zero", "0"):
+            tgt = 0.0
+        else:
+            raise ValueError(f"target must be 'median', 'zero' or an energy, not {target!r}")
+    else:
+        tgt = float(target)
+    shifts = np.where(finite, pos - tgt, 0.0)
+    offset = tgt if calibrate else 0.0
+    data, new_ax = _apply_shifts(s, shifts, interpolation, crop, offset)
+    params = {
+        "signal_range": None if signal_range is None else tuple(float(v) for v in signal_range),
+        "subpixel": bool(subpixel),
+        "target": target if isinstance(target, str) else float(target),
+        "calibrate": bool(calibrate),
+        "crop": bool(crop),
+        "interpolation": interpolation,
+    }
+    aligned = s._derive(data, list(s.axes[:-1]) + [new_ax], "align_zero_loss", params)
+    shift_sig = _nav_signal(
+        s, shifts, "align_zero_loss_shifts", params, "ZLP shifts", f"ZLP shift ({ax.units or 'energy'})"
+    )
+    others = []
+    for o in also_align:
+        if _nav_shape_np(o) != _nav_shape_np(s):
+            raise DataError(f"also_align: {o!r} has navigation shape {o.nav_shape}, expected {s.nav_shape}")
+        others.append(
+            shift_spectra(o, shifts, interpolation=interpolation, crop=crop, calibrate_offset=offset)
+        )
+    return ZeroLossAlignment(aligned, shift_sig, others)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# thickness (log-ratio)
+# ---------------------------------------------------------------------------------------------------------
+def _threshold_index(y: np.ndarray, window_length: int, polyorder: int, i0: int, i1: int) -> np.ndarray:
+    """Per row: index of the first local minimum after the ZLP (end of the elastic peak); -1 when none."""
+    from scipy.signal import savgol_filter
+
+    m, n = y.shape
+    wl = min(int(window_length) | 1, n - (1 - n % 2))
+    if wl > polyorder:
+        ys = savgol_filter(y, wl, polyorder, axis=1, mode="interp")
+        dy = savgol_filter(y, wl, polyorder, deriv=1, axis=1, mode="interp")
+    else:
+        ys = y
+        dy = np.gradient(y, axis=1)
+    k = np.argmax(y[:, i0:i1], axis=1) + i0
+    peak = ys[np.arange(m), k]
+    i = np.arange(n)[None, :]
+    # Start past the half maximum of the ZLP so noise on the peak top cannot pass for a minimum; a spectrum
+    # that never falls to half its maximum (no distinct ZLP) is searched from the maximum on.
+    below_half = (i > k[:, None]) & (ys < 0.5 * peak[:, None])
+    start = np.where(below_half.any(axis=1), np.argmax(below_half, axis=1), k + 1)
+    rising = (i >= start[:, None]) & (dy >= 0)
+    found = rising.any(axis=1)
+    return np.where(found, np.argmax(rising, axis=1), -1)
+
+
+def elastic_threshold(
+    s: Signal, signal_range: Sequence[float] | None = None, window_length: int = 5, polyorder: int = 2
+) -> Signal:
+    """Energy of the first intensity minimum after the zero-loss peak of every spectrum (end of the ZLP).
+
+    The spectra are smoothed with a Savitzky-Golay filter (``window_length``, ``polyorder``; derivative from
+    the same filter); the search starts once the smoothed intensity has fallen below half the ZLP maximum (at
+    the maximum when it never does) and stops at the first channel where the derivative is no longer
+    negative. NaN where no minimum is found.
+    ``signal_range`` restricts the search for the ZLP maximum. Returns a navigation-map Signal (energy units).
+    """
+    ax = _energy_axis(s)
+    i0, i1 = (0, ax.size) if signal_range is None else _window(ax, signal_range, "signal_range")
+
+    def m(block, rows):
+        idx = _threshold_index(_as_rows(block), window_length, polyorder, i0, i1)
+        e = np.where(idx >= 0, ax.offset + ax.scale * idx, np.nan)
+        return e.reshape(block.shape[:-1])
+
+    thr = run_pass(_source(s), Pass(m, None, name="elastic_threshold"), partition_bytes=_PARTITION_BYTES)
+    params = {
+        "signal_range": None if signal_range is None else tuple(float(v) for v in signal_range),
+        "window_length": int(window_length),
+        "polyorder": int(polyorder),
+    }
+    return _nav_signal(s, thr, "elastic_threshold", params, "elastic threshold", f"energy ({ax.units})")
+
+
+def thickness(
+    s: Signal,
+    zlp_window=None,
+    signal_range: Sequence[float] | None = None,
+    window_length: int = 5,
+    polyorder: int = 2,
+) -> Signal:
+    """Relative thickness map ``t / lambda = ln(I_total / I_zlp)`` (log-ratio method, Egerton).
+
+    ``I_total`` sums every channel of the spectrum; ``I_zlp`` sums the zero-loss peak, as ``zlp_window`` says:
+
+    * ``None`` (default): from the first channel up to (not including) the first intensity minimum after the
+      ZLP of each spectrum, found by :func:`elastic_threshold` (like exspy's
+      ``estimate_elastic_scattering_threshold``; the ZLP need not sit at 0 eV);
+    * a number: a threshold energy, the same for all spectra (exspy's ``estimate_thickness(threshold=E)``);
+    * a navigation map (Signal or array) of threshold energies;
+    * ``(E1, E2)``: a fixed window around the ZLP.
+
+    The spectra must contain the whole low-loss distribution (ZLP and plural plasmon scattering). Pixels whose
+    ZLP integral is not positive give NaN. Returns a navigation-map Signal (float64).
+    """
+    ax = _energy_axis(s)
+    n = ax.size
+    src = _source(s)
+    per_row = int(np.prod(src.shape[1:-1], dtype=np.int64))
+    window: tuple[int, int] | None = None
+    thr_idx: np.ndarray | None = None
+    mode = "auto"
+    param_window = zlp_window
+    if zlp_window is None:
+        pass
+    elif isinstance(zlp_window, Signal | np.ndarray):
+        arr = zlp_window.to_numpy() if isinstance(zlp_window, Signal) else zlp_window
+        arr = np.asarray(arr, dtype=np.float64).reshape(-1)
+        if arr.size != max(1, per_row * src.shape[0]):
+            raise DataError(
+                f"zlp_window map has {arr.size} values for {s!r} with navigation shape {s.nav_shape}"
+            )
+        with np.errstate(invalid="ignore"):
+            thr_idx = np.where(
+                np.isfinite(arr), np.clip(np.round((arr - ax.offset) / ax.scale), 0, n), -1
+            ).astype(np.int64)
+        mode = "map"
+        param_window = np.asarray(arr)
+    elif np.ndim(zlp_window) == 0:
+        window = (0, _index(ax, float(zlp_window)))
+        mode = "threshold"
+        param_window = float(zlp_window)
+    else:
+        if len(zlp_window) != 2:
+            raise ValueError(f"zlp_window must be None, an energy, a map or (E1, E2); got {zlp_window!r}")
+        window = _window(ax, zlp_window, "zlp_window")
+        mode = "window"
+        param_window = tuple(float(v) for v in zlp_window)
+    i0, i1 = (0, n) if signal_range is None else _window(ax, signal_range, "signal_range")
+
+    def m(block, rows):
+        y = _as_rows(block)
+        total = y.sum(axis=1)
+        if mode in ("auto", "map"):
+            if mode == "auto":
+                idx = _threshold_index(y, window_length, polyorder, i0, i1)
+            else:
+                start = rows.start or 0
+                idx = thr_idx[start * per_row : (start + block.shape[0]) * per_row]
+            cs = np.concatenate([np.zeros((y.shape[0], 1)), np.cumsum(y, axis=1)], axis=1)
+            zlp = np.take_along_axis(cs, np.clip(idx, 0, n)[:, None], axis=1)[:, 0]
+            zlp = np.where(idx >= 0, zlp, np.nan)
+        else:
+            zlp = y[:, window[0] : window[1]].sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(zlp > 0, np.log(total / zlp), np.nan)
+        return t.reshape(block.shape[:-1])
+
+    t = run_pass(src, Pass(m, None, name="thickness"), partition_bytes=_PARTITION_BYTES)
+    params = {
+        "zlp_window": param_window,
+        "signal_range": None if signal_range is None else tuple(float(v) for v in signal_range),
+        "window_length": int(window_length),
+        "polyorder": int(polyorder),
+    }
+    return _nav_signal(s, t, "thickness", params, "t/lambda", "t/lambda")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# edges (xraydb)
+# ---------------------------------------------------------------------------------------------------------
+class Edge(NamedTuple):
+    element: str
+    edge: str  # "K", "L1", "L2", "L3", "M4", ... or a combined EELS name such as "L2,3", "M4,5"
+    onset: float  # eV
+
+
+# Sub-shells EELS usually reports as one edge: combined name -> members (onset = lowest member).
+_COMBINED = {
+    "L2,3": ("L2", "L3"),
+    "M2,3": ("M2", "M3"),
+    "M4,5": ("M4", "M5"),
+    "N2,3": ("N2", "N3"),
+    "N4,5": ("N4", "N5"),
+    "N6,7": ("N6", "N7"),
+    "O2,3": ("O2", "O3"),
+    "O4,5": ("O4", "O5"),
+}
+_MEMBER_OF = {m: c for c, ms in _COMBINED.items() for m in ms}
+_SHELL_ORDER = "KLMNOP"
+
+# xraydb lists a few shallow sub-shells with placeholder energies of a few eV (e.g. Fe M4,5 at 2 eV); they
+# are not core-loss edges, so edges below this energy are dropped.
+MIN_EDGE_ENERGY = 10.0
+
+
+def _element(symbol: str) -> str:
+    import xraydb
+
+    sym = str(symbol).strip()
+    sym = sym[:1].upper() + sym[1:].lower()
+    try:
+        xraydb.atomic_number(sym)
+    except Exception as exc:  # xraydb raises various errors for unknown symbols
+        raise ValueError(f"unknown element {symbol!r}") from exc
+    return sym
+
+
+@lru_cache(maxsize=256)
+def _subshells(element: str) -> tuple[Edge, ...]:
+    import xraydb
+
+    out = []
+    for name, e in xraydb.xray_edges(element).items():
+        if e.energy >= MIN_EDGE_ENERGY:
+            out.append(Edge(element, name, float(e.energy)))
+    return tuple(sorted(out, key=lambda x: (_SHELL_ORDER.index(x.edge[0]), x.edge)))
+
+
+def edges(element: str, combine: bool = False) -> list[Edge]:
+    """Core-loss edges of an element from ``xraydb`` (X-ray absorption edge energies, eV).
+
+    Sub-shells are named as in EELS tables (``K``, ``L1``, ``L2``, ``L3``, ``M4``, ``M5``...). With
+    ``combine=True`` the pairs that EELS resolves as one edge are merged (``L2,3``, ``M4,5``...) with the
+    lower onset. Note these are absorption-edge energies: EELS onsets of light elements in compounds can sit a
+    few eV lower (O K: 543 eV here, ~532 eV in oxides).
+
+    >>> edges("Si")[:4]
+    [Edge(element='Si', edge='K', onset=1839.0), Edge(element='Si', edge='L1', onset=149.7), ...]
+    """
+    el = _element(element)
+    sub = list(_subshells(el))
+    if not combine:
+        return sub
+    out: list[Edge] = []
+    groups: dict[str, list[Edge]] = {}
+    for e in sub:
+        c = _MEMBER_OF.get(e.edge)
+        if c is None:
+            out.append(e)
+        else:
+            if c not in groups:
+                groups[c] = []
+                out.append(Edge(el, c, math.nan))  # placeholder keeps shell order
+            groups[c].append(e)
+    return [Edge(el, e.edge, min(g.onset for g in groups[e.edge])) if e.edge in groups else e for e in out]
+
+
+def edge_onsets(
+    elements: str | Sequence[str], energy_range: Sequence[float] | None = None, combine: bool = False
+) -> list[Edge]:
+    """The edges of several elements, sorted by onset, optionally only those inside ``energy_range=(E1, E2)``
+    (eV; pass a signal's ``(axis.low, axis.high)`` to list the edges it covers)."""
+    if isinstance(elements, str):
+        elements = [elements]
+    out = [e for el in elements for e in edges(el, combine=combine)]
+    if energy_range is not None:
+        lo, hi = (float(v) for v in energy_range)
+        out = [e for e in out if lo <= e.onset <= hi]
+    return sorted(out, key=lambda e: (e.onset, e.element))
+
+
+def _parse_edge(spec) -> tuple[str, str]:
+    if isinstance(spec, tuple | list) and len(spec) == 2:
+        el, name = spec
+    else:
+        m = re.fullmatch(r"\s*([A-Za-z]{1,2})[\s_-]+([A-Za-z]\d?(?:[,]?\d)?)\s*", str(spec))
+        if not m:
+            raise ValueError(
+                f"edge {spec!r} not understood; use e.g. 'Fe_L3', 'O_K', 'Fe_L2,3' or ('Fe', 'L3')"
+            )
+        el, name = m.groups()
+    name = str(name).strip().upper()
+    if re.fullmatch(r"[A-Z]\d\d", name):  # "L23" -> "L2,3"
+        name = f"{name[:2]},{name[2]}"
+    return _element(el), name
+
+
+def edge_onset(spec) -> float:
+    """Onset energy (eV) of one edge.
+
+    ``spec`` is e.g. ``"Fe_L3"``, ``"O K"``, ``"Fe_L2,3"`` (or ``"Fe_L23"``) or ``("Fe", "L3")``.
+    """
+    el, name = _parse_edge(spec)
+    table = {e.edge: e.onset for e in edges(el)} | {e.edge: e.onset for e in edges(el, combine=True)}
+    if name not in table:
+        raise ValueError(f"{el} has no {name} edge above {MIN_EDGE_ENERGY:g} eV; known: {', '.join(table)}")
+    return table[name]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# edge maps
+# ---------------------------------------------------------------------------------------------------------
+def edge_map(
+    s: Signal,
+    edge,
+    background_window: Sequence[float] | None = None,
+    integration_window: Sequence[float] | None = None,
+    model: str = "powerlaw",
+    integration_width: float = 50.0,
+    onset_margin: float = 0.02,
+    **background_kwargs,
+) -> Signal:
+    """Background-subtracted integrated intensity of one core-loss edge, one value per pixel.
+
+    ``edge`` is an edge name (``"Fe_L3"``, ``("O", "K")``; onset from :func:`edge_onset`), an onset energy, or
+    an ``(E1, E2)`` window (then the integration window). The background (``model``, default power law) is
+    fitted in ``background_window`` by :meth:`Signal.remove_background` and the remainder summed over
+    ``integration_window``. Defaults, with ``E0 = onset * (1 - onset_margin)`` (the tabulated X-ray edge can
+    sit a few eV above the EELS onset): integration ``(E0, E0 + integration_width)``, background
+    ``(E0 - max(30, 0.1 * onset), E0)``; both are clipped to the energy axis. Extra keywords (e.g.
+    ``fit="fast"``) go to ``remove_background``.
+    """
+    ax = _energy_axis(s)
+    named = isinstance(edge, tuple | list) and len(edge) == 2 and isinstance(edge[0], str)
+    if isinstance(edge, str) or named:
+        onset = edge_onset(edge)
+        label = "{}_{}".format(*_parse_edge(edge))
+    elif np.ndim(edge) == 0:
+        onset = float(edge)
+        label = f"{onset:g} {ax.units}".strip()
+    else:
+        if len(edge) != 2:
+            raise ValueError(f"edge {edge!r}: give an edge name, an onset energy or an (E1, E2) window")
+        if integration_window is None:
+            integration_window = tuple(float(v) for v in edge)
+        onset = float(edge[0])
+        label = f"{float(edge[0]):g}-{float(edge[1]):g} {ax.units}".strip()
+    e0 = onset * (1.0 - onset_margin) if onset > 0 else onset
+    if integration_window is None:
+        integration_window = (e0, e0 + float(integration_width))
+    if background_window is None:
+        iw0 = float(integration_window[0])
+        background_window = (iw0 - max(30.0, 0.1 * abs(onset)), iw0)
+    bw = (max(float(background_window[0]), ax.low), min(float(background_window[1]), ax.high))
+    iw = (max(float(integration_window[0]), ax.low), min(float(integration_window[1]), ax.high + ax.scale))
+    if bw[1] - bw[0] < 3 * ax.scale:
+        raise AxisError(
+            f"edge map {label}: background window {tuple(background_window)} has (almost) no channels on the "
+            f"energy axis {ax.describe_range()}"
+        )
+    if iw[1] - iw[0] < ax.scale:
+        raise AxisError(
+            f"edge map {label}: integration window {tuple(integration_window)} is outside the energy axis "
+            f"{ax.describe_range()}"
+        )
+    b0, _ = _window(ax, bw, "background_window")
+    i0, i1 = _window(ax, iw, "integration_window")
+    # Fit and subtract on the part of the spectrum the map needs only.
+    lo, hi = min(b0, i0), max(i1, b0 + 1)
+    sub = s.isig[lo:hi]
+    # Pass the background window in energies on the cropped signal's axis.
+    stripped = sub.remove_background(bw, model=model, **background_kwargs)
+    sax = stripped.axes[-1]
+    j0, j1 = _index(sax, ax.offset + ax.scale * i0), _index(sax, ax.offset + ax.scale * i1)
+
+    def m(block, rows):
+        y = np.asarray(block, dtype=np.float64)[..., j0:j1]
+        return np.nansum(y, axis=-1)
+
+    data = run_pass(_source(stripped), Pass(m, None, name="edge_map"), partition_bytes=_PARTITION_BYTES)
+    params = {
+        "edge": edge,
+        "background_window": tuple(float(v) for v in background_window),
+        "integration_window": tuple(float(v) for v in integration_window),
+        "model": model,
+        "integration_width": float(integration_width),
+        "onset_margin": float(onset_margin),
+        **background_kwargs,
+    }
+    out = _nav_signal(s, data, "edge_map", params, f"{label} edge intensity", f"{label} intensity (counts)")
+    out.metadata.setdefault("EELS", {})["edge_map"] = {
+        "edge": label,
+        "onset": onset,
+        "background_window": list(bw),
+        "integration_window": [ax.offset + ax.scale * i0, ax.offset + ax.scale * i1],
+        "model": model,
+    }
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# replay registrations
+# ---------------------------------------------------------------------------------------------------------
+@_history.replayable("align_zero_loss")
+def _replay_align(s: Signal, **params):
+    return align_zero_loss(s, **params).signal
+
+
+@_history.replayable("align_zero_loss_shifts")
+def _replay_align_shifts(s: Signal, **params):
+    return align_zero_loss(s, **params).shifts
+
+
+@_history.replayable("shift_spectra")
+def _replay_shift(s: Signal, **params):
+    return shift_spectra(s, **params)
+
+
+@_history.replayable("elastic_threshold")
+def _replay_threshold(s: Signal, **params):
+    return elastic_threshold(s, **params)
+
+
+@_history.replayable("thickness")
+def _replay_thickness(s: Signal, **params):
+    return thickness(s, **params)
+
+
+@_history.replayable("edge_map")
+def _replay_edge_map(s: Signal, **params):
+    edge = params.pop("edge")
+    return edge_map(s, edge, **params)

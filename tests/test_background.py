@@ -1,0 +1,310 @@
+"""remove_background: HyperSpy agreement (fast), ground truth, weighted fits, masks, errors, dtypes,
+laziness."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import emscale as em
+from emscale import samples
+from emscale.errors import AxisError
+from emscale.spectroscopy.background import BackgroundWarning, remove_background
+
+WINDOW = (70.2, 97.2)
+MODELS = ("powerlaw", "exponential", "offset", "polynomial")
+HS_NAMES = {
+    "powerlaw": "Power law",
+    "exponential": "Exponential",
+    "offset": "Offset",
+    "polynomial": "Polynomial",
+}
+
+
+@pytest.fixture(scope="module")
+def small():
+    return samples.eels_si(shape=(12, 14), seed=3)
+
+
+def _plain(s, data=None, signal_type="EELS", metadata=None):
+    return em.Signal(
+        s.data if data is None else data,
+        axes=s.axes,
+        signal_type=signal_type,
+        metadata=metadata if metadata is not None else {},
+    )
+
+
+def _edge_slice(truth, lo=94.5, hi=110.1):
+    E = truth["energy"]
+    return slice(int(np.argmin(abs(E - lo))), int(np.argmin(abs(E - hi))))
+
+
+# -- peer cross-checks --------------------------------------------------------------------------------------
+def _hs_signal(hs, s, binned):
+    h = hs.signals.Signal1D(np.asarray(s.data))
+    ax = h.axes_manager.signal_axes[0]
+    a = s.sig_axes[0]
+    ax.scale, ax.offset, ax.units = a.scale, a.offset, a.units
+    ax.is_binned = binned
+    return h
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize("binned", [True, False])
+@pytest.mark.parametrize("model", MODELS)
+def test_fast_matches_hyperspy(small, model, binned):
+    hs = pytest.importorskip("hyperspy.api")
+    s, _ = small
+    h = _hs_signal(hs, s, binned)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ho, hm = h.remove_background(
+            signal_range=WINDOW,
+            background_type=HS_NAMES[model],
+            polynomial_order=2,
+            fast=True,
+            show_progressbar=False,
+            return_model=True,
+        )
+    out, params = remove_background(
+        _plain(s), WINDOW, model=model, order=2, binned=binned, return_params=True
+    )
+    data = s.data.astype(np.float64)
+    bg_hs = data - ho.data
+    bg_em = data - out.data
+    # float32 output: compare the subtracted background relative to its size
+    np.testing.assert_allclose(bg_em, bg_hs, rtol=1e-4, atol=1e-4 * np.abs(bg_hs).max())
+    comp = hm[0]
+    for name in params:
+        if name == "mask":
+            assert not params[name].any()
+            continue
+        ref = (
+            comp.parameters_dict[name]
+            if hasattr(comp, "parameters_dict")
+            else getattr(comp, name).map["values"]
+        )
+        np.testing.assert_allclose(params[name], ref, rtol=1e-4, atol=1e-10 * np.abs(ref).max(), err_msg=name)
+
+
+@pytest.mark.peer
+def test_zero_fill_matches_hyperspy(small):
+    hs = pytest.importorskip("hyperspy.api")
+    s, _ = small
+    h = _hs_signal(hs, s, True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ho = h.remove_background(signal_range=WINDOW, fast=True, zero_fill=True, show_progressbar=False)
+    out = s.remove_background(WINDOW, zero_fill=True)
+    lo = s.sig_axes[0].value_to_index(WINDOW[0])
+    assert np.all(out.data[..., :lo] == 0) and np.all(ho.data[..., :lo] == 0)
+    np.testing.assert_allclose(out.data, ho.data, rtol=1e-4, atol=1e-3 * np.abs(ho.data).max())
+
+
+# -- ground truth
+# ---------------------------------------------------------------------------------------------
+def test_power_law_recovered_at_high_counts():
+    s, truth = samples.eels_si(shape=(8, 10), dose=1e6, seed=1)
+    sl = _edge_slice(truth)
+    bg_true = samples.powerlaw_background(truth)[..., sl]
+    for fit, tol_r in (("fast", 0.01), ("weighted", 0.002)):
+        out, p = s.remove_background(WINDOW, fit=fit, return_params=True)
+        assert np.max(np.abs(p["r"] / truth["r"] - 1)) < tol_r, fit
+        bg = (s.data.astype(np.float64) - out.data)[..., sl]
+        assert np.max(np.abs(bg / bg_true - 1)) < 0.01, fit
+
+
+def test_weighted_beats_fast_at_low_counts():
+    s, truth = samples.eels_si(shape=(32, 40), dose=5.0, seed=2)
+    sl = _edge_slice(truth)
+    bg_true = samples.powerlaw_background(truth)[..., sl]
+    rmse = {}
+    for fit in ("fast", "weighted"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", BackgroundWarning)
+            out, p = s.remove_background(WINDOW, fit=fit, return_params=True)
+        bg = (s.data.astype(np.float64) - out.data)[..., sl]
+        rmse[fit] = float(np.sqrt(np.mean((bg - bg_true) ** 2)))
+        rmse[fit + "_r"] = float(np.sqrt(np.mean((p["r"] - truth["r"]) ** 2)))
+    assert rmse["weighted"] < 0.95 * rmse["fast"], rmse
+    assert rmse["weighted_r"] < rmse["fast_r"], rmse
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_weighted_exact_on_noise_free_model(model):
+    E = 50 + 0.2 * np.arange(400)
+    A = np.array([[2e7, 5e7], [1e7, 3e7]])
+    r = np.array([[3.0, 2.5], [3.5, 2.8]])
+    if model == "powerlaw":
+        mu = 0.2 * A[..., None] * E ** -r[..., None]
+    elif model == "exponential":
+        mu = 0.2 * A[..., None] * 1e-5 * np.exp(-E / (10 * r[..., None]))
+    elif model == "offset":
+        mu = np.broadcast_to(r[..., None] * 100, A.shape + E.shape).copy()
+    else:
+        mu = 1e3 + 5 * (E - 60) + 0.2 * (E - 70) ** 2 * r[..., None]
+    s = em.Signal(
+        mu,
+        axes=[
+            {"name": "y", "navigate": True},
+            {"name": "x", "navigate": True},
+            {"name": "E", "scale": 0.2, "offset": 50.0, "units": "eV"},
+        ],
+        signal_type="EELS",
+    )
+    out = s.remove_background(WINDOW, model=model, fit="weighted")
+    assert np.max(np.abs(out.data)) < 1e-5 * np.max(mu)
+
+
+# -- undefined pixels ----------------------------------------------------------------------------------------
+def test_undefined_pixels_masked_with_one_warning(small):
+    s, _ = small
+    d = s.data.copy()
+    lo, hi = (s.sig_axes[0].value_to_index(v) for v in WINDOW)
+    d[2, 3, lo:hi] = 0
+    d[5, 7, lo : (lo + hi) // 2] = 0
+    sig = _plain(s, d)
+    for fit in ("fast", "weighted"):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            out, p = sig.remove_background(WINDOW, fit=fit, return_params=True)
+        msgs = [x for x in w if issubclass(x.category, BackgroundWarning)]
+        n_expected = 2 if fit == "fast" else 1  # the weighted fit still fits one zero half-window
+        assert len(msgs) == 1 and f"{n_expected} of {12 * 14}" in str(msgs[0].message), [
+            str(m.message) for m in w
+        ]
+        assert p["mask"].sum() == n_expected and p["mask"][2, 3]
+        assert np.all(np.isfinite(out.data))
+        np.testing.assert_array_equal(out.data[2, 3], d[2, 3].astype(np.float32))  # background 0 there
+        assert p["A"][2, 3] == 0 and p["r"][2, 3] == 0
+
+
+def test_no_warning_when_all_defined(small):
+    s, _ = small
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s.remove_background(WINDOW)
+
+
+# -- bad input -----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "rng, match",
+    [
+        ((40.0, 97.2), "outside"),
+        ((70.2, 400.0), "outside"),
+        ((97.2, 70.2), "reversed"),
+        ((80.0, 80.0), "reversed"),
+        ((80.0, 80.25), "at least 2"),
+        (("a", 3), "two numbers"),
+        ((1.0,), "two numbers"),
+    ],
+)
+def test_bad_signal_range(small, rng, match):
+    s, _ = small
+    with pytest.raises(AxisError, match=match):
+        s.remove_background(rng)
+
+
+def test_bad_options(small):
+    s, _ = small
+    with pytest.raises(ValueError, match="unknown background model"):
+        s.remove_background(WINDOW, model="lorentzian")
+    with pytest.raises(ValueError, match="unknown fit"):
+        s.remove_background(WINDOW, fit="slow")
+    with pytest.raises(AxisError, match="needs at least 4"):
+        s.remove_background((80.0, 80.6), model="polynomial", order=3)
+    img = em.Signal(
+        np.ones((4, 5, 6)),
+        axes=[{"name": "z", "navigate": True}, {"name": "y", "navigate": False}, {"name": "x"}],
+    )
+    with pytest.raises(AxisError, match="one signal axis"):
+        remove_background(img, (1.0, 3.0))
+    neg = em.Signal(
+        np.ones((3, 50)), axes=[{"name": "x", "navigate": True}, {"name": "E", "offset": -10.0, "scale": 1.0}]
+    )
+    with pytest.raises(AxisError, match="positive"):
+        neg.remove_background((-5.0, 20.0))
+    neg.remove_background((-5.0, 20.0), model="polynomial")  # fine for a polynomial
+
+
+# -- dtypes, laziness, layout -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "dtype, out",
+    [
+        (np.uint16, np.float32),
+        (np.int32, np.float32),
+        (np.uint32, np.float32),
+        (np.int64, np.float64),
+        (np.float32, np.float32),
+        (np.float64, np.float64),
+    ],
+)
+def test_integer_and_float_input(small, dtype, out):
+    s, _ = small
+    sig = _plain(s, s.data.astype(dtype))
+    res = sig.remove_background(WINDOW)
+    assert res.dtype == out
+    ref = _plain(s, s.data.astype(np.float64)).remove_background(WINDOW)
+    np.testing.assert_allclose(res.data, ref.data, rtol=1e-4, atol=1e-4 * np.abs(ref.data).max())
+
+
+@pytest.mark.parametrize("fit", ["fast", "weighted"])
+@pytest.mark.parametrize("model", MODELS)
+def test_lazy_equals_in_memory(small, model, fit):
+    s, _ = small
+    lazy = s.as_lazy(chunks=(5, 14, 1024))
+    a, pa = s.remove_background(WINDOW, model=model, fit=fit, zero_fill=True, return_params=True)
+    b, pb = lazy.remove_background(WINDOW, model=model, fit=fit, zero_fill=True, return_params=True)
+    assert b.is_lazy and not a.is_lazy
+    np.testing.assert_array_equal(a.data, b.to_numpy())
+    for k in pa:
+        np.testing.assert_array_equal(pa[k], pb[k])
+
+
+def test_executors_agree(small):
+    s, _ = small
+    with em.engine.executor_context("inline"):
+        a = s.remove_background(WINDOW, fit="weighted")
+    with em.engine.executor_context(em.ThreadExecutor(n_workers=3)):
+        from emscale.engine import passes
+
+        b = remove_background(s, WINDOW, fit="weighted")
+        assert passes.last_report().name == "remove_background"
+    np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_single_spectrum_and_line_scan(small):
+    s, _ = small
+    spec = s.inav[3, 4]
+    line = s.inav[:, 4]
+    a = spec.remove_background(WINDOW)
+    b = line.remove_background(WINDOW)
+    c = s.remove_background(WINDOW)
+    assert a.shape == (1024,) and b.shape == (14, 1024)
+    np.testing.assert_allclose(a.data, c.data[4, 3], rtol=1e-6)
+    np.testing.assert_allclose(b.data, c.data[4], rtol=1e-6)
+
+
+def test_zero_fill_and_metadata(small):
+    s, _ = small
+    out = s.remove_background(WINDOW, zero_fill=True)
+    lo = s.sig_axes[0].value_to_index(WINDOW[0])
+    assert np.all(out.data[..., :lo] == 0) and np.any(out.data[..., lo] != 0)
+    assert out.metadata["Signal"]["counts"] is False and s.metadata["Signal"]["counts"] is True
+    assert out.axes == s.axes
+
+
+def test_history_and_replay(small, tmp_path):
+    s, _ = small
+    path = tmp_path / "cube.zarr"
+    s.save(path)
+    loaded = em.load(path)
+    out = loaded.remove_background(WINDOW, model="polynomial", order=1, fit="weighted", zero_fill=True)
+    last = out.history[-1]
+    assert last["op"] == "remove_background"
+    assert last["params"]["model"] == "polynomial" and last["params"]["fit"] == "weighted"
+    again = em.replay(out.history)
+    np.testing.assert_array_equal(again.data, out.data)

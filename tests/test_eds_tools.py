@@ -1,0 +1,291 @@
+"""EDS tools: X-ray lines, line-intensity maps, binning and spike removal (synthetic and real data)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import emscale
+from emscale import Signal
+from emscale.history import _REPLAYABLE
+from emscale.spectroscopy import eds
+
+SCALE = 0.01  # keV per channel
+OFFSET = -0.2
+
+
+def _axes(n_nav=2):
+    nav = [{"name": n, "navigate": True, "units": "nm"} for n in ("y", "x")[2 - n_nav :]]
+    return nav + [{"name": "Energy", "scale": SCALE, "offset": OFFSET, "units": "keV"}]
+
+
+def _metadata(elements=None, lines=None, beam=20.0, res=130.0):
+    det = {"EDS": {"energy_resolution_MnKa": res}}
+    md = {"Acquisition_instrument": {"SEM": {"beam_energy": beam, "Detector": det}}}
+    sample = {}
+    if elements:
+        sample["elements"] = list(elements)
+    if lines:
+        sample["xray_lines"] = list(lines)
+    if sample:
+        md["Sample"] = sample
+    return md
+
+
+def synthetic_eds(rng, lines=("Fe_Ka", "Si_Ka", "O_Ka"), shape=(12, 10), n=2048, noise=False, slope=True):
+    """Gaussian lines (FWHM from the Mn Ka resolution formula) with known counts on a linear background."""
+    e = OFFSET + SCALE * np.arange(n)
+    counts = {ln: rng.uniform(200.0, 2000.0, shape) for ln in lines}
+    bg0 = rng.uniform(2.0, 5.0, shape)
+    data = bg0[..., None] * (1.0 + (0.05 * (e - 5.0) if slope else 0.0)) * np.ones(n)
+    data = np.clip(data, 0.0, None)
+    for ln, c in counts.items():
+        en = eds.line_energy(ln)
+        sig = float(eds.line_fwhm(en)) / 2.3548
+        prof = np.exp(-0.5 * ((e - en) / sig) ** 2)
+        data = data + c[..., None] * prof / prof.sum()
+    if noise:
+        data = rng.poisson(data)
+    return Signal(data.astype(np.float32), axes=_axes(), signal_type="EDS_SEM", metadata=_metadata()), counts
+
+
+# -- lines ------------------------------------------------------------------------------------------------
+def test_xray_lines_from_xraydb():
+    fe = {ln.line: ln for ln in eds.xray_lines("Fe")}
+    assert fe["Ka"].energy == pytest.approx(6.40, abs=0.01)  # keV
+    assert fe["Kb"].energy == pytest.approx(7.06, abs=0.01)
+    assert fe["La"].energy == pytest.approx(0.705, abs=0.005)
+    assert eds.line_energy("Cu_Ka") == pytest.approx(8.04, abs=0.01)
+    assert eds.line_energy("Th_Ma") == pytest.approx(2.99, abs=0.01)
+    # a 5 kV beam cannot ionise Fe K (7.1 keV): only the L lines remain
+    low = eds.xray_lines("Fe", beam_energy=5.0)
+    assert low and all(ln.line.startswith("L") for ln in low)
+    assert all(ln.edge < 5.0 for ln in low)
+    energies = [ln.energy for ln in eds.xray_lines("Ce", beam_energy=20.0)]
+    assert energies == sorted(energies) and max(energies) < 20.0
+    assert [ln.name for ln in eds.xray_lines("O")] == ["O_Ka"]
+    with pytest.raises(ValueError):
+        eds.line_energy("Fe_Qz")
+
+
+def test_line_fwhm_resolution_formula():
+    assert eds.line_fwhm(eds.MN_KA_KEV, 130.0) == pytest.approx(0.130)
+    f = eds.line_fwhm(np.array([0.5, 1.74, 6.4, 10.0]), 130.0)
+    assert np.all(np.diff(f) > 0) and f[0] == pytest.approx(np.sqrt(2.5 * (500 - 5898.7) + 130**2) / 1000)
+
+
+@pytest.mark.peer
+def test_line_fwhm_matches_exspy():
+    pytest.importorskip("exspy")
+    from exspy._misc.eds.utils import get_FWHM_at_Energy
+
+    for e in (0.28, 1.74, 6.4, 12.0):
+        assert eds.line_fwhm(e, 128.0) == pytest.approx(get_FWHM_at_Energy(128.0, e), rel=1e-9)
+
+
+# -- line maps --------------------------------------------------------------------------------------------
+def test_line_maps_recover_known_counts(rng):
+    s, counts = synthetic_eds(rng)
+    maps = eds.line_maps(s, list(counts), width=1.2)
+    assert maps.shape == (3, 12, 10)
+    assert maps.nav_shape == (3,) and maps.sig_shape == (10, 12)
+    assert maps.metadata["Sample"]["xray_lines"] == list(counts)
+    # a window of 1.2 FWHM holds erf(0.6 * 2.3548 / sqrt 2) = 84.3 % of a Gaussian line; the linear background
+    # is removed exactly by the two side windows (up to channel discretisation)
+    for i, c in enumerate(counts.values()):
+        info = maps.metadata["EDS"]["line_maps"]
+        lo, hi = info["integration_windows"][i]
+        e = OFFSET + SCALE * np.arange(s.shape[-1])
+        en = info["energies"][i]
+        sig = info["fwhm"][i] / 2.3548
+        prof = np.exp(-0.5 * ((e - en) / sig) ** 2)
+        frac = prof[(e >= lo - 1e-9) & (e <= hi + 1e-9)].sum() / prof.sum()
+        assert 0.75 < frac < 0.95
+        np.testing.assert_allclose(maps.data[i], c * frac, rtol=0.01, atol=1.0)
+    assert maps.history[-1]["op"] == "line_maps" and "line_maps" in _REPLAYABLE
+    # the i-th map as an image
+    img = maps.inav[1]
+    assert img.shape == (12, 10) and np.allclose(img.data, maps.data[1])
+
+
+def test_line_maps_background_options_and_clip(rng):
+    s, counts = synthetic_eds(rng, lines=("Fe_Ka",))
+    raw = eds.line_maps(s, ["Fe_Ka"], background_windows=False).data[0]
+    sub = eds.line_maps(s, ["Fe_Ka"]).data[0]
+    assert np.all(raw > sub)  # the background was subtracted
+    # explicit windows (keV) reproduce the automatic ones
+    f = float(eds.line_fwhm(eds.line_energy("Fe_Ka")))
+    en = eds.line_energy("Fe_Ka")
+    bw = np.array([[en - 3 * f, en - 2 * f, en + 2 * f, en + 3 * f]])
+    np.testing.assert_allclose(eds.line_maps(s, ["Fe_Ka"], background_windows=bw).data[0], sub)
+    # a line-free region: the background estimate cancels, clipped results are >= 0, unclipped scatter
+    flat = rng.poisson(np.full((12, 10, 2048), 3.0)).astype(np.uint16)
+    noisy = Signal(flat, axes=_axes(), signal_type="EDS_SEM")
+    clipped = eds.line_maps(noisy, ["Fe_Ka"]).data
+    unclipped = eds.line_maps(noisy, ["Fe_Ka"], clip=False).data
+    assert clipped.min() >= 0 and unclipped.min() < 0
+    assert abs(unclipped.mean()) < 3 * unclipped.std() / np.sqrt(unclipped.size) + 0.5
+
+
+def test_line_maps_default_lines_from_metadata(rng):
+    s, _ = synthetic_eds(rng)
+    s.metadata["Sample"] = {"elements": ["Fe", "Si", "Th", "Cu"]}
+    maps = eds.line_maps(s)
+    # exspy's choice at 20 kV: K lines below E0/2, else L, else M (Th La at 13 keV is above 10 keV)
+    assert maps.metadata["Sample"]["xray_lines"] == ["Fe_Ka", "Si_Ka", "Th_Ma", "Cu_Ka"]
+    s.metadata["Sample"]["xray_lines"] = ["Fe_La", "Si_Ka"]
+    assert eds.line_maps(s).metadata["Sample"]["xray_lines"] == ["Fe_La", "Si_Ka"]
+    bare = Signal(s.data, axes=_axes(), signal_type="EDS_SEM")
+    with pytest.raises(emscale.DataError):
+        eds.line_maps(bare)
+
+
+# -- binning ----------------------------------------------------------------------------------------------
+def test_binning_wrappers_preserve_counts(rng):
+    s = Signal(rng.poisson(2.0, (12, 10, 64)).astype(np.uint16), axes=_axes(), signal_type="EDS_SEM")
+    b = eds.bin_navigation(s, 2)
+    assert b.shape == (6, 5, 64) and int(b.data.sum()) == int(s.data.sum())
+    assert b.nav_axes[0].scale == 2.0 and b.history[-1]["op"] == "rebin"
+    b2 = eds.bin_navigation(s, (5, 4))  # x by 5, y by 4
+    assert b2.shape == (3, 2, 64)
+    e = eds.bin_energy(s, 4)
+    assert e.shape == (12, 10, 16) and int(e.data.sum()) == int(s.data.sum())
+    assert e.axes[-1].scale == pytest.approx(4 * SCALE)
+    odd = eds.bin_energy(s, 5)  # 64 channels: the last 4 are dropped
+    assert odd.shape[-1] == 12
+
+
+# -- spikes -----------------------------------------------------------------------------------------------
+def _clean_cube(rng, shape=(16, 14, 512)):
+    y, x = np.mgrid[: shape[0], : shape[1]]
+    e = np.arange(shape[2])
+    level = 2.0 + 3.0 * np.sin(x / 4.0)[..., None] ** 2 + 0.2 * y[..., None]
+    peak = 80.0 * (1 + 0.5 * np.cos(y / 3.0))[..., None] * np.exp(-0.5 * ((e - 200) / 6.0) ** 2)
+    return rng.poisson(level + peak).astype(np.uint16)
+
+
+def test_remove_spikes_removes_injected_and_keeps_clean(rng):
+    clean = _clean_cube(rng)
+    s = Signal(clean, axes=_axes(), signal_type="EDS_SEM")
+    out, n = eds.remove_spikes(s)
+    assert n == 0 and np.array_equal(out.data, clean)  # clean data untouched
+    # a real single-pixel inclusion (a whole line, several channels wide) is not a spike
+    incl = clean.copy()
+    line = 400 * np.exp(-0.5 * ((np.arange(190, 211) - 200) / 6.0) ** 2)
+    incl[7, 5, 190:211] += np.round(line).astype(np.uint16)
+    out, n = eds.remove_spikes(Signal(incl, axes=_axes(), signal_type="EDS_SEM"))
+    assert n == 0 and np.array_equal(out.data, incl)
+    # injected cosmic-ray spikes: one or two channels, far above their neighbours
+    spiky = clean.copy()
+    idx = (rng.integers(0, 16, 40), rng.integers(0, 14, 40), rng.integers(0, 511, 40))
+    spiky[idx] += rng.integers(60, 2000, 40).astype(np.uint16)
+    spiky[idx[0][:5], idx[1][:5], idx[2][:5] + 1] += 500
+    injected = spiky != clean
+    out, n = eds.remove_spikes(Signal(spiky, axes=_axes(), signal_type="EDS_SEM"))
+    assert n == int(injected.sum())
+    changed = out.data != spiky
+    assert np.array_equal(changed, injected)  # exactly the spikes were replaced
+    # replaced by the neighbourhood median: back to the clean level
+    diff = np.abs(out.data[injected].astype(float) - clean[injected].astype(float))
+    assert np.all(diff <= 5 * np.sqrt(clean[injected].astype(float) + 1) + 2)
+    assert out.dtype == np.uint16 and out.history[-1]["op"] == "remove_spikes"
+    assert "remove_spikes" in _REPLAYABLE
+
+
+def test_remove_spikes_partitions_and_lazy_agree(rng):
+    from emscale.engine import passes
+
+    clean = _clean_cube(rng, shape=(16, 14, 256))
+    clean[3, 4, 100] += 900
+    clean[8, 0, 10] += 900  # at a partition boundary below
+    s = Signal(clean, axes=_axes(), signal_type="EDS_SEM")
+    ref, n_ref = eds.remove_spikes(s)
+    old = eds._PARTITION_BYTES
+    try:
+        eds._PARTITION_BYTES = 14 * 256 * 2 * 3  # 3 rows per partition: halos are needed
+        small, n_small = eds.remove_spikes(s)
+        lazy, n_lazy = eds.remove_spikes(s.as_lazy(chunks=(4, 14, 256)))
+    finally:
+        eds._PARTITION_BYTES = old
+    assert n_ref == n_small == n_lazy == 2
+    assert np.array_equal(ref.data, small.data) and np.array_equal(ref.data, lazy.data)
+    assert passes.last_report().n_partitions > 1
+
+
+def test_remove_spikes_single_spectrum(rng):
+    spec = rng.poisson(20.0, 300).astype(np.float32)
+    spec[150] = 400
+    s = Signal(spec, axes=[{"name": "Energy", "scale": SCALE, "offset": 0.0, "units": "keV"}])
+    with pytest.raises(emscale.DataError):
+        eds.remove_spikes(s, energy_window=1)
+    out, n = eds.remove_spikes(s)
+    assert n == 1 and out.data[150] < 60
+
+
+# -- real data (Bruker .bcf, 30x30x2048, 16 elements in the metadata) ---------------------------------------
+@pytest.fixture(scope="module")
+def bruker(real_dir):
+    return emscale.load(real_dir / "30x30_instructively_packed_16bit_compressed.bcf", signal_type="EDS_SEM")
+
+
+def test_real_bruker_element_maps(bruker):
+    s = bruker
+    assert s.shape == (30, 30, 2048) and s.dtype == np.uint16
+    listed = s.metadata["Sample"]["xray_lines"]
+    assert len(s.metadata["Sample"]["elements"]) == 16 and len(listed) == 16
+    maps = eds.line_maps(s)
+    assert maps.shape == (16, 30, 30)
+    assert maps.metadata["Sample"]["xray_lines"] == listed
+    total = float(s.data.sum(dtype=np.uint64))
+    assert total == pytest.approx(18.6e6, rel=0.01)
+    d = maps.data
+    assert np.isfinite(d).all() and d.min() >= 0
+    sums = d.sum(axis=(1, 2))
+    assert np.all(sums < total)
+    assert sums.sum() < total
+    by = dict(zip(listed, sums, strict=True))
+    # the major elements of chevkinite (Ca, Ce, Fe, Ti silicate) give strong maps
+    for el in ("O_Ka", "Si_Ka", "Fe_Ka", "Ti_Ka", "Ca_Ka"):
+        assert by[el] > 1e5, (el, by[el])
+    # per pixel, a line's counts are a part of that pixel's spectrum
+    tot_map = s.data.sum(axis=-1, dtype=np.uint64).astype(float)
+    assert np.all(d <= tot_map[None])
+
+
+@pytest.mark.peer
+def test_real_bruker_maps_match_exspy(bruker, real_dir):
+    """exspy's get_lines_intensity (integration 1.2 FWHM, its default background windows) on the same file."""
+    pytest.importorskip("exspy")
+    import logging
+    import warnings
+
+    import hyperspy.api as hs
+
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            h = hs.load(real_dir / "30x30_instructively_packed_16bit_compressed.bcf")[-1]
+            lines = list(h.metadata.Sample.xray_lines)
+            bw = h.estimate_background_windows(line_width=[2, 2], windows_width=1)
+            theirs = h.get_lines_intensity(xray_lines=lines, integration_windows=1.2, background_windows=bw)
+    finally:
+        logging.disable(logging.NOTSET)
+    ours = eds.line_maps(bruker, lines)
+    for i, line in enumerate(lines):
+        if line not in ("Al_Ka", "Ca_Ka", "Ce_La", "Fe_Ka", "O_Ka", "Si_Ka", "Ti_Ka", "K_Ka"):
+            continue  # minor lines: a few counts, dominated by the background model (mean vs linear)
+        a = np.clip(np.asarray(theirs[i].data, dtype=float), 0, None)
+        b = ours.data[i]
+        # line energies (exspy's table vs xraydb) and the background model differ slightly
+        assert b.sum() == pytest.approx(a.sum(), rel=0.05), line
+        assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.999, line
+
+
+def test_real_bruker_spikes_and_binning(bruker):
+    out, n = eds.remove_spikes(bruker)
+    assert n < 1e-5 * bruker.data.size  # a real hypermap has essentially no isolated outliers
+    b = eds.bin_navigation(bruker, 3)
+    assert b.shape == (10, 10, 2048) and int(b.data.sum()) == int(bruker.data.sum(dtype=np.uint64))
+    binned_maps = eds.line_maps(eds.bin_energy(bruker, 2), ["Fe_Ka", "Si_Ka"])
+    assert binned_maps.data.min() >= 0 and np.isfinite(binned_maps.data).all()

@@ -1,0 +1,104 @@
+"""Figures render headless, with calibrated labels, and save to PNG / SVG."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import emscale as em
+from emscale import samples
+from emscale.plotting import nice_length, plot_signal
+
+
+@pytest.fixture(scope="module")
+def cube():
+    return samples.eels_si(shape=(16, 20), seed=0)
+
+
+def _save(fig, path):
+    fig.savefig(path)
+    assert path.stat().st_size > 0
+    return path
+
+
+def test_spectrum_with_marks(cube, tmp_path):
+    s, truth = cube
+    spec = s.inav[3, 4]
+    fig = spec.plot(marks=truth["edges"])
+    (ax,) = fig.axes
+    assert ax.get_xlabel() == "Energy loss (eV)"
+    assert ax.get_ylabel() == "Electrons (Counts)"
+    texts = [t.get_text().strip() for t in ax.texts]
+    assert "Si L2,3" in texts and "Si L2,3 (SiO2)" in texts
+    assert len(ax.lines) == 3  # the spectrum + two marks
+    _save(fig, tmp_path / "spec.png")
+    svg = _save(fig, tmp_path / "spec.svg")
+    assert svg.read_text().lstrip().startswith("<?xml")
+
+
+def test_image_has_extent_scalebar_and_colorbar(cube, tmp_path):
+    s, _ = cube
+    img = s.isig[94.5:110.1].sum(axis=-1)
+    fig = img.plot()
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "x (nm)" and ax.get_ylabel() == "y (nm)"
+    left, right, bottom, top = ax.images[0].get_extent()
+    assert (left, right) == pytest.approx((-0.25, 9.75)) and (top, bottom) == pytest.approx((-0.25, 7.75))
+    assert len(fig.axes) == 2  # image + colour bar
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    assert any(isinstance(a, AnchoredSizeBar) for a in ax.artists)
+    _save(fig, tmp_path / "map.png")
+
+
+def test_spectrum_image_layout(cube, tmp_path):
+    s, truth = cube
+    fig = s.plot(marks=truth["edges"])
+    nav, spec = fig.axes[0], fig.axes[1]
+    assert nav.get_title().startswith("Navigator") and nav.get_xlabel() == "x (nm)"
+    assert spec.get_xlabel() == "Energy loss (eV)"
+    np.testing.assert_allclose(nav.images[0].get_array(), s.data.sum(axis=-1))
+    np.testing.assert_allclose(spec.lines[0].get_ydata(), s.data.mean(axis=(0, 1)))
+    _save(fig, tmp_path / "si.png")
+
+
+def test_lazy_spectrum_image_and_line_scan(cube, tmp_path):
+    s, _ = cube
+    fig = s.as_lazy().plot()
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), s.data.sum(axis=-1))
+    line = s.inav[:, 5]
+    fig2 = line.plot()
+    assert fig2.axes[0].get_ylabel() == "x (nm)" and fig2.axes[0].get_xlabel() == "Energy loss (eV)"
+    _save(fig2, tmp_path / "line.png")
+
+
+def test_profile_from_nav_axes(cube):
+    s, _ = cube
+    prof = s.sum(axis=(1, -1))
+    fig = prof.plot(color="k")
+    assert fig.axes[0].get_xlabel() == "x (nm)"
+
+
+def test_into_given_axes_and_errors(cube):
+    from matplotlib.figure import Figure
+
+    s, _ = cube
+    f = Figure()
+    ax = f.add_subplot()
+    assert plot_signal(s.inav[0, 0], ax=ax) is f
+    with pytest.raises(ValueError, match="single panel"):
+        plot_signal(s, ax=ax)
+    with pytest.raises(ValueError, match="signal dimensions"):
+        em.Signal(
+            np.zeros((2, 3, 4)),
+            axes=[{"navigate": False}] * 0
+            or [
+                {"name": "a", "navigate": False},
+                {"name": "b", "navigate": False},
+                {"name": "c", "navigate": False},
+            ],
+        ).plot()
+
+
+def test_nice_length():
+    assert nice_length(7.3) == 5 and nice_length(0.26) == 0.2 and nice_length(100) == 100

@@ -1,0 +1,216 @@
+"""The Signal data model: axis order, roles, reshaping, conversion and display."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from emscale import Axis, AxisError, Signal
+
+AXES = [
+    {"name": "y", "scale": 2.0, "offset": -3.0, "units": "nm"},
+    {"name": "x", "scale": 0.5, "offset": 1.0, "units": "nm"},
+    {"name": "E", "scale": 0.2, "offset": 50.0, "units": "eV"},
+]
+
+
+@pytest.fixture
+def si():
+    """data[y, x, E] = 10000*y + 100*x + E, shape (4, 6, 40): every value names its position."""
+    y, x, e = np.meshgrid(np.arange(4), np.arange(6), np.arange(40), indexing="ij")
+    data = (10000 * y + 100 * x + e).astype(np.int64)
+    return Signal(data, axes=AXES, signal_type="EELS", metadata={"beam": {"energy_kV": 200}}, title="si")
+
+
+def test_user_order(si):
+    assert si.shape == (4, 6, 40)
+    assert si.nav_shape == (6, 4)  # x, y
+    assert si.sig_shape == (40,)
+    assert [a.name for a in si.user_axes] == ["x", "y", "E"]
+    assert [a.name for a in si.axes] == ["y", "x", "E"]
+    assert si.axis(0).name == "x" and si.axis(1).name == "y" and si.axis(-1).name == "E"
+    assert si.axis(2).name == "E" and si.axis("y").scale == 2.0
+    assert (si.nav_ndim, si.sig_ndim, si.ndim) == (2, 1, 3)
+    assert si.nbytes == 4 * 6 * 40 * 8
+    with pytest.raises(AxisError, match="no axis named 'z'.*'x', 'y', 'E'"):
+        si.axis("z")
+    with pytest.raises(AxisError, match="out of range"):
+        si.axis(3)
+    with pytest.raises(AxisError, match="name or an integer"):
+        si.axis(1.0)
+
+
+def test_default_axes_names():
+    s = Signal(np.zeros((2, 3, 4, 5)))
+    assert [a.name for a in s.user_axes] == ["x", "y", "z", "signal"]
+    assert s.nav_shape == (4, 3, 2) and s.sig_shape == (5,)
+
+
+def test_signal_axes_declared_first_are_moved_last_without_copy():
+    data = np.arange(24.0).reshape(2, 3, 4)
+    axes = [{"name": "E", "navigate": False}, {"name": "y", "navigate": True}, {"name": "x", "navigate": 1}]
+    s = Signal(data, axes=axes)
+    assert [a.name for a in s.axes] == ["y", "x", "E"]
+    assert s.shape == (3, 4, 2)
+    assert np.shares_memory(s.data, data)
+    assert s.data[1, 2, 1] == data[1, 1, 2]
+
+
+def test_construction_errors():
+    with pytest.raises(AxisError, match="2 axes given for 3-dimensional"):
+        Signal(np.zeros((2, 3, 4)), axes=[{}, {}])
+    with pytest.raises(AxisError, match="unique.*'a'"):
+        Signal(np.zeros((2, 3)), axes=[{"name": "a"}, {"name": "a"}])
+    with pytest.raises(AxisError, match="has size 5"):
+        Signal(np.zeros((2, 3)), axes=[{}, Axis(name="E", size=5)])
+
+
+def test_repr_and_describe(si):
+    assert repr(si) == "<Signal EELS 'si' (6, 4|40) int64>"
+    assert repr(si.as_lazy()) == "<Signal EELS 'si' (6, 4|40) int64, lazy>"
+    d = si.describe()
+    assert "[0] x (nav, 6): scale 0.5, offset 1 nm" in d
+    assert "[2] E (sig, 40): scale 0.2, offset 50 eV" in d
+    assert "<td>x</td><td>nav</td><td>6</td>" in si._repr_html_()
+
+
+def test_transpose_and_T(si):
+    t = si.T
+    assert repr(t) == "<Signal EELS 'si' (40|6, 4) int64>"
+    assert [a.name for a in t.axes] == ["E", "y", "x"]
+    assert t.data[7, 2, 3] == si.data[2, 3, 7]
+    assert t.T.nav_shape == (6, 4)
+    np.testing.assert_array_equal(t.T.data, si.data)
+    # Named signal axes: x becomes the only signal axis.
+    u = si.transpose(signal_axes=["x"])
+    assert [a.name for a in u.user_axes] == ["E", "y", "x"]
+    assert u.sig_shape == (6,) and u.nav_shape == (40, 4)
+    assert u.data[2, 7, 3] == si.data[2, 3, 7]
+    assert u.axis("x").offset == 1.0 and not u.axis("x").navigate
+    assert u.history[-1]["op"] == "transpose" and u.history[-1]["params"] == {"signal_axes": ["x"]}
+    v = si.transpose(signal_axes=np.int64(0))  # a single numpy integer (user index 0 = x)
+    assert [a.name for a in v.sig_axes] == ["x"] and v.history[-1]["params"] == {"signal_axes": [0]}
+
+
+def test_squeeze():
+    axes = [{"name": "y"}, {"name": "x", "scale": 2.0}, {"name": "E"}]
+    s = Signal(np.arange(15.0).reshape(1, 5, 3), axes=axes)
+    q = s.squeeze()
+    assert q.shape == (5, 3) and [a.name for a in q.axes] == ["x", "E"]
+    assert q.axis("x").scale == 2.0
+    np.testing.assert_array_equal(q.data, s.data[0])
+    assert q.history[-1]["op"] == "squeeze"
+    assert Signal(np.zeros((2, 3))).squeeze().shape == (2, 3)
+    lazy = s.as_lazy().squeeze()
+    assert lazy.is_lazy and np.array_equal(lazy.to_numpy(), s.data[0])
+
+
+def test_rebin_counts_and_calibration(si):
+    r = si.rebin((2, 2, 4))  # user order: x by 2, y by 2, E by 4
+    assert r.shape == (2, 3, 10)
+    assert r.dtype == np.int64
+    assert int(r.data.sum()) == int(si.data.sum())
+    # r[0, 0, 0] sums y 0..1, x 0..1, E 0..3
+    expected = sum(10000 * y + 100 * x + e for y in range(2) for x in range(2) for e in range(4))
+    assert r.data[0, 0, 0] == expected
+    e = r.axis("E")
+    assert (e.scale, e.offset) == (pytest.approx(0.8), pytest.approx(50.3))  # centre of 50.0..50.6
+    assert (r.axis("x").scale, r.axis("x").offset) == (1.0, 1.25)
+    assert (r.axis("y").scale, r.axis("y").offset) == (4.0, -2.0)
+    assert r.history[-1]["params"] == {"scale": [2, 2, 4], "crop": False}
+    # dict form, by name and index
+    r2 = si.rebin({"E": 4, 0: 2, "y": 2})
+    np.testing.assert_array_equal(r2.data, r.data)
+
+
+def test_rebin_integer_counts_do_not_overflow():
+    s = Signal(np.full((4, 8), 40000, dtype=np.uint16))
+    r = s.rebin((2, 4))
+    assert r.dtype == np.uint64
+    assert np.all(r.data == 8 * 40000)
+
+
+def test_rebin_not_divisible_and_crop(si):
+    with pytest.raises(AxisError, match=r"'E' of size 40 is not divisible by 3; pass crop=True"):
+        si.rebin((1, 1, 3))
+    c = si.rebin((1, 1, 3), crop=True)
+    assert c.shape == (4, 6, 13)
+    assert c.data[0, 0, 12] == 36 + 37 + 38  # channel 39 dropped
+    with pytest.raises(AxisError, match="3 factors"):
+        si.rebin((2, 2))
+    with pytest.raises(AxisError, match="positive integer"):
+        si.rebin((1.5, 1, 1))
+
+
+def test_rebin_lazy_matches(si):
+    lazy = si.as_lazy(chunks=(3, 6, 40)).rebin((2, 2, 4))
+    assert lazy.is_lazy
+    np.testing.assert_array_equal(lazy.to_numpy(), si.rebin((2, 2, 4)).data)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(1, 4), st.integers(1, 3), st.integers(1, 5), st.integers(0, 2**31), st.booleans(),
+)
+def test_rebin_preserves_total_property(fx, fy, fe, seed, crop):
+    rng = np.random.default_rng(seed)
+    shape = (fy * 3 + (1 if crop else 0), fx * 2, fe * 4 + (2 if crop else 0))
+    data = rng.integers(0, 1000, shape).astype(np.uint32)
+    s = Signal(data)
+    r = s.rebin((fx, fy, fe), crop=crop)
+    kept = data[: (shape[0] // fy) * fy, : (shape[1] // fx) * fx, : (shape[2] // fe) * fe]
+    assert int(r.data.sum()) == int(kept.sum(dtype=np.uint64))
+
+
+def test_compute_and_as_lazy(si):
+    lazy = si.as_lazy(chunks=(1, 6, 40))
+    assert lazy.is_lazy and lazy.data.chunks[0] == (1, 1, 1, 1)
+    assert lazy.as_lazy() is lazy
+    back = lazy.compute()
+    assert not back.is_lazy and isinstance(back.data, np.ndarray)
+    np.testing.assert_array_equal(back.data, si.data)
+    assert back.axes == si.axes and back.metadata == si.metadata
+    assert si.compute() is si
+    # as_lazy/compute change no values: no history entry
+    assert back.history == si.history == []
+
+
+def test_derive_copies_metadata(si):
+    d = si.isig[2:5]
+    d.metadata["beam"]["energy_kV"] = 300
+    assert si.metadata["beam"]["energy_kV"] == 200
+    assert d.signal_type == "EELS" and d.title == "si"
+
+
+def test_xarray_round_trip(si):
+    pytest.importorskip("xarray")
+    s = si.isig[51.0:55.0]
+    x = s.to_xarray()
+    assert x.dims == ("y", "x", "E")
+    np.testing.assert_allclose(x.coords["E"].values, s.axis("E").values)
+    assert x.coords["E"].attrs["units"] == "eV"
+    back = Signal.from_xarray(x)
+    assert back.axes == s.axes  # exact calibration, roles and units
+    np.testing.assert_array_equal(back.data, s.data)
+    assert back.metadata == s.metadata and back.history == s.history
+    assert (back.signal_type, back.title) == ("EELS", "si")
+    # transposed roles survive too
+    t = Signal.from_xarray(si.T.to_xarray())
+    assert t.nav_shape == (40,) and t.sig_shape == (6, 4)
+
+
+def test_xarray_round_trip_non_uniform_and_lazy():
+    pytest.importorskip("xarray")
+    s = Signal(
+        np.arange(12.0).reshape(2, 6),
+        axes=[{"name": "x", "scale": 3.0}, {"name": "w", "coords": [1, 2, 4, 8, 16, 32], "units": "nm"}],
+    )
+    back = Signal.from_xarray(s.to_xarray())
+    assert not back.axis("w").is_uniform
+    np.testing.assert_array_equal(back.axis("w").values, [1, 2, 4, 8, 16, 32])
+    assert back.axis("x").scale == 3.0
+    lazy = Signal.from_xarray(s.as_lazy().to_xarray())
+    assert lazy.is_lazy
+    np.testing.assert_array_equal(lazy.to_numpy(), s.data)
