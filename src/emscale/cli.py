@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        app(args=args, standalone_mode=False)
+        rc = app(args=args, standalone_mode=False)  # returns the code of a typer.Exit
     except SystemExit as exc:  # typer/click exits for --help and usage errors
         return int(exc.code or 0)
     except (EmscaleError, OSError, ValueError, KeyError) as exc:
@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"emscale: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

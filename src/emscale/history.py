@@ -109,6 +109,14 @@ class ReplayError(EmscaleError):
     pass
 
 
+def _register_all() -> None:
+    """Import the modules whose operations register themselves for replay (a fresh process has not yet)."""
+    import importlib
+
+    for mod in ("signal", "spectroscopy.background", "spectroscopy.eels", "spectroscopy.eds"):
+        importlib.import_module(f"{__package__}.{mod}")
+
+
 def replay(history: list[dict], source: str | os.PathLike | None = None, verify_digest: bool = True):
     """Re-run recorded steps from the raw file and return the resulting Signal.
 
@@ -138,6 +146,7 @@ def replay(history: list[dict], source: str | os.PathLike | None = None, verify_
     s = load(path, **params)
     if isinstance(s, list):
         raise ReplayError(f"{path} holds several signals; the recorded load must pick one (signal_type=...)")
+    _register_all()
     for e in history[1:]:
         op = e.get("op")
         fn = _REPLAYABLE.get(op)

@@ -67,7 +67,7 @@ def _rgb_figure(dec):
         v = np.nan_to_num(lo[:, c])
         lo_, hi = np.percentile(v, [1, 99])
         rgb[:, c] = np.clip((v - lo_) / (hi - lo_ if hi > lo_ else 1), 0, 1)
-    shape = dec.nav_shape[::-1] if len(dec.nav_shape) == 2 else None
+    shape = tuple(dec.nav_shape) if len(dec.nav_shape) == 2 else None  # numpy order, like the loadings
     fig, ax = plt.subplots(figsize=(4, 4))
     if shape is not None:
         ax.imshow(rgb.reshape(shape + (3,)), interpolation="nearest")

@@ -311,7 +311,8 @@ def recipe_from_history(history: list[dict]) -> str:
         op = e["op"]
         p = _history.decode(e.get("params", {}))
         if op in ("inav", "isig"):
-            p = {"key": format_key(p["key"])}
+            key = p["key"]
+            p = {"key": format_key(key[0] if isinstance(key, tuple) and len(key) == 1 else key)}
         elif "axis" in p and isinstance(p["axis"], tuple):
             p["axis"] = list(p["axis"])
         p = {k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()}

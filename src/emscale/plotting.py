@@ -1,0 +1,273 @@
+"""Static matplotlib figures of signals (headless: uses the Agg canvas, never opens a window).
+
+:func:`plot_signal` picks the figure from the signal's dimensions:
+
+* a spectrum or profile (one signal axis, no navigation): a line plot with the calibrated axis and its units;
+* an image or map (two signal axes): the image with extent from the calibration, a scale bar and a colour bar;
+* a spectrum image (navigation axes + one signal axis): a navigator (map of the total counts) beside the mean
+  spectrum; a line scan (one navigation axis) shows the position-energy image instead of a map.
+
+Spectra accept ``marks``: edge or line positions drawn as labelled vertical lines. Save with
+``fig.savefig("out.png")`` (or ``.svg``, ``.pdf``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["plot_signal", "axis_label", "nice_length"]
+
+
+def axis_label(ax) -> str:
+    """``"name (units)"`` for an :class:`~emscale.Axis`."""
+    name = ax.name or "axis"
+    return f"{name} ({ax.units})" if ax.units else name
+
+
+def nice_length(target: float) -> float:
+    """The 1-2-5 value nearest below ``target`` (for scale bars)."""
+    if not np.isfinite(target) or target <= 0:
+        return 1.0
+    e = 10 ** np.floor(np.log10(target))
+    for m in (5, 2, 1):
+        if m * e <= target:
+            return float(m * e)
+    return float(e)
+
+
+def _is_counts(s) -> bool:
+    sig = s.metadata.get("Signal", {}) if isinstance(s.metadata, dict) else {}
+    return isinstance(sig, dict) and bool(sig.get("counts"))
+
+
+def _intensity_label(s) -> str:
+    sig = s.metadata.get("Signal", {}) if isinstance(s.metadata, dict) else {}
+    if isinstance(sig, dict) and sig.get("quantity"):
+        return str(sig["quantity"])
+    if isinstance(sig, dict) and sig.get("counts"):
+        return "Counts"
+    return "Intensity"
+
+
+def _new_figure(figsize):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def _normalise_marks(marks) -> list[tuple[str, float]]:
+    if marks is None:
+        return []
+    if isinstance(marks, Mapping):
+        return [(str(k), float(v)) for k, v in marks.items()]
+    out = []
+    for m in marks:
+        if isinstance(m, tuple | list) and len(m) == 2:
+            a, b = m
+            if isinstance(a, str):
+                out.append((a, float(b)))
+            else:
+                out.append((str(b), float(a)))
+        else:
+            out.append((f"{float(m):g}", float(m)))
+    return out
+
+
+def _draw_marks(ax, marks, lo, hi):
+    from matplotlib.transforms import blended_transform_factory
+
+    trans = blended_transform_factory(ax.transData, ax.transAxes)
+    for label, pos in _normalise_marks(marks):
+        if not (min(lo, hi) <= pos <= max(lo, hi)):
+            continue
+        ax.axvline(pos, color="0.35", linestyle="--", linewidth=0.9)
+        ax.text(
+            pos,
+            0.98,
+            f" {label}",
+            transform=trans,
+            rotation=90,
+            va="top",
+            ha="right",
+            fontsize=8,
+            color="0.2",
+        )
+
+
+def _extent(ax_x, ax_y):
+    """imshow extent (left, right, bottom, top) with pixel edges at half a step around the centres."""
+
+    def edges(a):
+        v = a.values
+        if a.size > 1:
+            step = (v[-1] - v[0]) / (a.size - 1)
+        else:
+            step = a.scale if a.is_uniform else 1.0
+        return v[0] - step / 2, v[-1] + step / 2
+
+    x0, x1 = edges(ax_x)
+    y0, y1 = edges(ax_y)
+    return (x0, x1, y1, y0)  # origin upper: first row at the top
+
+
+def _add_scalebar(ax, axis_x, color="white"):
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    span = abs(axis_x.high - axis_x.low) or abs(axis_x.scale)
+    length = nice_length(span / 4)
+    units = f" {axis_x.units}" if axis_x.units else ""
+    bar = AnchoredSizeBar(
+        ax.transData,
+        length,
+        f"{length:g}{units}",
+        "lower right",
+        pad=0.4,
+        color=color,
+        frameon=False,
+        size_vertical=span / 150,
+        label_top=True,
+    )
+    ax.add_artist(bar)
+    return bar
+
+
+def _image(fig, ax, img, axis_x, axis_y, title, cmap, scalebar, colorbar, clabel):
+    ext = _extent(axis_x, axis_y)
+    im = ax.imshow(
+        img,
+        extent=ext,
+        cmap=cmap,
+        interpolation="nearest",
+        aspect="equal" if axis_x.units == axis_y.units else "auto",
+    )
+    ax.set_xlabel(axis_label(axis_x))
+    ax.set_ylabel(axis_label(axis_y))
+    if title:
+        ax.set_title(title)
+    if scalebar and axis_x.units and axis_x.units == axis_y.units:
+        _add_scalebar(ax, axis_x)
+    if colorbar:
+        cb = fig.colorbar(im, ax=ax, shrink=0.85)
+        if clabel:
+            cb.set_label(clabel)
+    return im
+
+
+def _spectrum(ax, x_axis, y, label_y, title, marks, **line_kw):
+    ax.plot(x_axis.values, y, **line_kw)
+    ax.set_xlabel(axis_label(x_axis))
+    ax.set_ylabel(label_y)
+    ax.set_xlim(x_axis.low, x_axis.high)
+    if title:
+        ax.set_title(title)
+    _draw_marks(ax, marks, x_axis.low, x_axis.high)
+
+
+def plot_signal(
+    s,
+    ax=None,
+    marks: Mapping[str, float] | Sequence | None = None,
+    title: str | None = None,
+    cmap: str = "viridis",
+    scalebar: bool = True,
+    colorbar: bool = True,
+    figsize: tuple[float, float] | None = None,
+    **line_kw,
+):
+    """A matplotlib :class:`~matplotlib.figure.Figure` of ``s`` (see the module docstring for the layouts).
+
+    Parameters
+    ----------
+    s : Signal (in memory or lazy; a lazy signal is reduced through the engine, never loaded whole).
+    ax : draw into this matplotlib Axes (spectra and images only); the figure returned is ``ax.figure``.
+    marks : positions to mark on spectra: ``{"Si L2,3": 99.8}``, ``[("O K", 532)]`` or plain numbers.
+    title : figure title (default: the signal's title).
+    cmap, scalebar, colorbar : image options.
+    figsize : inches; a sensible default per layout.
+    line_kw : passed to ``Axes.plot`` for spectra (``color=``, ``linewidth=``...).
+    """
+    if title is None:
+        title = s.title or ""
+    nav, sig = s.nav_ndim, s.sig_ndim
+    if sig == 0 or s.ndim == 0:
+        raise ValueError(f"nothing to plot: {s!r} has no signal axis")
+    if sig > 2:
+        raise ValueError(f"cannot plot {sig} signal dimensions; reduce or slice {s!r} first")
+    if ax is not None and nav:
+        raise ValueError("ax= draws a single panel: a spectrum or an image, not a spectrum image")
+
+    if nav == 0:
+        if ax is None:
+            fig = _new_figure(figsize or ((6.4, 4.0) if sig == 1 else (5.6, 4.6)))
+            ax = fig.add_subplot()
+        else:
+            fig = ax.figure
+        data = np.asarray(s.to_numpy())
+        if sig == 1:
+            _spectrum(ax, s.sig_axes[0], data, _intensity_label(s), title, marks, **line_kw)
+        else:
+            ax_x, ax_y = s.sig_axes
+            _image(fig, ax, data, ax_x, ax_y, title, cmap, scalebar, colorbar, _intensity_label(s))
+        return fig
+
+    # spectrum image / image stack: navigator + signal summary
+    fig = _new_figure(figsize or (11.0, 4.4))
+    left, right = fig.subplots(1, 2, width_ratios=(1.0, 1.25))
+    sig_user = list(range(nav, nav + sig))
+    total = s.sum(axis=sig_user).to_numpy()  # nav numpy order
+    mean_sig = s.mean(axis=list(range(nav))).to_numpy()
+    if nav > 2:  # collapse the outer navigation axes for the navigator
+        total = total.reshape((-1,) + total.shape[-2:]).sum(axis=0)
+    nav_axes = s.nav_axes
+    if nav == 1:
+        if sig == 1:
+            # line scan: position x energy
+            line = s.to_numpy() if not s.is_lazy else s.compute().to_numpy()
+            _image(
+                fig,
+                left,
+                line,
+                s.sig_axes[0],
+                nav_axes[0],
+                "Line scan",
+                cmap,
+                False,
+                colorbar,
+                _intensity_label(s),
+            )
+        else:
+            left.plot(nav_axes[0].values, total)
+            left.set_xlabel(axis_label(nav_axes[0]))
+            left.set_ylabel(f"{_intensity_label(s)}, total")
+            left.set_title("Navigator")
+    else:
+        _image(
+            fig,
+            left,
+            total,
+            nav_axes[0],
+            nav_axes[1],
+            "Navigator: total counts" if _is_counts(s) else "Navigator: total intensity",
+            cmap,
+            scalebar,
+            colorbar,
+            None,
+        )
+    if sig == 1:
+        _spectrum(
+            right,
+            s.sig_axes[0],
+            mean_sig,
+            f"{_intensity_label(s)}, mean per pixel",
+            "Mean spectrum",
+            marks,
+            **line_kw,
+        )
+    else:
+        ax_x, ax_y = s.sig_axes
+        _image(fig, right, mean_sig, ax_x, ax_y, "Mean image", cmap, scalebar, colorbar, None)
+    if title:
+        fig.suptitle(title)
+    return fig

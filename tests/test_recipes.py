@@ -1,0 +1,180 @@
+"""Recipes: whole-recipe validation with one clear error, bit-identical reruns, replay that catches changes,
+recipes exported from history, and the CLI around them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import emscale as em
+from emscale.cli import main
+from emscale.recipes import RecipeError, parse, recipe_from_history, replay_outdir, run_recipe
+from emscale.samples import eds_si
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("recipe")
+    s, truth = eds_si(shape=(24, 28), n_channels=256, scale=0.04, seed=1)
+    s.save(folder / "eds.zarr")
+    return folder, s, truth
+
+
+RECIPE = """
+[input]
+path = "eds.zarr"
+
+[[step]]
+op = "isig"
+key = "0.2:9.0"
+
+[[step]]
+op = "decompose"
+name = "pca"
+method = "pca"
+n_components = "auto"
+
+[[step]]
+op = "decompose"
+name = "nmf"
+method = "nmf"
+n_components = 3
+seed = 3
+
+[[step]]
+op = "cluster"
+of = "nmf"
+n_clusters = 3
+"""
+
+
+def _write(folder, text=RECIPE, name="r.toml"):
+    p = folder / name
+    p.write_text(text)
+    return p
+
+
+def test_recipe_runs_twice_bit_identical(sample, tmp_path):
+    folder, s, _ = sample
+    recipe = _write(folder)
+    a = run_recipe(recipe, tmp_path / "a", report=False)
+    b = run_recipe(recipe, tmp_path / "b", report=False)
+    ma = json.loads((tmp_path / "a" / "manifest.json").read_text())["outputs"]
+    mb = json.loads((tmp_path / "b" / "manifest.json").read_text())["outputs"]
+    assert ma.keys() == {"signal", "pca", "nmf", "nmf_clusters"}
+    assert {k: v["sha256"] for k, v in ma.items()} == {k: v["sha256"] for k, v in mb.items()}
+    np.testing.assert_array_equal(a.results["nmf"].factors_array, b.results["nmf"].factors_array)
+    np.testing.assert_array_equal(em.load(tmp_path / "a" / "signal.zarr").data, s.isig[0.2:9.0].data)
+    # the pinned recipe names the input by absolute path and digest
+    pinned = parse((tmp_path / "a" / "recipe.toml").read_text())
+    assert pinned.input["sha256"] == s_digest(folder / "eds.zarr")
+
+
+def s_digest(path):
+    from emscale.history import file_digest
+
+    return file_digest(path)
+
+
+def test_replay_verifies_and_detects_an_altered_output(sample, tmp_path):
+    folder, s, _ = sample
+    out = tmp_path / "res"
+    run_recipe(_write(folder), out, report=False)
+    assert replay_outdir(out) == []
+    # tamper with the stored processed signal: same shape and metadata, one count different
+    tampered = em.load(out / "signal.zarr")
+    data = tampered.data.copy()
+    data[0, 0, 0] += 1
+    em.Signal(data, axes=tampered.axes, signal_type=tampered.signal_type, history=tampered.history).save(
+        out / "signal.zarr", overwrite=True
+    )
+    problems = replay_outdir(out)
+    assert any(p.startswith("signal:") and "differs" in p for p in problems)
+    code = main(["replay", str(out)])
+    assert code == 1
+
+
+def test_replay_detects_a_changed_input(sample, tmp_path):
+    folder, s, _ = sample
+    src = tmp_path / "in.zarr"
+    s.save(src)
+    text = RECIPE.replace('path = "eds.zarr"', f'path = "{src}"')
+    out = tmp_path / "res"
+    run_recipe(_write(tmp_path, text), out, report=False)
+    em.Signal(s.data + 1, axes=s.axes, signal_type=s.signal_type).save(src, overwrite=True)
+    with pytest.raises(RecipeError, match="input differs"):
+        replay_outdir(out)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[input\npath='x'", "not valid TOML"),
+        ("[[step]]\nop='sum'", "[input] with a 'path' is required"),
+        ("[input]\npath='eds.zarr'\nfoo=1", "unknown key(s) ['foo']"),
+        ("[input]\npath='eds.zarr'\n\n[[step]]\nop='frobnicate'", ":4: unknown step 'frobnicate'"),
+        ("[input]\npath='eds.zarr'\n[[step]]\nop='decompose'\nmethod='pca'\nn_components=[1]",
+         "parameter 'n_components' of step 'decompose' must be"),
+        ("[input]\npath='eds.zarr'\n[[step]]\nop='decompose'\nwibble=2", "has no parameter 'wibble'"),
+        ("[input]\npath='eds.zarr'\n[[step]]\nop='remove_background'", "needs parameter 'signal_range'"),
+        ("[input]\npath='eds.zarr'\n[[step]]\nop='isig'\nkey='a:b'", "'a' is not a number"),
+        ("[input]\npath='eds.zarr'\n[[step]]\nop='cluster'\nn_clusters=2", "cluster needs of ="),
+        ("[input]\npath='eds.zarr'\n[[step]]\nop='sum'\naxis=1.5", "parameter 'axis' of step 'sum' must be"),
+        ("[input]\npath='eds.zarr'\n[output]\nplot='x'", "[output] has unknown key(s) ['plot']"),
+    ],
+)
+def test_bad_recipes_fail_before_any_work(text, message):
+    with pytest.raises(RecipeError) as exc:
+        parse(text)
+    assert message in str(exc.value)
+    assert "\n" not in str(exc.value).strip()
+
+
+def test_missing_input_and_unwritable_output(sample, tmp_path):
+    folder, _, _ = sample
+    bad = _write(tmp_path, RECIPE.replace("eds.zarr", "missing.zarr"))
+    with pytest.raises(RecipeError, match="does not exist"):
+        run_recipe(bad, tmp_path / "out")
+    with pytest.raises(RecipeError, match="parent does not exist"):
+        run_recipe(_write(folder), tmp_path / "no" / "such" / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_existing_results_folder_needs_overwrite(sample, tmp_path):
+    folder, _, _ = sample
+    out = tmp_path / "res"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    with pytest.raises(em.OutputExistsError):
+        run_recipe(_write(folder), out, report=False)
+    assert (out / "keep.txt").exists()
+
+
+def test_recipe_from_history_reproduces_the_signal(sample, tmp_path):
+    folder, _, _ = sample
+    s = em.load(folder / "eds.zarr")
+    done = s.isig[0.5:6.0].inav[2:20, ::2].rebin({"Energy": 2}).sum("x")
+    text = recipe_from_history(done.history)
+    rec = parse(text)
+    assert [st.op for st in rec.steps] == ["isig", "inav", "rebin", "sum"]
+    res = run_recipe(_write(tmp_path, text), tmp_path / "out", report=False)
+    np.testing.assert_array_equal(res.signal.data, done.data)
+
+
+def test_cli_run_history_replay(sample, tmp_path, capsys):
+    folder, _, _ = sample
+    out = tmp_path / "cli"
+    assert main(["run", str(_write(folder)), "-o", str(out)]) == 0
+    assert (out / "report.html").stat().st_size > 10_000
+    assert main(["replay", str(out)]) == 0
+    assert "bit for bit" in capsys.readouterr().out
+    assert main(["history", str(out / "signal.zarr"), "--as-recipe"]) == 0
+    text = capsys.readouterr().out
+    assert 'op = "isig"' in text and 'key = "0.2:9.0"' in text
+    bad = _write(tmp_path, "[input]\npath='x.zarr'\n[[step]]\nop='nope'\n", "bad.toml")
+    assert main(["run", str(bad), "-o", str(tmp_path / "o2")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown step 'nope'" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o2").exists()
