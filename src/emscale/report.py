@@ -41,7 +41,7 @@ def _table(rows, header=None) -> str:
     return f"<table>{'<tr>' + h + '</tr>' if h else ''}{body}</table>"
 
 
-def _mean_spectrum_figure(s):
+def _mean_spectrum_figure(s, title: str = "Mean spectrum of the input"):
     import matplotlib.pyplot as plt
 
     nav = tuple(range(s.nav_ndim))
@@ -54,7 +54,7 @@ def _mean_spectrum_figure(s):
     ax.plot(a.values, mean, lw=1)
     ax.set_xlabel(f"{a.name} ({a.units})" if a.units else a.name)
     ax.set_ylabel("mean counts")
-    ax.set_title("Mean spectrum of the input")
+    ax.set_title(title)
     return fig
 
 
@@ -144,6 +144,8 @@ def render(run, recipe_text: str, extra_sections: list[tuple[str, str]] | None =
     out.append(f"<p>Total {run.manifest.get('seconds', 0):.2f} s, peak memory "
                f"{run.manifest.get('peak_rss_mb', 0):.0f} MB.</p>")
     out.append(f"<p>Processed signal: {html.escape(repr(run.signal))}</p>")
+    if run.signal is not s0 and run.signal.sig_ndim == 1:
+        out.append(_img(_mean_spectrum_figure(run.signal, "Mean spectrum after the steps"), "Processed signal"))
     for name, obj in run.results.items():
         if hasattr(obj, "factors_array"):
             out.append(_decomposition_section(name, obj))

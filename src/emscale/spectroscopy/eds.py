@@ -27,6 +27,7 @@ from ..axes import Axis
 from ..engine import Pass, read_block, run_pass
 from ..errors import AxisError, DataError
 from ..signal import Signal
+from .elements import element_symbol
 
 __all__ = [
     "MN_KA_KEV",
@@ -66,18 +67,6 @@ class XrayLine(NamedTuple):
 _MERGE = {"Ka1": "Ka", "Ka2": "Ka", "Ka3": "Ka", "La1": "La", "La2": "La", "Kb1": "Kb", "Kb3": "Kb"}
 
 
-def _element(symbol: str) -> str:
-    import xraydb
-
-    sym = str(symbol).strip()
-    sym = sym[:1].upper() + sym[1:].lower()
-    try:
-        xraydb.atomic_number(sym)
-    except Exception as exc:  # xraydb raises various errors for unknown symbols
-        raise ValueError(f"unknown element {symbol!r}") from exc
-    return sym
-
-
 @lru_cache(maxsize=256)
 def _all_lines(element: str) -> tuple[XrayLine, ...]:
     import xraydb
@@ -110,7 +99,7 @@ def xray_lines(
     >>> [(l.name, round(l.energy, 3)) for l in xray_lines("Fe", beam_energy=5)]
     [('Fe_Ll', 0.616), ('Fe_Ln', 0.629), ('Fe_La', 0.705), ('Fe_Lb1', 0.718), ('Fe_Lb3', 0.792), ...]
     """
-    out = list(_all_lines(_element(element)))
+    out = list(_all_lines(element_symbol(element)))
     if beam_energy is not None:
         out = [ln for ln in out if ln.edge < float(beam_energy)]
     if energy_range is not None:
@@ -124,7 +113,7 @@ def _parse_line(spec: str) -> tuple[str, str]:
     if not m:
         raise ValueError(f"X-ray line {spec!r} not understood; use e.g. 'Fe_Ka', 'Ce_La', 'Th_Ma'")
     el, line = m.groups()
-    return _element(el), line[:1].upper() + line[1:]
+    return element_symbol(el), line[:1].upper() + line[1:]
 
 
 def line_energy(spec: str | XrayLine) -> float:

@@ -31,6 +31,7 @@ from ..axes import Axis
 from ..engine import Pass, run_pass
 from ..errors import AxisError, DataError
 from ..signal import Signal
+from .elements import element_symbol
 
 # Widest fit window (channels each side of the maximum) for the sub-channel ZLP position.
 _MAX_HALF_WIDTH = 25
@@ -563,18 +564,6 @@ _SHELL_ORDER = "KLMNOP"
 MIN_EDGE_ENERGY = 10.0
 
 
-def _element(symbol: str) -> str:
-    import xraydb
-
-    sym = str(symbol).strip()
-    sym = sym[:1].upper() + sym[1:].lower()
-    try:
-        xraydb.atomic_number(sym)
-    except Exception as exc:  # xraydb raises various errors for unknown symbols
-        raise ValueError(f"unknown element {symbol!r}") from exc
-    return sym
-
-
 @lru_cache(maxsize=256)
 def _subshells(element: str) -> tuple[Edge, ...]:
     import xraydb
@@ -597,7 +586,7 @@ def edges(element: str, combine: bool = False) -> list[Edge]:
     >>> edges("Si")[:4]
     [Edge(element='Si', edge='K', onset=1839.0), Edge(element='Si', edge='L1', onset=149.7), ...]
     """
-    el = _element(element)
+    el = element_symbol(element)
     sub = list(_subshells(el))
     if not combine:
         return sub
@@ -642,7 +631,7 @@ def _parse_edge(spec) -> tuple[str, str]:
     name = str(name).strip().upper()
     if re.fullmatch(r"[A-Z]\d\d", name):  # "L23" -> "L2,3"
         name = f"{name[:2]},{name[2]}"
-    return _element(el), name
+    return element_symbol(el), name
 
 
 def edge_onset(spec) -> float:
