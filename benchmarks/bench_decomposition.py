@@ -1,0 +1,168 @@
+"""Benchmark: emscale decomposition vs HyperSpy / scikit-learn, each case in its own subprocess (peak RSS).
+
+    python benchmarks/bench_decomposition.py                    # 64 x 64 x 1024 (default, small)
+    python benchmarks/bench_decomposition.py --ny 256 --nx 256 --channels 2048   # the issue's target size
+
+Cases: Poisson PCA with the full scree (emscale Gram vs HyperSpy ``decomposition(normalize_poissonian_noise=
+True)``), randomized k=8 (emscale vs HyperSpy ``svd_solver="randomized", output_dimension=8``), KL-NMF k=4
+(emscale vs ``sklearn.decomposition.NMF(solver="mu", beta_loss="kullback-leibler")``). Each line prints the
+peer/emscale time and peak-RSS ratios first, then the accuracy (eigenvalue agreement, spectral angles, rank).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+
+def make(args, path):
+    from groundtruth import make_cube
+
+    s, truth = make_cube(
+        rank=args.rank,
+        kind="eds",
+        shape=(args.ny, args.nx),
+        n_channels=args.channels,
+        counts=args.counts,
+        pure=True,
+        seed=args.seed,
+        background=(0.03, 0.08),
+    )
+    np.save(path / "data.npy", s.data)
+    np.save(path / "spectra.npy", truth.spectra)
+
+
+def run_case(case: str, path: Path, k: int) -> dict:
+    """Runs inside the child process."""
+    data = np.load(path / "data.npy", mmap_mode="r")
+    spectra = np.load(path / "spectra.npy")
+    out: dict = {}
+    t0 = time.perf_counter()
+    if case.startswith("em_"):
+        import emscale as em
+
+        s = em.Signal(data, axes=[{"name": "y", "navigate": True}, {"name": "x", "navigate": True}, {"name": "E"}])
+        if case == "em_gram":
+            d = em.decompose(s, "pca", solver="gram", n_components=k)
+            out["rank"] = d.estimate_rank()[0]
+        elif case == "em_rand":
+            d = em.decompose(s, "pca", solver="randomized", n_components=k)
+        else:
+            d = em.decompose(s, "nmf", n_components=k)
+            out["factors"] = d.factors_array.T.tolist()
+        ev = d.explained_variance
+        out["ev"] = None if ev is None else ev[:k].tolist()
+    elif case in ("hs_full", "hs_rand"):
+        import hyperspy.api as hs
+
+        h = hs.signals.Signal1D(np.asarray(data, dtype=float))
+        kw = dict(svd_solver="randomized", output_dimension=k) if case == "hs_rand" else {}
+        h.decomposition(normalize_poissonian_noise=True, print_info=False, **kw)
+        out["ev"] = np.asarray(h.learning_results.explained_variance)[:k].tolist()
+        out["elbow_rank"] = int(h.learning_results.number_significant_components)
+    elif case == "sk_nmf":
+        from sklearn.decomposition import NMF
+
+        x = np.asarray(data, dtype=float).reshape(-1, data.shape[-1])
+        m = NMF(
+            n_components=k,
+            solver="mu",
+            beta_loss="kullback-leibler",
+            init="nndsvda",
+            max_iter=1000,
+            tol=1e-6,
+            random_state=0,
+        )
+        m.fit_transform(x)
+        out["factors"] = m.components_.tolist()
+    out["seconds"] = time.perf_counter() - t0
+    out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if "factors" in out:
+        from groundtruth import spectral_angles
+
+        f = np.asarray(out.pop("factors"))
+        if f.shape[0] >= spectra.shape[0]:
+            out["median_angle_deg"] = float(np.median(spectral_angles(f, spectra)))
+    return out
+
+
+def child(case, path, k) -> dict:
+    cmd = [sys.executable, __file__, "--child", case, "--dir", str(path), "--k", str(k)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    r = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if r.returncode:
+        return {"error": r.stderr.strip().splitlines()[-1] if r.stderr else f"exit {r.returncode}"}
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    res["children_maxrss_mb"] = max(after, before) / 1024  # high-water mark over children so far
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ny", type=int, default=64)
+    ap.add_argument("--nx", type=int, default=64)
+    ap.add_argument("--channels", type=int, default=1024)
+    ap.add_argument("--counts", type=float, default=200.0)
+    ap.add_argument("--rank", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--skip-peers", action="store_true")
+    ap.add_argument("--child")
+    ap.add_argument("--dir")
+    ap.add_argument("--k", type=int, default=8)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(run_case(args.child, Path(args.dir), args.k)))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp)
+        make(args, path)
+        size = f"{args.ny}x{args.nx}x{args.channels}, {args.counts:g} counts/pixel, rank {args.rank}"
+        print(f"# decomposition benchmark: {size}; {os.cpu_count()} cpus")
+        n_full = min(args.ny * args.nx, args.channels)
+        pairs = [
+            ("full scree (Poisson PCA)", "em_gram", "hs_full", n_full),
+            ("randomized k=8", "em_rand", "hs_rand", 8),
+            ("KL-NMF k=rank", "em_nmf", "sk_nmf", args.rank),
+        ]
+        for label, ours, peer, k in pairs:
+            a = child(ours, path, k)
+            b = {"error": "skipped"} if args.skip_peers else child(peer, path, k)
+            line = f"{label:28s}"
+            if "seconds" in a and "seconds" in b:
+                line += f" time peer/emscale = {b['seconds'] / a['seconds']:.2f}x"
+                line += f"  peak RSS peer/emscale = {b['maxrss_mb'] / a['maxrss_mb']:.2f}x"
+            line += f" | emscale {a.get('seconds', float('nan')):.2f} s {a.get('maxrss_mb', float('nan')):.0f} MB"
+            line += f" | peer {b.get('seconds', float('nan')):.2f} s {b.get('maxrss_mb', float('nan')):.0f} MB"
+            if a.get("ev") and b.get("ev"):
+                ea, eb = np.asarray(a["ev"]), np.asarray(b["ev"])
+                n = min(len(ea), len(eb), 8)
+                line += f" | top-{n} eigenvalue max rel diff {np.max(np.abs(ea[:n] - eb[:n]) / eb[:n]):.1e}"
+            if "rank" in a:
+                line += f" | rank: emscale {a['rank']} (true {args.rank})"
+            if "elbow_rank" in b:
+                line += f", HyperSpy elbow {b['elbow_rank']}"
+            if "median_angle_deg" in a:
+                line += f" | median angle emscale {a['median_angle_deg']:.2f} deg"
+            if "median_angle_deg" in b:
+                line += f", peer {b['median_angle_deg']:.2f} deg"
+            for who, r in (("emscale", a), ("peer", b)):
+                if "error" in r and r["error"] != "skipped":
+                    line += f" | {who} failed: {r['error']}"
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()

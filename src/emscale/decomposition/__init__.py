@@ -1,0 +1,14 @@
+"""Unsupervised signal separation: Poisson PCA (Gram or randomized, as passes), rank estimation by the
+Marchenko-Pastur edge, NMF (KL / Frobenius), ICA, VCA, MCR-ALS, and clustering of the loadings.
+
+>>> d = s.decompose("pca", n_components="auto")     # or emscale.decompose(s, ...)
+>>> d.estimate_rank()[0], d.factors, d.loadings, d.reconstruct(4)
+"""
+
+from .api import METHODS, decompose
+from .rank import estimate_rank
+from .result import ClusterResult, Decomposition
+
+load = Decomposition.load
+
+__all__ = ["METHODS", "ClusterResult", "Decomposition", "decompose", "estimate_rank", "load"]

@@ -1,0 +1,270 @@
+"""``decompose``: validation, Poisson weighting, dispatch to the algorithms, and the result in data units."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import DataError
+from ..signal import Signal
+from ._matrix import DataMatrix
+from .result import Decomposition
+
+METHODS = ("pca", "nmf", "ica", "mcr", "vca")
+SOLVERS = ("auto", "gram", "randomized")
+GRAM_MAX_CHANNELS = 4096  # above this the channels x channels Gram matrix gets too big: randomized
+DEFAULT_MAX_COMPONENTS = 32  # PCA with n_components=None keeps the whole scree but this many factors/loadings
+
+
+def decompose(
+    s: Signal,
+    method: str = "pca",
+    n_components: int | str | None = None,
+    poisson: bool | None = None,
+    seed: int = 0,
+    navigation_mask=None,
+    signal_mask=None,
+    centre: bool = False,
+    solver: str = "auto",
+    n_iter: int = 2,
+    oversample: int = 10,
+    max_iter: int | None = None,
+    tol: float | None = None,
+    loss: str = "kl",
+    closure: bool = False,
+    executor=None,
+    progress=None,
+) -> Decomposition:
+    """Unsupervised decomposition of a spectrum image into spectra (factors) and maps (loadings).
+
+    Parameters
+    ----------
+    s : the Signal (numpy or lazy); pixels are its navigation positions, channels its signal values.
+    method : ``"pca"`` (Poisson-weighted PCA/SVD), ``"nmf"`` (KL or Frobenius NMF), ``"ica"`` (FastICA of the
+        PCA scores), ``"mcr"`` (MCR-ALS), ``"vca"`` (vertex component analysis + NNLS abundances).
+    n_components : an int; ``"auto"`` for the Marchenko-Pastur rank (:mod:`.rank`); ``None``: PCA keeps the whole
+        eigenvalue spectrum and up to 32 factors/loadings, the other methods use ``"auto"``.
+    poisson : weight by the Keenan-Kotula scaling ``X / sqrt(aG bH)`` (HyperSpy's
+        ``normalize_poissonian_noise``). ``None``: on for integer data or metadata ``{"Signal": {"counts": True}}``.
+        NMF always fits the raw counts (its KL loss is the Poisson likelihood); the weighting then only serves
+        the rank estimate.
+    seed : seeds every random choice (randomized sketch, FastICA, VCA, k-means); same seed, same bits.
+    navigation_mask, signal_mask : boolean arrays (numpy order: ``data.shape[:nav_ndim]`` resp. the signal
+        shape) or Signals; ``True`` marks pixels/channels to *exclude* (HyperSpy's convention).
+    centre : subtract the (weighted) mean spectrum before PCA/ICA; the mean is kept in the model.
+    solver : ``"gram"`` (exact, full scree), ``"randomized"`` (top components only) or ``"auto"``
+        (gram up to 4096 channels).
+    n_iter, oversample : power iterations and oversampling of the randomized solver.
+    max_iter, tol : iteration limit and relative loss-change tolerance of NMF / MCR / ICA.
+    loss : NMF loss, ``"kl"`` (Poisson) or ``"frobenius"`` (HALS).
+    closure : MCR / VCA: abundances of each pixel sum to one (fractions of its total).
+    executor, progress : passed to every pass (:func:`emscale.engine.run_pass`).
+    """
+    method = str(method).lower()
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+    _check_n_components_type(n_components)
+    if s.nav_ndim == 0:
+        raise DataError(f"{s!r} has no navigation axis: decomposition needs several pixels")
+
+    keep_pix = _keep_mask(navigation_mask, s.shape[: s.nav_ndim], "navigation_mask")
+    keep_ch = _keep_mask(signal_mask, s.shape[s.nav_ndim :], "signal_mask")
+    dm = DataMatrix(s.data, s.nav_ndim, keep_pix, keep_ch, executor=executor, progress=progress)
+    if dm.n_pixels < 2:
+        raise DataError(f"navigation_mask leaves {dm.n_pixels} pixel(s); at least 2 are needed")
+    if dm.n_channels < 2:
+        raise DataError(f"signal_mask leaves {dm.n_channels} channel(s); at least 2 are needed")
+
+    st = dm.statistics()
+    if st.n_nonfinite:
+        raise DataError(f"{s!r} contains {st.n_nonfinite} NaN or infinite value(s) in the decomposed region")
+    if poisson is None:
+        poisson = s.dtype.kind in "biu" or bool(s.metadata.get("Signal", {}).get("counts", False))
+    poisson = bool(poisson)
+    if poisson and st.n_negative:
+        raise DataError(
+            f"{st.n_negative} negative value(s) (minimum {st.minimum:g}) in data weighted as Poisson counts; "
+            "pass poisson=False or remove the offset"
+        )
+    if method in ("nmf", "vca", "mcr") and st.n_negative:
+        raise DataError(
+            f"{method} needs non-negative data; {st.n_negative} value(s) are negative (minimum {st.minimum:g})"
+        )
+    if float(np.abs(st.col_sums).sum()) == 0 and poisson:
+        raise DataError("all the decomposed data are zero")
+    m = min(dm.n_pixels, dm.n_channels)
+    if isinstance(n_components, int | np.integer) and not 1 <= int(n_components) <= m:
+        raise ValueError(
+            f"n_components={int(n_components)} must be between 1 and min(pixels, channels) = "
+            f"min({dm.n_pixels}, {dm.n_channels}) = {m}"
+        )
+    if solver == "auto":
+        solver = "gram" if dm.n_channels <= GRAM_MAX_CHANNELS else "randomized"
+    if method in ("nmf", "mcr", "vca") and centre:
+        raise ValueError(f"centre=True makes no sense for the non-negative method {method!r}")
+
+    dm.configure(poisson=poisson, centre=bool(centre))
+    params = {
+        "n_components": n_components if not isinstance(n_components, np.integer) else int(n_components),
+        "poisson": poisson,
+        "seed": int(seed),
+        "centre": bool(centre),
+        "solver": solver,
+        "navigation_mask_excluded": 0 if keep_pix is None else int((~keep_pix).sum()),
+        "signal_mask_excluded": 0 if keep_ch is None else int((~keep_ch).sum()),
+    }
+
+    # 1. PCA (every method needs it: the result, the rank, or the subspace)
+    want = n_components
+    if want is None and method != "pca":
+        want = "auto"
+    if isinstance(want, int | np.integer):
+        k_pca = int(want)
+    elif solver == "gram":
+        k_pca = min(m, DEFAULT_MAX_COMPONENTS) if want is None else m
+    else:
+        k_pca = min(m, DEFAULT_MAX_COMPONENTS)
+    from .pca import gram_pca, randomized_pca
+    from .rank import estimate_rank
+
+    if solver == "gram":
+        pca = gram_pca(
+            dm, k_pca if want != "auto" else min(m, DEFAULT_MAX_COMPONENTS), noise_seed=seed if poisson else None
+        )
+    else:
+        pca = randomized_pca(dm, k_pca, seed=seed, n_iter=n_iter, oversample=oversample)
+    noise_top = None if pca.noise_eigenvalues is None else float(pca.noise_eigenvalues[0])
+    rank, evidence = estimate_rank(
+        pca.eigenvalues, dm.n_pixels, dm.n_channels, trace=None if solver == "gram" else pca.trace, noise_top=noise_top
+    )
+    if want == "auto":
+        k = max(1, min(rank, pca.factors.shape[1]))
+    else:
+        k = min(k_pca, pca.factors.shape[1])
+    params["n_components_used"] = int(k)
+    info: dict = {"solver": solver, "rank_estimate": int(rank)}
+    if pca.noise_eigenvalues is not None:
+        info["noise_eigenvalues"] = pca.noise_eigenvalues
+    base = dict(
+        nav_axes=list(s.axes[: s.nav_ndim]),
+        sig_axes=list(s.axes[s.nav_ndim :]),
+        eigenvalues=pca.eigenvalues,
+        trace=pca.trace,
+        n_pixels=dm.n_pixels,
+        n_channels=dm.n_channels,
+        rank_evidence=evidence,
+        signal_type=s.signal_type,
+        metadata=dict(s.metadata),
+        source_history=list(s.history),
+        title=s.title,
+        lazy=s.is_lazy,
+    )
+    v = pca.factors[:, :k]
+    z = pca.scores[:, :k]
+    mean_spec = mean_scale = None
+    if dm.mean is not None:
+        mean_spec = dm.expand_channels(dm.mean * dm.root_bh)
+        mean_scale = dm.expand_pixels(dm.root_ag)
+
+    if method == "pca":
+        lw, fw = z, v
+    elif method == "ica":
+        from .ica import ica_rotation
+
+        lw, fw, ica_info = ica_rotation(z, v, seed=seed, max_iter=max_iter or 1000, tol=tol or 1e-6)
+        info.update(ica_info)
+    elif method == "vca":
+        from .vca import subspace_abundances, vca_indices
+
+        idx = vca_indices(z, k, seed=seed)
+        # Endmembers: the PCA model at the pure pixels, unweighted, clipped, normalised to unit sum.
+        e = (z[idx] @ v.T) * dm.root_ag[idx, None] * dm.root_bh[None, :]
+        e = np.maximum(e, 0.0)
+        e /= np.maximum(e.sum(axis=1, keepdims=True), 1e-300)
+        # Abundances in the weighted PCA subspace: z_i * sqrt(aG_i) = sum_c a_ic V^T (e_c / sqrt(bH)).
+        ecoord = v.T @ (e / dm.root_bh[None, :]).T  # (k, k)
+        target = z * dm.root_ag[:, None]
+        if closure:
+            target = np.concatenate([target, 1e3 * dm.sums.row_sums[:, None]], axis=1)
+        a = subspace_abundances(target, ecoord, closure=closure)
+        info["endmember_pixels"] = np.asarray(idx)
+        fw = (e / dm.root_bh[None, :]).T  # weighted units so the common unweighting below applies
+        lw = a / dm.root_ag[:, None]
+    elif method == "mcr":
+        from .mcr import mcr_als
+        from .vca import vca_indices
+
+        idx = vca_indices(z, k, seed=seed)
+        s0 = np.maximum(z[idx] @ v.T, 0.0)  # weighted endmember spectra
+        c, sw, mcr_info = mcr_als(
+            dm, s0, max_iter=max_iter or 200, tol=tol or 1e-7, closure=closure, closure_scale=dm.root_ag
+        )
+        info.update(mcr_info)
+        info["endmember_pixels"] = np.asarray(idx)
+        lw, fw = c, sw.T
+    else:  # nmf
+        from .nmf import nmf
+
+        dm.configure(poisson=False, centre=False)
+        w, h, nmf_info = nmf(dm, k, loss=loss, max_iter=max_iter or 1000, tol=tol or 1e-6)
+        info.update(nmf_info)
+        f_unw = h.T
+        l_unw = w
+
+    if method != "nmf":
+        f_unw = fw * dm.root_bh[:, None]
+        l_unw = lw * dm.root_ag[:, None]
+    if method in ("vca", "mcr"):
+        sc = np.maximum(f_unw.sum(axis=0), 1e-300)
+        f_unw, l_unw = f_unw / sc, l_unw * sc
+    if method in ("pca", "ica"):
+        # sign: each factor's largest-|value| entry positive
+        sgn = np.sign(f_unw[np.argmax(np.abs(f_unw), axis=0), np.arange(f_unw.shape[1])])
+        sgn[sgn == 0] = 1
+        f_unw, l_unw = f_unw * sgn, l_unw * sgn
+    if method in ("ica", "vca", "mcr"):
+        energy = np.linalg.norm(f_unw, axis=0) * np.linalg.norm(l_unw, axis=0)
+        order = np.argsort(-energy, kind="stable")
+        f_unw, l_unw = f_unw[:, order], l_unw[:, order]
+    if method in ("nmf",):
+        params["loss"] = loss
+    if method in ("mcr", "vca"):
+        params["closure"] = bool(closure)
+    return Decomposition(
+        method=method,
+        params=params,
+        factors_array=dm.expand_channels(np.ascontiguousarray(f_unw)),
+        loadings_array=dm.expand_pixels(np.ascontiguousarray(l_unw)),
+        mean_spectrum=mean_spec,
+        mean_scale=mean_scale,
+        info=info,
+        **base,
+    )
+
+
+def _check_n_components_type(n) -> None:
+    if n is None or n == "auto":
+        return
+    if isinstance(n, bool) or not isinstance(n, int | np.integer):
+        raise ValueError(f"n_components must be None, 'auto' or a positive integer, not {n!r}")
+
+
+def _keep_mask(mask, shape: tuple[int, ...], name: str) -> np.ndarray | None:
+    """Flat 'keep' mask (numpy order) from a user mask where True = exclude."""
+    if mask is None:
+        return None
+    if isinstance(mask, Signal):
+        mask = mask.to_numpy()
+    mask = np.asarray(mask)
+    if mask.dtype != bool:
+        raise ValueError(f"{name} must be a boolean array (True = exclude), got dtype {mask.dtype}")
+    if mask.shape != tuple(shape):
+        if mask.size == int(np.prod(shape)) and mask.ndim == 1:
+            pass
+        else:
+            raise ValueError(f"{name} has shape {mask.shape}; expected {tuple(shape)} (numpy order)")
+    keep = ~mask.reshape(-1)
+    if not keep.any():
+        raise DataError(f"{name} excludes everything: nothing left to decompose")
+    return keep

@@ -1,0 +1,69 @@
+"""MCR-ALS (multivariate curve resolution by alternating least squares), written as passes.
+
+``X ~= C S`` with non-negative concentrations C (pixels x k) and spectra S (k x channels). Each iteration is one
+pass over the data: per block, ``C_b = max(X_b S^T (S S^T)^-1, 0)`` (optionally with closure: rows scaled to a
+constant sum), and ``C^T C``, ``C^T X`` are accumulated; after the pass ``S = max((C^T C)^-1 C^T X, 0)``.
+The decomposition runs on the Poisson-weighted matrix when Poisson weighting is on (a weighted least squares);
+positive row/column weights preserve non-negativity, and the caller undoes them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine import Pass
+from ._matrix import DataMatrix
+
+EPS = 1e-12
+
+
+def mcr_als(
+    dm: DataMatrix,
+    s_init: np.ndarray,
+    max_iter: int = 200,
+    tol: float = 1e-7,
+    closure: bool = False,
+    closure_scale: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Returns C (kept pixels, k), S (k, channels), info. ``closure_scale`` (pixels,) converts the rows of C to
+    the units in which they must sum to one (the Poisson row weights); rows then sum to 1 in those units."""
+    s = np.maximum(np.asarray(s_init, dtype=float), 0.0)
+    k = s.shape[0]
+    prev = np.inf
+    hist = []
+    converged = False
+    it = 0
+    c = None
+    for it in range(1, max_iter + 1):  # noqa: B007 (it is reported after the loop)
+        sst_inv = np.linalg.pinv(s @ s.T)
+        proj = s.T @ sst_inv  # (p, k)
+
+        def m(block, rows, proj=proj, s=s):
+            x, k0, k1 = dm.block(block, rows)
+            cb = np.maximum(x @ proj, 0.0)
+            if closure:
+                sc = 1.0 if closure_scale is None else closure_scale[k0:k1, None]
+                tot = (cb * sc).sum(axis=1, keepdims=True)
+                cb = cb / np.where(tot <= 0, 1.0, tot)
+            r = x - cb @ s
+            return ([cb], cb.T @ cb, cb.T @ x, float(np.einsum("ij,ij->", r, r)))
+
+        def merge(a, b):
+            return (a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3])
+
+        blocks, ctc, ctx, res = dm.run(Pass(m, merge, name="mcr-als"))
+        c = np.concatenate(blocks, axis=0)
+        s = np.maximum(np.linalg.pinv(ctc) @ ctx, 0.0)
+        hist.append(res)
+        if np.isfinite(prev) and abs(prev - res) <= tol * max(res, EPS):
+            converged = True
+            break
+        prev = res
+    info = {
+        "loss": float(hist[-1]),
+        "n_iter": it,
+        "converged": converged,
+        "loss_name": "squared residual",
+        "loss_history": np.asarray(hist),
+    }
+    return c, s[:k], info

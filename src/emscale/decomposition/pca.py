@@ -1,0 +1,74 @@
+"""(Poisson-weighted) PCA of a :class:`._matrix.DataMatrix`, written as passes.
+
+Two solvers, both returning the *weighted* quantities (the caller undoes the weights):
+
+``gram``
+    One pass accumulates ``C = Xw^T Xw`` (channels x channels, float64). ``eigh(C)`` gives the whole eigenvalue
+    spectrum (the scree) and the factors; one more pass projects the blocks, ``scores = Xw V``. Exact, and the
+    right choice up to a few thousand channels.
+
+``randomized``
+    Halko-Martinsson-Tropp range finder with a seeded Gaussian test matrix, ``oversample`` extra columns and
+    ``n_iter`` power iterations, each re-orthonormalised by QR. Every product with the data is a pass: tall
+    matrices (pixels x l) are the concatenated partials of ``Xw @ B``; wide ones (channels x l) are the summed
+    partials of ``Xw^T @ A``. Memory: a few (pixels x l) and (channels x l) matrices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._matrix import DataMatrix
+
+
+@dataclass
+class PCAResult:
+    factors: np.ndarray  # (kept channels, k) weighted, orthonormal columns
+    scores: np.ndarray  # (kept pixels, k) = Xw @ factors (loadings in weighted units)
+    eigenvalues: np.ndarray  # eigenvalues of Xw^T Xw: the full spectrum (gram) or the top l (randomized)
+    trace: float  # ||Xw||_F^2 (sum of all eigenvalues)
+    solver: str
+    noise_eigenvalues: np.ndarray | None = None  # top eigenvalues of the simulated noise Gram (parallel analysis)
+
+
+def _sorted_eigh(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    w, v = np.linalg.eigh(c)
+    order = np.argsort(w)[::-1]
+    return np.clip(w[order], 0.0, None), v[:, order]
+
+
+def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None) -> PCAResult:
+    noise = None
+    if noise_seed is None:
+        c = dm.gram()
+    else:
+        c, cn = dm.gram(noise_seed=noise_seed)
+        from scipy.linalg import eigh
+
+        p = cn.shape[0]
+        top = eigh(cn, eigvals_only=True, subset_by_index=[max(p - 16, 0), p - 1])
+        noise = np.sort(top)[::-1]
+    w, v = _sorted_eigh(c)
+    m = min(dm.n_pixels, dm.n_channels)
+    w = w[:m]
+    vk = np.ascontiguousarray(v[:, :k])
+    scores = dm.matmul(vk, name="decomposition-project")
+    return PCAResult(vk, scores, w, float(np.trace(c)), "gram", noise)
+
+
+def randomized_pca(dm: DataMatrix, k: int, seed: int = 0, n_iter: int = 2, oversample: int = 10) -> PCAResult:
+    n, p = dm.n_pixels, dm.n_channels
+    ell = min(k + oversample, min(n, p))
+    rng = np.random.default_rng(seed)
+    omega = rng.standard_normal((p, ell))
+    q, _ = np.linalg.qr(dm.matmul(omega, name="decomposition-sketch"))
+    for _ in range(max(n_iter, 0)):
+        z, _ = np.linalg.qr(dm.rmatmul(q, name="decomposition-power-T"))
+        q, _ = np.linalg.qr(dm.matmul(z, name="decomposition-power"))
+    bt = dm.rmatmul(q, name="decomposition-project-T")  # (p, ell) = Xw^T Q = B^T
+    vb, s, ubt = np.linalg.svd(bt, full_matrices=False)  # B^T = vb s ubt  ->  B = ubt^T s vb^T
+    factors = np.ascontiguousarray(vb[:, :k])
+    scores = q @ (ubt.T[:, :k] * s[:k])
+    return PCAResult(factors, scores, s**2, dm.frobenius_sq(), "randomized")

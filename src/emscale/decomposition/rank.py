@@ -1,0 +1,158 @@
+"""Rank estimation from the eigenvalue spectrum with the Marchenko-Pastur law.
+
+After Poisson weighting (:mod:`._matrix`) the noise of the weighted matrix ``Xw`` (N pixels x p channels) is
+close to independent with a common variance sigma^2. The eigenvalues of ``Xw^T Xw`` that come from noise alone
+then follow the Marchenko-Pastur law whose upper edge is ``sigma^2 (sqrt(N) + sqrt(p))^2``; eigenvalues of
+components (a signal direction strong enough to be detected at all) lie above it.
+
+Method (iterated to a fixed point, starting at r = 0):
+
+1. sigma^2 from the *bulk* ``lambda[r:]``: its median matched to the median of the Marchenko-Pastur law with
+   dimensions (N - r, p - r) (robust to the r outliers). When only the top eigenvalues are known (randomized
+   solver) sigma^2 comes from the trace instead: ``(||Xw||_F^2 - sum(lambda[:r])) / ((N - r)(p - r))``.
+2. threshold = edge + ``tw_sigmas`` x the Tracy-Widom scale ``sigma^2 (sqrt(N)+sqrt(p)) (1/sqrt(N)+1/sqrt(p))^(1/3)``
+   (the size of the largest noise eigenvalue's fluctuations), a small safety margin for finite size and for
+   residual heteroscedasticity of the weighted Poisson noise.
+3. r = number of eigenvalues above the threshold.
+
+Definition of the rank: the number of components to keep *in the decomposition's own model*. Uncentred (the
+default, as HyperSpy), the first component is essentially the mean spectrum, and it counts: for a non-negative
+mixture of r pure spectra the uncentred rank is r, the number of physical components. Centred, the mean is kept
+separately and the rank counts the components of the variation about it.
+
+Poisson data: parallel analysis (the default when Poisson weighting is on and the Gram solver runs). The
+weighted Poisson noise is *heteroscedastic* (its variance follows the local spectrum over the mean spectrum),
+and its largest eigenvalue then exceeds the homoscedastic Marchenko-Pastur edge, which would count noise as
+components. The Gram pass therefore also accumulates the Gram matrix of a noise-only matrix with the data's own
+variance profile, ``Z = sqrt(X) * G`` (G standard normal, weighted like ``Xw``; ``E[Z^2] = E[X]`` = the Poisson
+variance), at no extra read of the data. Its largest eigenvalue is the noise edge; the threshold is that edge
+times ``1 + PA_MARGIN``, and the rank is the number of eigenvalues above it (a component whose own signal
+energy exceeds the noise edge always ends up above it). The Marchenko-Pastur numbers are still reported.
+
+The scree "elbow" (the point farthest from the chord of the log scree, as HyperSpy's
+``estimate_elbow_position``) is only a fallback when the spectrum is too short for a noise bulk.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+TW_SIGMAS = 3.0
+PA_MARGIN = 0.05
+
+
+@lru_cache(maxsize=256)
+def mp_median(beta: float) -> float:
+    """Median of the Marchenko-Pastur law with ratio ``beta = min/max <= 1`` and unit variance
+    (eigenvalues of W^T W / max(N, p))."""
+    beta = float(min(max(beta, 1e-9), 1.0))
+    lo, hi = (1 - np.sqrt(beta)) ** 2, (1 + np.sqrt(beta)) ** 2
+    x = np.linspace(lo, hi, 20001)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dens = np.sqrt(np.clip((hi - x) * (x - lo), 0, None)) / (2 * np.pi * beta * x)
+    dens[~np.isfinite(dens)] = 0
+    cdf = np.concatenate([[0], np.cumsum(0.5 * (dens[1:] + dens[:-1]) * np.diff(x))])
+    cdf /= cdf[-1]
+    return float(np.interp(0.5, cdf, x))
+
+
+def mp_threshold(sigma2: float, n: int, p: int, tw_sigmas: float = TW_SIGMAS) -> tuple[float, float]:
+    """(edge, threshold) for noise eigenvalues of an n x p matrix with noise variance sigma2."""
+    a, b = np.sqrt(n), np.sqrt(p)
+    edge = sigma2 * (a + b) ** 2
+    tw = sigma2 * (a + b) * (1 / a + 1 / b) ** (1 / 3)
+    return float(edge), float(edge + tw_sigmas * tw)
+
+
+def elbow(values: np.ndarray, max_points: int = 20) -> int:
+    """Index of the elbow of a log scree curve (farthest point from the chord), as HyperSpy does."""
+    v = np.clip(np.asarray(values, dtype=float), 1e-30, None)
+    n = min(max_points, len(v) - 1)
+    if n < 2:
+        return 0
+    y = np.log(v[: n + 1])
+    x = np.arange(n + 1)
+    x1, y1, x2, y2 = 0, y[0], n, y[n]
+    d = np.abs((y2 - y1) * x - (x2 - x1) * y + x2 * y1 - y2 * x1) / np.hypot(y2 - y1, x2 - x1)
+    return int(np.argmax(d))
+
+
+def estimate_rank(
+    eigenvalues: np.ndarray,
+    n_rows: int,
+    n_cols: int,
+    trace: float | None = None,
+    tw_sigmas: float = TW_SIGMAS,
+    max_iter: int = 50,
+    noise_top: float | None = None,
+    pa_margin: float = PA_MARGIN,
+) -> tuple[int, dict]:
+    """Number of eigenvalues of ``Xw^T Xw`` above the Marchenko-Pastur noise edge.
+
+    Parameters
+    ----------
+    eigenvalues : eigenvalues of the Gram matrix (any order); the full spectrum, or the top few with ``trace``.
+    n_rows, n_cols : shape of the weighted matrix (kept pixels, kept channels).
+    trace : ``||Xw||_F^2``; needed when only the top eigenvalues are known.
+    noise_top : largest eigenvalue of the simulated Poisson-noise Gram matrix: parallel analysis.
+
+    Returns
+    -------
+    rank, evidence : evidence has ``eigenvalues``, ``sigma2``, ``edge``, ``threshold``, ``method``.
+    """
+    lam = np.sort(np.asarray(eigenvalues, dtype=float))[::-1]
+    m = min(n_rows, n_cols)
+    lam = lam[:m]
+    full = len(lam) >= m and m >= 8
+    if not full and trace is None:
+        r = elbow(lam) + 1 if len(lam) > 2 else len(lam)
+        return r, {"eigenvalues": lam, "sigma2": None, "edge": None, "threshold": None, "method": "elbow"}
+    r = 0
+    seen = set()
+    sigma2 = edge = thr = float("nan")
+    for _ in range(max_iter):
+        n_r, p_r = n_rows - r, n_cols - r
+        if n_r < 2 or p_r < 2:
+            break
+        if full:
+            bulk = lam[r:]
+            big, small = max(n_r, p_r), min(n_r, p_r)
+            sigma2 = float(np.median(bulk)) / (big * mp_median(small / big))
+        else:
+            sigma2 = max(float(trace) - float(lam[:r].sum()), 0.0) / (n_r * p_r)
+        edge, thr = mp_threshold(sigma2, n_r, p_r, tw_sigmas)
+        r_new = int(np.count_nonzero(lam > thr))
+        if not full:
+            r_new = min(r_new, len(lam))
+        if r_new == r or r_new in seen:
+            r = max(r, r_new)
+            break
+        seen.add(r)
+        r = r_new
+    evidence = {
+        "eigenvalues": lam,
+        "sigma2": sigma2,
+        "edge": edge,
+        "threshold": thr,
+        "tw_sigmas": tw_sigmas,
+        "method": "marchenko-pastur-median" if full else "marchenko-pastur-trace",
+        "n_rows": int(n_rows),
+        "n_cols": int(n_cols),
+    }
+    if noise_top is not None:
+        pa_thr = float(noise_top) * (1 + pa_margin)
+        r = int(np.count_nonzero(lam > pa_thr))
+        evidence.update(
+            mp_sigma2=sigma2,
+            mp_edge=edge,
+            mp_threshold=thr,
+            edge=float(noise_top),
+            threshold=pa_thr,
+            method="parallel-analysis-poisson",
+            pa_margin=pa_margin,
+        )
+    if not full and r >= len(lam):
+        evidence["warning"] = f"all {len(lam)} computed eigenvalues are above the noise edge; compute more"
+    return r, evidence

@@ -1,0 +1,394 @@
+"""The :class:`Decomposition` result: factors, loadings, the scree and what to do with them.
+
+The model is ``X ~= loadings @ factors.T (+ mean)`` in the units of the data (counts), whatever weighting the
+algorithm used internally::
+
+    X[i, j] ~= sum_c L[i, c] F[j, c]  +  mean_scale[i] * mean_spectrum[j]      (the last term only if centred)
+
+``factors`` is a Signal of spectra (navigation axis ``component``, the original signal axes); ``loadings`` a
+Signal of maps (navigation axis ``component``, the original navigation axes as signal axes). Masked pixels and
+channels are NaN.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import history as _history
+from ..axes import Axis
+from ..engine import Pass, run_pass
+from ..signal import Signal, default_chunks
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ClusterResult:
+    """K-means phases: ``labels`` (a Signal map, -1 in masked pixels), per-cluster mean ``spectra``."""
+
+    labels: Signal
+    spectra: Signal
+    centres: np.ndarray
+    inertia: float
+
+
+@dataclass
+class Decomposition:
+    method: str
+    params: dict
+    factors_array: np.ndarray  # (all channels, k), NaN in masked channels
+    loadings_array: np.ndarray  # (all pixels, k), numpy (C) pixel order, NaN in masked pixels
+    nav_axes: list[Axis]  # numpy order
+    sig_axes: list[Axis]  # numpy order
+    eigenvalues: np.ndarray | None = None  # of Xw^T Xw (the PCA scree; full for gram, top l for randomized)
+    trace: float | None = None
+    n_pixels: int = 0  # kept pixels
+    n_channels: int = 0  # kept channels
+    mean_spectrum: np.ndarray | None = None
+    mean_scale: np.ndarray | None = None
+    rank_evidence: dict | None = None
+    info: dict = field(default_factory=dict)  # loss, n_iter, converged, solver...
+    signal_type: str = ""
+    metadata: dict = field(default_factory=dict)
+    source_history: list = field(default_factory=list)
+    title: str = ""
+    lazy: bool = False
+
+    # -- shapes --------------------------------------------------------------------------------------------
+    @property
+    def n_components(self) -> int:
+        return int(self.factors_array.shape[1])
+
+    @property
+    def nav_shape(self) -> tuple[int, ...]:
+        return tuple(a.size for a in self.nav_axes)
+
+    @property
+    def sig_shape(self) -> tuple[int, ...]:
+        return tuple(a.size for a in self.sig_axes)
+
+    @property
+    def history(self) -> list[dict]:
+        return self.source_history + [_history.entry("decompose", {"method": self.method, **self.params})]
+
+    # -- signals -------------------------------------------------------------------------------------------
+    def _signal(self, data, axes, op, params=None, signal_type=None) -> Signal:
+        hist = self.history + ([_history.entry(op, params)] if op else [])
+        return Signal(
+            data,
+            axes=axes,
+            signal_type=self.signal_type if signal_type is None else signal_type,
+            metadata=json.loads(json.dumps(_history.encode(self.metadata))) if self.metadata else {},
+            history=hist,
+            title=f"{self.title} {self.method} {op}".strip(),
+        )
+
+    @property
+    def factors(self) -> Signal:
+        """Spectra: one per component along navigation axis ``component``."""
+        k = self.n_components
+        data = self.factors_array.T.reshape((k,) + self.sig_shape)
+        axes = [Axis(name="component", size=k, navigate=True)] + list(self.sig_axes)
+        return self._signal(data, axes, "factors")
+
+    @property
+    def loadings(self) -> Signal:
+        """Maps: one per component along navigation axis ``component``, the original navigation axes as signal."""
+        k = self.n_components
+        data = self.loadings_array.T.reshape((k,) + self.nav_shape)
+        axes = [Axis(name="component", size=k, navigate=True)] + [replace(a, navigate=False) for a in self.nav_axes]
+        return self._signal(data, axes, "loadings", signal_type="")
+
+    @property
+    def explained_variance(self) -> np.ndarray | None:
+        """Eigenvalues divided by the number of pixels: HyperSpy's ``explained_variance``."""
+        return None if self.eigenvalues is None else self.eigenvalues / max(self.n_pixels, 1)
+
+    @property
+    def explained_variance_ratio(self) -> np.ndarray | None:
+        """Each eigenvalue over the total (weighted) sum of squares."""
+        if self.eigenvalues is None:
+            return None
+        total = self.trace if self.trace else float(np.sum(self.eigenvalues))
+        return self.eigenvalues / total
+
+    # -- rank ----------------------------------------------------------------------------------------------
+    def estimate_rank(self, tw_sigmas: float | None = None) -> tuple[int, dict]:
+        """(rank, evidence) from the Marchenko-Pastur edge of the eigenvalue spectrum; see :mod:`.rank`."""
+        from .rank import TW_SIGMAS, estimate_rank
+
+        if self.eigenvalues is None:
+            raise ValueError(f"a {self.method!r} decomposition has no eigenvalue spectrum to estimate a rank from")
+        full = self.info.get("solver") == "gram"
+        noise = self.info.get("noise_eigenvalues")
+        return estimate_rank(
+            self.eigenvalues,
+            self.n_pixels,
+            self.n_channels,
+            noise_top=None if noise is None or not len(noise) else float(np.asarray(noise)[0]),
+            trace=None if full else self.trace,
+            tw_sigmas=TW_SIGMAS if tw_sigmas is None else tw_sigmas,
+        )
+
+    # -- model ---------------------------------------------------------------------------------------------
+    def reconstruct(self, n_components: int | None = None, executor=None) -> Signal:
+        """The model with the first ``n_components`` components (all by default), in data units.
+
+        Computed from the loadings and factors only (no data pass); lazy (dask, blockwise) when the decomposed
+        signal was lazy, otherwise one pass over the loadings partitions.
+        """
+        k = self.n_components if n_components is None else int(n_components)
+        if not 0 <= k <= self.n_components:
+            raise ValueError(f"n_components={k} but this decomposition has {self.n_components} components")
+        f = np.ascontiguousarray(self.factors_array[:, :k].T)  # (k, channels)
+        mean_spec = self.mean_spectrum
+        mean_scale = self.mean_scale
+        nav_shape, sig_shape = self.nav_shape, self.sig_shape
+        n_nav = len(nav_shape)
+        lo = self.loadings_array[:, :k]
+        if mean_scale is not None:
+            lo = np.concatenate([lo, mean_scale[:, None]], axis=1)
+            f = np.concatenate([f, mean_spec[None, :]], axis=0)
+        lo = lo.reshape(nav_shape + (lo.shape[1],))
+
+        n_ch = f.shape[1]
+
+        def flat_model(block, rows=None):
+            return (block.reshape(-1, block.shape[-1]) @ f).reshape(block.shape[:-1] + (n_ch,))
+
+        if self.lazy:
+            import dask.array as da
+
+            chunks = default_chunks(nav_shape + (n_ch,), np.float64, n_nav)
+            lz = da.from_array(lo, chunks=chunks[:n_nav] + (lo.shape[-1],))
+            data = lz.map_blocks(flat_model, dtype=np.float64, chunks=lz.chunks[:-1] + ((n_ch,),))
+        else:
+            data = run_pass(lo, Pass(flat_model, None, name="decomposition-reconstruct"), executor=executor)
+        data = data.reshape(nav_shape + sig_shape)
+        return self._signal(data, list(self.nav_axes) + list(self.sig_axes), "reconstruct", {"n_components": k})
+
+    # -- clustering ----------------------------------------------------------------------------------------
+    def cluster(self, n_clusters: int, seed: int = 0, n_components: int | None = None) -> ClusterResult:
+        """K-means on the loadings -> a phase map and the mean model spectrum of each phase.
+
+        Pixels are clustered on the *direction* of their loading vector (each row scaled to unit norm), so that
+        intensity (thickness, beam current) does not split a phase. The spectra are the per-cluster means of the
+        model ``L F^T`` (from the factors, no data pass), in data units.
+        """
+        from sklearn.cluster import KMeans
+
+        k = self.n_components if n_components is None else int(n_components)
+        lo = self.loadings_array[:, :k]
+        ok = np.all(np.isfinite(lo), axis=1)
+        feats = lo[ok]
+        norms = np.linalg.norm(feats, axis=1, keepdims=True)
+        feats = feats / np.where(norms == 0, 1, norms)
+        if n_clusters < 1 or n_clusters > len(feats):
+            raise ValueError(f"n_clusters must be between 1 and the {len(feats)} usable pixels, got {n_clusters}")
+        km = KMeans(n_clusters=n_clusters, random_state=seed, n_init=10).fit(feats)
+        labels = np.full(lo.shape[0], -1, dtype=np.int64)
+        labels[ok] = km.labels_
+        f = self.factors_array[:, :k]
+        spectra = np.empty((n_clusters, f.shape[0]))
+        for c in range(n_clusters):
+            mean_lo = lo[labels == c].mean(axis=0)
+            spectra[c] = f @ mean_lo
+            if self.mean_scale is not None:
+                spectra[c] += self.mean_scale[labels == c].mean() * self.mean_spectrum
+        lab_axes = [replace(a, navigate=False) for a in self.nav_axes]
+        lab = self._signal(
+            labels.reshape(self.nav_shape), lab_axes, "cluster", {"n_clusters": n_clusters}, signal_type=""
+        )
+        sp_axes = [Axis(name="cluster", size=n_clusters, navigate=True)] + list(self.sig_axes)
+        sp = self._signal(spectra.reshape((n_clusters,) + self.sig_shape), sp_axes, "cluster_spectra")
+        return ClusterResult(lab, sp, km.cluster_centers_, float(km.inertia_))
+
+    # -- persistence ---------------------------------------------------------------------------------------
+    def save(self, path, overwrite: bool = False) -> None:
+        """Write to a ``.npz`` file atomically (a temporary file in the same folder, then ``os.replace``)."""
+        from ..errors import OutputExistsError
+
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
+        if path.exists() and not overwrite:
+            raise OutputExistsError(f"{path} exists; pass overwrite=True")
+        meta = {
+            "format": "emscale-decomposition",
+            "version": FORMAT_VERSION,
+            "method": self.method,
+            "params": _history.encode(self.params),
+            "nav_axes": [a.to_dict() for a in self.nav_axes],
+            "sig_axes": [a.to_dict() for a in self.sig_axes],
+            "trace": self.trace,
+            "n_pixels": self.n_pixels,
+            "n_channels": self.n_channels,
+            "rank_evidence": _history.encode(_jsonable(self.rank_evidence)),
+            "info": _history.encode(_jsonable(self.info)),
+            "signal_type": self.signal_type,
+            "metadata": _history.encode(_jsonable(self.metadata)),
+            "history": self.source_history,
+            "title": self.title,
+            "lazy": self.lazy,
+        }
+        arrays: dict[str, Any] = {
+            "factors": self.factors_array,
+            "loadings": self.loadings_array,
+            "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+        }
+        for name in ("eigenvalues", "mean_spectrum", "mean_scale"):
+            v = getattr(self, name)
+            if v is not None:
+                arrays[name] = v
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(buf.getvalue())
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    @classmethod
+    def load(cls, path) -> Decomposition:
+        from ..errors import FileFormatError
+
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(bytes(z["meta"]).decode())
+                arrays = {k: z[k] for k in z.files if k != "meta"}
+        except (OSError, ValueError, KeyError) as e:
+            raise FileFormatError(f"{path} is not a saved emscale decomposition: {e}") from e
+        if meta.get("format") != "emscale-decomposition":
+            raise FileFormatError(f"{path} is not a saved emscale decomposition")
+        return cls(
+            method=meta["method"],
+            params=_history.decode(meta["params"]),
+            factors_array=arrays["factors"],
+            loadings_array=arrays["loadings"],
+            nav_axes=[Axis.from_dict(d) for d in meta["nav_axes"]],
+            sig_axes=[Axis.from_dict(d) for d in meta["sig_axes"]],
+            eigenvalues=arrays.get("eigenvalues"),
+            trace=meta["trace"],
+            n_pixels=meta["n_pixels"],
+            n_channels=meta["n_channels"],
+            mean_spectrum=arrays.get("mean_spectrum"),
+            mean_scale=arrays.get("mean_scale"),
+            rank_evidence=_history.decode(meta["rank_evidence"]),
+            info=_history.decode(meta["info"]),
+            signal_type=meta["signal_type"],
+            metadata=_history.decode(meta["metadata"]),
+            source_history=meta["history"],
+            title=meta["title"],
+            lazy=meta["lazy"],
+        )
+
+    # -- figures -------------------------------------------------------------------------------------------
+    def plot_scree(self, n: int = 50, ax=None):
+        """Log scree of the eigenvalues with the Marchenko-Pastur noise threshold (when known)."""
+        import matplotlib.pyplot as plt
+
+        if self.eigenvalues is None:
+            raise ValueError(f"a {self.method!r} decomposition has no eigenvalue spectrum")
+        fig, ax = _fig_ax(ax, plt)
+        ev = self.eigenvalues[:n]
+        ax.semilogy(np.arange(1, len(ev) + 1), np.clip(ev, 1e-300, None), "o-", ms=3, label="eigenvalues")
+        ev_info = self.rank_evidence
+        if ev_info is None:
+            try:
+                _, ev_info = self.estimate_rank()
+            except ValueError:
+                ev_info = None
+        if ev_info and ev_info.get("threshold") is not None:
+            ax.axhline(ev_info["threshold"], color="C3", ls="--", label="noise threshold (Marchenko-Pastur)")
+        ax.set_xlabel("component")
+        ax.set_ylabel("eigenvalue of weighted Gram matrix")
+        ax.legend()
+        ax.set_title(f"{self.method} scree")
+        return fig
+
+    def plot_factors(self, n_components: int | None = None):
+        import matplotlib.pyplot as plt
+
+        k = self.n_components if n_components is None else min(int(n_components), self.n_components)
+        fig, ax = plt.subplots()
+        if len(self.sig_axes) == 1:
+            x = self.sig_axes[0].values
+            for c in range(k):
+                ax.plot(x, self.factors_array[:, c], label=f"#{c}")
+            ax.set_xlabel(f"{self.sig_axes[0].name} ({self.sig_axes[0].units})")
+            ax.legend()
+        else:
+            fig.clf()
+            return _image_grid(self.factors_array[:, :k].T.reshape((k,) + self.sig_shape), plt, fig)
+        ax.set_title(f"{self.method} factors")
+        return fig
+
+    def plot_loadings(self, n_components: int | None = None):
+        import matplotlib.pyplot as plt
+
+        k = self.n_components if n_components is None else min(int(n_components), self.n_components)
+        maps = self.loadings_array[:, :k].T.reshape((k,) + self.nav_shape)
+        if len(self.nav_shape) == 1:
+            fig, ax = plt.subplots()
+            for c in range(k):
+                ax.plot(maps[c], label=f"#{c}")
+            ax.legend()
+            ax.set_title(f"{self.method} loadings")
+            return fig
+        fig = plt.figure()
+        return _image_grid(maps.reshape((k,) + maps.shape[-2:]) if maps.ndim == 3 else maps[..., 0, :, :], plt, fig)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Decomposition {self.method} k={self.n_components} nav={self.nav_shape} sig={self.sig_shape}"
+            f" pixels={self.n_pixels} channels={self.n_channels}>"
+        )
+
+
+def _fig_ax(ax, plt):
+    if ax is None:
+        fig, ax = plt.subplots()
+        return fig, ax
+    return ax.figure, ax
+
+
+def _image_grid(images: np.ndarray, plt, fig):
+    k = images.shape[0]
+    cols = int(np.ceil(np.sqrt(k)))
+    rows = int(np.ceil(k / cols))
+    for c in range(k):
+        ax = fig.add_subplot(rows, cols, c + 1)
+        img = images[c]
+        if img.ndim == 1:
+            ax.plot(img)
+        else:
+            ax.imshow(img.reshape(img.shape[0], -1) if img.ndim > 2 else img)
+            ax.set_axis_off()
+        ax.set_title(f"#{c}", fontsize=8)
+    return fig
+
+
+def _jsonable(v):
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return v
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    return v

@@ -1,0 +1,54 @@
+"""Cross-checks of the decomposition against HyperSpy (peer tests; skipped when HyperSpy is absent)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import emscale as em
+from emscale.decomposition import decompose
+from emscale.decomposition.rank import elbow
+
+sys.path.insert(0, str(Path(__file__).parent))
+from groundtruth import clearly_detectable, make_cube, suite  # noqa: E402
+
+
+@pytest.mark.peer
+def test_poisson_pca_matches_hyperspy_on_bruker(real_dir):
+    hs = pytest.importorskip("hyperspy.api")
+    s = em.load(real_dir / "30x30_instructively_packed_16bit_compressed.bcf", signal_type="EDS_SEM")
+    if isinstance(s, list):
+        s = next(x for x in s if x.nav_ndim == 2)
+    d = decompose(s, "pca", solver="gram")
+    h = hs.signals.Signal1D(np.asarray(s.to_numpy(), dtype=float))
+    h.decomposition(normalize_poissonian_noise=True, print_info=False)
+    ev = np.asarray(h.learning_results.explained_variance)
+    n = min(len(ev), len(d.explained_variance))
+    top = ev[0]
+    keep = ev[:n] > 1e-9 * top
+    np.testing.assert_allclose(d.explained_variance[:n][keep], ev[:n][keep], rtol=1e-5)
+    # the model in data units agrees too (first 5 components)
+    hm = h.get_decomposition_model(5).data.reshape(-1, s.data.shape[-1])
+    np.testing.assert_allclose(d.reconstruct(5).data.reshape(hm.shape), hm, rtol=1e-6, atol=1e-6 * hm.max())
+
+
+@pytest.mark.peer
+def test_hyperspy_elbow_is_off_on_ground_truth():
+    hs = pytest.importorskip("hyperspy.api")
+    rows = []
+    for case in [c for c in suite(full=False) if c["counts"] >= 200 and c["shape"] == (32, 32)][:6]:
+        s, truth = make_cube(**case)
+        if not clearly_detectable(s, truth):
+            continue
+        h = hs.signals.Signal1D(s.data.astype(float))
+        h.decomposition(normalize_poissonian_noise=True, print_info=False)
+        hs_rank = int(h.learning_results.number_significant_components)
+        ours = decompose(s, "pca", n_components=1).estimate_rank()[0]
+        rows.append((truth.rank, ours, hs_rank, elbow(h.learning_results.explained_variance_ratio) + 1))
+    assert rows
+    ours_hit = np.mean([t == o for t, o, _, _ in rows])
+    hs_hit = np.mean([t == e for t, _, e, _ in rows])
+    assert ours_hit >= 0.9 and hs_hit < ours_hit, rows
