@@ -352,6 +352,20 @@ class Decomposition:
         fig = plt.figure()
         return _image_grid(maps.reshape((k,) + maps.shape[-2:]) if maps.ndim == 3 else maps[..., 0, :, :], plt, fig)
 
+    def _repr_html_(self) -> str:
+        """Notebook summary: what was run, the rank decision and the scree figure inline."""
+        import html
+
+        from ..report import _img, _table
+
+        rows = [("method", self.method), ("components", self.n_components), ("pixels", self.n_pixels),
+                ("channels", self.n_channels)]
+        rows += [(k, v) for k, v in (self.info or {}).items() if isinstance(v, int | float | str | bool)]
+        body = f"<div><b>{html.escape(repr(self))}</b>{_table(rows, ['quantity', 'value'])}"
+        if self.eigenvalues is not None:
+            body += _img(self.plot_scree(), "scree")
+        return body + "</div>"
+
     def __repr__(self) -> str:
         return (
             f"<Decomposition {self.method} k={self.n_components} nav={self.nav_shape} sig={self.sig_shape}"
