@@ -121,29 +121,74 @@ class DataMatrix:
     # -- the statistics pass -------------------------------------------------------------------------------
     def statistics(self) -> Sums:
         """One pass: per-pixel and per-channel totals, NaN/inf and negative counts, weighted-norm helpers."""
+        acc = self.run(Pass(self._statistics_block, _merge_sums, name="decomposition-statistics"))
+        return self._set_sums(acc)
 
-        def m(block, rows):
-            x, _, _ = self.raw_block(block, rows)
-            xf = np.asarray(x, dtype=np.float64)
-            if x.dtype.kind in "fc":
-                fin = np.isfinite(xf)
-                n_bad = int(xf.size - np.count_nonzero(fin))
-                if n_bad:
-                    xf = np.where(fin, xf, 0.0)
-            else:
-                n_bad = 0
-            rs = xf.sum(axis=1)
-            n_neg = int(np.count_nonzero(xf < 0))
-            mn = float(xf.min()) if xf.size else np.inf
-            rs1 = np.where(rs == 0, 1.0, rs)
-            sq = (xf * xf / rs1[:, None]).sum(axis=0)
-            osr = (xf / np.sqrt(np.abs(rs1))[:, None]).sum(axis=0)
-            return ([rs], xf.sum(axis=0), n_bad, n_neg, mn, sq, osr, (xf * xf).sum(axis=0))
-
-        acc = self.run(Pass(m, _merge_sums, name="decomposition-statistics"))
+    def _set_sums(self, acc) -> Sums:
         rows = np.concatenate(acc[0]) if acc[0] else np.zeros(0)
         self.sums = Sums(rows, *acc[1:])
         return self.sums
+
+    def _statistics_block(self, block, rows):
+        """One block's share of the statistics (also used by the single-pass sketch)."""
+        x, _, _ = self.raw_block(block, rows)
+        xf = np.asarray(x, dtype=np.float64)
+        if x.dtype.kind in "fc":
+            fin = np.isfinite(xf)
+            n_bad = int(xf.size - np.count_nonzero(fin))
+            if n_bad:
+                xf = np.where(fin, xf, 0.0)
+        else:
+            n_bad = 0
+        rs = xf.sum(axis=1)
+        n_neg = int(np.count_nonzero(xf < 0))
+        mn = float(xf.min()) if xf.size else np.inf
+        rs1 = np.where(rs == 0, 1.0, rs)
+        sq = (xf * xf / rs1[:, None]).sum(axis=0)
+        osr = (xf / np.sqrt(np.abs(rs1))[:, None]).sum(axis=0)
+        return ([rs], xf.sum(axis=0), n_bad, n_neg, mn, sq, osr, (xf * xf).sum(axis=0))
+
+    # -- the single-pass sketch ----------------------------------------------------------------------------
+    def single_pass_sketch(self, ell: int, ell_co: int, n_test: int, seed: int, poisson: bool):
+        """ONE read of the data (Tropp, Yurtsever, Udell & Cevher 2017/2019): the statistics, the range sketch
+        ``Y = Xr Omega``, the co-range sketch ``W = Psi Xr`` and an error-test sketch ``Z = Theta Xr``, where
+        ``Xr`` is the data with the per-pixel Poisson weight (known inside each block) applied. The per-channel
+        weight needs the whole pass; as a diagonal right factor it leaves the range of ``Y`` unchanged and is
+        applied to ``W`` and ``Z`` afterwards (``Psi Xw = (Psi Xr) Dc``). ``Psi`` and ``Theta`` are drawn per
+        first-dimension row from ``(seed, row)``, so nothing depends on the partitioning or the executor.
+        """
+        p = self.n_channels
+        omega = np.random.default_rng([seed, 0]).standard_normal((p, ell))
+
+        def m(block, rows):
+            stats = self._statistics_block(block, rows)
+            x, k0, k1 = self.raw_block(block, rows)
+            x = np.array(x, dtype=np.float64, copy=True)
+            x[~np.isfinite(x)] = 0.0
+            if poisson:
+                rs = x.sum(axis=1)
+                x /= np.sqrt(np.where(rs <= 0, 1.0, rs))[:, None]
+            psi, theta = self._row_gaussians(rows, seed, (ell_co, n_test))
+            return (stats, [x @ omega], psi @ x, theta @ x)
+
+        def merge(a, b):
+            return (_merge_sums(a[0], b[0]), a[1] + b[1], a[2] + b[2], a[3] + b[3])
+
+        stats, ys, w, z = self.run(Pass(m, merge, name="decomposition-single-pass"))
+        self._set_sums(stats)
+        return np.concatenate(ys, axis=0), w, z, omega
+
+    def _row_gaussians(self, rows: slice, seed: int, heights: tuple[int, ...]) -> list[np.ndarray]:
+        """Wide Gaussian test matrices restricted to the kept pixels of first-dim rows ``rows``."""
+        out = []
+        for j, h in enumerate(heights):
+            parts = [np.random.default_rng([seed, 1 + j, r]).standard_normal((h, self.inner))
+                     for r in range(rows.start, rows.stop)]
+            g = np.concatenate(parts, axis=1)
+            if self.keep_pixels is not None:
+                g = g[:, self.keep_pixels[rows.start * self.inner : rows.stop * self.inner]]
+            out.append(g)
+        return out
 
     def configure(self, poisson: bool, centre: bool) -> None:
         """Set the Poisson weights (HyperSpy's convention) and the centring from the statistics pass."""

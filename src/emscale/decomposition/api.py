@@ -10,7 +10,8 @@ from ._matrix import DataMatrix
 from .result import Decomposition
 
 METHODS = ("pca", "nmf", "ica", "mcr", "vca")
-SOLVERS = ("auto", "gram", "randomized")
+SOLVERS = ("auto", "gram", "randomized", "single_pass")
+SINGLE_PASS_TESTS = 10  # rows of the error-test sketch of the single-pass solver
 GRAM_MAX_CHANNELS = 4096  # above this the channels x channels Gram matrix gets too big: randomized
 DEFAULT_MAX_COMPONENTS = 32  # PCA with n_components=None keeps the whole scree but this many factors/loadings
 
@@ -51,8 +52,9 @@ def decompose(
     navigation_mask, signal_mask : boolean arrays (numpy order: ``data.shape[:nav_ndim]`` resp. the signal
         shape) or Signals; ``True`` marks pixels/channels to *exclude* (HyperSpy's convention).
     centre : subtract the (weighted) mean spectrum before PCA/ICA; the mean is kept in the model.
-    solver : ``"gram"`` (exact, full scree), ``"randomized"`` (top components only) or ``"auto"``
-        (gram up to 4096 channels).
+    solver : ``"gram"`` (exact, full scree), ``"randomized"`` (top components only), ``"single_pass"`` (PCA
+        from sketches taken in one read of the data, for data that can be read only once; reports
+        ``info["relative_error_estimate"]``) or ``"auto"`` (gram up to 4096 channels).
     n_iter, oversample : power iterations and oversampling of the randomized solver.
     max_iter, tol : iteration limit and relative loss-change tolerance of NMF / MCR / ICA.
     loss : NMF loss, ``"kl"`` (Poisson) or ``"frobenius"`` (HALS).
@@ -76,7 +78,19 @@ def decompose(
     if dm.n_channels < 2:
         raise DataError(f"signal_mask leaves {dm.n_channels} channel(s); at least 2 are needed")
 
-    st = dm.statistics()
+    m = min(dm.n_pixels, dm.n_channels)
+    if solver == "single_pass":
+        if method != "pca" or centre:
+            raise ValueError("solver='single_pass' is for uncentred PCA (method='pca', centre=False)")
+        if poisson is None:
+            poisson = s.dtype.kind in "biu" or bool(s.metadata.get("Signal", {}).get("counts", False))
+        k_sp = int(n_components) if isinstance(n_components, int | np.integer) else DEFAULT_MAX_COMPONENTS
+        ell = min(max(k_sp, 1) + oversample, m)
+        # A generous co-range sketch: its error term scales like sqrt(ell / (ell_co - ell)) times the noise tail.
+        sketches = dm.single_pass_sketch(ell, min(8 * ell + 1, dm.n_pixels), SINGLE_PASS_TESTS, seed, bool(poisson))
+        st = dm.sums
+    else:
+        st = dm.statistics()
     if st.n_nonfinite:
         raise DataError(f"{s!r} contains {st.n_nonfinite} NaN or infinite value(s) in the decomposed region")
     if poisson is None:
@@ -93,7 +107,6 @@ def decompose(
         )
     if float(np.abs(st.col_sums).sum()) == 0 and poisson:
         raise DataError("all the decomposed data are zero")
-    m = min(dm.n_pixels, dm.n_channels)
     if isinstance(n_components, int | np.integer) and not 1 <= int(n_components) <= m:
         raise ValueError(
             f"n_components={int(n_components)} must be between 1 and min(pixels, channels) = "
@@ -128,10 +141,15 @@ def decompose(
     from .pca import gram_pca, randomized_pca
     from .rank import estimate_rank
 
+    sp_error = None
     if solver == "gram":
         pca = gram_pca(
             dm, k_pca if want != "auto" else min(m, DEFAULT_MAX_COMPONENTS), noise_seed=seed if poisson else None
         )
+    elif solver == "single_pass":
+        from .pca import single_pass_pca
+
+        pca, sp_error = single_pass_pca(dm, k_pca, seed, sketches, SINGLE_PASS_TESTS)
     else:
         pca = randomized_pca(dm, k_pca, seed=seed, n_iter=n_iter, oversample=oversample)
     noise_top = None if pca.noise_eigenvalues is None else float(pca.noise_eigenvalues[0])
@@ -144,6 +162,8 @@ def decompose(
         k = min(k_pca, pca.factors.shape[1])
     params["n_components_used"] = int(k)
     info: dict = {"solver": solver, "rank_estimate": int(rank)}
+    if sp_error is not None:
+        info["relative_error_estimate"] = sp_error  # a-posteriori estimate of ||Xw - model|| / ||Xw||
     if pca.noise_eigenvalues is not None:
         info["noise_eigenvalues"] = pca.noise_eigenvalues
     base = dict(

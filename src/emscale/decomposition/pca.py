@@ -12,6 +12,12 @@ Two solvers, both returning the *weighted* quantities (the caller undoes the wei
     ``n_iter`` power iterations, each re-orthonormalised by QR. Every product with the data is a pass: tall
     matrices (pixels x l) are the concatenated partials of ``Xw @ B``; wide ones (channels x l) are the summed
     partials of ``Xw^T @ A``. Memory: a few (pixels x l) and (channels x l) matrices.
+
+``single_pass``
+    For data that can be read only once (a cold archive, a live stream): range, co-range and error-test
+    sketches all taken in one read together with the statistics (Tropp et al., SIMAX 2017 and SISC 2019), the
+    factorisation then computed from the sketches alone. Less accurate than ``randomized`` with power
+    iterations; the a-posteriori estimate of the relative Frobenius error is reported.
 """
 
 from __future__ import annotations
@@ -72,3 +78,34 @@ def randomized_pca(dm: DataMatrix, k: int, seed: int = 0, n_iter: int = 2, overs
     factors = np.ascontiguousarray(vb[:, :k])
     scores = q @ (ubt.T[:, :k] * s[:k])
     return PCAResult(factors, scores, s**2, dm.frobenius_sq(), "randomized")
+
+
+def single_pass_pca(dm: DataMatrix, k: int, seed: int, sketches, n_test: int) -> tuple[PCAResult, float]:
+    """Finish a single-pass sketch (:meth:`DataMatrix.single_pass_sketch`): (result, estimated relative error)."""
+    y, w, z, _omega = sketches
+    if dm.col_scale is not None:  # the per-channel Poisson weight, known only after the pass
+        w = w * dm.col_scale[None, :]
+        z = z * dm.col_scale[None, :]
+    q, _ = np.linalg.qr(y)
+    psi_q, theta_q = _wide_times(dm, seed, (w.shape[0], n_test), q)
+    x, *_ = np.linalg.lstsq(psi_q, w, rcond=None)  # (l, channels): Xw ~ Q x
+    u, sv, vt = np.linalg.svd(x, full_matrices=False)
+    k = min(k, sv.size)
+    factors = np.ascontiguousarray(vt[:k].T)
+    scores = q @ (u[:, :k] * sv[:k])
+    trace = dm.frobenius_sq()
+    err_sq = float(np.sum((z - theta_q @ x) ** 2)) / n_test
+    rel = float(np.sqrt(err_sq / trace)) if trace > 0 else 0.0
+    return PCAResult(factors, scores, sv**2, trace, "single_pass"), rel
+
+
+def _wide_times(dm: DataMatrix, seed: int, heights: tuple[int, ...], tall: np.ndarray) -> list[np.ndarray]:
+    """``G_j @ tall`` for the row-seeded test matrices of the sketch, regenerated row by row (no data read)."""
+    out = [np.zeros((h, tall.shape[1])) for h in heights]
+    n_rows = dm.nav_shape[0] if dm.nav_shape else 1
+    for r in range(n_rows):
+        rows = slice(r, r + 1)
+        k0, k1, _ = dm._kept_range(rows)
+        for acc, g in zip(out, dm._row_gaussians(rows, seed, heights), strict=True):
+            acc += g @ tall[k0:k1]
+    return out
