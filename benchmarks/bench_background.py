@@ -4,11 +4,12 @@
     python benchmarks/bench_background.py --shape 256 256 2048 # the issue's target size (~512 MB float32)
 
 The cube (a power law with per-pixel A, r plus two edges, Poisson noise) is written once to a temporary .npy;
-each tool then runs in its own subprocess that loads it, so the peak resident memory (VmHWM) of one tool
-does not include the other. Reported per tool: wall time of the remove_background call alone, peak RSS of the
+each tool then runs in its own fresh subprocess that loads it (benchmarks/harness.py; alternating, --repeat
+times, median time), so the peak resident memory (VmHWM) of one tool does not include the other.
+Reported per tool: wall time of the remove_background call alone, peak RSS of the
 process and the peak increase over the (current) RSS just before the call, i.e. after imports and loading.
 The first printed line is the ratio (HyperSpy time / emscale time); the last is the maximum relative
-difference of the subtracted backgrounds.
+difference of the subtracted backgrounds. ``--json PATH`` writes the row in the common schema.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 
 OFFSET, SCALE = 50.0, 0.2
 
@@ -126,28 +129,31 @@ def worker(tool: str, inp: Path, outp: Path, window, model: str, threads: int | 
     }
 
 
-def run_child(tool, inp, outp, args) -> dict:
-    cmd = [
-        sys.executable,
-        __file__,
-        "--worker",
-        tool,
-        "--input",
-        str(inp),
-        "--output",
-        str(outp),
-        "--window",
-        str(args.window[0]),
-        str(args.window[1]),
-        "--model",
-        args.model,
-    ]
-    if args.threads:
-        cmd += ["--threads", str(args.threads)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode:
-        raise RuntimeError(f"{tool} worker failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+CHILD = """
+from bench_background import worker
+report(**worker({tool!r}, Path({inp!r}), Path({outp!r}), {window!r}, {model!r}, {threads!r}))
+"""
+
+
+def run_children(tools, inp: Path, tmp: Path, args) -> dict:
+    """Each tool in its own fresh process (benchmarks/harness.py), alternating, --repeat times: the median time
+    of the call, the max peak RSS."""
+    cases = {
+        t: "from pathlib import Path\n" + CHILD.format(tool=t, inp=str(inp), outp=str(tmp / f"{t[:2]}.npy"),
+                                                      window=tuple(args.window), model=args.model,
+                                                      threads=args.threads)
+        for t in tools
+    }
+    res = harness.run_alternating(cases, args.repeat, on_error="raise")
+    out = {}
+    for t, r in res.items():
+        d = dict(r["result"])
+        runs = [x for x in r["runs"]]
+        d["seconds"] = r["seconds"]  # median over the repetitions
+        d["runs"] = runs
+        d["rss_gb"] = r["rss_gb"]
+        out[t] = d
+    return out
 
 
 def max_rel_diff(inp: Path, a: Path, b: Path) -> tuple[float, float]:
@@ -180,6 +186,7 @@ def main(argv=None):
     )
     ap.add_argument("--threads", type=int, default=None, help="emscale worker threads (default: all cores)")
     ap.add_argument("--skip-hyperspy", action="store_true")
+    harness.add_common_args(ap, repeat=3)
     ap.add_argument("--worker", choices=["emscale", "hyperspy"], help=argparse.SUPPRESS)
     ap.add_argument("--input", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--output", type=Path, help=argparse.SUPPRESS)
@@ -200,8 +207,8 @@ def main(argv=None):
         make_cube(inp, args.shape, args.dtype)
         gen = time.perf_counter() - t0
         size_mb = os.path.getsize(inp) / 2**20
-        em_res = run_child("emscale", inp, tmp / "em.npy", args)
-        hs_res = None if args.skip_hyperspy else run_child("hyperspy", inp, tmp / "hs.npy", args)
+        res = run_children(["emscale"] + ([] if args.skip_hyperspy else ["hyperspy"]), inp, tmp, args)
+        em_res, hs_res = res["emscale"], res.get("hyperspy")
         if hs_res:
             print(
                 f"ratio (HyperSpy time / emscale time): {hs_res['seconds'] / em_res['seconds']:.2f}x; "
@@ -218,12 +225,20 @@ def main(argv=None):
                     f"  {r['tool']:9s} {r['seconds']:8.3f} s   peak RSS {r['peak_rss_mb']:8.0f} MB   "
                     f"(+{r['peak_increase_mb']:.0f} MB over loaded input)   output {r['out_dtype']}"
                 )
+        acc = ""
         if hs_res:
-            rel_max, rel_elem = max_rel_diff(inp, tmp / "em.npy", tmp / "hs.npy")
+            rel_max, rel_elem = max_rel_diff(inp, tmp / "em.npy", tmp / "hy.npy")
             print(
                 f"max relative difference of the backgrounds: {rel_max:.2e} (of the max background), "
                 f"{rel_elem:.2e} (elementwise)"
             )
+            acc = f"backgrounds max rel diff {rel_max:.1e} (of max), {rel_elem:.1e} elementwise"
+        rows = [harness.row(f"remove_background {args.model} fast", harness.size_str(args.shape, args.dtype),
+                            {"seconds": em_res["seconds"], "rss_gb": em_res["rss_gb"]},
+                            "HyperSpy remove_background(fast=True)" if hs_res else "",
+                            {"seconds": hs_res["seconds"], "rss_gb": hs_res["rss_gb"]} if hs_res else None,
+                            acc, bytes_processed=int(np.prod(args.shape)) * np.dtype(args.dtype).itemsize)]
+        harness.write_json(args.json, rows)
 
 
 if __name__ == "__main__":

@@ -3,34 +3,43 @@
     python3 benchmarks/bench_convert.py --gb 2.0
 
 Generates (once, with bounded memory) a uint16 spectrum image as a .hspy file -- a format both tools read lazily
-through RosettaSciIO -- then, each in a fresh subprocess so peak RSS is that process's own:
+through RosettaSciIO -- then, each in a fresh subprocess so peak RSS is that process's own (benchmarks/harness.py),
+alternating, --repeat times (median time of the call, imports excluded; max peak RSS):
 emscale `em.convert(src, dst.zarr)` and HyperSpy `hs.load(src, lazy=True).save(dst.hspy)`
-(HyperSpy's zspy writer needs zarr v2).
+(HyperSpy's zspy writer needs zarr v2). `--json PATH` writes the rows in the common schema.
 Target (foundation issue): emscale peak RSS < 1 GB on a 2 GB cube.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
 import sys
-import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+
 EMSCALE = """
-import emscale as em
+import emscale as em, shutil
+shutil.rmtree({dst!r}, ignore_errors=True)
+t0 = time.perf_counter()
 em.convert({src!r}, {dst!r})
+report(seconds=time.perf_counter() - t0)
+shutil.rmtree({dst!r}, ignore_errors=True)
 """
 
 HYPERSPY = """
-import hyperspy.api as hs
+import hyperspy.api as hs, os
+if os.path.exists({dst!r}):
+    os.unlink({dst!r})
+t0 = time.perf_counter()
 s = hs.load({src!r}, lazy=True)
-s.save({dst!r})
+s.save({dst!r}, show_progressbar=False)
+report(seconds=time.perf_counter() - t0)
+os.unlink({dst!r})
 """
 
 
@@ -60,18 +69,7 @@ def generate(path: Path, shape: tuple[int, int, int], seed: int = 0) -> None:
     md = {"General": {"title": "bench"}, "Signal": {"signal_type": "EDS_TEM"}}
     file_writer(str(path), {"data": data, "axes": axes, "metadata": md, "original_metadata": {}, "tmp_parameters": {},
                             "attributes": {"_lazy": True}, "package_info": {},
-                            "learning_results": {}, "models": {}})
-
-
-def run_case(code: str) -> tuple[float, float]:
-    """Wall time (s) and peak RSS (GB) of a fresh Python process running ``code``."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)])
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    if status != 0:
-        raise RuntimeError(f"case failed with status {status}:\n{code}")
-    return wall, usage.ru_maxrss * 1024 / 1e9
+                            "learning_results": {}, "models": {}}, show_progressbar=False)
 
 
 def main() -> None:
@@ -80,6 +78,7 @@ def main() -> None:
     ap.add_argument("--channels", type=int, default=2048)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/emscale_bench_convert"))
     ap.add_argument("--no-peer", action="store_true")
+    harness.add_common_args(ap, repeat=1)
     args = ap.parse_args()
 
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -91,31 +90,34 @@ def main() -> None:
     size_gb = int(np.prod(shape)) * 2 / 1e9  # uncompressed: what the tools stream
     print(f"input {src.name}: {shape} uint16, {size_gb:.2f} GB ({src.stat().st_size / 1e9:.2f} GB on disk)")
 
-    rows = []
-    dst = args.workdir / "out.zarr"
-    shutil.rmtree(dst, ignore_errors=True)
-    t, rss = run_case(EMSCALE.format(src=str(src), dst=str(dst)))
-    rows.append(("emscale convert -> zarr", t, rss))
-    shutil.rmtree(dst, ignore_errors=True)
+    cases = {"em": EMSCALE.format(src=str(src), dst=str(args.workdir / "out.zarr"))}
     if not args.no_peer:
         try:
             import hyperspy  # noqa: F401
 
-            peer_dst = args.workdir / "out.hspy"
-            peer_dst.unlink(missing_ok=True)
-            t, rss = run_case(HYPERSPY.format(src=str(src), dst=str(peer_dst)))
-            rows.append(("HyperSpy lazy load -> hspy", t, rss))
-            peer_dst.unlink(missing_ok=True)
+            cases["hs"] = HYPERSPY.format(src=str(src), dst=str(args.workdir / "out.hspy"))
         except ImportError:
             print("HyperSpy not installed: peer skipped")
+    res = harness.run_alternating(cases, args.repeat)
+    shutil.rmtree(args.workdir / "out.zarr", ignore_errors=True)
+    em_r, hs_r = res["em"], res.get("hs")
 
     print(f"{'case':32s} {'time s':>8s} {'GB/s':>6s} {'peak RSS GB':>12s}")
-    for name, t, rss in rows:
-        print(f"{name:32s} {t:8.2f} {size_gb / t:6.2f} {rss:12.2f}")
-    if len(rows) == 2:
-        print(f"ratio peer/emscale: time {rows[1][1] / rows[0][1]:.2f}x, peak RSS {rows[1][2] / rows[0][2]:.2f}x")
-    print(f"target: emscale peak RSS < 1 GB -> {'met' if rows[0][2] < 1.0 else 'NOT met'}")
-
+    for name, r in (("emscale convert -> zarr", em_r), ("HyperSpy lazy load -> hspy", hs_r)):
+        if r and "seconds" in r:
+            print(f"{name:32s} {r['seconds']:8.2f} {size_gb / r['seconds']:6.2f} {r['rss_gb']:12.2f}")
+    both = hs_r is not None and "seconds" in hs_r and "seconds" in em_r
+    if both:
+        print(f"ratio peer/emscale: time {hs_r['seconds'] / em_r['seconds']:.2f}x, "
+              f"peak RSS {hs_r['rss_gb'] / em_r['rss_gb']:.2f}x")
+    met = "seconds" in em_r and em_r["rss_gb"] < 1.0
+    print(f"target: emscale peak RSS < 1 GB -> {'met' if met else 'NOT met'}")
+    rows = [harness.row("convert .hspy -> store (streamed)", harness.size_str(shape, np.uint16), em_r,
+                        "hs.load(lazy=True).save(.hspy)" if hs_r else "", hs_r,
+                        (f"RSS target < 1 GB: {'met' if met else 'NOT met'}" if size_gb >= 1.9
+                         else "RSS target (< 1 GB) applies at 2 GB"),
+                        bytes_processed=int(np.prod(shape)) * 2)]
+    harness.write_json(args.json, rows)
 
 if __name__ == "__main__":
     main()
