@@ -15,7 +15,7 @@ import numpy as np
 
 from . import history as _history
 from .axes import Axis
-from .errors import AxisError, DataError
+from .errors import AxisError
 
 
 def _is_dask(data) -> bool:
@@ -428,15 +428,6 @@ class Signal:
         from .plotting import plot_signal
 
         return plot_signal(self, **kwargs)
-
-    # -- validation helpers used by algorithms -------------------------------------------------------------
-    def check_finite(self) -> None:
-        from .engine.reductions import reduce
-
-        if self.dtype.kind in "fc":
-            bad = reduce(self._data, "sum", tuple(range(self.ndim)))
-            if not np.isfinite(bad):
-                raise DataError(f"{self!r} contains NaN or infinite values")
 
     # -- display -------------------------------------------------------------------------------------------
     def __repr__(self) -> str:
