@@ -172,13 +172,3 @@ def test_progress_from_signal_reduction():
     s = _signal(np.ones((3, 2, 4), dtype=np.int32))
     s.sum(axis="E", progress=lambda done, total: calls.append((done, total)))
     assert calls and calls[-1] == (3 * 2 * 4 * 4, 3 * 2 * 4 * 4)
-
-
-def test_check_finite():
-    from emscale import DataError
-
-    _signal(np.ones((2, 2, 3))).check_finite()
-    bad = np.ones((2, 2, 3))
-    bad[1, 0, 2] = np.nan
-    with pytest.raises(DataError, match="NaN"):
-        _signal(bad).check_finite()
