@@ -2,6 +2,7 @@
 
     python benchmarks/bench_decomposition.py                    # 64 x 64 x 1024 (default, small)
     python benchmarks/bench_decomposition.py --ny 256 --nx 256 --channels 2048   # the issue's target size
+    python benchmarks/bench_decomposition.py --only nmf --json rows.json         # KL-NMF only, rows as JSON
 
 Cases: Poisson PCA with the full scree (emscale Gram vs HyperSpy ``decomposition(normalize_poissonian_noise=
 True)``), randomized k=8 (emscale vs HyperSpy ``svd_solver="randomized", output_dimension=8``), KL-NMF k=4
@@ -62,6 +63,8 @@ def run_case(case: str, path: Path, k: int) -> dict:
         else:
             d = em.decompose(s, "nmf", n_components=k)
             out["factors"] = d.factors_array.T.tolist()
+            out["loadings"] = d.loadings_array
+            out["route"] = d.info.get("route")
         ev = d.explained_variance
         out["ev"] = None if ev is None else ev[:k].tolist()
     elif case in ("hs_full", "hs_rand"):
@@ -85,7 +88,7 @@ def run_case(case: str, path: Path, k: int) -> dict:
             tol=1e-6,
             random_state=0,
         )
-        m.fit_transform(x)
+        out["loadings"] = m.fit_transform(x)
         out["factors"] = m.components_.tolist()
     out["seconds"] = time.perf_counter() - t0
     out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -93,9 +96,23 @@ def run_case(case: str, path: Path, k: int) -> dict:
         from groundtruth import spectral_angles
 
         f = np.asarray(out.pop("factors"))
+        w = np.asarray(out.pop("loadings"), dtype=float)
+        out["kl_loss"] = _kl_loss(data, w, f)
         if f.shape[0] >= spectra.shape[0]:
             out["median_angle_deg"] = float(np.median(spectral_angles(f, spectra)))
     return out
+
+
+def _kl_loss(data, w, h) -> float:
+    """Generalised KL divergence sum X log(X / WH) - X + WH (scikit-learn's definition), by row blocks."""
+    x2 = data.reshape(-1, data.shape[-1])
+    total = float(w.sum(axis=0) @ h.sum(axis=1))
+    for i in range(0, x2.shape[0], 4096):
+        x = np.asarray(x2[i : i + 4096], dtype=float)
+        wh = w[i : i + 4096] @ h
+        m = x > 0
+        total += float(np.sum(x[m] * np.log(x[m] / wh[m])) - x[m].sum())
+    return total
 
 
 def child(case, path, k) -> dict:
@@ -119,6 +136,8 @@ def main():
     ap.add_argument("--rank", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-peers", action="store_true")
+    ap.add_argument("--only", choices=("gram", "randomized", "nmf"), help="run one case only")
+    ap.add_argument("--json", metavar="PATH", help="also write the rows as a JSON list to PATH")
     ap.add_argument("--child")
     ap.add_argument("--dir")
     ap.add_argument("--k", type=int, default=8)
@@ -137,6 +156,10 @@ def main():
             ("randomized k=8", "em_rand", "hs_rand", 8),
             ("KL-NMF k=rank", "em_nmf", "sk_nmf", args.rank),
         ]
+        if args.only:
+            pairs = [pairs[("gram", "randomized", "nmf").index(args.only)]]
+        rows = []
+        nbytes = int(np.load(path / "data.npy", mmap_mode="r").nbytes)
         for label, ours, peer, k in pairs:
             a = child(ours, path, k)
             b = {"error": "skipped"} if args.skip_peers else child(peer, path, k)
@@ -158,10 +181,29 @@ def main():
                 line += f" | median angle emscale {a['median_angle_deg']:.2f} deg"
             if "median_angle_deg" in b:
                 line += f", peer {b['median_angle_deg']:.2f} deg"
+            if "kl_loss" in a and "kl_loss" in b:
+                line += f" | KL loss emscale {a['kl_loss']:.6e}, peer {b['kl_loss']:.6e}"
             for who, r in (("emscale", a), ("peer", b)):
                 if "error" in r and r["error"] != "skipped":
                     line += f" | {who} failed: {r['error']}"
             print(line, flush=True)
+            acc = line.split(" | ", 3)[-1] if line.count(" | ") >= 3 else ""
+            rows.append(
+                {
+                    "operation": label,
+                    "size": size,
+                    "emscale_s": a.get("seconds"),
+                    "peer": {"hs_full": "hyperspy", "hs_rand": "hyperspy", "sk_nmf": "scikit-learn"}[peer],
+                    "peer_s": b.get("seconds"),
+                    "ratio": b["seconds"] / a["seconds"] if "seconds" in a and "seconds" in b else None,
+                    "emscale_rss_gb": a["maxrss_mb"] / 1024 if "maxrss_mb" in a else None,
+                    "peer_rss_gb": b["maxrss_mb"] / 1024 if "maxrss_mb" in b else None,
+                    "accuracy": acc,
+                    "bytes_processed": nbytes,
+                }
+            )
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

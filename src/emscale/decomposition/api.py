@@ -32,6 +32,7 @@ def decompose(
     tol: float | None = None,
     loss: str = "kl",
     closure: bool = False,
+    init: str = "vca",
     executor=None,
     progress=None,
 ) -> Decomposition:
@@ -59,6 +60,9 @@ def decompose(
     max_iter, tol : iteration limit and relative loss-change tolerance of NMF / MCR / ICA.
     loss : NMF loss, ``"kl"`` (Poisson) or ``"frobenius"`` (HALS).
     closure : MCR / VCA: abundances of each pixel sum to one (fractions of its total).
+    init : NMF start: ``"vca"`` (default: the pure-pixel endmembers of ``method="vca"``, averaged over the pixels
+        around each vertex; picks the pure-pixel solution among the near-equivalent factorisations that a shared
+        background allows) or ``"nndsvda"`` (NNDSVDa from the top-k SVD, as scikit-learn's ``init="nndsvda"``).
     executor, progress : passed to every pass (:func:`emscale.engine.run_pass`).
     """
     method = str(method).lower()
@@ -67,6 +71,8 @@ def decompose(
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
     _check_n_components_type(n_components)
+    if init not in ("vca", "nndsvda"):
+        raise ValueError(f"unknown init {init!r}; choose 'vca' or 'nndsvda'")
     if s.nav_ndim == 0:
         raise DataError(f"{s!r} has no navigation axis: decomposition needs several pixels")
 
@@ -114,6 +120,9 @@ def decompose(
         )
     if solver == "auto":
         solver = "gram" if dm.n_channels <= GRAM_MAX_CHANNELS else "randomized"
+        if method == "nmf" and isinstance(n_components, int | np.integer) and 4 * int(n_components) < m:
+            # NMF only needs the top-k subspace (its start): the sketch costs O(n p k), the Gram O(n p^2)
+            solver = "randomized"
     if method in ("nmf", "mcr", "vca") and centre:
         raise ValueError(f"centre=True makes no sense for the non-negative method {method!r}")
 
@@ -182,6 +191,10 @@ def decompose(
     )
     v = pca.factors[:, :k]
     z = pca.scores[:, :k]
+    if method in ("vca", "mcr", "nmf"):
+        from .vca import noise_level
+
+        sigma = noise_level(pca.trace, pca.eigenvalues, k, dm.n_pixels, dm.n_channels)
     mean_spec = mean_scale = None
     if dm.mean is not None:
         mean_spec = dm.expand_channels(dm.mean * dm.root_bh)
@@ -195,11 +208,12 @@ def decompose(
         lw, fw, ica_info = ica_rotation(z, v, seed=seed, max_iter=max_iter or 1000, tol=tol or 1e-6)
         info.update(ica_info)
     elif method == "vca":
-        from .vca import subspace_abundances, vca_indices
+        from .vca import subspace_abundances, vca_indices, vertex_scores
 
         idx = vca_indices(z, k, seed=seed)
-        # Endmembers: the PCA model at the pure pixels, unweighted, clipped, normalised to unit sum.
-        e = (z[idx] @ v.T) * dm.root_ag[idx, None] * dm.root_bh[None, :]
+        # Endmembers: the PCA model of the summed spectra around each vertex pixel (vca.vertex_neighbourhoods),
+        # unweighted, clipped, normalised to unit sum.
+        e = (vertex_scores(z, idx, sigma, dm.root_ag) @ v.T) * dm.root_bh[None, :]
         e = np.maximum(e, 0.0)
         e /= np.maximum(e.sum(axis=1, keepdims=True), 1e-300)
         # Abundances in the weighted PCA subspace: z_i * sqrt(aG_i) = sum_c a_ic V^T (e_c / sqrt(bH)).
@@ -213,10 +227,11 @@ def decompose(
         lw = a / dm.root_ag[:, None]
     elif method == "mcr":
         from .mcr import mcr_als
-        from .vca import vca_indices
+        from .vca import vca_indices, vertex_scores
 
         idx = vca_indices(z, k, seed=seed)
-        s0 = np.maximum(z[idx] @ v.T, 0.0)  # weighted endmember spectra
+        # weighted endmember spectra: PCA model of the summed spectra around each vertex pixel (unit-free)
+        s0 = np.maximum(vertex_scores(z, idx, sigma, dm.root_ag) @ v.T / dm.root_bh.mean(), 0.0)
         c, sw, mcr_info = mcr_als(
             dm, s0, max_iter=max_iter or 200, tol=tol or 1e-7, closure=closure, closure_scale=dm.root_ag
         )
@@ -226,8 +241,15 @@ def decompose(
     else:  # nmf
         from .nmf import nmf
 
+        h0 = None
+        if init == "vca":  # pure-pixel endmembers (as method="vca") start the factorisation
+            from .vca import vca_indices, vertex_scores
+
+            idx = vca_indices(z, k, seed=seed)
+            info["endmember_pixels"] = np.asarray(idx)
+            h0 = (vertex_scores(z, idx, sigma, dm.root_ag) @ v.T) * dm.root_bh[None, :]
         dm.configure(poisson=False, centre=False)
-        w, h, nmf_info = nmf(dm, k, loss=loss, max_iter=max_iter or 1000, tol=tol or 1e-6)
+        w, h, nmf_info = nmf(dm, k, loss=loss, max_iter=max_iter or 1000, tol=tol or 1e-6, init=h0)
         info.update(nmf_info)
         f_unw = h.T
         l_unw = w
@@ -249,6 +271,7 @@ def decompose(
         f_unw, l_unw = f_unw[:, order], l_unw[:, order]
     if method in ("nmf",):
         params["loss"] = loss
+        params["init"] = init
     if method in ("mcr", "vca"):
         params["closure"] = bool(closure)
     return Decomposition(
