@@ -192,13 +192,11 @@ def demo(
     seed: int = typer.Option(0, help="Seed of the generated samples and of every random choice."),
 ):
     """Generate the embedded EDS and EELS samples, run the full pipeline on each, write the reports."""
-    from .demo import run_demo
+    from .demo import describe, run_demo
 
     summary = run_demo(out, seed=seed)
     for key, s in summary.items():
-        angles = ", ".join(f"{a:.2f}" for a in s["angles_deg"])
-        rank = f"rank {s['rank']} (true {s['true_rank']}), " if "rank" in s else ""
-        typer.echo(f"{key}: {rank}spectral angles [deg] {angles}")
+        typer.echo(f"{key}: {describe(s)}")
     typer.echo(f"report: {out / 'index.html'}")
 
 
