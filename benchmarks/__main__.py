@@ -40,8 +40,9 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "lazy_pca": ("bench_lazy_pca.py", ["--shape", "64", "128", "1024", "--repeat", "2"],
                  ["--shape", "256", "512", "4096", "--repeat", "3"]),
     "decomposition": ("bench_decomposition.py", [], ["--ny", "256", "--nx", "256", "--channels", "2048"]),
+    "out_of_core": ("bench_out_of_core.py", ["--gb", "0.5"], ["--gb", "30"]),
 }
-USES_WORKDIR = {"load", "lazy_pca", "roofline"}
+USES_WORKDIR = {"load", "lazy_pca", "roofline", "out_of_core"}
 
 # The speed/memory targets of the issues: (benchmark, what, where it is measured, check(row) -> bool | None).
 TARGETS = [
@@ -50,6 +51,9 @@ TARGETS = [
     ("lazy_pca", "lazy Poisson PCA k=8 at 256x512x4096: emscale peak RSS <= 1.5 GB (HyperSpy ~4.4 GB)",
      lambda r: None if "256x512x4096" not in r["size"] or r["emscale_rss_gb"] is None
      else r["emscale_rss_gb"] <= 1.5),
+    ("out_of_core", "Poisson PCA k=8 of a >= 30 GB uint16 cube (larger than RAM): emscale peak RSS < 3 GB",
+     lambda r: None if "PCA" not in r["operation"] or r["emscale_rss_gb"] is None
+     or float(r["size"].split(",")[-1].split()[0]) < 30 else r["emscale_rss_gb"] < 3.0),
     ("convert", "convert a 2 GB cube into the store: emscale peak RSS < 1 GB",
      lambda r: None if r["emscale_rss_gb"] is None or not r["size"].endswith("GB")
      or float(r["size"].split(",")[-1].split()[0]) < 1.9 else r["emscale_rss_gb"] < 1.0),

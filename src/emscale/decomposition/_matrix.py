@@ -116,7 +116,13 @@ class DataMatrix:
         return x, k0, k1
 
     def run(self, p: Pass):
-        return run_pass(self.data, p, executor=self.executor, progress=self.progress)
+        # Blocks become float64 (pixels x channels) arrays with a temporary or two: size the partitions by that
+        # expanded size, not by the stored bytes (a uint16 block grows 4x).
+        from ..engine import passes
+
+        grow = max(1, 8 // np.dtype(self.data.dtype).itemsize)
+        return run_pass(self.data, p, executor=self.executor, progress=self.progress,
+                        partition_bytes=max(passes.DEFAULT_PARTITION_BYTES // grow, 1 << 20))
 
     # -- the statistics pass -------------------------------------------------------------------------------
     def statistics(self) -> Sums:
@@ -141,12 +147,14 @@ class DataMatrix:
         else:
             n_bad = 0
         rs = xf.sum(axis=1)
-        n_neg = int(np.count_nonzero(xf < 0))
+        n_neg = 0 if x.dtype.kind in "bu" else int(np.count_nonzero(xf < 0))
         mn = float(xf.min()) if xf.size else np.inf
         rs1 = np.where(rs == 0, 1.0, rs)
-        sq = (xf * xf / rs1[:, None]).sum(axis=0)
-        osr = (xf / np.sqrt(np.abs(rs1))[:, None]).sum(axis=0)
-        return ([rs], xf.sum(axis=0), n_bad, n_neg, mn, sq, osr, (xf * xf).sum(axis=0))
+        # Weighted column sums as matrix-vector products: one block-size temporary (x^2) instead of four.
+        x2 = xf * xf
+        sq = (1.0 / rs1) @ x2
+        osr = (1.0 / np.sqrt(np.abs(rs1))) @ xf
+        return ([rs], xf.sum(axis=0), n_bad, n_neg, mn, sq, osr, x2.sum(axis=0))
 
     # -- the single-pass sketch ----------------------------------------------------------------------------
     def single_pass_sketch(self, ell: int, ell_co: int, n_test: int, seed: int, poisson: bool):
