@@ -94,7 +94,8 @@ def run_script(name: str, args: list[str], out: Path, timeout: float | None) -> 
         print(f"--- {name} SKIPPED: {why}", flush=True)
         return [], why, wall
     sys.stderr.write(proc.stderr[-2000:] if os.environ.get("EMSCALE_BENCH_VERBOSE") else "")
-    rows = json.loads(out.read_text())["rows"]
+    doc = json.loads(out.read_text())
+    rows = doc["rows"] if isinstance(doc, dict) else doc  # harness.write_json's document, or a bare list
     for r in rows:
         r["benchmark"] = name
     return rows, "", wall

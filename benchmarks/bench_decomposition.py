@@ -57,7 +57,7 @@ def run_case(case: str, path: Path, k: int) -> dict:
 
         s = em.Signal(data, axes=[{"name": "y", "navigate": True}, {"name": "x", "navigate": True}, {"name": "E"}])
         if case == "em_gram":
-            d = em.decompose(s, "pca", solver="gram", n_components=k)
+            d = em.decompose(s, "pca", solver="gram")  # the whole scree (eigenvalues); 32 factors kept
             out["rank"] = d.estimate_rank()[0]
         elif case == "em_rand":
             d = em.decompose(s, "pca", solver="randomized", n_components=k)
