@@ -72,3 +72,23 @@ def test_worker_killed_mid_pass_gives_the_same_result(client, store):
     got = run_pass(lazy.data, p, executor=DaskExecutor(client), rows=4)
     timer.join()
     np.testing.assert_array_equal(got, ref)
+
+
+def test_cli_scheduler_option_runs_passes_on_the_cluster(client, store, tmp_path, capsys):
+    from emscale.cli import main
+    from emscale.engine import get_executor, use_executor
+
+    s, path = store
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'[input]\npath = "{path}"\nlazy = true\n\n[[step]]\nop = "sum"\naxis = "signal"\n')
+    try:
+        code = main(["--scheduler", client.scheduler.address, "run", str(recipe), "-o", str(tmp_path / "out")])
+        assert code == 0, capsys.readouterr().err
+        ex = get_executor()
+        assert isinstance(ex, DaskExecutor) and ex.client is not client
+    finally:
+        ex = get_executor()
+        if isinstance(ex, DaskExecutor):
+            ex.client.close()
+        use_executor("threads")
+    np.testing.assert_array_equal(em.load(tmp_path / "out" / "signal.zarr").data, s.sum("signal").data)

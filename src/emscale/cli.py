@@ -23,8 +23,15 @@ _state = {"debug": False}
 
 
 @app.callback()
-def _main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors.")):
+def _main(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    scheduler: str = typer.Option(None, "--scheduler", help="Run every pass on this Dask scheduler (tcp://host:8786)."),
+):
     _state["debug"] = debug
+    if scheduler:
+        from .engine.distributed import use_cluster
+
+        use_cluster(scheduler)
 
 
 def _human_bytes(n: float) -> str:
