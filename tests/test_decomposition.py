@@ -240,7 +240,9 @@ def test_nmf_dense_route_and_float_data():
     s = em.Signal(x)
     d = decompose(s, "nmf", n_components=3, max_iter=300)
     assert d.info["route"].startswith("dense")
-    np.testing.assert_allclose(d.info["loss"], _kl(x.reshape(-1, 40), d.loadings_array, d.factors_array.T), rtol=1e-6)
+    # The reported loss is accumulated in float32 (the dense route's precision) and is a near-cancelling sum
+    # here (an almost exact fit), so it matches the float64 recomputation to float32 accuracy.
+    np.testing.assert_allclose(d.info["loss"], _kl(x.reshape(-1, 40), d.loadings_array, d.factors_array.T), rtol=1e-5)
     assert d.info["loss"] < 1e-3 * x.sum()
 
 

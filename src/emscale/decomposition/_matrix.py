@@ -297,6 +297,24 @@ class DataMatrix:
 
         return self.run(Pass(m, lambda u, v: u + v, name=name))
 
+    def product_gram(self, b: np.ndarray, name: str = "decomposition-YtY") -> np.ndarray:
+        """(Xw b)^T (Xw b) for b (channels, l): an (l, l) matrix; the tall Xw b is never stored."""
+
+        def m(block, rows):
+            y = self.block(block, rows)[0] @ b
+            return y.T @ y
+
+        return self.run(Pass(m, lambda u, v: u + v, name=name))
+
+    def normal_product(self, b: np.ndarray, name: str = "decomposition-XtXB") -> np.ndarray:
+        """Xw^T (Xw b) for b (channels, l): a (channels, l) matrix; the tall Xw b is never stored."""
+
+        def m(block, rows):
+            x = self.block(block, rows)[0]
+            return x.T @ (x @ b)
+
+        return self.run(Pass(m, lambda u, v: u + v, name=name))
+
     def take_rows(self, kept_indices: np.ndarray, weighted: bool = False) -> np.ndarray:
         """Rows (spectra) of the kept pixels with the given kept-pixel indices, in float64."""
         kept_indices = np.asarray(kept_indices, dtype=np.int64)

@@ -74,19 +74,31 @@ def _qr(a: np.ndarray) -> np.ndarray:
 
 
 def randomized_pca(dm: DataMatrix, k: int, seed: int = 0, n_iter: int = 2, oversample: int = 10) -> PCAResult:
+    """Range finder whose tall (pixels x l) bases are never stored: each is kept implicitly as ``Xw @ B`` with a
+    small (channels x l) ``B`` made orthonormal through the (l x l) Gram matrix of ``Xw @ B``, so memory does not
+    grow with the number of pixels (a 30 GB cube has millions of them) beyond the final (pixels x k) loadings."""
     n, p = dm.n_pixels, dm.n_channels
     ell = min(k + oversample, min(n, p))
     rng = np.random.default_rng(seed)
-    omega = rng.standard_normal((p, ell))
-    q = _qr(dm.matmul(omega, name="decomposition-sketch"))
+    b = _orthonormalising(dm, rng.standard_normal((p, ell)), "decomposition-sketch")
     for _ in range(max(n_iter, 0)):
-        z = _qr(dm.rmatmul(q, name="decomposition-power-T"))
-        q = _qr(dm.matmul(z, name="decomposition-power"))
-    bt = dm.rmatmul(q, name="decomposition-project-T")  # (p, ell) = Xw^T Q = B^T
+        z = _qr(dm.normal_product(b, name="decomposition-power"))
+        b = _orthonormalising(dm, z, "decomposition-power-gram")
+    bt = dm.normal_product(b, name="decomposition-project-T")  # (p, l) = Xw^T Q = B^T with Q = Xw b
     vb, s, ubt = np.linalg.svd(bt, full_matrices=False)  # B^T = vb s ubt  ->  B = ubt^T s vb^T
+    k = min(k, s.size)
     factors = np.ascontiguousarray(vb[:, :k])
-    scores = q @ (ubt.T[:, :k] * s[:k])
+    scores = dm.matmul(b @ (ubt.T[:, :k] * s[:k]), name="decomposition-project")  # Q @ (ubt^T s)
     return PCAResult(factors, scores, s**2, dm.frobenius_sq(), "randomized")
+
+
+def _orthonormalising(dm: DataMatrix, b: np.ndarray, name: str) -> np.ndarray:
+    """``b @ T`` such that ``Xw @ b @ T`` has orthonormal columns, from one pass for the Gram matrix of
+    ``Xw @ b``; directions with no energy (a rank-deficient matrix) are dropped."""
+    g = dm.product_gram(b, name=name)
+    w, v = np.linalg.eigh(0.5 * (g + g.T))
+    keep = w > w.max() * 1e-13 if w.size and w.max() > 0 else np.zeros(w.size, bool)
+    return b @ (v[:, keep] / np.sqrt(w[keep]))
 
 
 def single_pass_pca(dm: DataMatrix, k: int, seed: int, sketches, n_test: int) -> tuple[PCAResult, float]:
