@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -29,22 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 
 OFFSET, SCALE = 50.0, 0.2
-
-
-def _rss_mb() -> float:
-    """Peak resident set size of this process so far.
-
-    VmHWM (Linux) belongs to this process image; ru_maxrss is carried over from the parent across fork + exec
-    on Linux and would report the parent's peak (the cube generation) instead.
-    """
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return float(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux, bytes on macOS
 
 
 def _current_rss_mb() -> float:
@@ -118,7 +101,7 @@ def worker(tool: str, inp: Path, outp: Path, window, model: str, threads: int | 
         )
         secs = time.perf_counter() - t0
         result = res.data
-    peak = _rss_mb()
+    peak = harness.peak_rss_mb()
     np.save(outp, np.asarray(result, dtype=np.float32))
     return {
         "tool": tool,

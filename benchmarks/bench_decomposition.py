@@ -27,6 +27,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE))
+import harness  # noqa: E402
 
 
 def make(args, path):
@@ -100,7 +102,7 @@ def run_case(case: str, path: Path, k: int) -> dict:
         out["loadings"] = m.fit_transform(x)
         out["factors"] = m.components_.tolist()
     out["seconds"] = time.perf_counter() - t0
-    out["maxrss_mb"] = _peak_rss_mb()
+    out["maxrss_mb"] = harness.peak_rss_mb()
     if "factors" in out:
         from groundtruth import spectral_angles
 
@@ -110,18 +112,6 @@ def run_case(case: str, path: Path, k: int) -> dict:
         if f.shape[0] >= spectra.shape[0]:
             out["median_angle_deg"] = float(np.median(spectral_angles(f, spectra)))
     return out
-
-
-def _peak_rss_mb() -> float:
-    """This process's own peak (VmHWM): on Linux ru_maxrss of a child can report its parent's peak."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return float(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _kl_loss(data, w, h) -> float:

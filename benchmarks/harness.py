@@ -214,6 +214,21 @@ def add_common_args(ap, repeat: int = 3) -> None:
                          f"(default {repeat})")
 
 
+def peak_rss_mb() -> float:
+    """Peak resident set size of *this* process in MB: VmHWM on Linux (ru_maxrss of a child is carried over
+    from its parent across fork + exec there and can report the parent's peak), ru_maxrss elsewhere."""
+    import resource
+
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return float(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 1024.0)
+
+
 # ---------------------------------------------------------------------------------------------- formatting
 
 
