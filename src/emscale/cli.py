@@ -48,34 +48,9 @@ def _disk_size(p: Path) -> int:
     return p.stat().st_size
 
 
-def _key_metadata(md: dict) -> dict:
-    """A few acquisition parameters a microscopist looks for first."""
-    out = {}
-    general = md.get("General", {})
-    for k in ("title", "date", "time", "original_filename"):
-        if general.get(k):
-            out[k] = general[k]
-    acq = md.get("Acquisition_instrument", {})
-    for inst_name, inst in acq.items():
-        if not isinstance(inst, dict):
-            continue
-        for k in ("beam_energy", "microscope", "magnification", "convergence_angle"):
-            if k in inst:
-                out[f"{inst_name}.{k}"] = inst[k]
-        det = inst.get("Detector", {})
-        for dname, d in det.items() if isinstance(det, dict) else []:
-            if isinstance(d, dict):
-                for k in ("collection_angle", "dispersion", "energy_resolution_MnKa", "live_time"):
-                    if k in d:
-                        out[f"{inst_name}.Detector.{dname}.{k}"] = d[k]
-    sample = md.get("Sample", {})
-    if sample.get("elements"):
-        out["elements"] = list(sample["elements"])
-    return out
-
-
 def describe_file(path: Path) -> str:
     from . import load
+    from .signal import key_metadata
 
     loaded = load(path, lazy=True)
     signals = loaded if isinstance(loaded, list) else [loaded]
@@ -85,7 +60,7 @@ def describe_file(path: Path) -> str:
         lines.append(f"    in memory: {_human_bytes(s.nbytes)}")
         for j, a in enumerate(s.user_axes):
             lines.append(f"    axis {j}: {a}")
-        for k, v in _key_metadata(s.metadata).items():
+        for k, v in key_metadata(s.metadata).items():
             lines.append(f"    {k}: {v}")
     return "\n".join(lines)
 

@@ -130,9 +130,9 @@ def render(run, recipe_text: str, extra_sections: list[tuple[str, str]] | None =
     out.append(_table([(i, a.name, "navigation" if a.navigate else "signal", a.size, f"{a.scale:g}",
                         f"{a.offset:g}", a.units) for i, a in enumerate(s0.user_axes)],
                       ["#", "axis", "role", "size", "scale", "offset", "units"]))
-    from .cli import _key_metadata
+    from .signal import key_metadata
 
-    md = _key_metadata(s0.metadata)
+    md = key_metadata(s0.metadata)
     if md:
         out.append(_table(list(md.items()), ["metadata", "value"]))
     out.append(_img(_mean_spectrum_figure(s0), "Mean spectrum"))

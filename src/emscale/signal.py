@@ -459,6 +459,32 @@ class Signal:
         )
 
 
+def key_metadata(md: dict) -> dict:
+    """A few acquisition parameters a microscopist looks for first."""
+    out = {}
+    general = md.get("General", {})
+    for k in ("title", "date", "time", "original_filename"):
+        if general.get(k):
+            out[k] = general[k]
+    acq = md.get("Acquisition_instrument", {})
+    for inst_name, inst in acq.items():
+        if not isinstance(inst, dict):
+            continue
+        for k in ("beam_energy", "microscope", "magnification", "convergence_angle"):
+            if k in inst:
+                out[f"{inst_name}.{k}"] = inst[k]
+        det = inst.get("Detector", {})
+        for dname, d in det.items() if isinstance(det, dict) else []:
+            if isinstance(d, dict):
+                for k in ("collection_angle", "dispersion", "energy_resolution_MnKa", "live_time"):
+                    if k in d:
+                        out[f"{inst_name}.Detector.{dname}.{k}"] = d[k]
+    sample = md.get("Sample", {})
+    if sample.get("elements"):
+        out["elements"] = list(sample["elements"])
+    return out
+
+
 def default_chunks(shape, dtype, nav_ndim: int, target_bytes: int = 16 * 2**20) -> tuple[int, ...]:
     """Chunks along navigation with whole spectra per chunk, about ``target_bytes`` each."""
     shape = tuple(int(n) for n in shape)
