@@ -20,10 +20,12 @@ def test_demo_pipeline(tmp_path, capsys):
     summary = run_demo(tmp_path / "demo", seed=0)
     eds, eels = summary["eds"], summary["eels"]
     assert eds["rank"] == eds["true_rank"] == 3
-    # VCA on the pure pixels is the most faithful here; KL-NMF trades the shared Si line between Si and SiO2
-    # (see decomposition/nmf.py), which is why its angles are larger.
-    assert np.median(eds["vca_angles_deg"]) < 3.0
-    assert np.median(eds["nmf_angles_deg"]) < 8.0
+    # The separation issue's target: median spectral angle <= 2 degrees for NMF, VCA and MCR (measured 1.4-1.5;
+    # Si ~0.8, SiO2 ~1.4, Cu ~3.3: the Cu particles hold few pixels, and least squares with the true maps give
+    # 2.2 degrees there, so the largest angle is bounded loosely).
+    for method in ("nmf", "vca", "mcr"):
+        angles = eds[f"{method}_angles_deg"]
+        assert np.median(angles) <= 2.0 and max(angles) < 4.5, (method, angles)
     assert max(eels["angles_deg"]) < 1.0  # background removal leaves the true Si L2,3 edge shapes
     for sub in ("eds", "eels"):
         assert (tmp_path / "demo" / sub / "report.html").stat().st_size > 20_000

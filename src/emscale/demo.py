@@ -39,7 +39,7 @@ def spectral_angles(found: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np
 
 
 def _truth_section(run, names: list[str], true_k: int, true_spectra: np.ndarray, energy: np.ndarray,
-                   methods: tuple[str, ...] = ("nmf", "vca")) -> tuple[str, dict]:
+                   methods: tuple[str, ...] = ("nmf", "vca", "mcr")) -> tuple[str, dict]:
     """The automatic rank against the true one, and each method's spectra against the true spectra."""
     rank, _evidence = run.results["pca"].estimate_rank()
     ok = "ok" if rank == true_k else "bad"
@@ -112,6 +112,7 @@ def run_demo(outdir, seed: int = 0, overwrite: bool = True) -> dict:
             {"op": "decompose", "name": "pca", "method": "pca", "n_components": "auto", "seed": seed},
             {"op": "decompose", "name": "nmf", "method": "nmf", "n_components": "auto", "seed": seed},
             {"op": "decompose", "name": "vca", "method": "vca", "n_components": "auto", "seed": seed},
+            {"op": "decompose", "name": "mcr", "method": "mcr", "n_components": "auto", "seed": seed},
             {"op": "cluster", "of": "nmf", "n_clusters": EDS_PHASES, "seed": seed},
         ],
         comment="emscale demo: EDS spectrum image of SiO2 / Si / Cu",
@@ -149,7 +150,7 @@ def run_demo(outdir, seed: int = 0, overwrite: bool = True) -> dict:
 
     index = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>emscale demo</title></head><body>",
              "<h1>emscale demo</h1><ul>"]
-    for key, label in (("eds", "EDS: Poisson PCA with automatic rank, KL-NMF, VCA, phase map"),
+    for key, label in (("eds", "EDS: Poisson PCA with automatic rank, KL-NMF, VCA, MCR-ALS, phase map"),
                        ("eels", "EELS: power-law background removal, Si L2,3 edges")):
         s = summary[key]
         index.append(f"<li><a href='{key}/report.html'>{label}</a> — {describe(s)}</li>")

@@ -33,6 +33,7 @@ def decompose(
     loss: str = "kl",
     closure: bool = False,
     init: str = "vca",
+    pure_pixels: bool = True,
     executor=None,
     progress=None,
 ) -> Decomposition:
@@ -63,6 +64,10 @@ def decompose(
     init : NMF start: ``"vca"`` (default: the pure-pixel endmembers of ``method="vca"``, averaged over the pixels
         around each vertex; picks the pure-pixel solution among the near-equivalent factorisations that a shared
         background allows) or ``"nndsvda"`` (NNDSVDa from the top-k SVD, as scikit-learn's ``init="nndsvda"``).
+    pure_pixels : NMF / MCR: a shared background or line leaves a family of equally good non-negative
+        factorisations; pick the one whose loadings are pure at the pure pixels of each component (found in the
+        PCA subspace around VCA's vertices; :mod:`.purity`), then refit the loadings. Right when every phase is
+        present pure somewhere in the scan; ``False`` returns the solver's own (drifting) member of the family.
     executor, progress : passed to every pass (:func:`emscale.engine.run_pass`).
     """
     method = str(method).lower()
@@ -192,9 +197,12 @@ def decompose(
     v = pca.factors[:, :k]
     z = pca.scores[:, :k]
     if method in ("vca", "mcr", "nmf"):
-        from .vca import noise_level
+        from .vca import noise_level, pure_pixel_groups
 
         sigma = noise_level(pca.trace, pca.eigenvalues, k, dm.n_pixels, dm.n_channels)
+        if method != "nmf" or init == "vca" or pure_pixels:
+            idx, groups = pure_pixel_groups(z, k, sigma, seed=seed)
+            info["endmember_pixels"] = np.asarray(idx)
     mean_spec = mean_scale = None
     if dm.mean is not None:
         mean_spec = dm.expand_channels(dm.mean * dm.root_bh)
@@ -208,12 +216,11 @@ def decompose(
         lw, fw, ica_info = ica_rotation(z, v, seed=seed, max_iter=max_iter or 1000, tol=tol or 1e-6)
         info.update(ica_info)
     elif method == "vca":
-        from .vca import subspace_abundances, vca_indices, vertex_scores
+        from .vca import subspace_abundances, vertex_scores
 
-        idx = vca_indices(z, k, seed=seed)
-        # Endmembers: the PCA model of the summed spectra around each vertex pixel (vca.vertex_neighbourhoods),
+        # Endmembers: the PCA model of the summed spectra around each vertex pixel (vca.pure_pixel_groups),
         # unweighted, clipped, normalised to unit sum.
-        e = (vertex_scores(z, idx, sigma, dm.root_ag) @ v.T) * dm.root_bh[None, :]
+        e = (vertex_scores(z, groups, dm.root_ag) @ v.T) * dm.root_bh[None, :]
         e = np.maximum(e, 0.0)
         e /= np.maximum(e.sum(axis=1, keepdims=True), 1e-300)
         # Abundances in the weighted PCA subspace: z_i * sqrt(aG_i) = sum_c a_ic V^T (e_c / sqrt(bH)).
@@ -222,34 +229,42 @@ def decompose(
         if closure:
             target = np.concatenate([target, 1e3 * dm.sums.row_sums[:, None]], axis=1)
         a = subspace_abundances(target, ecoord, closure=closure)
-        info["endmember_pixels"] = np.asarray(idx)
         fw = (e / dm.root_bh[None, :]).T  # weighted units so the common unweighting below applies
         lw = a / dm.root_ag[:, None]
     elif method == "mcr":
         from .mcr import mcr_als
-        from .vca import vca_indices, vertex_scores
+        from .vca import vertex_scores
 
-        idx = vca_indices(z, k, seed=seed)
         # weighted endmember spectra: PCA model of the summed spectra around each vertex pixel (unit-free)
-        s0 = np.maximum(vertex_scores(z, idx, sigma, dm.root_ag) @ v.T / dm.root_bh.mean(), 0.0)
+        s0 = np.maximum(vertex_scores(z, groups, dm.root_ag) @ v.T / dm.root_bh.mean(), 0.0)
         c, sw, mcr_info = mcr_als(
             dm, s0, max_iter=max_iter or 200, tol=tol or 1e-7, closure=closure, closure_scale=dm.root_ag
         )
         info.update(mcr_info)
+        info["pure_pixel_rotation"] = False
+        if pure_pixels:
+            from .mcr import concentrations
+            from .purity import pure_pixel_rotation
+
+            rot = pure_pixel_rotation(c, sw, groups)
+            if rot is not None:
+                sw = rot[1]
+                c, info["loss"] = concentrations(dm, sw, closure=closure, closure_scale=dm.root_ag)
+                info["pure_pixel_rotation"] = True
         info["endmember_pixels"] = np.asarray(idx)
         lw, fw = c, sw.T
     else:  # nmf
         from .nmf import nmf
+        from .vca import vertex_scores
 
         h0 = None
         if init == "vca":  # pure-pixel endmembers (as method="vca") start the factorisation
-            from .vca import vca_indices, vertex_scores
-
-            idx = vca_indices(z, k, seed=seed)
-            info["endmember_pixels"] = np.asarray(idx)
-            h0 = (vertex_scores(z, idx, sigma, dm.root_ag) @ v.T) * dm.root_bh[None, :]
+            h0 = (vertex_scores(z, groups, dm.root_ag) @ v.T) * dm.root_bh[None, :]
         dm.configure(poisson=False, centre=False)
-        w, h, nmf_info = nmf(dm, k, loss=loss, max_iter=max_iter or 1000, tol=tol or 1e-6, init=h0)
+        w, h, nmf_info = nmf(
+            dm, k, loss=loss, max_iter=max_iter or 1000, tol=tol or 1e-6, init=h0,
+            pure_pixels=groups if pure_pixels else None,
+        )
         info.update(nmf_info)
         f_unw = h.T
         l_unw = w
@@ -272,6 +287,8 @@ def decompose(
     if method in ("nmf",):
         params["loss"] = loss
         params["init"] = init
+    if method in ("nmf", "mcr"):
+        params["pure_pixels"] = bool(pure_pixels)
     if method in ("mcr", "vca"):
         params["closure"] = bool(closure)
     return Decomposition(

@@ -35,24 +35,7 @@ def mcr_als(
     it = 0
     c = None
     for it in range(1, max_iter + 1):  # noqa: B007 (it is reported after the loop)
-        sst_inv = np.linalg.pinv(s @ s.T)
-        proj = s.T @ sst_inv  # (p, k)
-
-        def m(block, rows, proj=proj, s=s):
-            x, k0, k1 = dm.block(block, rows)
-            cb = np.maximum(x @ proj, 0.0)
-            if closure:
-                sc = 1.0 if closure_scale is None else closure_scale[k0:k1, None]
-                tot = (cb * sc).sum(axis=1, keepdims=True)
-                cb = cb / np.where(tot <= 0, 1.0, tot)
-            r = x - cb @ s
-            return ([cb], cb.T @ cb, cb.T @ x, float(np.einsum("ij,ij->", r, r)))
-
-        def merge(a, b):
-            return (a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3])
-
-        blocks, ctc, ctx, res = dm.run(Pass(m, merge, name="mcr-als"))
-        c = np.concatenate(blocks, axis=0)
+        c, ctc, ctx, res = _concentration_pass(dm, s, closure, closure_scale)
         s = np.maximum(np.linalg.pinv(ctc) @ ctx, 0.0)
         hist.append(res)
         if np.isfinite(prev) and abs(prev - res) <= tol * max(res, EPS):
@@ -67,3 +50,30 @@ def mcr_als(
         "loss_history": np.asarray(hist),
     }
     return c, s[:k], info
+
+
+def _concentration_pass(dm: DataMatrix, s: np.ndarray, closure: bool, closure_scale: np.ndarray | None):
+    """One pass with the spectra S fixed: C (kept pixels, k), C^T C, C^T X and the squared residual."""
+    proj = s.T @ np.linalg.pinv(s @ s.T)  # (p, k)
+
+    def m(block, rows):
+        x, k0, k1 = dm.block(block, rows)
+        cb = np.maximum(x @ proj, 0.0)
+        if closure:
+            sc = 1.0 if closure_scale is None else closure_scale[k0:k1, None]
+            tot = (cb * sc).sum(axis=1, keepdims=True)
+            cb = cb / np.where(tot <= 0, 1.0, tot)
+        r = x - cb @ s
+        return ([cb], cb.T @ cb, cb.T @ x, float(np.einsum("ij,ij->", r, r)))
+
+    def merge(a, b):
+        return (a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3])
+
+    blocks, ctc, ctx, res = dm.run(Pass(m, merge, name="mcr-als"))
+    return np.concatenate(blocks, axis=0), ctc, ctx, res
+
+
+def concentrations(dm: DataMatrix, s: np.ndarray, closure: bool = False, closure_scale: np.ndarray | None = None):
+    """Least-squares non-negative concentrations for fixed spectra S (one pass): (C, squared residual)."""
+    c, _, _, res = _concentration_pass(dm, s, closure, closure_scale)
+    return c, res

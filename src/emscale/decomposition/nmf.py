@@ -28,7 +28,10 @@ The factorisation is not unique when spectra share a component (an EDS bremsstra
 phases): ``H1 - a H2`` stays non-negative for small ``a``, and on noisy data the KL optimum drifts (slowly,
 hundreds of iterations) towards *mixed* spectra with zeros in ``H``, whose loss is lower than that of the true
 pure-phase spectra (noise fitting). Starting from pure-pixel endmembers keeps the factorisation nearer the
-pure-pixel solution but does not pin it down: a tighter ``tol`` moves it further away.
+pure-pixel solution but does not pin it down: a tighter ``tol`` moves it further away. Given groups of pixels
+believed pure (``pure_pixels``), the converged factorisation is therefore rotated to the member of that family
+whose loadings are pure there (:mod:`.purity`) and the loadings are refitted with the spectra fixed
+(:data:`W_ONLY_UPDATES` updates): the reported loss is that of the returned factors.
 """
 
 from __future__ import annotations
@@ -205,6 +208,7 @@ def nmf(
     init: tuple[np.ndarray, np.ndarray] | np.ndarray | None = None,
     in_memory: bool | None = None,
     use_numba: bool | None = None,
+    pure_pixels=None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Factorise the (unweighted, uncentred) data matrix of ``dm``: returns W (pixels, k), H (k, channels), info.
 
@@ -214,6 +218,8 @@ def nmf(
     W-only updates first. ``in_memory``: KL only; ``None`` holds X in memory when it fits in
     :data:`IN_MEMORY_BYTES`, ``False`` forces the pass-based route (one pass over the data per iteration).
     ``use_numba``: None uses numba when it is installed; False the numpy/scipy sweeps.
+    ``pure_pixels``: a list of k arrays of kept-pixel indices, each a group of pixels believed pure in one
+    component; the result is rotated to the factorisation whose loadings are pure there (:mod:`.purity`).
     """
     if loss not in ("kl", "frobenius"):
         raise ValueError(f"loss must be 'kl' or 'frobenius', not {loss!r}")
@@ -251,6 +257,22 @@ def nmf(
                 converged = True
                 break
             prev = cur
+    resolved = False
+    if pure_pixels is not None:
+        from .purity import pure_pixel_rotation
+
+        rot = pure_pixel_rotation(w, h, pure_pixels, floor=EPS)
+        if rot is not None:
+            w, h, _ = rot
+            h = np.maximum(h, EPS)
+            resolved = True
+            if route != "passes":
+                for _ in range(W_ONLY_UPDATES):
+                    xm.w_update(w, h)
+                history.append(xm.loss(w, h))
+            else:
+                w, final = _w_refit_pass(dm, w, h, loss, W_ONLY_UPDATES)
+                history.append(final)
     # Scale: each spectrum sums to 1, loadings carry the counts; order by total signal.
     scale = np.maximum(h.sum(axis=1), EPS)
     h = h / scale[:, None]
@@ -263,5 +285,33 @@ def nmf(
         "loss_name": loss,
         "loss_history": np.asarray(history),
         "route": route,
+        "pure_pixel_rotation": resolved,
     }
     return w[:, order], h[order], info
+
+
+def _w_refit_pass(dm: DataMatrix, w: np.ndarray, h: np.ndarray, loss: str, n_updates: int):
+    """One pass: ``n_updates`` loadings-only updates per block with ``H`` fixed (the rows of W are independent
+    given H), and the loss of the final factors. Returns (W, loss)."""
+    hsum = np.maximum(h.sum(axis=1), EPS)
+    hht = h @ h.T
+
+    def m(block, rows):
+        x, k0, k1 = dm.block(block, rows)
+        wb = w[k0:k1].copy()
+        if loss == "kl":
+            for _ in range(n_updates):
+                wb *= ((x / (wb @ h + EPS)) @ h.T) / hsum[None, :]
+            wh = wb @ h + EPS
+            val = float(np.sum(xlogy(x, x / wh) - x + wh))
+        else:
+            xht = x @ h.T
+            for _ in range(n_updates):
+                for c in range(h.shape[0]):
+                    wb[:, c] = np.maximum(EPS, wb[:, c] + (xht[:, c] - wb @ hht[:, c]) / max(hht[c, c], EPS))
+            r = x - wb @ h
+            val = float(np.einsum("ij,ij->", r, r))
+        return ([wb], val)
+
+    blocks, val = dm.run(Pass(m, lambda a, b: (a[0] + b[0], a[1] + b[1]), name="nmf-refit-loadings"))
+    return (np.concatenate(blocks, axis=0) if blocks else w), val
