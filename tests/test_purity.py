@@ -84,14 +84,12 @@ def test_pure_pixel_methods_recover_spectra(method):
         medians.append(float(np.median(spectral_angles(d.factors_array.T, truth.spectra))))
         if method in ("nmf", "mcr"):
             assert d.info["pure_pixel_rotation"]
-    # measured: VCA 0.97-1.84, NMF 1.01-1.90, MCR 1.05-2.12 (MCR's least squares is the least efficient)
-    limit = {"vca": 2.0, "nmf": 2.0, "mcr": 2.3}[method]
-    assert max(medians) <= limit, medians
-    assert np.mean(np.array(medians) <= 2.0) >= 0.85, medians
+    # measured: VCA 0.97-1.74, NMF 1.01-1.81, MCR 1.05-1.94 (MCR's least squares is the least efficient)
+    assert max(medians) <= 2.0, medians
 
 
 def test_nmf_without_pure_pixel_rotation_drifts():
-    # the solver's own member of the family: the reason for the rotation (seed 2, realistic background: 4.8
+    # the solver's own member of the family: the reason for the rotation (seed 2, realistic background: 5.2
     # degrees without, 1.2 with)
     s, truth = make_cube(rank=3, kind="eds", counts=200, pure=True, seed=2, background=(0.2, 0.4))
     raw = decompose(s, "nmf", n_components=3, pure_pixels=False)

@@ -32,7 +32,7 @@ def decompose(
     tol: float | None = None,
     loss: str = "kl",
     closure: bool = False,
-    init: str = "vca",
+    init: str = "nndsvda",
     pure_pixels: bool = True,
     executor=None,
     progress=None,
@@ -61,9 +61,10 @@ def decompose(
     max_iter, tol : iteration limit and relative loss-change tolerance of NMF / MCR / ICA.
     loss : NMF loss, ``"kl"`` (Poisson) or ``"frobenius"`` (HALS).
     closure : MCR / VCA: abundances of each pixel sum to one (fractions of its total).
-    init : NMF start: ``"vca"`` (default: the pure-pixel endmembers of ``method="vca"``, averaged over the pixels
-        around each vertex; picks the pure-pixel solution among the near-equivalent factorisations that a shared
-        background allows) or ``"nndsvda"`` (NNDSVDa from the top-k SVD, as scikit-learn's ``init="nndsvda"``).
+    init : NMF start: ``"nndsvda"`` (default: NNDSVDa from the top-k SVD of the counts, as scikit-learn's
+        ``init="nndsvda"``; measured to converge in fewer iterations) or ``"vca"`` (the pure-pixel endmembers of
+        ``method="vca"``). With ``pure_pixels`` the start hardly changes the result (same spectra to 0.1 degree on
+        the ground-truth cubes).
     pure_pixels : NMF / MCR: a shared background or line leaves a family of equally good non-negative
         factorisations; pick the one whose loadings are pure at the pure pixels of each component (found in the
         PCA subspace around VCA's vertices; :mod:`.purity`), then refit the loadings. Right when every phase is

@@ -11,7 +11,7 @@
 
 ``W`` (pixels x k) and ``H`` (k x channels) are kept in memory. Initialisation: NNDSVDa (Boutsidis &
 Gallopoulos) from a truncated SVD computed by passes, zeros filled with the data mean; or given endmember
-spectra (``decompose(init="vca")``, the default there) with loadings from W-only updates.
+spectra (``decompose(init="vca")``) with loadings from W-only updates.
 
 Two routes for KL (the trade-off):
 
@@ -71,13 +71,14 @@ def nndsvda(u: np.ndarray, s: np.ndarray, vt: np.ndarray, fill: float) -> tuple[
 
 
 def init_nndsvda(dm: DataMatrix, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """NNDSVDa from the top-k SVD of the unweighted data (Gram path: two passes)."""
+    """NNDSVDa from the top-k SVD of the unweighted data: randomized (O(n p k)) unless k is a sizeable fraction
+    of the matrix, where the exact Gram path (O(n p^2)) is the one that is accurate."""
     from .pca import gram_pca, randomized_pca
 
-    if dm.n_channels <= 4096:
-        r = gram_pca(dm, k)
-    else:
+    if 4 * k < min(dm.n_pixels, dm.n_channels) or dm.n_channels > 4096:
         r = randomized_pca(dm, k)
+    else:
+        r = gram_pca(dm, k)
     s = np.sqrt(np.clip(r.eigenvalues[:k], EPS, None))
     u = r.scores / s
     fill = float(dm.sums.col_sums.sum()) / (dm.n_pixels * dm.n_channels)

@@ -115,7 +115,7 @@ def vertex_scores(scores: np.ndarray, groups, row_weight: np.ndarray | None = No
     return np.stack([(wt[nb, None] * z[nb]).mean(axis=0) for nb in groups])
 
 
-def pure_pixel_groups(scores: np.ndarray, k: int, noise: float, seed: int = 0, width: float = 2.0):
+def pure_pixel_groups(scores: np.ndarray, k: int, noise: float, seed: int = 0, width: float = 1.5):
     """(vertex pixel indices, groups of pixels around each vertex): VCA's vertices (:func:`vca_indices`), each
     grown into a neighbourhood (:func:`vertex_neighbourhoods`), and made distinct.
 
