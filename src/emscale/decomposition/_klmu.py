@@ -88,6 +88,55 @@ if HAVE_NUMBA:
             out += part[b]
         return out, lossp.sum()
 
+    # Up to four components (the common case) the sweeps keep the row of W, the accumulators and the gathered row
+    # of H^T in scalars: the generic loops over an unknown k keep them in memory (measured 1.8x slower). Fewer
+    # components are padded with zero columns, which add exact zeros to every sum: the same bits as the generic
+    # sweeps.
+    @_nb.njit(parallel=True, cache=True, fastmath=False)
+    def _w_update_csr4(indptr, indices, data, w, ht, hsum, bounds):  # pragma: no cover - compiled
+        for b in _nb.prange(len(bounds) - 1):
+            for i in range(bounds[b], bounds[b + 1]):
+                w0, w1, w2, w3 = w[i, 0], w[i, 1], w[i, 2], w[i, 3]
+                a0 = a1 = a2 = a3 = 0.0
+                for t in range(indptr[i], indptr[i + 1]):
+                    j = indices[t]
+                    h0, h1, h2, h3 = ht[j, 0], ht[j, 1], ht[j, 2], ht[j, 3]
+                    r = data[t] / (EPS + w0 * h0 + w1 * h1 + w2 * h2 + w3 * h3)
+                    a0 += r * h0
+                    a1 += r * h1
+                    a2 += r * h2
+                    a3 += r * h3
+                w[i, 0] = w0 * (a0 / hsum[0])
+                w[i, 1] = w1 * (a1 / hsum[1])
+                w[i, 2] = w2 * (a2 / hsum[2])
+                w[i, 3] = w3 * (a3 / hsum[3])
+
+    @_nb.njit(parallel=True, cache=True, fastmath=False)
+    def _h_num_csr4(indptr, indices, data, w, ht, bounds, p, with_loss):  # pragma: no cover - compiled
+        nb = len(bounds) - 1
+        part = np.zeros((nb, p, 4))
+        lossp = np.zeros(nb)
+        for b in _nb.prange(nb):
+            num = part[b]
+            ls = 0.0
+            for i in range(bounds[b], bounds[b + 1]):
+                w0, w1, w2, w3 = w[i, 0], w[i, 1], w[i, 2], w[i, 3]
+                for t in range(indptr[i], indptr[i + 1]):
+                    j = indices[t]
+                    x = data[t]
+                    r = x / (EPS + w0 * ht[j, 0] + w1 * ht[j, 1] + w2 * ht[j, 2] + w3 * ht[j, 3])
+                    if with_loss:
+                        ls += x * np.log(r)
+                    num[j, 0] += r * w0
+                    num[j, 1] += r * w1
+                    num[j, 2] += r * w2
+                    num[j, 3] += r * w3
+            lossp[b] = ls
+        out = np.zeros((p, 4))
+        for b in range(nb):  # fixed order: bit-identical whatever the thread count
+            out += part[b]
+        return out, lossp.sum()
+
     @_nb.njit(parallel=True, cache=True, fastmath=False)
     def _w_update_dense(x, w, ht, hsum):  # pragma: no cover - compiled
         n, k = w.shape
@@ -133,6 +182,16 @@ if HAVE_NUMBA:
         for b in range(nb):
             out += part[b]
         return out, lossp.sum()
+
+
+def _pad4(a: np.ndarray, fill: float = 0.0) -> np.ndarray:
+    """(rows, k <= 4) -> contiguous (rows, 4) float64; extra columns ``fill`` (zeros: components that add exact
+    zeros; the H sums of padded components are 1 so that nothing divides by zero)."""
+    if a.shape[1] == 4 and a.flags.c_contiguous and a.dtype == np.float64:
+        return a
+    out = np.full((a.shape[0], 4), fill)
+    out[:, : a.shape[1]] = a
+    return out
 
 
 class KLMatrix:
@@ -181,7 +240,11 @@ class KLMatrix:
         ht = np.ascontiguousarray(h.T)
         hsum = np.maximum(h.sum(axis=1), EPS)
         if self.use_numba:
-            if self.csr is not None:
+            if self.csr is not None and w.shape[1] <= 4:
+                w4 = _pad4(w)
+                _w_update_csr4(*self.csr, w4, _pad4(ht), _pad4(hsum[None, :], 1.0)[0], self.bounds)
+                w[:] = w4[:, : w.shape[1]]
+            elif self.csr is not None:
                 _w_update_csr(*self.csr, w, ht, hsum)
             else:
                 _w_update_dense(self.dense, w, ht, hsum)
@@ -199,7 +262,10 @@ class KLMatrix:
         ht = np.ascontiguousarray(h.T)
         wsum = w.sum(axis=0)
         if self.use_numba:
-            if self.csr is not None:
+            if self.csr is not None and w.shape[1] <= 4:
+                num, xlog = _h_num_csr4(*self.csr, _pad4(w), _pad4(ht), self.bounds, self.p, with_loss)
+                num = num[:, : w.shape[1]]
+            elif self.csr is not None:
                 num, xlog = _h_num_csr(*self.csr, w, ht, self.bounds, self.p, with_loss)
             else:
                 num, xlog = _h_num_dense(self.dense, w, ht, self.bounds, with_loss)
