@@ -34,6 +34,7 @@ def decompose(
     closure: bool = False,
     init: str = "nndsvda",
     pure_pixels: bool = True,
+    fit_pixels: int | None = None,
     executor=None,
     progress=None,
 ) -> Decomposition:
@@ -69,6 +70,10 @@ def decompose(
         factorisations; pick the one whose loadings are pure at the pure pixels of each component (found in the
         PCA subspace around VCA's vertices; :mod:`.purity`), then refit the loadings. Right when every phase is
         present pure somewhere in the scan; ``False`` returns the solver's own (drifting) member of the family.
+    fit_pixels : KL-NMF: fit the spectra on a seeded random subset of this many pixels held in memory, then
+        compute every pixel's loadings in one pass with the spectra fixed (bounded memory for data bigger than
+        RAM; :mod:`.nmf`). ``None``: all pixels when their in-memory matrix fits (8 GiB), else as many as fit in
+        1 GiB.
     executor, progress : passed to every pass (:func:`emscale.engine.run_pass`).
     """
     method = str(method).lower()
@@ -255,17 +260,36 @@ def decompose(
         info["endmember_pixels"] = np.asarray(idx)
         lw, fw = c, sw.T
     else:  # nmf
-        from .nmf import nmf
+        from .nmf import kl_fits_in_memory, loadings_pass, nmf, pixel_subset, subset_size
         from .vca import vertex_scores
 
         h0 = None
-        if init == "vca":  # pure-pixel endmembers (as method="vca") start the factorisation
-            h0 = (vertex_scores(z, groups, dm.root_ag) @ v.T) * dm.root_bh[None, :]
         dm.configure(poisson=False, centre=False)
+        n_fit = dm.n_pixels
+        if loss == "kl":
+            n_fit = int(fit_pixels) if fit_pixels is not None else (
+                dm.n_pixels if kl_fits_in_memory(dm) else subset_size(dm))
+            if not 2 * k <= n_fit:
+                raise ValueError(f"fit_pixels={n_fit} is too few for {k} components")
+        subset = n_fit < dm.n_pixels
+        if init == "vca" or subset:
+            # pure-pixel endmembers (as method="vca") start the factorisation; on a subset they cost no pass
+            h0 = (vertex_scores(z, groups, dm.root_ag) @ v.T) * dm.root_bh[None, :]
+        fit_dm, fit_groups = dm, (groups if pure_pixels else None)
+        if subset:
+            fit_dm, chosen = pixel_subset(dm, n_fit, seed, groups=fit_groups)
+            fit_dm.statistics()
+            fit_dm.configure(poisson=False, centre=False)
+            if fit_groups is not None:  # the groups' pixels that are in the subset, as subset rows
+                fit_groups = [np.searchsorted(chosen, np.intersect1d(g, chosen)) for g in fit_groups]
         w, h, nmf_info = nmf(
-            dm, k, loss=loss, max_iter=max_iter or 1000, tol=tol or 1e-6, init=h0,
-            pure_pixels=groups if pure_pixels else None,
+            fit_dm, k, loss=loss, max_iter=max_iter or 1000, tol=tol or 1e-6, init=h0, pure_pixels=fit_groups,
+            in_memory=True if subset else None,
         )
+        if subset:
+            w, nmf_info["loss"] = loadings_pass(dm, h)
+            nmf_info["route"] += f"+subset({n_fit} of {dm.n_pixels} pixels)+loadings-pass"
+            nmf_info["fit_pixels"] = n_fit
         info.update(nmf_info)
         f_unw = h.T
         l_unw = w

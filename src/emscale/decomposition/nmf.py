@@ -21,8 +21,14 @@ Two routes for KL (the trade-off):
   only the non-zeros (:mod:`._klmu`: numba when installed, numpy/scipy otherwise): O(nnz k) per iteration
   instead of O(n p k) plus a read and float64 conversion of every block. For 200 counts/pixel over 2048
   channels that is > 10x less work per iteration and no I/O.
-* **passes** (``in_memory=False``, or data whose CSR would not fit): one pass over the data per iteration, for
-  lazy / zarr data bigger than memory; slower (every block is read and converted each iteration), same maths.
+* **passes** (``in_memory=False``): one pass over the data per iteration; slow on big data (every block is read
+  and converted each iteration), same maths.
+* **subset + loadings pass** (KL data whose CSR would not fit in :data:`IN_MEMORY_BYTES`, or
+  ``decompose(fit_pixels=N)``): the spectra are fitted in memory on a seeded random subset of pixels whose CSR
+  fits :data:`SUBSET_BYTES` (:func:`pixel_subset`), then one pass computes every pixel's loadings with the spectra
+  fixed (:func:`loadings_pass`). Memory: the subset's CSR plus a few partitions, whatever the data size; reads:
+  three. The trade-off: the spectra carry the noise of the subset only (a million pixels of an EDS map hold
+  ~10^8 counts, far more than the spectra need), the loadings are exact for those spectra.
 
 The factorisation is not unique when spectra share a component (an EDS bremsstrahlung, a line present in two
 phases): ``H1 - a H2`` stays non-negative for small ``a``, and on noisy data the KL optimum drifts (slowly,
@@ -135,6 +141,7 @@ H_FLOOR = 1e-3  # endmember-spectra start: entries floored at this fraction of t
 W_ONLY_UPDATES = 20  # endmember-spectra start: W-only updates before the joint ones (in-memory KL route)
 IN_MEMORY_BYTES = 8 * 2**30  # the KL route holds X in memory (CSR or dense float32) up to this size
 DENSE_FRACTION = 0.4  # above this fraction of non-zeros X is held dense (CSR would be bigger and slower)
+SUBSET_BYTES = 1 << 30  # out of core: the spectra are fitted on a pixel subset whose in-memory matrix fits this
 
 
 def build_kl_matrix(dm: DataMatrix, use_numba: bool | None = None):
@@ -168,11 +175,73 @@ def build_kl_matrix(dm: DataMatrix, use_numba: bool | None = None):
 
 def kl_fits_in_memory(dm: DataMatrix) -> bool:
     """Upper bound of the in-memory size: 8 bytes per non-zero (at most one per count for integer data)."""
-    n_entries = dm.n_pixels * dm.n_channels
-    bound = 4 * n_entries
+    return _in_memory_bound(dm) <= IN_MEMORY_BYTES
+
+
+def _in_memory_bound(dm: DataMatrix) -> float:
+    bound = 4.0 * dm.n_pixels * dm.n_channels
     if np.dtype(dm.data.dtype).kind in "biu" and dm.sums is not None:
         bound = min(bound, 8 * float(np.sum(dm.sums.col_sums)))
-    return bound <= IN_MEMORY_BYTES
+    return bound
+
+
+def subset_size(dm: DataMatrix, budget: float = SUBSET_BYTES) -> int:
+    """How many pixels' in-memory matrix fits ``budget`` (by the bound of :func:`kl_fits_in_memory`)."""
+    per_pixel = max(_in_memory_bound(dm) / max(dm.n_pixels, 1), 1.0)
+    return int(min(dm.n_pixels, max(budget // per_pixel, 1)))
+
+
+def pixel_subset(dm: DataMatrix, n_fit: int, seed: int, groups=None) -> tuple[DataMatrix, np.ndarray]:
+    """A DataMatrix over a seeded random subset of ``n_fit`` of the kept pixels (in storage order), and the
+    kept-pixel indices (of ``dm``) it holds. Its passes still read every partition but keep only those rows.
+
+    ``groups`` (pure-pixel groups, kept-pixel indices): up to ``n_fit / (2 k)`` pixels of each are taken first
+    (a seeded sample when a group is bigger): pure pixels are what pins the spectra down, and a uniform sample
+    would keep only a fraction of a small pure region."""
+    rng = np.random.default_rng(seed)
+    must = np.zeros(0, dtype=np.int64)
+    if groups:
+        cap = max(1, n_fit // (2 * len(groups)))
+        parts = [g if len(g) <= cap else rng.choice(g, size=cap, replace=False) for g in groups]
+        must = np.unique(np.concatenate(parts).astype(np.int64))[:n_fit]
+    rest = np.setdiff1d(np.arange(dm.n_pixels), must, assume_unique=True)
+    extra = rng.choice(rest, size=max(n_fit - len(must), 0), replace=False)
+    chosen = np.sort(np.concatenate([must, extra]))
+    flat = np.flatnonzero(dm.keep_pixels) if dm.keep_pixels is not None else np.arange(dm.n_pixels_total)
+    keep = np.zeros(dm.n_pixels_total, dtype=bool)
+    keep[flat[chosen]] = True
+    sub = DataMatrix(dm.data, dm.nav_ndim, keep, dm.keep_channels, executor=dm.executor, progress=dm.progress)
+    return sub, chosen
+
+
+def loadings_pass(dm: DataMatrix, h: np.ndarray, n_updates: int = 50) -> tuple[np.ndarray, float]:
+    """One pass: every pixel's KL loadings for fixed spectra H (k, channels), and the KL loss.
+
+    Per block: a non-negative least-squares start ``max(X H^+, floor)``, then ``n_updates`` multiplicative W
+    updates on the block's non-zeros (:class:`._klmu.KLMatrix`, numba when installed): the rows are independent
+    given H, so the block result is the in-memory one."""
+    from ._klmu import KLMatrix
+
+    h = np.maximum(np.asarray(h, dtype=np.float64), EPS)
+    pinv = np.linalg.pinv(h)  # (p, k)
+
+    def m(block, rows):
+        x, _, _ = dm.raw_block(block, rows)
+        x = np.asarray(x)
+        n_b, p = x.shape
+        r, c = np.nonzero(x)
+        vals = x[r, c].astype(np.float32)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=n_b))]).astype(np.int64)
+        xm = KLMatrix(n_b, p, csr=(indptr, c.astype(np.int32), vals))
+        totals = np.bincount(r, weights=vals, minlength=n_b)
+        w = x.astype(np.float32) @ pinv.astype(np.float32)  # least squares, one sgemm per block
+        w = np.maximum(w.astype(np.float64), 1e-3 * np.maximum(totals, 1.0)[:, None] / h.shape[0])
+        for _ in range(n_updates):
+            xm.w_update(w, h)
+        return ([w], xm.loss(w, h))
+
+    blocks, val = dm.run(Pass(m, lambda a, b: (a[0] + b[0], a[1] + b[1]), name="nmf-loadings"))
+    return (np.concatenate(blocks, axis=0) if blocks else np.zeros((0, h.shape[0]))), float(val)
 
 
 def _kl_in_memory(xm, w, h, max_iter, tol, check_every: int = 10):
