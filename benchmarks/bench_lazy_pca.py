@@ -43,7 +43,8 @@ ev = np.asarray(d.explained_variance)[:{k}]
 f = np.asarray(d.factors_array)
 sec = time.perf_counter() - t0
 np.save({out!r}, f.reshape(-1, f.shape[-1]) if f.shape[-1] == {k} else f.reshape(f.shape[0], -1).T)
-report(seconds=sec, ev=ev.tolist(), bytes_read=sum(r.bytes_read for r in passes.log.reports))
+report(seconds=sec, ev=ev.tolist(), bytes_read=sum(r.bytes_read for r in passes.log.reports),
+       passes=[r.name for r in passes.log.reports])
 """
 
 REF = """
@@ -116,7 +117,8 @@ def main(argv=None) -> list[dict]:
         if fa.shape == fb.shape:
             acc.append(f"top-3 factor subspace angle {subspace_angle_deg(fa[:, :3], fb[:, :3]):.2g} deg")
     if read:
-        acc.append(f"emscale read {read / nbytes:.1f}x the cube")
+        n_passes = len(em_r.get("result", {}).get("passes") or [])
+        acc.append(f"emscale read {read / nbytes:.1f}x the cube" + (f" ({n_passes} passes)" if n_passes else ""))
     targets = []
     if "rss_gb" in em_r and shape == (256, 512, 4096):
         targets.append(f"RSS target <= 1.5 GB {'met' if em_r['rss_gb'] <= 1.5 else 'NOT met'}")

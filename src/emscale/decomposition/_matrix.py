@@ -13,16 +13,37 @@ Conventions (those of HyperSpy's ``normalize_poissonian_noise``, Keenan & Kotula
 
 With this scaling the Poisson noise of ``Xw`` has variance ~ ``1 / sum(X)`` everywhere; the rank estimate
 (:mod:`.rank`) estimates that level from the data, so it does not depend on the overall scale.
+
+Inside a partition the products work on *chunks* of a few MB (:meth:`DataMatrix._chunks`), so that the
+converted, weighted rows stay in the CPU caches between the conversion and the matrix products, and a task's
+temporaries do not grow with the partition. Products with tall-and-skinny results apply the diagonal weights to
+the small factors instead of the block (``Xw c = Dr (X (Dc c)) - 1 (m^T c)``), and where the data are exactly
+representable in float32 (counts up to 16 bits, float32 data) and not centred, the randomized solver's products
+run in float32 BLAS (the merged products accumulate in float64). The Gram matrix of the exact solver stays
+float64 throughout.
+
+Merge passes run on local executors (inline, threads) fold each partial into the running result as soon as the
+partials before it are in (:func:`_run_folding`): the same left-to-right fold in partition order as
+:func:`emscale.engine.run_pass`, hence the same bits, but a pass holds only the partials in flight instead of one
+per partition (a 2048 x 2048 Gram partial is 34 MB).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..engine import Pass, run_pass
 from ..errors import DataError
+
+# Smallest partition (bytes of the stored rows) a DataMatrix pass uses.
+MIN_PARTITION_BYTES = 1 << 20
+# Working set of one chunk (converted rows) inside a partition: small enough to stay in the caches.
+CHUNK_BYTES = 2 * 2**20
+# Chunks of the Gram pass (syrk: bigger chunks amortise the update of the channels x channels accumulator).
+GRAM_CHUNK_BYTES = 8 * 2**20
 
 
 @dataclass
@@ -50,6 +71,53 @@ def _merge_sums(a, b):
         a[6] + b[6],
         a[7] + b[7],
     )
+
+
+def _run_folding(source, p: Pass, executor, partition_bytes: int, progress=None):
+    """:func:`emscale.engine.run_pass` for a merge pass on an in-process executor, folding each partial into the
+    result as soon as all partials before it are in (same left-to-right order, same bits), so that no more than
+    the partials in flight are held."""
+    from ..engine import passes
+
+    parts = passes.partitions(source, partition_bytes)
+    row_bytes = int(np.prod(source.shape[1:], dtype=np.int64)) * np.dtype(source.dtype).itemsize
+    sizes = [(s.stop - s.start) * row_bytes for s in parts]
+    total = int(sum(sizes))
+    ready: dict = {}
+    state = {"acc": None, "next": 0, "done": 0}
+
+    def task(i: int):
+        ready[i] = p.map(passes.read_block(source, parts[i]), parts[i])  # kept here, not in the executor's list
+
+    def on_done(i: int):
+        state["done"] += sizes[i]
+        while state["next"] in ready:
+            part = ready.pop(state["next"])
+            state["acc"] = part if state["next"] == 0 else p.merge(state["acc"], part)
+            state["next"] += 1
+        if progress:
+            progress(state["done"], total)
+
+    t0 = time.perf_counter()
+    executor.map(task, range(len(parts)), on_done)
+    if state["next"] != len(parts):  # pragma: no cover - every executor calls on_done for every task
+        raise RuntimeError(f"pass {p.name!r}: {len(parts) - state['next']} partial(s) were not merged")
+    result = p.finalize(state["acc"])
+    passes.log.reports.append(passes.PassReport(p.name, len(parts), total, time.perf_counter() - t0, executor.name))
+    del passes.log.reports[:-100]
+    return result
+
+
+def _sym_from_upper(c: np.ndarray) -> np.ndarray:
+    """The symmetric matrix whose upper triangle is that of ``c`` (syrk fills one triangle)."""
+    u = np.triu(c)
+    u += np.triu(c, 1).T
+    return u
+
+
+def _exact_in_float32(dtype) -> bool:
+    dt = np.dtype(dtype)
+    return dt.kind == "b" or (dt.kind in "iu" and dt.itemsize <= 2) or (dt.kind == "f" and dt.itemsize <= 4)
 
 
 class DataMatrix:
@@ -84,6 +152,7 @@ class DataMatrix:
         self.col_scale: np.ndarray | None = None  # 1/sqrt(bH) for kept channels
         self.mean: np.ndarray | None = None  # weighted column mean subtracted from each row
         self.sums: Sums | None = None
+        self.sketch: dict | None = None  # the randomized solver's first products, taken by statistics(sketch=)
 
     # -- block access --------------------------------------------------------------------------------------
     def _kept_range(self, rows: slice) -> tuple[int, int, np.ndarray | None]:
@@ -115,46 +184,156 @@ class DataMatrix:
             x -= self.mean[None, :]
         return x, k0, k1
 
+    def _chunks(self, block: np.ndarray, rows: slice, nbytes: int = CHUNK_BYTES, itemsize: int = 8,
+                whole_rows: bool = False):
+        """The kept part of one block in chunks of about ``nbytes`` (at ``itemsize`` bytes per value), not
+        converted: yields ``(x, k0, k1, a, b)`` with ``x`` the (kept pixels, kept channels) rows of the block's
+        pixels ``a:b`` (counted from the block's first pixel) and ``k0:k1`` their kept-pixel range. With
+        ``whole_rows`` a chunk either holds whole first-dimension rows or lies inside one (row-seeded noise).
+        The chunking depends on the partition only, never on the executor."""
+        xa = block.reshape(-1, self.n_channels_total)
+        n = xa.shape[0]
+        p0 = rows.start * self.inner
+        step = max(1, nbytes // max(1, self.n_channels * itemsize))
+        if whole_rows and self.inner > 0:
+            if step >= self.inner:
+                step = step // self.inner * self.inner
+                bounds = [(a, min(a + step, n)) for a in range(0, n, step)]
+            else:
+                bounds = [(a, min(a + step, r + self.inner)) for r in range(0, n, self.inner)
+                          for a in range(r, r + self.inner, step)]
+        else:
+            bounds = [(a, min(a + step, n)) for a in range(0, n, step)]
+        for a, b in bounds:
+            x = xa[a:b]
+            if self.keep_pixels is None:
+                k0, k1 = p0 + a, p0 + b
+            else:
+                k0, k1 = int(self._kept_before[p0 + a]), int(self._kept_before[p0 + b])
+                x = x[self.keep_pixels[p0 + a : p0 + b]]
+            if self.keep_channels is not None:
+                x = x[:, self.keep_channels]
+            yield x, k0, k1, a, b
+
+    def _weigh(self, x: np.ndarray, k0: int, k1: int) -> np.ndarray:
+        """Weighted, centred float64 copy of kept rows ``k0:k1`` (what :meth:`block` does to a whole block)."""
+        x = np.array(x, dtype=np.float64, copy=True)
+        if self.row_scale is not None:
+            x *= self.row_scale[k0:k1, None]
+        if self.col_scale is not None:
+            x *= self.col_scale[None, :]
+        if self.mean is not None:
+            x -= self.mean[None, :]
+        return x
+
+    @property
+    def product_dtype(self) -> np.dtype:
+        """Precision of the block products of the randomized solver: float32 where the data are exact in float32
+        (integers of up to 16 bits, float16/32) and not centred; float64 otherwise (the Gram matrix of the exact
+        solver is always float64)."""
+        return np.dtype(np.float32 if _exact_in_float32(self.data.dtype) and self.mean is None else np.float64)
+
+    def _times(self, x: np.ndarray, k0: int, k1: int, cw: np.ndarray, mc: np.ndarray | None):
+        """(x converted to cw's dtype, Xw c for the kept rows k0:k1 in float64) with ``cw = Dc c`` and
+        ``mc = m^T c``: the weights act on the small factors, not on the rows."""
+        xc = np.asarray(x, dtype=cw.dtype)
+        y = np.asarray(xc @ cw, dtype=np.float64)
+        if self.row_scale is not None:
+            y *= self.row_scale[k0:k1, None]
+        if mc is not None:
+            y -= mc[None, :]
+        return xc, y
+
+    def _factor(self, c: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray | None]:
+        cw = c if self.col_scale is None else c * self.col_scale[:, None]
+        return np.ascontiguousarray(cw, dtype=dtype), (None if self.mean is None else self.mean @ c)
+
     def run(self, p: Pass):
-        # Blocks become float64 (pixels x channels) arrays with a temporary or two: size the partitions by that
-        # expanded size, not by the stored bytes (a uint16 block grows 4x).
+        # Partitions are sized by the float64 size of their rows (nmf / mcr still convert whole blocks).
         from ..engine import passes
+        from ..engine.executors import InlineExecutor, ThreadExecutor, get_executor
 
         grow = max(1, 8 // np.dtype(self.data.dtype).itemsize)
-        return run_pass(self.data, p, executor=self.executor, progress=self.progress,
-                        partition_bytes=max(passes.DEFAULT_PARTITION_BYTES // grow, 1 << 20))
+        partition_bytes = max(passes.DEFAULT_PARTITION_BYTES // grow, MIN_PARTITION_BYTES)
+        executor = self.executor or get_executor()
+        if p.merge is not None and isinstance(executor, InlineExecutor | ThreadExecutor) and self.data.ndim:
+            return _run_folding(self.data, p, executor, partition_bytes, self.progress)
+        return run_pass(self.data, p, executor=executor, progress=self.progress, partition_bytes=partition_bytes)
 
     # -- the statistics pass -------------------------------------------------------------------------------
-    def statistics(self) -> Sums:
-        """One pass: per-pixel and per-channel totals, NaN/inf and negative counts, weighted-norm helpers."""
-        acc = self.run(Pass(self._statistics_block, _merge_sums, name="decomposition-statistics"))
-        return self._set_sums(acc)
+    def statistics(self, sketch: tuple[int, int, bool] | None = None) -> Sums:
+        """One pass: per-pixel and per-channel totals, NaN/inf and negative counts, weighted-norm helpers.
+
+        ``sketch=(ell, seed, poisson)`` also takes the randomized solver's first products in the same read
+        (:meth:`sketch_products` of the test matrix ``b0 = Dc^-1 Omega``, Omega standard normal (channels x ell)
+        from ``seed``): the per-channel weight ``Dc`` is only known at the end of the pass, but ``Xw b0 = Dr X
+        Omega`` needs only the per-pixel weight, which each block knows. Stored in :attr:`sketch` for
+        :func:`.pca.randomized_pca` (uncentred PCA only).
+        """
+        if sketch is None:
+            acc = self.run(Pass(self._statistics_block, _merge_sums, name="decomposition-statistics"))
+            return self._set_sums(acc)
+        ell, seed, poisson = int(sketch[0]), int(sketch[1]), bool(sketch[2])
+        dtype = np.dtype(np.float32 if _exact_in_float32(self.data.dtype) else np.float64)
+        omega = np.random.default_rng(seed).standard_normal((self.n_channels, ell)).astype(dtype)
+
+        def m(block, rows):
+            return self._statistics_block(block, rows, (omega, poisson))
+
+        def merge(a, b):
+            return _merge_sums(a[:8], b[:8]) + (a[8] + b[8], a[9] + b[9])
+
+        acc = self.run(Pass(m, merge, name="decomposition-statistics-sketch"))
+        self.sketch = {"key": (ell, seed, poisson), "omega": omega.astype(np.float64), "n": acc[8],
+                       "g": 0.5 * (acc[9] + acc[9].T)}
+        return self._set_sums(acc[:8])
 
     def _set_sums(self, acc) -> Sums:
         rows = np.concatenate(acc[0]) if acc[0] else np.zeros(0)
         self.sums = Sums(rows, *acc[1:])
         return self.sums
 
-    def _statistics_block(self, block, rows):
-        """One block's share of the statistics (also used by the single-pass sketch)."""
-        x, _, _ = self.raw_block(block, rows)
-        xf = np.asarray(x, dtype=np.float64)
-        if x.dtype.kind in "fc":
-            fin = np.isfinite(xf)
-            n_bad = int(xf.size - np.count_nonzero(fin))
-            if n_bad:
-                xf = np.where(fin, xf, 0.0)
-        else:
-            n_bad = 0
-        rs = xf.sum(axis=1)
-        n_neg = 0 if x.dtype.kind in "bu" else int(np.count_nonzero(xf < 0))
-        mn = float(xf.min()) if xf.size else np.inf
-        rs1 = np.where(rs == 0, 1.0, rs)
-        # Weighted column sums as matrix-vector products: one block-size temporary (x^2) instead of four.
-        x2 = xf * xf
-        sq = (1.0 / rs1) @ x2
-        osr = (1.0 / np.sqrt(np.abs(rs1))) @ xf
-        return ([rs], xf.sum(axis=0), n_bad, n_neg, mn, sq, osr, x2.sum(axis=0))
+    def _statistics_block(self, block, rows, sketch=None):
+        """One block's share of the statistics (also used by the single-pass sketch), chunk by chunk; with
+        ``sketch=(omega, poisson)`` also ``(X^T Dr Y, Y^T Y)`` for ``Y = Dr X omega`` (see :meth:`statistics`)."""
+        p = self.n_channels
+        rss, n_bad, n_neg, mn = [], 0, 0, np.inf
+        cs, sq, osr, csq = np.zeros(p), np.zeros(p), np.zeros(p), np.zeros(p)
+        if sketch is not None:
+            omega, poisson = sketch
+            n_sk, g_sk = np.zeros((p, omega.shape[1])), np.zeros((omega.shape[1],) * 2)
+        for x, _, _, _, _ in self._chunks(block, rows):
+            xf = np.asarray(x, dtype=np.float64)
+            if x.dtype.kind in "fc":
+                fin = np.isfinite(xf)
+                bad = int(xf.size - np.count_nonzero(fin))
+                if bad:
+                    n_bad += bad
+                    xf = np.where(fin, xf, 0.0)
+            rs = xf.sum(axis=1)
+            rss.append(rs)
+            if x.dtype.kind not in "bu":
+                n_neg += int(np.count_nonzero(xf < 0))
+            if xf.size:
+                mn = min(mn, float(xf.min()))
+            rs1 = np.where(rs == 0, 1.0, rs)
+            # Weighted column sums as matrix-vector products: one chunk-size temporary (x^2) instead of four.
+            x2 = xf * xf
+            cs += xf.sum(axis=0)
+            sq += (1.0 / rs1) @ x2
+            osr += (1.0 / np.sqrt(np.abs(rs1))) @ xf
+            csq += x2.sum(axis=0)
+            if sketch is not None:
+                xc = xf if omega.dtype == np.float64 else np.asarray(x, dtype=omega.dtype)
+                y = np.asarray(xc @ omega, dtype=np.float64)
+                if poisson:
+                    y *= (1.0 / np.sqrt(rs1))[:, None]  # Dr, as configure() sets it
+                g_sk += y.T @ y
+                yr = y * (1.0 / np.sqrt(rs1))[:, None] if poisson else y
+                n_sk += xc.T @ yr.astype(omega.dtype, copy=False)
+        rs = np.concatenate(rss) if len(rss) != 1 else rss[0]
+        out = ([rs], cs, n_bad, n_neg, mn, sq, osr, csq)
+        return out if sketch is None else out + (n_sk, g_sk)
 
     # -- the single-pass sketch ----------------------------------------------------------------------------
     def single_pass_sketch(self, ell: int, ell_co: int, n_test: int, seed: int, poisson: bool):
@@ -239,52 +418,89 @@ class DataMatrix:
         With ``noise_seed`` (Poisson data) the same pass also accumulates the Gram matrix of a *noise-only*
         matrix with the data's variance profile, ``Z = sqrt(X) * G`` weighted like ``Xw`` (G standard normal,
         drawn per first-dimension row from ``(noise_seed, row)`` so it does not depend on the partitioning or
-        the executor): its top eigenvalue is the noise edge used by the parallel-analysis rank estimate.
+        the executor): its top eigenvalue is the noise edge used by the parallel-analysis rank estimate. Only
+        that edge (with a 5 % margin) is used, so this Gram is accumulated in float32 within a partition (half
+        the time of the float64 one) and in float64 across partitions.
         Returns C, or (C, C_noise).
+
+        Each partition accumulates one triangle through BLAS ``syrk`` on chunks of its rows, in place: a task
+        holds its (channels x channels) partials and one chunk, not a float64 copy of its block. Uncentred, the
+        per-channel weight is applied to the merged matrices (``C = Dc (X^T Dr^2 X) Dc``), not to every row.
         """
+        from scipy.linalg.blas import dsyrk, ssyrk
+
+        p = self.n_channels
+        noise = noise_seed is not None
+        post_scale = self.mean is None and self.col_scale is not None
 
         def m(block, rows):
-            x, k0, k1 = self.block(block, rows)
-            c = x.T @ x
-            if noise_seed is None:
-                return c
-            raw, _, _ = self.raw_block(block, rows)
-            z = np.sqrt(np.maximum(np.asarray(raw, dtype=np.float64), 0.0))
-            g = self._noise(rows, z.shape[0])
-            z *= g
-            if self.row_scale is not None:
-                z *= self.row_scale[k0:k1, None]
-            if self.col_scale is not None:
-                z *= self.col_scale[None, :]
-            return (c, z.T @ z)
+            c = np.zeros((p, p), order="F")
+            cn = np.zeros((p, p), dtype=np.float32, order="F") if noise else None
+            p0 = rows.start * self.inner
+            gen, gen_row = None, -1
+            for x, k0, k1, a, b in self._chunks(block, rows, GRAM_CHUNK_BYTES, whole_rows=noise):
+                if noise:  # the noise of pixels a:b, drawn row by row from each row's own generator
+                    parts = []
+                    q = a
+                    while q < b:
+                        r = (p0 + q) // self.inner
+                        q1 = min(b, (r + 1) * self.inner - p0)
+                        if r != gen_row:
+                            gen, gen_row = np.random.default_rng([noise_seed, r]), r
+                        parts.append(gen.standard_normal((q1 - q, self.n_channels_total)))
+                        q = q1
+                    g = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+                if x.shape[0] == 0:
+                    continue
+                if post_scale:
+                    w = np.multiply(x, self.row_scale[k0:k1, None], dtype=np.float64)
+                else:
+                    w = self._weigh(x, k0, k1)
+                c = dsyrk(1.0, w.T, beta=1.0, c=c, overwrite_c=1)  # c += w^T w (upper triangle)
+                if not noise:
+                    continue
+                del w
+                if self.keep_pixels is not None:
+                    g = g[self.keep_pixels[p0 + a : p0 + b]]
+                if self.keep_channels is not None:
+                    g = g[:, self.keep_channels]
+                # sqrt(X) * G * Dr in float32 (Dc is applied to the merged matrix)
+                z = np.sqrt(x if x.dtype.kind in "bu" else np.maximum(x, 0), dtype=np.float32)
+                np.multiply(z, g, out=z, casting="same_kind")
+                if self.row_scale is not None:
+                    z *= self.row_scale[k0:k1, None].astype(np.float32)
+                cn = ssyrk(1.0, z.T, beta=1.0, c=cn, overwrite_c=1)
+            return [c, cn]
 
-        self._noise_seed = noise_seed
-        if noise_seed is None:
-            c = self.run(Pass(m, lambda a, b: a + b, name="decomposition-gram"))
-            return 0.5 * (c + c.T)
-        c, cn = self.run(Pass(m, lambda a, b: (a[0] + b[0], a[1] + b[1]), name="decomposition-gram"))
-        return 0.5 * (c + c.T), 0.5 * (cn + cn.T)
+        def merge(a, b):
+            a[0] += b[0]
+            if a[1] is not None:
+                if a[1].dtype != np.float64:
+                    a[1] = a[1].astype(np.float64)
+                a[1] += b[1]
+            return a
 
-    def _noise(self, rows: slice, n_kept: int) -> np.ndarray:
-        """Standard normals for the kept pixels/channels of first-dim rows ``rows`` (row-seeded)."""
-        parts = []
-        for r in range(rows.start, rows.stop):
-            g = np.random.default_rng([self._noise_seed, r]).standard_normal((self.inner, self.n_channels_total))
-            parts.append(g)
-        g = np.concatenate(parts, axis=0)
-        if self.keep_channels is not None:
-            g = g[:, self.keep_channels]
-        if self.keep_pixels is not None:
-            g = g[self.keep_pixels[rows.start * self.inner : rows.stop * self.inner]]
-        assert g.shape[0] == n_kept
-        return g
+        c, cn = self.run(Pass(m, merge, name="decomposition-gram"))
+        if post_scale:
+            c *= self.col_scale[:, None]
+            c *= self.col_scale[None, :]
+        c = _sym_from_upper(c)  # exactly symmetric
+        if not noise:
+            return c
+        cn = cn.astype(np.float64, copy=False)
+        if self.col_scale is not None:
+            cn *= self.col_scale[:, None]
+            cn *= self.col_scale[None, :]
+        return c, _sym_from_upper(cn)
 
-    def matmul(self, b: np.ndarray, name: str = "decomposition-XB") -> np.ndarray:
-        """Xw @ b for b (channels, k): a tall (kept pixels, k) matrix, partials concatenated."""
+    def matmul(self, b: np.ndarray, name: str = "decomposition-XB", dtype=np.float64) -> np.ndarray:
+        """Xw @ b for b (channels, k): a tall (kept pixels, k) float64 matrix, partials concatenated; the block
+        products in ``dtype`` (float64: exact)."""
+        bw, mb = self._factor(b, dtype)
 
         def m(block, rows):
-            x, _, _ = self.block(block, rows)
-            return x @ b
+            out = [self._times(x, k0, k1, bw, mb)[1] for x, k0, k1, _, _ in self._chunks(block, rows)]
+            return out[0] if len(out) == 1 else np.concatenate(out, axis=0)
 
         return self.run(Pass(m, None, name=name))
 
@@ -292,28 +508,55 @@ class DataMatrix:
         """Xw^T @ a for a tall (kept pixels, k) matrix: a (channels, k) matrix."""
 
         def m(block, rows):
-            x, k0, k1 = self.block(block, rows)
-            return x.T @ a[k0:k1]
+            out = np.zeros((self.n_channels, a.shape[1]))
+            for x, k0, k1, _, _ in self._chunks(block, rows):
+                out += self._weigh(x, k0, k1).T @ a[k0:k1]
+            return out
 
         return self.run(Pass(m, lambda u, v: u + v, name=name))
 
-    def product_gram(self, b: np.ndarray, name: str = "decomposition-YtY") -> np.ndarray:
-        """(Xw b)^T (Xw b) for b (channels, l): an (l, l) matrix; the tall Xw b is never stored."""
+    def sketch_products(self, c: np.ndarray, tall: bool = False, name: str = "decomposition-power"):
+        """One pass for ``c`` (channels, l): ``N = Xw^T (Xw c)`` (channels, l), ``G = (Xw c)^T (Xw c)`` (l, l),
+        and with ``tall`` the tall ``Xw c`` itself (kept pixels, l), else None.
+
+        The randomized solver's range finder needs both of the first two: ``T`` from ``eigh(G)`` makes
+        ``Xw c T`` orthonormal, and then ``N T = Xw^T (Xw c T)`` is the next power-iteration product, so an
+        iteration costs one read. Block products in :attr:`product_dtype`, merged in float64; the tall matrix
+        from the same float products.
+        """
+        dtype = self.product_dtype
+        cw, mc = self._factor(c, dtype)
+        ell = c.shape[1]
 
         def m(block, rows):
-            y = self.block(block, rows)[0] @ b
-            return y.T @ y
+            g, n, s, ys = np.zeros((ell, ell)), np.zeros((self.n_channels, ell)), np.zeros(ell), []
+            for x, k0, k1, _, _ in self._chunks(block, rows, itemsize=dtype.itemsize):
+                xc, y = self._times(x, k0, k1, cw, mc)
+                g += y.T @ y
+                yr = y if self.row_scale is None else y * self.row_scale[k0:k1, None]
+                n += xc.T @ yr.astype(dtype, copy=False)
+                if mc is not None:
+                    s += y.sum(axis=0)
+                if tall:
+                    ys.append(y)
+            return [g, n, s, ys]
 
-        return self.run(Pass(m, lambda u, v: u + v, name=name))
+        def merge(a, b):
+            a[0] += b[0]
+            a[1] += b[1]
+            a[2] += b[2]
+            a[3] += b[3]
+            return a
 
-    def normal_product(self, b: np.ndarray, name: str = "decomposition-XtXB") -> np.ndarray:
-        """Xw^T (Xw b) for b (channels, l): a (channels, l) matrix; the tall Xw b is never stored."""
-
-        def m(block, rows):
-            x = self.block(block, rows)[0]
-            return x.T @ (x @ b)
-
-        return self.run(Pass(m, lambda u, v: u + v, name=name))
+        g, n, s, ys = self.run(Pass(m, merge, name=name))
+        if self.col_scale is not None:
+            n *= self.col_scale[:, None]
+        if self.mean is not None:
+            n -= np.outer(self.mean, s)  # Xw^T y = Dc X^T Dr y - m (1^T y)
+        y = None
+        if tall:
+            y = np.concatenate(ys, axis=0) if ys else np.zeros((0, ell))
+        return n, 0.5 * (g + g.T), y
 
     def take_rows(self, kept_indices: np.ndarray, weighted: bool = False) -> np.ndarray:
         """Rows (spectra) of the kept pixels with the given kept-pixel indices, in float64."""

@@ -107,7 +107,16 @@ def decompose(
         sketches = dm.single_pass_sketch(ell, min(8 * ell + 1, dm.n_pixels), SINGLE_PASS_TESTS, seed, bool(poisson))
         st = dm.sums
     else:
-        st = dm.statistics()
+        # The randomized solver's first sketch is taken in the statistics read (one read fewer): its column space
+        # does not depend on the per-channel Poisson weight, which is only known after that read. A solver that
+        # ends up not using it (another k, centring) falls back to its own sketch pass.
+        sketch = None
+        wants_randomized = solver == "randomized" or (solver == "auto" and dm.n_channels > GRAM_MAX_CHANNELS)
+        if wants_randomized and not centre:
+            counts = s.dtype.kind in "biu" or bool(s.metadata.get("Signal", {}).get("counts", False))
+            k_sk = int(n_components) if isinstance(n_components, int | np.integer) else min(m, DEFAULT_MAX_COMPONENTS)
+            sketch = (min(max(k_sk, 1) + oversample, m), int(seed), bool(counts if poisson is None else poisson))
+        st = dm.statistics(sketch=sketch)
     if st.n_nonfinite:
         raise DataError(f"{s!r} contains {st.n_nonfinite} NaN or infinite value(s) in the decomposed region")
     if poisson is None:

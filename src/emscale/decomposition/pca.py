@@ -9,9 +9,12 @@ Two solvers, both returning the *weighted* quantities (the caller undoes the wei
 
 ``randomized``
     Halko-Martinsson-Tropp range finder with a seeded Gaussian test matrix, ``oversample`` extra columns and
-    ``n_iter`` power iterations, each re-orthonormalised by QR. Every product with the data is a pass: tall
-    matrices (pixels x l) are the concatenated partials of ``Xw @ B``; wide ones (channels x l) are the summed
-    partials of ``Xw^T @ A``. Memory: a few (pixels x l) and (channels x l) matrices.
+    ``n_iter`` power iterations, each re-orthonormalised. The tall (pixels x l) bases are kept implicitly as
+    ``Xw @ c`` with a small (channels x l) ``c``; one pass over the data returns both ``Xw^T (Xw c)`` and the
+    (l x l) Gram matrix of ``Xw c`` (:meth:`._matrix.DataMatrix.sketch_products`), which is all a power
+    iteration needs, so the solver reads the data ``n_iter + 2`` times after the statistics (one fewer when
+    the statistics pass took the first sketch, one fewer when the tall ``Xw c`` of the last pass is small
+    enough to keep: then it gives the scores).
 
 ``single_pass``
     For data that can be read only once (a cold archive, a live stream): range, co-range and error-test
@@ -56,6 +59,7 @@ def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None) -> PCAResult
         p = cn.shape[0]
         top = eigh(cn, eigvals_only=True, subset_by_index=[max(p - 16, 0), p - 1])
         noise = np.sort(top)[::-1]
+        del cn
     w, v = _sorted_eigh(c)
     m = min(dm.n_pixels, dm.n_channels)
     w = w[:m]
@@ -73,32 +77,58 @@ def _qr(a: np.ndarray) -> np.ndarray:
         return np.linalg.qr(a)[0]
 
 
+TALL_MAX_BYTES = 2**27  # keep the last pass's tall (pixels x l) matrix for the scores up to this size
+
+
 def randomized_pca(dm: DataMatrix, k: int, seed: int = 0, n_iter: int = 2, oversample: int = 10) -> PCAResult:
-    """Range finder whose tall (pixels x l) bases are never stored: each is kept implicitly as ``Xw @ B`` with a
-    small (channels x l) ``B`` made orthonormal through the (l x l) Gram matrix of ``Xw @ B``, so memory does not
-    grow with the number of pixels (a 30 GB cube has millions of them) beyond the final (pixels x k) loadings."""
+    """Range finder whose tall (pixels x l) bases are never stored: each is kept implicitly as ``Xw @ c`` with a
+    small (channels x l) ``c`` made orthonormal through the (l x l) Gram matrix of ``Xw @ c``, so memory does not
+    grow with the number of pixels (a 30 GB cube has millions of them) beyond the final (pixels x k) loadings.
+
+    Passes: ``N, G = Xw^T Xw c, (Xw c)^T (Xw c)`` for ``c = Omega`` (or taken by the statistics pass, see
+    :meth:`DataMatrix.statistics`), then per power iteration ``T = G^-1/2``, ``c = qr(N T)`` and one pass for
+    the new ``N, G``; finally ``B^T = N T = Xw^T Q`` with ``Q = Xw c T`` orthonormal, its SVD, and the scores
+    ``Q (U_B s)`` from one more pass or from the last pass's tall ``Xw c`` when it is small enough to keep.
+    """
     n, p = dm.n_pixels, dm.n_channels
     ell = min(k + oversample, min(n, p))
-    rng = np.random.default_rng(seed)
-    b = _orthonormalising(dm, rng.standard_normal((p, ell)), "decomposition-sketch")
-    for _ in range(max(n_iter, 0)):
-        z = _qr(dm.normal_product(b, name="decomposition-power"))
-        b = _orthonormalising(dm, z, "decomposition-power-gram")
-    bt = dm.normal_product(b, name="decomposition-project-T")  # (p, l) = Xw^T Q = B^T with Q = Xw b
+    poisson = dm.row_scale is not None
+    sk = dm.sketch
+    n_iter = max(n_iter, 0)
+    keep_tall = n * ell * 8 <= TALL_MAX_BYTES
+    y = None
+    if sk is not None and sk["key"] == (ell, seed, poisson) and dm.mean is None:
+        # the statistics pass took Xw^T Xw c and the Gram of Xw c for c = Dc^-1 Omega (Xw c = Dr X Omega)
+        omega = sk["omega"]
+        c = omega if dm.col_scale is None else omega / dm.col_scale[:, None]
+        nn = sk["n"] if dm.col_scale is None else sk["n"] * dm.col_scale[:, None]
+        g = sk["g"]
+    else:
+        c = np.random.default_rng(seed).standard_normal((p, ell))
+        nn, g, y = dm.sketch_products(c, tall=keep_tall and n_iter == 0, name="decomposition-sketch")
+    for i in range(n_iter):
+        t = _orthonormaliser(g)
+        c = _qr(nn @ t)
+        nn, g, y = dm.sketch_products(c, tall=keep_tall and i == n_iter - 1, name="decomposition-power")
+    t = _orthonormaliser(g)
+    bt = nn @ t  # (p, l') = Xw^T Q = B^T with Q = Xw c t orthonormal
     vb, s, ubt = np.linalg.svd(bt, full_matrices=False)  # B^T = vb s ubt  ->  B = ubt^T s vb^T
     k = min(k, s.size)
     factors = np.ascontiguousarray(vb[:, :k])
-    scores = dm.matmul(b @ (ubt.T[:, :k] * s[:k]), name="decomposition-project")  # Q @ (ubt^T s)
+    w = t @ (ubt.T[:, :k] * s[:k])  # scores = Q @ (ubt^T s) = Xw c w
+    if y is not None:
+        scores = y @ w
+    else:
+        scores = dm.matmul(c @ w, name="decomposition-project", dtype=dm.product_dtype)
     return PCAResult(factors, scores, s**2, dm.frobenius_sq(), "randomized")
 
 
-def _orthonormalising(dm: DataMatrix, b: np.ndarray, name: str) -> np.ndarray:
-    """``b @ T`` such that ``Xw @ b @ T`` has orthonormal columns, from one pass for the Gram matrix of
-    ``Xw @ b``; directions with no energy (a rank-deficient matrix) are dropped."""
-    g = dm.product_gram(b, name=name)
+def _orthonormaliser(g: np.ndarray) -> np.ndarray:
+    """``T`` (l x l') such that ``Xw c T`` has orthonormal columns, from the Gram matrix ``g`` of ``Xw c``;
+    directions with no energy (a rank-deficient matrix) are dropped."""
     w, v = np.linalg.eigh(0.5 * (g + g.T))
     keep = w > w.max() * 1e-13 if w.size and w.max() > 0 else np.zeros(w.size, bool)
-    return b @ (v[:, keep] / np.sqrt(w[keep]))
+    return v[:, keep] / np.sqrt(w[keep])
 
 
 def single_pass_pca(dm: DataMatrix, k: int, seed: int, sketches, n_test: int) -> tuple[PCAResult, float]:
