@@ -149,6 +149,20 @@ def build_kl_matrix(dm: DataMatrix, use_numba: bool | None = None):
     more than :data:`DENSE_FRACTION` of the entries are non-zero. Partials concatenate in partition order."""
     from ._klmu import KLMatrix
 
+    n, p = dm.n_pixels, dm.n_channels
+    if np.dtype(dm.data.dtype).kind in "biu" and dm.sums is not None:
+        mean = float(np.sum(dm.sums.col_sums)) / max(n * p, 1)
+        if 1.0 - np.exp(-mean) > DENSE_FRACTION:
+            # Poisson counts this high are mostly non-zero: dense float32 straight away (a CSR first would peak at
+            # several times the dense size in indices)
+            def dense_rows(block, rows):
+                return [np.asarray(dm.raw_block(block, rows)[0], dtype=np.float32)]
+
+            parts = dm.run(Pass(dense_rows, lambda a, b: a + b, name="nmf-build-dense"))
+            dense = np.concatenate(parts, axis=0) if parts else np.zeros((0, p), np.float32)
+            del parts
+            return KLMatrix(n, p, dense=dense, use_numba=use_numba)
+
     def m(block, rows):
         x, _, _ = dm.raw_block(block, rows)
         x = np.asarray(x)
@@ -164,7 +178,6 @@ def build_kl_matrix(dm: DataMatrix, use_numba: bool | None = None):
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     indices = np.concatenate(cols) if cols else np.zeros(0, np.int32)
     data = np.concatenate(vals) if vals else np.zeros(0, np.float32)
-    n, p = dm.n_pixels, dm.n_channels
     if len(data) > DENSE_FRACTION * n * p:
         dense = np.zeros((n, p), dtype=np.float32)
         rows = np.repeat(np.arange(n), counts)
@@ -214,19 +227,20 @@ def pixel_subset(dm: DataMatrix, n_fit: int, seed: int, groups=None) -> tuple[Da
     return sub, chosen
 
 
-def loadings_pass(dm: DataMatrix, h: np.ndarray, n_updates: int = 50) -> tuple[np.ndarray, float]:
+def loadings_pass(dm: DataMatrix, h: np.ndarray, n_updates: int = W_ONLY_UPDATES) -> tuple[np.ndarray, float]:
     """One pass: every pixel's KL loadings for fixed spectra H (k, channels), and the KL loss.
 
-    Per block: a non-negative least-squares start ``max(X H^+, floor)``, then ``n_updates`` multiplicative W
-    updates on the block's non-zeros (:class:`._klmu.KLMatrix`, numba when installed): the rows are independent
-    given H, so the block result is the in-memory one."""
+    Per cache-sized chunk of a block: a least-squares start ``max(X H^+, floor)``, then ``n_updates``
+    multiplicative W updates on the chunk's non-zeros (:class:`._klmu.KLMatrix`, numba when installed): the rows
+    are independent given H. Chunks keep the temporaries (indices of the non-zeros) small whatever the
+    partition size."""
     from ._klmu import KLMatrix
 
     h = np.maximum(np.asarray(h, dtype=np.float64), EPS)
-    pinv = np.linalg.pinv(h)  # (p, k)
+    pinv = np.linalg.pinv(h).astype(np.float32)  # (p, k)
+    k = h.shape[0]
 
-    def m(block, rows):
-        x, _, _ = dm.raw_block(block, rows)
+    def chunk(x):
         x = np.asarray(x)
         n_b, p = x.shape
         r, c = np.nonzero(x)
@@ -234,11 +248,15 @@ def loadings_pass(dm: DataMatrix, h: np.ndarray, n_updates: int = 50) -> tuple[n
         indptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=n_b))]).astype(np.int64)
         xm = KLMatrix(n_b, p, csr=(indptr, c.astype(np.int32), vals))
         totals = np.bincount(r, weights=vals, minlength=n_b)
-        w = x.astype(np.float32) @ pinv.astype(np.float32)  # least squares, one sgemm per block
-        w = np.maximum(w.astype(np.float64), 1e-3 * np.maximum(totals, 1.0)[:, None] / h.shape[0])
+        w = (x.astype(np.float32) @ pinv).astype(np.float64)  # least squares, one sgemm
+        w = np.maximum(w, 1e-3 * np.maximum(totals, 1.0)[:, None] / k)
         for _ in range(n_updates):
             xm.w_update(w, h)
-        return ([w], xm.loss(w, h))
+        return w, xm.loss(w, h)
+
+    def m(block, rows):
+        parts = [chunk(x) for x, *_ in dm._chunks(block, rows, itemsize=16)]
+        return ([p[0] for p in parts], float(sum(p[1] for p in parts)))
 
     blocks, val = dm.run(Pass(m, lambda a, b: (a[0] + b[0], a[1] + b[1]), name="nmf-loadings"))
     return (np.concatenate(blocks, axis=0) if blocks else np.zeros((0, h.shape[0]))), float(val)
