@@ -8,7 +8,7 @@ import pytest
 
 import emscale as em
 from emscale.decomposition import _matrix, pca
-from emscale.decomposition._matrix import DataMatrix
+from emscale.decomposition._matrix import DataMatrix, noise_signs
 from emscale.engine import Executor, InlineExecutor, Pass, ThreadExecutor, passes
 
 
@@ -221,7 +221,7 @@ def test_gram_and_noise_gram_match_dense(counts):
         assert np.array_equal(c, c.T) and np.array_equal(cn, cn.T)
         # the noise: per first-dimension row from (seed, row), as before the Gram pass was chunked
         x = counts.reshape(-1, 160).astype(float)
-        g = np.concatenate([np.random.default_rng([3, r]).standard_normal((20, 160)) for r in range(24)])
+        g = np.concatenate([noise_signs(np.random.default_rng([3, r]), (20, 160)) for r in range(24)])
         if kp is not None:
             x, g = x[kp], g[kp]
         if kc is not None:
@@ -233,7 +233,7 @@ def test_gram_and_noise_gram_match_dense(counts):
 def test_gram_noise_with_one_navigation_dimension_and_small_chunks(counts, monkeypatch):
     """Chunks span several first-dimension rows (1-D navigation: one pixel per row) or split a row."""
     x = counts.reshape(-1, 160)
-    g_ref = np.concatenate([np.random.default_rng([4, r]).standard_normal((1, 160)) for r in range(x.shape[0])])
+    g_ref = np.concatenate([noise_signs(np.random.default_rng([4, r]), (1, 160)) for r in range(x.shape[0])])
     z_ref = np.sqrt(x.astype(float)) * g_ref
     for chunk in (_matrix.GRAM_CHUNK_BYTES, 8 * 160 * 7):
         monkeypatch.setattr(_matrix, "GRAM_CHUNK_BYTES", chunk)
@@ -248,7 +248,7 @@ def test_gram_noise_with_one_navigation_dimension_and_small_chunks(counts, monke
     dm.statistics()
     dm.configure(poisson=False, centre=False)
     _, cn = dm.gram(noise_seed=4)
-    g = np.concatenate([np.random.default_rng([4, r]).standard_normal((20, 160)) for r in range(24)])
+    g = np.concatenate([noise_signs(np.random.default_rng([4, r]), (20, 160)) for r in range(24)])
     z = np.sqrt(x.astype(float)) * g
     np.testing.assert_allclose(cn, z.T @ z, atol=1e-5 * np.abs(z.T @ z).max())
 

@@ -151,8 +151,10 @@ def build_kl_matrix(dm: DataMatrix, use_numba: bool | None = None):
 
     n, p = dm.n_pixels, dm.n_channels
     if np.dtype(dm.data.dtype).kind in "biu" and dm.sums is not None:
-        mean = float(np.sum(dm.sums.col_sums)) / max(n * p, 1)
-        if 1.0 - np.exp(-mean) > DENSE_FRACTION:
+        # expected fraction of non-zeros of Poisson counts with each channel's mean: an upper bound (pixels
+        # differ), so only a clearly dense matrix skips the CSR route (whose own test then decides)
+        nz = float(np.mean(1.0 - np.exp(-np.asarray(dm.sums.col_sums, dtype=float) / max(n, 1))))
+        if nz > 0.9:
             # Poisson counts this high are mostly non-zero: dense float32 straight away (a CSR first would peak at
             # several times the dense size in indices)
             def dense_rows(block, rows):
