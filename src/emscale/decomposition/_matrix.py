@@ -180,14 +180,7 @@ class DataMatrix:
     def block(self, block: np.ndarray, rows: slice) -> tuple[np.ndarray, int, int]:
         """The weighted, centred float64 (pixels, channels) matrix of one block: a new block-size array."""
         x, k0, k1 = self.raw_block(block, rows)
-        x = np.array(x, dtype=np.float64, copy=True)
-        if self.row_scale is not None:
-            x *= self.row_scale[k0:k1, None]
-        if self.col_scale is not None:
-            x *= self.col_scale[None, :]
-        if self.mean is not None:
-            x -= self.mean[None, :]
-        return x, k0, k1
+        return self._weigh(x, k0, k1), k0, k1
 
     def _chunks(self, block: np.ndarray, rows: slice, nbytes: int = CHUNK_BYTES, itemsize: int = 8,
                 whole_rows: bool = False):
@@ -261,7 +254,7 @@ class DataMatrix:
         grow = max(1, 8 // np.dtype(self.data.dtype).itemsize)
         partition_bytes = max(passes.DEFAULT_PARTITION_BYTES // grow, MIN_PARTITION_BYTES)
         executor = self.executor or get_executor()
-        if p.merge is not None and isinstance(executor, InlineExecutor | ThreadExecutor) and self.data.ndim:
+        if p.merge is not None and type(executor) in (InlineExecutor, ThreadExecutor) and self.data.ndim:
             return _run_folding(self.data, p, executor, partition_bytes, self.progress)
         return run_pass(self.data, p, executor=executor, progress=self.progress, partition_bytes=partition_bytes)
 
