@@ -186,14 +186,14 @@ def test_rank_suite_quick():
 @pytest.mark.slow
 def test_rank_suite_full():
     # 240 cases (ranks 2-6, EDS/EELS, 20-20000 counts/pixel, pure or not, 3 seeds). Measured: 155 detectable;
-    # emscale right on 151/155 detectable (97.4 %) and 168/240 in all (70.0 %), never above the truth; the elbow
-    # right on 0/155 detectable and 40/240 in all. The 4 misses: EDS at 20 counts/pixel, one short (the Gaussian
-    # noise simulation of the parallel analysis over-weights near-empty channels; see rank.py).
+    # emscale right on 155/155 detectable and 180/240 in all (75 %), never above the truth; the elbow right on
+    # 0/155 detectable and 40/240 in all. (With Gaussian instead of sign noise in the parallel analysis: 151/155
+    # and 168/240 -- its chi-square tail over-weighted near-empty channels; see DataMatrix.gram.)
     rows = _rank_hits(suite(full=True))
     n_det, hit, hit_det, elbow_hit, elbow_det, misses = _rank_rates(rows)
     assert n_det >= 150, (n_det, misses)
-    assert hit_det >= 0.96, (hit_det, misses)
-    assert hit >= 0.68, (hit, misses)
+    assert hit_det >= 0.99, (hit_det, misses)
+    assert hit >= 0.73, (hit, misses)
     # never more components than the truth (no noise counted as signal)
     assert all(x["est"] <= x["true"] for x in rows), misses
     assert elbow_det < 0.2 and elbow_hit < 0.25 and elbow_hit < hit
