@@ -24,20 +24,18 @@ Poisson data: parallel analysis (the default when Poisson weighting is on and th
 weighted Poisson noise is *heteroscedastic* (its variance follows the local spectrum over the mean spectrum),
 and its largest eigenvalue then exceeds the homoscedastic Marchenko-Pastur edge, which would count noise as
 components. The Gram pass therefore also accumulates the Gram matrix of a noise-only matrix with the data's own
-variance profile, ``Z = sqrt(X) * G`` (G standard normal, weighted like ``Xw``; ``E[Z^2] = E[X]`` = the Poisson
-variance), at no extra read of the data. Its largest eigenvalue is the noise edge; the threshold is that edge
+variance profile, ``Z = sqrt(X) * G`` (G random signs, weighted like ``Xw``; ``Z^2 = X``, whose mean is the
+Poisson variance), at no extra read of the data. Its largest eigenvalue is the noise edge; the threshold is that edge
 times ``1 + PA_MARGIN``, and the rank is the number of eigenvalues above it (a component whose own signal
 energy exceeds the noise edge always ends up above it). The Marchenko-Pastur numbers are still reported.
 
-Known limitation, sparse counts (EDS at ~20 counts/pixel): a channel with a handful of counts in the whole map
-carries, after the ``1 / sqrt(column sum)`` weighting, a self-normalised Poisson noise energy of ~``1 / counts``,
-while the Gaussian ``sqrt(X) * G`` gives it a chi-square energy (one count: ``G^2``, often 3-8x more). The
-simulated edge then sits above the data's own noise edge and weak components are missed (never over-counted).
-Ground truth (tests/groundtruth.py, 240 cases): 4 of 155 detectable cases one short, all EDS at 20 counts. Signs
-(``G`` = +-1, Rademacher: the same variance profile, ``Z^2 = X`` exactly) reproduce the data's edge to ~1 % there
-and find all 155 (180/240 in all, none above the truth): a change of the noise draw in ``_matrix.gram``. Keep
-``PA_MARGIN`` at 5 % with either draw: the data's top noise eigenvalue reaches 1.03x the simulated one on the
-smallest maps (64x128, 512 channels).
+Why signs and not Gaussians: in sparse counts (EDS at ~20 counts/pixel) a channel with a handful of counts in the
+whole map carries, after the ``1 / sqrt(column sum)`` weighting, a self-normalised Poisson noise energy of
+~``1 / counts``, while a Gaussian ``sqrt(X) * G`` gives it a chi-square energy (one count: ``G^2``, often 3-8x
+more): the simulated edge sat above the data's own edge and weak components were missed (4 of 155 detectable
+ground-truth cases, all EDS at 20 counts). Signs reproduce the data's edge to ~1 % there: 155/155 detectable and
+180/240 in all, none above the truth (tests/test_decomposition.py, slow). Keep ``PA_MARGIN`` at 5 %: the data's top
+noise eigenvalue reaches 1.03x the simulated one on the smallest maps (64x128, 512 channels).
 
 The scree "elbow" (the point farthest from the chord of the log scree, as HyperSpy's
 ``estimate_elbow_position``) is only a fallback when the spectrum is too short for a noise bulk.
