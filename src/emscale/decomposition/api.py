@@ -96,32 +96,33 @@ def decompose(
         raise DataError(f"signal_mask leaves {dm.n_channels} channel(s); at least 2 are needed")
 
     m = min(dm.n_pixels, dm.n_channels)
+    if poisson is None:
+        poisson = s.dtype.kind in "biu" or bool(s.metadata.get("Signal", {}).get("counts", False))
+    poisson = bool(poisson)
+    if solver == "auto":
+        solver = "gram" if dm.n_channels <= GRAM_MAX_CHANNELS else "randomized"
+        if method == "nmf" and isinstance(n_components, int | np.integer) and 4 * int(n_components) < m:
+            # NMF only needs the top-k subspace (its start): the sketch costs O(n p k), the Gram O(n p^2)
+            solver = "randomized"
     if solver == "single_pass":
         if method != "pca" or centre:
             raise ValueError("solver='single_pass' is for uncentred PCA (method='pca', centre=False)")
-        if poisson is None:
-            poisson = s.dtype.kind in "biu" or bool(s.metadata.get("Signal", {}).get("counts", False))
         k_sp = int(n_components) if isinstance(n_components, int | np.integer) else DEFAULT_MAX_COMPONENTS
         ell = min(max(k_sp, 1) + oversample, m)
         # A generous co-range sketch: its error term scales like sqrt(ell / (ell_co - ell)) times the noise tail.
-        sketches = dm.single_pass_sketch(ell, min(8 * ell + 1, dm.n_pixels), SINGLE_PASS_TESTS, seed, bool(poisson))
+        sketches = dm.single_pass_sketch(ell, min(8 * ell + 1, dm.n_pixels), SINGLE_PASS_TESTS, seed, poisson)
         st = dm.sums
     else:
         # The randomized solver's first sketch is taken in the statistics read (one read fewer): its column space
         # does not depend on the per-channel Poisson weight, which is only known after that read. A solver that
         # ends up not using it (another k, centring) falls back to its own sketch pass.
         sketch = None
-        wants_randomized = solver == "randomized" or (solver == "auto" and dm.n_channels > GRAM_MAX_CHANNELS)
-        if wants_randomized and not centre:
-            counts = s.dtype.kind in "biu" or bool(s.metadata.get("Signal", {}).get("counts", False))
+        if solver == "randomized" and not centre:
             k_sk = int(n_components) if isinstance(n_components, int | np.integer) else min(m, DEFAULT_MAX_COMPONENTS)
-            sketch = (min(max(k_sk, 1) + oversample, m), int(seed), bool(counts if poisson is None else poisson))
+            sketch = (min(max(k_sk, 1) + oversample, m), int(seed), poisson)
         st = dm.statistics(sketch=sketch)
     if st.n_nonfinite:
         raise DataError(f"{s!r} contains {st.n_nonfinite} NaN or infinite value(s) in the decomposed region")
-    if poisson is None:
-        poisson = s.dtype.kind in "biu" or bool(s.metadata.get("Signal", {}).get("counts", False))
-    poisson = bool(poisson)
     if poisson and st.n_negative:
         raise DataError(
             f"{st.n_negative} negative value(s) (minimum {st.minimum:g}) in data weighted as Poisson counts; "
@@ -138,11 +139,6 @@ def decompose(
             f"n_components={int(n_components)} must be between 1 and min(pixels, channels) = "
             f"min({dm.n_pixels}, {dm.n_channels}) = {m}"
         )
-    if solver == "auto":
-        solver = "gram" if dm.n_channels <= GRAM_MAX_CHANNELS else "randomized"
-        if method == "nmf" and isinstance(n_components, int | np.integer) and 4 * int(n_components) < m:
-            # NMF only needs the top-k subspace (its start): the sketch costs O(n p k), the Gram O(n p^2)
-            solver = "randomized"
     if method in ("nmf", "mcr", "vca") and centre:
         raise ValueError(f"centre=True makes no sense for the non-negative method {method!r}")
 
