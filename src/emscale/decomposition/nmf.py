@@ -166,11 +166,8 @@ def build_kl_matrix(dm: DataMatrix, use_numba: bool | None = None):
             return KLMatrix(n, p, dense=dense, use_numba=use_numba)
 
     def m(block, rows):
-        x, _, _ = dm.raw_block(block, rows)
-        x = np.asarray(x)
-        r, c = np.nonzero(x)
-        counts = np.bincount(r, minlength=x.shape[0]).astype(np.int64)
-        return ([counts], [c.astype(np.int32)], [x[r, c].astype(np.float32)])
+        counts, cols, vals = _nonzeros(dm.raw_block(block, rows)[0])
+        return ([counts], [cols], [vals])
 
     def merge(a, b):
         return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
@@ -186,6 +183,13 @@ def build_kl_matrix(dm: DataMatrix, use_numba: bool | None = None):
         dense[rows, indices] = data
         return KLMatrix(n, p, dense=dense, use_numba=use_numba)
     return KLMatrix(n, p, csr=(indptr, indices, data), use_numba=use_numba)
+
+
+def _nonzeros(x) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR parts of a (rows, channels) block: non-zeros per row (int64), their columns (int32), values (float32)."""
+    x = np.asarray(x)
+    r, c = np.nonzero(x)
+    return np.bincount(r, minlength=x.shape[0]).astype(np.int64), c.astype(np.int32), x[r, c].astype(np.float32)
 
 
 def kl_fits_in_memory(dm: DataMatrix) -> bool:
@@ -229,39 +233,51 @@ def pixel_subset(dm: DataMatrix, n_fit: int, seed: int, groups=None) -> tuple[Da
     return sub, chosen
 
 
-def loadings_pass(dm: DataMatrix, h: np.ndarray, n_updates: int = W_ONLY_UPDATES) -> tuple[np.ndarray, float]:
-    """One pass: every pixel's KL loadings for fixed spectra H (k, channels), and the KL loss.
+def loadings_pass(
+    dm: DataMatrix, h: np.ndarray, loss: str = "kl", n_updates: int = W_ONLY_UPDATES, w_start=None
+) -> tuple[np.ndarray, float]:
+    """One pass: every pixel's loadings for fixed spectra H (k, channels), and the loss of the result.
 
-    Per cache-sized chunk of a block: a least-squares start ``max(X H^+, floor)``, then ``n_updates``
-    multiplicative W updates on the chunk's non-zeros (:class:`._klmu.KLMatrix`, numba when installed): the rows
-    are independent given H. Chunks keep the temporaries (indices of the non-zeros) small whatever the
-    partition size."""
+    Per cache-sized chunk of a block: a start (the rows of ``w_start``, or least squares ``max(X H^+, floor)``),
+    then ``n_updates`` loadings-only updates -- KL multiplicative updates on the chunk's non-zeros
+    (:class:`._klmu.KLMatrix`, numba when installed), or HALS sweeps for ``loss="frobenius"``. The rows are
+    independent given H. Chunks keep the temporaries (indices of the non-zeros) small whatever the partition
+    size. Serves the out-of-core loadings (subset route) and the refit after the pure-pixel rotation."""
     from ._klmu import KLMatrix
 
     h = np.maximum(np.asarray(h, dtype=np.float64), EPS)
     pinv = np.linalg.pinv(h).astype(np.float32)  # (p, k)
     k = h.shape[0]
+    hht = h @ h.T
 
-    def chunk(x):
+    def chunk(x, k0, k1):
         x = np.asarray(x)
-        n_b, p = x.shape
-        r, c = np.nonzero(x)
-        vals = x[r, c].astype(np.float32)
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=n_b))]).astype(np.int64)
-        xm = KLMatrix(n_b, p, csr=(indptr, c.astype(np.int32), vals))
-        totals = np.bincount(r, weights=vals, minlength=n_b)
-        w = (x.astype(np.float32) @ pinv).astype(np.float64)  # least squares, one sgemm
-        w = np.maximum(w, 1e-3 * np.maximum(totals, 1.0)[:, None] / k)
+        if w_start is not None:
+            w = np.array(w_start[k0:k1], dtype=np.float64)
+        else:
+            w = (x.astype(np.float32) @ pinv).astype(np.float64)  # least squares, one sgemm
+            w = np.maximum(w, 1e-3 * np.maximum(x.sum(axis=1, dtype=np.float64), 1.0)[:, None] / k)
+        if loss == "kl":
+            counts, cols, vals = _nonzeros(x)
+            indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+            xm = KLMatrix(x.shape[0], x.shape[1], csr=(indptr, cols, vals))
+            for _ in range(n_updates):
+                xm.w_update(w, h)
+            return w, xm.loss(w, h)
+        xf = x.astype(np.float64)
+        xht = xf @ h.T
         for _ in range(n_updates):
-            xm.w_update(w, h)
-        return w, xm.loss(w, h)
+            for c in range(k):
+                w[:, c] = np.maximum(EPS, w[:, c] + (xht[:, c] - w @ hht[:, c]) / max(hht[c, c], EPS))
+        r = xf - w @ h
+        return w, float(np.einsum("ij,ij->", r, r))
 
     def m(block, rows):
-        parts = [chunk(x) for x, *_ in dm._chunks(block, rows, itemsize=16)]
+        parts = [chunk(x, k0, k1) for x, k0, k1, _, _ in dm._chunks(block, rows, itemsize=16)]
         return ([p[0] for p in parts], float(sum(p[1] for p in parts)))
 
     blocks, val = dm.run(Pass(m, lambda a, b: (a[0] + b[0], a[1] + b[1]), name="nmf-loadings"))
-    return (np.concatenate(blocks, axis=0) if blocks else np.zeros((0, h.shape[0]))), float(val)
+    return (np.concatenate(blocks, axis=0) if blocks else np.zeros((0, k))), float(val)
 
 
 def _kl_in_memory(xm, w, h, max_iter, tol, check_every: int = 10):
@@ -361,7 +377,7 @@ def nmf(
                     xm.w_update(w, h)
                 history.append(xm.loss(w, h))
             else:
-                w, final = _w_refit_pass(dm, w, h, loss, W_ONLY_UPDATES)
+                w, final = loadings_pass(dm, h, loss=loss, w_start=w)
                 history.append(final)
     # Scale: each spectrum sums to 1, loadings carry the counts; order by total signal.
     scale = np.maximum(h.sum(axis=1), EPS)
@@ -379,29 +395,3 @@ def nmf(
     }
     return w[:, order], h[order], info
 
-
-def _w_refit_pass(dm: DataMatrix, w: np.ndarray, h: np.ndarray, loss: str, n_updates: int):
-    """One pass: ``n_updates`` loadings-only updates per block with ``H`` fixed (the rows of W are independent
-    given H), and the loss of the final factors. Returns (W, loss)."""
-    hsum = np.maximum(h.sum(axis=1), EPS)
-    hht = h @ h.T
-
-    def m(block, rows):
-        x, k0, k1 = dm.block(block, rows)
-        wb = w[k0:k1].copy()
-        if loss == "kl":
-            for _ in range(n_updates):
-                wb *= ((x / (wb @ h + EPS)) @ h.T) / hsum[None, :]
-            wh = wb @ h + EPS
-            val = float(np.sum(xlogy(x, x / wh) - x + wh))
-        else:
-            xht = x @ h.T
-            for _ in range(n_updates):
-                for c in range(h.shape[0]):
-                    wb[:, c] = np.maximum(EPS, wb[:, c] + (xht[:, c] - wb @ hht[:, c]) / max(hht[c, c], EPS))
-            r = x - wb @ h
-            val = float(np.einsum("ij,ij->", r, r))
-        return ([wb], val)
-
-    blocks, val = dm.run(Pass(m, lambda a, b: (a[0] + b[0], a[1] + b[1]), name="nmf-refit-loadings"))
-    return (np.concatenate(blocks, axis=0) if blocks else w), val
