@@ -35,3 +35,17 @@ def test_four_component_sweeps_equal_generic_sweeps(k):
     # and the update is the textbook one (dense numpy)
     ref_w = w0 * ((x / (w0 @ h0 + _klmu.EPS)) @ h0.T) / h0.sum(axis=1)
     np.testing.assert_allclose(w, ref_w, rtol=1e-10)
+
+
+@pytest.mark.parametrize("k", [2, 4, 6])
+def test_fused_iteration_equals_the_two_sweeps(k):
+    """``iterate`` (one read of the non-zeros for W and H) gives the bits of ``w_update`` then ``h_update``."""
+    rng = np.random.default_rng(10 + k)
+    x, csr = _random_csr(rng, n=500, p=120)
+    xm = _klmu.KLMatrix(*x.shape, csr=csr)
+    w0, h0 = rng.random((x.shape[0], k)) + 0.1, rng.random((k, x.shape[1])) + 0.1
+    w, h, wf, hf = w0.copy(), h0.copy(), w0.copy(), h0.copy()
+    for it in range(3):
+        loss = (xm.w_update(w, h), xm.h_update(w, h, with_loss=it != 1))[1]
+        loss_f = xm.iterate(wf, hf, with_loss=it != 1)
+        assert np.array_equal(w, wf) and np.array_equal(h, hf) and loss == loss_f

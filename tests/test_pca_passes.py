@@ -8,7 +8,7 @@ import pytest
 
 import emscale as em
 from emscale.decomposition import _matrix, pca
-from emscale.decomposition._matrix import DataMatrix, noise_signs
+from emscale.decomposition._matrix import DataMatrix
 from emscale.engine import InlineExecutor, Pass, ThreadExecutor, passes
 
 
@@ -197,53 +197,6 @@ def test_folding_runner_holds_only_the_partials_in_flight(monkeypatch):
     assert acc.rows == list(range(40))
     assert peak[0] <= 2 + 1 + 1  # workers + prefetch + the running result
     assert passes.last_report().name == "count" and passes.last_report().n_partitions == 40
-
-
-def test_gram_and_noise_gram_match_dense(counts):
-    keep_pixels = np.ones(24 * 20, bool)
-    keep_pixels[7:50] = False
-    keep_channels = np.ones(160, bool)
-    keep_channels[:5] = False
-    for kp, kc, centre in ((None, None, False), (keep_pixels, keep_channels, False), (keep_pixels, None, True)):
-        dm = DataMatrix(counts, 2, kp, kc, executor=InlineExecutor())
-        dm.statistics()
-        dm.configure(poisson=True, centre=centre)
-        c, cn = dm.gram(noise_seed=3)
-        xw = weighted(counts, kp, kc, centre)
-        np.testing.assert_allclose(c, xw.T @ xw, rtol=1e-10, atol=1e-13 * np.abs(c).max())
-        assert np.array_equal(c, c.T) and np.array_equal(cn, cn.T)
-        # the noise: per first-dimension row from (seed, row), as before the Gram pass was chunked
-        x = counts.reshape(-1, 160).astype(float)
-        g = np.concatenate([noise_signs(np.random.default_rng([3, r]), (20, 160)) for r in range(24)])
-        if kp is not None:
-            x, g = x[kp], g[kp]
-        if kc is not None:
-            x, g = x[:, kc], g[:, kc]
-        z = np.sqrt(x) * g * dm.row_scale[:, None] * dm.col_scale[None, :]
-        np.testing.assert_allclose(cn, z.T @ z, rtol=0, atol=1e-5 * np.abs(z.T @ z).max())
-
-
-def test_gram_noise_with_one_navigation_dimension_and_small_chunks(counts, monkeypatch):
-    """Chunks span several first-dimension rows (1-D navigation: one pixel per row) or split a row."""
-    x = counts.reshape(-1, 160)
-    g_ref = np.concatenate([noise_signs(np.random.default_rng([4, r]), (1, 160)) for r in range(x.shape[0])])
-    z_ref = np.sqrt(x.astype(float)) * g_ref
-    for chunk in (_matrix.GRAM_CHUNK_BYTES, 8 * 160 * 7):
-        monkeypatch.setattr(_matrix, "GRAM_CHUNK_BYTES", chunk)
-        dm = DataMatrix(x, 1, executor=InlineExecutor())
-        dm.statistics()
-        dm.configure(poisson=False, centre=False)
-        c, cn = dm.gram(noise_seed=4)
-        np.testing.assert_allclose(c, x.T.astype(float) @ x, rtol=1e-12)
-        np.testing.assert_allclose(cn, z_ref.T @ z_ref, atol=1e-5 * np.abs(z_ref.T @ z_ref).max())
-    monkeypatch.setattr(_matrix, "GRAM_CHUNK_BYTES", 8 * 160 * 7)  # 7-pixel chunks inside 20-pixel rows
-    dm = DataMatrix(counts, 2, executor=InlineExecutor())
-    dm.statistics()
-    dm.configure(poisson=False, centre=False)
-    _, cn = dm.gram(noise_seed=4)
-    g = np.concatenate([noise_signs(np.random.default_rng([4, r]), (20, 160)) for r in range(24)])
-    z = np.sqrt(x.astype(float)) * g
-    np.testing.assert_allclose(cn, z.T @ z, atol=1e-5 * np.abs(z.T @ z).max())
 
 
 def test_gram_eigenvalues_exact_and_partition_independent(counts, monkeypatch):

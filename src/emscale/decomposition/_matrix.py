@@ -58,6 +58,7 @@ class Sums:
     col_sq_over_row: np.ndarray  # sum_i X_ij^2 / aG_i  (for the weighted Frobenius norm)
     col_over_sqrt_row: np.ndarray  # sum_i X_ij / sqrt(aG_i) (for the weighted mean)
     col_sq: np.ndarray  # sum_i X_ij^2 (unweighted Frobenius norm)
+    nnz_sq: float = 0.0  # sum over pixels of (non-zeros in the pixel)^2: the sparse Gram's work
 
 
 def _merge_sums(a, b):
@@ -70,6 +71,7 @@ def _merge_sums(a, b):
         a[5] + b[5],
         a[6] + b[6],
         a[7] + b[7],
+        a[8] + b[8],
     )
 
 
@@ -118,11 +120,6 @@ def _sym_from_upper(c: np.ndarray) -> np.ndarray:
 def _exact_in_float32(dtype) -> bool:
     dt = np.dtype(dtype)
     return dt.kind == "b" or (dt.kind in "iu" and dt.itemsize <= 2) or (dt.kind == "f" and dt.itemsize <= 4)
-
-
-def noise_signs(gen: np.random.Generator, shape) -> np.ndarray:
-    """Random +-1 (int8) for the simulated noise of the parallel-analysis Gram (:meth:`DataMatrix.gram`)."""
-    return (gen.integers(0, 2, size=shape, dtype=np.int8) * np.int8(2) - np.int8(1)).astype(np.int8)
 
 
 class DataMatrix:
@@ -182,27 +179,17 @@ class DataMatrix:
         x, k0, k1 = self.raw_block(block, rows)
         return self._weigh(x, k0, k1), k0, k1
 
-    def _chunks(self, block: np.ndarray, rows: slice, nbytes: int = CHUNK_BYTES, itemsize: int = 8,
-                whole_rows: bool = False):
+    def _chunks(self, block: np.ndarray, rows: slice, nbytes: int = CHUNK_BYTES, itemsize: int = 8):
         """The kept part of one block in chunks of about ``nbytes`` (at ``itemsize`` bytes per value), not
         converted: yields ``(x, k0, k1, a, b)`` with ``x`` the (kept pixels, kept channels) rows of the block's
-        pixels ``a:b`` (counted from the block's first pixel) and ``k0:k1`` their kept-pixel range. With
-        ``whole_rows`` a chunk either holds whole first-dimension rows or lies inside one (row-seeded noise).
-        The chunking depends on the partition only, never on the executor."""
+        pixels ``a:b`` (counted from the block's first pixel) and ``k0:k1`` their kept-pixel range. The
+        chunking depends on the partition only, never on the executor."""
         xa = block.reshape(-1, self.n_channels_total)
         n = xa.shape[0]
         p0 = rows.start * self.inner
         step = max(1, nbytes // max(1, self.n_channels * itemsize))
-        if whole_rows and self.inner > 0:
-            if step >= self.inner:
-                step = step // self.inner * self.inner
-                bounds = [(a, min(a + step, n)) for a in range(0, n, step)]
-            else:
-                bounds = [(a, min(a + step, r + self.inner)) for r in range(0, n, self.inner)
-                          for a in range(r, r + self.inner, step)]
-        else:
-            bounds = [(a, min(a + step, n)) for a in range(0, n, step)]
-        for a, b in bounds:
+        for a in range(0, n, step):
+            b = min(a + step, n)
             x = xa[a:b]
             if self.keep_pixels is None:
                 k0, k1 = p0 + a, p0 + b
@@ -279,12 +266,12 @@ class DataMatrix:
             return self._statistics_block(block, rows, (omega, poisson))
 
         def merge(a, b):
-            return _merge_sums(a[:8], b[:8]) + (a[8] + b[8], a[9] + b[9])
+            return _merge_sums(a[:9], b[:9]) + (a[9] + b[9], a[10] + b[10])
 
         acc = self.run(Pass(m, merge, name="decomposition-statistics-sketch"))
-        self.sketch = {"key": (ell, seed, poisson), "omega": omega.astype(np.float64), "n": acc[8],
-                       "g": 0.5 * (acc[9] + acc[9].T)}
-        return self._set_sums(acc[:8])
+        self.sketch = {"key": (ell, seed, poisson), "omega": omega.astype(np.float64), "n": acc[9],
+                       "g": 0.5 * (acc[10] + acc[10].T)}
+        return self._set_sums(acc[:9])
 
     def _set_sums(self, acc) -> Sums:
         rows = np.concatenate(acc[0]) if acc[0] else np.zeros(0)
@@ -295,7 +282,7 @@ class DataMatrix:
         """One block's share of the statistics (also used by the single-pass sketch), chunk by chunk; with
         ``sketch=(omega, poisson)`` also ``(X^T Dr Y, Y^T Y)`` for ``Y = Dr X omega`` (see :meth:`statistics`)."""
         p = self.n_channels
-        rss, n_bad, n_neg, mn = [], 0, 0, np.inf
+        rss, n_bad, n_neg, mn, nnz_sq = [], 0, 0, np.inf, 0.0
         cs, sq, osr, csq = np.zeros(p), np.zeros(p), np.zeros(p), np.zeros(p)
         if sketch is not None:
             omega, poisson = sketch
@@ -310,6 +297,8 @@ class DataMatrix:
                     xf = np.where(fin, xf, 0.0)
             rs = xf.sum(axis=1)
             rss.append(rs)
+            nz = np.count_nonzero(xf, axis=1).astype(np.float64)
+            nnz_sq += float(nz @ nz)
             if x.dtype.kind not in "bu":
                 n_neg += int(np.count_nonzero(xf < 0))
             if xf.size:
@@ -330,7 +319,7 @@ class DataMatrix:
                 yr = y * (1.0 / np.sqrt(rs1))[:, None] if poisson else y
                 n_sk += xc.T @ yr.astype(omega.dtype, copy=False)
         rs = np.concatenate(rss) if len(rss) != 1 else rss[0]
-        out = ([rs], cs, n_bad, n_neg, mn, sq, osr, csq)
+        out = ([rs], cs, n_bad, n_neg, mn, sq, osr, csq, nnz_sq)
         return out if sketch is None else out + (n_sk, g_sk)
 
     # -- the single-pass sketch ----------------------------------------------------------------------------
@@ -414,43 +403,53 @@ class DataMatrix:
         """C = Xw^T Xw (channels x channels), accumulated in float64 in partition order.
 
         With ``noise_seed`` (Poisson data) the same pass also accumulates the Gram matrix of a *noise-only*
-        matrix with the data's variance profile, ``Z = sqrt(X) * G`` weighted like ``Xw`` (G random signs,
-        drawn per first-dimension row from ``(noise_seed, row)`` so it does not depend on the partitioning or
-        the executor; signs, not Gaussians: an entry's noise energy is then exactly X, Poisson's variance, where
-        a Gaussian G gives it a chi-square tail that in near-empty channels -- one count in the whole map --
-        raised the simulated noise edge up to 4.6x and hid real components at 20 counts/pixel): its top
-        eigenvalue is the noise edge used by the parallel-analysis rank estimate. Only
-        that edge (with a 5 % margin) is used, so this Gram is accumulated in float32 within a partition (half
-        the time of the float64 one) and in float64 across partitions.
+        matrix with the data's variance profile, ``Z = sqrt(X) * G`` weighted like ``Xw`` (G random signs from a
+        hash of ``(noise_seed, pixel, channel)``, :func:`._gram.noise_signs`, so nothing depends on the
+        partitioning or the executor; signs, not Gaussians: an entry's noise energy is then exactly X, Poisson's
+        variance, where a Gaussian G gives it a chi-square tail that in near-empty channels -- one count in the
+        whole map -- raised the simulated noise edge up to 4.6x and hid real components at 20 counts/pixel): its
+        top eigenvalue is the noise edge used by the parallel-analysis rank estimate.
         Returns C, or (C, C_noise).
 
-        Each partition accumulates one triangle through BLAS ``syrk`` on chunks of its rows, in place: a task
-        holds its (channels x channels) partials and one chunk, not a float64 copy of its block. Uncentred, the
-        per-channel weight is applied to the merged matrices (``C = Dc (X^T Dr^2 X) Dc``), not to every row.
+        Two routes, chosen from the statistics pass (the data only): sparse count data (uncentred) go through
+        :mod:`._gram`'s kernel, which multiplies only each pixel's non-zeros, data and noise together; otherwise
+        each partition accumulates one triangle through BLAS ``syrk`` on chunks of its rows, in place (the noise
+        Gram in float32 within a partition: only its top eigenvalue, with a 5 % margin, is used). Either way a
+        task holds its partial and one chunk, not a float64 copy of its block, and, uncentred, the per-channel
+        weight is applied to the merged matrices (``C = Dc (X^T Dr^2 X) Dc``), not to every row.
         """
         from scipy.linalg.blas import dsyrk, ssyrk
+
+        from . import _gram
 
         p = self.n_channels
         noise = noise_seed is not None
         post_scale = self.mean is None and self.col_scale is not None
+        st = self.sums if self.sums is not None else self.statistics()
+        sparse = self.mean is None and _gram.sparse_gram_worthwhile(st.nnz_sq, self.n_pixels, p)
+        chan_ids = np.flatnonzero(self.keep_channels) if self.keep_channels is not None else np.arange(p)
 
-        def m(block, rows):
+        def pixel_ids(p0: int, a: int, b: int) -> np.ndarray:
+            ids = np.arange(p0 + a, p0 + b)
+            return ids if self.keep_pixels is None else ids[self.keep_pixels[p0 + a : p0 + b]]
+
+        def row_weight(k0: int, k1: int):
+            return None if self.row_scale is None else self.row_scale[k0:k1]
+
+        def m_sparse(block, rows):
+            acc = _gram.packed_accumulator(p, noise)
+            p0 = rows.start * self.inner
+            for x, k0, k1, a, b in self._chunks(block, rows, GRAM_CHUNK_BYTES):
+                if x.shape[0]:
+                    _gram.sparse_gram_accumulate(acc, np.asarray(x), row_weight(k0, k1), noise_seed,
+                                                 pixel_ids(p0, a, b), chan_ids)
+            return acc
+
+        def m_dense(block, rows):
             c = np.zeros((p, p), order="F")
             cn = np.zeros((p, p), dtype=np.float32, order="F") if noise else None
             p0 = rows.start * self.inner
-            gen, gen_row = None, -1
-            for x, k0, k1, a, b in self._chunks(block, rows, GRAM_CHUNK_BYTES, whole_rows=noise):
-                if noise:  # the noise of pixels a:b, drawn row by row from each row's own generator
-                    parts = []
-                    q = a
-                    while q < b:
-                        r = (p0 + q) // self.inner
-                        q1 = min(b, (r + 1) * self.inner - p0)
-                        if r != gen_row:
-                            gen, gen_row = np.random.default_rng([noise_seed, r]), r
-                        parts.append(noise_signs(gen, (q1 - q, self.n_channels_total)))
-                        q = q1
-                    g = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+            for x, k0, k1, a, b in self._chunks(block, rows, GRAM_CHUNK_BYTES):
                 if x.shape[0] == 0:
                     continue
                 if post_scale:
@@ -461,19 +460,12 @@ class DataMatrix:
                 if not noise:
                     continue
                 del w
-                if self.keep_pixels is not None:
-                    g = g[self.keep_pixels[p0 + a : p0 + b]]
-                if self.keep_channels is not None:
-                    g = g[:, self.keep_channels]
                 # sqrt(X) * G * Dr in float32 (Dc is applied to the merged matrix)
-                z = np.sqrt(x if x.dtype.kind in "bu" else np.maximum(x, 0), dtype=np.float32)
-                np.multiply(z, g, out=z, casting="same_kind")
-                if self.row_scale is not None:
-                    z *= self.row_scale[k0:k1, None].astype(np.float32)
+                z = _gram.signed_root(np.asarray(x), row_weight(k0, k1), noise_seed, pixel_ids(p0, a, b), chan_ids)
                 cn = ssyrk(1.0, z.T, beta=1.0, c=cn, overwrite_c=1)
             return [c, cn]
 
-        def merge(a, b):
+        def merge_dense(a, b):
             a[0] += b[0]
             if a[1] is not None:
                 if a[1].dtype != np.float64:
@@ -481,7 +473,15 @@ class DataMatrix:
                 a[1] += b[1]
             return a
 
-        c, cn = self.run(Pass(m, merge, name="decomposition-gram"))
+        def merge_sparse(a, b):
+            a += b
+            return a
+
+        if sparse:  # uncentred: the per-channel weight applied while unpacking, the same bits as below
+            acc = self.run(Pass(m_sparse, merge_sparse, name="decomposition-gram-sparse"))
+            c = _gram.unpack_symmetric(acc, p, 0, self.col_scale)
+            return (c, _gram.unpack_symmetric(acc, p, 1, self.col_scale)) if noise else c
+        c, cn = self.run(Pass(m_dense, merge_dense, name="decomposition-gram"))
         if post_scale:
             c *= self.col_scale[:, None]
             c *= self.col_scale[None, :]

@@ -293,8 +293,7 @@ def _kl_in_memory(xm, w, h, max_iter, tol, check_every: int = 10):
     converged = False
     it = 0
     for it in range(1, max_iter + 1):
-        xm.w_update(w, h)
-        cur = xm.h_update(w, h, with_loss=(it % check_every == 0))  # loss of (W new, H old)
+        cur = xm.iterate(w, h, with_loss=(it % check_every == 0))  # loss of (W new, H old)
         if cur is None:
             continue
         history.append(cur)

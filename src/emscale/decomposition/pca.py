@@ -3,9 +3,10 @@
 Two solvers, both returning the *weighted* quantities (the caller undoes the weights):
 
 ``gram``
-    One pass accumulates ``C = Xw^T Xw`` (channels x channels, float64). ``eigh(C)`` gives the whole eigenvalue
-    spectrum (the scree) and the factors; one more pass projects the blocks, ``scores = Xw V``. Exact, and the
-    right choice up to a few thousand channels.
+    One pass accumulates ``C = Xw^T Xw`` (channels x channels, float64; sparse counts multiply only their
+    non-zeros, :mod:`._gram`). One tridiagonal reduction of ``C`` gives the whole eigenvalue spectrum (the scree)
+    and the leading factors (:func:`._gram.eigh_scree`); one more pass projects the blocks, ``scores = Xw V``.
+    Exact, and the right choice up to a few thousand channels.
 
 ``randomized``
     Halko-Martinsson-Tropp range finder with a seeded Gaussian test matrix, ``oversample`` extra columns and
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._gram import eigh_scree, top_eigenvalue
 from ._matrix import DataMatrix
 
 
@@ -39,13 +41,7 @@ class PCAResult:
     eigenvalues: np.ndarray  # eigenvalues of Xw^T Xw: the full spectrum (gram) or the top l (randomized)
     trace: float  # ||Xw||_F^2 (sum of all eigenvalues)
     solver: str
-    noise_eigenvalues: np.ndarray | None = None  # top eigenvalues of the simulated noise Gram (parallel analysis)
-
-
-def _sorted_eigh(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    w, v = np.linalg.eigh(c)
-    order = np.argsort(w)[::-1]
-    return np.clip(w[order], 0.0, None), v[:, order]
+    noise_eigenvalues: np.ndarray | None = None  # [largest eigenvalue of the simulated noise Gram] (parallel analysis)
 
 
 def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None) -> PCAResult:
@@ -54,18 +50,14 @@ def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None) -> PCAResult
         c = dm.gram()
     else:
         c, cn = dm.gram(noise_seed=noise_seed)
-        from scipy.linalg import eigh
-
-        p = cn.shape[0]
-        top = eigh(cn, eigvals_only=True, subset_by_index=[max(p - 16, 0), p - 1])
-        noise = np.sort(top)[::-1]
+        noise = np.array([top_eigenvalue(cn)])
         del cn
-    w, v = _sorted_eigh(c)
-    m = min(dm.n_pixels, dm.n_channels)
-    w = w[:m]
-    vk = np.ascontiguousarray(v[:, :k])
+    trace = float(np.trace(c))
+    w, vk = eigh_scree(c, k)
+    del c
+    w = w[: min(dm.n_pixels, dm.n_channels)]
     scores = dm.matmul(vk, name="decomposition-project")
-    return PCAResult(vk, scores, w, float(np.trace(c)), "gram", noise)
+    return PCAResult(vk, scores, w, trace, "gram", noise)
 
 
 def _qr(a: np.ndarray) -> np.ndarray:

@@ -1,0 +1,276 @@
+"""Kernels of the exact (Gram) PCA: the channel Gram matrix of sparse count data, the simulated-noise signs, and
+the symmetric eigen-solver that gives the whole spectrum but only the leading vectors.
+
+Sparse Gram
+    Counts are mostly zeros (200 counts/pixel over 2048 channels leave ~94 % of the entries empty), and the Gram
+    matrix ``sum_i w_i^2 x_i x_i^T`` only needs the products of each pixel's non-zeros: ``sum_i m_i^2 / 2``
+    updates (``m_i`` non-zeros in pixel ``i``) instead of BLAS's ``n p^2 / 2``. The upper triangle is kept
+    *packed*, and the data and noise Grams are interleaved, so one update touches one cache line and a
+    partition's partial is ``p (p + 1)`` doubles (34 MB at 2048 channels) rather than two full matrices; the
+    updates go tile by tile (:data:`TILE`) so that the active part of it stays in the core's cache.
+    :func:`sparse_gram_worthwhile` decides from the statistics pass whether it beats BLAS.
+
+Noise signs
+    The parallel-analysis noise ``sqrt(X) * G`` (see :meth:`._matrix.DataMatrix.gram`) takes its sign for pixel
+    ``i`` and channel ``j`` from a counter-based hash of ``(seed, i, j)`` (SplitMix64's finaliser), not from a
+    generator's stream: a pixel's sign no longer depends on how the data are partitioned or chunked, nor on which
+    of its channels are non-zero, so the sparse and the dense (BLAS) routes use the same noise matrix.
+
+Eigen-solver
+    The scree needs every eigenvalue but only the first few eigenvectors: one tridiagonal reduction (LAPACK
+    ``sytrd``), all eigenvalues of the tridiagonal matrix (``sterf``), the leading vectors of it (``stemr``),
+    and the back-transformation of just those (``ormqr`` on the reflectors) -- about a third of ``numpy.eigh``
+    (which computes all 2048 vectors) at 2048 channels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:  # optional dependency
+    import numba as _nb
+
+    HAVE_NUMBA = True
+except Exception:  # pragma: no cover - numba missing or broken
+    _nb = None
+    HAVE_NUMBA = False
+
+# The sparse Gram is used when its work, sum_i m_i^2 / 2 scattered updates, is below this fraction of the dense
+# n p^2 / 2 multiply-adds. Measured (2 cores, 2048 channels, data + noise Gram): the sparse kernel costs ~10x
+# more per update than BLAS (float64 syrk for the data, float32 for the noise), so it wins below ~4 %;
+# 2 % leaves a margin (EDS at 200 counts/pixel: 0.4 %).
+SPARSE_GRAM_MAX_WORK = 0.02
+
+# The sparse kernel walks the accumulator tile by tile (TILE x TILE channels: 256 KB of data + noise, inside a
+# core's L2) over batches of BATCH pixels: two threads with whole 34 MB accumulators thrashed the shared L3
+# (measured 2 threads: 0.97-1.85 s untiled, 0.67 s tiled, EDS 256 x 256 x 2048).
+TILE = 128
+BATCH = 512
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_PIXEL_MUL = np.uint64(0xD1B54A32D192ED03)
+
+
+def sparse_gram_worthwhile(sum_nnz_sq: float, n_pixels: int, n_channels: int) -> bool:
+    """Whether the sparse Gram route is expected to beat BLAS for these non-zero counts (data only)."""
+    if not HAVE_NUMBA or n_pixels == 0 or n_channels == 0:
+        return False
+    return float(sum_nnz_sq) <= SPARSE_GRAM_MAX_WORK * float(n_pixels) * float(n_channels) ** 2
+
+
+def _mix64(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser on a uint64 array (wrapping arithmetic)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _seed64(seed: int) -> np.uint64:
+    return np.uint64(int(seed) % 2**64)
+
+
+def noise_signs(seed: int, pixel_ids: np.ndarray, channel_ids: np.ndarray) -> np.ndarray:
+    """+-1 (int8, pixels x channels) for global pixel indices ``pixel_ids`` and channel indices ``channel_ids``:
+    the top bit of ``mix64(seed * phi + pixel * K + channel)``. The numba kernels compute the same bits."""
+    with np.errstate(over="ignore"):
+        base = _seed64(seed) * _GOLDEN + np.asarray(pixel_ids, dtype=np.uint64) * _PIXEL_MUL
+        h = _mix64(base[:, None] + np.asarray(channel_ids, dtype=np.uint64)[None, :])
+    return (np.int8(1) - np.int8(2) * (h >> np.uint64(63)).astype(np.int8)).astype(np.int8)
+
+
+def signed_root(x: np.ndarray, row_weight: np.ndarray | None, seed: int, pixel_ids, channel_ids) -> np.ndarray:
+    """``sqrt(max(x, 0)) * sign * row_weight`` in float32: the noise rows of the dense Gram route."""
+    w = np.ones(x.shape[0]) if row_weight is None else np.asarray(row_weight, dtype=np.float64)
+    pix = np.asarray(pixel_ids, dtype=np.int64)
+    chan = np.asarray(channel_ids, dtype=np.int64)
+    if HAVE_NUMBA:
+        out = np.empty(x.shape, dtype=np.float32)
+        _signed_root_nb(x, w, pix, chan, _seed64(seed), out)
+        return out
+    z = np.sqrt(x if x.dtype.kind in "bu" else np.maximum(x, 0), dtype=np.float32)
+    z *= noise_signs(seed, pix, chan)
+    z *= w[:, None].astype(np.float32)
+    return z
+
+
+def sparse_gram_accumulate(acc: np.ndarray, x: np.ndarray, row_weight: np.ndarray | None, seed: int | None,
+                           pixel_ids, channel_ids) -> None:
+    """``acc += packed upper triangles of (Dr x)^T (Dr x)`` (and of the noise rows ``signed_root``'s, interleaved,
+    when ``seed`` is not None); ``acc`` from :func:`packed_accumulator`."""
+    w = np.ones(x.shape[0]) if row_weight is None else np.asarray(row_weight, dtype=np.float64)
+    _sparse_gram_nb(x, w, np.asarray(pixel_ids, dtype=np.int64), np.asarray(channel_ids, dtype=np.int64),
+                    _seed64(0 if seed is None else seed), seed is not None, acc, TILE, BATCH)
+
+
+def packed_accumulator(p: int, noise: bool) -> np.ndarray:
+    return np.zeros((p * (p + 1) // 2, 2 if noise else 1))
+
+
+def unpack_symmetric(acc: np.ndarray, p: int, column: int, scale: np.ndarray | None) -> np.ndarray:
+    """The symmetric (p x p) matrix ``D U D`` for the packed upper triangle ``U = acc[:, column]`` and
+    ``D = diag(scale)`` (identity when None): each entry computed once, ``(u_ij d_i) d_j``, and mirrored."""
+    d = np.ones(p) if scale is None else np.asarray(scale, dtype=np.float64)
+    out = np.empty((p, p))
+    _unpack_nb(acc, column, d, out)
+    return out
+
+
+if HAVE_NUMBA:
+
+    @_nb.njit(inline="always")
+    def _mix64_nb(z):
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+    @_nb.njit(nogil=True, cache=True)
+    def _unpack_nb(acc, column, d, out):
+        p = out.shape[0]
+        q = 0
+        for i in range(p):
+            for j in range(i, p):
+                v = acc[q, column] * d[i] * d[j]
+                out[i, j] = v
+                out[j, i] = v
+                q += 1
+
+    @_nb.njit(nogil=True, cache=True)
+    def _signed_root_nb(x, w, pix, chan, seed, out):
+        n, p = x.shape
+        for i in range(n):
+            base = seed * np.uint64(0x9E3779B97F4A7C15) + np.uint64(pix[i]) * np.uint64(0xD1B54A32D192ED03)
+            wi = np.float32(w[i])
+            for j in range(p):
+                v = x[i, j]
+                if v > 0:
+                    h = _mix64_nb(base + np.uint64(chan[j]))
+                    s = np.float32(np.sqrt(np.float64(v))) * wi
+                    out[i, j] = s if (h >> np.uint64(63)) == 0 else -s
+                else:
+                    out[i, j] = 0.0
+
+    @_nb.njit(nogil=True, cache=True)
+    def _sparse_gram_nb(x, w, pix, chan, seed, noise, acc, tile, batch):
+        n, p = x.shape
+        n_t = (p + tile - 1) // tile
+        cap = 4096
+        idx = np.empty(cap, np.int64)
+        val = np.empty(cap)
+        nzv = np.empty(cap)
+        starts = np.empty((batch, n_t + 1), np.int64)
+        for r0 in range(0, n, batch):
+            r1 = min(n, r0 + batch)
+            count = 0
+            for i in range(r0, r1):
+                for j in range(p):
+                    if x[i, j] != 0:
+                        count += 1
+            if count > cap:
+                cap = max(count, 2 * cap)
+                idx = np.empty(cap, np.int64)
+                val = np.empty(cap)
+                nzv = np.empty(cap)
+            # the batch's non-zeros, row by row, split at channel-tile boundaries
+            m = 0
+            for i in range(r0, r1):
+                li = i - r0
+                wi = w[i]
+                base = seed * np.uint64(0x9E3779B97F4A7C15) + np.uint64(pix[i]) * np.uint64(0xD1B54A32D192ED03)
+                for t in range(n_t):
+                    starts[li, t] = m
+                    for j in range(t * tile, min(p, t * tile + tile)):
+                        v = x[i, j]
+                        if v != 0:
+                            idx[m] = j
+                            val[m] = np.float64(v) * wi
+                            if noise:
+                                s = np.sqrt(np.float64(v)) * wi if v > 0 else 0.0
+                                h = _mix64_nb(base + np.uint64(chan[j]))
+                                nzv[m] = s if (h >> np.uint64(63)) == 0 else -s
+                            m += 1
+                starts[li, n_t] = m
+            # tile by tile, so that the accumulator's active part stays in the core's cache
+            for ta in range(n_t):
+                for tb in range(ta, n_t):
+                    for li in range(r1 - r0):
+                        a0 = starts[li, ta]
+                        a1 = starts[li, ta + 1]
+                        b1 = starts[li, tb + 1]
+                        for a in range(a0, a1):
+                            ia = idx[a]
+                            row = ia * (2 * p - ia + 1) // 2 - ia  # packed offset of (ia, ib) is row + ib
+                            va = val[a]
+                            b0 = a if ta == tb else starts[li, tb]
+                            if noise:
+                                na = nzv[a]
+                                for b in range(b0, b1):
+                                    q = row + idx[b]
+                                    acc[q, 0] += va * val[b]
+                                    acc[q, 1] += na * nzv[b]
+                            else:
+                                for b in range(b0, b1):
+                                    acc[row + idx[b], 0] += va * val[b]
+
+
+def eigh_scree(c: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """All eigenvalues of the symmetric ``c`` (descending, negatives clipped to 0) and the eigenvectors of the
+    ``k`` largest (columns, same order), from one tridiagonal reduction."""
+    from scipy.linalg import eigh_tridiagonal, lapack
+
+    p = c.shape[0]
+    k = int(min(max(k, 0), p))
+    if p < 64 or k > p // 4:  # small, or most vectors wanted: the full solver is as fast
+        w, v = np.linalg.eigh(c)
+        order = np.argsort(w)[::-1]
+        return np.clip(w[order], 0.0, None), np.ascontiguousarray(v[:, order[:k]])
+    lwork = int(lapack.dsytrd_lwork(p, lower=1)[0])
+    a, d, e, tau, info = lapack.dsytrd(np.asfortranarray(c), lower=1, lwork=lwork, overwrite_a=1)
+    if info:  # pragma: no cover - LAPACK argument error
+        raise np.linalg.LinAlgError(f"dsytrd failed (info={info})")
+    values, info = lapack.dsterf(d.copy(), e.copy())
+    if info:  # pragma: no cover
+        raise np.linalg.LinAlgError(f"dsterf did not converge (info={info})")
+    values = np.sort(values)[::-1]
+    if k == 0:
+        return np.clip(values, 0.0, None), np.zeros((p, 0))
+    wt, vt = eigh_tridiagonal(d, e, select="i", select_range=(p - k, p - 1))
+    order = np.argsort(wt)[::-1]
+    vt = np.asfortranarray(vt[:, order])
+    # Q = H(1) ... H(p-1) with the reflectors below the sub-diagonal: Q y = [y_0; ormqr(A[1:, :p-1]) y[1:]]
+    lw = max(1, (p - 1) * k) * 4
+    q, _, info = lapack.dormqr("L", "N", a[1:, : p - 1], tau, vt[1:], lwork=lw, overwrite_c=1)
+    if info:  # pragma: no cover
+        raise np.linalg.LinAlgError(f"dormqr failed (info={info})")
+    vec = np.empty((p, k))
+    vec[0] = vt[0]
+    vec[1:] = q
+    return np.clip(values, 0.0, None), vec
+
+
+def top_eigenvalue(c: np.ndarray, max_steps: int = 300, rtol: float = 1e-7) -> float:
+    """Largest eigenvalue of a symmetric positive semi-definite matrix: Lanczos with full re-orthogonalisation
+    from a fixed start (the same number on every run), stopped when the top Ritz pair's residual is below
+    ``rtol`` of it.
+    (Written here because ``scipy.sparse.linalg.eigsh`` costs 0.36 s to import, more than this solve.)"""
+    p = c.shape[0]
+    if p <= 64:
+        return float(np.linalg.eigvalsh(c)[-1])
+    steps = min(max_steps, p)
+    q = np.zeros((steps + 1, p))
+    q[0] = 1.0 / np.sqrt(p)
+    alpha, beta = np.zeros(steps), np.zeros(steps)
+    ritz = 0.0
+    for j in range(steps):
+        v = c @ q[j]
+        alpha[j] = q[j] @ v
+        v -= q[: j + 1].T @ (q[: j + 1] @ v)  # full re-orthogonalisation (twice is enough)
+        v -= q[: j + 1].T @ (q[: j + 1] @ v)
+        beta[j] = np.linalg.norm(v)
+        t = np.diag(alpha[: j + 1]) + np.diag(beta[:j], 1) + np.diag(beta[:j], -1)
+        vals, vecs = np.linalg.eigh(t)
+        ritz = float(vals[-1])
+        # residual of the top Ritz pair: |beta_j s_j|; the eigenvalue error is below its square over the gap
+        if abs(beta[j] * vecs[-1, -1]) <= rtol * abs(ritz) or beta[j] <= 1e-14 * abs(ritz):
+            return ritz
+        q[j + 1] = v / beta[j]
+    return ritz

@@ -1,0 +1,135 @@
+"""The exact (Gram) PCA's kernels: the sparse and the BLAS routes give the Gram matrices of the weighted data and
+of the simulated Poisson noise written out densely, whatever the masks, chunking and partitioning; the noise signs
+are a function of (seed, pixel, channel) only; the scree solver equals numpy's eigh."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import emscale as em
+from emscale.decomposition import _gram, _matrix
+from emscale.decomposition._matrix import DataMatrix
+from emscale.engine import InlineExecutor, ThreadExecutor, passes
+
+
+@pytest.fixture(scope="module")
+def counts():
+    """Sparse Poisson counts of rank 3 (uint16), 24 x 20 pixels x 160 channels, ~3 counts per pixel in peaks."""
+    rng = np.random.default_rng(5)
+    e = np.arange(160)
+    spectra = np.stack([np.exp(-0.5 * ((e - c) / w) ** 2) + 0.01 for c, w in ((30, 6), (80, 10), (120, 4))])
+    maps = rng.dirichlet(np.ones(3), size=(24, 20))
+    return rng.poisson(1.5 * maps @ spectra).astype(np.uint16)
+
+
+def dense_reference(x, seed, keep_pixels=None, keep_channels=None, centre=False):
+    """Weighted data and noise written out densely: Xw, and Z = sqrt(X) * signs weighted like Xw."""
+    n, p = x.shape[0] * x.shape[1], x.shape[-1]
+    x = x.reshape(n, p).astype(float)
+    signs = _gram.noise_signs(seed, np.arange(n), np.arange(p)).astype(float)
+    if keep_pixels is not None:
+        x, signs = x[keep_pixels], signs[keep_pixels]
+    if keep_channels is not None:
+        x, signs = x[:, keep_channels], signs[:, keep_channels]
+    ag, bh = x.sum(1), x.sum(0)
+    ag[ag == 0] = 1
+    bh[bh == 0] = 1
+    scale = 1 / np.sqrt(ag)[:, None] / np.sqrt(bh)[None, :]
+    xw = x * scale
+    if centre:
+        xw = xw - (x / np.sqrt(ag)[:, None]).sum(0) / np.sqrt(bh) / x.shape[0]
+    return xw, np.sqrt(x) * signs * scale
+
+
+@pytest.mark.parametrize("route", ["sparse", "dense"])
+def test_gram_and_noise_gram_equal_the_dense_products(counts, route, monkeypatch):
+    monkeypatch.setattr(_gram, "SPARSE_GRAM_MAX_WORK", 1.0 if route == "sparse" else 0.0)
+    keep_pixels = np.ones(24 * 20, bool)
+    keep_pixels[7:50] = False
+    keep_channels = np.ones(160, bool)
+    keep_channels[:5] = False
+    for kp, kc, centre in ((None, None, False), (keep_pixels, keep_channels, False), (keep_pixels, None, True)):
+        dm = DataMatrix(counts, 2, kp, kc, executor=InlineExecutor())
+        dm.statistics()
+        dm.configure(poisson=True, centre=centre)
+        c, cn = dm.gram(noise_seed=3)
+        name = passes.last_report().name
+        assert name == ("decomposition-gram-sparse" if route == "sparse" and not centre else "decomposition-gram")
+        xw, z = dense_reference(counts, 3, kp, kc, centre)
+        np.testing.assert_allclose(c, xw.T @ xw, rtol=1e-10, atol=1e-13 * np.abs(c).max())
+        assert np.array_equal(c, c.T) and np.array_equal(cn, cn.T)
+        # the BLAS route accumulates the noise in float32 within a partition
+        tol = 1e-12 if name.endswith("sparse") else 1e-5
+        np.testing.assert_allclose(cn, z.T @ z, rtol=0, atol=tol * np.abs(z.T @ z).max())
+
+
+def test_routes_agree_and_do_not_depend_on_chunks_partitions_or_executor(counts, monkeypatch):
+    x = counts.reshape(-1, 160)
+    results = {}
+    for route, chunk, part, ex in (("sparse", _matrix.GRAM_CHUNK_BYTES, None, InlineExecutor()),
+                                   ("sparse", 8 * 160 * 7, 3 * 160 * 8, ThreadExecutor(2)),
+                                   ("dense", 8 * 160 * 7, 3 * 160 * 8, InlineExecutor())):
+        monkeypatch.setattr(_gram, "SPARSE_GRAM_MAX_WORK", 1.0 if route == "sparse" else 0.0)
+        monkeypatch.setattr(_matrix, "GRAM_CHUNK_BYTES", chunk)
+        if part:
+            monkeypatch.setattr(_matrix, "MIN_PARTITION_BYTES", 1)
+            monkeypatch.setattr(passes, "DEFAULT_PARTITION_BYTES", part)
+        for data, nav in ((x, 1), (counts, 2)):  # one pixel per first-dimension row, and rows of 20
+            dm = DataMatrix(data, nav, executor=ex)
+            dm.statistics()
+            dm.configure(poisson=False, centre=False)
+            results.setdefault(nav, []).append(dm.gram(noise_seed=4))
+    for runs in results.values():
+        (c0, n0), (c1, n1), (c2, n2) = runs
+        np.testing.assert_allclose(c1, c0, rtol=1e-13)
+        np.testing.assert_allclose(n1, n0, rtol=1e-13, atol=1e-13 * np.abs(n0).max())
+        np.testing.assert_allclose(c2, c0, rtol=1e-12)
+        np.testing.assert_allclose(n2, n0, rtol=0, atol=1e-5 * np.abs(n0).max())
+    z = np.sqrt(x.astype(float)) * _gram.noise_signs(4, np.arange(x.shape[0]), np.arange(160))
+    np.testing.assert_allclose(results[1][0][1], z.T @ z, atol=1e-12 * np.abs(z.T @ z).max())
+    np.testing.assert_allclose(results[2][0][1], results[1][0][1], rtol=1e-13, atol=1e-13)
+
+
+def test_noise_signs_are_balanced_and_the_numba_and_numpy_paths_agree(monkeypatch):
+    s = _gram.noise_signs(11, np.arange(400), np.arange(500))
+    assert s.dtype == np.int8 and set(np.unique(s)) == {-1, 1}
+    assert abs(s.mean()) < 0.01  # 200 000 signs: 4.5 sigma
+    assert abs(np.corrcoef(s[:, :-1].ravel(), s[:, 1:].ravel())[0, 1]) < 0.01
+    assert not np.array_equal(s, _gram.noise_signs(12, np.arange(400), np.arange(500)))
+    # a pixel's sign depends on its own indices only
+    np.testing.assert_array_equal(_gram.noise_signs(11, np.array([7, 399]), np.array([3, 42])), s[[7, 399]][:, [3, 42]])
+    x = np.random.default_rng(0).poisson(0.7, (40, 500)).astype(np.uint16)
+    w = np.linspace(0.5, 2, 40)
+    fast = _gram.signed_root(x, w, 11, np.arange(360, 400), np.arange(500))
+    monkeypatch.setattr(_gram, "HAVE_NUMBA", False)
+    slow = _gram.signed_root(x, w, 11, np.arange(360, 400), np.arange(500))
+    np.testing.assert_array_equal(fast, slow)
+    np.testing.assert_allclose(slow, np.sqrt(x) * s[360:] * w[:, None], rtol=1e-6)
+
+
+@pytest.mark.parametrize("k", [0, 3, 40])
+def test_eigh_scree_equals_numpy(k):
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((900, 300))
+    a[:, :4] *= 20
+    c = a.T @ a
+    w, v = _gram.eigh_scree(c, k)
+    ref_w, ref_v = np.linalg.eigh(c)
+    ref_w, ref_v = ref_w[::-1], ref_v[:, ::-1]
+    np.testing.assert_allclose(w, ref_w, rtol=1e-12, atol=1e-12 * ref_w[0])
+    assert v.shape == (300, k)
+    np.testing.assert_allclose(np.abs(np.sum(v * ref_v[:, :k], axis=0)), 1.0, atol=1e-10)
+    np.testing.assert_allclose(c @ v, v * w[:k], atol=1e-9 * ref_w[0])
+    assert _gram.top_eigenvalue(c) == pytest.approx(ref_w[0], rel=1e-12)
+
+
+def test_sparse_route_is_chosen_for_sparse_counts_only(counts):
+    s = em.Signal(counts)
+    em.decompose(s, solver="gram")
+    names = [r.name for r in passes.log.reports[-3:]]
+    assert "decomposition-gram-sparse" in names
+    dense = np.random.default_rng(1).poisson(30.0, counts.shape).astype(np.uint16)  # no zeros
+    em.decompose(em.Signal(dense), solver="gram")
+    names = [r.name for r in passes.log.reports[-3:]]
+    assert "decomposition-gram" in names and "decomposition-gram-sparse" not in names
