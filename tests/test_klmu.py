@@ -49,3 +49,32 @@ def test_fused_iteration_equals_the_two_sweeps(k):
         loss = (xm.w_update(w, h), xm.h_update(w, h, with_loss=it != 1))[1]
         loss_f = xm.iterate(wf, hf, with_loss=it != 1)
         assert np.array_equal(w, wf) and np.array_equal(h, hf) and loss == loss_f
+
+
+@pytest.mark.parametrize("k", [3, 6])
+def test_compiled_loss_equals_the_numpy_loss_and_the_definition(k):
+    rng = np.random.default_rng(20 + k)
+    x, csr = _random_csr(rng, n=400, p=90)
+    w, h = rng.random((x.shape[0], k)) + 0.1, rng.random((k, x.shape[1])) + 0.1
+    wh = w @ h
+    m = x > 0
+    ref = float(np.sum(x[m] * np.log(x[m] / (wh[m] + _klmu.EPS))) - x.sum() + wh.sum())
+    dense = x.astype(np.float32)
+    for kw in (dict(csr=csr), dict(dense=dense)):
+        fast = _klmu.KLMatrix(*x.shape, **kw).loss(w, h)
+        slow = _klmu.KLMatrix(*x.shape, use_numba=False, **kw).loss(w, h)
+        assert fast == pytest.approx(slow, rel=1e-12) and fast == pytest.approx(ref, rel=1e-10)
+
+
+def test_nndsvda_from_pca_is_nndsvda_of_the_models_svd():
+    from emscale.decomposition.nmf import nndsvda, nndsvda_from_pca
+
+    rng = np.random.default_rng(3)
+    z, v = rng.standard_normal((200, 3)), np.linalg.qr(rng.standard_normal((50, 3)))[0]
+    ra, rb = rng.random(200) + 0.5, rng.random(50) + 0.5
+    model = (ra[:, None] * z) @ (rb[:, None] * v).T
+    u, s, vt = np.linalg.svd(model, full_matrices=False)
+    w_ref, h_ref = nndsvda(u[:, :3], s[:3], vt[:3], 0.01)  # NNDSVD does not depend on the singular vectors' signs
+    w, h = nndsvda_from_pca(z, v, ra, rb, 0.01)
+    np.testing.assert_allclose(w, w_ref, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(h, h_ref, rtol=1e-9, atol=1e-12)

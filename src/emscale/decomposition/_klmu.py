@@ -346,6 +346,14 @@ class KLMatrix:
     def loss(self, w: np.ndarray, h: np.ndarray) -> float:
         """Generalised KL divergence ``sum X log(X / WH) - X + WH`` (scikit-learn's definition)."""
         ht = np.ascontiguousarray(h.T)
+        if self.use_numba:  # the H-numerator sweep with its loss (the numerator is discarded)
+            if self.csr is not None and w.shape[1] <= 4:
+                xlog = _h_num_csr4(*self.csr, _pad4(w), _pad4(ht), self.bounds, self.p, True)[1]
+            elif self.csr is not None:
+                xlog = _h_num_csr(*self.csr, np.ascontiguousarray(w), ht, self.bounds, self.p, True)[1]
+            else:
+                xlog = _h_num_dense(self.dense, np.ascontiguousarray(w), ht, self.bounds, True)[1]
+            return float(xlog) - self.total + float(w.sum(axis=0) @ h.sum(axis=1))
         xlog = 0.0
         for lo, hi in zip(self.bounds[:-1], self.bounds[1:], strict=True):
             _, _, x, ratio = self._ratio_np(w, ht, int(lo), int(hi))

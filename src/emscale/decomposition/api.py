@@ -207,6 +207,7 @@ def decompose(
     )
     v = pca.factors[:, :k]
     z = pca.scores[:, :k]
+    idx = groups = None
     if method in ("vca", "mcr", "nmf"):
         from .vca import noise_level, pure_pixel_groups
 
@@ -265,11 +266,9 @@ def decompose(
         info["endmember_pixels"] = np.asarray(idx)
         lw, fw = c, sw.T
     else:  # nmf
-        from .nmf import kl_fits_in_memory, loadings_pass, nmf, pixel_subset, subset_size
+        from .nmf import kl_fits_in_memory, loadings_pass, nmf, nndsvda_from_pca, pixel_subset, subset_size
         from .vca import vertex_scores
 
-        h0 = None
-        dm.configure(poisson=False, centre=False)
         n_fit = dm.n_pixels
         if loss == "kl":
             n_fit = int(fit_pixels) if fit_pixels is not None else (
@@ -277,9 +276,14 @@ def decompose(
             if not 2 * k <= n_fit:
                 raise ValueError(f"fit_pixels={n_fit} is too few for {k} components")
         subset = n_fit < dm.n_pixels
-        if init == "vca" or subset:
-            # pure-pixel endmembers (as method="vca") start the factorisation; on a subset they cost no pass
-            h0 = (vertex_scores(z, groups, dm.root_ag) @ v.T) * dm.root_bh[None, :]
+        # The start, from the PCA above, while its weights still map it back to counts: pure-pixel endmember
+        # spectra (as method="vca"; on a subset they also cost no pass), or NNDSVDa of the PCA's rank-k model
+        if init == "vca" or (subset and groups is not None):
+            start = (vertex_scores(z, groups, dm.root_ag) @ v.T) * dm.root_bh[None, :]
+        else:
+            fill = float(dm.sums.col_sums.sum()) / max(dm.n_pixels * dm.n_channels, 1)
+            start = nndsvda_from_pca(z, v, dm.root_ag, dm.root_bh, fill)
+        dm.configure(poisson=False, centre=False)
         fit_dm, fit_groups = dm, (groups if pure_pixels else None)
         if subset:
             fit_dm, chosen = pixel_subset(dm, n_fit, seed, groups=fit_groups)
@@ -287,8 +291,10 @@ def decompose(
             fit_dm.configure(poisson=False, centre=False)
             if fit_groups is not None:  # the groups' pixels that are in the subset, as subset rows
                 fit_groups = [np.searchsorted(chosen, np.intersect1d(g, chosen)) for g in fit_groups]
+            if isinstance(start, tuple):
+                start = (start[0][chosen], start[1])
         w, h, nmf_info = nmf(
-            fit_dm, k, loss=loss, max_iter=max_iter or 1000, tol=tol or 1e-6, init=h0, pure_pixels=fit_groups,
+            fit_dm, k, loss=loss, max_iter=max_iter or 1000, tol=tol or 1e-6, init=start, pure_pixels=fit_groups,
             in_memory=True if subset else None,
         )
         if subset:
