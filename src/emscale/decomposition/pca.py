@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._gram import eigh_scree, top_eigenvalue
 from ._matrix import DataMatrix
 
 
@@ -45,6 +44,8 @@ class PCAResult:
 
 
 def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None) -> PCAResult:
+    from ._gram import eigh_scree, top_eigenvalue  # here: _gram loads numba (0.25 s), which randomized never needs
+
     noise = None
     if noise_seed is None:
         c = dm.gram()
