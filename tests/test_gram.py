@@ -133,3 +133,19 @@ def test_sparse_route_is_chosen_for_sparse_counts_only(counts):
     em.decompose(em.Signal(dense), solver="gram")
     names = [r.name for r in passes.log.reports[-3:]]
     assert "decomposition-gram" in names and "decomposition-gram-sparse" not in names
+
+
+@pytest.mark.parametrize("dtype", [">u2", ">f4", "f2", "?"])
+def test_gram_routes_accept_big_endian_half_and_boolean_data(counts, dtype, monkeypatch):
+    """Vendor files may hand over big-endian arrays; numba's kernels need native numbers."""
+    x = (counts > 0) if dtype == "?" else counts.astype(dtype)
+    ref = x.reshape(-1, 160).astype(float)
+    for work in (1.0, 0.0):
+        monkeypatch.setattr(_gram, "SPARSE_GRAM_MAX_WORK", work)
+        dm = DataMatrix(x, 2, executor=InlineExecutor())
+        dm.statistics()
+        dm.configure(poisson=False, centre=False)
+        c, cn = dm.gram(noise_seed=1)
+        np.testing.assert_allclose(c, ref.T @ ref, rtol=1e-12)
+        z = np.sqrt(ref) * _gram.noise_signs(1, np.arange(480), np.arange(160))
+        np.testing.assert_allclose(cn, z.T @ z, rtol=0, atol=1e-5 * np.abs(z.T @ z).max())
