@@ -97,87 +97,59 @@ if HAVE_NUMBA:
     # of H^T in scalars: the generic loops over an unknown k keep them in memory (measured 1.8x slower). Fewer
     # components are padded with zero columns, which add exact zeros to every sum: the same bits as the generic
     # sweeps.
+    @_nb.njit(inline="always", fastmath=False)
+    def _w_row4(indptr, indices, data, ht, hsum, i, w0, w1, w2, w3):  # pragma: no cover - compiled
+        """Row i's W update: its new (w0, w1, w2, w3)."""
+        a0 = a1 = a2 = a3 = 0.0
+        for t in range(indptr[i], indptr[i + 1]):
+            j = indices[t]
+            h0, h1, h2, h3 = ht[j, 0], ht[j, 1], ht[j, 2], ht[j, 3]
+            r = data[t] / (EPS + w0 * h0 + w1 * h1 + w2 * h2 + w3 * h3)
+            a0 += r * h0
+            a1 += r * h1
+            a2 += r * h2
+            a3 += r * h3
+        return w0 * (a0 / hsum[0]), w1 * (a1 / hsum[1]), w2 * (a2 / hsum[2]), w3 * (a3 / hsum[3])
+
+    @_nb.njit(inline="always", fastmath=False)
+    def _h_row4(indptr, indices, data, ht, i, w0, w1, w2, w3, num, ls, with_loss):  # pragma: no cover - compiled
+        """Row i's share of W^T R added to ``num``; returns the running loss sum ``ls`` with the row's terms."""
+        for t in range(indptr[i], indptr[i + 1]):
+            j = indices[t]
+            x = data[t]
+            r = x / (EPS + w0 * ht[j, 0] + w1 * ht[j, 1] + w2 * ht[j, 2] + w3 * ht[j, 3])
+            if with_loss:
+                ls += x * np.log(r)
+            num[j, 0] += r * w0
+            num[j, 1] += r * w1
+            num[j, 2] += r * w2
+            num[j, 3] += r * w3
+        return ls
+
     @_nb.njit(parallel=True, cache=True, fastmath=False)
     def _w_update_csr4(indptr, indices, data, w, ht, hsum, bounds):  # pragma: no cover - compiled
         for b in _nb.prange(len(bounds) - 1):
             for i in range(bounds[b], bounds[b + 1]):
-                w0, w1, w2, w3 = w[i, 0], w[i, 1], w[i, 2], w[i, 3]
-                a0 = a1 = a2 = a3 = 0.0
-                for t in range(indptr[i], indptr[i + 1]):
-                    j = indices[t]
-                    h0, h1, h2, h3 = ht[j, 0], ht[j, 1], ht[j, 2], ht[j, 3]
-                    r = data[t] / (EPS + w0 * h0 + w1 * h1 + w2 * h2 + w3 * h3)
-                    a0 += r * h0
-                    a1 += r * h1
-                    a2 += r * h2
-                    a3 += r * h3
-                w[i, 0] = w0 * (a0 / hsum[0])
-                w[i, 1] = w1 * (a1 / hsum[1])
-                w[i, 2] = w2 * (a2 / hsum[2])
-                w[i, 3] = w3 * (a3 / hsum[3])
+                w[i, 0], w[i, 1], w[i, 2], w[i, 3] = _w_row4(indptr, indices, data, ht, hsum, i,
+                                                             w[i, 0], w[i, 1], w[i, 2], w[i, 3])
 
     @_nb.njit(parallel=True, cache=True, fastmath=False)
-    def _h_num_csr4(indptr, indices, data, w, ht, bounds, p, with_loss):  # pragma: no cover - compiled
+    def _sweep_csr4(indptr, indices, data, w, ht, hsum, bounds, p, update_w, with_loss):  # pragma: no cover
+        """``W^T R`` (and the loss terms) in per-chunk partials summed in chunk order; with ``update_w`` each row's
+        W update first (``_w_update_csr4``), the numerator then taken with the updated row while it is in the
+        cache. Rows are independent in the W update, so this is the arithmetic of the W sweep and the H sweep
+        run one after the other -- the same bits -- with the non-zeros streamed from memory once, not twice."""
         nb = len(bounds) - 1
         part = np.zeros((nb, p, 4))
         lossp = np.zeros(nb)
         for b in _nb.prange(nb):
-            num = part[b]
             ls = 0.0
             for i in range(bounds[b], bounds[b + 1]):
                 w0, w1, w2, w3 = w[i, 0], w[i, 1], w[i, 2], w[i, 3]
-                for t in range(indptr[i], indptr[i + 1]):
-                    j = indices[t]
-                    x = data[t]
-                    r = x / (EPS + w0 * ht[j, 0] + w1 * ht[j, 1] + w2 * ht[j, 2] + w3 * ht[j, 3])
-                    if with_loss:
-                        ls += x * np.log(r)
-                    num[j, 0] += r * w0
-                    num[j, 1] += r * w1
-                    num[j, 2] += r * w2
-                    num[j, 3] += r * w3
-            lossp[b] = ls
-        return _sum_partials(part), lossp.sum()
-
-    @_nb.njit(parallel=True, cache=True, fastmath=False)
-    def _wh_sweep_csr4(indptr, indices, data, w, ht, hsum, bounds, p, with_loss):  # pragma: no cover - compiled
-        """One read of the matrix for a whole iteration: each row's W update (``_w_update_csr4``) and, with the
-        updated row while it is in the cache, the row's share of ``W^T R`` (``_h_num_csr4``). Rows are
-        independent in the W update, so this is the arithmetic of the two sweeps run one after the other: the
-        same bits, with the non-zeros streamed from memory once instead of twice."""
-        nb = len(bounds) - 1
-        part = np.zeros((nb, p, 4))
-        lossp = np.zeros(nb)
-        for b in _nb.prange(nb):
-            num = part[b]
-            ls = 0.0
-            for i in range(bounds[b], bounds[b + 1]):
-                w0, w1, w2, w3 = w[i, 0], w[i, 1], w[i, 2], w[i, 3]
-                a0 = a1 = a2 = a3 = 0.0
-                t0, t1 = indptr[i], indptr[i + 1]
-                for t in range(t0, t1):
-                    j = indices[t]
-                    h0, h1, h2, h3 = ht[j, 0], ht[j, 1], ht[j, 2], ht[j, 3]
-                    r = data[t] / (EPS + w0 * h0 + w1 * h1 + w2 * h2 + w3 * h3)
-                    a0 += r * h0
-                    a1 += r * h1
-                    a2 += r * h2
-                    a3 += r * h3
-                w0 = w0 * (a0 / hsum[0])
-                w1 = w1 * (a1 / hsum[1])
-                w2 = w2 * (a2 / hsum[2])
-                w3 = w3 * (a3 / hsum[3])
-                w[i, 0], w[i, 1], w[i, 2], w[i, 3] = w0, w1, w2, w3
-                for t in range(t0, t1):
-                    j = indices[t]
-                    x = data[t]
-                    r = x / (EPS + w0 * ht[j, 0] + w1 * ht[j, 1] + w2 * ht[j, 2] + w3 * ht[j, 3])
-                    if with_loss:
-                        ls += x * np.log(r)
-                    num[j, 0] += r * w0
-                    num[j, 1] += r * w1
-                    num[j, 2] += r * w2
-                    num[j, 3] += r * w3
+                if update_w:
+                    w0, w1, w2, w3 = _w_row4(indptr, indices, data, ht, hsum, i, w0, w1, w2, w3)
+                    w[i, 0], w[i, 1], w[i, 2], w[i, 3] = w0, w1, w2, w3
+                ls = _h_row4(indptr, indices, data, ht, i, w0, w1, w2, w3, part[b], ls, with_loss)
             lossp[b] = ls
         return _sum_partials(part), lossp.sum()
 
@@ -223,6 +195,9 @@ if HAVE_NUMBA:
                             num[j, c] += r * w[i, c]
             lossp[b] = ls
         return _sum_partials(part), lossp.sum()
+
+
+_ONES4 = np.ones(4)  # the unused H sums of a sweep without the W update
 
 
 def _pad4(a: np.ndarray, fill: float = 0.0) -> np.ndarray:
@@ -304,7 +279,7 @@ class KLMatrix:
         wsum = w.sum(axis=0)
         if self.use_numba:
             if self.csr is not None and w.shape[1] <= 4:
-                num, xlog = _h_num_csr4(*self.csr, _pad4(w), _pad4(ht), self.bounds, self.p, with_loss)
+                num, xlog = _sweep_csr4(*self.csr, _pad4(w), _pad4(ht), _ONES4, self.bounds, self.p, False, with_loss)
                 num = num[:, : w.shape[1]]
             elif self.csr is not None:
                 num, xlog = _h_num_csr(*self.csr, w, ht, self.bounds, self.p, with_loss)
@@ -334,8 +309,8 @@ class KLMatrix:
         ht = np.ascontiguousarray(h.T)
         hsum = np.maximum(h.sum(axis=1), EPS)
         w4 = _pad4(w)
-        num, xlog = _wh_sweep_csr4(*self.csr, w4, _pad4(ht), _pad4(hsum[None, :], 1.0)[0], self.bounds, self.p,
-                                   with_loss)
+        num, xlog = _sweep_csr4(*self.csr, w4, _pad4(ht), _pad4(hsum[None, :], 1.0)[0], self.bounds, self.p, True,
+                                with_loss)
         if w4 is not w:
             w[:] = w4[:, :k]
         wsum = w.sum(axis=0)
@@ -348,7 +323,7 @@ class KLMatrix:
         ht = np.ascontiguousarray(h.T)
         if self.use_numba:  # the H-numerator sweep with its loss (the numerator is discarded)
             if self.csr is not None and w.shape[1] <= 4:
-                xlog = _h_num_csr4(*self.csr, _pad4(w), _pad4(ht), self.bounds, self.p, True)[1]
+                xlog = _sweep_csr4(*self.csr, _pad4(w), _pad4(ht), _ONES4, self.bounds, self.p, False, True)[1]
             elif self.csr is not None:
                 xlog = _h_num_csr(*self.csr, np.ascontiguousarray(w), ht, self.bounds, self.p, True)[1]
             else:
