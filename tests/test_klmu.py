@@ -78,3 +78,14 @@ def test_nndsvda_from_pca_is_nndsvda_of_the_models_svd():
     w, h = nndsvda_from_pca(z, v, ra, rb, 0.01)
     np.testing.assert_allclose(w, w_ref, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(h, h_ref, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["u2", ">u2", "f4", "f2", "i4"])
+def test_compiled_nonzeros_equal_numpy(dtype):
+    x = np.random.default_rng(4).poisson(0.3, size=(50, 70)).astype(dtype)
+    counts, cols, vals = _klmu.nonzeros(x)
+    r, c = np.nonzero(x)
+    assert counts.dtype == np.int64 and cols.dtype == np.int32 and vals.dtype == np.float32
+    np.testing.assert_array_equal(counts, np.bincount(r, minlength=50))
+    np.testing.assert_array_equal(cols, c)
+    np.testing.assert_array_equal(vals, x[r, c].astype(np.float32))

@@ -27,13 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-try:  # optional dependency
-    import numba as _nb
-
-    HAVE_NUMBA = True
-except Exception:  # pragma: no cover - numba missing or broken
-    _nb = None
-    HAVE_NUMBA = False
+from ._jit import HAVE_NUMBA, for_kernel
+from ._jit import nb as _nb
 
 # The sparse Gram is used when its work, sum_i m_i^2 / 2 scattered updates, is below this fraction of the dense
 # n p^2 / 2 multiply-adds. Measured (2 cores, 2048 channels, data + noise Gram): the sparse kernel costs ~10x
@@ -78,22 +73,9 @@ def noise_signs(seed: int, pixel_ids: np.ndarray, channel_ids: np.ndarray) -> np
     return (np.int8(1) - np.int8(2) * (h >> np.uint64(63)).astype(np.int8)).astype(np.int8)
 
 
-def _for_kernel(x) -> np.ndarray:
-    """``x`` as an array the compiled kernels accept: native byte order (vendor files may be big-endian), and
-    no float16 / bool (numba has no arithmetic for them)."""
-    x = np.asarray(x)
-    if x.dtype == np.float16:
-        return x.astype(np.float32)
-    if x.dtype == np.bool_:
-        return x.view(np.uint8)
-    if not x.dtype.isnative:
-        return x.astype(x.dtype.newbyteorder("="))
-    return x
-
-
 def signed_root(x: np.ndarray, row_weight: np.ndarray | None, seed: int, pixel_ids, channel_ids) -> np.ndarray:
     """``sqrt(max(x, 0)) * sign * row_weight`` in float32: the noise rows of the dense Gram route."""
-    x = _for_kernel(x)
+    x = for_kernel(x)
     w = np.ones(x.shape[0]) if row_weight is None else np.asarray(row_weight, dtype=np.float64)
     pix = np.asarray(pixel_ids, dtype=np.int64)
     chan = np.asarray(channel_ids, dtype=np.int64)
@@ -111,7 +93,7 @@ def sparse_gram_accumulate(acc: np.ndarray, x: np.ndarray, row_weight: np.ndarra
                            pixel_ids, channel_ids) -> None:
     """``acc += packed upper triangles of (Dr x)^T (Dr x)`` (and of the noise rows ``signed_root``'s, interleaved,
     when ``seed`` is not None); ``acc`` from :func:`packed_accumulator`."""
-    x = _for_kernel(x)
+    x = for_kernel(x)
     w = np.ones(x.shape[0]) if row_weight is None else np.asarray(row_weight, dtype=np.float64)
     _sparse_gram_nb(x, w, np.asarray(pixel_ids, dtype=np.int64), np.asarray(channel_ids, dtype=np.int64),
                     _seed64(0 if seed is None else seed), seed is not None, acc, TILE, BATCH)

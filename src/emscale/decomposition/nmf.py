@@ -164,7 +164,7 @@ SUBSET_BYTES = 1 << 30  # out of core: the spectra are fitted on a pixel subset 
 def build_kl_matrix(dm: DataMatrix, use_numba: bool | None = None):
     """One pass over the partitions: the kept (unweighted) data as CSR (float32 values), or dense float32 when
     more than :data:`DENSE_FRACTION` of the entries are non-zero. Partials concatenate in partition order."""
-    from ._klmu import KLMatrix
+    from ._klmu import KLMatrix, nonzeros
 
     n, p = dm.n_pixels, dm.n_channels
     if np.dtype(dm.data.dtype).kind in "biu" and dm.sums is not None:
@@ -183,7 +183,7 @@ def build_kl_matrix(dm: DataMatrix, use_numba: bool | None = None):
             return KLMatrix(n, p, dense=dense, use_numba=use_numba)
 
     def m(block, rows):
-        counts, cols, vals = _nonzeros(dm.raw_block(block, rows)[0])
+        counts, cols, vals = nonzeros(dm.raw_block(block, rows)[0])
         return ([counts], [cols], [vals])
 
     def merge(a, b):
@@ -200,13 +200,6 @@ def build_kl_matrix(dm: DataMatrix, use_numba: bool | None = None):
         dense[rows, indices] = data
         return KLMatrix(n, p, dense=dense, use_numba=use_numba)
     return KLMatrix(n, p, csr=(indptr, indices, data), use_numba=use_numba)
-
-
-def _nonzeros(x) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """CSR parts of a (rows, channels) block: non-zeros per row (int64), their columns (int32), values (float32)."""
-    x = np.asarray(x)
-    r, c = np.nonzero(x)
-    return np.bincount(r, minlength=x.shape[0]).astype(np.int64), c.astype(np.int32), x[r, c].astype(np.float32)
 
 
 def kl_fits_in_memory(dm: DataMatrix) -> bool:
@@ -260,7 +253,7 @@ def loadings_pass(
     (:class:`._klmu.KLMatrix`, numba when installed), or HALS sweeps for ``loss="frobenius"``. The rows are
     independent given H. Chunks keep the temporaries (indices of the non-zeros) small whatever the partition
     size. Serves the out-of-core loadings (subset route) and the refit after the pure-pixel rotation."""
-    from ._klmu import KLMatrix
+    from ._klmu import KLMatrix, nonzeros
 
     h = np.maximum(np.asarray(h, dtype=np.float64), EPS)
     pinv = np.linalg.pinv(h).astype(np.float32)  # (p, k)
@@ -275,7 +268,7 @@ def loadings_pass(
             w = (x.astype(np.float32) @ pinv).astype(np.float64)  # least squares, one sgemm
             w = np.maximum(w, 1e-3 * np.maximum(x.sum(axis=1, dtype=np.float64), 1.0)[:, None] / k)
         if loss == "kl":
-            counts, cols, vals = _nonzeros(x)
+            counts, cols, vals = nonzeros(x)
             indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
             xm = KLMatrix(x.shape[0], x.shape[1], csr=(indptr, cols, vals))
             for _ in range(n_updates):
