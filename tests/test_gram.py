@@ -149,3 +149,11 @@ def test_gram_routes_accept_big_endian_half_and_boolean_data(counts, dtype, monk
         np.testing.assert_allclose(c, ref.T @ ref, rtol=1e-12)
         z = np.sqrt(ref) * _gram.noise_signs(1, np.arange(480), np.arange(160))
         np.testing.assert_allclose(cn, z.T @ z, rtol=0, atol=1e-5 * np.abs(z.T @ z).max())
+
+
+def test_top_eigenvalue_of_structured_and_degenerate_matrices():
+    """An all-ones start is orthogonal to the top eigenvector of these (found in review: 0 instead of 200)."""
+    u = np.repeat([1.0, -1.0], 100)
+    for c, top in ((np.outer(u, u), 200.0), (np.eye(200) + np.outer(u, u), 201.0), (np.zeros((100, 100)), 0.0),
+                   (5 * np.eye(120), 5.0)):
+        assert _gram.top_eigenvalue(c) == pytest.approx(top, rel=1e-10, abs=1e-12)

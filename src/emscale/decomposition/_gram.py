@@ -18,7 +18,8 @@ Noise signs
 
 Eigen-solver
     The scree needs every eigenvalue but only the first few eigenvectors: one tridiagonal reduction (LAPACK
-    ``sytrd``), all eigenvalues of the tridiagonal matrix (``sterf``), the leading vectors of it (``stemr``),
+    ``sytrd``), all eigenvalues of the tridiagonal matrix (``sterf``), the leading vectors of it (bisection and inverse
+    iteration, ``stebz``/``stein``),
     and the back-transformation of just those (``ormqr`` on the reflectors) -- about a third of ``numpy.eigh``
     (which computes all 2048 vectors) at 2048 channels.
 """
@@ -234,7 +235,7 @@ def eigh_scree(c: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(wt)[::-1]
     vt = np.asfortranarray(vt[:, order])
     # Q = H(1) ... H(p-1) with the reflectors below the sub-diagonal: Q y = [y_0; ormqr(A[1:, :p-1]) y[1:]]
-    lw = max(1, (p - 1) * k) * 4
+    lw = max(1, k) * 64  # blocked ormqr's workspace: columns of C times the block size
     q, _, info = lapack.dormqr("L", "N", a[1:, : p - 1], tau, vt[1:], lwork=lw, overwrite_c=1)
     if info:  # pragma: no cover
         raise np.linalg.LinAlgError(f"dormqr failed (info={info})")
@@ -246,17 +247,18 @@ def eigh_scree(c: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def top_eigenvalue(c: np.ndarray, max_steps: int = 300, rtol: float = 1e-7) -> float:
     """Largest eigenvalue of a symmetric positive semi-definite matrix: Lanczos with full re-orthogonalisation
-    from a fixed start (the same number on every run), stopped when the top Ritz pair's residual is below
-    ``rtol`` of it.
+    from a fixed pseudo-random start (the same number on every run; a structured start such as all ones can be
+    orthogonal to the top eigenvector), stopped when the top Ritz pair's residual is below ``rtol`` of it; an
+    exact breakdown or no convergence falls back to the dense solver.
     (Written here because ``scipy.sparse.linalg.eigsh`` costs 0.36 s to import, more than this solve.)"""
     p = c.shape[0]
     if p <= 64:
         return float(np.linalg.eigvalsh(c)[-1])
     steps = min(max_steps, p)
     q = np.zeros((steps + 1, p))
-    q[0] = 1.0 / np.sqrt(p)
+    start = np.random.default_rng(0x5EED).standard_normal(p)
+    q[0] = start / np.linalg.norm(start)
     alpha, beta = np.zeros(steps), np.zeros(steps)
-    ritz = 0.0
     for j in range(steps):
         v = c @ q[j]
         alpha[j] = q[j] @ v
@@ -267,7 +269,9 @@ def top_eigenvalue(c: np.ndarray, max_steps: int = 300, rtol: float = 1e-7) -> f
         vals, vecs = np.linalg.eigh(t)
         ritz = float(vals[-1])
         # residual of the top Ritz pair: |beta_j s_j|; the eigenvalue error is below its square over the gap
-        if abs(beta[j] * vecs[-1, -1]) <= rtol * abs(ritz) or beta[j] <= 1e-14 * abs(ritz):
+        if abs(beta[j] * vecs[-1, -1]) <= rtol * abs(ritz) and beta[j] > 1e-14 * max(abs(ritz), 1e-300):
             return ritz
+        if beta[j] <= 1e-14 * max(abs(ritz), 1e-300):  # invariant subspace: it may miss the top eigenvector
+            break
         q[j + 1] = v / beta[j]
-    return ritz
+    return float(np.linalg.eigvalsh(c)[-1])
