@@ -92,3 +92,39 @@ def test_cli_scheduler_option_runs_passes_on_the_cluster(client, store, tmp_path
             ex.client.close()
         use_executor("threads")
     np.testing.assert_array_equal(em.load(tmp_path / "out" / "signal.zarr").data, s.sum("signal").data)
+
+
+@pytest.mark.parametrize("level", [0.3, 30.0])
+def test_gram_pca_on_cluster_gives_the_in_memory_bits(client, tmp_path, level):
+    """Both Gram routes on the cluster -- sparse counts (numba kernels in the worker processes) and dense counts
+    (BLAS syrk; its task once captured scipy's unpicklable routine objects) -- with the executor passed in (the
+    matrix once carried the client into the tasks): the same bits as in memory."""
+    from emscale.engine import passes
+
+    rng = np.random.default_rng(8)
+    x = rng.poisson(level * rng.random((1, 1, 128)) + 0.01, (48, 30, 128)).astype(np.uint16)
+    s = em.Signal(x, signal_type="EDS_TEM")
+    s.save(tmp_path / "c.zarr", chunks=(4, 30, 128))
+    lazy = em.load(tmp_path / "c.zarr", lazy=True)
+    got = em.decompose(lazy, "pca", solver="gram", executor=DaskExecutor(client))
+    route = "decomposition-gram-sparse" if level < 1 else "decomposition-gram"
+    assert any(r.name == route for r in passes.log.reports[-4:])
+    ref = em.decompose(s, "pca", solver="gram", executor=InlineExecutor())
+    np.testing.assert_array_equal(got.eigenvalues, ref.eigenvalues)
+    np.testing.assert_array_equal(got.factors_array, ref.factors_array)
+    np.testing.assert_array_equal(got.info["noise_eigenvalues"], ref.info["noise_eigenvalues"])
+
+
+@pytest.mark.parametrize("method", ["nmf", "mcr", "vca", "ica"])
+def test_separations_on_cluster_give_the_in_memory_bits(client, tmp_path, method):
+    rng = np.random.default_rng(9)
+    spectra = rng.random((3, 128)) ** 4
+    maps = rng.dirichlet(np.ones(3) * 0.3, size=(32, 24))
+    x = rng.poisson(60 * maps @ (spectra / spectra.sum(1, keepdims=True))).astype(np.uint16)
+    s = em.Signal(x, signal_type="EDS_TEM")
+    s.save(tmp_path / "c.zarr", chunks=(4, 24, 128))
+    lazy = em.load(tmp_path / "c.zarr", lazy=True)
+    got = em.decompose(lazy, method, n_components=3, executor=DaskExecutor(client))
+    ref = em.decompose(s, method, n_components=3, executor=InlineExecutor())
+    np.testing.assert_array_equal(got.factors_array, ref.factors_array)
+    np.testing.assert_array_equal(got.loadings_array, ref.loadings_array)

@@ -156,6 +156,13 @@ class DataMatrix:
         self.sums: Sums | None = None
         self.sketch: dict | None = None  # the randomized solver's first products, taken by statistics(sketch=)
 
+    def __getstate__(self):
+        # A pass's tasks close over the matrix and travel to cluster workers: the executor (a Dask client, with
+        # its event loop) and the progress callback belong to the client side and cannot be pickled.
+        state = self.__dict__.copy()
+        state["executor"] = state["progress"] = None
+        return state
+
     # -- block access --------------------------------------------------------------------------------------
     def _kept_range(self, rows: slice) -> tuple[int, int, np.ndarray | None]:
         p0 = rows.start * self.inner
@@ -418,7 +425,7 @@ class DataMatrix:
         task holds its partial and one chunk, not a float64 copy of its block, and, uncentred, the per-channel
         weight is applied to the merged matrices (``C = Dc (X^T Dr^2 X) Dc``), not to every row.
         """
-        from scipy.linalg.blas import dsyrk, ssyrk
+        from scipy.linalg import blas  # the module, not its routines: tasks that travel to workers must pickle
 
         from . import _gram
 
@@ -456,13 +463,13 @@ class DataMatrix:
                     w = np.multiply(x, self.row_scale[k0:k1, None], dtype=np.float64)
                 else:
                     w = self._weigh(x, k0, k1)
-                c = dsyrk(1.0, w.T, beta=1.0, c=c, overwrite_c=1)  # c += w^T w (upper triangle)
+                c = blas.dsyrk(1.0, w.T, beta=1.0, c=c, overwrite_c=1)  # c += w^T w (upper triangle)
                 if not noise:
                     continue
                 del w
                 # sqrt(X) * G * Dr in float32 (Dc is applied to the merged matrix)
                 z = _gram.signed_root(np.asarray(x), row_weight(k0, k1), noise_seed, pixel_ids(p0, a, b), chan_ids)
-                cn = ssyrk(1.0, z.T, beta=1.0, c=cn, overwrite_c=1)
+                cn = blas.ssyrk(1.0, z.T, beta=1.0, c=cn, overwrite_c=1)
             return [c, cn]
 
         def merge_dense(a, b):
