@@ -12,6 +12,8 @@ from emscale.decomposition import _gram, _matrix
 from emscale.decomposition._matrix import DataMatrix
 from emscale.engine import InlineExecutor, ThreadExecutor, passes
 
+needs_numba = pytest.mark.skipif(not _gram.HAVE_NUMBA, reason="the sparse Gram route needs numba")
+
 
 @pytest.fixture(scope="module")
 def counts():
@@ -42,7 +44,7 @@ def dense_reference(x, seed, keep_pixels=None, keep_channels=None, centre=False)
     return xw, np.sqrt(x) * signs * scale
 
 
-@pytest.mark.parametrize("route", ["sparse", "dense"])
+@pytest.mark.parametrize("route", [pytest.param("sparse", marks=needs_numba), "dense"])
 def test_gram_and_noise_gram_equal_the_dense_products(counts, route, monkeypatch):
     monkeypatch.setattr(_gram, "SPARSE_GRAM_MAX_WORK", 1.0 if route == "sparse" else 0.0)
     keep_pixels = np.ones(24 * 20, bool)
@@ -64,6 +66,7 @@ def test_gram_and_noise_gram_equal_the_dense_products(counts, route, monkeypatch
         np.testing.assert_allclose(cn, z.T @ z, rtol=0, atol=tol * np.abs(z.T @ z).max())
 
 
+@needs_numba
 def test_routes_agree_and_do_not_depend_on_chunks_partitions_or_executor(counts, monkeypatch):
     x = counts.reshape(-1, 160)
     results = {}
@@ -124,6 +127,7 @@ def test_eigh_scree_equals_numpy(k):
     assert _gram.top_eigenvalue(c) == pytest.approx(ref_w[0], rel=1e-12)
 
 
+@needs_numba
 def test_sparse_route_is_chosen_for_sparse_counts_only(counts):
     s = em.Signal(counts)
     em.decompose(s, solver="gram")
