@@ -58,7 +58,7 @@ class Sums:
     col_sq_over_row: np.ndarray  # sum_i X_ij^2 / aG_i  (for the weighted Frobenius norm)
     col_over_sqrt_row: np.ndarray  # sum_i X_ij / sqrt(aG_i) (for the weighted mean)
     col_sq: np.ndarray  # sum_i X_ij^2 (unweighted Frobenius norm)
-    nnz_sq: float = 0.0  # sum over pixels of (non-zeros in the pixel)^2: the sparse Gram's work
+    nnz_sq: float = np.nan  # sum over pixels of (non-zeros in the pixel)^2: the sparse Gram's work (NaN: not counted)
 
 
 def _merge_sums(a, b):
@@ -253,8 +253,12 @@ class DataMatrix:
         return run_pass(self.data, p, executor=executor, progress=self.progress, partition_bytes=partition_bytes)
 
     # -- the statistics pass -------------------------------------------------------------------------------
-    def statistics(self, sketch: tuple[int, int, bool] | None = None) -> Sums:
+    def statistics(self, sketch: tuple[int, int, bool] | None = None, nonzeros: bool = True) -> Sums:
         """One pass: per-pixel and per-channel totals, NaN/inf and negative counts, weighted-norm helpers.
+
+        ``nonzeros``: also count each pixel's non-zeros (:attr:`Sums.nnz_sq`), which only the Gram solver's choice
+        of route reads (:meth:`gram`; uncounted, it takes the BLAS route); the count costs about a third of the
+        pass's arithmetic.
 
         ``sketch=(ell, seed, poisson)`` also takes the randomized solver's first products in the same read
         (:meth:`sketch_products` of the test matrix ``b0 = Dc^-1 Omega``, Omega standard normal (channels x ell)
@@ -263,14 +267,17 @@ class DataMatrix:
         :func:`.pca.randomized_pca` (uncentred PCA only).
         """
         if sketch is None:
-            acc = self.run(Pass(self._statistics_block, _merge_sums, name="decomposition-statistics"))
+            def m0(block, rows):
+                return self._statistics_block(block, rows, nonzeros=nonzeros)
+
+            acc = self.run(Pass(m0, _merge_sums, name="decomposition-statistics"))
             return self._set_sums(acc)
         ell, seed, poisson = int(sketch[0]), int(sketch[1]), bool(sketch[2])
         dtype = np.dtype(np.float32 if _exact_in_float32(self.data.dtype) else np.float64)
         omega = np.random.default_rng(seed).standard_normal((self.n_channels, ell)).astype(dtype)
 
         def m(block, rows):
-            return self._statistics_block(block, rows, (omega, poisson))
+            return self._statistics_block(block, rows, (omega, poisson), nonzeros=nonzeros)
 
         def merge(a, b):
             return _merge_sums(a[:9], b[:9]) + (a[9] + b[9], a[10] + b[10])
@@ -285,11 +292,11 @@ class DataMatrix:
         self.sums = Sums(rows, *acc[1:])
         return self.sums
 
-    def _statistics_block(self, block, rows, sketch=None):
+    def _statistics_block(self, block, rows, sketch=None, nonzeros: bool = True):
         """One block's share of the statistics (also used by the single-pass sketch), chunk by chunk; with
         ``sketch=(omega, poisson)`` also ``(X^T Dr Y, Y^T Y)`` for ``Y = Dr X omega`` (see :meth:`statistics`)."""
         p = self.n_channels
-        rss, n_bad, n_neg, mn, nnz_sq = [], 0, 0, np.inf, 0.0
+        rss, n_bad, n_neg, mn, nnz_sq = [], 0, 0, np.inf, (0.0 if nonzeros else np.nan)
         cs, sq, osr, csq = np.zeros(p), np.zeros(p), np.zeros(p), np.zeros(p)
         if sketch is not None:
             omega, poisson = sketch
@@ -304,8 +311,9 @@ class DataMatrix:
                     xf = np.where(fin, xf, 0.0)
             rs = xf.sum(axis=1)
             rss.append(rs)
-            nz = np.count_nonzero(xf, axis=1).astype(np.float64)
-            nnz_sq += float(nz @ nz)
+            if nonzeros:
+                nz = np.count_nonzero(xf, axis=1).astype(np.float64)
+                nnz_sq += float(nz @ nz)
             if x.dtype.kind not in "bu":
                 n_neg += int(np.count_nonzero(xf < 0))
             if xf.size:
@@ -342,7 +350,7 @@ class DataMatrix:
         omega = np.random.default_rng([seed, 0]).standard_normal((p, ell))
 
         def m(block, rows):
-            stats = self._statistics_block(block, rows)
+            stats = self._statistics_block(block, rows, nonzeros=False)
             x, k0, k1 = self.raw_block(block, rows)
             x = np.array(x, dtype=np.float64, copy=True)
             x[~np.isfinite(x)] = 0.0
@@ -448,7 +456,7 @@ class DataMatrix:
             p0 = rows.start * self.inner
             for x, k0, k1, a, b in self._chunks(block, rows, GRAM_CHUNK_BYTES):
                 if x.shape[0]:
-                    _gram.sparse_gram_accumulate(acc, np.asarray(x), row_weight(k0, k1), noise_seed,
+                    _gram.sparse_gram_accumulate(acc, x, row_weight(k0, k1), noise_seed,
                                                  pixel_ids(p0, a, b), chan_ids)
             return acc
 
@@ -468,7 +476,7 @@ class DataMatrix:
                     continue
                 del w
                 # sqrt(X) * G * Dr in float32 (Dc is applied to the merged matrix)
-                z = _gram.signed_root(np.asarray(x), row_weight(k0, k1), noise_seed, pixel_ids(p0, a, b), chan_ids)
+                z = _gram.signed_root(x, row_weight(k0, k1), noise_seed, pixel_ids(p0, a, b), chan_ids)
                 cn = blas.ssyrk(1.0, z.T, beta=1.0, c=cn, overwrite_c=1)
             return [c, cn]
 

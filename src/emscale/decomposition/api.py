@@ -121,7 +121,7 @@ def decompose(
         if solver == "randomized" and not centre:
             k_sk = int(n_components) if isinstance(n_components, int | np.integer) else min(m, DEFAULT_MAX_COMPONENTS)
             sketch = (min(max(k_sk, 1) + oversample, m), int(seed), poisson)
-        st = dm.statistics(sketch=sketch)
+        st = dm.statistics(sketch=sketch, nonzeros=solver == "gram")  # the Gram route's choice reads them
     if st.n_nonfinite:
         raise DataError(f"{s!r} contains {st.n_nonfinite} NaN or infinite value(s) in the decomposed region")
     if poisson and st.n_negative:
@@ -288,7 +288,7 @@ def decompose(
         fit_dm, fit_groups = dm, (groups if pure_pixels else None)
         if subset:
             fit_dm, chosen = pixel_subset(dm, n_fit, seed, groups=fit_groups)
-            fit_dm.statistics()
+            fit_dm.statistics(nonzeros=False)
             fit_dm.configure(poisson=False, centre=False)
             if fit_groups is not None:  # the groups' pixels that are in the subset, as subset rows
                 fit_groups = [np.searchsorted(chosen, np.intersect1d(g, chosen)) for g in fit_groups]
