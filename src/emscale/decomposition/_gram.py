@@ -54,11 +54,16 @@ def sparse_gram_worthwhile(sum_nnz_sq: float, n_pixels: int, n_channels: int) ->
     return float(sum_nnz_sq) <= SPARSE_GRAM_MAX_WORK * float(n_pixels) * float(n_channels) ** 2
 
 
-def _mix64(z: np.ndarray) -> np.ndarray:
-    """SplitMix64's finaliser on a uint64 array (wrapping arithmetic)."""
+def _mix64(z):
+    """SplitMix64's finaliser on uint64 (wrapping arithmetic); numpy arrays here, scalars in the kernels."""
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return z ^ (z >> np.uint64(31))
+
+
+def _pixel_base(seed, pixel):
+    """The hash input of a pixel's channel 0 (uint64); channel j hashes ``base + j``."""
+    return seed * _GOLDEN + pixel * _PIXEL_MUL
 
 
 def _seed64(seed: int) -> np.uint64:
@@ -69,7 +74,7 @@ def noise_signs(seed: int, pixel_ids: np.ndarray, channel_ids: np.ndarray) -> np
     """+-1 (int8, pixels x channels) for global pixel indices ``pixel_ids`` and channel indices ``channel_ids``:
     the top bit of ``mix64(seed * phi + pixel * K + channel)``. The numba kernels compute the same bits."""
     with np.errstate(over="ignore"):
-        base = _seed64(seed) * _GOLDEN + np.asarray(pixel_ids, dtype=np.uint64) * _PIXEL_MUL
+        base = _pixel_base(_seed64(seed), np.asarray(pixel_ids, dtype=np.uint64))
         h = _mix64(base[:, None] + np.asarray(channel_ids, dtype=np.uint64)[None, :])
     return (np.int8(1) - np.int8(2) * (h >> np.uint64(63)).astype(np.int8)).astype(np.int8)
 
@@ -77,7 +82,7 @@ def noise_signs(seed: int, pixel_ids: np.ndarray, channel_ids: np.ndarray) -> np
 def signed_root(x: np.ndarray, row_weight: np.ndarray | None, seed: int, pixel_ids, channel_ids) -> np.ndarray:
     """``sqrt(max(x, 0)) * sign * row_weight`` in float32: the noise rows of the dense Gram route."""
     x = for_kernel(x)
-    w = np.ones(x.shape[0]) if row_weight is None else np.asarray(row_weight, dtype=np.float64)
+    w = _row_weights(row_weight, x.shape[0])
     pix = np.asarray(pixel_ids, dtype=np.int64)
     chan = np.asarray(channel_ids, dtype=np.int64)
     if HAVE_NUMBA:
@@ -95,9 +100,13 @@ def sparse_gram_accumulate(acc: np.ndarray, x: np.ndarray, row_weight: np.ndarra
     """``acc += packed upper triangles of (Dr x)^T (Dr x)`` (and of the noise rows ``signed_root``'s, interleaved,
     when ``seed`` is not None); ``acc`` from :func:`packed_accumulator`."""
     x = for_kernel(x)
-    w = np.ones(x.shape[0]) if row_weight is None else np.asarray(row_weight, dtype=np.float64)
+    w = _row_weights(row_weight, x.shape[0])
     _sparse_gram_nb(x, w, np.asarray(pixel_ids, dtype=np.int64), np.asarray(channel_ids, dtype=np.int64),
                     _seed64(0 if seed is None else seed), seed is not None, acc, TILE, BATCH)
+
+
+def _row_weights(row_weight: np.ndarray | None, n: int) -> np.ndarray:
+    return np.ones(n) if row_weight is None else np.asarray(row_weight, dtype=np.float64)
 
 
 def packed_accumulator(p: int, noise: bool) -> np.ndarray:
@@ -115,11 +124,12 @@ def unpack_symmetric(acc: np.ndarray, p: int, column: int, scale: np.ndarray | N
 
 if HAVE_NUMBA:
 
+    _mix64_nb = _nb.njit(inline="always")(_mix64)
+    _pixel_base_nb = _nb.njit(inline="always")(_pixel_base)
+
     @_nb.njit(inline="always")
-    def _mix64_nb(z):
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
+    def _negative(base, channel):  # the sign of channel ``channel`` of the pixel hashed from ``base``: -1?
+        return (_mix64_nb(base + np.uint64(channel)) >> np.uint64(63)) != 0
 
     @_nb.njit(nogil=True, cache=True)
     def _unpack_nb(acc, column, d, out):
@@ -136,14 +146,13 @@ if HAVE_NUMBA:
     def _signed_root_nb(x, w, pix, chan, seed, out):
         n, p = x.shape
         for i in range(n):
-            base = seed * np.uint64(0x9E3779B97F4A7C15) + np.uint64(pix[i]) * np.uint64(0xD1B54A32D192ED03)
+            base = _pixel_base_nb(seed, np.uint64(pix[i]))
             wi = np.float32(w[i])
             for j in range(p):
                 v = x[i, j]
                 if v > 0:
-                    h = _mix64_nb(base + np.uint64(chan[j]))
                     s = np.float32(np.sqrt(np.float64(v))) * wi
-                    out[i, j] = s if (h >> np.uint64(63)) == 0 else -s
+                    out[i, j] = -s if _negative(base, chan[j]) else s
                 else:
                     out[i, j] = 0.0
 
@@ -173,7 +182,7 @@ if HAVE_NUMBA:
             for i in range(r0, r1):
                 li = i - r0
                 wi = w[i]
-                base = seed * np.uint64(0x9E3779B97F4A7C15) + np.uint64(pix[i]) * np.uint64(0xD1B54A32D192ED03)
+                base = _pixel_base_nb(seed, np.uint64(pix[i]))
                 for t in range(n_t):
                     starts[li, t] = m
                     for j in range(t * tile, min(p, t * tile + tile)):
@@ -183,8 +192,7 @@ if HAVE_NUMBA:
                             val[m] = np.float64(v) * wi
                             if noise:
                                 s = np.sqrt(np.float64(v)) * wi if v > 0 else 0.0
-                                h = _mix64_nb(base + np.uint64(chan[j]))
-                                nzv[m] = s if (h >> np.uint64(63)) == 0 else -s
+                                nzv[m] = -s if _negative(base, chan[j]) else s
                             m += 1
                 starts[li, n_t] = m
             # tile by tile, so that the accumulator's active part stays in the core's cache
@@ -268,10 +276,10 @@ def top_eigenvalue(c: np.ndarray, max_steps: int = 300, rtol: float = 1e-7) -> f
         t = np.diag(alpha[: j + 1]) + np.diag(beta[:j], 1) + np.diag(beta[:j], -1)
         vals, vecs = np.linalg.eigh(t)
         ritz = float(vals[-1])
-        # residual of the top Ritz pair: |beta_j s_j|; the eigenvalue error is below its square over the gap
-        if abs(beta[j] * vecs[-1, -1]) <= rtol * abs(ritz) and beta[j] > 1e-14 * max(abs(ritz), 1e-300):
-            return ritz
         if beta[j] <= 1e-14 * max(abs(ritz), 1e-300):  # invariant subspace: it may miss the top eigenvector
             break
+        # residual of the top Ritz pair: |beta_j s_j|; the eigenvalue error is below its square over the gap
+        if abs(beta[j] * vecs[-1, -1]) <= rtol * abs(ritz):
+            return ritz
         q[j + 1] = v / beta[j]
     return float(np.linalg.eigvalsh(c)[-1])
