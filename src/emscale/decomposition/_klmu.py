@@ -299,30 +299,37 @@ class KLMatrix:
                 acc[lo:hi, q] = np.bincount(r - lo, weights=ratio * ht[c, q], minlength=hi - lo)
         w *= acc / hsum[None, :]
 
+    def _sweep(self, w: np.ndarray, ht: np.ndarray, with_loss: bool, numerator: bool = True):
+        """``(W^T R)^T`` (channels, k) and ``sum_nz X log(X / WH)`` (0 without ``with_loss``) for the current W and
+        H^T. The compiled sweeps always give the numerator; the numpy one skips it without ``numerator``."""
+        k = w.shape[1]
+        if self.use_numba:
+            if self.csr is not None and k <= 4:
+                num, xlog = _sweep_csr4(*self.csr, _pad4(w), _pad4(ht), _ONES4, self.bounds, self.p, False, with_loss)
+                return num[:, :k], xlog
+            if self.csr is not None:
+                return _h_num_csr(*self.csr, np.ascontiguousarray(w), ht, self.bounds, self.p, with_loss)
+            return _h_num_dense(self.dense, np.ascontiguousarray(w), ht, self.bounds, with_loss)
+        num = np.zeros((self.p, k))
+        xlog = 0.0
+        for lo, hi in zip(self.bounds[:-1], self.bounds[1:], strict=True):
+            r, c, x, ratio = self._ratio_np(w, ht, int(lo), int(hi))
+            if with_loss:
+                xlog += float(np.sum(x * np.log(ratio)))
+            for q in range(k if numerator else 0):
+                num[:, q] += np.bincount(c, weights=ratio * w[r, q], minlength=self.p)
+        return num, xlog
+
+    def _kl(self, xlog: float, w: np.ndarray, h: np.ndarray) -> float:
+        """The loss from the sweep's ``sum X log(X / WH)``: ``- sum X + sum WH``, with ``sum WH = (W^T 1).(H 1)``."""
+        return float(xlog) - self.total + float(w.sum(axis=0) @ h.sum(axis=1))
+
     def h_update(self, w: np.ndarray, h: np.ndarray, with_loss: bool = True) -> float | None:
         """In place: H <- H * (W^T R) / (W^T 1). Returns the KL loss of (W, H) *before* the update (the
         logarithms cost as much as the rest of the sweep: ``with_loss=False`` skips them and returns None)."""
-        ht = np.ascontiguousarray(h.T)
-        wsum = w.sum(axis=0)
-        if self.use_numba:
-            if self.csr is not None and w.shape[1] <= 4:
-                num, xlog = _sweep_csr4(*self.csr, _pad4(w), _pad4(ht), _ONES4, self.bounds, self.p, False, with_loss)
-                num = num[:, : w.shape[1]]
-            elif self.csr is not None:
-                num, xlog = _h_num_csr(*self.csr, w, ht, self.bounds, self.p, with_loss)
-            else:
-                num, xlog = _h_num_dense(self.dense, w, ht, self.bounds, with_loss)
-        else:
-            num = np.zeros((self.p, w.shape[1]))
-            xlog = 0.0
-            for lo, hi in zip(self.bounds[:-1], self.bounds[1:], strict=True):
-                r, c, x, ratio = self._ratio_np(w, ht, int(lo), int(hi))
-                if with_loss:
-                    xlog += float(np.sum(x * np.log(ratio)))
-                for q in range(w.shape[1]):
-                    num[:, q] += np.bincount(c, weights=ratio * w[r, q], minlength=self.p)
-        loss = xlog - self.total + float(wsum @ h.sum(axis=1)) if with_loss else None
-        h *= num.T / np.maximum(wsum, EPS)[:, None]
+        num, xlog = self._sweep(w, np.ascontiguousarray(h.T), with_loss)
+        loss = self._kl(xlog, w, h) if with_loss else None
+        h *= num.T / np.maximum(w.sum(axis=0), EPS)[:, None]
         return loss
 
     def iterate(self, w: np.ndarray, h: np.ndarray, with_loss: bool = True) -> float | None:
@@ -340,24 +347,10 @@ class KLMatrix:
                                 with_loss)
         if w4 is not w:
             w[:] = w4[:, :k]
-        wsum = w.sum(axis=0)
-        loss = xlog - self.total + float(wsum @ h.sum(axis=1)) if with_loss else None
-        h *= num[:, :k].T / np.maximum(wsum, EPS)[:, None]
+        loss = self._kl(xlog, w, h) if with_loss else None
+        h *= num[:, :k].T / np.maximum(w.sum(axis=0), EPS)[:, None]
         return loss
 
     def loss(self, w: np.ndarray, h: np.ndarray) -> float:
         """Generalised KL divergence ``sum X log(X / WH) - X + WH`` (scikit-learn's definition)."""
-        ht = np.ascontiguousarray(h.T)
-        if self.use_numba:  # the H-numerator sweep with its loss (the numerator is discarded)
-            if self.csr is not None and w.shape[1] <= 4:
-                xlog = _sweep_csr4(*self.csr, _pad4(w), _pad4(ht), _ONES4, self.bounds, self.p, False, True)[1]
-            elif self.csr is not None:
-                xlog = _h_num_csr(*self.csr, np.ascontiguousarray(w), ht, self.bounds, self.p, True)[1]
-            else:
-                xlog = _h_num_dense(self.dense, np.ascontiguousarray(w), ht, self.bounds, True)[1]
-            return float(xlog) - self.total + float(w.sum(axis=0) @ h.sum(axis=1))
-        xlog = 0.0
-        for lo, hi in zip(self.bounds[:-1], self.bounds[1:], strict=True):
-            _, _, x, ratio = self._ratio_np(w, ht, int(lo), int(hi))
-            xlog += float(np.sum(x * np.log(ratio)))
-        return xlog - self.total + float(w.sum(axis=0) @ h.sum(axis=1))
+        return self._kl(self._sweep(w, np.ascontiguousarray(h.T), True, numerator=False)[1], w, h)
