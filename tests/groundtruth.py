@@ -278,3 +278,13 @@ def clearly_detectable(s, truth: Truth) -> bool:
     oracle calls undetectable; it must find all of those it calls detectable."""
     theta, edge = detectability(s, truth)
     return bool(theta[truth.rank - 1] > edge)
+
+
+def three_peak_counts(dose: float, baseline: float) -> np.ndarray:
+    """A small Poisson cube of rank 3 (uint16), 24 x 20 pixels x 160 channels: three Gaussian peaks on a flat
+    ``baseline``, Dirichlet maps, ``dose`` counts per unit of spectrum (seeded)."""
+    rng = np.random.default_rng(5)
+    e = np.arange(160)
+    spectra = np.stack([np.exp(-0.5 * ((e - c) / w) ** 2) + baseline for c, w in ((30, 6), (80, 10), (120, 4))])
+    maps = rng.dirichlet(np.ones(3), size=(24, 20))
+    return rng.poisson(dose * maps @ spectra).astype(np.uint16)

@@ -11,6 +11,7 @@ import emscale as em
 from emscale.decomposition import _gram, _matrix
 from emscale.decomposition._matrix import DataMatrix
 from emscale.engine import InlineExecutor, ThreadExecutor, passes
+from groundtruth import three_peak_counts
 
 needs_numba = pytest.mark.skipif(not _gram.HAVE_NUMBA, reason="the sparse Gram route needs numba")
 
@@ -18,11 +19,7 @@ needs_numba = pytest.mark.skipif(not _gram.HAVE_NUMBA, reason="the sparse Gram r
 @pytest.fixture(scope="module")
 def counts():
     """Sparse Poisson counts of rank 3 (uint16), 24 x 20 pixels x 160 channels, ~3 counts per pixel in peaks."""
-    rng = np.random.default_rng(5)
-    e = np.arange(160)
-    spectra = np.stack([np.exp(-0.5 * ((e - c) / w) ** 2) + 0.01 for c, w in ((30, 6), (80, 10), (120, 4))])
-    maps = rng.dirichlet(np.ones(3), size=(24, 20))
-    return rng.poisson(1.5 * maps @ spectra).astype(np.uint16)
+    return three_peak_counts(1.5, 0.01)
 
 
 def dense_reference(x, seed, keep_pixels=None, keep_channels=None, centre=False):

@@ -10,16 +10,13 @@ import emscale as em
 from emscale.decomposition import _matrix, pca
 from emscale.decomposition._matrix import DataMatrix
 from emscale.engine import InlineExecutor, Pass, ThreadExecutor, passes
+from groundtruth import three_peak_counts
 
 
 @pytest.fixture(scope="module")
 def counts():
     """A Poisson cube of rank 3 (uint16 counts), 24 x 20 pixels x 160 channels."""
-    rng = np.random.default_rng(5)
-    e = np.arange(160)
-    spectra = np.stack([np.exp(-0.5 * ((e - c) / w) ** 2) + 0.05 for c, w in ((30, 6), (80, 10), (120, 4))])
-    maps = rng.dirichlet(np.ones(3), size=(24, 20))
-    return rng.poisson(40.0 * maps @ spectra).astype(np.uint16)
+    return three_peak_counts(40.0, 0.05)
 
 
 def weighted(x, keep_pixels=None, keep_channels=None, centre=False):
