@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import emscale as em
-from emscale import samples
-from emscale.errors import AxisError
+from emscale.core.errors import AxisError
 from emscale.spectroscopy.background import BackgroundWarning, remove_background
+from emscale.workflows import samples
 
 WINDOW = (70.2, 97.2)
 MODELS = ("powerlaw", "exponential", "offset", "polynomial")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import emscale as em
-from emscale import samples
+from emscale.workflows import samples
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from emscale.cli import main
-from emscale.demo import run_demo, spectral_angles
+from emscale.workflows.demo import run_demo, spectral_angles
 
 
 def test_spectral_angles_match_by_hungarian_assignment():

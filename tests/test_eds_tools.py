@@ -7,7 +7,7 @@ import pytest
 
 import emscale
 from emscale import Signal
-from emscale.history import _REPLAYABLE
+from emscale.core.registry import _OPERATIONS as _REPLAYABLE
 from emscale.spectroscopy import eds
 
 SCALE = 0.01  # keV per channel

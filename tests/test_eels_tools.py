@@ -11,7 +11,7 @@ import pytest
 
 import emscale
 from emscale import Signal
-from emscale.history import _REPLAYABLE
+from emscale.core.registry import _OPERATIONS as _REPLAYABLE
 from emscale.spectroscopy import eels
 
 SCALE = 0.1  # eV per channel

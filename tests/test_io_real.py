@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 
 import emscale as em
-from emscale.history import decode
-from emscale.io.store import json_safe
+from emscale.core.codec import decode, encode
+
+
+def json_safe(value):
+    return encode(value, strict=False)
 
 
 def _sha(p):

@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import emscale as em  # noqa: E402
 from emscale.decomposition import decompose  # noqa: E402
-from emscale.demo import spectral_angles as matched_angles  # noqa: E402
+from emscale.workflows.demo import spectral_angles as matched_angles  # noqa: E402
 from groundtruth import make_cube, spectral_angles  # noqa: E402
 
 

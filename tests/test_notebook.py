@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import emscale as em
-from emscale.samples import eds_si
+from emscale.workflows.samples import eds_si
 
 
 def test_signal_and_decomposition_html_summaries():

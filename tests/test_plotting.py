@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import emscale as em
-from emscale import samples
 from emscale.plotting import nice_length, plot_signal
+from emscale.workflows import samples
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import pytest
 
 import emscale as em
 from emscale.cli import main
-from emscale.recipes import RecipeError, parse, recipe_from_history, replay_outdir, run_recipe
-from emscale.samples import eds_si
+from emscale.workflows.recipes import RecipeError, parse, recipe_from_history, replay_outdir, run_recipe
+from emscale.workflows.samples import eds_si
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_recipe_runs_twice_bit_identical(sample, tmp_path):
 
 
 def s_digest(path):
-    from emscale.history import file_digest
+    from emscale.core.history import file_digest
 
     return file_digest(path)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from emscale.recipes import run_recipe
-from emscale.samples import eds_si
+from emscale.workflows.recipes import run_recipe
+from emscale.workflows.samples import eds_si
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install -e .[test])")
 

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from emscale import samples
+from emscale.workflows import samples
 
 
 def test_eels_si_defaults_and_determinism():

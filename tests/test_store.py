@@ -10,7 +10,7 @@ import pytest
 import zarr
 
 import emscale as em
-from emscale.errors import FileFormatError, OutputExistsError
+from emscale.core.errors import FileFormatError, OutputExistsError
 
 
 def _cube(rng, shape=(12, 10, 64), dtype=np.uint16):

@@ -2,32 +2,33 @@
 
 >>> import emscale as em
 >>> s = em.load("EELS Spectrum Image.dm3")
+
+Importing the package imports every operation package, so that each operation is declared in the registry
+(:mod:`emscale.core.registry`) before anything is replayed or run from a recipe.
 """
 
-__version__ = "0.1.0"
-
-from .axes import Axis
+# Operation packages (each declares its operations on import).
+from . import plotting, spectroscopy  # noqa: E402, I001
+from .core.axes import Axis
+from .core.errors import AxisError, DataError, EmscaleError, FileFormatError, OutputExistsError, ReplayError
+from .core.signal import Signal, derive
+from .core.version import __version__
+from .decomposition import decompose  # noqa: E402
 from .engine import InlineExecutor, ThreadExecutor, get_executor, use_executor
-from .errors import AxisError, DataError, EmscaleError, FileFormatError, OutputExistsError
-from .history import replay
 from .io import convert, load, supported_formats
-from .signal import Signal
+from .workflows.replay import replay  # noqa: E402
 
 
 def __getattr__(name):
-    # Heavier subsystems load on first use so `import emscale` stays fast.
-    if name == "decompose":
-        from .decomposition import decompose
-
-        return decompose
+    # Subsystems that pull in heavier dependencies load on first use so `import emscale` stays fast.
     if name == "use_cluster":
         from .engine.distributed import use_cluster
 
         return use_cluster
-    if name in ("samples",):
-        import importlib
+    if name == "samples":
+        from .workflows import samples
 
-        return importlib.import_module(f".{name}", __name__)
+        return samples
     raise AttributeError(f"module 'emscale' has no attribute {name!r}")
 
 
@@ -39,12 +40,17 @@ __all__ = [
     "FileFormatError",
     "InlineExecutor",
     "OutputExistsError",
+    "ReplayError",
     "Signal",
     "ThreadExecutor",
     "convert",
+    "decompose",
+    "derive",
     "get_executor",
     "load",
+    "plotting",
     "replay",
+    "spectroscopy",
     "supported_formats",
     "use_cluster",
     "use_executor",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from .errors import EmscaleError
+from .core.errors import EmscaleError
 
 app = typer.Typer(
     add_completion=False,
@@ -50,7 +50,7 @@ def _disk_size(p: Path) -> int:
 
 def describe_file(path: Path) -> str:
     from . import load
-    from .signal import key_metadata
+    from .core.signal import key_metadata
 
     loaded = load(path, lazy=True)
     signals = loaded if isinstance(loaded, list) else [loaded]
@@ -152,7 +152,7 @@ def history(
     signals = loaded if isinstance(loaded, list) else [loaded]
     for i, s in enumerate(signals):
         if as_recipe:
-            from .recipes import recipe_from_history
+            from .workflows.recipes import recipe_from_history
 
             typer.echo(recipe_from_history(s.history))
             continue
@@ -174,7 +174,7 @@ def demo(
     seed: int = typer.Option(0, help="Seed of the generated samples and of every random choice."),
 ):
     """Generate the embedded EDS and EELS samples, run the full pipeline on each, write the reports."""
-    from .demo import describe, run_demo
+    from .workflows.demo import describe, run_demo
 
     summary = run_demo(out, seed=seed)
     for key, s in summary.items():
@@ -189,7 +189,7 @@ def run(
     overwrite: bool = typer.Option(False, help="Replace an existing results folder."),
 ):
     """Validate and run RECIPE, writing results (zarr), a manifest and an HTML report into OUT."""
-    from .recipes import load_recipe, run_recipe
+    from .workflows.recipes import load_recipe, run_recipe
 
     rec = load_recipe(recipe)  # the whole recipe is validated before any work starts
     with _Steps() as bar:
@@ -200,7 +200,7 @@ def run(
 @app.command()
 def replay(outdir: Path = typer.Argument(..., help="A results folder written by `emscale run`.")):
     """Re-run the recorded recipe from the raw input and verify every output is bit-identical."""
-    from .recipes import replay_outdir
+    from .workflows.recipes import replay_outdir
 
     problems = replay_outdir(outdir)
     if problems:

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.errors import DataError
 from ..engine import Pass, run_pass
-from ..errors import DataError
 
 # Smallest partition (bytes of the stored rows) a DataMatrix pass uses.
 MIN_PARTITION_BYTES = 1 << 20

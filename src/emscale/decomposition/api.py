@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DataError
-from ..signal import Signal
+from ..core.errors import DataError
+from ..core.registry import operation
+from ..core.signal import Signal
 from ._matrix import DataMatrix
 from .result import Decomposition
 
@@ -16,6 +17,7 @@ GRAM_MAX_CHANNELS = 4096  # above this the channels x channels Gram matrix gets 
 DEFAULT_MAX_COMPONENTS = 32  # PCA with n_components=None keeps the whole scree but this many factors/loadings
 
 
+@operation("decompose", method=True, result_name="{method}")
 def decompose(
     s: Signal,
     method: str = "pca",
@@ -202,7 +204,7 @@ def decompose(
         rank_evidence=evidence,
         signal_type=s.signal_type,
         metadata=dict(s.metadata),
-        source_history=list(s.history),
+        history=list(s.history),
         title=s.title,
         lazy=s.is_lazy,
     )

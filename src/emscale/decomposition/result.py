@@ -13,31 +13,79 @@ channels are NaN.
 from __future__ import annotations
 
 import io
-import json
-import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from .. import history as _history
-from ..axes import Axis
+from ..core import codec
+from ..core.atomic import atomic_write
+from ..core.axes import Axis
+from ..core.errors import FileFormatError, OutputExistsError
+from ..core.html import figure, table
+from ..core.registry import operation
+from ..core.signal import Signal, default_chunks
 from ..engine import Pass, run_pass
-from ..signal import Signal, default_chunks
 
 FORMAT_VERSION = 1
 
 
 @dataclass
 class ClusterResult:
-    """K-means phases: ``labels`` (a Signal map, -1 in masked pixels), per-cluster mean ``spectra``."""
+    """K-means phases of a decomposition: ``labels`` (a map, -1 in masked pixels) and the mean model ``spectra``
+    of each phase, both Signals derived from this result (recorded accessors)."""
 
-    labels: Signal
-    spectra: Signal
+    labels_array: np.ndarray  # (pixels,) int64 in numpy pixel order, -1 where masked
+    spectra_array: np.ndarray  # (n_clusters, channels)
+    nav_axes: list[Axis]  # numpy order
+    sig_axes: list[Axis]  # numpy order
     centres: np.ndarray
     inertia: float
+    signal_type: str = ""
+    metadata: dict = field(default_factory=dict)
+    title: str = ""
+    history: list = field(default_factory=list)
+
+    @property
+    def n_clusters(self) -> int:
+        return int(self.spectra_array.shape[0])
+
+    def _signal(self, data, axes, what: str, signal_type: str) -> Signal:
+        return Signal(data, axes=axes, signal_type=signal_type, metadata=codec.loads(codec.dumps(self.metadata)),
+                      history=list(self.history), title=f"{self.title} clusters {what}".strip())
+
+    def save(self, path, overwrite: bool = False) -> Path:
+        """Write to a ``.npz`` file atomically (see :func:`save_npz`)."""
+        arrays = {"labels": self.labels_array, "spectra": self.spectra_array, "centres": self.centres}
+        meta = {k: getattr(self, k) for k in ("inertia", "signal_type", "metadata", "title", "history")}
+        meta |= {"nav_axes": [a.to_dict() for a in self.nav_axes], "sig_axes": [a.to_dict() for a in self.sig_axes]}
+        return save_npz(path, "emscale-clusters", meta, arrays, overwrite)
+
+    @classmethod
+    def load(cls, path) -> ClusterResult:
+        meta, arrays = load_npz(path, "emscale-clusters")
+        return cls(arrays["labels"], arrays["spectra"], [Axis.from_dict(d) for d in meta["nav_axes"]],
+                   [Axis.from_dict(d) for d in meta["sig_axes"]], arrays["centres"], meta["inertia"],
+                   meta["signal_type"], meta["metadata"], meta["title"], meta["history"])
+
+    def __repr__(self) -> str:
+        return f"<ClusterResult {self.n_clusters} clusters nav={tuple(a.size for a in self.nav_axes)}>"
+
+
+@operation("labels", on=ClusterResult, method="property")
+def cluster_labels(c: ClusterResult) -> Signal:
+    """The phase map: the cluster of each pixel (-1 where masked), on the original navigation axes."""
+    axes = [replace(a, navigate=False) for a in c.nav_axes]
+    return c._signal(c.labels_array.reshape(tuple(a.size for a in c.nav_axes)), axes, "labels", "")
+
+
+@operation("spectra", on=ClusterResult, method="property")
+def cluster_spectra(c: ClusterResult) -> Signal:
+    """The mean model spectrum of each cluster, along navigation axis ``cluster``."""
+    k = c.n_clusters
+    axes = [Axis(name="cluster", size=k, navigate=True)] + list(c.sig_axes)
+    return c._signal(c.spectra_array.reshape((k,) + tuple(a.size for a in c.sig_axes)), axes, "spectra",
+                     c.signal_type)
 
 
 @dataclass
@@ -58,7 +106,7 @@ class Decomposition:
     info: dict = field(default_factory=dict)  # loss, n_iter, converged, solver...
     signal_type: str = ""
     metadata: dict = field(default_factory=dict)
-    source_history: list = field(default_factory=list)
+    history: list = field(default_factory=list)  # the decomposed signal's history and the decompose step
     title: str = ""
     lazy: bool = False
 
@@ -75,37 +123,16 @@ class Decomposition:
     def sig_shape(self) -> tuple[int, ...]:
         return tuple(a.size for a in self.sig_axes)
 
-    @property
-    def history(self) -> list[dict]:
-        return self.source_history + [_history.entry("decompose", {"method": self.method, **self.params})]
-
     # -- signals -------------------------------------------------------------------------------------------
-    def _signal(self, data, axes, op, params=None, signal_type=None) -> Signal:
-        hist = self.history + ([_history.entry(op, params)] if op else [])
+    def _signal(self, data, axes, what: str, signal_type=None) -> Signal:
         return Signal(
             data,
             axes=axes,
             signal_type=self.signal_type if signal_type is None else signal_type,
-            metadata=json.loads(json.dumps(_history.encode(self.metadata))) if self.metadata else {},
-            history=hist,
-            title=f"{self.title} {self.method} {op}".strip(),
+            metadata=codec.loads(codec.dumps(self.metadata)) if self.metadata else {},
+            history=list(self.history),
+            title=f"{self.title} {self.method} {what}".strip(),
         )
-
-    @property
-    def factors(self) -> Signal:
-        """Spectra: one per component along navigation axis ``component``."""
-        k = self.n_components
-        data = self.factors_array.T.reshape((k,) + self.sig_shape)
-        axes = [Axis(name="component", size=k, navigate=True)] + list(self.sig_axes)
-        return self._signal(data, axes, "factors")
-
-    @property
-    def loadings(self) -> Signal:
-        """Maps: one per component along navigation axis ``component``, the original navigation axes as signal."""
-        k = self.n_components
-        data = self.loadings_array.T.reshape((k,) + self.nav_shape)
-        axes = [Axis(name="component", size=k, navigate=True)] + [replace(a, navigate=False) for a in self.nav_axes]
-        return self._signal(data, axes, "loadings", signal_type="")
 
     @property
     def explained_variance(self) -> np.ndarray | None:
@@ -138,145 +165,37 @@ class Decomposition:
             tw_sigmas=TW_SIGMAS if tw_sigmas is None else tw_sigmas,
         )
 
-    # -- model ---------------------------------------------------------------------------------------------
-    def reconstruct(self, n_components: int | None = None, executor=None) -> Signal:
-        """The model with the first ``n_components`` components (all by default), in data units.
-
-        Computed from the loadings and factors only (no data pass); lazy (dask, blockwise) when the decomposed
-        signal was lazy, otherwise one pass over the loadings partitions.
-        """
-        k = self.n_components if n_components is None else int(n_components)
-        if not 0 <= k <= self.n_components:
-            raise ValueError(f"n_components={k} but this decomposition has {self.n_components} components")
-        f = np.ascontiguousarray(self.factors_array[:, :k].T)  # (k, channels)
-        mean_spec = self.mean_spectrum
-        mean_scale = self.mean_scale
-        nav_shape, sig_shape = self.nav_shape, self.sig_shape
-        n_nav = len(nav_shape)
-        lo = self.loadings_array[:, :k]
-        if mean_scale is not None:
-            lo = np.concatenate([lo, mean_scale[:, None]], axis=1)
-            f = np.concatenate([f, mean_spec[None, :]], axis=0)
-        lo = lo.reshape(nav_shape + (lo.shape[1],))
-
-        n_ch = f.shape[1]
-
-        def flat_model(block, rows=None):
-            return (block.reshape(-1, block.shape[-1]) @ f).reshape(block.shape[:-1] + (n_ch,))
-
-        if self.lazy:
-            import dask.array as da
-
-            chunks = default_chunks(nav_shape + (n_ch,), np.float64, n_nav)
-            lz = da.from_array(lo, chunks=chunks[:n_nav] + (lo.shape[-1],))
-            data = lz.map_blocks(flat_model, dtype=np.float64, chunks=lz.chunks[:-1] + ((n_ch,),))
-        else:
-            data = run_pass(lo, Pass(flat_model, None, name="decomposition-reconstruct"), executor=executor)
-        data = data.reshape(nav_shape + sig_shape)
-        return self._signal(data, list(self.nav_axes) + list(self.sig_axes), "reconstruct", {"n_components": k})
-
-    # -- clustering ----------------------------------------------------------------------------------------
-    def cluster(self, n_clusters: int, seed: int = 0, n_components: int | None = None) -> ClusterResult:
-        """K-means on the loadings -> a phase map and the mean model spectrum of each phase.
-
-        Pixels are clustered on the *direction* of their loading vector (each row scaled to unit norm), so that
-        intensity (thickness, beam current) does not split a phase. The spectra are the per-cluster means of the
-        model ``L F^T`` (from the factors, no data pass), in data units.
-        """
-        from sklearn.cluster import KMeans
-
-        k = self.n_components if n_components is None else int(n_components)
-        lo = self.loadings_array[:, :k]
-        ok = np.all(np.isfinite(lo), axis=1)
-        feats = lo[ok]
-        norms = np.linalg.norm(feats, axis=1, keepdims=True)
-        feats = feats / np.where(norms == 0, 1, norms)
-        if n_clusters < 1 or n_clusters > len(feats):
-            raise ValueError(f"n_clusters must be between 1 and the {len(feats)} usable pixels, got {n_clusters}")
-        km = KMeans(n_clusters=n_clusters, random_state=seed, n_init=10).fit(feats)
-        labels = np.full(lo.shape[0], -1, dtype=np.int64)
-        labels[ok] = km.labels_
-        f = self.factors_array[:, :k]
-        spectra = np.empty((n_clusters, f.shape[0]))
-        for c in range(n_clusters):
-            mean_lo = lo[labels == c].mean(axis=0)
-            spectra[c] = f @ mean_lo
-            if self.mean_scale is not None:
-                spectra[c] += self.mean_scale[labels == c].mean() * self.mean_spectrum
-        lab_axes = [replace(a, navigate=False) for a in self.nav_axes]
-        lab = self._signal(
-            labels.reshape(self.nav_shape), lab_axes, "cluster", {"n_clusters": n_clusters}, signal_type=""
-        )
-        sp_axes = [Axis(name="cluster", size=n_clusters, navigate=True)] + list(self.sig_axes)
-        sp = self._signal(spectra.reshape((n_clusters,) + self.sig_shape), sp_axes, "cluster_spectra")
-        return ClusterResult(lab, sp, km.cluster_centers_, float(km.inertia_))
-
     # -- persistence ---------------------------------------------------------------------------------------
-    def save(self, path, overwrite: bool = False) -> None:
-        """Write to a ``.npz`` file atomically (a temporary file in the same folder, then ``os.replace``)."""
-        from ..errors import OutputExistsError
-
-        path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
-        if path.exists() and not overwrite:
-            raise OutputExistsError(f"{path} exists; pass overwrite=True")
+    def save(self, path, overwrite: bool = False) -> Path:
+        """Write to a ``.npz`` file atomically (see :func:`save_npz`)."""
         meta = {
-            "format": "emscale-decomposition",
-            "version": FORMAT_VERSION,
             "method": self.method,
-            "params": _history.encode(self.params),
+            "params": self.params,
             "nav_axes": [a.to_dict() for a in self.nav_axes],
             "sig_axes": [a.to_dict() for a in self.sig_axes],
             "trace": self.trace,
             "n_pixels": self.n_pixels,
             "n_channels": self.n_channels,
-            "rank_evidence": _history.encode(_jsonable(self.rank_evidence)),
-            "info": _history.encode(_jsonable(self.info)),
+            "rank_evidence": self.rank_evidence,
+            "info": self.info,
             "signal_type": self.signal_type,
-            "metadata": _history.encode(_jsonable(self.metadata)),
-            "history": self.source_history,
+            "metadata": self.metadata,
+            "history": self.history,
             "title": self.title,
             "lazy": self.lazy,
         }
-        arrays: dict[str, Any] = {
-            "factors": self.factors_array,
-            "loadings": self.loadings_array,
-            "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-        }
+        arrays = {"factors": self.factors_array, "loadings": self.loadings_array}
         for name in ("eigenvalues", "mean_spectrum", "mean_scale"):
-            v = getattr(self, name)
-            if v is not None:
-                arrays[name] = v
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(buf.getvalue())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+            if getattr(self, name) is not None:
+                arrays[name] = getattr(self, name)
+        return save_npz(path, "emscale-decomposition", meta, arrays, overwrite)
 
     @classmethod
     def load(cls, path) -> Decomposition:
-        from ..errors import FileFormatError
-
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                meta = json.loads(bytes(z["meta"]).decode())
-                arrays = {k: z[k] for k in z.files if k != "meta"}
-        except (OSError, ValueError, KeyError) as e:
-            raise FileFormatError(f"{path} is not a saved emscale decomposition: {e}") from e
-        if meta.get("format") != "emscale-decomposition":
-            raise FileFormatError(f"{path} is not a saved emscale decomposition")
+        meta, arrays = load_npz(path, "emscale-decomposition")
         return cls(
             method=meta["method"],
-            params=_history.decode(meta["params"]),
+            params=meta["params"],
             factors_array=arrays["factors"],
             loadings_array=arrays["loadings"],
             nav_axes=[Axis.from_dict(d) for d in meta["nav_axes"]],
@@ -287,11 +206,11 @@ class Decomposition:
             n_channels=meta["n_channels"],
             mean_spectrum=arrays.get("mean_spectrum"),
             mean_scale=arrays.get("mean_scale"),
-            rank_evidence=_history.decode(meta["rank_evidence"]),
-            info=_history.decode(meta["info"]),
+            rank_evidence=meta["rank_evidence"],
+            info=meta["info"],
             signal_type=meta["signal_type"],
-            metadata=_history.decode(meta["metadata"]),
-            source_history=meta["history"],
+            metadata=meta["metadata"],
+            history=meta["history"],
             title=meta["title"],
             lazy=meta["lazy"],
         )
@@ -356,14 +275,12 @@ class Decomposition:
         """Notebook summary: what was run, the rank decision and the scree figure inline."""
         import html
 
-        from ..report import _img, _table
-
         rows = [("method", self.method), ("components", self.n_components), ("pixels", self.n_pixels),
                 ("channels", self.n_channels)]
         rows += [(k, v) for k, v in (self.info or {}).items() if isinstance(v, int | float | str | bool)]
-        body = f"<div><b>{html.escape(repr(self))}</b>{_table(rows, ['quantity', 'value'])}"
+        body = f"<div><b>{html.escape(repr(self))}</b>{table(rows, ['quantity', 'value'])}"
         if self.eigenvalues is not None:
-            body += _img(self.plot_scree(), "scree")
+            body += figure(self.plot_scree(), "scree")
         return body + "</div>"
 
     def __repr__(self) -> str:
@@ -371,6 +288,122 @@ class Decomposition:
             f"<Decomposition {self.method} k={self.n_components} nav={self.nav_shape} sig={self.sig_shape}"
             f" pixels={self.n_pixels} channels={self.n_channels}>"
         )
+
+
+# -- what a decomposition gives: each a recorded operation on it ----------------------------------------------
+@operation("factors", on=Decomposition, method="property")
+def factors(d: Decomposition) -> Signal:
+    """Spectra: one per component along navigation axis ``component``."""
+    k = d.n_components
+    data = d.factors_array.T.reshape((k,) + d.sig_shape)
+    axes = [Axis(name="component", size=k, navigate=True)] + list(d.sig_axes)
+    return d._signal(data, axes, "factors")
+
+
+@operation("loadings", on=Decomposition, method="property")
+def loadings(d: Decomposition) -> Signal:
+    """Maps: one per component along navigation axis ``component``, the original navigation axes as signal."""
+    k = d.n_components
+    data = d.loadings_array.T.reshape((k,) + d.nav_shape)
+    axes = [Axis(name="component", size=k, navigate=True)] + [replace(a, navigate=False) for a in d.nav_axes]
+    return d._signal(data, axes, "loadings", signal_type="")
+
+
+@operation("reconstruct", on=Decomposition, method=True)
+def reconstruct(d: Decomposition, n_components: int | None = None, executor=None) -> Signal:
+    """The model with the first ``n_components`` components (all by default), in data units.
+
+    Computed from the loadings and factors only (no data pass); lazy (dask, blockwise) when the decomposed
+    signal was lazy, otherwise one pass over the loadings partitions.
+    """
+    k = d.n_components if n_components is None else int(n_components)
+    if not 0 <= k <= d.n_components:
+        raise ValueError(f"n_components={k} but this decomposition has {d.n_components} components")
+    f = np.ascontiguousarray(d.factors_array[:, :k].T)  # (k, channels)
+    nav_shape, sig_shape = d.nav_shape, d.sig_shape
+    n_nav = len(nav_shape)
+    lo = d.loadings_array[:, :k]
+    if d.mean_scale is not None:
+        lo = np.concatenate([lo, d.mean_scale[:, None]], axis=1)
+        f = np.concatenate([f, d.mean_spectrum[None, :]], axis=0)
+    lo = lo.reshape(nav_shape + (lo.shape[1],))
+    n_ch = f.shape[1]
+
+    def flat_model(block, rows=None):
+        return (block.reshape(-1, block.shape[-1]) @ f).reshape(block.shape[:-1] + (n_ch,))
+
+    if d.lazy:
+        import dask.array as da
+
+        chunks = default_chunks(nav_shape + (n_ch,), np.float64, n_nav)
+        lz = da.from_array(lo, chunks=chunks[:n_nav] + (lo.shape[-1],))
+        data = lz.map_blocks(flat_model, dtype=np.float64, chunks=lz.chunks[:-1] + ((n_ch,),))
+    else:
+        data = run_pass(lo, Pass(flat_model, None, name="decomposition-reconstruct"), executor=executor)
+    data = data.reshape(nav_shape + sig_shape)
+    return d._signal(data, list(d.nav_axes) + list(d.sig_axes), "reconstruct")
+
+
+@operation("cluster", on=Decomposition, method=True, result_name="{of}_clusters")
+def cluster(d: Decomposition, n_clusters: int, seed: int = 0, n_components: int | None = None) -> ClusterResult:
+    """K-means on the loadings -> a phase map and the mean model spectrum of each phase.
+
+    Pixels are clustered on the *direction* of their loading vector (each row scaled to unit norm), so that
+    intensity (thickness, beam current) does not split a phase. The spectra are the per-cluster means of the
+    model ``L F^T`` (from the factors, no data pass), in data units.
+    """
+    from sklearn.cluster import KMeans
+
+    k = d.n_components if n_components is None else int(n_components)
+    lo = d.loadings_array[:, :k]
+    ok = np.all(np.isfinite(lo), axis=1)
+    feats = lo[ok]
+    norms = np.linalg.norm(feats, axis=1, keepdims=True)
+    feats = feats / np.where(norms == 0, 1, norms)
+    if n_clusters < 1 or n_clusters > len(feats):
+        raise ValueError(f"n_clusters must be between 1 and the {len(feats)} usable pixels, got {n_clusters}")
+    km = KMeans(n_clusters=n_clusters, random_state=seed, n_init=10).fit(feats)
+    labels = np.full(lo.shape[0], -1, dtype=np.int64)
+    labels[ok] = km.labels_
+    f = d.factors_array[:, :k]
+    spectra = np.empty((n_clusters, f.shape[0]))
+    for c in range(n_clusters):
+        mean_lo = lo[labels == c].mean(axis=0)
+        spectra[c] = f @ mean_lo
+        if d.mean_scale is not None:
+            spectra[c] += d.mean_scale[labels == c].mean() * d.mean_spectrum
+    return ClusterResult(labels, spectra, list(d.nav_axes), list(d.sig_axes), km.cluster_centers_,
+                         float(km.inertia_), d.signal_type, dict(d.metadata), d.title, list(d.history))
+
+
+# -- the .npz archive of results ---------------------------------------------------------------------------------
+def save_npz(path, kind: str, meta: dict, arrays: dict, overwrite: bool = False) -> Path:
+    """Numbers as npz members, everything else as one JSON member (the one codec); written atomically.
+
+    No pickled objects: a result file from someone else is read with ``allow_pickle=False``.
+    """
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} exists; pass overwrite=True")
+    text = codec.dumps({"format": kind, "version": FORMAT_VERSION, **meta})
+    buf = io.BytesIO()
+    np.savez(buf, meta=np.frombuffer(text.encode(), dtype=np.uint8), **arrays)
+    atomic_write(path, buf.getvalue(), overwrite=overwrite)
+    return path
+
+
+def load_npz(path, kind: str) -> tuple[dict, dict]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = codec.loads(bytes(z["meta"]))
+            arrays = {k: z[k] for k in z.files if k != "meta"}
+    except (OSError, ValueError, KeyError) as e:
+        raise FileFormatError(f"{path} is not a saved emscale result: {e}") from e
+    if meta.get("format") != kind:
+        raise FileFormatError(f"{path} is not a saved {kind} file")
+    return meta, arrays
 
 
 def _fig_ax(ax, plt):
@@ -394,15 +427,3 @@ def _image_grid(images: np.ndarray, plt, fig):
             ax.set_axis_off()
         ax.set_title(f"#{c}", fontsize=8)
     return fig
-
-
-def _jsonable(v):
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return v
-    if isinstance(v, float) and not np.isfinite(v):
-        return None
-    return v

@@ -8,8 +8,12 @@ float64.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
+from ..core.registry import operation
+from ..core.signal import Signal, axis_param, derive
 from .passes import Pass, run_pass
 
 OPS = ("sum", "mean", "max", "min", "std")
@@ -116,3 +120,29 @@ def sum_spectrum(data, nav_ndim: int, executor=None, progress=None) -> np.ndarra
 def total_counts(data, nav_ndim: int, executor=None, progress=None) -> np.ndarray:
     """Per-pixel sum over every signal channel (the 'total counts' navigator image)."""
     return reduce(data, "sum", tuple(range(nav_ndim, data.ndim)), executor, progress)
+
+
+# -- the reductions as Signal operations (s.sum(axis=...), ...) ---------------------------------------------------
+_DOCS = {
+    "sum": "Sum over axes given by name or user-order index (``None``: all). Integer sums are exact.",
+    "mean": "Mean over axes given by name or user-order index (``None``: all).",
+    "max": "Maximum over axes given by name or user-order index (``None``: all).",
+    "min": "Minimum over axes given by name or user-order index (``None``: all).",
+    "std": "Population standard deviation (ddof=0) over the axes, merged exactly across partitions.",
+}
+
+
+def _declare_reduction(op: str):
+    def reduction(s: Signal, axis: int | str | Sequence[int | str] | None = None, executor=None,
+                  progress=None) -> Signal:
+        dims = s._dims(axis)
+        out = reduce(s.data, op, dims, executor=executor, progress=progress)
+        return derive(s, out, [a for d, a in enumerate(s.axes) if d not in dims])
+
+    reduction.__name__ = reduction.__qualname__ = op
+    reduction.__doc__ = _DOCS[op]
+    return operation(op, method=True, record={"axis": lambda v, a: axis_param(v)})(reduction)
+
+
+for _op in OPS:
+    _declare_reduction(_op)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .. import history as _history
-from ..errors import FileFormatError, OutputExistsError
-from ..signal import Signal
+from ..core import history as _history
+from ..core.errors import FileFormatError, OutputExistsError
+from ..core.signal import Signal
 from .store import is_store, load_zarr, save_zarr
 from .vendor import check_path, load_vendor, supported_formats
 

@@ -8,73 +8,19 @@ to a hidden temporary sibling which is renamed into place only once complete.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
 
-from .. import history as _history
-from ..errors import FileFormatError, OutputExistsError
-from ..signal import Signal, default_chunks
+from ..core import codec
+from ..core.atomic import atomic_dir
+from ..core.errors import FileFormatError
+from ..core.signal import Signal, default_chunks, signal_method
+from ..engine import passes
+from ..engine.passes import Pass, combine_row_digests, data_digest, row_digests, run_pass
 
 FORMAT = "emscale-signal"
 FORMAT_VERSION = 1
-
-
-def json_safe(value):
-    """Metadata in a JSON form that :func:`emscale.history.decode` turns back (arrays keep their dtype);
-    vendor types JSON cannot hold (bytes, dates, objects) become strings."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind in "biuf":
-            return {"array": value.tolist(), "dtype": str(value.dtype)}
-        return [json_safe(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        return json_safe(value.item())
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    if isinstance(value, float) and not np.isfinite(value):
-        return str(value)
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
-
-
-def _tmp_sibling(dst: Path, tag: str) -> Path:
-    return dst.with_name(f".{dst.name}.{tag}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-
-
-def atomic_dir_write(dst: Path, write, overwrite: bool = False) -> None:
-    """Run ``write(tmp_path)`` into a temporary sibling, then rename it to ``dst``.
-
-    A crash or exception inside ``write`` leaves nothing behind; an existing ``dst`` is only replaced with
-    ``overwrite=True``, and then only after the new one is complete.
-    """
-    dst = Path(dst)
-    if dst.exists() and not overwrite:
-        raise OutputExistsError(f"{dst} already exists; pass overwrite=True (--overwrite) to replace it")
-    if not dst.parent.exists():
-        raise FileFormatError(f"{dst.parent}: output directory does not exist")
-    tmp = _tmp_sibling(dst, "tmp")
-    try:
-        write(tmp)
-        if dst.exists():
-            old = _tmp_sibling(dst, "old")
-            os.replace(dst, old)
-            os.replace(tmp, dst)
-            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
-        else:
-            os.replace(tmp, dst)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
-        raise
 
 
 def _compressor():
@@ -90,17 +36,15 @@ def store_attrs(s: Signal) -> dict:
         "axes": [a.to_dict() for a in s.axes],
         "signal_type": s.signal_type,
         "title": s.title,
-        "metadata": json_safe(s.metadata),
-        "original_metadata": json_safe(s.original_metadata),
-        "history": json_safe(s.history),
+        "metadata": codec.encode(s.metadata, strict=False),
+        "original_metadata": codec.encode(s.original_metadata, strict=False),
+        "history": s.history,  # entries are JSON already (codec-encoded parameters)
     }
 
 
 def save_zarr(s: Signal, path, overwrite: bool = False, chunks=None, progress=None) -> None:
     """Write ``s`` to a zarr v3 store at ``path``, partition by partition (bounded memory for lazy data)."""
     import zarr
-
-    from ..engine.passes import Pass, combine_row_digests, data_digest, row_digests, run_pass
 
     dst = Path(path)
     if chunks is None:
@@ -109,7 +53,7 @@ def save_zarr(s: Signal, path, overwrite: bool = False, chunks=None, progress=No
     if len(chunks) != s.ndim:
         raise ValueError(f"chunks {chunks} do not match the {s.ndim} dimensions of the data")
     attrs = store_attrs(s)
-    json.dumps(attrs)  # fail before writing anything if metadata cannot be stored
+    json.dumps(attrs, allow_nan=False)  # fail before writing anything if metadata cannot be stored
 
     def write(tmp: Path):
         group = zarr.open_group(store=str(tmp), mode="w-", zarr_format=3)
@@ -137,16 +81,14 @@ def save_zarr(s: Signal, path, overwrite: bool = False, chunks=None, progress=No
                            progress=progress)
         group.attrs["emscale"] = {**attrs, "data_sha256": combine_row_digests(s.dtype, s.shape, digests)}
 
-    atomic_dir_write(dst, write, overwrite=overwrite)
+    atomic_dir(dst, write, overwrite=overwrite)
 
 
 def _rows(s: Signal, chunks) -> int:
     """Partition rows: a multiple of the chunk along the first dim, ~64 MB, so writers never share a chunk."""
-    from ..engine.passes import DEFAULT_PARTITION_BYTES
-
     row_bytes = int(np.prod(s.shape[1:], dtype=np.int64)) * s.dtype.itemsize
     c = chunks[0]
-    return max(c, DEFAULT_PARTITION_BYTES // max(row_bytes, 1) // c * c)
+    return max(c, passes.DEFAULT_PARTITION_BYTES // max(row_bytes, 1) // c * c)
 
 
 def is_store(path: Path) -> bool:
@@ -175,8 +117,14 @@ def load_zarr(path, lazy: bool = False) -> Signal:
         data,
         axes=attrs["axes"],
         signal_type=attrs.get("signal_type", ""),
-        metadata=_history.decode(attrs.get("metadata", {})),
-        original_metadata=_history.decode(attrs.get("original_metadata", {})),
+        metadata=codec.decode(attrs.get("metadata", {})),
+        original_metadata=codec.decode(attrs.get("original_metadata", {})),
         history=attrs.get("history", []),
         title=attrs.get("title", ""),
     )
+
+
+@signal_method
+def save(self: Signal, path, overwrite: bool = False, chunks=None, progress=None) -> None:
+    """Write to the native zarr v3 store (atomically; an existing output needs ``overwrite=True``)."""
+    save_zarr(self, path, overwrite=overwrite, chunks=chunks, progress=progress)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AxisError, FileFormatError
-from ..signal import Signal
+from ..core.errors import AxisError, FileFormatError
+from ..core.signal import Signal
 
 # Spectral units tell which axis of a spectrum image is the signal when a reader leaves it ambiguous.
 _SPECTRAL_TYPES = {"EELS", "EDS", "EDS_TEM", "EDS_SEM", "CL", "CL_SEM", "CL_STEM", "PL", "Raman", "XPS"}

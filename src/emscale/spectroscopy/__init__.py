@@ -1,5 +1,9 @@
-"""Spectroscopy tools for EELS and EDS spectrum images.
+"""Spectroscopy tools for EELS and EDS spectrum images: background removal (:mod:`.background`, also
+:meth:`emscale.Signal.remove_background`), EELS tools (:mod:`.eels`) and EDS tools (:mod:`.eds`).
 
-Submodules are imported on use, e.g. ``from emscale.spectroscopy.background import remove_background``
-(also available as :meth:`emscale.Signal.remove_background`).
+Importing the package declares their operations in the registry.
 """
+
+from . import background, eds, eels
+
+__all__ = ["background", "eds", "eels"]

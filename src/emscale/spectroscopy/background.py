@@ -45,9 +45,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import history as _history
+from ..core.errors import AxisError, DataError
+from ..core.registry import operation
+from ..core.signal import Signal, derive
 from ..engine import Pass, run_pass
-from ..errors import AxisError, DataError
 
 MODELS = ("powerlaw", "exponential", "polynomial", "offset")
 FITS = ("fast", "weighted")
@@ -69,8 +70,9 @@ class BackgroundWarning(RuntimeWarning):
     """The background model is undefined in some pixels (their background was set to 0)."""
 
 
+@operation("remove_background", method=True, not_recorded=("return_params", "partition_bytes"))
 def remove_background(
-    s,
+    s: Signal,
     signal_range,
     model: str = "powerlaw",
     order: int = 2,
@@ -81,7 +83,7 @@ def remove_background(
     executor=None,
     progress=None,
     partition_bytes: int = 16 * 2**20,
-):
+) -> Signal | tuple[Signal, dict]:
     """Fit a background in ``signal_range`` of every spectrum and subtract it from the whole spectrum.
 
     Parameters
@@ -148,18 +150,10 @@ def remove_background(
             f"pixel(s) (zero, negative or non-finite counts in the window {plan.window_text}); their "
             f"background was set to 0. Use return_params=True to get the mask.",
             BackgroundWarning,
-            stacklevel=3 if _called_from_signal() else 2,
+            stacklevel=3,
         )
 
-    hist_params = {
-        "signal_range": (float(plan.range[0]), float(plan.range[1])),
-        "model": plan.model,
-        "order": int(order),
-        "fit": plan.fit,
-        "zero_fill": bool(zero_fill),
-        "binned": plan.binned,
-    }
-    result = s._derive(out, s.axes, "remove_background", hist_params)
+    result = derive(s, out, s.axes)
     sig_md = result.metadata.get("Signal")
     if isinstance(sig_md, dict) and sig_md.get("counts"):
         sig_md["counts"] = False  # background-subtracted data are no longer Poisson counts
@@ -168,22 +162,6 @@ def remove_background(
     params = {name: plan.report(packed, j) for j, name in enumerate(plan.names)}
     params["mask"] = mask
     return result, params
-
-
-def _called_from_signal() -> bool:
-    import inspect
-
-    f = inspect.currentframe()
-    try:
-        caller = f.f_back.f_back if f and f.f_back else None
-        return bool(caller and caller.f_code.co_name == "remove_background")
-    finally:
-        del f
-
-
-@_history.replayable("remove_background")
-def _replay_remove_background(s, signal_range, **params):
-    return remove_background(s, signal_range, **params)
 
 
 # -- planning ----------------------------------------------------------------------------------------------

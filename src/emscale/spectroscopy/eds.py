@@ -22,11 +22,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import history as _history
-from ..axes import Axis
+from ..core.axes import Axis
+from ..core.errors import AxisError, DataError
+from ..core.registry import operation
+from ..core.signal import Signal, derive
 from ..engine import Pass, read_block, run_pass
-from ..errors import AxisError, DataError
-from ..signal import Signal
 from .elements import element_symbol
 
 __all__ = [
@@ -257,6 +257,7 @@ def _bounds(ax: Axis, lo: float, hi: float) -> tuple[int, int]:
     return i0, i1
 
 
+@operation("line_maps")
 def line_maps(
     s: Signal,
     lines_or_elements: Sequence[str] | str | None = None,
@@ -383,16 +384,7 @@ def line_maps(
         Axis(a.name, a.size, a.scale, a.offset, a.units, False, a.coords) for a in s.axes[: s.nav_ndim]
     ]
     names = [ln.name for ln in lines]
-    params = {
-        "lines_or_elements": names,
-        "width": float(width),
-        "background_windows": bool(background_windows) if isinstance(background_windows, bool) else bw,
-        "background_offset": float(background_offset),
-        "background_width": float(background_width),
-        "resolution_mnka": res,
-        "clip": bool(clip),
-    }
-    maps = s._derive(data, [line_axis] + img_axes, "line_maps", params, signal_type="")
+    maps = derive(s, data, [line_axis] + img_axes, signal_type="")
     maps.title = f"{s.title} X-ray line intensities".strip()
     md = maps.metadata
     md.setdefault("General", {})["title"] = maps.title
@@ -436,6 +428,7 @@ def bin_energy(s: Signal, factor: int, crop: bool = True) -> Signal:
 # ---------------------------------------------------------------------------------------------------------
 # spike removal
 # ---------------------------------------------------------------------------------------------------------
+@operation("remove_spikes")
 def remove_spikes(
     s: Signal, threshold: float = 8.0, size: int = 3, energy_window: int = 5
 ) -> tuple[Signal, int]:
@@ -502,19 +495,5 @@ def remove_spikes(
 
     n = run_pass(src, Pass(m, lambda a, b: a + b, name="remove_spikes"), partition_bytes=_PARTITION_BYTES)
     data = out if s.nav_ndim else out[0]
-    params = {"threshold": float(threshold), "size": int(size), "energy_window": int(energy_window)}
-    cleaned = s._derive(data, s.axes, "remove_spikes", params)
+    cleaned = derive(s, data, s.axes)
     return cleaned, int(n)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# replay registrations
-# ---------------------------------------------------------------------------------------------------------
-@_history.replayable("line_maps")
-def _replay_line_maps(s: Signal, **params):
-    return line_maps(s, **params)
-
-
-@_history.replayable("remove_spikes")
-def _replay_remove_spikes(s: Signal, **params):
-    return remove_spikes(s, **params)[0]

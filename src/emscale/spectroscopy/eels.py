@@ -26,11 +26,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import history as _history
-from ..axes import Axis
+from ..core.axes import Axis
+from ..core.errors import AxisError, DataError
+from ..core.registry import as_step, operation
+from ..core.signal import Signal, derive
 from ..engine import Pass, run_pass
-from ..errors import AxisError, DataError
-from ..signal import Signal
 from .elements import element_symbol
 
 # Widest fit window (channels each side of the maximum) for the sub-channel ZLP position.
@@ -106,13 +106,16 @@ def _window(ax: Axis, window, what: str) -> tuple[int, int]:
     return i0, i1
 
 
-def _nav_signal(
-    s: Signal, data: np.ndarray, op: str | None, params: dict, title: str, quantity: str
-) -> Signal:
+def _as_map(v) -> np.ndarray:
+    """A per-pixel map given as a Signal or an array, as a float64 array."""
+    return np.asarray(v.to_numpy() if isinstance(v, Signal) else v, dtype=np.float64)
+
+
+def _nav_signal(s: Signal, data: np.ndarray, title: str, quantity: str) -> Signal:
     """A navigation-shaped result (one value per pixel) derived from ``s``."""
     axes = list(s.axes[: s.nav_ndim])
     data = np.asarray(data).reshape(_nav_shape_np(s))
-    out = s._derive(data, axes, op, params, signal_type="")
+    out = derive(s, data, axes, signal_type="")
     out.title = f"{s.title} {title}".strip()
     out.metadata.setdefault("General", {})["title"] = out.title
     out.metadata.setdefault("Signal", {}).update({"signal_type": "", "quantity": quantity})
@@ -290,6 +293,7 @@ def _apply_shifts(
     return data, new_ax
 
 
+@operation("shift_spectra", record={"shifts": lambda v, a: _as_map(v)})
 def shift_spectra(
     s: Signal,
     shifts,
@@ -305,17 +309,8 @@ def shift_spectra(
     keeps only the channels defined for every spectrum. ``calibrate_offset`` is then subtracted from the
     energy-axis offset (e.g. to put the ZLP at 0 eV).
     """
-    if isinstance(shifts, Signal):
-        shifts = shifts.to_numpy()
-    shifts = np.asarray(shifts, dtype=np.float64)
-    data, ax = _apply_shifts(s, shifts, interpolation, crop, calibrate_offset)
-    params = {
-        "shifts": shifts,
-        "interpolation": interpolation,
-        "crop": crop,
-        "calibrate_offset": float(calibrate_offset),
-    }
-    return s._derive(data, list(s.axes[:-1]) + [ax], "shift_spectra", params)
+    data, ax = _apply_shifts(s, _as_map(shifts), interpolation, crop, calibrate_offset)
+    return derive(s, data, list(s.axes[:-1]) + [ax])
 
 
 class ZeroLossAlignment(NamedTuple):
@@ -326,6 +321,7 @@ class ZeroLossAlignment(NamedTuple):
     also_aligned: list  # the ``also_align`` signals shifted the same way
 
 
+@operation("align_zero_loss", not_recorded=("also_align",))
 def align_zero_loss(
     s: Signal,
     signal_range: Sequence[float] | None = None,
@@ -375,24 +371,14 @@ def align_zero_loss(
     shifts = np.where(finite, pos - tgt, 0.0)
     offset = tgt if calibrate else 0.0
     data, new_ax = _apply_shifts(s, shifts, interpolation, crop, offset)
-    params = {
-        "signal_range": None if signal_range is None else tuple(float(v) for v in signal_range),
-        "subpixel": bool(subpixel),
-        "target": target if isinstance(target, str) else float(target),
-        "calibrate": bool(calibrate),
-        "crop": bool(crop),
-        "interpolation": interpolation,
-    }
-    aligned = s._derive(data, list(s.axes[:-1]) + [new_ax], "align_zero_loss", params)
-    shift_sig = _nav_signal(
-        s, shifts, "align_zero_loss_shifts", params, "ZLP shifts", f"ZLP shift ({ax.units or 'energy'})"
-    )
+    aligned = derive(s, data, list(s.axes[:-1]) + [new_ax])
+    shift_sig = _nav_signal(s, shifts, "ZLP shifts", f"ZLP shift ({ax.units or 'energy'})")
     others = []
     for o in also_align:
         if _nav_shape_np(o) != _nav_shape_np(s):
             raise DataError(f"also_align: {o!r} has navigation shape {o.nav_shape}, expected {s.nav_shape}")
         others.append(
-            shift_spectra(o, shifts, interpolation=interpolation, crop=crop, calibrate_offset=offset)
+            as_step(shift_spectra, o, shifts, interpolation=interpolation, crop=crop, calibrate_offset=offset)
         )
     return ZeroLossAlignment(aligned, shift_sig, others)
 
@@ -424,6 +410,7 @@ def _threshold_index(y: np.ndarray, window_length: int, polyorder: int, i0: int,
     return np.where(found, np.argmax(rising, axis=1), -1)
 
 
+@operation("elastic_threshold")
 def elastic_threshold(
     s: Signal, signal_range: Sequence[float] | None = None, window_length: int = 5, polyorder: int = 2
 ) -> Signal:
@@ -444,14 +431,10 @@ def elastic_threshold(
         return e.reshape(block.shape[:-1])
 
     thr = run_pass(_source(s), Pass(m, None, name="elastic_threshold"), partition_bytes=_PARTITION_BYTES)
-    params = {
-        "signal_range": None if signal_range is None else tuple(float(v) for v in signal_range),
-        "window_length": int(window_length),
-        "polyorder": int(polyorder),
-    }
-    return _nav_signal(s, thr, "elastic_threshold", params, "elastic threshold", f"energy ({ax.units})")
+    return _nav_signal(s, thr, "elastic threshold", f"energy ({ax.units})")
 
 
+@operation("thickness", record={"zlp_window": lambda v, a: _as_map(v) if isinstance(v, Signal) else v})
 def thickness(
     s: Signal,
     zlp_window=None,
@@ -480,7 +463,6 @@ def thickness(
     window: tuple[int, int] | None = None
     thr_idx: np.ndarray | None = None
     mode = "auto"
-    param_window = zlp_window
     if zlp_window is None:
         pass
     elif isinstance(zlp_window, Signal | np.ndarray):
@@ -495,17 +477,14 @@ def thickness(
                 np.isfinite(arr), np.clip(np.round((arr - ax.offset) / ax.scale), 0, n), -1
             ).astype(np.int64)
         mode = "map"
-        param_window = np.asarray(arr)
     elif np.ndim(zlp_window) == 0:
         window = (0, _index(ax, float(zlp_window)))
         mode = "threshold"
-        param_window = float(zlp_window)
     else:
         if len(zlp_window) != 2:
             raise ValueError(f"zlp_window must be None, an energy, a map or (E1, E2); got {zlp_window!r}")
         window = _window(ax, zlp_window, "zlp_window")
         mode = "window"
-        param_window = tuple(float(v) for v in zlp_window)
     i0, i1 = (0, n) if signal_range is None else _window(ax, signal_range, "signal_range")
 
     def m(block, rows):
@@ -527,13 +506,7 @@ def thickness(
         return t.reshape(block.shape[:-1])
 
     t = run_pass(src, Pass(m, None, name="thickness"), partition_bytes=_PARTITION_BYTES)
-    params = {
-        "zlp_window": param_window,
-        "signal_range": None if signal_range is None else tuple(float(v) for v in signal_range),
-        "window_length": int(window_length),
-        "polyorder": int(polyorder),
-    }
-    return _nav_signal(s, t, "thickness", params, "t/lambda", "t/lambda")
+    return _nav_signal(s, t, "t/lambda", "t/lambda")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -649,6 +622,7 @@ def edge_onset(spec) -> float:
 # ---------------------------------------------------------------------------------------------------------
 # edge maps
 # ---------------------------------------------------------------------------------------------------------
+@operation("edge_map")
 def edge_map(
     s: Signal,
     edge,
@@ -717,16 +691,7 @@ def edge_map(
         return np.nansum(y, axis=-1)
 
     data = run_pass(_source(stripped), Pass(m, None, name="edge_map"), partition_bytes=_PARTITION_BYTES)
-    params = {
-        "edge": edge,
-        "background_window": tuple(float(v) for v in background_window),
-        "integration_window": tuple(float(v) for v in integration_window),
-        "model": model,
-        "integration_width": float(integration_width),
-        "onset_margin": float(onset_margin),
-        **background_kwargs,
-    }
-    out = _nav_signal(s, data, "edge_map", params, f"{label} edge intensity", f"{label} intensity (counts)")
+    out = _nav_signal(s, data, f"{label} edge intensity", f"{label} intensity (counts)")
     out.metadata.setdefault("EELS", {})["edge_map"] = {
         "edge": label,
         "onset": onset,
@@ -735,37 +700,3 @@ def edge_map(
         "model": model,
     }
     return out
-
-
-# ---------------------------------------------------------------------------------------------------------
-# replay registrations
-# ---------------------------------------------------------------------------------------------------------
-@_history.replayable("align_zero_loss")
-def _replay_align(s: Signal, **params):
-    return align_zero_loss(s, **params).signal
-
-
-@_history.replayable("align_zero_loss_shifts")
-def _replay_align_shifts(s: Signal, **params):
-    return align_zero_loss(s, **params).shifts
-
-
-@_history.replayable("shift_spectra")
-def _replay_shift(s: Signal, **params):
-    return shift_spectra(s, **params)
-
-
-@_history.replayable("elastic_threshold")
-def _replay_threshold(s: Signal, **params):
-    return elastic_threshold(s, **params)
-
-
-@_history.replayable("thickness")
-def _replay_thickness(s: Signal, **params):
-    return thickness(s, **params)
-
-
-@_history.replayable("edge_map")
-def _replay_edge_map(s: Signal, **params):
-    edge = params.pop("edge")
-    return edge_map(s, edge, **params)

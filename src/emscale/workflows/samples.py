@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .signal import Signal
+from ..core.signal import Signal
 
 __all__ = ["eels_si", "eds_si", "powerlaw_background"]
 

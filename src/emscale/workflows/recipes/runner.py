@@ -12,18 +12,22 @@ import json
 import os
 import platform
 import resource
-import shutil
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .. import history as _history
-from ..errors import EmscaleError, OutputExistsError
-from ..signal import Signal
-from .schema import Recipe, RecipeError, _callable, format_key, load_recipe, parse, to_toml
+from ...core import codec
+from ...core import history as _history
+from ...core.atomic import atomic_dir
+from ...core.errors import EmscaleError, FileFormatError, OutputExistsError
+from ...core.signal import Signal
+from ...decomposition import ClusterResult, Decomposition
+from ...engine.passes import data_digest
+from ...io import load
+from ..report import write_report
+from .schema import Recipe, RecipeError, format_key, load_recipe, operation_for, parse, parse_key, to_toml
 
 MANIFEST = "manifest.json"
 RECIPE = "recipe.toml"
@@ -65,51 +69,37 @@ def _hash_arrays(*arrays) -> str:
 
 def signal_digest(s: Signal) -> str:
     """SHA-256 of a signal's numbers (dtype, shape, bytes), streamed partition by partition."""
-    from ..engine.passes import data_digest
-
     return data_digest(s.data)
 
 
 def result_digest(obj) -> str:
     if isinstance(obj, Signal):
         return signal_digest(obj)
-    if hasattr(obj, "factors_array"):
-        return _hash_arrays(obj.factors_array, obj.loadings_array, getattr(obj, "eigenvalues", None))
-    if hasattr(obj, "labels") and hasattr(obj, "spectra"):
-        return _hash_arrays(obj.labels.to_numpy(), obj.spectra.to_numpy())
+    if isinstance(obj, Decomposition):
+        return _hash_arrays(obj.factors_array, obj.loadings_array, obj.eigenvalues)
+    if isinstance(obj, ClusterResult):
+        return _hash_arrays(obj.labels_array, obj.spectra_array)
     raise EmscaleError(f"cannot digest result of type {type(obj).__name__}")
 
 
 # -- writing results -------------------------------------------------------------------------------------------
 def _write_result(name: str, obj, folder: Path) -> list[str]:
-    if hasattr(obj, "factors_array"):
-        fname = f"{name}.npz"
-        obj.save(folder / fname)
-        return [fname]
-    if hasattr(obj, "labels") and hasattr(obj, "spectra"):
-        obj.labels.save(folder / f"{name}_labels.zarr")
-        obj.spectra.save(folder / f"{name}_spectra.zarr")
-        return [f"{name}_labels.zarr", f"{name}_spectra.zarr"]
+    if isinstance(obj, Decomposition | ClusterResult):
+        return [obj.save(folder / f"{name}.npz").name]
+    if isinstance(obj, Signal):
+        obj.save(folder / f"{name}.zarr")
+        return [f"{name}.zarr"]
     raise EmscaleError(f"cannot write result {name!r} of type {type(obj).__name__}")
 
 
 def _read_result(files: list[str], folder: Path):
-    from ..io import load
-
-    if len(files) == 1 and files[0].endswith(".npz"):
-        from ..decomposition.result import Decomposition
-
-        return Decomposition.load(folder / files[0])
-    if len(files) == 2:
-
-        class _Clusters:
-            pass
-
-        c = _Clusters()
-        c.labels = load(folder / files[0])
-        c.spectra = load(folder / files[1])
-        return c
-    return load(folder / files[0])
+    path = folder / files[0]
+    if path.suffix == ".npz":
+        try:
+            return Decomposition.load(path)
+        except FileFormatError:
+            return ClusterResult.load(path)
+    return load(path)
 
 
 def _peak_rss_mb() -> float:
@@ -141,8 +131,6 @@ def _check_writable(outdir: Path, overwrite: bool) -> None:
 
 
 def _load_input(recipe: Recipe) -> Signal:
-    from ..io import load
-
     path = recipe.input_path()
     want = recipe.input.get("sha256")
     if want:
@@ -166,20 +154,19 @@ def execute(recipe: Recipe, progress=None) -> tuple[Signal, Signal, dict, list[S
         if progress:
             progress(i, len(recipe.steps), st.op)
         t0 = time.perf_counter()
-        fn, kind, _ = _callable(st.op)
+        op = operation_for(st.op)
+        params = dict(st.params)
+        if st.op in ("inav", "isig"):
+            params["key"] = parse_key(params["key"])
         try:
-            if st.op == "cluster":
-                obj = results[st.of].cluster(**st.params)
-            elif kind == "result":
-                obj = fn(s, **st.params)
-            else:
-                s = fn(s, **st.params)
-                obj = s
+            obj = op.function(results[st.of] if op.on is not None else s, **params)
         except EmscaleError as exc:
             where = f"line {st.line}" if st.line else f"step {i + 1}"
             raise RecipeError(f"{where} ({st.op}): {exc}") from exc
-        if kind == "result":
+        if st.name is not None:
             results[st.name] = obj
+        else:
+            s = obj = obj[0] if isinstance(obj, tuple) else obj
         summary = repr(obj) if isinstance(obj, Signal) else repr(obj).splitlines()[0][:200]
         records.append(StepRecord(st.op, st.params, st.name, time.perf_counter() - t0, _peak_rss_mb(), summary))
     if progress:
@@ -197,7 +184,7 @@ def pinned_recipe_text(recipe: Recipe, input_signal: Signal) -> str:
     steps = []
     for st in recipe.steps:
         d = {"op": st.op}
-        if st.name and st.op in ("decompose", "cluster"):
+        if st.name:
             d["name"] = st.name
         if st.of:
             d["of"] = st.of
@@ -220,45 +207,36 @@ def run_recipe(recipe, outdir, overwrite: bool = False, progress=None, report: b
         raise RecipeError(f"{recipe.input_path()}: input file of the recipe does not exist")
     t0 = time.perf_counter()
     first, s, results, records = execute(recipe, progress)
-    tmp = outdir.with_name(f".{outdir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    tmp.mkdir()
-    try:
+    made: list[RunResult] = []
+
+    def write(tmp: Path) -> None:
         outputs = {}
         s.save(tmp / recipe.output["signal"])
         outputs["signal"] = {"files": [recipe.output["signal"]], "sha256": signal_digest(s)}
         for name, obj in results.items():
-            files = _write_result(name, obj, tmp)
-            outputs[name] = {"files": files, "sha256": result_digest(obj)}
+            outputs[name] = {"files": _write_result(name, obj, tmp), "sha256": result_digest(obj)}
         (tmp / RECIPE).write_text(pinned_recipe_text(recipe, first))
         manifest = {
             "emscale": versions().get("emscale", ""),
             "input": {"path": str(recipe.input_path().resolve()),
                       "sha256": (first.history[0].get("source", {}) if first.history else {}).get("sha256")},
             "outputs": outputs,
-            "steps": [r.__dict__ | {"params": _history.encode(r.params)} for r in records],
+            "steps": [r.__dict__ | {"params": codec.encode(r.params)} for r in records],
             "seconds": time.perf_counter() - t0,
             "peak_rss_mb": _peak_rss_mb(),
             "versions": versions(),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
         result = RunResult(outdir, s, first, results, records, manifest, recipe)
-        if callable(extra_sections):  # sections computed from this run's results (e.g. the demo's truth)
-            extra_sections = extra_sections(result)
+        sections = extra_sections(result) if callable(extra_sections) else extra_sections
         if report:
-            from ..report import write_report
-
             write_report(result, tmp / recipe.output["report"], recipe_text=(tmp / RECIPE).read_text(),
-                         extra_sections=extra_sections)
-        if outdir.exists():
-            old = outdir.with_name(f".{outdir.name}.old-{uuid.uuid4().hex[:8]}")
-            os.replace(outdir, old)
-            os.replace(tmp, outdir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, outdir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+                         extra_sections=sections)
+        made.append(result)
+
+    # _check_writable allowed an empty existing folder: it is replaced whole, like a non-empty one with overwrite
+    atomic_dir(outdir, write, overwrite=True, create=True)
+    result = made[0]
     return result
 
 
@@ -301,7 +279,7 @@ def recipe_from_history(history: list[dict]) -> str:
     if not history or history[0].get("op") != "load":
         raise RecipeError("history does not start with a load; no recipe can reproduce it from a file")
     load_e = history[0]
-    params = _history.decode(load_e.get("params", {}))
+    params = codec.decode(load_e.get("params", {}))
     inp = {"path": load_e["source"]["path"], "sha256": load_e["source"].get("sha256")}
     for k in ("signal_type", "index", "lazy"):
         if k in params:
@@ -309,7 +287,7 @@ def recipe_from_history(history: list[dict]) -> str:
     steps = []
     for e in history[1:]:
         op = e["op"]
-        p = _history.decode(e.get("params", {}))
+        p = codec.decode(e.get("params", {}))
         if op in ("inav", "isig"):
             key = p["key"]
             p = {"key": format_key(key[0] if isinstance(key, tuple) and len(key) == 1 else key)}

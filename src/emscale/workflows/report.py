@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
+
+from ..core.atomic import atomic_write
+from ..core.html import figure, table
+from ..decomposition import ClusterResult, Decomposition
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
@@ -19,26 +19,6 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 font-size:.9em}th{background:#f4f4f4}figure{display:inline-block;margin:.5em}img{max-width:100%}
 pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}.ok{color:#176c2b}.bad{color:#a11}
 """
-
-
-def _png(fig) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-def _img(fig, caption: str) -> str:
-    return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{_png(fig)}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-
-
-def _table(rows, header=None) -> str:
-    h = "".join(f"<th>{html.escape(str(c))}</th>" for c in header) if header else ""
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table>{'<tr>' + h + '</tr>' if h else ''}{body}</table>"
 
 
 def _mean_spectrum_figure(s, title: str = "Mean spectrum of the input"):
@@ -107,13 +87,13 @@ def _decomposition_section(name: str, dec) -> str:
         rank, ev = dec.estimate_rank()
         rows.append(("automatic rank", rank))
         rows += [(f"rank evidence: {k}", v) for k, v in ev.items() if isinstance(v, int | float | str)]
-    parts.append(_table(rows, ["quantity", "value"]))
+    parts.append(table(rows, ["quantity", "value"]))
     if getattr(dec, "eigenvalues", None) is not None:
-        parts.append(_img(dec.plot_scree(), "Scree plot with the noise threshold (rank decision)"))
-    parts.append(_img(dec.plot_factors(), "Factor spectra"))
-    parts.append(_img(dec.plot_loadings(), "Loading maps"))
+        parts.append(figure(dec.plot_scree(), "Scree plot with the noise threshold (rank decision)"))
+    parts.append(figure(dec.plot_factors(), "Factor spectra"))
+    parts.append(figure(dec.plot_loadings(), "Loading maps"))
     if len(dec.nav_shape) == 2 and dec.n_components >= 1:
-        parts.append(_img(_rgb_figure(dec), "RGB composite"))
+        parts.append(figure(_rgb_figure(dec), "RGB composite"))
     return "\n".join(parts)
 
 
@@ -126,18 +106,18 @@ def render(run, recipe_text: str, extra_sections: list[tuple[str, str]] | None =
     out.append("<h2>Input</h2>")
     rows = [("file", src.get("path", "")), ("sha256", src.get("sha256", "")), ("signal", repr(s0)),
             ("dtype", str(s0.dtype)), ("size in memory", f"{s0.nbytes / 1e6:.2f} MB")]
-    out.append(_table(rows))
-    out.append(_table([(i, a.name, "navigation" if a.navigate else "signal", a.size, f"{a.scale:g}",
+    out.append(table(rows))
+    out.append(table([(i, a.name, "navigation" if a.navigate else "signal", a.size, f"{a.scale:g}",
                         f"{a.offset:g}", a.units) for i, a in enumerate(s0.user_axes)],
                       ["#", "axis", "role", "size", "scale", "offset", "units"]))
-    from .signal import key_metadata
+    from ..core.signal import key_metadata
 
     md = key_metadata(s0.metadata)
     if md:
-        out.append(_table(list(md.items()), ["metadata", "value"]))
-    out.append(_img(_mean_spectrum_figure(s0), "Mean spectrum"))
+        out.append(table(list(md.items()), ["metadata", "value"]))
+    out.append(figure(_mean_spectrum_figure(s0), "Mean spectrum"))
     out.append("<h2>Steps</h2>")
-    out.append(_table(
+    out.append(table(
         [(i + 1, r.op + (f" → {r.name}" if r.name else ""), ", ".join(f"{k}={v!r}" for k, v in r.params.items()),
           f"{r.seconds:.3f}", f"{r.peak_rss_mb:.0f}", r.summary) for i, r in enumerate(run.steps)],
         ["#", "step", "parameters", "time (s)", "peak RSS (MB)", "result"]))
@@ -145,20 +125,20 @@ def render(run, recipe_text: str, extra_sections: list[tuple[str, str]] | None =
                f"{run.manifest.get('peak_rss_mb', 0):.0f} MB.</p>")
     out.append(f"<p>Processed signal: {html.escape(repr(run.signal))}</p>")
     if run.signal is not s0 and run.signal.sig_ndim == 1:
-        out.append(_img(_mean_spectrum_figure(run.signal, "Mean spectrum after the steps"), "Processed signal"))
+        out.append(figure(_mean_spectrum_figure(run.signal, "Mean spectrum after the steps"), "Processed signal"))
     for name, obj in run.results.items():
-        if hasattr(obj, "factors_array"):
+        if isinstance(obj, Decomposition):
             out.append(_decomposition_section(name, obj))
-        elif hasattr(obj, "labels"):
+        elif isinstance(obj, ClusterResult):
             out.append(f"<h2>Clustering “{html.escape(name)}”</h2>")
-            out.append(_img(_cluster_figure(obj), "Phase map and per-phase spectra"))
+            out.append(figure(_cluster_figure(obj), "Phase map and per-phase spectra"))
     for title, body in extra_sections or []:
         out.append(f"<h2>{html.escape(title)}</h2>{body}")
     out.append("<h2>Outputs</h2>")
-    out.append(_table([(k, ", ".join(v["files"]), v["sha256"]) for k, v in run.manifest["outputs"].items()],
+    out.append(table([(k, ", ".join(v["files"]), v["sha256"]) for k, v in run.manifest["outputs"].items()],
                       ["output", "files", "sha256 of the numbers"]))
     out.append("<h2>Software</h2>")
-    out.append(_table(list(run.manifest.get("versions", {}).items()), ["package", "version"]))
+    out.append(table(list(run.manifest.get("versions", {}).items()), ["package", "version"]))
     out.append("<h2>Recipe that reproduces this report</h2>")
     out.append(f"<pre>{html.escape(recipe_text)}</pre>")
     out.append("<p>Re-run and verify: <code>emscale replay OUTDIR</code></p></body></html>")
@@ -169,7 +149,5 @@ def write_report(run, path, recipe_text: str, extra_sections=None) -> Path:
     """Write the report atomically (temporary sibling, then rename)."""
     path = Path(path)
     text = render(run, recipe_text, extra_sections)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, text, overwrite=True)
     return path

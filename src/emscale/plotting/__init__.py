@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ..core.signal import signal_method
+
 __all__ = ["plot_signal", "axis_label", "nice_length"]
 
 
@@ -271,3 +273,9 @@ def plot_signal(
     if title:
         fig.suptitle(title)
     return fig
+
+
+@signal_method
+def plot(self, **kwargs):
+    """A matplotlib figure of this signal; see :func:`emscale.plotting.plot_signal`."""
+    return plot_signal(self, **kwargs)

@@ -32,8 +32,11 @@ A recipe::
     signal = "signal.zarr"        # the processed signal (after the last signal step)
     report = "report.html"
 
-Signal steps (``inav``, ``isig``, reductions, ``rebin``, ``remove_background``...) replace the current signal;
-result steps (``decompose``, ``cluster``) add a named result.
+A step's ``op`` is any operation of the registry (:mod:`emscale.core.registry`), its keys the operation's
+parameters (checked against its signature before anything runs). Operations that make a Signal from the current
+signal (``inav``, ``isig``, reductions, ``rebin``, ``remove_background``...) replace it; the others
+(``decompose``) add a named result, and operations on a result (``cluster``, ``loadings``...) take
+``of = "<name>"`` and add a named result too.
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import EmscaleError
+from ...core import registry
+from ...core.errors import EmscaleError
 
 
 class RecipeError(EmscaleError):
@@ -78,58 +82,17 @@ class Recipe:
         return p if p.is_absolute() else (self.base / p)
 
 
-# -- step registry ---------------------------------------------------------------------------------------------
-def _signal_method(name):
-    from ..signal import Signal
-
-    return getattr(Signal, name)
-
-
-def _slice_step(op):
-    def run(s, key):
-        return getattr(s, op)[parse_key(key)]
-
-    return run
+# -- steps are the registered operations ---------------------------------------------------------------------------
+def operation_for(op: str):
+    """The registered operation a step names, or None."""
+    try:
+        return registry.get(op)
+    except registry.RegistryError:
+        return None
 
 
-def _reduction(op):
-    def run(s, axis=None):
-        return getattr(s, op)(axis=tuple(axis) if isinstance(axis, list) else axis)
-
-    return run
-
-
-def _callable(op: str):
-    """The function a step calls and its kind: 'signal' (returns a new current signal) or 'result'."""
-    if op in ("inav", "isig"):
-        return _slice_step(op), "signal", {"key": (str, list)}
-    if op in ("sum", "mean", "max", "min", "std"):
-        return _reduction(op), "signal", {"axis": (int, str, list)}
-    if op in ("rebin", "transpose", "squeeze", "remove_background"):
-        return _signal_method(op), "signal", None
-    if op == "decompose":
-        from ..decomposition import decompose
-
-        return decompose, "result", None
-    if op == "cluster":
-        return None, "result", {"n_clusters": (int,), "seed": (int,), "n_components": (int,)}
-    for module in ("eels", "eds"):
-        import importlib
-
-        try:
-            mod = importlib.import_module(f"..spectroscopy.{module}", __package__)
-        except ImportError:
-            continue
-        fn = getattr(mod, op, None)
-        if callable(fn) and not op.startswith("_"):
-            return fn, "signal", None
-    return None, None, None
-
-
-KNOWN_OPS = ("inav", "isig", "sum", "mean", "max", "min", "std", "rebin", "transpose", "squeeze",
-             "remove_background", "decompose", "cluster")
-
-_NOT_PARAMS = {"self", "s", "signal", "executor", "progress", "navigation_mask", "signal_mask"}
+# Parameters a recipe does not set: arrays of the data's shape (a mask) and the execution options.
+_NOT_PARAMS = {"executor", "progress", "navigation_mask", "signal_mask"}
 _TYPE_NAMES = {int: "integer", float: "number", str: "string", bool: "true/false", list: "list", dict: "table"}
 
 
@@ -211,32 +174,25 @@ def _expected_types(param: inspect.Parameter) -> tuple | None:
     return tuple(dict.fromkeys(types))
 
 
-def _check_params(where: str, op: str, params: dict, fn, declared: dict | None) -> None:
-    if declared is not None:
-        allowed = {k: v for k, v in declared.items()}
-    else:
-        sig = inspect.signature(fn)
-        allowed = {
-            n: _expected_types(p)
-            for i, (n, p) in enumerate(sig.parameters.items())
-            if i > 0 and n not in _NOT_PARAMS and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        }
-        required = [
-            n for i, (n, p) in enumerate(sig.parameters.items())
-            if i > 0 and p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
-        for n in required:
-            if n not in params:
-                raise RecipeError(f"{where}: step {op!r} needs parameter {n!r}")
+def _check_params(where: str, op, params: dict) -> None:
+    allowed = {n: _expected_types(p) for n, p in op.parameters.items()
+               if n not in _NOT_PARAMS and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    open_ended = any(p.kind is p.VAR_KEYWORD for p in op.parameters.values())
+    for n, p in op.parameters.items():
+        if p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and n not in params:
+            raise RecipeError(f"{where}: step {op.name!r} needs parameter {n!r}")
     for k, v in params.items():
         if k not in allowed:
-            raise RecipeError(f"{where}: step {op!r} has no parameter {k!r}; allowed: {', '.join(sorted(allowed))}")
+            if open_ended and k not in _NOT_PARAMS:
+                continue
+            raise RecipeError(
+                f"{where}: step {op.name!r} has no parameter {k!r}; allowed: {', '.join(sorted(allowed))}")
         expected = allowed[k]
         if expected is not None and not _type_ok(v, expected):
             names = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in expected)
-            raise RecipeError(f"{where}: parameter {k!r} of step {op!r} must be {names}, got {v!r}")
+            raise RecipeError(f"{where}: parameter {k!r} of step {op.name!r} must be {names}, got {v!r}")
         if isinstance(v, float) and not math.isfinite(v):
-            raise RecipeError(f"{where}: parameter {k!r} of step {op!r} is not finite")
+            raise RecipeError(f"{where}: parameter {k!r} of step {op.name!r} is not finite")
 
 
 def _step_lines(text: str) -> list[int]:
@@ -283,21 +239,26 @@ def parse(text: str, source: Path | None = None) -> Recipe:
             raise RecipeError(f"{where}: step {i + 1} needs op = \"...\"")
         name = params.pop("name", None)
         of = params.pop("of", None)
-        fn, kind, declared = _callable(op)
-        if kind is None:
-            raise RecipeError(f"{where}: unknown step {op!r}; known: {', '.join(KNOWN_OPS)}")
-        if op == "cluster":
-            if of is None and names:
-                of = sorted(names)[-1] if len(names) == 1 else None
+        operation = operation_for(op)
+        if operation is None:
+            raise RecipeError(f"{where}: unknown step {op!r}; known: {', '.join(sorted(registry.operations()))}")
+        if operation.on is not None:  # works on an earlier result, named by `of`
+            if of is None and len(names) == 1:
+                of = next(iter(names))
             if of not in names:
-                raise RecipeError(f"{where}: cluster needs of = the name of an earlier decompose step")
+                raise RecipeError(f"{where}: {op} needs of = the name of an earlier result step "
+                                  f"({', '.join(sorted(names)) or 'there is none'})")
+        elif of is not None:
+            raise RecipeError(f"{where}: step {op!r} works on the current signal and takes no 'of'")
         if op in ("inav", "isig"):
             if "key" not in params:
                 raise RecipeError(f"{where}: step {op!r} needs key = \"start:stop\"")
             parse_key(params["key"])
-        _check_params(where, op, params, fn, declared)
-        if kind == "result":
-            name = name or (params.get("method", "pca") if op == "decompose" else f"{of}_clusters")
+        _check_params(where, operation, params)
+        if operation.on is not None or not operation.returns_signal:
+            if name is None:
+                values = {k: p.default for k, p in operation.parameters.items()} | params | {"of": of}
+                name = (operation.result_name or ("{of}_" + op if of else op)).format(**values)
             if name in names:
                 raise RecipeError(f"{where}: result name {name!r} is used twice")
             names.add(name)

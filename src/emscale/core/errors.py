@@ -19,3 +19,7 @@ class FileFormatError(EmscaleError, OSError):
 
 class OutputExistsError(EmscaleError, FileExistsError):
     """An output already exists and overwrite was not requested."""
+
+
+class ReplayError(EmscaleError):
+    """A recorded history or results folder cannot be re-run (unknown step, moved or changed input)."""

@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from . import history as _history
+from . import codec
 from .axes import Axis
 from .errors import AxisError
+from .registry import operation, register_host
 
 
 def _is_dask(data) -> bool:
@@ -198,26 +199,6 @@ class Signal:
             raise AxisError(f"axis {axis!r} names the same axis twice")
         return tuple(sorted(dims))
 
-    # -- derivation ----------------------------------------------------------------------------------------
-    def _derive(self, data, axes: Sequence[Axis], op: str | None, params: dict | None = None, **kw) -> Signal:
-        """A new Signal from this one: metadata copied, history extended with ``op``."""
-        axes = list(axes)
-        if axes and not any(not a.navigate for a in axes):
-            # No signal axis left: the navigation axes become the signal (as HyperSpy does).
-            axes = [Axis(**{**_fields(a), "navigate": False}) for a in axes]
-        hist = list(self.history)
-        if op is not None:
-            hist.append(_history.entry(op, params))
-        return Signal(
-            data,
-            axes=axes,
-            signal_type=kw.get("signal_type", self.signal_type),
-            metadata=copy.deepcopy(self.metadata),
-            original_metadata=self.original_metadata,
-            history=hist,
-            title=self.title,
-        )
-
     # -- indexing ------------------------------------------------------------------------------------------
     @property
     def inav(self) -> _Indexer:
@@ -229,33 +210,8 @@ class Signal:
         """Index signal axes: integers are indices, floats calibrated values; slices are half-open."""
         return _Indexer(self, navigation=False)
 
-    # -- reductions ----------------------------------------------------------------------------------------
-    def _reduce(self, op: str, axis, executor=None, progress=None) -> Signal:
-        from .engine.reductions import reduce
-
-        dims = self._dims(axis)
-        out = reduce(self._data, op, dims, executor=executor, progress=progress)
-        axes = [a for d, a in enumerate(self._axes) if d not in dims]
-        return self._derive(out, axes, op, {"axis": _axis_param(axis)})
-
-    def sum(self, axis=None, executor=None, progress=None) -> Signal:
-        """Sum over axes given by name or user-order index (``None``: all). Integer sums are exact."""
-        return self._reduce("sum", axis, executor, progress)
-
-    def mean(self, axis=None, executor=None, progress=None) -> Signal:
-        return self._reduce("mean", axis, executor, progress)
-
-    def max(self, axis=None, executor=None, progress=None) -> Signal:
-        return self._reduce("max", axis, executor, progress)
-
-    def min(self, axis=None, executor=None, progress=None) -> Signal:
-        return self._reduce("min", axis, executor, progress)
-
-    def std(self, axis=None, executor=None, progress=None) -> Signal:
-        """Population standard deviation (ddof=0), merged exactly across partitions."""
-        return self._reduce("std", axis, executor, progress)
-
     # -- reshaping -----------------------------------------------------------------------------------------
+    @operation("rebin", record={"scale": lambda v, a: _user_factors(a["self"], _rebin_factors(a["self"], v, True))})
     def rebin(self, scale: Sequence[int] | dict, crop: bool = False) -> Signal:
         """Sum blocks of ``scale`` channels/pixels per axis; counts are preserved.
 
@@ -263,25 +219,7 @@ class Signal:
         ``{axis name or index: factor}``. A size not divisible by its factor is an error unless ``crop=True``,
         which drops the remainder.
         """
-        factors = [1] * self.ndim
-        if isinstance(scale, dict):
-            for k, f in scale.items():
-                factors[self._dim(k)] = f
-        else:
-            if len(scale) != self.ndim:
-                raise AxisError(f"rebin needs {self.ndim} factors (user order), got {len(scale)}")
-            for pos, f in enumerate(scale):
-                factors[self._user_to_dim()[pos]] = f
-        for d, f in enumerate(factors):
-            if isinstance(f, bool) or not isinstance(f, int | np.integer) or f < 1:
-                raise AxisError(
-                    f"rebin factor for axis {self._axes[d].name!r} must be a positive integer, got {f!r}"
-                )
-            if self.shape[d] % f and not crop:
-                raise AxisError(
-                    f"axis {self._axes[d].name!r} of size {self.shape[d]} is not divisible by {f}; "
-                    "pass crop=True"
-                )
+        factors = _rebin_factors(self, scale, crop)
         data = self._data
         crop_sl = tuple(slice(0, (n // f) * f) for n, f in zip(self.shape, factors, strict=True))
         data = data[crop_sl]
@@ -293,8 +231,10 @@ class Signal:
             acc = np.dtype(np.uint64 if acc.kind == "u" else np.int64)
         data = data.reshape(new_shape).sum(axis=tuple(range(1, 2 * self.ndim, 2)), dtype=acc)
         axes = [a.rebinned(f) for a, f in zip(self._axes, factors, strict=True)]
-        return self._derive(data, axes, "rebin", {"scale": _user_factors(self, factors), "crop": crop})
+        return derive(self, data, axes)
 
+    @operation("transpose", record={"signal_axes": lambda v, a: None if v is None else axis_param(
+        [v] if isinstance(v, str | int | np.integer | Axis) else list(v))})
     def transpose(self, signal_axes: Sequence[int | str] | None = None) -> Signal:
         """Swap roles: by default navigation axes become signal axes and vice versa (``s.T``).
 
@@ -310,17 +250,16 @@ class Signal:
         nav = [d for d in range(self.ndim) if d not in new_sig]
         sig = [d for d in range(self.ndim) if d in new_sig]
         order = nav + sig
-        data = self._data.transpose(order)
-        param = None if signal_axes is None else [_axis_param(a) for a in signal_axes]
-        return self._derive(data, [axes[d] for d in order], "transpose", {"signal_axes": param})
+        return derive(self, self._data.transpose(order), [axes[d] for d in order])
 
+    @operation("squeeze")
     def squeeze(self) -> Signal:
         """Drop axes of size 1."""
         keep = [d for d, n in enumerate(self.shape) if n != 1]
         if len(keep) == self.ndim:
             return self
         data = self._data.reshape(tuple(self.shape[d] for d in keep))
-        return self._derive(data, [self._axes[d] for d in keep], "squeeze")
+        return derive(self, data, [self._axes[d] for d in keep])
 
     @property
     def T(self) -> Signal:
@@ -334,7 +273,7 @@ class Signal:
         """An in-memory copy of a lazy signal (the same signal if already in memory)."""
         if not self.is_lazy:
             return self
-        return self._derive(self.to_numpy(), self._axes, None)
+        return derive(self, self.to_numpy(), self._axes)
 
     def as_lazy(self, chunks=None) -> Signal:
         """A dask-backed view of this signal, chunked along navigation with whole spectra per chunk."""
@@ -344,7 +283,7 @@ class Signal:
             return self
         if chunks is None:
             chunks = default_chunks(self.shape, self.dtype, self.nav_ndim)
-        return self._derive(da.from_array(self._data, chunks=chunks), self._axes, None)
+        return derive(self, da.from_array(self._data, chunks=chunks), self._axes)
 
     def to_xarray(self):
         """An ``xarray.DataArray`` with named dims, coordinates, units and roles in attributes."""
@@ -362,7 +301,7 @@ class Signal:
         attrs = {
             "signal_type": self.signal_type,
             "title": self.title,
-            "metadata": json.dumps(_history.encode(self.metadata)),
+            "metadata": codec.dumps(self.metadata),
             "history": json.dumps(self.history),
         }
         return xr.DataArray(self._data, dims=dims, coords=coords, attrs=attrs)
@@ -398,36 +337,10 @@ class Signal:
             da.data,
             axes=axes,
             signal_type=da.attrs.get("signal_type", ""),
-            metadata=_history.decode(json.loads(md)) if isinstance(md, str) else {},
+            metadata=codec.loads(md) if isinstance(md, str) else {},
             history=json.loads(hist) if isinstance(hist, str) else [],
             title=da.attrs.get("title", ""),
         )
-
-    # -- persistence ---------------------------------------------------------------------------------------
-    def save(self, path, overwrite: bool = False, chunks=None, progress=None) -> None:
-        """Write to the native zarr v3 store (atomically; an existing output needs ``overwrite=True``)."""
-        from .io.store import save_zarr
-
-        save_zarr(self, path, overwrite=overwrite, chunks=chunks, progress=progress)
-
-    # -- analysis entry points (implemented in their own modules) ---------------------------------------
-    def remove_background(self, signal_range, **kwargs):
-        """EELS/EDS background removal; see :func:`emscale.spectroscopy.background.remove_background`."""
-        from .spectroscopy.background import remove_background
-
-        return remove_background(self, signal_range, **kwargs)
-
-    def decompose(self, method: str = "pca", **kwargs):
-        """Unsupervised decomposition; see :func:`emscale.decomposition.decompose`."""
-        from .decomposition import decompose
-
-        return decompose(self, method=method, **kwargs)
-
-    def plot(self, **kwargs):
-        """A matplotlib figure of this signal; see :func:`emscale.plotting.plot_signal`."""
-        from .plotting import plot_signal
-
-        return plot_signal(self, **kwargs)
 
     # -- display -------------------------------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -457,6 +370,36 @@ class Signal:
             f"<div><b>{html.escape(repr(self))}</b><table><tr><th>#</th><th>name</th><th>role</th><th>size</th>"
             f"<th>scale</th><th>offset</th><th>units</th></tr>{rows}</table></div>"
         )
+
+
+register_host("signal", Signal)
+
+
+def derive(s: Signal, data, axes: Sequence[Axis], signal_type: str | None = None, title: str | None = None) -> Signal:
+    """A new Signal derived from ``s``: its metadata copied, its history carried over unchanged.
+
+    The public way for operation code to build its output; the operation registry appends the history entry
+    of the operation that called it (:mod:`.registry`). When no signal axis is left, the navigation axes become
+    the signal (as in HyperSpy).
+    """
+    axes = list(axes)
+    if axes and not any(not a.navigate for a in axes):
+        axes = [Axis(**{**_fields(a), "navigate": False}) for a in axes]
+    return Signal(
+        data,
+        axes=axes,
+        signal_type=s.signal_type if signal_type is None else signal_type,
+        metadata=copy.deepcopy(s.metadata),
+        original_metadata=s.original_metadata,
+        history=list(s.history),
+        title=s.title if title is None else title,
+    )
+
+
+def signal_method(fn):
+    """Attach ``fn`` as a Signal method from a higher layer (saving, plotting): not an operation, not recorded."""
+    setattr(Signal, fn.__name__, fn)
+    return fn
 
 
 def key_metadata(md: dict) -> dict:
@@ -513,14 +456,34 @@ def _fields(a: Axis) -> dict:
     }
 
 
-def _axis_param(axis):
+def axis_param(axis):
+    """An axis argument in the form the history records: names and integers, lists for several."""
     if isinstance(axis, Axis):
         return axis.name
     if isinstance(axis, list | tuple):
-        return [_axis_param(a) for a in axis]
+        return [axis_param(a) for a in axis]
     if isinstance(axis, np.integer):
         return int(axis)
     return axis
+
+
+def _rebin_factors(s: Signal, scale, crop: bool) -> list[int]:
+    """Rebin factors in numpy order from a user-order sequence or an ``{axis: factor}`` dict, validated."""
+    factors = [1] * s.ndim
+    if isinstance(scale, dict):
+        for k, f in scale.items():
+            factors[s._dim(k)] = f
+    else:
+        if len(scale) != s.ndim:
+            raise AxisError(f"rebin needs {s.ndim} factors (user order), got {len(scale)}")
+        for pos, f in enumerate(scale):
+            factors[s._user_to_dim()[pos]] = f
+    for d, f in enumerate(factors):
+        if isinstance(f, bool) or not isinstance(f, int | np.integer) or f < 1:
+            raise AxisError(f"rebin factor for axis {s._axes[d].name!r} must be a positive integer, got {f!r}")
+        if s.shape[d] % f and not crop:
+            raise AxisError(f"axis {s._axes[d].name!r} of size {s.shape[d]} is not divisible by {f}; pass crop=True")
+    return factors
 
 
 def _user_factors(s: Signal, factors: list[int]) -> list[int]:
@@ -535,40 +498,61 @@ class _Indexer:
         self._nav = navigation
 
     def __getitem__(self, key) -> Signal:
-        s = self._s
-        op = "inav" if self._nav else "isig"
-        group = s.nav_axes if self._nav else s.sig_axes
-        if not isinstance(key, tuple):
-            key = (key,)
-        if any(k is Ellipsis for k in key):
-            i = key.index(Ellipsis)
-            fill = len(group) - (len(key) - 1)
-            key = key[:i] + (slice(None),) * max(fill, 0) + key[i + 1 :]
-        if len(key) > len(group):
-            raise AxisError(
-                f"{op} got {len(key)} indices but the signal has {len(group)} "
-                f"{'navigation' if self._nav else 'signal'} axes"
-            )
-        u2d = s._user_to_dim()
-        offset = 0 if self._nav else s.nav_ndim
-        np_key: list[Any] = [slice(None)] * s.ndim
-        new_axes: list[Axis | None] = list(s.axes)
-        for pos, k in enumerate(key):
-            d = u2d[offset + pos]
-            ax = s.axes[d]
-            if isinstance(k, slice):
-                sl = _to_index_slice(ax, k)
-                np_key[d] = sl
-                new_axes[d] = ax.sliced(sl)
-            else:
-                np_key[d] = _to_index(ax, k)
-                new_axes[d] = None
-        data = s.data[tuple(np_key)]
-        axes = [a for a in new_axes if a is not None]
-        for a in axes:
-            if a.size == 0:
-                raise AxisError(f"{op}[{_fmt_key(key)}] selects nothing on axis {a.name!r}")
-        return s._derive(data, axes, op, {"key": key})
+        return (select_nav if self._nav else select_sig)(self._s, key)
+
+
+def _normalise_key(s: Signal, key, nav: bool) -> tuple:
+    """The key as a tuple with one entry per indexed axis (user order), an Ellipsis expanded."""
+    group = s.nav_axes if nav else s.sig_axes
+    if not isinstance(key, tuple):
+        key = (key,)
+    if any(k is Ellipsis for k in key):
+        i = key.index(Ellipsis)
+        fill = len(group) - (len(key) - 1)
+        key = key[:i] + (slice(None),) * max(fill, 0) + key[i + 1 :]
+    if len(key) > len(group):
+        raise AxisError(
+            f"{'inav' if nav else 'isig'} got {len(key)} indices but the signal has {len(group)} "
+            f"{'navigation' if nav else 'signal'} axes"
+        )
+    return key
+
+
+def _select(s: Signal, key, nav: bool) -> Signal:
+    op = "inav" if nav else "isig"
+    key = _normalise_key(s, key, nav)
+    u2d = s._user_to_dim()
+    offset = 0 if nav else s.nav_ndim
+    np_key: list[Any] = [slice(None)] * s.ndim
+    new_axes: list[Axis | None] = list(s.axes)
+    for pos, k in enumerate(key):
+        d = u2d[offset + pos]
+        ax = s.axes[d]
+        if isinstance(k, slice):
+            sl = _to_index_slice(ax, k)
+            np_key[d] = sl
+            new_axes[d] = ax.sliced(sl)
+        else:
+            np_key[d] = _to_index(ax, k)
+            new_axes[d] = None
+    data = s.data[tuple(np_key)]
+    axes = [a for a in new_axes if a is not None]
+    for a in axes:
+        if a.size == 0:
+            raise AxisError(f"{op}[{_fmt_key(key)}] selects nothing on axis {a.name!r}")
+    return derive(s, data, axes)
+
+
+@operation("inav", record={"key": lambda v, a: _normalise_key(a["s"], v, True)})
+def select_nav(s: Signal, key) -> Signal:
+    """``s.inav[key]``: navigation axes in user order (x, y, ...); int = index, float = calibrated value."""
+    return _select(s, key, True)
+
+
+@operation("isig", record={"key": lambda v, a: _normalise_key(a["s"], v, False)})
+def select_sig(s: Signal, key) -> Signal:
+    """``s.isig[key]``: signal axes in user order; int = index, float = calibrated value."""
+    return _select(s, key, False)
 
 
 def _fmt_key(key) -> str:
@@ -622,37 +606,3 @@ def _to_index_slice(ax: Axis, k: slice) -> slice:
                 f"slice step for axis {ax.name!r} must be a non-zero integer or a float, got {step!r}"
             )
     return slice(bound(k.start), bound(k.stop), step)
-
-
-# -- replay registrations ----------------------------------------------------------------------------------
-@_history.replayable("inav")
-def _replay_inav(s: Signal, key):
-    return s.inav[key]
-
-
-@_history.replayable("isig")
-def _replay_isig(s: Signal, key):
-    return s.isig[key]
-
-
-for _op in ("sum", "mean", "max", "min", "std"):
-    _history.replayable(_op)(lambda s, axis=None, _op=_op: getattr(s, _op)(axis=_axis_tuple(axis)))
-
-
-def _axis_tuple(axis):
-    return tuple(axis) if isinstance(axis, list) else axis
-
-
-@_history.replayable("squeeze")
-def _replay_squeeze(s: Signal):
-    return s.squeeze()
-
-
-@_history.replayable("rebin")
-def _replay_rebin(s: Signal, scale, crop=False):
-    return s.rebin(scale, crop=crop)
-
-
-@_history.replayable("transpose")
-def _replay_transpose(s: Signal, signal_axes=None):
-    return s.transpose(signal_axes)

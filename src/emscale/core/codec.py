@@ -1,0 +1,94 @@
+"""The one JSON codec of emscale: history parameters, store attributes, saved results and manifests.
+
+JSON holds dicts, lists, strings, numbers, booleans and null. What else emscale records is written as a tagged
+dict that :func:`decode` turns back into the same value::
+
+    slice(1, 7, 2)          -> {"slice": [1, 7, 2]}
+    ...                     -> {"ellipsis": true}
+    (1, 2)                  -> {"tuple": [1, 2]}
+    np.array([1, 2], "u2")  -> {"array": [1, 2], "dtype": "uint16"}
+    float("nan")            -> {"float": "nan"}
+
+``strict=True`` (history parameters: what replay re-runs) refuses any other type; ``strict=False`` (vendor
+metadata) writes bytes as text, dates as ISO strings and other objects as their ``str``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .axes import Axis
+
+_TAGS = ("slice", "ellipsis", "tuple", "float")
+
+
+def encode(value: Any, strict: bool = True) -> Any:
+    """JSON-safe form of ``value``; see the module docstring."""
+    if isinstance(value, dict):
+        return {str(k): encode(v, strict) for k, v in value.items()}
+    if isinstance(value, list):
+        return [encode(v, strict) for v in value]
+    if isinstance(value, tuple):
+        return {"tuple": [encode(v, strict) for v in value]}
+    if isinstance(value, slice):
+        return {"slice": [encode(value.start, strict), encode(value.stop, strict), encode(value.step, strict)]}
+    if value is Ellipsis:
+        return {"ellipsis": True}
+    if isinstance(value, np.ndarray):
+        if strict or value.dtype.kind in "biuf":
+            return {"array": value.tolist(), "dtype": str(value.dtype)}
+        return [encode(v, strict) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return encode(value.item(), strict)
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"float": repr(value)}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Axis):  # an axis given as an object is re-found by its name
+        return value.name
+    if strict:
+        raise TypeError(f"parameter value {value!r} of type {type(value).__name__} cannot be recorded in history")
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def decode(value: Any) -> Any:
+    """Inverse of :func:`encode`."""
+    if isinstance(value, dict):
+        keys = set(value)
+        if keys == {"slice"}:
+            return slice(*(decode(v) for v in value["slice"]))
+        if keys == {"ellipsis"}:
+            return Ellipsis
+        if keys == {"tuple"}:
+            return tuple(decode(v) for v in value["tuple"])
+        if keys == {"float"}:
+            return float(value["float"])
+        if keys == {"array", "dtype"}:
+            return np.asarray(value["array"], dtype=value["dtype"])
+        return {k: decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    return value
+
+
+def dumps(value: Any, strict: bool = False, **kwargs) -> str:
+    """``json.dumps`` of :func:`encode`; always valid JSON (no NaN literals)."""
+    return json.dumps(encode(value, strict), allow_nan=False, **kwargs)
+
+
+def loads(text: str | bytes) -> Any:
+    return decode(json.loads(text))
+
+
+__all__ = ["decode", "dumps", "encode", "loads"]

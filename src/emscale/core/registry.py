@@ -1,0 +1,194 @@
+"""The operation registry: each public operation is declared once, and from that declaration it is recorded in
+the history, replayable, usable as a recipe step and, where declared so, a method.
+
+>>> @operation("remove_background", method=True)
+... def remove_background(s: Signal, signal_range, model: str = "powerlaw", executor=None, progress=None):
+...     ...
+...     return derive(s, out, s.axes)
+
+Calling a declared operation binds its arguments to the signature (defaults filled in) and runs it; the
+object it returns (a Signal or a result with a ``history`` list; for a tuple, each such value in it) gets the
+history of the input plus one entry ``{"op": name, "params": bound arguments}`` (and ``"output": i`` for the
+``i``-th value of a tuple, ``i > 0``). ``executor`` and
+``progress`` change where and how visibly the work runs, never the numbers, so they are not recorded.
+Operations called *inside* another operation are not recorded: the outer call is the step a user made.
+
+The registry knows nothing of the layers above: packages declare their operations when they are imported, and
+importing :mod:`emscale` imports every operation package.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import EmscaleError
+from .history import entry
+
+NOT_RECORDED = frozenset({"executor", "progress"})
+
+_inside = contextvars.ContextVar("emscale_operation_depth", default=0)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One declared operation. ``function`` is the recording callable; ``implementation`` the plain one."""
+
+    name: str
+    function: Callable
+    implementation: Callable
+    signature: inspect.Signature
+    input_name: str  # the first parameter: the signal or result the operation works on
+    on: type | None  # type of that input; None: a Signal
+    method: str | None = None
+    not_recorded: frozenset = field(default_factory=frozenset)
+    result_name: str | None = None
+
+    @property
+    def parameters(self) -> dict[str, inspect.Parameter]:
+        """The parameters a caller (or a recipe step) gives: all but the input and the execution options."""
+        return {n: p for i, (n, p) in enumerate(self.signature.parameters.items())
+                if i > 0 and n not in self.not_recorded}
+
+    @property
+    def reads_data(self) -> bool:
+        return "executor" in self.signature.parameters
+
+    @property
+    def returns_signal(self) -> bool:
+        """Whether the operation makes a Signal (first of a returned tuple) rather than a result object."""
+        host = _HOSTS.get("signal")
+        ret = typing.get_type_hints(self.implementation).get("return")
+        if isinstance(ret, types.UnionType):  # Signal | tuple[Signal, ...]: the plain call
+            ret = typing.get_args(ret)[0]
+        if ret is host:
+            return True
+        if typing.get_origin(ret) is tuple:
+            return typing.get_args(ret)[:1] == (host,)
+        if isinstance(ret, type) and issubclass(ret, tuple):  # a NamedTuple whose first field is a Signal
+            return next(iter(typing.get_type_hints(ret).values()), None) is host
+        return False
+
+
+_OPERATIONS: dict[str, Operation] = {}
+_HOSTS: dict[str, type] = {}
+
+
+class RegistryError(EmscaleError):
+    pass
+
+
+def register_host(name: str, cls: type) -> None:
+    """Make ``cls`` the class that ``method=True`` operations on ``name`` objects attach to (``"signal"``)."""
+    _HOSTS[name] = cls
+
+
+def operation(
+    name: str,
+    *,
+    on: type | None = None,
+    method: bool | str = False,
+    record: Mapping[str, Callable[[Any, dict], Any]] | None = None,
+    not_recorded: tuple[str, ...] = (),
+    result_name: str | None = None,
+):
+    """Declare ``fn`` as the operation ``name``.
+
+    Parameters
+    ----------
+    on : the class of the first argument when it is not a Signal (a decomposition result, ...).
+    method : ``True`` attaches the operation as a method of that class under ``name``; a string names the method;
+        ``"property"`` makes it a read-only property.
+    record : ``{parameter: f(value, arguments)}`` writes a parameter in the canonical form replay re-reads
+        (e.g. axis names as given, factors in user order), ``arguments`` being all bound arguments.
+    not_recorded : parameters that change only what is returned besides the result (``return_params``).
+    result_name : the default name of the result in a recipe, a format string of the step's parameters and
+        ``of`` (e.g. ``"{of}_clusters"``); by default the operation's name.
+    """
+    record = dict(record or {})
+
+    def deco(fn: Callable) -> Callable:
+        if name in _OPERATIONS and _OPERATIONS[name].implementation is not fn:
+            raise RegistryError(f"operation {name!r} is declared twice ({_OPERATIONS[name].implementation.__module__} "
+                                f"and {fn.__module__})")
+        sig = inspect.signature(fn)
+        first = next(iter(sig.parameters))
+        skip = NOT_RECORDED | frozenset(not_recorded)
+
+        @functools.wraps(fn)
+        def recorded(*args, **kwargs):
+            if _inside.get():
+                return fn(*args, **kwargs)
+            bound = sig.bind(*args, **kwargs)
+            bound.apply_defaults()
+            token = _inside.set(1)
+            try:
+                out = fn(*bound.args, **bound.kwargs)
+            finally:
+                _inside.reset(token)
+            target = bound.arguments[first]
+            outputs = out if isinstance(out, tuple) else (out,)
+            made = [(i, o) for i, o in enumerate(outputs)
+                    if o is not target and isinstance(getattr(o, "history", None), list)]
+            if not made:
+                return out
+            params = _params(sig, bound.arguments, record, skip)
+            for i, o in made:  # the 2nd, 3rd... value an operation returns is replayed as {"output": i}
+                o.history = list(getattr(target, "history", [])) + [entry(name, params, **({"output": i} if i else {}))]
+            return out
+
+        attr = None
+        if method:
+            host = on if on is not None else _HOSTS.get("signal")
+            if host is None:
+                raise RegistryError(f"operation {name!r}: no class to attach the method to")
+            attr = name if method is True or method == "property" else str(method)
+            setattr(host, attr, property(recorded, doc=fn.__doc__) if method == "property" else recorded)
+        _OPERATIONS[name] = Operation(name, recorded, fn, sig, first, on, attr, skip, result_name)
+        return recorded
+
+    return deco
+
+
+def as_step(function: Callable, *args, **kwargs):
+    """Call a declared operation as a recorded step of its own even inside another operation (for outputs
+    derived from *other* inputs, e.g. signals aligned alongside the one an operation works on)."""
+    token = _inside.set(0)
+    try:
+        return function(*args, **kwargs)
+    finally:
+        _inside.reset(token)
+
+
+def _params(sig: inspect.Signature, arguments: dict, record: dict, skip: frozenset) -> dict:
+    params = {}
+    for i, (n, v) in enumerate(arguments.items()):
+        if i == 0 or n in skip:
+            continue
+        if sig.parameters[n].kind is inspect.Parameter.VAR_KEYWORD:
+            params.update(v)
+            continue
+        params[n] = record[n](v, arguments) if n in record else v
+    return params
+
+
+def get(name: str) -> Operation:
+    """The declared operation ``name``; an unknown name is an error listing the known ones."""
+    try:
+        return _OPERATIONS[name]
+    except KeyError:
+        raise RegistryError(f"no operation {name!r}; known: {', '.join(sorted(_OPERATIONS))}") from None
+
+
+def operations() -> dict[str, Operation]:
+    """Every declared operation by name (a copy)."""
+    return dict(_OPERATIONS)
+
+
+__all__ = ["Operation", "RegistryError", "as_step", "get", "operation", "operations", "register_host"]

@@ -1,0 +1,1 @@
+"""Workflows: recipes, reports, the demo, embedded samples and replay -- built on the operation packages."""

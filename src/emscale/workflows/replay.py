@@ -1,0 +1,52 @@
+"""Replay: re-run a recorded history from the raw file, step by step, through the operation registry."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..core import registry
+from ..core.codec import decode
+from ..core.errors import ReplayError
+from ..core.history import file_digest
+from ..io import load
+
+
+def replay(history: list[dict], source: str | os.PathLike | None = None, verify_digest: bool = True):
+    """Re-run recorded steps from the raw file and return what the last one made (a Signal or a result).
+
+    ``history`` is a Signal's (or a result's) ``history`` list, or the list saved with it. Its first entry must
+    be the load; ``source`` replaces the recorded path (the raw file moved), and its digest must match the
+    recorded one unless ``verify_digest=False``. Every later entry names a registered operation
+    (:mod:`emscale.core.registry`) that is called on what the step before made; an entry with ``"output": i``
+    takes the ``i``-th of the values that operation returns.
+    """
+    if not history:
+        raise ReplayError("empty history: nothing to replay")
+    first = history[0]
+    if first.get("op") != "load":
+        raise ReplayError(f"history starts with {first.get('op')!r}, not with a load: cannot replay from a file")
+    src = first.get("source", {})
+    path = Path(source) if source is not None else Path(src.get("path", ""))
+    if not path.exists():
+        raise ReplayError(f"{path}: the recorded input does not exist (pass source= to point at its new place)")
+    if verify_digest and src.get("sha256"):
+        got = file_digest(path)
+        if got != src["sha256"]:
+            raise ReplayError(
+                f"{path} does not match the recorded input (sha256 {got[:12]}... != {src['sha256'][:12]}...)"
+            )
+    params = decode(first.get("params", {}))
+    params.pop("path", None)
+    obj = load(path, **params)
+    if isinstance(obj, list):
+        raise ReplayError(f"{path} holds several signals; the recorded load must pick one (signal_type=...)")
+    for e in history[1:]:
+        try:
+            op = registry.get(e.get("op"))
+        except registry.RegistryError as exc:
+            raise ReplayError(f"history step {e.get('op')!r} cannot be replayed: {exc}") from None
+        obj = op.function(obj, **decode(e.get("params", {})))
+        if isinstance(obj, tuple):
+            obj = obj[e.get("output", 0)]
+    return obj
