@@ -6,7 +6,7 @@
   const $ = (id) => document.getElementById(id);
   const navCanvas = $("nav"), specCanvas = $("spec");
   const NAV_M = { left: 64, right: 86, top: 12, bottom: 44 };
-  const SPEC_M = { left: 72, right: 14, top: 46, bottom: 44 };
+  const SPEC_M = { left: 72, right: 14, top: 70, bottom: 44 };
   const MARKER_COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"];
 
   const state = {
@@ -300,15 +300,33 @@
   }
 
   function drawMarkers(ctx, g) {
+    // Lines closer than a label's height share one label ("Fe La, Lb1 · O Ka") so that no text overlaps.
     const elements = [...new Set(state.markers.map((m) => m.element))];
+    const colour = (m) => MARKER_COLOURS[elements.indexOf(m.element) % MARKER_COLOURS.length];
+    const groups = [];
+    for (const m of state.markers) {
+      const px = energyToX(m.energy), last = groups[groups.length - 1];
+      if (px < g.x - 1 || px > g.x + g.w + 1) continue;
+      if (last && px - last.px[last.px.length - 1] < 11) { last.items.push(m); last.px.push(px); }
+      else groups.push({ items: [m], px: [px] });
+    }
     ctx.font = "10px sans-serif"; ctx.textBaseline = "middle"; ctx.textAlign = "left";
-    state.markers.forEach((m, i) => {
-      const px = energyToX(m.energy), colour = MARKER_COLOURS[elements.indexOf(m.element) % MARKER_COLOURS.length];
-      ctx.strokeStyle = colour; ctx.setLineDash([3, 3]);
-      ctx.beginPath(); ctx.moveTo(px, g.y); ctx.lineTo(px, g.y + g.h); ctx.stroke(); ctx.setLineDash([]);
-      ctx.save(); ctx.translate(px, g.y - 2 - (i % 2) * 0); ctx.rotate(-Math.PI / 2);
-      ctx.fillStyle = colour; ctx.fillText(m.label, 0, 0); ctx.restore();
-    });
+    for (const grp of groups) {
+      grp.items.forEach((m, i) => {
+        ctx.strokeStyle = colour(m); ctx.setLineDash([3, 3]);
+        ctx.beginPath(); ctx.moveTo(grp.px[i], g.y); ctx.lineTo(grp.px[i], g.y + g.h); ctx.stroke();
+      });
+      ctx.setLineDash([]);
+      const byElement = new Map();
+      for (const m of grp.items) {
+        const line = m.label.slice(m.element.length + 1);
+        byElement.set(m.element, (byElement.get(m.element) || []).concat(line));
+      }
+      const text = [...byElement].map(([el, lines]) => el + " " + lines.join(",")).join(" · ");
+      const mid = grp.px.reduce((a, b) => a + b, 0) / grp.px.length;
+      ctx.save(); ctx.translate(mid, g.y - 3); ctx.rotate(-Math.PI / 2);
+      ctx.fillStyle = colour(grp.items[0]); ctx.fillText(text, 0, 0, SPEC_M.top - 6); ctx.restore();
+    }
   }
 
   // ---------------------------------------------------------------------------------------------- actions

@@ -1,0 +1,143 @@
+"""The viewer in a real headless Chromium: click a pixel, drag a region and an energy window, read back the page.
+
+Screenshots go to ``$EMSCALE_ARTIFACTS`` (default ``<tmp>/artifacts``) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emscale.viewer import view
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install -e .[test])")
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+DRIVER = shutil.which("chromedriver")
+ARTIFACTS = Path(os.environ.get("EMSCALE_ARTIFACTS", Path(tempfile.gettempdir()) / "artifacts"))
+
+
+def chromium():
+    """A headless Chromium driver, or a skip when the browser is not installed."""
+    if not (CHROMIUM and DRIVER):
+        pytest.skip("Chromium/chromedriver not installed (apt-get install chromium chromium-driver)")
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    opts = Options()
+    opts.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1440,1000"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(DRIVER), options=opts)
+
+
+@pytest.fixture(scope="module")
+def page(lazy_signal):
+    driver = chromium()
+    with view(lazy_signal, open_browser=False) as server:
+        driver.get(server.url)
+        wait(driver, "s.ready && s.mapsLoaded >= 1 && s.spectraDrawn >= 1")
+        yield driver
+    driver.quit()
+
+
+def state(driver, expr: str):
+    return driver.execute_script(f"const s = window.emscaleViewer.state; return {expr};")
+
+
+def wait(driver, condition: str, timeout: float = 10.0):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, timeout, poll_frequency=0.02).until(lambda d: state(d, f"!!({condition})"))
+
+
+def at(driver, canvas_id: str, client_xy):
+    """(element, dx, dy): the offset of a client point from the centre of a canvas (selenium's origin)."""
+    el = driver.find_element("id", canvas_id)
+    r = driver.execute_script("return arguments[0].getBoundingClientRect().toJSON();", el)
+    return el, client_xy[0] - (r["left"] + r["width"] / 2), client_xy[1] - (r["top"] + r["height"] / 2)
+
+
+def pixel(driver, x, y):
+    return at(driver, "nav", driver.execute_script(f"return window.emscaleViewer.pixelToClient({x}, {y});"))
+
+
+def chain(driver):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    return ActionChains(driver, duration=20)
+
+
+def test_the_page_loads_without_errors(page, cube):
+    assert state(page, "s.errors") == []
+    severe = [e for e in page.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+    assert severe == []
+    assert state(page, "[s.info.width, s.info.height]") == [16, 12]
+    np.testing.assert_array_equal(np.array(state(page, "Array.from(s.map)")).reshape(12, 16), cube.sum(axis=2))
+
+
+@pytest.mark.parametrize("x, y", [(3, 7), (14, 1)])
+def test_clicking_a_pixel_plots_its_spectrum(page, cube, x, y):
+    drawn = state(page, "s.spectraDrawn")
+    el, dx, dy = pixel(page, x, y)
+    chain(page).move_to_element_with_offset(el, dx, dy).click().perform()
+    wait(page, f"s.spectraDrawn > {drawn} && s.pixel && s.pixel[0] === {x} && s.pixel[1] === {y}")
+    assert state(page, "s.spectrum") == cube[y, x].tolist()
+    csv = page.execute_script("return window.emscaleViewer.spectrumCSV();").splitlines()
+    assert csv[1] == "Energy (keV),intensity"
+    assert [int(line.split(",")[1]) for line in csv[2:]] == cube[y, x].tolist()
+
+
+def test_dragging_a_rectangle_plots_the_region_sum(page, cube):
+    drawn = state(page, "s.spectraDrawn")
+    el, x0, y0 = pixel(page, 2, 3)
+    _, x1, y1 = pixel(page, 9, 8)
+    chain(page).move_to_element_with_offset(el, x0, y0).click_and_hold().move_by_offset(
+        (x1 - x0) / 2, (y1 - y0) / 2).move_by_offset((x1 - x0) / 2, (y1 - y0) / 2).release().perform()
+    wait(page, f"s.spectraDrawn > {drawn} && s.region")
+    assert state(page, "s.region") == [2, 10, 3, 9]
+    assert state(page, "s.spectrum") == cube[3:9, 2:10].sum(axis=(0, 1)).tolist()
+
+
+def test_dragging_an_energy_window_maps_that_window(page, cube):
+    loaded = state(page, "s.mapsLoaded")
+    a = page.execute_script("return window.emscaleViewer.energyToClient(0.62);")
+    b = page.execute_script("return window.emscaleViewer.energyToClient(0.81);")
+    el, xa, ya = at(page, "spec", a)
+    chain(page).move_to_element_with_offset(el, xa, ya).click_and_hold().move_by_offset(
+        (b[0] - a[0]) / 2, 0).move_by_offset((b[0] - a[0]) / 2, 0).release().perform()
+    wait(page, f"s.mapsLoaded > {loaded}")
+    i0, i1 = state(page, "s.channels")
+    # 0.62 and 0.81 keV on a 0.1 + 0.02 i axis, give or take the mouse's pixel on the 594 px wide plot
+    assert abs(i0 - 26) <= 1 and abs(i1 - 35) <= 1
+    lo, hi = state(page, "s.window")
+    assert lo == pytest.approx(0.1 + 0.02 * i0) and hi == pytest.approx(0.1 + 0.02 * i1)
+    shown = np.array(state(page, "Array.from(s.map)")).reshape(12, 16)
+    np.testing.assert_array_equal(shown, cube[:, :, i0 : i1 + 1].sum(axis=2))
+
+
+def test_element_markers_and_display_controls(page):
+    page.find_element("id", "elements").send_keys("Fe, O\n")
+    wait(page, "s.markers.length > 0")
+    labels = state(page, "s.markers.map(m => m.label)")
+    assert "O Ka" in labels and "Fe La" in labels
+    page.find_element("id", "navlog").click()
+    page.find_element("id", "speclog").click()
+    assert state(page, "[s.navLog, s.specLog]") == [True, True]
+    from selenium.webdriver.support.ui import Select
+
+    Select(page.find_element("id", "cmap")).select_by_value("inferno")
+    assert state(page, "s.cmap") == "inferno"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "viewer.png"
+    assert page.save_screenshot(str(shot))
+    assert shot.stat().st_size > 20_000
+    assert state(page, "s.errors") == []
