@@ -46,6 +46,22 @@
     return out;
   }
 
+  // Decades, or 1-2-5 multiples where the range spans less than two decades.
+  function logTicks(lo, hi) {
+    const out = [];
+    for (const mult of [[1], [1, 2, 5]]) {
+      out.length = 0;
+      for (let k = Math.floor(lo); k <= Math.ceil(hi); k++) {
+        for (const m of mult) {
+          const v = m * Math.pow(10, k);
+          if (Math.log10(v) >= lo && Math.log10(v) <= hi) out.push(v);
+        }
+      }
+      if (out.length >= 3) break;
+    }
+    return out;
+  }
+
   function fmt(v) {
     if (v === null || v === undefined || !isFinite(v)) return "-";
     const a = Math.abs(v);
@@ -85,6 +101,13 @@
     let w = info.height === 1 ? W : h * physW / physH;
     if (w > W) { h = h * W / w; w = W; }
     return { x: NAV_M.left, y: NAV_M.top, w, h };
+  }
+
+  // The canvas as tall as the image needs (up to 560 px), so that a wide map leaves no empty band below.
+  function fitNavigatorHeight() {
+    navCanvas.height = 560;
+    const g = navGeometry();
+    navCanvas.height = Math.ceil(g.h + NAV_M.top + NAV_M.bottom);
   }
 
   function lut(name) {
@@ -280,9 +303,8 @@
     if (!state.spectrum) return;
     const s = yScale(state.spectrum, g);
     ctx.textAlign = "right"; ctx.textBaseline = "middle";
-    const yt = s.log ? ticks(Math.ceil(s.lo), Math.floor(s.hi), 5).filter(Number.isInteger) : ticks(s.lo, s.hi, 6);
-    for (const t of yt) {
-      const v = s.log ? Math.pow(10, t) : t, py = s.y(v);
+    for (const v of s.log ? logTicks(s.lo, s.hi) : ticks(s.lo, s.hi, 6)) {
+      const py = s.y(v);
       ctx.beginPath(); ctx.moveTo(g.x, py); ctx.lineTo(g.x - 4, py); ctx.stroke();
       ctx.fillText(fmt(v), g.x - 6, py);
     }
@@ -505,6 +527,7 @@
         `${info.energy.values.length} channels · ${info.dtype}${info.lazy ? " · lazy" : ""}`;
       $("kind").value = "auto";
       if (info.elements.length) $("elements").value = info.elements.join(", ");
+      fitNavigatorHeight();
       bindControls(); bindNavigator(); bindSpectrum();
       await loadMap(null);
       await Promise.all([selectPixel(Math.floor(info.width / 2), Math.floor(info.height / 2)), loadMarkers()]);
