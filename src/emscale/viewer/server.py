@@ -15,6 +15,7 @@ Endpoints (all ``GET``; pixel indices are integers in user order, x the column; 
 ``/api/navigator?window=lo,hi``  map summed over the window (no window: every channel); float64, base64
 ``/api/progress``                the window-map pass in progress: ``{"done", "total"}`` in bytes
 ``/api/markers?elements=Fe,O``   X-ray lines / edge onsets in the axis units (``&kind=xray|edge``)
+``/api/decomposition``           (a decomposition's viewer only, instead of the above) scree, pairs, phases
 ===============================  ==========================================================================
 """
 
@@ -33,9 +34,10 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from ..errors import DataError
-from ..signal import Signal
 from .colormaps import colormaps
 from .data import ViewerData
+from .decomposition import is_decomposition
+from .decomposition import payload as decomposition_payload
 from .markers import element_markers, marker_kind
 
 HOST = "127.0.0.1"
@@ -55,30 +57,40 @@ def _jsonable(values: np.ndarray) -> list:
     return [v if math.isfinite(v) else None for v in a.astype(np.float64).tolist()]
 
 
-def _page() -> bytes:
+def _page(name: str) -> bytes:
+    """``static/<name>.html`` with the shared style and scripts (``plot.js``, ``<name>.js``) inlined: one
+    self-contained answer."""
     static = resources.files(__package__) / "static"
-    html = (static / "index.html").read_text(encoding="utf-8")
+    html = (static / f"{name}.html").read_text(encoding="utf-8")
     html = html.replace("/*VIEWER_CSS*/", (static / "viewer.css").read_text(encoding="utf-8"))
-    html = html.replace("/*VIEWER_JS*/", (static / "viewer.js").read_text(encoding="utf-8"))
+    script = (static / "plot.js").read_text(encoding="utf-8") + (static / f"{name}.js").read_text(encoding="utf-8")
+    html = html.replace("/*VIEWER_JS*/", script)
     return html.encode("utf-8")
 
 
 class ViewerServer:
-    """A running viewer of one signal on ``http://127.0.0.1:PORT/?token=...`` (:attr:`url`).
+    """A running viewer of one signal (or one decomposition) on ``http://127.0.0.1:PORT/?token=...`` (:attr:`url`).
 
     Parameters
     ----------
-    signal : the spectrum image to show (numpy or lazy).
+    signal : the spectrum image to show (numpy or lazy), or a :class:`~emscale.decomposition.Decomposition`
+        (then the page shows its scree, factor/loading pairs and phase map, from ``/api/decomposition``).
     port : a fixed port; None picks a free one.
     executor : engine executor for the window-map and region passes.
 
     Use as a context manager or call :meth:`close`. In Jupyter the object displays as an inline frame.
     """
 
-    def __init__(self, signal: Signal, port: int | None = None, executor=None):
-        self.data = ViewerData(signal, executor=executor)
+    def __init__(self, signal, port: int | None = None, executor=None):
+        if is_decomposition(signal):
+            self.data = None
+            self.decomposition = decomposition_payload(signal)
+            self._page = _page("decomposition")
+        else:
+            self.data = ViewerData(signal, executor=executor)
+            self.decomposition = None
+            self._page = _page("viewer")
         self.token = secrets.token_urlsafe(24)
-        self._page = _page()
         self._httpd = ThreadingHTTPServer((HOST, int(port or 0)), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.viewer = self  # type: ignore[attr-defined]
@@ -153,6 +165,9 @@ class ViewerServer:
     def api_progress(self, q: dict) -> dict:
         return self.data.progress()
 
+    def api_decomposition(self, q: dict) -> dict:
+        return self.decomposition
+
     def api_markers(self, q: dict) -> dict:
         elements = [e for e in _str(q, "elements", "").replace(";", ",").replace(" ", ",").split(",") if e]
         s = self.data.signal
@@ -171,6 +186,7 @@ ROUTES = {
     "/api/progress": ViewerServer.api_progress,
     "/api/markers": ViewerServer.api_markers,
 }
+DECOMPOSITION_ROUTES = {"/api/decomposition": ViewerServer.api_decomposition}
 
 
 def _str(q: dict, name: str, default: str | None = None) -> str:
@@ -236,7 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(403, {"error": "forbidden: this viewer needs the token of its URL"})
         if parts.path == "/":
             return self._send(200, viewer._page, "text/html; charset=utf-8")
-        route = ROUTES.get(parts.path)
+        route = (ROUTES if viewer.data is not None else DECOMPOSITION_ROUTES).get(parts.path)
         if route is None:
             return self._json(404, {"error": f"no such endpoint {parts.path!r}"})
         try:

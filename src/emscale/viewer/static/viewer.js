@@ -32,59 +32,7 @@
     $("status").textContent = String(err.message || err);
   }
 
-  // ---------------------------------------------------------------------------------------------- numbers
-  function niceStep(span, n) {
-    const raw = span / Math.max(n, 1), e = Math.pow(10, Math.floor(Math.log10(raw)));
-    for (const m of [1, 2, 5, 10]) if (m * e >= raw) return m * e;
-    return 10 * e;
-  }
-
-  function ticks(lo, hi, n) {
-    if (!(hi > lo)) return [lo];
-    const step = niceStep(hi - lo, n), out = [];
-    for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
-    return out;
-  }
-
-  // Decades, or 1-2-5 multiples where the range spans less than two decades.
-  function logTicks(lo, hi) {
-    const out = [];
-    for (const mult of [[1], [1, 2, 5]]) {
-      out.length = 0;
-      for (let k = Math.floor(lo); k <= Math.ceil(hi); k++) {
-        for (const m of mult) {
-          const v = m * Math.pow(10, k);
-          if (Math.log10(v) >= lo && Math.log10(v) <= hi) out.push(v);
-        }
-      }
-      if (out.length >= 3) break;
-    }
-    return out;
-  }
-
-  function fmt(v) {
-    if (v === null || v === undefined || !isFinite(v)) return "-";
-    const a = Math.abs(v);
-    if (a !== 0 && (a >= 1e5 || a < 1e-3)) return v.toExponential(2);
-    return String(Number(v.toPrecision(4)));
-  }
-
-  function percentile(sorted, p) {
-    if (!sorted.length) return 0;
-    const i = Math.min(sorted.length - 1, Math.max(0, Math.round(p / 100 * (sorted.length - 1))));
-    return sorted[i];
-  }
-
-  // Length units for the scale bar: the unit that puts the bar between 1 and 1000 (nm, not "0.0002 um").
-  const LENGTH = { pm: 1e-12, "Å": 1e-10, A: 1e-10, nm: 1e-9, "µm": 1e-6, um: 1e-6, "μm": 1e-6, mm: 1e-3, m: 1 };
-  function scaleBar(lengthUnits, units) {
-    if (!(units in LENGTH)) return { value: lengthUnits, label: fmt(lengthUnits) + (units ? " " + units : "") };
-    const metres = lengthUnits * LENGTH[units];
-    for (const u of ["pm", "nm", "µm", "mm", "m"]) {
-      const v = metres / LENGTH[u];
-      if (v < 1000 || u === "m") return { value: lengthUnits, label: fmt(v) + " " + u };
-    }
-  }
+  const { niceStep, ticks, logTicks, fmt, percentile, scaleBar, parseLut } = window.emscalePlot;
 
   // ---------------------------------------------------------------------------------------------- navigator
   function navAxes() {
@@ -111,10 +59,7 @@
   }
 
   function lut(name) {
-    const hex = state.info.colormaps[name] || state.info.colormaps.gray;
-    const out = new Uint8Array(768);
-    for (let i = 0; i < 768; i++) out[i] = parseInt(hex.substr(2 * i, 2), 16);
-    return out;
+    return parseLut(state.info.colormaps[name] || state.info.colormaps.gray);
   }
 
   function normaliser() {
@@ -127,12 +72,12 @@
     return (v) => (v - lo) / (hi - lo || 1);
   }
 
-  function drawNavigator() {
-    const ctx = navCanvas.getContext("2d"), info = state.info;
-    ctx.clearRect(0, 0, navCanvas.width, navCanvas.height);
-    if (!state.map) return;
-    const g = navGeometry(), table = lut(state.cmap), norm = normaliser();
-    const img = new ImageData(info.width, info.height);
+  // The coloured map, recoloured only when the map or its display settings change (not on every click).
+  let coloured = { key: null, canvas: null };
+  function colouredMap() {
+    const info = state.info, key = [state.mapsLoaded, state.cmap, state.vmin, state.vmax, state.navLog].join("|");
+    if (coloured.key === key) return coloured.canvas;
+    const table = lut(state.cmap), norm = normaliser(), img = new ImageData(info.width, info.height);
     for (let i = 0; i < state.map.length; i++) {
       const v = state.map[i];
       if (!isFinite(v)) { img.data[4 * i + 3] = 0; continue; }
@@ -143,8 +88,17 @@
     const off = document.createElement("canvas");
     off.width = info.width; off.height = info.height;
     off.getContext("2d").putImageData(img, 0, 0);
+    coloured = { key, canvas: off };
+    return off;
+  }
+
+  function drawNavigator() {
+    const ctx = navCanvas.getContext("2d");
+    ctx.clearRect(0, 0, navCanvas.width, navCanvas.height);
+    if (!state.map) return;
+    const g = navGeometry(), table = lut(state.cmap);
     ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(off, g.x, g.y, g.w, g.h);
+    ctx.drawImage(colouredMap(), g.x, g.y, g.w, g.h);
     drawNavAxes(ctx, g);
     drawScaleBar(ctx, g);
     drawColourBar(ctx, g, table);
@@ -399,13 +353,13 @@
     }, 150);
     try {
       const body = await api("/api/navigator", params);
-      const bytes = Uint8Array.from(atob(body.data), (c) => c.charCodeAt(0));
+      const raw = atob(body.data), bytes = new Uint8Array(raw.length);
+      for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
       state.map = new Float64Array(bytes.buffer);
       state.window = body.window; state.channels = body.channels;
       let minPositive = Infinity;
-      const finite = Array.from(state.map).filter((v) => isFinite(v));
-      for (const v of finite) if (v > 0 && v < minPositive) minPositive = v;
-      finite.sort((a, b) => a - b);
+      const finite = state.map.filter((v) => isFinite(v)).sort();  // a typed array: numeric sort
+      for (const v of finite) if (v > 0) { minPositive = v; break; }
       state.mapStats = { min: body.min, max: body.max, minPositive, sorted: finite };
       autoContrast();
       state.mapsLoaded++;
