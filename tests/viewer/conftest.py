@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -46,3 +51,36 @@ def lazy_signal(cube, tmp_path_factory):
     # Chunks of 4 x 8 pixels so that a pixel's block is a real part of the store.
     em.Signal(cube, axes=AXES, signal_type="EDS_TEM", title="known cube").save(path, chunks=(4, 8, 96))
     return em.load(path, lazy=True)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+DRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Where the browser tests keep their screenshots for a person to look at (``$EMSCALE_ARTIFACTS``)."""
+    path = Path(os.environ.get("EMSCALE_ARTIFACTS", Path(tempfile.gettempdir()) / "artifacts"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the viewer's browser tests; a skip when it is not installed."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install -e .[test])")
+    if not (CHROMIUM and DRIVER):
+        pytest.skip("Chromium/chromedriver not installed (apt-get install chromium chromium-driver)")
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    opts = Options()
+    opts.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1440,1000"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    yield driver
+    driver.quit()

@@ -1,52 +1,23 @@
 """The viewer in a real headless Chromium: click a pixel, drag a region and an energy window, read back the page.
 
-Screenshots go to ``$EMSCALE_ARTIFACTS`` (default ``<tmp>/artifacts``) for a person to look at.
+Screenshots go to ``$EMSCALE_ARTIFACTS`` (default ``<tmp>/artifacts``) for a person to look at; without Chromium
+and chromedriver the tests skip.
 """
 
 from __future__ import annotations
-
-import os
-import shutil
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from emscale.viewer import view
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install -e .[test])")
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-DRIVER = shutil.which("chromedriver")
-ARTIFACTS = Path(os.environ.get("EMSCALE_ARTIFACTS", Path(tempfile.gettempdir()) / "artifacts"))
-
-
-def chromium():
-    """A headless Chromium driver, or a skip when the browser is not installed."""
-    if not (CHROMIUM and DRIVER):
-        pytest.skip("Chromium/chromedriver not installed (apt-get install chromium chromium-driver)")
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    opts = Options()
-    opts.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1440,1000"):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(DRIVER), options=opts)
-
 
 @pytest.fixture(scope="module")
-def page(lazy_signal):
-    driver = chromium()
+def page(browser, lazy_signal):
     with view(lazy_signal, open_browser=False) as server:
-        driver.get(server.url)
-        wait(driver, "s.ready && s.mapsLoaded >= 1 && s.spectraDrawn >= 1")
-        yield driver
-    driver.quit()
+        browser.get(server.url)
+        wait(browser, "s.ready && s.mapsLoaded >= 1 && s.spectraDrawn >= 1")
+        yield browser
 
 
 def state(driver, expr: str):
@@ -124,7 +95,7 @@ def test_dragging_an_energy_window_maps_that_window(page, cube):
     np.testing.assert_array_equal(shown, cube[:, :, i0 : i1 + 1].sum(axis=2))
 
 
-def test_element_markers_and_display_controls(page):
+def test_element_markers_and_display_controls(page, artifacts):
     page.find_element("id", "elements").send_keys("Fe, O\n")
     wait(page, "s.markers.length > 0")
     labels = state(page, "s.markers.map(m => m.label)")
@@ -136,8 +107,7 @@ def test_element_markers_and_display_controls(page):
 
     Select(page.find_element("id", "cmap")).select_by_value("inferno")
     assert state(page, "s.cmap") == "inferno"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = ARTIFACTS / "viewer.png"
+    shot = artifacts / "viewer.png"
     assert page.save_screenshot(str(shot))
     assert shot.stat().st_size > 20_000
     assert state(page, "s.errors") == []

@@ -179,3 +179,39 @@ def test_a_second_cube_gives_its_own_numbers(make_cube, axes):
         assert body["channels"] == [5, 15]
         np.testing.assert_allclose(decode_map(body), cube[:, :, 5:16].sum(axis=2, dtype=np.float64), rtol=1e-12)
     assert v.closed
+
+
+def test_main_view_serves_a_file_until_closed(lazy_signal, tmp_path, cube):
+    from emscale.viewer import main_view
+
+    lines, seen = [], {}
+
+    def check(server):
+        seen["spectrum"] = get(server, "/api/spectrum?x=5&y=6")[1]["values"]
+        server.close()
+
+    path = tmp_path / "again.zarr"
+    lazy_signal.save(path)
+    assert main_view(path, no_browser=True, out=lines.append, on_start=check) == 0
+    assert lines[0].startswith(f"emscale viewer of {path} at http://127.0.0.1:") and "token=" in lines[0]
+    assert seen["spectrum"] == cube[6, 5].tolist()
+
+
+def test_main_view_asks_which_signal_of_a_file_with_several(monkeypatch, cube, axes):
+    from emscale.viewer import main_view
+
+    two = [em.Signal(cube, axes=axes, title="EDS"), em.Signal(cube[..., :10], axes=axes, title="EELS")]
+    monkeypatch.setattr("emscale.io.load", lambda path, lazy, index: two if index is None else two[index])
+    with pytest.raises(DataError, match=r"x.emd holds 2 signals \(0: EDS \(12, 16, 96\); 1: EELS \(12, 16, 10\)\); "
+                                        r"choose one with --index N"):
+        main_view("x.emd", no_browser=True, out=lambda line: None)
+    lines = []
+    assert main_view("x.emd", index=1, no_browser=True, out=lines.append, on_start=lambda s: s.close()) == 0
+    assert lines[0].startswith("emscale viewer of x.emd at http://127.0.0.1:")
+
+
+def test_in_jupyter_the_viewer_is_an_inline_frame_of_its_page(cube, axes):
+    with view(em.Signal(cube, axes=axes), open_browser=False) as v:
+        html = v._repr_html_()
+        assert f'src="{v.url}"' in html and html.startswith("<iframe")
+    assert "closed" in repr(v)

@@ -46,11 +46,12 @@ def view(signal: Signal, open_browser: bool = True, port: int | None = None, exe
 
 
 def main_view(path, index: int | None = None, no_browser: bool = False, port: int | None = None,
-              out=print) -> int:
+              out=print, on_start=None) -> int:
     """``emscale view FILE [--index N] [--no-browser]``: serve the file's signal until Ctrl-C; returns 0.
 
     The file is opened lazily, so a store bigger than memory opens at once; a file holding several signals
-    needs ``index`` (the error lists them).
+    needs ``index`` (the error lists them). ``out`` prints the URL; ``on_start(server)`` is called once the
+    server runs (closing the server from there ends the call, as Ctrl-C does).
     """
     from ..io import load
 
@@ -61,6 +62,8 @@ def main_view(path, index: int | None = None, no_browser: bool = False, port: in
     server = view(s, open_browser=not no_browser, port=port)
     out(f"emscale viewer of {path} at {server.url}")
     out("press Ctrl-C to stop")
+    if on_start is not None:
+        on_start(server)
     try:
         while not server.closed:
             time.sleep(0.5)
