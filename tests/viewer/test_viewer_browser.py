@@ -67,6 +67,29 @@ def test_clicking_a_pixel_plots_its_spectrum(page, cube, x, y):
     assert [int(line.split(",")[1]) for line in csv[2:]] == cube[y, x].tolist()
 
 
+def test_exported_msa_reads_back_as_the_spectrum(page, cube, tmp_path):
+    import emscale as em
+
+    x, y = state(page, "s.pixel")
+    (tmp_path / "p.msa").write_text(page.execute_script("return window.emscaleViewer.spectrumMSA();"), newline="")
+    s = em.load(tmp_path / "p.msa")
+    np.testing.assert_array_equal(s.data, cube[y, x])
+    assert s.axes[-1].scale == pytest.approx(0.02) and s.axes[-1].offset == pytest.approx(0.1)
+    assert s.axes[-1].units == "keV"
+
+
+def test_following_the_mouse_plots_the_pixel_under_it(page, cube):
+    page.find_element("id", "hover").click()
+    try:
+        for x, y in [(6, 2), (12, 10)]:
+            el, dx, dy = pixel(page, x, y)
+            chain(page).move_to_element_with_offset(el, dx, dy).perform()
+            wait(page, f"s.pixel && s.pixel[0] === {x} && s.pixel[1] === {y} && s.pending === 0")
+            assert state(page, "s.spectrum") == cube[y, x].tolist()
+    finally:
+        page.find_element("id", "hover").click()
+
+
 def test_dragging_a_rectangle_plots_the_region_sum(page, cube):
     drawn = state(page, "s.spectraDrawn")
     el, x0, y0 = pixel(page, 2, 3)

@@ -404,6 +404,23 @@
     return lines.join("\n") + "\n";
   }
 
+  // EMSA/MAS single spectrum (ISO 22029), readable by HyperSpy / RosettaSciIO and most EDS software.
+  function spectrumMSA() {
+    if (!state.spectrum) return "";
+    const en = state.info.energy, e = en.values, n = e.length;
+    const step = n > 1 ? (e[n - 1] - e[0]) / (n - 1) : 1;
+    const head = [["FORMAT", "EMSA/MAS Spectral Data File"], ["VERSION", "1.0"],
+      ["TITLE", `${state.info.title || "emscale"}: ${state.spectrumLabel}`.slice(0, 64)],
+      ["OWNER", "emscale viewer"], ["NPOINTS", n], ["NCOLUMNS", 1], ["XUNITS", en.units || ""],
+      ["YUNITS", "counts"], ["DATATYPE", "Y"], ["XPERCHAN", step], ["OFFSET", e[0]],
+      ["SIGNALTYPE", (state.info.signal_type || "").replace(/_.*/, "")]];
+    const lines = head.map(([k, v]) => `#${k.padEnd(12)}: ${v}`);
+    lines.push("#SPECTRUM    : Spectral Data Starts Here");
+    for (const v of state.spectrum) lines.push(String(v === null ? 0 : v));
+    lines.push("#ENDOFDATA   : ");
+    return lines.join("\r\n") + "\r\n";
+  }
+
   // ---------------------------------------------------------------------------------------------- mouse
   let drag = null;
 
@@ -468,6 +485,7 @@
     $("elements").onchange = loadMarkers;
     $("kind").onchange = loadMarkers;
     $("csv").onclick = () => download("spectrum.csv", new Blob([spectrumCSV()], { type: "text/csv" }));
+    $("msa").onclick = () => download("spectrum.msa", new Blob([spectrumMSA()], { type: "text/plain" }));
     $("png").onclick = () => navCanvas.toBlob((b) => download("map.png", b), "image/png");
   }
 
@@ -489,6 +507,7 @@
     state.ready = true;
   }
 
-  window.emscaleViewer = { state, pixelToClient, energyToClient, spectrumCSV, selectPixel, selectRegion, loadMap };
+  window.emscaleViewer = { state, pixelToClient, energyToClient, spectrumCSV, spectrumMSA, selectPixel, selectRegion,
+    loadMap };
   start();
 })();
