@@ -7,7 +7,6 @@ import time
 import webbrowser
 
 from ..errors import DataError
-from ..signal import Signal
 from .server import ViewerServer
 
 
@@ -19,12 +18,13 @@ def _in_notebook() -> bool:
     return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
 
 
-def view(signal: Signal, open_browser: bool = True, port: int | None = None, executor=None) -> ViewerServer:
+def view(signal, open_browser: bool = True, port: int | None = None, executor=None) -> ViewerServer:
     """Show ``signal`` in the interactive viewer and return the running server.
 
     Parameters
     ----------
-    signal : a spectrum image (one signal axis, up to two navigation axes), in memory or lazy.
+    signal : a spectrum image (one signal axis, up to two navigation axes), in memory or lazy; or a
+        :class:`~emscale.decomposition.Decomposition`, shown as its scree, factor/loading pairs and phase map.
     open_browser : open the system browser on the viewer's URL; ignored in Jupyter, where the returned object
         displays as an inline frame of the same page.
     port : a fixed port on 127.0.0.1; None picks a free one.
