@@ -2,8 +2,9 @@
 
 The kind follows the signal: ``EELS`` signals get edges, ``EDS*`` signals lines; otherwise an energy axis in
 keV suggests lines and one in eV edges. Energies are converted to the axis units (eV or keV) and only markers
-inside the axis are returned. Minor X-ray lines (weight below :data:`MIN_LINE_WEIGHT` of their shell's
-strongest) are left out so that the plot stays readable.
+inside the axis are returned. As HyperSpy's line markers, only the alpha and beta lines are shown (``Ka``, ``Kb``,
+``La``, ``Lb1``..., ``Ma``, ``Mb``) and of those only lines with at least :data:`MIN_LINE_WEIGHT` of their
+family's strongest, so that the plot stays readable.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def element_markers(elements: Sequence[str], axis: Axis, signal_type: str = "", 
             for ln in lines:
                 strongest[ln.line[0]] = max(strongest.get(ln.line[0], 0.0), ln.weight)
             for ln in lines:
-                if ln.weight >= MIN_LINE_WEIGHT * strongest[ln.line[0]]:
+                if ln.line[1:2] in ("a", "b") and ln.weight >= MIN_LINE_WEIGHT * strongest[ln.line[0]]:
                     out.append({"label": f"{ln.element} {ln.line}", "energy": ln.energy * per_kev,
                                 "element": ln.element, "weight": ln.weight})
     else:

@@ -54,11 +54,21 @@ window.emscalePlot = (function () {
     }
   }
 
+  // The length unit in which a span of `span` `units` reads between 1 and 1000: {units, factor} such that
+  // value_in_new_units = factor * value (axes in "0.002 um" become "2 nm"). Other units stay as they are.
+  function lengthUnit(span, units) {
+    if (!(units in LENGTH) || !(span > 0)) return { units, factor: 1 };
+    const metres = span * LENGTH[units];
+    for (const u of ["pm", "nm", "µm", "mm", "m"]) {
+      if (metres / LENGTH[u] < 1000 || u === "m") return { units: u, factor: LENGTH[units] / LENGTH[u] };
+    }
+  }
+
   function parseLut(hex) {
     const out = new Uint8Array(768);
     for (let i = 0; i < 768; i++) out[i] = parseInt(hex.substr(2 * i, 2), 16);
     return out;
   }
 
-  return { niceStep, ticks, logTicks, fmt, percentile, scaleBar, parseLut };
+  return { niceStep, ticks, logTicks, fmt, percentile, scaleBar, lengthUnit, parseLut };
 })();

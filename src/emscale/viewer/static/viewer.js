@@ -32,12 +32,18 @@
     $("status").textContent = String(err.message || err);
   }
 
-  const { niceStep, ticks, logTicks, fmt, percentile, scaleBar, parseLut } = window.emscalePlot;
+  const { niceStep, ticks, logTicks, fmt, percentile, scaleBar, lengthUnit, parseLut } = window.emscalePlot;
 
   // ---------------------------------------------------------------------------------------------- navigator
+  // Navigation axes as displayed: lengths in the unit that reads best over the map (nm, not "0.002 um").
   function navAxes() {
-    const [ax, ay] = state.info.nav_axes;
-    return { ax, ay };
+    const info = state.info, [ax, ay] = info.nav_axes;
+    const span = Math.max(Math.abs(ax.scale) * info.width, ay.units === ax.units ? Math.abs(ay.scale) * info.height : 0);
+    const show = (a) => {
+      const u = lengthUnit(span, a.units);
+      return { ...a, scale: a.scale * u.factor, offset: a.offset * u.factor, units: u.units };
+    };
+    return { ax: show(ax), ay: show(ay) };
   }
 
   function navGeometry() {
