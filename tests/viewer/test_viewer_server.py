@@ -215,3 +215,16 @@ def test_in_jupyter_the_viewer_is_an_inline_frame_of_its_page(cube, axes):
         html = v._repr_html_()
         assert f'src="{v.url}"' in html and html.startswith("<iframe")
     assert "closed" in repr(v)
+
+
+def test_x_ray_markers_leave_out_lines_the_beam_cannot_excite(axes):
+    s = em.Signal(np.zeros((2, 2, 1000), np.uint16), signal_type="EDS_SEM",
+                  axes=[axes[0], axes[1], {"name": "Energy", "units": "keV", "scale": 0.02}],
+                  metadata={"Acquisition_instrument": {"SEM": {"beam_energy": 5.0}}})
+    with view(s, open_browser=False) as v:
+        labels = [m["label"] for m in get(v, "/api/markers?elements=Fe")[1]["markers"]]
+    assert "Fe La" in labels and "Fe Ka" not in labels  # Fe K edge 7.1 keV > 5 kV beam
+    s.metadata["Acquisition_instrument"]["SEM"]["beam_energy"] = 15.0
+    with view(s, open_browser=False) as v:
+        labels = [m["label"] for m in get(v, "/api/markers?elements=Fe")[1]["markers"]]
+    assert "Fe Ka" in labels and "Fe Kb" in labels

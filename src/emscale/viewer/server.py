@@ -171,10 +171,8 @@ class ViewerServer:
     def api_markers(self, q: dict) -> dict:
         elements = [e for e in _str(q, "elements", "").replace(";", ",").replace(" ", ",").split(",") if e]
         s = self.data.signal
-        beam = s.metadata.get("Acquisition_instrument", {}).get("TEM", {}).get("beam_energy") \
-            if isinstance(s.metadata, dict) else None
         markers = element_markers(elements, self.data.energy, s.signal_type, _str(q, "kind", "auto"),
-                                  beam_energy=beam if isinstance(beam, int | float) else None)
+                                  beam_energy=_beam_energy(s.metadata))
         return {"markers": markers}
 
 
@@ -187,6 +185,16 @@ ROUTES = {
     "/api/markers": ViewerServer.api_markers,
 }
 DECOMPOSITION_ROUTES = {"/api/decomposition": ViewerServer.api_decomposition}
+
+
+def _beam_energy(md) -> float | None:
+    """The beam energy (keV) of a TEM or SEM acquisition, as HyperSpy's metadata tree holds it."""
+    inst = md.get("Acquisition_instrument", {}) if isinstance(md, dict) else {}
+    for microscope in ("TEM", "SEM"):
+        e = inst.get(microscope, {}).get("beam_energy") if isinstance(inst.get(microscope), dict) else None
+        if isinstance(e, int | float) and e > 0:
+            return float(e)
+    return None
 
 
 def _str(q: dict, name: str, default: str | None = None) -> str:
