@@ -134,3 +134,13 @@ def test_element_markers_and_display_controls(page, artifacts):
     assert page.save_screenshot(str(shot))
     assert shot.stat().st_size > 20_000
     assert state(page, "s.errors") == []
+
+
+@pytest.mark.parametrize("span, units, shown, factor", [(0.004, "µm", "nm", 1000.0), (50.0, "µm", "µm", 1.0),
+                                                        (2e-7, "m", "nm", 1e9), (3000.0, "nm", "µm", 1e-3),
+                                                        (5.0, "px", "px", 1.0)])
+def test_lengths_are_shown_in_the_unit_that_reads_best(page, span, units, shown, factor):
+    got = page.execute_script(f"return window.emscalePlot.lengthUnit({span}, {units!r});")
+    assert got["units"] == shown and got["factor"] == pytest.approx(factor)
+    bar = page.execute_script(f"return window.emscalePlot.scaleBar({span}, {units!r}).label;")
+    assert bar == f"{span * factor:g} {shown}"

@@ -42,6 +42,8 @@ def decode_map(body) -> np.ndarray:
 
 
 def test_requests_without_the_token_are_forbidden(server):
+    assert server._httpd.server_address[0] == "127.0.0.1"  # loopback only
+    assert len(server.token) >= 32 and server.token in server.url
     for path in ("/", "/api/info", "/api/spectrum?x=0&y=0"):
         assert get(server, path, token=None)[0] == 403
         assert get(server, path, token="wrong-" + server.token[6:])[0] == 403
