@@ -10,8 +10,12 @@ import numpy as np
 import pytest
 
 import emscale as em
-from emscale.samples import eds_si
 from emscale.viewer import view
+
+try:  # the sample generators move to the workflows layer in the restructuring
+    from emscale.workflows.samples import eds_si
+except ImportError:
+    from emscale.samples import eds_si
 
 
 @pytest.fixture(scope="module", params=["nmf", "pca"])

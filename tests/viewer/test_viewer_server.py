@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import emscale as em
-from emscale.errors import DataError
+from emscale import DataError
 from emscale.viewer import ViewerData, ViewerServer, view
 from emscale.viewer.reading import storage_array
 

@@ -6,7 +6,7 @@ import sys
 import time
 import webbrowser
 
-from ..errors import DataError
+from .. import DataError
 from .server import ViewerServer
 
 

@@ -17,9 +17,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .. import DataError, Signal
 from ..engine import Pass, run_pass
-from ..errors import DataError
-from ..signal import Signal
 from .reading import BlockReader, Crop, storage_array
 
 MAP_CACHE_ENTRIES = 32

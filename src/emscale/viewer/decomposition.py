@@ -17,7 +17,7 @@ import base64
 
 import numpy as np
 
-from ..errors import DataError
+from .. import DataError
 
 
 def _floats(a) -> list:
