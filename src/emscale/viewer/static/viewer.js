@@ -335,7 +335,8 @@
   function selectPixel(x, y, t0) {
     state.pixel = [x, y]; state.region = null;
     const { ax, ay } = navAxes();
-    const label = `pixel x=${x}, y=${y} (${fmt(ax.offset + x * ax.scale)}, ${fmt(ay.offset + y * ay.scale)} ${ax.units})`;
+    const label = state.info.height === 1 ? `pixel x=${x} (${fmt(ax.offset + x * ax.scale)} ${ax.units})`
+      : `pixel x=${x}, y=${y} (${fmt(ax.offset + x * ax.scale)}, ${fmt(ay.offset + y * ay.scale)} ${ax.units})`;
     return showSpectrum("pixel", { x, y }, label, t0);
   }
 
