@@ -1,0 +1,74 @@
+"""Starting the viewer: ``view(signal)`` from Python or Jupyter, ``main_view(path)`` behind ``emscale view FILE``."""
+
+from __future__ import annotations
+
+import sys
+import time
+import webbrowser
+
+from .. import DataError
+from .server import ViewerServer
+
+
+def _in_notebook() -> bool:
+    shell = sys.modules.get("IPython")
+    if shell is None:
+        return False
+    ip = shell.get_ipython() if hasattr(shell, "get_ipython") else None
+    return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
+
+
+def view(signal, open_browser: bool = True, port: int | None = None, executor=None) -> ViewerServer:
+    """Show ``signal`` in the interactive viewer and return the running server.
+
+    Parameters
+    ----------
+    signal : a spectrum image (one signal axis, up to two navigation axes), in memory or lazy; or a
+        :class:`~emscale.decomposition.Decomposition`, shown as its scree, factor/loading pairs and phase map.
+    open_browser : open the system browser on the viewer's URL; ignored in Jupyter, where the returned object
+        displays as an inline frame of the same page.
+    port : a fixed port on 127.0.0.1; None picks a free one.
+    executor : engine executor for window maps and region sums.
+
+    Returns
+    -------
+    ViewerServer with ``.url`` (token included) and ``.close()``.
+
+    Example
+    -------
+    >>> v = em.view(em.load("big.zarr", lazy=True))     # doctest: +SKIP
+    >>> v.url, v.close()                                 # doctest: +SKIP
+    """
+    server = ViewerServer(signal, port=port, executor=executor)
+    if open_browser and not _in_notebook():
+        webbrowser.open(server.url)
+    return server
+
+
+def main_view(path, index: int | None = None, no_browser: bool = False, port: int | None = None,
+              out=print, on_start=None) -> int:
+    """``emscale view FILE [--index N] [--no-browser]``: serve the file's signal until Ctrl-C; returns 0.
+
+    The file is opened lazily, so a store bigger than memory opens at once; a file holding several signals
+    needs ``index`` (the error lists them). ``out`` prints the URL; ``on_start(server)`` is called once the
+    server runs (closing the server from there ends the call, as Ctrl-C does).
+    """
+    from ..io import load
+
+    s = load(path, lazy=True, index=index)
+    if isinstance(s, list):
+        names = "; ".join(f"{i}: {x.title or x.signal_type or 'signal'} {x.shape}" for i, x in enumerate(s))
+        raise DataError(f"{path} holds {len(s)} signals ({names}); choose one with --index N")
+    server = view(s, open_browser=not no_browser, port=port)
+    out(f"emscale viewer of {path} at {server.url}")
+    out("press Ctrl-C to stop")
+    if on_start is not None:
+        on_start(server)
+    try:
+        while not server.closed:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0

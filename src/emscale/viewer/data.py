@@ -1,0 +1,144 @@
+"""What the viewer shows, computed from a Signal: pixel spectra, region sums and energy-window maps.
+
+For a spectrum image stored ``data[y, x, E]`` (numpy order; a line scan ``data[x, E]`` is shown as one row):
+
+* pixel spectrum    ``S(E) = data[y, x, E]``                                   (one storage block read)
+* region spectrum   ``S(E) = sum_{y0<=y<y1, x0<=x<x1} data[y, x, E]``         (one engine pass over the crop)
+* window map        ``M(y, x) = sum_{i0<=e<=i1} data[y, x, e]``               (one engine pass, cached per window)
+
+Sums of integer counts are exact (int64); of floats, float64. Windows are given in calibrated units and map to
+channels with :meth:`emscale.Axis.value_to_index` (HyperSpy's rounding), clipped to the axis.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import numpy as np
+
+from .. import DataError, Signal
+from ..engine import Pass, run_pass
+from .reading import BlockReader, Crop, storage_array
+
+MAP_CACHE_ENTRIES = 32
+
+
+def _acc_dtype(dtype) -> np.dtype:
+    kind = np.dtype(dtype).kind
+    return np.dtype(np.int64) if kind in "biu" else np.dtype(np.float64)
+
+
+class ViewerData:
+    """The read side of the viewer for one signal with one signal axis and at most two navigation axes.
+
+    Parameters
+    ----------
+    signal : the spectrum image (numpy or lazy); it is never copied into memory as a whole.
+    executor : engine executor for the passes (default: the configured one).
+    """
+
+    def __init__(self, signal: Signal, executor=None):
+        if not isinstance(signal, Signal):
+            raise DataError(f"the viewer shows a Signal, not {type(signal).__name__}")
+        if signal.sig_ndim != 1:
+            raise DataError(
+                f"the viewer shows spectra: one signal axis is needed, this signal has {signal.sig_ndim} "
+                f"({', '.join(a.name for a in signal.sig_axes)}); transpose it or pick one with isig"
+            )
+        if signal.nav_ndim > 2:
+            raise DataError(
+                f"the viewer navigates at most two axes; this signal has {signal.nav_ndim} "
+                f"({', '.join(a.name for a in signal.nav_axes)}); slice the others with inav"
+            )
+        self.signal = signal
+        self.executor = executor
+        src = storage_array(signal.data)
+        if signal.nav_ndim == 0:  # one spectrum: a 1x1 navigator
+            src = np.asarray(src[...]).reshape(1, -1)
+        self.source = src
+        self.n_nav = max(signal.nav_ndim, 1)
+        self.reader = BlockReader(src, self.n_nav)
+        self.energy = signal.sig_axes[0]
+        self._maps: dict[tuple[int, int], np.ndarray] = {}
+        self._lock = threading.Lock()
+        self._progress = {"window": None, "done": 0, "total": 0}
+
+    # -- geometry ------------------------------------------------------------------------------------------
+    @property
+    def width(self) -> int:
+        return int(self.source.shape[self.n_nav - 1])
+
+    @property
+    def height(self) -> int:
+        return int(self.source.shape[0]) if self.n_nav == 2 else 1
+
+    def _check_xy(self, x: int, y: int) -> tuple[int, ...]:
+        if not (0 <= x < self.width and 0 <= y < self.height):
+            raise IndexError(f"pixel x={x}, y={y} is outside the navigator of {self.width} x {self.height}")
+        return (y, x) if self.n_nav == 2 else (x,)
+
+    def channels(self, window: tuple[float, float] | None) -> tuple[int, int]:
+        """Inclusive channel range ``(i0, i1)`` of a calibrated window ``(lo, hi)`` (None: every channel)."""
+        n = self.energy.size
+        if window is None:
+            return 0, n - 1
+        lo, hi = (float(v) for v in window)
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise ValueError(f"window {window!r}: both ends must be finite numbers")
+        lo, hi = min(lo, hi), max(lo, hi)
+        ax = self.energy
+        if hi < ax.low or lo > ax.high:
+            raise ValueError(f"window {lo:g}..{hi:g} is outside axis {ax.name!r}, which spans {ax.describe_range()}")
+        i = sorted(ax.value_to_index(min(max(v, ax.low), ax.high)) for v in (lo, hi))
+        return i[0], i[1]
+
+    # -- reads ---------------------------------------------------------------------------------------------
+    def spectrum(self, x: int, y: int = 0) -> np.ndarray:
+        """The spectrum of pixel (x, y) (user order: x is the column), shape ``(n_channels,)``."""
+        return np.asarray(self.reader.spectrum(self._check_xy(x, y))).reshape(-1)
+
+    def region(self, x0: int, x1: int, y0: int = 0, y1: int = 1, progress=None) -> np.ndarray:
+        """Summed spectrum of the pixels ``x0 <= x < x1``, ``y0 <= y < y1``, shape ``(n_channels,)``."""
+        x0, x1 = max(0, min(x0, x1)), min(self.width, max(x0, x1))
+        y0, y1 = max(0, min(y0, y1)), min(self.height, max(y0, y1))
+        if x1 <= x0 or y1 <= y0:
+            raise IndexError(
+                f"region x {x0}..{x1}, y {y0}..{y1} holds no pixel of the {self.width} x {self.height} navigator"
+            )
+        nav = (slice(y0, y1), slice(x0, x1)) if self.n_nav == 2 else (slice(x0, x1),)
+        acc = _acc_dtype(self.source.dtype)
+        dims = tuple(range(self.n_nav))
+        p = Pass(lambda b, r: np.sum(b, axis=dims, dtype=acc), np.add, name="viewer region")
+        return np.asarray(run_pass(Crop(self.source, nav), p, self.executor, progress=progress)).reshape(-1)
+
+    def window_map(self, window: tuple[float, float] | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+        """The navigator image summed over the channels of ``window`` (cached), shape ``(height, width)``."""
+        i0, i1 = self.channels(window)
+        with self._lock:
+            hit = self._maps.get((i0, i1))
+        if hit is not None:
+            return hit, (i0, i1)
+        acc = _acc_dtype(self.source.dtype)
+        nav = tuple(slice(None) for _ in range(self.n_nav))
+
+        def track(done, total):
+            self._progress.update(window=[i0, i1], done=done, total=total)
+            if progress:
+                progress(done, total)
+
+        p = Pass(lambda b, r: np.sum(b.reshape(b.shape[: self.n_nav] + (-1,)), axis=-1, dtype=acc), None,
+                 name="viewer window map")
+        self._progress.update(window=[i0, i1], done=0, total=0)
+        m = np.asarray(run_pass(Crop(self.source, nav, slice(i0, i1 + 1)), p, self.executor, progress=track))
+        m = m.reshape(self.height, self.width)
+        with self._lock:
+            self._maps[(i0, i1)] = m
+            while len(self._maps) > MAP_CACHE_ENTRIES:
+                self._maps.pop(next(iter(self._maps)))
+        return m, (i0, i1)
+
+    def progress(self) -> dict:
+        """The state of the window-map pass in progress (or of the last one)."""
+        return dict(self._progress)

@@ -1,0 +1,89 @@
+"""What the decomposition page shows: the scree with its rank evidence, factor/loading pairs and a phase map.
+
+The model is ``X ~= L F^T`` (see :mod:`emscale.decomposition.result`): factor ``c`` is a spectrum ``F[:, c]``,
+its loading ``L[:, c]`` a map. The phase map gives every pixel one label:
+
+* non-negative loadings (NMF, MCR, VCA...): the dominant component, ``argmax_c L[i, c]``; the legend's spectra are
+  then the factors themselves, in the same colours as in the pairs;
+* signed loadings (PCA, ICA): K-means on the loading directions (:meth:`Decomposition.cluster`, ``seed=0``,
+  as many clusters as components), the legend's spectra the clusters' mean model spectra.
+
+Pixels without a finite loading (masked) get label -1 (transparent).
+"""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+
+from .. import DataError
+
+
+def _floats(a) -> list:
+    return [float(v) if np.isfinite(v) else None for v in np.asarray(a, dtype=np.float64).ravel()]
+
+
+def _b64(a) -> str:
+    return base64.b64encode(np.ascontiguousarray(a, dtype="<f8").tobytes()).decode("ascii")
+
+
+def is_decomposition(obj) -> bool:
+    return all(hasattr(obj, k) for k in ("factors_array", "loadings_array", "nav_axes", "sig_axes", "method"))
+
+
+def scree(d, n: int = 50) -> dict | None:
+    """The first ``n`` eigenvalues with the noise threshold they are compared with (same normalisation)."""
+    ev = d.rank_evidence or {}
+    if ev.get("eigenvalues") is not None and ev.get("threshold") is not None:
+        values, threshold, method = ev["eigenvalues"], ev["threshold"], str(ev.get("method", ""))
+    elif d.explained_variance_ratio is not None:
+        values, threshold, method = d.explained_variance_ratio, None, ""
+    else:
+        return None
+    values = np.asarray(values, dtype=np.float64)[:n]
+    rank = d.info.get("rank_estimate")
+    if rank is None and threshold is not None:
+        rank = int(np.sum(values > threshold))
+    return {"values": _floats(values), "threshold": None if threshold is None else float(threshold),
+            "method": method, "rank": None if rank is None else int(rank)}
+
+
+def phases(d) -> dict:
+    """Per-pixel phase labels (numpy navigation order, flattened) and the legend's spectra."""
+    lo = np.asarray(d.loadings_array, dtype=np.float64)
+    finite = np.all(np.isfinite(lo), axis=1)
+    if finite.any() and np.min(lo[finite]) >= 0:
+        labels = np.full(lo.shape[0], -1, dtype=np.int64)
+        labels[finite] = np.argmax(lo[finite], axis=1)
+        spectra = np.asarray(d.factors_array, dtype=np.float64).T
+        how = "dominant component (argmax of the loadings)"
+    else:
+        c = d.cluster(d.n_components, seed=0)
+        labels = np.asarray(c.labels.data).reshape(-1)
+        spectra = np.asarray(c.spectra.data).reshape(d.n_components, -1)
+        how = f"K-means on the loading directions ({d.n_components} clusters, seed 0)"
+    return {"labels": labels.tolist(), "spectra": [_floats(s) for s in spectra], "how": how,
+            "fractions": [float(np.mean(labels[finite] == k)) if finite.any() else 0.0 for k in range(len(spectra))]}
+
+
+def payload(d) -> dict:
+    """Everything the page draws, in JSON (loadings as base64 float64, numpy navigation order)."""
+    if len(d.sig_axes) != 1 or len(d.nav_axes) > 2:
+        raise DataError(
+            f"the decomposition viewer shows spectra over at most two navigation axes; this decomposition has "
+            f"{len(d.sig_axes)} signal and {len(d.nav_axes)} navigation axes"
+        )
+    nav = list(reversed(d.nav_axes))  # user order x, y
+    nav_shape_np = tuple(a.size for a in d.nav_axes)
+    height = int(nav_shape_np[0]) if len(nav_shape_np) == 2 else 1
+    width = int(nav_shape_np[-1]) if nav_shape_np else 1
+    energy = d.sig_axes[-1]
+    lo = np.asarray(d.loadings_array, dtype=np.float64)
+    return {
+        "kind": "decomposition", "method": d.method, "title": d.title or "", "n_components": d.n_components,
+        "width": width, "height": height, "nav_axes": [a.to_dict() for a in nav],
+        "energy": {"name": energy.name, "units": energy.units, "values": energy.values.tolist()},
+        "scree": scree(d), "factors": [_floats(f) for f in np.asarray(d.factors_array).T],
+        "loadings": [_b64(lo[:, c]) for c in range(d.n_components)], "phases": phases(d),
+    }

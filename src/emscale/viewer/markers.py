@@ -1,0 +1,74 @@
+"""Element markers for the spectrum plot: X-ray lines (EDS) or core-loss edge onsets (EELS), from xraydb.
+
+The kind follows the signal: ``EELS`` signals get edges, ``EDS*`` signals lines; otherwise an energy axis in
+keV suggests lines and one in eV edges. Energies are converted to the axis units (eV or keV) and only markers
+inside the axis are returned. As HyperSpy's line markers, only the alpha and beta lines are shown (``Ka``, ``Kb``,
+``La``, ``Lb1``..., ``Ma``, ``Mb``) and of those only lines with at least :data:`MIN_LINE_WEIGHT` of their
+family's strongest, so that the plot stays readable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .. import Axis
+
+MIN_LINE_WEIGHT = 0.1
+KINDS = ("auto", "xray", "edge")
+
+
+def _unit_per_kev(units: str) -> float:
+    u = units.strip().lower()
+    if u == "ev":
+        return 1000.0
+    if u == "kev":
+        return 1.0
+    raise ValueError(f"element markers need an energy axis in eV or keV; this axis is in {units!r}")
+
+
+def marker_kind(signal_type: str, units: str) -> str:
+    st = (signal_type or "").upper()
+    if st.startswith("EELS"):
+        return "edge"
+    if st.startswith("EDS"):
+        return "xray"
+    return "xray" if units.strip().lower() == "kev" else "edge"
+
+
+def element_markers(elements: Sequence[str], axis: Axis, signal_type: str = "", kind: str = "auto",
+                    beam_energy: float | None = None) -> list[dict]:
+    """Markers ``{"label", "energy", "element", "weight"}`` for ``elements`` inside ``axis`` (axis units).
+
+    Parameters
+    ----------
+    elements : element symbols ("Fe", "o" ...); an unknown one is a ValueError naming it.
+    axis : the energy axis (units eV or keV).
+    signal_type : the signal's type, used when ``kind="auto"``.
+    kind : "auto", "xray" (EDS lines) or "edge" (EELS edges).
+    beam_energy : keV; X-ray lines the beam cannot excite are left out.
+    """
+    from ..spectroscopy import eds, eels
+
+    if kind not in KINDS:
+        raise ValueError(f"marker kind {kind!r} is not one of {', '.join(KINDS)}")
+    if kind == "auto":
+        kind = marker_kind(signal_type, axis.units)
+    per_kev = _unit_per_kev(axis.units)
+    lo, hi = axis.low, axis.high
+    out = []
+    if kind == "xray":
+        for el in elements:
+            lines = eds.xray_lines(el, beam_energy=beam_energy, energy_range=(lo / per_kev, hi / per_kev))
+            strongest: dict[str, float] = {}
+            for ln in lines:
+                strongest[ln.line[0]] = max(strongest.get(ln.line[0], 0.0), ln.weight)
+            for ln in lines:
+                if ln.line[1:2] in ("a", "b") and ln.weight >= MIN_LINE_WEIGHT * strongest[ln.line[0]]:
+                    out.append({"label": f"{ln.element} {ln.line}", "energy": ln.energy * per_kev,
+                                "element": ln.element, "weight": ln.weight})
+    else:
+        ev_per_unit = 1000.0 / per_kev
+        for e in eels.edge_onsets(list(elements), energy_range=(lo * ev_per_unit, hi * ev_per_unit), combine=True):
+            out.append({"label": f"{e.element} {e.edge}", "energy": e.onset / ev_per_unit, "element": e.element,
+                        "weight": 1.0})
+    return sorted(out, key=lambda m: m["energy"])

@@ -1,0 +1,520 @@
+// emscale viewer front end: plain JS and canvas, no external resources (the page works offline).
+// Everything the page shows is in window.emscaleViewer.state, which the browser tests and the benchmark read.
+(function () {
+  "use strict";
+  const token = new URLSearchParams(location.search).get("token") || "";
+  const $ = (id) => document.getElementById(id);
+  const navCanvas = $("nav"), specCanvas = $("spec");
+  const NAV_M = { left: 64, right: 86, top: 12, bottom: 44 };
+  const SPEC_M = { left: 72, right: 14, top: 70, bottom: 44 };
+  const MARKER_COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"];
+
+  const state = {
+    ready: false, info: null, errors: [],
+    pixel: null, region: null, spectrum: null, spectrumLabel: "",
+    window: null, channels: null, map: null, mapStats: null, mapsLoaded: 0,
+    vmin: 0, vmax: 1, navLog: false, specLog: false, cmap: "viridis",
+    markers: [], latencies: [], frameLatencies: [], spectraDrawn: 0, pending: 0,
+    progress: null,
+  };
+
+  // ---------------------------------------------------------------------------------------------- server
+  async function api(path, params) {
+    const q = new URLSearchParams(params || {});
+    const r = await fetch(path + (q.toString() ? "?" + q : ""), { headers: { "X-Emscale-Token": token } });
+    const body = await r.json();
+    if (!r.ok) throw new Error(body.error || r.statusText);
+    return body;
+  }
+
+  function report(err) {
+    state.errors.push(String(err.message || err));
+    $("status").textContent = String(err.message || err);
+  }
+
+  const { niceStep, ticks, logTicks, fmt, percentile, scaleBar, lengthUnit, parseLut } = window.emscalePlot;
+
+  // ---------------------------------------------------------------------------------------------- navigator
+  // Navigation axes as displayed: lengths in the unit that reads best over the map (nm, not "0.002 um").
+  function navAxes() {
+    const info = state.info, [ax, ay] = info.nav_axes;
+    const span = Math.max(Math.abs(ax.scale) * info.width, ay.units === ax.units ? Math.abs(ay.scale) * info.height : 0);
+    const show = (a) => {
+      const u = lengthUnit(span, a.units);
+      return { ...a, scale: a.scale * u.factor, offset: a.offset * u.factor, units: u.units };
+    };
+    return { ax: show(ax), ay: show(ay) };
+  }
+
+  function navGeometry() {
+    const info = state.info, { ax, ay } = navAxes();
+    const W = navCanvas.width - NAV_M.left - NAV_M.right, H = navCanvas.height - NAV_M.top - NAV_M.bottom;
+    const sameUnits = ax.units === ay.units && ay.size > 1;
+    const physW = info.width * (sameUnits ? Math.abs(ax.scale) : 1), physH = info.height * (sameUnits ? Math.abs(ay.scale) : 1);
+    let h = info.height === 1 ? Math.min(H, Math.max(24, W / info.width * 8)) : H * 1;
+    let w = info.height === 1 ? W : h * physW / physH;
+    if (w > W) { h = h * W / w; w = W; }
+    return { x: NAV_M.left, y: NAV_M.top, w, h };
+  }
+
+  // The canvas as tall as the image needs (up to 560 px), so that a wide map leaves no empty band below.
+  function fitNavigatorHeight() {
+    navCanvas.height = 560;
+    const g = navGeometry();
+    navCanvas.height = Math.ceil(g.h + NAV_M.top + NAV_M.bottom);
+  }
+
+  function lut(name) {
+    return parseLut(state.info.colormaps[name] || state.info.colormaps.gray);
+  }
+
+  function normaliser() {
+    let lo = state.vmin, hi = state.vmax;
+    if (state.navLog) {
+      const floor = state.mapStats && state.mapStats.minPositive > 0 ? state.mapStats.minPositive : 1e-12;
+      lo = Math.log10(Math.max(lo, floor)); hi = Math.log10(Math.max(hi, floor));
+      return (v) => (Math.log10(Math.max(v, floor)) - lo) / (hi - lo || 1);
+    }
+    return (v) => (v - lo) / (hi - lo || 1);
+  }
+
+  // The coloured map, recoloured only when the map or its display settings change (not on every click).
+  let coloured = { key: null, canvas: null };
+  function colouredMap() {
+    const info = state.info, key = [state.mapsLoaded, state.cmap, state.vmin, state.vmax, state.navLog].join("|");
+    if (coloured.key === key) return coloured.canvas;
+    const table = lut(state.cmap), norm = normaliser(), img = new ImageData(info.width, info.height);
+    for (let i = 0; i < state.map.length; i++) {
+      const v = state.map[i];
+      if (!isFinite(v)) { img.data[4 * i + 3] = 0; continue; }
+      const k = Math.max(0, Math.min(255, Math.round(255 * norm(v))));
+      img.data[4 * i] = table[3 * k]; img.data[4 * i + 1] = table[3 * k + 1]; img.data[4 * i + 2] = table[3 * k + 2];
+      img.data[4 * i + 3] = 255;
+    }
+    const off = document.createElement("canvas");
+    off.width = info.width; off.height = info.height;
+    off.getContext("2d").putImageData(img, 0, 0);
+    coloured = { key, canvas: off };
+    return off;
+  }
+
+  function drawNavigator() {
+    const ctx = navCanvas.getContext("2d");
+    ctx.clearRect(0, 0, navCanvas.width, navCanvas.height);
+    if (!state.map) return;
+    const g = navGeometry(), table = lut(state.cmap);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(colouredMap(), g.x, g.y, g.w, g.h);
+    drawNavAxes(ctx, g);
+    drawScaleBar(ctx, g);
+    drawColourBar(ctx, g, table);
+    drawSelection(ctx, g);
+  }
+
+  function drawNavAxes(ctx, g) {
+    const { ax, ay } = navAxes(), info = state.info;
+    ctx.strokeStyle = "#333"; ctx.fillStyle = "#222"; ctx.font = "11px sans-serif"; ctx.lineWidth = 1;
+    ctx.strokeRect(g.x + 0.5, g.y + 0.5, g.w, g.h);
+    const x0 = ax.offset - 0.5 * ax.scale, x1 = ax.offset + (info.width - 0.5) * ax.scale;
+    ctx.textAlign = "center"; ctx.textBaseline = "top";
+    for (const v of ticks(Math.min(x0, x1), Math.max(x0, x1), 6)) {
+      const px = g.x + (v - x0) / (x1 - x0) * g.w;
+      ctx.beginPath(); ctx.moveTo(px, g.y + g.h); ctx.lineTo(px, g.y + g.h + 4); ctx.stroke();
+      ctx.fillText(fmt(v), px, g.y + g.h + 6);
+    }
+    ctx.fillText(ax.name + (ax.units ? " (" + ax.units + ")" : ""), g.x + g.w / 2, g.y + g.h + 24);
+    if (info.height > 1) {
+      const y0 = ay.offset - 0.5 * ay.scale, y1 = ay.offset + (info.height - 0.5) * ay.scale;
+      ctx.textAlign = "right"; ctx.textBaseline = "middle";
+      for (const v of ticks(Math.min(y0, y1), Math.max(y0, y1), 6)) {
+        const py = g.y + (v - y0) / (y1 - y0) * g.h;
+        ctx.beginPath(); ctx.moveTo(g.x, py); ctx.lineTo(g.x - 4, py); ctx.stroke();
+        ctx.fillText(fmt(v), g.x - 6, py);
+      }
+      ctx.save(); ctx.translate(14, g.y + g.h / 2); ctx.rotate(-Math.PI / 2); ctx.textAlign = "center";
+      ctx.fillText(ay.name + (ay.units ? " (" + ay.units + ")" : ""), 0, 0); ctx.restore();
+    }
+  }
+
+  function drawScaleBar(ctx, g) {
+    const { ax } = navAxes(), info = state.info;
+    const span = Math.abs(ax.scale) * info.width;
+    if (!(span > 0)) return;
+    const len = niceStep(span / 5, 1) > span / 3 ? niceStep(span / 10, 1) : niceStep(span / 5, 1);
+    const px = len / span * g.w, bar = scaleBar(len, ax.units);
+    const x = g.x + 10, y = g.y + g.h - 14;
+    ctx.fillStyle = "rgba(0,0,0,.55)"; ctx.fillRect(x - 4, y - 16, Math.max(px, 50) + 8, 24);
+    ctx.fillStyle = "#fff"; ctx.fillRect(x, y, px, 4);
+    ctx.font = "11px sans-serif"; ctx.textAlign = "left"; ctx.textBaseline = "bottom";
+    ctx.fillText(bar.label, x, y - 2);
+  }
+
+  function drawColourBar(ctx, g, table) {
+    const x = g.x + g.w + 12, w = 14, y = g.y, h = g.h;
+    for (let i = 0; i < h; i++) {
+      const k = Math.round(255 * (1 - i / Math.max(h - 1, 1)));
+      ctx.fillStyle = `rgb(${table[3 * k]},${table[3 * k + 1]},${table[3 * k + 2]})`;
+      ctx.fillRect(x, y + i, w, 1);
+    }
+    ctx.strokeStyle = "#333"; ctx.strokeRect(x + 0.5, y + 0.5, w, h);
+    ctx.fillStyle = "#222"; ctx.font = "11px sans-serif"; ctx.textAlign = "left"; ctx.textBaseline = "middle";
+    ctx.fillText(fmt(state.vmax), x + w + 3, y + 6);
+    ctx.fillText(fmt(state.vmin), x + w + 3, y + h - 6);
+    if (state.navLog) ctx.fillText("log", x + w + 3, y + h / 2);
+  }
+
+  function drawSelection(ctx, g) {
+    const info = state.info, sx = g.w / info.width, sy = g.h / info.height;
+    ctx.lineWidth = 1.5; ctx.strokeStyle = "#ff3b30";
+    if (state.region) {
+      const [x0, x1, y0, y1] = state.region;
+      ctx.strokeRect(g.x + x0 * sx, g.y + y0 * sy, (x1 - x0) * sx, (y1 - y0) * sy);
+    } else if (state.pixel) {
+      const [x, y] = state.pixel;
+      ctx.strokeRect(g.x + x * sx, g.y + y * sy, Math.max(sx, 3), Math.max(sy, 3));
+    }
+    if (drag && drag.kind === "nav" && drag.moved) {
+      ctx.setLineDash([4, 3]); ctx.strokeStyle = "#fff";
+      const a = drag.start, b = drag.end;
+      ctx.strokeRect(g.x + Math.min(a[0], b[0]) * sx, g.y + Math.min(a[1], b[1]) * sy,
+        (Math.abs(b[0] - a[0]) + 1) * sx, (Math.abs(b[1] - a[1]) + 1) * sy);
+      ctx.setLineDash([]);
+    }
+  }
+
+  function canvasPoint(canvas, ev) {
+    const r = canvas.getBoundingClientRect();
+    return [(ev.clientX - r.left) * canvas.width / r.width, (ev.clientY - r.top) * canvas.height / r.height];
+  }
+
+  function navPixel(ev, clamp) {
+    const g = navGeometry(), [cx, cy] = canvasPoint(navCanvas, ev), info = state.info;
+    let x = Math.floor((cx - g.x) / g.w * info.width), y = Math.floor((cy - g.y) / g.h * info.height);
+    if (clamp) { x = Math.max(0, Math.min(info.width - 1, x)); y = Math.max(0, Math.min(info.height - 1, y)); }
+    else if (x < 0 || y < 0 || x >= info.width || y >= info.height) return null;
+    return [x, y];
+  }
+
+  function pixelToClient(x, y) {
+    const g = navGeometry(), r = navCanvas.getBoundingClientRect(), info = state.info;
+    return [r.left + (g.x + (x + 0.5) * g.w / info.width) * r.width / navCanvas.width,
+      r.top + (g.y + (y + 0.5) * g.h / info.height) * r.height / navCanvas.height];
+  }
+
+  // ---------------------------------------------------------------------------------------------- spectrum
+  function energies() { return state.info.energy.values; }
+
+  function specGeometry() {
+    return { x: SPEC_M.left, y: SPEC_M.top, w: specCanvas.width - SPEC_M.left - SPEC_M.right,
+      h: specCanvas.height - SPEC_M.top - SPEC_M.bottom };
+  }
+
+  function energyRange() {
+    const e = energies();
+    return [Math.min(e[0], e[e.length - 1]), Math.max(e[0], e[e.length - 1]) + (e.length === 1 ? 1 : 0)];
+  }
+
+  function energyToX(v) {
+    const g = specGeometry(), [lo, hi] = energyRange();
+    return g.x + (v - lo) / (hi - lo) * g.w;
+  }
+
+  function xToEnergy(px) {
+    const g = specGeometry(), [lo, hi] = energyRange();
+    return lo + (px - g.x) / g.w * (hi - lo);
+  }
+
+  function energyToClient(v) {
+    const r = specCanvas.getBoundingClientRect(), g = specGeometry();
+    return [r.left + energyToX(v) * r.width / specCanvas.width, r.top + (g.y + g.h / 2) * r.height / specCanvas.height];
+  }
+
+  function yScale(values, g) {
+    const finite = values.filter((v) => v !== null && isFinite(v));
+    let lo = Math.min(0, ...finite), hi = Math.max(...finite, 0);
+    if (state.specLog) {
+      const pos = finite.filter((v) => v > 0);
+      lo = pos.length ? Math.log10(Math.min(...pos) / 2) : 0; hi = pos.length ? Math.log10(Math.max(...pos) * 2) : 1;
+      return { lo, hi, y: (v) => g.y + g.h - (Math.log10(Math.max(v, Math.pow(10, lo))) - lo) / (hi - lo || 1) * g.h, log: true };
+    }
+    hi = hi + 0.05 * (hi - lo || 1);
+    return { lo, hi, y: (v) => g.y + g.h - (v - lo) / (hi - lo || 1) * g.h, log: false };
+  }
+
+  function drawSpectrum() {
+    const ctx = specCanvas.getContext("2d"), g = specGeometry(), e = energies();
+    ctx.clearRect(0, 0, specCanvas.width, specCanvas.height);
+    ctx.strokeStyle = "#333"; ctx.lineWidth = 1; ctx.strokeRect(g.x + 0.5, g.y + 0.5, g.w, g.h);
+    const [lo, hi] = energyRange();
+    const win = drag && drag.kind === "spec" && drag.moved ? [drag.e0, drag.e1] : state.window;
+    if (win) {
+      ctx.fillStyle = "rgba(42,122,184,.18)";
+      const a = energyToX(Math.min(...win)), b = energyToX(Math.max(...win));
+      ctx.fillRect(a, g.y, Math.max(b - a, 1), g.h);
+    }
+    ctx.fillStyle = "#222"; ctx.font = "11px sans-serif"; ctx.textAlign = "center"; ctx.textBaseline = "top";
+    for (const v of ticks(lo, hi, 8)) {
+      const px = energyToX(v);
+      ctx.beginPath(); ctx.moveTo(px, g.y + g.h); ctx.lineTo(px, g.y + g.h + 4); ctx.stroke();
+      ctx.fillText(fmt(v), px, g.y + g.h + 6);
+    }
+    const en = state.info.energy;
+    ctx.fillText((en.name || "energy") + (en.units ? " (" + en.units + ")" : ""), g.x + g.w / 2, g.y + g.h + 24);
+    if (!state.spectrum) return;
+    const s = yScale(state.spectrum, g);
+    ctx.textAlign = "right"; ctx.textBaseline = "middle";
+    for (const v of s.log ? logTicks(s.lo, s.hi) : ticks(s.lo, s.hi, 6)) {
+      const py = s.y(v);
+      ctx.beginPath(); ctx.moveTo(g.x, py); ctx.lineTo(g.x - 4, py); ctx.stroke();
+      ctx.fillText(fmt(v), g.x - 6, py);
+    }
+    ctx.save(); ctx.beginPath(); ctx.rect(g.x, g.y, g.w, g.h); ctx.clip();
+    ctx.strokeStyle = "#1f3b73"; ctx.lineWidth = 1.2; ctx.beginPath();
+    let started = false;
+    for (let i = 0; i < e.length; i++) {
+      const v = state.spectrum[i];
+      if (v === null || !isFinite(v)) { started = false; continue; }
+      const px = energyToX(e[i]), py = s.y(v);
+      if (started) ctx.lineTo(px, py); else { ctx.moveTo(px, py); started = true; }
+    }
+    ctx.stroke(); ctx.restore();
+    drawMarkers(ctx, g);
+  }
+
+  function drawMarkers(ctx, g) {
+    // Lines closer than a label's height share one label ("Fe La, Lb1 · O Ka") so that no text overlaps.
+    const elements = [...new Set(state.markers.map((m) => m.element))];
+    const colour = (m) => MARKER_COLOURS[elements.indexOf(m.element) % MARKER_COLOURS.length];
+    const groups = [];
+    for (const m of state.markers) {
+      const px = energyToX(m.energy), last = groups[groups.length - 1];
+      if (px < g.x - 1 || px > g.x + g.w + 1) continue;
+      if (last && px - last.px[last.px.length - 1] < 11) { last.items.push(m); last.px.push(px); }
+      else groups.push({ items: [m], px: [px] });
+    }
+    ctx.font = "10px sans-serif"; ctx.textBaseline = "middle"; ctx.textAlign = "left";
+    for (const grp of groups) {
+      grp.items.forEach((m, i) => {
+        ctx.strokeStyle = colour(m); ctx.setLineDash([3, 3]);
+        ctx.beginPath(); ctx.moveTo(grp.px[i], g.y); ctx.lineTo(grp.px[i], g.y + g.h); ctx.stroke();
+      });
+      ctx.setLineDash([]);
+      const byElement = new Map();
+      for (const m of grp.items) {
+        const line = m.label.slice(m.element.length + 1);
+        byElement.set(m.element, (byElement.get(m.element) || []).concat(line));
+      }
+      const text = [...byElement].map(([el, lines]) => el + " " + lines.join(",")).join(" · ");
+      const mid = grp.px.reduce((a, b) => a + b, 0) / grp.px.length;
+      ctx.save(); ctx.translate(mid, g.y - 3); ctx.rotate(-Math.PI / 2);
+      ctx.fillStyle = colour(grp.items[0]); ctx.fillText(text, 0, 0, SPEC_M.top - 6); ctx.restore();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------- actions
+  let seq = 0, drawnSeq = 0, hoverBusy = false, hoverNext = null;
+
+  async function showSpectrum(kind, params, label, t0) {
+    const my = ++seq;
+    state.pending++;
+    try {
+      const body = await api(kind === "pixel" ? "/api/spectrum" : "/api/region", params);
+      if (my < drawnSeq) return;  // a later request was already drawn
+      drawnSeq = my;
+      state.spectrum = body.values; state.spectrumLabel = label;
+      drawSpectrum(); drawNavigator();
+      state.spectraDrawn++;
+      if (t0 !== undefined) {
+        state.latencies.push(performance.now() - t0);
+        requestAnimationFrame(() => state.frameLatencies.push(performance.now() - t0));
+      }
+      $("specinfo").textContent = label;
+    } catch (err) { report(err); } finally { state.pending--; }
+  }
+
+  function selectPixel(x, y, t0) {
+    state.pixel = [x, y]; state.region = null;
+    const { ax, ay } = navAxes();
+    const label = state.info.height === 1 ? `pixel x=${x} (${fmt(ax.offset + x * ax.scale)} ${ax.units})`
+      : `pixel x=${x}, y=${y} (${fmt(ax.offset + x * ax.scale)}, ${fmt(ay.offset + y * ay.scale)} ${ax.units})`;
+    return showSpectrum("pixel", { x, y }, label, t0);
+  }
+
+  function selectRegion(a, b, t0) {
+    const x0 = Math.min(a[0], b[0]), x1 = Math.max(a[0], b[0]) + 1, y0 = Math.min(a[1], b[1]), y1 = Math.max(a[1], b[1]) + 1;
+    state.region = [x0, x1, y0, y1]; state.pixel = null;
+    const n = (x1 - x0) * (y1 - y0);
+    return showSpectrum("region", { x0, x1, y0, y1 }, `sum of ${n} pixels x ${x0}..${x1 - 1}, y ${y0}..${y1 - 1}`, t0);
+  }
+
+  async function loadMap(window) {
+    const params = window ? { window: window.join(",") } : {};
+    state.pending++;
+    $("progress").hidden = false;
+    const poll = setInterval(async () => {
+      try {
+        const p = await api("/api/progress");
+        state.progress = p;
+        if (p.total) $("bar").style.width = (100 * p.done / p.total).toFixed(1) + "%";
+      } catch (err) { /* the map request reports errors */ }
+    }, 150);
+    try {
+      const body = await api("/api/navigator", params);
+      const raw = atob(body.data), bytes = new Uint8Array(raw.length);
+      for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+      state.map = new Float64Array(bytes.buffer);
+      state.window = body.window; state.channels = body.channels;
+      let minPositive = Infinity;
+      const finite = state.map.filter((v) => isFinite(v)).sort();  // a typed array: numeric sort
+      for (const v of finite) if (v > 0) { minPositive = v; break; }
+      state.mapStats = { min: body.min, max: body.max, minPositive, sorted: finite };
+      autoContrast();
+      state.mapsLoaded++;
+      $("navinfo").textContent = body.window
+        ? `map of ${fmt(body.window[0])}..${fmt(body.window[1])} ${state.info.energy.units} (channels ${body.channels[0]}..${body.channels[1]})`
+        : "map: sum over all channels";
+      drawNavigator(); drawSpectrum();
+    } catch (err) { report(err); } finally {
+      clearInterval(poll); $("progress").hidden = true; $("bar").style.width = "0"; state.pending--;
+    }
+  }
+
+  function autoContrast() {
+    const s = state.mapStats.sorted;
+    state.vmin = percentile(s, 0.5); state.vmax = percentile(s, 99.5);
+    if (state.vmax <= state.vmin) { state.vmin = state.mapStats.min; state.vmax = state.mapStats.max; }
+    $("vmin").value = fmt(state.vmin); $("vmax").value = fmt(state.vmax);
+  }
+
+  async function loadMarkers() {
+    const elements = $("elements").value.trim();
+    if (!elements) { state.markers = []; drawSpectrum(); return; }
+    try {
+      state.markers = (await api("/api/markers", { elements, kind: $("kind").value })).markers;
+      $("status").textContent = "";
+    } catch (err) { state.markers = []; report(err); }
+    drawSpectrum();
+  }
+
+  function download(name, blob) {
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob); a.download = name; a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+  }
+
+  function spectrumCSV() {
+    if (!state.spectrum) return "";
+    const en = state.info.energy, e = en.values;
+    const lines = [`# ${state.info.title || "emscale signal"}: ${state.spectrumLabel}`,
+      `${en.name || "energy"}${en.units ? " (" + en.units + ")" : ""},intensity`];
+    for (let i = 0; i < e.length; i++) lines.push(`${e[i]},${state.spectrum[i] === null ? "" : state.spectrum[i]}`);
+    return lines.join("\n") + "\n";
+  }
+
+  // EMSA/MAS single spectrum (ISO 22029), readable by HyperSpy / RosettaSciIO and most EDS software.
+  function spectrumMSA() {
+    if (!state.spectrum) return "";
+    const en = state.info.energy, e = en.values, n = e.length;
+    const step = n > 1 ? (e[n - 1] - e[0]) / (n - 1) : 1;
+    const head = [["FORMAT", "EMSA/MAS Spectral Data File"], ["VERSION", "1.0"],
+      ["TITLE", `${state.info.title || "emscale"}: ${state.spectrumLabel}`.slice(0, 64)],
+      ["OWNER", "emscale viewer"], ["NPOINTS", n], ["NCOLUMNS", 1], ["XUNITS", en.units || ""],
+      ["YUNITS", "counts"], ["DATATYPE", "Y"], ["XPERCHAN", step], ["OFFSET", e[0]],
+      ["SIGNALTYPE", (state.info.signal_type || "").replace(/_.*/, "")]];
+    const lines = head.map(([k, v]) => `#${k.padEnd(12)}: ${v}`);
+    lines.push("#SPECTRUM    : Spectral Data Starts Here");
+    for (const v of state.spectrum) lines.push(String(v === null ? 0 : v));
+    lines.push("#ENDOFDATA   : ");
+    return lines.join("\r\n") + "\r\n";
+  }
+
+  // ---------------------------------------------------------------------------------------------- mouse
+  let drag = null;
+
+  function bindNavigator() {
+    navCanvas.addEventListener("mousedown", (ev) => {
+      const p = navPixel(ev, false);
+      if (p) drag = { kind: "nav", start: p, end: p, moved: false, x: ev.clientX, y: ev.clientY };
+    });
+    navCanvas.addEventListener("mousemove", (ev) => {
+      if (drag && drag.kind === "nav") {
+        drag.end = navPixel(ev, true);
+        drag.moved = drag.moved || Math.hypot(ev.clientX - drag.x, ev.clientY - drag.y) > 4;
+        drawNavigator(); return;
+      }
+      if (!$("hover").checked || state.region) return;
+      const p = navPixel(ev, false);
+      if (!p || (state.pixel && p[0] === state.pixel[0] && p[1] === state.pixel[1])) return;
+      if (hoverBusy) { hoverNext = p; return; }
+      hoverBusy = true;
+      const go = (q) => selectPixel(q[0], q[1], ev.timeStamp).finally(() => {
+        const n = hoverNext; hoverNext = null;
+        if (n) go(n); else hoverBusy = false;
+      });
+      go(p);
+    });
+    window.addEventListener("mouseup", (ev) => {
+      if (!drag || drag.kind !== "nav") return;
+      const d = drag; drag = null;
+      if (d.moved) selectRegion(d.start, d.end, ev.timeStamp); else selectPixel(d.start[0], d.start[1], ev.timeStamp);
+    });
+  }
+
+  function bindSpectrum() {
+    specCanvas.addEventListener("mousedown", (ev) => {
+      const [cx] = canvasPoint(specCanvas, ev), e = xToEnergy(cx);
+      drag = { kind: "spec", e0: e, e1: e, moved: false, x: ev.clientX };
+    });
+    window.addEventListener("mousemove", (ev) => {
+      if (!drag || drag.kind !== "spec") return;
+      const [lo, hi] = energyRange();
+      drag.e1 = Math.max(lo, Math.min(hi, xToEnergy(canvasPoint(specCanvas, ev)[0])));
+      drag.moved = drag.moved || Math.abs(ev.clientX - drag.x) > 3;
+      drawSpectrum();
+    });
+    window.addEventListener("mouseup", () => {
+      if (!drag || drag.kind !== "spec") return;
+      const d = drag; drag = null;
+      if (d.moved) loadMap([Math.min(d.e0, d.e1), Math.max(d.e0, d.e1)]); else drawSpectrum();
+    });
+  }
+
+  function bindControls() {
+    const cm = $("cmap");
+    for (const name of Object.keys(state.info.colormaps)) cm.add(new Option(name, name, false, name === state.cmap));
+    cm.onchange = () => { state.cmap = cm.value; drawNavigator(); };
+    $("navlog").onchange = (ev) => { state.navLog = ev.target.checked; drawNavigator(); };
+    $("speclog").onchange = (ev) => { state.specLog = ev.target.checked; drawSpectrum(); };
+    $("vmin").onchange = (ev) => { state.vmin = parseFloat(ev.target.value); drawNavigator(); };
+    $("vmax").onchange = (ev) => { state.vmax = parseFloat(ev.target.value); drawNavigator(); };
+    $("auto").onclick = () => { if (state.mapStats) { autoContrast(); drawNavigator(); } };
+    $("fullwin").onclick = () => loadMap(null);
+    $("elements").onchange = loadMarkers;
+    $("kind").onchange = loadMarkers;
+    $("csv").onclick = () => download("spectrum.csv", new Blob([spectrumCSV()], { type: "text/csv" }));
+    $("msa").onclick = () => download("spectrum.msa", new Blob([spectrumMSA()], { type: "text/plain" }));
+    $("png").onclick = () => navCanvas.toBlob((b) => download("map.png", b), "image/png");
+  }
+
+  async function start() {
+    try {
+      state.info = await api("/api/info");
+      const info = state.info;
+      document.title = "emscale viewer: " + (info.title || "signal");
+      $("title").textContent = info.title || "emscale viewer";
+      $("shape").textContent = `${info.signal_type || "signal"} · navigation ${info.nav_shape.join(" x ") || "-"} · ` +
+        `${info.energy.values.length} channels · ${info.dtype}${info.lazy ? " · lazy" : ""}`;
+      $("kind").value = "auto";
+      if (info.elements.length) $("elements").value = info.elements.join(", ");
+      fitNavigatorHeight();
+      bindControls(); bindNavigator(); bindSpectrum();
+      await loadMap(null);
+      await Promise.all([selectPixel(Math.floor(info.width / 2), Math.floor(info.height / 2)), loadMarkers()]);
+    } catch (err) { report(err); }
+    state.ready = true;
+  }
+
+  window.emscaleViewer = { state, pixelToClient, energyToClient, spectrumCSV, spectrumMSA, selectPixel, selectRegion,
+    loadMap };
+  start();
+})();

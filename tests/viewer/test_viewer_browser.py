@@ -1,0 +1,146 @@
+"""The viewer in a real headless Chromium: click a pixel, drag a region and an energy window, read back the page.
+
+Screenshots go to ``$EMSCALE_ARTIFACTS`` (default ``<tmp>/artifacts``) for a person to look at; without Chromium
+and chromedriver the tests skip.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emscale.viewer import view
+
+
+@pytest.fixture(scope="module")
+def page(browser, lazy_signal):
+    with view(lazy_signal, open_browser=False) as server:
+        browser.get(server.url)
+        wait(browser, "s.ready && s.mapsLoaded >= 1 && s.spectraDrawn >= 1")
+        yield browser
+
+
+def state(driver, expr: str):
+    return driver.execute_script(f"const s = window.emscaleViewer.state; return {expr};")
+
+
+def wait(driver, condition: str, timeout: float = 10.0):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, timeout, poll_frequency=0.02).until(lambda d: state(d, f"!!({condition})"))
+
+
+def at(driver, canvas_id: str, client_xy):
+    """(element, dx, dy): the offset of a client point from the centre of a canvas (selenium's origin)."""
+    el = driver.find_element("id", canvas_id)
+    r = driver.execute_script("return arguments[0].getBoundingClientRect().toJSON();", el)
+    return el, client_xy[0] - (r["left"] + r["width"] / 2), client_xy[1] - (r["top"] + r["height"] / 2)
+
+
+def pixel(driver, x, y):
+    return at(driver, "nav", driver.execute_script(f"return window.emscaleViewer.pixelToClient({x}, {y});"))
+
+
+def chain(driver):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    return ActionChains(driver, duration=20)
+
+
+def test_the_page_loads_without_errors(page, cube):
+    assert state(page, "s.errors") == []
+    severe = [e for e in page.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+    assert severe == []
+    assert state(page, "[s.info.width, s.info.height]") == [16, 12]
+    np.testing.assert_array_equal(np.array(state(page, "Array.from(s.map)")).reshape(12, 16), cube.sum(axis=2))
+
+
+@pytest.mark.parametrize("x, y", [(3, 7), (14, 1)])
+def test_clicking_a_pixel_plots_its_spectrum(page, cube, x, y):
+    drawn = state(page, "s.spectraDrawn")
+    el, dx, dy = pixel(page, x, y)
+    chain(page).move_to_element_with_offset(el, dx, dy).click().perform()
+    wait(page, f"s.spectraDrawn > {drawn} && s.pixel && s.pixel[0] === {x} && s.pixel[1] === {y}")
+    assert state(page, "s.spectrum") == cube[y, x].tolist()
+    csv = page.execute_script("return window.emscaleViewer.spectrumCSV();").splitlines()
+    assert csv[1] == "Energy (keV),intensity"
+    assert [int(line.split(",")[1]) for line in csv[2:]] == cube[y, x].tolist()
+
+
+def test_exported_msa_reads_back_as_the_spectrum(page, cube, tmp_path):
+    import emscale as em
+
+    x, y = state(page, "s.pixel")
+    (tmp_path / "p.msa").write_text(page.execute_script("return window.emscaleViewer.spectrumMSA();"), newline="")
+    s = em.load(tmp_path / "p.msa")
+    np.testing.assert_array_equal(s.data, cube[y, x])
+    assert s.axes[-1].scale == pytest.approx(0.02) and s.axes[-1].offset == pytest.approx(0.1)
+    assert s.axes[-1].units == "keV"
+
+
+def test_following_the_mouse_plots_the_pixel_under_it(page, cube):
+    page.find_element("id", "hover").click()
+    try:
+        for x, y in [(6, 2), (12, 10)]:
+            el, dx, dy = pixel(page, x, y)
+            chain(page).move_to_element_with_offset(el, dx, dy).perform()
+            wait(page, f"s.pixel && s.pixel[0] === {x} && s.pixel[1] === {y} && s.pending === 0")
+            assert state(page, "s.spectrum") == cube[y, x].tolist()
+    finally:
+        page.find_element("id", "hover").click()
+
+
+def test_dragging_a_rectangle_plots_the_region_sum(page, cube):
+    drawn = state(page, "s.spectraDrawn")
+    el, x0, y0 = pixel(page, 2, 3)
+    _, x1, y1 = pixel(page, 9, 8)
+    chain(page).move_to_element_with_offset(el, x0, y0).click_and_hold().move_by_offset(
+        (x1 - x0) / 2, (y1 - y0) / 2).move_by_offset((x1 - x0) / 2, (y1 - y0) / 2).release().perform()
+    wait(page, f"s.spectraDrawn > {drawn} && s.region")
+    assert state(page, "s.region") == [2, 10, 3, 9]
+    assert state(page, "s.spectrum") == cube[3:9, 2:10].sum(axis=(0, 1)).tolist()
+
+
+def test_dragging_an_energy_window_maps_that_window(page, cube):
+    loaded = state(page, "s.mapsLoaded")
+    a = page.execute_script("return window.emscaleViewer.energyToClient(0.62);")
+    b = page.execute_script("return window.emscaleViewer.energyToClient(0.81);")
+    el, xa, ya = at(page, "spec", a)
+    chain(page).move_to_element_with_offset(el, xa, ya).click_and_hold().move_by_offset(
+        (b[0] - a[0]) / 2, 0).move_by_offset((b[0] - a[0]) / 2, 0).release().perform()
+    wait(page, f"s.mapsLoaded > {loaded}")
+    i0, i1 = state(page, "s.channels")
+    # 0.62 and 0.81 keV on a 0.1 + 0.02 i axis, give or take the mouse's pixel on the 594 px wide plot
+    assert abs(i0 - 26) <= 1 and abs(i1 - 35) <= 1
+    lo, hi = state(page, "s.window")
+    assert lo == pytest.approx(0.1 + 0.02 * i0) and hi == pytest.approx(0.1 + 0.02 * i1)
+    shown = np.array(state(page, "Array.from(s.map)")).reshape(12, 16)
+    np.testing.assert_array_equal(shown, cube[:, :, i0 : i1 + 1].sum(axis=2))
+
+
+def test_element_markers_and_display_controls(page, artifacts):
+    page.find_element("id", "elements").send_keys("Fe, O\n")
+    wait(page, "s.markers.length > 0")
+    labels = state(page, "s.markers.map(m => m.label)")
+    assert "O Ka" in labels and "Fe La" in labels
+    page.find_element("id", "navlog").click()
+    page.find_element("id", "speclog").click()
+    assert state(page, "[s.navLog, s.specLog]") == [True, True]
+    from selenium.webdriver.support.ui import Select
+
+    Select(page.find_element("id", "cmap")).select_by_value("inferno")
+    assert state(page, "s.cmap") == "inferno"
+    shot = artifacts / "viewer.png"
+    assert page.save_screenshot(str(shot))
+    assert shot.stat().st_size > 20_000
+    assert state(page, "s.errors") == []
+
+
+@pytest.mark.parametrize("span, units, shown, factor", [(0.004, "µm", "nm", 1000.0), (50.0, "µm", "µm", 1.0),
+                                                        (2e-7, "m", "nm", 1e9), (3000.0, "nm", "µm", 1e-3),
+                                                        (5.0, "px", "px", 1.0)])
+def test_lengths_are_shown_in_the_unit_that_reads_best(page, span, units, shown, factor):
+    got = page.execute_script(f"return window.emscalePlot.lengthUnit({span}, {units!r});")
+    assert got["units"] == shown and got["factor"] == pytest.approx(factor)
+    bar = page.execute_script(f"return window.emscalePlot.scaleBar({span}, {units!r}).label;")
+    assert bar == f"{span * factor:g} {shown}"

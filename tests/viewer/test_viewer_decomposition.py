@@ -1,0 +1,88 @@
+"""The decomposition page: its numbers over HTTP, and in Chromium the phase colours match the legend's."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.request
+
+import numpy as np
+import pytest
+
+import emscale as em
+from emscale.viewer import view
+
+try:  # the sample generators move to the workflows layer in the restructuring
+    from emscale.workflows.samples import eds_si
+except ImportError:
+    from emscale.samples import eds_si
+
+
+@pytest.fixture(scope="module", params=["mcr", "pca"])  # non-negative and signed loadings
+def decomposition(request):
+    s, _ = eds_si(shape=(14, 17), n_channels=160, scale=0.06, seed=5)
+    k = 3
+    return em.decompose(s, method=request.param, n_components=k)
+
+
+def fetch(server, path):
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}{path}?token={server.token}", timeout=30) as r:
+        return json.loads(r.read())
+
+
+def test_the_payload_holds_the_decomposition_numbers(decomposition):
+    d = decomposition
+    with view(d, open_browser=False) as v:
+        body = fetch(v, "/api/decomposition")
+        assert urllib.request.urlopen(f"{v.url}").status == 200
+        with pytest.raises(urllib.error.HTTPError) as e:  # the spectrum-image endpoints are not there
+            urllib.request.urlopen(f"http://127.0.0.1:{v.port}/api/spectrum?x=0&y=0&token={v.token}")
+        assert e.value.code == 404
+    assert body["method"] == d.method and body["n_components"] == 3
+    assert (body["width"], body["height"]) == (17, 14)
+    np.testing.assert_array_equal(np.array(body["factors"]), d.factors_array.T)
+    for c in range(3):
+        m = np.frombuffer(base64.b64decode(body["loadings"][c]), dtype="<f8")
+        np.testing.assert_array_equal(m, d.loadings_array[:, c])
+    labels = np.array(body["phases"]["labels"])
+    if d.method == "mcr":  # non-negative: the dominant component, the legend's spectra are the factors
+        assert np.nanmin(d.loadings_array) >= 0
+        np.testing.assert_array_equal(labels, np.argmax(d.loadings_array, axis=1))
+        np.testing.assert_array_equal(np.array(body["phases"]["spectra"]), d.factors_array.T)
+    else:  # signed: K-means phases, seed 0
+        np.testing.assert_array_equal(labels, d.cluster(3, seed=0).labels.data.reshape(-1))
+    assert sum(body["phases"]["fractions"]) == pytest.approx(1.0)
+    sc = body["scree"]
+    assert sc["threshold"] == pytest.approx(d.rank_evidence["threshold"])
+    assert sc["values"][:5] == pytest.approx(np.asarray(d.rank_evidence["eigenvalues"])[:5].tolist())
+
+
+def test_phase_map_colours_match_the_legend_in_chromium(decomposition, browser, artifacts):
+    with view(decomposition, open_browser=False) as v:
+        browser.get(v.url)
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(browser, 20, 0.05).until(
+            lambda d: d.execute_script("return window.emscaleDecomposition.state.ready;"))
+        st = browser.execute_script("return window.emscaleDecomposition.state;")
+        assert st["errors"] == []
+        labels = st["data"]["phases"]["labels"]
+        g, w, h = st["phaseGeometry"], st["data"]["width"], st["data"]["height"]
+        seen = set()
+        for i, k in enumerate(labels):
+            if k in seen:
+                continue
+            seen.add(k)
+            x, y = i % w, i // w
+            px = [g["x"] + (x + 0.5) * g["w"] / w, g["y"] + (y + 0.5) * g["h"] / h]
+            sw = st["swatches"][k]
+            colours = browser.execute_script(
+                "const p = document.getElementById('phase').getContext('2d'), "
+                "l = document.getElementById('legend').getContext('2d');"
+                "return [Array.from(p.getImageData(arguments[0], arguments[1], 1, 1).data),"
+                "        Array.from(l.getImageData(arguments[2], arguments[3], 1, 1).data)];",
+                px[0], px[1], sw["x"], sw["y"])
+            assert colours[0] == colours[1], (k, colours)
+        assert seen == set(range(3))
+        assert browser.execute_script("return document.querySelectorAll('#pairs canvas').length;") == 6
+        assert browser.save_screenshot(str(artifacts / f"decomposition_{decomposition.method}.png"))

@@ -1,0 +1,232 @@
+"""The viewer's server over HTTP: the token, no files outside the signal, and the numbers it serves."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+import emscale as em
+from emscale import DataError
+from emscale.viewer import ViewerData, ViewerServer, view
+from emscale.viewer.reading import storage_array
+
+
+def get(server: ViewerServer, path: str, token: str | None = "ok", headers: dict | None = None):
+    """(status, decoded JSON or text) of a GET; ``token="ok"`` sends the server's own token."""
+    tok = server.token if token == "ok" else token
+    sep = "&" if "?" in path else "?"
+    url = f"http://127.0.0.1:{server.port}{path}" + (f"{sep}token={tok}" if tok is not None else "")
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            status, body, ctype = r.status, r.read(), r.headers["Content-Type"]
+    except urllib.error.HTTPError as e:
+        status, body, ctype = e.code, e.read(), e.headers["Content-Type"]
+    return status, json.loads(body) if ctype == "application/json" else body.decode()
+
+
+@pytest.fixture(scope="module", params=["lazy", "memory"])
+def server(request, lazy_signal, cube, axes):
+    s = lazy_signal if request.param == "lazy" else em.Signal(cube, axes=axes, signal_type="EDS_TEM")
+    with view(s, open_browser=False) as v:
+        yield v
+
+
+def decode_map(body) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(body["data"]), dtype="<f8").reshape(body["height"], body["width"])
+
+
+def test_requests_without_the_token_are_forbidden(server):
+    assert server._httpd.server_address[0] == "127.0.0.1"  # loopback only
+    assert len(server.token) >= 32 and server.token in server.url
+    for path in ("/", "/api/info", "/api/spectrum?x=0&y=0"):
+        assert get(server, path, token=None)[0] == 403
+        assert get(server, path, token="wrong-" + server.token[6:])[0] == 403
+    assert get(server, "/api/spectrum?x=0&y=0", token=None, headers={"X-Emscale-Token": server.token})[0] == 200
+    # Another Host (a DNS-rebinding page) is refused even with the token.
+    assert get(server, "/api/info", headers={"Host": "evil.example:80"})[0] == 403
+
+
+def test_nothing_outside_the_opened_signal_is_served(server):
+    for path in ("/../../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/static/viewer.js", "//etc/passwd",
+                 "/api/../../etc/hostname", "/api/info/../../pyproject.toml"):
+        status, body = get(server, path)
+        assert status == 404, path
+        assert "root:" not in json.dumps(body)
+
+
+def test_page_is_self_contained(server):
+    status, page = get(server, "/")
+    assert status == 200
+    assert "window.emscaleViewer" in page and "/*VIEWER_JS*/" not in page
+    assert "http://" not in page and "https://" not in page  # nothing fetched from elsewhere: works offline
+
+
+@pytest.mark.parametrize("x, y", [(0, 0), (15, 11), (3, 7), (9, 2)])
+def test_spectrum_values_equal_the_cube_pixel(server, cube, x, y):
+    status, body = get(server, f"/api/spectrum?x={x}&y={y}")
+    assert status == 200
+    assert body["values"] == cube[y, x].tolist()
+
+
+def test_region_spectrum_equals_the_numpy_sum(server, cube):
+    status, body = get(server, "/api/region?x0=2&x1=11&y0=1&y1=6")
+    assert status == 200
+    assert body["values"] == cube[1:6, 2:11].sum(axis=(0, 1), dtype=np.int64).tolist()
+
+
+def test_window_map_equals_the_numpy_sum(server, cube, axes):
+    energy = em.Axis.from_dict(axes[2], size=cube.shape[2])
+    for lo, hi in [(0.5, 0.9), (1.2, 0.61), (0.0, 5.0)]:  # reversed and overhanging windows too
+        status, body = get(server, f"/api/navigator?window={lo},{hi}")
+        assert status == 200
+        i0 = energy.value_to_index(max(min(lo, hi), energy.low))
+        i1 = energy.value_to_index(min(max(lo, hi), energy.high))
+        assert body["channels"] == [i0, i1]
+        np.testing.assert_array_equal(decode_map(body), cube[:, :, i0 : i1 + 1].sum(axis=2))
+    status, body = get(server, "/api/navigator")
+    np.testing.assert_array_equal(decode_map(body), cube.sum(axis=2))
+
+
+def test_bad_parameters_are_answered_400_naming_them(server):
+    status, body = get(server, "/api/spectrum?x=abc&y=0")
+    assert status == 400 and "x='abc'" in body["error"]
+    status, body = get(server, "/api/spectrum?y=0")
+    assert status == 400 and "'x' is missing" in body["error"]
+    status, body = get(server, "/api/spectrum?x=16&y=0")
+    assert status == 400 and "outside the navigator of 16 x 12" in body["error"]
+    status, body = get(server, "/api/navigator?window=7,9")
+    assert status == 400 and "outside axis 'Energy'" in body["error"]
+    status, body = get(server, "/api/markers?elements=Xx")
+    assert status == 400 and "Xx" in body["error"]
+
+
+def test_markers_are_element_lines_in_the_axis_units(server):
+    status, body = get(server, "/api/markers?elements=Fe,o")
+    labels = {m["label"]: m["energy"] for m in body["markers"]}
+    assert labels["O Ka"] == pytest.approx(0.525, abs=2e-3)
+    assert labels["Fe La"] == pytest.approx(0.705, abs=2e-3)
+    assert "Fe Ka" not in labels  # 6.4 keV is beyond this 0.1-2.0 keV axis
+    status, body = get(server, "/api/markers?elements=O&kind=edge")
+    assert [(m["label"], m["energy"]) for m in body["markers"]] == [("O K", pytest.approx(0.5431, abs=1e-4))]
+
+
+def test_eels_markers_are_edge_onsets_in_ev():
+    s = em.Signal(np.zeros((2, 3, 400)), axes=[{"navigate": True}, {"navigate": True},
+                                               {"name": "Energy loss", "units": "eV", "scale": 1.0, "offset": 250.0}],
+                  signal_type="EELS")
+    with view(s, open_browser=False) as v:
+        body = get(v, "/api/markers?elements=C,Ti,O")[1]
+    labels = {m["label"]: m["energy"] for m in body["markers"]}
+    assert labels == {"C K": pytest.approx(284.2, abs=0.5), "Ti L2,3": pytest.approx(453.8, abs=1.0),
+                      "O K": pytest.approx(543.1, abs=0.5), "Ti L1": pytest.approx(560.9, abs=1.0)}
+
+
+def test_a_pixel_reads_one_storage_block_of_a_lazy_store(lazy_signal, cube):
+    assert type(storage_array(lazy_signal.data)).__module__.startswith("zarr")
+    d = ViewerData(lazy_signal)
+    np.testing.assert_array_equal(d.spectrum(9, 5), cube[5, 9])
+    assert d.reader.reads == 1
+    # Its neighbours in the same 4 x 8 chunk cost no read; the next chunk costs one.
+    for x, y in [(8, 4), (15, 7), (10, 6)]:
+        np.testing.assert_array_equal(d.spectrum(x, y), cube[y, x])
+    assert d.reader.reads == 1
+    np.testing.assert_array_equal(d.spectrum(7, 5), cube[5, 7])
+    assert d.reader.reads == 2
+
+
+def test_a_derived_lazy_signal_is_read_through_its_graph(lazy_signal, cube, axes):
+    doubled = em.Signal(lazy_signal.data * 2, axes=axes)
+    assert storage_array(doubled.data) is doubled.data
+    d = ViewerData(doubled)
+    np.testing.assert_array_equal(d.spectrum(4, 3), 2 * cube[3, 4])
+    np.testing.assert_array_equal(d.window_map((0.5, 0.7))[0], 2 * cube[:, :, 20:31].sum(axis=2))
+
+
+def test_window_maps_are_cached(lazy_signal, cube):
+    d = ViewerData(lazy_signal)
+    m1, ch = d.window_map((0.3, 0.5))
+    assert d.progress()["done"] == d.progress()["total"] == cube[:, :, ch[0] : ch[1] + 1].nbytes
+    m2, _ = d.window_map((0.3, 0.5))
+    assert m2 is m1
+
+
+def test_line_scans_and_single_spectra_are_shown(cube, axes):
+    line = ViewerData(em.Signal(cube[4], axes=axes[1:]))
+    assert (line.width, line.height) == (16, 1)
+    np.testing.assert_array_equal(line.spectrum(5), cube[4, 5])
+    np.testing.assert_array_equal(line.region(2, 6), cube[4, 2:6].sum(axis=0))
+    one = ViewerData(em.Signal(cube[4, 5], axes=axes[2:]))
+    assert (one.width, one.height) == (1, 1)
+    np.testing.assert_array_equal(one.window_map()[0], [[cube[4, 5].sum()]])
+
+
+def test_signals_the_viewer_cannot_show_are_refused_clearly():
+    with pytest.raises(DataError, match="one signal axis is needed, this signal has 2"):
+        ViewerData(em.Signal(np.zeros((3, 4, 5)), axes=[{"navigate": True}, {"navigate": False}, {}]))
+    with pytest.raises(DataError, match="at most two axes; this signal has 3"):
+        ViewerData(em.Signal(np.zeros((2, 3, 4, 5))))
+
+
+def test_a_second_cube_gives_its_own_numbers(make_cube, axes):
+    cube = make_cube((5, 7, 33), seed=11).astype(np.float32) / 3
+    with view(em.Signal(cube, axes=axes), open_browser=False) as v:
+        assert get(v, "/api/spectrum?x=6&y=4")[1]["values"] == cube[4, 6].astype(np.float64).tolist()
+        body = get(v, "/api/navigator?window=0.2,0.4")[1]
+        assert body["channels"] == [5, 15]
+        np.testing.assert_allclose(decode_map(body), cube[:, :, 5:16].sum(axis=2, dtype=np.float64), rtol=1e-12)
+    assert v.closed
+
+
+def test_main_view_serves_a_file_until_closed(lazy_signal, tmp_path, cube):
+    from emscale.viewer import main_view
+
+    lines, seen = [], {}
+
+    def check(server):
+        seen["spectrum"] = get(server, "/api/spectrum?x=5&y=6")[1]["values"]
+        server.close()
+
+    path = tmp_path / "again.zarr"
+    lazy_signal.save(path)
+    assert main_view(path, no_browser=True, out=lines.append, on_start=check) == 0
+    assert lines[0].startswith(f"emscale viewer of {path} at http://127.0.0.1:") and "token=" in lines[0]
+    assert seen["spectrum"] == cube[6, 5].tolist()
+
+
+def test_main_view_asks_which_signal_of_a_file_with_several(monkeypatch, cube, axes):
+    from emscale.viewer import main_view
+
+    two = [em.Signal(cube, axes=axes, title="EDS"), em.Signal(cube[..., :10], axes=axes, title="EELS")]
+    monkeypatch.setattr("emscale.io.load", lambda path, lazy, index: two if index is None else two[index])
+    with pytest.raises(DataError, match=r"x.emd holds 2 signals \(0: EDS \(12, 16, 96\); 1: EELS \(12, 16, 10\)\); "
+                                        r"choose one with --index N"):
+        main_view("x.emd", no_browser=True, out=lambda line: None)
+    lines = []
+    assert main_view("x.emd", index=1, no_browser=True, out=lines.append, on_start=lambda s: s.close()) == 0
+    assert lines[0].startswith("emscale viewer of x.emd at http://127.0.0.1:")
+
+
+def test_in_jupyter_the_viewer_is_an_inline_frame_of_its_page(cube, axes):
+    with view(em.Signal(cube, axes=axes), open_browser=False) as v:
+        html = v._repr_html_()
+        assert f'src="{v.url}"' in html and html.startswith("<iframe")
+    assert "closed" in repr(v)
+
+
+def test_x_ray_markers_leave_out_lines_the_beam_cannot_excite(axes):
+    s = em.Signal(np.zeros((2, 2, 1000), np.uint16), signal_type="EDS_SEM",
+                  axes=[axes[0], axes[1], {"name": "Energy", "units": "keV", "scale": 0.02}],
+                  metadata={"Acquisition_instrument": {"SEM": {"beam_energy": 5.0}}})
+    with view(s, open_browser=False) as v:
+        labels = [m["label"] for m in get(v, "/api/markers?elements=Fe")[1]["markers"]]
+    assert "Fe La" in labels and "Fe Ka" not in labels  # Fe K edge 7.1 keV > 5 kV beam
+    s.metadata["Acquisition_instrument"]["SEM"]["beam_energy"] = 15.0
+    with view(s, open_browser=False) as v:
+        labels = [m["label"] for m in get(v, "/api/markers?elements=Fe")[1]["markers"]]
+    assert "Fe Ka" in labels and "Fe Kb" in labels
