@@ -8,7 +8,7 @@ Importing the package imports every operation package, so that each operation is
 """
 
 # Operation packages (each declares its operations on import).
-from . import plotting, spectroscopy  # noqa: E402, I001
+from . import plotting, spectroscopy, viewer  # noqa: E402, I001
 from .core.axes import Axis
 from .core.errors import AxisError, DataError, EmscaleError, FileFormatError, OutputExistsError, ReplayError
 from .core.signal import Signal, derive
@@ -54,5 +54,6 @@ __all__ = [
     "supported_formats",
     "use_cluster",
     "use_executor",
+    "viewer",
     "__version__",
 ]

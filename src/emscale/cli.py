@@ -1,4 +1,4 @@
-"""The ``emscale`` command line: info, convert, history, run, replay, demo.
+"""The ``emscale`` command line: info, convert, history, run, replay, demo, view.
 
 Bad input ends with one line on stderr and a non-zero exit code; ``--debug`` shows the traceback instead.
 """
@@ -208,6 +208,19 @@ def replay(outdir: Path = typer.Argument(..., help="A results folder written by 
             typer.echo(f"DIFFERENT: {p}", err=True)
         raise typer.Exit(1)
     typer.echo(f"replay of {outdir}: every output reproduced bit for bit")
+
+
+@app.command()
+def view(
+    file: Path = typer.Argument(..., help="A vendor file or an emscale .zarr store (opened lazily)."),
+    index: int = typer.Option(None, "--index", help="Which signal of a file that holds several."),
+    no_browser: bool = typer.Option(False, "--no-browser", help="Print the URL instead of opening a browser."),
+    port: int = typer.Option(None, "--port", help="A fixed port on 127.0.0.1 (default: a free one)."),
+):
+    """Explore FILE in the browser: navigator map, pixel and region spectra, energy-window maps (Ctrl-C ends)."""
+    from .viewer import main_view
+
+    raise typer.Exit(main_view(file, index=index, no_browser=no_browser, port=port))
 
 
 class _Steps:

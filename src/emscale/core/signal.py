@@ -396,10 +396,14 @@ def derive(s: Signal, data, axes: Sequence[Axis], signal_type: str | None = None
     )
 
 
-def signal_method(fn):
-    """Attach ``fn`` as a Signal method from a higher layer (saving, plotting): not an operation, not recorded."""
-    setattr(Signal, fn.__name__, fn)
-    return fn
+def signal_method(fn=None, *, name: str | None = None):
+    """Attach ``fn`` as a Signal method from a higher layer (saving, plotting, viewing): not an operation, not
+    recorded. The method takes the function's name, or ``name``; a ``*_signal`` suffix is dropped."""
+    def attach(f):
+        setattr(Signal, name or f.__name__.removesuffix("_signal"), f)
+        return f
+
+    return attach(fn) if fn is not None else attach
 
 
 def key_metadata(md: dict) -> dict:

@@ -6,7 +6,8 @@ import sys
 import time
 import webbrowser
 
-from .. import DataError
+from ..core.errors import DataError
+from ..core.signal import signal_method
 from .server import ViewerServer
 
 
@@ -72,3 +73,9 @@ def main_view(path, index: int | None = None, no_browser: bool = False, port: in
     finally:
         server.close()
     return 0
+
+
+@signal_method
+def view_signal(self, open_browser: bool = True, port: int | None = None, executor=None) -> ViewerServer:
+    """``s.view()``: this signal in the interactive viewer (see :func:`view`)."""
+    return view(self, open_browser=open_browser, port=port, executor=executor)

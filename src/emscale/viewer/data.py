@@ -17,7 +17,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .. import DataError, Signal
+from ..core.errors import DataError
+from ..core.signal import Signal
 from ..engine import Pass, run_pass
 from .reading import BlockReader, Crop, storage_array
 

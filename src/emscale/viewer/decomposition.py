@@ -17,7 +17,7 @@ import base64
 
 import numpy as np
 
-from .. import DataError
+from ..core.errors import DataError
 
 
 def _floats(a) -> list:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .. import Axis
+from ..core.axes import Axis
 
 MIN_LINE_WEIGHT = 0.1
 KINDS = ("auto", "xray", "edge")

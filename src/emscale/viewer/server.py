@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-from .. import DataError
+from ..core.errors import DataError
 from .colormaps import colormaps
 from .data import ViewerData
 from .decomposition import is_decomposition
