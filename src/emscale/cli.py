@@ -172,11 +172,16 @@ def history(
 def demo(
     out: Path = typer.Option(Path("emscale_demo"), "-o", "--out", help="Output directory."),
     seed: int = typer.Option(0, help="Seed of the generated samples and of every random choice."),
+    overwrite: bool = typer.Option(False, help="Replace an existing, non-empty output folder (whole)."),
 ):
     """Generate the embedded EDS and EELS samples, run the full pipeline on each, write the reports."""
+    from rich.console import Console
+
     from .workflows.demo import describe, run_demo
 
-    summary = run_demo(out, seed=seed)
+    console = Console(stderr=True)
+    with console.status("emscale demo") as status:
+        summary = run_demo(out, seed=seed, overwrite=overwrite, progress=lambda msg: status.update(msg))
     for key, s in summary.items():
         typer.echo(f"{key}: {describe(s)}")
     typer.echo(f"report: {out / 'index.html'}")
@@ -198,11 +203,14 @@ def run(
 
 
 @app.command()
-def replay(outdir: Path = typer.Argument(..., help="A results folder written by `emscale run`.")):
+def replay(
+    outdir: Path = typer.Argument(..., help="A results folder written by `emscale run`."),
+    input_path: Path = typer.Option(None, "--input", help="The raw input, where it moved (its SHA-256 must match)."),
+):
     """Re-run the recorded recipe from the raw input and verify every output is bit-identical."""
     from .workflows.recipes import replay_outdir
 
-    problems = replay_outdir(outdir)
+    problems = replay_outdir(outdir, input_path=input_path)
     if problems:
         for p in problems:
             typer.echo(f"DIFFERENT: {p}", err=True)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.atomic import atomic_dir
+from ..core.errors import OutputExistsError
 from .recipes import parse, run_recipe, to_toml
 
 EDS_PHASES = 3
@@ -95,19 +97,35 @@ def _stack(components: dict, names: list[str]) -> np.ndarray:
     return np.stack([np.asarray(components[n], dtype=float) for n in names])
 
 
-def run_demo(outdir, seed: int = 0, overwrite: bool = True) -> dict:
+def run_demo(outdir, seed: int = 0, overwrite: bool = False, progress=None) -> dict:
+    """Generate the samples, run both pipelines and write ``outdir`` (inputs, recipes, results, reports, index).
+
+    The whole folder is built under a temporary sibling and renamed into place when complete. A non-empty
+    ``outdir`` is refused unless ``overwrite=True``; then it is replaced whole, so nothing of the old folder is
+    mixed with the new one. Recipes name their inputs relative to themselves: the folder can be moved.
+    ``progress(message)`` is called before each stage.
+    """
+    outdir = Path(outdir)
+    if outdir.exists() and any(outdir.iterdir()) and not overwrite:
+        raise OutputExistsError(f"{outdir} exists and is not empty; pass overwrite=True (--overwrite) to replace it")
+    summary: dict = {}
+    atomic_dir(outdir, lambda tmp: _write_demo(tmp, seed, summary, progress or (lambda msg: None)),
+               overwrite=True, create=True)
+    return summary
+
+
+def _write_demo(outdir: Path, seed: int, summary: dict, progress) -> None:
     from .samples import eds_si, eels_si
 
-    outdir = Path(outdir)
     inputs = outdir / "inputs"
-    inputs.mkdir(parents=True, exist_ok=True)
-    summary = {}
+    inputs.mkdir()
 
     # -- EDS: Poisson PCA with automatic rank -> KL-NMF -> phase map ------------------------------------------
+    progress("EDS sample: generating")
     eds, eds_truth = eds_si(seed=seed)
-    eds.save(inputs / "eds.zarr", overwrite=True)
+    eds.save(inputs / "eds.zarr")
     eds_recipe = to_toml(
-        {"path": str((inputs / "eds.zarr").resolve())},
+        {"path": "inputs/eds.zarr"},
         [
             {"op": "decompose", "name": "pca", "method": "pca", "n_components": "auto", "seed": seed},
             {"op": "decompose", "name": "nmf", "method": "nmf", "n_components": "auto", "seed": seed},
@@ -117,8 +135,8 @@ def run_demo(outdir, seed: int = 0, overwrite: bool = True) -> dict:
         ],
         comment="emscale demo: EDS spectrum image of SiO2 / Si / Cu",
     )
-    rec = parse(eds_recipe, source=(outdir / "eds_recipe.toml").resolve())
     (outdir / "eds_recipe.toml").write_text(eds_recipe)
+    rec = parse(eds_recipe, source=outdir / "eds_recipe.toml")
     names = list(eds_truth["components"])
 
     def eds_truth_section(run):
@@ -126,27 +144,30 @@ def run_demo(outdir, seed: int = 0, overwrite: bool = True) -> dict:
                                               np.asarray(eds_truth["energy"]))
         return [("Ground truth", body)]
 
-    run_recipe(rec, outdir / "eds", overwrite=overwrite, extra_sections=eds_truth_section)
+    progress("EDS: PCA, NMF, VCA, MCR, clustering")
+    run_recipe(rec, outdir / "eds", extra_sections=eds_truth_section)
 
     # -- EELS: the classic workflow -- power-law background removal, crop to the Si L2,3 edges ---------------
+    progress("EELS sample: generating")
     eels, eels_truth = eels_si(seed=seed)
-    eels.save(inputs / "eels.zarr", overwrite=True)
+    eels.save(inputs / "eels.zarr")
     eels_recipe = to_toml(
-        {"path": str((inputs / "eels.zarr").resolve())},
+        {"path": "inputs/eels.zarr"},
         [
             {"op": "remove_background", "signal_range": [70.2, 97.2]},
             {"op": "isig", "key": f"{EELS_WINDOW[0]!r}:{EELS_WINDOW[1]!r}"},
         ],
         comment="emscale demo: core-loss EELS spectrum image of a Si / SiO2 / Si stack",
     )
-    rec = parse(eels_recipe, source=(outdir / "eels_recipe.toml").resolve())
     (outdir / "eels_recipe.toml").write_text(eels_recipe)
+    rec = parse(eels_recipe, source=outdir / "eels_recipe.toml")
 
     def eels_truth_section(run):
         body, summary["eels"] = _edge_truth(run.signal, eels_truth)
         return [("Ground truth", body)]
 
-    run_recipe(rec, outdir / "eels", overwrite=overwrite, extra_sections=eels_truth_section)
+    progress("EELS: background removal, edges")
+    run_recipe(rec, outdir / "eels", extra_sections=eels_truth_section)
 
     index = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>emscale demo</title></head><body>",
              "<h1>emscale demo</h1><ul>"]
@@ -156,4 +177,3 @@ def run_demo(outdir, seed: int = 0, overwrite: bool = True) -> dict:
         index.append(f"<li><a href='{key}/report.html'>{label}</a> — {describe(s)}</li>")
     index.append("</ul></body></html>")
     (outdir / "index.html").write_text("\n".join(index))
-    return summary

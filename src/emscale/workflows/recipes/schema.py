@@ -41,8 +41,10 @@ signal (``inav``, ``isig``, reductions, ``rebin``, ``remove_background``...) rep
 
 from __future__ import annotations
 
+import ast
 import inspect
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,6 +176,16 @@ def _expected_types(param: inspect.Parameter) -> tuple | None:
     return tuple(dict.fromkeys(types))
 
 
+def _literal_strings(param: inspect.Parameter) -> set[str] | None:
+    """The strings a parameter annotated ``int | Literal["auto"]`` accepts; None when any string goes."""
+    ann = param.annotation
+    text = ann if isinstance(ann, str) else str(ann)
+    found = re.findall(r"Literal\[([^\]]*)\]", text)
+    if not found or "str" in re.sub(r"Literal\[[^\]]*\]", "", text):
+        return None
+    return {v for group in found for v in ast.literal_eval(f"[{group}]") if isinstance(v, str)}
+
+
 def _check_params(where: str, op, params: dict) -> None:
     allowed = {n: _expected_types(p) for n, p in op.parameters.items()
                if n not in _NOT_PARAMS and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
@@ -193,14 +205,76 @@ def _check_params(where: str, op, params: dict) -> None:
             raise RecipeError(f"{where}: parameter {k!r} of step {op.name!r} must be {names}, got {v!r}")
         if isinstance(v, float) and not math.isfinite(v):
             raise RecipeError(f"{where}: parameter {k!r} of step {op.name!r} is not finite")
+        choices = _literal_strings(op.parameters[k]) if k in op.parameters else None
+        if choices is not None and isinstance(v, str) and v not in choices:
+            raise RecipeError(f"{where}: parameter {k!r} of step {op.name!r} must be one of "
+                              f"{', '.join(map(repr, sorted(choices)))} (or a value of another listed type), "
+                              f"got {v!r}")
 
 
 def _step_lines(text: str) -> list[int]:
     return [i + 1 for i, line in enumerate(text.splitlines()) if line.strip().startswith("[[step]]")]
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def output_name(where: str, value, suffix: str = "") -> str:
+    """A name that becomes a file inside the results folder: plain (no folder, no ``..``, not absolute), so that
+    a recipe from someone else can never write outside its output folder."""
+    if not isinstance(value, str):
+        raise RecipeError(f"{where} must be text (a file name), got {value!r}")
+    if not _PLAIN_NAME.fullmatch(value) or ".." in value:
+        raise RecipeError(f"{where} = {value!r} must be a plain file name (letters, digits, '_', '-', '.'; no "
+                          "folders, no '..'): outputs stay inside the results folder")
+    if suffix and not value.endswith(suffix):
+        raise RecipeError(f"{where} = {value!r} must end with {suffix!r}")
+    return value
+
+
+def _parse_step(i: int, raw: dict, where: str, line: int | None, names: set[str]) -> Step:
+    """One step, checked against the registered operation it names; ``names`` collects result names."""
+    params = dict(raw)
+    op = params.pop("op", None)
+    if not isinstance(op, str):
+        raise RecipeError(f"{where}: step {i + 1} needs op = \"...\"")
+    name = params.pop("name", None)
+    of = params.pop("of", None)
+    operation = operation_for(op)
+    if operation is None:
+        raise RecipeError(f"{where}: unknown step {op!r}; known: {', '.join(sorted(registry.operations()))}")
+    if operation.on is not None:  # works on an earlier result, named by `of`
+        if of is None and len(names) == 1:
+            of = next(iter(names))
+        if of not in names:
+            raise RecipeError(f"{where}: {op} needs of = the name of an earlier result step "
+                              f"({', '.join(sorted(names)) or 'there is none'})")
+    elif of is not None:
+        raise RecipeError(f"{where}: step {op!r} works on the current signal and takes no 'of'")
+    if op in ("inav", "isig"):
+        if "key" not in params:
+            raise RecipeError(f"{where}: step {op!r} needs key = \"start:stop\"")
+        try:
+            parse_key(params["key"])
+        except RecipeError as exc:
+            raise RecipeError(f"{where}: key of step {op!r}: {exc}") from None
+    _check_params(where, operation, params)
+    if operation.on is not None or not operation.returns_signal:
+        if name is None:
+            values = {k: p.default for k, p in operation.parameters.items()} | params | {"of": of}
+            name = (operation.result_name or ("{of}_" + op if of else op)).format(**values)
+        output_name(f"{where}: name", name)
+        if name in names:
+            raise RecipeError(f"{where}: result name {name!r} is used twice")
+        names.add(name)
+    elif name is not None:
+        raise RecipeError(f"{where}: step {op!r} changes the signal and takes no name")
+    return Step(op, params, name=name, of=of, line=line)
+
+
 def parse(text: str, source: Path | None = None) -> Recipe:
-    """Parse and validate a whole recipe; the first problem raises :class:`RecipeError` naming line and key."""
+    """Parse and validate a whole recipe; every problem found is reported in one :class:`RecipeError`, one line
+    each, naming the line and key."""
     label = str(source) if source else "<recipe>"
     try:
         doc = tomllib.loads(text)
@@ -224,6 +298,12 @@ def parse(text: str, source: Path | None = None) -> Recipe:
     if bad:
         raise RecipeError(f"{label}: [output] has unknown key(s) {sorted(bad)}; allowed: signal, report")
     out.update(out_doc)
+    errors = []
+    for key, suffix in (("signal", ".zarr"), ("report", ".html")):
+        try:
+            output_name(f"{label}: [output] {key}", out[key], suffix)
+        except RecipeError as exc:
+            errors.append(str(exc))
     raw_steps = doc.get("step", [])
     if not isinstance(raw_steps, list):
         raise RecipeError(f"{label}: steps must be written as [[step]] tables")
@@ -233,38 +313,12 @@ def parse(text: str, source: Path | None = None) -> Recipe:
     for i, raw in enumerate(raw_steps):
         line = lines[i] if i < len(lines) else None
         where = f"{label}:{line}" if line else f"{label}: step {i + 1}"
-        params = dict(raw)
-        op = params.pop("op", None)
-        if not isinstance(op, str):
-            raise RecipeError(f"{where}: step {i + 1} needs op = \"...\"")
-        name = params.pop("name", None)
-        of = params.pop("of", None)
-        operation = operation_for(op)
-        if operation is None:
-            raise RecipeError(f"{where}: unknown step {op!r}; known: {', '.join(sorted(registry.operations()))}")
-        if operation.on is not None:  # works on an earlier result, named by `of`
-            if of is None and len(names) == 1:
-                of = next(iter(names))
-            if of not in names:
-                raise RecipeError(f"{where}: {op} needs of = the name of an earlier result step "
-                                  f"({', '.join(sorted(names)) or 'there is none'})")
-        elif of is not None:
-            raise RecipeError(f"{where}: step {op!r} works on the current signal and takes no 'of'")
-        if op in ("inav", "isig"):
-            if "key" not in params:
-                raise RecipeError(f"{where}: step {op!r} needs key = \"start:stop\"")
-            parse_key(params["key"])
-        _check_params(where, operation, params)
-        if operation.on is not None or not operation.returns_signal:
-            if name is None:
-                values = {k: p.default for k, p in operation.parameters.items()} | params | {"of": of}
-                name = (operation.result_name or ("{of}_" + op if of else op)).format(**values)
-            if name in names:
-                raise RecipeError(f"{where}: result name {name!r} is used twice")
-            names.add(name)
-        elif name is not None:
-            raise RecipeError(f"{where}: step {op!r} changes the signal and takes no name")
-        steps.append(Step(op, params, name=name, of=of, line=line))
+        try:
+            steps.append(_parse_step(i, raw, where, line, names))
+        except RecipeError as exc:  # every step is checked: all the problems are reported at once
+            errors.append(str(exc))
+    if errors:
+        raise RecipeError("\n".join(errors))
     return Recipe(input=inp, steps=steps, output=out, source=source, text=text)
 
 

@@ -1,0 +1,163 @@
+"""Results folders: recipes confined to their folder, replay that finds every change, folders that can move."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+import emscale as em
+from emscale.core.errors import OutputExistsError
+from emscale.workflows.demo import run_demo
+from emscale.workflows.recipes import RecipeError, parse, replay_outdir, run_recipe
+
+
+@pytest.fixture(scope="module")
+def cube(tmp_path_factory):
+    root = tmp_path_factory.mktemp("safety")
+    rng = np.random.default_rng(3)
+    axes = [{"name": "y"}, {"name": "x"}, {"name": "E", "scale": 0.5, "offset": 100.0, "units": "eV"}]
+    em.Signal(rng.poisson(20.0, (6, 5, 64)).astype(np.uint16), axes=axes, signal_type="EELS").save(root / "in.zarr")
+    return root
+
+
+RECIPE = """[input]
+path = "{path}"
+
+[[step]]
+op = "isig"
+key = "2:60"
+
+[[step]]
+op = "decompose"
+name = "pca"
+method = "pca"
+n_components = 2
+"""
+
+
+@pytest.mark.parametrize("addition, key", [
+    ('[output]\nreport = "../../victim.html"\n', "report"),
+    ('[output]\nsignal = "../escape_signal.zarr"\n', "signal"),
+    ('[output]\nsignal = "/tmp/abs.zarr"\n', "signal"),
+    ('[[step]]\nop = "decompose"\nname = "../../escape_name"\n', "name"),
+])
+def test_a_recipe_cannot_write_outside_its_folder(cube, tmp_path, addition, key):
+    victim = tmp_path / "victim.html"
+    victim.write_text("precious")
+    text = RECIPE.format(path=cube / "in.zarr") + addition
+    with pytest.raises(RecipeError, match=f"{key}.*plain file name"):
+        run_recipe(parse(text), tmp_path / "out" / "r24")
+    assert victim.read_text() == "precious" and not (tmp_path / "out").exists()
+
+
+def test_all_problems_of_a_recipe_are_reported_at_once(cube):
+    text = (f'[input]\npath = "{cube / "in.zarr"}"\n\n[[step]]\nop = "sum"\naxis = 1.5\n\n'
+            '[[step]]\nop = "frobnicate"\n\n[output]\nsignal = 5\n')
+    with pytest.raises(RecipeError) as exc:
+        parse(text)
+    lines = str(exc.value).splitlines()
+    assert len(lines) == 3
+    assert any(":4: parameter 'axis'" in m for m in lines) and any(":8: unknown step 'frobnicate'" in m for m in lines)
+    assert any("[output] signal must be text" in m for m in lines)
+
+
+def test_remove_background_model_is_accepted_by_recipes(cube):
+    parse(f'[input]\npath = "{cube / "in.zarr"}"\n[[step]]\nop = "remove_background"\n'
+          'signal_range = [105.0, 115.0]\nmodel = "exponential"\n')
+
+
+@pytest.fixture
+def results(cube, tmp_path):
+    work = tmp_path / "work"
+    shutil.copytree(cube, work / "inputs")
+    (work / "r.toml").write_text(RECIPE.format(path="inputs/in.zarr"))
+    run_recipe(work / "r.toml", work / "out")
+    assert replay_outdir(work / "out") == []
+    return work
+
+
+def test_manifest_lists_every_file_with_relative_input(results):
+    m = json.loads((results / "out" / "manifest.json").read_text())
+    assert m["input"]["path"] == "../inputs/in.zarr"
+    assert {"recipe.toml", "report.html", "pca.npz", "signal.zarr/zarr.json"} <= set(m["files"])
+    assert "threading" in m
+
+
+def test_a_moved_results_folder_replays(results, tmp_path):
+    moved = tmp_path / "elsewhere"
+    shutil.move(results, moved)
+    assert replay_outdir(moved / "out") == []
+    alone = tmp_path / "alone"
+    shutil.move(moved / "out", alone)
+    with pytest.raises(RecipeError, match="does not exist.*pass --input PATH"):
+        replay_outdir(alone)
+    assert replay_outdir(alone, input_path=moved / "inputs" / "in.zarr") == []
+
+
+def _tamper_outputs_emptied(out):
+    m = json.loads((out / "manifest.json").read_text())
+    m["outputs"] = {}
+    (out / "manifest.json").write_text(json.dumps(m))
+
+
+def _tamper_removed_and_altered(out):
+    m = json.loads((out / "manifest.json").read_text())
+    del m["outputs"]["pca"]
+    del m["files"]["pca.npz"]
+    (out / "manifest.json").write_text(json.dumps(m))
+    (out / "pca.npz").write_bytes(b"not the result")
+
+
+def _tamper_axis_scale(out):
+    p = out / "signal.zarr" / "zarr.json"
+    doc = json.loads(p.read_text())
+    axes = doc["attributes"]["emscale"]["axes"]
+    axes[0]["scale"] = 2.0 * float(axes[0].get("scale", 1.0))
+    p.write_text(json.dumps(doc))
+
+
+def _tamper_report(out):
+    (out / "report.html").write_text((out / "report.html").read_text().replace("emscale", "emscalE", 1))
+
+
+def _tamper_input_hash(out):
+    m = json.loads((out / "manifest.json").read_text())
+    m["input"]["sha256"] = "0" * 64
+    (out / "manifest.json").write_text(json.dumps(m))
+
+
+def _tamper_extra_file(out):
+    (out / "extra.txt").write_text("planted")
+
+
+@pytest.mark.parametrize("tamper", [_tamper_outputs_emptied, _tamper_removed_and_altered, _tamper_axis_scale,
+                                    _tamper_report, _tamper_input_hash, _tamper_extra_file])
+def test_replay_finds_tampering(results, tamper):
+    tamper(results / "out")
+    assert replay_outdir(results / "out")
+
+
+def test_replay_of_a_converted_real_file_is_not_a_false_alarm(real_dir, tmp_path):
+    em.convert(real_dir / "EELS_SI.dm4", tmp_path / "eels.zarr")
+    (tmp_path / "r.toml").write_text('[input]\npath = "eels.zarr"\n\n[[step]]\nop = "sum"\naxis = "x"\n')
+    run_recipe(tmp_path / "r.toml", tmp_path / "out")
+    assert replay_outdir(tmp_path / "out") == []
+
+
+def test_demo_never_destroys_a_users_folder(tmp_path, monkeypatch):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("years of work")
+    with pytest.raises(OutputExistsError, match="not empty"):
+        run_demo(out)
+    assert (out / "thesis.tex").read_text() == "years of work" and len(list(out.iterdir())) == 1
+    # a failure half-way leaves the folder as it was, even with overwrite
+    import emscale.workflows.demo as demo
+
+    monkeypatch.setattr(demo, "_write_demo", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
+    with pytest.raises(RuntimeError, match="boom"):
+        run_demo(out, overwrite=True)
+    assert (out / "thesis.tex").exists() and not list(tmp_path.glob(".mine.*"))
