@@ -46,6 +46,7 @@ import numpy as np
 from scipy.special import xlogy
 
 from ..engine import Pass
+from ._linalg import tall_qr
 from ._matrix import DataMatrix
 
 EPS = 1e-12
@@ -84,11 +85,9 @@ def nndsvda_from_pca(scores: np.ndarray, factors: np.ndarray, row_root: np.ndarr
     is the likelihood-better rank-k model of the counts; measured on the 256 x 256 x 2048 benchmark cube it
     starts KL-NMF on the same loss curve as the unweighted SVD (0.01 % lower at every check) without the
     three reads of a second randomized SVD."""
-    from .pca import _qr
-
     a = row_root[:, None] * scores
     b = col_root[:, None] * factors
-    qa, qb = _qr(a), _qr(b)
+    qa, qb = tall_qr(a), tall_qr(b)
     u, s, vt = np.linalg.svd((qa.T @ a) @ (qb.T @ b).T)
     return nndsvda(qa @ u, s, (qb @ vt.T).T, fill)
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._linalg import tall_qr
 from ._matrix import DataMatrix
 
 
@@ -59,15 +60,6 @@ def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None) -> PCAResult
     w = w[: min(dm.n_pixels, dm.n_channels)]
     scores = dm.matmul(vk, name="decomposition-project")
     return PCAResult(vk, scores, w, trace, "gram", noise)
-
-
-def _qr(a: np.ndarray) -> np.ndarray:
-    """Orthonormal basis of a tall, skinny matrix. OpenBLAS's threaded QR is many times slower than its
-    single-threaded one on such shapes (measured: 8192 x 18 took 50-400 ms threaded, 12 ms on one thread)."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        return np.linalg.qr(a)[0]
 
 
 TALL_MAX_BYTES = 2**27  # keep the last pass's tall (pixels x l) matrix for the scores up to this size
@@ -101,7 +93,7 @@ def randomized_pca(dm: DataMatrix, k: int, seed: int = 0, n_iter: int = 2, overs
         nn, g, y = dm.sketch_products(c, tall=keep_tall and n_iter == 0, name="decomposition-sketch")
     for i in range(n_iter):
         t = _orthonormaliser(g)
-        c = _qr(nn @ t)
+        c = tall_qr(nn @ t)
         nn, g, y = dm.sketch_products(c, tall=keep_tall and i == n_iter - 1, name="decomposition-power")
     t = _orthonormaliser(g)
     bt = nn @ t  # (p, l') = Xw^T Q = B^T with Q = Xw c t orthonormal
@@ -130,7 +122,7 @@ def single_pass_pca(dm: DataMatrix, k: int, seed: int, sketches, n_test: int) ->
     if dm.col_scale is not None:  # the per-channel Poisson weight, known only after the pass
         w = w * dm.col_scale[None, :]
         z = z * dm.col_scale[None, :]
-    q = _qr(y)
+    q = tall_qr(y)
     psi_q, theta_q = _wide_times(dm, seed, (w.shape[0], n_test), q)
     x, *_ = np.linalg.lstsq(psi_q, w, rcond=None)  # (l, channels): Xw ~ Q x
     u, sv, vt = np.linalg.svd(x, full_matrices=False)
