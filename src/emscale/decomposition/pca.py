@@ -22,6 +22,9 @@ Two solvers, both returning the *weighted* quantities (the caller undoes the wei
     sketches all taken in one read together with the statistics (Tropp et al., SIMAX 2017 and SISC 2019), the
     factorisation then computed from the sketches alone. Less accurate than ``randomized`` with power
     iterations; the a-posteriori estimate of the relative Frobenius error is reported.
+
+The method ``"pca"`` of ``decompose`` (:class:`PCA`) returns this PCA itself, unweighted; every other method
+starts from it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import numpy as np
 
 from ._linalg import tall_qr
 from ._matrix import DataMatrix
+from ._method import Context, Method, register, signed
 
 
 @dataclass
@@ -145,3 +149,17 @@ def _wide_times(dm: DataMatrix, seed: int, heights: tuple[int, ...], tall: np.nd
         for acc, g in zip(out, dm._row_gaussians(rows, seed, heights), strict=True):
             acc += g @ tall[k0:k1]
     return out
+
+
+@register
+class PCA(Method):
+    """The (Poisson-weighted) PCA itself: loadings are the scores, factors the principal axes, both unweighted;
+    each factor's largest-|value| entry positive. ``n_components=None`` keeps every component the solver
+    computed (up to 32) and the whole scree."""
+
+    name = "pca"
+    auto_rank = False
+    single_pass = True
+
+    def fit(self, ctx: Context) -> tuple[np.ndarray, np.ndarray, dict]:
+        return (*signed(*ctx.unweighted(ctx.factors, ctx.scores)), {})
