@@ -5,6 +5,7 @@ pass over the data: per block, ``C_b = max(X_b S^T (S S^T)^-1, 0)`` (optionally 
 constant sum), and ``C^T C``, ``C^T X`` are accumulated; after the pass ``S = max((C^T C)^-1 C^T X, 0)``.
 The decomposition runs on the Poisson-weighted matrix when Poisson weighting is on (a weighted least squares);
 positive row/column weights preserve non-negativity, and the caller undoes them.
+The method ``"mcr"`` of ``decompose``: :class:`MCR`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import numpy as np
 
 from ..engine import Pass
 from ._matrix import DataMatrix
+from ._method import Context, Method, by_energy, register, unit_sum
+from .purity import pure_pixel_rotation
+from .vca import vertex_scores
 
 EPS = 1e-12
 
@@ -77,3 +81,32 @@ def concentrations(dm: DataMatrix, s: np.ndarray, closure: bool = False, closure
     """Least-squares non-negative concentrations for fixed spectra S (one pass): (C, squared residual)."""
     c, _, _, res = _concentration_pass(dm, s, closure, closure_scale)
     return c, res
+
+
+@register
+class MCR(Method):
+    """MCR-ALS (:func:`mcr_als`) on the weighted matrix, started from the PCA model of the summed spectra of
+    each pure-pixel group; spectra scaled to unit sum, components ordered by energy. Options: ``closure``,
+    ``pure_pixels`` (rotate to the member of the family of equally good factorisations whose concentrations are
+    pure at the pure-pixel groups, :mod:`.purity`, then refit the concentrations), ``max_iter``, ``tol``."""
+
+    name = "mcr"
+    nonnegative = True
+    uses_pure_pixels = True
+    options = {"closure": False, "pure_pixels": True, "max_iter": 200, "tol": 1e-7}
+    recorded = ("pure_pixels", "closure")
+
+    def fit(self, ctx: Context) -> tuple[np.ndarray, np.ndarray, dict]:
+        dm = ctx.dm
+        # weighted endmember spectra: PCA model of the summed spectra around each vertex pixel (unit-free)
+        s0 = np.maximum(vertex_scores(ctx.scores, ctx.groups, dm.root_ag) @ ctx.factors.T / dm.root_bh.mean(), 0.0)
+        c, sw, info = mcr_als(dm, s0, max_iter=self.max_iter, tol=self.tol, closure=self.closure,
+                              closure_scale=dm.root_ag)
+        info["pure_pixel_rotation"] = False
+        if self.pure_pixels:
+            rot = pure_pixel_rotation(c, sw, ctx.groups)
+            if rot is not None:
+                sw = rot[1]
+                c, info["loss"] = concentrations(dm, sw, closure=self.closure, closure_scale=dm.root_ag)
+                info["pure_pixel_rotation"] = True
+        return (*by_energy(*unit_sum(*ctx.unweighted(sw.T, c))), info)

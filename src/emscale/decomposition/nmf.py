@@ -38,15 +38,20 @@ pure-pixel solution but does not pin it down: a tighter ``tol`` moves it further
 believed pure (``pure_pixels``), the converged factorisation is therefore rotated to the member of that family
 whose loadings are pure there (:mod:`.purity`) and the loadings are refitted with the spectra fixed
 (:data:`W_ONLY_UPDATES` updates): the reported loss is that of the returned factors.
+
+The method ``"nmf"`` of ``decompose``: :class:`NMF` (its start from the PCA, the subset route, the result).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import xlogy
 
 from ..engine import Pass
+from ._linalg import tall_qr
 from ._matrix import DataMatrix
+from ._method import Context, Method, register
+from .purity import pure_pixel_rotation
+from .vca import vertex_scores
 
 EPS = 1e-12
 
@@ -84,11 +89,9 @@ def nndsvda_from_pca(scores: np.ndarray, factors: np.ndarray, row_root: np.ndarr
     is the likelihood-better rank-k model of the counts; measured on the 256 x 256 x 2048 benchmark cube it
     starts KL-NMF on the same loss curve as the unweighted SVD (0.01 % lower at every check) without the
     three reads of a second randomized SVD."""
-    from .pca import _qr
-
     a = row_root[:, None] * scores
     b = col_root[:, None] * factors
-    qa, qb = _qr(a), _qr(b)
+    qa, qb = tall_qr(a), tall_qr(b)
     u, s, vt = np.linalg.svd((qa.T @ a) @ (qb.T @ b).T)
     return nndsvda(qa @ u, s, (qb @ vt.T).T, fill)
 
@@ -109,6 +112,8 @@ def init_nndsvda(dm: DataMatrix, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _kl_pass(dm: DataMatrix, w: np.ndarray, h: np.ndarray):
+    from scipy.special import xlogy  # here: scipy.special is not needed by the in-memory route
+
     hsum = h.sum(axis=1)  # (k,) = H 1
 
     def m(block, rows):
@@ -374,8 +379,6 @@ def nmf(
             prev = cur
     resolved = False
     if pure_pixels is not None:
-        from .purity import pure_pixel_rotation
-
         rot = pure_pixel_rotation(w, h, pure_pixels, floor=EPS)
         if rot is not None:
             w, h, _ = rot
@@ -404,3 +407,65 @@ def nmf(
     }
     return w[:, order], h[order], info
 
+
+
+@register
+class NMF(Method):
+    """NMF of the raw counts (:func:`nmf`; the Poisson weighting serves only the rank), started from the PCA:
+    NNDSVDa of its rank-k model of the counts (``init="nndsvda"``, no extra read) or the pure-pixel endmember
+    spectra of ``method="vca"`` (``init="vca"``). Options: ``loss`` (``"kl"``, Poisson; ``"frobenius"``, HALS),
+    ``init``, ``pure_pixels`` (rotate to the factorisation whose loadings are pure at the pure-pixel groups),
+    ``fit_pixels`` (KL: fit the spectra on a seeded subset of this many pixels, then one loadings pass;
+    ``None``: all pixels when they fit in memory, else as many as fit in :data:`SUBSET_BYTES`), ``max_iter``,
+    ``tol``. Spectra sum to one, loadings carry the counts, components ordered by total signal."""
+
+    name = "nmf"
+    nonnegative = True
+    options = {"loss": "kl", "init": "nndsvda", "pure_pixels": True, "fit_pixels": None, "max_iter": 1000,
+               "tol": 1e-6}
+    recorded = ("loss", "init", "pure_pixels")
+    top_k_only = True
+
+    @property
+    def uses_pure_pixels(self) -> bool:
+        return self.init == "vca" or self.pure_pixels
+
+    def validate(self) -> None:
+        if self.init not in ("vca", "nndsvda"):
+            raise ValueError(f"unknown init {self.init!r}; choose 'vca' or 'nndsvda'")
+        if self.loss not in ("kl", "frobenius"):
+            raise ValueError(f"loss must be 'kl' or 'frobenius', not {self.loss!r}")
+
+    def fit(self, ctx: Context) -> tuple[np.ndarray, np.ndarray, dict]:
+        dm, k, groups = ctx.dm, ctx.k, ctx.groups
+        n_fit = dm.n_pixels
+        if self.loss == "kl":
+            n_fit = int(self.fit_pixels) if self.fit_pixels is not None else (
+                dm.n_pixels if kl_fits_in_memory(dm) else subset_size(dm))
+            if not 2 * k <= n_fit:
+                raise ValueError(f"fit_pixels={n_fit} is too few for {k} components")
+        subset = n_fit < dm.n_pixels
+        # The start, from the PCA, while its weights still map it back to counts: pure-pixel endmember spectra
+        # (as method="vca"; on a subset they also cost no pass), or NNDSVDa of the PCA's rank-k model
+        if self.init == "vca" or (subset and groups is not None):
+            start = (vertex_scores(ctx.scores, groups, dm.root_ag) @ ctx.factors.T) * dm.root_bh[None, :]
+        else:
+            fill = float(dm.sums.col_sums.sum()) / max(dm.n_pixels * dm.n_channels, 1)
+            start = nndsvda_from_pca(ctx.scores, ctx.factors, dm.root_ag, dm.root_bh, fill)
+        dm.configure(poisson=False, centre=False)
+        fit_dm, fit_groups = dm, (groups if self.pure_pixels else None)
+        if subset:
+            fit_dm, chosen = pixel_subset(dm, n_fit, ctx.seed, groups=fit_groups)
+            fit_dm.statistics(nonzeros=False)
+            fit_dm.configure(poisson=False, centre=False)
+            if fit_groups is not None:  # the groups' pixels that are in the subset, as subset rows
+                fit_groups = [np.searchsorted(chosen, np.intersect1d(g, chosen)) for g in fit_groups]
+            if isinstance(start, tuple):
+                start = (start[0][chosen], start[1])
+        w, h, info = nmf(fit_dm, k, loss=self.loss, max_iter=self.max_iter, tol=self.tol, init=start,
+                         pure_pixels=fit_groups, in_memory=True if subset else None)
+        if subset:
+            w, info["loss"] = loadings_pass(dm, h)
+            info["route"] += f"+subset({n_fit} of {dm.n_pixels} pixels)+loadings-pass"
+            info["fit_pixels"] = n_fit
+        return h.T, w, info

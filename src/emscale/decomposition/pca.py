@@ -22,6 +22,9 @@ Two solvers, both returning the *weighted* quantities (the caller undoes the wei
     sketches all taken in one read together with the statistics (Tropp et al., SIMAX 2017 and SISC 2019), the
     factorisation then computed from the sketches alone. Less accurate than ``randomized`` with power
     iterations; the a-posteriori estimate of the relative Frobenius error is reported.
+
+The method ``"pca"`` of ``decompose`` (:class:`PCA`) returns this PCA itself, unweighted; every other method
+starts from it.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._linalg import tall_qr
 from ._matrix import DataMatrix
+from ._method import Context, Method, register, signed
 
 
 @dataclass
@@ -59,15 +64,6 @@ def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None) -> PCAResult
     w = w[: min(dm.n_pixels, dm.n_channels)]
     scores = dm.matmul(vk, name="decomposition-project")
     return PCAResult(vk, scores, w, trace, "gram", noise)
-
-
-def _qr(a: np.ndarray) -> np.ndarray:
-    """Orthonormal basis of a tall, skinny matrix. OpenBLAS's threaded QR is many times slower than its
-    single-threaded one on such shapes (measured: 8192 x 18 took 50-400 ms threaded, 12 ms on one thread)."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        return np.linalg.qr(a)[0]
 
 
 TALL_MAX_BYTES = 2**27  # keep the last pass's tall (pixels x l) matrix for the scores up to this size
@@ -101,7 +97,7 @@ def randomized_pca(dm: DataMatrix, k: int, seed: int = 0, n_iter: int = 2, overs
         nn, g, y = dm.sketch_products(c, tall=keep_tall and n_iter == 0, name="decomposition-sketch")
     for i in range(n_iter):
         t = _orthonormaliser(g)
-        c = _qr(nn @ t)
+        c = tall_qr(nn @ t)
         nn, g, y = dm.sketch_products(c, tall=keep_tall and i == n_iter - 1, name="decomposition-power")
     t = _orthonormaliser(g)
     bt = nn @ t  # (p, l') = Xw^T Q = B^T with Q = Xw c t orthonormal
@@ -130,7 +126,7 @@ def single_pass_pca(dm: DataMatrix, k: int, seed: int, sketches, n_test: int) ->
     if dm.col_scale is not None:  # the per-channel Poisson weight, known only after the pass
         w = w * dm.col_scale[None, :]
         z = z * dm.col_scale[None, :]
-    q = _qr(y)
+    q = tall_qr(y)
     psi_q, theta_q = _wide_times(dm, seed, (w.shape[0], n_test), q)
     x, *_ = np.linalg.lstsq(psi_q, w, rcond=None)  # (l, channels): Xw ~ Q x
     u, sv, vt = np.linalg.svd(x, full_matrices=False)
@@ -153,3 +149,17 @@ def _wide_times(dm: DataMatrix, seed: int, heights: tuple[int, ...], tall: np.nd
         for acc, g in zip(out, dm._row_gaussians(rows, seed, heights), strict=True):
             acc += g @ tall[k0:k1]
     return out
+
+
+@register
+class PCA(Method):
+    """The (Poisson-weighted) PCA itself: loadings are the scores, factors the principal axes, both unweighted;
+    each factor's largest-|value| entry positive. ``n_components=None`` keeps every component the solver
+    computed (up to 32) and the whole scree."""
+
+    name = "pca"
+    auto_rank = False
+    single_pass = True
+
+    def fit(self, ctx: Context) -> tuple[np.ndarray, np.ndarray, dict]:
+        return (*signed(*ctx.unweighted(ctx.factors, ctx.scores)), {})

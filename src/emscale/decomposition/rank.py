@@ -34,7 +34,7 @@ whole map carries, after the ``1 / sqrt(column sum)`` weighting, a self-normalis
 ~``1 / counts``, while a Gaussian ``sqrt(X) * G`` gives it a chi-square energy (one count: ``G^2``, often 3-8x
 more): the simulated edge sat above the data's own edge and weak components were missed (4 of 155 detectable
 ground-truth cases, all EDS at 20 counts). Signs reproduce the data's edge to ~1 % there: 155/155 detectable and
-180/240 in all, none above the truth (tests/test_decomposition.py, slow); on held-out seeds (3-5, same grid)
+180/240 in all, none above the truth (tests/decomposition/test_rank.py, slow); on held-out seeds (3-5, same grid)
 161/161 detectable and 187/240 in all, none above. ``PA_MARGIN`` stays at 5 %: over those 480 cases the data's
 first noise eigenvalue reaches 1.0155x the simulated edge, so 2-3 % would still never over-count there but would
 find only 3-6 more components per 240 cases (nearly all misses sit within 1 % of the edge: below the noise).

@@ -14,11 +14,14 @@ pure. Without pure pixels the neighbourhood mixes slightly more than the single 
 
 Abundances: per-pixel non-negative least squares in the same subspace (``scipy.optimize.nnls`` on k x k
 systems), optionally fully constrained (sum to the pixel total, "FCLS") by the usual augmented row.
+The method ``"vca"`` of ``decompose``: :class:`VCA`.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from ._method import Context, Method, by_energy, register, unit_sum
 
 
 def vca_indices(scores: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
@@ -183,3 +186,31 @@ def subspace_abundances(z: np.ndarray, e: np.ndarray, closure: bool = False, del
     for i in range(n):
         out[i] = nnls(e, z[i])[0]
     return out
+
+
+@register
+class VCA(Method):
+    """Endmembers: the PCA model of the summed spectra of each pure-pixel group (:func:`pure_pixel_groups`),
+    unweighted, clipped and normalised to unit sum; abundances by NNLS in the weighted PCA subspace
+    (:func:`subspace_abundances`). Option: ``closure`` (each pixel's abundances sum to one: fractions of its
+    total)."""
+
+    name = "vca"
+    nonnegative = True
+    uses_pure_pixels = True
+    options = {"closure": False}
+    recorded = ("closure",)
+
+    def fit(self, ctx: Context) -> tuple[np.ndarray, np.ndarray, dict]:
+        dm, v, z = ctx.dm, ctx.factors, ctx.scores
+        e = (vertex_scores(z, ctx.groups, dm.root_ag) @ v.T) * dm.root_bh[None, :]
+        e = np.maximum(e, 0.0)
+        e /= np.maximum(e.sum(axis=1, keepdims=True), 1e-300)
+        # Abundances in the weighted PCA subspace: z_i * sqrt(aG_i) = sum_c a_ic V^T (e_c / sqrt(bH)).
+        ecoord = v.T @ (e / dm.root_bh[None, :]).T  # (k, k)
+        target = z * dm.root_ag[:, None]
+        if self.closure:
+            target = np.concatenate([target, 1e3 * dm.sums.row_sums[:, None]], axis=1)
+        a = subspace_abundances(target, ecoord, closure=self.closure)
+        fw = (e / dm.root_bh[None, :]).T  # weighted units, so that the common unweighting applies
+        return (*by_energy(*unit_sum(*ctx.unweighted(fw, a / dm.root_ag[:, None]))), {})

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import emscale as em
 from emscale.decomposition import decompose
 from emscale.decomposition.rank import elbow
-
-sys.path.insert(0, str(Path(__file__).parent))
-from groundtruth import clearly_detectable, make_cube, suite  # noqa: E402
+from groundtruth import clearly_detectable, make_cube, suite
 
 
 @pytest.mark.peer

@@ -1,17 +1,12 @@
 """Pure-pixel resolution of the rotational ambiguity of non-negative factorisations (decomposition.purity) and
 the pure-pixel groups it relies on (decomposition.vca.pure_pixel_groups)."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from emscale.decomposition import decompose  # noqa: E402
-from emscale.decomposition.purity import pure_pixel_rotation  # noqa: E402
-from groundtruth import make_cube, spectral_angles  # noqa: E402
+from emscale.decomposition import decompose
+from emscale.decomposition.purity import pure_pixel_rotation
+from groundtruth import make_cube, spectral_angles
 
 
 def _shared_background_model(rng, n=400, p=60, k=3):

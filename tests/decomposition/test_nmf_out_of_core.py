@@ -1,16 +1,11 @@
 """KL-NMF for data bigger than memory: spectra fitted on a seeded pixel subset, loadings in one pass."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-import emscale as em  # noqa: E402
-from emscale.decomposition import decompose  # noqa: E402
-from emscale.workflows.demo import spectral_angles as matched_angles  # noqa: E402
-from groundtruth import make_cube, spectral_angles  # noqa: E402
+import emscale as em
+from emscale.decomposition import decompose
+from emscale.workflows.demo import spectral_angles as matched_angles
+from groundtruth import make_cube, spectral_angles
 
 
 def _kl(x, w, h):

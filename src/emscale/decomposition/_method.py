@@ -1,0 +1,131 @@
+"""Decomposition methods as plug-ins: the protocol a method implements, what it is given, and the method table.
+
+:func:`emscale.decomposition.decompose` validates the input, resolves the Poisson weighting, the solver and the
+rank ``k``, and runs the PCA every method starts from; then it calls the method's :meth:`Method.fit` with a
+:class:`Context` and builds the result from what ``fit`` returns.
+
+A method is a :class:`Method` subclass in its own module (``pca.py``, ``ica.py``, ``vca.py``, ``mcr.py``,
+``nmf.py``), decorated with :func:`register`. It declares
+
+* ``name`` -- the ``method=`` of ``decompose``;
+* ``nonnegative`` -- it needs non-negative data (and centring makes no sense for it);
+* ``uses_pure_pixels`` -- the driver finds VCA's pure-pixel groups for it (:func:`.vca.pure_pixel_groups`);
+* ``options`` -- its method-specific options of ``decompose`` and their defaults. An option given to a method
+  that does not declare it is a ``ValueError`` naming the option, the method and the methods that take it.
+
+An instance holds the resolved options as attributes (``self.loss``...), as a scikit-learn estimator holds its
+constructor parameters. ``fit(ctx)`` returns ``(factors (kept channels, k), loadings (kept pixels, k), info)`` in
+data units (the weights undone), signed and ordered as the method reports them; ``info`` is merged into the
+result's ``info``.
+
+Adding a method: one module with a registered subclass, and its name in the registering import of :mod:`.api`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ._matrix import DataMatrix
+
+METHODS: dict[str, type[Method]] = {}  # name -> class
+
+ZERO_MEANS_DEFAULT = ("max_iter", "tol")  # decompose has always read 0 as "the method's default" for these
+
+
+def register(cls: type[Method]) -> type[Method]:
+    """Class decorator: make ``cls`` the method ``cls.name`` of ``decompose``."""
+    METHODS[cls.name] = cls
+    return cls
+
+
+def configured(method: str, **given) -> Method:
+    """The registered method ``method`` (any case) with the options given to ``decompose`` (``None``: not given)."""
+    cls = METHODS.get(str(method).lower())
+    if cls is None:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(sorted(METHODS))}")
+    return cls(**{k: v for k, v in given.items() if v is not None})
+
+
+@dataclass
+class Context:
+    """What :meth:`Method.fit` is given."""
+
+    dm: DataMatrix  # configured as the PCA saw it: Poisson weights (root_ag, root_bh) and centring
+    pca: Any  # the .pca.PCAResult: weighted factors V and scores Z with Xw ~ Z V^T
+    k: int  # the resolved number of components
+    seed: Any  # as given to decompose: seeds every random choice
+    groups: list[np.ndarray] | None = None  # pure-pixel groups (kept-pixel indices) when uses_pure_pixels
+
+    @property
+    def factors(self) -> np.ndarray:
+        """(kept channels, k) weighted PCA factors, orthonormal columns."""
+        return self.pca.factors[:, : self.k]
+
+    @property
+    def scores(self) -> np.ndarray:
+        """(kept pixels, k) weighted PCA scores (loadings in weighted units)."""
+        return self.pca.scores[:, : self.k]
+
+    def unweighted(self, factors_w: np.ndarray, loadings_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Factors and loadings in data units from their weighted counterparts (``Xw = Dr X Dc``)."""
+        return factors_w * self.dm.root_bh[:, None], loadings_w * self.dm.root_ag[:, None]
+
+
+class Method:
+    """One decomposition method (see the module docstring). Subclasses set the class attributes and ``fit``."""
+
+    name: ClassVar[str]
+    nonnegative: ClassVar[bool] = False
+    uses_pure_pixels: bool = False  # a class attribute, or a property of the options (NMF)
+    options: ClassVar[dict[str, Any]] = {}
+    recorded: ClassVar[tuple[str, ...]] = ()  # options written to the result's params
+    auto_rank: ClassVar[bool] = True  # n_components=None means "auto" (False: every component computed, up to 32)
+    top_k_only: ClassVar[bool] = False  # needs only the top-k PCA subspace: with an int k, solver "auto" sketches
+    single_pass: ClassVar[bool] = False  # solver="single_pass" can serve it
+
+    def __init__(self, **given):
+        for opt in given:
+            if opt not in self.options:
+                takers = sorted(n for n, c in METHODS.items() if opt in c.options)
+                own = ", ".join(self.options) or "none"
+                raise ValueError(f"method {self.name!r} takes no option {opt!r} (an option of "
+                                 f"{', '.join(takers) or 'no method'}); its options: {own}")
+        for opt, default in self.options.items():
+            v = given.get(opt)
+            if v is None or (opt in ZERO_MEANS_DEFAULT and not v):
+                v = default
+            setattr(self, opt, bool(v) if isinstance(default, bool) else v)
+        self.validate()
+
+    def validate(self) -> None:
+        """Check the values of the options (names are checked already)."""
+
+    def params(self) -> dict:
+        """The options recorded in the result's ``params``."""
+        return {opt: getattr(self, opt) for opt in self.recorded}
+
+    def fit(self, ctx: Context) -> tuple[np.ndarray, np.ndarray, dict]:
+        raise NotImplementedError
+
+
+def signed(f: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each factor's largest-|value| entry positive (the loadings follow)."""
+    sgn = np.sign(f[np.argmax(np.abs(f), axis=0), np.arange(f.shape[1])])
+    sgn[sgn == 0] = 1
+    return f * sgn, lo * sgn
+
+
+def by_energy(f: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Components ordered by ``|factor| |loading|``, largest first (stable)."""
+    energy = np.linalg.norm(f, axis=0) * np.linalg.norm(lo, axis=0)
+    order = np.argsort(-energy, kind="stable")
+    return f[:, order], lo[:, order]
+
+
+def unit_sum(f: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each factor scaled to sum to one; the loadings carry the scale."""
+    sc = np.maximum(f.sum(axis=0), 1e-300)
+    return f / sc, lo * sc

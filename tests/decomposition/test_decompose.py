@@ -1,0 +1,106 @@
+"""The decompose driver: laziness, masks, Poisson weighting by default, input checks, the method plug-ins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import emscale as em
+from emscale import DataError
+from emscale.decomposition import decompose
+
+
+@pytest.mark.parametrize("method", ["pca", "nmf"])
+def test_lazy_equals_in_memory(cube, method):
+    s, _ = cube
+    lz = s.as_lazy(chunks=(5, 20, 128))
+    kw = dict(n_components=3, max_iter=40) if method == "nmf" else dict(n_components=3)
+    a = decompose(s, method, **kw)
+    b = decompose(lz, method, **kw)
+    np.testing.assert_allclose(b.eigenvalues, a.eigenvalues, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(b.factors_array, a.factors_array, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(b.loadings_array, a.loadings_array, rtol=1e-8, atol=1e-9)
+    rb = b.reconstruct(2)
+    assert rb.is_lazy
+    np.testing.assert_allclose(rb.to_numpy(), a.reconstruct(2).data, rtol=1e-8, atol=1e-9)
+
+
+def test_masks(cube):
+    s, _ = cube
+    nav = np.zeros(s.data.shape[:2], bool)
+    nav[:3] = True
+    sig = np.zeros(128, bool)
+    sig[:10] = True
+    d = decompose(s, "pca", n_components=3, navigation_mask=nav, signal_mask=sig)
+    assert np.isnan(d.loadings.data[:, :3]).all() and np.isfinite(d.loadings.data[:, 3:]).all()
+    assert np.isnan(d.factors.data[:, :10]).all() and np.isfinite(d.factors.data[:, 10:]).all()
+    x = s.data[3:, :, 10:].reshape(-1, 118).astype(float)
+    ag, bh = x.sum(1), x.sum(0)
+    sv = np.linalg.svd(x / np.sqrt(ag)[:, None] / np.sqrt(bh), compute_uv=False) ** 2
+    np.testing.assert_allclose(d.eigenvalues, sv, rtol=1e-5, atol=1e-12 * sv[0])
+
+
+def test_signal_method_and_counts_metadata():
+    rng = np.random.default_rng(0)
+    x = rng.poisson(5.0, size=(6, 7, 16)).astype(float)
+    s = em.Signal(x)
+    assert s.decompose("pca", n_components=2).params["poisson"] is False
+    s2 = em.Signal(x, metadata={"Signal": {"counts": True}})
+    assert s2.decompose("pca", n_components=2).params["poisson"] is True
+    assert em.Signal(x.astype(np.int32)).decompose(n_components=2).params["poisson"] is True
+
+
+def test_bad_inputs():
+    x = np.ones((5, 6, 8))
+    x[1, 2, 3] = np.nan
+    with pytest.raises(DataError, match="1 NaN"):
+        decompose(em.Signal(x))
+    y = np.ones((5, 6, 8))
+    y[0, 0, :3] = -1
+    with pytest.raises(DataError, match="3 negative"):
+        decompose(em.Signal(y), poisson=True)
+    decompose(em.Signal(y), poisson=False, n_components=2)
+    with pytest.raises(ValueError, match="n_components=9"):
+        decompose(em.Signal(np.ones((5, 6, 8))), n_components=9)
+    with pytest.raises(DataError, match="excludes everything"):
+        decompose(em.Signal(np.ones((5, 6, 8))), navigation_mask=np.ones((5, 6), bool))
+    with pytest.raises(DataError, match="excludes everything"):
+        decompose(em.Signal(np.ones((5, 6, 8))), signal_mask=np.ones(8, bool))
+    with pytest.raises(ValueError, match="unknown method"):
+        decompose(em.Signal(np.ones((5, 6, 8))), method="svd2")
+    with pytest.raises(ValueError, match="shape"):
+        decompose(em.Signal(np.ones((5, 6, 8))), navigation_mask=np.zeros((6, 5), bool))
+    with pytest.raises(ValueError, match="n_components"):
+        decompose(em.Signal(np.ones((5, 6, 8))), n_components=2.5)
+
+
+def test_a_method_option_given_to_a_method_that_does_not_take_it_is_an_error():
+    s = em.Signal(np.ones((5, 6, 8)))
+    with pytest.raises(ValueError, match=r"method 'pca' takes no option 'loss' \(an option of nmf\)"):
+        decompose(s, "pca", loss="kl")
+    with pytest.raises(ValueError, match=r"method 'ica' takes no option 'closure' \(an option of mcr, vca\)"):
+        decompose(s, "ica", closure=False)
+    with pytest.raises(ValueError, match=r"method 'vca' takes no option 'max_iter' \(an option of ica, mcr, nmf\)"):
+        s.decompose("vca", max_iter=10)
+    with pytest.raises(ValueError, match="method 'mcr' takes no option 'fit_pixels'"):
+        decompose(s, "mcr", fit_pixels=100)
+
+
+def test_every_registered_method_declares_its_options_and_decompose_takes_them():
+    from emscale.core import registry
+    from emscale.decomposition._method import METHODS, Method
+
+    assert set(METHODS) == {"pca", "ica", "vca", "mcr", "nmf"} == set(em.decomposition.METHODS)
+    recipe_params = registry.get("decompose").parameters  # what a recipe step is validated against
+    for name, cls in METHODS.items():
+        assert issubclass(cls, Method) and cls.name == name
+        assert isinstance(cls.options, dict) and set(cls.recorded) <= set(cls.options)
+        assert cls.fit is not Method.fit
+        for opt in cls.options:  # a keyword of decompose whose default (None) means "the method's default"
+            assert opt in recipe_params and recipe_params[opt].default is None, (name, opt)
+        resolved = cls()
+        assert {opt: getattr(resolved, opt) for opt in cls.options} == cls.options
+    assert METHODS["pca"].options == {}
+    assert set(METHODS["nmf"].options) == {"loss", "init", "pure_pixels", "fit_pixels", "max_iter", "tol"}
+    assert set(METHODS["mcr"].options) == {"closure", "pure_pixels", "max_iter", "tol"}
+    assert set(METHODS["vca"].options) == {"closure"} and set(METHODS["ica"].options) == {"max_iter", "tol"}

@@ -1,0 +1,37 @@
+"""The Decomposition result: save / load round trip, plots."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import emscale as em
+from emscale.decomposition import Decomposition, decompose
+
+
+def test_save_load_roundtrip(cube, tmp_path):
+    s, _ = cube
+    d = decompose(s, "pca", n_components="auto", centre=True)
+    p = tmp_path / "dec.npz"
+    d.save(p)
+    assert [f.name for f in tmp_path.iterdir()] == ["dec.npz"]
+    e = em.decomposition.load(p)
+    assert isinstance(e, Decomposition) and e.method == "pca"
+    np.testing.assert_array_equal(e.factors_array, d.factors_array)
+    np.testing.assert_array_equal(e.eigenvalues, d.eigenvalues)
+    assert e.estimate_rank()[0] == d.estimate_rank()[0]
+    np.testing.assert_allclose(e.reconstruct().data, d.reconstruct().data)
+    assert e.factors.sig_axes[0].units == "keV"
+    with pytest.raises(em.OutputExistsError):
+        d.save(p)
+    d.save(p, overwrite=True)
+
+
+def test_plots(cube):
+    s, _ = cube
+    d = decompose(s, "pca", n_components=3)
+    for fig in (d.plot_scree(), d.plot_factors(), d.plot_loadings()):
+        assert fig.axes
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
