@@ -64,6 +64,11 @@ def test_all_problems_of_a_recipe_are_reported_at_once(cube):
     assert any("[output] signal must be text" in m for m in lines)
 
 
+def test_a_misspelt_choice_is_caught_before_the_run(cube):
+    with pytest.raises(RecipeError, match="n_components.*'auto'.*got 'three'"):
+        parse(f'[input]\npath = "{cube / "in.zarr"}"\n[[step]]\nop = "decompose"\nn_components = "three"\n')
+
+
 def test_remove_background_model_is_accepted_by_recipes(cube):
     parse(f'[input]\npath = "{cube / "in.zarr"}"\n[[step]]\nop = "remove_background"\n'
           'signal_range = [105.0, 115.0]\nmodel = "exponential"\n')

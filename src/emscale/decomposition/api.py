@@ -3,6 +3,8 @@ method plug-in (:mod:`._method`), and the result in data units."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from ..core.errors import DataError
@@ -24,11 +26,13 @@ DEFAULT_MAX_COMPONENTS = 32  # PCA with n_components=None keeps the whole scree 
 
 @operation("decompose", method=True, result_name="{method}")
 def decompose(
-    s: Signal, method: str = "pca", n_components: int | str | None = None, poisson: bool | None = None,
-    seed: int = 0, navigation_mask=None, signal_mask=None, centre: bool = False, solver: str = "auto",
+    s: Signal, method: str = "pca", n_components: int | Literal["auto"] | None = None, poisson: bool | None = None,
+    seed: int = 0, navigation_mask=None, signal_mask=None, centre: bool = False,
+    solver: Literal["auto", "gram", "randomized", "single_pass"] = "auto",
     n_iter: int = 2, oversample: int = 10,
-    max_iter: int | None = None, tol: float | None = None, loss: str | None = None, closure: bool | None = None,
-    init: str | None = None, pure_pixels: bool | None = None, fit_pixels: int | None = None,
+    max_iter: int | None = None, tol: float | None = None, loss: Literal["kl", "frobenius"] | None = None,
+    closure: bool | None = None, init: Literal["nndsvda", "vca"] | None = None, pure_pixels: bool | None = None,
+    fit_pixels: int | None = None,
     executor=None, progress=None,
 ) -> Decomposition:
     """Unsupervised decomposition of a spectrum image into spectra (factors) and maps (loadings).

@@ -171,6 +171,8 @@ def _expected_types(param: inspect.Parameter) -> tuple | None:
                      ("list", list), ("Sequence", list), ("dict", dict)):
         if token in text:
             types.append(t)
+    if re.search(r"Literal\[[^\]]*['\"]", text):  # Literal["auto"]: a string, checked against its choices
+        types.append(str)
     if not types or "Any" in text:
         return None
     return tuple(dict.fromkeys(types))
