@@ -13,7 +13,7 @@ import pytest
 import emscale as em
 from emscale.workflows import samples
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
