@@ -74,6 +74,27 @@ def test_worker_killed_mid_pass_gives_the_same_result(client, store):
     np.testing.assert_array_equal(got, ref)
 
 
+@pytest.mark.parametrize("axis", [0, 1])
+def test_axis_partitions_and_folding_on_cluster_give_the_in_memory_bits(client, store, axis):
+    """Partitions along a chosen axis and fold=True on the cluster (which gathers, then merges in order)."""
+    s, path = store
+    lazy = em.load(path, lazy=True)
+
+    def m(block, rows):
+        return np.sqrt(block.astype(np.float64)).sum(axis=axis)
+
+    def per_slab(block, rows):
+        return np.sqrt(block.astype(np.float64)) * 0.5
+
+    p = Pass(m, lambda a, b: a + b, name="axis-sum")
+    ref = run_pass(s.data, p, executor=InlineExecutor(), rows=4, axis=axis)
+    for fold in (False, True):
+        got = run_pass(lazy.data, p, executor=DaskExecutor(client), rows=4, axis=axis, fold=fold)
+        np.testing.assert_array_equal(got, ref)
+    got = run_pass(lazy.data, Pass(per_slab, name="slabs"), executor=DaskExecutor(client), rows=4, axis=axis)
+    np.testing.assert_array_equal(got, np.sqrt(s.data.astype(np.float64)) * 0.5)
+
+
 def test_cli_scheduler_option_runs_passes_on_the_cluster(client, store, tmp_path, capsys):
     from emscale.cli import main
     from emscale.engine import get_executor, use_executor
