@@ -63,38 +63,62 @@ class Axis:
         u = f" {self.units}" if self.units else ""
         return f"[{self.low:g}, {self.high:g}]{u}"
 
-    def value_to_index(self, value: float) -> int:
+    def value_to_index(self, value: float, clip: bool = False) -> int:
         """Index of the channel nearest to a calibrated value; a value outside the axis is an error.
 
         Rounding follows HyperSpy's ``value2index`` exactly, so classic code selects the same channels: a
         value half-way between two channels goes to the one whose value is closer to zero, and a uniform axis
         accepts values up to half a channel beyond its ends.
+
+        ``clip=True`` makes the result a slice bound, as HyperSpy's ``isig[v1:v2]`` uses it: a value beyond the
+        axis gives 0 below its start and ``size`` (one past the last channel) beyond its end instead of an error.
         """
         value = float(value)
         if not math.isfinite(value):
             raise AxisError(f"axis {self.name!r}: calibrated value {value} is not finite")
         if self.size == 0:
             raise AxisError(f"axis {self.name!r} is empty")
-        outside = AxisError(
-            f"value {value:g} is outside axis {self.name!r}, which spans {self.describe_range()}"
-        )
         if self.is_uniform:
-            # HyperSpy: truncate at 1e-12 of a channel, then round the index half towards zero where the
-            # value is >= 0 (scale > 0) and half away from zero otherwise.
-            x = float(np.trunc((value - self.offset) / self.scale * 1e12) / 1e12)
-            towards_zero = (value >= 0) if self.scale > 0 else (value < 0)
-            if towards_zero == (x >= 0):
-                idx = math.ceil(x - 0.5)
-            else:
-                idx = math.floor(x + 0.5)
-            if not 0 <= idx < self.size:
-                raise outside
-            return int(idx)
-        if value < self.low or value > self.high:
-            raise outside
-        c = self.coords
-        eps = float(np.min(np.abs(np.diff(c)))) * 1e-12 if self.size > 1 else 0.0
-        return int(np.argmin(np.abs(c - value + math.copysign(eps, value) * (value != 0))))
+            idx = float(self._uniform_index(np.float64(value)))  # infinite far outside a fine axis
+            if 0 <= idx < self.size:
+                return int(idx)
+            if clip:
+                return 0 if idx < 0 else self.size
+        elif self.low <= value <= self.high:
+            c = self.coords
+            eps = float(np.min(np.abs(np.diff(c)))) * 1e-12 if self.size > 1 else 0.0
+            return int(np.argmin(np.abs(c - value + math.copysign(eps, value) * (value != 0))))
+        elif clip:  # the end whose coordinate is nearer
+            return 0 if abs(value - self.coords[0]) < abs(value - self.coords[-1]) else self.size
+        raise AxisError(f"value {value:g} is outside axis {self.name!r}, which spans {self.describe_range()}")
+
+    def values_to_indices(self, values, clip: bool = True) -> np.ndarray:
+        """:meth:`value_to_index` of every value of an array (uniform axes), as int64 of the same shape.
+
+        ``clip=True``: slice bounds in ``[0, size]`` as :meth:`value_to_index` with ``clip``; ``clip=False``:
+        a value outside the axis is an error. Values must be finite.
+        """
+        if not self.is_uniform:
+            raise AxisError(f"axis {self.name!r} is non-uniform; values_to_indices needs a uniform axis")
+        v = np.asarray(values, dtype=np.float64)
+        if not np.all(np.isfinite(v)):
+            raise AxisError(f"axis {self.name!r}: calibrated values must be finite")
+        idx = self._uniform_index(v)  # float: values far outside the axis must not overflow int64
+        if clip:
+            return np.clip(idx, 0, self.size).astype(np.int64)
+        outside = (idx < 0) | (idx >= self.size)
+        if np.any(outside):
+            bad = float(v[outside].flat[0])
+            raise AxisError(f"value {bad:g} is outside axis {self.name!r}, which spans {self.describe_range()}")
+        return idx.astype(np.int64)
+
+    def _uniform_index(self, value: np.ndarray) -> np.ndarray:
+        """The one value -> index rule of a uniform axis (HyperSpy's): truncate at 1e-12 of a channel, then round
+        the index half towards zero where the value is >= 0 (scale > 0) and half away from zero otherwise."""
+        with np.errstate(over="ignore"):
+            x = np.trunc((value - self.offset) / self.scale * 1e12) / 1e12
+        towards_zero = (value >= 0) if self.scale > 0 else (value < 0)
+        return np.where(towards_zero == (x >= 0), np.ceil(x - 0.5), np.floor(x + 0.5))
 
     def index_to_value(self, index: int) -> float:
         return float(self.values[index])

@@ -22,21 +22,21 @@ representable in float32 (counts up to 16 bits, float32 data) and not centred, t
 run in float32 BLAS (the merged products accumulate in float64). The Gram matrix of the exact solver stays
 float64 throughout.
 
-Merge passes run on local executors (inline, threads) fold each partial into the running result as soon as the
-partials before it are in (:func:`_run_folding`): the same left-to-right fold in partition order as
-:func:`emscale.engine.run_pass`, hence the same bits, but a pass holds only the partials in flight instead of one
-per partition (a 2048 x 2048 Gram partial is 34 MB).
+Every pass folds each partial into the running result as soon as the partials before it are in
+(``run_pass(..., fold=True)``): the same left-to-right merge in partition order, hence the same bits, but on
+executors that stream (inline, threads) a pass holds only the partials in flight instead of one per partition (a
+2048 x 2048 Gram partial is 34 MB). Partials with several parts are named records with a ``merge`` method
+(:class:`StatisticsPartial`, ...).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..core.errors import DataError
-from ..engine import Pass, run_pass
+from ..engine import Pass, passes, run_pass
 
 # Smallest partition (bytes of the stored rows) a DataMatrix pass uses.
 MIN_PARTITION_BYTES = 1 << 20
@@ -61,53 +61,113 @@ class Sums:
     nnz_sq: float = np.nan  # sum over pixels of (non-zeros in the pixel)^2: the sparse Gram's work (NaN: not counted)
 
 
-def _merge_sums(a, b):
-    return (
-        a[0] + b[0],  # list of row-sum arrays
-        a[1] + b[1],
-        a[2] + b[2],
-        a[3] + b[3],
-        min(a[4], b[4]),
-        a[5] + b[5],
-        a[6] + b[6],
-        a[7] + b[7],
-        a[8] + b[8],
-    )
+# -- partial results of the passes: named records, merged in partition order ---------------------------------------
+@dataclass
+class StatisticsPartial:
+    """One partition's share of the statistics pass; the fields of :class:`Sums`, with ``row_sums`` a list of
+    per-partition arrays (concatenated once, at the end)."""
+
+    row_sums: list
+    col_sums: np.ndarray
+    n_nonfinite: int
+    n_negative: int
+    minimum: float
+    col_sq_over_row: np.ndarray
+    col_over_sqrt_row: np.ndarray
+    col_sq: np.ndarray
+    nnz_sq: float
+
+    def merge(self, other: StatisticsPartial) -> StatisticsPartial:
+        return StatisticsPartial(
+            self.row_sums + other.row_sums,
+            self.col_sums + other.col_sums,
+            self.n_nonfinite + other.n_nonfinite,
+            self.n_negative + other.n_negative,
+            min(self.minimum, other.minimum),
+            self.col_sq_over_row + other.col_sq_over_row,
+            self.col_over_sqrt_row + other.col_over_sqrt_row,
+            self.col_sq + other.col_sq,
+            self.nnz_sq + other.nnz_sq,
+        )
+
+    def sums(self) -> Sums:
+        rows = np.concatenate(self.row_sums) if self.row_sums else np.zeros(0)
+        return Sums(rows, self.col_sums, self.n_nonfinite, self.n_negative, self.minimum, self.col_sq_over_row,
+                    self.col_over_sqrt_row, self.col_sq, self.nnz_sq)
 
 
-def _run_folding(source, p: Pass, executor, partition_bytes: int, progress=None):
-    """:func:`emscale.engine.run_pass` for a merge pass on an in-process executor, folding each partial into the
-    result as soon as all partials before it are in (same left-to-right order, same bits), so that no more than
-    the partials in flight are held."""
-    from ..engine import passes
+@dataclass
+class SketchedStatisticsPartial:
+    """The statistics and the randomized solver's first products ``n = X^T Dr Y``, ``g = Y^T Y``
+    (:meth:`DataMatrix.statistics` with ``sketch``)."""
 
-    parts = passes.partitions(source, partition_bytes)
-    row_bytes = int(np.prod(source.shape[1:], dtype=np.int64)) * np.dtype(source.dtype).itemsize
-    sizes = [(s.stop - s.start) * row_bytes for s in parts]
-    total = int(sum(sizes))
-    ready: dict = {}
-    state = {"acc": None, "next": 0, "done": 0}
+    stats: StatisticsPartial
+    n: np.ndarray
+    g: np.ndarray
 
-    def task(i: int):
-        ready[i] = p.map(passes.read_block(source, parts[i]), parts[i])  # kept here, not in the executor's list
+    def merge(self, other: SketchedStatisticsPartial) -> SketchedStatisticsPartial:
+        return SketchedStatisticsPartial(self.stats.merge(other.stats), self.n + other.n, self.g + other.g)
 
-    def on_done(i: int):
-        state["done"] += sizes[i]
-        while state["next"] in ready:
-            part = ready.pop(state["next"])
-            state["acc"] = part if state["next"] == 0 else p.merge(state["acc"], part)
-            state["next"] += 1
-        if progress:
-            progress(state["done"], total)
 
-    t0 = time.perf_counter()
-    executor.map(task, range(len(parts)), on_done)
-    if state["next"] != len(parts):  # pragma: no cover - every executor calls on_done for every task
-        raise RuntimeError(f"pass {p.name!r}: {len(parts) - state['next']} partial(s) were not merged")
-    result = p.finalize(state["acc"])
-    passes.log.reports.append(passes.PassReport(p.name, len(parts), total, time.perf_counter() - t0, executor.name))
-    del passes.log.reports[:-100]
-    return result
+@dataclass
+class SinglePassPartial:
+    """The statistics, the range sketch rows ``ys`` (a list, concatenated at the end), the co-range sketch ``w``
+    and the error-test sketch ``z`` (:meth:`DataMatrix.single_pass_sketch`)."""
+
+    stats: StatisticsPartial
+    ys: list
+    w: np.ndarray
+    z: np.ndarray
+
+    def merge(self, other: SinglePassPartial) -> SinglePassPartial:
+        return SinglePassPartial(self.stats.merge(other.stats), self.ys + other.ys, self.w + other.w,
+                                 self.z + other.z)
+
+
+@dataclass
+class GramPartial:
+    """Upper triangles of the Gram matrix ``c`` (float64) and of the noise Gram matrix ``noise`` (float32 within a
+    partition, float64 once merged; None without noise), merged in place."""
+
+    c: np.ndarray
+    noise: np.ndarray | None
+
+    def merge(self, other: GramPartial) -> GramPartial:
+        self.c += other.c
+        if self.noise is not None:
+            if self.noise.dtype != np.float64:
+                self.noise = self.noise.astype(np.float64)
+            self.noise += other.noise
+        return self
+
+
+@dataclass
+class PowerPartial:
+    """One power-iteration read (:meth:`DataMatrix.sketch_products`): ``g = Y^T Y``, ``n = X^T Dr Y``, the column
+    sums ``s`` of ``Y`` (centred data) and the tall ``Y`` rows (a list; empty unless asked for), merged in place."""
+
+    g: np.ndarray
+    n: np.ndarray
+    s: np.ndarray
+    ys: list
+
+    def merge(self, other: PowerPartial) -> PowerPartial:
+        self.g += other.g
+        self.n += other.n
+        self.s += other.s
+        self.ys += other.ys
+        return self
+
+
+@dataclass
+class TakenRows:
+    """Rows taken from a partition (:meth:`DataMatrix.take_rows`): their positions in the request and values."""
+
+    where: np.ndarray
+    spectra: np.ndarray
+
+    def merge(self, other: TakenRows) -> TakenRows:
+        return TakenRows(np.concatenate([self.where, other.where]), np.concatenate([self.spectra, other.spectra]))
 
 
 def _sym_from_upper(c: np.ndarray) -> np.ndarray:
@@ -241,16 +301,12 @@ class DataMatrix:
         return np.ascontiguousarray(cw, dtype=dtype), (None if self.mean is None else self.mean @ c)
 
     def run(self, p: Pass):
-        # Partitions are sized by the float64 size of their rows (nmf / mcr still convert whole blocks).
-        from ..engine import passes
-        from ..engine.executors import InlineExecutor, ThreadExecutor, get_executor
-
+        """Run ``p`` over the data with this matrix's executor and progress callback, folding partials as they
+        arrive. Partitions are sized by the float64 size of their rows (nmf / mcr still convert whole blocks)."""
         grow = max(1, 8 // np.dtype(self.data.dtype).itemsize)
         partition_bytes = max(passes.DEFAULT_PARTITION_BYTES // grow, MIN_PARTITION_BYTES)
-        executor = self.executor or get_executor()
-        if p.merge is not None and type(executor) in (InlineExecutor, ThreadExecutor) and self.data.ndim:
-            return _run_folding(self.data, p, executor, partition_bytes, self.progress)
-        return run_pass(self.data, p, executor=executor, progress=self.progress, partition_bytes=partition_bytes)
+        return run_pass(self.data, p, executor=self.executor, progress=self.progress,
+                        partition_bytes=partition_bytes, fold=True)
 
     # -- the statistics pass -------------------------------------------------------------------------------
     def statistics(self, sketch: tuple[int, int, bool] | None = None, nonzeros: bool = True) -> Sums:
@@ -270,7 +326,7 @@ class DataMatrix:
             def m0(block, rows):
                 return self._statistics_block(block, rows, nonzeros=nonzeros)
 
-            acc = self.run(Pass(m0, _merge_sums, name="decomposition-statistics"))
+            acc = self.run(Pass(m0, StatisticsPartial.merge, name="decomposition-statistics"))
             return self._set_sums(acc)
         ell, seed, poisson = int(sketch[0]), int(sketch[1]), bool(sketch[2])
         dtype = np.dtype(np.float32 if _exact_in_float32(self.data.dtype) else np.float64)
@@ -279,17 +335,13 @@ class DataMatrix:
         def m(block, rows):
             return self._statistics_block(block, rows, (omega, poisson), nonzeros=nonzeros)
 
-        def merge(a, b):
-            return _merge_sums(a[:9], b[:9]) + (a[9] + b[9], a[10] + b[10])
+        acc = self.run(Pass(m, SketchedStatisticsPartial.merge, name="decomposition-statistics-sketch"))
+        self.sketch = {"key": (ell, seed, poisson), "omega": omega.astype(np.float64), "n": acc.n,
+                       "g": 0.5 * (acc.g + acc.g.T)}
+        return self._set_sums(acc.stats)
 
-        acc = self.run(Pass(m, merge, name="decomposition-statistics-sketch"))
-        self.sketch = {"key": (ell, seed, poisson), "omega": omega.astype(np.float64), "n": acc[9],
-                       "g": 0.5 * (acc[10] + acc[10].T)}
-        return self._set_sums(acc[:9])
-
-    def _set_sums(self, acc) -> Sums:
-        rows = np.concatenate(acc[0]) if acc[0] else np.zeros(0)
-        self.sums = Sums(rows, *acc[1:])
+    def _set_sums(self, acc: StatisticsPartial) -> Sums:
+        self.sums = acc.sums()
         return self.sums
 
     def _statistics_block(self, block, rows, sketch=None, nonzeros: bool = True):
@@ -334,8 +386,8 @@ class DataMatrix:
                 yr = y * (1.0 / np.sqrt(rs1))[:, None] if poisson else y
                 n_sk += xc.T @ yr.astype(omega.dtype, copy=False)
         rs = np.concatenate(rss) if len(rss) != 1 else rss[0]
-        out = ([rs], cs, n_bad, n_neg, mn, sq, osr, csq, nnz_sq)
-        return out if sketch is None else out + (n_sk, g_sk)
+        out = StatisticsPartial([rs], cs, n_bad, n_neg, mn, sq, osr, csq, nnz_sq)
+        return out if sketch is None else SketchedStatisticsPartial(out, n_sk, g_sk)
 
     # -- the single-pass sketch ----------------------------------------------------------------------------
     def single_pass_sketch(self, ell: int, ell_co: int, n_test: int, seed: int, poisson: bool):
@@ -358,14 +410,11 @@ class DataMatrix:
                 rs = x.sum(axis=1)
                 x /= np.sqrt(np.where(rs <= 0, 1.0, rs))[:, None]
             psi, theta = self._row_gaussians(rows, seed, (ell_co, n_test))
-            return (stats, [x @ omega], psi @ x, theta @ x)
+            return SinglePassPartial(stats, [x @ omega], psi @ x, theta @ x)
 
-        def merge(a, b):
-            return (_merge_sums(a[0], b[0]), a[1] + b[1], a[2] + b[2], a[3] + b[3])
-
-        stats, ys, w, z = self.run(Pass(m, merge, name="decomposition-single-pass"))
-        self._set_sums(stats)
-        return np.concatenate(ys, axis=0), w, z, omega
+        acc = self.run(Pass(m, SinglePassPartial.merge, name="decomposition-single-pass"))
+        self._set_sums(acc.stats)
+        return np.concatenate(acc.ys, axis=0), acc.w, acc.z, omega
 
     def _row_gaussians(self, rows: slice, seed: int, heights: tuple[int, ...]) -> list[np.ndarray]:
         """Wide Gaussian test matrices restricted to the kept pixels of first-dim rows ``rows``."""
@@ -478,15 +527,7 @@ class DataMatrix:
                 # sqrt(X) * G * Dr in float32 (Dc is applied to the merged matrix)
                 z = _gram.signed_root(x, row_weight(k0, k1), noise_seed, pixel_ids(p0, a, b), chan_ids)
                 cn = blas.ssyrk(1.0, z.T, beta=1.0, c=cn, overwrite_c=1)
-            return [c, cn]
-
-        def merge_dense(a, b):
-            a[0] += b[0]
-            if a[1] is not None:
-                if a[1].dtype != np.float64:
-                    a[1] = a[1].astype(np.float64)
-                a[1] += b[1]
-            return a
+            return GramPartial(c, cn)
 
         def merge_sparse(a, b):
             a += b
@@ -496,7 +537,8 @@ class DataMatrix:
             acc = self.run(Pass(m_sparse, merge_sparse, name="decomposition-gram-sparse"))
             c = _gram.unpack_symmetric(acc, p, 0, self.col_scale)
             return (c, _gram.unpack_symmetric(acc, p, 1, self.col_scale)) if noise else c
-        c, cn = self.run(Pass(m_dense, merge_dense, name="decomposition-gram"))
+        acc = self.run(Pass(m_dense, GramPartial.merge, name="decomposition-gram"))
+        c, cn = acc.c, acc.noise
         if post_scale:
             c *= self.col_scale[:, None]
             c *= self.col_scale[None, :]
@@ -555,16 +597,10 @@ class DataMatrix:
                     s += y.sum(axis=0)
                 if tall:
                     ys.append(y)
-            return [g, n, s, ys]
+            return PowerPartial(g, n, s, ys)
 
-        def merge(a, b):
-            a[0] += b[0]
-            a[1] += b[1]
-            a[2] += b[2]
-            a[3] += b[3]
-            return a
-
-        g, n, s, ys = self.run(Pass(m, merge, name=name))
+        acc = self.run(Pass(m, PowerPartial.merge, name=name))
+        g, n, s, ys = acc.g, acc.n, acc.s, acc.ys
         if self.col_scale is not None:
             n *= self.col_scale[:, None]
         if self.mean is not None:
@@ -584,14 +620,11 @@ class DataMatrix:
             else:
                 x, k0, k1 = self.raw_block(block, rows)
             sel = (kept_indices >= k0) & (kept_indices < k1)
-            return (np.nonzero(sel)[0], np.asarray(x[kept_indices[sel] - k0], dtype=np.float64))
+            return TakenRows(np.nonzero(sel)[0], np.asarray(x[kept_indices[sel] - k0], dtype=np.float64))
 
-        def merge(u, v):
-            return (np.concatenate([u[0], v[0]]), np.concatenate([u[1], v[1]]))
-
-        where, spectra = self.run(Pass(m, merge, name="decomposition-take"))
+        taken = self.run(Pass(m, TakenRows.merge, name="decomposition-take"))
         out = np.empty((len(kept_indices), self.n_channels))
-        out[where] = spectra
+        out[taken.where] = taken.spectra
         return out
 
     # -- shapes --------------------------------------------------------------------------------------------

@@ -1,26 +1,42 @@
 """Executors run the tasks of a pass: one task per navigation partition.
 
-An executor only maps a function over partitions and returns the partial results *in partition order*; the
-pass merges them in that fixed order, so every executor yields bit-identical results.
+An executor maps a function over partitions and hands back the partial results *in partition order*: all at once
+(:meth:`Executor.map`) or one by one as soon as every partial before it is in (:meth:`Executor.imap`, which holds
+only the partials in flight where the executor can stream). The pass merges them in that fixed order, so every
+executor yields bit-identical results.
 """
 
 from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor as _Pool
 from contextlib import contextmanager
 from typing import Any
 
 
 class Executor:
+    """Runs a function over items (partitions). Subclasses implement :meth:`map`; those that can hand results
+    over one by one also implement :meth:`imap`."""
+
     name = "base"
 
     def map(
         self, fn: Callable[[Any], Any], items: Sequence, on_done: Callable[[int], None] | None = None
     ) -> list:
+        """``[fn(item) for item in items]``; ``on_done(i)`` is called as task ``i`` finishes."""
         raise NotImplementedError
+
+    def imap(
+        self, fn: Callable[[Any], Any], items: Sequence, on_done: Callable[[int], None] | None = None
+    ) -> Iterator:
+        """``fn(item)`` for each item, yielded in item order; ``on_done(i)`` as task ``i`` finishes.
+
+        An executor that can stream yields each result as soon as it and every result before it are in, and
+        holds only the results in flight. This default (for executors that cannot) gathers them all first.
+        """
+        yield from self.map(fn, items, on_done)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
@@ -32,12 +48,14 @@ class InlineExecutor(Executor):
     name = "inline"
 
     def map(self, fn, items, on_done=None):
-        out = []
+        return list(self.imap(fn, items, on_done))
+
+    def imap(self, fn, items, on_done=None):
         for i, item in enumerate(items):
-            out.append(fn(item))
+            out = fn(item)
             if on_done:
                 on_done(i)
-        return out
+            yield out
 
 
 class ThreadExecutor(Executor):
@@ -51,8 +69,11 @@ class ThreadExecutor(Executor):
         self.prefetch = max(0, prefetch)
 
     def map(self, fn, items, on_done=None):
-        items = list(items)
-        out: list = [None] * len(items)
+        return list(self.imap(fn, items, on_done))
+
+    def imap(self, fn, items, on_done=None):
+        # Results are taken in item order; the next task is submitted once the consumer has taken one, so no
+        # more than n_workers + prefetch results are held besides the one the consumer works on.
         with _blas_threads(max(1, (os.cpu_count() or 1) // self.n_workers)), _Pool(self.n_workers) as pool:
             pending: deque = deque()
             it: Iterable = iter(enumerate(items))
@@ -70,11 +91,13 @@ class ThreadExecutor(Executor):
                 pass
             while pending:
                 i, fut = pending.popleft()
-                out[i] = fut.result()
+                out = fut.result()
+                del fut
                 if on_done:
                     on_done(i)
+                yield out
+                del out
                 submit_next()
-        return out
 
     def __repr__(self) -> str:
         return f"<ThreadExecutor n_workers={self.n_workers}>"

@@ -1,21 +1,26 @@
-"""Passes over navigation partitions whose partial results merge.
+"""Passes over partitions of an array whose partial results merge.
 
-A *pass* is three functions: ``map(block, rows) -> partial`` for one partition (a contiguous range of the
-first array dimension), ``merge(a, b) -> partial`` (associative; applied left to right in partition order so
-the result does not depend on the executor), and ``finalize(partial) -> result``. :func:`run_pass` reads each
-partition from the source (numpy array, dask array or zarr array) and hands it to the executor; algorithm code
-never knows which executor runs it.
+A *pass* is three functions: ``map(block, rows) -> partial`` for one partition (a contiguous range ``rows`` of
+one array dimension, the first by default), ``merge(a, b) -> partial`` (associative; applied left to right in
+partition order so the result does not depend on the executor), and ``finalize(partial) -> result``.
+:func:`run_pass` reads each partition from the source (numpy array, dask array or zarr array) and hands it to the
+executor; algorithm code never knows which executor runs it.
+
+Partial results with several parts are best written as named records with their own merge (a small dataclass
+whose ``merge(self, other)`` is the pass's ``merge``), not as positional tuples.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ..core.errors import AxisError
 from .executors import Executor, get_executor
 
 DEFAULT_PARTITION_BYTES = 64 * 2**20
@@ -56,46 +61,69 @@ class _Log:
 log = _Log()
 
 
-def _chunk_rows(source) -> int | None:
+def _partition_axis(source, axis: int) -> int:
+    """``axis`` as a non-negative dimension of ``source`` (an error names it when it is not one)."""
+    ndim = len(source.shape)
+    if not -ndim <= int(axis) < ndim:
+        raise AxisError(f"partition axis {axis} does not exist in an array of shape {tuple(source.shape)}")
+    return int(axis) % ndim
+
+
+def _chunk_rows(source, axis: int = 0) -> int | None:
     chunks = getattr(source, "chunks", None)
     if chunks is None:
         return None
-    c0 = chunks[0]
+    c0 = chunks[axis]
     if isinstance(c0, tuple):  # dask: tuple of chunk sizes per dimension
         return int(c0[0]) if c0 else None
     return int(c0)
 
 
-def partitions(source, partition_bytes: int | None = None, rows: int | None = None) -> list[slice]:
-    """Contiguous ranges of the first dimension, each about ``partition_bytes`` and aligned to storage chunks.
+def _slab_bytes(source, axis: int) -> int:
+    """Bytes of one index along ``axis`` (one 'row' of the partitioning)."""
+    shape = source.shape
+    rest = int(np.prod([n for d, n in enumerate(shape) if d != axis], dtype=np.int64))
+    return rest * np.dtype(source.dtype).itemsize
+
+
+def partitions(
+    source, partition_bytes: int | None = None, rows: int | None = None, axis: int = 0
+) -> list[slice]:
+    """Contiguous ranges of dimension ``axis`` (the first by default), each about ``partition_bytes`` and
+    aligned to storage chunks; ``rows`` fixes the length of a range instead.
 
     ``partition_bytes=None`` uses :data:`DEFAULT_PARTITION_BYTES` as it is at call time (configurable).
     """
     if partition_bytes is None:
         partition_bytes = DEFAULT_PARTITION_BYTES
     shape = source.shape
-    if len(shape) == 0 or shape[0] == 0:
-        return [slice(0, shape[0] if shape else 0)] if shape else [slice(None)]
-    n = shape[0]
+    if len(shape) == 0:
+        return [slice(None)]
+    axis = _partition_axis(source, axis)
+    n = shape[axis]
+    if n == 0:
+        return [slice(0, 0)]
     if rows is None:
-        row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * np.dtype(source.dtype).itemsize
-        rows = max(1, partition_bytes // max(1, row_bytes))
-        c = _chunk_rows(source)
+        rows = max(1, partition_bytes // max(1, _slab_bytes(source, axis)))
+        c = _chunk_rows(source, axis)
         # Whole storage chunks per partition, unless a chunk is itself bigger than the budget (a reader that
-        # chunks across the whole first dimension): then stay within the budget and read part of a chunk.
+        # chunks across the whole dimension): then stay within the budget and read part of a chunk.
         if c and c <= rows:
             rows = rows // c * c
     rows = min(max(1, rows), n)
     return [slice(i, min(i + rows, n)) for i in range(0, n, rows)]
 
 
-def read_block(source, rows: slice) -> np.ndarray:
-    """Materialise one partition as a numpy array (a view for numpy sources)."""
+def read_block(source, rows: slice, axis: int = 0) -> np.ndarray:
+    """Materialise one partition, ``source[:, ..., rows, ...]`` with ``rows`` on dimension ``axis``, as a numpy
+    array (a view for numpy sources)."""
     if getattr(source, "ndim", 1) == 0:  # a 0-d source is one partition; it cannot be sliced by rows
-        rows = ()
+        index = ()
+    else:
+        index = (slice(None),) * _partition_axis(source, axis) + (rows,)
     if isinstance(source, np.ndarray):
-        return source[rows]
-    block = source[rows]
+        return source[index]
+    block = source[index]
     if hasattr(block, "compute"):  # dask: read inside this worker, do not nest thread pools
         return np.asarray(block.compute(scheduler="synchronous"))
     return np.asarray(block)
@@ -108,22 +136,35 @@ def run_pass(
     partition_bytes: int | None = None,
     rows: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    axis: int = 0,
+    fold: bool = False,
 ):
-    """Run pass ``p`` over ``source``; ``progress(bytes_done, bytes_total)`` is called after each
-    partition."""
+    """Run pass ``p`` over ``source``; ``progress(bytes_done, bytes_total)`` is called after each partition.
+
+    Parameters
+    ----------
+    axis : the dimension partitioned: a partition is ``source[:, ..., rows, ...]`` with ``rows`` a range of
+        dimension ``axis`` (``p.map`` receives that range), and the partials of a pass without a merge are
+        concatenated along ``axis``.
+    fold : merge each partial into the running result as soon as every partial before it is in, instead of
+        gathering them all first: the same left-to-right fold in partition order, hence the same bits, but a
+        pass holds only the partials in flight where the executor can stream them (:meth:`Executor.imap`;
+        executors that cannot, such as the Dask executor, gather and merge in order as before).
+    """
     executor = executor or get_executor()
     if getattr(source, "ndim", 0) == 0:
-        parts = [slice(None)]
+        parts, axis = [slice(None)], 0
+        sizes = [np.dtype(source.dtype).itemsize]
     else:
-        parts = partitions(source, partition_bytes, rows)
-    itemsize = np.dtype(source.dtype).itemsize
-    row_bytes = int(np.prod(source.shape[1:], dtype=np.int64)) * itemsize if source.ndim else itemsize
-    sizes = [((s.stop or 0) - (s.start or 0)) * row_bytes if source.ndim else itemsize for s in parts]
+        axis = _partition_axis(source, axis)
+        parts = partitions(source, partition_bytes, rows, axis)
+        slab = _slab_bytes(source, axis)
+        sizes = [((s.stop or 0) - (s.start or 0)) * slab for s in parts]
     total = int(sum(sizes))
     done = [0]
 
     def task(rows_: slice):
-        return p.map(read_block(source, rows_), rows_)
+        return p.map(read_block(source, rows_, axis), rows_)
 
     def on_done(i: int):
         done[0] += sizes[i]
@@ -131,13 +172,23 @@ def run_pass(
             progress(done[0], total)
 
     t0 = time.perf_counter()
-    partials = executor.map(task, parts, on_done)
-    if p.merge is None:
-        acc = partials[0] if len(partials) == 1 else np.concatenate(partials, axis=0)
+    if fold and p.merge is not None:
+        acc, n = None, 0
+        with closing(executor.imap(task, parts, on_done)) as partials:
+            for part in partials:
+                acc = part if n == 0 else p.merge(acc, part)
+                n += 1
+                del part
+        if n != len(parts):  # pragma: no cover - an executor yields one result per partition
+            raise RuntimeError(f"pass {p.name!r}: {len(parts) - n} partial(s) were not merged")
     else:
-        acc = partials[0]
-        for part in partials[1:]:
-            acc = p.merge(acc, part)
+        partials = executor.map(task, parts, on_done)
+        if p.merge is None:
+            acc = partials[0] if len(partials) == 1 else np.concatenate(partials, axis=axis)
+        else:
+            acc = partials[0]
+            for part in partials[1:]:
+                acc = p.merge(acc, part)
     result = p.finalize(acc)
     log.reports.append(PassReport(p.name, len(parts), total, time.perf_counter() - t0, executor.name))
     del log.reports[:-100]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -245,12 +246,12 @@ def _resolve_lines(s: Signal, lines_or_elements, lo: float, hi: float) -> list[X
 # line maps
 # ---------------------------------------------------------------------------------------------------------
 def _bounds(ax: Axis, lo: float, hi: float) -> tuple[int, int]:
-    """Channel range [i0, i1) nearest to [lo, hi) (HyperSpy's isig convention), clipped, at least 1 channel
-    when the window overlaps the axis; (0, 0) when it does not."""
+    """Channel range [i0, i1) nearest to [lo, hi) (HyperSpy's isig convention: the axis's value -> index rule,
+    :meth:`Axis.value_to_index`, clipped to the axis), at least 1 channel when the window overlaps the axis;
+    (0, 0) when it does not."""
     if hi < ax.low - abs(ax.scale) / 2 or lo > ax.high + abs(ax.scale) / 2:
         return 0, 0
-    i0 = int(np.clip(np.round((lo - ax.offset) / ax.scale), 0, ax.size))
-    i1 = int(np.clip(np.round((hi - ax.offset) / ax.scale), 0, ax.size))
+    i0, i1 = ax.value_to_index(lo, clip=True), ax.value_to_index(hi, clip=True)
     if i1 <= i0:
         i1 = min(i0 + 1, ax.size)
         i0 = i1 - 1
@@ -267,6 +268,8 @@ def line_maps(
     background_width: float = 1.0,
     resolution_mnka: float | None = None,
     clip: bool = True,
+    executor=None,
+    progress=None,
 ) -> Signal:
     """Integrated X-ray line intensities (counts) of every pixel: one map per line, as one stacked Signal.
 
@@ -285,6 +288,7 @@ def line_maps(
         outside the axis is dropped (the other one gives a constant). ``False``: no subtraction. An array
         ``(n_lines, 4)`` gives the windows explicitly (``left_lo, left_hi, right_lo, right_hi``, axis units).
     clip : set negative intensities (background larger than the peak) to 0.
+    executor, progress : passed to :func:`emscale.engine.run_pass`.
 
     Returns
     -------
@@ -375,7 +379,7 @@ def line_maps(
         return peak.reshape(block.shape[:-1] + (nl,))
 
     src = s.data if s.nav_ndim else s.data[None]
-    out = run_pass(src, Pass(m, None, name="line_maps"), partition_bytes=_PARTITION_BYTES)
+    out = run_pass(src, Pass(m, None, name="line_maps"), executor, _PARTITION_BYTES, progress=progress)
     if not s.nav_ndim:
         out = out[0]
     data = np.moveaxis(out, -1, 0)  # (n_lines, *nav)
@@ -428,9 +432,19 @@ def bin_energy(s: Signal, factor: int, crop: bool = True) -> Signal:
 # ---------------------------------------------------------------------------------------------------------
 # spike removal
 # ---------------------------------------------------------------------------------------------------------
+@dataclass
+class _Despiked:
+    """One partition's share of :func:`remove_spikes`: the number of values replaced and the cleaned rows, which
+    the merge (on the client, in partition order) writes into the output."""
+
+    n: int
+    rows: slice | None
+    cleaned: np.ndarray | None
+
+
 @operation("remove_spikes")
 def remove_spikes(
-    s: Signal, threshold: float = 8.0, size: int = 3, energy_window: int = 5
+    s: Signal, threshold: float = 8.0, size: int = 3, energy_window: int = 5, executor=None, progress=None
 ) -> tuple[Signal, int]:
     """Replace outliers (cosmic rays, hot channels of single pixels) by the median of their neighbourhood.
 
@@ -445,7 +459,8 @@ def remove_spikes(
       ``energy_window=1`` switches this check off.
 
     Spikes are replaced by ``m_nav`` (by ``m_E`` for a single spectrum, which has no navigation neighbours).
-    Runs as one pass over navigation partitions, each reading ``size // 2`` neighbouring rows.
+    Runs as one pass over navigation partitions, each reading ``size // 2`` neighbouring rows (``executor``,
+    ``progress``: passed to :func:`emscale.engine.run_pass`).
     Returns ``(cleaned Signal, number of values replaced)``; the cleaned signal keeps the dtype.
     """
     from scipy.ndimage import median_filter
@@ -462,6 +477,7 @@ def remove_spikes(
     nav_fp = (int(size) if s.nav_ndim else 1,) * (src.ndim - 1) + (1,)
     e_fp = (1,) * (src.ndim - 1) + (int(energy_window),)
     halo = nav_fp[0] // 2
+    has_nav = bool(s.nav_ndim)  # the tasks close over this, not over the Signal
     n0 = src.shape[0]
     out = np.empty(src.shape, dtype=s.dtype)
 
@@ -478,7 +494,7 @@ def remove_spikes(
         if energy_window > 1:
             med_e = median_filter(block, size=e_fp, mode="reflect")
             spike &= excess(x, med_e)
-        if s.nav_ndim:
+        if has_nav:
             parts = [block]
             if halo:
                 top = read_block(src, slice(max(0, start - halo), start))
@@ -490,10 +506,18 @@ def remove_spikes(
             spike &= excess(x, med)
         else:
             med = med_e
-        out[start:stop] = np.where(spike, med, block)
-        return int(spike.sum())
+        return _Despiked(int(spike.sum()), slice(start, stop), np.where(spike, med, block))
 
-    n = run_pass(src, Pass(m, lambda a, b: a + b, name="remove_spikes"), partition_bytes=_PARTITION_BYTES)
+    def store(part: _Despiked) -> int:
+        if part.cleaned is not None:
+            out[part.rows] = part.cleaned
+        return part.n
+
+    def merge(a: _Despiked, b: _Despiked) -> _Despiked:
+        return _Despiked(store(a) + store(b), None, None)
+
+    n = run_pass(src, Pass(m, merge, store, name="remove_spikes"), executor, _PARTITION_BYTES, progress=progress,
+                 fold=True)
     data = out if s.nav_ndim else out[0]
     cleaned = derive(s, data, s.axes)
     return cleaned, int(n)

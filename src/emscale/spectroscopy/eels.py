@@ -81,25 +81,15 @@ def _as_rows(block: np.ndarray) -> np.ndarray:
     return np.asarray(block, dtype=np.float64).reshape(-1, block.shape[-1])
 
 
-def _index(ax: Axis, value: float, clip: bool = True) -> int:
-    """Channel boundary index for a calibrated value: channels whose centre is >= value start there.
-
-    Matches HyperSpy's ``isig[v1:v2]`` (nearest channel, half-open) for values on the axis; values outside the
-    axis are clipped to its ends when ``clip`` is true.
-    """
-    i = int(np.round((float(value) - ax.offset) / ax.scale))
-    if clip:
-        i = min(max(i, 0), ax.size)
-    return i
-
-
 def _window(ax: Axis, window, what: str) -> tuple[int, int]:
+    """Channel range ``[i0, i1)`` of an energy window, as HyperSpy's ``isig[E1:E2]`` selects it (the axis's
+    value -> index rule, :meth:`Axis.value_to_index`, clipped to the axis), at least one channel."""
     lo, hi = (float(v) for v in window)
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
         raise AxisError(f"{what} {window!r} must be two finite energies, low < high")
     if hi < ax.low - abs(ax.scale) / 2 or lo > ax.high + abs(ax.scale) / 2:
         raise AxisError(f"{what} {window!r} lies outside the energy axis {ax.describe_range()}")
-    i0, i1 = _index(ax, lo), _index(ax, hi)
+    i0, i1 = ax.value_to_index(lo, clip=True), ax.value_to_index(hi, clip=True)
     if i1 <= i0:
         i1 = min(i0 + 1, ax.size)
         i0 = i1 - 1
@@ -185,11 +175,14 @@ def estimate_zero_loss_position(
     signal_range: Sequence[float] | None = None,
     subpixel: bool = True,
     half_width: int | None = None,
+    executor=None,
+    progress=None,
 ) -> np.ndarray:
     """Energy (axis units) of the zero-loss peak of every spectrum, as a numpy array of navigation shape.
 
     ``signal_range=(E1, E2)`` restricts the search for the maximum (use it when another feature can be
     brighter than the ZLP, or to bound the alignment). Spectra without a positive maximum give NaN.
+    ``executor``, ``progress``: passed to :func:`emscale.engine.run_pass`.
     """
     ax = _energy_axis(s)
     i0, i1 = (0, ax.size) if signal_range is None else _window(ax, signal_range, "signal_range")
@@ -198,7 +191,7 @@ def estimate_zero_loss_position(
         y = _as_rows(block)
         return _peak_positions(y, i0, i1, subpixel, half_width).reshape(block.shape[:-1])
 
-    idx = run_pass(_source(s), Pass(m, None, name="zlp_position"), partition_bytes=_PARTITION_BYTES)
+    idx = run_pass(_source(s), Pass(m, None, name="zlp_position"), executor, _PARTITION_BYTES, progress=progress)
     return (ax.offset + ax.scale * np.asarray(idx, dtype=np.float64)).reshape(_nav_shape_np(s))
 
 
@@ -258,7 +251,8 @@ def _out_dtype(dtype) -> np.dtype:
 
 
 def _apply_shifts(
-    s: Signal, shift_ev: np.ndarray, interpolation: str, crop: bool, calibrate_offset: float
+    s: Signal, shift_ev: np.ndarray, interpolation: str, crop: bool, calibrate_offset: float, executor=None,
+    progress=None,
 ) -> tuple[np.ndarray, Axis]:
     """Shift every spectrum of ``s`` by ``shift_ev`` (nav-shaped, eV): ``out(E) = in(E + shift)``."""
     ax = _energy_axis(s)
@@ -278,7 +272,7 @@ def _apply_shifts(
         out = _shift_rows(_as_rows(block), d, interpolation)
         return out.reshape(block.shape).astype(dtype, copy=False)
 
-    data = run_pass(src, Pass(m, None, name="shift_spectra"), partition_bytes=_PARTITION_BYTES)
+    data = run_pass(src, Pass(m, None, name="shift_spectra"), executor, _PARTITION_BYTES, progress=progress)
     if not s.nav_ndim:
         data = data[0]
     new_ax = Axis(ax.name, n, ax.scale, ax.offset - float(calibrate_offset), ax.units, False)
@@ -300,6 +294,8 @@ def shift_spectra(
     interpolation: str = "linear",
     crop: bool = True,
     calibrate_offset: float = 0.0,
+    executor=None,
+    progress=None,
 ) -> Signal:
     """Shift every spectrum along energy by its own amount: ``out(E) = in(E + shift)`` (shifts in axis units).
 
@@ -307,9 +303,10 @@ def shift_spectra(
     ``shifts`` of :func:`align_zero_loss`. Sub-channel shifts interpolate linearly (``"linear"``) or with a
     Fourier phase ramp (``"fourier"``); channels shifted in from outside the axis are NaN unless ``crop=True``
     keeps only the channels defined for every spectrum. ``calibrate_offset`` is then subtracted from the
-    energy-axis offset (e.g. to put the ZLP at 0 eV).
+    energy-axis offset (e.g. to put the ZLP at 0 eV). ``executor``, ``progress``: passed to
+    :func:`emscale.engine.run_pass`.
     """
-    data, ax = _apply_shifts(s, _as_map(shifts), interpolation, crop, calibrate_offset)
+    data, ax = _apply_shifts(s, _as_map(shifts), interpolation, crop, calibrate_offset, executor, progress)
     return derive(s, data, list(s.axes[:-1]) + [ax])
 
 
@@ -331,6 +328,8 @@ def align_zero_loss(
     calibrate: bool = True,
     crop: bool = True,
     interpolation: str = "linear",
+    executor=None,
+    progress=None,
 ) -> ZeroLossAlignment:
     """Align the zero-loss peak (ZLP) of every spectrum.
 
@@ -349,9 +348,12 @@ def align_zero_loss(
 
     Returns :class:`ZeroLossAlignment` ``(signal, shifts, also_aligned)``; ``shifts`` is a navigation map of
     the shift applied to each spectrum in energy units (its ZLP position minus the target).
+
+    ``executor``, ``progress``: passed to :func:`emscale.engine.run_pass` (one pass locates the ZLPs, one shifts
+    the spectra, one more per ``also_align`` signal; ``progress`` counts each pass's bytes).
     """
     ax = _energy_axis(s)
-    pos = estimate_zero_loss_position(s, signal_range, subpixel)
+    pos = estimate_zero_loss_position(s, signal_range, subpixel, executor=executor, progress=progress)
     finite = np.isfinite(pos)
     if not finite.any():
         raise DataError(f"{s!r}: no spectrum has a positive maximum; cannot locate the zero-loss peak")
@@ -370,7 +372,7 @@ def align_zero_loss(
         tgt = float(target)
     shifts = np.where(finite, pos - tgt, 0.0)
     offset = tgt if calibrate else 0.0
-    data, new_ax = _apply_shifts(s, shifts, interpolation, crop, offset)
+    data, new_ax = _apply_shifts(s, shifts, interpolation, crop, offset, executor, progress)
     aligned = derive(s, data, list(s.axes[:-1]) + [new_ax])
     shift_sig = _nav_signal(s, shifts, "ZLP shifts", f"ZLP shift ({ax.units or 'energy'})")
     others = []
@@ -378,7 +380,8 @@ def align_zero_loss(
         if _nav_shape_np(o) != _nav_shape_np(s):
             raise DataError(f"also_align: {o!r} has navigation shape {o.nav_shape}, expected {s.nav_shape}")
         others.append(
-            as_step(shift_spectra, o, shifts, interpolation=interpolation, crop=crop, calibrate_offset=offset)
+            as_step(shift_spectra, o, shifts, interpolation=interpolation, crop=crop, calibrate_offset=offset,
+                    executor=executor, progress=progress)
         )
     return ZeroLossAlignment(aligned, shift_sig, others)
 
@@ -412,7 +415,12 @@ def _threshold_index(y: np.ndarray, window_length: int, polyorder: int, i0: int,
 
 @operation("elastic_threshold")
 def elastic_threshold(
-    s: Signal, signal_range: Sequence[float] | None = None, window_length: int = 5, polyorder: int = 2
+    s: Signal,
+    signal_range: Sequence[float] | None = None,
+    window_length: int = 5,
+    polyorder: int = 2,
+    executor=None,
+    progress=None,
 ) -> Signal:
     """Energy of the first intensity minimum after the zero-loss peak of every spectrum (end of the ZLP).
 
@@ -421,6 +429,7 @@ def elastic_threshold(
     the maximum when it never does) and stops at the first channel where the derivative is no longer
     negative. NaN where no minimum is found.
     ``signal_range`` restricts the search for the ZLP maximum. Returns a navigation-map Signal (energy units).
+    ``executor``, ``progress``: passed to :func:`emscale.engine.run_pass`.
     """
     ax = _energy_axis(s)
     i0, i1 = (0, ax.size) if signal_range is None else _window(ax, signal_range, "signal_range")
@@ -430,7 +439,8 @@ def elastic_threshold(
         e = np.where(idx >= 0, ax.offset + ax.scale * idx, np.nan)
         return e.reshape(block.shape[:-1])
 
-    thr = run_pass(_source(s), Pass(m, None, name="elastic_threshold"), partition_bytes=_PARTITION_BYTES)
+    thr = run_pass(_source(s), Pass(m, None, name="elastic_threshold"), executor, _PARTITION_BYTES,
+                   progress=progress)
     return _nav_signal(s, thr, "elastic threshold", f"energy ({ax.units})")
 
 
@@ -441,6 +451,8 @@ def thickness(
     signal_range: Sequence[float] | None = None,
     window_length: int = 5,
     polyorder: int = 2,
+    executor=None,
+    progress=None,
 ) -> Signal:
     """Relative thickness map ``t / lambda = ln(I_total / I_zlp)`` (log-ratio method, Egerton).
 
@@ -455,6 +467,7 @@ def thickness(
 
     The spectra must contain the whole low-loss distribution (ZLP and plural plasmon scattering). Pixels whose
     ZLP integral is not positive give NaN. Returns a navigation-map Signal (float64).
+    ``executor``, ``progress``: passed to :func:`emscale.engine.run_pass`.
     """
     ax = _energy_axis(s)
     n = ax.size
@@ -472,13 +485,11 @@ def thickness(
             raise DataError(
                 f"zlp_window map has {arr.size} values for {s!r} with navigation shape {s.nav_shape}"
             )
-        with np.errstate(invalid="ignore"):
-            thr_idx = np.where(
-                np.isfinite(arr), np.clip(np.round((arr - ax.offset) / ax.scale), 0, n), -1
-            ).astype(np.int64)
+        finite = np.isfinite(arr)
+        thr_idx = np.where(finite, ax.values_to_indices(np.where(finite, arr, ax.offset)), -1).astype(np.int64)
         mode = "map"
     elif np.ndim(zlp_window) == 0:
-        window = (0, _index(ax, float(zlp_window)))
+        window = (0, ax.value_to_index(float(zlp_window), clip=True))
         mode = "threshold"
     else:
         if len(zlp_window) != 2:
@@ -505,7 +516,7 @@ def thickness(
             t = np.where(zlp > 0, np.log(total / zlp), np.nan)
         return t.reshape(block.shape[:-1])
 
-    t = run_pass(src, Pass(m, None, name="thickness"), partition_bytes=_PARTITION_BYTES)
+    t = run_pass(src, Pass(m, None, name="thickness"), executor, _PARTITION_BYTES, progress=progress)
     return _nav_signal(s, t, "t/lambda", "t/lambda")
 
 
@@ -631,6 +642,8 @@ def edge_map(
     model: str = "powerlaw",
     integration_width: float = 50.0,
     onset_margin: float = 0.02,
+    executor=None,
+    progress=None,
     **background_kwargs,
 ) -> Signal:
     """Background-subtracted integrated intensity of one core-loss edge, one value per pixel.
@@ -641,7 +654,8 @@ def edge_map(
     ``integration_window``. Defaults, with ``E0 = onset * (1 - onset_margin)`` (the tabulated X-ray edge can
     sit a few eV above the EELS onset): integration ``(E0, E0 + integration_width)``, background
     ``(E0 - max(30, 0.1 * onset), E0)``; both are clipped to the energy axis. Extra keywords (e.g.
-    ``fit="fast"``) go to ``remove_background``.
+    ``fit="fast"``) go to ``remove_background``. ``executor``, ``progress``: passed to
+    :func:`emscale.engine.run_pass` (the background fit's pass and the integration's).
     """
     ax = _energy_axis(s)
     named = isinstance(edge, tuple | list) and len(edge) == 2 and isinstance(edge[0], str)
@@ -682,15 +696,17 @@ def edge_map(
     lo, hi = min(b0, i0), max(i1, b0 + 1)
     sub = s.isig[lo:hi]
     # Pass the background window in energies on the cropped signal's axis.
-    stripped = sub.remove_background(bw, model=model, **background_kwargs)
+    stripped = sub.remove_background(bw, model=model, executor=executor, progress=progress, **background_kwargs)
     sax = stripped.axes[-1]
-    j0, j1 = _index(sax, ax.offset + ax.scale * i0), _index(sax, ax.offset + ax.scale * i1)
+    j0 = sax.value_to_index(ax.offset + ax.scale * i0, clip=True)
+    j1 = sax.value_to_index(ax.offset + ax.scale * i1, clip=True)
 
     def m(block, rows):
         y = np.asarray(block, dtype=np.float64)[..., j0:j1]
         return np.nansum(y, axis=-1)
 
-    data = run_pass(_source(stripped), Pass(m, None, name="edge_map"), partition_bytes=_PARTITION_BYTES)
+    data = run_pass(_source(stripped), Pass(m, None, name="edge_map"), executor, _PARTITION_BYTES,
+                    progress=progress)
     out = _nav_signal(s, data, f"{label} edge intensity", f"{label} intensity (counts)")
     out.metadata.setdefault("EELS", {})["edge_map"] = {
         "edge": label,
