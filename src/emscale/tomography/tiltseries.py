@@ -91,7 +91,12 @@ def tilt_series(
             )
         sig_axes = images.axes[1:]
         images = images.to_numpy()
-    data = np.asarray(images if not isinstance(images, list | tuple) else np.stack([np.asarray(i) for i in images]))
+    if isinstance(images, list | tuple):
+        shapes = sorted({np.shape(i) for i in images})
+        if len(shapes) > 1:
+            raise DataError(f"images: projections of different shapes {shapes}; a tilt series needs one image size")
+        images = np.stack([np.asarray(i) for i in images]) if images else np.empty((0, 0, 0))
+    data = np.asarray(images)
     if data.size == 0:
         raise DataError(f"images: the tilt series is empty (shape {data.shape})")
     if data.ndim != 3:
