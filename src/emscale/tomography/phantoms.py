@@ -75,9 +75,12 @@ def render_gaussians(positions: np.ndarray, shape, sigma: float = 1.0, amplitude
     offs = np.arange(-r, r + 1)
     for p in positions + centre:
         i = np.round(p).astype(int)
-        sl = tuple(slice(max(k - r, 0), min(k + r + 1, n)) for k, n in zip(i, shape, strict=True))
-        g = [np.exp(-((k - r + offs - (pk - k)) ** 2) / (2 * sigma**2)) for k, pk in zip(i, p, strict=True)]
-        g = [gk[max(r - k, 0): len(offs) - max(k + r + 1 - n, 0)] for gk, k, n in zip(g, i, shape, strict=True)]
+        idx = [k + offs for k in i]  # the voxels within 4 sigma along each axis
+        ok = [(ix >= 0) & (ix < n) for ix, n in zip(idx, shape, strict=True)]
+        if not all(o.any() for o in ok):
+            continue
+        g = [np.exp(-((ix[o] - pk) ** 2) / (2 * sigma**2)) for ix, o, pk in zip(idx, ok, p, strict=True)]
+        sl = tuple(slice(ix[o][0], ix[o][-1] + 1) for ix, o in zip(idx, ok, strict=True))
         vol[sl] += amplitude * (g[0][:, None, None] * g[1][None, :, None] * g[2][None, None, :])
     return vol
 
