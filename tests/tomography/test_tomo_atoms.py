@@ -61,7 +61,7 @@ def test_subvoxel_refinement_is_exact_for_a_sampled_gaussian():
 
     true = np.array([[1.3, -2.45, 0.2], [-6.1, 5.7, -4.35]])
     vol = render_gaussians(true, (24, 24, 24), sigma=1.2)
-    atoms = trace_atoms(vol, min_distance=4.0, smooth=0)
+    atoms = trace_atoms(vol, min_distance=4.0, smooth=0, threshold=0.1)
     found = atoms.positions[np.argsort(atoms.positions[:, 0])]
     np.testing.assert_allclose(found, true[np.argsort(true[:, 0])] + 11.5, atol=1e-3)
 
