@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from emscale.tomography import align_tilts, tilt_series
+from emscale.tomography import estimate_alignment, tilt_series
 from emscale.tomography.alignment import _sinusoid_fit, shift_images
 from emscale.tomography.figures import sinogram_figure
 from emscale.tomography.phantoms import ellipsoid_phantom, project_volume
@@ -28,7 +28,7 @@ def _non_rigid(err, tilt_axis):
 @pytest.mark.parametrize("seed, tilt_axis", [(1, "y"), (2, "x")])
 def test_random_shifts_recovered_within_half_a_pixel(seed, tilt_axis):
     s, true = _series(seed, tilt_axis)
-    al = align_tilts(s)
+    al = estimate_alignment(s)
     err = _non_rigid(al.shifts + true, tilt_axis)  # applied shifts undo the true ones
     assert np.abs(err).max() < 0.5
     assert np.sqrt(np.mean(err**2)) < 0.15
@@ -40,7 +40,7 @@ def test_random_shifts_recovered_within_half_a_pixel(seed, tilt_axis):
 
 def test_cross_correlation_alone_is_within_a_pixel():
     s, true = _series(3, "y")
-    al = align_tilts(s, com=False)
+    al = estimate_alignment(s, com=False)
     assert np.abs(_non_rigid(al.xcorr_shifts + true, "y")).max() < 1.0
     np.testing.assert_array_equal(al.shifts, al.xcorr_shifts)
 
@@ -48,14 +48,14 @@ def test_cross_correlation_alone_is_within_a_pixel():
 @pytest.mark.parametrize("axis_shift", [3.5, -6.25])
 def test_tilt_axis_position_found(axis_shift):
     s, _ = _series(4, "y", axis_shift=axis_shift, max_shift=0.0)
-    al = align_tilts(s)
+    al = estimate_alignment(s)
     assert al.axis_shift == pytest.approx(axis_shift, abs=0.2)
     assert al.aligned.metadata["Tomography"]["axis_shift"] == pytest.approx(al.axis_shift)
 
 
 def test_sinogram_figure_before_after(tmp_path):
     s, _ = _series(1, "y")
-    al = align_tilts(s)
+    al = estimate_alignment(s)
     fig = sinogram_figure(s, al.aligned)
     assert len(fig.axes) == 2
     out = tmp_path / "sinograms.png"
@@ -69,7 +69,7 @@ def test_real_series_sinograms_become_continuous(real_dir, tmp_path):
     s = load_tilt_series(real_dir / "tomography/HAADF.mrc", tilt_axis="x")
     d = s.data.reshape(77, 128, 2, 128, 2).mean(axis=(2, 4))  # 2x binned: the test stays fast
     s = tilt_series(d - np.percentile(d, 1), s.axis("tilt").values, pixel_size=6.72, tilt_axis="x")
-    al = align_tilts(s, com=False)  # the needle runs out of the field along the axis: no centre of mass
+    al = estimate_alignment(s, com=False)  # the needle runs out of the field along the axis: no centre of mass
 
     def jump(x):  # mean change between neighbouring tilts
         return float(np.mean(np.abs(np.diff(np.asarray(x), axis=0))))

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from emscale.errors import DataError
-from emscale.tomography import reconstruct, tilt_series
-from emscale.tomography.atoms import match_atoms, trace_atoms
+from emscale.core.errors import DataError
+from emscale.tomography import reconstruct_tomogram, tilt_series
+from emscale.tomography.atoms import locate_atoms, match_atoms
 from emscale.tomography.phantoms import fcc_nanoparticle, project_volume
 
 ANGLES = np.arange(-70, 71, 2.0)
@@ -16,8 +16,8 @@ def _traced(n, seed, peak_counts, method, **kw):
     proj = project_volume(vol, ANGLES)
     scale = peak_counts / proj.max()
     counts = np.random.default_rng(seed).poisson(proj * scale).astype(np.float32)
-    rec = reconstruct(tilt_series(counts / scale, ANGLES, pixel_size=0.05), method, **kw)
-    atoms = trace_atoms(rec, min_distance=4.0)
+    rec = reconstruct_tomogram(tilt_series(counts / scale, ANGLES, pixel_size=0.05), method, **kw)
+    atoms = locate_atoms(rec, min_distance=4.0)
     return atoms, truth, match_atoms(atoms.positions, truth, max_distance=2.0)
 
 
@@ -49,7 +49,7 @@ def test_minimum_distance_is_enforced():
     from scipy import ndimage
 
     vol = ndimage.gaussian_filter(vol, 0.8)
-    atoms = trace_atoms(vol, min_distance=3.0, smooth=0, threshold=0.01)
+    atoms = locate_atoms(vol, min_distance=3.0, smooth=0, threshold=0.01)
     # the two atoms 2 voxels apart give one atom, nearer the brighter; the far one stays
     assert len(atoms.positions) == 2
     merged = atoms.positions[np.argmin(np.abs(atoms.positions - [10, 10, 11]).sum(axis=1))]
@@ -61,15 +61,15 @@ def test_subvoxel_refinement_is_exact_for_a_sampled_gaussian():
 
     true = np.array([[1.3, -2.45, 0.2], [-6.1, 5.7, -4.35]])
     vol = render_gaussians(true, (24, 24, 24), sigma=1.2)
-    atoms = trace_atoms(vol, min_distance=4.0, smooth=0, threshold=0.1)
+    atoms = locate_atoms(vol, min_distance=4.0, smooth=0, threshold=0.1)
     found = atoms.positions[np.argsort(atoms.positions[:, 0])]
     np.testing.assert_allclose(found, true[np.argsort(true[:, 0])] + 11.5, atol=1e-3)
 
 
 def test_trace_atoms_rejects_bad_volumes():
     with pytest.raises(DataError, match="expected a non-empty"):
-        trace_atoms(np.zeros((4, 4)))
+        locate_atoms(np.zeros((4, 4)))
     v = np.zeros((5, 5, 5))
     v[1, 1, 1] = np.nan
     with pytest.raises(DataError, match="NaN"):
-        trace_atoms(v)
+        locate_atoms(v)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from emscale.errors import DataError
+from emscale.core.errors import DataError
 from emscale.tomography import ParallelGeometry, Projector, _kernels, adjoint_mismatch
 
 BACKENDS = ["numpy"] + (["numba"] if _kernels.HAVE_NUMBA else [])

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from emscale import InlineExecutor, ThreadExecutor
-from emscale.errors import DataError
-from emscale.tomography import reconstruct, reconstruct_slices, tilt_series
+from emscale.core.errors import DataError
+from emscale.tomography import reconstruct_slices, reconstruct_tomogram, tilt_series
 from emscale.tomography.phantoms import ellipsoid_phantom, project_volume
 
 FULL = np.linspace(-90, 90, 60, endpoint=False)
@@ -28,27 +28,27 @@ def phantom(request):
 @pytest.mark.parametrize("filt, floor", [("ramp", 32.5), ("shepp-logan", 31.5), ("hann", 28.5)])
 def test_fbp_filters_reach_their_psnr(phantom, filt, floor):
     vol, s = phantom
-    rec = reconstruct(s["full"], "fbp", filter=filt)
+    rec = reconstruct_tomogram(s["full"], "fbp", filter=filt)
     assert psnr(rec.data, vol) > floor
 
 
 def test_fbp_filters_trade_noise_for_resolution_on_clean_data(phantom):
     vol, s = phantom
-    p = [psnr(reconstruct(s["full"], "fbp", filter=f).data, vol) for f in ("ramp", "shepp-logan", "hann")]
+    p = [psnr(reconstruct_tomogram(s["full"], "fbp", filter=f).data, vol) for f in ("ramp", "shepp-logan", "hann")]
     assert p[0] > p[1] > p[2]  # noise-free data: the sharper the filter, the closer to the truth
 
 
 def test_sirt_is_nonnegative_and_accurate(phantom):
     vol, s = phantom
-    rec = reconstruct(s["full"], "sirt", n_iter=50)
+    rec = reconstruct_tomogram(s["full"], "sirt", n_iter=50)
     assert rec.data.min() >= 0
     assert psnr(rec.data, vol) > 33.5
 
 
 def test_tv_beats_sirt_by_2db_in_the_missing_wedge(phantom):
     vol, s = phantom
-    p_sirt = psnr(reconstruct(s["wedge"], "sirt", n_iter=100).data, vol)
-    p_tv = psnr(reconstruct(s["wedge"], "tv", n_iter=100, tv_weight=0.01).data, vol)
+    p_sirt = psnr(reconstruct_tomogram(s["wedge"], "sirt", n_iter=100).data, vol)
+    p_tv = psnr(reconstruct_tomogram(s["wedge"], "tv", n_iter=100, tv_weight=0.01).data, vol)
     assert p_sirt > 31.0
     assert p_tv > p_sirt + 2.0
 
@@ -58,9 +58,9 @@ def test_bit_identical_across_executors_and_partitions(method):
     vol = ellipsoid_phantom(24, seed=5)
     s = tilt_series(project_volume(vol, WEDGE), WEDGE)
     kw = {"n_iter": 10} if method != "fbp" else {}
-    a = reconstruct(s, method, executor=InlineExecutor(), slices_per_partition=5, **kw).data
-    b = reconstruct(s, method, executor=ThreadExecutor(2), slices_per_partition=5, **kw).data
-    c = reconstruct(s, method, executor=ThreadExecutor(2), slices_per_partition=24, **kw).data
+    a = reconstruct_tomogram(s, method, executor=InlineExecutor(), slices_per_partition=5, **kw).data
+    b = reconstruct_tomogram(s, method, executor=ThreadExecutor(2), slices_per_partition=5, **kw).data
+    c = reconstruct_tomogram(s, method, executor=ThreadExecutor(2), slices_per_partition=24, **kw).data
     assert np.array_equal(a, b)
     assert np.array_equal(a, c)
 
@@ -70,7 +70,7 @@ def test_volume_signal_is_calibrated_and_oriented(tilt_axis):
     vol = np.zeros((20, 16, 24), np.float32)
     vol[12, 4, 18] = 1.0  # one voxel off-centre in every direction
     s = tilt_series(project_volume(vol, FULL, tilt_axis), FULL, pixel_size=0.7, tilt_axis=tilt_axis)
-    rec = reconstruct(s, "fbp", thickness=20)
+    rec = reconstruct_tomogram(s, "fbp", thickness=20)
     assert rec.shape == (20, 16, 24)
     assert [a.name for a in rec.axes] == ["z", "y", "x"]
     assert all(a.units == "nm" and a.scale == pytest.approx(0.7) for a in rec.axes)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from emscale import Signal
-from emscale.errors import DataError
+from emscale.core.errors import DataError
 from emscale.tomography.phantoms import project_volume, spectral_phantom
-from emscale.tomography.spectral import spectral_angles, spectral_tomography
+from emscale.tomography.spectral import spectral_angles, spectral_tomogram
 from emscale.tomography.tiltseries import tilt_axis_entry
 
 
@@ -24,7 +24,7 @@ def _series(n, n_channels, n_tilts, dose, seed):
 def test_three_phases_recovered_as_volumes_and_spectra():
     s, phases, spectra = _series(32, 64, 30, dose=300.0, seed=0)
     assert s.data.sum(axis=-1)[s.data.sum(axis=-1) > 0].mean() > 100  # realistic counts per pixel
-    st = spectral_tomography(s, 3, n_iter=50)
+    st = spectral_tomogram(s, 3, n_iter=50)
     angles, idx = spectral_angles(st.factors, spectra)
     assert np.all(angles <= 3.0)
     assert st.volumes.shape == (3, 32, 32, 32)
@@ -44,4 +44,4 @@ def test_spectral_angles_matches_permuted_spectra(rng):
 
 def test_spectral_tomography_needs_a_spectral_tilt_series():
     with pytest.raises(DataError, match="spectral tilt series"):
-        spectral_tomography(Signal(np.ones((3, 4, 5))), 2)
+        spectral_tomogram(Signal(np.ones((3, 4, 5))), 2)

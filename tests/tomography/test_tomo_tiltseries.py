@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from emscale import Signal
-from emscale.errors import AxisError, DataError, FileFormatError
+from emscale.core.errors import AxisError, DataError, FileFormatError
 from emscale.tomography import angles_of, load_tilt_series, read_rawtlt, tilt_series
 from emscale.tomography.tiltseries import slice_first, volume_from_slices
 

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from ..signal import Signal
+from ..core.registry import operation
+from ..core.signal import Signal, derive
 from .tiltseries import angles_of, check_series, tilt_series, tomo_meta
 
 
@@ -141,7 +142,7 @@ def shift_images(data: np.ndarray, shifts: np.ndarray, order: int = 3) -> np.nda
     return np.stack([ndimage.shift(im, sh, order=order, mode="nearest") for im, sh in zip(data, shifts, strict=True)])
 
 
-def align_tilts(s: Signal, com: bool = True, upsample: int = 20) -> Alignment:
+def estimate_alignment(s: Signal, com: bool = True, upsample: int = 20) -> Alignment:
     """Align a tilt series by a cross-correlation chain, centre-of-mass refinement and the tilt-axis fit.
 
     Parameters
@@ -157,7 +158,7 @@ def align_tilts(s: Signal, com: bool = True, upsample: int = 20) -> Alignment:
 
     Example
     -------
-    >>> al = align_tilts(s)
+    >>> al = estimate_alignment(s)
     >>> al.shifts.shape, round(al.axis_shift, 1)
     """
     check_series(s)
@@ -185,3 +186,23 @@ def align_tilts(s: Signal, com: bool = True, upsample: int = 20) -> Alignment:
     )
     aligned = Signal(aligned.data, axes=s.axes, signal_type="tilt_series", metadata=aligned.metadata, title=s.title)
     return Alignment(aligned, shifts, axis_shift, xc, residuals, float(np.sqrt(np.mean(final**2))))
+
+
+@operation("align_tilts", method=False)
+def align_tilts(s: Signal, com: bool = True, upsample: int = 20) -> Signal:
+    """The aligned tilt series (see :func:`estimate_alignment`), with ``metadata["Tomography"]`` holding
+    ``axis_shift`` and ``alignment``: ``shifts`` (n_tilts x 2, px, (y, x)), ``residuals`` and ``residual_rms``.
+
+    Example
+    -------
+    >>> aligned = align_tilts(ts)
+    >>> aligned.metadata["Tomography"]["axis_shift"]
+    """
+    al = estimate_alignment(s, com=com, upsample=upsample)
+    out = derive(s, al.aligned.data, s.axes)
+    out.metadata["Tomography"] = {
+        **al.aligned.metadata["Tomography"],
+        "alignment": {"shifts": al.shifts.tolist(), "residuals": al.residuals.tolist(),
+                      "residual_rms": al.residual_rms},
+    }
+    return out

@@ -25,8 +25,10 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from ..errors import DataError
-from ..signal import Signal
+from ..core.axes import Axis
+from ..core.errors import DataError
+from ..core.registry import operation
+from ..core.signal import Signal, derive
 
 
 @dataclass
@@ -95,8 +97,8 @@ def _enforce_distance(pos: np.ndarray, heights: np.ndarray, min_distance: float)
     return np.flatnonzero(~removed)
 
 
-def trace_atoms(vol, min_distance: float = 4.0, smooth: float = 0.75, threshold: float | None = None,
-                exclude_border: int = 1) -> TracedAtoms:
+def locate_atoms(vol, min_distance: float = 4.0, smooth: float = 0.75, threshold: float | None = None,
+                 exclude_border: int = 1) -> TracedAtoms:
     """Trace atoms in a volume (numpy ``(z, y, x)`` or a volume Signal).
 
     Parameters
@@ -114,7 +116,7 @@ def trace_atoms(vol, min_distance: float = 4.0, smooth: float = 0.75, threshold:
 
     Example
     -------
-    >>> atoms = trace_atoms(rec, min_distance=4.0)
+    >>> atoms = locate_atoms(rec, min_distance=4.0)
     >>> atoms.positions.shape
     """
     from skimage.filters import threshold_otsu
@@ -143,6 +145,31 @@ def trace_atoms(vol, min_distance: float = 4.0, smooth: float = 0.75, threshold:
         for d, ax in enumerate(sig.axes):
             coords[:, d] = ax.offset + ax.scale * pos[:, d]
     return TracedAtoms(pos, coords, h, thr)
+
+
+@operation("trace_atoms")
+def trace_atoms(vol: Signal, min_distance: float = 4.0, smooth: float = 0.75, threshold: float | None = None,
+                exclude_border: int = 1) -> Signal:
+    """The atoms of a volume Signal as a table Signal ``(n_atoms, 4)``: navigation axis ``atom``, signal axis
+    ``field`` = (z, y, x, height), positions in the volume's calibrated units (see :func:`locate_atoms` for the
+    method and parameters; ``metadata["AtomTracing"]`` holds the units, the threshold and the voxel positions).
+
+    Example
+    -------
+    >>> atoms = trace_atoms(volume, min_distance=4.0)
+    >>> atoms.data[:, :3]          # z, y, x in nm
+    """
+    found = locate_atoms(vol, min_distance=min_distance, smooth=smooth, threshold=threshold,
+                         exclude_border=exclude_border)
+    table = np.column_stack([found.coordinates, found.heights]).astype(np.float64)
+    axes = [Axis("atom", table.shape[0], navigate=True), Axis("field", 4)]
+    out = derive(vol, table, axes, signal_type="atom_positions")
+    out.metadata.setdefault("Signal", {})["signal_type"] = "atom_positions"
+    out.metadata["AtomTracing"] = {
+        "fields": ["z", "y", "x", "height"], "units": [a.units for a in vol.axes] + [""],
+        "threshold": found.threshold, "voxel_positions": found.positions.tolist(),
+    }
+    return out
 
 
 def match_atoms(found: np.ndarray, truth: np.ndarray, max_distance: float) -> dict:

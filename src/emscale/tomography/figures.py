@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..signal import Signal
+from ..core.signal import Signal
 from .tiltseries import angles_of, tomo_meta
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import DataError
+from ..core.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DataError
+from ..core.errors import DataError
 from . import _kernels
 from .geometry import ParallelGeometry
 

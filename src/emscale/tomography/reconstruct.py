@@ -12,11 +12,15 @@ The volume is a Signal ``(z, y, x)`` with the image calibration on ``y, x`` and 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
+from ..core.axes import Axis
+from ..core.errors import DataError
+from ..core.registry import operation
+from ..core.signal import Signal, derive
 from ..engine import Pass, run_pass
-from ..errors import DataError
-from ..signal import Signal
 from .geometry import ParallelGeometry
 from .projector import Projector
 from .reconstruction import FILTERS, SOLVERS
@@ -82,7 +86,8 @@ def _series_scale(A: Projector, sinograms, executor) -> float:
     return typical_value(A, np.full(A.geometry.sino_shape, mean, np.float32))
 
 
-def reconstruct(
+@operation("reconstruct_tomogram")
+def reconstruct_tomogram(
     s: Signal, method: str = "sirt", n_iter: int | None = None, filter: str = "ramp", tv_weight: float = 0.01,
     nonnegative: bool = True, thickness: int | None = None, backend: str = "auto", slices_per_partition: int = 8,
     executor=None, progress=None,
@@ -94,7 +99,7 @@ def reconstruct(
 
     Example
     -------
-    >>> vol = reconstruct(aligned, method="sirt", n_iter=100)
+    >>> vol = reconstruct_tomogram(aligned, method="sirt", n_iter=100)
     >>> vol.axes[0].name, vol.axes[0].units
     ('z', 'nm')
     """
@@ -111,9 +116,8 @@ def reconstruct(
     y, x = s.axes[1], s.axes[2]
     perp = x if ta == "y" else y
     nz = vol.shape[0]
-    zax = {"name": "z", "scale": perp.scale, "offset": -perp.scale * (nz - 1) / 2, "units": perp.units,
-           "navigate": False}
-    md = {k: v for k, v in s.metadata.items() if k != "Signal"}
-    md["Tomography"] = {**meta, "method": method, "n_tilts": int(s.shape[0])}
-    return Signal(vol, axes=[zax, y.to_dict() | {"navigate": False}, x.to_dict() | {"navigate": False}],
-                  signal_type="volume", metadata=md, title=s.title)
+    zax = Axis("z", nz, scale=perp.scale, offset=-perp.scale * (nz - 1) / 2, units=perp.units)
+    out = derive(s, vol, [zax, replace(y, navigate=False), replace(x, navigate=False)], signal_type="volume")
+    out.metadata.setdefault("Signal", {})["signal_type"] = "volume"
+    out.metadata["Tomography"] = {**meta, "method": method, "n_tilts": int(s.shape[0])}
+    return out

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import DataError
-from ..signal import Signal
-from .reconstruct import reconstruct
+from ..core.errors import DataError
+from ..core.registry import operation
+from ..core.signal import Signal, derive
+from .reconstruct import reconstruct_tomogram
 from .tiltseries import tilt_series
 
 
@@ -54,7 +55,7 @@ def _check(s: Signal) -> None:
         )
 
 
-def spectral_tomography(
+def spectral_tomogram(
     s: Signal, n_components: int, method: str = "nmf", recon: str = "sirt", n_iter: int | None = None,
     seed: int = 0, executor=None, progress=None, **decompose_kwargs,
 ) -> SpectralTomogram:
@@ -72,7 +73,7 @@ def spectral_tomography(
 
     Example
     -------
-    >>> st = spectral_tomography(eds_tilt_series, n_components=3)
+    >>> st = spectral_tomogram(eds_tilt_series, n_components=3)
     >>> st.volumes.shape          # (3, nz, ny, nx)
     """
     from ..decomposition import decompose
@@ -93,11 +94,29 @@ def spectral_tomography(
                          axis_shift=float(meta.get("axis_shift", 0.0)))
         ts = Signal(ts.data, axes=[s.axes[0]] + [a.to_dict() | {"navigate": False} for a in s.axes[1:3]],
                     signal_type="tilt_series", metadata=ts.metadata)
-        vols.append(reconstruct(ts, recon, n_iter=n_iter, executor=executor, progress=progress))
+        vols.append(reconstruct_tomogram(ts, recon, n_iter=n_iter, executor=executor, progress=progress))
     axes = [{"name": "component", "navigate": True}] + [a.to_dict() for a in vols[0].axes]
     volumes = Signal(np.stack([v.data for v in vols]), axes=axes, signal_type="volume",
                      metadata={"Tomography": {**vols[0].metadata["Tomography"], "decomposition": method}})
     return SpectralTomogram(F.T.copy(), volumes, dec)
+
+
+@operation("spectral_tomography")
+def spectral_tomography(s: Signal, n_components: int, method: str = "nmf", recon: str = "sirt",
+                        n_iter: int | None = None, seed: int = 0, executor=None, progress=None) -> Signal:
+    """Per-component volumes ``(component, z, y, x)`` of a spectral tilt series (:func:`spectral_tomogram`);
+    the component spectra (each summing to one) are in ``metadata["Tomography"]["factors"]``.
+
+    Example
+    -------
+    >>> vols = spectral_tomography(eds_tilt_series, n_components=3)
+    """
+    st = spectral_tomogram(s, n_components, method=method, recon=recon, n_iter=n_iter, seed=seed,
+                           executor=executor, progress=progress)
+    out = derive(s, st.volumes.data, st.volumes.axes, signal_type="volume")
+    out.metadata.setdefault("Signal", {})["signal_type"] = "volume"
+    out.metadata["Tomography"] = {**st.volumes.metadata["Tomography"], "factors": st.factors.tolist()}
+    return out
 
 
 def spectral_angles(found: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

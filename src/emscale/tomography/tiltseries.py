@@ -13,12 +13,15 @@ of pixels perpendicular to the tilt axis, so passes over partitions of the first
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import AxisError, DataError, FileFormatError
-from ..signal import Signal
+from ..core.axes import Axis
+from ..core.errors import AxisError, DataError, FileFormatError
+from ..core.registry import operation
+from ..core.signal import Signal, derive
 
 TILT_AXES = ("y", "x")
 
@@ -162,6 +165,29 @@ def load_tilt_series(path, angles=None, tilt_axis: str = "y", axis_shift: float 
     sig = [{"name": n, "scale": float(a.get("scale") or 1.0), "offset": float(a.get("offset") or 0.0),
             "units": a.get("units") or "", "navigate": False} for n, a in (("y", y), ("x", x))]
     return Signal(s.data, axes=[s.axes[0]] + sig, signal_type="tilt_series", metadata=s.metadata)
+
+
+@operation("as_tilt_series")
+def as_tilt_series(s: Signal, angles: list[float] | None = None, tilt_axis: str = "y", axis_shift: float = 0.0
+                   ) -> Signal:
+    """A loaded stack of projections (e.g. ``em.load("HAADF.mrc")``: one navigation axis, images as signal) as a
+    tilt series: navigation axis ``"tilt"`` with ``angles`` (degrees; ``None``: the navigation axis's own values),
+    float32 data, the image calibration kept, the tilt axis in the metadata. Errors as :func:`tilt_series`.
+
+    Example
+    -------
+    >>> ts = as_tilt_series(em.load("HAADF.mrc"), angles=read_rawtlt("HAADF.rawtlt").tolist(), tilt_axis="x")
+    """
+    if s.nav_ndim != 1 or s.sig_ndim != 2:
+        raise DataError(f"expected a stack of images (one navigation axis, two signal axes); got navigation "
+                        f"{s.nav_shape} and signal {s.sig_shape}")
+    a = s.axes[0].values if angles is None else np.asarray(angles, float)
+    ts = tilt_series(s, a, tilt_axis=tilt_axis, axis_shift=axis_shift)
+    axes = [Axis.from_dict(tilt_axis_entry(a), size=len(a))] + [replace(x, navigate=False) for x in s.axes[1:]]
+    out = derive(s, ts.data, axes, signal_type="tilt_series")
+    out.metadata.setdefault("Signal", {})["signal_type"] = "tilt_series"
+    out.metadata["Tomography"] = ts.metadata["Tomography"]
+    return out
 
 
 # -- views used by the algorithms ----------------------------------------------------------------------------
