@@ -50,9 +50,15 @@ def _forward_one(volp, s, c, sn, by_rows, cu, acc):
     other = sn if by_rows else c
     ca = cw if by_rows else cz
     cl = cz if by_rows else cw
+    step = 1.0 / den
     for line in range(n_lines):
-        for b in range(n_det):
-            x = ((b - cu) - (line - cl) * other) / den + ca
+        x0 = (-cu - (line - cl) * other) * step + ca  # x at bin b is x0 + b * step
+        # bins whose sample falls in (-1, n_along): the rest read only padding
+        lo_x, hi_x = (-1.0 - x0) * den, (n_along - x0) * den
+        b_lo = max(0, int(math.floor(min(lo_x, hi_x))))
+        b_hi = min(n_det, int(math.ceil(max(lo_x, hi_x))) + 1)
+        for b in range(b_lo, b_hi):
+            x = x0 + b * step
             if not -1.0 < x < n_along:
                 continue
             i0 = math.floor(x)
@@ -98,9 +104,16 @@ def _backproject_impl(sinop, cos_, sin_, cu, out):
         s = t // nz
         z = t % nz - cz
         for a in range(cos_.shape[0]):
-            bc0 = -cw * cos_[a] + z * sin_[a] + cu
-            for j in range(nw):
-                bc = bc0 + j * cos_[a]
+            c = cos_[a]
+            bc0 = -cw * c + z * sin_[a] + cu
+            # columns whose bin coordinate falls in (-1, n_det); the test below only guards the ends
+            j_lo, j_hi = 0, nw
+            if c != 0.0:
+                e0, e1 = (-1.0 - bc0) / c, (n_det - bc0) / c
+                j_lo = max(0, int(math.floor(min(e0, e1))))
+                j_hi = min(nw, int(math.ceil(max(e0, e1))) + 1)
+            for j in range(j_lo, j_hi):
+                bc = bc0 + j * c
                 if -1.0 < bc < n_det:
                     b0 = math.floor(bc)
                     f = bc - b0
