@@ -93,3 +93,28 @@ def test_reconstruct_errors():
         reconstruct_slices(bad, np.arange(5.0), method="fbp", executor=InlineExecutor())
     with pytest.raises(DataError, match="outside the detector"):
         reconstruct_slices(good, np.arange(5.0), axis_shift=9.0)
+
+
+def test_orthoslices_and_mip_figures(tmp_path):
+    from emscale.tomography import mip_figure, orthoslices_figure
+
+    vol = ellipsoid_phantom(24, seed=6)
+    s = tilt_series(project_volume(vol, FULL), FULL, pixel_size=0.5)
+    rec = reconstruct_tomogram(s, "fbp")
+    for make in (orthoslices_figure, mip_figure):
+        fig = make(rec)
+        assert len(fig.axes) == 3
+        assert fig.axes[0].get_xlabel() == "x (nm)"
+        fig.savefig(tmp_path / f"{make.__name__}.png")
+    # the MIP along z is the volume's maximum over z
+    img = mip_figure(rec).axes[0].images[0].get_array()
+    np.testing.assert_array_equal(np.asarray(img), rec.data.max(axis=0))
+
+
+def test_progress_is_reported_per_partition():
+    vol = ellipsoid_phantom(16, seed=7)
+    s = tilt_series(project_volume(vol, WEDGE), WEDGE)
+    calls = []
+    reconstruct_tomogram(s, "fbp", slices_per_partition=4, progress=lambda done, total: calls.append((done, total)),
+                         executor=InlineExecutor())
+    assert len(calls) == 4 and calls[-1][0] == calls[-1][1]
