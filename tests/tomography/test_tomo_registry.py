@@ -46,3 +46,17 @@ def test_pipeline_history_replays_bit_for_bit(stack_path):
     again = em.replay(atoms.history)
     np.testing.assert_array_equal(again.data, atoms.data)
     np.testing.assert_array_equal(em.replay(vol.history).data, vol.data)
+
+
+def test_real_mrc_loaded_by_em_load_becomes_a_tilt_series(real_dir):
+    from emscale.tomography import read_rawtlt
+
+    s = em.load(real_dir / "tomography/HAADF.mrc")
+    ts = as_tilt_series(s, angles=read_rawtlt(real_dir / "tomography/HAADF.rawtlt").tolist(), tilt_axis="x")
+    assert ts.shape == (77, 256, 256) and ts.axes[0].name == "tilt"
+    assert ts.axis("tilt").values[0] == -76.0 and ts.axis("tilt").scale == 2.0
+    assert ts.axis("x").scale == pytest.approx(3.36, abs=1e-5) and ts.axis("x").units == "nm"
+    assert [e["op"] for e in ts.history] == ["load", "as_tilt_series"]
+    np.testing.assert_array_equal(em.replay(ts.history).data, ts.data)
+    with pytest.raises(em.DataError, match="76 tilt angles given for 77 projections"):
+        as_tilt_series(s, angles=list(range(76)))
