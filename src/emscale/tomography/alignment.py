@@ -32,9 +32,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from ..core.errors import DataError
 from ..core.registry import operation
 from ..core.signal import Signal, derive
-from .tiltseries import angles_of, check_series, tilt_series, tomo_meta
+from .tiltseries import angles_of, check_series, tomo_meta
 
 
 @dataclass
@@ -180,11 +181,11 @@ def estimate_alignment(s: Signal, com: bool = True, upsample: int = 20) -> Align
         p, fit = _sinusoid_fit(theta, cm[:, perp])
     final = np.concatenate([cm[:, perp] - fit, cm[:, along] - np.median(cm[:, along])])
     axis_shift = float(p[0] - (data.shape[1 + perp] - 1) / 2)
-    aligned = tilt_series(
-        shift_images(data, shifts).astype(np.float32), angles, tilt_axis=meta["tilt_axis"], axis_shift=axis_shift,
-        metadata=s.metadata,
-    )
-    aligned = Signal(aligned.data, axes=s.axes, signal_type="tilt_series", metadata=aligned.metadata, title=s.title)
+    if not abs(axis_shift) < data.shape[1 + perp] / 2:
+        raise DataError(f"the fitted tilt axis lies {axis_shift:.1f} px from the image centre, outside the image; "
+                        "the series cannot be a rotation about an axis in view (check tilt_axis)")
+    aligned = derive(s, shift_images(data, shifts).astype(np.float32), s.axes)
+    aligned.metadata["Tomography"] = {**meta, "axis_shift": axis_shift}
     return Alignment(aligned, shifts, axis_shift, xc, residuals, float(np.sqrt(np.mean(final**2))))
 
 
