@@ -1,0 +1,50 @@
+"""Electron tomography: tilt series, alignment, single-axis reconstruction, atom tracing, spectral tomography.
+
+A tilt series is a :class:`~emscale.Signal` ``(n_tilts, ny, nx)`` with navigation axis ``"tilt"`` (degrees) and
+signal axes ``y, x``; a reconstruction is a volume Signal ``(z, y, x)`` with the same calibration.
+
+Operations (declared in the registry: recorded, replayable, recipe steps): ``as_tilt_series``, ``align_tilts``,
+``reconstruct_tomogram``, ``trace_atoms``, ``spectral_tomography``.
+
+>>> import emscale as em
+>>> from emscale import tomography as tomo
+>>> ts = tomo.as_tilt_series(em.load("HAADF.mrc"), tomo.read_rawtlt("HAADF.rawtlt").tolist(), tilt_axis="x")
+>>> vol = tomo.reconstruct_tomogram(tomo.align_tilts(ts), method="sirt", n_iter=100)
+"""
+
+from .alignment import Alignment, align_tilts, estimate_alignment
+from .atoms import TracedAtoms, locate_atoms, match_atoms, trace_atoms
+from .figures import mip_figure, orthoslices_figure, sinogram_figure
+from .geometry import ParallelGeometry
+from .projector import Projector, adjoint_mismatch
+from .reconstruct import METHODS, reconstruct_slices, reconstruct_tomogram
+from .spectral import SpectralTomogram, spectral_angles, spectral_tomogram, spectral_tomography
+from .tiltseries import angles_of, as_tilt_series, load_tilt_series, read_rawtlt, tilt_series
+
+__all__ = [
+    "METHODS",
+    "Alignment",
+    "ParallelGeometry",
+    "Projector",
+    "SpectralTomogram",
+    "TracedAtoms",
+    "adjoint_mismatch",
+    "align_tilts",
+    "angles_of",
+    "as_tilt_series",
+    "estimate_alignment",
+    "load_tilt_series",
+    "locate_atoms",
+    "match_atoms",
+    "mip_figure",
+    "orthoslices_figure",
+    "read_rawtlt",
+    "reconstruct_slices",
+    "reconstruct_tomogram",
+    "sinogram_figure",
+    "spectral_angles",
+    "spectral_tomogram",
+    "spectral_tomography",
+    "tilt_series",
+    "trace_atoms",
+]

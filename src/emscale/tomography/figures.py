@@ -1,0 +1,75 @@
+"""Figures: sinograms before/after alignment, orthogonal slices and maximum-intensity projections of a volume.
+
+Each function returns a :class:`matplotlib.figure.Figure` (created without pyplot, so nothing is shown or kept
+in a global state); save it with ``fig.savefig(path)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.signal import Signal
+from .tiltseries import angles_of, tomo_meta
+
+
+def _figure(n: int, size=(4.0, 3.6)):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(size[0] * n, size[1]), layout="constrained")
+    return fig, fig.subplots(1, n, squeeze=False)[0]
+
+
+def _sinogram(s: Signal, index: int | None) -> tuple[np.ndarray, str]:
+    """The sinogram (n_tilts, n_det) of one slice perpendicular to the tilt axis (default: the middle one)."""
+    ta = tomo_meta(s)["tilt_axis"]
+    d = np.asarray(s.data)
+    n = d.shape[1] if ta == "y" else d.shape[2]
+    i = n // 2 if index is None else int(index)
+    return (d[:, i, :] if ta == "y" else d[:, :, i]), f"{ta} = {i}"
+
+
+def sinogram_figure(before: Signal, after: Signal | None = None, index: int | None = None):
+    """Sinogram of one slice before (and after) alignment; the aligned one should be continuous."""
+    series = [("before", before)] + ([("after", after)] if after is not None else [])
+    fig, axes = _figure(len(series))
+    for ax, (label, s) in zip(axes, series, strict=True):
+        sino, where = _sinogram(s, index)
+        a = angles_of(s)
+        ax.imshow(sino, aspect="auto", cmap="gray", extent=(0, sino.shape[1], a[-1], a[0]))
+        ax.set(title=f"sinogram {label} alignment ({where})", xlabel="detector (px)", ylabel="tilt (deg)")
+    return fig
+
+
+def _volume(vol: Signal) -> tuple[np.ndarray, list]:
+    if vol.ndim != 3:
+        raise ValueError(f"expected a volume (z, y, x), got shape {vol.shape}")
+    return np.asarray(vol.data), list(vol.axes)
+
+
+def _extent(a, b):
+    return (b.values[0], b.values[-1], a.values[-1], a.values[0])
+
+
+def orthoslices_figure(vol: Signal, position: tuple[int, int, int] | None = None):
+    """Three orthogonal slices (xy, xz, yz) through ``position`` (z, y, x indices; default the centre)."""
+    d, (az, ay, ax_) = _volume(vol)
+    k, j, i = position or tuple(n // 2 for n in d.shape)
+    fig, axes = _figure(3)
+    for ax, img, (a, b), title in (
+        (axes[0], d[k], (ay, ax_), f"xy, z = {k}"),
+        (axes[1], d[:, j], (az, ax_), f"xz, y = {j}"),
+        (axes[2], d[:, :, i], (az, ay), f"yz, x = {i}"),
+    ):
+        ax.imshow(img, cmap="gray", extent=_extent(a, b))
+        ax.set(title=title, xlabel=f"{b.name} ({b.units})", ylabel=f"{a.name} ({a.units})")
+    return fig
+
+
+def mip_figure(vol: Signal):
+    """Maximum-intensity projections of the volume along z, y and x."""
+    d, (az, ay, ax_) = _volume(vol)
+    fig, axes = _figure(3)
+    for ax, axis, (a, b) in ((axes[0], 0, (ay, ax_)), (axes[1], 1, (az, ax_)), (axes[2], 2, (az, ay))):
+        ax.imshow(d.max(axis=axis), cmap="gray", extent=_extent(a, b))
+        ax.set(title=f"MIP along {'zyx'[axis]}", xlabel=f"{b.name} ({b.units})", ylabel=f"{a.name} ({a.units})")
+    return fig

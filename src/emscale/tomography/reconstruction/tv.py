@@ -1,0 +1,104 @@
+"""Total-variation regularised reconstruction by the primal-dual algorithm of Chambolle and Pock.
+
+Solves ``min_{x >= 0} 1/2 ||A x - b||^2 + lam * TV(x)`` slice by slice, ``TV`` the isotropic 2D total variation
+``sum |grad x|`` (forward differences, Neumann boundary). With ``K = [A; grad]`` and the diagonal step sizes of
+Pock & Chambolle (2011) -- ``sigma_A = 1 / (A 1)`` per ray, ``sigma_g = 1/2``, ``tau = 1 / (A^T 1 + 4)`` per
+pixel, the SIRT weights plus the gradient's share:
+
+    p    <- (p + sigma_A (A xb - b)) / (1 + sigma_A)      (prox of the data term's conjugate)
+    q    <- clip_lam(q + sigma_g grad xb)                  (projection onto |q| <= lam per pixel)
+    x'   <- max(0, x - tau (A^T p - div q))
+    xb   <- 2 x' - x
+
+The edge-preserving prior fills the missing wedge of limited-angle data better than SIRT (compressed-sensing
+tomography; Goris et al. 2012). The step sizes depend on the geometry only, so every partition of slices uses the
+same ones.
+
+References
+----------
+A. Chambolle and T. Pock, "A first-order primal-dual algorithm for convex problems with applications to imaging",
+J. Math. Imaging Vis. 40 (2011) 120-145; T. Pock and A. Chambolle, "Diagonal preconditioning for first order
+primal-dual algorithms in convex optimization", ICCV (2011) 1762-1769; E. Y. Sidky, J. H. Jorgensen and X. Pan,
+Phys. Med. Biol. 57 (2012) 3065-3091; B. Goris et al., Ultramicroscopy 113 (2012) 120-130.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..projector import Projector
+
+
+def grad(x: np.ndarray) -> np.ndarray:
+    """Forward differences of slices ``x`` (ns, nz, nw) -> (2, ns, nz, nw), zero at the far edge."""
+    g = np.zeros((2,) + x.shape, x.dtype)
+    g[0, :, :-1] = x[:, 1:] - x[:, :-1]
+    g[1, :, :, :-1] = x[:, :, 1:] - x[:, :, :-1]
+    return g
+
+
+def div(q: np.ndarray) -> np.ndarray:
+    """Divergence, the negative adjoint of :func:`grad`."""
+    d = np.zeros(q.shape[1:], q.dtype)
+    d[:, :-1] += q[0, :, :-1]
+    d[:, 1:] -= q[0, :, :-1]
+    d[:, :, :-1] += q[1, :, :, :-1]
+    d[:, :, 1:] -= q[1, :, :, :-1]
+    return d
+
+
+def tv_chambolle_pock(
+    A: Projector, sino: np.ndarray, n_iter: int = 200, tv_weight: float = 0.01, value_scale: float | None = None,
+    **_unused
+) -> np.ndarray:
+    """TV-regularised reconstruction of sinograms ``(n_slices, n_angles, n_det)`` -> slices (float32).
+
+    Parameters
+    ----------
+    A : the projector.
+    sino : line integrals in pixel units.
+    n_iter : primal-dual iterations.
+    tv_weight : dimensionless regularisation strength; ``lam = tv_weight * value_scale * mean(A^T 1)`` so that
+        one value suits any slice size, number of tilts and data scale. Larger is smoother.
+    value_scale : a typical voxel value (default: ``mean(b) / mean ray length`` of ``sino``); pass the value of
+        the whole series so that every partition of slices uses the same ``lam``.
+
+    Example
+    -------
+    >>> rec = tv_chambolle_pock(A, sino, n_iter=300, tv_weight=0.01)
+    """
+    g = A.geometry
+    if value_scale is None:
+        value_scale = typical_value(A, sino)
+    b = np.asarray(sino, np.float32)
+    # Diagonal preconditioning (Pock & Chambolle 2011, alpha = 1): per-ray and per-pixel step sizes from the
+    # absolute row and column sums of K = [A; grad] (a column of grad sums to at most 4, a row to 2).
+    col = A.adjoint(np.ones(g.sino_shape, np.float32))
+    sig_a = _inverse(A.forward(np.ones(g.vol_shape, np.float32)))[None]
+    tau = (1.0 / (col + 4.0))[None].astype(np.float32)
+    sig_g = np.float32(0.5)
+    lam = np.float32(max(tv_weight * value_scale * float(np.mean(col)), 1e-30))
+    x = np.zeros((b.shape[0],) + g.vol_shape, np.float32)
+    xb = x.copy()
+    p = np.zeros_like(b)
+    q = np.zeros((2,) + x.shape, np.float32)
+    for _ in range(int(n_iter)):
+        p = (p + sig_a * (A.forward(xb) - b)) / (1 + sig_a)
+        q += sig_g * grad(xb)
+        np.divide(q, np.maximum(1.0, np.sqrt(q[0] ** 2 + q[1] ** 2) / lam)[None], out=q)
+        x_new = np.maximum(0.0, x - tau * (A.adjoint(p) - div(q)))
+        xb = 2 * x_new - x
+        x = x_new
+    return x
+
+
+def _inverse(x: np.ndarray) -> np.ndarray:
+    out = np.zeros_like(x)
+    np.divide(1.0, x, out=out, where=x > 1e-6)
+    return out
+
+
+def typical_value(A: Projector, sino: np.ndarray) -> float:
+    """``mean(sino) / mean ray length``: the mean voxel value along the rays (line integrals / path length)."""
+    ray = float(np.mean(A.forward(np.ones(A.geometry.vol_shape, np.float32))))
+    return float(np.mean(sino, dtype=np.float64)) / max(ray, 1e-12)

@@ -1,0 +1,223 @@
+"""Tilt series as Signals: loading (MRC + IMOD ``.rawtlt``, image stacks) and the slice-first view.
+
+A tilt series is a :class:`~emscale.Signal` of shape ``(n_tilts, ny, nx)``: one navigation axis ``"tilt"``
+(degrees; explicit coordinates when the angles are not equispaced or not sorted) and two signal axes ``y, x``
+(calibrated, nm where the file says so). ``metadata["Tomography"]["tilt_axis"]`` names the image axis parallel
+to the tilt axis (``"y"`` or ``"x"``) and ``["axis_shift"]`` where the tilt axis crosses the image, in pixels
+from the centre of the perpendicular axis.
+
+Reconstruction works on the series arranged slice first: ``(n_slices, n_tilts, n_det)``, a slice being a line
+of pixels perpendicular to the tilt axis, so passes over partitions of the first dimension
+(:mod:`emscale.engine`) are passes over slices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ..core.axes import Axis
+from ..core.errors import AxisError, DataError, FileFormatError
+from ..core.registry import operation
+from ..core.signal import Signal, derive
+
+TILT_AXES = ("y", "x")
+
+
+def read_rawtlt(path) -> np.ndarray:
+    """Tilt angles (degrees) from an IMOD ``.rawtlt`` / ``.tlt`` file: one number per line, blank lines skipped."""
+    path = Path(path)
+    try:
+        lines = path.read_text().split("\n")
+    except OSError as e:
+        raise FileFormatError(f"cannot read tilt-angle file {path}: {e}") from e
+    out = []
+    for i, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            out.append(float(line.split()[0]))
+        except ValueError as e:
+            raise FileFormatError(f"{path}, line {i}: {line!r} is not a tilt angle") from e
+    if not out:
+        raise FileFormatError(f"{path} holds no tilt angles")
+    return np.asarray(out)
+
+
+def tilt_axis_entry(angles: np.ndarray) -> dict:
+    """The navigation-axis dict for ``angles``: uniform (scale/offset) when equispaced, else coordinates."""
+    a = np.asarray(angles, float)
+    if a.size > 1:
+        step = (a[-1] - a[0]) / (a.size - 1)
+        if step != 0 and np.allclose(a, a[0] + step * np.arange(a.size), rtol=0, atol=1e-6 * abs(step)):
+            return {"name": "tilt", "scale": float(step), "offset": float(a[0]), "units": "deg", "navigate": True}
+    return {"name": "tilt", "coords": a.tolist(), "units": "deg", "navigate": True}
+
+
+def tilt_series(
+    images, angles, pixel_size: float | None = None, units: str = "nm", tilt_axis: str = "y",
+    axis_shift: float = 0.0, metadata: dict | None = None,
+) -> Signal:
+    """A tilt-series Signal from a stack of projections and their tilt angles.
+
+    Parameters
+    ----------
+    images : array (n_tilts, ny, nx), a sequence of 2D arrays, or a Signal whose navigation dimension (one) holds
+        the tilts; a Signal keeps its signal-axis calibration unless ``pixel_size`` is given.
+    angles : tilt angles in degrees, one per projection.
+    pixel_size, units : image calibration (default 1 and ``units``, or the Signal's).
+    tilt_axis : ``"y"`` or ``"x"``: the image axis parallel to the tilt axis.
+    axis_shift : tilt-axis position on the perpendicular image axis, pixels from its centre.
+
+    Returns
+    -------
+    Signal ``(n_tilts, ny, nx)`` float32 with axes ``tilt`` (deg), ``y``, ``x``.
+
+    Raises
+    ------
+    DataError : empty series, wrong dimensionality, an angle count that differs from the number of projections,
+        non-finite angles or projections (NaN/inf, named by tilt index), a tilt axis outside the image.
+
+    Example
+    -------
+    >>> s = tilt_series(np.zeros((3, 64, 64)), [-60, 0, 60], pixel_size=0.5)
+    """
+    sig_axes = None
+    if isinstance(images, Signal):
+        if images.nav_ndim != 1 or images.sig_ndim != 2:
+            raise DataError(
+                f"images: a tilt series Signal needs one navigation axis and two signal axes, got "
+                f"navigation {images.nav_shape} and signal {images.sig_shape}"
+            )
+        sig_axes = images.axes[1:]
+        images = images.to_numpy()
+    if isinstance(images, list | tuple):
+        shapes = sorted({np.shape(i) for i in images})
+        if len(shapes) > 1:
+            raise DataError(f"images: projections of different shapes {shapes}; a tilt series needs one image size")
+        images = np.stack([np.asarray(i) for i in images]) if images else np.empty((0, 0, 0))
+    data = np.asarray(images)
+    if data.size == 0:
+        raise DataError(f"images: the tilt series is empty (shape {data.shape})")
+    if data.ndim != 3:
+        raise DataError(f"images: expected a stack (n_tilts, ny, nx), got shape {data.shape}")
+    a = np.asarray(angles, float).ravel()
+    if a.size != data.shape[0]:
+        raise DataError(f"angles: {a.size} tilt angles given for {data.shape[0]} projections")
+    if not np.all(np.isfinite(a)):
+        raise DataError(f"angles: non-finite tilt angle(s) at index {np.flatnonzero(~np.isfinite(a)).tolist()}")
+    data = data.astype(np.float32)
+    bad = np.flatnonzero(~np.all(np.isfinite(data), axis=(1, 2)))
+    if bad.size:
+        raise DataError(f"images: projection(s) at tilt index {bad.tolist()} contain NaN or infinite values")
+    if tilt_axis not in TILT_AXES:
+        raise AxisError(f"tilt_axis {tilt_axis!r}: use one of {TILT_AXES}")
+    n_perp = data.shape[2] if tilt_axis == "y" else data.shape[1]
+    if not abs(axis_shift) < n_perp / 2:
+        raise DataError(f"axis_shift {axis_shift} px puts the tilt axis outside the image ({n_perp} px across)")
+    if sig_axes is None or pixel_size is not None:
+        ps = 1.0 if pixel_size is None else float(pixel_size)
+        sig_axes = [{"name": n, "scale": ps, "units": units, "navigate": False} for n in ("y", "x")]
+    md = dict(metadata or {})
+    md.setdefault("Signal", {})["signal_type"] = "tilt_series"
+    md["Tomography"] = {**md.get("Tomography", {}), "tilt_axis": tilt_axis, "axis_shift": float(axis_shift)}
+    return Signal(data, axes=[tilt_axis_entry(a)] + list(sig_axes), signal_type="tilt_series", metadata=md)
+
+
+def load_tilt_series(path, angles=None, tilt_axis: str = "y", axis_shift: float = 0.0) -> Signal:
+    """Load an MRC tilt series through RosettaSciIO, angles from ``angles``, a ``.rawtlt``/``.tlt`` beside it.
+
+    Parameters
+    ----------
+    path : the ``.mrc`` / ``.ali`` / ``.st`` file.
+    angles : degrees, or a path to an IMOD angle file; ``None`` looks for ``<stem>.rawtlt`` then ``<stem>.tlt``.
+    tilt_axis, axis_shift : see :func:`tilt_series`.
+
+    Example
+    -------
+    >>> s = load_tilt_series("HAADF.mrc", tilt_axis="x")      # angles from HAADF.rawtlt
+    """
+    path = Path(path)
+    if angles is None:
+        found = [p for p in (path.with_suffix(".rawtlt"), path.with_suffix(".tlt")) if p.is_file()]
+        if not found:
+            raise FileFormatError(f"no tilt angles for {path}: pass angles= or put {path.stem}.rawtlt beside it")
+        angles = found[0]
+    if isinstance(angles, str | Path):
+        angles = read_rawtlt(angles)
+    from rsciio.mrc import file_reader
+
+    try:
+        d = file_reader(str(path))[0]
+    except Exception as e:  # the reader raises assorted errors on truncated / foreign files
+        raise FileFormatError(f"cannot read {path} as MRC: {e}") from e
+    ax = {a.get("index_in_array", i): a for i, a in enumerate(d["axes"])}
+    if d["data"].ndim != 3:
+        raise DataError(f"{path}: expected a stack of projections, got data of shape {d['data'].shape}")
+    y, x = ax[1], ax[2]
+    s = tilt_series(
+        d["data"], angles, tilt_axis=tilt_axis, axis_shift=axis_shift,
+        metadata={"General": {"title": path.stem, "original_filename": path.name}},
+    )
+    sig = [{"name": n, "scale": float(a.get("scale") or 1.0), "offset": float(a.get("offset") or 0.0),
+            "units": a.get("units") or "", "navigate": False} for n, a in (("y", y), ("x", x))]
+    return Signal(s.data, axes=[s.axes[0]] + sig, signal_type="tilt_series", metadata=s.metadata)
+
+
+@operation("as_tilt_series")
+def as_tilt_series(s: Signal, angles: list[float] | None = None, tilt_axis: str = "y", axis_shift: float = 0.0
+                   ) -> Signal:
+    """A loaded stack of projections (e.g. ``em.load("HAADF.mrc")``: one navigation axis, images as signal) as a
+    tilt series: navigation axis ``"tilt"`` with ``angles`` (degrees; ``None``: the navigation axis's own values),
+    float32 data, the image calibration kept, the tilt axis in the metadata. Errors as :func:`tilt_series`.
+
+    Example
+    -------
+    >>> ts = as_tilt_series(em.load("HAADF.mrc"), angles=read_rawtlt("HAADF.rawtlt").tolist(), tilt_axis="x")
+    """
+    if s.nav_ndim != 1 or s.sig_ndim != 2:
+        raise DataError(f"expected a stack of images (one navigation axis, two signal axes); got navigation "
+                        f"{s.nav_shape} and signal {s.sig_shape}")
+    a = s.axes[0].values if angles is None else np.asarray(angles, float)
+    ts = tilt_series(s, a, tilt_axis=tilt_axis, axis_shift=axis_shift)
+    axes = [Axis.from_dict(tilt_axis_entry(a), size=len(a))] + [replace(x, navigate=False) for x in s.axes[1:]]
+    out = derive(s, ts.data, axes, signal_type="tilt_series")
+    out.metadata.setdefault("Signal", {})["signal_type"] = "tilt_series"
+    out.metadata["Tomography"] = ts.metadata["Tomography"]
+    return out
+
+
+# -- views used by the algorithms ----------------------------------------------------------------------------
+def angles_of(s: Signal) -> np.ndarray:
+    """The tilt angles (degrees) of a tilt-series Signal."""
+    try:
+        return s.axis("tilt").values.copy()
+    except AxisError as e:
+        raise AxisError(f"not a tilt series: {e}") from e
+
+
+def tomo_meta(s: Signal) -> dict:
+    t = s.metadata.get("Tomography", {})
+    return {"tilt_axis": t.get("tilt_axis", "y"), "axis_shift": float(t.get("axis_shift", 0.0))}
+
+
+def check_series(s: Signal) -> None:
+    if s.nav_ndim != 1 or s.sig_ndim != 2 or s.axes[0].name != "tilt":
+        raise DataError(
+            f"expected a tilt series (navigation 'tilt', signal y, x); got axes {[a.name for a in s.axes]}"
+        )
+    if 0 in s.shape:
+        raise DataError(f"the tilt series is empty (shape {s.shape})")
+
+
+def slice_first(data: np.ndarray, tilt_axis: str) -> np.ndarray:
+    """``(n_tilts, ny, nx)`` -> ``(n_slices, n_tilts, n_det)``: slices along the tilt axis first (a view)."""
+    return data.transpose(1, 0, 2) if tilt_axis == "y" else data.transpose(2, 0, 1)
+
+
+def volume_from_slices(slices: np.ndarray, tilt_axis: str) -> np.ndarray:
+    """Reconstructed slices ``(n_slices, nz, n_w)`` -> volume ``(z, y, x)``."""
+    return slices.transpose(1, 0, 2) if tilt_axis == "y" else slices.transpose(1, 2, 0)

@@ -1,0 +1,80 @@
+"""Alignment: known random shifts recovered, the tilt-axis position found, figures drawn."""
+
+import numpy as np
+import pytest
+
+from emscale.tomography import estimate_alignment, tilt_series
+from emscale.tomography.alignment import _sinusoid_fit, shift_images
+from emscale.tomography.figures import sinogram_figure
+from emscale.tomography.phantoms import ellipsoid_phantom, project_volume
+
+ANGLES = np.arange(-70, 71, 2.0)
+
+
+def _series(seed, tilt_axis, axis_shift=0.0, max_shift=10.0):
+    vol = np.pad(ellipsoid_phantom(40, seed=seed), ((0, 0), (14, 14), (14, 14)))  # room for the shifts
+    ts = project_volume(vol, ANGLES, tilt_axis, axis_shift=axis_shift)
+    true = np.random.default_rng(seed).uniform(-max_shift, max_shift, (ANGLES.size, 2))
+    return tilt_series(shift_images(ts, true), ANGLES, tilt_axis=tilt_axis), true
+
+
+def _non_rigid(err, tilt_axis):
+    """Errors less what no alignment can know: a constant along the axis, 1 / cos / sin across it."""
+    along, perp = (0, 1) if tilt_axis == "y" else (1, 0)
+    return np.concatenate([err[:, along] - err[:, along].mean(),
+                           err[:, perp] - _sinusoid_fit(np.deg2rad(ANGLES), err[:, perp])[1]])
+
+
+@pytest.mark.parametrize("seed, tilt_axis", [(1, "y"), (2, "x")])
+def test_random_shifts_recovered_within_half_a_pixel(seed, tilt_axis):
+    s, true = _series(seed, tilt_axis)
+    al = estimate_alignment(s)
+    err = _non_rigid(al.shifts + true, tilt_axis)  # applied shifts undo the true ones
+    assert np.abs(err).max() < 0.5
+    assert np.sqrt(np.mean(err**2)) < 0.15
+    # the residuals say how far the cross-correlation chain was off, and the final fit is tight
+    assert al.residual_rms < 0.1
+    assert np.abs(al.residuals).max() > np.abs(err).max()
+    assert al.aligned.shape == s.shape and al.aligned.axes == s.axes
+
+
+def test_cross_correlation_alone_is_within_a_pixel():
+    s, true = _series(3, "y")
+    al = estimate_alignment(s, com=False)
+    assert np.abs(_non_rigid(al.xcorr_shifts + true, "y")).max() < 1.0
+    np.testing.assert_array_equal(al.shifts, al.xcorr_shifts)
+
+
+@pytest.mark.parametrize("axis_shift", [3.5, -6.25])
+def test_tilt_axis_position_found(axis_shift):
+    s, _ = _series(4, "y", axis_shift=axis_shift, max_shift=0.0)
+    al = estimate_alignment(s)
+    assert al.axis_shift == pytest.approx(axis_shift, abs=0.2)
+    assert al.aligned.metadata["Tomography"]["axis_shift"] == pytest.approx(al.axis_shift)
+
+
+def test_sinogram_figure_before_after(tmp_path):
+    s, _ = _series(1, "y")
+    al = estimate_alignment(s)
+    fig = sinogram_figure(s, al.aligned)
+    assert len(fig.axes) == 2
+    out = tmp_path / "sinograms.png"
+    fig.savefig(out)
+    assert out.stat().st_size > 10_000
+
+
+def test_real_series_sinograms_become_continuous(real_dir, tmp_path):
+    from emscale.tomography import load_tilt_series
+
+    s = load_tilt_series(real_dir / "tomography/HAADF.mrc", tilt_axis="x")
+    d = s.data.reshape(77, 128, 2, 128, 2).mean(axis=(2, 4))  # 2x binned: the test stays fast
+    s = tilt_series(d - np.percentile(d, 1), s.axis("tilt").values, pixel_size=6.72, tilt_axis="x")
+    al = estimate_alignment(s, com=False)  # the needle runs out of the field along the axis: no centre of mass
+
+    def jump(x):  # mean change between neighbouring tilts
+        return float(np.mean(np.abs(np.diff(np.asarray(x), axis=0))))
+
+    assert jump(al.aligned.data) < jump(s.data) / 5
+    assert np.abs(al.shifts).max() > 5  # the series really was misaligned
+    fig = sinogram_figure(s, al.aligned)
+    fig.savefig(tmp_path / "real_sinograms.png")

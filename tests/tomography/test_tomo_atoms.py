@@ -1,0 +1,75 @@
+"""Atom tracing: a simulated fcc nanoparticle with Poisson noise over +-70 degrees, reconstructed and traced."""
+
+import numpy as np
+import pytest
+
+from emscale.core.errors import DataError
+from emscale.tomography import reconstruct_tomogram, tilt_series
+from emscale.tomography.atoms import locate_atoms, match_atoms
+from emscale.tomography.phantoms import fcc_nanoparticle, project_volume
+
+ANGLES = np.arange(-70, 71, 2.0)
+
+
+def _traced(n, seed, peak_counts, method, **kw):
+    vol, truth = fcc_nanoparticle(n, a=8.0, sigma=1.0, seed=seed)
+    proj = project_volume(vol, ANGLES)
+    scale = peak_counts / proj.max()
+    counts = np.random.default_rng(seed).poisson(proj * scale).astype(np.float32)
+    rec = reconstruct_tomogram(tilt_series(counts / scale, ANGLES, pixel_size=0.05), method, **kw)
+    atoms = locate_atoms(rec, min_distance=4.0)
+    return atoms, truth, match_atoms(atoms.positions, truth, max_distance=2.0)
+
+
+@pytest.mark.parametrize("seed, peak_counts", [(0, 200), (1, 500)])
+def test_small_particle_atoms_found_placed_and_not_invented(seed, peak_counts):
+    atoms, truth, m = _traced(48, seed, peak_counts, "fbp")
+    assert 150 < len(truth) < 250
+    assert m["found_fraction"] >= 0.98
+    assert m["false_fraction"] <= 0.01
+    assert m["rms"] <= 0.3
+    # calibrated coordinates follow the volume's axes (0.05 nm voxels, z centred on the tilt axis)
+    np.testing.assert_allclose(atoms.coordinates[:, 1:], atoms.positions[:, 1:] * 0.05)
+    np.testing.assert_allclose(atoms.coordinates[:, 0], (atoms.positions[:, 0] - 23.5) * 0.05)
+
+
+@pytest.mark.slow
+def test_few_thousand_atom_particle_meets_the_aet_targets():
+    _, truth, m = _traced(128, 2, 200, "sirt", n_iter=20)
+    assert len(truth) > 3000
+    assert m["found_fraction"] >= 0.98
+    assert m["false_fraction"] <= 0.01
+    assert m["rms"] <= 0.3
+
+
+def test_minimum_distance_is_enforced():
+    vol = np.zeros((20, 20, 20), np.float32)
+    for p, h in (((10, 10, 10), 1.0), ((10, 10, 12), 0.9), ((4, 15, 6), 0.8)):
+        vol[p] = h
+    from scipy import ndimage
+
+    vol = ndimage.gaussian_filter(vol, 0.8)
+    atoms = locate_atoms(vol, min_distance=3.0, smooth=0, threshold=0.01)
+    # the two atoms 2 voxels apart give one atom, nearer the brighter; the far one stays
+    assert len(atoms.positions) == 2
+    merged = atoms.positions[np.argmin(np.abs(atoms.positions - [10, 10, 11]).sum(axis=1))]
+    assert merged[:2].tolist() == [10.0, 10.0] and 10.0 < merged[2] < 11.0
+
+
+def test_subvoxel_refinement_is_exact_for_a_sampled_gaussian():
+    from emscale.tomography.phantoms import render_gaussians
+
+    true = np.array([[1.3, -2.45, 0.2], [-6.1, 5.7, -4.35]])
+    vol = render_gaussians(true, (24, 24, 24), sigma=1.2)
+    atoms = locate_atoms(vol, min_distance=4.0, smooth=0, threshold=0.1)
+    found = atoms.positions[np.argsort(atoms.positions[:, 0])]
+    np.testing.assert_allclose(found, true[np.argsort(true[:, 0])] + 11.5, atol=1e-3)
+
+
+def test_trace_atoms_rejects_bad_volumes():
+    with pytest.raises(DataError, match="expected a non-empty"):
+        locate_atoms(np.zeros((4, 4)))
+    v = np.zeros((5, 5, 5))
+    v[1, 1, 1] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        locate_atoms(v)

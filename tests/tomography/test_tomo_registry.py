@@ -1,0 +1,62 @@
+"""The tomography operations are registered: recorded in history and replayed bit for bit from a loaded file."""
+
+import numpy as np
+import pytest
+
+import emscale as em
+from emscale.core import registry
+from emscale.tomography import align_tilts, as_tilt_series, reconstruct_tomogram, trace_atoms
+from emscale.tomography.alignment import shift_images
+from emscale.tomography.phantoms import fcc_nanoparticle, project_volume
+
+ANGLES = np.arange(-70, 71, 5.0)
+
+
+@pytest.fixture(scope="module")
+def stack_path(tmp_path_factory):
+    vol, _ = fcc_nanoparticle(32, a=8.0, seed=3)
+    proj = shift_images(project_volume(vol, ANGLES), np.random.default_rng(3).uniform(-2, 2, (ANGLES.size, 2)))
+    s = em.Signal(proj, axes=[{"name": "index", "navigate": True},
+                              {"name": "y", "scale": 0.05, "units": "nm", "navigate": False},
+                              {"name": "x", "scale": 0.05, "units": "nm", "navigate": False}])
+    path = tmp_path_factory.mktemp("tomo") / "stack.zarr"
+    s.save(path)
+    return path
+
+
+def test_operations_are_declared():
+    ops = registry.operations()
+    for name in ("as_tilt_series", "align_tilts", "reconstruct_tomogram", "trace_atoms", "spectral_tomography"):
+        assert name in ops
+
+
+def test_pipeline_history_replays_bit_for_bit(stack_path):
+    s = em.load(stack_path)
+    ts = as_tilt_series(s, angles=ANGLES.tolist(), tilt_axis="y")
+    assert ts.axis("tilt").scale == 5.0 and ts.axis("x").units == "nm"
+    aligned = align_tilts(ts, com=True)
+    vol = reconstruct_tomogram(aligned, method="sirt", n_iter=10)
+    atoms = trace_atoms(vol, min_distance=4.0)
+    assert [e["op"] for e in atoms.history] == ["load", "as_tilt_series", "align_tilts", "reconstruct_tomogram",
+                                                "trace_atoms"]
+    assert "executor" not in vol.history[-1]["params"]
+    assert vol.history[-1]["params"]["n_iter"] == 10
+    assert len(aligned.metadata["Tomography"]["alignment"]["shifts"]) == ANGLES.size
+    assert atoms.shape[1] == 4 and atoms.shape[0] > 50
+    again = em.replay(atoms.history)
+    np.testing.assert_array_equal(again.data, atoms.data)
+    np.testing.assert_array_equal(em.replay(vol.history).data, vol.data)
+
+
+def test_real_mrc_loaded_by_em_load_becomes_a_tilt_series(real_dir):
+    from emscale.tomography import read_rawtlt
+
+    s = em.load(real_dir / "tomography/HAADF.mrc")
+    ts = as_tilt_series(s, angles=read_rawtlt(real_dir / "tomography/HAADF.rawtlt").tolist(), tilt_axis="x")
+    assert ts.shape == (77, 256, 256) and ts.axes[0].name == "tilt"
+    assert ts.axis("tilt").values[0] == -76.0 and ts.axis("tilt").scale == 2.0
+    assert ts.axis("x").scale == pytest.approx(3.36, abs=1e-5) and ts.axis("x").units == "nm"
+    assert [e["op"] for e in ts.history] == ["load", "as_tilt_series"]
+    np.testing.assert_array_equal(em.replay(ts.history).data, ts.data)
+    with pytest.raises(em.DataError, match="76 tilt angles given for 77 projections"):
+        as_tilt_series(s, angles=list(range(76)))

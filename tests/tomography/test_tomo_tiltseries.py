@@ -1,0 +1,107 @@
+"""Tilt series: the real MRC + .rawtlt, stacks with angles, and the errors on bad input."""
+
+import numpy as np
+import pytest
+
+from emscale import Signal
+from emscale.core.errors import AxisError, DataError, FileFormatError
+from emscale.tomography import angles_of, load_tilt_series, read_rawtlt, tilt_series
+from emscale.tomography.tiltseries import slice_first, volume_from_slices
+
+
+def test_real_haadf_series_loads_with_angles_and_calibration(real_dir):
+    s = load_tilt_series(real_dir / "tomography/HAADF.mrc", tilt_axis="x")
+    assert s.shape == (77, 256, 256)
+    assert [a.name for a in s.axes] == ["tilt", "y", "x"]
+    assert s.nav_ndim == 1 and s.sig_ndim == 2
+    tilt = s.axis("tilt")
+    assert tilt.units == "deg" and tilt.is_uniform
+    np.testing.assert_allclose(angles_of(s), np.arange(-76, 77, 2.0))
+    for name in ("x", "y"):
+        assert s.axis(name).units == "nm"
+        assert s.axis(name).scale == pytest.approx(3.36, abs=1e-5)
+    assert s.metadata["Tomography"]["tilt_axis"] == "x"
+    assert s.data.dtype == np.float32
+    # int16 values kept: the reader's numbers, not rescaled
+    from rsciio.mrc import file_reader
+
+    raw = file_reader(str(real_dir / "tomography/HAADF.mrc"))[0]["data"]
+    np.testing.assert_array_equal(s.data[10], raw[10].astype(np.float32))
+
+
+def test_rawtlt_parsing(tmp_path):
+    p = tmp_path / "a.rawtlt"
+    p.write_text(" -60.00\n\n  0.5\n 60\n")
+    np.testing.assert_allclose(read_rawtlt(p), [-60.0, 0.5, 60.0])
+    p.write_text("-60\nabc\n")
+    with pytest.raises(FileFormatError, match="line 2"):
+        read_rawtlt(p)
+    p.write_text("\n\n")
+    with pytest.raises(FileFormatError, match="no tilt angles"):
+        read_rawtlt(p)
+
+
+def test_missing_angle_file_is_named(tmp_path):
+    f = tmp_path / "series.mrc"
+    f.write_bytes(b"")
+    with pytest.raises(FileFormatError, match="series.rawtlt"):
+        load_tilt_series(f)
+
+
+def test_non_uniform_angles_become_axis_coordinates():
+    angles = [-60.0, -45.0, -20.0, 0.0, 15.0, 50.0]
+    s = tilt_series(np.ones((6, 8, 10)), angles, pixel_size=0.25)
+    ax = s.axis("tilt")
+    assert not ax.is_uniform
+    np.testing.assert_array_equal(ax.values, angles)
+    assert s.axis("x").scale == 0.25 and s.axis("x").units == "nm"
+    u = tilt_series(np.ones((3, 8, 8)), [-30, 0, 30])
+    assert u.axis("tilt").is_uniform and u.axis("tilt").scale == 30
+
+
+def test_stack_of_signals_and_signal_calibration_kept():
+    stack = Signal(np.ones((4, 6, 5)), axes=[{"name": "n", "navigate": True},
+                                              {"name": "y", "scale": 2.0, "units": "nm", "navigate": False},
+                                              {"name": "x", "scale": 2.0, "units": "nm", "navigate": False}])
+    s = tilt_series(stack, [-45, -15, 15, 45])
+    assert s.axis("y").scale == 2.0 and s.shape == (4, 6, 5)
+    lst = tilt_series([np.zeros((6, 5)), np.ones((6, 5))], [0, 10])
+    assert lst.shape == (2, 6, 5)
+
+
+@pytest.mark.parametrize(
+    "images, angles, kwargs, match",
+    [
+        (np.ones((3, 8, 8)), [0, 1], {}, "2 tilt angles given for 3 projections"),
+        (np.ones((0, 8, 8)), [], {}, "empty"),
+        (np.ones((8, 8)), [0], {}, r"expected a stack \(n_tilts, ny, nx\)"),
+        ([np.ones((8, 8)), np.ones((8, 9))], [0, 1], {}, "different shapes"),
+        (np.ones((2, 8, 8)), [0, np.nan], {}, "non-finite tilt angle"),
+        (np.ones((3, 8, 8)), [0, 1, 2], {"axis_shift": 4.0}, "outside the image"),
+    ],
+)
+def test_bad_series_raise_clear_errors(images, angles, kwargs, match):
+    with pytest.raises(DataError, match=match):
+        tilt_series(images, angles, **kwargs)
+
+
+def test_nan_projection_is_named_by_index():
+    d = np.ones((4, 8, 8))
+    d[2, 3, 3] = np.nan
+    with pytest.raises(DataError, match=r"tilt index \[2\]"):
+        tilt_series(d, [0, 1, 2, 3])
+
+
+def test_bad_tilt_axis_name():
+    with pytest.raises(AxisError, match="tilt_axis 'z'"):
+        tilt_series(np.ones((2, 4, 4)), [0, 1], tilt_axis="z")
+
+
+@pytest.mark.parametrize("ta", ["y", "x"])
+def test_slice_first_and_back_are_inverse_layouts(ta, rng):
+    d = rng.random((5, 6, 7))
+    sf = slice_first(d, ta)
+    assert sf.shape == ((6, 5, 7) if ta == "y" else (7, 5, 6))
+    vol = rng.random((sf.shape[0], 3, sf.shape[2]))
+    v = volume_from_slices(vol, ta)
+    assert v.shape == ((3, 6, 7) if ta == "y" else (3, 6, 7))
