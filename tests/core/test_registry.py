@@ -14,6 +14,7 @@ from emscale.workflows.recipes.runner import execute, result_digest
 
 # One example per operation, as recipe steps on one of the cubes below. A new operation without an example here
 # fails test_every_operation_has_an_example: add one (it is then checked from a recipe and by replay).
+TILTS = [-60.0, -40.0, -20.0, 0.0, 20.0, 40.0, 60.0]
 SHIFTS = np.round(np.linspace(-0.4, 0.4, 6 * 5).reshape(6, 5), 3).tolist()
 EXAMPLES = {
     "inav": ("eels", [{"op": "inav", "key": ["1:4", "2:5"]}]),
@@ -46,6 +47,13 @@ EXAMPLES = {
     "labels": ("eds", [{"op": "decompose", "name": "d", "method": "pca", "n_components": 3},
                        {"op": "cluster", "of": "d", "name": "c", "n_clusters": 3},
                        {"op": "labels", "of": "c", "name": "phase_map"}]),
+    "as_tilt_series": ("tilts", [{"op": "as_tilt_series", "angles": TILTS, "tilt_axis": "y"}]),
+    "align_tilts": ("tilts", [{"op": "as_tilt_series", "angles": TILTS}, {"op": "align_tilts"}]),
+    "reconstruct_tomogram": ("tilts", [{"op": "as_tilt_series", "angles": TILTS},
+                                       {"op": "reconstruct_tomogram", "method": "sirt", "n_iter": 5}]),
+    "trace_atoms": ("tilts", [{"op": "as_tilt_series", "angles": TILTS},
+                              {"op": "reconstruct_tomogram", "method": "fbp"}, {"op": "trace_atoms"}]),
+    "spectral_tomography": ("spectral_tilts", [{"op": "spectral_tomography", "n_components": 2, "n_iter": 5}]),
     "spectra": ("eds", [{"op": "decompose", "name": "d", "method": "pca", "n_components": 3},
                         {"op": "cluster", "of": "d", "name": "c", "n_clusters": 3},
                         {"op": "spectra", "of": "c", "name": "phase_spectra"}]),
@@ -62,6 +70,27 @@ def _lowloss(seed=0):
     return em.Signal(rng.poisson(lam).astype(np.uint32), axes=axes, signal_type="EELS")
 
 
+def _tilts():
+    from emscale.tomography.phantoms import fcc_nanoparticle, project_volume
+
+    vol, _ = fcc_nanoparticle(24, a=8.0, seed=1)
+    axes = [{"name": "index", "navigate": True}, {"name": "y", "scale": 0.05, "units": "nm", "navigate": False},
+            {"name": "x", "scale": 0.05, "units": "nm", "navigate": False}]
+    return em.Signal(project_volume(vol, TILTS), axes=axes)
+
+
+def _spectral_tilts():
+    from emscale.tomography.phantoms import project_volume, spectral_phantom
+    from emscale.tomography.tiltseries import tilt_axis_entry
+
+    phases, spectra = spectral_phantom(12, 32, 2, seed=1)
+    proj = np.stack([project_volume(p, TILTS) for p in phases], axis=-1)
+    counts = np.random.default_rng(1).poisson(50 * proj @ spectra).astype(np.float32)
+    axes = [tilt_axis_entry(np.array(TILTS)), {"name": "y", "navigate": True}, {"name": "x", "navigate": True},
+            {"name": "Energy", "units": "keV"}]
+    return em.Signal(counts, axes=axes, metadata={"Tomography": {"tilt_axis": "y"}})
+
+
 @pytest.fixture(scope="module")
 def cubes(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cubes")
@@ -69,6 +98,8 @@ def cubes(tmp_path_factory):
         "eels": samples.eels_si(shape=(6, 5), n_channels=400, seed=1)[0],
         "eds": samples.eds_si(shape=(12, 10), n_channels=512, seed=2)[0],
         "lowloss": _lowloss(),
+        "tilts": _tilts(),
+        "spectral_tilts": _spectral_tilts(),
     }
     paths = {}
     for name, s in made.items():
