@@ -8,7 +8,7 @@ positions are measured or when the estimated remaining distortion ``sum_s max(ER
 ``stop_erd``.
 
 Batch selection: measuring ``s`` reduces the ERD of its surroundings (within about its distance ``d1(s)`` to the
-nearest measurement), so the batch is chosen greedily in decreasing ERD, skipping pixels within ``d1(s) / 2`` of
+nearest measurement), so the batch is chosen greedily in decreasing ERD, skipping pixels within ``d1(s)`` (Chebyshev) of
 a pixel already chosen (instead of the paper's pseudo-measurement updates; the same spreading, no re-prediction).
 
 Only the pixels whose neighbour lists change are re-featurised after each batch (:mod:`.slads_features`), so a
@@ -77,7 +77,7 @@ def psnr(reference: np.ndarray, estimate: np.ndarray) -> float:
 
 
 def select_batch(erd: np.ndarray, measured: np.ndarray, d1: np.ndarray, shape, batch_size: int) -> np.ndarray:
-    """Flat indices of the next ``batch_size`` positions: largest ERD first, spread by ``d1 / 2`` exclusion.
+    """Flat indices of the next ``batch_size`` positions: largest ERD first, spread by ``d1`` exclusion.
 
     Parameters
     ----------
@@ -97,7 +97,7 @@ def select_batch(erd: np.ndarray, measured: np.ndarray, d1: np.ndarray, shape, b
     ny, nx = shape
     blocked = np.zeros(shape, dtype=bool)
     chosen = []
-    radius = np.floor(d1[top] / 2).astype(np.int64)
+    radius = np.floor(d1[top]).astype(np.int64)
     for p, r in zip(top.tolist(), radius.tolist(), strict=True):
         y, x = divmod(p, nx)
         if blocked[y, x]:
