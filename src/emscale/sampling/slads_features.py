@@ -85,13 +85,22 @@ class NeighbourState:
         u = np.flatnonzero(~self.measured)
         if u.size == 0:
             return
-        kk = min(self.k + 4, m.size)  # a few spare neighbours so that ties at the k-th place sort by index
-        d, i = cKDTree(self._coords(m)).query(self._coords(u), k=kk)
+        tree = cKDTree(self._coords(m))
+        kk = min(self.k + 4, m.size)  # spare neighbours so that ties at the k-th place sort by index
+        d, i = tree.query(self._coords(u), k=kk)
         d2 = np.rint(np.asarray(d).reshape(len(u), kk) ** 2)  # squared grid distances are integers
         idx = m[np.asarray(i).reshape(len(u), kk)]
         order = _rowwise_order(d2, idx)
-        self.nn_d2[u] = np.take_along_axis(d2, order, axis=1)[:, : self.k]
-        self.nn_i[u] = np.take_along_axis(idx, order, axis=1)[:, : self.k]
+        d2 = np.take_along_axis(d2, order, axis=1)[:, : self.k]
+        idx = np.take_along_axis(idx, order, axis=1)[:, : self.k]
+        if kk < m.size:  # a tie group running past the spares: take every neighbour within the k-th distance
+            for r in np.flatnonzero(np.rint(np.asarray(d)[:, -1] ** 2) <= d2[:, -1]):
+                near = m[tree.query_ball_point(self._coords(u[r : r + 1])[0], np.sqrt(d2[r, -1]) + 1e-6)]
+                nd2 = ((self._coords(near) - self._coords(u[r : r + 1])) ** 2).sum(axis=1)
+                o = np.lexsort((near, nd2))[: self.k]
+                d2[r], idx[r] = nd2[o], near[o]
+        self.nn_d2[u] = d2
+        self.nn_i[u] = idx
 
     def add(self, flat, values) -> np.ndarray:
         """Record new measurements; update neighbours, reconstruction and features where they change.

@@ -244,7 +244,7 @@ def lattice_image(shape=(128, 128), spacing: float = 8.0, angle: float = 0.0, wi
     img = np.zeros(shape)
     reach = int(np.hypot(ny, nx) / spacing) + 2
     ij = np.mgrid[-reach : reach + 1, -reach : reach + 1].reshape(2, -1).T
-    for sub, (frac, amp) in enumerate(((0.0, 1.0), (0.5, 0.45))):
+    for frac, amp in ((0.0, 1.0), (0.5, 0.45)):
         u = (ij[:, 1] + frac) * spacing
         v = (ij[:, 0] + frac) * spacing
         cx = nx / 2 + ca * u - sa * v
