@@ -92,6 +92,7 @@ def _fit(spectra: np.ndarray, sig_axes, n_phases: int, n_components: int | None,
     on an adaptively sampled set, denser at boundaries, still estimates the phases of the whole scan.
     """
     from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
 
     from ..decomposition import decompose
 
@@ -107,7 +108,8 @@ def _fit(spectra: np.ndarray, sig_axes, n_phases: int, n_components: int | None,
     lo = np.asarray(d.loadings_array)[:, :nc]
     lo = lo / np.maximum(np.linalg.norm(lo, axis=1, keepdims=True), 1e-300)  # direction: intensity-blind
     w = np.ones(len(lo)) if weights is None else np.asarray(weights, dtype=np.float64)
-    labels = KMeans(n_clusters=n_phases, random_state=seed, n_init=10).fit(lo, sample_weight=w).labels_
+    with threadpool_limits(1):  # OpenMP start-up dominates k-means of a few thousand points (100x on 2 cores)
+        labels = KMeans(n_clusters=n_phases, random_state=seed, n_init=10).fit(lo, sample_weight=w).labels_
     flat_spec = spectra.reshape(len(spectra), -1)
     out = np.zeros((n_phases, flat_spec.shape[1]))
     for c in range(n_phases):
