@@ -74,3 +74,14 @@ def test_figure(eds):
     s, _, ref = eds
     res = autonomous_si(VirtualMicroscope(s), 3, fraction=0.1, stable_ari=None, reference=ref)
     assert isinstance(plot_phase_run(res), matplotlib.figure.Figure)
+
+
+def test_signal_level_run_replays_bit_for_bit_with_noise(eds):
+    from emscale.sampling.autonomous import autonomous_spectrum_imaging
+
+    s, _, _ = eds
+    a = autonomous_spectrum_imaging(s, 3, fraction=0.12, stable_ari=None, noise_dose=0.5, seed=2)
+    b = autonomous_spectrum_imaging(s, 3, fraction=0.12, stable_ari=None, noise_dose=0.5, seed=2)
+    np.testing.assert_array_equal(a.positions, b.positions)
+    np.testing.assert_array_equal(a.spectra, b.spectra)
+    assert a.fraction == pytest.approx(0.12, abs=1e-3)

@@ -166,3 +166,18 @@ def test_figures(model):
     assert isinstance(plot_measurement_order(res), matplotlib.figure.Figure)
     fig = plot_convergence({"SLADS": (res.fractions, res.psnr)})
     assert isinstance(fig, matplotlib.figure.Figure) and len(fig.axes[0].lines) == 1
+
+
+def test_dynamic_sampling_on_a_recorded_signal_replays_bit_for_bit(model, tmp_path):
+    from emscale.sampling.slads import dynamic_sampling
+
+    img = Signal(_discs((32, 40), 4, 21), axes=[{"name": "y", "navigate": False}, {"name": "x", "navigate": False}],
+                 signal_type="image")
+    model.save(tmp_path / "m.json")
+    a = dynamic_sampling(img, model.to_dict(), fraction=0.2, noise_dose=100.0, seed=3)
+    b = dynamic_sampling(img, str(tmp_path / "m.json"), fraction=0.2, noise_dose=100.0, seed=3)
+    np.testing.assert_array_equal(a.positions, b.positions)
+    np.testing.assert_array_equal(a.reconstruction, b.reconstruction)
+    assert a.mask.sum() == 256
+    # the noise is really applied: measured values differ from the recording
+    assert not np.array_equal(a.reconstruction[a.mask], img.data[a.mask])

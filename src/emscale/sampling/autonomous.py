@@ -37,8 +37,8 @@ from ..signal import Signal
 from .microscope import Microscope, VirtualMicroscope
 from .slads import _budget, select_batch
 
-__all__ = ["AutonomousResult", "autonomous_si", "phase_map", "phase_map_from_mask", "adjusted_rand_index",
-           "plot_phase_run"]
+__all__ = ["AutonomousResult", "autonomous_si", "autonomous_spectrum_imaging", "phase_map", "phase_map_from_mask",
+           "adjusted_rand_index", "plot_phase_run"]
 
 
 @dataclass
@@ -252,6 +252,22 @@ def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = No
         positions=np.stack(np.divmod(pos, shape[1]), axis=1), fractions=np.asarray(rec.frac),
         stability=np.asarray(rec.stab), ari=np.asarray(rec.ari),
     )
+
+
+def autonomous_spectrum_imaging(s: Signal, n_phases: int, fraction: float | None = 0.25, budget: int | None = None,
+                                init_fraction: float = 0.05, batch_size: int | None = None,
+                                n_components: int | None = None, k: int = 8, explore: float = 0.3,
+                                stable_ari: float | None = 0.995, patience: int = 3, weighted: bool = True,
+                                noise_dose: float | None = None, seed: int = 0) -> AutonomousResult:
+    """:func:`autonomous_si` on a virtual microscope serving the recorded spectrum image ``s`` (a replayable run).
+
+    ``noise_dose``: dose-scaled Poisson noise of the virtual microscope (``None``: the recorded counts); ``seed``
+    seeds the run and the microscope's noise. Other parameters: :func:`autonomous_si`.
+    """
+    scope = VirtualMicroscope(s, noise_dose=noise_dose, seed=seed)
+    return autonomous_si(scope, n_phases, budget=budget, fraction=fraction, init_fraction=init_fraction,
+                         batch_size=batch_size, n_components=n_components, k=k, explore=explore,
+                         stable_ari=stable_ari, patience=patience, weighted=weighted, seed=seed)
 
 
 class _Record:

@@ -8,8 +8,9 @@ positions are measured or when the estimated remaining distortion ``sum_s max(ER
 ``stop_erd``.
 
 Batch selection: measuring ``s`` reduces the ERD of its surroundings (within about its distance ``d1(s)`` to the
-nearest measurement), so the batch is chosen greedily in decreasing ERD, skipping pixels within ``d1(s)`` (Chebyshev) of
-a pixel already chosen (instead of the paper's pseudo-measurement updates; the same spreading, no re-prediction).
+nearest measurement), so the batch is chosen greedily in decreasing ERD, skipping pixels within ``d1(s)``
+(Chebyshev distance) of a pixel already chosen (instead of the paper's pseudo-measurement updates: the same
+spreading, no re-prediction).
 
 Only the pixels whose neighbour lists change are re-featurised after each batch (:mod:`.slads_features`), so a
 decision costs time in proportion to the batch, not the scan.
@@ -28,11 +29,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import DataError
-from .microscope import Microscope
+from .microscope import Microscope, VirtualMicroscope
 from .slads_features import NeighbourState, nn_reconstruct
 from .slads_model import ERDModel
 
-__all__ = ["SladsResult", "slads_scan", "select_batch", "psnr", "nn_reconstruct", "line_hop_mask",
+__all__ = ["SladsResult", "dynamic_sampling", "slads_scan", "select_batch", "psnr", "nn_reconstruct", "line_hop_mask",
            "plot_measurement_order", "plot_convergence"]
 
 
@@ -208,6 +209,33 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
         positions=np.stack(np.divmod(pos, shape[1]), axis=1), fractions=np.asarray(curve.frac),
         erd_estimate=np.asarray(curve.erd), psnr=np.asarray(curve.psnr), decision_s=np.asarray(curve.decision),
     )
+
+
+def _model(model) -> ERDModel:
+    if isinstance(model, ERDModel):
+        return model
+    if isinstance(model, dict):
+        return ERDModel.from_dict(model)
+    return ERDModel.load(model)
+
+
+def dynamic_sampling(s, model, fraction: float | None = 0.2, budget: int | None = None,
+                     batch_size: int | None = None, init_fraction: float = 0.02, stop_erd: float | None = None,
+                     noise_dose: float | None = None, seed: int = 0) -> SladsResult:
+    """SLADS on a virtual microscope that serves the recorded image ``s`` (a replayable run).
+
+    Parameters
+    ----------
+    s : the recorded image (Signal with two signal axes, or a 2-D array).
+    model : the ERD model as its dict (``ERDModel.to_dict()``, JSON-friendly, so a run records it) or the path
+        of a saved model (an :class:`ERDModel` is accepted too).
+    fraction, budget, batch_size, init_fraction, stop_erd : see :func:`slads_scan`.
+    noise_dose : dose-scaled Poisson noise of the virtual microscope (``None``: the recorded values).
+    seed : seeds the start and the microscope's noise; the same seed replays the same run bit for bit.
+    """
+    scope = VirtualMicroscope(s, noise_dose=noise_dose, seed=seed)
+    return slads_scan(scope, _model(model), budget=budget, fraction=None if budget is not None else fraction,
+                      batch_size=batch_size, init_fraction=init_fraction, stop_erd=stop_erd, seed=seed)
 
 
 class _Curve:
