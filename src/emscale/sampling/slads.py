@@ -51,6 +51,7 @@ class SladsResult:
     erd_estimate : (n_steps,) estimated remaining distortion per pixel after each step.
     psnr : (n_steps,) PSNR (dB) against ``reference`` after each step, empty without one.
     decision_s : (n_steps - 1,) seconds spent choosing each batch (update + features + ERD + selection).
+    decision_cpu_s : (n_steps - 1,) the same in CPU seconds of this process (not inflated by machine load).
     history : provenance entries.
     """
 
@@ -62,6 +63,7 @@ class SladsResult:
     erd_estimate: np.ndarray
     psnr: np.ndarray
     decision_s: np.ndarray
+    decision_cpu_s: np.ndarray
     history: list = field(default_factory=list)
 
     @property
@@ -188,16 +190,16 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
     curve.add(st, erd)
     step = 0
     while st.measured.sum() < budget:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         nxt = select_batch(erd, st.measured, np.sqrt(st.nn_d2[:, 0]), shape, min(batch, budget - st.measured.sum()))
-        curve.decision.append(time.perf_counter() - t0)
+        curve.tick(t0, c0)
         step += 1
         vals = microscope.measure(np.stack(np.divmod(nxt, shape[1]), axis=1))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         changed = st.add(nxt, vals)
         erd[nxt] = -np.inf
         erd[changed] = model.predict(st.features[changed])
-        curve.decision[-1] += time.perf_counter() - t0
+        curve.tick(t0, c0, add=True)
         order[nxt] = step
         seq.append(nxt)
         curve.add(st, erd)
@@ -208,6 +210,7 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
         reconstruction=st.reconstruction(), mask=st.measured.reshape(shape).copy(), order=order.reshape(shape),
         positions=np.stack(np.divmod(pos, shape[1]), axis=1), fractions=np.asarray(curve.frac),
         erd_estimate=np.asarray(curve.erd), psnr=np.asarray(curve.psnr), decision_s=np.asarray(curve.decision),
+        decision_cpu_s=np.asarray(curve.cpu),
     )
 
 
@@ -243,7 +246,15 @@ class _Curve:
 
     def __init__(self, reference):
         self.reference = None if reference is None else np.asarray(reference, dtype=np.float64)
-        self.frac, self.erd, self.psnr, self.decision = [], [], [], []
+        self.frac, self.erd, self.psnr, self.decision, self.cpu = [], [], [], [], []
+
+    def tick(self, t0: float, c0: float, add: bool = False) -> None:
+        """Book the wall and CPU time since (t0, c0) to the current decision (a new one unless ``add``)."""
+        if not add:
+            self.decision.append(0.0)
+            self.cpu.append(0.0)
+        self.decision[-1] += time.perf_counter() - t0
+        self.cpu[-1] += time.process_time() - c0
 
     def add(self, st: NeighbourState, erd: np.ndarray) -> None:
         n = st.measured.size

@@ -16,9 +16,10 @@ Features of an unmeasured pixel (intensities divided by the scan's value scale, 
     dk       distance to the k-th nearest measurement (inverse of the local measurement density)
 
 Incremental update: when a batch of positions is measured, a pixel's k-nearest set changes only if a new
-position is not farther than its current k-th neighbour, so only pixels within ``max_s d_k(s)`` of a new position are
-examined (exactly); their lists are merged with the new candidates and only they (and their 4-neighbours, for
-the gradient) are re-featurised. Ties in distance are broken by the flat index of the measurement.
+position is not farther than its current k-th neighbour, so only pixels that close to a new position are
+examined (exactly: a window bounded per 16 x 16 tile neighbourhood, plus the few pixels in large gaps); their
+lists are merged with the new candidates and only they (and their 4-neighbours, for the gradient) are
+re-featurised. Ties in distance are broken by the flat index of the measurement.
 
 References
 ----------
@@ -32,6 +33,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 FEATURES = ("std", "grad", "range", "nn_dev", "d1", "dk")
+TILE = 16  # pixels per side of the tiles that bound how far a new measurement can change neighbour lists
 
 
 def value_scale(values: np.ndarray) -> float:
@@ -126,18 +128,59 @@ class NeighbourState:
         return feat
 
     def _candidate_pairs(self, new: np.ndarray, unmeasured: np.ndarray):
-        """(pixel, new measurement, squared distance) for every pixel a new measurement moves into its k-NN."""
+        """(pixel, new measurement, squared distance) for every pixel a new measurement moves into its k-NN.
+
+        A pixel ``p`` takes a new measurement ``j`` only if ``|p - j|^2 <= d_k(p)^2``. Pairs closer than ``TILE``
+        are found in a window around ``j`` as wide as the largest ``d_k`` in the 3 x 3 tiles around it (capped at
+        ``TILE``); farther pairs need ``d_k(p) > TILE``, so they are found by testing only those few "hole"
+        pixels against every new measurement. Both exact.
+        """
         unmeasured = unmeasured & ~self.measured
         if not unmeasured.any():
             return (np.zeros(0, np.int64),) * 2 + (np.zeros(0),)
-        max_d2 = float(self.nn_d2[unmeasured, -1].max())
+        reach = self._reach2(new)
+        parts = [self._pairs_within(new[reach == r2], r2, unmeasured) for r2 in np.unique(reach)]
+        parts.append(self._hole_pairs(new, unmeasured))
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+
+    def _reach2(self, new: np.ndarray) -> np.ndarray:
+        """Squared window radius of each new measurement: max d_k^2 over its 3 x 3 tiles, at most TILE^2."""
+        t = TILE
+        ny, nx = self.shape
+        ty, tx = -(-ny // t), -(-nx // t)
+        dk = np.zeros((ty * t, tx * t))
+        dk[:ny, :nx] = self.nn_d2[:, -1].reshape(self.shape)
+        tiles = np.pad(dk.reshape(ty, t, tx, t).max(axis=(1, 3)), 1)
+        block = np.max([tiles[i : i + ty, j : j + tx] for i in range(3) for j in range(3)], axis=0)
+        y, x = np.divmod(new, nx)
+        return np.minimum(block[y // t, x // t], float(t * t))
+
+    def _hole_pairs(self, new: np.ndarray, unmeasured: np.ndarray):
+        """Pairs farther apart than TILE: pixels with ``d_k > TILE`` against every new measurement."""
+        t2 = float(TILE * TILE)
+        holes = np.flatnonzero(unmeasured & (self.nn_d2[:, -1] > t2))
+        out = [(np.zeros(0, np.int64),) * 2 + (np.zeros(0),)]
+        if holes.size == 0:
+            return out[0]
+        ny_h, nx_h = np.divmod(holes, self.shape[1])
+        y0, x0 = np.divmod(new, self.shape[1])
+        step = max(1, 2**22 // max(new.size, 1))
+        for a in range(0, holes.size, step):
+            h = slice(a, a + step)
+            d2 = ((ny_h[h, None] - y0[None, :]) ** 2 + (nx_h[h, None] - x0[None, :]) ** 2).astype(np.float64)
+            ok = (d2 > t2) & (d2 <= self.nn_d2[holes[h], -1][:, None])
+            hi, ni = np.nonzero(ok)
+            out.append((holes[h][hi], new[ni], d2[hi, ni]))
+        return tuple(np.concatenate([o[i] for o in out]) for i in range(3))
+
+    def _pairs_within(self, pts: np.ndarray, max_d2: float, unmeasured: np.ndarray):
         r = int(np.floor(np.sqrt(max_d2)))
         dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
         off_d2 = (dy * dy + dx * dx).ravel()
         keep = off_d2 <= max_d2
         dy, dx, off_d2 = dy.ravel()[keep], dx.ravel()[keep], off_d2[keep].astype(np.float64)
         ny, nx = self.shape
-        y0, x0 = np.divmod(new, nx)
+        y0, x0 = np.divmod(pts, nx)
         yy = y0[:, None] + dy[None, :]
         xx = x0[:, None] + dx[None, :]
         inside = (yy >= 0) & (yy < ny) & (xx >= 0) & (xx < nx)
@@ -145,7 +188,7 @@ class NeighbourState:
         d2 = np.broadcast_to(off_d2, pix.shape)
         ok = inside & unmeasured[pix]
         ok[ok] = d2[ok] <= self.nn_d2[pix[ok], -1]  # ties enter too: the merge orders them by index
-        cand = np.broadcast_to(new[:, None], pix.shape)
+        cand = np.broadcast_to(pts[:, None], pix.shape)
         return pix[ok], cand[ok], d2[ok]
 
     def _merge(self, pix: np.ndarray, cand: np.ndarray, d2: np.ndarray) -> np.ndarray:
@@ -178,28 +221,27 @@ class NeighbourState:
 
     # -- reconstruction and features ---------------------------------------------------------------------
     def _refresh(self, recon_pixels: np.ndarray, feature_pixels: np.ndarray) -> None:
-        if recon_pixels.size:
-            w = 1.0 / self.nn_d2[recon_pixels]
-            w /= w.sum(axis=1, keepdims=True)
-            self.recon[recon_pixels] = np.einsum("ij,ij->i", w, self.values[self.nn_i[recon_pixels]])
-        if feature_pixels.size:
-            self.features[feature_pixels] = self._features(feature_pixels)
-
-    def _features(self, p: np.ndarray) -> np.ndarray:
-        d2 = self.nn_d2[p]
-        y = self.values[self.nn_i[p]]
-        w = 1.0 / d2
-        w /= w.sum(axis=1, keepdims=True)
-        xh = self.recon[p]
+        """Reconstruction and neighbour features at ``recon_pixels`` (their lists changed), then the gradient
+        feature at ``feature_pixels`` (those and their 4-neighbours, whose central differences changed)."""
         inv = 1.0 / self.scale
-        f = np.empty((p.size, len(FEATURES)))
-        f[:, 0] = np.sqrt(np.einsum("ij,ij->i", w, (y - xh[:, None]) ** 2)) * inv
-        f[:, 1] = _gradient(self.recon, p, self.shape) * inv
-        f[:, 2] = (y.max(axis=1) - y.min(axis=1)) * inv
-        f[:, 3] = np.abs(y[:, 0] - xh) * inv
-        f[:, 4] = np.sqrt(d2[:, 0])
-        f[:, 5] = np.sqrt(d2[:, -1])
-        return f
+        if recon_pixels.size:
+            p = recon_pixels
+            d2 = self.nn_d2[p]
+            y = self.values[self.nn_i[p]]
+            w = 1.0 / d2
+            w /= w.sum(axis=1, keepdims=True)
+            xh = np.einsum("ij,ij->i", w, y)
+            self.recon[p] = xh
+            f = np.empty((p.size, len(FEATURES)))
+            f[:, 0] = np.sqrt(np.einsum("ij,ij->i", w, (y - xh[:, None]) ** 2)) * inv
+            f[:, 2] = (y.max(axis=1) - y.min(axis=1)) * inv
+            f[:, 3] = np.abs(y[:, 0] - xh) * inv
+            f[:, 4] = np.sqrt(d2[:, 0])
+            f[:, 5] = np.sqrt(d2[:, -1])
+            f[:, 1] = 0.0
+            self.features[p] = f
+        if feature_pixels.size:
+            self.features[feature_pixels, 1] = _gradient(self.recon, feature_pixels, self.shape) * inv
 
     def reconstruction(self) -> np.ndarray:
         """The current weighted nearest-neighbour reconstruction, ``shape``."""

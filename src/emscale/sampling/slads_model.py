@@ -67,9 +67,16 @@ class ERDModel:
     info: dict = field(default_factory=dict)
 
     def predict(self, feats: np.ndarray) -> np.ndarray:
-        """ERD of pixels with features ``feats`` (n, n_features), in units of the scan's value scale."""
+        """ERD of pixels with features ``feats`` (n, n_features), in units of the scan's value scale.
+
+        Evaluated as ``c0 + z . b + z . (Q z)`` with the products' coefficients in the upper-triangular ``Q``
+        (the same polynomial as :func:`_poly2`, without building its columns).
+        """
         z = (np.asarray(feats, dtype=np.float64) - self.mean) / self.std
-        return _poly2(z) @ self.coef
+        m = z.shape[1]
+        q = np.zeros((m, m))
+        q[np.triu_indices(m)] = self.coef[1 + m :]
+        return self.coef[0] + z @ self.coef[1 : 1 + m] + np.einsum("ij,ij->i", z @ q, z)
 
     # -- persistence -------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
