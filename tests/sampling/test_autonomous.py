@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import emscale as em
-from emscale.errors import DataError
+from emscale import DataError
 from emscale.sampling.autonomous import (
     adjusted_rand_index,
     autonomous_si,
@@ -85,3 +85,17 @@ def test_signal_level_run_replays_bit_for_bit_with_noise(eds):
     np.testing.assert_array_equal(a.positions, b.positions)
     np.testing.assert_array_equal(a.spectra, b.spectra)
     assert a.fraction == pytest.approx(0.12, abs=1e-3)
+
+
+def test_run_is_recorded_and_replays_bit_for_bit_from_the_file(tmp_path):
+    from emscale.sampling.autonomous import autonomous_spectrum_imaging
+
+    s0, _ = em.samples.eds_si(shape=(24, 30), n_channels=256, scale=0.04, seed=9)
+    s0.save(tmp_path / "si.zarr")
+    s = em.load(tmp_path / "si.zarr")
+    res = autonomous_spectrum_imaging(s, 3, fraction=0.2, stable_ari=None, noise_dose=0.8, seed=3)
+    assert res.history[-1]["op"] == "autonomous_spectrum_imaging"
+    again = em.replay(res.history)
+    np.testing.assert_array_equal(again.positions, res.positions)
+    np.testing.assert_array_equal(again.phase_map, res.phase_map)
+    np.testing.assert_array_equal(again.spectra, res.spectra)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emscale import Signal
-from emscale.errors import DataError
+from emscale import DataError, Signal
 from emscale.sampling.microscope import Microscope, VirtualMicroscope
 
 

@@ -8,8 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from emscale import Signal
-from emscale.errors import DataError
+from emscale import DataError, Signal
 from emscale.sampling.microscope import VirtualMicroscope
 from emscale.sampling.slads import (
     line_hop_mask,
@@ -181,3 +180,24 @@ def test_dynamic_sampling_on_a_recorded_signal_replays_bit_for_bit(model, tmp_pa
     assert a.mask.sum() == 256
     # the noise is really applied: measured values differ from the recording
     assert not np.array_equal(a.reconstruction[a.mask], img.data[a.mask])
+
+
+def test_run_is_recorded_and_replays_bit_for_bit_from_the_file(model, tmp_path):
+    import emscale as em
+    from emscale.core.codec import decode
+    from emscale.sampling.slads import dynamic_sampling
+
+    img = Signal(_discs((30, 34), 4, 22), axes=[{"name": "y", "navigate": False}, {"name": "x", "navigate": False}],
+                 signal_type="image")
+    img.save(tmp_path / "img.zarr")
+    s = em.load(tmp_path / "img.zarr")
+    model.save(tmp_path / "m.json")
+    res = dynamic_sampling(s, str(tmp_path / "m.json"), fraction=0.25, batch_size=3, noise_dose=80.0, seed=5)
+    step = res.history[-1]
+    assert step["op"] == "dynamic_sampling"
+    params = decode(step["params"])
+    assert params["seed"] == 5 and params["model"]["format"] == "emscale-slads-erd"  # the model itself, not a path
+    (tmp_path / "m.json").unlink()  # the replay does not need the model file
+    again = em.replay(res.history)
+    np.testing.assert_array_equal(again.positions, res.positions)
+    np.testing.assert_array_equal(again.reconstruction, res.reconstruction)

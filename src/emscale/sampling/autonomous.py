@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ..errors import DataError
-from ..signal import Signal
+from ..core.errors import DataError
+from ..core.registry import operation
+from ..core.signal import Signal
 from .microscope import Microscope, VirtualMicroscope
 from .slads import _budget, select_batch
 
@@ -254,6 +255,7 @@ def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = No
     )
 
 
+@operation("autonomous_spectrum_imaging")
 def autonomous_spectrum_imaging(s: Signal, n_phases: int, fraction: float | None = 0.25, budget: int | None = None,
                                 init_fraction: float = 0.05, batch_size: int | None = None,
                                 n_components: int | None = None, k: int = 8, explore: float = 0.3,
@@ -262,7 +264,8 @@ def autonomous_spectrum_imaging(s: Signal, n_phases: int, fraction: float | None
     """:func:`autonomous_si` on a virtual microscope serving the recorded spectrum image ``s`` (a replayable run).
 
     ``noise_dose``: dose-scaled Poisson noise of the virtual microscope (``None``: the recorded counts); ``seed``
-    seeds the run and the microscope's noise. Other parameters: :func:`autonomous_si`.
+    seeds the run and the microscope's noise. Other parameters: :func:`autonomous_si`. Recorded in the result's
+    history (policy parameters and seed); ``em.replay(result.history)`` re-runs it bit for bit.
     """
     scope = VirtualMicroscope(s, noise_dose=noise_dose, seed=seed)
     return autonomous_si(scope, n_phases, budget=budget, fraction=fraction, init_fraction=init_fraction,

@@ -18,9 +18,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..axes import Axis
-from ..errors import DataError
-from ..signal import Signal
+from ..core.axes import Axis
+from ..core.errors import DataError
+from ..core.signal import Signal
 
 
 @runtime_checkable

@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import DataError
+from ..core.errors import DataError
+from ..core.registry import operation
+from ..core.signal import Signal
 from .microscope import Microscope, VirtualMicroscope
 from .slads_features import NeighbourState, nn_reconstruct
 from .slads_model import ERDModel
@@ -222,10 +224,14 @@ def _model(model) -> ERDModel:
     return ERDModel.load(model)
 
 
-def dynamic_sampling(s, model, fraction: float | None = 0.2, budget: int | None = None,
+@operation("dynamic_sampling", record={"model": lambda v, args: _model(v).to_dict()})
+def dynamic_sampling(s: Signal, model: dict | str, fraction: float | None = 0.2, budget: int | None = None,
                      batch_size: int | None = None, init_fraction: float = 0.02, stop_erd: float | None = None,
                      noise_dose: float | None = None, seed: int = 0) -> SladsResult:
     """SLADS on a virtual microscope that serves the recorded image ``s`` (a replayable run).
+
+    Recorded in the result's history: the policy parameters, the whole model (as its dict, so a replay does
+    not depend on a model file) and the seed; ``em.replay(result.history)`` re-runs it bit for bit.
 
     Parameters
     ----------
