@@ -176,7 +176,7 @@ def autonomous_rows() -> list[dict]:
     bcf = REAL / "30x30_instructively_packed_16bit_compressed.bcf"
     if bcf.exists():
         s = em.load(bcf, signal_type="EDS_SEM")
-        cases += [(f"Bruker .bcf 30x30x2048, {p} phases", s, p) for p in (3, 4)]
+        cases += [(f"Bruker .bcf 30x30x2048, {p} phases", s, p) for p in (2, 3, 4)]
     rows = []
     for name, s, p in cases:
         ref, _ = phase_map(s, p)

@@ -14,6 +14,7 @@ from emscale.sampling.slads import (
     line_hop_mask,
     plot_convergence,
     plot_measurement_order,
+    plot_reconstruction,
     psnr,
     select_batch,
     slads_scan,
@@ -163,6 +164,9 @@ def test_figures(model):
     img = _discs((30, 30), 3, 1)
     res = slads_scan(VirtualMicroscope(img), model, fraction=0.2, reference=img)
     assert isinstance(plot_measurement_order(res), matplotlib.figure.Figure)
+    fig = plot_reconstruction(res, img)
+    assert len(fig.axes) == 5  # three panels, two colour bars
+    assert "PSNR" in fig.axes[2].get_title()
     fig = plot_convergence({"SLADS": (res.fractions, res.psnr)})
     assert isinstance(fig, matplotlib.figure.Figure) and len(fig.axes[0].lines) == 1
 

@@ -36,7 +36,7 @@ from .slads_features import NeighbourState, nn_reconstruct
 from .slads_model import ERDModel
 
 __all__ = ["SladsResult", "dynamic_sampling", "slads_scan", "select_batch", "psnr", "nn_reconstruct", "line_hop_mask",
-           "plot_measurement_order", "plot_convergence"]
+           "plot_measurement_order", "plot_convergence", "plot_reconstruction"]
 
 
 @dataclass
@@ -320,4 +320,24 @@ def plot_convergence(curves: dict, ylabel: str = "PSNR (dB)", ax=None):
     ax.set_ylabel(ylabel)
     ax.legend()
     ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_reconstruction(result: SladsResult, reference: np.ndarray | None = None):
+    """Figure: the reconstruction, the measured positions coloured by step and (with ``reference``) the
+    absolute error map, titled with the fraction measured and the PSNR."""
+    import matplotlib.pyplot as plt
+
+    n = 3 if reference is not None else 2
+    fig, axs = plt.subplots(1, n, figsize=(4.5 * n, 4))
+    axs[0].imshow(result.reconstruction, cmap="gray", interpolation="nearest")
+    axs[0].set_title(f"reconstruction ({100 * result.fraction:.1f} % measured)")
+    plot_measurement_order(result, ax=axs[1])
+    if reference is not None:
+        err = np.abs(np.asarray(reference, dtype=np.float64) - result.reconstruction)
+        im = axs[2].imshow(err, cmap="magma", interpolation="nearest")
+        fig.colorbar(im, ax=axs[2], label="|error|")
+        axs[2].set_title(f"error map (PSNR {psnr(reference, result.reconstruction):.1f} dB)")
+    for a in axs:
+        a.set_xlabel("x (pixel)")
     return fig
