@@ -117,8 +117,10 @@ def slads_quality(model, name, img) -> dict:
     for f in FRACTIONS:
         i = int(np.searchsorted(res.fractions, f - 1e-9))
         s = float(res.psnr[min(i, len(res.psnr) - 1)])
-        r = float(np.mean([psnr(img, nn_reconstruct(random_mask(img.shape, f, seed=k), img)) for k in range(3)]))
-        lh = float(np.mean([psnr(img, nn_reconstruct(line_hop_mask(img.shape, f, seed=k), img)) for k in range(3)]))
+        r = float(np.mean([psnr(img, nn_reconstruct(random_mask(img.shape, f, seed=i), img, k=model.k))
+                           for i in range(3)]))
+        lh = float(np.mean([psnr(img, nn_reconstruct(line_hop_mask(img.shape, f, seed=i), img, k=model.k))
+                            for i in range(3)]))
         curve[f] = (s, r, lh)
     s, r, lh = curve[0.2]
     ok = s - r >= 2.0 and s - lh >= 1.0

@@ -47,8 +47,8 @@ def test_slads_beats_random_and_line_hopping_on_unseen_particle_images(model):
         img = _discs(shape, 7, seed)
         res = slads_scan(VirtualMicroscope(img), model, fraction=0.2, seed=seed)
         p = psnr(img, res.reconstruction)
-        pr = np.mean([psnr(img, nn_reconstruct(random_mask(shape, 0.2, seed=s), img)) for s in range(3)])
-        pl = np.mean([psnr(img, nn_reconstruct(line_hop_mask(shape, 0.2, seed=s), img)) for s in range(3)])
+        pr = np.mean([psnr(img, nn_reconstruct(random_mask(shape, 0.2, seed=s), img, k=model.k)) for s in range(3)])
+        pl = np.mean([psnr(img, nn_reconstruct(line_hop_mask(shape, 0.2, seed=s), img, k=model.k)) for s in range(3)])
         gains_r.append(p - pr)
         gains_l.append(p - pl)
     assert min(gains_r) >= 2.0, gains_r

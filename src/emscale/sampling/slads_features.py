@@ -57,7 +57,7 @@ class NeighbourState:
     scale : intensity unit of the features; ``None``: :func:`value_scale` of the first measurements.
     """
 
-    def __init__(self, shape, flat, values, k: int = 6, scale: float | None = None):
+    def __init__(self, shape, flat, values, k: int = 4, scale: float | None = None):
         self.shape = (int(shape[0]), int(shape[1]))
         n = self.shape[0] * self.shape[1]
         flat = np.asarray(flat, dtype=np.int64)
@@ -279,7 +279,7 @@ def _gradient(recon: np.ndarray, p: np.ndarray, shape) -> np.ndarray:
     return 0.5 * (np.abs(gx) + np.abs(gy))
 
 
-def nn_reconstruct(mask: np.ndarray, image_values: np.ndarray, k: int = 6) -> np.ndarray:
+def nn_reconstruct(mask: np.ndarray, image_values: np.ndarray, k: int = 4) -> np.ndarray:
     """Weighted nearest-neighbour reconstruction of an image from the pixels where ``mask`` is True.
 
     Parameters

@@ -61,7 +61,7 @@ class ERDModel:
     coef: np.ndarray
     mean: np.ndarray
     std: np.ndarray
-    k: int = 6
+    k: int = 4
     c: float = 4.0
     features: tuple[str, ...] = FEATURES
     info: dict = field(default_factory=dict)
@@ -166,7 +166,7 @@ def random_mask(shape, fraction: float, seed: int = 0) -> np.ndarray:
     return m.reshape(shape)
 
 
-def training_set(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels: int = 4000, k: int = 6,
+def training_set(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels: int = 4000, k: int = 4,
                  c: float = 4.0, seed: int = 0):
     """Features and ERD targets of unmeasured pixels under seeded random masks of each training image.
 
@@ -192,7 +192,7 @@ def training_set(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels: i
     return np.concatenate(fs), np.concatenate(ts)
 
 
-def train_erd_model(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels: int = 4000, k: int = 6,
+def train_erd_model(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels: int = 4000, k: int = 4,
                     c: float = 4.0, alpha: float = 1e-3, seed: int = 0) -> ERDModel:
     """Fit the ERD regression on training images (offline, once per image class).
 
