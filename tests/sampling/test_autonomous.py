@@ -76,6 +76,7 @@ def test_figure(eds):
     assert isinstance(plot_phase_run(res), matplotlib.figure.Figure)
 
 
+@pytest.mark.slow
 def test_signal_level_run_replays_bit_for_bit_with_noise(eds):
     from emscale.sampling.autonomous import autonomous_spectrum_imaging
 

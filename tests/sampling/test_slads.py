@@ -85,7 +85,7 @@ def test_stop_on_the_distortion_estimate(model):
     img = np.full((40, 40), 0.3)
     img[10:20, 10:20] = 1.0
     res = slads_scan(VirtualMicroscope(img), model, fraction=0.9, stop_erd=1e-3, seed=0)
-    assert res.fraction < 0.5 and res.erd_estimate[-1] < 1e-3
+    assert res.fraction < 0.7 and res.erd_estimate[-1] < 1e-3  # well before the 90 % budget
 
 
 def test_bad_input_is_refused(model):

@@ -19,7 +19,8 @@ def test_incremental_update_equals_full_recomputation(shape, k, batch, seed):
     for _ in range(12):
         new = rng.choice(np.flatnonzero(~st.measured), batch, replace=False)
         st.add(new, img.ravel()[new])
-    full = NeighbourState(shape, np.flatnonzero(st.measured), img.ravel()[st.measured], k=k, scale=st.scale)
+    full = NeighbourState(shape, np.flatnonzero(st.measured), img.ravel()[st.measured], k=k, scale=st.scale,
+                          offset=st.offset)
     np.testing.assert_array_equal(st.nn_d2, full.nn_d2)
     np.testing.assert_array_equal(st.nn_i, full.nn_i)
     np.testing.assert_array_equal(st.recon, full.recon)

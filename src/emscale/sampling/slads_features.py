@@ -6,7 +6,8 @@ weighted mean of its ``k`` nearest measured values ``y_r``,
 
     x_hat(s) = sum_r w_r y_r,   w_r = d(s, r)^-2 / sum_r' d(s, r')^-2.
 
-Features of an unmeasured pixel (intensities divided by the scan's value scale, distances in pixels)::
+Features of an unmeasured pixel (intensities divided by the scan's value scale -- the 1-99 percentile range of
+the first measurements, ``offset`` their 1st percentile -- distances in pixels)::
 
     std      sqrt(sum_r w_r (y_r - x_hat(s))^2)       local spread of the neighbouring measurements
     grad     |dx x_hat| + |dy x_hat| (central differences of the reconstruction)
@@ -14,6 +15,7 @@ Features of an unmeasured pixel (intensities divided by the scan's value scale, 
     nn_dev   |y_nearest - x_hat(s)|
     d1       distance to the nearest measurement
     dk       distance to the k-th nearest measurement (inverse of the local measurement density)
+    level    x_hat(s) - offset (Poisson noise, hence error, grows with the signal)
 
 Incremental update: when a batch of positions is measured, a pixel's k-nearest set changes only if a new
 position is not farther than its current k-th neighbour, so only pixels that close to a new position are
@@ -32,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-FEATURES = ("std", "grad", "range", "nn_dev", "d1", "dk")
+FEATURES = ("std", "grad", "range", "nn_dev", "d1", "dk", "level")
 TILE = 16  # pixels per side of the tiles that bound how far a new measurement can change neighbour lists
 
 
@@ -55,9 +57,10 @@ class NeighbourState:
     values : their measured values, same length.
     k : neighbours used by the reconstruction and the features.
     scale : intensity unit of the features; ``None``: :func:`value_scale` of the first measurements.
+    offset : intensity zero of the ``level`` feature; ``None``: the 1st percentile of the first measurements.
     """
 
-    def __init__(self, shape, flat, values, k: int = 4, scale: float | None = None):
+    def __init__(self, shape, flat, values, k: int = 4, scale: float | None = None, offset: float | None = None):
         self.shape = (int(shape[0]), int(shape[1]))
         n = self.shape[0] * self.shape[1]
         flat = np.asarray(flat, dtype=np.int64)
@@ -69,6 +72,7 @@ class NeighbourState:
         self.measured[flat] = True
         self.values[flat] = values
         self.scale = value_scale(values) if scale is None else float(scale)
+        self.offset = float(np.percentile(values, 1.0)) if offset is None else float(offset)
         self.nn_d2 = np.zeros((n, self.k), dtype=np.float64)
         self.nn_i = np.repeat(np.arange(n, dtype=np.int64)[:, None], self.k, axis=1)
         self.recon = self.values.copy()
@@ -238,6 +242,7 @@ class NeighbourState:
             f[:, 3] = np.abs(y[:, 0] - xh) * inv
             f[:, 4] = np.sqrt(d2[:, 0])
             f[:, 5] = np.sqrt(d2[:, -1])
+            f[:, 6] = (xh - self.offset) * inv
             f[:, 1] = 0.0
             self.features[p] = f
         if feature_pixels.size:
