@@ -100,3 +100,13 @@ def test_run_is_recorded_and_replays_bit_for_bit_from_the_file(tmp_path):
     np.testing.assert_array_equal(again.positions, res.positions)
     np.testing.assert_array_equal(again.phase_map, res.phase_map)
     np.testing.assert_array_equal(again.spectra, res.spectra)
+
+
+def test_result_saves_and_loads(eds, tmp_path):
+    from emscale.sampling.autonomous import AutonomousResult
+
+    s, _, ref = eds
+    res = autonomous_si(VirtualMicroscope(s), 3, fraction=0.08, stable_ari=None, reference=ref)
+    back = AutonomousResult.load(res.save(tmp_path / "auto.npz"))
+    for name, arr in res.arrays().items():
+        np.testing.assert_array_equal(getattr(back, name), arr)

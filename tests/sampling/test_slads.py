@@ -205,3 +205,22 @@ def test_run_is_recorded_and_replays_bit_for_bit_from_the_file(model, tmp_path):
     again = em.replay(res.history)
     np.testing.assert_array_equal(again.positions, res.positions)
     np.testing.assert_array_equal(again.reconstruction, res.reconstruction)
+
+
+def test_result_saves_and_loads_without_pickles(model, tmp_path):
+    from emscale import FileFormatError
+
+    img = _discs((24, 26), 3, 23)
+    res = slads_scan(VirtualMicroscope(img), model, fraction=0.3, reference=img)
+    res.history = [{"op": "dynamic_sampling", "params": {"seed": 0}}]
+    path = res.save(tmp_path / "run.npz")
+    back = type(res).load(path)
+    for name, arr in res.arrays().items():
+        np.testing.assert_array_equal(getattr(back, name), arr)
+    assert back.history == res.history
+    with np.load(path, allow_pickle=False) as z:
+        assert "positions" in z.files
+    from emscale.sampling.autonomous import AutonomousResult
+
+    with pytest.raises(FileFormatError, match="autonomous"):
+        AutonomousResult.load(path)

@@ -36,14 +36,14 @@ from ..core.errors import DataError
 from ..core.registry import operation
 from ..core.signal import Signal
 from .microscope import Microscope, VirtualMicroscope
-from .slads import _budget, select_batch
+from .slads import _budget, _SavedResult, select_batch
 
 __all__ = ["AutonomousResult", "autonomous_si", "autonomous_spectrum_imaging", "phase_map", "phase_map_from_mask",
            "adjusted_rand_index", "plot_phase_run"]
 
 
 @dataclass
-class AutonomousResult:
+class AutonomousResult(_SavedResult):
     """Outcome of an autonomous spectrum-imaging run.
 
     Attributes
@@ -68,6 +68,8 @@ class AutonomousResult:
     stability: np.ndarray
     ari: np.ndarray
     history: list = field(default_factory=list)
+
+    KIND = "emscale-autonomous-si-run"
 
     @property
     def fraction(self) -> float:

@@ -24,7 +24,8 @@ dynamic image sampling based on supervised learning", IEEE Trans. Comput. Imagin
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 import numpy as np
 
@@ -39,8 +40,33 @@ __all__ = ["SladsResult", "dynamic_sampling", "slads_scan", "select_batch", "psn
            "plot_measurement_order", "plot_convergence", "plot_reconstruction"]
 
 
+class _SavedResult:
+    """Save/load of a run result: its arrays as npz members, its history as JSON (no pickles; the
+    decomposition results' archive format)."""
+
+    KIND = ""
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The result's arrays by field name (what a digest or a file holds)."""
+        return {f.name: np.asarray(getattr(self, f.name)) for f in fields(self) if f.name != "history"}
+
+    def save(self, path, overwrite: bool = False) -> Path:
+        """Write to a ``.npz`` file atomically."""
+        from ..decomposition.result import save_npz
+
+        return save_npz(path, self.KIND, {"history": self.history}, self.arrays(), overwrite)
+
+    @classmethod
+    def load(cls, path):
+        """Read a file written by :meth:`save` (``FileFormatError`` for another kind of file)."""
+        from ..decomposition.result import load_npz
+
+        meta, arrays = load_npz(path, cls.KIND)
+        return cls(**arrays, history=list(meta.get("history", [])))
+
+
 @dataclass
-class SladsResult:
+class SladsResult(_SavedResult):
     """Outcome of a dynamic-sampling run.
 
     Attributes
@@ -67,6 +93,8 @@ class SladsResult:
     decision_s: np.ndarray
     decision_cpu_s: np.ndarray
     history: list = field(default_factory=list)
+
+    KIND = "emscale-slads-run"
 
     @property
     def fraction(self) -> float:
