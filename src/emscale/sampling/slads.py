@@ -173,7 +173,7 @@ def _start(n_pixels: int, budget: int, init_fraction: float, k: int, seed: int) 
 
 def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = None, fraction: float | None = None,
                batch_size: int | None = None, init_fraction: float = 0.02, stop_erd: float | None = None,
-               seed: int = 0, reference: np.ndarray | None = None) -> SladsResult:
+               explore: float = 0.0, seed: int = 0, reference: np.ndarray | None = None) -> SladsResult:
     """Scan an image by dynamic sampling: measure where the model predicts the largest error reduction.
 
     Parameters
@@ -184,6 +184,9 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
     batch_size : positions per step; ``None``: 0.1 % of the scan (at least 1).
     init_fraction : seeded random start (at least ``model.k`` positions).
     stop_erd : also stop once the estimated remaining distortion per pixel is below this (value-scale units).
+    explore : fraction of each batch taken farthest from any measurement instead of by ERD (space filling, a
+        guard against a model that under-predicts some kind of region; 0 by default: on the benchmark images
+        0.1 cost 0.2 dB on lattices and gained 0.2 dB on HAADF).
     seed : seeds the start.
     reference : the true image, to record the PSNR curve (benchmarks; a real scan has none).
 
@@ -221,7 +224,7 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
     step = 0
     while st.measured.sum() < budget:
         t0, c0 = time.perf_counter(), time.process_time()
-        nxt = select_batch(erd, st.measured, np.sqrt(st.nn_d2[:, 0]), shape, min(batch, budget - st.measured.sum()))
+        nxt = _next_batch(erd, st, shape, min(batch, budget - int(st.measured.sum())), explore)
         curve.tick(t0, c0)
         step += 1
         vals = microscope.measure(np.stack(np.divmod(nxt, shape[1]), axis=1))
@@ -273,6 +276,19 @@ def dynamic_sampling(s: Signal, model: dict | str, fraction: float | None = 0.2,
     scope = VirtualMicroscope(s, noise_dose=noise_dose, seed=seed)
     return slads_scan(scope, _model(model), budget=budget, fraction=None if budget is not None else fraction,
                       batch_size=batch_size, init_fraction=init_fraction, stop_erd=stop_erd, seed=seed)
+
+
+def _next_batch(erd: np.ndarray, st: NeighbourState, shape, b: int, explore: float) -> np.ndarray:
+    """``round(explore * b)`` positions farthest from any measurement (space filling: no region is left out
+    because the regression under-predicts it), the rest by ERD."""
+    d1 = np.sqrt(st.nn_d2[:, 0])
+    n_far = int(round(explore * b))
+    far = select_batch(d1, st.measured, d1, shape, n_far) if n_far else np.zeros(0, np.int64)
+    if far.size == b:
+        return far
+    taken = st.measured.copy()
+    taken[far] = True
+    return np.concatenate([far, select_batch(erd, taken, d1, shape, b - far.size)])
 
 
 class _Curve:
