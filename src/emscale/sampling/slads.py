@@ -45,16 +45,19 @@ class _SavedResult:
     decomposition results' archive format)."""
 
     KIND = ""
+    TIMINGS = ("decision_s", "decision_cpu_s")  # measured, not computed: they differ on every run
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        """The result's arrays by field name (what a digest or a file holds)."""
-        return {f.name: np.asarray(getattr(self, f.name)) for f in fields(self) if f.name != "history"}
+    def arrays(self, timings: bool = False) -> dict[str, np.ndarray]:
+        """The result's arrays by field name: the deterministic ones (what a digest compares), and the
+        ``TIMINGS`` too if asked (what a file keeps)."""
+        return {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)
+                if f.name != "history" and (timings or f.name not in self.TIMINGS)}
 
     def save(self, path, overwrite: bool = False) -> Path:
         """Write to a ``.npz`` file atomically."""
         from ..decomposition.result import save_npz
 
-        return save_npz(path, self.KIND, {"history": self.history}, self.arrays(), overwrite)
+        return save_npz(path, self.KIND, {"history": self.history}, self.arrays(timings=True), overwrite)
 
     @classmethod
     def load(cls, path):
