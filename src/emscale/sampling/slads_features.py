@@ -15,7 +15,7 @@ the first measurements, ``offset`` their 1st percentile -- distances in pixels):
     nn_dev   |y_nearest - x_hat(s)|
     d1       distance to the nearest measurement
     dk       distance to the k-th nearest measurement (inverse of the local measurement density)
-    level    sqrt(clip(x_hat(s) - offset, 0, 4)) (Poisson noise, hence error, grows with the signal)
+    level    x_hat(s) - offset (Poisson noise, hence error, grows with the signal)
 
 Incremental update: when a batch of positions is measured, a pixel's k-nearest set changes only if a new
 position is not farther than its current k-th neighbour, so only pixels that close to a new position are
@@ -242,7 +242,7 @@ class NeighbourState:
             f[:, 3] = np.abs(y[:, 0] - xh) * inv
             f[:, 4] = np.sqrt(d2[:, 0])
             f[:, 5] = np.sqrt(d2[:, -1])
-            f[:, 6] = np.sqrt(np.clip((xh - self.offset) * inv, 0.0, 4.0))
+            f[:, 6] = (xh - self.offset) * inv
             f[:, 1] = 0.0
             self.features[p] = f
         if feature_pixels.size:
