@@ -1,0 +1,224 @@
+"""Benchmark: dynamic sampling (SLADS) and autonomous spectrum imaging on the virtual microscope.
+
+    python benchmarks/bench_dynamic_sampling.py              # everything (a few minutes on 2 cores)
+    python benchmarks/bench_dynamic_sampling.py --scan 256   # smaller decision-time scan
+
+Rows (common schema, benchmarks/harness.py):
+
+* decision time: choosing the next batch (incremental neighbour update + features + ERD + selection) on a
+  512 x 512 scan, median over the steps in a range of fractions measured; the peer is the same decision from a
+  full recomputation (k-d tree over all pixels), measured in the same run, both as wall and CPU time (the
+  machine may be shared). Target: <= 50 ms.
+* SLADS image quality: PSNR at 20 % measured against uniform random sampling and line-hopping with the same
+  weighted nearest-neighbour reconstruction, on images held out of training (HAADF projections not trained on,
+  synthetic atomic lattices with unseen spacing/angle/noise, a particle image); the curve 5-40 % is in the row.
+  Targets: +2 dB over random, +1 dB over line-hopping. The ERD model is trained here on other HAADF
+  projections, the Velox HAADF image and other synthetic lattices (training time in the row).
+* autonomous SI: ARI of the phase map against the full-data phase map vs the fraction measured, against random
+  sampling with the same model (mean of 3 random masks), on ``emscale.samples.eds_si()`` and the Bruker .bcf map.
+  Target: ARI >= 0.95 at <= 25 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+
+REAL = Path(os.environ.get("EMSCALE_REAL_DATA", harness.REPO.parent / "shared/data/real"))
+FRACTIONS = (0.05, 0.1, 0.2, 0.3, 0.4)
+
+
+def haadf_projections():
+    from rsciio.mrc import file_reader
+
+    return file_reader(str(REAL / "tomography/HAADF.mrc"))[0]["data"].astype(np.float64)
+
+
+def velox_haadf():
+    """The 128 x 128 HAADF image of the Velox file (None if it cannot be read)."""
+    try:
+        from rsciio.emd import file_reader
+
+        with tempfile.TemporaryDirectory() as tmp:
+            with zipfile.ZipFile(REAL / "velox_EELS_EDS.zip") as z:
+                z.extractall(tmp)
+            emd = next(Path(tmp).glob("*.emd"))
+            ims = [d["data"] for d in file_reader(str(emd), select_type="images") if d["data"].ndim == 2]
+        big = [im for im in ims if min(im.shape) >= 64]
+        return big[0].astype(np.float64) if big else None
+    except Exception as e:  # noqa: BLE001 - the benchmark runs without it
+        print(f"(Velox HAADF skipped: {e})")
+        return None
+
+
+def particles(shape, n, seed):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    img = 0.1 + 0.05 * xx / shape[1]
+    for _ in range(n):
+        cy, cx, r = rng.uniform(0, shape[0]), rng.uniform(0, shape[1]), rng.uniform(3, 12)
+        img = np.where((yy - cy) ** 2 + (xx - cx) ** 2 < r * r, rng.uniform(0.5, 1.0), img)
+    return rng.poisson(img * 300) / 300.0
+
+
+def train_model():
+    from emscale.sampling.slads_model import lattice_image, train_erd_model
+
+    proj = haadf_projections()
+    train = [proj[i] for i in range(0, 77, 10)]
+    v = velox_haadf()
+    if v is not None:
+        train.append(v)
+    params = [(6, 0.1, 1.2, 200), (9, 0.5, 1.2, 200), (12, 1.0, 1.2, 200), (5, 0.7, 1.0, 30), (8, 1.2, 1.5, None),
+              (11, 0.2, 2.0, 100), (6.5, 0.9, 1.3, 500), (9.5, 0.4, 1.1, 20)]
+    train += [lattice_image((128, 128), spacing=sp, angle=a, width=w, noise_dose=nd, seed=20 + s)
+              for s, (sp, a, w, nd) in enumerate(params)]
+    t0 = time.perf_counter()
+    model = train_erd_model(train, c=4.0, seed=0)
+    return model, time.perf_counter() - t0, len(train)
+
+
+def test_images():
+    from emscale.sampling.slads_model import lattice_image
+
+    proj = haadf_projections()
+    return {
+        "HAADF projection 5 (held out)": proj[5],
+        "HAADF projection 43 (held out)": proj[43],
+        "lattice a=7 px, 0.3 rad, dose 200": lattice_image((128, 128), spacing=7, angle=0.3, seed=11),
+        "lattice a=10.5 px, noise-free": lattice_image((160, 160), spacing=10.5, angle=0.8, width=1.6, seed=12,
+                                                       noise_dose=None),
+        "lattice a=5 px, dose 50": lattice_image((128, 128), spacing=5, angle=1.3, width=1.0, seed=13,
+                                                 noise_dose=50),
+        "particles 192x192": particles((192, 192), 25, 3),
+    }
+
+
+def slads_quality(model, name, img) -> dict:
+    from emscale.sampling.microscope import VirtualMicroscope
+    from emscale.sampling.slads import line_hop_mask, psnr, slads_scan
+    from emscale.sampling.slads_features import nn_reconstruct
+    from emscale.sampling.slads_model import random_mask
+
+    t0 = time.perf_counter()
+    res = slads_scan(VirtualMicroscope(img), model, fraction=max(FRACTIONS), reference=img, seed=0)
+    dt = time.perf_counter() - t0
+    curve = {}
+    for f in FRACTIONS:
+        i = int(np.searchsorted(res.fractions, f - 1e-9))
+        s = float(res.psnr[min(i, len(res.psnr) - 1)])
+        r = float(np.mean([psnr(img, nn_reconstruct(random_mask(img.shape, f, seed=i), img, k=model.k))
+                           for i in range(3)]))
+        lh = float(np.mean([psnr(img, nn_reconstruct(line_hop_mask(img.shape, f, seed=i), img, k=model.k))
+                            for i in range(3)]))
+        curve[f] = (s, r, lh)
+    s, r, lh = curve[0.2]
+    ok = s - r >= 2.0 and s - lh >= 1.0
+    acc = (f"PSNR @20%: SLADS {s:.2f} dB, random {r:.2f} ({s - r:+.2f}), line-hop {lh:.2f} ({s - lh:+.2f}) "
+           f"[target +2/+1 dB: {'PASS' if ok else 'FAIL'}]; curve SLADS/random/line-hop dB: "
+           + ", ".join(f"{int(100 * f)}%: {a:.1f}/{b:.1f}/{c:.1f}" for f, (a, b, c) in curve.items()))
+    return harness.row(f"SLADS scan to 40 % ({name})", f"{img.shape[0]}x{img.shape[1]}", {"seconds": dt},
+                       accuracy=acc, curve={str(k): v for k, v in curve.items()})
+
+
+def decision_time(model, n: int) -> list[dict]:
+    from emscale.sampling.microscope import VirtualMicroscope
+    from emscale.sampling.slads import select_batch, slads_scan
+    from emscale.sampling.slads_features import NeighbourState
+    from emscale.sampling.slads_model import lattice_image
+
+    img = lattice_image((n, n), spacing=9, angle=0.4, seed=5)
+    res = slads_scan(VirtualMicroscope(img), model, fraction=0.4, seed=0)
+    batch = max(1, n * n // 1000)
+    rows = []
+    for lo, hi in ((0.02, 0.05), (0.05, 0.1), (0.1, 0.2), (0.2, 0.4)):
+        sel = (res.fractions[:-1] >= lo) & (res.fractions[:-1] < hi)
+        if not sel.any():
+            continue
+        med = float(np.median(res.decision_s[sel]))
+        cpu = float(np.median(res.decision_cpu_s[sel]))
+        # the peer: the same decision from scratch (k-d tree over every pixel) at the middle of the range
+        mask = res.mask.ravel() & (res.order.ravel() <= int(np.searchsorted(res.fractions, (lo + hi) / 2)))
+        flat = np.flatnonzero(mask)
+        t0, c0 = time.perf_counter(), time.process_time()
+        st = NeighbourState((n, n), flat, img.ravel()[flat], k=model.k)
+        u = np.flatnonzero(~st.measured)
+        erd = np.full(n * n, -np.inf)
+        erd[u] = model.predict(st.features[u])
+        select_batch(erd, st.measured, np.sqrt(st.nn_d2[:, 0]), (n, n), batch)
+        full, full_cpu = time.perf_counter() - t0, time.process_time() - c0
+        verdict = "PASS" if min(med, cpu) <= 0.05 else "FAIL"
+        rows.append(harness.row(
+            f"SLADS next-batch decision, {int(100 * lo)}-{int(100 * hi)} % measured (batch {batch})",
+            f"{n}x{n} scan", {"seconds": med}, "full recomputation (cKDTree over all pixels)", {"seconds": full},
+            accuracy=f"median over {int(sel.sum())} steps (wall), max {1e3 * res.decision_s[sel].max():.1f} ms; "
+                     f"CPU time median {1e3 * cpu:.1f} ms (peer {1e3 * full_cpu:.0f} ms; CPU time is what an idle "
+                     f"machine would take, the wall time includes waiting on a loaded one) "
+                     f"[target <= 50 ms: {verdict}]", load_avg=os.getloadavg()[0]))
+    return rows
+
+
+def autonomous_rows() -> list[dict]:
+    import emscale as em
+    from emscale.sampling.autonomous import adjusted_rand_index, autonomous_si, phase_map, phase_map_from_mask
+    from emscale.sampling.microscope import VirtualMicroscope
+    from emscale.sampling.slads_model import random_mask
+
+    cases = [("emscale.samples.eds_si() 64x80x1024, 3 phases", em.samples.eds_si()[0], 3)]
+    bcf = REAL / "30x30_instructively_packed_16bit_compressed.bcf"
+    if bcf.exists():
+        s = em.load(bcf, signal_type="EDS_SEM")
+        cases += [(f"Bruker .bcf 30x30x2048, {p} phases", s, p) for p in (2, 3, 4)]
+    rows = []
+    for name, s, p in cases:
+        ref, _ = phase_map(s, p)
+        t0 = time.perf_counter()
+        res = autonomous_si(VirtualMicroscope(s), p, fraction=0.25, stable_ari=None, reference=ref, seed=0)
+        dt = time.perf_counter() - t0
+        parts, first = [], None
+        for f in (0.1, 0.15, 0.2, 0.25):
+            i = min(int(np.searchsorted(res.fractions, f - 1e-9)), len(res.ari) - 1)
+            a = float(res.ari[i])
+            r = float(np.mean([adjusted_rand_index(ref, phase_map_from_mask(
+                VirtualMicroscope(s), random_mask(ref.shape, f, seed=k), p)[0]) for k in range(3)]))
+            parts.append(f"{int(100 * f)}%: {a:.3f}/{r:.3f}")
+        ok = np.flatnonzero(res.ari >= 0.95)
+        first = f"{100 * res.fractions[ok[0]]:.1f} %" if ok.size else "not reached by 25 %"
+        acc = (f"ARI autonomous/random vs full-data map: {', '.join(parts)}; ARI >= 0.95 first at {first} "
+               f"[target <= 25 %: {'PASS' if ok.size else 'FAIL'}]")
+        rows.append(harness.row(f"autonomous SI to 25 % ({name})", f"{s.shape}", {"seconds": dt}, accuracy=acc))
+    return rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scan", type=int, default=512, help="side of the decision-time scan (default 512)")
+    ap.add_argument("--skip", nargs="*", default=(), choices=["decision", "quality", "autonomous"])
+    harness.add_common_args(ap, repeat=1)
+    args = ap.parse_args(argv)
+    sys.path.insert(0, str(harness.REPO / "src"))
+    model, t_train, n_train = train_model()
+    print(f"ERD model trained on {n_train} images in {t_train:.1f} s ({model.info})")
+    rows = []
+    if "decision" not in args.skip:
+        rows += decision_time(model, args.scan)
+    if "quality" not in args.skip:
+        rows += [slads_quality(model, name, img) for name, img in test_images().items()]
+    if "autonomous" not in args.skip:
+        rows += autonomous_rows()
+    harness.print_table(rows, "dynamic sampling")
+    harness.write_json(args.json, rows, {"train_s": t_train, "n_train_images": n_train, "model": model.info})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""The microscope interface that sampling policies drive, and a virtual microscope serving recorded data.
+
+A scanning microscope, seen by a sampling policy, is a 2-D scan grid of ``scan_shape = (rows, cols)`` probe
+positions with a calibration (the two scan axes), a ``measure(positions)`` call that returns one value (an ADF
+image) or one spectrum (a spectrum image) per requested position, and counters of what the measurements cost.
+Positions are integer ``(row, col)`` pairs in numpy order, shape ``(n, 2)``.
+
+Costs: every position in every call is one exposure of ``dose`` electrons and ``dwell_time`` seconds, so
+measuring a position twice costs twice. A real instrument implements :class:`Microscope`; the
+:class:`VirtualMicroscope` serves the measurements from a recorded image or spectrum image (an emscale
+Signal in memory or lazy, e.g. from a zarr store), optionally with dose-scaled Poisson noise
+``y = Poisson(dose_scale * x) / dose_scale``, seeded, so that a run on it replays bit for bit.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ..core.axes import Axis
+from ..core.errors import DataError
+from ..core.signal import Signal
+
+
+@runtime_checkable
+class Microscope(Protocol):
+    """What a sampling policy needs from a scanning microscope (a real one or :class:`VirtualMicroscope`).
+
+    Attributes
+    ----------
+    scan_shape : (rows, cols) of the scan grid.
+    scan_axes : the two calibrated scan axes, numpy order (rows then columns).
+    signal_axes : calibrated axes of one measurement (empty for a scalar detector such as ADF).
+    n_measurements : positions measured so far, repeats included.
+    dose_spent : electrons spent so far.
+    time_spent : seconds of beam time spent so far.
+    """
+
+    scan_shape: tuple[int, int]
+    scan_axes: tuple[Axis, ...]
+    signal_axes: tuple[Axis, ...]
+
+    @property
+    def n_measurements(self) -> int: ...
+
+    @property
+    def dose_spent(self) -> float: ...
+
+    @property
+    def time_spent(self) -> float: ...
+
+    def measure(self, positions) -> np.ndarray:
+        """Measure at ``positions`` (``(n, 2)`` int, row/col); returns ``(n,)`` values or ``(n, n_channels)``."""
+        ...
+
+
+def check_positions(positions, scan_shape: tuple[int, int]) -> np.ndarray:
+    """Positions as an ``(n, 2)`` int64 array inside the scan, or a ValueError naming the offending ones."""
+    p = np.asarray(positions)
+    if p.ndim == 1 and p.size == 2:
+        p = p.reshape(1, 2)
+    if p.ndim != 2 or p.shape[1] != 2:
+        raise ValueError(f"positions must be an (n, 2) array of (row, col) pairs, got shape {p.shape}")
+    if p.size and not np.issubdtype(p.dtype, np.integer):
+        if not np.all(np.isfinite(p)) or np.any(p != np.round(p)):
+            raise ValueError("positions must be integer (row, col) scan indices")
+    p = p.astype(np.int64)
+    bad = (p[:, 0] < 0) | (p[:, 0] >= scan_shape[0]) | (p[:, 1] < 0) | (p[:, 1] >= scan_shape[1])
+    if np.any(bad):
+        first = [tuple(int(v) for v in row) for row in p[bad][:5]]
+        raise ValueError(
+            f"{int(bad.sum())} positions outside the {scan_shape[0]}x{scan_shape[1]} scan "
+            f"(rows 0..{scan_shape[0] - 1}, cols 0..{scan_shape[1] - 1}), e.g. {first}"
+        )
+    return p
+
+
+class VirtualMicroscope:
+    """A microscope that serves measurements from a recorded image or spectrum image.
+
+    Parameters
+    ----------
+    signal : Signal (numpy or lazy/dask, e.g. ``em.load("scan.zarr")``) or a numpy array. A spectrum image with
+        two navigation axes is scanned over them (one spectrum per position); an image with no navigation axes
+        and two signal axes (ADF/HAADF) is scanned over its two axes (one value per position).
+    noise_dose : ``None`` serves the recorded values unchanged; a number ``d`` returns
+        ``Poisson(d * value) / d`` (negative values clipped to 0), i.e. ``d`` counts per unit of the recorded
+        value, so a lower ``d`` is a lower dose and noisier data.
+    dose : electrons per measured position (for the dose counter).
+    dwell_time : seconds per measured position (for the time counter).
+    seed : seeds the noise; measurements are reproducible given the same sequence of calls.
+
+    Examples
+    --------
+    >>> scope = VirtualMicroscope(np.arange(12.0).reshape(3, 4))
+    >>> scope.measure([[0, 1], [2, 3], [0, 1]])
+    array([ 1., 11.,  1.])
+    >>> scope.n_measurements
+    3
+    """
+
+    def __init__(self, signal, noise_dose: float | None = None, dose: float = 1.0, dwell_time: float = 1e-6,
+                 seed: int = 0):
+        if not isinstance(signal, Signal):
+            arr = np.asarray(signal)
+            if arr.ndim != 2:
+                raise DataError(f"a bare array must be a 2-D image, got shape {arr.shape}; wrap a spectrum image "
+                                "in an emscale Signal with two navigation axes")
+            signal = Signal(arr, axes=[{"name": "y", "navigate": False}, {"name": "x", "navigate": False}],
+                            signal_type="image")
+        self._data, self.scan_axes, self.signal_axes = _scan_view(signal)
+        self.signal = signal
+        self.scan_shape = (int(self._data.shape[0]), int(self._data.shape[1]))
+        if noise_dose is not None and not noise_dose > 0:
+            raise ValueError(f"noise_dose must be positive or None, got {noise_dose}")
+        if not dose >= 0 or not dwell_time >= 0:
+            raise ValueError(f"dose and dwell_time must be non-negative, got {dose}, {dwell_time}")
+        self.noise_dose = noise_dose
+        self.dose = float(dose)
+        self.dwell_time = float(dwell_time)
+        self.seed = int(seed)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all measurements and restart the noise generator (a fresh run from the same seed)."""
+        self._rng = np.random.default_rng(self.seed)
+        self.counts = np.zeros(self.scan_shape, dtype=np.int64)  # how often each position was measured
+
+    @property
+    def n_measurements(self) -> int:
+        return int(self.counts.sum())
+
+    @property
+    def dose_spent(self) -> float:
+        return self.n_measurements * self.dose
+
+    @property
+    def time_spent(self) -> float:
+        return self.n_measurements * self.dwell_time
+
+    @property
+    def is_spectral(self) -> bool:
+        return self._data.ndim > 2
+
+    def measure(self, positions) -> np.ndarray:
+        """Measure at ``positions``.
+
+        Parameters
+        ----------
+        positions : ``(n, 2)`` integer (row, col) scan indices; repeats allowed (each one costs).
+
+        Returns
+        -------
+        ``(n,)`` float64 values for an image, ``(n, *signal_shape)`` float64 spectra for a spectrum image.
+        """
+        p = check_positions(positions, self.scan_shape)
+        vals = _fetch(self._data, p[:, 0], p[:, 1])
+        np.add.at(self.counts, (p[:, 0], p[:, 1]), 1)
+        if self.noise_dose is not None:
+            vals = self._rng.poisson(np.clip(vals, 0, None) * self.noise_dose) / self.noise_dose
+        return vals
+
+    def __repr__(self) -> str:
+        kind = "spectrum image" if self.is_spectral else "image"
+        return (f"<VirtualMicroscope {kind} scan {self.scan_shape[0]}x{self.scan_shape[1]}, "
+                f"{self.n_measurements} measurements>")
+
+
+def _scan_view(signal: Signal):
+    """The array with the two scan dimensions first, the scan axes and the per-position signal axes."""
+    axes = signal.axes
+    if signal.nav_ndim == 2:
+        return signal.data, tuple(axes[:2]), tuple(axes[2:])
+    if signal.nav_ndim == 0 and signal.ndim == 2:
+        return signal.data, tuple(axes), ()
+    raise DataError(
+        f"the virtual microscope scans a 2-D image or a spectrum image with 2 navigation axes; got a Signal "
+        f"of shape {signal.shape} with {signal.nav_ndim} navigation axes"
+    )
+
+
+def _fetch(data, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    if type(data).__module__.startswith("dask."):
+        if rows.size == 0:
+            return np.zeros((0,) + tuple(data.shape[2:]))
+        return np.asarray(data.vindex[rows, cols].compute(), dtype=np.float64)
+    return np.asarray(data[rows, cols], dtype=np.float64)

@@ -1,0 +1,303 @@
+"""SLADS state: k nearest measurements of every pixel, kept up to date incrementally, the weighted
+nearest-neighbour reconstruction and the per-pixel features the ERD regression reads.
+
+Reconstruction (Godaliyadda et al. 2018, eq. 5): an unmeasured pixel ``s`` is the inverse-square-distance
+weighted mean of its ``k`` nearest measured values ``y_r``,
+
+    x_hat(s) = sum_r w_r y_r,   w_r = d(s, r)^-2 / sum_r' d(s, r')^-2.
+
+Features of an unmeasured pixel (intensities divided by the scan's value scale -- the 1-99 percentile range of
+the first measurements, ``offset`` their 1st percentile -- distances in pixels)::
+
+    std      sqrt(sum_r w_r (y_r - x_hat(s))^2)       local spread of the neighbouring measurements
+    grad     |dx x_hat| + |dy x_hat| (central differences of the reconstruction)
+    range    max_r y_r - min_r y_r
+    nn_dev   |y_nearest - x_hat(s)|
+    d1       distance to the nearest measurement
+    dk       distance to the k-th nearest measurement (inverse of the local measurement density)
+    level    x_hat(s) - offset (Poisson noise, hence error, grows with the signal)
+
+Incremental update: when a batch of positions is measured, a pixel's k-nearest set changes only if a new
+position is not farther than its current k-th neighbour, so only pixels that close to a new position are
+examined (exactly: a window bounded per 16 x 16 tile neighbourhood, plus the few pixels in large gaps); their
+lists are merged with the new candidates and only they (and their 4-neighbours, for the gradient) are
+re-featurised. Ties in distance are broken by the flat index of the measurement.
+
+References
+----------
+G. M. D. Godaliyadda, D. H. Ye, M. D. Uchic, M. A. Groeber, G. T. Buzzard, C. A. Bouman, "A framework for
+dynamic image sampling based on supervised learning", IEEE Trans. Comput. Imaging 4 (2018) 1-16.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+FEATURES = ("std", "grad", "range", "nn_dev", "d1", "dk", "level")
+TILE = 16  # pixels per side of the tiles that bound how far a new measurement can change neighbour lists
+
+
+def value_scale(values: np.ndarray) -> float:
+    """The intensity unit of the features: the 1-99 percentile range of the measured values (1 if flat)."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return 1.0
+    lo, hi = np.percentile(v, [1.0, 99.0])
+    return float(hi - lo) if hi > lo else 1.0
+
+
+class NeighbourState:
+    """k nearest measurements, reconstruction and features of every pixel of a ``shape`` scan.
+
+    Parameters
+    ----------
+    shape : (rows, cols) of the scan.
+    flat : flat indices of the first measurements (at least ``k`` distinct positions).
+    values : their measured values, same length.
+    k : neighbours used by the reconstruction and the features.
+    scale : intensity unit of the features; ``None``: :func:`value_scale` of the first measurements.
+    offset : intensity zero of the ``level`` feature; ``None``: the 1st percentile of the first measurements.
+    """
+
+    def __init__(self, shape, flat, values, k: int = 4, scale: float | None = None, offset: float | None = None):
+        self.shape = (int(shape[0]), int(shape[1]))
+        n = self.shape[0] * self.shape[1]
+        flat = np.asarray(flat, dtype=np.int64)
+        if len(np.unique(flat)) < k:
+            raise ValueError(f"need at least k={k} distinct measured positions to start, got {len(np.unique(flat))}")
+        self.k = int(k)
+        self.measured = np.zeros(n, dtype=bool)
+        self.values = np.zeros(n, dtype=np.float64)
+        self.measured[flat] = True
+        self.values[flat] = values
+        self.scale = value_scale(values) if scale is None else float(scale)
+        self.offset = float(np.percentile(values, 1.0)) if offset is None else float(offset)
+        self.nn_d2 = np.zeros((n, self.k), dtype=np.float64)
+        self.nn_i = np.repeat(np.arange(n, dtype=np.int64)[:, None], self.k, axis=1)
+        self.recon = self.values.copy()
+        self.features = np.zeros((n, len(FEATURES)), dtype=np.float64)
+        self._full_neighbours()
+        todo = np.flatnonzero(~self.measured)
+        self._refresh(todo, todo)
+
+    # -- neighbours --------------------------------------------------------------------------------------
+    def _coords(self, flat: np.ndarray) -> np.ndarray:
+        return np.stack(np.divmod(flat, self.shape[1]), axis=1).astype(np.float64)
+
+    def _full_neighbours(self) -> None:
+        """k nearest measurements of every unmeasured pixel from a k-d tree (ties then sorted by index)."""
+        m = np.flatnonzero(self.measured)
+        u = np.flatnonzero(~self.measured)
+        if u.size == 0:
+            return
+        tree = cKDTree(self._coords(m))
+        kk = min(self.k + 4, m.size)  # spare neighbours so that ties at the k-th place sort by index
+        d, i = tree.query(self._coords(u), k=kk)
+        d2 = np.rint(np.asarray(d).reshape(len(u), kk) ** 2)  # squared grid distances are integers
+        idx = m[np.asarray(i).reshape(len(u), kk)]
+        order = _rowwise_order(d2, idx)
+        d2 = np.take_along_axis(d2, order, axis=1)[:, : self.k]
+        idx = np.take_along_axis(idx, order, axis=1)[:, : self.k]
+        if kk < m.size:  # a tie group running past the spares: take every neighbour within the k-th distance
+            for r in np.flatnonzero(np.rint(np.asarray(d)[:, -1] ** 2) <= d2[:, -1]):
+                near = m[tree.query_ball_point(self._coords(u[r : r + 1])[0], np.sqrt(d2[r, -1]) + 1e-6)]
+                nd2 = ((self._coords(near) - self._coords(u[r : r + 1])) ** 2).sum(axis=1)
+                o = np.lexsort((near, nd2))[: self.k]
+                d2[r], idx[r] = nd2[o], near[o]
+        self.nn_d2[u] = d2
+        self.nn_i[u] = idx
+
+    def add(self, flat, values) -> np.ndarray:
+        """Record new measurements; update neighbours, reconstruction and features where they change.
+
+        Returns the flat indices of the unmeasured pixels whose features changed.
+        """
+        flat = np.asarray(flat, dtype=np.int64)
+        new = np.unique(flat[~self.measured[flat]])  # small: one batch
+        self.values[flat] = values  # a repeated measurement replaces the value
+        self.recon[flat] = values
+        if new.size == 0:
+            return new
+        unmeasured_before = ~self.measured
+        self.measured[new] = True
+        self.nn_d2[new] = 0.0
+        self.nn_i[new] = new[:, None]
+        self.features[new] = 0.0
+        pix, cand, d2 = self._candidate_pairs(new, unmeasured_before)
+        changed = self._merge(pix, cand, d2)
+        feat = _dilate(changed, self.shape)
+        feat = feat[~self.measured[feat]]
+        self._refresh(changed, feat)
+        return feat
+
+    def _candidate_pairs(self, new: np.ndarray, unmeasured: np.ndarray):
+        """(pixel, new measurement, squared distance) for every pixel a new measurement moves into its k-NN.
+
+        A pixel ``p`` takes a new measurement ``j`` only if ``|p - j|^2 <= d_k(p)^2``. Pairs closer than ``TILE``
+        are found in a window around ``j`` as wide as the largest ``d_k`` in the 3 x 3 tiles around it (capped at
+        ``TILE``); farther pairs need ``d_k(p) > TILE``, so they are found by testing only those few "hole"
+        pixels against every new measurement. Both exact.
+        """
+        unmeasured = unmeasured & ~self.measured
+        if not unmeasured.any():
+            return (np.zeros(0, np.int64),) * 2 + (np.zeros(0),)
+        reach = self._reach2(new)
+        parts = [self._pairs_within(new[reach == r2], r2, unmeasured) for r2 in np.unique(reach)]
+        parts.append(self._hole_pairs(new, unmeasured))
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+
+    def _reach2(self, new: np.ndarray) -> np.ndarray:
+        """Squared window radius of each new measurement: max d_k^2 over its 3 x 3 tiles, at most TILE^2."""
+        t = TILE
+        ny, nx = self.shape
+        ty, tx = -(-ny // t), -(-nx // t)
+        dk = np.zeros((ty * t, tx * t))
+        dk[:ny, :nx] = self.nn_d2[:, -1].reshape(self.shape)
+        tiles = np.pad(dk.reshape(ty, t, tx, t).max(axis=(1, 3)), 1)
+        block = np.max([tiles[i : i + ty, j : j + tx] for i in range(3) for j in range(3)], axis=0)
+        y, x = np.divmod(new, nx)
+        return np.minimum(block[y // t, x // t], float(t * t))
+
+    def _hole_pairs(self, new: np.ndarray, unmeasured: np.ndarray):
+        """Pairs farther apart than TILE: pixels with ``d_k > TILE`` against every new measurement."""
+        t2 = float(TILE * TILE)
+        holes = np.flatnonzero(unmeasured & (self.nn_d2[:, -1] > t2))
+        out = [(np.zeros(0, np.int64),) * 2 + (np.zeros(0),)]
+        if holes.size == 0:
+            return out[0]
+        ny_h, nx_h = np.divmod(holes, self.shape[1])
+        y0, x0 = np.divmod(new, self.shape[1])
+        step = max(1, 2**22 // max(new.size, 1))
+        for a in range(0, holes.size, step):
+            h = slice(a, a + step)
+            d2 = ((ny_h[h, None] - y0[None, :]) ** 2 + (nx_h[h, None] - x0[None, :]) ** 2).astype(np.float64)
+            ok = (d2 > t2) & (d2 <= self.nn_d2[holes[h], -1][:, None])
+            hi, ni = np.nonzero(ok)
+            out.append((holes[h][hi], new[ni], d2[hi, ni]))
+        return tuple(np.concatenate([o[i] for o in out]) for i in range(3))
+
+    def _pairs_within(self, pts: np.ndarray, max_d2: float, unmeasured: np.ndarray):
+        r = int(np.floor(np.sqrt(max_d2)))
+        dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
+        off_d2 = (dy * dy + dx * dx).ravel()
+        keep = off_d2 <= max_d2
+        dy, dx, off_d2 = dy.ravel()[keep], dx.ravel()[keep], off_d2[keep].astype(np.float64)
+        ny, nx = self.shape
+        y0, x0 = np.divmod(pts, nx)
+        yy = y0[:, None] + dy[None, :]
+        xx = x0[:, None] + dx[None, :]
+        inside = (yy >= 0) & (yy < ny) & (xx >= 0) & (xx < nx)
+        pix = np.where(inside, yy * nx + xx, 0)
+        d2 = np.broadcast_to(off_d2, pix.shape)
+        ok = inside & unmeasured[pix]
+        ok[ok] = d2[ok] <= self.nn_d2[pix[ok], -1]  # ties enter too: the merge orders them by index
+        cand = np.broadcast_to(pts[:, None], pix.shape)
+        return pix[ok], cand[ok], d2[ok]
+
+    def _merge(self, pix: np.ndarray, cand: np.ndarray, d2: np.ndarray) -> np.ndarray:
+        """Merge candidate neighbours into the sorted k-NN lists of their pixels; returns the pixels changed.
+
+        Each neighbour is one int64 key ``d2 * n + index`` (exact: squared grid distances are integers), so a
+        row sort orders by distance then index.
+        """
+        if pix.size == 0:
+            return pix
+        n = self.measured.size
+        counts = np.bincount(pix, minlength=n)
+        upix = np.flatnonzero(counts)
+        slot = np.zeros(n, dtype=np.int64)
+        slot[upix] = np.arange(upix.size)
+        grp = slot[pix]
+        order = np.argsort(grp, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(counts[upix])[:-1]])
+        pos = np.arange(pix.size) - starts[grp[order]]
+        width = int(counts[upix].max())
+        big = np.iinfo(np.int64).max
+        keys = np.full((upix.size, self.k + width), big, dtype=np.int64)
+        keys[:, : self.k] = self.nn_d2[upix].astype(np.int64) * n + self.nn_i[upix]
+        keys[grp[order], self.k + pos] = d2[order].astype(np.int64) * n + cand[order]
+        keys = np.sort(keys, axis=1)[:, : self.k]
+        d2_new, i_new = np.divmod(keys, n)
+        self.nn_d2[upix] = d2_new
+        self.nn_i[upix] = i_new
+        return upix
+
+    # -- reconstruction and features ---------------------------------------------------------------------
+    def _refresh(self, recon_pixels: np.ndarray, feature_pixels: np.ndarray) -> None:
+        """Reconstruction and neighbour features at ``recon_pixels`` (their lists changed), then the gradient
+        feature at ``feature_pixels`` (those and their 4-neighbours, whose central differences changed)."""
+        inv = 1.0 / self.scale
+        if recon_pixels.size:
+            p = recon_pixels
+            d2 = self.nn_d2[p]
+            y = self.values[self.nn_i[p]]
+            w = 1.0 / d2
+            w /= w.sum(axis=1, keepdims=True)
+            xh = np.einsum("ij,ij->i", w, y)
+            self.recon[p] = xh
+            f = np.empty((p.size, len(FEATURES)))
+            f[:, 0] = np.sqrt(np.einsum("ij,ij->i", w, (y - xh[:, None]) ** 2)) * inv
+            f[:, 2] = (y.max(axis=1) - y.min(axis=1)) * inv
+            f[:, 3] = np.abs(y[:, 0] - xh) * inv
+            f[:, 4] = np.sqrt(d2[:, 0])
+            f[:, 5] = np.sqrt(d2[:, -1])
+            f[:, 6] = (xh - self.offset) * inv
+            f[:, 1] = 0.0
+            self.features[p] = f
+        if feature_pixels.size:
+            self.features[feature_pixels, 1] = _gradient(self.recon, feature_pixels, self.shape) * inv
+
+    def reconstruction(self) -> np.ndarray:
+        """The current weighted nearest-neighbour reconstruction, ``shape``."""
+        return self.recon.reshape(self.shape).copy()
+
+
+def _rowwise_order(d2: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Per-row order sorting by squared distance, then by measurement index (deterministic ties)."""
+    # idx < n fits in the fractional part after scaling; squared distances are integers.
+    key = d2 * (idx.max() + 1.0) + idx
+    return np.argsort(key, axis=1, kind="stable")
+
+
+def _dilate(flat: np.ndarray, shape) -> np.ndarray:
+    """``flat`` and its 4-neighbours, unique."""
+    if flat.size == 0:
+        return flat
+    ny, nx = shape
+    y, x = np.divmod(flat, nx)
+    hit = np.zeros(ny * nx, dtype=bool)
+    hit[flat] = True
+    hit[np.maximum(y - 1, 0) * nx + x] = True
+    hit[np.minimum(y + 1, ny - 1) * nx + x] = True
+    hit[y * nx + np.maximum(x - 1, 0)] = True
+    hit[y * nx + np.minimum(x + 1, nx - 1)] = True
+    return np.flatnonzero(hit)
+
+
+def _gradient(recon: np.ndarray, p: np.ndarray, shape) -> np.ndarray:
+    """|central difference| in x plus in y of the flat reconstruction at flat pixels ``p`` (clamped edges)."""
+    ny, nx = shape
+    y, x = np.divmod(p, nx)
+    gx = recon[y * nx + np.minimum(x + 1, nx - 1)] - recon[y * nx + np.maximum(x - 1, 0)]
+    gy = recon[np.minimum(y + 1, ny - 1) * nx + x] - recon[np.maximum(y - 1, 0) * nx + x]
+    return 0.5 * (np.abs(gx) + np.abs(gy))
+
+
+def nn_reconstruct(mask: np.ndarray, image_values: np.ndarray, k: int = 4) -> np.ndarray:
+    """Weighted nearest-neighbour reconstruction of an image from the pixels where ``mask`` is True.
+
+    Parameters
+    ----------
+    mask : (rows, cols) bool, True where measured (at least ``k`` pixels).
+    image_values : (rows, cols) array whose values at ``mask`` are the measurements (other values unused).
+    k : neighbours.
+
+    Returns
+    -------
+    (rows, cols) float64 reconstruction; measured pixels keep their values.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    flat = np.flatnonzero(mask)
+    st = NeighbourState(mask.shape, flat, np.asarray(image_values, dtype=np.float64).ravel()[flat], k=k)
+    return st.reconstruction()

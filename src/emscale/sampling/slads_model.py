@@ -1,0 +1,274 @@
+"""The SLADS regression: expected reduction in distortion (ERD) of measuring a pixel, from its features.
+
+Model (Godaliyadda et al. 2018, sec. III): ``ERD(s) = phi(f_s) . theta`` where ``f_s`` are the features of
+:mod:`.slads_features` (standardised) and ``phi`` their degree-2 polynomial expansion (constant, linear, all
+products), fitted by ridge regression on training images.
+
+Training target (the paper's approximation of the reduction in distortion, eq. 14): measuring ``s`` mostly
+repairs the reconstruction error near ``s``, so
+
+    RD(s) = sum_r h(s, r) |x_r - x_hat_r| / scale,   h(s, r) = exp(-|r - s|^2 / (2 sigma_s^2)),
+    sigma_s = d1(s) / c,
+
+with ``d1`` the distance from ``s`` to its nearest measurement and ``c`` a constant (the paper tunes c per
+image class; ``c = 4`` here). The sum is evaluated for every pixel at once by Gaussian-filtering the error map at
+a ladder of widths and interpolating in log sigma.
+
+Saved models are JSON (no unpickling): format name, version, the feature names, k, c, the standardisation and the
+coefficients. Loading checks all of them.
+
+References
+----------
+G. M. D. Godaliyadda et al., IEEE Trans. Comput. Imaging 4 (2018) 1-16.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+from .slads_features import FEATURES, NeighbourState
+
+FORMAT = "emscale-slads-erd"
+VERSION = 1
+
+
+def _poly2(f: np.ndarray) -> np.ndarray:
+    """Degree-2 expansion ``[1, f_i, f_i f_j (i <= j)]`` of standardised features, shape (n, 1 + m + m(m+1)/2)."""
+    n, m = f.shape
+    iu, ju = np.triu_indices(m)
+    return np.concatenate([np.ones((n, 1)), f, f[:, iu] * f[:, ju]], axis=1)
+
+
+@dataclass
+class ERDModel:
+    """Degree-2 polynomial ridge regression from SLADS features to the ERD.
+
+    Attributes
+    ----------
+    coef : (n_terms,) coefficients of the expansion.
+    mean, std : (n_features,) standardisation of the features.
+    k : neighbours of the features and the reconstruction.
+    c : width constant of the training target.
+    features : the feature names, in order.
+    info : training summary (images, fractions, seed, R^2).
+    """
+
+    coef: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    k: int = 4
+    c: float = 4.0
+    features: tuple[str, ...] = FEATURES
+    info: dict = field(default_factory=dict)
+
+    def predict(self, feats: np.ndarray) -> np.ndarray:
+        """ERD of pixels with features ``feats`` (n, n_features), in units of the scan's value scale.
+
+        Evaluated as ``c0 + z . b + z . (Q z)`` with the products' coefficients in the upper-triangular ``Q``
+        (the same polynomial as :func:`_poly2`, without building its columns).
+        """
+        z = (np.asarray(feats, dtype=np.float64) - self.mean) / self.std
+        m = z.shape[1]
+        q = np.zeros((m, m))
+        q[np.triu_indices(m)] = self.coef[1 + m :]
+        return self.coef[0] + z @ self.coef[1 : 1 + m] + np.einsum("ij,ij->i", z @ q, z)
+
+    # -- persistence -------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "features": list(self.features),
+            "k": int(self.k),
+            "c": float(self.c),
+            "degree": 2,
+            "mean": [float(v) for v in self.mean],
+            "std": [float(v) for v in self.std],
+            "coef": [float(v) for v in self.coef],
+            "info": self.info,
+        }
+
+    def save(self, path) -> None:
+        """Write the model as JSON (a safe format: loading never executes code)."""
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+
+    @classmethod
+    def load(cls, path) -> ERDModel:
+        """Read a model written by :meth:`save`; a clear ValueError for another format, version or feature set."""
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path}: not a SLADS ERD model file (JSON expected): {e}") from None
+        return cls.from_dict(d, source=str(path))
+
+    @classmethod
+    def from_dict(cls, d, source: str = "model") -> ERDModel:
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise ValueError(f"{source}: not a SLADS ERD model (format {FORMAT!r} expected)")
+        ver = d.get("version")
+        if not isinstance(ver, int) or ver > VERSION:
+            raise ValueError(f"{source}: model version {ver!r} is newer than this emscale reads ({VERSION}); "
+                             "upgrade emscale or retrain")
+        feats = tuple(d.get("features", ()))
+        if feats != FEATURES:
+            raise ValueError(f"{source}: model trained on features {list(feats)}, this emscale computes "
+                             f"{list(FEATURES)}; retrain the model")
+        if d.get("degree") != 2:
+            raise ValueError(f"{source}: polynomial degree {d.get('degree')!r} not supported (2)")
+        coef = np.asarray(d["coef"], dtype=np.float64)
+        mean = np.asarray(d["mean"], dtype=np.float64)
+        std = np.asarray(d["std"], dtype=np.float64)
+        m = len(FEATURES)
+        if mean.shape != (m,) or std.shape != (m,) or coef.shape != (1 + m + m * (m + 1) // 2,):
+            raise ValueError(f"{source}: coefficient arrays do not match {m} features")
+        return cls(coef=coef, mean=mean, std=std, k=int(d["k"]), c=float(d["c"]), features=feats,
+                   info=dict(d.get("info", {})))
+
+
+def erd_target(image: np.ndarray, state: NeighbourState, c: float = 4.0) -> np.ndarray:
+    """The approximate reduction in distortion of measuring each pixel (flat, 0 at measured pixels).
+
+    Parameters
+    ----------
+    image : (rows, cols) ground truth.
+    state : the measurements and their reconstruction.
+    c : width constant, ``sigma_s = d1(s) / c``.
+    """
+    err = np.abs(image.astype(np.float64).ravel() - state.recon) / state.scale
+    err[state.measured] = 0.0
+    err = err.reshape(state.shape)
+    sigma = np.sqrt(state.nn_d2[:, 0]) / c
+    levels = np.geomspace(0.25, max(1.0, float(sigma.max())) * 1.01, 12)
+    stack = np.stack([gaussian_filter(err, s, mode="constant", truncate=3.0).ravel() * (2 * np.pi * s * s)
+                      for s in levels])
+    ls = np.log(np.clip(sigma, levels[0], levels[-1]))
+    pos = np.interp(ls, np.log(levels), np.arange(levels.size))
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, levels.size - 1)
+    t = pos - lo
+    cols = np.arange(err.size)
+    rd = (1 - t) * stack[lo, cols] + t * stack[hi, cols]
+    rd[state.measured] = 0.0
+    return rd
+
+
+def random_mask(shape, fraction: float, seed: int = 0) -> np.ndarray:
+    """Boolean mask with ``round(fraction * size)`` True pixels drawn uniformly without replacement."""
+    n = int(shape[0]) * int(shape[1])
+    m = np.zeros(n, dtype=bool)
+    m[np.random.default_rng(seed).choice(n, max(1, int(round(fraction * n))), replace=False)] = True
+    return m.reshape(shape)
+
+
+def training_set(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels: int = 4000, k: int = 4,
+                 c: float = 4.0, seed: int = 0):
+    """Features and ERD targets of unmeasured pixels under seeded random masks of each training image.
+
+    Returns (features (n, n_features), targets (n,)).
+    """
+    rng = np.random.default_rng(seed)
+    fs, ts = [], []
+    for img in images:
+        img = np.asarray(img, dtype=np.float64)
+        for frac in fractions:
+            mask = random_mask(img.shape, frac, seed=int(rng.integers(2**31)))
+            flat = np.flatnonzero(mask)
+            if flat.size < k:
+                continue
+            st = NeighbourState(img.shape, flat, img.ravel()[flat], k=k)
+            rd = erd_target(img, st, c=c)
+            u = np.flatnonzero(~st.measured)
+            pick = rng.choice(u, min(n_pixels, u.size), replace=False)
+            fs.append(st.features[pick])
+            ts.append(rd[pick])
+    if not fs:
+        raise ValueError("no training pixels: give 2-D images larger than k pixels")
+    return np.concatenate(fs), np.concatenate(ts)
+
+
+def train_erd_model(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels: int = 4000, k: int = 4,
+                    c: float = 4.0, alpha: float = 1e-3, seed: int = 0) -> ERDModel:
+    """Fit the ERD regression on training images (offline, once per image class).
+
+    Parameters
+    ----------
+    images : iterable of (rows, cols) arrays (e.g. HAADF projections, ADF images, synthetic lattices).
+    fractions : sampling fractions of the random training masks.
+    n_pixels : unmeasured pixels drawn per (image, fraction).
+    k, c : neighbours and target width constant (see the module docstring).
+    alpha : ridge penalty on the standardised expansion.
+    seed : seeds the masks and the pixel draws.
+
+    Returns
+    -------
+    ERDModel
+
+    Example
+    -------
+    >>> model = train_erd_model([lattice_image((96, 96), seed=s) for s in range(3)])
+    >>> model.save("adf_erd.json")
+    """
+    images = [np.asarray(im) for im in images]
+    for i, im in enumerate(images):
+        if im.ndim != 2:
+            raise ValueError(f"training image {i} has shape {im.shape}; 2-D images expected")
+    f, t = training_set(images, fractions, n_pixels, k, c, seed)
+    mean = f.mean(axis=0)
+    std = f.std(axis=0)
+    std[std == 0] = 1.0
+    phi = _poly2((f - mean) / std)
+    reg = alpha * len(t) * np.eye(phi.shape[1])
+    reg[0, 0] = 0.0  # the constant is not penalised
+    coef = np.linalg.solve(phi.T @ phi + reg, phi.T @ t)
+    pred = phi @ coef
+    r2 = 1.0 - float(np.sum((t - pred) ** 2) / max(np.sum((t - t.mean()) ** 2), 1e-300))
+    info = {"n_images": len(images), "fractions": [float(x) for x in fractions], "n_samples": int(len(t)),
+            "seed": int(seed), "alpha": float(alpha), "r2": round(r2, 4)}
+    return ERDModel(coef=coef, mean=mean, std=std, k=k, c=c, info=info)
+
+
+def lattice_image(shape=(128, 128), spacing: float = 8.0, angle: float = 0.0, width: float = 1.2,
+                  vacancy: float = 0.05, noise_dose: float | None = 200.0, seed: int = 0) -> np.ndarray:
+    """A synthetic atomic-resolution ADF image: Gaussian columns on a (possibly rotated) 2-D lattice.
+
+    Two sublattices of different brightness (a heavy and a light column per cell), random vacancies,
+    a smooth thickness ramp, and optional Poisson noise of ``noise_dose`` counts at the brightest column.
+
+    Returns
+    -------
+    (rows, cols) float64 image.
+    """
+    rng = np.random.default_rng(seed)
+    ny, nx = shape
+    yy, xx = np.mgrid[0:ny, 0:nx].astype(np.float64)
+    ca, sa = np.cos(angle), np.sin(angle)
+    img = np.zeros(shape)
+    reach = int(np.hypot(ny, nx) / spacing) + 2
+    ij = np.mgrid[-reach : reach + 1, -reach : reach + 1].reshape(2, -1).T
+    for frac, amp in ((0.0, 1.0), (0.5, 0.45)):
+        u = (ij[:, 1] + frac) * spacing
+        v = (ij[:, 0] + frac) * spacing
+        cx = nx / 2 + ca * u - sa * v
+        cy = ny / 2 + sa * u + ca * v
+        keep = (cx > -3 * width) & (cx < nx + 3 * width) & (cy > -3 * width) & (cy < ny + 3 * width)
+        keep &= rng.random(keep.size) > vacancy
+        for x0, y0 in zip(cx[keep], cy[keep], strict=True):
+            r = int(4 * width) + 1
+            y_lo, y_hi = max(int(y0) - r, 0), min(int(y0) + r + 1, ny)
+            x_lo, x_hi = max(int(x0) - r, 0), min(int(x0) + r + 1, nx)
+            if y_lo >= y_hi or x_lo >= x_hi:
+                continue
+            patch = np.exp(-((yy[y_lo:y_hi, x_lo:x_hi] - y0) ** 2 + (xx[y_lo:y_hi, x_lo:x_hi] - x0) ** 2)
+                           / (2 * width**2))
+            img[y_lo:y_hi, x_lo:x_hi] += amp * patch
+    img *= 0.8 + 0.4 * xx / max(nx - 1, 1)
+    img += 0.05
+    if noise_dose is not None:
+        img = rng.poisson(img * noise_dose) / noise_dose
+    return img

@@ -1,0 +1,112 @@
+"""Autonomous spectrum imaging: phase map agrees with the full-data map at a quarter of the positions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import emscale as em
+from emscale import DataError
+from emscale.sampling.autonomous import (
+    adjusted_rand_index,
+    autonomous_si,
+    phase_map,
+    phase_map_from_mask,
+    plot_phase_run,
+)
+from emscale.sampling.microscope import VirtualMicroscope
+from emscale.sampling.slads_model import random_mask
+
+
+@pytest.fixture(scope="module")
+def eds():
+    s, truth = em.samples.eds_si(shape=(40, 48), n_channels=512, scale=0.02, seed=4)
+    ref, _ = phase_map(s, 3)
+    return s, truth, ref
+
+
+def test_full_data_map_finds_the_true_phases(eds):
+    _, truth, ref = eds
+    true = np.argmax(np.stack([truth["maps"][k] for k in ("Si", "SiO2", "Cu")]), axis=0)
+    assert adjusted_rand_index(true, ref) > 0.8  # boundaries are mixtures: argmax of fractions is not exact
+
+
+def test_quarter_of_the_positions_reproduce_the_full_map_better_than_random(eds):
+    s, _, ref = eds
+    scope = VirtualMicroscope(s)
+    res = autonomous_si(scope, 3, fraction=0.25, stable_ari=None, reference=ref, seed=1)
+    assert res.fraction == pytest.approx(0.25, abs=1e-3)
+    assert scope.n_measurements == round(0.25 * 40 * 48) and scope.counts.max() == 1
+    assert res.ari[-1] >= 0.95
+    rand = [adjusted_rand_index(ref, phase_map_from_mask(VirtualMicroscope(s), random_mask((40, 48), 0.25, seed=k),
+                                                         3)[0]) for k in range(3)]
+    assert res.ari[-1] > max(rand) + 0.02, (res.ari[-1], rand)
+    assert res.spectra.shape == (3, 512)
+    np.testing.assert_allclose(res.probabilities.sum(axis=-1), 1.0)
+    # measured positions carry their own (one-hot) label
+    m = res.order >= 0
+    assert np.all(res.probabilities[m].max(axis=-1) == 1.0)
+
+
+def test_stops_when_the_map_is_stable_and_replays(eds):
+    s, _, _ = eds
+    a = autonomous_si(VirtualMicroscope(s), 3, fraction=0.6, stable_ari=0.99, patience=2, seed=0)
+    b = autonomous_si(VirtualMicroscope(s), 3, fraction=0.6, stable_ari=0.99, patience=2, seed=0)
+    assert a.fraction < 0.6
+    assert np.all(a.stability[-2:] >= 0.99)
+    np.testing.assert_array_equal(a.positions, b.positions)
+    np.testing.assert_array_equal(a.phase_map, b.phase_map)
+
+
+def test_bad_input_is_refused(eds):
+    s, _, _ = eds
+    with pytest.raises(ValueError, match="exceeds the scan size"):
+        autonomous_si(VirtualMicroscope(s), 3, budget=40 * 48 + 1)
+    with pytest.raises(DataError, match="spectra"):
+        autonomous_si(VirtualMicroscope(np.zeros((8, 8))), 2)
+    with pytest.raises(ValueError, match="mask shape"):
+        phase_map_from_mask(VirtualMicroscope(s), np.ones((3, 3), bool), 3)
+
+
+def test_figure(eds):
+    import matplotlib.figure
+
+    s, _, ref = eds
+    res = autonomous_si(VirtualMicroscope(s), 3, fraction=0.1, stable_ari=None, reference=ref)
+    assert isinstance(plot_phase_run(res), matplotlib.figure.Figure)
+
+
+@pytest.mark.slow
+def test_signal_level_run_replays_bit_for_bit_with_noise(eds):
+    from emscale.sampling.autonomous import autonomous_spectrum_imaging
+
+    s, _, _ = eds
+    a = autonomous_spectrum_imaging(s, 3, fraction=0.12, stable_ari=None, noise_dose=0.5, seed=2)
+    b = autonomous_spectrum_imaging(s, 3, fraction=0.12, stable_ari=None, noise_dose=0.5, seed=2)
+    np.testing.assert_array_equal(a.positions, b.positions)
+    np.testing.assert_array_equal(a.spectra, b.spectra)
+    assert a.fraction == pytest.approx(0.12, abs=1e-3)
+
+
+def test_run_is_recorded_and_replays_bit_for_bit_from_the_file(tmp_path):
+    from emscale.sampling.autonomous import autonomous_spectrum_imaging
+
+    s0, _ = em.samples.eds_si(shape=(24, 30), n_channels=256, scale=0.04, seed=9)
+    s0.save(tmp_path / "si.zarr")
+    s = em.load(tmp_path / "si.zarr")
+    res = autonomous_spectrum_imaging(s, 3, fraction=0.2, stable_ari=None, noise_dose=0.8, seed=3)
+    assert res.history[-1]["op"] == "autonomous_spectrum_imaging"
+    again = em.replay(res.history)
+    np.testing.assert_array_equal(again.positions, res.positions)
+    np.testing.assert_array_equal(again.phase_map, res.phase_map)
+    np.testing.assert_array_equal(again.spectra, res.spectra)
+
+
+def test_result_saves_and_loads(eds, tmp_path):
+    from emscale.sampling.autonomous import AutonomousResult
+
+    s, _, ref = eds
+    res = autonomous_si(VirtualMicroscope(s), 3, fraction=0.08, stable_ari=None, reference=ref)
+    back = AutonomousResult.load(res.save(tmp_path / "auto.npz"))
+    for name, arr in res.arrays().items():
+        np.testing.assert_array_equal(getattr(back, name), arr)

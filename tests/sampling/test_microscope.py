@@ -1,0 +1,100 @@
+"""The microscope protocol and the virtual microscope: values served, every measurement counted, bad positions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emscale import DataError, Signal
+from emscale.sampling.microscope import Microscope, VirtualMicroscope
+
+
+def _si(ny=5, nx=7, ne=11, seed=3):
+    rng = np.random.default_rng(seed)
+    data = rng.poisson(20.0, size=(ny, nx, ne)).astype(np.uint16)
+    axes = [{"name": "y", "scale": 2.0, "units": "nm", "navigate": True},
+            {"name": "x", "scale": 2.0, "units": "nm", "navigate": True},
+            {"name": "Energy", "scale": 0.01, "units": "keV"}]
+    return Signal(data, axes=axes, signal_type="EDS_SEM")
+
+
+def test_image_values_served_and_every_measurement_counted():
+    img = np.arange(20.0).reshape(4, 5) ** 1.5
+    scope = VirtualMicroscope(img, dose=3.0, dwell_time=2e-6)
+    assert isinstance(scope, Microscope)
+    assert scope.scan_shape == (4, 5) and scope.signal_axes == ()
+    v = scope.measure([[0, 0], [3, 4], [1, 2], [3, 4]])
+    np.testing.assert_array_equal(v, [img[0, 0], img[3, 4], img[1, 2], img[3, 4]])
+    assert scope.n_measurements == 4
+    assert scope.counts[3, 4] == 2 and scope.counts[0, 1] == 0
+    assert scope.dose_spent == pytest.approx(12.0)
+    assert scope.time_spent == pytest.approx(8e-6)
+    scope.measure([[3, 4]])  # measuring again costs again
+    assert scope.dose_spent == pytest.approx(15.0) and scope.counts[3, 4] == 3
+
+
+def test_spectrum_image_returns_spectra_with_calibration():
+    s = _si()
+    scope = VirtualMicroscope(s)
+    assert scope.scan_shape == (5, 7)
+    assert [a.name for a in scope.scan_axes] == ["y", "x"] and scope.scan_axes[1].scale == 2.0
+    assert scope.signal_axes[0].name == "Energy"
+    spec = scope.measure(np.array([[4, 6], [0, 1]]))
+    np.testing.assert_array_equal(spec, s.data[[4, 0], [6, 1]].astype(float))
+    assert spec.shape == (2, 11)
+
+
+def test_lazy_zarr_signal_serves_the_same_values(tmp_path):
+    import emscale as em
+
+    s = _si(ny=6, nx=9, ne=13, seed=8)
+    s.save(tmp_path / "si.zarr")
+    lazy = em.load(tmp_path / "si.zarr", lazy=True)
+    assert lazy.is_lazy
+    pos = np.array([[5, 8], [0, 0], [2, 3], [2, 3]])
+    np.testing.assert_array_equal(VirtualMicroscope(lazy).measure(pos), VirtualMicroscope(s).measure(pos))
+
+
+@pytest.mark.parametrize("bad", [[[5, 0]], [[0, -1]], [[0, 7]], [[-3, 2], [1, 1]]])
+def test_positions_outside_the_scan_are_refused_and_not_counted(bad):
+    scope = VirtualMicroscope(_si())
+    with pytest.raises(ValueError, match="outside the 5x7 scan"):
+        scope.measure(bad)
+    assert scope.n_measurements == 0
+
+
+def test_malformed_positions_are_refused():
+    scope = VirtualMicroscope(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match=r"\(n, 2\)"):
+        scope.measure([[1, 2, 3]])
+    with pytest.raises(ValueError, match="integer"):
+        scope.measure([[0.5, 1.0]])
+
+
+def test_poisson_noise_is_seeded_and_dose_scaled():
+    img = np.full((2, 2), 4.0)
+    a = VirtualMicroscope(img, noise_dose=25.0, seed=5).measure(np.zeros((4000, 2), dtype=int))
+    b = VirtualMicroscope(img, noise_dose=25.0, seed=5).measure(np.zeros((4000, 2), dtype=int))
+    np.testing.assert_array_equal(a, b)
+    # Poisson(100) / 25: mean 4, variance 100 / 625 = 0.16
+    assert abs(a.mean() - 4.0) < 4 * np.sqrt(0.16 / 4000)
+    assert a.var() == pytest.approx(0.16, rel=0.1)
+    assert not np.array_equal(a, VirtualMicroscope(img, noise_dose=25.0, seed=6).measure(np.zeros((4000, 2), int)))
+
+
+def test_reset_restarts_counters_and_noise():
+    scope = VirtualMicroscope(np.ones((3, 3)), noise_dose=2.0, seed=1)
+    first = scope.measure([[1, 1]] * 10)
+    scope.reset()
+    assert scope.n_measurements == 0
+    np.testing.assert_array_equal(scope.measure([[1, 1]] * 10), first)
+
+
+def test_unscannable_signal_is_a_clear_error():
+    line = Signal(np.zeros((4, 10)), axes=[{"name": "x", "navigate": True}, {"name": "E"}])
+    with pytest.raises(DataError, match="2 navigation axes"):
+        VirtualMicroscope(line)
+    with pytest.raises(DataError, match="2-D image"):
+        VirtualMicroscope(np.zeros(5))
+    with pytest.raises(ValueError, match="noise_dose"):
+        VirtualMicroscope(np.zeros((2, 2)), noise_dose=0)

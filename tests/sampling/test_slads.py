@@ -1,0 +1,243 @@
+"""SLADS scan: budget and positions honoured, reproducible, beats random sampling; model files checked on load."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from emscale import DataError, Signal
+from emscale.sampling.microscope import VirtualMicroscope
+from emscale.sampling.slads import (
+    line_hop_mask,
+    plot_convergence,
+    plot_measurement_order,
+    plot_reconstruction,
+    psnr,
+    select_batch,
+    slads_scan,
+)
+from emscale.sampling.slads_features import nn_reconstruct
+from emscale.sampling.slads_model import FORMAT, VERSION, ERDModel, random_mask, train_erd_model
+
+
+def _discs(shape, n, seed):
+    """Bright discs of random radius and brightness on a smooth background (a particle image)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    img = 0.1 + 0.05 * xx / shape[1]
+    for _ in range(n):
+        cy, cx = rng.uniform(0, shape[0]), rng.uniform(0, shape[1])
+        r = rng.uniform(2.5, 7.0)
+        img = np.where((yy - cy) ** 2 + (xx - cx) ** 2 < r * r, rng.uniform(0.5, 1.0), img)
+    return img
+
+
+@pytest.fixture(scope="module")
+def model():
+    return train_erd_model([_discs((64, 64), 8, s) for s in range(3)], fractions=(0.05, 0.1, 0.2, 0.3),
+                           n_pixels=1500, seed=0)
+
+
+def test_slads_beats_random_and_line_hopping_on_unseen_particle_images(model):
+    gains_r, gains_l = [], []
+    for seed, shape in ((10, (64, 72)), (11, (70, 60))):
+        img = _discs(shape, 7, seed)
+        res = slads_scan(VirtualMicroscope(img), model, fraction=0.2, seed=seed)
+        p = psnr(img, res.reconstruction)
+        pr = np.mean([psnr(img, nn_reconstruct(random_mask(shape, 0.2, seed=s), img, k=model.k)) for s in range(3)])
+        pl = np.mean([psnr(img, nn_reconstruct(line_hop_mask(shape, 0.2, seed=s), img, k=model.k)) for s in range(3)])
+        gains_r.append(p - pr)
+        gains_l.append(p - pl)
+    assert min(gains_r) >= 2.0, gains_r
+    assert min(gains_l) >= 1.0, gains_l
+
+
+def test_budget_is_spent_exactly_once_per_position(model):
+    img = _discs((40, 50), 4, 5)
+    scope = VirtualMicroscope(img)
+    res = slads_scan(scope, model, budget=333, batch_size=7, seed=2, reference=img)
+    assert scope.n_measurements == 333 and scope.counts.max() == 1
+    assert res.mask.sum() == 333 and len(res.positions) == 333
+    assert len(np.unique(res.positions[:, 0] * 50 + res.positions[:, 1])) == 333
+    np.testing.assert_array_equal(res.mask, res.order >= 0)
+    np.testing.assert_array_equal(res.reconstruction[res.mask], img[res.mask])
+    steps = res.order[res.positions[:, 0], res.positions[:, 1]]
+    assert np.all(np.diff(steps) >= 0) and steps[-1] == len(res.fractions) - 1
+    assert res.fractions[-1] == pytest.approx(333 / 2000)
+    assert len(res.psnr) == len(res.fractions) and res.psnr[-1] > res.psnr[0]
+    assert len(res.decision_s) == len(res.fractions) - 1
+
+
+def test_same_seed_same_run_other_seed_other_run(model):
+    img = _discs((36, 36), 4, 7)
+    a = slads_scan(VirtualMicroscope(img, noise_dose=50, seed=1), model, fraction=0.15, seed=3)
+    b = slads_scan(VirtualMicroscope(img, noise_dose=50, seed=1), model, fraction=0.15, seed=3)
+    c = slads_scan(VirtualMicroscope(img, noise_dose=50, seed=1), model, fraction=0.15, seed=4)
+    np.testing.assert_array_equal(a.positions, b.positions)
+    np.testing.assert_array_equal(a.reconstruction, b.reconstruction)
+    assert not np.array_equal(a.positions, c.positions)
+
+
+def test_stop_on_the_distortion_estimate(model):
+    img = np.full((40, 40), 0.3)
+    img[10:20, 10:20] = 1.0
+    res = slads_scan(VirtualMicroscope(img), model, fraction=0.9, stop_erd=3e-3, seed=0)
+    # the estimate falls five-fold once the square's edges are found, then levels off at the model's bias
+    assert res.fraction < 0.3 and res.erd_estimate[-1] < 3e-3 <= res.erd_estimate[-2]
+
+
+def test_bad_input_is_refused(model):
+    scope = VirtualMicroscope(np.zeros((10, 10)))
+    with pytest.raises(ValueError, match="exceeds the scan size"):
+        slads_scan(scope, model, budget=101)
+    with pytest.raises(ValueError, match="fraction"):
+        slads_scan(scope, model, fraction=1.5)
+    with pytest.raises(ValueError, match="batch_size"):
+        slads_scan(scope, model, fraction=0.5, batch_size=0)
+    with pytest.raises(ValueError, match="budget"):
+        slads_scan(scope, model)
+    si = Signal(np.zeros((4, 4, 8)), axes=[{"navigate": True}, {"navigate": True}, {}])
+    with pytest.raises(DataError, match="spectra"):
+        slads_scan(VirtualMicroscope(si), model, fraction=0.5)
+
+
+def test_model_round_trips_through_json(model, tmp_path):
+    model.save(tmp_path / "m.json")
+    back = ERDModel.load(tmp_path / "m.json")
+    f = np.random.default_rng(0).random((50, len(model.mean))) * 3
+    np.testing.assert_array_equal(back.predict(f), model.predict(f))
+    assert back.k == model.k and back.c == model.c and back.info["seed"] == 0
+    d = json.loads((tmp_path / "m.json").read_text())
+    assert d["format"] == FORMAT and d["version"] == VERSION
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"version": VERSION + 1}, "newer"),
+    ({"features": ["std", "grad"]}, "features"),
+    ({"format": "something-else"}, "not a SLADS ERD model"),
+    ({"coef": [1.0, 2.0]}, "do not match"),
+])
+def test_wrong_model_files_are_clear_errors(model, tmp_path, change, message):
+    d = model.to_dict()
+    d.update(change)
+    (tmp_path / "bad.json").write_text(json.dumps(d))
+    with pytest.raises(ValueError, match=message):
+        ERDModel.load(tmp_path / "bad.json")
+
+
+def test_a_pickle_is_never_unpickled(tmp_path):
+    class Boom:
+        def __reduce__(self):
+            return (exec, ("raise SystemExit('unpickled!')",))
+
+    (tmp_path / "evil.json").write_bytes(pickle.dumps(Boom()))
+    with pytest.raises(ValueError, match="not a SLADS ERD model file"):
+        ERDModel.load(tmp_path / "evil.json")
+
+
+def test_select_batch_takes_the_largest_erd_spread_apart():
+    shape = (20, 20)
+    measured = np.zeros(400, dtype=bool)
+    measured[[0, 399]] = True
+    erd = np.zeros(400)
+    erd[5 * 20 + 5] = 10.0
+    erd[5 * 20 + 6] = 9.0  # next to the best: excluded while farther candidates remain
+    erd[15 * 20 + 15] = 8.0
+    d1 = np.full(400, 3.0)
+    sel = select_batch(erd, measured, d1, shape, 2)
+    assert sel.tolist() == [105, 315]
+    sel = select_batch(erd, measured, d1, shape, 500)
+    assert len(sel) == 398 and not measured[sel].any() and len(set(sel.tolist())) == 398
+
+
+def test_line_hop_mask_has_the_fraction_and_one_point_per_column_per_line():
+    m = line_hop_mask((50, 40), 0.2, seed=3)
+    assert m.sum() == 400
+    assert np.all(m.sum(axis=0) >= 9)
+
+
+def test_figures(model):
+    import matplotlib.figure
+
+    img = _discs((30, 30), 3, 1)
+    res = slads_scan(VirtualMicroscope(img), model, fraction=0.2, reference=img)
+    assert isinstance(plot_measurement_order(res), matplotlib.figure.Figure)
+    fig = plot_reconstruction(res, img)
+    assert len(fig.axes) == 5  # three panels, two colour bars
+    assert "PSNR" in fig.axes[2].get_title()
+    fig = plot_convergence({"SLADS": (res.fractions, res.psnr)})
+    assert isinstance(fig, matplotlib.figure.Figure) and len(fig.axes[0].lines) == 1
+
+
+def test_dynamic_sampling_on_a_recorded_signal_replays_bit_for_bit(model, tmp_path):
+    from emscale.sampling.slads import dynamic_sampling
+
+    img = Signal(_discs((32, 40), 4, 21), axes=[{"name": "y", "navigate": False}, {"name": "x", "navigate": False}],
+                 signal_type="image")
+    model.save(tmp_path / "m.json")
+    a = dynamic_sampling(img, model.to_dict(), fraction=0.2, noise_dose=100.0, seed=3)
+    b = dynamic_sampling(img, str(tmp_path / "m.json"), fraction=0.2, noise_dose=100.0, seed=3)
+    np.testing.assert_array_equal(a.positions, b.positions)
+    np.testing.assert_array_equal(a.reconstruction, b.reconstruction)
+    assert a.mask.sum() == 256
+    # the noise is really applied: measured values differ from the recording
+    assert not np.array_equal(a.reconstruction[a.mask], img.data[a.mask])
+
+
+def test_run_is_recorded_and_replays_bit_for_bit_from_the_file(model, tmp_path):
+    import emscale as em
+    from emscale.core.codec import decode
+    from emscale.sampling.slads import dynamic_sampling
+
+    img = Signal(_discs((30, 34), 4, 22), axes=[{"name": "y", "navigate": False}, {"name": "x", "navigate": False}],
+                 signal_type="image")
+    img.save(tmp_path / "img.zarr")
+    s = em.load(tmp_path / "img.zarr")
+    model.save(tmp_path / "m.json")
+    res = dynamic_sampling(s, str(tmp_path / "m.json"), fraction=0.25, batch_size=3, noise_dose=80.0, seed=5)
+    step = res.history[-1]
+    assert step["op"] == "dynamic_sampling"
+    params = decode(step["params"])
+    assert params["seed"] == 5 and params["model"]["format"] == "emscale-slads-erd"  # the model itself, not a path
+    (tmp_path / "m.json").unlink()  # the replay does not need the model file
+    again = em.replay(res.history)
+    np.testing.assert_array_equal(again.positions, res.positions)
+    np.testing.assert_array_equal(again.reconstruction, res.reconstruction)
+
+
+def test_result_saves_and_loads_without_pickles(model, tmp_path):
+    from emscale import FileFormatError
+
+    img = _discs((24, 26), 3, 23)
+    res = slads_scan(VirtualMicroscope(img), model, fraction=0.3, reference=img)
+    res.history = [{"op": "dynamic_sampling", "params": {"seed": 0}}]
+    path = res.save(tmp_path / "run.npz")
+    back = type(res).load(path)
+    for name, arr in res.arrays(timings=True).items():
+        np.testing.assert_array_equal(getattr(back, name), arr)
+    assert back.history == res.history
+    assert "decision_s" not in res.arrays()  # timings are not part of what a replay must reproduce
+    with np.load(path, allow_pickle=False) as z:
+        assert "positions" in z.files
+    from emscale.sampling.autonomous import AutonomousResult
+
+    with pytest.raises(FileFormatError, match="autonomous"):
+        AutonomousResult.load(path)
+
+
+def test_exploration_share_goes_to_the_largest_gaps(model):
+    from emscale.sampling.slads import _next_batch
+    from emscale.sampling.slads_features import NeighbourState
+
+    shape = (30, 30)
+    mask = np.zeros(shape, dtype=bool)
+    mask[:, :10] = random_mask((30, 10), 0.5, seed=1)  # the right two thirds unmeasured
+    st = NeighbourState(shape, np.flatnonzero(mask), np.ones(int(mask.sum())))
+    erd = np.where(st.measured, -np.inf, 1.0)
+    erd[np.flatnonzero(~st.measured)[:5]] = 5.0  # the model prefers the left
+    nxt = _next_batch(erd, st, shape, 10, explore=0.3)
+    far = nxt[:3] % 30
+    assert len(set(nxt.tolist())) == 10 and np.all(far >= 20)
