@@ -8,7 +8,7 @@ Importing the package imports every operation package, so that each operation is
 """
 
 # Operation packages (each declares its operations on import).
-from . import plotting, spectroscopy, tomography, viewer  # noqa: E402, I001
+from . import plotting, sampling, spectroscopy, tomography, viewer  # noqa: E402, I001
 from .core.axes import Axis
 from .core.errors import AxisError, DataError, EmscaleError, FileFormatError, OutputExistsError, ReplayError
 from .core.signal import Signal, derive
@@ -50,6 +50,7 @@ __all__ = [
     "load",
     "plotting",
     "replay",
+    "sampling",
     "spectroscopy",
     "supported_formats",
     "tomography",

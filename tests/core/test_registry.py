@@ -54,6 +54,11 @@ EXAMPLES = {
     "trace_atoms": ("tilts", [{"op": "as_tilt_series", "angles": TILTS},
                               {"op": "reconstruct_tomogram", "method": "fbp"}, {"op": "trace_atoms"}]),
     "spectral_tomography": ("spectral_tilts", [{"op": "spectral_tomography", "n_components": 2, "n_iter": 5}]),
+    "dynamic_sampling": ("eds", [{"op": "sum", "axis": "Energy"},
+                                 {"op": "dynamic_sampling", "name": "scan", "model": "@model", "fraction": 0.3,
+                                  "noise_dose": 50.0}]),
+    "autonomous_spectrum_imaging": ("eds", [{"op": "autonomous_spectrum_imaging", "name": "auto", "n_phases": 3,
+                                             "fraction": 0.3}]),
     "spectra": ("eds", [{"op": "decompose", "name": "d", "method": "pca", "n_components": 3},
                         {"op": "cluster", "of": "d", "name": "c", "n_clusters": 3},
                         {"op": "spectra", "of": "c", "name": "phase_spectra"}]),
@@ -101,7 +106,11 @@ def cubes(tmp_path_factory):
         "tilts": _tilts(),
         "spectral_tilts": _spectral_tilts(),
     }
-    paths = {}
+    from emscale.sampling.slads_model import lattice_image, train_erd_model
+
+    model = train_erd_model([lattice_image((48, 48), seed=s) for s in (1, 2)], fractions=(0.1, 0.3), n_pixels=400)
+    model.save(folder / "model.json")
+    paths = {"@model": str(folder / "model.json")}
     for name, s in made.items():
         paths[name] = folder / f"{name}.zarr"
         s.save(paths[name])
@@ -116,6 +125,7 @@ def test_every_operation_has_an_example():
 @pytest.mark.parametrize("op", sorted(EXAMPLES))
 def test_operation_runs_from_a_recipe_and_replays_bit_for_bit(op, cubes):
     cube, steps = EXAMPLES[op]
+    steps = [{k: cubes.get(v, v) if isinstance(v, str) else v for k, v in st.items()} for st in steps]
     recipe = parse(to_toml({"path": str(cubes[cube])}, steps))
     _, signal, results, _ = execute(recipe)
     last = steps[-1].get("name")

@@ -12,18 +12,17 @@ channels are NaN.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from ..core import codec
-from ..core.atomic import atomic_write
 from ..core.axes import Axis
-from ..core.errors import FileFormatError, OutputExistsError
 from ..core.html import figure, table
 from ..core.registry import operation
+from ..core.result import Result, load_npz, save_npz
 from ..core.signal import Signal, default_chunks
 from ..engine import Pass, run_pass
 
@@ -31,7 +30,7 @@ FORMAT_VERSION = 1
 
 
 @dataclass
-class ClusterResult:
+class ClusterResult(Result):
     """K-means phases of a decomposition: ``labels`` (a map, -1 in masked pixels) and the mean model ``spectra``
     of each phase, both Signals derived from this result (recorded accessors)."""
 
@@ -46,6 +45,11 @@ class ClusterResult:
     title: str = ""
     history: list = field(default_factory=list)
 
+    KIND: ClassVar[str] = "emscale-clusters"
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"labels": self.labels_array, "spectra": self.spectra_array}
+
     @property
     def n_clusters(self) -> int:
         return int(self.spectra_array.shape[0])
@@ -59,11 +63,11 @@ class ClusterResult:
         arrays = {"labels": self.labels_array, "spectra": self.spectra_array, "centres": self.centres}
         meta = {k: getattr(self, k) for k in ("inertia", "signal_type", "metadata", "title", "history")}
         meta |= {"nav_axes": [a.to_dict() for a in self.nav_axes], "sig_axes": [a.to_dict() for a in self.sig_axes]}
-        return save_npz(path, "emscale-clusters", meta, arrays, overwrite)
+        return save_npz(path, self.KIND, meta, arrays, overwrite)
 
     @classmethod
     def load(cls, path) -> ClusterResult:
-        meta, arrays = load_npz(path, "emscale-clusters")
+        meta, arrays = load_npz(path, cls.KIND)
         return cls(arrays["labels"], arrays["spectra"], [Axis.from_dict(d) for d in meta["nav_axes"]],
                    [Axis.from_dict(d) for d in meta["sig_axes"]], arrays["centres"], meta["inertia"],
                    meta["signal_type"], meta["metadata"], meta["title"], meta["history"])
@@ -89,7 +93,7 @@ def cluster_spectra(c: ClusterResult) -> Signal:
 
 
 @dataclass
-class Decomposition:
+class Decomposition(Result):
     method: str
     params: dict
     factors_array: np.ndarray  # (all channels, k), NaN in masked channels
@@ -109,6 +113,12 @@ class Decomposition:
     history: list = field(default_factory=list)  # the decomposed signal's history and the decompose step
     title: str = ""
     lazy: bool = False
+
+    KIND: ClassVar[str] = "emscale-decomposition"
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {"factors": self.factors_array, "loadings": self.loadings_array}
+        return out if self.eigenvalues is None else out | {"eigenvalues": self.eigenvalues}
 
     # -- shapes --------------------------------------------------------------------------------------------
     @property
@@ -188,11 +198,11 @@ class Decomposition:
         for name in ("eigenvalues", "mean_spectrum", "mean_scale"):
             if getattr(self, name) is not None:
                 arrays[name] = getattr(self, name)
-        return save_npz(path, "emscale-decomposition", meta, arrays, overwrite)
+        return save_npz(path, self.KIND, meta, arrays, overwrite)
 
     @classmethod
     def load(cls, path) -> Decomposition:
-        meta, arrays = load_npz(path, "emscale-decomposition")
+        meta, arrays = load_npz(path, cls.KIND)
         return cls(
             method=meta["method"],
             params=meta["params"],
@@ -374,36 +384,6 @@ def cluster(d: Decomposition, n_clusters: int, seed: int = 0, n_components: int 
             spectra[c] += d.mean_scale[labels == c].mean() * d.mean_spectrum
     return ClusterResult(labels, spectra, list(d.nav_axes), list(d.sig_axes), km.cluster_centers_,
                          float(km.inertia_), d.signal_type, dict(d.metadata), d.title, list(d.history))
-
-
-# -- the .npz archive of results ---------------------------------------------------------------------------------
-def save_npz(path, kind: str, meta: dict, arrays: dict, overwrite: bool = False) -> Path:
-    """Numbers as npz members, everything else as one JSON member (the one codec); written atomically.
-
-    No pickled objects: a result file from someone else is read with ``allow_pickle=False``.
-    """
-    path = Path(path)
-    if path.suffix != ".npz":
-        path = path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} exists; pass overwrite=True")
-    text = codec.dumps({"format": kind, "version": FORMAT_VERSION, **meta})
-    buf = io.BytesIO()
-    np.savez(buf, meta=np.frombuffer(text.encode(), dtype=np.uint8), **arrays)
-    atomic_write(path, buf.getvalue(), overwrite=overwrite)
-    return path
-
-
-def load_npz(path, kind: str) -> tuple[dict, dict]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = codec.loads(bytes(z["meta"]))
-            arrays = {k: z[k] for k in z.files if k != "meta"}
-    except (OSError, ValueError, KeyError) as e:
-        raise FileFormatError(f"{path} is not a saved emscale result: {e}") from e
-    if meta.get("format") != kind:
-        raise FileFormatError(f"{path} is not a saved {kind} file")
-    return meta, arrays
 
 
 def _fig_ax(ax, plt):

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..core.errors import DataError
 from ..core.registry import operation
+from ..core.result import Result, load_npz, save_npz
 from ..core.signal import Signal
 from .microscope import Microscope, VirtualMicroscope
 from .slads_features import NeighbourState, nn_reconstruct
@@ -40,7 +41,7 @@ __all__ = ["SladsResult", "dynamic_sampling", "slads_scan", "select_batch", "psn
            "plot_measurement_order", "plot_convergence", "plot_reconstruction"]
 
 
-class _SavedResult:
+class _SavedResult(Result):
     """Save/load of a run result: its arrays as npz members, its history as JSON (no pickles; the
     decomposition results' archive format)."""
 
@@ -55,15 +56,11 @@ class _SavedResult:
 
     def save(self, path, overwrite: bool = False) -> Path:
         """Write to a ``.npz`` file atomically."""
-        from ..decomposition.result import save_npz
-
         return save_npz(path, self.KIND, {"history": self.history}, self.arrays(timings=True), overwrite)
 
     @classmethod
     def load(cls, path):
         """Read a file written by :meth:`save` (``FileFormatError`` for another kind of file)."""
-        from ..decomposition.result import load_npz
-
         meta, arrays = load_npz(path, cls.KIND)
         return cls(**arrays, history=list(meta.get("history", [])))
 

@@ -22,9 +22,9 @@ import numpy as np
 from ...core import codec
 from ...core import history as _history
 from ...core.atomic import atomic_dir
-from ...core.errors import EmscaleError, FileFormatError, OutputExistsError
+from ...core.errors import EmscaleError, OutputExistsError
+from ...core.result import Result, load_result
 from ...core.signal import Signal
-from ...decomposition import ClusterResult, Decomposition
 from ...engine.passes import data_digest
 from ...io import load
 from ..report import write_report
@@ -76,16 +76,14 @@ def signal_digest(s: Signal) -> str:
 def result_digest(obj) -> str:
     if isinstance(obj, Signal):
         return signal_digest(obj)
-    if isinstance(obj, Decomposition):
-        return _hash_arrays(obj.factors_array, obj.loadings_array, obj.eigenvalues)
-    if isinstance(obj, ClusterResult):
-        return _hash_arrays(obj.labels_array, obj.spectra_array)
+    if isinstance(obj, Result):
+        return _hash_arrays(*obj.arrays().values())
     raise EmscaleError(f"cannot digest result of type {type(obj).__name__}")
 
 
 # -- writing results -------------------------------------------------------------------------------------------
 def _write_result(name: str, obj, folder: Path) -> list[str]:
-    if isinstance(obj, Decomposition | ClusterResult):
+    if isinstance(obj, Result):
         return [obj.save(folder / f"{name}.npz").name]
     if isinstance(obj, Signal):
         obj.save(folder / f"{name}.zarr")
@@ -95,12 +93,7 @@ def _write_result(name: str, obj, folder: Path) -> list[str]:
 
 def _read_result(files: list[str], folder: Path):
     path = folder / files[0]
-    if path.suffix == ".npz":
-        try:
-            return Decomposition.load(path)
-        except FileFormatError:
-            return ClusterResult.load(path)
-    return load(path)
+    return load_result(path) if path.suffix == ".npz" else load(path)
 
 
 def _peak_rss_mb() -> float:
@@ -281,11 +274,7 @@ def _read_manifest(outdir: Path) -> dict:
 
 
 def _numbers(obj) -> list[np.ndarray]:
-    if isinstance(obj, Signal):
-        return [np.asarray(obj.to_numpy())]
-    if isinstance(obj, Decomposition):
-        return [obj.factors_array, obj.loadings_array] + ([obj.eigenvalues] if obj.eigenvalues is not None else [])
-    return [obj.labels_array, obj.spectra_array]
+    return [np.asarray(obj.to_numpy())] if isinstance(obj, Signal) else list(obj.arrays().values())
 
 
 REPLAY_RTOL = 1e-9  # allowed relative difference when the BLAS threading differs from the recorded run's
