@@ -7,7 +7,6 @@ set -euo pipefail
 DOCS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$DOCS")"
 export PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}"
-export MPLBACKEND=Agg
 # The notebooks' matrices are small: BLAS threads buy nothing there and, on a shared CI runner, oversubscribe the
 # cores (measured: a 512x512 eigh took 4 s with the default threads on a loaded 2-core machine, 0.05 s with one).
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}" \

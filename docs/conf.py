@@ -15,7 +15,9 @@ SRC = ROOT / "src"
 # the environment of this process).
 sys.path.insert(0, str(SRC))
 os.environ["PYTHONPATH"] = os.pathsep.join([str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])
-os.environ.setdefault("MPLBACKEND", "Agg")
+# The kernels must use matplotlib's inline backend (ipykernel's default), or the figures are not captured: an
+# MPLBACKEND=Agg inherited from a CI environment would silently drop them.
+os.environ.pop("MPLBACKEND", None)
 
 import emscale  # noqa: E402
 
