@@ -48,6 +48,24 @@ def browser():
     driver.quit()
 
 
+def _open(driver, path: Path, wait_for: str = "body") -> None:
+    """Load a page and wait until it is this page, fully loaded, with ``wait_for`` present (a ``get`` can return
+    while the previous document is still the current one)."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    uri = path.as_uri()
+    driver.get(uri)
+    try:
+        WebDriverWait(driver, 20).until(
+            lambda d: d.current_url.split("#")[0] == uri
+            and d.execute_script("return document.readyState") == "complete"
+            and d.execute_script("return document.querySelectorAll(arguments[0]).length > 0", wait_for)
+        )
+    except TimeoutException:
+        pytest.fail(f"{path.relative_to(SITE)}: no {wait_for!r} within 20 s of opening it")
+
+
 def _figures(driver) -> list[dict]:
     """Every <img> on the page: its source kind and whether the browser decoded it to a non-empty bitmap."""
     return driver.execute_script(
@@ -57,7 +75,7 @@ def _figures(driver) -> list[dict]:
 
 
 def test_index_opens_offline_and_links_every_section(site, browser):
-    browser.get((site / "index.html").as_uri())
+    _open(browser, site / "index.html", "a[href]")
     assert "emscale" in browser.title
     links = {a.get_attribute("href").split("#")[0].rsplit("/", 1)[-1]
              for a in browser.find_elements("css selector", "a[href]") if a.get_attribute("href")}
@@ -69,7 +87,7 @@ def test_index_opens_offline_and_links_every_section(site, browser):
 def test_notebook_page_shows_its_executed_figures(site, browser, page):
     path = site / page
     assert path.is_file(), f"{page} missing from the built site"
-    browser.get(path.as_uri())
+    _open(browser, path, "div.cell_output img")
     figures = _figures(browser)
     assert figures, f"{page}: no figure"
     broken = [f["src"][:80] for f in figures if not f["ok"]]
@@ -80,5 +98,5 @@ def test_notebook_page_shows_its_executed_figures(site, browser, page):
 
 
 def test_api_reference_documents_decompose(site, browser):
-    browser.get((site / "api" / "generated" / "emscale.decomposition.api.html").as_uri())
+    _open(browser, site / "api" / "generated" / "emscale.decomposition.api.html")
     assert "n_components" in browser.find_element("tag name", "body").text
