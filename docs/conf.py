@@ -60,7 +60,7 @@ autosummary_imported_members = False
 autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": False,
                            "ignore-module-all": True}
 autodoc_member_order = "bysource"
-autodoc_typehints = "description"
+autodoc_typehints = "signature"  # the docstrings describe the parameters; "description" would add a second list
 autodoc_mock_imports: list[str] = []
 napoleon_numpy_docstring = True
 napoleon_google_docstring = False
