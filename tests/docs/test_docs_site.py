@@ -1,0 +1,102 @@
+"""The built documentation site opens offline in a browser, and its pages show their figures.
+
+Skipped unless the site has been built (``docs/build.sh`` writes ``docs/_build/html``) or
+``EMSCALE_BUILD_DOCS=1`` asks this test to build it first (several minutes: every notebook is executed).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SITE = ROOT / "docs" / "_build" / "html"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+DRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def site() -> Path:
+    if os.environ.get("EMSCALE_BUILD_DOCS") == "1":
+        subprocess.run([str(ROOT / "docs" / "build.sh")], check=True, cwd=ROOT)
+    if not (SITE / "index.html").is_file():
+        pytest.skip(f"documentation not built ({SITE}); run docs/build.sh or set EMSCALE_BUILD_DOCS=1")
+    return SITE
+
+
+@pytest.fixture(scope="module")
+def browser():
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed")
+    if not (CHROMIUM and DRIVER):
+        pytest.skip("Chromium/chromedriver not installed (apt-get install chromium chromium-driver)")
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    opts = Options()
+    opts.binary_location = CHROMIUM
+    # Offline: no network at all, so a page that needed a CDN would show it.
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--allow-file-access-from-files", "--window-size=1280,1000"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    yield driver
+    driver.quit()
+
+
+def _open(driver, path: Path, wait_for: str = "body") -> None:
+    """Load a page and wait until it is this page, fully loaded, with ``wait_for`` present (a ``get`` can return
+    while the previous document is still the current one)."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    uri = path.as_uri()
+    driver.get(uri)
+    try:
+        WebDriverWait(driver, 20).until(
+            lambda d: d.current_url.split("#")[0] == uri
+            and d.execute_script("return document.readyState") == "complete"
+            and d.execute_script("return document.querySelectorAll(arguments[0]).length > 0", wait_for)
+        )
+    except TimeoutException:
+        pytest.fail(f"{path.relative_to(SITE)}: no {wait_for!r} within 20 s of opening it")
+
+
+def _figures(driver) -> list[dict]:
+    """Every <img> on the page: its source kind and whether the browser decoded it to a non-empty bitmap."""
+    return driver.execute_script(
+        """return Array.from(document.querySelectorAll('img')).map(i => ({
+               src: i.getAttribute('src') || '', ok: i.complete && i.naturalWidth > 0 && i.naturalHeight > 0}));"""
+    )
+
+
+def test_index_opens_offline_and_links_every_section(site, browser):
+    _open(browser, site / "index.html", "a[href]")
+    assert "emscale" in browser.title
+    links = {a.get_attribute("href").split("#")[0].rsplit("/", 1)[-1]
+             for a in browser.find_elements("css selector", "a[href]") if a.get_attribute("href")}
+    for page in ("getting_started.html", "index.html", "coming_from_hyperspy.html", "architecture.html"):
+        assert page in links, f"index does not link {page}"
+
+
+@pytest.mark.parametrize("page", ["tutorials/signal_separation.html", "tutorials/classic_eels.html"])
+def test_notebook_page_shows_its_executed_figures(site, browser, page):
+    path = site / page
+    assert path.is_file(), f"{page} missing from the built site"
+    _open(browser, path, "div.cell_output img")
+    figures = _figures(browser)
+    assert figures, f"{page}: no figure"
+    broken = [f["src"][:80] for f in figures if not f["ok"]]
+    assert not broken, f"{page}: figures that did not load: {broken}"
+    # executed at build time: outputs are in the page, not a notebook without results
+    outputs = browser.find_elements("css selector", "div.cell_output")
+    assert outputs, f"{page}: no cell outputs (notebook not executed?)"
+
+
+def test_api_reference_documents_decompose(site, browser):
+    _open(browser, site / "api" / "generated" / "emscale.decomposition.api.html")
+    assert "n_components" in browser.find_element("tag name", "body").text
