@@ -214,3 +214,15 @@ def test_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(RuntimeError):
         atomic.atomic_dir(tmp_path / "d", boom, create=True)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_lone_old_copy_is_not_resurrected(tmp_path):
+    # A crash after the swap, before the clean-up, leaves only .out.old-*; the user then deletes out on purpose.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    old = tmp_path / f".out.old-{pid}-{atomic._HOST}-0123abcd"
+    old.mkdir()
+    (old / "who").write_text("ancient")
+    atomic.atomic_dir(tmp_path / "out", lambda t: (t / "who").write_text("fresh"), create=True)
+    assert (tmp_path / "out" / "who").read_text() == "fresh"
+    assert _hidden(tmp_path) == []

@@ -111,8 +111,8 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _siblings(dst: Path) -> list[tuple[str, Path, bool]]:
-    """This host's ``.tmp-``/``.old-`` siblings of ``dst``: (tag, path, owner alive)."""
+def _siblings(dst: Path) -> list[tuple[str, Path, int, bool]]:
+    """This host's ``.tmp-``/``.old-`` siblings of ``dst``: (tag, path, owner's pid, owner alive)."""
     prefix = f".{dst.name}."
     out = []
     try:
@@ -124,17 +124,25 @@ def _siblings(dst: Path) -> list[tuple[str, Path, bool]]:
             continue
         m = _SIBLING.fullmatch(e.name[len(prefix) - 1:])
         if m and m["host"] in (None, _HOST):
-            out.append((m["tag"], Path(e.path), _alive(int(m["pid"]))))
+            pid = int(m["pid"])
+            out.append((m["tag"], Path(e.path), pid, _alive(pid)))
     return out
 
 
 def recover(dst, wait_s: float = 10.0) -> None:
     """Finish what a crash interrupted at ``dst``: if it is missing while an ``.old-*`` sibling of a dead process
-    holds the data, put that back. A live process in the middle of its swap is given ``wait_s`` to finish."""
+    holds the data, put that back. A live process in the middle of its swap is given ``wait_s`` to finish.
+
+    Only a swap cut between its renames is undone: that leaves the ``.old-*`` *and* the complete ``.tmp-*`` of
+    the same process. A lone ``.old-*`` (a crash after the swap, before the clean-up) is not put back: the
+    destination was replaced, and may since have been deleted on purpose.
+    """
     dst = Path(dst)
     deadline = time.monotonic() + wait_s
     while not os.path.lexists(dst):
-        olds = [(p, alive) for tag, p, alive in _siblings(dst) if tag == "old"]
+        sibs = _siblings(dst)
+        cut = {pid for tag, _p, pid, _a in sibs if tag == "tmp"}
+        olds = [(p, alive) for tag, p, pid, alive in sibs if tag == "old" and pid in cut]
         if not olds:
             return
         dead = [p for p, alive in olds if not alive]
@@ -153,7 +161,7 @@ def recover(dst, wait_s: float = 10.0) -> None:
 
 
 def _clean_stale(dst: Path) -> None:
-    for _tag, p, alive in _siblings(dst):
+    for _tag, p, _pid, alive in _siblings(dst):
         if not alive:
             _remove(p)
 
