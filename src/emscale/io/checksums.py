@@ -106,3 +106,31 @@ def chunk_keys(arr, rows: slice | None) -> list[tuple[int, str]]:
             coords = (i, *rest)
             out.append((int(np.ravel_multi_index(coords, g)), f"{ARRAY}/{arr.metadata.encode_chunk_key(coords)}"))
     return out
+
+
+def written(arr, rows: slice | None) -> list[tuple[int, int]]:
+    """(flat index, CRC32C) of the chunks of ``rows`` just written through ``arr``, a ``ChecksumStore`` array."""
+    return [(i, arr.store.written.pop(k)) for i, k in chunk_keys(arr, rows)]
+
+
+def encode_table(crcs: list[tuple[int, int]], shape, chunks, name: str) -> str:
+    """The ``chunk_crc32c`` attribute: 8 hex digits (big-endian) per chunk, in C order of the chunk grid."""
+    table = np.zeros(int(np.prod(grid(shape, chunks), dtype=np.int64)), np.uint32)
+    if len(crcs) != table.size or len({i for i, _ in crcs}) != table.size:
+        raise FileFormatError(f"{name}: {len(crcs)} chunks written, {table.size} expected")
+    table[[i for i, _ in crcs]] = [c for _, c in crcs]
+    return table.astype(">u4").tobytes().hex()
+
+
+def expect(store: ChecksumStore, arr, table: str) -> None:
+    """Arm ``store`` (under ``arr``) to check every chunk read against ``table`` (``encode_table``'s string)."""
+    keys = chunk_keys(arr, None)
+    try:
+        values = np.frombuffer(bytes.fromhex(table), ">u4")
+    except (TypeError, ValueError):
+        values = np.empty(0)
+    if values.size != len(keys):
+        raise FileFormatError(f"{store.name}: the chunk checksum table holds {values.size} entries for "
+                              f"{len(keys)} chunks: the store is damaged")
+    store.expected = {k: int(values[i]) for i, k in keys}
+    store.layout = (arr.shape, arr.chunks)

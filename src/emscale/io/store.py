@@ -94,11 +94,11 @@ def save_zarr(s: Signal, path, overwrite: bool = False, chunks=None, progress=No
             value = np.asarray(s.to_numpy())
             arr[...] = value
             digest = data_digest(value)
-            crcs = [(i, arr.store.written.pop(k)) for i, k in checksums.chunk_keys(arr, None)]
+            crcs = checksums.written(arr, None)
         else:
             def write_block(block, rows):
                 arr[rows] = block
-                return row_digests(block), [(i, arr.store.written.pop(k)) for i, k in checksums.chunk_keys(arr, rows)]
+                return row_digests(block), checksums.written(arr, rows)
 
             # The digest of the numbers and each chunk's checksum are computed in the same pass and stored with
             # the attributes, so the store's metadata digest (what a load records) changes whenever the data do.
@@ -110,11 +110,8 @@ def save_zarr(s: Signal, path, overwrite: bool = False, chunks=None, progress=No
             raise FileFormatError(f"{source or dst}: the data read do not match the digest recorded when it was "
                                   f"written (sha256 {expect_sha256[:12]}..., read {digest[:12]}...): the store is "
                                   f"damaged; nothing written")
-        table = np.zeros(int(np.prod(checksums.grid(s.shape, chunks), dtype=np.int64)), np.uint32)
-        table[[i for i, _ in crcs]] = [c for _, c in crcs]
-        if len(crcs) != table.size:
-            raise FileFormatError(f"{dst}: {len(crcs)} chunks written, {table.size} expected")
-        group.attrs["emscale"] = {**attrs, "data_sha256": digest, "chunk_crc32c": table.astype(">u4").tobytes().hex()}
+        group.attrs["emscale"] = {**attrs, "data_sha256": digest,
+                                  "chunk_crc32c": checksums.encode_table(crcs, s.shape, chunks, str(dst))}
 
     atomic_dir(dst, write, overwrite=overwrite)
 
@@ -140,7 +137,7 @@ class _StoreArray:
     def __getitem__(self, key):
         try:
             return self.arr[key]
-        except EmscaleError:
+        except (EmscaleError, MemoryError, IndexError):
             raise
         except Exception as exc:  # noqa: BLE001 - a codec error on damaged bytes of a store without checksums
             raise FileFormatError(f"{self.name}: data could not be read ({type(exc).__name__}: {exc}): the store "
@@ -170,16 +167,7 @@ def _open(p: Path) -> tuple[_StoreArray, dict]:
                       "damage is not detected when reading; `emscale verify` checks its data digest",
                       UserWarning, stacklevel=3)
     else:
-        keys = checksums.chunk_keys(arr, None)
-        try:
-            values = np.frombuffer(bytes.fromhex(table), ">u4")
-        except (TypeError, ValueError):
-            values = np.empty(0)
-        if values.size != len(keys):
-            raise FileFormatError(f"{p}: the chunk checksum table holds {values.size} entries for {len(keys)} "
-                                  "chunks: the store is damaged")
-        store.expected = {k: int(values[i]) for i, k in keys}
-        store.layout = (arr.shape, arr.chunks)
+        checksums.expect(store, arr, table)
     return _StoreArray(arr, str(p)), attrs
 
 
