@@ -226,3 +226,21 @@ def test_a_lone_old_copy_is_not_resurrected(tmp_path):
     atomic.atomic_dir(tmp_path / "out", lambda t: (t / "who").write_text("fresh"), create=True)
     assert (tmp_path / "out" / "who").read_text() == "fresh"
     assert _hidden(tmp_path) == []
+
+
+def test_without_renameat2_moves_still_refuse_to_replace(tmp_path, monkeypatch):
+    monkeypatch.setattr(atomic, "_RENAMEAT2", None)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x").write_text("taken")
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "x").write_text("new")
+    with pytest.raises(FileExistsError):
+        atomic._move_new(tmp_path / "t", tmp_path / "d")
+    (tmp_path / "f").write_text("taken")
+    (tmp_path / "g").write_text("new")
+    with pytest.raises(FileExistsError):
+        atomic._move_new(tmp_path / "g", tmp_path / "f")
+    assert (tmp_path / "d" / "x").read_text() == (tmp_path / "f").read_text() == "taken"
+    atomic.atomic_dir(tmp_path / "d", lambda t: (t / "x").write_text("swapped"), overwrite=True, create=True)
+    assert (tmp_path / "d" / "x").read_text() == "swapped"
+    assert _hidden(tmp_path) == []
