@@ -17,7 +17,7 @@ import pytest
 from emscale.core import atomic
 from emscale.core.errors import OutputExistsError
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
+SRC = str(Path(atomic.__file__).resolve().parents[2])  # the emscale under test, for the subprocesses
 
 
 def _hidden(folder: Path) -> list[str]:
