@@ -1,4 +1,4 @@
-"""The ``emscale`` command line: info, convert, history, run, replay, demo, view.
+"""The ``emscale`` command line: info, verify, convert, history, run, replay, demo, view.
 
 Bad input ends with one line on stderr and a non-zero exit code; ``--debug`` shows the traceback instead.
 """
@@ -49,10 +49,16 @@ def _disk_size(p: Path) -> int:
 
 
 def describe_file(path: Path) -> str:
+    """What ``emscale info`` prints: read from the metadata only (the data are opened lazily, not read)."""
+    import warnings
+
     from . import load
     from .core.signal import key_metadata
+    from .io import is_store, store_summary
 
-    loaded = load(path, lazy=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # what the warnings say is on the "data:" line below
+        loaded = load(path, lazy=True)
     signals = loaded if isinstance(loaded, list) else [loaded]
     lines = [f"{path}  ({_human_bytes(_disk_size(path))} on disk, {len(signals)} signal(s))"]
     for i, s in enumerate(signals):
@@ -62,6 +68,14 @@ def describe_file(path: Path) -> str:
             lines.append(f"    axis {j}: {a}")
         for k, v in key_metadata(s.metadata).items():
             lines.append(f"    {k}: {v}")
+    if is_store(path):
+        summary = store_summary(path)
+        checks = ("each chunk's checksum is checked when it is read" if summary["checksums"] else
+                  "no per-chunk checksums (older store): damage is not detected when reading")
+        lines.append(f"data: not read by info; {summary['chunks']} chunk(s), {checks}; "
+                     f"`emscale verify {path}` reads and checks the whole store")
+    else:
+        lines.append("data: not read by info (metadata only)")
     return "\n".join(lines)
 
 
@@ -69,6 +83,16 @@ def describe_file(path: Path) -> str:
 def info(file: Path = typer.Argument(..., help="A vendor file or an emscale .zarr store.")):
     """Signals in FILE: shapes (navigation|signal), axes with calibration and units, dtype, type, sizes."""
     typer.echo(describe_file(file))
+
+
+@app.command()
+def verify(file: Path = typer.Argument(..., help="An emscale .zarr store.")):
+    """Read every chunk of FILE, check each against its checksum and the numbers against their recorded digest."""
+    from .io import verify as _verify
+
+    result = _verify(file)
+    kind = "chunk checksums and data digest" if result["checksums"] else "data digest (no chunk checksums)"
+    typer.echo(f"{file}: OK, {result['chunks']} chunks, {kind} match (sha256 {result['data_sha256'][:12]}...)")
 
 
 def _parse_chunks(text: str | None) -> tuple[int, ...] | None:

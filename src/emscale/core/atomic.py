@@ -1,23 +1,93 @@
-"""Atomic outputs: everything emscale writes appears whole or not at all.
+"""Atomic outputs: everything emscale writes appears whole or not at all, and of two writers exactly one wins.
 
-A file or folder is written under a hidden temporary sibling (same filesystem, so the final ``os.replace`` is
-atomic) and renamed into place only once complete; a crash or exception leaves the destination as it was.
+Writing. A file or folder is written under a hidden temporary sibling ``.NAME.tmp-PID-HOST-RANDOM`` (same
+filesystem) and moved into place only once complete:
+
+* a new destination is taken with an atomic *no-replace* move -- ``renameat2(RENAME_NOREPLACE)`` where the kernel
+  has it, else ``os.link`` for a file and ``rename`` for a folder (which fails onto a non-empty folder). The
+  existence check and the move are one system call, so of two writers racing for the same new destination
+  exactly one wins and the other gets ``OutputExistsError`` (an early check spares it the work in the usual case);
+* with ``overwrite=True`` a file is replaced by ``os.replace`` (a reader holds the old file open and reads it
+  whole); a folder is swapped under an exclusive ``flock`` on the destination folder itself, by
+  ``renameat2(RENAME_EXCHANGE)`` where available -- the destination is never missing, the old folder lands under
+  the temporary name and is removed -- else by two renames (destination to ``.NAME.old-PID-HOST-RANDOM``, new
+  folder to the destination).
+
+Reading. ``read_lock(path)`` holds a shared ``flock`` on the folder while a reader opens it (and, for an eager
+read, reads it): a swap waits for such readers and they wait for the swap, so an eager read sees the old or the
+new folder whole. A lazy reader cannot hold a lock for the life of its array; the store's per-chunk checksums
+(``io/store.py``) turn a chunk of a store replaced under it into an error that says so.
+
+Why locks on the destination itself, not a stable symlink to versioned folders: a store must stay a plain folder
+that ``cp -r``, ``rsync`` or a zip copies as data (a symlink copies as a link to a folder left behind). Why not a
+sibling ``.NAME.lock`` file: the lock on the folder leaves nothing behind, needs no write access to read, and
+a reader that locked a folder that was meanwhile replaced notices (its inode is no longer the one at the path)
+and locks the new one.
+
+Crashes. A process killed while writing leaves its temporary; one killed after the exchange leaves the old
+folder under its temporary name; one killed between the two renames of the portable swap leaves the destination
+missing and the old data in ``.NAME.old-*``. Every write first cleans the temporaries of dead processes of this
+host (the PID in the name is not alive) and, if the destination is missing while an ``.old-*`` sibling of a dead
+process exists, puts that back (rolls the swap back: the new data were never in place). ``recover(path)`` does
+the roll-back alone; readers call it, so a read also restores the destination.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
 import os
+import re
 import shutil
+import socket
+import time
 import uuid
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .errors import FileFormatError, OutputExistsError
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: no locks, the no-replace moves still hold
+    fcntl = None
+
+_NO_LOCKS = -1
+LOCK_TIMEOUT_S = 600.0  # how long a swap waits for readers of the destination before giving up
+_HOST = f"{zlib.crc32(socket.gethostname().encode()):08x}"
+_SIBLING = re.compile(r"\.(?P<tag>tmp|old)-(?P<pid>\d+)(?:-(?P<host>[0-9a-f]{8}))?-[0-9a-f]{8}$")
+
+
+def _load_renameat2():
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return fn
+
+
+_RENAMEAT2 = _load_renameat2()
+_AT_FDCWD, _NOREPLACE, _EXCHANGE = -100, 1, 2
+
+
+def _renameat2(src: Path, dst: Path, flag: int) -> bool:
+    """``renameat2`` with ``flag``; False when this kernel/filesystem lacks it (the caller falls back)."""
+    if _RENAMEAT2 is None:
+        return False
+    if _RENAMEAT2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), flag) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(dst))
+
 
 def temporary_sibling(dst: Path, tag: str = "tmp") -> Path:
     dst = Path(dst)
-    return dst.with_name(f".{dst.name}.{tag}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    return dst.with_name(f".{dst.name}.{tag}-{os.getpid()}-{_HOST}-{uuid.uuid4().hex[:8]}")
 
 
 def _remove(p: Path) -> None:
@@ -27,11 +97,192 @@ def _remove(p: Path) -> None:
         p.unlink(missing_ok=True)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed child not yet reaped is a zombie: dead for our purpose
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _siblings(dst: Path) -> list[tuple[str, Path, int, bool]]:
+    """This host's ``.tmp-``/``.old-`` siblings of ``dst``: (tag, path, owner's pid, owner alive)."""
+    prefix = f".{dst.name}."
+    out = []
+    try:
+        entries = list(os.scandir(dst.parent))
+    except OSError:
+        return out
+    for e in entries:
+        if not e.name.startswith(prefix):
+            continue
+        m = _SIBLING.fullmatch(e.name[len(prefix) - 1:])
+        if m and m["host"] in (None, _HOST):
+            pid = int(m["pid"])
+            out.append((m["tag"], Path(e.path), pid, _alive(pid)))
+    return out
+
+
+def recover(dst, wait_s: float = 10.0) -> None:
+    """Finish what a crash interrupted at ``dst``: if it is missing while an ``.old-*`` sibling of a dead process
+    holds the data, put that back. A live process in the middle of its swap is given ``wait_s`` to finish.
+
+    Only a swap cut between its renames is undone: that leaves the ``.old-*`` *and* the complete ``.tmp-*`` of
+    the same process. A lone ``.old-*`` (a crash after the swap, before the clean-up) is not put back: the
+    destination was replaced, and may since have been deleted on purpose.
+    """
+    dst = Path(dst)
+    deadline = time.monotonic() + wait_s
+    while not os.path.lexists(dst):
+        sibs = _siblings(dst)
+        cut = {pid for tag, _p, pid, _a in sibs if tag == "tmp"}
+        olds = [(p, alive) for tag, p, pid, alive in sibs if tag == "old" and pid in cut]
+        if not olds:
+            return
+        dead = [p for p, alive in olds if not alive]
+        if dead:
+            try:
+                newest = max(dead, key=lambda p: p.lstat().st_ctime)
+                _move_new(newest, dst)
+            except (FileExistsError, FileNotFoundError):
+                pass  # another process recovered it first
+            except OSError:
+                return  # read-only folder: nothing we can do; the caller reports the missing destination
+            return
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.01)
+
+
+def _clean_stale(dst: Path) -> None:
+    for _tag, p, _pid, alive in _siblings(dst):
+        if not alive:
+            _remove(p)
+
+
 def _check(dst: Path, overwrite: bool) -> None:
-    if dst.exists() and not overwrite:
-        raise OutputExistsError(f"{dst} already exists; pass overwrite=True (--overwrite) to replace it")
     if not dst.parent.exists():
         raise FileFormatError(f"{dst.parent}: output directory does not exist")
+    recover(dst)
+    _clean_stale(dst)
+    if os.path.lexists(dst) and not overwrite:
+        raise _exists(dst)
+
+
+def _exists(dst: Path) -> OutputExistsError:
+    return OutputExistsError(f"{dst} already exists; pass overwrite=True (--overwrite) to replace it")
+
+
+def _move_new(src: Path, dst: Path) -> None:
+    """Move ``src`` to ``dst`` only if ``dst`` does not exist (FileExistsError otherwise), atomically."""
+    if _renameat2(src, dst, _NOREPLACE):
+        return
+    if src.is_dir() and not src.is_symlink():
+        if os.path.lexists(dst):
+            raise FileExistsError(errno.EEXIST, "exists", str(dst))
+        try:
+            os.rename(src, dst)  # fails onto a non-empty folder
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                raise FileExistsError(errno.EEXIST, "exists", str(dst)) from exc
+            raise
+        return
+    try:
+        os.link(src, dst)  # fails if dst exists
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links on this filesystem: check-then-rename, the best left
+        if os.path.lexists(dst):
+            raise FileExistsError(errno.EEXIST, "exists", str(dst)) from None
+        os.replace(src, dst)
+        return
+    os.unlink(src)
+
+
+def _lock(path: Path, exclusive: bool, timeout: float | None) -> int | None:
+    """Open ``path`` and ``flock`` it; re-check that the locked inode is still the one at ``path`` (a swap may
+    have replaced it while we waited). Returns the fd, None if ``path`` does not exist, ``_NO_LOCKS`` where the
+    filesystem has no locks."""
+    if fcntl is None:
+        return _NO_LOCKS
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        try:
+            mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+            while True:
+                try:
+                    fcntl.flock(fd, mode | (fcntl.LOCK_NB if deadline is not None else 0))
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise FileFormatError(f"{path}: still in use by another reader or writer after "
+                                              f"{timeout:.0f} s; try again") from None
+                    time.sleep(0.01)
+                except OSError as exc:  # a filesystem without flock
+                    if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL):
+                        os.close(fd)
+                        return _NO_LOCKS
+                    raise
+            st, now = os.fstat(fd), None
+            with contextlib.suppress(FileNotFoundError):
+                now = os.stat(path)
+            if now is not None and (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino):
+                return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # replaced while we waited: lock the new one
+
+
+@contextlib.contextmanager
+def read_lock(path) -> Iterator[None]:
+    """Hold a shared lock on ``path`` (a folder written by ``atomic_dir``) while reading it: no swap happens
+    meanwhile. Restores a destination a crash left missing first. Does nothing where locks do not exist."""
+    path = Path(path)
+    recover(path)
+    fd = _lock(path, exclusive=False, timeout=None)
+    try:
+        yield
+    finally:
+        if fd is not None and fd != _NO_LOCKS:
+            os.close(fd)
+
+
+def _swap_in(tmp: Path, dst: Path, overwrite: bool) -> Path | None:
+    """Put the complete ``tmp`` at ``dst``. Returns what to delete afterwards (the old folder), if anything."""
+    while True:
+        try:
+            _move_new(tmp, dst)
+            return None
+        except FileExistsError:
+            if not overwrite:
+                raise _exists(dst) from None
+        if not (tmp.is_dir() and not tmp.is_symlink()):
+            os.replace(tmp, dst)  # a reader keeps the old file open and reads it whole
+            return None
+        fd = _lock(dst, exclusive=True, timeout=LOCK_TIMEOUT_S)
+        if fd is None:
+            continue  # removed while we locked: try the no-replace move again
+        try:
+            if _renameat2(tmp, dst, _EXCHANGE):
+                return tmp  # the old folder is now under the temporary name
+            old = temporary_sibling(dst, "old")
+            os.replace(dst, old)
+            os.replace(tmp, dst)
+            return old
+        finally:
+            if fd != _NO_LOCKS:
+                os.close(fd)
 
 
 def atomic_write(dst, content: str | bytes | Callable[[Path], None], overwrite: bool = False) -> None:
@@ -48,17 +299,18 @@ def atomic_write(dst, content: str | bytes | Callable[[Path], None], overwrite: 
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-        os.replace(tmp, dst)
+        _swap_in(tmp, dst, overwrite)
     except BaseException:
         _remove(tmp)
         raise
 
 
 def atomic_dir(dst, write: Callable[[Path], None], overwrite: bool = False, create: bool = False) -> None:
-    """Run ``write(tmp)`` to fill a temporary sibling folder, then rename it to ``dst``.
+    """Run ``write(tmp)`` to fill a temporary sibling folder, then move it to ``dst``.
 
     ``create=True`` makes the temporary folder first (``write`` fills it); otherwise ``write`` creates it (a
-    zarr store). An existing ``dst`` is replaced only with ``overwrite=True`` and only once the new one is whole.
+    zarr store). An existing ``dst`` is replaced only with ``overwrite=True`` and only once the new one is whole;
+    of two writers of a new ``dst`` without ``overwrite`` one wins and the other gets ``OutputExistsError``.
     """
     dst = Path(dst)
     _check(dst, overwrite)
@@ -67,16 +319,12 @@ def atomic_dir(dst, write: Callable[[Path], None], overwrite: bool = False, crea
         if create:
             tmp.mkdir()
         write(tmp)
-        if dst.exists():
-            old = temporary_sibling(dst, "old")
-            os.replace(dst, old)
-            os.replace(tmp, dst)
-            _remove(old)
-        else:
-            os.replace(tmp, dst)
+        old = _swap_in(tmp, dst, overwrite)
     except BaseException:
         _remove(tmp)
         raise
+    if old is not None:
+        _remove(old)
 
 
-__all__ = ["atomic_dir", "atomic_write", "temporary_sibling"]
+__all__ = ["LOCK_TIMEOUT_S", "atomic_dir", "atomic_write", "read_lock", "recover", "temporary_sibling"]

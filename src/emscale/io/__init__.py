@@ -6,9 +6,10 @@ import os
 from pathlib import Path
 
 from ..core import history as _history
+from ..core.atomic import read_lock, recover
 from ..core.errors import FileFormatError, OutputExistsError
 from ..core.signal import Signal
-from .store import is_store, load_zarr, save_zarr
+from .store import is_store, load_zarr, read_store, save_zarr, store_summary, verify
 from .vendor import check_path, load_vendor, supported_formats
 
 
@@ -25,13 +26,16 @@ def load(
     type (one match gives a Signal) and ``index=`` picks one by its position in the file. ``lazy=True`` keeps
     the data on disk (a dask array read partition by partition). Extra keywords go to the reader.
     """
+    recover(path)  # a store a crash left half-swapped is put back first
     p = check_path(path)
-    digest = _history.file_digest(p)
     if p.suffix.lower() == ".zarr" or is_store(p):
         if not is_store(p):
             raise FileFormatError(f"{p}: not a zarr store (no zarr.json inside)")
-        signals = [load_zarr(p, lazy=lazy)]
+        with read_lock(p):  # the digest and the data of one store, not of two an overwrite swapped between
+            digest = _history.file_digest(p)
+            signals = [read_store(p, lazy=lazy)]
     else:
+        digest = _history.file_digest(p)
         if p.is_dir():
             raise FileFormatError(f"{p}: is a directory, not a file")
         signals = load_vendor(p, lazy=lazy, **reader_kwargs)
@@ -72,7 +76,9 @@ def convert(src, dst, chunks=None, overwrite: bool = False, progress=None, **loa
         raise FileFormatError(
             f"{src} holds {len(s)} signals; pick one with signal_type= or index= to convert"
         )
-    s.save(dst, overwrite=overwrite, chunks=chunks, progress=progress)
+    # A store's numbers must still have the digest recorded when it was written (nothing written otherwise).
+    expect = store_summary(src)["data_sha256"] if is_store(Path(src)) else None
+    save_zarr(s, dst, overwrite=overwrite, chunks=chunks, progress=progress, expect_sha256=expect, source=src)
 
 
-__all__ = ["convert", "load", "load_zarr", "save_zarr", "supported_formats"]
+__all__ = ["convert", "load", "load_zarr", "save_zarr", "supported_formats", "verify"]

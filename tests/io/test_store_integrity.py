@@ -1,0 +1,244 @@
+"""Damaged and concurrently replaced stores: every fault is an error naming the store and the chunk, never data.
+
+Fault cases (each silently returned data before checksums): a deleted chunk, flipped bytes, a truncated chunk,
+two chunks swapped, a damaged store converted (a fresh digest written over zeros), a store without checksums
+damaged (caught by its data digest), and a store replaced while a reader reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+import emscale as em
+import emscale.io as eio
+from emscale.cli import main
+from emscale.core.errors import FileFormatError
+
+CHUNKS = (4, 10, 64)  # 12 rows -> three chunks: data/c/0/0/0, data/c/1/0/0, data/c/2/0/0
+
+
+def _cube(rng, shape=(12, 10, 64), dtype=np.uint16) -> em.Signal:
+    return em.Signal(rng.poisson(50, size=shape).astype(dtype),
+                     axes=[{"name": "y", "navigate": True}, {"name": "x", "navigate": True}, {"name": "E"}],
+                     signal_type="EELS")
+
+
+def _store(rng, tmp_path, name="s.zarr") -> tuple[Path, em.Signal]:
+    s = _cube(rng)
+    path = tmp_path / name
+    s.save(path, chunks=CHUNKS)
+    return path, s
+
+
+def _chunk(path: Path, i: int) -> Path:
+    return path / "data" / "c" / str(i) / "0" / "0"
+
+
+def _read(path: Path, lazy: bool):
+    s = em.load(path, lazy=lazy)
+    return np.asarray(s.data.compute() if lazy else s.data)
+
+
+def _strip_checksums(path: Path) -> None:
+    """Make ``path`` look like a store written before per-chunk checksums (format 1)."""
+    meta = json.loads((path / "zarr.json").read_text())
+    attrs = meta["attributes"]["emscale"]
+    attrs.pop("chunk_crc32c", None)
+    attrs["format_version"] = 1
+    (path / "zarr.json").write_text(json.dumps(meta))
+
+
+# -- damaged chunks: an error naming the store and the chunk, on eager and lazy reads ---------------------------
+def _delete(path):
+    _chunk(path, 1).unlink()
+
+
+def _flip(path):
+    f = _chunk(path, 1)
+    b = bytearray(f.read_bytes())
+    b[len(b) // 2] ^= 0xFF
+    f.write_bytes(bytes(b))
+
+
+def _truncate(path):
+    f = _chunk(path, 1)
+    f.write_bytes(f.read_bytes()[:-7])
+
+
+def _swap(path):
+    a, b = _chunk(path, 0), _chunk(path, 1)
+    da_, db_ = a.read_bytes(), b.read_bytes()
+    a.write_bytes(db_)
+    b.write_bytes(da_)
+
+
+DAMAGE = {"deleted": _delete, "flipped": _flip, "truncated": _truncate, "swapped": _swap}
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["eager", "lazy"])
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_damaged_chunk_is_an_error_naming_store_and_chunk(rng, tmp_path, damage, lazy):
+    path, _ = _store(rng, tmp_path)
+    DAMAGE[damage](path)
+    with pytest.raises(FileFormatError, match=r"s\.zarr.*chunk data/c/[01]/0/0"):
+        _read(path, lazy)
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_verify_finds_every_damage(rng, tmp_path, damage):
+    path, _ = _store(rng, tmp_path)
+    assert eio.verify(path)["chunks"] == 3
+    DAMAGE[damage](path)
+    with pytest.raises(FileFormatError, match=r"s\.zarr"):
+        eio.verify(path)
+
+
+def test_a_chunk_of_zeros_is_written_and_reads_back(tmp_path):
+    # zarr skips chunks equal to the fill value unless told otherwise; a missing chunk must always be damage.
+    data = np.zeros((12, 10, 64), np.uint16)
+    data[8:] = 7
+    em.Signal(data).save(tmp_path / "z.zarr", chunks=CHUNKS)
+    assert _chunk(tmp_path / "z.zarr", 0).exists()
+    np.testing.assert_array_equal(em.load(tmp_path / "z.zarr").data, data)
+    assert eio.verify(tmp_path / "z.zarr")["chunks"] == 3
+
+
+def test_damaged_data_never_raise_a_raw_codec_error(rng, tmp_path):
+    path, _ = _store(rng, tmp_path)
+    f = _chunk(path, 2)
+    f.write_bytes(b"\x00" * 40)  # not Blosc at all
+    with pytest.raises(FileFormatError, match="chunk data/c/2/0/0"):
+        em.load(path)
+
+
+# -- stores written before checksums: still load, say so; their digest still catches damage --------------------
+def test_store_without_checksums_loads_with_a_warning_and_verify_uses_its_digest(rng, tmp_path):
+    path, s = _store(rng, tmp_path)
+    _strip_checksums(path)
+    with pytest.warns(UserWarning, match="without per-chunk checksums"):
+        r = em.load(path)
+    np.testing.assert_array_equal(r.data, s.data)
+    assert eio.verify(path)["checksums"] is False
+    _delete(path)
+    with pytest.raises(FileFormatError, match=r"s\.zarr.*do not match"):
+        eio.verify(path)
+
+
+def test_store_without_checksums_damaged_bytes_give_file_format_error(rng, tmp_path):
+    path, _ = _store(rng, tmp_path)
+    _strip_checksums(path)
+    _chunk(path, 1).write_bytes(b"\x01" * 40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(FileFormatError, match=r"s\.zarr"):
+            em.load(path)
+
+
+# -- convert of a damaged store fails and writes nothing -------------------------------------------------------
+@pytest.mark.parametrize("checksums", [True, False], ids=["checksums", "format1"])
+def test_convert_of_a_damaged_store_fails(rng, tmp_path, checksums):
+    path, _ = _store(rng, tmp_path)
+    if not checksums:
+        _strip_checksums(path)
+    _delete(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(FileFormatError, match=r"s\.zarr"):
+            em.convert(path, tmp_path / "copy.zarr")
+    assert not (tmp_path / "copy.zarr").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_convert_of_a_sound_store_keeps_its_digest(rng, tmp_path):
+    path, s = _store(rng, tmp_path)
+    em.convert(path, tmp_path / "copy.zarr", chunks=(6, 10, 64))
+    assert eio.verify(tmp_path / "copy.zarr")["data_sha256"] == eio.verify(path)["data_sha256"]
+
+
+# -- the command line -----------------------------------------------------------------------------------------
+def _cli(capsys, *args):
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_verify_ok_then_damaged(rng, tmp_path, capsys):
+    path, _ = _store(rng, tmp_path)
+    code, out, err = _cli(capsys, "verify", path)
+    assert code == 0, err
+    assert "OK" in out and "3 chunks" in out
+    _flip(path)
+    code, out, err = _cli(capsys, "verify", path)
+    assert code != 0
+    assert len(err.strip().splitlines()) == 1 and "chunk data/c/1/0/0" in err and "Traceback" not in err
+
+
+def test_cli_info_says_it_did_not_read_the_data(rng, tmp_path, capsys):
+    path, _ = _store(rng, tmp_path)
+    _delete(path)  # info reads metadata only: it cannot tell, and says so
+    code, out, err = _cli(capsys, "info", path)
+    assert code == 0, err
+    assert "not read" in out and "emscale verify" in out
+
+
+# -- a store replaced while it is read: the old or the new one whole, or a clear error -------------------------
+def _overwriter(path: str, n: int, ready) -> None:
+    import emscale as em
+
+    shape = (64, 16, 256)
+    ready.set()
+    for i in range(n):
+        em.Signal(np.full(shape, i % 2 + 1, np.uint16)).save(path, chunks=(2, 16, 256), overwrite=True)
+
+
+def test_reader_during_overwrite_sees_old_or_new_whole(tmp_path):
+    path = tmp_path / "swap.zarr"
+    em.Signal(np.full((64, 16, 256), 1, np.uint16)).save(path, chunks=(2, 16, 256))
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    writer = ctx.Process(target=_overwriter, args=(str(path), 40, ready))
+    writer.start()
+    ready.wait(60)
+    reads, mixed, raw_errors = 0, 0, []
+    try:
+        while writer.is_alive() or reads == 0:
+            try:
+                d = np.asarray(em.load(path).data)
+            except FileFormatError:
+                continue  # a clear error is allowed
+            except Exception as exc:  # noqa: BLE001 - what we are looking for
+                raw_errors.append(repr(exc))
+                continue
+            reads += 1
+            if len(np.unique(d)) != 1:
+                mixed += 1
+    finally:
+        writer.join(120)
+    assert writer.exitcode == 0
+    assert reads > 0
+    assert (mixed, raw_errors) == (0, [])
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_lazy_reader_of_a_replaced_store_gets_a_clear_error(tmp_path):
+    path = tmp_path / "lz.zarr"
+    em.Signal(np.full((12, 10, 64), 1, np.uint16)).save(path, chunks=CHUNKS)
+    s = em.load(path, lazy=True)
+    em.Signal(np.full((12, 10, 64), 2, np.uint16)).save(path, chunks=CHUNKS, overwrite=True)
+    with pytest.raises(FileFormatError, match=r"lz\.zarr.*replaced"):
+        s.data.compute()
+
+
+def test_store_survives_copy(rng, tmp_path):
+    path, s = _store(rng, tmp_path)
+    shutil.copytree(path, tmp_path / "copied.zarr")
+    np.testing.assert_array_equal(em.load(tmp_path / "copied.zarr").data, s.data)
+    assert zarr.open_group(str(tmp_path / "copied.zarr"), mode="r")["data"].shape == s.shape
