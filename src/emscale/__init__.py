@@ -15,7 +15,7 @@ from .core.signal import Signal, derive
 from .core.version import __version__
 from .decomposition import decompose  # noqa: E402
 from .engine import InlineExecutor, ThreadExecutor, get_executor, use_executor
-from .io import convert, load, supported_formats
+from .io import convert, load, supported_formats, verify
 from .workflows.replay import replay  # noqa: E402
 
 
@@ -56,6 +56,7 @@ __all__ = [
     "tomography",
     "use_cluster",
     "use_executor",
+    "verify",
     "viewer",
     "__version__",
 ]
