@@ -81,8 +81,9 @@ def scan_mask(s) -> np.ndarray | None:
     return bits.astype(bool).reshape(shape)
 
 
-def sample_scan(s, pattern: str = "random", fraction: float = 0.1, seed: int = 0, mask=None,
-                dose: float | None = None, **pattern_kw):
+def sample_scan(
+    s, pattern: str = "random", fraction: float = 0.1, seed: int = 0, mask=None, dose: float | None = None, **pattern_kw
+):
     """A simulated sparse acquisition of Signal ``s``: only the positions of a scan pattern are kept.
 
     Parameters
@@ -114,5 +115,12 @@ def sample_scan(s, pattern: str = "random", fraction: float = 0.1, seed: int = 0
         info["dose"] = float(dose)
     data = sample_array(np.asarray(s.data), mask, dose, seed)
     md = _store_mask(s.metadata, mask, info)
-    return Signal(data, axes=s.axes, signal_type=s.signal_type, metadata=md,
-                  original_metadata=s.original_metadata, history=list(s.history), title=s.title)
+    return Signal(
+        data,
+        axes=s.axes,
+        signal_type=s.signal_type,
+        metadata=md,
+        original_metadata=s.original_metadata,
+        history=list(s.history),
+        title=s.title,
+    )
