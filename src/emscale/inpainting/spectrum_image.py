@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.errors import DataError
 from ..engine import Pass, run_pass
-from ..errors import DataError
 from ..sampling.patterns import check_mask
 from .image import inpaint_image
 

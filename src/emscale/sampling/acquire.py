@@ -14,7 +14,9 @@ import copy
 
 import numpy as np
 
-from ..errors import DataError
+from ..core.errors import DataError
+from ..core.registry import operation
+from ..core.signal import Signal, derive
 from .patterns import check_mask, make_pattern
 
 __all__ = ["sample_array", "sample_scan", "scan_mask", "scan_shape"]
@@ -71,6 +73,11 @@ def _store_mask(metadata: dict, mask: np.ndarray, info: dict) -> dict:
     return md
 
 
+def with_scan_mask(s: Signal, mask: np.ndarray, **info) -> None:
+    """Store ``mask`` (and ``info``) in ``s.metadata["Sampling"]`` in place (the form :func:`scan_mask` reads)."""
+    s.metadata.update(_store_mask(s.metadata, np.asarray(mask, bool), info))
+
+
 def scan_mask(s) -> np.ndarray | None:
     """The measured-positions mask stored in a Signal's metadata by :func:`sample_scan` (None if there is none)."""
     info = s.metadata.get("Sampling")
@@ -81,9 +88,16 @@ def scan_mask(s) -> np.ndarray | None:
     return bits.astype(bool).reshape(shape)
 
 
+@operation("sample_scan", method=True)
 def sample_scan(
-    s, pattern: str = "random", fraction: float = 0.1, seed: int = 0, mask=None, dose: float | None = None, **pattern_kw
-):
+    s: Signal,
+    pattern: str = "random",
+    fraction: float = 0.1,
+    seed: int = 0,
+    mask=None,
+    dose: float | None = None,
+    mean_run: float = 4.0,
+) -> Signal:
     """A simulated sparse acquisition of Signal ``s``: only the positions of a scan pattern are kept.
 
     Parameters
@@ -95,32 +109,28 @@ def sample_scan(
     seed : seed of the pattern and of the Poisson draw.
     mask : a given pattern, bool ``(rows, columns)`` in numpy order, True = measured.
     dose : None or the dose factor of :func:`sample_array` (Poisson counts of mean ``dose * s``).
-    pattern_kw : extra pattern parameters (``mean_run`` of ``"line_hop"``).
+    mean_run : mean run length (pixels) of ``"line_hop"``.
 
     Returns
     -------
     Signal with unmeasured positions set to 0 and ``metadata["Sampling"]`` holding the pattern (read it back with
     :func:`scan_mask`), its name, fraction and seed.
-    """
-    from .. import Signal
 
+    Example
+    -------
+    >>> sparse = s.sample_scan("line_hop", 0.15, seed=1)
+    >>> scan_mask(sparse).mean()
+    """
     shape = scan_shape(s)
     if mask is None:
-        mask = make_pattern(pattern, shape, fraction, seed, **pattern_kw)
+        kw = {"mean_run": mean_run} if pattern == "line_hop" else {}
+        mask = make_pattern(pattern, shape, fraction, seed, **kw)
         info = {"pattern": pattern, "fraction": float(fraction), "seed": int(seed)}
     else:
         mask = check_mask(mask, shape)
         info = {"pattern": "given", "fraction": float(mask.mean()), "seed": int(seed)}
     if dose is not None:
         info["dose"] = float(dose)
-    data = sample_array(np.asarray(s.data), mask, dose, seed)
-    md = _store_mask(s.metadata, mask, info)
-    return Signal(
-        data,
-        axes=s.axes,
-        signal_type=s.signal_type,
-        metadata=md,
-        original_metadata=s.original_metadata,
-        history=list(s.history),
-        title=s.title,
-    )
+    out = derive(s, sample_array(np.asarray(s.data), mask, dose, seed), s.axes)
+    out.metadata.update(_store_mask(out.metadata, mask, info))
+    return out

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..core.errors import DataError
 
 __all__ = [
     "PATTERNS",
@@ -221,7 +221,7 @@ def positions(mask, order: str = "raster") -> np.ndarray:
 def save_positions(mask, path, order: str = "raster", overwrite: bool = False) -> Path:
     """Write the positions of ``mask`` in scan order to ``path`` (``.npy``: (n, 2) int64; ``.csv``: a header
     ``row,column`` then one position a line) for a scan generator to consume. Returns the path."""
-    from ..errors import OutputExistsError
+    from ..core.errors import OutputExistsError
 
     path = Path(path)
     if path.suffix.lower() not in (".npy", ".csv"):
