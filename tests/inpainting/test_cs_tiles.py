@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 from cs_images import lattice, psnr
+from emscale.errors import DataError
 
 from emscale.engine import InlineExecutor, ThreadExecutor
-from emscale.errors import DataError
 from emscale.inpainting import inpaint_image, inpaint_tiled
 from emscale.sampling import random_pattern
 
