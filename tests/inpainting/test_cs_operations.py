@@ -58,3 +58,17 @@ def test_spectrum_image_from_a_third_of_the_pixels_beats_nearest_spectra():
     near = s.data[iy, ix]  # each unmeasured pixel gets the nearest measured spectrum as recorded
     err_near = np.linalg.norm((near - expected)[~mask]) / np.linalg.norm(expected[~mask])
     assert err < 0.5 * err_near and err < 0.1, (err, err_near)
+
+
+def test_reconstruction_figure_has_mask_sparse_reconstruction_and_error_panels(tmp_path):
+    from emscale.inpainting.figures import reconstruction_figure
+
+    s = _image_file(tmp_path)
+    sparse = s.sample_scan("random", 0.3, seed=0)
+    rec = sparse.inpaint("linear")
+    fig = reconstruction_figure(sparse, rec, reference=s)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles[0].startswith("scan mask (30.0%") and titles[1:3] == ["sparse data", "reconstruction"]
+    assert titles[3].startswith("error (PSNR")
+    fig.savefig(tmp_path / "cs.png")
+    assert (tmp_path / "cs.png").stat().st_size > 1000
