@@ -59,8 +59,11 @@ def real_images() -> dict:
 def synthetic_images() -> dict:
     from cs_images import lattice
 
-    cases = [dict(a=9.0, theta=0.3, sigma=1.6, dose=200.0, seed=0), dict(a=6.5, theta=1.1, sigma=1.2, dose=50.0,
-             seed=1), dict(a=12.0, theta=0.05, sigma=2.2, dose=1000.0, seed=2)]
+    cases = [
+        dict(a=9.0, theta=0.3, sigma=1.6, dose=200.0, seed=0),
+        dict(a=6.5, theta=1.1, sigma=1.2, dose=50.0, seed=1),
+        dict(a=12.0, theta=0.05, sigma=2.2, dose=1000.0, seed=2),
+    ]
     return {f"lattice a={c['a']} dose={c['dose']:g}": lattice(256, **c)[0] for c in cases}
 
 
@@ -89,9 +92,12 @@ def accuracy_table(images: dict, fractions, methods, seed: int = 0) -> list[dict
             cs = [m for m in methods if m in ("sparse", "dictionary")]
             best = max(cs, key=lambda m: row[m][0])
             gain = row[best][0] - row["biharmonic"][0]
-            print(f"{name:28s} {f:4.0%}  " + "  ".join(f"{m} {row[m][0]:6.2f} dB/{row[m][1]:.3f} ({row[m][2]:.1f}s)"
-                                                     for m in methods) + f"  best CS {best} {gain:+.2f} dB",
-                  flush=True)
+            print(
+                f"{name:28s} {f:4.0%}  "
+                + "  ".join(f"{m} {row[m][0]:6.2f} dB/{row[m][1]:.3f} ({row[m][2]:.1f}s)" for m in methods)
+                + f"  best CS {best} {gain:+.2f} dB",
+                flush=True,
+            )
     return rows
 
 
@@ -101,10 +107,15 @@ def summary(rows, fractions, methods) -> list[str]:
         rs = [r for r in rows if r["fraction"] == f]
         g = {m: np.mean([r[m][0] - r["biharmonic"][0] for r in rs]) for m in methods if m != "biharmonic"}
         ssim = {m: np.mean([r[m][1] - r["biharmonic"][1] for r in rs]) for m in methods if m != "biharmonic"}
-        worst = min(max(r[m][0] for m in ("sparse", "dictionary") if m in methods) - r["biharmonic"][0] for r in rs)
-        lines.append(f"{f:4.0%}: mean PSNR gain over biharmonic " + ", ".join(f"{m} {v:+.2f} dB" for m, v in
-                     g.items()) + "; mean SSIM gain " + ", ".join(f"{m} {v:+.3f}" for m, v in ssim.items())
-                     + f"; worst image best-CS gain {worst:+.2f} dB")
+        cs = [m for m in ("sparse", "dictionary") if m in methods]
+        worst = min(max(r[m][0] for m in cs) - r["biharmonic"][0] for r in rs)
+        lines.append(
+            f"{f:4.0%}: mean PSNR gain over biharmonic "
+            + ", ".join(f"{m} {v:+.2f} dB" for m, v in g.items())
+            + "; mean SSIM gain "
+            + ", ".join(f"{m} {v:+.3f}" for m, v in ssim.items())
+            + f"; worst image best-CS gain {worst:+.2f} dB"
+        )
     return lines
 
 
@@ -131,15 +142,21 @@ def timing_rows(n: int, fraction: float, repeat: int, methods=("sparse",)) -> li
     prelude = f"import sys; sys.path.insert(0, {str(harness.REPO / 'tests' / 'inpainting')!r})\n"
     rows = []
     for method in methods:
-        cases = {t: prelude + TIMING.format(n=n, fraction=fraction, tool=t, method=method)
-                 for t in ("emscale", "skimage")}
+        cases = {
+            t: prelude + TIMING.format(n=n, fraction=fraction, tool=t, method=method) for t in ("emscale", "skimage")
+        }
         res = harness.run_alternating(cases, repeat)
         em_, pe = res["emscale"], res["skimage"]
-        acc = (f"PSNR {em_.get('result', {}).get('psnr', float('nan')):.2f} dB vs biharmonic "
-               f"{pe.get('result', {}).get('psnr', float('nan')):.2f} dB; target <= 5 s: "
-               f"{'met' if em_.get('seconds', 1e9) <= 5 else 'NOT met'}")
-        rows.append(harness.row(f"inpaint {method} {fraction:.0%}", f"{n}x{n} float64", em_,
-                                "scikit-image inpaint_biharmonic", pe, acc))
+        acc = (
+            f"PSNR {em_.get('result', {}).get('psnr', float('nan')):.2f} dB vs biharmonic "
+            f"{pe.get('result', {}).get('psnr', float('nan')):.2f} dB; target <= 5 s: "
+            f"{'met' if em_.get('seconds', 1e9) <= 5 else 'NOT met'}"
+        )
+        rows.append(
+            harness.row(
+                f"inpaint {method} {fraction:.0%}", f"{n}x{n} float64", em_, "scikit-image inpaint_biharmonic", pe, acc
+            )
+        )
     return rows
 
 
@@ -172,9 +189,12 @@ def si_target(fraction: float = 0.15, seed: int = 0) -> dict:
     secs = time.perf_counter() - t0
     rec = em.decompose(em.Signal(cube, axes=s.axes, signal_type=s.signal_type), "nmf", n_components=3, seed=0)
     sub = em.decompose(s, "nmf", n_components=3, seed=0, navigation_mask=~mask)
-    return {"angles_rec": angles(full.factors_array, rec.factors_array).round(2).tolist(),
-            "angles_subset_nmf": angles(full.factors_array, sub.factors_array).round(2).tolist(),
-            "phase_agreement": agreement(labels, rec.cluster(3, seed=0).labels.data.ravel()), "seconds": secs}
+    return {
+        "angles_rec": angles(full.factors_array, rec.factors_array).round(2).tolist(),
+        "angles_subset_nmf": angles(full.factors_array, sub.factors_array).round(2).tolist(),
+        "phase_agreement": agreement(labels, rec.cluster(3, seed=0).labels.data.ravel()),
+        "seconds": secs,
+    }
 
 
 SI_TIMING = """
@@ -196,28 +216,42 @@ def main(argv=None):
     ap.add_argument("--methods", nargs="+", default=list(METHODS))
     ap.add_argument("--size", type=int, default=512, help="side of the timed image")
     ap.add_argument("--no-si", action="store_true", help="skip the spectrum-image rows")
+    ap.add_argument("--no-table", action="store_true", help="skip the accuracy table")
+    ap.add_argument("--no-timing", action="store_true", help="skip the timed image rows")
     ap.add_argument("--si-shape", type=int, nargs=3, default=[256, 256, 2048])
     args = ap.parse_args(argv)
 
-    images = {**real_images(), **synthetic_images()}
-    rows = accuracy_table(images, args.fractions, args.methods)
-    for line in summary(rows, args.fractions, args.methods):
-        print(line)
-    out = timing_rows(args.size, 0.1, args.repeat)
+    rows, out = [], []
+    if not args.no_table:
+        images = {**real_images(), **synthetic_images()}
+        rows = accuracy_table(images, args.fractions, args.methods)
+        for line in summary(rows, args.fractions, args.methods):
+            print(line)
+    if not args.no_timing:
+        out += timing_rows(args.size, 0.1, args.repeat)
     if not args.no_si:
         si = si_target()
-        print(f"SI target (eds_si 15 %): NMF of reconstruction vs full-data NMF {si['angles_rec']} deg "
-              f"(NMF of the measured spectra alone: {si['angles_subset_nmf']} deg); phase map agreement "
-              f"{si['phase_agreement']:.3f}; {si['seconds']:.1f} s")
+        print(
+            f"SI target (eds_si 15 %): NMF of reconstruction vs full-data NMF {si['angles_rec']} deg "
+            f"(NMF of the measured spectra alone: {si['angles_subset_nmf']} deg); phase map agreement "
+            f"{si['phase_agreement']:.3f}; {si['seconds']:.1f} s"
+        )
         ny, nx, nc = args.si_shape
         res = harness.run_alternating({"emscale": SI_TIMING.format(ny=ny, nx=nx, nc=nc)}, 1)
-        out.append(harness.row("inpaint spectrum image 15 % (PCA k=3, linear maps)",
-                               harness.size_str((ny, nx, nc), "uint32"), res["emscale"],
-                               accuracy=f"eds_si 15 %: NMF angles {si['angles_rec']} deg, phases "
-                                        f"{si['phase_agreement']:.3f}"))
+        out.append(
+            harness.row(
+                "inpaint spectrum image 15 % (PCA k=3, linear maps)",
+                harness.size_str((ny, nx, nc), "uint32"),
+                res["emscale"],
+                accuracy=f"eds_si 15 %: NMF angles {si['angles_rec']} deg, phases {si['phase_agreement']:.3f}",
+            )
+        )
     harness.print_table(out, "inpainting")
-    harness.write_json(args.json, out, {"accuracy": [{k: (list(v) if isinstance(v, tuple) else v) for k, v in
-                                                     r.items()} for r in rows]})
+    harness.write_json(
+        args.json,
+        out,
+        {"accuracy": [{k: (list(v) if isinstance(v, tuple) else v) for k, v in r.items()} for r in rows]},
+    )
 
 
 if __name__ == "__main__":

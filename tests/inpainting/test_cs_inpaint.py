@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 from cs_images import lattice, particle, psnr
-from emscale.errors import DataError
 
+from emscale.core.errors import DataError
 from emscale.inpainting import inpaint_image
 from emscale.inpainting.dictionary import masked_omp, odct_dictionary
 from emscale.inpainting.transforms import block_dct_threshold, fourier_threshold

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 from cs_images import lattice, psnr
-from emscale.errors import DataError
 
+from emscale.core.errors import DataError
 from emscale.engine import InlineExecutor, ThreadExecutor
 from emscale.inpainting import inpaint_image, inpaint_tiled
 from emscale.sampling import random_pattern

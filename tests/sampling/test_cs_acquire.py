@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import emscale as em
-from emscale.errors import DataError
+from emscale.core.errors import DataError
 from emscale.sampling import random_pattern, sample_array, sample_scan, scan_mask
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from emscale.errors import DataError, OutputExistsError
+from emscale.core.errors import DataError, OutputExistsError
 from emscale.sampling import (
     check_mask,
     jittered_grid_pattern,

@@ -23,6 +23,7 @@ def inpaint(
     seed: int = 0,
     mask=None,
     n_components: int | str = "auto",
+    model: str = "nmf",
     tile: int | None = None,
     overlap: int = 32,
     params: dict | None = None,
@@ -40,6 +41,7 @@ def inpaint(
     seed : seed of every random choice; the same seed gives the same bits.
     mask : bool ``(rows, columns)``, True = measured; None: the mask stored in ``s.metadata["Sampling"]``.
     n_components : spectrum images: rank of the low-rank model (int or ``"auto"``).
+    model : spectrum images: ``"nmf"`` (KL-NMF of the measured spectra) or ``"pca"`` (Poisson PCA) subspace.
     tile, overlap : images: reconstruct tile by tile (core ``tile`` pixels, halo ``overlap``) as an engine pass;
         None: the whole image at once.
     params : the image method's own parameters (``{"prior": "fourier", "lam_min": 0.02}``, ``{"patch": 8}``).
@@ -63,7 +65,7 @@ def inpaint(
     params = dict(params or {})
     if s.nav_ndim == 2:
         data, _ = inpaint_spectrum_image(
-            s, m, n_components, method, seed, executor=executor, progress=progress, **params
+            s, m, n_components, method, seed, model, executor=executor, progress=progress, **params
         )
     elif tile is not None:
         data = inpaint_tiled(

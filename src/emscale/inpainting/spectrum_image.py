@@ -3,9 +3,9 @@
 A spectrum image ``X`` (pixels x channels) of a few phases is close to rank ``k``: ``X ~ L F^T`` with ``k``
 spectra ``F`` (channels x k) and maps ``L`` (pixels x k). From the measured pixels ``Omega`` alone,
 
-1. the Poisson-weighted PCA of the measured spectra gives ``F`` and the loadings ``L[Omega]``
-   (:func:`emscale.decompose` with ``navigation_mask`` excluding the unmeasured pixels; rank by the
-   Marchenko-Pastur edge unless given),
+1. the KL-NMF (Poisson likelihood; default) or the Poisson-weighted PCA of the measured spectra gives ``F`` and
+   the loadings ``L[Omega]`` (:func:`emscale.decompose` with ``navigation_mask`` excluding the unmeasured pixels;
+   rank by the Marchenko-Pastur edge unless given),
 2. each loading map is inpainted spatially from ``Omega`` (any image method, :func:`.inpaint_image`), and
 3. the cube is the model ``L F^T`` at every pixel, written one partition of rows at a time (engine pass).
 
@@ -32,6 +32,7 @@ def inpaint_spectrum_image(
     n_components: int | str = "auto",
     method: str = "linear",
     seed: int = 0,
+    model: str = "nmf",
     executor=None,
     progress=None,
     **params,
@@ -44,6 +45,8 @@ def inpaint_spectrum_image(
         ignored.
     mask : (rows, columns) bool, True = measured.
     n_components : rank of the model (int) or ``"auto"`` (Marchenko-Pastur edge of the measured spectra).
+    model : ``"nmf"`` (KL-NMF of the measured spectra -- the Poisson likelihood; non-negative spectra and maps, so
+        the cube's own NMF returns the same spectra) or ``"pca"`` (Poisson-weighted PCA; maps of either sign).
     method : image method filling the loading maps (``"linear"``, ``"biharmonic"``, ``"sparse"``, ...).
     seed : seed of the decomposition and of the map inpainting.
     executor, progress : passed to the decomposition and the model pass.
@@ -61,13 +64,17 @@ def inpaint_spectrum_image(
     m = check_mask(mask, s.data.shape[:2])
     if m.sum() < 3:
         raise DataError(f"mask measures {int(m.sum())} position(s); at least 3 are needed")
+    if model not in ("nmf", "pca"):
+        raise ValueError(f"unknown model {model!r}; choose 'nmf' or 'pca'")
     dec = decompose(
-        s, "pca", n_components=n_components, seed=seed, navigation_mask=~m, executor=executor, progress=progress
+        s, model, n_components=n_components, seed=seed, navigation_mask=~m, executor=executor, progress=progress
     )
     k = dec.n_components
     f = np.nan_to_num(dec.factors_array[:, :k])
     lo = dec.loadings_array[:, :k].reshape(m.shape + (k,))
     maps = np.stack([inpaint_image(np.where(m, lo[..., j], 0.0), m, method, seed, **params) for j in range(k)], axis=-1)
+    if model == "nmf":  # abundances stay non-negative where an interpolant overshoots
+        maps = np.maximum(maps, 0.0)
     extra = [] if dec.mean_scale is None else [dec.mean_scale.reshape(m.shape), dec.mean_spectrum]
     if extra:  # a centred model: the mean spectrum's per-pixel scale is inpainted like a loading
         scale = inpaint_image(np.where(m, extra[0], 0.0), m, method, seed, **params)
@@ -77,8 +84,8 @@ def inpaint_spectrum_image(
     counts = s.dtype.kind in "biu" or bool(s.metadata.get("Signal", {}).get("counts", False))
     floor = 0.0 if counts else -np.inf  # a model of counts is clipped at zero (no negative expected counts)
 
-    def model(block, rows):
+    def model_block(block, rows):
         return np.maximum(block @ ft, floor).astype(np.float32)
 
-    cube = run_pass(maps, Pass(model, None, name="inpaint-spectrum-image"), executor=executor, progress=progress)
+    cube = run_pass(maps, Pass(model_block, None, name="inpaint-spectrum-image"), executor=executor, progress=progress)
     return cube, {"n_components": k, "factors": f[:, :k], "loadings": maps[..., :k]}
