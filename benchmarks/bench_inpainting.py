@@ -240,7 +240,7 @@ def main(argv=None):
         res = harness.run_alternating({"emscale": SI_TIMING.format(ny=ny, nx=nx, nc=nc)}, 1)
         out.append(
             harness.row(
-                "inpaint spectrum image 15 % (PCA k=3, linear maps)",
+                "inpaint spectrum image 15 % (KL-NMF k=3, linear maps)",
                 harness.size_str((ny, nx, nc), "uint32"),
                 res["emscale"],
                 accuracy=f"eds_si 15 %: NMF angles {si['angles_rec']} deg, phases {si['phase_agreement']:.3f}",
