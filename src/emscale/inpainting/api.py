@@ -1,0 +1,79 @@
+"""The ``inpaint`` operation: a sparsely scanned Signal (image or spectrum image) -> its full reconstruction."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.errors import DataError
+from ..core.registry import operation
+from ..core.signal import Signal, derive
+from ..sampling.acquire import scan_mask, scan_shape, with_scan_mask
+from ..sampling.patterns import check_mask
+from .image import inpaint_image
+from .spectrum_image import inpaint_spectrum_image
+from .tiles import inpaint_tiled
+
+__all__ = ["inpaint"]
+
+
+@operation("inpaint", method=True)
+def inpaint(
+    s: Signal,
+    method: str = "sparse",
+    seed: int = 0,
+    mask=None,
+    n_components: int | str = "auto",
+    model: str = "nmf",
+    tile: int | None = None,
+    overlap: int = 32,
+    params: dict | None = None,
+    executor=None,
+    progress=None,
+) -> Signal:
+    """Reconstruct a sparsely scanned image or spectrum image at every scan position.
+
+    Parameters
+    ----------
+    s : a Signal from :func:`~emscale.sampling.sample_scan` (its mask is read from its metadata) or any image /
+        spectrum image with ``mask`` given.
+    method : image method (``"sparse"``, ``"dictionary"``, ``"biharmonic"``, ``"linear"``, ``"nearest"``); for a
+        spectrum image, the method that fills its loading maps.
+    seed : seed of every random choice; the same seed gives the same bits.
+    mask : bool ``(rows, columns)``, True = measured; None: the mask stored in ``s.metadata["Sampling"]``.
+    n_components : spectrum images: rank of the low-rank model (int or ``"auto"``).
+    model : spectrum images: ``"nmf"`` (KL-NMF of the measured spectra) or ``"pca"`` (Poisson PCA) subspace.
+    tile, overlap : images: reconstruct tile by tile (core ``tile`` pixels, halo ``overlap``) as an engine pass;
+        None: the whole image at once.
+    params : the image method's own parameters (``{"prior": "fourier", "lam_min": 0.02}``, ``{"patch": 8}``).
+    executor, progress : engine execution options (not recorded).
+
+    Returns
+    -------
+    Signal on the axes of ``s`` (float64 image, float32 spectrum image), the mask kept in its metadata with
+    ``metadata["Sampling"]["reconstruction"] = method``.
+
+    Example
+    -------
+    >>> sparse = s.sample_scan("random", 0.1, seed=0)
+    >>> full = sparse.inpaint("sparse")
+    """
+    shape = scan_shape(s)
+    m = scan_mask(s) if mask is None else check_mask(mask, shape)
+    if m is None:
+        raise DataError(f"{s!r} carries no scan mask (metadata['Sampling']); pass mask= or use sample_scan first")
+    m = check_mask(m, shape)
+    params = dict(params or {})
+    if s.nav_ndim == 2:
+        data, _ = inpaint_spectrum_image(
+            s, m, n_components, method, seed, model, executor=executor, progress=progress, **params
+        )
+    elif tile is not None:
+        data = inpaint_tiled(
+            s.data, m, method, int(tile), int(overlap), seed, executor=executor, progress=progress, **params
+        )
+    else:
+        data = inpaint_image(np.asarray(s.data), m, method, seed, **params)
+    out = derive(s, data, s.axes)
+    info = {k: v for k, v in s.metadata.get("Sampling", {}).items() if k not in ("shape", "mask_packed")}
+    with_scan_mask(out, m, **{**info, "reconstruction": method})
+    return out

@@ -1,0 +1,66 @@
+"""Figures of a compressed-sensing reconstruction: the scan mask, the sparse data, the reconstruction and, when
+the fully scanned reference is known, the error map. Each function returns a matplotlib Figure (for reports)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..sampling.acquire import scan_mask
+
+__all__ = ["reconstruction_figure"]
+
+
+def _image(x) -> np.ndarray:
+    """A 2-D view of an image or spectrum image Signal/array (spectrum images: summed over the signal axis)."""
+    data = np.asarray(getattr(x, "data", x), dtype=np.float64)
+    return data if data.ndim == 2 else data.reshape(data.shape[:2] + (-1,)).sum(axis=-1)
+
+
+def reconstruction_figure(sparse, reconstruction, reference=None, mask=None, title: str = ""):
+    """Mask, sparse data, reconstruction and (with ``reference``) the error map, side by side.
+
+    Parameters
+    ----------
+    sparse : the sparse Signal (or array) as measured; its mask is read from its metadata unless ``mask`` given.
+    reconstruction : the reconstructed Signal (or array), same scan grid.
+    reference : optional fully scanned Signal (or array): adds the error map ``reconstruction - reference`` and
+        the PSNR in its title.
+    mask : bool (rows, columns), True = measured.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+
+    m = scan_mask(sparse) if mask is None else np.asarray(mask, bool)
+    if m is None:
+        raise ValueError("no scan mask: pass mask= or a Signal from sample_scan")
+    rec = _image(reconstruction)
+    sp = np.where(m, _image(sparse), np.nan)
+    panels = [
+        (f"scan mask ({m.mean():.1%} measured)", m.astype(float), "gray"),
+        ("sparse data", sp, "viridis"),
+        ("reconstruction", rec, "viridis"),
+    ]
+    if reference is not None:
+        ref = _image(reference)
+        err = rec - ref
+        r = ref.max() - ref.min()
+        psnr = 10 * np.log10(r * r / np.mean(err**2)) if np.any(err) else np.inf
+        panels.append((f"error (PSNR {psnr:.1f} dB)", err, "RdBu_r"))
+    fig = Figure(figsize=(3.2 * len(panels), 3.4), layout="constrained")
+    axes = fig.subplots(1, len(panels))
+    lo, hi = np.nanpercentile(rec, [0.5, 99.5])
+    for ax, (name, img, cmap) in zip(axes, panels, strict=True):
+        if cmap == "RdBu_r":
+            v = np.nanpercentile(np.abs(img), 99) or 1.0
+            im = ax.imshow(img, cmap=cmap, vmin=-v, vmax=v)
+            fig.colorbar(im, ax=ax, shrink=0.8)
+        else:
+            ax.imshow(img, cmap=cmap, vmin=None if cmap == "gray" else lo, vmax=None if cmap == "gray" else hi)
+        ax.set_title(name, fontsize=9)
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title)
+    return fig

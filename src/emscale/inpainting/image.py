@@ -1,0 +1,42 @@
+"""One entry point for the image reconstructions: a method name -> the reconstruction function."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .baselines import biharmonic, linear, nearest
+from .dictionary import dictionary
+from .sparse import sparse
+
+__all__ = ["IMAGE_METHODS", "inpaint_image"]
+
+IMAGE_METHODS = {
+    "nearest": nearest,
+    "linear": linear,
+    "biharmonic": biharmonic,
+    "sparse": sparse,
+    "dictionary": dictionary,
+}
+
+
+def inpaint_image(image, mask, method: str = "sparse", seed: int = 0, **params) -> np.ndarray:
+    """Reconstruct a sparsely scanned image.
+
+    Parameters
+    ----------
+    image : (rows, columns) values; only those where ``mask`` is True are read.
+    mask : (rows, columns) bool, True = measured.
+    method : ``"sparse"`` (FISTA under a Fourier / block-DCT sparsity prior, :mod:`.sparse`), ``"dictionary"``
+        (learned patch dictionary, :mod:`.dictionary`), or a baseline ``"nearest"``, ``"linear"``,
+        ``"biharmonic"`` (:mod:`.baselines`).
+    seed : seed of every random choice; same seed, same bits.
+    params : the method's own parameters (e.g. ``prior=``, ``lam_min=`` of ``"sparse"``; ``patch=`` of
+        ``"dictionary"``).
+
+    Returns
+    -------
+    (rows, columns) float64 image.
+    """
+    if method not in IMAGE_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(IMAGE_METHODS)}")
+    return IMAGE_METHODS[method](image, mask, seed=seed, **params)

@@ -1,0 +1,91 @@
+"""Spectrum-image reconstruction from a subset of scan positions through the low-rank structure of the spectra.
+
+A spectrum image ``X`` (pixels x channels) of a few phases is close to rank ``k``: ``X ~ L F^T`` with ``k``
+spectra ``F`` (channels x k) and maps ``L`` (pixels x k). From the measured pixels ``Omega`` alone,
+
+1. the KL-NMF (Poisson likelihood; default) or the Poisson-weighted PCA of the measured spectra gives ``F`` and
+   the loadings ``L[Omega]`` (:func:`emscale.decompose` with ``navigation_mask`` excluding the unmeasured pixels;
+   rank by the Marchenko-Pastur edge unless given),
+2. each loading map is inpainted spatially from ``Omega`` (any image method, :func:`.inpaint_image`), and
+3. the cube is the model ``L F^T`` at every pixel, written one partition of rows at a time (engine pass).
+
+The spectra are measured only at ``|Omega|`` pixels but with all their channels, so ``F`` is as well determined as
+from a full scan of ``|Omega|`` pixels; the spatial prior only has to fill ``k`` smooth maps rather than the
+``channels`` noisy images of the cube.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.errors import DataError
+from ..engine import Pass, run_pass
+from ..sampling.patterns import check_mask
+from .image import inpaint_image
+
+__all__ = ["inpaint_spectrum_image"]
+
+
+def inpaint_spectrum_image(
+    s,
+    mask,
+    n_components: int | str = "auto",
+    method: str = "linear",
+    seed: int = 0,
+    model: str = "nmf",
+    executor=None,
+    progress=None,
+    **params,
+):
+    """Reconstruct the full cube of a spectrum image measured at the scan positions ``mask``.
+
+    Parameters
+    ----------
+    s : Signal with 2 navigation axes (rows, columns) and one signal axis; values at unmeasured positions are
+        ignored.
+    mask : (rows, columns) bool, True = measured.
+    n_components : rank of the model (int) or ``"auto"`` (Marchenko-Pastur edge of the measured spectra).
+    model : ``"nmf"`` (KL-NMF of the measured spectra -- the Poisson likelihood; non-negative spectra and maps, so
+        the cube's own NMF returns the same spectra) or ``"pca"`` (Poisson-weighted PCA; maps of either sign).
+    method : image method filling the loading maps (``"linear"``, ``"biharmonic"``, ``"sparse"``, ...).
+    seed : seed of the decomposition and of the map inpainting.
+    executor, progress : passed to the decomposition and the model pass.
+    params : the image method's own parameters.
+
+    Returns
+    -------
+    (cube, info): float32 array of the shape of ``s.data`` (clipped at 0 for count data); info holds
+    ``n_components``, ``factors`` (channels x k) and the inpainted ``loadings`` (rows x columns x k).
+    """
+    from ..decomposition import decompose
+
+    if s.nav_ndim != 2 or s.sig_ndim != 1:
+        raise DataError(f"{s!r}: spectrum-image reconstruction needs 2 navigation axes and 1 signal axis")
+    m = check_mask(mask, s.data.shape[:2])
+    if m.sum() < 3:
+        raise DataError(f"mask measures {int(m.sum())} position(s); at least 3 are needed")
+    if model not in ("nmf", "pca"):
+        raise ValueError(f"unknown model {model!r}; choose 'nmf' or 'pca'")
+    dec = decompose(
+        s, model, n_components=n_components, seed=seed, navigation_mask=~m, executor=executor, progress=progress
+    )
+    k = dec.n_components
+    f = np.nan_to_num(dec.factors_array[:, :k])
+    lo = dec.loadings_array[:, :k].reshape(m.shape + (k,))
+    maps = np.stack([inpaint_image(np.where(m, lo[..., j], 0.0), m, method, seed, **params) for j in range(k)], axis=-1)
+    if model == "nmf":  # abundances stay non-negative where an interpolant overshoots
+        maps = np.maximum(maps, 0.0)
+    extra = [] if dec.mean_scale is None else [dec.mean_scale.reshape(m.shape), dec.mean_spectrum]
+    if extra:  # a centred model: the mean spectrum's per-pixel scale is inpainted like a loading
+        scale = inpaint_image(np.where(m, extra[0], 0.0), m, method, seed, **params)
+        maps = np.concatenate([maps, scale[..., None]], axis=-1)
+        f = np.concatenate([f, extra[1][:, None]], axis=1)
+    ft = np.ascontiguousarray(f.T)
+    counts = s.dtype.kind in "biu" or bool(s.metadata.get("Signal", {}).get("counts", False))
+    floor = 0.0 if counts else -np.inf  # a model of counts is clipped at zero (no negative expected counts)
+
+    def model_block(block, rows):
+        return np.maximum(block @ ft, floor).astype(np.float32)
+
+    cube = run_pass(maps, Pass(model_block, None, name="inpaint-spectrum-image"), executor=executor, progress=progress)
+    return cube, {"n_components": k, "factors": f[:, :k], "loadings": maps[..., :k]}

@@ -1,0 +1,136 @@
+"""Simulated sparse acquisition: keep the measured scan positions of a recorded image or spectrum image.
+
+A sparse acquisition of a recorded array ``X`` (scan grid first, ``(rows, columns[, channels...])``) with a
+pattern ``M`` (True = measured) is ``Y = X`` where ``M`` and 0 elsewhere. With ``dose`` the measured values are
+redrawn as Poisson counts of mean ``dose * X`` (the same specimen seen with ``dose`` times the recorded
+electron dose, e.g. 0.5 for half the dwell time); without it they are copied. The mask travels with the data:
+in a :class:`~emscale.Signal` it is stored, bit-packed, in ``metadata["Sampling"]`` (so it survives
+``save``/``load``) and read back by :func:`scan_mask`.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from ..core.errors import DataError
+from ..core.registry import operation
+from ..core.signal import Signal, derive
+from .patterns import check_mask, make_pattern
+
+__all__ = ["sample_array", "sample_scan", "scan_mask", "scan_shape"]
+
+
+def sample_array(data, mask, dose: float | None = None, seed: int = 0) -> np.ndarray:
+    """The sparse acquisition of ``data`` through ``mask`` (unmeasured positions are 0).
+
+    Parameters
+    ----------
+    data : array of shape ``(rows, columns, ...)``: an image, or a spectrum image with the scan grid first.
+    mask : bool array ``(rows, columns)``, True = measured.
+    dose : None (values copied) or the dose factor: measured values become Poisson counts of mean
+        ``dose * data`` (data must then be non-negative).
+    seed : seed of the Poisson draw.
+
+    Returns
+    -------
+    array of the shape of ``data``: the dtype of ``data`` without ``dose``, int64 counts with it.
+    """
+    data = np.asarray(data)
+    mask = check_mask(mask, data.shape[:2])
+    measured = data[mask]
+    if measured.dtype.kind == "f" and not np.isfinite(measured).all():
+        raise DataError("data hold NaN or infinite values at measured scan positions")
+    out = np.zeros_like(data) if dose is None else np.zeros(data.shape, np.int64)
+    if dose is None:
+        out[mask] = measured
+        return out
+    dose = float(dose)
+    if not dose > 0:
+        raise ValueError(f"dose must be a positive factor of the recorded dose, got {dose!r}")
+    if (measured < 0).any():
+        raise DataError("dose scaling draws Poisson counts: data must be non-negative at measured positions")
+    out[mask] = np.random.default_rng(seed).poisson(dose * measured.astype(np.float64))
+    return out
+
+
+def scan_shape(s) -> tuple[int, int]:
+    """The scan grid of a Signal: its 2 navigation axes, or the image itself when it has no navigation axis."""
+    if s.nav_ndim == 2:
+        return tuple(s.data.shape[:2])
+    if s.nav_ndim == 0 and s.sig_ndim == 2:
+        return tuple(s.data.shape)
+    raise DataError(
+        f"{s!r}: sparse scanning needs a 2-D scan grid (an image, or two navigation axes); "
+        f"got {s.nav_ndim} navigation and {s.sig_ndim} signal axes"
+    )
+
+
+def _store_mask(metadata: dict, mask: np.ndarray, info: dict) -> dict:
+    md = copy.deepcopy(metadata)
+    md["Sampling"] = {**info, "shape": list(mask.shape), "mask_packed": np.packbits(mask.ravel())}
+    return md
+
+
+def with_scan_mask(s: Signal, mask: np.ndarray, **info) -> None:
+    """Store ``mask`` (and ``info``) in ``s.metadata["Sampling"]`` in place (the form :func:`scan_mask` reads)."""
+    s.metadata.update(_store_mask(s.metadata, np.asarray(mask, bool), info))
+
+
+def scan_mask(s) -> np.ndarray | None:
+    """The measured-positions mask stored in a Signal's metadata by :func:`sample_scan` (None if there is none)."""
+    info = s.metadata.get("Sampling")
+    if not info or "mask_packed" not in info:
+        return None
+    shape = tuple(int(n) for n in info["shape"])
+    bits = np.unpackbits(np.asarray(info["mask_packed"], np.uint8), count=shape[0] * shape[1])
+    return bits.astype(bool).reshape(shape)
+
+
+@operation("sample_scan", method=True)
+def sample_scan(
+    s: Signal,
+    pattern: str = "random",
+    fraction: float = 0.1,
+    seed: int = 0,
+    mask=None,
+    dose: float | None = None,
+    mean_run: float = 4.0,
+) -> Signal:
+    """A simulated sparse acquisition of Signal ``s``: only the positions of a scan pattern are kept.
+
+    Parameters
+    ----------
+    s : an image (2 signal axes) or a spectrum image (2 navigation axes).
+    pattern : ``"random"``, ``"line_hop"`` or ``"jittered_grid"`` (:mod:`.patterns`); ignored when ``mask`` is
+        given.
+    fraction : share of scan positions measured, in (0, 1].
+    seed : seed of the pattern and of the Poisson draw.
+    mask : a given pattern, bool ``(rows, columns)`` in numpy order, True = measured.
+    dose : None or the dose factor of :func:`sample_array` (Poisson counts of mean ``dose * s``).
+    mean_run : mean run length (pixels) of ``"line_hop"``.
+
+    Returns
+    -------
+    Signal with unmeasured positions set to 0 and ``metadata["Sampling"]`` holding the pattern (read it back with
+    :func:`scan_mask`), its name, fraction and seed.
+
+    Example
+    -------
+    >>> sparse = s.sample_scan("line_hop", 0.15, seed=1)
+    >>> scan_mask(sparse).mean()
+    """
+    shape = scan_shape(s)
+    if mask is None:
+        kw = {"mean_run": mean_run} if pattern == "line_hop" else {}
+        mask = make_pattern(pattern, shape, fraction, seed, **kw)
+        info = {"pattern": pattern, "fraction": float(fraction), "seed": int(seed)}
+    else:
+        mask = check_mask(mask, shape)
+        info = {"pattern": "given", "fraction": float(mask.mean()), "seed": int(seed)}
+    if dose is not None:
+        info["dose"] = float(dose)
+    out = derive(s, sample_array(np.asarray(s.data), mask, dose, seed), s.axes)
+    out.metadata.update(_store_mask(out.metadata, mask, info))
+    return out

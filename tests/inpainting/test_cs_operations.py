@@ -1,0 +1,74 @@
+"""The registered operations sample_scan and inpaint: history, replay from the file, the mask, spectrum images."""
+
+import numpy as np
+import pytest
+from cs_images import lattice
+from scipy import ndimage
+
+import emscale as em
+import emscale.inpainting  # noqa: F401  (declares inpaint)
+import emscale.sampling  # noqa: F401  (declares sample_scan)
+from emscale.core.errors import DataError
+from emscale.sampling import scan_mask
+
+
+def _image_file(tmp_path):
+    noisy, _ = lattice(n=64, seed=6)
+    axes = [
+        {"name": "y", "navigate": False, "scale": 0.02, "units": "nm"},
+        {"name": "x", "navigate": False, "scale": 0.02, "units": "nm"},
+    ]
+    em.Signal(noisy, axes=axes, signal_type="image").save(tmp_path / "adf.zarr")
+    return em.load(tmp_path / "adf.zarr")
+
+
+@pytest.mark.parametrize("method", ["sparse", "linear"])
+def test_image_sample_and_inpaint_replay_bit_for_bit(tmp_path, method):
+    s = _image_file(tmp_path)
+    sparse = s.sample_scan("jittered_grid", 0.2, seed=3)
+    full = sparse.inpaint(method, seed=1)
+    assert [h["op"] for h in full.history[-2:]] == ["sample_scan", "inpaint"]
+    assert full.history[-1]["params"]["method"] == method
+    again = em.replay(full.history)
+    assert again.data.tobytes() == full.data.tobytes()
+    mask = scan_mask(full)
+    assert np.array_equal(mask, scan_mask(sparse)) and full.metadata["Sampling"]["reconstruction"] == method
+    assert np.array_equal(full.data[mask], s.data[mask])
+    assert full.axes == s.axes
+
+
+def test_inpaint_needs_a_mask_and_tiles_through_the_operation(tmp_path):
+    s = _image_file(tmp_path)
+    with pytest.raises(DataError, match="no scan mask"):
+        s.inpaint("linear")
+    mask = emscale.sampling.random_pattern(s.data.shape, 0.25, seed=0)
+    tiled = s.inpaint("linear", mask=mask, tile=32, overlap=8)
+    assert tiled.history[-1]["params"]["tile"] == 32 and np.isfinite(tiled.data).all()
+
+
+def test_spectrum_image_from_a_third_of_the_pixels_beats_nearest_spectra():
+    s, truth = em.samples.eds_si(shape=(24, 32), n_channels=256, dose=2000.0)
+    sparse = s.sample_scan("random", 0.3, seed=2)
+    rec = sparse.inpaint("linear", n_components=3)
+    assert rec.data.shape == s.data.shape and rec.data.dtype == np.float32
+    mask = scan_mask(rec)
+    expected = truth["expected"]
+    err = np.linalg.norm((rec.data - expected)[~mask]) / np.linalg.norm(expected[~mask])
+    _, (iy, ix) = ndimage.distance_transform_edt(~mask, return_indices=True)
+    near = s.data[iy, ix]  # each unmeasured pixel gets the nearest measured spectrum as recorded
+    err_near = np.linalg.norm((near - expected)[~mask]) / np.linalg.norm(expected[~mask])
+    assert err < 0.5 * err_near and err < 0.1, (err, err_near)
+
+
+def test_reconstruction_figure_has_mask_sparse_reconstruction_and_error_panels(tmp_path):
+    from emscale.inpainting.figures import reconstruction_figure
+
+    s = _image_file(tmp_path)
+    sparse = s.sample_scan("random", 0.3, seed=0)
+    rec = sparse.inpaint("linear")
+    fig = reconstruction_figure(sparse, rec, reference=s)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles[0].startswith("scan mask (30.0%") and titles[1:3] == ["sparse data", "reconstruction"]
+    assert titles[3].startswith("error (PSNR")
+    fig.savefig(tmp_path / "cs.png")
+    assert (tmp_path / "cs.png").stat().st_size > 1000

@@ -1,0 +1,76 @@
+"""Simulated sparse acquisition: values kept where measured, dose and Poisson noise, the mask through save/load."""
+
+import numpy as np
+import pytest
+
+import emscale as em
+from emscale.core.errors import DataError
+from emscale.sampling import random_pattern, sample_array, sample_scan, scan_mask
+
+
+def _image(shape=(48, 64), seed=0):
+    data = np.random.default_rng(seed).random(shape) * 100
+    axes = [{"name": "y", "navigate": False, "scale": 0.1, "units": "nm"}, {"name": "x", "navigate": False}]
+    return em.Signal(data, axes=axes, signal_type="image", metadata={"Acquisition": {"dwell": 2e-6}})
+
+
+def test_sample_array_keeps_measured_values_and_zeroes_the_rest():
+    data = np.arange(5 * 6 * 3, dtype=np.float32).reshape(5, 6, 3) + 1
+    mask = random_pattern((5, 6), 0.3, seed=1)
+    out = sample_array(data, mask)
+    assert out.dtype == data.dtype
+    assert np.array_equal(out[mask], data[mask]) and not out[~mask].any()
+
+
+def test_dose_scaling_draws_poisson_counts_of_the_scaled_mean():
+    data = np.full((200, 200), 40.0)
+    mask = np.ones((200, 200), bool)
+    out = sample_array(data, mask, dose=0.25, seed=3)
+    assert out.dtype == np.int64
+    assert abs(out.mean() - 10.0) < 0.05 and abs(out.var() - 10.0) < 0.3  # Poisson: variance = mean = 10
+    assert np.array_equal(out, sample_array(data, mask, dose=0.25, seed=3))
+
+
+def test_errors_name_the_problem():
+    data = np.ones((6, 6))
+    data[2, 2] = np.nan
+    mask = np.zeros((6, 6), bool)
+    mask[2, 2] = True
+    with pytest.raises(DataError, match="NaN"):
+        sample_array(data, mask)
+    mask[2, 2] = False
+    mask[0, 0] = True
+    sample_array(data, mask)  # NaN at an unmeasured position is fine: it is never read
+    with pytest.raises(DataError, match="shape"):
+        sample_array(data, np.ones((6, 5), bool))
+    with pytest.raises(DataError, match="empty"):
+        sample_array(data, np.zeros((6, 6), bool))
+    with pytest.raises(DataError, match="non-negative"):
+        sample_array(-np.ones((6, 6)), np.ones((6, 6), bool), dose=1.0)
+    with pytest.raises(DataError, match="2-D scan grid"):
+        sample_scan(em.Signal(np.ones(10)))
+
+
+def test_image_signal_keeps_mask_through_save_and_load(tmp_path):
+    s = _image()
+    sp = sample_scan(s, "jittered_grid", 0.2, seed=5)
+    mask = scan_mask(sp)
+    assert mask.shape == (48, 64) and abs(mask.mean() - 0.2) < 0.02
+    assert np.array_equal(sp.data[mask], s.data[mask]) and not sp.data[~mask].any()
+    assert sp.metadata["Acquisition"] == {"dwell": 2e-6} and sp.axes == s.axes
+    assert sp.metadata["Sampling"]["pattern"] == "jittered_grid"
+    sp.save(tmp_path / "sparse.zarr")
+    back = em.load(tmp_path / "sparse.zarr")
+    assert np.array_equal(scan_mask(back), mask) and np.array_equal(back.data, sp.data)
+
+
+def test_spectrum_image_masks_whole_spectra():
+    s, _ = em.samples.eds_si(shape=(20, 24), n_channels=64)
+    given = random_pattern((20, 24), 0.15, seed=2)
+    sp = sample_scan(s, mask=given, dose=2.0, seed=1)
+    assert np.array_equal(scan_mask(sp), given)
+    assert not sp.data[~given].any() and sp.data[given].sum() > 0
+    # Poisson counts of twice the recorded counts: the total roughly doubles
+    ratio = sp.data[given].sum() / s.data[given].sum()
+    assert 1.9 < ratio < 2.1
+    assert sp.metadata["Sampling"]["pattern"] == "given" and sp.metadata["Sampling"]["dose"] == 2.0

@@ -1,0 +1,97 @@
+"""Sparse scan patterns: exact counts, fast-scan runs, stratification, scan-order export, errors."""
+
+import numpy as np
+import pytest
+
+from emscale.core.errors import DataError, OutputExistsError
+from emscale.sampling import (
+    check_mask,
+    jittered_grid_pattern,
+    line_hop_pattern,
+    load_positions,
+    make_pattern,
+    positions,
+    random_pattern,
+    save_positions,
+)
+
+
+@pytest.mark.parametrize("shape,fraction", [((64, 64), 0.1), ((37, 91), 0.05), ((200, 10), 0.3), ((5, 5), 1.0)])
+def test_random_pattern_measures_exactly_the_rounded_fraction(shape, fraction):
+    mask = random_pattern(shape, fraction, seed=3)
+    assert mask.shape == shape and mask.dtype == bool
+    assert mask.sum() == max(1, round(fraction * shape[0] * shape[1]))
+
+
+@pytest.mark.parametrize("name", ["random", "line_hop", "jittered_grid"])
+def test_patterns_are_seeded(name):
+    a = make_pattern(name, (96, 128), 0.15, seed=7)
+    assert np.array_equal(a, make_pattern(name, (96, 128), 0.15, seed=7))
+    assert not np.array_equal(a, make_pattern(name, (96, 128), 0.15, seed=8))
+
+
+@pytest.mark.parametrize("fraction", [0.05, 0.1, 0.2, 0.4])
+def test_line_hop_runs_along_the_fast_axis_with_the_right_mean_length(fraction):
+    mask = line_hop_pattern((256, 256), fraction, seed=1, mean_run=5.0)
+    assert abs(mask.mean() - fraction) < 0.15 * fraction
+    # runs of consecutive measured pixels within rows: mean length near mean_run (geometric, cut at row ends)
+    d = np.diff(np.pad(mask.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+    starts, ends = np.nonzero(d == 1), np.nonzero(d == -1)
+    lengths = ends[1] - starts[1]
+    assert 4.0 < lengths.mean() < 5.5
+    # the slow axis is not structured: a column has runs of length ~ 1 / (1 - fraction)
+    dv = np.diff(np.pad(mask.astype(np.int8), ((1, 1), (0, 0))), axis=0)
+    assert (dv == 1).sum() > 0.6 * mask.sum() * (1 - fraction)
+
+
+@pytest.mark.parametrize("shape,fraction", [((128, 128), 0.1), ((90, 61), 0.25), ((64, 64), 0.05)])
+def test_jittered_grid_has_one_position_per_cell_and_no_large_holes(shape, fraction):
+    mask = jittered_grid_pattern(shape, fraction, seed=2)
+    assert abs(mask.mean() - fraction) < 0.1 * fraction
+    # stratified: every c x c cell holds exactly one, so no 2c x 2c window is empty (random masks have holes)
+    c = int(np.ceil(1 / np.sqrt(fraction))) + 1
+    win = np.lib.stride_tricks.sliding_window_view(mask, (2 * c, 2 * c)).any(axis=(2, 3))
+    assert win.all()
+
+
+def test_positions_raster_and_serpentine_order():
+    mask = np.zeros((3, 5), bool)
+    mask[0, [1, 3]] = True
+    mask[1, [0, 4]] = True
+    mask[2, 2] = True
+    assert positions(mask).tolist() == [[0, 1], [0, 3], [1, 0], [1, 4], [2, 2]]
+    assert positions(mask, order="serpentine").tolist() == [[0, 1], [0, 3], [1, 4], [1, 0], [2, 2]]
+    with pytest.raises(ValueError, match="order"):
+        positions(mask, order="spiral")
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".csv"])
+def test_position_list_round_trips(tmp_path, suffix):
+    mask = random_pattern((40, 50), 0.2, seed=4)
+    path = save_positions(mask, tmp_path / f"scan{suffix}", order="serpentine")
+    assert np.array_equal(load_positions(path, (40, 50)), mask)
+    if suffix == ".csv":
+        lines = path.read_text().splitlines()
+        assert lines[0] == "row,column" and len(lines) == mask.sum() + 1
+        r, c = map(int, lines[1].split(","))
+        assert mask[r, c]
+    with pytest.raises(OutputExistsError):
+        save_positions(mask, path)
+
+
+@pytest.mark.parametrize("fraction", [0, -0.1, 1.5, float("nan")])
+@pytest.mark.parametrize("name", ["random", "line_hop", "jittered_grid"])
+def test_fraction_outside_0_1_is_rejected(name, fraction):
+    with pytest.raises(ValueError, match=r"fraction must be in \(0, 1\]"):
+        make_pattern(name, (10, 10), fraction)
+
+
+def test_given_mask_errors():
+    with pytest.raises(DataError, match="empty"):
+        check_mask(np.zeros((4, 4), bool))
+    with pytest.raises(DataError, match=r"shape \(4, 4\).*\(5, 4\)"):
+        check_mask(np.ones((4, 4), bool), shape=(5, 4))
+    with pytest.raises(DataError, match="boolean"):
+        check_mask(np.full((4, 4), 0.5))
+    with pytest.raises(ValueError, match="unknown pattern"):
+        make_pattern("spiral", (4, 4), 0.5)
