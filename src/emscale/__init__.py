@@ -8,7 +8,7 @@ Importing the package imports every operation package, so that each operation is
 """
 
 # Operation packages (each declares its operations on import).
-from . import plotting, sampling, spectroscopy, tomography, viewer  # noqa: E402, I001
+from . import inpainting, plotting, sampling, spectroscopy, tomography, viewer  # noqa: E402, I001
 from .core.axes import Axis
 from .core.errors import AxisError, DataError, EmscaleError, FileFormatError, OutputExistsError, ReplayError
 from .core.signal import Signal, derive
@@ -47,6 +47,7 @@ __all__ = [
     "decompose",
     "derive",
     "get_executor",
+    "inpainting",
     "load",
     "plotting",
     "replay",

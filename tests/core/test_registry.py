@@ -57,6 +57,10 @@ EXAMPLES = {
     "dynamic_sampling": ("eds", [{"op": "sum", "axis": "Energy"},
                                  {"op": "dynamic_sampling", "name": "scan", "model": "@model", "fraction": 0.3,
                                   "noise_dose": 50.0}]),
+    "sample_scan": ("eds", [{"op": "sum", "axis": "Energy"},
+                            {"op": "sample_scan", "pattern": "line_hop", "fraction": 0.3, "seed": 1}]),
+    "inpaint": ("eds", [{"op": "sample_scan", "fraction": 0.4}, {"op": "inpaint", "method": "linear",
+                                                                  "n_components": 3}]),
     "autonomous_spectrum_imaging": ("eds", [{"op": "autonomous_spectrum_imaging", "name": "auto", "n_phases": 3,
                                              "fraction": 0.3}]),
     "spectra": ("eds", [{"op": "decompose", "name": "d", "method": "pca", "n_components": 3},
@@ -134,6 +138,11 @@ def test_operation_runs_from_a_recipe_and_replays_bit_for_bit(op, cubes):
     again = em.replay(made.history)
     assert type(again) is type(made)
     assert result_digest(again) == result_digest(made)
+
+
+def test_an_image_inpainted_by_the_sparse_prior_replays(cubes):
+    img = em.load(cubes["eds"]).sum("Energy").sample_scan(fraction=0.3).inpaint(method="sparse")
+    np.testing.assert_array_equal(em.replay(img.history).data, img.data)
 
 
 def test_replayed_maps_equal_the_interactive_ones(cubes):
