@@ -7,16 +7,15 @@ Skipped unless the site has been built (``docs/build.sh`` writes ``docs/_build/h
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from chromium import chromium
+
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "docs" / "_build" / "html"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-DRIVER = shutil.which("chromedriver")
 
 
 @pytest.fixture(scope="module")
@@ -30,22 +29,8 @@ def site() -> Path:
 
 @pytest.fixture(scope="module")
 def browser():
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed")
-    if not (CHROMIUM and DRIVER):
-        pytest.skip("Chromium/chromedriver not installed (apt-get install chromium chromium-driver)")
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    opts = Options()
-    opts.binary_location = CHROMIUM
-    # Offline: no network at all, so a page that needed a CDN would show it.
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--allow-file-access-from-files", "--window-size=1280,1000"):
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
-    yield driver
-    driver.quit()
+    """One headless Chromium for these tests; a skip when it is not installed."""
+    yield from chromium("1280,1000", ("--allow-file-access-from-files",))
 
 
 def _open(driver, path: Path, wait_for: str = "body") -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 
 import emscale as em
+from chromium import chromium
 
 AXES = [
     {"name": "y", "navigate": True, "units": "nm", "scale": 0.5, "offset": 10.0},
@@ -53,8 +53,6 @@ def lazy_signal(cube, tmp_path_factory):
     return em.load(path, lazy=True)
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-DRIVER = shutil.which("chromedriver")
 
 
 @pytest.fixture(scope="session")
@@ -67,20 +65,5 @@ def artifacts() -> Path:
 
 @pytest.fixture(scope="session")
 def browser():
-    """One headless Chromium for the viewer's browser tests; a skip when it is not installed."""
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install -e .[test])")
-    if not (CHROMIUM and DRIVER):
-        pytest.skip("Chromium/chromedriver not installed (apt-get install chromium chromium-driver)")
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    opts = Options()
-    opts.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1440,1000"):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
-    yield driver
-    driver.quit()
+    """One headless Chromium for these tests; a skip when it is not installed."""
+    yield from chromium("1440,1000")

@@ -119,8 +119,9 @@ def read_block(source, rows: slice, axis: int = 0) -> np.ndarray:
     array (a view for numpy sources)."""
     if getattr(source, "ndim", 1) == 0:  # a 0-d source is one partition; it cannot be sliced by rows
         index = ()
-    else:
-        index = (slice(None),) * _partition_axis(source, axis) + (rows,)
+    else:  # the first dimension is indexed by the plain slice: array-like sources need no tuple support
+        k = _partition_axis(source, axis)
+        index = rows if k == 0 else (slice(None),) * k + (rows,)
     if isinstance(source, np.ndarray):
         return source[index]
     block = source[index]

@@ -127,7 +127,7 @@ def is_store(path: Path) -> bool:
     return path.is_dir() and (path / "zarr.json").exists()
 
 
-class _StoreArray:
+class StoreArray:
     """The store's array as dask and the engine read it: every read error becomes a ``FileFormatError``."""
 
     def __init__(self, arr, name: str):
@@ -144,7 +144,7 @@ class _StoreArray:
                                   f"is damaged") from exc
 
 
-def _open(p: Path) -> tuple[_StoreArray, dict]:
+def _open(p: Path) -> tuple[StoreArray, dict]:
     """Open a store for reading (call under ``read_lock``): its array, every chunk checked, and attributes."""
     import zarr
     from zarr.storage import LocalStore
@@ -168,7 +168,7 @@ def _open(p: Path) -> tuple[_StoreArray, dict]:
                       UserWarning, stacklevel=3)
     else:
         checksums.expect(store, arr, table)
-    return _StoreArray(arr, str(p)), attrs
+    return StoreArray(arr, str(p)), attrs
 
 
 def store_summary(path) -> dict:
@@ -208,7 +208,7 @@ def verify(path) -> dict:
     return {"path": str(p), "chunks": n, "checksums": "chunk_crc32c" in attrs, "data_sha256": digest}
 
 
-def _as_lazy(arr: _StoreArray, attrs: dict, p: Path):
+def _as_lazy(arr: StoreArray, attrs: dict, p: Path):
     import dask.array as da
     from dask.base import tokenize
 

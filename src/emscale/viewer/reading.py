@@ -18,26 +18,28 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ..io.store import StoreArray
+
 DEFAULT_CACHE_BYTES = 256 * 2**20
 
 
 def storage_array(data):
-    """The array to read from: the zarr array behind a plain ``da.from_zarr`` dask array, else ``data``.
+    """The array to read from: the checked store array behind an emscale store's lazy array (``em.load(path,
+    lazy=True)``: every chunk verified against its checksum) or the zarr array behind a plain ``da.from_zarr``
+    dask array; else ``data``.
 
-    Only an untouched ``from_zarr`` graph (two layers, the zarr array and its getter, same shape and dtype) is
-    unwrapped; a dask array with any operation on it keeps its graph, which is then the truth.
+    Only an untouched graph (two layers: the array and its getter, same shape and dtype) is unwrapped; a dask
+    array with any operation on it keeps its graph, which is then the truth.
     """
     if not type(data).__module__.startswith("dask."):
         return data
     layers = getattr(data.dask, "layers", {})
-    if not str(data.name).startswith("from-zarr-") or len(layers) != 2:
+    if not str(data.name).startswith(("from-zarr-", "emscale-store-")) or len(layers) != 2:
         return data
-    try:
-        import zarr
-    except ImportError:  # pragma: no cover - zarr is a core dependency
-        return data
+    import zarr
+
     for value in dict(data.dask).values():
-        if isinstance(value, zarr.Array) and value.shape == data.shape and value.dtype == data.dtype:
+        if isinstance(value, zarr.Array | StoreArray) and value.shape == data.shape and value.dtype == data.dtype:
             return value
     return data
 

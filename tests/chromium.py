@@ -1,0 +1,31 @@
+"""One headless Chromium for the tests that look at pages (report, viewer, documentation site)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+DRIVER = shutil.which("chromedriver")
+FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync")
+
+
+def chromium(window: str = "1280,1000", extra: tuple[str, ...] = ()) -> Iterator:
+    """A headless Chromium driver (for a fixture to yield), or a skip when Chromium or selenium is missing."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install -e .[test])")
+    if not (CHROMIUM and DRIVER):
+        pytest.skip("Chromium/chromedriver not installed (apt-get install chromium chromium-driver)")
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    opts = Options()
+    opts.binary_location = CHROMIUM
+    for flag in FLAGS + (f"--window-size={window}",) + tuple(extra):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    yield driver
+    driver.quit()
