@@ -52,6 +52,16 @@ def reconstruct_slices(
     slices_per_partition : slices per engine partition (fixed, so results do not depend on the machine).
     executor, progress : for :func:`emscale.engine.run_pass`.
     """
+    one, _ = slice_solver(sinograms, angles, method, n_iter, filter, tv_weight, nonnegative, thickness, axis_shift,
+                          backend, executor)
+    return run_pass(sinograms, Pass(one, None, name=f"reconstruct[{method}]"), executor,
+                    rows=max(1, int(slices_per_partition)), progress=progress)
+
+
+def slice_solver(sinograms, angles, method="sirt", n_iter=None, filter="ramp", tv_weight=0.01, nonnegative=True,
+                 thickness=None, axis_shift=0.0, backend="auto", executor=None):
+    """Check the parameters and return ``(one, geometry)``: ``one(block, rows)`` reconstructs a block of slice-first
+    sinograms ``(k, n_tilts, n_det)`` into slices ``(k, nz, n_det)`` float32, the same bits whatever the block."""
     if method not in SOLVERS:
         raise ValueError(f"method {method!r} is not one of {METHODS}")
     if filter not in FILTERS:
@@ -75,8 +85,7 @@ def reconstruct_slices(
             raise DataError(f"sinograms: slices {rows.start}..{rows.stop - 1} contain NaN or infinite values")
         return solver(A, block, **kw)
 
-    return run_pass(sinograms, Pass(one, None, name=f"reconstruct[{method}]"), executor,
-                    rows=max(1, int(slices_per_partition)), progress=progress)
+    return one, geom
 
 
 def _series_scale(A: Projector, sinograms, executor) -> float:
@@ -86,16 +95,21 @@ def _series_scale(A: Projector, sinograms, executor) -> float:
     return typical_value(A, np.full(A.geometry.sino_shape, mean, np.float32))
 
 
-@operation("reconstruct_tomogram")
+@operation("reconstruct_tomogram", not_recorded=("scratch",))
 def reconstruct_tomogram(
     s: Signal, method: str = "sirt", n_iter: int | None = None, filter: str = "ramp", tv_weight: float = 0.01,
     nonnegative: bool = True, thickness: int | None = None, backend: str = "auto", slices_per_partition: int = 8,
-    executor=None, progress=None,
+    executor=None, progress=None, scratch: str | None = None,
 ) -> Signal:
     """Reconstruct a tilt-series Signal (aligned, background-subtracted) into a volume Signal ``(z, y, x)``.
 
     The tilt axis and its shift come from ``s.metadata["Tomography"]`` (:func:`.tiltseries.tilt_series`,
     :func:`.alignment.align_tilts`); other parameters as in :func:`reconstruct_slices`.
+
+    ``scratch`` (a folder; not recorded: it changes where the numbers live, not the numbers) reconstructs out of
+    core: slice blocks are streamed into a store in that folder (:func:`.outofcore.reconstruct_slices_to_store`)
+    and the volume returned is a lazy view of it (dask), which ``vol.save(path, chunks=...)`` writes with bounded
+    memory; :func:`.outofcore.reconstruct_to_store` does both. The bits equal the in-memory result.
 
     Example
     -------
@@ -107,12 +121,16 @@ def reconstruct_tomogram(
     meta = tomo_meta(s)
     ta = meta["tilt_axis"]
     data = s.data if s.is_lazy else np.asarray(s.data)
-    slices = reconstruct_slices(
-        slice_first(data, ta), angles_of(s), method=method, n_iter=n_iter, filter=filter, tv_weight=tv_weight,
-        nonnegative=nonnegative, thickness=thickness, axis_shift=meta["axis_shift"], backend=backend,
-        slices_per_partition=slices_per_partition, executor=executor, progress=progress,
-    )
-    vol = np.ascontiguousarray(volume_from_slices(slices, ta))
+    kw = dict(method=method, n_iter=n_iter, filter=filter, tv_weight=tv_weight, nonnegative=nonnegative,
+              thickness=thickness, axis_shift=meta["axis_shift"], backend=backend,
+              slices_per_partition=slices_per_partition, executor=executor, progress=progress)
+    if scratch is None:
+        slices = reconstruct_slices(slice_first(data, ta), angles_of(s), **kw)
+        vol = np.ascontiguousarray(volume_from_slices(slices, ta))
+    else:
+        from .outofcore import reconstruct_slices_to_store
+
+        vol = volume_from_slices(reconstruct_slices_to_store(slice_first(data, ta), angles_of(s), scratch, **kw), ta)
     y, x = s.axes[1], s.axes[2]
     perp = x if ta == "y" else y
     nz = vol.shape[0]
