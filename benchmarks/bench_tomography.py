@@ -244,7 +244,7 @@ def real_rows(tmp: Path, args) -> list[dict]:
 
 OOC_CHILD = """
 import emscale as em
-from emscale.tomography.outofcore import reconstruct_to_store
+from emscale.tomography import reconstruct_to_store
 s = em.load({inp!r})
 t0 = time.perf_counter()
 vol = reconstruct_to_store(s, {outp!r}, method="fbp")

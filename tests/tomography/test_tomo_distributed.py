@@ -5,8 +5,7 @@ import pytest
 
 from emscale import InlineExecutor
 from emscale.engine.distributed import DaskExecutor
-from emscale.tomography import reconstruct_tomogram, tilt_series
-from emscale.tomography.outofcore import reconstruct_to_store
+from emscale.tomography import reconstruct_to_store, reconstruct_tomogram, tilt_series
 from emscale.tomography.phantoms import ellipsoid_phantom, project_volume
 
 distributed = pytest.importorskip("distributed")

@@ -6,8 +6,8 @@ import pytest
 import emscale as em
 from emscale import InlineExecutor, ThreadExecutor
 from emscale.tomography import reconstruct as rec_mod
-from emscale.tomography import reconstruct_tomogram, tilt_series
-from emscale.tomography.outofcore import lazy_slices, reconstruct_to_store
+from emscale.tomography import reconstruct_to_store, reconstruct_tomogram, tilt_series
+from emscale.tomography.outofcore import lazy_slices
 from emscale.tomography.phantoms import ellipsoid_phantom, project_volume
 from emscale.tomography.tiltseries import slice_first
 

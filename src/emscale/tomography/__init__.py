@@ -17,9 +17,8 @@ from .alignment import Alignment, align_tilts, estimate_alignment
 from .atoms import TracedAtoms, locate_atoms, match_atoms, trace_atoms
 from .figures import mip_figure, orthoslices_figure, sinogram_figure
 from .geometry import ParallelGeometry
-from .outofcore import reconstruct_to_store
 from .projector import Projector, adjoint_mismatch
-from .reconstruct import METHODS, reconstruct_slices, reconstruct_tomogram
+from .reconstruct import METHODS, reconstruct_slices, reconstruct_to_store, reconstruct_tomogram
 from .rotation import estimate_axis_rotation
 from .spectral import SpectralTomogram, spectral_angles, spectral_tomogram, spectral_tomography
 from .tiltseries import angles_of, as_tilt_series, load_tilt_series, read_rawtlt, tilt_series

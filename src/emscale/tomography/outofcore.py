@@ -7,7 +7,8 @@ lazy array only when it writes it):
    blocks of ``slices_per_partition`` sinograms (``dask.array.map_blocks``); saving it to a scratch store
    reconstructs one partition of slices at a time, so memory holds a few partitions, never the volume;
 2. the volume ``(z, y, x)`` is a transposed lazy view of the scratch store; saving it chunked along ``z`` reads
-   one slab of ``z`` rows (a few scratch chunks per slice) at a time.
+   one slab of ``z`` rows (a few scratch chunks per slice) at a time
+   (:func:`.reconstruct.reconstruct_to_store` does both).
 
 A slice's numbers depend on its own sinogram and on quantities fixed before any partition runs, never on the block
 it falls in (:mod:`.reconstruct`), so the store holds the bits of the in-memory reconstruction. Memory: the input
@@ -22,11 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import OutputExistsError
 from ..core.signal import Signal
 from ..engine.executors import executor_context
 from ..io.store import load_zarr
-from .reconstruct import reconstruct_tomogram, slice_solver
+from .slicesolver import slice_solver
 
 CHUNK_BYTES = 16 * 2**20
 
@@ -76,35 +76,3 @@ def volume_chunks(shape, itemsize: int = 4) -> tuple[int, int, int]:
     """Store chunks of a volume ``(z, y, x)``: whole ``y, x`` planes, about 16 MB of ``z`` rows."""
     nz, ny, nx = (int(n) for n in shape)
     return (int(min(nz, max(1, CHUNK_BYTES // (ny * nx * itemsize)))), ny, nx)
-
-
-def reconstruct_to_store(s: Signal, path, overwrite: bool = False, chunks=None, executor=None, progress=None,
-                         **params) -> Signal:
-    """Reconstruct a tilt series straight into the emscale store ``path`` with bounded memory.
-
-    Parameters
-    ----------
-    s : tilt-series Signal, as for :func:`.reconstruct.reconstruct_tomogram` (whose parameters ``params`` are).
-    path : the ``.zarr`` store to write; a scratch store is made beside it and removed afterwards.
-    overwrite : replace an existing ``path``.
-    chunks : store chunks of the volume ``(z, y, x)`` (default :func:`volume_chunks`: z slabs of ~16 MB).
-    executor, progress : run and report the reconstruction's partitions.
-
-    Returns
-    -------
-    The saved volume, loaded lazily (its history ends with the ``reconstruct_tomogram`` step, so
-    ``em.replay`` gives the same bits in memory).
-
-    Example
-    -------
-    >>> vol = reconstruct_to_store(aligned, "vol.zarr", method="fbp")
-    """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} exists; pass overwrite=True to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{path.name}-scratch-", dir=path.parent) as tmp:
-        vol = reconstruct_tomogram(s, executor=executor, progress=progress, scratch=tmp, **params)
-        vol.save(path, overwrite=overwrite, chunks=chunks or volume_chunks(vol.shape, vol.dtype.itemsize))
-    return load_zarr(path, lazy=True)
-
