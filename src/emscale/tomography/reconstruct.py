@@ -74,7 +74,7 @@ def reconstruct_tomogram(
     ``scratch`` (a folder; not recorded: it changes where the numbers live, not the numbers) reconstructs out of
     core: slice blocks are streamed into a store in that folder (:func:`.outofcore.reconstruct_slices_to_store`)
     and the volume returned is a lazy view of it (dask), which ``vol.save(path, chunks=...)`` writes with bounded
-    memory; :func:`.outofcore.reconstruct_to_store` does both. The bits equal the in-memory result.
+    memory; :func:`reconstruct_to_store` does both. The bits equal the in-memory result.
 
     Example
     -------
