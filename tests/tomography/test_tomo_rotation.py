@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from emscale.core.errors import DataError
 from emscale.tomography import align_tilts, estimate_alignment, tilt_series
 from emscale.tomography.alignment import shift_images
 from emscale.tomography.phantoms import ellipsoid_phantom, project_volume
@@ -40,3 +41,9 @@ def test_alignment_reports_and_undoes_the_rotation():
     out = align_tilts(s, rotation=True)
     assert out.metadata["Tomography"]["alignment"]["rotation"] == pytest.approx(al.rotation)
     assert abs(estimate_axis_rotation(out.data, "y")) < 0.3  # the aligned series' axis is the image axis
+
+
+def test_no_interior_minimum_is_an_error_not_a_guess():
+    _, turned = _rotated(6, "y", 4.0)
+    with pytest.raises(DataError, match="edge of the search range"):
+        estimate_axis_rotation(turned, "y", search=2.0)  # the true 4 degrees lie outside +-2

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ..core.errors import AxisError
+from ..core.errors import AxisError, DataError
 
 
 def _axis_vector(phi_deg: float, tilt_axis: str) -> tuple[float, float]:
@@ -81,6 +81,11 @@ def estimate_axis_rotation(data: np.ndarray, tilt_axis: str = "y", search: float
     search : the rotation is sought in ``[-search, search]`` degrees.
     tol : golden-section stopping width, degrees.
 
+    Raises
+    ------
+    DataError : when the spread is smallest at the edge of the range (no interior minimum: the series does not
+        follow the model, e.g. an object that leaves the field of view along the axis).
+
     Example
     -------
     >>> phi = estimate_axis_rotation(series.data, tilt_axis="x")
@@ -93,6 +98,10 @@ def estimate_axis_rotation(data: np.ndarray, tilt_axis: str = "y", search: float
 
     grid = np.arange(-search, search + 1e-9, 0.5)
     k = int(np.argmin([J(p) for p in grid]))
+    if k in (0, grid.size - 1):  # no minimum inside the range: the series breaks the model, do not guess
+        raise DataError(f"in-plane rotation: the profiles along the tilt axis agree best at the edge of the search "
+                        f"range ({grid[k]:+.1f} deg of +-{search} deg): no rotation estimate (the object leaves the "
+                        "field of view along the axis?); align without rotation (rotation=False)")
     a, b = grid[max(k - 1, 0)], grid[min(k + 1, grid.size - 1)]
     g = (np.sqrt(5) - 1) / 2
     c, d = b - g * (b - a), a + g * (b - a)
