@@ -60,3 +60,20 @@ def test_real_mrc_loaded_by_em_load_becomes_a_tilt_series(real_dir):
     np.testing.assert_array_equal(em.replay(ts.history).data, ts.data)
     with pytest.raises(em.DataError, match="76 tilt angles given for 77 projections"):
         as_tilt_series(s, angles=list(range(76)))
+
+
+def test_rawtlt_is_read_beside_the_input_and_nowhere_else(real_dir, tmp_path):
+    s = em.load(real_dir / "tomography/HAADF.mrc")
+    ts = as_tilt_series(s, rawtlt="HAADF.rawtlt", tilt_axis="x")
+    assert ts.axis("tilt").values[0] == -76.0 and ts.axis("tilt").values[-1] == 76.0
+    assert ts.history[-1]["params"]["rawtlt"] == "HAADF.rawtlt"
+    np.testing.assert_array_equal(em.replay(ts.history).data, ts.data)
+    for bad in ("../tomography/HAADF.rawtlt", "/etc/passwd", "sub/HAADF.rawtlt", ".."):
+        with pytest.raises(em.DataError, match="plain name of a file beside the input"):
+            as_tilt_series(s, rawtlt=bad, tilt_axis="x")
+    with pytest.raises(em.DataError, match="not both"):
+        as_tilt_series(s, angles=list(range(77)), rawtlt="HAADF.rawtlt")
+    with pytest.raises(em.DataError, match="not loaded from a file"):
+        as_tilt_series(em.Signal(np.zeros((3, 4, 4)), axes=[{"name": "i", "navigate": True},
+                                                           {"name": "y", "navigate": False},
+                                                           {"name": "x", "navigate": False}]), rawtlt="HAADF.rawtlt")

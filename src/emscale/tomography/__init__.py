@@ -10,6 +10,7 @@ Operations (declared in the registry: recorded, replayable, recipe steps): ``as_
 >>> from emscale import tomography as tomo
 >>> ts = tomo.as_tilt_series(em.load("HAADF.mrc"), tomo.read_rawtlt("HAADF.rawtlt").tolist(), tilt_axis="x")
 >>> vol = tomo.reconstruct_tomogram(tomo.align_tilts(ts), method="sirt", n_iter=100)
+>>> vol = tomo.reconstruct_to_store(tomo.align_tilts(ts), "vol.zarr", method="fbp")   # out of core
 """
 
 from .alignment import Alignment, align_tilts, estimate_alignment
@@ -17,7 +18,8 @@ from .atoms import TracedAtoms, locate_atoms, match_atoms, trace_atoms
 from .figures import mip_figure, orthoslices_figure, sinogram_figure
 from .geometry import ParallelGeometry
 from .projector import Projector, adjoint_mismatch
-from .reconstruct import METHODS, reconstruct_slices, reconstruct_tomogram
+from .reconstruct import METHODS, reconstruct_slices, reconstruct_to_store, reconstruct_tomogram
+from .rotation import estimate_axis_rotation
 from .spectral import SpectralTomogram, spectral_angles, spectral_tomogram, spectral_tomography
 from .tiltseries import angles_of, as_tilt_series, load_tilt_series, read_rawtlt, tilt_series
 
@@ -33,6 +35,7 @@ __all__ = [
     "angles_of",
     "as_tilt_series",
     "estimate_alignment",
+    "estimate_axis_rotation",
     "load_tilt_series",
     "locate_atoms",
     "match_atoms",
@@ -40,6 +43,7 @@ __all__ = [
     "orthoslices_figure",
     "read_rawtlt",
     "reconstruct_slices",
+    "reconstruct_to_store",
     "reconstruct_tomogram",
     "sinogram_figure",
     "spectral_angles",

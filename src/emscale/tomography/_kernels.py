@@ -37,72 +37,94 @@ except Exception:  # pragma: no cover - numba missing or broken
     HAVE_NUMBA = False
 
 
-def _forward_one(volp, s, c, sn, by_rows, cu, acc):
-    """Add the projection of padded slice ``volp[s]`` at one angle to ``acc`` (n_det,), line by line."""
-    nz, nw = volp.shape[1] - 2, volp.shape[2] - 2
+def _forward_impl(volp, cos_, sin_, rows, cu, out):
+    """Joseph forward projection, slices last: ``volp`` (nz + 2, nw + 2, ns) zero-padded, ``out`` (n_angles,
+    n_det, ns). The sample positions and weights of a ray depend on the geometry only, so they are computed once
+    and applied to every slice in the innermost (contiguous, vectorised) loop."""
+    nz, nw, ns = volp.shape[0] - 2, volp.shape[1] - 2, volp.shape[2]
+    n_det = out.shape[1]
     cz = (nz - 1) / 2.0
     cw = (nw - 1) / 2.0
-    n_det = acc.shape[0]
-    # Row by row (``w`` interpolated) or column by column (``z`` interpolated); the padding (one zero pixel on
-    # every side) lets neighbours -1 and n read zeros, so the inner loop needs one range test only.
-    n_lines, n_along = (nz, nw) if by_rows else (nw, nz)
-    den = c if by_rows else sn
-    other = sn if by_rows else c
-    ca = cw if by_rows else cz
-    cl = cz if by_rows else cw
-    step = 1.0 / den
-    for line in range(n_lines):
-        x0 = (-cu - (line - cl) * other) * step + ca  # x at bin b is x0 + b * step
-        # bins whose sample falls in (-1, n_along): the rest read only padding
-        lo_x, hi_x = (-1.0 - x0) * den, (n_along - x0) * den
-        b_lo = max(0, int(math.floor(min(lo_x, hi_x))))
-        b_hi = min(n_det, int(math.ceil(max(lo_x, hi_x))) + 1)
-        for b in range(b_lo, b_hi):
-            x = x0 + b * step
-            if not -1.0 < x < n_along:
-                continue
-            i0 = math.floor(x)
-            f = x - i0
-            if by_rows:
-                acc[b] += (1.0 - f) * volp[s, line + 1, i0 + 1] + f * volp[s, line + 1, i0 + 2]
-            else:
-                acc[b] += (1.0 - f) * volp[s, i0 + 1, line + 1] + f * volp[s, i0 + 2, line + 1]
+    for a in _prange(cos_.shape[0]):
+        by_rows = rows[a]
+        # Row by row (``w`` interpolated) or column by column (``z`` interpolated); the padding (one zero pixel
+        # on every side) lets neighbours -1 and n read zeros, so the inner loop needs one range test only.
+        n_lines, n_along = (nz, nw) if by_rows else (nw, nz)
+        den = cos_[a] if by_rows else sin_[a]
+        other = sin_[a] if by_rows else cos_[a]
+        ca = cw if by_rows else cz
+        cl = cz if by_rows else cw
+        step = 1.0 / den
+        scale = np.float32(1.0 / abs(den))
+        acc = np.zeros((n_det, ns), np.float32)
+        for line in range(n_lines):
+            x0 = (-cu - (line - cl) * other) * step + ca  # x at bin b is x0 + b * step
+            lo_x, hi_x = (-1.0 - x0) * den, (n_along - x0) * den
+            b_lo = max(0, int(math.floor(min(lo_x, hi_x))))
+            b_hi = min(n_det, int(math.ceil(max(lo_x, hi_x))) + 1)
+            for b in range(b_lo, b_hi):
+                x = x0 + b * step
+                if not -1.0 < x < n_along:
+                    continue
+                i0 = int(math.floor(x))
+                f = np.float32(x - i0)
+                g = np.float32(1.0) - f
+                if by_rows:
+                    for s in range(ns):
+                        acc[b, s] += g * volp[line + 1, i0 + 1, s] + f * volp[line + 1, i0 + 2, s]
+                else:
+                    for s in range(ns):
+                        acc[b, s] += g * volp[i0 + 1, line + 1, s] + f * volp[i0 + 2, line + 1, s]
+        for b in range(n_det):
+            for s in range(ns):
+                out[a, b, s] = acc[b, s] * scale
 
 
-def _adjoint_row(sinop, s, k, cos_, sin_, rows, cu, cz, cw, acc):
-    """Set ``acc`` (nw,) to row ``k`` of the back-projection of padded sinogram ``sinop[s]``.
-
-    Pixel ``(k, j)`` projects to bin coordinate ``bc``; the forward weight of bin ``b`` for it is
-    ``1 - |b - bc| / half`` (``half = |cos|`` row by row, ``|sin|`` column by column), times ``1 / half``.
-    """
-    nw = acc.shape[0]
-    n_det = sinop.shape[2] - 2
-    z = k - cz
-    for a in range(cos_.shape[0]):
-        c = cos_[a]
-        half = abs(c) if rows[a] else abs(sin_[a])
-        inv = 1.0 / half
-        bc0 = -cw * c + z * sin_[a] + cu
+def _adjoint_impl(sinop, cos_, sin_, rows, cu, out):
+    """The exact transpose of :func:`_forward_impl`, a gather per pixel row: ``sinop`` (n_angles, n_det + 2, ns)
+    zero-padded, ``out`` (nz, nw, ns). Pixel ``(k, j)`` projects to bin coordinate ``bc``; the forward weight of
+    bin ``b`` for it is ``1 - |b - bc| / half`` (``half = |cos|`` row by row, ``|sin|`` column by column), times
+    ``1 / half``; a footprint of width ``2 half <= 2`` bins covers at most two bins."""
+    nz, nw, ns = out.shape
+    n_det = sinop.shape[1] - 2
+    cz = (nz - 1) / 2.0
+    cw = (nw - 1) / 2.0
+    for k in _prange(nz):
+        z = k - cz
+        acc = np.zeros((nw, ns), np.float32)
+        for a in range(cos_.shape[0]):
+            c = cos_[a]
+            half = abs(c) if rows[a] else abs(sin_[a])
+            inv = 1.0 / half
+            bc0 = -cw * c + z * sin_[a] + cu
+            for j in range(nw):
+                bc = bc0 + j * c
+                b0 = int(math.floor(bc - half)) + 1
+                # both bins' weights first (a bin outside the footprint weighs 0; one outside the detector reads
+                # the zero padding), then one vectorised pass over the slices
+                w0 = np.float32(max(0.0, 1.0 - abs(b0 - bc) * inv) * inv)
+                w1 = np.float32(max(0.0, 1.0 - abs(b0 + 1 - bc) * inv) * inv)
+                i0 = min(max(b0, -1), n_det) + 1
+                i1 = min(max(b0 + 1, -1), n_det) + 1
+                for s in range(ns):
+                    acc[j, s] += w0 * sinop[a, i0, s] + w1 * sinop[a, i1, s]
         for j in range(nw):
-            bc = bc0 + j * c
-            b0 = math.floor(bc - half) + 1
-            for b in range(b0, b0 + 2):  # a footprint of width 2 * half <= 2 bins covers at most two
-                wt = 1.0 - abs(b - bc) * inv
-                if wt > 0.0:
-                    bb = min(max(b, -1), n_det)
-                    acc[j] += wt * inv * sinop[s, a, bb + 1]
+            for s in range(ns):
+                out[k, j, s] = acc[j, s]
 
 
 def _backproject_impl(sinop, cos_, sin_, cu, out):
     """Pixel-driven back-projection with linear interpolation of the detector (the FBP back-projector; not the
-    transpose of the Joseph forward, whose footprint widens with ``1 / |cos|``)."""
-    ns, nz, nw = out.shape
-    n_det = sinop.shape[2] - 2
+    transpose of the Joseph forward, whose footprint widens with ``1 / |cos|``), slices last: ``sinop``
+    (n_angles, n_det + 2, ns), ``out`` (nz, nw, ns). Weights are computed once per pixel and angle and applied
+    to all slices in the vectorised inner loop."""
+    nz, nw, ns = out.shape
+    n_det = sinop.shape[1] - 2
     cz = (nz - 1) / 2.0
     cw = (nw - 1) / 2.0
-    for t in _prange(ns * nz):
-        s = t // nz
-        z = t % nz - cz
+    for k in _prange(nz):
+        z = k - cz
+        acc = np.zeros((nw, ns), np.float32)
         for a in range(cos_.shape[0]):
             c = cos_[a]
             bc0 = -cw * c + z * sin_[a] + cu
@@ -115,41 +137,18 @@ def _backproject_impl(sinop, cos_, sin_, cu, out):
             for j in range(j_lo, j_hi):
                 bc = bc0 + j * c
                 if -1.0 < bc < n_det:
-                    b0 = math.floor(bc)
-                    f = bc - b0
-                    out[s, t % nz, j] += (1.0 - f) * sinop[s, a, b0 + 1] + f * sinop[s, a, b0 + 2]
-
-
-def _forward_impl(volp, cos_, sin_, rows, cu, out):
-    ns = volp.shape[0]
-    na, n_det = out.shape[1], out.shape[2]
-    for t in _prange(ns * na):
-        s = t // na
-        a = t % na
-        acc = np.zeros(n_det)
-        _forward_one_c(volp, s, cos_[a], sin_[a], rows[a], cu, acc)
-        scale = 1.0 / (abs(cos_[a]) if rows[a] else abs(sin_[a]))
-        for b in range(n_det):
-            out[s, a, b] = acc[b] * scale
-
-
-def _adjoint_impl(sinop, cos_, sin_, rows, cu, out):
-    ns, nz, nw = out.shape
-    cz = (nz - 1) / 2.0
-    cw = (nw - 1) / 2.0
-    for t in _prange(ns * nz):
-        s = t // nz
-        k = t % nz
-        acc = np.zeros(nw)
-        _adjoint_row_c(sinop, s, k, cos_, sin_, rows, cu, cz, cw, acc)
+                    b0 = int(math.floor(bc))
+                    f = np.float32(bc - b0)
+                    g = np.float32(1.0) - f
+                    for s in range(ns):
+                        acc[j, s] += g * sinop[a, b0 + 1, s] + f * sinop[a, b0 + 2, s]
         for j in range(nw):
-            out[s, k, j] = acc[j]
+            for s in range(ns):
+                out[k, j, s] = acc[j, s]
 
 
 if HAVE_NUMBA:
     _prange = _nb.prange
-    _forward_one_c = _nb.njit(cache=True, fastmath=False)(_forward_one)
-    _adjoint_row_c = _nb.njit(cache=True, fastmath=False)(_adjoint_row)
     _forward_par = _nb.njit(parallel=True, cache=True, fastmath=False)(_forward_impl)
     _adjoint_par = _nb.njit(parallel=True, cache=True, fastmath=False)(_adjoint_impl)
     _backproject_par = _nb.njit(parallel=True, cache=True, fastmath=False)(_backproject_impl)
@@ -171,25 +170,52 @@ def _parallel_ok() -> bool:
         return False
 
 
-def forward_numba(vol, cos_, sin_, rows, cu, n_det):
-    out = np.zeros((vol.shape[0], cos_.shape[0], n_det), np.float32)
-    volp = np.pad(vol, ((0, 0), (1, 1), (1, 1)))
+# Slices-last layout: the public functions take and return slices first, ``(ns, ...)``; the ``*_last`` ones
+# work on ``(..., ns)`` arrays directly (what the iterative solvers keep between iterations).
+def forward_last(vol, cos_, sin_, rows, cu, n_det):
+    """``vol`` (nz, nw, ns) float32 -> sinograms (n_angles, n_det, ns)."""
+    out = np.empty((cos_.shape[0], n_det, vol.shape[2]), np.float32)
+    volp = np.pad(vol, ((1, 1), (1, 1), (0, 0)))
     (_forward_par if _parallel_ok() else _forward_ser)(volp, cos_, sin_, rows, float(cu), out)
     return out
 
 
-def adjoint_numba(sino, cos_, sin_, rows, cu, vol_shape):
-    out = np.zeros((sino.shape[0],) + tuple(vol_shape), np.float32)
-    sinop = np.pad(sino, ((0, 0), (0, 0), (1, 1)))
+def adjoint_last(sino, cos_, sin_, rows, cu, vol_shape):
+    """``sino`` (n_angles, n_det, ns) float32 -> slices (nz, nw, ns), the transpose of :func:`forward_last`."""
+    out = np.empty(tuple(vol_shape) + (sino.shape[2],), np.float32)
+    sinop = np.pad(sino, ((0, 0), (1, 1), (0, 0)))
     (_adjoint_par if _parallel_ok() else _adjoint_ser)(sinop, cos_, sin_, rows, float(cu), out)
     return out
 
 
-def backproject_numba(sino, cos_, sin_, cu, vol_shape):
-    out = np.zeros((sino.shape[0],) + tuple(vol_shape), np.float32)
-    sinop = np.pad(sino, ((0, 0), (0, 0), (1, 1)))
+def backproject_last(sino, cos_, sin_, cu, vol_shape):
+    """``sino`` (n_angles, n_det, ns) float32 -> slices (nz, nw, ns), pixel-driven, linear interpolation."""
+    out = np.empty(tuple(vol_shape) + (sino.shape[2],), np.float32)
+    sinop = np.pad(sino, ((0, 0), (1, 1), (0, 0)))
     (_backproject_par if _parallel_ok() else _backproject_ser)(sinop, cos_, sin_, float(cu), out)
     return out
+
+
+def to_last(x):
+    """(ns, a, b) -> contiguous (a, b, ns)."""
+    return np.ascontiguousarray(np.moveaxis(x, 0, -1))
+
+
+def to_first(x):
+    """(a, b, ns) -> contiguous (ns, a, b)."""
+    return np.ascontiguousarray(np.moveaxis(x, -1, 0))
+
+
+def forward_numba(vol, cos_, sin_, rows, cu, n_det):
+    return to_first(forward_last(to_last(vol), cos_, sin_, rows, cu, n_det))
+
+
+def adjoint_numba(sino, cos_, sin_, rows, cu, vol_shape):
+    return to_first(adjoint_last(to_last(sino), cos_, sin_, rows, cu, vol_shape))
+
+
+def backproject_numba(sino, cos_, sin_, cu, vol_shape):
+    return to_first(backproject_last(to_last(sino), cos_, sin_, cu, vol_shape))
 
 
 # -- numpy versions (no numba): vectorised over slices and over the rows/columns of one angle ----------------

@@ -10,6 +10,9 @@
    rotating object follows ``c + X cos(theta) + Z sin(theta)`` (``(X, Z)``: the object's centre of mass relative
    to the axis, ``c``: where the axis crosses the detector); the deviations from the least-squares fit of that
    curve are misalignments and are removed.
+0. **In-plane rotation** (``rotation=True``): the angle of the tilt axis to the nominal image axis is estimated
+   from the projections' common profile along the axis (:mod:`.rotation`) and the images are turned so that the
+   axis lies along the image axis before the steps below.
 3. **Tilt-axis position** ``axis_shift = c - (n - 1) / 2`` from the fit of step 2 (also without ``com``, where it
    is the only use of the fit), stored in ``metadata["Tomography"]["axis_shift"]`` for :func:`.reconstruct`.
 
@@ -35,6 +38,7 @@ from scipy import ndimage
 from ..core.errors import DataError
 from ..core.registry import operation
 from ..core.signal import Signal, derive
+from .rotation import estimate_axis_rotation, rotate_images
 from .tiltseries import angles_of, check_series, tomo_meta
 
 
@@ -52,6 +56,7 @@ class Alignment:
     residuals : (n_tilts, 2) per projection (along, perpendicular to the axis, pixels): how far its centre of mass
         was from the rigid-rotation model after the cross-correlation step (what ``com`` corrected).
     residual_rms : RMS of the final centres of mass about the model (pixels; ~0 when ``com`` ran on clean data).
+    rotation : in-plane rotation of the tilt axis found and corrected, degrees (0 when not estimated).
     history : provenance entries (filled by the operation registry).
     """
 
@@ -61,6 +66,7 @@ class Alignment:
     xcorr_shifts: np.ndarray
     residuals: np.ndarray
     residual_rms: float
+    rotation: float = 0.0
     history: list = field(default_factory=list)
 
 
@@ -143,7 +149,7 @@ def shift_images(data: np.ndarray, shifts: np.ndarray, order: int = 3) -> np.nda
     return np.stack([ndimage.shift(im, sh, order=order, mode="nearest") for im, sh in zip(data, shifts, strict=True)])
 
 
-def estimate_alignment(s: Signal, com: bool = True, upsample: int = 20) -> Alignment:
+def estimate_alignment(s: Signal, com: bool = True, upsample: int = 20, rotation: bool = False) -> Alignment:
     """Align a tilt series by a cross-correlation chain, centre-of-mass refinement and the tilt-axis fit.
 
     Parameters
@@ -152,6 +158,8 @@ def estimate_alignment(s: Signal, com: bool = True, upsample: int = 20) -> Align
     com : refine with the centre-of-mass conditions (right when the object stays inside the field of view
         perpendicular to the axis at every tilt; turn off for extended samples).
     upsample : subpixel refinement of the cross-correlation peak, 1 / ``upsample`` pixel.
+    rotation : estimate the in-plane rotation of the tilt axis (within +-10 degrees) and turn the images to
+        undo it before the translational alignment (:func:`.rotation.estimate_axis_rotation`).
 
     Returns
     -------
@@ -168,6 +176,10 @@ def estimate_alignment(s: Signal, com: bool = True, upsample: int = 20) -> Align
     data = np.asarray(s.data, np.float64)
     angles = angles_of(s)
     theta = np.deg2rad(angles)
+    rot = 0.0
+    if rotation:
+        rot = estimate_axis_rotation(data, meta["tilt_axis"])
+        data = rotate_images(data, rot, meta["tilt_axis"])
     xc = _without_rigid(xcorr_chain(data, angles, upsample), theta, along, perp)
     shifts = xc.copy()
     cm = _centres(shift_images(data, shifts))
@@ -186,24 +198,25 @@ def estimate_alignment(s: Signal, com: bool = True, upsample: int = 20) -> Align
                         "the series cannot be a rotation about an axis in view (check tilt_axis)")
     aligned = derive(s, shift_images(data, shifts).astype(np.float32), s.axes)
     aligned.metadata["Tomography"] = {**meta, "axis_shift": axis_shift}
-    return Alignment(aligned, shifts, axis_shift, xc, residuals, float(np.sqrt(np.mean(final**2))))
+    return Alignment(aligned, shifts, axis_shift, xc, residuals, float(np.sqrt(np.mean(final**2))), rot)
 
 
 @operation("align_tilts", method=False)
-def align_tilts(s: Signal, com: bool = True, upsample: int = 20) -> Signal:
+def align_tilts(s: Signal, com: bool = True, upsample: int = 20, rotation: bool = False) -> Signal:
     """The aligned tilt series (see :func:`estimate_alignment`), with ``metadata["Tomography"]`` holding
-    ``axis_shift`` and ``alignment``: ``shifts`` (n_tilts x 2, px, (y, x)), ``residuals`` and ``residual_rms``.
+    ``axis_shift`` and ``alignment``: ``shifts`` (n_tilts x 2, px, (y, x)), ``residuals``, ``residual_rms`` and
+    ``rotation`` (degrees, the in-plane rotation of the tilt axis undone when ``rotation=True``, else 0).
 
     Example
     -------
     >>> aligned = align_tilts(ts)
     >>> aligned.metadata["Tomography"]["axis_shift"]
     """
-    al = estimate_alignment(s, com=com, upsample=upsample)
+    al = estimate_alignment(s, com=com, upsample=upsample, rotation=rotation)
     out = derive(s, al.aligned.data, s.axes)
     out.metadata["Tomography"] = {
         **al.aligned.metadata["Tomography"],
         "alignment": {"shifts": al.shifts.tolist(), "residuals": al.residuals.tolist(),
-                      "residual_rms": al.residual_rms},
+                      "residual_rms": al.residual_rms, "rotation": al.rotation},
     }
     return out

@@ -78,6 +78,22 @@ class Projector:
 
     T = adjoint
 
+    # Slices last: ``(nz, nw, ns)`` <-> ``(n_angles, n_det, ns)``, the compiled kernels' own layout, which
+    # iterative solvers keep between iterations (no transposes per iteration).
+    def forward_last(self, vol: np.ndarray) -> np.ndarray:
+        """:meth:`forward` of slices stacked last, ``(nz, nw, ns)`` -> ``(n_angles, n_det, ns)`` float32."""
+        vol = np.ascontiguousarray(vol, np.float32)
+        if self.backend == "numba":
+            return _kernels.forward_last(vol, *self._args, self.geometry.n_det)
+        return _kernels.to_last(self.forward(_kernels.to_first(vol)))
+
+    def adjoint_last(self, sino: np.ndarray) -> np.ndarray:
+        """:meth:`adjoint` of sinograms stacked last, ``(n_angles, n_det, ns)`` -> ``(nz, nw, ns)`` float32."""
+        sino = np.ascontiguousarray(sino, np.float32)
+        if self.backend == "numba":
+            return _kernels.adjoint_last(sino, *self._args, self.geometry.vol_shape)
+        return _kernels.to_last(self.adjoint(_kernels.to_first(sino)))
+
     def backproject(self, sino) -> np.ndarray:
         """Pixel-driven back-projection with linear interpolation along the detector (the classic FBP
         back-projector, sharper than :meth:`adjoint`, which is the exact transpose of :meth:`forward`)."""

@@ -12,19 +12,21 @@ The volume is a Signal ``(z, y, x)`` with the image calibration on ``y, x`` and 
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
 from ..core.axes import Axis
-from ..core.errors import DataError
+from ..core.errors import OutputExistsError
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, run_pass
-from .geometry import ParallelGeometry
-from .projector import Projector
-from .reconstruction import FILTERS, SOLVERS
-from .reconstruction.tv import typical_value
+from ..io.store import load_zarr
+from .outofcore import reconstruct_slices_to_store, volume_chunks
+from .reconstruction import SOLVERS
+from .slicesolver import slice_solver
 from .tiltseries import angles_of, check_series, slice_first, tomo_meta, volume_from_slices
 
 METHODS = tuple(SOLVERS)
@@ -52,50 +54,27 @@ def reconstruct_slices(
     slices_per_partition : slices per engine partition (fixed, so results do not depend on the machine).
     executor, progress : for :func:`emscale.engine.run_pass`.
     """
-    if method not in SOLVERS:
-        raise ValueError(f"method {method!r} is not one of {METHODS}")
-    if filter not in FILTERS:
-        raise ValueError(f"filter {filter!r} is not one of {FILTERS}")
-    if sinograms.ndim != 3 or 0 in sinograms.shape:
-        raise DataError(f"sinograms: expected a non-empty (n_slices, n_tilts, n_det) array, got {sinograms.shape}")
-    geom = ParallelGeometry(angles, n_det=sinograms.shape[2], nz=thickness, axis_shift=axis_shift)
-    if geom.n_angles != sinograms.shape[1]:
-        raise DataError(f"angles: {geom.n_angles} tilt angles given for {sinograms.shape[1]} projections")
-    A = Projector(geom, backend)
-    kw: dict = {"filter": filter, "nonnegative": nonnegative, "tv_weight": tv_weight}
-    if n_iter is not None:
-        kw["n_iter"] = int(n_iter)
-    if method == "tv":  # one data scale for the whole series: every partition then uses the same weight
-        kw["value_scale"] = _series_scale(A, sinograms, executor)
-    solver = SOLVERS[method]
-
-    def one(block, rows):
-        block = np.asarray(block, np.float32)
-        if not np.all(np.isfinite(block)):
-            raise DataError(f"sinograms: slices {rows.start}..{rows.stop - 1} contain NaN or infinite values")
-        return solver(A, block, **kw)
-
+    one, _ = slice_solver(sinograms, angles, method, n_iter, filter, tv_weight, nonnegative, thickness, axis_shift,
+                          backend, executor)
     return run_pass(sinograms, Pass(one, None, name=f"reconstruct[{method}]"), executor,
                     rows=max(1, int(slices_per_partition)), progress=progress)
 
 
-def _series_scale(A: Projector, sinograms, executor) -> float:
-    total = run_pass(sinograms, Pass(lambda b, r: float(np.sum(b, dtype=np.float64)), lambda a, b: a + b,
-                                     name="series-sum"), executor)
-    mean = total / float(np.prod(sinograms.shape))
-    return typical_value(A, np.full(A.geometry.sino_shape, mean, np.float32))
-
-
-@operation("reconstruct_tomogram")
+@operation("reconstruct_tomogram", not_recorded=("scratch",))
 def reconstruct_tomogram(
     s: Signal, method: str = "sirt", n_iter: int | None = None, filter: str = "ramp", tv_weight: float = 0.01,
     nonnegative: bool = True, thickness: int | None = None, backend: str = "auto", slices_per_partition: int = 8,
-    executor=None, progress=None,
+    executor=None, progress=None, scratch: str | None = None,
 ) -> Signal:
     """Reconstruct a tilt-series Signal (aligned, background-subtracted) into a volume Signal ``(z, y, x)``.
 
     The tilt axis and its shift come from ``s.metadata["Tomography"]`` (:func:`.tiltseries.tilt_series`,
     :func:`.alignment.align_tilts`); other parameters as in :func:`reconstruct_slices`.
+
+    ``scratch`` (a folder; not recorded: it changes where the numbers live, not the numbers) reconstructs out of
+    core: slice blocks are streamed into a store in that folder (:func:`.outofcore.reconstruct_slices_to_store`)
+    and the volume returned is a lazy view of it (dask), which ``vol.save(path, chunks=...)`` writes with bounded
+    memory; :func:`reconstruct_to_store` does both. The bits equal the in-memory result.
 
     Example
     -------
@@ -107,17 +86,52 @@ def reconstruct_tomogram(
     meta = tomo_meta(s)
     ta = meta["tilt_axis"]
     data = s.data if s.is_lazy else np.asarray(s.data)
-    slices = reconstruct_slices(
-        slice_first(data, ta), angles_of(s), method=method, n_iter=n_iter, filter=filter, tv_weight=tv_weight,
-        nonnegative=nonnegative, thickness=thickness, axis_shift=meta["axis_shift"], backend=backend,
-        slices_per_partition=slices_per_partition, executor=executor, progress=progress,
-    )
-    vol = np.ascontiguousarray(volume_from_slices(slices, ta))
+    kw = dict(method=method, n_iter=n_iter, filter=filter, tv_weight=tv_weight, nonnegative=nonnegative,
+              thickness=thickness, axis_shift=meta["axis_shift"], backend=backend,
+              slices_per_partition=slices_per_partition, executor=executor, progress=progress)
+    if scratch is None:
+        slices = reconstruct_slices(slice_first(data, ta), angles_of(s), **kw)
+        vol = np.ascontiguousarray(volume_from_slices(slices, ta))
+    else:
+        vol = volume_from_slices(reconstruct_slices_to_store(slice_first(data, ta), angles_of(s), scratch, **kw), ta)
     y, x = s.axes[1], s.axes[2]
     perp = x if ta == "y" else y
     nz = vol.shape[0]
     zax = Axis("z", nz, scale=perp.scale, offset=-perp.scale * (nz - 1) / 2, units=perp.units)
     out = derive(s, vol, [zax, replace(y, navigate=False), replace(x, navigate=False)], signal_type="volume")
     out.metadata.setdefault("Signal", {})["signal_type"] = "volume"
-    out.metadata["Tomography"] = {**meta, "method": method, "n_tilts": int(s.shape[0])}
+    # the series' tomography record (alignment included) carries over, with how the volume was made
+    out.metadata["Tomography"] = {**s.metadata.get("Tomography", {}), **meta, "method": method,
+                                  "n_tilts": int(s.shape[0])}
     return out
+
+
+def reconstruct_to_store(s: Signal, path, overwrite: bool = False, chunks=None, executor=None, progress=None,
+                         **params) -> Signal:
+    """Reconstruct a tilt series straight into the emscale store ``path`` with bounded memory.
+
+    Parameters
+    ----------
+    s : tilt-series Signal, as for :func:`.reconstruct.reconstruct_tomogram` (whose parameters ``params`` are).
+    path : the ``.zarr`` store to write; a scratch store is made beside it and removed afterwards.
+    overwrite : replace an existing ``path``.
+    chunks : store chunks of the volume ``(z, y, x)`` (default :func:`volume_chunks`: z slabs of ~16 MB).
+    executor, progress : run and report the reconstruction's partitions.
+
+    Returns
+    -------
+    The saved volume, loaded lazily (its history ends with the ``reconstruct_tomogram`` step, so
+    ``em.replay`` gives the same bits in memory).
+
+    Example
+    -------
+    >>> vol = reconstruct_to_store(aligned, "vol.zarr", method="fbp")
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} exists; pass overwrite=True to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{path.name}-scratch-", dir=path.parent) as tmp:
+        vol = reconstruct_tomogram(s, executor=executor, progress=progress, scratch=tmp, **params)
+        vol.save(path, overwrite=overwrite, chunks=chunks or volume_chunks(vol.shape, vol.dtype.itemsize))
+    return load_zarr(path, lazy=True)

@@ -168,19 +168,28 @@ def load_tilt_series(path, angles=None, tilt_axis: str = "y", axis_shift: float 
 
 
 @operation("as_tilt_series")
-def as_tilt_series(s: Signal, angles: list[float] | None = None, tilt_axis: str = "y", axis_shift: float = 0.0
-                   ) -> Signal:
+def as_tilt_series(s: Signal, angles: list[float] | None = None, tilt_axis: str = "y", axis_shift: float = 0.0,
+                   rawtlt: str | None = None) -> Signal:
     """A loaded stack of projections (e.g. ``em.load("HAADF.mrc")``: one navigation axis, images as signal) as a
     tilt series: navigation axis ``"tilt"`` with ``angles`` (degrees; ``None``: the navigation axis's own values),
     float32 data, the image calibration kept, the tilt axis in the metadata. Errors as :func:`tilt_series`.
 
+    ``rawtlt`` takes the angles from an IMOD angle file instead (a recipe's way): the plain name of a file in the
+    folder of the file the signal was loaded from (its history's ``load`` step) -- never a path, so a recipe
+    reads nothing outside its input's folder.
+
     Example
     -------
     >>> ts = as_tilt_series(em.load("HAADF.mrc"), angles=read_rawtlt("HAADF.rawtlt").tolist(), tilt_axis="x")
+    >>> ts = as_tilt_series(em.load("HAADF.mrc"), rawtlt="HAADF.rawtlt", tilt_axis="x")   # the same
     """
     if s.nav_ndim != 1 or s.sig_ndim != 2:
         raise DataError(f"expected a stack of images (one navigation axis, two signal axes); got navigation "
                         f"{s.nav_shape} and signal {s.sig_shape}")
+    if rawtlt is not None:
+        if angles is not None:
+            raise DataError("give the tilt angles once: angles= or rawtlt=, not both")
+        angles = _angles_beside_input(s, rawtlt).tolist()
     a = s.axes[0].values if angles is None else np.asarray(angles, float)
     ts = tilt_series(s, a, tilt_axis=tilt_axis, axis_shift=axis_shift)
     axes = [Axis.from_dict(tilt_axis_entry(a), size=len(a))] + [replace(x, navigate=False) for x in s.axes[1:]]
@@ -188,6 +197,17 @@ def as_tilt_series(s: Signal, angles: list[float] | None = None, tilt_axis: str 
     out.metadata.setdefault("Signal", {})["signal_type"] = "tilt_series"
     out.metadata["Tomography"] = ts.metadata["Tomography"]
     return out
+
+
+def _angles_beside_input(s: Signal, name: str) -> np.ndarray:
+    """The angles of the IMOD file ``name`` in the folder of the file ``s`` was loaded from."""
+    if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\\" in name:
+        raise DataError(f"rawtlt {name!r}: give the plain name of a file beside the input (no folders)")
+    src = next((e["source"].get("path") for e in s.history if e.get("op") == "load" and e.get("source")), None)
+    if not src:
+        raise DataError(f"rawtlt {name!r}: the signal was not loaded from a file (no load step in its history), "
+                        "so there is no folder to look in; pass angles= instead")
+    return read_rawtlt(Path(src).parent / name)
 
 
 # -- views used by the algorithms ----------------------------------------------------------------------------

@@ -14,13 +14,17 @@ A. C. Kak and M. Slaney, *Principles of Computerized Tomographic Imaging*, IEEE 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
+import scipy.fft
 
 from ..projector import Projector
 
 FILTERS = ("ramp", "shepp-logan", "hann")
 
 
+@lru_cache(maxsize=16)
 def ramp_filter(n_det: int, name: str = "ramp") -> tuple[np.ndarray, int]:
     """The (real, even) frequency response for ``rfft`` of length ``size``; returns ``(response, size)``."""
     if name not in FILTERS:
@@ -38,15 +42,21 @@ def ramp_filter(n_det: int, name: str = "ramp") -> tuple[np.ndarray, int]:
         resp[1:] *= np.sinc(freq[1:])  # sin(pi f) / (pi f)
     elif name == "hann":
         resp *= 0.5 * (1.0 + np.cos(2.0 * np.pi * freq))
+    resp.flags.writeable = False  # cached: shared by every call
     return resp, size
 
 
 def filter_sinograms(sino: np.ndarray, name: str = "ramp") -> np.ndarray:
-    """Ramp-filter every projection of ``sino`` (..., n_det) along the detector; float32 out."""
+    """Ramp-filter every projection of ``sino`` (..., n_det) along the detector; float32 out.
+
+    Single-precision FFTs (``scipy.fft``; relative error ~1e-7, far below any data's noise), the response
+    cached per detector size and filter, one ``rfft`` / ``irfft`` pair per projection.
+    """
     n_det = sino.shape[-1]
-    resp, size = ramp_filter(n_det, name)
-    spec = np.fft.rfft(np.asarray(sino, np.float64), n=size, axis=-1)
-    return np.fft.irfft(spec * resp, n=size, axis=-1)[..., :n_det].astype(np.float32)
+    resp, size = ramp_filter(int(n_det), name)
+    spec = scipy.fft.rfft(np.asarray(sino, np.float32), n=size, axis=-1)
+    spec *= resp.astype(np.float32)
+    return np.ascontiguousarray(scipy.fft.irfft(spec, n=size, axis=-1)[..., :n_det], dtype=np.float32)
 
 
 def fbp(A: Projector, sino: np.ndarray, filter: str = "ramp", **_unused) -> np.ndarray:

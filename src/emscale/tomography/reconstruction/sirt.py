@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._kernels import to_first, to_last
 from ..projector import Projector
 
 
@@ -38,12 +39,15 @@ def sirt(A: Projector, sino: np.ndarray, n_iter: int = 100, nonnegative: bool = 
     >>> rec = sirt(A, sino, n_iter=100)
     """
     g = A.geometry
-    R = _inverse(A.forward(np.ones(g.vol_shape, np.float32)))[None]
-    C = _inverse(A.adjoint(np.ones(g.sino_shape, np.float32)))[None]
-    b = np.asarray(sino, np.float32)
-    x = np.zeros((b.shape[0],) + g.vol_shape, np.float32)
+    R = _inverse(A.forward(np.ones(g.vol_shape, np.float32)))[:, :, None]
+    C = _inverse(A.adjoint(np.ones(g.sino_shape, np.float32)))[:, :, None]
+    # slices last between iterations: the projector's compiled layout, no transposes per iteration
+    b = to_last(np.asarray(sino, np.float32))
+    x = np.zeros(g.vol_shape + (b.shape[2],), np.float32)
     for _ in range(int(n_iter)):
-        x += C * A.adjoint(R * (b - A.forward(x)))
+        r = b - A.forward_last(x)
+        r *= R
+        x += C * A.adjoint_last(r)
         if nonnegative:
             np.maximum(x, 0.0, out=x)
-    return x
+    return to_first(x)
