@@ -92,7 +92,8 @@ def run_case(case: str, path: Path, k: int) -> dict:
     elif case in ("hs_full", "hs_rand"):
         import hyperspy.api as hs
 
-        h = hs.signals.Signal1D(data)  # as given: HyperSpy converts where it needs to
+        # as given, but integer counts as float32: HyperSpy decomposes only float data (a user change_dtype()s)
+        h = hs.signals.Signal1D(data.astype(np.float32) if data.dtype.kind in "iu" else data)
         kw = dict(svd_solver="randomized", output_dimension=k) if case == "hs_rand" else {}
         h.decomposition(normalize_poissonian_noise=True, print_info=False, **kw)
         out["ev"] = np.asarray(h.learning_results.explained_variance)[:k].tolist()

@@ -59,9 +59,10 @@ def decompose(
     centre : subtract the (weighted) mean spectrum before PCA/ICA; the mean is kept in the model.
     solver : ``"gram"`` (exact, full scree), ``"randomized"`` (top components only), ``"single_pass"`` (PCA
         from sketches taken in one read of the data, for data that can be read only once; reports
-        ``info["relative_error_estimate"]``) or ``"auto"``: with an int ``n_components`` the randomized sketch
-        (its cost O(pixels x channels x k) against the Gram's O(pixels x min(pixels, channels)^2)); with
-        ``None`` / ``"auto"`` (the whole scree is wanted) the exact Gram route up to 4096 channels, randomized
+        ``info["relative_error_estimate"]``) or ``"auto"``: with an int ``n_components`` below a quarter of
+        min(pixels, channels) the randomized sketch (its cost O(pixels x channels x k) against the Gram's
+        O(pixels x channels x min(pixels, channels))); with a larger k, or ``None`` / ``"auto"`` (the whole
+        scree is wanted) the exact Gram route up to 4096 channels, randomized
         above. The Gram route builds the Gram matrix of the smaller side (pixels x pixels when there are fewer
         pixels than channels). The rank estimate is the same from every solver: randomized and single-pass
         runs that need it (``"auto"``) compute it from the exact spectrum of its channel subset (one more read).
@@ -245,14 +246,15 @@ def _data_matrix(s: Signal, n_components, navigation_mask, signal_mask, executor
 
 
 def _solver(solver: str, meth: Method, n_components, dm: DataMatrix, centre: bool) -> str:
-    """``"auto"`` resolved: randomized when ``n_components`` is an int (the whole scree is not wanted); otherwise
+    """``"auto"`` resolved: randomized when ``n_components`` is a small int (below a quarter of min(pixels,
+    channels): the whole scree is not wanted); otherwise
     gram when the Gram matrix of the smaller side is affordable (up to :data:`GRAM_MAX_CHANNELS` channels, or
     fewer pixels than channels within :data:`.pca.PIXEL_GRAM_MAX_BYTES`), randomized above."""
     if solver == "auto":
         pixel_side = dm.n_pixels < dm.n_channels and dm.n_pixels * dm.n_channels * 8 <= pca.PIXEL_GRAM_MAX_BYTES
         solver = "gram" if dm.n_channels <= GRAM_MAX_CHANNELS or pixel_side else "randomized"
-        if isinstance(n_components, int | np.integer):
-            # k given: the sketch costs O(n p k), the Gram matrix O(n p min(n, p))
+        if isinstance(n_components, int | np.integer) and 4 * int(n_components) < min(dm.n_pixels, dm.n_channels):
+            # a small k given: the sketch costs O(n p k), the Gram matrix O(n p min(n, p))
             solver = "randomized"
     if solver == "single_pass" and (not meth.single_pass or centre):
         raise ValueError("solver='single_pass' is for uncentred PCA (method='pca', centre=False)")
