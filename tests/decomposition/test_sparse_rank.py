@@ -12,8 +12,9 @@ from emscale import Signal
 from emscale.decomposition import decompose
 from groundtruth import make_cube
 
-# (rank, shape, channels, counts/pixel, seed, bremsstrahlung fraction). Before: 0 (n_components 1) on the first
-# two and the last (every eigenvalue at the Poisson-weighted ceiling 1), 1 on the third.
+# (rank, shape, channels, counts/pixel, seed, bremsstrahlung fraction). Before: rank 0 (n_components 1) on the
+# first two (the top eigenvalues all at the Poisson-weighted ceiling 1, the noise edge too); the last two were
+# right already and must stay right.
 SPARSE = [
     (2, (64, 64), 4096, 5, 1, (0.3, 0.5)),
     (3, (64, 64), 2048, 6, 2, (0.3, 0.5)),
