@@ -31,8 +31,7 @@ def test_masks(cube):
     nav[:3] = True
     sig = np.zeros(128, bool)
     sig[:10] = True
-    # the full scree of the masked matrix: the exact route (an int k alone now picks the sketch)
-    d = decompose(s, "pca", n_components=3, navigation_mask=nav, signal_mask=sig, solver="gram")
+    d = decompose(s, "pca", n_components=3, navigation_mask=nav, signal_mask=sig)
     assert np.isnan(d.loadings.data[:, :3]).all() and np.isfinite(d.loadings.data[:, 3:]).all()
     assert np.isnan(d.factors.data[:, :10]).all() and np.isfinite(d.factors.data[:, 10:]).all()
     x = s.data[3:, :, 10:].reshape(-1, 118).astype(float)
