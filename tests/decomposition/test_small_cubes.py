@@ -51,8 +51,13 @@ def test_tiny_cube_never_builds_the_channel_gram():
     assert seconds < 5.0  # ~0.04 s measured on a busy machine (it was 1-58 s with the 2048 x 2048 Gram)
 
 
-def test_auto_solver_with_an_int_k_sketches():
+def test_auto_solver_with_a_small_int_k_sketches(monkeypatch):
+    from emscale.decomposition import api
+
     s = _cube((8, 8, 64))
+    assert decompose(s, "pca", n_components=3).info["solver"] == "gram"  # below 2^20 values: exact, as fast
+    monkeypatch.setattr(api, "RANDOMIZED_MIN_VALUES", 0)  # a big cube
     assert decompose(s, "pca", n_components=3).info["solver"] == "randomized"
+    assert decompose(s, "pca", n_components=16).info["solver"] == "gram"  # not small: 4 k >= min(n, p)
     assert decompose(s, "pca", n_components="auto").info["solver"] == "gram"
     assert decompose(s, "pca").info["solver"] == "gram"

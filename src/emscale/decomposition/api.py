@@ -23,6 +23,7 @@ SOLVERS = ("auto", "gram", "randomized", "single_pass")
 SINGLE_PASS_TESTS = 10  # rows of the error-test sketch of the single-pass solver
 GRAM_MAX_CHANNELS = 4096  # above this the channels x channels Gram matrix gets too big: randomized
 DEFAULT_MAX_COMPONENTS = 32  # PCA with n_components=None keeps the whole scree but this many factors/loadings
+RANDOMIZED_MIN_VALUES = 2**20  # below this many values the exact route is as fast (and seed-independent)
 ZERO_PEAK_KEV = 0.1  # EDS channels below this energy hold the detector's zero-energy (strobe) peak
 
 
@@ -60,12 +61,13 @@ def decompose(
     solver : ``"gram"`` (exact, full scree), ``"randomized"`` (top components only), ``"single_pass"`` (PCA
         from sketches taken in one read of the data, for data that can be read only once; reports
         ``info["relative_error_estimate"]``) or ``"auto"``: with an int ``n_components`` below a quarter of
-        min(pixels, channels) the randomized sketch (its cost O(pixels x channels x k) against the Gram's
-        O(pixels x channels x min(pixels, channels))); with a larger k, or ``None`` / ``"auto"`` (the whole
-        scree is wanted) the exact Gram route up to 4096 channels, randomized
-        above. The Gram route builds the Gram matrix of the smaller side (pixels x pixels when there are fewer
-        pixels than channels). The rank estimate is the same from every solver: randomized and single-pass
-        runs that need it (``"auto"``) compute it from the exact spectrum of its channel subset (one more read).
+        min(pixels, channels), on data of 2^20 values or more, the randomized sketch (its cost
+        O(pixels x channels x k) against the Gram's O(pixels x channels x min(pixels, channels))); with a larger
+        k, or ``None`` / ``"auto"`` (the whole scree is wanted), the exact Gram route up to 4096 channels,
+        randomized above. The Gram route builds the Gram matrix of the smaller side (pixels x pixels when there
+        are fewer pixels than channels). The rank estimate is the same from every solver: randomized and
+        single-pass runs that need it (``"auto"``) compute it from the exact spectrum of its channel subset (one
+        more read).
     n_iter, oversample : power iterations and oversampling of the randomized solver.
     max_iter, tol, loss, closure, init, pure_pixels, fit_pixels : options of the methods that declare them
         (``None``: the method's default; an option given to a method that does not take it is an error):
@@ -73,8 +75,9 @@ def decompose(
         ``pure_pixels`` of mcr, nmf (the pure-pixel member of the family of equally good non-negative
         factorisations, :mod:`.purity`); ``loss``, ``init``, ``fit_pixels`` of nmf. See each method's class.
     mask_zero_peak : leave out the EDS detector's zero-energy (strobe) peak, the channels below 0.1 keV, from the
-        separation (they get NaN in the factors). ``None``: on for EDS signals (``signal_type`` starting with
+        separation . ``None``: on for EDS signals (``signal_type`` starting with
         "EDS") with an energy axis in keV or eV; ``params["zero_peak_channels"]`` records how many were masked.
+        Those channels are 0 in the factors (not modelled; a user's ``signal_mask`` gives NaN).
     executor, progress : passed to every pass (:func:`emscale.engine.run_pass`).
 
     The rank (``n_components="auto"``) of Poisson data is estimated from the channels with at least 8 counts in
@@ -85,7 +88,8 @@ def decompose(
                       pure_pixels=pure_pixels, fit_pixels=fit_pixels)
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
-    signal_mask, n_zero_peak = _zero_peak_mask(s, signal_mask, mask_zero_peak)
+    signal_mask, zero_peak = _zero_peak_mask(s, signal_mask, mask_zero_peak)
+    n_zero_peak = 0 if zero_peak is None else int(zero_peak.sum())
     dm, excluded = _data_matrix(s, n_components, navigation_mask, signal_mask, executor, progress)
     excluded["zero_peak_channels"] = n_zero_peak
     auto_poisson = poisson is None
@@ -118,8 +122,11 @@ def decompose(
     params = {"n_components": int(n_components) if isinstance(n_components, np.integer) else n_components,
               "poisson": poisson, "seed": int(seed), "centre": bool(centre), "solver": solver, **excluded,
               "n_components_used": int(k), **meth.params()}
+    factors = dm.expand_channels(np.ascontiguousarray(factors))
+    if zero_peak is not None:
+        factors[zero_peak] = 0.0  # the strobe peak is not modelled: 0, not the NaN of a user's mask
     return Decomposition(
-        method=meth.name, params=params, factors_array=dm.expand_channels(np.ascontiguousarray(factors)),
+        method=meth.name, params=params, factors_array=factors,
         loadings_array=dm.expand_pixels(np.ascontiguousarray(loadings)), mean_spectrum=mean_spec,
         mean_scale=mean_scale, info=info | method_info, nav_axes=list(s.axes[: s.nav_ndim]),
         sig_axes=list(s.axes[s.nav_ndim :]), eigenvalues=pca_result.eigenvalues, trace=pca_result.trace,
@@ -129,29 +136,30 @@ def decompose(
 
 
 def _zero_peak_mask(s: Signal, signal_mask, mask_zero_peak: bool | None):
-    """The signal mask with the EDS zero-energy peak (channels below :data:`ZERO_PEAK_KEV`) added, and how many
-    channels that masked beyond the user's own mask."""
+    """The signal mask with the EDS zero-energy peak (channels below :data:`ZERO_PEAK_KEV`) added, and the flat
+    mask of the channels that masked beyond the user's own mask (None: none)."""
     is_eds = str(s.signal_type or "").upper().startswith("EDS")
     if mask_zero_peak is False or s.sig_ndim != 1 or (mask_zero_peak is None and not is_eds):
-        return signal_mask, 0
+        return signal_mask, None
     ax = s.sig_axes[0]
     scale = {"kev": 1.0, "ev": 1e-3}.get(str(ax.units).strip().lower())
     if scale is None:
         if mask_zero_peak:
             raise ValueError(f"mask_zero_peak=True needs an energy axis in keV or eV; {ax.name!r} is in "
                              f"{ax.units or 'no unit'!r}")
-        return signal_mask, 0
+        return signal_mask, None
     low = np.asarray(ax.values, dtype=float) * scale < ZERO_PEAK_KEV - 1e-9
     if not low.any():
-        return signal_mask, 0
+        return signal_mask, None
     if signal_mask is None:
         user = np.zeros(s.sig_shape, dtype=bool)
     else:
         user = signal_mask.to_numpy() if isinstance(signal_mask, Signal) else np.asarray(signal_mask)
         if user.dtype != bool or user.size != low.size:
-            return signal_mask, 0  # _keep_mask reports the user's mask error
+            return signal_mask, None  # _keep_mask reports the user's mask error
         user = user.reshape(low.shape)
-    return user | low, int((low & ~user).sum())
+    extra = low & ~user
+    return user | low, (extra if extra.any() else None)
 
 
 def _resolve_poisson(s: Signal, dm: DataMatrix, poisson: bool, auto: bool) -> tuple[bool, str]:
@@ -247,13 +255,15 @@ def _data_matrix(s: Signal, n_components, navigation_mask, signal_mask, executor
 
 def _solver(solver: str, meth: Method, n_components, dm: DataMatrix, centre: bool) -> str:
     """``"auto"`` resolved: randomized when ``n_components`` is a small int (below a quarter of min(pixels,
-    channels): the whole scree is not wanted); otherwise
+    channels): the whole scree is not wanted) and the data hold at least :data:`RANDOMIZED_MIN_VALUES` values
+    (below that the exact route takes milliseconds); otherwise
     gram when the Gram matrix of the smaller side is affordable (up to :data:`GRAM_MAX_CHANNELS` channels, or
     fewer pixels than channels within :data:`.pca.PIXEL_GRAM_MAX_BYTES`), randomized above."""
     if solver == "auto":
         pixel_side = dm.n_pixels < dm.n_channels and dm.n_pixels * dm.n_channels * 8 <= pca.PIXEL_GRAM_MAX_BYTES
         solver = "gram" if dm.n_channels <= GRAM_MAX_CHANNELS or pixel_side else "randomized"
-        if isinstance(n_components, int | np.integer) and 4 * int(n_components) < min(dm.n_pixels, dm.n_channels):
+        small_k = isinstance(n_components, int | np.integer) and 4 * int(n_components) < min(dm.n_pixels, dm.n_channels)
+        if small_k and dm.n_pixels * dm.n_channels >= RANDOMIZED_MIN_VALUES:
             # a small k given: the sketch costs O(n p k), the Gram matrix O(n p min(n, p))
             solver = "randomized"
     if solver == "single_pass" and (not meth.single_pass or centre):
