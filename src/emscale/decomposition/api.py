@@ -256,14 +256,15 @@ def _data_matrix(s: Signal, n_components, navigation_mask, signal_mask, executor
 def _solver(solver: str, meth: Method, n_components, dm: DataMatrix, centre: bool) -> str:
     """``"auto"`` resolved: randomized when ``n_components`` is a small int (below a quarter of min(pixels,
     channels): the whole scree is not wanted) and the data hold at least :data:`RANDOMIZED_MIN_VALUES` values
-    (below that the exact route takes milliseconds); otherwise
+    (below that the exact route takes milliseconds) or the method needs only the top-k subspace (NMF, as
+    before); otherwise
     gram when the Gram matrix of the smaller side is affordable (up to :data:`GRAM_MAX_CHANNELS` channels, or
     fewer pixels than channels within :data:`.pca.PIXEL_GRAM_MAX_BYTES`), randomized above."""
     if solver == "auto":
         pixel_side = dm.n_pixels < dm.n_channels and dm.n_pixels * dm.n_channels * 8 <= pca.PIXEL_GRAM_MAX_BYTES
         solver = "gram" if dm.n_channels <= GRAM_MAX_CHANNELS or pixel_side else "randomized"
         small_k = isinstance(n_components, int | np.integer) and 4 * int(n_components) < min(dm.n_pixels, dm.n_channels)
-        if small_k and dm.n_pixels * dm.n_channels >= RANDOMIZED_MIN_VALUES:
+        if small_k and (meth.top_k_only or dm.n_pixels * dm.n_channels >= RANDOMIZED_MIN_VALUES):
             # a small k given: the sketch costs O(n p k), the Gram matrix O(n p min(n, p))
             solver = "randomized"
     if solver == "single_pass" and (not meth.single_pass or centre):
