@@ -3,6 +3,7 @@
     python benchmarks/bench_decomposition.py                    # 64 x 64 x 1024 (default, small)
     python benchmarks/bench_decomposition.py --ny 256 --nx 256 --channels 2048   # the issue's target size
     python benchmarks/bench_decomposition.py --only nmf --json rows.json         # KL-NMF only, rows as JSON
+    python benchmarks/bench_decomposition.py --kind both --ny 128 --nx 128 --channels 2048   # + dense EELS rows
 
 Cases: Poisson PCA with the full scree (emscale Gram vs HyperSpy ``decomposition(normalize_poissonian_noise=
 True)``), randomized k=8 (emscale vs HyperSpy ``svd_solver="randomized", output_dimension=8``), KL-NMF k=4
@@ -10,6 +11,11 @@ True)``), randomized k=8 (emscale vs HyperSpy ``svd_solver="randomized", output_
 (emscale ``method="ica"`` vs HyperSpy ``blind_source_separation``). emscale's time is the median of ``--repeat``
 fresh processes (default 3), each peer's of one. Each line prints the
 peer/emscale time and peak-RSS ratios first, then the accuracy (eigenvalue agreement, spectral angles, rank).
+
+``--kind``: ``eds`` (sparse EDS counts, float32: the default), ``eels-dense`` (an EELS-like cube of uint16
+counts with ~``--dense-counts`` (200) counts per channel: the dense data where the exact route costs most) or
+``both`` (the dense rows printed beside the sparse ones). Dense rows add ``n_components=8`` with
+``solver="auto"`` (the default route for an explicit small k) against HyperSpy's randomized k=8.
 """
 
 from __future__ import annotations
@@ -34,6 +40,12 @@ import harness  # noqa: E402
 def make(args, path):
     from groundtruth import make_cube
 
+    if args.kind == "eels-dense":
+        s, truth = make_cube(rank=args.rank, kind="eels", shape=(args.ny, args.nx), n_channels=args.channels,
+                             counts=args.dense_counts * args.channels, pure=True, seed=args.seed, dtype=np.uint16)
+        np.save(path / "data.npy", s.data)  # uint16 counts, as a detector writes them
+        np.save(path / "spectra.npy", truth.spectra)
+        return
     s, truth = make_cube(
         rank=args.rank,
         kind="eds",
@@ -64,6 +76,9 @@ def run_case(case: str, path: Path, k: int) -> dict:
             out["rank"] = d.estimate_rank()[0]
         elif case == "em_rand":
             d = em.decompose(s, "pca", solver="randomized", n_components=k, poisson=True)
+        elif case == "em_auto":
+            d = em.decompose(s, "pca", n_components=k, poisson=True)  # solver="auto" with an explicit k
+            out["solver"] = d.info["solver"]
         elif case == "em_ica":
             d = em.decompose(s, "ica", n_components=k, poisson=True)
         else:
@@ -77,7 +92,8 @@ def run_case(case: str, path: Path, k: int) -> dict:
     elif case in ("hs_full", "hs_rand"):
         import hyperspy.api as hs
 
-        h = hs.signals.Signal1D(data)  # as given: HyperSpy converts where it needs to
+        # as given, but integer counts as float32: HyperSpy decomposes only float data (a user change_dtype()s)
+        h = hs.signals.Signal1D(data.astype(np.float32) if data.dtype.kind in "iu" else data)
         kw = dict(svd_solver="randomized", output_dimension=k) if case == "hs_rand" else {}
         h.decomposition(normalize_poissonian_noise=True, print_info=False, **kw)
         out["ev"] = np.asarray(h.learning_results.explained_variance)[:k].tolist()
@@ -159,6 +175,8 @@ def main():
                     "seconds, where start-up noise matters; each peer runs once (tens of seconds to minutes)")
     ap.add_argument("--only", choices=("gram", "randomized", "nmf", "ica"), help="run one case only")
     ap.add_argument("--json", metavar="PATH", help="also write the rows as a JSON list to PATH")
+    ap.add_argument("--kind", choices=("eds", "eels-dense", "both"), default="eds")
+    ap.add_argument("--dense-counts", type=float, default=200.0, help="counts per channel of the dense EELS cube")
     ap.add_argument("--child")
     ap.add_argument("--dir")
     ap.add_argument("--k", type=int, default=8)
@@ -166,10 +184,21 @@ def main():
     if args.child:
         print(json.dumps(run_case(args.child, Path(args.dir), args.k)))
         return
+    kinds = ("eds", "eels-dense") if args.kind == "both" else (args.kind,)
+    rows = []
+    for kind in kinds:
+        rows += run_kind(argparse.Namespace(**{**vars(args), "kind": kind}))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+def run_kind(args) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp)
         make(args, path)
-        size = f"{args.ny}x{args.nx}x{args.channels}, {args.counts:g} counts/pixel, rank {args.rank}"
+        dose = (f"{args.counts:g} counts/pixel" if args.kind == "eds" else
+                f"dense EELS uint16, {args.dense_counts:g} counts/channel")
+        size = f"{args.ny}x{args.nx}x{args.channels}, {dose}, rank {args.rank}"
         print(f"# decomposition benchmark: {size}; {os.cpu_count()} cpus")
         n_full = min(args.ny * args.nx, args.channels)
         pairs = [
@@ -180,6 +209,8 @@ def main():
         ]
         if args.only:
             pairs = [pairs[("gram", "randomized", "nmf", "ica").index(args.only)]]
+        elif args.kind == "eels-dense":  # the PCA routes only (NMF on dense counts: a row of its own, issue 17)
+            pairs = pairs[:2] + [("auto solver k=8", "em_auto", "hs_rand", 8)]
         rows = []
         nbytes = int(np.load(path / "data.npy", mmap_mode="r").nbytes)
         for label, ours, peer, k in pairs:
@@ -195,6 +226,8 @@ def main():
                 ea, eb = np.asarray(a["ev"]), np.asarray(b["ev"])
                 n = min(len(ea), len(eb), 8)
                 line += f" | top-{n} eigenvalue max rel diff {np.max(np.abs(ea[:n] - eb[:n]) / eb[:n]):.1e}"
+            if "solver" in a:
+                line += f" | emscale solver {a['solver']}"
             if "rank" in a:
                 line += f" | rank: emscale {a['rank']} (true {args.rank})"
             if "elbow_rank" in b:
@@ -222,10 +255,10 @@ def main():
                     "peer_rss_gb": b["maxrss_mb"] / 1024 if "maxrss_mb" in b else None,
                     "accuracy": acc,
                     "bytes_processed": nbytes,
+                    "kind": args.kind,
                 }
             )
-        if args.json:
-            Path(args.json).write_text(json.dumps(rows, indent=1))
+        return rows
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import numpy as np
 
 from ._jit import HAVE_NUMBA, for_kernel
 from ._jit import nb as _nb
+from ._signs import _mix64, _pixel_base, _seed64, noise_signs  # noqa: F401 -- noise_signs: re-exported
 
 # The sparse Gram is used when its work, sum_i m_i^2 / 2 scattered updates, is below this fraction of the dense
 # n p^2 / 2 multiply-adds. Measured (2 cores, 2048 channels, data + noise Gram): the sparse kernel costs ~10x
@@ -43,40 +44,11 @@ SPARSE_GRAM_MAX_WORK = 0.02
 TILE = 128
 BATCH = 512
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_PIXEL_MUL = np.uint64(0xD1B54A32D192ED03)
-
-
 def sparse_gram_worthwhile(sum_nnz_sq: float, n_pixels: int, n_channels: int) -> bool:
     """Whether the sparse Gram route is expected to beat BLAS for these non-zero counts (data only)."""
     if not HAVE_NUMBA or n_pixels == 0 or n_channels == 0:
         return False
     return float(sum_nnz_sq) <= SPARSE_GRAM_MAX_WORK * float(n_pixels) * float(n_channels) ** 2
-
-
-def _mix64(z):
-    """SplitMix64's finaliser on uint64 (wrapping arithmetic); numpy arrays here, scalars in the kernels."""
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-def _pixel_base(seed, pixel):
-    """The hash input of a pixel's channel 0 (uint64); channel j hashes ``base + j``."""
-    return seed * _GOLDEN + pixel * _PIXEL_MUL
-
-
-def _seed64(seed: int) -> np.uint64:
-    return np.uint64(int(seed) % 2**64)
-
-
-def noise_signs(seed: int, pixel_ids: np.ndarray, channel_ids: np.ndarray) -> np.ndarray:
-    """+-1 (int8, pixels x channels) for global pixel indices ``pixel_ids`` and channel indices ``channel_ids``:
-    the top bit of ``mix64(seed * phi + pixel * K + channel)``. The numba kernels compute the same bits."""
-    with np.errstate(over="ignore"):
-        base = _pixel_base(_seed64(seed), np.asarray(pixel_ids, dtype=np.uint64))
-        h = _mix64(base[:, None] + np.asarray(channel_ids, dtype=np.uint64)[None, :])
-    return (np.int8(1) - np.int8(2) * (h >> np.uint64(63)).astype(np.int8)).astype(np.int8)
 
 
 def signed_root(x: np.ndarray, row_weight: np.ndarray | None, seed: int, pixel_ids, channel_ids) -> np.ndarray:

@@ -3,6 +3,7 @@ method plug-in (:mod:`._method`), and the result in data units."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -14,7 +15,7 @@ from . import ica, mcr, nmf, pca, vca  # noqa: F401 -- each registers its method
 from ._matrix import DataMatrix
 from ._method import METHODS as _TABLE
 from ._method import Context, Method, configured
-from .rank import estimate_rank
+from .rank import MIN_CHANNEL_COUNTS, MIN_RANK_CHANNELS, estimate_rank, rank_channels, suggest_binning
 from .result import Decomposition
 
 METHODS = tuple(sorted(_TABLE))
@@ -22,6 +23,8 @@ SOLVERS = ("auto", "gram", "randomized", "single_pass")
 SINGLE_PASS_TESTS = 10  # rows of the error-test sketch of the single-pass solver
 GRAM_MAX_CHANNELS = 4096  # above this the channels x channels Gram matrix gets too big: randomized
 DEFAULT_MAX_COMPONENTS = 32  # PCA with n_components=None keeps the whole scree but this many factors/loadings
+RANDOMIZED_MIN_VALUES = 2**20  # below this many values the exact route is as fast (and seed-independent)
+ZERO_PEAK_KEV = 0.1  # EDS channels below this energy hold the detector's zero-energy (strobe) peak
 
 
 @operation("decompose", method=True, result_name="{method}")
@@ -32,7 +35,7 @@ def decompose(
     n_iter: int = 2, oversample: int = 10,
     max_iter: int | None = None, tol: float | None = None, loss: Literal["kl", "frobenius"] | None = None,
     closure: bool | None = None, init: Literal["nndsvda", "vca"] | None = None, pure_pixels: bool | None = None,
-    fit_pixels: int | None = None,
+    fit_pixels: int | None = None, mask_zero_peak: bool | None = None,
     executor=None, progress=None,
 ) -> Decomposition:
     """Unsupervised decomposition of a spectrum image into spectra (factors) and maps (loadings).
@@ -46,7 +49,9 @@ def decompose(
     n_components : an int; ``"auto"`` for the Marchenko-Pastur rank (:mod:`.rank`); ``None``: PCA keeps the whole
         eigenvalue spectrum and up to 32 factors/loadings, the other methods use ``"auto"``.
     poisson : weight by the Keenan-Kotula scaling ``X / sqrt(aG bH)`` (HyperSpy's
-        ``normalize_poissonian_noise``). ``None``: on for integer data or metadata ``{"Signal": {"counts": True}}``.
+        ``normalize_poissonian_noise``). ``None``: on for integer data or metadata ``{"Signal": {"counts": True}}``,
+        but *off*, with a warning, when the data hold negative values (no longer counts: a subtracted
+        background); ``info["poisson"]`` says which and why. ``True`` with negative values is an error.
         NMF always fits the raw counts (its KL loss is the Poisson likelihood); the weighting then only serves
         the rank estimate.
     seed : seeds every random choice (randomized sketch, FastICA, VCA, k-means); same seed, same bits.
@@ -55,36 +60,57 @@ def decompose(
     centre : subtract the (weighted) mean spectrum before PCA/ICA; the mean is kept in the model.
     solver : ``"gram"`` (exact, full scree), ``"randomized"`` (top components only), ``"single_pass"`` (PCA
         from sketches taken in one read of the data, for data that can be read only once; reports
-        ``info["relative_error_estimate"]``) or ``"auto"`` (gram up to 4096 channels).
+        ``info["relative_error_estimate"]``) or ``"auto"``: with an int ``n_components`` below a quarter of
+        min(pixels, channels), on data of 2^20 values or more, the randomized sketch (its cost
+        O(pixels x channels x k) against the Gram's O(pixels x channels x min(pixels, channels))); with a larger
+        k, or ``None`` / ``"auto"`` (the whole scree is wanted), the exact Gram route up to 4096 channels,
+        randomized above. The Gram route builds the Gram matrix of the smaller side (pixels x pixels when there
+        are fewer pixels than channels). The rank estimate is the same from every solver: randomized and
+        single-pass runs that need it (``"auto"``) compute it from the exact spectrum of its channel subset (one
+        more read).
     n_iter, oversample : power iterations and oversampling of the randomized solver.
     max_iter, tol, loss, closure, init, pure_pixels, fit_pixels : options of the methods that declare them
         (``None``: the method's default; an option given to a method that does not take it is an error):
         ``max_iter``/``tol`` of ica, mcr, nmf; ``closure`` of mcr, vca (abundances sum to one);
         ``pure_pixels`` of mcr, nmf (the pure-pixel member of the family of equally good non-negative
         factorisations, :mod:`.purity`); ``loss``, ``init``, ``fit_pixels`` of nmf. See each method's class.
+    mask_zero_peak : leave out the EDS detector's zero-energy (strobe) peak, the channels below 0.1 keV, from the
+        separation . ``None``: on for EDS signals (``signal_type`` starting with
+        "EDS") with an energy axis in keV or eV; ``params["zero_peak_channels"]`` records how many were masked.
+        Those channels are 0 in the factors (not modelled; a user's ``signal_mask`` gives NaN).
     executor, progress : passed to every pass (:func:`emscale.engine.run_pass`).
+
+    The rank (``n_components="auto"``) of Poisson data is estimated from the channels with at least 8 counts in
+    the whole map (:func:`.rank.rank_channels`; sparse EDS maps otherwise give 0); when too few channels have
+    that many, a warning suggests a binning and ``info["rank_warning"]`` repeats it.
     """
     meth = configured(method, max_iter=max_iter, tol=tol, loss=loss, closure=closure, init=init,
                       pure_pixels=pure_pixels, fit_pixels=fit_pixels)
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+    signal_mask, zero_peak = _zero_peak_mask(s, signal_mask, mask_zero_peak)
+    n_zero_peak = 0 if zero_peak is None else int(zero_peak.sum())
     dm, excluded = _data_matrix(s, n_components, navigation_mask, signal_mask, executor, progress)
-    if poisson is None:
+    excluded["zero_peak_channels"] = n_zero_peak
+    auto_poisson = poisson is None
+    if auto_poisson:
         poisson = s.dtype.kind in "biu" or bool(s.metadata.get("Signal", {}).get("counts", False))
     poisson, m = bool(poisson), min(dm.n_pixels, dm.n_channels)
     n_pca = int(n_components) if isinstance(n_components, int | np.integer) else min(m, DEFAULT_MAX_COMPONENTS)
     solver = _solver(solver, meth, n_components, dm, centre)
     sketches = _read(dm, solver, n_pca, oversample, seed, poisson, centre)
+    poisson, poisson_note = _resolve_poisson(s, dm, poisson, auto_poisson)
     _check_values(s, dm, meth, poisson, n_components, centre)
     dm.configure(poisson=poisson, centre=bool(centre))
-    pca_result, info = _pca(dm, solver, n_pca, seed, poisson, n_iter, oversample, sketches)
-    noise_top = None if pca_result.noise_eigenvalues is None else float(pca_result.noise_eigenvalues[0])
-    rank, evidence = estimate_rank(pca_result.eigenvalues, dm.n_pixels, dm.n_channels, noise_top=noise_top,
-                                   trace=None if solver == "gram" else pca_result.trace)
+    rank_needed = n_components == "auto" or (n_components is None and meth.auto_rank)
+    rank_sel = rank_channels(dm.sums.col_sums, poisson) if poisson and not centre else None
+    pca_result, info = _pca(dm, solver, n_pca, seed, poisson, n_iter, oversample, sketches, rank_sel)
+    rank, evidence, rank_info = _rank(dm, pca_result, solver, rank_sel, rank_needed, seed)
     k = min(n_pca, pca_result.factors.shape[1])
-    if n_components == "auto" or (n_components is None and meth.auto_rank):
+    if rank_needed:
         k = max(1, min(rank, pca_result.factors.shape[1]))
-    info = {"solver": solver, "rank_estimate": int(rank)} | info
+    info = {"solver": solver, "rank_estimate": None if rank is None else int(rank), "poisson": poisson_note,
+            **rank_info} | info
     groups = None
     if meth.uses_pure_pixels:
         sigma = vca.noise_level(pca_result.trace, pca_result.eigenvalues, k, dm.n_pixels, dm.n_channels)
@@ -96,14 +122,117 @@ def decompose(
     params = {"n_components": int(n_components) if isinstance(n_components, np.integer) else n_components,
               "poisson": poisson, "seed": int(seed), "centre": bool(centre), "solver": solver, **excluded,
               "n_components_used": int(k), **meth.params()}
+    factors = dm.expand_channels(np.ascontiguousarray(factors))
+    if zero_peak is not None:
+        factors[zero_peak] = 0.0  # the strobe peak is not modelled: 0, not the NaN of a user's mask
     return Decomposition(
-        method=meth.name, params=params, factors_array=dm.expand_channels(np.ascontiguousarray(factors)),
+        method=meth.name, params=params, factors_array=factors,
         loadings_array=dm.expand_pixels(np.ascontiguousarray(loadings)), mean_spectrum=mean_spec,
         mean_scale=mean_scale, info=info | method_info, nav_axes=list(s.axes[: s.nav_ndim]),
         sig_axes=list(s.axes[s.nav_ndim :]), eigenvalues=pca_result.eigenvalues, trace=pca_result.trace,
         n_pixels=dm.n_pixels, n_channels=dm.n_channels, rank_evidence=evidence, signal_type=s.signal_type,
         metadata=dict(s.metadata), history=list(s.history), title=s.title, lazy=s.is_lazy,
     )
+
+
+def _zero_peak_mask(s: Signal, signal_mask, mask_zero_peak: bool | None):
+    """The signal mask with the EDS zero-energy peak (channels below :data:`ZERO_PEAK_KEV`) added, and the flat
+    mask of the channels that masked beyond the user's own mask (None: none)."""
+    is_eds = str(s.signal_type or "").upper().startswith("EDS")
+    if mask_zero_peak is False or s.sig_ndim != 1 or (mask_zero_peak is None and not is_eds):
+        return signal_mask, None
+    ax = s.sig_axes[0]
+    scale = {"kev": 1.0, "ev": 1e-3}.get(str(ax.units).strip().lower())
+    if scale is None:
+        if mask_zero_peak:
+            raise ValueError(f"mask_zero_peak=True needs an energy axis in keV or eV; {ax.name!r} is in "
+                             f"{ax.units or 'no unit'!r}")
+        return signal_mask, None
+    low = np.asarray(ax.values, dtype=float) * scale < ZERO_PEAK_KEV - 1e-9
+    if not low.any():
+        return signal_mask, None
+    if signal_mask is None:
+        user = np.zeros(s.sig_shape, dtype=bool)
+    else:
+        user = signal_mask.to_numpy() if isinstance(signal_mask, Signal) else np.asarray(signal_mask)
+        if user.dtype != bool or user.size != low.size:
+            return signal_mask, None  # _keep_mask reports the user's mask error
+        user = user.reshape(low.shape)
+    extra = low & ~user
+    return user | low, (extra if extra.any() else None)
+
+
+def _resolve_poisson(s: Signal, dm: DataMatrix, poisson: bool, auto: bool) -> tuple[bool, str]:
+    """The Poisson weighting actually used, and why (``info["poisson"]``): automatic weighting is switched off,
+    with a warning, for data with negative values (not counts any more)."""
+    st = dm.sums
+    if not poisson:
+        return False, "off" + ("" if not auto else " (automatic: not integer counts)")
+    if auto and st.n_negative:
+        note = (f"off: {st.n_negative} negative value(s) (minimum {st.minimum:g}), the data are no longer "
+                "counts (a subtracted background?); Poisson weighting would be wrong")
+        warnings.warn(f"decompose {s!r}: Poisson weighting {note}. Pass poisson=False to silence this.",
+                      UserWarning, stacklevel=4)
+        return False, note
+    return True, "on" + (" (automatic: counts)" if auto else "")
+
+
+def _rank(dm: DataMatrix, result, solver: str, rank_sel, rank_needed: bool, seed):
+    """(rank, evidence, info) from the spectrum. Poisson data: the parallel analysis on the well-populated
+    channels (:func:`.rank.rank_channels`), the same numbers from every solver (randomized / single-pass compute
+    that subset's exact spectrum when the rank is needed; with a given ``n_components`` they report none)."""
+    info: dict = {}
+    poisson = dm.row_scale is not None and dm.mean is None
+    n_rank_ch = dm.n_channels if rank_sel is None else int(rank_sel.sum())
+    if poisson:
+        info["rank_channels"] = n_rank_ch
+    if poisson and n_rank_ch < MIN_RANK_CHANNELS:
+        advice = suggest_binning(dm.sums.col_sums, dm.sums.row_sums)
+        msg = (f"too few counts for a rank estimate: {n_rank_ch} channel(s) hold at least {MIN_CHANNEL_COUNTS} "
+               f"counts (mean {float(np.mean(dm.sums.row_sums)):.3g} counts per pixel); bin the data, e.g. "
+               f"{advice} (Signal.rebin)")
+        if rank_needed:
+            warnings.warn(msg, UserWarning, stacklevel=4)
+        info["rank_warning"] = msg
+        return 0, {"method": "too-few-counts", "eigenvalues": result.eigenvalues, "rank_channels": n_rank_ch}, info
+    if poisson and solver != "gram":
+        if not rank_needed:
+            return None, {"method": "not-estimated", "eigenvalues": result.eigenvalues}, info
+        if n_rank_ch > GRAM_MAX_CHANNELS and dm.n_pixels > GRAM_MAX_CHANNELS:
+            info["rank_warning"] = (f"{n_rank_ch} channels: the exact rank spectrum is too big; Marchenko-Pastur "
+                                    "on the top eigenvalues instead")
+        else:
+            sub = _rank_subset(dm, rank_sel, seed)
+            result = pca.gram_pca(sub, 0, noise_seed=seed)
+            rank, ev = estimate_rank(result.eigenvalues, sub.n_pixels, sub.n_channels,
+                                     noise_top=float(result.noise_eigenvalues[0]))
+            return rank, ev | {"rank_channels": n_rank_ch}, info
+    if result.rank_eigenvalues is not None:
+        rank, ev = estimate_rank(result.rank_eigenvalues, dm.n_pixels, n_rank_ch, noise_top=result.rank_noise_top)
+        return rank, ev | {"rank_channels": n_rank_ch, "all_eigenvalues": result.eigenvalues}, info
+    noise_top = None if result.noise_eigenvalues is None else float(result.noise_eigenvalues[0])
+    rank, ev = estimate_rank(result.eigenvalues, dm.n_pixels, dm.n_channels, noise_top=noise_top,
+                             trace=None if solver == "gram" else result.trace)
+    return rank, ev, info
+
+
+def _rank_subset(dm: DataMatrix, rank_sel, seed) -> DataMatrix:
+    """The configured matrix restricted to the rank estimate's channels (same per-pixel weights), from the
+    statistics already read: no extra statistics pass."""
+    from dataclasses import replace as dc_replace
+
+    sub = DataMatrix(dm.data, dm.nav_ndim, dm.keep_pixels, dm.keep_channels, dm.executor, dm.progress)
+    st = dm.sums
+    if rank_sel is not None:
+        keep = np.ones(dm.n_channels_total, bool) if dm.keep_channels is None else dm.keep_channels.copy()
+        keep[np.flatnonzero(keep)[~rank_sel]] = False
+        sub = DataMatrix(dm.data, dm.nav_ndim, dm.keep_pixels, keep, dm.executor, dm.progress)
+        st = dc_replace(st, col_sums=st.col_sums[rank_sel], col_sq_over_row=st.col_sq_over_row[rank_sel],
+                        col_over_sqrt_row=st.col_over_sqrt_row[rank_sel], col_sq=st.col_sq[rank_sel])
+    sub.sums = st
+    sub.configure(poisson=True, centre=False)
+    sub.row_scale, sub.root_ag = dm.row_scale, dm.root_ag  # the per-pixel weights of the whole matrix
+    return sub
 
 
 def _data_matrix(s: Signal, n_components, navigation_mask, signal_mask, executor, progress):
@@ -125,13 +254,18 @@ def _data_matrix(s: Signal, n_components, navigation_mask, signal_mask, executor
 
 
 def _solver(solver: str, meth: Method, n_components, dm: DataMatrix, centre: bool) -> str:
-    """``"auto"`` resolved: gram up to :data:`GRAM_MAX_CHANNELS` channels, randomized above, and randomized for a
-    method that needs only the top-k PCA subspace when k is given and small."""
-    m = min(dm.n_pixels, dm.n_channels)
+    """``"auto"`` resolved: randomized when ``n_components`` is a small int (below a quarter of min(pixels,
+    channels): the whole scree is not wanted) and the data hold at least :data:`RANDOMIZED_MIN_VALUES` values
+    (below that the exact route takes milliseconds) or the method needs only the top-k subspace (NMF, as
+    before); otherwise
+    gram when the Gram matrix of the smaller side is affordable (up to :data:`GRAM_MAX_CHANNELS` channels, or
+    fewer pixels than channels within :data:`.pca.PIXEL_GRAM_MAX_BYTES`), randomized above."""
     if solver == "auto":
-        solver = "gram" if dm.n_channels <= GRAM_MAX_CHANNELS else "randomized"
-        if meth.top_k_only and isinstance(n_components, int | np.integer) and 4 * int(n_components) < m:
-            # the sketch costs O(n p k), the Gram matrix O(n p^2)
+        pixel_side = dm.n_pixels < dm.n_channels and dm.n_pixels * dm.n_channels * 8 <= pca.PIXEL_GRAM_MAX_BYTES
+        solver = "gram" if dm.n_channels <= GRAM_MAX_CHANNELS or pixel_side else "randomized"
+        small_k = isinstance(n_components, int | np.integer) and 4 * int(n_components) < min(dm.n_pixels, dm.n_channels)
+        if small_k and (meth.top_k_only or dm.n_pixels * dm.n_channels >= RANDOMIZED_MIN_VALUES):
+            # a small k given: the sketch costs O(n p k), the Gram matrix O(n p min(n, p))
             solver = "randomized"
     if solver == "single_pass" and (not meth.single_pass or centre):
         raise ValueError("solver='single_pass' is for uncentred PCA (method='pca', centre=False)")
@@ -177,11 +311,12 @@ def _check_values(s: Signal, dm: DataMatrix, meth: Method, poisson: bool, n_comp
         raise ValueError(f"centre=True makes no sense for the non-negative method {meth.name!r}")
 
 
-def _pca(dm: DataMatrix, solver: str, n_pca: int, seed, poisson: bool, n_iter: int, oversample: int, sketches):
+def _pca(dm: DataMatrix, solver: str, n_pca: int, seed, poisson: bool, n_iter: int, oversample: int, sketches,
+         rank_sel=None):
     """The PCA of the configured matrix (weighted units) and what it adds to the result's info."""
     info: dict = {}
     if solver == "gram":
-        result = pca.gram_pca(dm, n_pca, noise_seed=seed if poisson else None)
+        result = pca.gram_pca(dm, n_pca, noise_seed=seed if poisson else None, rank_sel=rank_sel)
     elif solver == "single_pass":
         result, info["relative_error_estimate"] = pca.single_pass_pca(dm, n_pca, seed, sketches, SINGLE_PASS_TESTS)
     else:

@@ -6,7 +6,12 @@ Two solvers, both returning the *weighted* quantities (the caller undoes the wei
     One pass accumulates ``C = Xw^T Xw`` (channels x channels, float64; sparse counts multiply only their
     non-zeros, :mod:`._gram`). One tridiagonal reduction of ``C`` gives the whole eigenvalue spectrum (the scree)
     and the leading factors (:func:`._gram.eigh_scree`); one more pass projects the blocks, ``scores = Xw V``.
-    Exact, and the right choice up to a few thousand channels.
+    Exact, and the right choice up to a few thousand channels. When there are fewer pixels than channels (a
+    2 x 2 x 2048 cube) the same eigenvalues come from the *pixel* Gram matrix ``Xw Xw^T`` (n x n; the weighted
+    rows are read once, as they are few), the factors from ``Xw^T U / s``: the cost follows
+    ``min(pixels, channels)`` and numba is never loaded for it (:func:`_pixel_gram_pca`).
+    For the rank estimate on sparse counts it also gives the spectrum of the principal sub-matrix over the
+    well-populated channels (:func:`.rank.rank_channels`), with the noise Gram's sub-matrix.
 
 ``randomized``
     Halko-Martinsson-Tropp range finder with a seeded Gaussian test matrix, ``oversample`` extra columns and
@@ -46,24 +51,103 @@ class PCAResult:
     trace: float  # ||Xw||_F^2 (sum of all eigenvalues)
     solver: str
     noise_eigenvalues: np.ndarray | None = None  # [largest eigenvalue of the simulated noise Gram] (parallel analysis)
+    # the rank estimate's sub-matrix over the well-populated channels (sparse counts): its eigenvalues, noise top
+    rank_eigenvalues: np.ndarray | None = None
+    rank_noise_top: float | None = None
 
 
-def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None) -> PCAResult:
+PIXEL_GRAM_MAX_BYTES = 2**28  # the pixel-side route reads the weighted rows into memory up to this size
+
+
+def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None, rank_sel: np.ndarray | None = None) -> PCAResult:
+    """Exact PCA from the Gram matrix of the smaller side; ``rank_sel`` (kept-channel mask) also gives the
+    spectrum of the rank estimate's channel subset (:attr:`PCAResult.rank_eigenvalues`)."""
+    if dm.n_pixels < dm.n_channels and dm.n_pixels * dm.n_channels * 8 <= PIXEL_GRAM_MAX_BYTES:
+        return _pixel_gram_pca(dm, k, noise_seed, rank_sel)
     from ._gram import eigh_scree, top_eigenvalue  # here: _gram loads numba (0.25 s), which randomized never needs
 
-    noise = None
+    noise = rank_lam = rank_noise = None
     if noise_seed is None:
         c = dm.gram()
     else:
         c, cn = dm.gram(noise_seed=noise_seed)
         noise = np.array([top_eigenvalue(cn)])
+        if rank_sel is not None:
+            rank_noise = top_eigenvalue(cn[np.ix_(rank_sel, rank_sel)]) if rank_sel.any() else 0.0
         del cn
+    if rank_sel is not None:
+        rank_lam = eigh_scree(c[np.ix_(rank_sel, rank_sel)], 0)[0] if rank_sel.any() else np.zeros(0)
     trace = float(np.trace(c))
     w, vk = eigh_scree(c, k)
     del c
     w = w[: min(dm.n_pixels, dm.n_channels)]
-    scores = dm.matmul(vk, name="decomposition-project")
-    return PCAResult(vk, scores, w, trace, "gram", noise)
+    scores = dm.matmul(vk, name="decomposition-project") if vk.shape[1] else np.zeros((dm.n_pixels, 0))
+    return PCAResult(vk, scores, w, trace, "gram", noise, rank_lam, rank_noise)
+
+
+SMALL_EIGH = 1024  # up to this size the pixel Gram's eigh runs on one BLAS thread
+
+
+def _small_eigh(k: np.ndarray):
+    """``numpy.linalg.eigh``, on one BLAS thread for small matrices: threaded OpenBLAS spins on a busy machine
+    (measured, 900 x 900 on 2 loaded cores: 9.4 s threaded, ~1 s on one thread)."""
+    if k.shape[0] > SMALL_EIGH:
+        return np.linalg.eigh(k)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return np.linalg.eigh(k)
+
+
+def _top_eigenvalue_of_rows(z: np.ndarray) -> float:
+    """Largest eigenvalue of ``z^T z`` (= of ``z z^T``) for a short, wide ``z``."""
+    if z.size == 0:
+        return 0.0
+    g = z @ z.T
+    if g.shape[0] > SMALL_EIGH:
+        return float(np.linalg.eigvalsh(g)[-1])
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return float(np.linalg.eigvalsh(g)[-1])
+
+
+def _pixel_gram_pca(dm: DataMatrix, k: int, noise_seed: int | None, rank_sel: np.ndarray | None) -> PCAResult:
+    """The exact PCA from the (pixels x pixels) Gram matrix ``K = Xw Xw^T`` when pixels < channels: the same
+    non-zero eigenvalues as ``Xw^T Xw``, factors ``V = Xw^T U s^-1`` (orthonormal), scores ``U s``. The simulated
+    noise uses the same signs as the channel-side route (:mod:`._signs`), so the parallel analysis sees the same
+    noise matrix."""
+    n = dm.n_pixels
+    xw = dm.take_rows(np.arange(n), weighted=True)  # (n, p), weighted and centred as configured
+    kmat = xw @ xw.T
+    w, u = _small_eigh(0.5 * (kmat + kmat.T))
+    order = np.argsort(w)[::-1]
+    w, u = np.clip(w[order], 0.0, None), u[:, order]
+    kk = int(min(max(k, 0), n))
+    s = np.sqrt(w[:kk])
+    live = s > (s[0] if kk else 0.0) * 1e-10
+    factors = np.zeros((dm.n_channels, kk))
+    factors[:, live] = (xw.T @ u[:, :kk][:, live]) / s[live]
+    scores = u[:, :kk] * s
+    trace = float(np.trace(kmat))
+    noise = rank_lam = rank_noise = None
+    if noise_seed is not None:
+        from ._signs import noise_signs
+
+        raw = dm.take_rows(np.arange(n), weighted=False)
+        pix = np.flatnonzero(dm.keep_pixels) if dm.keep_pixels is not None else np.arange(n)
+        chan = np.flatnonzero(dm.keep_channels) if dm.keep_channels is not None else np.arange(dm.n_channels)
+        z = np.sqrt(np.maximum(raw, 0.0)) * noise_signs(noise_seed, pix, chan)
+        if dm.row_scale is not None:
+            z *= dm.row_scale[:, None]
+            z *= dm.col_scale[None, :]
+        noise = np.array([_top_eigenvalue_of_rows(z)])
+        if rank_sel is not None:
+            rank_noise = _top_eigenvalue_of_rows(z[:, rank_sel])
+    if rank_sel is not None:
+        xs = xw[:, rank_sel]
+        rank_lam = np.clip(np.sort(_small_eigh(xs @ xs.T)[0])[::-1], 0.0, None)
+    return PCAResult(factors, scores, w, trace, "gram", noise, rank_lam, rank_noise)
 
 
 TALL_MAX_BYTES = 2**27  # keep the last pass's tall (pixels x l) matrix for the scores up to this size

@@ -119,8 +119,84 @@ class _PostProcess:
         return _PostProcess(self.signal.squeeze())
 
 
+_MISSING = object()
+
+
+def _get_path(tree, path: str):
+    """The item at the dotted ``path`` of a nested dict (HyperSpy's ``get_item``); a key that itself holds dots
+    is matched whole. ``_MISSING`` when absent."""
+    if not isinstance(tree, dict):
+        return _MISSING
+    if path in tree:
+        return tree[path]
+    parts = path.split(".")
+    for i in range(len(parts) - 1, 0, -1):  # the longest leading key first ("Probe Current (nA)" has no dot, a few do)
+        head = ".".join(parts[:i])
+        if head in tree:
+            found = _get_path(tree[head], ".".join(parts[i:]))
+            if found is not _MISSING:
+                return found
+    return _MISSING
+
+
+class _Tree(dict):
+    """A subtree handed to a mapping function: RosettaSciIO writes them for HyperSpy's DictionaryTreeBrowser, whose
+    ``keys()`` is a list (Velox's element list reads ``d[d.keys()[0]]``)."""
+
+    def keys(self):  # type: ignore[override]
+        return list(super().keys())
+
+    def __getitem__(self, key):
+        v = super().__getitem__(key)
+        return _Tree(v) if isinstance(v, dict) and not isinstance(v, _Tree) else v
+
+
+def _set_path(tree: dict, path: str, value) -> None:
+    parts = path.split(".")
+    for key in parts[:-1]:
+        node = tree.get(key)
+        if not isinstance(node, dict):
+            node = tree[key] = {}
+        else:
+            node = tree[key] = dict(node)  # never write into a dict the reader may share
+        tree = node
+    tree[parts[-1]] = value
+
+
+def _plain(value):
+    """numpy scalars and arrays as Python values (metadata travel as JSON)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def apply_mapping(metadata: dict, original_metadata: dict, mapping: dict | None) -> dict:
+    """``metadata`` with RosettaSciIO's ``mapping`` applied, as HyperSpy's ``dict2signal`` does: for each
+    ``original tag path -> (metadata path, function or None)`` whose tag exists in ``original_metadata``, the tag's
+    value (passed through the function) is written at the metadata path unless it is None. A function that fails
+    on an odd file leaves that key out (a missing magnification must not make a file unreadable)."""
+    out = dict(metadata)
+    for source, target in (mapping or {}).items():
+        path, fn = (target, None) if isinstance(target, str) else (target[0], target[1])
+        value = _get_path(original_metadata, source)
+        if value is _MISSING:
+            continue
+        if fn is not None:
+            try:
+                value = fn(_Tree(value) if isinstance(value, dict) else value)
+            except Exception:  # noqa: BLE001 - a vendor tag in an unexpected form: skip that key only
+                continue
+        if value is not None:
+            _set_path(out, path, _plain(value))
+    return out
+
+
 def signal_from_dict(d: dict, history: list[dict] | None = None) -> Signal:
-    md = dict(d.get("metadata") or {})
+    md = apply_mapping(dict(d.get("metadata") or {}), d.get("original_metadata") or {}, d.get("mapping"))
     sig_md = dict(md.get("Signal") or {})
     signal_type = sig_md.get("signal_type", "") or ""
     try:
@@ -145,8 +221,25 @@ def signal_from_dict(d: dict, history: list[dict] | None = None) -> Signal:
     return s
 
 
+def _instrument_mapping(dicts: list[dict]) -> dict:
+    """The instrument part (``Acquisition_instrument`` targets outside any detector) of the first mapping a reader
+    gave for a file: Velox gives none for its EELS spectrum images, though their original metadata hold the same
+    ``Optics`` / ``Stage`` tags as the EDS and image signals of the same file."""
+    for d in dicts:
+        found = {src: tgt for src, tgt in (d.get("mapping") or {}).items()
+                 if (tgt if isinstance(tgt, str) else tgt[0]).startswith("Acquisition_instrument.")
+                 and ".Detector." not in (tgt if isinstance(tgt, str) else tgt[0])}
+        if found:
+            return found
+    return {}
+
+
 def load_vendor(path: Path, lazy: bool = False, **reader_kwargs) -> list[Signal]:
-    return [signal_from_dict(d) for d in read_vendor(path, lazy=lazy, **reader_kwargs)]
+    dicts = read_vendor(path, lazy=lazy, **reader_kwargs)
+    shared = _instrument_mapping(dicts)
+    if shared:
+        dicts = [d if d.get("mapping") else dict(d, mapping=shared) for d in dicts]
+    return [signal_from_dict(d) for d in dicts]
 
 
 def check_path(path: str | os.PathLike) -> Path:

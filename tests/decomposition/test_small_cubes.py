@@ -1,0 +1,63 @@
+"""Small cubes cost what their smaller side costs: fewer pixels than channels -> the pixel Gram matrix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from emscale import Signal
+from emscale.decomposition import decompose, pca
+
+
+def _cube(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    spectra = rng.gamma(2.0, 1.0, size=(2, shape[-1]))
+    maps = rng.dirichlet([1.0, 1.0], size=shape[:-1])
+    data = rng.poisson(20.0 * maps @ spectra).astype(np.uint16)
+    return Signal(data, axes=[{"navigate": True}] * (len(shape) - 1) + [{"navigate": False}])
+
+
+@pytest.mark.parametrize("centre", [False, True])
+def test_pixel_gram_equals_channel_gram(monkeypatch, centre):
+    s = _cube((6, 5, 300))
+    a = decompose(s, "pca", n_components=None, centre=centre)  # 30 pixels < 300 channels: the pixel side
+    monkeypatch.setattr(pca, "PIXEL_GRAM_MAX_BYTES", 0)  # force the channels x channels Gram
+    b = decompose(s, "pca", n_components=None, centre=centre)
+    assert a.info["solver"] == b.info["solver"] == "gram"
+    np.testing.assert_allclose(a.eigenvalues, b.eigenvalues, rtol=1e-9, atol=1e-12 * a.eigenvalues[0])
+    k = 3
+    np.testing.assert_allclose(np.abs(a.factors_array[:, :k]), np.abs(b.factors_array[:, :k]), rtol=1e-6, atol=1e-9)
+    assert a.info["rank_estimate"] == b.info["rank_estimate"]
+    if not centre:
+        np.testing.assert_allclose(a.info["noise_eigenvalues"], b.info["noise_eigenvalues"], rtol=1e-5)
+
+
+def test_tiny_cube_never_builds_the_channel_gram():
+    # a fresh process: PCA "auto" and None on 2 x 2 x 2048 run without numba (the channel Gram's kernels)
+    code = (
+        "import sys, time, numpy as np, emscale as em\n"
+        "s = em.Signal(np.random.default_rng(0).poisson(5, (2, 2, 2048)).astype(np.uint16),"
+        " axes=[{'navigate': True}, {'navigate': True}, {'navigate': False}])\n"
+        "t = time.perf_counter()\n"
+        "d = em.decompose(s, 'pca', n_components='auto'); em.decompose(s, 'pca')\n"
+        "print(time.perf_counter() - t, 'numba' in sys.modules, d.info['solver'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    seconds, numba_loaded, solver = float(out[0]), out[1] == "True", out[2]
+    assert solver == "gram" and not numba_loaded
+    assert seconds < 5.0  # ~0.04 s measured on a busy machine (it was 1-58 s with the 2048 x 2048 Gram)
+
+
+def test_auto_solver_with_a_small_int_k_sketches(monkeypatch):
+    from emscale.decomposition import api
+
+    s = _cube((8, 8, 64))
+    assert decompose(s, "pca", n_components=3).info["solver"] == "gram"  # below 2^20 values: exact, as fast
+    monkeypatch.setattr(api, "RANDOMIZED_MIN_VALUES", 0)  # a big cube
+    assert decompose(s, "pca", n_components=3).info["solver"] == "randomized"
+    assert decompose(s, "pca", n_components=16).info["solver"] == "gram"  # not small: 4 k >= min(n, p)
+    assert decompose(s, "pca", n_components="auto").info["solver"] == "gram"
+    assert decompose(s, "pca").info["solver"] == "gram"

@@ -1,0 +1,86 @@
+"""The automatic rank on sparse counts (5-30 counts/pixel over 2048-4096 channels), from every solver; the EDS
+zero-energy peak mask; data that are no longer counts."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from emscale import Signal
+from emscale.decomposition import decompose
+from groundtruth import make_cube
+
+# (rank, shape, channels, counts/pixel, seed, bremsstrahlung fraction). Before: rank 0 (n_components 1) on the
+# first two (the top eigenvalues all at the Poisson-weighted ceiling 1, the noise edge too); the last two were
+# right already and must stay right.
+SPARSE = [
+    (2, (64, 64), 4096, 5, 1, (0.3, 0.5)),
+    (3, (64, 64), 2048, 6, 2, (0.3, 0.5)),
+    (2, (64, 64), 2048, 6, 1, (0.2, 0.4)),
+    (4, (96, 96), 2048, 30, 3, (0.3, 0.5)),
+]
+
+
+@pytest.mark.parametrize("case", SPARSE, ids=lambda c: f"r{c[0]}-{c[1][0]}px-{c[2]}ch-{c[3]}cts")
+def test_sparse_rank_is_the_truth(case):
+    r, shape, p, counts, seed, bg = case
+    s, truth = make_cube(r, "eds", shape=shape, n_channels=p, counts=counts, seed=seed, background=bg)
+    d = decompose(s, "pca", n_components="auto")
+    assert d.info["rank_estimate"] == truth.rank == d.n_components
+    assert 8 <= d.info["rank_channels"] < p
+    assert d.rank_evidence["method"] == "parallel-analysis-poisson"
+
+
+def test_sparse_rank_same_from_every_solver():
+    r, shape, p, counts, seed, bg = SPARSE[1]
+    s, truth = make_cube(r, "eds", shape=shape, n_channels=p, counts=counts, seed=seed, background=bg)
+    ranks = {solver: decompose(s, "pca", n_components="auto", solver=solver).info["rank_estimate"]
+             for solver in ("gram", "randomized", "single_pass")}
+    assert ranks == dict.fromkeys(ranks, truth.rank)
+
+
+def test_too_few_counts_warns_with_a_binning():
+    rng = np.random.default_rng(0)
+    data = (rng.random((32, 32, 2048)) < 0.001).astype(np.uint16)  # ~2 counts/pixel, ~1 per channel
+    s = Signal(data, axes=[{"navigate": True}, {"navigate": True}, {"navigate": False}])
+    with pytest.warns(UserWarning, match="too few counts for a rank estimate.*channels per bin in energy"):
+        d = decompose(s, "pca", n_components="auto")
+    assert d.n_components == 1 and "rank_warning" in d.info
+
+
+def _eds(data, offset_kev=-0.05, scale_kev=0.01):
+    axes = [{"navigate": True, "name": "y"}, {"navigate": True, "name": "x"},
+            {"navigate": False, "name": "Energy", "units": "keV", "offset": offset_kev, "scale": scale_kev}]
+    return Signal(data, axes=axes, signal_type="EDS_TEM")
+
+
+def test_eds_zero_peak_masked_by_default():
+    rng = np.random.default_rng(1)
+    data = rng.poisson(2.0, size=(8, 8, 256)).astype(np.uint16)
+    data[..., :15] += 500  # the strobe peak below 0.1 keV (channels 0-14: -0.05 ... 0.09 keV)
+    d = decompose(_eds(data), "pca", n_components=2)
+    assert d.params["zero_peak_channels"] == 15
+    assert (d.factors_array[:15] == 0).all() and np.isfinite(d.factors_array).all()  # not modelled: 0, not NaN
+    d2 = decompose(_eds(data), "pca", n_components=2, mask_zero_peak=False)
+    assert d2.params["zero_peak_channels"] == 0 and np.isfinite(d2.factors_array).all()
+    # not EDS: nothing masked unless asked
+    s = _eds(data)
+    s.signal_type = "EELS"
+    assert decompose(s, "pca", n_components=2).params["zero_peak_channels"] == 0
+
+
+def test_negative_data_switch_poisson_off_with_a_warning():
+    rng = np.random.default_rng(2)
+    data = rng.poisson(50.0, size=(6, 6, 64)).astype(np.float32) - 50.0  # background-subtracted
+    s = Signal(data, axes=[{"navigate": True}, {"navigate": True}, {"navigate": False}],
+               metadata={"Signal": {"counts": True}})
+    with pytest.warns(UserWarning, match="Poisson weighting off"):
+        d = decompose(s, "pca", n_components="auto")
+    assert d.params["poisson"] is False and d.info["poisson"].startswith("off")
+    with pytest.raises(ValueError, match="negative"):
+        decompose(s, "pca", n_components=2, poisson=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        decompose(s, "pca", n_components=2, poisson=False)

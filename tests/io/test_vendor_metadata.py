@@ -1,0 +1,82 @@
+"""RosettaSciIO's ``mapping`` applied on load: beam energy, EELS angles, stage, magnification and Velox's elements
+appear in ``metadata`` of the real instrument files (as HyperSpy's ``dict2signal`` puts them)."""
+
+from __future__ import annotations
+
+import pytest
+
+import emscale as em
+from emscale.io.vendor import apply_mapping
+
+
+def _get(md: dict, path: str):
+    for key in path.split("."):
+        md = md[key]
+    return md
+
+
+def test_apply_mapping_as_hyperspy():
+    om = {"Optics": {"AccelerationVoltage": "300000"}, "Stage": {"AlphaTilt": "0.5"}, "A.B": {"c": 2}}
+    mapping = {
+        "Optics.AccelerationVoltage": ("Acquisition_instrument.TEM.beam_energy", lambda x: float(x) / 1e3),
+        "Stage.AlphaTilt": ("Acquisition_instrument.TEM.Stage.tilt_alpha", float),
+        "Stage.Missing": ("Acquisition_instrument.TEM.Stage.x", None),  # absent tag: no key
+        "A.B.c": ("Sample.thickness", None),  # a key holding a dot
+        "Optics": ("Sample.description", lambda d: d.keys()[0]),  # a subtree: keys() is a list, as in HyperSpy
+        "Stage": ("General.title", lambda d: 1 / 0),  # a failing function leaves its key out
+    }
+    md = apply_mapping({"Acquisition_instrument": {"TEM": {"microscope": "X"}}}, om, mapping)
+    assert md["Acquisition_instrument"]["TEM"] == {"microscope": "X", "beam_energy": 300.0,
+                                                   "Stage": {"tilt_alpha": 0.5}}
+    assert md["Sample"] == {"thickness": 2, "description": "AccelerationVoltage"}
+    assert "General" not in md
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("EELS_SI.dm4", {"Acquisition_instrument.TEM.beam_energy": 200.0,
+                         "Acquisition_instrument.TEM.convergence_angle": 21.0,
+                         "Acquisition_instrument.TEM.Detector.EELS.collection_angle": 62.0,
+                         "Acquisition_instrument.TEM.magnification": 225000.0}),
+        ("test-EELS_spectrum.dm3", {"Acquisition_instrument.TEM.beam_energy": 200.0,
+                                    "Acquisition_instrument.TEM.convergence_angle": 21.0,
+                                    "Acquisition_instrument.TEM.magnification": 640000.0}),
+        ("test-EDS_spectrum.dm3", {"Acquisition_instrument.TEM.beam_energy": 200.0,
+                                   "Acquisition_instrument.TEM.magnification": 320000.0}),
+    ],
+)
+def test_dm_mapping(real_dir, name, expected):
+    s = em.load(real_dir / name)
+    for path, value in expected.items():
+        assert _get(s.metadata, path) == pytest.approx(value), path
+    tem = s.metadata["Acquisition_instrument"]["TEM"]
+    assert {"tilt_alpha", "x", "y", "z"} <= set(tem["Stage"])
+    assert tem["acquisition_mode"] == "STEM"
+
+
+def test_dm4_stage_tilt(real_dir):
+    stage = em.load(real_dir / "EELS_SI.dm4").metadata["Acquisition_instrument"]["TEM"]["Stage"]
+    assert stage["tilt_alpha"] == pytest.approx(0.00244, abs=1e-5)
+    assert stage["x"] == pytest.approx(-0.308049)
+
+
+def test_bcf_stage(real_dir):
+    s = em.load(real_dir / "30x30_instructively_packed_16bit_compressed.bcf", signal_type="EDS_SEM")
+    sem = s.metadata["Acquisition_instrument"]["SEM"]
+    assert sem["beam_energy"] == 20.0 and sem["magnification"] == pytest.approx(1819.22595)
+    assert sem["Stage"]["x"] == pytest.approx(66940.81) and "rotation" in sem["Stage"]
+
+
+def test_velox_mapping(velox_emd):
+    signals = em.load(velox_emd)
+    eds = next(s for s in signals if s.signal_type == "EDS_TEM" and s.nav_ndim == 2)
+    tem = eds.metadata["Acquisition_instrument"]["TEM"]
+    assert tem["beam_energy"] == 300.0 and tem["magnification"] == 5000.0 and tem["microscope"] == "Titan"
+    assert {"tilt_alpha", "tilt_beta", "x", "y", "z"} <= set(tem["Stage"])
+    elements = eds.metadata["Sample"]["elements"]
+    assert isinstance(elements, list) and elements and all(isinstance(e, str) for e in elements)
+    # Velox gives no mapping for its EELS spectrum images; the file's instrument tags still apply to them
+    for s in (s for s in signals if s.signal_type == "EELS"):
+        tem = s.metadata["Acquisition_instrument"]["TEM"]
+        assert tem["beam_energy"] == 300.0 and "Stage" in tem and "Detector" not in tem
