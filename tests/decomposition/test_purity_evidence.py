@@ -64,7 +64,7 @@ def test_decompose_records_the_path_and_the_evidence(method):
     d = decompose(s, method, n_components=3)
     assert d.info["pure_pixel_rotation"] is True and d.info["pure_pixel_reason"].startswith("pure pixels")
     assert set(d.info["pure_pixel_evidence"]) >= {"outside_fraction", "negative_mass", "group_sizes"}
-    s, _ = mixed_scene(rank=3, kind="eds", layout="blobs", shape=(40, 40), n_channels=256, counts=2000, seed=1)
+    s, _ = mixed_scene(rank=3, kind="eds", layout="gradient", shape=(64, 64), n_channels=512, counts=200, seed=3)
     d = decompose(s, method, n_components=3)
     assert d.info["pure_pixel_rotation"] is False and d.info["pure_pixel_reason"].startswith("no pure pixels")
     assert d.info["pure_pixel_evidence"]["outside_fraction"] > MAX_OUTSIDE
