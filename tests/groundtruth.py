@@ -288,3 +288,64 @@ def three_peak_counts(dose: float, baseline: float) -> np.ndarray:
     spectra = np.stack([np.exp(-0.5 * ((e - c) / w) ** 2) + baseline for c, w in ((30, 6), (80, 10), (120, 4))])
     maps = rng.dirichlet(np.ones(3), size=(24, 20))
     return rng.poisson(dose * maps @ spectra).astype(np.uint16)
+
+
+# -- scenes without pure pixels (issue 17): every pixel a mixture ------------------------------------------------
+def mixed_fractions(rank: int, shape: tuple[int, int], layout: str, rng: np.random.Generator,
+                    floor: float = 0.08) -> np.ndarray:
+    """(ny, nx, rank) phase fractions summing to one with every fraction >= ``floor`` (no pixel is pure).
+
+    ``layout="blobs"``: each phase a sum of 2-3 Gaussian blobs (widths 1/8-1/4 of the field) on a weak uniform
+    level, normalised; ``"gradient"``: phase ``c`` rises linearly along the direction at angle ``2 pi c / rank``
+    (a smooth compositional gradient, as across a diffusion zone). Then ``floor + (1 - rank floor) * f``."""
+    ny, nx = shape
+    yy, xx = np.mgrid[0:ny, 0:nx].astype(float)
+    u, v = xx / max(nx - 1, 1), yy / max(ny - 1, 1)
+    fields = []
+    for c in range(rank):
+        if layout == "blobs":
+            f = np.full(shape, 0.05)
+            for _ in range(int(rng.integers(2, 4))):
+                cy, cx = rng.uniform(0.1, 0.9, size=2)
+                w = rng.uniform(1 / 8, 1 / 4)
+                f = f + np.exp(-0.5 * (((u - cx) ** 2 + (v - cy) ** 2) / w**2))
+        elif layout == "gradient":
+            ang = 2 * np.pi * c / rank + rng.uniform(-0.3, 0.3)
+            f = np.cos(ang) * (u - 0.5) + np.sin(ang) * (v - 0.5)
+            f = np.maximum(f - f.min(), 0.0) + 0.02
+        else:
+            raise ValueError(f"unknown layout {layout!r}")
+        fields.append(f)
+    a = np.stack(fields, axis=-1)
+    a /= a.sum(axis=-1, keepdims=True)
+    return floor + (1.0 - rank * floor) * a
+
+
+def mixed_scene(rank: int = 3, kind: str = "eds", layout: str = "blobs", shape: tuple[int, int] = (96, 96),
+                n_channels: int = 1024, counts: float = 200.0, seed: int = 0, floor: float = 0.08,
+                background=(0.2, 0.4)):
+    """(Signal, Truth): a Poisson spectrum image of ``rank`` phases smoothly mixed everywhere
+    (:func:`mixed_fractions`, no pure pixel), EDS- or EELS-like spectra as in :func:`make_cube`, ``counts``
+    expected counts per pixel times a smooth thickness variation (+-15 %)."""
+    from emscale import Signal
+
+    rng = np.random.default_rng(seed)
+    spectra = eds_spectra(rank, n_channels, rng, background) if kind == "eds" else eels_spectra(rank, n_channels, rng)
+    ab = mixed_fractions(rank, shape, layout, rng, floor)
+    ny, nx = shape
+    thickness = 1.0 + 0.15 * np.sin(2 * np.pi * np.arange(nx) / max(nx, 1))[None, :] * np.ones((ny, 1))
+    expected = counts * thickness[..., None] * (ab @ spectra)
+    data = rng.poisson(expected)
+    data = data.astype(np.uint16 if data.max() < np.iinfo(np.uint16).max else np.uint32)
+    if kind == "eds":
+        sig = {"name": "Energy", "scale": 19.9 / (n_channels - 1), "offset": 0.1, "units": "keV"}
+        st = "EDS_SEM"
+    else:
+        sig = {"name": "Energy loss", "scale": 750.0 / (n_channels - 1), "offset": 250.0, "units": "eV"}
+        st = "EELS"
+    axes = [{"name": "y", "navigate": True, "units": "nm"}, {"name": "x", "navigate": True, "units": "nm"}, sig]
+    s = Signal(data, axes=axes, signal_type=st, metadata={"Signal": {"counts": True}})
+    truth = Truth(spectra, ab, expected, rank, {"kind": kind, "layout": layout, "shape": shape,
+                                                "n_channels": n_channels, "counts": counts, "pure": False,
+                                                "seed": seed})
+    return s, truth

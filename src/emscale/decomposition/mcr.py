@@ -15,7 +15,7 @@ import numpy as np
 from ..engine import Pass
 from ._matrix import DataMatrix
 from ._method import Context, Method, by_energy, register, unit_sum
-from .purity import pure_pixel_rotation
+from .purity import pure_pixel_rotation, rotation_evidence
 from .vca import vertex_scores
 
 EPS = 1e-12
@@ -88,7 +88,8 @@ class MCR(Method):
     """MCR-ALS (:func:`mcr_als`) on the weighted matrix, started from the PCA model of the summed spectra of
     each pure-pixel group; spectra scaled to unit sum, components ordered by energy. Options: ``closure``,
     ``pure_pixels`` (rotate to the member of the family of equally good factorisations whose concentrations are
-    pure at the pure-pixel groups, :mod:`.purity`, then refit the concentrations), ``max_iter``, ``tol``."""
+    pure at the pure-pixel groups, :mod:`.purity`, then refit the concentrations; only when the data show pure
+    pixels there, :func:`.purity.rotation_evidence`), ``max_iter``, ``tol``."""
 
     name = "mcr"
     nonnegative = True
@@ -103,8 +104,15 @@ class MCR(Method):
         c, sw, info = mcr_als(dm, s0, max_iter=self.max_iter, tol=self.tol, closure=self.closure,
                               closure_scale=dm.root_ag)
         info["pure_pixel_rotation"] = False
+        info["pure_pixel_reason"] = "not asked (pure_pixels=False)"
         if self.pure_pixels:
-            rot = pure_pixel_rotation(c, sw, ctx.groups)
+            # the evidence in data units: Poisson counts when weighted as counts, else Gaussian with the residual
+            w_data, h_data = c * dm.root_ag[:, None], sw * dm.root_bh[None, :]
+            noise = {"noise": "poisson"} if dm.row_scale is not None else {
+                "noise": "gaussian", "sigma2": float(info["loss"]) / max(dm.n_pixels * dm.n_channels, 1)}
+            apply, info["pure_pixel_evidence"], info["pure_pixel_reason"] = rotation_evidence(
+                w_data, h_data, ctx.groups, **noise)
+            rot = pure_pixel_rotation(c, sw, ctx.groups) if apply else None
             if rot is not None:
                 sw = rot[1]
                 c, info["loss"] = concentrations(dm, sw, closure=self.closure, closure_scale=dm.root_ag)

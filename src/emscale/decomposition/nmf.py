@@ -37,7 +37,9 @@ pure-phase spectra (noise fitting). Starting from pure-pixel endmembers keeps th
 pure-pixel solution but does not pin it down: a tighter ``tol`` moves it further away. Given groups of pixels
 believed pure (``pure_pixels``), the converged factorisation is therefore rotated to the member of that family
 whose loadings are pure there (:mod:`.purity`) and the loadings are refitted with the spectra fixed
-(:data:`W_ONLY_UPDATES` updates): the reported loss is that of the returned factors.
+(:data:`W_ONLY_UPDATES` updates): the reported loss is that of the returned factors. The rotation is applied only
+when the data support it (:func:`.purity.rotation_evidence`: every pixel inside the simplex of the groups, up to
+noise); on mixtures without pure pixels the solver's own factorisation is returned.
 
 The method ``"nmf"`` of ``decompose``: :class:`NMF` (its start from the PCA, the subset route, the result).
 """
@@ -50,7 +52,7 @@ from ..engine import Pass
 from ._linalg import tall_qr
 from ._matrix import DataMatrix
 from ._method import Context, Method, register
-from .purity import pure_pixel_rotation
+from .purity import pure_pixel_rotation, rotation_evidence
 from .vca import vertex_scores
 
 EPS = 1e-12
@@ -339,7 +341,9 @@ def nmf(
     :data:`IN_MEMORY_BYTES`, ``False`` forces the pass-based route (one pass over the data per iteration).
     ``use_numba``: None uses numba when it is installed; False the numpy/scipy sweeps.
     ``pure_pixels``: a list of k arrays of kept-pixel indices, each a group of pixels believed pure in one
-    component; the result is rotated to the factorisation whose loadings are pure there (:mod:`.purity`).
+    component; the result is rotated to the factorisation whose loadings are pure there (:mod:`.purity`) when
+    the evidence holds (:func:`.purity.rotation_evidence`; ``info``: ``pure_pixel_rotation``,
+    ``pure_pixel_evidence``, ``pure_pixel_reason``).
     """
     if loss not in ("kl", "frobenius"):
         raise ValueError(f"loss must be 'kl' or 'frobenius', not {loss!r}")
@@ -378,8 +382,12 @@ def nmf(
                 break
             prev = cur
     resolved = False
+    evidence, reason = None, "not asked (pure_pixels=False)"
     if pure_pixels is not None:
-        rot = pure_pixel_rotation(w, h, pure_pixels, floor=EPS)
+        noise = {"noise": "poisson"} if loss == "kl" else {
+            "noise": "gaussian", "sigma2": float(history[-1]) / max(dm.n_pixels * dm.n_channels, 1)}
+        apply, evidence, reason = rotation_evidence(w, h, pure_pixels, **noise)
+        rot = pure_pixel_rotation(w, h, pure_pixels, floor=EPS) if apply else None
         if rot is not None:
             w, h, _ = rot
             h = np.maximum(h, EPS)
@@ -404,7 +412,10 @@ def nmf(
         "loss_history": np.asarray(history),
         "route": route,
         "pure_pixel_rotation": resolved,
+        "pure_pixel_reason": reason,
     }
+    if evidence is not None:
+        info["pure_pixel_evidence"] = evidence
     return w[:, order], h[order], info
 
 
@@ -414,7 +425,8 @@ class NMF(Method):
     """NMF of the raw counts (:func:`nmf`; the Poisson weighting serves only the rank), started from the PCA:
     NNDSVDa of its rank-k model of the counts (``init="nndsvda"``, no extra read) or the pure-pixel endmember
     spectra of ``method="vca"`` (``init="vca"``). Options: ``loss`` (``"kl"``, Poisson; ``"frobenius"``, HALS),
-    ``init``, ``pure_pixels`` (rotate to the factorisation whose loadings are pure at the pure-pixel groups),
+    ``init``, ``pure_pixels`` (rotate to the factorisation whose loadings are pure at the pure-pixel groups,
+    when the data show pure pixels there: :func:`.purity.rotation_evidence`),
     ``fit_pixels`` (KL: fit the spectra on a seeded subset of this many pixels, then one loadings pass;
     ``None``: all pixels when they fit in memory, else as many as fit in :data:`SUBSET_BYTES`), ``max_iter``,
     ``tol``. Spectra sum to one, loadings carry the counts, components ordered by total signal."""

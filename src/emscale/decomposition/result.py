@@ -25,6 +25,7 @@ from ..core.registry import operation
 from ..core.result import Result, load_npz, save_npz
 from ..core.signal import Signal, default_chunks
 from ..engine import Pass, run_pass
+from ..plotting.limits import mass_range, robust_clim
 
 FORMAT_VERSION = 1
 
@@ -249,7 +250,10 @@ class Decomposition(Result):
         ax.set_title(f"{self.method} scree")
         return fig
 
-    def plot_factors(self, n_components: int | None = None):
+    def plot_factors(self, n_components: int | None = None, crop: bool | None = None):
+        """The factor spectra (one signal axis) or images. ``crop``: draw only the energy range where the factors
+        carry 99.5 % of their absolute mass, with a 5 % margin (:func:`emscale.plotting.limits.mass_range`);
+        ``None``: for EDS, whose lines often fill a small part of a 0-20/40 keV axis."""
         import matplotlib.pyplot as plt
 
         k = self.n_components if n_components is None else min(int(n_components), self.n_components)
@@ -259,6 +263,9 @@ class Decomposition(Result):
             for c in range(k):
                 ax.plot(x, self.factors_array[:, c], label=f"#{c}")
             ax.set_xlabel(f"{self.sig_axes[0].name} ({self.sig_axes[0].units})")
+            if crop is None:
+                crop = "EDS" in str(self.signal_type or "").upper()
+            ax.set_xlim(*(mass_range(x, self.factors_array[:, :k].T) if crop else (float(x.min()), float(x.max()))))
             ax.legend()
         else:
             fig.clf()
@@ -267,6 +274,9 @@ class Decomposition(Result):
         return fig
 
     def plot_loadings(self, n_components: int | None = None):
+        """The loading maps (or profiles), each image with its own robust contrast: colour limits at its 1 and
+        99.5 percentiles (:func:`emscale.plotting.limits.robust_clim`), so that sparse maps with a few hot
+        pixels are not nearly black."""
         import matplotlib.pyplot as plt
 
         k = self.n_components if n_components is None else min(int(n_components), self.n_components)
@@ -403,7 +413,9 @@ def _image_grid(images: np.ndarray, plt, fig):
         if img.ndim == 1:
             ax.plot(img)
         else:
-            ax.imshow(img.reshape(img.shape[0], -1) if img.ndim > 2 else img)
+            img = img.reshape(img.shape[0], -1) if img.ndim > 2 else img
+            vmin, vmax = robust_clim(img)
+            ax.imshow(img, vmin=vmin, vmax=vmax, interpolation="nearest")
             ax.set_axis_off()
         ax.set_title(f"#{c}", fontsize=8)
     return fig

@@ -1,0 +1,77 @@
+"""Figures of a decomposition show the data: EDS factor plots cropped to the energy range that holds the lines,
+loading maps with a robust (percentile) contrast (decomposition.result, plotting.limits)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from emscale.core.axes import Axis  # noqa: E402
+from emscale.decomposition.result import Decomposition  # noqa: E402
+from emscale.plotting.limits import mass_range, robust_clim  # noqa: E402
+
+
+def _decomposition(factors, loadings, sig_axis, nav_shape=(30, 40), signal_type="EDS_SEM"):
+    nav = [Axis(name="y", size=nav_shape[0], navigate=True), Axis(name="x", size=nav_shape[1], navigate=True)]
+    return Decomposition(method="nmf", params={}, factors_array=factors, loadings_array=loadings, info={},
+                         nav_axes=nav, sig_axes=[sig_axis], n_pixels=int(np.prod(nav_shape)),
+                         n_channels=factors.shape[0], signal_type=signal_type)
+
+
+def _eds_factors():
+    """Two EDS-like factors on a 0-40 keV axis (2048 channels): a weak continuum and lines between 1.5 and 8
+    keV; nothing above 10 keV."""
+    e = np.arange(2048) * 0.02
+    cont = np.where(e < 10.0, np.exp(-e / 2.0), 0.0)
+    f = np.stack([0.02 * cont + np.exp(-0.5 * ((e - c) / 0.06) ** 2) for c in (1.74, 8.04)], axis=1)
+    return e, f / f.sum(axis=0), Axis(name="Energy", size=2048, scale=0.02, offset=0.0, units="keV")
+
+
+def test_mass_range_holds_the_lines_with_a_margin():
+    e, f, _ = _eds_factors()
+    lo, hi = mass_range(e, f.T)
+    assert 0.0 <= lo < 1.74 - 0.2 and 8.04 + 0.2 < hi < 12.0, (lo, hi)
+    # each curve counts equally: a weak high-energy line still lies inside
+    g = f.copy()
+    g[:, 1] *= 1e-3
+    assert mass_range(e, g.T)[1] > 8.04
+    assert mass_range(e, np.zeros(2048)) == (0.0, e[-1])
+
+
+def test_eds_factor_plot_shows_the_energy_range_of_the_lines():
+    e, f, ax_e = _eds_factors()
+    d = _decomposition(f, np.ones((1200, 2)), ax_e)
+    fig = d.plot_factors()
+    lo, hi = fig.axes[0].get_xlim()
+    assert (lo, hi) == pytest.approx(mass_range(e, f.T))
+    assert hi < 12.0 and lo < 1.5  # not 0-40 keV squeezed
+    full = d.plot_factors(crop=False).axes[0].get_xlim()
+    assert full == pytest.approx((0.0, e[-1]))
+    # EELS factors are drawn over the whole axis unless asked
+    eels = _decomposition(f, np.ones((1200, 2)), ax_e, signal_type="EELS")
+    assert eels.plot_factors().axes[0].get_xlim() == pytest.approx((0.0, e[-1]))
+
+
+def test_sparse_loading_maps_get_percentile_contrast():
+    rng = np.random.default_rng(0)
+    maps = rng.poisson(0.3, size=(1200, 2)).astype(float)
+    maps[rng.choice(1200, 3, replace=False), 0] = 500.0  # three hot pixels
+    _, f, ax_e = _eds_factors()
+    d = _decomposition(f, maps, ax_e)
+    fig = d.plot_loadings()
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert len(images) == 2
+    for c, im in enumerate(images):
+        assert im.get_clim() == pytest.approx(robust_clim(maps[:, c].reshape(30, 40)))
+        assert im.get_clim() == pytest.approx(tuple(np.percentile(maps[:, c], (1.0, 99.5))))
+    assert images[0].get_clim()[1] < 10.0  # the hot pixels saturate; the map itself is visible
+
+
+def test_robust_clim_of_a_constant_or_empty_map():
+    assert robust_clim(np.full((4, 4), 3.0)) == (3.0, 4.0)
+    assert robust_clim(np.full((2, 2), np.nan)) == (0.0, 1.0)
+    img = np.zeros((30, 40))
+    img[0, 0] = 1.0
+    assert robust_clim(img) == (0.0, 1.0)  # percentiles coincide: min and max
