@@ -246,7 +246,8 @@ def _data_matrix(s: Signal, n_components, navigation_mask, signal_mask, executor
     keep_ch = _keep_mask(signal_mask, s.shape[s.nav_ndim :], "signal_mask")
     dm = DataMatrix(s.data, s.nav_ndim, keep_pix, keep_ch, executor=executor, progress=progress)
     if dm.n_pixels < 2:
-        raise DataError(f"navigation_mask leaves {dm.n_pixels} pixel(s); at least 2 are needed")
+        raise DataError(f"navigation_mask leaves {dm.n_pixels} pixel(s); at least 2 are needed" if keep_pix is not None
+                        else f"{s!r} has {dm.n_pixels} pixel: decomposition needs at least 2")
     if dm.n_channels < 2:
         raise DataError(f"signal_mask leaves {dm.n_channels} channel(s); at least 2 are needed")
     return dm, {"navigation_mask_excluded": 0 if keep_pix is None else int((~keep_pix).sum()),
@@ -300,8 +301,8 @@ def _check_values(s: Signal, dm: DataMatrix, meth: Method, poisson: bool, n_comp
         raise DataError(
             f"{meth.name} needs non-negative data; {st.n_negative} value(s) are negative (minimum {st.minimum:g})"
         )
-    if float(np.abs(st.col_sums).sum()) == 0 and poisson:
-        raise DataError("all the decomposed data are zero")
+    if float(np.abs(st.col_sums).sum()) == 0 and not st.n_negative:  # no negatives and zero sums: all zero
+        raise DataError("all the decomposed data are zero: there is nothing to separate")
     if isinstance(n_components, int | np.integer) and not 1 <= int(n_components) <= m:
         raise ValueError(
             f"n_components={int(n_components)} must be between 1 and min(pixels, channels) = "
