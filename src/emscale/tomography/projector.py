@@ -9,11 +9,23 @@ compiler) or ``"auto"`` (numba when importable). A single slice ``(nz, nw)`` is 
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 
 from ..core.errors import DataError
-from . import _kernels
 from .geometry import ParallelGeometry
+
+
+class _LazyKernels:
+    """The compiled kernels, imported on first use: ``import emscale`` must not load numba (0.15 s, and small
+    inputs elsewhere never need it)."""
+
+    def __getattr__(self, name):
+        return getattr(importlib.import_module(".._kernels", __name__), name)
+
+
+_kernels = _LazyKernels()
 
 BACKENDS = ("auto", "numba", "numpy")
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._kernels import to_first, to_last
 from ..projector import Projector
 
 
@@ -38,6 +37,8 @@ def sirt(A: Projector, sino: np.ndarray, n_iter: int = 100, nonnegative: bool = 
     -------
     >>> rec = sirt(A, sino, n_iter=100)
     """
+    from .._kernels import to_first, to_last  # numba loads on first use, not on import
+
     g = A.geometry
     R = _inverse(A.forward(np.ones(g.vol_shape, np.float32)))[:, :, None]
     C = _inverse(A.adjoint(np.ones(g.sino_shape, np.float32)))[:, :, None]
