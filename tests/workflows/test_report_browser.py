@@ -1,7 +1,10 @@
-"""The HTML report opened in a real headless Chromium: no console errors, every image renders, a screenshot."""
+"""The HTML report opened in a real headless Chromium: no console errors, every image renders, the component
+names and the rank-evidence table are there once, and a full-page screenshot is kept for a person to look at in
+``test-artifacts/screenshots/report.png`` at the repository root (or ``$EMSCALE_ARTIFACTS``)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,15 @@ from emscale.workflows.samples import eds_si
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install -e .[test])")
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def screenshots() -> Path:
+    """The folder the screenshots go to (CI keeps it as an artefact of the test run)."""
+    base = os.environ.get("EMSCALE_ARTIFACTS")
+    path = Path(base) if base else ROOT / "test-artifacts" / "screenshots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +61,16 @@ def test_report_renders_in_chromium(browser, report, tmp_path):
     headings = browser.execute_script("return Array.from(document.querySelectorAll('h2')).map(h => h.textContent);")
     for needed in ("Input", "Steps", "Software", "Recipe that reproduces this report"):
         assert needed in headings
-    shot = tmp_path / "report.png"
+    text = browser.execute_script("return document.body.innerText;")
+    h3 = browser.execute_script("return Array.from(document.querySelectorAll('h3')).map(h => h.textContent);")
+    assert h3.count("Rank evidence") == 1  # PCA and NMF of the same data: one table, the NMF refers to it
+    assert "Si Kα" in text and "Cu K/L" in text  # components named by their lines
+    assert "nav=" not in text and "(24, 20|256)" in text  # the signal's own shape notation
+    height = browser.execute_script("return document.documentElement.scrollHeight;")
+    browser.set_window_size(1280, min(int(height) + 200, 16000))  # the window frame takes some of it
+    shot = screenshots() / "report.png"
     assert browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
+    from matplotlib.image import imread
+
+    assert imread(shot).shape[0] >= min(height, 15800)  # the whole page, not a window of it

@@ -197,3 +197,13 @@ class Axis:
             cal = f"non-uniform {self.describe_range()}"
         role = "nav" if self.navigate else "sig"
         return f"{self.name or '<unnamed>'} ({role}, {self.size}): {cal}"
+
+
+def shape_notation(nav_axes, sig_axes) -> str:
+    """The shape of a signal as every summary writes it, ``"(80, 64|1024)"``: the navigation sizes, then the
+    signal sizes after a bar, each in user order (x before y: the reverse of numpy order). ``nav_axes`` and
+    ``sig_axes`` are :class:`Axis` sequences (or sizes) in numpy order, as ``Signal.axes`` and results store them."""
+    def sizes(axes):
+        return ", ".join(str(getattr(a, "size", a)) for a in list(axes)[::-1])
+
+    return f"({sizes(nav_axes)}|{sizes(sig_axes)})"

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import codec
-from .axes import Axis
+from .axes import Axis, shape_notation
 from .errors import AxisError
 from .registry import operation, register_host
 
@@ -344,12 +344,11 @@ class Signal:
 
     # -- display -------------------------------------------------------------------------------------------
     def __repr__(self) -> str:
-        nav = ", ".join(str(n) for n in self.nav_shape)
-        sig = ", ".join(str(n) for n in self.sig_shape)
         kind = self.signal_type or "Signal"
         title = f" {self.title!r}" if self.title else ""
         lazy = ", lazy" if self.is_lazy else ""
-        return f"<Signal {kind}{title} ({nav}|{sig}) {self.dtype}{lazy}>"
+        shape = shape_notation(self._axes[: self.nav_ndim], self._axes[self.nav_ndim :])
+        return f"<Signal {kind}{title} {shape} {self.dtype}{lazy}>"
 
     def describe(self) -> str:
         """Multi-line summary: shapes, dtype, type, laziness and every axis with its calibration."""

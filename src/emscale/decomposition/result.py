@@ -19,13 +19,12 @@ from typing import ClassVar
 import numpy as np
 
 from ..core import codec
-from ..core.axes import Axis
+from ..core.axes import Axis, shape_notation
 from ..core.html import figure, table
 from ..core.registry import operation
 from ..core.result import Result, load_npz, save_npz
 from ..core.signal import Signal, default_chunks
 from ..engine import Pass, run_pass
-from ..plotting.limits import mass_range, robust_clim
 
 FORMAT_VERSION = 1
 
@@ -74,7 +73,7 @@ class ClusterResult(Result):
                    meta["signal_type"], meta["metadata"], meta["title"], meta["history"])
 
     def __repr__(self) -> str:
-        return f"<ClusterResult {self.n_clusters} clusters nav={tuple(a.size for a in self.nav_axes)}>"
+        return f"<ClusterResult {self.n_clusters} clusters {shape_notation(self.nav_axes, self.sig_axes)}>"
 
 
 @operation("labels", on=ClusterResult, method="property")
@@ -250,46 +249,45 @@ class Decomposition(Result):
         ax.set_title(f"{self.method} scree")
         return fig
 
-    def plot_factors(self, n_components: int | None = None, crop: bool | None = None):
-        """The factor spectra (one signal axis) or images. ``crop``: draw only the energy range where the factors
+    def component_names(self, elements=None) -> list[str]:
+        """A name per component from its dominant X-ray lines (EDS) or edges (EELS), ``"#k"`` where ambiguous;
+        see :func:`emscale.spectroscopy.naming.component_names` (``elements`` overrides ``Sample.elements``)."""
+        from ..spectroscopy.naming import component_names
+
+        if len(self.sig_axes) != 1:
+            return [f"#{c}" for c in range(self.n_components)]
+        return component_names(self.factors_array, self.sig_axes[0], self.signal_type, self.metadata, elements)
+
+    def plot_factors(self, n_components: int | None = None, crop: bool | None = None, names=None):
+        """The factor spectra (one signal axis) or images, labelled ``#k`` and their element name
+        (:meth:`component_names`; or ``names``). ``crop``: draw only the energy range where the factors
         carry 99.5 % of their absolute mass, with a 5 % margin (:func:`emscale.plotting.limits.mass_range`);
         ``None``: for EDS, whose lines often fill a small part of a 0-20/40 keV axis."""
-        import matplotlib.pyplot as plt
+        from ..plotting.components import factor_figure, loading_figure
 
         k = self.n_components if n_components is None else min(int(n_components), self.n_components)
-        fig, ax = plt.subplots()
+        names = (self.component_names() if names is None else list(names))[:k]
         if len(self.sig_axes) == 1:
-            x = self.sig_axes[0].values
-            for c in range(k):
-                ax.plot(x, self.factors_array[:, c], label=f"#{c}")
-            ax.set_xlabel(f"{self.sig_axes[0].name} ({self.sig_axes[0].units})")
             if crop is None:
                 crop = "EDS" in str(self.signal_type or "").upper()
-            ax.set_xlim(*(mass_range(x, self.factors_array[:, :k].T) if crop else (float(x.min()), float(x.max()))))
-            ax.legend()
-        else:
-            fig.clf()
-            return _image_grid(self.factors_array[:, :k].T.reshape((k,) + self.sig_shape), plt, fig)
-        ax.set_title(f"{self.method} factors")
-        return fig
+            return factor_figure(self.sig_axes[0], self.factors_array[:, :k], names, f"{self.method} factors",
+                                 crop=bool(crop))
+        images = self.factors_array[:, :k].T.reshape((k,) + self.sig_shape)
+        return loading_figure(images, self.sig_axes, names, f"{self.method} factors", clabel="factor")
 
-    def plot_loadings(self, n_components: int | None = None):
-        """The loading maps (or profiles), each image with its own robust contrast: colour limits at its 1 and
-        99.5 percentiles (:func:`emscale.plotting.limits.robust_clim`), so that sparse maps with a few hot
-        pixels are not nearly black."""
-        import matplotlib.pyplot as plt
+    def plot_loadings(self, n_components: int | None = None, names=None):
+        """The loading maps (or profiles) on the calibrated navigation axes, each with a colour bar, a scale bar
+        and its own robust contrast: colour limits at its 1 and 99.5 percentiles
+        (:func:`emscale.plotting.limits.robust_clim`), so that sparse maps with a few hot pixels are not nearly
+        black. Titled ``#k`` and the component's element name (:meth:`component_names`; or ``names``)."""
+        from ..plotting.components import loading_figure
 
         k = self.n_components if n_components is None else min(int(n_components), self.n_components)
+        names = (self.component_names() if names is None else list(names))[:k]
         maps = self.loadings_array[:, :k].T.reshape((k,) + self.nav_shape)
-        if len(self.nav_shape) == 1:
-            fig, ax = plt.subplots()
-            for c in range(k):
-                ax.plot(maps[c], label=f"#{c}")
-            ax.legend()
-            ax.set_title(f"{self.method} loadings")
-            return fig
-        fig = plt.figure()
-        return _image_grid(maps.reshape((k,) + maps.shape[-2:]) if maps.ndim == 3 else maps[..., 0, :, :], plt, fig)
+        if maps.ndim > 3:  # outer navigation axes: their first index
+            maps = maps.reshape((k, -1) + maps.shape[-2:])[:, 0]
+        return loading_figure(maps, self.nav_axes, names, f"{self.method} loadings")
 
     def _repr_html_(self) -> str:
         """Notebook summary: what was run, the rank decision and the scree figure inline."""
@@ -305,7 +303,7 @@ class Decomposition(Result):
 
     def __repr__(self) -> str:
         return (
-            f"<Decomposition {self.method} k={self.n_components} nav={self.nav_shape} sig={self.sig_shape}"
+            f"<Decomposition {self.method} k={self.n_components} {shape_notation(self.nav_axes, self.sig_axes)}"
             f" pixels={self.n_pixels} channels={self.n_channels}>"
         )
 
@@ -401,21 +399,3 @@ def _fig_ax(ax, plt):
         fig, ax = plt.subplots()
         return fig, ax
     return ax.figure, ax
-
-
-def _image_grid(images: np.ndarray, plt, fig):
-    k = images.shape[0]
-    cols = int(np.ceil(np.sqrt(k)))
-    rows = int(np.ceil(k / cols))
-    for c in range(k):
-        ax = fig.add_subplot(rows, cols, c + 1)
-        img = images[c]
-        if img.ndim == 1:
-            ax.plot(img)
-        else:
-            img = img.reshape(img.shape[0], -1) if img.ndim > 2 else img
-            vmin, vmax = robust_clim(img)
-            ax.imshow(img, vmin=vmin, vmax=vmax, interpolation="nearest")
-            ax.set_axis_off()
-        ax.set_title(f"#{c}", fontsize=8)
-    return fig

@@ -7,6 +7,11 @@
 * a spectrum image (navigation axes + one signal axis): a navigator (map of the total counts) beside the mean
   spectrum; a line scan (one navigation axis) shows the position-energy image instead of a map.
 
+Maps carry a labelled colour bar and a scale bar in the length unit that makes it read 1-500 (``2 Å``, not
+``0.0002 µm``; :mod:`.scalebar`); with a scale bar the axis ticks are hidden, as in a micrograph, otherwise at
+most five per axis so that their labels never overlap. Decomposition and clustering figures are in
+:mod:`.components`.
+
 Spectra accept ``marks``: edge or line positions drawn as labelled vertical lines. Save with
 ``fig.savefig("out.png")`` (or ``.svg``, ``.pdf``).
 """
@@ -18,25 +23,15 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..core.signal import signal_method
+from .scalebar import add_scalebar, nice_length, scale_bar
 
-__all__ = ["plot_signal", "axis_label", "nice_length"]
+__all__ = ["plot_signal", "axis_label", "nice_length", "scale_bar", "add_scalebar", "style_image_axes"]
 
 
 def axis_label(ax) -> str:
     """``"name (units)"`` for an :class:`~emscale.Axis`."""
     name = ax.name or "axis"
     return f"{name} ({ax.units})" if ax.units else name
-
-
-def nice_length(target: float) -> float:
-    """The 1-2-5 value nearest below ``target`` (for scale bars)."""
-    if not np.isfinite(target) or target <= 0:
-        return 1.0
-    e = 10 ** np.floor(np.log10(target))
-    for m in (5, 2, 1):
-        if m * e <= target:
-            return float(m * e)
-    return float(e)
 
 
 def _is_counts(s) -> bool:
@@ -114,25 +109,20 @@ def _extent(ax_x, ax_y):
     return (x0, x1, y1, y0)  # origin upper: first row at the top
 
 
-def _add_scalebar(ax, axis_x, color="white"):
-    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+def style_image_axes(ax, axis_x, axis_y, scalebar: bool = True):
+    """Calibrated image axes: with a scale bar (both axes in the same unit) the ticks are hidden, as in a
+    micrograph; otherwise at most 5 ticks per axis so that their labels never overlap. Returns the bar or None."""
+    from matplotlib.ticker import MaxNLocator
 
-    span = abs(axis_x.high - axis_x.low) or abs(axis_x.scale)
-    length = nice_length(span / 4)
-    units = f" {axis_x.units}" if axis_x.units else ""
-    bar = AnchoredSizeBar(
-        ax.transData,
-        length,
-        f"{length:g}{units}",
-        "lower right",
-        pad=0.4,
-        color=color,
-        frameon=False,
-        size_vertical=span / 150,
-        label_top=True,
-    )
-    ax.add_artist(bar)
-    return bar
+    ax.set_xlabel(axis_label(axis_x))
+    ax.set_ylabel(axis_label(axis_y))
+    if scalebar and axis_x.units and axis_x.units == axis_y.units:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return add_scalebar(ax, axis_x)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, min_n_ticks=2))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=5, min_n_ticks=2))
+    return None
 
 
 def _image(fig, ax, img, axis_x, axis_y, title, cmap, scalebar, colorbar, clabel):
@@ -144,16 +134,12 @@ def _image(fig, ax, img, axis_x, axis_y, title, cmap, scalebar, colorbar, clabel
         interpolation="nearest",
         aspect="equal" if axis_x.units == axis_y.units else "auto",
     )
-    ax.set_xlabel(axis_label(axis_x))
-    ax.set_ylabel(axis_label(axis_y))
     if title:
         ax.set_title(title)
-    if scalebar and axis_x.units and axis_x.units == axis_y.units:
-        _add_scalebar(ax, axis_x)
+    style_image_axes(ax, axis_x, axis_y, scalebar)
     if colorbar:
         cb = fig.colorbar(im, ax=ax, shrink=0.85)
-        if clabel:
-            cb.set_label(clabel)
+        cb.set_label(clabel or "Intensity")
     return im
 
 
@@ -255,7 +241,7 @@ def plot_signal(
             cmap,
             scalebar,
             colorbar,
-            None,
+            f"{_intensity_label(s)}, total",
         )
     if sig == 1:
         _spectrum(
@@ -269,7 +255,8 @@ def plot_signal(
         )
     else:
         ax_x, ax_y = s.sig_axes
-        _image(fig, right, mean_sig, ax_x, ax_y, "Mean image", cmap, scalebar, colorbar, None)
+        _image(fig, right, mean_sig, ax_x, ax_y, "Mean image", cmap, scalebar, colorbar,
+               f"{_intensity_label(s)}, mean")
     if title:
         fig.suptitle(title)
     return fig

@@ -22,10 +22,9 @@ pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}.ok{color:#1
 
 
 def _mean_spectrum_figure(s, title: str = "Mean spectrum of the input"):
-    import matplotlib.pyplot as plt
-
     nav = tuple(range(s.nav_ndim))
-    fig, ax = plt.subplots(figsize=(6.5, 3.2))
+    fig = _figure((6.5, 3.2))
+    ax = fig.add_subplot()
     if s.sig_ndim != 1:
         ax.text(0.5, 0.5, f"signal is {s.sig_ndim}-D: no spectrum", ha="center")
         return fig
@@ -38,62 +37,114 @@ def _mean_spectrum_figure(s, title: str = "Mean spectrum of the input"):
     return fig
 
 
-def _rgb_figure(dec):
-    import matplotlib.pyplot as plt
+SIGNIFICANT = 4  # significant digits of the numbers in the report's tables
+_RANK_KEYS = ("method", "threshold", "edge", "sigma2", "tw_sigmas", "pa_margin", "mp_threshold", "mp_edge",
+              "mp_sigma2", "n_rows", "n_cols", "warning")
 
-    lo = np.asarray(dec.loadings_array[:, : min(3, dec.n_components)], dtype=float)
+
+def number(v) -> str:
+    """A table cell: floats with :data:`SIGNIFICANT` significant digits, everything else as ``str``."""
+    if isinstance(v, bool | np.bool_):
+        return str(bool(v))
+    if isinstance(v, float | np.floating):
+        return f"{float(v):.{SIGNIFICANT}g}"
+    return str(v)
+
+
+def _rgb_figure(dec, names):
+    """The first three loadings as the red, green and blue channels (each stretched between its 1 and 99
+    percentiles), with a scale bar and a legend naming the component of each channel."""
+    from matplotlib.patches import Patch
+
+    from ..plotting import _extent, style_image_axes
+    from ..plotting.components import component_label
+
+    n = min(3, dec.n_components)
+    lo = np.asarray(dec.loadings_array[:, :n], dtype=float)
     rgb = np.zeros((lo.shape[0], 3))
-    for c in range(lo.shape[1]):
+    for c in range(n):
         v = np.nan_to_num(lo[:, c])
         lo_, hi = np.percentile(v, [1, 99])
         rgb[:, c] = np.clip((v - lo_) / (hi - lo_ if hi > lo_ else 1), 0, 1)
-    shape = tuple(dec.nav_shape) if len(dec.nav_shape) == 2 else None  # numpy order, like the loadings
-    fig, ax = plt.subplots(figsize=(4, 4))
-    if shape is not None:
-        ax.imshow(rgb.reshape(shape + (3,)), interpolation="nearest")
-        ax.set_axis_off()
-    else:
-        ax.plot(rgb)
-    ax.set_title("RGB composite of loadings 1-3")
+    fig = _figure((5.2, 4.4))
+    ax = fig.add_subplot()
+    ay, ax_ = dec.nav_axes[-2], dec.nav_axes[-1]
+    ax.imshow(rgb.reshape(tuple(dec.nav_shape) + (3,)), interpolation="nearest", extent=_extent(ax_, ay),
+              aspect="equal" if ay.units == ax_.units else "auto")
+    style_image_axes(ax, ax_, ay)
+    handles = [Patch(color=col, label=component_label(c, names[c]))
+               for c, col in enumerate(("red", "green", "blue")[:n])]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    ax.set_title(f"RGB composite of loadings 0-{n - 1}")
     return fig
+
+
+def _figure(figsize):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, layout="constrained")
 
 
 def _cluster_figure(c):
-    import matplotlib.pyplot as plt
+    from ..plotting.components import phase_figure
+    from ..spectroscopy.naming import component_names
 
-    lab = c.labels.to_numpy()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    if lab.ndim == 2:
-        axes[0].imshow(lab, cmap="tab10", interpolation="nearest")
-        axes[0].set_axis_off()
-    else:
-        axes[0].plot(lab)
-    axes[0].set_title("Phase map (clusters)")
-    sp = c.spectra.to_numpy()
-    a = c.spectra.sig_axes[0]
-    for k in range(sp.shape[0]):
-        axes[1].plot(a.values, sp[k], lw=1, color=plt.get_cmap("tab10")(k), label=f"phase {k}")
-    axes[1].set_xlabel(f"{a.name} ({a.units})" if a.units else a.name)
-    axes[1].legend(fontsize=7)
-    axes[1].set_title("Mean spectrum per phase")
-    return fig
+    sig = c.sig_axes
+    names = (component_names(c.spectra_array.T, sig[0], c.signal_type, c.metadata) if len(sig) == 1
+             else None)
+    lab = c.labels_array.reshape(tuple(a.size for a in c.nav_axes))
+    crop = "EDS" in str(c.signal_type or "").upper()
+    return phase_figure(lab, c.spectra_array, c.nav_axes, sig[-1], names, title="", crop=crop)
 
 
-def _decomposition_section(name: str, dec) -> str:
-    parts = [f"<h2>Decomposition “{html.escape(name)}” ({html.escape(dec.method)})</h2>"]
-    info = {k: v for k, v in (dec.info or {}).items() if not isinstance(v, list | dict | np.ndarray)}
-    rows = [("components", dec.n_components)] + [(k, v) for k, v in info.items()]
-    if getattr(dec, "eigenvalues", None) is not None:
+def _rank_table(dec) -> str:
+    """The rank decision and its evidence, once: one row per scalar of the evidence."""
+    ev = dec.rank_evidence
+    rank = dec.info.get("rank_estimate")
+    if ev is None or rank is None:
         rank, ev = dec.estimate_rank()
-        rows.append(("automatic rank", rank))
-        rows += [(f"rank evidence: {k}", v) for k, v in ev.items() if isinstance(v, int | float | str)]
+    rows = [("automatic rank", rank)] + [(k, number(ev[k])) for k in _RANK_KEYS if ev.get(k) is not None]
+    return "<h3>Rank evidence</h3>" + table(rows, ["quantity", "value"])
+
+
+def _same_rank_evidence(dec, shown: dict) -> str | None:
+    """The name of a section already shown whose decomposition had the same data (pixels, channels and the
+    leading eigenvalues within 0.1 %: a truncated solver may differ in the noise tail), hence the same rank
+    evidence; None if none."""
+    top = np.asarray(dec.eigenvalues[:3], dtype=float)
+    for name, other in shown.items():
+        o = np.asarray(other.eigenvalues[:3], dtype=float)
+        if (other.n_pixels, other.n_channels) == (dec.n_pixels, dec.n_channels) and o.shape == top.shape \
+                and np.allclose(o, top, rtol=1e-3, atol=0):
+            return name
+    return None
+
+
+def _decomposition_section(name: str, dec, shown: dict | None = None) -> str:
+    """A decomposition's summary, rank evidence (once per eigenvalue spectrum: ``shown`` maps those already
+    written, by section name), factors, loadings and RGB composite."""
+    shown = {} if shown is None else shown
+    parts = [f"<h2>Decomposition “{html.escape(name)}” ({html.escape(dec.method)})</h2>"]
+    names = dec.component_names()
+    skip = {"rank_estimate", "noise_eigenvalues", "rank_evidence"}
+    info = {k: v for k, v in (dec.info or {}).items()
+            if k not in skip and not isinstance(v, list | dict | np.ndarray)}
+    rows = [("result", repr(dec)), ("components", ", ".join(c if c.startswith("#") else f"#{k} {c}"
+                                                          for k, c in enumerate(names)))]
+    rows += [(k, number(v)) for k, v in info.items()]
     parts.append(table(rows, ["quantity", "value"]))
     if getattr(dec, "eigenvalues", None) is not None:
-        parts.append(figure(dec.plot_scree(), "Scree plot with the noise threshold (rank decision)"))
-    parts.append(figure(dec.plot_factors(), "Factor spectra"))
-    parts.append(figure(dec.plot_loadings(), "Loading maps"))
+        same = _same_rank_evidence(dec, shown)
+        if same is not None:
+            parts.append(f"<p>Rank evidence and scree: as for “{html.escape(same)}” above (same data).</p>")
+        else:
+            shown[name] = dec
+            parts.append(_rank_table(dec))
+            parts.append(figure(dec.plot_scree(), "Scree plot with the noise threshold (rank decision)"))
+    parts.append(figure(dec.plot_factors(names=names), "Factor spectra"))
+    parts.append(figure(dec.plot_loadings(names=names), "Loading maps"))
     if len(dec.nav_shape) == 2 and dec.n_components >= 1:
-        parts.append(figure(_rgb_figure(dec), "RGB composite"))
+        parts.append(figure(_rgb_figure(dec, names), "RGB composite"))
     return "\n".join(parts)
 
 
@@ -115,7 +166,10 @@ def render(run, recipe_text: str, extra_sections: list[tuple[str, str]] | None =
     md = key_metadata(s0.metadata)
     if md:
         out.append(table(list(md.items()), ["metadata", "value"]))
-    out.append(figure(_mean_spectrum_figure(s0), "Mean spectrum"))
+    if s0.nav_ndim == 2 and s0.sig_ndim == 1:
+        out.append(figure(s0.plot(title=""), "Navigator (total counts) and mean spectrum of the input"))
+    else:
+        out.append(figure(_mean_spectrum_figure(s0), "Mean spectrum"))
     out.append("<h2>Steps</h2>")
     out.append(table(
         [(i + 1, r.op + (f" → {r.name}" if r.name else ""), ", ".join(f"{k}={v!r}" for k, v in r.params.items()),
@@ -126,9 +180,10 @@ def render(run, recipe_text: str, extra_sections: list[tuple[str, str]] | None =
     out.append(f"<p>Processed signal: {html.escape(repr(run.signal))}</p>")
     if run.signal is not s0 and run.signal.sig_ndim == 1:
         out.append(figure(_mean_spectrum_figure(run.signal, "Mean spectrum after the steps"), "Processed signal"))
+    shown: dict = {}
     for name, obj in run.results.items():
         if isinstance(obj, Decomposition):
-            out.append(_decomposition_section(name, obj))
+            out.append(_decomposition_section(name, obj, shown))
         elif isinstance(obj, ClusterResult):
             out.append(f"<h2>Clustering “{html.escape(name)}”</h2>")
             out.append(figure(_cluster_figure(obj), "Phase map and per-phase spectra"))

@@ -1,0 +1,159 @@
+"""Figures of decomposition and clustering results: factor spectra, loading maps, the phase map with its spectra.
+
+They take arrays and :class:`~emscale.Axis` objects (not the result classes, which live beside this package and
+use these figures), and the component names (e.g. from :func:`emscale.spectroscopy.naming.component_names`):
+
+* :func:`factor_figure` -- the factor spectra on one calibrated axis, labelled ``"#k name"``;
+* :func:`loading_figure` -- one calibrated map per component, each with its robust contrast
+  (:func:`.limits.robust_clim`), a labelled colour bar and a scale bar;
+* :func:`phase_figure` -- the cluster map beside the mean spectrum of each phase, the colour of phase ``k`` in
+  the map (a :class:`~matplotlib.colors.ListedColormap` with one colour per phase) being the colour of its
+  spectrum, with a colour bar that names the phases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import axis_label, style_image_axes
+from .limits import mass_range, robust_clim
+
+PHASE_COLOURS = "tab10"
+MASKED_COLOUR = "0.85"
+
+
+def component_label(k: int, name: str | None) -> str:
+    """``"#1 Si Kα"`` for a named component, ``"#1"`` otherwise."""
+    return f"#{k}" if not name or name == f"#{k}" else f"#{k} {name}"
+
+
+def _figure(figsize):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def factor_figure(axis, factors: np.ndarray, names: Sequence[str] | None = None, title: str = "Factors",
+                  crop: bool = False, ylabel: str = "factor (counts per channel)"):
+    """The factor spectra ``factors`` (channels, k) against ``axis``; ``crop``: only the energy range holding
+    99.5 % of their mass (:func:`.limits.mass_range`)."""
+    f = np.asarray(factors, dtype=float)
+    k = f.shape[1]
+    names = list(names) if names is not None else [None] * k
+    fig = _figure((7.0, 3.8))
+    ax = fig.add_subplot()
+    x = np.asarray(axis.values, dtype=float)
+    for c in range(k):
+        ax.plot(x, f[:, c], lw=1.1, color=f"C{c % 10}", label=component_label(c, names[c]))
+    ax.set_xlabel(axis_label(axis))
+    ax.set_ylabel(ylabel)
+    ax.set_xlim(*(mass_range(x, f.T) if crop else (float(x.min()), float(x.max()))))
+    ax.axhline(0, color="0.6", lw=0.6)
+    ax.legend(fontsize=8, ncols=1 if k <= 6 else 2)
+    ax.set_title(title)
+    return fig
+
+
+def _grid(k: int) -> tuple[int, int]:
+    cols = min(k, 4) if k != 4 else 2
+    return int(np.ceil(k / cols)), cols
+
+
+def loading_figure(maps: np.ndarray, nav_axes: Sequence, names: Sequence[str] | None = None,
+                   title: str = "Loadings", clabel: str = "loading", cmap: str = "viridis"):
+    """One map per component: ``maps`` (k, rows, columns) on ``nav_axes`` (numpy order: y then x), or
+    profiles when ``maps`` is (k, n) on one axis."""
+    m = np.asarray(maps, dtype=float)
+    k = m.shape[0]
+    names = list(names) if names is not None else [None] * k
+    if m.ndim == 2:  # line scans: profiles
+        fig = _figure((7.0, 3.6))
+        ax = fig.add_subplot()
+        x = np.asarray(nav_axes[-1].values, dtype=float)
+        for c in range(k):
+            ax.plot(x, m[c], lw=1.1, color=f"C{c % 10}", label=component_label(c, names[c]))
+        ax.set_xlabel(axis_label(nav_axes[-1]))
+        ax.set_ylabel(clabel)
+        ax.legend(fontsize=8)
+        ax.set_title(title)
+        return fig
+    rows, cols = _grid(k)
+    ay, ax_ = nav_axes[-2], nav_axes[-1]
+    aspect = (ay.size * abs(ay.scale)) / max(ax_.size * abs(ax_.scale), 1e-300) if ay.units == ax_.units else 1.0
+    panel = 3.0
+    fig = _figure((cols * panel * 1.2, rows * panel * min(max(aspect, 0.4), 1.6) + 0.5))
+    from . import _extent
+
+    for c in range(k):
+        a = fig.add_subplot(rows, cols, c + 1)
+        vmin, vmax = robust_clim(m[c])
+        im = a.imshow(m[c], extent=_extent(ax_, ay), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest",
+                      aspect="equal" if ay.units == ax_.units else "auto")
+        style_image_axes(a, ax_, ay)
+        a.set_xlabel("")
+        a.set_ylabel("")
+        a.set_title(component_label(c, names[c]), fontsize=10)
+        cb = fig.colorbar(im, ax=a, shrink=0.85)
+        cb.set_label(clabel, fontsize=8)
+        cb.ax.tick_params(labelsize=7)
+    fig.suptitle(title)
+    return fig
+
+
+def phase_colours(n: int) -> list[tuple[float, float, float, float]]:
+    """The RGBA colour of each of ``n`` phases (shared by the map and the spectra)."""
+    from matplotlib import colormaps
+
+    base = colormaps[PHASE_COLOURS]
+    return [base(i % base.N) for i in range(n)]
+
+
+def phase_figure(labels: np.ndarray, spectra: np.ndarray, nav_axes: Sequence, sig_axis,
+                 names: Sequence[str] | None = None, title: str = "Phases", crop: bool = False):
+    """The phase map ``labels`` (rows, columns; -1 masked) beside the phase spectra ``spectra`` (n, channels).
+
+    Phase ``k`` has colour ``phase_colours(n)[k]`` in both panels; the colour bar of the map names the phases.
+    ``crop``: draw the spectra over the range holding 99.5 % of their mass (:func:`.limits.mass_range`).
+    """
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    lab = np.asarray(labels)
+    sp = np.asarray(spectra, dtype=float)
+    n = sp.shape[0]
+    colours = phase_colours(n)
+    names = [f"phase {k}" + (f": {nm}" if nm and nm != f"#{k}" else "") for k, nm in
+             enumerate(names if names is not None else [None] * n)]
+    fig = _figure((11.0, 4.0))
+    left, right = fig.subplots(1, 2, width_ratios=(1.0, 1.3))
+    cmap = ListedColormap(colours, name="phases").with_extremes(bad=MASKED_COLOUR)
+    norm = BoundaryNorm(np.arange(-0.5, n), n)
+    if lab.ndim == 2:
+        from . import _extent
+
+        ay, ax_ = nav_axes[-2], nav_axes[-1]
+        im = left.imshow(np.ma.masked_less(lab, 0), cmap=cmap, norm=norm, interpolation="nearest",
+                         extent=_extent(ax_, ay), aspect="equal" if ay.units == ax_.units else "auto")
+        style_image_axes(left, ax_, ay)
+        cb = fig.colorbar(im, ax=left, ticks=np.arange(n), shrink=0.85)
+        cb.ax.set_yticklabels(names, fontsize=8)
+        cb.ax.set_title("phase", fontsize=9)  # above the bar: its tick labels already fill its side
+    else:
+        x = np.asarray(nav_axes[-1].values, dtype=float)
+        for k in range(n):
+            left.scatter(x[lab.ravel() == k], np.full(int(np.sum(lab.ravel() == k)), k), color=colours[k], s=6)
+        left.set_xlabel(axis_label(nav_axes[-1]))
+        left.set_yticks(np.arange(n), names)
+    left.set_title("Phase map")
+    xs = np.asarray(sig_axis.values, dtype=float)
+    for k in range(n):
+        right.plot(xs, sp[k], lw=1.1, color=colours[k], label=names[k])
+    right.set_xlabel(axis_label(sig_axis))
+    right.set_ylabel("mean counts per channel")
+    right.set_xlim(*(mass_range(xs, sp) if crop else (float(xs.min()), float(xs.max()))))
+    right.legend(fontsize=8)
+    right.set_title("Mean spectrum of each phase")
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -1,0 +1,265 @@
+"""Names for decomposition components from their dominant X-ray lines (EDS) or ionisation edges (EELS).
+
+A factor spectrum ``f(E)`` is named after the element features it carries, and only where the match is
+unambiguous; otherwise it keeps its index ``"#k"``.
+
+**EDS.** The continuum is removed with a grey opening (a running minimum then maximum over ``~3`` detector FWHM,
+which keeps the bremsstrahlung and drops peaks narrower than the window); the peaks of the residual ``r(E)``
+whose height is at least :data:`EDS_DOMINANT` of the largest are matched to the X-ray lines (``xraydb``, via
+:func:`.eds.xray_lines`) within half the detector FWHM at that energy (Fiori & Newbury's formula,
+:func:`.eds.line_fwhm`). A candidate line is dropped when its element could not produce it alone: a line that
+is not its family's principal line (``Kb`` without ``Ka``), or a softer family whose harder principal line is
+excited (overvoltage >= :data:`MIN_OVERVOLTAGE`) inside the axis, needs that principal line among the peaks too.
+A peak is assigned when one element remains, or the nearest is :data:`RATIO` times closer than the next.
+
+**EELS.** Edges are steps, so the onsets are the peaks of the smoothed derivative ``f'(E)`` (a Gaussian
+derivative, sigma ~1 eV) that are positive and at least :data:`EELS_DOMINANT` of the largest; each is matched to
+the K, L2,3 and M4,5 edges (:func:`.eels.edges`, ``combine=True``) within ``2 eV + 4 %`` of the energy (chemical
+shifts: Si L2,3 moves by +6 eV in SiO2, tabulated O K sits 11 eV above its onset in oxides), with the same
+ratio rule. Derivative peaks within ``12 eV + 5 %`` above a lower one are its near-edge fine structure and
+are not matched.
+
+Elements come from ``Sample.elements`` of the metadata when present (Velox, Bruker and the samples carry
+them); otherwise every element from B to U is a candidate and only unambiguous matches name a component.
+
+Labels read ``"Si Kα"`` (one line), ``"Cu K"`` (several lines of one family), ``"Cu K/L"`` (several
+families), ``"Ti L2,3"`` (an edge); components with several elements join them with ``" + "`` in the order of
+their strongest feature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+EDS_DOMINANT = 0.2  # a peak names the component when it reaches this fraction of the strongest
+EELS_DOMINANT = 0.35
+MIN_OVERVOLTAGE = 1.5
+FINE_STRUCTURE_EV = 12.0  # derivative peaks this close above an edge onset are its near-edge structure
+RATIO = 3.0  # the nearest candidate must be this many times closer than the next to be unambiguous
+MAX_ELEMENTS = 3
+ALL_ELEMENTS = tuple(range(5, 93))  # B .. U
+_EDS_LINES = ("Ka", "Kb", "La", "Lb1", "Ma", "Mb")
+_PRINCIPAL = {"K": "Ka", "L": "La", "M": "Ma"}
+_HARDER = {"L": "K", "M": "L"}
+_EELS_EDGES = ("K", "L2,3", "M4,5")
+_GREEK = {"a": "α", "b": "β", "g": "γ"}
+
+
+def _line_label(line: str) -> str:
+    """``"Ka"`` -> ``"Kα"``, ``"Lb1"`` -> ``"Lβ1"``."""
+    return line[0] + _GREEK.get(line[1:2], line[1:2]) + line[2:]
+
+
+def _elements(metadata: dict | None, elements: Sequence[str] | None) -> list[str]:
+    import xraydb
+
+    from .elements import element_symbol
+
+    if elements is None and isinstance(metadata, dict):
+        sample = metadata.get("Sample", {})
+        elements = sample.get("elements") if isinstance(sample, dict) else None
+    if elements:
+        return sorted({element_symbol(e) for e in elements})
+    return [xraydb.atomic_symbol(z) for z in ALL_ELEMENTS]
+
+
+def _energy_kev(axis) -> tuple[np.ndarray, float]:
+    """Axis values in keV and the factor keV -> axis units (EDS axes are in keV or eV)."""
+    f = 1000.0 if (axis.units or "").strip().lower() == "ev" else 1.0
+    return np.asarray(axis.values, dtype=float) / f, f
+
+
+def _unique(cands: list[tuple[float, str, object]]) -> object | None:
+    """The candidate of one element nearest the peak when it is unambiguous (see the module docstring)."""
+    if not cands:
+        return None
+    cands.sort(key=lambda c: c[0])
+    best = cands[0]
+    others = [c for c in cands if c[1] != best[1]]
+    if not others or others[0][0] > RATIO * max(best[0], 1e-12):
+        return best[2]
+    return None
+
+
+def _peaks(y: np.ndarray, dominant: float, min_distance: int) -> np.ndarray:
+    """Indices of the peaks of ``y`` at least ``dominant`` times the highest, strongest first."""
+    from scipy.signal import find_peaks
+
+    top = float(np.max(y)) if y.size else 0.0
+    if not top > 0:
+        return np.zeros(0, dtype=int)
+    idx, props = find_peaks(y, height=dominant * top, prominence=dominant * top / 2, distance=max(min_distance, 1))
+    return idx[np.argsort(-props["peak_heights"], kind="stable")]
+
+
+# -- EDS ------------------------------------------------------------------------------------------------------
+def _eds_peaks(f: np.ndarray, e_kev: np.ndarray, resolution: float) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter1d, grey_opening
+
+    from .eds import line_fwhm
+
+    step = float(np.median(np.diff(e_kev))) if e_kev.size > 1 else 1.0
+    width = int(np.ceil(3 * float(line_fwhm(max(float(e_kev.max()), 1.0), resolution)) / step)) | 1
+    y = gaussian_filter1d(np.nan_to_num(f), 1.0)
+    r = y - grey_opening(y, size=min(width, max(3, y.size // 2 * 2 - 1)))
+    return e_kev[_peaks(r, EDS_DOMINANT, width // 3)]
+
+
+def _eds_candidates(elements, e_max: float, beam: float):
+    from .eds import xray_lines
+
+    table = {}
+    for el in elements:
+        lines = {ln.line: ln for ln in xray_lines(el, beam_energy=beam) if ln.line in _EDS_LINES}
+        table[el] = {k: v for k, v in lines.items() if v.energy <= e_max}
+    return table
+
+
+def _eds_names(f, e_kev, elements, beam: float, resolution: float) -> list[tuple[str, str, float]]:
+    from .eds import line_fwhm
+
+    peaks = _eds_peaks(f, e_kev, resolution)
+    table = _eds_candidates(elements, float(e_kev.max()), beam)
+
+    def tol(e):
+        return 0.5 * float(line_fwhm(e, resolution))
+
+    found = []
+    for rank, p in enumerate(peaks):
+        cands = []
+        for el, lines in table.items():
+            for ln in lines.values():
+                d = abs(ln.energy - p)
+                hard = lines.get(_PRINCIPAL[_HARDER[ln.line[0]]]) if ln.line[0] in _HARDER else None
+                excited_hard = hard is not None and beam / hard.edge >= MIN_OVERVOLTAGE
+                if d <= tol(p) and _possible(ln, lines, hard if excited_hard else None, peaks, tol):
+                    cands.append((d, el, ln))
+        ln = _unique(cands)
+        if ln is None and rank == 0:
+            return []  # the strongest peak is unexplained: no name
+        if ln is not None:
+            found.append((ln.element, ln.line, rank))
+    return found
+
+
+def _possible(line, lines: dict, hard, peaks: np.ndarray, tol) -> bool:
+    fam = line.line[0]
+    needed = [] if line.line == _PRINCIPAL[fam] else [lines.get(_PRINCIPAL[fam])]
+    if hard is not None:
+        needed.append(hard)
+    return all(n is not None and np.any(np.abs(peaks - n.energy) <= tol(n.energy)) for n in needed)
+
+
+# -- EELS -----------------------------------------------------------------------------------------------------
+def _eels_names(f, e_ev, elements) -> list[tuple[str, str, int]]:
+    from scipy.ndimage import gaussian_filter1d
+
+    from .eels import edges
+
+    step = float(np.median(np.diff(e_ev))) if e_ev.size > 1 else 1.0
+    sigma = max(1.0, 1.0 / step)
+    d = gaussian_filter1d(np.nan_to_num(f), sigma, order=1)
+    margin = int(np.ceil(4 * sigma))  # the derivative filter's edge effects
+    idx = [i for i in _peaks(d, EELS_DOMINANT, margin) if margin <= i < d.size - margin]
+    peaks = []
+    for e in sorted(e_ev[idx]):  # fine structure above an onset is not a new edge
+        if not peaks or e > peaks[-1] + FINE_STRUCTURE_EV + 0.05 * peaks[-1]:
+            peaks.append(float(e))
+    keep = set(peaks)
+    peaks = [float(e) for e in e_ev[idx] if float(e) in keep]  # strongest first again
+    table = [e for el in elements for e in edges(el, combine=True)
+             if e.edge in _EELS_EDGES and e_ev.min() <= e.onset <= e_ev.max() + 20]
+    found = []
+    for rank, p in enumerate(peaks):
+        cands = [(abs(e.onset - p), e.element, e) for e in table if abs(e.onset - p) <= 2.0 + 0.04 * p]
+        e = _unique(cands)
+        if e is None and rank == 0:
+            return []
+        if e is not None:
+            found.append((e.element, e.edge, rank))
+    return found
+
+
+def _label(found: list[tuple[str, str, int]], eels: bool) -> str:
+    by_el: dict[str, list[str]] = {}
+    for el, line, _ in found:
+        by_el.setdefault(el, [])
+        if line not in by_el[el]:
+            by_el[el].append(line)
+    parts = []
+    for el, lines in list(by_el.items())[:MAX_ELEMENTS]:
+        if eels:
+            parts.append(f"{el} {'/'.join(lines)}")
+            continue
+        fams = sorted({ln[0] for ln in lines}, key="KLM".index)
+        parts.append(f"{el} {_line_label(lines[0])}" if len(lines) == 1 else f"{el} {'/'.join(fams)}")
+    return " + ".join(parts)
+
+
+def component_names(
+    factors: np.ndarray,
+    axis,
+    signal_type: str = "",
+    metadata: dict | None = None,
+    elements: Sequence[str] | None = None,
+) -> list[str]:
+    """A name per component: its dominant element lines (EDS) or edges (EELS), or ``"#k"`` when ambiguous.
+
+    Parameters
+    ----------
+    factors : (channels, k) factor spectra (columns), in any units; NaN (masked channels) count as 0.
+    axis : the energy :class:`~emscale.Axis` of the channels (EDS: keV or eV; EELS: eV).
+    signal_type : ``"EDS..."`` or ``"EELS"``; anything else gives ``"#k"`` names.
+    metadata : the signal's metadata: ``Sample.elements`` restricts the candidates, the beam energy (keV) of
+        ``Acquisition_instrument.{SEM,TEM}`` limits the excited X-ray lines, and the EDS detector resolution
+        (``Detector.EDS.energy_resolution_MnKa``, eV) sets the match tolerance.
+    elements : candidate elements, overriding the metadata.
+
+    Returns
+    -------
+    list of k strings, e.g. ``["Si Kα", "Cu K/L", "#2"]``.
+
+    Example
+    -------
+    >>> component_names(d.factors_array, d.sig_axes[0], "EDS_SEM", d.metadata)   # doctest: +SKIP
+    ['O Kα + Si Kα', 'Si Kα', 'Cu K/L']
+    """
+    f = np.asarray(factors, dtype=float)
+    if f.ndim == 1:
+        f = f[:, None]
+    k = f.shape[1]
+    kind = str(signal_type or "").upper()
+    names = [f"#{c}" for c in range(k)]
+    if not (kind.startswith("EDS") or kind.startswith("EELS")) or f.shape[0] < 8:
+        return names
+    els = _elements(metadata, elements)
+    if kind.startswith("EDS"):
+        from .eds import DEFAULT_RESOLUTION_MNKA
+
+        e_kev, _ = _energy_kev(axis)
+        inst = _instrument(metadata)
+        beam = float(inst.get("beam_energy") or e_kev.max())
+        det = inst.get("Detector", {}) if isinstance(inst.get("Detector"), dict) else {}
+        eds = det.get("EDS", {}) if isinstance(det.get("EDS"), dict) else {}
+        res = float(eds.get("energy_resolution_MnKa") or DEFAULT_RESOLUTION_MNKA)
+        found = [_eds_names(_positive_side(f[:, c]), e_kev, els, beam, res) for c in range(k)]
+    else:
+        e_ev = np.asarray(axis.values, dtype=float) * (1000.0 if (axis.units or "").lower() == "kev" else 1.0)
+        found = [_eels_names(f[:, c], e_ev, els) for c in range(k)]
+    return [_label(fd, kind.startswith("EELS")) or names[c] for c, fd in enumerate(found)]
+
+
+def _positive_side(f: np.ndarray) -> np.ndarray:
+    """The factor with the sign whose peaks dominate (PCA factors have an arbitrary sign)."""
+    f = np.nan_to_num(f)
+    return -f if -f.min() > 2 * f.max() else f
+
+
+def _instrument(metadata) -> dict:
+    ai = metadata.get("Acquisition_instrument", {}) if isinstance(metadata, dict) else {}
+    for key in ("SEM", "TEM"):
+        if isinstance(ai, dict) and isinstance(ai.get(key), dict):
+            return ai[key]
+    return {}
