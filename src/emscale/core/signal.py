@@ -365,9 +365,12 @@ class Signal:
             f"<td>{a.size}</td><td>{a.scale:g}</td><td>{a.offset:g}</td><td>{html.escape(a.units)}</td></tr>"
             for i, a in enumerate(self.user_axes)
         )
+        from .html import signal_preview
+
         return (
-            f"<div><b>{html.escape(repr(self))}</b><table><tr><th>#</th><th>name</th><th>role</th><th>size</th>"
-            f"<th>scale</th><th>offset</th><th>units</th></tr>{rows}</table></div>"
+            f"<div><b>{html.escape(repr(self))}</b><div style='display:flex;align-items:flex-start'>"
+            f"<table><tr><th>#</th><th>name</th><th>role</th><th>size</th>"
+            f"<th>scale</th><th>offset</th><th>units</th></tr>{rows}</table>{signal_preview(self)}</div></div>"
         )
 
 
