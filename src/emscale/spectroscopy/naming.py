@@ -7,7 +7,7 @@ unambiguous; otherwise it keeps its index ``"#k"``.
 which keeps the bremsstrahlung and drops peaks narrower than the window); the peaks of the residual ``r(E)``
 whose height is at least :data:`EDS_DOMINANT` of the largest are matched to the X-ray lines (``xraydb``, via
 :func:`.eds.xray_lines`) within half the detector FWHM at that energy (Fiori & Newbury's formula,
-:func:`.eds.line_fwhm`). A candidate line is dropped when its element could not produce it alone: a line that
+:func:`.eds.line_fwhm`). Peaks wider than :data:`MAX_WIDTH` detector FWHM are continuum, not lines. A candidate line is dropped when its element could not produce it alone: a line that
 is not its family's principal line (``Kb`` without ``Ka``), or a softer family whose harder principal line is
 excited (overvoltage >= :data:`MIN_OVERVOLTAGE`) inside the axis, needs that principal line among the peaks too.
 A peak is assigned when one element remains, or the nearest is :data:`RATIO` times closer than the next.
@@ -36,6 +36,7 @@ import numpy as np
 EDS_DOMINANT = 0.2  # a peak names the component when it reaches this fraction of the strongest
 EELS_DOMINANT = 0.35
 MIN_OVERVOLTAGE = 1.5
+MAX_WIDTH = 2.0  # an EDS peak wider than this many detector FWHM is not a line
 FINE_STRUCTURE_EV = 12.0  # derivative peaks this close above an edge onset are its near-edge structure
 RATIO = 3.0  # the nearest candidate must be this many times closer than the next to be unambiguous
 MAX_ELEMENTS = 3
@@ -104,7 +105,13 @@ def _eds_peaks(f: np.ndarray, e_kev: np.ndarray, resolution: float) -> np.ndarra
     width = int(np.ceil(3 * float(line_fwhm(max(float(e_kev.max()), 1.0), resolution)) / step)) | 1
     y = gaussian_filter1d(np.nan_to_num(f), 1.0)
     r = y - grey_opening(y, size=min(width, max(3, y.size // 2 * 2 - 1)))
-    return e_kev[_peaks(r, EDS_DOMINANT, width // 3)]
+    idx = _peaks(r, EDS_DOMINANT, width // 3)
+    if idx.size:  # a line is as narrow as the detector makes it; a wider hump is continuum (its low-energy cut-off)
+        from scipy.signal import peak_widths
+
+        fwhm = peak_widths(r, idx, rel_height=0.5)[0] * step
+        idx = idx[fwhm <= MAX_WIDTH * line_fwhm(e_kev[idx], resolution) + 2 * step]
+    return e_kev[idx]
 
 
 def _eds_candidates(elements, e_max: float, beam: float):

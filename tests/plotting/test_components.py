@@ -1,0 +1,72 @@
+"""Decomposition figures: phase-map colours equal the colours of the phase spectra, loading maps carry a
+labelled colour bar and a scale bar, and components are titled by their names."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.colors import to_rgba
+from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+from emscale.core.axes import Axis
+from emscale.plotting.components import component_label, factor_figure, loading_figure, phase_figure
+
+NAV = [Axis(name="y", size=20, scale=2.0, units="nm", navigate=True),
+       Axis(name="x", size=30, scale=2.0, units="nm", navigate=True)]
+E = Axis(name="Energy", size=200, scale=0.05, units="keV")
+
+
+def _labels(n=4, seed=0):
+    rng = np.random.default_rng(seed)
+    lab = rng.integers(0, n, size=(20, 30))
+    lab[0, :3] = -1  # masked pixels
+    return lab
+
+
+def _colour_of(im, value):
+    return tuple(np.round(im.cmap(im.norm(value)), 6))
+
+
+def test_phase_map_colours_are_the_spectrum_colours():
+    n = 4
+    lab = _labels(n)
+    spectra = np.abs(np.random.default_rng(1).normal(size=(n, 200)))
+    fig = phase_figure(lab, spectra, NAV, E, names=["Si Kα", "#1", "Cu K/L", "O Kα"])
+    left, right = fig.axes[0], fig.axes[1]
+    im = left.images[0]
+    lines = right.get_lines()
+    assert len(lines) == n
+    for k, line in enumerate(lines):
+        assert _colour_of(im, k) == tuple(np.round(to_rgba(line.get_color()), 6)), k
+        np.testing.assert_allclose(line.get_ydata(), spectra[k])
+    # the colours drawn in the map are those colours at the pixels of each phase
+    rgba = im.to_rgba(im.get_array())
+    for k in range(n):
+        r, c = np.argwhere(lab == k)[0]
+        assert tuple(np.round(rgba[r, c], 6)) == tuple(np.round(to_rgba(lines[k].get_color()), 6))
+    assert len({_colour_of(im, k) for k in range(n)}) == n  # distinguishable
+    legend = [t.get_text() for t in right.get_legend().get_texts()]
+    assert legend == ["phase 0: Si Kα", "phase 1", "phase 2: Cu K/L", "phase 3: O Kα"]
+    cbar = fig.axes[2]
+    assert [t.get_text() for t in cbar.get_yticklabels()] == legend  # the colour bar names the phases
+    assert any(isinstance(a, AnchoredSizeBar) for a in left.artists)
+
+
+def test_loading_maps_have_colour_bars_scale_bars_and_named_titles():
+    maps = np.random.default_rng(2).random((3, 20, 30))
+    fig = loading_figure(maps, NAV, ["Si Kα", "#1", "Cu K/L"], clabel="loading")
+    panels = [a for a in fig.axes if a.images]
+    assert [a.get_title() for a in panels] == ["#0 Si Kα", "#1", "#2 Cu K/L"]
+    for a, m in zip(panels, maps, strict=True):
+        np.testing.assert_array_equal(a.images[0].get_array(), m)
+        (bar,) = [x for x in a.artists if isinstance(x, AnchoredSizeBar)]
+        assert bar.txt_label.get_text() == "10 nm"  # 60 nm field of view
+        assert len(a.get_xticks()) == 0
+    cbars = [a for a in fig.axes if not a.images]
+    assert len(cbars) == 3 and all(c.get_ylabel() == "loading" for c in cbars)
+
+
+def test_factor_legend_uses_the_names():
+    f = np.random.default_rng(3).random((200, 2))
+    fig = factor_figure(E, f, ["Si Kα", "#1"])
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["#0 Si Kα", "#1"]
+    assert component_label(2, None) == "#2" and component_label(2, "#2") == "#2"

@@ -1,0 +1,89 @@
+"""Components are named by their dominant X-ray lines (EDS) or edges (EELS) where the match is unambiguous,
+else keep "#k" (spectroscopy.naming), on synthetic factors with known lines and on the samples' phases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emscale.core.axes import Axis
+from emscale.spectroscopy.eds import line_energy, line_fwhm
+from emscale.spectroscopy.naming import component_names
+from emscale.workflows.samples import eds_si, eels_si
+
+EDS_AXIS = Axis(name="Energy", size=2048, scale=0.01, offset=0.0, units="keV")  # 0-20.47 keV
+E = EDS_AXIS.values
+
+
+def _brems(e0=20.0):
+    return np.where(E < e0, (e0 - E) / np.maximum(E, 0.05), 0) * (1 - np.exp(-(np.maximum(E, 1e-3) ** 3)))
+
+
+def _eds(lines: dict[str, float], brems=0.02):
+    """A spectrum with Gaussian lines of the given heights (names like "Si_Ka") on a continuum."""
+    y = brems * _brems()
+    for name, h in lines.items():
+        e = line_energy(name)
+        y = y + h * np.exp(-0.5 * ((E - e) / (line_fwhm(e) / 2.3548)) ** 2)
+    return y
+
+
+@pytest.mark.parametrize(("lines", "name"), [
+    ({"Si_Ka": 1.0}, "Si Kα"),
+    ({"Fe_Ka": 1.0, "Fe_Kb": 0.14}, "Fe Kα"),  # Kβ below a fifth of Kα does not count
+    ({"Fe_Ka": 1.0, "Fe_Kb": 0.3}, "Fe K"),
+    ({"Cu_Ka": 1.0, "Cu_Kb": 0.14, "Cu_La": 0.5}, "Cu K/L"),
+    ({"Al_Ka": 1.0, "O_Ka": 0.6}, "Al Kα + O Kα"),
+])
+def test_a_synthetic_factor_with_known_lines_is_named_without_any_metadata(lines, name):
+    f = np.stack([_eds(lines), _brems()], axis=1)  # the second: continuum only -> no name
+    assert component_names(f, EDS_AXIS, "EDS_TEM") == [name, "#1"]
+
+
+def test_ambiguous_or_unknown_peaks_keep_the_index():
+    mid = 0.5 * (line_energy("Si_Ka") + line_energy("W_Ma"))  # 1.757 keV: Si Kα or W Mα?
+    y = 0.02 * _brems() + np.exp(-0.5 * ((E - mid) / 0.035) ** 2)
+    low_kv = {"Acquisition_instrument": {"TEM": {"beam_energy": 8.0}}}  # W L not excited: no W Lα to look for
+    assert component_names(y, EDS_AXIS, "EDS_TEM", low_kv, elements=["Si", "W"]) == ["#0"]
+    # at 20 kV W would show its Lα at 8.4 keV too; without it the peak is Si Kα
+    assert component_names(y, EDS_AXIS, "EDS_TEM", elements=["Si", "W"]) == ["Si Kα"]
+    # the same peak with only Si possible is Si Kα
+    assert component_names(y, EDS_AXIS, "EDS_TEM", elements=["Si"]) == ["Si Kα"]
+    # a line no element has (between Ca Kα and Sc Kα, far from any L/M line of a listed element)
+    z = 0.02 * _brems() + np.exp(-0.5 * ((E - 3.95) / 0.04) ** 2)
+    assert component_names(z, EDS_AXIS, "EDS_TEM", elements=["Ca", "Sc", "Fe"]) == ["#0"]
+    # not a spectrum type we know: indices only
+    assert component_names(_eds({"Si_Ka": 1.0}), EDS_AXIS, "") == ["#0"]
+
+
+def test_eds_sample_phases_are_named_by_their_true_elements():
+    s, truth = eds_si(shape=(32, 40), seed=3)
+    comps = np.stack([truth["components"][k] for k in ("Si", "SiO2", "Cu")], axis=1)
+    want = ["Si Kα", "Si Kα + O Kα", "Cu K/L"]
+    assert component_names(comps, s.sig_axes[0], s.signal_type, s.metadata) == want
+    beam_only = {"Acquisition_instrument": s.metadata["Acquisition_instrument"]}  # every element a candidate
+    assert component_names(comps, s.sig_axes[0], s.signal_type, beam_only) == want
+    # noisy: the mean spectrum of the pixels of each pure phase
+    data = s.data.reshape(-1, s.data.shape[-1]).astype(float)
+    means = np.stack([data[(truth["maps"][k] > 0.9).ravel()].mean(axis=0) for k in ("Si", "SiO2", "Cu")], axis=1)
+    assert component_names(means, s.sig_axes[0], s.signal_type, s.metadata) == want
+
+
+def test_eels_sample_edges_are_named():
+    s, truth = eels_si(shape=(16, 24), n_channels=1300, seed=1)  # 50-310 eV: Si L2,3 and C K
+    comps = np.stack([truth["components"][k] for k in ("Si", "SiO2", "C")], axis=1)
+    assert component_names(comps, s.sig_axes[0], "EELS", s.metadata) == ["Si L2,3", "Si L2,3", "C K"]
+    # raw spectra of the pure phases, power-law background and noise included
+    data = s.data.reshape(-1, s.data.shape[-1]).astype(float)
+    means = np.stack([data[(truth["maps"][k] > 0.9).ravel()].mean(axis=0) for k in ("Si", "SiO2")], axis=1)
+    assert component_names(means, s.sig_axes[0], "EELS", s.metadata) == ["Si L2,3", "Si L2,3"]
+
+
+def test_a_synthetic_ti_l23_edge_without_metadata():
+    ax = Axis(name="Energy loss", size=1000, scale=0.5, offset=300.0, units="eV")
+    e = ax.values
+    step = 1 / (1 + np.exp(-(e - 456.0) / 0.5)) + 0.6 / (1 + np.exp(-(e - 461.5) / 0.5))
+    white = 2.0 * np.exp(-0.5 * ((e - 457.5) / 1.0) ** 2) + 1.5 * np.exp(-0.5 * ((e - 463.0) / 1.2) ** 2)
+    f = 1e9 * e**-3.0 + 3.0 * (step + white) * (e / 456.0) ** -2
+    bg = 1e9 * e**-3.0
+    assert component_names(np.stack([f, bg], axis=1), ax, "EELS") == ["Ti L2,3", "#1"]
