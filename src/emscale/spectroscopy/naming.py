@@ -7,9 +7,10 @@ unambiguous; otherwise it keeps its index ``"#k"``.
 which keeps the bremsstrahlung and drops peaks narrower than the window); the peaks of the residual ``r(E)``
 whose height is at least :data:`EDS_DOMINANT` of the largest are matched to the X-ray lines (``xraydb``, via
 :func:`.eds.xray_lines`) within half the detector FWHM at that energy (Fiori & Newbury's formula,
-:func:`.eds.line_fwhm`). Peaks wider than :data:`MAX_WIDTH` detector FWHM are continuum, not lines. A candidate line is dropped when its element could not produce it alone: a line that
-is not its family's principal line (``Kb`` without ``Ka``), or a softer family whose harder principal line is
-excited (overvoltage >= :data:`MIN_OVERVOLTAGE`) inside the axis, needs that principal line among the peaks too.
+:func:`.eds.line_fwhm`). Peaks wider than :data:`MAX_WIDTH` detector FWHM are continuum, not lines. A
+candidate line is dropped when its element could not produce it alone: a line that is not its family's
+principal line (``Kb`` without ``Ka``), or a softer family whose harder principal line is excited (overvoltage
+>= :data:`MIN_OVERVOLTAGE`) inside the axis, needs that principal line among the peaks too.
 A peak is assigned when one element remains, or the nearest is :data:`RATIO` times closer than the next.
 
 **EELS.** Edges are steps, so the onsets are the peaks of the smoothed derivative ``f'(E)`` (a Gaussian
