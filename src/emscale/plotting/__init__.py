@@ -25,7 +25,8 @@ import numpy as np
 from ..core.signal import signal_method
 from .scalebar import add_scalebar, nice_length, scale_bar
 
-__all__ = ["plot_signal", "axis_label", "nice_length", "scale_bar", "add_scalebar", "style_image_axes"]
+__all__ = ["plot_signal", "axis_label", "nice_length", "scale_bar", "add_scalebar", "style_image_axes",
+           "image_extent"]
 
 
 def axis_label(ax) -> str:
@@ -93,7 +94,7 @@ def _draw_marks(ax, marks, lo, hi):
         )
 
 
-def _extent(ax_x, ax_y):
+def image_extent(ax_x, ax_y):
     """imshow extent (left, right, bottom, top) with pixel edges at half a step around the centres."""
 
     def edges(a):
@@ -111,22 +112,26 @@ def _extent(ax_x, ax_y):
 
 def style_image_axes(ax, axis_x, axis_y, scalebar: bool = True):
     """Calibrated image axes: with a scale bar (both axes in the same unit) the ticks are hidden, as in a
-    micrograph; otherwise at most 5 ticks per axis so that their labels never overlap. Returns the bar or None."""
+    micrograph, and the axes keep only their names; otherwise calibrated ticks, few enough that their labels never
+    overlap. Returns the bar or None."""
     from matplotlib.ticker import MaxNLocator
 
-    ax.set_xlabel(axis_label(axis_x))
-    ax.set_ylabel(axis_label(axis_y))
     if scalebar and axis_x.units and axis_x.units == axis_y.units:
         ax.set_xticks([])
         ax.set_yticks([])
+        ax.set_xlabel(axis_x.name or "")  # the direction; the bar gives the length (its unit may differ)
+        ax.set_ylabel(axis_y.name or "")
         return add_scalebar(ax, axis_x)
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, min_n_ticks=2))
-    ax.yaxis.set_major_locator(MaxNLocator(nbins=5, min_n_ticks=2))
+    ax.set_xlabel(axis_label(axis_x))
+    ax.set_ylabel(axis_label(axis_y))
+    # "auto": as many ticks as the axis length holds labels of this font size, at most 5 across
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=4, min_n_ticks=2))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", min_n_ticks=2))
     return None
 
 
 def _image(fig, ax, img, axis_x, axis_y, title, cmap, scalebar, colorbar, clabel):
-    ext = _extent(axis_x, axis_y)
+    ext = image_extent(axis_x, axis_y)
     im = ax.imshow(
         img,
         extent=ext,

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import axis_label, style_image_axes
+from . import axis_label, image_extent, style_image_axes
 from .limits import mass_range, robust_clim
 
 PHASE_COLOURS = "tab10"
@@ -84,13 +84,11 @@ def loading_figure(maps: np.ndarray, nav_axes: Sequence, names: Sequence[str] | 
     aspect = (ay.size * abs(ay.scale)) / max(ax_.size * abs(ax_.scale), 1e-300) if ay.units == ax_.units else 1.0
     panel = 3.0
     fig = _figure((cols * panel * 1.2, rows * panel * min(max(aspect, 0.4), 1.6) + 0.5))
-    from . import _extent
-
     for c in range(k):
         a = fig.add_subplot(rows, cols, c + 1)
         vmin, vmax = robust_clim(m[c])
-        im = a.imshow(m[c], extent=_extent(ax_, ay), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest",
-                      aspect="equal" if ay.units == ax_.units else "auto")
+        im = a.imshow(m[c], extent=image_extent(ax_, ay), cmap=cmap, vmin=vmin, vmax=vmax,
+                      interpolation="nearest", aspect="equal" if ay.units == ax_.units else "auto")
         style_image_axes(a, ax_, ay)
         a.set_xlabel("")
         a.set_ylabel("")
@@ -130,11 +128,9 @@ def phase_figure(labels: np.ndarray, spectra: np.ndarray, nav_axes: Sequence, si
     cmap = ListedColormap(colours, name="phases").with_extremes(bad=MASKED_COLOUR)
     norm = BoundaryNorm(np.arange(-0.5, n), n)
     if lab.ndim == 2:
-        from . import _extent
-
         ay, ax_ = nav_axes[-2], nav_axes[-1]
         im = left.imshow(np.ma.masked_less(lab, 0), cmap=cmap, norm=norm, interpolation="nearest",
-                         extent=_extent(ax_, ay), aspect="equal" if ay.units == ax_.units else "auto")
+                         extent=image_extent(ax_, ay), aspect="equal" if ay.units == ax_.units else "auto")
         style_image_axes(left, ax_, ay)
         cb = fig.colorbar(im, ax=left, ticks=np.arange(n), shrink=0.85)
         cb.ax.set_yticklabels(names, fontsize=8)
