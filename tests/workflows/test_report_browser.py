@@ -5,6 +5,7 @@ names and the rank-evidence table are there once, and a full-page screenshot is 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,13 @@ def test_report_renders_in_chromium(browser, report, tmp_path):
     text = browser.execute_script("return document.body.innerText;")
     h3 = browser.execute_script("return Array.from(document.querySelectorAll('h3')).map(h => h.textContent);")
     assert h3.count("Rank evidence") == 1  # PCA and NMF of the same data: one table, the NMF refers to it
+    cells = browser.execute_script(
+        "const h = Array.from(document.querySelectorAll('h3')).find(e => e.textContent === 'Rank evidence');"
+        "return Array.from(h.nextElementSibling.querySelectorAll('tr')).slice(1).map(r => r.cells[1].textContent);")
+    numbers = [c for c in cells if re.fullmatch(r"[-+0-9.e]+", c)]
+    assert len(numbers) >= 5
+    for c in numbers:  # 3-4 significant digits, not 0.006299887345995816
+        assert len(re.sub(r"^[-+0.]+|e.*$|\.", "", c)) <= 4, c
     assert "Si Kα" in text and "Cu K/L" in text  # components named by their lines
     assert "nav=" not in text and "(24, 20|256)" in text  # the signal's own shape notation
     height = browser.execute_script("return document.documentElement.scrollHeight;")
@@ -74,3 +82,10 @@ def test_report_renders_in_chromium(browser, report, tmp_path):
     from matplotlib.image import imread
 
     assert imread(shot).shape[0] >= min(height, 15800)  # the whole page, not a window of it
+
+
+def test_report_numbers_have_four_significant_digits():
+    from emscale.workflows.report import number
+
+    assert number(0.0059998927) == "0.006" and number(4.3429310078877785e-06) == "4.343e-06"
+    assert number(59031.27) == "5.903e+04" and number(3) == "3" and number(True) == "True"
