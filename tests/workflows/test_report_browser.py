@@ -34,7 +34,7 @@ def report(tmp_path_factory) -> Path:
     return folder / "out" / "report.html"
 
 
-def test_report_renders_in_chromium(browser, report, tmp_path):
+def test_report_renders_in_chromium(browser, report, artifacts):
     browser.get(report.as_uri())
     assert browser.title == "emscale report"
     errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
@@ -49,6 +49,6 @@ def test_report_renders_in_chromium(browser, report, tmp_path):
     headings = browser.execute_script("return Array.from(document.querySelectorAll('h2')).map(h => h.textContent);")
     for needed in ("Input", "Steps", "Software", "Recipe that reproduces this report"):
         assert needed in headings
-    shot = tmp_path / "report.png"
+    shot = artifacts / "report.png"
     assert browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
