@@ -32,6 +32,15 @@ def velox_emd(real_dir, tmp_path_factory) -> Path:
     return next(out.glob("*.emd"))
 
 
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Where the browser tests keep their screenshots (report, viewer, docs) for a person to look at: the
+    CI artefacts folder ``test-artifacts/`` in the checkout, or ``$EMSCALE_ARTIFACTS``."""
+    path = Path(os.environ.get("EMSCALE_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)

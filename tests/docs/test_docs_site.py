@@ -68,7 +68,8 @@ def test_index_opens_offline_and_links_every_section(site, browser):
         assert page in links, f"index does not link {page}"
 
 
-@pytest.mark.parametrize("page", ["tutorials/signal_separation.html", "tutorials/classic_eels.html"])
+@pytest.mark.parametrize("page", ["tutorials/signal_separation.html", "tutorials/classic_eels.html",
+                                  "tutorials/tomography.html"])
 def test_notebook_page_shows_its_executed_figures(site, browser, page):
     path = site / page
     assert path.is_file(), f"{page} missing from the built site"

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -53,14 +49,6 @@ def lazy_signal(cube, tmp_path_factory):
     return em.load(path, lazy=True)
 
 
-
-
-@pytest.fixture(scope="session")
-def artifacts() -> Path:
-    """Where the browser tests keep their screenshots for a person to look at (``$EMSCALE_ARTIFACTS``)."""
-    path = Path(os.environ.get("EMSCALE_ARTIFACTS", Path(tempfile.gettempdir()) / "artifacts"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @pytest.fixture(scope="session")

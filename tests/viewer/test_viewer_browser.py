@@ -1,6 +1,6 @@
 """The viewer in a real headless Chromium: click a pixel, drag a region and an energy window, read back the page.
 
-Screenshots go to ``$EMSCALE_ARTIFACTS`` (default ``<tmp>/artifacts``) for a person to look at; without Chromium
+Screenshots go to ``test-artifacts/`` (or ``$EMSCALE_ARTIFACTS``) for a person to look at; without Chromium
 and chromedriver the tests skip.
 """
 

@@ -86,3 +86,17 @@ def test_phase_map_colours_match_the_legend_in_chromium(decomposition, browser, 
         assert seen == set(range(3))
         assert browser.execute_script("return document.querySelectorAll('#pairs canvas').length;") == 6
         assert browser.save_screenshot(str(artifacts / f"decomposition_{decomposition.method}.png"))
+
+
+def test_a_pca_that_kept_every_component_shows_as_many_phases_as_its_rank():
+    """The default PCA keeps 32 components; the phase map must not show 32 'phases' but the rank the data
+    support (the sample's 3 phases)."""
+    from emscale.viewer.decomposition import phases
+
+    s, truth = eds_si(shape=(14, 17), n_channels=160, scale=0.06, seed=5)
+    assert len(truth["maps"]) == 3
+    d = em.decompose(s, method="pca")
+    assert d.n_components > 3 and d.info["rank_estimate"] == 3
+    p = phases(d)
+    assert len(p["spectra"]) == 3 and len(p["fractions"]) == 3
+    np.testing.assert_array_equal(p["labels"], d.cluster(3, seed=0, n_components=3).labels.data.reshape(-1))

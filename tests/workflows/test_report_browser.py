@@ -1,10 +1,10 @@
 """The HTML report opened in a real headless Chromium: no console errors, every image renders, the component
 names and the rank-evidence table are there once, and a full-page screenshot is kept for a person to look at in
-``test-artifacts/screenshots/report.png`` at the repository root (or ``$EMSCALE_ARTIFACTS``)."""
+``test-artifacts/screenshots/report.png`` at the repository root (the ``artifacts`` fixture; or
+``$EMSCALE_ARTIFACTS/screenshots``)."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -15,17 +15,6 @@ from emscale.workflows.recipes import run_recipe
 from emscale.workflows.samples import eds_si
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install -e .[test])")
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def screenshots() -> Path:
-    """The folder the screenshots go to (CI keeps it as an artefact of the test run)."""
-    base = os.environ.get("EMSCALE_ARTIFACTS")
-    path = Path(base) if base else ROOT / "test-artifacts" / "screenshots"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
 
 @pytest.fixture(scope="module")
 def browser():
@@ -47,7 +36,7 @@ def report(tmp_path_factory) -> Path:
     return folder / "out" / "report.html"
 
 
-def test_report_renders_in_chromium(browser, report, tmp_path):
+def test_report_renders_in_chromium(browser, report, artifacts):
     browser.get(report.as_uri())
     assert browser.title == "emscale report"
     errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
@@ -76,7 +65,8 @@ def test_report_renders_in_chromium(browser, report, tmp_path):
     assert "nav=" not in text and "(24, 20|256)" in text  # the signal's own shape notation
     height = browser.execute_script("return document.documentElement.scrollHeight;")
     browser.set_window_size(1280, min(int(height) + 200, 16000))  # the window frame takes some of it
-    shot = screenshots() / "report.png"
+    (artifacts / "screenshots").mkdir(parents=True, exist_ok=True)
+    shot = artifacts / "screenshots" / "report.png"
     assert browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
     from matplotlib.image import imread

@@ -49,6 +49,17 @@ def scree(d, n: int = 50) -> dict | None:
             "method": method, "rank": None if rank is None else int(rank)}
 
 
+def _phase_count(d) -> int:
+    """As many phases as the data support: the automatic rank where the decomposition estimated one (a PCA that
+    kept every component would otherwise show 32 'phases'), else every kept component."""
+    rank = d.info.get("rank_estimate")
+    if rank is None and d.rank_evidence:
+        rank = d.rank_evidence.get("rank")
+    if rank is None or int(rank) < 1:
+        return d.n_components
+    return max(1, min(int(rank), d.n_components))
+
+
 def phases(d) -> dict:
     """Per-pixel phase labels (numpy navigation order, flattened) and the legend's spectra."""
     lo = np.asarray(d.loadings_array, dtype=np.float64)
@@ -59,10 +70,11 @@ def phases(d) -> dict:
         spectra = np.asarray(d.factors_array, dtype=np.float64).T
         how = "dominant component (argmax of the loadings)"
     else:
-        c = d.cluster(d.n_components, seed=0)
+        k = _phase_count(d)
+        c = d.cluster(k, seed=0, n_components=k)
         labels = np.asarray(c.labels.data).reshape(-1)
-        spectra = np.asarray(c.spectra.data).reshape(d.n_components, -1)
-        how = f"K-means on the loading directions ({d.n_components} clusters, seed 0)"
+        spectra = np.asarray(c.spectra.data).reshape(k, -1)
+        how = f"K-means on the directions of the first {k} loadings ({k} clusters, seed 0)"
     return {"labels": labels.tolist(), "spectra": [_floats(s) for s in spectra], "how": how,
             "fractions": [float(np.mean(labels[finite] == k)) if finite.any() else 0.0 for k in range(len(spectra))]}
 
