@@ -16,6 +16,7 @@ from emscale.workflows.samples import eds_si
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install -e .[test])")
 
+
 @pytest.fixture(scope="module")
 def browser():
     """One headless Chromium for these tests; a skip when it is not installed."""
