@@ -204,7 +204,7 @@ def demo(
 
     from .workflows.demo import describe, run_demo
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, log_path=False)
     with console.status("emscale demo") as status:
         summary = run_demo(out, seed=seed, overwrite=overwrite, progress=lambda msg: status.update(msg),
                            log=console.log)

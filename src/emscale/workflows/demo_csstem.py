@@ -2,7 +2,8 @@
 
 A recipe on the demo's EDS input (``inputs/eds.zarr``): ``sample_scan`` keeps a seeded random 15 % of the scan
 positions (the rest are not measured), ``inpaint`` recovers the whole cube from them through its low-rank
-structure (KL-NMF of the measured spectra; each loading map filled by the image method ``METHOD``;
+structure (the Poisson PCA subspace of the measured spectra, ``MODEL``; each loading map filled by the image method
+``METHOD``;
 :mod:`emscale.inpainting.spectrum_image`). The reconstruction is the recipe's signal: saved, with its history,
 and replayed bit for bit by ``emscale replay``.
 
@@ -28,6 +29,7 @@ from .recipes import parse, run_recipe, to_toml
 
 FRACTION = 0.15
 METHOD = "sparse"
+MODEL = "pca"  # the Poisson PCA subspace: as accurate here as KL-NMF's (43.8 vs 42.8 dB) at a sixth of the time
 N_COMPONENTS = 3
 
 
@@ -41,7 +43,7 @@ def run_csstem(outdir: Path, eds_truth: dict, full_nmf, seed: int = 0, progress=
     text = to_toml(
         {"path": "inputs/eds.zarr"},
         [{"op": "sample_scan", "pattern": "random", "fraction": FRACTION, "seed": seed},
-         {"op": "inpaint", "method": METHOD, "n_components": N_COMPONENTS, "model": "nmf", "seed": seed}],
+         {"op": "inpaint", "method": METHOD, "n_components": N_COMPONENTS, "model": MODEL, "seed": seed}],
         comment=f"emscale demo: compressed-sensing STEM -- {FRACTION:.0%} of the EDS scan positions, reconstructed",
     )
     (outdir / "csstem_recipe.toml").write_text(text)
@@ -129,9 +131,9 @@ def _section(run, truth: dict, full_nmf, seed: int) -> tuple[str, dict]:
             figure(_phase_figure(phases_cs, phases_full, phases_true),
                    "Dominant phase per pixel: reconstruction, full scan, truth")]
     body = (f"<p>{FRACTION:.0%} of the scan positions of the EDS spectrum image, chosen at random, reconstructed "
-            f"by inpaint (low-rank KL-NMF model of the measured spectra, loading maps filled by the “{METHOD}” "
-            "method). Phase maps: each pixel's dominant component (least squares on the full scan's NMF spectra), "
-            "the same rule on the reconstruction, the full scan and the truth.</p>"
+            f"by inpaint (low-rank {MODEL.upper()} model of the measured spectra, loading maps filled by the "
+            f"“{METHOD}” method). Phase maps: each pixel's dominant component (least squares on the full scan's "
+            "NMF spectra), the same rule on the reconstruction, the full scan and the truth.</p>"
             + table(rows, ["quantity", "value"]) + "".join(figs))
     return body, found
 
