@@ -126,13 +126,14 @@ def _edge_map_figure(s, maps):
 
     y, x = s.nav_axes[1], s.nav_axes[0]  # user order x, y
     extent = (x.offset, x.offset + x.scale * x.size, y.offset + y.scale * y.size, y.offset)
-    fig = Figure(figsize=(4.2 * len(maps), 6.4), layout="constrained")
+    fig = Figure(figsize=(4.4 * len(maps), 6.8), layout="constrained")
     axes = fig.subplots(2, len(maps), squeeze=False)
     for j, (label, found, true) in enumerate(maps):
         for i, (img, what) in enumerate(((found, "edge map"), (true, "truth"))):
             ax = axes[i, j]
             im = ax.imshow(img, cmap="viridis", extent=extent, vmin=true.min(), vmax=true.max())
-            ax.set(title=f"{label}: {what}", xlabel=f"x ({x.units})", ylabel=f"y ({y.units})")
+            ax.set(xlabel=f"x ({x.units})", ylabel=f"y ({y.units})")
+            ax.set_title(f"{what}\n{label}", fontsize=9)
             fig.colorbar(im, ax=ax, shrink=0.8, label="counts")
     return fig
 

@@ -117,8 +117,8 @@ def _section(run, truth: dict, full_nmf, seed: int) -> tuple[str, dict]:
              "phase_agreement_full_vs_true": label_agreement(phases_full, phases_true),
              "phase_agreement_cs_vs_true": label_agreement(phases_cs, phases_true)}
     rows = [("scan positions measured", f"{found['measured_fraction']:.1%} (random, seed {seed})"),
-            ("PSNR of the reconstruction vs the noise-free truth", f"{found['psnr_db']:.1f} dB"),
-            ("PSNR of the full (noisy) scan vs the truth", f"{found['full_scan_psnr_db']:.1f} dB"),
+            ("PSNR of the reconstructed cube (every channel) vs the noise-free truth", f"{found['psnr_db']:.1f} dB"),
+            ("PSNR of the full (noisy) scan's cube vs the truth", f"{found['full_scan_psnr_db']:.1f} dB"),
             ("mean spectrum of each pure phase vs its true spectrum: reconstruction",
              ", ".join(f"{n} {a:.2f}°" for n, a in zip(names, ang_rec, strict=True))),
             ("... full scan", ", ".join(f"{n} {a:.2f}°" for n, a in zip(names, ang_scan, strict=True))),
