@@ -198,14 +198,16 @@ def demo(
     seed: int = typer.Option(0, help="Seed of the generated samples and of every random choice."),
     overwrite: bool = typer.Option(False, help="Replace an existing, non-empty output folder (whole)."),
 ):
-    """Generate the embedded EDS and EELS samples, run the full pipeline on each, write the reports."""
+    """Run every pipeline (EDS, EELS, CS-STEM, tomography) on the embedded samples and the real tilt series,
+    write the reports and a landing page OUT/index.html."""
     from rich.console import Console
 
     from .workflows.demo import describe, run_demo
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, log_path=False)
     with console.status("emscale demo") as status:
-        summary = run_demo(out, seed=seed, overwrite=overwrite, progress=lambda msg: status.update(msg))
+        summary = run_demo(out, seed=seed, overwrite=overwrite, progress=lambda msg: status.update(msg),
+                           log=console.log)
     for key, s in summary.items():
         typer.echo(f"{key}: {describe(s)}")
     typer.echo(f"report: {out / 'index.html'}")

@@ -234,12 +234,105 @@ def _instrument_mapping(dicts: list[dict]) -> dict:
     return {}
 
 
+# -- one file, one vocabulary: axis names, length units and titles made consistent across its signals ----------
+# Readers name the same axis differently (Velox: "Energy-loss" for EELS, "X-ray energy" for an EDS spectrum image
+# but "Energy" for its spectra); the HyperSpy names are used throughout.
+_AXIS_NAMES = {"energy-loss": "Energy loss", "energy loss": "Energy loss", "x-ray energy": "Energy",
+               "energy": "Energy"}
+# nm per unit of each length unit a reader writes (µ as U+00B5 or U+03BC, or "u")
+_LENGTH_NM = {"m": 1e9, "mm": 1e6, "\u00b5m": 1e3, "\u03bcm": 1e3, "um": 1e3, "nm": 1.0, "pm": 1e-3,
+              "\u00c5": 0.1, "\u212b": 0.1}
+
+
+def _common_length_unit(dicts: list[dict]) -> str | None:
+    """The length unit for every calibrated length axis of a file: nm, µm or mm, whichever puts the median pixel
+    size between 1 and 1000 (nm below 1 nm too). None when the file's length axes already share one unit."""
+    units = {a.get("units") for d in dicts for a in d.get("axes", []) if a.get("units") in _LENGTH_NM}
+    if len(units) < 2:
+        return None
+    sizes = [abs(float(a.get("scale") or 1.0)) * _LENGTH_NM[a["units"]] for d in dicts for a in d.get("axes", [])
+             if a.get("units") in _LENGTH_NM]
+    median = float(np.median(sizes))
+    return "nm" if median < 1e3 else ("\u00b5m" if median < 1e6 else "mm")
+
+
+def harmonise_axes(dicts: list[dict]) -> list[dict]:
+    """Reader dictionaries with the energy axes named one way (``"Energy"``, ``"Energy loss"``) and, when a file
+    mixes length units (Velox: nm for EELS, µm for the rest), every length axis in one unit (scale and offset
+    converted; coordinates too)."""
+    unit = _common_length_unit(dicts)
+    out = []
+    for d in dicts:
+        axes = []
+        for a in d.get("axes", []):
+            a = dict(a)
+            name = str(a.get("name") or "")
+            a["name"] = _AXIS_NAMES.get(name.strip().lower(), name) if name else a.get("name")
+            if unit is not None and a.get("units") in _LENGTH_NM and a["units"] != unit:
+                f = _LENGTH_NM[a["units"]] / _LENGTH_NM[unit]
+                for key in ("scale", "offset"):
+                    if a.get(key) is not None:
+                        a[key] = float(a[key]) * f
+                if a.get("axis") is not None and not np.isscalar(a["axis"]):
+                    a["axis"] = np.asarray(a["axis"], dtype=float) * f
+                a["units"] = unit
+            axes.append(a)
+        out.append(dict(d, axes=axes))
+    return out
+
+
+def _qualifiers(s: Signal) -> list:
+    """What can tell apart signals of one file that share a title, most telling first: the detector (Velox
+    ``BinaryResult.Detector``), spectrum image or single spectrum/image, the energy range of the signal axis."""
+    det = (s.original_metadata.get("BinaryResult") or {}).get("Detector") if isinstance(
+        s.original_metadata, dict) else None
+    kind = ("spectrum image" if s.nav_ndim else "spectrum") if s.sig_ndim == 1 else (
+        "image stack" if s.nav_ndim else "image")
+    rng = None
+    if s.sig_ndim == 1 and s.sig_axes[0].units in ("eV", "keV"):
+        a = s.sig_axes[0]
+        rng = f"{a.low:.4g} to {a.high:.4g} {a.units}"
+    return [str(det) if det else None, kind, rng]
+
+
+def distinct_titles(signals: list[Signal]) -> list[str]:
+    """Titles that tell the signals of one file apart: a title shared by several gets, in brackets, the first
+    qualifier (:func:`_qualifiers`) that differs among them -- ``"EDS (UltraX3)"``, ``"EELS (480 to 826.4 eV)"``
+    -- then the next for those still alike, and a number as the last resort (``"EDS 2"``)."""
+    titles = [s.title or s.signal_type or "signal" for s in signals]
+    extra: list[list[str]] = [[] for _ in signals]
+    quals = [_qualifiers(s) for s in signals]
+    for level in range(len(quals[0]) if quals else 0):
+        groups: dict = {}
+        for i, t in enumerate(titles):
+            groups.setdefault((t, tuple(extra[i])), []).append(i)
+        for members in groups.values():
+            values = {quals[i][level] for i in members}
+            if len(members) > 1 and len(values) > 1:
+                for i in members:
+                    if quals[i][level]:
+                        extra[i].append(quals[i][level])
+    labels = [f"{t} ({', '.join(e)})" if e else t for t, e in zip(titles, extra, strict=True)]
+    seen: dict[str, int] = {}
+    for i, label in enumerate(labels):
+        if labels.count(label) > 1:
+            seen[label] = seen.get(label, 0) + 1
+            labels[i] = label if seen[label] == 1 else f"{label} {seen[label]}"
+    return labels
+
+
 def load_vendor(path: Path, lazy: bool = False, **reader_kwargs) -> list[Signal]:
-    dicts = read_vendor(path, lazy=lazy, **reader_kwargs)
+    dicts = harmonise_axes(read_vendor(path, lazy=lazy, **reader_kwargs))
     shared = _instrument_mapping(dicts)
     if shared:
         dicts = [d if d.get("mapping") else dict(d, mapping=shared) for d in dicts]
-    return [signal_from_dict(d) for d in dicts]
+    signals = [signal_from_dict(d) for d in dicts]
+    if len(signals) > 1:
+        for s, title in zip(signals, distinct_titles(signals), strict=True):
+            if title != s.title:
+                s.title = title
+                s.metadata["General"] = {**(s.metadata.get("General") or {}), "title": title}  # never shared
+    return signals
 
 
 def check_path(path: str | os.PathLike) -> Path:

@@ -1,0 +1,156 @@
+"""The demo's compressed-sensing STEM part: 15 % of the EDS spectrum image's scan positions, reconstructed.
+
+A recipe on the demo's EDS input (``inputs/eds.zarr``): ``sample_scan`` keeps a seeded random 15 % of the scan
+positions (the rest are not measured), ``inpaint`` recovers the whole cube from them through its low-rank
+structure (the Poisson PCA subspace of the measured spectra, ``MODEL``; each loading map filled by the image method
+``METHOD``;
+:mod:`emscale.inpainting.spectrum_image`). The reconstruction is the recipe's signal: saved, with its history,
+and replayed bit for bit by ``emscale replay``.
+
+The report compares against what is known:
+
+* **PSNR** of the reconstructed cube against the noise-free truth (and, for scale, of the fully scanned noisy
+  cube: the low-rank model also denoises);
+* **phase map**: each pixel's dominant phase (the component of the full scan's NMF that contributes most counts,
+  by least squares) from the reconstruction against the same map from the full scan, as the share of pixels that
+  agree after matching the labels (Hungarian), and both against the true dominant phase;
+* **phase spectra**: the mean spectrum of the pure pixels of each phase against the true phase spectrum (spectral
+  angles), for the reconstruction and for the full scan.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..core.html import figure, table
+from .recipes import parse, run_recipe, to_toml
+
+FRACTION = 0.15
+METHOD = "sparse"
+MODEL = "pca"  # the Poisson PCA subspace: as accurate here as KL-NMF's (43.8 vs 42.8 dB) at a sixth of the time
+N_COMPONENTS = 3
+
+
+def run_csstem(outdir: Path, eds_truth: dict, full_nmf, seed: int = 0, progress=None) -> dict:
+    """Write ``outdir/csstem`` from ``outdir/inputs/eds.zarr``; ``full_nmf`` is the full-scan NMF Decomposition.
+
+    Returns the summary (PSNR, angles, phase-map agreement).
+    """
+    (progress or (lambda msg: None))(f"CS-STEM: {FRACTION:.0%} of the EDS scan, inpaint ({METHOD})")
+    outdir = Path(outdir)
+    text = to_toml(
+        {"path": "inputs/eds.zarr"},
+        [{"op": "sample_scan", "pattern": "random", "fraction": FRACTION, "seed": seed},
+         {"op": "inpaint", "method": METHOD, "n_components": N_COMPONENTS, "model": MODEL, "seed": seed}],
+        comment=f"emscale demo: compressed-sensing STEM -- {FRACTION:.0%} of the EDS scan positions, reconstructed",
+    )
+    (outdir / "csstem_recipe.toml").write_text(text)
+    summary: dict = {"fraction": FRACTION, "method": METHOD}
+
+    def sections(run):
+        body, found = _section(run, eds_truth, full_nmf, seed)
+        summary.update(found)
+        return [("Compressed sensing against the full scan and the truth", body)]
+
+    run_recipe(parse(text, source=outdir / "csstem_recipe.toml"), outdir / "csstem", extra_sections=sections)
+    return summary
+
+
+def psnr(x: np.ndarray, ref: np.ndarray) -> float:
+    """PSNR (dB) of ``x`` against ``ref`` with the peak of ``ref``."""
+    x, ref = np.asarray(x, np.float64), np.asarray(ref, np.float64)
+    return float(10 * np.log10(ref.max() ** 2 / np.mean((x - ref) ** 2)))
+
+
+def dominant_phase(cube: np.ndarray, spectra: np.ndarray) -> np.ndarray:
+    """Per pixel, the index of the spectrum (rows of ``spectra``) contributing most counts (least squares)."""
+    x = np.asarray(cube, np.float64).reshape(-1, cube.shape[-1])
+    a = np.linalg.lstsq(spectra.T, x.T, rcond=None)[0].T  # (pixels, k) abundances
+    return np.argmax(a * spectra.sum(axis=1), axis=1).reshape(cube.shape[:-1])
+
+
+def label_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of pixels with the same label after the best one-to-one matching of the labels (Hungarian)."""
+    from scipy.optimize import linear_sum_assignment
+
+    ka, kb = int(a.max()) + 1, int(b.max()) + 1
+    confusion = np.zeros((ka, kb))
+    np.add.at(confusion, (a.ravel(), b.ravel()), 1)
+    rows, cols = linear_sum_assignment(-confusion)
+    return float(confusion[rows, cols].sum() / a.size)
+
+
+def _spectra(dec) -> np.ndarray:
+    return np.nan_to_num(np.asarray(dec.factors_array, np.float64).T)
+
+
+def _angle(a: np.ndarray, b: np.ndarray) -> float:
+    """Spectral angle (degrees) between two spectra."""
+    cos = float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+
+
+def _section(run, truth: dict, full_nmf, seed: int) -> tuple[str, dict]:
+    from ..inpainting.figures import reconstruction_figure
+    from ..sampling.acquire import scan_mask
+
+    rec = run.signal.to_numpy()
+    sparse = run.input_signal.sample_scan("random", FRACTION, seed=seed)  # the recipe's first step: the same bits
+    mask = scan_mask(sparse)
+    full = run.input_signal.to_numpy()
+    expected = np.asarray(truth["expected"])
+    names = list(truth["components"])
+    true_spectra = np.stack([np.asarray(truth["components"][n], float) for n in names])
+    spectra = np.nan_to_num(np.asarray(full_nmf.factors_array, np.float64).T)  # the full scan's NMF spectra
+    phases_cs, phases_full = dominant_phase(rec, spectra), dominant_phase(full, spectra)
+    phases_true = np.argmax(np.stack([truth["maps"][n] for n in names], axis=-1) * true_spectra.sum(axis=1), -1)
+    pure = [truth["maps"][n].ravel() > 0.99 for n in names]  # pixels of one phase only
+    r2, f2 = rec.reshape(-1, rec.shape[-1]), full.reshape(-1, full.shape[-1])
+    ang_rec = [_angle(r2[p].mean(axis=0), s) for p, s in zip(pure, true_spectra, strict=True)]
+    ang_scan = [_angle(f2[p].mean(axis=0), s) for p, s in zip(pure, true_spectra, strict=True)]
+    found = {"measured_fraction": float(mask.mean()), "psnr_db": psnr(rec, expected),
+             "full_scan_psnr_db": psnr(full, expected),
+             "pure_phase_angles_deg": ang_rec, "pure_phase_angles_full_scan_deg": ang_scan,
+             "phase_agreement": label_agreement(phases_cs, phases_full),
+             "phase_agreement_full_vs_true": label_agreement(phases_full, phases_true),
+             "phase_agreement_cs_vs_true": label_agreement(phases_cs, phases_true)}
+    rows = [("scan positions measured", f"{found['measured_fraction']:.1%} (random, seed {seed})"),
+            ("PSNR of the reconstructed cube (every channel) vs the noise-free truth", f"{found['psnr_db']:.1f} dB"),
+            ("PSNR of the full (noisy) scan's cube vs the truth", f"{found['full_scan_psnr_db']:.1f} dB"),
+            ("mean spectrum of each pure phase vs its true spectrum: reconstruction",
+             ", ".join(f"{n} {a:.2f}°" for n, a in zip(names, ang_rec, strict=True))),
+            ("... full scan", ", ".join(f"{n} {a:.2f}°" for n, a in zip(names, ang_scan, strict=True))),
+            ("dominant-phase map agreement with the full scan's", f"{found['phase_agreement']:.1%} (target ≥ 95 %)"),
+            ("dominant-phase map agreement with the truth (reconstruction / full scan)",
+             f"{found['phase_agreement_cs_vs_true']:.1%} / {found['phase_agreement_full_vs_true']:.1%}")]
+    figs = [figure(reconstruction_figure(sparse, rec, reference=expected, mask=mask,
+                                         title="Counts summed over energy"),
+                   "Scan mask, sparse data, reconstruction and its error against the noise-free truth"),
+            figure(_phase_figure(phases_cs, phases_full, phases_true),
+                   "Dominant phase per pixel: reconstruction, full scan, truth")]
+    body = (f"<p>{FRACTION:.0%} of the scan positions of the EDS spectrum image, chosen at random, reconstructed "
+            f"by inpaint (low-rank {MODEL.upper()} model of the measured spectra, loading maps filled by the "
+            f"“{METHOD}” method). Phase maps: each pixel's dominant component (least squares on the full scan's "
+            "NMF spectra), the same rule on the reconstruction, the full scan and the truth.</p>"
+            + table(rows, ["quantity", "value"]) + "".join(figs))
+    return body, found
+
+
+def _phase_figure(*maps):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9.0, 3.0), layout="constrained")
+    for ax, m, title in zip(fig.subplots(1, 3), maps, ("reconstruction", "full scan", "truth"), strict=True):
+        ax.imshow(m, cmap="tab10", vmin=0, vmax=9, interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        ax.set_axis_off()
+    return fig
+
+
+def describe_csstem(s: dict) -> str:
+    """One line for the landing page and the console."""
+    return (f"{s['measured_fraction']:.0%} sampled: PSNR {s['psnr_db']:.1f} dB (full scan {s['full_scan_psnr_db']:.1f}"
+            f" dB), pure-phase spectra within {max(s['pure_phase_angles_deg']):.2f} deg of the truth, phase map "
+            f"{s['phase_agreement']:.1%} agreement")
