@@ -21,7 +21,7 @@ from .figures import mip_figure, orthoslices_figure, sinogram_figure
 from .geometry import ParallelGeometry
 from .projector import Projector, adjoint_mismatch
 from .reconstruct import METHODS, reconstruct_slices, reconstruct_to_store, reconstruct_tomogram
-from .rotation import estimate_axis_rotation
+from .rotation import RotationFit, estimate_axis_rotation, fit_axis_rotation
 from .spectral import SpectralTomogram, spectral_angles, spectral_tomogram, spectral_tomography
 from .tiltseries import angles_of, as_tilt_series, load_tilt_series, read_rawtlt, tilt_series
 
@@ -29,6 +29,7 @@ __all__ = [
     "METHODS",
     "Alignment",
     "ParallelGeometry",
+    "RotationFit",
     "Projector",
     "SpectralTomogram",
     "TracedAtoms",
@@ -39,6 +40,7 @@ __all__ = [
     "as_tilt_series",
     "estimate_alignment",
     "estimate_axis_rotation",
+    "fit_axis_rotation",
     "load_tilt_series",
     "locate_atoms",
     "match_atoms",
