@@ -107,6 +107,7 @@ def _sirt_of_middle_slices(s):
     return rec, sino
 
 
+@pytest.mark.slow
 def test_real_series_sirt_cross_section_is_a_compact_disc(real_binned):
     rec, sino = _sirt_of_middle_slices(subtract_background(real_binned, normalize=True))
     # a compact cross-section: the needle's disc holds the mass, the rest of the slice is near zero
