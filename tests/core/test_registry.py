@@ -48,6 +48,8 @@ EXAMPLES = {
                        {"op": "cluster", "of": "d", "name": "c", "n_clusters": 3},
                        {"op": "labels", "of": "c", "name": "phase_map"}]),
     "as_tilt_series": ("tilts", [{"op": "as_tilt_series", "angles": TILTS, "tilt_axis": "y"}]),
+    "subtract_background": ("tilts", [{"op": "as_tilt_series", "angles": TILTS},
+                                      {"op": "subtract_background", "normalize": True}]),
     "align_tilts": ("tilts", [{"op": "as_tilt_series", "angles": TILTS}, {"op": "align_tilts"}]),
     "reconstruct_tomogram": ("tilts", [{"op": "as_tilt_series", "angles": TILTS},
                                        {"op": "reconstruct_tomogram", "method": "sirt", "n_iter": 5}]),

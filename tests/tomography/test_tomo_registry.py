@@ -26,7 +26,8 @@ def stack_path(tmp_path_factory):
 
 def test_operations_are_declared():
     ops = registry.operations()
-    for name in ("as_tilt_series", "align_tilts", "reconstruct_tomogram", "trace_atoms", "spectral_tomography"):
+    for name in ("as_tilt_series", "subtract_background", "align_tilts", "reconstruct_tomogram", "trace_atoms",
+                 "spectral_tomography"):
         assert name in ops
 
 

@@ -6,6 +6,7 @@ import pytest
 from emscale import Signal
 from emscale.core.errors import DataError
 from emscale.tomography.phantoms import project_volume, spectral_phantom
+from emscale.tomography.purevoxels import fit_loadings_kl, pure_voxel_vertices
 from emscale.tomography.spectral import spectral_angles, spectral_tomogram
 from emscale.tomography.tiltseries import tilt_axis_entry
 
@@ -20,18 +21,70 @@ def _series(n, n_channels, n_tilts, dose, seed):
     return Signal(counts, axes=axes, metadata={"Tomography": {"tilt_axis": "y"}}), phases, spectra
 
 
+def _dose_for(counts_per_pixel, seed, n=32, n_tilts=30):
+    """The dose giving ``counts_per_pixel`` counts on average over the pixels the object covers."""
+    phases, _ = spectral_phantom(n, 64, 3, seed=seed)
+    proj = sum(project_volume(p, np.linspace(-70, 70, n_tilts)) for p in phases)
+    return counts_per_pixel / proj[proj > 0].mean()
+
+
+# measured (max spectral angle over the 3 phases, seeds 0 / 1 / 2): NMF of the projections alone 3.37 / 3.84 /
+# 4.18 deg at ~100 counts per pixel and 2.84 / 3.16 / 4.36 at ~540; with the pure-voxel unmixing 1.42 / 0.96 /
+# 1.29 and 0.44 / 0.84 / 0.97; the volume correlations 0.95-0.97 both ways
 @pytest.mark.slow
-def test_three_phases_recovered_as_volumes_and_spectra():
-    s, phases, spectra = _series(32, 64, 30, dose=300.0, seed=0)
-    assert s.data.sum(axis=-1)[s.data.sum(axis=-1) > 0].mean() > 100  # realistic counts per pixel
+@pytest.mark.parametrize("seed, counts", [(0, 100), (1, 100), (2, 540)])
+def test_three_phases_recovered_as_volumes_and_spectra(seed, counts):
+    s, phases, spectra = _series(32, 64, 30, dose=_dose_for(counts, seed), seed=seed)
+    total = s.data.sum(axis=-1)
+    assert total[total > 0].mean() == pytest.approx(counts, rel=0.05)  # the counts per pixel the target names
     st = spectral_tomogram(s, 3, n_iter=50)
     angles, idx = spectral_angles(st.factors, spectra)
-    assert np.all(angles <= 3.0)
+    assert np.all(angles <= 2.0)  # target 3 degrees
+    assert st.info["pure_voxels"]["applied"] and st.info["pure_voxels"]["outside_fraction"] < 0.02
     assert st.volumes.shape == (3, 32, 32, 32)
     assert [a.name for a in st.volumes.axes] == ["component", "z", "y", "x"]
     for k in range(3):
         r = np.corrcoef(st.volumes.data[idx[k]].ravel(), phases[k].ravel())[0, 1]
         assert r >= 0.9
+
+
+def _voxels(seed, pure=True, k=3, n=3000):
+    """Voxel loadings ``V0 = A M`` of abundances ``A`` (pure voxels plus boundary mixtures, or only mixtures)
+    seen through a mixing ``M`` (what a factorisation of the projections leaves), with noise."""
+    rng = np.random.default_rng(seed)
+    if pure:
+        a = np.eye(k)[rng.integers(0, k, n)]
+        mixed = rng.random(n) < 0.2  # a fifth of the voxels at phase boundaries
+        a[mixed] = rng.dirichlet(np.ones(k), mixed.sum())
+    else:
+        a = rng.dirichlet(np.full(k, 4.0), n)  # every voxel a mixture, none pure
+    mass = rng.uniform(0.8, 1.2, n)[:, None]
+    mixing = np.eye(k) + rng.uniform(0, 0.3, (k, k))
+    return np.clip(mass * a @ mixing + rng.normal(0, 0.01, (n, k)), 0, None), mixing
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_pure_voxels_give_the_mixing_back(seed):
+    v0, mixing = _voxels(seed)
+    M, info = pure_voxel_vertices(v0)
+    assert info["applied"] and info["outside_fraction"] < 0.02
+    truth = mixing / mixing.sum(axis=1, keepdims=True)
+    angles, _ = spectral_angles(M, truth)  # rows matched up to order
+    assert np.all(angles < 1.0)  # measured 0.37-0.50: the boundary mixtures nearest a vertex pull it in a little
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_mixtures_without_pure_voxels_keep_the_factorisation(seed):
+    v0, _ = _voxels(seed, pure=False)
+    M, info = pure_voxel_vertices(v0)
+    assert M is None and not info["applied"]
+    assert info["outside_fraction"] > 0.10 and "outside the vertices' simplex" in info["reason"]
+
+
+def test_kl_loadings_for_fixed_spectra(rng):
+    spectra = rng.random((3, 40)) + 0.1
+    w = rng.random((200, 3)) * 50
+    np.testing.assert_allclose(fit_loadings_kl(w @ spectra, spectra, n_iter=2000), w, rtol=2e-2, atol=0.5)
 
 
 def test_spectral_angles_matches_permuted_spectra(rng):

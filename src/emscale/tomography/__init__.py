@@ -3,23 +3,25 @@
 A tilt series is a :class:`~emscale.Signal` ``(n_tilts, ny, nx)`` with navigation axis ``"tilt"`` (degrees) and
 signal axes ``y, x``; a reconstruction is a volume Signal ``(z, y, x)`` with the same calibration.
 
-Operations (declared in the registry: recorded, replayable, recipe steps): ``as_tilt_series``, ``align_tilts``,
-``reconstruct_tomogram``, ``trace_atoms``, ``spectral_tomography``.
+Operations (declared in the registry: recorded, replayable, recipe steps): ``as_tilt_series``,
+``subtract_background``, ``align_tilts``, ``reconstruct_tomogram``, ``trace_atoms``, ``spectral_tomography``.
 
 >>> import emscale as em
 >>> from emscale import tomography as tomo
 >>> ts = tomo.as_tilt_series(em.load("HAADF.mrc"), tomo.read_rawtlt("HAADF.rawtlt").tolist(), tilt_axis="x")
+>>> ts = tomo.subtract_background(ts, normalize=True)      # the detector offset and beam drift
 >>> vol = tomo.reconstruct_tomogram(tomo.align_tilts(ts), method="sirt", n_iter=100)
 >>> vol = tomo.reconstruct_to_store(tomo.align_tilts(ts), "vol.zarr", method="fbp")   # out of core
 """
 
 from .alignment import Alignment, align_tilts, estimate_alignment
 from .atoms import TracedAtoms, locate_atoms, match_atoms, trace_atoms
+from .background import background_levels, subtract_background
 from .figures import mip_figure, orthoslices_figure, sinogram_figure
 from .geometry import ParallelGeometry
 from .projector import Projector, adjoint_mismatch
 from .reconstruct import METHODS, reconstruct_slices, reconstruct_to_store, reconstruct_tomogram
-from .rotation import estimate_axis_rotation
+from .rotation import RotationFit, estimate_axis_rotation, fit_axis_rotation
 from .spectral import SpectralTomogram, spectral_angles, spectral_tomogram, spectral_tomography
 from .tiltseries import angles_of, as_tilt_series, load_tilt_series, read_rawtlt, tilt_series
 
@@ -27,15 +29,18 @@ __all__ = [
     "METHODS",
     "Alignment",
     "ParallelGeometry",
+    "RotationFit",
     "Projector",
     "SpectralTomogram",
     "TracedAtoms",
     "adjoint_mismatch",
     "align_tilts",
+    "background_levels",
     "angles_of",
     "as_tilt_series",
     "estimate_alignment",
     "estimate_axis_rotation",
+    "fit_axis_rotation",
     "load_tilt_series",
     "locate_atoms",
     "match_atoms",
@@ -49,6 +54,7 @@ __all__ = [
     "spectral_angles",
     "spectral_tomogram",
     "spectral_tomography",
+    "subtract_background",
     "tilt_series",
     "trace_atoms",
 ]

@@ -11,7 +11,7 @@
    to the axis, ``c``: where the axis crosses the detector); the deviations from the least-squares fit of that
    curve are misalignments and are removed.
 0. **In-plane rotation** (``rotation=True``): the angle of the tilt axis to the nominal image axis is estimated
-   from the projections' common profile along the axis (:mod:`.rotation`) and the images are turned so that the
+   from the slabs' centres of mass across the axis (:mod:`.rotation`) and the images are turned so that the
    axis lies along the image axis before the steps below.
 3. **Tilt-axis position** ``axis_shift = c - (n - 1) / 2`` from the fit of step 2 (also without ``com``, where it
    is the only use of the fit), stored in ``metadata["Tomography"]["axis_shift"]`` for :func:`.reconstruct`.
@@ -38,7 +38,7 @@ from scipy import ndimage
 from ..core.errors import DataError
 from ..core.registry import operation
 from ..core.signal import Signal, derive
-from .rotation import estimate_axis_rotation, rotate_images
+from .rotation import fit_axis_rotation, rotate_images
 from .tiltseries import angles_of, check_series, tomo_meta
 
 
@@ -57,6 +57,7 @@ class Alignment:
         was from the rigid-rotation model after the cross-correlation step (what ``com`` corrected).
     residual_rms : RMS of the final centres of mass about the model (pixels; ~0 when ``com`` ran on clean data).
     rotation : in-plane rotation of the tilt axis found and corrected, degrees (0 when not estimated).
+    rotation_stderr : its uncertainty, degrees (split-half, :class:`.rotation.RotationFit`; 0 when not estimated).
     history : provenance entries (filled by the operation registry).
     """
 
@@ -67,6 +68,7 @@ class Alignment:
     residuals: np.ndarray
     residual_rms: float
     rotation: float = 0.0
+    rotation_stderr: float = 0.0
     history: list = field(default_factory=list)
 
 
@@ -159,7 +161,7 @@ def estimate_alignment(s: Signal, com: bool = True, upsample: int = 20, rotation
         perpendicular to the axis at every tilt; turn off for extended samples).
     upsample : subpixel refinement of the cross-correlation peak, 1 / ``upsample`` pixel.
     rotation : estimate the in-plane rotation of the tilt axis (within +-10 degrees) and turn the images to
-        undo it before the translational alignment (:func:`.rotation.estimate_axis_rotation`).
+        undo it before the translational alignment (:func:`.rotation.fit_axis_rotation`).
 
     Returns
     -------
@@ -176,9 +178,10 @@ def estimate_alignment(s: Signal, com: bool = True, upsample: int = 20, rotation
     data = np.asarray(s.data, np.float64)
     angles = angles_of(s)
     theta = np.deg2rad(angles)
-    rot = 0.0
+    rot = rot_err = 0.0
     if rotation:
-        rot = estimate_axis_rotation(data, meta["tilt_axis"])
+        fit = fit_axis_rotation(data, angles, meta["tilt_axis"])
+        rot, rot_err = fit.angle, fit.stderr
         data = rotate_images(data, rot, meta["tilt_axis"])
     xc = _without_rigid(xcorr_chain(data, angles, upsample), theta, along, perp)
     shifts = xc.copy()
@@ -198,14 +201,15 @@ def estimate_alignment(s: Signal, com: bool = True, upsample: int = 20, rotation
                         "the series cannot be a rotation about an axis in view (check tilt_axis)")
     aligned = derive(s, shift_images(data, shifts).astype(np.float32), s.axes)
     aligned.metadata["Tomography"] = {**meta, "axis_shift": axis_shift}
-    return Alignment(aligned, shifts, axis_shift, xc, residuals, float(np.sqrt(np.mean(final**2))), rot)
+    return Alignment(aligned, shifts, axis_shift, xc, residuals, float(np.sqrt(np.mean(final**2))), rot, rot_err)
 
 
 @operation("align_tilts", method=False)
 def align_tilts(s: Signal, com: bool = True, upsample: int = 20, rotation: bool = False) -> Signal:
     """The aligned tilt series (see :func:`estimate_alignment`), with ``metadata["Tomography"]`` holding
     ``axis_shift`` and ``alignment``: ``shifts`` (n_tilts x 2, px, (y, x)), ``residuals``, ``residual_rms`` and
-    ``rotation`` (degrees, the in-plane rotation of the tilt axis undone when ``rotation=True``, else 0).
+    ``rotation`` (degrees, the in-plane rotation of the tilt axis undone when ``rotation=True``, else 0) and
+    ``rotation_stderr`` (degrees, its split-half uncertainty).
 
     Example
     -------
@@ -217,6 +221,7 @@ def align_tilts(s: Signal, com: bool = True, upsample: int = 20, rotation: bool 
     out.metadata["Tomography"] = {
         **al.aligned.metadata["Tomography"],
         "alignment": {"shifts": al.shifts.tolist(), "residuals": al.residuals.tolist(),
-                      "residual_rms": al.residual_rms, "rotation": al.rotation},
+                      "residual_rms": al.residual_rms, "rotation": al.rotation,
+                      "rotation_stderr": al.rotation_stderr},
     }
     return out

@@ -6,6 +6,9 @@ A spectral tilt series ``X[theta, y, x, E]`` of a sample made of phases with spe
 projections' pixels together -- rows: every (tilt, pixel); columns: channels -- gives ``X ~= L F^T`` with ``F``
 the spectra and ``L[theta, y, x, k]`` the projections of phase ``k``. Each component's loadings are a tilt series
 of their own, reconstructed into a volume. Non-negative factorisation with a Poisson (KL) loss fits counts.
+The factorisation is fixed only up to a mixing of its components; in projection the phases overlap, in the
+volume they do not, so the mixing is undone at the reconstruction's pure voxels (:mod:`.purevoxels`) and the
+loadings refitted to the counts with the unmixed spectra before the final reconstruction.
 
 References
 ----------
@@ -24,6 +27,7 @@ import numpy as np
 from ..core.errors import DataError
 from ..core.registry import operation
 from ..core.signal import Signal, derive
+from .purevoxels import fit_loadings_kl, pure_voxel_vertices
 from .reconstruct import reconstruct_tomogram
 from .tiltseries import tilt_series
 
@@ -36,13 +40,16 @@ class SpectralTomogram:
     ----------
     factors : (n_components, n_channels) spectra, each summing to one.
     volumes : Signal (component, z, y, x): per component, its counts per voxel (the loadings reconstructed).
-    decomposition : the :class:`~emscale.decomposition.result.Decomposition` of the series.
+    decomposition : the :class:`~emscale.decomposition.result.Decomposition` of the series (before the
+        pure-voxel rotation).
+    info : ``{"pure_voxels": evidence}`` (:func:`.purevoxels.pure_voxel_vertices`).
     history : provenance entries (filled by the operation registry).
     """
 
     factors: np.ndarray
     volumes: Signal
     decomposition: object
+    info: dict = field(default_factory=dict)
     history: list = field(default_factory=list)
 
 
@@ -55,9 +62,23 @@ def _check(s: Signal) -> None:
         )
 
 
+def _volumes(maps: np.ndarray, s: Signal, recon: str, n_iter, executor, progress) -> list[Signal]:
+    """One reconstructed volume per component of the loading maps ``(tilt, y, x, k)``."""
+    meta = s.metadata.get("Tomography", {})
+    angles = s.axis("tilt").values
+    vols = []
+    for k in range(maps.shape[-1]):
+        ts = tilt_series(maps[..., k], angles, tilt_axis=meta.get("tilt_axis", "y"),
+                         axis_shift=float(meta.get("axis_shift", 0.0)))
+        ts = Signal(ts.data, axes=[s.axes[0]] + [a.to_dict() | {"navigate": False} for a in s.axes[1:3]],
+                    signal_type="tilt_series", metadata=ts.metadata)
+        vols.append(reconstruct_tomogram(ts, recon, n_iter=n_iter, executor=executor, progress=progress))
+    return vols
+
+
 def spectral_tomogram(
     s: Signal, n_components: int, method: str = "nmf", recon: str = "sirt", n_iter: int | None = None,
-    seed: int = 0, executor=None, progress=None, **decompose_kwargs,
+    seed: int = 0, pure_voxels: bool = True, executor=None, progress=None, **decompose_kwargs,
 ) -> SpectralTomogram:
     """Decompose a spectral tilt series jointly over all tilts and reconstruct each component's loadings.
 
@@ -69,7 +90,14 @@ def spectral_tomogram(
     recon : reconstruction method (:func:`.reconstruct`).
     n_iter : reconstruction iterations.
     seed : seeds the decomposition.
+    pure_voxels : resolve the factorisation's rotational ambiguity at the pure voxels of the reconstructed
+        loadings (:mod:`.purevoxels`; applied only when the evidence says the voxels are pure), then refit the
+        loadings to the counts with those spectra (Poisson likelihood) and reconstruct them again.
     **decompose_kwargs : passed on to ``decompose``.
+
+    Returns
+    -------
+    :class:`SpectralTomogram`; ``info["pure_voxels"]`` holds the evidence and whether the rotation was used.
 
     Example
     -------
@@ -85,37 +113,40 @@ def spectral_tomogram(
     norm = F.sum(axis=0)
     norm[norm == 0] = 1.0
     F, L = F / norm, L * norm  # spectra sum to one; loadings carry the counts
-    meta = s.metadata.get("Tomography", {})
-    angles = s.axis("tilt").values
-    maps = L.reshape(s.shape[:3] + (n_components,))
-    vols = []
-    for k in range(n_components):
-        ts = tilt_series(maps[..., k], angles, tilt_axis=meta.get("tilt_axis", "y"),
-                         axis_shift=float(meta.get("axis_shift", 0.0)))
-        ts = Signal(ts.data, axes=[s.axes[0]] + [a.to_dict() | {"navigate": False} for a in s.axes[1:3]],
-                    signal_type="tilt_series", metadata=ts.metadata)
-        vols.append(reconstruct_tomogram(ts, recon, n_iter=n_iter, executor=executor, progress=progress))
+    vols = _volumes(L.reshape(s.shape[:3] + (n_components,)), s, recon, n_iter, executor, progress)
+    info = {"applied": False, "reason": "not asked (pure_voxels=False)"}
+    if pure_voxels:
+        M, info = pure_voxel_vertices(np.stack([np.asarray(v.data).ravel() for v in vols], axis=1))
+        if M is not None:
+            spectra = np.clip(M @ F.T, 0.0, None)
+            F = (spectra / spectra.sum(axis=1, keepdims=True)).T
+            counts = np.asarray(s.data, np.float64).reshape(-1, s.shape[-1])
+            maps = fit_loadings_kl(counts, F.T).reshape(s.shape[:3] + (n_components,))
+            vols = _volumes(maps, s, recon, n_iter, executor, progress)
     axes = [{"name": "component", "navigate": True}] + [a.to_dict() for a in vols[0].axes]
     volumes = Signal(np.stack([v.data for v in vols]), axes=axes, signal_type="volume",
                      metadata={"Tomography": {**vols[0].metadata["Tomography"], "decomposition": method}})
-    return SpectralTomogram(F.T.copy(), volumes, dec)
+    return SpectralTomogram(F.T.copy(), volumes, dec, info={"pure_voxels": info})
 
 
 @operation("spectral_tomography")
 def spectral_tomography(s: Signal, n_components: int, method: str = "nmf", recon: str = "sirt",
-                        n_iter: int | None = None, seed: int = 0, executor=None, progress=None) -> Signal:
+                        n_iter: int | None = None, seed: int = 0, pure_voxels: bool = True, executor=None,
+                        progress=None) -> Signal:
     """Per-component volumes ``(component, z, y, x)`` of a spectral tilt series (:func:`spectral_tomogram`);
-    the component spectra (each summing to one) are in ``metadata["Tomography"]["factors"]``.
+    the component spectra (each summing to one) are in ``metadata["Tomography"]["factors"]``, the pure-voxel
+    evidence in ``["pure_voxels"]``.
 
     Example
     -------
     >>> vols = spectral_tomography(eds_tilt_series, n_components=3)
     """
     st = spectral_tomogram(s, n_components, method=method, recon=recon, n_iter=n_iter, seed=seed,
-                           executor=executor, progress=progress)
+                           pure_voxels=pure_voxels, executor=executor, progress=progress)
     out = derive(s, st.volumes.data, st.volumes.axes, signal_type="volume")
     out.metadata.setdefault("Signal", {})["signal_type"] = "volume"
-    out.metadata["Tomography"] = {**st.volumes.metadata["Tomography"], "factors": st.factors.tolist()}
+    out.metadata["Tomography"] = {**st.volumes.metadata["Tomography"], "factors": st.factors.tolist(),
+                                  "pure_voxels": st.info["pure_voxels"]}
     return out
 
 

@@ -174,6 +174,10 @@ def as_tilt_series(s: Signal, angles: list[float] | None = None, tilt_axis: str 
     tilt series: navigation axis ``"tilt"`` with ``angles`` (degrees; ``None``: the navigation axis's own values),
     float32 data, the image calibration kept, the tilt axis in the metadata. Errors as :func:`tilt_series`.
 
+    The navigation axis's own values are tilt angles only when it is calibrated in angle units (degrees:
+    ``deg``, ``degree(s)``, ``°``; radians ``rad`` / ``mrad`` are converted), as in a DigitalMicrograph tilt
+    series; an uncalibrated stack needs ``angles=`` (a :class:`DataError` says so).
+
     ``rawtlt`` takes the angles from an IMOD angle file instead (a recipe's way): the plain name of a file in the
     folder of the file the signal was loaded from (its history's ``load`` step) -- never a path, so a recipe
     reads nothing outside its input's folder.
@@ -190,13 +194,27 @@ def as_tilt_series(s: Signal, angles: list[float] | None = None, tilt_axis: str 
         if angles is not None:
             raise DataError("give the tilt angles once: angles= or rawtlt=, not both")
         angles = _angles_beside_input(s, rawtlt).tolist()
-    a = s.axes[0].values if angles is None else np.asarray(angles, float)
+    a = _navigation_angles(s) if angles is None else np.asarray(angles, float)
     ts = tilt_series(s, a, tilt_axis=tilt_axis, axis_shift=axis_shift)
     axes = [Axis.from_dict(tilt_axis_entry(a), size=len(a))] + [replace(x, navigate=False) for x in s.axes[1:]]
     out = derive(s, ts.data, axes, signal_type="tilt_series")
     out.metadata.setdefault("Signal", {})["signal_type"] = "tilt_series"
     out.metadata["Tomography"] = ts.metadata["Tomography"]
     return out
+
+
+_ANGLE_UNITS = {"deg": 1.0, "degree": 1.0, "degrees": 1.0, "°": 1.0, "rad": 180 / np.pi, "radian": 180 / np.pi,
+                "radians": 180 / np.pi, "mrad": 0.18 / np.pi}
+
+
+def _navigation_angles(s: Signal) -> np.ndarray:
+    """The navigation axis's values in degrees, when its units say they are angles."""
+    ax = s.axes[0]
+    factor = _ANGLE_UNITS.get(str(ax.units or "").strip().lower())
+    if factor is None:
+        raise DataError(f"the navigation axis {ax.name!r} is not calibrated in degrees (units {ax.units!r}, values "
+                        f"{ax.values[0]:g} .. {ax.values[-1]:g}): pass the tilt angles (angles= or rawtlt=)")
+    return ax.values * factor
 
 
 def _angles_beside_input(s: Signal, name: str) -> np.ndarray:
