@@ -106,9 +106,9 @@ def test_images():
 
 def slads_quality(model, name, img) -> dict:
     from emscale.sampling.microscope import VirtualMicroscope
-    from emscale.sampling.slads import line_hop_mask, psnr, slads_scan
+    from emscale.sampling.patterns import line_hop_pattern, random_pattern
+    from emscale.sampling.slads import psnr, slads_scan
     from emscale.sampling.slads_features import nn_reconstruct
-    from emscale.sampling.slads_model import random_mask
 
     t0 = time.perf_counter()
     res = slads_scan(VirtualMicroscope(img), model, fraction=max(FRACTIONS), reference=img, seed=0)
@@ -117,9 +117,9 @@ def slads_quality(model, name, img) -> dict:
     for f in FRACTIONS:
         i = int(np.searchsorted(res.fractions, f - 1e-9))
         s = float(res.psnr[min(i, len(res.psnr) - 1)])
-        r = float(np.mean([psnr(img, nn_reconstruct(random_mask(img.shape, f, seed=i), img, k=model.k))
+        r = float(np.mean([psnr(img, nn_reconstruct(random_pattern(img.shape, f, seed=i), img, k=model.k))
                            for i in range(3)]))
-        lh = float(np.mean([psnr(img, nn_reconstruct(line_hop_mask(img.shape, f, seed=i), img, k=model.k))
+        lh = float(np.mean([psnr(img, nn_reconstruct(line_hop_pattern(img.shape, f, seed=i), img, k=model.k))
                             for i in range(3)]))
         curve[f] = (s, r, lh)
     s, r, lh = curve[0.2]
@@ -172,7 +172,7 @@ def autonomous_rows() -> list[dict]:
     import emscale as em
     from emscale.sampling.autonomous import adjusted_rand_index, autonomous_si, phase_map, phase_map_from_mask
     from emscale.sampling.microscope import VirtualMicroscope
-    from emscale.sampling.slads_model import random_mask
+    from emscale.sampling.patterns import random_pattern
 
     cases = [("emscale.samples.eds_si() 64x80x1024, 3 phases", em.samples.eds_si()[0], 3)]
     bcf = REAL / "30x30_instructively_packed_16bit_compressed.bcf"
@@ -190,7 +190,7 @@ def autonomous_rows() -> list[dict]:
             i = min(int(np.searchsorted(res.fractions, f - 1e-9)), len(res.ari) - 1)
             a = float(res.ari[i])
             r = float(np.mean([adjusted_rand_index(ref, phase_map_from_mask(
-                VirtualMicroscope(s), random_mask(ref.shape, f, seed=k), p)[0]) for k in range(3)]))
+                VirtualMicroscope(s), random_pattern(ref.shape, f, seed=k), p)[0]) for k in range(3)]))
             parts.append(f"{int(100 * f)}%: {a:.3f}/{r:.3f}")
         ok = np.flatnonzero(res.ari >= 0.95)
         first = f"{100 * res.fractions[ok[0]]:.1f} %" if ok.size else "not reached by 25 %"

@@ -15,7 +15,7 @@ from emscale.sampling.autonomous import (
     plot_phase_run,
 )
 from emscale.sampling.microscope import VirtualMicroscope
-from emscale.sampling.slads_model import random_mask
+from emscale.sampling.patterns import random_pattern
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def test_quarter_of_the_positions_reproduce_the_full_map_better_than_random(eds)
     assert res.fraction == pytest.approx(0.25, abs=1e-3)
     assert scope.n_measurements == round(0.25 * 40 * 48) and scope.counts.max() == 1
     assert res.ari[-1] >= 0.95
-    rand = [adjusted_rand_index(ref, phase_map_from_mask(VirtualMicroscope(s), random_mask((40, 48), 0.25, seed=k),
+    rand = [adjusted_rand_index(ref, phase_map_from_mask(VirtualMicroscope(s), random_pattern((40, 48), 0.25, seed=k),
                                                          3)[0]) for k in range(3)]
     assert res.ari[-1] > max(rand) + 0.02, (res.ari[-1], rand)
     assert res.spectra.shape == (3, 512)
