@@ -143,8 +143,19 @@ def _weighted_loadings(x: np.ndarray, w: np.ndarray, nc: int) -> np.ndarray:
         z = x[:, keep] / np.sqrt(a[:, None] * b[keep][None, :])
     else:
         z = x
-    _, _, vt = np.linalg.svd(np.sqrt(w)[:, None] * z, full_matrices=False)
-    return z @ vt[:nc].T
+    a = np.sqrt(w)[:, None] * z
+    # the top right singular vectors from the eigenvectors of the smaller Gram matrix (only nc are needed), on
+    # one thread: a full multithreaded SVD of a few hundred spectra is 20x slower on a loaded machine
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        if a.shape[0] <= a.shape[1]:
+            vals, u = np.linalg.eigh(a @ a.T)
+            u = u[:, ::-1][:, :nc]
+            v = (a.T @ u) / np.sqrt(np.maximum(vals[::-1][:nc], 1e-300))
+        else:
+            v = np.linalg.eigh(a.T @ a)[1][:, ::-1][:, :nc]
+        return z @ v
 
 
 def _spread(shape, flat: np.ndarray, labels: np.ndarray, n_phases: int, k: int):
