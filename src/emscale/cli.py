@@ -1,4 +1,4 @@
-"""The ``emscale`` command line: info, verify, convert, history, run, replay, demo, view.
+"""The ``emscale`` command line: info, verify, convert, history, run, replay, demo, view, train-erd.
 
 Bad input ends with one line on stderr and a non-zero exit code; ``--debug`` shows the traceback instead.
 """
@@ -255,6 +255,32 @@ def view(
     from .viewer import main_view
 
     raise typer.Exit(main_view(file, index=index, no_browser=no_browser, port=port))
+
+
+@app.command("train-erd")
+def train_erd(
+    images: list[Path] = typer.Argument(..., help="Training images: files, .zarr stores or folders of them "
+                                                  "(every 2-D image, stack frame or map they hold; .npy too)."),
+    out: Path = typer.Option(..., "-o", "--out", help="The model file to write (.json)."),
+    fraction: list[float] = typer.Option(None, "--fraction", help="Share of pixels measured in a training mask "
+                                         "(repeat for several; default 0.02 0.05 0.1 0.2 0.3 0.4)."),
+    seed: int = typer.Option(0, help="Seed of the training masks and pixel draws."),
+    n_pixels: int = typer.Option(4000, "--n-pixels", help="Unmeasured pixels drawn per image and fraction."),
+    overwrite: bool = typer.Option(False, help="Replace an existing model file."),
+):
+    """Train a SLADS ERD model (dynamic sampling) on IMAGES and write it as JSON, atomically."""
+    from .sampling.slads_train import train_erd_from_files
+
+    if out.suffix.lower() != ".json":
+        raise EmscaleError(f"output {out} must end in .json (the model is written as JSON)")
+    kw = {"fractions": tuple(fraction)} if fraction else {}
+    model, sources = train_erd_from_files(images, seed=seed, n_pixels=n_pixels, **kw)
+    model.save(out, overwrite=overwrite)
+    for path, n in sources:
+        typer.echo(f"  {path}: {n} image(s)")
+    i = model.info
+    typer.echo(f"wrote {out}: ERD model on {i['n_images']} images, fractions {i['fractions']}, "
+               f"{i['n_samples']} samples, R^2 {i['r2']:.3f}, seed {i['seed']}")
 
 
 class _Steps:

@@ -10,8 +10,8 @@ import pytest
 
 from emscale import DataError, Signal
 from emscale.sampling.microscope import VirtualMicroscope
+from emscale.sampling.patterns import line_hop_pattern, random_pattern
 from emscale.sampling.slads import (
-    line_hop_mask,
     plot_convergence,
     plot_measurement_order,
     plot_reconstruction,
@@ -20,7 +20,7 @@ from emscale.sampling.slads import (
     slads_scan,
 )
 from emscale.sampling.slads_features import nn_reconstruct
-from emscale.sampling.slads_model import FORMAT, VERSION, ERDModel, random_mask, train_erd_model
+from emscale.sampling.slads_model import FORMAT, VERSION, ERDModel, train_erd_model
 
 
 def _discs(shape, n, seed):
@@ -47,8 +47,10 @@ def test_slads_beats_random_and_line_hopping_on_unseen_particle_images(model):
         img = _discs(shape, 7, seed)
         res = slads_scan(VirtualMicroscope(img), model, fraction=0.2, seed=seed)
         p = psnr(img, res.reconstruction)
-        pr = np.mean([psnr(img, nn_reconstruct(random_mask(shape, 0.2, seed=s), img, k=model.k)) for s in range(3)])
-        pl = np.mean([psnr(img, nn_reconstruct(line_hop_mask(shape, 0.2, seed=s), img, k=model.k)) for s in range(3)])
+        pr = np.mean([psnr(img, nn_reconstruct(random_pattern(shape, 0.2, seed=s), img, k=model.k))
+                      for s in range(3)])
+        pl = np.mean([psnr(img, nn_reconstruct(line_hop_pattern(shape, 0.2, seed=s), img, k=model.k))
+                      for s in range(3)])
         gains_r.append(p - pr)
         gains_l.append(p - pl)
     assert min(gains_r) >= 2.0, gains_r
@@ -81,12 +83,17 @@ def test_same_seed_same_run_other_seed_other_run(model):
     assert not np.array_equal(a.positions, c.positions)
 
 
-def test_stop_on_the_distortion_estimate(model):
+@pytest.mark.parametrize("square", [(10, 20, 10, 20), (5, 25, 12, 30), (20, 28, 4, 36)])
+def test_stop_on_the_distortion_estimate(model, square):
     img = np.full((40, 40), 0.3)
-    img[10:20, 10:20] = 1.0
-    res = slads_scan(VirtualMicroscope(img), model, fraction=0.9, stop_erd=3e-3, seed=0)
-    # the estimate falls five-fold once the square's edges are found, then levels off at the model's bias
-    assert res.fraction < 0.3 and res.erd_estimate[-1] < 3e-3 <= res.erd_estimate[-2]
+    img[square[0] : square[1], square[2] : square[3]] = 1.0
+    res = slads_scan(VirtualMicroscope(img), model, fraction=0.9, stop_ratio=0.02, seed=0, reference=img)
+    e = res.erd_estimate
+    # stops at the first step where the model expects 98 % of its initial distortion estimate gone, long before
+    # the budget, with the square found: the reconstruction is far better than the random start's
+    assert e[-1] < 0.02 * e[0] <= e[-2]
+    assert res.fraction < 0.3
+    assert res.psnr[-1] - res.psnr[0] >= 6.0, (res.psnr[0], res.psnr[-1])
 
 
 def test_bad_input_is_refused(model):
@@ -99,6 +106,8 @@ def test_bad_input_is_refused(model):
         slads_scan(scope, model, fraction=0.5, batch_size=0)
     with pytest.raises(ValueError, match="budget"):
         slads_scan(scope, model)
+    with pytest.raises(ValueError, match="stop_ratio"):
+        slads_scan(scope, model, fraction=0.5, stop_ratio=1.0)
     si = Signal(np.zeros((4, 4, 8)), axes=[{"navigate": True}, {"navigate": True}, {}])
     with pytest.raises(DataError, match="spectra"):
         slads_scan(VirtualMicroscope(si), model, fraction=0.5)
@@ -112,6 +121,33 @@ def test_model_round_trips_through_json(model, tmp_path):
     assert back.k == model.k and back.c == model.c and back.info["seed"] == 0
     d = json.loads((tmp_path / "m.json").read_text())
     assert d["format"] == FORMAT and d["version"] == VERSION
+
+
+def test_model_save_is_atomic_and_refuses_to_overwrite(model, tmp_path, monkeypatch):
+    import os
+
+    from emscale import OutputExistsError
+
+    path = tmp_path / "m.json"
+    model.save(path)
+    old = path.read_bytes()
+    with pytest.raises(OutputExistsError, match="overwrite"):
+        model.save(path)
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    other = ERDModel.from_dict({**model.to_dict(), "coef": list(model.coef * 2)})
+    monkeypatch.setattr(os, "fsync", disk_full)  # the write fails after the bytes went to the temporary file
+    with pytest.raises(OSError, match="No space"):
+        other.save(path, overwrite=True)
+    with pytest.raises(OSError, match="No space"):
+        other.save(tmp_path / "new.json")
+    monkeypatch.undo()
+    assert path.read_bytes() == old  # the old model intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]  # no new file, no temporary left
+    other.save(path, overwrite=True)
+    np.testing.assert_array_equal(ERDModel.load(path).coef, model.coef * 2)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -151,12 +187,6 @@ def test_select_batch_takes_the_largest_erd_spread_apart():
     assert sel.tolist() == [105, 315]
     sel = select_batch(erd, measured, d1, shape, 500)
     assert len(sel) == 398 and not measured[sel].any() and len(set(sel.tolist())) == 398
-
-
-def test_line_hop_mask_has_the_fraction_and_one_point_per_column_per_line():
-    m = line_hop_mask((50, 40), 0.2, seed=3)
-    assert m.sum() == 400
-    assert np.all(m.sum(axis=0) >= 9)
 
 
 def test_figures(model):
@@ -234,7 +264,7 @@ def test_exploration_share_goes_to_the_largest_gaps(model):
 
     shape = (30, 30)
     mask = np.zeros(shape, dtype=bool)
-    mask[:, :10] = random_mask((30, 10), 0.5, seed=1)  # the right two thirds unmeasured
+    mask[:, :10] = random_pattern((30, 10), 0.5, seed=1)  # the right two thirds unmeasured
     st = NeighbourState(shape, np.flatnonzero(mask), np.ones(int(mask.sum())))
     erd = np.where(st.measured, -np.inf, 1.0)
     erd[np.flatnonzero(~st.measured)[:5]] = 5.0  # the model prefers the left

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from emscale.sampling.patterns import random_pattern
 from emscale.sampling.slads_features import FEATURES, NeighbourState, nn_reconstruct
-from emscale.sampling.slads_model import erd_target, random_mask
+from emscale.sampling.slads_model import erd_target
 
 
 @pytest.mark.parametrize("shape, k, batch, seed", [((40, 56), 6, 37, 0), ((33, 29), 4, 5, 1), ((64, 64), 8, 200, 2)])
@@ -30,7 +31,7 @@ def test_incremental_update_equals_full_recomputation(shape, k, batch, seed):
 def test_neighbour_lists_are_the_true_nearest_measurements():
     rng = np.random.default_rng(4)
     shape = (20, 24)
-    mask = random_mask(shape, 0.1, seed=9)
+    mask = random_pattern(shape, 0.1, seed=9)
     st = NeighbourState(shape, np.flatnonzero(mask), rng.random(int(mask.sum())), k=5)
     my, mx = np.nonzero(mask)
     for p in rng.choice(np.flatnonzero(~mask.ravel()), 30, replace=False):
@@ -50,7 +51,7 @@ def test_reconstruction_is_inverse_square_distance_weighted():
     w1, w2 = 1.0, 1.0 / 4.0
     assert rec[2, 2] == pytest.approx((w1 * 10 + w2 * 50) / (w1 + w2))
     np.testing.assert_array_equal(rec[mask], img[mask])
-    np.testing.assert_allclose(nn_reconstruct(random_mask((9, 11), 0.3, seed=1), np.full((9, 11), 3.25)), 3.25,
+    np.testing.assert_allclose(nn_reconstruct(random_pattern((9, 11), 0.3, seed=1), np.full((9, 11), 3.25)), 3.25,
                                rtol=1e-14)
 
 
@@ -58,7 +59,7 @@ def test_features_name_the_local_structure():
     shape = (30, 30)
     img = np.zeros(shape)
     img[:, 15:] = 1.0  # a vertical edge
-    mask = random_mask(shape, 0.15, seed=3)
+    mask = random_pattern(shape, 0.15, seed=3)
     st = NeighbourState(shape, np.flatnonzero(mask), img[mask], k=6)
     f = st.features.reshape(shape + (len(FEATURES),))
     um = ~mask
@@ -75,7 +76,7 @@ def test_erd_target_is_large_where_the_reconstruction_is_wrong():
     shape = (40, 40)
     img = np.zeros(shape)
     img[18:22, 18:22] = 1.0  # a small bright square the sparse sampling misses
-    mask = random_mask(shape, 0.05, seed=2)
+    mask = random_pattern(shape, 0.05, seed=2)
     mask[18:22, 18:22] = False
     st = NeighbourState(shape, np.flatnonzero(mask), img[mask], k=6)
     rd = erd_target(img, st, c=4.0).reshape(shape)

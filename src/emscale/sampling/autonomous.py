@@ -3,10 +3,15 @@
 Active-learning loop in the spirit of Kusne et al. (2014) and CAMEO (Kusne et al. 2020):
 
 1. measure a seeded random ``init_fraction`` of the scan positions;
-2. fit the phase model of the spectra measured so far: Poisson-weighted PCA (:func:`emscale.decompose`,
-   randomized solver) followed by k-means on the loading directions (as ``Decomposition.cluster``, each spectrum
-   weighted by the area of its Voronoi cell), which labels
-   every measured position with one of ``n_phases`` phases and gives each phase's mean model spectrum;
+2. fit the phase model of the spectra measured so far: Poisson-weighted PCA followed by k-means on the loading
+   directions (as ``Decomposition.cluster``), which labels every measured position with one of ``n_phases``
+   phases and gives each phase's mean model spectrum. The sample is dense at boundaries, so each measured
+   spectrum stands for the area of its Voronoi cell ``w_i`` in the scan, in k-means *and* in the PCA: with the
+   Keenan-Kotula scaling ``Z = X / sqrt(a b^T)`` (``a`` the spectra's totals, ``b`` the ``w``-weighted mean
+   spectrum), the components are the right singular vectors of ``diag(sqrt(w)) Z`` -- the PCA of the whole scan
+   as the sample estimates it, not of the boundary mixtures it over-represents (on the Bruker map, ARI at 25 %
+   rose from 0.80 to 0.97 for 2 phases, mean of 3 seeds). Without weights (the full-data map) it is
+   :func:`emscale.decompose` (randomized solver);
 3. spread the labels to unmeasured positions by an inverse-square-distance vote of the ``k`` nearest measured
    positions, giving phase probabilities ``p_s``; the uncertainty of an unmeasured position is
 
@@ -101,16 +106,20 @@ def _fit(spectra: np.ndarray, sig_axes, n_phases: int, n_components: int | None,
 
     if spectra.shape[0] < n_phases:
         raise ValueError(f"{spectra.shape[0]} spectra measured, fewer than n_phases={n_phases}")
-    axes = [{"name": "position", "navigate": True}] + [
-        {"name": a.name, "scale": a.scale, "offset": a.offset, "units": a.units, "navigate": False}
-        for a in sig_axes
-    ]
-    s = Signal(spectra, axes=axes if len(axes) == spectra.ndim else None)
     nc = n_phases if n_components is None else int(n_components)
-    d = decompose(s, method="pca", n_components=nc, poisson=_is_counts(spectra), seed=seed, solver="randomized")
-    lo = np.asarray(d.loadings_array)[:, :nc]
+    if weights is None:
+        axes = [{"name": "position", "navigate": True}] + [
+            {"name": a.name, "scale": a.scale, "offset": a.offset, "units": a.units, "navigate": False}
+            for a in sig_axes
+        ]
+        s = Signal(spectra, axes=axes if len(axes) == spectra.ndim else None)
+        d = decompose(s, method="pca", n_components=nc, poisson=_is_counts(spectra), seed=seed, solver="randomized")
+        lo = np.asarray(d.loadings_array)[:, :nc]
+        w = np.ones(len(lo))
+    else:
+        w = np.asarray(weights, dtype=np.float64)
+        lo = _weighted_loadings(spectra.reshape(len(spectra), -1), w, nc)
     lo = lo / np.maximum(np.linalg.norm(lo, axis=1, keepdims=True), 1e-300)  # direction: intensity-blind
-    w = np.ones(len(lo)) if weights is None else np.asarray(weights, dtype=np.float64)
     with threadpool_limits(1):  # OpenMP start-up dominates k-means of a few thousand points (100x on 2 cores)
         labels = KMeans(n_clusters=n_phases, random_state=seed, n_init=10).fit(lo, sample_weight=w).labels_
     flat_spec = spectra.reshape(len(spectra), -1)
@@ -120,6 +129,33 @@ def _fit(spectra: np.ndarray, sig_axes, n_phases: int, n_components: int | None,
         if sel.any():
             out[c] = np.average(flat_spec[sel], axis=0, weights=w[sel])
     return labels.astype(np.int64), out
+
+
+def _weighted_loadings(x: np.ndarray, w: np.ndarray, nc: int) -> np.ndarray:
+    """Loadings (n, nc) of the ``w``-weighted PCA of spectra ``x`` (n, n_channels), Keenan-Kotula scaled when
+    ``x`` holds counts (see the module docstring): the components are fitted to ``diag(sqrt(w)) Z``, every
+    spectrum is then projected on them unweighted."""
+    x = x.astype(np.float64)
+    if _is_counts(x):
+        b = np.average(x, axis=0, weights=w)
+        keep = b > 0  # channels no measured spectrum has counts in carry no information
+        a = np.maximum(x.sum(axis=1), 1e-12)
+        z = x[:, keep] / np.sqrt(a[:, None] * b[keep][None, :])
+    else:
+        z = x
+    a = np.sqrt(w)[:, None] * z
+    # the top right singular vectors from the eigenvectors of the smaller Gram matrix (only nc are needed), on
+    # one thread: a full multithreaded SVD of a few hundred spectra is 20x slower on a loaded machine
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        if a.shape[0] <= a.shape[1]:
+            vals, u = np.linalg.eigh(a @ a.T)
+            u = u[:, ::-1][:, :nc]
+            v = (a.T @ u) / np.sqrt(np.maximum(vals[::-1][:nc], 1e-300))
+        else:
+            v = np.linalg.eigh(a.T @ a)[1][:, ::-1][:, :nc]
+        return z @ v
 
 
 def _spread(shape, flat: np.ndarray, labels: np.ndarray, n_phases: int, k: int):

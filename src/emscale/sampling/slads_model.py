@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from ..core.atomic import atomic_write
+from .patterns import random_pattern
 from .slads_features import FEATURES, NeighbourState
 
 FORMAT = "emscale-slads-erd"
@@ -93,9 +95,13 @@ class ERDModel:
             "info": self.info,
         }
 
-    def save(self, path) -> None:
-        """Write the model as JSON (a safe format: loading never executes code)."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+    def save(self, path, overwrite: bool = False) -> Path:
+        """Write the model as JSON (a safe format: loading never executes code), atomically: the file appears
+        whole or not at all, and an existing one is replaced only with ``overwrite=True`` (and only once the new
+        one is complete). Returns the path."""
+        path = Path(path)
+        atomic_write(path, json.dumps(self.to_dict(), indent=1), overwrite=overwrite)
+        return path
 
     @classmethod
     def load(cls, path) -> ERDModel:
@@ -158,14 +164,6 @@ def erd_target(image: np.ndarray, state: NeighbourState, c: float = 4.0) -> np.n
     return rd
 
 
-def random_mask(shape, fraction: float, seed: int = 0) -> np.ndarray:
-    """Boolean mask with ``round(fraction * size)`` True pixels drawn uniformly without replacement."""
-    n = int(shape[0]) * int(shape[1])
-    m = np.zeros(n, dtype=bool)
-    m[np.random.default_rng(seed).choice(n, max(1, int(round(fraction * n))), replace=False)] = True
-    return m.reshape(shape)
-
-
 def training_set(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels: int = 4000, k: int = 4,
                  c: float = 4.0, seed: int = 0):
     """Features and ERD targets of unmeasured pixels under seeded random masks of each training image.
@@ -177,7 +175,7 @@ def training_set(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels: i
     for img in images:
         img = np.asarray(img, dtype=np.float64)
         for frac in fractions:
-            mask = random_mask(img.shape, frac, seed=int(rng.integers(2**31)))
+            mask = random_pattern(img.shape, frac, seed=int(rng.integers(2**31)))
             flat = np.flatnonzero(mask)
             if flat.size < k:
                 continue

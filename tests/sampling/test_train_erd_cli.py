@@ -1,0 +1,85 @@
+"""`emscale train-erd`: trains on every image of files and folders, writes the model atomically, refuses bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from emscale import Signal
+from emscale.cli import main
+from emscale.sampling.slads_model import ERDModel, lattice_image, train_erd_model
+
+BCF = "30x30_instructively_packed_16bit_compressed.bcf"
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """A .npy stack of two lattices and a .zarr image of a third."""
+    d = tmp_path / "train"
+    d.mkdir()
+    np.save(d / "stack.npy", np.stack([lattice_image((40, 44), spacing=6 + s, seed=s) for s in range(2)]))
+    img = Signal(lattice_image((36, 40), spacing=7.5, seed=5),
+                 axes=[{"name": "y", "navigate": False}, {"name": "x", "navigate": False}], signal_type="image")
+    img.save(d / "image.zarr")
+    return d
+
+
+def test_trains_on_every_image_of_a_folder_and_writes_a_loadable_model(folder, tmp_path, capsys):
+    out = tmp_path / "erd.json"
+    code, stdout, err = run(capsys, "train-erd", folder, "-o", out, "--fraction", 0.1, "--fraction", 0.3,
+                            "--seed", 3, "--n-pixels", 300)
+    assert code == 0, err
+    model = ERDModel.load(out)
+    assert model.info["n_images"] == 3 and model.info["fractions"] == [0.1, 0.3] and model.info["seed"] == 3
+    assert model.info["n_samples"] == 3 * 2 * 300
+    assert [s["images"] for s in model.info["sources"]] == [1, 2]  # image.zarr, stack.npy (name order)
+    assert "stack.npy: 2 image(s)" in stdout and "ERD model on 3 images" in stdout and "R^2" in stdout
+    # the same fit as the library call on the same images
+    images = list(np.load(folder / "stack.npy"))
+    ref = train_erd_model([lattice_image((36, 40), spacing=7.5, seed=5)] + images, fractions=(0.1, 0.3),
+                          n_pixels=300, seed=3)
+    np.testing.assert_allclose(model.coef, ref.coef, rtol=1e-12)
+
+
+def test_an_existing_model_is_replaced_only_with_overwrite(folder, tmp_path, capsys):
+    out = tmp_path / "erd.json"
+    out.write_text("{}")
+    code, _, err = run(capsys, "train-erd", folder / "stack.npy", "-o", out, "--fraction", 0.2, "--n-pixels", 100)
+    assert code == 2 and "already exists" in err and out.read_text() == "{}"
+    code, _, err = run(capsys, "train-erd", folder / "stack.npy", "-o", out, "--fraction", 0.2, "--n-pixels", 100,
+                       "--overwrite")
+    assert code == 0, err
+    assert json.loads(out.read_text())["format"] == "emscale-slads-erd"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
+
+
+def test_a_vendor_file_contributes_its_images_and_skips_its_spectra(real_dir, tmp_path, capsys):
+    out = tmp_path / "erd.json"
+    code, stdout, err = run(capsys, "train-erd", real_dir / BCF, "-o", out, "--fraction", 0.2, "--n-pixels", 200)
+    assert code == 0, err
+    assert f"{BCF}: 1 image(s)" in stdout  # the 30 x 30 image; the EDS spectrum image is not an image
+    assert ERDModel.load(out).info["n_images"] == 1
+
+
+def test_bad_input_ends_in_one_clear_line(folder, tmp_path, capsys):
+    si = Signal(np.ones((6, 5, 16)), axes=[{"name": "y"}, {"name": "x"}, {"name": "E", "navigate": False}])
+    si.save(tmp_path / "si.zarr")
+    cases = [
+        ((tmp_path / "missing.npy",), "does not exist"),
+        ((tmp_path / "si.zarr",), "si.zarr: holds no 2-D image"),
+        ((folder, "--fraction", 1.5), "fractions must be in (0, 1)"),
+    ]
+    for args, message in cases:
+        code, _, err = run(capsys, "train-erd", *args, "-o", tmp_path / "m.json")
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    code, _, err = run(capsys, "train-erd", folder, "-o", tmp_path / "m.txt")
+    assert code == 2 and "must end in .json" in err
+    assert not (tmp_path / "m.json").exists()
