@@ -116,7 +116,7 @@ def cubes(tmp_path_factory):
 
     model = train_erd_model([lattice_image((48, 48), seed=s) for s in (1, 2)], fractions=(0.1, 0.3), n_pixels=400)
     model.save(folder / "model.json")
-    paths = {"@model": str(folder / "model.json")}
+    paths = {"@model": "model.json"}  # a plain name: the model file beside the input
     for name, s in made.items():
         paths[name] = folder / f"{name}.zarr"
         s.save(paths[name])

@@ -209,7 +209,7 @@ def test_dynamic_sampling_on_a_recorded_signal_replays_bit_for_bit(model, tmp_pa
                  signal_type="image")
     model.save(tmp_path / "m.json")
     a = dynamic_sampling(img, model.to_dict(), fraction=0.2, noise_dose=100.0, seed=3)
-    b = dynamic_sampling(img, str(tmp_path / "m.json"), fraction=0.2, noise_dose=100.0, seed=3)
+    b = dynamic_sampling(img, ERDModel.load(tmp_path / "m.json"), fraction=0.2, noise_dose=100.0, seed=3)
     np.testing.assert_array_equal(a.positions, b.positions)
     np.testing.assert_array_equal(a.reconstruction, b.reconstruction)
     assert a.mask.sum() == 256
@@ -227,7 +227,7 @@ def test_run_is_recorded_and_replays_bit_for_bit_from_the_file(model, tmp_path):
     img.save(tmp_path / "img.zarr")
     s = em.load(tmp_path / "img.zarr")
     model.save(tmp_path / "m.json")
-    res = dynamic_sampling(s, str(tmp_path / "m.json"), fraction=0.25, batch_size=3, noise_dose=80.0, seed=5)
+    res = dynamic_sampling(s, "m.json", fraction=0.25, batch_size=3, noise_dose=80.0, seed=5)  # beside the input
     step = res.history[-1]
     assert step["op"] == "dynamic_sampling"
     params = decode(step["params"])
@@ -271,3 +271,23 @@ def test_exploration_share_goes_to_the_largest_gaps(model):
     nxt = _next_batch(erd, st, shape, 10, explore=0.3)
     far = nxt[:3] % 30
     assert len(set(nxt.tolist())) == 10 and np.all(far >= 20)
+
+
+def test_a_model_file_is_read_only_beside_the_input(model, tmp_path):
+    """A recipe names its model by a plain file name in its input's folder: no folders, no absolute paths, and an
+    in-memory signal (no file) has no folder to look in."""
+    import emscale as em
+    from emscale.sampling.slads import dynamic_sampling
+
+    img = Signal(_discs((24, 24), 4, 23), axes=[{"name": "y", "navigate": False}, {"name": "x", "navigate": False}],
+                 signal_type="image")
+    (tmp_path / "in").mkdir()
+    img.save(tmp_path / "in" / "img.zarr")
+    model.save(tmp_path / "m.json")  # outside the input's folder
+    s = em.load(tmp_path / "in" / "img.zarr")
+    for name in (str(tmp_path / "m.json"), "../m.json", "m.json"):
+        with pytest.raises((em.DataError, ValueError)) as e:
+            dynamic_sampling(s, name, fraction=0.2, seed=0)
+        assert "m.json" in str(e.value)
+    with pytest.raises(em.DataError, match="not loaded from a file"):
+        dynamic_sampling(img, "m.json", fraction=0.2, seed=0)

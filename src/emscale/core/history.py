@@ -44,3 +44,21 @@ def file_digest(path: str | os.PathLike) -> str:
 
 
 __all__ = ["decode", "encode", "entry", "file_digest"]  # the codec's pair, for readers of histories
+
+
+def file_beside_input(history: list[dict], name, what: str) -> Path:
+    """The file ``name`` in the folder of the file a signal was loaded from (its history's ``load`` step).
+
+    A step that reads a second file (an angle list, a trained model) names it this way -- a plain file name, no
+    folders -- so that a recipe from someone else reads nothing outside its input's folder, and a results folder
+    that carries its inputs stays complete. ``what`` names the parameter in the error.
+    """
+    from .errors import DataError
+
+    if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\\" in name:
+        raise DataError(f"{what} {name!r}: give the plain name of a file beside the input (no folders)")
+    src = next((e["source"].get("path") for e in history if e.get("op") == "load" and e.get("source")), None)
+    if not src:
+        raise DataError(f"{what} {name!r}: the signal was not loaded from a file (no load step in its history), "
+                        "so there is no folder to look in")
+    return Path(src).parent / name

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import DataError
+from ..core.history import file_beside_input
 from ..core.registry import operation
 from ..core.result import Result, load_npz, save_npz
 from ..core.signal import Signal
@@ -259,15 +260,15 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
     )
 
 
-def _model(model) -> ERDModel:
+def _model(model, s=None) -> ERDModel:
     if isinstance(model, ERDModel):
         return model
     if isinstance(model, dict):
         return ERDModel.from_dict(model)
-    return ERDModel.load(model)
+    return ERDModel.load(file_beside_input(getattr(s, "history", []), model, "model (or pass ERDModel.load(path))"))
 
 
-@operation("dynamic_sampling", record={"model": lambda v, args: _model(v).to_dict()})
+@operation("dynamic_sampling", record={"model": lambda v, args: _model(v, args.get("s")).to_dict()})
 def dynamic_sampling(s: Signal, model: dict | str, fraction: float | None = 0.2, budget: int | None = None,
                      batch_size: int | None = None, init_fraction: float = 0.02, stop_erd: float | None = None,
                      stop_ratio: float | None = None, noise_dose: float | None = None, seed: int = 0) -> SladsResult:
@@ -279,14 +280,15 @@ def dynamic_sampling(s: Signal, model: dict | str, fraction: float | None = 0.2,
     Parameters
     ----------
     s : the recorded image (Signal with two signal axes, or a 2-D array).
-    model : the ERD model as its dict (``ERDModel.to_dict()``, JSON-friendly, so a run records it) or the path
-        of a saved model (an :class:`ERDModel` is accepted too).
+    model : the ERD model as its dict (``ERDModel.to_dict()``, JSON-friendly, so a run records it), an
+        :class:`ERDModel`, or the plain file name of a saved model beside the file ``s`` was loaded from (a
+        recipe's way: it reads nothing outside its input's folder).
     fraction, budget, batch_size, init_fraction, stop_erd, stop_ratio : see :func:`slads_scan`.
     noise_dose : dose-scaled Poisson noise of the virtual microscope (``None``: the recorded values).
     seed : seeds the start and the microscope's noise; the same seed replays the same run bit for bit.
     """
     scope = VirtualMicroscope(s, noise_dose=noise_dose, seed=seed)
-    return slads_scan(scope, _model(model), budget=budget, fraction=None if budget is not None else fraction,
+    return slads_scan(scope, _model(model, s), budget=budget, fraction=None if budget is not None else fraction,
                       batch_size=batch_size, init_fraction=init_fraction, stop_erd=stop_erd, stop_ratio=stop_ratio,
                       seed=seed)
 

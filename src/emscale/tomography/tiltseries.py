@@ -20,6 +20,7 @@ import numpy as np
 
 from ..core.axes import Axis
 from ..core.errors import AxisError, DataError, FileFormatError
+from ..core.history import file_beside_input
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 
@@ -219,13 +220,7 @@ def _navigation_angles(s: Signal) -> np.ndarray:
 
 def _angles_beside_input(s: Signal, name: str) -> np.ndarray:
     """The angles of the IMOD file ``name`` in the folder of the file ``s`` was loaded from."""
-    if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\\" in name:
-        raise DataError(f"rawtlt {name!r}: give the plain name of a file beside the input (no folders)")
-    src = next((e["source"].get("path") for e in s.history if e.get("op") == "load" and e.get("source")), None)
-    if not src:
-        raise DataError(f"rawtlt {name!r}: the signal was not loaded from a file (no load step in its history), "
-                        "so there is no folder to look in; pass angles= instead")
-    return read_rawtlt(Path(src).parent / name)
+    return read_rawtlt(file_beside_input(s.history, name, "rawtlt (or pass angles=)"))
 
 
 # -- views used by the algorithms ----------------------------------------------------------------------------
