@@ -142,6 +142,8 @@ def dictionary(
     n_outer: int = 3,
     seed: int = 0,
     keep_measured: bool = True,
+    init: str = "smooth",
+    prior_weight: float = PRIOR_WEIGHT,
 ) -> np.ndarray:
     """Reconstruction of a sparsely scanned image from a patch dictionary learned on its measured pixels.
 
@@ -173,10 +175,10 @@ def dictionary(
         raise ValueError(f"patch must be between 2 and the image's smaller side {min(img.shape)}, got {patch!r}")
     y, mu, sd = standardise(img, m)
     cy, cx = _corners(img.shape[0], p, stride), _corners(img.shape[1], p, stride)
-    M = _patches(np.where(m, 1.0, PRIOR_WEIGHT), p, cy, cx)
+    M = _patches(np.where(m, 1.0, float(prior_weight)), p, cy, cx)
     k = _sparsity(M.sum(axis=1).mean()) if sparsity is None else int(sparsity)
     train = np.sort(np.random.default_rng(seed).permutation(len(M))[: int(n_train)])
-    x = smooth_fill(y, m)
+    x = _start(y, m, init, seed)
     for _ in range(n_outer):
         Y = _patches(np.where(m, y, x), p, cy, cx)
         D = learn_dictionary(Y[train], M[train], p, k, n_iter)
@@ -184,6 +186,24 @@ def dictionary(
         x = _average_patches(np.einsum("npi,ni->np", D[:, S].transpose(1, 0, 2), C), img.shape, p, cy, cx)
     x = x * sd + mu
     return np.where(m, img, x) if keep_measured else x
+
+
+INITS = ("smooth", "biharmonic", "sparse")
+
+
+def _start(y, m, init, seed):
+    """The first estimate of the unmeasured pixels, on standardised values."""
+    if init == "smooth":
+        return smooth_fill(y, m)
+    if init == "biharmonic":
+        from .baselines import biharmonic
+
+        return biharmonic(y, m)
+    if init == "sparse":
+        from .sparse import sparse
+
+        return sparse(y, m, seed=seed)
+    raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
 
 
 def _average_patches(models: np.ndarray, shape, p: int, cy: np.ndarray, cx: np.ndarray) -> np.ndarray:
