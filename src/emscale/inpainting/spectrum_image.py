@@ -69,7 +69,8 @@ def inpaint_spectrum_image(
     Returns
     -------
     (cube, info): float32 array of the shape of ``s.data`` (clipped at 0 for count data); info holds
-    ``n_components``, ``factors`` (channels x k) and the inpainted ``loadings`` (rows x columns x k).
+    ``n_components``, ``factors`` (channels x k, denoised when ``denoise_spectra``), ``raw_factors`` (the
+    decomposition's own) and the inpainted ``loadings`` (rows x columns x k).
     """
     from ..decomposition import decompose
 
@@ -92,6 +93,7 @@ def inpaint_spectrum_image(
     out_of_fit = _channels_out_of_fit(s, dec, k)
     f = np.nan_to_num(dec.factors_array[:, :k])
     lo = dec.loadings_array[:, :k].reshape(m.shape + (k,))
+    raw = f.copy()
     if denoise_spectra:
         total = np.nan_to_num(lo[m]).sum(axis=0)  # the counts each spectrum carries: F_j sum_i L_ij
         safe = np.where(total > 0, total, 1.0)
@@ -111,7 +113,7 @@ def inpaint_spectrum_image(
         return np.maximum(block @ ft, floor).astype(np.float32)
 
     cube = run_pass(maps, Pass(model_block, None, name="inpaint-spectrum-image"), executor=executor, progress=progress)
-    return cube, {"n_components": k, "factors": f[:, :k], "loadings": maps[..., :k]}
+    return cube, {"n_components": k, "factors": f[:, :k], "raw_factors": raw, "loadings": maps[..., :k]}
 
 
 def _channels_out_of_fit(s, dec, k: int) -> np.ndarray:
