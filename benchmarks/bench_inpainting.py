@@ -9,10 +9,15 @@ same seeded random masks at 5, 10, 20 and 30 %, on real HAADF-STEM images (proje
 spacings / orientations / doses). The peer is scikit-image's ``inpaint_biharmonic`` on the same mask; the target
 is "best CS >= biharmonic + 2 dB at 10 %, + 1.5 dB at 20 %".
 
-Timing (fresh processes, alternating, median of --repeat): a 512 x 512 lattice at 10 %, emscale ``sparse``
-against ``inpaint_biharmonic`` (target <= 5 s on 2 cores). Spectrum image: ``inpaint_spectrum_image`` on
-``samples.eds_si`` at 15 % (NMF spectra against the full-data NMF, k-means phase map agreement) and time / peak
-RSS on a 256 x 256 x 2048 cube.
+Timing (fresh processes, alternating, median of --repeat): 256 x 256 and 512 x 512 lattices at 10 %, every
+emscale method against ``inpaint_biharmonic`` (target for the best CS method at 512: <= 5 s on 2 cores).
+
+Spectrum image (``samples.eds_si``): first how well the full-data KL-NMF, the reference, is itself determined
+(another NMF seed, another Poisson draw of the sample, the true spectra); then, for 3 seeded masks at 10, 15 and
+25 %, the angles of the reconstruction's spectra to the reference's -- plain (the KL-NMF of the measured spectra,
+which the plain reconstruction keeps: the peer) and denoised (``denoise_spectra``) -- and its phase map (k-means
+of its maps, as ``Decomposition.cluster``) against the full-data one; once, the NMF of the reconstructed cube
+itself. Then time / peak RSS on a 256 x 256 x 2048 cube.
 """
 
 from __future__ import annotations

@@ -17,12 +17,14 @@ the fit is deterministic given ``seed`` (which picks the training patches). The 
 overlapping patch models ``D a_i``.
 
 The unmeasured pixels of a patch enter as pseudo-observations of a start image with weight ``prior_weight``
-(without them 10 % of an 8 x 8 patch is 6 values, too few to pick atoms from an overcomplete dictionary). What
-the start is decides most of the result: measured on the real HAADF projections at 10 / 20 %, the dictionary
-stage adds +0.0 to +0.2 dB to its start (FISTA ``"sparse"``: the default; ``"biharmonic"``: +0.1 to +0.6 dB
-over biharmonic; the Gaussian ``"smooth"`` fill of the first version: 1.5 dB *below* biharmonic at 10 %). So
-this method is a refinement of the sparsity-prior reconstruction at several times its cost, not a better prior
-on its own; see ``benchmarks/bench_inpainting.py`` for the table.
+(without them 10 % of an 8 x 8 patch is 6 values, too few to pick atoms from an overcomplete dictionary). The
+start decides most of the result. Measured at 10 / 20 % (bench_inpainting.py, 256 x 256): from the FISTA
+``"sparse"`` start (the default) the dictionary stage adds +0.03 to +0.2 dB on the real HAADF images and +0.2 to
++1.1 dB on synthetic lattices (a repeated motif is what a learned dictionary captures); from ``"biharmonic"``,
++0.1 to +0.6 dB over biharmonic; from the Gaussian ``"smooth"`` fill of the first version it ended 0.1 to 2.8 dB
+*below* biharmonic on the HAADF projections (1.4 dB above on the Velox image). So this method is a refinement of
+the sparsity-prior reconstruction at 5-20 times its cost, not a better prior on its own; see
+``benchmarks/bench_inpainting.py`` for the table.
 
 References
 ----------
