@@ -26,8 +26,19 @@ def _agreement(l1, l2):
     return c[r, k].sum() / len(l1)
 
 
+@pytest.mark.parametrize("seed", [3, 4])
+def test_denoised_spectra_are_closer_to_the_true_ones_than_the_measured_nmf(seed):
+    s, truth = em.samples.eds_si(shape=(40, 48), n_channels=512, scale=0.02, seed=seed)
+    mask = em.sampling.random_pattern(s.data.shape[:2], 0.15, seed=seed)
+    _, info = inpaint_spectrum_image(s, mask, n_components=3, seed=seed)
+    true = np.stack(list(truth["components"].values()), axis=1)
+    raw, den = _angles(true, info["raw_factors"]), _angles(true, info["factors"])
+    assert den.mean() < 0.8 * raw.mean() and den.max() < raw.max(), (raw, den)
+    assert np.all(info["factors"][:5] == 0)  # the EDS zero-energy peak stays out of the model
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0])
 def test_eds_sample_from_15_percent_phase_map_and_spectra(seed):
     s, truth = em.samples.eds_si()
     full = em.decompose(s, "nmf", n_components=3, seed=0)
@@ -37,12 +48,14 @@ def test_eds_sample_from_15_percent_phase_map_and_spectra(seed):
     # the phase map (k-means on the NMF loadings) agrees with the full-data one on >= 95 % of the pixels
     agree = _agreement(full.cluster(3, seed=0).labels.data.ravel(), d.cluster(3, seed=0).labels.data.ravel())
     assert agree >= 0.95, agree
-    # the spectra: the target is 2 degrees from the full-data NMF; measured 1.6 / 3.9 / 5.6 degrees
-    # (seed 0), the same as the KL-NMF of the measured spectra alone -- the reconstruction keeps their spectra.
+    # the spectra: the target is 2 degrees from the full-data NMF. That reference is itself 0.75 / 1.43 /
+    # 3.28 degrees from the true spectra (another noise draw: 0.97 / 1.83 / 3.21 degrees apart), so Cu cannot get
+    # below ~3 degrees from it. Measured (seed 0): the measured spectra's own NMF 1.6 / 3.4 / 5.6 degrees, the
+    # denoised spectra 1.0 / 2.6 / 3.5 degrees (bench_inpainting.py: 3 seeds x 10 / 15 / 25 %).
     ang = _angles(full.factors_array, d.factors_array)
-    assert ang.max() < 7.0, ang
+    assert ang.max() < 4.5 and ang.mean() < 3.0, ang
     truth_spectra = np.stack(list(truth["components"].values()), axis=1)
-    assert _angles(truth_spectra, d.factors_array).max() < 9.0
+    assert _angles(truth_spectra, d.factors_array).max() < 4.0
 
 
 def test_spectrum_image_errors():
@@ -55,3 +68,5 @@ def test_spectrum_image_errors():
         inpaint_spectrum_image(s, np.ones((8, 10), bool), model="ica")
     with pytest.raises(DataError, match="navigation"):
         inpaint_spectrum_image(s.inav[0], np.ones((8,), bool))
+    with pytest.raises(ValueError, match="denoise_spectra=True needs model='nmf'"):
+        inpaint_spectrum_image(s, np.ones((8, 10), bool), model="pca", denoise_spectra=True)

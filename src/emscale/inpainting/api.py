@@ -44,7 +44,8 @@ def inpaint(
     model : spectrum images: ``"nmf"`` (KL-NMF of the measured spectra) or ``"pca"`` (Poisson PCA) subspace.
     tile, overlap : images: reconstruct tile by tile (core ``tile`` pixels, halo ``overlap``) as an engine pass;
         None: the whole image at once.
-    params : the image method's own parameters (``{"prior": "fourier", "lam_min": 0.02}``, ``{"patch": 8}``).
+    params : the image method's own parameters (``{"prior": "fourier", "lam_min": 0.02}``, ``{"patch": 8}``);
+        spectrum images also take ``{"denoise_spectra": False}`` (on by default for counts with the NMF model).
     executor, progress : engine execution options (not recorded).
 
     Returns
