@@ -69,6 +69,11 @@ napoleon_use_rtype = False
 # rendered as a plain field list, not as :type: fields whose every word becomes a cross-reference (an ambiguous
 # one, e.g. "options", would be a warning).
 napoleon_use_param = False
+# "Attributes" sections (the result dataclasses, the microscope) rendered like "Parameters": a field list in the
+# class's description. Napoleon's default turns each entry into an ``.. attribute::`` directive, which duplicates the
+# entry autodoc already writes for the same dataclass field or property (a "duplicate object description" warning
+# for every attribute) and makes the description in the type slot a cross-reference.
+napoleon_custom_sections = [("Attributes", "params_style")]
 
 # -- offline ------------------------------------------------------------------------------------------------
 # No intersphinx (it fetches inventories); no linkcheck in the build.

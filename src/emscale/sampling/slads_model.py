@@ -5,7 +5,7 @@ Model (Godaliyadda et al. 2018, sec. III): ``ERD(s) = phi(f_s) . theta`` where `
 products), fitted by ridge regression on training images.
 
 Training target (the paper's approximation of the reduction in distortion, eq. 14): measuring ``s`` mostly
-repairs the reconstruction error near ``s``, so
+repairs the reconstruction error near ``s``, so::
 
     RD(s) = sum_r h(s, r) |x_r - x_hat_r| / scale,   h(s, r) = exp(-|r - s|^2 / (2 sigma_s^2)),
     sigma_s = d1(s) / c,

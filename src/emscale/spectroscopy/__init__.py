@@ -1,5 +1,6 @@
-"""Spectroscopy tools for EELS and EDS spectrum images: background removal (:mod:`.background`, also
-:meth:`emscale.Signal.remove_background`), EELS tools (:mod:`.eels`) and EDS tools (:mod:`.eds`).
+"""Spectroscopy tools for EELS and EDS spectrum images: background removal
+(:mod:`~emscale.spectroscopy.background`, also :meth:`emscale.Signal.remove_background`), EELS tools (:mod:`.eels`)
+and EDS tools (:mod:`.eds`).
 
 Importing the package declares their operations in the registry.
 """

@@ -10,9 +10,11 @@
    rotating object follows ``c + X cos(theta) + Z sin(theta)`` (``(X, Z)``: the object's centre of mass relative
    to the axis, ``c``: where the axis crosses the detector); the deviations from the least-squares fit of that
    curve are misalignments and are removed.
+
 0. **In-plane rotation** (``rotation=True``): the angle of the tilt axis to the nominal image axis is estimated
    from the slabs' centres of mass across the axis (:mod:`.rotation`) and the images are turned so that the
    axis lies along the image axis before the steps below.
+
 3. **Tilt-axis position** ``axis_shift = c - (n - 1) / 2`` from the fit of step 2 (also without ``com``, where it
    is the only use of the fit), stored in ``metadata["Tomography"]["axis_shift"]`` for :func:`.reconstruct`.
 
