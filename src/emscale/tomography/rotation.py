@@ -25,7 +25,6 @@ argument is R. A. Crowther, D. J. DeRosier and A. Klug, Proc. R. Soc. Lond. A 31
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from ..core.errors import AxisError, DataError
 
@@ -134,4 +133,5 @@ def rotate_images(data: np.ndarray, phi_deg: float, tilt_axis: str = "y", order:
     src_y = cy + yp * cos_ - xp * sin_
     src_x = cx + yp * sin_ + xp * cos_
     coords = np.stack([src_y, src_x])
+    from scipy import ndimage  # here: scipy's submodules cost 0.1-1 s at `import emscale`
     return np.stack([ndimage.map_coordinates(im, coords, order=order, mode="nearest") for im in data])
