@@ -31,7 +31,7 @@ EVIDENCE_PIXELS = 4096  # pixels sampled (evenly spaced) for the evidence
 OUTSIDE_SHARE = 0.10  # a pixel is outside the groups' simplex when a rotated loading is below -10 % of its total
 OUTSIDE_SIGMAS = 3.0  # ... and below -3 standard errors
 MAX_OUTSIDE = 0.10  # the rotation is never applied when more than this fraction of the pixels lies outside
-CLEAN_OUTSIDE = 0.02  # at most this fraction outside: the groups are vertices (applied however large the rotation)
+CLEAN_OUTSIDE = 0.005  # at most this fraction outside: the groups are vertices (applied however large the rotation)
 MAX_SMALL_MIXING = 0.15  # between the two: applied only as a small correction (groups >= 85 % pure in the fit)
 
 
@@ -107,7 +107,7 @@ def rotation_evidence(w: np.ndarray, h: np.ndarray, groups, noise: str = "poisso
     little outside. Measured (NMF, rank 3, :mod:`groundtruth` scenes): with pure pixels 0.000 (64 x 64 x 512, 20 and
     200 counts/pixel) and 0.055 (40 x 40 x 256, 200); without, 0.17 and 0.59 (softly mixed cubes, 200 and 20) and
     0.46 (Gaussian blobs, 200). The middle band (issue 17, NMF, 64 x 64 x 512): smooth Gaussian-blob mixtures
-    0.057-0.081 outside with the groups 27-59 % mixed (the rotation made the spectra 18-24 degrees off where the
+    0.010-0.081 outside with the groups 25-59 % mixed (the rotation made the spectra 18-24 degrees off where the
     solver's own were 3-19), pure-pixel scenes 0.000-0.002 outside (groups 5-21 % mixed; EELS 2.3 against the
     solver's 23.2 degrees). A plateau of one constant mixture at high dose still passes for a pure region (0.02 %
     outside): the data are then a simplex whose vertices are the plateaus, and the rotation is applied. ``noise``,
