@@ -12,6 +12,11 @@ True)``), randomized k=8 (emscale vs HyperSpy ``svd_solver="randomized", output_
 fresh processes (default 3), each peer's of one. Each line prints the
 peer/emscale time and peak-RSS ratios first, then the accuracy (eigenvalue agreement, spectral angles, rank).
 
+``--only startup`` (also part of a full run): ``python -c "import emscale"`` and the first ``decompose`` of each
+method (pca ``"auto"``, nmf/ica/vca/mcr k=2) on a small cube (32 x 32 x 512 counts, below 10^6 values) in a fresh
+process, median of ``--repeat`` processes each; the peer is ``import hyperspy.api`` and HyperSpy's first
+``decomposition()`` on the same cube.
+
 ``--kind``: ``eds`` (sparse EDS counts, float32: the default), ``eels-dense`` (an EELS-like cube of uint16
 counts with ~``--dense-counts`` (200) counts per channel: the dense data where the exact route costs most) or
 ``both`` (the dense rows printed beside the sparse ones). Dense rows add ``n_components=8`` with
@@ -173,7 +178,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=3,
                     help="emscale runs per case (fresh processes; the median time is reported): its runs take "
                     "seconds, where start-up noise matters; each peer runs once (tens of seconds to minutes)")
-    ap.add_argument("--only", choices=("gram", "randomized", "nmf", "ica"), help="run one case only")
+    ap.add_argument("--only", choices=("gram", "randomized", "nmf", "ica", "startup"), help="run one case only")
     ap.add_argument("--json", metavar="PATH", help="also write the rows as a JSON list to PATH")
     ap.add_argument("--kind", choices=("eds", "eels-dense", "both"), default="eds")
     ap.add_argument("--dense-counts", type=float, default=200.0, help="counts per channel of the dense EELS cube")
@@ -185,11 +190,78 @@ def main():
         print(json.dumps(run_case(args.child, Path(args.dir), args.k)))
         return
     kinds = ("eds", "eels-dense") if args.kind == "both" else (args.kind,)
-    rows = []
-    for kind in kinds:
+    rows = startup_rows(args) if args.only in (None, "startup") else []
+    for kind in kinds if args.only != "startup" else ():
         rows += run_kind(argparse.Namespace(**{**vars(args), "kind": kind}))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+STARTUP_CUBE = (32, 32, 512)  # 524 288 values: "a cube below 10^6 values decomposes in well under 1 s"
+STARTUP_CODE = """
+import sys, time
+t0 = time.perf_counter()
+{imp}
+t1 = time.perf_counter()
+import numpy as np
+rng = np.random.default_rng(0)
+shape = {shape}
+data = rng.poisson(20.0 * rng.dirichlet([1.0, 1.0], size=shape[:-1]) @ rng.gamma(2.0, 1.0, size=(2, shape[-1])))
+data = data.astype(np.uint16)
+t2 = time.perf_counter()
+{call}
+t3 = time.perf_counter()
+print(t1 - t0, t3 - t2)
+"""
+STARTUP_CALLS = {
+    "pca": ("em.decompose(s, 'pca', n_components='auto')", "h.decomposition(print_info=False)"),
+    "nmf": ("em.decompose(s, 'nmf', n_components=2)", "h.decomposition(algorithm='NMF', output_dimension=2, "
+            "print_info=False)"),
+    "ica": ("em.decompose(s, 'ica', n_components=2)", None),
+    "vca": ("em.decompose(s, 'vca', n_components=2)", None),
+    "mcr": ("em.decompose(s, 'mcr', n_components=2)", None),
+}
+
+
+def _startup(imp: str, call: str, repeat: int) -> dict:
+    """Median (import seconds, first-call seconds) over ``repeat`` fresh processes."""
+    code = STARTUP_CODE.format(imp=imp, shape=STARTUP_CUBE, call=call)
+    runs = []
+    for _ in range(max(1, repeat)):
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+        if r.returncode:
+            return {"error": r.stderr.strip().splitlines()[-1] if r.stderr else f"exit {r.returncode}"}
+        runs.append([float(v) for v in r.stdout.split()[-2:]])
+    imp_s, call_s = np.median(np.asarray(runs), axis=0)
+    return {"import_s": float(imp_s), "seconds": float(call_s)}
+
+
+def startup_rows(args) -> list[dict]:
+    """Import time and the first call of each method on a small cube, fresh processes (issue 17)."""
+    size = "x".join(map(str, STARTUP_CUBE)) + " uint16 counts, fresh process"
+    print(f"# start-up: import and first decompose on {size}; {os.cpu_count()} cpus, load "
+          f"{os.getloadavg()[0]:.1f}")
+    em_imp = "import emscale as em"
+    hs_imp = "import hyperspy.api as hs"
+    rows = []
+    for method, (ours, peer) in STARTUP_CALLS.items():
+        a = _startup(em_imp, f"s = em.Signal(data, axes=[{{'navigate': True}}] * 2 + [{{'navigate': False}}])\n{ours}",
+                     args.repeat)
+        b = {"error": "skipped"}
+        if peer and not args.skip_peers:
+            b = _startup(hs_imp, f"h = hs.signals.Signal1D(data.astype(np.float32))\n{peer}", 1)
+        line = f"first decompose {method:4s} | emscale import {a.get('import_s', float('nan')):.2f} s, first call "
+        line += f"{a.get('seconds', float('nan')):.2f} s"
+        if "seconds" in b:
+            line += f" | HyperSpy import {b['import_s']:.2f} s, first call {b['seconds']:.2f} s"
+        for who, r in (("emscale", a), ("peer", b)):
+            if "error" in r and r["error"] != "skipped":
+                line += f" | {who} failed: {r['error']}"
+        print(line, flush=True)
+        rows.append({"operation": f"import + first decompose ({method})", "size": size,
+                     "emscale_import_s": a.get("import_s"), "emscale_s": a.get("seconds"), "peer": "hyperspy",
+                     "peer_import_s": b.get("import_s"), "peer_s": b.get("seconds"), "kind": "startup"})
+    return rows
 
 
 def run_kind(args) -> list[dict]:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import emscale as em
-from emscale.decomposition import _gram, _matrix
+from emscale.decomposition import _gram, _jit, _matrix
 from emscale.decomposition._matrix import DataMatrix
 from emscale.engine import InlineExecutor, ThreadExecutor, passes
 from groundtruth import three_peak_counts
@@ -40,6 +40,12 @@ def dense_reference(x, seed, keep_pixels=None, keep_channels=None, centre=False)
         xw = xw - (x / np.sqrt(ag)[:, None]).sum(0) / np.sqrt(bh) / x.shape[0]
     return xw, np.sqrt(x) * signs * scale
 
+
+
+@pytest.fixture(autouse=True)
+def _compiled_routes_on_small_cubes(monkeypatch):
+    """These cubes are small enough for the numpy route (:func:`._jit.use_numba`); the routes are tested here."""
+    monkeypatch.setattr(_jit, "NUMBA_MIN_VALUES", 0)
 
 @pytest.mark.parametrize("route", [pytest.param("sparse", marks=needs_numba), "dense"])
 def test_gram_and_noise_gram_equal_the_dense_products(counts, route, monkeypatch):

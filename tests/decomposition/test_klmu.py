@@ -27,8 +27,8 @@ def test_four_component_sweeps_equal_generic_sweeps(k):
     loss = xm.h_update(w, h)
     # the generic kernels, called directly
     wg, hg = w0.copy(), h0.copy()
-    _klmu._w_update_csr(*csr, wg, np.ascontiguousarray(hg.T), np.maximum(hg.sum(axis=1), _klmu.EPS))
-    num, xlog = _klmu._h_num_csr(*csr, wg, np.ascontiguousarray(hg.T), xm.bounds, xm.p, True)
+    _klmu._kernels()._w_update_csr(*csr, wg, np.ascontiguousarray(hg.T), np.maximum(hg.sum(axis=1), _klmu.EPS))
+    num, xlog = _klmu._kernels()._h_num_csr(*csr, wg, np.ascontiguousarray(hg.T), xm.bounds, xm.p, True)
     loss_g = xlog - xm.total + float(wg.sum(axis=0) @ hg.sum(axis=1))
     hg *= num.T / np.maximum(wg.sum(axis=0), _klmu.EPS)[:, None]
     assert np.array_equal(w, wg) and np.array_equal(h, hg) and loss == loss_g

@@ -61,3 +61,28 @@ def test_auto_solver_with_a_small_int_k_sketches(monkeypatch):
     assert decompose(s, "pca", n_components=16).info["solver"] == "gram"  # not small: 4 k >= min(n, p)
     assert decompose(s, "pca", n_components="auto").info["solver"] == "gram"
     assert decompose(s, "pca").info["solver"] == "gram"
+
+
+def test_small_cube_every_method_without_numba_and_light_import():
+    """A fresh process: ``import emscale`` loads no scipy submodule that only some operations need, and a cube
+    below :data:`._jit.NUMBA_MIN_VALUES` values runs every method on numpy (numba never imported; scikit-learn
+    only for ICA). Timings: the start-up rows of benchmarks/bench_decomposition.py."""
+    code = (
+        "import sys, time, numpy as np, emscale as em\n"
+        "heavy = sorted(m for m in ('scipy.spatial', 'scipy.ndimage', 'scipy.sparse', 'scipy.fft', 'sklearn', 'numba')"
+        " if m in sys.modules)\n"
+        "rng = np.random.default_rng(0)\n"
+        "x = rng.poisson(20 * rng.dirichlet([1, 1], (24, 20)) @ rng.gamma(2, 1, (2, 160))).astype(np.uint16)\n"
+        "s = em.Signal(x, axes=[{'navigate': True}, {'navigate': True}, {'navigate': False}])\n"
+        "out = {}\n"
+        "for m in ('pca', 'nmf', 'vca', 'mcr', 'ica'):\n"
+        "    t = time.perf_counter()\n"
+        "    em.decompose(s, m, n_components='auto' if m == 'pca' else 2)\n"
+        "    out[m] = (time.perf_counter() - t, 'numba' in sys.modules, 'sklearn' in sys.modules)\n"
+        "print(repr((heavy, out)))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    heavy, out = eval(res.strip().splitlines()[-1])  # noqa: S307 -- our own child's repr
+    assert heavy == []
+    assert not any(numba for _, numba, _ in out.values())
+    assert [m for m, (_, _, sk) in out.items() if sk] == ["ica"]  # ICA runs last: only it loads scikit-learn

@@ -84,3 +84,16 @@ def test_negative_data_switch_poisson_off_with_a_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         decompose(s, "pca", n_components=2, poisson=False)
+
+
+@pytest.mark.parametrize("method, solver", [("pca", "gram"), ("pca", "randomized"), ("nmf", "auto")])
+def test_estimate_rank_agrees_with_what_decompose_reported(method, solver):
+    """``Decomposition.estimate_rank()`` recomputes from the stored evidence (the sparse-channel spectrum), not
+    from the scree of all channels (which gave 0 here: every top eigenvalue at the one-count ceiling)."""
+    r, shape, p, counts, seed, bg = SPARSE[1]
+    s, truth = make_cube(r, "eds", shape=shape, n_channels=p, counts=counts, seed=seed, background=bg)
+    d = decompose(s, method, n_components="auto", solver=solver)
+    rank, ev = d.estimate_rank()
+    assert rank == d.info["rank_estimate"] == truth.rank
+    assert ev["method"] == "parallel-analysis-poisson" and ev["rank_channels"] == d.info["rank_channels"] < p
+    assert d.estimate_rank(tw_sigmas=3.0)[0] == rank  # the parallel-analysis edge does not use the TW margin

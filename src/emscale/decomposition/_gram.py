@@ -28,8 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import HAVE_NUMBA, for_kernel
-from ._jit import nb as _nb
+from ._jit import HAVE_NUMBA, for_kernel, use_numba
 from ._signs import _mix64, _pixel_base, _seed64, noise_signs  # noqa: F401 -- noise_signs: re-exported
 
 # The sparse Gram is used when its work, sum_i m_i^2 / 2 scattered updates, is below this fraction of the dense
@@ -44,22 +43,30 @@ SPARSE_GRAM_MAX_WORK = 0.02
 TILE = 128
 BATCH = 512
 
+def _kernels():
+    from . import _gram_kernels  # here: it imports numba
+
+    return _gram_kernels
+
+
 def sparse_gram_worthwhile(sum_nnz_sq: float, n_pixels: int, n_channels: int) -> bool:
     """Whether the sparse Gram route is expected to beat BLAS for these non-zero counts (data only)."""
-    if not HAVE_NUMBA or n_pixels == 0 or n_channels == 0:
+    if not use_numba(float(n_pixels) * n_channels) or n_pixels == 0 or n_channels == 0:
         return False
     return float(sum_nnz_sq) <= SPARSE_GRAM_MAX_WORK * float(n_pixels) * float(n_channels) ** 2
 
 
-def signed_root(x: np.ndarray, row_weight: np.ndarray | None, seed: int, pixel_ids, channel_ids) -> np.ndarray:
-    """``sqrt(max(x, 0)) * sign * row_weight`` in float32: the noise rows of the dense Gram route."""
+def signed_root(x: np.ndarray, row_weight: np.ndarray | None, seed: int, pixel_ids, channel_ids,
+                compiled: bool | None = None) -> np.ndarray:
+    """``sqrt(max(x, 0)) * sign * row_weight`` in float32: the noise rows of the dense Gram route (``compiled``:
+    the numba kernel, None: when installed; both give the same bits)."""
     x = for_kernel(x)
     w = _row_weights(row_weight, x.shape[0])
     pix = np.asarray(pixel_ids, dtype=np.int64)
     chan = np.asarray(channel_ids, dtype=np.int64)
-    if HAVE_NUMBA:
+    if HAVE_NUMBA if compiled is None else (compiled and HAVE_NUMBA):
         out = np.empty(x.shape, dtype=np.float32)
-        _signed_root_nb(x, w, pix, chan, _seed64(seed), out)
+        _kernels()._signed_root_nb(x, w, pix, chan, _seed64(seed), out)
         return out
     z = np.sqrt(x if x.dtype.kind in "bu" else np.maximum(x, 0), dtype=np.float32)
     z *= noise_signs(seed, pix, chan)
@@ -73,7 +80,7 @@ def sparse_gram_accumulate(acc: np.ndarray, x: np.ndarray, row_weight: np.ndarra
     when ``seed`` is not None); ``acc`` from :func:`packed_accumulator`."""
     x = for_kernel(x)
     w = _row_weights(row_weight, x.shape[0])
-    _sparse_gram_nb(x, w, np.asarray(pixel_ids, dtype=np.int64), np.asarray(channel_ids, dtype=np.int64),
+    _kernels()._sparse_gram_nb(x, w, np.asarray(pixel_ids, dtype=np.int64), np.asarray(channel_ids, dtype=np.int64),
                     _seed64(0 if seed is None else seed), seed is not None, acc, TILE, BATCH)
 
 
@@ -90,104 +97,9 @@ def unpack_symmetric(acc: np.ndarray, p: int, column: int, scale: np.ndarray | N
     ``D = diag(scale)`` (identity when None): each entry computed once, ``(u_ij d_i) d_j``, and mirrored."""
     d = np.ones(p) if scale is None else np.asarray(scale, dtype=np.float64)
     out = np.empty((p, p))
-    _unpack_nb(acc, column, d, out)
+    _kernels()._unpack_nb(acc, column, d, out)
     return out
 
-
-if HAVE_NUMBA:
-
-    _mix64_nb = _nb.njit(inline="always")(_mix64)
-    _pixel_base_nb = _nb.njit(inline="always")(_pixel_base)
-
-    @_nb.njit(inline="always")
-    def _negative(base, channel):  # the sign of channel ``channel`` of the pixel hashed from ``base``: -1?
-        return (_mix64_nb(base + np.uint64(channel)) >> np.uint64(63)) != 0
-
-    @_nb.njit(nogil=True, cache=True)
-    def _unpack_nb(acc, column, d, out):
-        p = out.shape[0]
-        q = 0
-        for i in range(p):
-            for j in range(i, p):
-                v = acc[q, column] * d[i] * d[j]
-                out[i, j] = v
-                out[j, i] = v
-                q += 1
-
-    @_nb.njit(nogil=True, cache=True)
-    def _signed_root_nb(x, w, pix, chan, seed, out):
-        n, p = x.shape
-        for i in range(n):
-            base = _pixel_base_nb(seed, np.uint64(pix[i]))
-            wi = np.float32(w[i])
-            for j in range(p):
-                v = x[i, j]
-                if v > 0:
-                    s = np.float32(np.sqrt(np.float64(v))) * wi
-                    out[i, j] = -s if _negative(base, chan[j]) else s
-                else:
-                    out[i, j] = 0.0
-
-    @_nb.njit(nogil=True, cache=True)
-    def _sparse_gram_nb(x, w, pix, chan, seed, noise, acc, tile, batch):
-        n, p = x.shape
-        n_t = (p + tile - 1) // tile
-        cap = 4096
-        idx = np.empty(cap, np.int64)
-        val = np.empty(cap)
-        nzv = np.empty(cap)
-        starts = np.empty((batch, n_t + 1), np.int64)
-        for r0 in range(0, n, batch):
-            r1 = min(n, r0 + batch)
-            count = 0
-            for i in range(r0, r1):
-                for j in range(p):
-                    if x[i, j] != 0:
-                        count += 1
-            if count > cap:
-                cap = max(count, 2 * cap)
-                idx = np.empty(cap, np.int64)
-                val = np.empty(cap)
-                nzv = np.empty(cap)
-            # the batch's non-zeros, row by row, split at channel-tile boundaries
-            m = 0
-            for i in range(r0, r1):
-                li = i - r0
-                wi = w[i]
-                base = _pixel_base_nb(seed, np.uint64(pix[i]))
-                for t in range(n_t):
-                    starts[li, t] = m
-                    for j in range(t * tile, min(p, t * tile + tile)):
-                        v = x[i, j]
-                        if v != 0:
-                            idx[m] = j
-                            val[m] = np.float64(v) * wi
-                            if noise:
-                                s = np.sqrt(np.float64(v)) * wi if v > 0 else 0.0
-                                nzv[m] = -s if _negative(base, chan[j]) else s
-                            m += 1
-                starts[li, n_t] = m
-            # tile by tile, so that the accumulator's active part stays in the core's cache
-            for ta in range(n_t):
-                for tb in range(ta, n_t):
-                    for li in range(r1 - r0):
-                        a0 = starts[li, ta]
-                        a1 = starts[li, ta + 1]
-                        b1 = starts[li, tb + 1]
-                        for a in range(a0, a1):
-                            ia = idx[a]
-                            row = ia * (2 * p - ia + 1) // 2 - ia  # packed offset of (ia, ib) is row + ib
-                            va = val[a]
-                            b0 = a if ta == tb else starts[li, tb]
-                            if noise:
-                                na = nzv[a]
-                                for b in range(b0, b1):
-                                    q = row + idx[b]
-                                    acc[q, 0] += va * val[b]
-                                    acc[q, 1] += na * nzv[b]
-                            else:
-                                for b in range(b0, b1):
-                                    acc[row + idx[b], 0] += va * val[b]
 
 
 def eigh_scree(c: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -225,14 +137,19 @@ def eigh_scree(c: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(values, 0.0, None), vec
 
 
+DENSE_TOP_MAX = 256  # up to this size one dense eigvalsh is cheaper than the Lanczos steps
+
+
 def top_eigenvalue(c: np.ndarray, max_steps: int = 300, rtol: float = 1e-7) -> float:
     """Largest eigenvalue of a symmetric positive semi-definite matrix: Lanczos with full re-orthogonalisation
     from a fixed pseudo-random start (the same number on every run; a structured start such as all ones can be
     orthogonal to the top eigenvector), stopped when the top Ritz pair's residual is below ``rtol`` of it; an
     exact breakdown or no convergence falls back to the dense solver.
     (Written here because ``scipy.sparse.linalg.eigsh`` costs 0.36 s to import, more than this solve.)"""
+    from scipy.linalg import eigh_tridiagonal
+
     p = c.shape[0]
-    if p <= 64:
+    if p <= DENSE_TOP_MAX:
         return float(np.linalg.eigvalsh(c)[-1])
     steps = min(max_steps, p)
     q = np.zeros((steps + 1, p))
@@ -245,8 +162,9 @@ def top_eigenvalue(c: np.ndarray, max_steps: int = 300, rtol: float = 1e-7) -> f
         v -= q[: j + 1].T @ (q[: j + 1] @ v)  # full re-orthogonalisation (twice is enough)
         v -= q[: j + 1].T @ (q[: j + 1] @ v)
         beta[j] = np.linalg.norm(v)
-        t = np.diag(alpha[: j + 1]) + np.diag(beta[:j], 1) + np.diag(beta[:j], -1)
-        vals, vecs = np.linalg.eigh(t)
+        # the top Ritz pair of the tridiagonal T_j (LAPACK stebz/stein: no BLAS threads, which spin for tiny
+        # matrices on a busy machine: 54 dense eigh calls took 3 s there)
+        vals, vecs = eigh_tridiagonal(alpha[: j + 1], beta[:j], select="i", select_range=(j, j))
         ritz = float(vals[-1])
         if beta[j] <= 1e-14 * max(abs(ritz), 1e-300):  # invariant subspace: it may miss the top eigenvector
             break

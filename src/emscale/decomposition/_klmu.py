@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import HAVE_NUMBA, for_kernel
-from ._jit import nb as _nb
+from ._jit import HAVE_NUMBA, for_kernel, use_numba  # noqa: F401 -- HAVE_NUMBA: re-exported
 
 EPS = 1e-12
 CHUNK_NNZ = 1 << 20  # non-zeros per vectorised chunk (numpy path) / per row chunk (partials of W^T R)
@@ -38,188 +37,18 @@ def row_chunks(indptr: np.ndarray, target: int = CHUNK_NNZ, max_chunks: int = 25
     return b
 
 
-if HAVE_NUMBA:
+def _kernels():
+    from . import _klmu_kernels  # here: it imports numba
 
-    @_nb.njit(cache=True, fastmath=False)
-    def _sum_partials(part):  # pragma: no cover - compiled
-        """Sum of the per-chunk partials in chunk order: bit-identical whatever the thread count."""
-        out = np.zeros(part.shape[1:])
-        for b in range(part.shape[0]):
-            out += part[b]
-        return out
-
-    @_nb.njit(nogil=True, cache=True)
-    def _nonzeros_nb(x):  # pragma: no cover - compiled
-        n, p = x.shape
-        counts = np.zeros(n, np.int64)
-        for i in range(n):
-            c = 0
-            for j in range(p):
-                if x[i, j] != 0:
-                    c += 1
-            counts[i] = c
-        cols = np.empty(counts.sum(), np.int32)
-        vals = np.empty(counts.sum(), np.float32)
-        q = 0
-        for i in range(n):
-            for j in range(p):
-                v = x[i, j]
-                if v != 0:
-                    cols[q] = j
-                    vals[q] = v
-                    q += 1
-        return counts, cols, vals
-
-    @_nb.njit(parallel=True, cache=True, fastmath=False)
-    def _w_update_csr(indptr, indices, data, w, ht, hsum):  # pragma: no cover - compiled
-        n, k = w.shape
-        for i in _nb.prange(n):
-            acc = np.zeros(k)
-            for t in range(indptr[i], indptr[i + 1]):
-                j = indices[t]
-                wh = EPS
-                for c in range(k):
-                    wh += w[i, c] * ht[j, c]
-                r = data[t] / wh
-                for c in range(k):
-                    acc[c] += r * ht[j, c]
-            for c in range(k):
-                w[i, c] *= acc[c] / hsum[c]
-
-    @_nb.njit(parallel=True, cache=True, fastmath=False)
-    def _h_num_csr(indptr, indices, data, w, ht, bounds, p, with_loss):  # pragma: no cover - compiled
-        k = w.shape[1]
-        nb = len(bounds) - 1
-        part = np.zeros((nb, p, k))
-        lossp = np.zeros(nb)
-        for b in _nb.prange(nb):
-            num = part[b]
-            ls = 0.0
-            for i in range(bounds[b], bounds[b + 1]):
-                for t in range(indptr[i], indptr[i + 1]):
-                    j = indices[t]
-                    wh = EPS
-                    for c in range(k):
-                        wh += w[i, c] * ht[j, c]
-                    x = data[t]
-                    r = x / wh
-                    if with_loss:
-                        ls += x * np.log(r)
-                    for c in range(k):
-                        num[j, c] += r * w[i, c]
-            lossp[b] = ls
-        return _sum_partials(part), lossp.sum()
-
-    # Up to four components (the common case) the sweeps keep the row of W, the accumulators and the gathered row
-    # of H^T in scalars: the generic loops over an unknown k keep them in memory (measured 1.8x slower). Fewer
-    # components are padded with zero columns, which add exact zeros to every sum: the same bits as the generic
-    # sweeps.
-    @_nb.njit(inline="always", fastmath=False)
-    def _w_row4(indptr, indices, data, ht, hsum, i, w0, w1, w2, w3):  # pragma: no cover - compiled
-        """Row i's W update: its new (w0, w1, w2, w3)."""
-        a0 = a1 = a2 = a3 = 0.0
-        for t in range(indptr[i], indptr[i + 1]):
-            j = indices[t]
-            h0, h1, h2, h3 = ht[j, 0], ht[j, 1], ht[j, 2], ht[j, 3]
-            r = data[t] / (EPS + w0 * h0 + w1 * h1 + w2 * h2 + w3 * h3)
-            a0 += r * h0
-            a1 += r * h1
-            a2 += r * h2
-            a3 += r * h3
-        return w0 * (a0 / hsum[0]), w1 * (a1 / hsum[1]), w2 * (a2 / hsum[2]), w3 * (a3 / hsum[3])
-
-    @_nb.njit(inline="always", fastmath=False)
-    def _h_row4(indptr, indices, data, ht, i, w0, w1, w2, w3, num, ls, with_loss):  # pragma: no cover - compiled
-        """Row i's share of W^T R added to ``num``; returns the running loss sum ``ls`` with the row's terms."""
-        for t in range(indptr[i], indptr[i + 1]):
-            j = indices[t]
-            x = data[t]
-            r = x / (EPS + w0 * ht[j, 0] + w1 * ht[j, 1] + w2 * ht[j, 2] + w3 * ht[j, 3])
-            if with_loss:
-                ls += x * np.log(r)
-            num[j, 0] += r * w0
-            num[j, 1] += r * w1
-            num[j, 2] += r * w2
-            num[j, 3] += r * w3
-        return ls
-
-    @_nb.njit(parallel=True, cache=True, fastmath=False)
-    def _w_update_csr4(indptr, indices, data, w, ht, hsum, bounds):  # pragma: no cover - compiled
-        for b in _nb.prange(len(bounds) - 1):
-            for i in range(bounds[b], bounds[b + 1]):
-                w[i, 0], w[i, 1], w[i, 2], w[i, 3] = _w_row4(indptr, indices, data, ht, hsum, i,
-                                                             w[i, 0], w[i, 1], w[i, 2], w[i, 3])
-
-    @_nb.njit(parallel=True, cache=True, fastmath=False)
-    def _sweep_csr4(indptr, indices, data, w, ht, hsum, bounds, p, update_w, with_loss):  # pragma: no cover
-        """``W^T R`` (and the loss terms) in per-chunk partials summed in chunk order; with ``update_w`` each row's
-        W update first (``_w_update_csr4``), the numerator then taken with the updated row while it is in the
-        cache. Rows are independent in the W update, so this is the arithmetic of the W sweep and the H sweep
-        run one after the other -- the same bits -- with the non-zeros streamed from memory once, not twice."""
-        nb = len(bounds) - 1
-        part = np.zeros((nb, p, 4))
-        lossp = np.zeros(nb)
-        for b in _nb.prange(nb):
-            ls = 0.0
-            for i in range(bounds[b], bounds[b + 1]):
-                w0, w1, w2, w3 = w[i, 0], w[i, 1], w[i, 2], w[i, 3]
-                if update_w:
-                    w0, w1, w2, w3 = _w_row4(indptr, indices, data, ht, hsum, i, w0, w1, w2, w3)
-                    w[i, 0], w[i, 1], w[i, 2], w[i, 3] = w0, w1, w2, w3
-                ls = _h_row4(indptr, indices, data, ht, i, w0, w1, w2, w3, part[b], ls, with_loss)
-            lossp[b] = ls
-        return _sum_partials(part), lossp.sum()
-
-    @_nb.njit(parallel=True, cache=True, fastmath=False)
-    def _w_update_dense(x, w, ht, hsum):  # pragma: no cover - compiled
-        n, k = w.shape
-        p = x.shape[1]
-        for i in _nb.prange(n):
-            acc = np.zeros(k)
-            for j in range(p):
-                xv = x[i, j]
-                if xv != 0:
-                    wh = EPS
-                    for c in range(k):
-                        wh += w[i, c] * ht[j, c]
-                    r = xv / wh
-                    for c in range(k):
-                        acc[c] += r * ht[j, c]
-            for c in range(k):
-                w[i, c] *= acc[c] / hsum[c]
-
-    @_nb.njit(parallel=True, cache=True, fastmath=False)
-    def _h_num_dense(x, w, ht, bounds, with_loss):  # pragma: no cover - compiled
-        k = w.shape[1]
-        p = x.shape[1]
-        nb = len(bounds) - 1
-        part = np.zeros((nb, p, k))
-        lossp = np.zeros(nb)
-        for b in _nb.prange(nb):
-            num = part[b]
-            ls = 0.0
-            for i in range(bounds[b], bounds[b + 1]):
-                for j in range(p):
-                    xv = x[i, j]
-                    if xv != 0:
-                        wh = EPS
-                        for c in range(k):
-                            wh += w[i, c] * ht[j, c]
-                        r = xv / wh
-                        if with_loss:
-                            ls += xv * np.log(r)
-                        for c in range(k):
-                            num[j, c] += r * w[i, c]
-            lossp[b] = ls
-        return _sum_partials(part), lossp.sum()
+    return _klmu_kernels
 
 
 def nonzeros(x) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CSR parts of a (rows, channels) block: non-zeros per row (int64), their columns (int32), values
     (float32); compiled: two scans of the block instead of numpy's nonzero + bincount + gather (4.7x faster)."""
     x = for_kernel(x)
-    if HAVE_NUMBA and x.ndim == 2:
-        return _nonzeros_nb(x)
+    if x.ndim == 2 and use_numba(x.size):
+        return _kernels()._nonzeros_nb(x)
     r, c = np.nonzero(x)
     return np.bincount(r, minlength=x.shape[0]).astype(np.int64), c.astype(np.int32), x[r, c].astype(np.float32)
 
@@ -278,6 +107,11 @@ class KLMatrix:
         wh = np.einsum("nk,nk->n", w[r], ht[c]) + EPS
         return r, c, x, x / wh
 
+    def _dense_ratio(self, w, ht, lo, hi):
+        """(x, x / WH) of dense rows [lo, hi) in float64, for the numpy path."""
+        x = self.dense[lo:hi].astype(np.float64)
+        return x, x / (w[lo:hi] @ ht.T + EPS)
+
     def w_update(self, w: np.ndarray, h: np.ndarray) -> None:
         """In place: W <- W * (R H^T) / (1 H^T)."""
         ht = np.ascontiguousarray(h.T)
@@ -285,15 +119,18 @@ class KLMatrix:
         if self.use_numba:
             if self.csr is not None and w.shape[1] <= 4:
                 w4 = _pad4(w)
-                _w_update_csr4(*self.csr, w4, _pad4(ht), _pad4(hsum[None, :], 1.0)[0], self.bounds)
+                _kernels()._w_update_csr4(*self.csr, w4, _pad4(ht), _pad4(hsum[None, :], 1.0)[0], self.bounds)
                 w[:] = w4[:, : w.shape[1]]
             elif self.csr is not None:
-                _w_update_csr(*self.csr, w, ht, hsum)
+                _kernels()._w_update_csr(*self.csr, w, ht, hsum)
             else:
-                _w_update_dense(self.dense, w, ht, hsum)
+                _kernels()._w_update_dense(self.dense, w, ht, hsum)
             return
         acc = np.zeros_like(w)
         for lo, hi in zip(self.bounds[:-1], self.bounds[1:], strict=True):
+            if self.dense is not None:  # dense rows: BLAS on the whole chunk beats gathering its non-zeros
+                acc[lo:hi] = self._dense_ratio(w, ht, int(lo), int(hi))[1] @ ht
+                continue
             r, c, _, ratio = self._ratio_np(w, ht, int(lo), int(hi))
             for q in range(w.shape[1]):
                 acc[lo:hi, q] = np.bincount(r - lo, weights=ratio * ht[c, q], minlength=hi - lo)
@@ -305,14 +142,23 @@ class KLMatrix:
         k = w.shape[1]
         if self.use_numba:
             if self.csr is not None and k <= 4:
-                num, xlog = _sweep_csr4(*self.csr, _pad4(w), _pad4(ht), _ONES4, self.bounds, self.p, False, with_loss)
+                num, xlog = _kernels()._sweep_csr4(*self.csr, _pad4(w), _pad4(ht), _ONES4, self.bounds, self.p, False,
+                                                   with_loss)
                 return num[:, :k], xlog
             if self.csr is not None:
-                return _h_num_csr(*self.csr, np.ascontiguousarray(w), ht, self.bounds, self.p, with_loss)
-            return _h_num_dense(self.dense, np.ascontiguousarray(w), ht, self.bounds, with_loss)
+                return _kernels()._h_num_csr(*self.csr, np.ascontiguousarray(w), ht, self.bounds, self.p, with_loss)
+            return _kernels()._h_num_dense(self.dense, np.ascontiguousarray(w), ht, self.bounds, with_loss)
         num = np.zeros((self.p, k))
         xlog = 0.0
         for lo, hi in zip(self.bounds[:-1], self.bounds[1:], strict=True):
+            if self.dense is not None:
+                x, ratio = self._dense_ratio(w, ht, int(lo), int(hi))
+                if with_loss:
+                    nz = x > 0
+                    xlog += float(np.sum(x[nz] * np.log(ratio[nz])))
+                if numerator:
+                    num += ratio.T @ w[lo:hi]
+                continue
             r, c, x, ratio = self._ratio_np(w, ht, int(lo), int(hi))
             if with_loss:
                 xlog += float(np.sum(x * np.log(ratio)))
@@ -343,8 +189,8 @@ class KLMatrix:
         ht = np.ascontiguousarray(h.T)
         hsum = np.maximum(h.sum(axis=1), EPS)
         w4 = _pad4(w)
-        num, xlog = _sweep_csr4(*self.csr, w4, _pad4(ht), _pad4(hsum[None, :], 1.0)[0], self.bounds, self.p, True,
-                                with_loss)
+        num, xlog = _kernels()._sweep_csr4(*self.csr, w4, _pad4(ht), _pad4(hsum[None, :], 1.0)[0], self.bounds,
+                                           self.p, True, with_loss)
         if w4 is not w:
             w[:] = w4[:, :k]
         loss = self._kl(xlog, w, h) if with_loss else None

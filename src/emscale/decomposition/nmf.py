@@ -49,6 +49,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine import Pass
+from ._jit import use_numba as use_numba_for
 from ._linalg import tall_qr
 from ._matrix import DataMatrix
 from ._method import Context, Method, register
@@ -339,7 +340,8 @@ def nmf(
     ``init``: None (NNDSVDa), ``(W, H)``, or endmember spectra ``H`` (k, channels) whose loadings come from
     W-only updates first. ``in_memory``: KL only; ``None`` holds X in memory when it fits in
     :data:`IN_MEMORY_BYTES`, ``False`` forces the pass-based route (one pass over the data per iteration).
-    ``use_numba``: None uses numba when it is installed; False the numpy/scipy sweeps.
+    ``use_numba``: None uses numba when it is installed and the matrix has at least ``_jit.NUMBA_MIN_VALUES``
+    entries (smaller: numpy, numba not even imported); False the numpy/scipy sweeps.
     ``pure_pixels``: a list of k arrays of kept-pixel indices, each a group of pixels believed pure in one
     component; the result is rotated to the factorisation whose loadings are pure there (:mod:`.purity`) when
     the evidence holds (:func:`.purity.rotation_evidence`; ``info``: ``pure_pixel_rotation``,
@@ -362,7 +364,8 @@ def nmf(
     h = np.maximum(np.asarray(h, dtype=np.float64), EPS)
     route = "passes"
     if loss == "kl" and (in_memory or (in_memory is None and kl_fits_in_memory(dm))):
-        xm = build_kl_matrix(dm, use_numba=use_numba)
+        # small matrices: the numpy sweeps (numba's import and kernel load cost more than the whole fit)
+        xm = build_kl_matrix(dm, use_numba=use_numba_for(float(dm.n_pixels) * dm.n_channels, use_numba))
         w = np.ascontiguousarray(w)
         for _ in range(fixed_h):
             xm.w_update(w, h)

@@ -159,9 +159,27 @@ class Decomposition(Result):
 
     # -- rank ----------------------------------------------------------------------------------------------
     def estimate_rank(self, tw_sigmas: float | None = None) -> tuple[int, dict]:
-        """(rank, evidence) from the Marchenko-Pastur edge of the eigenvalue spectrum; see :mod:`.rank`."""
+        """(rank, evidence) from the Marchenko-Pastur edge of the eigenvalue spectrum; see :mod:`.rank`.
+
+        Recomputed from the evidence ``decompose`` stored (:attr:`rank_evidence`: the spectrum of the rank
+        estimate's channel subset, :func:`.rank.rank_channels`, its shape and its parallel-analysis noise edge),
+        so with the default ``tw_sigmas`` it agrees with ``info["rank_estimate"]``; results without stored
+        evidence (older files, a given ``n_components`` on the randomized route) use the PCA scree of all
+        kept channels."""
         from .rank import TW_SIGMAS, estimate_rank
 
+        tw = TW_SIGMAS if tw_sigmas is None else tw_sigmas
+        ev = self.rank_evidence or {}
+        if ev.get("method") == "too-few-counts":
+            return 0, dict(ev)
+        if ev.get("n_rows") and ev.get("n_cols") and ev.get("eigenvalues") is not None:
+            pa = ev.get("method") == "parallel-analysis-poisson"
+            trace = None if ev.get("method") != "marchenko-pastur-trace" else self.trace
+            rank, out = estimate_rank(np.asarray(ev["eigenvalues"], dtype=float), int(ev["n_rows"]),
+                                      int(ev["n_cols"]), trace=trace, tw_sigmas=tw,
+                                      noise_top=float(ev["edge"]) if pa else None,
+                                      **({"pa_margin": float(ev["pa_margin"])} if pa and "pa_margin" in ev else {}))
+            return rank, out | {k: v for k, v in ev.items() if k not in out}
         if self.eigenvalues is None:
             raise ValueError(f"a {self.method!r} decomposition has no eigenvalue spectrum to estimate a rank from")
         full = self.info.get("solver") == "gram"
@@ -172,7 +190,7 @@ class Decomposition(Result):
             self.n_channels,
             noise_top=None if noise is None or not len(noise) else float(np.asarray(noise)[0]),
             trace=None if full else self.trace,
-            tw_sigmas=TW_SIGMAS if tw_sigmas is None else tw_sigmas,
+            tw_sigmas=tw,
         )
 
     # -- persistence ---------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from ._checks import check_image_and_mask
 
@@ -23,6 +22,7 @@ def nearest(image, mask, seed: int = 0) -> np.ndarray:
 
     ``seed`` is accepted for a uniform interface (the method is deterministic)."""
     img, m = check_image_and_mask(image, mask)
+    from scipy import ndimage  # here: scipy's submodules cost 0.1-1 s at `import emscale`
     _, (iy, ix) = ndimage.distance_transform_edt(~m, return_indices=True)
     return img[iy, ix]
 

@@ -28,7 +28,6 @@ analysis (MCA)", Appl. Comput. Harmon. Anal. 19 (2005) 340-358.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from ._checks import check_image_and_mask, standardise
 from .baselines import nearest
@@ -100,6 +99,7 @@ def smooth_fill(y, mask) -> np.ndarray:
     """A cheap start: Gaussian normalised convolution of the measured values (width ~ the mean spacing of the
     measured pixels), nearest-neighbour where no measured pixel is near."""
     sigma = max(0.7, 0.5 / np.sqrt(mask.mean()))
+    from scipy import ndimage  # here: scipy's submodules cost 0.1-1 s at `import emscale`
     w = ndimage.gaussian_filter(mask.astype(np.float64), sigma, mode="reflect")
     v = ndimage.gaussian_filter(np.where(mask, y, 0.0), sigma, mode="reflect")
     ok = w > 1e-3

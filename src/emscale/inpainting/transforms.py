@@ -22,7 +22,6 @@ denoising", IEEE Trans. Image Process. 15 (2006) 539-571.
 from __future__ import annotations
 
 import numpy as np
-import scipy.fft as sfft
 
 __all__ = ["block_dct_threshold", "fourier_threshold", "threshold"]
 
@@ -37,6 +36,7 @@ def threshold(c: np.ndarray, lam: float, kind: str = "hard") -> np.ndarray:
 
 def fourier_threshold(x: np.ndarray, lam: float, kind: str = "hard") -> np.ndarray:
     """``F^T thr(F x)`` with ``F`` the orthonormal 2-D real FFT of the image ``x`` (rows, columns)."""
+    import scipy.fft as sfft  # here: scipy's submodules cost 0.1-1 s at `import emscale`
     c = sfft.rfft2(x, norm="ortho", workers=-1)
     dc = c[0, 0]
     c = threshold(c, lam, kind)
@@ -62,6 +62,7 @@ def block_dct_threshold(
         sub = xp[dy:, dx:]
         my, mx = (sub.shape[0] // block) * block, (sub.shape[1] // block) * block
         blocks = sub[:my, :mx].reshape(my // block, block, mx // block, block)
+        import scipy.fft as sfft  # here: scipy's submodules cost 0.1-1 s at `import emscale`
         c = sfft.dctn(blocks, axes=(1, 3), norm="ortho", workers=-1)
         dc = c[:, 0, :, 0].copy()
         c = threshold(c, lam, kind)

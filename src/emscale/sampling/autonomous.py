@@ -35,7 +35,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from ..core.errors import DataError
 from ..core.registry import operation
@@ -163,6 +162,7 @@ def _spread(shape, flat: np.ndarray, labels: np.ndarray, n_phases: int, k: int):
     n = shape[0] * shape[1]
     coords = np.stack(np.divmod(np.arange(n), shape[1]), axis=1).astype(np.float64)
     kk = min(k, flat.size)
+    from scipy.spatial import cKDTree  # here: scipy's submodules cost 0.1-1 s at `import emscale`
     d, i = cKDTree(coords[flat]).query(coords, k=kk)
     d = np.asarray(d).reshape(n, kk)
     i = np.asarray(i).reshape(n, kk)
@@ -179,6 +179,7 @@ def _voronoi_weights(shape, flat: np.ndarray) -> np.ndarray:
     """Scan positions nearest to each measured position (ties to the lower index), shape (len(flat),)."""
     n = shape[0] * shape[1]
     coords = np.stack(np.divmod(np.arange(n), shape[1]), axis=1).astype(np.float64)
+    from scipy.spatial import cKDTree  # here: scipy's submodules cost 0.1-1 s at `import emscale`
     _, i = cKDTree(coords[flat]).query(coords, k=1)
     return np.bincount(np.asarray(i).ravel(), minlength=flat.size).astype(np.float64)
 

@@ -32,7 +32,6 @@ dynamic image sampling based on supervised learning", IEEE Trans. Comput. Imagin
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 FEATURES = ("std", "grad", "range", "nn_dev", "d1", "dk", "level")
 TILE = 16  # pixels per side of the tiles that bound how far a new measurement can change neighbour lists
@@ -91,6 +90,7 @@ class NeighbourState:
         u = np.flatnonzero(~self.measured)
         if u.size == 0:
             return
+        from scipy.spatial import cKDTree  # here: scipy's submodules cost 0.1-1 s at `import emscale`
         tree = cKDTree(self._coords(m))
         kk = min(self.k + 4, m.size)  # spare neighbours so that ties at the k-th place sort by index
         d, i = tree.query(self._coords(u), k=kk)

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
 
 from ..core.atomic import atomic_write
 from .patterns import random_pattern
@@ -151,6 +150,7 @@ def erd_target(image: np.ndarray, state: NeighbourState, c: float = 4.0) -> np.n
     err = err.reshape(state.shape)
     sigma = np.sqrt(state.nn_d2[:, 0]) / c
     levels = np.geomspace(0.25, max(1.0, float(sigma.max())) * 1.01, 12)
+    from scipy.ndimage import gaussian_filter  # here: scipy's submodules cost 0.1-1 s at `import emscale`
     stack = np.stack([gaussian_filter(err, s, mode="constant", truncate=3.0).ravel() * (2 * np.pi * s * s)
                       for s in levels])
     ls = np.log(np.clip(sigma, levels[0], levels[-1]))

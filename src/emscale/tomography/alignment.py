@@ -35,7 +35,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
 
 from ..core.errors import DataError
 from ..core.registry import operation
@@ -128,6 +127,7 @@ def _centres(data: np.ndarray) -> np.ndarray:
     out = np.empty((data.shape[0], 2))
     for i, im in enumerate(data):
         im = np.clip(im - np.percentile(im, 1), 0, None)
+        from scipy import ndimage  # here: scipy's submodules cost 0.1-1 s at `import emscale`
         out[i] = ndimage.center_of_mass(im)
     return out
 
@@ -150,6 +150,7 @@ def _without_rigid(shifts: np.ndarray, theta: np.ndarray, along: int, perp: int)
 
 def shift_images(data: np.ndarray, shifts: np.ndarray, order: int = 3) -> np.ndarray:
     """Each image moved by its (dy, dx) (cubic spline; edges continue the border values)."""
+    from scipy import ndimage  # here: scipy's submodules cost 0.1-1 s at `import emscale`
     return np.stack([ndimage.shift(im, sh, order=order, mode="nearest") for im, sh in zip(data, shifts, strict=True)])
 
 

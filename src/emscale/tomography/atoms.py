@@ -22,8 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
-from scipy.spatial import cKDTree
 
 from ..core.axes import Axis
 from ..core.errors import DataError
@@ -54,6 +52,7 @@ class TracedAtoms:
 def _local_maxima(vs: np.ndarray, radius: int, exclude_border: int) -> np.ndarray:
     """Voxels (n, 3) that are the maximum of their ``(2 radius + 1)^3`` neighbourhood and above the volume's
     median (the background: maxima of noise there are never atoms and would only slow the rest down)."""
+    from scipy import ndimage  # here: scipy's submodules cost 0.1-1 s at `import emscale`
     is_max = vs == ndimage.maximum_filter(vs, size=2 * radius + 1, mode="nearest")
     is_max &= vs > np.median(vs)
     if exclude_border:
@@ -86,6 +85,7 @@ def _subvoxel(v: np.ndarray, peaks: np.ndarray) -> np.ndarray:
 def _enforce_distance(pos: np.ndarray, heights: np.ndarray, min_distance: float) -> np.ndarray:
     """Indices of atoms kept when pairs closer than ``min_distance`` lose their dimmer member."""
     order = np.argsort(-heights, kind="stable")
+    from scipy.spatial import cKDTree  # here: scipy's submodules cost 0.1-1 s at `import emscale`
     tree = cKDTree(pos)
     removed = np.zeros(len(pos), bool)
     for i in order:
@@ -129,6 +129,7 @@ def locate_atoms(vol, min_distance: float = 4.0, smooth: float = 0.75, threshold
         raise DataError("vol contains NaN or infinite values")
     if min_distance < 1:
         raise ValueError(f"min_distance must be at least 1 voxel, got {min_distance}")
+    from scipy import ndimage  # here: scipy's submodules cost 0.1-1 s at `import emscale`
     vs = ndimage.gaussian_filter(v, smooth) if smooth > 0 else v
     peaks = _local_maxima(vs, max(1, int(np.floor(min_distance / 2))), exclude_border)
     if len(peaks) == 0:
@@ -181,6 +182,7 @@ def match_atoms(found: np.ndarray, truth: np.ndarray, max_distance: float) -> di
     truth = np.asarray(truth, float).reshape(-1, 3)
     pairs: list[tuple[int, int]] = []
     if len(found) and len(truth):
+        from scipy.spatial import cKDTree  # here: scipy's submodules cost 0.1-1 s at `import emscale`
         d, j = cKDTree(truth).query(found, k=min(4, len(truth)), distance_upper_bound=max_distance)
         d, j = d.reshape(len(found), -1), j.reshape(len(found), -1)
         cand = [(d[i, k], i, j[i, k]) for i in range(len(found)) for k in range(d.shape[1]) if np.isfinite(d[i, k])]

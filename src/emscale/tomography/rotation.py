@@ -38,7 +38,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage, sparse
 
 from ..core.errors import AxisError, DataError
 
@@ -78,6 +77,8 @@ def axis_moments(data: np.ndarray, phi_deg: float, tilt_axis: str = "y", half_le
     n_bins = int(np.floor(t.max())) + 2
     i0 = np.floor(t).astype(np.int64)
     f = t - i0
+    from scipy import sparse  # here: scipy's submodules cost 0.1-1 s at `import emscale`
+
     # the binning as a sparse (pixels x slabs) matrix: one product per moment for all tilts at once
     rows = np.tile(np.arange(t.size), 2)
     cols = np.concatenate([i0, i0 + 1])
@@ -250,4 +251,5 @@ def rotate_images(data: np.ndarray, phi_deg: float, tilt_axis: str = "y", order:
     src_y = cy + yp * cos_ - xp * sin_
     src_x = cx + yp * sin_ + xp * cos_
     coords = np.stack([src_y, src_x])
+    from scipy import ndimage  # here: scipy's submodules cost 0.1-1 s at `import emscale`
     return np.stack([ndimage.map_coordinates(im, coords, order=order, mode="nearest") for im in data])

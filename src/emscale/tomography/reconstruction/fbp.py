@@ -17,7 +17,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-import scipy.fft
 
 from ..projector import Projector
 
@@ -54,6 +53,7 @@ def filter_sinograms(sino: np.ndarray, name: str = "ramp") -> np.ndarray:
     """
     n_det = sino.shape[-1]
     resp, size = ramp_filter(int(n_det), name)
+    import scipy.fft  # here: scipy's submodules cost 0.1-1 s at `import emscale`
     spec = scipy.fft.rfft(np.asarray(sino, np.float32), n=size, axis=-1)
     spec *= resp.astype(np.float32)
     return np.ascontiguousarray(scipy.fft.irfft(spec, n=size, axis=-1)[..., :n_det], dtype=np.float32)

@@ -1,0 +1,191 @@
+"""The compiled (numba) sweeps of :mod:`._klmu`, in a module of their own: importing numba and loading the
+cached kernels costs ~0.3-1 s, which the numpy route of small matrices never pays (:func:`._jit.use_numba`)."""
+
+import numba as _nb
+import numpy as np
+
+EPS = 1e-12  # the model's floor, as _klmu.EPS
+
+
+@_nb.njit(cache=True, fastmath=False)
+def _sum_partials(part):  # pragma: no cover - compiled
+    """Sum of the per-chunk partials in chunk order: bit-identical whatever the thread count."""
+    out = np.zeros(part.shape[1:])
+    for b in range(part.shape[0]):
+        out += part[b]
+    return out
+
+
+@_nb.njit(nogil=True, cache=True)
+def _nonzeros_nb(x):  # pragma: no cover - compiled
+    n, p = x.shape
+    counts = np.zeros(n, np.int64)
+    for i in range(n):
+        c = 0
+        for j in range(p):
+            if x[i, j] != 0:
+                c += 1
+        counts[i] = c
+    cols = np.empty(counts.sum(), np.int32)
+    vals = np.empty(counts.sum(), np.float32)
+    q = 0
+    for i in range(n):
+        for j in range(p):
+            v = x[i, j]
+            if v != 0:
+                cols[q] = j
+                vals[q] = v
+                q += 1
+    return counts, cols, vals
+
+
+@_nb.njit(parallel=True, cache=True, fastmath=False)
+def _w_update_csr(indptr, indices, data, w, ht, hsum):  # pragma: no cover - compiled
+    n, k = w.shape
+    for i in _nb.prange(n):
+        acc = np.zeros(k)
+        for t in range(indptr[i], indptr[i + 1]):
+            j = indices[t]
+            wh = EPS
+            for c in range(k):
+                wh += w[i, c] * ht[j, c]
+            r = data[t] / wh
+            for c in range(k):
+                acc[c] += r * ht[j, c]
+        for c in range(k):
+            w[i, c] *= acc[c] / hsum[c]
+
+
+@_nb.njit(parallel=True, cache=True, fastmath=False)
+def _h_num_csr(indptr, indices, data, w, ht, bounds, p, with_loss):  # pragma: no cover - compiled
+    k = w.shape[1]
+    nb = len(bounds) - 1
+    part = np.zeros((nb, p, k))
+    lossp = np.zeros(nb)
+    for b in _nb.prange(nb):
+        num = part[b]
+        ls = 0.0
+        for i in range(bounds[b], bounds[b + 1]):
+            for t in range(indptr[i], indptr[i + 1]):
+                j = indices[t]
+                wh = EPS
+                for c in range(k):
+                    wh += w[i, c] * ht[j, c]
+                x = data[t]
+                r = x / wh
+                if with_loss:
+                    ls += x * np.log(r)
+                for c in range(k):
+                    num[j, c] += r * w[i, c]
+        lossp[b] = ls
+    return _sum_partials(part), lossp.sum()
+
+
+# Up to four components (the common case) the sweeps keep the row of W, the accumulators and the gathered row
+# of H^T in scalars: the generic loops over an unknown k keep them in memory (measured 1.8x slower). Fewer
+# components are padded with zero columns, which add exact zeros to every sum: the same bits as the generic
+# sweeps.
+@_nb.njit(inline="always", fastmath=False)
+def _w_row4(indptr, indices, data, ht, hsum, i, w0, w1, w2, w3):  # pragma: no cover - compiled
+    """Row i's W update: its new (w0, w1, w2, w3)."""
+    a0 = a1 = a2 = a3 = 0.0
+    for t in range(indptr[i], indptr[i + 1]):
+        j = indices[t]
+        h0, h1, h2, h3 = ht[j, 0], ht[j, 1], ht[j, 2], ht[j, 3]
+        r = data[t] / (EPS + w0 * h0 + w1 * h1 + w2 * h2 + w3 * h3)
+        a0 += r * h0
+        a1 += r * h1
+        a2 += r * h2
+        a3 += r * h3
+    return w0 * (a0 / hsum[0]), w1 * (a1 / hsum[1]), w2 * (a2 / hsum[2]), w3 * (a3 / hsum[3])
+
+
+@_nb.njit(inline="always", fastmath=False)
+def _h_row4(indptr, indices, data, ht, i, w0, w1, w2, w3, num, ls, with_loss):  # pragma: no cover - compiled
+    """Row i's share of W^T R added to ``num``; returns the running loss sum ``ls`` with the row's terms."""
+    for t in range(indptr[i], indptr[i + 1]):
+        j = indices[t]
+        x = data[t]
+        r = x / (EPS + w0 * ht[j, 0] + w1 * ht[j, 1] + w2 * ht[j, 2] + w3 * ht[j, 3])
+        if with_loss:
+            ls += x * np.log(r)
+        num[j, 0] += r * w0
+        num[j, 1] += r * w1
+        num[j, 2] += r * w2
+        num[j, 3] += r * w3
+    return ls
+
+
+@_nb.njit(parallel=True, cache=True, fastmath=False)
+def _w_update_csr4(indptr, indices, data, w, ht, hsum, bounds):  # pragma: no cover - compiled
+    for b in _nb.prange(len(bounds) - 1):
+        for i in range(bounds[b], bounds[b + 1]):
+            w[i, 0], w[i, 1], w[i, 2], w[i, 3] = _w_row4(
+                indptr, indices, data, ht, hsum, i, w[i, 0], w[i, 1], w[i, 2], w[i, 3]
+            )
+
+
+@_nb.njit(parallel=True, cache=True, fastmath=False)
+def _sweep_csr4(indptr, indices, data, w, ht, hsum, bounds, p, update_w, with_loss):  # pragma: no cover
+    """``W^T R`` (and the loss terms) in per-chunk partials summed in chunk order; with ``update_w`` each row's
+    W update first (``_w_update_csr4``), the numerator then taken with the updated row while it is in the
+    cache. Rows are independent in the W update, so this is the arithmetic of the W sweep and the H sweep
+    run one after the other -- the same bits -- with the non-zeros streamed from memory once, not twice."""
+    nb = len(bounds) - 1
+    part = np.zeros((nb, p, 4))
+    lossp = np.zeros(nb)
+    for b in _nb.prange(nb):
+        ls = 0.0
+        for i in range(bounds[b], bounds[b + 1]):
+            w0, w1, w2, w3 = w[i, 0], w[i, 1], w[i, 2], w[i, 3]
+            if update_w:
+                w0, w1, w2, w3 = _w_row4(indptr, indices, data, ht, hsum, i, w0, w1, w2, w3)
+                w[i, 0], w[i, 1], w[i, 2], w[i, 3] = w0, w1, w2, w3
+            ls = _h_row4(indptr, indices, data, ht, i, w0, w1, w2, w3, part[b], ls, with_loss)
+        lossp[b] = ls
+    return _sum_partials(part), lossp.sum()
+
+
+@_nb.njit(parallel=True, cache=True, fastmath=False)
+def _w_update_dense(x, w, ht, hsum):  # pragma: no cover - compiled
+    n, k = w.shape
+    p = x.shape[1]
+    for i in _nb.prange(n):
+        acc = np.zeros(k)
+        for j in range(p):
+            xv = x[i, j]
+            if xv != 0:
+                wh = EPS
+                for c in range(k):
+                    wh += w[i, c] * ht[j, c]
+                r = xv / wh
+                for c in range(k):
+                    acc[c] += r * ht[j, c]
+        for c in range(k):
+            w[i, c] *= acc[c] / hsum[c]
+
+
+@_nb.njit(parallel=True, cache=True, fastmath=False)
+def _h_num_dense(x, w, ht, bounds, with_loss):  # pragma: no cover - compiled
+    k = w.shape[1]
+    p = x.shape[1]
+    nb = len(bounds) - 1
+    part = np.zeros((nb, p, k))
+    lossp = np.zeros(nb)
+    for b in _nb.prange(nb):
+        num = part[b]
+        ls = 0.0
+        for i in range(bounds[b], bounds[b + 1]):
+            for j in range(p):
+                xv = x[i, j]
+                if xv != 0:
+                    wh = EPS
+                    for c in range(k):
+                        wh += w[i, c] * ht[j, c]
+                    r = xv / wh
+                    if with_loss:
+                        ls += xv * np.log(r)
+                    for c in range(k):
+                        num[j, c] += r * w[i, c]
+        lossp[b] = ls
+    return _sum_partials(part), lossp.sum()
