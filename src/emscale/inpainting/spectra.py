@@ -27,7 +27,6 @@ Anscombe, "The transformation of Poisson, binomial and negative-binomial data", 
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 __all__ = ["denoise_count_spectra", "starlet"]
 
@@ -37,6 +36,8 @@ K_SIGMA = 3.0
 
 def starlet(x: np.ndarray, levels: int) -> tuple[list[np.ndarray], np.ndarray]:
     """Undecimated B3-spline starlet transform along axis 0: ``(details w_1..w_J, coarse c_J)``, x = c_J + sum w_j."""
+    from scipy import ndimage  # here: scipy's submodules cost 0.1-1 s at `import emscale`
+
     out, c = [], np.asarray(x, dtype=np.float64)
     for j in range(levels):
         step = 2**j
