@@ -5,9 +5,9 @@ spectra ``F`` (channels x k) and maps ``L`` (pixels x k). From the measured pixe
 
 1. the KL-NMF (Poisson likelihood; default) or the Poisson-weighted PCA of the measured spectra gives ``F`` and
    the loadings ``L[Omega]`` (:func:`emscale.decompose` with ``navigation_mask`` excluding the unmeasured pixels;
-   rank by the Marchenko-Pastur edge unless given),
-1b. (counts, NMF) each spectrum of ``F`` is denoised as the Poisson count spectrum it is, ``F_j sum L_j``, by
-   variance-stabilised starlet shrinkage (:mod:`.spectra`): its lines are kept, the noise of its continuum is not,
+   rank by the Marchenko-Pastur edge unless given); for counts and NMF, each spectrum of ``F`` is then denoised as
+   the Poisson count spectrum it is, ``F_j sum L_j``, by variance-stabilised starlet shrinkage (:mod:`.spectra`):
+   its lines are kept, the noise of its continuum is not,
 2. each loading map is inpainted spatially from ``Omega`` (any image method, :func:`.inpaint_image`), and
 3. the cube is the model ``L F^T`` at every pixel, written one partition of rows at a time (engine pass).
 
