@@ -334,9 +334,10 @@ class _Record:
 
 def plot_phase_run(result: AutonomousResult, reference: np.ndarray | None = None):
     """Figure: phase map, measurement order coloured by round, and the convergence curves."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: a notebook shows the returned figure once
 
-    fig, axs = plt.subplots(1, 3, figsize=(13, 4))
+    fig = Figure(figsize=(13, 4), layout="constrained")
+    axs = fig.subplots(1, 3)
     axs[0].imshow(result.phase_map, cmap="tab10", interpolation="nearest")
     axs[0].set_title(f"phase map ({100 * result.fraction:.1f} % measured)")
     o = np.ma.masked_less(result.order.astype(float), 0)

@@ -332,9 +332,10 @@ class _Curve:
 
 def plot_measurement_order(result: SladsResult, ax=None, cmap: str = "viridis"):
     """Figure of the measured positions coloured by the step at which they were measured."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: a notebook shows the returned figure once
 
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 4.5))
+    fig = ax.figure if ax is not None else Figure(figsize=(5, 4.5), layout="constrained")
+    ax = ax if ax is not None else fig.add_subplot()
     o = np.ma.masked_less(result.order.astype(float), 0)
     im = ax.imshow(o, cmap=cmap, interpolation="nearest")
     fig.colorbar(im, ax=ax, label="step")
@@ -346,9 +347,10 @@ def plot_measurement_order(result: SladsResult, ax=None, cmap: str = "viridis"):
 
 def plot_convergence(curves: dict, ylabel: str = "PSNR (dB)", ax=None):
     """Figure of quality vs fraction measured; ``curves`` maps a label to ``(fractions, values)``."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: a notebook shows the returned figure once
 
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5.5, 4))
+    fig = ax.figure if ax is not None else Figure(figsize=(5.5, 4), layout="constrained")
+    ax = ax if ax is not None else fig.add_subplot()
     for label, (x, y) in curves.items():
         ax.plot(100 * np.asarray(x), y, marker="o" if len(x) < 20 else None, label=label)
     ax.set_xlabel("pixels measured (%)")
@@ -361,10 +363,11 @@ def plot_convergence(curves: dict, ylabel: str = "PSNR (dB)", ax=None):
 def plot_reconstruction(result: SladsResult, reference: np.ndarray | None = None):
     """Figure: the reconstruction, the measured positions coloured by step and (with ``reference``) the
     absolute error map, titled with the fraction measured and the PSNR."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: a notebook shows the returned figure once
 
     n = 3 if reference is not None else 2
-    fig, axs = plt.subplots(1, n, figsize=(4.5 * n, 4))
+    fig = Figure(figsize=(4.5 * n, 4), layout="constrained")
+    axs = fig.subplots(1, n)
     axs[0].imshow(result.reconstruction, cmap="gray", interpolation="nearest")
     axs[0].set_title(f"reconstruction ({100 * result.fraction:.1f} % measured)")
     plot_measurement_order(result, ax=axs[1])
