@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..sampling.acquire import scan_mask
+from ..sampling.slads import psnr
 
 __all__ = ["reconstruction_figure"]
 
@@ -46,9 +47,7 @@ def reconstruction_figure(sparse, reconstruction, reference=None, mask=None, tit
     if reference is not None:
         ref = _image(reference)
         err = rec - ref
-        r = ref.max() - ref.min()
-        psnr = 10 * np.log10(r * r / np.mean(err**2)) if np.any(err) else np.inf
-        panels.append((f"error (PSNR {psnr:.1f} dB)", err, "RdBu_r"))
+        panels.append((f"error (PSNR {psnr(ref, rec):.1f} dB)", err, "RdBu_r"))
     fig = Figure(figsize=(3.2 * len(panels), 3.4), layout="constrained")
     axes = fig.subplots(1, len(panels))
     lo, hi = np.nanpercentile(rec, [0.5, 99.5])

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.html import figure, table
+from ..sampling.slads import psnr
 from .recipes import parse, run_recipe, to_toml
 
 FRACTION = 0.15
@@ -56,12 +57,6 @@ def run_csstem(outdir: Path, eds_truth: dict, full_nmf, seed: int = 0, progress=
 
     run_recipe(parse(text, source=outdir / "csstem_recipe.toml"), outdir / "csstem", extra_sections=sections)
     return summary
-
-
-def psnr(x: np.ndarray, ref: np.ndarray) -> float:
-    """PSNR (dB) of ``x`` against ``ref`` with the peak of ``ref``."""
-    x, ref = np.asarray(x, np.float64), np.asarray(ref, np.float64)
-    return float(10 * np.log10(ref.max() ** 2 / np.mean((x - ref) ** 2)))
 
 
 def dominant_phase(cube: np.ndarray, spectra: np.ndarray) -> np.ndarray:
@@ -110,8 +105,8 @@ def _section(run, truth: dict, full_nmf, seed: int) -> tuple[str, dict]:
     r2, f2 = rec.reshape(-1, rec.shape[-1]), full.reshape(-1, full.shape[-1])
     ang_rec = [_angle(r2[p].mean(axis=0), s) for p, s in zip(pure, true_spectra, strict=True)]
     ang_scan = [_angle(f2[p].mean(axis=0), s) for p, s in zip(pure, true_spectra, strict=True)]
-    found = {"measured_fraction": float(mask.mean()), "psnr_db": psnr(rec, expected),
-             "full_scan_psnr_db": psnr(full, expected),
+    found = {"measured_fraction": float(mask.mean()), "psnr_db": psnr(expected, rec),
+             "full_scan_psnr_db": psnr(expected, full),
              "pure_phase_angles_deg": ang_rec, "pure_phase_angles_full_scan_deg": ang_scan,
              "phase_agreement": label_agreement(phases_cs, phases_full),
              "phase_agreement_full_vs_true": label_agreement(phases_full, phases_true),

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.html import figure, table
+from ..sampling.slads import psnr
 from .recipes import parse, run_recipe, to_toml
 
 BIN = 4
@@ -231,10 +232,9 @@ def _run_phantom(outdir: Path, seed: int) -> dict:
 
 
 def volume_error(vol: np.ndarray, true: np.ndarray) -> tuple[float, float]:
-    """(relative RMS error ``||v - t|| / ||t||``, PSNR in dB with the truth's peak) of a volume."""
+    """(relative RMS error ``||v - t|| / ||t||``, PSNR in dB with the truth's value range as the peak) of a volume."""
     v, t = np.asarray(vol, np.float64), np.asarray(true, np.float64)
-    mse = float(np.mean((v - t) ** 2))
-    return float(np.sqrt(mse * t.size) / np.linalg.norm(t)), float(10 * np.log10(t.max() ** 2 / mse))
+    return float(np.linalg.norm(v - t) / np.linalg.norm(t)), psnr(t, v)
 
 
 def _phantom_section(run, truth: dict) -> tuple[str, dict]:
