@@ -41,6 +41,10 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
                  ["--shape", "256", "512", "4096", "--repeat", "3"]),
     "decomposition": ("bench_decomposition.py", [], ["--ny", "256", "--nx", "256", "--channels", "2048"]),
     "out_of_core": ("bench_out_of_core.py", ["--gb", "0.5"], ["--gb", "30"]),
+    "inpainting": ("bench_inpainting.py", ["--fractions", "0.1", "0.2", "--sizes", "256", "--si-fractions", "0.15",
+                                           "--si-seeds", "0", "--si-shape", "64", "64", "1024"], ["--repeat", "3"]),
+    "dynamic_sampling": ("bench_dynamic_sampling.py", ["--scan", "256"], []),
+    "tomography": ("bench_tomography.py", ["--n", "64", "--skip-tv"], []),
 }
 USES_WORKDIR = {"load", "lazy_pca", "roofline", "out_of_core"}
 
@@ -71,6 +75,16 @@ TARGETS = [
     ("decomposition", "Poisson PCA at 256x256x2048: emscale peak RSS <= 2x the data (float32 cube: 0.54 GB)",
      lambda r: None if "256x256x2048" not in r["size"] or "PCA" not in r["operation"] and "randomized" not in
      r["operation"] or r["emscale_rss_gb"] is None else r["emscale_rss_gb"] <= 2 * 256 * 256 * 2048 * 4 / 1e9),
+    ("inpainting", "CS-STEM images at 10 % random: best CS method >= biharmonic + 2 dB (mean PSNR)",
+     lambda r: None if r.get("fraction") != 0.1 else r["best_cs_gain_db"] >= 2.0),
+    ("inpainting", "CS-STEM images at 20 % random: best CS method >= biharmonic + 1.5 dB (mean PSNR)",
+     lambda r: None if r.get("fraction") != 0.2 else r["best_cs_gain_db"] >= 1.5),
+    ("inpainting", "CS-STEM 512 x 512 image at 10 %: the sparse-prior reconstruction in <= 5 s",
+     lambda r: None if r["operation"] != "inpaint sparse 10%" or not r["size"].startswith("512x512")
+     or r["emscale_s"] is None else r["emscale_s"] <= 5.0),
+    ("dynamic_sampling", "SLADS: choosing the next batch on a 512 x 512 scan <= 50 ms (median at every fraction)",
+     lambda r: None if "next-batch decision" not in r["operation"] or not r["size"].startswith("512x512")
+     or r["emscale_s"] is None else r["emscale_s"] <= 0.050),
 ]
 
 

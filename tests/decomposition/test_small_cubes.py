@@ -65,8 +65,8 @@ def test_auto_solver_with_a_small_int_k_sketches(monkeypatch):
 
 def test_small_cube_every_method_without_numba_and_light_import():
     """A fresh process: ``import emscale`` loads no scipy submodule that only some operations need, and a cube
-    below :data:`._jit.NUMBA_MIN_VALUES` values runs every method on numpy (numba never imported; scikit-learn
-    only for ICA). Timings: the start-up rows of benchmarks/bench_decomposition.py."""
+    below :data:`._jit.NUMBA_MIN_VALUES` values runs every method on numpy (numba never imported, nor
+    scikit-learn: ICA is emscale's own FastICA). Timings: the start-up rows of benchmarks/bench_decomposition.py."""
     code = (
         "import sys, time, numpy as np, emscale as em\n"
         "heavy = sorted(m for m in ('scipy.spatial', 'scipy.ndimage', 'scipy.sparse', 'scipy.fft', 'sklearn', 'numba')"
@@ -85,4 +85,4 @@ def test_small_cube_every_method_without_numba_and_light_import():
     heavy, out = eval(res.strip().splitlines()[-1])  # noqa: S307 -- our own child's repr
     assert heavy == []
     assert not any(numba for _, numba, _ in out.values())
-    assert [m for m, (_, _, sk) in out.items() if sk] == ["ica"]  # ICA runs last: only it loads scikit-learn
+    assert [m for m, (_, _, sk) in out.items() if sk] == []
