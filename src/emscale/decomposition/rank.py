@@ -161,9 +161,15 @@ def estimate_rank(
     m = min(n_rows, n_cols)
     lam = lam[:m]
     full = len(lam) >= m and m >= 8
-    if not full and trace is None:
+    if not full and trace is None and noise_top is None:
         r = elbow(lam) + 1 if len(lam) > 2 else len(lam)
         return r, {"eigenvalues": lam, "sigma2": None, "edge": None, "threshold": None, "method": "elbow"}
+    if not full and trace is None:  # a few pixels (or channels): no noise bulk, but the simulated edge holds
+        pa_thr = float(noise_top) * (1 + pa_margin)
+        return int(np.count_nonzero(lam > pa_thr)), {
+            "eigenvalues": lam, "sigma2": None, "edge": float(noise_top), "threshold": pa_thr,
+            "method": "parallel-analysis-poisson", "pa_margin": pa_margin, "n_rows": int(n_rows),
+            "n_cols": int(n_cols)}
     r = 0
     seen = set()
     sigma2 = edge = thr = float("nan")
