@@ -209,15 +209,11 @@ def suite(full: bool = False):
 
 
 def spectral_angles(found: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """Angles (degrees) between each true spectrum and its best-matched found spectrum (Hungarian matching)."""
-    from scipy.optimize import linear_sum_assignment
+    """Angles (degrees) of the matched true spectra (:func:`emscale.decomposition.spectral_angles`)."""
+    from emscale.decomposition.metrics import spectral_angles as matched
 
-    f = found / np.linalg.norm(found, axis=1, keepdims=True)
-    t = true / np.linalg.norm(true, axis=1, keepdims=True)
-    cos = np.clip(t @ f.T, -1, 1)
-    ang = np.degrees(np.arccos(cos))
-    r, c = linear_sum_assignment(ang)
-    return ang[r, c]
+    angles = matched(found, true)[0]
+    return angles[np.isfinite(angles)]
 
 
 def detectability(s, truth: Truth) -> tuple[np.ndarray, float]:

@@ -4,7 +4,7 @@ import numpy as np
 
 import emscale as em
 from emscale.decomposition import decompose
-from emscale.workflows.demo import spectral_angles as matched_angles
+from emscale.decomposition import spectral_angles as matched_angles
 from groundtruth import make_cube, spectral_angles
 
 

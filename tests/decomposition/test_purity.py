@@ -107,7 +107,7 @@ def test_the_demo_sample_keeps_its_pure_pixel_rotation(method):
     that decides the rotation must take it. A tighter rule once refused it (4.6 % of the pixels outside the
     groups' simplex, groups 19 % mixed in the solver's factorisation) and the NMF spectra went from
     0.75 / 1.39 / 3.28 to 2.69 / 49.6 / 7.15 degrees from the truth (MCR: 2.77 / 17.4 / 7.74)."""
-    from emscale.workflows.demo import spectral_angles as matched_angles
+    from emscale.decomposition import spectral_angles as matched_angles
     from emscale.workflows.samples import eds_si
 
     s, truth = eds_si(seed=0)

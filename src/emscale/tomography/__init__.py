@@ -14,6 +14,7 @@ Operations (declared in the registry: recorded, replayable, recipe steps): ``as_
 >>> vol = tomo.reconstruct_to_store(tomo.align_tilts(ts), "vol.zarr", method="fbp")   # out of core
 """
 
+from ..decomposition.metrics import spectral_angles  # re-exported: one metric, kept where users found it
 from .alignment import Alignment, align_tilts, estimate_alignment
 from .atoms import TracedAtoms, locate_atoms, match_atoms, trace_atoms
 from .background import background_levels, subtract_background
@@ -22,7 +23,7 @@ from .geometry import ParallelGeometry
 from .projector import Projector, adjoint_mismatch
 from .reconstruct import METHODS, reconstruct_slices, reconstruct_to_store, reconstruct_tomogram
 from .rotation import RotationFit, estimate_axis_rotation, fit_axis_rotation
-from .spectral import SpectralTomogram, spectral_angles, spectral_tomogram, spectral_tomography
+from .spectral import SpectralTomogram, spectral_tomogram, spectral_tomography
 from .tiltseries import angles_of, as_tilt_series, load_tilt_series, read_rawtlt, tilt_series
 
 __all__ = [

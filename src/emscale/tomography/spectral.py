@@ -148,15 +148,3 @@ def spectral_tomography(s: Signal, n_components: int, method: str = "nmf", recon
     out.metadata["Tomography"] = {**st.volumes.metadata["Tomography"], "factors": st.factors.tolist(),
                                   "pure_voxels": st.info["pure_voxels"]}
     return out
-
-
-def spectral_angles(found: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Best one-to-one matching of spectra (rows) by angle; returns (angles in degrees per true spectrum, the
-    index of the matched found spectrum per true spectrum)."""
-    from scipy.optimize import linear_sum_assignment
-
-    a = found / np.linalg.norm(found, axis=1, keepdims=True)
-    b = truth / np.linalg.norm(truth, axis=1, keepdims=True)
-    ang = np.degrees(np.arccos(np.clip(b @ a.T, -1.0, 1.0)))
-    r, c = linear_sum_assignment(ang)
-    return ang[r, c], c

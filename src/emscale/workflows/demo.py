@@ -21,6 +21,7 @@ import numpy as np
 
 from ..core.atomic import atomic_dir
 from ..core.errors import OutputExistsError
+from ..decomposition.metrics import spectral_angles
 from .recipes import parse, run_recipe, to_toml
 
 EDS_PHASES = 3
@@ -30,25 +31,6 @@ EELS_BACKGROUND = (70.2, 97.2)  # eV: the pre-edge window of the power-law fit
 # phases do (the SiO2 near-edge peaks on the Si edge's continuation).
 EELS_EDGE_WINDOWS = {"Si L2,3 of Si (99.5-104.5 eV)": (99.5, 104.5),
                      "Si L2,3 of Si + SiO2 (105.5-110.5 eV)": (105.5, 110.5)}
-
-
-def spectral_angles(found: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Angles (degrees) between each true spectrum and its best-matched found one (Hungarian matching).
-
-    ``found`` is (n_found, channels), ``true`` (n_true, channels). Returns (angles per true spectrum,
-    index of the matched found spectrum).
-    """
-    from scipy.optimize import linear_sum_assignment
-
-    f = found / np.linalg.norm(found, axis=1, keepdims=True)
-    t = true / np.linalg.norm(true, axis=1, keepdims=True)
-    ang = np.degrees(np.arccos(np.clip(t @ f.T, -1, 1)))
-    rows, cols = linear_sum_assignment(ang)
-    out = np.full(len(true), np.nan)
-    match = np.full(len(true), -1)
-    out[rows] = ang[rows, cols]
-    match[rows] = cols
-    return out, match
 
 
 def _truth_section(run, names: list[str], true_k: int, true_spectra: np.ndarray, energy: np.ndarray,
