@@ -5,9 +5,10 @@ import pytest
 
 from emscale import Signal
 from emscale.core.errors import DataError
+from emscale.decomposition import spectral_angles
 from emscale.tomography.phantoms import project_volume, spectral_phantom
 from emscale.tomography.purevoxels import fit_loadings_kl, pure_voxel_vertices
-from emscale.tomography.spectral import spectral_angles, spectral_tomogram
+from emscale.tomography.spectral import spectral_tomogram
 from emscale.tomography.tiltseries import tilt_axis_entry
 
 
