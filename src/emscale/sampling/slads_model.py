@@ -1,8 +1,9 @@
 """The SLADS regression: expected reduction in distortion (ERD) of measuring a pixel, from its features.
 
-Model (Godaliyadda et al. 2018, sec. III): ``ERD(s) = phi(f_s) . theta`` where ``f_s`` are the features of
-:mod:`.slads_features` (standardised) and ``phi`` their degree-2 polynomial expansion (constant, linear, all
-products), fitted by ridge regression on training images.
+Model (Godaliyadda et al. 2018, sec. III): ``ERD(s) = g(z_s)`` where ``z_s`` are the features of
+:mod:`.slads_features`, standardised, and ``g`` a regression fitted on training images (:mod:`.slads_regressors`):
+the mean of three small ReLU perceptrons fitted to the root of the ERD (``"mlp"``, the default) or the paper's
+degree-2 polynomial ridge regression (``"poly2"``).
 
 Training target (the paper's approximation of the reduction in distortion, eq. 14): measuring ``s`` mostly
 repairs the reconstruction error near ``s``, so::
@@ -14,8 +15,9 @@ with ``d1`` the distance from ``s`` to its nearest measurement and ``c`` a const
 image class; ``c = 4`` here). The sum is evaluated for every pixel at once by Gaussian-filtering the error map at
 a ladder of widths and interpolating in log sigma.
 
-Saved models are JSON (no unpickling): format name, version, the feature names, k, c, the standardisation and the
-coefficients. Loading checks all of them.
+Saved models are JSON (no unpickling): format name, version, the feature names, k, c, the regression's name, the
+standardisation and the regression's arrays (as lists). Loading checks all of them; version-1 files (before the
+regression was named: always the polynomial) still load, newer versions and other feature sets are refused.
 
 References
 ----------
