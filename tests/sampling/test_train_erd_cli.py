@@ -78,6 +78,7 @@ def test_bad_input_ends_in_one_clear_line(folder, tmp_path, capsys):
         ((tmp_path / "missing.npy",), "does not exist"),
         ((tmp_path / "si.zarr",), "si.zarr: holds no 2-D image"),
         ((folder, "--fraction", 1.5), "fractions must be in (0, 1)"),
+        ((folder, "--regressor", "forest"), "regressor must be one of ['mlp', 'poly2'], got 'forest'"),
     ]
     for args, message in cases:
         code, _, err = run(capsys, "train-erd", *args, "-o", tmp_path / "m.json")
