@@ -13,7 +13,9 @@ Rows (common schema, benchmarks/harness.py):
   weighted nearest-neighbour reconstruction, on images held out of training (HAADF projections not trained on,
   synthetic atomic lattices with unseen spacing/angle/noise, a particle image); the curve 5-40 % is in the row.
   Targets: +2 dB over random, +1 dB over line-hopping. The ERD model is trained here on other HAADF
-  projections, the Velox HAADF image and other synthetic lattices (training time in the row).
+  projections, the Velox HAADF image and other synthetic lattices (training time in the row); the version-1
+  model (degree-2 polynomial, ``regressor="poly2"``) is trained on the same pixels and its curve is in the row
+  too, as are its decision times in the decision rows.
 * autonomous SI: ARI of the phase map against the full-data phase map vs the fraction measured, against random
   sampling with the same model (mean of 3 random masks), on ``emscale.samples.eds_si()`` and the Bruker .bcf map.
   Target: ARI >= 0.95 at <= 25 %.
@@ -85,7 +87,8 @@ def train_model():
               for s, (sp, a, w, nd) in enumerate(params)]
     t0 = time.perf_counter()
     model = train_erd_model(train, c=4.0, seed=0)
-    return model, time.perf_counter() - t0, len(train)
+    t_train = time.perf_counter() - t0
+    return model, train_erd_model(train, c=4.0, seed=0, regressor="poly2"), t_train, len(train)
 
 
 def test_images():
@@ -122,7 +125,7 @@ def oracle_psnr(img, fraction: float, k: int, c: float, seed: int = 0) -> float:
     return psnr(img, st.reconstruction())
 
 
-def slads_quality(model, name, img) -> dict:
+def slads_quality(model, name, img, v1=None) -> dict:
     from emscale.sampling.microscope import VirtualMicroscope
     from emscale.sampling.patterns import line_hop_pattern, random_pattern
     from emscale.sampling.slads import psnr, slads_scan
@@ -142,18 +145,26 @@ def slads_quality(model, name, img) -> dict:
         curve[f] = (s, r, lh)
     s, r, lh = curve[0.2]
     ok = s - r >= 2.0 and s - lh >= 1.0
+    old, curve_v1 = "", {}
+    if v1 is not None:  # the version-1 polynomial model on the same image, same start
+        r1 = slads_scan(VirtualMicroscope(img), v1, fraction=max(FRACTIONS), reference=img, seed=0)
+        p1 = [float(r1.psnr[min(int(np.searchsorted(r1.fractions, f - 1e-9)), len(r1.psnr) - 1)]) for f in FRACTIONS]
+        curve_v1 = {str(f): p for f, p in zip(FRACTIONS, p1, strict=True)}
+        old = ("; version-1 polynomial model dB (gain over random): "
+               + ", ".join(f"{int(100 * f)}%: {p:.1f} ({p - curve[f][1]:+.2f})" for f, p in zip(FRACTIONS, p1,
+                                                                                               strict=True)))
     oracle = ""
     if "dose 50" in name:  # the failing case: how much a perfect ERD regression would gain
         o = oracle_psnr(img, 0.2, model.k, model.c)
         oracle = f"; true-ERD oracle @20%: {o:.2f} dB ({o - r:+.2f} over random)"
     acc = (f"PSNR @20%: SLADS {s:.2f} dB, random {r:.2f} ({s - r:+.2f}), line-hop {lh:.2f} ({s - lh:+.2f}) "
            f"[target +2/+1 dB: {'PASS' if ok else 'FAIL'}]; curve SLADS/random/line-hop dB: "
-           + ", ".join(f"{int(100 * f)}%: {a:.1f}/{b:.1f}/{c:.1f}" for f, (a, b, c) in curve.items()) + oracle)
+           + ", ".join(f"{int(100 * f)}%: {a:.1f}/{b:.1f}/{c:.1f}" for f, (a, b, c) in curve.items()) + old + oracle)
     return harness.row(f"SLADS scan to 40 % ({name})", f"{img.shape[0]}x{img.shape[1]}", {"seconds": dt},
-                       accuracy=acc, curve={str(k): v for k, v in curve.items()})
+                       accuracy=acc, curve={str(k): v for k, v in curve.items()}, curve_v1=curve_v1)
 
 
-def decision_time(model, n: int) -> list[dict]:
+def decision_time(model, n: int, v1=None) -> list[dict]:
     from emscale.sampling.microscope import VirtualMicroscope
     from emscale.sampling.slads import select_batch, slads_scan
     from emscale.sampling.slads_features import NeighbourState
@@ -161,6 +172,7 @@ def decision_time(model, n: int) -> list[dict]:
 
     img = lattice_image((n, n), spacing=9, angle=0.4, seed=5)
     res = slads_scan(VirtualMicroscope(img), model, fraction=0.4, seed=0)
+    old = slads_scan(VirtualMicroscope(img), v1, fraction=0.4, seed=0) if v1 is not None else None
     batch = max(1, n * n // 1000)
     rows = []
     for lo, hi in ((0.02, 0.05), (0.05, 0.1), (0.1, 0.2), (0.2, 0.4)):
@@ -180,13 +192,18 @@ def decision_time(model, n: int) -> list[dict]:
         select_batch(erd, st.measured, np.sqrt(st.nn_d2[:, 0]), (n, n), batch)
         full, full_cpu = time.perf_counter() - t0, time.process_time() - c0
         verdict = "PASS" if min(med, cpu) <= 0.05 else "FAIL"
+        v1_note = ""
+        if old is not None:  # the version-1 polynomial model's decisions, same image, same range
+            o = (old.fractions[:-1] >= lo) & (old.fractions[:-1] < hi)
+            v1_note = (f"; version-1 polynomial model: median {1e3 * np.median(old.decision_s[o]):.1f} ms wall, "
+                       f"{1e3 * np.median(old.decision_cpu_s[o]):.1f} ms CPU")
         rows.append(harness.row(
             f"SLADS next-batch decision, {int(100 * lo)}-{int(100 * hi)} % measured (batch {batch})",
             f"{n}x{n} scan", {"seconds": med}, "full recomputation (cKDTree over all pixels)", {"seconds": full},
             accuracy=f"median over {int(sel.sum())} steps (wall), max {1e3 * res.decision_s[sel].max():.1f} ms; "
                      f"CPU time median {1e3 * cpu:.1f} ms (peer {1e3 * full_cpu:.0f} ms; CPU time is what an idle "
                      f"machine would take, the wall time includes waiting on a loaded one) "
-                     f"[target <= 50 ms: {verdict}]", load_avg=os.getloadavg()[0]))
+                     f"[target <= 50 ms: {verdict}]{v1_note}", load_avg=os.getloadavg()[0]))
     return rows
 
 
@@ -265,13 +282,13 @@ def main(argv=None):
     harness.add_common_args(ap, repeat=1)
     args = ap.parse_args(argv)
     sys.path.insert(0, str(harness.REPO / "src"))
-    model, t_train, n_train = train_model()
+    model, v1, t_train, n_train = train_model()
     print(f"ERD model trained on {n_train} images in {t_train:.1f} s ({model.info})")
     rows = []
     if "decision" not in args.skip:
-        rows += decision_time(model, args.scan)
+        rows += decision_time(model, args.scan, v1)
     if "quality" not in args.skip:
-        rows += [slads_quality(model, name, img) for name, img in test_images().items()]
+        rows += [slads_quality(model, name, img, v1) for name, img in test_images().items()]
     if "autonomous" not in args.skip:
         rows += autonomous_rows()
     harness.print_table(rows, "dynamic sampling")

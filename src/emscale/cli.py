@@ -266,6 +266,8 @@ def train_erd(
                                          "(repeat for several; default 0.02 0.05 0.1 0.2 0.3 0.4)."),
     seed: int = typer.Option(0, help="Seed of the training masks and pixel draws."),
     n_pixels: int = typer.Option(4000, "--n-pixels", help="Unmeasured pixels drawn per image and fraction."),
+    regressor: str = typer.Option("mlp", help="The regression: mlp (three small perceptrons, averaged) or poly2 "
+                                              "(degree-2 polynomial, the version-1 model)."),
     overwrite: bool = typer.Option(False, help="Replace an existing model file."),
 ):
     """Train a SLADS ERD model (dynamic sampling) on IMAGES and write it as JSON, atomically."""
@@ -274,12 +276,12 @@ def train_erd(
     if out.suffix.lower() != ".json":
         raise EmscaleError(f"output {out} must end in .json (the model is written as JSON)")
     kw = {"fractions": tuple(fraction)} if fraction else {}
-    model, sources = train_erd_from_files(images, seed=seed, n_pixels=n_pixels, **kw)
+    model, sources = train_erd_from_files(images, seed=seed, n_pixels=n_pixels, regressor=regressor, **kw)
     model.save(out, overwrite=overwrite)
     for path, n in sources:
         typer.echo(f"  {path}: {n} image(s)")
     i = model.info
-    typer.echo(f"wrote {out}: ERD model on {i['n_images']} images, fractions {i['fractions']}, "
+    typer.echo(f"wrote {out}: ERD model ({i['regressor']}) on {i['n_images']} images, fractions {i['fractions']}, "
                f"{i['n_samples']} samples, R^2 {i['r2']:.3f}, seed {i['seed']}")
 
 

@@ -137,7 +137,7 @@ def test_model_save_is_atomic_and_refuses_to_overwrite(model, tmp_path, monkeypa
     def disk_full(fd):
         raise OSError(28, "No space left on device")
 
-    other = ERDModel.from_dict({**model.to_dict(), "coef": list(model.coef * 2)})
+    other = ERDModel.from_dict({**model.to_dict(), "target_scale": model.params["target_scale"] * 2})  # predictions x 4
     monkeypatch.setattr(os, "fsync", disk_full)  # the write fails after the bytes went to the temporary file
     with pytest.raises(OSError, match="No space"):
         other.save(path, overwrite=True)
@@ -147,14 +147,19 @@ def test_model_save_is_atomic_and_refuses_to_overwrite(model, tmp_path, monkeypa
     assert path.read_bytes() == old  # the old model intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]  # no new file, no temporary left
     other.save(path, overwrite=True)
-    np.testing.assert_array_equal(ERDModel.load(path).coef, model.coef * 2)
+    f = np.random.default_rng(1).random((20, len(model.mean)))
+    np.testing.assert_array_equal(ERDModel.load(path).predict(f), 4 * model.predict(f))
 
 
 @pytest.mark.parametrize("change, message", [
     ({"version": VERSION + 1}, "newer"),
     ({"features": ["std", "grad"]}, "features"),
     ({"format": "something-else"}, "not a SLADS ERD model"),
-    ({"coef": [1.0, 2.0]}, "do not match"),
+    ({"members": [[{"weight": [[1.0, 2.0]], "bias": [0.0, 0.0]}]]}, "do not match 7 features"),
+    ({"members": []}, "no members"),
+    ({"regressor": "forest"}, "regressor 'forest' unknown"),
+    ({"activation": "tanh"}, "activation 'tanh' not supported"),
+    ({"version": 0}, "version 0"),
 ])
 def test_wrong_model_files_are_clear_errors(model, tmp_path, change, message):
     d = model.to_dict()

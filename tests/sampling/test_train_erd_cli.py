@@ -41,12 +41,14 @@ def test_trains_on_every_image_of_a_folder_and_writes_a_loadable_model(folder, t
     assert model.info["n_images"] == 3 and model.info["fractions"] == [0.1, 0.3] and model.info["seed"] == 3
     assert model.info["n_samples"] == 3 * 2 * 300
     assert [s["images"] for s in model.info["sources"]] == [1, 2]  # image.zarr, stack.npy (name order)
-    assert "stack.npy: 2 image(s)" in stdout and "ERD model on 3 images" in stdout and "R^2" in stdout
+    assert "stack.npy: 2 image(s)" in stdout and "ERD model (mlp) on 3 images" in stdout and "R^2" in stdout
     # the same fit as the library call on the same images
     images = list(np.load(folder / "stack.npy"))
     ref = train_erd_model([lattice_image((36, 40), spacing=7.5, seed=5)] + images, fractions=(0.1, 0.3),
                           n_pixels=300, seed=3)
-    np.testing.assert_allclose(model.coef, ref.coef, rtol=1e-12)
+    f = np.random.default_rng(0).random((40, len(ref.mean))) * 2
+    np.testing.assert_allclose(model.predict(f), ref.predict(f), rtol=1e-12)
+    assert model.regressor == "mlp" and len(model.params["members"]) == 3
 
 
 def test_an_existing_model_is_replaced_only_with_overwrite(folder, tmp_path, capsys):
@@ -76,6 +78,7 @@ def test_bad_input_ends_in_one_clear_line(folder, tmp_path, capsys):
         ((tmp_path / "missing.npy",), "does not exist"),
         ((tmp_path / "si.zarr",), "si.zarr: holds no 2-D image"),
         ((folder, "--fraction", 1.5), "fractions must be in (0, 1)"),
+        ((folder, "--regressor", "forest"), "regressor must be one of ['mlp', 'poly2'], got 'forest'"),
     ]
     for args, message in cases:
         code, _, err = run(capsys, "train-erd", *args, "-o", tmp_path / "m.json")

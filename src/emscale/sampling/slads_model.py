@@ -1,8 +1,9 @@
 """The SLADS regression: expected reduction in distortion (ERD) of measuring a pixel, from its features.
 
-Model (Godaliyadda et al. 2018, sec. III): ``ERD(s) = phi(f_s) . theta`` where ``f_s`` are the features of
-:mod:`.slads_features` (standardised) and ``phi`` their degree-2 polynomial expansion (constant, linear, all
-products), fitted by ridge regression on training images.
+Model (Godaliyadda et al. 2018, sec. III): ``ERD(s) = g(z_s)`` where ``z_s`` are the features of
+:mod:`.slads_features`, standardised, and ``g`` a regression fitted on training images (:mod:`.slads_regressors`):
+the mean of three small ReLU perceptrons fitted to the root of the ERD (``"mlp"``, the default) or the paper's
+degree-2 polynomial ridge regression (``"poly2"``).
 
 Training target (the paper's approximation of the reduction in distortion, eq. 14): measuring ``s`` mostly
 repairs the reconstruction error near ``s``, so::
@@ -14,8 +15,9 @@ with ``d1`` the distance from ``s`` to its nearest measurement and ``c`` a const
 image class; ``c = 4`` here). The sum is evaluated for every pixel at once by Gaussian-filtering the error map at
 a ladder of widths and interpolating in log sigma.
 
-Saved models are JSON (no unpickling): format name, version, the feature names, k, c, the standardisation and the
-coefficients. Loading checks all of them.
+Saved models are JSON (no unpickling): format name, version, the feature names, k, c, the regression's name, the
+standardisation and the regression's arrays (as lists). Loading checks all of them; version-1 files (before the
+regression was named: always the polynomial) still load, newer versions and other feature sets are refused.
 
 References
 ----------
@@ -33,25 +35,28 @@ import numpy as np
 from ..core.atomic import atomic_write
 from .patterns import random_pattern
 from .slads_features import FEATURES, NeighbourState
+from .slads_regressors import (
+    REGRESSORS,
+    fit_mlp,
+    fit_poly2,
+    params_from_json,
+    params_to_json,
+    predict_mlp,
+    predict_poly2,
+)
 
 FORMAT = "emscale-slads-erd"
-VERSION = 1
-
-
-def _poly2(f: np.ndarray) -> np.ndarray:
-    """Degree-2 expansion ``[1, f_i, f_i f_j (i <= j)]`` of standardised features, shape (n, 1 + m + m(m+1)/2)."""
-    n, m = f.shape
-    iu, ju = np.triu_indices(m)
-    return np.concatenate([np.ones((n, 1)), f, f[:, iu] * f[:, ju]], axis=1)
+VERSION = 2  # 2: the regression is named ("mlp" or "poly2"); version-1 files (always "poly2") still load
 
 
 @dataclass
 class ERDModel:
-    """Degree-2 polynomial ridge regression from SLADS features to the ERD.
+    """A regression from SLADS features to the ERD (:mod:`.slads_regressors`), with its standardisation.
 
     Attributes
     ----------
-    coef : (n_terms,) coefficients of the expansion.
+    regressor : ``"mlp"`` (perceptron) or ``"poly2"`` (degree-2 polynomial ridge regression).
+    params : the regression's arrays (see :mod:`.slads_regressors`).
     mean, std : (n_features,) standardisation of the features.
     k : neighbours of the features and the reconstruction.
     c : width constant of the training target.
@@ -59,7 +64,8 @@ class ERDModel:
     info : training summary (images, fractions, seed, R^2).
     """
 
-    coef: np.ndarray
+    regressor: str
+    params: dict
     mean: np.ndarray
     std: np.ndarray
     k: int = 4
@@ -67,17 +73,16 @@ class ERDModel:
     features: tuple[str, ...] = FEATURES
     info: dict = field(default_factory=dict)
 
-    def predict(self, feats: np.ndarray) -> np.ndarray:
-        """ERD of pixels with features ``feats`` (n, n_features), in units of the scan's value scale.
+    def __post_init__(self):
+        if self.regressor not in REGRESSORS:
+            raise ValueError(f"regressor must be one of {list(REGRESSORS)}, got {self.regressor!r}")
 
-        Evaluated as ``c0 + z . b + z . (Q z)`` with the products' coefficients in the upper-triangular ``Q``
-        (the same polynomial as :func:`_poly2`, without building its columns).
-        """
+    def predict(self, feats: np.ndarray) -> np.ndarray:
+        """ERD of pixels with features ``feats`` (n, n_features), in units of the scan's value scale."""
         z = (np.asarray(feats, dtype=np.float64) - self.mean) / self.std
-        m = z.shape[1]
-        q = np.zeros((m, m))
-        q[np.triu_indices(m)] = self.coef[1 + m :]
-        return self.coef[0] + z @ self.coef[1 : 1 + m] + np.einsum("ij,ij->i", z @ q, z)
+        if self.regressor == "poly2":
+            return predict_poly2(self.params, z)
+        return predict_mlp(self.params, z)
 
     # -- persistence -------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -87,10 +92,10 @@ class ERDModel:
             "features": list(self.features),
             "k": int(self.k),
             "c": float(self.c),
-            "degree": 2,
+            "regressor": self.regressor,
             "mean": [float(v) for v in self.mean],
             "std": [float(v) for v in self.std],
-            "coef": [float(v) for v in self.coef],
+            **params_to_json(self.regressor, self.params),
             "info": self.info,
         }
 
@@ -114,26 +119,29 @@ class ERDModel:
 
     @classmethod
     def from_dict(cls, d, source: str = "model") -> ERDModel:
+        """The model of :meth:`to_dict`'s dict (or a version-1 file's: a polynomial model without the
+        ``regressor`` field)."""
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ValueError(f"{source}: not a SLADS ERD model (format {FORMAT!r} expected)")
         ver = d.get("version")
-        if not isinstance(ver, int) or ver > VERSION:
-            raise ValueError(f"{source}: model version {ver!r} is newer than this emscale reads ({VERSION}); "
+        if not isinstance(ver, int) or isinstance(ver, bool) or not 1 <= ver <= VERSION:
+            raise ValueError(f"{source}: model version {ver!r} is newer than this emscale reads (1 to {VERSION}); "
                              "upgrade emscale or retrain")
         feats = tuple(d.get("features", ()))
         if feats != FEATURES:
             raise ValueError(f"{source}: model trained on features {list(feats)}, this emscale computes "
                              f"{list(FEATURES)}; retrain the model")
-        if d.get("degree") != 2:
-            raise ValueError(f"{source}: polynomial degree {d.get('degree')!r} not supported (2)")
-        coef = np.asarray(d["coef"], dtype=np.float64)
+        kind = d.get("regressor", "poly2") if ver >= 2 else "poly2"
+        if kind not in REGRESSORS:
+            raise ValueError(f"{source}: regressor {kind!r} unknown (this emscale reads {list(REGRESSORS)})")
+        params = params_from_json(kind, d, len(FEATURES), source)
         mean = np.asarray(d["mean"], dtype=np.float64)
         std = np.asarray(d["std"], dtype=np.float64)
         m = len(FEATURES)
-        if mean.shape != (m,) or std.shape != (m,) or coef.shape != (1 + m + m * (m + 1) // 2,):
-            raise ValueError(f"{source}: coefficient arrays do not match {m} features")
-        return cls(coef=coef, mean=mean, std=std, k=int(d["k"]), c=float(d["c"]), features=feats,
-                   info=dict(d.get("info", {})))
+        if mean.shape != (m,) or std.shape != (m,):
+            raise ValueError(f"{source}: standardisation arrays do not match {m} features")
+        return cls(regressor=kind, params=params, mean=mean, std=std, k=int(d["k"]), c=float(d["c"]),
+                   features=feats, info=dict(d.get("info", {})))
 
 
 def erd_target(image: np.ndarray, state: NeighbourState, c: float = 4.0) -> np.ndarray:
@@ -191,7 +199,8 @@ def training_set(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels: i
 
 
 def train_erd_model(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels: int = 4000, k: int = 4,
-                    c: float = 4.0, alpha: float = 1e-3, seed: int = 0) -> ERDModel:
+                    c: float = 4.0, alpha: float | None = None, seed: int = 0, regressor: str = "mlp",
+                    hidden=(16, 16), members: int = 3) -> ERDModel:
     """Fit the ERD regression on training images (offline, once per image class).
 
     Parameters
@@ -200,8 +209,11 @@ def train_erd_model(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels
     fractions : sampling fractions of the random training masks.
     n_pixels : unmeasured pixels drawn per (image, fraction).
     k, c : neighbours and target width constant (see the module docstring).
-    alpha : ridge penalty on the standardised expansion.
-    seed : seeds the masks and the pixel draws.
+    alpha : L2 penalty; ``None``: 1e-4 for the perceptron's weights, 1e-3 for the polynomial's ridge.
+    seed : seeds the masks, the pixel draws and the perceptron's initial weights and batches.
+    regressor : ``"mlp"`` (the mean of ``members`` ReLU perceptrons with ``hidden`` units per layer) or
+        ``"poly2"`` (degree-2 polynomial ridge regression, version 1's model); see :mod:`.slads_regressors`.
+    hidden, members : hidden layer widths and number of the perceptrons.
 
     Returns
     -------
@@ -212,6 +224,8 @@ def train_erd_model(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels
     >>> model = train_erd_model([lattice_image((96, 96), seed=s) for s in range(3)])
     >>> model.save("adf_erd.json")
     """
+    if regressor not in REGRESSORS:
+        raise ValueError(f"regressor must be one of {list(REGRESSORS)}, got {regressor!r}")
     images = [np.asarray(im) for im in images]
     for i, im in enumerate(images):
         if im.ndim != 2:
@@ -220,15 +234,22 @@ def train_erd_model(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels
     mean = f.mean(axis=0)
     std = f.std(axis=0)
     std[std == 0] = 1.0
-    phi = _poly2((f - mean) / std)
-    reg = alpha * len(t) * np.eye(phi.shape[1])
-    reg[0, 0] = 0.0  # the constant is not penalised
-    coef = np.linalg.solve(phi.T @ phi + reg, phi.T @ t)
-    pred = phi @ coef
+    z = (f - mean) / std
+    if regressor == "poly2":
+        alpha = 1e-3 if alpha is None else float(alpha)
+        params = fit_poly2(z, t, alpha)
+        pred = predict_poly2(params, z)
+    else:
+        alpha = 1e-4 if alpha is None else float(alpha)
+        params = fit_mlp(z, t, hidden=hidden, members=members, alpha=alpha, seed=seed)
+        pred = predict_mlp(params, z)
     r2 = 1.0 - float(np.sum((t - pred) ** 2) / max(np.sum((t - t.mean()) ** 2), 1e-300))
     info = {"n_images": len(images), "fractions": [float(x) for x in fractions], "n_samples": int(len(t)),
-            "seed": int(seed), "alpha": float(alpha), "r2": round(r2, 4)}
-    return ERDModel(coef=coef, mean=mean, std=std, k=k, c=c, info=info)
+            "seed": int(seed), "regressor": regressor, "alpha": alpha, "r2": round(r2, 4)}
+    if regressor == "mlp":
+        info["hidden"] = [int(h) for h in hidden]
+        info["members"] = int(members)
+    return ERDModel(regressor=regressor, params=params, mean=mean, std=std, k=k, c=c, info=info)
 
 
 def lattice_image(shape=(128, 128), spacing: float = 8.0, angle: float = 0.0, width: float = 1.2,

@@ -87,13 +87,14 @@ def images_from_files(paths) -> tuple[list[np.ndarray], list[tuple[str, int]]]:
 
 
 def train_erd_from_files(paths, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels: int = 4000, k: int = 4,
-                         c: float = 4.0, seed: int = 0) -> tuple[ERDModel, list[tuple[str, int]]]:
+                         c: float = 4.0, seed: int = 0,
+                         regressor: str = "mlp") -> tuple[ERDModel, list[tuple[str, int]]]:
     """Fit an ERD model on every image of ``paths`` (see :func:`images_from_files`).
 
     Parameters
     ----------
     paths : files, ``.zarr`` stores or folders of them.
-    fractions, n_pixels, k, c, seed : see :func:`.slads_model.train_erd_model`.
+    fractions, n_pixels, k, c, seed, regressor : see :func:`.slads_model.train_erd_model`.
 
     Returns
     -------
@@ -108,6 +109,6 @@ def train_erd_from_files(paths, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pi
     if not fractions or any(not 0 < f < 1 for f in fractions):
         raise ValueError(f"fractions must be in (0, 1) (shares of pixels measured), got {list(fractions)}")
     images, sources = images_from_files(paths)
-    model = train_erd_model(images, fractions=fractions, n_pixels=n_pixels, k=k, c=c, seed=seed)
+    model = train_erd_model(images, fractions=fractions, n_pixels=n_pixels, k=k, c=c, seed=seed, regressor=regressor)
     model.info["sources"] = [{"path": Path(p).name, "images": n} for p, n in sources]
     return model, sources
