@@ -317,7 +317,7 @@ def main(argv=None):
     if not args.no_table:
         images = {**real_images(), **synthetic_images()}
         rows = accuracy_table(images, args.fractions, args.methods)
-        for f, line in zip(args.fractions, summary(rows, args.fractions, args.methods)):
+        for f, line in zip(args.fractions, summary(rows, args.fractions, args.methods), strict=True):
             print(line)
             rs = [r for r in rows if r["fraction"] == f]
             best = max(np.mean([r[m][0] - r["biharmonic"][0] for r in rs]) for m in ("sparse", "dictionary")
