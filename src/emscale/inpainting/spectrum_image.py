@@ -37,6 +37,8 @@ from ..sampling.patterns import check_mask
 from .image import inpaint_image
 from .spectra import denoise_count_spectra
 
+MODEL_BLOCK_BYTES = 64 * 2**20  # the model cube L F^T is built in partitions of at most this many float64 bytes
+
 __all__ = ["inpaint_spectrum_image"]
 
 
@@ -115,7 +117,10 @@ def inpaint_spectrum_image(
     def model_block(block, rows):
         return np.maximum(block @ ft, floor).astype(np.float32)
 
-    cube = run_pass(maps, Pass(model_block, None, name="inpaint-spectrum-image"), executor=executor, progress=progress)
+    # partitions sized by the cube they produce (the maps are tiny): each holds one float64 product at a time
+    row_bytes = max(int(np.prod(maps.shape[1:-1])) * ft.shape[1] * 8, 1)
+    cube = run_pass(maps, Pass(model_block, None, name="inpaint-spectrum-image"), executor=executor,
+                    progress=progress, rows=max(1, MODEL_BLOCK_BYTES // row_bytes))
     return cube, {"n_components": k, "factors": f[:, :k], "raw_factors": raw, "loadings": maps[..., :k]}
 
 
