@@ -21,3 +21,21 @@ def test_all_zero_data_are_named(method, dtype):
     s = em.Signal(np.zeros((4, 5, 32), dtype=dtype))
     with pytest.raises(em.DataError, match="all the decomposed data are zero"):
         em.decompose(s, method, n_components=2)
+
+
+def test_an_implausible_gaussian_rank_is_flagged():
+    """Noise that follows the signal, without Poisson weighting: nearly every eigenvalue passes the
+    Marchenko-Pastur edge (the real MonoCL line scan: 66 of 67). The estimate is kept, with a warning that says
+    why and what to do."""
+    from emscale import Signal
+    from emscale.decomposition import decompose
+
+    rng = np.random.default_rng(0)
+    mean = 1000.0 * rng.gamma(2.0, 1.0, (40, 1)) * np.exp(-0.5 * ((np.arange(600) - 300) / 60.0) ** 2)[None, :]
+    x = (rng.poisson(mean) - 5).astype(np.float32)  # counts with an offset: some negative values
+    s = Signal(x, axes=[{"navigate": True}, {"navigate": False}])
+    with pytest.warns(UserWarning, match="implausible.*poisson=True"):
+        d = decompose(s, "pca", n_components="auto")
+    assert d.info["rank_estimate"] > 20 and "implausible" in d.info["rank_warning"]
+    white = Signal(rng.normal(size=(40, 600)).astype(np.float32) + 1.0, axes=s.axes)
+    assert "rank_warning" not in decompose(white, "pca", n_components="auto").info

@@ -177,6 +177,9 @@ def _resolve_poisson(s: Signal, dm: DataMatrix, poisson: bool, auto: bool) -> tu
     return True, "on" + (" (automatic: counts)" if auto else "")
 
 
+IMPLAUSIBLE_RANK_SHARE = 0.5  # a Marchenko-Pastur rank above this share of min(pixels, channels) is flagged
+
+
 def _rank(dm: DataMatrix, result, solver: str, rank_sel, rank_needed: bool, seed):
     """(rank, evidence, info) from the spectrum. Poisson data: the parallel analysis on the well-populated
     channels (:func:`.rank.rank_channels`), the same numbers from every solver (randomized / single-pass compute
@@ -213,6 +216,17 @@ def _rank(dm: DataMatrix, result, solver: str, rank_sel, rank_needed: bool, seed
     noise_top = None if result.noise_eigenvalues is None else float(result.noise_eigenvalues[0])
     rank, ev = estimate_rank(result.eigenvalues, dm.n_pixels, dm.n_channels, noise_top=noise_top,
                              trace=None if solver == "gram" else result.trace)
+    m = min(dm.n_pixels, dm.n_channels)
+    if noise_top is None and m >= 8 and rank > IMPLAUSIBLE_RANK_SHARE * m:
+        # Without Poisson weighting the edge assumes one noise level for every entry; noise that follows the
+        # signal (counts with an offset, a detector gain) leaves no Marchenko-Pastur bulk and nearly every
+        # eigenvalue passes (the MonoCL line scan: 66 of 67)
+        msg = (f"the rank estimate {rank} of at most {m} is implausible: the noise of these data is not the same "
+               "for every value (the Marchenko-Pastur edge assumes it is); if they are counts with an offset, "
+               "remove it and decompose with poisson=True, or choose n_components from the scree")
+        if rank_needed:
+            warnings.warn(msg, UserWarning, stacklevel=4)
+        info["rank_warning"] = msg
     return rank, ev, info
 
 
