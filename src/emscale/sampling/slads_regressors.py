@@ -56,8 +56,8 @@ def fit_poly2(z: np.ndarray, t: np.ndarray, alpha: float) -> dict:
 
 
 def predict_poly2(params: dict, z: np.ndarray) -> np.ndarray:
-    """``c0 + z . b + z . (Q z)`` with the products' coefficients in the upper-triangular ``Q`` (the
-    polynomial of :func:`poly2_expand` without building its columns)."""
+    """The polynomial ``c0 + z b + z^T Q z``, with the products' coefficients in the upper-triangular ``Q``
+    (the polynomial of :func:`poly2_expand` without building its columns)."""
     coef = params["coef"]
     m = z.shape[1]
     q = np.zeros((m, m))
