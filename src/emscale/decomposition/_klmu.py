@@ -180,17 +180,21 @@ class KLMatrix:
 
     def iterate(self, w: np.ndarray, h: np.ndarray, with_loss: bool = True) -> float | None:
         """One multiplicative-update iteration in place, :meth:`w_update` then :meth:`h_update` (same result);
-        sparse with up to four components in one fused sweep over the non-zeros. Returns the loss of
+        up to four components in one fused sweep over the data (sparse: its non-zeros). Returns the loss of
         (W new, H old) or None."""
-        if not (self.use_numba and self.csr is not None and w.shape[1] <= 4):
+        if not (self.use_numba and w.shape[1] <= 4):
             self.w_update(w, h)
             return self.h_update(w, h, with_loss)
         k = w.shape[1]
         ht = np.ascontiguousarray(h.T)
         hsum = np.maximum(h.sum(axis=1), EPS)
         w4 = _pad4(w)
-        num, xlog = _kernels()._sweep_csr4(*self.csr, w4, _pad4(ht), _pad4(hsum[None, :], 1.0)[0], self.bounds,
-                                           self.p, True, with_loss)
+        if self.csr is not None:
+            num, xlog = _kernels()._sweep_csr4(*self.csr, w4, _pad4(ht), _pad4(hsum[None, :], 1.0)[0], self.bounds,
+                                               self.p, True, with_loss)
+        else:
+            num, xlog = _kernels()._sweep_dense4(self.dense, w4, _pad4(ht), _pad4(hsum[None, :], 1.0)[0],
+                                                 self.bounds, with_loss)
         if w4 is not w:
             w[:] = w4[:, :k]
         loss = self._kl(xlog, w, h) if with_loss else None

@@ -147,6 +147,47 @@ def _sweep_csr4(indptr, indices, data, w, ht, hsum, bounds, p, update_w, with_lo
 
 
 @_nb.njit(parallel=True, cache=True, fastmath=False)
+def _sweep_dense4(x, w, ht, hsum, bounds, with_loss):  # pragma: no cover - compiled
+    """One fused iteration on a dense X (rows, channels) with up to four components (padded): each row's W update
+    (the arithmetic of :func:`_w_update_dense`), then its share of ``W^T R`` with the updated row (that of
+    :func:`_h_num_dense`), so X streams from memory once per iteration, not twice, and the row of W and the
+    accumulators stay in scalars. The same bits as the two generic sweeps (the padded columns add exact zeros)."""
+    nb = len(bounds) - 1
+    p = x.shape[1]
+    part = np.zeros((nb, p, 4))
+    lossp = np.zeros(nb)
+    for b in _nb.prange(nb):
+        num = part[b]
+        ls = 0.0
+        for i in range(bounds[b], bounds[b + 1]):
+            w0, w1, w2, w3 = w[i, 0], w[i, 1], w[i, 2], w[i, 3]
+            a0 = a1 = a2 = a3 = 0.0
+            for j in range(p):
+                xv = x[i, j]
+                if xv != 0:
+                    h0, h1, h2, h3 = ht[j, 0], ht[j, 1], ht[j, 2], ht[j, 3]
+                    r = xv / (EPS + w0 * h0 + w1 * h1 + w2 * h2 + w3 * h3)
+                    a0 += r * h0
+                    a1 += r * h1
+                    a2 += r * h2
+                    a3 += r * h3
+            w0, w1, w2, w3 = w0 * (a0 / hsum[0]), w1 * (a1 / hsum[1]), w2 * (a2 / hsum[2]), w3 * (a3 / hsum[3])
+            w[i, 0], w[i, 1], w[i, 2], w[i, 3] = w0, w1, w2, w3
+            for j in range(p):
+                xv = x[i, j]
+                if xv != 0:
+                    r = xv / (EPS + w0 * ht[j, 0] + w1 * ht[j, 1] + w2 * ht[j, 2] + w3 * ht[j, 3])
+                    if with_loss:
+                        ls += xv * np.log(r)
+                    num[j, 0] += r * w0
+                    num[j, 1] += r * w1
+                    num[j, 2] += r * w2
+                    num[j, 3] += r * w3
+        lossp[b] = ls
+    return _sum_partials(part), lossp.sum()
+
+
+@_nb.njit(parallel=True, cache=True, fastmath=False)
 def _w_update_dense(x, w, ht, hsum):  # pragma: no cover - compiled
     n, k = w.shape
     p = x.shape[1]
