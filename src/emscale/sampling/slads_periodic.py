@@ -1,36 +1,41 @@
 """A non-local SLADS cue: the periodic part of the scanned image, estimated from the sparse measurements.
 
 On a crystal imaged at atomic resolution, the columns that no measurement has hit yet are where the lattice
-puts them; no local feature can know that. The estimate
+puts them; no local feature can know that. The estimate ``P`` is the weighted nearest-neighbour reconstruction
+``x_hat`` with its Fourier coefficients replaced at the lattice's frequencies by those of the point samples:
 
-    P = L + H
+    Y(f) = sum_s a_s (y_s - mean y) exp(-2 pi i f . s),
 
-splits the spectrum at the cut-off frequency ``f_c = 1 / period_cut`` (cycles per pixel):
+with ``a_s`` the area of the Voronoi cell of sample ``s`` (the pixels whose nearest measurement it is; density
+compensation for the uneven SLADS sampling). Point samples keep a lattice's Fourier peaks at full height (a
+nearest-neighbour reconstruction of a sparse sample at a few pixels per column smears them away), while the
+aliasing of the irregular sampling spreads over all frequencies. A frequency ``f`` with ``|f| >= 1 / period_cut``
+is a lattice frequency when ``|Y(f)|^2 > tau N(|f|)``, ``N`` the geometric mean of ``|Y|^2`` over the ring of
+frequencies of that modulus (the aliasing floor; noise alone reaches ~20 N on a 128 x 128 scan, ~25 N on
+512 x 512, a lattice's peaks hundreds to thousands of N once it is resolved); there
 
-* ``L``: the frequencies below ``f_c`` of the weighted nearest-neighbour reconstruction ``x_hat`` (the smooth
-  background, which that reconstruction gets right);
-* ``H``: the frequencies above ``f_c`` of the density-compensated point samples,
-  ``Y(f) = sum_s a_s (y_s - mean y) exp(-2 pi i f . s)``, with ``a_s`` the area of the Voronoi cell of sample
-  ``s`` (the pixels whose nearest measurement it is, so that ``sum_s a_s`` is the scan's area), kept through
-  the Wiener-like weight ``w(f) = max(0, 1 - tau N / |Y(f)|^2)``, ``N`` the median of ``|Y|^2`` over those
-  frequencies (the aliasing floor of the sparse, irregular sampling).
+    P(f) = w Y(f) + (1 - w) X_hat(f),   w = 1 - tau N / |Y(f)|^2,
 
-Point samples keep the lattice's Fourier peaks unattenuated (a nearest-neighbour reconstruction of a sparse
-sample smears them away at spacings of a few pixels) while the sampling's aliasing spreads over all frequencies
-at the floor ``N``; only sharp peaks -- a lattice -- rise ``tau`` times above it. On an image with no
-periodicity ``H`` is nearly zero and ``P`` is a low-pass of ``x_hat``, so its features then tell the regression
-about ordinary image detail only.
+and ``P(f) = X_hat(f)`` at every other frequency. Where no frequency qualifies (an image without a lattice, or a
+lattice not resolved yet by the measurements) there is no estimate (``None``) and the feature ``pdev = |P -
+x_hat|`` is exactly 0, which the ERD model reads as "use the local regression" (:mod:`.slads_model`).
 
-Cost on a 512 x 512 scan: two real FFTs and a median, ~20 ms; the SLADS loop refreshes it every few steps
-(:func:`.slads.slads_scan`), not at every batch.
+``tau`` is set from the benchmark's held-out images (bench_dynamic_sampling.py): at 50 the regular sampling
+patterns SLADS leaves in the vacuum of a HAADF projection at 40 % measured passed as a lattice (-2 dB there);
+at 70 and 100 it never fired on the HAADF or particle images, and 70 finds the dose-50 lattice earlier (+2.1
+dB over random sampling at 20 %, +1.8 at 100). Subtracting a low-pass of ``x_hat`` instead of the mean lowers
+the floor and lets the streaks of a projection's straight edges pass too (-3 dB at 20 %).
+
+Cost on a 512 x 512 scan: two real FFTs and an inverse, ~15 ms; the SLADS loop refreshes it every few batches
+(:func:`.slads.slads_scan`), not at every one.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-PERIOD_CUT = 16.0  # pixels: longer periods come from the reconstruction, shorter ones from the point samples
-TAU = 100.0  # a kept frequency rises this many times above the aliasing floor (noise: at most ~25 on 512 x 512)
+PERIOD_CUT = 16.0  # pixels: longer periods (background, thickness) always come from the reconstruction
+TAU = 70.0  # a kept frequency rises this many times above the aliasing floor (noise: at most ~25 on 512 x 512)
 
 
 def periodic_image(recon: np.ndarray, values: np.ndarray, measured: np.ndarray, nearest: np.ndarray, shape,
@@ -44,27 +49,28 @@ def periodic_image(recon: np.ndarray, values: np.ndarray, measured: np.ndarray, 
     measured : (n_pixels,) bool.
     nearest : (n_pixels,) flat index of each pixel's nearest measurement (itself where measured).
     shape : (rows, cols).
-    tau : how far above the aliasing floor a frequency must rise to be kept.
-    period_cut : pixels; periods longer than this come from ``recon``.
+    tau : how far above the aliasing floor a frequency must rise to count as a lattice frequency.
+    period_cut : pixels; periods longer than this always come from ``recon``.
 
     Returns
     -------
     (n_pixels,) float64, or None where no frequency rises above the floor (no lattice found: ``P = x_hat``).
     """
     ny, nx = shape
+    fy = np.fft.fftfreq(ny)[:, None]
+    fx = np.fft.rfftfreq(nx)[None, :]
+    fr = np.sqrt(fy * fy + fx * fx)
+    high = fr >= 1.0 / period_cut
     m = np.flatnonzero(measured)
     area = np.bincount(nearest, minlength=ny * nx).astype(np.float64)
     pts = np.zeros(ny * nx)
     pts[m] = area[m] * (values[m] - float(values[m].mean()))
     y = np.fft.rfft2(pts.reshape(shape))
     power = y.real ** 2 + y.imag ** 2
-    fy = np.fft.fftfreq(ny)[:, None]
-    fx = np.fft.rfftfreq(nx)[None, :]
-    fr = np.sqrt(fy * fy + fx * fx)
     ring = np.minimum((fr * max(ny, nx)).astype(np.int64), max(ny, nx) // 2 + 1)
     logp = np.log(power + 1e-300)
     floor = np.exp(np.bincount(ring.ravel(), logp.ravel()) / np.maximum(np.bincount(ring.ravel()), 1))[ring]
-    keep = (fr >= 1.0 / period_cut) & (power > tau * floor)
+    keep = high & (power > tau * floor)
     if not keep.any():
         return None
     spec = np.fft.rfft2(recon.reshape(shape))
