@@ -61,11 +61,13 @@ def test_no_lattice_in_a_particle_image_leaves_pdev_exactly_zero(seed, frac):
 @pytest.fixture(scope="module")
 def model():
     train = [lattice_image((64, 64), spacing=5 + s, angle=0.4 * s, seed=s) for s in range(2)] + [_discs((64, 64), 6, 5)]
-    return train_erd_model(train, fractions=(0.1, 0.3), n_pixels=600, seed=0)
+    return train_erd_model(train, fractions=(0.1, 0.3), n_pixels=600, seed=0, min_lattice_pixels=500)
 
 
 def test_the_lattice_regression_is_used_only_where_pdev_is_not_zero(model, tmp_path):
     assert model.lattice is not None and model.info["lattice"]["n_samples"] >= 500
+    few = train_erd_model([lattice_image((48, 48), spacing=6, seed=3)], fractions=(0.3,), n_pixels=200)
+    assert few.lattice is None and "lattice" not in few.info  # too few lattice pixels for a second regression
     rng = np.random.default_rng(1)
     f = rng.random((100, len(FEATURES)))
     f[:50, -1] = 0.0
