@@ -13,10 +13,11 @@ Rows (common schema, benchmarks/harness.py):
   weighted nearest-neighbour reconstruction, on images held out of training (HAADF projections not trained on,
   synthetic atomic lattices with unseen spacing/angle/noise, a particle image); the curve 5-40 % is in the row.
   Targets: +2 dB over random, +1 dB over line-hopping. The ERD model is trained here on other HAADF
-  projections, the Velox HAADF image and other synthetic lattices (training time in the row); the version-1
-  model (degree-2 polynomial, ``regressor="poly2"``) is trained on the same pixels and its curve is in the row
-  too, as are its decision times in the decision rows, and so is the curve of the model without its lattice
-  regression (the local features only: version 2's model, same pixels, same start).
+  projections, the Velox HAADF image and other synthetic lattices (training time in the row); a polynomial
+  model (version 1's degree-2 regression, ``regressor="poly2"``, with a polynomial lattice regression since
+  version 3) is trained on the same pixels and its curve is in the row too, as are its decision times in the
+  decision rows, and so is the curve of the model without its lattice regression (the local features only:
+  version 2's model, same pixels, same start).
 * autonomous SI: ARI of the phase map against the full-data phase map vs the fraction measured, against random
   sampling with the same model (mean of 3 random masks), on ``emscale.samples.eds_si()`` and the Bruker .bcf map.
   Target: ARI >= 0.95 at <= 25 %.
@@ -147,11 +148,11 @@ def slads_quality(model, name, img, v1=None) -> dict:
     s, r, lh = curve[0.2]
     ok = s - r >= 2.0 and s - lh >= 1.0
     old, curve_v1 = "", {}
-    if v1 is not None:  # the version-1 polynomial model on the same image, same start
+    if v1 is not None:  # the polynomial model on the same image, same start
         r1 = slads_scan(VirtualMicroscope(img), v1, fraction=max(FRACTIONS), reference=img, seed=0)
         p1 = [float(r1.psnr[min(int(np.searchsorted(r1.fractions, f - 1e-9)), len(r1.psnr) - 1)]) for f in FRACTIONS]
         curve_v1 = {str(f): p for f, p in zip(FRACTIONS, p1, strict=True)}
-        old = ("; version-1 polynomial model dB (gain over random): "
+        old = ("; polynomial model (\"poly2\", with its lattice regression) dB (gain over random): "
                + ", ".join(f"{int(100 * f)}%: {p:.1f} ({p - curve[f][1]:+.2f})" for f, p in zip(FRACTIONS, p1,
                                                                                                strict=True)))
     local = ""
@@ -206,9 +207,9 @@ def decision_time(model, n: int, v1=None) -> list[dict]:
         full, full_cpu = time.perf_counter() - t0, time.process_time() - c0
         verdict = "PASS" if min(med, cpu) <= 0.05 else "FAIL"
         v1_note = ""
-        if old is not None:  # the version-1 polynomial model's decisions, same image, same range
+        if old is not None:  # the polynomial model's decisions, same image, same range
             o = (old.fractions[:-1] >= lo) & (old.fractions[:-1] < hi)
-            v1_note = (f"; version-1 polynomial model: median {1e3 * np.median(old.decision_s[o]):.1f} ms wall, "
+            v1_note = (f"; polynomial model: median {1e3 * np.median(old.decision_s[o]):.1f} ms wall, "
                        f"{1e3 * np.median(old.decision_cpu_s[o]):.1f} ms CPU")
         rows.append(harness.row(
             f"SLADS next-batch decision, {int(100 * lo)}-{int(100 * hi)} % measured (batch {batch})",

@@ -99,13 +99,15 @@ class ERDModel:
     def predict(self, feats: np.ndarray) -> np.ndarray:
         """ERD of pixels with features ``feats`` (n, n_features), in units of the scan's value scale."""
         feats = np.asarray(feats, dtype=np.float64)
-        m = len(LOCAL_FEATURES)
-        out = self._regress(self.params, (feats[:, :m] - self.mean) / self.std)
-        if self.lattice is not None and feats.shape[1] > m:
-            gate = feats[:, m] > 0
-            if gate.any():
-                lat = self.lattice
-                out[gate] = self._regress(lat["params"], (feats[gate] - lat["mean"]) / lat["std"])
+        m, lat = len(LOCAL_FEATURES), self.lattice
+        gate = feats[:, m] > 0 if lat is not None and feats.shape[1] > m else np.zeros(0, bool)
+        if not gate.any():  # no lattice (or no lattice regression): the local regression alone
+            return self._regress(self.params, (feats[:, :m] - self.mean) / self.std)
+        if gate.all():  # a lattice in the scan: pdev > 0 at every pixel
+            return self._regress(lat["params"], (feats - lat["mean"]) / lat["std"])
+        out = np.empty(feats.shape[0])
+        out[~gate] = self._regress(self.params, (feats[~gate, :m] - self.mean) / self.std)
+        out[gate] = self._regress(lat["params"], (feats[gate] - lat["mean"]) / lat["std"])
         return out
 
     def _regress(self, params: dict, z: np.ndarray) -> np.ndarray:
