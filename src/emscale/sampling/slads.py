@@ -20,8 +20,8 @@ Only the pixels whose neighbour lists change are re-featurised after each batch 
 decision costs time in proportion to the batch, not the scan. The one non-local feature, the disagreement with
 the periodic estimate of a lattice (:mod:`.slads_periodic`), moves everywhere when that estimate is refreshed; it
 is refreshed at most every ``PERIODIC_STEPS`` batches and only once the measurements have grown by
-``PERIODIC_GROWTH`` (then every unmeasured pixel is re-predicted: ~50-70 ms on 512 x 512, one decision in four
-or fewer; the median decision is unchanged).
+``PERIODIC_GROWTH`` (then every unmeasured pixel is re-predicted: 140-170 ms on a 512 x 512 lattice on the
+benchmark's shared 2-core machine, one decision in four or fewer; the median stays <= 50 ms).
 
 References
 ----------
