@@ -13,9 +13,11 @@ Rows (common schema, benchmarks/harness.py):
   weighted nearest-neighbour reconstruction, on images held out of training (HAADF projections not trained on,
   synthetic atomic lattices with unseen spacing/angle/noise, a particle image); the curve 5-40 % is in the row.
   Targets: +2 dB over random, +1 dB over line-hopping. The ERD model is trained here on other HAADF
-  projections, the Velox HAADF image and other synthetic lattices (training time in the row); the version-1
-  model (degree-2 polynomial, ``regressor="poly2"``) is trained on the same pixels and its curve is in the row
-  too, as are its decision times in the decision rows.
+  projections, the Velox HAADF image and other synthetic lattices (training time in the row); a polynomial
+  model (version 1's degree-2 regression, ``regressor="poly2"``, with a polynomial lattice regression since
+  version 3) is trained on the same pixels and its curve is in the row too, as are its decision times in the
+  decision rows, and so is the curve of the model without its lattice regression (the local features only:
+  version 2's model, same pixels, same start).
 * autonomous SI: ARI of the phase map against the full-data phase map vs the fraction measured, against random
   sampling with the same model (mean of 3 random masks), on ``emscale.samples.eds_si()`` and the Bruker .bcf map.
   Target: ARI >= 0.95 at <= 25 %.
@@ -146,20 +148,32 @@ def slads_quality(model, name, img, v1=None) -> dict:
     s, r, lh = curve[0.2]
     ok = s - r >= 2.0 and s - lh >= 1.0
     old, curve_v1 = "", {}
-    if v1 is not None:  # the version-1 polynomial model on the same image, same start
+    if v1 is not None:  # the polynomial model on the same image, same start
         r1 = slads_scan(VirtualMicroscope(img), v1, fraction=max(FRACTIONS), reference=img, seed=0)
         p1 = [float(r1.psnr[min(int(np.searchsorted(r1.fractions, f - 1e-9)), len(r1.psnr) - 1)]) for f in FRACTIONS]
         curve_v1 = {str(f): p for f, p in zip(FRACTIONS, p1, strict=True)}
-        old = ("; version-1 polynomial model dB (gain over random): "
+        old = ("; polynomial model (\"poly2\", with its lattice regression) dB (gain over random): "
                + ", ".join(f"{int(100 * f)}%: {p:.1f} ({p - curve[f][1]:+.2f})" for f, p in zip(FRACTIONS, p1,
                                                                                                strict=True)))
+    local = ""
+    if model.lattice is not None:  # the same model without its lattice regression: version 2's, same start
+        from emscale.sampling.slads_model import ERDModel
+
+        v2 = ERDModel(regressor=model.regressor, params=model.params, mean=model.mean, std=model.std, k=model.k,
+                      c=model.c)
+        r2 = slads_scan(VirtualMicroscope(img), v2, fraction=max(FRACTIONS), reference=img, seed=0)
+        p2 = [float(r2.psnr[min(int(np.searchsorted(r2.fractions, f - 1e-9)), len(r2.psnr) - 1)]) for f in FRACTIONS]
+        local = ("; local features only (version 2) dB (gain over random): "
+                 + ", ".join(f"{int(100 * f)}%: {p:.2f} ({p - curve[f][1]:+.2f})" for f, p in zip(FRACTIONS, p2,
+                                                                                                 strict=True)))
     oracle = ""
     if "dose 50" in name:  # the failing case: how much a perfect ERD regression would gain
         o = oracle_psnr(img, 0.2, model.k, model.c)
         oracle = f"; true-ERD oracle @20%: {o:.2f} dB ({o - r:+.2f} over random)"
     acc = (f"PSNR @20%: SLADS {s:.2f} dB, random {r:.2f} ({s - r:+.2f}), line-hop {lh:.2f} ({s - lh:+.2f}) "
            f"[target +2/+1 dB: {'PASS' if ok else 'FAIL'}]; curve SLADS/random/line-hop dB: "
-           + ", ".join(f"{int(100 * f)}%: {a:.1f}/{b:.1f}/{c:.1f}" for f, (a, b, c) in curve.items()) + old + oracle)
+           + ", ".join(f"{int(100 * f)}%: {a:.2f}/{b:.2f}/{c:.2f}" for f, (a, b, c) in curve.items()) + local + old
+           + oracle)
     return harness.row(f"SLADS scan to 40 % ({name})", f"{img.shape[0]}x{img.shape[1]}", {"seconds": dt},
                        accuracy=acc, curve={str(k): v for k, v in curve.items()}, curve_v1=curve_v1)
 
@@ -193,9 +207,9 @@ def decision_time(model, n: int, v1=None) -> list[dict]:
         full, full_cpu = time.perf_counter() - t0, time.process_time() - c0
         verdict = "PASS" if min(med, cpu) <= 0.05 else "FAIL"
         v1_note = ""
-        if old is not None:  # the version-1 polynomial model's decisions, same image, same range
+        if old is not None:  # the polynomial model's decisions, same image, same range
             o = (old.fractions[:-1] >= lo) & (old.fractions[:-1] < hi)
-            v1_note = (f"; version-1 polynomial model: median {1e3 * np.median(old.decision_s[o]):.1f} ms wall, "
+            v1_note = (f"; polynomial model: median {1e3 * np.median(old.decision_s[o]):.1f} ms wall, "
                        f"{1e3 * np.median(old.decision_cpu_s[o]):.1f} ms CPU")
         rows.append(harness.row(
             f"SLADS next-batch decision, {int(100 * lo)}-{int(100 * hi)} % measured (batch {batch})",

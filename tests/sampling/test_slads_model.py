@@ -11,8 +11,8 @@ import pytest
 from emscale.sampling.microscope import VirtualMicroscope
 from emscale.sampling.patterns import random_pattern
 from emscale.sampling.slads import psnr, slads_scan
-from emscale.sampling.slads_features import FEATURES, nn_reconstruct
-from emscale.sampling.slads_model import FORMAT, ERDModel, lattice_image, train_erd_model
+from emscale.sampling.slads_features import FEATURES, LOCAL_FEATURES, nn_reconstruct
+from emscale.sampling.slads_model import FORMAT, VERSION, ERDModel, lattice_image, train_erd_model
 from emscale.sampling.slads_regressors import fit_mlp, poly2_expand, predict_mlp
 
 
@@ -50,22 +50,23 @@ def test_numpy_forward_pass_equals_scikit_learn():
 
 
 def test_a_version_1_polynomial_file_still_loads_and_predicts_its_polynomial(tmp_path):
-    m = len(FEATURES)
+    m = len(LOCAL_FEATURES)
     rng = np.random.default_rng(3)
     coef = rng.standard_normal(1 + m + m * (m + 1) // 2)
     mean, std = rng.random(m), 0.5 + rng.random(m)
-    v1 = {"format": FORMAT, "version": 1, "features": list(FEATURES), "k": 4, "c": 4.0, "degree": 2,
+    v1 = {"format": FORMAT, "version": 1, "features": list(LOCAL_FEATURES), "k": 4, "c": 4.0, "degree": 2,
           "mean": mean.tolist(), "std": std.tolist(), "coef": coef.tolist(), "info": {"r2": 0.7}}
     (tmp_path / "v1.json").write_text(json.dumps(v1))
     model = ERDModel.load(tmp_path / "v1.json")
     assert model.regressor == "poly2" and model.info["r2"] == 0.7
-    f = rng.random((30, m)) * 4
-    np.testing.assert_allclose(model.predict(f), poly2_expand((f - mean) / std) @ coef, rtol=1e-12)
-    # saved again, it is a version-2 file that says what it is and predicts the same
-    model.save(tmp_path / "v2.json")
-    d = json.loads((tmp_path / "v2.json").read_text())
-    assert d["version"] == 2 and d["regressor"] == "poly2"
-    np.testing.assert_array_equal(ERDModel.load(tmp_path / "v2.json").predict(f), model.predict(f))
+    f = rng.random((30, len(FEATURES))) * 4  # this emscale's features: the old model reads the local ones
+    np.testing.assert_allclose(model.predict(f), poly2_expand((f[:, :m] - mean) / std) @ coef, rtol=1e-12)
+    # saved again, it is a current-version file that says what it is (no lattice regression) and predicts the same
+    model.save(tmp_path / "v3.json")
+    d = json.loads((tmp_path / "v3.json").read_text())
+    assert d["version"] == VERSION == 3 and d["regressor"] == "poly2" and d["lattice"] is None
+    assert d["features"] == list(FEATURES)
+    np.testing.assert_array_equal(ERDModel.load(tmp_path / "v3.json").predict(f), model.predict(f))
 
 
 def test_an_unknown_regressor_is_refused_by_name():

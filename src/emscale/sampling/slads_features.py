@@ -16,12 +16,17 @@ the first measurements, ``offset`` their 1st percentile -- distances in pixels):
     d1       distance to the nearest measurement
     dk       distance to the k-th nearest measurement (inverse of the local measurement density)
     level    x_hat(s) - offset (Poisson noise, hence error, grows with the signal)
+    pdev     |P(s) - x_hat(s)|: disagreement with the periodic estimate P (:mod:`.slads_periodic`), a non-local
+             cue -- where a lattice puts a column the measurements have not hit yet; exactly 0 on an image in
+             which no lattice frequency is found (P = x_hat there)
 
 Incremental update: when a batch of positions is measured, a pixel's k-nearest set changes only if a new
 position is not farther than its current k-th neighbour, so only pixels that close to a new position are
 examined (exactly: a window bounded per 16 x 16 tile neighbourhood, plus the few pixels in large gaps); their
 lists are merged with the new candidates and only they (and their 4-neighbours, for the gradient) are
-re-featurised. Ties in distance are broken by the flat index of the measurement.
+re-featurised. Ties in distance are broken by the flat index of the measurement. ``pdev`` reads a ``P`` that
+is refreshed only by :meth:`NeighbourState.refresh_periodic` (the SLADS loop calls it every few batches); in
+between, it is updated with ``x_hat`` where that changes.
 
 References
 ----------
@@ -33,7 +38,10 @@ from __future__ import annotations
 
 import numpy as np
 
-FEATURES = ("std", "grad", "range", "nn_dev", "d1", "dk", "level")
+from .slads_periodic import periodic_image
+
+LOCAL_FEATURES = ("std", "grad", "range", "nn_dev", "d1", "dk", "level")
+FEATURES = LOCAL_FEATURES + ("pdev",)
 TILE = 16  # pixels per side of the tiles that bound how far a new measurement can change neighbour lists
 
 
@@ -76,9 +84,11 @@ class NeighbourState:
         self.nn_i = np.repeat(np.arange(n, dtype=np.int64)[:, None], self.k, axis=1)
         self.recon = self.values.copy()
         self.features = np.zeros((n, len(FEATURES)), dtype=np.float64)
+        self.periodic = None  # the periodic estimate P (flat), None while no lattice frequency is found
         self._full_neighbours()
         todo = np.flatnonzero(~self.measured)
         self._refresh(todo, todo)
+        self.refresh_periodic()
 
     # -- neighbours --------------------------------------------------------------------------------------
     def _coords(self, flat: np.ndarray) -> np.ndarray:
@@ -243,10 +253,23 @@ class NeighbourState:
             f[:, 4] = np.sqrt(d2[:, 0])
             f[:, 5] = np.sqrt(d2[:, -1])
             f[:, 6] = (xh - self.offset) * inv
+            f[:, 7] = np.abs(self.periodic[p] - xh) * inv if self.periodic is not None else 0.0
             f[:, 1] = 0.0
             self.features[p] = f
         if feature_pixels.size:
             self.features[feature_pixels, 1] = _gradient(self.recon, feature_pixels, self.shape) * inv
+
+    def refresh_periodic(self) -> np.ndarray:
+        """Recompute the periodic estimate (:mod:`.slads_periodic`) from all measurements so far and the
+        ``pdev`` feature of every unmeasured pixel; returns the pixels whose features changed (flat)."""
+        had = self.periodic is not None
+        self.periodic = periodic_image(self.recon, self.values, self.measured, self.nn_i[:, 0], self.shape)
+        if self.periodic is None and not had:
+            return np.zeros(0, dtype=np.int64)  # still no lattice: pdev stays 0
+        u = np.flatnonzero(~self.measured)
+        p = self.periodic[u] if self.periodic is not None else self.recon[u]
+        self.features[u, 7] = np.abs(p - self.recon[u]) / self.scale
+        return u
 
     def reconstruction(self) -> np.ndarray:
         """The current weighted nearest-neighbour reconstruction, ``shape``."""
