@@ -66,13 +66,9 @@ def velox_haadf():
 
 
 def particles(shape, n, seed):
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
-    img = 0.1 + 0.05 * xx / shape[1]
-    for _ in range(n):
-        cy, cx, r = rng.uniform(0, shape[0]), rng.uniform(0, shape[1]), rng.uniform(3, 12)
-        img = np.where((yy - cy) ** 2 + (xx - cx) ** 2 < r * r, rng.uniform(0.5, 1.0), img)
-    return rng.poisson(img * 300) / 300.0
+    from emscale.sampling.slads_model import disc_image
+
+    return disc_image(shape, n, seed, radius=(3, 12), noise_dose=300)
 
 
 def train_model():

@@ -20,31 +20,19 @@ from emscale.sampling.slads import (
     slads_scan,
 )
 from emscale.sampling.slads_features import nn_reconstruct
-from emscale.sampling.slads_model import FORMAT, VERSION, ERDModel, train_erd_model
-
-
-def _discs(shape, n, seed):
-    """Bright discs of random radius and brightness on a smooth background (a particle image)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
-    img = 0.1 + 0.05 * xx / shape[1]
-    for _ in range(n):
-        cy, cx = rng.uniform(0, shape[0]), rng.uniform(0, shape[1])
-        r = rng.uniform(2.5, 7.0)
-        img = np.where((yy - cy) ** 2 + (xx - cx) ** 2 < r * r, rng.uniform(0.5, 1.0), img)
-    return img
+from emscale.sampling.slads_model import FORMAT, VERSION, ERDModel, disc_image, train_erd_model
 
 
 @pytest.fixture(scope="module")
 def model():
-    return train_erd_model([_discs((64, 64), 8, s) for s in range(3)], fractions=(0.05, 0.1, 0.2, 0.3),
+    return train_erd_model([disc_image((64, 64), 8, s) for s in range(3)], fractions=(0.05, 0.1, 0.2, 0.3),
                            n_pixels=1500, seed=0)
 
 
 def test_slads_beats_random_and_line_hopping_on_unseen_particle_images(model):
     gains_r, gains_l = [], []
     for seed, shape in ((10, (64, 72)), (11, (70, 60))):
-        img = _discs(shape, 7, seed)
+        img = disc_image(shape, 7, seed)
         res = slads_scan(VirtualMicroscope(img), model, fraction=0.2, seed=seed)
         p = psnr(img, res.reconstruction)
         pr = np.mean([psnr(img, nn_reconstruct(random_pattern(shape, 0.2, seed=s), img, k=model.k))
@@ -58,7 +46,7 @@ def test_slads_beats_random_and_line_hopping_on_unseen_particle_images(model):
 
 
 def test_budget_is_spent_exactly_once_per_position(model):
-    img = _discs((40, 50), 4, 5)
+    img = disc_image((40, 50), 4, 5)
     scope = VirtualMicroscope(img)
     res = slads_scan(scope, model, budget=333, batch_size=7, seed=2, reference=img)
     assert scope.n_measurements == 333 and scope.counts.max() == 1
@@ -74,7 +62,7 @@ def test_budget_is_spent_exactly_once_per_position(model):
 
 
 def test_same_seed_same_run_other_seed_other_run(model):
-    img = _discs((36, 36), 4, 7)
+    img = disc_image((36, 36), 4, 7)
     a = slads_scan(VirtualMicroscope(img, noise_dose=50, seed=1), model, fraction=0.15, seed=3)
     b = slads_scan(VirtualMicroscope(img, noise_dose=50, seed=1), model, fraction=0.15, seed=3)
     c = slads_scan(VirtualMicroscope(img, noise_dose=50, seed=1), model, fraction=0.15, seed=4)
@@ -197,7 +185,7 @@ def test_select_batch_takes_the_largest_erd_spread_apart():
 def test_figures(model):
     import matplotlib.figure
 
-    img = _discs((30, 30), 3, 1)
+    img = disc_image((30, 30), 3, 1)
     res = slads_scan(VirtualMicroscope(img), model, fraction=0.2, reference=img)
     assert isinstance(plot_measurement_order(res), matplotlib.figure.Figure)
     fig = plot_reconstruction(res, img)
@@ -210,7 +198,7 @@ def test_figures(model):
 def test_dynamic_sampling_on_a_recorded_signal_replays_bit_for_bit(model, tmp_path):
     from emscale.sampling.slads import dynamic_sampling
 
-    img = Signal(_discs((32, 40), 4, 21), axes=[{"name": "y", "navigate": False}, {"name": "x", "navigate": False}],
+    img = Signal(disc_image((32, 40), 4, 21), axes=[{"name": "y", "navigate": False}, {"name": "x", "navigate": False}],
                  signal_type="image")
     model.save(tmp_path / "m.json")
     a = dynamic_sampling(img, model.to_dict(), fraction=0.2, noise_dose=100.0, seed=3)
@@ -227,7 +215,7 @@ def test_run_is_recorded_and_replays_bit_for_bit_from_the_file(model, tmp_path):
     from emscale.core.codec import decode
     from emscale.sampling.slads import dynamic_sampling
 
-    img = Signal(_discs((30, 34), 4, 22), axes=[{"name": "y", "navigate": False}, {"name": "x", "navigate": False}],
+    img = Signal(disc_image((30, 34), 4, 22), axes=[{"name": "y", "navigate": False}, {"name": "x", "navigate": False}],
                  signal_type="image")
     img.save(tmp_path / "img.zarr")
     s = em.load(tmp_path / "img.zarr")
@@ -246,7 +234,7 @@ def test_run_is_recorded_and_replays_bit_for_bit_from_the_file(model, tmp_path):
 def test_result_saves_and_loads_without_pickles(model, tmp_path):
     from emscale import FileFormatError
 
-    img = _discs((24, 26), 3, 23)
+    img = disc_image((24, 26), 3, 23)
     res = slads_scan(VirtualMicroscope(img), model, fraction=0.3, reference=img)
     res.history = [{"op": "dynamic_sampling", "params": {"seed": 0}}]
     path = res.save(tmp_path / "run.npz")
@@ -284,7 +272,7 @@ def test_a_model_file_is_read_only_beside_the_input(model, tmp_path):
     import emscale as em
     from emscale.sampling.slads import dynamic_sampling
 
-    img = Signal(_discs((24, 24), 4, 23), axes=[{"name": "y", "navigate": False}, {"name": "x", "navigate": False}],
+    img = Signal(disc_image((24, 24), 4, 23), axes=[{"name": "y", "navigate": False}, {"name": "x", "navigate": False}],
                  signal_type="image")
     (tmp_path / "in").mkdir()
     img.save(tmp_path / "in" / "img.zarr")

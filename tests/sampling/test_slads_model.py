@@ -12,20 +12,8 @@ from emscale.sampling.microscope import VirtualMicroscope
 from emscale.sampling.patterns import random_pattern
 from emscale.sampling.slads import psnr, slads_scan
 from emscale.sampling.slads_features import FEATURES, LOCAL_FEATURES, nn_reconstruct
-from emscale.sampling.slads_model import FORMAT, VERSION, ERDModel, lattice_image, train_erd_model
+from emscale.sampling.slads_model import FORMAT, VERSION, ERDModel, disc_image, lattice_image, train_erd_model
 from emscale.sampling.slads_regressors import fit_mlp, poly2_expand, predict_mlp
-
-
-def _discs(shape, n, seed):
-    """Bright discs of random radius and brightness on a smooth background (a particle image)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
-    img = 0.1 + 0.05 * xx / shape[1]
-    for _ in range(n):
-        cy, cx = rng.uniform(0, shape[0]), rng.uniform(0, shape[1])
-        r = rng.uniform(2.5, 7.0)
-        img = np.where((yy - cy) ** 2 + (xx - cx) ** 2 < r * r, rng.uniform(0.5, 1.0), img)
-    return img
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -92,9 +80,9 @@ def _gain(model, img, seed):
 def test_perceptron_steers_better_than_the_polynomial_on_unseen_images():
     # trained on particle images and lattices; judged on other particle images and a lattice of another
     # spacing, angle and dose
-    train = [_discs((64, 64), 8, s) for s in range(2)] + [lattice_image((64, 64), spacing=sp, angle=a, seed=s)
+    train = [disc_image((64, 64), 8, s) for s in range(2)] + [lattice_image((64, 64), spacing=sp, angle=a, seed=s)
                                                           for s, (sp, a) in enumerate([(6, 0.2), (9, 0.9)])]
-    held_out = [(_discs((64, 72), 7, 10), 10), (_discs((70, 60), 7, 11), 11),
+    held_out = [(disc_image((64, 72), 7, 10), 10), (disc_image((70, 60), 7, 11), 11),
                 (lattice_image((72, 72), spacing=7.5, angle=0.5, seed=9), 0),
                 (lattice_image((64, 80), spacing=5.5, angle=1.1, seed=8, noise_dose=50), 0)]
     kw = {"fractions": (0.05, 0.1, 0.2, 0.3), "n_pixels": 1500, "seed": 0}

@@ -10,7 +10,7 @@ import pytest
 
 from emscale.sampling.patterns import random_pattern
 from emscale.sampling.slads_features import FEATURES, LOCAL_FEATURES, NeighbourState
-from emscale.sampling.slads_model import FORMAT, ERDModel, lattice_image, train_erd_model
+from emscale.sampling.slads_model import FORMAT, ERDModel, disc_image, lattice_image, train_erd_model
 
 
 def _state(img, frac, seed):
@@ -38,19 +38,11 @@ def test_periodic_estimate_is_closer_to_a_lattice_than_the_nn_reconstruction(spa
     assert np.corrcoef(st.features[u, FEATURES.index("pdev")], err)[0, 1] > 0.2
 
 
-def _discs(shape, n, seed):
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
-    img = 0.1 + 0.05 * xx / shape[1]
-    for _ in range(n):
-        cy, cx, r = rng.uniform(0, shape[0]), rng.uniform(0, shape[1]), rng.uniform(3, 10)
-        img = np.where((yy - cy) ** 2 + (xx - cx) ** 2 < r * r, rng.uniform(0.5, 1.0), img)
-    return rng.poisson(img * 300) / 300.0
 
 
 @pytest.mark.parametrize("seed, frac", [(0, 0.05), (1, 0.2), (2, 0.4)])
 def test_no_lattice_in_a_particle_image_leaves_pdev_exactly_zero(seed, frac):
-    img = _discs((96, 112), 15, seed)
+    img = disc_image((96, 112), 15, seed, radius=(3, 10), noise_dose=300)
     st = _state(img, frac, seed)
     assert st.periodic is None
     assert np.all(st.features[:, FEATURES.index("pdev")] == 0)
@@ -60,7 +52,8 @@ def test_no_lattice_in_a_particle_image_leaves_pdev_exactly_zero(seed, frac):
 
 @pytest.fixture(scope="module")
 def model():
-    train = [lattice_image((64, 64), spacing=5 + s, angle=0.4 * s, seed=s) for s in range(2)] + [_discs((64, 64), 6, 5)]
+    train = [lattice_image((64, 64), spacing=5 + s, angle=0.4 * s, seed=s) for s in range(2)]
+    train += [disc_image((64, 64), 6, 5, radius=(3, 10), noise_dose=300)]
     return train_erd_model(train, fractions=(0.1, 0.3), n_pixels=600, seed=0, min_lattice_pixels=500)
 
 
