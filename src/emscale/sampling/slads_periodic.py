@@ -12,7 +12,7 @@ nearest-neighbour reconstruction of a sparse sample at a few pixels per column s
 aliasing of the irregular sampling spreads over all frequencies. A frequency ``f`` with ``|f| >= 1 / period_cut``
 is a lattice frequency when ``|Y(f)|^2 > tau N(|f|)``, ``N`` the geometric mean of ``|Y|^2`` over the ring of
 frequencies of that modulus (the aliasing floor; noise alone reaches ~20 N on a 128 x 128 scan, ~25 N on
-512 x 512, a lattice's peaks hundreds to thousands of N once it is resolved); there
+512 x 512, a lattice's peaks hundreds to thousands of N once it is resolved); there::
 
     P(f) = w Y(f) + (1 - w) X_hat(f),   w = 1 - tau N / |Y(f)|^2,
 
