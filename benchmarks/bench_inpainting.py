@@ -168,29 +168,15 @@ def timing_rows(n: int, fraction: float, repeat: int, methods=("sparse",)) -> li
 
 def _angles(a, b):
     """Angles (degrees) between the matched columns of ``a`` and ``b``, in the order of ``a``'s columns."""
-    from scipy.optimize import linear_sum_assignment
+    from emscale.decomposition import spectral_angles
 
-    a, b = a / np.linalg.norm(a, axis=0), b / np.linalg.norm(b, axis=0)
-    c = np.degrees(np.arccos(np.clip(a.T @ b, -1, 1)))
-    r, k = linear_sum_assignment(c)
-    out = np.zeros(len(r))
-    out[r] = c[r, k]
-    return out
-
-
-def _agreement(l1, l2):
-    from scipy.optimize import linear_sum_assignment
-
-    n = int(max(l1.max(), l2.max())) + 1
-    c = np.zeros((n, n))
-    np.add.at(c, (l1, l2), 1)
-    r, k = linear_sum_assignment(-c)
-    return c[r, k].sum() / len(l1)
+    return spectral_angles(b.T, a.T)[0]
 
 
 def si_reference() -> dict:
     """The full-data NMF of ``samples.eds_si`` and how well it is itself determined (NMF seeds, noise draws)."""
     import emscale as em
+    from emscale.decomposition import label_agreement
 
     s, truth = em.samples.eds_si()
     true = np.stack(list(truth["components"].values()), axis=1)
@@ -207,7 +193,7 @@ def si_reference() -> dict:
         "nmf_seed_1": _angles(full.factors_array, other_seed.factors_array),
         "truth": _angles(true, full.factors_array),
         "noise_draw_1": _angles(full.factors_array, other_noise.factors_array),
-        "noise_draw_1_phases": _agreement(labels, other_noise.cluster(3, seed=0).labels.data.ravel()),
+        "noise_draw_1_phases": label_agreement(labels, other_noise.cluster(3, seed=0).labels.data.ravel()),
     }
     print(
         f"SI reference (full-data KL-NMF of eds_si, components {list(truth['components'])}): NMF seed 1 vs 0 "
@@ -227,6 +213,7 @@ def si_target(ref: dict, fractions=(0.1, 0.15, 0.25), seeds=(0, 1, 2), nmf_fract
     from dataclasses import replace
 
     import emscale as em
+    from emscale.decomposition import label_agreement
     from emscale.inpainting import inpaint_spectrum_image
     from emscale.sampling import random_pattern
 
@@ -243,7 +230,7 @@ def si_target(ref: dict, fractions=(0.1, 0.15, 0.25), seeds=(0, 1, 2), nmf_fract
             # the reconstruction's own model L F^T as its decomposition: what an NMF of the exactly rank-k cube
             # returns (checked once below, the NMF of a dense cube being slow), clustered like the full-data one
             own = replace(ref["dec"], factors_array=info["factors"], loadings_array=info["loadings"].reshape(-1, 3))
-            row["phases"] = _agreement(ref["labels"], own.cluster(3, seed=0).labels.data.ravel())
+            row["phases"] = label_agreement(ref["labels"], own.cluster(3, seed=0).labels.data.ravel())
             line = (
                 f"SI {f:4.0%} seed {seed}: spectra vs full-data NMF plain {row['plain']} -> denoised "
                 f"{row['denoised']} deg (vs truth {row['plain_truth']} -> {row['denoised_truth']}), phases "
@@ -257,7 +244,7 @@ def si_target(ref: dict, fractions=(0.1, 0.15, 0.25), seeds=(0, 1, 2), nmf_fract
         row, cube = check
         rec = em.decompose(em.Signal(cube, axes=s.axes, signal_type=s.signal_type), "nmf", n_components=3)
         row["nmf_of_cube"] = _angles(ref["full"], rec.factors_array).round(2).tolist()
-        row["nmf_of_cube_phases"] = _agreement(ref["labels"], rec.cluster(3, seed=0).labels.data.ravel())
+        row["nmf_of_cube_phases"] = label_agreement(ref["labels"], rec.cluster(3, seed=0).labels.data.ravel())
         print(
             f"SI {row['fraction']:4.0%} seed {row['seed']}: NMF of the reconstructed cube {row['nmf_of_cube']} deg "
             f"(its own spectra {row['denoised']}), phases {row['nmf_of_cube_phases']:.3f}",

@@ -1,5 +1,5 @@
-"""How close recovered spectra are to reference spectra: the one spectral-angle metric of emscale (demo reports,
-spectral tomography, tests and benchmarks use it)."""
+"""How close a separation is to a reference: the spectral-angle and phase-map-agreement metrics of emscale (demo
+reports, spectral tomography, tests and benchmarks use them)."""
 
 from __future__ import annotations
 
@@ -37,3 +37,15 @@ def spectral_angles(found: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np
     out[rows] = ang[rows, cols]
     match[rows] = cols
     return out, match
+
+
+def label_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of pixels with the same label in two phase maps after the best one-to-one matching of their labels
+    (Hungarian on the confusion matrix); labels are non-negative integers, the maps of the same shape."""
+    from scipy.optimize import linear_sum_assignment
+
+    a, b = np.asarray(a).ravel(), np.asarray(b).ravel()
+    confusion = np.zeros((int(a.max()) + 1, int(b.max()) + 1))
+    np.add.at(confusion, (a, b), 1)
+    rows, cols = linear_sum_assignment(-confusion)
+    return float(confusion[rows, cols].sum() / a.size)

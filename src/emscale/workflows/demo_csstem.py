@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.html import figure, table
+from ..decomposition.metrics import label_agreement
 from ..sampling.slads import psnr
 from .recipes import parse, run_recipe, to_toml
 
@@ -64,17 +65,6 @@ def dominant_phase(cube: np.ndarray, spectra: np.ndarray) -> np.ndarray:
     x = np.asarray(cube, np.float64).reshape(-1, cube.shape[-1])
     a = np.linalg.lstsq(spectra.T, x.T, rcond=None)[0].T  # (pixels, k) abundances
     return np.argmax(a * spectra.sum(axis=1), axis=1).reshape(cube.shape[:-1])
-
-
-def label_agreement(a: np.ndarray, b: np.ndarray) -> float:
-    """Share of pixels with the same label after the best one-to-one matching of the labels (Hungarian)."""
-    from scipy.optimize import linear_sum_assignment
-
-    ka, kb = int(a.max()) + 1, int(b.max()) + 1
-    confusion = np.zeros((ka, kb))
-    np.add.at(confusion, (a.ravel(), b.ravel()), 1)
-    rows, cols = linear_sum_assignment(-confusion)
-    return float(confusion[rows, cols].sum() / a.size)
 
 
 def _spectra(dec) -> np.ndarray:
