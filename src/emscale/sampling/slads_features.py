@@ -42,6 +42,7 @@ from .slads_periodic import periodic_image
 
 LOCAL_FEATURES = ("std", "grad", "range", "nn_dev", "d1", "dk", "level")
 FEATURES = LOCAL_FEATURES + ("pdev",)
+PDEV = FEATURES.index("pdev")
 TILE = 16  # pixels per side of the tiles that bound how far a new measurement can change neighbour lists
 
 
@@ -253,7 +254,7 @@ class NeighbourState:
             f[:, 4] = np.sqrt(d2[:, 0])
             f[:, 5] = np.sqrt(d2[:, -1])
             f[:, 6] = (xh - self.offset) * inv
-            f[:, 7] = np.abs(self.periodic[p] - xh) * inv if self.periodic is not None else 0.0
+            f[:, PDEV] = self._pdev(p, xh)
             f[:, 1] = 0.0
             self.features[p] = f
         if feature_pixels.size:
@@ -267,9 +268,12 @@ class NeighbourState:
         if self.periodic is None and not had:
             return np.zeros(0, dtype=np.int64)  # still no lattice: pdev stays 0
         u = np.flatnonzero(~self.measured)
-        p = self.periodic[u] if self.periodic is not None else self.recon[u]
-        self.features[u, 7] = np.abs(p - self.recon[u]) / self.scale
+        self.features[u, PDEV] = self._pdev(u, self.recon[u])
         return u
+
+    def _pdev(self, pixels: np.ndarray, recon: np.ndarray):
+        """The ``pdev`` feature at ``pixels`` whose reconstruction is ``recon``: 0 while no lattice is found."""
+        return np.abs(self.periodic[pixels] - recon) * (1.0 / self.scale) if self.periodic is not None else 0.0
 
     def reconstruction(self) -> np.ndarray:
         """The current weighted nearest-neighbour reconstruction, ``shape``."""

@@ -74,7 +74,6 @@ class ERDModel:
     mean, std : (n_features,) standardisation of the features.
     k : neighbours of the features and the reconstruction.
     c : width constant of the training target.
-    features : the feature names, in order (:data:`FEATURES`; a version-1/2 file's: ``LOCAL_FEATURES``).
     info : training summary (images, fractions, seed, R^2).
     lattice : ``None`` or ``{"params", "mean", "std"}``: the same kind of regression on all of
         :data:`FEATURES`, used for the pixels whose ``pdev`` is not 0 (a lattice was found in the scan); the
@@ -88,7 +87,6 @@ class ERDModel:
     std: np.ndarray
     k: int = 4
     c: float = 4.0
-    features: tuple[str, ...] = FEATURES
     info: dict = field(default_factory=dict)
     lattice: dict | None = None
 
@@ -179,7 +177,7 @@ class ERDModel:
             lattice = {"params": params_from_json(kind, lat, len(FEATURES), f"{source} (lattice)"),
                        "mean": lmean, "std": lstd}
         return cls(regressor=kind, params=params, mean=mean, std=std, k=int(d["k"]), c=float(d["c"]),
-                   features=FEATURES, info=dict(d.get("info", {})), lattice=lattice)
+                   info=dict(d.get("info", {})), lattice=lattice)
 
 
 def _standardisation(d: dict, m: int, source: str):
