@@ -148,12 +148,13 @@ def _pixel_gram_pca(dm: DataMatrix, k: int, noise_seed: int | None, rank_sel: np
         raw = dm.take_rows(np.arange(n), weighted=False)
         pix = np.flatnonzero(dm.keep_pixels) if dm.keep_pixels is not None else np.arange(n)
         chan = np.flatnonzero(dm.keep_channels) if dm.keep_channels is not None else np.arange(dm.n_channels)
+        root = np.sqrt(np.maximum(raw, 0.0))
+        if dm.row_scale is not None:
+            root *= dm.row_scale[:, None]
+            root *= dm.col_scale[None, :]
         tops, rank_tops = [], []
-        for draw in range(noise_draws(n)):
-            z = np.sqrt(np.maximum(raw, 0.0)) * noise_signs(noise_seed + NOISE_DRAW_STRIDE * draw, pix, chan)
-            if dm.row_scale is not None:
-                z *= dm.row_scale[:, None]
-                z *= dm.col_scale[None, :]
+        for draw in range(noise_draws(n)):  # signs are +-1: the weighting commutes with them exactly
+            z = root * noise_signs(noise_seed + NOISE_DRAW_STRIDE * draw, pix, chan)
             tops.append(_top_eigenvalue_of_rows(z))
             if rank_sel is not None:
                 rank_tops.append(_top_eigenvalue_of_rows(z[:, rank_sel]))
