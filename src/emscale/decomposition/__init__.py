@@ -9,11 +9,11 @@ table of :mod:`._method` (the protocol: what a method declares, what its ``fit``
 """
 
 from .api import METHODS, decompose
-from .metrics import label_agreement, spectral_angles
+from .metrics import label_agreement, spectral_angle, spectral_angles
 from .rank import estimate_rank
 from .result import ClusterResult, Decomposition
 
 load = Decomposition.load
 
 __all__ = ["METHODS", "ClusterResult", "Decomposition", "decompose", "estimate_rank", "label_agreement", "load",
-           "spectral_angles"]
+           "spectral_angle", "spectral_angles"]

@@ -6,6 +6,13 @@ from __future__ import annotations
 import numpy as np
 
 
+def spectral_angle(a: np.ndarray, b: np.ndarray) -> float:
+    """The angle (degrees) between two spectra."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    cos = float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+
+
 def spectral_angles(found: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Angles (degrees) between each true spectrum and its best-matched found one (Hungarian matching on the
     angles, one-to-one).

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..core.atomic import atomic_dir
 from ..core.errors import OutputExistsError
-from ..decomposition.metrics import spectral_angles
+from ..decomposition.metrics import spectral_angle, spectral_angles
 from .recipes import parse, run_recipe, to_toml
 
 EDS_PHASES = 3
@@ -67,7 +67,7 @@ def _edge_truth(s, truth: dict) -> tuple[str, dict]:
     for name, pure in (("Si", truth["maps"]["SiO2"] < 0.01), ("SiO2", truth["maps"]["SiO2"] > 0.99)):
         found = data[pure.ravel()].mean(axis=0)
         true = np.asarray(truth["components"][name], dtype=float)[keep]
-        ang = float(spectral_angles(found[None], true[None])[0][0])
+        ang = spectral_angle(found, true)
         angles.append(ang)
         rows.append(f"<tr><td>{name}</td><td>{int(pure.sum())}</td><td>{ang:.2f}°</td></tr>")
     body = ("<p>Mean background-removed spectrum of the pure-phase pixels against the true edge shape.</p>"

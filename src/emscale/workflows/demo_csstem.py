@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.html import figure, table
-from ..decomposition.metrics import label_agreement
+from ..decomposition.metrics import label_agreement, spectral_angle
 from ..sampling.slads import psnr
 from .recipes import parse, run_recipe, to_toml
 
@@ -71,12 +71,6 @@ def _spectra(dec) -> np.ndarray:
     return np.nan_to_num(np.asarray(dec.factors_array, np.float64).T)
 
 
-def _angle(a: np.ndarray, b: np.ndarray) -> float:
-    """Spectral angle (degrees) between two spectra."""
-    cos = float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
-    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
-
-
 def _section(run, truth: dict, full_nmf, seed: int) -> tuple[str, dict]:
     from ..inpainting.figures import reconstruction_figure
     from ..sampling.acquire import scan_mask
@@ -93,8 +87,8 @@ def _section(run, truth: dict, full_nmf, seed: int) -> tuple[str, dict]:
     phases_true = np.argmax(np.stack([truth["maps"][n] for n in names], axis=-1) * true_spectra.sum(axis=1), -1)
     pure = [truth["maps"][n].ravel() > 0.99 for n in names]  # pixels of one phase only
     r2, f2 = rec.reshape(-1, rec.shape[-1]), full.reshape(-1, full.shape[-1])
-    ang_rec = [_angle(r2[p].mean(axis=0), s) for p, s in zip(pure, true_spectra, strict=True)]
-    ang_scan = [_angle(f2[p].mean(axis=0), s) for p, s in zip(pure, true_spectra, strict=True)]
+    ang_rec = [spectral_angle(r2[p].mean(axis=0), s) for p, s in zip(pure, true_spectra, strict=True)]
+    ang_scan = [spectral_angle(f2[p].mean(axis=0), s) for p, s in zip(pure, true_spectra, strict=True)]
     found = {"measured_fraction": float(mask.mean()), "psnr_db": psnr(expected, rec),
              "full_scan_psnr_db": psnr(expected, full),
              "pure_phase_angles_deg": ang_rec, "pure_phase_angles_full_scan_deg": ang_scan,
