@@ -18,10 +18,9 @@ spreading, no re-prediction).
 
 Only the pixels whose neighbour lists change are re-featurised after each batch (:mod:`.slads_features`), so a
 decision costs time in proportion to the batch, not the scan. The one non-local feature, the disagreement with
-the periodic estimate of a lattice (:mod:`.slads_periodic`), moves everywhere when that estimate is refreshed; it
-is refreshed at most every ``PERIODIC_STEPS`` batches and only once the measurements have grown by
-``PERIODIC_GROWTH`` (then every unmeasured pixel is re-predicted: 140-170 ms on a 512 x 512 lattice on the
-benchmark's shared 2-core machine, one decision in four or fewer; the median stays <= 50 ms).
+the periodic estimate of a lattice (:mod:`.slads_periodic`), moves everywhere when that estimate is refreshed (at
+most every ``PERIODIC_STEPS`` batches); the re-prediction that follows is spread over the next few steps in fixed
+interleaved slices of the pixels (:mod:`.slads_erd`), so that no decision waits on all of it.
 
 References
 ----------
@@ -43,6 +42,7 @@ from ..core.registry import operation
 from ..core.result import Result, load_npz, save_npz
 from ..core.signal import Signal
 from .microscope import Microscope, VirtualMicroscope
+from .slads_erd import PERIODIC_GROWTH, PERIODIC_STEPS, ERDMap  # noqa: F401 - the constants' old home
 from .slads_features import NeighbourState, nn_reconstruct
 from .slads_model import ERDModel
 
@@ -72,12 +72,6 @@ class _SavedResult(Result):
         """Read a file written by :meth:`save` (``FileFormatError`` for another kind of file)."""
         meta, arrays = load_npz(path, cls.KIND)
         return cls(**arrays, history=list(meta.get("history", [])))
-
-
-# The periodic estimate (a non-local feature, .slads_periodic) is refreshed at most every PERIODIC_STEPS batches
-# and only once the measurements grew by PERIODIC_GROWTH since the last one: it costs a full re-prediction.
-PERIODIC_STEPS = 4
-PERIODIC_GROWTH = 1.03
 
 
 @dataclass
@@ -237,31 +231,22 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
     order = np.full(n, -1, dtype=np.int64)
     order[flat] = 0
     seq = [flat]
-    erd = np.full(n, -np.inf)
-    u = np.flatnonzero(~st.measured)
-    erd[u] = model.predict(st.features[u])
+    erd = ERDMap(model, st)
     curve = _Curve(reference)
-    curve.add(st, erd)
+    curve.add(st, erd.erd)
     step = 0
-    last_periodic = (0, int(st.measured.sum()))  # (step, positions measured) of the last periodic estimate
     while st.measured.sum() < budget:
         t0, c0 = time.perf_counter(), time.process_time()
-        nxt = _next_batch(erd, st, shape, min(batch, budget - int(st.measured.sum())), explore)
+        nxt = _next_batch(erd.erd, st, shape, min(batch, budget - int(st.measured.sum())), explore)
         curve.tick(t0, c0)
         step += 1
         vals = microscope.measure(np.stack(np.divmod(nxt, shape[1]), axis=1))
         t0, c0 = time.perf_counter(), time.process_time()
-        changed = st.add(nxt, vals)
-        if step - last_periodic[0] >= PERIODIC_STEPS and st.measured.sum() >= PERIODIC_GROWTH * last_periodic[1]:
-            moved = st.refresh_periodic()  # every unmeasured pixel where a lattice is found (none otherwise)
-            changed = moved if moved.size else changed
-            last_periodic = (step, int(st.measured.sum()))
-        erd[nxt] = -np.inf
-        erd[changed] = model.predict(st.features[changed])
+        erd.update(nxt, st.add(nxt, vals))
         curve.tick(t0, c0, add=True)
         order[nxt] = step
         seq.append(nxt)
-        curve.add(st, erd)
+        curve.add(st, erd.erd)
         if stop_erd is not None and curve.erd[-1] < stop_erd:
             break
         if stop_ratio is not None and curve.erd[-1] < stop_ratio * curve.erd[0]:

@@ -1,0 +1,109 @@
+"""The ERD map of a SLADS scan: the model's prediction at every unmeasured pixel, kept up to date step by step.
+
+After each batch the pixels whose features changed (:meth:`.NeighbourState.add`: those near the new
+measurements) are re-predicted at once. The one non-local feature, ``pdev`` (the disagreement with the periodic
+estimate of a lattice, :mod:`.slads_periodic`), changes at every unmeasured pixel when that estimate is
+refreshed, at most every ``PERIODIC_STEPS`` batches and only once the measurements have grown by
+``PERIODIC_GROWTH`` since the last refresh. Re-predicting every pixel at the refresh is what made those steps
+slow (a 512 x 512 lattice: ~250 000 pixels, 130-210 ms against a median step of 10-40 ms), so that
+re-prediction is spread over the ``S = REFRESH_SPREAD`` steps that start at the refresh: the pixels whose
+``pdev`` moved are *stale* (their ERD still comes from the previous ``pdev``), and the ``j``-th step from the
+refresh (``j = 0 .. S-1``) re-predicts the ``max(ceil(m_j / (S - j)), REFRESH_PIXELS)`` stale pixels of largest
+stale ERD, ``m_j`` the stale pixels left (ties by the partition's deterministic order), besides the pixels its
+batch changed. ``REFRESH_PIXELS`` (65 536, ~11 ms on the benchmark's machine) is what a step can afford anyway:
+a scan of up to that many unmeasured pixels (256 x 256) is re-predicted whole at the refresh, as before.
+
+Largest stale ERD first, because the batch is chosen among the largest ERDs and a refresh moves them little:
+on the benchmark's 512 x 512 lattice the batch chosen right after a refresh from the top quarter re-predicted
+was the batch of the full re-prediction at every refresh checked, 262 of 262 positions (an interleaved quarter
+of the pixels instead: 60-150 of 262).
+
+Which pixels are re-predicted depends on the step count and the ERDs only (never on time or threads), so a run is
+the same on rerun. Since ``S <= PERIODIC_STEPS``, the stale pixels are all re-predicted before the next refresh:
+``S`` steps after a refresh, every unmeasured pixel's ERD is the model's prediction of its current features.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .slads_features import NeighbourState
+from .slads_model import ERDModel
+
+# The periodic estimate is refreshed at most every PERIODIC_STEPS batches and only once the measurements grew by
+# PERIODIC_GROWTH since the last one; its re-prediction is spread over REFRESH_SPREAD (<= PERIODIC_STEPS) steps.
+PERIODIC_STEPS = 4
+PERIODIC_GROWTH = 1.03
+REFRESH_SPREAD = 4
+REFRESH_PIXELS = 65536  # stale pixels a step re-predicts at least (all, if fewer are left)
+
+
+class ERDMap:
+    """The predicted ERD of every pixel of a scan (``-inf`` where measured), updated after each batch.
+
+    Parameters
+    ----------
+    model : the ERD model.
+    state : the scan's :class:`.NeighbourState` (its first measurements taken); the map reads its features and
+        refreshes its periodic estimate.
+    spread : steps over which a refresh's re-prediction is spread (``None``: ``REFRESH_SPREAD``; 1: all at the
+        refresh step), at most ``PERIODIC_STEPS``.
+    min_pixels : stale pixels a step re-predicts at least (``None``: ``REFRESH_PIXELS``).
+
+    Attributes
+    ----------
+    erd : (n_pixels,) float64, the ERD the next batch is chosen by.
+    stale : (n_pixels,) bool, unmeasured pixels whose ``pdev`` moved at the last refresh and whose ERD still
+        comes from the one before (none ``spread`` steps after a refresh).
+    predicted : pixels re-predicted by the last :meth:`update`.
+    """
+
+    def __init__(self, model: ERDModel, state: NeighbourState, spread: int | None = None,
+                 min_pixels: int | None = None):
+        s = REFRESH_SPREAD if spread is None else int(spread)
+        if not 1 <= s <= PERIODIC_STEPS:
+            raise ValueError(f"spread must be in 1..{PERIODIC_STEPS} (PERIODIC_STEPS), got {spread}")
+        self.min_pixels = REFRESH_PIXELS if min_pixels is None else int(min_pixels)
+        if self.min_pixels < 1:
+            raise ValueError(f"min_pixels must be at least 1, got {min_pixels}")
+        self.model, self.state, self.spread = model, state, s
+        n = state.measured.size
+        self.erd = np.full(n, -np.inf)
+        u = np.flatnonzero(~state.measured)
+        self.erd[u] = model.predict(state.features[u])
+        self.stale = np.zeros(n, dtype=bool)
+        self.predicted = u
+        self._step = 0
+        self._phase = s  # steps of the last refresh's spread done so far (s: none pending)
+        self._last = (0, int(state.measured.sum()))  # (step, positions measured) of the last periodic estimate
+
+    def update(self, new: np.ndarray, changed: np.ndarray) -> None:
+        """After the batch ``new`` was added to the state (``changed``: what :meth:`.NeighbourState.add`
+        returned): refresh the periodic estimate if due, re-predict the changed pixels and the stale ones due."""
+        st = self.state
+        self._step += 1
+        count = int(st.measured.sum())
+        if self._step - self._last[0] >= PERIODIC_STEPS and count >= PERIODIC_GROWTH * self._last[1]:
+            moved = st.refresh_periodic()  # every unmeasured pixel where a lattice is found (none otherwise)
+            self._last = (self._step, count)
+            if moved.size:
+                self.stale[moved] = True
+                self._phase = 0
+        self.stale[new] = False
+        self.stale[changed] = False  # re-predicted below in any case
+        self.erd[new] = -np.inf
+        todo = changed
+        if self._phase < self.spread:
+            todo = np.concatenate([changed, self._due()])
+            self._phase += 1
+        self.erd[todo] = self.model.predict(st.features[todo])
+        self.predicted = todo
+
+    def _due(self) -> np.ndarray:
+        """The stale pixels to re-predict at this step of the spread (largest stale ERD first), no longer stale."""
+        rest = np.flatnonzero(self.stale)
+        k = max(-(-rest.size // (self.spread - self._phase)), self.min_pixels)
+        if k < rest.size:
+            rest = rest[np.argpartition(-self.erd[rest], k - 1)[:k]]
+        self.stale[rest] = False
+        return rest
