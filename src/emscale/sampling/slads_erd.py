@@ -36,6 +36,7 @@ PERIODIC_STEPS = 4
 PERIODIC_GROWTH = 1.03
 REFRESH_SPREAD = 4
 REFRESH_PIXELS = 65536  # stale pixels a step re-predicts at least (all, if fewer are left)
+REFRESH_FIRST = 16384  # stale pixels the refresh step itself re-predicts when they are more than REFRESH_PIXELS
 
 
 class ERDMap:
@@ -102,7 +103,10 @@ class ERDMap:
     def _due(self) -> np.ndarray:
         """The stale pixels to re-predict at this step of the spread (largest stale ERD first), no longer stale."""
         rest = np.flatnonzero(self.stale)
-        k = max(-(-rest.size // (self.spread - self._phase)), self.min_pixels)
+        if self._phase == 0:  # the refresh step, which also computed the estimate: its share is smaller
+            k = rest.size if rest.size <= self.min_pixels else min(REFRESH_FIRST, rest.size)
+        else:
+            k = max(-(-rest.size // (self.spread - self._phase)), self.min_pixels)
         if k < rest.size:
             rest = rest[np.argpartition(-self.erd[rest], k - 1)[:k]]
         self.stale[rest] = False

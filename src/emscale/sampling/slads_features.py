@@ -244,12 +244,12 @@ class NeighbourState:
             d2 = self.nn_d2[p]
             y = self.values[self.nn_i[p]]
             w = 1.0 / d2
-            w /= w.sum(axis=1, keepdims=True)
+            w /= _row_sum(w)[:, None]
             xh = np.einsum("ij,ij->i", w, y)
             self.recon[p] = xh
             f = np.empty((p.size, len(FEATURES)))
             f[:, 0] = np.sqrt(np.einsum("ij,ij->i", w, (y - xh[:, None]) ** 2)) * inv
-            f[:, 2] = (y.max(axis=1) - y.min(axis=1)) * inv
+            f[:, 2] = (_row_reduce(np.maximum, y) - _row_reduce(np.minimum, y)) * inv
             f[:, 3] = np.abs(y[:, 0] - xh) * inv
             f[:, 4] = np.sqrt(d2[:, 0])
             f[:, 5] = np.sqrt(d2[:, -1])
@@ -267,17 +267,37 @@ class NeighbourState:
         self.periodic = periodic_image(self.recon, self.values, self.measured, self.nn_i[:, 0], self.shape)
         if self.periodic is None and not had:
             return np.zeros(0, dtype=np.int64)  # still no lattice: pdev stays 0
-        u = np.flatnonzero(~self.measured)
-        self.features[u, PDEV] = self._pdev(u, self.recon[u])
-        return u
+        self.features[:, PDEV] = np.where(self.measured, 0.0, self._pdev(None, self.recon))  # whole arrays: no gather
+        return np.flatnonzero(~self.measured)
 
-    def _pdev(self, pixels: np.ndarray, recon: np.ndarray):
-        """The ``pdev`` feature at ``pixels`` whose reconstruction is ``recon``: 0 while no lattice is found."""
-        return np.abs(self.periodic[pixels] - recon) * (1.0 / self.scale) if self.periodic is not None else 0.0
+    def _pdev(self, pixels: np.ndarray | None, recon: np.ndarray):
+        """The ``pdev`` feature at ``pixels`` (``None``: every pixel) whose reconstruction is ``recon``: 0 while no
+        lattice is found."""
+        if self.periodic is None:
+            return 0.0
+        return np.abs((self.periodic if pixels is None else self.periodic[pixels]) - recon) * (1.0 / self.scale)
 
     def reconstruction(self) -> np.ndarray:
         """The current weighted nearest-neighbour reconstruction, ``shape``."""
         return self.recon.reshape(self.shape).copy()
+
+
+def _row_sum(a: np.ndarray) -> np.ndarray:
+    """``a.sum(axis=1)`` of a narrow (n, k) array, the same bits (numpy adds fewer than 8 in order) without the
+    per-row overhead of a reduction along a short axis (4 times faster for k = 4)."""
+    s = a[:, 0] + a[:, 1] if a.shape[1] > 1 else a[:, 0].copy()
+    for j in range(2, a.shape[1]):
+        s += a[:, j]
+    return s
+
+
+def _row_reduce(op, a: np.ndarray) -> np.ndarray:
+    """``op.reduce(a, axis=1)`` (``op``: ``np.maximum`` or ``np.minimum``, exact) of a narrow (n, k) array, column by
+    column (15 times faster than the reduction along a short axis for k = 4)."""
+    s = a[:, 0].copy()
+    for j in range(1, a.shape[1]):
+        op(s, a[:, j], out=s)
+    return s
 
 
 def _rowwise_order(d2: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -295,10 +315,10 @@ def _dilate(flat: np.ndarray, shape) -> np.ndarray:
     y, x = np.divmod(flat, nx)
     hit = np.zeros(ny * nx, dtype=bool)
     hit[flat] = True
-    hit[np.maximum(y - 1, 0) * nx + x] = True
-    hit[np.minimum(y + 1, ny - 1) * nx + x] = True
-    hit[y * nx + np.maximum(x - 1, 0)] = True
-    hit[y * nx + np.minimum(x + 1, nx - 1)] = True
+    hit[flat - nx * (y > 0)] = True  # the neighbour's flat index, or the pixel itself at an edge
+    hit[flat + nx * (y < ny - 1)] = True
+    hit[flat - (x > 0)] = True
+    hit[flat + (x < nx - 1)] = True
     return np.flatnonzero(hit)
 
 
@@ -306,8 +326,8 @@ def _gradient(recon: np.ndarray, p: np.ndarray, shape) -> np.ndarray:
     """|central difference| in x plus in y of the flat reconstruction at flat pixels ``p`` (clamped edges)."""
     ny, nx = shape
     y, x = np.divmod(p, nx)
-    gx = recon[y * nx + np.minimum(x + 1, nx - 1)] - recon[y * nx + np.maximum(x - 1, 0)]
-    gy = recon[np.minimum(y + 1, ny - 1) * nx + x] - recon[np.maximum(y - 1, 0) * nx + x]
+    gx = recon[p + (x < nx - 1)] - recon[p - (x > 0)]  # the neighbour's flat index, or p itself at an edge
+    gy = recon[p + nx * (y < ny - 1)] - recon[p - nx * (y > 0)]
     return 0.5 * (np.abs(gx) + np.abs(gy))
 
 

@@ -32,6 +32,8 @@ Cost on a 512 x 512 scan: two real FFTs and an inverse, ~15 ms; the SLADS loop r
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 PERIOD_CUT = 16.0  # pixels: longer periods (background, thickness) always come from the reconstruction
@@ -56,20 +58,16 @@ def periodic_image(recon: np.ndarray, values: np.ndarray, measured: np.ndarray, 
     -------
     (n_pixels,) float64, or None where no frequency rises above the floor (no lattice found: ``P = x_hat``).
     """
-    ny, nx = shape
-    fy = np.fft.fftfreq(ny)[:, None]
-    fx = np.fft.rfftfreq(nx)[None, :]
-    fr = np.sqrt(fy * fy + fx * fx)
-    high = fr >= 1.0 / period_cut
+    ny, nx = shape = (int(shape[0]), int(shape[1]))
+    high, ring, ring_count = _rings(shape, float(period_cut))
     m = np.flatnonzero(measured)
     area = np.bincount(nearest, minlength=ny * nx).astype(np.float64)
     pts = np.zeros(ny * nx)
     pts[m] = area[m] * (values[m] - float(values[m].mean()))
     y = np.fft.rfft2(pts.reshape(shape))
     power = y.real ** 2 + y.imag ** 2
-    ring = np.minimum((fr * max(ny, nx)).astype(np.int64), max(ny, nx) // 2 + 1)
     logp = np.log(power + 1e-300)
-    floor = np.exp(np.bincount(ring.ravel(), logp.ravel()) / np.maximum(np.bincount(ring.ravel()), 1))[ring]
+    floor = np.exp(np.bincount(ring.ravel(), logp.ravel()) / ring_count)[ring]
     keep = high & (power > tau * floor)
     if not keep.any():
         return None
@@ -77,3 +75,20 @@ def periodic_image(recon: np.ndarray, values: np.ndarray, measured: np.ndarray, 
     w = 1.0 - tau * floor[keep] / power[keep]
     spec[keep] = w * y[keep] + (1.0 - w) * spec[keep]
     return np.fft.irfft2(spec, s=shape).ravel()
+
+
+@lru_cache(maxsize=4)
+def _rings(shape: tuple[int, int], period_cut: float):
+    """Of a ``shape`` scan's half spectrum (``rfft2``): where the period is short enough to be a lattice's, the
+    ring (integer ``|f| max(shape)``) of every frequency and each ring's size (at least 1). Read-only arrays,
+    computed once per scan shape."""
+    ny, nx = shape
+    fy = np.fft.fftfreq(ny)[:, None]
+    fx = np.fft.rfftfreq(nx)[None, :]
+    fr = np.sqrt(fy * fy + fx * fx)
+    high = fr >= 1.0 / period_cut
+    ring = np.minimum((fr * max(ny, nx)).astype(np.int64), max(ny, nx) // 2 + 1)
+    count = np.maximum(np.bincount(ring.ravel()), 1)
+    for a in (high, ring, count):
+        a.flags.writeable = False
+    return high, ring, count
