@@ -5,22 +5,30 @@ measurements) are re-predicted at once. The one non-local feature, ``pdev`` (the
 estimate of a lattice, :mod:`.slads_periodic`), changes at every unmeasured pixel when that estimate is
 refreshed, at most every ``PERIODIC_STEPS`` batches and only once the measurements have grown by
 ``PERIODIC_GROWTH`` since the last refresh. Re-predicting every pixel at the refresh is what made those steps
-slow (a 512 x 512 lattice: ~250 000 pixels, 130-210 ms against a median step of 10-40 ms), so that
-re-prediction is spread over the ``S = REFRESH_SPREAD`` steps that start at the refresh: the pixels whose
-``pdev`` moved are *stale* (their ERD still comes from the previous ``pdev``), and the ``j``-th step from the
-refresh (``j = 0 .. S-1``) re-predicts the ``max(ceil(m_j / (S - j)), REFRESH_PIXELS)`` stale pixels of largest
-stale ERD, ``m_j`` the stale pixels left (ties by the partition's deterministic order), besides the pixels its
-batch changed. ``REFRESH_PIXELS`` (65 536, ~11 ms on the benchmark's machine) is what a step can afford anyway:
-a scan of up to that many unmeasured pixels (256 x 256) is re-predicted whole at the refresh, as before.
+slow (a 512 x 512 lattice: ~250 000 pixels, 105-180 ms against a median step of 9-40 ms), so that
+re-prediction is spread over the ``S = REFRESH_SPREAD`` steps that start at the refresh. The pixels whose
+``pdev`` moved are *stale*: their stored ``pdev`` and their ERD are still the previous estimate's, so that an ERD
+is at all times the model's prediction of the stored features. With ``m_j`` stale pixels left and
+``B = REFRESH_PIXELS``, the ``j``-th step from the refresh (``j = 0 .. S-1``) brings up to date and re-predicts
+
+* ``j = 0`` (the refresh step, which also computed the estimate): all ``m_0`` if ``m_0 <= B``, else ``B / 4``;
+* ``j >= 1``: ``max(ceil(m_j / (S - j)), B)`` (all, if fewer are left);
+
+the stale pixels of largest stale ERD first (ties in the partition's deterministic order), besides the pixels
+its batch changed. ``B = 65 536`` (~10 ms of perceptron on the benchmark's machine) is what a step can afford
+anyway: a scan with up to that many unmeasured pixels (256 x 256) is re-predicted whole at the refresh, as
+before; on a 512 x 512 scan at 2 % measured, the refresh step takes 16 384 and the next three ~80 000 each.
 
 Largest stale ERD first, because the batch is chosen among the largest ERDs and a refresh moves them little:
-on the benchmark's 512 x 512 lattice the batch chosen right after a refresh from the top quarter re-predicted
-was the batch of the full re-prediction at every refresh checked, 262 of 262 positions (an interleaved quarter
-of the pixels instead: 60-150 of 262).
+on the benchmark's 512 x 512 lattice (every other refresh at 2-25 %) the batch chosen right after a refresh
+with the top 16 384 stale pixels re-predicted was the full re-prediction's batch at most refreshes and differed
+in at most 6 of 262 positions, with the top 65 536 in at most 1 (with none re-predicted: 105-238 of 262
+differed; with an interleaved quarter of the pixels: 116-201).
 
-Which pixels are re-predicted depends on the step count and the ERDs only (never on time or threads), so a run is
-the same on rerun. Since ``S <= PERIODIC_STEPS``, the stale pixels are all re-predicted before the next refresh:
-``S`` steps after a refresh, every unmeasured pixel's ERD is the model's prediction of its current features.
+Which pixels are re-predicted depends on the step count, the measurements and the ERDs only (never on time or
+threads), so a run is the same on rerun. Since ``S <= PERIODIC_STEPS``, the stale pixels are all re-predicted
+before the next refresh: ``S`` steps after a refresh, every unmeasured pixel's ``pdev`` is the current
+estimate's and its ERD the model's prediction of its current features.
 """
 
 from __future__ import annotations
@@ -35,8 +43,7 @@ from .slads_model import ERDModel
 PERIODIC_STEPS = 4
 PERIODIC_GROWTH = 1.03
 REFRESH_SPREAD = 4
-REFRESH_PIXELS = 65536  # stale pixels a step re-predicts at least (all, if fewer are left)
-REFRESH_FIRST = 16384  # stale pixels the refresh step itself re-predicts when they are more than REFRESH_PIXELS
+REFRESH_PIXELS = 65536  # stale pixels a step re-predicts at least (all, if fewer); the refresh step B/4
 
 
 class ERDMap:
@@ -49,13 +56,15 @@ class ERDMap:
         refreshes its periodic estimate.
     spread : steps over which a refresh's re-prediction is spread (``None``: ``REFRESH_SPREAD``; 1: all at the
         refresh step), at most ``PERIODIC_STEPS``.
-    min_pixels : stale pixels a step re-predicts at least (``None``: ``REFRESH_PIXELS``).
+    min_pixels : stale pixels a step re-predicts at least (``None``: ``REFRESH_PIXELS``); with more stale pixels
+        than that, the refresh step itself (which also computes the estimate) re-predicts a quarter of it.
 
     Attributes
     ----------
     erd : (n_pixels,) float64, the ERD the next batch is chosen by.
-    stale : (n_pixels,) bool, unmeasured pixels whose ``pdev`` moved at the last refresh and whose ERD still
-        comes from the one before (none ``spread`` steps after a refresh).
+    stale : (n_pixels,) bool, unmeasured pixels whose ``pdev`` moved at the last refresh and whose stored ``pdev``
+        and ERD are still the ones before it (none ``spread`` steps after a refresh); every unmeasured pixel's ERD
+        is at all times the model's prediction of its stored features.
     predicted : pixels re-predicted by the last :meth:`update`.
     """
 
@@ -85,13 +94,15 @@ class ERDMap:
         self._step += 1
         count = int(st.measured.sum())
         if self._step - self._last[0] >= PERIODIC_STEPS and count >= PERIODIC_GROWTH * self._last[1]:
-            moved = st.refresh_periodic()  # every unmeasured pixel where a lattice is found (none otherwise)
+            moved = st.refresh_periodic(pdev=False)  # every unmeasured pixel where a lattice is found, or none
             self._last = (self._step, count)
             if moved.size:
                 self.stale[moved] = True
                 self._phase = 0
         self.stale[new] = False
-        self.stale[changed] = False  # re-predicted below in any case
+        fresh = changed[self.stale[changed]]  # re-predicted below in any case, some with a stale pdev
+        st.update_pdev(fresh)
+        self.stale[fresh] = False
         self.erd[new] = -np.inf
         todo = changed
         if self._phase < self.spread:
@@ -103,11 +114,15 @@ class ERDMap:
     def _due(self) -> np.ndarray:
         """The stale pixels to re-predict at this step of the spread (largest stale ERD first), no longer stale."""
         rest = np.flatnonzero(self.stale)
-        if self._phase == 0:  # the refresh step, which also computed the estimate: its share is smaller
-            k = rest.size if rest.size <= self.min_pixels else min(REFRESH_FIRST, rest.size)
+        left = self.spread - self._phase  # steps of the spread left, this one included
+        if left == 1 or rest.size <= self.min_pixels:
+            k = rest.size
+        elif self._phase == 0:  # the refresh step, which also computed the estimate: a smaller share
+            k = max(self.min_pixels // 4, 1)
         else:
-            k = max(-(-rest.size // (self.spread - self._phase)), self.min_pixels)
+            k = max(-(-rest.size // left), self.min_pixels)
         if k < rest.size:
             rest = rest[np.argpartition(-self.erd[rest], k - 1)[:k]]
         self.stale[rest] = False
+        self.state.update_pdev(rest)
         return rest

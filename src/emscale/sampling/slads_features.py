@@ -153,8 +153,10 @@ class NeighbourState:
         unmeasured = unmeasured & ~self.measured
         if not unmeasured.any():
             return (np.zeros(0, np.int64),) * 2 + (np.zeros(0),)
-        reach = self._reach2(new)
-        parts = [self._pairs_within(new[reach == r2], r2, unmeasured) for r2 in np.unique(reach)]
+        # a window per integer radius (not per squared reach: fewer, larger windows; the test against d_k is exact)
+        r = np.floor(np.sqrt(self._reach2(new))).astype(np.int64)
+        lim = np.where(unmeasured, self.nn_d2[:, -1], -1.0)  # squared d_k, -1 at measured pixels: nothing enters
+        parts = [self._pairs_within(new[r == ri], int(ri), lim) for ri in np.unique(r)]
         parts.append(self._hole_pairs(new, unmeasured))
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 
@@ -188,11 +190,12 @@ class NeighbourState:
             out.append((holes[h][hi], new[ni], d2[hi, ni]))
         return tuple(np.concatenate([o[i] for o in out]) for i in range(3))
 
-    def _pairs_within(self, pts: np.ndarray, max_d2: float, unmeasured: np.ndarray):
-        r = int(np.floor(np.sqrt(max_d2)))
+    def _pairs_within(self, pts: np.ndarray, r: int, lim: np.ndarray):
+        """Pairs of ``pts`` with the pixels closer than ``r + 1`` and at most ``TILE`` (farther: the hole pairs) that
+        take them: squared distance at most ``lim`` (a pixel's squared d_k; negative where measured)."""
         dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
         off_d2 = (dy * dy + dx * dx).ravel()
-        keep = off_d2 <= max_d2
+        keep = off_d2 <= min(r * r + 2 * r, TILE * TILE)
         dy, dx, off_d2 = dy.ravel()[keep], dx.ravel()[keep], off_d2[keep].astype(np.float64)
         ny, nx = self.shape
         y0, x0 = np.divmod(pts, nx)
@@ -201,8 +204,7 @@ class NeighbourState:
         inside = (yy >= 0) & (yy < ny) & (xx >= 0) & (xx < nx)
         pix = np.where(inside, yy * nx + xx, 0)
         d2 = np.broadcast_to(off_d2, pix.shape)
-        ok = inside & unmeasured[pix]
-        ok[ok] = d2[ok] <= self.nn_d2[pix[ok], -1]  # ties enter too: the merge orders them by index
+        ok = inside & (d2 <= lim[pix])  # ties enter too: the merge orders them by index
         cand = np.broadcast_to(pts[:, None], pix.shape)
         return pix[ok], cand[ok], d2[ok]
 
@@ -260,15 +262,24 @@ class NeighbourState:
         if feature_pixels.size:
             self.features[feature_pixels, 1] = _gradient(self.recon, feature_pixels, self.shape) * inv
 
-    def refresh_periodic(self) -> np.ndarray:
+    def refresh_periodic(self, pdev: bool = True) -> np.ndarray:
         """Recompute the periodic estimate (:mod:`.slads_periodic`) from all measurements so far and the
-        ``pdev`` feature of every unmeasured pixel; returns the pixels whose features changed (flat)."""
+        ``pdev`` feature of every unmeasured pixel; returns the pixels whose features changed (flat).
+
+        ``pdev=False`` leaves the stored ``pdev`` of those pixels as it was, for a caller that brings it up to
+        date itself, pixel by pixel, with :meth:`update_pdev` (:class:`.slads_erd.ERDMap`: as it re-predicts
+        them); the pixels that :meth:`add` re-featurises get the new estimate's in any case."""
         had = self.periodic is not None
         self.periodic = periodic_image(self.recon, self.values, self.measured, self.nn_i[:, 0], self.shape)
         if self.periodic is None and not had:
             return np.zeros(0, dtype=np.int64)  # still no lattice: pdev stays 0
-        self.features[:, PDEV] = np.where(self.measured, 0.0, self._pdev(None, self.recon))  # whole arrays: no gather
+        if pdev:  # whole arrays: no gather over the pixels
+            self.features[:, PDEV] = np.where(self.measured, 0.0, self._pdev(None, self.recon))
         return np.flatnonzero(~self.measured)
+
+    def update_pdev(self, pixels: np.ndarray) -> None:
+        """Bring the ``pdev`` feature of (unmeasured) ``pixels`` up to date with the current periodic estimate."""
+        self.features[pixels, PDEV] = self._pdev(pixels, self.recon[pixels])
 
     def _pdev(self, pixels: np.ndarray | None, recon: np.ndarray):
         """The ``pdev`` feature at ``pixels`` (``None``: every pixel) whose reconstruction is ``recon``: 0 while no
