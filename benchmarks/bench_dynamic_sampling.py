@@ -6,9 +6,12 @@
 Rows (common schema, benchmarks/harness.py):
 
 * decision time: choosing the next batch (incremental neighbour update + features + ERD + selection) on a
-  512 x 512 scan, median over the steps in a range of fractions measured; the peer is the same decision from a
-  full recomputation (k-d tree over all pixels), measured in the same run, both as wall and CPU time (the
-  machine may be shared). Target: <= 50 ms.
+  512 x 512 lattice scan, median and maximum over the steps in a range of fractions measured, as wall and CPU
+  time (the machine may be shared; CPU time is what an idle one would take). Target: every step <= 50 ms (the
+  verdict reads the maximum CPU time). The peer is the same decision from a full recomputation (k-d tree over
+  all pixels), measured in the same run; the row also gives the same scan with each periodic refresh's
+  re-prediction done at its own step (``slads_erd.REFRESH_SPREAD = 1``, the behaviour before the spread), same
+  run, and the polynomial model's decisions.
 * SLADS image quality: PSNR at 20 % measured against uniform random sampling and line-hopping with the same
   weighted nearest-neighbour reconstruction, on images held out of training (HAADF projections not trained on,
   synthetic atomic lattices with unseen spacing/angle/noise, a particle image); the curve 5-40 % is in the row.
@@ -31,6 +34,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +178,26 @@ def slads_quality(model, name, img, v1=None) -> dict:
                        accuracy=acc, curve={str(k): v for k, v in curve.items()}, curve_v1=curve_v1)
 
 
+@contextmanager
+def _refresh_at_once():
+    """SLADS with each periodic refresh's re-prediction done at the refresh step (no spread): the comparison."""
+    from emscale.sampling import slads_erd
+
+    spread = slads_erd.REFRESH_SPREAD
+    slads_erd.REFRESH_SPREAD = 1
+    try:
+        yield
+    finally:
+        slads_erd.REFRESH_SPREAD = spread
+
+
+def _ms(res, lo: float, hi: float) -> tuple:
+    """(steps, median wall, max wall, median CPU, max CPU) in ms of a run's decisions at lo-hi measured."""
+    sel = (res.fractions[:-1] >= lo) & (res.fractions[:-1] < hi)
+    w, c = 1e3 * res.decision_s[sel], 1e3 * res.decision_cpu_s[sel]
+    return int(sel.sum()), float(np.median(w)), float(w.max()), float(np.median(c)), float(c.max())
+
+
 def decision_time(model, n: int, v1=None) -> list[dict]:
     from emscale.sampling.microscope import VirtualMicroscope
     from emscale.sampling.slads import select_batch, slads_scan
@@ -182,15 +206,15 @@ def decision_time(model, n: int, v1=None) -> list[dict]:
 
     img = lattice_image((n, n), spacing=9, angle=0.4, seed=5)
     res = slads_scan(VirtualMicroscope(img), model, fraction=0.4, seed=0)
+    with _refresh_at_once():
+        at_once = slads_scan(VirtualMicroscope(img), model, fraction=0.4, seed=0)
     old = slads_scan(VirtualMicroscope(img), v1, fraction=0.4, seed=0) if v1 is not None else None
     batch = max(1, n * n // 1000)
     rows = []
     for lo, hi in ((0.02, 0.05), (0.05, 0.1), (0.1, 0.2), (0.2, 0.4)):
-        sel = (res.fractions[:-1] >= lo) & (res.fractions[:-1] < hi)
-        if not sel.any():
+        steps, med, mx, cpu, cpu_mx = _ms(res, lo, hi)
+        if not steps:
             continue
-        med = float(np.median(res.decision_s[sel]))
-        cpu = float(np.median(res.decision_cpu_s[sel]))
         # the peer: the same decision from scratch (k-d tree over every pixel) at the middle of the range
         mask = res.mask.ravel() & (res.order.ravel() <= int(np.searchsorted(res.fractions, (lo + hi) / 2)))
         flat = np.flatnonzero(mask)
@@ -201,19 +225,20 @@ def decision_time(model, n: int, v1=None) -> list[dict]:
         erd[u] = model.predict(st.features[u])
         select_batch(erd, st.measured, np.sqrt(st.nn_d2[:, 0]), (n, n), batch)
         full, full_cpu = time.perf_counter() - t0, time.process_time() - c0
-        verdict = "PASS" if min(med, cpu) <= 0.05 else "FAIL"
-        v1_note = ""
+        verdict = "PASS" if cpu_mx <= 50.0 else "FAIL"
+        _, a_med, a_mx, a_cpu, a_cpu_mx = _ms(at_once, lo, hi)
+        notes = (f"; refresh re-predicted at once (no spread, same run): median {a_med:.1f} ms, max {a_mx:.1f} ms "
+                 f"wall, CPU median {a_cpu:.1f} ms, max {a_cpu_mx:.1f} ms")
         if old is not None:  # the polynomial model's decisions, same image, same range
-            o = (old.fractions[:-1] >= lo) & (old.fractions[:-1] < hi)
-            v1_note = (f"; polynomial model: median {1e3 * np.median(old.decision_s[o]):.1f} ms wall, "
-                       f"{1e3 * np.median(old.decision_cpu_s[o]):.1f} ms CPU")
+            _, o_med, o_mx, o_cpu, o_cpu_mx = _ms(old, lo, hi)
+            notes += f"; polynomial model: median {o_med:.1f} ms, max {o_mx:.1f} ms wall, CPU max {o_cpu_mx:.1f} ms"
         rows.append(harness.row(
             f"SLADS next-batch decision, {int(100 * lo)}-{int(100 * hi)} % measured (batch {batch})",
-            f"{n}x{n} scan", {"seconds": med}, "full recomputation (cKDTree over all pixels)", {"seconds": full},
-            accuracy=f"median over {int(sel.sum())} steps (wall), max {1e3 * res.decision_s[sel].max():.1f} ms; "
-                     f"CPU time median {1e3 * cpu:.1f} ms (peer {1e3 * full_cpu:.0f} ms; CPU time is what an idle "
-                     f"machine would take, the wall time includes waiting on a loaded one) "
-                     f"[target <= 50 ms: {verdict}]{v1_note}", load_avg=os.getloadavg()[0]))
+            f"{n}x{n} scan", {"seconds": med / 1e3}, "full recomputation (cKDTree over all pixels)", {"seconds": full},
+            accuracy=f"{steps} steps: wall median {med:.1f} ms, max {mx:.1f} ms; CPU median {cpu:.1f} ms, max "
+                     f"{cpu_mx:.1f} ms (peer {1e3 * full_cpu:.0f} ms; CPU time is what an idle machine would take, "
+                     f"the wall time includes waiting on a loaded one) [target every step <= 50 ms (CPU max): "
+                     f"{verdict}]{notes}", load_avg=os.getloadavg()[0]))
     return rows
 
 
