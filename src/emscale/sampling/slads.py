@@ -19,8 +19,8 @@ spreading, no re-prediction).
 Only the pixels whose neighbour lists change are re-featurised after each batch (:mod:`.slads_features`), so a
 decision costs time in proportion to the batch, not the scan. The one non-local feature, the disagreement with
 the periodic estimate of a lattice (:mod:`.slads_periodic`), moves everywhere when that estimate is refreshed (at
-most every ``PERIODIC_STEPS`` batches); the re-prediction that follows is spread over the next few steps in fixed
-interleaved slices of the pixels (:mod:`.slads_erd`), so that no decision waits on all of it.
+most every ``PERIODIC_STEPS`` batches); on a large scan the re-prediction that follows is spread over the next
+few steps, largest stale ERD first (:mod:`.slads_erd`), so that no decision waits on all of it.
 
 References
 ----------
