@@ -22,8 +22,8 @@ before; on a 512 x 512 scan at 2 % measured, the refresh step takes 16 384 and t
 Largest stale ERD first, because the batch is chosen among the largest ERDs and a refresh moves them little:
 on the benchmark's 512 x 512 lattice (every other refresh at 2-25 %) the batch chosen right after a refresh
 with the top 16 384 stale pixels re-predicted was the full re-prediction's batch at most refreshes and differed
-in at most 6 of 262 positions, with the top 65 536 in at most 1 (with none re-predicted: 105-238 of 262
-differed; with an interleaved quarter of the pixels: 116-201).
+in 0-6 of 262 positions at the others but one (25), with the top 65 536 in at most 1 (with none re-predicted:
+105-238 of 262 differed; with an interleaved quarter of the pixels: 116-201).
 
 Which pixels are re-predicted depends on the step count, the measurements and the ERDs only (never on time or
 threads), so a run is the same on rerun. Since ``S <= PERIODIC_STEPS``, the stale pixels are all re-predicted
