@@ -4,6 +4,7 @@
     python benchmarks/bench_decomposition.py --ny 256 --nx 256 --channels 2048   # the issue's target size
     python benchmarks/bench_decomposition.py --only nmf --json rows.json         # KL-NMF only, rows as JSON
     python benchmarks/bench_decomposition.py --kind both --ny 128 --nx 128 --channels 2048   # + dense EELS rows
+    python benchmarks/bench_decomposition.py --only dense-nmf    # KL-NMF, defaults: dense EELS vs sparse EDS
 
 Cases: Poisson PCA with the full scree (emscale Gram vs HyperSpy ``decomposition(normalize_poissonian_noise=
 True)``), randomized k=8 (emscale vs HyperSpy ``svd_solver="randomized", output_dimension=8``), KL-NMF k=4
@@ -86,6 +87,11 @@ def run_case(case: str, path: Path, k: int) -> dict:
             out["solver"] = d.info["solver"]
         elif case == "em_ica":
             d = em.decompose(s, "ica", n_components=k, poisson=True)
+        elif case == "em_nmf_default":  # what a user gets: every default (pure-pixel start and rotation)
+            d = em.decompose(s, "nmf", n_components=k)
+            out["factors"] = d.factors_array.T.tolist()
+            out["loadings"] = d.loadings_array
+            out.update({key: d.info.get(key) for key in ("route", "n_iter", "start", "pure_pixel_rotation")})
         else:
             # the factorisation against the factorisation (equal-loss comparison): no pure-pixel rotation
             d = em.decompose(s, "nmf", n_components=k, pure_pixels=False, poisson=True)
@@ -109,6 +115,13 @@ def run_case(case: str, path: Path, k: int) -> dict:
         h = hs.signals.Signal1D(data)
         h.decomposition(normalize_poissonian_noise=True, print_info=False)
         h.blind_source_separation(k, print_info=False)
+    elif case == "hs_nmf":
+        import hyperspy.api as hs
+
+        h = hs.signals.Signal1D(data.astype(np.float32))
+        h.decomposition(algorithm="NMF", output_dimension=k, print_info=False)
+        out["factors"] = np.asarray(h.learning_results.factors).T.tolist()
+        out["loadings"] = np.asarray(h.learning_results.loadings)
     elif case == "sk_nmf":
         from sklearn.decomposition import NMF
 
@@ -178,7 +191,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=3,
                     help="emscale runs per case (fresh processes; the median time is reported): its runs take "
                     "seconds, where start-up noise matters; each peer runs once (tens of seconds to minutes)")
-    ap.add_argument("--only", choices=("gram", "randomized", "nmf", "ica", "startup"), help="run one case only")
+    ap.add_argument("--only", choices=("gram", "randomized", "nmf", "ica", "startup", "dense-nmf"),
+                    help="run one case only")
     ap.add_argument("--json", metavar="PATH", help="also write the rows as a JSON list to PATH")
     ap.add_argument("--kind", choices=("eds", "eels-dense", "both"), default="eds")
     ap.add_argument("--dense-counts", type=float, default=200.0, help="counts per channel of the dense EELS cube")
@@ -191,10 +205,53 @@ def main():
         return
     kinds = ("eds", "eels-dense") if args.kind == "both" else (args.kind,)
     rows = startup_rows(args) if args.only in (None, "startup") else []
-    for kind in kinds if args.only != "startup" else ():
+    rows += dense_nmf_rows(args) if args.only in (None, "dense-nmf") else []
+    for kind in kinds if args.only not in ("startup", "dense-nmf") else ():
         rows += run_kind(argparse.Namespace(**{**vars(args), "kind": kind}))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+DENSE_NMF_CUBES = (  # (label, kind, counts per pixel): the cubes of issue 17, 96 x 96 x 1024, rank 3, pure pixels
+    ("sparse EDS", "eds", 200.0), ("dense EELS", "eels", 5000.0), ("dense EELS", "eels", 20000.0))
+
+
+def dense_nmf_rows(args) -> list[dict]:
+    """KL-NMF with every default on dense high-count EELS-like cubes against the sparse EDS cube of the same size
+    (issue 17: dense within 2x of sparse), and the peers on the dense cubes: scikit-learn's KL ``mu`` and
+    HyperSpy's NMF (scikit-learn's Frobenius ``cd``). Angles: median to the true spectra."""
+    from groundtruth import make_cube
+
+    rows, sparse_s = [], None
+    print("# KL-NMF with the defaults, 96x96x1024, rank 3, pure pixels (issue 17)")
+    for label, kind, counts in DENSE_NMF_CUBES:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp)
+            s, truth = make_cube(3, kind=kind, shape=(96, 96), n_channels=1024, counts=counts, pure=True, seed=1)
+            np.save(path / "data.npy", s.data)
+            np.save(path / "spectra.npy", truth.spectra)
+            a = child("em_nmf_default", path, 3, args.repeat)
+            peers = {} if kind == "eds" or args.skip_peers else {
+                "scikit-learn": child("sk_nmf", path, 3), "hyperspy": child("hs_nmf", path, 3)}
+        if "seconds" not in a:
+            print(f"{label} {counts:g}: emscale failed: {a.get('error')}")
+            continue
+        sparse_s = a["seconds"] if kind == "eds" else sparse_s
+        vs_sparse = a["seconds"] / sparse_s if sparse_s else float("nan")
+        line = (f"{label:10s} {counts:>6g} counts/pixel | emscale {a['seconds']:.2f} s ({vs_sparse:.2f}x the sparse "
+                f"cube), {a.get('n_iter')} iterations, start {a.get('start')}, angle "
+                f"{a.get('median_angle_deg', float('nan')):.2f} deg")
+        for name, b in peers.items():
+            line += (f" | {name} {b.get('seconds', float('nan')):.1f} s, angle "
+                     f"{b.get('median_angle_deg', float('nan')):.2f} deg" if "seconds" in b
+                     else f" | {name} failed: {b.get('error')}")
+        print(line, flush=True)
+        for name, b in (peers or {"-": {}}).items():
+            rows.append({"operation": "KL-NMF k=3, defaults", "size": f"96x96x1024 {label}, {counts:g} counts/pixel",
+                         "emscale_s": a["seconds"], "peer": name if b else None, "peer_s": b.get("seconds"),
+                         "ratio": b["seconds"] / a["seconds"] if "seconds" in b else None,
+                         "accuracy": line.split(" | ", 1)[1], "vs_sparse": vs_sparse})
+    return rows
 
 
 STARTUP_CUBE = (32, 32, 512)  # 524 288 values: "a cube below 10^6 values decomposes in well under 1 s"

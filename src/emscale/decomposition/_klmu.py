@@ -53,6 +53,13 @@ def nonzeros(x) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.bincount(r, minlength=x.shape[0]).astype(np.int64), c.astype(np.int32), x[r, c].astype(np.float32)
 
 
+def mu_step(a: np.ndarray, ratio: np.ndarray, gamma: float = 1.0) -> np.ndarray:
+    """``a * ratio ** gamma``: the multiplicative update, over-relaxed for ``gamma > 1`` (``gamma == 1``: Lee &
+    Seung's, bit for bit). Exponents in (0, 2) keep the KL fixed points locally stable (Badeau, Bertin & Vincent
+    2010); the caller guards the descent (:func:`.nmf._kl_in_memory`)."""
+    return a * ratio if gamma == 1.0 else a * ratio**gamma
+
+
 _ONES4 = np.ones(4)  # the unused H sums of a sweep without the W update
 
 
@@ -112,19 +119,20 @@ class KLMatrix:
         x = self.dense[lo:hi].astype(np.float64)
         return x, x / (w[lo:hi] @ ht.T + EPS)
 
-    def w_update(self, w: np.ndarray, h: np.ndarray) -> None:
-        """In place: W <- W * (R H^T) / (1 H^T)."""
+    def w_update(self, w: np.ndarray, h: np.ndarray, gamma: float = 1.0) -> None:
+        """In place: W <- W * ((R H^T) / (1 H^T)) ** gamma (:func:`mu_step`)."""
         ht = np.ascontiguousarray(h.T)
         hsum = np.maximum(h.sum(axis=1), EPS)
         if self.use_numba:
             if self.csr is not None and w.shape[1] <= 4:
                 w4 = _pad4(w)
-                _kernels()._w_update_csr4(*self.csr, w4, _pad4(ht), _pad4(hsum[None, :], 1.0)[0], self.bounds)
+                _kernels()._w_update_csr4(*self.csr, w4, _pad4(ht), _pad4(hsum[None, :], 1.0)[0], float(gamma),
+                                          self.bounds)
                 w[:] = w4[:, : w.shape[1]]
             elif self.csr is not None:
-                _kernels()._w_update_csr(*self.csr, w, ht, hsum)
+                _kernels()._w_update_csr(*self.csr, w, ht, hsum, float(gamma))
             else:
-                _kernels()._w_update_dense(self.dense, w, ht, hsum)
+                _kernels()._w_update_dense(self.dense, w, ht, hsum, float(gamma))
             return
         acc = np.zeros_like(w)
         for lo, hi in zip(self.bounds[:-1], self.bounds[1:], strict=True):
@@ -134,7 +142,7 @@ class KLMatrix:
             r, c, _, ratio = self._ratio_np(w, ht, int(lo), int(hi))
             for q in range(w.shape[1]):
                 acc[lo:hi, q] = np.bincount(r - lo, weights=ratio * ht[c, q], minlength=hi - lo)
-        w *= acc / hsum[None, :]
+        w[:] = mu_step(w, acc / hsum[None, :], gamma)
 
     def _sweep(self, w: np.ndarray, ht: np.ndarray, with_loss: bool, numerator: bool = True):
         """``(W^T R)^T`` (channels, k) and ``sum_nz X log(X / WH)`` (0 without ``with_loss``) for the current W and
@@ -142,8 +150,8 @@ class KLMatrix:
         k = w.shape[1]
         if self.use_numba:
             if self.csr is not None and k <= 4:
-                num, xlog = _kernels()._sweep_csr4(*self.csr, _pad4(w), _pad4(ht), _ONES4, self.bounds, self.p, False,
-                                                   with_loss)
+                num, xlog = _kernels()._sweep_csr4(*self.csr, _pad4(w), _pad4(ht), _ONES4, 1.0, self.bounds, self.p,
+                                                   False, with_loss)
                 return num[:, :k], xlog
             if self.csr is not None:
                 return _kernels()._h_num_csr(*self.csr, np.ascontiguousarray(w), ht, self.bounds, self.p, with_loss)
@@ -170,35 +178,35 @@ class KLMatrix:
         """The loss from the sweep's ``sum X log(X / WH)``: ``- sum X + sum WH``, with ``sum WH = (W^T 1).(H 1)``."""
         return float(xlog) - self.total + float(w.sum(axis=0) @ h.sum(axis=1))
 
-    def h_update(self, w: np.ndarray, h: np.ndarray, with_loss: bool = True) -> float | None:
-        """In place: H <- H * (W^T R) / (W^T 1). Returns the KL loss of (W, H) *before* the update (the
+    def h_update(self, w: np.ndarray, h: np.ndarray, with_loss: bool = True, gamma: float = 1.0) -> float | None:
+        """In place: H <- H * ((W^T R) / (W^T 1)) ** gamma. Returns the KL loss of (W, H) *before* the update (the
         logarithms cost as much as the rest of the sweep: ``with_loss=False`` skips them and returns None)."""
         num, xlog = self._sweep(w, np.ascontiguousarray(h.T), with_loss)
         loss = self._kl(xlog, w, h) if with_loss else None
-        h *= num.T / np.maximum(w.sum(axis=0), EPS)[:, None]
+        h[:] = mu_step(h, num.T / np.maximum(w.sum(axis=0), EPS)[:, None], gamma)
         return loss
 
-    def iterate(self, w: np.ndarray, h: np.ndarray, with_loss: bool = True) -> float | None:
+    def iterate(self, w: np.ndarray, h: np.ndarray, with_loss: bool = True, gamma: float = 1.0) -> float | None:
         """One multiplicative-update iteration in place, :meth:`w_update` then :meth:`h_update` (same result);
         up to four components in one fused sweep over the data (sparse: its non-zeros). Returns the loss of
         (W new, H old) or None."""
         if not (self.use_numba and w.shape[1] <= 4):
-            self.w_update(w, h)
-            return self.h_update(w, h, with_loss)
+            self.w_update(w, h, gamma)
+            return self.h_update(w, h, with_loss, gamma)
         k = w.shape[1]
         ht = np.ascontiguousarray(h.T)
         hsum = np.maximum(h.sum(axis=1), EPS)
         w4 = _pad4(w)
         if self.csr is not None:
-            num, xlog = _kernels()._sweep_csr4(*self.csr, w4, _pad4(ht), _pad4(hsum[None, :], 1.0)[0], self.bounds,
-                                               self.p, True, with_loss)
+            num, xlog = _kernels()._sweep_csr4(*self.csr, w4, _pad4(ht), _pad4(hsum[None, :], 1.0)[0], float(gamma),
+                                               self.bounds, self.p, True, with_loss)
         else:
-            num, xlog = _kernels()._sweep_dense4(self.dense, w4, _pad4(ht), _pad4(hsum[None, :], 1.0)[0],
+            num, xlog = _kernels()._sweep_dense4(self.dense, w4, _pad4(ht), _pad4(hsum[None, :], 1.0)[0], float(gamma),
                                                  self.bounds, with_loss)
         if w4 is not w:
             w[:] = w4[:, :k]
         loss = self._kl(xlog, w, h) if with_loss else None
-        h *= num[:, :k].T / np.maximum(w.sum(axis=0), EPS)[:, None]
+        h[:] = mu_step(h, num[:, :k].T / np.maximum(w.sum(axis=0), EPS)[:, None], gamma)
         return loss
 
     def loss(self, w: np.ndarray, h: np.ndarray) -> float:

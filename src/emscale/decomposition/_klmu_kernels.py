@@ -16,6 +16,12 @@ def _sum_partials(part):  # pragma: no cover - compiled
     return out
 
 
+@_nb.njit(inline="always", fastmath=False)
+def _mu(w, ratio, gamma):  # pragma: no cover - compiled
+    """A multiplicative update ``w * ratio ** gamma``; ``gamma == 1`` is Lee & Seung's step, bit for bit."""
+    return w * ratio if gamma == 1.0 else w * ratio**gamma
+
+
 @_nb.njit(nogil=True, cache=True)
 def _nonzeros_nb(x):  # pragma: no cover - compiled
     n, p = x.shape
@@ -40,7 +46,7 @@ def _nonzeros_nb(x):  # pragma: no cover - compiled
 
 
 @_nb.njit(parallel=True, cache=True, fastmath=False)
-def _w_update_csr(indptr, indices, data, w, ht, hsum):  # pragma: no cover - compiled
+def _w_update_csr(indptr, indices, data, w, ht, hsum, gamma):  # pragma: no cover - compiled
     n, k = w.shape
     for i in _nb.prange(n):
         acc = np.zeros(k)
@@ -53,7 +59,7 @@ def _w_update_csr(indptr, indices, data, w, ht, hsum):  # pragma: no cover - com
             for c in range(k):
                 acc[c] += r * ht[j, c]
         for c in range(k):
-            w[i, c] *= acc[c] / hsum[c]
+            w[i, c] = _mu(w[i, c], acc[c] / hsum[c], gamma)
 
 
 @_nb.njit(parallel=True, cache=True, fastmath=False)
@@ -86,7 +92,7 @@ def _h_num_csr(indptr, indices, data, w, ht, bounds, p, with_loss):  # pragma: n
 # components are padded with zero columns, which add exact zeros to every sum: the same bits as the generic
 # sweeps.
 @_nb.njit(inline="always", fastmath=False)
-def _w_row4(indptr, indices, data, ht, hsum, i, w0, w1, w2, w3):  # pragma: no cover - compiled
+def _w_row4(indptr, indices, data, ht, hsum, gamma, i, w0, w1, w2, w3):  # pragma: no cover - compiled
     """Row i's W update: its new (w0, w1, w2, w3)."""
     a0 = a1 = a2 = a3 = 0.0
     for t in range(indptr[i], indptr[i + 1]):
@@ -97,7 +103,8 @@ def _w_row4(indptr, indices, data, ht, hsum, i, w0, w1, w2, w3):  # pragma: no c
         a1 += r * h1
         a2 += r * h2
         a3 += r * h3
-    return w0 * (a0 / hsum[0]), w1 * (a1 / hsum[1]), w2 * (a2 / hsum[2]), w3 * (a3 / hsum[3])
+    return (_mu(w0, a0 / hsum[0], gamma), _mu(w1, a1 / hsum[1], gamma), _mu(w2, a2 / hsum[2], gamma),
+            _mu(w3, a3 / hsum[3], gamma))
 
 
 @_nb.njit(inline="always", fastmath=False)
@@ -117,16 +124,16 @@ def _h_row4(indptr, indices, data, ht, i, w0, w1, w2, w3, num, ls, with_loss):  
 
 
 @_nb.njit(parallel=True, cache=True, fastmath=False)
-def _w_update_csr4(indptr, indices, data, w, ht, hsum, bounds):  # pragma: no cover - compiled
+def _w_update_csr4(indptr, indices, data, w, ht, hsum, gamma, bounds):  # pragma: no cover - compiled
     for b in _nb.prange(len(bounds) - 1):
         for i in range(bounds[b], bounds[b + 1]):
             w[i, 0], w[i, 1], w[i, 2], w[i, 3] = _w_row4(
-                indptr, indices, data, ht, hsum, i, w[i, 0], w[i, 1], w[i, 2], w[i, 3]
+                indptr, indices, data, ht, hsum, gamma, i, w[i, 0], w[i, 1], w[i, 2], w[i, 3]
             )
 
 
 @_nb.njit(parallel=True, cache=True, fastmath=False)
-def _sweep_csr4(indptr, indices, data, w, ht, hsum, bounds, p, update_w, with_loss):  # pragma: no cover
+def _sweep_csr4(indptr, indices, data, w, ht, hsum, gamma, bounds, p, update_w, with_loss):  # pragma: no cover
     """``W^T R`` (and the loss terms) in per-chunk partials summed in chunk order; with ``update_w`` each row's
     W update first (``_w_update_csr4``), the numerator then taken with the updated row while it is in the
     cache. Rows are independent in the W update, so this is the arithmetic of the W sweep and the H sweep
@@ -139,7 +146,7 @@ def _sweep_csr4(indptr, indices, data, w, ht, hsum, bounds, p, update_w, with_lo
         for i in range(bounds[b], bounds[b + 1]):
             w0, w1, w2, w3 = w[i, 0], w[i, 1], w[i, 2], w[i, 3]
             if update_w:
-                w0, w1, w2, w3 = _w_row4(indptr, indices, data, ht, hsum, i, w0, w1, w2, w3)
+                w0, w1, w2, w3 = _w_row4(indptr, indices, data, ht, hsum, gamma, i, w0, w1, w2, w3)
                 w[i, 0], w[i, 1], w[i, 2], w[i, 3] = w0, w1, w2, w3
             ls = _h_row4(indptr, indices, data, ht, i, w0, w1, w2, w3, part[b], ls, with_loss)
         lossp[b] = ls
@@ -147,7 +154,7 @@ def _sweep_csr4(indptr, indices, data, w, ht, hsum, bounds, p, update_w, with_lo
 
 
 @_nb.njit(parallel=True, cache=True, fastmath=False)
-def _sweep_dense4(x, w, ht, hsum, bounds, with_loss):  # pragma: no cover - compiled
+def _sweep_dense4(x, w, ht, hsum, gamma, bounds, with_loss):  # pragma: no cover - compiled
     """One fused iteration on a dense X (rows, channels) with up to four components (padded): each row's W update
     (the arithmetic of :func:`_w_update_dense`), then its share of ``W^T R`` with the updated row (that of
     :func:`_h_num_dense`), so X streams from memory once per iteration, not twice, and the row of W and the
@@ -171,7 +178,8 @@ def _sweep_dense4(x, w, ht, hsum, bounds, with_loss):  # pragma: no cover - comp
                     a1 += r * h1
                     a2 += r * h2
                     a3 += r * h3
-            w0, w1, w2, w3 = w0 * (a0 / hsum[0]), w1 * (a1 / hsum[1]), w2 * (a2 / hsum[2]), w3 * (a3 / hsum[3])
+            w0, w1, w2, w3 = (_mu(w0, a0 / hsum[0], gamma), _mu(w1, a1 / hsum[1], gamma), _mu(w2, a2 / hsum[2], gamma),
+                              _mu(w3, a3 / hsum[3], gamma))
             w[i, 0], w[i, 1], w[i, 2], w[i, 3] = w0, w1, w2, w3
             for j in range(p):
                 xv = x[i, j]
@@ -188,7 +196,7 @@ def _sweep_dense4(x, w, ht, hsum, bounds, with_loss):  # pragma: no cover - comp
 
 
 @_nb.njit(parallel=True, cache=True, fastmath=False)
-def _w_update_dense(x, w, ht, hsum):  # pragma: no cover - compiled
+def _w_update_dense(x, w, ht, hsum, gamma):  # pragma: no cover - compiled
     n, k = w.shape
     p = x.shape[1]
     for i in _nb.prange(n):
@@ -203,7 +211,7 @@ def _w_update_dense(x, w, ht, hsum):  # pragma: no cover - compiled
                 for c in range(k):
                     acc[c] += r * ht[j, c]
         for c in range(k):
-            w[i, c] *= acc[c] / hsum[c]
+            w[i, c] = _mu(w[i, c], acc[c] / hsum[c], gamma)
 
 
 @_nb.njit(parallel=True, cache=True, fastmath=False)

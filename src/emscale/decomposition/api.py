@@ -34,8 +34,9 @@ def decompose(
     solver: Literal["auto", "gram", "randomized", "single_pass"] = "auto",
     n_iter: int = 2, oversample: int = 10,
     max_iter: int | None = None, tol: float | None = None, loss: Literal["kl", "frobenius"] | None = None,
-    closure: bool | None = None, init: Literal["nndsvda", "vca"] | None = None, pure_pixels: bool | None = None,
-    fit_pixels: int | None = None, mask_zero_peak: bool | None = None,
+    closure: bool | None = None, init: Literal["auto", "nndsvda", "vca"] | None = None,
+    pure_pixels: bool | None = None, fit_pixels: int | None = None, mu_exponent: float | None = None,
+    mask_zero_peak: bool | None = None,
     executor=None, progress=None,
 ) -> Decomposition:
     """Unsupervised decomposition of a spectrum image into spectra (factors) and maps (loadings).
@@ -69,11 +70,12 @@ def decompose(
         single-pass runs that need it (``"auto"``) compute it from the exact spectrum of its channel subset (one
         more read).
     n_iter, oversample : power iterations and oversampling of the randomized solver.
-    max_iter, tol, loss, closure, init, pure_pixels, fit_pixels : options of the methods that declare them
+    max_iter, tol, loss, closure, init, pure_pixels, fit_pixels, mu_exponent : options of the methods that declare them
         (``None``: the method's default; an option given to a method that does not take it is an error):
         ``max_iter``/``tol`` of ica, mcr, nmf; ``closure`` of mcr, vca (abundances sum to one);
         ``pure_pixels`` of mcr, nmf (the pure-pixel member of the family of equally good non-negative
-        factorisations, :mod:`.purity`); ``loss``, ``init``, ``fit_pixels`` of nmf. See each method's class.
+        factorisations, :mod:`.purity`); ``loss``, ``init``, ``fit_pixels``, ``mu_exponent`` of nmf. See each
+        method's class.
     mask_zero_peak : leave out the EDS detector's zero-energy (strobe) peak, the channels below 0.1 keV, from the
         separation . ``None``: on for EDS signals (``signal_type`` starting with
         "EDS") with an energy axis in keV or eV; ``params["zero_peak_channels"]`` records how many were masked.
@@ -85,7 +87,7 @@ def decompose(
     that many, a warning suggests a binning and ``info["rank_warning"]`` repeats it.
     """
     meth = configured(method, max_iter=max_iter, tol=tol, loss=loss, closure=closure, init=init,
-                      pure_pixels=pure_pixels, fit_pixels=fit_pixels)
+                      pure_pixels=pure_pixels, fit_pixels=fit_pixels, mu_exponent=mu_exponent)
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
     signal_mask, zero_peak = _zero_peak_mask(s, signal_mask, mask_zero_peak)
