@@ -111,3 +111,19 @@ def test_over_relaxed_step_is_the_textbook_step_with_an_exponent(k, dense):
         _klmu.KLMatrix(*x.shape, use_numba=use_numba, **kw).iterate(w, h, with_loss=False, gamma=1.7)
         np.testing.assert_allclose(w, ref_w, rtol=1e-9)
         np.testing.assert_allclose(h, ref_h, rtol=1e-9)
+
+
+@pytest.mark.parametrize("gamma", [1.0, 1.5])
+@pytest.mark.parametrize("k", [1, 3, 4])
+def test_dense_four_component_w_update_equals_the_generic_one(k, gamma):
+    """The dense W-only update for up to four components (endmember start, refit after the rotation) gives the
+    bits of the generic kernel."""
+    rng = np.random.default_rng(40 + k)
+    x, _ = _random_csr(rng, n=300, p=90, density=0.8)
+    x = x.astype(np.float32)
+    w0, h0 = rng.random((x.shape[0], k)) + 0.1, rng.random((k, x.shape[1])) + 0.1
+    w = w0.copy()
+    _klmu.KLMatrix(*x.shape, dense=x).w_update(w, h0, gamma)
+    wg = w0.copy()
+    _klmu._kernels()._w_update_dense(x, wg, np.ascontiguousarray(h0.T), np.maximum(h0.sum(axis=1), _klmu.EPS), gamma)
+    assert np.array_equal(w, wg)

@@ -131,6 +131,11 @@ class KLMatrix:
                 w[:] = w4[:, : w.shape[1]]
             elif self.csr is not None:
                 _kernels()._w_update_csr(*self.csr, w, ht, hsum, float(gamma))
+            elif w.shape[1] <= 4:
+                w4 = _pad4(w)
+                _kernels()._w_update_dense4(self.dense, w4, _pad4(ht), _pad4(hsum[None, :], 1.0)[0], float(gamma),
+                                            self.bounds)
+                w[:] = w4[:, : w.shape[1]]
             else:
                 _kernels()._w_update_dense(self.dense, w, ht, hsum, float(gamma))
             return
