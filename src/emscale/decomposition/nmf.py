@@ -452,7 +452,7 @@ def nmf(
         "loss_name": loss,
         "loss_history": np.asarray(history),
         "route": route,
-        "gamma": gamma,
+        "gamma": gamma if loss == "kl" else None,  # HALS has no exponent
         "gamma_given_up_at": given_up,
         "pure_pixel_rotation": resolved,
         "pure_pixel_reason": reason,
