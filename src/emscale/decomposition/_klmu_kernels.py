@@ -91,35 +91,50 @@ def _h_num_csr(indptr, indices, data, w, ht, bounds, p, with_loss):  # pragma: n
 # of H^T in scalars: the generic loops over an unknown k keep them in memory (measured 1.8x slower). Fewer
 # components are padded with zero columns, which add exact zeros to every sum: the same bits as the generic
 # sweeps.
+# The arithmetic of one non-zero x = X[i, j], shared by the CSR and the dense rows (which differ only in how they
+# find their non-zeros), so that both routes give the same bits.
+@_nb.njit(inline="always", fastmath=False)
+def _w_terms4(x, j, ht, w0, w1, w2, w3, a0, a1, a2, a3):  # pragma: no cover - compiled
+    """The W update's accumulators (a row of ``R H^T``) with the entry's terms added."""
+    h0, h1, h2, h3 = ht[j, 0], ht[j, 1], ht[j, 2], ht[j, 3]
+    r = x / (EPS + w0 * h0 + w1 * h1 + w2 * h2 + w3 * h3)
+    return a0 + r * h0, a1 + r * h1, a2 + r * h2, a3 + r * h3
+
+
+@_nb.njit(inline="always", fastmath=False)
+def _w_new4(w0, w1, w2, w3, a0, a1, a2, a3, hsum, gamma):  # pragma: no cover - compiled
+    """The row's updated W from its accumulators."""
+    return (_mu(w0, a0 / hsum[0], gamma), _mu(w1, a1 / hsum[1], gamma), _mu(w2, a2 / hsum[2], gamma),
+            _mu(w3, a3 / hsum[3], gamma))
+
+
+@_nb.njit(inline="always", fastmath=False)
+def _h_terms4(x, j, ht, w0, w1, w2, w3, num, ls, with_loss):  # pragma: no cover - compiled
+    """The entry's terms of ``W^T R`` added to ``num``; returns the running loss sum ``ls`` with its term."""
+    r = x / (EPS + w0 * ht[j, 0] + w1 * ht[j, 1] + w2 * ht[j, 2] + w3 * ht[j, 3])
+    if with_loss:
+        ls += x * np.log(r)
+    num[j, 0] += r * w0
+    num[j, 1] += r * w1
+    num[j, 2] += r * w2
+    num[j, 3] += r * w3
+    return ls
+
+
 @_nb.njit(inline="always", fastmath=False)
 def _w_row4(indptr, indices, data, ht, hsum, gamma, i, w0, w1, w2, w3):  # pragma: no cover - compiled
     """Row i's W update: its new (w0, w1, w2, w3)."""
     a0 = a1 = a2 = a3 = 0.0
     for t in range(indptr[i], indptr[i + 1]):
-        j = indices[t]
-        h0, h1, h2, h3 = ht[j, 0], ht[j, 1], ht[j, 2], ht[j, 3]
-        r = data[t] / (EPS + w0 * h0 + w1 * h1 + w2 * h2 + w3 * h3)
-        a0 += r * h0
-        a1 += r * h1
-        a2 += r * h2
-        a3 += r * h3
-    return (_mu(w0, a0 / hsum[0], gamma), _mu(w1, a1 / hsum[1], gamma), _mu(w2, a2 / hsum[2], gamma),
-            _mu(w3, a3 / hsum[3], gamma))
+        a0, a1, a2, a3 = _w_terms4(data[t], indices[t], ht, w0, w1, w2, w3, a0, a1, a2, a3)
+    return _w_new4(w0, w1, w2, w3, a0, a1, a2, a3, hsum, gamma)
 
 
 @_nb.njit(inline="always", fastmath=False)
 def _h_row4(indptr, indices, data, ht, i, w0, w1, w2, w3, num, ls, with_loss):  # pragma: no cover - compiled
     """Row i's share of W^T R added to ``num``; returns the running loss sum ``ls`` with the row's terms."""
     for t in range(indptr[i], indptr[i + 1]):
-        j = indices[t]
-        x = data[t]
-        r = x / (EPS + w0 * ht[j, 0] + w1 * ht[j, 1] + w2 * ht[j, 2] + w3 * ht[j, 3])
-        if with_loss:
-            ls += x * np.log(r)
-        num[j, 0] += r * w0
-        num[j, 1] += r * w1
-        num[j, 2] += r * w2
-        num[j, 3] += r * w3
+        ls = _h_terms4(data[t], indices[t], ht, w0, w1, w2, w3, num, ls, with_loss)
     return ls
 
 
@@ -158,16 +173,9 @@ def _w_row_dense4(x, ht, hsum, gamma, i, w0, w1, w2, w3):  # pragma: no cover - 
     """Row i's W update on a dense X: its new (w0, w1, w2, w3) (the arithmetic of :func:`_w_update_dense`)."""
     a0 = a1 = a2 = a3 = 0.0
     for j in range(x.shape[1]):
-        xv = x[i, j]
-        if xv != 0:
-            h0, h1, h2, h3 = ht[j, 0], ht[j, 1], ht[j, 2], ht[j, 3]
-            r = xv / (EPS + w0 * h0 + w1 * h1 + w2 * h2 + w3 * h3)
-            a0 += r * h0
-            a1 += r * h1
-            a2 += r * h2
-            a3 += r * h3
-    return (_mu(w0, a0 / hsum[0], gamma), _mu(w1, a1 / hsum[1], gamma), _mu(w2, a2 / hsum[2], gamma),
-            _mu(w3, a3 / hsum[3], gamma))
+        if x[i, j] != 0:
+            a0, a1, a2, a3 = _w_terms4(x[i, j], j, ht, w0, w1, w2, w3, a0, a1, a2, a3)
+    return _w_new4(w0, w1, w2, w3, a0, a1, a2, a3, hsum, gamma)
 
 
 @_nb.njit(parallel=True, cache=True, fastmath=False)
@@ -187,15 +195,8 @@ def _sweep_dense4(x, w, ht, hsum, gamma, bounds, with_loss):  # pragma: no cover
             w0, w1, w2, w3 = _w_row_dense4(x, ht, hsum, gamma, i, w[i, 0], w[i, 1], w[i, 2], w[i, 3])
             w[i, 0], w[i, 1], w[i, 2], w[i, 3] = w0, w1, w2, w3
             for j in range(p):
-                xv = x[i, j]
-                if xv != 0:
-                    r = xv / (EPS + w0 * ht[j, 0] + w1 * ht[j, 1] + w2 * ht[j, 2] + w3 * ht[j, 3])
-                    if with_loss:
-                        ls += xv * np.log(r)
-                    num[j, 0] += r * w0
-                    num[j, 1] += r * w1
-                    num[j, 2] += r * w2
-                    num[j, 3] += r * w3
+                if x[i, j] != 0:
+                    ls = _h_terms4(x[i, j], j, ht, w0, w1, w2, w3, num, ls, with_loss)
         lossp[b] = ls
     return _sum_partials(part), lossp.sum()
 
