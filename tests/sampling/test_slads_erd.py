@@ -9,7 +9,7 @@ import pytest
 
 from emscale.sampling.patterns import random_pattern
 from emscale.sampling.slads import select_batch
-from emscale.sampling.slads_erd import PERIODIC_STEPS, REFRESH_SPREAD, ERDMap
+from emscale.sampling.slads_erd import PERIODIC_STEPS, ERDMap
 from emscale.sampling.slads_features import PDEV, NeighbourState
 from emscale.sampling.slads_model import disc_image, lattice_image, train_erd_model
 from emscale.sampling.slads_regressors import PREDICT_ROWS, predict_mlp
@@ -60,7 +60,7 @@ def test_spread_refresh_leaves_every_erd_the_prediction_of_current_features(mode
             assert stale.size > 0 and done.size > 0
         elif since is not None:
             since += 1
-        if since == REFRESH_SPREAD - 1:  # the spread is over: nothing stale, every pdev current
+        if since == em.spread - 1:  # the spread is over: nothing stale, every pdev current
             assert not em.stale.any()
             np.testing.assert_array_equal(st.features[u, PDEV], _current_pdev(st, u))
         was_stale = bool(em.stale.any())
@@ -122,7 +122,7 @@ def test_spread_run_is_the_same_on_rerun_and_on_any_number_of_blas_threads(model
 def test_spread_is_checked():
     st = NeighbourState((8, 8), np.arange(0, 64, 5), np.ones(13))
     for bad in (0, PERIODIC_STEPS + 1):
-        with pytest.raises(ValueError, match="spread must be in 1..4"):
+        with pytest.raises(ValueError, match=f"spread must be in 1..{PERIODIC_STEPS}"):
             ERDMap(None, st, spread=bad)
     with pytest.raises(ValueError, match="min_pixels"):
         ERDMap(None, st, min_pixels=0)
