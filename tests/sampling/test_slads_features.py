@@ -83,3 +83,35 @@ def test_erd_target_is_large_where_the_reconstruction_is_wrong():
     assert np.all(rd[mask] == 0)
     assert rd[19:21, 19:21].min() > 0.5
     assert rd[:8, :8][~mask[:8, :8]].max() == 0.0
+
+
+@pytest.mark.skipif(not __import__("emscale.sampling.slads_features", fromlist=["HAVE_NUMBA"]).HAVE_NUMBA,
+                    reason="numba not installed")
+@pytest.mark.parametrize("k", [1, 4, 6])
+def test_compiled_kernels_give_the_numpy_routes_bits(monkeypatch, k):
+    """Large scans merge neighbour lists and compute features with numba kernels: the same lists, reconstruction
+    and features to the last bit as numpy's, over a run with repeated measurements and periodic refreshes."""
+    from emscale.sampling import slads_features
+    from emscale.sampling.slads_model import lattice_image
+
+    img = lattice_image((96, 112), spacing=6.0, angle=0.3, seed=2)
+
+    def run(min_pixels):
+        monkeypatch.setattr(slads_features, "NUMBA_MIN_PIXELS", min_pixels)
+        flat = np.flatnonzero(random_pattern(img.shape, 0.1, seed=1))
+        st = NeighbourState(img.shape, flat, img.ravel()[flat], k=k)
+        rng = np.random.default_rng(0)
+        changed = []
+        for step in range(25):
+            nxt = rng.choice(img.size, 30, replace=False)  # some already measured: replaced values
+            changed.append(st.add(nxt, img.ravel()[nxt] * (1.0 + 0.01 * step)))
+            if step % 6 == 0:
+                st.refresh_periodic()
+        return st, changed
+
+    (a, ca), (b, cb) = run(1 << 40), run(1)
+    assert a.periodic is not None  # the pdev branch of the kernel ran
+    for x, y in zip(ca, cb, strict=True):
+        np.testing.assert_array_equal(x, y)
+    for name in ("nn_d2", "nn_i", "recon", "features"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
