@@ -66,7 +66,9 @@ def test_auto_solver_with_a_small_int_k_sketches(monkeypatch):
 def test_small_cube_every_method_without_numba_and_light_import():
     """A fresh process: ``import emscale`` loads no scipy submodule that only some operations need, and a cube
     below :data:`._jit.NUMBA_MIN_VALUES` values runs every method on numpy (numba never imported, nor
-    scikit-learn: ICA is emscale's own FastICA). Timings: the start-up rows of benchmarks/bench_decomposition.py."""
+    scikit-learn: ICA is emscale's own FastICA), and so do the methods that read the data only through the Gram
+    route (PCA, VCA, MCR, ICA) below :data:`._jit.GRAM_NUMBA_MIN_VALUES`. Timings: the start-up rows of
+    benchmarks/bench_decomposition.py."""
     code = (
         "import sys, time, numpy as np, emscale as em\n"
         "heavy = sorted(m for m in ('scipy.spatial', 'scipy.ndimage', 'scipy.sparse', 'scipy.fft', 'sklearn', 'numba')"
@@ -79,6 +81,12 @@ def test_small_cube_every_method_without_numba_and_light_import():
         "    t = time.perf_counter()\n"
         "    em.decompose(s, m, n_components='auto' if m == 'pca' else 2)\n"
         "    out[m] = (time.perf_counter() - t, 'numba' in sys.modules, 'sklearn' in sys.modules)\n"
+        "x = rng.poisson(200 * rng.dirichlet([1, 1, 1], (32, 32)) @ rng.dirichlet(np.ones(512), 3)).astype(np.uint16)\n"
+        "s = em.Signal(x, axes=[{'navigate': True}, {'navigate': True}, {'navigate': False}])\n"
+        "for m in ('pca', 'vca', 'mcr', 'ica'):\n"  # 2^19 values: the Gram route stays on numpy (GRAM_NUMBA_MIN_VALUES)
+        "    t = time.perf_counter()\n"
+        "    em.decompose(s, m, n_components='auto' if m == 'pca' else 3)\n"
+        "    out[m + ' 32x32x512'] = (time.perf_counter() - t, 'numba' in sys.modules, 'sklearn' in sys.modules)\n"
         "print(repr((heavy, out)))\n"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
