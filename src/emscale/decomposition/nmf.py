@@ -59,7 +59,7 @@ from ._jit import use_numba as use_numba_for
 from ._linalg import tall_qr
 from ._matrix import DataMatrix
 from ._method import Context, Method, register
-from .purity import pure_pixel_rotation, rotation_evidence
+from .purity import group_rotation, pure_pixel_rotation, rotation_evidence
 from .vca import vertex_scores
 
 EPS = 1e-12
@@ -173,6 +173,7 @@ def _hals_pass(dm: DataMatrix, w: np.ndarray, h: np.ndarray):
 GAMMA = 1.5  # the default exponent of the KL multiplicative updates (_klmu.mu_step), guarded by the loss
 H_FLOOR = 1e-3  # endmember-spectra start: entries floored at this fraction of the spectrum's mean
 W_ONLY_UPDATES = 20  # endmember-spectra start: W-only updates before the joint ones (in-memory KL route)
+SETTLED_DEGREES = 0.01  # endmember start: stop once the spectra rotated to the groups move less between checks
 IN_MEMORY_BYTES = 8 * 2**30  # the KL route holds X in memory (CSR or dense float32) up to this size
 DENSE_FRACTION = 0.4  # above this fraction of non-zeros X is held dense (CSR would be bigger and slower)
 SUBSET_BYTES = 1 << 30  # out of core: the spectra are fitted on a pixel subset whose in-memory matrix fits this
@@ -313,22 +314,32 @@ def loadings_pass(
     return (np.concatenate(blocks, axis=0) if blocks else np.zeros((0, k))), float(val)
 
 
-def _kl_in_memory(xm, w, h, max_iter, tol, gamma: float = 1.0, check_every: int = 10):
-    """KL multiplicative updates on the in-memory matrix. Returns W, H, loss history, converged, iterations and
-    the iteration at which over-relaxed steps were given up (0: never).
+def _kl_in_memory(xm, w, h, max_iter, tol, gamma: float = 1.0, check_every: int = 10, settle=None):
+    """KL multiplicative updates on the in-memory matrix. Returns W, H, loss history, converged, iterations, the
+    iteration at which over-relaxed steps were given up (0: never) and what stopped the updates.
 
     The loss (its logarithms cost as much as an update) is evaluated every ``check_every`` iterations; the
     updates stop when it decreased by less than ``tol`` (relative) over those iterations -- stricter than a
     per-iteration test with the same ``tol`` and than scikit-learn's rule (relative to the initial loss).
     ``gamma > 1`` over-relaxes the steps (:func:`._klmu.mu_step`); the descent is guarded at every check: a loss
     above the previous check's returns to the factors of that check and continues with plain steps.
+
+    ``settle``: the pure-pixel groups, when the result will be rotated to them (:func:`.purity.pure_pixel_rotation`;
+    the endmember start). The rotation fixes the member of the family of equally good factorisations, so the
+    updates need only settle the fit, not the crawl along that family that the loss rule waits for: they also stop
+    at the first check where the rotated spectra moved less than :data:`SETTLED_DEGREES` since the previous one
+    and the rotation evidence holds (:func:`.purity.rotation_evidence`). Measured (issue 17, 96 x 96 x 1024
+    EELS-like cubes with pure pixels, k = 3, 5000 and 20000 counts/pixel): the rotated spectra's median angle to
+    the truth is within 0.01 degrees of the loss rule's after ~100 iterations instead of 180-190; k = 4: ~310
+    instead of 420. The loss rule's tail moves them less than 0.01 degrees per check there.
     """
     w = np.ascontiguousarray(w, dtype=np.float64)
     h = np.ascontiguousarray(h, dtype=np.float64)
     history = []
     converged = False
     it = given_up = 0
-    saved = None
+    saved = rotated = None
+    stopped = "max_iter"
     for it in range(1, max_iter + 1):
         cur = xm.iterate(w, h, with_loss=(it % check_every == 0), gamma=gamma)  # loss of (W new, H old)
         if cur is None:
@@ -339,12 +350,35 @@ def _kl_in_memory(xm, w, h, max_iter, tol, gamma: float = 1.0, check_every: int 
             continue
         history.append(cur)
         if len(history) > 1 and abs(history[-2] - cur) <= tol * max(abs(cur), EPS):
-            converged = True
+            converged, stopped = True, "loss"
             break
+        if settle is not None:
+            now = _rotated_spectra(w, h, settle)
+            if (now is not None and rotated is not None and _max_angle_degrees(now, rotated) < SETTLED_DEGREES
+                    and rotation_evidence(w, h, settle)[0]):
+                converged, stopped = True, "rotated spectra settled"
+                break
+            rotated = now
         if gamma != 1.0:
             saved = (w.copy(), h.copy())
     history.append(xm.loss(w, h))
-    return w, h, history, converged, it, given_up
+    return w, h, history, converged, it, given_up, stopped
+
+
+def _rotated_spectra(w: np.ndarray, h: np.ndarray, groups) -> np.ndarray | None:
+    """The spectra of :func:`.purity.pure_pixel_rotation` (unit sum), or None when the groups give no rotation."""
+    m = group_rotation(w, groups)
+    if m is None:
+        return None
+    r = np.maximum(m @ h, 0.0)
+    return r / np.maximum(r.sum(axis=1, keepdims=True), EPS)
+
+
+def _max_angle_degrees(a: np.ndarray, b: np.ndarray) -> float:
+    """The largest angle between corresponding rows of ``a`` and ``b``, in degrees."""
+    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    cos = np.sum(a * b, axis=1) / np.maximum(na * nb, EPS)
+    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))).max())
 
 
 def _by_passes(dm: DataMatrix, w, h, loss: str, max_iter: int, tol: float, gamma: float):
@@ -424,10 +458,13 @@ def nmf(
         w = np.ascontiguousarray(w)
         for _ in range(fixed_h):
             xm.w_update(w, h)
-        w, h, history, converged, it, given_up = _kl_in_memory(xm, w, h, max_iter, tol, gamma)
+        settle = pure_pixels if fixed_h and pure_pixels is not None else None
+        w, h, history, converged, it, given_up, stopped = _kl_in_memory(xm, w, h, max_iter, tol, gamma,
+                                                                       settle=settle)
         route = ("csr" if xm.csr is not None else "dense") + ("-numba" if xm.use_numba else "-numpy")
     else:
         w, h, history, converged, it, given_up = _by_passes(dm, w, h, loss, max_iter, tol, gamma)
+        stopped = "loss" if converged else "max_iter"
     resolved = False
     evidence, reason = None, "not asked (pure_pixels=False)"
     if pure_pixels is not None:
@@ -455,6 +492,7 @@ def nmf(
         "loss": float(history[-1]),
         "n_iter": it,
         "converged": converged,
+        "stopped_by": stopped,
         "loss_name": loss,
         "loss_history": np.asarray(history),
         "route": route,

@@ -48,7 +48,7 @@ def pure_pixel_rotation(w: np.ndarray, h: np.ndarray, groups, floor: float = 0.0
     return w_new, h_new, m
 
 
-def _group_rotation(w: np.ndarray, groups) -> np.ndarray | None:
+def group_rotation(w: np.ndarray, groups) -> np.ndarray | None:
     """``M`` of :func:`pure_pixel_rotation` (rows: each group's summed loadings, unit sum), or None."""
     k = w.shape[1]
     if len(groups) != k or any(len(g) == 0 for g in groups):
@@ -69,7 +69,7 @@ def outside_scores(w: np.ndarray, h: np.ndarray, groups, noise: str = "poisson",
     units: W (pixels, k) and H (k, channels) with ``X ~= W H``): ``H diag(1 / mu_i) H^T`` for Poisson counts
     (``mu_i = w_i H``), ``H H^T / sigma2`` for Gaussian noise; the covariance of ``w_i`` is its inverse and that of
     ``w_i M^-1`` follows. ``None`` when the groups give no rotation."""
-    m = _group_rotation(w, groups)
+    m = group_rotation(w, groups)
     if m is None:
         return None
     n, k = w.shape
@@ -118,7 +118,7 @@ def rotation_evidence(w: np.ndarray, h: np.ndarray, groups, noise: str = "poisso
     if scored is None:
         return False, ev, f"no rotation: the {len(groups)} pixel groups do not define {k} distinct vertices"
     idx, z = scored
-    m = _group_rotation(w, groups)
+    m = group_rotation(w, groups)
     wr = w[idx] @ np.linalg.inv(m)
     total = np.maximum(np.abs(wr).sum(axis=1), 1e-300)
     share = wr / total[:, None]
