@@ -45,7 +45,9 @@ believed pure (``pure_pixels``), the converged factorisation is therefore rotate
 whose loadings are pure there (:mod:`.purity`) and the loadings are refitted with the spectra fixed
 (:data:`W_ONLY_UPDATES` updates): the reported loss is that of the returned factors. The rotation is applied only
 when the data support it (:func:`.purity.rotation_evidence`: every pixel inside the simplex of the groups, up to
-noise); on mixtures without pure pixels the solver's own factorisation is returned.
+noise); on mixtures without pure pixels the solver's own factorisation is returned. When the updates start from the
+endmembers with that rotation in view, they stop once the rotated spectra settle (:func:`_kl_in_memory`,
+``info["stopped_by"]``), not only by the loss rule, whose tail is that drift.
 
 The method ``"nmf"`` of ``decompose``: :class:`NMF` (its start from the PCA, the subset route, the result).
 """
