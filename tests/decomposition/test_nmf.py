@@ -177,13 +177,13 @@ def test_endmember_start_stops_once_the_rotated_spectra_settle(monkeypatch):
     """Dense counts with pure pixels: the result is rotated to the pure-pixel groups, so the updates stop once the
     rotated spectra settle (issue 17: this cube took 340 iterations by the loss rule, 1.4 s) -- with the spectra
     of the loss rule's run within a few hundredths of a degree."""
-    from emscale.decomposition import nmf
+    from emscale.decomposition import purity
 
     s, truth = make_cube(3, kind="eels", shape=(64, 64), n_channels=240, counts=5000, pure=True, seed=1)
     d = decompose(s, "nmf", n_components=3)
     assert d.info["start"] == "pure-pixel endmembers" and d.info["pure_pixel_rotation"]
     assert d.info["stopped_by"] == "rotated spectra settled"
-    monkeypatch.setattr(nmf, "SETTLED_DEGREES", 0.0)  # only the loss rule
+    monkeypatch.setattr(purity, "SETTLED_DEGREES", 0.0)  # only the loss rule
     full = decompose(s, "nmf", n_components=3)
     assert full.info["stopped_by"] == "loss"
     assert d.info["n_iter"] <= full.info["n_iter"] / 2

@@ -13,9 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine import Pass
+from . import purity
 from ._matrix import DataMatrix
 from ._method import Context, Method, by_energy, register, unit_sum
-from .purity import pure_pixel_rotation, rotation_evidence
+from .purity import max_angle_degrees, pure_pixel_rotation, rotated_spectra, rotation_evidence
 from .vca import vertex_scores
 
 EPS = 1e-12
@@ -28,28 +29,44 @@ def mcr_als(
     tol: float = 1e-7,
     closure: bool = False,
     closure_scale: np.ndarray | None = None,
+    settle=None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Returns C (kept pixels, k), S (k, channels), info. ``closure_scale`` (pixels,) converts the rows of C to
-    the units in which they must sum to one (the Poisson row weights); rows then sum to 1 in those units."""
+    the units in which they must sum to one (the Poisson row weights); rows then sum to 1 in those units.
+
+    Stops when the squared residual decreased by less than ``tol`` (relative), or, with ``settle = (groups,
+    holds)`` (the result will be rotated to the pure-pixel ``groups`` when ``holds(C, S)``), once the spectra
+    rotated to the groups moved less than :data:`.purity.SETTLED_DEGREES` since the previous iteration and
+    ``holds(C, S)``: the rotation fixes the member of the family of equally good factorisations, as in
+    :func:`.nmf._kl_in_memory`."""
     s = np.maximum(np.asarray(s_init, dtype=float), 0.0)
     k = s.shape[0]
     prev = np.inf
     hist = []
     converged = False
     it = 0
-    c = None
+    c = rotated = None
+    stopped = "max_iter"
     for it in range(1, max_iter + 1):  # noqa: B007 (it is reported after the loop)
         c, ctc, ctx, res = _concentration_pass(dm, s, closure, closure_scale)
         s = np.maximum(np.linalg.pinv(ctc) @ ctx, 0.0)
         hist.append(res)
         if np.isfinite(prev) and abs(prev - res) <= tol * max(res, EPS):
-            converged = True
+            converged, stopped = True, "loss"
             break
         prev = res
+        if settle is not None:
+            now = rotated_spectra(c, s, settle[0])
+            if (now is not None and rotated is not None and max_angle_degrees(now, rotated) < purity.SETTLED_DEGREES
+                    and settle[1](c, s)):
+                converged, stopped = True, "rotated spectra settled"
+                break
+            rotated = now
     info = {
         "loss": float(hist[-1]),
         "n_iter": it,
         "converged": converged,
+        "stopped_by": stopped,
         "loss_name": "squared residual",
         "loss_history": np.asarray(hist),
     }
@@ -101,17 +118,23 @@ class MCR(Method):
         dm = ctx.dm
         # weighted endmember spectra: PCA model of the summed spectra around each vertex pixel (unit-free)
         s0 = np.maximum(vertex_scores(ctx.scores, ctx.groups, dm.root_ag) @ ctx.factors.T / dm.root_bh.mean(), 0.0)
+
+        def evidence(c, sw, loss):
+            # in data units: Poisson counts when weighted as counts, else Gaussian with the residual
+            w_data, h_data = c * dm.root_ag[:, None], sw * dm.root_bh[None, :]
+            noise = {"noise": "poisson"} if dm.row_scale is not None else {
+                "noise": "gaussian", "sigma2": float(loss) / max(dm.n_pixels * dm.n_channels, 1)}
+            return rotation_evidence(w_data, h_data, ctx.groups, **noise)
+
+        settle = None
+        if self.pure_pixels and dm.row_scale is not None:  # the Gaussian evidence needs the final residual
+            settle = (ctx.groups, lambda c, sw: evidence(c, sw, None)[0])
         c, sw, info = mcr_als(dm, s0, max_iter=self.max_iter, tol=self.tol, closure=self.closure,
-                              closure_scale=dm.root_ag)
+                              closure_scale=dm.root_ag, settle=settle)
         info["pure_pixel_rotation"] = False
         info["pure_pixel_reason"] = "not asked (pure_pixels=False)"
         if self.pure_pixels:
-            # the evidence in data units: Poisson counts when weighted as counts, else Gaussian with the residual
-            w_data, h_data = c * dm.root_ag[:, None], sw * dm.root_bh[None, :]
-            noise = {"noise": "poisson"} if dm.row_scale is not None else {
-                "noise": "gaussian", "sigma2": float(info["loss"]) / max(dm.n_pixels * dm.n_channels, 1)}
-            apply, info["pure_pixel_evidence"], info["pure_pixel_reason"] = rotation_evidence(
-                w_data, h_data, ctx.groups, **noise)
+            apply, info["pure_pixel_evidence"], info["pure_pixel_reason"] = evidence(c, sw, info["loss"])
             rot = pure_pixel_rotation(c, sw, ctx.groups) if apply else None
             if rot is not None:
                 sw = rot[1]

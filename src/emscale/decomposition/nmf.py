@@ -57,11 +57,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine import Pass
+from . import purity
 from ._jit import use_numba as use_numba_for
 from ._linalg import tall_qr
 from ._matrix import DataMatrix
 from ._method import Context, Method, register
-from .purity import group_rotation, pure_pixel_rotation, rotation_evidence
+from .purity import max_angle_degrees, pure_pixel_rotation, rotated_spectra, rotation_evidence
 from .vca import vertex_scores
 
 EPS = 1e-12
@@ -175,7 +176,6 @@ def _hals_pass(dm: DataMatrix, w: np.ndarray, h: np.ndarray):
 GAMMA = 1.5  # the default exponent of the KL multiplicative updates (_klmu.mu_step), guarded by the loss
 H_FLOOR = 1e-3  # endmember-spectra start: entries floored at this fraction of the spectrum's mean
 W_ONLY_UPDATES = 20  # endmember-spectra start: W-only updates before the joint ones (in-memory KL route)
-SETTLED_DEGREES = 0.01  # endmember start: stop once the spectra rotated to the groups move less between checks
 IN_MEMORY_BYTES = 8 * 2**30  # the KL route holds X in memory (CSR or dense float32) up to this size
 DENSE_FRACTION = 0.4  # above this fraction of non-zeros X is held dense (CSR would be bigger and slower)
 SUBSET_BYTES = 1 << 30  # out of core: the spectra are fitted on a pixel subset whose in-memory matrix fits this
@@ -329,7 +329,7 @@ def _kl_in_memory(xm, w, h, max_iter, tol, gamma: float = 1.0, check_every: int 
     ``settle``: the pure-pixel groups, when the result will be rotated to them (:func:`.purity.pure_pixel_rotation`;
     the endmember start). The rotation fixes the member of the family of equally good factorisations, so the
     updates need only settle the fit, not the crawl along that family that the loss rule waits for: they also stop
-    at the first check where the rotated spectra moved less than :data:`SETTLED_DEGREES` since the previous one
+    at the first check where the rotated spectra moved less than :data:`.purity.SETTLED_DEGREES` since the previous one
     and the rotation evidence holds (:func:`.purity.rotation_evidence`). Measured (issue 17, 96 x 96 x 1024
     EELS-like cubes with pure pixels, k = 3, 5000 and 20000 counts/pixel): the rotated spectra's median angle to
     the truth is within 0.01 degrees of the loss rule's after ~100 iterations instead of 180-190; k = 4: ~310
@@ -355,8 +355,8 @@ def _kl_in_memory(xm, w, h, max_iter, tol, gamma: float = 1.0, check_every: int 
             converged, stopped = True, "loss"
             break
         if settle is not None:
-            now = _rotated_spectra(w, h, settle)
-            if (now is not None and rotated is not None and _max_angle_degrees(now, rotated) < SETTLED_DEGREES
+            now = rotated_spectra(w, h, settle)
+            if (now is not None and rotated is not None and max_angle_degrees(now, rotated) < purity.SETTLED_DEGREES
                     and rotation_evidence(w, h, settle)[0]):
                 converged, stopped = True, "rotated spectra settled"
                 break
@@ -365,22 +365,6 @@ def _kl_in_memory(xm, w, h, max_iter, tol, gamma: float = 1.0, check_every: int 
             saved = (w.copy(), h.copy())
     history.append(xm.loss(w, h))
     return w, h, history, converged, it, given_up, stopped
-
-
-def _rotated_spectra(w: np.ndarray, h: np.ndarray, groups) -> np.ndarray | None:
-    """The spectra of :func:`.purity.pure_pixel_rotation` (unit sum), or None when the groups give no rotation."""
-    m = group_rotation(w, groups)
-    if m is None:
-        return None
-    r = np.maximum(m @ h, 0.0)
-    return r / np.maximum(r.sum(axis=1, keepdims=True), EPS)
-
-
-def _max_angle_degrees(a: np.ndarray, b: np.ndarray) -> float:
-    """The largest angle between corresponding rows of ``a`` and ``b``, in degrees."""
-    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
-    cos = np.sum(a * b, axis=1) / np.maximum(na * nb, EPS)
-    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))).max())
 
 
 def _by_passes(dm: DataMatrix, w, h, loss: str, max_iter: int, tol: float, gamma: float):

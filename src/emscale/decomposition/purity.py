@@ -31,6 +31,8 @@ EVIDENCE_PIXELS = 4096  # pixels sampled (evenly spaced) for the evidence
 OUTSIDE_SHARE = 0.10  # a pixel is outside the groups' simplex when a rotated loading is below -10 % of its total
 OUTSIDE_SIGMAS = 3.0  # ... and below -3 standard errors
 MAX_OUTSIDE = 0.10  # the rotation is applied when at most this fraction of the pixels lies outside
+# A solver whose result will be rotated stops once the rotated spectra move less than this between checks
+SETTLED_DEGREES = 0.01
 
 
 def pure_pixel_rotation(w: np.ndarray, h: np.ndarray, groups, floor: float = 0.0):
@@ -58,6 +60,22 @@ def group_rotation(w: np.ndarray, groups) -> np.ndarray | None:
     if not np.all(np.isfinite(m)) or np.linalg.cond(m) > MAX_CONDITION:
         return None
     return m
+
+
+def rotated_spectra(w: np.ndarray, h: np.ndarray, groups) -> np.ndarray | None:
+    """The spectra of :func:`pure_pixel_rotation` (unit sum), or None when the groups give no rotation."""
+    m = group_rotation(w, groups)
+    if m is None:
+        return None
+    r = np.maximum(m @ h, 0.0)
+    return r / np.maximum(r.sum(axis=1, keepdims=True), 1e-300)
+
+
+def max_angle_degrees(a: np.ndarray, b: np.ndarray) -> float:
+    """The largest angle between corresponding rows of ``a`` and ``b``, in degrees."""
+    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    cos = np.sum(a * b, axis=1) / np.maximum(na * nb, 1e-300)
+    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))).max())
 
 
 def outside_scores(w: np.ndarray, h: np.ndarray, groups, noise: str = "poisson", sigma2: float = 1.0,
