@@ -36,9 +36,9 @@ def mcr_als(
 
     Stops when the squared residual decreased by less than ``tol`` (relative), or, with ``settle = (groups,
     holds)`` (the result will be rotated to the pure-pixel ``groups`` when ``holds(C, S)``), once the spectra
-    rotated to the groups moved less than :data:`.purity.SETTLED_DEGREES` since the previous iteration and
-    ``holds(C, S)``: the rotation fixes the member of the family of equally good factorisations, as in
-    :func:`.nmf._kl_in_memory`."""
+    rotated to the groups moved less than :data:`.purity.SETTLED_DEGREES` since the previous iteration, the
+    residual fell by less than :data:`.purity.SETTLED_LOSS` (relative) and ``holds(C, S)``: the rotation fixes the
+    member of the family of equally good factorisations, as in :func:`.nmf._kl_in_memory`."""
     s = np.maximum(np.asarray(s_init, dtype=float), 0.0)
     k = s.shape[0]
     prev = np.inf
@@ -58,7 +58,7 @@ def mcr_als(
         if settle is not None:
             now = rotated_spectra(c, s, settle[0])
             if (now is not None and rotated is not None and max_angle_degrees(now, rotated) < purity.SETTLED_DEGREES
-                    and settle[1](c, s)):
+                    and hist[-2] - res <= purity.SETTLED_LOSS * max(res, EPS) and settle[1](c, s)):
                 converged, stopped = True, "rotated spectra settled"
                 break
             rotated = now

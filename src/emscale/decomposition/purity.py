@@ -31,8 +31,10 @@ EVIDENCE_PIXELS = 4096  # pixels sampled (evenly spaced) for the evidence
 OUTSIDE_SHARE = 0.10  # a pixel is outside the groups' simplex when a rotated loading is below -10 % of its total
 OUTSIDE_SIGMAS = 3.0  # ... and below -3 standard errors
 MAX_OUTSIDE = 0.10  # the rotation is applied when at most this fraction of the pixels lies outside
-# A solver whose result will be rotated stops once the rotated spectra move less than this between checks
+# A solver whose result will be rotated stops once the rotated spectra move less than this between checks, the
+# loss falling by less than SETTLED_LOSS (relative) over that check: a stall of the updates is not a settled fit
 SETTLED_DEGREES = 0.01
+SETTLED_LOSS = 1e-5
 
 
 def pure_pixel_rotation(w: np.ndarray, h: np.ndarray, groups, floor: float = 0.0):
