@@ -173,25 +173,6 @@ def test_mu_exponent_outside_the_stable_range_is_refused():
             raise AssertionError(bad)
 
 
-def test_endmember_start_stops_once_the_rotated_spectra_settle(monkeypatch):
-    """Dense counts with pure pixels: the result is rotated to the pure-pixel groups, so the updates stop once the
-    rotated spectra settle (issue 17: this cube took 340 iterations by the loss rule, 1.4 s) -- with the spectra
-    of the loss rule's run within a few hundredths of a degree."""
-    from emscale.decomposition import purity
-
-    s, truth = make_cube(3, kind="eels", shape=(64, 64), n_channels=240, counts=5000, pure=True, seed=1)
-    d = decompose(s, "nmf", n_components=3)
-    assert d.info["start"] == "pure-pixel endmembers" and d.info["pure_pixel_rotation"]
-    assert d.info["stopped_by"] == "rotated spectra settled"
-    monkeypatch.setattr(purity, "SETTLED_DEGREES", 0.0)  # only the loss rule
-    full = decompose(s, "nmf", n_components=3)
-    assert full.info["stopped_by"] == "loss"
-    assert d.info["n_iter"] <= full.info["n_iter"] / 2
-    a, a_full = (spectral_angles(x.factors_array.T, truth.spectra) for x in (d, full))
-    assert np.max(np.abs(a - a_full)) < 0.05, (a, a_full)
-    assert np.median(a) < 1.0
-
-
 def test_without_the_rotation_only_the_loss_rule_stops_the_updates():
     """The endmember start without the rotation (``pure_pixels=False``): the solver's own factorisation is the
     result, so the crawl along the family matters and only the loss rule may stop it."""
