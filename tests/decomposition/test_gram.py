@@ -46,7 +46,7 @@ def dense_reference(x, seed, keep_pixels=None, keep_channels=None, centre=False)
 def _compiled_routes_on_small_cubes(monkeypatch):
     """These cubes are small enough for the numpy route (:func:`._jit.use_numba`); the routes are tested here."""
     monkeypatch.setattr(_jit, "NUMBA_MIN_VALUES", 0)
-    monkeypatch.setattr(_jit, "GRAM_NUMBA_MIN_VALUES", 0)
+    monkeypatch.setattr(_jit, "DENSE_NUMBA_MIN_VALUES", 0)
 
 @pytest.mark.parametrize("route", [pytest.param("sparse", marks=needs_numba), "dense"])
 def test_gram_and_noise_gram_equal_the_dense_products(counts, route, monkeypatch):

@@ -67,8 +67,8 @@ def test_small_cube_every_method_without_numba_and_light_import():
     """A fresh process: ``import emscale`` loads no scipy submodule that only some operations need, and a cube
     below :data:`._jit.NUMBA_MIN_VALUES` values runs every method on numpy (numba never imported, nor
     scikit-learn: ICA is emscale's own FastICA), and so do the methods that read the data only through the Gram
-    route (PCA, VCA, MCR, ICA) below :data:`._jit.GRAM_NUMBA_MIN_VALUES`. Timings: the start-up rows of
-    benchmarks/bench_decomposition.py."""
+    route (PCA, VCA, MCR, ICA), and NMF of dense counts, below :data:`._jit.DENSE_NUMBA_MIN_VALUES`. Timings: the
+    start-up rows of benchmarks/bench_decomposition.py."""
     code = (
         "import sys, time, numpy as np, emscale as em\n"
         "heavy = sorted(m for m in ('scipy.spatial', 'scipy.ndimage', 'scipy.sparse', 'scipy.fft', 'sklearn', 'numba')"
@@ -83,16 +83,21 @@ def test_small_cube_every_method_without_numba_and_light_import():
         "    out[m] = (time.perf_counter() - t, 'numba' in sys.modules, 'sklearn' in sys.modules)\n"
         "x = rng.poisson(200 * rng.dirichlet([1, 1, 1], (32, 32)) @ rng.dirichlet(np.ones(512), 3)).astype(np.uint16)\n"
         "s = em.Signal(x, axes=[{'navigate': True}, {'navigate': True}, {'navigate': False}])\n"
-        "for m in ('pca', 'vca', 'mcr', 'ica'):\n"  # 2^19 values: the Gram route stays on numpy (GRAM_NUMBA_MIN_VALUES)
+        "for m in ('pca', 'vca', 'mcr', 'ica'):\n"  # 2^19 values: the Gram route stays on numpy
         "    t = time.perf_counter()\n"
         "    em.decompose(s, m, n_components='auto' if m == 'pca' else 3)\n"
         "    out[m + ' 32x32x512'] = (time.perf_counter() - t, 'numba' in sys.modules, 'sklearn' in sys.modules)\n"
+        "x = rng.poisson(40 * rng.dirichlet([1, 1], (32, 32)) @ rng.gamma(2, 1, (2, 512))).astype(np.uint16)\n"
+        "s = em.Signal(x, axes=[{'navigate': True}, {'navigate': True}, {'navigate': False}])\n"
+        "d = em.decompose(s, 'nmf', n_components=2)\n"  # dense counts: the dense KL route, on numpy too
+        "out['nmf dense 32x32x512'] = (d.info['route'], 'numba' in sys.modules, 'sklearn' in sys.modules)\n"
         "print(repr((heavy, out)))\n"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     heavy, out = eval(res.strip().splitlines()[-1])  # noqa: S307 -- our own child's repr
     assert heavy == []
     assert not any(numba for _, numba, _ in out.values())
+    assert out["nmf dense 32x32x512"][0] == "dense-numpy"
     assert [m for m, (_, _, sk) in out.items() if sk] == []
 
 

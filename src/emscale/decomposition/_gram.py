@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import HAVE_NUMBA, for_kernel, use_numba_gram
+from ._jit import HAVE_NUMBA, for_kernel, use_numba_dense
 from ._signs import _mix64, _pixel_base, _seed64, noise_signs  # noqa: F401 -- noise_signs: re-exported
 
 # The sparse Gram is used when its work, sum_i m_i^2 / 2 scattered updates, is below this fraction of the dense
@@ -53,7 +53,7 @@ def sparse_gram_worthwhile(sum_nnz_sq: float, n_pixels: int, n_channels: int) ->
     """Whether the sparse Gram route is expected to beat BLAS for these non-zero counts (data only)."""
     if n_pixels == 0 or n_channels == 0:
         return False
-    if not use_numba_gram(float(n_pixels) * n_channels):
+    if not use_numba_dense(float(n_pixels) * n_channels):
         return False
     return float(sum_nnz_sq) <= SPARSE_GRAM_MAX_WORK * float(n_pixels) * float(n_channels) ** 2
 

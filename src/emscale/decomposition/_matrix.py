@@ -37,7 +37,7 @@ import numpy as np
 
 from ..core.errors import DataError
 from ..engine import InlineExecutor, Pass, passes, run_pass
-from ._jit import use_numba_gram
+from ._jit import use_numba_dense
 
 # Smallest partition (bytes of the stored rows) a DataMatrix pass uses.
 MIN_PARTITION_BYTES = 1 << 20
@@ -513,7 +513,7 @@ class DataMatrix:
         sparse = self.mean is None and _gram.sparse_gram_worthwhile(st.nnz_sq, self.n_pixels, p)
         chan_ids = np.flatnonzero(self.keep_channels) if self.keep_channels is not None else np.arange(p)
         # small matrices: numpy, numba never imported
-        compiled = use_numba_gram(float(self.n_pixels) * p)
+        compiled = use_numba_dense(float(self.n_pixels) * p)
 
         def pixel_ids(p0: int, a: int, b: int) -> np.ndarray:
             ids = np.arange(p0 + a, p0 + b)

@@ -59,6 +59,7 @@ import numpy as np
 from ..engine import Pass
 from . import purity
 from ._jit import use_numba as use_numba_for
+from ._jit import use_numba_dense
 from ._linalg import tall_qr
 from ._matrix import DataMatrix
 from ._method import Context, Method, register
@@ -190,10 +191,14 @@ def expected_nonzero_fraction(dm: DataMatrix) -> float:
 
 def build_kl_matrix(dm: DataMatrix, use_numba: bool | None = None):
     """One pass over the partitions: the kept (unweighted) data as CSR (float32 values), or dense float32 when
-    more than :data:`DENSE_FRACTION` of the entries are non-zero. Partials concatenate in partition order."""
+    more than :data:`DENSE_FRACTION` of the entries are non-zero. Partials concatenate in partition order.
+    ``use_numba``: as :func:`nmf`'s; None decides by size, the dense route by :func:`._jit.use_numba_dense` (numpy's
+    BLAS is as fast below ~10^6 values), the CSR route by :func:`._jit.use_numba`."""
     from ._klmu import KLMatrix, nonzeros
 
     n, p = dm.n_pixels, dm.n_channels
+    compiled_dense = use_numba_dense(float(n) * p, use_numba)
+    use_numba = use_numba_for(float(n) * p, use_numba)
     if np.dtype(dm.data.dtype).kind in "biu" and dm.sums is not None:
         # expected fraction of non-zeros of Poisson counts with each channel's mean: an upper bound (pixels
         # differ), so only a clearly dense matrix skips the CSR route (whose own test then decides)
@@ -206,7 +211,7 @@ def build_kl_matrix(dm: DataMatrix, use_numba: bool | None = None):
             parts = dm.run(Pass(dense_rows, lambda a, b: a + b, name="nmf-build-dense"))
             dense = np.concatenate(parts, axis=0) if parts else np.zeros((0, p), np.float32)
             del parts
-            return KLMatrix(n, p, dense=dense, use_numba=use_numba)
+            return KLMatrix(n, p, dense=dense, use_numba=compiled_dense)
 
     def m(block, rows):
         counts, cols, vals = nonzeros(dm.raw_block(block, rows)[0])
@@ -224,7 +229,7 @@ def build_kl_matrix(dm: DataMatrix, use_numba: bool | None = None):
         dense = np.zeros((n, p), dtype=np.float32)
         rows = np.repeat(np.arange(n), counts)
         dense[rows, indices] = data
-        return KLMatrix(n, p, dense=dense, use_numba=use_numba)
+        return KLMatrix(n, p, dense=dense, use_numba=compiled_dense)
     return KLMatrix(n, p, csr=(indptr, indices, data), use_numba=use_numba)
 
 
@@ -414,7 +419,8 @@ def nmf(
     W-only updates first. ``in_memory``: KL only; ``None`` holds X in memory when it fits in
     :data:`IN_MEMORY_BYTES`, ``False`` forces the pass-based route (one pass over the data per iteration).
     ``use_numba``: None uses numba when it is installed and the matrix has at least ``_jit.NUMBA_MIN_VALUES``
-    entries (smaller: numpy, numba not even imported); False the numpy/scipy sweeps.
+    entries, ``_jit.DENSE_NUMBA_MIN_VALUES`` when held dense (smaller: numpy, numba not even imported); False the
+    numpy/scipy sweeps.
     ``gamma``: the exponent of the KL multiplicative updates (:func:`._klmu.mu_step`; 1: Lee & Seung's), guarded:
     the first check whose loss rose returns to the last good factors and continues with ``gamma = 1``
     (``info["gamma_given_up_at"]``).
@@ -443,7 +449,7 @@ def nmf(
     route = "passes"
     if loss == "kl" and (in_memory or (in_memory is None and kl_fits_in_memory(dm))):
         # small matrices: the numpy sweeps (numba's import and kernel load cost more than the whole fit)
-        xm = build_kl_matrix(dm, use_numba=use_numba_for(float(dm.n_pixels) * dm.n_channels, use_numba))
+        xm = build_kl_matrix(dm, use_numba=use_numba)
         w = np.ascontiguousarray(w)
         for _ in range(fixed_h):
             xm.w_update(w, h)
