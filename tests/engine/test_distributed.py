@@ -135,11 +135,14 @@ def test_cli_scheduler_option_runs_passes_on_the_cluster(client, store, tmp_path
 
 
 @pytest.mark.parametrize("level", [0.3, 30.0])
-def test_gram_pca_on_cluster_gives_the_in_memory_bits(client, tmp_path, level):
+def test_gram_pca_on_cluster_gives_the_in_memory_bits(client, tmp_path, level, monkeypatch):
     """Both Gram routes on the cluster -- sparse counts (numba kernels in the worker processes) and dense counts
     (BLAS syrk; its task once captured scipy's unpicklable routine objects) -- with the executor passed in (the
     matrix once carried the client into the tasks): the same bits as in memory."""
+    from emscale.decomposition import _jit
     from emscale.engine import passes
+
+    monkeypatch.setattr(_jit, "DENSE_NUMBA_MIN_VALUES", 0)  # the route is chosen here; this cube is small
 
     rng = np.random.default_rng(8)
     x = rng.poisson(level * rng.random((1, 1, 128)) + 0.01, (48, 30, 128)).astype(np.uint16)
