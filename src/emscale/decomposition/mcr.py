@@ -16,6 +16,7 @@ from ..engine import Pass
 from . import purity
 from ._matrix import DataMatrix
 from ._method import Context, Method, by_energy, register, unit_sum
+from .nmf import start_choice
 from .purity import max_angle_degrees, pure_pixel_rotation, rotated_spectra, rotation_evidence
 from .vca import vertex_scores
 
@@ -126,8 +127,12 @@ class MCR(Method):
                 "noise": "gaussian", "sigma2": float(loss) / max(dm.n_pixels * dm.n_channels, 1)}
             return rotation_evidence(w_data, h_data, ctx.groups, **noise)
 
+        # The settled-spectra stop only where NMF's endmember start is taken too (dense counts, pure pixels already
+        # shown in the PCA subspace): near its start ALS sits close to the pure-pixel simplex, where the evidence
+        # holds on mixtures that the converged solution shows to have no pure pixels (measured: a softly mixed
+        # EELS cube, k = 4, rotated after 37 iterations at 12.5 degrees from the truth, against 7.6 unrotated)
         settle = None
-        if self.pure_pixels and dm.row_scale is not None:  # the Gaussian evidence needs the final residual
+        if self.pure_pixels and dm.row_scale is not None and start_choice(ctx, "auto")[0]:
             settle = (ctx.groups, lambda c, sw: evidence(c, sw, None)[0])
         c, sw, info = mcr_als(dm, s0, max_iter=self.max_iter, tol=self.tol, closure=self.closure,
                               closure_scale=dm.root_ag, settle=settle)
