@@ -57,13 +57,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine import Pass
-from . import purity
 from ._jit import use_numba as use_numba_for
 from ._jit import use_numba_dense
 from ._linalg import tall_qr
 from ._matrix import DataMatrix
 from ._method import Context, Method, register
-from .purity import max_angle_degrees, pure_pixel_rotation, rotated_spectra, rotation_evidence
+from .purity import SettledStop, pure_pixel_rotation, rotation_evidence
 from .vca import vertex_scores
 
 EPS = 1e-12
@@ -180,6 +179,12 @@ W_ONLY_UPDATES = 20  # endmember-spectra start: W-only updates before the joint 
 IN_MEMORY_BYTES = 8 * 2**30  # the KL route holds X in memory (CSR or dense float32) up to this size
 DENSE_FRACTION = 0.4  # above this fraction of non-zeros X is held dense (CSR would be bigger and slower)
 SUBSET_BYTES = 1 << 30  # out of core: the spectra are fitted on a pixel subset whose in-memory matrix fits this
+
+
+def check_exponent(value, name: str) -> None:
+    """ValueError naming ``name`` unless ``value`` is in (0, 2), the multiplicative updates' stable range."""
+    if not 0.0 < float(value) < 2.0:
+        raise ValueError(f"{name} must be in (0, 2) (the multiplicative updates' stable range), not {value!r}")
 
 
 def expected_nonzero_fraction(dm: DataMatrix) -> float:
@@ -331,13 +336,10 @@ def _kl_in_memory(xm, w, h, max_iter, tol, gamma: float = 1.0, check_every: int 
     ``gamma > 1`` over-relaxes the steps (:func:`._klmu.mu_step`); the descent is guarded at every check: a loss
     above the previous check's returns to the factors of that check and continues with plain steps.
 
-    ``settle``: the pure-pixel groups, when the result will be rotated to them (:func:`.purity.pure_pixel_rotation`;
-    the endmember start). The rotation fixes the member of the family of equally good factorisations, so the
-    updates need only settle the fit, not the crawl along that family that the loss rule waits for: they also stop
-    at the first check where the rotated spectra moved less than :data:`.purity.SETTLED_DEGREES` since the previous one,
-    the loss fell by less than :data:`.purity.SETTLED_LOSS` (relative; without it, the updates on the Velox EELS map
-    of ``shared/data/real`` stopped in an early stall, 2 % above the loss rule's loss, spectra 1 degree away) and
-    the rotation evidence holds (:func:`.purity.rotation_evidence`). Measured (issue 17, 96 x 96 x 1024
+    ``settle``: a :class:`.purity.SettledStop`, when the result will be rotated to the pure-pixel groups (the
+    endmember start): the updates also stop at the first check where it says the rotated spectra settled. Without
+    its loss condition the updates on the Velox EELS map of ``shared/data/real`` stopped in an early stall, 2 % above
+    the loss rule's loss, spectra 1 degree away. Measured (issue 17, 96 x 96 x 1024
     EELS-like cubes with pure pixels, k = 3, 5000 and 20000 counts/pixel): the rotated spectra's median angle to
     the truth is within 0.01 degrees of the loss rule's after ~100 iterations instead of 180-190; k = 4: ~310
     instead of 420. The loss rule's tail moves them less than 0.01 degrees per check there.
@@ -347,7 +349,7 @@ def _kl_in_memory(xm, w, h, max_iter, tol, gamma: float = 1.0, check_every: int 
     history = []
     converged = False
     it = given_up = 0
-    saved = rotated = None
+    saved = None
     stopped = "max_iter"
     for it in range(1, max_iter + 1):
         cur = xm.iterate(w, h, with_loss=(it % check_every == 0), gamma=gamma)  # loss of (W new, H old)
@@ -361,14 +363,9 @@ def _kl_in_memory(xm, w, h, max_iter, tol, gamma: float = 1.0, check_every: int 
         if len(history) > 1 and abs(history[-2] - cur) <= tol * max(abs(cur), EPS):
             converged, stopped = True, "loss"
             break
-        if settle is not None:
-            now = rotated_spectra(w, h, settle)
-            if (now is not None and rotated is not None and max_angle_degrees(now, rotated) < purity.SETTLED_DEGREES
-                    and history[-2] - cur <= purity.SETTLED_LOSS * max(abs(cur), EPS)
-                    and rotation_evidence(w, h, settle)[0]):
-                converged, stopped = True, "rotated spectra settled"
-                break
-            rotated = now
+        if settle is not None and settle(w, h, history[-2] if len(history) > 1 else np.inf, cur):
+            converged, stopped = True, "rotated spectra settled"
+            break
         if gamma != 1.0:
             saved = (w.copy(), h.copy())
     history.append(xm.loss(w, h))
@@ -431,8 +428,7 @@ def nmf(
     """
     if loss not in ("kl", "frobenius"):
         raise ValueError(f"loss must be 'kl' or 'frobenius', not {loss!r}")
-    if not 0.0 < gamma < 2.0:
-        raise ValueError(f"gamma must be in (0, 2) (the multiplicative updates' stable range), not {gamma!r}")
+    check_exponent(gamma, "gamma")
     fixed_h = 0
     if init is None:
         w, h = init_nndsvda(dm, k)
@@ -453,7 +449,9 @@ def nmf(
         w = np.ascontiguousarray(w)
         for _ in range(fixed_h):
             xm.w_update(w, h)
-        settle = pure_pixels if fixed_h and pure_pixels is not None else None
+        settle = None
+        if fixed_h and pure_pixels is not None:
+            settle = SettledStop(pure_pixels, lambda w, h: rotation_evidence(w, h, pure_pixels)[0])
         w, h, history, converged, it, given_up, stopped = _kl_in_memory(xm, w, h, max_iter, tol, gamma,
                                                                        settle=settle)
         route = ("csr" if xm.csr is not None else "dense") + ("-numba" if xm.use_numba else "-numpy")
@@ -562,9 +560,7 @@ class NMF(Method):
     def validate(self) -> None:
         if self.init not in ("auto", "vca", "nndsvda"):
             raise ValueError(f"unknown init {self.init!r}; choose 'auto', 'vca' or 'nndsvda'")
-        if not 0.0 < float(self.mu_exponent) < 2.0:
-            raise ValueError(f"mu_exponent must be in (0, 2) (the multiplicative updates' stable range), "
-                             f"not {self.mu_exponent!r}")
+        check_exponent(self.mu_exponent, "mu_exponent")
         if self.loss not in ("kl", "frobenius"):
             raise ValueError(f"loss must be 'kl' or 'frobenius', not {self.loss!r}")
 

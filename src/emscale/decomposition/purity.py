@@ -80,6 +80,25 @@ def max_angle_degrees(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))).max())
 
 
+class SettledStop:
+    """The stop of a solver whose result will be rotated to the pure-pixel ``groups`` (NMF from the endmembers,
+    MCR-ALS): the rotation fixes the member of the family of equally good factorisations, so the iterations need
+    only settle the fit, not the crawl along that family that a loss rule waits for. Called at each check with the
+    current factors (W, H), the loss at the previous check (``inf`` at the first) and the current one; true once the
+    rotated spectra (:func:`rotated_spectra`) moved less than :data:`SETTLED_DEGREES` since the previous call, the
+    loss fell by less than :data:`SETTLED_LOSS` (relative) and ``holds(W, H)`` (the rotation evidence)."""
+
+    def __init__(self, groups, holds):
+        self.groups, self.holds, self.last = groups, holds, None
+
+    def __call__(self, w: np.ndarray, h: np.ndarray, before: float, loss: float) -> bool:
+        now = rotated_spectra(w, h, self.groups)
+        settled = (now is not None and self.last is not None and max_angle_degrees(now, self.last) < SETTLED_DEGREES
+                   and before - loss <= SETTLED_LOSS * max(abs(loss), 1e-12) and bool(self.holds(w, h)))
+        self.last = now
+        return settled
+
+
 def outside_scores(w: np.ndarray, h: np.ndarray, groups, noise: str = "poisson", sigma2: float = 1.0,
                    max_pixels: int = EVIDENCE_PIXELS):
     """(pixel indices, z) for an evenly spaced sample of at most ``max_pixels`` pixels: ``z`` (pixels, k) is each
