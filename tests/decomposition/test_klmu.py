@@ -1,5 +1,6 @@
-"""KL multiplicative-update kernels: the specialised sweeps for up to four components give the same bits as the
-generic ones (padding with zero components adds exact zeros)."""
+"""KL multiplicative-update kernels: the specialised CSR sweeps for up to four components give the same bits as the
+generic ones (padding with zero components adds exact zeros); the dense ones sum in SIMD lanes, the same values to
+rounding and the same bits on every rerun."""
 
 import numpy as np
 import pytest
@@ -115,15 +116,55 @@ def test_over_relaxed_step_is_the_textbook_step_with_an_exponent(k, dense):
 
 @pytest.mark.parametrize("gamma", [1.0, 1.5])
 @pytest.mark.parametrize("k", [1, 3, 4])
-def test_dense_four_component_w_update_equals_the_generic_one(k, gamma):
-    """The dense W-only update for up to four components (endmember start, refit after the rotation) gives the
-    bits of the generic kernel."""
+def test_dense_four_component_kernels_agree_with_the_generic_ones(k, gamma):
+    """The dense kernels for up to four components sum in SIMD lanes (reassociated): the generic kernels' values to
+    rounding, no longer their bits -- the W-only update (endmember start, refit after the rotation) and the H sweep
+    with its loss."""
     rng = np.random.default_rng(40 + k)
     x, _ = _random_csr(rng, n=300, p=90, density=0.8)
     x = x.astype(np.float32)
     w0, h0 = rng.random((x.shape[0], k)) + 0.1, rng.random((k, x.shape[1])) + 0.1
+    xm = _klmu.KLMatrix(*x.shape, dense=x)
     w = w0.copy()
-    _klmu.KLMatrix(*x.shape, dense=x).w_update(w, h0, gamma)
+    xm.w_update(w, h0, gamma)
     wg = w0.copy()
     _klmu._kernels()._w_update_dense(x, wg, np.ascontiguousarray(h0.T), np.maximum(h0.sum(axis=1), _klmu.EPS), gamma)
-    assert np.array_equal(w, wg)
+    assert not np.array_equal(w, wg) or k == 1  # the lanes are in use (one component: one term a channel)
+    np.testing.assert_allclose(w, wg, rtol=1e-13)
+    num, xlog = xm._sweep(w0, np.ascontiguousarray(h0.T), True)
+    num_g, xlog_g = _klmu._kernels()._h_num_dense(x, w0, np.ascontiguousarray(h0.T), xm.bounds, True)
+    np.testing.assert_allclose(num, num_g, rtol=1e-13)
+    assert xlog == pytest.approx(xlog_g, rel=1e-13)
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_sweeps_give_the_same_bits_on_every_rerun_alignment_and_thread_count(dense):
+    """The dense lane sums are fixed by the compiled code, not by where the rows lie in memory or how many threads
+    run, and the per-chunk loss terms are summed in chunk order on every route (a ``sum()`` in the reassociating
+    dense sweep followed the thread count): a copy of X at another address (shifted by one float32)
+    and one thread give the bits of the first run, losses included."""
+    import numba
+
+    rng = np.random.default_rng(7)
+    x, csr = _random_csr(rng, n=640, p=203, density=0.9 if dense else 0.2)
+    x = x.astype(np.float32)
+    shifted = np.empty(x.size + 1, np.float32)[1:].reshape(x.shape)
+    shifted[:] = x
+    w0, h0 = rng.random((x.shape[0], 3)) + 0.1, rng.random((3, x.shape[1])) + 0.1
+
+    def run(data):
+        w, h = w0.copy(), h0.copy()
+        xm = _klmu.KLMatrix(*data.shape, dense=data) if dense else _klmu.KLMatrix(*data.shape, csr=csr)
+        losses = [xm.iterate(w, h, with_loss=True, gamma=1.3) for _ in range(3)]
+        return w, h, losses
+
+    first = run(x)
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one_thread = run(x)
+    finally:
+        numba.set_num_threads(threads)
+    for other in (run(x), run(shifted), one_thread):
+        assert all(np.array_equal(a, b) for a, b in zip(first[:2], other[:2], strict=True))
+        assert first[2] == other[2]

@@ -63,6 +63,13 @@ def mu_step(a: np.ndarray, ratio: np.ndarray, gamma: float = 1.0) -> np.ndarray:
 _ONES4 = np.ones(4)  # the unused H sums of a sweep without the W update
 
 
+def _rows4(h: np.ndarray) -> np.ndarray:
+    """(k <= 4, channels) -> contiguous (4, channels) float64, extra rows zero: H as the dense sweeps read it."""
+    out = np.zeros((4, h.shape[1]))
+    out[: h.shape[0]] = h
+    return out
+
+
 def _pad4(a: np.ndarray, fill: float = 0.0) -> np.ndarray:
     """(rows, k <= 4) -> contiguous (rows, 4) float64; extra columns ``fill`` (zeros: components that add exact
     zeros; the H sums of padded components are 1 so that nothing divides by zero)."""
@@ -133,7 +140,7 @@ class KLMatrix:
                 _kernels()._w_update_csr(*self.csr, w, ht, hsum, float(gamma))
             elif w.shape[1] <= 4:
                 w4 = _pad4(w)
-                _kernels()._w_update_dense4(self.dense, w4, _pad4(ht), _pad4(hsum[None, :], 1.0)[0], float(gamma),
+                _kernels()._w_update_dense4(self.dense, w4, _rows4(h), _pad4(hsum[None, :], 1.0)[0], float(gamma),
                                             self.bounds)
                 w[:] = w4[:, : w.shape[1]]
             else:
@@ -160,6 +167,10 @@ class KLMatrix:
                 return num[:, :k], xlog
             if self.csr is not None:
                 return _kernels()._h_num_csr(*self.csr, np.ascontiguousarray(w), ht, self.bounds, self.p, with_loss)
+            if k <= 4:
+                num, xlog = _kernels()._sweep_dense4(self.dense, _pad4(w), _rows4(ht.T), _ONES4, 1.0, self.bounds,
+                                                     False, with_loss)
+                return num[:k].T, xlog
             return _kernels()._h_num_dense(self.dense, np.ascontiguousarray(w), ht, self.bounds, with_loss)
         num = np.zeros((self.p, k))
         xlog = 0.0
@@ -206,8 +217,9 @@ class KLMatrix:
             num, xlog = _kernels()._sweep_csr4(*self.csr, w4, _pad4(ht), _pad4(hsum[None, :], 1.0)[0], float(gamma),
                                                self.bounds, self.p, True, with_loss)
         else:
-            num, xlog = _kernels()._sweep_dense4(self.dense, w4, _pad4(ht), _pad4(hsum[None, :], 1.0)[0], float(gamma),
-                                                 self.bounds, with_loss)
+            num, xlog = _kernels()._sweep_dense4(self.dense, w4, _rows4(h), _pad4(hsum[None, :], 1.0)[0],
+                                                 float(gamma), self.bounds, True, with_loss)
+            num = num.T
         if w4 is not w:
             w[:] = w4[:, :k]
         loss = self._kl(xlog, w, h) if with_loss else None
