@@ -1,14 +1,10 @@
-"""numba, optional: whether it is there, whether a matrix is worth it, and arrays in the form its compiled
-kernels accept. numba is imported (0.3-1 s with the cached kernels) only by the kernel modules
-(:mod:`._klmu_kernels`, :mod:`._gram_kernels`), i.e. when a compiled route runs."""
+"""When a matrix is worth numba's compiled kernels (:mod:`._klmu_kernels`, :mod:`._gram_kernels`); whether numba
+is there and the arrays its kernels accept are the engine's (:mod:`emscale.engine.jit`)."""
 
 from __future__ import annotations
 
-from importlib.util import find_spec
+from ..engine.jit import HAVE_NUMBA, for_kernel  # noqa: F401 -- for_kernel: re-exported for the kernels' callers
 
-import numpy as np
-
-HAVE_NUMBA = find_spec("numba") is not None
 NUMBA_MIN_VALUES = 1 << 17  # below this many matrix entries numpy is as fast as loading numba and its kernels
 # The dense routes -- the Gram matrix (PCA, and the PCA every other method starts from) and the KL updates of a dense
 # matrix -- are BLAS-bound in numpy: as fast as their compiled kernels up to ~10^6 values, where loading numba
@@ -31,17 +27,3 @@ def use_numba(n_values: float, requested: bool | None = None, min_values: int | 
 def use_numba_dense(n_values: float, requested: bool | None = None) -> bool:
     """:func:`use_numba` for the dense routes: at least :data:`DENSE_NUMBA_MIN_VALUES` entries."""
     return use_numba(n_values, requested, min_values=DENSE_NUMBA_MIN_VALUES)
-
-
-def for_kernel(x) -> np.ndarray:
-    """``x`` as an array the compiled kernels accept: native byte order (vendor files may be big-endian), and
-    no float16 / bool (numba has no arithmetic for them), C-contiguous (a channel slice of a block is a strided
-    view; a row copy keeps the kernels to one compiled specialisation and costs less than a boolean gather)."""
-    x = np.ascontiguousarray(x)
-    if x.dtype == np.float16:
-        return x.astype(np.float32)
-    if x.dtype == np.bool_:
-        return x.view(np.uint8)
-    if not x.dtype.isnative:
-        return x.astype(x.dtype.newbyteorder("="))
-    return x

@@ -36,10 +36,9 @@ dynamic image sampling based on supervised learning", IEEE Trans. Comput. Imagin
 
 from __future__ import annotations
 
-from importlib.util import find_spec
-
 import numpy as np
 
+from ..engine.jit import HAVE_NUMBA
 from .slads_periodic import periodic_image
 
 LOCAL_FEATURES = ("std", "grad", "range", "nn_dev", "d1", "dk", "level")
@@ -50,7 +49,6 @@ TILE = 16  # pixels per side of the tiles that bound how far a new measurement c
 # :mod:`._slads_kernels`) when numba is installed: a 512 x 512 scan at 2 % measured changes ~55 000 lists per batch
 # of 262, 13 ms of numpy per decision; smaller scans do not repay numba's loading (0.3-1 s once per process).
 NUMBA_MIN_PIXELS = 1 << 17
-HAVE_NUMBA = find_spec("numba") is not None
 
 
 def _kernels(n_pixels: int):

@@ -28,13 +28,11 @@ import threading
 
 import numpy as np
 
-try:  # optional dependency: the numpy versions below compute the same maths, slower
-    import numba as _nb
+from ..engine.jit import HAVE_NUMBA
 
-    HAVE_NUMBA = True
-except Exception:  # pragma: no cover - numba missing or broken
-    _nb = None
-    HAVE_NUMBA = False
+_nb = None
+if HAVE_NUMBA:  # optional dependency: the numpy versions below compute the same maths, slower
+    import numba as _nb
 
 
 def _forward_impl(volp, cos_, sin_, rows, cu, out):
