@@ -50,6 +50,22 @@ def test_evidence_without_distinct_groups_refuses():
     assert not apply and "distinct" in reason and pure_pixel_rotation(w, h, [groups[0]] * 3) is None
 
 
+def test_standard_errors_are_those_of_the_poisson_fisher_information():
+    """The z-scores of ``outside_scores`` (Fisher information built in blocks of pixels) are each rotated loading
+    over its standard error from the textbook formula, pixel by pixel, over more pixels than one block holds."""
+    from emscale.decomposition.purity import EVIDENCE_BLOCK, group_rotation, outside_scores
+
+    rng = np.random.default_rng(6)
+    w, h, _, groups = _model(rng, pure=True, n=EVIDENCE_BLOCK * 2 + 37)
+    idx, z = outside_scores(w, h, groups)
+    assert len(idx) == len(w)
+    minv = np.linalg.inv(group_rotation(w, groups))
+    for i in (0, EVIDENCE_BLOCK - 1, EVIDENCE_BLOCK, len(w) - 1):
+        fisher = (h / (w[i] @ h)) @ h.T
+        se = np.sqrt(np.diag(minv.T @ np.linalg.inv(fisher) @ minv))
+        np.testing.assert_allclose(z[i], (w[i] @ minv) / se, rtol=1e-9)
+
+
 def test_gaussian_noise_model_gives_the_same_decision():
     rng = np.random.default_rng(4)
     for pure in (True, False):
