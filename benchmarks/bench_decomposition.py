@@ -87,8 +87,8 @@ def run_case(case: str, path: Path, k: int) -> dict:
             out["solver"] = d.info["solver"]
         elif case == "em_ica":
             d = em.decompose(s, "ica", n_components=k, poisson=True)
-        elif case == "em_nmf_default":  # what a user gets: every default (pure-pixel start and rotation)
-            d = em.decompose(s, "nmf", n_components=k)
+        elif case in ("em_nmf_default", "em_mcr_default"):  # what a user gets: every default (pure pixels)
+            d = em.decompose(s, "nmf" if case == "em_nmf_default" else "mcr", n_components=k)
             out["factors"] = d.factors_array.T.tolist()
             out["loadings"] = d.loadings_array
             out.update({key: d.info.get(key) for key in ("route", "n_iter", "start", "pure_pixel_rotation")})
@@ -219,7 +219,8 @@ DENSE_NMF_CUBES = (  # (label, kind, counts per pixel): the cubes of issue 17, 9
 def dense_nmf_rows(args) -> list[dict]:
     """KL-NMF with every default on dense high-count EELS-like cubes against the sparse EDS cube of the same size
     (issue 17: dense within 2x of sparse), and the peers on the dense cubes: scikit-learn's KL ``mu`` and
-    HyperSpy's NMF (scikit-learn's Frobenius ``cd``). Angles: median to the true spectra."""
+    HyperSpy's NMF (scikit-learn's Frobenius ``cd``); MCR-ALS with its defaults on the same cubes. Angles: median to
+    the true spectra."""
     from groundtruth import make_cube
 
     rows, sparse_s = [], None
@@ -231,6 +232,7 @@ def dense_nmf_rows(args) -> list[dict]:
             np.save(path / "data.npy", s.data)
             np.save(path / "spectra.npy", truth.spectra)
             a = child("em_nmf_default", path, 3, args.repeat)
+            mcr = child("em_mcr_default", path, 3, args.repeat)
             peers = {} if kind == "eds" or args.skip_peers else {
                 "scikit-learn": child("sk_nmf", path, 3), "hyperspy": child("hs_nmf", path, 3)}
         if "seconds" not in a:
@@ -251,6 +253,11 @@ def dense_nmf_rows(args) -> list[dict]:
                          "emscale_s": a["seconds"], "peer": name if b else None, "peer_s": b.get("seconds"),
                          "ratio": b["seconds"] / a["seconds"] if "seconds" in b else None,
                          "accuracy": line.split(" | ", 1)[1], "vs_sparse": vs_sparse})
+        if "seconds" in mcr:  # MCR-ALS on the same cube (no peer here: HyperSpy and scikit-learn have none)
+            print(f"{'':10s} {'':>6s}              | emscale MCR-ALS {mcr['seconds']:.2f} s, {mcr.get('n_iter')} "
+                  f"iterations, angle {mcr.get('median_angle_deg', float('nan')):.2f} deg", flush=True)
+            rows.append({"operation": "MCR-ALS k=3, defaults", "size": f"96x96x1024 {label}, {counts:g} counts/pixel",
+                         "emscale_s": mcr["seconds"], "peer": None, "accuracy": mcr.get("median_angle_deg")})
     return rows
 
 

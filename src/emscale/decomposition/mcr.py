@@ -20,6 +20,7 @@ from .purity import SettledStop, pure_pixel_rotation, rotation_evidence
 from .vca import vertex_scores
 
 EPS = 1e-12
+RESIDUAL_CANCELLATION = 1e-6  # below this share of |X|^2 the expanded residual loses digits: form it
 
 
 def mcr_als(
@@ -70,6 +71,7 @@ def mcr_als(
 def _concentration_pass(dm: DataMatrix, s: np.ndarray, closure: bool, closure_scale: np.ndarray | None):
     """One pass with the spectra S fixed: C (kept pixels, k), C^T C, C^T X and the squared residual."""
     proj = s.T @ np.linalg.pinv(s @ s.T)  # (p, k)
+    sst = s @ s.T
 
     def m(block, rows):
         x, k0, k1 = dm.block(block, rows)
@@ -78,8 +80,16 @@ def _concentration_pass(dm: DataMatrix, s: np.ndarray, closure: bool, closure_sc
             sc = 1.0 if closure_scale is None else closure_scale[k0:k1, None]
             tot = (cb * sc).sum(axis=1, keepdims=True)
             cb = cb / np.where(tot <= 0, 1.0, tot)
-        r = x - cb @ s
-        return ([cb], cb.T @ cb, cb.T @ x, float(np.einsum("ij,ij->", r, r)))
+        ctc, ctx = cb.T @ cb, cb.T @ x
+        # |X - C S|^2 = |X|^2 - 2 <C^T X, S> + <C^T C, S S^T>, from the products the update needs anyway: no
+        # residual matrix (a block-size float64 temporary and a third product with X, a third of a pass). Where
+        # the fit is so close that the difference cancels (noise-free data), the residual is formed after all
+        xx = float(np.einsum("ij,ij->", x, x))
+        res = xx - 2.0 * float(np.sum(ctx * s)) + float(np.sum(ctc * sst))
+        if res < RESIDUAL_CANCELLATION * xx:
+            r = x - cb @ s
+            res = float(np.einsum("ij,ij->", r, r))
+        return ([cb], ctc, ctx, res)
 
     def merge(a, b):
         return (a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3])
