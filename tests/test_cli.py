@@ -64,6 +64,17 @@ def test_bad_input_is_one_line(tmp_path, capsys, args, message):
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
+@pytest.mark.parametrize("args, message", [(["replay", "out", "-o", "x"], "No such option: -o"),
+                                           (["nosuchcmd"], "No such command 'nosuchcmd'")])
+def test_usage_errors_show_the_usage_and_exit_2(capsys, args, message):
+    """A wrong option or command gets click's usage message and exit code 2, whichever click typer raises it from
+    (typer 0.2x vendors its own: the error was printed as ``NoSuchOption: ...`` with exit code 1)."""
+    code, out, err = run(capsys, *args)
+    assert code == 2
+    assert message in err and "Usage:" in err and "--help" in err
+    assert "NoSuchOption" not in err and "Traceback" not in err
+
+
 def test_debug_shows_traceback(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "emscale", "--debug", "info", str(tmp_path / "missing.dm3")],

@@ -304,6 +304,25 @@ class _Steps:
         return self._p.__exit__(*exc)
 
 
+def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """(usage-error classes, abort classes) as typer raises them: typer 0.2x vendors click as ``typer._click`` and
+    has its own ``Abort``, which are not click's classes (a bad option printed ``NoSuchOption: ...`` and no usage)."""
+    import importlib
+
+    import click
+
+    usage, abort = [click.ClickException], [click.exceptions.Abort]
+    for module, name, into in (("typer._click.exceptions", "ClickException", usage),
+                               ("typer.exceptions", "Abort", abort)):
+        try:
+            cls = getattr(importlib.import_module(module), name, None)
+        except ImportError:  # an older typer on the installed click
+            cls = None
+        if isinstance(cls, type) and cls not in into:
+            into.append(cls)
+    return tuple(usage), tuple(abort)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning expected errors into one line on stderr."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -319,12 +338,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"emscale: error: {msg}", file=sys.stderr)
         return 2
     except Exception as exc:  # click's own usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
+        usage, abort = _click_exceptions()
+        if isinstance(exc, usage):
             exc.show()
             return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
+        if isinstance(exc, abort):
             print("emscale: aborted", file=sys.stderr)
             return 1
         if debug:
