@@ -41,12 +41,8 @@ SETTLED_LOSS = 1e-5
 def pure_pixel_rotation(w: np.ndarray, h: np.ndarray, groups, floor: float = 0.0):
     """``(W M^-1 clipped at floor, M H, M)`` for pixel-index groups (one per component), or ``None`` when the
     groups do not define an invertible rotation (fewer groups than components, or two groups on one vertex)."""
-    k = w.shape[1]
-    if len(groups) != k or any(len(g) == 0 for g in groups):
-        return None
-    m = np.stack([w[np.asarray(g)].sum(axis=0) for g in groups])  # (k groups, k components)
-    m /= np.maximum(m.sum(axis=1, keepdims=True), 1e-300)
-    if not np.all(np.isfinite(m)) or np.linalg.cond(m) > MAX_CONDITION:
+    m = group_rotation(w, groups)
+    if m is None:
         return None
     w_new = np.maximum(w @ np.linalg.inv(m), floor)
     h_new = np.maximum(m @ h, 0.0)
@@ -103,12 +99,23 @@ class SettledStop:
 def outside_scores(w: np.ndarray, h: np.ndarray, groups, noise: str = "poisson", sigma2: float = 1.0,
                    max_pixels: int = EVIDENCE_PIXELS):
     """(pixel indices, z) for an evenly spaced sample of at most ``max_pixels`` pixels: ``z`` (pixels, k) is each
-    rotated loading ``(W M^-1)_ic`` (:func:`pure_pixel_rotation`, unclipped) divided by its standard error.
+    rotated loading ``(W M^-1)_ic`` (:func:`pure_pixel_rotation`, unclipped) divided by its standard error
+    (:func:`_rotated_loadings`). ``None`` when the groups give no rotation."""
+    rotated = _rotated_loadings(w, h, groups, noise, sigma2, max_pixels)
+    if rotated is None:
+        return None
+    idx, wr, se, _ = rotated
+    return idx, wr / se
+
+
+def _rotated_loadings(w: np.ndarray, h: np.ndarray, groups, noise: str, sigma2: float, max_pixels: int):
+    """(pixel indices, rotated loadings ``W M^-1``, their standard errors, ``M``) for an evenly spaced sample of at
+    most ``max_pixels`` pixels, or None when the groups give no rotation.
 
     The standard error comes from the Fisher information of the pixel's loadings for fixed spectra ``H`` (data
     units: W (pixels, k) and H (k, channels) with ``X ~= W H``): ``H diag(1 / mu_i) H^T`` for Poisson counts
     (``mu_i = w_i H``), ``H H^T / sigma2`` for Gaussian noise; the covariance of ``w_i`` is its inverse and that of
-    ``w_i M^-1`` follows. ``None`` when the groups give no rotation."""
+    ``w_i M^-1`` follows."""
     m = group_rotation(w, groups)
     if m is None:
         return None
@@ -133,7 +140,7 @@ def outside_scores(w: np.ndarray, h: np.ndarray, groups, noise: str = "poisson",
     cov = np.linalg.inv(info)
     cov_rot = np.einsum("ca,icd,db->iab", minv, cov, minv, optimize=True)
     se = np.sqrt(np.maximum(np.einsum("icc->ic", cov_rot), 1e-300))
-    return idx, (wi @ minv) / se
+    return idx, wi @ minv, se, m
 
 
 def rotation_evidence(w: np.ndarray, h: np.ndarray, groups, noise: str = "poisson", sigma2: float = 1.0):
@@ -162,16 +169,13 @@ def rotation_evidence(w: np.ndarray, h: np.ndarray, groups, noise: str = "poisso
     k = w.shape[1]
     ev: dict = {"group_sizes": [int(len(g)) for g in groups], "max_outside": MAX_OUTSIDE,
                 "outside_share": OUTSIDE_SHARE, "outside_sigmas": OUTSIDE_SIGMAS}
-    scored = outside_scores(w, h, groups, noise=noise, sigma2=sigma2)
-    if scored is None:
+    rotated = _rotated_loadings(w, h, groups, noise, sigma2, EVIDENCE_PIXELS)
+    if rotated is None:
         return False, ev, f"no rotation: the {len(groups)} pixel groups do not define {k} distinct vertices"
-    idx, z = scored
-    m = group_rotation(w, groups)
-    wr = w[idx] @ np.linalg.inv(m)
+    idx, wr, se, m = rotated
     total = np.maximum(np.abs(wr).sum(axis=1), 1e-300)
     share = wr / total[:, None]
-    se = np.abs(wr) / np.maximum(np.abs(z), 1e-300) / total[:, None]
-    outside = np.any((share < -OUTSIDE_SHARE) & (share < -OUTSIDE_SIGMAS * se), axis=1)
+    outside = np.any((share < -OUTSIDE_SHARE) & (share < -OUTSIDE_SIGMAS * se / total[:, None]), axis=1)
     ev["outside_fraction"] = float(np.mean(outside))
     ev["negative_mass"] = float(np.maximum(-wr, 0.0).sum() / max(float(np.abs(wr).sum()), 1e-300))
     ev["pixels_sampled"] = int(len(idx))
