@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import HAVE_NUMBA, for_kernel, use_numba_dense
+from ..engine.jit import for_kernel
+from ._jit import HAVE_NUMBA, use_numba_dense
 from ._signs import _mix64, _pixel_base, _seed64, noise_signs  # noqa: F401 -- noise_signs: re-exported
 
 # The sparse Gram is used when its work, sum_i m_i^2 / 2 scattered updates, is below this fraction of the dense

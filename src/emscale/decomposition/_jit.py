@@ -3,7 +3,7 @@ is there and the arrays its kernels accept are the engine's (:mod:`emscale.engin
 
 from __future__ import annotations
 
-from ..engine.jit import HAVE_NUMBA, for_kernel  # noqa: F401 -- for_kernel: re-exported for the kernels' callers
+from ..engine.jit import HAVE_NUMBA
 
 NUMBA_MIN_VALUES = 1 << 17  # below this many matrix entries numpy is as fast as loading numba and its kernels
 # The dense routes -- the Gram matrix (PCA, and the PCA every other method starts from) and the KL updates of a dense

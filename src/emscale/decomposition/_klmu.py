@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import HAVE_NUMBA, for_kernel, use_numba  # noqa: F401 -- HAVE_NUMBA: re-exported
+from ..engine.jit import for_kernel
+from ._jit import HAVE_NUMBA, use_numba  # noqa: F401 -- HAVE_NUMBA: re-exported
 
 EPS = 1e-12
 CHUNK_NNZ = 1 << 20  # non-zeros per vectorised chunk (numpy path) / per row chunk (partials of W^T R)
@@ -210,12 +211,12 @@ class KLMatrix:
             self.w_update(w, h, gamma)
             return self.h_update(w, h, with_loss, gamma)
         k = w.shape[1]
-        ht = np.ascontiguousarray(h.T)
         hsum = np.maximum(h.sum(axis=1), EPS)
         w4 = _pad4(w)
         if self.csr is not None:
-            num, xlog = _kernels()._sweep_csr4(*self.csr, w4, _pad4(ht), _pad4(hsum[None, :], 1.0)[0], float(gamma),
-                                               self.bounds, self.p, True, with_loss)
+            num, xlog = _kernels()._sweep_csr4(*self.csr, w4, _pad4(np.ascontiguousarray(h.T)),
+                                               _pad4(hsum[None, :], 1.0)[0], float(gamma), self.bounds, self.p, True,
+                                               with_loss)
         else:
             num, xlog = _kernels()._sweep_dense4(self.dense, w4, _rows4(h), _pad4(hsum[None, :], 1.0)[0],
                                                  float(gamma), self.bounds, True, with_loss)

@@ -70,8 +70,8 @@ def mcr_als(
 
 def _concentration_pass(dm: DataMatrix, s: np.ndarray, closure: bool, closure_scale: np.ndarray | None):
     """One pass with the spectra S fixed: C (kept pixels, k), C^T C, C^T X and the squared residual."""
-    proj = s.T @ np.linalg.pinv(s @ s.T)  # (p, k)
     sst = s @ s.T
+    proj = s.T @ np.linalg.pinv(sst)  # (p, k)
 
     def m(block, rows):
         x, k0, k1 = dm.block(block, rows)
