@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from emscale import Signal
+from emscale import DataError, Signal
 from emscale.decomposition import decompose
 from groundtruth import make_cube
 
@@ -69,6 +69,34 @@ def test_eds_zero_peak_masked_by_default():
     s = _eds(data)
     s.signal_type = "EELS"
     assert decompose(s, "pca", n_components=2).params["zero_peak_channels"] == 0
+
+
+def test_a_map_of_strobe_counts_only_is_refused_by_name():
+    """Counts only in the zero-energy peak and two stray counts elsewhere (like the real Velox example map, whose
+    acquisition stopped after 320 pixels): once the peak is masked, three components would be made of single
+    counts (each 'component' one pixel, loss 0). An error names the masked peak and what is left; a separation
+    that is possible but holds almost no counts warns."""
+    data = np.zeros((16, 16, 256), dtype=np.uint16)
+    data[:4, :, 5:15] = 3  # the strobe peak, channels below 0.1 keV
+    data[0, 0, 100] = data[1, 3, 200] = 1
+    with pytest.raises(DataError, match=r"zero-energy peak \(15 channel.*only 2 channel\(s\) and 2 pixel\(s\).*"
+                                        r"at most 2 component"):
+        decompose(_eds(data), "nmf", n_components=3)
+    with pytest.warns(UserWarning, match="too few counts for a separation"):
+        d = decompose(_eds(data), "nmf", n_components=2)
+    assert "rank_warning" in d.info
+    with pytest.raises(DataError, match="zero-energy peak.*all the decomposed data are zero"):
+        decompose(_eds(np.where(np.arange(256) < 15, data, 0).astype(np.uint16)), "pca", n_components=1)
+    kept = decompose(_eds(data), "nmf", n_components=3, mask_zero_peak=False)  # the user keeps the peak
+    assert kept.n_components == 3
+
+
+def test_the_real_velox_map_is_refused_by_name(velox_emd):
+    import emscale as em
+
+    eds = [s for s in em.load(velox_emd) if s.signal_type.startswith("EDS") and s.data.ndim == 3][0]
+    with pytest.raises(DataError, match="zero-energy peak.*only 2 channel"):
+        decompose(eds, "mcr", n_components=3)
 
 
 def test_negative_data_switch_poisson_off_with_a_warning():

@@ -102,7 +102,7 @@ def decompose(
     solver = _solver(solver, meth, n_components, dm, centre)
     sketches = _read(dm, solver, n_pca, oversample, seed, poisson, centre)
     poisson, poisson_note = _resolve_poisson(s, dm, poisson, auto_poisson)
-    _check_values(s, dm, meth, poisson, n_components, centre)
+    _check_values(s, dm, meth, poisson, n_components, centre, n_zero_peak)
     dm.configure(poisson=poisson, centre=bool(centre))
     rank_needed = n_components == "auto" or (n_components is None and meth.auto_rank)
     rank_sel = rank_channels(dm.sums.col_sums, poisson) if poisson and not centre else None
@@ -193,11 +193,12 @@ def _rank(dm: DataMatrix, result, solver: str, rank_sel, rank_needed: bool, seed
         info["rank_channels"] = n_rank_ch
     if poisson and n_rank_ch < MIN_RANK_CHANNELS:
         advice = suggest_binning(dm.sums.col_sums, dm.sums.row_sums)
-        msg = (f"too few counts for a rank estimate: {n_rank_ch} channel(s) hold at least {MIN_CHANNEL_COUNTS} "
+        # with a given n_components too: no rank can be seen, and the components are single counts and noise
+        what = "a rank estimate" if rank_needed else "a separation (its components are mostly noise)"
+        msg = (f"too few counts for {what}: {n_rank_ch} channel(s) hold at least {MIN_CHANNEL_COUNTS} "
                f"counts (mean {float(np.mean(dm.sums.row_sums)):.3g} counts per pixel); bin the data, e.g. "
                f"{advice} (Signal.rebin)")
-        if rank_needed:
-            warnings.warn(msg, UserWarning, stacklevel=4)
+        warnings.warn(msg, UserWarning, stacklevel=4)
         info["rank_warning"] = msg
         return 0, {"method": "too-few-counts", "eigenvalues": result.eigenvalues, "rank_channels": n_rank_ch}, info
     if poisson and solver != "gram":
@@ -304,7 +305,8 @@ def _read(dm: DataMatrix, solver: str, n_pca: int, oversample: int, seed, poisso
     return None
 
 
-def _check_values(s: Signal, dm: DataMatrix, meth: Method, poisson: bool, n_components, centre: bool) -> None:
+def _check_values(s: Signal, dm: DataMatrix, meth: Method, poisson: bool, n_components, centre: bool,
+                  n_zero_peak: int = 0) -> None:
     st, m = dm.sums, min(dm.n_pixels, dm.n_channels)
     if st.n_nonfinite:
         raise DataError(f"{s!r} contains {st.n_nonfinite} NaN or infinite value(s) in the decomposed region")
@@ -317,13 +319,29 @@ def _check_values(s: Signal, dm: DataMatrix, meth: Method, poisson: bool, n_comp
         raise DataError(
             f"{meth.name} needs non-negative data; {st.n_negative} value(s) are negative (minimum {st.minimum:g})"
         )
+    # A map whose counts are all in the EDS strobe peak (an aborted or empty acquisition: the real Velox example
+    # file, 11093 counts, 11091 of them below 0.1 keV) is next to empty once the peak is masked: say so
+    masked = (f"after leaving out the EDS zero-energy peak ({n_zero_peak} channel(s) below {ZERO_PEAK_KEV:g} keV; "
+              "mask_zero_peak=False keeps it), ") if n_zero_peak else ""
     if float(np.abs(st.col_sums).sum()) == 0 and not st.n_negative:  # no negatives and zero sums: all zero
-        raise DataError("all the decomposed data are zero: there is nothing to separate")
+        raise DataError(f"{masked}all the decomposed data are zero: there is nothing to separate")
     if isinstance(n_components, int | np.integer) and not 1 <= int(n_components) <= m:
         raise ValueError(
             f"n_components={int(n_components)} must be between 1 and min(pixels, channels) = "
             f"min({dm.n_pixels}, {dm.n_channels}) = {m}"
         )
+    if meth.nonnegative and isinstance(n_components, int | np.integer):
+        # the rank of the data is at most the number of channels (pixels) holding a non-zero value: more
+        # non-negative components than that are made up (one-pixel components of single counts, loss 0); a PCA
+        # asked for more gets components of zero variance, as a full-rank reconstruction expects
+        nz_channels = int(np.count_nonzero(st.col_sq))
+        nz_pixels = int(np.count_nonzero(st.row_sums)) if not st.n_negative else dm.n_pixels
+        if int(n_components) > min(nz_channels, nz_pixels):
+            raise DataError(
+                f"n_components={int(n_components)}, but {masked}the decomposed data hold non-zero values in only "
+                f"{nz_channels} channel(s) and {nz_pixels} pixel(s) (a total of {float(np.sum(st.col_sums)):g}): "
+                f"at most {min(nz_channels, nz_pixels)} component(s) can be separated"
+            )
     if meth.nonnegative and centre:
         raise ValueError(f"centre=True makes no sense for the non-negative method {meth.name!r}")
 

@@ -52,6 +52,13 @@ def _projected(scores: np.ndarray, k: int) -> np.ndarray:
     return z / proj[:, None]
 
 
+def _centre(y: np.ndarray, wt: np.ndarray, nb: np.ndarray) -> np.ndarray:
+    """The inverse-variance weighted mean position of pixels ``nb``; their plain mean when none of them holds a
+    count (weight 0: a pixel without counts has no position in the subspace, e.g. 98 % of an aborted map)."""
+    total = wt[nb].sum()
+    return (wt[nb, None] * y[nb]).sum(axis=0) / total if total > 0 else y[nb].mean(axis=0)
+
+
 def vertex_neighbourhoods(
     scores: np.ndarray,
     idx: np.ndarray,
@@ -102,7 +109,7 @@ def vertex_neighbourhoods(
             if np.array_equal(new, nb):
                 break
             nb = new
-            centre = (wt[nb, None] * y[nb]).sum(axis=0) / wt[nb].sum()
+            centre = _centre(y, wt, nb)
         out.append(nb)
     return out
 
@@ -140,7 +147,7 @@ def pure_pixel_groups(scores: np.ndarray, k: int, noise: float, seed: int = 0, w
         if dup is None:
             break
         others = [g for j, g in enumerate(groups) if j != dup]
-        centres = np.stack([(wt[g, None] * y[g]).sum(axis=0) / wt[g].sum() for g in others])
+        centres = np.stack([_centre(y, wt, g) for g in others])
         d = _distance_to_affine_hull(y, centres) - 1.5 * radius
         idx[dup] = int(np.argmax(d))
         groups[dup] = vertex_neighbourhoods(scores, idx[dup : dup + 1], noise, width=width, k=k, rivals=centres)[0]
