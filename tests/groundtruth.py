@@ -57,7 +57,11 @@ class Truth:
     params: dict
 
 
-def eds_spectra(rank: int, n_channels: int, rng: np.random.Generator, background=(0.2, 0.4)) -> np.ndarray:
+def eds_spectra(rank: int, n_channels: int, rng: np.random.Generator, background=(0.2, 0.4),
+                own_lines: bool = True) -> np.ndarray:
+    """Unit-sum EDS-like spectra: a bremsstrahlung continuum and Gaussian lines. Each phase has an element of its
+    own and one or two from a shared pool; ``own_lines=False``: phase 0's only element is phase 1's own one (a
+    phase with no line of its own, as Si beside SiO2)."""
     e = np.linspace(0.1, 20.0, n_channels)  # keV
     e0 = 20.5
     brems = (e0 - e) / e * np.exp(-0.6 / e**3)
@@ -69,6 +73,8 @@ def eds_spectra(rank: int, n_channels: int, rng: np.random.Generator, background
     for c in range(rank):
         # one element exclusive to this phase (phases are distinguishable) plus 1-2 shared ones
         els = [c] + list(rng.choice(shared, size=rng.integers(1, 3), replace=False))
+        if not own_lines and c == 0 and rank > 1:
+            els = [1]
         spec = rng.uniform(*background) * brems
         for el in els:
             w = rng.uniform(0.3, 1.0) if el == c else rng.uniform(0.1, 0.6)
@@ -319,14 +325,15 @@ def mixed_fractions(rank: int, shape: tuple[int, int], layout: str, rng: np.rand
 
 def mixed_scene(rank: int = 3, kind: str = "eds", layout: str = "blobs", shape: tuple[int, int] = (96, 96),
                 n_channels: int = 1024, counts: float = 200.0, seed: int = 0, floor: float = 0.08,
-                background=(0.2, 0.4)):
+                background=(0.2, 0.4), own_lines: bool = True):
     """(Signal, Truth): a Poisson spectrum image of ``rank`` phases smoothly mixed everywhere
     (:func:`mixed_fractions`, no pure pixel), EDS- or EELS-like spectra as in :func:`make_cube`, ``counts``
-    expected counts per pixel times a smooth thickness variation (+-15 %)."""
+    expected counts per pixel times a smooth thickness variation (+-15 %). ``own_lines``: see :func:`eds_spectra`."""
     from emscale import Signal
 
     rng = np.random.default_rng(seed)
-    spectra = eds_spectra(rank, n_channels, rng, background) if kind == "eds" else eels_spectra(rank, n_channels, rng)
+    spectra = (eds_spectra(rank, n_channels, rng, background, own_lines) if kind == "eds" else
+               eels_spectra(rank, n_channels, rng))
     ab = mixed_fractions(rank, shape, layout, rng, floor)
     ny, nx = shape
     thickness = 1.0 + 0.15 * np.sin(2 * np.pi * np.arange(nx) / max(nx, 1))[None, :] * np.ones((ny, 1))

@@ -84,6 +84,12 @@ def test_decompose_records_the_path_and_the_evidence(method):
     d = decompose(s, method, n_components=3)
     assert d.info["pure_pixel_rotation"] is False and d.info["pure_pixel_reason"].startswith("no pure pixels")
     assert d.info["pure_pixel_evidence"]["outside_fraction"] > MAX_OUTSIDE
+    # EDS, each phase a line of its own: the spectra's end of the family
+    assert d.info["pure_channel_rotation"] is True and d.info["pure_channel_reason"].startswith("pure channels")
+    assert set(d.info["pure_channel_evidence"]) >= {"outside_fraction", "group_channels", "group_impurity"}
+    s.signal_type = "CL"  # not EDS: that end is not tried
+    d = decompose(s, method, n_components=3)
+    assert d.info["pure_channel_rotation"] is False and d.info["pure_channel_reason"] == "not tried: not EDS data"
     off = decompose(s, method, n_components=3, pure_pixels=False)
     assert off.info["pure_pixel_reason"] == "not asked (pure_pixels=False)" and "pure_pixel_evidence" not in off.info
     # evidence refused: the solver's own factorisation, bit for bit

@@ -58,6 +58,11 @@ class Context:
     k: int  # the resolved number of components
     seed: Any  # as given to decompose: seeds every random choice
     groups: list[np.ndarray] | None = None  # pure-pixel groups (kept-pixel indices) when uses_pure_pixels
+    signal_type: str = ""  # the signal's: EDS spectra may take the pure-channel rotation (.purity)
+
+    @property
+    def eds(self) -> bool:
+        return self.signal_type.upper().startswith("EDS")
 
     @property
     def factors(self) -> np.ndarray:

@@ -74,7 +74,9 @@ def decompose(
         (``None``: the method's default; an option given to a method that does not take it is an error):
         ``max_iter``/``tol`` of ica, mcr, nmf; ``closure`` of mcr, vca (abundances sum to one);
         ``pure_pixels`` of mcr, nmf (the pure-pixel member of the family of equally good non-negative
-        factorisations, :mod:`.purity`); ``loss``, ``init``, ``fit_pixels``, ``mu_exponent`` of nmf. See each
+        factorisations where the data show pure pixels, else on EDS data the member whose spectra are pure at
+        each phase's own lines where the data show those, :mod:`.purity`); ``loss``, ``init``, ``fit_pixels``,
+        ``mu_exponent`` of nmf. See each
         method's class.
     mask_zero_peak : leave out the EDS detector's zero-energy (strobe) peak, the channels below 0.1 keV, from the
         separation . ``None``: on for EDS signals (``signal_type`` starting with
@@ -120,7 +122,7 @@ def decompose(
         info["endmember_pixels"] = np.asarray(idx)
     mean_spec = None if dm.mean is None else dm.expand_channels(dm.mean * dm.root_bh)
     mean_scale = None if dm.mean is None else dm.expand_pixels(dm.root_ag)
-    factors, loadings, method_info = meth.fit(Context(dm, pca_result, k, seed, groups))
+    factors, loadings, method_info = meth.fit(Context(dm, pca_result, k, seed, groups, str(s.signal_type or "")))
     params = {"n_components": int(n_components) if isinstance(n_components, np.integer) else n_components,
               "poisson": poisson, "seed": int(seed), "centre": bool(centre), "solver": solver, **excluded,
               "n_components_used": int(k), **meth.params()}

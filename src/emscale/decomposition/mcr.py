@@ -16,7 +16,7 @@ from ..engine import Pass
 from ._matrix import DataMatrix
 from ._method import Context, Method, by_energy, register, unit_sum
 from .nmf import start_choice
-from .purity import SettledStop, pure_pixel_rotation, rotation_evidence
+from .purity import SettledStop, pure_channel_rotation, pure_pixel_rotation, rotation_evidence
 from .vca import vertex_scores
 
 EPS = 1e-12
@@ -110,7 +110,9 @@ class MCR(Method):
     each pure-pixel group; spectra scaled to unit sum, components ordered by energy. Options: ``closure``,
     ``pure_pixels`` (rotate to the member of the family of equally good factorisations whose concentrations are
     pure at the pure-pixel groups, :mod:`.purity`, then refit the concentrations; only when the data show pure
-    pixels there, :func:`.purity.rotation_evidence`), ``max_iter``, ``tol``."""
+    pixels there, :func:`.purity.rotation_evidence`; else, on EDS data, to the member whose spectra are pure at
+    each phase's own lines when the data show those, :func:`.purity.pure_channel_rotation`), ``max_iter``,
+    ``tol``."""
 
     name = "mcr"
     nonnegative = True
@@ -123,11 +125,14 @@ class MCR(Method):
         # weighted endmember spectra: PCA model of the summed spectra around each vertex pixel (unit-free)
         s0 = np.maximum(vertex_scores(ctx.scores, ctx.groups, dm.root_ag) @ ctx.factors.T / dm.root_bh.mean(), 0.0)
 
-        def evidence(c, sw, loss):
-            # in data units: Poisson counts when weighted as counts, else Gaussian with the residual
-            w_data, h_data = c * dm.root_ag[:, None], sw * dm.root_bh[None, :]
+        def data_units(c, sw, loss):
+            # Poisson counts when weighted as counts, else Gaussian with the residual
             noise = {"noise": "poisson"} if dm.row_scale is not None else {
                 "noise": "gaussian", "sigma2": float(loss) / max(dm.n_pixels * dm.n_channels, 1)}
+            return c * dm.root_ag[:, None], sw * dm.root_bh[None, :], noise
+
+        def evidence(c, sw, loss):
+            w_data, h_data, noise = data_units(c, sw, loss)
             return rotation_evidence(w_data, h_data, ctx.groups, **noise)
 
         # The settled-spectra stop only where NMF's endmember start is taken too (dense counts, pure pixels already
@@ -144,8 +149,16 @@ class MCR(Method):
         if self.pure_pixels:
             apply, info["pure_pixel_evidence"], info["pure_pixel_reason"] = evidence(c, sw, info["loss"])
             rot = pure_pixel_rotation(c, sw, ctx.groups) if apply else None
+            info["pure_pixel_rotation"] = rot is not None
+            info["pure_channel_rotation"] = False
+            info["pure_channel_reason"] = ("not tried: the pure-pixel rotation was applied" if rot is not None else
+                                           "not tried: not EDS data" if not ctx.eds else "")
+            if rot is None and ctx.eds:  # the spectra's end of the family (.purity), in data units
+                w_data, h_data, noise = data_units(c, sw, info["loss"])
+                (info["pure_channel_rotation"], info["pure_channel_evidence"], info["pure_channel_reason"],
+                 by_channels) = pure_channel_rotation(w_data, h_data, **noise)
+                rot = None if by_channels is None else (None, by_channels[1] / dm.root_bh[None, :])
             if rot is not None:
                 sw = rot[1]
                 c, info["loss"] = concentrations(dm, sw, closure=self.closure, closure_scale=dm.root_ag)
-                info["pure_pixel_rotation"] = True
         return (*by_energy(*unit_sum(*ctx.unweighted(sw.T, c))), info)

@@ -45,7 +45,9 @@ believed pure (``pure_pixels``), the converged factorisation is therefore rotate
 whose loadings are pure there (:mod:`.purity`) and the loadings are refitted with the spectra fixed
 (:data:`W_ONLY_UPDATES` updates): the reported loss is that of the returned factors. The rotation is applied only
 when the data support it (:func:`.purity.rotation_evidence`: every pixel inside the simplex of the groups, up to
-noise); on mixtures without pure pixels the solver's own factorisation is returned. When the updates start from the
+noise). On EDS mixtures without pure pixels the other end of the family is tried, whose spectra are pure at each
+phase's own lines (:func:`.purity.pure_channel_rotation`, with its own evidence); failing both, the solver's own
+factorisation is returned. When the updates start from the
 endmembers with that rotation in view, they stop once the rotated spectra settle (:func:`_kl_in_memory`,
 ``info["stopped_by"]``), not only by the loss rule, whose tail is that drift.
 
@@ -62,7 +64,7 @@ from ._jit import use_numba_dense
 from ._linalg import tall_qr
 from ._matrix import DataMatrix
 from ._method import Context, Method, register
-from .purity import SettledStop, pure_pixel_rotation, rotation_evidence
+from .purity import SettledStop, pure_channel_rotation, pure_pixel_rotation, rotation_evidence
 from .vca import vertex_scores
 
 EPS = 1e-12
@@ -407,6 +409,7 @@ def nmf(
     use_numba: bool | None = None,
     pure_pixels=None,
     gamma: float = 1.0,
+    pure_channels: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Factorise the (unweighted, uncentred) data matrix of ``dm``: returns W (pixels, k), H (k, channels), info.
 
@@ -424,7 +427,10 @@ def nmf(
     ``pure_pixels``: a list of k arrays of kept-pixel indices, each a group of pixels believed pure in one
     component; the result is rotated to the factorisation whose loadings are pure there (:mod:`.purity`) when
     the evidence holds (:func:`.purity.rotation_evidence`; ``info``: ``pure_pixel_rotation``,
-    ``pure_pixel_evidence``, ``pure_pixel_reason``).
+    ``pure_pixel_evidence``, ``pure_pixel_reason``). ``pure_channels``: where that rotation is refused, rotate to
+    the factorisation whose spectra are pure at each component's most extreme channels when the evidence holds
+    (:func:`.purity.pure_channel_rotation`, for EDS; ``info``: ``pure_channel_rotation``, ``..._evidence``,
+    ``..._reason``).
     """
     if loss not in ("kl", "frobenius"):
         raise ValueError(f"loss must be 'kl' or 'frobenius', not {loss!r}")
@@ -458,17 +464,22 @@ def nmf(
     else:
         w, h, history, converged, it, given_up = _by_passes(dm, w, h, loss, max_iter, tol, gamma)
         stopped = "loss" if converged else "max_iter"
-    resolved = False
+    resolved, by_channels = False, False
     evidence, reason = None, "not asked (pure_pixels=False)"
+    channel_info: dict = {}
     if pure_pixels is not None:
         noise = {"noise": "poisson"} if loss == "kl" else {
             "noise": "gaussian", "sigma2": float(history[-1]) / max(dm.n_pixels * dm.n_channels, 1)}
         apply, evidence, reason = rotation_evidence(w, h, pure_pixels, **noise)
         rot = pure_pixel_rotation(w, h, pure_pixels, floor=EPS) if apply else None
+        rot, resolved = (None, False) if rot is None else (rot[:2], True)
+        channel_info["pure_channel_reason"] = ("not tried: the pure-pixel rotation was applied" if resolved else
+                                               "not tried: not EDS data" if not pure_channels else "")
+        if not resolved and pure_channels:
+            by_channels, channel_info["pure_channel_evidence"], channel_info["pure_channel_reason"], rot = (
+                pure_channel_rotation(w, h, **noise))
         if rot is not None:
-            w, h, _ = rot
-            h = np.maximum(h, EPS)
-            resolved = True
+            w, h = np.maximum(rot[0], EPS), np.maximum(rot[1], EPS)
             if route != "passes":
                 for _ in range(W_ONLY_UPDATES):
                     xm.w_update(w, h)
@@ -496,6 +507,8 @@ def nmf(
     }
     if evidence is not None:
         info["pure_pixel_evidence"] = evidence
+        info["pure_channel_rotation"] = by_channels
+        info |= channel_info
     return w[:, order], h[order], info
 
 
@@ -540,7 +553,8 @@ class NMF(Method):
     spectra of ``method="vca"`` (``init="vca"``; ``init="auto"``, the default, chooses by :func:`start_choice`).
     Options: ``loss`` (``"kl"``, Poisson; ``"frobenius"``, HALS),
     ``init``, ``pure_pixels`` (rotate to the factorisation whose loadings are pure at the pure-pixel groups,
-    when the data show pure pixels there: :func:`.purity.rotation_evidence`),
+    when the data show pure pixels there: :func:`.purity.rotation_evidence`; else, on EDS data, to the one whose
+    spectra are pure at each phase's own lines when the data show those: :func:`.purity.pure_channel_rotation`),
     ``fit_pixels`` (KL: fit the spectra on a seeded subset of this many pixels, then one loadings pass;
     ``None``: all pixels when they fit in memory, else as many as fit in :data:`SUBSET_BYTES`), ``max_iter``,
     ``tol``, ``mu_exponent`` (KL: the multiplicative updates' exponent, :data:`GAMMA`, guarded). Spectra sum to
@@ -593,7 +607,7 @@ class NMF(Method):
                 start = (start[0][chosen], start[1])
         w, h, info = nmf(fit_dm, k, loss=self.loss, max_iter=self.max_iter, tol=self.tol, init=start,
                          pure_pixels=fit_groups, in_memory=True if subset else None,
-                         gamma=float(self.mu_exponent))
+                         gamma=float(self.mu_exponent), pure_channels=ctx.eds)
         info["start"] = "pure-pixel endmembers" if not isinstance(start, tuple) else "nndsvda"
         info["start_reason"] = why
         if subset:
