@@ -16,7 +16,7 @@ from ..engine import Pass
 from ._matrix import DataMatrix
 from ._method import Context, Method, by_energy, register, unit_sum
 from .nmf import start_choice
-from .purity import SettledStop, pure_channel_rotation, pure_pixel_rotation, rotation_evidence
+from .purity import SettledStop, channel_end, pure_pixel_rotation, rotation_evidence
 from .vca import vertex_scores
 
 EPS = 1e-12
@@ -150,15 +150,13 @@ class MCR(Method):
             apply, info["pure_pixel_evidence"], info["pure_pixel_reason"] = evidence(c, sw, info["loss"])
             rot = pure_pixel_rotation(c, sw, ctx.groups) if apply else None
             info["pure_pixel_rotation"] = rot is not None
-            info["pure_channel_rotation"] = False
-            info["pure_channel_reason"] = ("not tried: the pure-pixel rotation was applied" if rot is not None else
-                                           "not tried: not EDS data" if not ctx.eds else "")
-            if rot is None and ctx.eds:  # the spectra's end of the family (.purity), in data units
-                w_data, h_data, noise = data_units(c, sw, info["loss"])
-                (info["pure_channel_rotation"], info["pure_channel_evidence"], info["pure_channel_reason"],
-                 by_channels) = pure_channel_rotation(w_data, h_data, **noise)
-                rot = None if by_channels is None else (None, by_channels[1] / dm.root_bh[None, :])
-            if rot is not None:
-                sw = rot[1]
+            # else the spectra's end of the family (.purity), in data units
+            w_data, h_data, noise = data_units(c, sw, info["loss"])
+            channel, by_channels = channel_end(w_data, h_data, rot is not None, ctx.eds, **noise)
+            info |= channel
+            spectra = rot[1] if rot is not None else None if by_channels is None else (
+                by_channels[1] / dm.root_bh[None, :])
+            if spectra is not None:
+                sw = spectra
                 c, info["loss"] = concentrations(dm, sw, closure=self.closure, closure_scale=dm.root_ag)
         return (*by_energy(*unit_sum(*ctx.unweighted(sw.T, c))), info)

@@ -64,7 +64,7 @@ from ._jit import use_numba_dense
 from ._linalg import tall_qr
 from ._matrix import DataMatrix
 from ._method import Context, Method, register
-from .purity import SettledStop, pure_channel_rotation, pure_pixel_rotation, rotation_evidence
+from .purity import SettledStop, channel_end, pure_pixel_rotation, rotation_evidence
 from .vca import vertex_scores
 
 EPS = 1e-12
@@ -464,7 +464,7 @@ def nmf(
     else:
         w, h, history, converged, it, given_up = _by_passes(dm, w, h, loss, max_iter, tol, gamma)
         stopped = "loss" if converged else "max_iter"
-    resolved, by_channels = False, False
+    resolved = False
     evidence, reason = None, "not asked (pure_pixels=False)"
     channel_info: dict = {}
     if pure_pixels is not None:
@@ -472,12 +472,9 @@ def nmf(
             "noise": "gaussian", "sigma2": float(history[-1]) / max(dm.n_pixels * dm.n_channels, 1)}
         apply, evidence, reason = rotation_evidence(w, h, pure_pixels, **noise)
         rot = pure_pixel_rotation(w, h, pure_pixels, floor=EPS) if apply else None
-        rot, resolved = (None, False) if rot is None else (rot[:2], True)
-        channel_info["pure_channel_reason"] = ("not tried: the pure-pixel rotation was applied" if resolved else
-                                               "not tried: not EDS data" if not pure_channels else "")
-        if not resolved and pure_channels:
-            by_channels, channel_info["pure_channel_evidence"], channel_info["pure_channel_reason"], rot = (
-                pure_channel_rotation(w, h, **noise))
+        resolved = rot is not None
+        channel_info, by_channels = channel_end(w, h, resolved, pure_channels, **noise)
+        rot = rot[:2] if resolved else by_channels
         if rot is not None:
             w, h = np.maximum(rot[0], EPS), np.maximum(rot[1], EPS)
             if route != "passes":
@@ -507,7 +504,6 @@ def nmf(
     }
     if evidence is not None:
         info["pure_pixel_evidence"] = evidence
-        info["pure_channel_rotation"] = by_channels
         info |= channel_info
     return w[:, order], h[order], info
 

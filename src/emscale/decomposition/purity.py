@@ -217,13 +217,12 @@ def _better_determined(h: np.ndarray) -> np.ndarray:
     return np.flatnonzero(total >= np.median(total))
 
 
-def channel_groups(h: np.ndarray, size: int = CHANNEL_GROUP_SIZE) -> list[np.ndarray]:
+def channel_groups(h: np.ndarray, cand: np.ndarray | None = None, size: int = CHANNEL_GROUP_SIZE) -> list[np.ndarray]:
     """For each component, the ``size`` channels where its share of the model ``h[:, j] / sum(h[:, j])`` is
-    largest, among the better-determined half of the channels (model total at least the median): the vertices of
-    the channel cloud, as the pixel groups are of the pixel cloud."""
-    total = h.sum(axis=0)
-    cand = _better_determined(h)
-    share = h[:, cand] / np.maximum(total[cand], 1e-300)
+    largest, among the candidate channels ``cand`` (default: the better-determined half, model total at least the
+    median): the vertices of the channel cloud, as the pixel groups are of the pixel cloud."""
+    cand = _better_determined(h) if cand is None else cand
+    share = h[:, cand] / np.maximum(h[:, cand].sum(axis=0), 1e-300)
     return [np.sort(cand[np.argsort(-share[c], kind="stable")[:size]]) for c in range(h.shape[0])]
 
 
@@ -232,31 +231,31 @@ def pure_channel_rotation(w: np.ndarray, h: np.ndarray, noise: str = "poisson", 
     non-zero) at each component's :func:`channel_groups`, and whether the data support it (at most
     :data:`MAX_OUTSIDE_CHANNELS` of the channels outside the groups' simplex, by the test of
     :func:`rotation_evidence` on the transposed factorisation). ``W``, ``H`` in data units; ``H'`` clipped at 0."""
-    groups = channel_groups(h)
+    k = w.shape[1]
+    # the test runs over the channels the groups are chosen from: in the faint tail of an EDS continuum (near the
+    # beam energy) the pure-channel member leaves a systematic -11 % share (the continuum is under every line, so
+    # pinning a line's channels to one phase takes a little continuum from the others)
+    cand = _better_determined(h)
+    groups = channel_groups(h, cand)
     n = w.shape[0]
     sub = np.unique(np.linspace(0, n - 1, min(n, CHANNEL_EVIDENCE_PIXELS)).round().astype(np.int64))
     # the information of a channel's values sums over pixels: a subset scaled up (Poisson: linear in W's scale,
     # Gaussian: quadratic) stands for all of them
     scale = n / len(sub) if noise == "poisson" else np.sqrt(n / len(sub))
-    # the test runs over the channels the groups are chosen from: in the faint tail of an EDS continuum (near the
-    # beam energy) the pure-channel member leaves a systematic -11 % share (the continuum is under every line, so
-    # pinning a line's channels to one phase takes a little continuum from the others)
-    cand = _better_determined(h)
     local = [np.searchsorted(cand, g) for g in groups]
     _, ev, _ = rotation_evidence(h[:, cand].T, (w[sub] * scale).T, local, noise=noise, sigma2=sigma2)
     ev = {"group_channels": [g.tolist() for g in groups], "max_outside": MAX_OUTSIDE_CHANNELS} | {
         key: ev[key] for key in ("outside_fraction", "negative_mass", "group_mixing") if key in ev}
-    k = w.shape[1]
     # how much of each group's counts the other components hold, against its binomial standard error: where the
     # solver's own spectra are pure there already (sparse counts: KL-NMF drives those values to zero itself),
     # the rotation would only move them by noise
-    counts = np.stack([(w.sum(axis=0)[:, None] * h[:, g]).sum(axis=1) for g in groups])  # (group, component)
+    component_counts = w.sum(axis=0)[:, None]
+    counts = np.stack([(component_counts * h[:, g]).sum(axis=1) for g in groups])  # (group, component)
     total = np.maximum(counts.sum(axis=1), 1e-300)
     share = np.diag(counts) / total
     impurity = 1.0 - share
     ev["group_impurity"] = impurity.tolist()
-    rot = pure_pixel_rotation(h.T, w.T, groups)
-    if rot is None or "outside_fraction" not in ev:
+    if "outside_fraction" not in ev:  # the evidence found no rotation: two groups on one vertex
         return False, ev, f"no rotation: the {k} channel groups do not define {k} distinct vertices", None
     if not np.any(impurity > OUTSIDE_SIGMAS * np.sqrt(np.maximum(share * impurity, 0.0) / total)):
         return False, ev, (f"the solver's spectra are pure at the {k} channel groups already (other components "
@@ -267,6 +266,20 @@ def pure_channel_rotation(w: np.ndarray, h: np.ndarray, noise: str = "poisson", 
         return False, ev, (f"no pure channels: {out:.1f} % of the channels lie outside the simplex of the {k} "
                            f"channel groups (more than {100 * MAX_OUTSIDE_CHANNELS:.0f} %; a phase without a line "
                            "of its own?)"), None
+    # the same group rows as the evidence's rotation (computed over the candidate channels), so it exists
+    h_rot, w_rot, _ = pure_pixel_rotation(h.T, w.T, groups)
     return True, ev, (f"pure channels: {out:.1f} % of the channels lie outside the simplex of the {k} channel groups "
                       f"(at most {100 * MAX_OUTSIDE_CHANNELS:.0f} %): each component alone at a line of its own"), (
-        rot[1].T, rot[0].T)
+        w_rot.T, h_rot.T)
+
+
+def channel_end(w: np.ndarray, h: np.ndarray, pixel_rotated: bool, eds: bool, noise: str = "poisson",
+                sigma2: float = 1.0):
+    """The spectra's end of the family where a caller's pure-pixel rotation was not applied: ``(info, (W', H') or
+    None)`` with ``info`` the result's ``pure_channel_rotation``, ``pure_channel_reason`` and (when tried)
+    ``pure_channel_evidence``. Tried on EDS data only (:func:`pure_channel_rotation`)."""
+    if pixel_rotated or not eds:
+        why = "the pure-pixel rotation was applied" if pixel_rotated else "not EDS data"
+        return {"pure_channel_rotation": False, "pure_channel_reason": f"not tried: {why}"}, None
+    apply, ev, reason, rot = pure_channel_rotation(w, h, noise=noise, sigma2=sigma2)
+    return {"pure_channel_rotation": apply, "pure_channel_evidence": ev, "pure_channel_reason": reason}, rot
