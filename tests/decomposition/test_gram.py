@@ -11,9 +11,10 @@ import emscale as em
 from emscale.decomposition import _gram, _jit, _matrix
 from emscale.decomposition._matrix import DataMatrix
 from emscale.engine import InlineExecutor, ThreadExecutor, passes
+from emscale.engine.jit import numba_usable
 from groundtruth import three_peak_counts
 
-needs_numba = pytest.mark.skipif(not _gram.HAVE_NUMBA, reason="the sparse Gram route needs numba")
+needs_numba = pytest.mark.skipif(not numba_usable(), reason="the sparse Gram route needs numba")
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +99,7 @@ def test_routes_agree_and_do_not_depend_on_chunks_partitions_or_executor(counts,
     np.testing.assert_allclose(results[2][0][1], results[1][0][1], rtol=1e-13, atol=1e-13)
 
 
-def test_noise_signs_are_balanced_and_the_numba_and_numpy_paths_agree(monkeypatch):
+def test_noise_signs_are_balanced_and_the_numba_and_numpy_paths_agree():
     s = _gram.noise_signs(11, np.arange(400), np.arange(500))
     assert s.dtype == np.int8 and set(np.unique(s)) == {-1, 1}
     assert abs(s.mean()) < 0.01  # 200 000 signs: 4.5 sigma
@@ -109,8 +110,7 @@ def test_noise_signs_are_balanced_and_the_numba_and_numpy_paths_agree(monkeypatc
     x = np.random.default_rng(0).poisson(0.7, (40, 500)).astype(np.uint16)
     w = np.linspace(0.5, 2, 40)
     fast = _gram.signed_root(x, w, 11, np.arange(360, 400), np.arange(500))
-    monkeypatch.setattr(_gram, "HAVE_NUMBA", False)
-    slow = _gram.signed_root(x, w, 11, np.arange(360, 400), np.arange(500))
+    slow = _gram.signed_root(x, w, 11, np.arange(360, 400), np.arange(500), compiled=False)
     np.testing.assert_array_equal(fast, slow)
     np.testing.assert_allclose(slow, np.sqrt(x) * s[360:] * w[:, None], rtol=1e-6)
 

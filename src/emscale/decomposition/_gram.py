@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine.jit import for_kernel
-from ._jit import HAVE_NUMBA, use_numba_dense
+from ..engine.jit import for_kernel, numba_usable
+from ._jit import use_numba_dense
 from ._signs import _mix64, _pixel_base, _seed64, noise_signs  # noqa: F401 -- noise_signs: re-exported
 
 # The sparse Gram is used when its work, sum_i m_i^2 / 2 scattered updates, is below this fraction of the dense
@@ -67,7 +67,7 @@ def signed_root(x: np.ndarray, row_weight: np.ndarray | None, seed: int, pixel_i
     w = _row_weights(row_weight, x.shape[0])
     pix = np.asarray(pixel_ids, dtype=np.int64)
     chan = np.asarray(channel_ids, dtype=np.int64)
-    if HAVE_NUMBA if compiled is None else (compiled and HAVE_NUMBA):
+    if numba_usable() if compiled is None else (compiled and numba_usable()):
         out = np.empty(x.shape, dtype=np.float32)
         _kernels()._signed_root_nb(x, w, pix, chan, _seed64(seed), out)
         return out

@@ -3,7 +3,7 @@ is there and the arrays its kernels accept are the engine's (:mod:`emscale.engin
 
 from __future__ import annotations
 
-from ..engine.jit import HAVE_NUMBA
+from ..engine.jit import HAVE_NUMBA, numba_usable
 
 NUMBA_MIN_VALUES = 1 << 17  # below this many matrix entries numpy is as fast as loading numba and its kernels
 # The dense routes -- the Gram matrix (PCA, and the PCA every other method starts from) and the KL updates of a dense
@@ -18,10 +18,11 @@ DENSE_NUMBA_MIN_VALUES = 1 << 20
 def use_numba(n_values: float, requested: bool | None = None, min_values: int | None = None) -> bool:
     """Whether a compiled route runs for a matrix of ``n_values`` entries: ``requested`` (None: when numba is
     installed and the matrix holds at least ``min_values`` entries, :data:`NUMBA_MIN_VALUES` by default),
-    never without numba."""
+    never without a numba that imports (:func:`emscale.engine.jit.numba_usable`)."""
     if requested is None:
-        return HAVE_NUMBA and float(n_values) >= (NUMBA_MIN_VALUES if min_values is None else min_values)
-    return bool(requested) and HAVE_NUMBA
+        return (HAVE_NUMBA and float(n_values) >= (NUMBA_MIN_VALUES if min_values is None else min_values)
+                and numba_usable())
+    return bool(requested) and numba_usable()
 
 
 def use_numba_dense(n_values: float, requested: bool | None = None) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine.jit import for_kernel
+from ..engine.jit import numba_usable
 from ._jit import HAVE_NUMBA, use_numba  # noqa: F401 -- HAVE_NUMBA: re-exported
 
 EPS = 1e-12
@@ -88,7 +89,7 @@ class KLMatrix:
         self.n, self.p = n, p
         self.csr = csr  # (indptr int64, indices int32, data float32)
         self.dense = dense  # (n, p) float32
-        self.use_numba = HAVE_NUMBA if use_numba is None else (bool(use_numba) and HAVE_NUMBA)
+        self.use_numba = numba_usable() if use_numba is None else (bool(use_numba) and numba_usable())
         if csr is not None:
             indptr = csr[0]
             self.rows = None

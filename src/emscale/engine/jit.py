@@ -6,11 +6,30 @@ loading (:mod:`emscale.decomposition._jit`, :mod:`emscale.sampling.slads_feature
 
 from __future__ import annotations
 
+import warnings
+from functools import cache
 from importlib.util import find_spec
 
 import numpy as np
 
-HAVE_NUMBA = find_spec("numba") is not None
+HAVE_NUMBA = find_spec("numba") is not None  # installed; whether it imports is learnt on the first compiled route
+
+
+@cache
+def numba_usable() -> bool:
+    """Whether numba is installed and imports. Asked only where a compiled route would run, so that ``import
+    emscale`` and small inputs never load it. An install that does not import (built against another numpy, a
+    missing llvmlite) warns once and the numpy kernels run: the same maths, slower, rather than an error from a
+    speed-only dependency."""
+    if not HAVE_NUMBA:
+        return False
+    try:
+        import numba  # noqa: F401
+    except Exception as exc:  # an ImportError, or whatever a broken binary raises while loading
+        warnings.warn(f"numba is installed but does not import ({type(exc).__name__}: {exc}); emscale runs its "
+                      "numpy kernels instead (same results, slower)", RuntimeWarning, stacklevel=3)
+        return False
+    return True
 
 
 def for_kernel(x) -> np.ndarray:

@@ -28,8 +28,9 @@ import threading
 
 import numpy as np
 
-from ..engine.jit import HAVE_NUMBA
+from ..engine.jit import numba_usable
 
+HAVE_NUMBA = numba_usable()  # this module loads on the first projection, not with emscale
 _nb = None
 if HAVE_NUMBA:  # optional dependency: the numpy versions below compute the same maths, slower
     import numba as _nb
