@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine.jit import for_kernel
-from ..engine.jit import numba_usable
+from ..engine.jit import for_kernel, numba_usable
 from ._jit import HAVE_NUMBA, use_numba  # noqa: F401 -- HAVE_NUMBA: re-exported
 
 EPS = 1e-12
