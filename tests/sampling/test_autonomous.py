@@ -10,6 +10,7 @@ from emscale import DataError
 from emscale.sampling.autonomous import (
     adjusted_rand_index,
     autonomous_si,
+    autonomous_spectrum_imaging,
     phase_map,
     phase_map_from_mask,
     plot_phase_run,
@@ -136,3 +137,41 @@ def test_two_phases_of_the_bruker_map_from_a_quarter_of_the_positions(real_dir, 
     ref, _ = phase_map(s, 2)
     res = autonomous_si(VirtualMicroscope(s), 2, fraction=0.25, stable_ari=None, reference=ref, seed=seed)
     assert res.ari[-1] >= 0.95, res.ari[-1]
+
+
+def _line_over_continuum_scene():
+    """Three phases told apart by weak lines over a strong falling continuum (a band, discs, the matrix)."""
+    r = np.random.default_rng(0)
+    yy, xx = np.mgrid[:48, :48]
+    lab = np.zeros((48, 48), int)
+    lab[(yy > 16) & (yy < 28)] = 1
+    for _ in range(5):
+        cy, cx = r.uniform(4, 44, 2)
+        lab[(yy - cy) ** 2 + (xx - cx) ** 2 < 3.5**2] = 2
+    e = np.arange(128)
+    bg = np.exp(-e / 60)
+
+    def line(c):
+        return np.exp(-((e - c) ** 2) / 8)
+
+    spectra = np.stack([bg + 1.5 * line(30), bg + 1.2 * line(30) + line(70), bg + 2 * line(100) + 0.5 * line(30)])
+    spectra /= spectra.sum(axis=1, keepdims=True)
+    axes = [{"name": "y", "navigate": True}, {"name": "x", "navigate": True}, {"name": "E", "navigate": False}]
+    return r.poisson(300 * spectra[lab]).astype(np.uint32), lab, axes
+
+
+def test_a_simulated_lower_dose_is_still_weighted_as_counts():
+    # noise_dose=0.3 serves Poisson(0.3 x) / 0.3: not whole numbers, but counts all the same. Taken for non-counts,
+    # the phase model lost its Poisson scaling and the continuum's intensity swamped the lines (ARI 0.17)
+    cube, lab, axes = _line_over_continuum_scene()
+    s = em.Signal(cube, axes=axes, signal_type="EDS_TEM")
+    scope = VirtualMicroscope(s, noise_dose=0.3)
+    assert scope.count_scale == 0.3 and VirtualMicroscope(s).count_scale is None
+    simulated = autonomous_spectrum_imaging(s, 3, fraction=0.25, noise_dose=0.3, stable_ari=None, seed=1)
+    low = np.random.default_rng(5).poisson(0.3 * cube.astype(float)).astype(np.uint32)
+    recorded = autonomous_spectrum_imaging(em.Signal(low, axes=axes, signal_type="EDS_TEM"), 3, fraction=0.25,
+                                           stable_ari=None, seed=1)
+    ari_simulated = adjusted_rand_index(lab, simulated.phase_map)
+    ari_recorded = adjusted_rand_index(lab, recorded.phase_map)
+    assert ari_simulated > 0.8 and ari_recorded > 0.8, (ari_simulated, ari_recorded)
+    assert abs(ari_simulated - ari_recorded) < 0.05

@@ -87,16 +87,25 @@ def adjusted_rand_index(a, b) -> float:
     return float(adjusted_rand_score(np.asarray(a).ravel(), np.asarray(b).ravel()))
 
 
-def _is_counts(x: np.ndarray) -> bool:
-    return bool(np.all(x >= 0) and np.all(x == np.round(x)))
+def _is_counts(x: np.ndarray, count_scale: float | None = None) -> bool:
+    """Whether ``x`` holds counts, or counts divided by ``count_scale`` (a microscope's ``count_scale``: the
+    virtual one's simulated lower dose returns ``Poisson(d x) / d``). The Poisson weighting is the same for
+    scaled counts: ``X / sqrt(a b^T)`` does not change when X is scaled."""
+    if not np.all(x >= 0):
+        return False
+    if count_scale is None:
+        return bool(np.all(x == np.round(x)))
+    y = x * float(count_scale)
+    return bool(np.all(np.abs(y - np.round(y)) <= 1e-6 * np.maximum(y, 1.0)))
 
 
 def _fit(spectra: np.ndarray, sig_axes, n_phases: int, n_components: int | None, seed: int,
-         weights: np.ndarray | None = None):
+         weights: np.ndarray | None = None, count_scale: float | None = None):
     """Labels (n,) and phase spectra (n_phases, n_channels) of measured spectra (n, n_channels).
 
     ``weights``: the area each measured position stands for (its Voronoi cell in the scan), so that k-means
     on an adaptively sampled set, denser at boundaries, still estimates the phases of the whole scan.
+    ``count_scale``: the microscope's (:func:`_is_counts`).
     """
     from sklearn.cluster import KMeans
     from threadpoolctl import threadpool_limits
@@ -112,12 +121,13 @@ def _fit(spectra: np.ndarray, sig_axes, n_phases: int, n_components: int | None,
             for a in sig_axes
         ]
         s = Signal(spectra, axes=axes if len(axes) == spectra.ndim else None)
-        d = decompose(s, method="pca", n_components=nc, poisson=_is_counts(spectra), seed=seed, solver="randomized")
+        d = decompose(s, method="pca", n_components=nc, poisson=_is_counts(spectra, count_scale), seed=seed,
+                      solver="randomized")
         lo = np.asarray(d.loadings_array)[:, :nc]
         w = np.ones(len(lo))
     else:
         w = np.asarray(weights, dtype=np.float64)
-        lo = _weighted_loadings(spectra.reshape(len(spectra), -1), w, nc)
+        lo = _weighted_loadings(spectra.reshape(len(spectra), -1), w, nc, count_scale)
     lo = lo / np.maximum(np.linalg.norm(lo, axis=1, keepdims=True), 1e-300)  # direction: intensity-blind
     with threadpool_limits(1):  # OpenMP start-up dominates k-means of a few thousand points (100x on 2 cores)
         labels = KMeans(n_clusters=n_phases, random_state=seed, n_init=10).fit(lo, sample_weight=w).labels_
@@ -130,12 +140,12 @@ def _fit(spectra: np.ndarray, sig_axes, n_phases: int, n_components: int | None,
     return labels.astype(np.int64), out
 
 
-def _weighted_loadings(x: np.ndarray, w: np.ndarray, nc: int) -> np.ndarray:
+def _weighted_loadings(x: np.ndarray, w: np.ndarray, nc: int, count_scale: float | None = None) -> np.ndarray:
     """Loadings (n, nc) of the ``w``-weighted PCA of spectra ``x`` (n, n_channels), Keenan-Kotula scaled when
     ``x`` holds counts (see the module docstring): the components are fitted to ``diag(sqrt(w)) Z``, every
     spectrum is then projected on them unweighted."""
     x = x.astype(np.float64)
-    if _is_counts(x):
+    if _is_counts(x, count_scale):
         b = np.average(x, axis=0, weights=w)
         keep = b > 0  # channels no measured spectrum has counts in carry no information
         a = np.maximum(x.sum(axis=1), 1e-12)
@@ -202,7 +212,8 @@ def phase_map_from_mask(microscope: Microscope, mask, n_phases: int, n_component
         raise ValueError(f"mask shape {mask.shape} differs from the scan shape {tuple(microscope.scan_shape)}")
     flat = np.flatnonzero(mask)
     x = microscope.measure(np.stack(np.divmod(flat, mask.shape[1]), axis=1)).reshape(flat.size, -1)
-    labels, spectra = _fit(x, microscope.signal_axes, n_phases, n_components, seed)
+    labels, spectra = _fit(x, microscope.signal_axes, n_phases, n_components, seed,
+                           count_scale=getattr(microscope, "count_scale", None))
     prob, _ = _spread(mask.shape, flat, labels, n_phases, k)
     return prob.argmax(axis=1).reshape(mask.shape), spectra
 
@@ -272,7 +283,8 @@ def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = No
     rnd = 0
     while True:
         w = _voronoi_weights(shape, flat) if weighted else None
-        labels, spectra = _fit(x, microscope.signal_axes, n_phases, n_components, seed, w)
+        labels, spectra = _fit(x, microscope.signal_axes, n_phases, n_components, seed, w,
+                               getattr(microscope, "count_scale", None))
         prob, d1 = _spread(shape, flat, labels, n_phases, k)
         rec.add(prob.argmax(axis=1), measured)
         if flat.size >= budget or rec.stable(stable_ari, patience):

@@ -35,6 +35,10 @@ class Microscope(Protocol):
     n_measurements : positions measured so far, repeats included.
     dose_spent : electrons spent so far.
     time_spent : seconds of beam time spent so far.
+
+    Optional: ``count_scale``, detector counts per unit of a returned value (a number), for an interface that
+    returns scaled counts. Policies weight spectra as counts when the values times this scale are whole
+    numbers; without it, when the values themselves are (as a real detector's are).
     """
 
     scan_shape: tuple[int, int]
@@ -117,6 +121,8 @@ class VirtualMicroscope:
         if not dose >= 0 or not dwell_time >= 0:
             raise ValueError(f"dose and dwell_time must be non-negative, got {dose}, {dwell_time}")
         self.noise_dose = noise_dose
+        # Poisson(d x) / d are counts scaled by 1/d: say so, so that policies still weight them as counts
+        self.count_scale = None if noise_dose is None else float(noise_dose)
         self.dose = float(dose)
         self.dwell_time = float(dwell_time)
         self.seed = int(seed)
