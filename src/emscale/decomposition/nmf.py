@@ -204,8 +204,8 @@ def build_kl_matrix(dm: DataMatrix, use_numba: bool | None = None):
     from ._klmu import KLMatrix, nonzeros
 
     n, p = dm.n_pixels, dm.n_channels
-    compiled_dense = use_numba_dense(float(n) * p, use_numba)
-    use_numba = use_numba_for(float(n) * p, use_numba)
+    # each route asks only when it is taken: asking loads numba (to see that it works)
+    requested = use_numba
     if np.dtype(dm.data.dtype).kind in "biu" and dm.sums is not None:
         # expected fraction of non-zeros of Poisson counts with each channel's mean: an upper bound (pixels
         # differ), so only a clearly dense matrix skips the CSR route (whose own test then decides)
@@ -218,7 +218,7 @@ def build_kl_matrix(dm: DataMatrix, use_numba: bool | None = None):
             parts = dm.run(Pass(dense_rows, lambda a, b: a + b, name="nmf-build-dense"))
             dense = np.concatenate(parts, axis=0) if parts else np.zeros((0, p), np.float32)
             del parts
-            return KLMatrix(n, p, dense=dense, use_numba=compiled_dense)
+            return KLMatrix(n, p, dense=dense, use_numba=use_numba_dense(float(n) * p, requested))
 
     def m(block, rows):
         counts, cols, vals = nonzeros(dm.raw_block(block, rows)[0])
@@ -236,8 +236,8 @@ def build_kl_matrix(dm: DataMatrix, use_numba: bool | None = None):
         dense = np.zeros((n, p), dtype=np.float32)
         rows = np.repeat(np.arange(n), counts)
         dense[rows, indices] = data
-        return KLMatrix(n, p, dense=dense, use_numba=compiled_dense)
-    return KLMatrix(n, p, csr=(indptr, indices, data), use_numba=use_numba)
+        return KLMatrix(n, p, dense=dense, use_numba=use_numba_dense(float(n) * p, requested))
+    return KLMatrix(n, p, csr=(indptr, indices, data), use_numba=use_numba_for(float(n) * p, requested))
 
 
 def kl_fits_in_memory(dm: DataMatrix) -> bool:
