@@ -472,8 +472,8 @@ class DataMatrix:
                 self.mean = st.col_sums / self.n_pixels
 
     def frobenius_sq(self) -> float:
-        """||Xw - 1 mean^T||_F^2 from the statistics pass (no extra pass)."""
-        st = self.sums
+        """||Xw - 1 mean^T||_F^2 from the statistics pass (no extra pass once it has run)."""
+        st = self.sums if self.sums is not None else self.statistics()
         if self.col_scale is not None:
             total = float(np.sum(st.col_sq_over_row * self.col_scale**2))
         else:
@@ -583,6 +583,39 @@ class DataMatrix:
             return out[0] if len(out) == 1 else np.concatenate(out, axis=0)
 
         return self.run(Pass(m, None, name=name))
+
+    def map_and_back(self, b: np.ndarray, rowmap, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One pass for b (channels, k): ``C = rowmap(Xw b, k0, k1)`` chunk by chunk (kept pixels ``k0:k1``),
+        and ``C^T C`` (k, k), ``C^T Xw`` (k, channels). Returns (C (kept pixels, k), C^T C, C^T Xw).
+
+        The weights act on b and on C, never on the rows: a chunk is converted to float64 once and read by two
+        products, where weighting it first costs two more sweeps over it (MCR-ALS's pass, whose products are
+        k wide)."""
+        bw, mb = self._factor(b, np.float64)
+        k = b.shape[1]
+
+        def m(block, rows):
+            cs, ctc, ctx, csum = [], np.zeros((k, k)), np.zeros((k, self.n_channels)), np.zeros(k)
+            for x, k0, k1, _, _ in self._chunks(block, rows):
+                xc, y = self._times(x, k0, k1, bw, mb)
+                c = rowmap(y, k0, k1)
+                cs.append(c)
+                ctc += c.T @ c
+                cr = c if self.row_scale is None else c * self.row_scale[k0:k1, None]
+                ctx += cr.T @ xc
+                csum += c.sum(axis=0)
+            return (cs, ctc, ctx, csum)
+
+        def merge(u, v):
+            return (u[0] + v[0], u[1] + v[1], u[2] + v[2], u[3] + v[3])
+
+        cs, ctc, ctx, csum = self.run(Pass(m, merge, name=name))
+        if self.col_scale is not None:
+            ctx *= self.col_scale[None, :]
+        if self.mean is not None:
+            ctx -= np.outer(csum, self.mean)  # C^T Xw = (C^T Dr X) Dc - (C^T 1) m^T
+        c = np.concatenate(cs, axis=0) if cs else np.zeros((0, k))
+        return c, ctc, ctx
 
     def rmatmul(self, a: np.ndarray, name: str = "decomposition-XtA") -> np.ndarray:
         """Xw^T @ a for a tall (kept pixels, k) matrix: a (channels, k) matrix."""

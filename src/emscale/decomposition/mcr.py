@@ -71,31 +71,35 @@ def mcr_als(
 def _concentration_pass(dm: DataMatrix, s: np.ndarray, closure: bool, closure_scale: np.ndarray | None):
     """One pass with the spectra S fixed: C (kept pixels, k), C^T C, C^T X and the squared residual."""
     sst = s @ s.T
-    proj = s.T @ np.linalg.pinv(sst)  # (p, k)
 
-    def m(block, rows):
-        x, k0, k1 = dm.block(block, rows)
-        cb = np.maximum(x @ proj, 0.0)
+    def rowmap(y, k0, k1):
+        cb = np.maximum(y, 0.0)
         if closure:
             sc = 1.0 if closure_scale is None else closure_scale[k0:k1, None]
             tot = (cb * sc).sum(axis=1, keepdims=True)
             cb = cb / np.where(tot <= 0, 1.0, tot)
-        ctc, ctx = cb.T @ cb, cb.T @ x
-        # |X - C S|^2 = |X|^2 - 2 <C^T X, S> + <C^T C, S S^T>, from the products the update needs anyway: no
-        # residual matrix (a block-size float64 temporary and a third product with X, a third of a pass). Where
-        # the fit is so close that the difference cancels (noise-free data), the residual is formed after all
-        xx = float(np.einsum("ij,ij->", x, x))
-        res = xx - 2.0 * float(np.sum(ctx * s)) + float(np.sum(ctc * sst))
-        if res < RESIDUAL_CANCELLATION * xx:
-            r = x - cb @ s
-            res = float(np.einsum("ij,ij->", r, r))
-        return ([cb], ctc, ctx, res)
+        return cb
 
-    def merge(a, b):
-        return (a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3])
+    c, ctc, ctx = dm.map_and_back(s.T @ np.linalg.pinv(sst), rowmap, name="mcr-als")
+    # |X - C S|^2 = |X|^2 - 2 <C^T X, S> + <C^T C, S S^T>: |X|^2 is the statistics pass's, the rest are the
+    # update's own products, so no residual matrix is formed. Where the fit is so close that the difference
+    # cancels (noise-free data), a second pass forms the residual after all
+    xx = dm.frobenius_sq()
+    res = xx - 2.0 * float(np.sum(ctx * s)) + float(np.sum(ctc * sst))
+    if res < RESIDUAL_CANCELLATION * xx:
+        res = _residual(dm, c, s)
+    return c, ctc, ctx, res
 
-    blocks, ctc, ctx, res = dm.run(Pass(m, merge, name="mcr-als"))
-    return np.concatenate(blocks, axis=0), ctc, ctx, res
+
+def _residual(dm: DataMatrix, c: np.ndarray, s: np.ndarray) -> float:
+    """|Xw - C S|^2 formed block by block."""
+
+    def m(block, rows):
+        x, k0, k1 = dm.block(block, rows)
+        r = x - c[k0:k1] @ s
+        return float(np.einsum("ij,ij->", r, r))
+
+    return dm.run(Pass(m, lambda a, b: a + b, name="mcr-residual"))
 
 
 def concentrations(dm: DataMatrix, s: np.ndarray, closure: bool = False, closure_scale: np.ndarray | None = None):
