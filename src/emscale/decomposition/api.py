@@ -36,6 +36,7 @@ def decompose(
     max_iter: int | None = None, tol: float | None = None, loss: Literal["kl", "frobenius"] | None = None,
     closure: bool | None = None, init: Literal["auto", "nndsvda", "vca"] | None = None,
     pure_pixels: bool | None = None, fit_pixels: int | None = None, mu_exponent: float | None = None,
+    on: Literal["factors", "loadings"] | None = None, diff_order: int | None = None,
     mask_zero_peak: bool | None = None,
     executor=None, progress=None,
 ) -> Decomposition:
@@ -45,7 +46,7 @@ def decompose(
     ----------
     s : the Signal (numpy or lazy); pixels are its navigation positions, channels its signal values.
     method : ``"pca"`` (Poisson-weighted PCA/SVD), ``"nmf"`` (KL or Frobenius NMF), ``"ica"`` (FastICA of the
-        PCA scores), ``"mcr"`` (MCR-ALS), ``"vca"`` (vertex component analysis + NNLS abundances): the classes
+        PCA model's differentiated spectra, or of its maps), ``"mcr"`` (MCR-ALS), ``"vca"`` (vertex component analysis + NNLS abundances): the classes
         registered in :mod:`.pca`, :mod:`.nmf`, :mod:`.ica`, :mod:`.mcr`, :mod:`.vca`.
     n_components : an int; ``"auto"`` for the Marchenko-Pastur rank (:mod:`.rank`); ``None``: PCA keeps the whole
         eigenvalue spectrum and up to 32 factors/loadings, the other methods use ``"auto"``.
@@ -70,14 +71,15 @@ def decompose(
         single-pass runs that need it (``"auto"``) compute it from the exact spectrum of its channel subset (one
         more read).
     n_iter, oversample : power iterations and oversampling of the randomized solver.
-    max_iter, tol, loss, closure, init, pure_pixels, fit_pixels, mu_exponent : options of the methods that declare them
+    max_iter, tol, loss, closure, init, pure_pixels, fit_pixels, mu_exponent, on, diff_order : options of the
+        methods that declare them
         (``None``: the method's default; an option given to a method that does not take it is an error):
         ``max_iter``/``tol`` of ica, mcr, nmf; ``closure`` of mcr, vca (abundances sum to one);
         ``pure_pixels`` of mcr, nmf (the pure-pixel member of the family of equally good non-negative
         factorisations where the data show pure pixels, else on EDS data the member whose spectra are pure at
         each phase's own lines where the data show those, :mod:`.purity`); ``loss``, ``init``, ``fit_pixels``,
-        ``mu_exponent`` of nmf. See each
-        method's class.
+        ``mu_exponent`` of nmf; ``on`` (unmix the spectra, ``"factors"``, or the maps) and ``diff_order`` (of the
+        spectra first) of ica. See each method's class.
     mask_zero_peak : leave out the EDS detector's zero-energy (strobe) peak, the channels below 0.1 keV, from the
         separation . ``None``: on for EDS signals (``signal_type`` starting with
         "EDS") with an energy axis in keV or eV; ``params["zero_peak_channels"]`` records how many were masked.
@@ -89,7 +91,8 @@ def decompose(
     that many, a warning suggests a binning and ``info["rank_warning"]`` repeats it.
     """
     meth = configured(method, max_iter=max_iter, tol=tol, loss=loss, closure=closure, init=init,
-                      pure_pixels=pure_pixels, fit_pixels=fit_pixels, mu_exponent=mu_exponent)
+                      pure_pixels=pure_pixels, fit_pixels=fit_pixels, mu_exponent=mu_exponent, on=on,
+                      diff_order=diff_order)
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
     signal_mask, zero_peak = _zero_peak_mask(s, signal_mask, mask_zero_peak)
