@@ -43,7 +43,8 @@ def test_masks(cube):
 def test_signal_method_and_counts_metadata():
     rng = np.random.default_rng(0)
     x = rng.poisson(5.0, size=(6, 7, 16)).astype(float)
-    s = em.Signal(x)
+    assert em.Signal(x).decompose("pca", n_components=2).params["poisson"] is True  # whole numbers: counts
+    s = em.Signal(x + 0.25)
     assert s.decompose("pca", n_components=2).params["poisson"] is False
     s2 = em.Signal(x, metadata={"Signal": {"counts": True}})
     assert s2.decompose("pca", n_components=2).params["poisson"] is True

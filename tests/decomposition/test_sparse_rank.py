@@ -50,6 +50,18 @@ def test_too_few_counts_warns_with_a_binning():
     assert d.n_components == 1 and "rank_warning" in d.info
 
 
+def test_a_rank_of_zero_warns_with_a_binning():
+    # 1 count/pixel over 1024 channels: 30-odd channels reach 8 counts, so the estimate runs, and finds nothing
+    s, _ = make_cube(3, "eds", shape=(48, 48), n_channels=1024, counts=1, seed=1)
+    with pytest.warns(UserWarning, match="no component stands above the noise.*channels per bin in energy"):
+        d = decompose(s, "pca", n_components="auto")
+    assert d.info["rank_estimate"] == 0 and "rank_warning" in d.info
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 30 counts/pixel: components found, nothing to say
+        assert decompose(make_cube(3, "eds", shape=(48, 48), n_channels=1024, counts=30, seed=1)[0], "pca",
+                         n_components="auto").info["rank_estimate"] > 0
+
+
 def _eds(data, offset_kev=-0.05, scale_kev=0.01):
     axes = [{"navigate": True, "name": "y"}, {"navigate": True, "name": "x"},
             {"navigate": False, "name": "Energy", "units": "keV", "offset": offset_kev, "scale": scale_kev}]

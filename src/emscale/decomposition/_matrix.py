@@ -60,6 +60,7 @@ class Sums:
     col_over_sqrt_row: np.ndarray  # sum_i X_ij / sqrt(aG_i) (for the weighted mean)
     col_sq: np.ndarray  # sum_i X_ij^2 (unweighted Frobenius norm)
     nnz_sq: float = np.nan  # sum over pixels of (non-zeros in the pixel)^2: the sparse Gram's work (NaN: not counted)
+    n_fractional: int = 0  # > 0 when some finite value is not a whole number (counted in the first chunk with any)
 
 
 # -- partial results of the passes: named records, merged in partition order ---------------------------------------
@@ -77,6 +78,7 @@ class StatisticsPartial:
     col_over_sqrt_row: np.ndarray
     col_sq: np.ndarray
     nnz_sq: float
+    n_fractional: int = 0
 
     def merge(self, other: StatisticsPartial) -> StatisticsPartial:
         return StatisticsPartial(
@@ -89,12 +91,13 @@ class StatisticsPartial:
             self.col_over_sqrt_row + other.col_over_sqrt_row,
             self.col_sq + other.col_sq,
             self.nnz_sq + other.nnz_sq,
+            self.n_fractional + other.n_fractional,
         )
 
     def sums(self) -> Sums:
         rows = np.concatenate(self.row_sums) if self.row_sums else np.zeros(0)
         return Sums(rows, self.col_sums, self.n_nonfinite, self.n_negative, self.minimum, self.col_sq_over_row,
-                    self.col_over_sqrt_row, self.col_sq, self.nnz_sq)
+                    self.col_over_sqrt_row, self.col_sq, self.nnz_sq, self.n_fractional)
 
 
 @dataclass
@@ -368,7 +371,7 @@ class DataMatrix:
         """One block's share of the statistics (also used by the single-pass sketch), chunk by chunk; with
         ``sketch=(omega, poisson)`` also ``(X^T Dr Y, Y^T Y)`` for ``Y = Dr X omega`` (see :meth:`statistics`)."""
         p = self.n_channels
-        rss, n_bad, n_neg, mn, nnz_sq = [], 0, 0, np.inf, (0.0 if nonzeros else np.nan)
+        rss, n_bad, n_neg, mn, nnz_sq, n_frac = [], 0, 0, np.inf, (0.0 if nonzeros else np.nan), 0
         cs, sq, osr, csq = np.zeros(p), np.zeros(p), np.zeros(p), np.zeros(p)
         if sketch is not None:
             omega, poisson = sketch
@@ -381,6 +384,8 @@ class DataMatrix:
                 if bad:
                     n_bad += bad
                     xf = np.where(fin, xf, 0.0)
+                if not n_frac:  # whole-number floats are counts stored as floats; one fraction says they are not
+                    n_frac = int(np.count_nonzero(xf != np.round(xf)))
             rs = xf.sum(axis=1)
             rss.append(rs)
             if nonzeros:
@@ -406,7 +411,7 @@ class DataMatrix:
                 yr = y * (1.0 / np.sqrt(rs1))[:, None] if poisson else y
                 n_sk += xc.T @ yr.astype(omega.dtype, copy=False)
         rs = np.concatenate(rss) if len(rss) != 1 else rss[0]
-        out = StatisticsPartial([rs], cs, n_bad, n_neg, mn, sq, osr, csq, nnz_sq)
+        out = StatisticsPartial([rs], cs, n_bad, n_neg, mn, sq, osr, csq, nnz_sq, n_frac)
         return out if sketch is None else SketchedStatisticsPartial(out, n_sk, g_sk)
 
     # -- the single-pass sketch ----------------------------------------------------------------------------

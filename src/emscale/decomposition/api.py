@@ -106,7 +106,7 @@ def decompose(
     n_pca = int(n_components) if isinstance(n_components, int | np.integer) else min(m, DEFAULT_MAX_COMPONENTS)
     solver = _solver(solver, meth, n_components, dm, centre)
     sketches = _read(dm, solver, n_pca, oversample, seed, poisson, centre)
-    poisson, poisson_note = _resolve_poisson(s, dm, poisson, auto_poisson)
+    poisson, poisson_note = _resolve_poisson(s, dm, poisson, auto_poisson, solver)
     _check_values(s, dm, meth, poisson, n_components, centre, n_zero_peak)
     dm.configure(poisson=poisson, centre=bool(centre))
     rank_needed = n_components == "auto" or (n_components is None and meth.auto_rank)
@@ -169,11 +169,16 @@ def _zero_peak_mask(s: Signal, signal_mask, mask_zero_peak: bool | None):
     return user | low, (extra if extra.any() else None)
 
 
-def _resolve_poisson(s: Signal, dm: DataMatrix, poisson: bool, auto: bool) -> tuple[bool, str]:
+def _resolve_poisson(s: Signal, dm: DataMatrix, poisson: bool, auto: bool, solver: str) -> tuple[bool, str]:
     """The Poisson weighting actually used, and why (``info["poisson"]``): automatic weighting is switched off,
-    with a warning, for data with negative values (not counts any more)."""
+    with a warning, for data with negative values (not counts any more), and on for floats that are all whole
+    non-negative numbers (counts stored as floats: without the weighting their automatic rank counted noise, 43-114
+    components of a rank-3 cube). The single-pass solver has decided at its one read."""
     st = dm.sums
     if not poisson:
+        if (auto and s.dtype.kind == "f" and solver != "single_pass" and not st.n_fractional and not st.n_negative
+                and not st.n_nonfinite and float(np.sum(st.col_sums)) > 0):
+            return True, "on (automatic: whole numbers, counts stored as floats)"
         return False, "off" + ("" if not auto else " (automatic: not integer counts)")
     if auto and st.n_negative:
         note = (f"off: {st.n_negative} negative value(s) (minimum {st.minimum:g}), the data are no longer "
@@ -216,14 +221,18 @@ def _rank(dm: DataMatrix, result, solver: str, rank_sel, rank_needed: bool, seed
             sub = _rank_subset(dm, rank_sel, seed)
             result = pca.gram_pca(sub, 0, noise_seed=seed)
             rank, ev = estimate_rank(result.eigenvalues, sub.n_pixels, sub.n_channels,
-                                     noise_top=float(result.noise_eigenvalues[0]))
+                                     noise_top=float(result.noise_eigenvalues[0]), noise_trace=result.noise_trace)
             return rank, ev | {"rank_channels": n_rank_ch}, info
     if result.rank_eigenvalues is not None:
-        rank, ev = estimate_rank(result.rank_eigenvalues, dm.n_pixels, n_rank_ch, noise_top=result.rank_noise_top)
+        rank, ev = estimate_rank(result.rank_eigenvalues, dm.n_pixels, n_rank_ch, noise_top=result.rank_noise_top,
+                                 noise_trace=result.rank_noise_trace)
+        _warn_rank_zero(dm, rank, rank_needed, info)
         return rank, ev | {"rank_channels": n_rank_ch, "all_eigenvalues": result.eigenvalues}, info
     noise_top = None if result.noise_eigenvalues is None else float(result.noise_eigenvalues[0])
     rank, ev = estimate_rank(result.eigenvalues, dm.n_pixels, dm.n_channels, noise_top=noise_top,
-                             trace=None if solver == "gram" else result.trace)
+                             trace=None if solver == "gram" else result.trace, noise_trace=result.noise_trace)
+    if poisson:
+        _warn_rank_zero(dm, rank, rank_needed, info)
     m = min(dm.n_pixels, dm.n_channels)
     if noise_top is None and m >= 8 and rank > IMPLAUSIBLE_RANK_SHARE * m:
         # Without Poisson weighting the edge assumes one noise level for every entry; noise that follows the
@@ -236,6 +245,19 @@ def _rank(dm: DataMatrix, result, solver: str, rank_sel, rank_needed: bool, seed
             warnings.warn(msg, UserWarning, stacklevel=4)
         info["rank_warning"] = msg
     return rank, ev, info
+
+
+def _warn_rank_zero(dm: DataMatrix, rank: int, rank_needed: bool, info: dict) -> None:
+    """Counts in which not even the mean spectrum stands above the noise (rank 0): too few for any component,
+    though enough channels pass the too-few-counts test (EDS at 1 count/pixel: 26 channels with 8 counts)."""
+    if rank:
+        return
+    msg = (f"no component stands above the noise (rank estimate 0; mean {float(np.mean(dm.sums.row_sums)):.3g} "
+           f"counts per pixel): bin the data, e.g. {suggest_binning(dm.sums.col_sums, dm.sums.row_sums)} "
+           "(Signal.rebin)")
+    if rank_needed:
+        warnings.warn(msg, UserWarning, stacklevel=5)
+    info["rank_warning"] = msg
 
 
 def _rank_subset(dm: DataMatrix, rank_sel, seed) -> DataMatrix:

@@ -54,6 +54,10 @@ class PCAResult:
     # the rank estimate's sub-matrix over the well-populated channels (sparse counts): its eigenvalues, noise top
     rank_eigenvalues: np.ndarray | None = None
     rank_noise_top: float | None = None
+    # traces of the simulated noise Gram (all kept channels; the rank subset): its energy, the Poisson variance of
+    # the data's own values, against which the data's residual energy measures their dispersion (.rank)
+    noise_trace: float | None = None
+    rank_noise_trace: float | None = None
 
 
 PIXEL_GRAM_MAX_BYTES = 2**28  # the pixel-side route reads the weighted rows into memory up to this size
@@ -66,12 +70,13 @@ def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None, rank_sel: np
         return _pixel_gram_pca(dm, k, noise_seed, rank_sel)
     from ._gram import eigh_scree, top_eigenvalue  # here: _gram loads numba (0.25 s), which randomized never needs
 
-    noise = rank_lam = rank_noise = None
+    noise = rank_lam = rank_noise = noise_diag = None
     if noise_seed is None:
         c = dm.gram()
     else:
         c, cn = dm.gram(noise_seed=noise_seed)
         noise = np.array([top_eigenvalue(cn)])
+        noise_diag = np.diag(cn).astype(np.float64)
         if rank_sel is not None:
             rank_noise = top_eigenvalue(cn[np.ix_(rank_sel, rank_sel)]) if rank_sel.any() else 0.0
         del cn
@@ -82,7 +87,9 @@ def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None, rank_sel: np
     del c
     w = w[: min(dm.n_pixels, dm.n_channels)]
     scores = dm.matmul(vk, name="decomposition-project") if vk.shape[1] else np.zeros((dm.n_pixels, 0))
-    return PCAResult(vk, scores, w, trace, "gram", noise, rank_lam, rank_noise)
+    noise_traces = (None, None) if noise_diag is None else (
+        float(noise_diag.sum()), None if rank_sel is None else float(noise_diag[rank_sel].sum()))
+    return PCAResult(vk, scores, w, trace, "gram", noise, rank_lam, rank_noise, *noise_traces)
 
 
 SMALL_EIGH = 1024  # up to this size the pixel Gram's eigh runs on one BLAS thread
@@ -142,6 +149,7 @@ def _pixel_gram_pca(dm: DataMatrix, k: int, noise_seed: int | None, rank_sel: np
     scores = u[:, :kk] * s
     trace = float(np.trace(kmat))
     noise = rank_lam = rank_noise = None
+    noise_traces = (None, None)
     if noise_seed is not None:
         from ._signs import noise_signs
 
@@ -160,10 +168,12 @@ def _pixel_gram_pca(dm: DataMatrix, k: int, noise_seed: int | None, rank_sel: np
                 rank_tops.append(_top_eigenvalue_of_rows(z[:, rank_sel]))
         noise = np.array([max(tops)])
         rank_noise = max(rank_tops) if rank_tops else None
+        energy = np.einsum("ij,ij->j", root, root)  # the signs square to one: the same for every draw
+        noise_traces = (float(energy.sum()), None if rank_sel is None else float(energy[rank_sel].sum()))
     if rank_sel is not None:
         xs = xw[:, rank_sel]
         rank_lam = np.clip(np.sort(_small_eigh(xs @ xs.T)[0])[::-1], 0.0, None)
-    return PCAResult(factors, scores, w, trace, "gram", noise, rank_lam, rank_noise)
+    return PCAResult(factors, scores, w, trace, "gram", noise, rank_lam, rank_noise, *noise_traces)
 
 
 TALL_MAX_BYTES = 2**27  # keep the last pass's tall (pixels x l) matrix for the scores up to this size

@@ -1,0 +1,91 @@
+"""The automatic rank of integer data that are not counts at unit gain (a detector's gain, sub-Poisson readout).
+
+The parallel analysis simulates noise with the Poisson variance of the values; detectors that record g units
+per electron have g times that. Measured before the dispersion check: Velox EELS (g ~ 0.17) rank 1 where a second
+component stands 3.5x above the noise; a gain of 6 counted noise as components."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import emscale as em
+from emscale.decomposition import decompose
+from groundtruth import make_cube
+
+
+def _with_dispersion(truth, g: float, seed: int) -> np.ndarray:
+    """Integer data with the truth's expected values and noise ``g`` times their Poisson variance."""
+    rng = np.random.default_rng(seed)
+    lam = truth.expected
+    if g > 1:  # g units per detected electron
+        return (g * rng.poisson(lam / g)).astype(np.uint32)
+    return np.clip(np.round(lam + np.sqrt(g * lam) * rng.standard_normal(lam.shape)), 0, None).astype(np.uint32)
+
+
+def _rank(data, s):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        d = decompose(em.Signal(data, axes=s.axes, signal_type=s.signal_type), "pca", n_components="auto")
+    return d.info["rank_estimate"], d.rank_evidence
+
+
+@pytest.mark.parametrize("kind,counts,rank,g", [("eels", 5000, 3, 0.2), ("eels", 20000, 2, 0.2), ("eels", 5000, 3, 6.0),
+                                                ("eds", 2000, 4, 6.0), ("eels", 20000, 2, 6.0)])
+def test_the_rank_of_counts_at_another_gain_is_the_rank_of_the_counts(kind, counts, rank, g):
+    s, truth = make_cube(rank, kind, shape=(40, 40), n_channels=384, counts=counts, seed=rank + int(g))
+    r0, ev0 = _rank(s.data, s)
+    assert r0 == rank and 1 / 1.25 < ev0["dispersion"] < 1.25  # Poisson: unit gain, edge not scaled
+    assert "dispersion_note" not in ev0
+    r, ev = _rank(_with_dispersion(truth, g, seed=7), s)
+    assert r == rank, (r, ev["dispersion"])
+    assert ev["dispersion"] == pytest.approx(g, rel=0.15)
+    assert "not counts at unit gain" in ev["dispersion_note"]
+    assert ev["edge"] == pytest.approx(ev["dispersion"] * ev["noise_top"])
+
+
+def test_noise_that_is_not_scaled_poisson_keeps_the_unit_gain_edge():
+    # sub-Poisson read-out rounded to integers: channels of a few counts keep a rounding floor, so the residual's
+    # noise is not the simulated noise scaled, and a scaled edge would run into it (it counted 324 of 324)
+    s, truth = make_cube(4, "eds", shape=(40, 40), n_channels=384, counts=2000, seed=4)
+    r, ev = _rank(_with_dispersion(truth, 0.2, seed=7), s)
+    assert r == 4
+    assert "the edge of counts at unit gain is kept" in ev["dispersion_note"]
+    assert ev["edge"] == ev["noise_top"]
+
+
+def test_re_estimating_from_the_stored_evidence_gives_the_same_rank():
+    s, truth = make_cube(3, "eels", shape=(40, 40), n_channels=384, counts=5000, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        d = decompose(em.Signal(_with_dispersion(truth, 0.2, 1), axes=s.axes), "pca", n_components="auto")
+    assert d.estimate_rank()[0] == d.info["rank_estimate"] == 3
+
+
+def test_velox_eels_spectrum_images_have_two_components(velox_emd):
+    # three EELS spectrum images of one region, 16 x 20 x 2048 integer values at ~0.17 x their Poisson variance
+    signals = [x for x in em.load(velox_emd) if x.signal_type == "EELS" and x.nav_ndim == 2]
+    assert len(signals) == 3
+    for sig in signals:
+        d = decompose(sig, "pca", n_components="auto")
+        ev = d.rank_evidence
+        assert d.info["rank_estimate"] == 2, (ev["dispersion"], ev["eigenvalues"][:4] / ev["edge"])
+        assert 0.1 < ev["dispersion"] < 0.25
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_counts_stored_as_floats_are_weighted_as_counts(dtype):
+    # without the weighting the Marchenko-Pastur edge counted their heteroscedastic noise: 43-114 of rank 3
+    s, _ = make_cube(3, "eds", shape=(32, 32), n_channels=512, counts=300, seed=2)
+    as_int = decompose(s, "pca", n_components="auto")
+    as_float = decompose(em.Signal(s.data.astype(dtype), axes=s.axes, signal_type=s.signal_type), "pca",
+                         n_components="auto")
+    assert as_int.info["rank_estimate"] == as_float.info["rank_estimate"] == 3
+    assert as_float.info["poisson"] == "on (automatic: whole numbers, counts stored as floats)"
+    np.testing.assert_allclose(as_float.eigenvalues[:3], as_int.eigenvalues[:3], rtol=1e-5)
+    fractional = s.data.astype(dtype)
+    fractional[0, 0, 7] += 0.5  # one value that is not a count: no longer counts
+    off = decompose(em.Signal(fractional, axes=s.axes), "pca", n_components=3)
+    assert off.info["poisson"] == "off (automatic: not integer counts)"
