@@ -48,6 +48,11 @@ def test_too_few_counts_warns_with_a_binning():
     with pytest.warns(UserWarning, match="too few counts for a rank estimate.*channels per bin in energy"):
         d = decompose(s, "pca", n_components="auto")
     assert d.n_components == 1 and "rank_warning" in d.info
+    # nothing to estimate: no exact scree and no noise spectrum to throw away (the Velox map: 7.1 -> 0.4 s)
+    assert d.info["solver"] == "randomized" and d.info["solver_note"].endswith("no scree computed")
+    with pytest.warns(UserWarning, match="too few counts for a separation"):
+        whole = decompose(s, "pca")  # the whole scree asked for: computed, but not its noise
+    assert whole.info["solver"] == "gram" and "noise_eigenvalues" not in whole.info
 
 
 def test_a_rank_of_zero_warns_with_a_binning():

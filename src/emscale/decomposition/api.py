@@ -111,7 +111,19 @@ def decompose(
     dm.configure(poisson=poisson, centre=bool(centre))
     rank_needed = n_components == "auto" or (n_components is None and meth.auto_rank)
     rank_sel = rank_channels(dm.sums.col_sums, poisson) if poisson and not centre else None
-    pca_result, info = _pca(dm, solver, n_pca, seed, poisson, n_iter, oversample, sketches, rank_sel)
+    solver_note, simulate_noise = None, poisson
+    if (solver == "gram" and poisson and not centre
+            and (dm.n_channels if rank_sel is None else int(rank_sel.sum())) < MIN_RANK_CHANNELS):
+        # no rank can be estimated (_rank says so): the noise spectrum, and the scree where only the rank wanted it,
+        # would be thrown away (the Velox example map, 128 x 128 x 4096 with 2 counts outside the strobe peak:
+        # 95 s of eigh on a loaded machine)
+        simulate_noise, solver_note = False, "too few counts for a rank estimate: no noise spectrum simulated"
+        if rank_needed:
+            solver, n_pca = "randomized", 1
+            solver_note = "too few counts for a rank estimate: no scree computed"
+    pca_result, info = _pca(dm, solver, n_pca, seed, simulate_noise, n_iter, oversample, sketches, rank_sel)
+    if solver_note:
+        info["solver_note"] = solver_note
     rank, evidence, rank_info = _rank(dm, pca_result, solver, rank_sel, rank_needed, seed)
     k = min(n_pca, pca_result.factors.shape[1])
     if rank_needed:
@@ -373,12 +385,12 @@ def _check_values(s: Signal, dm: DataMatrix, meth: Method, poisson: bool, n_comp
         raise ValueError(f"centre=True makes no sense for the non-negative method {meth.name!r}")
 
 
-def _pca(dm: DataMatrix, solver: str, n_pca: int, seed, poisson: bool, n_iter: int, oversample: int, sketches,
+def _pca(dm: DataMatrix, solver: str, n_pca: int, seed, simulate_noise: bool, n_iter: int, oversample: int, sketches,
          rank_sel=None):
     """The PCA of the configured matrix (weighted units) and what it adds to the result's info."""
     info: dict = {}
     if solver == "gram":
-        result = pca.gram_pca(dm, n_pca, noise_seed=seed if poisson else None, rank_sel=rank_sel)
+        result = pca.gram_pca(dm, n_pca, noise_seed=seed if simulate_noise else None, rank_sel=rank_sel)
     elif solver == "single_pass":
         result, info["relative_error_estimate"] = pca.single_pass_pca(dm, n_pca, seed, sketches, SINGLE_PASS_TESTS)
     else:
