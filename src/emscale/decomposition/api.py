@@ -47,7 +47,8 @@ def decompose(
     s : the Signal (numpy or lazy); pixels are its navigation positions, channels its signal values.
     method : ``"pca"`` (Poisson-weighted PCA/SVD), ``"nmf"`` (KL or Frobenius NMF), ``"ica"`` (FastICA of the
         PCA model's differentiated spectra, or of its maps), ``"mcr"`` (MCR-ALS), ``"vca"`` (vertex component
-        analysis + NNLS abundances): the classes registered in :mod:`.pca`, :mod:`.nmf`, :mod:`.ica`, :mod:`.mcr`, :mod:`.vca`.
+        analysis + NNLS abundances): the classes registered in :mod:`.pca`, :mod:`.nmf`, :mod:`.ica`, :mod:`.mcr`,
+        :mod:`.vca`.
     n_components : an int; ``"auto"`` for the Marchenko-Pastur rank (:mod:`.rank`); ``None``: PCA keeps the whole
         eigenvalue spectrum and up to 32 factors/loadings, the other methods use ``"auto"``.
     poisson : weight by the Keenan-Kotula scaling ``X / sqrt(aG bH)`` (HyperSpy's
