@@ -39,3 +39,23 @@ def test_an_implausible_gaussian_rank_is_flagged():
     assert d.info["rank_estimate"] > 20 and "implausible" in d.info["rank_warning"]
     white = Signal(rng.normal(size=(40, 600)).astype(np.float32) + 1.0, axes=s.axes)
     assert "rank_warning" not in decompose(white, "pca", n_components="auto").info
+
+
+def test_complex_data_are_refused_by_name():
+    s = em.Signal(np.ones((4, 5, 16), dtype=complex))
+    with pytest.raises(em.DataError, match="holds complex values; decompose needs real data"):
+        em.decompose(s, "pca", n_components=2)
+
+
+@pytest.mark.parametrize("method,max_iter", [("nmf", 20), ("mcr", 3)])
+def test_a_method_that_runs_out_of_iterations_says_so(method, max_iter):
+    rng = np.random.default_rng(0)
+    x = rng.poisson(30 * rng.dirichlet([1, 1, 1], (20, 20)) @ rng.dirichlet(np.ones(64), 3)).astype(np.uint16)
+    with pytest.warns(UserWarning, match=f"{method} stopped at max_iter={max_iter} before its loss settled"):
+        d = em.decompose(em.Signal(x), method, n_components=3, max_iter=max_iter)
+    assert d.info["converged"] is False
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert em.decompose(em.Signal(x), method, n_components=3).info["converged"] is True

@@ -96,6 +96,9 @@ def decompose(
                       diff_order=diff_order)
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+    if s.dtype.kind == "c":  # numpy would drop the imaginary part with nothing but a ComplexWarning
+        raise DataError(f"{s!r} holds complex values; decompose needs real data: take their modulus or real part "
+                        "first")
     signal_mask, zero_peak = _zero_peak_mask(s, signal_mask, mask_zero_peak)
     n_zero_peak = 0 if zero_peak is None else int(zero_peak.sum())
     dm, excluded = _data_matrix(s, n_components, navigation_mask, signal_mask, executor, progress)
@@ -139,6 +142,7 @@ def decompose(
     mean_spec = None if dm.mean is None else dm.expand_channels(dm.mean * dm.root_bh)
     mean_scale = None if dm.mean is None else dm.expand_pixels(dm.root_ag)
     factors, loadings, method_info = meth.fit(Context(dm, pca_result, k, seed, groups, str(s.signal_type or "")))
+    _warn_not_converged(meth, method_info)
     params = {"n_components": int(n_components) if isinstance(n_components, np.integer) else n_components,
               "poisson": poisson, "seed": int(seed), "centre": bool(centre), "solver": solver, **excluded,
               "n_components_used": int(k), **meth.params()}
@@ -258,6 +262,20 @@ def _rank(dm: DataMatrix, result, solver: str, rank_sel, rank_needed: bool, seed
             warnings.warn(msg, UserWarning, stacklevel=4)
         info["rank_warning"] = msg
     return rank, ev, info
+
+
+def _warn_not_converged(meth: Method, info: dict) -> None:
+    """An iterative method that ran out of iterations says so (before, only ``info["converged"]`` did: the default
+    NMF of the Bruker map, k = 9, stopped at 1000 without a word)."""
+    if info.get("converged", True) or info.get("stopped_by", "max_iter") != "max_iter":
+        return
+    hist = np.asarray(info.get("loss_history", ()), dtype=float)
+    change = ""
+    if hist.size >= 2 and np.isfinite(hist[-2:]).all() and hist[-1] != 0:
+        change = f" (last relative change of the loss {abs(hist[-2] - hist[-1]) / abs(hist[-1]):.2g} per iteration)"
+    warnings.warn(f"{meth.name} stopped at max_iter={info.get('n_iter')} before its loss settled to tol="
+                  f"{getattr(meth, 'tol', None)}{change}; the result is usable but not converged: pass a larger "
+                  "max_iter or tol", UserWarning, stacklevel=4)
 
 
 def _warn_rank_zero(dm: DataMatrix, rank: int, rank_needed: bool, info: dict) -> None:
