@@ -242,3 +242,10 @@ def test_store_survives_copy(rng, tmp_path):
     shutil.copytree(path, tmp_path / "copied.zarr")
     np.testing.assert_array_equal(em.load(tmp_path / "copied.zarr").data, s.data)
     assert zarr.open_group(str(tmp_path / "copied.zarr"), mode="r")["data"].shape == s.shape
+
+
+def test_save_refuses_a_name_that_is_not_a_zarr_store(tmp_path):
+    # a folder named x.h5 would be refused by every HDF5 reader
+    with pytest.raises(ValueError, match=r"name it '\*.zarr', not '.*x.h5'"):
+        em.Signal(np.ones((2, 3, 4))).save(tmp_path / "x.h5")
+    assert not (tmp_path / "x.h5").exists()

@@ -242,5 +242,9 @@ def load_zarr(path, lazy: bool = False) -> Signal:
 
 @signal_method
 def save(self: Signal, path, overwrite: bool = False, chunks=None, progress=None) -> None:
-    """Write to the native zarr v3 store (atomically; an existing output needs ``overwrite=True``)."""
+    """Write to the native zarr v3 store (atomically; an existing output needs ``overwrite=True``). The name must end
+    in ``.zarr``: a store named ``x.h5`` would be a folder that every HDF5 reader refuses."""
+    if Path(path).suffix.lower() != ".zarr":
+        raise ValueError(f"Signal.save writes emscale's zarr store: name it '*.zarr', not {str(path)!r} (emscale "
+                         "writes no other format)")
     save_zarr(self, path, overwrite=overwrite, chunks=chunks, progress=progress)
