@@ -343,7 +343,16 @@ def _toml_value(v) -> str:
         return json.dumps(v)
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict) and all(isinstance(k, str) for k in v):  # an inline table, e.g. scale = {y = 4, x = 4}
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
     raise RecipeError(f"value {v!r} cannot be written to a recipe")
+
+
+def _toml_key(k: str) -> str:
+    import json
+    import re
+
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)
 
 
 def to_toml(input_: dict, steps: list[dict], output: dict | None = None, comment: str = "") -> str:
