@@ -183,7 +183,8 @@ def test_cli_run_history_replay(sample, tmp_path, capsys):
 def test_a_parameter_written_as_an_inline_table_runs_and_replays(sample, tmp_path):
     # scale = {y = 2, x = 2} passed validation and every step, then the pinned copy could not be written (no output)
     folder, s, _ = sample
-    text = RECIPE.replace('[[step]]\nop = "isig"', '[[step]]\nop = "rebin"\nscale = {y = 2, x = 2}\n\n[[step]]\nop = "isig"', 1)
+    rebin = '[[step]]\nop = "rebin"\nscale = {y = 2, x = 2}\n\n'
+    text = RECIPE.replace('[[step]]\nop = "isig"', rebin + '[[step]]\nop = "isig"', 1)
     out = tmp_path / "res"
     run_recipe(_write(folder, text, "table.toml"), out)
     assert "scale = {y = 2, x = 2}" in (out / "recipe.toml").read_text()
