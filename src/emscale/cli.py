@@ -334,8 +334,11 @@ def main(argv: list[str] | None = None) -> int:
     except (EmscaleError, OSError, ValueError, KeyError) as exc:
         if debug:
             raise
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"emscale: error: {msg}", file=sys.stderr)
+        lines = str(exc).splitlines() or [type(exc).__name__]
+        if type(exc).__name__ != "RecipeError":  # a recipe's check lists every problem, one per line; else one line
+            lines = lines[:1]
+        for line in lines:
+            print(f"emscale: error: {line}", file=sys.stderr)
         return 2
     except Exception as exc:  # click's own usage errors
         usage, abort = _click_exceptions()

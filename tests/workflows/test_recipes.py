@@ -190,3 +190,28 @@ def test_a_parameter_written_as_an_inline_table_runs_and_replays(sample, tmp_pat
     assert "scale = {y = 2, x = 2}" in (out / "recipe.toml").read_text()
     assert em.load(out / "signal.zarr").data.shape[:2] == (s.data.shape[0] // 2, s.data.shape[1] // 2)
     replay_outdir(out)
+
+
+def test_every_problem_and_every_bad_choice_is_reported_before_any_work(tmp_path, capsys):
+    # the CLI printed only the first problem, and a misspelt model or method failed only when its step ran
+    text = ("[input]\npath = 'x.zarr'\n\n[[step]]\nop = 'remove_background'\nsignal_range = [1.0, 2.0]\n"
+            "model = 'powerlw'\n\n[[step]]\nop = 'decompose'\nmethod = 'pcaa'\n")
+    assert main(["run", str(_write(tmp_path, text, "two.toml")), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("emscale: error: ") for line in err)
+    assert "'model' of step 'remove_background' must be one of" in err[0] and "'powerlw'" in err[0]
+    assert "'method' of step 'decompose' must be one of 'ica', 'mcr', 'nmf', 'pca', 'vca'" in err[1]
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_methods_a_recipe_accepts_are_the_registered_ones():
+    import typing
+
+    from emscale.decomposition import METHODS, decompose
+    from emscale.spectroscopy.background import FITS, MODELS, remove_background
+
+    hints = typing.get_type_hints(decompose.__wrapped__ if hasattr(decompose, "__wrapped__") else decompose)
+    assert set(typing.get_args(hints["method"])) == set(METHODS)
+    bg = typing.get_type_hints(remove_background.__wrapped__ if hasattr(remove_background, "__wrapped__")
+                               else remove_background)
+    assert typing.get_args(bg["model"]) == MODELS and typing.get_args(bg["fit"]) == FITS

@@ -29,7 +29,8 @@ ZERO_PEAK_KEV = 0.1  # EDS channels below this energy hold the detector's zero-e
 
 @operation("decompose", method=True, result_name="{method}")
 def decompose(
-    s: Signal, method: str = "pca", n_components: int | Literal["auto"] | None = None, poisson: bool | None = None,
+    s: Signal, method: Literal["pca", "nmf", "ica", "mcr", "vca"] = "pca",
+    n_components: int | Literal["auto"] | None = None, poisson: bool | None = None,
     seed: int = 0, navigation_mask=None, signal_mask=None, centre: bool = False,
     solver: Literal["auto", "gram", "randomized", "single_pass"] = "auto",
     n_iter: int = 2, oversample: int = 10,

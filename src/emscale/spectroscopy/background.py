@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -74,9 +75,9 @@ class BackgroundWarning(RuntimeWarning):
 def remove_background(
     s: Signal,
     signal_range,
-    model: str = "powerlaw",
+    model: Literal["powerlaw", "exponential", "polynomial", "offset"] = "powerlaw",
     order: int = 2,
-    fit: str = "fast",
+    fit: Literal["fast", "weighted"] = "fast",
     zero_fill: bool = False,
     return_params: bool = False,
     binned: bool | None = None,
