@@ -73,3 +73,13 @@ def test_trace_atoms_rejects_bad_volumes():
     v[1, 1, 1] = np.nan
     with pytest.raises(DataError, match="NaN"):
         locate_atoms(v)
+
+
+def test_a_tilt_series_is_not_traced_as_a_volume():
+    # a (tilts, y, x) stack is 3-D too: it gave 0-7 "atoms"
+    from emscale.tomography import trace_atoms
+
+    ang = np.arange(-60, 61, 20.0)
+    ts = tilt_series(np.random.default_rng(0).random((ang.size, 16, 16)), ang)
+    with pytest.raises(DataError, match="is a tilt series, not a volume: reconstruct it first"):
+        trace_atoms(ts)

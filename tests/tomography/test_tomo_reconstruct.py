@@ -118,3 +118,27 @@ def test_progress_is_reported_per_partition():
     reconstruct_tomogram(s, "fbp", slices_per_partition=4, progress=lambda done, total: calls.append((done, total)),
                          executor=InlineExecutor())
     assert len(calls) == 4 and calls[-1][0] == calls[-1][1]
+
+
+def test_sizes_and_iterations_that_make_no_volume_are_refused_by_name():
+    ang = np.arange(-60, 61, 15.0)
+    ts = tilt_series(project_volume(ellipsoid_phantom(24, seed=0), ang), ang)
+    # thickness 0 silently meant the full width; -5 failed inside numpy; n_iter=0 returned the all-zero start
+    for bad in (0, -5, 2.5):
+        with pytest.raises(DataError, match=f"thickness .* must be a positive number of pixels .* got {bad}"):
+            reconstruct_tomogram(ts, method="fbp", thickness=bad)
+    with pytest.raises(ValueError, match="n_iter must be a positive number of iterations"):
+        reconstruct_tomogram(ts, method="sirt", n_iter=0)
+    assert reconstruct_tomogram(ts, method="fbp", thickness=8).data.shape[0] == 8
+
+
+def test_angles_in_radians_are_flagged():
+    ang = np.arange(-60, 61, 15.0)
+    proj = project_volume(ellipsoid_phantom(24, seed=0), ang)
+    with pytest.warns(UserWarning, match="span only 2.09 degrees .* if they are radians, pass np.rad2deg"):
+        tilt_series(proj, np.deg2rad(ang))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tilt_series(proj, ang)

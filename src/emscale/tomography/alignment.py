@@ -201,7 +201,8 @@ def estimate_alignment(s: Signal, com: bool = True, upsample: int = 20, rotation
     axis_shift = float(p[0] - (data.shape[1 + perp] - 1) / 2)
     if not abs(axis_shift) < data.shape[1 + perp] / 2:
         raise DataError(f"the fitted tilt axis lies {axis_shift:.1f} px from the image centre, outside the image; "
-                        "the series cannot be a rotation about an axis in view (check tilt_axis)")
+                        "the series cannot be a rotation about an axis in view (check tilt_axis, and that the angles "
+                        "are in degrees)")
     aligned = derive(s, shift_images(data, shifts).astype(np.float32), s.axes)
     aligned.metadata["Tomography"] = {**meta, "axis_shift": axis_shift}
     return Alignment(aligned, shifts, axis_shift, xc, residuals, float(np.sqrt(np.mean(final**2))), rot, rot_err)

@@ -122,6 +122,9 @@ def locate_atoms(vol, min_distance: float = 4.0, smooth: float = 0.75, threshold
     from skimage.filters import threshold_otsu
 
     sig = vol if isinstance(vol, Signal) else None
+    if sig is not None and str(sig.signal_type or "") == "tilt_series":
+        raise DataError(f"{sig!r} is a tilt series, not a volume: reconstruct it first (reconstruct_tomogram), "
+                        "then trace the atoms of the volume")
     v = np.asarray(sig.data if sig is not None else vol, np.float32)
     if v.ndim != 3 or 0 in v.shape:
         raise DataError(f"vol: expected a non-empty (z, y, x) volume, got shape {v.shape}")

@@ -59,6 +59,12 @@ class ParallelGeometry:
             )
         object.__setattr__(self, "angles", a)
         object.__setattr__(self, "n_det", n_det)
+        for name in ("nz", "nw"):  # 0 silently meant the default; a negative size failed deep inside numpy
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or int(v) != v or int(v) < 1):
+                what = "thickness (nz)" if name == "nz" else "width (nw)"
+                raise DataError(f"slice {what} must be a positive number of pixels (None: the detector's {n_det}), "
+                                f"got {v!r}")
         object.__setattr__(self, "nz", int(self.nz or n_det))
         object.__setattr__(self, "nw", int(self.nw or n_det))
         object.__setattr__(self, "axis_shift", float(self.axis_shift))

@@ -35,6 +35,9 @@ def slice_solver(sinograms, angles, method="sirt", n_iter=None, filter="ramp", t
     A = Projector(geom, backend)
     kw: dict = {"filter": filter, "nonnegative": nonnegative, "tv_weight": tv_weight}
     if n_iter is not None:
+        if isinstance(n_iter, bool) or int(n_iter) != n_iter or int(n_iter) < 1:
+            raise ValueError(f"n_iter must be a positive number of iterations (None: the method's default), got "
+                             f"{n_iter!r}")  # 0 returned the all-zero start volume
         kw["n_iter"] = int(n_iter)
     if method == "tv":  # one data scale for the whole series: every partition then uses the same weight
         kw["value_scale"] = _series_scale(A, sinograms, executor)
