@@ -87,3 +87,19 @@ def test_debug_shows_traceback(tmp_path):
 def test_help_on_every_command(cmd):
     proc = subprocess.run([sys.executable, "-m", "emscale", *cmd, "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "Usage" in proc.stdout
+
+
+def test_a_saved_result_opens_with_info_history_and_load_result(tmp_path, capsys):
+    # emscale run writes pca.npz beside signal.zarr; info, history and em.load answered with 60 file extensions
+    x = np.random.default_rng(0).poisson(5.0, (6, 7, 32)).astype(np.uint16)
+    d = em.decompose(em.Signal(x), "pca", n_components=2)
+    path = d.save(tmp_path / "pca.npz")
+    code, out, _ = run(capsys, "info", str(path))
+    assert code == 0 and "an emscale result: emscale-decomposition" in out and "factors: 32 x 2" in out
+    code, out, _ = run(capsys, "history", str(path))
+    assert code == 0 and "decompose(method='pca'" in out
+    with pytest.raises(em.FileFormatError, match=r"is an emscale result \(emscale-decomposition\), not a signal: "
+                                                 r"open it with em.load_result"):
+        em.load(path)
+    again = em.load_result(path)
+    np.testing.assert_array_equal(again.factors_array, d.factors_array)

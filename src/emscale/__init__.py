@@ -19,6 +19,15 @@ from .io import convert, load, supported_formats, verify
 from .workflows.replay import replay  # noqa: E402
 
 
+def load_result(path):
+    """A result emscale saved as ``.npz`` (a Decomposition, its ClusterResult, a SLADS or autonomous run), by the
+    format tag in the file; ``emscale run`` writes them beside ``signal.zarr``. No pickles: safe to open."""
+    from . import decomposition, sampling  # noqa: F401 -- their result kinds register on import
+    from .core.result import load_result as _load_result
+
+    return _load_result(path)
+
+
 def __getattr__(name):
     # Subsystems that pull in heavier dependencies load on first use so `import emscale` stays fast.
     if name == "use_cluster":
@@ -49,6 +58,7 @@ __all__ = [
     "get_executor",
     "inpainting",
     "load",
+    "load_result",
     "plotting",
     "replay",
     "sampling",

@@ -53,9 +53,12 @@ def describe_file(path: Path) -> str:
     import warnings
 
     from . import load
+    from .core.result import result_kind
     from .core.signal import key_metadata
     from .io import is_store, store_summary
 
+    if result_kind(path):
+        return describe_result(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # what the warnings say is on the "data:" line below
         loaded = load(path, lazy=True)
@@ -76,6 +79,18 @@ def describe_file(path: Path) -> str:
                      f"`emscale verify {path}` reads and checks the whole store")
     else:
         lines.append("data: not read by info (metadata only)")
+    return "\n".join(lines)
+
+
+def describe_result(path: Path) -> str:
+    """What ``emscale info`` prints for a result file (``emscale run``'s ``pca.npz``...): what it is and its arrays."""
+    from . import load_result
+
+    r = load_result(path)
+    lines = [f"{path}  ({_human_bytes(_disk_size(path))} on disk, an emscale result: {r.KIND})", f"    {r!r}"]
+    for name, a in r.arrays().items():
+        lines.append(f"    {name}: {' x '.join(map(str, a.shape)) or 'scalar'} {a.dtype}")
+    lines.append(f"    history: {len(r.history)} step(s) (`emscale history {path}`); in Python: em.load_result(path)")
     return "\n".join(lines)
 
 
@@ -169,10 +184,11 @@ def history(
     as_json: bool = typer.Option(False, "--json", help="Print the raw history as JSON."),
     as_recipe: bool = typer.Option(False, "--as-recipe", help="Print a recipe (TOML) that reproduces it."),
 ):
-    """The processing history recorded with a signal."""
-    from . import load
+    """The processing history recorded with a signal or a result."""
+    from . import load, load_result
+    from .core.result import result_kind
 
-    loaded = load(file, lazy=True)
+    loaded = load_result(file) if result_kind(file) else load(file, lazy=True)
     signals = loaded if isinstance(loaded, list) else [loaded]
     for i, s in enumerate(signals):
         if as_recipe:

@@ -80,6 +80,22 @@ def load_npz(path, kind: str) -> tuple[dict, dict]:
     return meta, arrays
 
 
+def result_kind(path) -> str | None:
+    """The format tag of an emscale result file (``"emscale-decomposition"``...), or None for any other file."""
+    p = Path(path)
+    if p.suffix.lower() != ".npz" or not p.is_file():
+        return None
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            if "meta" not in z.files:
+                return None
+            meta = codec.loads(bytes(z["meta"]))
+    except Exception:  # not an npz, or not ours: the caller's own reader says what is wrong with it
+        return None
+    kind = meta.get("format") if isinstance(meta, dict) else None
+    return kind if isinstance(kind, str) and kind.startswith("emscale-") else None
+
+
 def load_result(path) -> Result:
     """Any saved result, by the format tag in its file."""
     meta, _ = _read(path)
@@ -89,4 +105,4 @@ def load_result(path) -> Result:
     return cls.load(path)
 
 
-__all__ = ["Result", "load_npz", "load_result", "save_npz"]
+__all__ = ["Result", "load_npz", "load_result", "result_kind", "save_npz"]

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..core import history as _history
 from ..core.atomic import read_lock, recover
 from ..core.errors import FileFormatError, OutputExistsError
+from ..core.result import result_kind
 from ..core.signal import Signal
 from .store import is_store, load_zarr, read_store, save_zarr, store_summary, verify
 from .vendor import check_path, load_vendor, supported_formats
@@ -35,9 +36,13 @@ def load(
             digest = _history.file_digest(p)
             signals = [read_store(p, lazy=lazy)]
     else:
-        digest = _history.file_digest(p)
         if p.is_dir():
             raise FileFormatError(f"{p}: is a directory, not a file")
+        kind = result_kind(p)
+        if kind is not None:  # a result emscale wrote (emscale run's pca.npz...): not a signal
+            raise FileFormatError(f"{p} is an emscale result ({kind}), not a signal: open it with "
+                                  "em.load_result(path)")
+        digest = _history.file_digest(p)
         signals = load_vendor(p, lazy=lazy, **reader_kwargs)
     picked = list(enumerate(signals))
     if signal_type is not None:
