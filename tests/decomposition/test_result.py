@@ -35,3 +35,18 @@ def test_plots(cube):
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def test_maps_do_not_carry_the_spectrum_type_and_quantity():
+    # a phase map's colour bar read "X-rays (Counts)", and its signal_type was the spectrum's
+    import emscale as em
+
+    x = np.random.default_rng(0).poisson(5.0, (6, 7, 32)).astype(np.uint16)
+    s = em.Signal(x, signal_type="EDS_SEM", metadata={"Signal": {"quantity": "X-rays (Counts)"}})
+    d = em.decompose(s, "pca", n_components=2)
+    c = d.cluster(2)
+    for maps, quantity in ((c.labels, "Phase (cluster index)"), (d.loadings, "PCA loading")):
+        assert maps.signal_type in ("", None) and maps.metadata["Signal"]["quantity"] == quantity
+        assert "signal_type" not in maps.metadata["Signal"]
+    for spectra in (d.factors, c.spectra):
+        assert spectra.signal_type == "EDS_SEM" and spectra.metadata["Signal"]["quantity"] == "X-rays (Counts)"

@@ -54,8 +54,9 @@ class ClusterResult(Result):
     def n_clusters(self) -> int:
         return int(self.spectra_array.shape[0])
 
-    def _signal(self, data, axes, what: str, signal_type: str) -> Signal:
-        return Signal(data, axes=axes, signal_type=signal_type, metadata=codec.loads(codec.dumps(self.metadata)),
+    def _signal(self, data, axes, what: str, signal_type: str, quantity: str | None = None) -> Signal:
+        return Signal(data, axes=axes, signal_type=signal_type,
+                      metadata=_derived_metadata(self.metadata, signal_type, quantity),
                       history=list(self.history), title=f"{self.title} clusters {what}".strip())
 
     def save(self, path, overwrite: bool = False) -> Path:
@@ -76,11 +77,27 @@ class ClusterResult(Result):
         return f"<ClusterResult {self.n_clusters} clusters {shape_notation(self.nav_axes, self.sig_axes)}>"
 
 
+def _derived_metadata(metadata: dict, signal_type: str, quantity: str | None) -> dict:
+    """A copy of the source's metadata for a derived signal: maps are no spectra, so they carry neither the
+    spectrum's type nor its quantity ("X-rays (Counts)" labelled the colour bar of a phase map)."""
+    md = codec.loads(codec.dumps(metadata or {}))
+    sig = md.get("Signal")
+    if isinstance(sig, dict):
+        if signal_type == "":
+            sig.pop("signal_type", None)
+        if quantity is not None or signal_type == "":
+            sig.pop("quantity", None)
+    if quantity is not None:
+        md.setdefault("Signal", {})["quantity"] = quantity
+    return md
+
+
 @operation("labels", on=ClusterResult, method="property")
 def cluster_labels(c: ClusterResult) -> Signal:
     """The phase map: the cluster of each pixel (-1 where masked), on the original navigation axes."""
     axes = [replace(a, navigate=False) for a in c.nav_axes]
-    return c._signal(c.labels_array.reshape(tuple(a.size for a in c.nav_axes)), axes, "labels", "")
+    return c._signal(c.labels_array.reshape(tuple(a.size for a in c.nav_axes)), axes, "labels", "",
+                     quantity="Phase (cluster index)")
 
 
 @operation("spectra", on=ClusterResult, method="property")
@@ -127,19 +144,23 @@ class Decomposition(Result):
 
     @property
     def nav_shape(self) -> tuple[int, ...]:
+        """Numpy order (y, x): the order of ``loadings_array``'s pixels, ``loadings_array.reshape(nav_shape +
+        (-1,))``. Not ``Signal.nav_shape``, which is in user order (x, y): the maps as a Signal are ``loadings``."""
         return tuple(a.size for a in self.nav_axes)
 
     @property
     def sig_shape(self) -> tuple[int, ...]:
+        """Numpy order, as :attr:`nav_shape`."""
         return tuple(a.size for a in self.sig_axes)
 
     # -- signals -------------------------------------------------------------------------------------------
-    def _signal(self, data, axes, what: str, signal_type=None) -> Signal:
+    def _signal(self, data, axes, what: str, signal_type=None, quantity: str | None = None) -> Signal:
+        st = self.signal_type if signal_type is None else signal_type
         return Signal(
             data,
             axes=axes,
-            signal_type=self.signal_type if signal_type is None else signal_type,
-            metadata=codec.loads(codec.dumps(self.metadata)) if self.metadata else {},
+            signal_type=st,
+            metadata=_derived_metadata(self.metadata, st, quantity) if self.metadata else {},
             history=list(self.history),
             title=f"{self.title} {self.method} {what}".strip(),
         )
@@ -343,7 +364,7 @@ def loadings(d: Decomposition) -> Signal:
     k = d.n_components
     data = d.loadings_array.T.reshape((k,) + d.nav_shape)
     axes = [Axis(name="component", size=k, navigate=True)] + [replace(a, navigate=False) for a in d.nav_axes]
-    return d._signal(data, axes, "loadings", signal_type="")
+    return d._signal(data, axes, "loadings", signal_type="", quantity=f"{d.method.upper()} loading")
 
 
 @operation("reconstruct", on=Decomposition, method=True)
