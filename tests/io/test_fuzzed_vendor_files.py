@@ -59,3 +59,17 @@ def test_an_empty_or_unknown_file_is_named(tmp_path, real_dir):
     shutil.copy(real_dir / "EELS_SI.dm4", odd)
     with pytest.raises(FileFormatError, match="unknown file extension"):
         em.load(odd)
+
+
+@pytest.mark.parametrize("name", ["tomography/HAADF.mrc", "EELS_SI.dm4", "test-MonoCL_spectrum-SI.dm4"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_truncated_memory_mapped_file_opened_lazily_is_named_at_once(real_dir, tmp_path, name, seed):
+    # the lazy MRC opened and failed later, in a computation, with "mmap length is greater than file size"
+    bad = _damaged(real_dir / name, tmp_path / (real_dir / name).name, "truncate", seed)
+    try:
+        got = em.load(bad, lazy=True)
+    except FileFormatError as exc:
+        assert bad.name in str(exc)
+    else:  # the cut spared the data (a trailing tag section): they read to the end
+        for s in got if isinstance(got, list) else [got]:
+            float(np.sum(s.to_numpy(), dtype=np.float64))

@@ -40,6 +40,26 @@ def _readers_for(path: Path) -> list[dict]:
     return found
 
 
+# Formats RosettaSciIO reads lazily through a memory map of the file: a truncated one opens, and fails only when
+# the missing bytes are read ("mmap length is greater than file size", naming no file). Reading their last value
+# costs one page.
+MAPPED_SUFFIXES = frozenset({".mrc", ".mrcs", ".ali", ".rec", ".st", ".dm3", ".dm4", ".rpl", ".raw", ".blo",
+                             ".ser", ".emi"})
+
+
+def _probe_end(path: Path, dicts) -> None:
+    """Read the last value of each lazily opened array: a truncated file is an error now, naming the file."""
+    for d in dicts:
+        data = d.get("data")
+        if data is None or not hasattr(data, "compute") or not getattr(data, "size", 0):
+            continue
+        try:
+            np.asarray(data[(-1,) * data.ndim].compute())
+        except Exception as exc:  # noqa: BLE001 - whatever the memory map or the reader raises
+            raise FileFormatError(f"{path}: its data cannot be read to the end ({type(exc).__name__}: {exc}); the "
+                                  "file is truncated or damaged") from None
+
+
 def read_vendor(path: Path, lazy: bool = False, **reader_kwargs) -> list[dict]:
     """Signal dictionaries from RosettaSciIO, trying each reader that claims the extension."""
     import importlib
@@ -65,6 +85,8 @@ def read_vendor(path: Path, lazy: bool = False, **reader_kwargs) -> list[dict]:
             errors.append(f"{plugin['name']}: {type(exc).__name__}: {exc}")
             continue
         if dicts:
+            if lazy and path.suffix.lower() in MAPPED_SUFFIXES:
+                _probe_end(path, dicts)
             return list(dicts)
         errors.append(f"{plugin['name']}: no signal found")
     detail = "; ".join(errors)
