@@ -37,7 +37,7 @@ __all__ = ["PRIORS", "fista_inpaint", "sparse"]
 
 PRIORS = ("fourier", "dct", "fourier+dct")
 LAM_MAX = 3.0  # in units of the measured values' standard deviation
-LAM_MIN_CANDIDATES = (0.002, 0.006, 0.02, 0.06)
+LAM_MIN_CANDIDATES = (0.002, 0.006, 0.02, 0.06, 0.2, 0.6)
 PRIOR_CANDIDATES = ("fourier", "fourier+dct")
 HOLDOUT = 0.1  # share of the measured pixels hidden to choose the prior and lam_min
 CV_SIZE = 192  # the choice is made on a central crop of at most this many pixels a side
