@@ -59,3 +59,14 @@ def test_a_method_that_runs_out_of_iterations_says_so(method, max_iter):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert em.decompose(em.Signal(x), method, n_components=3).info["converged"] is True
+
+
+def test_a_rank_from_the_scree_elbow_says_it_is_a_guess():
+    # 4 spectra of non-count values (EELS_SI.dm4): the rank came from the elbow of 4 eigenvalues, without a word
+    rng = np.random.default_rng(2)
+    x = rng.normal(100.0, 1.0, (2, 2, 64)) + rng.random((2, 2, 1)) * np.linspace(0, 5, 64)
+    with pytest.warns(UserWarning, match="is the scree's elbow, not a noise edge: 4 eigenvalue"):
+        d = em.decompose(em.Signal(x), "pca", n_components="auto")
+    assert d.info["rank_method"] == "elbow" and "rank_warning" in d.info
+    counts = em.Signal(rng.poisson(20.0, (8, 8, 64)).astype(np.uint16))
+    assert em.decompose(counts, "pca", n_components="auto").info["rank_method"] == "parallel-analysis-poisson"

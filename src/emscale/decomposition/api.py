@@ -133,8 +133,8 @@ def decompose(
     k = min(n_pca, pca_result.factors.shape[1])
     if rank_needed:
         k = max(1, min(rank, pca_result.factors.shape[1]))
-    info = {"solver": solver, "rank_estimate": None if rank is None else int(rank), "poisson": poisson_note,
-            **rank_info} | info
+    info = {"solver": solver, "rank_estimate": None if rank is None else int(rank),
+            "rank_method": (evidence or {}).get("method"), "poisson": poisson_note, **rank_info} | info
     groups = None
     if meth.uses_pure_pixels:
         sigma = vca.noise_level(pca_result.trace, pca_result.eigenvalues, k, dm.n_pixels, dm.n_channels)
@@ -252,6 +252,13 @@ def _rank(dm: DataMatrix, result, solver: str, rank_sel, rank_needed: bool, seed
     if poisson:
         _warn_rank_zero(dm, rank, rank_needed, info)
     m = min(dm.n_pixels, dm.n_channels)
+    if ev.get("method") == "elbow":
+        # a handful of values without Poisson weighting: no noise bulk and no simulated edge, only the scree's bend
+        msg = (f"the rank estimate {rank} is the scree's elbow, not a noise edge: {m} eigenvalue(s) leave no noise "
+               "bulk to measure (choose n_components from the scree, or pass poisson=True for counts)")
+        if rank_needed:
+            warnings.warn(msg, UserWarning, stacklevel=4)
+        info["rank_warning"] = msg
     if noise_top is None and m >= 8 and rank > IMPLAUSIBLE_RANK_SHARE * m:
         # Without Poisson weighting the edge assumes one noise level for every entry; noise that follows the
         # signal (counts with an offset, a detector gain) leaves no Marchenko-Pastur bulk and nearly every
