@@ -39,7 +39,7 @@ import numpy as np
 from ..core.errors import DataError
 from ..core.registry import operation
 from ..core.signal import Signal
-from .microscope import Microscope, VirtualMicroscope
+from .microscope import Microscope, VirtualMicroscope, as_counts
 from .slads import _budget, _SavedResult, select_batch
 
 __all__ = ["AutonomousResult", "autonomous_si", "autonomous_spectrum_imaging", "phase_map", "phase_map_from_mask",
@@ -88,15 +88,9 @@ def adjusted_rand_index(a, b) -> float:
 
 
 def _is_counts(x: np.ndarray, count_scale: float | None = None) -> bool:
-    """Whether ``x`` holds counts, or counts divided by ``count_scale`` (a microscope's ``count_scale``: the
-    virtual one's simulated lower dose returns ``Poisson(d x) / d``). The Poisson weighting is the same for
-    scaled counts: ``X / sqrt(a b^T)`` does not change when X is scaled."""
-    if not np.all(x >= 0):
-        return False
-    if count_scale is None:
-        return bool(np.all(x == np.round(x)))
-    y = x * float(count_scale)
-    return bool(np.all(np.abs(y - np.round(y)) <= 1e-6 * np.maximum(y, 1.0)))
+    """Whether ``x`` holds counts or scaled counts (:func:`.microscope.as_counts`); the Poisson weighting is the
+    same for scaled counts: ``X / sqrt(a b^T)`` does not change when X is scaled."""
+    return as_counts(x, count_scale) is not None
 
 
 def _fit(spectra: np.ndarray, sig_axes, n_phases: int, n_components: int | None, seed: int,

@@ -59,6 +59,19 @@ class Microscope(Protocol):
         ...
 
 
+def as_counts(values, count_scale: float | None = None) -> np.ndarray | None:
+    """The detector counts behind measured ``values`` (``values * count_scale``, a microscope's scaled counts,
+    or the values themselves when they are whole numbers), or None when they are not counts. Poisson weighting
+    and dose checks need counts, and a simulated lower dose serves ``Poisson(d x) / d``, which is not whole."""
+    x = np.asarray(values, dtype=np.float64)
+    if not np.all(x >= 0):
+        return None
+    if count_scale is None:
+        return x if np.all(x == np.round(x)) else None
+    y = x * float(count_scale)
+    return y if np.all(np.abs(y - np.round(y)) <= 1e-6 * np.maximum(y, 1.0)) else None
+
+
 def check_positions(positions, scan_shape: tuple[int, int]) -> np.ndarray:
     """Positions as an ``(n, 2)`` int64 array inside the scan, or a ValueError naming the offending ones."""
     p = np.asarray(positions)

@@ -31,6 +31,7 @@ dynamic image sampling based on supervised learning", IEEE Trans. Comput. Imagin
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -41,7 +42,7 @@ from ..core.history import file_beside_input
 from ..core.registry import operation
 from ..core.result import Result, load_npz, save_npz
 from ..core.signal import Signal
-from .microscope import Microscope, VirtualMicroscope
+from .microscope import Microscope, VirtualMicroscope, as_counts
 from .slads_erd import PERIODIC_GROWTH, PERIODIC_STEPS, ERDMap  # noqa: F401 - the constants' old home
 from .slads_features import NeighbourState, nn_reconstruct
 from .slads_model import ERDModel
@@ -180,6 +181,21 @@ def _start(n_pixels: int, budget: int, init_fraction: float, k: int, seed: int) 
     return np.sort(np.random.default_rng(seed).choice(n_pixels, n0, replace=False))
 
 
+LOW_COUNTS = 1.0  # mean counts per position below which SLADS's features mostly see noise
+
+
+def _warn_low_counts(values, count_scale) -> None:
+    """SLADS reads structure from the measured values; at a fraction of a count per position it reads noise.
+    Measured on a real HAADF projection, 10 % budget: at 0.35 counts per position (5 at the brightest pixel) 20.5 dB
+    against 21.8 for random sampling (models trained on clean and on equally noisy images alike); at 3.5 counts
+    (50 at the brightest) 30.2 against 29.5."""
+    counts = as_counts(values, count_scale)
+    if counts is not None and counts.size and float(counts.mean()) < LOW_COUNTS:
+        warnings.warn(f"SLADS at {float(counts.mean()):.3g} counts per position (mean of the first measurements): "
+                      "its features see mostly noise at this dose, and random or jittered sampling did better below "
+                      f"~{LOW_COUNTS:g} count per position", UserWarning, stacklevel=3)
+
+
 def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = None, fraction: float | None = None,
                batch_size: int | None = None, init_fraction: float = 0.02, stop_erd: float | None = None,
                stop_ratio: float | None = None, explore: float = 0.0, seed: int = 0,
@@ -227,6 +243,7 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
                          f"got {stop_ratio}")
     flat = _start(n, budget, init_fraction, model.k, seed)
     vals = microscope.measure(np.stack(np.divmod(flat, shape[1]), axis=1))
+    _warn_low_counts(vals, getattr(microscope, "count_scale", None))
     st = NeighbourState(shape, flat, vals, k=model.k)
     order = np.full(n, -1, dtype=np.int64)
     order[flat] = 0
