@@ -49,6 +49,7 @@ class Operation:
     method: str | None = None
     not_recorded: frozenset = field(default_factory=frozenset)
     result_name: str | None = None
+    checks: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
 
     @property
     def parameters(self) -> dict[str, inspect.Parameter]:
@@ -97,6 +98,7 @@ def operation(
     record: Mapping[str, Callable[[Any, dict], Any]] | None = None,
     not_recorded: tuple[str, ...] = (),
     result_name: str | None = None,
+    check: Mapping[str, Callable[[Any], Any]] | None = None,
 ):
     """Declare ``fn`` as the operation ``name``.
 
@@ -110,6 +112,9 @@ def operation(
     not_recorded : parameters that change only what is returned besides the result (``return_params``).
     result_name : the default name of the result in a recipe, a format string of the step's parameters and
         ``of`` (e.g. ``"{of}_clusters"``); by default the operation's name.
+    check : ``{parameter: f(value)}`` raising ``ValueError`` for a value the operation would refuse (a method or
+        model name, with the aliases and spellings the operation itself accepts): a recipe is checked with them
+        before any step runs.
     """
     record = dict(record or {})
 
@@ -150,7 +155,7 @@ def operation(
                 raise RegistryError(f"operation {name!r}: no class to attach the method to")
             attr = name if method is True or method == "property" else str(method)
             setattr(host, attr, property(recorded, doc=fn.__doc__) if method == "property" else recorded)
-        _OPERATIONS[name] = Operation(name, recorded, fn, sig, first, on, attr, skip, result_name)
+        _OPERATIONS[name] = Operation(name, recorded, fn, sig, first, on, attr, skip, result_name, dict(check or {}))
         return recorded
 
     return deco

@@ -27,9 +27,9 @@ RANDOMIZED_MIN_VALUES = 2**20  # below this many values the exact route is as fa
 ZERO_PEAK_KEV = 0.1  # EDS channels below this energy hold the detector's zero-energy (strobe) peak
 
 
-@operation("decompose", method=True, result_name="{method}")
+@operation("decompose", method=True, result_name="{method}", check={"method": lambda m: configured(m)})
 def decompose(
-    s: Signal, method: Literal["pca", "nmf", "ica", "mcr", "vca"] = "pca",
+    s: Signal, method: str = "pca",
     n_components: int | Literal["auto"] | None = None, poisson: bool | None = None,
     seed: int = 0, navigation_mask=None, signal_mask=None, centre: bool = False,
     solver: Literal["auto", "gram", "randomized", "single_pass"] = "auto",

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
@@ -67,17 +66,31 @@ _ALIASES = {
 }
 
 
+def model_name(model) -> str:
+    """The background model a name means (any case; "pl", "power", "exp", "poly"... as :data:`_ALIASES`)."""
+    key = str(model).lower().replace(" ", "").replace("_", "").replace("-", "")
+    if key not in _ALIASES:
+        raise ValueError(f"unknown background model {model!r}; choose one of {', '.join(MODELS)}")
+    return _ALIASES[key]
+
+
+def check_fit(fit) -> None:
+    if fit not in FITS:
+        raise ValueError(f"unknown fit {fit!r}; choose 'fast' or 'weighted'")
+
+
 class BackgroundWarning(RuntimeWarning):
     """The background model is undefined in some pixels (their background was set to 0)."""
 
 
-@operation("remove_background", method=True, not_recorded=("return_params", "partition_bytes"))
+@operation("remove_background", method=True, not_recorded=("return_params", "partition_bytes"),
+           check={"model": model_name, "fit": check_fit})
 def remove_background(
     s: Signal,
     signal_range,
-    model: Literal["powerlaw", "exponential", "polynomial", "offset"] = "powerlaw",
+    model: str = "powerlaw",
     order: int = 2,
-    fit: Literal["fast", "weighted"] = "fast",
+    fit: str = "fast",
     zero_fill: bool = False,
     return_params: bool = False,
     binned: bool | None = None,
@@ -323,12 +336,8 @@ def _plan(s, signal_range, model, order, fit, zero_fill, binned) -> _Plan:
             f"remove_background needs exactly one signal axis; {s!r} has {s.sig_ndim} "
             "(use transpose(signal_axes=...) to choose the spectral axis)"
         )
-    key = str(model).lower().replace(" ", "").replace("_", "").replace("-", "")
-    if key not in _ALIASES:
-        raise ValueError(f"unknown background model {model!r}; choose one of {', '.join(MODELS)}")
-    model = _ALIASES[key]
-    if fit not in FITS:
-        raise ValueError(f"unknown fit {fit!r}; choose 'fast' or 'weighted'")
+    model = model_name(model)
+    check_fit(fit)
     if model == "polynomial" and (
         isinstance(order, bool) or not isinstance(order, int | np.integer) or order < 0
     ):

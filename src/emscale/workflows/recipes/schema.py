@@ -207,6 +207,11 @@ def _check_params(where: str, op, params: dict) -> None:
             raise RecipeError(f"{where}: parameter {k!r} of step {op.name!r} must be {names}, got {v!r}")
         if isinstance(v, float) and not math.isfinite(v):
             raise RecipeError(f"{where}: parameter {k!r} of step {op.name!r} is not finite")
+        if k in op.checks:  # the operation's own test of the value (names, with the spellings it accepts)
+            try:
+                op.checks[k](v)
+            except (ValueError, TypeError) as exc:
+                raise RecipeError(f"{where}: parameter {k!r} of step {op.name!r}: {exc}") from None
         choices = _literal_strings(op.parameters[k]) if k in op.parameters else None
         if choices is not None and isinstance(v, str) and v not in choices:
             raise RecipeError(f"{where}: parameter {k!r} of step {op.name!r} must be one of "
