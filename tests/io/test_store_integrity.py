@@ -249,3 +249,16 @@ def test_save_refuses_a_name_that_is_not_a_zarr_store(tmp_path):
     with pytest.raises(ValueError, match=r"name it '\*.zarr', not '.*x.h5'"):
         em.Signal(np.ones((2, 3, 4))).save(tmp_path / "x.h5")
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_every_writer_of_a_store_refuses_another_name_before_any_work(tmp_path, real_dir):
+    # em.convert wrote a zarr folder named b.h5, and reconstruct_to_store refused the name only after the whole
+    # reconstruction (found in review)
+    from emscale.tomography import reconstruct_to_store, tilt_series
+
+    with pytest.raises(ValueError, match=r"name it '\*.zarr'"):
+        em.convert(real_dir / "EELS_SI.dm4", tmp_path / "b.h5")
+    ts = tilt_series(np.ones((3, 8, 8), np.float32), [-30.0, 0.0, 30.0])
+    with pytest.raises(ValueError, match=r"name it '\*.zarr'"):
+        reconstruct_to_store(ts, tmp_path / "vol", method="fbp")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -10,7 +10,7 @@ from ..core.atomic import read_lock, recover
 from ..core.errors import FileFormatError, OutputExistsError
 from ..core.result import result_kind
 from ..core.signal import Signal
-from .store import is_store, load_zarr, read_store, save_zarr, store_summary, verify
+from .store import check_store_name, is_store, load_zarr, read_store, save_zarr, store_summary, verify
 from .vendor import check_path, load_vendor, supported_formats
 
 
@@ -74,6 +74,7 @@ def load(
 
 def convert(src, dst, chunks=None, overwrite: bool = False, progress=None, **load_kwargs) -> None:
     """Stream a (big) file into the native zarr store with bounded memory: read lazily, write per partition."""
+    check_store_name(dst)
     if Path(dst).exists() and not overwrite:
         raise OutputExistsError(f"{dst} already exists; pass overwrite=True (--overwrite) to replace it")
     s = load(src, lazy=True, **load_kwargs)

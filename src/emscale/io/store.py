@@ -56,6 +56,16 @@ def store_attrs(s: Signal) -> dict:
     }
 
 
+def check_store_name(path) -> Path:
+    """``path`` as a Path, or a ValueError when its name does not end in ``.zarr``: a store named ``x.h5`` is a
+    folder every HDF5 reader refuses. Callers that work before writing (a conversion, a reconstruction) check first."""
+    p = Path(path)
+    if p.suffix.lower() != ".zarr":
+        raise ValueError(f"emscale writes its zarr store: name it '*.zarr', not {str(path)!r} (emscale writes no "
+                         "other format)")
+    return p
+
+
 def save_zarr(s: Signal, path, overwrite: bool = False, chunks=None, progress=None, expect_sha256=None,
               source=None) -> None:
     """Write ``s`` to a zarr v3 store at ``path``, partition by partition (bounded memory for lazy data).
@@ -68,7 +78,7 @@ def save_zarr(s: Signal, path, overwrite: bool = False, chunks=None, progress=No
 
     from . import checksums
 
-    dst = Path(path)
+    dst = check_store_name(path)
     if chunks is None:
         chunks = default_chunks(s.shape, s.dtype, s.nav_ndim)
     chunks = tuple(int(min(max(c, 1), max(n, 1))) for c, n in zip(chunks, s.shape, strict=True))
@@ -242,9 +252,6 @@ def load_zarr(path, lazy: bool = False) -> Signal:
 
 @signal_method
 def save(self: Signal, path, overwrite: bool = False, chunks=None, progress=None) -> None:
-    """Write to the native zarr v3 store (atomically; an existing output needs ``overwrite=True``). The name must end
-    in ``.zarr``: a store named ``x.h5`` would be a folder that every HDF5 reader refuses."""
-    if Path(path).suffix.lower() != ".zarr":
-        raise ValueError(f"Signal.save writes emscale's zarr store: name it '*.zarr', not {str(path)!r} (emscale "
-                         "writes no other format)")
+    """Write to the native zarr v3 store (atomically; an existing output needs ``overwrite=True``); the name ends in
+    ``.zarr`` (:func:`check_store_name`)."""
     save_zarr(self, path, overwrite=overwrite, chunks=chunks, progress=progress)

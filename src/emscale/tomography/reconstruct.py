@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
@@ -23,7 +22,7 @@ from ..core.errors import OutputExistsError
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, run_pass
-from ..io.store import load_zarr
+from ..io.store import check_store_name, load_zarr
 from .outofcore import reconstruct_slices_to_store, volume_chunks
 from .reconstruction import SOLVERS
 from .slicesolver import slice_solver
@@ -127,7 +126,7 @@ def reconstruct_to_store(s: Signal, path, overwrite: bool = False, chunks=None, 
     -------
     >>> vol = reconstruct_to_store(aligned, "vol.zarr", method="fbp")
     """
-    path = Path(path)
+    path = check_store_name(path)  # before the reconstruction, not after it
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists; pass overwrite=True to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
