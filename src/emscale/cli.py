@@ -350,8 +350,10 @@ def main(argv: list[str] | None = None) -> int:
     except (EmscaleError, OSError, ValueError, KeyError) as exc:
         if debug:
             raise
+        from .workflows.recipes import RecipeError
+
         lines = str(exc).splitlines() or [type(exc).__name__]
-        if type(exc).__name__ != "RecipeError":  # a recipe's check lists every problem, one per line; else one line
+        if not isinstance(exc, RecipeError):  # a recipe's check lists every problem, one per line; else one line
             lines = lines[:1]
         for line in lines:
             print(f"emscale: error: {line}", file=sys.stderr)

@@ -102,3 +102,9 @@ def test_counts_on_a_few_pixels_are_counts_at_unit_gain(shape):
         r, ev = _rank(x.astype(np.uint16), em.Signal(x.astype(np.uint16)))
         assert "dispersion_note" not in ev and ev["edge"] == ev["noise_top"], (seed, r, ev.get("dispersion"))
         assert 0.8 < ev["dispersion"] < 1.25
+
+
+def test_whole_number_floats_with_the_single_pass_solver_say_why_they_are_not_weighted():
+    s, _ = make_cube(3, "eds", shape=(32, 32), n_channels=256, counts=300, seed=2)
+    d = decompose(em.Signal(s.data.astype(np.float32), axes=s.axes), "pca", n_components=3, solver="single_pass")
+    assert d.info["poisson"].startswith("off (automatic: floats; the single-pass solver decides at its one read")

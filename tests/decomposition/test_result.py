@@ -50,3 +50,10 @@ def test_maps_do_not_carry_the_spectrum_type_and_quantity():
         assert "signal_type" not in maps.metadata["Signal"]
     for spectra in (d.factors, c.spectra):
         assert spectra.signal_type == "EDS_SEM" and spectra.metadata["Signal"]["quantity"] == "X-rays (Counts)"
+
+
+def test_maps_of_a_signal_without_metadata_still_say_what_they_are():
+    import emscale as em
+
+    x = np.random.default_rng(0).poisson(5.0, (6, 7, 32)).astype(np.uint16)
+    assert em.decompose(em.Signal(x), "pca", n_components=2).loadings.metadata["Signal"]["quantity"] == "PCA loading"

@@ -142,3 +142,22 @@ def test_estimate_rank_agrees_with_what_decompose_reported(method, solver):
     assert rank == d.info["rank_estimate"] == truth.rank
     assert ev["method"] == "parallel-analysis-poisson" and ev["rank_channels"] == d.info["rank_channels"] < p
     assert d.estimate_rank(tw_sigmas=3.0)[0] == rank  # the parallel-analysis edge does not use the TW margin
+
+
+def test_a_rank_of_zero_warns_on_the_randomized_route_too():
+    # more pixels and channels than the Gram routes take: the rank comes from the randomized route's subset, where
+    # the rank-0 warning was missing (found in review)
+    s, _ = make_cube(3, "eds", shape=(70, 70), n_channels=4400, counts=1.5, seed=1)
+    with pytest.warns(UserWarning, match="no component stands above the noise"):
+        d = decompose(s, "pca", n_components="auto")
+    assert d.info["solver"] == "randomized" and d.info["rank_estimate"] == 0
+
+
+def test_an_explicit_gram_solver_keeps_its_scree_with_too_few_counts():
+    # the too-few-counts shortcut switched an explicit solver="gram" to randomized (found in review)
+    rng = np.random.default_rng(0)
+    sparse = Signal((rng.random((32, 32, 2048)) < 0.001).astype(np.uint16),
+                    axes=[{"navigate": True}, {"navigate": True}, {"navigate": False}])
+    with pytest.warns(UserWarning, match="too few counts"):
+        exact = decompose(sparse, "pca", n_components="auto", solver="gram")
+    assert exact.info["solver"] == "gram" and exact.info["solver_note"].endswith("no noise spectrum simulated")

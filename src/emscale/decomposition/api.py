@@ -53,7 +53,8 @@ def decompose(
     n_components : an int; ``"auto"`` for the Marchenko-Pastur rank (:mod:`.rank`); ``None``: PCA keeps the whole
         eigenvalue spectrum and up to 32 factors/loadings, the other methods use ``"auto"``.
     poisson : weight by the Keenan-Kotula scaling ``X / sqrt(aG bH)`` (HyperSpy's
-        ``normalize_poissonian_noise``). ``None``: on for integer data or metadata ``{"Signal": {"counts": True}}``,
+        ``normalize_poissonian_noise``). ``None``: on for integer data, for floats that are all whole numbers
+        (counts stored as floats; not with the single-pass solver) or metadata ``{"Signal": {"counts": True}}``,
         but *off*, with a warning, when the data hold negative values (no longer counts: a subtracted
         background); ``info["poisson"]`` says which and why. ``True`` with negative values is an error.
         NMF always fits the raw counts (its KL loss is the Poisson likelihood); the weighting then only serves
@@ -109,6 +110,7 @@ def decompose(
         poisson = s.dtype.kind in "biu" or bool(s.metadata.get("Signal", {}).get("counts", False))
     poisson, m = bool(poisson), min(dm.n_pixels, dm.n_channels)
     n_pca = int(n_components) if isinstance(n_components, int | np.integer) else min(m, DEFAULT_MAX_COMPONENTS)
+    solver_asked = solver
     solver = _solver(solver, meth, n_components, dm, centre)
     sketches = _read(dm, solver, n_pca, oversample, seed, poisson, centre)
     poisson, poisson_note = _resolve_poisson(s, dm, poisson, auto_poisson, solver)
@@ -123,7 +125,7 @@ def decompose(
         # would be thrown away (the Velox example map, 128 x 128 x 4096 with 2 counts outside the strobe peak:
         # 95 s of eigh on a loaded machine)
         simulate_noise, solver_note = False, "too few counts for a rank estimate: no noise spectrum simulated"
-        if rank_needed:
+        if rank_needed and solver_asked == "auto":  # an explicit "gram" keeps its exact scree
             solver, n_pca = "randomized", 1
             solver_note = "too few counts for a rank estimate: no scree computed"
     pca_result, info = _pca(dm, solver, n_pca, seed, simulate_noise, n_iter, oversample, sketches, rank_sel)
@@ -197,6 +199,9 @@ def _resolve_poisson(s: Signal, dm: DataMatrix, poisson: bool, auto: bool, solve
         if (auto and s.dtype.kind == "f" and solver != "single_pass" and not st.n_fractional and not st.n_negative
                 and not st.n_nonfinite and float(np.sum(st.col_sums)) > 0):
             return True, "on (automatic: whole numbers, counts stored as floats)"
+        if auto and s.dtype.kind == "f" and solver == "single_pass":
+            return False, "off (automatic: floats; the single-pass solver decides at its one read, before it can see "\
+                          "whether they are whole numbers: pass poisson=True for counts)"
         return False, "off" + ("" if not auto else " (automatic: not integer counts)")
     if auto and st.n_negative:
         note = (f"off: {st.n_negative} negative value(s) (minimum {st.minimum:g}), the data are no longer "
@@ -240,6 +245,7 @@ def _rank(dm: DataMatrix, result, solver: str, rank_sel, rank_needed: bool, seed
             result = pca.gram_pca(sub, 0, noise_seed=seed)
             rank, ev = estimate_rank(result.eigenvalues, sub.n_pixels, sub.n_channels,
                                      noise_top=float(result.noise_eigenvalues[0]), noise_trace=result.noise_trace)
+            _warn_rank_zero(dm, rank, rank_needed, info)
             return rank, ev | {"rank_channels": n_rank_ch}, info
     if result.rank_eigenvalues is not None:
         rank, ev = estimate_rank(result.rank_eigenvalues, dm.n_pixels, n_rank_ch, noise_top=result.rank_noise_top,

@@ -160,7 +160,7 @@ class Decomposition(Result):
             data,
             axes=axes,
             signal_type=st,
-            metadata=_derived_metadata(self.metadata, st, quantity) if self.metadata else {},
+            metadata=_derived_metadata(self.metadata, st, quantity),
             history=list(self.history),
             title=f"{self.title} {self.method} {what}".strip(),
         )

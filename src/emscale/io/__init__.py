@@ -42,6 +42,9 @@ def load(
         if kind is not None:  # a result emscale wrote (emscale run's pca.npz...): not a signal
             raise FileFormatError(f"{p} is an emscale result ({kind}), not a signal: open it with "
                                   "em.load_result(path)")
+        if p.suffix.lower() == ".npz":  # no signal format; a damaged result would get the list of 60 extensions
+            raise FileFormatError(f"{p}: a .npz file is not a signal format, and it is not a readable emscale "
+                                  "result (em.load_result opens those; damaged or from elsewhere?)")
         digest = _history.file_digest(p)
         signals = load_vendor(p, lazy=lazy, **reader_kwargs)
     picked = list(enumerate(signals))

@@ -111,7 +111,7 @@ def tilt_series(
         raise DataError(f"angles: {a.size} tilt angles given for {data.shape[0]} projections")
     if not np.all(np.isfinite(a)):
         raise DataError(f"angles: non-finite tilt angle(s) at index {np.flatnonzero(~np.isfinite(a)).tolist()}")
-    if a.size >= 3 and 0 < float(np.ptp(a)) <= np.pi + 1e-9 and float(np.max(np.abs(a))) <= np.pi / 2 + 1e-9:
+    if a.size >= 3 and 0 < float(np.ptp(a)) <= np.pi + 1e-9 and float(np.max(np.abs(a))) <= np.pi + 1e-9:
         # radians taken for degrees: the alignment then reports a tilt axis hundreds of pixels outside the image
         warnings.warn(f"the tilt angles span only {np.ptp(a):.3g} degrees ({a.min():.3g} to {a.max():.3g}); "
                       "emscale takes degrees: if they are radians, pass np.rad2deg(angles)", UserWarning,

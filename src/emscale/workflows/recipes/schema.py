@@ -345,7 +345,7 @@ def _toml_value(v) -> str:
     if isinstance(v, int | float):
         return repr(v)
     if isinstance(v, str):
-        return json.dumps(v)
+        return json.dumps(v, ensure_ascii=False)  # TOML has no surrogate-pair escapes for characters beyond the BMP
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, dict) and all(isinstance(k, str) for k in v):  # an inline table, e.g. scale = {y = 4, x = 4}
@@ -357,7 +357,7 @@ def _toml_key(k: str) -> str:
     import json
     import re
 
-    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k, ensure_ascii=False)
 
 
 def to_toml(input_: dict, steps: list[dict], output: dict | None = None, comment: str = "") -> str:
