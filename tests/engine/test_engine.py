@@ -189,3 +189,16 @@ def test_zero_dimensional_source():
     assert run_pass(np.array(5.0), Pass(lambda b, r: b * 2), InlineExecutor()) == 10.0
     assert last_report().n_partitions == 1 and last_report().bytes_read == 8
     assert run_pass(da.from_array(np.array(3)), Pass(lambda b, r: b + 1), InlineExecutor()) == 4
+
+
+@pytest.mark.parametrize("executor", [InlineExecutor(), ThreadExecutor(1), ThreadExecutor(2)])
+def test_partition_functions_run_with_one_blas_thread_in_every_executor(executor):
+    # a product split over BLAS threads can round differently: inline left BLAS at its default, and an out-of-core
+    # run gave other digests inline than threaded
+    from threadpoolctl import threadpool_info
+
+    def blas_threads(block, rows):
+        return [max((i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"), default=1)]
+
+    seen = run_pass(np.ones((8, 4)), Pass(blas_threads, lambda a, b: a + b), executor=executor, partition_bytes=64)
+    assert set(seen) == {1}

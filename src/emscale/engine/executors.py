@@ -51,11 +51,15 @@ class InlineExecutor(Executor):
         return list(self.imap(fn, items, on_done))
 
     def imap(self, fn, items, on_done=None):
-        for i, item in enumerate(items):
-            out = fn(item)
-            if on_done:
-                on_done(i)
-            yield out
+        # one BLAS thread per partition, as in every other executor (a thread pool's workers, Dask's worker
+        # processes): a product split over threads can round differently, and the bits must not depend on the
+        # executor (an out-of-core run compared inline and threaded gave different digests)
+        with _blas_threads(1):
+            for i, item in enumerate(items):
+                out = fn(item)
+                if on_done:
+                    on_done(i)
+                yield out
 
 
 class ThreadExecutor(Executor):
@@ -74,7 +78,7 @@ class ThreadExecutor(Executor):
     def imap(self, fn, items, on_done=None):
         # Results are taken in item order; the next task is submitted once the consumer has taken one, so no
         # more than n_workers + prefetch results are held besides the one the consumer works on.
-        with _blas_threads(max(1, (os.cpu_count() or 1) // self.n_workers)), _Pool(self.n_workers) as pool:
+        with _blas_threads(1), _Pool(self.n_workers) as pool:  # one per partition, whatever n_workers
             pending: deque = deque()
             it: Iterable = iter(enumerate(items))
             limit = self.n_workers + self.prefetch
@@ -105,7 +109,8 @@ class ThreadExecutor(Executor):
 
 @contextmanager
 def _blas_threads(n: int):
-    """Limit BLAS threads so that workers times BLAS threads does not oversubscribe the cores."""
+    """Limit BLAS threads inside partition functions: the parallelism is over partitions, and one thread per
+    product gives the same bits in every executor."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - threadpoolctl is a dependency
