@@ -173,3 +173,21 @@ def test_separations_on_cluster_give_the_in_memory_bits(client, tmp_path, method
     ref = em.decompose(s, method, n_components=3, executor=InlineExecutor())
     np.testing.assert_array_equal(got.factors_array, ref.factors_array)
     np.testing.assert_array_equal(got.loadings_array, ref.loadings_array)
+
+
+def test_the_client_streams_partials_with_a_bounded_window(client):
+    # the executor gathered every partial before merging: 2.4 GB on the client for the PCA of a 1 GB store
+    ex = DaskExecutor(client)
+    n_items = 40
+    held = []
+    for i, out in enumerate(ex.imap(_blas_and_index, list(range(n_items)))):
+        assert out[1] == i  # in partition order
+        held.append(len(client.futures))
+    assert max(held) <= 2 * len(client.scheduler_info()["workers"]) + 1, held
+    assert {out[0] for out in ex.map(_blas_and_index, [0, 1, 2])} == {1}  # one BLAS thread, as locally
+
+
+def _blas_and_index(i):
+    from threadpoolctl import threadpool_info
+
+    return max((t["num_threads"] for t in threadpool_info() if t["user_api"] == "blas"), default=1), i

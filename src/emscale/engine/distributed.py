@@ -1,13 +1,29 @@
 """Running passes on a Dask distributed cluster (the existing engine; emscale adds no cluster of its own).
 
 Each partition becomes one task on the cluster; a task reads its own partition (from the shared zarr store when
-the signal is zarr-backed) and returns the partial result. Partials are gathered and merged in partition order on
-the client, so the result is identical to the local executors'. A task lost with its worker is re-run by dask.
+the signal is zarr-backed) and returns the partial result, computed with one BLAS thread as locally. Partials are
+taken and merged in partition order on the client as they arrive, a bounded window of tasks in flight, so the result
+is identical to the local executors' and the client holds one partial at a time. A task lost with its worker is
+re-run by dask.
 """
 
 from __future__ import annotations
 
 from .executors import Executor, use_executor
+
+
+class _OneBlasThread:
+    """``fn`` run with one BLAS thread, as the local executors run partitions (a restarted or differently configured
+    worker process must not round otherwise). A class, so that the cluster can pickle it."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, item):
+        from .executors import _blas_threads
+
+        with _blas_threads(1):
+            return self.fn(item)
 
 
 class DaskExecutor(Executor):
@@ -17,20 +33,39 @@ class DaskExecutor(Executor):
         self.client = client
 
     def map(self, fn, items, on_done=None):
-        from distributed import as_completed
+        return list(self.imap(fn, items, on_done))
 
+    def imap(self, fn, items, on_done=None):
+        # A window of tasks in flight, results taken in partition order and released once taken: the client holds
+        # one partial at a time and the workers at most the window's (gathering all first held every partial on
+        # the client: 2.4 GB for the PCA of a 1 GB store, against 0.65 GB with local threads).
+        # pure=False: the same partition may be computed again after a worker loss; keys must not collide across
+        # passes either.
         items = list(items)
-        # pure=False: the same partition may be computed again after a worker loss; keys must not collide
-        # across passes either.
-        futures = self.client.map(fn, items, pure=False)
-        index = {f.key: i for i, f in enumerate(futures)}
-        out = [None] * len(items)
-        for fut in as_completed(futures):
-            i = index[fut.key]
-            out[i] = fut.result()
+        task = _OneBlasThread(fn)
+        window = max(2, 2 * self._n_workers())
+        futures: dict = {}
+        submitted = 0
+        while submitted < min(window, len(items)):
+            futures[submitted] = self.client.submit(task, items[submitted], pure=False)
+            submitted += 1
+        for i in range(len(items)):
+            fut = futures.pop(i)
+            out = fut.result()
+            fut.release()
             if on_done:
                 on_done(i)
-        return out
+            if submitted < len(items):
+                futures[submitted] = self.client.submit(task, items[submitted], pure=False)
+                submitted += 1
+            yield out
+            del out
+
+    def _n_workers(self) -> int:
+        try:
+            return max(1, len(self.client.scheduler_info().get("workers", {})))
+        except Exception:  # noqa: BLE001 - a scheduler that cannot say: a small window
+            return 1
 
     def __repr__(self) -> str:
         return f"<DaskExecutor {self.client.scheduler.address if self.client.scheduler else '?'}>"
