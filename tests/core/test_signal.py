@@ -214,3 +214,15 @@ def test_xarray_round_trip_non_uniform_and_lazy():
     lazy = Signal.from_xarray(s.as_lazy().to_xarray())
     assert lazy.is_lazy
     np.testing.assert_array_equal(lazy.to_numpy(), s.data)
+
+
+def test_key_metadata_sums_up_long_number_lists():
+    # an MRC header's magnification: one value per tilt, then zeros: 1024 numbers in emscale info and the reports
+    from emscale.core.signal import key_metadata
+
+    md = {"Acquisition_instrument": {"TEM": {"magnification": [115000.0] * 77 + [0.0] * 947, "beam_energy": 300.0,
+                                             "convergence_angle": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]}}}
+    out = key_metadata(md)
+    assert out["TEM.magnification"] == "115000 (77 of 1024 values; the other 947 are 0)"
+    assert out["TEM.beam_energy"] == 300.0
+    assert out["TEM.convergence_angle"] == "9 values from 1 to 9"

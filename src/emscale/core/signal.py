@@ -431,7 +431,23 @@ def key_metadata(md: dict) -> dict:
     sample = md.get("Sample", {})
     if sample.get("elements"):
         out["elements"] = list(sample["elements"])
-    return out
+    return {k: _brief(v) for k, v in out.items()}
+
+
+def _brief(value, most: int = 8):
+    """A long numeric list in a few words: an MRC header's magnification is one value per tilt and then hundreds of
+    zeros (1024 numbers in `emscale info` and in every report)."""
+    if not isinstance(value, list | tuple | np.ndarray) or len(value) <= most:
+        return value
+    a = np.asarray(value)
+    if a.dtype.kind not in "biuf":
+        return f"{len(a)} values: {', '.join(map(str, a[:3].tolist()))}, ..."
+    nz = a[a != 0]
+    distinct = np.unique(nz)
+    zeros = f"; the other {a.size - nz.size} are 0" if nz.size < a.size else ""
+    if distinct.size == 1:
+        return f"{distinct[0].item():g} ({nz.size} of {a.size} values{zeros})"
+    return f"{a.size} values from {a.min().item():g} to {a.max().item():g}{zeros}"
 
 
 def default_chunks(shape, dtype, nav_ndim: int, target_bytes: int = 16 * 2**20) -> tuple[int, ...]:

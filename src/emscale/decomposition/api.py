@@ -286,7 +286,11 @@ def _warn_not_converged(meth: Method, info: dict) -> None:
     hist = np.asarray(info.get("loss_history", ()), dtype=float)
     change = ""
     if hist.size >= 2 and np.isfinite(hist[-2:]).all() and hist[-1] != 0:
-        change = f" (last relative change of the loss {abs(hist[-2] - hist[-1]) / abs(hist[-1]):.2g} per iteration)"
+        last = abs(hist[-2] - hist[-1]) / abs(hist[-1])
+        tol = getattr(meth, "tol", None)
+        if tol is not None and last <= tol:  # the last update settled it; only the count ran out before the check
+            return
+        change = f" (last relative change of the loss {last:.2g} per iteration)"
     warnings.warn(f"{meth.name} stopped at max_iter={info.get('n_iter')} before its loss settled to tol="
                   f"{getattr(meth, 'tol', None)}{change}; the result is usable but not converged: pass a larger "
                   "max_iter or tol", UserWarning, stacklevel=4)
