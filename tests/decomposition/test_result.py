@@ -57,3 +57,17 @@ def test_maps_of_a_signal_without_metadata_still_say_what_they_are():
 
     x = np.random.default_rng(0).poisson(5.0, (6, 7, 32)).astype(np.uint16)
     assert em.decompose(em.Signal(x), "pca", n_components=2).loadings.metadata["Signal"]["quantity"] == "PCA loading"
+
+
+def test_the_scree_names_the_test_behind_its_threshold():
+    # the line said "Marchenko-Pastur" where the parallel analysis drew it, and components were counted from 1
+    import emscale as em
+
+    x = np.random.default_rng(0).poisson(20.0, (12, 12, 64)).astype(np.uint16)
+    d = em.decompose(em.Signal(x), "pca", n_components="auto")
+    ax = d.plot_scree().axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["eigenvalues", "noise edge (parallel analysis, Poisson)"]
+    assert ax.lines[0].get_xdata()[0] == 0 and ax.get_ylabel() == "eigenvalue of the Poisson-weighted Gram matrix"
+    plain = em.decompose(em.Signal(x.astype(float) + 0.5), "pca", n_components="auto")
+    assert "Marchenko-Pastur" in plain.plot_scree().axes[0].get_legend().get_texts()[1].get_text()

@@ -109,6 +109,18 @@ def cluster_spectra(c: ClusterResult) -> Signal:
                      c.signal_type)
 
 
+def threshold_label(evidence: dict) -> str:
+    """The scree's threshold line named by the test that drew it (it said Marchenko-Pastur for every rank, also where
+    the parallel analysis decided)."""
+    method = str(evidence.get("method", ""))
+    if method.startswith("parallel-analysis"):
+        scaled = evidence.get("dispersion_note") and evidence.get("edge") != evidence.get("noise_top")
+        return "noise edge (parallel analysis, Poisson" + (f" x {evidence['dispersion']:.3g})" if scaled else ")")
+    if method.startswith("marchenko-pastur"):
+        return "noise threshold (Marchenko-Pastur)"
+    return f"noise threshold ({method})" if method else "noise threshold"
+
+
 @dataclass
 class Decomposition(Result):
     method: str
@@ -272,9 +284,12 @@ class Decomposition(Result):
 
         if self.eigenvalues is None:
             raise ValueError(f"a {self.method!r} decomposition has no eigenvalue spectrum")
+        from matplotlib.ticker import MaxNLocator
+
         fig, ax = _fig_ax(ax, plt)
         ev = self.eigenvalues[:n]
-        ax.semilogy(np.arange(1, len(ev) + 1), np.clip(ev, 1e-300, None), "o-", ms=3, label="eigenvalues")
+        # components counted from 0, as the factors and loadings are named (#0, #1...)
+        ax.semilogy(np.arange(len(ev)), np.clip(ev, 1e-300, None), "o-", ms=3, label="eigenvalues")
         ev_info = self.rank_evidence
         if ev_info is None:
             try:
@@ -282,12 +297,19 @@ class Decomposition(Result):
             except ValueError:
                 ev_info = None
         if ev_info and ev_info.get("threshold") is not None:
-            ax.axhline(ev_info["threshold"], color="C3", ls="--", label="noise threshold (Marchenko-Pastur)")
+            ax.axhline(ev_info["threshold"], color="C3", ls="--", label=threshold_label(ev_info))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("component")
-        ax.set_ylabel("eigenvalue of weighted Gram matrix")
+        weighted = "Poisson-weighted " if self.params.get("poisson") else ""
+        ax.set_ylabel(f"eigenvalue of the {weighted}Gram matrix")
         ax.legend()
         ax.set_title(f"{self.method} scree")
         return fig
+
+    def has_noise_threshold(self) -> bool:
+        """Whether :meth:`plot_scree` draws a noise threshold (a rank from the scree's elbow has none)."""
+        ev = self.rank_evidence or {}
+        return ev.get("threshold") is not None
 
     def component_names(self, elements=None) -> list[str]:
         """A name per component from its dominant X-ray lines (EDS) or edges (EELS), ``"#k"`` where ambiguous;

@@ -140,7 +140,10 @@ def _decomposition_section(name: str, dec, shown: dict | None = None) -> str:
         else:
             shown[name] = dec
             parts.append(_rank_table(dec))
-            parts.append(figure(dec.plot_scree(), "Scree plot with the noise threshold (rank decision)"))
+            caption = "Scree plot with the noise threshold (rank decision)"
+            if not dec.has_noise_threshold():
+                caption = f"Scree plot (no noise threshold: the rank came from {dec.info.get('rank_method', 'it')})"
+            parts.append(figure(dec.plot_scree(), caption))
     parts.append(figure(dec.plot_factors(names=names), "Factor spectra"))
     parts.append(figure(dec.plot_loadings(names=names), "Loading maps"))
     if len(dec.nav_shape) == 2 and dec.n_components >= 1:
