@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 
 from emscale.core.axes import Axis  # noqa: E402
 from emscale.decomposition.result import Decomposition  # noqa: E402
-from emscale.plotting.limits import mass_range, robust_clim  # noqa: E402
+from emscale.plotting.limits import line_range, robust_clim  # noqa: E402
 
 
 def _decomposition(factors, loadings, sig_axis, nav_shape=(30, 40), signal_type="EDS_SEM"):
@@ -29,15 +29,29 @@ def _eds_factors():
     return e, f / f.sum(axis=0), Axis(name="Energy", size=2048, scale=0.02, offset=0.0, units="keV")
 
 
-def test_mass_range_holds_the_lines_with_a_margin():
+def test_line_range_holds_the_lines_with_a_margin():
     e, f, _ = _eds_factors()
-    lo, hi = mass_range(e, f.T)
+    lo, hi = line_range(e, f.T)
     assert 0.0 <= lo < 1.74 - 0.2 and 8.04 + 0.2 < hi < 12.0, (lo, hi)
     # each curve counts equally: a weak high-energy line still lies inside
     g = f.copy()
     g[:, 1] *= 1e-3
-    assert mass_range(e, g.T)[1] > 8.04
-    assert mass_range(e, np.zeros(2048)) == (0.0, e[-1])
+    assert line_range(e, g.T)[1] > 8.04
+    assert line_range(e, np.zeros(2048)) == (0.0, e[-1])
+
+
+def test_line_range_ends_with_the_lines_not_the_continuum_or_the_noise():
+    # a continuum to the beam energy (15 keV) and noisy weak factors: a share of the mass reached 17-18 keV on the
+    # Bruker map, whose lines end at 7.5 keV
+    e = np.arange(2048) * 0.01
+    cont = np.where(e < 15.0, np.exp(-e / 4.0), 0.0)
+    rng = np.random.default_rng(1)
+    f = np.stack([0.01 * cont + np.exp(-0.5 * ((e - c) / 0.06) ** 2) for c in (0.52, 1.74, 7.48)])
+    # weak factors: a small line and noise that follows the counts (sqrt of the continuum), as Poisson-weighted PCA's
+    weak = 0.0004 * np.sqrt(cont) * rng.standard_normal((2, 2048)) + 0.02 * np.exp(-0.5 * ((e - 6.4) / 0.06) ** 2)
+    noisy = np.vstack([f, weak])
+    lo, hi = line_range(e, noisy)
+    assert 0.0 <= lo < 0.45 and 7.6 < hi < 9.0, (lo, hi)
 
 
 def test_eds_factor_plot_shows_the_energy_range_of_the_lines():
@@ -45,7 +59,7 @@ def test_eds_factor_plot_shows_the_energy_range_of_the_lines():
     d = _decomposition(f, np.ones((1200, 2)), ax_e)
     fig = d.plot_factors()
     lo, hi = fig.axes[0].get_xlim()
-    assert (lo, hi) == pytest.approx(mass_range(e, f.T))
+    assert (lo, hi) == pytest.approx(line_range(e, f.T))
     assert hi < 12.0 and lo < 1.5  # not 0-40 keV squeezed
     full = d.plot_factors(crop=False).axes[0].get_xlim()
     assert full == pytest.approx((0.0, e[-1]))

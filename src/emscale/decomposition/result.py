@@ -323,7 +323,7 @@ class Decomposition(Result):
     def plot_factors(self, n_components: int | None = None, crop: bool | None = None, names=None):
         """The factor spectra (one signal axis) or images, labelled ``#k`` and their element name
         (:meth:`component_names`; or ``names``). ``crop``: draw only the energy range where the factors
-        carry 99.5 % of their absolute mass, with a 5 % margin (:func:`emscale.plotting.limits.mass_range`);
+        reach 2 % of their peaks, with a 5 % margin (:func:`emscale.plotting.limits.line_range`);
         ``None``: for EDS, whose lines often fill a small part of a 0-20/40 keV axis."""
         from ..plotting.components import factor_figure, loading_figure
 

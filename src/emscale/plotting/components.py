@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import axis_label, image_extent, style_image_axes
-from .limits import mass_range, robust_clim
+from .limits import line_range, robust_clim
 
 PHASE_COLOURS = "tab10"
 MASKED_COLOUR = "0.85"
@@ -38,7 +38,7 @@ def _figure(figsize):
 def factor_figure(axis, factors: np.ndarray, names: Sequence[str] | None = None, title: str = "Factors",
                   crop: bool = False, ylabel: str = "factor (counts per channel)"):
     """The factor spectra ``factors`` (channels, k) against ``axis``; ``crop``: only the energy range holding
-    99.5 % of their mass (:func:`.limits.mass_range`)."""
+    their lines (:func:`.limits.line_range`)."""
     f = np.asarray(factors, dtype=float)
     k = f.shape[1]
     names = list(names) if names is not None else [None] * k
@@ -49,7 +49,7 @@ def factor_figure(axis, factors: np.ndarray, names: Sequence[str] | None = None,
         ax.plot(x, f[:, c], lw=1.1, color=f"C{c % 10}", label=component_label(c, names[c]))
     ax.set_xlabel(axis_label(axis))
     ax.set_ylabel(ylabel)
-    ax.set_xlim(*(mass_range(x, f.T) if crop else (float(x.min()), float(x.max()))))
+    ax.set_xlim(*(line_range(x, f.T) if crop else (float(x.min()), float(x.max()))))
     ax.axhline(0, color="0.6", lw=0.6)
     ax.legend(fontsize=8, ncols=1 if k <= 6 else 2)
     ax.set_title(title)
@@ -113,7 +113,7 @@ def phase_figure(labels: np.ndarray, spectra: np.ndarray, nav_axes: Sequence, si
     """The phase map ``labels`` (rows, columns; -1 masked) beside the phase spectra ``spectra`` (n, channels).
 
     Phase ``k`` has colour ``phase_colours(n)[k]`` in both panels; the colour bar of the map names the phases.
-    ``crop``: draw the spectra over the range holding 99.5 % of their mass (:func:`.limits.mass_range`).
+    ``crop``: draw the spectra over the range holding their lines (:func:`.limits.line_range`).
     """
     from matplotlib.colors import BoundaryNorm, ListedColormap
 
@@ -147,7 +147,7 @@ def phase_figure(labels: np.ndarray, spectra: np.ndarray, nav_axes: Sequence, si
         right.plot(xs, sp[k], lw=1.1, color=colours[k], label=names[k])
     right.set_xlabel(axis_label(sig_axis))
     right.set_ylabel("mean counts per channel")
-    right.set_xlim(*(mass_range(xs, sp) if crop else (float(xs.min()), float(xs.max()))))
+    right.set_xlim(*(line_range(xs, sp) if crop else (float(xs.min()), float(xs.max()))))
     right.legend(fontsize=8)
     right.set_title("Mean spectrum of each phase")
     if title:
