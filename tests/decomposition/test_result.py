@@ -71,3 +71,13 @@ def test_the_scree_names_the_test_behind_its_threshold():
     assert ax.lines[0].get_xdata()[0] == 0 and ax.get_ylabel() == "eigenvalue of the Poisson-weighted Gram matrix"
     plain = em.decompose(em.Signal(x.astype(float) + 0.5), "pca", n_components="auto")
     assert "Marchenko-Pastur" in plain.plot_scree().axes[0].get_legend().get_texts()[1].get_text()
+
+
+def test_factor_plots_say_what_the_factors_measure():
+    # NMF factors sum to one but were labelled "counts per channel"
+    import emscale as em
+
+    x = np.random.default_rng(0).poisson(20.0, (8, 8, 64)).astype(np.uint16)
+    for method, label in (("nmf", "share of the counts per channel"), ("pca", "factor (a.u.)")):
+        d = em.decompose(em.Signal(x), method, n_components=2)
+        assert d.plot_factors().axes[0].get_ylabel() == label

@@ -332,8 +332,10 @@ class Decomposition(Result):
         if len(self.sig_axes) == 1:
             if crop is None:
                 crop = "EDS" in str(self.signal_type or "").upper()
+            # NMF, MCR and VCA spectra sum to one (the loadings carry the counts); PCA/ICA factors have no unit
+            unit = "share of the counts per channel" if self.method in ("nmf", "mcr", "vca") else "factor (a.u.)"
             return factor_figure(self.sig_axes[0], self.factors_array[:, :k], names, f"{self.method} factors",
-                                 crop=bool(crop))
+                                 crop=bool(crop), ylabel=unit)
         images = self.factors_array[:, :k].T.reshape((k,) + self.sig_shape)
         return loading_figure(images, self.sig_axes, names, f"{self.method} factors", clabel="factor")
 
