@@ -158,7 +158,11 @@ def render(run, recipe_text: str, extra_sections: list[tuple[str, str]] | None =
     out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>emscale report</title>"
            f"<style>{_CSS}</style></head><body>", "<h1>emscale analysis report</h1>"]
     out.append("<h2>Input</h2>")
-    rows = [("file", src.get("path", "")), ("sha256", src.get("sha256", "")), ("signal", repr(s0)),
+    # relative to the results folder, as the pinned recipe names it: the absolute path read is where the run was
+    # written, which for a folder written under a temporary name and renamed (the demo's) no longer exists
+    rel = (getattr(run, "manifest", None) or {}).get("input", {}).get("path")
+    where = ("file (relative to the results folder)", rel) if rel else ("file", src.get("path", ""))
+    rows = [where, ("sha256", src.get("sha256", "")), ("signal", repr(s0)),
             ("dtype", str(s0.dtype)), ("size in memory", f"{s0.nbytes / 1e6:.2f} MB")]
     out.append(table(rows))
     out.append(table([(i, a.name, "navigation" if a.navigate else "signal", a.size, f"{a.scale:g}",
@@ -171,6 +175,10 @@ def render(run, recipe_text: str, extra_sections: list[tuple[str, str]] | None =
         out.append(table(list(md.items()), ["metadata", "value"]))
     if s0.nav_ndim == 2 and s0.sig_ndim == 1:
         out.append(figure(s0.plot(title=""), "Navigator (total counts) and mean spectrum of the input"))
+    elif s0.sig_ndim == 2:  # images (a tilt series, a stack): the middle one, not an empty spectrum panel
+        mid = s0.inav[tuple(n // 2 for n in s0.nav_shape)] if s0.nav_ndim else s0
+        what = f"image {', '.join(str(n // 2) for n in s0.nav_shape)} of {' x '.join(map(str, s0.nav_shape))}"
+        out.append(figure(mid.plot(title=""), f"The input's middle image ({what})" if s0.nav_ndim else "The input"))
     else:
         out.append(figure(_mean_spectrum_figure(s0), "Mean spectrum"))
     out.append("<h2>Steps</h2>")
