@@ -214,3 +214,15 @@ def test_the_names_a_recipe_accepts_are_the_ones_the_operations_accept(sample, t
     out = tmp_path / "upper"
     run_recipe(_write(folder, RECIPE.replace('method = "pca"', 'method = "PCA"'), "upper.toml"), out)
     replay_outdir(out)
+
+
+def test_the_report_names_the_input_relative_to_the_results_folder(sample, tmp_path):
+    # the demo's reports named the temporary folder the run was written in, which the rename removes
+    folder, _, _ = sample
+    out = tmp_path / "rel"
+    run_recipe(_write(folder, RECIPE, "rel.toml"), out)
+    text = (out / "report.html").read_text()
+    import os
+
+    rel = os.path.relpath(folder / "eds.zarr", out)
+    assert f"<td>file (relative to the results folder)</td><td>{rel}</td>" in text.replace("\n", "")
