@@ -81,3 +81,14 @@ def test_factor_plots_say_what_the_factors_measure():
     for method, label in (("nmf", "share of the counts per channel"), ("pca", "factor (a.u.)")):
         d = em.decompose(em.Signal(x), method, n_components=2)
         assert d.plot_factors().axes[0].get_ylabel() == label
+
+
+def test_a_clustering_plots_as_a_discrete_phase_map_with_its_spectra():
+    # labels.plot() (what the tutorial showed) draws the phase indices as a continuous image with a colour bar
+    import emscale as em
+
+    x = np.random.default_rng(0).poisson(20.0, (8, 9, 64)).astype(np.uint16)
+    c = em.decompose(em.Signal(x), "pca", n_components=2).cluster(3)
+    fig = c.plot(names=["a", "b", "c"])
+    assert [a.get_title() for a in fig.axes[:2]] == ["Phase map", "Mean spectrum of each phase"]
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == ["phase 0: a", "phase 1: b", "phase 2: c"]

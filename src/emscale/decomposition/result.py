@@ -54,6 +54,20 @@ class ClusterResult(Result):
     def n_clusters(self) -> int:
         return int(self.spectra_array.shape[0])
 
+    def plot(self, names=None, crop: bool | None = None, title: str = "Phases"):
+        """The phase map in one discrete colour per phase, with a key, beside the phases' mean spectra in the same
+        colours (``labels.plot()`` draws the labels as a continuous image). ``crop``: as
+        :meth:`Decomposition.plot_factors` (``None``: for EDS)."""
+        from ..plotting.components import phase_figure
+
+        if len(self.nav_axes) != 2 or len(self.sig_axes) != 1:
+            raise ValueError(f"a phase figure needs a 2-D map of spectra; these phases have {len(self.nav_axes)} "
+                             f"navigation and {len(self.sig_axes)} signal axes (use labels / spectra)")
+        if crop is None:
+            crop = "EDS" in str(self.signal_type or "").upper()
+        lab = self.labels_array.reshape(tuple(a.size for a in self.nav_axes))
+        return phase_figure(lab, self.spectra_array, self.nav_axes, self.sig_axes[0], names, title, crop=bool(crop))
+
     def _signal(self, data, axes, what: str, signal_type: str, quantity: str | None = None) -> Signal:
         return Signal(data, axes=axes, signal_type=signal_type,
                       metadata=_derived_metadata(self.metadata, signal_type, quantity),
