@@ -102,3 +102,19 @@ def test_into_given_axes_and_errors(cube):
 
 def test_nice_length():
     assert nice_length(7.3) == 5 and nice_length(0.26) == 0.2 and nice_length(100) == 100
+
+
+def test_a_few_line_maps_plot_as_a_grid_named_by_their_lines():
+    # the stack was drawn as a "navigator" joining four elements' totals by a line, beside their mean image
+    import emscale as em
+
+    maps = em.Signal(np.random.default_rng(0).random((3, 10, 12)),
+                     axes=[{"name": "line", "navigate": True}, {"name": "y", "navigate": False},
+                           {"name": "x", "navigate": False}],
+                     metadata={"Sample": {"xray_lines": ["Fe_Ka", "Si_Ka", "O_Ka"]}})
+    fig = maps.plot()
+    titles = [a.get_title() for a in fig.axes if a.get_title()]
+    assert titles == ["Fe_Ka", "Si_Ka", "O_Ka"]
+    many = em.Signal(np.zeros((20, 4, 4)), axes=[{"name": "tilt", "navigate": True}, {"name": "y", "navigate": False},
+                                                     {"name": "x", "navigate": False}])
+    assert any(a.get_title().startswith("Navigator") for a in many.plot().axes)  # a long stack: navigator

@@ -205,6 +205,9 @@ def plot_signal(
             _image(fig, ax, data, ax_x, ax_y, title, cmap, scalebar, colorbar, _intensity_label(s))
         return fig
 
+    if nav == 1 and sig == 2 and s.nav_shape[0] <= MONTAGE_MAX:
+        return _montage(s, title, cmap, scalebar, colorbar, figsize)
+
     # spectrum image / image stack: navigator + signal summary
     fig = _new_figure(figsize or (11.0, 4.4))
     left, right = fig.subplots(1, 2, width_ratios=(1.0, 1.25))
@@ -262,6 +265,35 @@ def plot_signal(
         ax_x, ax_y = s.sig_axes
         _image(fig, right, mean_sig, ax_x, ax_y, "Mean image", cmap, scalebar, colorbar,
                f"{_intensity_label(s)}, mean")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+MONTAGE_MAX = 16  # a stack of up to this many images (line maps, loadings...) is drawn as a grid, one panel each
+
+
+def _montage(s, title, cmap, scalebar, colorbar, figsize):
+    """A few images along one navigation axis, each in its own panel with its own contrast and name (X-ray line
+    maps: "Fe_Ka"...; else the axis value). A navigator through their totals and their mean would mix different
+    quantities (four elements' counts joined by a line)."""
+    n = s.nav_shape[0]
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig = _new_figure(figsize or (3.2 * cols, 2.9 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    names = list((s.metadata.get("Sample") or {}).get("xray_lines") or [])
+    nav_axis = s.nav_axes[0]
+    if len(names) != n:
+        vals = nav_axis.values
+        names = [f"{nav_axis.name} {v:g}" if nav_axis.name else f"{v:g}" for v in np.asarray(vals, float)]
+    data = s.to_numpy() if not s.is_lazy else s.compute().to_numpy()
+    ax_x, ax_y = s.sig_axes
+    for i, ax in enumerate(axes):
+        if i >= n:
+            ax.set_axis_off()
+            continue
+        _image(fig, ax, data[i], ax_x, ax_y, names[i], cmap, scalebar and i == 0, colorbar, _intensity_label(s))
     if title:
         fig.suptitle(title)
     return fig
