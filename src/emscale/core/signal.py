@@ -408,6 +408,17 @@ def signal_method(fn=None, *, name: str | None = None):
     return attach(fn) if fn is not None else attach
 
 
+def measured_mask(s) -> np.ndarray | None:
+    """The measured scan positions of a sparsely scanned signal (``metadata["Sampling"]``, written by
+    ``sample_scan``), as a boolean (rows, columns) array; None for a full scan."""
+    info = s.metadata.get("Sampling")
+    if not info or "mask_packed" not in info:
+        return None
+    shape = tuple(int(n) for n in info["shape"])
+    bits = np.unpackbits(np.asarray(info["mask_packed"], np.uint8), count=shape[0] * shape[1])
+    return bits.astype(bool).reshape(shape)
+
+
 def key_metadata(md: dict) -> dict:
     """A few acquisition parameters a microscopist looks for first."""
     out = {}

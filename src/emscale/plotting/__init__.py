@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..core.signal import signal_method
+from ..core.signal import measured_mask, signal_method
 from .scalebar import add_scalebar, nice_length, scale_bar
 
 __all__ = ["plot_signal", "axis_label", "nice_length", "scale_bar", "add_scalebar", "style_image_axes",
@@ -214,6 +214,11 @@ def plot_signal(
     sig_user = list(range(nav, nav + sig))
     total = s.sum(axis=sig_user).to_numpy()  # nav numpy order
     mean_sig = s.mean(axis=list(range(nav))).to_numpy()
+    measured = measured_mask(s) if nav == 2 else None
+    if measured is not None and measured.shape == total.shape and measured.any():
+        # a sparse scan: unmeasured positions are no data, not zero counts (they diluted the mean ~1/fraction)
+        total = np.where(measured, total, np.nan)
+        mean_sig = mean_sig * (measured.size / measured.sum())
     if nav > 2:  # collapse the outer navigation axes for the navigator
         total = total.reshape((-1,) + total.shape[-2:]).sum(axis=0)
     nav_axes = s.nav_axes
@@ -245,7 +250,8 @@ def plot_signal(
             total,
             nav_axes[0],
             nav_axes[1],
-            "Navigator: total counts" if _is_counts(s) else "Navigator: total intensity",
+            ("Navigator: total counts" if _is_counts(s) else "Navigator: total intensity")
+            + (f" ({measured.mean():.0%} of positions measured)" if measured is not None else ""),
             cmap,
             scalebar,
             colorbar,
@@ -256,7 +262,7 @@ def plot_signal(
             right,
             s.sig_axes[0],
             mean_sig,
-            f"{_intensity_label(s)}, mean per pixel",
+            f"{_intensity_label(s)}, mean per {'measured ' if measured is not None else ''}pixel",
             "Mean spectrum",
             marks,
             **line_kw,

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..core.errors import DataError
 from ..core.registry import operation
-from ..core.signal import Signal, derive
+from ..core.signal import Signal, derive, measured_mask
 from .patterns import check_mask, make_pattern
 
 __all__ = ["sample_array", "sample_scan", "scan_mask", "scan_shape"]
@@ -80,12 +80,7 @@ def with_scan_mask(s: Signal, mask: np.ndarray, **info) -> None:
 
 def scan_mask(s) -> np.ndarray | None:
     """The measured-positions mask stored in a Signal's metadata by :func:`sample_scan` (None if there is none)."""
-    info = s.metadata.get("Sampling")
-    if not info or "mask_packed" not in info:
-        return None
-    shape = tuple(int(n) for n in info["shape"])
-    bits = np.unpackbits(np.asarray(info["mask_packed"], np.uint8), count=shape[0] * shape[1])
-    return bits.astype(bool).reshape(shape)
+    return measured_mask(s)
 
 
 @operation("sample_scan", method=True)
