@@ -226,3 +226,5 @@ def test_key_metadata_sums_up_long_number_lists():
     assert out["TEM.magnification"] == "115000 (77 of 1024 values; the other 947 are 0)"
     assert out["TEM.beam_energy"] == 300.0
     assert out["TEM.convergence_angle"] == "9 values from 1 to 9"
+    elements = [f"E{i}" for i in range(16)]
+    assert key_metadata({"Sample": {"elements": elements}})["elements"] == elements  # names are listed whole

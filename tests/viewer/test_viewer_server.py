@@ -78,6 +78,10 @@ def test_region_spectrum_equals_the_numpy_sum(server, cube):
     status, body = get(server, "/api/region?x0=2&x1=11&y0=1&y1=6")
     assert status == 200
     assert body["values"] == cube[1:6, 2:11].sum(axis=(0, 1), dtype=np.int64).tolist()
+    # corners in either order and boxes over the edge: the answer says which box it summed (it echoed the request)
+    status, body = get(server, "/api/region?x0=11&x1=2&y0=-5&y1=6")
+    assert status == 200 and (body["x0"], body["x1"], body["y0"], body["y1"]) == (2, 11, 0, 6)
+    assert body["values"] == cube[0:6, 2:11].sum(axis=(0, 1), dtype=np.int64).tolist()
 
 
 def test_window_map_equals_the_numpy_sum(server, cube, axes):

@@ -451,8 +451,8 @@ def _brief(value, most: int = 8):
     if not isinstance(value, list | tuple | np.ndarray) or len(value) <= most:
         return value
     a = np.asarray(value)
-    if a.dtype.kind not in "biuf":
-        return f"{len(a)} values: {', '.join(map(str, a[:3].tolist()))}, ..."
+    if a.dtype.kind not in "biuf":  # names (the elements) are read whole
+        return value
     nz = a[a != 0]
     distinct = np.unique(nz)
     zeros = f"; the other {a.size - nz.size} are 0" if nz.size < a.size else ""

@@ -99,14 +99,20 @@ class ViewerData:
         """The spectrum of pixel (x, y) (user order: x is the column), shape ``(n_channels,)``."""
         return np.asarray(self.reader.spectrum(self._check_xy(x, y))).reshape(-1)
 
-    def region(self, x0: int, x1: int, y0: int = 0, y1: int = 1, progress=None) -> np.ndarray:
-        """Summed spectrum of the pixels ``x0 <= x < x1``, ``y0 <= y < y1``, shape ``(n_channels,)``."""
+    def region_box(self, x0: int, x1: int, y0: int = 0, y1: int = 1) -> tuple[int, int, int, int]:
+        """The box a region request sums: corners in either order (a drag to the left), clipped to the navigator."""
         x0, x1 = max(0, min(x0, x1)), min(self.width, max(x0, x1))
         y0, y1 = max(0, min(y0, y1)), min(self.height, max(y0, y1))
         if x1 <= x0 or y1 <= y0:
             raise IndexError(
                 f"region x {x0}..{x1}, y {y0}..{y1} holds no pixel of the {self.width} x {self.height} navigator"
             )
+        return x0, x1, y0, y1
+
+    def region(self, x0: int, x1: int, y0: int = 0, y1: int = 1, progress=None) -> np.ndarray:
+        """Summed spectrum of the pixels ``x0 <= x < x1``, ``y0 <= y < y1`` (:meth:`region_box`), shape
+        ``(n_channels,)``."""
+        x0, x1, y0, y1 = self.region_box(x0, x1, y0, y1)
         nav = (slice(y0, y1), slice(x0, x1)) if self.n_nav == 2 else (slice(x0, x1),)
         acc = _acc_dtype(self.source.dtype)
         dims = tuple(range(self.n_nav))

@@ -145,7 +145,8 @@ class ViewerServer:
         return {"x": x, "y": y, "values": _jsonable(self.data.spectrum(x, y))}
 
     def api_region(self, q: dict) -> dict:
-        x0, x1, y0, y1 = _int(q, "x0"), _int(q, "x1"), _int(q, "y0", 0), _int(q, "y1", 1)
+        # the box actually summed is echoed, not the request (corners swapped or clipped to the navigator)
+        x0, x1, y0, y1 = self.data.region_box(_int(q, "x0"), _int(q, "x1"), _int(q, "y0", 0), _int(q, "y1", 1))
         v = self.data.region(x0, x1, y0, y1)
         return {"x0": x0, "x1": x1, "y0": y0, "y1": y1, "values": _jsonable(v)}
 
