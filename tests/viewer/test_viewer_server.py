@@ -222,6 +222,7 @@ def test_in_jupyter_the_viewer_is_an_inline_frame_of_its_page(cube, axes):
         html = v._repr_html_()
         assert f'src="{v.url}"' in html and html.startswith("<iframe")
     assert "closed" in repr(v)
+    assert "<iframe" not in v._repr_html_() and "closed" in v._repr_html_()  # no frame of a dead port
 
 
 def test_x_ray_markers_leave_out_lines_the_beam_cannot_excite(axes):

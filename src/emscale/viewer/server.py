@@ -121,6 +121,8 @@ class ViewerServer:
         return f"<ViewerServer {state}>"
 
     def _repr_html_(self) -> str:
+        if self.closed:  # an iframe would point at a port nobody listens on any more
+            return "<p><em>emscale viewer: closed</em> (open a new one with <code>em.viewer.view(s)</code>)</p>"
         return f'<iframe src="{self.url}" width="100%" height="720" style="border:0"></iframe>'
 
     # -- endpoints -----------------------------------------------------------------------------------------
