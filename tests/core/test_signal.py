@@ -224,7 +224,7 @@ def test_key_metadata_sums_up_long_number_lists():
                                              "convergence_angle": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]}}}
     out = key_metadata(md)
     assert out["TEM.magnification"] == "115000 (77 of 1024 values; the other 947 are 0)"
-    assert out["TEM.beam_energy"] == 300.0
+    assert out["TEM.beam_energy"] == "300 keV"  # with the unit of the metadata convention
     assert out["TEM.convergence_angle"] == "9 values from 1 to 9"
     elements = [f"E{i}" for i in range(16)]
     assert key_metadata({"Sample": {"elements": elements}})["elements"] == elements  # names are listed whole

@@ -432,17 +432,30 @@ def key_metadata(md: dict) -> dict:
             continue
         for k in ("beam_energy", "microscope", "magnification", "convergence_angle"):
             if k in inst:
-                out[f"{inst_name}.{k}"] = inst[k]
+                out[f"{inst_name}.{k}"] = _with_unit(inst[k], k)
         det = inst.get("Detector", {})
         for dname, d in det.items() if isinstance(det, dict) else []:
             if isinstance(d, dict):
                 for k in ("collection_angle", "dispersion", "energy_resolution_MnKa", "live_time"):
                     if k in d:
-                        out[f"{inst_name}.Detector.{dname}.{k}"] = d[k]
+                        out[f"{inst_name}.Detector.{dname}.{k}"] = _with_unit(d[k], k)
     sample = md.get("Sample", {})
     if sample.get("elements"):
         out["elements"] = list(sample["elements"])
     return {k: _brief(v) for k, v in out.items()}
+
+
+# The units of HyperSpy's metadata convention (what RosettaSciIO's mappings write), for display
+_UNITS = {"beam_energy": "keV", "convergence_angle": "mrad", "collection_angle": "mrad", "dispersion": "eV/channel",
+          "energy_resolution_MnKa": "eV", "live_time": "s", "magnification": "x"}
+
+
+def _with_unit(value, key: str):
+    """A number with the unit the metadata convention gives its key ("15 keV"); anything else as it is."""
+    unit = _UNITS.get(key)
+    if unit is None or isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        return value
+    return f"{float(value):g} {unit}"
 
 
 def _brief(value, most: int = 8):
