@@ -226,3 +226,14 @@ def test_the_report_names_the_input_relative_to_the_results_folder(sample, tmp_p
 
     rel = os.path.relpath(folder / "eds.zarr", out)
     assert f"<td>file (relative to the results folder)</td><td>{rel}</td>" in text.replace("\n", "")
+
+
+def test_the_report_says_the_rank_evidence_in_words(sample, tmp_path):
+    # the table showed the evidence dictionary's keys (tw_sigmas, pa_margin, n_rows...) and an "automatic rank"
+    # beside an asked-for n_components without saying which was used
+    folder, _, _ = sample
+    out = tmp_path / "words"
+    run_recipe(_write(folder, RECIPE.replace('n_components = "auto"', "n_components = 2"), "words.toml"), out)
+    text = (out / "report.html").read_text()
+    assert "threshold (eigenvalues above it count)" in text and "<td>pa_margin</td>" not in text
+    assert "automatic rank (for comparison: 2 component(s) were asked for and used)" in text

@@ -39,7 +39,16 @@ def _mean_spectrum_figure(s, title: str = "Mean spectrum of the input"):
 
 SIGNIFICANT = 4  # significant digits of the numbers in the report's tables
 _RANK_KEYS = ("method", "threshold", "edge", "sigma2", "tw_sigmas", "pa_margin", "mp_threshold", "mp_edge",
-              "mp_sigma2", "n_rows", "n_cols", "warning")
+              "mp_sigma2", "n_rows", "n_cols", "dispersion", "dispersion_note", "warning")
+# what each row of the rank evidence is, in words (the table showed the evidence dictionary's keys)
+_RANK_WORDS = {
+    "method": "method", "threshold": "threshold (eigenvalues above it count)", "edge": "noise edge",
+    "sigma2": "noise variance per value (Marchenko-Pastur)", "tw_sigmas": "Tracy-Widom margin (sigmas)",
+    "pa_margin": "parallel-analysis margin (share of the edge)", "mp_threshold": "Marchenko-Pastur threshold",
+    "mp_edge": "Marchenko-Pastur edge", "mp_sigma2": "Marchenko-Pastur noise variance per value",
+    "n_rows": "pixels", "n_cols": "channels", "dispersion": "noise / Poisson variance of the values",
+    "dispersion_note": "dispersion", "warning": "warning",
+}
 
 
 def number(v) -> str:
@@ -103,7 +112,10 @@ def _rank_table(dec) -> str:
     rank = dec.info.get("rank_estimate")
     if ev is None or rank is None:
         rank, ev = dec.estimate_rank()
-    rows = [("automatic rank", rank)] + [(k, number(ev[k])) for k in _RANK_KEYS if ev.get(k) is not None]
+    asked = (dec.params or {}).get("n_components")
+    label = ("automatic rank" if not isinstance(asked, int) or isinstance(asked, bool) else
+             f"automatic rank (for comparison: {asked} component(s) were asked for and used)")
+    rows = [(label, rank)] + [(_RANK_WORDS[k], number(ev[k])) for k in _RANK_KEYS if ev.get(k) is not None]
     return "<h3>Rank evidence</h3>" + table(rows, ["quantity", "value"])
 
 
