@@ -68,7 +68,12 @@ def test_reconstruction_figure_has_mask_sparse_reconstruction_and_error_panels(t
     rec = sparse.inpaint("linear")
     fig = reconstruction_figure(sparse, rec, reference=s)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert titles[0].startswith("scan mask (30.0%") and titles[1:3] == ["sparse data", "reconstruction"]
-    assert titles[3].startswith("error (PSNR")
+    assert titles[0].startswith("scan mask (30.0%")
+    assert titles[1:3] == ["sparse data (blank: not measured)", "reconstruction"]
+    assert titles[3].startswith("error, PSNR")
+    # every image but the mask has a labelled colour bar, and the mask a key (only the error map had a bar)
+    bars = [ax.get_ylabel() for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(bars) == 3 and bars[-1] == "reconstruction - reference"
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["measured", "not measured"]
     fig.savefig(tmp_path / "cs.png")
     assert (tmp_path / "cs.png").stat().st_size > 1000

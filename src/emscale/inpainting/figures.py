@@ -17,6 +17,13 @@ def _image(x) -> np.ndarray:
     return data if data.ndim == 2 else data.reshape(data.shape[:2] + (-1,)).sum(axis=-1)
 
 
+def _quantity(x) -> str:
+    """What the values are (the signal's quantity, e.g. "X-rays (Counts)"), "intensity" when it does not say."""
+    md = getattr(x, "metadata", None) or {}
+    sig = md.get("Signal") if isinstance(md, dict) else None
+    return str(sig.get("quantity")) if isinstance(sig, dict) and sig.get("quantity") else "intensity"
+
+
 def reconstruction_figure(sparse, reconstruction, reference=None, mask=None, title: str = ""):
     """Mask, sparse data, reconstruction and (with ``reference``) the error map, side by side.
 
@@ -37,27 +44,39 @@ def reconstruction_figure(sparse, reconstruction, reference=None, mask=None, tit
     m = scan_mask(sparse) if mask is None else np.asarray(mask, bool)
     if m is None:
         raise ValueError("no scan mask: pass mask= or a Signal from sample_scan")
+    summed = np.asarray(getattr(reconstruction, "data", reconstruction)).ndim > 2
+    quantity = _quantity(reconstruction) + (", summed" if summed else "")
     rec = _image(reconstruction)
     sp = np.where(m, _image(sparse), np.nan)
     panels = [
-        (f"scan mask ({m.mean():.1%} measured)", m.astype(float), "gray"),
-        ("sparse data", sp, "viridis"),
-        ("reconstruction", rec, "viridis"),
+        (f"scan mask ({m.mean():.1%} measured)", m.astype(float), "gray", None),
+        ("sparse data (blank: not measured)", sp, "viridis", quantity),
+        ("reconstruction", rec, "viridis", quantity),
     ]
     if reference is not None:
         ref = _image(reference)
         err = rec - ref
-        panels.append((f"error (PSNR {psnr(ref, rec):.1f} dB)", err, "RdBu_r"))
-    fig = Figure(figsize=(3.2 * len(panels), 3.4), layout="constrained")
+        # the PSNR of this image (summed over the spectrum for a spectrum image), not of the whole cube
+        panels.append((f"error, PSNR {psnr(ref, rec):.1f} dB" + (" (of this sum)" if summed else ""), err, "RdBu_r",
+                       "reconstruction - reference"))
+    fig = Figure(figsize=(3.4 * len(panels), 3.5), layout="constrained")
     axes = fig.subplots(1, len(panels))
     lo, hi = np.nanpercentile(rec, [0.5, 99.5])
-    for ax, (name, img, cmap) in zip(axes, panels, strict=True):
+    for ax, (name, img, cmap, clabel) in zip(axes, panels, strict=True):
         if cmap == "RdBu_r":
             v = np.nanpercentile(np.abs(img), 99) or 1.0
             im = ax.imshow(img, cmap=cmap, vmin=-v, vmax=v)
-            fig.colorbar(im, ax=ax, shrink=0.8)
+        elif cmap == "gray":  # white: measured, black: skipped, as the key says
+            from matplotlib.patches import Patch
+
+            im = ax.imshow(img, cmap=cmap, vmin=0, vmax=1)
+            ax.legend(handles=[Patch(facecolor="white", edgecolor="0.5", label="measured"),
+                               Patch(facecolor="black", label="not measured")], loc="upper center",
+                      bbox_to_anchor=(0.5, -0.02), ncols=2, fontsize=7, frameon=False)
         else:
-            ax.imshow(img, cmap=cmap, vmin=None if cmap == "gray" else lo, vmax=None if cmap == "gray" else hi)
+            im = ax.imshow(img, cmap=cmap, vmin=lo, vmax=hi)
+        if clabel:
+            fig.colorbar(im, ax=ax, shrink=0.8).set_label(clabel, fontsize=8)
         ax.set_title(name, fontsize=9)
         ax.set_axis_off()
     if title:
