@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.html import figure, table
-from ..decomposition.metrics import label_agreement, spectral_angle
+from ..decomposition.metrics import label_agreement, spectral_angle, spectral_angles
 from ..sampling.slads import psnr
 from .recipes import parse, run_recipe, to_toml
 
@@ -104,11 +104,12 @@ def _section(run, truth: dict, full_nmf, seed: int) -> tuple[str, dict]:
             ("dominant-phase map agreement with the full scan's", f"{found['phase_agreement']:.1%} (target ≥ 95 %)"),
             ("dominant-phase map agreement with the truth (reconstruction / full scan)",
              f"{found['phase_agreement_cs_vs_true']:.1%} / {found['phase_agreement_full_vs_true']:.1%}")]
-    figs = [figure(reconstruction_figure(sparse, rec, reference=expected, mask=mask,
+    figs = [figure(reconstruction_figure(sparse, run.signal, reference=expected, mask=mask,
                                          title="Counts summed over energy"),
                    "Scan mask, sparse data, reconstruction and its error against the noise-free truth"),
-            figure(_phase_figure(phases_cs, phases_full, phases_true),
-                   "Dominant phase per pixel: reconstruction, full scan, truth")]
+            figure(_phase_figure(names, *_as_truth(spectra, true_spectra, phases_cs, phases_full), phases_true,
+                                 scale=run.input_signal.nav_axes),
+                   "Dominant phase per pixel: reconstruction, full scan, truth (one colour per phase, as keyed)")]
     body = (f"<p>{FRACTION:.0%} of the scan positions of the EDS spectrum image, chosen at random, reconstructed "
             f"by inpaint (low-rank {MODEL.upper()} model of the measured spectra, loading maps filled by the "
             f"“{METHOD}” method). Phase maps: each pixel's dominant component (least squares on the full scan's "
@@ -117,14 +118,39 @@ def _section(run, truth: dict, full_nmf, seed: int) -> tuple[str, dict]:
     return body, found
 
 
-def _phase_figure(*maps):
-    from matplotlib.figure import Figure
+def _as_truth(spectra: np.ndarray, true_spectra: np.ndarray, *maps):
+    """Maps of the full scan's NMF component indices relabelled to the true phases' order (each component to the
+    true spectrum it matches), so that one colour means one phase in every panel."""
+    _, match = spectral_angles(spectra, true_spectra)
+    relabel = np.full(spectra.shape[0], -1)
+    for true_index, found in enumerate(match):
+        if found is not None and 0 <= int(found) < len(relabel):
+            relabel[int(found)] = true_index
+    return [np.where(m >= 0, relabel[np.clip(m, 0, len(relabel) - 1)], -1) for m in maps]
 
-    fig = Figure(figsize=(9.0, 3.0), layout="constrained")
-    for ax, m, title in zip(fig.subplots(1, 3), maps, ("reconstruction", "full scan", "truth"), strict=True):
-        ax.imshow(m, cmap="tab10", vmin=0, vmax=9, interpolation="nearest")
+
+def _phase_figure(names, *maps, scale=None):
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    from ..plotting import image_extent
+    from ..plotting.components import phase_colours
+    from ..plotting.scalebar import add_scalebar
+
+    colours = phase_colours(len(names))
+    cmap, norm = ListedColormap(colours), BoundaryNorm(np.arange(len(names) + 1) - 0.5, len(names))
+    fig = Figure(figsize=(9.0, 3.4), layout="constrained")
+    axes = fig.subplots(1, 3)
+    extent = None if scale is None or len(scale) != 2 else image_extent(scale[0], scale[1])
+    for ax, m, title in zip(axes, maps, ("reconstruction", "full scan", "truth"), strict=True):
+        ax.imshow(np.ma.masked_less(m, 0), cmap=cmap, norm=norm, interpolation="nearest", extent=extent)
         ax.set_title(title, fontsize=9)
         ax.set_axis_off()
+    if extent is not None:
+        add_scalebar(axes[0], scale[0])
+    fig.legend(handles=[Patch(facecolor=c, label=n) for c, n in zip(colours, names, strict=True)],
+               loc="outside lower center", ncols=len(names), fontsize=8, frameon=False)
     return fig
 
 
