@@ -237,3 +237,13 @@ def test_the_report_says_the_rank_evidence_in_words(sample, tmp_path):
     text = (out / "report.html").read_text()
     assert "threshold (eigenvalues above it count)" in text and "<td>pa_margin</td>" not in text
     assert "automatic rank (for comparison: 2 component(s) were asked for and used)" in text
+
+
+def test_a_recipe_ending_in_maps_draws_them_in_its_report(sample, tmp_path):
+    # line maps, the main result of an EDS recipe, appeared in the report only as a text repr
+    folder, _, _ = sample
+    text = "[input]\npath = 'eds.zarr'\n\n[[step]]\nop = 'line_maps'\nlines_or_elements = ['Si_Ka', 'Cu_Ka']\n"
+    out = tmp_path / "maps"
+    run_recipe(_write(folder, text, "maps.toml"), out)
+    html = (out / "report.html").read_text()
+    assert html.count("<figcaption>Processed signal</figcaption>") == 1

@@ -203,6 +203,9 @@ def render(run, recipe_text: str, extra_sections: list[tuple[str, str]] | None =
     out.append(f"<p>Processed signal: {html.escape(repr(run.signal))}</p>")
     if run.signal is not s0 and run.signal.sig_ndim == 1:
         out.append(figure(_mean_spectrum_figure(run.signal, "Mean spectrum after the steps"), "Processed signal"))
+    elif run.signal is not s0 and run.signal.sig_ndim == 2 and run.signal.nav_ndim <= 1:
+        # maps (X-ray line maps, an image): drawn, not only named (a recipe's line maps appeared as a repr)
+        out.append(figure(run.signal.plot(title=""), "Processed signal"))
     shown: dict = {}
     for name, obj in run.results.items():
         if isinstance(obj, Decomposition):
