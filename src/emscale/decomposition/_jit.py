@@ -3,7 +3,7 @@ is there and the arrays its kernels accept are the engine's (:mod:`emscale.engin
 
 from __future__ import annotations
 
-from ..engine.jit import HAVE_NUMBA, numba_usable
+from ..engine.jit import HAVE_NUMBA, numba_usable  # noqa: F401 -- HAVE_NUMBA: re-exported (._klmu, tests)
 
 NUMBA_MIN_VALUES = 1 << 17  # below this many matrix entries numpy is as fast as loading numba and its kernels
 # The dense routes -- the Gram matrix (PCA, and the PCA every other method starts from) and the KL updates of a dense
@@ -20,8 +20,7 @@ def use_numba(n_values: float, requested: bool | None = None, min_values: int | 
     installed and the matrix holds at least ``min_values`` entries, :data:`NUMBA_MIN_VALUES` by default),
     never without a numba that imports (:func:`emscale.engine.jit.numba_usable`)."""
     if requested is None:
-        return (HAVE_NUMBA and float(n_values) >= (NUMBA_MIN_VALUES if min_values is None else min_values)
-                and numba_usable())
+        return float(n_values) >= (NUMBA_MIN_VALUES if min_values is None else min_values) and numba_usable()
     return bool(requested) and numba_usable()
 
 

@@ -27,7 +27,7 @@ RANDOMIZED_MIN_VALUES = 2**20  # below this many values the exact route is as fa
 ZERO_PEAK_KEV = 0.1  # EDS channels below this energy hold the detector's zero-energy (strobe) peak
 
 
-@operation("decompose", method=True, result_name="{method}", check={"method": lambda m: configured(m)})
+@operation("decompose", method=True, result_name="{method}", check={"method": configured})
 def decompose(
     s: Signal, method: str = "pca",
     n_components: int | Literal["auto"] | None = None, poisson: bool | None = None,
@@ -234,9 +234,38 @@ def _rank(dm: DataMatrix, result, solver: str, rank_sel, rank_needed: bool, seed
         warnings.warn(msg, UserWarning, stacklevel=4)
         info["rank_warning"] = msg
         return 0, {"method": "too-few-counts", "eigenvalues": result.eigenvalues, "rank_channels": n_rank_ch}, info
+    if poisson and solver != "gram" and not rank_needed:
+        return None, {"method": "not-estimated", "eigenvalues": result.eigenvalues}, info
+    rank, ev = _estimate(dm, result, solver, rank_sel, n_rank_ch, seed, info)
+    m = min(dm.n_pixels, dm.n_channels)
+    if poisson and rank == 0:
+        # not even the mean spectrum stands above the noise, though enough channels passed the too-few-counts test
+        # (EDS at 1 count/pixel: 26 channels with 8 counts)
+        _rank_note(info, rank_needed, f"no component stands above the noise (rank estimate 0; mean "
+                   f"{float(np.mean(dm.sums.row_sums)):.3g} counts per pixel): bin the data, e.g. "
+                   f"{suggest_binning(dm.sums.col_sums, dm.sums.row_sums)} (Signal.rebin)")
+    if ev.get("method") == "elbow":
+        # a handful of values without Poisson weighting: no noise bulk and no simulated edge, only the scree's bend
+        _rank_note(info, rank_needed, f"the rank estimate {rank} is the scree's elbow, not a noise edge: {m} "
+                   "eigenvalue(s) leave no noise bulk to measure (choose n_components from the scree, or pass "
+                   "poisson=True for counts)")
+    simulated_edge = str(ev.get("method", "")).startswith("parallel-analysis")
+    if not simulated_edge and m >= 8 and rank > IMPLAUSIBLE_RANK_SHARE * m:
+        # Without Poisson weighting the edge assumes one noise level for every entry; noise that follows the
+        # signal (counts with an offset, a detector gain) leaves no Marchenko-Pastur bulk and nearly every
+        # eigenvalue passes (the MonoCL line scan: 66 of 67)
+        _rank_note(info, rank_needed, f"the rank estimate {rank} of at most {m} is implausible: the noise of these "
+                   "data is not the same for every value (the Marchenko-Pastur edge assumes it is); if they are "
+                   "counts with an offset, remove it and decompose with poisson=True, or choose n_components from "
+                   "the scree")
+    return rank, ev, info
+
+
+def _estimate(dm: DataMatrix, result, solver: str, rank_sel, n_rank_ch: int, seed, info: dict) -> tuple[int, dict]:
+    """(rank, evidence) from whichever spectrum holds the rank: the rank channels' exact spectrum (computed here on
+    the randomized / single-pass routes), else the PCA's own."""
+    poisson = dm.row_scale is not None and dm.mean is None
     if poisson and solver != "gram":
-        if not rank_needed:
-            return None, {"method": "not-estimated", "eigenvalues": result.eigenvalues}, info
         if n_rank_ch > GRAM_MAX_CHANNELS and dm.n_pixels > GRAM_MAX_CHANNELS:
             info["rank_warning"] = (f"{n_rank_ch} channels: the exact rank spectrum is too big; Marchenko-Pastur "
                                     "on the top eigenvalues instead")
@@ -245,37 +274,21 @@ def _rank(dm: DataMatrix, result, solver: str, rank_sel, rank_needed: bool, seed
             result = pca.gram_pca(sub, 0, noise_seed=seed)
             rank, ev = estimate_rank(result.eigenvalues, sub.n_pixels, sub.n_channels,
                                      noise_top=float(result.noise_eigenvalues[0]), noise_trace=result.noise_trace)
-            _warn_rank_zero(dm, rank, rank_needed, info)
-            return rank, ev | {"rank_channels": n_rank_ch}, info
+            return rank, ev | {"rank_channels": n_rank_ch}
     if result.rank_eigenvalues is not None:
         rank, ev = estimate_rank(result.rank_eigenvalues, dm.n_pixels, n_rank_ch, noise_top=result.rank_noise_top,
                                  noise_trace=result.rank_noise_trace)
-        _warn_rank_zero(dm, rank, rank_needed, info)
-        return rank, ev | {"rank_channels": n_rank_ch, "all_eigenvalues": result.eigenvalues}, info
+        return rank, ev | {"rank_channels": n_rank_ch, "all_eigenvalues": result.eigenvalues}
     noise_top = None if result.noise_eigenvalues is None else float(result.noise_eigenvalues[0])
-    rank, ev = estimate_rank(result.eigenvalues, dm.n_pixels, dm.n_channels, noise_top=noise_top,
-                             trace=None if solver == "gram" else result.trace, noise_trace=result.noise_trace)
-    if poisson:
-        _warn_rank_zero(dm, rank, rank_needed, info)
-    m = min(dm.n_pixels, dm.n_channels)
-    if ev.get("method") == "elbow":
-        # a handful of values without Poisson weighting: no noise bulk and no simulated edge, only the scree's bend
-        msg = (f"the rank estimate {rank} is the scree's elbow, not a noise edge: {m} eigenvalue(s) leave no noise "
-               "bulk to measure (choose n_components from the scree, or pass poisson=True for counts)")
-        if rank_needed:
-            warnings.warn(msg, UserWarning, stacklevel=4)
-        info["rank_warning"] = msg
-    if noise_top is None and m >= 8 and rank > IMPLAUSIBLE_RANK_SHARE * m:
-        # Without Poisson weighting the edge assumes one noise level for every entry; noise that follows the
-        # signal (counts with an offset, a detector gain) leaves no Marchenko-Pastur bulk and nearly every
-        # eigenvalue passes (the MonoCL line scan: 66 of 67)
-        msg = (f"the rank estimate {rank} of at most {m} is implausible: the noise of these data is not the same "
-               "for every value (the Marchenko-Pastur edge assumes it is); if they are counts with an offset, "
-               "remove it and decompose with poisson=True, or choose n_components from the scree")
-        if rank_needed:
-            warnings.warn(msg, UserWarning, stacklevel=4)
-        info["rank_warning"] = msg
-    return rank, ev, info
+    return estimate_rank(result.eigenvalues, dm.n_pixels, dm.n_channels, noise_top=noise_top,
+                         trace=None if solver == "gram" else result.trace, noise_trace=result.noise_trace)
+
+
+def _rank_note(info: dict, rank_needed: bool, msg: str) -> None:
+    """A doubt about the rank: recorded in ``info["rank_warning"]``, and a warning where the rank is used."""
+    if rank_needed:
+        warnings.warn(msg, UserWarning, stacklevel=5)
+    info["rank_warning"] = msg
 
 
 def _warn_not_converged(meth: Method, info: dict) -> None:
@@ -294,19 +307,6 @@ def _warn_not_converged(meth: Method, info: dict) -> None:
     warnings.warn(f"{meth.name} stopped at max_iter={info.get('n_iter')} before its loss settled to tol="
                   f"{getattr(meth, 'tol', None)}{change}; the result is usable but not converged: pass a larger "
                   "max_iter or tol", UserWarning, stacklevel=4)
-
-
-def _warn_rank_zero(dm: DataMatrix, rank: int, rank_needed: bool, info: dict) -> None:
-    """Counts in which not even the mean spectrum stands above the noise (rank 0): too few for any component,
-    though enough channels pass the too-few-counts test (EDS at 1 count/pixel: 26 channels with 8 counts)."""
-    if rank:
-        return
-    msg = (f"no component stands above the noise (rank estimate 0; mean {float(np.mean(dm.sums.row_sums)):.3g} "
-           f"counts per pixel): bin the data, e.g. {suggest_binning(dm.sums.col_sums, dm.sums.row_sums)} "
-           "(Signal.rebin)")
-    if rank_needed:
-        warnings.warn(msg, UserWarning, stacklevel=5)
-    info["rank_warning"] = msg
 
 
 def _rank_subset(dm: DataMatrix, rank_sel, seed) -> DataMatrix:

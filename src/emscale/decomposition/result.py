@@ -304,13 +304,8 @@ class Decomposition(Result):
         ev = self.eigenvalues[:n]
         # components counted from 0, as the factors and loadings are named (#0, #1...)
         ax.semilogy(np.arange(len(ev)), np.clip(ev, 1e-300, None), "o-", ms=3, label="eigenvalues")
-        ev_info = self.rank_evidence
-        if ev_info is None:
-            try:
-                _, ev_info = self.estimate_rank()
-            except ValueError:
-                ev_info = None
-        if ev_info and ev_info.get("threshold") is not None:
+        ev_info = self._scree_evidence()
+        if ev_info.get("threshold") is not None:
             ax.axhline(ev_info["threshold"], color="C3", ls="--", label=threshold_label(ev_info))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("component")
@@ -320,10 +315,18 @@ class Decomposition(Result):
         ax.set_title(f"{self.method} scree")
         return fig
 
+    def _scree_evidence(self) -> dict:
+        """The rank evidence the scree draws: the stored one, else estimated now ({} when there is none)."""
+        if self.rank_evidence is not None:
+            return self.rank_evidence
+        try:
+            return self.estimate_rank()[1]
+        except ValueError:
+            return {}
+
     def has_noise_threshold(self) -> bool:
         """Whether :meth:`plot_scree` draws a noise threshold (a rank from the scree's elbow has none)."""
-        ev = self.rank_evidence or {}
-        return ev.get("threshold") is not None
+        return self._scree_evidence().get("threshold") is not None
 
     def component_names(self, elements=None) -> list[str]:
         """A name per component from its dominant X-ray lines (EDS) or edges (EELS), ``"#k"`` where ambiguous;
@@ -346,8 +349,11 @@ class Decomposition(Result):
         if len(self.sig_axes) == 1:
             if crop is None:
                 crop = "EDS" in str(self.signal_type or "").upper()
-            # NMF, MCR and VCA spectra sum to one (the loadings carry the counts); PCA/ICA factors have no unit
-            unit = "share of the counts per channel" if self.method in ("nmf", "mcr", "vca") else "factor (a.u.)"
+            from ._method import METHODS
+
+            # the non-negative methods' spectra sum to one (the loadings carry the counts); PCA/ICA's have no unit
+            method = METHODS.get(self.method)
+            unit = "share of the counts per channel" if method and method.nonnegative else "factor (a.u.)"
             return factor_figure(self.sig_axes[0], self.factors_array[:, :k], names, f"{self.method} factors",
                                  crop=bool(crop), ylabel=unit)
         images = self.factors_array[:, :k].T.reshape((k,) + self.sig_shape)

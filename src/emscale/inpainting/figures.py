@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..plotting import intensity_label
 from ..sampling.acquire import scan_mask
 from ..sampling.slads import psnr
 
@@ -15,13 +16,6 @@ def _image(x) -> np.ndarray:
     """A 2-D view of an image or spectrum image Signal/array (spectrum images: summed over the signal axis)."""
     data = np.asarray(getattr(x, "data", x), dtype=np.float64)
     return data if data.ndim == 2 else data.reshape(data.shape[:2] + (-1,)).sum(axis=-1)
-
-
-def _quantity(x) -> str:
-    """What the values are (the signal's quantity, e.g. "X-rays (Counts)"), "intensity" when it does not say."""
-    md = getattr(x, "metadata", None) or {}
-    sig = md.get("Signal") if isinstance(md, dict) else None
-    return str(sig.get("quantity")) if isinstance(sig, dict) and sig.get("quantity") else "intensity"
 
 
 def reconstruction_figure(sparse, reconstruction, reference=None, mask=None, title: str = ""):
@@ -45,7 +39,8 @@ def reconstruction_figure(sparse, reconstruction, reference=None, mask=None, tit
     if m is None:
         raise ValueError("no scan mask: pass mask= or a Signal from sample_scan")
     summed = np.asarray(getattr(reconstruction, "data", reconstruction)).ndim > 2
-    quantity = _quantity(reconstruction) + (", summed" if summed else "")
+    quantity = (intensity_label(reconstruction) if hasattr(reconstruction, "metadata") else "Intensity") + (
+        ", summed" if summed else "")
     rec = _image(reconstruction)
     sp = np.where(m, _image(sparse), np.nan)
     panels = [

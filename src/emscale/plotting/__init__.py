@@ -25,8 +25,8 @@ import numpy as np
 from ..core.signal import measured_mask, signal_method
 from .scalebar import add_scalebar, nice_length, scale_bar
 
-__all__ = ["plot_signal", "axis_label", "nice_length", "scale_bar", "add_scalebar", "style_image_axes",
-           "image_extent"]
+__all__ = ["plot_signal", "axis_label", "intensity_label", "nice_length", "scale_bar", "add_scalebar",
+           "style_image_axes", "image_extent"]
 
 
 def axis_label(ax) -> str:
@@ -40,7 +40,8 @@ def _is_counts(s) -> bool:
     return isinstance(sig, dict) and bool(sig.get("counts"))
 
 
-def _intensity_label(s) -> str:
+def intensity_label(s) -> str:
+    """What a signal's values are, for an axis or colour bar: its quantity, "Counts" for counts, else "Intensity"."""
     sig = s.metadata.get("Signal", {}) if isinstance(s.metadata, dict) else {}
     if isinstance(sig, dict) and sig.get("quantity"):
         return str(sig["quantity"])
@@ -199,10 +200,10 @@ def plot_signal(
             fig = ax.figure
         data = np.asarray(s.to_numpy())
         if sig == 1:
-            _spectrum(ax, s.sig_axes[0], data, _intensity_label(s), title, marks, **line_kw)
+            _spectrum(ax, s.sig_axes[0], data, intensity_label(s), title, marks, **line_kw)
         else:
             ax_x, ax_y = s.sig_axes
-            _image(fig, ax, data, ax_x, ax_y, title, cmap, scalebar, colorbar, _intensity_label(s))
+            _image(fig, ax, data, ax_x, ax_y, title, cmap, scalebar, colorbar, intensity_label(s))
         return fig
 
     if nav == 1 and sig == 2 and s.nav_shape[0] <= MONTAGE_MAX:
@@ -236,12 +237,12 @@ def plot_signal(
                 cmap,
                 False,
                 colorbar,
-                _intensity_label(s),
+                intensity_label(s),
             )
         else:
             left.plot(nav_axes[0].values, total)
             left.set_xlabel(axis_label(nav_axes[0]))
-            left.set_ylabel(f"{_intensity_label(s)}, total")
+            left.set_ylabel(f"{intensity_label(s)}, total")
             left.set_title("Navigator")
     else:
         _image(
@@ -255,14 +256,14 @@ def plot_signal(
             cmap,
             scalebar,
             colorbar,
-            f"{_intensity_label(s)}, total",
+            f"{intensity_label(s)}, total",
         )
     if sig == 1:
         _spectrum(
             right,
             s.sig_axes[0],
             mean_sig,
-            f"{_intensity_label(s)}, mean per {'measured ' if measured is not None else ''}pixel",
+            f"{intensity_label(s)}, mean per {'measured ' if measured is not None else ''}pixel",
             "Mean spectrum",
             marks,
             **line_kw,
@@ -270,7 +271,7 @@ def plot_signal(
     else:
         ax_x, ax_y = s.sig_axes
         _image(fig, right, mean_sig, ax_x, ax_y, "Mean image", cmap, scalebar, colorbar,
-               f"{_intensity_label(s)}, mean")
+               f"{intensity_label(s)}, mean")
     if title:
         fig.suptitle(title)
     return fig
@@ -299,7 +300,7 @@ def _montage(s, title, cmap, scalebar, colorbar, figsize):
         if i >= n:
             ax.set_axis_off()
             continue
-        _image(fig, ax, data[i], ax_x, ax_y, names[i], cmap, scalebar and i == 0, colorbar, _intensity_label(s))
+        _image(fig, ax, data[i], ax_x, ax_y, names[i], cmap, scalebar and i == 0, colorbar, intensity_label(s))
     if title:
         fig.suptitle(title)
     return fig

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine.jit import HAVE_NUMBA, numba_usable
+from ..engine.jit import HAVE_NUMBA, numba_usable  # noqa: F401 -- HAVE_NUMBA: re-exported (tests)
 from .slads_periodic import periodic_image
 
 LOCAL_FEATURES = ("std", "grad", "range", "nn_dev", "d1", "dk", "level")
@@ -53,7 +53,7 @@ NUMBA_MIN_PIXELS = 1 << 17
 
 def _kernels(n_pixels: int):
     """The compiled kernels module for a scan of ``n_pixels``, or None (numpy)."""
-    if not HAVE_NUMBA or n_pixels < NUMBA_MIN_PIXELS or not numba_usable():
+    if n_pixels < NUMBA_MIN_PIXELS or not numba_usable():
         return None
     from . import _slads_kernels
 

@@ -124,8 +124,8 @@ def _as_truth(spectra: np.ndarray, true_spectra: np.ndarray, *maps):
     _, match = spectral_angles(spectra, true_spectra)
     relabel = np.full(spectra.shape[0], -1)
     for true_index, found in enumerate(match):
-        if found is not None and 0 <= int(found) < len(relabel):
-            relabel[int(found)] = true_index
+        if 0 <= found < len(relabel):  # -1: a true phase no component matched
+            relabel[found] = true_index
     return [np.where(m >= 0, relabel[np.clip(m, 0, len(relabel) - 1)], -1) for m in maps]
 
 
