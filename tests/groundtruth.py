@@ -87,6 +87,40 @@ def eds_spectra(rank: int, n_channels: int, rng: np.random.Generator, background
     return np.asarray(out)
 
 
+def alloy_spectra(rank: int, n_channels: int, rng: np.random.Generator) -> np.ndarray:
+    """Unit-sum EDS-like spectra of phases made of the *same* ``rank`` elements in different proportions (as the
+    two phases of a two-phase alloy, or two oxides of one metal): no phase has a line of its own."""
+    e = np.linspace(0.1, 20.0, n_channels)
+    brems = (20.5 - e) / e * np.exp(-0.6 / e**3)
+    brems /= brems.sum()
+    lines = rng.uniform(0.8, 12.0, size=rank)
+    width = 0.0025 * np.sqrt(e) * 25 + 0.04
+    proportions = rng.dirichlet(np.ones(rank), size=rank) * 0.8 + 0.2 / rank  # every element in every phase
+    out = []
+    for c in range(rank):
+        spec = rng.uniform(0.2, 0.4) * brems
+        for amount, line in zip(proportions[c], lines, strict=True):
+            for centre, rel in ((line, 1.0), (line * 1.1, 0.15)):
+                g = np.exp(-0.5 * ((e - centre) / np.interp(centre, e, width)) ** 2)
+                spec = spec + amount * rel * g / g.sum()
+        out.append(spec / spec.sum())
+    return np.asarray(out)
+
+
+def alloy_scene(rank: int = 2, shape: tuple[int, int] = (64, 64), n_channels: int = 512, counts: float = 200.0,
+                seed: int = 0):
+    """(Signal, spectra): an EDS spectrum image of :func:`alloy_spectra` phases with pure regions
+    (:func:`abundance_maps`), Poisson counts."""
+    from emscale import Signal
+
+    rng = np.random.default_rng(seed)
+    spectra = alloy_spectra(rank, n_channels, rng)
+    data = rng.poisson(counts * abundance_maps(rank, shape, True, rng) @ spectra).astype(np.uint16)
+    axes = [{"name": "y", "navigate": True, "units": "nm"}, {"name": "x", "navigate": True, "units": "nm"},
+            {"name": "Energy", "scale": 19.9 / (n_channels - 1), "offset": 0.1, "units": "keV"}]
+    return Signal(data, axes=axes, signal_type="EDS_SEM", metadata={"Signal": {"counts": True}}), spectra
+
+
 def eels_spectra(rank: int, n_channels: int, rng: np.random.Generator) -> np.ndarray:
     e = np.linspace(250.0, 1000.0, n_channels)  # eV
     pool = rng.uniform(300.0, 850.0, size=max(6, 2 * rank + 2))

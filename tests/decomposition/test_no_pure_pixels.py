@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from emscale.decomposition import decompose
-from groundtruth import mixed_scene, spectral_angles
+from groundtruth import alloy_scene, mixed_scene, spectral_angles
 
 
-def _median_angle(d, truth) -> float:
-    return float(np.median(spectral_angles(d.factors_array.T, truth.spectra)))
+def _median_angle(d, spectra) -> float:
+    return float(np.median(spectral_angles(d.factors_array.T, spectra)))
 
 
 def test_eds_gradient_is_not_taken_for_pure_pixels():
@@ -25,7 +25,7 @@ def test_eds_gradient_is_not_taken_for_pure_pixels():
     assert d.info["pure_pixel_evidence"]["outside_fraction"] > 0.1
     assert d.info["pure_channel_rotation"], d.info["pure_channel_reason"]
     raw = decompose(s, "nmf", n_components=3, pure_pixels=False)
-    assert _median_angle(d, truth) <= min(3.0, _median_angle(raw, truth))
+    assert _median_angle(d, truth.spectra) <= min(3.0, _median_angle(raw, truth.spectra))
 
 
 @pytest.mark.parametrize("method", ["nmf", "mcr"])
@@ -42,7 +42,7 @@ def test_eds_mixtures_take_the_pure_channel_member(method, seed, target):
     assert not d.info["pure_pixel_rotation"] and d.info["pure_channel_rotation"], d.info["pure_channel_reason"]
     assert d.info["pure_channel_reason"].startswith("pure channels")
     assert d.info["pure_channel_evidence"]["outside_fraction"] <= 0.01
-    a, a_raw = _median_angle(d, truth), _median_angle(raw, truth)
+    a, a_raw = _median_angle(d, truth.spectra), _median_angle(raw, truth.spectra)
     assert a <= min(target, a_raw), (a, a_raw)
 
 
@@ -54,7 +54,7 @@ def test_the_pure_channel_member_on_the_other_nmf_routes(options):
     d = decompose(s, "nmf", n_components=3, **options)
     raw = decompose(s, "nmf", n_components=3, pure_pixels=False, **options)
     assert d.info["pure_channel_rotation"], d.info["pure_channel_reason"]
-    a, a_raw = _median_angle(d, truth), _median_angle(raw, truth)
+    a, a_raw = _median_angle(d, truth.spectra), _median_angle(raw, truth.spectra)
     assert a <= 2.0 and a_raw > 10.0, (a, a_raw)
 
 
@@ -73,6 +73,26 @@ def test_a_phase_without_a_line_of_its_own_keeps_the_solvers_spectra(layout, see
     np.testing.assert_array_equal(d.factors_array, raw.factors_array)
 
 
+@pytest.mark.parametrize("method", ["nmf", "mcr"])
+@pytest.mark.parametrize("seed, counts", [(0, 200), (1, 2000)])
+def test_alloy_phases_keep_the_pure_pixel_member(method, seed, counts):
+    """Two phases made of the same elements in different proportions, each present pure (a two-phase alloy): the
+    blob-plateau scenes read the other way round. Here the pure-pixel member is the truth (NMF 1.59 / 0.58 degrees,
+    MCR 1.65 / 0.58; the solvers' own 10.1 / 9.1 and 6.8 / 1.4); the spectra's end passes its evidence as well (0 %
+    of the channels outside: a line segment has no outside) but strips each phase of the other's elements (14-17
+    degrees). Where both ends pass, the data cannot tell a plateau of a mixture from a phase, and the pure pixels
+    are kept: taking the spectra's end there, as the plateau scenes below would need, breaks this scene."""
+    from emscale.decomposition.purity import pure_channel_rotation
+
+    s, spectra = alloy_scene(rank=2, counts=counts, seed=seed)
+    d = decompose(s, method, n_components=2)
+    assert d.info["pure_pixel_rotation"], d.info["pure_pixel_reason"]
+    assert _median_angle(d, spectra) <= 2.0
+    apply, _, reason, rot = pure_channel_rotation(d.loadings_array, d.factors_array.T)
+    assert apply, reason
+    assert float(np.median(spectral_angles(rot[1], spectra))) >= 10.0
+
+
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="known limitation (purity.rotation_evidence): these blob scenes fall in the "
                    "band of the pure-pixel scenes (the demo's EDS sample: 4.6 % outside, 19 % mixed); a rule that "
@@ -89,7 +109,7 @@ def test_blob_plateaus_with_a_few_pixels_outside_keep_the_solvers_factorisation(
     ev = d.info["pure_pixel_evidence"]
     assert not d.info["pure_pixel_rotation"], ev
     if kind == "eds" and counts == 200:
-        assert _median_angle(d, truth) <= 4.0
+        assert _median_angle(d, truth.spectra) <= 4.0
 
 
 @pytest.mark.slow
@@ -100,7 +120,7 @@ def test_eds_blob_plateaus_are_not_taken_for_pure_pixels():
     s, truth = mixed_scene(rank=3, kind="eds", layout="blobs", shape=(64, 64), n_channels=512, counts=2000, seed=3)
     d = decompose(s, "nmf", n_components=3)
     raw = decompose(s, "nmf", n_components=3, pure_pixels=False)
-    assert _median_angle(d, truth) <= _median_angle(raw, truth) + 1e-9
+    assert _median_angle(d, truth.spectra) <= _median_angle(raw, truth.spectra) + 1e-9
 
 
 def test_eels_mixture_is_no_worse_than_the_unrotated_solver():
@@ -109,7 +129,7 @@ def test_eels_mixture_is_no_worse_than_the_unrotated_solver():
     s, truth = mixed_scene(rank=3, kind="eels", layout="blobs", shape=(48, 48), n_channels=256, counts=200, seed=2)
     d = decompose(s, "nmf", n_components=3)
     raw = decompose(s, "nmf", n_components=3, pure_pixels=False)
-    assert _median_angle(d, truth) <= _median_angle(raw, truth) + 1e-9
+    assert _median_angle(d, truth.spectra) <= _median_angle(raw, truth.spectra) + 1e-9
     assert not d.info["pure_channel_rotation"]
     assert d.info["pure_channel_reason"] in ("not tried: not EDS data",
                                              "not tried: the pure-pixel rotation was applied")
@@ -129,7 +149,7 @@ def test_default_is_never_worse_than_the_unrotated_solver(method, kind, layout, 
     s, truth = mixed_scene(rank=rank, kind=kind, layout=layout, counts=counts, seed=10 * rank + counts % 7)
     d = decompose(s, method, n_components=rank)
     raw = decompose(s, method, n_components=rank, pure_pixels=False)
-    a, a_raw = _median_angle(d, truth), _median_angle(raw, truth)
+    a, a_raw = _median_angle(d, truth.spectra), _median_angle(raw, truth.spectra)
     assert a <= a_raw + 1e-9, (a, a_raw, d.info["pure_pixel_evidence"])
     if kind == "eds" and counts >= 200 and method == "nmf":
         assert a <= 2.0, (a, d.info["pure_pixel_evidence"])

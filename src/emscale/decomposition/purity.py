@@ -186,8 +186,10 @@ def rotation_evidence(w: np.ndarray, h: np.ndarray, groups, noise: str = "poisso
     outside and 5-21 % mixed with pure pixels), and are rotated (18-24 degrees where the solver's own spectra are
     3-19). A tighter rule tried (rotate only below 0.5 % outside, or below 15 % mixing) refused the demo's EDS
     sample (4.6 % outside, 19 % mixed), whose NMF spectra then went from 0.75 / 1.39 / 3.28 to 2.69 / 49.6 / 7.15
-    degrees from the truth: the two classes overlap in these numbers. ``noise``, ``sigma2``: as
-    :func:`outside_scores`."""
+    degrees from the truth: the two classes overlap in these numbers. Nor does the spectra's end settle it where both
+    pass: a plateau of a mixture and a phase of its own are the same data (two phases of one alloy, made of the
+    same elements in different proportions and each present pure, need the pure pixels: 0.6-1.7 degrees, against
+    14-17 at the spectra's end; ``test_no_pure_pixels``). ``noise``, ``sigma2``: as :func:`outside_scores`."""
     k = w.shape[1]
     ev: dict = {"group_sizes": [int(len(g)) for g in groups], "max_outside": MAX_OUTSIDE,
                 "outside_share": OUTSIDE_SHARE, "outside_sigmas": OUTSIDE_SIGMAS}
