@@ -53,3 +53,27 @@ def test_fast_ica_agrees_with_scikit_learn():
     theirs = FastICA(3, whiten="unit-variance", random_state=1, max_iter=1000, tol=1e-6).fit_transform(mixed)
     best, one_to_one = _matched_abs_correlation(theirs, ours)
     assert one_to_one and best.min() > 0.9999, best
+
+
+def test_channel_runs():
+    from emscale.decomposition.ica import channel_runs
+
+    keep = np.ones(10, bool)
+    keep[[0, 4, 5, 9]] = False
+    assert channel_runs(keep) == [slice(0, 3), slice(3, 6)]  # kept channels 1-3 and 6-8
+    assert channel_runs(None) is None
+
+
+def test_ica_of_spectra_does_not_differentiate_across_a_masked_gap():
+    """A signal_mask that cuts channels out of the middle of EELS spectra: the kept channels either side of the
+    gap are not neighbours, and the step between them (a background 60 channels apart) was taken for a sharp
+    feature by the derivative that FastICA unmixes: 2.9 / 3.3 / 2.3 degrees from the truth, against 1.9 / 0.9 / 1.2
+    without the mask. Differentiated within each run of channels: 1.9 / 1.0 / 1.1."""
+    from groundtruth import make_cube, spectral_angles
+
+    s, truth = make_cube(3, "eels", shape=(64, 64), n_channels=512, counts=2000, seed=0)
+    gap = np.zeros(512, bool)
+    gap[200:260] = True
+    d = decompose(s, "ica", n_components=3, signal_mask=gap)
+    angles = spectral_angles(d.factors_array.T[:, ~gap], truth.spectra[:, ~gap])
+    assert angles.max() <= 2.0, angles

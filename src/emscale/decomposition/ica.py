@@ -80,17 +80,36 @@ def ica_rotation(scores: np.ndarray, factors: np.ndarray, seed: int = 0, max_ite
 ON = ("factors", "loadings")
 
 
+def channel_runs(keep_channels) -> list[slice] | None:
+    """The runs of consecutive kept channels, as slices of the kept ones (None: every channel kept)."""
+    if keep_channels is None:
+        return None
+    kept = np.flatnonzero(keep_channels)
+    cuts = np.flatnonzero(np.diff(kept) > 1) + 1
+    bounds = [0, *cuts.tolist(), len(kept)]
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _derivative(d: np.ndarray, runs: list[slice] | None) -> np.ndarray:
+    # within each run of consecutive channels: across a masked gap two distant channels are not neighbours (the
+    # step between them would be taken for a sharp feature); a run of one channel has no derivative
+    if runs is None:
+        return np.gradient(d, axis=0)
+    return np.concatenate([np.gradient(d[r], axis=0) if r.stop - r.start > 1 else np.zeros_like(d[r])
+                           for r in runs])
+
+
 def ica_of_factors(factors: np.ndarray, loadings: np.ndarray, diff_order: int = 1, seed: int = 0,
-                   max_iter: int = 1000, tol: float = 1e-6):
+                   max_iter: int = 1000, tol: float = 1e-6, runs: list[slice] | None = None):
     """(loadings, factors, info) after :func:`fast_ica` of the factors (channels x k, data units) differentiated
-    ``diff_order`` times along the channels (``numpy.gradient``): factors ``F U^T``, loadings ``L U^-1``;
-    unordered, unsigned."""
+    ``diff_order`` times along the channels (``numpy.gradient``, within each of the ``runs`` of consecutive
+    channels, :func:`channel_runs`): factors ``F U^T``, loadings ``L U^-1``; unordered, unsigned."""
     f = np.asarray(factors, dtype=np.float64)
     if f.shape[0] < 3:
         raise ValueError(f"ICA of the factors needs at least 3 channels, got {f.shape[0]}")
     d = f
     for _ in range(diff_order):  # central differences, as HyperSpy's: the one-sided ones keep more channel noise
-        d = np.gradient(d, axis=0)
+        d = _derivative(d, runs)
     unmix, n_iter, converged = fast_ica(d, seed=seed, max_iter=max_iter, tol=tol)
     return loadings @ np.linalg.pinv(unmix), f @ unmix.T, {"n_iter": int(n_iter), "converged": bool(converged)}
 
@@ -119,6 +138,6 @@ class ICA(Method):
         else:
             f0, l0 = ctx.unweighted(ctx.factors, ctx.scores)
             lo, f, info = ica_of_factors(f0, l0, int(self.diff_order), seed=ctx.seed, max_iter=self.max_iter,
-                                         tol=self.tol)
+                                         tol=self.tol, runs=channel_runs(ctx.dm.keep_channels))
         info["on"] = self.on
         return (*by_energy(*signed(f, lo)), info)
