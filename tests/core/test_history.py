@@ -175,3 +175,23 @@ def test_file_digest_of_plain_file(tmp_path):
     p = tmp_path / "a.bin"
     p.write_bytes(b"abc")
     assert H.file_digest(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_decompose_records_the_method_options_it_ran_with_and_replays_older_records(tmp_path):
+    """A method option left at its default is written as the default's value (``on="factors"`` for ICA), so a
+    later change of default cannot change what a history replays to; a record from before ICA recorded ``on``
+    (no such key) replays as FastICA of the maps, the only way then, not as today's default."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "counts.zarr"
+    Signal(rng.poisson(5.0, (16, 16, 64)).astype(np.uint16)).save(path)
+    s = emscale.load(path)
+    d = emscale.decompose(s, "ica", n_components=2)
+    params = d.history[-1]["params"]
+    assert params["on"] == "factors" and params["diff_order"] == 1 and params["max_iter"] == 1000
+    assert params["loss"] is None and params["pure_pixels"] is None  # NMF's options: not ICA's
+    old = [dict(e) for e in d.history]
+    old[-1]["params"] = {k: v for k, v in params.items() if k not in ("on", "diff_order")}
+    by_maps = emscale.decompose(s, "ica", n_components=2, on="loadings")
+    np.testing.assert_array_equal(emscale.replay(old).factors_array, by_maps.factors_array)
+    np.testing.assert_array_equal(emscale.replay(d.history).factors_array, d.factors_array)
+    assert not np.array_equal(d.factors_array, by_maps.factors_array)

@@ -50,12 +50,17 @@ class Operation:
     not_recorded: frozenset = field(default_factory=frozenset)
     result_name: str | None = None
     checks: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
+    before_recorded: Callable[[dict], dict] | None = None
 
     @property
     def parameters(self) -> dict[str, inspect.Parameter]:
         """The parameters a caller (or a recipe step) gives: all but the input and the execution options."""
         return {n: p for i, (n, p) in enumerate(self.signature.parameters.items())
                 if i > 0 and n not in self.not_recorded}
+
+    def replay_params(self, params: dict) -> dict:
+        """A recorded step's parameters, with those it predates filled in (``before_recorded``)."""
+        return params if self.before_recorded is None else self.before_recorded(params) | params
 
     @property
     def reads_data(self) -> bool:
@@ -99,6 +104,7 @@ def operation(
     not_recorded: tuple[str, ...] = (),
     result_name: str | None = None,
     check: Mapping[str, Callable[[Any], Any]] | None = None,
+    before_recorded: Callable[[dict], dict] | None = None,
 ):
     """Declare ``fn`` as the operation ``name``.
 
@@ -115,6 +121,9 @@ def operation(
     check : ``{parameter: f(value)}`` raising ``ValueError`` for a value the operation would refuse (a method or
         model name, with the aliases and spellings the operation itself accepts): a recipe is checked with them
         before any step runs.
+    before_recorded : ``f(params) -> {parameter: value}`` for the parameters a recorded step predates (absent
+        from it): the values that reproduce the behaviour of that time (a default that changed when the parameter
+        was first recorded), which replay (:meth:`Operation.replay_params`) fills in.
     """
     record = dict(record or {})
 
@@ -155,7 +164,8 @@ def operation(
                 raise RegistryError(f"operation {name!r}: no class to attach the method to")
             attr = name if method is True or method == "property" else str(method)
             setattr(host, attr, property(recorded, doc=fn.__doc__) if method == "property" else recorded)
-        _OPERATIONS[name] = Operation(name, recorded, fn, sig, first, on, attr, skip, result_name, dict(check or {}))
+        _OPERATIONS[name] = Operation(name, recorded, fn, sig, first, on, attr, skip, result_name, dict(check or {}),
+                                      before_recorded)
         return recorded
 
     return deco

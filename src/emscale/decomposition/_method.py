@@ -41,6 +41,29 @@ def register(cls: type[Method]) -> type[Method]:
     return cls
 
 
+def option_as_run(option: str):
+    """``record`` entry of ``decompose`` for a method option: ``None`` (the method's default) is written as the
+    default's value, so that a history replays the same after a default changes; an option the method does not
+    take stays ``None``."""
+
+    def resolve(value, arguments: dict):
+        cls = METHODS.get(str(arguments.get("method", "")).lower())
+        if cls is None or option not in cls.options:
+            return value
+        if value is None or (option in ZERO_MEANS_DEFAULT and value == 0):
+            return cls.options[option]
+        return value
+
+    return resolve
+
+
+def option_before_recorded(params: dict) -> dict:
+    """The values of method options a recorded step predates (absent from it): the behaviour of that time
+    (``Method.before_recorded``)."""
+    cls = METHODS.get(str(params.get("method", "")).lower())
+    return {} if cls is None else {k: v for k, v in cls.before_recorded.items() if k not in params}
+
+
 def configured(method: str, **given) -> Method:
     """The registered method ``method`` (any case) with the options given to ``decompose`` (``None``: not given)."""
     cls = METHODS.get(str(method).lower())
@@ -87,6 +110,9 @@ class Method:
     uses_pure_pixels: bool = False  # a class attribute, or a property of the options (NMF)
     options: ClassVar[dict[str, Any]] = {}
     recorded: ClassVar[tuple[str, ...]] = ()  # options written to the result's params
+    # options whose default changed when they were first recorded in the history: the old behaviour, for the
+    # replay of a step recorded before (one without the option)
+    before_recorded: ClassVar[dict[str, Any]] = {}
     auto_rank: ClassVar[bool] = True  # n_components=None means "auto" (False: every component computed, up to 32)
     top_k_only: ClassVar[bool] = False  # needs only the top-k PCA subspace: with an int k, solver "auto" sketches
     single_pass: ClassVar[bool] = False  # solver="single_pass" can serve it

@@ -14,11 +14,14 @@ from ..core.signal import Signal
 from . import ica, mcr, nmf, pca, vca  # noqa: F401 -- each registers its method (a new method: add its module)
 from ._matrix import DataMatrix
 from ._method import METHODS as _TABLE
-from ._method import Context, Method, configured
+from ._method import Context, Method, configured, option_as_run, option_before_recorded
 from .rank import MIN_CHANNEL_COUNTS, MIN_RANK_CHANNELS, estimate_rank, rank_channels, suggest_binning
 from .result import Decomposition
 
 METHODS = tuple(sorted(_TABLE))
+# decompose's parameters that are method options (recorded as the values they ran with)
+_OPTIONS = ("max_iter", "tol", "loss", "closure", "init", "pure_pixels", "fit_pixels", "mu_exponent", "on",
+            "diff_order")
 SOLVERS = ("auto", "gram", "randomized", "single_pass")
 SINGLE_PASS_TESTS = 10  # rows of the error-test sketch of the single-pass solver
 GRAM_MAX_CHANNELS = 4096  # above this the channels x channels Gram matrix gets too big: randomized
@@ -27,7 +30,8 @@ RANDOMIZED_MIN_VALUES = 2**20  # below this many values the exact route is as fa
 ZERO_PEAK_KEV = 0.1  # EDS channels below this energy hold the detector's zero-energy (strobe) peak
 
 
-@operation("decompose", method=True, result_name="{method}", check={"method": configured})
+@operation("decompose", method=True, result_name="{method}", check={"method": configured},
+           record={o: option_as_run(o) for o in _OPTIONS}, before_recorded=option_before_recorded)
 def decompose(
     s: Signal, method: str = "pca",
     n_components: int | Literal["auto"] | None = None, poisson: bool | None = None,

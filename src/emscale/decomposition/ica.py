@@ -123,6 +123,7 @@ class ICA(Method):
     name = "ica"
     options = {"on": "factors", "diff_order": 1, "max_iter": 1000, "tol": 1e-6}
     recorded = ("on", "diff_order")
+    before_recorded = {"on": "loadings"}  # FastICA of the maps was the only way before ``on`` existed
 
     def validate(self) -> None:
         if self.on not in ON:

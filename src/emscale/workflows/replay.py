@@ -46,7 +46,7 @@ def replay(history: list[dict], source: str | os.PathLike | None = None, verify_
             op = registry.get(e.get("op"))
         except registry.RegistryError as exc:
             raise ReplayError(f"history step {e.get('op')!r} cannot be replayed: {exc}") from None
-        obj = op.function(obj, **decode(e.get("params", {})))
+        obj = op.function(obj, **op.replay_params(decode(e.get("params", {}))))
         if isinstance(obj, tuple):
             obj = obj[e.get("output", 0)]
     return obj
