@@ -45,7 +45,10 @@ def test_demo_pipeline(tmp_path):
     assert cs["phase_agreement"] >= 0.95
     assert tomo["shift_error_max_px"] < 0.5 and tomo["sirt_psnr_db"] > tomo["fbp_unaligned_psnr_db"] + 5
     for sub in PIPELINES:
-        assert (tmp_path / "demo" / sub / "report.html").stat().st_size > 20_000
+        report = tmp_path / "demo" / sub / "report.html"
+        assert report.stat().st_size > 20_000
+        assert "<a href='../index.html'>" in report.read_text()  # back to the landing page, which exists
+        assert (report.parent / "../index.html").resolve().is_file()
         assert main(["replay", str(tmp_path / "demo" / sub)]) == 0
     # progress: every stage announced, and its time logged when done
     assert sum(m.startswith("[") and "step" in m for m in messages) >= 8

@@ -22,6 +22,7 @@ import numpy as np
 from ..core.atomic import atomic_dir
 from ..core.errors import OutputExistsError
 from ..decomposition.metrics import spectral_angle, spectral_angles
+from .demo_index import UP
 from .recipes import parse, run_recipe, to_toml
 
 EDS_PHASES = 3
@@ -233,7 +234,7 @@ def _eds(outdir: Path, seed: int, summary: dict, st: _Stages):
                                               np.asarray(eds_truth["energy"]))
         return [("Ground truth", body)]
 
-    run = run_recipe(rec, outdir / "eds", extra_sections=eds_truth_section, progress=st.steps)
+    run = run_recipe(rec, outdir / "eds", extra_sections=eds_truth_section, progress=st.steps, up=UP)
     return run, eds_truth
 
 
@@ -263,7 +264,7 @@ def _eels(outdir: Path, seed: int, summary: dict, st: _Stages) -> np.ndarray:
         thumb.append(last)
         return [("Spatial results: edge maps", maps_body), ("Ground truth: edge shapes", body)]
 
-    run_recipe(rec, outdir / "eels", extra_sections=eels_truth_section, progress=st.steps)
+    run_recipe(rec, outdir / "eels", extra_sections=eels_truth_section, progress=st.steps, up=UP)
     return thumb[0]
 
 

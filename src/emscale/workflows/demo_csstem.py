@@ -27,6 +27,7 @@ import numpy as np
 from ..core.html import figure, table
 from ..decomposition.metrics import label_agreement, spectral_angle, spectral_angles
 from ..sampling.slads import psnr
+from .demo_index import UP
 from .recipes import parse, run_recipe, to_toml
 
 FRACTION = 0.15
@@ -56,7 +57,8 @@ def run_csstem(outdir: Path, eds_truth: dict, full_nmf, seed: int = 0, progress=
         summary.update(found)
         return [("Compressed sensing against the full scan and the truth", body)]
 
-    run_recipe(parse(text, source=outdir / "csstem_recipe.toml"), outdir / "csstem", extra_sections=sections)
+    run_recipe(parse(text, source=outdir / "csstem_recipe.toml"), outdir / "csstem", extra_sections=sections,
+               up=UP)
     return summary
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from ..core.html import png
 
+UP = ("../index.html", "all results of the demo")  # each report's link back to the landing page
 VERSION_PACKAGES = ("emscale", "numpy", "scipy", "dask", "zarr", "rosettasciio", "python")
 
 _CSS = """

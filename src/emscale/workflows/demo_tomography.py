@@ -34,6 +34,7 @@ import numpy as np
 
 from ..core.html import figure, table
 from ..sampling.slads import psnr
+from .demo_index import UP
 from .recipes import parse, run_recipe, to_toml
 
 BIN = 4
@@ -104,7 +105,8 @@ def _run_real(outdir: Path, mrc: Path) -> dict:
         summary.update(found)
         return [("Tomography", body)]
 
-    run_recipe(parse(text, source=outdir / "tomo_recipe.toml"), outdir / "tomography", extra_sections=sections)
+    run_recipe(parse(text, source=outdir / "tomo_recipe.toml"), outdir / "tomography", extra_sections=sections,
+               up=UP)
     return summary
 
 
@@ -227,7 +229,8 @@ def _run_phantom(outdir: Path, seed: int) -> dict:
         summary.update(found)
         return [("Tomography against the truth", body)]
 
-    run_recipe(parse(text, source=outdir / "tomo_recipe.toml"), outdir / "tomography", extra_sections=sections)
+    run_recipe(parse(text, source=outdir / "tomo_recipe.toml"), outdir / "tomography", extra_sections=sections,
+               up=UP)
     return summary
 
 

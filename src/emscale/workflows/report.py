@@ -163,12 +163,17 @@ def _decomposition_section(name: str, dec, shown: dict | None = None) -> str:
     return "\n".join(parts)
 
 
-def render(run, recipe_text: str, extra_sections: list[tuple[str, str]] | None = None) -> str:
-    """The report's HTML for a :class:`emscale.recipes.runner.RunResult`."""
+def render(run, recipe_text: str, extra_sections: list[tuple[str, str]] | None = None,
+           up: tuple[str, str] | None = None) -> str:
+    """The report's HTML for a :class:`emscale.recipes.runner.RunResult`; ``up``: ``(href, text)`` of a link to
+    the page the report belongs to."""
     s0 = run.input_signal
     src = (s0.history[0].get("source", {}) if s0.history else {})
     out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>emscale report</title>"
-           f"<style>{_CSS}</style></head><body>", "<h1>emscale analysis report</h1>"]
+           f"<style>{_CSS}</style></head><body>"]
+    if up is not None:
+        out.append(f"<p><a href='{html.escape(up[0], quote=True)}'>← {html.escape(up[1])}</a></p>")
+    out.append("<h1>emscale analysis report</h1>")
     out.append("<h2>Input</h2>")
     # relative to the results folder, as the pinned recipe names it: the absolute path read is where the run was
     # written, which for a folder written under a temporary name and renamed (the demo's) no longer exists
@@ -226,9 +231,9 @@ def render(run, recipe_text: str, extra_sections: list[tuple[str, str]] | None =
     return "\n".join(out)
 
 
-def write_report(run, path, recipe_text: str, extra_sections=None) -> Path:
+def write_report(run, path, recipe_text: str, extra_sections=None, up: tuple[str, str] | None = None) -> Path:
     """Write the report atomically (temporary sibling, then rename)."""
     path = Path(path)
-    text = render(run, recipe_text, extra_sections)
+    text = render(run, recipe_text, extra_sections, up)
     atomic_write(path, text, overwrite=True)
     return path

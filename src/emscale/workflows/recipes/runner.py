@@ -209,10 +209,11 @@ def _threading() -> dict:
 
 
 def run_recipe(recipe, outdir, overwrite: bool = False, progress=None, report: bool = True,
-               extra_sections=None) -> RunResult:
+               extra_sections=None, up: tuple[str, str] | None = None) -> RunResult:
     """Validate, run and write a recipe's outputs, manifest and report into ``outdir`` (atomically).
 
     ``extra_sections``: ``[(title, html), ...]`` added to the report, or a function of the run returning them.
+    ``up``: ``(href, text)`` of a link at the report's top to the page it belongs to (the demo's index).
     """
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
@@ -247,7 +248,7 @@ def run_recipe(recipe, outdir, overwrite: bool = False, progress=None, report: b
         result.manifest = manifest
         if report:
             write_report(result, tmp / recipe.output["report"], recipe_text=(tmp / RECIPE).read_text(),
-                         extra_sections=sections)
+                         extra_sections=sections, up=up)
         manifest["files"] = file_digests(tmp)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
         made.append(result)
