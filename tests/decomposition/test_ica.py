@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from emscale.decomposition import decompose
 
@@ -77,3 +78,31 @@ def test_ica_of_spectra_does_not_differentiate_across_a_masked_gap():
     d = decompose(s, "ica", n_components=3, signal_mask=gap)
     angles = spectral_angles(d.factors_array.T[:, ~gap], truth.spectra[:, ~gap])
     assert angles.max() <= 2.0, angles
+    assert d.info["derivative"] == "within 2 runs of channels"
+
+
+@pytest.mark.parametrize("every, diff_order", [(2, 1), (3, 2)])
+def test_ica_of_spectra_with_runs_too_short_to_differentiate(every, diff_order):
+    """A mask that leaves only runs of ``diff_order`` channels (every other channel; or two of every three with
+    the second derivative): no run has a derivative of that order, so the kept channels are differentiated as one
+    sequence, as before the runs were honoured (zeros in their place gave FastICA nothing: 90 degrees, factors of
+    1e163, reported converged)."""
+    from groundtruth import make_cube, spectral_angles
+
+    s, truth = make_cube(3, "eels", shape=(32, 32), n_channels=256, counts=2000, seed=0)
+    mask = np.zeros(256, bool)
+    mask[every - 1::every] = True
+    d = decompose(s, "ica", n_components=3, signal_mask=mask, diff_order=diff_order)
+    assert d.info["derivative"].startswith("across the mask's gaps"), d.info["derivative"]
+    assert spectral_angles(d.factors_array.T[:, ~mask], truth.spectra[:, ~mask]).max() <= 5.0
+
+
+def test_channel_runs_of_a_two_dimensional_signal_end_with_each_row():
+    from emscale.decomposition.ica import channel_runs
+
+    keep = np.ones(16, bool)
+    keep[[5, 6]] = False
+    # kept: 0-3 | 4 | 7 | 8-11 | 12-15 (rows of 4; channels 5 and 6 masked)
+    assert channel_runs(keep, (4, 4)) == [slice(0, 4), slice(4, 5), slice(5, 6), slice(6, 10), slice(10, 14)]
+    assert channel_runs(None, (2, 3)) == [slice(0, 3), slice(3, 6)]
+    assert channel_runs(None, (7,)) is None

@@ -19,9 +19,7 @@ from .rank import MIN_CHANNEL_COUNTS, MIN_RANK_CHANNELS, estimate_rank, rank_cha
 from .result import Decomposition
 
 METHODS = tuple(sorted(_TABLE))
-# decompose's parameters that are method options (recorded as the values they ran with)
-_OPTIONS = ("max_iter", "tol", "loss", "closure", "init", "pure_pixels", "fit_pixels", "mu_exponent", "on",
-            "diff_order")
+_OPTIONS = sorted({o for cls in _TABLE.values() for o in cls.options})  # recorded as the values they ran with
 SOLVERS = ("auto", "gram", "randomized", "single_pass")
 SINGLE_PASS_TESTS = 10  # rows of the error-test sketch of the single-pass solver
 GRAM_MAX_CHANNELS = 4096  # above this the channels x channels Gram matrix gets too big: randomized
