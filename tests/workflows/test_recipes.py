@@ -247,3 +247,34 @@ def test_a_recipe_ending_in_maps_draws_them_in_its_report(sample, tmp_path):
     run_recipe(_write(folder, text, "maps.toml"), out)
     html = (out / "report.html").read_text()
     assert html.count("<figcaption>Processed signal</figcaption>") == 1
+
+
+def test_the_pinned_recipe_holds_the_defaults_each_step_ran_with(sample, tmp_path):
+    """A step that leaves a method option at its default is pinned with the value it ran with (ICA of the spectra,
+    derivative order 1, FastICA's 1000 iterations), so that ``emscale replay`` re-runs the same after a default
+    changes; the manifest says them too. The steps as written are unchanged."""
+    import tomllib
+
+    folder, _, _ = sample
+    text = RECIPE.replace('method = "nmf"\nn_components = 3', 'method = "ica"\nn_components = 3')
+    out = tmp_path / "out"
+    run_recipe(_write(folder, text, "ica.toml"), out, report=False)
+    pinned = tomllib.loads((out / "recipe.toml").read_text())["step"]
+    ica = next(st for st in pinned if st.get("method") == "ica")
+    assert (ica["on"], ica["diff_order"], ica["max_iter"]) == ("factors", 1, 1000)
+    assert "loss" not in ica and "on" not in next(st for st in pinned if st.get("method") == "pca")
+    steps = json.loads((out / "manifest.json").read_text())["steps"]
+    assert steps[2]["as_run"]["on"] == "factors" and "on" not in steps[2]["params"]
+    assert replay_outdir(out) == []
+
+
+def test_a_history_from_before_an_option_was_recorded_exports_the_value_of_its_time(sample):
+    """An ICA step recorded before ``on`` existed ran FastICA on the maps; the recipe exported from it says so
+    (it would otherwise run today's default, FastICA of the spectra)."""
+    folder, _, _ = sample
+    d = em.load(folder / "eds.zarr").decompose("ica", n_components=3)
+    old = [dict(e) for e in d.history]
+    old[-1]["params"] = {k: v for k, v in old[-1]["params"].items() if k not in ("on", "diff_order")}
+    step = parse(recipe_from_history(old)).steps[-1]
+    assert step.params["on"] == "loadings"
+    assert parse(recipe_from_history(d.history)).steps[-1].params["on"] == "factors"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...core import codec
+from ...core import codec, registry
 from ...core import history as _history
 from ...core.atomic import atomic_dir
 from ...core.errors import EmscaleError, OutputExistsError
@@ -42,6 +42,7 @@ class StepRecord:
     seconds: float
     peak_rss_mb: float
     summary: str
+    as_run: dict = field(default_factory=dict)  # values the step ran with for parameters left at None (_as_run)
 
 
 @dataclass
@@ -166,26 +167,44 @@ def execute(recipe: Recipe, progress=None, input_path=None) -> tuple[Signal, Sig
         else:
             s = obj = obj[0] if isinstance(obj, tuple) else obj
         summary = repr(obj) if isinstance(obj, Signal) else repr(obj).splitlines()[0][:200]
-        records.append(StepRecord(st.op, st.params, st.name, time.perf_counter() - t0, _peak_rss_mb(), summary))
+        records.append(StepRecord(st.op, st.params, st.name, time.perf_counter() - t0, _peak_rss_mb(), summary,
+                                  _as_run(op, st.params, obj)))
     if progress:
         progress(len(recipe.steps), len(recipe.steps), "done")
     return first, s, results, records
 
 
-def pinned_recipe_text(recipe: Recipe, outdir: Path) -> str:
+def _as_run(op, given: dict, obj) -> dict:
+    """The values a step's history recorded for parameters it was not given and whose default is None ("the
+    default"): decompose's method options as they ran (``on="factors"``, ``max_iter=1000``, ...)."""
+    made = obj[0] if isinstance(obj, tuple) else obj
+    history = getattr(made, "history", None)
+    if not history:
+        return {}
+    sig = op.signature.parameters
+    recorded = codec.decode(history[-1].get("params", {}))
+    return {k: v for k, v in recorded.items()
+            if k not in given and k in sig and sig[k].default is None and v is not None}
+
+
+def pinned_recipe_text(recipe: Recipe, outdir: Path, records: list[StepRecord] | None = None) -> str:
     """The recipe as written to the results folder: the input given relative to that folder (so the folder and
-    its inputs can move together) and pinned by the SHA-256 of the file the run read."""
+    its inputs can move together) and pinned by the SHA-256 of the file the run read; with the run's ``records``,
+    each step also pins the values it ran with for what it left at the default (:func:`_as_run`), so that a
+    later change of a default does not change what ``emscale replay`` re-runs."""
     inp = dict(recipe.input)
     inp["path"] = os.path.relpath(recipe.input_path().resolve(), Path(outdir).resolve())
     inp["sha256"] = _history.file_digest(recipe.input_path())
     steps = []
-    for st in recipe.steps:
+    for i, st in enumerate(recipe.steps):
         d = {"op": st.op}
         if st.name:
             d["name"] = st.name
         if st.of:
             d["of"] = st.of
         d.update(st.params)
+        if records is not None:
+            d.update(records[i].as_run)
         steps.append(d)
     return to_toml(inp, steps, recipe.output, comment="emscale recipe (pinned copy written with the results)")
 
@@ -231,7 +250,7 @@ def run_recipe(recipe, outdir, overwrite: bool = False, progress=None, report: b
         outputs["signal"] = {"files": [recipe.output["signal"]], "sha256": signal_digest(s)}
         for name, obj in results.items():
             outputs[name] = {"files": _write_result(name, obj, tmp), "sha256": result_digest(obj)}
-        (tmp / RECIPE).write_text(pinned_recipe_text(recipe, outdir))
+        (tmp / RECIPE).write_text(pinned_recipe_text(recipe, outdir, records))
         result = RunResult(outdir, s, first, results, records, {}, recipe)
         sections = extra_sections(result) if callable(extra_sections) else extra_sections
         manifest = {
@@ -239,7 +258,8 @@ def run_recipe(recipe, outdir, overwrite: bool = False, progress=None, report: b
             "input": {"path": os.path.relpath(recipe.input_path().resolve(), outdir.resolve()),
                       "sha256": _history.file_digest(recipe.input_path())},
             "outputs": outputs,
-            "steps": [r.__dict__ | {"params": codec.encode(r.params)} for r in records],
+            "steps": [r.__dict__ | {"params": codec.encode(r.params), "as_run": codec.encode(r.as_run)}
+                      for r in records],
             "seconds": time.perf_counter() - t0,
             "peak_rss_mb": _peak_rss_mb(),
             "versions": versions(),
@@ -323,7 +343,10 @@ def replay_outdir(outdir, input_path=None) -> list[str]:
             if stored is None or same_threads or not all(
                     a.shape == b.shape and np.allclose(a, b, rtol=REPLAY_RTOL, atol=0, equal_nan=True)
                     for a, b in zip(_numbers(fresh[name]), _numbers(stored), strict=True)):
-                problems.append(f"{name}: replayed result differs from the recorded one")
+                problems.append(f"{name}: replayed result differs from the recorded one" + (
+                    "" if manifest["steps"] and "as_run" in manifest["steps"][0] else
+                    " (a folder written before recipes pinned the defaults each step ran with: a default that "
+                    "has changed since?)"))
             else:
                 warnings.warn(f"{name}: reproduced within a relative {REPLAY_RTOL:g}, not bit for bit: the BLAS "
                               f"threading differs from the recorded run's ({manifest.get('threading')})",
@@ -346,6 +369,10 @@ def recipe_from_history(history: list[dict]) -> str:
     for e in history[1:]:
         op = e["op"]
         p = codec.decode(e.get("params", {}))
+        try:  # a step recorded before one of its parameters was: the value of that time
+            p = registry.get(op).replay_params(p)
+        except registry.RegistryError:
+            pass  # parse() below names the unknown operation
         if op in ("inav", "isig"):
             key = p["key"]
             p = {"key": format_key(key[0] if isinstance(key, tuple) and len(key) == 1 else key)}
