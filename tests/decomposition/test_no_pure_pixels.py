@@ -115,7 +115,8 @@ def test_blob_plateaus_with_a_few_pixels_outside_keep_the_solvers_factorisation(
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="known limitation: a plateau of one constant mixture (the core of a blob) "
                    "looks like a pure region to the evidence (0.02 % of the pixels outside, chi^2 rise 1.4 per "
-                   "spectral value): the rotation is applied, 15.7 degrees against the solver's own 7.3")
+                   "spectral value): the rotation is applied, 15.7 degrees against the solver's own 7.3; the same "
+                   "data as a phase of its own (test_alloy_phases_keep_the_pure_pixel_member)")
 def test_eds_blob_plateaus_are_not_taken_for_pure_pixels():
     s, truth = mixed_scene(rank=3, kind="eds", layout="blobs", shape=(64, 64), n_channels=512, counts=2000, seed=3)
     d = decompose(s, "nmf", n_components=3)

@@ -80,57 +80,49 @@ def ica_rotation(scores: np.ndarray, factors: np.ndarray, seed: int = 0, max_ite
 ON = ("factors", "loadings")
 
 
-def channel_runs(keep_channels, sig_shape: tuple[int, ...] | None = None) -> list[slice] | None:
-    """The runs of consecutive kept channels, as slices of the kept ones (None: every channel kept, one run).
-
-    Channels are neighbours along the last signal axis: a masked gap and, for a signal of several axes, the end of
-    one row of that axis and the start of the next both end a run."""
-    row = int(sig_shape[-1]) if sig_shape else 0
-    total = int(np.prod(sig_shape)) if sig_shape else 0
-    if keep_channels is None:
-        if not row or row >= total:
-            return None
-        kept = np.arange(total)
-    else:
-        kept = np.flatnonzero(keep_channels)
-    cut = np.diff(kept) > 1
-    if row:
-        cut |= np.diff(kept // row) != 0
-    bounds = [0, *(np.flatnonzero(cut) + 1).tolist(), len(kept)]
-    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+def channel_positions(keep_channels, sig_shape: tuple[int, ...]) -> tuple[np.ndarray, list[slice]]:
+    """Each kept channel's position along the last signal axis, and the kept channels of each row of that axis
+    (slices of the kept ones; one row for a spectrum)."""
+    row = int(sig_shape[-1]) if sig_shape else 1
+    kept = np.arange(int(np.prod(sig_shape))) if keep_channels is None else np.flatnonzero(keep_channels)
+    bounds = [0, *(np.flatnonzero(np.diff(kept // row) != 0) + 1).tolist(), len(kept)]
+    return (kept % row).astype(np.float64), [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
-def _derivative(f: np.ndarray, order: int, runs: list[slice] | None, k: int) -> tuple[np.ndarray, str]:
-    """``f`` differentiated ``order`` times along the channels within each run of consecutive channels (across a
-    masked gap two distant channels are not neighbours: the step between them would be unmixed as a sharp
-    feature); a run of at most ``order`` channels has no such derivative and is left out. Where the runs leave
-    fewer than ``k + 1`` channels, the kept channels are differentiated as one sequence. Also says which."""
+def _derivative(f: np.ndarray, order: int, positions=None) -> tuple[np.ndarray, str]:
+    """``f`` differentiated ``order`` times along the channels, and how. With ``positions`` (:func:`channel_positions`)
+    the derivative is taken with respect to each kept channel's position, row by row: across a masked gap two
+    channels are not neighbours (differentiated as if they were, the step between them was unmixed as a sharp
+    feature), and a row of a multi-axis signal does not continue into the next."""
 
-    def diff(x):
+    def diff(y, x=None):
+        uniform = x is None or bool(np.all(np.diff(x) == 1.0))
         for _ in range(order):  # central differences, as HyperSpy's: the one-sided ones keep more channel noise
-            x = np.gradient(x, axis=0)
-        return x
+            y = np.gradient(y, axis=0) if uniform else np.gradient(y, x, axis=0)
+        return y
 
     if order == 0:
         return f, "none"
-    if runs is not None and len(runs) > 1:
-        usable = [r for r in runs if r.stop - r.start > order]
-        if sum(r.stop - r.start for r in usable) > k:
-            return np.concatenate([diff(f[r]) for r in usable]), f"within {len(usable)} runs of channels"
-        return diff(f), "across the mask's gaps (its runs of channels are too short)"
-    return diff(f), "along the channels"
+    if positions is None:
+        return diff(f), "along the channels"
+    x, rows = positions
+    rows = [r for r in rows if r.stop - r.start > 1]
+    if not rows:  # every row holds one kept channel: no derivative along a row
+        return diff(f), "along the kept channels as one sequence"
+    if len(rows) == 1 and np.all(np.diff(x[rows[0]]) == 1.0):
+        return diff(f[rows[0]]), "along the channels"
+    return np.concatenate([diff(f[r], x[r]) for r in rows]), "by the kept channels' positions"
 
 
 def ica_of_factors(factors: np.ndarray, loadings: np.ndarray, diff_order: int = 1, seed: int = 0,
-                   max_iter: int = 1000, tol: float = 1e-6, runs: list[slice] | None = None):
+                   max_iter: int = 1000, tol: float = 1e-6, positions=None):
     """(loadings, factors, info) after :func:`fast_ica` of the factors (channels x k, data units) differentiated
-    ``diff_order`` times along the channels (``numpy.gradient``, within each of the ``runs`` of consecutive
-    channels, :func:`channel_runs`, :func:`_derivative`): factors ``F U^T``, loadings ``L U^-1``; unordered,
-    unsigned."""
+    ``diff_order`` times along the channels (``numpy.gradient``; with respect to the kept channels' ``positions``,
+    :func:`_derivative`): factors ``F U^T``, loadings ``L U^-1``; unordered, unsigned."""
     f = np.asarray(factors, dtype=np.float64)
     if f.shape[0] < 3:
         raise ValueError(f"ICA of the factors needs at least 3 channels, got {f.shape[0]}")
-    d, how = _derivative(f, diff_order, runs, f.shape[1])
+    d, how = _derivative(f, diff_order, positions)
     unmix, n_iter, converged = fast_ica(d, seed=seed, max_iter=max_iter, tol=tol)
     return loadings @ np.linalg.pinv(unmix), f @ unmix.T, {"n_iter": int(n_iter), "converged": bool(converged),
                                                            "derivative": how}
@@ -160,7 +152,8 @@ class ICA(Method):
             f, lo = ctx.unweighted(fw, lw)
         else:
             f0, l0 = ctx.unweighted(ctx.factors, ctx.scores)
+            where = channel_positions(ctx.dm.keep_channels, ctx.dm.sig_shape)
             lo, f, info = ica_of_factors(f0, l0, int(self.diff_order), seed=ctx.seed, max_iter=self.max_iter,
-                                         tol=self.tol, runs=channel_runs(ctx.dm.keep_channels, ctx.dm.sig_shape))
+                                         tol=self.tol, positions=where)
         info["on"] = self.on
         return (*by_energy(*signed(f, lo)), info)

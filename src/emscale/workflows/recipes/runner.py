@@ -344,7 +344,7 @@ def replay_outdir(outdir, input_path=None) -> list[str]:
                     a.shape == b.shape and np.allclose(a, b, rtol=REPLAY_RTOL, atol=0, equal_nan=True)
                     for a, b in zip(_numbers(fresh[name]), _numbers(stored), strict=True)):
                 problems.append(f"{name}: replayed result differs from the recorded one" + (
-                    "" if manifest["steps"] and "as_run" in manifest["steps"][0] else
+                    "" if manifest.get("steps") and "as_run" in manifest["steps"][0] else
                     " (a folder written before recipes pinned the defaults each step ran with: a default that "
                     "has changed since?)"))
             else:
