@@ -278,3 +278,22 @@ def test_a_history_from_before_an_option_was_recorded_exports_the_value_of_its_t
     step = parse(recipe_from_history(old)).steps[-1]
     assert step.params["on"] == "loadings"
     assert parse(recipe_from_history(d.history)).steps[-1].params["on"] == "factors"
+
+
+def test_a_folder_from_before_the_pinned_defaults_that_no_longer_replays_says_why(sample, tmp_path):
+    """A manifest without the steps' as-run values (written before recipes pinned them), or without steps at all,
+    and an output whose recorded digest no longer matches its replay: the finding says a changed default may be
+    the cause, and a manifest without steps is a finding, not a KeyError."""
+    folder, _, _ = sample
+    out = tmp_path / "res"
+    run_recipe(_write(folder), out, report=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["outputs"]["nmf"]["sha256"] = "0" * 64  # as if the recorded run had computed something else
+    for steps in ([{k: v for k, v in st.items() if k != "as_run"} for st in manifest["steps"]], None):
+        if steps is None:
+            del manifest["steps"]
+        else:
+            manifest["steps"] = steps
+        (out / "manifest.json").write_text(json.dumps(manifest))
+        problems = [p for p in replay_outdir(out) if p.startswith("nmf: replayed")]
+        assert problems and "a default that has changed since?" in problems[0], problems
