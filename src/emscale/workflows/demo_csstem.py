@@ -91,18 +91,30 @@ def _section(run, truth: dict, full_nmf, seed: int) -> tuple[str, dict]:
     r2, f2 = rec.reshape(-1, rec.shape[-1]), full.reshape(-1, full.shape[-1])
     ang_rec = [spectral_angle(r2[p].mean(axis=0), s) for p, s in zip(pure, true_spectra, strict=True)]
     ang_scan = [spectral_angle(f2[p].mean(axis=0), s) for p, s in zip(pure, true_spectra, strict=True)]
+    measured = mask.ravel()
+    # what an angle is made of: each pure phase's reconstructed mean spectrum as counts fractions of the true spectra
+    mix = [_fractions(r2[p].mean(axis=0), true_spectra) for p in pure]
     found = {"measured_fraction": float(mask.mean()), "psnr_db": psnr(expected, rec),
              "full_scan_psnr_db": psnr(expected, full),
              "pure_phase_angles_deg": ang_rec, "pure_phase_angles_full_scan_deg": ang_scan,
              "phase_agreement": label_agreement(phases_cs, phases_full),
              "phase_agreement_full_vs_true": label_agreement(phases_full, phases_true),
-             "phase_agreement_cs_vs_true": label_agreement(phases_cs, phases_true)}
+             "phase_agreement_cs_vs_true": label_agreement(phases_cs, phases_true),
+             "pure_pixels_measured": [int((p & measured).sum()) for p in pure],
+             "pure_pixels": [int(p.sum()) for p in pure], "pure_phase_fractions": [m.tolist() for m in mix]}
     rows = [("scan positions measured", f"{found['measured_fraction']:.1%} (random, seed {seed})"),
             ("PSNR of the reconstructed cube (every channel) vs the noise-free truth", f"{found['psnr_db']:.1f} dB"),
             ("PSNR of the full (noisy) scan's cube vs the truth", f"{found['full_scan_psnr_db']:.1f} dB"),
             ("mean spectrum of each pure phase vs its true spectrum: reconstruction",
              ", ".join(f"{n} {a:.2f}°" for n, a in zip(names, ang_rec, strict=True))),
             ("... full scan", ", ".join(f"{n} {a:.2f}°" for n, a in zip(names, ang_scan, strict=True))),
+            ("pure pixels of each phase: measured of all",
+             ", ".join(f"{n} {k} of {t}" for n, k, t in zip(
+                 names, found["pure_pixels_measured"], found["pure_pixels"], strict=True))),
+            ("... their reconstructed mean spectrum in fractions of the true spectra (counts, non-negative least "
+             "squares)",
+             "; ".join(f"{n}: " + ", ".join(f"{100 * v:.1f} % {m}" for m, v in zip(names, f, strict=True))
+                       for n, f in zip(names, mix, strict=True))),
             ("dominant-phase map agreement with the full scan's", f"{found['phase_agreement']:.1%} (target ≥ 95 %)"),
             ("dominant-phase map agreement with the truth (reconstruction / full scan)",
              f"{found['phase_agreement_cs_vs_true']:.1%} / {found['phase_agreement_full_vs_true']:.1%}")]
@@ -116,8 +128,20 @@ def _section(run, truth: dict, full_nmf, seed: int) -> tuple[str, dict]:
             f"by inpaint (low-rank {MODEL.upper()} model of the measured spectra, loading maps filled by the "
             f"“{METHOD}” method). Phase maps: each pixel's dominant component (least squares on the full scan's "
             "NMF spectra), the same rule on the reconstruction, the full scan and the truth.</p>"
-            + table(rows, ["quantity", "value"]) + "".join(figs))
+            + table(rows, ["quantity", "value"])
+            + "<p>A pure phase's angle to its true spectrum measures how much of the other phases the reconstruction "
+            "mixes into its pixels: the fractions say which phases and how much, and the measured pixels how little "
+            "of a small phase (the particles) the sparse scan saw.</p>" + "".join(figs))
     return body, found
+
+
+def _fractions(spectrum: np.ndarray, true_spectra: np.ndarray) -> np.ndarray:
+    """``spectrum`` as a mixture of the unit-sum ``true_spectra``: non-negative least-squares amounts (counts), as
+    fractions of their sum."""
+    from scipy.optimize import nnls
+
+    a = nnls(np.asarray(true_spectra, np.float64).T, np.asarray(spectrum, np.float64))[0]
+    return a / max(float(a.sum()), 1e-300)
 
 
 def _as_truth(spectra: np.ndarray, true_spectra: np.ndarray, *maps):
