@@ -41,13 +41,18 @@ def register(cls: type[Method]) -> type[Method]:
     return cls
 
 
+def method_class(method) -> type[Method] | None:
+    """The registered method of that name, in any case; None for an unknown name."""
+    return METHODS.get(str(method).lower())
+
+
 def option_as_run(option: str):
     """``record`` entry of ``decompose`` for a method option: ``None`` (the method's default) is written as the
     default's value, so that a history replays the same after a default changes; an option the method does not
     take stays ``None``."""
 
     def resolve(value, arguments: dict):
-        cls = METHODS.get(str(arguments.get("method", "")).lower())
+        cls = method_class(arguments.get("method", ""))
         if cls is None or option not in cls.options:
             return value
         if value is None or (option in ZERO_MEANS_DEFAULT and value == 0):
@@ -60,13 +65,13 @@ def option_as_run(option: str):
 def option_before_recorded(params: dict) -> dict:
     """The values of method options a recorded step predates (absent from it): the behaviour of that time
     (``Method.before_recorded``)."""
-    cls = METHODS.get(str(params.get("method", "")).lower())
+    cls = method_class(params.get("method", ""))
     return {} if cls is None else {k: v for k, v in cls.before_recorded.items() if k not in params}
 
 
 def configured(method: str, **given) -> Method:
     """The registered method ``method`` (any case) with the options given to ``decompose`` (``None``: not given)."""
-    cls = METHODS.get(str(method).lower())
+    cls = method_class(method)
     if cls is None:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(sorted(METHODS))}")
     return cls(**{k: v for k, v in given.items() if v is not None})

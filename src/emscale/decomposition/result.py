@@ -349,10 +349,10 @@ class Decomposition(Result):
         if len(self.sig_axes) == 1:
             if crop is None:
                 crop = "EDS" in str(self.signal_type or "").upper()
-            from ._method import METHODS
+            from ._method import method_class
 
             # the non-negative methods' spectra sum to one (the loadings carry the counts); PCA/ICA's have no unit
-            method = METHODS.get(self.method)
+            method = method_class(self.method)
             unit = "share of the counts per channel" if method and method.nonnegative else "factor (a.u.)"
             return factor_figure(self.sig_axes[0], self.factors_array[:, :k], names, f"{self.method} factors",
                                  crop=bool(crop), ylabel=unit)
