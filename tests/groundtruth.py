@@ -121,6 +121,53 @@ def alloy_scene(rank: int = 2, shape: tuple[int, int] = (64, 64), n_channels: in
     return Signal(data, axes=axes, signal_type="EDS_SEM", metadata={"Signal": {"counts": True}}), spectra
 
 
+def _xray_line(e: np.ndarray, centre: float) -> np.ndarray:
+    """A unit-sum Gaussian X-ray line at ``centre`` keV, FWHM from a ~130 eV (at Mn Ka) detector."""
+    fwhm = 0.055 + 0.025 * np.sqrt(centre)
+    g = np.exp(-0.5 * ((e - centre) / (fwhm / 2.355)) ** 2)
+    return g / g.sum()
+
+
+def particle_spectra(e: np.ndarray, beam_energy: float = 20.0) -> np.ndarray:
+    """Unit-sum SEM-EDS spectra of Al (the substrate) and Ag (the particles) on the energy axis ``e`` (keV): a
+    Kramers continuum scaled by Z with low-energy absorption, and the K lines of Al and the L lines of Ag."""
+    def continuum(z: float) -> np.ndarray:
+        b = np.where(e < beam_energy, z * (beam_energy - e) / np.maximum(e, 1e-3), 0.0)
+        b = b * np.exp(-0.5 / np.maximum(e, 1e-3) ** 3)
+        return b / b.sum()
+
+    al = 0.35 * continuum(13) + _xray_line(e, 1.487) + 0.02 * _xray_line(e, 1.557)
+    ag = 0.45 * continuum(47) + sum(w * _xray_line(e, c) for c, w in (
+        (2.984, 1.0), (3.151, 0.45), (3.348, 0.08), (3.520, 0.05), (2.634, 0.05)))
+    return np.stack([al / al.sum(), ag / ag.sum()])
+
+
+def particles_on_substrate(shape: tuple[int, int] = (50, 50), n_channels: int = 2048, counts: float = 380.0,
+                           ag_max: float = 0.6, profile: str = "hemisphere", n_particles: int = 6, seed: int = 0):
+    """(Signal, spectra): an SEM-EDS map of Ag particles on an Al substrate, the issue's real map in shape and dose
+    (50 x 50 x 2048 at 10 eV/channel, ~380 counts/pixel). The substrate is pure Al everywhere around the
+    particles; the beam sees Al through every particle, so Ag is never pure: a particle's Ag fraction peaks at
+    ``ag_max`` times 0.6-1 (thicknesses differ) at its centre, under a ``"hemisphere"`` (thickness
+    ``sqrt(1 - r^2 / R^2)``) or a flat ``"disc"`` with soft edges; radii 3-8 pixels."""
+    from emscale import Signal
+
+    rng = np.random.default_rng(seed)
+    e = (np.arange(n_channels) + 0.5) * 0.01
+    spectra = particle_spectra(e)
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(float)
+    ag = np.zeros(shape)
+    for _ in range(n_particles):
+        cy, cx = rng.uniform(5, shape[0] - 5), rng.uniform(5, shape[1] - 5)
+        r = np.hypot(yy - cy, xx - cx) / rng.uniform(3, 8)
+        t = np.sqrt(np.clip(1 - r**2, 0, 1)) if profile == "hemisphere" else 1 / (1 + np.exp((r - 1) * 8))
+        ag = np.maximum(ag, ag_max * rng.uniform(0.6, 1.0) * t)
+    fractions = np.stack([1 - ag, ag], axis=-1)
+    data = rng.poisson(counts * fractions @ spectra).astype(np.uint16)
+    axes = [{"name": "y", "navigate": True, "units": "um"}, {"name": "x", "navigate": True, "units": "um"},
+            {"name": "Energy", "scale": 0.01, "offset": 0.005, "units": "keV"}]
+    return Signal(data, axes=axes, signal_type="EDS_SEM", metadata={"Signal": {"counts": True}}), spectra
+
+
 def eels_spectra(rank: int, n_channels: int, rng: np.random.Generator) -> np.ndarray:
     e = np.linspace(250.0, 1000.0, n_channels)  # eV
     pool = rng.uniform(300.0, 850.0, size=max(6, 2 * rank + 2))

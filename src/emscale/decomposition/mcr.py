@@ -17,6 +17,7 @@ from ._matrix import DataMatrix
 from ._method import Context, Method, by_energy, register, unit_sum
 from .nmf import start_choice
 from .purity import SettledStop, channel_end, pure_pixel_rotation, rotation_evidence
+from .regions import PixelLayout
 from .vca import vertex_scores
 
 EPS = 1e-12
@@ -115,7 +116,8 @@ class MCR(Method):
     ``pure_pixels`` (rotate to the member of the family of equally good factorisations whose concentrations are
     pure at the pure-pixel groups, :mod:`.purity`, then refit the concentrations; only when the data show pure
     pixels there, :func:`.purity.rotation_evidence`; else, on EDS data, to the member whose spectra are pure at
-    each phase's own lines when the data show those, :func:`.purity.pure_channel_rotation`), ``max_iter``,
+    each phase's own lines when the data show those, :func:`.purity.pure_channel_rotation`; where both do, the
+    shape of the pure pixels' regions decides, :func:`.purity.settle_ends`), ``max_iter``,
     ``tol``."""
 
     name = "mcr"
@@ -156,10 +158,11 @@ class MCR(Method):
             info["pure_pixel_rotation"] = rot is not None
             # else the spectra's end of the family (.purity), in data units
             w_data, h_data, noise = data_units(c, sw, info["loss"])
-            channel, by_channels = channel_end(w_data, h_data, rot is not None, ctx.eds, **noise)
+            pixel_end = None if rot is None else (rot[0] * dm.root_ag[:, None], rot[1] * dm.root_bh[None, :])
+            channel, by_channels = channel_end(w_data, h_data, pixel_end, ctx.eds, PixelLayout.of(dm), **noise)
             info |= channel
-            spectra = rot[1] if rot is not None else None if by_channels is None else (
-                by_channels[1] / dm.root_bh[None, :])
+            spectra = (by_channels[1] / dm.root_bh[None, :] if by_channels is not None else
+                       rot[1] if rot is not None else None)
             if spectra is not None:
                 sw = spectra
                 c, info["loss"] = concentrations(dm, sw, closure=self.closure, closure_scale=dm.root_ag)

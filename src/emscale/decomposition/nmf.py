@@ -46,8 +46,9 @@ whose loadings are pure there (:mod:`.purity`) and the loadings are refitted wit
 (:data:`W_ONLY_UPDATES` updates): the reported loss is that of the returned factors. The rotation is applied only
 when the data support it (:func:`.purity.rotation_evidence`: every pixel inside the simplex of the groups, up to
 noise). On EDS mixtures without pure pixels the other end of the family is tried, whose spectra are pure at each
-phase's own lines (:func:`.purity.pure_channel_rotation`, with its own evidence); failing both, the solver's own
-factorisation is returned. When the updates start from the
+phase's own lines (:func:`.purity.pure_channel_rotation`, with its own evidence); where both pass, the shape of
+the pure pixels' regions decides (:func:`.purity.settle_ends`); failing both, the solver's own factorisation is
+returned. When the updates start from the
 endmembers with that rotation in view, they stop once the rotated spectra settle (:func:`_kl_in_memory`,
 ``info["stopped_by"]``), not only by the loss rule, whose tail is that drift.
 
@@ -65,6 +66,7 @@ from ._linalg import tall_qr
 from ._matrix import DataMatrix
 from ._method import Context, Method, register
 from .purity import SettledStop, channel_end, pure_pixel_rotation, rotation_evidence
+from .regions import PixelLayout
 from .vca import vertex_scores
 
 EPS = 1e-12
@@ -410,6 +412,7 @@ def nmf(
     pure_pixels=None,
     gamma: float = 1.0,
     pure_channels: bool = False,
+    layout=None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Factorise the (unweighted, uncentred) data matrix of ``dm``: returns W (pixels, k), H (k, channels), info.
 
@@ -430,7 +433,8 @@ def nmf(
     ``pure_pixel_evidence``, ``pure_pixel_reason``). ``pure_channels``: where that rotation is refused, rotate to
     the factorisation whose spectra are pure at each component's most extreme channels when the evidence holds
     (:func:`.purity.pure_channel_rotation`, for EDS; ``info``: ``pure_channel_rotation``, ``..._evidence``,
-    ``..._reason``).
+    ``..._reason``); where both pass, the end is chosen by :func:`.purity.settle_ends` from the pixels' positions
+    ``layout`` (a :class:`.regions.PixelLayout`; None keeps the pure pixels).
     """
     if loss not in ("kl", "frobenius"):
         raise ValueError(f"loss must be 'kl' or 'frobenius', not {loss!r}")
@@ -473,8 +477,10 @@ def nmf(
         apply, evidence, reason = rotation_evidence(w, h, pure_pixels, **noise)
         rot = pure_pixel_rotation(w, h, pure_pixels, floor=EPS) if apply else None
         resolved = rot is not None
-        channel_info, by_channels = channel_end(w, h, resolved, pure_channels, **noise)
-        rot = rot[:2] if resolved else by_channels
+        channel_info, by_channels = channel_end(w, h, rot[:2] if resolved else None, pure_channels, layout, **noise)
+        if by_channels is not None:  # the spectra's end, where the pixel end was refused or outweighed
+            rot, resolved = by_channels, False
+        rot = rot[:2] if rot is not None else None
         if rot is not None:
             w, h = np.maximum(rot[0], EPS), np.maximum(rot[1], EPS)
             if route != "passes":
@@ -550,7 +556,8 @@ class NMF(Method):
     Options: ``loss`` (``"kl"``, Poisson; ``"frobenius"``, HALS),
     ``init``, ``pure_pixels`` (rotate to the factorisation whose loadings are pure at the pure-pixel groups,
     when the data show pure pixels there: :func:`.purity.rotation_evidence`; else, on EDS data, to the one whose
-    spectra are pure at each phase's own lines when the data show those: :func:`.purity.pure_channel_rotation`),
+    spectra are pure at each phase's own lines when the data show those: :func:`.purity.pure_channel_rotation`;
+    where both do, :func:`.purity.settle_ends`),
     ``fit_pixels`` (KL: fit the spectra on a seeded subset of this many pixels, then one loadings pass;
     ``None``: all pixels when they fit in memory, else as many as fit in :data:`SUBSET_BYTES`), ``max_iter``,
     ``tol``, ``mu_exponent`` (KL: the multiplicative updates' exponent, :data:`GAMMA`, guarded). Spectra sum to
@@ -603,7 +610,8 @@ class NMF(Method):
                 start = (start[0][chosen], start[1])
         w, h, info = nmf(fit_dm, k, loss=self.loss, max_iter=self.max_iter, tol=self.tol, init=start,
                          pure_pixels=fit_groups, in_memory=True if subset else None,
-                         gamma=float(self.mu_exponent), pure_channels=ctx.eds)
+                         gamma=float(self.mu_exponent), pure_channels=ctx.eds,
+                         layout=None if subset else PixelLayout.of(dm))
         info["start"] = "pure-pixel endmembers" if not isinstance(start, tuple) else "nndsvda"
         info["start_reason"] = why
         if subset:

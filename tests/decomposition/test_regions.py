@@ -1,0 +1,74 @@
+"""Plateau fractions (decomposition.regions): regions of constant composition against peaks of a mixture."""
+
+import numpy as np
+import pytest
+
+from emscale.decomposition.regions import MIN_PIXELS, PixelLayout, plateau_fractions
+
+
+def _factorisation(share: np.ndarray, rng, counts: float = 400.0):
+    """Noisy loadings (pixels, 2) and spectra of totals 1 and 3 such that component 1 holds ``share`` of each
+    pixel's counts (the loadings alone, taken for counts, would give it a third of that weight)."""
+    c = rng.poisson(np.stack([1 - share.ravel(), share.ravel()], axis=1) * counts).astype(float)
+    h = np.array([[0.5, 0.25, 0.25], [0.25, 0.25, 2.5]])
+    return c / h.sum(axis=1), h
+
+
+def _layout(shape):
+    return PixelLayout(shape, np.arange(int(np.prod(shape))))
+
+
+def test_a_pure_region_is_a_plateau_and_a_particle_centre_is_not():
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:64, 0:64]
+    r = np.hypot(yy - 32, xx - 32) / 20
+    region = (r < 1).astype(float)  # a pure phase, sharp edge
+    dome = 0.6 * np.sqrt(np.clip(1 - r**2, 0, 1))  # a particle seen through its substrate
+    flat = plateau_fractions(*_factorisation(region, rng), _layout((64, 64)), [1])[1]
+    peak = plateau_fractions(*_factorisation(dome, rng), _layout((64, 64)), [1])[1]
+    # a disc of radius 20 keeps ~(17.5 / 20)^2 of itself above 90 % after the smoothing; the dome only r < 0.44 R
+    assert flat > 0.7 and peak < 0.3, (flat, peak)
+
+
+def test_the_share_is_of_counts_whatever_the_spectra_scaling_and_row_order():
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:48, 0:48]
+    dome = 0.8 * np.sqrt(np.clip(1 - (np.hypot(yy - 20, xx - 24) / 15) ** 2, 0, 1))
+    w, h = _factorisation(dome, rng)
+    layout = _layout((48, 48))
+    a = plateau_fractions(w, h, layout, [1])[1]
+    assert plateau_fractions(w * [1.0, 3.0], h / [[1.0], [3.0]], layout, [1])[1] == pytest.approx(a)
+    order = rng.permutation(len(w))
+    assert plateau_fractions(w[order], h, PixelLayout((48, 48), order), [1])[1] == pytest.approx(a)
+    # the loadings taken for counts weigh component 1 three times too little: another map, another fraction
+    assert abs(plateau_fractions(w, np.ones_like(h), layout, [1])[1] - a) > 0.05
+
+
+def test_unmeasured_pixels_carry_no_weight():
+    """A sparse scan: the rows are the measured pixels only; the others neither count nor dilute the smoothing."""
+    rng = np.random.default_rng(2)
+    yy, xx = np.mgrid[0:64, 0:64]
+    share = (np.hypot(yy - 32, xx - 32) < 20).astype(float)
+    w, h = _factorisation(share, rng)
+    full = plateau_fractions(w, h, _layout((64, 64)), [1])[1]
+    kept = np.sort(rng.choice(64 * 64, size=64 * 64 // 3, replace=False))
+    sparse = plateau_fractions(w[kept], h, PixelLayout((64, 64), kept), [1])[1]
+    assert abs(sparse - full) < 0.1, (sparse, full)
+
+
+def test_only_the_two_scan_axes_are_smoothed():
+    """A pure disc moving 2 pixels per frame of a series (tilt, time): smoothing across frames would blur it into a
+    dome; per frame it stays a plateau."""
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:40, 0:40]
+    frames = np.stack([(np.hypot(yy - 20, xx - 10 - 2 * t) < 6).astype(float) for t in range(8)])
+    w, h = _factorisation(frames, rng)
+    series = plateau_fractions(w, h, PixelLayout((8, 40, 40), np.arange(w.shape[0])), [1])[1]
+    one = plateau_fractions(*_factorisation(frames[0], rng), _layout((40, 40)), [1])[1]
+    assert series == pytest.approx(one, abs=0.08) and series > 0.5, (series, one)
+
+
+def test_small_maps_are_not_judged():
+    assert not PixelLayout((32, 32), np.arange(1024)).judgeable
+    assert PixelLayout((50, 50), np.arange(2500)).judgeable  # the issue's real Ag on Al map
+    assert MIN_PIXELS > 1024
