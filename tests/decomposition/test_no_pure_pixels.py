@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from emscale.decomposition import decompose
-from groundtruth import alloy_scene, mixed_scene, particles_on_substrate, spectral_angles
+from groundtruth import alloy_scene, make_cube, mixed_scene, particles_on_substrate, spectral_angles
 
 
 def _median_angle(d, spectra) -> float:
@@ -222,3 +222,15 @@ def test_a_subset_fit_keeps_the_pure_pixels_and_says_why():
     assert d.info["pure_pixel_rotation"]
     assert d.info["pure_channel_reason"].startswith("not tried: the pure pixels passed their evidence and the "
                                                     "spectra were fitted on a scattered subset")
+
+
+@pytest.mark.xfail(strict=True, reason="known limitation (purity.settle_ends): two of the three phases have no line "
+                   "of their own (their largest share of any channel is 0.6), so the spectra's end is wrong (21.0 / "
+                   "31.2 degrees), yet it passes its evidence (0.2 % of the channels outside); the phases blend softly "
+                   "around their pure regions, so one group fills 27 % of its domain at 90 % and reads as a mixture. "
+                   "The pure pixels gave 0.81 / 10.4 / 0.99. One such cube among 28 pure-pixel EDS cubes tried "
+                   "(one more went 3.24 -> 4.31 degrees, one 5.14 -> 2.12)")
+def test_pure_phases_that_blend_softly_and_share_their_lines_keep_the_pure_pixels():
+    s, truth = make_cube(3, "eds", shape=(128, 128), n_channels=1024, counts=200, seed=5)
+    d = decompose(s, "nmf", n_components=3)
+    assert _median_angle(d, truth.spectra) <= 2.0
