@@ -57,15 +57,21 @@ class Truth:
     params: dict
 
 
+def kramers_continuum(e: np.ndarray, beam_energy: float, absorption: float) -> np.ndarray:
+    """A unit-sum Kramers bremsstrahlung ``(E0 - E) / E`` on the energy axis ``e`` (keV), zero above the beam energy,
+    with a low-energy absorption ``exp(-absorption / E^3)`` (detector window)."""
+    safe = np.maximum(e, 1e-3)
+    b = np.where(e < beam_energy, (beam_energy - e) / safe, 0.0) * np.exp(-absorption / safe**3)
+    return b / b.sum()
+
+
 def eds_spectra(rank: int, n_channels: int, rng: np.random.Generator, background=(0.2, 0.4),
                 own_lines: bool = True) -> np.ndarray:
     """Unit-sum EDS-like spectra: a bremsstrahlung continuum and Gaussian lines. Each phase has an element of its
     own and one or two from a shared pool; ``own_lines=False``: phase 0's only element is phase 1's own one (a
     phase with no line of its own, as Si beside SiO2)."""
     e = np.linspace(0.1, 20.0, n_channels)  # keV
-    e0 = 20.5
-    brems = (e0 - e) / e * np.exp(-0.6 / e**3)
-    brems /= brems.sum()
+    brems = kramers_continuum(e, 20.5, 0.6)
     pool = rng.uniform(0.5, 12.0, size=2 * rank + 3)
     width = 0.0025 * np.sqrt(e) * 25 + 0.04  # keV, ~1.5-3 channels at 512 channels
     shared = np.arange(rank, len(pool))
@@ -91,8 +97,7 @@ def alloy_spectra(rank: int, n_channels: int, rng: np.random.Generator) -> np.nd
     """Unit-sum EDS-like spectra of phases made of the *same* ``rank`` elements in different proportions (as the
     two phases of a two-phase alloy, or two oxides of one metal): no phase has a line of its own."""
     e = np.linspace(0.1, 20.0, n_channels)
-    brems = (20.5 - e) / e * np.exp(-0.6 / e**3)
-    brems /= brems.sum()
+    brems = kramers_continuum(e, 20.5, 0.6)
     lines = rng.uniform(0.8, 12.0, size=rank)
     width = 0.0025 * np.sqrt(e) * 25 + 0.04
     proportions = rng.dirichlet(np.ones(rank), size=rank) * 0.8 + 0.2 / rank  # every element in every phase
@@ -130,14 +135,9 @@ def _xray_line(e: np.ndarray, centre: float) -> np.ndarray:
 
 def particle_spectra(e: np.ndarray, beam_energy: float = 20.0) -> np.ndarray:
     """Unit-sum SEM-EDS spectra of Al (the substrate) and Ag (the particles) on the energy axis ``e`` (keV): a
-    Kramers continuum scaled by Z with low-energy absorption, and the K lines of Al and the L lines of Ag."""
-    def continuum(z: float) -> np.ndarray:
-        b = np.where(e < beam_energy, z * (beam_energy - e) / np.maximum(e, 1e-3), 0.0)
-        b = b * np.exp(-0.5 / np.maximum(e, 1e-3) ** 3)
-        return b / b.sum()
-
-    al = 0.35 * continuum(13) + _xray_line(e, 1.487) + 0.02 * _xray_line(e, 1.557)
-    ag = 0.45 * continuum(47) + sum(w * _xray_line(e, c) for c, w in (
+    Kramers continuum (:func:`kramers_continuum`), and the K lines of Al and the L lines of Ag."""
+    al = 0.35 * kramers_continuum(e, beam_energy, 0.5) + _xray_line(e, 1.487) + 0.02 * _xray_line(e, 1.557)
+    ag = 0.45 * kramers_continuum(e, beam_energy, 0.5) + sum(w * _xray_line(e, c) for c, w in (
         (2.984, 1.0), (3.151, 0.45), (3.348, 0.08), (3.520, 0.05), (2.634, 0.05)))
     return np.stack([al / al.sum(), ag / ag.sum()])
 

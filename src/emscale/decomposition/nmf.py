@@ -476,11 +476,11 @@ def nmf(
             "noise": "gaussian", "sigma2": float(history[-1]) / max(dm.n_pixels * dm.n_channels, 1)}
         apply, evidence, reason = rotation_evidence(w, h, pure_pixels, **noise)
         rot = pure_pixel_rotation(w, h, pure_pixels, floor=EPS) if apply else None
-        resolved = rot is not None
-        channel_info, by_channels = channel_end(w, h, rot[:2] if resolved else None, pure_channels, layout, **noise)
-        if by_channels is not None:  # the spectra's end, where the pixel end was refused or outweighed
-            rot, resolved = by_channels, False
-        rot = rot[:2] if rot is not None else None
+        pixel_end = None if rot is None else rot[:2]
+        channel_info, by_channels = channel_end(w, h, pixel_end, pure_channels, layout, **noise)
+        # the spectra's end where the pixel end was refused or outweighed
+        resolved = pixel_end is not None and by_channels is None
+        rot = pixel_end if resolved else by_channels
         if rot is not None:
             w, h = np.maximum(rot[0], EPS), np.maximum(rot[1], EPS)
             if route != "passes":

@@ -48,6 +48,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .metrics import spectral_angles
+from .regions import MIN_PIXELS, plateau_fractions
+
 MAX_CONDITION = 1e8  # a rotation this ill-conditioned means two groups sit on the same vertex: leave W, H alone
 EVIDENCE_PIXELS = 4096  # pixels sampled (evenly spaced) for the evidence
 EVIDENCE_BLOCK = 256  # pixels per block of the evidence's Fisher information
@@ -304,17 +307,6 @@ def channel_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout=None,
     return {"pure_channel_rotation": apply, "pure_channel_evidence": ev, "pure_channel_reason": reason}, rot
 
 
-def _matched_angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """For each row of ``a``, the angle (degrees) to its row of ``b`` in the pairing with the least total angle."""
-    from scipy.optimize import linear_sum_assignment
-
-    an = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-300)
-    bn = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-300)
-    angles = np.degrees(np.arccos(np.clip(an @ bn.T, -1.0, 1.0)))
-    rows, cols = linear_sum_assignment(angles)
-    return angles[rows, cols][np.argsort(rows)]
-
-
 def settle_ends(w: np.ndarray, h: np.ndarray, pixel_end, layout, noise: str = "poisson", sigma2: float = 1.0):
     """EDS data where the pure pixels passed their evidence and the spectra's end may pass its own: which end is
     the physical one. ``(info, (W', H') or None)``: None keeps the pixel end; else the spectra's end is taken and
@@ -336,8 +328,6 @@ def settle_ends(w: np.ndarray, h: np.ndarray, pixel_end, layout, noise: str = "p
     across reads as a mixture (:mod:`.regions`), and so do pure phases that blend softly into their neighbours:
     where such phases also lack lines of their own, the spectra's end passes its evidence but is wrong (one cube of
     28 pure-pixel EDS cubes tried: 0.99 -> 21.0 degrees; ``test_no_pure_pixels``)."""
-    from .regions import MIN_PIXELS, plateau_fractions
-
     if layout is None or not layout.judgeable:
         why = ("the spectra were fitted on a scattered subset of the pixels, too sparse a map to judge regions"
                if layout is None else f"the map has fewer than {MIN_PIXELS} pixels, too few to judge regions")
@@ -350,7 +340,7 @@ def settle_ends(w: np.ndarray, h: np.ndarray, pixel_end, layout, noise: str = "p
     if not apply:
         info["pure_channel_reason"] = f"not taken, the pure pixels kept: {reason}"
         return info, None
-    angles = _matched_angles(pixel_end[1], rot[1])
+    angles = spectral_angles(rot[1], pixel_end[1])[0]  # per pixel-end component, paired by least angle
     ev["end_angles"] = [round(float(a), 2) for a in angles]
     disputed = np.flatnonzero(angles >= DISPUTED_DEGREES)
     if not len(disputed):

@@ -54,17 +54,19 @@ class PixelLayout:
 
 
 def _smoothed(values: np.ndarray, layout: PixelLayout) -> np.ndarray:
-    """``values`` (one per row) smoothed on the grid, at the rows' pixels; unmeasured pixels carry no weight
-    (normalised convolution)."""
+    """``values`` (rows, m: one column per map) smoothed on the grid, at the rows' pixels; unmeasured pixels carry
+    no weight (normalised convolution)."""
     from scipy.ndimage import gaussian_filter
 
-    n = int(np.prod(layout.nav_shape, dtype=np.int64))
-    grid, weight = np.zeros(n), np.zeros(n)
+    n, m = int(np.prod(layout.nav_shape, dtype=np.int64)), values.shape[1]
+    grid, weight = np.zeros((n, m)), np.zeros((n, 1))
     grid[layout.flat], weight[layout.flat] = values, 1.0
-    # the scan's two fastest axes are space; others (a tilt, a time, a focal series) are not smoothed across
-    sigma = [0.0] * max(len(layout.nav_shape) - 2, 0) + [SMOOTHING] * min(len(layout.nav_shape), 2)
-    grid = gaussian_filter(grid.reshape(layout.nav_shape), sigma, mode="nearest").ravel()
-    weight = gaussian_filter(weight.reshape(layout.nav_shape), sigma, mode="nearest").ravel()
+    # the scan's two fastest axes are space; others (a tilt, a time, a focal series) are not smoothed across, nor
+    # are the maps
+    nav = len(layout.nav_shape)
+    sigma = [0.0] * max(nav - 2, 0) + [SMOOTHING] * min(nav, 2) + [0.0]
+    grid = gaussian_filter(grid.reshape(*layout.nav_shape, m), sigma, mode="nearest").reshape(n, m)
+    weight = gaussian_filter(weight.reshape(*layout.nav_shape, 1), sigma, mode="nearest").reshape(n, 1)
     return grid[layout.flat] / np.maximum(weight[layout.flat], 1e-12)
 
 
@@ -72,12 +74,13 @@ def plateau_fractions(w: np.ndarray, h: np.ndarray, layout: PixelLayout, compone
     """For each of ``components``: of the pixels where its smoothed share of the counts is at least
     :data:`DOMAIN_LEVEL` of the vertex share, the fraction at or above :data:`PLATEAU_LEVEL` of it. ``w`` (pixels,
     k) and ``h`` (k, channels): a factorisation in data units (``X ~= w h``, any scaling of the spectra)."""
+    components = [int(c) for c in components]
     counts = np.maximum(w, 0.0) * np.maximum(h, 0.0).sum(axis=1)[None, :]
     share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-300)
+    smooth = _smoothed(share[:, components], layout)
     out = {}
-    for c in components:
-        smooth = _smoothed(share[:, c], layout)
-        top = float(np.percentile(smooth, TOP_PERCENTILE))
-        domain = int(np.count_nonzero(smooth >= DOMAIN_LEVEL * top))
-        out[int(c)] = float(np.count_nonzero(smooth >= PLATEAU_LEVEL * top) / max(domain, 1))
+    for c, column in zip(components, smooth.T, strict=True):
+        top = float(np.percentile(column, TOP_PERCENTILE))
+        domain = int(np.count_nonzero(column >= DOMAIN_LEVEL * top))
+        out[c] = float(np.count_nonzero(column >= PLATEAU_LEVEL * top) / max(domain, 1))
     return out
