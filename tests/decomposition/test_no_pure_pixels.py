@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from emscale.decomposition import decompose
-from groundtruth import alloy_scene, make_cube, mixed_scene, particles_on_substrate, spectral_angles
+from groundtruth import alloy_scene, make_cube, mixed_scene, particles_on_substrate, separation_floor, spectral_angles
 
 
 def _median_angle(d, spectra) -> float:
@@ -173,6 +173,20 @@ def test_eels_mixture_is_no_worse_than_the_unrotated_solver():
     assert d.info["pure_channel_reason"] == "not tried: not EDS data"
 
 
+def test_the_separation_floor_is_what_the_counts_allow():
+    """The oracle the grid's failures are measured against: spectra fitted with the true maps. Its angles shrink
+    as the square root of the dose (median 1.18 -> 0.46 degrees, 200 -> 2000 counts/pixel, on this small scene),
+    and the default NMF, which must find the maps as well, does not beat it (2.57 and 2.11)."""
+    angles = {}
+    for counts in (200, 2000):
+        s, truth = mixed_scene(rank=3, kind="eds", layout="blobs", shape=(48, 48), n_channels=256, counts=counts,
+                               seed=34)
+        angles[counts] = float(np.median(separation_floor(s, truth)))
+        d = decompose(s, "nmf", n_components=3)
+        assert _median_angle(d, truth.spectra) >= angles[counts] - 0.05, (counts, angles[counts])
+    assert 2.0 < angles[200] / angles[2000] < 5.0, angles
+
+
 GRID = [(kind, layout, rank, counts) for kind in ("eds", "eels") for layout in ("blobs", "gradient")
         for rank in (2, 3, 4) for counts in (20, 200, 2000)]
 
@@ -182,6 +196,10 @@ GRID = [(kind, layout, rank, counts) for kind in ("eds", "eels") for layout in (
 # gradient's extreme mixture passes for a pure region there (the plateau ambiguity of
 # test_alloy_phases_keep_the_pure_pixel_member). EDS: at 20 counts/pixel, and at rank 4, no method here reaches the
 # truth; nmf-eds-blobs-3-200 and -gradient-3-200 are better than the solver's own but above 2 degrees (2.2 and 2.95).
+# The scenes' own floors (groundtruth.separation_floor: the spectra fitted with the true maps) at 200 counts/pixel:
+# blobs rank 3 1.39, gradient rank 3 2.12, blobs rank 4 3.57, gradient rank 4 2.78 degrees: 2 degrees is out of any
+# factorisation's reach on the last three. At 2000 counts/pixel the rank-4 floors are 1.10 and 1.12 (the default is at
+# 10.5 and 30.3 there); at 20 counts/pixel the floors are 3.2-7.7 degrees.
 KNOWN_FAILURES = {
     ("nmf", "eds", "blobs", 2, 20), ("mcr", "eds", "blobs", 2, 20), ("mcr", "eds", "blobs", 3, 20),
     ("nmf", "eds", "blobs", 3, 200), ("nmf", "eds", "blobs", 4, 200), ("mcr", "eds", "blobs", 4, 200),
@@ -208,8 +226,9 @@ def test_default_is_never_worse_than_the_unrotated_solver(method, kind, layout, 
     raw = decompose(s, method, n_components=rank, pure_pixels=False)
     a, a_raw = _median_angle(d, truth.spectra), _median_angle(raw, truth.spectra)
     assert a <= a_raw + 1e-9, (a, a_raw, d.info["pure_pixel_evidence"])
-    if kind == "eds" and counts >= 200 and method == "nmf":
-        assert a <= 2.0, (a, d.info["pure_pixel_evidence"])
+    if kind == "eds" and counts >= 200 and method == "nmf" and a > 2.0:
+        floor = float(np.median(separation_floor(s, truth)))  # what the counts allow, for the message
+        pytest.fail(f"{a:.2f} degrees, above 2 (the scene's own floor: {floor:.2f}); {d.info['pure_pixel_evidence']}")
 
 
 def test_a_subset_fit_keeps_the_pure_pixels_and_says_why():
