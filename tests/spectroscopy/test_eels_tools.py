@@ -225,24 +225,53 @@ def velox_eels(velox_emd):
     return eels_sis
 
 
-def test_real_low_loss_alignment_and_thickness(velox_eels):
+def test_real_low_loss_without_a_zero_loss_peak_is_refused_by_name(velox_eels):
+    """This file's "low-loss" spectra are flat, noisy counts (~100 per channel, no ZLP). The alignment used to
+    shift them by their noise maxima (up to 211 eV without a signal_range, cropping 2048 channels to 16) and the
+    thickness to return numbers; now both say there is no zero-loss peak. A thickness window the user gives is
+    still integrated as asked."""
     ll = velox_eels[-22]
     assert ll.shape == (16, 20, 2048) and ll.dtype == np.uint16
-    # This file's spectra are flat, noisy counts (~100 per channel, no distinct ZLP), so the ZLP search is
-    # confined to +-3 eV: the checks show the tools run on real-format data and stay bounded and finite.
-    res = eels.align_zero_loss(ll, signal_range=(-3.0, 3.0))
-    sh = res.shifts.data
-    assert sh.shape == (16, 20) and np.isfinite(sh).all()
-    assert np.abs(sh).max() <= 6.0 + 0.2  # at most the search window
-    assert np.isfinite(res.signal.data).all() and res.signal.shape[-1] >= 2048 - 6.0 / 0.1692 - 2
-    t = eels.thickness(ll, signal_range=(-3.0, 3.0))
-    assert t.shape == (16, 20) and np.isfinite(t.data).all() and (t.data > 0).all()
+    for kwargs in ({}, {"signal_range": (-3.0, 3.0)}):
+        with pytest.raises(emscale.DataError, match="distinct zero-loss peak"):
+            eels.align_zero_loss(ll, **kwargs)
+        with pytest.raises(emscale.DataError, match="distinct zero-loss peak"):
+            eels.thickness(ll, **kwargs)
+    assert np.isnan(eels.estimate_zero_loss_position(ll)).all()
     tw = eels.thickness(ll, zlp_window=(-3.0, 3.0))
     # 6 eV of 346 eV of flat counts: ln(346 / 6) ~ 4.05
     assert np.all(np.isfinite(tw.data)) and np.abs(tw.data - np.log(2048 / 35.5)).max() < 0.1
-    # provenance: the alignment replays from the raw file
-    again = emscale.replay(res.signal.history)
-    np.testing.assert_array_equal(again.data, res.signal.data)
+    # provenance: shifting the spectra replays from the raw file
+    shifted = eels.shift_spectra(ll, np.full((16, 20), 0.25))
+    np.testing.assert_array_equal(emscale.replay(shifted.history).data, shifted.data)
+
+
+def test_core_loss_and_background_subtracted_spectra_have_no_zero_loss_peak(real_dir):
+    """A core-loss spectrum image (300-2347 eV) used to be 'aligned' by recalibrating its axis to 0 eV (every edge
+    300 eV off) and given t/lambda ~ 1; a background-subtracted spectrum (-100-924 eV, its maximum at 919.5 eV)
+    gave NaN without a word."""
+    core = emscale.load(real_dir / "EELS_SI.dm4")
+    for op in (eels.align_zero_loss, eels.thickness, eels.estimate_zero_loss_position, eels.elastic_threshold):
+        with pytest.raises(emscale.DataError, match="starts at 300 eV, so it holds no zero-loss peak"):
+            op(core)
+    flat = emscale.load(real_dir / "test-EELS_spectrum.dm3")
+    with pytest.raises(emscale.DataError, match="no spectrum gives a thickness .no distinct zero-loss peak"):
+        eels.thickness(flat)
+    with pytest.raises(emscale.DataError, match="distinct zero-loss peak"):
+        eels.align_zero_loss(flat)
+
+
+def test_spectra_without_a_zero_loss_peak_are_left_out_with_a_warning(rng):
+    s, t, _ = low_loss(rng, shape=(4, 5), noise=False)
+    data = np.array(s.data)
+    data[1, 2] = 50.0  # one flat spectrum: no peak
+    s2 = Signal(data, axes=_axes(), signal_type="EELS")
+    with pytest.warns(UserWarning, match="1 of 20 spectra have no distinct zero-loss peak"):
+        res = eels.align_zero_loss(s2)
+    assert res.shifts.data[1, 2] == 0.0
+    with pytest.warns(UserWarning, match="1 of 20 spectra give no thickness"):
+        tl = eels.thickness(s2).data
+    assert np.isnan(tl[1, 2]) and np.abs(np.delete(tl.ravel() - t.ravel(), 7)).max() < 0.005
 
 
 def test_real_core_loss_edges_and_maps(velox_eels):

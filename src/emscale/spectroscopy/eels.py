@@ -35,6 +35,10 @@ from .elements import element_symbol
 
 # Widest fit window (channels each side of the maximum) for the sub-channel ZLP position.
 _MAX_HALF_WIDTH = 25
+# A zero-loss peak sits near 0 eV. Without a signal_range, a spectrum's maximum above this energy is not one (a
+# core-loss spectrum, a background-subtracted one, an axis never calibrated), nor is an axis that starts above it.
+ZLP_MAX_ENERGY = 50.0  # eV
+_EV_PER_UNIT = {"eV": 1.0, "keV": 1e3, "meV": 1e-3}
 # Work partitions are expanded to float64 temporaries (several per block); keep them modest.
 _PARTITION_BYTES = 16 * 2**20
 
@@ -65,6 +69,38 @@ def _energy_axis(s: Signal) -> Axis:
     if ax.size < 3:
         raise AxisError(f"energy axis {ax.name!r} has only {ax.size} channels")
     return ax
+
+
+def _zlp_search(ax: Axis, signal_range, what: str) -> tuple[int, int, int | None]:
+    """``(i0, i1, last)``: the channels searched for the zero-loss peak, and the last channel a peak may sit on
+    (None: any). With ``signal_range`` the user says where the peak is; without it, on an axis in eV, a peak must lie
+    at or below :data:`ZLP_MAX_ENERGY`, and an axis that starts above that is refused by name."""
+    if signal_range is not None:
+        return (*_window(ax, signal_range, "signal_range"), None)
+    per_ev = _EV_PER_UNIT.get((ax.units or "").strip())
+    if per_ev is None or ax.scale <= 0:
+        return 0, ax.size, None
+    if ax.offset * per_ev > ZLP_MAX_ENERGY:
+        raise DataError(
+            f"{what}: the energy axis starts at {ax.offset * per_ev:g} eV, so it holds no zero-loss peak (a core-loss "
+            f"spectrum?); {what} needs low-loss spectra that include the ZLP near 0 eV (give signal_range=(E1, E2) "
+            "where the peak lies if the axis is not calibrated)"
+        )
+    last = int(math.floor((ZLP_MAX_ENERGY / per_ev - ax.offset) / ax.scale + 1e-9))
+    return 0, ax.size, min(last, ax.size - 1)
+
+
+def _distinct_peaks(y: np.ndarray, k: np.ndarray, i0: int, i1: int, last: int | None) -> np.ndarray:
+    """Rows whose maximum channel ``k`` (searched in ``[i0, i1)``) is a peak: positive, inside the searched
+    channels (not at their ends, where a falling background or a cut has its maximum), at or below channel
+    ``last``, and followed somewhere by a fall below half of it (flat or noise-only spectra never fall so)."""
+    m, n = y.shape
+    peak = y[np.arange(m), k]
+    ok = np.isfinite(peak) & (peak > 0) & (k > i0) & (k < i1 - 1)
+    if last is not None:
+        ok &= k <= last
+    after = np.arange(n)[None, :] > k[:, None]
+    return ok & np.any(after & (y < 0.5 * peak[:, None]), axis=1)
 
 
 def _source(s: Signal):
@@ -115,13 +151,15 @@ def _nav_signal(s: Signal, data: np.ndarray, title: str, quantity: str) -> Signa
 # ---------------------------------------------------------------------------------------------------------
 # zero-loss peak position and alignment
 # ---------------------------------------------------------------------------------------------------------
-def _peak_positions(y: np.ndarray, i0: int, i1: int, subpixel: bool, half_width: int | None) -> np.ndarray:
+def _peak_positions(y: np.ndarray, i0: int, i1: int, subpixel: bool, half_width: int | None,
+                    last: int | None = None) -> np.ndarray:
     """Sub-channel position (fractional channel index) of the maximum of each row of ``y`` in ``[i0, i1)``.
 
     The maximum channel is refined by a weighted least-squares parabola through the channels around it
     (``half_width`` channels each side; ``None``: half the peak's FWHM, at least 2): fitted to the logarithm
     of the counts with Poisson weights over the positive channels (exact for a Gaussian peak), to the counts
-    when fewer than three are positive. Rows without a positive maximum give NaN.
+    when fewer than three are positive. Rows whose maximum is not a distinct peak (:func:`_distinct_peaks`, with
+    ``last`` the last channel allowed) give NaN.
     """
     m, n = y.shape
     rows = np.arange(m)
@@ -165,8 +203,7 @@ def _peak_positions(y: np.ndarray, i0: int, i1: int, subpixel: bool, half_width:
         ok = good & (c < 0) & np.isfinite(delta) & (np.abs(delta) <= np.maximum(h / 2, 1.0))
         # The refined position stays inside the search range.
         pos = np.clip(pos + np.where(ok, delta, 0.0), i0, i1 - 1)
-    bad = ~np.isfinite(peak) | (peak <= 0)
-    pos[bad] = np.nan
+    pos[~_distinct_peaks(y, k, i0, i1, last)] = np.nan
     return pos
 
 
@@ -181,15 +218,18 @@ def estimate_zero_loss_position(
     """Energy (axis units) of the zero-loss peak of every spectrum, as a numpy array of navigation shape.
 
     ``signal_range=(E1, E2)`` restricts the search for the maximum (use it when another feature can be
-    brighter than the ZLP, or to bound the alignment). Spectra without a positive maximum give NaN.
+    brighter than the ZLP, or to bound the alignment). Spectra whose maximum is not a distinct peak give NaN: not
+    positive, at an end of the searched channels, never followed by a fall to half of it (a flat spectrum), or,
+    without ``signal_range``, above :data:`ZLP_MAX_ENERGY` (a core-loss maximum); an axis in eV that starts above
+    that energy is refused (:class:`DataError`).
     ``executor``, ``progress``: passed to :func:`emscale.engine.run_pass`.
     """
     ax = _energy_axis(s)
-    i0, i1 = (0, ax.size) if signal_range is None else _window(ax, signal_range, "signal_range")
+    i0, i1, last = _zlp_search(ax, signal_range, "locating the zero-loss peak")
 
     def m(block, rows):
         y = _as_rows(block)
-        return _peak_positions(y, i0, i1, subpixel, half_width).reshape(block.shape[:-1])
+        return _peak_positions(y, i0, i1, subpixel, half_width, last).reshape(block.shape[:-1])
 
     idx = run_pass(_source(s), Pass(m, None, name="zlp_position"), executor, _PARTITION_BYTES, progress=progress)
     return (ax.offset + ax.scale * np.asarray(idx, dtype=np.float64)).reshape(_nav_shape_np(s))
@@ -341,7 +381,9 @@ def align_zero_loss(
 
     Sub-channel shifts use linear interpolation (or ``interpolation="fourier"``). ``crop=True`` keeps only the
     channels that every shifted spectrum covers (no NaN); ``crop=False`` keeps the axis and fills with NaN.
-    Spectra whose maximum is not positive are left unshifted (shift 0).
+    Spectra without a distinct zero-loss peak (:func:`estimate_zero_loss_position`) are left unshifted (shift 0,
+    with a warning); when no spectrum has one, or the axis starts above :data:`ZLP_MAX_ENERGY` (a core-loss
+    spectrum), :class:`DataError` says so.
 
     ``also_align`` signals (e.g. core-loss spectrum images recorded with this low-loss, same navigation shape)
     are shifted by the same energies and recalibrated the same way.
@@ -356,10 +398,13 @@ def align_zero_loss(
     pos = estimate_zero_loss_position(s, signal_range, subpixel, executor=executor, progress=progress)
     finite = np.isfinite(pos)
     if not finite.any():
-        raise DataError(f"{s!r}: no spectrum has a positive maximum; cannot locate the zero-loss peak")
+        raise DataError(f"{s!r}: no spectrum has a distinct zero-loss peak (a positive maximum that the spectrum "
+                        f"falls to half of after it, below {ZLP_MAX_ENERGY:g} eV unless signal_range says where); "
+                        "nothing to align")
     if not finite.all():
         warnings.warn(
-            f"{int((~finite).sum())} spectra have no positive maximum; they are left unshifted", stacklevel=2
+            f"{int((~finite).sum())} of {finite.size} spectra have no distinct zero-loss peak; they are left "
+            "unshifted", stacklevel=2
         )
     if isinstance(target, str):
         if target == "median":
@@ -389,8 +434,10 @@ def align_zero_loss(
 # ---------------------------------------------------------------------------------------------------------
 # thickness (log-ratio)
 # ---------------------------------------------------------------------------------------------------------
-def _threshold_index(y: np.ndarray, window_length: int, polyorder: int, i0: int, i1: int) -> np.ndarray:
-    """Per row: index of the first local minimum after the ZLP (end of the elastic peak); -1 when none."""
+def _threshold_index(y: np.ndarray, window_length: int, polyorder: int, i0: int, i1: int,
+                     last: int | None = None) -> np.ndarray:
+    """Per row: index of the first local minimum after the ZLP (end of the elastic peak); -1 when none, or when
+    the row's maximum is not a distinct peak (:func:`_distinct_peaks`)."""
     from scipy.signal import savgol_filter
 
     m, n = y.shape
@@ -409,7 +456,7 @@ def _threshold_index(y: np.ndarray, window_length: int, polyorder: int, i0: int,
     below_half = (i > k[:, None]) & (ys < 0.5 * peak[:, None])
     start = np.where(below_half.any(axis=1), np.argmax(below_half, axis=1), k + 1)
     rising = (i >= start[:, None]) & (dy >= 0)
-    found = rising.any(axis=1)
+    found = rising.any(axis=1) & _distinct_peaks(y, k, i0, i1, last)
     return np.where(found, np.argmax(rising, axis=1), -1)
 
 
@@ -427,15 +474,16 @@ def elastic_threshold(
     The spectra are smoothed with a Savitzky-Golay filter (``window_length``, ``polyorder``; derivative from
     the same filter); the search starts once the smoothed intensity has fallen below half the ZLP maximum (at
     the maximum when it never does) and stops at the first channel where the derivative is no longer
-    negative. NaN where no minimum is found.
+    negative. NaN where no minimum is found or the spectrum has no distinct zero-loss peak
+    (:func:`estimate_zero_loss_position`).
     ``signal_range`` restricts the search for the ZLP maximum. Returns a navigation-map Signal (energy units).
     ``executor``, ``progress``: passed to :func:`emscale.engine.run_pass`.
     """
     ax = _energy_axis(s)
-    i0, i1 = (0, ax.size) if signal_range is None else _window(ax, signal_range, "signal_range")
+    i0, i1, last = _zlp_search(ax, signal_range, "the elastic threshold")
 
     def m(block, rows):
-        idx = _threshold_index(_as_rows(block), window_length, polyorder, i0, i1)
+        idx = _threshold_index(_as_rows(block), window_length, polyorder, i0, i1, last)
         e = np.where(idx >= 0, ax.offset + ax.scale * idx, np.nan)
         return e.reshape(block.shape[:-1])
 
@@ -466,7 +514,10 @@ def thickness(
     * ``(E1, E2)``: a fixed window around the ZLP.
 
     The spectra must contain the whole low-loss distribution (ZLP and plural plasmon scattering). Pixels whose
-    ZLP integral is not positive give NaN. Returns a navigation-map Signal (float64).
+    ZLP integral is not positive, or (default window) that have no distinct zero-loss peak
+    (:func:`estimate_zero_loss_position`), give NaN with a warning; when every pixel does, or the axis starts above
+    :data:`ZLP_MAX_ENERGY` (a core-loss spectrum), :class:`DataError` says so. Returns a navigation-map Signal
+    (float64).
     ``executor``, ``progress``: passed to :func:`emscale.engine.run_pass`.
     """
     ax = _energy_axis(s)
@@ -496,14 +547,17 @@ def thickness(
             raise ValueError(f"zlp_window must be None, an energy, a map or (E1, E2); got {zlp_window!r}")
         window = _window(ax, zlp_window, "zlp_window")
         mode = "window"
-    i0, i1 = (0, n) if signal_range is None else _window(ax, signal_range, "signal_range")
+    if mode == "auto":
+        i0, i1, last = _zlp_search(ax, signal_range, "thickness")
+    else:
+        i0, i1, last = (0, n, None) if signal_range is None else (*_window(ax, signal_range, "signal_range"), None)
 
     def m(block, rows):
         y = _as_rows(block)
         total = y.sum(axis=1)
         if mode in ("auto", "map"):
             if mode == "auto":
-                idx = _threshold_index(y, window_length, polyorder, i0, i1)
+                idx = _threshold_index(y, window_length, polyorder, i0, i1, last)
             else:
                 start = rows.start or 0
                 idx = thr_idx[start * per_row : (start + block.shape[0]) * per_row]
@@ -517,6 +571,15 @@ def thickness(
         return t.reshape(block.shape[:-1])
 
     t = run_pass(src, Pass(m, None, name="thickness"), executor, _PARTITION_BYTES, progress=progress)
+    missing = ~np.isfinite(np.asarray(t))
+    why = ("no distinct zero-loss peak, or a ZLP integral that is not positive" if mode == "auto"
+           else "a ZLP integral that is not positive")
+    if missing.all():
+        raise DataError(f"{s!r}: no spectrum gives a thickness ({why}); the log-ratio method needs low-loss "
+                        "spectra with their zero-loss peak")
+    if missing.any():
+        warnings.warn(f"{int(missing.sum())} of {missing.size} spectra give no thickness ({why}): NaN there",
+                      stacklevel=2)
     return _nav_signal(s, t, "t/lambda", "t/lambda")
 
 
