@@ -90,6 +90,9 @@ def test_eds_spectrum_dm3(real_dir, tmp_path):
     s = em.load(real_dir / "test-EDS_spectrum.dm3")
     assert s.signal_type.startswith("EDS") and s.shape == (4096,) and s.dtype == np.uint32
     assert s.sig_axes[0].scale == pytest.approx(0.005, rel=1e-6) and s.sig_axes[0].units == "keV"
+    # the reader names this energy axis "x"; it is named from the signal type, as every other file's
+    assert s.sig_axes[0].name == "Energy"
+    assert s.sum("Energy").to_numpy() == s.to_numpy().sum()
     _check_roundtrip(s, tmp_path)
 
 

@@ -261,6 +261,8 @@ def _instrument_mapping(dicts: list[dict]) -> dict:
 # but "Energy" for its spectra); the HyperSpy names are used throughout.
 _AXIS_NAMES = {"energy-loss": "Energy loss", "energy loss": "Energy loss", "x-ray energy": "Energy",
                "energy": "Energy"}
+# A spectrum's energy axis left with a placeholder name (DM3 EDS spectra: "x") is named from the signal type
+_PLACEHOLDER_NAMES = {"", "x", "y", "z", "dim", "dim0", "axis", "undefined", "<undefined>"}
 # nm per unit of each length unit a reader writes (µ as U+00B5 or U+03BC, or "u")
 _LENGTH_NM = {"m": 1e9, "mm": 1e6, "\u00b5m": 1e3, "\u03bcm": 1e3, "um": 1e3, "nm": 1.0, "pm": 1e-3,
               "\u00c5": 0.1, "\u212b": 0.1}
@@ -286,10 +288,14 @@ def harmonise_axes(dicts: list[dict]) -> list[dict]:
     out = []
     for d in dicts:
         axes = []
+        signal_type = str(((d.get("metadata") or {}).get("Signal") or {}).get("signal_type") or "")
         for a in d.get("axes", []):
             a = dict(a)
             name = str(a.get("name") or "")
             a["name"] = _AXIS_NAMES.get(name.strip().lower(), name) if name else a.get("name")
+            if (not a.get("navigate", True) and a.get("units") in ("eV", "keV")
+                    and name.strip().lower() in _PLACEHOLDER_NAMES):
+                a["name"] = "Energy loss" if signal_type.upper().startswith("EELS") else "Energy"
             if unit is not None and a.get("units") in _LENGTH_NM and a["units"] != unit:
                 f = _LENGTH_NM[a["units"]] / _LENGTH_NM[unit]
                 for key in ("scale", "offset"):
