@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import emscale
 from emscale import Signal
 from emscale.core.errors import AxisError, DataError, FileFormatError
 from emscale.tomography import angles_of, load_tilt_series, read_rawtlt, tilt_series
@@ -27,6 +28,19 @@ def test_real_haadf_series_loads_with_angles_and_calibration(real_dir):
 
     raw = file_reader(str(real_dir / "tomography/HAADF.mrc"))[0]["data"]
     np.testing.assert_array_equal(s.data[10], raw[10].astype(np.float32))
+    # the load and the angles are recorded (the file's SHA-256 with the load), so the series replays from the file
+    assert [h["op"] for h in s.history] == ["load", "as_tilt_series"]
+    assert s.history[1]["params"]["rawtlt"] == "HAADF.rawtlt" and s.title == "HAADF"
+    np.testing.assert_array_equal(emscale.replay(s.history).data, s.data)
+
+
+def test_tilt_angles_given_as_numbers_or_a_file_elsewhere(real_dir, tmp_path):
+    angles = read_rawtlt(real_dir / "tomography/HAADF.rawtlt")
+    (tmp_path / "angles.tlt").write_text("\n".join(f"{a:g}" for a in angles))
+    for given in (angles, tmp_path / "angles.tlt"):
+        s = load_tilt_series(real_dir / "tomography/HAADF.mrc", angles=given, tilt_axis="x")
+        np.testing.assert_allclose(angles_of(s), angles)
+        np.testing.assert_array_equal(emscale.replay(s.history).data, s.data)
 
 
 def test_rawtlt_parsing(tmp_path):

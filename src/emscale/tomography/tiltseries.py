@@ -135,7 +135,9 @@ def tilt_series(
 
 
 def load_tilt_series(path, angles=None, tilt_axis: str = "y", axis_shift: float = 0.0) -> Signal:
-    """Load an MRC tilt series through RosettaSciIO, angles from ``angles``, a ``.rawtlt``/``.tlt`` beside it.
+    """Load an MRC tilt series (``emscale.load``, through RosettaSciIO) as a tilt series (:func:`as_tilt_series`),
+    angles from ``angles``, a ``.rawtlt``/``.tlt`` beside it. Both steps are in the result's history, so it replays
+    from the file.
 
     Parameters
     ----------
@@ -147,31 +149,30 @@ def load_tilt_series(path, angles=None, tilt_axis: str = "y", axis_shift: float 
     -------
     >>> s = load_tilt_series("HAADF.mrc", tilt_axis="x")      # angles from HAADF.rawtlt
     """
+    from ..io import load
+
     path = Path(path)
+    rawtlt = None
     if angles is None:
         found = [p for p in (path.with_suffix(".rawtlt"), path.with_suffix(".tlt")) if p.is_file()]
         if not found:
             raise FileFormatError(f"no tilt angles for {path}: pass angles= or put {path.stem}.rawtlt beside it")
-        angles = found[0]
-    if isinstance(angles, str | Path):
-        angles = read_rawtlt(angles)
-    from rsciio.mrc import file_reader
-
-    try:
-        d = file_reader(str(path))[0]
-    except Exception as e:  # the reader raises assorted errors on truncated / foreign files
-        raise FileFormatError(f"cannot read {path} as MRC: {e}") from e
-    ax = {a.get("index_in_array", i): a for i, a in enumerate(d["axes"])}
-    if d["data"].ndim != 3:
-        raise DataError(f"{path}: expected a stack of projections, got data of shape {d['data'].shape}")
-    y, x = ax[1], ax[2]
-    s = tilt_series(
-        d["data"], angles, tilt_axis=tilt_axis, axis_shift=axis_shift,
-        metadata={"General": {"title": path.stem, "original_filename": path.name}},
-    )
-    sig = [{"name": n, "scale": float(a.get("scale") or 1.0), "offset": float(a.get("offset") or 0.0),
-            "units": a.get("units") or "", "navigate": False} for n, a in (("y", y), ("x", x))]
-    return Signal(s.data, axes=[s.axes[0]] + sig, signal_type="tilt_series", metadata=s.metadata)
+        rawtlt = found[0].name
+    elif isinstance(angles, str | Path):
+        beside = Path(angles).resolve().parent == path.resolve().parent
+        rawtlt, angles = (Path(angles).name, None) if beside else (None, read_rawtlt(angles).tolist())
+    else:
+        angles = np.asarray(angles, dtype=float).tolist()
+    s = load(path)
+    if isinstance(s, list):
+        raise DataError(f"{path}: expected one stack of projections, the file holds {len(s)} signals")
+    if s.data.ndim != 3:
+        raise DataError(f"{path}: expected a stack of projections, got data of shape {s.data.shape}")
+    out = as_tilt_series(s, angles=angles, tilt_axis=tilt_axis, axis_shift=axis_shift, rawtlt=rawtlt)
+    if not out.title:
+        out.title = path.stem
+        out.metadata.setdefault("General", {})["title"] = path.stem
+    return out
 
 
 @operation("as_tilt_series")
