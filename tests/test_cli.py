@@ -45,6 +45,19 @@ def test_convert_then_info_and_history(real_dir, tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1
 
 
+def test_convert_of_a_truncated_vendor_file_is_one_line_and_writes_nothing(real_dir, tmp_path, capsys):
+    """The Bruker file cut in half: its header still reads, the compressed spectra do not (zlib). That was
+    'emscale: error: error: Error -5 ...' with exit code 1, naming neither the file nor the cause."""
+    half = tmp_path / "half.bcf"
+    raw = (real_dir / BCF).read_bytes()
+    half.write_bytes(raw[: len(raw) // 2])
+    dst = tmp_path / "eds.zarr"
+    code, out, err = run(capsys, "convert", str(half), str(dst), "--index", "1")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"cannot read the data of {half}" in err and "damaged or truncated" in err
+    assert not dst.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["half.bcf"]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

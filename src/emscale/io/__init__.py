@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..core import history as _history
 from ..core.atomic import read_lock, recover
-from ..core.errors import FileFormatError, OutputExistsError
+from ..core.errors import EmscaleError, FileFormatError, OutputExistsError
 from ..core.result import result_kind
 from ..core.signal import Signal
 from .store import check_store_name, is_store, load_zarr, read_store, save_zarr, store_summary, verify
@@ -87,7 +87,13 @@ def convert(src, dst, chunks=None, overwrite: bool = False, progress=None, **loa
         )
     # A store's numbers must still have the digest recorded when it was written (nothing written otherwise).
     expect = store_summary(src)["data_sha256"] if is_store(Path(src)) else None
-    save_zarr(s, dst, overwrite=overwrite, chunks=chunks, progress=progress, expect_sha256=expect, source=src)
+    try:
+        save_zarr(s, dst, overwrite=overwrite, chunks=chunks, progress=progress, expect_sha256=expect, source=src)
+    except (EmscaleError, OSError):
+        raise
+    except Exception as e:  # a vendor reader fails on damaged data only when the data are read (zlib, struct, EOF)
+        raise FileFormatError(f"cannot read the data of {src}: {type(e).__name__}: {e} (a damaged or truncated "
+                              "file?); nothing written") from e
 
 
 __all__ = ["convert", "load", "load_zarr", "save_zarr", "supported_formats", "verify"]
