@@ -15,6 +15,15 @@ def test_a_single_pixel_is_named_without_a_mask():
     assert "navigation_mask" not in str(exc.value)
 
 
+def test_too_many_nmf_components_for_the_pixels_names_the_pixels_not_an_option():
+    """4 spectra, 3 components: it said 'fit_pixels=4 is too few', an option the user never passed."""
+    s = em.Signal(np.random.default_rng(0).poisson(5.0, (2, 2, 64)).astype(np.uint16))
+    with pytest.raises(ValueError, match="4 pixels are too few for 3 NMF components.*at most 2") as exc:
+        em.decompose(s, "nmf", n_components=3)
+    assert "fit_pixels" not in str(exc.value)
+    assert em.decompose(s, "nmf", n_components=2).factors_array.shape == (64, 2)
+
+
 @pytest.mark.parametrize("method", ["pca", "ica", "nmf"])
 @pytest.mark.parametrize("dtype", [np.float32, np.uint16])
 def test_all_zero_data_are_named(method, dtype):

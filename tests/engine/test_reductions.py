@@ -77,6 +77,9 @@ def test_result_axes_and_roles():
         s.sum(axis=(0, "x"))
     with pytest.raises(AxisError, match="no axis named"):
         s.mean(axis="q")
+    with pytest.raises(AxisError, match="axis must be a name or an integer, not 1.5"):  # was a TypeError
+        s.mean(axis=1.5)
+    np.testing.assert_array_equal(s.sum(axis=np.array([1, -1])).data, s.sum(axis=(1, -1)).data)
 
 
 def test_integer_sums_exact_beyond_float64():

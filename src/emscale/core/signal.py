@@ -192,8 +192,10 @@ class Signal:
     def _dims(self, axis) -> tuple[int, ...]:
         if axis is None:
             return tuple(range(self.ndim))
-        if isinstance(axis, str | int | np.integer | Axis):
-            axis = (axis,)
+        if isinstance(axis, np.ndarray | range):
+            axis = tuple(np.asarray(axis).tolist())
+        if not isinstance(axis, list | tuple):
+            axis = (axis,)  # one axis; _dim refuses what is neither a name nor an integer (axis=1.5)
         dims = [self._dim(a) for a in axis]
         if len(set(dims)) != len(dims):
             raise AxisError(f"axis {axis!r} names the same axis twice")

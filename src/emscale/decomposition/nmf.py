@@ -588,7 +588,10 @@ class NMF(Method):
             n_fit = int(self.fit_pixels) if self.fit_pixels is not None else (
                 dm.n_pixels if kl_fits_in_memory(dm) else subset_size(dm))
             if not 2 * k <= n_fit:
-                raise ValueError(f"fit_pixels={n_fit} is too few for {k} components")
+                if self.fit_pixels is not None:
+                    raise ValueError(f"fit_pixels={n_fit} is too few for {k} components (at least {2 * k})")
+                raise ValueError(f"{dm.n_pixels} pixels are too few for {k} NMF components (KL-NMF needs at least "
+                                 f"{2 * k} pixels, 2 per component): ask for at most {dm.n_pixels // 2}")
         subset = n_fit < dm.n_pixels
         # The start, from the PCA, while its weights still map it back to counts: pure-pixel endmember spectra
         # (as method="vca"; on a subset they also cost no pass), or NNDSVDa of the PCA's rank-k model
