@@ -116,3 +116,20 @@ def test_a_saved_result_opens_with_info_history_and_load_result(tmp_path, capsys
         em.load(path)
     again = em.load_result(path)
     np.testing.assert_array_equal(again.factors_array, d.factors_array)
+
+
+def test_warnings_are_one_line_like_errors(monkeypatch, capsys):
+    """`emscale run` printed warnings the Python way: 'runner.py:161: UserWarning: ...' and the source line."""
+    import warnings
+
+    import emscale.cli as cli
+
+    def warns(args, debug):
+        warnings.warn("the counts are few", UserWarning, stacklevel=1)
+        return 0
+
+    monkeypatch.setattr(cli, "_main", warns)
+    assert cli.main(["run"]) == 0
+    err = capsys.readouterr().err
+    assert err == "emscale: warning: the counts are few\n", err
+    assert warnings.showwarning is not cli._warning_line  # the standard display is back

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import typer
@@ -343,6 +344,18 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning expected errors into one line on stderr."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    with warnings.catch_warnings():  # restores the standard display on return
+        if not debug:
+            warnings.showwarning = _warning_line
+        return _main(args, debug)
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None):
+    """A warning as one line on stderr, as errors are (Python's display adds the source file and line)."""
+    print(f"emscale: warning: {message}", file=sys.stderr if file is None else file)
+
+
+def _main(args: list[str], debug: bool) -> int:
     try:
         rc = app(args=args, standalone_mode=False)  # returns the code of a typer.Exit
     except SystemExit as exc:  # typer/click exits for --help and usage errors
