@@ -263,6 +263,11 @@ def test_the_pinned_recipe_holds_the_defaults_each_step_ran_with(sample, tmp_pat
     ica = next(st for st in pinned if st.get("method") == "ica")
     assert (ica["on"], ica["diff_order"], ica["max_iter"]) == ("factors", 1, 1000)
     assert "loss" not in ica and "on" not in next(st for st in pinned if st.get("method") == "pca")
+    # fixed defaults too (a seed, a solver): a later change of them must not change a replay either
+    pca = next(st for st in pinned if st.get("method") == "pca")
+    assert (pca["seed"], pca["solver"], ica["seed"]) == (0, "auto", 3)  # 3: given
+    assert next(st for st in pinned if st["op"] == "cluster")["seed"] == 0
+    assert not any("executor" in st or "progress" in st for st in pinned)
     steps = json.loads((out / "manifest.json").read_text())["steps"]
     assert steps[2]["as_run"]["on"] == "factors" and "on" not in steps[2]["params"]
     assert replay_outdir(out) == []

@@ -8,6 +8,7 @@ HTML report. The whole folder is written under a temporary name and renamed into
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import platform
@@ -174,9 +175,14 @@ def execute(recipe: Recipe, progress=None, input_path=None) -> tuple[Signal, Sig
     return first, s, results, records
 
 
+# how a step runs, not what it computes: never pinned
+_RUNTIME_ONLY = frozenset({"executor", "progress", "partition_bytes", "slices_per_partition", "scratch"})
+
+
 def _as_run(op, given: dict, obj) -> dict:
-    """The values a step's history recorded for parameters it was not given and whose default is None ("the
-    default"): decompose's method options as they ran (``on="factors"``, ``max_iter=1000``, ...)."""
+    """The values a step's history recorded for parameters it was not given: every default as it ran, those
+    resolved at run time (a None default: decompose's ``on="factors"``, ``max_iter=1000``, ...) and the fixed ones
+    (a background ``model``, a ``seed``), so that a later change of any default does not change a replay."""
     made = obj[0] if isinstance(obj, tuple) else obj
     history = getattr(made, "history", None)
     if not history:
@@ -184,7 +190,8 @@ def _as_run(op, given: dict, obj) -> dict:
     sig = op.signature.parameters
     recorded = codec.decode(history[-1].get("params", {}))
     return {k: v for k, v in recorded.items()
-            if k not in given and k in sig and sig[k].default is None and v is not None}
+            if k not in given and k in sig and k not in _RUNTIME_ONLY and sig[k].default is not inspect.Parameter.empty
+            and v is not None}
 
 
 def pinned_recipe_text(recipe: Recipe, outdir: Path, records: list[StepRecord] | None = None) -> str:
