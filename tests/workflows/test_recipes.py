@@ -132,6 +132,20 @@ def test_bad_recipes_fail_before_any_work(text, message):
     assert "\n" not in str(exc.value).strip()
 
 
+def test_every_problem_of_a_step_is_reported_at_once():
+    """A bad value, an unknown key and an unsafe name in one step: only the first was reported."""
+    text = ("[input]\npath = 'x.zarr'\n\n[[step]]\nop = 'decompose'\nname = '../evil'\nmethod = 'pca'\n"
+            "n_components = 'three'\nbogus = 1\n\n[[step]]\nop = 'isig'\n")
+    with pytest.raises(RecipeError) as exc:
+        parse(text)
+    lines = str(exc.value).splitlines()
+    assert len(lines) == 4, lines
+    for line, said in zip(lines, ("'n_components'", "no parameter 'bogus'", "'../evil' must be a plain file name",
+                                  "needs key"), strict=True):
+        assert said in line, line
+    assert all(line.startswith("<recipe>:") for line in lines)  # each names the recipe line
+
+
 def test_missing_input_and_unwritable_output(sample, tmp_path):
     folder, _, _ = sample
     bad = _write(tmp_path, RECIPE.replace("eds.zarr", "missing.zarr"))

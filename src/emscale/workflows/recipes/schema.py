@@ -188,35 +188,43 @@ def _literal_strings(param: inspect.Parameter) -> set[str] | None:
     return {v for group in found for v in ast.literal_eval(f"[{group}]") if isinstance(v, str)}
 
 
-def _check_params(where: str, op, params: dict) -> None:
+def _param_problems(where: str, op, params: dict) -> list[str]:
+    """Every problem with a step's parameters, one line each (a recipe reports all of them at once)."""
     allowed = {n: _expected_types(p) for n, p in op.parameters.items()
                if n not in _NOT_PARAMS and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
     open_ended = any(p.kind is p.VAR_KEYWORD for p in op.parameters.values())
-    for n, p in op.parameters.items():
-        if p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and n not in params:
-            raise RecipeError(f"{where}: step {op.name!r} needs parameter {n!r}")
+    problems = [f"{where}: step {op.name!r} needs parameter {n!r}" for n, p in op.parameters.items()
+                if p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                and n not in params]
     for k, v in params.items():
         if k not in allowed:
-            if open_ended and k not in _NOT_PARAMS:
-                continue
-            raise RecipeError(
-                f"{where}: step {op.name!r} has no parameter {k!r}; allowed: {', '.join(sorted(allowed))}")
-        expected = allowed[k]
-        if expected is not None and not _type_ok(v, expected):
-            names = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in expected)
-            raise RecipeError(f"{where}: parameter {k!r} of step {op.name!r} must be {names}, got {v!r}")
-        if isinstance(v, float) and not math.isfinite(v):
-            raise RecipeError(f"{where}: parameter {k!r} of step {op.name!r} is not finite")
-        if k in op.checks:  # the operation's own test of the value (names, with the spellings it accepts)
-            try:
-                op.checks[k](v)
-            except (ValueError, TypeError) as exc:
-                raise RecipeError(f"{where}: parameter {k!r} of step {op.name!r}: {exc}") from None
-        choices = _literal_strings(op.parameters[k]) if k in op.parameters else None
-        if choices is not None and isinstance(v, str) and v not in choices:
-            raise RecipeError(f"{where}: parameter {k!r} of step {op.name!r} must be one of "
-                              f"{', '.join(map(repr, sorted(choices)))} (or a value of another listed type), "
-                              f"got {v!r}")
+            if not (open_ended and k not in _NOT_PARAMS):
+                problems.append(
+                    f"{where}: step {op.name!r} has no parameter {k!r}; allowed: {', '.join(sorted(allowed))}")
+            continue
+        problem = _value_problem(where, op, k, v, allowed[k])
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def _value_problem(where: str, op, k: str, v, expected) -> str | None:
+    """The first thing wrong with the value ``v`` of parameter ``k``, or None."""
+    if expected is not None and not _type_ok(v, expected):
+        names = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in expected)
+        return f"{where}: parameter {k!r} of step {op.name!r} must be {names}, got {v!r}"
+    if isinstance(v, float) and not math.isfinite(v):
+        return f"{where}: parameter {k!r} of step {op.name!r} is not finite"
+    if k in op.checks:  # the operation's own test of the value (names, with the spellings it accepts)
+        try:
+            op.checks[k](v)
+        except (ValueError, TypeError) as exc:
+            return f"{where}: parameter {k!r} of step {op.name!r}: {exc}"
+    choices = _literal_strings(op.parameters[k]) if k in op.parameters else None
+    if choices is not None and isinstance(v, str) and v not in choices:
+        return (f"{where}: parameter {k!r} of step {op.name!r} must be one of "
+                f"{', '.join(map(repr, sorted(choices)))} (or a value of another listed type), got {v!r}")
+    return None
 
 
 def _step_lines(text: str) -> list[int]:
@@ -258,24 +266,33 @@ def _parse_step(i: int, raw: dict, where: str, line: int | None, names: set[str]
                               f"({', '.join(sorted(names)) or 'there is none'})")
     elif of is not None:
         raise RecipeError(f"{where}: step {op!r} works on the current signal and takes no 'of'")
+    problems = []
     if op in ("inav", "isig"):
         if "key" not in params:
-            raise RecipeError(f"{where}: step {op!r} needs key = \"start:stop\"")
-        try:
-            parse_key(params["key"])
-        except RecipeError as exc:
-            raise RecipeError(f"{where}: key of step {op!r}: {exc}") from None
-    _check_params(where, operation, params)
+            problems.append(f"{where}: step {op!r} needs key = \"start:stop\"")
+        else:
+            try:
+                parse_key(params["key"])
+            except RecipeError as exc:
+                problems.append(f"{where}: key of step {op!r}: {exc}")
+    keyless = op in ("inav", "isig") and "key" not in params  # said above, with the form the key takes
+    problems += [p for p in _param_problems(where, operation, params)
+                 if not (keyless and p.endswith("needs parameter 'key'"))]
     if operation.on is not None or not operation.returns_signal:
         if name is None:
             values = {k: p.default for k, p in operation.parameters.items()} | params | {"of": of}
             name = (operation.result_name or ("{of}_" + op if of else op)).format(**values)
-        output_name(f"{where}: name", name)
+        try:
+            output_name(f"{where}: name", name)
+        except RecipeError as exc:
+            problems.append(str(exc))
         if name in names:
-            raise RecipeError(f"{where}: result name {name!r} is used twice")
+            problems.append(f"{where}: result name {name!r} is used twice")
         names.add(name)
     elif name is not None:
-        raise RecipeError(f"{where}: step {op!r} changes the signal and takes no name")
+        problems.append(f"{where}: step {op!r} changes the signal and takes no name")
+    if problems:
+        raise RecipeError("\n".join(problems))
     return Step(op, params, name=name, of=of, line=line)
 
 
