@@ -547,10 +547,9 @@ def thickness(
             raise ValueError(f"zlp_window must be None, an energy, a map or (E1, E2); got {zlp_window!r}")
         window = _window(ax, zlp_window, "zlp_window")
         mode = "window"
-    if mode == "auto":
-        i0, i1, last = _zlp_search(ax, signal_range, "thickness")
-    else:
-        i0, i1, last = (0, n, None) if signal_range is None else (*_window(ax, signal_range, "signal_range"), None)
+    # a given signal_range is checked in every mode; the axis must hold a ZLP where the default window finds it
+    i0, i1, last = (_zlp_search(ax, signal_range, "thickness") if mode == "auto" or signal_range is not None
+                    else (0, n, None))
 
     def m(block, rows):
         y = _as_rows(block)

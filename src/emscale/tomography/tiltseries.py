@@ -166,8 +166,6 @@ def load_tilt_series(path, angles=None, tilt_axis: str = "y", axis_shift: float 
     s = load(path)
     if isinstance(s, list):
         raise DataError(f"{path}: expected one stack of projections, the file holds {len(s)} signals")
-    if s.data.ndim != 3:
-        raise DataError(f"{path}: expected a stack of projections, got data of shape {s.data.shape}")
     out = as_tilt_series(s, angles=angles, tilt_axis=tilt_axis, axis_shift=axis_shift, rawtlt=rawtlt)
     if not out.title:
         out.title = path.stem

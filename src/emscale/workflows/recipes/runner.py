@@ -29,7 +29,7 @@ from ...core.signal import Signal
 from ...engine.passes import data_digest
 from ...io import load
 from ..report import write_report
-from .schema import Recipe, RecipeError, format_key, load_recipe, operation_for, parse, parse_key, to_toml
+from .schema import _NOT_PARAMS, Recipe, RecipeError, format_key, load_recipe, operation_for, parse, parse_key, to_toml
 
 MANIFEST = "manifest.json"
 RECIPE = "recipe.toml"
@@ -175,8 +175,8 @@ def execute(recipe: Recipe, progress=None, input_path=None) -> tuple[Signal, Sig
     return first, s, results, records
 
 
-# how a step runs, not what it computes: never pinned
-_RUNTIME_ONLY = frozenset({"executor", "progress", "partition_bytes", "slices_per_partition", "scratch"})
+# never pinned: what a recipe cannot set (schema), and how a step runs rather than what it computes
+_NOT_PINNED = frozenset(_NOT_PARAMS | {"partition_bytes", "slices_per_partition", "scratch"})
 
 
 def _as_run(op, given: dict, obj) -> dict:
@@ -190,7 +190,7 @@ def _as_run(op, given: dict, obj) -> dict:
     sig = op.signature.parameters
     recorded = codec.decode(history[-1].get("params", {}))
     return {k: v for k, v in recorded.items()
-            if k not in given and k in sig and k not in _RUNTIME_ONLY and sig[k].default is not inspect.Parameter.empty
+            if k not in given and k in sig and k not in _NOT_PINNED and sig[k].default is not inspect.Parameter.empty
             and v is not None}
 
 
