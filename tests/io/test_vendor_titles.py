@@ -58,3 +58,13 @@ def test_velox_signals_have_distinct_titles_and_consistent_axes(velox_emd):
     assert {round(a.scale, 3) for a in lengths} == {158.658}  # the same pixels, one number everywhere
     assert signals[0].metadata["General"]["title"] == titles[0]
     assert em.load(velox_emd, index=titles.index("EELS (480 to 826.4 eV)")).title == "EELS (480 to 826.4 eV)"
+
+
+def test_a_file_without_a_title_is_titled_by_its_name(real_dir):
+    """The MRC reader gives no title; as in HyperSpy, the file's name stands in (results and reports name it)."""
+    path = real_dir / "tomography" / "HAADF.mrc"
+    if not path.exists():
+        pytest.skip("real tilt series not present")
+    s = em.load(path)
+    assert s.title == "HAADF"
+    assert s.metadata["General"]["title"] == "HAADF"

@@ -355,12 +355,19 @@ def load_vendor(path: Path, lazy: bool = False, **reader_kwargs) -> list[Signal]
     if shared:
         dicts = [d if d.get("mapping") else dict(d, mapping=shared) for d in dicts]
     signals = [signal_from_dict(d) for d in dicts]
+    for s in signals:
+        if not s.title:  # as HyperSpy: a reader that gives no title (MRC, some TIFF) leaves the file's name
+            _set_title(s, path.stem)
     if len(signals) > 1:
         for s, title in zip(signals, distinct_titles(signals), strict=True):
             if title != s.title:
-                s.title = title
-                s.metadata["General"] = {**(s.metadata.get("General") or {}), "title": title}  # never shared
+                _set_title(s, title)
     return signals
+
+
+def _set_title(s: Signal, title: str) -> None:
+    s.title = title
+    s.metadata["General"] = {**(s.metadata.get("General") or {}), "title": title}  # never shared
 
 
 def check_path(path: str | os.PathLike) -> Path:

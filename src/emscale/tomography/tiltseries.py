@@ -166,11 +166,7 @@ def load_tilt_series(path, angles=None, tilt_axis: str = "y", axis_shift: float 
     s = load(path)
     if isinstance(s, list):
         raise DataError(f"{path}: expected one stack of projections, the file holds {len(s)} signals")
-    out = as_tilt_series(s, angles=angles, tilt_axis=tilt_axis, axis_shift=axis_shift, rawtlt=rawtlt)
-    if not out.title:
-        out.title = path.stem
-        out.metadata.setdefault("General", {})["title"] = path.stem
-    return out
+    return as_tilt_series(s, angles=angles, tilt_axis=tilt_axis, axis_shift=axis_shift, rawtlt=rawtlt)
 
 
 @operation("as_tilt_series")
