@@ -159,10 +159,56 @@ def test_demo_never_destroys_a_users_folder(tmp_path, monkeypatch):
     with pytest.raises(OutputExistsError, match="not empty"):
         run_demo(out)
     assert (out / "thesis.tex").read_text() == "years of work" and len(list(out.iterdir())) == 1
-    # a failure half-way leaves the folder as it was, even with overwrite
+    # --overwrite replaces only a folder the demo wrote, not the user's
+    with pytest.raises(OutputExistsError, match="not a demo folder that emscale wrote"):
+        run_demo(out, overwrite=True)
+    assert (out / "thesis.tex").read_text() == "years of work" and len(list(out.iterdir())) == 1
+    # a failure half-way leaves a demo folder as it was, even with overwrite
     import emscale.workflows.demo as demo
 
+    old = tmp_path / "old_demo"
+    (old / "eds").mkdir(parents=True)
+    (old / "index.html").write_text("old")
+    (old / "eds" / "manifest.json").write_text("{}")
     monkeypatch.setattr(demo, "_write_demo", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
     with pytest.raises(RuntimeError, match="boom"):
-        run_demo(out, overwrite=True)
-    assert (out / "thesis.tex").exists() and not list(tmp_path.glob(".mine.*"))
+        run_demo(old, overwrite=True)
+    assert (old / "index.html").read_text() == "old" and not list(tmp_path.glob(".old_demo.*"))
+
+
+@pytest.fixture()
+def user_folder(tmp_path):
+    """A user's folder holding a raw file and a recipe that reads it."""
+    d = tmp_path / "work"
+    d.mkdir()
+    em.Signal(np.arange(24, dtype=np.uint16).reshape(2, 3, 4)).save(d / "raw.zarr")
+    (d / "r.toml").write_text('[input]\npath = "raw.zarr"\n\n[[step]]\nop = "sum"\naxis = 0\n')
+    return d
+
+
+def _tree(d):
+    return sorted(str(p.relative_to(d)) for p in d.rglob("*"))
+
+
+@pytest.mark.parametrize("where", ["the folder itself", "its parent", "the raw file"])
+def test_overwrite_never_destroys_the_recipes_own_input(user_folder, where):
+    """``emscale run r.toml -o . --overwrite`` deleted the raw file and the recipe; ``-o raw.bcf --overwrite``
+    replaced the raw file with a folder of results."""
+    out = {"the folder itself": user_folder, "its parent": user_folder.parent,
+           "the raw file": user_folder / "raw.zarr"}[where]
+    before = _tree(user_folder)
+    with pytest.raises(OutputExistsError, match="which this run reads|is a file|not a results folder"):
+        run_recipe(user_folder / "r.toml", out, overwrite=True)
+    assert _tree(user_folder) == before
+
+
+def test_overwrite_replaces_only_a_results_folder(user_folder, tmp_path):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("mine")
+    with pytest.raises(OutputExistsError, match="not a results folder that emscale wrote"):
+        run_recipe(user_folder / "r.toml", notes, overwrite=True)
+    assert (notes / "todo.txt").read_text() == "mine"
+    run_recipe(user_folder / "r.toml", tmp_path / "out")
+    run_recipe(user_folder / "r.toml", tmp_path / "out", overwrite=True)  # a results folder: replaced
+    assert (tmp_path / "out" / "manifest.json").is_file()

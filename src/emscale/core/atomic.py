@@ -305,6 +305,33 @@ def atomic_write(dst, content: str | bytes | Callable[[Path], None], overwrite: 
         raise
 
 
+def check_output_folder(dst, overwrite: bool, written_here: Callable[[Path], bool], protected=(),
+                        what: str = "results folder") -> Path:
+    """Refuse, before any work, an output folder whose replacement would destroy what emscale did not write;
+    returns ``dst`` resolved (``-o .`` names the current folder).
+
+    Refused whatever ``overwrite`` says: an existing file (a folder would replace it), and a folder that is or holds
+    one of the ``protected`` paths (a recipe and its raw input: ``--overwrite`` of the folder that holds them
+    deleted them). With ``overwrite=True`` a non-empty folder is replaced only if ``written_here(dst)`` (it holds
+    what a run of emscale writes, e.g. its ``manifest.json``); without, a non-empty folder is refused."""
+    dst = Path(dst).resolve()
+    if dst.exists() and not dst.is_dir():
+        raise OutputExistsError(f"{dst} is a file, not a folder; the {what} would replace it: nothing written")
+    for p in protected:
+        p = Path(p).resolve()
+        if p == dst or dst in p.parents:
+            raise OutputExistsError(f"{dst} holds {p}, which this run reads; choose an output folder that does not "
+                                    "hold it: nothing written")
+    if dst.exists() and any(dst.iterdir()):
+        if not overwrite:
+            raise OutputExistsError(f"{dst} exists and is not empty; pass --overwrite (overwrite=True) to replace "
+                                    f"a {what} that emscale wrote")
+        if not written_here(dst):
+            raise OutputExistsError(f"{dst} is not a {what} that emscale wrote; --overwrite replaces only such a "
+                                    "folder, whole: nothing written")
+    return dst
+
+
 def atomic_dir(dst, write: Callable[[Path], None], overwrite: bool = False, create: bool = False) -> None:
     """Run ``write(tmp)`` to fill a temporary sibling folder, then move it to ``dst``.
 
@@ -327,4 +354,5 @@ def atomic_dir(dst, write: Callable[[Path], None], overwrite: bool = False, crea
         _remove(old)
 
 
-__all__ = ["LOCK_TIMEOUT_S", "atomic_dir", "atomic_write", "read_lock", "recover", "temporary_sibling"]
+__all__ = ["LOCK_TIMEOUT_S", "atomic_dir", "atomic_write", "check_output_folder", "read_lock", "recover",
+           "temporary_sibling"]

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.atomic import atomic_dir
-from ..core.errors import OutputExistsError
+from ..core.atomic import atomic_dir, check_output_folder
 from ..decomposition.metrics import spectral_angle, spectral_angles
 from .demo_index import UP
 from .recipes import parse, run_recipe, to_toml
@@ -153,14 +152,17 @@ def run_demo(outdir, seed: int = 0, overwrite: bool = False, progress=None, tomo
     mixed with the new one. Recipes name their inputs relative to themselves: the folder can be moved.
     ``progress(message)`` is called before each stage and step; ``log(message)`` after each stage (its time).
     """
-    outdir = Path(outdir)
-    if outdir.exists() and any(outdir.iterdir()) and not overwrite:
-        raise OutputExistsError(f"{outdir} exists and is not empty; pass overwrite=True (--overwrite) to replace it")
+    outdir = check_output_folder(outdir, overwrite, _written_by_demo, what="demo folder")
     summary: dict = {}
     atomic_dir(outdir, lambda tmp: _write_demo(tmp, seed, summary, progress or (lambda msg: None),
                                                log or (lambda msg: None), tomography),
                overwrite=True, create=True)
     return summary
+
+
+def _written_by_demo(folder: Path) -> bool:
+    """Whether ``folder`` holds what :func:`run_demo` writes: its landing page and its EDS results."""
+    return (folder / "index.html").is_file() and (folder / "eds" / "manifest.json").is_file()
 
 
 class _Stages:

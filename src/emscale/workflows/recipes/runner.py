@@ -22,8 +22,8 @@ import numpy as np
 
 from ...core import codec, registry
 from ...core import history as _history
-from ...core.atomic import atomic_dir
-from ...core.errors import EmscaleError, OutputExistsError
+from ...core.atomic import atomic_dir, check_output_folder
+from ...core.errors import EmscaleError
 from ...core.result import Result, load_result
 from ...core.signal import Signal
 from ...engine.passes import data_digest
@@ -116,14 +116,14 @@ def versions() -> dict:
 
 
 # -- running ---------------------------------------------------------------------------------------------------
-def _check_writable(outdir: Path, overwrite: bool) -> None:
-    parent = outdir.resolve().parent
-    if outdir.exists() and not overwrite and any(outdir.iterdir()):
-        raise OutputExistsError(f"{outdir} exists and is not empty; pass overwrite=True (--overwrite)")
+def _check_writable(outdir: Path, overwrite: bool, protected=()) -> Path:
+    outdir = check_output_folder(outdir, overwrite, lambda d: (d / MANIFEST).is_file(), protected)
+    parent = outdir.parent
     if not parent.exists():
         raise RecipeError(f"{parent}: output folder's parent does not exist")
     if not os.access(parent, os.W_OK):
         raise RecipeError(f"{parent}: output folder is not writable")
+    return outdir
 
 
 def _load_input(recipe: Recipe, path: Path | None = None) -> Signal:
@@ -243,8 +243,8 @@ def run_recipe(recipe, outdir, overwrite: bool = False, progress=None, report: b
     """
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
-    outdir = Path(outdir)
-    _check_writable(outdir, overwrite)
+    outdir = _check_writable(Path(outdir), overwrite, [recipe.input_path()] + ([recipe.source] if recipe.source
+                                                                             else []))
     if not recipe.input_path().exists():
         raise RecipeError(f"{recipe.input_path()}: input file of the recipe does not exist")
     t0 = time.perf_counter()
