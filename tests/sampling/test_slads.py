@@ -297,3 +297,25 @@ def test_a_dose_too_low_for_slads_is_flagged(model):
         warnings.simplefilter("error")
         slads_scan(VirtualMicroscope(img, noise_dose=40.0 / float(img.max()), seed=0), model, fraction=0.05, seed=0)
         slads_scan(VirtualMicroscope(img), model, fraction=0.05, seed=0)  # values that are not counts: no verdict
+
+
+def test_a_recipe_finds_its_model_beside_its_own_input(model, tmp_path):
+    """A store saved from a file elsewhere carries that raw file in its history; a recipe on the store looks for the
+    model beside the store (the README's "a file beside its input"), not beside the raw file."""
+    import emscale as em
+    from emscale.sampling.slads import dynamic_sampling
+    from emscale.workflows.recipes import run_recipe
+
+    img = Signal(disc_image((24, 24), 4, 23), axes=[{"name": "y", "navigate": False}, {"name": "x", "navigate": False}],
+                 signal_type="image")
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "work").mkdir()
+    img.save(tmp_path / "raw" / "img.zarr")
+    em.load(tmp_path / "raw" / "img.zarr").save(tmp_path / "work" / "test.zarr")
+    model.save(tmp_path / "work" / "m.json")
+    (tmp_path / "work" / "r.toml").write_text('[input]\npath = "test.zarr"\n\n[[step]]\nop = "dynamic_sampling"\n'
+                                              'name = "s"\nmodel = "m.json"\nfraction = 0.2\n')
+    run = run_recipe(tmp_path / "work" / "r.toml", tmp_path / "out")
+    assert run.results["s"].mask.sum() > 0
+    with pytest.raises(em.DataError, match="no such file beside the input"):  # missing, not "not a model file"
+        dynamic_sampling(em.load(tmp_path / "work" / "test.zarr"), "gone.json", fraction=0.2)

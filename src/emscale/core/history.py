@@ -8,9 +8,12 @@ operation registry (:mod:`.registry`) and by the loader, never by hand in an ope
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as _dt
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from .codec import decode, encode
@@ -46,19 +49,41 @@ def file_digest(path: str | os.PathLike) -> str:
 __all__ = ["decode", "encode", "entry", "file_digest"]  # the codec's pair, for readers of histories
 
 
+# the folder of the input a recipe runs on (set by the recipe runner while its steps run): a store converted from a
+# raw file elsewhere has that raw file in its history, but the recipe's files lie beside the store
+_INPUT_FOLDER: contextvars.ContextVar[Path | None] = contextvars.ContextVar("input_folder", default=None)
+
+
+@contextlib.contextmanager
+def input_folder(folder) -> Iterator[None]:
+    """While the block runs, :func:`file_beside_input` looks in ``folder`` first (a recipe's input folder)."""
+    token = _INPUT_FOLDER.set(Path(folder))
+    try:
+        yield
+    finally:
+        _INPUT_FOLDER.reset(token)
+
+
 def file_beside_input(history: list[dict], name, what: str) -> Path:
-    """The file ``name`` in the folder of the file a signal was loaded from (its history's ``load`` step).
+    """The file ``name`` beside the input: in a recipe, the folder of the recipe's input; else (and where it is not
+    there) the folder of the raw file the signal was loaded from (its history's ``load`` step).
 
     A step that reads a second file (an angle list, a trained model) names it this way -- a plain file name, no
     folders -- so that a recipe from someone else reads nothing outside its input's folder, and a results folder
-    that carries its inputs stays complete. ``what`` names the parameter in the error.
+    that carries its inputs stays complete. ``what`` names the parameter in the error, which lists the folders
+    looked in when the file is in none of them.
     """
     from .errors import DataError
 
     if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\\" in name:
         raise DataError(f"{what} {name!r}: give the plain name of a file beside the input (no folders)")
     src = next((e["source"].get("path") for e in history if e.get("op") == "load" and e.get("source")), None)
-    if not src:
+    folders = [f for f in (_INPUT_FOLDER.get(), Path(src).parent if src else None) if f is not None]
+    if not folders:
         raise DataError(f"{what} {name!r}: the signal was not loaded from a file (no load step in its history), "
                         "so there is no folder to look in")
-    return Path(src).parent / name
+    for folder in dict.fromkeys(f.resolve() for f in folders):
+        if (folder / name).is_file():
+            return folder / name
+    looked = " or ".join(str(f) for f in dict.fromkeys(f.resolve() for f in folders))
+    raise DataError(f"{what} {name!r}: no such file beside the input (looked in {looked})")

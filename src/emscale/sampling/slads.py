@@ -298,8 +298,8 @@ def dynamic_sampling(s: Signal, model: dict | str, fraction: float | None = 0.2,
     ----------
     s : the recorded image (Signal with two signal axes, or a 2-D array).
     model : the ERD model as its dict (``ERDModel.to_dict()``, JSON-friendly, so a run records it), an
-        :class:`ERDModel`, or the plain file name of a saved model beside the file ``s`` was loaded from (a
-        recipe's way: it reads nothing outside its input's folder).
+        :class:`ERDModel`, or the plain file name of a saved model beside the input (a recipe's way: it reads
+        nothing outside its input's folder; :func:`.core.history.file_beside_input`).
     fraction, budget, batch_size, init_fraction, stop_erd, stop_ratio : see :func:`slads_scan`.
     noise_dose : dose-scaled Poisson noise of the virtual microscope (``None``: the recorded values).
     seed : seeds the start and the microscope's noise; the same seed replays the same run bit for bit.

@@ -147,6 +147,11 @@ def execute(recipe: Recipe, progress=None, input_path=None) -> tuple[Signal, Sig
     """Run the steps in memory: (input signal, final signal, named results, step records); ``input_path``
     replaces the recipe's input (a moved raw file; its SHA-256 must still match a pinned recipe's)."""
     s = _load_input(recipe, input_path)
+    with _history.input_folder(Path(input_path or recipe.input_path()).parent):
+        return _run_steps(recipe, s, progress)
+
+
+def _run_steps(recipe: Recipe, s: Signal, progress):
     first = s
     results: dict = {}
     records: list[StepRecord] = []
