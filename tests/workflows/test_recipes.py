@@ -177,13 +177,33 @@ def test_recipe_from_history_reproduces_the_signal(sample, tmp_path):
     np.testing.assert_array_equal(res.signal.data, done.data)
 
 
-def test_cli_run_history_replay(sample, tmp_path, capsys):
+def test_cli_run_history_replay(sample, tmp_path, capsys, monkeypatch):
     folder, _, _ = sample
     out = tmp_path / "cli"
     assert main(["run", str(_write(folder)), "-o", str(out)]) == 0
     assert (out / "report.html").stat().st_size > 10_000
     assert main(["replay", str(out)]) == 0
     assert "bit for bit" in capsys.readouterr().out
+    # a replay within tolerance does not end by claiming bit for bit
+    import emscale.workflows.recipes as recipes
+
+    def close(outdir, input_path=None):
+        import warnings
+
+        warnings.warn("pca: reproduced within a relative 1e-09, not bit for bit: the BLAS threading differs")
+        return []
+
+    monkeypatch.setattr(recipes, "replay_outdir", close)
+    assert main(["replay", str(out)]) == 0
+    said = capsys.readouterr()
+    assert "1 within the tolerance" in said.out and "not bit for bit" in said.err
+    monkeypatch.undo()
+    for folder_, why in ((tmp_path / "nothere", "no such folder"), (tmp_path, "no manifest.json")):
+        assert main(["replay", str(folder_)]) == 2
+        assert why in capsys.readouterr().err
+    (out / "recipe.toml").unlink()
+    assert main(["replay", str(out)]) == 2
+    assert "no recipe.toml" in capsys.readouterr().err
     assert main(["history", str(out / "signal.zarr"), "--as-recipe"]) == 0
     text = capsys.readouterr().out
     assert 'op = "isig"' in text and 'key = "0.2:9.0"' in text

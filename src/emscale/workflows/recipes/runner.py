@@ -294,6 +294,9 @@ def run_recipe(recipe, outdir, overwrite: bool = False, progress=None, report: b
 # -- replay ----------------------------------------------------------------------------------------------------
 def _read_manifest(outdir: Path) -> dict:
     mpath = outdir / MANIFEST
+    if not outdir.is_dir():
+        raise RecipeError(f"{outdir}: no such folder" if not outdir.exists() else
+                          f"{outdir}: a file, not a results folder")
     if not mpath.is_file():
         raise RecipeError(f"{outdir}: no {MANIFEST}; not an emscale results folder")
     try:
@@ -324,6 +327,8 @@ def replay_outdir(outdir, input_path=None) -> list[str]:
     """
     outdir = Path(outdir)
     manifest = _read_manifest(outdir)
+    if not (outdir / RECIPE).is_file():
+        raise RecipeError(f"{outdir}: no {RECIPE}, so there is nothing to replay (the results folder is incomplete)")
     recipe = parse((outdir / RECIPE).read_text(), source=(outdir / RECIPE).resolve())
     problems = []
     on_disk = file_digests(outdir)
