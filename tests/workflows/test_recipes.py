@@ -190,7 +190,8 @@ def test_cli_run_history_replay(sample, tmp_path, capsys, monkeypatch):
     def close(outdir, input_path=None):
         import warnings
 
-        warnings.warn("pca: reproduced within a relative 1e-09, not bit for bit: the BLAS threading differs")
+        warnings.warn("pca: reproduced within a relative 1e-09, not bit for bit: the BLAS threading differs",
+                      stacklevel=2)
         return []
 
     monkeypatch.setattr(recipes, "replay_outdir", close)
