@@ -212,3 +212,19 @@ def test_overwrite_replaces_only_a_results_folder(user_folder, tmp_path):
     run_recipe(user_folder / "r.toml", tmp_path / "out")
     run_recipe(user_folder / "r.toml", tmp_path / "out", overwrite=True)  # a results folder: replaced
     assert (tmp_path / "out" / "manifest.json").is_file()
+
+
+def test_result_names_of_the_folder_and_overlong_ones_are_refused_before_running(tmp_path):
+    """A result named `signal` displaced the processed signal's entry in the manifest; a 300-character name ran
+    every step, then failed with a raw 'File name too long'."""
+    text = ('[input]\npath = "x.zarr"\n\n[[step]]\nop = "decompose"\nname = "signal"\nmethod = "pca"\n\n'
+            f'[[step]]\nop = "decompose"\nname = "{"a" * 300}"\nmethod = "pca"\n')
+    with pytest.raises(RecipeError) as e:
+        parse(text)
+    assert "the results folder's own" in str(e.value) and "300 characters long" in str(e.value)
+
+
+def test_a_range_written_as_a_list_gets_a_hint(user_folder, tmp_path):
+    (user_folder / "s.toml").write_text('[input]\npath = "raw.zarr"\n\n[[step]]\nop = "isig"\nkey = [0, 2]\n')
+    with pytest.raises(RecipeError, match='a range is written as text, key = "0:2"'):
+        run_recipe(user_folder / "s.toml", tmp_path / "o")

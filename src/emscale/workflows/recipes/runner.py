@@ -167,7 +167,13 @@ def _run_steps(recipe: Recipe, s: Signal, progress):
             obj = op.function(results[st.of] if op.on is not None else s, **params)
         except (EmscaleError, ValueError) as exc:  # a value only the data can refute (n_components=50 of 4)
             where = f"line {st.line}" if st.line else f"step {i + 1}"
-            raise RecipeError(f"{where} ({st.op}): {exc}") from exc
+            key = st.params.get("key")
+            hint = ""
+            if st.op in ("inav", "isig") and isinstance(key, list) and all(
+                    isinstance(k, int | float) and not isinstance(k, bool) for k in key):
+                hint = (f"; key = {key} is one index per axis: a range is written as text, "
+                        f"key = \"{':'.join(str(k) for k in key)}\"")
+            raise RecipeError(f"{where} ({st.op}): {exc}{hint}") from exc
         if st.name is not None:
             results[st.name] = obj
         else:

@@ -232,6 +232,9 @@ def _step_lines(text: str) -> list[int]:
 
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+MAX_NAME = 100  # characters: a file name (with its suffix and the temporary folder's) stays far below 255 bytes
+# what a results folder holds of its own: the manifest's "signal" entry, manifest.json, report.html, recipe.toml
+RESERVED_NAMES = ("signal", "manifest", "report", "recipe")
 
 
 def output_name(where: str, value, suffix: str = "") -> str:
@@ -242,6 +245,8 @@ def output_name(where: str, value, suffix: str = "") -> str:
     if not _PLAIN_NAME.fullmatch(value) or ".." in value:
         raise RecipeError(f"{where} = {value!r} must be a plain file name (letters, digits, '_', '-', '.'; no "
                           "folders, no '..'): outputs stay inside the results folder")
+    if len(value) > MAX_NAME:
+        raise RecipeError(f"{where} is {len(value)} characters long; at most {MAX_NAME}")
     if suffix and not value.endswith(suffix):
         raise RecipeError(f"{where} = {value!r} must end with {suffix!r}")
     return value
@@ -286,6 +291,9 @@ def _parse_step(i: int, raw: dict, where: str, line: int | None, names: set[str]
             output_name(f"{where}: name", name)
         except RecipeError as exc:
             problems.append(str(exc))
+        if name.lower() in RESERVED_NAMES:
+            problems.append(f"{where}: result name {name!r} is the results folder's own ({', '.join(RESERVED_NAMES)} "
+                            "are taken); choose another")
         if name in names:
             problems.append(f"{where}: result name {name!r} is used twice")
         names.add(name)
