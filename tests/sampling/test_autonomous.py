@@ -67,6 +67,14 @@ def test_bad_input_is_refused(eds):
         autonomous_si(VirtualMicroscope(np.zeros((8, 8))), 2)
     with pytest.raises(ValueError, match="mask shape"):
         phase_map_from_mask(VirtualMicroscope(s), np.ones((3, 3), bool), 3)
+    # named, not scikit-learn's or numpy's words ("The 'n_clusters' parameter of KMeans...", "zero-size array")
+    for bad in ({"n_phases": 0}, {"k": 0}, {"n_phases": 2.5}, {"explore": float("nan")}, {"patience": 0}):
+        with pytest.raises(DataError, match=f"{next(iter(bad))} must be"):
+            autonomous_si(VirtualMicroscope(s), **({"n_phases": 3} | bad))
+    damaged = np.array(s.data, dtype=float)
+    damaged[:] = np.nan
+    with pytest.raises(DataError, match="NaN or infinite values"):
+        autonomous_si(VirtualMicroscope(em.Signal(damaged, axes=[{"navigate": True}, {"navigate": True}, {}])), 3)
 
 
 def test_figure(eds):

@@ -319,3 +319,14 @@ def test_a_recipe_finds_its_model_beside_its_own_input(model, tmp_path):
     assert run.results["s"].mask.sum() > 0
     with pytest.raises(em.DataError, match="no such file beside the input"):  # missing, not "not a model file"
         dynamic_sampling(em.load(tmp_path / "work" / "test.zarr"), "gone.json", fraction=0.2)
+
+
+def test_damaged_recorded_data_are_an_error_not_a_nan_reconstruction(model):
+    img = np.ones((16, 16))
+    img[3, 5] = np.nan
+    scope = VirtualMicroscope(img)
+    scope.measure([[0, 0], [1, 1]])  # finite where measured: served
+    with pytest.raises(DataError, match="NaN or infinite values at 1 of the 2 positions .* row 3, column 5"):
+        scope.measure([[0, 0], [3, 5]])
+    with pytest.raises(DataError, match="NaN or infinite"):
+        slads_scan(VirtualMicroscope(np.full((16, 16), np.nan)), model, fraction=0.2)

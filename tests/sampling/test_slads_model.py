@@ -60,6 +60,8 @@ def test_a_version_1_polynomial_file_still_loads_and_predicts_its_polynomial(tmp
 def test_an_unknown_regressor_is_refused_by_name():
     with pytest.raises(ValueError, match="regressor must be one of"):
         train_erd_model([np.zeros((8, 8))], regressor="forest")
+    with pytest.raises(ValueError, match="n_pixels must be a whole number >= 1"):
+        train_erd_model([np.zeros((8, 8))], n_pixels=0)
 
 
 def test_perceptron_round_trips_through_json_bit_for_bit(tmp_path):

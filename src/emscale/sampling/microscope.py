@@ -175,6 +175,11 @@ class VirtualMicroscope:
         """
         p = check_positions(positions, self.scan_shape)
         vals = _fetch(self._data, p[:, 0], p[:, 1])
+        bad = ~np.isfinite(vals).reshape(len(p), -1).all(axis=1)
+        if np.any(bad):  # damaged data are an error, never a NaN reconstruction
+            r, c = p[np.argmax(bad)]
+            raise DataError(f"the recorded data hold NaN or infinite values at {int(bad.sum())} of the {len(p)} "
+                            f"positions asked for (the first at row {r}, column {c})")
         np.add.at(self.counts, (p[:, 0], p[:, 1]), 1)
         if self.noise_dose is not None:
             vals = self._rng.poisson(np.clip(vals, 0, None) * self.noise_dose) / self.noise_dose

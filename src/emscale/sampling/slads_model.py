@@ -282,6 +282,9 @@ def train_erd_model(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels
     """
     if regressor not in REGRESSORS:
         raise ValueError(f"regressor must be one of {list(REGRESSORS)}, got {regressor!r}")
+    for name, value in (("n_pixels", n_pixels), ("k", k)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
     images = [np.asarray(im) for im in images]
     for i, im in enumerate(images):
         if im.ndim != 2:
