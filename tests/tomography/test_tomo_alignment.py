@@ -78,3 +78,10 @@ def test_real_series_sinograms_become_continuous(real_dir, tmp_path):
     assert np.abs(al.shifts).max() > 5  # the series really was misaligned
     fig = sinogram_figure(s, al.aligned)
     fig.savefig(tmp_path / "real_sinograms.png")
+
+
+@pytest.mark.parametrize("upsample", [0, -3, 2.5, True])
+def test_an_upsampling_that_is_no_whole_number_is_refused(upsample):
+    s, _ = _series(0, "y")
+    with pytest.raises(ValueError, match="upsample must be a whole number >= 1"):
+        estimate_alignment(s, upsample=upsample)

@@ -73,6 +73,10 @@ def test_trace_atoms_rejects_bad_volumes():
     v[1, 1, 1] = np.nan
     with pytest.raises(DataError, match="NaN"):
         locate_atoms(v)
+    for bad, match in (({"smooth": float("nan")}, "smooth must be"), ({"smooth": -1.0}, "smooth must be"),
+                       ({"min_distance": float("nan")}, "min_distance"), ({"threshold": float("inf")}, "threshold")):
+        with pytest.raises(ValueError, match=match):
+            locate_atoms(np.zeros((5, 5, 5)), **bad)
 
 
 def test_a_tilt_series_is_not_traced_as_a_volume():

@@ -176,6 +176,8 @@ def estimate_alignment(s: Signal, com: bool = True, upsample: int = 20, rotation
     >>> al.shifts.shape, round(al.axis_shift, 1)
     """
     check_series(s)
+    if isinstance(upsample, bool) or not isinstance(upsample, int | np.integer) or upsample < 1:
+        raise ValueError(f"upsample must be a whole number >= 1 (1 / upsample pixel), got {upsample!r}")
     meta = tomo_meta(s)
     along, perp = (0, 1) if meta["tilt_axis"] == "y" else (1, 0)
     data = np.asarray(s.data, np.float64)

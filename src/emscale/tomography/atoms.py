@@ -130,8 +130,12 @@ def locate_atoms(vol, min_distance: float = 4.0, smooth: float = 0.75, threshold
         raise DataError(f"vol: expected a non-empty (z, y, x) volume, got shape {v.shape}")
     if not np.all(np.isfinite(v)):
         raise DataError("vol contains NaN or infinite values")
-    if min_distance < 1:
+    if not min_distance >= 1:  # NaN too
         raise ValueError(f"min_distance must be at least 1 voxel, got {min_distance}")
+    if not (np.isfinite(smooth) and smooth >= 0):
+        raise ValueError(f"smooth must be a finite width >= 0 voxels (0: none), got {smooth}")
+    if threshold is not None and not np.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite peak height or None (Otsu's), got {threshold}")
     from scipy import ndimage  # here: scipy's submodules cost 0.1-1 s at `import emscale`
     vs = ndimage.gaussian_filter(v, smooth) if smooth > 0 else v
     peaks = _local_maxima(vs, max(1, int(np.floor(min_distance / 2))), exclude_border)
