@@ -330,3 +330,12 @@ def test_damaged_recorded_data_are_an_error_not_a_nan_reconstruction(model):
         scope.measure([[0, 0], [3, 5]])
     with pytest.raises(DataError, match="NaN or infinite"):
         slads_scan(VirtualMicroscope(np.full((16, 16), np.nan)), model, fraction=0.2)
+
+
+def test_a_result_shows_as_one_line(model):
+    """`emscale info` of a SLADS or autonomous result printed ~300 lines of arrays (the dataclass's repr)."""
+    img = disc_image((24, 26), 3, 23)
+    res = slads_scan(VirtualMicroscope(img), model, fraction=0.3, reference=img)
+    text = repr(res)
+    assert len(text.splitlines()) == 1 and len(text) < 400
+    assert text.startswith("<SladsResult: reconstruction (24, 26), mask (24, 26)")

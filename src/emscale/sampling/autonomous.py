@@ -46,7 +46,7 @@ __all__ = ["AutonomousResult", "autonomous_si", "autonomous_spectrum_imaging", "
            "adjusted_rand_index", "plot_phase_run"]
 
 
-@dataclass
+@dataclass(repr=False)  # _SavedResult's: a line, not every array in full
 class AutonomousResult(_SavedResult):
     """Outcome of an autonomous spectrum-imaging run.
 

@@ -64,6 +64,13 @@ class _SavedResult(Result):
         return {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)
                 if f.name != "history" and (timings or f.name not in self.TIMINGS)}
 
+    def __repr__(self) -> str:
+        parts = []
+        for name, a in self.arrays().items():
+            parts.append(f"{name}={a.item():.4g}" if a.ndim == 0 and a.dtype.kind in "fiu" else
+                         f"{name} {a.shape}")
+        return f"<{type(self).__name__}: {', '.join(parts)}; {len(self.history)} history steps>"
+
     def save(self, path, overwrite: bool = False) -> Path:
         """Write to a ``.npz`` file atomically."""
         return save_npz(path, self.KIND, {"history": self.history}, self.arrays(timings=True), overwrite)
@@ -75,7 +82,7 @@ class _SavedResult(Result):
         return cls(**arrays, history=list(meta.get("history", [])))
 
 
-@dataclass
+@dataclass(repr=False)  # _SavedResult's: a line, not every array in full
 class SladsResult(_SavedResult):
     """Outcome of a dynamic-sampling run.
 
