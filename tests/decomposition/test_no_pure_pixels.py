@@ -162,6 +162,22 @@ def test_mcr_keeps_the_substrate_out_of_the_particles_spectrum():
     assert min(_al_to_ag(f) for f in factors) < 0.1
 
 
+@pytest.mark.parametrize("method", ["nmf", "mcr"])
+def test_a_blob_plateau_of_constant_mixture_is_not_taken_for_a_phase(method):
+    """Two phases in broad blobs: where one phase's blobs are absent the mixture levels off at 92 / 8 %, and the
+    pure-pixel groups (a neighbourhood of hundreds of pixels) sit on that level. Judged on the pixel end's loadings
+    clipped at zero, every pixel beyond a group's centre piled up at its vertex and the level read as a phase of its
+    own (plateau fraction 0.47-0.52): NMF 20.7 degrees from the truth against the solver's own 5.7. Unclipped, the
+    mixtures' own spread beyond the groups shows (0.24-0.32) and the spectra's end is taken: 1.6 degrees."""
+    s, truth = mixed_scene(rank=2, kind="eds", layout="blobs", shape=(64, 64), n_channels=512, counts=200, seed=102)
+    d = decompose(s, method, n_components=2)
+    raw = decompose(s, method, n_components=2, pure_pixels=False)
+    assert not d.info["pure_pixel_rotation"] and d.info["pure_channel_rotation"], d.info["pure_pixel_reason"]
+    assert max(d.info["pure_channel_evidence"]["plateau_fractions"].values()) < 0.4
+    a, a_raw = _median_angle(d, truth.spectra), _median_angle(raw, truth.spectra)
+    assert a <= min(2.0, a_raw), (a, a_raw)
+
+
 def test_eels_mixture_is_no_worse_than_the_unrotated_solver():
     """EELS edges ride on the backgrounds of every phase: no channel is one phase's alone, and the spectra's end
     of the family is not tried."""
@@ -191,7 +207,8 @@ GRID = [(kind, layout, rank, counts) for kind in ("eds", "eels") for layout in (
         for rank in (2, 3, 4) for counts in (20, 200, 2000)]
 
 
-# Cells that fail today (measured 2026-11-30 with the ends weighed by their regions, /work/exp10/grid_new.out), marked
+# Cells that fail today (measured 2026-11-30 with the ends weighed by their regions, /work/exp10/grid_new.out; the
+# five EDS rank-2 and rank-3 cells at 20 counts/pixel pass since the regions are judged on unclipped loadings), marked
 # so that the slow suite shows a new failure, not these known ones. EELS has no spectra's end: a blob's or a
 # gradient's extreme mixture passes for a pure region there (the plateau ambiguity of
 # test_alloy_phases_keep_the_pure_pixel_member). EDS: at 20 counts/pixel, and at rank 4, no method here reaches the
@@ -201,10 +218,9 @@ GRID = [(kind, layout, rank, counts) for kind in ("eds", "eels") for layout in (
 # factorisation's reach on the last three. At 2000 counts/pixel the rank-4 floors are 1.10 and 1.12 (the default is at
 # 10.5 and 30.3 there); at 20 counts/pixel the floors are 3.2-7.7 degrees.
 KNOWN_FAILURES = {
-    ("nmf", "eds", "blobs", 2, 20), ("mcr", "eds", "blobs", 2, 20), ("mcr", "eds", "blobs", 3, 20),
     ("nmf", "eds", "blobs", 3, 200), ("nmf", "eds", "blobs", 4, 200), ("mcr", "eds", "blobs", 4, 200),
     ("nmf", "eds", "blobs", 4, 2000),
-    ("nmf", "eds", "gradient", 2, 20), ("mcr", "eds", "gradient", 2, 20), ("nmf", "eds", "gradient", 3, 200),
+    ("nmf", "eds", "gradient", 3, 200),
     ("mcr", "eds", "gradient", 4, 20), ("nmf", "eds", "gradient", 4, 200), ("nmf", "eds", "gradient", 4, 2000),
     ("mcr", "eds", "gradient", 4, 2000),
     ("mcr", "eels", "blobs", 2, 200), ("nmf", "eels", "blobs", 2, 2000), ("mcr", "eels", "blobs", 2, 2000),

@@ -347,7 +347,12 @@ def settle_ends(w: np.ndarray, h: np.ndarray, pixel_end, layout, noise: str = "p
         info["pure_channel_reason"] = (f"not needed: both ends pass their evidence and give the same spectra (within "
                                        f"{DISPUTED_DEGREES:g} degrees); the pure pixels kept")
         return info, None
-    plateaus = plateau_fractions(pixel_end[0], pixel_end[1], layout, disputed)
+    # the pixel end's loadings before their clip at zero: the solver's model written in the pixel end's spectra.
+    # Clipped, every pixel beyond a group's centre piles up at its vertex and reads as a plateau: a group of
+    # extreme mixtures (a quarter of the pixels at 20 counts/pixel) then made a smooth blob or gradient look like
+    # a phase of its own
+    unclipped = w @ (h @ np.linalg.pinv(pixel_end[1]))
+    plateaus = plateau_fractions(unclipped, pixel_end[1], layout, disputed)
     ev["plateau_fractions"] = {str(c): round(p, 3) for c, p in plateaus.items()}
     ev["min_plateau"] = MIN_PLATEAU
     low_c = min(plateaus, key=plateaus.get)
