@@ -322,6 +322,9 @@ def check_output_folder(dst, overwrite: bool, written_here: Callable[[Path], boo
         if p == dst or dst in p.parents:
             raise OutputExistsError(f"{dst} holds {p}, which this run reads; choose an output folder that does not "
                                     "hold it: nothing written")
+        if p.is_dir() and p in dst.parents:  # inside an input store: its folder is the data
+            raise OutputExistsError(f"{dst} lies inside {p}, which this run reads; choose an output folder outside "
+                                    "it: nothing written")
     if dst.exists() and any(dst.iterdir()):
         if not overwrite:
             raise OutputExistsError(f"{dst} exists and is not empty; pass --overwrite (overwrite=True) to replace "
