@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.errors import DataError
+from ..core.errors import DataError, check_count
 from ..core.registry import operation
 from ..core.signal import Signal
 from .microscope import Microscope, VirtualMicroscope, as_counts
@@ -188,11 +188,6 @@ def _voronoi_weights(shape, flat: np.ndarray) -> np.ndarray:
     return np.bincount(np.asarray(i).ravel(), minlength=flat.size).astype(np.float64)
 
 
-def _check_count(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise DataError(f"{name} must be a whole number >= 1, got {value!r}")
-
-
 def _check_scope(microscope: Microscope) -> None:
     if not getattr(microscope, "signal_axes", ()):
         raise DataError("autonomous_si needs a microscope that returns spectra; this one returns scalar values "
@@ -261,11 +256,11 @@ def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = No
     (64, 80)
     """
     _check_scope(microscope)
-    _check_count("n_phases", n_phases)
-    _check_count("k", k)
-    _check_count("patience", patience)
+    check_count("n_phases", n_phases)
+    check_count("k", k)
+    check_count("patience", patience)
     if n_components is not None:
-        _check_count("n_components", n_components)
+        check_count("n_components", n_components)
     if not (isinstance(explore, int | float) and np.isfinite(explore) and explore >= 0):
         raise DataError(f"explore must be a finite number >= 0, got {explore!r}")
     shape = tuple(int(v) for v in microscope.scan_shape)

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.atomic import atomic_write
+from ..core.errors import check_count
 from .patterns import random_pattern
 from .slads_features import FEATURES, LOCAL_FEATURES, NeighbourState
 from .slads_regressors import (
@@ -282,9 +283,8 @@ def train_erd_model(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels
     """
     if regressor not in REGRESSORS:
         raise ValueError(f"regressor must be one of {list(REGRESSORS)}, got {regressor!r}")
-    for name, value in (("n_pixels", n_pixels), ("k", k)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    check_count("n_pixels", n_pixels)
+    check_count("k", k)
     images = [np.asarray(im) for im in images]
     for i, im in enumerate(images):
         if im.ndim != 2:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.errors import DataError
+from ..core.errors import DataError, check_count
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 from .rotation import fit_axis_rotation, rotate_images
@@ -176,8 +176,7 @@ def estimate_alignment(s: Signal, com: bool = True, upsample: int = 20, rotation
     >>> al.shifts.shape, round(al.axis_shift, 1)
     """
     check_series(s)
-    if isinstance(upsample, bool) or not isinstance(upsample, int | np.integer) or upsample < 1:
-        raise ValueError(f"upsample must be a whole number >= 1 (1 / upsample pixel), got {upsample!r}")
+    check_count("upsample", upsample, "1 / upsample pixel")
     meta = tomo_meta(s)
     along, perp = (0, 1) if meta["tilt_axis"] == "y" else (1, 0)
     data = np.asarray(s.data, np.float64)
