@@ -78,12 +78,13 @@ def file_beside_input(history: list[dict], name, what: str) -> Path:
     if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\\" in name:
         raise DataError(f"{what} {name!r}: give the plain name of a file beside the input (no folders)")
     src = next((e["source"].get("path") for e in history if e.get("op") == "load" and e.get("source")), None)
-    folders = [f for f in (_INPUT_FOLDER.get(), Path(src).parent if src else None) if f is not None]
+    folders = list(dict.fromkeys(f.resolve() for f in (_INPUT_FOLDER.get(), Path(src).parent if src else None)
+                                 if f is not None))
     if not folders:
         raise DataError(f"{what} {name!r}: the signal was not loaded from a file (no load step in its history), "
                         "so there is no folder to look in")
-    for folder in dict.fromkeys(f.resolve() for f in folders):
+    for folder in folders:
         if (folder / name).is_file():
             return folder / name
-    looked = " or ".join(str(f) for f in dict.fromkeys(f.resolve() for f in folders))
+    looked = " or ".join(map(str, folders))
     raise DataError(f"{what} {name!r}: no such file beside the input (looked in {looked})")
