@@ -1,9 +1,9 @@
-"""Plateau fractions (decomposition.regions): regions of constant composition against peaks of a mixture."""
+"""Region shapes (decomposition.regions): plateaus of constant composition against peaks of a mixture."""
 
 import numpy as np
 import pytest
 
-from emscale.decomposition.regions import MIN_PIXELS, PixelLayout, plateau_fractions
+from emscale.decomposition.regions import MIN_PIXELS, PixelLayout, region_shapes
 
 
 def _factorisation(share: np.ndarray, rng, counts: float = 400.0):
@@ -24,10 +24,26 @@ def test_a_pure_region_is_a_plateau_and_a_particle_centre_is_not():
     r = np.hypot(yy - 32, xx - 32) / 20
     region = (r < 1).astype(float)  # a pure phase, sharp edge
     dome = 0.6 * np.sqrt(np.clip(1 - r**2, 0, 1))  # a particle seen through its substrate
-    flat = plateau_fractions(*_factorisation(region, rng), _layout((64, 64)), [1])[1]
-    peak = plateau_fractions(*_factorisation(dome, rng), _layout((64, 64)), [1])[1]
+    flat = region_shapes(*_factorisation(region, rng), _layout((64, 64)), [1])[1].plateau
+    peak = region_shapes(*_factorisation(dome, rng), _layout((64, 64)), [1])[1].plateau
     # a disc of radius 20 keeps ~(17.5 / 20)^2 of itself above 90 % after the smoothing; the dome only r < 0.44 R
     assert flat > 0.7 and peak < 0.3, (flat, peak)
+
+
+def test_pixels_beyond_the_vertex_by_more_than_noise_are_counted():
+    """A pure region's pixels lie beyond its vertex by their noise only; a vertex taken inside the data (every
+    pixel's share written as 1.6 of it, the other component's loading negative) has all of them beyond."""
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:64, 0:64]
+    region = (np.hypot(yy - 32, xx - 32) < 20).astype(float)
+    w, h = _factorisation(region, rng)
+    inside = region_shapes(w, h, _layout((64, 64)), [1])[1]
+    share = np.full(64 * 64, 1.6) + rng.normal(0, 0.05, 64 * 64)
+    w_far = np.stack([(1 - share) / h[0].sum(), share / h[1].sum()], axis=1)
+    far = region_shapes(w_far, h, _layout((64, 64)), [1])[1]
+    assert inside.beyond < 0.02 and far.beyond > 0.95, (inside, far)
+    # a component that holds no positive share anywhere has no region
+    assert region_shapes(w_far, h, _layout((64, 64)), [0])[0].plateau == 0.0
 
 
 def test_the_share_is_of_counts_whatever_the_spectra_scaling_and_row_order():
@@ -36,12 +52,12 @@ def test_the_share_is_of_counts_whatever_the_spectra_scaling_and_row_order():
     dome = 0.8 * np.sqrt(np.clip(1 - (np.hypot(yy - 20, xx - 24) / 15) ** 2, 0, 1))
     w, h = _factorisation(dome, rng)
     layout = _layout((48, 48))
-    a = plateau_fractions(w, h, layout, [1])[1]
-    assert plateau_fractions(w * [1.0, 3.0], h / [[1.0], [3.0]], layout, [1])[1] == pytest.approx(a)
+    a = region_shapes(w, h, layout, [1])[1].plateau
+    assert region_shapes(w * [1.0, 3.0], h / [[1.0], [3.0]], layout, [1])[1].plateau == pytest.approx(a)
     order = rng.permutation(len(w))
-    assert plateau_fractions(w[order], h, PixelLayout((48, 48), order), [1])[1] == pytest.approx(a)
+    assert region_shapes(w[order], h, PixelLayout((48, 48), order), [1])[1].plateau == pytest.approx(a)
     # the loadings taken for counts weigh component 1 three times too little: another map, another fraction
-    assert abs(plateau_fractions(w, np.ones_like(h), layout, [1])[1] - a) > 0.05
+    assert abs(region_shapes(w, np.ones_like(h), layout, [1])[1].plateau - a) > 0.05
 
 
 def test_unmeasured_pixels_carry_no_weight():
@@ -50,9 +66,9 @@ def test_unmeasured_pixels_carry_no_weight():
     yy, xx = np.mgrid[0:64, 0:64]
     share = (np.hypot(yy - 32, xx - 32) < 20).astype(float)
     w, h = _factorisation(share, rng)
-    full = plateau_fractions(w, h, _layout((64, 64)), [1])[1]
+    full = region_shapes(w, h, _layout((64, 64)), [1])[1].plateau
     kept = np.sort(rng.choice(64 * 64, size=64 * 64 // 3, replace=False))
-    sparse = plateau_fractions(w[kept], h, PixelLayout((64, 64), kept), [1])[1]
+    sparse = region_shapes(w[kept], h, PixelLayout((64, 64), kept), [1])[1].plateau
     assert abs(sparse - full) < 0.1, (sparse, full)
 
 
@@ -63,8 +79,8 @@ def test_only_the_two_scan_axes_are_smoothed():
     yy, xx = np.mgrid[0:40, 0:40]
     frames = np.stack([(np.hypot(yy - 20, xx - 10 - 2 * t) < 6).astype(float) for t in range(8)])
     w, h = _factorisation(frames, rng)
-    series = plateau_fractions(w, h, PixelLayout((8, 40, 40), np.arange(w.shape[0])), [1])[1]
-    one = plateau_fractions(*_factorisation(frames[0], rng), _layout((40, 40)), [1])[1]
+    series = region_shapes(w, h, PixelLayout((8, 40, 40), np.arange(w.shape[0])), [1])[1].plateau
+    one = region_shapes(*_factorisation(frames[0], rng), _layout((40, 40)), [1])[1].plateau
     assert series == pytest.approx(one, abs=0.08) and series > 0.5, (series, one)
 
 
