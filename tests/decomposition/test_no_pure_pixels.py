@@ -190,8 +190,22 @@ def test_a_group_that_most_pixels_lie_beyond_is_no_vertex(layout, seed):
     raw = decompose(s, "nmf", n_components=2, pure_pixels=False)
     assert not d.info["pure_pixel_rotation"], d.info["pure_pixel_reason"]
     assert "no vertex of the data" in d.info["pure_pixel_reason"]
-    assert max(d.info["pure_channel_evidence"]["beyond_fractions"].values()) > 0.5
+    assert max(d.info["pure_pixel_regions"]["beyond_fractions"].values()) > 0.5
     assert _median_angle(d, truth.spectra) <= _median_angle(raw, truth.spectra) + 1e-9
+
+
+@pytest.mark.parametrize("layout", ["blobs", "gradient"])
+def test_eels_mixture_whose_groups_bound_no_region_keeps_the_solvers_own(layout):
+    """EELS has no spectra's end to weigh the pixel end against, so a pixel end that passed its single pixels'
+    evidence was always taken: here MCR went 4.3 -> 13.9 degrees (blobs) and 4.0 -> 11.9 (gradient). On the map,
+    32-37 % of the pixels lie beyond a group's vertex by more than their noise (at most 10 % where the pure pixels
+    are right): the pixel end is refused and the solver's own kept."""
+    s, truth = mixed_scene(rank=2, kind="eels", layout=layout, shape=(64, 64), n_channels=512, counts=200, seed=24)
+    d = decompose(s, "mcr", n_components=2)
+    raw = decompose(s, "mcr", n_components=2, pure_pixels=False)
+    assert not d.info["pure_pixel_rotation"] and "no vertex of the data" in d.info["pure_pixel_reason"]
+    a, a_raw = _median_angle(d, truth.spectra), _median_angle(raw, truth.spectra)
+    assert a <= min(5.0, a_raw + 1e-9), (a, a_raw)
 
 
 def test_eels_mixture_is_no_worse_than_the_unrotated_solver():
@@ -202,7 +216,7 @@ def test_eels_mixture_is_no_worse_than_the_unrotated_solver():
     raw = decompose(s, "nmf", n_components=3, pure_pixels=False)
     assert _median_angle(d, truth.spectra) <= _median_angle(raw, truth.spectra) + 1e-9
     assert not d.info["pure_channel_rotation"]
-    assert d.info["pure_channel_reason"] == "not tried: not EDS data"
+    assert d.info["pure_channel_reason"].startswith("not tried: not EDS data")
 
 
 def test_the_separation_floor_is_what_the_counts_allow():
