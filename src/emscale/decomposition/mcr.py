@@ -148,11 +148,15 @@ class MCR(Method):
         settle = None
         if self.pure_pixels and dm.row_scale is not None and start_choice(ctx, "auto")[0]:
             settle = SettledStop(ctx.groups, lambda c, sw: evidence(c, sw, None)[0])
-        c, sw, info = mcr_als(dm, s0, max_iter=self.max_iter, tol=self.tol, closure=self.closure,
-                              closure_scale=dm.root_ag, settle=settle)
-        info["pure_pixel_rotation"] = False
-        info["pure_pixel_reason"] = "not asked (pure_pixels=False)"
-        if self.pure_pixels:
+        start, done = s0, 0
+        while True:
+            c, sw, info = mcr_als(dm, start, max_iter=self.max_iter - done, tol=self.tol, closure=self.closure,
+                                  closure_scale=dm.root_ag, settle=settle)
+            info["n_iter"] += done
+            info["pure_pixel_rotation"] = False
+            info["pure_pixel_reason"] = "not asked (pure_pixels=False)"
+            if not self.pure_pixels:
+                break
             apply, info["pure_pixel_evidence"], info["pure_pixel_reason"] = evidence(c, sw, info["loss"])
             rot = pure_pixel_rotation(c, sw, ctx.groups) if apply else None
             info["pure_pixel_rotation"] = rot is not None
@@ -161,9 +165,16 @@ class MCR(Method):
             pixel_end = None if rot is None else (rot[0] * dm.root_ag[:, None], rot[1] * dm.root_bh[None, :])
             channel, by_channels = channel_end(w_data, h_data, pixel_end, ctx.eds, PixelLayout.of(dm), **noise)
             info |= channel
+            own = not info["pure_pixel_rotation"] and not info.get("pure_channel_rotation")
+            if info["stopped_by"] == "rotated spectra settled" and own and info["n_iter"] < self.max_iter:
+                # the stop assumed a rotation; where the solver's own is kept, it goes on to its loss rule (a
+                # rotation taken from the early stop is as good: NMF's spectra's end, 0.00-0.01 degrees apart)
+                start, done, settle = sw, info["n_iter"], None
+                continue
             spectra = (by_channels[1] / dm.root_bh[None, :] if by_channels is not None else
                        rot[1] if rot is not None else None)
             if spectra is not None:
                 sw = spectra
                 c, info["loss"] = concentrations(dm, sw, closure=self.closure, closure_scale=dm.root_ag)
+            break
         return (*by_energy(*unit_sum(*ctx.unweighted(sw.T, c))), info)
