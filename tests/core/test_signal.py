@@ -228,3 +228,25 @@ def test_key_metadata_sums_up_long_number_lists():
     assert out["TEM.convergence_angle"] == "9 values from 1 to 9"
     elements = [f"E{i}" for i in range(16)]
     assert key_metadata({"Sample": {"elements": elements}})["elements"] == elements  # names are listed whole
+
+
+def test_rebin_refuses_an_integer_sum_that_does_not_fit_and_an_axis_it_would_empty():
+    """The README says integer sums that would overflow 64 bits raise: sum did, rebin wrapped around."""
+    import dask.array as da
+
+    from emscale.core.errors import DataError
+
+    big = np.full((4, 3, 2), 2**62, dtype=np.uint64)
+    for data in (big, da.from_array(big, chunks=2)):
+        with pytest.raises(DataError, match="does not fit in uint64"):
+            np.asarray(Signal(data).rebin((3, 2, 1)).data)
+    fits = Signal(np.full((4, 3, 2), 2**60, dtype=np.int64)).rebin((3, 2, 1))
+    assert fits.data.dtype == np.int64 and np.all(fits.data == 6 * 2**60)
+    with pytest.raises(AxisError, match="larger than its size 9"):
+        Signal(np.ones((6, 9, 21))).rebin((10, 1, 1), crop=True)
+
+
+def test_transpose_to_no_signal_axis_is_refused():
+
+    with pytest.raises(AxisError, match="names no axis"):
+        Signal(np.ones((5, 4, 3))).transpose(signal_axes=[])

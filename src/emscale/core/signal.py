@@ -15,7 +15,7 @@ import numpy as np
 
 from . import codec
 from .axes import Axis, shape_notation
-from .errors import AxisError
+from .errors import AxisError, DataError
 from .registry import operation, register_host
 
 
@@ -228,10 +228,7 @@ class Signal:
         new_shape = []
         for n, f in zip(data.shape, factors, strict=True):
             new_shape += [n // f, f]
-        acc = np.dtype(self.dtype)
-        if acc.kind in "biu":
-            acc = np.dtype(np.uint64 if acc.kind == "u" else np.int64)
-        data = data.reshape(new_shape).sum(axis=tuple(range(1, 2 * self.ndim, 2)), dtype=acc)
+        data = _block_sums(data.reshape(new_shape), tuple(range(1, 2 * self.ndim, 2)), int(np.prod(factors)))
         axes = [a.rebinned(f) for a, f in zip(self._axes, factors, strict=True)]
         return derive(self, data, axes)
 
@@ -248,6 +245,9 @@ class Signal:
             if isinstance(signal_axes, str | int | np.integer | Axis):
                 signal_axes = (signal_axes,)
             new_sig = set(self._dims(signal_axes))
+            if not new_sig:  # an empty set would make every axis a signal axis, the opposite of what was asked
+                raise AxisError("transpose: signal_axes names no axis; name at least one, or pass None to swap "
+                                "navigation and signal")
         axes = [Axis(**{**_fields(a), "navigate": d not in new_sig}) for d, a in enumerate(self._axes)]
         nav = [d for d in range(self.ndim) if d not in new_sig]
         sig = [d for d in range(self.ndim) if d in new_sig]
@@ -531,7 +531,37 @@ def _rebin_factors(s: Signal, scale, crop: bool) -> list[int]:
             raise AxisError(f"rebin factor for axis {s._axes[d].name!r} must be a positive integer, got {f!r}")
         if s.shape[d] % f and not crop:
             raise AxisError(f"axis {s._axes[d].name!r} of size {s.shape[d]} is not divisible by {f}; pass crop=True")
+        if f > s.shape[d]:
+            raise AxisError(f"rebin factor {f} for axis {s._axes[d].name!r} is larger than its size {s.shape[d]}: "
+                            "nothing would be left")
     return factors
+
+
+def _block_sums(blocks, axes: tuple[int, ...], n: int):
+    """``blocks`` (numpy or dask) summed over ``axes`` (``n`` values per sum); integers in a 64-bit accumulator and
+    refused (DataError) rather than wrapped where a sum does not fit it: only where ``n`` values of the dtype could
+    overflow (64-bit inputs), a float64 shadow sum is checked against the accumulator's range, to float64
+    rounding at its edge."""
+    dtype = np.dtype(blocks.dtype)
+    if dtype.kind not in "biu":
+        return blocks.sum(axis=axes)
+    acc = np.dtype(np.uint64 if dtype.kind == "u" else np.int64)
+    out = blocks.sum(axis=axes, dtype=acc)
+    info = np.iinfo(acc)
+    big = 1 if dtype.kind == "b" else max(int(np.iinfo(dtype).max), -int(np.iinfo(dtype).min))
+    if n * big <= info.max:
+        return out
+    shadow = blocks.sum(axis=axes, dtype=np.float64)
+
+    def checked(sums, approx):
+        if np.any(approx > float(info.max)) or np.any(approx < float(info.min)):
+            raise DataError(f"rebin: an integer sum of {n} values does not fit in {acc}; convert the data to float "
+                            "first")
+        return sums
+
+    if isinstance(out, np.ndarray):
+        return checked(out, shadow)
+    return out.map_blocks(checked, shadow, dtype=acc)
 
 
 def _user_factors(s: Signal, factors: list[int]) -> list[int]:
