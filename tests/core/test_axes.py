@@ -128,3 +128,20 @@ def test_dict_round_trip_and_validation():
 
 def test_str():
     assert str(E) == "E (sig, 300): scale 0.2, offset 50 eV"
+
+
+@pytest.mark.parametrize(("spec", "said"), [
+    ({"scale": 0}, "scale must be finite and non-zero"),
+    ({"scale": float("nan")}, "scale must be finite and non-zero"),
+    ({"offset": float("inf")}, "offset must be finite"),
+    ({"coords": [1.0, 3.0, 2.0, 5.0, 4.0]}, "strictly increasing or decreasing"),
+    ({"coords": [1.0, 2.0, float("nan"), 4.0, 5.0]}, "coordinates must be finite"),
+    ({"navigate": "no"}, "navigate must be True or False"),
+])
+def test_a_bad_calibration_is_refused_when_the_signal_is_built(spec, said):
+    """Accepted before, and found only at the first slice: a zero scale read 'spans [0, 0]', unsorted coordinates
+    gave a range from their first and last values, and navigate="no" made the signal axis a navigation axis."""
+    import emscale as em
+
+    with pytest.raises(AxisError, match=said):
+        em.Signal(np.ones((2, 3, 5)), axes=[{}, {}, spec])

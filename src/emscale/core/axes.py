@@ -32,10 +32,23 @@ class Axis:
     coords: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
+        # refused here rather than at the first slice, where a zero scale read "spans [0, 0]" and unsorted
+        # coordinates gave a range from the first and last values
+        if not isinstance(self.navigate, bool | np.bool_):
+            raise AxisError(f"axis {self.name!r}: navigate must be True or False, got {self.navigate!r}")
+        object.__setattr__(self, "navigate", bool(self.navigate))
+        if not (np.isfinite(self.scale) and self.scale != 0):
+            raise AxisError(f"axis {self.name!r}: scale must be finite and non-zero, got {self.scale!r}")
+        if not np.isfinite(self.offset):
+            raise AxisError(f"axis {self.name!r}: offset must be finite, got {self.offset!r}")
         if self.coords is not None:
             c = np.asarray(self.coords, dtype=float)
             if c.ndim != 1 or c.size != self.size:
                 raise AxisError(f"axis {self.name!r}: {c.size} coordinates given for size {self.size}")
+            step = np.diff(c)
+            if not np.all(np.isfinite(c)) or not (np.all(step > 0) or np.all(step < 0)):
+                raise AxisError(f"axis {self.name!r}: coordinates must be finite and strictly increasing or "
+                                "decreasing")
             object.__setattr__(self, "coords", c)
 
     # -- calibration ---------------------------------------------------------------------------------------
@@ -185,7 +198,7 @@ class Axis:
             scale=float(d.get("scale", 1.0) if d.get("scale") is not None else 1.0),
             offset=float(d.get("offset", 0.0) if d.get("offset") is not None else 0.0),
             units=units,
-            navigate=bool(d.get("navigate", False)),
+            navigate=_flag(d.get("navigate", False)),
             coords=None if coords is None else np.asarray(coords, dtype=float),
         )
 
@@ -207,3 +220,11 @@ def shape_notation(nav_axes, sig_axes) -> str:
         return ", ".join(str(getattr(a, "size", a)) for a in list(axes)[::-1])
 
     return f"({sizes(nav_axes)}|{sizes(sig_axes)})"
+
+
+def _flag(value):
+    """A dict's ``navigate``: True/False (0 and 1 too, as some files store them); anything else is left for
+    :class:`Axis` to refuse (``bool("no")`` is True)."""
+    if isinstance(value, int | np.integer) and not isinstance(value, bool) and value in (0, 1):
+        return bool(value)
+    return value
