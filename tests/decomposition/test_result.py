@@ -92,3 +92,40 @@ def test_a_clustering_plots_as_a_discrete_phase_map_with_its_spectra():
     fig = c.plot(names=["a", "b", "c"])
     assert [a.get_title() for a in fig.axes[:2]] == ["Phase map", "Mean spectrum of each phase"]
     assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == ["phase 0: a", "phase 1: b", "phase 2: c"]
+
+
+@pytest.mark.parametrize("call", [
+    lambda d: d.cluster(2, n_components=-1), lambda d: d.cluster(2, n_components=100),
+    lambda d: d.cluster(2, n_components=2.7), lambda d: d.cluster(2, n_components=0),
+    lambda d: d.reconstruct(2.7), lambda d: d.reconstruct(True), lambda d: d.reconstruct(0),
+    lambda d: d.plot_loadings(0), lambda d: d.plot_factors(0),
+])
+def test_a_component_count_outside_one_to_k_is_refused(call):
+    """A slice took n_components=-1 as "all but one" and 100 as "all" and recorded them as given; 2.7 and True
+    were truncated; 0 failed in KMeans, a worker thread or the figure's grid."""
+    from emscale.core.errors import DataError
+
+    x = np.random.default_rng(0).poisson(5.0, (6, 8, 32)).astype(np.uint16)
+    d = em.decompose(em.Signal(x), "pca", n_components=3)
+    with pytest.raises(DataError, match="from 1 to the decomposition's 3 components"):
+        call(d)
+
+
+@pytest.mark.parametrize(("args", "said"), [((2.5,), "n_clusters"), ((True,), "n_clusters"),
+                                            ((2, None), "seed must be a whole number")])
+def test_cluster_counts_and_seed_are_checked(args, said):
+    from emscale.core.errors import DataError
+
+    x = np.random.default_rng(0).poisson(5.0, (6, 8, 32)).astype(np.uint16)
+    d = em.decompose(em.Signal(x), "pca", n_components=3)
+    with pytest.raises(DataError, match=said):
+        d.cluster(*args)
+
+
+def test_decompose_checks_its_seed_before_the_work():
+    from emscale.core.errors import DataError
+
+    x = np.random.default_rng(0).poisson(5.0, (6, 8, 32)).astype(np.uint16)
+    for seed in (None, -1, 1.5):
+        with pytest.raises(DataError, match="seed must be a whole number >= 0"):
+            em.decompose(em.Signal(x), "nmf", n_components=2, seed=seed)

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..core import codec
 from ..core.axes import Axis, shape_notation
+from ..core.errors import DataError, check_count
 from ..core.html import figure, table
 from ..core.registry import operation
 from ..core.result import Result, load_npz, save_npz
@@ -344,7 +345,7 @@ class Decomposition(Result):
         ``None``: for EDS, whose lines often fill a small part of a 0-20/40 keV axis."""
         from ..plotting.components import factor_figure, loading_figure
 
-        k = self.n_components if n_components is None else min(int(n_components), self.n_components)
+        k = _first_components(self, n_components)
         names = (self.component_names() if names is None else list(names))[:k]
         if len(self.sig_axes) == 1:
             if crop is None:
@@ -366,7 +367,7 @@ class Decomposition(Result):
         black. Titled ``#k`` and the component's element name (:meth:`component_names`; or ``names``)."""
         from ..plotting.components import loading_figure
 
-        k = self.n_components if n_components is None else min(int(n_components), self.n_components)
+        k = _first_components(self, n_components)
         names = (self.component_names() if names is None else list(names))[:k]
         maps = self.loadings_array[:, :k].T.reshape((k,) + self.nav_shape)
         if maps.ndim > 3:  # outer navigation axes: their first index
@@ -411,6 +412,18 @@ def loadings(d: Decomposition) -> Signal:
     return d._signal(data, axes, "loadings", signal_type="", quantity=f"{d.method.upper()} loading")
 
 
+def _first_components(d, n_components) -> int:
+    """How many of the first components to use: all for None, else a whole number 1..k (DataError naming the
+    range: a slice would silently take -1 as "all but one" and 100 as "all")."""
+    if n_components is None:
+        return d.n_components
+    if (isinstance(n_components, bool) or not isinstance(n_components, int | np.integer)
+            or not 1 <= n_components <= d.n_components):
+        raise DataError(f"n_components must be a whole number from 1 to the decomposition's {d.n_components} "
+                        f"components, got {n_components!r}")
+    return int(n_components)
+
+
 @operation("reconstruct", on=Decomposition, method=True)
 def reconstruct(d: Decomposition, n_components: int | None = None, executor=None) -> Signal:
     """The model with the first ``n_components`` components (all by default), in data units.
@@ -418,9 +431,7 @@ def reconstruct(d: Decomposition, n_components: int | None = None, executor=None
     Computed from the loadings and factors only (no data pass); lazy (dask, blockwise) when the decomposed
     signal was lazy, otherwise one pass over the loadings partitions.
     """
-    k = d.n_components if n_components is None else int(n_components)
-    if not 0 <= k <= d.n_components:
-        raise ValueError(f"n_components={k} but this decomposition has {d.n_components} components")
+    k = _first_components(d, n_components)
     f = np.ascontiguousarray(d.factors_array[:, :k].T)  # (k, channels)
     nav_shape, sig_shape = d.nav_shape, d.sig_shape
     n_nav = len(nav_shape)
@@ -456,7 +467,10 @@ def cluster(d: Decomposition, n_clusters: int, seed: int = 0, n_components: int 
     """
     from sklearn.cluster import KMeans
 
-    k = d.n_components if n_components is None else int(n_components)
+    check_count("n_clusters", n_clusters)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise DataError(f"seed must be a whole number, got {seed!r}")
+    k = _first_components(d, n_components)
     lo = d.loadings_array[:, :k]
     ok = np.all(np.isfinite(lo), axis=1)
     feats = lo[ok]
