@@ -192,3 +192,12 @@ def test_input_never_modified(real_dir, tmp_path):
     s = em.load(src)
     s.isig[400.0:500.0].save(tmp_path / "out.zarr")
     assert src.read_bytes() == before
+
+
+def test_save_with_chunks_of_the_wrong_length_names_the_count(tmp_path):
+    """Was zip's "argument 2 is longer than argument 1"."""
+    import emscale as em
+
+    with pytest.raises(ValueError, match=r"chunks needs 3 entries \(one per dimension, numpy order\), got 2"):
+        em.Signal(np.ones((6, 9, 21))).save(tmp_path / "a.zarr", chunks=(3, 3))
+    assert not (tmp_path / "a.zarr").exists()

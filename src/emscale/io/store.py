@@ -81,9 +81,10 @@ def save_zarr(s: Signal, path, overwrite: bool = False, chunks=None, progress=No
     dst = check_store_name(path)
     if chunks is None:
         chunks = default_chunks(s.shape, s.dtype, s.nav_ndim)
-    chunks = tuple(int(min(max(c, 1), max(n, 1))) for c, n in zip(chunks, s.shape, strict=True))
     if len(chunks) != s.ndim:
-        raise ValueError(f"chunks {chunks} do not match the {s.ndim} dimensions of the data")
+        raise ValueError(f"chunks needs {s.ndim} entries (one per dimension, numpy order), got {len(chunks)}: "
+                         f"{tuple(chunks)}")
+    chunks = tuple(int(min(max(c, 1), max(n, 1))) for c, n in zip(chunks, s.shape, strict=True))
     attrs = store_attrs(s)
     json.dumps(attrs, allow_nan=False)  # fail before writing anything if metadata cannot be stored
 
