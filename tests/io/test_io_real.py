@@ -130,3 +130,13 @@ def test_lazy_load_keeps_data_on_disk(real_dir):
     eager = em.load(real_dir / "30x30_instructively_packed_16bit_compressed.bcf", signal_type="EDS_SEM")
     np.testing.assert_array_equal(s.sum(axis=(0, 1)).data, eager.sum(axis=(0, 1)).data)
     np.testing.assert_array_equal(s.sum("Energy").data, eager.sum("Energy").data)
+
+
+def test_index_and_signal_type_must_agree(real_dir):
+    """Given both, signal_type was ignored: index 0 of the bcf (an image) came back for signal_type="EDS_SEM"."""
+    from emscale.core.errors import FileFormatError
+
+    path = real_dir / "30x30_instructively_packed_16bit_compressed.bcf"
+    with pytest.raises(FileFormatError, match="signal 0 is of type 'image', not 'EDS_SEM'"):
+        em.load(path, signal_type="EDS_SEM", index=0)
+    assert em.load(path, signal_type="EDS_SEM", index=1).signal_type == "EDS_SEM"

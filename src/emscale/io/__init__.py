@@ -24,8 +24,10 @@ def load(
     """Load a file: any vendor format RosettaSciIO reads, or an emscale ``.zarr`` store.
 
     A file with several signals gives a list in file order; ``signal_type=`` keeps only the signals of that
-    type (one match gives a Signal) and ``index=`` picks one by its position in the file. ``lazy=True`` keeps
-    the data on disk (a dask array read partition by partition). Extra keywords go to the reader.
+    type (one match gives a Signal) and ``index=`` picks one by its position in the file (given both, the signal
+    at ``index`` must be of that type). A file with one signal takes ``signal_type=`` as its type, as HyperSpy
+    does (an EDS_SEM map read as EDS_TEM; recorded in the history). ``lazy=True`` keeps the data on disk (a dask
+    array read partition by partition). Extra keywords go to the reader.
     """
     recover(path)  # a store a crash left half-swapped is put back first
     p = check_path(path)
@@ -59,6 +61,9 @@ def load(
     if index is not None:
         if not 0 <= index < len(signals):
             raise FileFormatError(f"{p}: index {index} out of range, the file holds {len(signals)} signals")
+        if len(signals) > 1 and signal_type is not None and signals[index].signal_type != signal_type:
+            raise FileFormatError(f"{p}: signal {index} is of type {signals[index].signal_type or '<none>'!r}, "
+                                  f"not {signal_type!r}; give one of index= and signal_type=")
         picked = [(index, signals[index])]
     out = []
     for i, s in picked:
