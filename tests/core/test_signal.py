@@ -250,3 +250,17 @@ def test_transpose_to_no_signal_axis_is_refused():
 
     with pytest.raises(AxisError, match="names no axis"):
         Signal(np.ones((5, 4, 3))).transpose(signal_axes=[])
+
+
+@pytest.mark.parametrize(("data", "metadata", "said"), [
+    (np.array(["a", "b"]), None, "not dtype <U1"),
+    (np.array([object(), object()]), None, "not dtype object"),
+    (np.ones(3), [1, 2], "metadata must be a dict"),
+])
+def test_a_signal_of_what_is_not_numbers_is_refused(data, metadata, said):
+    """Objects failed only when saved (zarr's "data type resolution from object failed"), a list of metadata with
+    "cannot convert dictionary update sequence element #0"."""
+    from emscale.core.errors import DataError
+
+    with pytest.raises(DataError, match=said):
+        Signal(data, metadata=metadata)

@@ -65,6 +65,10 @@ class Signal:
     ):
         if not _is_dask(data) and not isinstance(data, np.ndarray):
             data = np.asarray(data)
+        if np.dtype(data.dtype).kind in "OUSMm":  # objects, text and dates reached numpy's reductions and zarr
+            raise DataError(f"a signal holds numbers (bool, integer, float or complex), not dtype {data.dtype}")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise DataError(f"metadata must be a dict (nested sections), got {type(metadata).__name__}")
         ndim = data.ndim
         if axes is None:
             axes = [{} for _ in range(ndim)]
