@@ -129,3 +129,15 @@ def test_decompose_checks_its_seed_before_the_work():
     for seed in (None, -1, 1.5):
         with pytest.raises(DataError, match="seed must be a whole number >= 0"):
             em.decompose(em.Signal(x), "nmf", n_components=2, seed=seed)
+
+
+def test_a_result_is_not_saved_under_a_store_name(tmp_path):
+    """d.save("x.zarr") wrote x.zarr.npz without a word."""
+    from emscale.core.errors import DataError
+
+    x = np.random.default_rng(0).poisson(5.0, (6, 8, 32)).astype(np.uint16)
+    d = em.decompose(em.Signal(x), "pca", n_components=3)
+    with pytest.raises(DataError, match=r"name it x.npz"):
+        d.save(tmp_path / "x.zarr")
+    assert list(tmp_path.iterdir()) == []
+    assert d.save(tmp_path / "x").name == "x.npz"

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import codec
 from .atomic import atomic_write
-from .errors import FileFormatError, OutputExistsError
+from .errors import DataError, FileFormatError, OutputExistsError
 
 FORMAT_VERSION = 1
 _KINDS: dict[str, type[Result]] = {}
@@ -50,6 +50,9 @@ class Result:
 def save_npz(path, kind: str, meta: dict, arrays: dict, overwrite: bool = False) -> Path:
     """Numbers as npz members, everything else as one JSON member (the one codec); written atomically."""
     path = Path(path)
+    if path.suffix.lower() == ".zarr":  # was written as x.zarr.npz without a word
+        raise DataError(f"{path}: a result is saved as one .npz file, not a .zarr store (signals are); name it "
+                        f"{path.with_suffix('.npz').name}")
     if path.suffix != ".npz":
         path = path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
     if path.exists() and not overwrite:
