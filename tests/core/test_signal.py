@@ -264,3 +264,10 @@ def test_a_signal_of_what_is_not_numbers_is_refused(data, metadata, said):
 
     with pytest.raises(DataError, match=said):
         Signal(data, metadata=metadata)
+
+
+def test_repr_of_an_untyped_signal_and_a_negative_zero_offset():
+    """Shown as "<Signal Signal 'hi' ...>" and "offset -0 nm" (the real DM4, MonoCL and Velox files)."""
+    assert repr(Signal(np.ones((2, 3, 4)), title="hi")) == "<Signal 'hi' (3, 2|4) float64>"
+    s = Signal(np.ones((2, 4)), axes=[{"offset": -0.0, "units": "nm", "navigate": True}, {}])
+    assert "offset 0 nm" in s.describe() and "-0" not in s.describe()

@@ -205,7 +205,7 @@ class Axis:
     def __str__(self) -> str:
         u = f" {self.units}" if self.units else ""
         if self.is_uniform:
-            cal = f"scale {self.scale:g}, offset {self.offset:g}{u}"
+            cal = f"scale {self.scale:g}, offset {self.offset + 0.0:g}{u}"
         else:
             cal = f"non-uniform {self.describe_range()}"
         role = "nav" if self.navigate else "sig"

@@ -350,11 +350,11 @@ class Signal:
 
     # -- display -------------------------------------------------------------------------------------------
     def __repr__(self) -> str:
-        kind = self.signal_type or "Signal"
+        kind = f" {self.signal_type}" if self.signal_type else ""  # untyped: not "<Signal Signal ...>"
         title = f" {self.title!r}" if self.title else ""
         lazy = ", lazy" if self.is_lazy else ""
         shape = shape_notation(self._axes[: self.nav_ndim], self._axes[self.nav_ndim :])
-        return f"<Signal {kind}{title} {shape} {self.dtype}{lazy}>"
+        return f"<Signal{kind}{title} {shape} {self.dtype}{lazy}>"
 
     def describe(self) -> str:
         """Multi-line summary: shapes, dtype, type, laziness and every axis with its calibration."""
