@@ -201,3 +201,19 @@ def test_save_with_chunks_of_the_wrong_length_names_the_count(tmp_path):
     with pytest.raises(ValueError, match=r"chunks needs 3 entries \(one per dimension, numpy order\), got 2"):
         em.Signal(np.ones((6, 9, 21))).save(tmp_path / "a.zarr", chunks=(3, 3))
     assert not (tmp_path / "a.zarr").exists()
+
+
+def test_metadata_that_comes_back_as_text_is_named_when_saved(tmp_path):
+    """A date, bytes, a set and an integer key came back as strings without a word."""
+    import datetime
+
+    import emscale as em
+
+    md = {"General": {"date": datetime.date(2024, 1, 2), "raw": b"\x00\x01", 1: "one", "tags": {1, 2},
+                      "fine": [1, 2.0, "x", None]}}
+    with pytest.warns(UserWarning, match=r"4 metadata value\(s\) written as text") as caught:
+        em.Signal(np.ones((2, 3)), metadata=md).save(tmp_path / "a.zarr")
+    said = str(caught[0].message)
+    assert all(k in said for k in ("General/date", "General/raw", "General/1", "General/tags"))
+    assert "fine" not in said
+    assert em.load(tmp_path / "a.zarr").metadata["General"]["date"] == "2024-01-02"

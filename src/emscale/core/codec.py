@@ -62,6 +62,24 @@ def encode(value: Any, strict: bool = True) -> Any:
     return str(value)
 
 
+def as_text(value: Any, where: str = "") -> list[str]:
+    """The places (``a/b/c``) in ``value`` that ``encode(value, strict=False)`` writes as text and that come back
+    as strings: bytes, dates, sets and other objects, and dict keys that are not strings."""
+    if isinstance(value, dict):
+        out = [f"{where}/{k!r}".lstrip("/") for k in value if not isinstance(k, str)]
+        for k, v in value.items():
+            out += as_text(v, f"{where}/{k}")
+        return out
+    if isinstance(value, list | tuple):
+        return [p for i, v in enumerate(value) for p in as_text(v, f"{where}[{i}]")]
+    if isinstance(value, np.ndarray):
+        return [] if value.dtype.kind in "biufc" else [where.lstrip("/")]
+    if value is None or value is Ellipsis or isinstance(value, bool | int | float | str | slice | Path | Axis
+                                                        | np.generic):
+        return []
+    return [where.lstrip("/")]
+
+
 def decode(value: Any) -> Any:
     """Inverse of :func:`encode`."""
     if isinstance(value, dict):

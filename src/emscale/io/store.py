@@ -44,6 +44,12 @@ def _compressor():
 
 
 def store_attrs(s: Signal) -> dict:
+    lossy = codec.as_text(s.metadata)
+    if lossy:  # the vendors' original_metadata is kept as text without a word: it is a record, not an input
+        import warnings
+
+        warnings.warn(f"{len(lossy)} metadata value(s) written as text, read back as strings: "
+                      f"{', '.join(lossy[:5])}{' ...' if len(lossy) > 5 else ''}", stacklevel=3)
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
