@@ -134,14 +134,23 @@ def test_str():
     ({"scale": 0}, "scale must be finite and non-zero"),
     ({"scale": float("nan")}, "scale must be finite and non-zero"),
     ({"offset": float("inf")}, "offset must be finite"),
-    ({"coords": [1.0, 3.0, 2.0, 5.0, 4.0]}, "strictly increasing or decreasing"),
     ({"coords": [1.0, 2.0, float("nan"), 4.0, 5.0]}, "coordinates must be finite"),
     ({"navigate": "no"}, "navigate must be True or False"),
 ])
 def test_a_bad_calibration_is_refused_when_the_signal_is_built(spec, said):
-    """Accepted before, and found only at the first slice: a zero scale read 'spans [0, 0]', unsorted coordinates
-    gave a range from their first and last values, and navigate="no" made the signal axis a navigation axis."""
+    """Accepted before, and found only at the first slice: a zero scale read 'spans [0, 0]'; NaN coordinates were
+    kept, and navigate="no" made the signal axis a navigation axis."""
     import emscale as em
 
     with pytest.raises(AxisError, match=said):
         em.Signal(np.ones((2, 3, 5)), axes=[{}, {}, spec])
+
+
+def test_navigate_none_or_0_and_unsorted_coordinates_are_still_accepted():
+    """A tilt series keeps its acquisition order (dose-symmetric, a repeated 0 degrees) as coordinates."""
+    import emscale as em
+
+    s = em.Signal(np.ones((5, 3)), axes=[{"coords": [0.0, 3.0, -3.0, 6.0, 0.0], "navigate": True},
+                                         {"navigate": None}])
+    assert [a.navigate for a in s.axes] == [True, False]
+    assert Axis.from_dict({"size": 2, "navigate": 1.0}).navigate is True

@@ -78,3 +78,13 @@ def test_rawtlt_is_read_beside_the_input_and_nowhere_else(real_dir, tmp_path):
         as_tilt_series(em.Signal(np.zeros((3, 4, 4)), axes=[{"name": "i", "navigate": True},
                                                            {"name": "y", "navigate": False},
                                                            {"name": "x", "navigate": False}]), rawtlt="HAADF.rawtlt")
+
+
+@pytest.mark.parametrize("angles", [[0.0, 3.0, -3.0, 6.0, -6.0], [-60.0, 0.0, 0.0, 60.0]])
+def test_tilts_in_acquisition_order_or_repeated_make_a_tilt_series(angles):
+    """A dose-symmetric series and a repeated 0 degrees keep their order as the tilt axis' coordinates (a check on
+    sorted coordinates refused them for a while)."""
+    stack = em.Signal(np.random.default_rng(0).random((len(angles), 16, 16)),
+                      axes=[{"navigate": True}, {"navigate": False}, {"navigate": False}])
+    t = as_tilt_series(stack, angles=angles)
+    np.testing.assert_array_equal(t.axes[0].values, angles)

@@ -32,8 +32,7 @@ class Axis:
     coords: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
-        # refused here rather than at the first slice, where a zero scale read "spans [0, 0]" and unsorted
-        # coordinates gave a range from the first and last values
+        # refused here rather than at the first slice, where a zero scale read "spans [0, 0]"
         if not isinstance(self.navigate, bool | np.bool_):
             raise AxisError(f"axis {self.name!r}: navigate must be True or False, got {self.navigate!r}")
         object.__setattr__(self, "navigate", bool(self.navigate))
@@ -45,10 +44,10 @@ class Axis:
             c = np.asarray(self.coords, dtype=float)
             if c.ndim != 1 or c.size != self.size:
                 raise AxisError(f"axis {self.name!r}: {c.size} coordinates given for size {self.size}")
-            step = np.diff(c)
-            if not np.all(np.isfinite(c)) or not (np.all(step > 0) or np.all(step < 0)):
-                raise AxisError(f"axis {self.name!r}: coordinates must be finite and strictly increasing or "
-                                "decreasing")
+            # finite, not necessarily sorted: a tilt series keeps its acquisition order (dose-symmetric, a
+            # repeated 0 degrees)
+            if not np.all(np.isfinite(c)):
+                raise AxisError(f"axis {self.name!r}: coordinates must be finite")
             object.__setattr__(self, "coords", c)
 
     # -- calibration ---------------------------------------------------------------------------------------
@@ -223,8 +222,10 @@ def shape_notation(nav_axes, sig_axes) -> str:
 
 
 def _flag(value):
-    """A dict's ``navigate``: True/False (0 and 1 too, as some files store them); anything else is left for
-    :class:`Axis` to refuse (``bool("no")`` is True)."""
-    if isinstance(value, int | np.integer) and not isinstance(value, bool) and value in (0, 1):
+    """A dict's ``navigate``: True/False (0 and 1 too, as some files store them; None for False); anything else is
+    left for :class:`Axis` to refuse (``bool("no")`` is True)."""
+    if value is None:
+        return False
+    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool) and value in (0, 1):
         return bool(value)
     return value
