@@ -210,10 +210,10 @@ def test_metadata_that_comes_back_as_text_is_named_when_saved(tmp_path):
     import emscale as em
 
     md = {"General": {"date": datetime.date(2024, 1, 2), "raw": b"\x00\x01", 1: "one", "tags": {1, 2},
-                      "fine": [1, 2.0, "x", None]}}
-    with pytest.warns(UserWarning, match=r"4 metadata value\(s\) written as text") as caught:
+                      "fine": [1, 2.0, "x", None, np.float32(1.5), np.arange(3)], "z": np.complex128(1 + 2j)}}
+    with pytest.warns(UserWarning, match=r"5 metadata value\(s\) written as text") as caught:
         em.Signal(np.ones((2, 3)), metadata=md).save(tmp_path / "a.zarr")
     said = str(caught[0].message)
-    assert all(k in said for k in ("General/date", "General/raw", "General/1", "General/tags"))
+    assert all(k in said for k in ("General/date", "General/raw", "General/1", "General/tags", "General/z"))
     assert "fine" not in said
     assert em.load(tmp_path / "a.zarr").metadata["General"]["date"] == "2024-01-02"

@@ -64,7 +64,8 @@ def encode(value: Any, strict: bool = True) -> Any:
 
 def as_text(value: Any, where: str = "") -> list[str]:
     """The places (``a/b/c``) in ``value`` that ``encode(value, strict=False)`` writes as text and that come back
-    as strings: bytes, dates, sets and other objects, and dict keys that are not strings."""
+    as strings: bytes, dates, sets, paths, complex numbers and other objects, and dict keys that are not
+    strings."""
     if isinstance(value, dict):
         out = [f"{where}/{k!r}".lstrip("/") for k in value if not isinstance(k, str)]
         for k, v in value.items():
@@ -72,12 +73,11 @@ def as_text(value: Any, where: str = "") -> list[str]:
         return out
     if isinstance(value, list | tuple):
         return [p for i, v in enumerate(value) for p in as_text(v, f"{where}[{i}]")]
-    if isinstance(value, np.ndarray):
-        return [] if value.dtype.kind in "biufc" else [where.lstrip("/")]
-    if value is None or value is Ellipsis or isinstance(value, bool | int | float | str | slice | Path | Axis
-                                                        | np.generic):
+    if isinstance(value, np.ndarray | np.generic):  # complex numbers are written as their text too
+        return [] if value.dtype.kind in "biuf" else [where.lstrip("/")]
+    if value is None or value is Ellipsis or isinstance(value, bool | int | float | str | slice):
         return []
-    return [where.lstrip("/")]
+    return [where.lstrip("/")]  # bytes, dates, sets, paths, axes and other objects
 
 
 def decode(value: Any) -> Any:
