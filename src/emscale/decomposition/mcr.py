@@ -148,11 +148,12 @@ class MCR(Method):
         settle = None
         if self.pure_pixels and dm.row_scale is not None and start_choice(ctx, "auto")[0]:
             settle = SettledStop(ctx.groups, lambda c, sw: evidence(c, sw, None)[0])
-        start, done = s0, 0
+        start, done, before = s0, 0, np.empty(0)
         while True:
             c, sw, info = mcr_als(dm, start, max_iter=self.max_iter - done, tol=self.tol, closure=self.closure,
                                   closure_scale=dm.root_ag, settle=settle)
             info["n_iter"] += done
+            info["loss_history"] = np.concatenate([before, info["loss_history"]])
             info["pure_pixel_rotation"] = False
             info["pure_pixel_reason"] = "not asked (pure_pixels=False)"
             if not self.pure_pixels:
@@ -169,7 +170,7 @@ class MCR(Method):
             if info["stopped_by"] == "rotated spectra settled" and own and info["n_iter"] < self.max_iter:
                 # the stop assumed a rotation; where the solver's own is kept, it goes on to its loss rule (a
                 # rotation taken from the early stop is as good: NMF's spectra's end, 0.00-0.01 degrees apart)
-                start, done, settle = sw, info["n_iter"], None
+                start, done, settle, before = sw, info["n_iter"], None, info["loss_history"]
                 continue
             spectra = (by_channels[1] / dm.root_bh[None, :] if by_channels is not None else
                        rot[1] if rot is not None else None)
