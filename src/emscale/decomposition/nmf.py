@@ -474,21 +474,21 @@ def nmf(
     if pure_pixels is not None:
         noise = {"noise": "poisson"} if loss == "kl" else {
             "noise": "gaussian", "sigma2": float(history[-1]) / max(dm.n_pixels * dm.n_channels, 1)}
-        apply, evidence, reason = rotation_evidence(w, h, pure_pixels, **noise)
-        rot = pure_pixel_rotation(w, h, pure_pixels, floor=EPS) if apply else None
-        pixel_end = None if rot is None else rot[:2]
-        channel_info, by_channels = channel_end(w, h, pixel_end, pure_channels, layout, **noise)
-        own = (pixel_end is None or by_channels is not None) and (by_channels is None or by_channels[1] is h)
+        def ends(w, h):
+            apply, evidence, reason = rotation_evidence(w, h, pure_pixels, **noise)
+            rot = pure_pixel_rotation(w, h, pure_pixels, floor=EPS) if apply else None
+            pixel_end = None if rot is None else rot[:2]
+            return (evidence, reason, pixel_end, *channel_end(w, h, pixel_end, pure_channels, layout, **noise))
+
+        evidence, reason, pixel_end, channel_info, by_channels = ends(w, h)
+        own = not (pixel_end is not None and by_channels is None) and not channel_info.get("pure_channel_rotation")
         if stopped == "rotated spectra settled" and own and it < max_iter:
             # the stop assumed a rotation; where the solver's own is kept, it goes on to its loss rule (a rotation
             # taken from the early stop is as good: the spectra's end, 0.00-0.01 degrees apart)
             more = _kl_in_memory(xm, w, h, max_iter - it, tol, gamma)
             w, h, converged, stopped = more[0], more[1], more[3], more[6]
             history, it, given_up = history + list(more[2]), it + more[4], given_up or more[5]
-            apply, evidence, reason = rotation_evidence(w, h, pure_pixels, **noise)
-            rot = pure_pixel_rotation(w, h, pure_pixels, floor=EPS) if apply else None
-            pixel_end = None if rot is None else rot[:2]
-            channel_info, by_channels = channel_end(w, h, pixel_end, pure_channels, layout, **noise)
+            evidence, reason, pixel_end, channel_info, by_channels = ends(w, h)
         # the spectra's end where the pixel end was refused or outweighed
         resolved = pixel_end is not None and by_channels is None
         rot = pixel_end if resolved else by_channels
