@@ -46,3 +46,12 @@ def test_sums_at_the_limit_are_exact():
 def test_narrow_counts_sum_exactly_without_checks():
     d = np.full((64, 128), 65535, np.uint16)
     assert int(_signal(d).sum().data) == 64 * 128 * 65535
+
+
+@pytest.mark.parametrize("dtype", [np.uint64, np.int64])
+def test_mean_of_64_bit_values_near_their_limit_is_a_float_not_an_error(dtype):
+    """A float mean needs no exact integer sum: it used to raise "sum does not fit" where the sum did not."""
+    d = np.full((4, 4), 2**62, dtype)
+    assert float(_signal(d).mean().data) == 2.0**62
+    x = np.full((100, 2), 2**62, dtype)
+    np.testing.assert_array_equal(run_pass(x, reduction_pass("mean", (0,), x.dtype), rows=1), [2.0**62, 2.0**62])

@@ -4,7 +4,7 @@ When the first dimension is among the reduced ones the partials are merged (sums
 (count, mean, M2) triples with Chan's formula); otherwise each partition's result is one slab of the output
 and the slabs are concatenated. Sums of integers are exact (int64/uint64) or an error: a sum that does not fit
 its 64-bit accumulator raises ``DataError`` naming the axes rather than wrapping around (``_checked_sum``,
-``_checked_add``); sums of floats accumulate in float64.
+``_checked_add``); sums of floats accumulate in float64, and so does the mean of 64-bit integers.
 """
 
 from __future__ import annotations
@@ -88,6 +88,9 @@ def reduction_pass(op: str, dims: tuple[int, ...], dtype) -> Pass:
     dims = tuple(sorted(dims))
     merged = 0 in dims
     acc_dtype = _sum_dtype(dtype)
+    if op == "mean" and np.dtype(dtype).kind in "iu" and np.dtype(dtype).itemsize == 8:
+        # a float mean needs no exact sum, and 64-bit values near their limit would overflow the integer one
+        acc_dtype = np.dtype(np.float64)
     out_dtype = result_dtype(op, dtype)
 
     if op in ("sum", "mean"):
