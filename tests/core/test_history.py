@@ -167,7 +167,23 @@ def test_replay_errors(si, tmp_path):
     _save_raw(si, raw)
     hist = emscale.load(raw).sum().history
     hist.append(H.entry("frobnicate", {"n": 1}))
-    with pytest.raises(emscale.ReplayError, match="'frobnicate' cannot be replayed"):
+    with pytest.raises(emscale.ReplayError, match=r"'frobnicate' \(entry 2\) cannot be replayed"):
+        emscale.replay(hist)
+
+
+@pytest.mark.parametrize(("damage", "said"), [
+    (lambda h: h.append(["sum"]), r"history step 2 is a list, not a recorded entry"),
+    (lambda h: h[1].update(params={"axis": "E", "frobs": 3}), r"step 1 \('sum'\) does not fit the operation:.*frobs"),
+    (lambda h: h[1].update(params=[1, 2]), r"step 1 \('sum'\): params is a list"),
+])
+def test_a_damaged_history_entry_is_named(si, tmp_path, damage, said):
+    """A damaged entry (hand-edited, truncated) used to fail with a bare TypeError or AttributeError from inside
+    the operation, naming neither the step nor the entry."""
+    raw = tmp_path / "raw.zarr"
+    _save_raw(si, raw)
+    hist = json.loads(json.dumps(emscale.load(raw).sum(axis="E").history))
+    damage(hist)
+    with pytest.raises(emscale.ReplayError, match=said):
         emscale.replay(hist)
 
 

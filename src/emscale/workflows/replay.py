@@ -41,12 +41,26 @@ def replay(history: list[dict], source: str | os.PathLike | None = None, verify_
     obj = load(path, **params)
     if isinstance(obj, list):
         raise ReplayError(f"{path} holds several signals; the recorded load must pick one (signal_type=...)")
-    for e in history[1:]:
+    for i, e in enumerate(history[1:], start=1):
+        if not isinstance(e, dict):
+            raise ReplayError(f"history step {i} is a {type(e).__name__}, not a recorded entry (a dict)")
         try:
             op = registry.get(e.get("op"))
         except registry.RegistryError as exc:
-            raise ReplayError(f"history step {e.get('op')!r} cannot be replayed: {exc}") from None
-        obj = op.function(obj, **op.replay_params(decode(e.get("params", {}))))
+            raise ReplayError(f"history step {e.get('op')!r} (entry {i}) cannot be replayed: {exc}") from None
+        params = decode(e.get("params", {}))
+        if not isinstance(params, dict):
+            raise ReplayError(f"history step {i} ({op.name!r}): params is a {type(params).__name__}, not a dict")
+        params = op.replay_params(params)
+        try:
+            op.signature.bind(obj, **params)
+        except TypeError as exc:  # a damaged entry, named here rather than deep inside the operation
+            raise ReplayError(f"history step {i} ({op.name!r}) does not fit the operation: {exc}") from None
+        obj = op.function(obj, **params)
         if isinstance(obj, tuple):
-            obj = obj[e.get("output", 0)]
+            out = e.get("output", 0)
+            if isinstance(out, bool) or not isinstance(out, int) or not 0 <= out < len(obj):
+                raise ReplayError(f"history step {i} ({op.name!r}): output {out!r} is not one of the "
+                                  f"{len(obj)} values it returns")
+            obj = obj[out]
     return obj
