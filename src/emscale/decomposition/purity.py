@@ -42,6 +42,12 @@ groups' regions (:mod:`.regions`): a phase fills regions of constant composition
 substrate under particles), whereas the centre of a particle seen through its substrate, or the core of a smooth
 blob, is reached at a few points only, and there the spectra's end is taken (issue 17: the Ag spectrum of Ag
 particles on Al).
+
+Before the ends are weighed, and on EELS data too, the pixel end is judged on the map where the pixels' positions
+are known (:func:`channel_end`): it is refused where many pixels lie beyond a group's vertex (:data:`MAX_BEYOND`),
+and where no group fills a region of constant composition (the flattest component's plateau under
+:data:`MIN_PLATEAU`) while some pixels lie beyond a vertex. A map mixed everywhere has no such region, and its
+groups are its most extreme mixtures.
 """
 
 from __future__ import annotations
@@ -69,9 +75,17 @@ MAX_OUTSIDE_CHANNELS = 0.01
 # then holds a 32 MiB model)
 CHANNEL_EVIDENCE_PIXELS = 16384
 # Where both ends pass (settle_ends): the ends dispute a component whose spectra differ by at least this, and the
-# pixel end is kept when each disputed component's group fills at least this plateau fraction (.regions)
+# pixel end is kept when each disputed component's group fills at least this plateau fraction (.regions). Where no
+# group fills it, the pixel end is refused everywhere (channel_end): the flattest component read 0.64-0.82 on 62
+# fits with pure pixels (alloys, pure-pixel EDS and EELS cubes at 20-2000 counts/pixel, the demo's sample); 0.23-0.40
+# on 26 of 55 fits of smooth blob and gradient mixtures whose groups passed the single pixels' evidence (the others
+# read 0.44-0.99: the plateau ambiguity of settle_ends)
 DISPUTED_DEGREES = 10.0
 MIN_PLATEAU = 0.44
+# ... unless at most this share of the pixels lie beyond any group's vertex by more than their noise: pure regions
+# too narrow to hold a plateau after the smoothing (layers 3 pixels wide: plateau 0.33, beyond 0.0), where a mixed
+# map's extreme mixtures spread beyond their groups (3.2-32 % on those 26 fits)
+NARROW_BEYOND = 0.02
 # a pure-pixel vertex that more than this share of the pixels lie beyond, by more than their noise, bounds no region
 # of the data (channel_end, .regions): measured at most 10 % where the pure pixels are right (60 EDS and EELS scenes
 # with pure pixels, the demo's sample at ten seeds), 14-37 % on most mixtures where the rotation was wrong and
@@ -310,20 +324,38 @@ def channel_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout=None,
     (``info`` then also sets ``pure_pixel_rotation`` False with its ``pure_pixel_reason``, and ``pure_pixel_regions``
     holds the fractions): the spectra's end where it passes its own evidence, else the solver's own ``(w, h)``.
     The single pixels' evidence (:func:`rotation_evidence`) cannot see this where their noise is large (few counts)
-    or where the mixtures beyond spread smoothly. Else, on EDS data only, the spectra's end is tried
-    (:func:`pure_channel_rotation`); where both ends pass, they are weighed (:func:`settle_ends`)."""
+    or where the mixtures beyond spread smoothly. It is refused likewise where no group fills a region of constant
+    composition (every component's :attr:`.regions.RegionShape.plateau` under :data:`MIN_PLATEAU`) and some pixels
+    lie beyond a vertex (more than :data:`NARROW_BEYOND`; none do beyond pure layers too narrow to fill a plateau,
+    3 pixels wide, which are kept): at 2000 counts/pixel the extreme mixtures of a smooth EELS mixture lie beyond
+    their groups' vertex by more than their noise on only 7-10 % of the pixels, as a true vertex's noisy pixels do,
+    but no component's share levels off there (issue 17, 96 x 96 x 1024: blobs of three phases 19.5 degrees from
+    the truth at the pixel end, the solver's own 8.5-15.5; a two-phase gradient 8.6, its own 3.1-4.2). Else, on
+    EDS data only, the spectra's end is tried (:func:`pure_channel_rotation`); where both ends pass, they are
+    weighed (:func:`settle_ends`)."""
     shapes = None
     if pixel_end is not None and layout is not None and layout.judgeable:
         # the pixel end's loadings before their clip at zero: the solver's model written in the pixel end's spectra
         unclipped = w @ (h @ np.linalg.pinv(pixel_end[1]))
         shapes = region_shapes(unclipped, pixel_end[1], layout, range(h.shape[0]))
         far = max(shapes, key=lambda c: shapes[c].beyond)
+        flat = max(shapes, key=lambda c: shapes[c].plateau)
         regions = {"beyond_fractions": {str(c): round(x.beyond, 3) for c, x in shapes.items()},
-                   "max_beyond": MAX_BEYOND}
+                   "max_beyond": MAX_BEYOND,
+                   "plateau_fractions": {str(c): round(x.plateau, 3) for c, x in shapes.items()},
+                   "min_plateau": MIN_PLATEAU}
+        said = None
         if shapes[far].beyond > MAX_BEYOND:
             said = (f"pure pixels refused: {100 * shapes[far].beyond:.0f} % of the pixels lie beyond pure-pixel "
                     f"group {far}'s vertex by more than their noise (over {100 * MAX_BEYOND:.0f} %: no vertex of "
                     "the data)")
+        elif shapes[flat].plateau < MIN_PLATEAU and shapes[far].beyond > NARROW_BEYOND:
+            said = (f"pure pixels refused: no pure-pixel group fills a region of constant composition (of the "
+                    f"pixels where a group's component holds at least half its vertex share, at most "
+                    f"{100 * shapes[flat].plateau:.0f} % reach 90 % of it, under {100 * MIN_PLATEAU:.0f} %), and "
+                    f"{100 * shapes[far].beyond:.1f} % of the pixels lie beyond group {far}'s vertex by more than "
+                    "their noise: the most extreme mixtures of a map mixed everywhere")
+        if said is not None:
             info, rot = channel_end(w, h, None, eds, layout, noise=noise, sigma2=sigma2)
             if rot is None:
                 info["pure_channel_reason"] = f"{info['pure_channel_reason']}; the solver's own spectra kept"

@@ -29,11 +29,14 @@ lies above 1 by more than its noise: at most 10 % where the pure pixels are righ
 cubes at 20-2000 counts/pixel, the demo's EDS sample at ten seeds: 4.5-9.9 %); 14-37 % on most smooth EELS mixtures
 where the rotation was wrong; 79-98 % where a pure-pixel group of a few noisy pixels passed its evidence at 5
 counts/pixel (its plateau read 0.75-0.77, a phase). Some wrong rotations stay below (EELS mixtures at 2000
-counts/pixel: 8-9 %).
+counts/pixel: 8-9 %). Their maps have no plateau anywhere: the flattest component reads 0.23-0.29, against
+0.64-0.82 where the pure pixels are right (:data:`.purity.MIN_PLATEAU`, judged by :func:`.purity.channel_end`).
 
 Known limitation: a region a few pixels across is mostly edge after the smoothing, so a pure phase of small
 particles (radius 2-3 pixels: 0.36-0.47) or a layer 3 pixels wide (0.33) scores like a mixture; where the two ends
-of the family dispute such a phase, the spectra's end is taken.
+of the family dispute such a phase, the spectra's end is taken. Where every phase is that narrow (a multilayer of
+3-pixel layers) no group fills a plateau, and the pixel end is kept only because no pixel lies beyond its vertices
+(:data:`.purity.NARROW_BEYOND`).
 """
 
 from __future__ import annotations
