@@ -70,9 +70,6 @@ class Signal:
         if metadata is not None and not isinstance(metadata, dict):
             raise DataError(f"metadata must be a dict (nested sections), got {type(metadata).__name__}")
         ndim = data.ndim
-        if 0 in data.shape:  # slicing refuses empty selections; a signal built empty failed later, in numpy
-            raise DataError(f"a signal holds at least one value along every axis; shape {tuple(data.shape)} has "
-                            "an empty one")
         if axes is None:
             axes = [{} for _ in range(ndim)]
         if len(axes) != ndim:
