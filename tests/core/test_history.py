@@ -167,14 +167,16 @@ def test_replay_errors(si, tmp_path):
     _save_raw(si, raw)
     hist = emscale.load(raw).sum().history
     hist.append(H.entry("frobnicate", {"n": 1}))
-    with pytest.raises(emscale.ReplayError, match=r"'frobnicate' \(entry 2\) cannot be replayed"):
+    with pytest.raises(emscale.ReplayError, match=r"entry 2 \('frobnicate'\) cannot be replayed"):
         emscale.replay(hist)
 
 
 @pytest.mark.parametrize(("damage", "said"), [
-    (lambda h: h.append(["sum"]), r"history step 2 is a list, not a recorded entry"),
-    (lambda h: h[1].update(params={"axis": "E", "frobs": 3}), r"step 1 \('sum'\) does not fit the operation:.*frobs"),
-    (lambda h: h[1].update(params=[1, 2]), r"step 1 \('sum'\): params is a list"),
+    (lambda h: h.append(["sum"]), r"history entry 2 is a list, not a recorded step"),
+    (lambda h: h[1].update(params={"axis": "E", "frobs": 3}), r"entry 1 \('sum'\) does not fit the operation:.*frobs"),
+    (lambda h: h[1].update(params=[1, 2]), r"entry 1 \('sum'\): params is a list"),
+    (lambda h: h[1].update(op=["sum"]), r"entry 1 names no operation \(op: \['sum'\]\)"),
+    (lambda h: h.__setitem__(0, "load"), r"entry 0 is a str, not a recorded load"),
 ])
 def test_a_damaged_history_entry_is_named(si, tmp_path, damage, said):
     """A damaged entry (hand-edited, truncated) used to fail with a bare TypeError or AttributeError from inside

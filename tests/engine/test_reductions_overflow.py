@@ -50,8 +50,20 @@ def test_narrow_counts_sum_exactly_without_checks():
 
 @pytest.mark.parametrize("dtype", [np.uint64, np.int64])
 def test_mean_of_64_bit_values_near_their_limit_is_a_float_not_an_error(dtype):
-    """A float mean needs no exact integer sum: it used to raise "sum does not fit" where the sum did not."""
+    """A float mean needs no exact integer sum: it raised "sum does not fit" (the sum, 2^66, does not), where the
+    mean, 2^62, is a float like any other."""
     d = np.full((4, 4), 2**62, dtype)
     assert float(_signal(d).mean().data) == 2.0**62
     x = np.full((100, 2), 2**62, dtype)
     np.testing.assert_array_equal(run_pass(x, reduction_pass("mean", (0,), x.dtype), rows=1), [2.0**62, 2.0**62])
+
+
+@pytest.mark.parametrize("op", ["max", "min", "mean", "std"])
+def test_reducing_an_empty_axis_names_it(op):
+    """A table of no rows (an atom table where no atom was found) is a signal; its max gave numpy's "zero-size
+    array to reduction operation maximum which has no identity", its mean NaN with a RuntimeWarning."""
+    s = _signal(np.zeros((0, 5)))
+    with pytest.raises(DataError, match=rf"{op} over axes with no values: 'y' \(shape \(0, 5\)\)"):
+        getattr(s, op)()
+    assert getattr(s, op)("E").data.shape == (0,)  # over a non-empty axis: an empty result, as numpy
+    assert s.sum().data == 0

@@ -179,6 +179,9 @@ def _declare_reduction(op: str):
     def reduction(s: Signal, axis: int | str | Sequence[int | str] | None = None, executor=None,
                   progress=None) -> Signal:
         dims = s._dims(axis)
+        empty = [repr(s.axes[d].name) for d in dims if s.data.shape[d] == 0]
+        if empty and op != "sum":  # numpy: "zero-size array to reduction operation maximum which has no identity"
+            raise DataError(f"{op} over axes with no values: {', '.join(empty)} (shape {tuple(s.data.shape)})")
         try:
             out = reduce(s.data, op, dims, executor=executor, progress=progress)
         except _Overflow as exc:

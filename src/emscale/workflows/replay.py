@@ -24,6 +24,8 @@ def replay(history: list[dict], source: str | os.PathLike | None = None, verify_
     if not history:
         raise ReplayError("empty history: nothing to replay")
     first = history[0]
+    if not isinstance(first, dict):
+        raise ReplayError(f"history entry 0 is a {type(first).__name__}, not a recorded load (a dict)")
     if first.get("op") != "load":
         raise ReplayError(f"history starts with {first.get('op')!r}, not with a load: cannot replay from a file")
     src = first.get("source", {})
@@ -43,24 +45,26 @@ def replay(history: list[dict], source: str | os.PathLike | None = None, verify_
         raise ReplayError(f"{path} holds several signals; the recorded load must pick one (signal_type=...)")
     for i, e in enumerate(history[1:], start=1):
         if not isinstance(e, dict):
-            raise ReplayError(f"history step {i} is a {type(e).__name__}, not a recorded entry (a dict)")
+            raise ReplayError(f"history entry {i} is a {type(e).__name__}, not a recorded step (a dict)")
+        if not isinstance(e.get("op"), str):
+            raise ReplayError(f"history entry {i} names no operation (op: {e.get('op')!r})")
         try:
-            op = registry.get(e.get("op"))
+            op = registry.get(e["op"])
         except registry.RegistryError as exc:
-            raise ReplayError(f"history step {e.get('op')!r} (entry {i}) cannot be replayed: {exc}") from None
+            raise ReplayError(f"history entry {i} ({e['op']!r}) cannot be replayed: {exc}") from None
         params = decode(e.get("params", {}))
         if not isinstance(params, dict):
-            raise ReplayError(f"history step {i} ({op.name!r}): params is a {type(params).__name__}, not a dict")
+            raise ReplayError(f"history entry {i} ({op.name!r}): params is a {type(params).__name__}, not a dict")
         params = op.replay_params(params)
         try:
             op.signature.bind(obj, **params)
         except TypeError as exc:  # a damaged entry, named here rather than deep inside the operation
-            raise ReplayError(f"history step {i} ({op.name!r}) does not fit the operation: {exc}") from None
+            raise ReplayError(f"history entry {i} ({op.name!r}) does not fit the operation: {exc}") from None
         obj = op.function(obj, **params)
         if isinstance(obj, tuple):
             out = e.get("output", 0)
             if isinstance(out, bool) or not isinstance(out, int) or not 0 <= out < len(obj):
-                raise ReplayError(f"history step {i} ({op.name!r}): output {out!r} is not one of the "
+                raise ReplayError(f"history entry {i} ({op.name!r}): output {out!r} is not one of the "
                                   f"{len(obj)} values it returns")
             obj = obj[out]
     return obj
