@@ -311,27 +311,25 @@ GRID = [(kind, layout, rank, counts) for kind in ("eds", "eels") for layout in (
         for rank in (2, 3, 4) for counts in (20, 200, 2000)]
 
 
-# Cells that fail today (measured 2026-11-30 with the ends weighed by their regions, /work/exp10/grid_new.out; the
-# five EDS rank-2 and rank-3 cells at 20 counts/pixel pass since the regions are judged on unclipped loadings), marked
-# so that the slow suite shows a new failure, not these known ones. EELS has no spectra's end: a blob's or a
-# gradient's extreme mixture passes for a pure region there (the plateau ambiguity of
-# test_alloy_phases_keep_the_pure_pixel_member). EDS: at 20 counts/pixel, and at rank 4, no method here reaches the
-# truth; nmf-eds-blobs-3-200 and -gradient-3-200 are better than the solver's own but above 2 degrees (2.2 and 2.95).
+# Cells that fail today (measured 2026-12-01, the pixel end judged on the map by both its beyond fraction and its
+# plateaus), marked so that the slow suite shows a new failure, not these known ones.
+# Worse than the solver's own: EELS blobs and gradients at rank 4 and 200 counts/pixel, whose extreme mixtures fill
+# plateaus (0.69-0.93) as phases do and lie beyond their vertex on 1-4 % of the pixels (the plateau ambiguity of
+# test_alloy_phases_keep_the_pure_pixel_member), and EDS gradients at rank 4 (20 and 2000 counts/pixel).
+# nmf-eels-gradient-2-2000 keeps its own factorisation (8.61 -> 3.96 degrees), but NMF's own from the pure-pixel
+# endmember start is not the one from NNDSVDa (3.12); on nmf-eels-blobs-3-2000 it is better (12.69 against 15.50).
+# Above 2 degrees but better than the solver's own: nmf-eds-blobs-3-200 (2.2) and -gradient-3-200 (2.95).
 # The scenes' own floors (groundtruth.separation_floor: the spectra fitted with the true maps) at 200 counts/pixel:
 # blobs rank 3 1.39, gradient rank 3 2.12, blobs rank 4 3.57, gradient rank 4 2.78 degrees: 2 degrees is out of any
 # factorisation's reach on the last three. At 2000 counts/pixel the rank-4 floors are 1.10 and 1.12 (the default is at
 # 10.5 and 30.3 there); at 20 counts/pixel the floors are 3.2-7.7 degrees.
 KNOWN_FAILURES = {
-    ("nmf", "eds", "blobs", 3, 200), ("nmf", "eds", "blobs", 4, 200), ("mcr", "eds", "blobs", 4, 200),
-    ("nmf", "eds", "blobs", 4, 2000),
+    ("nmf", "eds", "blobs", 3, 200), ("nmf", "eds", "blobs", 4, 200), ("nmf", "eds", "blobs", 4, 2000),
     ("nmf", "eds", "gradient", 3, 200),
     ("mcr", "eds", "gradient", 4, 20), ("nmf", "eds", "gradient", 4, 200), ("nmf", "eds", "gradient", 4, 2000),
     ("mcr", "eds", "gradient", 4, 2000),
-    ("mcr", "eels", "blobs", 2, 200), ("nmf", "eels", "blobs", 2, 2000), ("mcr", "eels", "blobs", 2, 2000),
-    ("nmf", "eels", "blobs", 3, 2000), ("mcr", "eels", "blobs", 3, 2000), ("nmf", "eels", "blobs", 4, 200),
-    ("mcr", "eels", "blobs", 4, 200),
-    ("mcr", "eels", "gradient", 2, 20), ("mcr", "eels", "gradient", 2, 200), ("nmf", "eels", "gradient", 2, 2000),
-    ("mcr", "eels", "gradient", 2, 2000), ("mcr", "eels", "gradient", 4, 200)}
+    ("nmf", "eels", "blobs", 4, 200), ("mcr", "eels", "blobs", 4, 200),
+    ("nmf", "eels", "gradient", 2, 2000), ("mcr", "eels", "gradient", 4, 200)}
 
 
 @pytest.mark.slow
