@@ -213,8 +213,11 @@ def make_cube(
     seed: int = 0,
     dtype=np.uint16,
     background=(0.2, 0.4),
+    layers: int | None = None,
 ):
     """(Signal, Truth): a Poisson spectrum image with ``rank`` components and ``counts`` mean counts per pixel.
+    ``layers``: instead of smooth maps, every pixel pure, the components in turn in layers this many pixels wide
+    (along x).
 
     ``background``: range of the bremsstrahlung fraction of each EDS spectrum. A background shared by every
     spectrum makes NMF non-unique (``H1 - a H2`` stays non-negative for small ``a``); a low one (few %) leaves
@@ -227,7 +230,11 @@ def make_cube(
         spectra = eds_spectra(rank, n_channels, rng, background)
     else:
         spectra = eels_spectra(rank, n_channels, rng)
-    ab = abundance_maps(rank, shape, pure, rng)
+    if layers is None:
+        ab = abundance_maps(rank, shape, pure, rng)
+    else:
+        layer = (np.arange(shape[1]) // layers) % rank
+        ab = np.broadcast_to((layer[:, None] == np.arange(rank)).astype(float), (*shape, rank))
     thickness = 1.0 + 0.3 * np.tanh(gaussian_filter(rng.standard_normal(shape), max(shape) / 6, mode="wrap") * 3)
     expected = counts * thickness[..., None] * (ab @ spectra)
     data = rng.poisson(expected)
@@ -247,7 +254,8 @@ def make_cube(
         ab,
         expected,
         rank,
-        {"kind": kind, "shape": shape, "n_channels": n_channels, "counts": counts, "pure": pure, "seed": seed},
+        {"kind": kind, "shape": shape, "n_channels": n_channels, "counts": counts, "pure": pure or layers is not None,
+         "seed": seed, "layers": layers},
     )
     return s, truth
 

@@ -226,37 +226,17 @@ def test_eels_mixture_where_no_group_fills_a_plateau_keeps_the_solvers_own(layou
     assert a <= a_raw + 1e-9 and a < before - 2.0, (a, a_raw)
 
 
-def _multilayer(kind: str, width: int, counts: float = 200.0, seed: int = 0):
-    """Two pure phases in layers ``width`` pixels wide (every pixel pure), 64 x 64 x 512, thickness varying."""
-    from scipy.ndimage import gaussian_filter
-
-    from emscale import Signal
-    from groundtruth import eds_spectra, eels_spectra
-
-    rng = np.random.default_rng(seed)
-    spectra = eels_spectra(2, 512, rng) if kind == "eels" else eds_spectra(2, 512, rng)
-    layer = ((np.arange(64) // width) % 2).astype(float)
-    fractions = np.stack([np.broadcast_to(layer, (64, 64)), 1.0 - np.broadcast_to(layer, (64, 64))], axis=-1)
-    thickness = 1.0 + 0.3 * np.tanh(3 * gaussian_filter(rng.standard_normal((64, 64)), 64 / 6, mode="wrap"))
-    data = rng.poisson(counts * thickness[..., None] * (fractions @ spectra)).astype(np.uint16)
-    sig = ({"name": "Energy loss", "scale": 750.0 / 511, "offset": 250.0, "units": "eV"} if kind == "eels" else
-           {"name": "Energy", "scale": 19.9 / 511, "offset": 0.1, "units": "keV"})
-    s = Signal(data, axes=[{"name": "y", "navigate": True}, {"name": "x", "navigate": True}, sig],
-               signal_type="EELS" if kind == "eels" else "EDS_SEM", metadata={"Signal": {"counts": True}})
-    return s, spectra
-
-
 @pytest.mark.parametrize("method", ["nmf", "mcr"])
 def test_pure_layers_too_narrow_for_a_plateau_keep_the_pure_pixels(method):
     """Layers 3 pixels wide are mostly edge after the regions' smoothing: no group fills a plateau (0.33), as on a
     map mixed everywhere, but no pixel lies beyond a vertex either. Refused on the plateaus alone, the pixel end
     (1.4 degrees from the truth) gave way to the solver's own (3.1-3.3)."""
-    s, spectra = _multilayer("eels", 3)
+    s, truth = make_cube(2, "eels", shape=(64, 64), n_channels=512, counts=200, seed=0, layers=3)
     d = decompose(s, method, n_components=2)
     assert d.info["pure_pixel_rotation"], d.info["pure_pixel_reason"]
     regions = d.info["pure_pixel_regions"]
     assert max(regions["plateau_fractions"].values()) < 0.44 and max(regions["beyond_fractions"].values()) <= 0.02
-    assert _median_angle(d, spectra) < 2.0
+    assert _median_angle(d, truth.spectra) < 2.0
 
 
 def test_a_refused_rotation_does_not_keep_an_early_stop():
