@@ -16,7 +16,7 @@ from ..engine import Pass
 from ._matrix import DataMatrix
 from ._method import Context, Method, by_energy, register, unit_sum
 from .nmf import start_choice
-from .purity import SettledStop, channel_end, pure_pixel_rotation, rotation_evidence
+from .purity import SettledStop, channel_end, group_fit_rotation, pure_pixel_rotation, rotation_evidence
 from .regions import PixelLayout
 from .vca import vertex_scores
 
@@ -92,6 +92,22 @@ def _concentration_pass(dm: DataMatrix, s: np.ndarray, closure: bool, closure_sc
     return c, ctc, ctx, res
 
 
+def _group_fit(dm: DataMatrix, sw: np.ndarray, groups) -> np.ndarray | None:
+    """:func:`.purity.group_fit_rotation` of the pure-pixel groups' summed spectra (one pass), in data units."""
+    k = sw.shape[0]
+    if len(groups) != k or any(len(g) == 0 for g in groups) or dm.mean is not None:
+        return None
+    a = np.zeros((dm.n_pixels, k))
+    for i, g in enumerate(groups):
+        a[np.asarray(g), i] = 1.0
+    if dm.row_scale is not None:
+        a /= dm.row_scale[:, None]  # Xw^T a = col_scale * (summed raw rows)
+    sums = dm.rmatmul(a, name="mcr-group-sums").T
+    if dm.col_scale is not None:
+        sums = sums / dm.col_scale[None, :]
+    return group_fit_rotation(sums, sw * dm.root_bh[None, :], "poisson" if dm.row_scale is not None else "gaussian")
+
+
 def _residual(dm: DataMatrix, c: np.ndarray, s: np.ndarray) -> float:
     """|Xw - C S|^2 formed block by block."""
 
@@ -114,7 +130,8 @@ class MCR(Method):
     """MCR-ALS (:func:`mcr_als`) on the weighted matrix, started from the PCA model of the summed spectra of
     each pure-pixel group; spectra scaled to unit sum, components ordered by energy. Options: ``closure``,
     ``pure_pixels`` (rotate to the member of the family of equally good factorisations whose concentrations are
-    pure at the pure-pixel groups, :mod:`.purity`, then refit the concentrations; only when the data show pure
+    pure at the pure-pixel groups, :mod:`.purity`, reading each group's shares from its summed spectrum,
+    :func:`.purity.group_fit_rotation`, then refit the concentrations; only when the data show pure
     pixels there, :func:`.purity.rotation_evidence`; else, on EDS data, to the member whose spectra are pure at
     each phase's own lines when the data show those, :func:`.purity.pure_channel_rotation`; where both do, the
     shape of the pure pixels' regions decides, :func:`.purity.settle_ends`), ``max_iter``,
@@ -159,7 +176,12 @@ class MCR(Method):
             if not self.pure_pixels:
                 break
             apply, info["pure_pixel_evidence"], info["pure_pixel_reason"] = evidence(c, sw, info["loss"])
-            rot = pure_pixel_rotation(c, sw, ctx.groups) if apply else None
+            # M from each group's summed spectrum, not its summed concentrations: the clipped concentrations of a
+            # pure pixel's absent components are the positive half of their noise, and summed over a group they
+            # read as a share that is not there (measured, 64 x 64 x 1024 EDS, pure particles at 20 counts/pixel,
+            # four draws: median angle to the truth 6.6-7.6 degrees from the summed concentrations, 5.95-6.22
+            # from the summed spectra, 5.95-6.19 unrotated)
+            rot = pure_pixel_rotation(c, sw, ctx.groups, m=_group_fit(dm, sw, ctx.groups)) if apply else None
             info["pure_pixel_rotation"] = rot is not None
             # else the spectra's end of the family (.purity), in data units
             w_data, h_data, noise = data_units(c, sw, info["loss"])

@@ -93,10 +93,12 @@ NARROW_BEYOND = 0.02
 MAX_BEYOND = 0.15
 
 
-def pure_pixel_rotation(w: np.ndarray, h: np.ndarray, groups, floor: float = 0.0):
+def pure_pixel_rotation(w: np.ndarray, h: np.ndarray, groups, floor: float = 0.0, m: np.ndarray | None = None):
     """``(W M^-1 clipped at floor, M H, M)`` for pixel-index groups (one per component), or ``None`` when the
-    groups do not define an invertible rotation (fewer groups than components, or two groups on one vertex)."""
-    m = group_rotation(w, groups)
+    groups do not define an invertible rotation (fewer groups than components, or two groups on one vertex).
+
+    ``m``: ``M`` where the caller reads it from elsewhere than ``W`` (MCR: :func:`group_fit_rotation`)."""
+    m = group_rotation(w, groups) if m is None else _usable(m)
     if m is None:
         return None
     w_new = np.maximum(w @ np.linalg.inv(m), floor)
@@ -114,6 +116,36 @@ def group_rotation(w: np.ndarray, groups) -> np.ndarray | None:
     if not np.all(np.isfinite(m)) or np.linalg.cond(m) > MAX_CONDITION:
         return None
     return m
+
+
+def group_fit_rotation(sums: np.ndarray, h: np.ndarray, noise: str = "poisson", n_iter: int = 20) -> np.ndarray | None:
+    """``M`` of :func:`pure_pixel_rotation` from each group's summed spectrum ``sums`` (k, channels), fitted by the
+    spectra ``h`` (k, channels; data units) without a sign constraint: Poisson maximum likelihood (iteratively
+    reweighted least squares) for counts, least squares for ``noise="gaussian"``; then clipped at zero and scaled
+    to unit-sum rows. None where they define no rotation.
+
+    Why not the groups' summed loadings (:func:`group_rotation`): a solver that clips each pixel's least-squares
+    loadings at zero (MCR-ALS) keeps the positive half of a pure pixel's noise on its absent components, and
+    summed over a group that half reads as a share that is not there. Fitting the summed spectrum is linear in
+    the data, so the noise sums to zero instead."""
+    m = np.linalg.lstsq(h.T, sums.T, rcond=None)[0].T
+    if noise == "poisson":
+        floor = 1e-9 * max(float(np.max(sums)), 1e-300)
+        for _ in range(n_iter):
+            mu = np.maximum(m @ h, floor)
+            for i in range(len(m)):
+                hw = h / mu[i]
+                m[i] = np.linalg.solve(hw @ h.T, hw @ sums[i])
+    # a group's spectrum lies in the cone of the non-negative solution's spectra; a negative share is the noise of
+    # a group of a few pixels (measured: a 2-pixel group at 20 counts/pixel read -0.16, rotating one spectrum from
+    # 7.2 to 11.3 degrees off). Clipping the group's sum, not each pixel, keeps the bias at the sum's noise
+    m = np.maximum(m, 0.0)
+    return _usable(m / np.where(m.sum(axis=1, keepdims=True) == 0, 1.0, m.sum(axis=1, keepdims=True)))
+
+
+def _usable(m: np.ndarray) -> np.ndarray | None:
+    """``m``, or None where it defines no rotation (not finite, or two rows on one vertex)."""
+    return m if np.all(np.isfinite(m)) and np.linalg.cond(m) <= MAX_CONDITION else None
 
 
 def rotated_spectra(w: np.ndarray, h: np.ndarray, groups) -> np.ndarray | None:
