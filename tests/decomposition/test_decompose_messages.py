@@ -79,3 +79,17 @@ def test_a_rank_from_the_scree_elbow_says_it_is_a_guess():
     assert d.info["rank_method"] == "elbow" and "rank_warning" in d.info
     counts = em.Signal(rng.poisson(20.0, (8, 8, 64)).astype(np.uint16))
     assert em.decompose(counts, "pca", n_components="auto").info["rank_method"] == "parallel-analysis-poisson"
+
+
+@pytest.mark.parametrize("pure_pixels", [True, False])
+def test_nmf_out_of_iterations_reports_its_own_last_progress(pure_pixels):
+    # NMF checks its loss every 10 iterations and appends the final loss (and a rotation's refit) after the checks;
+    # the warning read the last two entries, so it reported a rotation's rise as progress, or nothing at all
+    rng = np.random.default_rng(1)
+    x = rng.poisson(30 * rng.dirichlet([1, 1, 1], (20, 20)) @ rng.dirichlet(np.ones(64), 3)).astype(np.uint16)
+    with pytest.warns(UserWarning, match="over its last 10 iterations") as rec:
+        d = em.decompose(em.Signal(x), "nmf", n_components=3, max_iter=40, pure_pixels=pure_pixels)
+    checks = d.info["loss_history"][:4]  # iterations 10, 20, 30, 40
+    said = [str(w.message) for w in rec if "stopped at max_iter" in str(w.message)][0]
+    said = float(said.split("change of the loss ")[1].split(" ")[0])
+    assert said == pytest.approx(abs(checks[2] - checks[3]) / checks[3], rel=0.01)

@@ -70,6 +70,7 @@ from .regions import PixelLayout
 from .vca import vertex_scores
 
 EPS = 1e-12
+CHECK_EVERY = 10  # iterations between evaluations of the KL loss (in-memory route)
 
 
 def nndsvda(u: np.ndarray, s: np.ndarray, vt: np.ndarray, fill: float) -> tuple[np.ndarray, np.ndarray]:
@@ -330,7 +331,8 @@ def loadings_pass(
     return (np.concatenate(blocks, axis=0) if blocks else np.zeros((0, k))), float(val)
 
 
-def _kl_in_memory(xm, w, h, max_iter, tol, gamma: float = 1.0, check_every: int = 10, settle=None):
+def _kl_in_memory(xm, w, h, max_iter, tol, gamma: float = 1.0, check_every: int = CHECK_EVERY,
+                  settle=None):
     """KL multiplicative updates on the in-memory matrix. Returns W, H, loss history, converged, iterations, the
     iteration at which over-relaxed steps were given up (0: never) and what stopped the updates.
 
@@ -374,6 +376,16 @@ def _kl_in_memory(xm, w, h, max_iter, tol, gamma: float = 1.0, check_every: int 
             saved = (w.copy(), h.copy())
     history.append(xm.loss(w, h))
     return w, h, history, converged, it, given_up, stopped
+
+
+def _check_change(history) -> tuple[float, int] | None:
+    """(relative change of the loss between the last two checks of :func:`_kl_in_memory`, iterations between
+    them), or None: the solver's own last progress, which the entries appended after it (the final loss, a
+    rotation's refit) do not say."""
+    checks = history[:-1]  # the last entry is the final loss, after the loop
+    if len(checks) < 2 or not np.isfinite(checks[-2:]).all() or checks[-1] == 0:
+        return None
+    return abs(checks[-2] - checks[-1]) / abs(checks[-1]), CHECK_EVERY
 
 
 def _by_passes(dm: DataMatrix, w, h, loss: str, max_iter: int, tol: float, gamma: float):
@@ -464,10 +476,12 @@ def nmf(
             settle = SettledStop(pure_pixels, lambda w, h: rotation_evidence(w, h, pure_pixels)[0])
         w, h, history, converged, it, given_up, stopped = _kl_in_memory(xm, w, h, max_iter, tol, gamma,
                                                                        settle=settle)
+        last_change = _check_change(history)
         route = ("csr" if xm.csr is not None else "dense") + ("-numba" if xm.use_numba else "-numpy")
     else:
         w, h, history, converged, it, given_up = _by_passes(dm, w, h, loss, max_iter, tol, gamma)
         stopped = "loss" if converged else "max_iter"
+        last_change = None
     resolved = False
     evidence, reason = None, "not asked (pure_pixels=False)"
     channel_info: dict = {}
@@ -488,6 +502,7 @@ def nmf(
             more = _kl_in_memory(xm, w, h, max_iter - it, tol, gamma)
             w, h, converged, stopped = more[0], more[1], more[3], more[6]
             history, it, given_up = history + list(more[2]), it + more[4], given_up or more[5]
+            last_change = _check_change(more[2])
             evidence, reason, pixel_end, channel_info, by_channels = ends(w, h)
         # the spectra's end where the pixel end was refused or outweighed
         resolved = pixel_end is not None and by_channels is None
@@ -519,6 +534,8 @@ def nmf(
         "pure_pixel_rotation": resolved,
         "pure_pixel_reason": reason,
     }
+    if last_change is not None:
+        info["last_change"] = last_change
     if evidence is not None:
         info["pure_pixel_evidence"] = evidence
         info |= channel_info
