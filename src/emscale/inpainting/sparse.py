@@ -37,7 +37,10 @@ __all__ = ["PRIORS", "fista_inpaint", "sparse"]
 
 PRIORS = ("fourier", "dct", "fourier+dct")
 LAM_MAX = 3.0  # in units of the measured values' standard deviation
-LAM_MIN_CANDIDATES = (0.002, 0.006, 0.02, 0.06, 0.2, 0.6)
+# 0.0006: on real HAADF projections at 10-30 % the hold-out picked the grid's lowest value (0.002) every time,
+# and below it won again (+0.4-0.5 dB at 10 % on three of seven projections, at most +0.2 elsewhere; 0.0002 added
+# nothing more there and lost up to 0.9 dB on synthetic lattices)
+LAM_MIN_CANDIDATES = (0.0006, 0.002, 0.006, 0.02, 0.06, 0.2, 0.6)
 PRIOR_CANDIDATES = ("fourier", "fourier+dct")
 HOLDOUT = 0.1  # share of the measured pixels hidden to choose the prior and lam_min
 CV_SIZE = 192  # the choice is made on a central crop of at most this many pixels a side
@@ -158,7 +161,10 @@ def sparse(
     lam_min : final threshold in units of the measured values' standard deviation; None: by hold-out validation.
     n_iter : FISTA iterations.
     seed : seed of the hold-out choice; the result is bit-identical for the same seed.
-    keep_measured : put the measured values back into the result (else the denoised model everywhere).
+    keep_measured : put the measured values back into the result (else the denoised model everywhere). Keep
+        them where the raw scan is the reference; at a few counts per pixel the model is closer to the sample
+        than the counts are (a held-out lattice at 10 counts per column, 20 % measured: 22.9 dB against the
+        noise-free image with them kept, 36.1 dB without).
 
     Returns
     -------
