@@ -119,3 +119,15 @@ def test_sparse_denoises_low_dose_lattices_as_far_as_the_hold_out_shows(dose, fr
     noisy, clean = lattice(n=128, a=7.0, theta=0.4, sigma=1.3, dose=dose, seed=3)
     mask = random_pattern(noisy.shape, fraction, seed=4)
     assert psnr(inpaint_image(np.where(mask, noisy, 0), mask, "sparse"), clean) > {8.0: 17.8, 15.0: 19.0}[dose]
+
+
+def test_too_few_measured_pixels_for_a_hold_out_take_the_fallback_threshold():
+    from emscale.inpainting.sparse import FALLBACK_LAM_MIN, choose_prior
+
+    rng = np.random.default_rng(0)
+    y, mask = rng.random((16, 16)), np.zeros((16, 16), bool)
+    mask.flat[rng.permutation(256)[:10]] = True
+    assert choose_prior(y, mask) == (("fourier+dct", FALLBACK_LAM_MIN), {})
+    assert choose_prior(y, mask, lam_mins=(0.01,)) == (("fourier+dct", 0.01), {})  # a given threshold is kept
+    rec = inpaint_image(y, mask, "sparse", lam_min=0.01)  # an IndexError before
+    assert np.isfinite(rec).all()

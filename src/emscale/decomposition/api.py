@@ -306,13 +306,13 @@ def _warn_not_converged(meth: Method, info: dict) -> None:
     # the solver's own last progress where it says it (NMF checks its loss every 10 iterations and appends the
     # final and a rotation's losses after the checks: their difference is no progress of the solver's)
     last, span = info.get("last_change") or (None, 1)
-    if last is None and hist.size >= 2 and np.isfinite(hist[-2:]).all() and hist[-1] != 0:
+    if "last_change" not in info and hist.size >= 2 and np.isfinite(hist[-2:]).all() and hist[-1] != 0:
         last = abs(hist[-2] - hist[-1]) / abs(hist[-1])
     if last is not None:
         tol = getattr(meth, "tol", None)
         if tol is not None and last <= tol:  # the last update settled it; only the count ran out before the check
             return
-        per = "per iteration" if span == 1 else f"over its last {span} iterations"
+        per = "per iteration" if span == 1 else f"between its last two loss checks, {span} iterations apart"
         change = f" (last relative change of the loss {last:.2g} {per})"
     warnings.warn(f"{meth.name} stopped at max_iter={info.get('n_iter')} before its loss settled to tol="
                   f"{getattr(meth, 'tol', None)}{change}; the result is usable but not converged: pass a larger "

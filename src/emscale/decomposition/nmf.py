@@ -378,14 +378,13 @@ def _kl_in_memory(xm, w, h, max_iter, tol, gamma: float = 1.0, check_every: int 
     return w, h, history, converged, it, given_up, stopped
 
 
-def _check_change(history) -> tuple[float, int] | None:
-    """(relative change of the loss between the last two checks of :func:`_kl_in_memory`, iterations between
-    them), or None: the solver's own last progress, which the entries appended after it (the final loss, a
-    rotation's refit) do not say."""
-    checks = history[:-1]  # the last entry is the final loss, after the loop
+def _last_change(checks, span: int) -> tuple[float, int] | None:
+    """(relative change of the loss between the last two ``checks``, iterations between them), or None: the
+    solver's own last progress, which the entries appended to the history after it (the final loss, a rotation's
+    refit) do not say."""
     if len(checks) < 2 or not np.isfinite(checks[-2:]).all() or checks[-1] == 0:
         return None
-    return abs(checks[-2] - checks[-1]) / abs(checks[-1]), CHECK_EVERY
+    return float(abs(checks[-2] - checks[-1]) / abs(checks[-1])), span
 
 
 def _by_passes(dm: DataMatrix, w, h, loss: str, max_iter: int, tol: float, gamma: float):
@@ -476,12 +475,13 @@ def nmf(
             settle = SettledStop(pure_pixels, lambda w, h: rotation_evidence(w, h, pure_pixels)[0])
         w, h, history, converged, it, given_up, stopped = _kl_in_memory(xm, w, h, max_iter, tol, gamma,
                                                                        settle=settle)
-        last_change = _check_change(history)
+        checks = history[:-1]  # the loss every CHECK_EVERY iterations; the last entry is the final loss
+        last_change = _last_change(checks, CHECK_EVERY)
         route = ("csr" if xm.csr is not None else "dense") + ("-numba" if xm.use_numba else "-numpy")
     else:
         w, h, history, converged, it, given_up = _by_passes(dm, w, h, loss, max_iter, tol, gamma)
         stopped = "loss" if converged else "max_iter"
-        last_change = None
+        last_change = _last_change(history, 1)  # one loss per pass
     resolved = False
     evidence, reason = None, "not asked (pure_pixels=False)"
     channel_info: dict = {}
@@ -502,7 +502,8 @@ def nmf(
             more = _kl_in_memory(xm, w, h, max_iter - it, tol, gamma)
             w, h, converged, stopped = more[0], more[1], more[3], more[6]
             history, it, given_up = history + list(more[2]), it + more[4], given_up or more[5]
-            last_change = _check_change(more[2])
+            checks = checks + list(more[2])[:-1]
+            last_change = _last_change(checks, CHECK_EVERY)
             evidence, reason, pixel_end, channel_info, by_channels = ends(w, h)
         # the spectra's end where the pixel end was refused or outweighed
         resolved = pixel_end is not None and by_channels is None
@@ -534,8 +535,7 @@ def nmf(
         "pure_pixel_rotation": resolved,
         "pure_pixel_reason": reason,
     }
-    if last_change is not None:
-        info["last_change"] = last_change
+    info["last_change"] = last_change
     if evidence is not None:
         info["pure_pixel_evidence"] = evidence
         info |= channel_info

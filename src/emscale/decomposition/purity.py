@@ -120,27 +120,45 @@ def group_rotation(w: np.ndarray, groups) -> np.ndarray | None:
 
 def group_fit_rotation(sums: np.ndarray, h: np.ndarray, noise: str = "poisson", n_iter: int = 20) -> np.ndarray | None:
     """``M`` of :func:`pure_pixel_rotation` from each group's summed spectrum ``sums`` (k, channels), fitted by the
-    spectra ``h`` (k, channels; data units) without a sign constraint: Poisson maximum likelihood (iteratively
-    reweighted least squares) for counts, least squares for ``noise="gaussian"``; then clipped at zero and scaled
-    to unit-sum rows. None where they define no rotation.
+    spectra ``h`` (k, channels; data units) without a sign constraint: least squares for ``noise="gaussian"``;
+    for counts, the iterate of a Poisson maximum-likelihood fit (iteratively reweighted least squares, started from
+    least squares) whose clipped row fits the sum best. Then clipped at zero and scaled to unit-sum rows. None where
+    they define no rotation.
 
     Why not the groups' summed loadings (:func:`group_rotation`): a solver that clips each pixel's least-squares
     loadings at zero (MCR-ALS) keeps the positive half of a pure pixel's noise on its absent components, and
     summed over a group that half reads as a share that is not there. Fitting the summed spectrum is linear in
-    the data, so the noise sums to zero instead."""
+    the data, so the noise sums to zero instead.
+
+    Why the best iterate, not the last: where the model of a row is not positive in some channel, the floor gives
+    that channel a huge weight and the reweighting can cycle between two points (seen on a rank-5 cube at 20
+    counts/pixel: one spectrum 4.8 degrees from the truth with the better point, 18.0 with the one the 20th
+    iteration happened to land on)."""
     m = np.linalg.lstsq(h.T, sums.T, rcond=None)[0].T
     if noise == "poisson":
         floor = 1e-9 * max(float(np.max(sums)), 1e-300)
+
+        def cost(row, x):  # Poisson negative log-likelihood of the clipped row, the one returned
+            mu = np.maximum(np.maximum(row, 0.0) @ h, floor)
+            return float(mu.sum() - x @ np.log(mu))
+
+        best = m.copy()
+        best_cost = [cost(m[i], sums[i]) for i in range(len(m))]
         for _ in range(n_iter):
             mu = np.maximum(m @ h, floor)
             for i in range(len(m)):
                 hw = h / mu[i]
-                m[i] = np.linalg.solve(hw @ h.T, hw @ sums[i])
+                m[i] = np.linalg.lstsq(hw @ h.T, hw @ sums[i], rcond=None)[0]
+                c = cost(m[i], sums[i])
+                if c < best_cost[i]:
+                    best[i], best_cost[i] = m[i], c
+        m = best
     # a group's spectrum lies in the cone of the non-negative solution's spectra; a negative share is the noise of
     # a group of a few pixels (measured: a 2-pixel group at 20 counts/pixel read -0.16, rotating one spectrum from
     # 7.2 to 11.3 degrees off). Clipping the group's sum, not each pixel, keeps the bias at the sum's noise
     m = np.maximum(m, 0.0)
-    return _usable(m / np.where(m.sum(axis=1, keepdims=True) == 0, 1.0, m.sum(axis=1, keepdims=True)))
+    total = m.sum(axis=1, keepdims=True)
+    return _usable(m / np.where(total == 0, 1.0, total))
 
 
 def _usable(m: np.ndarray) -> np.ndarray | None:

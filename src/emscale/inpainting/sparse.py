@@ -41,6 +41,7 @@ LAM_MAX = 3.0  # in units of the measured values' standard deviation
 # and below it won again (+0.4-0.5 dB at 10 % on three of seven projections, at most +0.2 elsewhere; 0.0002 added
 # nothing more there and lost up to 0.9 dB on synthetic lattices)
 LAM_MIN_CANDIDATES = (0.0006, 0.002, 0.006, 0.02, 0.06, 0.2, 0.6)
+FALLBACK_LAM_MIN = 0.006  # where no hold-out can be made (fista_inpaint's default)
 PRIOR_CANDIDATES = ("fourier", "fourier+dct")
 HOLDOUT = 0.1  # share of the measured pixels hidden to choose the prior and lam_min
 CV_SIZE = 192  # the choice is made on a central crop of at most this many pixels a side
@@ -66,7 +67,7 @@ def _denoiser(prior: str, kind: str, block: int):
 
 
 def fista_inpaint(
-    y, mask, x0, prior="fourier+dct", lam_min=0.006, n_iter=60, kind="soft", block=16, momentum=True
+    y, mask, x0, prior="fourier+dct", lam_min=FALLBACK_LAM_MIN, n_iter=60, kind="soft", block=16, momentum=True
 ) -> np.ndarray:
     """FISTA iterations with a geometric threshold schedule on standardised data.
 
@@ -126,8 +127,8 @@ def choose_prior(y, mask, seed=0, priors=PRIOR_CANDIDATES, lam_mins=LAM_MIN_CAND
     sl = _crop(y.shape, CV_SIZE)
     yc, mc = y[sl], mask[sl]
     idx = np.flatnonzero(mc)
-    if len(idx) < 20:
-        return (priors[-1], lam_mins[1]), {}
+    if len(idx) < 20:  # too few pixels to hold out: the last prior and FISTA's default threshold
+        return (priors[-1], lam_mins[0] if len(lam_mins) == 1 else FALLBACK_LAM_MIN), {}
     hide = np.random.default_rng(seed).permutation(idx)[: max(1, int(HOLDOUT * len(idx)))]
     fit = mc.copy()
     fit.flat[hide] = False
