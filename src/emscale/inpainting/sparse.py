@@ -37,9 +37,9 @@ __all__ = ["PRIORS", "fista_inpaint", "sparse"]
 
 PRIORS = ("fourier", "dct", "fourier+dct")
 LAM_MAX = 3.0  # in units of the measured values' standard deviation
-# 0.0006: on real HAADF projections at 10-30 % the hold-out picked the grid's lowest value (0.002) every time,
-# and below it won again (+0.4-0.5 dB at 10 % on three of seven projections, at most +0.2 elsewhere; 0.0002 added
-# nothing more there and lost up to 0.9 dB on synthetic lattices)
+# 0.0006: on seven real HAADF projections the hold-out picked the grid's lowest value (0.002) at 20-30 % every
+# time and at 10 % on six of seven; below it won again (+0.4-0.5 dB at 10 % on four, at most +0.24 elsewhere;
+# 0.0002 added nothing more there and lost up to 0.9 dB on synthetic lattices)
 LAM_MIN_CANDIDATES = (0.0006, 0.002, 0.006, 0.02, 0.06, 0.2, 0.6)
 FALLBACK_LAM_MIN = 0.006  # where no hold-out can be made (fista_inpaint's default)
 PRIOR_CANDIDATES = ("fourier", "fourier+dct")
