@@ -59,6 +59,7 @@ def test_mcr_group_fit_takes_its_best_iterate_where_the_reweighting_cycles():
     s, truth = make_cube(5, "eds", shape=(32, 32), n_channels=256, counts=20, seed=0)
     d = decompose(s, "mcr", n_components=5)
     assert d.info["pure_pixel_rotation"] is True
+    assert d.info["pure_pixel_shares"] == "fitted to each group's summed spectrum"
     angles = spectral_angles(d.factors_array.T, truth.spectra)
     assert np.max(angles[[1, 3, 4]]) < 6.5 and np.median(angles) < 12.0
 

@@ -181,8 +181,12 @@ class MCR(Method):
             # read as a share that is not there (measured, 64 x 64 x 1024 EDS, pure particles at 20 counts/pixel,
             # four draws: median angle to the truth 6.6-7.6 degrees from the summed concentrations, 5.95-6.22
             # from the summed spectra, 5.95-6.19 unrotated)
-            rot = pure_pixel_rotation(c, sw, ctx.groups, m=_group_fit(dm, sw, ctx.groups)) if apply else None
+            m = _group_fit(dm, sw, ctx.groups) if apply else None
+            rot = pure_pixel_rotation(c, sw, ctx.groups, m=m) if apply else None
             info["pure_pixel_rotation"] = rot is not None
+            if rot is not None:
+                info["pure_pixel_shares"] = ("fitted to each group's summed spectrum" if m is not None else
+                                             "each group's summed concentrations (the fit defined no rotation)")
             # else the spectra's end of the family (.purity), in data units
             w_data, h_data, noise = data_units(c, sw, info["loss"])
             pixel_end = None if rot is None else (rot[0] * dm.root_ag[:, None], rot[1] * dm.root_bh[None, :])
