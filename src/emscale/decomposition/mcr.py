@@ -16,7 +16,7 @@ from ..engine import Pass
 from ._matrix import DataMatrix
 from ._method import Context, Method, by_energy, register, unit_sum
 from .nmf import start_choice
-from .purity import SettledStop, channel_end, group_fit_rotation, pure_pixel_rotation, rotation_evidence
+from .purity import SettledStop, channel_end, group_fit_rotation, one_group_each, pure_pixel_rotation, rotation_evidence
 from .regions import PixelLayout
 from .vca import vertex_scores
 
@@ -95,7 +95,7 @@ def _concentration_pass(dm: DataMatrix, s: np.ndarray, closure: bool, closure_sc
 def _group_fit(dm: DataMatrix, sw: np.ndarray, groups) -> np.ndarray | None:
     """:func:`.purity.group_fit_rotation` of the pure-pixel groups' summed spectra (one pass), in data units."""
     k = sw.shape[0]
-    if len(groups) != k or any(len(g) == 0 for g in groups) or dm.mean is not None:
+    if not one_group_each(groups, k) or dm.mean is not None:
         return None
     a = np.zeros((dm.n_pixels, k))
     for i, g in enumerate(groups):

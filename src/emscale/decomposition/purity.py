@@ -108,14 +108,16 @@ def pure_pixel_rotation(w: np.ndarray, h: np.ndarray, groups, floor: float = 0.0
 
 def group_rotation(w: np.ndarray, groups) -> np.ndarray | None:
     """``M`` of :func:`pure_pixel_rotation` (rows: each group's summed loadings, unit sum), or None."""
-    k = w.shape[1]
-    if len(groups) != k or any(len(g) == 0 for g in groups):
+    if not one_group_each(groups, w.shape[1]):
         return None
     m = np.stack([w[np.asarray(g)].sum(axis=0) for g in groups])
     m /= np.maximum(m.sum(axis=1, keepdims=True), 1e-300)
-    if not np.all(np.isfinite(m)) or np.linalg.cond(m) > MAX_CONDITION:
-        return None
-    return m
+    return _usable(m)
+
+
+def one_group_each(groups, k: int) -> bool:
+    """Whether ``groups`` holds one non-empty pixel group per component."""
+    return len(groups) == k and all(len(g) > 0 for g in groups)
 
 
 def group_fit_rotation(sums: np.ndarray, h: np.ndarray, noise: str = "poisson", n_iter: int = 20) -> np.ndarray | None:
