@@ -64,6 +64,14 @@ def test_mcr_group_fit_takes_its_best_iterate_where_the_reweighting_cycles():
     assert np.max(angles[[1, 3, 4]]) < 6.5 and np.median(angles) < 12.0
 
 
+def test_mcr_names_the_shares_only_of_a_rotation_it_kept():
+    # sparse pure cube: the pixel end passes its evidence, then the weighing of the two ends drops it
+    s, _ = make_cube(3, "eds", shape=(64, 64), n_channels=2048, counts=30, seed=4)
+    d = decompose(s, "mcr", n_components=3)
+    assert d.info["pure_pixel_rotation"] is False
+    assert "pure_pixel_shares" not in d.info
+
+
 def test_rotation_refuses_groups_on_one_vertex():
     rng = np.random.default_rng(1)
     a, s, pure = _shared_background_model(rng)

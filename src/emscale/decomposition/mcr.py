@@ -184,14 +184,14 @@ class MCR(Method):
             m = _group_fit(dm, sw, ctx.groups) if apply else None
             rot = pure_pixel_rotation(c, sw, ctx.groups, m=m) if apply else None
             info["pure_pixel_rotation"] = rot is not None
-            if rot is not None:
-                info["pure_pixel_shares"] = ("fitted to each group's summed spectrum" if m is not None else
-                                             "each group's summed concentrations (the fit defined no rotation)")
             # else the spectra's end of the family (.purity), in data units
             w_data, h_data, noise = data_units(c, sw, info["loss"])
             pixel_end = None if rot is None else (rot[0] * dm.root_ag[:, None], rot[1] * dm.root_bh[None, :])
             channel, by_channels = channel_end(w_data, h_data, pixel_end, ctx.eds, PixelLayout.of(dm), **noise)
             info |= channel
+            if info["pure_pixel_rotation"]:  # the pixel end, still taken after the spectra's end was weighed
+                info["pure_pixel_shares"] = ("fitted to each group's summed spectrum" if m is not None else
+                                             "each group's summed concentrations (the fit defined no rotation)")
             own = not info["pure_pixel_rotation"] and not info.get("pure_channel_rotation")
             if info["stopped_by"] == "rotated spectra settled" and own and info["n_iter"] < self.max_iter:
                 # the stop assumed a rotation; where the solver's own is kept, it goes on to its loss rule (a
