@@ -34,3 +34,27 @@ def particle(n=128, seed=0):
 def psnr(x, ref):
     r = ref.max() - ref.min()
     return 10 * np.log10(r * r / np.mean((x - ref) ** 2))
+
+
+def defect_lattice(n=128, a=8.0, theta=0.2, sigma=1.3, vacancies=0.08, dose=100.0, seed=0):
+    """Gaussian atoms on a rotated hexagonal lattice with a share of its sites empty, Poisson noise.
+
+    Returns (noisy counts, noise-free expected counts, bool map of the pixels within 2.5 sigma of an empty site)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:n, 0:n].astype(float)
+    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    m = int(n / a * 1.6) + 2
+    ij = np.mgrid[-m:m, -m:m].reshape(2, -1).T
+    basis = a * np.array([[1.0, 0.0], [0.5, np.sqrt(3) / 2]])
+    pos = ij @ basis @ rot.T + n / 2
+    empty = rng.random(len(ij)) < vacancies
+    inside = (pos > -4).all(1) & (pos < n + 4).all(1)
+    img = np.full((n, n), 0.1)
+    near = np.zeros((n, n), bool)
+    for (py, px), e in zip(pos[inside], empty[inside], strict=True):
+        d2 = (yy - py) ** 2 + (xx - px) ** 2
+        if e:
+            near |= d2 <= (2.5 * sigma) ** 2
+        else:
+            img += np.exp(-d2 / (2 * sigma**2))
+    return rng.poisson(img * dose).astype(float), img * dose, near

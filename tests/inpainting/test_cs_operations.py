@@ -35,6 +35,13 @@ def test_image_sample_and_inpaint_replay_bit_for_bit(tmp_path, method):
     assert np.array_equal(mask, scan_mask(sparse)) and full.metadata["Sampling"]["reconstruction"] == method
     assert np.array_equal(full.data[mask], s.data[mask])
     assert full.axes == s.axes
+    if method == "sparse":  # what the hold-out chose is kept, and survives a save
+        choice = full.metadata["Sampling"]["choice"]
+        assert choice["chosen_by"] == "hold-out" and choice["prior"] in ("fourier", "fourier+dct")
+        full.save(tmp_path / "full.zarr")
+        assert em.load(tmp_path / "full.zarr").metadata["Sampling"]["choice"] == choice
+    else:
+        assert "choice" not in full.metadata["Sampling"]
 
 
 def test_inpaint_needs_a_mask_and_tiles_through_the_operation(tmp_path):

@@ -1,6 +1,7 @@
 """Reconstruction of sparsely scanned images and spectrum images (compressed-sensing STEM).
 
-* images: :func:`inpaint_image` with ``method="sparse"`` (FISTA, Fourier / block-DCT prior), ``"dictionary"``
+* images: :func:`inpaint_image` with ``method="sparse"`` (FISTA, Fourier / block-DCT prior; atomic columns
+  refitted to their own pixels, :mod:`.columns`, where the hold-out finds it helps), ``"dictionary"``
   (patch dictionary learned from the measured pixels) or a baseline (``"nearest"``, ``"linear"``,
   ``"biharmonic"``); :func:`inpaint_tiled` for large images, tile by tile with overlap.
 * spectrum images: :func:`inpaint_spectrum_image` (PCA subspace of the measured spectra, maps inpainted).

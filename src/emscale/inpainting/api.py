@@ -51,7 +51,8 @@ def inpaint(
     Returns
     -------
     Signal on the axes of ``s`` (float64 image, float32 spectrum image), the mask kept in its metadata with
-    ``metadata["Sampling"]["reconstruction"] = method``.
+    ``metadata["Sampling"]["reconstruction"] = method``; a whole image by ``"sparse"`` also keeps what ran in
+    ``metadata["Sampling"]["choice"]`` (prior, threshold, column refit, local residual, and who chose them).
 
     Example
     -------
@@ -73,8 +74,15 @@ def inpaint(
             s.data, m, method, int(tile), int(overlap), seed, executor=executor, progress=progress, **params
         )
     else:
+        if method == "sparse":
+            params.setdefault("return_choice", True)
         data = inpaint_image(np.asarray(s.data), m, method, seed, **params)
+    choice = {}
+    if isinstance(data, tuple):  # the sparse method says what its hold-out chose
+        data, choice = data
     out = derive(s, data, s.axes)
-    info = {k: v for k, v in s.metadata.get("Sampling", {}).items() if k not in ("shape", "mask_packed")}
+    info = {k: v for k, v in s.metadata.get("Sampling", {}).items() if k not in ("shape", "mask_packed", "choice")}
+    if choice:
+        info["choice"] = choice
     with_scan_mask(out, m, **{**info, "reconstruction": method})
     return out
