@@ -71,6 +71,13 @@ def test_transforms_are_tight_frames_identity_at_zero_threshold():
     np.testing.assert_allclose(block_dct_threshold(x, 0.0, 8, 4), x, atol=1e-12)
     # a huge threshold leaves the mean only
     np.testing.assert_allclose(fourier_threshold(x, 1e9), np.full_like(x, x.mean()), atol=1e-12)
+    for kind in ("soft", "hard"):  # zero coefficients at a zero threshold stay zero (no 0 / 0)
+        z = np.zeros_like(x)
+        z[3:9, 5:20] = x[3:9, 5:20]
+        np.testing.assert_allclose(fourier_threshold(z, 0.0, kind), z, atol=1e-12)
+        np.testing.assert_allclose(block_dct_threshold(z, 0.0, 8, 4, kind), z, atol=1e-12)
+    with pytest.raises(ValueError, match="shifts"):
+        block_dct_threshold(x, 0.1, 8, shifts=[(8, 0)])
 
 
 def test_masked_omp_recovers_sparse_codes_from_half_the_pixels():
@@ -147,37 +154,60 @@ def test_empty_sites_stay_empty_and_the_result_says_which_path_ran():
     span = clean.max() - clean.min()
     assert np.mean((rec - clean)[hole]) / span < 0.5 * np.mean((plain - clean)[hole]) / span
     assert psnr(rec, clean) > psnr(plain, clean) + 1.0
-    assert choice["columns"] is True and choice["chosen_by"] == "hold-out"
+    assert choice["columns"] == "bright" and choice["chosen_by"] == "hold-out"
+
+
+def _lattice_with_an_empty_site(n=64, a=8.0, sigma=1.3):
+    """(full lattice, the same with the column at (28, 36) removed, a regular mask of every third pixel)."""
+    yy, xx = np.mgrid[0:n, 0:n].astype(float)
+    sites = [(i * a + 4.0, j * a + 4.0) for i in range(8) for j in range(8)]
+    full = sum(np.exp(-((yy - py) ** 2 + (xx - px) ** 2) / (2 * sigma**2)) for py, px in sites)
+    empty = full - np.exp(-((yy - 28.0) ** 2 + (xx - 36.0) ** 2) / (2 * sigma**2))
+    mask = np.zeros((n, n), bool)
+    mask[::3, ::3] = True
+    return full, empty, mask
 
 
 def test_column_fill_empties_a_measured_empty_site_and_declines_an_image_without_a_lattice():
     from emscale.inpainting.columns import column_fill
 
-    n, a, sigma = 64, 8.0, 1.3
-    yy, xx = np.mgrid[0:n, 0:n].astype(float)
-    sites = [(i * a + 4.0, j * a + 4.0) for i in range(8) for j in range(8)]
-    full = sum(np.exp(-((yy - py) ** 2 + (xx - px) ** 2) / (2 * sigma**2)) for py, px in sites)
-    empty = full - np.exp(-((yy - 28.0) ** 2 + (xx - 36.0) ** 2) / (2 * sigma**2))
-    mask = np.zeros((n, n), bool)
-    mask[::3, ::3] = True
+    full, empty, mask = _lattice_with_an_empty_site()
     out = column_fill(np.where(mask, empty, 0.0), mask, full)
     # the fit is shrunk by SHRINK (0.1) of the expected evidence: a column 1.0 too bright keeps about 1 / 11 of it
     assert abs(out[28, 36] - empty[28, 36]) < 0.12 and full[28, 36] - empty[28, 36] > 0.99
-    far = np.hypot(yy - 28.0, xx - 36.0) > 4 * sigma
+    yy, xx = np.mgrid[0:64, 0:64]
+    far = np.hypot(yy - 28.0, xx - 36.0) > 4 * 1.3
     assert np.abs(out - empty)[far].max() < 1e-3  # the other columns keep their intensity
     smooth = np.exp(-((yy - 30.0) ** 2 + (xx - 25.0) ** 2) / 400.0)
     assert column_fill(smooth, mask, smooth) is None
+    assert column_fill(np.ones((64, 64)), mask, np.ones((64, 64))) is None  # constant: no spacing, no warning
 
 
 def test_column_fill_reads_dark_columns_on_a_bright_field():
     from emscale.inpainting.columns import column_fill
 
-    n, a, sigma = 64, 8.0, 1.3
-    yy, xx = np.mgrid[0:n, 0:n].astype(float)
-    sites = [(i * a + 4.0, j * a + 4.0) for i in range(8) for j in range(8)]
-    full = sum(np.exp(-((yy - py) ** 2 + (xx - px) ** 2) / (2 * sigma**2)) for py, px in sites)
-    empty = full - np.exp(-((yy - 28.0) ** 2 + (xx - 36.0) ** 2) / (2 * sigma**2))
-    mask = np.zeros((n, n), bool)
-    mask[::3, ::3] = True
-    bright_field = column_fill(np.where(mask, 2.0 - empty, 0.0), mask, 2.0 - full)
+    full, empty, mask = _lattice_with_an_empty_site()
+    bright_field = column_fill(np.where(mask, 2.0 - empty, 0.0), mask, 2.0 - full, "dark")
     assert abs(bright_field[28, 36] - (2.0 - empty[28, 36])) < 0.12
+    # read as bright columns, the same image's sites are the gaps between its columns: the empty one stays full
+    as_bright = column_fill(np.where(mask, 2.0 - empty, 0.0), mask, 2.0 - full, "bright")
+    assert as_bright is None or abs(as_bright[28, 36] - (2.0 - empty[28, 36])) > 0.5
+
+
+def test_sparse_options_are_checked_and_every_path_says_what_ran():
+    noisy, _ = lattice(n=48, seed=4)
+    mask = random_pattern(noisy.shape, 0.2, seed=0)
+    for bad in (dict(lam_min=-0.1), dict(lam_min=float("nan")), dict(residual="1.0"), dict(residual=-1.0),
+                dict(residual=True), dict(columns="no"), dict(columns="False")):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            inpaint_image(noisy, mask, "sparse", **bad)
+    # a zero threshold keeps every coefficient: no 0 / 0
+    rec = inpaint_image(noisy, mask, "sparse", prior="fourier+dct", lam_min=0.0, residual=None, columns=False)
+    assert np.isfinite(rec).all()
+    particle_img, _ = particle(n=48)
+    _, choice = inpaint_image(particle_img, mask, "sparse", columns=True, return_choice=True)
+    assert choice["columns"] == "no lattice" and choice["chosen_by"] == "hold-out"
+    few = np.zeros_like(mask)
+    few.flat[:10] = True
+    _, choice = inpaint_image(noisy, few, "sparse", return_choice=True)
+    assert choice["chosen_by"].startswith("defaults") and choice["columns"] is False

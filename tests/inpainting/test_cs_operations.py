@@ -51,6 +51,11 @@ def test_inpaint_needs_a_mask_and_tiles_through_the_operation(tmp_path):
     mask = emscale.sampling.random_pattern(s.data.shape, 0.25, seed=0)
     tiled = s.inpaint("linear", mask=mask, tile=32, overlap=8)
     assert tiled.history[-1]["params"]["tile"] == 32 and np.isfinite(tiled.data).all()
+    # return_choice is the operation's own business: passed through params it neither breaks tiles nor is dropped
+    tiled = s.inpaint("sparse", mask=mask, tile=32, overlap=8, params={"return_choice": True})
+    assert np.isfinite(tiled.data).all() and "choice" not in tiled.metadata["Sampling"]
+    whole = s.inpaint("sparse", mask=mask, params={"return_choice": False})
+    assert whole.metadata["Sampling"]["choice"]["chosen_by"] == "hold-out"
 
 
 def test_spectrum_image_from_a_third_of_the_pixels_beats_nearest_spectra():

@@ -65,6 +65,7 @@ def inpaint(
         raise DataError(f"{s!r} carries no scan mask (metadata['Sampling']); pass mask= or use sample_scan first")
     m = check_mask(m, shape)
     params = dict(params or {})
+    params.pop("return_choice", None)  # the whole-image sparse path below asks for it itself
     if s.nav_ndim == 2:
         data, _ = inpaint_spectrum_image(
             s, m, n_components, method, seed, model, executor=executor, progress=progress, **params
@@ -75,7 +76,7 @@ def inpaint(
         )
     else:
         if method == "sparse":
-            params.setdefault("return_choice", True)
+            params["return_choice"] = True
         data = inpaint_image(np.asarray(s.data), m, method, seed, **params)
     choice = {}
     if isinstance(data, tuple):  # the sparse method says what its hold-out chose

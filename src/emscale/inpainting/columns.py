@@ -8,15 +8,18 @@ the intensity each column needs on top of the average is fitted by least squares
 pixels (one site at a time: columns a lattice spacing apart barely overlap), shrunk a little toward zero, and left
 at zero where too few measured pixels see the column to say anything.
 
-Nothing here is used unless the hold-out of :func:`.sparse.choose_prior` finds that it predicts hidden pixels
-better: on an image without a lattice the sites mean nothing and the choice falls elsewhere.
+By default (``sparse(columns="auto")``) nothing here is used unless the hold-out of :func:`.sparse.choose_prior`
+finds that it predicts hidden pixels better, with bright columns (ADF/HAADF) or dark ones (bright-field): on an
+image without a lattice the sites mean nothing and the choice falls elsewhere. A caller may also ask for it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["column_fill", "column_sites", "column_width", "lattice_spacing"]
+__all__ = ["CONTRASTS", "column_fill", "column_sites", "column_width", "lattice_spacing"]
+
+CONTRASTS = ("bright", "dark")  # columns brighter than their surroundings (ADF, HAADF) or darker (bright-field)
 
 SHRINK = 0.1  # ridge, in units of the expected evidence of a column (its squared profile times the measured share)
 MIN_EVIDENCE = 0.2  # a column seen by less than this share of its expected evidence keeps the lattice's value
@@ -31,7 +34,13 @@ def lattice_spacing(x: np.ndarray) -> float:
     kx = np.fft.rfftfreq(x.shape[1])[None, :]
     k = np.hypot(ky, kx)
     p[k < 3.0 / max(x.shape)] = 0.0  # a background ramp or the particle's outline is not the lattice
+    if not p.max() > 0:  # a constant image
+        return float("inf")
     return float(1.0 / k.flat[int(np.argmax(p))])
+
+
+def _pixel(sites: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.round(sites[:, 0]).astype(int), np.round(sites[:, 1]).astype(int)
 
 
 def column_sites(x: np.ndarray, spacing: float) -> np.ndarray:
@@ -49,12 +58,13 @@ def column_sites(x: np.ndarray, spacing: float) -> np.ndarray:
 
     dy = vertex(xp[iy, ix + 1], xp[iy + 1, ix + 1], xp[iy + 2, ix + 1])
     dx = vertex(xp[iy + 1, ix], xp[iy + 1, ix + 1], xp[iy + 1, ix + 2])
-    return np.stack([iy + dy, ix + dx], axis=1)
+    # the edge padding makes a border maximum's parabola peak half a pixel outside: keep sites on the image
+    return np.stack([np.clip(iy + dy, 0, x.shape[0] - 1), np.clip(ix + dx, 0, x.shape[1] - 1)], axis=1)
 
 
 def column_width(x: np.ndarray, sites: np.ndarray, half: int) -> float:
     """Gaussian width (pixels) of the mean column: the second moment of the sites' mean patch above its floor."""
-    iy, ix = np.round(sites[:, 0]).astype(int), np.round(sites[:, 1]).astype(int)
+    iy, ix = _pixel(sites)
     ok = (iy >= half) & (iy < x.shape[0] - half) & (ix >= half) & (ix < x.shape[1] - half)
     if not ok.any():
         return 0.0
@@ -66,17 +76,17 @@ def column_width(x: np.ndarray, sites: np.ndarray, half: int) -> float:
     return float(np.sqrt(np.sum(patch * (yy**2 + xx**2)) / patch.sum() / 2.0))
 
 
-def column_fill(y: np.ndarray, mask: np.ndarray, x: np.ndarray) -> np.ndarray | None:
+def column_fill(y: np.ndarray, mask: np.ndarray, x: np.ndarray, contrast: str = "bright") -> np.ndarray | None:
     """``x`` with each atomic column's intensity refitted to its measured pixels, or None where ``x`` shows no
-    lattice (a spacing under 3 pixels or over a quarter of the image, fewer than :data:`MIN_SITES` sites, no
-    width).
+    lattice: a spacing under 3 pixels or over a quarter of the image, fewer than :data:`MIN_SITES` sites or more
+    than two per spacing squared (the maxima of a flat or noisy image), a column width outside [0.3, spacing / 2].
 
-    ``y``: measured values (anything where ``mask`` is False); ``x``: the lattice reconstruction on the same scale.
-    Columns are the bright maxima where the image is skewed toward bright values (HAADF: sparse bright columns on
-    a dark background) and the dark minima where it is skewed the other way (bright-field).
+    ``y``: measured values (anything where ``mask`` is False); ``x``: the lattice reconstruction on the same scale;
+    ``contrast``: ``"bright"`` (columns are maxima: ADF, HAADF) or ``"dark"`` (minima: bright-field).
     """
-    centred = x - x.mean()
-    if np.mean(centred**3) < 0:
+    if contrast not in CONTRASTS:
+        raise ValueError(f"contrast must be one of {CONTRASTS}, got {contrast!r}")
+    if contrast == "dark":
         out = column_fill(-y, mask, -x)
         return None if out is None else -out
     spacing = lattice_spacing(x)
@@ -92,7 +102,7 @@ def column_fill(y: np.ndarray, mask: np.ndarray, x: np.ndarray) -> np.ndarray | 
         return None
     half = int(np.ceil(3.0 * sigma))
     oy, ox = np.mgrid[-half : half + 1, -half : half + 1]
-    cy, cx = np.round(sites[:, 0]).astype(int), np.round(sites[:, 1]).astype(int)
+    cy, cx = _pixel(sites)
     fy, fx = (sites[:, 0] - cy)[:, None, None], (sites[:, 1] - cx)[:, None, None]
     rows, cols = cy[:, None, None] + oy, cx[:, None, None] + ox
     g = np.exp(-((oy - fy) ** 2 + (ox - fx) ** 2) / (2.0 * sigma**2))

@@ -31,8 +31,10 @@ def threshold(c: np.ndarray, lam: float, kind: str = "hard") -> np.ndarray:
     a = np.abs(c)
     if kind == "hard":
         return np.where(a >= lam, c, 0)
+    if lam <= 0:
+        return c.copy()
     # c * max(1 - lam / |c|, 0) with no temporaries beyond |c| (the thresholds run inside every solver iteration);
-    # |c| = 0 gives lam / 0 = inf and a factor of 0
+    # |c| = 0 gives lam / 0 = inf (lam > 0 here) and a factor of 0
     with np.errstate(divide="ignore"):
         f = np.divide(lam, a, out=a)
     np.subtract(1.0, f, out=f)
@@ -65,6 +67,8 @@ def block_dct_threshold(
     xp = np.pad(x, pad, mode="reflect" if min(ny, nx) > pad else "symmetric")
     if shifts is None:
         shifts = [(dy, dx) for dy in range(0, block, step) for dx in range(0, block, step)]
+    if not all(0 <= dy < block and 0 <= dx < block for dy, dx in shifts):
+        raise ValueError(f"block-grid shifts must lie in [0, {block}), got {list(shifts)}")
     import scipy.fft as sfft  # here: scipy's submodules cost 0.1-1 s at `import emscale`
 
     acc = None
