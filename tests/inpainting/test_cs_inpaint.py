@@ -142,7 +142,7 @@ def test_too_few_measured_pixels_for_a_hold_out_take_the_fallback_threshold():
     assert np.isfinite(rec).all()
 
 
-def test_empty_sites_stay_empty_and_the_result_says_which_path_ran():
+def test_empty_sites_are_filled_less_and_the_result_says_which_path_ran():
     # the lattice prior alone gives every site the average column: 20 % of the empty sites' unmeasured neighbourhood
     # came back filled (mean error 0.195 of the image's range, 19.91 dB overall); the column refit and the local
     # residual, chosen by the hold-out, measured 0.071 and 21.93 dB
