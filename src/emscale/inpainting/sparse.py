@@ -20,8 +20,10 @@ from the measured pixels to their neighbours (a normalised convolution at the me
 a multiple of its robust spread so noise is not spread). The same hold-out decides whether it is applied and how
 much it is shrunk, with the prior and threshold, so it runs only where it predicts hidden pixels better.
 Before it, and chosen the same way, each atomic column's own intensity can be refitted to its measured pixels
-(:mod:`.columns`): the local residual is blind to a column's shape, the column fit is not, so an empty site seen at
-a single pixel of its edge is still emptied.
+(:mod:`.columns`): the local residual is blind to a column's shape, the column fit is not, so a few measured pixels
+anywhere on an empty column's footprint lower the whole column. Neither empties every site: a column seen by too
+few measured pixels keeps the lattice's value (on lattices with vacancies at 10-20 %, the fill at empty sites
+went from 0.19-0.42 to 0.04-0.24 of a column's height).
 
 Priors: ``"fourier"`` (global FFT: lattices), ``"dct"`` (cycle-spun 16 x 16 block DCT: local structure) and
 ``"fourier+dct"`` (both, applied in turn at each iteration, as in morphological component analysis: a lattice
