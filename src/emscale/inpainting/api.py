@@ -66,6 +66,7 @@ def inpaint(
     m = check_mask(m, shape)
     params = dict(params or {})
     params.pop("return_choice", None)  # the whole-image sparse path below asks for it itself
+    choice = {}
     if s.nav_ndim == 2:
         data, _ = inpaint_spectrum_image(
             s, m, n_components, method, seed, model, executor=executor, progress=progress, **params
@@ -74,13 +75,10 @@ def inpaint(
         data = inpaint_tiled(
             s.data, m, method, int(tile), int(overlap), seed, executor=executor, progress=progress, **params
         )
+    elif method == "sparse":  # it says what its hold-out chose
+        data, choice = inpaint_image(np.asarray(s.data), m, method, seed, return_choice=True, **params)
     else:
-        if method == "sparse":
-            params["return_choice"] = True
         data = inpaint_image(np.asarray(s.data), m, method, seed, **params)
-    choice = {}
-    if isinstance(data, tuple):  # the sparse method says what its hold-out chose
-        data, choice = data
     out = derive(s, data, s.axes)
     info = {k: v for k, v in s.metadata.get("Sampling", {}).items() if k not in ("shape", "mask_packed", "choice")}
     if choice:

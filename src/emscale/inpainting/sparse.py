@@ -203,7 +203,7 @@ def choose_prior(
     leaves the small thresholds unconverged and picks a larger one than the full run needs -- 0.006 against
     0.0006 on two real HAADF projections at 10 %, 0.3-0.7 dB lost). Each (prior, lam_min) is reconstructed once
     and scored without and with its column refits (:func:`.columns.column_fill`, bright and dark columns; a refit
-    the crop shows no lattice for is not scored, unless it is the caller's only candidate) and with every residual
+    the crop shows no lattice for is not scored where the plain candidate (False) is) and with every residual
     shrink (:func:`residual_fill`; None: not applied). Returns the winning tuple and the table
     ``{(prior, lam_min, columns, shrink): held-out MSE}``, empty where fewer than 20 pixels are measured: then
     each single candidate given is kept, and otherwise the last prior, :data:`FALLBACK_LAM_MIN`, no column refit
@@ -222,15 +222,17 @@ def choose_prior(
 
     def score(prior, lam) -> float:
         x = fista_inpaint(yc, fit, x0, prior=prior, lam_min=lam, n_iter=n_iter)
+        best = np.inf
         for col in columns:
             xc, ran = _with_columns(yfit, fit, x, col)
-            if ran == "no lattice" and len(columns) > 1:
+            if ran == "no lattice" and False in columns:  # the same x is scored as the plain candidate
                 continue
             misfit = spread_misfit(yfit, fit, xc) if any(r is not None for r in residuals) else None
             for shrink in residuals:
                 xr = _with_residual(yfit, fit, xc, shrink, misfit)
-                scores[(prior, lam, col, shrink)] = float(np.mean((xr.flat[hide] - yc.flat[hide]) ** 2))
-        return min(v for k, v in scores.items() if k[:2] == (prior, lam))
+                scores[(prior, lam, col, shrink)] = err = float(np.mean((xr.flat[hide] - yc.flat[hide]) ** 2))
+                best = min(best, err)
+        return best
 
     for prior in priors:
         # a local search along the threshold grid: every other threshold, then the neighbours of the best until
