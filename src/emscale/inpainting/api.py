@@ -52,7 +52,8 @@ def inpaint(
     -------
     Signal on the axes of ``s`` (float64 image, float32 spectrum image), the mask kept in its metadata with
     ``metadata["Sampling"]["reconstruction"] = method``; a whole image by ``"sparse"`` also keeps what ran in
-    ``metadata["Sampling"]["choice"]`` (prior, threshold, column refit, local residual, and who chose them).
+    ``metadata["Sampling"]["choice"]`` (prior, threshold, column refit, local residual, and who chose them), one
+    by ``"dictionary"`` whether its patch models replaced the sparse start, why, and the start's own choice.
 
     Example
     -------
@@ -75,7 +76,7 @@ def inpaint(
         data = inpaint_tiled(
             s.data, m, method, int(tile), int(overlap), seed, executor=executor, progress=progress, **params
         )
-    elif method == "sparse":  # it says what its hold-out chose
+    elif method in ("sparse", "dictionary"):  # each says what its hold-out chose
         data, choice = inpaint_image(np.asarray(s.data), m, method, seed, return_choice=True, **params)
     else:
         data = inpaint_image(np.asarray(s.data), m, method, seed, **params)

@@ -47,7 +47,7 @@ from .baselines import nearest
 from .columns import CONTRASTS, column_fill
 from .transforms import block_dct_threshold, fourier_threshold
 
-__all__ = ["PRIORS", "fista_inpaint", "residual_fill", "sparse", "spread_misfit"]
+__all__ = ["PRIORS", "fista_inpaint", "hold_out", "residual_fill", "sparse", "spread_misfit"]
 
 PRIORS = ("fourier", "dct", "fourier+dct")
 LAM_MAX = 3.0  # in units of the measured values' standard deviation
@@ -185,6 +185,25 @@ def _crop(shape, size):
     return tuple(sl)
 
 
+MIN_HOLDOUT_PIXELS = 20  # measured pixels in the crop below which no hold-out is made
+
+
+def hold_out(mask, seed=0):
+    """The seeded hold-out every choice here is made on: ``(crop, fit, hide)`` with ``crop`` the slices of the
+    central :data:`CV_SIZE` crop, ``fit`` its mask without the hidden pixels and ``hide`` the flat indices (in the
+    crop) of the :data:`HOLDOUT` share of its measured pixels hidden; None where the crop has fewer than
+    :data:`MIN_HOLDOUT_PIXELS` measured pixels."""
+    crop = _crop(mask.shape, CV_SIZE)
+    mc = mask[crop]
+    idx = np.flatnonzero(mc)
+    if len(idx) < MIN_HOLDOUT_PIXELS:
+        return None
+    hide = np.random.default_rng(seed).permutation(idx)[: max(1, int(HOLDOUT * len(idx)))]
+    fit = mc.copy()
+    fit.flat[hide] = False
+    return crop, fit, hide
+
+
 def choose_prior(
     y,
     mask,
@@ -205,17 +224,14 @@ def choose_prior(
     and scored without and with its column refits (:func:`.columns.column_fill`, bright and dark columns; a refit
     the crop shows no lattice for is not scored where the plain candidate (False) is) and with every residual
     shrink (:func:`residual_fill`; None: not applied). Returns the winning tuple and the table
-    ``{(prior, lam_min, columns, shrink): held-out MSE}``, empty where fewer than 20 pixels are measured: then
+    ``{(prior, lam_min, columns, shrink): held-out MSE}``, empty where :func:`hold_out` makes none: then
     each single candidate given is kept, and otherwise the last prior, :data:`FALLBACK_LAM_MIN`, no column refit
     and no residual are returned."""
-    sl = _crop(y.shape, CV_SIZE)
-    yc, mc = y[sl], mask[sl]
-    idx = np.flatnonzero(mc)
-    if len(idx) < 20:
+    split = hold_out(mask, seed)
+    if split is None:
         return (priors[-1], _only(lam_mins, FALLBACK_LAM_MIN), _only(columns, False), _only(residuals, None)), {}
-    hide = np.random.default_rng(seed).permutation(idx)[: max(1, int(HOLDOUT * len(idx)))]
-    fit = mc.copy()
-    fit.flat[hide] = False
+    crop, fit, hide = split
+    yc = y[crop]
     yfit = np.where(fit, yc, 0.0)
     x0 = smooth_fill(yfit, fit)
     scores = {}
