@@ -262,3 +262,20 @@ def test_dictionary_refines_a_noisy_lattice_where_the_hold_out_says_it_helps():
             inpaint_image(noisy, mask, "dictionary", refine=bad)
     with pytest.raises(ValueError, match="init"):
         inpaint_image(noisy, mask, "dictionary", init="zeros")
+
+
+def test_a_free_margin_keeps_the_wrap_of_an_incommensurate_lattice_out_of_the_fourier_prior():
+    # a lattice whose period does not divide the image jumps where the FFT wraps it, and the jump spreads over every
+    # coefficient: 19.4 dB without the margin, 22.1 with it (20 %, 200 counts); on held-out lattices up to +33 dB
+    from emscale.inpainting._checks import standardise
+    from emscale.inpainting.sparse import MARGIN, fista_inpaint, smooth_fill
+
+    noisy, truth = lattice(n=64, a=6.7, theta=0.5, sigma=1.2)
+    mask = random_pattern(noisy.shape, 0.2, seed=0)
+    y, mu, sd = standardise(noisy, mask)
+    x0 = smooth_fill(y, mask)
+    plain, free = (
+        np.where(mask, noisy, fista_inpaint(y, mask, x0, "fourier", 0.06, margin=pad) * sd + mu) for pad in (0, None)
+    )
+    assert MARGIN > 0 and free.shape == noisy.shape
+    assert psnr(free, truth) > psnr(plain, truth) + 2.0

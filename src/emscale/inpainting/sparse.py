@@ -25,6 +25,9 @@ anywhere on an empty column's footprint lower the whole column. Neither empties 
 few measured pixels keeps the lattice's value (on lattices with vacancies at 10-20 %, the fill at empty sites
 went from 0.19-0.42 to 0.04-0.24 of a column's height).
 
+The image is reconstructed inside a margin of :data:`MARGIN` unmeasured pixels: the FFT takes an image as periodic,
+and a lattice whose period does not divide the image would jump where it wraps, a jump no few coefficients hold.
+
 Priors: ``"fourier"`` (global FFT: lattices), ``"dct"`` (cycle-spun 16 x 16 block DCT: local structure) and
 ``"fourier+dct"`` (both, applied in turn at each iteration, as in morphological component analysis: a lattice
 with defects and edges).
@@ -69,6 +72,12 @@ HOLDOUT = 0.1  # share of the measured pixels hidden to choose the prior and lam
 # (256) chose better by 0.03 dB on average on seven real HAADF projections and 0.10 dB on 15 defect lattices
 # (at most 0.67 dB: a particle whose vacuum lies outside the crop), for 1.5 x the time
 CV_SIZE = 192
+# unmeasured pixels around the image in every reconstruction (fista_inpaint). Against none, on 99 cases (seven real
+# HAADF projections, 26 synthetic lattices with and without defects, 10-30 %): whole image +0.15 dB on average on the
+# real projections (-0.16 to +0.57), +1.4 and +6.6 dB on two sets of lattices (an incommensurate lattice up to +33;
+# one that tiles the image exactly, the only periodic image, 79.6 -> 67.3 dB at 10 %); 24 pixels: about the same
+# gains for 1.3 x the time of 16
+MARGIN = 16
 
 
 def _denoiser(prior: str, kind: str, block: int):
@@ -91,7 +100,16 @@ def _denoiser(prior: str, kind: str, block: int):
 
 
 def fista_inpaint(
-    y, mask, x0, prior="fourier+dct", lam_min=FALLBACK_LAM_MIN, n_iter=60, kind="soft", block=16, momentum=True
+    y,
+    mask,
+    x0,
+    prior="fourier+dct",
+    lam_min=FALLBACK_LAM_MIN,
+    n_iter=60,
+    kind="soft",
+    block=16,
+    momentum=True,
+    margin=None,
 ) -> np.ndarray:
     """FISTA iterations with a geometric threshold schedule on standardised data.
 
@@ -101,11 +119,17 @@ def fista_inpaint(
     x0 : (rows, columns) start (an interpolation of ``y``, e.g. :func:`smooth_fill`).
     prior, kind, block : the frame (:data:`PRIORS`), ``"hard"`` or ``"soft"`` thresholding, the DCT block size.
     lam_min, n_iter : last threshold and number of iterations (``lam`` from :data:`LAM_MAX` down to ``lam_min``).
+    margin : unmeasured pixels added on every side (None: :data:`MARGIN`). The Fourier prior sees the image as
+        periodic; a lattice whose period does not divide the image jumps where the image wraps, and that jump
+        spreads over every Fourier coefficient. In a free margin the jump falls where nothing is measured.
 
     Returns
     -------
     (rows, columns) the last thresholded iterate (measured pixels not reinserted).
     """
+    pad = MARGIN if margin is None else int(margin)
+    if pad:
+        y, mask, x0 = np.pad(y, pad), np.pad(mask, pad), np.pad(x0, pad, mode="edge")
     den = _denoiser(prior, kind, block)
     lams = LAM_MAX * (lam_min / LAM_MAX) ** (np.arange(n_iter) / max(n_iter - 1, 1))
     x_prev = x0
@@ -120,7 +144,7 @@ def fista_inpaint(
         else:
             z = x
         x_prev = x
-    return x_prev
+    return x_prev[pad : x_prev.shape[0] - pad, pad : x_prev.shape[1] - pad]
 
 
 def _spread(values, mask, sigma) -> tuple[np.ndarray, np.ndarray]:
