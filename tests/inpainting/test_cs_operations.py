@@ -89,3 +89,16 @@ def test_reconstruction_figure_has_mask_sparse_reconstruction_and_error_panels(t
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["measured", "not measured"]
     fig.savefig(tmp_path / "cs.png")
     assert (tmp_path / "cs.png").stat().st_size > 1000
+
+
+def test_dictionary_says_through_the_operation_whether_it_refined_its_start(tmp_path):
+    s = _image_file(tmp_path)
+    sparse = s.sample_scan("random", 0.2, seed=3)
+    # a recipe's "auto" is a string of its own, not the literal of the signature
+    full = sparse.inpaint("dictionary", params={"n_train": 1000, "n_iter": 2, "refine": "".join(["au", "to"])})
+    choice = full.metadata["Sampling"]["choice"]
+    assert choice["chosen_by"] == "hold-out" and isinstance(choice["refined"], bool)
+    assert set(choice["held_out_mse"]) == {"start", "dictionary"} and choice["start"]["chosen_by"] == "hold-out"
+    full.save(tmp_path / "full.zarr")
+    assert em.load(tmp_path / "full.zarr").metadata["Sampling"]["choice"] == choice
+    assert em.replay(full.history).data.tobytes() == full.data.tobytes()

@@ -163,7 +163,6 @@ def _sparsity(mean_measured: float) -> int:
 
 
 INITS = ("smooth", "biharmonic", "sparse")
-REFINES = ("auto", True, False)
 
 
 def dictionary(
@@ -204,7 +203,7 @@ def dictionary(
     refine : ``"auto"``: the patch models replace the start only where they predict a seeded hold-out of the
         measured pixels (the sparse prior's, :func:`.sparse.hold_out`) better than the start does -- the
         dictionary's k-sparse patches cannot reproduce a start that is already near exact (a noise-free lattice:
-        94 dB from the sparse prior, 60 dB after the patch models); True: always; False: return the start.
+        90-94 dB from the sparse prior, 60 dB after the patch models); True: always; False: return the start.
     return_choice : also return ``{"refined", "chosen_by", "held_out_mse", "start"}``: whether the patch models
         were used, who decided (``"hold-out"``, ``"caller"``, or the defaults where too few pixels are measured to
         hold out), the hold-out's mean squared errors of the start and of the patch models (standardised values)
@@ -224,7 +223,7 @@ def dictionary(
         raise ValueError(f"patch must be between 2 and the image's smaller side {min(img.shape)}, got {patch!r}")
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
-    if not any(refine is r for r in REFINES):
+    if not (isinstance(refine, bool) or (isinstance(refine, str) and refine == "auto")):  # 1 is not True here
         raise ValueError(f"refine must be 'auto', True or False, got {refine!r}")
     y, mu, sd = standardise(img, m)
     corners = _corners(img.shape[0], p, stride), _corners(img.shape[1], p, stride)
