@@ -251,7 +251,7 @@ def test_dictionary_refines_a_noisy_lattice_where_the_hold_out_says_it_helps():
     rec, choice = inpaint_image(noisy, mask, "dictionary", return_choice=True, **DICT_FAST)
     assert choice["refined"] is True and choice["chosen_by"] == "hold-out"
     assert psnr(rec, truth) > psnr(inpaint_image(noisy, mask, "sparse"), truth) + 0.3
-    forced, choice = inpaint_image(noisy, mask, "dictionary", refine=True, return_choice=True, **DICT_FAST)
+    _, choice = inpaint_image(noisy, mask, "dictionary", refine=True, return_choice=True, **DICT_FAST)
     assert choice["chosen_by"] == "caller" and choice["held_out_mse"] is None
     few = np.zeros_like(mask)
     few.flat[::600] = True  # 16 pixels: too few to hide any
@@ -260,6 +260,8 @@ def test_dictionary_refines_a_noisy_lattice_where_the_hold_out_says_it_helps():
     for bad in ("yes", 1, None):
         with pytest.raises(ValueError, match="refine"):
             inpaint_image(noisy, mask, "dictionary", refine=bad)
+    with pytest.raises(ValueError, match="n_outer"):
+        inpaint_image(noisy, mask, "dictionary", n_outer=0)  # refined, it said, with nothing applied
     with pytest.raises(ValueError, match="init"):
         inpaint_image(noisy, mask, "dictionary", init="zeros")
 
@@ -278,4 +280,7 @@ def test_a_free_margin_keeps_the_wrap_of_an_incommensurate_lattice_out_of_the_fo
         np.where(mask, noisy, fista_inpaint(y, mask, x0, "fourier", 0.06, margin=pad) * sd + mu) for pad in (0, None)
     )
     assert MARGIN > 0 and free.shape == noisy.shape
+    for bad in (-2, 2.7, True):
+        with pytest.raises(ValueError, match="margin"):
+            fista_inpaint(y, mask, x0, margin=bad)
     assert psnr(free, truth) > psnr(plain, truth) + 2.0

@@ -29,10 +29,12 @@ the sparsity-prior reconstruction at 5-20 times its cost, not a better prior on 
 A refinement can also make things worse: ``k`` atoms a patch cannot reproduce a start that is already near exact
 (a noise-free lattice the sparse prior recovers to 80-94 dB came out at 60-65 dB), and on a few noisy lattices it
 lost 0.1-0.25 dB. So by default (``refine="auto"``) a seeded tenth of the measured pixels of a central crop is
-hidden (the sparse prior's hold-out, :func:`.sparse.hold_out`), the start is made again without them, a dictionary
-is learned without them, and the patch models replace the start only if they predict the hidden pixels better.
-That costs one more dictionary learning and a start on the crop; where the patch models lose, the learning and
-coding of the whole image are skipped.
+hidden (:func:`.sparse.hold_out`, with another seed than the one the sparse start chose its settings on), the
+whole start is made again without them, a dictionary is learned on it, the crop's patches are coded, and the patch
+models replace the start -- on the whole image or not at all -- only if they predict the hidden pixels better.
+That costs a second start (its settings kept: no second hold-out), a learning and the crop's coding (on an image of
+at most :data:`.sparse.CV_SIZE` a side the crop is the whole image); where the patch models lose, the learning and
+coding of the whole image are skipped. Where too few pixels are measured to hide any, the start is refined.
 
 References
 ----------
@@ -200,8 +202,8 @@ def dictionary(
         or ``"smooth"`` (Gaussian normalised convolution).
     prior_weight : weight of the current estimate at the unmeasured pixels of a patch (measured pixels: 1).
     n_outer : rounds of (learn the dictionary, code every patch, average) each starting from the last image.
-    refine : ``"auto"``: the patch models replace the start only where they predict a seeded hold-out of the
-        measured pixels (the sparse prior's, :func:`.sparse.hold_out`) better than the start does -- the
+    refine : ``"auto"``: the patch models replace the start (everywhere or nowhere) only if they predict a seeded
+        hold-out of the measured pixels (:func:`.sparse.hold_out`) better than the start does -- the
         dictionary's k-sparse patches cannot reproduce a start that is already near exact (a noise-free lattice:
         90-94 dB from the sparse prior, 60 dB after the patch models); True: always; False: return the start.
     return_choice : also return ``{"refined", "chosen_by", "held_out_mse", "start"}``: whether the patch models
@@ -223,8 +225,12 @@ def dictionary(
         raise ValueError(f"patch must be between 2 and the image's smaller side {min(img.shape)}, got {patch!r}")
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
+    if isinstance(refine, np.bool_):
+        refine = bool(refine)
     if not (isinstance(refine, bool) or (isinstance(refine, str) and refine == "auto")):  # 1 is not True here
         raise ValueError(f"refine must be 'auto', True or False, got {refine!r}")
+    if isinstance(n_outer, bool) or not isinstance(n_outer, (int, np.integer)) or n_outer < 1:
+        raise ValueError(f"n_outer must be a whole number of rounds >= 1, got {n_outer!r}")
     y, mu, sd = standardise(img, m)
     corners = _corners(img.shape[0], p, stride), _corners(img.shape[1], p, stride)
     weights = _patches(np.where(m, 1.0, float(prior_weight)), p, *corners)
@@ -234,17 +240,21 @@ def dictionary(
     x, started = _start(y, m, init, seed)
     choice = {"refined": refine is not False, "chosen_by": "caller", "held_out_mse": None, "start": started}
     if refine == "auto":
-        split = hold_out(m, seed)
+        # not the split the sparse start chose its own settings on: scored there, the start would have the edge
+        # of being the best of its 140 candidates on those very pixels
+        split = hold_out(m, seed + 1)
         if split is None:
             choice["chosen_by"] = "defaults: too few measured pixels to hold out"
         else:
             crop, fit, hide = split
-            # the start again from the crop's fit pixels alone (with the choices made on the whole image), and the
-            # dictionary learned where the crop's hidden pixels are unmeasured: neither has seen them
-            xc = _restart(y[crop], fit, init, seed, started)
-            x_fit, m_fit = x.copy(), m.copy()
-            x_fit[crop], m_fit[crop] = xc, fit
+            # the whole start again without the hidden pixels (with the choices made on every pixel, no second
+            # hold-out), the dictionary learned on it, and the crop's patches coded: none has seen them. A start
+            # rebuilt on the crop alone left the rest of the image, fitted to the hidden pixels too, to the learning
+            m_fit = m.copy()
+            m_fit[crop] = fit
+            x_fit = _restart(y, m_fit, init, seed, started)
             D = _learn(y, m_fit, x_fit, *fit_args)
+            xc = x_fit[crop]
             crop_corners = _corners(xc.shape[0], p, stride), _corners(xc.shape[1], p, stride)
             xd = _code(y[crop], fit, xc, D, p, k, crop_corners, float(prior_weight))
             truth = y[crop].flat[hide]
@@ -255,7 +265,8 @@ def dictionary(
             choice.update(refined=err["dictionary"] < err["start"], chosen_by="hold-out", held_out_mse=err)
     if choice["refined"]:
         # learned afresh from every measured pixel and the whole start: reused, the hold-out's dictionary (a tenth
-        # of the crop's measured pixels short) ended 0.1-0.3 dB lower on four of 22 held-out lattices
+        # of the crop's measured pixels short) ended 0.1-0.3 dB lower on four of 22 held-out lattices. The hold-out
+        # judged one round; further rounds (n_outer > 1) are the caller's
         for _ in range(n_outer):
             x = _code(y, m, x, _learn(y, m, x, *fit_args), p, k, corners, float(prior_weight))
     x = x * sd + mu

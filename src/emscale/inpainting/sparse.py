@@ -127,6 +127,8 @@ def fista_inpaint(
     -------
     (rows, columns) the last thresholded iterate (measured pixels not reinserted).
     """
+    if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, np.integer)) or margin < 0):
+        raise ValueError(f"margin must be None or a whole number of pixels >= 0, got {margin!r}")
     pad = MARGIN if margin is None else int(margin)
     if pad:
         y, mask, x0 = np.pad(y, pad), np.pad(mask, pad), np.pad(x0, pad, mode="edge")
