@@ -50,8 +50,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..core.errors import check_count
 from ._checks import check_image_and_mask, standardise
-from .sparse import hold_out, smooth_fill
+from .baselines import biharmonic
+from .sparse import hold_out, smooth_fill, sparse
 
 __all__ = ["dictionary", "learn_dictionary", "masked_omp", "odct_dictionary"]
 
@@ -229,8 +231,7 @@ def dictionary(
         refine = bool(refine)
     if not (isinstance(refine, bool) or (isinstance(refine, str) and refine == "auto")):  # 1 is not True here
         raise ValueError(f"refine must be 'auto', True or False, got {refine!r}")
-    if isinstance(n_outer, bool) or not isinstance(n_outer, (int, np.integer)) or n_outer < 1:
-        raise ValueError(f"n_outer must be a whole number of rounds >= 1, got {n_outer!r}")
+    check_count("n_outer", n_outer, "rounds")
     y, mu, sd = standardise(img, m)
     corners = _corners(img.shape[0], p, stride), _corners(img.shape[1], p, stride)
     weights = _patches(np.where(m, 1.0, float(prior_weight)), p, *corners)
@@ -293,11 +294,7 @@ def _start(y, m, init, seed):
     if init == "smooth":
         return smooth_fill(y, m), init
     if init == "biharmonic":
-        from .baselines import biharmonic
-
         return biharmonic(y, m), init
-    from .sparse import sparse
-
     return sparse(y, m, seed=seed, return_choice=True)
 
 
@@ -305,8 +302,6 @@ def _restart(y, m, init, seed, started):
     """The start made again from fewer measured pixels with the choices the first one made (no hold-out)."""
     if init != "sparse":
         return _start(np.where(m, y, 0.0), m, init, seed)[0]
-    from .sparse import sparse
-
     columns = started["columns"]
     return sparse(
         np.where(m, y, 0.0),
