@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.peaks import local_maxima, parabola_vertex
+
 __all__ = ["CONTRASTS", "column_fill", "column_sites", "column_width", "lattice_spacing"]
 
 CONTRASTS = ("bright", "dark")  # columns brighter than their surroundings (ADF, HAADF) or darker (bright-field)
@@ -46,20 +48,7 @@ def _pixel(sites: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def column_sites(x: np.ndarray, spacing: float) -> np.ndarray:
     """(n, 2) sub-pixel (row, column) positions of the local maxima of ``x`` at least ~0.6 spacing apart and
     brighter than its median."""
-    from scipy import ndimage  # here: scipy's submodules cost 0.1-1 s at `import emscale`
-    size = max(3, int(0.6 * spacing) | 1)
-    peak = (x == ndimage.maximum_filter(x, size=size, mode="nearest")) & (x > np.median(x))
-    iy, ix = np.nonzero(peak)
-    xp = np.pad(x, 1, mode="edge")
-
-    def vertex(a, b, c):  # the parabola through three samples peaks this far from the middle one
-        curv = a - 2.0 * b + c
-        return np.clip(np.where(curv < 0, 0.5 * (a - c) / np.where(curv < 0, curv, -1.0), 0.0), -0.5, 0.5)
-
-    dy = vertex(xp[iy, ix + 1], xp[iy + 1, ix + 1], xp[iy + 2, ix + 1])
-    dx = vertex(xp[iy + 1, ix], xp[iy + 1, ix + 1], xp[iy + 1, ix + 2])
-    # the edge padding makes a border maximum's parabola peak half a pixel outside: keep sites on the image
-    return np.stack([np.clip(iy + dy, 0, x.shape[0] - 1), np.clip(ix + dx, 0, x.shape[1] - 1)], axis=1)
+    return parabola_vertex(x, local_maxima(x, max(3, int(0.6 * spacing) | 1)))
 
 
 def column_width(x: np.ndarray, sites: np.ndarray, half: int) -> float:

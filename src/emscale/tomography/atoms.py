@@ -25,6 +25,7 @@ import numpy as np
 
 from ..core.axes import Axis
 from ..core.errors import DataError
+from ..core.peaks import local_maxima, parabola_vertex
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 
@@ -47,39 +48,6 @@ class TracedAtoms:
     heights: np.ndarray
     threshold: float
     history: list = field(default_factory=list)
-
-
-def _local_maxima(vs: np.ndarray, radius: int, exclude_border: int) -> np.ndarray:
-    """Voxels (n, 3) that are the maximum of their ``(2 radius + 1)^3`` neighbourhood and above the volume's
-    median (the background: maxima of noise there are never atoms and would only slow the rest down)."""
-    from scipy import ndimage  # here: scipy's submodules cost 0.1-1 s at `import emscale`
-    is_max = vs == ndimage.maximum_filter(vs, size=2 * radius + 1, mode="nearest")
-    is_max &= vs > np.median(vs)
-    if exclude_border:
-        b = int(exclude_border)
-        core = np.zeros_like(is_max)
-        core[b:-b, b:-b, b:-b] = True
-        is_max &= core
-    return np.argwhere(is_max)
-
-
-def _subvoxel(v: np.ndarray, peaks: np.ndarray) -> np.ndarray:
-    """Log-parabola vertex along each axis through the three voxels about each peak (peaks not on a face)."""
-    out = peaks.astype(float)
-    logv = np.log(np.maximum(v, np.finfo(np.float32).tiny))
-    for ax in range(3):
-        lo = peaks.copy()
-        hi = peaks.copy()
-        lo[:, ax] -= 1
-        hi[:, ax] += 1
-        ok = (lo[:, ax] >= 0) & (hi[:, ax] < v.shape[ax])
-        a = logv[tuple(lo[ok].T)]
-        b = logv[tuple(peaks[ok].T)]
-        c = logv[tuple(hi[ok].T)]
-        den = a - 2 * b + c
-        step = np.where(den < 0, 0.5 * (a - c) / np.where(den < 0, den, -1.0), 0.0)
-        out[ok, ax] += np.clip(step, -0.5, 0.5)
-    return out
 
 
 def _enforce_distance(pos: np.ndarray, heights: np.ndarray, min_distance: float) -> np.ndarray:
@@ -138,14 +106,14 @@ def locate_atoms(vol, min_distance: float = 4.0, smooth: float = 0.75, threshold
         raise ValueError(f"threshold must be a finite peak height or None (Otsu's), got {threshold}")
     from scipy import ndimage  # here: scipy's submodules cost 0.1-1 s at `import emscale`
     vs = ndimage.gaussian_filter(v, smooth) if smooth > 0 else v
-    peaks = _local_maxima(vs, max(1, int(np.floor(min_distance / 2))), exclude_border)
+    peaks = local_maxima(vs, 2 * max(1, int(np.floor(min_distance / 2))) + 1, exclude_border)
     if len(peaks) == 0:
         return TracedAtoms(np.empty((0, 3)), np.empty((0, 3)), np.empty(0), float("nan"))
     h = vs[tuple(peaks.T)]
     thr = float(threshold_otsu(h)) if threshold is None else float(threshold)
     keep = h > thr
     peaks, h = peaks[keep], h[keep]
-    pos = _subvoxel(vs - min(float(vs.min()), 0.0), peaks)
+    pos = parabola_vertex(vs - min(float(vs.min()), 0.0), peaks, log=True)
     kept = _enforce_distance(pos, h, min_distance)
     pos, h = pos[kept], h[kept]
     coords = pos.copy()
