@@ -284,3 +284,26 @@ def test_a_free_margin_keeps_the_wrap_of_an_incommensurate_lattice_out_of_the_fo
         with pytest.raises(ValueError, match="margin"):
             fista_inpaint(y, mask, x0, margin=bad)
     assert psnr(free, truth) > psnr(plain, truth) + 2.0
+
+
+def test_the_solver_iterates_in_float32_and_returns_what_float64_iterations_give(monkeypatch):
+    # float32 makes the transforms 1.8 x faster; on a noise-free lattice reconstructed at 80+ dB it must not show
+    import emscale.inpainting.sparse as sparse_module
+    from emscale.inpainting._checks import standardise
+
+    yy, xx = np.mgrid[0:96, 0:96] * (2 * np.pi / 8)  # a few Fourier coefficients: reconstructed to ~84 dB
+    truth = 100 + 30 * (np.cos(xx) + np.cos(yy + 0.3)) + 10 * np.cos(xx + yy)
+    mask = random_pattern(truth.shape, 0.2, seed=1)
+    y, mu, sd = standardise(truth, mask)
+    x0 = sparse_module.smooth_fill(y, mask)
+
+    def rec():
+        return np.where(mask, truth, sparse_module.fista_inpaint(y, mask, x0, "fourier", 0.0006) * sd + mu)
+
+    single = rec()
+    monkeypatch.setattr(sparse_module, "WORKING_DTYPE", np.float64)
+    double = rec()
+    assert sparse_module.WORKING_DTYPE is not np.float32 and single.dtype == np.float64
+    assert psnr(double, truth) > 80.0
+    assert abs(psnr(single, truth) - psnr(double, truth)) < 0.05
+    assert not np.array_equal(single, double)  # the precision did change

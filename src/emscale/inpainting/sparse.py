@@ -43,6 +43,8 @@ analysis (MCA)", Appl. Comput. Harmon. Anal. 19 (2005) 340-358.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._checks import check_image_and_mask, standardise
@@ -78,6 +80,10 @@ CV_SIZE = 192
 # one that tiles the image exactly, the only periodic image, 79.6 -> 67.3 dB at 10 %); 24 pixels: about the same
 # gains for 1.3 x the time of 16
 MARGIN = 16
+# the iterations' precision: the FFT, the block DCT and the thresholds run 1.8 x faster in float32. Against float64
+# on the 99 cases above (10-30 %): no hold-out choice changed and the whole-image PSNR moved by at most 0.005 dB
+# (noise-free lattices at 60-94 dB included); the result is returned in float64
+WORKING_DTYPE = np.float32
 
 
 def _denoiser(prior: str, kind: str, block: int):
@@ -125,28 +131,30 @@ def fista_inpaint(
 
     Returns
     -------
-    (rows, columns) the last thresholded iterate (measured pixels not reinserted).
+    (rows, columns) float64: the last thresholded iterate (measured pixels not reinserted). The iterations run in
+    :data:`WORKING_DTYPE` (float32).
     """
     if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, np.integer)) or margin < 0):
         raise ValueError(f"margin must be None or a whole number of pixels >= 0, got {margin!r}")
     pad = MARGIN if margin is None else int(margin)
+    y, x0 = np.asarray(y, dtype=WORKING_DTYPE), np.asarray(x0, dtype=WORKING_DTYPE)
     if pad:
         y, mask, x0 = np.pad(y, pad), np.pad(mask, pad), np.pad(x0, pad, mode="edge")
     den = _denoiser(prior, kind, block)
-    lams = LAM_MAX * (lam_min / LAM_MAX) ** (np.arange(n_iter) / max(n_iter - 1, 1))
+    lams = (LAM_MAX * (lam_min / LAM_MAX) ** (np.arange(n_iter) / max(n_iter - 1, 1))).tolist()
     x_prev = x0
     z = x0
     t = 1.0
     for it, lam in enumerate(lams):
         x = den(np.where(mask, y, z), lam, it)
         if momentum:
-            t_next = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+            t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
             z = x + ((t - 1.0) / t_next) * (x - x_prev)
             t = t_next
         else:
             z = x
         x_prev = x
-    return x_prev[pad : x_prev.shape[0] - pad, pad : x_prev.shape[1] - pad]
+    return x_prev[pad : x_prev.shape[0] - pad, pad : x_prev.shape[1] - pad].astype(np.float64)
 
 
 def _spread(values, mask, sigma) -> tuple[np.ndarray, np.ndarray]:
