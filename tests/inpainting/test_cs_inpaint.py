@@ -297,13 +297,24 @@ def test_the_solver_iterates_in_float32_and_returns_what_float64_iterations_give
     y, mu, sd = standardise(truth, mask)
     x0 = sparse_module.smooth_fill(y, mask)
 
+    seen = []
+    threshold = sparse_module.fourier_threshold
+
+    def watched(x, *args, **kwargs):  # every iteration's input: a float64 scalar must not promote the iterate
+        seen.append(x.dtype)
+        return threshold(x, *args, **kwargs)
+
+    monkeypatch.setattr(sparse_module, "fourier_threshold", watched)
+
     def rec():
-        return np.where(mask, truth, sparse_module.fista_inpaint(y, mask, x0, "fourier", 0.0006) * sd + mu)
+        x = sparse_module.fista_inpaint(y, mask, x0, "fourier", 0.0006)
+        assert x.dtype == np.float64
+        return np.where(mask, truth, x * sd + mu)
 
     single = rec()
+    assert len(seen) == 60 and set(seen) == {np.dtype(np.float32)}
     monkeypatch.setattr(sparse_module, "WORKING_DTYPE", np.float64)
     double = rec()
-    assert sparse_module.WORKING_DTYPE is not np.float32 and single.dtype == np.float64
     assert psnr(double, truth) > 80.0
     assert abs(psnr(single, truth) - psnr(double, truth)) < 0.05
     assert not np.array_equal(single, double)  # the precision did change

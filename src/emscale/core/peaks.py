@@ -11,14 +11,18 @@ import numpy as np
 __all__ = ["local_maxima", "parabola_vertex"]
 
 
-def local_maxima(x: np.ndarray, size: int, exclude_border: int = 0) -> np.ndarray:
+def local_maxima(x: np.ndarray, size: int, exclude_border: int | None = 0) -> np.ndarray:
     """(n, ndim) indices, in C order, of the samples of ``x`` that are the maximum of the ``size``-wide cube about
     them (edges repeated) and above the median of ``x`` (the background: its noise maxima are never peaks and only
-    slow the rest down). ``exclude_border``: drop peaks this many samples or fewer from a face."""
+    slow the rest down). ``exclude_border``: drop peaks fewer than this many samples from a face (1: those on a
+    face); None or 0: none dropped."""
     from scipy import ndimage  # here: scipy's submodules cost 0.1-1 s at `import emscale`
 
+    b = 0 if exclude_border is None else exclude_border
+    if isinstance(b, (bool, np.bool_)) or not isinstance(b, (int, np.integer)) or b < 0:
+        raise ValueError(f"exclude_border must be a whole number of samples >= 0, got {exclude_border!r}")
     is_max = (x == ndimage.maximum_filter(x, size=size, mode="nearest")) & (x > np.median(x))
-    b = int(exclude_border)
+    b = int(b)
     if b:
         inside = np.zeros_like(is_max)
         inside[(slice(b, -b),) * x.ndim] = True
@@ -33,6 +37,8 @@ def parabola_vertex(x: np.ndarray, peaks: np.ndarray, log: bool = False) -> np.n
     three samples do not curve down, keeps its index along that axis."""
     peaks = np.asarray(peaks, dtype=np.intp).reshape(-1, x.ndim)
     out = peaks.astype(float)
+    if not np.issubdtype(x.dtype, np.floating):  # differences of unsigned samples would wrap around
+        x = x.astype(np.float64)
     v = np.log(np.maximum(x, np.finfo(np.float32).tiny)) if log else x
     for ax in range(x.ndim):
         lo = peaks.copy()

@@ -76,7 +76,7 @@ def locate_atoms(vol, min_distance: float = 4.0, smooth: float = 0.75, threshold
         distance, e.g. 0.7 of it).
     smooth : Gaussian smoothing before the search, voxels (0: none).
     threshold : minimum peak height in the smoothed volume; ``None``: Otsu's threshold of the candidates.
-    exclude_border : ignore maxima this close to a face.
+    exclude_border : ignore maxima fewer than this many voxels from a face (1: those on a face; 0: none).
 
     Returns
     -------
