@@ -250,7 +250,8 @@ def test_dictionary_refines_a_noisy_lattice_where_the_hold_out_says_it_helps():
     mask = random_pattern(noisy.shape, 0.2, seed=0)
     rec, choice = inpaint_image(noisy, mask, "dictionary", return_choice=True, **DICT_FAST)
     assert choice["refined"] is True and choice["chosen_by"] == "hold-out"
-    assert psnr(rec, truth) > psnr(inpaint_image(noisy, mask, "sparse"), truth) + 0.3
+    # 25.81 dB against the sparse start's 25.57 (25.12 before its hold-out pooled two folds on this 96 x 96 image)
+    assert psnr(rec, truth) > psnr(inpaint_image(noisy, mask, "sparse"), truth) + 0.15
     _, choice = inpaint_image(noisy, mask, "dictionary", refine=True, return_choice=True, **DICT_FAST)
     assert choice["chosen_by"] == "caller" and choice["held_out_mse"] is None
     few = np.zeros_like(mask)
@@ -318,3 +319,25 @@ def test_the_solver_iterates_in_float32_and_returns_what_float64_iterations_give
     assert psnr(double, truth) > 80.0
     assert abs(psnr(single, truth) - psnr(double, truth)) < 0.05
     assert not np.array_equal(single, double)  # the precision did change
+
+
+def test_a_small_image_pools_its_hold_out_over_folds_so_the_choice_does_not_turn_on_the_seed(monkeypatch):
+    # 40 x 40 at 10 %: one fold hides 14 pixels. Over six hold-out seeds, one fold: 18.97-21.03 dB; five pooled folds:
+    # 20.43-21.11 dB
+    import emscale.inpainting.sparse as sparse_module
+
+    noisy, truth = lattice(n=40, a=6.3, theta=0.4, sigma=1.3, dose=100.0, seed=5)
+    mask = random_pattern(noisy.shape, 0.1, seed=3)
+    # a large image keeps one fold: the same cost and the same choice as before
+    assert sparse_module.n_folds(random_pattern((256, 256), 0.1, seed=0)) == 1
+
+    def runs():
+        out = [sparse_module.sparse(noisy, mask, seed=s, return_choice=True) for s in range(6)]
+        return [psnr(x, truth) for x, _ in out], {c["folds"] for _, c in out}
+
+    pooled, folds = runs()
+    assert folds == {sparse_module.MAX_FOLDS}
+    monkeypatch.setattr(sparse_module, "MIN_HIDDEN_PIXELS", 0)
+    single, folds = runs()
+    assert folds == {1}
+    assert min(pooled) > min(single) + 1.0 and np.ptp(pooled) < 0.5 * np.ptp(single)
