@@ -341,3 +341,20 @@ def test_a_small_image_pools_its_hold_out_over_folds_so_the_choice_does_not_turn
     single, folds = runs()
     assert folds == {1}
     assert min(pooled) > min(single) + 1.0 and np.ptp(pooled) < 0.5 * np.ptp(single)
+
+
+def test_a_stack_of_images_is_thresholded_and_reconstructed_image_by_image():
+    # the hold-out's folds run as one stack: each image must come out with the same bits as on its own
+    from emscale.inpainting.sparse import fista_inpaint
+
+    rng = np.random.default_rng(0)
+    for shape in ((3, 40, 40), (2, 33, 47)):
+        x = rng.random(shape).astype(np.float32)
+        mask = rng.random(shape) < 0.2
+        alone = np.stack([fourier_threshold(v, 0.3, "soft") for v in x])
+        assert np.array_equal(fourier_threshold(x, 0.3, "soft"), alone)
+        alone = np.stack([block_dct_threshold(v, 0.2, 8, kind="hard") for v in x])
+        assert np.array_equal(block_dct_threshold(x, 0.2, 8, kind="hard"), alone)
+        stacked = fista_inpaint(x[0], mask, x, "fourier+dct", 0.01, n_iter=12)
+        alone = np.stack([fista_inpaint(x[0], mask[i], x[i], "fourier+dct", 0.01, n_iter=12) for i in range(len(x))])
+        assert stacked.shape == shape and np.array_equal(stacked, alone)

@@ -123,7 +123,9 @@ def fista_inpaint(
     Parameters
     ----------
     y : (rows, columns) standardised measured values (0 where unmeasured); mask : bool, True = measured.
-    x0 : (rows, columns) start (an interpolation of ``y``, e.g. :func:`smooth_fill`).
+    x0 : (rows, columns) start (an interpolation of ``y``, e.g. :func:`smooth_fill`). ``mask`` and ``x0`` may be
+        stacks (n, rows, columns) reconstructed image by image in one run (the hold-out's folds), ``y`` one image
+        or a stack.
     prior, kind, block : the frame (:data:`PRIORS`), ``"hard"`` or ``"soft"`` thresholding, the DCT block size.
     lam_min, n_iter : last threshold and number of iterations (``lam`` from :data:`LAM_MAX` down to ``lam_min``).
     margin : unmeasured pixels added on every side (None: :data:`MARGIN`). The Fourier prior sees the image as
@@ -132,7 +134,8 @@ def fista_inpaint(
 
     Returns
     -------
-    (rows, columns) float64: the last thresholded iterate (measured pixels not reinserted). The iterations run in
+    (rows, columns), or (n, rows, columns) for stacks, float64: the last thresholded iterate (measured pixels not
+    reinserted). The iterations run in
     :data:`WORKING_DTYPE` (float32).
     """
     if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, np.integer)) or margin < 0):
@@ -140,7 +143,10 @@ def fista_inpaint(
     pad = MARGIN if margin is None else int(margin)
     y, x0 = np.asarray(y, dtype=WORKING_DTYPE), np.asarray(x0, dtype=WORKING_DTYPE)
     if pad:
-        y, mask, x0 = np.pad(y, pad), np.pad(mask, pad), np.pad(x0, pad, mode="edge")
+        def widths(a):  # the last two axes: a stack of images (one a hold-out fold) is padded image by image
+            return [(0, 0)] * (a.ndim - 2) + [(pad, pad)] * 2
+
+        y, mask, x0 = np.pad(y, widths(y)), np.pad(mask, widths(mask)), np.pad(x0, widths(x0), mode="edge")
     den = _denoiser(prior, kind, block)
     lams = (LAM_MAX * (lam_min / LAM_MAX) ** (np.arange(n_iter) / max(n_iter - 1, 1))).tolist()
     x_prev = x0
@@ -155,7 +161,7 @@ def fista_inpaint(
         else:
             z = x
         x_prev = x
-    return x_prev[pad : x_prev.shape[0] - pad, pad : x_prev.shape[1] - pad].astype(np.float64)
+    return x_prev[..., pad : x_prev.shape[-2] - pad, pad : x_prev.shape[-1] - pad].astype(np.float64)
 
 
 def _spread(values, mask, sigma) -> tuple[np.ndarray, np.ndarray]:
@@ -285,13 +291,18 @@ def choose_prior(
     crop = splits[0][0]
     yc = y[crop]
     folds = [(fit, hide, np.where(fit, yc, 0.0)) for _, fit, hide in splits]
-    starts = [smooth_fill(yfit, fit) for fit, _, yfit in folds]
+    # the folds run as one stack through the solver (one transform call a stack, not a fold: small images are
+    # many short calls), the same bits as one at a time
+    fits = np.stack([fit for fit, _, _ in folds]) if len(folds) > 1 else folds[0][0]
+    starts = np.stack([smooth_fill(yfit, fit) for fit, _, yfit in folds]) if len(folds) > 1 else smooth_fill(
+        folds[0][2], folds[0][0])
     scores = {}
 
     def score(prior, lam) -> float:
         sse, seen = {}, {}
-        for (fit, hide, yfit), x0 in zip(folds, starts, strict=True):
-            x = fista_inpaint(yc, fit, x0, prior=prior, lam_min=lam, n_iter=n_iter)
+        xs = fista_inpaint(yc, fits, starts, prior=prior, lam_min=lam, n_iter=n_iter)
+        for k, (fit, hide, yfit) in enumerate(folds):
+            x = xs[k] if len(folds) > 1 else xs
             for col in columns:
                 xc, ran = _with_columns(yfit, fit, x, col)
                 if ran == "no lattice" and False in columns:  # the same x is scored as the plain candidate

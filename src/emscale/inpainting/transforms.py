@@ -43,15 +43,16 @@ def threshold(c: np.ndarray, lam: float, kind: str = "hard") -> np.ndarray:
 
 
 def fourier_threshold(x: np.ndarray, lam: float, kind: str = "hard") -> np.ndarray:
-    """``F^T thr(F x)`` with ``F`` the orthonormal 2-D real FFT of the image ``x`` (rows, columns)."""
+    """``F^T thr(F x)`` with ``F`` the orthonormal 2-D real FFT of the image ``x`` (rows, columns), or of each
+    image of a stack (..., rows, columns)."""
     import scipy.fft as sfft  # here: scipy's submodules cost 0.1-1 s at `import emscale`
     c = sfft.rfft2(x, norm="ortho", workers=-1)
-    dc = c[0, 0]
+    dc = c[..., 0, 0].copy()
     c = threshold(c, lam, kind)
-    c[0, 0] = dc
+    c[..., 0, 0] = dc
     # the shape is given only where the last axis is odd: with it pocketfft takes a path 3-5 x slower, and an even
     # length is what the inverse gives without it (same bits)
-    s = x.shape if x.shape[-1] % 2 else None
+    s = x.shape[-2:] if x.shape[-1] % 2 else None
     return sfft.irfft2(c, s=s, norm="ortho", workers=-1)
 
 
@@ -61,10 +62,12 @@ def block_dct_threshold(
     """Cycle-spun block-DCT thresholding of the image ``x``: the mean of the thresholded results over block grids
     shifted by ``(dy, dx)`` (by default every multiple of ``step`` below ``block``; edges reflected so every pixel
     lies in a full block). An iterative solver may pass one shift per iteration instead (cycle spinning across
-    iterations: the same frame on average at a fraction of the cost)."""
-    ny, nx = x.shape
+    iterations: the same frame on average at a fraction of the cost). ``x`` may be a stack (..., rows, columns):
+    each image is thresholded on its own."""
+    ny, nx = x.shape[-2:]
+    lead = x.shape[:-2]
     pad = block
-    xp = np.pad(x, pad, mode="reflect" if min(ny, nx) > pad else "symmetric")
+    xp = np.pad(x, [(0, 0)] * len(lead) + [(pad, pad)] * 2, mode="reflect" if min(ny, nx) > pad else "symmetric")
     if shifts is None:
         shifts = [(dy, dx) for dy in range(0, block, step) for dx in range(0, block, step)]
     if not all(0 <= dy < block and 0 <= dx < block for dy, dx in shifts):
@@ -73,16 +76,17 @@ def block_dct_threshold(
 
     acc = None
     for dy, dx in shifts:
-        sub = xp[dy:, dx:]
-        my, mx = (sub.shape[0] // block) * block, (sub.shape[1] // block) * block
-        blocks = sub[:my, :mx].reshape(my // block, block, mx // block, block)
-        c = sfft.dctn(blocks, axes=(1, 3), norm="ortho", workers=-1)
-        dc = c[:, 0, :, 0].copy()
+        sub = xp[..., dy:, dx:]
+        my, mx = (sub.shape[-2] // block) * block, (sub.shape[-1] // block) * block
+        blocks = sub[..., :my, :mx].reshape(*lead, my // block, block, mx // block, block)
+        c = sfft.dctn(blocks, axes=(-3, -1), norm="ortho", workers=-1)
+        dc = c[..., :, 0, :, 0].copy()
         c = threshold(c, lam, kind)
-        c[:, 0, :, 0] = dc
+        c[..., :, 0, :, 0] = dc
         # every block grid covers the image (the padding is a whole block), so each shift adds one estimate of
         # every pixel: the mean over shifts needs no count map
-        part = sfft.idctn(c, axes=(1, 3), norm="ortho", workers=-1).reshape(my, mx)[pad - dy : pad - dy + ny,
-                                                                                     pad - dx : pad - dx + nx]
+        part = sfft.idctn(c, axes=(-3, -1), norm="ortho", workers=-1).reshape(*lead, my, mx)[
+            ..., pad - dy : pad - dy + ny, pad - dx : pad - dx + nx
+        ]
         acc = part if acc is None else acc + part
     return acc / len(shifts) if len(shifts) > 1 else acc
