@@ -330,6 +330,10 @@ def test_a_small_image_pools_its_hold_out_over_folds_so_the_choice_does_not_turn
     mask = random_pattern(noisy.shape, 0.1, seed=3)
     # a large image keeps one fold: the same cost and the same choice as before
     assert sparse_module.n_folds(random_pattern((256, 256), 0.1, seed=0)) == 1
+    hides = [set(sparse_module.hold_out(mask, 0, k)[2]) for k in range(sparse_module.MAX_FOLDS)]
+    assert all(len(a) and not a & b for i, a in enumerate(hides) for b in hides[i + 1 :])  # disjoint folds
+    with pytest.raises(ValueError, match="fold"):
+        sparse_module.hold_out(mask, 0, 10)
 
     def runs():
         out = [sparse_module.sparse(noisy, mask, seed=s, return_choice=True) for s in range(6)]

@@ -135,8 +135,7 @@ def fista_inpaint(
     Returns
     -------
     (rows, columns), or (n, rows, columns) for stacks, float64: the last thresholded iterate (measured pixels not
-    reinserted). The iterations run in
-    :data:`WORKING_DTYPE` (float32).
+    reinserted). The iterations run in :data:`WORKING_DTYPE` (float32).
     """
     if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, np.integer)) or margin < 0):
         raise ValueError(f"margin must be None or a whole number of pixels >= 0, got {margin!r}")
@@ -248,6 +247,8 @@ def hold_out(mask, seed=0, fold=0):
     if len(idx) < MIN_HOLDOUT_PIXELS:
         return None
     h = max(1, int(HOLDOUT * len(idx)))
+    if not 0 <= fold < len(idx) // h:
+        raise ValueError(f"fold must be in [0, {len(idx) // h}) for {len(idx)} measured pixels, got {fold!r}")
     hide = np.random.default_rng(seed).permutation(idx)[fold * h : (fold + 1) * h]
     fit = mc.copy()
     fit.flat[hide] = False
