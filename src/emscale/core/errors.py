@@ -25,10 +25,11 @@ class ReplayError(EmscaleError):
     """A recorded history or results folder cannot be re-run (unknown step, moved or changed input)."""
 
 
-def check_count(name: str, value, unit: str = "") -> None:
-    """A parameter that counts something (components, neighbours, pixels, an upsampling): a whole number >= 1, not
-    a bool; else a :class:`DataError` naming it. ``unit``: what one of it means, for the message."""
+def check_count(name: str, value, unit: str = "", minimum: int = 1) -> None:
+    """A parameter that counts something (components, neighbours, pixels, an upsampling): a whole number >=
+    ``minimum`` (1 unless none is a valid count, as for a margin), not a bool; else a :class:`DataError` naming it.
+    ``unit``: what one of it means, for the message."""
     import numpy as np
 
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise DataError(f"{name} must be a whole number >= 1{f' ({unit})' if unit else ''}, got {value!r}")
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer) or value < minimum:
+        raise DataError(f"{name} must be a whole number >= {minimum}{f' ({unit})' if unit else ''}, got {value!r}")

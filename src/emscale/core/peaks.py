@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import check_count
+
 __all__ = ["local_maxima", "parabola_vertex"]
 
 
@@ -19,8 +21,7 @@ def local_maxima(x: np.ndarray, size: int, exclude_border: int | None = 0) -> np
     from scipy import ndimage  # here: scipy's submodules cost 0.1-1 s at `import emscale`
 
     b = 0 if exclude_border is None else exclude_border
-    if isinstance(b, (bool, np.bool_)) or not isinstance(b, (int, np.integer)) or b < 0:
-        raise ValueError(f"exclude_border must be a whole number of samples >= 0, got {exclude_border!r}")
+    check_count("exclude_border", b, "samples from a face", minimum=0)
     is_max = (x == ndimage.maximum_filter(x, size=size, mode="nearest")) & (x > np.median(x))
     b = int(b)
     if b:

@@ -48,6 +48,7 @@ import math
 
 import numpy as np
 
+from ..core.errors import check_count
 from ._checks import check_image_and_mask, standardise
 from .baselines import nearest
 from .columns import CONTRASTS, column_fill
@@ -137,9 +138,9 @@ def fista_inpaint(
     (rows, columns), or (n, rows, columns) for stacks, float64: the last thresholded iterate (measured pixels not
     reinserted). The iterations run in :data:`WORKING_DTYPE` (float32).
     """
-    if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, np.integer)) or margin < 0):
-        raise ValueError(f"margin must be None or a whole number of pixels >= 0, got {margin!r}")
-    pad = MARGIN if margin is None else int(margin)
+    pad = MARGIN if margin is None else margin
+    check_count("margin", pad, "unmeasured pixels on every side; None: MARGIN", minimum=0)
+    pad = int(pad)
     y, x0 = np.asarray(y, dtype=WORKING_DTYPE), np.asarray(x0, dtype=WORKING_DTYPE)
     if pad:
         def widths(a):  # the last two axes: a stack of images (one a hold-out fold) is padded image by image
@@ -246,7 +247,7 @@ def hold_out(mask, seed=0, fold=0):
     idx = np.flatnonzero(mc)
     if len(idx) < MIN_HOLDOUT_PIXELS:
         return None
-    h = max(1, int(HOLDOUT * len(idx)))
+    h = _fold_size(len(idx))
     if not 0 <= fold < len(idx) // h:
         raise ValueError(f"fold must be in [0, {len(idx) // h}) for {len(idx)} measured pixels, got {fold!r}")
     hide = np.random.default_rng(seed).permutation(idx)[fold * h : (fold + 1) * h]
@@ -258,9 +259,12 @@ def hold_out(mask, seed=0, fold=0):
 def n_folds(mask) -> int:
     """How many disjoint hold-out folds make at least :data:`MIN_HIDDEN_PIXELS` hidden pixels (at most
     :data:`MAX_FOLDS`): one on a large image, more on a small one, where one fold's few pixels make a noisy choice."""
-    m = int(np.count_nonzero(mask[_crop(mask.shape, CV_SIZE)]))
-    h = max(1, int(HOLDOUT * m))
+    h = _fold_size(int(np.count_nonzero(mask[_crop(mask.shape, CV_SIZE)])))
     return int(np.clip(-(-MIN_HIDDEN_PIXELS // h), 1, MAX_FOLDS))
+
+
+def _fold_size(n_measured: int) -> int:
+    return max(1, int(HOLDOUT * n_measured))  # hidden pixels in one fold
 
 
 def choose_prior(
@@ -294,16 +298,14 @@ def choose_prior(
     folds = [(fit, hide, np.where(fit, yc, 0.0)) for _, fit, hide in splits]
     # the folds run as one stack through the solver (one transform call a stack, not a fold: small images are
     # many short calls), the same bits as one at a time
-    fits = np.stack([fit for fit, _, _ in folds]) if len(folds) > 1 else folds[0][0]
-    starts = np.stack([smooth_fill(yfit, fit) for fit, _, yfit in folds]) if len(folds) > 1 else smooth_fill(
-        folds[0][2], folds[0][0])
+    fits = np.stack([fit for fit, _, _ in folds])
+    starts = np.stack([smooth_fill(yfit, fit) for fit, _, yfit in folds])
     scores = {}
 
     def score(prior, lam) -> float:
         sse, seen = {}, {}
         xs = fista_inpaint(yc, fits, starts, prior=prior, lam_min=lam, n_iter=n_iter)
-        for k, (fit, hide, yfit) in enumerate(folds):
-            x = xs[k] if len(folds) > 1 else xs
+        for x, (fit, hide, yfit) in zip(xs, folds, strict=True):
             for col in columns:
                 xc, ran = _with_columns(yfit, fit, x, col)
                 if ran == "no lattice" and False in columns:  # the same x is scored as the plain candidate
