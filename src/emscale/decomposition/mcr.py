@@ -154,6 +154,10 @@ class MCR(Method):
                 "noise": "gaussian", "sigma2": float(loss) / max(dm.n_pixels * dm.n_channels, 1)}
             return c * dm.root_ag[:, None], sw * dm.root_bh[None, :], noise
 
+        # The evidence judges the rotation of the groups' summed concentrations, not the one fitted to their summed
+        # spectra that is applied below. Judging the applied one (tried 2026-12-01): 115 of 118 fits bit-identical,
+        # three within 0.005 degrees, and one mixture without pure pixels (EELS, rank 4, 2000 counts/pixel) read
+        # 9.7 % outside instead of 10.1 %, passed, and was rotated to 12.6 degrees from the truth against 7.6
         def evidence(c, sw, loss):
             w_data, h_data, noise = data_units(c, sw, loss)
             return rotation_evidence(w_data, h_data, ctx.groups, **noise)
