@@ -112,7 +112,8 @@ def test_a_component_count_outside_one_to_k_is_refused(call):
 
 
 @pytest.mark.parametrize(("args", "said"), [((2.5,), "n_clusters"), ((True,), "n_clusters"),
-                                            ((2, None), "seed must be a whole number")])
+                                            ((2, None), "seed must be a whole number"),
+                                            ((2, -1), "seed must be a whole number >= 0")])
 def test_cluster_counts_and_seed_are_checked(args, said):
     from emscale.core.errors import DataError
 

@@ -86,6 +86,23 @@ def test_fraction_outside_0_1_is_rejected(name, fraction):
         make_pattern(name, (10, 10), fraction)
 
 
+@pytest.mark.parametrize("seed", [None, -1, 1.5, True])
+def test_a_seed_that_would_not_give_the_same_mask_again_is_refused(seed):
+    """None drew a new mask on every call; every random choice of the sampling and reconstruction takes a seed."""
+    from emscale.inpainting import inpaint_image
+    from emscale.sampling import sample_array
+
+    for pattern in (random_pattern, line_hop_pattern, jittered_grid_pattern):
+        with pytest.raises(DataError, match="seed must be a whole number >= 0"):
+            pattern((8, 8), 0.5, seed=seed)
+    mask = random_pattern((8, 8), 0.5, seed=0)
+    with pytest.raises(DataError, match="seed must be a whole number >= 0"):
+        sample_array(np.ones((8, 8)), mask, dose=2.0, seed=seed)
+    with pytest.raises(DataError, match="seed must be a whole number >= 0"):
+        inpaint_image(np.ones((8, 8)), mask, "linear", seed=seed)
+    assert (random_pattern((8, 8), 0.5, seed=np.int64(3)) == random_pattern((8, 8), 0.5, seed=3)).all()
+
+
 def test_given_mask_errors():
     with pytest.raises(DataError, match="empty"):
         check_mask(np.zeros((4, 4), bool))

@@ -33,3 +33,8 @@ def check_count(name: str, value, unit: str = "", minimum: int = 1) -> None:
 
     if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer) or value < minimum:
         raise DataError(f"{name} must be a whole number >= {minimum}{f' ({unit})' if unit else ''}, got {value!r}")
+
+
+def check_seed(seed) -> None:
+    """A seed: a whole number >= 0 (:func:`check_count`); None ("random") would break a rerun's bits."""
+    check_count("seed", seed, "the same seed gives the same bits", minimum=0)

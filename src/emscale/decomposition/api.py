@@ -8,7 +8,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..core.errors import DataError
+from ..core.errors import DataError, check_seed
 from ..core.registry import operation
 from ..core.signal import Signal
 from . import ica, mcr, nmf, pca, vca  # noqa: F401 -- each registers its method (a new method: add its module)
@@ -100,9 +100,7 @@ def decompose(
                       diff_order=diff_order)
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        # checked before the work: None ("random") would break the rerun's bits, and failed only at the end
-        raise DataError(f"seed must be a whole number >= 0 (the same seed gives the same bits), got {seed!r}")
+    check_seed(seed)  # before the work: a wrong seed failed only at the end
     if s.dtype.kind == "c":  # numpy would drop the imaginary part with nothing but a ComplexWarning
         raise DataError(f"{s!r} holds complex values; decompose needs real data: take their modulus or real part "
                         "first")

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..core import codec
 from ..core.axes import Axis, shape_notation
-from ..core.errors import DataError, check_count
+from ..core.errors import DataError, check_count, check_seed
 from ..core.html import figure, table
 from ..core.registry import operation
 from ..core.result import Result, load_npz, save_npz
@@ -468,8 +468,7 @@ def cluster(d: Decomposition, n_clusters: int, seed: int = 0, n_components: int 
     from sklearn.cluster import KMeans
 
     check_count("n_clusters", n_clusters)
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise DataError(f"seed must be a whole number, got {seed!r}")
+    check_seed(seed)  # KMeans takes no negative seed
     k = _first_components(d, n_components)
     lo = d.loadings_array[:, :k]
     ok = np.all(np.isfinite(lo), axis=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.errors import check_seed
 from .baselines import biharmonic, linear, nearest
 from .dictionary import dictionary
 from .sparse import sparse
@@ -39,4 +40,5 @@ def inpaint_image(image, mask, method: str = "sparse", seed: int = 0, **params) 
     """
     if method not in IMAGE_METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(IMAGE_METHODS)}")
+    check_seed(seed)
     return IMAGE_METHODS[method](image, mask, seed=seed, **params)

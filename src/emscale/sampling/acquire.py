@@ -14,7 +14,7 @@ import copy
 
 import numpy as np
 
-from ..core.errors import DataError
+from ..core.errors import DataError, check_seed
 from ..core.registry import operation
 from ..core.signal import Signal, derive, measured_mask
 from .patterns import check_mask, make_pattern
@@ -37,6 +37,7 @@ def sample_array(data, mask, dose: float | None = None, seed: int = 0) -> np.nda
     -------
     array of the shape of ``data``: the dtype of ``data`` without ``dose``, int64 counts with it.
     """
+    check_seed(seed)
     data = np.asarray(data)
     mask = check_mask(mask, data.shape[:2])
     measured = data[mask]

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import DataError
+from ..core.errors import DataError, check_seed
 
 __all__ = [
     "PATTERNS",
@@ -82,6 +82,7 @@ def random_pattern(shape, fraction: float, seed: int = 0) -> np.ndarray:
     """
     shape = _check_shape(shape)
     f = _check_fraction(fraction)
+    check_seed(seed)
     n = shape[0] * shape[1]
     k = min(n, max(1, round(f * n)))
     mask = np.zeros(n, bool)
@@ -109,6 +110,7 @@ def line_hop_pattern(shape, fraction: float, seed: int = 0, mean_run: float = 4.
     """
     ny, nx = _check_shape(shape)
     f = _check_fraction(fraction)
+    check_seed(seed)
     if not mean_run >= 1:
         raise ValueError(f"mean_run must be >= 1 pixel, got {mean_run!r}")
     if f == 1.0:
@@ -149,6 +151,7 @@ def jittered_grid_pattern(shape, fraction: float, seed: int = 0) -> np.ndarray:
     """
     ny, nx = _check_shape(shape)
     f = _check_fraction(fraction)
+    check_seed(seed)
     c = 1.0 / math.sqrt(f)
     ey = np.unique(np.round(np.arange(0, ny + c, c)).clip(0, ny).astype(int))
     ex = np.unique(np.round(np.arange(0, nx + c, c)).clip(0, nx).astype(int))
