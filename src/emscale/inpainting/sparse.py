@@ -69,6 +69,10 @@ FALLBACK_LAM_MIN = 0.006  # where no hold-out can be made (fista_inpaint's defau
 # lost in 17 % of the cases (up to 6.7 dB on a noise-free smooth image, 5.2 on 16-pixel HAADF crops). Taking
 # biharmonic where it predicted the hold-out better gained 0.04 dB on average and lost up to 5.0 where it was wrong
 # (a second hold-out on folds the choice had not seen: +0.07, worst -8.0); a fixed blend, +0.02 (1/4) or -0.28 (1/2)
+# Soft thresholding only. Hard thresholding (as in MCA inpainting), tried 2026-12-01 on seven real images and ten
+# synthetic ones at 5-30 %: better on some real projections (+1.1 dB on projection 38 at 20 %), worse on lattices
+# (-0.2 to -5 dB); offered to the hold-out as a further choice it gained 0.03-0.08 dB on average for twice the
+# hold-out's time, and its wrong picks cost up to 0.92 dB (projection 38 at 10 %: +1.10 over biharmonic, below 2)
 PRIOR_CANDIDATES = ("fourier", "fourier+dct")
 COLUMN_CANDIDATES = (False, *CONTRASTS)  # no column refit, or one of bright / dark columns
 # the local residual's shrink, in robust spreads of the spread misfit; None: not applied. On 15 lattices with
