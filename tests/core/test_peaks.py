@@ -20,6 +20,8 @@ def test_plain_parabola_vertex_is_exact_for_a_sampled_parabola():
     t = np.arange(9.0)
     x = 10.0 - (t - 4.3) ** 2
     np.testing.assert_allclose(parabola_vertex(x, local_maxima(x, 3)), [[4.3]], atol=1e-12)
+    # a peak on the last sample has no right neighbour: it keeps its index, no step is made
+    np.testing.assert_allclose(parabola_vertex(np.array([0.0, 1, 2, 3, 5]), [[4]]), [[4.0]])
 
 
 def test_peaks_on_a_face_keep_their_index_and_the_border_can_be_excluded():

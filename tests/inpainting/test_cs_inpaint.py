@@ -6,6 +6,7 @@ from cs_images import defect_lattice, lattice, particle, psnr
 
 from emscale.core.errors import DataError
 from emscale.inpainting import inpaint_image
+from emscale.inpainting._checks import standardise
 from emscale.inpainting.dictionary import masked_omp, odct_dictionary
 from emscale.inpainting.transforms import block_dct_threshold, fourier_threshold
 from emscale.sampling import random_pattern
@@ -210,7 +211,7 @@ def test_sparse_options_are_checked_and_every_path_says_what_ran():
     few = np.zeros_like(mask)
     few.flat[:10] = True
     _, choice = inpaint_image(noisy, few, "sparse", return_choice=True)
-    assert choice["chosen_by"].startswith("defaults") and choice["columns"] is False
+    assert choice["chosen_by"].startswith("defaults") and choice["columns"] is False and choice["folds"] == 0
 
 
 def _periodic_lattice(n=96, a=8, sigma=1.4):
@@ -332,8 +333,9 @@ def test_a_small_image_pools_its_hold_out_over_folds_so_the_choice_does_not_turn
     assert sparse_module.n_folds(random_pattern((256, 256), 0.1, seed=0)) == 1
     hides = [set(sparse_module.hold_out(mask, 0, k)[2]) for k in range(sparse_module.MAX_FOLDS)]
     assert all(len(a) and not a & b for i, a in enumerate(hides) for b in hides[i + 1 :])  # disjoint folds
-    with pytest.raises(ValueError, match="fold"):
-        sparse_module.hold_out(mask, 0, 10)
+    for bad in (10, 1.0, True, -1):
+        with pytest.raises(ValueError, match="fold"):
+            sparse_module.hold_out(mask, 0, bad)
 
     def runs():
         out = [sparse_module.sparse(noisy, mask, seed=s, return_choice=True) for s in range(6)]
@@ -345,6 +347,29 @@ def test_a_small_image_pools_its_hold_out_over_folds_so_the_choice_does_not_turn
     single, folds = runs()
     assert folds == {1}
     assert min(pooled) > min(single) + 1.0 and np.ptp(pooled) < 0.5 * np.ptp(single)
+
+
+def test_a_candidate_is_scored_only_where_every_fold_could_run_it(monkeypatch):
+    # a column refit that finds no lattice in one fold has no error there: scored on the other folds alone, it
+    # would be judged on fewer, other pixels than its rivals (a 36 x 36 lattice at 10 % chose it and lost 3 dB)
+    import emscale.inpainting.sparse as sparse_module
+
+    noisy, _ = lattice(n=36, a=7.0, theta=0.4, sigma=1.3, dose=100.0, seed=5)
+    mask = random_pattern(noisy.shape, 0.1, seed=3)
+    y, _, _ = standardise(noisy, mask)
+    assert sparse_module.n_folds(mask) == sparse_module.MAX_FOLDS
+    first_fit = sparse_module.hold_out(mask, 0, 0)[1]
+    refit = sparse_module._with_columns
+
+    def no_lattice_in_the_first_fold(yfit, fit, x, columns):
+        if columns == "bright" and fit.shape == first_fit.shape and np.array_equal(fit, first_fit):
+            return x, "no lattice"
+        return refit(yfit, fit, x, columns)
+
+    monkeypatch.setattr(sparse_module, "_with_columns", no_lattice_in_the_first_fold)
+    _, scores = sparse_module.choose_prior(y, mask, 0, priors=("fourier",), lam_mins=(0.02, 0.06), residuals=(None,))
+    assert {k[2] for k in scores} == {False, "dark"}  # bright ran in four folds of five: not scored
+    assert len(scores) == 4
 
 
 def test_a_stack_of_images_is_thresholded_and_reconstructed_image_by_image():

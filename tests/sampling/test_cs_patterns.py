@@ -100,6 +100,15 @@ def test_a_seed_that_would_not_give_the_same_mask_again_is_refused(seed):
         sample_array(np.ones((8, 8)), mask, dose=2.0, seed=seed)
     with pytest.raises(DataError, match="seed must be a whole number >= 0"):
         inpaint_image(np.ones((8, 8)), mask, "linear", seed=seed)
+    from emscale.inpainting.dictionary import dictionary
+    from emscale.inpainting.sparse import sparse
+    from emscale.sampling.microscope import VirtualMicroscope
+
+    for method in (sparse, dictionary):  # the module functions, called without inpaint_image
+        with pytest.raises(DataError, match="seed must be a whole number >= 0"):
+            method(np.ones((8, 8)), mask, seed=seed)
+    with pytest.raises(DataError, match="seed must be a whole number >= 0"):
+        VirtualMicroscope(np.ones((8, 8)), noise_dose=10.0, seed=seed)
     assert (random_pattern((8, 8), 0.5, seed=np.int64(3)) == random_pattern((8, 8), 0.5, seed=3)).all()
 
 

@@ -50,10 +50,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..core.errors import check_count
+from ..core.errors import check_count, check_seed
 from ._checks import check_image_and_mask, standardise
 from .baselines import biharmonic
-from .sparse import hold_out, smooth_fill, sparse
+from .sparse import TOO_FEW_TO_HOLD_OUT, hold_out, smooth_fill, sparse
 
 __all__ = ["dictionary", "learn_dictionary", "masked_omp", "odct_dictionary"]
 
@@ -232,6 +232,7 @@ def dictionary(
     if not (isinstance(refine, bool) or (isinstance(refine, str) and refine == "auto")):  # 1 is not True here
         raise ValueError(f"refine must be 'auto', True or False, got {refine!r}")
     check_count("n_outer", n_outer, "rounds")
+    check_seed(seed)
     y, mu, sd = standardise(img, m)
     corners = _corners(img.shape[0], p, stride), _corners(img.shape[1], p, stride)
     weights = _patches(np.where(m, 1.0, float(prior_weight)), p, *corners)
@@ -245,7 +246,7 @@ def dictionary(
         # of being the best of its 140 candidates on those very pixels
         split = hold_out(m, seed + 1)
         if split is None:
-            choice["chosen_by"] = "defaults: too few measured pixels to hold out"
+            choice["chosen_by"] = TOO_FEW_TO_HOLD_OUT
         else:
             crop, fit, hide = split
             # the whole start again without the hidden pixels (with the choices made on every pixel, no second

@@ -48,7 +48,7 @@ import math
 
 import numpy as np
 
-from ..core.errors import check_count
+from ..core.errors import check_count, check_seed
 from ._checks import check_image_and_mask, standardise
 from .baselines import nearest
 from .columns import CONTRASTS, column_fill
@@ -237,6 +237,7 @@ def _crop(shape, size):
 
 
 MIN_HOLDOUT_PIXELS = 20  # measured pixels in the crop below which no hold-out is made
+TOO_FEW_TO_HOLD_OUT = f"defaults: fewer than {MIN_HOLDOUT_PIXELS} measured pixels in the central crop to hold out"
 # pixels hidden in all, over disjoint folds, before a choice is trusted (at most MAX_FOLDS folds): one fold of a 256 x
 # 256 image at 10 % hides 368, of a 64 x 64 one 40. On 153 small images (32-96 pixel crops of real HAADF projections
 # and of 11 lattices, sums of real spectrum images; 10-30 %; hold-out seeds 0-4) against one fold: +0.34 dB on
@@ -257,8 +258,9 @@ def hold_out(mask, seed=0, fold=0):
     idx = np.flatnonzero(mc)
     if len(idx) < MIN_HOLDOUT_PIXELS:
         return None
+    check_count("fold", fold, "which disjoint tenth of the measured pixels is hidden", minimum=0)
     h = _fold_size(len(idx))
-    if not 0 <= fold < len(idx) // h:
+    if not fold < len(idx) // h:
         raise ValueError(f"fold must be in [0, {len(idx) // h}) for {len(idx)} measured pixels, got {fold!r}")
     hide = np.random.default_rng(seed).permutation(idx)[fold * h : (fold + 1) * h]
     fit = mc.copy()
@@ -268,9 +270,12 @@ def hold_out(mask, seed=0, fold=0):
 
 def n_folds(mask) -> int:
     """How many disjoint hold-out folds make at least :data:`MIN_HIDDEN_PIXELS` hidden pixels (at most
-    :data:`MAX_FOLDS`): one on a large image, more on a small one, where one fold's few pixels make a noisy choice."""
-    h = _fold_size(int(np.count_nonzero(mask[_crop(mask.shape, CV_SIZE)])))
-    return int(np.clip(-(-MIN_HIDDEN_PIXELS // h), 1, MAX_FOLDS))
+    :data:`MAX_FOLDS`): one on a large image, more on a small one, where one fold's few pixels make a noisy choice;
+    0 where :func:`hold_out` makes none."""
+    n = int(np.count_nonzero(mask[_crop(mask.shape, CV_SIZE)]))
+    if n < MIN_HOLDOUT_PIXELS:
+        return 0
+    return int(np.clip(-(-MIN_HIDDEN_PIXELS // _fold_size(n)), 1, MAX_FOLDS))
 
 
 def _fold_size(n_measured: int) -> int:
@@ -301,7 +306,7 @@ def choose_prior(
     each single candidate given is kept, and otherwise the last prior, :data:`FALLBACK_LAM_MIN`, no column refit
     and no residual are returned."""
     splits = [hold_out(mask, seed, k) for k in range(n_folds(mask))]
-    if splits[0] is None:
+    if not splits:
         return (priors[-1], _only(lam_mins, FALLBACK_LAM_MIN), _only(columns, False), _only(residuals, None)), {}
     crop = splits[0][0]
     yc = y[crop]
@@ -411,6 +416,7 @@ def sparse(
     >>> rec = sparse(img, mask)
     """
     img, m = check_image_and_mask(image, mask)
+    check_seed(seed)
     _check_options(prior, lam_min, residual, columns)
     if columns is True:
         columns = "bright"
@@ -429,8 +435,8 @@ def sparse(
             residuals=RESIDUAL_CANDIDATES if residual == "auto" else (residual,),
             columns=COLUMN_CANDIDATES if columns == "auto" else (columns,),
         )
-        chosen_by = "hold-out" if scores else "defaults: too few measured pixels to hold out"
-        folds = n_folds(m) if scores else 0
+        chosen_by = "hold-out" if scores else TOO_FEW_TO_HOLD_OUT
+        folds = n_folds(m)
     x = fista_inpaint(y, m, smooth_fill(y, m), prior=prior, lam_min=float(lam_min), n_iter=int(n_iter))
     x, columns = _with_columns(y, m, x, columns)
     x = _with_residual(y, m, x, None if residual is None else float(residual))

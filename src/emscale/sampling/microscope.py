@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from ..core.axes import Axis
-from ..core.errors import DataError
+from ..core.errors import DataError, check_seed
 from ..core.signal import Signal
 
 
@@ -138,6 +138,7 @@ class VirtualMicroscope:
         self.count_scale = None if noise_dose is None else float(noise_dose)
         self.dose = float(dose)
         self.dwell_time = float(dwell_time)
+        check_seed(seed)
         self.seed = int(seed)
         self.reset()
 
