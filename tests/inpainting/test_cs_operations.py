@@ -102,3 +102,49 @@ def test_dictionary_says_through_the_operation_whether_it_refined_its_start(tmp_
     full.save(tmp_path / "full.zarr")
     assert em.load(tmp_path / "full.zarr").metadata["Sampling"]["choice"] == choice
     assert em.replay(full.history).data.tobytes() == full.data.tobytes()
+
+
+def test_inpaint_takes_no_mask_beyond_the_stored_one_and_checks_its_params_by_name():
+    from emscale.sampling import random_pattern
+
+    noisy, _ = lattice(n=48, seed=1)
+    s = em.Signal(noisy, axes=[{"name": "y", "navigate": False}, {"name": "x", "navigate": False}])
+    sparse = s.sample_scan("random", 0.1, seed=0)
+    wider = random_pattern((48, 48), 0.3, seed=5)
+    with pytest.raises(DataError, match="zeros would be read as measurements"):
+        sparse.inpaint("linear", mask=wider)  # read 0 at 616 positions never measured: mean 7 against 60
+    within = wider & scan_mask(sparse)
+    out = sparse.inpaint("linear", mask=within)
+    assert out.metadata["Sampling"]["pattern"] == "given"
+    assert out.metadata["Sampling"]["fraction"] == pytest.approx(within.mean())
+    for kw, said in [(dict(params={"priorr": "fourier"}), "takes no parameter 'priorr'; it takes columns"),
+                     (dict(method="linear", params={"prior": "fourier"}), "takes no parameter 'prior'; it takes none"),
+                     (dict(params={"seed": 3}), "'seed' is an argument of inpaint itself"),
+                     (dict(model="pca"), "apply to spectrum images"), (dict(n_components=3), "apply to spectrum"),
+                     (dict(params=["prior"]), "params must be a table")]:
+        with pytest.raises(ValueError, match=said):
+            sparse.inpaint(**kw)
+    cube = np.random.default_rng(0).poisson(5.0, (8, 8, 32)).astype(np.uint16)
+    si = em.Signal(cube, axes=[{"name": "y", "navigate": True}, {"name": "x", "navigate": True}, {"name": "E"}])
+    with pytest.raises(ValueError, match="tile and overlap apply to images"):
+        si.sample_scan("random", 0.5, seed=0).inpaint("linear", tile=8)
+
+
+def test_integer_data_with_negative_values_are_not_treated_as_counts_in_a_spectrum_image():
+    # an int16 cube after a background subtraction: its model was clipped at 0 as if it were counts, where the
+    # same values in float64 were not (decompose itself switches the Poisson weighting off for them)
+    import warnings
+
+    from emscale.sampling import random_pattern
+
+    rng = np.random.default_rng(0)
+    cube = (rng.poisson(30, (24, 24, 64)) - 35).astype(np.int16)
+    axes = [{"name": "y", "navigate": True}, {"name": "x", "navigate": True}, {"name": "E"}]
+    mask = random_pattern((24, 24), 0.3, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the Poisson weighting is off, and says so
+        ints = em.Signal(cube, axes=axes).inpaint("linear", mask=mask, n_components=3, model="pca")
+        floats = em.Signal(cube.astype(np.float64), axes=axes).inpaint("linear", mask=mask, n_components=3,
+                                                                        model="pca")
+    assert np.asarray(ints.data).min() < -1.0
+    assert np.array_equal(np.asarray(ints.data), np.asarray(floats.data))

@@ -47,3 +47,29 @@ def test_tile_errors():
         inpaint_tiled(img, mask, "linear", tile=16, overlap=0)
     with pytest.raises(ValueError, match="tile must be"):
         inpaint_tiled(img, mask, tile=4)
+
+
+def test_tiles_are_balanced_so_no_edge_strip_is_left_and_errors_say_where():
+    # cut at multiples of the tile, a 65-pixel side left a 1-pixel strip: too narrow for the dictionary's 8-pixel
+    # patches ("patch must be between 2 and the image's smaller side 5") and reconstructed worst of all
+    from emscale.inpainting.tiles import _spans
+
+    assert _spans(65, 32) == [(0, 22), (22, 43), (43, 65)] and _spans(512, 256) == [(0, 256), (256, 512)]
+    for n in range(8, 200):
+        for tile in (8, 13, 32, 64):
+            sizes = [b - a for a, b in _spans(n, tile)]
+            assert sum(sizes) == n and max(sizes) <= tile and max(sizes) - min(sizes) <= 1
+    img = np.random.default_rng(0).random((64, 65))
+    out = inpaint_tiled(img, random_pattern(img.shape, 0.3, seed=0), "dictionary", tile=32, overlap=4, n_train=500,
+                        n_iter=2)
+    assert out.shape == img.shape and np.isfinite(out).all()
+    mask = np.zeros((64, 64), bool)
+    mask[40:48, :8] = True
+    with pytest.raises(DataError, match="rows 0:16, columns 0:16"):  # the columns alone named a measured strip
+        inpaint_tiled(np.ones((64, 64)), mask, "linear", tile=16, overlap=0)
+    with pytest.raises(DataError, match="2-D image"):
+        inpaint_tiled(np.zeros((4, 40, 40)), np.ones((40, 40), bool), "linear")
+    calls = []
+    inpaint_tiled(np.ones((50, 50)), random_pattern((50, 50), 0.3, seed=0), "linear", tile=16,
+                  progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (50 * 50 * 8, 50 * 50 * 8) and len(calls) == 4  # the image's bytes, not the band index's

@@ -74,3 +74,9 @@ def test_spectrum_image_masks_whole_spectra():
     ratio = sp.data[given].sum() / s.data[given].sum()
     assert 1.9 < ratio < 2.1
     assert sp.metadata["Sampling"]["pattern"] == "given" and sp.metadata["Sampling"]["dose"] == 2.0
+
+
+@pytest.mark.parametrize("dose", [float("inf"), float("nan"), "2", True, 0, 1e30])
+def test_a_dose_that_draws_no_counts_is_refused_by_name(dose):
+    with pytest.raises(ValueError, match="dose"):  # inf and 1e30 reached numpy's "lam value too large"
+        sample_array(np.ones((4, 4)), np.ones((4, 4), bool), dose=dose)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from ..core.errors import DataError
@@ -9,7 +11,7 @@ from ..core.registry import operation
 from ..core.signal import Signal, derive
 from ..sampling.acquire import scan_mask, scan_shape, with_scan_mask
 from ..sampling.patterns import check_mask
-from .image import inpaint_image
+from .image import IMAGE_METHODS, inpaint_image
 from .spectrum_image import inpaint_spectrum_image
 from .tiles import inpaint_tiled
 
@@ -61,12 +63,17 @@ def inpaint(
     >>> full = sparse.inpaint("sparse")
     """
     shape = scan_shape(s)
-    m = scan_mask(s) if mask is None else check_mask(mask, shape)
+    stored = scan_mask(s)
+    m = stored if mask is None else check_mask(mask, shape)
     if m is None:
         raise DataError(f"{s!r} carries no scan mask (metadata['Sampling']); pass mask= or use sample_scan first")
     m = check_mask(m, shape)
-    params = dict(params or {})
-    params.pop("return_choice", None)  # the whole-image sparse path below asks for it itself
+    if mask is not None and stored is not None and (m & ~stored).any():
+        raise DataError(
+            f"mask marks {int(np.count_nonzero(m & ~stored))} position(s) measured that the scan mask stored with "
+            f"{s!r} says were not: their zeros would be read as measurements; pass a mask within the stored one"
+        )
+    params = _checked_params(params, method, s.nav_ndim == 2, n_components, model, tile, overlap)
     choice = {}
     if s.nav_ndim == 2:
         data, _ = inpaint_spectrum_image(
@@ -82,7 +89,39 @@ def inpaint(
         data = inpaint_image(np.asarray(s.data), m, method, seed, **params)
     out = derive(s, data, s.axes)
     info = {k: v for k, v in s.metadata.get("Sampling", {}).items() if k not in ("shape", "mask_packed", "choice")}
+    if mask is not None:  # the stored pattern's name and fraction describe another mask
+        info.update(pattern="given", fraction=float(m.mean()))
     if choice:
         info["choice"] = choice
     with_scan_mask(out, m, **{**info, "reconstruction": method})
     return out
+
+
+# set by the operation itself, not through params
+RESERVED = ("image", "mask", "seed", "method", "model", "n_components", "executor", "progress", "tile", "overlap")
+
+
+def _checked_params(params, method, spectrum_image, n_components, model, tile, overlap) -> dict:
+    """``params`` checked against what the image method (and, for a spectrum image, its reconstruction) takes: a
+    misspelt or misplaced name is a ValueError naming it, not a TypeError from deep inside, or silently ignored."""
+    if method not in IMAGE_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(IMAGE_METHODS)}")
+    if params is not None and not isinstance(params, dict):
+        raise ValueError(f"params must be a table of the method's own parameters, got {params!r}")
+    params = dict(params or {})
+    params.pop("return_choice", None)  # the whole-image sparse path asks for it itself
+    if spectrum_image and tile is not None:
+        raise ValueError("tile and overlap apply to images; a spectrum image is reconstructed through its low-rank "
+                         "model, one partition of rows at a time")
+    if not spectrum_image and (n_components != "auto" or model != "nmf"):
+        raise ValueError("n_components and model apply to spectrum images; this signal is an image")
+    taken = set(inspect.signature(IMAGE_METHODS[method]).parameters) - {"image", "mask", "seed", "return_choice"}
+    if spectrum_image:
+        taken.add("denoise_spectra")
+    for name in params:
+        if name in RESERVED:
+            raise ValueError(f"params: {name!r} is an argument of inpaint itself; give it there, not in params")
+        if name not in taken:
+            raise ValueError(f"params: {method!r} takes no parameter {name!r}; it takes "
+                             f"{', '.join(sorted(taken)) or 'none'}")
+    return params

@@ -86,14 +86,16 @@ def inpaint_spectrum_image(
         raise DataError(f"mask measures {int(m.sum())} position(s); at least 3 are needed")
     if model not in ("nmf", "pca"):
         raise ValueError(f"unknown model {model!r}; choose 'nmf' or 'pca'")
-    counts = s.dtype.kind in "biu" or bool(s.metadata.get("Signal", {}).get("counts", False))
-    if denoise_spectra is None:
-        denoise_spectra = counts and model == "nmf"
     if denoise_spectra and model != "nmf":
         raise ValueError("denoise_spectra=True needs model='nmf' (PCA factors are not count spectra)")
     dec = decompose(
         s, model, n_components=n_components, seed=seed, navigation_mask=~m, executor=executor, progress=progress
     )
+    # counts as the decomposition resolved them: integers with negative values (a subtracted background) are not
+    counts = (s.dtype.kind in "biu" or bool(s.metadata.get("Signal", {}).get("counts", False))) and bool(
+        dec.params.get("poisson", True))
+    if denoise_spectra is None:
+        denoise_spectra = counts and model == "nmf"
     k = dec.n_components
     out_of_fit = _channels_out_of_fit(s, dec, k)
     f = np.nan_to_num(dec.factors_array[:, :k])

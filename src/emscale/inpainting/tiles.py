@@ -20,14 +20,19 @@ __all__ = ["inpaint_tiled"]
 
 
 def _spans(n: int, tile: int) -> list[tuple[int, int]]:
-    return [(a, min(a + tile, n)) for a in range(0, n, tile)]
+    """``ceil(n / tile)`` spans of equal size (to a pixel), none longer than ``tile``: cut at multiples of ``tile``,
+    the last tile could be a strip of 1-2 pixels (too few for a patch, often with no measured pixel)."""
+    edges = np.round(np.linspace(0, n, -(-n // tile) + 1)).astype(int)
+    return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
 
 
-def _tile(band, bmask, x0, x1, nx, overlap, method, seed, params):
+def _tile(band, bmask, rows, x0, x1, nx, overlap, method, seed, params):
     a, b = max(0, x0 - overlap), min(nx, x1 + overlap)
     sub, sm = band[:, a:b], bmask[:, a:b]
     if not sm.any():
-        raise DataError(f"tile columns {x0}:{x1} (with overlap {a}:{b}) hold no measured pixel; use larger tiles")
+        (y0, y1), (ya, yb) = rows
+        raise DataError(f"the tile of rows {y0}:{y1}, columns {x0}:{x1} holds no measured pixel, nor does its halo "
+                        f"(rows {ya}:{yb}, columns {a}:{b}); use larger tiles or a larger overlap")
     return inpaint_image(sub, sm, method, seed, **params)[:, x0 - a : x1 - a]
 
 
@@ -56,6 +61,8 @@ def inpaint_tiled(
     -------
     (rows, columns) float64 reconstruction.
     """
+    if len(image.shape) != 2:
+        raise DataError(f"tiled reconstruction needs a 2-D image (rows, columns), got shape {tuple(image.shape)}")
     ny, nx = image.shape
     m = check_mask(mask, (ny, nx))
     tile, overlap = int(tile), int(overlap)
@@ -70,9 +77,15 @@ def inpaint_tiled(
             y0, y1 = bands[int(i)]
             a, b = max(0, y0 - overlap), min(ny, y1 + overlap)
             band = np.asarray(read_block(image, slice(a, b)), dtype=np.float64)
-            row = [_tile(band, m[a:b], x0, x1, nx, overlap, method, seed, params) for x0, x1 in xs]
+            row = [_tile(band, m[a:b], ((y0, y1), (a, b)), x0, x1, nx, overlap, method, seed, params) for x0, x1 in xs]
             out.append(np.concatenate(row, axis=1)[y0 - a : y1 - a])
         return np.concatenate(out, axis=0)
 
     index = np.arange(len(bands))
+    if progress is not None:  # the pass runs over band indices: report the image's bytes, not the index's
+        report, total = progress, ny * nx * 8
+
+        def progress(done, of):
+            report(total * done // max(of, 1), total)
+
     return run_pass(index, Pass(band_map, None, name="inpaint-tiles"), executor=executor, rows=1, progress=progress)

@@ -22,6 +22,9 @@ from .patterns import check_mask, make_pattern
 __all__ = ["sample_array", "sample_scan", "scan_mask", "scan_shape"]
 
 
+MAX_POISSON_MEAN = 1e18  # numpy's Poisson sampler refuses means near 2**63
+
+
 def sample_array(data, mask, dose: float | None = None, seed: int = 0) -> np.ndarray:
     """The sparse acquisition of ``data`` through ``mask`` (unmeasured positions are 0).
 
@@ -47,11 +50,14 @@ def sample_array(data, mask, dose: float | None = None, seed: int = 0) -> np.nda
     if dose is None:
         out[mask] = measured
         return out
+    if isinstance(dose, bool | np.bool_ | str) or not (isinstance(dose, int | float | np.number) and 0 < dose < np.inf):
+        raise ValueError(f"dose must be a positive, finite factor of the recorded dose, got {dose!r}")
     dose = float(dose)
-    if not dose > 0:
-        raise ValueError(f"dose must be a positive factor of the recorded dose, got {dose!r}")
     if (measured < 0).any():
         raise DataError("dose scaling draws Poisson counts: data must be non-negative at measured positions")
+    if measured.size and dose * float(measured.max()) > MAX_POISSON_MEAN:
+        raise ValueError(f"dose {dose:g} makes Poisson means up to {dose * float(measured.max()):.3g} counts, more "
+                         f"than the {MAX_POISSON_MEAN:.0e} a count can hold")
     out[mask] = np.random.default_rng(seed).poisson(dose * measured.astype(np.float64))
     return out
 
