@@ -126,8 +126,11 @@ def test_inpaint_takes_no_mask_beyond_the_stored_one_and_checks_its_params_by_na
             sparse.inpaint(**kw)
     cube = np.random.default_rng(0).poisson(5.0, (8, 8, 32)).astype(np.uint16)
     si = em.Signal(cube, axes=[{"name": "y", "navigate": True}, {"name": "x", "navigate": True}, {"name": "E"}])
+    sparse_si = si.sample_scan("random", 0.5, seed=0)
     with pytest.raises(ValueError, match="tile and overlap apply to images"):
-        si.sample_scan("random", 0.5, seed=0).inpaint("linear", tile=8)
+        sparse_si.inpaint("linear", tile=8)
+    chose = sparse_si.inpaint("linear", model="pca", n_components=2).metadata["Sampling"]["choice"]
+    assert chose == {"model": "pca", "n_components": 2}
 
 
 def test_integer_data_with_negative_values_are_not_treated_as_counts_in_a_spectrum_image():

@@ -80,3 +80,14 @@ def test_spectrum_image_masks_whole_spectra():
 def test_a_dose_that_draws_no_counts_is_refused_by_name(dose):
     with pytest.raises(ValueError, match="dose"):  # inf and 1e30 reached numpy's "lam value too large"
         sample_array(np.ones((4, 4)), np.ones((4, 4), bool), dose=dose)
+
+
+def test_a_sparse_scan_is_not_sampled_again_and_the_measured_fraction_is_recorded():
+    # sampled twice, the second mask's positions that the first never measured were kept as measured zeros
+    img = em.Signal(np.ones((64, 64)), axes=[{"name": "y", "navigate": False}, {"name": "x", "navigate": False}])
+    once = img.sample_scan("line_hop", 0.05, seed=0)
+    info = once.metadata["Sampling"]
+    assert info["fraction"] == 0.05 and info["measured_fraction"] == scan_mask(once).mean() != 0.05
+    assert info["measured_positions"] == int(scan_mask(once).sum())
+    with pytest.raises(DataError, match="already a sparse scan"):
+        once.sample_scan("random", 0.5, seed=1)

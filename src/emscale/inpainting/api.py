@@ -76,9 +76,10 @@ def inpaint(
     params = _checked_params(params, method, s.nav_ndim == 2, n_components, model, tile, overlap)
     choice = {}
     if s.nav_ndim == 2:
-        data, _ = inpaint_spectrum_image(
+        data, si_info = inpaint_spectrum_image(
             s, m, n_components, method, seed, model, executor=executor, progress=progress, **params
         )
+        choice = {"model": model, "n_components": int(si_info["n_components"])}  # "auto" resolved
     elif tile is not None:
         data = inpaint_tiled(
             s.data, m, method, int(tile), int(overlap), seed, executor=executor, progress=progress, **params
@@ -90,7 +91,8 @@ def inpaint(
     out = derive(s, data, s.axes)
     info = {k: v for k, v in s.metadata.get("Sampling", {}).items() if k not in ("shape", "mask_packed", "choice")}
     if mask is not None:  # the stored pattern's name and fraction describe another mask
-        info.update(pattern="given", fraction=float(m.mean()))
+        info.update(pattern="given", fraction=float(m.mean()), measured_fraction=float(m.mean()),
+                    measured_positions=int(np.count_nonzero(m)))
     if choice:
         info["choice"] = choice
     with_scan_mask(out, m, **{**info, "reconstruction": method})

@@ -116,7 +116,8 @@ def sample_scan(
     Returns
     -------
     Signal with unmeasured positions set to 0 and ``metadata["Sampling"]`` holding the pattern (read it back with
-    :func:`scan_mask`), its name, fraction and seed.
+    :func:`scan_mask`), its name, the fraction asked for, the measured fraction and positions, and the seed. A
+    signal that is already a sparse scan is refused.
 
     Example
     -------
@@ -124,6 +125,9 @@ def sample_scan(
     >>> scan_mask(sparse).mean()
     """
     shape = scan_shape(s)
+    if scan_mask(s) is not None:
+        raise DataError(f"{s!r} is already a sparse scan (metadata['Sampling']): its unmeasured zeros would be "
+                        "sampled as measurements; sample the full signal")
     if mask is None:
         kw = {"mean_run": mean_run} if pattern == "line_hop" else {}
         mask = make_pattern(pattern, shape, fraction, seed, **kw)
@@ -131,6 +135,9 @@ def sample_scan(
     else:
         mask = check_mask(mask, shape)
         info = {"pattern": "given", "fraction": float(mask.mean()), "seed": int(seed)}
+    # line hops and jittered grids measure about the fraction asked for, not exactly it
+    info["measured_fraction"] = float(mask.mean())
+    info["measured_positions"] = int(np.count_nonzero(mask))
     if dose is not None:
         info["dose"] = float(dose)
     out = derive(s, sample_array(np.asarray(s.data), mask, dose, seed), s.axes)
