@@ -337,3 +337,28 @@ def test_a_folder_from_before_the_pinned_defaults_that_no_longer_replays_says_wh
         (out / "manifest.json").write_text(json.dumps(manifest))
         problems = [p for p in replay_outdir(out) if p.startswith("nmf: replayed")]
         assert problems and "a default that has changed since?" in problems[0], problems
+
+
+def test_a_sparse_scan_recipe_reports_what_it_measured_what_ran_and_the_figure(tmp_path):
+    # the report of a user's CS-STEM recipe had no mask, no reconstruction figure and no word of the hold-out's
+    # choice (only the demo added them, by hand)
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "inpainting"))
+    from cs_images import lattice
+
+    noisy, _ = lattice(n=48, seed=6)
+    axes = [{"name": "y", "navigate": False}, {"name": "x", "navigate": False}]
+    em.Signal(noisy, axes=axes, signal_type="image").save(tmp_path / "adf.zarr")
+    text = ('[input]\npath = "adf.zarr"\n\n[[step]]\nop = "sample_scan"\npattern = "line_hop"\nfraction = 0.2\n'
+            'seed = 3\ndose = 2.0\n\n[[step]]\nop = "inpaint"\nmethod = "sparse"\n')
+    res = run_recipe(_write(tmp_path, text, "cs.toml"), tmp_path / "out")
+    html = (tmp_path / "out" / "report.html").read_text()
+    section = html[html.index("<h2>Sparse scan and reconstruction</h2>"):]
+    measured = em.sampling.scan_mask(res.signal)
+    assert f"{int(measured.sum())} of 2304 ({measured.mean():.2%}; asked 20.00%)" in section
+    assert "2 (Poisson counts drawn)" in section and "hold-out" in section and "… prior" in section
+    assert section.index("<img") < section.index("<h2>", 5)  # the figure is in this section
+    assert "error against the signal the run sampled times the dose" in section
+    assert res.scans[0]["reference"] is res.input_signal and res.scans[0]["reconstruction"] is res.signal

@@ -163,6 +163,39 @@ def _decomposition_section(name: str, dec, shown: dict | None = None) -> str:
     return "\n".join(parts)
 
 
+SCAN_FIGURE_BYTES = 2**30  # a larger reconstruction is not drawn: the figure reads the whole array
+
+
+def _scan_section(scan: dict) -> str:
+    """What a sparse scan measured, what reconstructed it and what its automatic choices picked, with the figure of
+    mask, sparse data, reconstruction and, where this run sampled the scan itself, the error against the signal it
+    sampled (scaled by the dose where counts were drawn)."""
+    from ..inpainting.figures import reconstruction_figure
+    from ..sampling.acquire import scan_mask
+
+    rec, sparse, reference = scan["reconstruction"], scan["sparse"], scan["reference"]
+    info = rec.metadata.get("Sampling", {})
+    mask = scan_mask(rec)
+    asked, measured = info.get("fraction"), float(mask.mean())
+    rows = [("pattern", f"{info.get('pattern', '?')} (seed {info.get('seed', '?')})"),
+            ("positions measured", f"{int(mask.sum())} of {mask.size} ({measured:.2%}"
+                                   + (f"; asked {asked:.2%})" if asked is not None and info.get("pattern") != "given"
+                                      else ")")),
+            ("dose factor", f"{info['dose']:g} (Poisson counts drawn)" if "dose" in info else "as recorded"),
+            ("reconstruction", str(info.get("reconstruction", "?")))]
+    rows += [(f"… {k}", v if isinstance(v, str) else repr(v)) for k, v in (info.get("choice") or {}).items()]
+    body = table(rows, ["sparse scan", "value"])
+    if reference is not None and tuple(reference.data.shape) != tuple(rec.data.shape):
+        reference = None  # a step between the sampling and the reconstruction changed the grid or the channels
+    if rec.nbytes > SCAN_FIGURE_BYTES:
+        return body + f"<p>Not drawn: the reconstruction holds {rec.nbytes / 1e9:.1f} GB.</p>"
+    ref = None if reference is None else np.asarray(reference.data, np.float64) * float(info.get("dose", 1.0))
+    what = ("; error against the signal the run sampled" + (" times the dose" if "dose" in info else "")
+            if ref is not None else "")
+    return body + figure(reconstruction_figure(sparse, rec, reference=ref, mask=mask),
+                         f"Scan mask, sparse data, reconstruction{what}")
+
+
 def render(run, recipe_text: str, extra_sections: list[tuple[str, str]] | None = None,
            up: tuple[str, str] | None = None) -> str:
     """The report's HTML for a :class:`emscale.recipes.runner.RunResult`; ``up``: ``(href, text)`` of a link to
@@ -211,6 +244,10 @@ def render(run, recipe_text: str, extra_sections: list[tuple[str, str]] | None =
     elif run.signal is not s0 and run.signal.sig_ndim == 2 and run.signal.nav_ndim <= 1:
         # maps (X-ray line maps, an image): drawn, not only named (a recipe's line maps appeared as a repr)
         out.append(figure(run.signal.plot(title=""), "Processed signal"))
+    scans = getattr(run, "scans", None) or []
+    for i, scan in enumerate(scans):
+        out.append(f"<h2>Sparse scan and reconstruction{f' {i + 1}' if len(scans) > 1 else ''}</h2>")
+        out.append(_scan_section(scan))
     shown: dict = {}
     for name, obj in run.results.items():
         if isinstance(obj, Decomposition):

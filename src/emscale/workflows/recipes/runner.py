@@ -55,6 +55,9 @@ class RunResult:
     steps: list[StepRecord] = field(default_factory=list)
     manifest: dict = field(default_factory=dict)
     recipe: Recipe | None = None
+    # each inpaint step on the main signal: {"sparse": its input, "reconstruction": its output, "reference": the
+    # signal a sample_scan of this run sampled (None for a recorded sparse scan)}, for the report
+    scans: list = field(default_factory=list)
 
 
 # -- digests of outputs ------------------------------------------------------------------------------------------
@@ -143,9 +146,10 @@ def _load_input(recipe: Recipe, path: Path | None = None) -> Signal:
     return s
 
 
-def execute(recipe: Recipe, progress=None, input_path=None) -> tuple[Signal, Signal, dict, list[StepRecord]]:
-    """Run the steps in memory: (input signal, final signal, named results, step records); ``input_path``
-    replaces the recipe's input (a moved raw file; its SHA-256 must still match a pinned recipe's)."""
+def execute(recipe: Recipe, progress=None, input_path=None) -> tuple[Signal, Signal, dict, list[StepRecord], list]:
+    """Run the steps in memory: (input signal, final signal, named results, step records, sparse scans
+    reconstructed: :attr:`RunResult.scans`); ``input_path`` replaces the recipe's input (a moved raw file; its
+    SHA-256 must still match a pinned recipe's)."""
     s = _load_input(recipe, input_path)
     with _history.input_folder(Path(input_path or recipe.input_path()).parent):
         return _run_steps(recipe, s, progress)
@@ -155,6 +159,8 @@ def _run_steps(recipe: Recipe, s: Signal, progress):
     first = s
     results: dict = {}
     records: list[StepRecord] = []
+    scans: list = []
+    reference = None
     for i, st in enumerate(recipe.steps):
         if progress:
             progress(i, len(recipe.steps), st.op)
@@ -177,13 +183,17 @@ def _run_steps(recipe: Recipe, s: Signal, progress):
         if st.name is not None:
             results[st.name] = obj
         else:
-            s = obj = obj[0] if isinstance(obj, tuple) else obj
+            before, s = s, (obj := obj[0] if isinstance(obj, tuple) else obj)
+            if st.op == "sample_scan":
+                reference = before
+            elif st.op == "inpaint":
+                scans.append({"sparse": before, "reconstruction": s, "reference": reference})
         summary = repr(obj) if isinstance(obj, Signal) else repr(obj).splitlines()[0][:200]
         records.append(StepRecord(st.op, st.params, st.name, time.perf_counter() - t0, _peak_rss_mb(), summary,
                                   _as_run(op, st.params, obj)))
     if progress:
         progress(len(recipe.steps), len(recipe.steps), "done")
-    return first, s, results, records
+    return first, s, results, records, scans
 
 
 # never pinned: what a recipe cannot set (schema), and how a step runs rather than what it computes
@@ -259,7 +269,7 @@ def run_recipe(recipe, outdir, overwrite: bool = False, progress=None, report: b
     if not recipe.input_path().exists():
         raise RecipeError(f"{recipe.input_path()}: input file of the recipe does not exist")
     t0 = time.perf_counter()
-    first, s, results, records = execute(recipe, progress)
+    first, s, results, records, scans = execute(recipe, progress)
     made: list[RunResult] = []
 
     def write(tmp: Path) -> None:
@@ -269,7 +279,7 @@ def run_recipe(recipe, outdir, overwrite: bool = False, progress=None, report: b
         for name, obj in results.items():
             outputs[name] = {"files": _write_result(name, obj, tmp), "sha256": result_digest(obj)}
         (tmp / RECIPE).write_text(pinned_recipe_text(recipe, outdir, records))
-        result = RunResult(outdir, s, first, results, records, {}, recipe)
+        result = RunResult(outdir, s, first, results, records, {}, recipe, scans)
         sections = extra_sections(result) if callable(extra_sections) else extra_sections
         manifest = {
             "emscale": versions().get("emscale", ""),
@@ -345,7 +355,7 @@ def replay_outdir(outdir, input_path=None) -> list[str]:
                  for f in sorted(set(on_disk) & set(listed)) if on_disk[f] != listed[f]]
     if manifest["input"].get("sha256") != recipe.input.get("sha256"):
         problems.append("input: the manifest's input sha256 differs from the pinned recipe's")
-    _, s, results, _ = execute(recipe, input_path=input_path)
+    _, s, results, _, _ = execute(recipe, input_path=input_path)
     fresh = {"signal": s, **results}
     recorded = manifest["outputs"]
     problems += [f"{n}: produced by the replay but not listed in the manifest" for n in fresh if n not in recorded]
