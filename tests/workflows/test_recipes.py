@@ -146,6 +146,22 @@ def test_every_problem_of_a_step_is_reported_at_once():
     assert all(line.startswith("<recipe>:") for line in lines)  # each names the recipe line
 
 
+def test_a_sparse_scan_recipe_is_checked_before_any_work():
+    """The values of sample_scan and inpaint were checked only when the step ran, after the earlier steps, one at
+    a time."""
+    text = ("[input]\npath = 'x.zarr'\n\n[[step]]\nop = 'sample_scan'\npattern = 'spiral'\nfraction = 1.5\n"
+            "seed = -1\ndose = 0.0\nmean_run = 0.5\n\n[[step]]\nop = 'inpaint'\nmethod = 'foo'\nmodel = 'ica'\n"
+            "tile = 4\n")
+    with pytest.raises(RecipeError) as exc:
+        parse(text)
+    lines = str(exc.value).splitlines()
+    for said in ("unknown pattern 'spiral'", "fraction must be in (0, 1]", "seed must be a whole number >= 0",
+                 "dose must be a positive, finite", "mean_run must be >= 1", "unknown method 'foo'",
+                 "unknown model 'ica'", "tile must be a whole number >= 8"):
+        assert sum(said in line for line in lines) == 1, (said, lines)
+    assert len(lines) == 8
+
+
 def test_missing_input_and_unwritable_output(sample, tmp_path):
     folder, _, _ = sample
     bad = _write(tmp_path, RECIPE.replace("eds.zarr", "missing.zarr"))

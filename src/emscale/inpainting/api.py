@@ -6,19 +6,32 @@ import inspect
 
 import numpy as np
 
-from ..core.errors import DataError
+from ..core.errors import DataError, check_count, check_seed
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 from ..sampling.acquire import scan_mask, scan_shape, with_scan_mask
 from ..sampling.patterns import check_mask
 from .image import IMAGE_METHODS, inpaint_image
-from .spectrum_image import inpaint_spectrum_image
+from .spectrum_image import check_model, inpaint_spectrum_image
 from .tiles import inpaint_tiled
 
 __all__ = ["inpaint"]
 
 
-@operation("inpaint", method=True)
+def check_method(method) -> None:
+    """An image method :func:`.inpaint_image` knows; else a ValueError listing them."""
+    if method not in IMAGE_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(IMAGE_METHODS)}")
+
+
+def check_tile(tile) -> None:
+    """None (the whole image at once) or a tile side of at least 8 pixels."""
+    if tile is not None:
+        check_count("tile", tile, "pixels a side; None: the whole image", minimum=8)
+
+
+@operation("inpaint", method=True, check={"method": check_method, "seed": check_seed, "model": check_model,
+                                          "tile": check_tile})
 def inpaint(
     s: Signal,
     method: str = "sparse",
@@ -106,8 +119,7 @@ RESERVED = ("image", "mask", "seed", "method", "model", "n_components", "executo
 def _checked_params(params, method, spectrum_image, n_components, model, tile, overlap) -> dict:
     """``params`` checked against what the image method (and, for a spectrum image, its reconstruction) takes: a
     misspelt or misplaced name is a ValueError naming it, not a TypeError from deep inside, or silently ignored."""
-    if method not in IMAGE_METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(IMAGE_METHODS)}")
+    check_method(method)
     if params is not None and not isinstance(params, dict):
         raise ValueError(f"params must be a table of the method's own parameters, got {params!r}")
     params = dict(params or {})

@@ -84,8 +84,7 @@ def inpaint_spectrum_image(
     m = check_mask(mask, s.data.shape[:2])
     if m.sum() < 3:
         raise DataError(f"mask measures {int(m.sum())} position(s); at least 3 are needed")
-    if model not in ("nmf", "pca"):
-        raise ValueError(f"unknown model {model!r}; choose 'nmf' or 'pca'")
+    check_model(model)
     if denoise_spectra and model != "nmf":
         raise ValueError("denoise_spectra=True needs model='nmf' (PCA factors are not count spectra)")
     dec = decompose(
@@ -124,6 +123,12 @@ def inpaint_spectrum_image(
     cube = run_pass(maps, Pass(model_block, None, name="inpaint-spectrum-image"), executor=executor,
                     progress=progress, rows=max(1, MODEL_BLOCK_BYTES // row_bytes))
     return cube, {"n_components": k, "factors": f[:, :k], "raw_factors": raw, "loadings": maps[..., :k]}
+
+
+def check_model(model) -> None:
+    """A low-rank model name: ``"nmf"`` or ``"pca"``; else a ValueError listing them."""
+    if model not in ("nmf", "pca"):
+        raise ValueError(f"unknown model {model!r}; choose 'nmf' or 'pca'")
 
 
 def _channels_out_of_fit(s, dec, k: int) -> np.ndarray:

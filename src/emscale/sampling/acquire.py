@@ -17,12 +17,20 @@ import numpy as np
 from ..core.errors import DataError, check_seed
 from ..core.registry import operation
 from ..core.signal import Signal, derive, measured_mask
-from .patterns import check_mask, make_pattern
+from .patterns import check_fraction, check_mask, check_mean_run, check_pattern, make_pattern
 
 __all__ = ["sample_array", "sample_scan", "scan_mask", "scan_shape"]
 
 
 MAX_POISSON_MEAN = 1e18  # numpy's Poisson sampler refuses means near 2**63
+
+
+def check_dose(dose) -> None:
+    """A dose factor: None (values copied) or a positive, finite number."""
+    if dose is None:
+        return
+    if isinstance(dose, bool | np.bool_ | str) or not (isinstance(dose, int | float | np.number) and 0 < dose < np.inf):
+        raise ValueError(f"dose must be a positive, finite factor of the recorded dose, got {dose!r}")
 
 
 def sample_array(data, mask, dose: float | None = None, seed: int = 0) -> np.ndarray:
@@ -50,8 +58,7 @@ def sample_array(data, mask, dose: float | None = None, seed: int = 0) -> np.nda
     if dose is None:
         out[mask] = measured
         return out
-    if isinstance(dose, bool | np.bool_ | str) or not (isinstance(dose, int | float | np.number) and 0 < dose < np.inf):
-        raise ValueError(f"dose must be a positive, finite factor of the recorded dose, got {dose!r}")
+    check_dose(dose)
     dose = float(dose)
     if (measured < 0).any():
         raise DataError("dose scaling draws Poisson counts: data must be non-negative at measured positions")
@@ -90,7 +97,8 @@ def scan_mask(s) -> np.ndarray | None:
     return measured_mask(s)
 
 
-@operation("sample_scan", method=True)
+@operation("sample_scan", method=True, check={"pattern": check_pattern, "fraction": check_fraction,
+                                               "seed": check_seed, "dose": check_dose, "mean_run": check_mean_run})
 def sample_scan(
     s: Signal,
     pattern: str = "random",

@@ -39,7 +39,10 @@ from ..core.errors import DataError, check_seed
 
 __all__ = [
     "PATTERNS",
+    "check_fraction",
     "check_mask",
+    "check_mean_run",
+    "check_pattern",
     "jittered_grid_pattern",
     "line_hop_pattern",
     "load_positions",
@@ -60,11 +63,12 @@ def _check_shape(shape) -> tuple[int, int]:
     return shape
 
 
-def _check_fraction(fraction) -> float:
-    f = float(fraction)
-    if not (0.0 < f <= 1.0):
+def check_fraction(fraction) -> float:
+    """The share of scan positions measured, a number in (0, 1], as a float; else a ValueError naming it."""
+    if isinstance(fraction, bool | np.bool_ | str) or not isinstance(fraction, int | float | np.number) or not (
+            0.0 < float(fraction) <= 1.0):
         raise ValueError(f"fraction must be in (0, 1] (the share of scan positions measured), got {fraction!r}")
-    return f
+    return float(fraction)
 
 
 def random_pattern(shape, fraction: float, seed: int = 0) -> np.ndarray:
@@ -81,7 +85,7 @@ def random_pattern(shape, fraction: float, seed: int = 0) -> np.ndarray:
     mask : bool array of shape ``shape``; True = measured.
     """
     shape = _check_shape(shape)
-    f = _check_fraction(fraction)
+    f = check_fraction(fraction)
     check_seed(seed)
     n = shape[0] * shape[1]
     k = min(n, max(1, round(f * n)))
@@ -109,10 +113,9 @@ def line_hop_pattern(shape, fraction: float, seed: int = 0, mean_run: float = 4.
     mask : bool array of shape ``shape``; True = measured. At least one position is measured.
     """
     ny, nx = _check_shape(shape)
-    f = _check_fraction(fraction)
+    f = check_fraction(fraction)
     check_seed(seed)
-    if not mean_run >= 1:
-        raise ValueError(f"mean_run must be >= 1 pixel, got {mean_run!r}")
+    check_mean_run(mean_run)
     if f == 1.0:
         return np.ones((ny, nx), bool)
     rng = np.random.default_rng(seed)
@@ -150,7 +153,7 @@ def jittered_grid_pattern(shape, fraction: float, seed: int = 0) -> np.ndarray:
     mask : bool array of shape ``shape``; True = measured.
     """
     ny, nx = _check_shape(shape)
-    f = _check_fraction(fraction)
+    f = check_fraction(fraction)
     check_seed(seed)
     c = 1.0 / math.sqrt(f)
     ey = np.unique(np.round(np.arange(0, ny + c, c)).clip(0, ny).astype(int))
@@ -191,10 +194,21 @@ def check_mask(mask, shape=None, name: str = "mask") -> np.ndarray:
 PATTERNS = {"random": random_pattern, "line_hop": line_hop_pattern, "jittered_grid": jittered_grid_pattern}
 
 
-def make_pattern(pattern: str, shape, fraction: float, seed: int = 0, **kwargs) -> np.ndarray:
-    """The mask of a pattern named ``"random"``, ``"line_hop"`` or ``"jittered_grid"``."""
+def check_pattern(pattern) -> None:
+    """A pattern name :func:`make_pattern` knows; else a ValueError listing them."""
     if pattern not in PATTERNS:
         raise ValueError(f"unknown pattern {pattern!r}; choose one of {', '.join(PATTERNS)}")
+
+
+def check_mean_run(mean_run) -> None:
+    """The mean run length of :func:`line_hop_pattern`: >= 1 pixel."""
+    if isinstance(mean_run, bool | np.bool_ | str) or not mean_run >= 1:
+        raise ValueError(f"mean_run must be >= 1 pixel, got {mean_run!r}")
+
+
+def make_pattern(pattern: str, shape, fraction: float, seed: int = 0, **kwargs) -> np.ndarray:
+    """The mask of a pattern named ``"random"``, ``"line_hop"`` or ``"jittered_grid"``."""
+    check_pattern(pattern)
     return PATTERNS[pattern](shape, fraction, seed=seed, **kwargs)
 
 
