@@ -7,7 +7,12 @@ dict that :func:`decode` turns back into the same value::
     ...                     -> {"ellipsis": true}
     (1, 2)                  -> {"tuple": [1, 2]}
     np.array([1, 2], "u2")  -> {"array": [1, 2], "dtype": "uint16"}
+    a bool array            -> {"bits": "<base64 of its packed bits>", "shape": [rows, columns]}
+    a larger number array   -> {"base64": "<base64 of its bytes>", "dtype": "<u2", "shape": [...]}
     float("nan")            -> {"float": "nan"}
+
+Boolean arrays (a scan mask given to an operation) and number arrays of more than :data:`INLINE_VALUES` values are
+written as base64: as JSON lists, a 1024 x 1024 mask made a 28 MB history.
 
 ``strict=True`` (history parameters: what replay re-runs) refuses any other type; ``strict=False`` (vendor
 metadata) writes bytes as text, dates as ISO strings and other objects as their ``str``.
@@ -15,6 +20,7 @@ metadata) writes bytes as text, dates as ISO strings and other objects as their 
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from pathlib import Path
@@ -25,6 +31,7 @@ import numpy as np
 from .axes import Axis
 
 _TAGS = ("slice", "ellipsis", "tuple", "float")
+INLINE_VALUES = 256  # number arrays up to this size are written as readable JSON lists
 
 
 def encode(value: Any, strict: bool = True) -> Any:
@@ -40,7 +47,11 @@ def encode(value: Any, strict: bool = True) -> Any:
     if value is Ellipsis:
         return {"ellipsis": True}
     if isinstance(value, np.ndarray):
-        if strict or value.dtype.kind in "biuf":
+        if value.dtype.kind == "b":
+            return {"bits": _b64(np.packbits(value.ravel())), "shape": list(value.shape)}
+        if value.dtype.kind in "iuf" and value.size > INLINE_VALUES:
+            return {"base64": _b64(value), "dtype": value.dtype.str, "shape": list(value.shape)}
+        if strict or value.dtype.kind in "iuf":
             return {"array": value.tolist(), "dtype": str(value.dtype)}
         return [encode(v, strict) for v in value.tolist()]
     if isinstance(value, np.generic):
@@ -60,6 +71,10 @@ def encode(value: Any, strict: bool = True) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(value)
+
+
+def _b64(a: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(a).tobytes()).decode("ascii")
 
 
 def as_text(value: Any, where: str = "") -> list[str]:
@@ -94,6 +109,13 @@ def decode(value: Any) -> Any:
             return float(value["float"])
         if keys == {"array", "dtype"}:
             return np.asarray(value["array"], dtype=value["dtype"])
+        if keys == {"bits", "shape"}:
+            n = int(np.prod(value["shape"], dtype=np.int64))
+            bits = np.frombuffer(base64.b64decode(value["bits"]), np.uint8)
+            return np.unpackbits(bits, count=n).astype(bool).reshape(value["shape"])
+        if keys == {"base64", "dtype", "shape"}:
+            return np.frombuffer(base64.b64decode(value["base64"]), np.dtype(value["dtype"])).reshape(
+                value["shape"]).copy()
         return {k: decode(v) for k, v in value.items()}
     if isinstance(value, list):
         return [decode(v) for v in value]

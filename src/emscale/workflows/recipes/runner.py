@@ -146,10 +146,14 @@ def _load_input(recipe: Recipe, path: Path | None = None) -> Signal:
     return s
 
 
-def execute(recipe: Recipe, progress=None, input_path=None) -> tuple[Signal, Signal, dict, list[StepRecord], list]:
-    """Run the steps in memory: (input signal, final signal, named results, step records, sparse scans
-    reconstructed: :attr:`RunResult.scans`); ``input_path`` replaces the recipe's input (a moved raw file; its
-    SHA-256 must still match a pinned recipe's)."""
+def execute(recipe: Recipe, progress=None, input_path=None) -> tuple[Signal, Signal, dict, list[StepRecord]]:
+    """Run the steps in memory: (input signal, final signal, named results, step records); ``input_path``
+    replaces the recipe's input (a moved raw file; its SHA-256 must still match a pinned recipe's)."""
+    return _execute(recipe, progress, input_path)[:4]
+
+
+def _execute(recipe: Recipe, progress=None, input_path=None):
+    """:func:`execute`, and the sparse scans reconstructed (:attr:`RunResult.scans`) for the report."""
     s = _load_input(recipe, input_path)
     with _history.input_folder(Path(input_path or recipe.input_path()).parent):
         return _run_steps(recipe, s, progress)
@@ -269,7 +273,7 @@ def run_recipe(recipe, outdir, overwrite: bool = False, progress=None, report: b
     if not recipe.input_path().exists():
         raise RecipeError(f"{recipe.input_path()}: input file of the recipe does not exist")
     t0 = time.perf_counter()
-    first, s, results, records, scans = execute(recipe, progress)
+    first, s, results, records, scans = _execute(recipe, progress)
     made: list[RunResult] = []
 
     def write(tmp: Path) -> None:
@@ -355,7 +359,7 @@ def replay_outdir(outdir, input_path=None) -> list[str]:
                  for f in sorted(set(on_disk) & set(listed)) if on_disk[f] != listed[f]]
     if manifest["input"].get("sha256") != recipe.input.get("sha256"):
         problems.append("input: the manifest's input sha256 differs from the pinned recipe's")
-    _, s, results, _, _ = execute(recipe, input_path=input_path)
+    _, s, results, _ = execute(recipe, input_path=input_path)
     fresh = {"signal": s, **results}
     recorded = manifest["outputs"]
     problems += [f"{n}: produced by the replay but not listed in the manifest" for n in fresh if n not in recorded]

@@ -1,0 +1,40 @@
+"""The JSON codec: every recorded value comes back as it was; large arrays are written compactly."""
+
+import numpy as np
+import pytest
+
+import emscale as em
+from emscale.core import codec
+
+
+@pytest.mark.parametrize("value", [
+    np.random.default_rng(0).random((5, 7)) < 0.3, np.random.default_rng(1).random((300, 301)) < 0.1,
+    np.zeros((0, 3), bool), np.array(True), np.random.default_rng(2).random(300),
+    np.random.default_rng(3).integers(0, 9, (17, 20)).astype(">u2"), np.arange(10, dtype=np.int16),
+    np.linspace(0, 1, 4).reshape(2, 2), {"a": (1, slice(2, 8, 2)), "b": [np.float32(0.5), float("nan")]}])
+def test_values_come_back_with_their_dtype_and_shape(value):
+    back = codec.loads(codec.dumps(value, strict=True))
+    if isinstance(value, np.ndarray):
+        assert back.dtype == value.dtype and back.shape == value.shape and np.array_equal(back, value)
+    else:
+        assert back["a"] == value["a"] and back["b"][0] == 0.5 and np.isnan(back["b"][1])
+
+
+def test_old_array_records_still_read():
+    assert codec.decode({"array": [[True, False]], "dtype": "bool"}).tolist() == [[True, False]]
+
+
+def test_a_given_scan_mask_does_not_swell_the_history(tmp_path):
+    # a 1024 x 1024 mask given to sample_scan was recorded as a JSON list of booleans: a 28 MB zarr.json
+    from emscale.sampling import random_pattern, scan_mask
+
+    mask = random_pattern((1024, 1024), 0.1, seed=0)
+    s = em.Signal(np.ones((1024, 1024), np.uint8), axes=[{"name": "y", "navigate": False},
+                                                         {"name": "x", "navigate": False}])
+    sparse = s.sample_scan(mask=mask)
+    sparse.save(tmp_path / "sparse.zarr")
+    attrs = sum(p.stat().st_size for p in (tmp_path / "sparse.zarr").rglob("zarr.json"))
+    assert attrs < 1_000_000, attrs  # the packed bits: 131 kB of mask, twice (history and Sampling), base64
+    back = em.load(tmp_path / "sparse.zarr")
+    assert np.array_equal(scan_mask(back), mask)
+    assert np.array_equal(codec.decode(back.history[-1]["params"])["mask"], mask)
