@@ -37,4 +37,4 @@ def test_a_given_scan_mask_does_not_swell_the_history(tmp_path):
     assert attrs < 1_000_000, attrs  # the packed bits: 131 kB of mask, twice (history and Sampling), base64
     back = em.load(tmp_path / "sparse.zarr")
     assert np.array_equal(scan_mask(back), mask)
-    assert np.array_equal(codec.decode(back.history[-1]["params"])["mask"], mask)
+    assert np.array_equal(codec.decode(back.history[0]["made_by"][-1]["params"])["mask"], mask)

@@ -65,8 +65,13 @@ def test_history_survives_save_and_load(rng, tmp_path):
     s = _cube(rng).isig[101.0:110.0].sum("x")
     s.save(tmp_path / "h.zarr")
     r = em.load(tmp_path / "h.zarr")
-    assert [e["op"] for e in r.history] == ["isig", "sum"]
-    assert r.history == s.history
+    # made in memory, the steps cannot be replayed from a file: they are kept as what made the store, and the
+    # history starts with the load of the store (replay of a sparse scan saved and reloaded failed on this)
+    assert [e["op"] for e in r.history] == ["load"] and r.history[0]["made_by"] == s.history
+    assert [e["op"] for e in r.history[0]["made_by"]] == ["isig", "sum"]
+    from emscale.workflows.replay import replay
+
+    assert np.array_equal(np.asarray(replay(r.sum("y").history).data), np.asarray(r.sum("y").data))
 
 
 def test_overwrite_refused_then_allowed(rng, tmp_path):

@@ -72,10 +72,13 @@ def load(
             params["index"] = i
         elif signal_type is not None:
             params["signal_type"] = signal_type
-        # A store that carries its history already says where it came from; replay starts at the raw file.
-        if not s.history:
+        # A store that carries its history from a load already says where it came from; replay starts at the raw
+        # file. One made in memory (its history starts with an operation) can only be replayed from itself: its
+        # steps are kept with the load as what made it, not as steps to re-run
+        if not s.history or not isinstance(s.history[0], dict) or s.history[0].get("op") != "load":
             src = {"path": str(p.resolve()), "sha256": digest, "format": p.suffix.lstrip(".").lower()}
-            s.history = [_history.entry("load", params, source=src)]
+            made = {"made_by": s.history} if s.history else {}
+            s.history = [_history.entry("load", params, source=src, **made)]
         out.append(s)
     return out[0] if len(out) == 1 else out
 
