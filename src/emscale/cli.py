@@ -257,7 +257,8 @@ def replay(
         warnings.simplefilter("always")
         problems = replay_outdir(outdir, input_path=input_path)
     for w in caught:
-        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        if not issubclass(w.category, ResourceWarning):  # a reader's unclosed file (rosettasciio's MRC) is not news
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     if problems:
         for p in problems:
             typer.echo(f"DIFFERENT: {p}", err=True)

@@ -91,3 +91,6 @@ def test_a_sparse_scan_is_not_sampled_again_and_the_measured_fraction_is_recorde
     assert info["measured_positions"] == int(scan_mask(once).sum())
     with pytest.raises(DataError, match="already a sparse scan"):
         once.sample_scan("random", 0.5, seed=1)
+    from emscale.core.signal import key_metadata  # what `emscale info` shows
+
+    assert key_metadata(once.metadata)["sparse scan"] == f"line_hop, {info['measured_fraction']:.1%} measured"

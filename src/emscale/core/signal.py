@@ -448,6 +448,13 @@ def key_metadata(md: dict) -> dict:
     sample = md.get("Sample", {})
     if sample.get("elements"):
         out["elements"] = list(sample["elements"])
+    scan = md.get("Sampling", {})  # a sparse scan: what was measured, and what reconstructed it
+    if isinstance(scan, dict) and scan.get("shape"):
+        frac = scan.get("measured_fraction", scan.get("fraction"))
+        out["sparse scan"] = (f"{scan.get('pattern', '?')}" + (f", {frac:.1%} measured" if frac is not None else "")
+                              + (f", dose x{scan['dose']:g}" if "dose" in scan else ""))
+        if scan.get("reconstruction"):
+            out["reconstructed by"] = str(scan["reconstruction"])
     return {k: _brief(v) for k, v in out.items()}
 
 
