@@ -133,3 +133,23 @@ def test_warnings_are_one_line_like_errors(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err == "emscale: warning: the counts are few\n", err
     assert warnings.showwarning is not cli._warning_line  # the standard display is back
+
+
+def test_pattern_writes_the_positions_a_scan_generator_reads(tmp_path, capsys):
+    # the position lists existed only in the Python API; the CLI and recipes had no way to export a pattern
+    from emscale.sampling import load_positions, make_pattern, positions
+
+    out = tmp_path / "scan.csv"
+    code, said, err = run(capsys, "pattern", "line_hop", "-o", str(out), "--shape", "64", "80", "--fraction",
+                          "0.15", "--seed", "2", "--order", "serpentine")
+    mask = make_pattern("line_hop", (64, 80), 0.15, 2)
+    assert code == 0 and f"{int(mask.sum())} of 5120 positions" in said
+    assert np.array_equal(load_positions(out, (64, 80)), mask)
+    assert np.array_equal(np.loadtxt(out, delimiter=",", skiprows=1, dtype=np.int64), positions(mask, "serpentine"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scan.csv"]  # no temporary left beside it
+    for args, message in [(["random", "-o", str(out), "--shape", "8", "8"], "already exists"),
+                          (["spiral", "-o", str(tmp_path / "s.npy"), "--shape", "8", "8"], "unknown pattern"),
+                          (["random", "-o", str(tmp_path / "s.txt"), "--shape", "8", "8"], ".npy or .csv")]:
+        code, _, err = run(capsys, "pattern", *args)
+        assert code != 0 and message in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scan.csv"]

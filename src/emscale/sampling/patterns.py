@@ -238,18 +238,24 @@ def positions(mask, order: str = "raster") -> np.ndarray:
 def save_positions(mask, path, order: str = "raster", overwrite: bool = False) -> Path:
     """Write the positions of ``mask`` in scan order to ``path`` (``.npy``: (n, 2) int64; ``.csv``: a header
     ``row,column`` then one position a line) for a scan generator to consume. Returns the path."""
+    from ..core.atomic import atomic_write
     from ..core.errors import OutputExistsError
 
     path = Path(path)
     if path.suffix.lower() not in (".npy", ".csv"):
         raise ValueError(f"{path}: position list must be .npy or .csv")
     if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} already exists; pass overwrite=True to replace it")
+        raise OutputExistsError(f"{path} already exists; pass overwrite=True (--overwrite) to replace it")
     pos = positions(mask, order)
-    if path.suffix.lower() == ".npy":
-        np.save(path, pos)
-    else:
-        np.savetxt(path, pos, fmt="%d", delimiter=",", header="row,column", comments="")
+
+    def write(tmp: Path) -> None:  # to a temporary sibling, then renamed: a crash leaves no half-written list
+        with open(tmp, "wb") as fh:
+            if path.suffix.lower() == ".npy":
+                np.save(fh, pos)
+            else:
+                np.savetxt(fh, pos, fmt="%d", delimiter=",", header="row,column", comments="")
+
+    atomic_write(path, write, overwrite=True)
     return path
 
 
