@@ -83,3 +83,19 @@ def test_the_model_cube_is_built_in_bounded_partitions(monkeypatch):
         tracemalloc.stop()
     np.testing.assert_array_equal(parts, whole)
     assert peak < 3.0 * parts.nbytes, peak / parts.nbytes  # result + its partials + the small decomposition
+
+
+def test_an_automatic_rank_is_capped_where_nmf_could_not_fit_it():
+    # 4 measured spectra of a 3-phase cube: the automatic rank 3 was then refused by KL-NMF ("4 pixels are too few
+    # for 3 NMF components ... ask for at most 2"), although nobody asked for 3
+    rng = np.random.default_rng(0)
+    spectra, fractions = rng.random((3, 64)), rng.dirichlet(np.ones(3), (16, 16))
+    cube = rng.poisson(200 * fractions @ spectra).astype(np.uint16)
+    s = em.Signal(cube, axes=[{"name": "y", "navigate": True}, {"name": "x", "navigate": True}, {"name": "E"}])
+    mask = np.zeros((16, 16), bool)
+    mask.flat[rng.permutation(256)[:4]] = True
+    with pytest.warns(UserWarning, match="automatic rank 3 capped at 2: nmf fits at most 2 component"):
+        out = s.inpaint("linear", mask=mask)
+    assert out.metadata["Sampling"]["choice"] == {"model": "nmf", "n_components": 2}
+    d = em.decompose(s, "nmf", navigation_mask=~mask, n_components="auto")
+    assert d.n_components == 2 and "capped at 2" in d.info["rank_capped"]

@@ -143,6 +143,11 @@ class Method:
         """The options recorded in the result's ``params``."""
         return {opt: getattr(self, opt) for opt in self.recorded}
 
+    def max_components(self, n_pixels: int) -> int | None:
+        """The most components this method can fit to ``n_pixels`` pixels (None: no bound below the PCA's): an
+        automatic rank is capped there, not refused by :meth:`fit`."""
+        return None
+
     def fit(self, ctx: Context) -> tuple[np.ndarray, np.ndarray, dict]:
         raise NotImplementedError
 

@@ -138,6 +138,13 @@ def decompose(
     k = min(n_pca, pca_result.factors.shape[1])
     if rank_needed:
         k = max(1, min(rank, pca_result.factors.shape[1]))
+        cap = meth.max_components(dm.n_pixels)
+        if cap is not None and k > cap:  # an automatic rank the method would refuse: the most it can fit
+            note = (f"automatic rank {k} capped at {cap}: {meth.name} fits at most {cap} component(s) to "
+                    f"{dm.n_pixels} pixels")
+            warnings.warn(f"decompose {s!r}: {note}", UserWarning, stacklevel=4)
+            k = cap
+            info["rank_capped"] = note
     info = {"solver": solver, "rank_estimate": None if rank is None else int(rank),
             "rank_method": (evidence or {}).get("method"), "poisson": poisson_note, **rank_info} | info
     groups = None

@@ -609,6 +609,10 @@ class NMF(Method):
         if self.loss not in ("kl", "frobenius"):
             raise ValueError(f"loss must be 'kl' or 'frobenius', not {self.loss!r}")
 
+    def max_components(self, n_pixels: int) -> int | None:
+        # KL-NMF fits 2 pixels a component at least (fit below); a given fit_pixels is checked there
+        return max(1, n_pixels // 2) if self.loss == "kl" and self.fit_pixels is None else None
+
     def fit(self, ctx: Context) -> tuple[np.ndarray, np.ndarray, dict]:
         dm, k, groups = ctx.dm, ctx.k, ctx.groups
         n_fit = dm.n_pixels
