@@ -378,3 +378,26 @@ def test_a_sparse_scan_recipe_reports_what_it_measured_what_ran_and_the_figure(t
     assert section.index("<img") < section.index("<h2>", 5)  # the figure is in this section
     assert "error against the signal the run sampled times the dose" in section
     assert res.scans[0]["reference"] is res.input_signal and res.scans[0]["reconstruction"] is res.signal
+
+
+def test_a_recipe_samples_through_a_position_list_beside_its_input(tmp_path):
+    # `emscale pattern` writes the list a scan generator reads; a recipe could not read it back ("mask must be
+    # boolean, got dtype <U8"), and an inline mask of 4096 booleans made a 28 kB recipe
+    from emscale.sampling import load_positions, make_pattern, save_positions, scan_mask
+
+    axes = [{"name": "y", "navigate": False}, {"name": "x", "navigate": False}]
+    em.Signal(np.random.default_rng(0).random((32, 40)), axes=axes, signal_type="image").save(tmp_path / "adf.zarr")
+    save_positions(make_pattern("jittered_grid", (32, 40), 0.2, 1), tmp_path / "scan.csv")
+    text = ('[input]\npath = "adf.zarr"\n\n[[step]]\nop = "sample_scan"\nmask = "scan.csv"\n\n[[step]]\n'
+            'op = "inpaint"\nmethod = "linear"\n')
+    res = run_recipe(_write(tmp_path, text, "m.toml"), tmp_path / "out", report=False)
+    assert np.array_equal(scan_mask(res.signal), load_positions(tmp_path / "scan.csv", (32, 40)))
+    assert replay_outdir(tmp_path / "out") == []
+    (tmp_path / "scan.csv").unlink()  # the history holds the mask itself, not the file's name
+    assert np.array_equal(np.asarray(em.replay(res.signal.history).data), np.asarray(res.signal.data))
+    for name, said in [("../scan.csv", "plain name of a file beside the input"), ("scan.txt", ".csv or .npy"),
+                       ("gone.csv", "no such file beside the input")]:
+        with pytest.raises(RecipeError, match=said):
+            run_recipe(_write(tmp_path, text.replace("scan.csv", name), "bad.toml"), tmp_path / "bad",
+                       report=False)
+    assert not (tmp_path / "bad").exists()

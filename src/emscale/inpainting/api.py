@@ -9,7 +9,7 @@ import numpy as np
 from ..core.errors import DataError, check_count, check_seed
 from ..core.registry import operation
 from ..core.signal import Signal, derive
-from ..sampling.acquire import scan_mask, scan_shape, with_scan_mask
+from ..sampling.acquire import given_mask, recorded_mask, scan_mask, scan_shape, with_scan_mask
 from ..sampling.patterns import check_mask
 from .image import IMAGE_METHODS, inpaint_image
 from .spectrum_image import check_model, inpaint_spectrum_image
@@ -31,7 +31,7 @@ def check_tile(tile) -> None:
 
 
 @operation("inpaint", method=True, check={"method": check_method, "seed": check_seed, "model": check_model,
-                                          "tile": check_tile})
+                                          "tile": check_tile}, record={"mask": recorded_mask})
 def inpaint(
     s: Signal,
     method: str = "sparse",
@@ -54,7 +54,8 @@ def inpaint(
     method : image method (``"sparse"``, ``"dictionary"``, ``"biharmonic"``, ``"linear"``, ``"nearest"``); for a
         spectrum image, the method that fills its loading maps.
     seed : seed of every random choice; the same seed gives the same bits.
-    mask : bool ``(rows, columns)``, True = measured; None: the mask stored in ``s.metadata["Sampling"]``.
+    mask : bool ``(rows, columns)``, True = measured, or the plain name of a position list beside the input
+        (:func:`~emscale.sampling.acquire.given_mask`); None: the mask stored in ``s.metadata["Sampling"]``.
     n_components : spectrum images: rank of the low-rank model (int or ``"auto"``).
     model : spectrum images: ``"nmf"`` (KL-NMF of the measured spectra) or ``"pca"`` (Poisson PCA) subspace.
     tile, overlap : images: reconstruct tile by tile (core ``tile`` pixels, halo ``overlap``) as an engine pass;
@@ -77,7 +78,7 @@ def inpaint(
     """
     shape = scan_shape(s)
     stored = scan_mask(s)
-    m = stored if mask is None else check_mask(mask, shape)
+    m = stored if mask is None else given_mask(s, mask, shape)
     if m is None:
         raise DataError(f"{s!r} carries no scan mask (metadata['Sampling']); pass mask= or use sample_scan first")
     m = check_mask(m, shape)

@@ -11,13 +11,15 @@ in a :class:`~emscale.Signal` it is stored, bit-packed, in ``metadata["Sampling"
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import DataError, check_seed
+from ..core.history import file_beside_input
 from ..core.registry import operation
 from ..core.signal import Signal, derive, measured_mask
-from .patterns import check_fraction, check_mask, check_mean_run, check_pattern, make_pattern
+from .patterns import check_fraction, check_mask, check_mean_run, check_pattern, load_positions, make_pattern
 
 __all__ = ["sample_array", "sample_scan", "scan_mask", "scan_shape"]
 
@@ -92,13 +94,30 @@ def with_scan_mask(s: Signal, mask: np.ndarray, **info) -> None:
     s.metadata.update(_store_mask(s.metadata, np.asarray(mask, bool), info))
 
 
+def given_mask(s, mask, shape) -> np.ndarray:
+    """A mask given to an operation on ``s``: a bool array, or the plain name of a position list (``.csv`` or
+    ``.npy``, as ``emscale pattern`` and :func:`.patterns.save_positions` write) beside the input -- a recipe's
+    way, which reads nothing outside its input's folder (:func:`.core.history.file_beside_input`)."""
+    if isinstance(mask, str):
+        if Path(mask).suffix.lower() not in (".csv", ".npy"):
+            raise DataError(f"mask {mask!r}: a position list is a .csv or .npy file (emscale pattern writes one)")
+        return load_positions(file_beside_input(getattr(s, "history", []), mask, "mask"), shape)
+    return check_mask(mask, shape)
+
+
+def recorded_mask(value, args):
+    """A mask file is recorded as the mask it held: the history replays without the file."""
+    return None if value is None else given_mask(args["s"], value, scan_shape(args["s"]))
+
+
 def scan_mask(s) -> np.ndarray | None:
     """The measured-positions mask stored in a Signal's metadata by :func:`sample_scan` (None if there is none)."""
     return measured_mask(s)
 
 
 @operation("sample_scan", method=True, check={"pattern": check_pattern, "fraction": check_fraction,
-                                               "seed": check_seed, "dose": check_dose, "mean_run": check_mean_run})
+                                               "seed": check_seed, "dose": check_dose, "mean_run": check_mean_run},
+           record={"mask": recorded_mask})
 def sample_scan(
     s: Signal,
     pattern: str = "random",
@@ -117,7 +136,8 @@ def sample_scan(
         given.
     fraction : share of scan positions measured, in (0, 1].
     seed : seed of the pattern and of the Poisson draw.
-    mask : a given pattern, bool ``(rows, columns)`` in numpy order, True = measured.
+    mask : a given pattern, bool ``(rows, columns)`` in numpy order, True = measured; or the plain name of a
+        position list beside the input (``.csv`` / ``.npy``, as ``emscale pattern`` writes), recorded as the mask.
     dose : None or the dose factor of :func:`sample_array` (Poisson counts of mean ``dose * s``).
     mean_run : mean run length (pixels) of ``"line_hop"``.
 
@@ -141,7 +161,7 @@ def sample_scan(
         mask = make_pattern(pattern, shape, fraction, seed, **kw)
         info = {"pattern": pattern, "fraction": float(fraction), "seed": int(seed)}
     else:
-        mask = check_mask(mask, shape)
+        mask = given_mask(s, mask, shape)
         info = {"pattern": "given", "fraction": float(mask.mean()), "seed": int(seed)}
     # line hops and jittered grids measure about the fraction asked for, not exactly it
     info["measured_fraction"] = float(mask.mean())
