@@ -151,3 +151,21 @@ def test_integer_data_with_negative_values_are_not_treated_as_counts_in_a_spectr
                                                                         model="pca")
     assert np.asarray(ints.data).min() < -1.0
     assert np.array_equal(np.asarray(ints.data), np.asarray(floats.data))
+
+
+def test_a_spectrum_image_passes_options_to_its_decomposition_checked_by_name():
+    # the NMF's "pass a larger max_iter or tol" could not be followed: params go to the map method
+    rng = np.random.default_rng(0)
+    cube = rng.poisson(200 * rng.dirichlet(np.ones(3), (16, 16)) @ rng.random((3, 64))).astype(np.uint16)
+    s = em.Signal(cube, axes=[{"name": "y", "navigate": True}, {"name": "x", "navigate": True}, {"name": "E"}])
+    sparse = s.sample_scan("random", 0.3, seed=0)
+    with pytest.warns(UserWarning, match="stopped at max_iter=20"):
+        out = sparse.inpaint("linear", decomposition={"max_iter": 20})
+    assert out.history[-1]["params"]["decomposition"] == {"max_iter": 20}
+    for bad, said in [({"maxiter": 5}, "decompose takes no option 'maxiter'"), ({"seed": 5}, "set by the "
+                      "reconstruction itself"), ([1], "must be a table")]:
+        with pytest.raises(ValueError, match=said):
+            sparse.inpaint("linear", decomposition=bad)
+    image = em.Signal(np.ones((8, 8)), axes=[{"name": "y", "navigate": False}, {"name": "x", "navigate": False}])
+    with pytest.raises(ValueError, match="decomposition applies to spectrum images"):
+        image.sample_scan("random", 0.5).inpaint("linear", decomposition={"max_iter": 5})

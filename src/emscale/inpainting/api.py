@@ -12,7 +12,7 @@ from ..core.signal import Signal, derive
 from ..sampling.acquire import given_mask, recorded_mask, scan_mask, scan_shape, with_scan_mask
 from ..sampling.patterns import check_mask
 from .image import IMAGE_METHODS, inpaint_image
-from .spectrum_image import check_model, inpaint_spectrum_image
+from .spectrum_image import check_decomposition, check_model, inpaint_spectrum_image
 from .tiles import inpaint_tiled
 
 __all__ = ["inpaint"]
@@ -31,7 +31,8 @@ def check_tile(tile) -> None:
 
 
 @operation("inpaint", method=True, check={"method": check_method, "seed": check_seed, "model": check_model,
-                                          "tile": check_tile}, record={"mask": recorded_mask})
+                                          "tile": check_tile, "decomposition": check_decomposition},
+           record={"mask": recorded_mask})
 def inpaint(
     s: Signal,
     method: str = "sparse",
@@ -42,6 +43,7 @@ def inpaint(
     tile: int | None = None,
     overlap: int = 32,
     params: dict | None = None,
+    decomposition: dict | None = None,
     executor=None,
     progress=None,
 ) -> Signal:
@@ -62,6 +64,8 @@ def inpaint(
         None: the whole image at once.
     params : the image method's own parameters (``{"prior": "fourier", "lam_min": 0.02}``, ``{"patch": 8}``);
         spectrum images also take ``{"denoise_spectra": False}`` (on by default for counts with the NMF model).
+    decomposition : spectrum images: further options of their decomposition (``{"max_iter": 3000}``), checked by
+        name against :func:`emscale.decompose`.
     executor, progress : engine execution options (not recorded).
 
     Returns
@@ -88,10 +92,13 @@ def inpaint(
             f"{s!r} says were not: their zeros would be read as measurements; pass a mask within the stored one"
         )
     params = _checked_params(params, method, s.nav_ndim == 2, n_components, model, tile, overlap)
+    if s.nav_ndim != 2 and decomposition is not None:
+        raise ValueError("decomposition applies to spectrum images; this signal is an image")
     choice = {}
     if s.nav_ndim == 2:
         data, si_info = inpaint_spectrum_image(
-            s, m, n_components, method, seed, model, executor=executor, progress=progress, **params
+            s, m, n_components, method, seed, model, executor=executor, progress=progress,
+            decomposition=decomposition, **params
         )
         choice = {"model": model, "n_components": int(si_info["n_components"])}  # "auto" resolved
     elif tile is not None:
@@ -114,7 +121,8 @@ def inpaint(
 
 
 # set by the operation itself, not through params
-RESERVED = ("image", "mask", "seed", "method", "model", "n_components", "executor", "progress", "tile", "overlap")
+RESERVED = ("image", "mask", "seed", "method", "model", "n_components", "executor", "progress", "tile", "overlap",
+            "decomposition")
 
 
 def _checked_params(params, method, spectrum_image, n_components, model, tile, overlap) -> dict:

@@ -52,6 +52,7 @@ def inpaint_spectrum_image(
     denoise_spectra: bool | None = None,
     executor=None,
     progress=None,
+    decomposition: dict | None = None,
     **params,
 ):
     """Reconstruct the full cube of a spectrum image measured at the scan positions ``mask``.
@@ -67,6 +68,8 @@ def inpaint_spectrum_image(
     denoise_spectra : denoise the NMF spectra as count spectra (:func:`.spectra.denoise_count_spectra`); None: on
         for count data (integer dtype or metadata ``{"Signal": {"counts": True}}``) with ``model="nmf"``.
     method : image method filling the loading maps (``"linear"``, ``"biharmonic"``, ``"sparse"``, ...).
+    decomposition : further options of the decomposition (:func:`emscale.decompose`), e.g. ``{"max_iter": 3000}``
+        where the NMF says it ran out of iterations (:func:`check_decomposition`).
     seed : seed of the decomposition and of the map inpainting.
     executor, progress : passed to the decomposition and the model pass.
     params : the image method's own parameters.
@@ -88,7 +91,8 @@ def inpaint_spectrum_image(
     if denoise_spectra and model != "nmf":
         raise ValueError("denoise_spectra=True needs model='nmf' (PCA factors are not count spectra)")
     dec = decompose(
-        s, model, n_components=n_components, seed=seed, navigation_mask=~m, executor=executor, progress=progress
+        s, model, n_components=n_components, seed=seed, navigation_mask=~m, executor=executor, progress=progress,
+        **check_decomposition(decomposition),
     )
     # counts as the decomposition resolved them: integers with negative values (a subtracted background) are not
     counts = (s.dtype.kind in "biu" or bool(s.metadata.get("Signal", {}).get("counts", False))) and bool(
@@ -123,6 +127,30 @@ def inpaint_spectrum_image(
     cube = run_pass(maps, Pass(model_block, None, name="inpaint-spectrum-image"), executor=executor,
                     progress=progress, rows=max(1, MODEL_BLOCK_BYTES // row_bytes))
     return cube, {"n_components": k, "factors": f[:, :k], "raw_factors": raw, "loadings": maps[..., :k]}
+
+
+# set by the reconstruction itself
+_DECOMPOSITION_SET = ("s", "method", "n_components", "seed", "navigation_mask", "executor", "progress")
+
+
+def check_decomposition(options) -> dict:
+    """Further options of the decomposition (None: none) checked by name against :func:`emscale.decompose`."""
+    import inspect
+
+    from ..decomposition import decompose
+
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise ValueError(f"decomposition must be a table of decompose's options, got {options!r}")
+    taken = [k for k in inspect.signature(decompose).parameters if k not in _DECOMPOSITION_SET]
+    for name in options:
+        if name in _DECOMPOSITION_SET:
+            raise ValueError(f"decomposition: {name!r} is set by the reconstruction itself (model, n_components, "
+                             "seed and the mask are inpaint's own arguments)")
+        if name not in taken:
+            raise ValueError(f"decomposition: decompose takes no option {name!r}; it takes {', '.join(taken)}")
+    return dict(options)
 
 
 def check_model(model) -> None:
