@@ -393,6 +393,8 @@ def test_a_recipe_samples_through_a_position_list_beside_its_input(tmp_path):
     res = run_recipe(_write(tmp_path, text, "m.toml"), tmp_path / "out", report=False)
     assert np.array_equal(scan_mask(res.signal), load_positions(tmp_path / "scan.csv", (32, 40)))
     assert replay_outdir(tmp_path / "out") == []
+    pinned = (tmp_path / "out" / "recipe.toml").read_text()
+    assert "pattern" not in pinned and "fraction" not in pinned  # ignored with a mask: neither pinned nor recorded
     (tmp_path / "scan.csv").unlink()  # the history holds the mask itself, not the file's name
     assert np.array_equal(np.asarray(em.replay(res.signal.history).data), np.asarray(res.signal.data))
     for name, said in [("../scan.csv", "plain name of a file beside the input"), ("scan.txt", ".csv or .npy"),
@@ -401,3 +403,16 @@ def test_a_recipe_samples_through_a_position_list_beside_its_input(tmp_path):
             run_recipe(_write(tmp_path, text.replace("scan.csv", name), "bad.toml"), tmp_path / "bad",
                        report=False)
     assert not (tmp_path / "bad").exists()
+
+
+def test_the_report_cuts_a_long_parameter_in_its_steps_table(tmp_path):
+    # an inline 64 x 64 mask printed its 4096 booleans in the Steps table
+    axes = [{"name": "y", "navigate": False}, {"name": "x", "navigate": False}]
+    em.Signal(np.ones((16, 16)), axes=axes, signal_type="image").save(tmp_path / "adf.zarr")
+    mask = (np.arange(256).reshape(16, 16) % 3 == 0).tolist()
+    text = (f'[input]\npath = "adf.zarr"\n\n[[step]]\nop = "sample_scan"\nmask = {json.dumps(mask).lower()}\n\n'
+            '[[step]]\nop = "inpaint"\nmethod = "nearest"\n')
+    run_recipe(_write(tmp_path, text, "inline.toml"), tmp_path / "out")
+    html = (tmp_path / "out" / "report.html").read_text()
+    steps = html[html.index("<h2>Steps</h2>"):html.index("<h2>", html.index("<h2>Steps</h2>") + 5)]
+    assert "characters; the recipe holds it whole" in steps and steps.count("true") + steps.count("True") < 40

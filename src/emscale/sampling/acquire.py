@@ -110,6 +110,17 @@ def recorded_mask(value, args):
     return None if value is None else given_mask(args["s"], value, scan_shape(args["s"]))
 
 
+def _unless_given(name):
+    """Record a pattern parameter as None where a mask was given: the step ignored it (and mean_run but for a line
+    hop), so neither the history nor a pinned recipe should say it ran."""
+    def record(value, args):
+        if args.get("mask") is not None or (name == "mean_run" and args.get("pattern", "random") != "line_hop"):
+            return None
+        return value
+
+    return record
+
+
 def scan_mask(s) -> np.ndarray | None:
     """The measured-positions mask stored in a Signal's metadata by :func:`sample_scan` (None if there is none)."""
     return measured_mask(s)
@@ -117,7 +128,8 @@ def scan_mask(s) -> np.ndarray | None:
 
 @operation("sample_scan", method=True, check={"pattern": check_pattern, "fraction": check_fraction,
                                                "seed": check_seed, "dose": check_dose, "mean_run": check_mean_run},
-           record={"mask": recorded_mask})
+           record={"mask": recorded_mask, "pattern": _unless_given("pattern"), "fraction": _unless_given("fraction"),
+                   "mean_run": _unless_given("mean_run")})
 def sample_scan(
     s: Signal,
     pattern: str = "random",

@@ -163,6 +163,12 @@ def _decomposition_section(name: str, dec, shown: dict | None = None) -> str:
     return "\n".join(parts)
 
 
+def _brief(value, limit: int = 120) -> str:
+    """A parameter as the Steps table shows it: its repr, cut where it is long (an inline mask of 4096 booleans)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters; the recipe holds it whole)"
+
+
 SCAN_FIGURE_BYTES = 2**30  # a larger reconstruction is not drawn: the figure reads the whole array
 
 
@@ -233,7 +239,7 @@ def render(run, recipe_text: str, extra_sections: list[tuple[str, str]] | None =
         out.append(figure(_mean_spectrum_figure(s0), "Mean spectrum"))
     out.append("<h2>Steps</h2>")
     out.append(table(
-        [(i + 1, r.op + (f" → {r.name}" if r.name else ""), ", ".join(f"{k}={v!r}" for k, v in r.params.items()),
+        [(i + 1, r.op + (f" → {r.name}" if r.name else ""), ", ".join(f"{k}={_brief(v)}" for k, v in r.params.items()),
           f"{r.seconds:.3f}", f"{r.peak_rss_mb:.0f}", r.summary) for i, r in enumerate(run.steps)],
         ["#", "step", "parameters", "time (s)", "peak RSS (MB)", "result"]))
     out.append(f"<p>Total {run.manifest.get('seconds', 0):.2f} s, peak memory "
