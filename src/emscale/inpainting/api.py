@@ -91,7 +91,7 @@ def inpaint(
             f"mask marks {int(np.count_nonzero(m & ~stored))} position(s) measured that the scan mask stored with "
             f"{s!r} says were not: their zeros would be read as measurements; pass a mask within the stored one"
         )
-    params = _checked_params(params, method, s.nav_ndim == 2, n_components, model, tile, overlap)
+    params = _checked_params(params, method, s.nav_ndim == 2, n_components, model, tile)
     if s.nav_ndim != 2 and decomposition is not None:
         raise ValueError("decomposition applies to spectrum images; this signal is an image")
     choice = {}
@@ -125,7 +125,7 @@ RESERVED = ("image", "mask", "seed", "method", "model", "n_components", "executo
             "decomposition")
 
 
-def _checked_params(params, method, spectrum_image, n_components, model, tile, overlap) -> dict:
+def _checked_params(params, method, spectrum_image, n_components, model, tile) -> dict:
     """``params`` checked against what the image method (and, for a spectrum image, its reconstruction) takes: a
     misspelt or misplaced name is a ValueError naming it, not a TypeError from deep inside, or silently ignored."""
     check_method(method)
