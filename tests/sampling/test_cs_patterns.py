@@ -121,3 +121,16 @@ def test_given_mask_errors():
         check_mask(np.full((4, 4), 0.5))
     with pytest.raises(ValueError, match="unknown pattern"):
         make_pattern("spiral", (4, 4), 0.5)
+
+
+@pytest.mark.parametrize("name, text", [("x.csv", "row,column\n1,2\nx,3\n"), ("w.csv", "row,column,a,b\n1,2,3,4\n"),
+                                        ("f.csv", "row,column\n1.5,2\n"), ("p.npy", b"not an array")])
+def test_a_damaged_position_list_is_an_error_naming_the_file(tmp_path, name, text):
+    # a recipe reads position lists from beside its input: a damaged one raised numpy's message without the file,
+    # and four columns were read as two positions
+    from emscale.sampling import load_positions
+
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(DataError, match=f"{name}: not a position list"):
+        load_positions(path, (8, 8))

@@ -262,8 +262,14 @@ def save_positions(mask, path, order: str = "raster", overwrite: bool = False) -
 def load_positions(path, shape) -> np.ndarray:
     """The mask of ``shape`` from a position list written by :func:`save_positions` (``.npy`` or ``.csv``)."""
     path = Path(path)
-    pos = np.load(path) if path.suffix.lower() == ".npy" else np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
-    pos = np.asarray(pos, dtype=np.int64).reshape(-1, 2)
+    try:  # no pickles: np.load refuses object arrays
+        pos = np.load(path) if path.suffix.lower() == ".npy" else np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+        if pos.size and (pos.ndim != 2 or pos.shape[1] != 2 or not np.all(np.isfinite(pos))
+                         or not np.all(pos == np.round(pos))):
+            raise ValueError("not (row, column) pairs of whole numbers")
+        pos = np.asarray(pos, dtype=np.int64).reshape(-1, 2)
+    except (ValueError, OSError, EOFError) as e:
+        raise DataError(f"{path}: not a position list (a 'row,column' header, then whole-number pairs): {e}") from None
     shape = _check_shape(shape)
     if len(pos) and ((pos < 0).any() or (pos >= np.array(shape)).any()):
         raise DataError(f"{path}: positions fall outside the scan grid {shape}")
