@@ -387,3 +387,26 @@ def test_a_stack_of_images_is_thresholded_and_reconstructed_image_by_image():
         stacked = fista_inpaint(x[0], mask, x, "fourier+dct", 0.01, n_iter=12)
         alone = np.stack([fista_inpaint(x[0], mask[i], x[i], "fourier+dct", 0.01, n_iter=12) for i in range(len(x))])
         assert stacked.shape == shape and np.array_equal(stacked, alone)
+
+
+def test_the_hold_out_moves_its_window_where_the_centre_holds_too_few_measured_pixels():
+    # a pattern measured in a band at the side (a given or dynamic one): the central 192-pixel window held none, and
+    # the prior fell back to the defaults although 10 000 pixels were measured
+    import emscale.inpainting.sparse as sparse_module
+
+    noisy, truth = lattice(n=400, a=7.0, theta=0.4, sigma=1.3, dose=100.0, seed=2)
+    mask = np.zeros((400, 400), bool)
+    mask[:, :90] = np.random.default_rng(0).random((400, 90)) < 0.3
+    crop = sparse_module._holdout_crop(mask)
+    assert crop[1] == slice(0, 192) and np.count_nonzero(mask[crop]) > 5000
+    _, choice = sparse_module.sparse(noisy, mask, return_choice=True)
+    assert choice["chosen_by"] == "hold-out" and choice["folds"] == 1
+    band = np.zeros_like(mask)
+    band[:, :90] = True  # where the pattern measured: the choice is judged there
+    defaults = sparse_module.sparse(noisy, mask, prior="fourier+dct", lam_min=sparse_module.FALLBACK_LAM_MIN,
+                                    residual=None, columns=False)
+    chosen = sparse_module.sparse(noisy, mask)
+    assert psnr(chosen[band], truth[band]) > psnr(defaults[band], truth[band])
+    # the centre is kept wherever it holds enough: the same window as before
+    uniform = random_pattern((400, 400), 0.1, seed=0)
+    assert sparse_module._holdout_crop(uniform) == sparse_module._crop((400, 400), sparse_module.CV_SIZE)

@@ -236,8 +236,28 @@ def _crop(shape, size):
     return tuple(sl)
 
 
+def _holdout_crop(mask):
+    """The :data:`CV_SIZE` window the hold-out is made on: the central one, unless it holds fewer than
+    :data:`MIN_HOLDOUT_PIXELS` measured pixels while the image holds more (a given or dynamic pattern measured away
+    from the centre): then the window, at steps of a quarter of its side, that holds the most."""
+    crop = _crop(mask.shape, CV_SIZE)
+    if np.count_nonzero(mask[crop]) >= MIN_HOLDOUT_PIXELS or np.count_nonzero(mask) < MIN_HOLDOUT_PIXELS:
+        return crop
+    sides = [min(n, CV_SIZE) for n in mask.shape]
+    starts = [sorted({*range(0, n - c + 1, max(1, c // 4)), n - c}) for n, c in zip(mask.shape, sides, strict=True)]
+    table = np.pad(np.cumsum(np.cumsum(mask, axis=0, dtype=np.int64), axis=1), ((1, 0), (1, 0)))
+
+    def held(y, x):
+        (cy, cx) = sides
+        return int(table[y + cy, x + cx] - table[y, x + cx] - table[y + cy, x] + table[y, x])
+
+    y, x = max(((y, x) for y in starts[0] for x in starts[1]), key=lambda p: (held(*p), -p[0], -p[1]))
+    return slice(y, y + sides[0]), slice(x, x + sides[1])
+
+
 MIN_HOLDOUT_PIXELS = 20  # measured pixels in the crop below which no hold-out is made
-TOO_FEW_TO_HOLD_OUT = f"defaults: fewer than {MIN_HOLDOUT_PIXELS} measured pixels in the central crop to hold out"
+TOO_FEW_TO_HOLD_OUT = (f"defaults: fewer than {MIN_HOLDOUT_PIXELS} measured pixels in the hold-out's "
+                       f"{CV_SIZE}-pixel window")
 # pixels hidden in all, over disjoint folds, before a choice is trusted (at most MAX_FOLDS folds): one fold of a 256 x
 # 256 image at 10 % hides 368, of a 64 x 64 one 40. On 153 small images (32-96 pixel crops of real HAADF projections
 # and of 11 lattices, sums of real spectrum images; 10-30 %; hold-out seeds 0-4) against one fold: +0.34 dB on
@@ -249,11 +269,12 @@ MAX_FOLDS = 5
 
 def hold_out(mask, seed=0, fold=0):
     """The seeded hold-out every choice here is made on: ``(crop, fit, hide)`` with ``crop`` the slices of the
-    central :data:`CV_SIZE` crop, ``fit`` its mask without the hidden pixels and ``hide`` the flat indices (in the
-    crop) of the :data:`HOLDOUT` share of its measured pixels hidden; None where the crop has fewer than
-    :data:`MIN_HOLDOUT_PIXELS` measured pixels. ``fold`` k hides the k-th such share of the same seeded
-    permutation (folds are disjoint; fold 0 is the plain hold-out)."""
-    crop = _crop(mask.shape, CV_SIZE)
+    :data:`CV_SIZE` window (:func:`_holdout_crop`: the central one unless it holds too few measured pixels),
+    ``fit`` its mask without the hidden pixels and ``hide`` the flat indices (in the crop) of the :data:`HOLDOUT`
+    share of its measured pixels hidden; None where the crop has fewer than :data:`MIN_HOLDOUT_PIXELS` measured
+    pixels. ``fold`` k hides the k-th such share of the same seeded permutation (folds are disjoint; fold 0 is the
+    plain hold-out)."""
+    crop = _holdout_crop(mask)
     mc = mask[crop]
     idx = np.flatnonzero(mc)
     if len(idx) < MIN_HOLDOUT_PIXELS:
@@ -272,7 +293,7 @@ def n_folds(mask) -> int:
     """How many disjoint hold-out folds make at least :data:`MIN_HIDDEN_PIXELS` hidden pixels (at most
     :data:`MAX_FOLDS`): one on a large image, more on a small one, where one fold's few pixels make a noisy choice;
     0 where :func:`hold_out` makes none."""
-    n = int(np.count_nonzero(mask[_crop(mask.shape, CV_SIZE)]))
+    n = int(np.count_nonzero(mask[_holdout_crop(mask)]))
     if n < MIN_HOLDOUT_PIXELS:
         return 0
     return int(np.clip(-(-MIN_HIDDEN_PIXELS // _fold_size(n)), 1, MAX_FOLDS))
@@ -295,16 +316,16 @@ def choose_prior(
     """(prior, lam_min, columns, residual shrink) of the candidate that best predicts a seeded hold-out of the
     measured pixels (pooled over :func:`n_folds` disjoint folds).
 
-    ``y``: standardised measured values (rows, columns); ``mask``: bool. Runs on a central crop of at most
-    :data:`CV_SIZE` a side, with the iterations the reconstruction itself will run (``n_iter``: a shorter run
-    leaves the small thresholds unconverged and picks a larger one than the full run needs -- 0.006 against
-    0.0006 on two real HAADF projections at 10 %, 0.3-0.7 dB lost). Each (prior, lam_min) is reconstructed once
-    and scored without and with its column refits (:func:`.columns.column_fill`, bright and dark columns; a refit
-    the crop shows no lattice for is not scored where the plain candidate (False) is) and with every residual
-    shrink (:func:`residual_fill`; None: not applied). Returns the winning tuple and the table
-    ``{(prior, lam_min, columns, shrink): held-out MSE}``, empty where :func:`hold_out` makes none: then
-    each single candidate given is kept, and otherwise the last prior, :data:`FALLBACK_LAM_MIN`, no column refit
-    and no residual are returned."""
+    ``y``: standardised measured values (rows, columns); ``mask``: bool. Runs on a crop of at most
+    :data:`CV_SIZE` a side (:func:`hold_out`), with the iterations the reconstruction itself will run
+    (``n_iter``: a shorter run leaves the small thresholds unconverged and picks a larger one than the full run
+    needs -- 0.006 against 0.0006 on two real HAADF projections at 10 %, 0.3-0.7 dB lost). Each (prior, lam_min)
+    is reconstructed once and scored without and with its column refits (:func:`.columns.column_fill`, bright and
+    dark columns; a refit the crop shows no lattice for is not scored where the plain candidate (False) is) and
+    with every residual shrink (:func:`residual_fill`; None: not applied). Returns the winning tuple and the table
+    ``{(prior, lam_min, columns, shrink): held-out MSE}``, empty where :func:`hold_out` makes none: then each
+    single candidate given is kept, and otherwise the last prior, :data:`FALLBACK_LAM_MIN`, no column refit and no
+    residual are returned."""
     splits = [hold_out(mask, seed, k) for k in range(n_folds(mask))]
     if not splits:
         return (priors[-1], _only(lam_mins, FALLBACK_LAM_MIN), _only(columns, False), _only(residuals, None)), {}
