@@ -35,6 +35,13 @@ def check_count(name: str, value, unit: str = "", minimum: int = 1) -> None:
         raise DataError(f"{name} must be a whole number >= {minimum}{f' ({unit})' if unit else ''}, got {value!r}")
 
 
+def is_number(value) -> bool:
+    """A real number (Python or NumPy), not a bool and not text: what a numeric option may be."""
+    import numpy as np
+
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool | np.bool_)
+
+
 def check_seed(seed) -> None:
     """A seed: a whole number >= 0 (:func:`check_count`); None ("random") would break a rerun's bits."""
     check_count("seed", seed, "the same seed gives the same bits", minimum=0)

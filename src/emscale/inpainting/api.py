@@ -6,28 +6,16 @@ import inspect
 
 import numpy as np
 
-from ..core.errors import DataError, check_count, check_seed
+from ..core.errors import DataError, check_seed
 from ..core.registry import operation
 from ..core.signal import Signal, derive
-from ..sampling.acquire import given_mask, recorded_mask, scan_mask, scan_shape, with_scan_mask
+from ..sampling.acquire import given_mask, measured_info, recorded_mask, scan_mask, scan_shape, with_scan_mask
 from ..sampling.patterns import check_mask
-from .image import IMAGE_METHODS, inpaint_image
+from .image import IMAGE_METHODS, check_method, inpaint_image
 from .spectrum_image import check_decomposition, check_model, inpaint_spectrum_image
-from .tiles import inpaint_tiled
+from .tiles import check_tile, inpaint_tiled
 
 __all__ = ["inpaint"]
-
-
-def check_method(method) -> None:
-    """An image method :func:`.inpaint_image` knows; else a ValueError listing them."""
-    if method not in IMAGE_METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(IMAGE_METHODS)}")
-
-
-def check_tile(tile) -> None:
-    """None (the whole image at once) or a tile side of at least 8 pixels."""
-    if tile is not None:
-        check_count("tile", tile, "pixels a side; None: the whole image", minimum=8)
 
 
 @operation("inpaint", method=True, check={"method": check_method, "seed": check_seed, "model": check_model,
@@ -82,10 +70,9 @@ def inpaint(
     """
     shape = scan_shape(s)
     stored = scan_mask(s)
-    m = stored if mask is None else given_mask(s, mask, shape)
-    if m is None:
+    if mask is None and stored is None:
         raise DataError(f"{s!r} carries no scan mask (metadata['Sampling']); pass mask= or use sample_scan first")
-    m = check_mask(m, shape)
+    m = check_mask(stored, shape) if mask is None else given_mask(s, mask, shape)
     if mask is not None and stored is not None and (m & ~stored).any():
         raise DataError(
             f"mask marks {int(np.count_nonzero(m & ~stored))} position(s) measured that the scan mask stored with "
@@ -112,8 +99,7 @@ def inpaint(
     out = derive(s, data, s.axes)
     info = {k: v for k, v in s.metadata.get("Sampling", {}).items() if k not in ("shape", "mask_packed", "choice")}
     if mask is not None:  # the stored pattern's name and fraction describe another mask
-        info.update(pattern="given", fraction=float(m.mean()), measured_fraction=float(m.mean()),
-                    measured_positions=int(np.count_nonzero(m)))
+        info.update(pattern="given", fraction=float(m.mean()), **measured_info(m))
     if choice:
         info["choice"] = choice
     with_scan_mask(out, m, **{**info, "reconstruction": method})

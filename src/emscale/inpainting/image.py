@@ -20,6 +20,12 @@ IMAGE_METHODS = {
 }
 
 
+def check_method(method) -> None:
+    """An image method :func:`inpaint_image` knows; else a ValueError listing them."""
+    if method not in IMAGE_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(IMAGE_METHODS)}")
+
+
 def inpaint_image(image, mask, method: str = "sparse", seed: int = 0, **params) -> np.ndarray:
     """Reconstruct a sparsely scanned image.
 
@@ -38,7 +44,6 @@ def inpaint_image(image, mask, method: str = "sparse", seed: int = 0, **params) 
     -------
     (rows, columns) float64 image.
     """
-    if method not in IMAGE_METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(IMAGE_METHODS)}")
+    check_method(method)
     check_seed(seed)
     return IMAGE_METHODS[method](image, mask, seed=seed, **params)

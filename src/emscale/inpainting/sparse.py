@@ -48,7 +48,7 @@ import math
 
 import numpy as np
 
-from ..core.errors import check_count, check_seed
+from ..core.errors import check_count, check_seed, is_number
 from ._checks import check_image_and_mask, standardise
 from .baselines import nearest
 from .columns import CONTRASTS, column_fill
@@ -375,14 +375,11 @@ def choose_prior(
 
 
 def _check_options(prior, lam_min, residual, columns):
-    def number(v):
-        return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
-
     if prior != "auto" and prior not in PRIORS:
         raise ValueError(f"unknown prior {prior!r}; choose 'auto' or one of {', '.join(PRIORS)}")
-    if lam_min is not None and not (number(lam_min) and 0 <= lam_min < np.inf):
+    if lam_min is not None and not (is_number(lam_min) and 0 <= lam_min < np.inf):
         raise ValueError(f"lam_min must be None (by the hold-out) or a finite threshold >= 0, got {lam_min!r}")
-    if residual not in ("auto", None) and not (number(residual) and 0 <= residual < np.inf):
+    if residual not in ("auto", None) and not (is_number(residual) and 0 <= residual < np.inf):
         raise ValueError(f"residual must be 'auto', None or a finite shrink >= 0, got {residual!r}")
     if columns not in ("auto", True, False, *CONTRASTS):
         raise ValueError(f"columns must be 'auto', True, False, 'bright' or 'dark', got {columns!r}")

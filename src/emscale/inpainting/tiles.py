@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.errors import DataError
+from ..core.errors import DataError, check_count
 from ..engine import Pass, read_block, run_pass
 from ..sampling.patterns import check_mask
 from .image import inpaint_image
@@ -24,6 +24,12 @@ def _spans(n: int, tile: int) -> list[tuple[int, int]]:
     the last tile could be a strip of 1-2 pixels (too few for a patch, often with no measured pixel)."""
     edges = np.round(np.linspace(0, n, -(-n // tile) + 1)).astype(int)
     return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+
+
+def check_tile(tile) -> None:
+    """None (the whole image at once) or a tile side of at least 8 pixels."""
+    if tile is not None:
+        check_count("tile", tile, "pixels a side; None: the whole image", minimum=8)
 
 
 def _tile(band, bmask, rows, x0, x1, nx, overlap, method, seed, params):
@@ -66,8 +72,8 @@ def inpaint_tiled(
     ny, nx = image.shape
     m = check_mask(mask, (ny, nx))
     tile, overlap = int(tile), int(overlap)
-    if tile < 8 or overlap < 0:
-        raise ValueError(f"tile must be >= 8 and overlap >= 0 pixels, got tile={tile}, overlap={overlap}")
+    check_tile(tile)
+    check_count("overlap", overlap, "pixels of halo on every side", minimum=0)
     bands = _spans(ny, tile)
     xs = _spans(nx, tile)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import DataError, check_seed
+from ..core.errors import DataError, check_seed, is_number
 from ..core.history import file_beside_input
 from ..core.registry import operation
 from ..core.signal import Signal, derive, measured_mask
@@ -31,7 +31,7 @@ def check_dose(dose) -> None:
     """A dose factor: None (values copied) or a positive, finite number."""
     if dose is None:
         return
-    if isinstance(dose, bool | np.bool_ | str) or not (isinstance(dose, int | float | np.number) and 0 < dose < np.inf):
+    if not (is_number(dose) and 0 < dose < np.inf):
         raise ValueError(f"dose must be a positive, finite factor of the recorded dose, got {dose!r}")
 
 
@@ -105,6 +105,12 @@ def given_mask(s, mask, shape) -> np.ndarray:
     return check_mask(mask, shape)
 
 
+def measured_info(mask) -> dict:
+    """What a scan mask measured, for ``metadata["Sampling"]``: its share of the positions and their number (a line
+    hop or jittered grid measures about the fraction asked for, not exactly it)."""
+    return {"measured_fraction": float(mask.mean()), "measured_positions": int(np.count_nonzero(mask))}
+
+
 def recorded_mask(value, args):
     """A mask file is recorded as the mask it held: the history replays without the file."""
     return None if value is None else given_mask(args["s"], value, scan_shape(args["s"]))
@@ -175,9 +181,7 @@ def sample_scan(
     else:
         mask = given_mask(s, mask, shape)
         info = {"pattern": "given", "fraction": float(mask.mean()), "seed": int(seed)}
-    # line hops and jittered grids measure about the fraction asked for, not exactly it
-    info["measured_fraction"] = float(mask.mean())
-    info["measured_positions"] = int(np.count_nonzero(mask))
+    info.update(measured_info(mask))
     if dose is not None:
         info["dose"] = float(dose)
     out = derive(s, sample_array(np.asarray(s.data), mask, dose, seed), s.axes)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import DataError, check_seed
+from ..core.errors import DataError, check_seed, is_number
 
 __all__ = [
     "PATTERNS",
@@ -65,8 +65,7 @@ def _check_shape(shape) -> tuple[int, int]:
 
 def check_fraction(fraction) -> float:
     """The share of scan positions measured, a number in (0, 1], as a float; else a ValueError naming it."""
-    if isinstance(fraction, bool | np.bool_ | str) or not isinstance(fraction, int | float | np.number) or not (
-            0.0 < float(fraction) <= 1.0):
+    if not (is_number(fraction) and 0.0 < fraction <= 1.0):
         raise ValueError(f"fraction must be in (0, 1] (the share of scan positions measured), got {fraction!r}")
     return float(fraction)
 
@@ -202,7 +201,7 @@ def check_pattern(pattern) -> None:
 
 def check_mean_run(mean_run) -> None:
     """The mean run length of :func:`line_hop_pattern`: >= 1 pixel."""
-    if isinstance(mean_run, bool | np.bool_ | str) or not mean_run >= 1:
+    if not (is_number(mean_run) and mean_run >= 1):
         raise ValueError(f"mean_run must be >= 1 pixel, got {mean_run!r}")
 
 
