@@ -1,5 +1,7 @@
 """The registered operations sample_scan and inpaint: history, replay from the file, the mask, spectrum images."""
 
+import warnings
+
 import numpy as np
 import pytest
 from cs_images import lattice
@@ -53,7 +55,13 @@ def test_inpaint_needs_a_mask_and_tiles_through_the_operation(tmp_path):
     assert tiled.history[-1]["params"]["tile"] == 32 and np.isfinite(tiled.data).all()
     # return_choice is the operation's own business: passed through params it neither breaks tiles nor is dropped
     tiled = s.inpaint("sparse", mask=mask, tile=32, overlap=8, params={"return_choice": True})
-    assert np.isfinite(tiled.data).all() and "choice" not in tiled.metadata["Sampling"]
+    assert np.isfinite(tiled.data).all()
+    # each tile's hold-out chose for itself; the record counts the choices over the 2 x 2 tiles
+    choice = tiled.metadata["Sampling"]["choice"]
+    assert choice["tiles"] == 4 and sum(choice["prior"].values()) == 4 and sum(choice["chosen_by"].values()) == 4
+    assert set(choice["prior"]) <= {"fourier", "fourier+dct"} and set(choice["lam_min"]) <= {
+        repr(v) for v in emscale.inpainting.sparse.LAM_MIN_CANDIDATES}
+    assert s.inpaint("linear", mask=mask, tile=32, overlap=8).metadata["Sampling"]["choice"] == {"tiles": 4}
     whole = s.inpaint("sparse", mask=mask, params={"return_choice": False})
     assert whole.metadata["Sampling"]["choice"]["chosen_by"] == "hold-out"
 
@@ -169,3 +177,17 @@ def test_a_spectrum_image_passes_options_to_its_decomposition_checked_by_name():
     image = em.Signal(np.ones((8, 8)), axes=[{"name": "y", "navigate": False}, {"name": "x", "navigate": False}])
     with pytest.raises(ValueError, match="decomposition applies to spectrum images"):
         image.sample_scan("random", 0.5).inpaint("linear", decomposition={"max_iter": 5})
+
+
+def test_a_near_empty_scan_is_reconstructed_with_a_warning_that_names_the_count(tmp_path):
+    s = _image_file(tmp_path)
+    one = np.zeros(s.data.shape, bool)
+    one[10, 20] = True
+    with pytest.warns(UserWarning, match=r"only 1 of 4096 scan positions were measured") as record:
+        flat = s.inpaint("sparse", mask=one)
+    assert record[0].filename == __file__  # points at the caller's line
+    assert np.allclose(flat.data, s.data[10, 20])
+    enough = emscale.sampling.random_pattern(s.data.shape, 0.01, seed=0)  # 41 positions: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s.inpaint("linear", mask=enough)

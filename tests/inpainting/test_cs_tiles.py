@@ -60,9 +60,12 @@ def test_tiles_are_balanced_so_no_edge_strip_is_left_and_errors_say_where():
             sizes = [b - a for a, b in _spans(n, tile)]
             assert sum(sizes) == n and max(sizes) <= tile and max(sizes) - min(sizes) <= 1
     img = np.random.default_rng(0).random((64, 65))
-    out = inpaint_tiled(img, random_pattern(img.shape, 0.3, seed=0), "dictionary", tile=32, overlap=4, n_train=500,
-                        n_iter=2)
+    out, choice = inpaint_tiled(img, random_pattern(img.shape, 0.3, seed=0), "dictionary", tile=32, overlap=4,
+                                n_train=500, n_iter=2, return_choice=True)
     assert out.shape == img.shape and np.isfinite(out).all()
+    # the dictionary's choice and its sparse start's, counted over the 2 x 3 tiles; the per-tile scores left out
+    assert choice["tiles"] == 6 and sum(choice["refined"].values()) == 6 and sum(choice["start.prior"].values()) == 6
+    assert not any(k.startswith("held_out_mse") for k in choice) and set(choice["refined"]) <= {"true", "false"}
     mask = np.zeros((64, 64), bool)
     mask[40:48, :8] = True
     with pytest.raises(DataError, match="rows 0:16, columns 0:16"):  # the columns alone named a measured strip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import numpy as np
 
@@ -11,7 +12,8 @@ from ..core.registry import operation
 from ..core.signal import Signal, derive
 from ..sampling.acquire import given_mask, measured_info, recorded_mask, scan_mask, scan_shape, with_scan_mask
 from ..sampling.patterns import check_mask
-from .image import IMAGE_METHODS, check_method, inpaint_image
+from .image import CHOOSING_METHODS, IMAGE_METHODS, check_method, inpaint_image
+from .sparse import MIN_HOLDOUT_PIXELS
 from .spectrum_image import check_decomposition, check_model, inpaint_spectrum_image
 from .tiles import check_tile, inpaint_tiled
 
@@ -61,7 +63,8 @@ def inpaint(
     Signal on the axes of ``s`` (float64 image, float32 spectrum image), the mask kept in its metadata with
     ``metadata["Sampling"]["reconstruction"] = method``; a whole image by ``"sparse"`` also keeps what ran in
     ``metadata["Sampling"]["choice"]`` (prior, threshold, column refit, local residual, and who chose them), one
-    by ``"dictionary"`` whether its patch models replaced the sparse start, why, and the start's own choice.
+    by ``"dictionary"`` whether its patch models replaced the sparse start, why, and the start's own choice; a
+    tiled one, the number of tiles and each setting's choices counted over them.
 
     Example
     -------
@@ -79,6 +82,7 @@ def inpaint(
             f"{s!r} says were not: their zeros would be read as measurements; pass a mask within the stored one"
         )
     params = _checked_params(params, method, s.nav_ndim == 2, n_components, model, tile)
+    _warn_if_near_empty(s, m)
     if s.nav_ndim != 2 and decomposition is not None:
         raise ValueError("decomposition applies to spectrum images; this signal is an image")
     choice = {}
@@ -88,11 +92,12 @@ def inpaint(
             decomposition=decomposition, **params
         )
         choice = {"model": model, "n_components": int(si_info["n_components"])}  # "auto" resolved
-    elif tile is not None:
-        data = inpaint_tiled(
-            s.data, m, method, int(tile), int(overlap), seed, executor=executor, progress=progress, **params
+    elif tile is not None:  # what each tile's hold-out chose, counted over the tiles
+        data, choice = inpaint_tiled(
+            s.data, m, method, int(tile), int(overlap), seed, executor=executor, progress=progress,
+            return_choice=True, **params
         )
-    elif method in ("sparse", "dictionary"):  # each says what its hold-out chose
+    elif method in CHOOSING_METHODS:  # each says what its hold-out chose
         data, choice = inpaint_image(np.asarray(s.data), m, method, seed, return_choice=True, **params)
     else:
         data = inpaint_image(np.asarray(s.data), m, method, seed, **params)
@@ -104,6 +109,17 @@ def inpaint(
         info["choice"] = choice
     with_scan_mask(out, m, **{**info, "reconstruction": method})
     return out
+
+
+def _warn_if_near_empty(s, mask) -> None:
+    """Every method returns something from a handful of measured positions (one pixel gives a flat image); say
+    that it is a guess, where too few were measured for any method to choose its own settings."""
+    n = int(np.count_nonzero(mask))
+    if n < MIN_HOLDOUT_PIXELS:
+        warnings.warn(
+            f"inpaint {s!r}: only {n} of {mask.size} scan positions were measured (fewer than {MIN_HOLDOUT_PIXELS}); "
+            "no method can learn from so few, and the reconstruction is little more than an interpolation of "
+            f"{n} value(s)", UserWarning, stacklevel=4)
 
 
 # set by the operation itself, not through params

@@ -9,7 +9,7 @@ from .baselines import biharmonic, linear, nearest
 from .dictionary import dictionary
 from .sparse import sparse
 
-__all__ = ["IMAGE_METHODS", "inpaint_image"]
+__all__ = ["CHOOSING_METHODS", "IMAGE_METHODS", "inpaint_image"]
 
 IMAGE_METHODS = {
     "nearest": nearest,
@@ -18,6 +18,9 @@ IMAGE_METHODS = {
     "sparse": sparse,
     "dictionary": dictionary,
 }
+
+# the methods that choose their own settings by hold-out and say what they chose (``return_choice``)
+CHOOSING_METHODS = ("sparse", "dictionary")
 
 
 def check_method(method) -> None:

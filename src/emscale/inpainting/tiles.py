@@ -9,14 +9,16 @@ or dask array, and the bands are concatenated in order, so every executor gives 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from ..core.errors import DataError, check_count
 from ..engine import Pass, read_block, run_pass
 from ..sampling.patterns import check_mask
-from .image import inpaint_image
+from .image import CHOOSING_METHODS, inpaint_image
 
-__all__ = ["inpaint_tiled"]
+__all__ = ["inpaint_tiled", "tile_choices"]
 
 
 def _spans(n: int, tile: int) -> list[tuple[int, int]]:
@@ -33,13 +35,43 @@ def check_tile(tile) -> None:
 
 
 def _tile(band, bmask, rows, x0, x1, nx, overlap, method, seed, params):
+    """The tile's core reconstructed from it and its halo, and what the method chose there (None for a baseline)."""
     a, b = max(0, x0 - overlap), min(nx, x1 + overlap)
     sub, sm = band[:, a:b], bmask[:, a:b]
     if not sm.any():
         (y0, y1), (ya, yb) = rows
         raise DataError(f"the tile of rows {y0}:{y1}, columns {x0}:{x1} holds no measured pixel, nor does its halo "
                         f"(rows {ya}:{yb}, columns {a}:{b}); use larger tiles or a larger overlap")
-    return inpaint_image(sub, sm, method, seed, **params)[:, x0 - a : x1 - a]
+    if method in CHOOSING_METHODS:
+        rec, choice = inpaint_image(sub, sm, method, seed, return_choice=True, **params)
+    else:
+        rec, choice = inpaint_image(sub, sm, method, seed, **params), None
+    return rec[:, x0 - a : x1 - a], choice
+
+
+def tile_choices(choices: list[dict]) -> dict:
+    """What the tiles' own hold-outs chose, counted: ``{"tiles": n, "prior": {"fourier": 12, "fourier+dct": 4},
+    ...}``, one count table per setting (a nested setting, as the dictionary's sparse start, flattened to
+    ``"start.prior"``). A score that differs on every tile (``held_out_mse``) is left out: its counts say nothing."""
+    counts: dict[str, dict[str, int]] = {}
+
+    def add(prefix, choice):
+        for key, value in choice.items():
+            if key in UNCOUNTED:
+                continue
+            if isinstance(value, dict):
+                add(f"{prefix}{key}.", value)
+            else:
+                table = counts.setdefault(prefix + key, {})
+                label = value if isinstance(value, str) else json.dumps(value)
+                table[label] = table.get(label, 0) + 1
+
+    for c in choices:
+        add("", c)
+    return {"tiles": len(choices), **{k: dict(sorted(v.items())) for k, v in counts.items()}}
+
+
+UNCOUNTED = ("held_out_mse",)
 
 
 def inpaint_tiled(
@@ -51,8 +83,9 @@ def inpaint_tiled(
     seed: int = 0,
     executor=None,
     progress=None,
+    return_choice: bool = False,
     **params,
-) -> np.ndarray:
+):
     """Reconstruct ``image`` (rows, columns; numpy, zarr or dask) tile by tile with overlapping halos.
 
     Parameters
@@ -62,10 +95,12 @@ def inpaint_tiled(
     method, seed, params : as :func:`~emscale.inpainting.inpaint_image`, applied to each grown tile.
     tile : core tile side in pixels; overlap : halo in pixels added on each side (>= 0).
     executor, progress : passed to :func:`emscale.engine.run_pass` (one partition per band of tiles).
+    return_choice : also return what each tile's hold-out chose, counted over the tiles (:func:`tile_choices`;
+        ``{"tiles": n}`` alone for a baseline).
 
     Returns
     -------
-    (rows, columns) float64 reconstruction.
+    (rows, columns) float64 reconstruction; with ``return_choice``, ``(reconstruction, choices)``.
     """
     if len(image.shape) != 2:
         raise DataError(f"tiled reconstruction needs a 2-D image (rows, columns), got shape {tuple(image.shape)}")
@@ -84,8 +119,11 @@ def inpaint_tiled(
             a, b = max(0, y0 - overlap), min(ny, y1 + overlap)
             band = np.asarray(read_block(image, slice(a, b)), dtype=np.float64)
             row = [_tile(band, m[a:b], ((y0, y1), (a, b)), x0, x1, nx, overlap, method, seed, params) for x0, x1 in xs]
-            out.append(np.concatenate(row, axis=1)[y0 - a : y1 - a])
-        return np.concatenate(out, axis=0)
+            out.append((np.concatenate([r for r, _ in row], axis=1)[y0 - a : y1 - a], [c for _, c in row]))
+        return out
+
+    def gather(parts):  # the bands in order, and their tiles' choices in the same order
+        return np.concatenate([band for band, _ in parts], axis=0), [c for _, cs in parts for c in cs]
 
     index = np.arange(len(bands))
     if progress is not None:  # the pass runs over band indices: report the image's bytes, not the index's
@@ -94,4 +132,8 @@ def inpaint_tiled(
         def progress(done, of):
             report(total * done // max(of, 1), total)
 
-    return run_pass(index, Pass(band_map, None, name="inpaint-tiles"), executor=executor, rows=1, progress=progress)
+    out, choices = run_pass(index, Pass(band_map, lambda a, b: a + b, gather, name="inpaint-tiles"),
+                            executor=executor, rows=1, progress=progress)
+    if not return_choice:
+        return out
+    return out, (tile_choices(choices) if method in CHOOSING_METHODS else {"tiles": len(choices)})
