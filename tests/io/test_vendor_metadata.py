@@ -55,6 +55,38 @@ def test_dm_mapping(real_dir, name, expected):
     assert tem["acquisition_mode"] == "STEM"
 
 
+def test_a_mapping_reads_tags_as_hyperspy_spells_them():
+    """RosettaSciIO's mappings name tags as HyperSpy's browser spells them ("Number_of_frames"), and their functions
+    read subtrees by those names, by dotted paths and as attributes (DM's exposure, microscope name)."""
+    om = {"EELS": {"Acquisition": {"Exposure (s)": 0.5, "Number of frames": 4}},
+          "Session Info": {"Microscope": "Titan"}, "Prism offset enabled ": 1}
+    mapping = {
+        "EELS.Acquisition.Number_of_frames": ("Detector.frames", None),
+        "EELS.Acquisition": ("Detector.exposure", lambda t: t["Exposure_s"] * t["Number_of_frames"]
+                             if "Exposure_s" in t.keys() and "Exposure_s" in t else None),
+        "Session_Info": ("Detector.microscope", lambda t: t.Microscope),
+        "EELS": ("Detector.dotted", lambda t: t.get("Acquisition.Exposure (s)")),
+        "Prism_offset_enabled": ("Detector.prism", None),
+    }
+    md = apply_mapping({}, om, mapping)
+    assert md["Detector"] == {"frames": 4, "exposure": 2.0, "microscope": "Titan", "dotted": 0.5, "prism": 1}
+
+
+def test_dm_detector_tags_need_for_dose_and_quantification(real_dir):
+    """Dwell time, live time, frames and aperture, which HyperSpy finds in the same files (they were left out: the
+    mappings name them with underscores, and the functions read subtrees with dotted paths)."""
+    eels = em.load(real_dir / "EELS_SI.dm4").metadata["Acquisition_instrument"]["TEM"]
+    assert eels["microscope"] == "FEI Titan"
+    assert eels["Detector"]["EELS"] == pytest.approx(
+        {"collection_angle": 62.0, "dwell_time": 0.0199501246882793, "frame_number": 1, "aperture_size": 5.0,
+         "spectrometer": "GIF Quantum ER"})
+    spectrum = em.load(real_dir / "test-EELS_spectrum.dm3").metadata["Acquisition_instrument"]["TEM"]["Detector"]
+    assert spectrum["EELS"]["exposure"] == pytest.approx(0.0035) and spectrum["EELS"]["frame_number"] == 50
+    eds = em.load(real_dir / "test-EDS_spectrum.dm3").metadata["Acquisition_instrument"]["TEM"]["Detector"]["EDS"]
+    assert eds == pytest.approx({"azimuth_angle": 45.0, "elevation_angle": 18.0, "live_time": 3.806,
+                                 "real_time": 4.233})
+
+
 def test_dm4_stage_tilt(real_dir):
     stage = em.load(real_dir / "EELS_SI.dm4").metadata["Acquisition_instrument"]["TEM"]["Stage"]
     assert stage["tilt_alpha"] == pytest.approx(0.00244, abs=1e-5)

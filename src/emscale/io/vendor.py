@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -144,33 +145,78 @@ class _PostProcess:
 _MISSING = object()
 
 
+def _slug(key) -> str:
+    """A tag's name as HyperSpy's metadata browser spells it, which RosettaSciIO's mappings (and the functions in
+    them) use beside the tag's own name: accents dropped, only letters, digits, spaces and underscores kept, spaces
+    as underscores ("Exposure (s)" -> "Exposure_s", "Number of frames" -> "Number_of_frames")."""
+    text = unicodedata.normalize("NFKD", str(key)).encode("ascii", "ignore").decode()
+    text = "".join(c for c in text if c.isalnum() or c in " _").strip().replace(" ", "_")
+    return text if text.isidentifier() else "Number_" + text
+
+
+def _child(tree: dict, key: str):
+    """``tree[key]``, the key matched as written or else as its :func:`_slug`; ``_MISSING`` when absent."""
+    if key in tree:
+        return tree[key]
+    slug = _slug(key)
+    for k, v in tree.items():
+        if _slug(k) == slug:
+            return v
+    return _MISSING
+
+
 def _get_path(tree, path: str):
     """The item at the dotted ``path`` of a nested dict (HyperSpy's ``get_item``); a key that itself holds dots
-    is matched whole. ``_MISSING`` when absent."""
+    is matched whole, and a key is matched as written or as HyperSpy spells it (:func:`_slug`). ``_MISSING`` when
+    absent."""
     if not isinstance(tree, dict):
         return _MISSING
-    if path in tree:
-        return tree[path]
+    found = _child(tree, path)
+    if found is not _MISSING:
+        return found
     parts = path.split(".")
     for i in range(len(parts) - 1, 0, -1):  # the longest leading key first ("Probe Current (nA)" has no dot, a few do)
-        head = ".".join(parts[:i])
-        if head in tree:
-            found = _get_path(tree[head], ".".join(parts[i:]))
+        head = _child(tree, ".".join(parts[:i]))
+        if head is not _MISSING:
+            found = _get_path(head, ".".join(parts[i:]))
             if found is not _MISSING:
                 return found
     return _MISSING
 
 
 class _Tree(dict):
-    """A subtree handed to a mapping function: RosettaSciIO writes them for HyperSpy's DictionaryTreeBrowser, whose
-    ``keys()`` is a list (Velox's element list reads ``d[d.keys()[0]]``)."""
+    """A subtree handed to a mapping function, which RosettaSciIO writes for HyperSpy's metadata browser: its keys
+    are the tags' :func:`_slug` names (DM's exposure reads ``tags["Exposure_s"]``), ``keys()`` is a list (Velox's
+    element list reads ``d[d.keys()[0]]``), ``get`` takes a dotted path (DM's microscope name reads
+    ``tags.get("Session Info.Microscope")``) and a tag is also an attribute."""
 
     def keys(self):  # type: ignore[override]
-        return list(super().keys())
+        return [_slug(k) for k in super().keys()]
+
+    def __contains__(self, key):
+        return _child(dict(self), key) is not _MISSING
 
     def __getitem__(self, key):
-        v = super().__getitem__(key)
-        return _Tree(v) if isinstance(v, dict) and not isinstance(v, _Tree) else v
+        v = _child(dict(self), key)
+        if v is _MISSING:
+            raise KeyError(key)
+        return _wrap(v)
+
+    def get(self, path, default=None):  # type: ignore[override]
+        v = _get_path(dict(self), path)
+        return default if v is _MISSING else _wrap(v)
+
+    get_item = get
+
+    def __getattr__(self, name):
+        v = _child(dict(self), name)
+        if v is _MISSING:
+            raise AttributeError(name)
+        return _wrap(v)
+
+
+def _wrap(value):
+    return _Tree(value) if isinstance(value, dict) and not isinstance(value, _Tree) else value
 
 
 def _set_path(tree: dict, path: str, value) -> None:
@@ -209,7 +255,7 @@ def apply_mapping(metadata: dict, original_metadata: dict, mapping: dict | None)
             continue
         if fn is not None:
             try:
-                value = fn(_Tree(value) if isinstance(value, dict) else value)
+                value = fn(_wrap(value))
             except Exception:  # noqa: BLE001 - a vendor tag in an unexpected form: skip that key only
                 continue
         if value is not None:
