@@ -308,3 +308,31 @@ def test_history_and_replay(small, tmp_path):
     assert last["params"]["model"] == "polynomial" and last["params"]["fit"] == "weighted"
     again = em.replay(out.history)
     np.testing.assert_array_equal(again.data, out.data)
+
+
+@pytest.mark.parametrize("model", ["powerlaw", "exponential"])
+def test_a_steep_fit_on_a_short_window_stays_finite_in_float32(model):
+    """A steep background fitted on a few channels (r 24-57 on EELS_SI.dm4 at 1500-1510 eV): A alone overflows
+    float32 and E^-r underflows to 0, and their product made every channel NaN though the background is in range."""
+    x = np.linspace(300.0, 2347.0, 2048)
+    truth = 1e3 * ((x / 1500.0) ** -30.0 if model == "powerlaw" else np.exp(-(x - 1500.0) / 15.0))
+    axes = [{"name": "Energy loss", "scale": float(x[1] - x[0]), "offset": 300.0, "units": "eV"}]
+    s = em.Signal(np.stack([truth, 2 * truth]).astype(np.float32), axes=[{"name": "x", "navigate": True}, *axes],
+                  signal_type="EELS")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # neither undefined nor out of range
+        out = np.asarray(remove_background(s, signal_range=(1500.0, 1510.0), model=model, binned=False).data)
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+    wide = em.Signal(s.data.astype(np.float64), axes=s.axes, signal_type="EELS")  # the same fit in float64
+    ref = np.asarray(remove_background(wide, signal_range=(1500.0, 1510.0), model=model, binned=False).data)
+    assert np.allclose(out, ref, rtol=1e-3, atol=1e-4 * np.abs(ref).max())
+
+
+def test_a_background_beyond_the_output_range_is_named_in_a_warning():
+    x = np.linspace(300.0, 2347.0, 2048)
+    truth = 1e3 * (x / 2300.0) ** -80.0  # 7.7^80 times the window's level at 300 eV: beyond float32
+    axes = [{"name": "Energy loss", "scale": float(x[1] - x[0]), "offset": 300.0, "units": "eV"}]
+    s = em.Signal(np.minimum(truth, 1e30)[None].astype(np.float32), axes=[{"name": "x", "navigate": True}, *axes],
+                  signal_type="EELS")
+    with pytest.warns(BackgroundWarning, match=r"so steep in 1 of 1 pixel\(s\).*exceeds the range of float32"):
+        remove_background(s, signal_range=(2300.0, 2320.0), binned=False)

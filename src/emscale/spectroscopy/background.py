@@ -167,6 +167,14 @@ def remove_background(
             stacklevel=3,
         )
 
+    n_over = int(np.count_nonzero(plan.overflows(packed) & ~mask))
+    if n_over:
+        warnings.warn(
+            f"remove_background: the {plan.model} fitted in {plan.window_text} is so steep in {n_over} of "
+            f"{int(mask.size)} pixel(s) that, extrapolated along the axis, it exceeds the range of "
+            f"{np.dtype(plan.out_dtype).name}: those pixels hold infinite values far from the window; fit a "
+            "wider window", BackgroundWarning, stacklevel=3)
+
     result = derive(s, out, s.axes)
     sig_md = result.metadata.get("Signal")
     if isinstance(sig_md, dict) and sig_md.get("counts"):
@@ -238,19 +246,26 @@ class _Plan:
         dt = self.out_dtype
         x = self.x
         with np.errstate(all="ignore"):
+            # log A goes inside the exponential: on a short noisy window r (or 1 / tau) can be large enough that
+            # E^-r overflows float32 while A underflows to 0, and inf * 0 made every channel NaN although the
+            # background itself is well within range (EELS_SI.dm4, window 1500-1510 eV: r 24-57)
             if self.model == "powerlaw":
                 pos = x > 0
                 logx = np.where(pos, np.log(np.where(pos, x, 1.0)), 0.0).astype(dt)
                 scale = (self.w * pos).astype(dt)
                 bg = np.multiply(-p[:, 1:2].astype(dt), logx[None, :])
+                bg += np.log(np.abs(p[:, 0:1])).astype(dt)
                 np.exp(bg, out=bg)
-                bg *= p[:, 0:1].astype(dt)
+                if (p[:, 0] < 0).any():
+                    bg *= np.sign(p[:, 0:1]).astype(dt)
                 bg *= scale[None, :]
             elif self.model == "exponential":
                 inv_tau = (1.0 / p[:, 1:2]).astype(dt)
                 bg = np.multiply(-inv_tau, x.astype(dt)[None, :])
+                bg += np.log(np.abs(p[:, 0:1])).astype(dt)
                 np.exp(bg, out=bg)
-                bg *= p[:, 0:1].astype(dt)
+                if (p[:, 0] < 0).any():
+                    bg *= np.sign(p[:, 0:1]).astype(dt)
                 bg *= self.w.astype(dt)[None, :]
             elif self.model == "offset":
                 bg = np.broadcast_to(p[:, 0:1].astype(dt), (p.shape[0], x.size))
@@ -262,6 +277,24 @@ class _Plan:
                     bg *= t[None, :]
                     bg += c[:, k : k + 1]
         return bg
+
+    def overflows(self, packed: np.ndarray) -> np.ndarray:
+        """True per pixel where the background leaves the output dtype's range somewhere on the axis: a steep
+        power law or exponential fitted on a short window, extrapolated far from it."""
+        if self.model not in ("powerlaw", "exponential"):
+            return np.zeros(packed.shape[:-1], bool)
+        p = packed[..., :-1]
+        with np.errstate(all="ignore"):
+            if self.model == "powerlaw":
+                pos = self.x > 0
+                u = np.log(self.x[pos]) if pos.any() else np.zeros(1)
+                slope = -p[..., 1]
+            else:
+                pos = np.ones(self.x.size, bool)
+                u, slope = self.x, -1.0 / p[..., 1]
+            top = np.maximum(slope * u.min(), slope * u.max())
+            log_max = np.log(np.abs(p[..., 0])) + top + np.log(np.max(self.w[pos], initial=1.0))
+        return log_max > np.log(np.finfo(self.out_dtype).max)
 
     def subtract(self, block: np.ndarray, packed: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """``block - background`` (zero-filled before the window if asked), written into ``out`` if given.
