@@ -73,3 +73,18 @@ def test_a_truncated_memory_mapped_file_opened_lazily_is_named_at_once(real_dir,
     else:  # the cut spared the data (a trailing tag section): they read to the end
         for s in got if isinstance(got, list) else [got]:
             float(np.sum(s.to_numpy(), dtype=np.float64))
+
+
+@pytest.mark.parametrize("keep", [300_000, 600_000, 925_000])
+def test_a_truncated_bcf_opened_lazily_is_named_at_once(real_dir, tmp_path, keep):
+    # the lazy .bcf opened, and its first computation (sum, save, compute) failed with a raw zlib.error naming no file
+    bad = tmp_path / "map.bcf"
+    bad.write_bytes((real_dir / "30x30_instructively_packed_16bit_compressed.bcf").read_bytes()[:keep])
+    with pytest.raises(FileFormatError, match=r"map\.bcf: the file is truncated"):
+        em.load(bad, lazy=True)
+
+
+def test_a_whole_bcf_opened_lazily_reads_as_in_memory(real_dir):
+    lazy = em.load(real_dir / "30x30_instructively_packed_16bit_compressed.bcf", lazy=True)[1]
+    eager = em.load(real_dir / "30x30_instructively_packed_16bit_compressed.bcf")[1]
+    assert np.array_equal(lazy.to_numpy(), eager.data) and eager.data.sum() > 0
