@@ -96,6 +96,11 @@ def test_float_calibrated_step(si):
         si.isig[::0.0]
     with pytest.raises(AxisError, match="non-zero integer"):
         si.isig[::0]
+    # finer than a channel (0.2 eV): it was rounded up to one channel, silently; HyperSpy refuses it too
+    with pytest.raises(AxisError, match=r"step 0.1 for axis 'E' is finer than its channel width 0.2"):
+        si.isig[50.0:60.0:0.1]
+    assert si.isig[::0.2].data.shape == si.data.shape  # exactly one channel
+    assert si.isig[::0.2 * (1 - 1e-12)].data.shape == si.data.shape  # rounding of a computed step
 
 
 def test_ellipsis(si):

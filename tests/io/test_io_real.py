@@ -140,3 +140,18 @@ def test_index_and_signal_type_must_agree(real_dir):
     with pytest.raises(FileFormatError, match="signal 0 is of type 'image', not 'EDS_SEM'"):
         em.load(path, signal_type="EDS_SEM", index=0)
     assert em.load(path, signal_type="EDS_SEM", index=1).signal_type == "EDS_SEM"
+
+
+def test_index_counts_from_the_end_and_bad_options_are_named(real_dir):
+    from emscale.core.errors import FileFormatError
+
+    path = real_dir / "30x30_instructively_packed_16bit_compressed.bcf"
+    last = em.load(path, index=-1)  # the last, as in Python; recorded as its position, so replay finds it
+    assert last.signal_type == "EDS_SEM" and last.history[0]["params"]["index"] == 1
+    assert np.array_equal(em.replay(last.history).data, last.data)
+    with pytest.raises(FileFormatError, match="index -3 out of range, the file holds 2 signals"):
+        em.load(path, index=-3)
+    with pytest.raises(ValueError, match="index must be a whole number.*'a'"):  # a raw TypeError from '<='
+        em.load(path, index="a")
+    with pytest.raises(ValueError, match="lazy must be True or False, got 'yes'"):  # was taken as true
+        em.load(path, lazy="yes")

@@ -70,6 +70,11 @@ def test_lazy_spectrum_image_and_line_scan(cube, tmp_path):
     fig2 = line.plot()
     assert fig2.axes[0].get_ylabel() == "x (nm)" and fig2.axes[0].get_xlabel() == "Energy loss (eV)"  # no bar
     _save(fig2, tmp_path / "line.png")
+    # a CL line scan: position and wavelength both in nm; drawn at equal aspect it was a sliver (67 x 1336 nm)
+    cl = em.Signal(np.ones((67, 1336), np.float32), axes=[
+        {"name": "x", "navigate": True, "scale": 1.0, "units": "nm"},
+        {"name": "Wavelength", "scale": 1.0, "offset": 300.0, "units": "nm"}], signal_type="CL")
+    assert cl.plot().axes[0].get_aspect() == "auto"
 
 
 def test_profile_from_nav_axes(cube):

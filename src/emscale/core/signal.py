@@ -689,6 +689,10 @@ def _to_index_slice(ax: Axis, k: slice) -> slice:
                 raise AxisError(f"slice step for axis {ax.name!r} must be non-zero and finite, got {step!r}")
             # Channels per step, keeping the direction (a negative step walks backwards, as in HyperSpy).
             per = step / ax.scale
+            if abs(per) < 1 - 1e-9:  # slicing picks channels; it cannot make finer ones
+                width = f"{abs(ax.scale)!r} {ax.units or ''}".rstrip()
+                raise AxisError(f"slice step {step!r} for axis {ax.name!r} is finer than its channel width {width}; "
+                                "slicing selects channels, it does not resample")
             step = max(1, int(round(abs(per)))) * (1 if per > 0 else -1)
         elif not _is_int(step) or step == 0:
             raise AxisError(

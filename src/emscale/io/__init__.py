@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 from pathlib import Path
+
+import numpy as np
 
 from ..core import history as _history
 from ..core.atomic import read_lock, recover
@@ -29,6 +32,11 @@ def load(
     does (an EDS_SEM map read as EDS_TEM; recorded in the history). ``lazy=True`` keeps the data on disk (a dask
     array read partition by partition). Extra keywords go to the reader.
     """
+    if not isinstance(lazy, (bool, np.bool_)):  # "yes" or 0 would pass as a truth value and be recorded as such
+        raise ValueError(f"lazy must be True or False, got {lazy!r}")
+    lazy = bool(lazy)
+    if index is not None and (isinstance(index, bool) or not isinstance(index, numbers.Integral)):
+        raise ValueError(f"index must be a whole number, the signal's position in the file, got {index!r}")
     recover(path)  # a store a crash left half-swapped is put back first
     p = check_path(path)
     if p.suffix.lower() == ".zarr" or is_store(p):
@@ -59,8 +67,9 @@ def load(
                 have = sorted({s.signal_type or "<none>" for s in signals})
                 raise FileFormatError(f"{p}: no signal of type {signal_type!r}; the file holds {have}")
     if index is not None:
-        if not 0 <= index < len(signals):
+        if not -len(signals) <= index < len(signals):
             raise FileFormatError(f"{p}: index {index} out of range, the file holds {len(signals)} signals")
+        index = int(index) % len(signals)  # -1: the last, as in Python; recorded as its position
         if len(signals) > 1 and signal_type is not None and signals[index].signal_type != signal_type:
             raise FileFormatError(f"{p}: signal {index} is of type {signals[index].signal_type or '<none>'!r}, "
                                   f"not {signal_type!r}; give one of index= and signal_type=")

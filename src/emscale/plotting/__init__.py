@@ -131,14 +131,15 @@ def style_image_axes(ax, axis_x, axis_y, scalebar: bool = True):
     return None
 
 
-def _image(fig, ax, img, axis_x, axis_y, title, cmap, scalebar, colorbar, clabel):
+def _image(fig, ax, img, axis_x, axis_y, title, cmap, scalebar, colorbar, clabel, aspect=None):
+    """``aspect`` None: equal where both axes share a unit (a map), else "auto"."""
     ext = image_extent(axis_x, axis_y)
     im = ax.imshow(
         img,
         extent=ext,
         cmap=cmap,
         interpolation="nearest",
-        aspect="equal" if axis_x.units == axis_y.units else "auto",
+        aspect=aspect or ("equal" if axis_x.units == axis_y.units else "auto"),
     )
     if title:
         ax.set_title(title)
@@ -238,6 +239,7 @@ def plot_signal(
                 False,
                 colorbar,
                 intensity_label(s),
+                aspect="auto",  # position against energy or wavelength fills its panel, though both may be in nm
             )
         else:
             left.plot(nav_axes[0].values, total)
