@@ -170,6 +170,12 @@ def test_demo_never_destroys_a_users_folder(tmp_path, monkeypatch):
     (old / "eds").mkdir(parents=True)
     (old / "index.html").write_text("old")
     (old / "eds" / "manifest.json").write_text("{}")
+    listing = {"emscale": "0", "files": ["index.html", "eds/manifest.json"]}
+    (old / "demo_files.json").write_text(json.dumps(listing))
+    (old / "my_notes.txt").write_text("mine")  # put into the demo folder: --overwrite would have deleted it
+    with pytest.raises(OutputExistsError, match=r"holds 1 file\(s\) that emscale did not write \(my_notes.txt\)"):
+        run_demo(old, overwrite=True)
+    (old / "my_notes.txt").unlink()
     monkeypatch.setattr(demo, "_write_demo", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
     with pytest.raises(RuntimeError, match="boom"):
         run_demo(old, overwrite=True)
@@ -212,6 +218,36 @@ def test_overwrite_replaces_only_a_results_folder(user_folder, tmp_path):
     run_recipe(user_folder / "r.toml", tmp_path / "out")
     run_recipe(user_folder / "r.toml", tmp_path / "out", overwrite=True)  # a results folder: replaced
     assert (tmp_path / "out" / "manifest.json").is_file()
+    # a file named manifest.json does not make a results folder (other tools write one): the folder was replaced
+    (notes / "manifest.json").write_text("{}")
+    with pytest.raises(OutputExistsError, match="not a results folder that emscale wrote"):
+        run_recipe(user_folder / "r.toml", notes, overwrite=True)
+    assert (notes / "todo.txt").read_text() == "mine"
+    # nor is a file the user put into a results folder deleted with it
+    (tmp_path / "out" / "my_notes.txt").write_text("mine")
+    with pytest.raises(OutputExistsError, match=r"holds 1 file\(s\) that emscale did not write \(my_notes.txt\)"):
+        run_recipe(user_folder / "r.toml", tmp_path / "out", overwrite=True)
+    assert (tmp_path / "out" / "my_notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_file_put_into_the_folder_while_the_run_writes_is_not_deleted(user_folder, tmp_path, overwrite):
+    """The folder was checked only at the start: empty then (or an emscale folder), it was swapped out whole at the
+    end with what the user had put into it meanwhile."""
+    out = tmp_path / "out"
+    out.mkdir()
+    if overwrite:
+        run_recipe(user_folder / "r.toml", out)
+
+    def meanwhile(*args):
+        if not (out / "mine.txt").exists():
+            (out / "mine.txt").write_text("important")
+
+    with pytest.raises(OutputExistsError, match=r"changed while this run wrote its results.*new results are in"):
+        run_recipe(user_folder / "r.toml", out, overwrite=overwrite, progress=meanwhile)
+    assert (out / "mine.txt").read_text() == "important"
+    kept = list(tmp_path.glob("out.new-*"))
+    assert len(kept) == 1 and (kept[0] / "manifest.json").is_file() and replay_outdir(kept[0]) == []
 
 
 def test_result_names_of_the_folder_and_overlong_ones_are_refused_before_running(tmp_path):

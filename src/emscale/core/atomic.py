@@ -258,8 +258,13 @@ def read_lock(path) -> Iterator[None]:
             os.close(fd)
 
 
-def _swap_in(tmp: Path, dst: Path, overwrite: bool) -> Path | None:
-    """Put the complete ``tmp`` at ``dst``. Returns what to delete afterwards (the old folder), if anything."""
+class _Changed(Exception):
+    """The destination changed while the new folder was written, so that it may no longer be replaced."""
+
+
+def _swap_in(tmp: Path, dst: Path, overwrite: bool, replaceable=None) -> Path | None:
+    """Put the complete ``tmp`` at ``dst``. Returns what to delete afterwards (the old folder), if anything.
+    ``replaceable(dst)``: None where an existing folder may be replaced, else why not (checked under its lock)."""
     while True:
         try:
             _move_new(tmp, dst)
@@ -274,6 +279,9 @@ def _swap_in(tmp: Path, dst: Path, overwrite: bool) -> Path | None:
         if fd is None:
             continue  # removed while we locked: try the no-replace move again
         try:
+            why = None if replaceable is None else replaceable(dst)
+            if why is not None:
+                raise _Changed(why)
             if _renameat2(tmp, dst, _EXCHANGE):
                 return tmp  # the old folder is now under the temporary name
             old = temporary_sibling(dst, "old")
@@ -305,15 +313,16 @@ def atomic_write(dst, content: str | bytes | Callable[[Path], None], overwrite: 
         raise
 
 
-def check_output_folder(dst, overwrite: bool, written_here: Callable[[Path], bool], protected=(),
+def check_output_folder(dst, overwrite: bool, unlisted: Callable[[Path], list[str] | None], protected=(),
                         what: str = "results folder") -> Path:
     """Refuse, before any work, an output folder whose replacement would destroy what emscale did not write;
     returns ``dst`` resolved (``-o .`` names the current folder).
 
     Refused whatever ``overwrite`` says: an existing file (a folder would replace it), and a folder that is or holds
     one of the ``protected`` paths (a recipe and its raw input: ``--overwrite`` of the folder that holds them
-    deleted them). With ``overwrite=True`` a non-empty folder is replaced only if ``written_here(dst)`` (it holds
-    what a run of emscale writes, e.g. its ``manifest.json``); without, a non-empty folder is refused."""
+    deleted them). With ``overwrite=True`` a non-empty folder is replaced only where ``unlisted(dst)`` is an empty
+    list: it is a folder emscale wrote (``unlisted`` gives None where it is not one) and holds no file that its own
+    list of what it wrote lacks (a user's notes dropped into it); without, a non-empty folder is refused."""
     dst = Path(dst).resolve()
     if dst.exists() and not dst.is_dir():
         raise OutputExistsError(f"{dst} is a file, not a folder; the {what} would replace it: nothing written")
@@ -329,18 +338,50 @@ def check_output_folder(dst, overwrite: bool, written_here: Callable[[Path], boo
         if not overwrite:
             raise OutputExistsError(f"{dst} exists and is not empty; pass --overwrite (overwrite=True) to replace "
                                     f"a {what} that emscale wrote")
-        if not written_here(dst):
-            raise OutputExistsError(f"{dst} is not a {what} that emscale wrote; --overwrite replaces only such a "
-                                    "folder, whole: nothing written")
+        refused = _not_replaceable(dst, unlisted, what)
+        if refused:
+            raise OutputExistsError(refused + ": nothing written")
     return dst
 
 
-def atomic_dir(dst, write: Callable[[Path], None], overwrite: bool = False, create: bool = False) -> None:
+def _not_replaceable(dst: Path, unlisted: Callable[[Path], list[str] | None], what: str) -> str | None:
+    """Why the non-empty folder ``dst`` may not be replaced, or None where it may (see :func:`check_output_folder`)."""
+    foreign = unlisted(dst)
+    if foreign is None:
+        return f"{dst} is not a {what} that emscale wrote; --overwrite replaces only such a folder"
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        return (f"{dst} holds {len(foreign)} file(s) that emscale did not write ({shown}); --overwrite would delete "
+                "them: move them out first")
+    return None
+
+
+def replaceable_folder(overwrite: bool, unlisted: Callable[[Path], list[str] | None], what: str = "results folder"):
+    """The check :func:`atomic_dir` makes at its swap, under the folder's lock: the folder is empty, or (with
+    ``overwrite``) one emscale wrote that holds nothing else. The same rule as :func:`check_output_folder`, again at
+    the end: a user may have put files into the folder while the run was writing its results."""
+    def check(dst: Path) -> str | None:
+        if not dst.is_dir() or dst.is_symlink():
+            return f"{dst} is no longer a folder"
+        if not any(dst.iterdir()):
+            return None
+        if not overwrite:
+            return f"{dst} is not empty any more"
+        return _not_replaceable(dst, unlisted, what)
+
+    return check
+
+
+def atomic_dir(dst, write: Callable[[Path], None], overwrite: bool = False, create: bool = False,
+               replaceable: Callable[[Path], str | None] | None = None) -> None:
     """Run ``write(tmp)`` to fill a temporary sibling folder, then move it to ``dst``.
 
     ``create=True`` makes the temporary folder first (``write`` fills it); otherwise ``write`` creates it (a
     zarr store). An existing ``dst`` is replaced only with ``overwrite=True`` and only once the new one is whole;
     of two writers of a new ``dst`` without ``overwrite`` one wins and the other gets ``OutputExistsError``.
+    ``replaceable(dst)`` (:func:`replaceable_folder`), checked under the lock just before an existing ``dst`` is
+    replaced, says why it may not be (None: it may); then nothing is replaced, the new folder is kept beside it
+    under a name of its own, and the ``OutputExistsError`` names both.
     """
     dst = Path(dst)
     _check(dst, overwrite)
@@ -349,7 +390,12 @@ def atomic_dir(dst, write: Callable[[Path], None], overwrite: bool = False, crea
         if create:
             tmp.mkdir()
         write(tmp)
-        old = _swap_in(tmp, dst, overwrite)
+        old = _swap_in(tmp, dst, overwrite, replaceable)
+    except _Changed as why:  # hours of work are not thrown away for it: kept where no clean-up removes them
+        kept = dst.with_name(f"{dst.name}.new-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+        os.rename(tmp, kept)
+        raise OutputExistsError(f"{dst} changed while this run wrote its results ({why}); it was not replaced, "
+                                f"and the new results are in {kept}") from None
     except BaseException:
         _remove(tmp)
         raise
@@ -358,4 +404,4 @@ def atomic_dir(dst, write: Callable[[Path], None], overwrite: bool = False, crea
 
 
 __all__ = ["LOCK_TIMEOUT_S", "atomic_dir", "atomic_write", "check_output_folder", "read_lock", "recover",
-           "temporary_sibling"]
+           "replaceable_folder", "temporary_sibling"]

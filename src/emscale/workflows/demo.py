@@ -14,12 +14,13 @@ noise; the tilt series), a recipe and a results folder per pipeline with its HTM
 from __future__ import annotations
 
 import html
+import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..core.atomic import atomic_dir, check_output_folder
+from ..core.atomic import atomic_dir, check_output_folder, replaceable_folder
 from ..decomposition.metrics import spectral_angle, spectral_angles
 from .demo_index import UP
 from .recipes import parse, run_recipe, to_toml
@@ -152,17 +153,36 @@ def run_demo(outdir, seed: int = 0, overwrite: bool = False, progress=None, tomo
     mixed with the new one. Recipes name their inputs relative to themselves: the folder can be moved.
     ``progress(message)`` is called before each stage and step; ``log(message)`` after each stage (its time).
     """
-    outdir = check_output_folder(outdir, overwrite, _written_by_demo, what="demo folder")
+    outdir = check_output_folder(outdir, overwrite, _unlisted_in_demo, what="demo folder")
     summary: dict = {}
-    atomic_dir(outdir, lambda tmp: _write_demo(tmp, seed, summary, progress or (lambda msg: None),
-                                               log or (lambda msg: None), tomography),
-               overwrite=True, create=True)
+
+    def write(tmp: Path) -> None:
+        _write_demo(tmp, seed, summary, progress or (lambda msg: None), log or (lambda msg: None), tomography)
+        from .recipes.runner import listed_only, versions
+
+        files = listed_only(tmp, set())
+        (tmp / DEMO_FILES).write_text(json.dumps({"emscale": versions().get("emscale", ""), "files": files}))
+
+    atomic_dir(outdir, write, overwrite=True, create=True,
+               replaceable=replaceable_folder(overwrite, _unlisted_in_demo, "demo folder"))
     return summary
 
 
-def _written_by_demo(folder: Path) -> bool:
-    """Whether ``folder`` holds what :func:`run_demo` writes: its landing page and its EDS results."""
-    return (folder / "index.html").is_file() and (folder / "eds" / "manifest.json").is_file()
+DEMO_FILES = "demo_files.json"  # every file the demo wrote: --overwrite deletes no other
+
+
+def _unlisted_in_demo(folder: Path) -> list[str] | None:
+    """The files in ``folder`` that the demo did not write (:data:`DEMO_FILES`), or None where it is no demo folder
+    (see :func:`.recipes.runner.unlisted_files`)."""
+    from .recipes.runner import listed_only
+
+    try:
+        listing = json.loads((folder / DEMO_FILES).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(listing, dict) or "emscale" not in listing or not isinstance(listing.get("files"), list):
+        return None
+    return listed_only(folder, {str(f) for f in listing["files"]} | {DEMO_FILES})
 
 
 class _Stages:

@@ -22,7 +22,7 @@ import numpy as np
 
 from ...core import codec, registry
 from ...core import history as _history
-from ...core.atomic import atomic_dir, check_output_folder
+from ...core.atomic import atomic_dir, check_output_folder, replaceable_folder
 from ...core.errors import EmscaleError
 from ...core.result import Result, load_result
 from ...core.signal import Signal
@@ -119,8 +119,27 @@ def versions() -> dict:
 
 
 # -- running ---------------------------------------------------------------------------------------------------
+def unlisted_files(folder: Path) -> list[str] | None:
+    """The files in ``folder`` that its manifest does not list (a user's notes put into a results folder), or None
+    where ``folder`` is no results folder emscale wrote: ``--overwrite`` replaces only a folder where this is empty.
+    A ``manifest.json`` alone does not make one (other tools write files of that name)."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or "emscale" not in manifest or not isinstance(manifest.get("files"), dict):
+        return None
+    return listed_only(folder, set(manifest["files"]) | {MANIFEST})
+
+
+def listed_only(folder: Path, listed: set[str]) -> list[str]:
+    """The files below ``folder`` (relative POSIX paths, sorted) that ``listed`` lacks."""
+    return sorted(rel for f in folder.rglob("*") if (f.is_file() or f.is_symlink())
+                  and (rel := f.relative_to(folder).as_posix()) not in listed)
+
+
 def _check_writable(outdir: Path, overwrite: bool, protected=()) -> Path:
-    outdir = check_output_folder(outdir, overwrite, lambda d: (d / MANIFEST).is_file(), protected)
+    outdir = check_output_folder(outdir, overwrite, unlisted_files, protected)
     parent = outdir.parent
     if not parent.exists():
         raise RecipeError(f"{parent}: output folder's parent does not exist")
@@ -305,8 +324,9 @@ def run_recipe(recipe, outdir, overwrite: bool = False, progress=None, report: b
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
         made.append(result)
 
-    # _check_writable allowed an empty existing folder: it is replaced whole, like a non-empty one with overwrite
-    atomic_dir(outdir, write, overwrite=True, create=True)
+    # _check_writable allowed an empty existing folder: it is replaced whole, like a non-empty one with overwrite --
+    # if it is still so when the results are whole (a user may have put files into it meanwhile)
+    atomic_dir(outdir, write, overwrite=True, create=True, replaceable=replaceable_folder(overwrite, unlisted_files))
     result = made[0]
     return result
 
