@@ -131,6 +131,25 @@ def test_negative_data_switch_poisson_off_with_a_warning():
         decompose(s, "pca", n_components=2, poisson=False)
 
 
+def test_whole_numbers_with_a_negative_value_are_not_counts_and_it_is_said():
+    """Floats that are whole numbers are taken as counts; one negative value made them "not integer counts" with no
+    word, and the automatic rank went from 2 to 5 (found by a new-user review)."""
+    s, _ = make_cube(2, "eds", shape=(16, 16), n_channels=128, counts=200.0, seed=4)
+    data = np.asarray(s.data).astype(np.float64)
+    data[0, 0, 50] = -1.0
+    bare = [{"navigate": True}, {"navigate": True}, {"navigate": False}]
+    with pytest.warns(UserWarning, match=r"Poisson weighting off: 1 negative value\(s\) \(minimum -1\)"):
+        d = decompose(Signal(data, axes=bare), "pca", n_components=2)
+    assert d.info["poisson"].startswith("off: 1 negative value(s)")
+    fractional = data + 0.25  # measured values, not counts: off as before, the reason names the negative values
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = decompose(Signal(fractional - 1.0, axes=bare), "pca", n_components=2)
+    assert d.info["poisson"].startswith("off (automatic): ") and "negative value(s)" in d.info["poisson"]
+    with pytest.raises(DataError, match=r"has 1 channel: decomposition needs at least 2"):  # no mask was given
+        decompose(Signal(data[..., 50:51], axes=bare), "pca", n_components=1)
+
+
 @pytest.mark.parametrize("method, solver", [("pca", "gram"), ("pca", "randomized"), ("nmf", "auto")])
 def test_estimate_rank_agrees_with_what_decompose_reported(method, solver):
     """``Decomposition.estimate_rank()`` recomputes from the stored evidence (the sparse-channel spectrum), not

@@ -205,20 +205,29 @@ def _resolve_poisson(s: Signal, dm: DataMatrix, poisson: bool, auto: bool, solve
     non-negative numbers (counts stored as floats: without the weighting their automatic rank counted noise, 43-114
     components of a rank-3 cube). The single-pass solver has decided at its one read."""
     st = dm.sums
+    negative = (f"off: {st.n_negative} negative value(s) (minimum {st.minimum:g}), the data are no longer "
+                "counts (a subtracted background?); Poisson weighting would be wrong")
+
+    def refused():  # data that would be taken as counts but for their negative values: said, not silent
+        warnings.warn(f"decompose {s!r}: Poisson weighting {negative}. Pass poisson=False to silence this.",
+                      UserWarning, stacklevel=5)
+        return False, negative
+
     if not poisson:
-        if (auto and s.dtype.kind == "f" and solver != "single_pass" and not st.n_fractional and not st.n_negative
-                and not st.n_nonfinite and float(np.sum(st.col_sums)) > 0):
+        whole = auto and s.dtype.kind == "f" and solver != "single_pass" and not st.n_fractional and \
+            not st.n_nonfinite
+        if whole and not st.n_negative and float(np.sum(st.col_sums)) > 0:
             return True, "on (automatic: whole numbers, counts stored as floats)"
+        if whole and st.n_negative:
+            return refused()
         if auto and s.dtype.kind == "f" and solver == "single_pass":
             return False, "off (automatic: floats; the single-pass solver decides at its one read, before it can see "\
                           "whether they are whole numbers: pass poisson=True for counts)"
+        if auto and st.n_negative:
+            return False, negative.replace("off:", "off (automatic):", 1)
         return False, "off" + ("" if not auto else " (automatic: not integer counts)")
     if auto and st.n_negative:
-        note = (f"off: {st.n_negative} negative value(s) (minimum {st.minimum:g}), the data are no longer "
-                "counts (a subtracted background?); Poisson weighting would be wrong")
-        warnings.warn(f"decompose {s!r}: Poisson weighting {note}. Pass poisson=False to silence this.",
-                      UserWarning, stacklevel=4)
-        return False, note
+        return refused()
     return True, "on" + (" (automatic: counts)" if auto else "")
 
 
@@ -357,7 +366,8 @@ def _data_matrix(s: Signal, n_components, navigation_mask, signal_mask, executor
         raise DataError(f"navigation_mask leaves {dm.n_pixels} pixel(s); at least 2 are needed" if keep_pix is not None
                         else f"{s!r} has {dm.n_pixels} pixel: decomposition needs at least 2")
     if dm.n_channels < 2:
-        raise DataError(f"signal_mask leaves {dm.n_channels} channel(s); at least 2 are needed")
+        raise DataError(f"signal_mask leaves {dm.n_channels} channel(s); at least 2 are needed" if keep_ch is not None
+                        else f"{s!r} has {dm.n_channels} channel: decomposition needs at least 2")
     return dm, {"navigation_mask_excluded": 0 if keep_pix is None else int((~keep_pix).sum()),
                 "signal_mask_excluded": 0 if keep_ch is None else int((~keep_ch).sum())}
 
