@@ -7,6 +7,7 @@ from emscale.core.errors import DataError
 from emscale.tomography import (
     align_tilts,
     angles_of,
+    axis_shift_of,
     load_tilt_series,
     reconstruct_slices,
     subtract_background,
@@ -103,7 +104,7 @@ def _sirt_of_middle_slices(s):
     aligned = align_tilts(s, com=False)
     sino = slice_first(np.asarray(aligned.data), "x")[56:64]  # 8 slices across the striped part of the needle
     rec = reconstruct_slices(sino, angles_of(aligned), method="sirt", n_iter=60,
-                             axis_shift=aligned.metadata["Tomography"]["axis_shift"])
+                             axis_shift=axis_shift_of(aligned))
     return rec, sino
 
 

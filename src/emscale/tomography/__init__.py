@@ -24,7 +24,7 @@ from .projector import Projector, adjoint_mismatch
 from .reconstruct import METHODS, reconstruct_slices, reconstruct_to_store, reconstruct_tomogram
 from .rotation import RotationFit, estimate_axis_rotation, fit_axis_rotation
 from .spectral import SpectralTomogram, spectral_tomogram, spectral_tomography
-from .tiltseries import angles_of, as_tilt_series, load_tilt_series, read_rawtlt, tilt_series
+from .tiltseries import angles_of, as_tilt_series, axis_shift_of, load_tilt_series, read_rawtlt, tilt_series
 
 __all__ = [
     "METHODS",
@@ -39,6 +39,7 @@ __all__ = [
     "background_levels",
     "angles_of",
     "as_tilt_series",
+    "axis_shift_of",
     "estimate_alignment",
     "estimate_axis_rotation",
     "fit_axis_rotation",

@@ -16,7 +16,8 @@
    axis lies along the image axis before the steps below.
 
 3. **Tilt-axis position** ``axis_shift = c - (n - 1) / 2`` from the fit of step 2 (also without ``com``, where it
-   is the only use of the fit), stored in ``metadata["Tomography"]["axis_shift"]`` for :func:`.reconstruct`.
+   is the only use of the fit), stored as ``metadata["Tomography"]["axis_position"]`` (calibrated,
+   :mod:`.tiltseries`) for :func:`.reconstruct`.
 
 Identifiability: a constant shift perpendicular to the axis is the same as moving the axis, and the ``cos``,
 ``sin`` components are a rigid translation of the object; along the axis a constant shift is a translation. Shifts
@@ -40,7 +41,7 @@ from ..core.errors import DataError, check_count
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 from .rotation import fit_axis_rotation, rotate_images
-from .tiltseries import angles_of, check_series, tomo_meta
+from .tiltseries import angles_of, axis_record, check_series, tomo_meta
 
 
 @dataclass
@@ -49,7 +50,7 @@ class Alignment:
 
     Attributes
     ----------
-    aligned : the shifted tilt series (``metadata["Tomography"]["axis_shift"]`` set).
+    aligned : the shifted tilt series (``metadata["Tomography"]["axis_position"]`` set).
     shifts : (n_tilts, 2) shifts applied to each projection, pixels (y, x), in the series' tilt order; free of
         rigid-motion components (see the module docstring).
     axis_shift : tilt-axis position on the perpendicular image axis, pixels from the image centre.
@@ -205,21 +206,22 @@ def estimate_alignment(s: Signal, com: bool = True, upsample: int = 20, rotation
                         "the series cannot be a rotation about an axis in view (check tilt_axis, and that the angles "
                         "are in degrees)")
     aligned = derive(s, shift_images(data, shifts).astype(np.float32), s.axes)
-    aligned.metadata["Tomography"] = {**meta, "axis_shift": axis_shift}
+    aligned.metadata["Tomography"] = axis_record({}, s.axes[1:], meta["tilt_axis"], axis_shift)
     return Alignment(aligned, shifts, axis_shift, xc, residuals, float(np.sqrt(np.mean(final**2))), rot, rot_err)
 
 
 @operation("align_tilts", method=False)
 def align_tilts(s: Signal, com: bool = True, upsample: int = 20, rotation: bool = False) -> Signal:
     """The aligned tilt series (see :func:`estimate_alignment`), with ``metadata["Tomography"]`` holding
-    ``axis_shift`` and ``alignment``: ``shifts`` (n_tilts x 2, px, (y, x)), ``residuals``, ``residual_rms`` and
-    ``rotation`` (degrees, the in-plane rotation of the tilt axis undone when ``rotation=True``, else 0) and
-    ``rotation_stderr`` (degrees, its split-half uncertainty).
+    ``axis_position`` (calibrated; :func:`.tiltseries.axis_shift_of` gives it in pixels) and ``alignment``:
+    ``shifts`` (n_tilts x 2, px, (y, x)), ``residuals``, ``residual_rms`` and ``rotation`` (degrees, the in-plane
+    rotation of the tilt axis undone when ``rotation=True``, else 0) and ``rotation_stderr`` (degrees, its
+    split-half uncertainty).
 
     Example
     -------
     >>> aligned = align_tilts(ts)
-    >>> aligned.metadata["Tomography"]["axis_shift"]
+    >>> axis_shift_of(aligned)          # pixels from the centre of the image axis across the tilt axis
     """
     al = estimate_alignment(s, com=com, upsample=upsample, rotation=rotation)
     out = derive(s, al.aligned.data, s.axes)

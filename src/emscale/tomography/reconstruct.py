@@ -26,7 +26,7 @@ from ..io.store import check_store_name, load_zarr
 from .outofcore import reconstruct_slices_to_store, volume_chunks
 from .reconstruction import SOLVERS
 from .slicesolver import slice_solver
-from .tiltseries import angles_of, check_series, slice_first, tomo_meta, volume_from_slices
+from .tiltseries import angles_of, axis_record, check_series, slice_first, tomo_meta, volume_from_slices
 
 METHODS = tuple(SOLVERS)
 
@@ -100,8 +100,8 @@ def reconstruct_tomogram(
     out = derive(s, vol, [zax, replace(y, navigate=False), replace(x, navigate=False)], signal_type="volume")
     out.metadata.setdefault("Signal", {})["signal_type"] = "volume"
     # the series' tomography record (alignment included) carries over, with how the volume was made
-    out.metadata["Tomography"] = {**s.metadata.get("Tomography", {}), **meta, "method": method,
-                                  "n_tilts": int(s.shape[0])}
+    out.metadata["Tomography"] = {**axis_record(s.metadata.get("Tomography", {}), s.axes[1:], ta, meta["axis_shift"]),
+                                  "method": method, "n_tilts": int(s.shape[0])}
     return out
 
 

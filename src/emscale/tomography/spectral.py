@@ -29,7 +29,7 @@ from ..core.registry import operation
 from ..core.signal import Signal, derive
 from .purevoxels import fit_loadings_kl, pure_voxel_vertices
 from .reconstruct import reconstruct_tomogram
-from .tiltseries import tilt_series
+from .tiltseries import axis_record, shift_on, tilt_series
 
 
 @dataclass
@@ -65,13 +65,15 @@ def _check(s: Signal) -> None:
 def _volumes(maps: np.ndarray, s: Signal, recon: str, n_iter, executor, progress) -> list[Signal]:
     """One reconstructed volume per component of the loading maps ``(tilt, y, x, k)``."""
     meta = s.metadata.get("Tomography", {})
+    tilt_axis = meta.get("tilt_axis", "y")
+    shift = shift_on(s.axes[1:3], meta)
     angles = s.axis("tilt").values
     vols = []
     for k in range(maps.shape[-1]):
-        ts = tilt_series(maps[..., k], angles, tilt_axis=meta.get("tilt_axis", "y"),
-                         axis_shift=float(meta.get("axis_shift", 0.0)))
+        ts = tilt_series(maps[..., k], angles, tilt_axis=tilt_axis, axis_shift=shift)
         ts = Signal(ts.data, axes=[s.axes[0]] + [a.to_dict() | {"navigate": False} for a in s.axes[1:3]],
                     signal_type="tilt_series", metadata=ts.metadata)
+        ts.metadata["Tomography"] = axis_record({}, ts.axes[1:], tilt_axis, shift)
         vols.append(reconstruct_tomogram(ts, recon, n_iter=n_iter, executor=executor, progress=progress))
     return vols
 

@@ -3,8 +3,12 @@
 A tilt series is a :class:`~emscale.Signal` of shape ``(n_tilts, ny, nx)``: one navigation axis ``"tilt"``
 (degrees; explicit coordinates when the angles are not equispaced or not sorted) and two signal axes ``y, x``
 (calibrated, nm where the file says so). ``metadata["Tomography"]["tilt_axis"]`` names the image axis parallel
-to the tilt axis (``"y"`` or ``"x"``) and ``["axis_shift"]`` where the tilt axis crosses the image, in pixels
-from the centre of the perpendicular axis.
+to the tilt axis (``"y"`` or ``"x"``) and ``["axis_position"]`` where the tilt axis crosses the image, in the
+calibrated units of the perpendicular image axis. A calibrated position stays right through every crop and
+binning, which update the axes' offset and scale; a pixel count would not, and the core operations that crop and
+bin know nothing of tomography. :func:`axis_shift_of` gives the shift in pixels from the centre of the
+perpendicular axis on the series' current axes (what the geometry takes). A record older than
+``axis_position`` holds ``["axis_shift"]`` in pixels; it is read as relative to the axes it was saved with.
 
 Reconstruction works on the series arranged slice first: ``(n_slices, n_tilts, n_det)``, a slice being a line
 of pixels perpendicular to the tilt axis, so passes over partitions of the first dimension
@@ -130,8 +134,9 @@ def tilt_series(
         sig_axes = [{"name": n, "scale": ps, "units": units, "navigate": False} for n in ("y", "x")]
     md = dict(metadata or {})
     md.setdefault("Signal", {})["signal_type"] = "tilt_series"
-    md["Tomography"] = {**md.get("Tomography", {}), "tilt_axis": tilt_axis, "axis_shift": float(axis_shift)}
-    return Signal(data, axes=[tilt_axis_entry(a)] + list(sig_axes), signal_type="tilt_series", metadata=md)
+    s = Signal(data, axes=[tilt_axis_entry(a)] + list(sig_axes), signal_type="tilt_series", metadata=md)
+    s.metadata["Tomography"] = axis_record(md.get("Tomography", {}), s.axes[1:], tilt_axis, float(axis_shift))
+    return s
 
 
 def load_tilt_series(path, angles=None, tilt_axis: str = "y", axis_shift: float = 0.0) -> Signal:
@@ -233,9 +238,48 @@ def angles_of(s: Signal) -> np.ndarray:
         raise AxisError(f"not a tilt series: {e}") from e
 
 
+def perpendicular_axis(image_axes, tilt_axis: str) -> Axis:
+    """Of the image axes ``(y, x)``, the one perpendicular to the tilt axis (the detector of a slice)."""
+    return image_axes[1] if tilt_axis == "y" else image_axes[0]
+
+
+def axis_record(record: dict, image_axes, tilt_axis: str, axis_shift: float) -> dict:
+    """``record`` (a ``metadata["Tomography"]``) with the tilt axis and its position: ``axis_shift`` pixels from
+    the centre of the perpendicular one of ``image_axes``, written in that axis's calibrated units."""
+    perp = perpendicular_axis(image_axes, tilt_axis)
+    out = {k: v for k, v in record.items() if k not in ("axis_shift", "axis_position")}
+    out["tilt_axis"] = tilt_axis
+    if perp.is_uniform:
+        out["axis_position"] = float(perp.offset + perp.scale * ((perp.size - 1) / 2 + axis_shift))
+    else:  # no calibrated position to keep on a non-uniform axis: pixels, as before
+        out["axis_shift"] = float(axis_shift)
+    return out
+
+
+def shift_on(image_axes, record: dict) -> float:
+    """The tilt axis's shift in pixels from the centre of the perpendicular one of ``image_axes``."""
+    perp = perpendicular_axis(image_axes, record.get("tilt_axis", "y"))
+    if "axis_position" in record and perp.is_uniform:
+        return float((float(record["axis_position"]) - perp.offset) / perp.scale - (perp.size - 1) / 2)
+    # a record from before axis_position: pixels on the axes it was saved with, taken to be these
+    return float(record.get("axis_shift", 0.0))
+
+
+def axis_shift_of(s: Signal) -> float:
+    """Where the tilt axis crosses the images of the tilt series ``s``: pixels from the centre of the image axis
+    perpendicular to it, on the series' current axes (so right after any crop or binning).
+
+    Example
+    -------
+    >>> axis_shift_of(tilt_series(np.zeros((3, 64, 64)), [-60, 0, 60], axis_shift=4.0).rebin((1, 2, 2)))
+    2.0
+    """
+    return shift_on(s.axes[-2:], s.metadata.get("Tomography", {}))
+
+
 def tomo_meta(s: Signal) -> dict:
     t = s.metadata.get("Tomography", {})
-    return {"tilt_axis": t.get("tilt_axis", "y"), "axis_shift": float(t.get("axis_shift", 0.0))}
+    return {"tilt_axis": t.get("tilt_axis", "y"), "axis_shift": shift_on(s.axes[-2:], t)}
 
 
 def check_series(s: Signal) -> None:
