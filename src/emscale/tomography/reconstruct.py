@@ -7,7 +7,9 @@ sinogram and on quantities fixed before the pass (geometry, step sizes, the TV w
 the partition it falls in, so every executor -- and every partition size -- gives the same bits.
 
 The volume is a Signal ``(z, y, x)`` with the image calibration on ``y, x`` and the same pixel size on ``z``
-(``z = 0`` at the tilt axis), ``signal_type="volume"``.
+(``z = 0`` at the tilt axis), ``signal_type="volume"``. The slices are centred on the tilt axis, so the axis
+across it is the image's shifted by ``axis_shift``: a point's ``y, x`` in the volume are its coordinates in the
+projection at zero tilt.
 """
 
 from __future__ import annotations
@@ -93,11 +95,15 @@ def reconstruct_tomogram(
         vol = np.ascontiguousarray(volume_from_slices(slices, ta))
     else:
         vol = volume_from_slices(reconstruct_slices_to_store(slice_first(data, ta), angles_of(s), scratch, **kw), ta)
-    y, x = s.axes[1], s.axes[2]
+    y, x = replace(s.axes[1], navigate=False), replace(s.axes[2], navigate=False)
     perp = x if ta == "y" else y
+    # the slices are centred on the tilt axis, not on the image: on the image's own coordinates, so that a
+    # position in the volume is the same number as in the projection at zero tilt
+    centred = replace(perp, offset=perp.offset + perp.scale * meta["axis_shift"])
+    y, x = (y, centred) if ta == "y" else (centred, x)
     nz = vol.shape[0]
     zax = Axis("z", nz, scale=perp.scale, offset=-perp.scale * (nz - 1) / 2, units=perp.units)
-    out = derive(s, vol, [zax, replace(y, navigate=False), replace(x, navigate=False)], signal_type="volume")
+    out = derive(s, vol, [zax, y, x], signal_type="volume")
     out.metadata.setdefault("Signal", {})["signal_type"] = "volume"
     # the series' tomography record (alignment included) carries over, with how the volume was made
     out.metadata["Tomography"] = {**axis_record(s.metadata.get("Tomography", {}), s.axes[1:], ta, meta["axis_shift"]),
