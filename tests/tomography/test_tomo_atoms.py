@@ -87,3 +87,50 @@ def test_a_tilt_series_is_not_traced_as_a_volume():
     ts = tilt_series(np.random.default_rng(0).random((ang.size, 16, 16)), ang)
     with pytest.raises(DataError, match="is a tilt series, not a volume: reconstruct it first"):
         trace_atoms(ts)
+
+
+SIX = np.array([[-6, -6, -6], [6, 6, 6], [-6, 6, 0], [6, -6, 0], [0, 0, 8], [0, 0, -8]], float)
+
+
+@pytest.mark.parametrize("k", [1, 4, 6])
+@pytest.mark.parametrize("noise", [0.0, 0.1])
+def test_a_few_atoms_are_all_found_by_the_default_threshold(k, noise):
+    from emscale.tomography.phantoms import render_gaussians
+
+    vol = render_gaussians(SIX[:k], (32, 32, 32), sigma=1.2)
+    vol += np.random.default_rng(k).normal(0, noise, vol.shape).astype(np.float32)
+    # Otsu's threshold over the candidates: 4 atoms gave none, 6 atoms a ValueError from skimage ("too many bins")
+    atoms = locate_atoms(vol, min_distance=4.0)
+    m = match_atoms(atoms.positions, SIX[:k] + 15.5, max_distance=1.0)
+    assert len(atoms.positions) == k and m["found_fraction"] == 1.0
+
+
+def _two_species(light, peak_counts, method, seed=0):
+    from emscale.tomography.phantoms import fcc_positions, render_gaussians
+
+    rng = np.random.default_rng(seed)
+    pos = fcc_positions(0.38 * 40, 8.0, seed=seed)
+    heavy = rng.random(len(pos)) < 0.5
+    vol = render_gaussians(pos[heavy], (40,) * 3, 1.0) + render_gaussians(pos[~heavy], (40,) * 3, 1.0, light)
+    ang = np.arange(-70, 71, 5.0)
+    proj = project_volume(vol, ang)
+    counts = rng.poisson(proj * peak_counts / proj.max()).astype(np.float32)
+    rec = reconstruct_tomogram(tilt_series(counts, ang), method, **({"n_iter": 50} if method == "sirt" else {}))
+    return locate_atoms(rec, min_distance=4.0), pos + 19.5, heavy
+
+
+def test_a_light_species_at_0_4_of_the_heavy_is_traced_as_a_second_population():
+    atoms, truth, heavy = _two_species(0.4, 200, "sirt")
+    m = match_atoms(atoms.positions, truth, max_distance=2.0)
+    found = {j for _, j in m["pairs"]}
+    # Otsu's threshold lay between the species: 0 of 62 light atoms found
+    assert np.mean([j in found for j in np.flatnonzero(~heavy)]) == 1.0 and m["false_fraction"] == 0.0
+    assert [p["count"] for p in atoms.populations] == [heavy.sum(), (~heavy).sum()]  # 54 and 67
+    assert 0.3 < atoms.populations[1]["median_height"] / atoms.populations[0]["median_height"] < 0.5
+
+
+def test_a_species_lost_in_the_noise_is_reported():
+    # FBP of 50 counts: the light atoms' heights run into the noise's maxima; they are not traced, and it is said
+    with pytest.warns(UserWarning, match="maxima lie just under the atom threshold .* a lighter species or the noise"):
+        atoms, _, heavy = _two_species(0.3, 50, "fbp")
+    assert len(atoms.positions) == heavy.sum() and len(atoms.populations) == 1
