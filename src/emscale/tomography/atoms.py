@@ -198,6 +198,9 @@ def trace_atoms(vol: Signal, min_distance: float = 4.0, smooth: float = 0.75, th
     >>> atoms = trace_atoms(volume, min_distance=4.0)
     >>> atoms.data[:, :3]          # z, y, x in nm
     """
+    if not isinstance(vol, Signal):
+        raise DataError(f"trace_atoms takes a volume Signal (reconstruct_tomogram's result), got "
+                        f"{type(vol).__name__} of shape {np.shape(vol)}: for a numpy volume use locate_atoms(vol)")
     found = locate_atoms(vol, min_distance=min_distance, smooth=smooth, threshold=threshold,
                          exclude_border=exclude_border)
     table = np.column_stack([found.coordinates, found.heights]).astype(np.float64)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.errors import DataError
+from ..core.errors import DataError, is_number
 from ..engine import Pass, run_pass
 from .geometry import ParallelGeometry
 from .projector import Projector
@@ -25,6 +25,8 @@ def slice_solver(sinograms, angles, method="sirt", n_iter=None, filter="ramp", t
     sinograms ``(k, n_tilts, n_det)`` into slices ``(k, nz, n_det)`` float32, the same bits whatever the block."""
     if method not in SOLVERS:
         raise ValueError(f"method {method!r} is not one of {METHODS}")
+    if not (is_number(tv_weight) and np.isfinite(tv_weight) and tv_weight >= 0):  # NaN gave a NaN volume
+        raise DataError(f"tv_weight must be a finite number >= 0 (0: no smoothing), got {tv_weight!r}")
     if filter not in FILTERS:
         raise ValueError(f"filter {filter!r} is not one of {FILTERS}")
     if sinograms.ndim != 3 or 0 in sinograms.shape:

@@ -28,7 +28,7 @@ from ..core.errors import DataError
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 from .purevoxels import fit_loadings_kl, pure_voxel_vertices
-from .reconstruct import reconstruct_tomogram
+from .reconstruct import METHODS, reconstruct_tomogram
 from .tiltseries import axis_record, shift_on, tilt_series
 
 
@@ -109,6 +109,9 @@ def spectral_tomogram(
     from ..decomposition import decompose
 
     _check(s)
+    if recon not in METHODS:  # before the decomposition, which takes minutes
+        raise DataError(f"recon {recon!r} is not one of {METHODS} (the reconstruction; method= is the "
+                         "decomposition's)")
     dec = decompose(s, method=method, n_components=n_components, seed=seed, executor=executor, **decompose_kwargs)
     F = np.asarray(dec.factors_array, float)  # (channels, k)
     L = np.asarray(dec.loadings_array, float)  # (pixels, k)

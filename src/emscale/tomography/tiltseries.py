@@ -53,6 +53,23 @@ def read_rawtlt(path) -> np.ndarray:
     return np.asarray(out)
 
 
+def angles_array(angles) -> np.ndarray:
+    """``angles`` as a flat float array, or a :class:`DataError` saying what they are instead."""
+    if isinstance(angles, str | Path):
+        raise DataError(f"angles: {str(angles)!r} is a file name, not tilt angles: read it with "
+                        "tomo.read_rawtlt(path), or give it as rawtlt= (as_tilt_series: the name of a file beside "
+                        "the loaded one) or as angles= to tomo.load_tilt_series")
+    try:
+        a = np.asarray(angles, dtype=float)
+    except (TypeError, ValueError) as e:
+        raise DataError(f"angles: expected tilt angles in degrees, one number per projection; got {angles!r:.80} "
+                        f"({e})") from e
+    if sum(n > 1 for n in a.shape) > 1:  # a single row or column is still a list of angles
+        raise DataError(f"angles: expected a flat list of tilt angles, one per projection; got nested lists of "
+                        f"shape {a.shape}")
+    return a.ravel()
+
+
 def tilt_axis_entry(angles: np.ndarray) -> dict:
     """The navigation-axis dict for ``angles``: uniform (scale/offset) when equispaced, else coordinates."""
     a = np.asarray(angles, float)
@@ -110,7 +127,7 @@ def tilt_series(
         raise DataError(f"images: the tilt series is empty (shape {data.shape})")
     if data.ndim != 3:
         raise DataError(f"images: expected a stack (n_tilts, ny, nx), got shape {data.shape}")
-    a = np.asarray(angles, float).ravel()
+    a = angles_array(angles)
     if a.size != data.shape[0]:
         raise DataError(f"angles: {a.size} tilt angles given for {data.shape[0]} projections")
     if not np.all(np.isfinite(a)):
@@ -201,7 +218,7 @@ def as_tilt_series(s: Signal, angles: list[float] | None = None, tilt_axis: str 
         if angles is not None:
             raise DataError("give the tilt angles once: angles= or rawtlt=, not both")
         angles = _angles_beside_input(s, rawtlt).tolist()
-    a = _navigation_angles(s) if angles is None else np.asarray(angles, float)
+    a = _navigation_angles(s) if angles is None else angles_array(angles)
     ts = tilt_series(s, a, tilt_axis=tilt_axis, axis_shift=axis_shift)
     axes = [Axis.from_dict(tilt_axis_entry(a), size=len(a))] + [replace(x, navigate=False) for x in s.axes[1:]]
     out = derive(s, ts.data, axes, signal_type="tilt_series")
@@ -283,6 +300,9 @@ def tomo_meta(s: Signal) -> dict:
 
 
 def check_series(s: Signal) -> None:
+    if not isinstance(s, Signal):
+        raise DataError(f"expected a tilt-series Signal, got {type(s).__name__} of shape {np.shape(s)}: wrap the "
+                        "projections and their angles first, tomo.tilt_series(images, angles)")
     if s.nav_ndim != 1 or s.sig_ndim != 2 or s.axes[0].name != "tilt":
         raise DataError(
             f"expected a tilt series (navigation 'tilt', signal y, x); got axes {[a.name for a in s.axes]}"

@@ -1,0 +1,73 @@
+"""Bad input to the tomography operations: refused up front, by an error that says what to do instead."""
+
+import numpy as np
+import pytest
+
+from emscale import Signal
+from emscale.core.errors import DataError
+from emscale.tomography import align_tilts, as_tilt_series, reconstruct_tomogram, tilt_series, trace_atoms
+from emscale.tomography.phantoms import ellipsoid_phantom, project_volume
+
+ANGLES = np.arange(-60, 61, 10.0)
+
+
+@pytest.fixture(scope="module")
+def projections():
+    return project_volume(ellipsoid_phantom(16, seed=0), ANGLES)
+
+
+@pytest.mark.parametrize("op", [reconstruct_tomogram, align_tilts])
+def test_a_numpy_stack_is_refused_with_the_way_to_wrap_it(op, projections):
+    # was AttributeError: 'numpy.ndarray' object has no attribute 'nav_ndim'
+    with pytest.raises(DataError, match=r"got ndarray of shape \(13, 16, 16\): .* tomo.tilt_series\(images, angles\)"):
+        op(projections)
+
+
+def test_trace_atoms_of_a_numpy_volume_points_at_locate_atoms():
+    # was AttributeError: 'numpy.ndarray' object has no attribute 'metadata', after the whole search
+    with pytest.raises(DataError, match="takes a volume Signal .* use locate_atoms"):
+        trace_atoms(np.zeros((8, 8, 8)))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), -1.0, float("inf"), "0.1"])
+def test_a_tv_weight_that_is_no_strength_is_refused(bad, projections):
+    # NaN gave an all-NaN volume, -1 a volume without a word
+    with pytest.raises(DataError, match="tv_weight must be a finite number >= 0"):
+        reconstruct_tomogram(tilt_series(projections, ANGLES), method="tv", n_iter=2, tv_weight=bad)
+
+
+@pytest.mark.parametrize("angles, match", [
+    ("HAADF.rawtlt", "'HAADF.rawtlt' is a file name, not tilt angles: read it with tomo.read_rawtlt"),
+    ([[-60, -50], [-40, -30]], r"flat list of tilt angles, .* shape \(2, 2\)"),
+    ([[-60, -50], [-40]], "one number per projection"),
+    (["a", "b"], "one number per projection"),
+])
+def test_angles_that_are_no_list_of_numbers_are_named(angles, match, projections):
+    # a path gave numpy's "could not convert string to float", a nested list an axis-size error
+    s = Signal(projections, axes=[{"name": "i", "navigate": True}, {"name": "y", "navigate": False},
+                                  {"name": "x", "navigate": False}])
+    with pytest.raises(DataError, match=match):
+        as_tilt_series(s, angles=angles)
+    with pytest.raises(DataError, match=match):
+        tilt_series(projections, angles)
+
+
+def test_a_column_of_angles_is_still_a_list(projections):
+    np.testing.assert_array_equal(tilt_series(projections, ANGLES[:, None]).axis("tilt").values, ANGLES)
+
+
+def test_spectral_tomography_checks_the_reconstruction_before_the_decomposition(monkeypatch):
+    from emscale import decomposition
+    from emscale.tomography import spectral_tomography
+    from emscale.tomography.tiltseries import tilt_axis_entry
+
+    def never(*a, **k):
+        raise AssertionError("the decomposition ran before recon was checked")
+
+    monkeypatch.setattr(decomposition, "decompose", never)
+    axes = [tilt_axis_entry(ANGLES), {"name": "y", "navigate": True}, {"name": "x", "navigate": True},
+            {"name": "E"}]
+    s = Signal(np.ones((ANGLES.size, 4, 4, 8), np.float32), axes=axes, metadata={"Tomography": {"tilt_axis": "y"}})
+    # was: "method 'art' is not one of ..." after the whole NMF, naming method instead of recon
+    with pytest.raises(DataError, match="recon 'art' is not one of .* method= is the decomposition's"):
+        spectral_tomography(s, 3, recon="art")
