@@ -163,3 +163,26 @@ def test_volume_coordinates_are_the_projections_with_a_shifted_axis(tilt_axis):
     offset = np.mean([found[i, across] - truth[j, across] for i, j in m["pairs"]])
     # the traced x sat 6 px (3 nm) off the zero-tilt image's positions: mean x 20.08 px for a truth of 26.1 px
     assert abs(offset) < 0.05
+
+
+@pytest.mark.parametrize("method", ["fbp", "sirt", "tv"])
+def test_a_series_with_the_detector_offset_left_in_is_flagged(method):
+    import warnings
+
+    ang = np.arange(-60, 61, 10.0)
+    proj = project_volume(ellipsoid_phantom(16, seed=0), ang)
+    # was silent: SIRT of it is all zeros
+    with pytest.warns(UserWarning, match=r"100% of the tilt series' values are negative .* tomo.subtract_background"):
+        reconstruct_tomogram(tilt_series(proj - 30000.0, ang), method=method, n_iter=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        noisy = proj + np.random.default_rng(0).normal(0, 0.05, proj.shape)  # the vacuum's noise about zero
+        reconstruct_tomogram(tilt_series(noisy, ang), method=method, n_iter=2)
+
+
+def test_the_raw_real_series_is_flagged(real_dir):
+    from emscale.tomography import load_tilt_series
+
+    s = load_tilt_series(real_dir / "tomography/HAADF.mrc", tilt_axis="x").rebin({"y": 8, "x": 8})
+    with pytest.warns(UserWarning, match="values are negative .* the detector offset is still in the data"):
+        reconstruct_tomogram(s, method="fbp")

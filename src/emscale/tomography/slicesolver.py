@@ -7,6 +7,9 @@ bits are the same.
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..core.errors import DataError, is_number
@@ -35,6 +38,8 @@ def slice_solver(sinograms, angles, method="sirt", n_iter=None, filter="ramp", t
     if geom.n_angles != sinograms.shape[1]:
         raise DataError(f"angles: {geom.n_angles} tilt angles given for {sinograms.shape[1]} projections")
     A = Projector(geom, backend)
+    stats = run_pass(sinograms, Pass(SeriesStats.of, SeriesStats.merge, name="series-stats"), executor)
+    stats.warn_if_offset()
     kw: dict = {"filter": filter, "nonnegative": nonnegative, "tv_weight": tv_weight}
     if n_iter is not None:
         if isinstance(n_iter, bool) or int(n_iter) != n_iter or int(n_iter) < 1:
@@ -42,7 +47,7 @@ def slice_solver(sinograms, angles, method="sirt", n_iter=None, filter="ramp", t
                              f"{n_iter!r}")  # 0 returned the all-zero start volume
         kw["n_iter"] = int(n_iter)
     if method == "tv":  # one data scale for the whole series: every partition then uses the same weight
-        kw["value_scale"] = _series_scale(A, sinograms, executor)
+        kw["value_scale"] = typical_value(A, np.full(geom.sino_shape, stats.total / stats.size, np.float32))
     solver = SOLVERS[method]
 
     def one(block, rows):
@@ -54,8 +59,28 @@ def slice_solver(sinograms, angles, method="sirt", n_iter=None, filter="ramp", t
     return one, geom
 
 
-def _series_scale(A: Projector, sinograms, executor) -> float:
-    total = run_pass(sinograms, Pass(lambda b, r: float(np.sum(b, dtype=np.float64)), lambda a, b: a + b,
-                                     name="series-sum"), executor)
-    mean = total / float(np.prod(sinograms.shape))
-    return typical_value(A, np.full(A.geometry.sino_shape, mean, np.float32))
+@dataclass(frozen=True)
+class SeriesStats:
+    """Sums over the whole series, read once before any slice is solved."""
+
+    total: float  # sum of the values (float64, partitions added in order: the same bits on every executor)
+    negative: int  # values below zero
+    size: int
+
+    @classmethod
+    def of(cls, block, rows) -> SeriesStats:
+        return cls(float(np.sum(block, dtype=np.float64)), int(np.count_nonzero(np.asarray(block) < 0)),
+                   int(np.size(block)))
+
+    def merge(self, other: SeriesStats) -> SeriesStats:
+        return SeriesStats(self.total + other.total, self.negative + other.negative, self.size + other.size)
+
+    def warn_if_offset(self) -> None:
+        # line integrals of a density are >= 0 and ~0 in vacuum; a series mostly below zero still has the
+        # detector's offset in it, and SIRT / TV (clipped at zero) make an empty volume of it, FBP garbage
+        if self.negative > self.size / 2:
+            warnings.warn(
+                f"{self.negative / self.size:.0%} of the tilt series' values are negative (mean "
+                f"{self.total / self.size:.4g}): the detector offset is still in the data, and the volume will be "
+                "empty or meaningless. Remove the vacuum level first: tomo.subtract_background(series)",
+                UserWarning, stacklevel=4)
