@@ -71,3 +71,33 @@ def test_spectral_tomography_checks_the_reconstruction_before_the_decomposition(
     # was: "method 'art' is not one of ..." after the whole NMF, naming method instead of recon
     with pytest.raises(DataError, match="recon 'art' is not one of .* method= is the decomposition's"):
         spectral_tomography(s, 3, recon="art")
+
+
+@pytest.mark.parametrize("op", [reconstruct_tomogram, align_tilts])
+@pytest.mark.parametrize("keep, angles, match", [
+    (slice(0, 1), [0.0], "at least 3 projections, got 1"),
+    (slice(0, 2), [-10.0, 10.0], "at least 3 projections, got 2"),
+    (slice(0, 4), [5.0] * 4, "all 4 projections are at 5 degrees"),
+])
+def test_a_series_too_short_or_at_one_tilt_is_refused(op, keep, angles, match, projections):
+    # one or two projections reconstructed and "aligned" without a word; four at one angle too
+    with pytest.raises(DataError, match=match):
+        op(tilt_series(projections[keep], angles))
+
+
+def test_alignment_needs_three_different_tilts(projections):
+    with pytest.raises(DataError, match="only 2 different tilts"):
+        align_tilts(tilt_series(projections[:4], [-10.0, -10.0, 10.0, 10.0]))
+
+
+def test_an_all_zero_series_is_refused_by_the_alignment(projections):
+    import warnings
+
+    d = projections.copy()
+    d[3] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # it gave 2 RuntimeWarnings per projection and a "nan px" axis
+        with pytest.raises(DataError, match=r"tilt index \[3\] hold one value throughout"):
+            align_tilts(tilt_series(d, ANGLES))
+        with pytest.raises(DataError, match="every projection holds one value throughout"):
+            align_tilts(tilt_series(np.zeros_like(d), ANGLES))

@@ -41,7 +41,7 @@ from ..core.errors import DataError, check_count
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 from .rotation import fit_axis_rotation, rotate_images
-from .tiltseries import angles_of, axis_record, check_series, tomo_meta
+from .tiltseries import angles_of, axis_record, check_series, check_tilts, tomo_meta
 
 
 @dataclass
@@ -182,6 +182,13 @@ def estimate_alignment(s: Signal, com: bool = True, upsample: int = 20, rotation
     along, perp = (0, 1) if meta["tilt_axis"] == "y" else (1, 0)
     data = np.asarray(s.data, np.float64)
     angles = angles_of(s)
+    check_tilts(angles, "the alignment (its tilt-axis fit has three unknowns)", distinct=3)
+    flat = np.flatnonzero(np.ptp(data, axis=(1, 2)) == 0)
+    if flat.size:  # their centre of mass is 0 / 0: NaN shifts, a NaN axis and a warning per projection
+        which = ("every projection holds" if flat.size == len(data)
+                 else f"projection(s) at tilt index {flat.tolist()} hold")
+        raise DataError(f"{which} one value throughout (e.g. all zero): nothing to align by; leave such projections "
+                        "out (s.inav[...]) or check the file")
     theta = np.deg2rad(angles)
     rot = rot_err = 0.0
     if rotation:

@@ -18,6 +18,7 @@ from .geometry import ParallelGeometry
 from .projector import Projector
 from .reconstruction import FILTERS, SOLVERS
 from .reconstruction.tv import typical_value
+from .tiltseries import check_tilts
 
 METHODS = tuple(SOLVERS)
 
@@ -35,6 +36,7 @@ def slice_solver(sinograms, angles, method="sirt", n_iter=None, filter="ramp", t
     if sinograms.ndim != 3 or 0 in sinograms.shape:
         raise DataError(f"sinograms: expected a non-empty (n_slices, n_tilts, n_det) array, got {sinograms.shape}")
     geom = ParallelGeometry(angles, n_det=sinograms.shape[2], nz=thickness, axis_shift=axis_shift)
+    check_tilts(geom.angles, "a reconstruction")
     if geom.n_angles != sinograms.shape[1]:
         raise DataError(f"angles: {geom.n_angles} tilt angles given for {sinograms.shape[1]} projections")
     A = Projector(geom, backend)

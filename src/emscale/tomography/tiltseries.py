@@ -311,6 +311,17 @@ def check_series(s: Signal) -> None:
         raise DataError(f"the tilt series is empty (shape {s.shape})")
 
 
+def check_tilts(angles: np.ndarray, what: str, distinct: int = 2) -> None:
+    """At least three projections and ``distinct`` different tilts for ``what``, else a :class:`DataError`."""
+    a = np.asarray(angles, float)
+    if a.size < 3:
+        raise DataError(f"{what} needs a tilt series of at least 3 projections, got {a.size} (angles {a.tolist()})")
+    n = np.unique(a).size
+    if n < distinct:
+        same = f"all {a.size} projections are at {a[0]:g} degrees" if n == 1 else f"only {n} different tilts"
+        raise DataError(f"{what} needs projections at {distinct} or more different tilts; {same}")
+
+
 def slice_first(data: np.ndarray, tilt_axis: str) -> np.ndarray:
     """``(n_tilts, ny, nx)`` -> ``(n_slices, n_tilts, n_det)``: slices along the tilt axis first (a view)."""
     return data.transpose(1, 0, 2) if tilt_axis == "y" else data.transpose(2, 0, 1)
