@@ -85,3 +85,19 @@ def test_an_upsampling_that_is_no_whole_number_is_refused(upsample):
     s, _ = _series(0, "y")
     with pytest.raises(ValueError, match="upsample must be a whole number >= 1"):
         estimate_alignment(s, upsample=upsample)
+
+
+def test_the_background_record_is_kept_and_the_shifts_follow_a_slice():
+    from emscale.tomography import align_tilts, alignment_of, subtract_background
+
+    s, _ = _series(5, "y", max_shift=4.0)
+    aligned = align_tilts(subtract_background(tilt_series(s.data + 100.0, ANGLES)))
+    t = aligned.metadata["Tomography"]
+    # align_tilts dropped what subtract_background recorded
+    assert t["background"]["levels"] == pytest.approx([100.0] * ANGLES.size)
+    full = alignment_of(aligned)["shifts"]
+    assert full.shape == (ANGLES.size, 2)
+    for cut in (slice(10, 60), slice(None, None, 2), slice(None, None, -1)):
+        part = alignment_of(aligned.inav[cut])
+        np.testing.assert_array_equal(part["shifts"], full[cut])  # the metadata's array stays whole (71 rows)
+        assert part["angles"] == ANGLES[cut].tolist()

@@ -15,7 +15,7 @@ Operations (declared in the registry: recorded, replayable, recipe steps): ``as_
 """
 
 from ..decomposition.metrics import spectral_angles  # re-exported: one metric, kept where users found it
-from .alignment import Alignment, align_tilts, estimate_alignment
+from .alignment import Alignment, align_tilts, alignment_of, estimate_alignment
 from .atoms import TracedAtoms, locate_atoms, match_atoms, trace_atoms
 from .background import background_levels, subtract_background
 from .figures import mip_figure, orthoslices_figure, sinogram_figure
@@ -36,6 +36,7 @@ __all__ = [
     "TracedAtoms",
     "adjoint_mismatch",
     "align_tilts",
+    "alignment_of",
     "background_levels",
     "angles_of",
     "as_tilt_series",

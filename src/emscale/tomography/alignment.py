@@ -213,17 +213,21 @@ def estimate_alignment(s: Signal, com: bool = True, upsample: int = 20, rotation
                         "the series cannot be a rotation about an axis in view (check tilt_axis, and that the angles "
                         "are in degrees)")
     aligned = derive(s, shift_images(data, shifts).astype(np.float32), s.axes)
-    aligned.metadata["Tomography"] = axis_record({}, s.axes[1:], meta["tilt_axis"], axis_shift)
+    # the series' own record (its background levels) carries over; a previous alignment's does not
+    earlier = {k: v for k, v in s.metadata.get("Tomography", {}).items() if k != "alignment"}
+    aligned.metadata["Tomography"] = axis_record(earlier, s.axes[1:], meta["tilt_axis"], axis_shift)
     return Alignment(aligned, shifts, axis_shift, xc, residuals, float(np.sqrt(np.mean(final**2))), rot, rot_err)
 
 
 @operation("align_tilts", method=False)
 def align_tilts(s: Signal, com: bool = True, upsample: int = 20, rotation: bool = False) -> Signal:
     """The aligned tilt series (see :func:`estimate_alignment`), with ``metadata["Tomography"]`` holding
-    ``axis_position`` (calibrated; :func:`.tiltseries.axis_shift_of` gives it in pixels) and ``alignment``:
-    ``shifts`` (n_tilts x 2, px, (y, x)), ``residuals``, ``residual_rms`` and ``rotation`` (degrees, the in-plane
-    rotation of the tilt axis undone when ``rotation=True``, else 0) and ``rotation_stderr`` (degrees, its
-    split-half uncertainty).
+    ``axis_position`` (calibrated; :func:`.tiltseries.axis_shift_of` gives it in pixels), what the series held
+    before (``background``), and ``alignment``: ``angles`` (the tilts the record is for), ``shifts`` (n_tilts x 2,
+    px, (y, x)), ``residuals``, ``residual_rms`` and ``rotation`` (degrees, the in-plane rotation of the tilt axis
+    undone when ``rotation=True``, else 0) and ``rotation_stderr`` (degrees, its split-half uncertainty). The
+    per-tilt arrays keep every tilt of the series aligned; after ``inav`` :func:`alignment_of` gives those of the
+    tilts kept.
 
     Example
     -------
@@ -234,8 +238,47 @@ def align_tilts(s: Signal, com: bool = True, upsample: int = 20, rotation: bool 
     out = derive(s, al.aligned.data, s.axes)
     out.metadata["Tomography"] = {
         **al.aligned.metadata["Tomography"],
-        "alignment": {"shifts": al.shifts.tolist(), "residuals": al.residuals.tolist(),
+        "alignment": {"angles": angles_of(s).tolist(), "shifts": al.shifts.tolist(), "residuals": al.residuals.tolist(),
                       "residual_rms": al.residual_rms, "rotation": al.rotation,
                       "rotation_stderr": al.rotation_stderr},
     }
+    return out
+
+
+def alignment_of(s: Signal) -> dict:
+    """The alignment record of an aligned tilt series (:func:`align_tilts`) with ``shifts`` and ``residuals`` for
+    the tilts ``s`` holds now, in its order: slicing the series (``inav``) leaves the metadata's arrays whole, for
+    every tilt aligned, since the core operations know nothing of tomography; they are picked here by angle.
+
+    Example
+    -------
+    >>> alignment_of(aligned.inav[10:60])["shifts"].shape
+    (50, 2)
+    """
+    rec = s.metadata.get("Tomography", {}).get("alignment")
+    if rec is None:
+        raise DataError("the series has no alignment record: align it first (tomo.align_tilts)")
+    shifts, residuals = np.asarray(rec["shifts"], float), np.asarray(rec["residuals"], float)
+    now = angles_of(s)
+    if "angles" not in rec:  # a record from before the angles were kept: right only while no tilt was cut
+        if len(shifts) != now.size:
+            raise DataError(f"the alignment record holds {len(shifts)} tilts without their angles, the series "
+                            f"{now.size}: it cannot say which are which; align the series again")
+        pick = np.arange(now.size)
+    else:
+        pick = _match_angles(np.asarray(rec["angles"], float), now)
+    return {**rec, "angles": now.tolist(), "shifts": shifts[pick], "residuals": residuals[pick]}
+
+
+def _match_angles(recorded: np.ndarray, now: np.ndarray) -> np.ndarray:
+    """Index into ``recorded`` of each of ``now``; a repeated angle (a dose-symmetric 0) taken in turn."""
+    used = np.zeros(recorded.size, bool)
+    out = np.empty(now.size, int)
+    for k, a in enumerate(now):
+        free = np.flatnonzero(~used & np.isclose(recorded, a, rtol=0, atol=1e-6))
+        if free.size == 0:
+            raise DataError(f"tilt {a:g} degrees is not in the alignment record (tilts {recorded.min():g} to "
+                            f"{recorded.max():g}): align the series again")
+        out[k] = free[0]
+        used[free[0]] = True
     return out
