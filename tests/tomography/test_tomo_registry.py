@@ -67,8 +67,25 @@ def test_rawtlt_is_read_beside_the_input_and_nowhere_else(real_dir, tmp_path):
     s = em.load(real_dir / "tomography/HAADF.mrc")
     ts = as_tilt_series(s, rawtlt="HAADF.rawtlt", tilt_axis="x")
     assert ts.axis("tilt").values[0] == -76.0 and ts.axis("tilt").values[-1] == 76.0
-    assert ts.history[-1]["params"]["rawtlt"] == "HAADF.rawtlt"
+    from emscale.core.history import file_digest
+
+    # recorded with the file's digest: a replay of an edited file names it (it said only "result differs")
+    assert ts.history[-1]["params"]["rawtlt"] == {"name": "HAADF.rawtlt",
+                                                  "sha256": file_digest(real_dir / "tomography/HAADF.rawtlt")}
     np.testing.assert_array_equal(em.replay(ts.history).data, ts.data)
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in ("HAADF.mrc", "HAADF.rawtlt"):
+        (work / name).write_bytes((real_dir / "tomography" / name).read_bytes())
+    moved = as_tilt_series(em.load(work / "HAADF.mrc"), rawtlt="HAADF.rawtlt", tilt_axis="x")
+    (work / "HAADF.rawtlt").write_text((work / "HAADF.rawtlt").read_text().replace("-76", "-75", 1))
+    with pytest.raises(em.DataError, match=r"rawtlt 'HAADF.rawtlt': .* is not the file this step read"):
+        as_tilt_series(em.load(work / "HAADF.mrc"), rawtlt=moved.history[-1]["params"]["rawtlt"], tilt_axis="x")
+    # a link beside the input that points out of its folder is not read (a recipe reads only that folder)
+    (work / "HAADF.rawtlt").unlink()
+    (work / "HAADF.rawtlt").symlink_to(real_dir / "tomography" / "HAADF.rawtlt")
+    with pytest.raises(em.DataError, match="is a link to .* outside the input's folder"):
+        as_tilt_series(em.load(work / "HAADF.mrc"), rawtlt="HAADF.rawtlt", tilt_axis="x")
     for bad in ("../tomography/HAADF.rawtlt", "/etc/passwd", "sub/HAADF.rawtlt", ".."):
         with pytest.raises(em.DataError, match="plain name of a file beside the input"):
             as_tilt_series(s, rawtlt=bad, tilt_axis="x")
@@ -88,3 +105,18 @@ def test_tilts_in_acquisition_order_or_repeated_make_a_tilt_series(angles):
                       axes=[{"navigate": True}, {"navigate": False}, {"navigate": False}])
     t = as_tilt_series(stack, angles=angles)
     np.testing.assert_array_equal(t.axes[0].values, angles)
+
+
+def test_a_results_folder_pins_the_angle_file_it_read(real_dir, tmp_path):
+    """Replay of a folder whose .rawtlt was edited said only "replayed result differs"; it names the file now."""
+    from emscale.workflows.recipes import RecipeError, replay_outdir, run_recipe
+
+    for name in ("HAADF.mrc", "HAADF.rawtlt"):
+        (tmp_path / name).write_bytes((real_dir / "tomography" / name).read_bytes())
+    (tmp_path / "r.toml").write_text('[input]\npath = "HAADF.mrc"\n\n[[step]]\nop = "as_tilt_series"\n'
+                                     'rawtlt = "HAADF.rawtlt"\ntilt_axis = "x"\n')
+    run_recipe(tmp_path / "r.toml", tmp_path / "out")
+    assert replay_outdir(tmp_path / "out") == []
+    (tmp_path / "HAADF.rawtlt").write_text((tmp_path / "HAADF.rawtlt").read_text().replace("-76", "-75", 1))
+    with pytest.raises(RecipeError, match=r"\(as_tilt_series\): rawtlt 'HAADF.rawtlt': .* is not the file"):
+        replay_outdir(tmp_path / "out")

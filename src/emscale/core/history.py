@@ -85,6 +85,9 @@ def file_beside_input(history: list[dict], name, what: str) -> Path:
                         "so there is no folder to look in")
     for folder in folders:
         if (folder / name).is_file():
+            if (folder / name).resolve().parent != folder:  # a link out of the folder reads what it points at
+                raise DataError(f"{what} {name!r}: {folder / name} is a link to {(folder / name).resolve()}, outside "
+                                "the input's folder; a recipe reads only files in that folder")
             return folder / name
     looked = " or ".join(map(str, folders))
     raise DataError(f"{what} {name!r}: no such file beside the input (looked in {looked})")

@@ -233,9 +233,12 @@ def _as_run(op, given: dict, obj) -> dict:
         return {}
     sig = op.signature.parameters
     recorded = codec.decode(history[-1].get("params", {}))
-    return {k: v for k, v in recorded.items()
-            if k not in given and k in sig and k not in _NOT_PINNED and sig[k].default is not inspect.Parameter.empty
-            and v is not None}
+    # a file the step read beside the input, given by name, recorded with its digest: replay checks it is the same
+    files = {k: v for k, v in recorded.items() if k in given and isinstance(v, dict) and set(v) == {"name", "sha256"}
+             and v["name"] == given[k]}
+    return files | {k: v for k, v in recorded.items()
+                    if k not in given and k in sig and k not in _NOT_PINNED
+                    and sig[k].default is not inspect.Parameter.empty and v is not None}
 
 
 def pinned_recipe_text(recipe: Recipe, outdir: Path, records: list[StepRecord] | None = None) -> str:
