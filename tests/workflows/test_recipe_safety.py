@@ -258,9 +258,25 @@ def test_result_names_of_the_folder_and_overlong_ones_are_refused_before_running
     with pytest.raises(RecipeError) as e:
         parse(text)
     assert "the results folder's own" in str(e.value) and "300 characters long" in str(e.value)
+    # a result whose file is the [output] signal's: every step ran, then the write failed naming a temporary folder
+    text = ('[input]\npath = "x.zarr"\n\n[[step]]\nop = "decompose"\nname = "pca"\nmethod = "pca"\n\n'
+            '[[step]]\nop = "reconstruct"\nof = "pca"\nname = "Rec"\n\n[output]\nsignal = "rec.zarr"\n')
+    with pytest.raises(RecipeError, match=r"result name 'Rec' would be written as Rec.zarr, the \[output\] signal"):
+        parse(text)
 
 
 def test_a_range_written_as_a_list_gets_a_hint(user_folder, tmp_path):
     (user_folder / "s.toml").write_text('[input]\npath = "raw.zarr"\n\n[[step]]\nop = "isig"\nkey = [0, 2]\n')
     with pytest.raises(RecipeError, match='a range is written as text, key = "0:2"'):
         run_recipe(user_folder / "s.toml", tmp_path / "o")
+
+
+def test_values_wrong_whatever_the_data_are_reported_before_any_step_runs():
+    """n_components = -2 and signal_range = "400:500" passed the check and failed only when their step ran, after
+    the input had loaded."""
+    text = ('[input]\npath = "x.zarr"\n\n[[step]]\nop = "remove_background"\nsignal_range = "400:500"\n\n'
+            '[[step]]\nop = "decompose"\nmethod = "pca"\nn_components = -2\n')
+    with pytest.raises(RecipeError) as e:
+        parse(text)
+    assert "signal_range must be (start, end) or 'full', got '400:500'" in str(e.value)
+    assert "n_components must be None, 'auto' or a positive integer, not -2" in str(e.value)

@@ -28,7 +28,17 @@ RANDOMIZED_MIN_VALUES = 2**20  # below this many values the exact route is as fa
 ZERO_PEAK_KEV = 0.1  # EDS channels below this energy hold the detector's zero-energy (strobe) peak
 
 
-@operation("decompose", method=True, result_name="{method}", check={"method": configured},
+def check_n_components(n_components) -> None:
+    """None (every component), "auto" or a whole number >= 1: what can be told before the data are read (a recipe
+    reports it with its other problems, before any step runs)."""
+    if n_components is None or (isinstance(n_components, str) and n_components == "auto"):
+        return
+    if isinstance(n_components, bool) or not isinstance(n_components, int | np.integer) or n_components < 1:
+        raise ValueError(f"n_components must be None, 'auto' or a positive integer, not {n_components!r}")
+
+
+@operation("decompose", method=True, result_name="{method}",
+           check={"method": configured, "n_components": check_n_components},
            record={o: option_as_run(o) for o in _OPTIONS}, before_recorded=option_before_recorded)
 def decompose(
     s: Signal, method: str = "pca",
@@ -354,9 +364,7 @@ def _rank_subset(dm: DataMatrix, rank_sel, seed) -> DataMatrix:
 
 def _data_matrix(s: Signal, n_components, navigation_mask, signal_mask, executor, progress):
     """The DataMatrix of the kept pixels and channels, and the numbers excluded by the masks (for the params)."""
-    if n_components is not None and n_components != "auto" and (
-            isinstance(n_components, bool) or not isinstance(n_components, int | np.integer)):
-        raise ValueError(f"n_components must be None, 'auto' or a positive integer, not {n_components!r}")
+    check_n_components(n_components)
     if s.nav_ndim == 0:
         raise DataError(f"{s!r} has no navigation axis: decomposition needs several pixels")
     keep_pix = _keep_mask(navigation_mask, s.shape[: s.nav_ndim], "navigation_mask")

@@ -83,8 +83,25 @@ class BackgroundWarning(RuntimeWarning):
     """The background model is undefined in some pixels (their background was set to 0)."""
 
 
+def check_signal_range(signal_range) -> None:
+    """``"full"`` or two finite numbers, start before end: what can be told without the axis (a recipe reports it
+    with its other problems, before any step runs); the axis's own bounds are checked when the step runs."""
+    if isinstance(signal_range, str):
+        if signal_range != "full":
+            raise AxisError(f"signal_range must be (start, end) or 'full', got {signal_range!r}")
+        return
+    try:
+        v1, v2 = (float(v) for v in signal_range)
+    except (TypeError, ValueError):
+        raise AxisError(f"signal_range must be two numbers (start, end), got {signal_range!r}") from None
+    if not (np.isfinite(v1) and np.isfinite(v2)):
+        raise AxisError(f"signal_range {signal_range!r} must be finite")
+    if v1 >= v2:
+        raise AxisError(f"signal_range ({v1:g}, {v2:g}) is reversed or empty: the start must be below the end")
+
+
 @operation("remove_background", method=True, not_recorded=("return_params", "partition_bytes"),
-           check={"model": model_name, "fit": check_fit})
+           check={"model": model_name, "fit": check_fit, "signal_range": check_signal_range})
 def remove_background(
     s: Signal,
     signal_range,
@@ -381,20 +398,8 @@ def _plan(s, signal_range, model, order, fit, zero_fill, binned) -> _Plan:
     n = ax.size
     u = f" {ax.units}" if ax.units else ""
 
-    if isinstance(signal_range, str):
-        if signal_range != "full":
-            raise AxisError(f"signal_range must be (start, end) or 'full', got {signal_range!r}")
-        signal_range = (ax.low, ax.high)
-    try:
-        v1, v2 = (float(v) for v in signal_range)
-    except (TypeError, ValueError):
-        raise AxisError(f"signal_range must be two numbers (start, end), got {signal_range!r}") from None
-    if not (np.isfinite(v1) and np.isfinite(v2)):
-        raise AxisError(f"signal_range {signal_range!r} must be finite")
-    if v1 >= v2:
-        raise AxisError(
-            f"signal_range ({v1:g}, {v2:g}) is reversed or empty: the start must be below the end"
-        )
+    check_signal_range(signal_range)
+    v1, v2 = (ax.low, ax.high) if isinstance(signal_range, str) else (float(v) for v in signal_range)
     half = abs(ax.scale) / 2 if ax.is_uniform else 0.0
     tol = half + 1e-9 * max(abs(ax.scale), 1e-300)
     if v1 < ax.low - tol or v2 > ax.high + tol:

@@ -349,6 +349,10 @@ def parse(text: str, source: Path | None = None) -> Recipe:
             steps.append(_parse_step(i, raw, where, line, names))
         except RecipeError as exc:  # every step is checked: all the problems are reported at once
             errors.append(str(exc))
+    # a result named N is written as N.zarr (a Signal) or N.npz: the first must not be the output signal's file
+    errors += [f"{label}:{st.line or ''} result name {st.name!r} would be written as {st.name}.zarr, the [output] "
+               f"signal's file; choose another name or another [output] signal" for st in steps
+               if st.name is not None and f"{st.name}.zarr".lower() == str(out["signal"]).lower()]
     if errors:
         raise RecipeError("\n".join(errors))
     return Recipe(input=inp, steps=steps, output=out, source=source, text=text)
