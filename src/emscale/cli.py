@@ -23,10 +23,20 @@ app = typer.Typer(
 _state = {"debug": False}
 
 
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"emscale {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
     scheduler: str = typer.Option(None, "--scheduler", help="Run every pass on this Dask scheduler (tcp://host:8786)."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print emscale's version and exit."),
 ):
     _state["debug"] = debug
     if scheduler:

@@ -136,6 +136,17 @@ def test_convert_streams_a_vendor_file(real_dir, tmp_path):
     with pytest.raises(FileFormatError, match="holds 2 signals"):
         em.convert(src, tmp_path / "d.zarr")
     assert not (tmp_path / "d.zarr").exists()
+    # a wrong chunk shape is the caller's, not "a damaged or truncated file"; a 0 was taken as 1
+    for chunks, said in (((8, 30), "chunks needs 3 entries"), ((8, 30, 0), "chunks must be whole numbers >= 1")):
+        with pytest.raises(ValueError, match=said):
+            em.convert(src, tmp_path / "d.zarr", signal_type="EDS_SEM", chunks=chunks)
+    assert not (tmp_path / "d.zarr").exists()
+
+
+def test_convert_names_the_signals_of_the_type_given(velox_emd, tmp_path):
+    with pytest.raises(FileFormatError, match=r"holds 3 signals of type 'EELS' \(at indices \d+, \d+, \d+\); pick "
+                                              r"one with index= \(--index\)"):
+        em.convert(velox_emd, tmp_path / "v.zarr", signal_type="EELS")
 
 
 # -- bad input ------------------------------------------------------------------------------------------------

@@ -370,7 +370,8 @@ def channel_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout=None,
     ``pure_channel_evidence``; None keeps the pixel end where there is one. ``pixel_end``: the pure-pixel member
     ``(W M^-1, M H)`` in data units where the caller's pure-pixel evidence held, else None.
 
-    Where the pixels' positions are known (``layout``, a :class:`.regions.PixelLayout`, judgeable), the pixel end
+    Where the pixels' positions are known (``layout``, a :class:`.regions.PixelLayout`, of at least
+    :data:`.regions.MIN_PIXELS_TO_REFUSE` pixels), the pixel end
     is first judged on the map: a vertex that more than :data:`MAX_BEYOND` of the pixels lie beyond, by more than
     their noise (:attr:`.regions.RegionShape.beyond`), bounds no region of the data, and the pixel end is refused
     (``info`` then also sets ``pure_pixel_rotation`` False with its ``pure_pixel_reason``, and ``pure_pixel_regions``
@@ -386,7 +387,7 @@ def channel_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout=None,
     EDS data only, the spectra's end is tried (:func:`pure_channel_rotation`); where both ends pass, they are
     weighed (:func:`settle_ends`)."""
     shapes = None
-    if pixel_end is not None and layout is not None and layout.judgeable:
+    if pixel_end is not None and layout is not None and layout.shows_mixing:
         # the pixel end's loadings before their clip at zero: the solver's model written in the pixel end's spectra
         unclipped = w @ (h @ np.linalg.pinv(pixel_end[1]))
         shapes = region_shapes(unclipped, pixel_end[1], layout, range(h.shape[0]))

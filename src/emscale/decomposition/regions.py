@@ -50,7 +50,14 @@ PLATEAU_LEVEL = 0.9
 DOMAIN_LEVEL = 0.5
 TOP_PERCENTILE = 99.5
 TOP_NOISE_SIGMAS = 2.6  # the 99.5th percentile of a Gaussian noise lies 2.6 standard deviations out
-MIN_PIXELS = 2048  # smaller maps (32 x 32) hold regions a few smoothing widths across: too small to judge
+MIN_PIXELS = 2048  # smaller maps (32 x 32) hold regions a few smoothing widths across: too small to weigh two ends
+# A map mixed everywhere shows itself on smaller maps too: no component's share levels off anywhere (the flattest
+# 0.18-0.42 on blob and gradient mixtures of 24 x 24 to 45 x 45 pixels), while a map with pure regions keeps at
+# least one that does (0.47-0.80 on alloys, the demo's sample, pure-patch cubes down to 20 x 20). Refusing the pixel
+# end for that alone is judged from this size; weighing it against the spectra's end (settle_ends), which asks
+# *every* disputed group to fill a plateau, needs MIN_PIXELS (on 20 x 20 to 40 x 40 alloys their smaller regions
+# read 0.13-0.37 and the right end was refused: 2.7 -> 15 degrees).
+MIN_PIXELS_TO_REFUSE = 256
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,13 @@ class PixelLayout:
 
     @property
     def judgeable(self) -> bool:
+        """Enough pixels to weigh the pixel end against the spectra's end by the shape of every group's region."""
         return len(self.flat) >= MIN_PIXELS
+
+    @property
+    def shows_mixing(self) -> bool:
+        """Enough pixels to see a map mixed everywhere (no group's share levels off), which refuses the pixel end."""
+        return len(self.flat) >= MIN_PIXELS_TO_REFUSE
 
 
 def _smoothed(values: np.ndarray, layout: PixelLayout) -> np.ndarray:

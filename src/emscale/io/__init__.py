@@ -13,7 +13,7 @@ from ..core.atomic import read_lock, recover
 from ..core.errors import EmscaleError, FileFormatError, OutputExistsError
 from ..core.result import result_kind
 from ..core.signal import Signal
-from .store import check_store_name, is_store, load_zarr, read_store, save_zarr, store_summary, verify
+from .store import check_store_name, is_store, load_zarr, read_store, save_zarr, store_chunks, store_summary, verify
 from .vendor import check_path, load_vendor, supported_formats
 
 
@@ -99,9 +99,13 @@ def convert(src, dst, chunks=None, overwrite: bool = False, progress=None, **loa
         raise OutputExistsError(f"{dst} already exists; pass overwrite=True (--overwrite) to replace it")
     s = load(src, lazy=True, **load_kwargs)
     if isinstance(s, list):
-        raise FileFormatError(
-            f"{src} holds {len(s)} signals; pick one with signal_type= or index= to convert"
-        )
+        where = [x.history[0].get("params", {}).get("index") if x.history else None for x in s]
+        if load_kwargs.get("signal_type") is not None:
+            raise FileFormatError(f"{src} holds {len(s)} signals of type {load_kwargs['signal_type']!r} (at indices "
+                                  f"{', '.join(map(str, where))}); pick one with index= (--index) to convert")
+        raise FileFormatError(f"{src} holds {len(s)} signals; pick one with signal_type= or index= (--signal-type, "
+                              "--index) to convert")
+    store_chunks(s, chunks)  # a wrong chunk shape is the caller's, not a damaged file's
     # A store's numbers must still have the digest recorded when it was written (nothing written otherwise).
     expect = store_summary(src)["data_sha256"] if is_store(Path(src)) else None
     try:

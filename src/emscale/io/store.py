@@ -72,6 +72,20 @@ def check_store_name(path) -> Path:
     return p
 
 
+def store_chunks(s, chunks) -> tuple[int, ...]:
+    """The chunk shape a store of ``s`` is written with: ``chunks`` (one whole number >= 1 per dimension, numpy
+    order; longer than a dimension is cut to it) or, None, :func:`default_chunks`. A ValueError names a wrong one."""
+    if chunks is None:
+        chunks = default_chunks(s.shape, s.dtype, s.nav_ndim)
+    chunks = tuple(chunks)
+    if len(chunks) != s.ndim:
+        raise ValueError(f"chunks needs {s.ndim} entries (one per dimension, numpy order), got {len(chunks)}: "
+                         f"{chunks}")
+    if any(isinstance(c, bool) or not isinstance(c, int | np.integer) or c < 1 for c in chunks):
+        raise ValueError(f"chunks must be whole numbers >= 1, one per dimension (numpy order), got {chunks}")
+    return tuple(int(min(c, max(n, 1))) for c, n in zip(chunks, s.shape, strict=True))
+
+
 def save_zarr(s: Signal, path, overwrite: bool = False, chunks=None, progress=None, expect_sha256=None,
               source=None) -> None:
     """Write ``s`` to a zarr v3 store at ``path``, partition by partition (bounded memory for lazy data).
@@ -85,12 +99,7 @@ def save_zarr(s: Signal, path, overwrite: bool = False, chunks=None, progress=No
     from . import checksums
 
     dst = check_store_name(path)
-    if chunks is None:
-        chunks = default_chunks(s.shape, s.dtype, s.nav_ndim)
-    if len(chunks) != s.ndim:
-        raise ValueError(f"chunks needs {s.ndim} entries (one per dimension, numpy order), got {len(chunks)}: "
-                         f"{tuple(chunks)}")
-    chunks = tuple(int(min(max(c, 1), max(n, 1))) for c, n in zip(chunks, s.shape, strict=True))
+    chunks = store_chunks(s, chunks)
     attrs = store_attrs(s)
     json.dumps(attrs, allow_nan=False)  # fail before writing anything if metadata cannot be stored
 
