@@ -19,7 +19,7 @@ from emscale.sampling.slads import (
     select_batch,
     slads_scan,
 )
-from emscale.sampling.slads_features import nn_reconstruct
+from emscale.sampling.slads_features import LOCAL_FEATURES, nn_reconstruct
 from emscale.sampling.slads_model import FORMAT, VERSION, ERDModel, disc_image, train_erd_model
 
 
@@ -155,6 +155,85 @@ def test_wrong_model_files_are_clear_errors(model, tmp_path, change, message):
     (tmp_path / "bad.json").write_text(json.dumps(d))
     with pytest.raises(ValueError, match=message):
         ERDModel.load(tmp_path / "bad.json")
+
+
+def _with_lattice(d):
+    """``d`` with a small lattice regression (the fixture's training images hold no lattice)."""
+    return {**d, "lattice": {"mean": d["mean"] + [0.5], "std": d["std"] + [1.0], "activation": "relu",
+                             "target": "sqrt", "target_scale": 0.5,
+                             "members": [[{"weight": [[0.1]] * 8, "bias": [0.0]}]]}}
+
+
+def _weight(d, value):
+    d["members"][1][0]["weight"][2][3] = value
+
+
+def _lattice_std(d):
+    d["lattice"]["std"][7] = 0.0
+
+
+@pytest.mark.parametrize("damage, field, message", [
+    (lambda d: _weight(d, float("nan")), "members[1][0].weight", "holds NaN or infinite values (1, the first at flat "
+                                                                 "index 35)"),
+    (lambda d: _weight(d, "0.5"), "members[1][0].weight", "must be a 2-D array of numbers"),
+    (lambda d: d["members"][0][-1].update(bias=[float("inf")]), "members[0][2].bias", "holds NaN or infinite"),
+    (lambda d: d["mean"].__setitem__(0, float("nan")), "mean", "holds NaN or infinite values"),
+    (lambda d: d.update(std=[0.0] * 7), "std", "must be > 0 everywhere, holds 0 at flat index 0"),
+    (lambda d: d.update(std=d["std"][:6]), "std",
+     "has shape (6,), (7,) expected: the standardisation does not match 7 features"),
+    (lambda d: d.update(target_scale=float("inf")), "target_scale", "must be finite, got inf"),
+    (lambda d: d.update(target_scale=0.0), "target_scale", "must be > 0, got 0.0"),
+    (lambda d: d.update(target_scale=True), "target_scale", "must be a number, got True"),
+    (lambda d: d.pop("target_scale"), "target_scale", "missing"),
+    (lambda d: d.update(c=float("nan")), "c", "must be finite, got nan"),
+    (lambda d: d.update(c=-4), "c", "must be > 0, got -4"),
+    (lambda d: d["members"][2].pop(), "members[2]", "ends in 16 outputs: the perceptron layers do not match 7 "
+                                                    "features and one output"),
+    (lambda d: d.update(**_with_lattice(d)) or _lattice_std(d), "lattice.std", "must be > 0 everywhere"),
+])
+def test_a_damaged_model_file_is_refused_naming_the_file_and_the_field(model, tmp_path, damage, field, message):
+    # each of these loaded and ran: the ERD NaN everywhere, the measurements bunched in a few rows, exit status 0
+    d = model.to_dict()
+    damage(d)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(d))  # NaN and inf as JSON's NaN and Infinity, which Python's json reads
+    with pytest.raises(DataError) as exc:
+        ERDModel.load(path)
+    assert str(exc.value).startswith(f"{path}: field '{field}' ") and message in str(exc.value), str(exc.value)
+
+
+def test_a_polynomial_model_with_a_nan_coefficient_is_refused(tmp_path):
+    m = len(LOCAL_FEATURES)
+    d = {"format": FORMAT, "version": 2, "features": list(LOCAL_FEATURES),
+         "k": 4, "c": 4.0, "regressor": "poly2", "degree": 2, "mean": [0.0] * m, "std": [1.0] * m,
+         "coef": [0.1] * (1 + m + m * (m + 1) // 2), "info": {}}
+    (tmp_path / "ok.json").write_text(json.dumps(d))
+    ERDModel.load(tmp_path / "ok.json")
+    d["coef"][5] = float("nan")
+    (tmp_path / "bad.json").write_text(json.dumps(d))
+    with pytest.raises(DataError, match=r"bad.json: field 'coef' holds NaN or infinite values \(1, the first at flat "
+                                        r"index 5\)"):
+        ERDModel.load(tmp_path / "bad.json")
+
+
+def test_a_recipe_with_a_damaged_model_ends_in_one_line_and_writes_nothing(model, tmp_path, capsys):
+    from emscale.cli import main
+
+    img = Signal(disc_image((24, 28), 3, 2), axes=[{"name": "y", "navigate": False}, {"name": "x", "navigate": False}],
+                 signal_type="image")
+    img.save(tmp_path / "img.zarr")
+    d = model.to_dict()
+    d["members"][0][0]["weight"][0][0] = float("nan")
+    (tmp_path / "m.json").write_text(json.dumps(d))
+    (tmp_path / "r.toml").write_text('[input]\npath = "img.zarr"\n\n[[step]]\nop = "dynamic_sampling"\nname = "scan"\n'
+                                     'model = "m.json"\nfraction = 0.2\nseed = 0\n')
+    code = main(["run", str(tmp_path / "r.toml"), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.strip().splitlines() == [f"emscale: error: line 4 (dynamic_sampling): {tmp_path / 'm.json'}: field "
+                                        "'members[0][0].weight' holds NaN or infinite values (1, the first at flat "
+                                        "index 0)"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["img.zarr", "m.json", "r.toml"]  # no results folder
 
 
 def test_a_pickle_is_never_unpickled(tmp_path):

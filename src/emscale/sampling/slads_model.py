@@ -44,6 +44,7 @@ import numpy as np
 
 from ..core.atomic import atomic_write
 from ..core.errors import check_count
+from ._model_fields import array, number, required
 from .patterns import random_pattern
 from .slads_features import FEATURES, LOCAL_FEATURES, NeighbourState
 from .slads_regressors import (
@@ -140,7 +141,9 @@ class ERDModel:
 
     @classmethod
     def load(cls, path) -> ERDModel:
-        """Read a model written by :meth:`save`; a clear ValueError for another format, version or feature set."""
+        """Read a model written by :meth:`save`; a clear ValueError for another format, version or feature set, and a
+        DataError naming the field for a damaged one (a missing field, a wrong type or shape, a number that is not
+        finite, a ``std`` or scale that is not > 0)."""
         path = Path(path)
         try:
             d = json.loads(path.read_text())
@@ -174,10 +177,11 @@ class ERDModel:
             lat = d["lattice"]
             if not isinstance(lat, dict):
                 raise ValueError(f"{source}: 'lattice' must be an object or null")
-            lmean, lstd = _standardisation(lat, len(FEATURES), f"{source} (lattice)")
-            lattice = {"params": params_from_json(kind, lat, len(FEATURES), f"{source} (lattice)"),
+            lmean, lstd = _standardisation(lat, len(FEATURES), source, "lattice.")
+            lattice = {"params": params_from_json(kind, lat, len(FEATURES), source, "lattice."),
                        "mean": lmean, "std": lstd}
-        return cls(regressor=kind, params=params, mean=mean, std=std, k=int(d["k"]), c=float(d["c"]),
+        c = number(required(d, "c", source), source, "c", positive=True)
+        return cls(regressor=kind, params=params, mean=mean, std=std, k=int(d["k"]), c=c,
                    info=dict(d.get("info", {})), lattice=lattice)
 
 
@@ -188,14 +192,11 @@ def _standardise(f: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray
     return z
 
 
-def _standardisation(d: dict, m: int, source: str):
-    try:
-        mean = np.asarray(d["mean"], dtype=np.float64)
-        std = np.asarray(d["std"], dtype=np.float64)
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"{source}: standardisation arrays missing or not numbers") from None
-    if mean.shape != (m,) or std.shape != (m,):
-        raise ValueError(f"{source}: standardisation arrays do not match {m} features")
+def _standardisation(d: dict, m: int, source: str, prefix: str = ""):
+    why = f"the standardisation does not match {m} features"
+    mean = array(required(d, "mean", source, prefix), (m,), source, prefix + "mean", why=why)
+    # std divides the features: 0 makes every standardised feature, and so every ERD, NaN
+    std = array(required(d, "std", source, prefix), (m,), source, prefix + "std", positive=True, why=why)
     return mean, std
 
 

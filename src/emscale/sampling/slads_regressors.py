@@ -39,6 +39,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from ._model_fields import array, bad, number, required
+
 REGRESSORS = ("mlp", "poly2")
 PREDICT_ROWS = 2048  # pixels per block of the forward pass: (2048, 16) float64 activations, 256 kB
 
@@ -150,38 +152,47 @@ def params_to_json(kind: str, params: dict) -> dict:
                          for w, b in zip(net["weights"], net["biases"], strict=True)] for net in params["members"]]}
 
 
-def params_from_json(kind: str, d: dict, m: int, source: str) -> dict:
-    """Arrays of a regression from its JSON fields, checked against ``m`` features (ValueError naming
-    ``source`` otherwise)."""
+def params_from_json(kind: str, d: dict, m: int, source: str, prefix: str = "") -> dict:
+    """Arrays of a regression from its JSON fields, checked against ``m`` features: types, shapes, every number
+    finite, ``target_scale`` > 0 (a DataError naming ``source`` and the field, ``prefix`` + its name, otherwise)."""
     if kind == "poly2":
         if d.get("degree") != 2:
             raise ValueError(f"{source}: polynomial degree {d.get('degree')!r} not supported (2)")
-        coef = np.asarray(d.get("coef", []), dtype=np.float64)
-        if coef.shape != (1 + m + m * (m + 1) // 2,):
-            raise ValueError(f"{source}: coefficient arrays do not match {m} features")
-        return {"coef": coef}
+        n = 1 + m + m * (m + 1) // 2
+        return {"coef": array(required(d, "coef", source, prefix), (n,), source, prefix + "coef",
+                              why=f"the coefficient arrays do not match {m} features")}
     if d.get("activation") != "relu":
         raise ValueError(f"{source}: perceptron activation {d.get('activation')!r} not supported ('relu')")
     if d.get("target") != "sqrt":
         raise ValueError(f"{source}: perceptron target {d.get('target')!r} not supported ('sqrt')")
-    try:
-        members = [_layers(net, m, source) for net in d["members"]]
-        scale = float(d["target_scale"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{source}: perceptron layers do not match {m} features and one output ({e})") from None
-    if not members:
+    nets = required(d, "members", source, prefix)
+    if not isinstance(nets, list):
+        raise bad(source, prefix + "members", "must be a list of perceptrons", nets)
+    if not nets:
         raise ValueError(f"{source}: perceptron has no members")
+    members = [_layers(net, m, source, f"{prefix}members[{j}]") for j, net in enumerate(nets)]
+    # the square of target_scale multiplies every prediction: inf or 0 would make the ERD NaN or flat everywhere
+    scale = number(required(d, "target_scale", source, prefix), source, prefix + "target_scale", positive=True)
     return {"members": members, "target_scale": scale}
 
 
-def _layers(net: list, m: int, source: str) -> dict:
-    ws = [np.asarray(layer["weight"], dtype=np.float64) for layer in net]
-    bs = [np.asarray(layer["bias"], dtype=np.float64) for layer in net]
+def _layers(net, m: int, source: str, name: str) -> dict:
+    """One perceptron's layers, each ``{"weight": (n_in, n_out), "bias": (n_out,)}``, from ``m`` inputs to one
+    output."""
+    if not isinstance(net, list) or not net:
+        raise bad(source, name, "must be a non-empty list of layers", net)
+    why = f"the perceptron layers do not match {m} features and one output"
+    ws, bs = [], []
     n_in = m
-    for i, (w, b) in enumerate(zip(ws, bs, strict=True)):
-        if w.ndim != 2 or w.shape[0] != n_in or b.shape != (w.shape[1],):
-            raise ValueError(f"layer {i}: weight {w.shape}, bias {b.shape} for {n_in} inputs")
+    for i, layer in enumerate(net):
+        where = f"{name}[{i}]"
+        if not isinstance(layer, dict):
+            raise bad(source, where, "must be an object with a weight and a bias", layer)
+        w = array(required(layer, "weight", source, where + "."), (n_in, None), source, where + ".weight", why=why)
+        b = array(required(layer, "bias", source, where + "."), (w.shape[1],), source, where + ".bias", why=why)
+        ws.append(w)
+        bs.append(b)
         n_in = w.shape[1]
-    if not ws or n_in != 1:
-        raise ValueError(f"{len(ws)} layers ending in {n_in} outputs")
+    if n_in != 1:
+        raise bad(source, name, f"ends in {n_in} outputs: {why}")
     return {"weights": ws, "biases": bs}

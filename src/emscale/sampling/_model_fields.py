@@ -1,0 +1,90 @@
+"""Fields of an ERD model file read as untrusted input: type, shape and range checked, or one DataError naming the
+file and the field.
+
+A model file may come from anyone (a colleague, a download) and a damaged one is not harmless: one NaN weight, a
+zero ``std`` or an infinite ``target_scale`` makes every predicted ERD NaN, and SLADS then measures rows in index
+order instead of the structure, with exit status 0. So every number is checked here, not where it is used.
+Values are echoed cut short: a crafted field can be a 300-digit number or a megabyte of text.
+"""
+
+from __future__ import annotations
+
+import math
+import reprlib
+
+import numpy as np
+
+from ..core.errors import DataError, is_number
+
+_ECHO = reprlib.Repr()
+_ECHO.maxstring = _ECHO.maxother = 40
+_ECHO.maxlong = 24
+_ECHO.maxlist = _ECHO.maxdict = _ECHO.maxtuple = 4
+_ECHO.maxlevel = 2
+
+
+def shown(value) -> str:
+    """``repr(value)`` cut to a few dozen characters."""
+    try:
+        return _ECHO.repr(value)
+    except (ValueError, RecursionError):  # an int past Python's 4300-digit limit of int -> str
+        return f"a {type(value).__name__} too long to show"
+
+
+def bad(source: str, name: str, problem: str, *value) -> DataError:
+    """The error for field ``name`` of ``source``; ``value`` (optional) echoed cut short."""
+    return DataError(f"{source}: field '{name}' {problem}" + (f", got {shown(value[0])}" if value else ""))
+
+
+def required(d: dict, key: str, source: str, prefix: str = ""):
+    """``d[key]``, or an error naming the missing field (``prefix``: where ``d`` sits in the file)."""
+    if key not in d:
+        raise bad(source, prefix + key, "missing")
+    return d[key]
+
+
+def number(value, source: str, name: str, positive: bool = False) -> float:
+    """A finite number (not a bool, not text); ``positive``: also > 0."""
+    if not is_number(value):
+        raise bad(source, name, "must be a number", value)
+    try:
+        x = float(value)
+    except OverflowError:  # an int beyond float64
+        x = math.inf
+    if not math.isfinite(x):
+        raise bad(source, name, "must be finite", value)
+    if positive and not x > 0:
+        raise bad(source, name, "must be > 0", value)
+    return x
+
+
+def _numbers(value, ndim: int) -> bool:
+    """``value`` is ``ndim`` levels of lists whose leaves are numbers (a walk at most ``ndim`` deep)."""
+    if ndim == 0:
+        return is_number(value)
+    return isinstance(value, list | tuple | np.ndarray) and all(_numbers(v, ndim - 1) for v in value)
+
+
+def array(value, shape: tuple, source: str, name: str, positive: bool = False, why: str = "") -> np.ndarray:
+    """A float64 array of ``shape`` (``None``: any length but 0) from nested lists of finite numbers; ``positive``:
+    every value > 0. ``why``: what the expected shape follows from, for the message."""
+    ndim = len(shape)
+    if not _numbers(value, ndim):
+        raise bad(source, name, f"must be a {ndim}-D array of numbers", value)
+    try:
+        a = np.asarray(value, dtype=np.float64)
+    except OverflowError:
+        raise bad(source, name, "holds a number beyond float64") from None
+    except ValueError:  # rows of different lengths
+        raise bad(source, name, f"must be a {ndim}-D array of numbers (its rows differ in length)") from None
+    if a.ndim != ndim or any(g != w if w is not None else g == 0 for g, w in zip(a.shape, shape, strict=True)):
+        want = "(" + ", ".join("n" if w is None else str(w) for w in shape) + ("," if ndim == 1 else "") + ")"
+        raise bad(source, name, f"has shape {a.shape}, {want} expected" + (f": {why}" if why else ""))
+    off = np.flatnonzero(~np.isfinite(a))
+    if off.size:
+        raise bad(source, name, f"holds NaN or infinite values ({off.size}, the first at flat index {off[0]})")
+    if positive:
+        off = np.flatnonzero(~(a > 0))
+        if off.size:
+            raise bad(source, name, f"must be > 0 everywhere, holds {a.flat[off[0]]:g} at flat index {off[0]}")
+    return a
