@@ -236,6 +236,57 @@ def test_a_recipe_with_a_damaged_model_ends_in_one_line_and_writes_nothing(model
     assert sorted(p.name for p in tmp_path.iterdir()) == ["img.zarr", "m.json", "r.toml"]  # no results folder
 
 
+_DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"k": None}, "field 'k' missing"),
+    ({"k": 0}, "field 'k' must be a whole number from 1 to 64, got 0"),
+    ({"k": "abc"}, "field 'k' must be a whole number from 1 to 64, got 'abc'"),
+    ({"k": 1e300}, "field 'k' must be a whole number from 1 to 64, got 1e+300"),
+    ({"k": 10**300}, "field 'k' must be a whole number from 1 to 64, got 1000000000...00000000000"),
+    ({"k": True}, "field 'k' must be a whole number from 1 to 64, got True"),
+    ({"c": None}, "field 'c' missing"),
+    ({"info": "hello"}, "field 'info' must be an object nesting at most 16 levels (the training summary), "
+                        "got 'hello'"),
+    ({"info": {"a": json.loads("[" * 500 + "]" * 500)}}, "field 'info' must be an object nesting at most 16 levels"),
+    ({"features": 5}, "trained on features 5, this emscale computes"),
+    ({"regressor": "x" * 10**6}, "regressor 'xxxxxxxxxxxxxxxxx...xxxxxxxxxxxxxxxxxx' unknown"),
+    ({"version": "3"}, "model version '3' unknown (this emscale reads 1 to 3)"),
+    ({"lattice": [1.0] * 10**5}, "field 'lattice' must be an object or null, got [1.0, 1.0, 1.0, 1.0, ...]"),
+    ({"members": [[{"weight": [[1.0] * 16] * 7}]]}, "field 'members[0][0].bias' missing"),
+    ("info", "not a SLADS ERD model file (JSON nested too deeply to read)"),
+    ("k", "not a SLADS ERD model file (a number of thousands of digits)"),
+])
+def test_crafted_model_fields_are_one_short_line_naming_the_file_and_the_field(model, tmp_path, capsys, change,
+                                                                               message):
+    from emscale.cli import main
+
+    d = model.to_dict()
+    path = tmp_path / "m.json"
+    if isinstance(change, str):  # text JSON can hold and Python's objects cannot be written back to
+        big = _DEEP if change == "info" else "9" * 5000
+        text = json.dumps(dict(d, **{change: 0}))
+        path.write_text(text.replace(f'"{change}": 0', f'"{change}": {big}'))
+    else:
+        d.update(change)
+        path.write_text(json.dumps({k: v for k, v in d.items() if v is not None}))
+    with pytest.raises(DataError) as exc:
+        ERDModel.load(path)
+    assert str(exc.value).startswith(f"{path}: ") and message in str(exc.value), str(exc.value)
+    # the same through the command line, as a colleague's model for a recipe: one line, cut short, nothing written
+    img = Signal(disc_image((20, 20), 2, 2), axes=[{"name": "y", "navigate": False}, {"name": "x", "navigate": False}],
+                 signal_type="image")
+    img.save(tmp_path / "img.zarr")
+    (tmp_path / "r.toml").write_text('[input]\npath = "img.zarr"\n\n[[step]]\nop = "dynamic_sampling"\n'
+                                     'name = "scan"\nmodel = "m.json"\nfraction = 0.2\n')
+    code = main(["run", str(tmp_path / "r.toml"), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip().splitlines() == [f"emscale: error: line 4 (dynamic_sampling): {exc.value}"], err
+    assert len(err) < 300 + len(str(path))
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_pickle_is_never_unpickled(tmp_path):
     class Boom:
         def __reduce__(self):

@@ -62,6 +62,8 @@ def test_an_unknown_regressor_is_refused_by_name():
         train_erd_model([np.zeros((8, 8))], regressor="forest")
     with pytest.raises(ValueError, match="n_pixels must be a whole number >= 1"):
         train_erd_model([np.zeros((8, 8))], n_pixels=0)
+    with pytest.raises(ValueError, match="k must be at most 64"):  # a model file with more is refused on load
+        train_erd_model([np.zeros((8, 8))], k=65)
 
 
 def test_perceptron_round_trips_through_json_bit_for_bit(tmp_path):

@@ -58,6 +58,26 @@ def number(value, source: str, name: str, positive: bool = False) -> float:
     return x
 
 
+def count(value, source: str, name: str, maximum: int) -> int:
+    """A whole number from 1 to ``maximum`` (not a bool, not a float)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer) or not 1 <= value <= maximum:
+        raise bad(source, name, f"must be a whole number from 1 to {maximum}", value)
+    return int(value)
+
+
+def nested_within(value, depth: int) -> bool:
+    """Lists and objects in ``value`` nest at most ``depth`` levels (walked without recursion: a crafted file nests
+    them as deep as the JSON reader allows, which a recursive walk, or the history's encoder later, does not)."""
+    todo = [(value, 0)]
+    while todo:
+        v, level = todo.pop()
+        if isinstance(v, dict | list):
+            if level >= depth:
+                return False
+            todo += [(x, level + 1) for x in (v.values() if isinstance(v, dict) else v)]
+    return True
+
+
 def _numbers(value, ndim: int) -> bool:
     """``value`` is ``ndim`` levels of lists whose leaves are numbers (a walk at most ``ndim`` deep)."""
     if ndim == 0:

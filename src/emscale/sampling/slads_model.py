@@ -43,8 +43,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.atomic import atomic_write
-from ..core.errors import check_count
-from ._model_fields import array, number, required
+from ..core.errors import DataError, check_count
+from ._model_fields import array, bad, count, nested_within, number, required, shown
 from .patterns import random_pattern
 from .slads_features import FEATURES, LOCAL_FEATURES, NeighbourState
 from .slads_regressors import (
@@ -63,6 +63,10 @@ VERSION = 3  # 3: + the lattice regression on FEATURES; 2: the regression is nam
 # perceptron test in tests/sampling) it steered 1.4 dB worse than the local regression alone on held-out
 # lattices; with 148 000 (the benchmark's eight 128 x 128 lattices) 0.9 dB better.
 MIN_LATTICE_PIXELS = 20000
+# Neighbours of the features: a scan holds (pixels, k) arrays of them, so a model file's k is bounded (the paper
+# uses up to 10; 4 here) lest a crafted file ask for terabytes.
+MAX_K = 64
+INFO_DEPTH = 16  # nesting of a model's training summary (3 as train_erd_model writes it)
 
 
 @dataclass
@@ -141,14 +145,19 @@ class ERDModel:
 
     @classmethod
     def load(cls, path) -> ERDModel:
-        """Read a model written by :meth:`save`; a clear ValueError for another format, version or feature set, and a
-        DataError naming the field for a damaged one (a missing field, a wrong type or shape, a number that is not
-        finite, a ``std`` or scale that is not > 0)."""
+        """Read a model written by :meth:`save`. The file may come from anyone: anything but a model this emscale
+        reads is one :class:`DataError` (a ValueError) naming the file -- another format, version or feature set --
+        and, for a damaged one, the field (missing, of a wrong type or shape, a number not finite, a ``std`` or scale
+        not > 0, ``k`` beyond :data:`MAX_K`)."""
         path = Path(path)
         try:
             d = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ValueError(f"{path}: not a SLADS ERD model file (JSON expected): {e}") from None
+            raise DataError(f"{path}: not a SLADS ERD model file (JSON expected): {e}") from None
+        except RecursionError:
+            raise DataError(f"{path}: not a SLADS ERD model file (JSON nested too deeply to read)") from None
+        except ValueError:  # an integer of more digits than Python converts (4300)
+            raise DataError(f"{path}: not a SLADS ERD model file (a number of thousands of digits)") from None
         return cls.from_dict(d, source=str(path))
 
     @classmethod
@@ -156,19 +165,21 @@ class ERDModel:
         """The model of :meth:`to_dict`'s dict (or a version-1 file's: a polynomial model without the
         ``regressor`` field)."""
         if not isinstance(d, dict) or d.get("format") != FORMAT:
-            raise ValueError(f"{source}: not a SLADS ERD model (format {FORMAT!r} expected)")
+            raise DataError(f"{source}: not a SLADS ERD model (format {FORMAT!r} expected)")
         ver = d.get("version")
         if not isinstance(ver, int) or isinstance(ver, bool) or not 1 <= ver <= VERSION:
-            raise ValueError(f"{source}: model version {ver!r} is newer than this emscale reads (1 to {VERSION}); "
-                             "upgrade emscale or retrain")
-        feats = tuple(d.get("features", ()))
+            newer = isinstance(ver, int) and not isinstance(ver, bool) and ver > VERSION
+            raise DataError(f"{source}: model version {shown(ver)} " + (
+                f"is newer than this emscale reads (1 to {VERSION}); upgrade emscale or retrain" if newer else
+                f"unknown (this emscale reads 1 to {VERSION})"))
+        feats = d.get("features", [])
         want = FEATURES if ver >= 3 else LOCAL_FEATURES
-        if feats != want:
-            raise ValueError(f"{source}: model (version {ver}) trained on features {list(feats)}, this emscale "
-                             f"computes {list(want)} for that version; retrain the model")
+        if not isinstance(feats, list) or tuple(feats) != want:
+            raise DataError(f"{source}: model (version {ver}) trained on features {shown(feats)}, this emscale "
+                            f"computes {list(want)} for that version; retrain the model")
         kind = d.get("regressor", "poly2") if ver >= 2 else "poly2"
         if kind not in REGRESSORS:
-            raise ValueError(f"{source}: regressor {kind!r} unknown (this emscale reads {list(REGRESSORS)})")
+            raise DataError(f"{source}: regressor {shown(kind)} unknown (this emscale reads {list(REGRESSORS)})")
         m = len(LOCAL_FEATURES)
         params = params_from_json(kind, d, m, source)
         mean, std = _standardisation(d, m, source)
@@ -176,13 +187,18 @@ class ERDModel:
         if ver >= 3 and d.get("lattice") is not None:
             lat = d["lattice"]
             if not isinstance(lat, dict):
-                raise ValueError(f"{source}: 'lattice' must be an object or null")
+                raise bad(source, "lattice", "must be an object or null", lat)
             lmean, lstd = _standardisation(lat, len(FEATURES), source, "lattice.")
             lattice = {"params": params_from_json(kind, lat, len(FEATURES), source, "lattice."),
                        "mean": lmean, "std": lstd}
+        k = count(required(d, "k", source), source, "k", MAX_K)
         c = number(required(d, "c", source), source, "c", positive=True)
-        return cls(regressor=kind, params=params, mean=mean, std=std, k=int(d["k"]), c=c,
-                   info=dict(d.get("info", {})), lattice=lattice)
+        info = d.get("info", {})
+        # the training summary travels into every scan's history: an object of JSON values, shallow enough to encode
+        if not isinstance(info, dict) or not nested_within(info, INFO_DEPTH):
+            raise bad(source, "info", f"must be an object nesting at most {INFO_DEPTH} levels (the training summary)",
+                      info)
+        return cls(regressor=kind, params=params, mean=mean, std=std, k=k, c=c, info=dict(info), lattice=lattice)
 
 
 def _standardise(f: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
@@ -286,6 +302,8 @@ def train_erd_model(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels
         raise ValueError(f"regressor must be one of {list(REGRESSORS)}, got {regressor!r}")
     check_count("n_pixels", n_pixels)
     check_count("k", k)
+    if k > MAX_K:
+        raise DataError(f"k must be at most {MAX_K} (neighbours of the features), got {k}")
     images = [np.asarray(im) for im in images]
     for i, im in enumerate(images):
         if im.ndim != 2:

@@ -39,7 +39,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ._model_fields import array, bad, number, required
+from ..core.errors import DataError
+from ._model_fields import array, bad, number, required, shown
 
 REGRESSORS = ("mlp", "poly2")
 PREDICT_ROWS = 2048  # pixels per block of the forward pass: (2048, 16) float64 activations, 256 kB
@@ -157,19 +158,19 @@ def params_from_json(kind: str, d: dict, m: int, source: str, prefix: str = "") 
     finite, ``target_scale`` > 0 (a DataError naming ``source`` and the field, ``prefix`` + its name, otherwise)."""
     if kind == "poly2":
         if d.get("degree") != 2:
-            raise ValueError(f"{source}: polynomial degree {d.get('degree')!r} not supported (2)")
+            raise DataError(f"{source}: polynomial degree {shown(d.get('degree'))} not supported (2)")
         n = 1 + m + m * (m + 1) // 2
         return {"coef": array(required(d, "coef", source, prefix), (n,), source, prefix + "coef",
                               why=f"the coefficient arrays do not match {m} features")}
     if d.get("activation") != "relu":
-        raise ValueError(f"{source}: perceptron activation {d.get('activation')!r} not supported ('relu')")
+        raise DataError(f"{source}: perceptron activation {shown(d.get('activation'))} not supported ('relu')")
     if d.get("target") != "sqrt":
-        raise ValueError(f"{source}: perceptron target {d.get('target')!r} not supported ('sqrt')")
+        raise DataError(f"{source}: perceptron target {shown(d.get('target'))} not supported ('sqrt')")
     nets = required(d, "members", source, prefix)
     if not isinstance(nets, list):
         raise bad(source, prefix + "members", "must be a list of perceptrons", nets)
     if not nets:
-        raise ValueError(f"{source}: perceptron has no members")
+        raise DataError(f"{source}: perceptron has no members")
     members = [_layers(net, m, source, f"{prefix}members[{j}]") for j, net in enumerate(nets)]
     # the square of target_scale multiplies every prediction: inf or 0 would make the ERD NaN or flat everywhere
     scale = number(required(d, "target_scale", source, prefix), source, prefix + "target_scale", positive=True)
