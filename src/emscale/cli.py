@@ -325,10 +325,12 @@ def train_erd(
     overwrite: bool = typer.Option(False, help="Replace an existing model file."),
 ):
     """Train a SLADS ERD model (dynamic sampling) on IMAGES and write it as JSON, atomically."""
+    from .core.atomic import check_output_file
     from .sampling.slads_train import train_erd_from_files
 
     if out.suffix.lower() != ".json":
         raise EmscaleError(f"output {out} must end in .json (the model is written as JSON)")
+    check_output_file(out, overwrite)  # now, not after a training of seconds to minutes
     kw = {"fractions": tuple(fraction)} if fraction else {}
     model, sources = train_erd_from_files(images, seed=seed, n_pixels=n_pixels, regressor=regressor, **kw)
     model.save(out, overwrite=overwrite)

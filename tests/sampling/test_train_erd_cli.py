@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -85,4 +86,64 @@ def test_bad_input_ends_in_one_clear_line(folder, tmp_path, capsys):
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     code, _, err = run(capsys, "train-erd", folder, "-o", tmp_path / "m.txt")
     assert code == 2 and "must end in .json" in err
+    assert not (tmp_path / "m.json").exists()
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Training that fails the test: an output that cannot be written is refused before it."""
+    import emscale.sampling.slads_train as slads_train
+
+    def trained(*args, **kwargs):
+        raise AssertionError("trained before checking the output")
+
+    monkeypatch.setattr(slads_train, "train_erd_model", trained)
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_training(folder, tmp_path, capsys, monkeypatch,
+                                                                     no_training):
+    import os
+
+    (tmp_path / "old.json").write_text("{}")
+    (tmp_path / "dir.json").mkdir()
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    access = os.access
+    # chmod alone does not lock out root, who runs the CI: the check asks os.access, so it is told
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: Path(p) != locked and access(p, mode, **kw))
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    cases = [
+        (tmp_path / "old.json", [],
+         f"{tmp_path / 'old.json'} already exists; pass overwrite=True (--overwrite) to replace it"),
+        (tmp_path / "missing" / "m.json", [], f"{tmp_path / 'missing'}: output directory does not exist"),
+        (tmp_path / "dir.json", ["--overwrite"], f"{tmp_path / 'dir.json'} is a folder; the output file would "
+                                                 "replace it"),
+        (locked / "m.json", [], f"{locked}: output directory is not writable"),
+    ]
+    for out, extra, message in cases:
+        code, _, err = run(capsys, "train-erd", folder, "-o", out, *extra)
+        assert code == 2 and err.strip().splitlines() == [f"emscale: error: {message}" + (
+            "" if "already exists" in message else ": nothing written")], err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+    assert (tmp_path / "old.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize("content, message", [
+    ("objects", "an array of Python objects (stored as a pickle, which emscale never loads); save a numeric array"),
+    ("pickle", "not a .npy array (no .npy header: a pickle or another format; emscale never loads pickles)"),
+    ("truncated", "not a readable .npy array (Failed to read all data"),
+])
+def test_an_unreadable_npy_is_named_and_never_unpickled(tmp_path, capsys, content, message):
+    import pickle
+
+    path = tmp_path / "bad.npy"
+    if content == "objects":
+        np.save(path, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    elif content == "pickle":
+        path.write_bytes(pickle.dumps([[1.0, 2.0], [3.0, 4.0]]))
+    else:
+        np.save(path, np.zeros((40, 40)))
+        path.write_bytes(path.read_bytes()[:500])
+    code, _, err = run(capsys, "train-erd", path, "-o", tmp_path / "m.json")
+    assert code == 2 and err.startswith(f"emscale: error: {path}: {message}") and len(err.splitlines()) == 1, err
     assert not (tmp_path / "m.json").exists()

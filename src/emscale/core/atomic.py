@@ -175,6 +175,22 @@ def _check(dst: Path, overwrite: bool) -> None:
         raise _exists(dst)
 
 
+def check_output_file(dst, overwrite: bool = False) -> Path:
+    """Refuse, before any work, an output file that :func:`atomic_write` would refuse only once the work is done: an
+    existing one without ``overwrite``, a folder in its place, a folder to write it in that is missing or not
+    writable. Returns ``dst`` as a Path."""
+    dst = Path(dst)
+    if not dst.parent.is_dir():
+        raise FileFormatError(f"{dst.parent}: output directory does not exist: nothing written")
+    if dst.is_dir():
+        raise OutputExistsError(f"{dst} is a folder; the output file would replace it: nothing written")
+    if os.path.lexists(dst) and not overwrite:
+        raise _exists(dst)
+    if not os.access(dst.parent, os.W_OK | os.X_OK):
+        raise FileFormatError(f"{dst.parent}: output directory is not writable: nothing written")
+    return dst
+
+
 def _exists(dst: Path) -> OutputExistsError:
     return OutputExistsError(f"{dst} already exists; pass overwrite=True (--overwrite) to replace it")
 

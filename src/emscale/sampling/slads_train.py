@@ -36,7 +36,18 @@ def _images_of_signal(s: Signal) -> list[np.ndarray]:
 
 def _images_of_file(path: Path) -> list[np.ndarray]:
     if path.suffix.lower() == ".npy":
-        arr = np.load(path, allow_pickle=False)
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except ValueError as e:  # numpy's words name no file, and advise loading an untrusted pickle
+            if "Object arrays" in str(e):
+                why = "an array of Python objects (stored as a pickle, which emscale never loads); save a numeric array"
+            elif "pickled" in str(e):
+                why = "not a .npy array (no .npy header: a pickle or another format; emscale never loads pickles)"
+            else:
+                why = f"not a readable .npy array ({e})"
+            raise DataError(f"{path}: {why}") from None
+        except (OSError, EOFError) as e:
+            raise DataError(f"{path}: not a readable .npy array ({e})") from None
         if arr.ndim < 2:
             raise DataError(f"{path}: a .npy training image must be 2-D (or a stack of 2-D images), got shape "
                             f"{arr.shape}")
