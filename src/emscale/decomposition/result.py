@@ -317,8 +317,10 @@ class Decomposition(Result):
         return fig
 
     def _scree_evidence(self) -> dict:
-        """The rank evidence the scree draws: the stored one, else estimated now ({} when there is none)."""
-        if self.rank_evidence is not None:
+        """The rank evidence the scree draws: the stored one, else estimated now ({} when there is none). A rank
+        given on the randomized route stored none ("not-estimated"): the estimate from the PCA scree is drawn, as
+        :meth:`estimate_rank` (and the report's rank table) gives it."""
+        if self.rank_evidence is not None and self.rank_evidence.get("method") != "not-estimated":
             return self.rank_evidence
         try:
             return self.estimate_rank()[1]

@@ -106,17 +106,38 @@ def _cluster_figure(c):
     return phase_figure(lab, c.spectra_array, c.nav_axes, sig[-1], names, title="", crop=crop)
 
 
-def _rank_table(dec) -> str:
-    """The rank decision and its evidence, once: one row per scalar of the evidence."""
+def _rank_evidence(dec) -> tuple[int, dict, int | None]:
+    """(automatic rank, its evidence, the number of components asked for or None): what the rank table and the
+    scree's caption both state."""
     ev = dec.rank_evidence
     rank = dec.info.get("rank_estimate")
     if ev is None or rank is None:
         rank, ev = dec.estimate_rank()
     asked = (dec.params or {}).get("n_components")
-    label = ("automatic rank" if not isinstance(asked, int) or isinstance(asked, bool) else
+    return rank, ev, (asked if isinstance(asked, int) and not isinstance(asked, bool) else None)
+
+
+def _rank_table(dec) -> str:
+    """The rank decision and its evidence, once: one row per scalar of the evidence."""
+    rank, ev, asked = _rank_evidence(dec)
+    label = ("automatic rank" if asked is None else
              f"automatic rank (for comparison: {asked} component(s) were asked for and used)")
     rows = [(label, rank)] + [(_RANK_WORDS[k], number(ev[k])) for k in _RANK_KEYS if ev.get(k) is not None]
     return "<h3>Rank evidence</h3>" + table(rows, ["quantity", "value"])
+
+
+def _scree_caption(dec) -> str:
+    """The scree's caption in the rank table's terms (it said "no noise threshold: the rank came from
+    not-estimated" under a table with a Marchenko-Pastur threshold)."""
+    from ..decomposition.result import threshold_label
+
+    rank, ev, asked = _rank_evidence(dec)
+    given = "" if asked is None else f"; {asked} component(s) asked for and used"
+    if ev.get("threshold") is None:
+        method = ev.get("method", "an unknown method")
+        return f"Scree plot (no noise threshold: automatic rank {rank} by {method}{given})"
+    return (f"Scree plot with the {threshold_label(ev)} at {number(ev['threshold'])}: automatic rank {rank}"
+            + (" (the rank decision)" if asked is None else f" (for comparison{given})"))
 
 
 def _same_rank_evidence(dec, shown: dict) -> str | None:
@@ -152,10 +173,7 @@ def _decomposition_section(name: str, dec, shown: dict | None = None) -> str:
         else:
             shown[name] = dec
             parts.append(_rank_table(dec))
-            caption = "Scree plot with the noise threshold (rank decision)"
-            if not dec.has_noise_threshold():
-                caption = f"Scree plot (no noise threshold: the rank came from {dec.info.get('rank_method', 'it')})"
-            parts.append(figure(dec.plot_scree(), caption))
+            parts.append(figure(dec.plot_scree(), _scree_caption(dec)))
     parts.append(figure(dec.plot_factors(names=names), "Factor spectra"))
     parts.append(figure(dec.plot_loadings(names=names), "Loading maps"))
     if len(dec.nav_shape) == 2 and dec.n_components >= 1:
