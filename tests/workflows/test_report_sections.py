@@ -7,8 +7,10 @@ from __future__ import annotations
 import html as _html
 import re
 
+import numpy as np
 import pytest
 
+import emscale as em
 from emscale.workflows.recipes import run_recipe
 from emscale.workflows.samples import eds_si
 
@@ -43,3 +45,24 @@ def test_the_scree_caption_states_the_threshold_the_rank_table_shows(eds):
     caption = re.search(r"<figcaption>(Scree plot[^<]*)</figcaption>", section).group(1)
     assert "not-estimated" not in caption and "no noise threshold" not in caption
     assert threshold in caption and f"automatic rank {rank}" in caption and "3 component(s) asked for" in caption
+
+
+def test_the_undefined_background_warning_in_a_recipe_gives_advice_a_recipe_can_follow(tmp_path):
+    # it said "Use return_params=True to get the mask", an argument no recipe step can set
+    from emscale.spectroscopy.background import BackgroundWarning
+    from emscale.workflows.samples import eels_si
+
+    s, _ = eels_si(shape=(6, 7), seed=3)
+    window = (70.2, 97.2)
+    d = np.array(s.data, copy=True)
+    lo, hi = (s.sig_axes[0].value_to_index(v) for v in window)
+    d[2, 3, lo:hi] = 0
+    em.Signal(d, axes=s.axes, signal_type="EELS").save(tmp_path / "eels.zarr")
+    (tmp_path / "r.toml").write_text(f'[input]\npath = "eels.zarr"\n\n[[step]]\nop = "remove_background"\n'
+                                     f"signal_range = {list(window)}\n")
+    with pytest.warns(BackgroundWarning, match=r"undefined in 1 of 42") as caught:
+        run_recipe(tmp_path / "r.toml", tmp_path / "out", report=False)
+    said = " ".join(str(w.message) for w in caught if issubclass(w.category, BackgroundWarning))
+    assert "return_params" not in said and "rebin step" in said
+    with pytest.warns(BackgroundWarning, match="return_params=True"):  # in Python the mask is one argument away
+        em.load(tmp_path / "eels.zarr").remove_background(window)

@@ -64,6 +64,12 @@ def input_folder(folder) -> Iterator[None]:
         _INPUT_FOLDER.reset(token)
 
 
+def in_recipe() -> bool:
+    """Whether a recipe's steps are running (:func:`input_folder` is set): a message's advice then names what a
+    recipe step can set, not an argument of the Python call."""
+    return _INPUT_FOLDER.get() is not None
+
+
 def file_beside_input(history: list[dict], name, what: str) -> Path:
     """The file ``name`` beside the input: in a recipe, the folder of the recipe's input; else (and where it is not
     there) the folder of the raw file the signal was loaded from (its history's ``load`` step).

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import AxisError, DataError
+from ..core.history import in_recipe
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, run_pass
@@ -176,10 +177,13 @@ def remove_background(
     n_bad = int(mask.sum())
     if n_bad:
         n = int(mask.size)
+        # a recipe step cannot set return_params: there, advice that removes the cause
+        advice = ("A rebin step before this one, or a window where every pixel has counts, leaves none undefined."
+                  if in_recipe() else "Use return_params=True to get the mask.")
         warnings.warn(
             f"remove_background: the {plan.model} background ({plan.fit} fit) is undefined in {n_bad} of {n} "
             f"pixel(s) (zero, negative or non-finite counts in the window {plan.window_text}); their "
-            f"background was set to 0. Use return_params=True to get the mask.",
+            f"background was set to 0. {advice}",
             BackgroundWarning,
             stacklevel=3,
         )
