@@ -70,3 +70,26 @@ def test_factor_legend_uses_the_names():
     fig = factor_figure(E, f, ["Si Kα", "#1"])
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["#0 Si Kα", "#1"]
     assert component_label(2, None) == "#2" and component_label(2, "#2") == "#2"
+
+
+def test_many_components_are_drawn_as_small_panels_not_behind_a_long_legend():
+    # PCA with 32 components of a CL line scan: a 32-entry legend squashed the profiles, and matplotlib's
+    # "constrained_layout not applied" reached the terminal
+    import warnings
+
+    from emscale.core.html import png
+    from emscale.plotting.components import LEGEND_MAX
+
+    k = 32
+    line = [Axis(name="x", size=67, scale=5.0, units="nm", navigate=True)]
+    rng = np.random.default_rng(4)
+    for fig in (loading_figure(rng.random((k, 67)), line, [f"#{c}" for c in range(k)]),
+                factor_figure(E, rng.random((200, k)), None)):
+        panels = [a for a in fig.axes if a.get_lines()]
+        assert len(panels) == k and [a.get_title() for a in panels] == [f"#{c}" for c in range(k)]
+        assert all(a.get_legend() is None or len(a.get_legend().get_texts()) <= LEGEND_MAX for a in fig.axes)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            png(fig)
+    few = loading_figure(rng.random((3, 67)), line, None)
+    assert len(few.axes) == 1 and len(few.axes[0].get_legend().get_texts()) == 3  # a few: one panel, a legend

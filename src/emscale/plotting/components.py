@@ -22,6 +22,7 @@ from .limits import line_range, robust_clim
 
 PHASE_COLOURS = "tab10"
 MASKED_COLOUR = "0.85"
+LEGEND_MAX = 8  # more curves than this: one small panel each (a longer legend hides the curves; tab10 repeats)
 
 
 def component_label(k: int, name: str | None) -> str:
@@ -35,25 +36,54 @@ def _figure(figsize):
     return Figure(figsize=figsize, layout="constrained")
 
 
+def _curves(axis, curves: np.ndarray, names: Sequence[str] | None, title: str, ylabel: str,
+            xlim: tuple[float, float] | None = None):
+    """``curves`` (k, n) against ``axis``: in one panel with a legend up to :data:`LEGEND_MAX` of them, else one
+    small panel each (titled by its component, sharing the axes' range) in a grid."""
+    y = np.asarray(curves, dtype=float)
+    k = y.shape[0]
+    names = list(names) if names is not None else [None] * k
+    x = np.asarray(axis.values, dtype=float)
+    xlim = xlim or (float(x.min()), float(x.max()))
+    if k <= LEGEND_MAX:
+        fig = _figure((7.0, 3.8))
+        ax = fig.add_subplot()
+        for c in range(k):
+            ax.plot(x, y[c], lw=1.1, color=f"C{c % 10}", label=component_label(c, names[c]))
+        ax.set_xlabel(axis_label(axis))
+        ax.set_ylabel(ylabel)
+        ax.set_xlim(*xlim)
+        ax.axhline(0, color="0.6", lw=0.6)
+        ax.legend(fontsize=8)
+        ax.set_title(title)
+        return fig
+    cols = 6 if k > 24 else 4
+    rows = int(np.ceil(k / cols))
+    fig = _figure((cols * 1.9, rows * 1.25 + 0.6))
+    axs = fig.subplots(rows, cols, sharex=True, squeeze=False).ravel()
+    for c, ax in enumerate(axs):
+        if c >= k:
+            ax.set_axis_off()
+            continue
+        ax.plot(x, y[c], lw=0.9, color="C0")
+        ax.axhline(0, color="0.6", lw=0.5)
+        ax.set_xlim(*xlim)
+        ax.set_title(component_label(c, names[c]), fontsize=8, pad=2)
+        ax.tick_params(labelsize=6, length=2, pad=1, labelbottom=c + cols >= k)  # the lowest of each column
+        ax.yaxis.get_offset_text().set_fontsize(6)
+    fig.supxlabel(axis_label(axis), fontsize=9)
+    fig.supylabel(ylabel, fontsize=9)
+    fig.suptitle(f"{title} ({k} components)", fontsize=10)
+    return fig
+
+
 def factor_figure(axis, factors: np.ndarray, names: Sequence[str] | None = None, title: str = "Factors",
                   crop: bool = False, ylabel: str = "factor (counts per channel)"):
-    """The factor spectra ``factors`` (channels, k) against ``axis``; ``crop``: only the energy range holding
-    their lines (:func:`.limits.line_range`)."""
+    """The factor spectra ``factors`` (channels, k) against ``axis`` (more than :data:`LEGEND_MAX`: a panel
+    each); ``crop``: only the energy range holding their lines (:func:`.limits.line_range`)."""
     f = np.asarray(factors, dtype=float)
-    k = f.shape[1]
-    names = list(names) if names is not None else [None] * k
-    fig = _figure((7.0, 3.8))
-    ax = fig.add_subplot()
     x = np.asarray(axis.values, dtype=float)
-    for c in range(k):
-        ax.plot(x, f[:, c], lw=1.1, color=f"C{c % 10}", label=component_label(c, names[c]))
-    ax.set_xlabel(axis_label(axis))
-    ax.set_ylabel(ylabel)
-    ax.set_xlim(*(line_range(x, f.T) if crop else (float(x.min()), float(x.max()))))
-    ax.axhline(0, color="0.6", lw=0.6)
-    ax.legend(fontsize=8, ncols=1 if k <= 6 else 2)
-    ax.set_title(title)
-    return fig
+    return _curves(axis, f.T, names, title, ylabel, line_range(x, f.T) if crop else None)
 
 
 def _grid(k: int) -> tuple[int, int]:
@@ -69,16 +99,7 @@ def loading_figure(maps: np.ndarray, nav_axes: Sequence, names: Sequence[str] | 
     k = m.shape[0]
     names = list(names) if names is not None else [None] * k
     if m.ndim == 2:  # line scans: profiles
-        fig = _figure((7.0, 3.6))
-        ax = fig.add_subplot()
-        x = np.asarray(nav_axes[-1].values, dtype=float)
-        for c in range(k):
-            ax.plot(x, m[c], lw=1.1, color=f"C{c % 10}", label=component_label(c, names[c]))
-        ax.set_xlabel(axis_label(nav_axes[-1]))
-        ax.set_ylabel(clabel)
-        ax.legend(fontsize=8)
-        ax.set_title(title)
-        return fig
+        return _curves(nav_axes[-1], m, names, title, clabel)
     rows, cols = _grid(k)
     ay, ax_ = nav_axes[-2], nav_axes[-1]
     aspect = (ay.size * abs(ay.scale)) / max(ax_.size * abs(ax_.scale), 1e-300) if ay.units == ax_.units else 1.0
