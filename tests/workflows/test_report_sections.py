@@ -66,3 +66,20 @@ def test_the_undefined_background_warning_in_a_recipe_gives_advice_a_recipe_can_
     assert "return_params" not in said and "rebin step" in said
     with pytest.warns(BackgroundWarning, match="return_params=True"):  # in Python the mask is one argument away
         em.load(tmp_path / "eels.zarr").remove_background(window)
+
+
+def test_a_recipe_ending_in_a_tomogram_draws_its_slices_with_calibrated_axes(tmp_path):
+    # the tomogram, the result of a tomography recipe, appeared only as a repr
+    from emscale.tomography.phantoms import fcc_nanoparticle, project_volume
+
+    tilts = [float(t) for t in np.linspace(-60.0, 60.0, 9)]
+    vol, _ = fcc_nanoparticle(24, a=8.0, seed=1)
+    axes = [{"name": "index", "navigate": True}, {"name": "y", "scale": 0.05, "units": "nm", "navigate": False},
+            {"name": "x", "scale": 0.05, "units": "nm", "navigate": False}]
+    em.Signal(project_volume(vol, tilts), axes=axes).save(tmp_path / "tilts.zarr")
+    text = _run(tmp_path, f'[input]\npath = "tilts.zarr"\n\n[[step]]\nop = "as_tilt_series"\nangles = {tilts}\n'
+                          '\n[[step]]\nop = "reconstruct_tomogram"\nmethod = "sirt"\nn_iter = 5\n', "tomo")
+    section = _section(text, "Tomogram")
+    assert "orthogonal slices through the centre" in section and section.count("<img") == 2
+    assert "maximum-intensity projections" in section
+    assert "24 x 24 x 24 voxels of 0.05 nm" in section

@@ -220,6 +220,27 @@ def _scan_section(scan: dict) -> str:
                          f"Scan mask, sparse data, reconstruction{what}")
 
 
+def _is_volume(s) -> bool:
+    return str(s.signal_type or "") == "volume" and s.ndim == 3
+
+
+def _volume_section(vol) -> str:
+    """A tomogram's size and voxel, its three central orthogonal slices and its maximum-intensity projections
+    (calibrated axes)."""
+    from ..tomography.figures import mip_figure, orthoslices_figure
+
+    ax = vol.axes
+    voxel = ({f"{a.scale:g} {a.units}".strip() for a in ax})
+    size = (" x ".join(str(a.size) for a in ax) + " voxels of "
+            + (voxel.pop() if len(voxel) == 1 else " x ".join(f"{a.scale:g} {a.units}".strip() for a in ax))
+            + f" ({', '.join(a.name for a in ax)})")
+    body = f"<p>{html.escape(size)}</p>"
+    if vol.nbytes > SCAN_FIGURE_BYTES:
+        return body + f"<p>Not drawn: the volume holds {vol.nbytes / 1e9:.1f} GB.</p>"
+    return (body + figure(orthoslices_figure(vol), "Tomogram: orthogonal slices through the centre")
+            + figure(mip_figure(vol), "Tomogram: maximum-intensity projections along z, y and x"))
+
+
 def render(run, recipe_text: str, extra_sections: list[tuple[str, str]] | None = None,
            up: tuple[str, str] | None = None) -> str:
     """The report's HTML for a :class:`emscale.recipes.runner.RunResult`; ``up``: ``(href, text)`` of a link to
@@ -268,6 +289,8 @@ def render(run, recipe_text: str, extra_sections: list[tuple[str, str]] | None =
     elif run.signal is not s0 and run.signal.sig_ndim == 2 and run.signal.nav_ndim <= 1:
         # maps (X-ray line maps, an image): drawn, not only named (a recipe's line maps appeared as a repr)
         out.append(figure(run.signal.plot(title=""), "Processed signal"))
+    elif run.signal is not s0 and _is_volume(run.signal):  # a tomogram: it had no figure at all
+        out.append("<h2>Tomogram</h2>" + _volume_section(run.signal))
     scans = getattr(run, "scans", None) or []
     for i, scan in enumerate(scans):
         out.append(f"<h2>Sparse scan and reconstruction{f' {i + 1}' if len(scans) > 1 else ''}</h2>")
