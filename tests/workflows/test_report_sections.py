@@ -83,3 +83,44 @@ def test_a_recipe_ending_in_a_tomogram_draws_its_slices_with_calibrated_axes(tmp
     assert "orthogonal slices through the centre" in section and section.count("<img") == 2
     assert "maximum-intensity projections" in section
     assert "24 x 24 x 24 voxels of 0.05 nm" in section
+
+
+def _sampling_run(folder, text: str, name: str):
+    (folder / f"{name}.toml").write_text(text)
+    res = run_recipe(folder / f"{name}.toml", folder / name)
+    return res, _html.unescape((folder / name / "report.html").read_text())
+
+
+def test_a_dynamic_sampling_recipe_reports_what_it_measured_why_it_stopped_and_the_figure(tmp_path):
+    # a SLADS run had only a one-line summary in the Steps table
+    from emscale.sampling.slads_model import lattice_image, train_erd_model
+
+    train_erd_model([lattice_image((48, 48), seed=s) for s in (1, 2)], fractions=(0.1, 0.3),
+                    n_pixels=400).save(tmp_path / "model.json")
+    axes = [{"name": "y", "scale": 0.1, "units": "nm", "navigate": False},
+            {"name": "x", "scale": 0.1, "units": "nm", "navigate": False}]
+    em.Signal(lattice_image((40, 44), seed=5), axes=axes, signal_type="image").save(tmp_path / "adf.zarr")
+    res, text = _sampling_run(tmp_path, '[input]\npath = "adf.zarr"\n\n[[step]]\nop = "dynamic_sampling"\n'
+                                        'name = "scan"\nmodel = "model.json"\nfraction = 0.2\nseed = 1\n', "slads")
+    scan = res.results["scan"]
+    section = _section(text, "Dynamic sampling (SLADS) “scan”")
+    m = int(scan.mask.sum())
+    assert f"{m} of 1760 ({m / 1760:.2%}; asked 20.00%)" in section
+    assert f"budget spent: {m} of 352 positions" in section and scan.stopped_by() in section
+    assert f"{len(scan.fractions) - 1} batch(es) after a random start of {int((scan.order == 0).sum())}" in section
+    assert f"{scan.erd_estimate[0]:.4g} → {scan.erd_estimate[-1]:.4g}" in section
+    assert section.count("<img") == 1 and "measurement order, reconstruction" in section
+
+
+def test_an_autonomous_spectrum_imaging_recipe_reports_its_phase_map_and_why_it_stopped(eds):
+    res, text = _sampling_run(eds, '[input]\npath = "eds.zarr"\n\n[[step]]\nop = "autonomous_spectrum_imaging"\n'
+                                   'name = "auto"\nn_phases = 3\nfraction = 0.3\n', "auto")
+    run = res.results["auto"]
+    section = _section(text, "Autonomous spectrum imaging “auto”")
+    m = int((run.order >= 0).sum())
+    assert f"{m} of 672 ({m / 672:.2%}; asked 30.00%)" in section
+    assert run.stopped_by() in section and ("budget spent" in section or "map stable" in section)
+    assert f"{len(run.fractions)} round(s)" in section
+    shares = np.bincount(run.phase_map.ravel(), minlength=3) / run.phase_map.size
+    assert ", ".join(f"{k}: {p:.1%}" for k, p in enumerate(shares)) in section
+    assert section.count("<img") == 2 and "Phase map and per-phase mean spectra" in section

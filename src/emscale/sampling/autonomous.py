@@ -79,6 +79,20 @@ class AutonomousResult(_SavedResult):
     def fraction(self) -> float:
         return float((self.order >= 0).mean())
 
+    def stopped_by(self) -> str:
+        """Why the run stopped, in words: the budget or a stable map (:func:`autonomous_si`'s rules, in its
+        order), read from the numbers and the parameters the history recorded."""
+        m, budget = int((self.order >= 0).sum()), self.allowed_positions()
+        if budget is not None and m >= budget:
+            return f"budget spent: {m} of {budget} positions"
+        p = self.run_params()
+        ari, patience = p.get("stable_ari"), p.get("patience")
+        if ari is not None and patience and self.stability.size > patience \
+                and np.all(self.stability[-patience:] >= ari):
+            return (f"map stable: adjusted Rand index between consecutive rounds >= {ari:g} for the last {patience} "
+                    f"rounds (lowest {float(np.min(self.stability[-patience:])):.4g})")
+        return "not known (no recorded parameters)"
+
 
 def adjusted_rand_index(a, b) -> float:
     """Adjusted Rand index of two label maps (1: the same partition up to relabelling)."""

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core import codec
 from ..core.errors import DataError
 from ..core.history import file_beside_input
 from ..core.registry import operation
@@ -81,6 +82,19 @@ class _SavedResult(Result):
         meta, arrays = load_npz(path, cls.KIND)
         return cls(**arrays, history=list(meta.get("history", [])))
 
+    def run_params(self) -> dict:
+        """The parameters the run's history recorded ({} for a run not made by a recorded operation)."""
+        return codec.decode(self.history[-1].get("params", {})) if self.history else {}
+
+    def allowed_positions(self) -> int | None:
+        """The positions the run was allowed, from its recorded ``budget`` or ``fraction`` (None if unknown)."""
+        p = self.run_params()
+        n = int(self.order.size)
+        try:
+            return _budget(n, p.get("budget"), None if p.get("budget") is not None else p.get("fraction"))
+        except (ValueError, TypeError):
+            return None
+
 
 @dataclass(repr=False)  # _SavedResult's: a line, not every array in full
 class SladsResult(_SavedResult):
@@ -116,6 +130,21 @@ class SladsResult(_SavedResult):
     @property
     def fraction(self) -> float:
         return float(self.mask.mean())
+
+    def stopped_by(self) -> str:
+        """Why the scan stopped, in words: the rule of :func:`slads_scan` that ended it, read from the numbers and
+        the parameters the history recorded."""
+        m, budget = int(self.mask.sum()), self.allowed_positions()
+        if budget is not None and m >= budget:
+            return f"budget spent: {m} of {budget} positions"
+        p = self.run_params()
+        d, d0 = float(self.erd_estimate[-1]), float(self.erd_estimate[0])
+        if p.get("stop_erd") is not None and d < p["stop_erd"]:
+            return f"estimated remaining distortion {d:.4g} below stop_erd = {p['stop_erd']:g}"
+        if p.get("stop_ratio") is not None and d < p["stop_ratio"] * d0:
+            return (f"estimated remaining distortion {d:.4g} below stop_ratio = {p['stop_ratio']:g} of its value "
+                    f"after the random start ({d0:.4g})")
+        return "not known (no recorded parameters)"
 
 
 def psnr(reference: np.ndarray, estimate: np.ndarray) -> float:

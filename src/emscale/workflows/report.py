@@ -10,6 +10,9 @@ import numpy as np
 from ..core.atomic import atomic_write
 from ..core.html import figure, table
 from ..decomposition import ClusterResult, Decomposition
+from ..sampling.autonomous import AutonomousResult
+from ..sampling.slads import SladsResult
+from .report_sampling import autonomous_section, slads_section
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
@@ -302,6 +305,10 @@ def render(run, recipe_text: str, extra_sections: list[tuple[str, str]] | None =
         elif isinstance(obj, ClusterResult):
             out.append(f"<h2>Clustering “{html.escape(name)}”</h2>")
             out.append(figure(_cluster_figure(obj), "Phase map and per-phase spectra"))
+        elif isinstance(obj, SladsResult):
+            out.append(slads_section(name, obj, (run.signal, run.input_signal)))
+        elif isinstance(obj, AutonomousResult):
+            out.append(autonomous_section(name, obj, (run.signal, run.input_signal)))
     for title, body in extra_sections or []:
         out.append(f"<h2>{html.escape(title)}</h2>{body}")
     out.append("<h2>Outputs</h2>")
