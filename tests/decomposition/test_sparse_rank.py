@@ -180,3 +180,17 @@ def test_an_explicit_gram_solver_keeps_its_scree_with_too_few_counts():
     with pytest.warns(UserWarning, match="too few counts"):
         exact = decompose(sparse, "pca", n_components="auto", solver="gram")
     assert exact.info["solver"] == "gram" and exact.info["solver_note"].endswith("no noise spectrum simulated")
+
+
+def test_a_component_that_is_a_single_count_is_named():
+    """At 5 counts/pixel over 1024 channels VCA and MCR returned 'spectra' that were one channel of one count (90
+    degrees from the truth) without a word (a new user's own scene)."""
+    s, _ = make_cube(3, "eds", shape=(32, 32), n_channels=2048, counts=5.0, seed=0)
+    with pytest.warns(UserWarning, match=r"component\(s\) 2 \(\d+ % in one channel of \d+ counts\) are single counts"):
+        d = decompose(s, "mcr", n_components=3)
+    assert d.info["single_count_components"] == [2]
+    s, _ = make_cube(3, "eds", shape=(32, 32), n_channels=2048, counts=200.0, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for method in ("vca", "mcr", "nmf"):
+            assert "single_count_components" not in decompose(s, method, n_components=3).info
