@@ -65,7 +65,7 @@ def test_all_problems_of_a_recipe_are_reported_at_once(cube):
 
 
 def test_a_misspelt_choice_is_caught_before_the_run(cube):
-    with pytest.raises(RecipeError, match="n_components.*'auto'.*got 'three'"):
+    with pytest.raises(RecipeError, match="n_components.*'auto'.*'three'"):
         parse(f'[input]\npath = "{cube / "in.zarr"}"\n[[step]]\nop = "decompose"\nn_components = "three"\n')
 
 
