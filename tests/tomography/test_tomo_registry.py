@@ -69,18 +69,19 @@ def test_rawtlt_is_read_beside_the_input_and_nowhere_else(real_dir, tmp_path):
     assert ts.axis("tilt").values[0] == -76.0 and ts.axis("tilt").values[-1] == 76.0
     from emscale.core.history import file_digest
 
-    # recorded with the file's digest: a replay of an edited file names it (it said only "result differs")
-    assert ts.history[-1]["params"]["rawtlt"] == {"name": "HAADF.rawtlt",
-                                                  "sha256": file_digest(real_dir / "tomography/HAADF.rawtlt")}
+    assert ts.history[-1]["params"]["rawtlt"] == "HAADF.rawtlt"
     np.testing.assert_array_equal(em.replay(ts.history).data, ts.data)
+    # pinned with the file's digest (as a results folder pins it): an edited file is named, not only a result that
+    # differs
+    pinned = {"name": "HAADF.rawtlt", "sha256": file_digest(real_dir / "tomography/HAADF.rawtlt")}
+    np.testing.assert_array_equal(as_tilt_series(s, rawtlt=pinned, tilt_axis="x").data, ts.data)
     work = tmp_path / "work"
     work.mkdir()
     for name in ("HAADF.mrc", "HAADF.rawtlt"):
         (work / name).write_bytes((real_dir / "tomography" / name).read_bytes())
-    moved = as_tilt_series(em.load(work / "HAADF.mrc"), rawtlt="HAADF.rawtlt", tilt_axis="x")
     (work / "HAADF.rawtlt").write_text((work / "HAADF.rawtlt").read_text().replace("-76", "-75", 1))
-    with pytest.raises(em.DataError, match=r"rawtlt 'HAADF.rawtlt': .* is not the file this step read"):
-        as_tilt_series(em.load(work / "HAADF.mrc"), rawtlt=moved.history[-1]["params"]["rawtlt"], tilt_axis="x")
+    with pytest.raises(em.DataError, match=r"rawtlt .* 'HAADF.rawtlt': .* is not the file this step read"):
+        as_tilt_series(em.load(work / "HAADF.mrc"), rawtlt=pinned, tilt_axis="x")
     # a link beside the input that points out of its folder is not read (a recipe reads only that folder)
     (work / "HAADF.rawtlt").unlink()
     (work / "HAADF.rawtlt").symlink_to(real_dir / "tomography" / "HAADF.rawtlt")
@@ -118,5 +119,5 @@ def test_a_results_folder_pins_the_angle_file_it_read(real_dir, tmp_path):
     run_recipe(tmp_path / "r.toml", tmp_path / "out")
     assert replay_outdir(tmp_path / "out") == []
     (tmp_path / "HAADF.rawtlt").write_text((tmp_path / "HAADF.rawtlt").read_text().replace("-76", "-75", 1))
-    with pytest.raises(RecipeError, match=r"\(as_tilt_series\): rawtlt 'HAADF.rawtlt': .* is not the file"):
+    with pytest.raises(RecipeError, match=r"\(as_tilt_series\): rawtlt .*'HAADF.rawtlt': .* is not the file"):
         replay_outdir(tmp_path / "out")

@@ -395,6 +395,11 @@ def test_a_recipe_samples_through_a_position_list_beside_its_input(tmp_path):
     assert replay_outdir(tmp_path / "out") == []
     pinned = (tmp_path / "out" / "recipe.toml").read_text()
     assert "pattern" not in pinned and "fraction" not in pinned  # ignored with a mask: neither pinned nor recorded
+    # the results folder pins the list by its digest: a replay of a changed list names it
+    assert 'mask = {name = "scan.csv", sha256 = "' in pinned
+    save_positions(make_pattern("jittered_grid", (32, 40), 0.2, 2), tmp_path / "scan.csv", overwrite=True)
+    with pytest.raises(RecipeError, match=r"\(sample_scan\): mask 'scan.csv': .* is not the file this step read"):
+        replay_outdir(tmp_path / "out")
     (tmp_path / "scan.csv").unlink()  # the history holds the mask itself, not the file's name
     assert np.array_equal(np.asarray(em.replay(res.signal.history).data), np.asarray(res.signal.data))
     for name, said in [("../scan.csv", "plain name of a file beside the input"), ("scan.txt", ".csv or .npy"),

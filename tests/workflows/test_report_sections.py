@@ -110,6 +110,15 @@ def test_a_dynamic_sampling_recipe_reports_what_it_measured_why_it_stopped_and_t
     assert f"{len(scan.fractions) - 1} batch(es) after a random start of {int((scan.order == 0).sum())}" in section
     assert f"{scan.erd_estimate[0]:.4g} → {scan.erd_estimate[-1]:.4g}" in section
     assert section.count("<img") == 1 and "measurement order, reconstruction" in section
+    # the results folder pins the model file by its digest: replayed as run, and a retrained model is named
+    from emscale.workflows.recipes import RecipeError, replay_outdir
+
+    assert 'model = {name = "model.json", sha256 = "' in (tmp_path / "slads" / "recipe.toml").read_text()
+    assert replay_outdir(tmp_path / "slads") == []
+    train_erd_model([lattice_image((48, 48), seed=s) for s in (3, 4)], fractions=(0.1, 0.3),
+                    n_pixels=400).save(tmp_path / "model.json", overwrite=True)
+    with pytest.raises(RecipeError, match=r"\(dynamic_sampling\): model .*'model.json': .* is not the file"):
+        replay_outdir(tmp_path / "slads")
 
 
 def test_an_autonomous_spectrum_imaging_recipe_reports_its_phase_map_and_why_it_stopped(eds):

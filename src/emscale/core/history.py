@@ -76,11 +76,15 @@ def file_beside_input(history: list[dict], name, what: str) -> Path:
 
     A step that reads a second file (an angle list, a trained model) names it this way -- a plain file name, no
     folders -- so that a recipe from someone else reads nothing outside its input's folder, and a results folder
-    that carries its inputs stays complete. ``what`` names the parameter in the error, which lists the folders
+    that carries its inputs stays complete. A results folder pins it as ``{"name", "sha256"}``: the same file, or
+    an error naming it. ``what`` names the parameter in the error, which lists the folders
     looked in when the file is in none of them.
     """
     from .errors import DataError
 
+    pinned = None
+    if isinstance(name, dict) and set(name) == {"name", "sha256"}:  # as a results folder pins it
+        name, pinned = name["name"], name["sha256"]
     if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\\" in name:
         raise DataError(f"{what} {name!r}: give the plain name of a file beside the input (no folders)")
     src = next((e["source"].get("path") for e in history if e.get("op") == "load" and e.get("source")), None)
@@ -94,6 +98,10 @@ def file_beside_input(history: list[dict], name, what: str) -> Path:
             if (folder / name).resolve().parent != folder:  # a link out of the folder reads what it points at
                 raise DataError(f"{what} {name!r}: {folder / name} is a link to {(folder / name).resolve()}, outside "
                                 "the input's folder; a recipe reads only files in that folder")
+            if pinned is not None and file_digest(folder / name) != pinned:
+                raise DataError(f"{what} {name!r}: {folder / name} is not the file this step read (SHA-256 "
+                                f"{file_digest(folder / name)[:12]}... against {str(pinned)[:12]}... recorded): it was "
+                                "changed or replaced")
             return folder / name
     looked = " or ".join(map(str, folders))
     raise DataError(f"{what} {name!r}: no such file beside the input (looked in {looked})")

@@ -98,9 +98,10 @@ def given_mask(s, mask, shape) -> np.ndarray:
     """A mask given to an operation on ``s``: a bool array, or the plain name of a position list (``.csv`` or
     ``.npy``, as ``emscale pattern`` and :func:`.patterns.save_positions` write) beside the input -- a recipe's
     way, which reads nothing outside its input's folder (:func:`.core.history.file_beside_input`)."""
-    if isinstance(mask, str):
-        if Path(mask).suffix.lower() not in (".csv", ".npy"):
-            raise DataError(f"mask {mask!r}: a position list is a .csv or .npy file (emscale pattern writes one)")
+    if isinstance(mask, str | dict):  # a name, or {"name", "sha256"} as a results folder pins it
+        name = mask.get("name") if isinstance(mask, dict) else mask
+        if Path(str(name)).suffix.lower() not in (".csv", ".npy"):
+            raise DataError(f"mask {name!r}: a position list is a .csv or .npy file (emscale pattern writes one)")
         return load_positions(file_beside_input(getattr(s, "history", []), mask, "mask"), shape)
     return check_mask(mask, shape)
 

@@ -316,7 +316,7 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
 def _model(model, s=None) -> ERDModel:
     if isinstance(model, ERDModel):
         return model
-    if isinstance(model, dict):
+    if isinstance(model, dict) and set(model) != {"name", "sha256"}:  # else a file as a results folder pins it
         return ERDModel.from_dict(model)
     return ERDModel.load(file_beside_input(getattr(s, "history", []), model, "model (or pass ERDModel.load(path))"))
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..core.axes import Axis
 from ..core.errors import AxisError, DataError, FileFormatError
-from ..core.history import file_beside_input, file_digest
+from ..core.history import file_beside_input
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 
@@ -191,16 +191,7 @@ def load_tilt_series(path, angles=None, tilt_axis: str = "y", axis_shift: float 
     return as_tilt_series(s, angles=angles, tilt_axis=tilt_axis, axis_shift=axis_shift, rawtlt=rawtlt)
 
 
-def _pinned_rawtlt(value, args):
-    """``rawtlt`` recorded with the SHA-256 of the file it named: a replay reads the file again, and an edited file
-    is then named, not only a result that differs."""
-    if value is None:
-        return None
-    name = value["name"] if isinstance(value, dict) else value
-    return {"name": name, "sha256": file_digest(file_beside_input(args["s"].history, name, "rawtlt"))}
-
-
-@operation("as_tilt_series", record={"rawtlt": _pinned_rawtlt})
+@operation("as_tilt_series")
 def as_tilt_series(s: Signal, angles: list[float] | None = None, tilt_axis: str = "y", axis_shift: float = 0.0,
                    rawtlt: str | dict | None = None) -> Signal:
     """A loaded stack of projections (e.g. ``em.load("HAADF.mrc")``: one navigation axis, images as signal) as a
@@ -213,7 +204,7 @@ def as_tilt_series(s: Signal, angles: list[float] | None = None, tilt_axis: str 
 
     ``rawtlt`` takes the angles from an IMOD angle file instead (a recipe's way): the plain name of a file in the
     folder of the file the signal was loaded from (its history's ``load`` step) -- never a path, so a recipe
-    reads nothing outside its input's folder. The history records it with the file's SHA-256
+    reads nothing outside its input's folder. A results folder pins it with the file's SHA-256
     (``{"name", "sha256"}``, which this also takes): the same file, or an error naming it.
 
     Example
@@ -252,14 +243,9 @@ def _navigation_angles(s: Signal) -> np.ndarray:
 
 
 def _angles_beside_input(s: Signal, rawtlt) -> np.ndarray:
-    """The angles of the IMOD file ``rawtlt`` (a name, or ``{"name", "sha256"}`` as recorded) in the folder of the
+    """The angles of the IMOD file ``rawtlt`` (a name, or ``{"name", "sha256"}`` as pinned) in the folder of the
     file ``s`` was loaded from."""
-    name, pinned = (rawtlt.get("name"), rawtlt.get("sha256")) if isinstance(rawtlt, dict) else (rawtlt, None)
-    path = file_beside_input(s.history, name, "rawtlt (or pass angles=)")
-    if pinned is not None and file_digest(path) != pinned:
-        raise DataError(f"rawtlt {name!r}: {path} is not the file this step read (SHA-256 {file_digest(path)[:12]}... "
-                        f"against {str(pinned)[:12]}... recorded): it was changed or replaced")
-    return read_rawtlt(path)
+    return read_rawtlt(file_beside_input(s.history, rawtlt, "rawtlt (or pass angles=)"))
 
 
 # -- views used by the algorithms ----------------------------------------------------------------------------

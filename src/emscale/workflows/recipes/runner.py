@@ -213,7 +213,7 @@ def _run_steps(recipe: Recipe, s: Signal, progress):
                 scans.append({"sparse": before, "reconstruction": s, "reference": reference})
         summary = repr(obj) if isinstance(obj, Signal) else repr(obj).splitlines()[0][:200]
         records.append(StepRecord(st.op, st.params, st.name, time.perf_counter() - t0, _peak_rss_mb(), summary,
-                                  _as_run(op, st.params, obj)))
+                                  _as_run(op, st.params, obj, recipe.input_path().resolve().parent)))
     if progress:
         progress(len(recipe.steps), len(recipe.steps), "done")
     return first, s, results, records, scans
@@ -223,7 +223,7 @@ def _run_steps(recipe: Recipe, s: Signal, progress):
 _NOT_PINNED = frozenset(_NOT_PARAMS | {"partition_bytes", "slices_per_partition", "scratch"})
 
 
-def _as_run(op, given: dict, obj) -> dict:
+def _as_run(op, given: dict, obj, folder: Path | None = None) -> dict:
     """The values a step's history recorded for parameters it was not given: every default as it ran, those
     resolved at run time (a None default: decompose's ``on="factors"``, ``max_iter=1000``, ...) and the fixed ones
     (a background ``model``, a ``seed``), so that a later change of any default does not change a replay."""
@@ -233,9 +233,11 @@ def _as_run(op, given: dict, obj) -> dict:
         return {}
     sig = op.signature.parameters
     recorded = codec.decode(history[-1].get("params", {}))
-    # a file the step read beside the input, given by name, recorded with its digest: replay checks it is the same
-    files = {k: v for k, v in recorded.items() if k in given and isinstance(v, dict) and set(v) == {"name", "sha256"}
-             and v["name"] == given[k]}
+    # a file the step read beside the input by name (recorded as what it held): pinned by its digest, so that a
+    # replay of a changed file names it
+    files = {k: {"name": given[k], "sha256": _history.file_digest(folder / given[k])} for k in given
+             if folder is not None and isinstance(given[k], str) and Path(given[k]).suffix
+             and Path(given[k]).name == given[k] and (folder / given[k]).is_file()}
     return files | {k: v for k, v in recorded.items()
                     if k not in given and k in sig and k not in _NOT_PINNED
                     and sig[k].default is not inspect.Parameter.empty and v is not None}
