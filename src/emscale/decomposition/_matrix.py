@@ -196,6 +196,13 @@ def _channel_index(keep: np.ndarray | None):
     return keep
 
 
+class _ArrayOutline:
+    """What a DataMatrix sent to a worker keeps of its in-memory data: shape and dtype, not the numbers."""
+
+    def __init__(self, a: np.ndarray):
+        self.shape, self.dtype, self.ndim = a.shape, a.dtype, a.ndim
+
+
 class DataMatrix:
     """Pass-based linear algebra on a Signal's data viewed as a (kept pixels x kept channels) matrix.
 
@@ -238,6 +245,8 @@ class DataMatrix:
         # its event loop) and the progress callback belong to the client side and cannot be pickled.
         state = self.__dict__.copy()
         state["executor"] = state["progress"] = None
+        if isinstance(state.get("data"), np.ndarray):  # the tasks get their blocks; the whole array stays here
+            state["data"] = _ArrayOutline(state["data"])
         return state
 
     # -- block access --------------------------------------------------------------------------------------

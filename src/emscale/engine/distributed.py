@@ -28,6 +28,7 @@ class _OneBlasThread:
 
 class DaskExecutor(Executor):
     name = "dask"
+    shares_memory = False
 
     def __init__(self, client):
         self.client = client

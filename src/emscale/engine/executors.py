@@ -21,6 +21,9 @@ class Executor:
     over one by one also implement :meth:`imap`."""
 
     name = "base"
+    # the tasks run in this process: a pass may write its results into an array it holds (remove_background's
+    # output); an executor whose tasks run elsewhere (a Dask cluster) gets them back as partials instead
+    shares_memory = True
 
     def map(
         self, fn: Callable[[Any], Any], items: Sequence, on_done: Callable[[int], None] | None = None

@@ -164,8 +164,18 @@ def run_pass(
     total = int(sum(sizes))
     done = [0]
 
-    def task(rows_: slice):
-        return p.map(read_block(source, rows_, axis), rows_)
+    if isinstance(source, np.ndarray) and not getattr(executor, "shares_memory", True):
+        # tasks that run elsewhere carry their own block: a closure over the array shipped all of it with every
+        # task (a 0.27 GB cube on a 2-worker cluster: 1.5-2.4 GB on the client)
+        items = [(r, read_block(source, r, axis)) for r in parts]
+
+        def task(item):
+            return p.map(item[1], item[0])
+    else:
+        items = parts
+
+        def task(rows_: slice):
+            return p.map(read_block(source, rows_, axis), rows_)
 
     def on_done(i: int):
         done[0] += sizes[i]
@@ -175,7 +185,7 @@ def run_pass(
     t0 = time.perf_counter()
     if fold and p.merge is not None:
         acc, n = None, 0
-        with closing(executor.imap(task, parts, on_done)) as partials:
+        with closing(executor.imap(task, items, on_done)) as partials:
             for part in partials:
                 acc = part if n == 0 else p.merge(acc, part)
                 n += 1
@@ -183,7 +193,7 @@ def run_pass(
         if n != len(parts):  # pragma: no cover - an executor yields one result per partition
             raise RuntimeError(f"pass {p.name!r}: {len(parts) - n} partial(s) were not merged")
     else:
-        partials = executor.map(task, parts, on_done)
+        partials = executor.map(task, items, on_done)
         if p.merge is None:
             acc = partials[0] if len(partials) == 1 else np.concatenate(partials, axis=axis)
         else:

@@ -49,7 +49,7 @@ from ..core.errors import AxisError, DataError
 from ..core.history import in_recipe
 from ..core.registry import operation
 from ..core.signal import Signal, derive
-from ..engine import Pass, run_pass
+from ..engine import Pass, get_executor, run_pass
 
 MODELS = ("powerlaw", "exponential", "polynomial", "offset")
 FITS = ("fast", "weighted")
@@ -154,7 +154,7 @@ def remove_background(
             progress=progress,
         )
         out = _lazy_subtract(src, packed, plan)
-    else:
+    elif getattr(executor or get_executor(), "shares_memory", True):
         out = np.empty(src.shape, dtype=plan.out_dtype)
 
         def map_block(block, rows):
@@ -169,6 +169,15 @@ def remove_background(
             progress=progress,
             partition_bytes=partition_bytes,
         )
+    else:  # the tasks run elsewhere (a cluster): an array written there never reaches this one -- it stayed zero
+        def map_parts(block, rows):
+            packed_block = plan.estimate(block[..., lo:hi])
+            return [(packed_block, plan.subtract(block, packed_block))]
+
+        parts = run_pass(src, Pass(map=map_parts, merge=lambda a, b: a + b, name="remove_background"),
+                         executor=executor, progress=progress, partition_bytes=partition_bytes)
+        packed = np.concatenate([pk for pk, _ in parts], axis=0)
+        out = np.concatenate([o for _, o in parts], axis=0)
     if not s.nav_ndim:
         out = out[0]
         packed = packed[0]
