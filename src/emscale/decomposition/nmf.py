@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine import Pass
+from ..engine import Pass, get_executor
 from ._jit import use_numba as use_numba_for
 from ._jit import use_numba_dense
 from ._linalg import tall_qr
@@ -215,12 +215,23 @@ def build_kl_matrix(dm: DataMatrix, use_numba: bool | None = None):
         if expected_nonzero_fraction(dm) > 0.9:
             # Poisson counts this high are mostly non-zero: dense float32 straight away (a CSR first would peak at
             # several times the dense size in indices)
-            def dense_rows(block, rows):
-                return [np.asarray(dm.raw_block(block, rows)[0], dtype=np.float32)]
+            if getattr(dm.executor or get_executor(), "shares_memory", True):
+                # filled in place: gathering the partials, then concatenating them, held the matrix twice
+                dense = np.empty((n, p), dtype=np.float32)
 
-            parts = dm.run(Pass(dense_rows, lambda a, b: a + b, name="nmf-build-dense"))
-            dense = np.concatenate(parts, axis=0) if parts else np.zeros((0, p), np.float32)
-            del parts
+                def fill_rows(block, rows):
+                    x, k0, k1 = dm.raw_block(block, rows)
+                    dense[k0:k1] = x
+                    return None
+
+                dm.run(Pass(fill_rows, lambda a, b: None, name="nmf-build-dense"))
+            else:  # the tasks run elsewhere: their rows come back as partials
+                def dense_rows(block, rows):
+                    return [np.asarray(dm.raw_block(block, rows)[0], dtype=np.float32)]
+
+                parts = dm.run(Pass(dense_rows, lambda a, b: a + b, name="nmf-build-dense"))
+                dense = np.concatenate(parts, axis=0) if parts else np.zeros((0, p), np.float32)
+                del parts
             return KLMatrix(n, p, dense=dense, use_numba=use_numba_dense(float(n) * p, requested))
 
     def m(block, rows):
