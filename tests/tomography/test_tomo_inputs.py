@@ -101,3 +101,10 @@ def test_an_all_zero_series_is_refused_by_the_alignment(projections):
             align_tilts(tilt_series(d, ANGLES))
         with pytest.raises(DataError, match="every projection holds one value throughout"):
             align_tilts(tilt_series(np.zeros_like(d), ANGLES))
+
+
+def test_a_scratch_folder_that_does_not_exist_is_named(projections, tmp_path):
+    # tempfile's raw FileNotFoundError, after the series had been arranged for the reconstruction
+    ts = tilt_series(projections, ANGLES)
+    with pytest.raises(DataError, match=r"scratch '.*nowhere': no such folder"):
+        reconstruct_tomogram(ts, scratch=str(tmp_path / "nowhere"))

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
 from ..core.axes import Axis
-from ..core.errors import OutputExistsError
+from ..core.errors import DataError, OutputExistsError
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, run_pass
@@ -84,6 +85,8 @@ def reconstruct_tomogram(
     ('z', 'nm')
     """
     check_series(s)
+    if scratch is not None and not Path(scratch).is_dir():  # before the reconstruction, not after it
+        raise DataError(f"scratch {str(scratch)!r}: no such folder (the folder that holds the slices out of core)")
     meta = tomo_meta(s)
     ta = meta["tilt_axis"]
     data = s.data if s.is_lazy else np.asarray(s.data)
