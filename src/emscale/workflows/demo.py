@@ -173,16 +173,10 @@ DEMO_FILES = "demo_files.json"  # every file the demo wrote: --overwrite deletes
 
 def _unlisted_in_demo(folder: Path) -> list[str] | None:
     """The files in ``folder`` that the demo did not write (:data:`DEMO_FILES`), or None where it is no demo folder
-    (see :func:`.recipes.runner.unlisted_files`)."""
-    from .recipes.runner import listed_only
+    (:func:`.recipes.runner.unlisted_files`)."""
+    from .recipes.runner import unlisted_files
 
-    try:
-        listing = json.loads((folder / DEMO_FILES).read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(listing, dict) or "emscale" not in listing or not isinstance(listing.get("files"), list):
-        return None
-    return listed_only(folder, {str(f) for f in listing["files"]} | {DEMO_FILES})
+    return unlisted_files(folder, DEMO_FILES)
 
 
 class _Stages:

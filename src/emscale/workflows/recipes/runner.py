@@ -119,17 +119,18 @@ def versions() -> dict:
 
 
 # -- running ---------------------------------------------------------------------------------------------------
-def unlisted_files(folder: Path) -> list[str] | None:
-    """The files in ``folder`` that its manifest does not list (a user's notes put into a results folder), or None
-    where ``folder`` is no results folder emscale wrote: ``--overwrite`` replaces only a folder where this is empty.
-    A ``manifest.json`` alone does not make one (other tools write files of that name)."""
+def unlisted_files(folder: Path, listing: str = MANIFEST) -> list[str] | None:
+    """The files in ``folder`` that its ``listing`` (a results folder's manifest, the demo's list) does not name (a
+    user's notes put into it), or None where ``folder`` is no folder emscale wrote: ``--overwrite`` replaces only a
+    folder where this is empty. A file of that name alone does not make one (other tools write ``manifest.json``):
+    it must be emscale's, with its ``files``."""
     try:
-        manifest = json.loads((folder / MANIFEST).read_text())
+        written = json.loads((folder / listing).read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(manifest, dict) or "emscale" not in manifest or not isinstance(manifest.get("files"), dict):
+    if not isinstance(written, dict) or "emscale" not in written or not isinstance(written.get("files"), dict | list):
         return None
-    return listed_only(folder, set(manifest["files"]) | {MANIFEST})
+    return listed_only(folder, {str(f) for f in written["files"]} | {listing})
 
 
 def listed_only(folder: Path, listed: set[str]) -> list[str]:
