@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine import Pass, get_executor
+from ..engine import Pass, runs_here
 from ._jit import use_numba as use_numba_for
 from ._jit import use_numba_dense
 from ._linalg import tall_qr
@@ -215,7 +215,7 @@ def build_kl_matrix(dm: DataMatrix, use_numba: bool | None = None):
         if expected_nonzero_fraction(dm) > 0.9:
             # Poisson counts this high are mostly non-zero: dense float32 straight away (a CSR first would peak at
             # several times the dense size in indices)
-            if getattr(dm.executor or get_executor(), "shares_memory", True):
+            if runs_here(dm.executor):
                 # filled in place: gathering the partials, then concatenating them, held the matrix twice
                 dense = np.empty((n, p), dtype=np.float32)
 

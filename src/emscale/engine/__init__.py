@@ -1,6 +1,7 @@
 """The execution engine: passes over navigation partitions, run by an executor."""
 
-from .executors import Executor, InlineExecutor, ThreadExecutor, executor_context, get_executor, use_executor
+from .executors import (Executor, InlineExecutor, ThreadExecutor, executor_context, get_executor, runs_here,
+                        use_executor)
 from .passes import Pass, PassReport, last_report, partitions, read_block, run_pass
 from .reductions import reduce, sum_spectrum, total_counts
 
@@ -10,6 +11,7 @@ __all__ = [
     "ThreadExecutor",
     "executor_context",
     "get_executor",
+    "runs_here",
     "use_executor",
     "Pass",
     "PassReport",

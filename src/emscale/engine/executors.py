@@ -133,6 +133,12 @@ def get_executor() -> Executor:
     return _current
 
 
+def runs_here(executor: Executor | None = None) -> bool:
+    """Whether the tasks of ``executor`` (None: the default one) run in this process, so that a pass may write its
+    results into an array held here (:attr:`Executor.shares_memory`)."""
+    return getattr(executor or get_executor(), "shares_memory", True)
+
+
 def use_executor(executor: Executor | str | None = "threads", **kwargs) -> Executor:
     """Set the default executor: ``"inline"``, ``"threads"`` (default) or an :class:`Executor` instance."""
     global _current

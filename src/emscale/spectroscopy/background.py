@@ -49,7 +49,7 @@ from ..core.errors import AxisError, DataError
 from ..core.history import in_recipe
 from ..core.registry import operation
 from ..core.signal import Signal, derive
-from ..engine import Pass, get_executor, run_pass
+from ..engine import Pass, run_pass, runs_here
 
 MODELS = ("powerlaw", "exponential", "polynomial", "offset")
 FITS = ("fast", "weighted")
@@ -154,7 +154,7 @@ def remove_background(
             progress=progress,
         )
         out = _lazy_subtract(src, packed, plan)
-    elif getattr(executor or get_executor(), "shares_memory", True):
+    elif runs_here(executor):
         out = np.empty(src.shape, dtype=plan.out_dtype)
 
         def map_block(block, rows):
