@@ -64,6 +64,30 @@ def input_folder(folder) -> Iterator[None]:
         _INPUT_FOLDER.reset(token)
 
 
+# the files file_beside_input found while a block ran (:func:`files_read`): what a results folder pins
+_FILES_READ: contextvars.ContextVar[dict | None] = contextvars.ContextVar("files_read", default=None)
+
+
+@contextlib.contextmanager
+def files_read() -> Iterator[dict]:
+    """While the block runs, the files :func:`file_beside_input` finds are collected in the dict yielded (name ->
+    path): the recipe runner pins exactly those, by :func:`pinned_file`."""
+    token = _FILES_READ.set({})
+    try:
+        yield _FILES_READ.get()
+    finally:
+        _FILES_READ.reset(token)
+
+
+def pinned_file(name: str, path) -> dict:
+    """A file read beside the input, as a results folder pins it: its name and SHA-256."""
+    return {"name": name, "sha256": file_digest(path)}
+
+
+def is_pinned_file(value) -> bool:
+    return isinstance(value, dict) and set(value) == {"name", "sha256"}
+
+
 def in_recipe() -> bool:
     """Whether a recipe's steps are running (:func:`input_folder` is set): a message's advice then names what a
     recipe step can set, not an argument of the Python call."""
@@ -83,7 +107,7 @@ def file_beside_input(history: list[dict], name, what: str) -> Path:
     from .errors import DataError
 
     pinned = None
-    if isinstance(name, dict) and set(name) == {"name", "sha256"}:  # as a results folder pins it
+    if is_pinned_file(name):  # as a results folder pins it
         name, pinned = name["name"], name["sha256"]
     if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\\" in name:
         raise DataError(f"{what} {name!r}: give the plain name of a file beside the input (no folders)")
@@ -102,6 +126,9 @@ def file_beside_input(history: list[dict], name, what: str) -> Path:
                 raise DataError(f"{what} {name!r}: {folder / name} is not the file this step read (SHA-256 "
                                 f"{file_digest(folder / name)[:12]}... against {str(pinned)[:12]}... recorded): it was "
                                 "changed or replaced")
+            read = _FILES_READ.get()
+            if read is not None:
+                read[name] = folder / name
             return folder / name
     looked = " or ".join(map(str, folders))
     raise DataError(f"{what} {name!r}: no such file beside the input (looked in {looked})")

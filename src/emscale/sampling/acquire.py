@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import DataError, check_seed, is_number
-from ..core.history import file_beside_input
+from ..core.history import file_beside_input, is_pinned_file
 from ..core.registry import operation
 from ..core.signal import Signal, derive, measured_mask
 from .patterns import check_fraction, check_mask, check_mean_run, check_pattern, load_positions, make_pattern
@@ -98,8 +98,8 @@ def given_mask(s, mask, shape) -> np.ndarray:
     """A mask given to an operation on ``s``: a bool array, or the plain name of a position list (``.csv`` or
     ``.npy``, as ``emscale pattern`` and :func:`.patterns.save_positions` write) beside the input -- a recipe's
     way, which reads nothing outside its input's folder (:func:`.core.history.file_beside_input`)."""
-    if isinstance(mask, str | dict):  # a name, or {"name", "sha256"} as a results folder pins it
-        name = mask.get("name") if isinstance(mask, dict) else mask
+    if isinstance(mask, str) or is_pinned_file(mask):  # a name, or as a results folder pins it
+        name = mask["name"] if is_pinned_file(mask) else mask
         if Path(str(name)).suffix.lower() not in (".csv", ".npy"):
             raise DataError(f"mask {name!r}: a position list is a .csv or .npy file (emscale pattern writes one)")
         return load_positions(file_beside_input(getattr(s, "history", []), mask, "mask"), shape)

@@ -39,7 +39,7 @@ import numpy as np
 
 from ..core import codec
 from ..core.errors import DataError
-from ..core.history import file_beside_input
+from ..core.history import file_beside_input, is_pinned_file
 from ..core.registry import operation
 from ..core.result import Result, load_npz, save_npz
 from ..core.signal import Signal
@@ -316,7 +316,7 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
 def _model(model, s=None) -> ERDModel:
     if isinstance(model, ERDModel):
         return model
-    if isinstance(model, dict) and set(model) != {"name", "sha256"}:  # else a file as a results folder pins it
+    if isinstance(model, dict) and not is_pinned_file(model):  # else a file, as a results folder pins it
         return ERDModel.from_dict(model)
     return ERDModel.load(file_beside_input(getattr(s, "history", []), model, "model (or pass ERDModel.load(path))"))
 

@@ -194,7 +194,8 @@ def _run_steps(recipe: Recipe, s: Signal, progress):
         if st.op in ("inav", "isig"):
             params["key"] = parse_key(params["key"])
         try:
-            obj = op.function(results[st.of] if op.on is not None else s, **params)
+            with _history.files_read() as read:
+                obj = op.function(results[st.of] if op.on is not None else s, **params)
         except (EmscaleError, ValueError) as exc:  # a value only the data can refute (n_components=50 of 4)
             where = f"line {st.line}" if st.line else f"step {i + 1}"
             key = st.params.get("key")
@@ -214,7 +215,7 @@ def _run_steps(recipe: Recipe, s: Signal, progress):
                 scans.append({"sparse": before, "reconstruction": s, "reference": reference})
         summary = repr(obj) if isinstance(obj, Signal) else repr(obj).splitlines()[0][:200]
         records.append(StepRecord(st.op, st.params, st.name, time.perf_counter() - t0, _peak_rss_mb(), summary,
-                                  _as_run(op, st.params, obj, recipe.input_path().resolve().parent)))
+                                  _as_run(op, st.params, obj, read)))
     if progress:
         progress(len(recipe.steps), len(recipe.steps), "done")
     return first, s, results, records, scans
@@ -224,21 +225,19 @@ def _run_steps(recipe: Recipe, s: Signal, progress):
 _NOT_PINNED = frozenset(_NOT_PARAMS | {"partition_bytes", "slices_per_partition", "scratch"})
 
 
-def _as_run(op, given: dict, obj, folder: Path | None = None) -> dict:
+def _as_run(op, given: dict, obj, read: dict | None = None) -> dict:
     """The values a step's history recorded for parameters it was not given: every default as it ran, those
     resolved at run time (a None default: decompose's ``on="factors"``, ``max_iter=1000``, ...) and the fixed ones
-    (a background ``model``, a ``seed``), so that a later change of any default does not change a replay."""
+    (a background ``model``, a ``seed``), so that a later change of any default does not change a replay. A file
+    the step read beside the input by name (``read``: :func:`.core.history.files_read`) is pinned by its digest,
+    so that a replay of a changed file names it."""
     made = obj[0] if isinstance(obj, tuple) else obj
     history = getattr(made, "history", None)
     if not history:
         return {}
     sig = op.signature.parameters
     recorded = codec.decode(history[-1].get("params", {}))
-    # a file the step read beside the input by name (recorded as what it held): pinned by its digest, so that a
-    # replay of a changed file names it
-    files = {k: {"name": given[k], "sha256": _history.file_digest(folder / given[k])} for k in given
-             if folder is not None and isinstance(given[k], str) and Path(given[k]).suffix
-             and Path(given[k]).name == given[k] and (folder / given[k]).is_file()}
+    files = {k: _history.pinned_file(v, read[v]) for k, v in given.items() if isinstance(v, str) and v in (read or {})}
     return files | {k: v for k, v in recorded.items()
                     if k not in given and k in sig and k not in _NOT_PINNED
                     and sig[k].default is not inspect.Parameter.empty and v is not None}
