@@ -68,12 +68,12 @@ FLOOR = 0.1
 SPECIES_GAP = np.log(1.5)  # a second population must stand at least this far (a factor) above what is below it
 
 
-def height_threshold(h: np.ndarray) -> tuple[float, list[float], float]:
-    """The default threshold of the candidate heights ``h`` (see the module), the lower bounds of the populations
-    above it (brightest first; the last is the threshold) and the brightest atoms' height ``top``."""
+def height_threshold(h: np.ndarray) -> tuple[float, list[float]]:
+    """The default threshold of the candidate heights ``h`` (see the module) and the lower bounds of the populations
+    above it (brightest first; the last is the threshold)."""
     hs = np.sort(np.asarray(h, np.float64))[::-1]
     if hs.size == 0 or not hs[0] > 0:
-        return float("nan"), [], float("nan")
+        return float("nan"), []
     top = float(np.median(hs[hs >= 0.5 * hs[0]]))
     # the last gap is down to nothing: where no maximum lies below the atoms
     gaps = -np.diff(np.log(np.maximum(np.r_[hs, 0.0], 1e-6 * top)))
@@ -85,7 +85,7 @@ def height_threshold(h: np.ndarray) -> tuple[float, list[float], float]:
     def mid(i):
         return max(float(np.sqrt(hs[i] * (hs[i + 1] if i + 1 < hs.size else 0.0))), FLOOR * top)
 
-    return mid(cut), [mid(int(i)) for i in np.flatnonzero(gaps[:cut] >= SPECIES_GAP)] + [mid(cut)], top
+    return mid(cut), [mid(int(i)) for i in np.flatnonzero(gaps[:cut] >= SPECIES_GAP)] + [mid(cut)]
 
 
 def _populations(heights: np.ndarray, bounds: list[float]) -> list[dict]:
@@ -170,7 +170,7 @@ def locate_atoms(vol, min_distance: float = 4.0, smooth: float = 0.75, threshold
     h = vs[tuple(peaks.T)]
     bounds: list[float] = []
     if threshold is None:
-        thr, bounds, _ = height_threshold(h)
+        thr, bounds = height_threshold(h)
         _warn_if_unresolved(h, thr, int(np.sum(h > thr)))
     else:
         thr = float(threshold)

@@ -29,7 +29,15 @@ from ..io.store import check_store_name, load_zarr
 from .outofcore import reconstruct_slices_to_store, volume_chunks
 from .reconstruction import SOLVERS
 from .slicesolver import slice_solver
-from .tiltseries import angles_of, axis_record, check_series, slice_first, tomo_meta, volume_from_slices
+from .tiltseries import (
+    angles_of,
+    axis_record,
+    check_series,
+    perpendicular_axis,
+    slice_first,
+    tomo_meta,
+    volume_from_slices,
+)
 
 METHODS = tuple(SOLVERS)
 
@@ -99,7 +107,7 @@ def reconstruct_tomogram(
     else:
         vol = volume_from_slices(reconstruct_slices_to_store(slice_first(data, ta), angles_of(s), scratch, **kw), ta)
     y, x = replace(s.axes[1], navigate=False), replace(s.axes[2], navigate=False)
-    perp = x if ta == "y" else y
+    perp = perpendicular_axis((y, x), ta)
     # the slices are centred on the tilt axis, not on the image: on the image's own coordinates, so that a
     # position in the volume is the same number as in the projection at zero tilt
     centred = replace(perp, offset=perp.offset + perp.scale * meta["axis_shift"])

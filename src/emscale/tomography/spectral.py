@@ -70,7 +70,7 @@ def _volumes(maps: np.ndarray, s: Signal, recon: str, n_iter, executor, progress
     angles = s.axis("tilt").values
     vols = []
     for k in range(maps.shape[-1]):
-        ts = tilt_series(maps[..., k], angles, tilt_axis=tilt_axis, axis_shift=shift)
+        ts = tilt_series(maps[..., k], angles, tilt_axis=tilt_axis)
         ts = Signal(ts.data, axes=[s.axes[0]] + [a.to_dict() | {"navigate": False} for a in s.axes[1:3]],
                     signal_type="tilt_series", metadata=ts.metadata)
         ts.metadata["Tomography"] = axis_record({}, ts.axes[1:], tilt_axis, shift)

@@ -233,10 +233,9 @@ def _volume_section(vol) -> str:
     from ..tomography.figures import mip_figure, orthoslices_figure
 
     ax = vol.axes
-    voxel = ({f"{a.scale:g} {a.units}".strip() for a in ax})
+    voxel = [f"{a.scale:g} {a.units}".strip() for a in ax]
     size = (" x ".join(str(a.size) for a in ax) + " voxels of "
-            + (voxel.pop() if len(voxel) == 1 else " x ".join(f"{a.scale:g} {a.units}".strip() for a in ax))
-            + f" ({', '.join(a.name for a in ax)})")
+            + (voxel[0] if len(set(voxel)) == 1 else " x ".join(voxel)) + f" ({', '.join(a.name for a in ax)})")
     body = f"<p>{html.escape(size)}</p>"
     if vol.nbytes > SCAN_FIGURE_BYTES:
         return body + f"<p>Not drawn: the volume holds {vol.nbytes / 1e9:.1f} GB.</p>"

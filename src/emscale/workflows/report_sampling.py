@@ -10,6 +10,7 @@ import numpy as np
 
 from ..core.axes import Axis
 from ..core.html import figure, table
+from ..plotting.components import MASKED_COLOUR
 from ..sampling.autonomous import AutonomousResult
 from ..sampling.slads import SladsResult
 
@@ -48,7 +49,7 @@ def _order(fig, ax, order, ay, ax_, what: str):
     """The measured positions coloured by the step (round) that measured them; grey where never measured."""
     from matplotlib import colormaps
 
-    cmap = colormaps["viridis"].with_extremes(bad="0.85")
+    cmap = colormaps["viridis"].with_extremes(bad=MASKED_COLOUR)
     _image(fig, ax, np.ma.masked_less(order.astype(float), 0), ay, ax_, "measurement order", cmap, what)
 
 
