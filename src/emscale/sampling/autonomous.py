@@ -87,8 +87,7 @@ class AutonomousResult(_SavedResult):
             return f"budget spent: {m} of {budget} positions"
         p = self.run_params()
         ari, patience = p.get("stable_ari"), p.get("patience")
-        if ari is not None and patience and self.stability.size > patience \
-                and np.all(self.stability[-patience:] >= ari):
+        if patience and is_stable(self.stability, ari, patience):
             return (f"map stable: adjusted Rand index between consecutive rounds >= {ari:g} for the last {patience} "
                     f"rounds (lowest {float(np.min(self.stability[-patience:])):.4g})")
         return "not known (no recorded parameters)"
@@ -354,9 +353,15 @@ class _Record:
         self.prev = labels
 
     def stable(self, threshold, patience: int) -> bool:
-        if threshold is None or len(self.stab) <= patience:
-            return False
-        return bool(np.all(np.asarray(self.stab[-patience:]) >= threshold))
+        return is_stable(self.stab, threshold, patience)
+
+
+def is_stable(stability, threshold, patience: int) -> bool:
+    """The stopping rule of :func:`autonomous_si`: the last ``patience`` stability scores all at least
+    ``threshold`` (None: never stable)."""
+    if threshold is None or len(stability) <= patience:
+        return False
+    return bool(np.all(np.asarray(stability[-patience:]) >= threshold))
 
 
 def plot_phase_run(result: AutonomousResult, reference: np.ndarray | None = None):
