@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import warnings
 
 import dask.array as da
 import numpy as np
@@ -233,3 +234,26 @@ def test_metadata_that_comes_back_as_text_is_named_when_saved(tmp_path):
     assert all(k in said for k in ("General/date", "General/raw", "General/1", "General/tags", "General/z"))
     assert "fine" not in said
     assert em.load(tmp_path / "a.zarr").metadata["General"]["date"] == "2024-01-02"
+
+
+def test_a_store_of_oversized_chunks_warns_with_the_chunks_to_rewrite_it_with(rng, tmp_path, monkeypatch):
+    """A store written as one huge chunk (a 268 MB cube in one) made every lazy partition decompress all of it,
+    without a word. Saving with such chunks and opening such a store lazily now say so and give a chunk shape."""
+    from emscale.io import store
+
+    monkeypatch.setattr(store, "LARGE_CHUNK_BYTES", 4096)  # the cube's whole 15 KB in one chunk is "large" here
+    s = _cube(rng)
+    with pytest.warns(UserWarning, match=r"chunks of 0 MiB \(12,10,64\).*--chunks 1,4,64"):
+        s.save(tmp_path / "big.zarr", chunks=(12, 10, 64))
+    with pytest.warns(UserWarning, match=r"big.zarr: chunks of .*emscale convert IN OUT --chunks 1,4,64"):
+        r = em.load(tmp_path / "big.zarr", lazy=True)
+    np.testing.assert_array_equal(r.data.compute(), s.data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        em.load(tmp_path / "big.zarr")  # read whole in memory: one chunk costs nothing more
+        s.save(tmp_path / "small.zarr", chunks=(1, 10, 64))
+        em.load(tmp_path / "small.zarr", lazy=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        em.convert(tmp_path / "big.zarr", tmp_path / "rewritten.zarr", chunks=(1, 4, 64))  # the advice, followed
+    assert zarr.open_group(str(tmp_path / "rewritten.zarr"), mode="r")["data"].chunks == (1, 4, 64)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +98,9 @@ def convert(src, dst, chunks=None, overwrite: bool = False, progress=None, **loa
     check_store_name(dst)
     if Path(dst).exists() and not overwrite:
         raise OutputExistsError(f"{dst} already exists; pass overwrite=True (--overwrite) to replace it")
-    s = load(src, lazy=True, **load_kwargs)
+    with warnings.catch_warnings():  # the advice to convert a store of oversized chunks: being followed
+        warnings.filterwarnings("ignore", message=".*every lazy partition decompresses a whole chunk")
+        s = load(src, lazy=True, **load_kwargs)
     if isinstance(s, list):
         where = [x.history[0].get("params", {}).get("index") if x.history else None for x in s]
         if load_kwargs.get("signal_type") is not None:

@@ -35,6 +35,9 @@ from ..engine.passes import Pass, combine_row_digests, data_digest, row_digests,
 
 FORMAT = "emscale-signal"
 FORMAT_VERSION = 2  # 2: every chunk written, chunk_crc32c in the attributes
+# A chunk is the smallest read: above this size (8 x the default's 16 MiB) every partition of a lazy signal
+# decompresses a whole chunk for its share of it, and a pass reads the store many times over
+LARGE_CHUNK_BYTES = 128 * 2**20
 
 
 def _compressor():
@@ -86,6 +89,18 @@ def store_chunks(s, chunks) -> tuple[int, ...]:
     return tuple(int(min(c, max(n, 1))) for c, n in zip(chunks, s.shape, strict=True))
 
 
+def large_chunk_note(shape, chunks, dtype, nav_ndim: int) -> str | None:
+    """What to do about chunks above :data:`LARGE_CHUNK_BYTES` (None when they are not): the chunk shape
+    :func:`default_chunks` would give, to rewrite the store with."""
+    size = int(np.prod(chunks, dtype=np.int64)) * np.dtype(dtype).itemsize
+    if size <= LARGE_CHUNK_BYTES:
+        return None
+    good = default_chunks(shape, dtype, nav_ndim, target_bytes=min(16 * 2**20, LARGE_CHUNK_BYTES // 8))
+    return (f"chunks of {size / 2**20:.0f} MiB ({','.join(map(str, chunks))}): every lazy partition decompresses "
+            f"a whole chunk, so passes read the data many times over; rewrite it with smaller chunks, e.g. "
+            f"`emscale convert IN OUT --chunks {','.join(map(str, good))}`")
+
+
 def save_zarr(s: Signal, path, overwrite: bool = False, chunks=None, progress=None, expect_sha256=None,
               source=None) -> None:
     """Write ``s`` to a zarr v3 store at ``path``, partition by partition (bounded memory for lazy data).
@@ -99,7 +114,11 @@ def save_zarr(s: Signal, path, overwrite: bool = False, chunks=None, progress=No
     from . import checksums
 
     dst = check_store_name(path)
+    given = chunks is not None
     chunks = store_chunks(s, chunks)
+    note = large_chunk_note(s.shape, chunks, s.dtype, s.nav_ndim) if given else None
+    if note:
+        warnings.warn(f"{dst}: {note}", UserWarning, stacklevel=3)
     attrs = store_attrs(s)
     json.dumps(attrs, allow_nan=False)  # fail before writing anything if metadata cannot be stored
 
@@ -247,6 +266,10 @@ def _as_lazy(arr: StoreArray, attrs: dict, p: Path):
 def read_store(p: Path, lazy: bool = False) -> Signal:
     """``load_zarr`` for a caller that already holds ``read_lock(p)``."""
     arr, attrs = _open(p)
+    if lazy and arr.ndim:
+        note = large_chunk_note(arr.shape, arr.chunks, arr.dtype, sum(bool(a.get("navigate")) for a in attrs["axes"]))
+        if note:
+            warnings.warn(f"{p}: {note}", UserWarning, stacklevel=4)
     data = _as_lazy(arr, attrs, p) if lazy else arr[...]
     return Signal(
         data,
