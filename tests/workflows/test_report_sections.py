@@ -85,6 +85,25 @@ def test_a_recipe_ending_in_a_tomogram_draws_its_slices_with_calibrated_axes(tmp
     assert "24 x 24 x 24 voxels of 0.05 nm" in section
 
 
+def test_a_spectral_tomography_recipe_draws_each_component_volume_and_spectrum(tmp_path):
+    # its (component, z, y, x) result matched no section: the report showed only a repr
+    from emscale.tomography.phantoms import project_volume, spectral_phantom
+    from emscale.tomography.tiltseries import tilt_axis_entry
+
+    tilts = [float(t) for t in np.linspace(-60.0, 60.0, 9)]
+    phases, spectra = spectral_phantom(12, 32, 2, seed=1)
+    proj = np.stack([project_volume(p, tilts) for p in phases], axis=-1)
+    counts = np.random.default_rng(1).poisson(50 * proj @ spectra).astype(np.float32)
+    axes = [tilt_axis_entry(np.array(tilts)), {"name": "y", "navigate": True}, {"name": "x", "navigate": True},
+            {"name": "Energy", "scale": 0.1, "units": "keV"}]
+    em.Signal(counts, axes=axes, metadata={"Tomography": {"tilt_axis": "y"}}).save(tmp_path / "st.zarr")
+    text = _run(tmp_path, '[input]\npath = "st.zarr"\n\n[[step]]\nop = "spectral_tomography"\nn_components = 2\n'
+                          'n_iter = 5\n', "spectral")
+    section = _section(text + "<h2>", "Component volumes")
+    assert "2 component volume(s) of 12 x 12 x 12 voxels" in section
+    assert section.count("<img") == 2 and "Component spectra" in section and "maximum-intensity projections" in section
+
+
 def _sampling_run(folder, text: str, name: str):
     (folder / f"{name}.toml").write_text(text)
     res = run_recipe(folder / f"{name}.toml", folder / name)

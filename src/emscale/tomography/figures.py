@@ -73,3 +73,23 @@ def mip_figure(vol: Signal):
         ax.imshow(d.max(axis=axis), cmap="gray", extent=_extent(a, b))
         ax.set(title=f"MIP along {'zyx'[axis]}", xlabel=f"{b.name} ({b.units})", ylabel=f"{a.name} ({a.units})")
     return fig
+
+
+def component_volumes_figure(vols: Signal, max_components: int = 8):
+    """Maximum-intensity projections along z, y and x of each component volume ``(component, z, y, x)``, a row a
+    component (the first ``max_components``), each row on its own grey scale."""
+    d = np.asarray(vols.data)
+    if d.ndim != 4:
+        raise ValueError(f"expected component volumes (component, z, y, x), got shape {d.shape}")
+    from matplotlib.figure import Figure
+
+    n = min(d.shape[0], max_components)
+    az, ay, ax_ = vols.axes[1:]
+    fig = Figure(figsize=(9.0, 2.6 * n + 0.4), layout="constrained")
+    grid = fig.subplots(n, 3, squeeze=False)
+    for c in range(n):
+        for ax, axis, (a, b) in ((grid[c, 0], 0, (ay, ax_)), (grid[c, 1], 1, (az, ax_)), (grid[c, 2], 2, (az, ay))):
+            ax.imshow(d[c].max(axis=axis), cmap="gray", extent=_extent(a, b))
+            ax.set(title=f"component {c}: MIP along {'zyx'[axis]}", xlabel=f"{b.name} ({b.units})",
+                   ylabel=f"{a.name} ({a.units})")
+    return fig

@@ -227,6 +227,41 @@ def _is_volume(s) -> bool:
     return str(s.signal_type or "") == "volume" and s.ndim == 3
 
 
+def _is_component_volumes(s) -> bool:
+    return str(s.signal_type or "") == "volume" and s.ndim == 4 and s.nav_ndim == 1
+
+
+def _component_volumes_section(vols, s0) -> str:
+    """Spectral tomography's result: each component's spectrum (on the input's energy axis) and the maximum-intensity
+    projections of its volume."""
+    from ..tomography.figures import component_volumes_figure
+
+    n = vols.axes[0].size
+    body = f"<p>{n} component volume(s) of {' x '.join(str(a.size) for a in vols.axes[1:])} voxels</p>"
+    factors = np.asarray(vols.metadata.get("Tomography", {}).get("factors", []), dtype=float)
+    if factors.ndim == 2 and factors.shape[0] == n:
+        body += figure(_factors_figure(factors, s0), "Component spectra (each sums to one)")
+    if vols.nbytes > SCAN_FIGURE_BYTES:
+        return body + f"<p>Volumes not drawn: they hold {vols.nbytes / 1e9:.1f} GB.</p>"
+    shown = "" if n <= 8 else " (the first 8)"
+    return body + figure(component_volumes_figure(vols), f"Component volumes{shown}: maximum-intensity projections")
+
+
+def _factors_figure(factors: np.ndarray, s0):
+    from matplotlib.figure import Figure
+
+    axis = s0.sig_axes[-1] if s0.sig_ndim == 1 and s0.sig_axes[-1].size == factors.shape[1] else None
+    x = axis.values if axis is not None else np.arange(factors.shape[1])
+    fig = Figure(figsize=(7.0, 3.2), layout="constrained")
+    ax = fig.add_subplot()
+    for i, f in enumerate(factors):
+        ax.plot(x, f, lw=1, label=f"component {i}")
+    ax.set(xlabel=f"{axis.name} ({axis.units})" if axis is not None else "channel", ylabel="share")
+    if len(factors) <= 8:
+        ax.legend(fontsize="small")
+    return fig
+
+
 def _volume_section(vol) -> str:
     """A tomogram's size and voxel, its three central orthogonal slices and its maximum-intensity projections
     (calibrated axes)."""
@@ -293,6 +328,8 @@ def render(run, recipe_text: str, extra_sections: list[tuple[str, str]] | None =
         out.append(figure(run.signal.plot(title=""), "Processed signal"))
     elif run.signal is not s0 and _is_volume(run.signal):  # a tomogram: it had no figure at all
         out.append("<h2>Tomogram</h2>" + _volume_section(run.signal))
+    elif run.signal is not s0 and _is_component_volumes(run.signal):  # spectral tomography: it had none either
+        out.append("<h2>Component volumes</h2>" + _component_volumes_section(run.signal, s0))
     scans = getattr(run, "scans", None) or []
     for i, scan in enumerate(scans):
         out.append(f"<h2>Sparse scan and reconstruction{f' {i + 1}' if len(scans) > 1 else ''}</h2>")
