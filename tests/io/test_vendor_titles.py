@@ -42,6 +42,20 @@ def test_energy_axes_named_one_way_and_lengths_in_one_unit():
     assert dicts[0]["axes"][0]["units"] == "µm"  # the reader's dictionaries are not changed
 
 
+def test_a_spectrum_axis_in_a_length_unit_keeps_its_unit():
+    """A CL map of 10 µm pixels with its wavelength in nm came back in µm (scale 0.0005, offset 0.4): a range in
+    nm no longer fitted it. The real MonoCL line scan's x (0.0206 µm in the file and in HyperSpy) became nm."""
+    cl = [{"axes": [{"name": "y", "scale": 10.0, "units": "µm"}, {"name": "x", "scale": 10.0, "units": "µm"},
+                    {"name": "Wavelength", "scale": 0.5, "offset": 400.0, "units": "nm", "navigate": False}]}]
+    assert harmonise_axes(cl)[0]["axes"] == cl[0]["axes"]
+    scan = [{"axes": [{"name": "x", "scale": 0.0206, "units": "µm"},
+                      {"name": "Wavelength", "scale": 0.5, "offset": 400.0, "units": "nm", "navigate": False}]}]
+    assert harmonise_axes(scan)[0]["axes"] == scan[0]["axes"]
+    image = [{"axes": [{"name": "y", "scale": 0.15, "units": "µm", "navigate": False},  # an image's axes: pixels
+                       {"name": "x", "scale": 150.0, "units": "nm", "navigate": False}]}]
+    assert [a["units"] for a in harmonise_axes(image)[0]["axes"]] == ["nm", "nm"]
+
+
 def test_velox_signals_have_distinct_titles_and_consistent_axes(velox_emd):
     signals = em.load(velox_emd)
     titles = [s.title for s in signals]

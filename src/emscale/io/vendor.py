@@ -343,22 +343,29 @@ _LENGTH_NM = {"m": 1e9, "mm": 1e6, "\u00b5m": 1e3, "\u03bcm": 1e3, "um": 1e3, "n
               "\u00c5": 0.1, "\u212b": 0.1}
 
 
+def _is_spatial(a: dict, d: dict) -> bool:
+    """A length axis that is a pixel size: a navigation axis, or a signal axis of an image. The one signal axis of a
+    spectrum is not, even in a length unit (a CL wavelength in nm)."""
+    if a.get("units") not in _LENGTH_NM:
+        return False
+    return a.get("navigate", True) or sum(not x.get("navigate", True) for x in d.get("axes", [])) >= 2
+
+
 def _common_length_unit(dicts: list[dict]) -> str | None:
-    """The length unit for every calibrated length axis of a file: nm, µm or mm, whichever puts the median pixel
-    size between 1 and 1000 (nm below 1 nm too). None when the file's length axes already share one unit."""
-    units = {a.get("units") for d in dicts for a in d.get("axes", []) if a.get("units") in _LENGTH_NM}
-    if len(units) < 2:
+    """The length unit for every pixel-size axis of a file (:func:`_is_spatial`): nm, µm or mm, whichever puts the
+    median pixel size between 1 and 1000 (nm below 1 nm too). None when those axes already share one unit."""
+    spatial = [a for d in dicts for a in d.get("axes", []) if _is_spatial(a, d)]
+    if len({a["units"] for a in spatial}) < 2:
         return None
-    sizes = [abs(float(a.get("scale") or 1.0)) * _LENGTH_NM[a["units"]] for d in dicts for a in d.get("axes", [])
-             if a.get("units") in _LENGTH_NM]
-    median = float(np.median(sizes))
+    median = float(np.median([abs(float(a.get("scale") or 1.0)) * _LENGTH_NM[a["units"]] for a in spatial]))
     return "nm" if median < 1e3 else ("\u00b5m" if median < 1e6 else "mm")
 
 
 def harmonise_axes(dicts: list[dict]) -> list[dict]:
     """Reader dictionaries with the energy axes named one way (``"Energy"``, ``"Energy loss"``) and, when a file
-    mixes length units (Velox: nm for EELS, µm for the rest), every length axis in one unit (scale and offset
-    converted; coordinates too)."""
+    mixes length units in its pixel sizes (Velox: nm for EELS, µm for the rest), every pixel-size axis in one unit
+    (scale and offset converted; coordinates too). A spectrum's own axis keeps its unit (a CL wavelength in nm
+    beside µm pixels was turned into µm, and a range given in nm no longer fitted it)."""
     unit = _common_length_unit(dicts)
     out = []
     for d in dicts:
@@ -371,7 +378,7 @@ def harmonise_axes(dicts: list[dict]) -> list[dict]:
             if (not a.get("navigate", True) and a.get("units") in ("eV", "keV")
                     and name.strip().lower() in _PLACEHOLDER_NAMES):
                 a["name"] = "Energy loss" if signal_type.upper().startswith("EELS") else "Energy"
-            if unit is not None and a.get("units") in _LENGTH_NM and a["units"] != unit:
+            if unit is not None and _is_spatial(a, d) and a["units"] != unit:
                 f = _LENGTH_NM[a["units"]] / _LENGTH_NM[unit]
                 for key in ("scale", "offset"):
                     if a.get(key) is not None:
