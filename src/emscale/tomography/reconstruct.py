@@ -17,6 +17,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from ..engine import Pass, run_pass
 from ..io.store import check_store_name, load_zarr
 from .outofcore import reconstruct_slices_to_store, volume_chunks
 from .reconstruction import SOLVERS
-from .slicesolver import slice_solver
+from .slicesolver import slice_solver, tv_weight_choice
 from .tiltseries import (
     angles_of,
     axis_record,
@@ -38,14 +39,15 @@ from .tiltseries import (
     tomo_meta,
     volume_from_slices,
 )
+from .tvweight import check_tv_weight
 
 METHODS = tuple(SOLVERS)
 
 
 def reconstruct_slices(
     sinograms, angles, method: str = "sirt", n_iter: int | None = None, filter: str = "ramp",
-    tv_weight: float = 0.01, nonnegative: bool = True, thickness: int | None = None, axis_shift: float = 0.0,
-    backend: str = "auto", slices_per_partition: int = 8, executor=None, progress=None,
+    tv_weight: float | Literal["auto"] = "auto", nonnegative: bool = True, thickness: int | None = None,
+    axis_shift: float = 0.0, backend: str = "auto", slices_per_partition: int = 8, executor=None, progress=None,
 ) -> np.ndarray:
     """Reconstruct slice-first sinograms ``(n_slices, n_tilts, n_det)`` -> slices ``(n_slices, nz, n_det)``.
 
@@ -56,7 +58,9 @@ def reconstruct_slices(
     method : ``"fbp"``, ``"sirt"`` or ``"tv"`` (Chambolle-Pock).
     n_iter : SIRT / TV iterations (default 100 / 200).
     filter : FBP filter, one of ``"ramp"``, ``"shepp-logan"``, ``"hann"``.
-    tv_weight : TV strength (dimensionless, see :func:`.reconstruction.tv_chambolle_pock`).
+    tv_weight : TV strength (dimensionless, see :func:`.reconstruction.tv_chambolle_pock`), or ``"auto"``: the
+        candidate weight whose reconstruction of a few slices from every other projection best predicts the
+        projections left out (:mod:`.tvweight`; ~0.01 on clean data, ~0.3-1 at 100 counts per pixel).
     nonnegative : SIRT clips at zero (TV always does).
     thickness : slice thickness ``nz`` in pixels (default ``n_det``).
     axis_shift : tilt-axis position on the detector, pixels from its centre.
@@ -70,11 +74,11 @@ def reconstruct_slices(
                     rows=max(1, int(slices_per_partition)), progress=progress)
 
 
-@operation("reconstruct_tomogram", not_recorded=("scratch",))
+@operation("reconstruct_tomogram", not_recorded=("scratch",), check={"tv_weight": check_tv_weight})
 def reconstruct_tomogram(
-    s: Signal, method: str = "sirt", n_iter: int | None = None, filter: str = "ramp", tv_weight: float = 0.01,
-    nonnegative: bool = True, thickness: int | None = None, backend: str = "auto", slices_per_partition: int = 8,
-    executor=None, progress=None, scratch: str | None = None,
+    s: Signal, method: str = "sirt", n_iter: int | None = None, filter: str = "ramp",
+    tv_weight: float | Literal["auto"] = "auto", nonnegative: bool = True, thickness: int | None = None,
+    backend: str = "auto", slices_per_partition: int = 8, executor=None, progress=None, scratch: str | None = None,
 ) -> Signal:
     """Reconstruct a tilt-series Signal (aligned, background-subtracted) into a volume Signal ``(z, y, x)``.
 
@@ -85,6 +89,10 @@ def reconstruct_tomogram(
     core: slice blocks are streamed into a store in that folder (:func:`.outofcore.reconstruct_slices_to_store`)
     and the volume returned is a lazy view of it (dask), which ``vol.save(path, chunks=...)`` writes with bounded
     memory; :func:`reconstruct_to_store` does both. The bits equal the in-memory result.
+
+    For ``method="tv"`` the weight used, and for ``"auto"`` how it was chosen (candidates, held-out misfit), is in
+    ``metadata["Tomography"]["tv_weight"]``; the history keeps ``"auto"``, which a replay chooses again, to the
+    same weight and bits (the choice is deterministic).
 
     Example
     -------
@@ -98,14 +106,19 @@ def reconstruct_tomogram(
     meta = tomo_meta(s)
     ta = meta["tilt_axis"]
     data = s.data if s.is_lazy else np.asarray(s.data)
+    sinograms = slice_first(data, ta)
+    choice = None
+    if method == "tv":  # chosen once here, so that the volume can say which weight and why
+        choice = tv_weight_choice(sinograms, angles_of(s), tv_weight, n_iter, thickness, meta["axis_shift"],
+                                  backend, executor)
+        tv_weight = choice.weight
     kw = dict(method=method, n_iter=n_iter, filter=filter, tv_weight=tv_weight, nonnegative=nonnegative,
               thickness=thickness, axis_shift=meta["axis_shift"], backend=backend,
               slices_per_partition=slices_per_partition, executor=executor, progress=progress)
     if scratch is None:
-        slices = reconstruct_slices(slice_first(data, ta), angles_of(s), **kw)
-        vol = np.ascontiguousarray(volume_from_slices(slices, ta))
+        vol = np.ascontiguousarray(volume_from_slices(reconstruct_slices(sinograms, angles_of(s), **kw), ta))
     else:
-        vol = volume_from_slices(reconstruct_slices_to_store(slice_first(data, ta), angles_of(s), scratch, **kw), ta)
+        vol = volume_from_slices(reconstruct_slices_to_store(sinograms, angles_of(s), scratch, **kw), ta)
     y, x = replace(s.axes[1], navigate=False), replace(s.axes[2], navigate=False)
     perp = perpendicular_axis((y, x), ta)
     # the slices are centred on the tilt axis, not on the image: on the image's own coordinates, so that a
@@ -119,6 +132,8 @@ def reconstruct_tomogram(
     # the series' tomography record (alignment included) carries over, with how the volume was made
     out.metadata["Tomography"] = {**axis_record(s.metadata.get("Tomography", {}), s.axes[1:], ta, meta["axis_shift"]),
                                   "method": method, "n_tilts": int(s.shape[0])}
+    if choice is not None:
+        out.metadata["Tomography"]["tv_weight"] = choice.record()
     return out
 
 

@@ -28,6 +28,8 @@ import numpy as np
 
 from ..projector import Projector
 
+N_ITER = 200  # the default number of iterations
+
 
 def grad(x: np.ndarray) -> np.ndarray:
     """Forward differences of slices ``x`` (ns, nz, nw) -> (2, ns, nz, nw), zero at the far edge."""
@@ -48,8 +50,8 @@ def div(q: np.ndarray) -> np.ndarray:
 
 
 def tv_chambolle_pock(
-    A: Projector, sino: np.ndarray, n_iter: int = 200, tv_weight: float = 0.01, value_scale: float | None = None,
-    **_unused
+    A: Projector, sino: np.ndarray, n_iter: int = N_ITER, tv_weight: float | np.ndarray = 0.01,
+    value_scale: float | None = None, **_unused
 ) -> np.ndarray:
     """TV-regularised reconstruction of sinograms ``(n_slices, n_angles, n_det)`` -> slices (float32).
 
@@ -59,7 +61,10 @@ def tv_chambolle_pock(
     sino : line integrals in pixel units.
     n_iter : primal-dual iterations.
     tv_weight : dimensionless regularisation strength; ``lam = tv_weight * value_scale * mean(A^T 1)`` so that
-        one value suits any slice size, number of tilts and data scale. Larger is smoother.
+        one value suits any slice size, number of tilts and data scale. Larger is smoother. The best value grows
+        with the noise (~0.01 clean, ~1 at 100 counts per pixel): :mod:`emscale.tomography.tvweight` chooses it
+        from the data for ``reconstruct_tomogram(..., tv_weight="auto")``.
+        An array gives each slice its own weight.
     value_scale : a typical voxel value (default: ``mean(b) / mean ray length`` of ``sino``); pass the value of
         the whole series so that every partition of slices uses the same ``lam``.
 
@@ -77,7 +82,11 @@ def tv_chambolle_pock(
     sig_a = _inverse(A.forward(np.ones(g.vol_shape, np.float32)))[None]
     tau = (1.0 / (col + 4.0))[None].astype(np.float32)
     sig_g = np.float32(0.5)
-    lam = np.float32(max(tv_weight * value_scale * float(np.mean(col)), 1e-30))
+    if np.ndim(tv_weight) == 0:
+        lam = np.float32(max(tv_weight * value_scale * float(np.mean(col)), 1e-30))
+    else:  # one weight per slice (several candidate weights solved as one batch)
+        w = np.asarray(tv_weight, np.float64).reshape(-1, 1, 1)
+        lam = np.maximum(w * value_scale * float(np.mean(col)), 1e-30).astype(np.float32)
     x = np.zeros((b.shape[0],) + g.vol_shape, np.float32)
     xb = x.copy()
     p = np.zeros_like(b)
