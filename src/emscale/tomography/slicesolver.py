@@ -46,7 +46,7 @@ def slice_solver(sinograms, angles, method="sirt", n_iter=None, filter="ramp", t
         kw["value_scale"] = _value_scale(A, stats)
         if tv_weight == AUTO:
             kw["tv_weight"] = choose_tv_weight(sinograms, A.geometry, kw["value_scale"], kw.get("n_iter", TV_ITER),
-                                               backend).weight
+                                               backend, executor).weight
     solver = SOLVERS[method]
 
     def one(block, rows):
@@ -68,7 +68,7 @@ def tv_weight_choice(sinograms, angles, tv_weight=AUTO, n_iter=None, thickness=N
         return TVWeightChoice(tv_weight, "given", "tv_weight given")
     A, stats = _series(sinograms, angles, thickness, axis_shift, backend, executor)
     return choose_tv_weight(sinograms, A.geometry, _value_scale(A, stats), TV_ITER if n_iter is None else int(n_iter),
-                            backend)
+                            backend, executor)
 
 
 def _series(sinograms, angles, thickness, axis_shift, backend, executor) -> tuple[Projector, SeriesStats]:

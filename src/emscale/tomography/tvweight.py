@@ -19,13 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import DataError, is_number
+from ..engine import Pass, run_pass
 from .geometry import ParallelGeometry
 from .projector import Projector
 from .reconstruction.tv import tv_chambolle_pock
 
 AUTO = "auto"
-# half-decade steps over the range where the best weight of the phantoms lies, clean (0.003-0.03) to 30 counts (3)
-CANDIDATES = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+# half-decade steps over the range where the best weight of the phantoms lies, clean (0.01-0.03) to 30 counts
+# (3); none below the former default, which was never worse than 0.003 on a phantom
+CANDIDATES = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 FALLBACK = 0.01  # the former fixed default: used only where the data give nothing to choose with
 MIN_TILTS = 8  # each half keeps >= 4 projections
 N_SLICES = 4  # slices reconstructed per candidate and fold
@@ -66,7 +68,7 @@ def holdout_slices(n_slices: int, k: int = N_SLICES) -> list[int]:
 
 
 def choose_tv_weight(sinograms, geom: ParallelGeometry, value_scale: float, n_iter: int = 200,
-                     backend: str = "auto") -> TVWeightChoice:
+                     backend: str = "auto", executor=None) -> TVWeightChoice:
     """The candidate weight whose reconstruction from half the projections best predicts the other half.
 
     Parameters
@@ -75,6 +77,7 @@ def choose_tv_weight(sinograms, geom: ParallelGeometry, value_scale: float, n_it
     geom : the series' geometry (thickness and axis shift are kept for the halves).
     value_scale : the series' typical voxel value, as the full reconstruction uses it.
     n_iter : iterations, as the full reconstruction will run (the best weight depends on them).
+    executor : runs the candidates (one partition each) as :func:`emscale.engine.run_pass` does.
     """
     if geom.n_angles < MIN_TILTS:
         return TVWeightChoice(FALLBACK, "fallback", f"{geom.n_angles} tilts: too few to hold out half of them "
@@ -83,15 +86,14 @@ def choose_tv_weight(sinograms, geom: ParallelGeometry, value_scale: float, n_it
     b = np.stack([np.asarray(sinograms[i], np.float32) for i in rows])
     order = np.argsort(geom.angles, kind="stable")  # alternate in angle, so both halves span the tilt range
     folds = (order[0::2], order[1::2])
-    # every candidate in one batch of slices: the solver's cost per iteration is mostly fixed for a few slices
-    weights = np.repeat(CANDIDATES, len(rows))
+    weights = np.repeat(CANDIDATES, len(rows))  # each candidate's copy of the hold-out slices is one partition
     misfit = np.zeros(len(CANDIDATES))
     for train, test in (folds, folds[::-1]):
-        a_train, a_test = (Projector(_subset(geom, idx), backend) for idx in (train, test))
-        x = tv_chambolle_pock(a_train, np.tile(b[:, train], (len(CANDIDATES), 1, 1)), n_iter=n_iter,
-                              tv_weight=weights, value_scale=value_scale)
-        r = (a_test.forward(x) - np.tile(b[:, test], (len(CANDIDATES), 1, 1))).reshape(len(CANDIDATES), -1)
-        misfit += np.einsum("ij,ij->i", r, r, dtype=np.float64)
+        fit = _misfit_of(Projector(_subset(geom, train), backend), Projector(_subset(geom, test), backend),
+                         b[:, test], weights, n_iter, value_scale)
+        stacked = np.tile(b[:, train], (len(CANDIDATES), 1, 1))
+        per_slice = run_pass(stacked, Pass(fit, None, name="tv-weight-holdout"), executor, rows=len(rows))
+        misfit += per_slice.reshape(len(CANDIDATES), -1).sum(axis=1)
     if not (np.all(np.isfinite(misfit)) and misfit.max() > 0):
         return TVWeightChoice(FALLBACK, "fallback", f"the hold-out slices {rows} hold no signal to score the "
                                                     "candidates with; the former default is used", slices=tuple(rows))
@@ -101,6 +103,19 @@ def choose_tv_weight(sinograms, geom: ParallelGeometry, value_scale: float, n_it
            f"{n_iter} iterations{edge}")
     return TVWeightChoice(CANDIDATES[best], "hold-out", why, CANDIDATES, tuple(float(m) for m in misfit),
                           tuple(rows))
+
+
+def _misfit_of(a_train: Projector, a_test: Projector, b_test: np.ndarray, weights: np.ndarray, n_iter: int,
+               value_scale: float):
+    """The pass's map: reconstruct a block of the stacked training sinograms with each slice's weight, and return
+    each slice's squared misfit on the held-out projections (float64)."""
+    def fit(block, rows):
+        x = tv_chambolle_pock(a_train, np.asarray(block, np.float32), n_iter=n_iter, tv_weight=weights[rows],
+                              value_scale=value_scale)
+        r = (a_test.forward(x) - b_test[np.arange(rows.start, rows.stop) % len(b_test)]).reshape(len(x), -1)
+        return np.einsum("ij,ij->i", r, r, dtype=np.float64)
+
+    return fit
 
 
 def _subset(geom: ParallelGeometry, idx: np.ndarray) -> ParallelGeometry:
