@@ -246,6 +246,24 @@ def test_rebin_refuses_an_integer_sum_that_does_not_fit_and_an_axis_it_would_emp
         Signal(np.ones((6, 9, 21))).rebin((10, 1, 1), crop=True)
 
 
+def test_rebin_refuses_a_64_bit_sum_just_past_the_limit_and_keeps_one_at_it():
+    """2 x 2**62 in int64 came back as -2**63 and 2 x 2**63 in uint64 as 0 (eager and lazy): the float64 shadow
+    sum rounds 2**64 - 1 up to 2**64, so ``> float(max)`` let them pass. Now the check is exact."""
+    from emscale.core.errors import DataError
+
+    cases = [np.full((2, 3), 2**62, np.int64), np.full((2, 3), 2**63, np.uint64),
+             np.array([[2**63 + 1000] * 3, [2**63 - 1] * 3], np.uint64), np.full((2, 3), -2**62 - 1, np.int64)]
+    for data in cases:
+        for s in (Signal(data), Signal(data).as_lazy(chunks=(1, 2))):
+            with pytest.raises(DataError, match=f"sum of 2 values does not fit in {np.dtype(data.dtype.kind + '8')}"):
+                np.asarray(s.rebin((2, 1)).data)
+    at_max = Signal(np.array([[2**63] * 3, [2**63 - 1] * 3], np.uint64))
+    at_min = Signal(np.full((2, 3), -2**62, np.int64))
+    for s, want in ((at_max, 2**64 - 1), (at_min, -2**63)):
+        for r in (s.rebin((2, 1)), s.as_lazy(chunks=(1, 2)).rebin((2, 1))):
+            assert r.to_numpy().tolist() == [[want] * 3]
+
+
 def test_transpose_to_no_signal_axis_is_refused():
 
     with pytest.raises(AxisError, match="names no axis"):

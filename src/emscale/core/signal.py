@@ -16,6 +16,7 @@ import numpy as np
 from . import codec
 from .axes import Axis, shape_notation
 from .errors import AxisError, DataError
+from .intsum import SumOverflow, checked_sum
 from .registry import operation, register_host
 
 
@@ -550,29 +551,25 @@ def _rebin_factors(s: Signal, scale, crop: bool) -> list[int]:
 
 def _block_sums(blocks, axes: tuple[int, ...], n: int):
     """``blocks`` (numpy or dask) summed over ``axes`` (``n`` values per sum); integers in a 64-bit accumulator and
-    refused (DataError) rather than wrapped where a sum does not fit it: only where ``n`` values of the dtype could
-    overflow (64-bit inputs), a float64 shadow sum is checked against the accumulator's range, to float64
-    rounding at its edge."""
+    refused (DataError) rather than wrapped where a sum does not fit it (:func:`.intsum.checked_sum`: free below
+    64 bits, exact near the accumulator's limit)."""
     dtype = np.dtype(blocks.dtype)
     if dtype.kind not in "biu":
         return blocks.sum(axis=axes)
     acc = np.dtype(np.uint64 if dtype.kind == "u" else np.int64)
-    out = blocks.sum(axis=axes, dtype=acc)
-    info = np.iinfo(acc)
-    big = 1 if dtype.kind == "b" else max(int(np.iinfo(dtype).max), -int(np.iinfo(dtype).min))
-    if n * big <= info.max:
-        return out
-    shadow = blocks.sum(axis=axes, dtype=np.float64)
 
-    def checked(sums, approx):
-        if np.any(approx > float(info.max)) or np.any(approx < float(info.min)):
+    def checked(block):
+        try:
+            return checked_sum(block, axes, acc)
+        except SumOverflow:
             raise DataError(f"rebin: an integer sum of {n} values does not fit in {acc}; convert the data to float "
-                            "first")
-        return sums
+                            "first") from None
 
-    if isinstance(out, np.ndarray):
-        return checked(out, shadow)
-    return out.map_blocks(checked, shadow, dtype=acc)
+    if not _is_dask(blocks):
+        return checked(np.asarray(blocks))
+    # each block sum must lie within one chunk for the per-chunk check to see all of its values
+    whole = blocks.rechunk({ax: -1 for ax in axes})
+    return whole.map_blocks(checked, drop_axis=axes, dtype=acc, meta=np.empty((0,) * (blocks.ndim - len(axes)), acc))
 
 
 def _user_factors(s: Signal, factors: list[int]) -> list[int]:

@@ -3,7 +3,7 @@
 When the first dimension is among the reduced ones the partials are merged (sums add; std merges
 (count, mean, M2) triples with Chan's formula); otherwise each partition's result is one slab of the output
 and the slabs are concatenated. Sums of integers are exact (int64/uint64) or an error: a sum that does not fit
-its 64-bit accumulator raises ``DataError`` naming the axes rather than wrapping around (``_checked_sum``,
+its 64-bit accumulator raises ``DataError`` naming the axes rather than wrapping around (``checked_sum``,
 ``_checked_add``); sums of floats accumulate in float64, and so does the mean of 64-bit integers.
 """
 
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..core.errors import DataError
+from ..core.intsum import SumOverflow, checked_sum, count
 from ..core.registry import operation
 from ..core.signal import Signal, axis_param, derive
 from .passes import Pass, run_pass
@@ -34,41 +35,14 @@ def _sum_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float64)
 
 
-class _Overflow(ArithmeticError):
-    """An integer sum that does not fit its accumulator (re-raised as ``DataError`` naming the axes)."""
-
-
-def _checked_sum(block, dims, acc: np.dtype) -> np.ndarray:
-    """``np.sum`` in the integer accumulator ``acc``, refusing to wrap around.
-
-    Free for inputs narrower than 64 bits (count x the dtype's largest value fits: no check runs); otherwise the
-    block's largest magnitude bounds the sum, and only when that bound does not fit is the sum redone exactly in
-    Python integers and compared with the accumulator's range.
-    """
-    s = np.sum(block, axis=dims, dtype=acc)
-    if acc.kind not in "iu":
-        return s
-    info, dtype, n = np.iinfo(acc), np.dtype(block.dtype), _count(block, dims)
-    big = 1 if dtype.kind == "b" else max(int(np.iinfo(dtype).max), -int(np.iinfo(dtype).min))
-    if n * big <= info.max or np.size(block) == 0:
-        return s
-    big = max(int(np.max(block)), -int(np.min(block)))
-    if n * big <= info.max:
-        return s
-    exact = np.sum(np.asarray(block).astype(object), axis=dims)
-    if any(v > info.max or v < info.min for v in np.ravel(exact)):
-        raise _Overflow(f"the integer sum does not fit in {acc}")
-    return s
-
-
 def _checked_add(a, b):
     """``a + b`` of integer partial sums, refusing to wrap around."""
     r = a + b
     a_, b_, r_ = np.asarray(a), np.asarray(b), np.asarray(r)
     if r_.dtype.kind == "u" and np.any(r_ < a_):
-        raise _Overflow(f"the integer sum does not fit in {r_.dtype}")
+        raise SumOverflow(f"the integer sum does not fit in {r_.dtype}")
     if r_.dtype.kind == "i" and np.any(((a_ ^ r_) & (b_ ^ r_)) < 0):
-        raise _Overflow(f"the integer sum does not fit in {r_.dtype}")
+        raise SumOverflow(f"the integer sum does not fit in {r_.dtype}")
     return r
 
 
@@ -96,7 +70,7 @@ def reduction_pass(op: str, dims: tuple[int, ...], dtype) -> Pass:
     if op in ("sum", "mean"):
 
         def m(block, rows):
-            return (_checked_sum(block, dims, acc_dtype), _count(block, dims))
+            return (checked_sum(block, dims, acc_dtype), count(block, dims))
 
         def merge(a, b):
             return (_checked_add(a[0], b[0]), a[1] + b[1])
@@ -123,7 +97,7 @@ def reduction_pass(op: str, dims: tuple[int, ...], dtype) -> Pass:
     # std: Chan et al. pairwise merge of (n, mean, M2)
     def ms(block, rows):
         x = np.asarray(block, dtype=np.float64)
-        n = _count(block, dims)
+        n = count(block, dims)
         mean = np.mean(x, axis=dims, keepdims=True)
         m2 = np.sum((x - mean) ** 2, axis=dims)
         return (n, np.squeeze(mean, axis=dims), m2)
@@ -142,10 +116,6 @@ def reduction_pass(op: str, dims: tuple[int, ...], dtype) -> Pass:
     if not merged:
         return Pass(lambda b, r: fin_std(ms(b, r)), None, name=op)
     return Pass(ms, merge_std, fin_std, name=op)
-
-
-def _count(block, dims) -> int:
-    return int(np.prod([block.shape[d] for d in dims], dtype=np.int64))
 
 
 def reduce(data, op: str, dims: tuple[int, ...], executor=None, progress=None) -> np.ndarray:
@@ -184,7 +154,7 @@ def _declare_reduction(op: str):
             raise DataError(f"{op} over axes with no values: {', '.join(empty)} (shape {tuple(s.data.shape)})")
         try:
             out = reduce(s.data, op, dims, executor=executor, progress=progress)
-        except _Overflow as exc:
+        except SumOverflow as exc:
             names = ", ".join(repr(s.axes[d].name) for d in dims)
             raise DataError(f"{op} over axes {names}: {exc}; convert the data to float first "
                             f"(em.Signal(s.data.astype('float64'), axes=s.axes)) or reduce fewer values") from None
