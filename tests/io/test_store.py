@@ -87,6 +87,50 @@ def test_overwrite_refused_then_allowed(rng, tmp_path):
     assert _leftovers(tmp_path) == []
 
 
+def test_overwrite_replaces_only_an_emscale_store(rng, tmp_path):
+    """save/convert(overwrite=True) deleted anything named *.zarr: a user's folder with notes.txt, a plain file."""
+    s = em.Signal(np.arange(6, dtype=np.int32).reshape(2, 3))
+    user = tmp_path / "results.zarr"
+    user.mkdir()
+    (user / "notes.txt").write_text("my notes")
+    (tmp_path / "x.zarr").write_text("a file")
+    with pytest.raises(OutputExistsError, match=r"results.zarr is not an emscale store \(it holds notes.txt\)"):
+        s.save(user, overwrite=True)
+    with pytest.raises(OutputExistsError, match="x.zarr is a file, not an emscale store"):
+        s.save(tmp_path / "x.zarr", overwrite=True)
+    s.save(tmp_path / "src.zarr")
+    with pytest.raises(OutputExistsError, match="not an emscale store"):
+        em.io.convert(tmp_path / "src.zarr", user, overwrite=True)
+    assert (user / "notes.txt").read_text() == "my notes" and sorted(p.name for p in user.iterdir()) == ["notes.txt"]
+    assert (tmp_path / "x.zarr").read_text() == "a file"
+    store = tmp_path / "store.zarr"
+    s.save(store)
+    (store / "notes.txt").write_text("n")
+    with pytest.raises(OutputExistsError, match="also holds notes.txt"):
+        s.save(store, overwrite=True)
+    (store / "notes.txt").unlink()
+    em.Signal(np.full((2, 3), 7, np.int32)).save(store, overwrite=True)  # a store of emscale's is replaced
+    assert em.load(store).to_numpy().sum() == 42
+    em.io.convert(tmp_path / "src.zarr", store, overwrite=True)
+    assert em.load(store).to_numpy().sum() == 15
+    assert _leftovers(tmp_path) == []
+
+
+def test_overwrite_checks_the_store_again_under_the_lock(tmp_path):
+    """A file dropped into the store while the new one is written: the old store is kept, the new one beside it."""
+    store = tmp_path / "s.zarr"
+    em.Signal(np.zeros((2, 3), np.int32)).save(store)
+
+    def drop_notes(*_):
+        (store / "notes.txt").write_text("written meanwhile")
+
+    with pytest.raises(OutputExistsError, match="changed while this run wrote.*also holds notes.txt"):
+        em.Signal(np.ones((2, 3), np.int32)).save(store, overwrite=True, progress=drop_notes)
+    assert (store / "notes.txt").exists() and em.load(store).to_numpy().sum() == 0
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("s.zarr.new-")]
+    assert len(kept) == 1 and em.load(kept[0]).to_numpy().sum() == 6
+
+
 def _exploding(s: em.Signal, bad_block: int) -> em.Signal:
     """A lazy signal whose `bad_block`-th partition raises when read: a crash in the middle of a write."""
 

@@ -11,10 +11,10 @@ import numpy as np
 
 from ..core import history as _history
 from ..core.atomic import read_lock, recover
-from ..core.errors import EmscaleError, FileFormatError, OutputExistsError
+from ..core.errors import EmscaleError, FileFormatError
 from ..core.result import result_kind
 from ..core.signal import Signal
-from .store import check_store_name, is_store, load_zarr, read_store, save_zarr, store_chunks, store_summary, verify
+from .store import check_store_output, is_store, load_zarr, read_store, save_zarr, store_chunks, store_summary, verify
 from .vendor import check_path, load_vendor, supported_formats
 
 
@@ -95,9 +95,7 @@ def load(
 
 def convert(src, dst, chunks=None, overwrite: bool = False, progress=None, **load_kwargs) -> None:
     """Stream a (big) file into the native zarr store with bounded memory: read lazily, write per partition."""
-    check_store_name(dst)
-    if Path(dst).exists() and not overwrite:
-        raise OutputExistsError(f"{dst} already exists; pass overwrite=True (--overwrite) to replace it")
+    check_store_output(dst, overwrite)
     with warnings.catch_warnings():  # the advice to convert a store of oversized chunks: being followed
         warnings.filterwarnings("ignore", message=".*every lazy partition decompresses a whole chunk")
         s = load(src, lazy=True, **load_kwargs)

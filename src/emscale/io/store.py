@@ -28,7 +28,7 @@ import numpy as np
 
 from ..core import codec
 from ..core.atomic import atomic_dir, read_lock
-from ..core.errors import EmscaleError, FileFormatError
+from ..core.errors import EmscaleError, FileFormatError, OutputExistsError
 from ..core.signal import Signal, default_chunks, signal_method
 from ..engine import passes
 from ..engine.passes import Pass, combine_row_digests, data_digest, row_digests, run_pass
@@ -75,6 +75,53 @@ def check_store_name(path) -> Path:
     return p
 
 
+def _store_format(p: Path) -> str | None:
+    """The emscale format named in the attributes of the zarr group at ``p``; None where there is none."""
+    try:
+        with open(p / "zarr.json", encoding="utf-8") as fh:
+            attrs = json.load(fh).get("attributes", {})
+    except (OSError, ValueError, AttributeError):
+        return None
+    info = attrs.get("emscale") if isinstance(attrs, dict) else None
+    return info.get("format") if isinstance(info, dict) else None
+
+
+def not_replaceable(p: Path) -> str | None:
+    """Why a save with ``overwrite=True`` may not replace what is at ``p`` (None: it may). Only an emscale store
+    holding nothing besides its own files, or an empty folder, is replaced: anything else merely named ``*.zarr``
+    (a user's folder, a file) would be deleted by the swap."""
+    from . import checksums
+
+    if not p.is_dir():
+        return f"{p} is a file, not an emscale store; overwrite=True would delete it"
+    names = sorted(os.listdir(p))
+    if not names:
+        return None
+    if _store_format(p) != FORMAT:
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        return (f"{p} is not an emscale store (it holds {shown}); overwrite=True replaces only a store emscale wrote "
+                "and would delete this folder with everything in it")
+    foreign = [n for n in names if n not in ("zarr.json", checksums.ARRAY)]
+    if foreign:
+        return (f"{p} is an emscale store that also holds {', '.join(foreign[:5])}, which emscale did not write; "
+                "overwrite=True would delete them (move them out first)")
+    return None
+
+
+def check_store_output(path, overwrite: bool) -> Path:
+    """Refuse, before any work, a store output that the save would refuse at its end: a wrong name
+    (:func:`check_store_name`), an existing one without ``overwrite``, or one that may not be replaced
+    (:func:`not_replaceable`). Returns the path."""
+    p = check_store_name(path)
+    if os.path.lexists(p):
+        if not overwrite:
+            raise OutputExistsError(f"{p} already exists; pass overwrite=True (--overwrite) to replace it")
+        why = not_replaceable(p)
+        if why:
+            raise OutputExistsError(f"{why}: nothing written")
+    return p
+
+
 def store_chunks(s, chunks) -> tuple[int, ...]:
     """The chunk shape a store of ``s`` is written with: ``chunks`` (one whole number >= 1 per dimension, numpy
     order; longer than a dimension is cut to it) or, None, :func:`default_chunks`. A ValueError names a wrong one."""
@@ -113,7 +160,7 @@ def save_zarr(s: Signal, path, overwrite: bool = False, chunks=None, progress=No
 
     from . import checksums
 
-    dst = check_store_name(path)
+    dst = check_store_output(path, overwrite)
     given = chunks is not None
     chunks = store_chunks(s, chunks)
     note = large_chunk_note(s.shape, chunks, s.dtype, s.nav_ndim) if given else None
@@ -158,7 +205,8 @@ def save_zarr(s: Signal, path, overwrite: bool = False, chunks=None, progress=No
         group.attrs["emscale"] = {**attrs, "data_sha256": digest,
                                   "chunk_crc32c": checksums.encode_table(crcs, s.shape, chunks, str(dst))}
 
-    atomic_dir(dst, write, overwrite=overwrite)
+    # checked again under the lock at the swap: the folder may have changed while the store was written
+    atomic_dir(dst, write, overwrite=overwrite, replaceable=not_replaceable)
 
 
 def _rows(s: Signal, chunks) -> int:

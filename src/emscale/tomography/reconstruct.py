@@ -22,11 +22,11 @@ from typing import Literal
 import numpy as np
 
 from ..core.axes import Axis
-from ..core.errors import DataError, OutputExistsError
+from ..core.errors import DataError
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, run_pass
-from ..io.store import check_store_name, load_zarr
+from ..io.store import check_store_output, load_zarr
 from .outofcore import reconstruct_slices_to_store, volume_chunks
 from .reconstruction import SOLVERS
 from .slicesolver import slice_solver, tv_weight_choice
@@ -158,9 +158,7 @@ def reconstruct_to_store(s: Signal, path, overwrite: bool = False, chunks=None, 
     -------
     >>> vol = reconstruct_to_store(aligned, "vol.zarr", method="fbp")
     """
-    path = check_store_name(path)  # before the reconstruction, not after it
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} exists; pass overwrite=True to replace it")
+    path = check_store_output(path, overwrite)  # before the reconstruction, not after it
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{path.name}-scratch-", dir=path.parent) as tmp:
         vol = reconstruct_tomogram(s, executor=executor, progress=progress, scratch=tmp, **params)
