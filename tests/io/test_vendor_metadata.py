@@ -112,3 +112,20 @@ def test_velox_mapping(velox_emd):
     for s in (s for s in signals if s.signal_type == "EELS"):
         tem = s.metadata["Acquisition_instrument"]["TEM"]
         assert tem["beam_energy"] == 300.0 and "Stage" in tem and "Detector" not in tem
+
+
+def test_signal_from_dict_is_lazy_when_asked_even_from_numpy():
+    """A reader that gives numpy for lazy=True (Velox EELS, the BCF image) gave an eager signal: now dask."""
+    import numpy as np
+
+    from emscale.core.signal import default_chunks
+    from emscale.io.vendor import signal_from_dict
+
+    data = np.arange(4 * 3 * 8, dtype=np.uint16).reshape(4, 3, 8)
+    axes = [{"name": n, "size": k, "scale": 1.0, "offset": 0.0, "units": "", "navigate": nav}
+            for n, k, nav in (("y", 4, True), ("x", 3, True), ("E", 8, False))]
+    d = {"data": data, "axes": axes, "metadata": {"Signal": {"signal_type": "EELS"}}}
+    assert not signal_from_dict(d).is_lazy
+    s = signal_from_dict(d, lazy=True)
+    assert s.is_lazy and s.data.chunksize == default_chunks((4, 3, 8), np.uint16, 2) == (4, 3, 8)
+    assert s.to_numpy().dtype == np.uint16 and np.array_equal(s.to_numpy(), data)

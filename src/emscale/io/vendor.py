@@ -292,7 +292,9 @@ def apply_mapping(metadata: dict, original_metadata: dict, mapping: dict | None)
     return out
 
 
-def signal_from_dict(d: dict, history: list[dict] | None = None) -> Signal:
+def signal_from_dict(d: dict, history: list[dict] | None = None, lazy: bool = False) -> Signal:
+    """A Signal from a RosettaSciIO signal dictionary; ``lazy``: dask-backed even where the reader gave a numpy
+    array (Velox EELS spectrum images, a BCF's survey image), so that ``is_lazy`` says what the load recorded."""
     md = apply_mapping(dict(d.get("metadata") or {}), d.get("original_metadata") or {}, d.get("mapping"))
     sig_md = dict(md.get("Signal") or {})
     signal_type = sig_md.get("signal_type", "") or ""
@@ -312,6 +314,8 @@ def signal_from_dict(d: dict, history: list[dict] | None = None) -> Signal:
             s = fn(_PostProcess(s)).signal
         except AttributeError as exc:
             raise FileFormatError(f"unsupported reader post-processing step: {exc}") from exc
+    if lazy:
+        s = s.as_lazy()  # a no-op for the readers that already give dask; default_chunks for the others
     s.history = list(history or [])  # the reader's own reshaping is part of reading, not a user step
     if not s.signal_type and s.sig_ndim == 2 and s.nav_ndim == 0:
         s.signal_type = "image"
@@ -436,7 +440,7 @@ def load_vendor(path: Path, lazy: bool = False, **reader_kwargs) -> list[Signal]
     shared = _instrument_mapping(dicts)
     if shared:
         dicts = [d if d.get("mapping") else dict(d, mapping=shared) for d in dicts]
-    signals = [signal_from_dict(d) for d in dicts]
+    signals = [signal_from_dict(d, lazy=lazy) for d in dicts]
     for s in signals:
         if not s.title:  # as HyperSpy: a reader that gives no title (MRC, some TIFF) leaves the file's name
             _set_title(s, path.stem)
