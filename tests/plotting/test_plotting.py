@@ -138,3 +138,24 @@ def test_a_sparse_scan_plots_its_measured_positions_only():
     mean = spec.lines[0].get_ydata()
     full = s.to_numpy().reshape(-1, 256).mean(axis=0)
     assert 0.7 < mean.sum() / full.sum() < 1.3  # the measured pixels' mean, not a sixth of it
+
+
+def test_a_non_uniform_axis_is_drawn_at_its_values_a_uniform_one_as_before():
+    """A line scan on the energy axis [1, 2, 4, 8, 16] eV with signal only at 4 eV: imshow spaced the five channels
+    evenly over 0.25-16.75 eV and drew the 4 eV one centred at 8.5 eV. Now a mesh on the bin edges."""
+    energy = {"name": "Energy", "units": "eV"}
+    d = np.zeros((3, 5))
+    d[:, 2] = 1.0
+    s = em.Signal(d, axes=[{"name": "x", "navigate": True}, {**energy, "coords": [1.0, 2.0, 4.0, 8.0, 16.0]}])
+    panel = s.plot().axes[0]
+    assert len(panel.images) == 0
+    (mesh,) = panel.collections
+    xy = mesh.get_coordinates()
+    np.testing.assert_allclose(xy[0, :, 0], [0.5, 1.5, 3.0, 6.0, 12.0, 20.0])  # midpoints, half a step beyond
+    np.testing.assert_allclose(xy[:, 0, 1], [-0.5, 0.5, 1.5, 2.5])
+    col = int(np.argmax(np.asarray(mesh.get_array())[0]))
+    assert (xy[0, col, 0], xy[0, col + 1, 0]) == (3.0, 6.0)  # the bin holding 4 eV
+    assert panel.get_xlim() == (0.5, 20.0) and panel.get_ylim() == (2.5, -0.5)  # first row at the top, as imshow
+    uniform = em.Signal(d, axes=[{"name": "x", "navigate": True}, {**energy, "scale": 0.5, "offset": 1.0}]).plot()
+    (im,) = uniform.axes[0].images
+    assert im.get_extent() == [0.75, 3.25, 2.5, -0.5] and len(uniform.axes[0].collections) == 0

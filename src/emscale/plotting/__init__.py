@@ -26,7 +26,7 @@ from ..core.signal import measured_mask, signal_method
 from .scalebar import add_scalebar, nice_length, scale_bar
 
 __all__ = ["plot_signal", "axis_label", "intensity_label", "nice_length", "scale_bar", "add_scalebar",
-           "style_image_axes", "image_extent"]
+           "style_image_axes", "image_extent", "axis_edges", "draw_image"]
 
 
 def axis_label(ax) -> str:
@@ -111,6 +111,35 @@ def image_extent(ax_x, ax_y):
     return (x0, x1, y1, y0)  # origin upper: first row at the top
 
 
+def axis_edges(a) -> np.ndarray:
+    """The ``size + 1`` pixel or channel edges of an axis: midway between its values, half a step beyond the
+    first and the last (for a uniform axis, the edges :func:`image_extent` puts at the ends)."""
+    v = np.asarray(a.values, dtype=float)
+    if v.size < 2:
+        step = a.scale if a.is_uniform else 1.0
+        return np.array([v[0] - step / 2, v[0] + step / 2])
+    mid = (v[1:] + v[:-1]) / 2
+    return np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
+
+
+def draw_image(ax, img, axis_x, axis_y, aspect=None, **kw):
+    """``img`` (rows along ``axis_y``, columns along ``axis_x``) in calibrated units, first row at the top; ``kw``
+    to matplotlib (``cmap``, ``vmin``, ``norm``...). ``aspect`` None: equal where both axes share a unit.
+
+    Uniform axes: ``imshow`` with :func:`image_extent`. A non-uniform axis (energy from wavelength) gets a
+    ``pcolormesh`` on :func:`axis_edges`: imshow spaces columns evenly, which puts each channel at the wrong value.
+    """
+    aspect = aspect or ("equal" if axis_x.units == axis_y.units else "auto")
+    if axis_x.is_uniform and axis_y.is_uniform:
+        return ax.imshow(img, extent=image_extent(axis_x, axis_y), interpolation="nearest", aspect=aspect, **kw)
+    xe, ye = axis_edges(axis_x), axis_edges(axis_y)
+    im = ax.pcolormesh(xe, ye, img, shading="flat", **kw)
+    ax.set_xlim(xe[0], xe[-1])
+    ax.set_ylim(ye[-1], ye[0])  # as imshow's extent: first row at the top
+    ax.set_aspect(aspect)
+    return im
+
+
 def style_image_axes(ax, axis_x, axis_y, scalebar: bool = True):
     """Calibrated image axes: with a scale bar (both axes in the same unit) the ticks are hidden, as in a
     micrograph, and the axes keep only their names; otherwise calibrated ticks, few enough that their labels never
@@ -133,14 +162,7 @@ def style_image_axes(ax, axis_x, axis_y, scalebar: bool = True):
 
 def _image(fig, ax, img, axis_x, axis_y, title, cmap, scalebar, colorbar, clabel, aspect=None):
     """``aspect`` None: equal where both axes share a unit (a map), else "auto"."""
-    ext = image_extent(axis_x, axis_y)
-    im = ax.imshow(
-        img,
-        extent=ext,
-        cmap=cmap,
-        interpolation="nearest",
-        aspect=aspect or ("equal" if axis_x.units == axis_y.units else "auto"),
-    )
+    im = draw_image(ax, img, axis_x, axis_y, aspect=aspect, cmap=cmap)
     if title:
         ax.set_title(title)
     style_image_axes(ax, axis_x, axis_y, scalebar)

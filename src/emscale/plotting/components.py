@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import axis_label, image_extent, style_image_axes
+from . import axis_label, draw_image, style_image_axes
 from .limits import line_range, robust_clim
 
 PHASE_COLOURS = "tab10"
@@ -108,8 +108,7 @@ def loading_figure(maps: np.ndarray, nav_axes: Sequence, names: Sequence[str] | 
     for c in range(k):
         a = fig.add_subplot(rows, cols, c + 1)
         vmin, vmax = robust_clim(m[c])
-        im = a.imshow(m[c], extent=image_extent(ax_, ay), cmap=cmap, vmin=vmin, vmax=vmax,
-                      interpolation="nearest", aspect="equal" if ay.units == ax_.units else "auto")
+        im = draw_image(a, m[c], ax_, ay, cmap=cmap, vmin=vmin, vmax=vmax)
         style_image_axes(a, ax_, ay)
         a.set_xlabel("")
         a.set_ylabel("")
@@ -150,8 +149,7 @@ def phase_figure(labels: np.ndarray, spectra: np.ndarray, nav_axes: Sequence, si
     norm = BoundaryNorm(np.arange(-0.5, n), n)
     if lab.ndim == 2:
         ay, ax_ = nav_axes[-2], nav_axes[-1]
-        im = left.imshow(np.ma.masked_less(lab, 0), cmap=cmap, norm=norm, interpolation="nearest",
-                         extent=image_extent(ax_, ay), aspect="equal" if ay.units == ax_.units else "auto")
+        im = draw_image(left, np.ma.masked_less(lab, 0), ax_, ay, cmap=cmap, norm=norm)
         style_image_axes(left, ax_, ay)
         cb = fig.colorbar(im, ax=left, ticks=np.arange(n), shrink=0.85)
         cb.ax.set_yticklabels(names, fontsize=8)

@@ -160,7 +160,7 @@ def _phase_figure(names, *maps, scale=None):
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    from ..plotting import image_extent
+    from ..plotting import draw_image
     from ..plotting.components import phase_colours
     from ..plotting.scalebar import add_scalebar
 
@@ -168,12 +168,15 @@ def _phase_figure(names, *maps, scale=None):
     cmap, norm = ListedColormap(colours), BoundaryNorm(np.arange(len(names) + 1) - 0.5, len(names))
     fig = Figure(figsize=(9.0, 3.4), layout="constrained")
     axes = fig.subplots(1, 3)
-    extent = None if scale is None or len(scale) != 2 else image_extent(scale[0], scale[1])
+    calibrated = scale is not None and len(scale) == 2
     for ax, m, title in zip(axes, maps, ("reconstruction", "full scan", "truth"), strict=True):
-        ax.imshow(np.ma.masked_less(m, 0), cmap=cmap, norm=norm, interpolation="nearest", extent=extent)
+        if calibrated:
+            draw_image(ax, np.ma.masked_less(m, 0), scale[0], scale[1], aspect="equal", cmap=cmap, norm=norm)
+        else:
+            ax.imshow(np.ma.masked_less(m, 0), cmap=cmap, norm=norm, interpolation="nearest")
         ax.set_title(title, fontsize=9)
         ax.set_axis_off()
-    if extent is not None:
+    if calibrated:
         add_scalebar(axes[0], scale[0])
     fig.legend(handles=[Patch(facecolor=c, label=n) for c, n in zip(colours, names, strict=True)],
                loc="outside lower center", ncols=len(names), fontsize=8, frameon=False)

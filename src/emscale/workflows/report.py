@@ -68,7 +68,7 @@ def _rgb_figure(dec, names):
     percentiles), with a scale bar and a legend naming the component of each channel."""
     from matplotlib.patches import Patch
 
-    from ..plotting import image_extent, style_image_axes
+    from ..plotting import draw_image, style_image_axes
     from ..plotting.components import component_label
 
     n = min(3, dec.n_components)
@@ -81,8 +81,7 @@ def _rgb_figure(dec, names):
     fig = _figure((5.2, 4.4))
     ax = fig.add_subplot()
     ay, ax_ = dec.nav_axes[-2], dec.nav_axes[-1]
-    ax.imshow(rgb.reshape(tuple(dec.nav_shape) + (3,)), interpolation="nearest", extent=image_extent(ax_, ay),
-              aspect="equal" if ay.units == ax_.units else "auto")
+    draw_image(ax, rgb.reshape(tuple(dec.nav_shape) + (3,)), ax_, ay)
     style_image_axes(ax, ax_, ay)
     handles = [Patch(color=col, label=component_label(c, names[c]))
                for c, col in enumerate(("red", "green", "blue")[:n])]

@@ -33,10 +33,9 @@ def _grid(signals, shape):
 
 
 def _image(fig, ax, img, ay, ax_, title, cmap, clabel=None, vmin=None, vmax=None):
-    from ..plotting import image_extent, style_image_axes
+    from ..plotting import draw_image, style_image_axes
 
-    im = ax.imshow(img, cmap=cmap, interpolation="nearest", extent=image_extent(ax_, ay), vmin=vmin, vmax=vmax,
-                   aspect="equal" if ay.units == ax_.units else "auto")
+    im = draw_image(ax, img, ax_, ay, cmap=cmap, vmin=vmin, vmax=vmax)
     style_image_axes(ax, ax_, ay)
     ax.set_title(title, fontsize=9)
     if clabel:
