@@ -213,3 +213,19 @@ def test_decompose_records_the_method_options_it_ran_with_and_replays_older_reco
     np.testing.assert_array_equal(emscale.replay(old).factors_array, by_maps.factors_array)
     np.testing.assert_array_equal(emscale.replay(d.history).factors_array, d.factors_array)
     assert not np.array_equal(d.factors_array, by_maps.factors_array)
+
+
+def test_a_derived_signal_owns_its_history_entries(si, tmp_path):
+    """``derive`` copied the list, not the entries: editing the child's load entry changed the parent's."""
+    raw = tmp_path / "raw.zarr"
+    si.save(raw)
+    parent = emscale.load(raw)
+    child = parent.isig[51.0:55.0]
+    child.history[0]["params"]["lazy"] = True
+    child.history[0]["params"]["new"] = [1, 2]
+    assert parent.history[0]["params"] == {"lazy": False}
+    assert child.history[0]["params"] == {"lazy": True, "new": [1, 2]}
+    assert [e["op"] for e in parent.history] == ["load"] and [e["op"] for e in child.history] == ["load", "isig"]
+    grandchild = child.sum()
+    parent.history[0]["params"]["lazy"] = "edited"  # nor does a parent's edit reach what was derived from it
+    assert grandchild.history[0]["params"]["lazy"] is True and child.history[0]["params"]["lazy"] is True

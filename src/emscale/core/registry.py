@@ -20,6 +20,7 @@ importing :mod:`emscale` imports every operation package.
 from __future__ import annotations
 
 import contextvars
+import copy
 import functools
 import inspect
 import types
@@ -154,7 +155,9 @@ def operation(
                 return out
             params = _params(sig, bound.arguments, record, skip)
             for i, o in made:  # the 2nd, 3rd... value an operation returns is replayed as {"output": i}
-                o.history = list(getattr(target, "history", [])) + [entry(name, params, **({"output": i} if i else {}))]
+                # copied whole: an output that shares its input's entries (nested dicts) edits them for both
+                o.history = copy.deepcopy(list(getattr(target, "history", []))
+                                          + [entry(name, params, **({"output": i} if i else {}))])
             return out
 
         attr = None

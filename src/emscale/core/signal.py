@@ -385,7 +385,7 @@ register_host("signal", Signal)
 
 
 def derive(s: Signal, data, axes: Sequence[Axis], signal_type: str | None = None, title: str | None = None) -> Signal:
-    """A new Signal derived from ``s``: its metadata copied, its history carried over unchanged.
+    """A new Signal derived from ``s``: its metadata and history copied (carried over unchanged, shared with no one).
 
     The public way for operation code to build its output; the operation registry appends the history entry
     of the operation that called it (:mod:`.registry`). When no signal axis is left, the navigation axes become
@@ -400,7 +400,7 @@ def derive(s: Signal, data, axes: Sequence[Axis], signal_type: str | None = None
         signal_type=s.signal_type if signal_type is None else signal_type,
         metadata=copy.deepcopy(s.metadata),
         original_metadata=s.original_metadata,
-        history=list(s.history),
+        history=copy.deepcopy(s.history),  # entries are nested dicts: a shallow copy let a child edit its parent's
         title=s.title if title is None else title,
     )
 
