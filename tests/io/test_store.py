@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import warnings
 
@@ -253,6 +254,17 @@ def test_input_never_modified(real_dir, tmp_path):
     s = em.load(src)
     s.isig[400.0:500.0].save(tmp_path / "out.zarr")
     assert src.read_bytes() == before
+
+
+def test_saving_an_empty_signal_names_the_empty_axis_not_chunks(tmp_path):
+    """A (0, 5) signal was refused with "chunks must be whole numbers >= 1 ... got (0, 5)", chunks never passed."""
+    from emscale.core.errors import DataError
+
+    for shape, axis in (((0, 5), "'x'"), ((3, 0), "'signal'"), ((2, 0, 4), "'x'")):
+        with pytest.raises(DataError, match=re.escape(f"empty signal: axis {axis} has size 0 (shape {shape})")) as err:
+            em.Signal(np.zeros(shape)).save(tmp_path / "e.zarr")
+        assert "chunks" not in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def test_save_with_chunks_of_the_wrong_length_names_the_count(tmp_path):

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..core import codec
 from ..core.atomic import atomic_dir, read_lock
-from ..core.errors import EmscaleError, FileFormatError, OutputExistsError
+from ..core.errors import DataError, EmscaleError, FileFormatError, OutputExistsError
 from ..core.signal import Signal, default_chunks, signal_method
 from ..engine import passes
 from ..engine.passes import Pass, combine_row_digests, data_digest, row_digests, run_pass
@@ -122,9 +122,19 @@ def check_store_output(path, overwrite: bool) -> Path:
     return p
 
 
+def _refuse_empty(s) -> None:
+    """An axis of size 0 would otherwise surface as chunks of 0 the caller never passed."""
+    empty = [repr(a.name) for a, n in zip(s.axes, s.shape, strict=True) if n == 0]
+    if empty:
+        raise DataError(f"cannot save an empty signal: axis {', '.join(empty)} has size 0 (shape {tuple(s.shape)}); "
+                        "a store holds at least one value along every axis")
+
+
 def store_chunks(s, chunks) -> tuple[int, ...]:
     """The chunk shape a store of ``s`` is written with: ``chunks`` (one whole number >= 1 per dimension, numpy
-    order; longer than a dimension is cut to it) or, None, :func:`default_chunks`. A ValueError names a wrong one."""
+    order; longer than a dimension is cut to it) or, None, :func:`default_chunks`. A ValueError names a wrong one;
+    a DataError an empty signal, which has no chunks to write."""
+    _refuse_empty(s)
     if chunks is None:
         chunks = default_chunks(s.shape, s.dtype, s.nav_ndim)
     chunks = tuple(chunks)
