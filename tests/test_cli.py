@@ -163,3 +163,16 @@ def test_version_is_printed():
 
     out = CliRunner().invoke(app, ["--version"])
     assert out.exit_code == 0 and out.output.strip() == f"emscale {emscale.__version__}"
+
+
+def test_info_of_a_path_inside_a_store_names_the_store(tmp_path, capsys):
+    """``emscale info X.zarr/data`` (the store's zarr array) printed zarr's ContainsArrayError."""
+    store = tmp_path / "x.zarr"
+    em.Signal(np.arange(6.0).reshape(2, 3)).save(store)
+    for inside in (store / "data", store / "zarr.json", next((store / "data").rglob("0"))):
+        code, out, err = run(capsys, "info", str(inside))
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert f"{inside} lies inside the emscale store {store}: open the store itself" in err
+        assert f"`emscale info {store}`" in err and "ContainsArrayError" not in err
+    code, out, err = run(capsys, "info", str(store))
+    assert code == 0 and "(2|3) float64" in out

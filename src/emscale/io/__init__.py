@@ -14,8 +14,27 @@ from ..core.atomic import read_lock, recover
 from ..core.errors import EmscaleError, FileFormatError
 from ..core.result import result_kind
 from ..core.signal import Signal
-from .store import check_store_output, is_store, load_zarr, read_store, save_zarr, store_chunks, store_summary, verify
+from .store import (
+    check_store_output,
+    enclosing_store,
+    is_store,
+    load_zarr,
+    read_store,
+    save_zarr,
+    store_chunks,
+    store_summary,
+    verify,
+)
 from .vendor import check_path, load_vendor, supported_formats
+
+
+def _refuse_inside_store(p: Path) -> None:
+    """A store's ``data`` array (a zarr array of its own) or a chunk is part of the store, not a signal: zarr would
+    answer with ContainsArrayError, a vendor reader with its list of extensions."""
+    store = enclosing_store(p)
+    if store is not None:
+        raise FileFormatError(f"{p} lies inside the emscale store {store}: open the store itself "
+                              f"(em.load({str(store)!r}), `emscale info {store}`)")
 
 
 def load(
@@ -40,6 +59,7 @@ def load(
         raise ValueError(f"index must be a whole number, the signal's position in the file, got {index!r}")
     recover(path)  # a store a crash left half-swapped is put back first
     p = check_path(path)
+    _refuse_inside_store(p)
     if p.suffix.lower() == ".zarr" or is_store(p):
         if not is_store(p):
             raise FileFormatError(f"{p}: not a zarr store (no zarr.json inside)")

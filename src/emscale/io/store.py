@@ -86,6 +86,15 @@ def _store_format(p: Path) -> str | None:
     return info.get("format") if isinstance(info, dict) else None
 
 
+def enclosing_store(p) -> Path | None:
+    """The emscale store that ``p`` lies inside (its ``data`` array, a chunk of it); None where ``p`` is in none,
+    or is a store itself."""
+    p = Path(p).absolute()
+    if _store_format(p) == FORMAT:
+        return None
+    return next((q for q in p.parents if _store_format(q) == FORMAT), None)
+
+
 def not_replaceable(p: Path) -> str | None:
     """Why a save with ``overwrite=True`` may not replace what is at ``p`` (None: it may). Only an emscale store
     holding nothing besides its own files, or an empty folder, is replaced: anything else merely named ``*.zarr``
