@@ -196,3 +196,22 @@ def test_fold_reports_progress_and_propagates_errors(executor):
 def test_fold_on_a_zero_dimensional_source():
     assert run_pass(np.array(5.0), Pass(lambda b, r: b * 2, np.add), InlineExecutor(), fold=True) == 10.0
     assert last_report().n_partitions == 1
+
+
+def test_an_executor_may_be_named_wherever_one_is_taken():
+    """``executor="inline"`` reached the pass as a string (a raw AttributeError: 'str' object has no attribute
+    'map'), in run_pass and in every operation that passes it on (a tiled inpaint)."""
+    from emscale.engine import run_pass as rp
+    from emscale.inpainting import inpaint_tiled
+    from emscale.sampling import random_pattern
+
+    x = np.arange(40.0).reshape(8, 5)
+    total = Pass(lambda b, r: float(b.sum()), lambda a, b: a + b)
+    assert rp(x, total, "inline") == rp(x, total, "threads") == rp(x, total) == 780.0
+    img = np.add.outer(np.sin(np.arange(48) / 3.0), np.cos(np.arange(48) / 4.0))
+    m = random_pattern(img.shape, 0.3, seed=1)
+    a = inpaint_tiled(img, m, method="linear", tile=32, overlap=8, executor="inline")
+    b = inpaint_tiled(img, m, method="linear", tile=32, overlap=8, executor="threads")
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="unknown executor 'dask'; use 'inline', 'threads' or an Executor"):
+        rp(x, total, "dask")

@@ -133,23 +133,31 @@ def get_executor() -> Executor:
     return _current
 
 
-def runs_here(executor: Executor | None = None) -> bool:
+def runs_here(executor: Executor | str | None = None) -> bool:
     """Whether the tasks of ``executor`` (None: the default one) run in this process, so that a pass may write its
     results into an array held here (:attr:`Executor.shares_memory`)."""
-    return getattr(executor or get_executor(), "shares_memory", True)
+    return getattr(as_executor(executor), "shares_memory", True)
+
+
+def as_executor(executor: Executor | str | None = None, **kwargs) -> Executor:
+    """The executor a name or instance stands for: None the default one (:func:`get_executor`), ``"inline"``,
+    ``"threads"``, or an :class:`Executor` itself; anything else is a ValueError naming the choices (a name passed
+    as ``executor=`` reached the pass, which raised a raw AttributeError)."""
+    if executor is None:
+        return get_executor()
+    if isinstance(executor, Executor):
+        return executor
+    if executor == "threads":
+        return ThreadExecutor(**kwargs)
+    if executor == "inline":
+        return InlineExecutor()
+    raise ValueError(f"unknown executor {executor!r}; use 'inline', 'threads' or an Executor instance")
 
 
 def use_executor(executor: Executor | str | None = "threads", **kwargs) -> Executor:
     """Set the default executor: ``"inline"``, ``"threads"`` (default) or an :class:`Executor` instance."""
     global _current
-    if executor is None or executor == "threads":
-        _current = ThreadExecutor(**kwargs)
-    elif executor == "inline":
-        _current = InlineExecutor()
-    elif isinstance(executor, Executor):
-        _current = executor
-    else:
-        raise ValueError(f"unknown executor {executor!r}; use 'inline', 'threads' or an Executor instance")
+    _current = as_executor("threads" if executor is None else executor, **kwargs)
     return _current
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import AxisError
-from .executors import Executor, get_executor, runs_here
+from .executors import Executor, as_executor, runs_here
 
 DEFAULT_PARTITION_BYTES = 64 * 2**20
 
@@ -133,7 +133,7 @@ def read_block(source, rows: slice, axis: int = 0) -> np.ndarray:
 def run_pass(
     source,
     p: Pass,
-    executor: Executor | None = None,
+    executor: Executor | str | None = None,
     partition_bytes: int | None = None,
     rows: int | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -152,7 +152,7 @@ def run_pass(
         pass holds only the partials in flight where the executor can stream them (:meth:`Executor.imap`;
         executors that cannot, such as the Dask executor, gather and merge in order as before).
     """
-    executor = executor or get_executor()
+    executor = as_executor(executor)
     if getattr(source, "ndim", 0) == 0:
         parts, axis = [slice(None)], 0
         sizes = [np.dtype(source.dtype).itemsize]
