@@ -94,3 +94,16 @@ def test_a_sparse_scan_is_not_sampled_again_and_the_measured_fraction_is_recorde
     from emscale.core.signal import key_metadata  # what `emscale info` shows
 
     assert key_metadata(once.metadata)["sparse scan"] == f"line_hop, {info['measured_fraction']:.1%} measured"
+
+
+def test_a_reconstruction_of_a_sparse_scan_may_be_sampled_again():
+    # it kept its scan's mask for the record, and was refused as "already a sparse scan ... its unmeasured zeros
+    # would be sampled" although it holds no unmeasured zero
+    img = em.Signal(np.add.outer(np.arange(32.0), np.arange(32.0)) + 1,
+                    axes=[{"name": "y", "navigate": False}, {"name": "x", "navigate": False}])
+    rec = img.sample_scan("random", 0.3, seed=0).inpaint("linear")
+    again = rec.sample_scan("random", 0.2, seed=1)
+    m = scan_mask(again)
+    assert m.mean() == pytest.approx(0.2, abs=0.01) and again.metadata["Sampling"]["seed"] == 1
+    assert "reconstruction" not in again.metadata["Sampling"]
+    np.testing.assert_array_equal(np.asarray(again.data)[m], np.asarray(rec.data)[m])

@@ -164,7 +164,7 @@ def sample_scan(
     -------
     Signal with unmeasured positions set to 0 and ``metadata["Sampling"]`` holding the pattern (read it back with
     :func:`scan_mask`), its name, the fraction asked for, the measured fraction and positions, and the seed. A
-    signal that is already a sparse scan is refused.
+    signal that is already a sparse scan is refused (a reconstruction of one is not).
 
     Example
     -------
@@ -172,7 +172,9 @@ def sample_scan(
     >>> scan_mask(sparse).mean()
     """
     shape = scan_shape(s)
-    if scan_mask(s) is not None:
+    if scan_mask(s) is not None and "reconstruction" not in s.metadata.get("Sampling", {}):
+        # a reconstruction keeps its scan's mask for the record, but its every position holds a value: it may be
+        # sampled again (a simulation on a reconstructed image)
         raise DataError(f"{s!r} is already a sparse scan (metadata['Sampling']): its unmeasured zeros would be "
                         "sampled as measurements; sample the full signal")
     if mask is None:
