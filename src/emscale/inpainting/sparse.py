@@ -50,8 +50,9 @@ import numpy as np
 
 from ..core.errors import check_count, check_seed, is_number
 from ._checks import check_image_and_mask, standardise
-from .baselines import nearest
+from .baselines import biharmonic, nearest
 from .columns import CONTRASTS, column_fill
+from .gaps import choose_interpolation, far_pixels
 from .transforms import block_dct_threshold, fourier_threshold
 
 __all__ = ["PRIORS", "fista_inpaint", "hold_out", "residual_fill", "sparse", "spread_misfit"]
@@ -395,6 +396,7 @@ def sparse(
     keep_measured: bool = True,
     residual: float | str | None = "auto",
     columns: bool | str = "auto",
+    far_gaps: bool | str = "auto",
     return_choice: bool = False,
 ):
     """Compressed-sensing reconstruction of a sparsely scanned image under a sparsity prior.
@@ -419,9 +421,14 @@ def sparse(
         emptied, a heavy one kept heavy): ``"auto"`` (by the hold-out, with bright or dark columns), ``"bright"``
         (ADF, HAADF; also True), ``"dark"`` (bright-field) or False. Where the reconstruction shows no lattice it
         is not applied, and the choice says so (``"no lattice"``).
-    return_choice : also return ``{"prior", "lam_min", "columns", "residual", "chosen_by", "folds"}``: what ran,
-        who chose it (``"hold-out"``, ``"caller"``, or the defaults where too few pixels are measured to hold out)
-        and over how many hold-out folds (0: none).
+    far_gaps : a scan that leaves gaps wider than a random one of the same fraction (an unscanned block, the regions
+        a dynamic scan skipped; :mod:`.gaps`) may be better filled by plain interpolation: ``"auto"`` uses biharmonic
+        interpolation for the whole image where a hold-out on hidden discs as wide as those gaps finds it predicts
+        better than the prior, True always there, False never.
+    return_choice : also return ``{"prior", "lam_min", "columns", "residual", "chosen_by", "folds", "far_gaps"}``:
+        what ran, who chose it (``"hold-out"``, ``"caller"``, or the defaults where too few pixels are measured to
+        hold out), over how many hold-out folds (0: none), and what was done with far gaps (``"none"``,
+        ``"interpolated"``, ``"kept"``; their evidence in ``"far_gaps_evidence"``).
 
     Returns
     -------
@@ -436,6 +443,8 @@ def sparse(
     img, m = check_image_and_mask(image, mask)
     check_seed(seed)
     _check_options(prior, lam_min, residual, columns)
+    if far_gaps not in ("auto", True, False):
+        raise ValueError(f"far_gaps must be 'auto', True or False, got {far_gaps!r}")
     if columns is True:
         columns = "bright"
     y, mu, sd = standardise(img, m)
@@ -455,10 +464,12 @@ def sparse(
         )
         chosen_by = "hold-out" if scores else TOO_FEW_TO_HOLD_OUT
         folds = n_folds(m)
-    x = fista_inpaint(y, m, smooth_fill(y, m), prior=prior, lam_min=float(lam_min), n_iter=int(n_iter))
-    x, columns = _with_columns(y, m, x, columns)
-    x = _with_residual(y, m, x, None if residual is None else float(residual))
-    x = x * sd + mu
+    settings = dict(prior=prior, lam_min=float(lam_min), n_iter=int(n_iter), columns=columns,
+                    residual=None if residual is None else float(residual))
+    x, columns = _reconstruct(y, m, **settings)
+    interpolated, far_choice, far_evidence = _far_gaps(img, y, m, x, far_gaps,
+                                                       lambda yy, mm: _reconstruct(yy, mm, **settings)[0], seed)
+    x = x * sd + mu if interpolated is None else interpolated
     out = np.where(m, img, x) if keep_measured else x
     if not return_choice:
         return out
@@ -469,5 +480,31 @@ def sparse(
         "residual": None if residual is None else float(residual),
         "chosen_by": chosen_by,
         "folds": folds,
+        "far_gaps": far_choice,
     }
+    if far_evidence:
+        choice["far_gaps_evidence"] = far_evidence
     return out, choice
+
+
+def _reconstruct(y, m, prior, lam_min, n_iter, columns, residual):
+    """(standardised reconstruction, the column refit that ran) with the settings chosen."""
+    x = fista_inpaint(y, m, smooth_fill(y, m), prior=prior, lam_min=lam_min, n_iter=n_iter)
+    x, ran = _with_columns(y, m, x, columns)
+    return _with_residual(y, m, x, residual), ran
+
+
+def _far_gaps(img, y, m, x, far_gaps, reconstruct, seed):
+    """(reconstruction in data units or None, what was done, evidence): biharmonic interpolation of the whole image
+    where the scan leaves far gaps (:func:`.gaps.far_pixels`) and the caller asks or
+    :func:`.gaps.choose_interpolation` finds it predicts hidden discs better; None where the prior's ``x`` stands."""
+    if far_gaps is False:
+        return None, "not looked at (far_gaps=False)", None
+    far, dist = far_pixels(m)
+    if far is None:
+        return None, "none", None
+    if far_gaps is True:
+        use, evidence = True, {"far_pixels": int(np.count_nonzero(far)), "why": "asked (far_gaps=True)"}
+    else:
+        use, evidence = choose_interpolation(y, m, far, dist, reconstruct, _holdout_crop(m), seed)
+    return (biharmonic(img, m) if use else None), ("interpolated" if use else "kept"), evidence

@@ -71,7 +71,7 @@ def tile_choices(choices: list[dict]) -> dict:
     return {"tiles": len(choices), **{k: dict(sorted(v.items())) for k, v in counts.items()}}
 
 
-UNCOUNTED = ("held_out_mse",)
+UNCOUNTED = ("held_out_mse", "far_gaps_evidence")
 
 
 def inpaint_tiled(
