@@ -500,11 +500,12 @@ def _far_gaps(img, y, m, x, far_gaps, reconstruct, seed):
     :func:`.gaps.choose_interpolation` finds it predicts hidden discs better; None where the prior's ``x`` stands."""
     if far_gaps is False:
         return None, "not looked at (far_gaps=False)", None
-    far, dist = far_pixels(m)
+    far, dist, unlike = far_pixels(m)
     if far is None:
         return None, "none", None
     if far_gaps is True:
         use, evidence = True, {"far_pixels": int(np.count_nonzero(far)), "why": "asked (far_gaps=True)"}
     else:
         use, evidence = choose_interpolation(y, m, far, dist, reconstruct, _holdout_crop(m), seed)
+    evidence["scan"] = unlike
     return (biharmonic(img, m) if use else None), ("interpolated" if use else "kept"), evidence
