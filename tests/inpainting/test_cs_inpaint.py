@@ -410,3 +410,13 @@ def test_the_hold_out_moves_its_window_where_the_centre_holds_too_few_measured_p
     # the centre is kept wherever it holds enough: the same window as before
     uniform = random_pattern((400, 400), 0.1, seed=0)
     assert sparse_module._holdout_crop(uniform) == sparse_module._crop((400, 400), sparse_module.CV_SIZE)
+
+
+def test_the_dictionary_on_a_too_small_image_names_the_image_and_the_default_patch():
+    # "patch must be between 2 and the image's smaller side 1, got 8" blamed a patch the caller never passed
+    from emscale.inpainting.dictionary import dictionary
+
+    with pytest.raises(ValueError, match=r"an image of 1 x 40 holds none; use method='sparse'"):
+        dictionary(np.ones((1, 40)), np.ones((1, 40), bool))
+    with pytest.raises(ValueError, match=r"smaller side 6, got 8 \(the default; pass a smaller patch=\)"):
+        dictionary(np.ones((6, 40)), np.ones((6, 40), bool))

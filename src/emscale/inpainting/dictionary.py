@@ -169,10 +169,13 @@ def _sparsity(mean_measured: float) -> int:
 INITS = ("smooth", "biharmonic", "sparse")
 
 
+DEFAULT_PATCH = 8  # pixels a side of the patches the dictionary learns
+
+
 def dictionary(
     image,
     mask,
-    patch: int = 8,
+    patch: int = DEFAULT_PATCH,
     sparsity: int | None = None,
     n_iter: int = 8,
     n_train: int = 6000,
@@ -223,8 +226,12 @@ def dictionary(
     """
     img, m = check_image_and_mask(image, mask)
     p = int(patch)
+    if min(img.shape) < 2:
+        raise ValueError(f"the dictionary learns patches of at least 2 x 2 pixels: an image of {img.shape[0]} x "
+                         f"{img.shape[1]} holds none; use method='sparse' or an interpolation")
     if p < 2 or p > min(img.shape):
-        raise ValueError(f"patch must be between 2 and the image's smaller side {min(img.shape)}, got {patch!r}")
+        raise ValueError(f"patch must be between 2 and the image's smaller side {min(img.shape)}, got {patch!r}"
+                         + (" (the default; pass a smaller patch=)" if patch == DEFAULT_PATCH else ""))
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
     if isinstance(refine, np.bool_):
