@@ -99,3 +99,41 @@ def test_ica_of_spectra_with_scattered_masked_channels(mask_seed, diff_order):
     d = decompose(s, "ica", n_components=3, signal_mask=mask, diff_order=diff_order)
     assert d.info["derivative"] == "by the kept channels' positions"
     assert spectral_angles(d.factors_array.T[:, ~mask], truth.spectra[:, ~mask]).max() <= 6.5
+
+
+def _particles_on_a_matrix(n=40, n_channels=256, dose=200, seed=1):
+    """Two kinds of sparse round particles (independent maps) on a uniform matrix: (signal, true spectra)."""
+    from emscale.core.axes import Axis
+    from emscale.core.signal import Signal
+
+    e = np.linspace(0.2, 10, n_channels)
+
+    def spectrum(lines):
+        s = 0.15 * np.exp(-e / 3) * e + sum(np.exp(-0.5 * ((e - line) / 0.08) ** 2) for line in lines)
+        return s / s.sum()
+
+    spectra = np.array([spectrum([1.74]), spectrum([0.52, 1.74]), spectrum([8.04, 0.93])])
+    yy, xx = np.mgrid[:n, :n]
+    maps = [np.ones((n, n))]
+    for placement in (5, 9):
+        rng, p = np.random.default_rng(placement), np.zeros((n, n))
+        for _ in range(8):
+            cy, cx = rng.integers(0, n, 2)
+            p[(yy - cy) ** 2 + (xx - cx) ** 2 <= 9] = 2
+        maps.append(p)
+    mean = np.stack(maps, -1).reshape(-1, 3) @ spectra * dose
+    x = np.random.default_rng(seed).poisson(mean).astype(np.uint32).reshape(n, n, n_channels)
+    axes = [Axis("y", n, navigate=True), Axis("x", n, navigate=True), Axis("E", n_channels)]
+    return Signal(x, axes=axes, signal_type="EDS_SEM"), spectra
+
+
+def test_ica_of_the_maps_unmixes_them_in_data_units():
+    # FastICA of the Poisson-weighted scores put the particle spectra 17-22 degrees from the truth (the per-pixel
+    # weight 1/sqrt(counts) couples the independent maps); unmixing the maps in data units gets 3-7, as HyperSpy's
+    # blind_source_separation(on_loadings=True) and scikit-learn's FastICA of the data-unit loadings do
+    s, spectra = _particles_on_a_matrix()
+    f = np.nan_to_num(decompose(s, "ica", n_components=3, on="loadings").factors_array).T
+    cos = np.abs((spectra / np.linalg.norm(spectra, axis=1, keepdims=True)) @ (f / np.linalg.norm(f, axis=1,
+                                                                                                   keepdims=True)).T)
+    particles = np.degrees(np.arccos(np.clip(cos.max(axis=1), 0, 1)))[1:]
+    assert particles.max() < 10, particles
