@@ -98,3 +98,28 @@ def test_nmf_out_of_iterations_reports_its_own_last_progress(loss, max_iter, n_c
     said = [str(w.message) for w in rec if "stopped at max_iter" in str(w.message)][0]
     said = float(said.split("change of the loss ")[1].split(" ")[0])
     assert said == pytest.approx(abs(checks[-2] - checks[-1]) / checks[-1], rel=0.05)  # printed to 2 digits
+
+
+@pytest.mark.parametrize("as_given", ["poisson=False", "counts x 1.37"])
+def test_an_unweighted_rank_above_the_components_kept_is_flagged_and_its_cut_recorded(as_given):
+    """Counts without Poisson weighting (weighting off, or counts times a gain: not whole numbers, so off
+    automatically): the Marchenko-Pastur rank of a 2-phase EELS cube was 66 of at most 256 (under half: no warning)
+    and silently cut to 32 components."""
+    import warnings
+
+    from emscale.decomposition import decompose
+    from groundtruth import make_cube
+
+    s, _ = make_cube(2, "eels", shape=(32, 32), n_channels=256, counts=200.0, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        counts = decompose(s, "pca", n_components="auto")  # weighted: no doubt, nothing cut
+    assert counts.info["rank_estimate"] <= 2 and not {"rank_warning", "rank_capped"} & set(counts.info)
+    kw = {"poisson": False} if as_given == "poisson=False" else {}
+    data = s if kw else em.Signal(s.data * 1.37, axes=s.axes, signal_type=s.signal_type)
+    with pytest.warns(UserWarning) as said:
+        d = decompose(data, "pca", n_components="auto", **kw)
+    assert d.info["rank_estimate"] == 66 and d.n_components == 32
+    assert "implausible" in d.info["rank_warning"] and "poisson=True" in d.info["rank_warning"]
+    assert d.info["rank_capped"] == "automatic rank 66 cut to the 32 components computed (at most 32)"
+    assert sum("implausible" in str(w.message) or "cut to the 32" in str(w.message) for w in said) == 2

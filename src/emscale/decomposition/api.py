@@ -103,7 +103,9 @@ def decompose(
 
     The rank (``n_components="auto"``) of Poisson data is estimated from the channels with at least 8 counts in
     the whole map (:func:`.rank.rank_channels`; sparse EDS maps otherwise give 0); when too few channels have
-    that many, a warning suggests a binning and ``info["rank_warning"]`` repeats it.
+    that many, a warning suggests a binning and ``info["rank_warning"]`` repeats it. Without the weighting a
+    rank above 32 or half of min(pixels, channels) is flagged as implausible (noise that follows the signal); an
+    automatic rank above the 32 components computed is cut to them, with a warning and ``info["rank_capped"]``.
     """
     meth = configured(method, max_iter=max_iter, tol=tol, loss=loss, closure=closure, init=init,
                       pure_pixels=pure_pixels, fit_pixels=fit_pixels, mu_exponent=mu_exponent, on=on,
@@ -148,13 +150,15 @@ def decompose(
     k = min(n_pca, pca_result.factors.shape[1])
     if rank_needed:
         k = max(1, min(rank, pca_result.factors.shape[1]))
+        if rank > k:
+            _note_cut(s, info, rank, k)
         cap = meth.max_components(dm.n_pixels)
         if cap is not None and k > cap:  # an automatic rank the method would refuse: the most it can fit
             note = (f"automatic rank {k} capped at {cap}: {meth.name} fits at most {cap} component(s) to "
                     f"{dm.n_pixels} pixels")
             warnings.warn(f"decompose {s!r}: {note}", UserWarning, stacklevel=4)
             k = cap
-            info["rank_capped"] = note
+            info["rank_capped"] = f"{info['rank_capped']}; {note}" if "rank_capped" in info else note
     info = {"solver": solver, "rank_estimate": None if rank is None else int(rank),
             "rank_method": (evidence or {}).get("method"), "poisson": poisson_note, **rank_info} | info
     groups = None
@@ -289,15 +293,26 @@ def _rank(dm: DataMatrix, result, solver: str, rank_sel, rank_needed: bool, seed
         _rank_note(info, rank_needed, f"the rank estimate {rank} is at the noise edge: component {rank} stands only "
                    f"{lam[rank - 1] / thr:.3f} x above the threshold (the noise's own top eigenvalue varies by about "
                    f"{EDGE_BAND:.0%}): it may be {rank - 1}; compare both (scree plot)")
-    if not simulated_edge and m >= 8 and rank > IMPLAUSIBLE_RANK_SHARE * m:
+    if not simulated_edge and m >= 8 and _implausible(rank, m, weighted=dm.row_scale is not None):
         # Without Poisson weighting the edge assumes one noise level for every entry; noise that follows the
         # signal (counts with an offset, a detector gain) leaves no Marchenko-Pastur bulk and nearly every
         # eigenvalue passes (the MonoCL line scan: 66 of 67)
         _rank_note(info, rank_needed, f"the rank estimate {rank} of at most {m} is implausible: the noise of these "
                    "data is not the same for every value (the Marchenko-Pastur edge assumes it is); if they are "
-                   "counts with an offset, remove it and decompose with poisson=True, or choose n_components from "
-                   "the scree")
+                   "counts (also scaled by a gain, or with an offset: remove it), decompose with poisson=True, or "
+                   "choose n_components from the scree")
     return rank, ev, info
+
+
+def _implausible(rank: int, m: int, weighted: bool) -> bool:
+    """Whether a Marchenko-Pastur rank (no simulated noise edge) of a matrix of ``m = min(pixels, channels)`` is no
+    rank at all. Above :data:`IMPLAUSIBLE_RANK_SHARE` of ``m``: nearly every eigenvalue passed. Without Poisson
+    weighting also above :data:`DEFAULT_MAX_COMPONENTS` (the most components an automatic rank keeps): on
+    ground-truth counts (2-5 phases, 32 x 32 x 256 and 48 x 48 x 512, 20-20000 counts/pixel, EDS and EELS, and
+    the same counts x 1.37) the unweighted rank was 33-505, only some of them above half of ``m``, while white
+    noise added to the same cubes gave 1-5 (the weighted counts' ranks) and 3-30-component scenes in white noise
+    at most their true rank."""
+    return rank > IMPLAUSIBLE_RANK_SHARE * m or (not weighted and rank > DEFAULT_MAX_COMPONENTS)
 
 
 def _estimate(dm: DataMatrix, result, solver: str, rank_sel, n_rank_ch: int, seed, info: dict) -> tuple[int, dict]:
@@ -321,6 +336,15 @@ def _estimate(dm: DataMatrix, result, solver: str, rank_sel, n_rank_ch: int, see
     noise_top = None if result.noise_eigenvalues is None else float(result.noise_eigenvalues[0])
     return estimate_rank(result.eigenvalues, dm.n_pixels, dm.n_channels, noise_top=noise_top,
                          trace=None if solver == "gram" else result.trace, noise_trace=result.noise_trace)
+
+
+def _note_cut(s: Signal, info: dict, rank: int, k: int) -> None:
+    """An automatic rank above the components computed (:data:`DEFAULT_MAX_COMPONENTS`, or min(pixels, channels))
+    is cut to them: said, and recorded in ``info["rank_capped"]`` (before, the result just had fewer components
+    than ``info["rank_estimate"]``)."""
+    note = f"automatic rank {rank} cut to the {k} components computed (at most {DEFAULT_MAX_COMPONENTS})"
+    warnings.warn(f"decompose {s!r}: {note}; pass n_components to keep more", UserWarning, stacklevel=5)
+    info["rank_capped"] = note
 
 
 def _rank_note(info: dict, rank_needed: bool, msg: str) -> None:
