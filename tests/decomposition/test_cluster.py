@@ -57,3 +57,19 @@ def test_a_centred_decomposition_clusters_on_the_model_spectra_with_the_mean():
     s, truth = _majority_phase_scene(dose=50, thickness=(0.2, 2.5))
     labels = decompose(s, "pca", n_components=3, centre=True).cluster(3).labels_array
     assert _agreement(labels, truth) > 0.95
+
+
+def test_empty_clusters_are_dropped_with_a_warning_naming_them():
+    # one NMF component has one loading direction: k-means into 3 left clusters 1 and 2 empty, whose mean spectra
+    # were NaN (2 of 3 rows), with only scikit-learn's and numpy's warnings
+    rng = np.random.default_rng(0)
+    spectra = rng.random((2, 64)) + 0.1
+    x = rng.poisson(spectra[np.repeat([0, 1], 32)] * 50).astype(np.uint32).reshape(8, 8, 64)
+    s = Signal(x, axes=[Axis("y", 8, navigate=True), Axis("x", 8, navigate=True), Axis("E", 64)])
+    d = decompose(s, "nmf", n_components=1)
+    with pytest.warns(UserWarning, match=r"fill only 1: cluster\(s\) 1, 2 came out empty and are dropped") as said:
+        c = d.cluster(3)
+    assert len(said) == 1 and said[0].filename == __file__
+    assert c.n_clusters == 1 and c.centres.shape == (1, 1) and set(np.unique(c.labels_array)) == {0}
+    assert np.isfinite(c.spectra_array).all()
+    np.testing.assert_allclose(c.spectra_array[0], d.reconstruct().data.reshape(64, 64).mean(axis=0))

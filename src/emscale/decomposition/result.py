@@ -12,6 +12,7 @@ channels are NaN.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
@@ -467,8 +468,12 @@ def cluster(d: Decomposition, n_clusters: int, seed: int = 0, n_components: int 
     intensity (thickness, beam current) does not split a phase. A centred decomposition is clustered on the
     direction of each pixel's model spectrum with the mean term, :func:`_centred_features`. The spectra are the
     per-cluster means of the model ``L F^T`` (``+ mean``; from the factors, no data pass), in data units.
+
+    Clusters that k-means leaves empty (more clusters asked than distinct loading directions) are dropped, with
+    a warning naming them, and the rest renumbered from 0: the result may hold fewer than ``n_clusters``.
     """
     from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
 
     check_count("n_clusters", n_clusters)
     check_seed(seed)  # KMeans takes no negative seed
@@ -480,18 +485,37 @@ def cluster(d: Decomposition, n_clusters: int, seed: int = 0, n_components: int 
     feats = feats / np.where(norms == 0, 1, norms)
     if n_clusters < 1 or n_clusters > len(feats):
         raise ValueError(f"n_clusters must be between 1 and the {len(feats)} usable pixels, got {n_clusters}")
-    km = KMeans(n_clusters=n_clusters, random_state=seed, n_init=10).fit(feats)
+    with warnings.catch_warnings():  # its "distinct clusters" warning: said below, in emscale's words
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        km = KMeans(n_clusters=n_clusters, random_state=seed, n_init=10).fit(feats)
+    kept, centres = _drop_empty_clusters(km, n_clusters, len(feats))
     labels = np.full(lo.shape[0], -1, dtype=np.int64)
-    labels[ok] = km.labels_
+    labels[ok] = kept
     f = d.factors_array[:, :k]
-    spectra = np.empty((n_clusters, f.shape[0]))
-    for c in range(n_clusters):
+    spectra = np.empty((len(centres), f.shape[0]))
+    for c in range(len(centres)):
         mean_lo = lo[labels == c].mean(axis=0)
         spectra[c] = f @ mean_lo
         if d.mean_scale is not None:
             spectra[c] += d.mean_scale[labels == c].mean() * d.mean_spectrum
-    return ClusterResult(labels, spectra, list(d.nav_axes), list(d.sig_axes), km.cluster_centers_,
+    return ClusterResult(labels, spectra, list(d.nav_axes), list(d.sig_axes), centres,
                          float(km.inertia_), d.signal_type, dict(d.metadata), d.title, list(d.history))
+
+
+def _drop_empty_clusters(km, n_clusters: int, n_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, centres) of the clusters that hold pixels, renumbered in their order. An empty cluster has no mean
+    spectrum (it was NaN: NMF k = 1 clustered into 3 gave 2 NaN spectra and only numpy/scikit-learn warnings)."""
+    size = np.bincount(km.labels_, minlength=n_clusters)
+    empty = np.flatnonzero(size == 0)
+    if not empty.size:
+        return km.labels_.astype(np.int64), km.cluster_centers_
+    held = np.flatnonzero(size)
+    warnings.warn(f"cluster: {n_clusters} clusters asked, but the {n_points} pixels' loading directions fill only "
+                  f"{held.size}: cluster(s) {', '.join(map(str, empty))} came out empty and are dropped (the rest "
+                  "renumbered from 0); ask for fewer clusters or decompose into more components",
+                  UserWarning, stacklevel=4)
+    renumber = np.cumsum(size > 0) - 1
+    return renumber[km.labels_].astype(np.int64), km.cluster_centers_[held]
 
 
 def _centred_features(d: Decomposition, k: int) -> np.ndarray:
