@@ -299,7 +299,7 @@ def test_a_store_of_oversized_chunks_warns_with_the_chunks_to_rewrite_it_with(rn
 
     monkeypatch.setattr(store, "LARGE_CHUNK_BYTES", 4096)  # the cube's whole 15 KB in one chunk is "large" here
     s = _cube(rng)
-    with pytest.warns(UserWarning, match=r"chunks of 0 MiB \(12,10,64\).*--chunks 1,4,64"):
+    with pytest.warns(UserWarning, match=r"chunks of 0.0 MiB \(12,10,64\).*--chunks 1,4,64"):
         s.save(tmp_path / "big.zarr", chunks=(12, 10, 64))
     with pytest.warns(UserWarning, match=r"big.zarr: chunks of .*emscale convert IN OUT --chunks 1,4,64"):
         r = em.load(tmp_path / "big.zarr", lazy=True)

@@ -80,7 +80,8 @@ def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None, rank_sel: np
         if rank_sel is not None:
             rank_noise = top_eigenvalue(cn[np.ix_(rank_sel, rank_sel)]) if rank_sel.any() else 0.0
         del cn
-        if noise_draws(dm.n_pixels) > 1:  # a small map: the pass's draw and more, as on the pixel side
+        if noise_draws(dm.n_pixels) > 1 and dm.n_pixels * dm.n_channels * 8 <= PIXEL_GRAM_MAX_BYTES:
+            # a small map: the pass's draw and more, as on the pixel side (its rows in memory, within that bound)
             tops, rank_tops = _noise_tops(dm, _noise_root(dm), noise_seed, rank_sel,
                                           range(1, noise_draws(dm.n_pixels)))
             noise = np.array([max(float(noise[0]), *tops)])

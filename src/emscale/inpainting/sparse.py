@@ -50,9 +50,9 @@ import numpy as np
 
 from ..core.errors import check_count, check_seed, is_number
 from ._checks import check_image_and_mask, standardise
-from .baselines import biharmonic, nearest
+from .baselines import nearest
 from .columns import CONTRASTS, column_fill
-from .gaps import choose_interpolation, far_pixels
+from .gaps import choose_interpolation, far_pixels, interpolate
 from .transforms import block_dct_threshold, fourier_threshold
 
 __all__ = ["PRIORS", "fista_inpaint", "hold_out", "residual_fill", "sparse", "spread_misfit"]
@@ -427,8 +427,10 @@ def sparse(
         better than the prior, True always there, False never.
     return_choice : also return ``{"prior", "lam_min", "columns", "residual", "chosen_by", "folds", "far_gaps"}``:
         what ran, who chose it (``"hold-out"``, ``"caller"``, or the defaults where too few pixels are measured to
-        hold out), over how many hold-out folds (0: none), and what was done with far gaps (``"none"``,
-        ``"interpolated"``, ``"kept"``; their evidence in ``"far_gaps_evidence"``).
+        hold out), over how many hold-out folds (0: none), and what was done with far gaps (``"none"`` for a
+        random-like scan or an image under 32 pixels a side, ``"interpolated"``, ``"kept"``, ``"off"``; their
+        evidence in ``"far_gaps_evidence"``). An interpolated image keeps its measured values whatever
+        ``keep_measured`` says.
 
     Returns
     -------
@@ -499,7 +501,7 @@ def _far_gaps(img, y, m, x, far_gaps, reconstruct, seed):
     where the scan leaves far gaps (:func:`.gaps.far_pixels`) and the caller asks or
     :func:`.gaps.choose_interpolation` finds it predicts hidden discs better; None where the prior's ``x`` stands."""
     if far_gaps is False:
-        return None, "not looked at (far_gaps=False)", None
+        return None, "off", None
     far, dist, unlike = far_pixels(m)
     if far is None:
         return None, "none", None
@@ -508,4 +510,4 @@ def _far_gaps(img, y, m, x, far_gaps, reconstruct, seed):
     else:
         use, evidence = choose_interpolation(y, m, far, dist, reconstruct, _holdout_crop(m), seed)
     evidence["scan"] = unlike
-    return (biharmonic(img, m) if use else None), ("interpolated" if use else "kept"), evidence
+    return (interpolate(img, m) if use else None), ("interpolated" if use else "kept"), evidence

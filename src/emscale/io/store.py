@@ -162,7 +162,7 @@ def large_chunk_note(shape, chunks, dtype, nav_ndim: int) -> str | None:
     if size <= LARGE_CHUNK_BYTES:
         return None
     good = default_chunks(shape, dtype, nav_ndim, target_bytes=min(16 * 2**20, LARGE_CHUNK_BYTES // 8))
-    return (f"chunks of {size / 2**20:.0f} MiB ({','.join(map(str, chunks))}): every lazy partition decompresses "
+    return (f"chunks of {size / 2**20:.1f} MiB ({','.join(map(str, chunks))}): every lazy partition decompresses "
             f"a whole chunk, so passes read the data many times over; rewrite it with smaller chunks, e.g. "
             f"`emscale convert IN OUT --chunks {','.join(map(str, good))}`")
 
