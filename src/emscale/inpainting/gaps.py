@@ -10,13 +10,16 @@ where a scan that follows the image's gradients skipped the vacuum).
 
 Pixels farther from every measured pixel than a random scan of the same fraction leaves all but
 :data:`REACH_TAIL` of its unmeasured pixels (:func:`reach`) are *far*. Where a gap is :data:`WIDE_GAP` reaches wide,
-wider than any random-like scan leaves (:func:`far_pixels`), a second hold-out compares the prior with biharmonic
-interpolation, the plain method, on gaps as wide: discs of measured pixels as wide as the widest gap are hidden at
-seeded places, the crop is reconstructed both ways without them, and the disc pixels as far from what is left as
-the far pixels are predicted (:func:`choose_interpolation`). Where interpolation predicts them better the image is
+wider than any random-like scan leaves, or the measured density is :data:`UNEVEN` times as uneven as a random scan's
+(a dynamic scan; :func:`far_pixels`), a second hold-out compares the prior with biharmonic interpolation, the plain
+method, on gaps as wide: discs of measured pixels as wide as the widest gap are hidden in the least densely measured
+places, the crop is reconstructed both ways without them, and the disc pixels as far from what is left as the far
+pixels are predicted (:func:`choose_interpolation`). Where interpolation predicts them better the image is
 interpolated (:func:`interpolate`); where no measured region is wide enough to hide a disc in, there is no evidence
-and the prior is kept. Random, jittered and line-hopping scans (mean run 4) leave no such gap and are reconstructed
-as before, to the bit; so are images under :data:`MIN_SIDE` pixels a side.
+and the prior is kept. A periodic scan (a grid, every k-th row; :func:`periodic_scan`) can alias the Fourier prior
+in a way hidden measured pixels, which lie on the lattice, cannot show: the prior is kept with a warning that says
+so and names biharmonic interpolation to compare with. Random, jittered and line-hopping scans (runs up to 64) are
+reconstructed as before, to the bit; so are images under :data:`MIN_SIDE` pixels a side.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import math
 
 import numpy as np
 
-__all__ = ["choose_interpolation", "density_spread", "far_pixels", "interpolate", "reach"]
+__all__ = ["choose_interpolation", "density_spread", "far_pixels", "interpolate", "periodic_scan", "reach"]
 
 REACH_TAIL = 1e-5  # share of a random scan's unmeasured pixels that lie beyond the reach
 # a gap this many reaches wide (its farthest pixel from any measured one) is one no random-like scan leaves: on
@@ -37,6 +40,11 @@ WIDE_GAP = 3.0
 # 1.3, line-hopping ones 7.3 (mean run 4) to 24 (mean run 64, 2-30 %)
 UNEVEN = 32.0
 SPREAD_WINDOW = 16
+# share of measured pixels a shift carries onto measured ones above which a scan is periodic: random, jittered,
+# line-hopping (runs up to 64), block and SLADS scans give at most 0.6, 0.66, 0.77, 0.57 and 0.77; a grid or every
+# k-th row 1.0
+PERIODIC = 0.9
+PERIOD_SHIFT = 32
 MIN_SIDE = 32  # pixels a side below which scans are not checked: a row's gaps follow (1 - f)^(2r), not the 2-D law
 WHOLE_INTERPOLATION = 256 * 256  # pixels up to which the interpolation is one solve, tiles above
 INTERPOLATION_TILE = 256
@@ -83,6 +91,36 @@ def interpolate(image, mask, executor=None) -> np.ndarray:
 
     return inpaint_tiled(image, mask, "biharmonic", tile=INTERPOLATION_TILE, overlap=INTERPOLATION_TILE // 4,
                          executor=executor)
+
+
+def periodic_scan(mask, max_shift: int = PERIOD_SHIFT) -> str | None:
+    """Why the scan is periodic (a regular grid, every k-th row or column), or None: some shift by up to
+    ``max_shift`` pixels with a row component carries more than :data:`PERIODIC` of the measured pixels onto
+    measured pixels (autocorrelation by FFT, zero-padded). Sampling on a lattice can alias the Fourier prior, and
+    hidden measured pixels, which lie on the lattice, cannot show it: on real projections and a natural image
+    biharmonic interpolation was better on grid and row-skipping scans (0.1-5.5 dB, 10-30 %), on a lattice whose
+    period the grid resolves the prior (+4.9 dB)."""
+    m = np.asarray(mask, dtype=bool)
+    n = int(np.count_nonzero(m))
+    if min(m.shape) < MIN_SIDE or n < 2:
+        return None
+    size = (2 * m.shape[0], 2 * m.shape[1])  # zero-padded: shifts do not wrap around
+    fm = np.fft.rfft2(m.astype(np.float64), s=size)
+    fo = np.fft.rfft2(np.ones(m.shape), s=size)
+    hits = np.fft.irfft2(np.conj(fm) * fm, s=size)  # measured pixels whose shifted place is measured
+    inside = np.fft.irfft2(np.conj(fm) * fo, s=size)  # measured pixels whose shifted place is in the image
+    # a shift that keeps under half of them inside says little (two of 20 pixels repeating is no period)
+    auto = np.where(inside >= n / 2, hits / np.maximum(inside, 1.0), 0.0)
+    s = min(max_shift, min(m.shape) // 2)
+    rows = np.r_[1 : s + 1]  # a row component: a line-hopping scan's runs along the row are not a period
+    cols = np.r_[0 : s + 1, size[1] - s : size[1]]
+    share = auto[np.ix_(rows, cols)]
+    best = float(share.max())
+    if best <= PERIODIC:
+        return None
+    dy, j = np.unravel_index(int(np.argmax(share)), share.shape)
+    dx = int(cols[j]) if cols[j] <= s else int(cols[j]) - size[1]
+    return f"a periodic scan ({best:.0%} of the measured pixels repeat at a shift of {int(rows[dy])}, {dx} pixels)"
 
 
 def far_pixels(mask) -> tuple[np.ndarray | None, np.ndarray, str]:
