@@ -52,7 +52,7 @@ def test_tile_errors():
 def test_tiles_are_balanced_so_no_edge_strip_is_left_and_errors_say_where():
     # cut at multiples of the tile, a 65-pixel side left a 1-pixel strip: too narrow for the dictionary's 8-pixel
     # patches ("patch must be between 2 and the image's smaller side 5") and reconstructed worst of all
-    from emscale.inpainting.tiles import _spans
+    from emscale.inpainting.tiling import _spans
 
     assert _spans(65, 32) == [(0, 22), (22, 43), (43, 65)] and _spans(512, 256) == [(0, 256), (256, 512)]
     for n in range(8, 200):

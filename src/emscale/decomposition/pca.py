@@ -61,6 +61,7 @@ class PCAResult:
 
 
 PIXEL_GRAM_MAX_BYTES = 2**28  # the pixel-side route reads the weighted rows into memory up to this size
+NOISE_ROWS_MAX_BYTES = 2**28  # the extra noise draws of a small map read its rows into memory up to this size
 
 
 def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None, rank_sel: np.ndarray | None = None) -> PCAResult:
@@ -80,7 +81,7 @@ def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None, rank_sel: np
         if rank_sel is not None:
             rank_noise = top_eigenvalue(cn[np.ix_(rank_sel, rank_sel)]) if rank_sel.any() else 0.0
         del cn
-        if noise_draws(dm.n_pixels) > 1 and dm.n_pixels * dm.n_channels * 8 <= PIXEL_GRAM_MAX_BYTES:
+        if noise_draws(dm.n_pixels) > 1 and dm.n_pixels * dm.n_channels * 8 <= NOISE_ROWS_MAX_BYTES:
             # a small map: the pass's draw and more, as on the pixel side (its rows in memory, within that bound)
             tops, rank_tops = _noise_tops(dm, _noise_root(dm), noise_seed, rank_sel,
                                           range(1, noise_draws(dm.n_pixels)))

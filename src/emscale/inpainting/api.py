@@ -15,7 +15,8 @@ from ..sampling.patterns import check_mask
 from .image import CHOOSING_METHODS, IMAGE_METHODS, check_method, inpaint_image
 from .sparse import MIN_HOLDOUT_PIXELS
 from .spectrum_image import check_decomposition, check_model, inpaint_spectrum_image
-from .tiles import check_tile, inpaint_tiled
+from .tiles import inpaint_tiled
+from .tiling import check_tile
 
 __all__ = ["inpaint"]
 
