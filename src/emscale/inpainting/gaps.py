@@ -95,30 +95,34 @@ def interpolate(image, mask, executor=None) -> np.ndarray:
 def periodic_scan(mask, max_shift: int = PERIOD_SHIFT) -> str | None:
     """Why the scan is periodic (a regular grid, every k-th row or column), or None: some shift by up to
     ``max_shift`` pixels with a row component carries more than :data:`PERIODIC` of the measured pixels onto
-    measured pixels (autocorrelation by FFT, zero-padded). Sampling on a lattice can alias the Fourier prior, and
-    hidden measured pixels, which lie on the lattice, cannot show it: on real projections and a natural image
-    biharmonic interpolation was better on grid and row-skipping scans (0.1-5.5 dB, 10-30 %), on a lattice whose
-    period the grid resolves the prior (+4.9 dB)."""
+    measured pixels (autocorrelation by FFT, zero-padded by the largest shift). Sampling on a lattice can alias the
+    Fourier prior, and hidden measured pixels, which lie on the lattice, cannot show it: on real projections and a
+    natural image biharmonic interpolation was better on grid and row-skipping scans (0.1-5.5 dB, 10-30 %), on a
+    lattice whose period the grid resolves the prior (+4.9 dB)."""
     m = np.asarray(mask, dtype=bool)
     n = int(np.count_nonzero(m))
     if min(m.shape) < MIN_SIDE or n < 2:
         return None
-    size = (2 * m.shape[0], 2 * m.shape[1])  # zero-padded: shifts do not wrap around
-    fm = np.fft.rfft2(m.astype(np.float64), s=size)
-    fo = np.fft.rfft2(np.ones(m.shape), s=size)
-    hits = np.fft.irfft2(np.conj(fm) * fm, s=size)  # measured pixels whose shifted place is measured
-    inside = np.fft.irfft2(np.conj(fm) * fo, s=size)  # measured pixels whose shifted place is in the image
-    # a shift that keeps under half of them inside says little (two of 20 pixels repeating is no period)
-    auto = np.where(inside >= n / 2, hits / np.maximum(inside, 1.0), 0.0)
     s = min(max_shift, min(m.shape) // 2)
+    size = (m.shape[0] + s, m.shape[1] + s)  # zero-padded by the largest shift: no shift wraps around
+    fm = np.fft.rfft2(m.astype(np.float64), s=size)
+    hits = np.fft.irfft2(np.conj(fm) * fm, s=size)  # measured pixels whose shifted place is measured
     rows = np.r_[1 : s + 1]  # a row component: a line-hopping scan's runs along the row are not a period
-    cols = np.r_[0 : s + 1, size[1] - s : size[1]]
-    share = auto[np.ix_(rows, cols)]
+    dxs = np.r_[0 : s + 1, -s:0]
+    share = hits[np.ix_(rows, dxs % size[1])]
+    # measured pixels whose shifted place is in the image, from a summed-area table
+    table = np.pad(np.cumsum(np.cumsum(m, axis=0, dtype=np.int64), axis=1), ((1, 0), (1, 0)))
+    top, left, right = m.shape[0] - rows[:, None], np.maximum(0, -dxs)[None, :], m.shape[1] - np.maximum(0, dxs)
+    inside = table[top, right[None, :]] - table[top, left] - table[0, right[None, :]] + table[0, left]
+    # a shift that keeps under half of them inside says little (two of 20 pixels repeating is no period)
+    share = np.where(inside >= n / 2, share / np.maximum(inside, 1), 0.0)
     best = float(share.max())
     if best <= PERIODIC:
         return None
-    dy, j = np.unravel_index(int(np.argmax(share)), share.shape)
-    dx = int(cols[j]) if cols[j] <= s else int(cols[j]) - size[1]
+    # the shortest of the shifts that repeat as much (a grid repeats at every multiple of its period)
+    ties = np.argwhere(share >= best - 1e-9)
+    dy, j = min(ties.tolist(), key=lambda t: (rows[t[0]] ** 2 + dxs[t[1]] ** 2, rows[t[0]], dxs[t[1]]))
+    dx = int(dxs[j])
     return f"a periodic scan ({best:.0%} of the measured pixels repeat at a shift of {int(rows[dy])}, {dx} pixels)"
 
 
@@ -141,10 +145,10 @@ def far_pixels(mask) -> tuple[np.ndarray | None, np.ndarray, str]:
     return None, d, "random-like"
 
 
-def _discs(mask, far, radius: float, crop, seed) -> list[np.ndarray]:
-    """Up to :data:`MAX_DISCS` disjoint discs of ``radius`` inside ``crop`` around measured pixels, holding no far
-    pixel (a measured region), the least densely measured places first (ties in a seeded order); each as a boolean
-    image of the crop."""
+def _discs(mask, far, radius: float, crop, seed) -> tuple[np.ndarray, int]:
+    """(the crop's pixels inside them, how many): up to :data:`MAX_DISCS` disjoint discs of ``radius`` inside
+    ``crop`` around measured pixels, holding no far pixel (a measured region), the least densely measured places
+    first (ties in a seeded order)."""
     from scipy import ndimage
 
     mc, fc = mask[crop], far[crop]
@@ -164,12 +168,10 @@ def _discs(mask, far, radius: float, crop, seed) -> list[np.ndarray]:
                 break
     yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
     disc = yy**2 + xx**2 <= radius**2
-    out = []
+    hidden = np.zeros((rows, cols), bool)
     for cy, cx in chosen:
-        img = np.zeros((rows, cols), bool)
-        img[cy - r : cy + r + 1, cx - r : cx + r + 1] = disc
-        out.append(img)
-    return out
+        hidden[cy - r : cy + r + 1, cx - r : cx + r + 1] |= disc
+    return hidden, len(chosen)
 
 
 def choose_interpolation(y, mask, far, distances, reconstruct, crop, seed=0) -> tuple[bool, dict]:
@@ -179,31 +181,28 @@ def choose_interpolation(y, mask, far, distances, reconstruct, crop, seed=0) -> 
     ``y``: standardised values, ``mask``: measured, ``far``/``distances`` from :func:`far_pixels`;
     ``reconstruct(y, mask)``: the prior's reconstruction with the settings already chosen; ``crop``: the window the
     hold-out runs on (:func:`.sparse.hold_out`'s). Discs as wide as the widest far gap (its farthest pixel's distance
-    plus the reach; at most a quarter of the crop) are hidden at seeded places where the scan measured, the crop is
-    reconstructed both ways without them, and the hidden measured pixels are predicted (discs half as wide, down to
-    twice the reach, where none fits)."""
-    from skimage.restoration import inpaint_biharmonic
+    plus the reach; at most a quarter of the crop) are hidden where the scan measured least densely (:func:`_discs`),
+    the crop is reconstructed both ways without them, and the hidden measured pixels as far from what is left as the
+    far gaps are predicted (discs half as wide, down to twice the reach, where none fits)."""
+    from .baselines import biharmonic
 
     r_far = reach(float(np.mean(mask)))
     widest = float(distances.max())  # the farthest unmeasured pixel
     radius = min(max(2.0 * r_far, widest + r_far), min(mask[crop].shape) / 4.0)
-    discs = _discs(mask, far, radius, crop, seed)
-    while not discs and radius / 2 >= 2.0 * r_far:  # no measured region as wide: the widest that fits
+    hidden, n_discs = _discs(mask, far, radius, crop, seed)
+    while not n_discs and radius / 2 >= 2.0 * r_far:  # no measured region as wide: the widest that fits
         radius /= 2
-        discs = _discs(mask, far, radius, crop, seed)
+        hidden, n_discs = _discs(mask, far, radius, crop, seed)
     info = {"far_pixels": int(np.count_nonzero(far)), "reach": round(r_far, 2), "disc_radius": round(radius, 1)}
-    hidden = np.zeros(mask[crop].shape, bool)
-    for disc in discs:
-        hidden |= disc
     fit = mask[crop] & ~hidden
     scored = hidden & mask[crop] & (_distances(fit) > r_far)  # as far from what is left as the far gaps are
-    info["discs"], info["scored_pixels"] = len(discs), int(np.count_nonzero(scored))
+    info["discs"], info["scored_pixels"] = n_discs, int(np.count_nonzero(scored))
     if info["scored_pixels"] < MIN_SCORED:
         info["why"] = "no measured region as wide as the far gaps to compare on: the prior is kept"
         return False, info
     yc = np.where(fit, y[crop], 0.0)
     e_prior = float(np.mean((reconstruct(yc, fit)[scored] - y[crop][scored]) ** 2))
-    e_interp = float(np.mean((inpaint_biharmonic(yc, ~fit)[scored] - y[crop][scored]) ** 2))
+    e_interp = float(np.mean((biharmonic(yc, fit)[scored] - y[crop][scored]) ** 2))
     use = e_interp < e_prior
     info.update(prior_mse=round(e_prior, 6), interpolation_mse=round(e_interp, 6))
     info["why"] = (f"hidden discs predicted {'better' if use else 'worse'} by biharmonic interpolation "
