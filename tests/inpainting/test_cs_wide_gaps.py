@@ -145,6 +145,10 @@ def test_a_periodic_scan_keeps_the_prior_and_says_it_cannot_be_checked(step):
         rec, choice = sparse(lat, m, return_choice=True)
     assert choice["far_gaps"] == "kept" and "alias" in choice["far_gaps_evidence"]["why"]
     np.testing.assert_array_equal(rec, sparse(lat, m, far_gaps=False))
+    # the warning names far_gaps=True as the way to interpolate: it does (it returned the prior, "kept")
+    rec, choice = sparse(lat, m, far_gaps=True, return_choice=True)
+    assert choice["far_gaps"] == "interpolated" and choice["far_gaps_evidence"]["scan"].startswith("a periodic")
+    np.testing.assert_array_equal(rec, biharmonic(lat, m))
 
 
 def test_no_random_like_scan_reads_as_periodic():

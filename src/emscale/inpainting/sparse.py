@@ -470,7 +470,7 @@ def sparse(
     settings = dict(prior=prior, lam_min=float(lam_min), n_iter=int(n_iter), columns=columns,
                     residual=None if residual is None else float(residual))
     x, columns = _reconstruct(y, m, **settings)
-    interpolated, far_choice, far_evidence = _far_gaps(img, y, m, x, far_gaps,
+    interpolated, far_choice, far_evidence = _far_gaps(img, y, m, far_gaps,
                                                        lambda yy, mm: _reconstruct(yy, mm, **settings)[0], seed)
     x = x * sd + mu if interpolated is None else interpolated
     out = np.where(m, img, x) if keep_measured else x
@@ -497,13 +497,15 @@ def _reconstruct(y, m, prior, lam_min, n_iter, columns, residual):
     return _with_residual(y, m, x, residual), ran
 
 
-def _far_gaps(img, y, m, x, far_gaps, reconstruct, seed):
+def _far_gaps(img, y, m, far_gaps, reconstruct, seed):
     """(reconstruction in data units or None, what was done, evidence): biharmonic interpolation of the whole image
-    where the scan leaves far gaps (:func:`.gaps.far_pixels`) and the caller asks or
-    :func:`.gaps.choose_interpolation` finds it predicts hidden discs better; None where the prior's ``x`` stands."""
+    where the scan is periodic or leaves far gaps (:mod:`.gaps`) and the caller asks, or where
+    :func:`.gaps.choose_interpolation` finds it predicts hidden discs better; None where the prior stands."""
     if far_gaps is False:
         return None, "off", None
     periodic = periodic_scan(m)
+    if periodic and far_gaps is True:
+        return interpolate(img, m), "interpolated", {"scan": periodic, "why": "asked (far_gaps=True)"}
     if periodic:
         # hidden measured pixels lie on the scan's lattice and cannot show aliasing: nothing to decide with. The
         # prior lost to biharmonic on most grid scans tried (0.1-5.5 dB), but won on a lattice whose period the
