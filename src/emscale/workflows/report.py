@@ -247,18 +247,13 @@ def _component_volumes_section(vols, s0) -> str:
 
 
 def _factors_figure(factors: np.ndarray, s0):
-    from matplotlib.figure import Figure
+    """The component spectra on the input's energy axis (plotting's factor figure), on channels where it has none."""
+    from ..core.axes import Axis
+    from ..plotting.components import factor_figure
 
     axis = s0.sig_axes[-1] if s0.sig_ndim == 1 and s0.sig_axes[-1].size == factors.shape[1] else None
-    x = axis.values if axis is not None else np.arange(factors.shape[1])
-    fig = Figure(figsize=(7.0, 3.2), layout="constrained")
-    ax = fig.add_subplot()
-    for i, f in enumerate(factors):
-        ax.plot(x, f, lw=1, label=f"component {i}")
-    ax.set(xlabel=f"{axis.name} ({axis.units})" if axis is not None else "channel", ylabel="share")
-    if len(factors) <= 8:
-        ax.legend(fontsize="small")
-    return fig
+    return factor_figure(axis or Axis("channel", factors.shape[1]), factors.T, title="Component spectra",
+                         ylabel="share")
 
 
 def _volume_section(vol) -> str:
