@@ -65,13 +65,20 @@ def orthoslices_figure(vol: Signal, position: tuple[int, int, int] | None = None
     return fig
 
 
+def _mips(row, d: np.ndarray, axes, prefix: str = "") -> None:
+    """Maximum-intensity projections of the volume ``d`` (z, y, x) along z, y and x into the three panels ``row``."""
+    az, ay, ax_ = axes
+    for ax, axis, (a, b) in ((row[0], 0, (ay, ax_)), (row[1], 1, (az, ax_)), (row[2], 2, (az, ay))):
+        ax.imshow(d.max(axis=axis), cmap="gray", extent=_extent(a, b))
+        ax.set(title=f"{prefix}MIP along {'zyx'[axis]}", xlabel=f"{b.name} ({b.units})",
+               ylabel=f"{a.name} ({a.units})")
+
+
 def mip_figure(vol: Signal):
     """Maximum-intensity projections of the volume along z, y and x."""
-    d, (az, ay, ax_) = _volume(vol)
-    fig, axes = _figure(3)
-    for ax, axis, (a, b) in ((axes[0], 0, (ay, ax_)), (axes[1], 1, (az, ax_)), (axes[2], 2, (az, ay))):
-        ax.imshow(d.max(axis=axis), cmap="gray", extent=_extent(a, b))
-        ax.set(title=f"MIP along {'zyx'[axis]}", xlabel=f"{b.name} ({b.units})", ylabel=f"{a.name} ({a.units})")
+    d, axes = _volume(vol)
+    fig, row = _figure(3)
+    _mips(row, d, axes)
     return fig
 
 
@@ -84,12 +91,8 @@ def component_volumes_figure(vols: Signal, max_components: int = 8):
     from matplotlib.figure import Figure
 
     n = min(d.shape[0], max_components)
-    az, ay, ax_ = vols.axes[1:]
     fig = Figure(figsize=(9.0, 2.6 * n + 0.4), layout="constrained")
     grid = fig.subplots(n, 3, squeeze=False)
     for c in range(n):
-        for ax, axis, (a, b) in ((grid[c, 0], 0, (ay, ax_)), (grid[c, 1], 1, (az, ax_)), (grid[c, 2], 2, (az, ay))):
-            ax.imshow(d[c].max(axis=axis), cmap="gray", extent=_extent(a, b))
-            ax.set(title=f"component {c}: MIP along {'zyx'[axis]}", xlabel=f"{b.name} ({b.units})",
-                   ylabel=f"{a.name} ({a.units})")
+        _mips(grid[c], d[c], vols.axes[1:], prefix=f"component {c}: ")
     return fig
