@@ -78,7 +78,7 @@ def test_repr_and_describe(si):
 
 def test_transpose_and_T(si):
     t = si.T
-    assert repr(t) == "<Signal EELS 'si' (40|6, 4) int64>"
+    assert repr(t) == "<Signal 'si' (40|6, 4) int64>"  # pixels are not an EELS signal
     assert [a.name for a in t.axes] == ["E", "y", "x"]
     assert t.data[7, 2, 3] == si.data[2, 3, 7]
     assert t.T.nav_shape == (6, 4)
@@ -262,6 +262,17 @@ def test_rebin_refuses_a_64_bit_sum_just_past_the_limit_and_keeps_one_at_it():
     for s, want in ((at_max, 2**64 - 1), (at_min, -2**63)):
         for r in (s.rebin((2, 1)), s.as_lazy(chunks=(1, 2)).rebin((2, 1))):
             assert r.to_numpy().tolist() == [[want] * 3]
+
+
+def test_the_signal_type_goes_with_the_signal_axes(si):
+    """"EELS" names what the signal axis holds: a transpose, or a reduction over the energy axis, leaves images of
+    pixels, which kept the type (and its copy in the metadata, which the constructor falls back to)."""
+    si.metadata["Signal"] = {"signal_type": "EELS", "binned": True}
+    for derived in (si.T, si.sum(-1), si.max("E"), si.transpose(signal_axes=["x"])):
+        assert derived.signal_type == "" and "signal_type" not in derived.metadata["Signal"], derived
+        assert derived.metadata["Signal"]["binned"]
+    for kept in (si.sum(0), si.isig[2:9], si.inav[1], si.transpose(signal_axes=["E", "x"])):
+        assert kept.signal_type == "EELS" and kept.metadata["Signal"]["signal_type"] == "EELS", kept
 
 
 def test_transpose_to_no_signal_axis_is_refused():

@@ -394,11 +394,23 @@ def derive(s: Signal, data, axes: Sequence[Axis], signal_type: str | None = None
     axes = list(axes)
     if axes and not any(not a.navigate for a in axes):
         axes = [Axis(**{**_fields(a), "navigate": False}) for a in axes]
+    if signal_type is None:
+        # the type names what the signal axes hold (an EELS energy loss): where none of them is a signal axis any
+        # more (a transpose, a reduction over the energy axis) an image of pixels is not "EELS"
+        kept = {a.name for a in s.sig_axes} & {a.name for a in axes if not a.navigate}
+        signal_type = s.signal_type if kept else ""
+    metadata = copy.deepcopy(s.metadata)
+    if signal_type != s.signal_type and isinstance(metadata.get("Signal"), dict):
+        # the metadata's copy of the type must not bring the parent's back (the constructor falls back to it)
+        if signal_type:
+            metadata["Signal"]["signal_type"] = signal_type
+        else:
+            metadata["Signal"].pop("signal_type", None)
     return Signal(
         data,
         axes=axes,
-        signal_type=s.signal_type if signal_type is None else signal_type,
-        metadata=copy.deepcopy(s.metadata),
+        signal_type=signal_type,
+        metadata=metadata,
         original_metadata=s.original_metadata,
         history=copy.deepcopy(s.history),  # entries are nested dicts: a shallow copy let a child edit its parent's
         title=s.title if title is None else title,
