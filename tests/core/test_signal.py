@@ -90,8 +90,26 @@ def test_transpose_and_T(si):
     assert u.data[2, 7, 3] == si.data[2, 3, 7]
     assert u.axis("x").offset == 1.0 and not u.axis("x").navigate
     assert u.history[-1]["op"] == "transpose" and u.history[-1]["params"] == {"signal_axes": ["x"]}
-    v = si.transpose(signal_axes=np.int64(0))  # a single numpy integer (user index 0 = x)
+    v = si.transpose(signal_axes=[np.int64(0)])  # a numpy integer (user index 0 = x)
     assert [a.name for a in v.sig_axes] == ["x"] and v.history[-1]["params"] == {"signal_axes": [0]}
+
+
+@pytest.mark.parametrize("n", [1, np.int64(2)])
+def test_transpose_refuses_a_bare_integer(si, n):
+    """HyperSpy reads ``signal_axes=2`` as two signal axes; read as the axis at index 2 it left a spectrum image
+    as it was, without a word."""
+    with pytest.raises(AxisError, match=rf"signal_axes={int(n)} is ambiguous.*signal_axes=\[{int(n)}\]"):
+        si.transpose(signal_axes=n)
+
+
+def test_transpose_keeps_the_order_the_signal_axes_are_listed_in(si):
+    """As HyperSpy: the first listed is the image's x (the last numpy axis). A set of axes kept numpy's order, so
+    ``["y", "x"]`` gave the same image as ``["x", "y"]``."""
+    a, b = si.transpose(signal_axes=["y", "x"]), si.transpose(signal_axes=["x", "y"])
+    assert [x.name for x in a.sig_axes] == ["y", "x"] and [x.name for x in b.sig_axes] == ["x", "y"]
+    assert a.data.shape == (40, 6, 4) and b.data.shape == (40, 4, 6)
+    np.testing.assert_array_equal(a.data, si.data.transpose(2, 1, 0))
+    np.testing.assert_array_equal(b.data, si.data.transpose(2, 0, 1))
 
 
 def test_squeeze():

@@ -69,7 +69,8 @@ def test_bruker_bcf(real_dir, tmp_path):
 
 def test_eels_si_dm4(real_dir, tmp_path):
     s = em.load(real_dir / "EELS_SI.dm4")
-    assert s.signal_type == "EELS"
+    # the reader's transpose (its axes come in the wrong roles) keeps the type, in the metadata too
+    assert s.signal_type == "EELS" and s.metadata["Signal"]["signal_type"] == "EELS"
     assert s.nav_shape == (2, 2) and s.sig_shape == (2048,)
     assert s.dtype == np.float32
     e = s.sig_axes[0]

@@ -245,17 +245,24 @@ class Signal:
         ``signal_axes`` instead names the axes (name or user-order index) that become the signal axes.
         """
         if signal_axes is None:
-            new_sig = set(range(self.nav_ndim))
+            sig = list(range(self.nav_ndim))
         else:
-            if isinstance(signal_axes, str | int | np.integer | Axis):
+            if isinstance(signal_axes, int | np.integer) and not isinstance(signal_axes, bool):
+                # HyperSpy reads an integer as the number of signal axes, emscale's lists name axes: either reading
+                # would silently give the other's result
+                raise AxisError(f"transpose: signal_axes={int(signal_axes)} is ambiguous (in HyperSpy a number of "
+                                f"signal axes); name the axes: signal_axes=[{int(signal_axes)}] for the axis at user "
+                                f"index {int(signal_axes)}, or their names")
+            if isinstance(signal_axes, str | Axis):
                 signal_axes = (signal_axes,)
-            new_sig = set(self._dims(signal_axes))
-            if not new_sig:  # an empty set would make every axis a signal axis, the opposite of what was asked
+            self._dims(signal_axes)  # refuses unknown and repeated axes
+            # listed in user order, as HyperSpy takes them: the first is the image's x, the last numpy axis
+            sig = [self._dim(a) for a in reversed(list(signal_axes))]
+            if not sig:  # no signal axis would make every axis one, the opposite of what was asked
                 raise AxisError("transpose: signal_axes names no axis; name at least one, or pass None to swap "
                                 "navigation and signal")
-        axes = [Axis(**{**_fields(a), "navigate": d not in new_sig}) for d, a in enumerate(self._axes)]
-        nav = [d for d in range(self.ndim) if d not in new_sig]
-        sig = [d for d in range(self.ndim) if d in new_sig]
+        axes = [Axis(**{**_fields(a), "navigate": d not in sig}) for d, a in enumerate(self._axes)]
+        nav = [d for d in range(self.ndim) if d not in sig]
         order = nav + sig
         return derive(self, self._data.transpose(order), [axes[d] for d in order])
 

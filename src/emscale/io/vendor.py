@@ -158,14 +158,24 @@ class _PostProcess:
         if s.sig_ndim != 1 and s.nav_ndim >= 1:
             # The spectral axis is the (last) navigation axis; everything else navigates.
             spectral = s.nav_axes[-1].name
-            s = s.transpose(signal_axes=[spectral])
+            s = self._typed(s.transpose(signal_axes=[spectral]))
         return _PostProcess(s)
 
     def to_signal2D(self, *args, **kwargs):
         s = self.signal
         if s.sig_ndim != 2 and s.ndim >= 2:
-            s = s.transpose(signal_axes=[a.name for a in s.user_axes[-2:]])
+            names = [a.name for a in s.axes]  # numpy order; a transpose lists its axes in user order (reversed)
+            last = sorted((a.name for a in s.user_axes[-2:]), key=names.index, reverse=True)
+            s = self._typed(s.transpose(signal_axes=last))
         return _PostProcess(s)
+
+    def _typed(self, s: Signal) -> Signal:
+        """The reader's type on its transposed signal: the file's axes were read in the wrong roles, and the type
+        describes the right ones (a transpose of a user's signal drops it: :func:`.core.signal.derive`)."""
+        s.signal_type = self.signal.signal_type
+        if self.signal.signal_type:
+            s.metadata.setdefault("Signal", {})["signal_type"] = self.signal.signal_type
+        return s
 
     def squeeze(self):
         return _PostProcess(self.signal.squeeze())
