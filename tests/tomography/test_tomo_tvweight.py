@@ -128,3 +128,34 @@ def test_recipes_take_auto_and_refuse_other_words():
     for bad in ('"best"', "-1.0"):
         with pytest.raises(RecipeError, match="tv_weight must be a finite number >= 0 .* or 'auto'"):
             parse(head + f"tv_weight = {bad}\n")
+
+
+@pytest.mark.parametrize("scratch", [False, True])
+def test_the_series_is_read_once_before_the_slices(tmp_path, monkeypatch, scratch):
+    from emscale.tomography import slicesolver
+
+    passes = []
+    run_pass = slicesolver.run_pass
+    monkeypatch.setattr(slicesolver, "run_pass", lambda data, p, *a, **k: passes.append(p.name) or run_pass(data, p, *a,
+                                                                                                          **k))
+    s, _ = phantom(100)
+    vol = reconstruct_tomogram(s, "tv", n_iter=3, scratch=tmp_path if scratch else None)
+    # the weight's choice and the solver share one pass (they made one each, the same sums twice)
+    assert passes == ["series-stats"]
+    assert vol.metadata["Tomography"]["tv_weight"]["path"] == "hold-out"
+
+
+def test_a_series_made_for_other_data_is_refused():
+    from emscale.core.errors import DataError
+    from emscale.tomography.slicesolver import series_of, slice_solver
+
+    s, _ = phantom(None)
+    sino = np.ascontiguousarray(np.asarray(s.data).transpose(1, 0, 2))
+    series = series_of(sino, ANGLES)
+    with pytest.raises(DataError, match="made for sinograms"):
+        slice_solver(sino[:4], ANGLES, "tv", series=series)
+    with pytest.raises(DataError, match="other angles, thickness"):
+        slice_solver(sino, ANGLES, "tv", thickness=16, series=series)
+    one, _ = slice_solver(sino, ANGLES, "tv", n_iter=3, tv_weight=0.1, series=series)
+    np.testing.assert_array_equal(one(sino, slice(0, len(sino))),
+                                  slice_solver(sino, ANGLES, "tv", n_iter=3, tv_weight=0.1)[0](sino, slice(0, 8)))

@@ -36,7 +36,7 @@ def lazy_slices(sinograms, angles, slices_per_partition: int = 8, executor=None,
     ``(n_slices, nz, n_det)`` float32: nothing is computed until a block is read.
 
     ``params`` as in :func:`.reconstruct.reconstruct_slices` (``method``, ``n_iter``, ``filter``, ...); the
-    parameters are checked now (and, for TV, the series' data scale computed by one pass).
+    parameters are checked now (and the series' sums computed by one pass, unless ``series`` brings them).
     """
     import dask.array as da
 

@@ -29,7 +29,7 @@ from ..engine import Pass, run_pass
 from ..io.store import check_store_output, load_zarr
 from .outofcore import reconstruct_slices_to_store, volume_chunks
 from .reconstruction import SOLVERS
-from .slicesolver import slice_solver, tv_weight_choice
+from .slicesolver import series_of, slice_solver, tv_weight_choice
 from .tiltseries import (
     angles_of,
     axis_record,
@@ -48,6 +48,7 @@ def reconstruct_slices(
     sinograms, angles, method: str = "sirt", n_iter: int | None = None, filter: str = "ramp",
     tv_weight: float | Literal["auto"] = "auto", nonnegative: bool = True, thickness: int | None = None,
     axis_shift: float = 0.0, backend: str = "auto", slices_per_partition: int = 8, executor=None, progress=None,
+    series=None,
 ) -> np.ndarray:
     """Reconstruct slice-first sinograms ``(n_slices, n_tilts, n_det)`` -> slices ``(n_slices, nz, n_det)``.
 
@@ -67,9 +68,11 @@ def reconstruct_slices(
     backend : projector backend (``"auto"``, ``"numba"``, ``"numpy"``).
     slices_per_partition : slices per engine partition (fixed, so results do not depend on the machine).
     executor, progress : for :func:`emscale.engine.run_pass`.
+    series : :func:`.slicesolver.series_of` of these sinograms and parameters, where the caller has it already
+        (e.g. from choosing the TV weight): the series is then not read a second time before the slices.
     """
     one, _ = slice_solver(sinograms, angles, method, n_iter, filter, tv_weight, nonnegative, thickness, axis_shift,
-                          backend, executor)
+                          backend, executor, series)
     return run_pass(sinograms, Pass(one, None, name=f"reconstruct[{method}]"), executor,
                     rows=max(1, int(slices_per_partition)), progress=progress)
 
@@ -107,14 +110,16 @@ def reconstruct_tomogram(
     ta = meta["tilt_axis"]
     data = s.data if s.is_lazy else np.asarray(s.data)
     sinograms = slice_first(data, ta)
-    choice = None
+    choice = series = None
     if method == "tv":  # chosen once here, so that the volume can say which weight and why
+        # the one pass over the series: the choice and the solver both start from it
+        series = series_of(sinograms, angles_of(s), thickness, meta["axis_shift"], backend, executor)
         choice = tv_weight_choice(sinograms, angles_of(s), tv_weight, n_iter, thickness, meta["axis_shift"],
-                                  backend, executor)
+                                  backend, executor, series)
         tv_weight = choice.weight
     kw = dict(method=method, n_iter=n_iter, filter=filter, tv_weight=tv_weight, nonnegative=nonnegative,
               thickness=thickness, axis_shift=meta["axis_shift"], backend=backend,
-              slices_per_partition=slices_per_partition, executor=executor, progress=progress)
+              slices_per_partition=slices_per_partition, executor=executor, progress=progress, series=series)
     if scratch is None:
         vol = np.ascontiguousarray(volume_from_slices(reconstruct_slices(sinograms, angles_of(s), **kw), ta))
     else:

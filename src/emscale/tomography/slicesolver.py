@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -26,10 +27,11 @@ METHODS = tuple(SOLVERS)
 
 
 def slice_solver(sinograms, angles, method="sirt", n_iter=None, filter="ramp", tv_weight=AUTO, nonnegative=True,
-                 thickness=None, axis_shift=0.0, backend="auto", executor=None):
+                 thickness=None, axis_shift=0.0, backend="auto", executor=None, series=None):
     """Check the parameters and return ``(one, geometry)``: ``one(block, rows)`` reconstructs a block of slice-first
     sinograms ``(k, n_tilts, n_det)`` into slices ``(k, nz, n_det)`` float32, the same bits whatever the block.
-    ``tv_weight="auto"`` is chosen here, once for the whole series (:mod:`.tvweight`)."""
+    ``tv_weight="auto"`` is chosen here, once for the whole series (:mod:`.tvweight`). ``series``: the
+    :func:`series_of` of these sinograms and parameters where the caller has it (no second pass over the data)."""
     if method not in SOLVERS:
         raise ValueError(f"method {method!r} is not one of {METHODS}")
     tv_weight = check_tv_weight(tv_weight)
@@ -41,9 +43,10 @@ def slice_solver(sinograms, angles, method="sirt", n_iter=None, filter="ramp", t
             raise ValueError(f"n_iter must be a positive number of iterations (None: the method's default), got "
                              f"{n_iter!r}")  # 0 returned the all-zero start volume
         kw["n_iter"] = int(n_iter)
-    A, stats = _series(sinograms, angles, thickness, axis_shift, backend, executor)
+    series = _given_or_new(series, sinograms, angles, thickness, axis_shift, backend, executor)
+    A = series.A
     if method == "tv":  # one data scale and weight for the whole series: every partition then uses the same
-        kw["value_scale"] = _value_scale(A, stats)
+        kw["value_scale"] = series.value_scale
         if tv_weight == AUTO:
             kw["tv_weight"] = choose_tv_weight(sinograms, A.geometry, kw["value_scale"], kw.get("n_iter", TV_ITER),
                                                backend, executor).weight
@@ -59,19 +62,37 @@ def slice_solver(sinograms, angles, method="sirt", n_iter=None, filter="ramp", t
 
 
 def tv_weight_choice(sinograms, angles, tv_weight=AUTO, n_iter=None, thickness=None, axis_shift=0.0,
-                     backend="auto", executor=None) -> TVWeightChoice:
+                     backend="auto", executor=None, series=None) -> TVWeightChoice:
     """The TV weight a reconstruction of ``sinograms`` uses and why: ``"auto"`` chosen from the data
-    (:func:`.tvweight.choose_tv_weight`), a number as given. Pass the chosen ``weight`` on as ``tv_weight``: the
-    choice is then made once, and recorded."""
+    (:func:`.tvweight.choose_tv_weight`), a number as given. Pass the chosen ``weight`` on as ``tv_weight``, and
+    ``series`` (:func:`series_of`) to both: the choice and the series' pass are then made once, and the choice
+    recorded."""
     tv_weight = check_tv_weight(tv_weight)
     if tv_weight != AUTO:
         return TVWeightChoice(tv_weight, "given", "tv_weight given")
-    A, stats = _series(sinograms, angles, thickness, axis_shift, backend, executor)
-    return choose_tv_weight(sinograms, A.geometry, _value_scale(A, stats), TV_ITER if n_iter is None else int(n_iter),
-                            backend, executor)
+    series = _given_or_new(series, sinograms, angles, thickness, axis_shift, backend, executor)
+    return choose_tv_weight(sinograms, series.A.geometry, series.value_scale,
+                            TV_ITER if n_iter is None else int(n_iter), backend, executor)
 
 
-def _series(sinograms, angles, thickness, axis_shift, backend, executor) -> tuple[Projector, SeriesStats]:
+@dataclass(frozen=True)
+class Series:
+    """What every reconstruction of a series starts from: the projector of its geometry and its sums. Made once by
+    :func:`series_of` and handed to :func:`tv_weight_choice` and :func:`slice_solver`, which otherwise each read
+    the whole series again."""
+
+    A: Projector
+    stats: SeriesStats
+    made_for: tuple  # the sinograms' shape and the parameters it was made with: a mismatch is refused
+
+    @cached_property
+    def value_scale(self) -> float:
+        """The typical voxel value of the whole series, which TV's weight is relative to."""
+        return typical_value(self.A, np.full(self.A.geometry.sino_shape, self.stats.total / self.stats.size,
+                                             np.float32))
+
+
+def series_of(sinograms, angles, thickness=None, axis_shift=0.0, backend="auto", executor=None) -> Series:
     """The projector of the series' geometry and the sums over the whole series (one pass)."""
     if sinograms.ndim != 3 or 0 in sinograms.shape:
         raise DataError(f"sinograms: expected a non-empty (n_slices, n_tilts, n_det) array, got {sinograms.shape}")
@@ -81,11 +102,23 @@ def _series(sinograms, angles, thickness, axis_shift, backend, executor) -> tupl
         raise DataError(f"angles: {geom.n_angles} tilt angles given for {sinograms.shape[1]} projections")
     stats = run_pass(sinograms, Pass(SeriesStats.of, SeriesStats.merge, name="series-stats"), executor)
     stats.warn_if_offset()
-    return Projector(geom, backend), stats
+    return Series(Projector(geom, backend), stats, _made_for(sinograms, geom, backend))
 
 
-def _value_scale(A: Projector, stats: SeriesStats) -> float:
-    return typical_value(A, np.full(A.geometry.sino_shape, stats.total / stats.size, np.float32))
+def _made_for(sinograms, geom: ParallelGeometry, backend) -> tuple:
+    return tuple(sinograms.shape), tuple(geom.angles.tolist()), geom.nz, geom.axis_shift, backend
+
+
+def _given_or_new(series, sinograms, angles, thickness, axis_shift, backend, executor) -> Series:
+    if series is None:
+        return series_of(sinograms, angles, thickness, axis_shift, backend, executor)
+    # the checks series_of makes, without its pass: another series' sums would give another data scale silently
+    if tuple(sinograms.shape) != series.made_for[0]:
+        raise DataError(f"series: made for sinograms {series.made_for[0]}, given {tuple(sinograms.shape)}")
+    asked = ParallelGeometry(angles, n_det=sinograms.shape[2], nz=thickness, axis_shift=axis_shift)
+    if _made_for(sinograms, asked, backend) != series.made_for:
+        raise DataError("series: made with other angles, thickness, axis shift or backend than those given")
+    return series
 
 
 @dataclass(frozen=True)
