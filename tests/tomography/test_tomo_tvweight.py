@@ -159,3 +159,31 @@ def test_a_series_made_for_other_data_is_refused():
     one, _ = slice_solver(sino, ANGLES, "tv", n_iter=3, tv_weight=0.1, series=series)
     np.testing.assert_array_equal(one(sino, slice(0, len(sino))),
                                   slice_solver(sino, ANGLES, "tv", n_iter=3, tv_weight=0.1)[0](sino, slice(0, 8)))
+
+
+def test_a_short_series_is_not_scored_on_halves(monkeypatch):
+    from emscale.tomography import tvweight
+
+    # 8 tilts at 100 counts: a reconstruction from 4 of them needs another weight than one from all 8, and the
+    # halves picked 0.1, 3.0 dB below the best candidate (below SIRT too)
+    angles = np.linspace(-70, 70, 8)
+    vol = ellipsoid_phantom(64, seed=1)[:, 28:36]
+    proj = project_volume(vol, angles)
+    k = 100 / proj.mean()
+    s = tilt_series(np.random.default_rng(101).poisson(proj * k).astype(np.float32), angles)
+    truth = vol.transpose(1, 0, 2) * k
+    auto = reconstruct_tomogram(s, "tv")
+    rec = auto.metadata["Tomography"]["tv_weight"]
+    assert "every fourth tilt" in rec["why"]
+    sino = np.ascontiguousarray(np.asarray(s.data).transpose(1, 0, 2))
+    A = Projector(ParallelGeometry(angles, n_det=64))
+    scale = typical_value(A, np.full(A.geometry.sino_shape, np.mean(sino, dtype=np.float64), np.float32))
+    every = tv_chambolle_pock(A, np.tile(sino, (len(CANDIDATES), 1, 1)), tv_weight=np.repeat(CANDIDATES, len(sino)),
+                              value_scale=scale).reshape(len(CANDIDATES), *truth.shape)
+    p = {w: psnr(x, truth) for w, x in zip(CANDIDATES, every, strict=True)}
+    np.testing.assert_array_equal(every[CANDIDATES.index(rec["value"])], auto.data.transpose(1, 0, 2))
+    monkeypatch.setattr(tvweight, "SHORT", 0)
+    halves = reconstruct_tomogram(s, "tv", n_iter=200).metadata["Tomography"]["tv_weight"]["value"]
+    p_sirt = psnr(reconstruct_tomogram(s, "sirt").data.transpose(1, 0, 2), truth)
+    assert p[halves] < max(p.values()) - 2.0
+    assert p[rec["value"]] > max(p.values()) - 1.0 and p[rec["value"]] > p_sirt + 1.0

@@ -1,9 +1,13 @@
-"""The TV weight chosen from the data: hold out every other projection and keep the weight that predicts it best.
+"""The TV weight chosen from the data: hold out some projections and keep the weight that predicts them best.
 
 A fixed weight cannot suit every dose: the weight that gives the best volume grows from ~0.01 on clean data to ~1
 at 100 counts per pixel, and 0.01 at low dose is worse than plain SIRT. So ``tv_weight="auto"`` reconstructs a few
 slices from the even projections with each candidate weight and scores the misfit on the odd ones (and the other
-way round); the weight with the smallest held-out misfit is used for the whole series. Noise cannot be predicted
+way round); the weight with the smallest held-out misfit is used for the whole series. A short series (fewer than
+``SHORT`` tilts) holds out every fourth projection in turn instead: half of 8-12 tilts is a much poorer
+reconstruction than all of them, and its scores then pick a weight for another problem (on ellipsoid and fcc
+phantoms, 8-12 tilts, the halves' pick lost 0.5 dB on average and up to 3.0 dB to the best candidate; the
+quarters' 0.2 and 1.2). Noise cannot be predicted
 from other projections, so the score rises both when the weight smooths away structure and when it lets noise
 through. No randomness: the slices, folds and candidates are fixed, so a replay gives the same weight and the same
 bits.
@@ -30,6 +34,10 @@ AUTO = "auto"
 CANDIDATES = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 FALLBACK = 0.01  # the former fixed default: used only where the data give nothing to choose with
 MIN_TILTS = 8  # each half keeps >= 4 projections
+# below this many tilts, 4 folds (each reconstruction keeps 3/4 of the tilts), at 2-3x the halves' time; from it on
+# halving costs the reconstruction little: at 40 tilts the halves picked the best candidate on all 6 phantoms and
+# the quarters lost up to 1.8 dB (clean ellipsoids; fcc at 30 counts)
+SHORT = 20
 N_SLICES = 4  # slices reconstructed per candidate and fold
 
 
@@ -51,7 +59,7 @@ class TVWeightChoice:
     path: str  # "given", "hold-out" or "fallback"
     why: str
     candidates: tuple[float, ...] = ()
-    misfit: tuple[float, ...] = ()  # held-out squared misfit per candidate, both folds summed
+    misfit: tuple[float, ...] = ()  # held-out squared misfit per candidate, all folds summed
     slices: tuple[int, ...] = ()
 
     def record(self) -> dict:
@@ -69,7 +77,8 @@ def holdout_slices(n_slices: int, k: int = N_SLICES) -> list[int]:
 
 def choose_tv_weight(sinograms, geom: ParallelGeometry, value_scale: float, n_iter: int = 200,
                      backend: str = "auto", executor=None) -> TVWeightChoice:
-    """The candidate weight whose reconstruction from half the projections best predicts the other half.
+    """The candidate weight whose reconstruction from the other projections best predicts each held-out fold
+    (halves; quarters on a series of fewer than ``SHORT`` tilts).
 
     Parameters
     ----------
@@ -84,11 +93,12 @@ def choose_tv_weight(sinograms, geom: ParallelGeometry, value_scale: float, n_it
                                                     f"(at least {MIN_TILTS}); the former default is used")
     rows = holdout_slices(sinograms.shape[0])
     b = np.stack([np.asarray(sinograms[i], np.float32) for i in rows])
-    order = np.argsort(geom.angles, kind="stable")  # alternate in angle, so both halves span the tilt range
-    folds = (order[0::2], order[1::2])
+    k = 2 if geom.n_angles >= SHORT else 4
+    order = np.argsort(geom.angles, kind="stable")  # every k-th in angle, so each fold spans the tilt range
     weights = np.repeat(CANDIDATES, len(rows))  # each candidate's copy of the hold-out slices is one partition
     misfit = np.zeros(len(CANDIDATES))
-    for train, test in (folds, folds[::-1]):
+    for j in range(k):
+        test, train = order[j::k], order[np.arange(len(order)) % k != j]
         fit = _misfit_of(Projector(_subset(geom, train), backend), Projector(_subset(geom, test), backend),
                          b[:, test], weights, n_iter, value_scale)
         stacked = np.tile(b[:, train], (len(CANDIDATES), 1, 1))
@@ -99,8 +109,9 @@ def choose_tv_weight(sinograms, geom: ParallelGeometry, value_scale: float, n_it
                                                     "candidates with; the former default is used", slices=tuple(rows))
     best = int(np.argmin(misfit))
     edge = " (the edge of the candidates: the best may lie beyond)" if best in (0, len(CANDIDATES) - 1) else ""
-    why = (f"smallest misfit on the held-out half of the projections (every other tilt, both ways), slices {rows}, "
-           f"{n_iter} iterations{edge}")
+    folds = "half of the projections (every other tilt, both ways)" if k == 2 else \
+        "quarter of the projections (every fourth tilt, each in turn)"
+    why = f"smallest misfit on the held-out {folds}, slices {rows}, {n_iter} iterations{edge}"
     return TVWeightChoice(CANDIDATES[best], "hold-out", why, CANDIDATES, tuple(float(m) for m in misfit),
                           tuple(rows))
 
