@@ -174,6 +174,9 @@ def test_a_series_with_the_detector_offset_left_in_is_flagged(method):
     # was silent: SIRT of it is all zeros
     with pytest.warns(UserWarning, match=r"100% of the tilt series' values are negative .* tomo.subtract_background"):
         reconstruct_tomogram(tilt_series(proj - 30000.0, ang), method=method, n_iter=2)
+    # a positive vacuum level (raw counts of a detector with a dark level) was silent: a haze in the volume
+    with pytest.warns(UserWarning, match=r"no value of the tilt series is near zero .* tomo.subtract_background"):
+        reconstruct_tomogram(tilt_series(proj + 0.5 * proj.max(), ang), method=method, n_iter=2)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         noisy = proj + np.random.default_rng(0).normal(0, 0.05, proj.shape)  # the vacuum's noise about zero
