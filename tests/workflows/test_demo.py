@@ -75,3 +75,22 @@ def _check_landing_page(page: str, summary: dict) -> None:
     versions = dict(re.findall(r"<tr><td>([\w.-]+)</td><td>([^<]+)</td></tr>", page))
     for pkg in VERSION_PACKAGES:
         assert re.fullmatch(r"\d+\.\d+(\.\d+)?\S*", versions.get(pkg, "")), (pkg, versions.get(pkg))
+
+
+def test_demo_histories_name_the_inputs_where_they_end_up(tmp_path, monkeypatch):
+    """The demo is staged in a temporary sibling renamed at the end: a result's history must name its input in
+    the final folder (it named the temporary one, gone after the rename), so em.replay(history) re-runs it."""
+    import emscale as em
+    from emscale.workflows import demo
+
+    def eels_only(tmp, seed, summary, progress, log, tomography="auto"):
+        (tmp / "inputs").mkdir()
+        demo._eels(tmp, seed, summary, demo._Stages(progress, log, 1))
+
+    monkeypatch.setattr(demo, "_write_demo", eels_only)
+    out = tmp_path / "demo"
+    run_demo(out)
+    s = em.load(out / "eels" / "signal.zarr")
+    assert s.history[0]["source"]["path"] == str((out / "inputs" / "eels.zarr").resolve())
+    again = em.replay(s.history)
+    np.testing.assert_array_equal(again.to_numpy(), s.to_numpy())

@@ -64,6 +64,32 @@ def input_folder(folder) -> Iterator[None]:
         _INPUT_FOLDER.reset(token)
 
 
+# a folder being written under a temporary name and renamed into place when complete (:func:`staged_as`): a file
+# loaded from inside it is recorded at the place it will have, not at the temporary one that is gone by then
+_STAGED: contextvars.ContextVar[tuple[Path, Path] | None] = contextvars.ContextVar("staged", default=None)
+
+
+@contextlib.contextmanager
+def staged_as(tmp, final) -> Iterator[None]:
+    """While the block runs, a load of a file below ``tmp`` records it below ``final`` (:func:`recorded_path`):
+    ``tmp`` is a staging folder renamed to ``final`` at the end (the demo's), so histories name the file that
+    will exist, and ``em.replay(history)`` re-runs from it."""
+    token = _STAGED.set((Path(tmp).resolve(), Path(final).resolve()))
+    try:
+        yield
+    finally:
+        _STAGED.reset(token)
+
+
+def recorded_path(path) -> str:
+    """The absolute path a load records for ``path``: inside a staging folder (:func:`staged_as`), its final one."""
+    p = Path(path).resolve()
+    staged = _STAGED.get()
+    if staged is not None and p.is_relative_to(staged[0]):
+        return str(staged[1] / p.relative_to(staged[0]))
+    return str(p)
+
+
 # the files file_beside_input found while a block ran (:func:`files_read`): what a results folder pins
 _FILES_READ: contextvars.ContextVar[dict | None] = contextvars.ContextVar("files_read", default=None)
 

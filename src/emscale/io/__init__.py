@@ -106,7 +106,7 @@ def load(
         # file. One made in memory (its history starts with an operation) can only be replayed from itself: its
         # steps are kept with the load as what made it, not as steps to re-run
         if not s.history or not isinstance(s.history[0], dict) or s.history[0].get("op") != "load":
-            src = {"path": str(p.resolve()), "sha256": digest, "format": p.suffix.lstrip(".").lower()}
+            src = {"path": _history.recorded_path(p), "sha256": digest, "format": p.suffix.lstrip(".").lower()}
             made = {"made_by": s.history} if s.history else {}
             s.history = [_history.entry("load", params, source=src, **made)]
         out.append(s)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.atomic import atomic_dir, check_output_folder, replaceable_folder
+from ..core.history import staged_as
 from ..decomposition.metrics import spectral_angle, spectral_angles
 from .demo_index import UP
 from .recipes import parse, run_recipe, to_toml
@@ -157,7 +158,9 @@ def run_demo(outdir, seed: int = 0, overwrite: bool = False, progress=None, tomo
     summary: dict = {}
 
     def write(tmp: Path) -> None:
-        _write_demo(tmp, seed, summary, progress or (lambda msg: None), log or (lambda msg: None), tomography)
+        # the inputs are loaded from tmp, which is renamed to outdir at the end: histories name them there
+        with staged_as(tmp, outdir):
+            _write_demo(tmp, seed, summary, progress or (lambda msg: None), log or (lambda msg: None), tomography)
         from .recipes.runner import listed_only, versions
 
         files = listed_only(tmp, set())
