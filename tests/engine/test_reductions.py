@@ -118,6 +118,17 @@ def test_float32_sum_accumulates_in_float64():
     assert result_dtype("mean", np.int16) == np.float64
 
 
+@pytest.mark.parametrize("op", list(OPS))
+@pytest.mark.parametrize("axis, dims", AXIS_CASES[:5] + AXIS_CASES[8:9], ids=str)
+def test_against_numpy_complex(op, axis, dims, rng, small_partitions):
+    """The mean and std of complex data kept only the real part (a float64 accumulator): 1.5+0j for 1.5+1j."""
+    data = (rng.normal(3.0, 2.0, (9, 5, 16)) + 1j * rng.normal(-1.0, 0.5, (9, 5, 16))).astype(np.complex64)
+    got = getattr(_signal(data), op)(axis=axis).data
+    expected = OPS[op](data.astype(np.complex128), axis=dims)
+    assert got.dtype == (np.float32 if op == "std" else np.complex64)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=0)
+
+
 def test_std_chan_merge_many_partitions(rng):
     # A large offset makes a naive sum-of-squares merge lose digits; Chan's formula keeps 1e-12.
     data = 1e4 + rng.normal(0.0, 1.0, (257, 3, 8))

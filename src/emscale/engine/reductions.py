@@ -4,7 +4,8 @@ When the first dimension is among the reduced ones the partials are merged (sums
 (count, mean, M2) triples with Chan's formula); otherwise each partition's result is one slab of the output
 and the slabs are concatenated. Sums of integers are exact (int64/uint64) or an error: a sum that does not fit
 its 64-bit accumulator raises ``DataError`` naming the axes rather than wrapping around (``checked_sum``,
-``_checked_add``); sums of floats accumulate in float64, and so does the mean of 64-bit integers.
+``_checked_add``); sums of floats accumulate in float64, and so does the mean of 64-bit integers; the mean and
+std of complex values work in complex128 (the std is real, as numpy's).
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ def result_dtype(op: str, dtype: np.dtype) -> np.dtype:
         return dtype
     if op == "sum":
         return _sum_dtype(dtype) if dtype.kind in "biu" else dtype
-    # mean, std: float of the input precision, float64 for integers
+    # mean: float (complex) of the input precision, float64 for integers; std: real, as numpy's
+    if op == "std" and dtype.kind == "c":
+        return np.finfo(dtype).dtype
     return dtype if dtype.kind in "fc" else np.dtype(np.float64)
 
 
@@ -66,6 +69,8 @@ def reduction_pass(op: str, dims: tuple[int, ...], dtype) -> Pass:
         # a float mean needs no exact sum, and 64-bit values near their limit would overflow the integer one
         acc_dtype = np.dtype(np.float64)
     out_dtype = result_dtype(op, dtype)
+    cplx = np.dtype(dtype).kind == "c"  # mean and std of complex values work in complex128, not float64
+    work = np.dtype(np.complex128) if cplx else np.dtype(np.float64)
 
     if op in ("sum", "mean"):
 
@@ -79,7 +84,7 @@ def reduction_pass(op: str, dims: tuple[int, ...], dtype) -> Pass:
             s, n = acc
             if op == "sum":
                 return np.asarray(s).astype(out_dtype, copy=False)
-            return (np.asarray(s, dtype=np.float64) / n).astype(out_dtype, copy=False)
+            return (np.asarray(s, dtype=work) / n).astype(out_dtype, copy=False)
 
         if not merged:
             return Pass(lambda b, r: fin(m(b, r)), None, name=op)
@@ -96,10 +101,10 @@ def reduction_pass(op: str, dims: tuple[int, ...], dtype) -> Pass:
 
     # std: Chan et al. pairwise merge of (n, mean, M2)
     def ms(block, rows):
-        x = np.asarray(block, dtype=np.float64)
+        x = np.asarray(block, dtype=work)
         n = count(block, dims)
         mean = np.mean(x, axis=dims, keepdims=True)
-        m2 = np.sum((x - mean) ** 2, axis=dims)
+        m2 = np.sum(np.abs(x - mean) ** 2 if cplx else (x - mean) ** 2, axis=dims)
         return (n, np.squeeze(mean, axis=dims), m2)
 
     def merge_std(a, b):
@@ -107,7 +112,8 @@ def reduction_pass(op: str, dims: tuple[int, ...], dtype) -> Pass:
         nb, mb, m2b = b
         n = na + nb
         d = mb - ma
-        return (n, ma + d * (nb / n), m2a + m2b + d * d * (na * nb / n))
+        dd = np.abs(d) ** 2 if cplx else d * d
+        return (n, ma + d * (nb / n), m2a + m2b + dd * (na * nb / n))
 
     def fin_std(acc):
         n, _, m2 = acc
