@@ -10,7 +10,8 @@ Importing the package imports every operation package, so that each operation is
 # Operation packages (each declares its operations on import).
 from . import inpainting, plotting, sampling, spectroscopy, tomography, viewer  # noqa: E402, I001
 from .core.axes import Axis
-from .core.errors import AxisError, DataError, EmscaleError, FileFormatError, OutputExistsError, ReplayError
+from .core.errors import (ArgumentError, AxisError, DataError, EmscaleError, FileFormatError, OutputExistsError,
+                          ReplayError)
 from .core.signal import Signal, derive
 from .core.version import __version__
 from .decomposition import decompose  # noqa: E402
@@ -42,6 +43,7 @@ def __getattr__(name):
 
 
 __all__ = [
+    "ArgumentError",
     "Axis",
     "AxisError",
     "DataError",

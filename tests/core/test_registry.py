@@ -182,3 +182,19 @@ def test_unknown_step_in_a_history_names_the_known_ones(cubes):
     hist = s.history + [{"op": "frobnicate", "params": {}}]
     with pytest.raises(em.ReplayError, match="frobnicate.*known: .*remove_background"):
         em.replay(hist)
+
+
+def test_an_unknown_keyword_names_the_operation_and_what_it_takes():
+    """Python's bind error ("got an unexpected keyword argument 'fast'") named neither the operation nor its
+    parameters; HyperSpy's keywords get advice."""
+    s = em.Signal(np.ones((2, 3, 8)))
+    with pytest.raises(em.ArgumentError, match=r"remove_background: no parameter 'fast'; fast= is HyperSpy's and "
+                                               r"not needed: fit='fast'.*remove_background takes signal_range, model"):
+        s.remove_background(signal_range=(0.5, 2.5), fast=True)
+    with pytest.raises(TypeError, match=r"transpose: no parameter 'navigation_axes'.*signal_axes=\[...\].*"
+                                        r"transpose takes signal_axes"):
+        s.transpose(navigation_axes=[0])
+    with pytest.raises(em.ArgumentError, match=r"no parameter 'modle'; modle=: did you mean model=\?"):
+        s.remove_background(signal_range=(0.5, 2.5), modle="powerlaw")
+    with pytest.raises(em.ArgumentError, match="remove_background: missing a required argument: 'signal_range'"):
+        s.remove_background()

@@ -5,6 +5,10 @@ class EmscaleError(Exception):
     """Base class of every error emscale raises on purpose."""
 
 
+class ArgumentError(EmscaleError, TypeError):
+    """A call's arguments do not fit the function: an unknown keyword (another package's), a missing one."""
+
+
 class AxisError(EmscaleError, ValueError):
     """An axis name, index or calibrated value does not fit the signal."""
 

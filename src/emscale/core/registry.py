@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import EmscaleError
+from .errors import ArgumentError, EmscaleError
 from .history import entry
 
 NOT_RECORDED = frozenset({"executor", "progress"})
@@ -52,6 +52,7 @@ class Operation:
     result_name: str | None = None
     checks: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
     before_recorded: Callable[[dict], dict] | None = None
+    hints: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def parameters(self) -> dict[str, inspect.Parameter]:
@@ -106,6 +107,7 @@ def operation(
     result_name: str | None = None,
     check: Mapping[str, Callable[[Any], Any]] | None = None,
     before_recorded: Callable[[dict], dict] | None = None,
+    hints: Mapping[str, str] | None = None,
 ):
     """Declare ``fn`` as the operation ``name``.
 
@@ -125,6 +127,9 @@ def operation(
     before_recorded : ``f(params) -> {parameter: value}`` for the parameters a recorded step predates (absent
         from it): the values that reproduce the behaviour of that time (a default that changed when the parameter
         was first recorded), which replay (:meth:`Operation.replay_params`) fills in.
+    hints : ``{keyword: advice}`` for keywords the operation does not take but a caller may try (HyperSpy's
+        ``fast=``): an unknown keyword is an :class:`ArgumentError` naming the operation and its parameters,
+        with the advice where there is one.
     """
     record = dict(record or {})
 
@@ -140,7 +145,10 @@ def operation(
         def recorded(*args, **kwargs):
             if _inside.get():
                 return fn(*args, **kwargs)
-            bound = sig.bind(*args, **kwargs)
+            try:
+                bound = sig.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise ArgumentError(_bind_message(name, sig, kwargs, exc, hints or {})) from None
             bound.apply_defaults()
             token = _inside.set(1)
             try:
@@ -168,10 +176,32 @@ def operation(
             attr = name if method is True or method == "property" else str(method)
             setattr(host, attr, property(recorded, doc=fn.__doc__) if method == "property" else recorded)
         _OPERATIONS[name] = Operation(name, recorded, fn, sig, first, on, attr, skip, result_name, dict(check or {}),
-                                      before_recorded)
+                                      before_recorded, dict(hints or {}))
         return recorded
 
     return deco
+
+
+def _bind_message(name: str, sig: inspect.Signature, kwargs: dict, exc: TypeError, hints: Mapping[str, str]) -> str:
+    """Why a call does not fit the operation ``name``, naming it and the parameters it takes (Python's own message
+    names neither the function nor what it accepts)."""
+    import difflib
+
+    params = list(sig.parameters)[1:]
+    takes = f"{name} takes {', '.join(params)}" if params else f"{name} takes no parameters"
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
+    unknown = [] if accepts_any else [k for k in kwargs if k not in sig.parameters]
+    if not unknown:
+        return f"{name}: {exc}; {takes}"
+    advice = []
+    for k in unknown:
+        if k in hints:
+            advice.append(f"{k}= {hints[k]}")
+        elif close := difflib.get_close_matches(k, params, n=1):
+            advice.append(f"{k}=: did you mean {close[0]}=?")
+    kws = ", ".join(repr(k) for k in unknown)
+    head = f"{name}: no parameter {kws}" if len(unknown) == 1 else f"{name}: no parameters {kws}"
+    return "; ".join([head, *advice, takes])
 
 
 def as_step(function: Callable, *args, **kwargs):

@@ -238,7 +238,9 @@ class Signal:
         return derive(self, data, axes)
 
     @operation("transpose", record={"signal_axes": lambda v, a: None if v is None else axis_param(
-        [v] if isinstance(v, str | int | np.integer | Axis) else list(v))})
+        [v] if isinstance(v, str | int | np.integer | Axis) else list(v))},
+               hints={"navigation_axes": "is HyperSpy's: name the signal axes instead (signal_axes=[...]); every "
+                                         "other axis navigates"})
     def transpose(self, signal_axes: Sequence[int | str] | None = None) -> Signal:
         """Swap roles: by default navigation axes become signal axes and vice versa (``s.T``).
 

@@ -102,7 +102,9 @@ def check_signal_range(signal_range) -> None:
 
 
 @operation("remove_background", method=True, not_recorded=("return_params", "partition_bytes"),
-           check={"model": model_name, "fit": check_fit, "signal_range": check_signal_range})
+           check={"model": model_name, "fit": check_fit, "signal_range": check_signal_range},
+           hints={"fast": "is HyperSpy's and not needed: fit='fast' (the default) is its fast=True, "
+                          "fit='weighted' a Poisson-weighted least-squares fit"})
 def remove_background(
     s: Signal,
     signal_range,
