@@ -183,3 +183,26 @@ def test_index_counts_from_the_end_and_bad_options_are_named(real_dir):
         em.load(path, index="a")
     with pytest.raises(ValueError, match="lazy must be True or False, got 'yes'"):  # was taken as true
         em.load(path, lazy="yes")
+
+
+def test_an_unknown_reader_keyword_is_the_callers_mistake(real_dir):
+    """em.load(f, foo=1) was reported as a file that "could not be read (corrupt or truncated?) -- TypeError"."""
+    with pytest.raises(em.ArgumentError, match=r"the DigitalMicrograph reader takes no keyword 'foo' \(it takes "
+                                               r"order, optimize.*\) \(em.load passes keywords"):
+        em.load(real_dir / "test-EELS_spectrum.dm3", foo=1)
+    assert em.load(real_dir / "test-EELS_spectrum.dm3", optimize=False).signal_type == "EELS"
+
+
+def test_an_unknown_signal_type_for_a_single_signal_is_warned(real_dir):
+    """signal_type="banana" labelled the EELS spectrum silently; a known type (HyperSpy's relabelling) is quiet."""
+    import warnings
+
+    path = real_dir / "test-EELS_spectrum.dm3"
+    with pytest.warns(UserWarning, match=r"signal_type 'eels' is no known signal type and the file's signal is "
+                                         r"EELS; did you mean 'EELS'\?"):
+        em.load(path, signal_type="eels")
+    with pytest.warns(UserWarning, match="signal_type 'banana' is no known"):
+        assert em.load(path, signal_type="banana").signal_type == "banana"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert em.load(path, signal_type="EDS_TEM").signal_type == "EDS_TEM"

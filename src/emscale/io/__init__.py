@@ -11,7 +11,7 @@ import numpy as np
 
 from ..core import history as _history
 from ..core.atomic import read_lock, recover
-from ..core.errors import EmscaleError, FileFormatError
+from ..core.errors import ArgumentError, EmscaleError, FileFormatError
 from ..core.result import result_kind
 from ..core.signal import Signal
 from .store import (
@@ -81,6 +81,7 @@ def load(
     picked = list(enumerate(signals))
     if signal_type is not None:
         if len(signals) == 1:
+            _check_signal_type(p, signal_type, signals[0].signal_type)
             signals[0].signal_type = signal_type
         else:
             picked = [(i, s) for i, s in picked if s.signal_type == signal_type]
@@ -111,6 +112,33 @@ def load(
             s.history = [_history.entry("load", params, source=src, **made)]
         out.append(s)
     return out[0] if len(out) == 1 else out
+
+
+# the signal types emscale and HyperSpy's family (exspy, lumispy, holospy, pyxem) know: load(signal_type=) of
+# a file with one signal labels it with any type, and one none of them knows is most likely a typo
+KNOWN_SIGNAL_TYPES = frozenset({
+    "EELS", "EDS", "EDS_SEM", "EDS_TEM", "DielectricFunction", "CL", "CL_SEM", "CL_STEM", "PL", "EL",
+    "Luminescence", "Raman", "XPS", "hologram", "electron_diffraction", "diffraction", "polar_diffraction", "DPC",
+    "beam_shift", "STEM", "image", "volume", "volume_slices", "tilt_series", "atom_positions",
+})
+
+
+def _check_signal_type(p: Path, wanted: str, found: str) -> None:
+    """``load(p, signal_type=wanted)`` of a file with one signal (of type ``found``) labels it ``wanted``; warn
+    where ``wanted`` is no type anyone knows (the file does not hold it either): a typo would pass silently."""
+    if not isinstance(wanted, str):
+        raise ArgumentError(f"signal_type must be text (e.g. 'EELS'), got {wanted!r}")
+    if wanted == found or wanted in KNOWN_SIGNAL_TYPES:
+        return
+    import difflib
+
+    close = {t.upper(): t for t in KNOWN_SIGNAL_TYPES}
+    guess = close.get(wanted.upper()) or next(iter(difflib.get_close_matches(wanted, sorted(KNOWN_SIGNAL_TYPES),
+                                                                             n=1)), None)
+    hint = f"did you mean {guess!r}? " if guess else ""
+    warnings.warn(f"{p}: signal_type {wanted!r} is no known signal type and the file's signal is "
+                  f"{found or 'untyped'!s}; {hint}it is labelled {wanted!r} as asked (known: "
+                  f"{', '.join(sorted(KNOWN_SIGNAL_TYPES, key=str.lower))})", UserWarning, stacklevel=3)
 
 
 def convert(src, dst, chunks=None, overwrite: bool = False, progress=None, **load_kwargs) -> None:

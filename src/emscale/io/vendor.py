@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import AxisError, FileFormatError
+from ..core.errors import ArgumentError, AxisError, FileFormatError
 from ..core.signal import Signal
 
 # Spectral units tell which axis of a spectrum image is the signal when a reader leaves it ambiguous.
@@ -94,12 +94,16 @@ def read_vendor(path: Path, lazy: bool = False, **reader_kwargs) -> list[dict]:
 
     if path.stat().st_size == 0:
         raise FileFormatError(f"{path}: the file is empty")
-    errors = []
+    errors, rejected = [], []
     for plugin in _readers_for(path):
         try:
             reader = importlib.import_module(plugin["api"]).file_reader
         except ImportError as exc:
             errors.append(f"{plugin['name']}: reader unavailable ({exc})")
+            continue
+        unknown = _unknown_keywords(reader, reader_kwargs)
+        if unknown is not None:
+            rejected.append(f"the {plugin['name']} reader takes no {unknown}")
             continue
         try:
             dicts = reader(str(path), lazy=lazy, **reader_kwargs)
@@ -119,8 +123,28 @@ def read_vendor(path: Path, lazy: bool = False, **reader_kwargs) -> list[dict]:
                 _probe_sfs(path)
             return list(dicts)
         errors.append(f"{plugin['name']}: no signal found")
-    detail = "; ".join(errors)
+    if rejected and not errors:  # the caller's keyword, not the file: no reader was tried
+        raise ArgumentError(f"{path}: {'; '.join(rejected)} (em.load passes keywords other than lazy, signal_type "
+                            "and index to the file's reader)")
+    detail = "; ".join(errors + rejected)
     raise FileFormatError(f"{path}: could not be read (corrupt or truncated?) -- {detail}")
+
+
+def _unknown_keywords(reader, kwargs: dict) -> str | None:
+    """The keywords in ``kwargs`` that ``reader`` does not take, with those it does (None: it takes them all)."""
+    import inspect
+
+    try:
+        params = inspect.signature(reader).parameters
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    unknown = [k for k in kwargs if k not in params]
+    if not unknown:
+        return None
+    takes = [n for n in list(params)[1:] if n != "lazy"]
+    return (f"keyword {', '.join(map(repr, unknown))} (it takes {', '.join(takes) or 'none but lazy'})")
 
 
 def _axes_from_dicts(d: dict) -> list[dict]:
