@@ -176,3 +176,17 @@ def test_info_of_a_path_inside_a_store_names_the_store(tmp_path, capsys):
         assert f"`emscale info {store}`" in err and "ContainsArrayError" not in err
     code, out, err = run(capsys, "info", str(store))
     assert code == 0 and "(2|3) float64" in out
+
+
+def test_history_shows_parameters_as_python(tmp_path, capsys):
+    """`emscale history` printed the codec's encoding: signal_range={'tuple': [70.2, 97.2]},
+    key={'tuple': [{'slice': [94.5, 110.1, None]}]}."""
+    x = np.random.default_rng(0).poisson(50.0, (3, 4, 64)).astype(np.float32)
+    s = em.Signal(x, axes=[{"name": "y"}, {"name": "x"}, {"name": "E", "offset": 60.0, "scale": 1.0}])
+    s.save(tmp_path / "raw.zarr")
+    out_s = em.load(tmp_path / "raw.zarr").remove_background(signal_range=(70.2, 97.2)).isig[94.5:110.1]
+    out_s.save(tmp_path / "s.zarr")
+    code, out, _ = run(capsys, "history", str(tmp_path / "s.zarr"))
+    assert code == 0
+    assert "remove_background(signal_range=(70.2, 97.2), model='powerlaw'" in out
+    assert "isig(key=(slice(94.5, 110.1),))" in out and "'tuple'" not in out and "'slice'" not in out

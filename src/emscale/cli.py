@@ -213,10 +213,43 @@ def history(
         if len(signals) > 1:
             typer.echo(f"[{i}] {s!r}")
         for k, e in enumerate(s.history):
-            params = ", ".join(f"{p}={v!r}" for p, v in e.get("params", {}).items())
+            params = ", ".join(f"{p}={_shown(v)}" for p, v in _decoded(e.get("params", {})).items())
             src = e.get("source")
             extra = f"  <- {src['path']} sha256:{src['sha256'][:12]}" if src else ""
             typer.echo(f"{k:3d}  {e.get('time', '')}  {e['op']}({params})  emscale {e.get('version', '?')}{extra}")
+
+
+def _decoded(params):
+    """A history entry's parameters as Python values (the codec's tags undone: tuples, slices, arrays)."""
+    from .core.codec import decode
+
+    try:
+        out = decode(params)
+    except Exception:  # noqa: BLE001 - a damaged entry is still shown, as stored
+        return params if isinstance(params, dict) else {"params": params}
+    return out if isinstance(out, dict) else {"params": out}
+
+
+def _shown(v) -> str:
+    """A parameter as Python would write it: ``(70.2, 97.2)``, ``slice(94.5, 110.1)``; an array by its size."""
+    import numpy as np
+
+    if isinstance(v, slice):
+        parts = [v.start, v.stop] + ([v.step] if v.step is not None else [])
+        return f"slice({', '.join(_shown(x) for x in parts)})"
+    if isinstance(v, tuple):
+        return f"({', '.join(_shown(x) for x in v)}{',' if len(v) == 1 else ''})"
+    if isinstance(v, list):
+        return f"[{', '.join(_shown(x) for x in v)}]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k!r}: {_shown(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, np.ndarray):
+        if v.size <= 8:
+            return f"np.array({v.tolist()!r}, dtype={str(v.dtype)!r})"
+        return f"<array {v.dtype} {'x'.join(map(str, v.shape))}>"
+    if v is Ellipsis:
+        return "..."
+    return repr(v)
 
 
 @app.command()
