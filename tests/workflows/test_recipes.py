@@ -106,6 +106,10 @@ def test_replay_detects_a_changed_input(sample, tmp_path):
     em.Signal(s.data + 1, axes=s.axes, signal_type=s.signal_type).save(src, overwrite=True)
     with pytest.raises(RecipeError, match="input differs"):
         replay_outdir(out)
+    # a folder given as the moved input was "input differs (sha256 e3b0c442...)": the digest of no file at all
+    (tmp_path / "elsewhere").mkdir()
+    with pytest.raises(em.FileFormatError, match="elsewhere: is a directory, not a file"):
+        replay_outdir(out, input_path=tmp_path / "elsewhere")
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,11 @@ def file_digest(path: str | os.PathLike) -> str:
     their numbers in those documents (written during the save pass), so new data changes it too."""
     p = Path(path)
     h = hashlib.sha256()
+    if p.is_dir() and not (p / "zarr.json").is_file():  # the digest of no file at all: any folder would "differ"
+        from .errors import FileFormatError
+
+        raise FileFormatError(f"{p}: is a directory, not a file (nor an emscale .zarr store); name the input file "
+                              "itself")
     if p.is_dir():
         for f in sorted(p.rglob("zarr.json")):
             h.update(f.relative_to(p).as_posix().encode())
