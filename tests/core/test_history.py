@@ -171,6 +171,21 @@ def test_replay_errors(si, tmp_path):
         emscale.replay(hist)
 
 
+def test_replay_of_a_signal_replays_its_history_and_a_folder_is_no_input(si, tmp_path):
+    """em.replay(s) gave "TypeError: 'Signal' object is not subscriptable"; a folder given as the input was
+    "does not match the recorded input" (the SHA-256 of no file at all)."""
+    raw = tmp_path / "raw.zarr"
+    _save_raw(si, raw)
+    out = emscale.load(raw).isig[51.0:55.1].sum(axis="x")
+    np.testing.assert_array_equal(emscale.replay(out).data, out.data)
+    with pytest.raises(emscale.ReplayError, match="replay takes a history .*, not a int"):
+        emscale.replay(3)
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(emscale.FileFormatError, match=r"folder: is a directory, not a file \(nor an emscale "
+                                                      r"\.zarr store\)"):
+        emscale.replay(out.history, source=tmp_path / "folder")
+
+
 @pytest.mark.parametrize(("damage", "said"), [
     (lambda h: h.append(["sum"]), r"history entry 2 is a list, not a recorded step"),
     (lambda h: h[1].update(params={"axis": "E", "frobs": 3}), r"entry 1 \('sum'\) does not fit the operation:.*frobs"),

@@ -19,8 +19,13 @@ def replay(history: list[dict], source: str | os.PathLike | None = None, verify_
     be the load; ``source`` replaces the recorded path (the raw file moved), and its digest must match the
     recorded one unless ``verify_digest=False``. Every later entry names a registered operation
     (:mod:`emscale.core.registry`) that is called on what the step before made; an entry with ``"output": i``
-    takes the ``i``-th of the values that operation returns.
+    takes the ``i``-th of the values that operation returns. A Signal or result given in place of its history
+    replays that history.
     """
+    if not isinstance(history, list | tuple) and isinstance(getattr(history, "history", None), list):
+        history = history.history  # em.replay(s) for em.replay(s.history)
+    if not isinstance(history, list | tuple):
+        raise ReplayError(f"replay takes a history (a list: s.history), not a {type(history).__name__}")
     if not history:
         raise ReplayError("empty history: nothing to replay")
     first = history[0]
