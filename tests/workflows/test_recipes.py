@@ -124,6 +124,8 @@ def test_replay_detects_a_changed_input(sample, tmp_path):
         ("[input]\npath='eds.zarr'\n[[step]]\nop='decompose'\nwibble=2", "has no parameter 'wibble'"),
         ("[input]\npath='eds.zarr'\n[[step]]\nop='remove_background'", "needs parameter 'signal_range'"),
         ("[input]\npath='eds.zarr'\n[[step]]\nop='isig'\nkey='a:b'", "'a' is not a number"),
+        ("[input]\npath='eds.zarr'\n[[step]]\nop='inav'\nkey=':, 12:62'",  # was "', 12' is not a number"
+         "names several axes in one string; write one per axis as a TOML list: key = [\":\", \"12:62\"]"),
         ("[input]\npath='eds.zarr'\n[[step]]\nop='cluster'\nn_clusters=2", "cluster needs of ="),
         ("[input]\npath='eds.zarr'\n[[step]]\nop='sum'\naxis=1.5", "parameter 'axis' of step 'sum' must be"),
         ("[input]\npath='eds.zarr'\n[output]\nplot='x'", "[output] has unknown key(s) ['plot']"),

@@ -109,6 +109,10 @@ def parse_key(key) -> Any:
     text = key.strip()
     if text in ("...", "Ellipsis"):
         return Ellipsis
+    if "," in text:  # Python's s.inav[:, 12:62] written as one string: one index per axis is a TOML list
+        items = ", ".join(f'"{k.strip()}"' for k in text.split(","))
+        raise RecipeError(f"index {key!r} names several axes in one string; write one per axis as a TOML list: "
+                          f"key = [{items}]")
     if ":" not in text:
         return _num(text)
     parts = text.split(":")
