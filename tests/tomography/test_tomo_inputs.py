@@ -23,6 +23,15 @@ def test_a_numpy_stack_is_refused_with_the_way_to_wrap_it(op, projections):
         op(projections)
 
 
+@pytest.mark.parametrize("op", [as_tilt_series, reconstruct_tomogram])
+def test_a_path_is_refused_with_the_way_to_load_it(op, tmp_path):
+    # was AttributeError: 'str' object has no attribute 'nav_ndim'
+    with pytest.raises(DataError, match=r"not the path 'HAADF.mrc': tomo.load_tilt_series\(path\) loads an MRC"):
+        op("HAADF.mrc")
+    with pytest.raises(DataError, match=r"as_tilt_series takes a loaded stack .*got ndarray of shape \(2, 3, 4\)"):
+        as_tilt_series(np.zeros((2, 3, 4)))
+
+
 def test_trace_atoms_of_a_numpy_volume_points_at_locate_atoms():
     # was AttributeError: 'numpy.ndarray' object has no attribute 'metadata', after the whole search
     with pytest.raises(DataError, match="takes a volume Signal .* use locate_atoms"):

@@ -17,6 +17,7 @@ of pixels perpendicular to the tilt axis, so passes over partitions of the first
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -212,6 +213,8 @@ def as_tilt_series(s: Signal, angles: list[float] | None = None, tilt_axis: str 
     >>> ts = as_tilt_series(em.load("HAADF.mrc"), angles=read_rawtlt("HAADF.rawtlt").tolist(), tilt_axis="x")
     >>> ts = as_tilt_series(em.load("HAADF.mrc"), rawtlt="HAADF.rawtlt", tilt_axis="x")   # the same
     """
+    if not isinstance(s, Signal):
+        raise DataError(_not_a_signal(s, "as_tilt_series takes a loaded stack (em.load(path))"))
     if s.nav_ndim != 1 or s.sig_ndim != 2:
         raise DataError(f"expected a stack of images (one navigation axis, two signal axes); got navigation "
                         f"{s.nav_shape} and signal {s.sig_shape}")
@@ -301,10 +304,18 @@ def tomo_meta(s: Signal) -> dict:
     return {"tilt_axis": t.get("tilt_axis", "y"), "axis_shift": shift_on(s.axes[-2:], t)}
 
 
+def _not_a_signal(s, what: str) -> str:
+    """Why ``s`` (a path, an array) is no Signal, and the call that makes one."""
+    if isinstance(s, str | os.PathLike):
+        return (f"{what}, not the path {str(s)!r}: tomo.load_tilt_series(path) loads an MRC stack with the angles "
+                "of the .rawtlt beside it (or angles=)")
+    return (f"{what}, got {type(s).__name__} of shape {np.shape(s)}: wrap the projections and their angles first, "
+            "tomo.tilt_series(images, angles)")
+
+
 def check_series(s: Signal) -> None:
     if not isinstance(s, Signal):
-        raise DataError(f"expected a tilt-series Signal, got {type(s).__name__} of shape {np.shape(s)}: wrap the "
-                        "projections and their angles first, tomo.tilt_series(images, angles)")
+        raise DataError(_not_a_signal(s, "expected a tilt-series Signal"))
     if s.nav_ndim != 1 or s.sig_ndim != 2 or s.axes[0].name != "tilt":
         raise DataError(
             f"expected a tilt series (navigation 'tilt', signal y, x); got axes {[a.name for a in s.axes]}"
