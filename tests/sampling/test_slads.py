@@ -101,6 +101,21 @@ def test_bad_input_is_refused(model):
         slads_scan(VirtualMicroscope(si), model, fraction=0.5)
 
 
+def test_the_model_may_be_a_path_and_explore_is_a_fraction(model, tmp_path):
+    """A path or None as the model was "AttributeError: 'str' object has no attribute 'k'"; explore=-1 or 1.5 ran."""
+    img = disc_image((32, 32), 4, 0)
+    model.save(tmp_path / "m.json")
+    by_path = slads_scan(VirtualMicroscope(img), str(tmp_path / "m.json"), fraction=0.2)
+    assert np.array_equal(by_path.mask, slads_scan(VirtualMicroscope(img), model, fraction=0.2).mask)
+    with pytest.raises(DataError, match=r"model must be a trained ERD model \(train_erd_model.*got NoneType"):
+        slads_scan(VirtualMicroscope(img), None, fraction=0.2)
+    with pytest.raises(DataError, match="nope.json: not a SLADS ERD model file"):
+        slads_scan(VirtualMicroscope(img), tmp_path / "nope.json", fraction=0.2)
+    for bad in (-1, 1.5, float("nan"), "0.1"):
+        with pytest.raises(DataError, match=r"explore must be a fraction of each batch in \[0, 1\]"):
+            slads_scan(VirtualMicroscope(img), model, fraction=0.2, explore=bad)
+
+
 def test_model_round_trips_through_json(model, tmp_path):
     model.save(tmp_path / "m.json")
     back = ERDModel.load(tmp_path / "m.json")

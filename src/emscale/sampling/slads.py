@@ -30,6 +30,7 @@ dynamic image sampling based on supervised learning", IEEE Trans. Comput. Imagin
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import dataclass, field, fields
@@ -268,6 +269,10 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
     if getattr(microscope, "signal_axes", ()):
         raise DataError("slads_scan samples scalar images; this microscope returns spectra "
                         "(use emscale.sampling.autonomous for spectrum images)")
+    model = _scan_model(model)
+    if isinstance(explore, bool) or not isinstance(explore, int | float | np.integer | np.floating) \
+            or not 0 <= explore <= 1:
+        raise DataError(f"explore must be a fraction of each batch in [0, 1] (0: all by ERD), got {explore!r}")
     shape = tuple(int(v) for v in microscope.scan_shape)
     n = shape[0] * shape[1]
     budget = _budget(n, budget, fraction)
@@ -311,6 +316,18 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
         erd_estimate=np.asarray(curve.erd), psnr=np.asarray(curve.psnr), decision_s=np.asarray(curve.decision),
         decision_cpu_s=np.asarray(curve.cpu),
     )
+
+
+def _scan_model(model) -> ERDModel:
+    """slads_scan's model: an ERDModel, its dict, or the path of a saved one (read with ERDModel.load)."""
+    if isinstance(model, ERDModel):
+        return model
+    if isinstance(model, dict) and not is_pinned_file(model):
+        return ERDModel.from_dict(model)
+    if isinstance(model, str | os.PathLike):
+        return ERDModel.load(model)
+    raise DataError(f"model must be a trained ERD model (train_erd_model(...), ERDModel.load(path)), its dict or "
+                    f"the path of a saved model, got {type(model).__name__}")
 
 
 def _model(model, s=None) -> ERDModel:
