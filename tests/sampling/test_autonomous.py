@@ -77,6 +77,20 @@ def test_bad_input_is_refused(eds):
         autonomous_si(VirtualMicroscope(em.Signal(damaged, axes=[{"navigate": True}, {"navigate": True}, {}])), 3)
 
 
+def test_a_stable_ari_beyond_one_no_counts_and_an_empty_mask_are_named(eds):
+    """stable_ari=1.5 ran to the budget silently; all-zero counts were scikit-learn's "Found array with 0
+    feature(s)", an empty mask numpy's "cannot reshape array of size 0"."""
+    s, _, _ = eds
+    axes = [{"navigate": True}, {"navigate": True}, {}]
+    for bad in (1.5, 0, -0.2, "0.9"):
+        with pytest.raises(DataError, match=r"stable_ari must be an adjusted Rand index in \(0, 1\]"):
+            autonomous_si(VirtualMicroscope(s), 3, stable_ari=bad)
+    with pytest.raises(DataError, match="measured spectra hold no signal \\(every channel zero\\)"):
+        autonomous_si(VirtualMicroscope(em.Signal(np.zeros((20, 24, 32)), axes=axes)), 3, fraction=0.2)
+    with pytest.raises(DataError, match="the mask selects no position"):
+        phase_map_from_mask(VirtualMicroscope(s), np.zeros((40, 48), bool), 3)
+
+
 def test_figure(eds):
     import matplotlib.figure
 

@@ -135,6 +135,10 @@ def _fit(spectra: np.ndarray, sig_axes, n_phases: int, n_components: int | None,
     else:
         w = np.asarray(weights, dtype=np.float64)
         lo = _weighted_loadings(spectra.reshape(len(spectra), -1), w, nc, count_scale)
+    if lo.shape[1] == 0 or not np.any(spectra):  # KMeans: "Found array with 0 feature(s)"
+        raise DataError(f"the {len(spectra)} measured spectra hold no signal (every channel "
+                        f"{'zero' if not np.any(spectra) else 'constant'}): there are no phases to tell apart; check "
+                        "the detector and the energy range")
     lo = lo / np.maximum(np.linalg.norm(lo, axis=1, keepdims=True), 1e-300)  # direction: intensity-blind
     with threadpool_limits(1):  # OpenMP start-up dominates k-means of a few thousand points (100x on 2 cores)
         labels = KMeans(n_clusters=n_phases, random_state=seed, n_init=10).fit(lo, sample_weight=w).labels_
@@ -218,6 +222,9 @@ def phase_map_from_mask(microscope: Microscope, mask, n_phases: int, n_component
     if mask.shape != tuple(microscope.scan_shape):
         raise ValueError(f"mask shape {mask.shape} differs from the scan shape {tuple(microscope.scan_shape)}")
     flat = np.flatnonzero(mask)
+    if flat.size == 0:
+        raise DataError(f"the mask selects no position (all {mask.size} False): nothing to measure; True marks "
+                        "the positions to measure")
     x = microscope.measure(np.stack(np.divmod(flat, mask.shape[1]), axis=1)).reshape(flat.size, -1)
     labels, spectra = _fit(x, microscope.signal_axes, n_phases, n_components, seed,
                            count_scale=getattr(microscope, "count_scale", None))
@@ -276,6 +283,10 @@ def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = No
         check_count("n_components", n_components)
     if not (isinstance(explore, int | float) and np.isfinite(explore) and explore >= 0):
         raise DataError(f"explore must be a finite number >= 0, got {explore!r}")
+    if stable_ari is not None and (isinstance(stable_ari, bool) or not isinstance(stable_ari, int | float)
+                                   or not 0 < stable_ari <= 1):
+        raise DataError(f"stable_ari must be an adjusted Rand index in (0, 1] (1: the map no longer changes at all) "
+                        f"or None (run to the budget), got {stable_ari!r}")
     shape = tuple(int(v) for v in microscope.scan_shape)
     n = shape[0] * shape[1]
     budget = _budget(n, budget, None if budget is not None else fraction)
