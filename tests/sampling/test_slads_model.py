@@ -66,6 +66,14 @@ def test_an_unknown_regressor_is_refused_by_name():
         train_erd_model([np.zeros((8, 8))], k=65)
 
 
+def test_a_training_image_with_nan_is_refused_by_name():
+    # was scikit-learn's "Input X contains NaN. MLPRegressor does not accept missing values encoded as NaN..."
+    img = lattice_image((40, 40), spacing=6, seed=1)
+    img[3, 5] = np.nan
+    with pytest.raises(ValueError, match=r"training image 1 holds 1 NaN or infinite value\(s\); fill or crop"):
+        train_erd_model([lattice_image((40, 40), spacing=6, seed=2), img], n_pixels=200)
+
+
 def test_perceptron_round_trips_through_json_bit_for_bit(tmp_path):
     model = train_erd_model([lattice_image((40, 40), spacing=6, seed=1)], fractions=(0.1, 0.3), n_pixels=300)
     assert model.regressor == "mlp" and len(model.params["members"]) == 3 and model.info["hidden"] == [16, 16]

@@ -308,6 +308,12 @@ def train_erd_model(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels
     for i, im in enumerate(images):
         if im.ndim != 2:
             raise ValueError(f"training image {i} has shape {im.shape}; 2-D images expected")
+        if im.dtype.kind not in "biuf":
+            raise DataError(f"training image {i} holds {im.dtype} values; real numbers expected")
+        if not np.all(np.isfinite(im)):  # scikit-learn: "Input X contains NaN. MLPRegressor does not accept..."
+            bad = int(np.size(im) - np.count_nonzero(np.isfinite(im)))
+            raise DataError(f"training image {i} holds {bad} NaN or infinite value(s); fill or crop them first "
+                            "(e.g. np.nan_to_num(image, nan=np.nanmedian(image)))")
     f, t = training_set(images, fractions, n_pixels, k, c, seed)
     alpha = (1e-3 if regressor == "poly2" else 1e-4) if alpha is None else float(alpha)
     m = len(LOCAL_FEATURES)
