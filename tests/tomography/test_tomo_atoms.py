@@ -134,3 +134,18 @@ def test_a_species_lost_in_the_noise_is_reported():
     with pytest.warns(UserWarning, match="maxima lie just under the atom threshold .* a lighter species or the noise"):
         atoms, _, heavy = _two_species(0.3, 50, "fbp")
     assert len(atoms.positions) == heavy.sum() and len(atoms.populations) == 1
+
+
+def test_match_atoms_takes_three_coordinates_only():
+    """(n, 2) positions were reshaped to three columns: numpy's "cannot reshape", or for n a multiple of 3 wrong
+    positions silently."""
+    from emscale.core.errors import DataError
+
+    truth = np.arange(18.0).reshape(6, 3)
+    with pytest.raises(DataError, match=r"found must be \(n, 3\) positions .*got shape \(6, 2\) -- 2-D positions"):
+        match_atoms(truth[:, :2], truth, 1.0)
+    with pytest.raises(DataError, match=r"truth must be \(n, 3\) positions"):
+        match_atoms(truth, truth[:5, :2], 1.0)
+    assert match_atoms(truth, truth, 0.5)["found_fraction"] == 1.0
+    assert match_atoms(np.empty((0, 3)), truth, 0.5)["found_fraction"] == 0.0
+    assert match_atoms(truth[0], truth, 0.5)["pairs"] == [(0, 0)]

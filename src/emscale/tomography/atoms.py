@@ -214,13 +214,27 @@ def trace_atoms(vol: Signal, min_distance: float = 4.0, smooth: float = 0.75, th
     return out
 
 
+def _positions(p, what: str) -> np.ndarray:
+    """``(n, 3)`` voxel positions (z, y, x); one position ``(3,)`` or none are taken too. Any other shape was
+    reshaped to three columns: ``(n, 2)`` positions failed in numpy's words, or, for n a multiple of 3, were
+    silently regrouped into wrong positions."""
+    a = np.asarray(p, float)
+    if a.size == 0:
+        return a.reshape(0, 3)
+    if a.shape == (3,):
+        return a.reshape(1, 3)
+    if a.ndim != 2 or a.shape[1] != 3:
+        raise DataError(f"match_atoms: {what} must be (n, 3) positions (z, y, x in voxels), got shape {a.shape}"
+                        + (" -- 2-D positions? add the z coordinate" if a.ndim == 2 and a.shape[1] == 2 else ""))
+    return a
+
+
 def match_atoms(found: np.ndarray, truth: np.ndarray, max_distance: float) -> dict:
     """Compare traced positions with the truth: one-to-one matches within ``max_distance`` voxels, closest pairs
     first (exact when ``max_distance`` is under half the atom spacing). Returns ``found_fraction`` (of the true
     atoms), ``false_fraction`` (of the traced atoms), ``rms`` (voxels, 3D distance over the matches) and
     ``pairs`` (index into ``found``, index into ``truth``)."""
-    found = np.asarray(found, float).reshape(-1, 3)
-    truth = np.asarray(truth, float).reshape(-1, 3)
+    found, truth = _positions(found, "found"), _positions(truth, "truth")
     pairs: list[tuple[int, int]] = []
     if len(found) and len(truth):
         from scipy.spatial import cKDTree  # here: scipy's submodules cost 0.1-1 s at `import emscale`
