@@ -51,7 +51,7 @@ def div(q: np.ndarray) -> np.ndarray:
 
 def tv_chambolle_pock(
     A: Projector, sino: np.ndarray, n_iter: int = N_ITER, tv_weight: float | np.ndarray = 0.01,
-    value_scale: float | None = None, **_unused
+    value_scale: float | None = None, nonnegative: bool = True, **_unused
 ) -> np.ndarray:
     """TV-regularised reconstruction of sinograms ``(n_slices, n_angles, n_det)`` -> slices (float32).
 
@@ -67,6 +67,8 @@ def tv_chambolle_pock(
         An array gives each slice its own weight.
     value_scale : a typical voxel value (default: ``mean(b) / mean ray length`` of ``sino``); pass the value of
         the whole series so that every partition of slices uses the same ``lam``.
+    nonnegative : keep the estimate at or above zero (the primal step's projection); False gives the linear
+        reconstruction whose negative values a caller may need (the pure-voxel evidence of spectral tomography).
 
     Example
     -------
@@ -95,7 +97,9 @@ def tv_chambolle_pock(
         p = (p + sig_a * (A.forward(xb) - b)) / (1 + sig_a)
         q += sig_g * grad(xb)
         np.divide(q, np.maximum(1.0, np.sqrt(q[0] ** 2 + q[1] ** 2) / lam)[None], out=q)
-        x_new = np.maximum(0.0, x - tau * (A.adjoint(p) - div(q)))
+        x_new = x - tau * (A.adjoint(p) - div(q))
+        if nonnegative:  # silently clipped whatever the caller asked, as SIRT did not
+            np.maximum(x_new, 0.0, out=x_new)
         xb = 2 * x_new - x
         x = x_new
     return x
