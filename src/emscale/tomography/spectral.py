@@ -27,7 +27,8 @@ import numpy as np
 from ..core.errors import DataError
 from ..core.registry import operation
 from ..core.signal import Signal, derive
-from .purevoxels import fit_loadings_kl, pure_voxel_vertices
+from .phantoms import project_volume
+from .purevoxels import fit_loadings_kl, pure_voxel_unmixing
 from .reconstruct import METHODS, reconstruct_tomogram
 from .tiltseries import axis_record, shift_on, tilt_series
 
@@ -62,8 +63,10 @@ def _check(s: Signal) -> None:
         )
 
 
-def _volumes(maps: np.ndarray, s: Signal, recon: str, n_iter, executor, progress) -> list[Signal]:
-    """One reconstructed volume per component of the loading maps ``(tilt, y, x, k)``."""
+def _volumes(maps: np.ndarray, s: Signal, recon: str, n_iter, executor, progress,
+             nonnegative: bool = True) -> list[Signal]:
+    """One reconstructed volume per component of the loading maps ``(tilt, y, x, k)``; ``nonnegative=False``
+    keeps the linear reconstruction, whose negative values are the evidence of mixing (:mod:`.purevoxels`)."""
     meta = s.metadata.get("Tomography", {})
     tilt_axis = meta.get("tilt_axis", "y")
     shift = shift_on(s.axes[1:3], meta)
@@ -74,8 +77,32 @@ def _volumes(maps: np.ndarray, s: Signal, recon: str, n_iter, executor, progress
         ts = Signal(ts.data, axes=[s.axes[0]] + [a.to_dict() | {"navigate": False} for a in s.axes[1:3]],
                     signal_type="tilt_series", metadata=ts.metadata)
         ts.metadata["Tomography"] = axis_record({}, ts.axes[1:], tilt_axis, shift)
-        vols.append(reconstruct_tomogram(ts, recon, n_iter=n_iter, executor=executor, progress=progress))
+        vols.append(reconstruct_tomogram(ts, recon, n_iter=n_iter, nonnegative=nonnegative, executor=executor,
+                                         progress=progress))
     return vols
+
+
+def _unmixing(maps: np.ndarray, F: np.ndarray, s: Signal, recon: str, n_iter, executor, progress):
+    """Pure-voxel unmixing (:func:`.purevoxels.pure_voxel_unmixing`) of the loading maps ``(tilt, y, x, k)``.
+
+    The evidence is taken on the linear reconstructions: clipped at zero, a mixed component's negative density
+    (the shell under a core that the factorisation mixed with it) vanishes and its voxels look pure (measured,
+    core-shell at 2000 counts per voxel: the clipped volumes approved a 24-degree-wrong core spectrum with 0 %
+    outside the simplex)."""
+    lin = np.stack([np.asarray(v.data, np.float64)
+                    for v in _volumes(maps, s, recon, n_iter, executor, progress, nonnegative=False)], axis=-1)
+    # the loadings' sum is the same for every mixing (spectra sum to one): its non-negative volume is the density
+    total = np.asarray(_volumes(maps.sum(axis=-1, keepdims=True), s, recon, n_iter, executor, progress)[0].data,
+                       np.float64)
+    meta = s.metadata.get("Tomography", {})
+    tilt_axis = meta.get("tilt_axis", "y")
+    shift = shift_on(s.axes[1:3], meta)
+    angles = s.axis("tilt").values
+
+    def project(vol):
+        return project_volume(vol, angles, tilt_axis=tilt_axis, axis_shift=shift)
+
+    return pure_voxel_unmixing(lin, total, maps, project, F.T)
 
 
 def spectral_tomogram(
@@ -118,16 +145,16 @@ def spectral_tomogram(
     norm = F.sum(axis=0)
     norm[norm == 0] = 1.0
     F, L = F / norm, L * norm  # spectra sum to one; loadings carry the counts
-    vols = _volumes(L.reshape(s.shape[:3] + (n_components,)), s, recon, n_iter, executor, progress)
+    maps = L.reshape(s.shape[:3] + (n_components,))
     info = {"applied": False, "reason": "not asked (pure_voxels=False)"}
     if pure_voxels:
-        M, info = pure_voxel_vertices(np.stack([np.asarray(v.data).ravel() for v in vols], axis=1))
+        M, info = _unmixing(maps, F, s, recon, n_iter, executor, progress)
         if M is not None:
             spectra = np.clip(M @ F.T, 0.0, None)
             F = (spectra / spectra.sum(axis=1, keepdims=True)).T
             counts = np.asarray(s.data, np.float64).reshape(-1, s.shape[-1])
             maps = fit_loadings_kl(counts, F.T).reshape(s.shape[:3] + (n_components,))
-            vols = _volumes(maps, s, recon, n_iter, executor, progress)
+    vols = _volumes(maps, s, recon, n_iter, executor, progress)
     axes = [{"name": "component", "navigate": True}] + [a.to_dict() for a in vols[0].axes]
     volumes = Signal(np.stack([v.data for v in vols]), axes=axes, signal_type="volume",
                      metadata={"Tomography": {**vols[0].metadata["Tomography"], "decomposition": method}})
