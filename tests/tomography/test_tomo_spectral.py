@@ -99,3 +99,60 @@ def test_spectral_angles_matches_permuted_spectra(rng):
 def test_spectral_tomography_needs_a_spectral_tilt_series():
     with pytest.raises(DataError, match="spectral tilt series"):
         spectral_tomogram(Signal(np.ones((3, 4, 5))), 2)
+
+
+def _ball(n, centre, radius):
+    z, y, x = np.meshgrid(*[np.arange(n) - (n - 1) / 2] * 3, indexing="ij")
+    return ((z - centre[0]) ** 2 + (y - centre[1]) ** 2 + (x - centre[2]) ** 2 <= radius**2).astype(np.float32)
+
+
+def _lines(n_channels, centres, seed):
+    e = np.arange(n_channels)
+    rng = np.random.default_rng(seed)
+    return 0.3 * np.exp(-e / (0.5 * n_channels)) + sum(
+        rng.uniform(0.5, 1) * np.exp(-((e - c) ** 2) / 8.0) for c in centres)
+
+
+def _phase_series(phases, spectra, dose, seed=0, n_tilts=25):
+    angles = np.linspace(-66, 66, n_tilts)
+    proj = np.stack([project_volume(p, angles) for p in phases], axis=-1)
+    counts = np.random.default_rng(seed).poisson(dose * np.clip(proj, 0, None) @ spectra).astype(np.float32)
+    axes = [tilt_axis_entry(angles), {"name": "y", "navigate": True, "units": "nm"},
+            {"name": "x", "navigate": True, "units": "nm"}, {"name": "Energy", "units": "keV", "scale": 0.1}]
+    return Signal(counts, axes=axes, metadata={"Tomography": {"tilt_axis": "y"}})
+
+
+def _core_shell(n=24, n_channels=48):
+    """A shell with a core inside it (every ray through the core crosses the shell) and a separate particle."""
+    outer, core = _ball(n, (0, -2, -3), 8), _ball(n, (0, -2, -3), 5)
+    phases = np.stack([outer - core, core, _ball(n, (2, 5, 6), 4) * (1 - outer)])
+    spectra = np.stack([_lines(n_channels, c, k) for k, c in enumerate([(10, 30), (15, 34), (24, 10)])])
+    return phases, spectra / spectra.sum(axis=1, keepdims=True)
+
+
+# measured (n=24, 25 tilts, 200 counts per voxel): the projection NMF's core is 16.1 deg off (mixed with the
+# shell); the old evidence, on clipped volumes, approved a 17.9-deg core; the linear volumes with the blur-aware
+# vertices bring it under 6 deg (the reviewer's larger scene: 24.0 -> 3.3 deg at 2000 counts per voxel)
+def test_core_inside_shell_is_unmixed():
+    phases, spectra = _core_shell()
+    st = spectral_tomogram(_phase_series(phases, spectra, dose=200.0), 3, n_iter=50)
+    before, _ = spectral_angles(np.asarray(st.decomposition.factors_array).T, spectra)
+    angles, _ = spectral_angles(st.factors, spectra)
+    assert np.max(angles) < 6.0, (before, angles)
+    info = st.info["pure_voxels"]
+    assert info["applied"] and info["volumes"].startswith("linear")
+    assert info["outside_fraction"] < 0.05 and info["negative_share"] < 0.02
+
+
+def test_gradient_without_pure_voxels_keeps_the_factorisation():
+    n = 24
+    ball = _ball(n, (0, 0, 0), 9)
+    w = np.clip(0.2 + 0.6 * (np.arange(n) - 2) / (n - 4), 0, 1)[None, None, :]  # share of phase 0 along x
+    phases = np.stack([ball * w, ball * (1 - w)])
+    spectra = np.stack([_lines(48, c, k) for k, c in enumerate([(10, 30), (18, 38)])])
+    spectra /= spectra.sum(axis=1, keepdims=True)
+    st = spectral_tomogram(_phase_series(phases, spectra, dose=200.0), 2, n_iter=50)
+    info = st.info["pure_voxels"]
+    F0 = np.asarray(st.decomposition.factors_array).T
+    assert not info["applied"] and "outside" in info["reason"], info
+    np.testing.assert_allclose(st.factors, F0 / F0.sum(axis=1, keepdims=True))

@@ -17,6 +17,17 @@ from every tilt pooled through the factorisation, mixing removed in 3D, where it
    of them lie outside the simplex (a coordinate below -10 %) and ``M`` is well conditioned; otherwise the
    factorisation's own spectra are kept (smoothly varying mixtures have no pure voxels) and the reason recorded.
 
+:func:`pure_voxel_unmixing` (used by :mod:`.spectral`) takes the voxels from the LINEAR (unclipped)
+reconstructions: a component the factorisation mixed (a core always seen through its shell) needs negative
+density there, which clipping hid (the clipped volumes approved a 24-degree-wrong core with 0 % outside). The
+vertices of the blurred voxels stop short of the pure phases (deep core voxels 11 % shell after 50 SIRT
+iterations), so they are refined by labelling every voxel with its dominant phase, projecting each label's share
+of the total density and regressing the loadings on those projections (:func:`segmentation_mixing`). Evidence:
+at most 10 % of the massive voxels with a barycentric coordinate below -25 % (linear volumes ring at phase
+boundaries), a well-conditioned ``M``, and spectra ``M F^T`` at most 2 % negative. Measured on a core-shell
+scene (34 tilts, 80 channels) the core spectrum's angle 24.0 / 22.5 / 8.9 -> 3.3 / 3.2 / 3.7 degrees at 2000 /
+200 / 20 counts per voxel; a 2-phase gradient is refused (13-15 % outside).
+
 References
 ----------
 J. M. P. Nascimento and J. M. Bioucas-Dias, "Vertex component analysis", IEEE TGRS 43 (2005) 898-910 (pure
