@@ -43,7 +43,7 @@ class SpectralTomogram:
     volumes : Signal (component, z, y, x): per component, its counts per voxel (the loadings reconstructed).
     decomposition : the :class:`~emscale.decomposition.result.Decomposition` of the series (before the
         pure-voxel rotation).
-    info : ``{"pure_voxels": evidence}`` (:func:`.purevoxels.pure_voxel_vertices`).
+    info : ``{"pure_voxels": evidence}`` (:func:`.purevoxels.pure_voxel_unmixing`).
     history : provenance entries (filled by the operation registry).
     """
 
