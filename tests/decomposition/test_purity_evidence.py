@@ -39,7 +39,7 @@ def test_evidence_accepts_pure_pixels_and_refuses_mixtures(seed):
     assert apply and ev["outside_fraction"] <= MAX_OUTSIDE and reason.startswith("pure pixels"), ev
     w, h, _, groups = _model(rng, pure=False)
     apply, ev, reason = rotation_evidence(w, h, groups)
-    assert not apply and ev["outside_fraction"] > MAX_OUTSIDE and reason.startswith("no pure pixels"), ev
+    assert not apply and ev["outside_fraction"] > MAX_OUTSIDE and reason.startswith("no pure pixels shown:"), ev
     assert ev["group_sizes"] == [30, 30, 30] and 0 < ev["pixels_sampled"] <= 900
 
 

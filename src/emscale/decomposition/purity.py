@@ -295,9 +295,13 @@ def rotation_evidence(w: np.ndarray, h: np.ndarray, groups, noise: str = "poisso
     if ev["outside_fraction"] <= MAX_OUTSIDE:
         return True, ev, (f"pure pixels: {out:.1f} % of the pixels lie outside the simplex of the {k} pure-pixel "
                           f"groups (at most {100 * MAX_OUTSIDE:.0f} %)")
-    return False, ev, (f"no pure pixels: {out:.1f} % of the pixels lie outside the simplex "
+    # "shown", not a finding about the sample: the candidate groups' spread grows with k, and five pure phases (40 x
+    # 40 x 1024 EDS, 200 counts/pixel, continuum 90 % of the counts) put 11-12 % of the pixels outside (a reviewer)
+    many = (f"; with {k} components pure phases too can spread past this limit (five pure phases measured 11-12 %)"
+            if k >= 4 else "")
+    return False, ev, (f"no pure pixels shown: {out:.1f} % of the pixels lie outside the simplex "
                        f"of the {k} candidate groups (more than {100 * MAX_OUTSIDE:.0f} %): the solver's own "
-                       "factorisation is kept")
+                       f"factorisation is kept{many}")
 
 
 def _better_determined(h: np.ndarray) -> np.ndarray:
