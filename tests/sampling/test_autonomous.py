@@ -32,6 +32,42 @@ def test_full_data_map_finds_the_true_phases(eds):
     assert adjusted_rand_index(true, ref) > 0.8  # boundaries are mixtures: argmax of fractions is not exact
 
 
+def _band_and_particles(counts: float, seed: int):
+    """Three phases at low counts: a matrix, a tilted band (the matrix's line weaker, a line of its own) and six
+    small particles; 60 x 72 positions, 128 channels."""
+    yy, xx = np.mgrid[:60, :72]
+    label = np.zeros((60, 72), int)
+    label[(yy > 18 + 0.15 * xx) & (yy < 32 + 0.15 * xx)] = 1
+    rng = np.random.default_rng(3)
+    for _ in range(6):
+        cy, cx, r = rng.uniform(4, 56), rng.uniform(4, 68), rng.uniform(1.5, 3.5)
+        label[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = 2
+    e = np.arange(128)
+
+    def line(mu):
+        return np.exp(-0.5 * ((e - mu) / 2.5) ** 2)
+
+    base = 0.5 * np.exp(-e / 50)
+    spectra = np.stack([base + line(30), base + 0.6 * line(30) + line(70), base + line(100) + 0.3 * line(30)])
+    spectra /= spectra.sum(axis=1, keepdims=True)
+    x = np.random.default_rng(seed).poisson(spectra[label] * counts).astype(np.float32)
+    axes = [{"name": "y", "navigate": True}, {"name": "x", "navigate": True},
+            {"name": "E", "scale": 0.02, "units": "keV", "navigate": False}]
+    return em.Signal(x, axes=axes, signal_type="EDS_TEM"), label
+
+
+@pytest.mark.parametrize("counts, floor", [(20, 0.45), (40, 0.85)])
+def test_full_data_map_at_low_counts(counts, floor):
+    """The full-scan map (the reference the loop's ARI curve is measured against) took its PCA from two power
+    passes of the randomized solver, which leave a component this close to the noise far from its direction:
+    ARI 0.35-0.38 at 20 counts per position where the exact PCA gives 0.48-0.52 (a reviewer's scene; Poisson PCA
+    and k-means in scikit-learn 0.71 with centring)."""
+    for seed in (0, 1):
+        s, label = _band_and_particles(counts, seed)
+        ref, _ = phase_map(s, 3)
+        assert adjusted_rand_index(ref, label) > floor, seed
+
+
 def test_quarter_of_the_positions_reproduce_the_full_map_better_than_random(eds):
     s, _, ref = eds
     scope = VirtualMicroscope(s)

@@ -128,8 +128,7 @@ def _fit(spectra: np.ndarray, sig_axes, n_phases: int, n_components: int | None,
             for a in sig_axes
         ]
         s = Signal(spectra, axes=axes if len(axes) == spectra.ndim else None)
-        d = decompose(s, method="pca", n_components=nc, poisson=_is_counts(spectra, count_scale), seed=seed,
-                      solver="randomized")
+        d = decompose(s, method="pca", n_components=nc, poisson=_is_counts(spectra, count_scale), seed=seed)
         lo = np.asarray(d.loadings_array)[:, :nc]
         w = np.ones(len(lo))
     else:
