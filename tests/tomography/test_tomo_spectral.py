@@ -8,7 +8,7 @@ from emscale.core.errors import DataError
 from emscale.decomposition import spectral_angles
 from emscale.tomography.phantoms import project_volume, spectral_phantom
 from emscale.tomography.purevoxels import fit_loadings_kl, pure_voxel_vertices
-from emscale.tomography.spectral import spectral_tomogram
+from emscale.tomography.spectral import spectral_tomogram, spectral_tomography
 from emscale.tomography.tiltseries import tilt_axis_entry
 
 
@@ -157,3 +157,14 @@ def test_gradient_without_pure_voxels_keeps_the_factorisation():
     F0 = np.asarray(st.decomposition.factors_array).T
     assert not info["applied"] and "outside" in info["reason"], info
     np.testing.assert_allclose(st.factors, F0 / F0.sum(axis=1, keepdims=True))
+
+
+def test_component_volumes_take_a_thickness():
+    """Every component volume was as thick as the detector is wide (24 voxels here): a thin sample took a cube."""
+    phases, spectra = _core_shell()
+    s = _phase_series(phases, spectra, dose=200.0)
+    st = spectral_tomogram(s, 3, n_iter=20, thickness=16)
+    assert st.volumes.shape == (3, 16, 24, 24)
+    assert st.info["pure_voxels"]["volumes"].startswith("linear")  # the evidence's volumes are as thick
+    vols = spectral_tomography(s, 3, n_iter=20, pure_voxels=False, thickness=16)
+    assert vols.shape == (3, 16, 24, 24) and vols.history[-1]["params"]["thickness"] == 16

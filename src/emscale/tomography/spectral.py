@@ -63,10 +63,10 @@ def _check(s: Signal) -> None:
         )
 
 
-def _volumes(maps: np.ndarray, s: Signal, recon: str, n_iter, executor, progress,
-             nonnegative: bool = True) -> list[Signal]:
-    """One reconstructed volume per component of the loading maps ``(tilt, y, x, k)``; ``nonnegative=False``
-    keeps the linear reconstruction, whose negative values are the evidence of mixing (:mod:`.purevoxels`)."""
+def _volumes(maps: np.ndarray, s: Signal, rec: dict, nonnegative: bool = True) -> list[Signal]:
+    """One reconstructed volume per component of the loading maps ``(tilt, y, x, k)`` (``rec``: the keywords of
+    :func:`.reconstruct.reconstruct_tomogram`); ``nonnegative=False`` keeps the linear reconstruction, whose
+    negative values are the evidence of mixing (:mod:`.purevoxels`)."""
     meta = s.metadata.get("Tomography", {})
     tilt_axis = meta.get("tilt_axis", "y")
     shift = shift_on(s.axes[1:3], meta)
@@ -77,12 +77,11 @@ def _volumes(maps: np.ndarray, s: Signal, recon: str, n_iter, executor, progress
         ts = Signal(ts.data, axes=[s.axes[0]] + [a.to_dict() | {"navigate": False} for a in s.axes[1:3]],
                     signal_type="tilt_series", metadata=ts.metadata)
         ts.metadata["Tomography"] = axis_record({}, ts.axes[1:], tilt_axis, shift)
-        vols.append(reconstruct_tomogram(ts, recon, n_iter=n_iter, nonnegative=nonnegative, executor=executor,
-                                         progress=progress))
+        vols.append(reconstruct_tomogram(ts, nonnegative=nonnegative, **rec))
     return vols
 
 
-def _unmixing(maps: np.ndarray, F: np.ndarray, s: Signal, recon: str, n_iter, executor, progress):
+def _unmixing(maps: np.ndarray, F: np.ndarray, s: Signal, rec: dict):
     """Pure-voxel unmixing (:func:`.purevoxels.pure_voxel_unmixing`) of the loading maps ``(tilt, y, x, k)``.
 
     The evidence is taken on the linear reconstructions: clipped at zero, a mixed component's negative density
@@ -90,10 +89,9 @@ def _unmixing(maps: np.ndarray, F: np.ndarray, s: Signal, recon: str, n_iter, ex
     core-shell at 2000 counts per voxel: the clipped volumes approved a 24-degree-wrong core spectrum with 0 %
     outside the simplex)."""
     lin = np.stack([np.asarray(v.data, np.float64)
-                    for v in _volumes(maps, s, recon, n_iter, executor, progress, nonnegative=False)], axis=-1)
+                    for v in _volumes(maps, s, rec, nonnegative=False)], axis=-1)
     # the loadings' sum is the same for every mixing (spectra sum to one): its non-negative volume is the density
-    total = np.asarray(_volumes(maps.sum(axis=-1, keepdims=True), s, recon, n_iter, executor, progress)[0].data,
-                       np.float64)
+    total = np.asarray(_volumes(maps.sum(axis=-1, keepdims=True), s, rec)[0].data, np.float64)
     meta = s.metadata.get("Tomography", {})
     tilt_axis = meta.get("tilt_axis", "y")
     shift = shift_on(s.axes[1:3], meta)
@@ -107,7 +105,8 @@ def _unmixing(maps: np.ndarray, F: np.ndarray, s: Signal, recon: str, n_iter, ex
 
 def spectral_tomogram(
     s: Signal, n_components: int, method: str = "nmf", recon: str = "sirt", n_iter: int | None = None,
-    seed: int = 0, pure_voxels: bool = True, executor=None, progress=None, **decompose_kwargs,
+    seed: int = 0, pure_voxels: bool = True, thickness: int | None = None, executor=None, progress=None,
+    **decompose_kwargs,
 ) -> SpectralTomogram:
     """Decompose a spectral tilt series jointly over all tilts and reconstruct each component's loadings.
 
@@ -122,6 +121,8 @@ def spectral_tomogram(
     pure_voxels : resolve the factorisation's rotational ambiguity at the pure voxels of the reconstructed
         loadings (:mod:`.purevoxels`; applied only when the evidence says the voxels are pure), then refit the
         loadings to the counts with those spectra (Poisson likelihood) and reconstruct them again.
+    thickness : voxels along the beam of each component volume (``None``: the detector width), as for
+        :func:`.reconstruct.reconstruct_tomogram`.
     **decompose_kwargs : passed on to ``decompose``.
 
     Returns
@@ -146,15 +147,16 @@ def spectral_tomogram(
     norm[norm == 0] = 1.0
     F, L = F / norm, L * norm  # spectra sum to one; loadings carry the counts
     maps = L.reshape(s.shape[:3] + (n_components,))
+    rec = {"method": recon, "n_iter": n_iter, "thickness": thickness, "executor": executor, "progress": progress}
     info = {"applied": False, "reason": "not asked (pure_voxels=False)"}
     if pure_voxels:
-        M, info = _unmixing(maps, F, s, recon, n_iter, executor, progress)
+        M, info = _unmixing(maps, F, s, rec)
         if M is not None:
             spectra = np.clip(M @ F.T, 0.0, None)
             F = (spectra / spectra.sum(axis=1, keepdims=True)).T
             counts = np.asarray(s.data, np.float64).reshape(-1, s.shape[-1])
             maps = fit_loadings_kl(counts, F.T).reshape(s.shape[:3] + (n_components,))
-    vols = _volumes(maps, s, recon, n_iter, executor, progress)
+    vols = _volumes(maps, s, rec)
     axes = [{"name": "component", "navigate": True}] + [a.to_dict() for a in vols[0].axes]
     volumes = Signal(np.stack([v.data for v in vols]), axes=axes, signal_type="volume",
                      metadata={"Tomography": {**vols[0].metadata["Tomography"], "decomposition": method}})
@@ -163,8 +165,8 @@ def spectral_tomogram(
 
 @operation("spectral_tomography")
 def spectral_tomography(s: Signal, n_components: int, method: str = "nmf", recon: str = "sirt",
-                        n_iter: int | None = None, seed: int = 0, pure_voxels: bool = True, executor=None,
-                        progress=None) -> Signal:
+                        n_iter: int | None = None, seed: int = 0, pure_voxels: bool = True,
+                        thickness: int | None = None, executor=None, progress=None) -> Signal:
     """Per-component volumes ``(component, z, y, x)`` of a spectral tilt series (:func:`spectral_tomogram`);
     the component spectra (each summing to one) are in ``metadata["Tomography"]["factors"]``, the pure-voxel
     evidence in ``["pure_voxels"]``.
@@ -174,7 +176,7 @@ def spectral_tomography(s: Signal, n_components: int, method: str = "nmf", recon
     >>> vols = spectral_tomography(eds_tilt_series, n_components=3)
     """
     st = spectral_tomogram(s, n_components, method=method, recon=recon, n_iter=n_iter, seed=seed,
-                           pure_voxels=pure_voxels, executor=executor, progress=progress)
+                           pure_voxels=pure_voxels, thickness=thickness, executor=executor, progress=progress)
     out = derive(s, st.volumes.data, st.volumes.axes, signal_type="volume")
     out.metadata.setdefault("Signal", {})["signal_type"] = "volume"
     out.metadata["Tomography"] = {**st.volumes.metadata["Tomography"], "factors": st.factors.tolist(),
