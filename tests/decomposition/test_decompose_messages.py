@@ -100,11 +100,11 @@ def test_nmf_out_of_iterations_reports_its_own_last_progress(loss, max_iter, n_c
     assert said == pytest.approx(abs(checks[-2] - checks[-1]) / checks[-1], rel=0.05)  # printed to 2 digits
 
 
-@pytest.mark.parametrize("as_given", ["poisson=False", "counts x 1.37"])
+@pytest.mark.parametrize("as_given", ["poisson=False"])
 def test_an_unweighted_rank_above_the_components_kept_is_flagged_and_its_cut_recorded(as_given):
-    """Counts without Poisson weighting (weighting off, or counts times a gain: not whole numbers, so off
-    automatically): the Marchenko-Pastur rank of a 2-phase EELS cube was 66 of at most 256 (under half: no warning)
-    and silently cut to 32 components."""
+    """Counts without Poisson weighting: the Marchenko-Pastur rank of a 2-phase EELS cube was 66 of at most 256
+    (under half: no warning) and silently cut to 32 components. (Counts times a gain, also unweighted once, are now
+    taken as scaled counts: test_rank_dispersion.)"""
     import warnings
 
     from emscale.decomposition import decompose

@@ -61,6 +61,9 @@ class Sums:
     col_sq: np.ndarray  # sum_i X_ij^2 (unweighted Frobenius norm)
     nnz_sq: float = np.nan  # sum over pixels of (non-zeros in the pixel)^2: the sparse Gram's work (NaN: not counted)
     n_fractional: int = 0  # > 0 when some finite value is not a whole number (counted in the first chunk with any)
+    # fractional floats that are all whole multiples of one positive value (counts times a gain): that value, else
+    # NaN (see :func:`quantum_of`)
+    quantum: float = np.nan
 
 
 # -- partial results of the passes: named records, merged in partition order ---------------------------------------
@@ -79,6 +82,7 @@ class StatisticsPartial:
     col_sq: np.ndarray
     nnz_sq: float
     n_fractional: int = 0
+    quantum: float = np.nan  # of this partition's fractional values (None: none seen yet; NaN: none fits)
 
     def merge(self, other: StatisticsPartial) -> StatisticsPartial:
         return StatisticsPartial(
@@ -92,12 +96,14 @@ class StatisticsPartial:
             self.col_sq + other.col_sq,
             self.nnz_sq + other.nnz_sq,
             self.n_fractional + other.n_fractional,
+            merge_quanta(self.quantum, other.quantum),
         )
 
     def sums(self) -> Sums:
         rows = np.concatenate(self.row_sums) if self.row_sums else np.zeros(0)
         return Sums(rows, self.col_sums, self.n_nonfinite, self.n_negative, self.minimum, self.col_sq_over_row,
-                    self.col_over_sqrt_row, self.col_sq, self.nnz_sq, self.n_fractional)
+                    self.col_over_sqrt_row, self.col_sq, self.nnz_sq, self.n_fractional,
+                    np.nan if self.quantum is None or not self.n_fractional else self.quantum)
 
 
 @dataclass
@@ -381,6 +387,7 @@ class DataMatrix:
         ``sketch=(omega, poisson)`` also ``(X^T Dr Y, Y^T Y)`` for ``Y = Dr X omega`` (see :meth:`statistics`)."""
         p = self.n_channels
         rss, n_bad, n_neg, mn, nnz_sq, n_frac = [], 0, 0, np.inf, (0.0 if nonzeros else np.nan), 0
+        quantum = None  # no value seen yet
         cs, sq, osr, csq = np.zeros(p), np.zeros(p), np.zeros(p), np.zeros(p)
         if sketch is not None:
             omega, poisson = sketch
@@ -395,6 +402,8 @@ class DataMatrix:
                     xf = np.where(fin, xf, 0.0)
                 if not n_frac:  # whole-number floats are counts stored as floats; one fraction says they are not
                     n_frac = int(np.count_nonzero(xf != np.round(xf)))
+                if n_frac and (quantum is None or np.isfinite(quantum)):  # fractions, maybe of scaled counts
+                    quantum = merge_quanta(quantum, quantum_of(xf))
             rs = xf.sum(axis=1)
             rss.append(rs)
             if nonzeros:
@@ -420,7 +429,7 @@ class DataMatrix:
                 yr = y * (1.0 / np.sqrt(rs1))[:, None] if poisson else y
                 n_sk += xc.T @ yr.astype(omega.dtype, copy=False)
         rs = np.concatenate(rss) if len(rss) != 1 else rss[0]
-        out = StatisticsPartial([rs], cs, n_bad, n_neg, mn, sq, osr, csq, nnz_sq, n_frac)
+        out = StatisticsPartial([rs], cs, n_bad, n_neg, mn, sq, osr, csq, nnz_sq, n_frac, quantum)
         return out if sketch is None else SketchedStatisticsPartial(out, n_sk, g_sk)
 
     # -- the single-pass sketch ----------------------------------------------------------------------------
@@ -712,3 +721,36 @@ class DataMatrix:
         out = np.full((self.n_channels_total,) + f.shape[1:], fill, dtype=np.result_type(f, np.float64))
         out[self.keep_channels] = f
         return out
+
+
+QUANTUM_RTOL = 1e-6  # two partitions' quanta are one where they agree this closely
+
+
+def quantum_of(x: np.ndarray) -> float | None:
+    """The smallest positive value of ``x`` where every value is a whole multiple of it (counts times a gain, stored
+    as floats: a detector's scaled counts), NaN where some value is not or none is zero, None where ``x`` holds no
+    positive value. A chunk without zeros or whose smallest count is not 1 (dense, high counts) gives NaN: the test
+    is one-sided (sparse counts), and an offset is not taken for a quantum."""
+    pos = x[x > 0]
+    if pos.size == 0:
+        return None if not np.any(x < 0) else np.nan
+    if np.any(x < 0) or pos.size == x.size:
+        # no zero count: counts with an offset (Poisson + 0.25 is 0.25 x (4k + 1), whole multiples of 0.25) or
+        # dense counts, told apart by nothing here
+        return np.nan
+    q = float(pos.min())
+    r = pos / q
+    # float32 values carry ~6e-8 relative error: 1e-6 of the ratio, and 1e-3 absolute, tell whole from half
+    return q if bool(np.all(np.abs(r - np.round(r)) <= 1e-3 + 1e-6 * r)) else np.nan
+
+
+def merge_quanta(a: float | None, b: float | None) -> float | None:
+    """One quantum of two partitions' (None: a partition without positive values takes the other's)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if np.isfinite(a) and np.isfinite(b) and abs(a - b) <= QUANTUM_RTOL * max(a, b):
+        return min(a, b)
+    return np.nan
+

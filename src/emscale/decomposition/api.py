@@ -234,6 +234,12 @@ def _resolve_poisson(s: Signal, dm: DataMatrix, poisson: bool, auto: bool, solve
             not st.n_nonfinite
         if whole and not st.n_negative and float(np.sum(st.col_sums)) > 0:
             return True, "on (automatic: whole numbers, counts stored as floats)"
+        scaled = auto and s.dtype.kind == "f" and solver != "single_pass" and not st.n_nonfinite and \
+            np.isfinite(st.quantum) and not st.n_negative
+        if scaled:
+            # counts times a gain (1.37: a rank of 52 components for 3 phases without the weighting); the weighting
+            # does not change with a scale, and the rank's dispersion test measures the gain
+            return True, f"on (automatic: every value a whole multiple of {st.quantum:.6g}, scaled counts)"
         if whole and st.n_negative:
             return refused()
         if auto and s.dtype.kind == "f" and solver == "single_pass":
