@@ -262,12 +262,14 @@ def _parallel_analysis(lam: np.ndarray, noise_top: float, pa_margin: float, nois
     if not np.isfinite(g):
         return r, pa
     near_one = 1.0 / DISPERSION_BAND <= g <= DISPERSION_BAND
+    r_scaled = None  # the rank counted from 0 against the scaled edge, where it has been counted
     if near_one:
         # at a rank counted against the unit-gain edge the residual has lost the noise those components took: a gain
         # inside the band over-counts until the rest looks like unit gain (1.1: 35 of 48 cubes over-counted, 1.2:
         # 48 of 48, rank 1-3, 8 x 8 to 32 x 32 pixels). Counted from 0 instead, the residual keeps its noise
         # and shows the gain, and unit-gain counts stay within a narrower band
-        g = dispersion(lam, _scaled_rank(lam, thr, noise_trace, n_rows, n_cols), noise_trace, n_rows, n_cols)
+        r_scaled = _scaled_rank(lam, thr, noise_trace, n_rows, n_cols)
+        g = dispersion(lam, r_scaled, noise_trace, n_rows, n_cols)
         if 1.0 / GAIN_BAND <= g <= GAIN_BAND:
             return r, pa
     g_bulk = g_energy = float("nan")
@@ -281,7 +283,7 @@ def _parallel_analysis(lam: np.ndarray, noise_top: float, pa_margin: float, nois
             f"the noise is {g_energy:.3g} x the Poisson variance of the values by its energy, but {g_bulk:.3g} x "
             "by its bulk's median: not scaled Poisson noise, so the edge of counts at unit gain is kept")
         return r, pa
-    r = _scaled_rank(lam, thr, noise_trace, n_rows, n_cols)
+    r = _scaled_rank(lam, thr, noise_trace, n_rows, n_cols) if r_scaled is None else r_scaled
     g = dispersion(lam, r, noise_trace, n_rows, n_cols)
     pa.update(edge=g * noise_top, threshold=g * thr, dispersion=g, dispersion_bulk=g_bulk,
               dispersion_note=(f"the noise is {g:.3g} x the Poisson variance of the values (not counts at unit "
