@@ -63,14 +63,17 @@ def _check(s: Signal) -> None:
         )
 
 
+def _geometry(s: Signal) -> tuple[np.ndarray, str, float]:
+    """The series' tilt angles, tilt axis and axis shift: what reconstructs its maps and projects volumes back."""
+    meta = s.metadata.get("Tomography", {})
+    return s.axis("tilt").values, meta.get("tilt_axis", "y"), shift_on(s.axes[1:3], meta)
+
+
 def _volumes(maps: np.ndarray, s: Signal, rec: dict, nonnegative: bool = True) -> list[Signal]:
     """One reconstructed volume per component of the loading maps ``(tilt, y, x, k)`` (``rec``: the keywords of
     :func:`.reconstruct.reconstruct_tomogram`); ``nonnegative=False`` keeps the linear reconstruction, whose
     negative values are the evidence of mixing (:mod:`.purevoxels`)."""
-    meta = s.metadata.get("Tomography", {})
-    tilt_axis = meta.get("tilt_axis", "y")
-    shift = shift_on(s.axes[1:3], meta)
-    angles = s.axis("tilt").values
+    angles, tilt_axis, shift = _geometry(s)
     vols = []
     for k in range(maps.shape[-1]):
         ts = tilt_series(maps[..., k], angles, tilt_axis=tilt_axis)
@@ -92,10 +95,7 @@ def _unmixing(maps: np.ndarray, F: np.ndarray, s: Signal, rec: dict):
                     for v in _volumes(maps, s, rec, nonnegative=False)], axis=-1)
     # the loadings' sum is the same for every mixing (spectra sum to one): its non-negative volume is the density
     total = np.asarray(_volumes(maps.sum(axis=-1, keepdims=True), s, rec)[0].data, np.float64)
-    meta = s.metadata.get("Tomography", {})
-    tilt_axis = meta.get("tilt_axis", "y")
-    shift = shift_on(s.axes[1:3], meta)
-    angles = s.axis("tilt").values
+    angles, tilt_axis, shift = _geometry(s)
 
     def project(vol):
         return project_volume(vol, angles, tilt_axis=tilt_axis, axis_shift=shift)
