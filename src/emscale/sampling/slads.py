@@ -269,7 +269,7 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
     if getattr(microscope, "signal_axes", ()):
         raise DataError("slads_scan samples scalar images; this microscope returns spectra "
                         "(use emscale.sampling.autonomous for spectrum images)")
-    model = _scan_model(model)
+    model = _model(model, any_path=True)
     if isinstance(explore, bool) or not isinstance(explore, int | float | np.integer | np.floating) \
             or not 0 <= explore <= 1:
         raise DataError(f"explore must be a fraction of each batch in [0, 1] (0: all by ERD), got {explore!r}")
@@ -318,24 +318,21 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
     )
 
 
-def _scan_model(model) -> ERDModel:
-    """slads_scan's model: an ERDModel, its dict, or the path of a saved one (read with ERDModel.load)."""
-    if isinstance(model, ERDModel):
-        return model
-    if isinstance(model, dict) and not is_pinned_file(model):
-        return ERDModel.from_dict(model)
-    if isinstance(model, str | os.PathLike):
-        return ERDModel.load(model)
-    raise DataError(f"model must be a trained ERD model (train_erd_model(...), ERDModel.load(path)), its dict or "
-                    f"the path of a saved model, got {type(model).__name__}")
-
-
-def _model(model, s=None) -> ERDModel:
+def _model(model, s=None, any_path: bool = False) -> ERDModel:
+    """The ERD model: an ERDModel, its dict, or a saved one. ``any_path``: a path anywhere (slads_scan, called
+    from code); otherwise the plain file name of one beside the input ``s`` (a recipe's way, sandboxed:
+    :func:`.core.history.file_beside_input`)."""
     if isinstance(model, ERDModel):
         return model
     if isinstance(model, dict) and not is_pinned_file(model):  # else a file, as a results folder pins it
         return ERDModel.from_dict(model)
-    return ERDModel.load(file_beside_input(getattr(s, "history", []), model, "model (or pass ERDModel.load(path))"))
+    if not any_path:
+        return ERDModel.load(file_beside_input(getattr(s, "history", []), model,
+                                               "model (or pass ERDModel.load(path))"))
+    if isinstance(model, str | os.PathLike):
+        return ERDModel.load(model)
+    raise DataError(f"model must be a trained ERD model (train_erd_model(...), ERDModel.load(path)), its dict or "
+                    f"the path of a saved model, got {type(model).__name__}")
 
 
 @operation("dynamic_sampling", record={"model": lambda v, args: _model(v, args.get("s")).to_dict()})
