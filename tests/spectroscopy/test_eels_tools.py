@@ -216,6 +216,24 @@ def test_edge_map_recovers_edge_intensity(rng):
     np.testing.assert_allclose(m2.data, m.data, rtol=1e-5)
 
 
+def test_edge_map_refuses_windows_mostly_off_the_axis_and_warns_when_one_is_cut(rng):
+    """A default pre-edge window cut to 2.7 of its 70.7 eV (the axis starts at 690 eV) was fitted anyway and
+    extrapolated over the edge, and an Fe L3 map on an axis ending before the onset integrated 7.5 of 50 eV."""
+    s, amp, edge, e = _core_loss(rng)
+    with pytest.raises(emscale.AxisError, match=r"Fe_L3: the edge onset 706.8 eV lies outside the energy axis"):
+        eels.edge_map(s.isig[:699.5], "Fe_L3")
+    with pytest.raises(emscale.AxisError, match=r"background window \(621.98.*mostly outside .* \(2.66.* of 70.68"):
+        eels.edge_map(s.isig[690.0:], "Fe_L3")
+    with pytest.raises(emscale.AxisError, match=r"integration window \(1000, 1100\) eV lies mostly outside"):
+        eels.edge_map(s, (1000.0, 1100.0), background_window=(900.0, 990.0))
+    with pytest.warns(UserWarning, match=r"integration window \(692.66.*is cut .* to \(692.66.*, 720\) eV: 27.3"):
+        m = eels.edge_map(s.isig[:720.0], "Fe_L3")
+    assert m.metadata["EELS"]["edge_map"]["integration_window"][1] == 720.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a window on the axis says nothing
+        eels.edge_map(s, "Fe_L3")
+
+
 # -- real data (Velox .emd: 16x20x2048 EELS SIs at -21.5, 480, 800 eV) ---------------------------------------
 @pytest.fixture(scope="module")
 def velox_eels(velox_emd):

@@ -695,6 +695,42 @@ def edge_onset(spec) -> float:
 # ---------------------------------------------------------------------------------------------------------
 # edge maps
 # ---------------------------------------------------------------------------------------------------------
+# A window of which less than this fraction lies on the energy axis is refused: a power law fitted on a sliver of
+# its pre-edge window and extrapolated over the edge gave maps of -4e5 where the truth is 0 (2.5 of 30 eV kept),
+# and an integration window 7.5 of 50 eV long is not the edge intensity that was asked for.
+MIN_WINDOW_ON_AXIS = 0.5
+
+
+def _on_axis(ax: Axis, window, what: str, label: str) -> tuple[float, float]:
+    """The part of an energy window that lies on the axis (whose last channel reaches one channel beyond its value):
+    refused when less than :data:`MIN_WINDOW_ON_AXIS` of it, with a warning when more than a channel is cut."""
+    lo, hi = (float(v) for v in window)
+    kept = (max(lo, ax.low), min(hi, ax.high + ax.scale))
+    on_axis = max(kept[1] - kept[0], 0.0)
+    u = f" {ax.units}" if ax.units else ""
+    asked = f"{what} ({lo:g}, {hi:g}){u}"
+    if on_axis < MIN_WINDOW_ON_AXIS * (hi - lo):
+        raise AxisError(
+            f"edge map {label}: the {asked} lies mostly outside the energy axis {ax.describe_range()} ({on_axis:g} "
+            f"of {hi - lo:g}{u} on it); give a {what.replace(' ', '_')} that lies on the axis"
+        )
+    if on_axis < (hi - lo) - ax.scale:
+        warnings.warn(
+            f"edge map {label}: the {asked} is cut by the end of the energy axis {ax.describe_range()} to "
+            f"({kept[0]:g}, {kept[1]:g}){u}: {on_axis:g} of {hi - lo:g}{u}", stacklevel=3
+        )
+    return kept
+
+
+def _check_onset(ax: Axis, onset: float, label: str) -> None:
+    """An edge whose onset lies beyond the axis has no pre-edge and no edge on it to map."""
+    if not ax.low <= onset <= ax.high:
+        u = f" {ax.units}" if ax.units else ""
+        raise AxisError(
+            f"edge map {label}: the edge onset {onset:g}{u} lies outside the energy axis {ax.describe_range()}"
+        )
+
+
 @operation("edge_map")
 def edge_map(
     s: Signal,
@@ -715,9 +751,14 @@ def edge_map(
     fitted in ``background_window`` by :meth:`Signal.remove_background` and the remainder summed over
     ``integration_window``. Defaults, with ``E0 = onset * (1 - onset_margin)`` (the tabulated X-ray edge can
     sit a few eV above the EELS onset): integration ``(E0, E0 + integration_width)``, background
-    ``(E0 - max(30, 0.1 * onset), E0)``; both are clipped to the energy axis. Extra keywords (e.g.
-    ``fit="fast"``) go to ``remove_background``. ``executor``, ``progress``: passed to
-    :func:`emscale.engine.run_pass` (the background fit's pass and the integration's).
+    ``(E0 - max(30, 0.1 * onset), E0)``. Extra keywords (e.g. ``fit="fast"``) go to ``remove_background``.
+    ``executor``, ``progress``: passed to :func:`emscale.engine.run_pass` (the background fit's pass and the
+    integration's).
+
+    Windows and the energy axis: a window that reaches beyond the axis is cut to it, with a warning when more than
+    a channel is cut; one of which less than half (:data:`MIN_WINDOW_ON_AXIS`) lies on the axis is refused
+    (:class:`AxisError`), as is an onset (named edge or energy) outside the axis when a window is derived from it.
+    The windows used are recorded in ``metadata["EELS"]["edge_map"]``.
     """
     ax = _energy_axis(s)
     named = isinstance(edge, tuple | list) and len(edge) == 2 and isinstance(edge[0], str)
@@ -734,34 +775,25 @@ def edge_map(
             integration_window = tuple(float(v) for v in edge)
         onset = float(edge[0])
         label = f"{float(edge[0]):g}-{float(edge[1]):g} {ax.units}".strip()
+    if integration_window is None or background_window is None:
+        _check_onset(ax, onset, label)
     e0 = onset * (1.0 - onset_margin) if onset > 0 else onset
     if integration_window is None:
         integration_window = (e0, e0 + float(integration_width))
     if background_window is None:
         iw0 = float(integration_window[0])
         background_window = (iw0 - max(30.0, 0.1 * abs(onset)), iw0)
-    bw = (max(float(background_window[0]), ax.low), min(float(background_window[1]), ax.high))
-    iw = (max(float(integration_window[0]), ax.low), min(float(integration_window[1]), ax.high + ax.scale))
-    if bw[1] - bw[0] < 3 * ax.scale:
-        raise AxisError(
-            f"edge map {label}: background window {tuple(background_window)} has (almost) no channels on the "
-            f"energy axis {ax.describe_range()}"
-        )
-    if iw[1] - iw[0] < ax.scale:
-        raise AxisError(
-            f"edge map {label}: integration window {tuple(integration_window)} is outside the energy axis "
-            f"{ax.describe_range()}"
-        )
-    b0, _ = _window(ax, bw, "background_window")
+    bw = _on_axis(ax, background_window, "background window", label)
+    bw = (bw[0], min(bw[1], ax.high))  # remove_background takes a window inside the axis's values
+    iw = _on_axis(ax, integration_window, "integration window", label)
+    b0, b1 = _window(ax, bw, "background_window")
     i0, i1 = _window(ax, iw, "integration_window")
     # Fit and subtract on the part of the spectrum the map needs only.
-    lo, hi = min(b0, i0), max(i1, b0 + 1)
+    lo, hi = min(b0, i0), max(i1, b1)
     sub = s.isig[lo:hi]
     # Pass the background window in energies on the cropped signal's axis.
     stripped = sub.remove_background(bw, model=model, executor=executor, progress=progress, **background_kwargs)
-    sax = stripped.axes[-1]
-    j0 = sax.value_to_index(ax.offset + ax.scale * i0, clip=True)
-    j1 = sax.value_to_index(ax.offset + ax.scale * i1, clip=True)
+    j0, j1 = i0 - lo, i1 - lo
 
     def m(block, rows):
         y = np.asarray(block, dtype=np.float64)[..., j0:j1]
