@@ -267,7 +267,7 @@ def line_maps(
     background_offset: float = 2.0,
     background_width: float = 1.0,
     resolution_mnka: float | None = None,
-    clip: bool = True,
+    clip: bool = False,
     executor=None,
     progress=None,
 ) -> Signal:
@@ -287,7 +287,10 @@ def line_maps(
         channel in each, linearly interpolated across the integration window, are subtracted. A window
         outside the axis is dropped (the other one gives a constant). ``False``: no subtraction. An array
         ``(n_lines, 4)`` gives the windows explicitly (``left_lo, left_hi, right_lo, right_hi``, axis units).
-    clip : set negative intensities (background larger than the peak) to 0.
+    clip : set negative intensities (background larger than the peak) to 0. Off by default, as exspy's
+        ``get_lines_intensity``: clipping biases weak and absent lines upwards (the noise of an absent line
+        sums to about 0, its positive half does not), so sums over pixels or regions are wrong. A history
+        recorded before this default changed names ``clip=True`` and replays so.
     executor, progress : passed to :func:`emscale.engine.run_pass`.
 
     Returns
