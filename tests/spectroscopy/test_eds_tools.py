@@ -159,6 +159,26 @@ def test_line_maps_of_absent_and_weak_lines_sum_to_their_counts(rng, tmp_path):
     assert replayed.data.min() >= 0 and replayed.data[1].sum() > 5 * abs(cu_sum)
 
 
+def test_a_nan_touches_only_the_line_maps_whose_windows_hold_it(rng):
+    """A NaN at 0.10 keV, outside every window, made every map of its pixel NaN (a running sum over the channels)."""
+    s, counts = synthetic_eds(rng, lines=("Si_Ka", "Fe_Ka"), noise=True)
+    names = list(counts)
+    clean = eds.line_maps(s, names).data
+    windows = eds.line_maps(s, names).metadata["EDS"]["line_maps"]
+    ax = s.axes[-1]
+    fe_peak = ax.value_to_index(windows["energies"][1])
+    fe_background = ax.value_to_index(windows["background_windows"][1][0] + 0.01)
+    data = np.array(s.data)
+    data[0, 0, ax.value_to_index(0.10)] = np.nan
+    data[1, 1, fe_peak] = np.nan
+    data[2, 2, fe_background] = np.nan
+    maps = eds.line_maps(Signal(data, axes=s.axes, signal_type="EDS_SEM"), names).data
+    np.testing.assert_array_equal(maps[:, 0, 0], clean[:, 0, 0])
+    assert np.isnan(maps[1, 1, 1]) and np.isnan(maps[1, 2, 2])
+    assert maps[0, 1, 1] == clean[0, 1, 1] and maps[0, 2, 2] == clean[0, 2, 2]  # Si's windows hold no NaN
+    assert np.isnan(maps).sum() == 2
+
+
 def test_line_maps_default_lines_from_metadata(rng):
     s, _ = synthetic_eds(rng)
     s.metadata["Sample"] = {"elements": ["Fe", "Si", "Th", "Cu"]}

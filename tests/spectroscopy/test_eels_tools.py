@@ -234,6 +234,28 @@ def test_edge_map_refuses_windows_mostly_off_the_axis_and_warns_when_one_is_cut(
         eels.edge_map(s, "Fe_L3")
 
 
+def test_edge_map_of_a_pixel_with_a_nan_in_a_window_is_nan(rng):
+    """A NaN inside the integration window was skipped (nansum: 115 counts where remove_background followed by
+    isig[E1:E2].sum(-1) gives NaN); now a NaN in either window gives NaN, and one outside both changes nothing."""
+    s, amp, edge, e = _core_loss(rng, noise=True)
+    windows = {"background_window": (650.0, 700.0), "integration_window": (710.0, 760.0)}
+    clean = eels.edge_map(s, "Fe_L3", **windows).data
+    data = np.array(s.data)
+    ax = s.axes[-1]
+    data[0, 0, ax.value_to_index(730.0)] = np.nan  # integration window
+    data[1, 1, ax.value_to_index(660.0)] = np.nan  # background window
+    data[2, 2, ax.value_to_index(900.0)] = np.nan  # outside both
+    with pytest.warns(RuntimeWarning, match="undefined in 1 of 72 pixel.*non-finite"):
+        m = eels.edge_map(Signal(data, axes=s.axes, signal_type="EELS"), "Fe_L3", **windows).data
+    by_hand = Signal(data, axes=s.axes, signal_type="EELS").isig[600.0:800.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        by_hand = by_hand.remove_background((650.0, 700.0)).isig[710.0:760.0].sum(axis=-1).to_numpy()
+    assert np.isnan(m[0, 0]) and np.isnan(by_hand[0, 0]) and np.isnan(m[1, 1])
+    assert m[2, 2] == clean[2, 2]
+    assert np.isnan(m).sum() == 2
+
+
 # -- real data (Velox .emd: 16x20x2048 EELS SIs at -21.5, 480, 800 eV) ---------------------------------------
 @pytest.fixture(scope="module")
 def velox_eels(velox_emd):

@@ -293,6 +293,9 @@ def line_maps(
         recorded before this default changed names ``clip=True`` and replays so.
     executor, progress : passed to :func:`emscale.engine.run_pass`.
 
+    A NaN (or infinite) value in a line's integration or background windows makes that line's map NaN at that pixel;
+    one outside every window changes nothing.
+
     Returns
     -------
     Signal of shape ``(n_lines, *navigation shape)``: a navigation axis ``line`` over the maps, the original
@@ -359,17 +362,18 @@ def line_maps(
             warnings.warn(
                 f"line_maps: no background window inside the axis for {bad}; not subtracted", stacklevel=2
             )
-    cols = idx.reshape(-1)
+    windows = idx.reshape(-1, 2)
 
     def m(block, rows):
         y = np.asarray(block, dtype=np.float64).reshape(-1, block.shape[-1])
-        cs = np.concatenate([np.zeros((y.shape[0], 1)), np.cumsum(y, axis=1)], axis=1)
-        sums = cs[:, cols].reshape(y.shape[0], nl, 6)
-        peak = sums[:, :, 1] - sums[:, :, 0]
+        # Each window summed on its own: a running sum carried a NaN (or the rounding of a large total) from
+        # one channel into every window after it.
+        sums = np.stack([y[:, i0:i1].sum(axis=1) for i0, i1 in windows], axis=1).reshape(y.shape[0], nl, 3)
+        peak = sums[:, :, 0]
         if use_bg:
             with np.errstate(invalid="ignore", divide="ignore"):
-                bl = (sums[:, :, 3] - sums[:, :, 2]) / np.where(nl_ch > 0, nl_ch, 1)
-                br = (sums[:, :, 5] - sums[:, :, 4]) / np.where(nr_ch > 0, nr_ch, 1)
+                bl = sums[:, :, 1] / np.where(nl_ch > 0, nl_ch, 1)
+                br = sums[:, :, 2] / np.where(nr_ch > 0, nr_ch, 1)
             both = (nl_ch > 0) & (nr_ch > 0)
             slope = np.where(both, (br - bl) / np.where(both, er_c - el_c, 1.0), 0.0)
             base = np.where(nl_ch > 0, bl, np.where(nr_ch > 0, br, 0.0))

@@ -759,6 +759,8 @@ def edge_map(
     a channel is cut; one of which less than half (:data:`MIN_WINDOW_ON_AXIS`) lies on the axis is refused
     (:class:`AxisError`), as is an onset (named edge or energy) outside the axis when a window is derived from it.
     The windows used are recorded in ``metadata["EELS"]["edge_map"]``.
+
+    A NaN (or infinite) value in either window makes that pixel's intensity NaN; one outside both changes nothing.
     """
     ax = _energy_axis(s)
     named = isinstance(edge, tuple | list) and len(edge) == 2 and isinstance(edge[0], str)
@@ -793,11 +795,15 @@ def edge_map(
     sub = s.isig[lo:hi]
     # Pass the background window in energies on the cropped signal's axis.
     stripped = sub.remove_background(bw, model=model, executor=executor, progress=progress, **background_kwargs)
-    j0, j1 = i0 - lo, i1 - lo
+    j0, j1, k0, k1 = i0 - lo, i1 - lo, b0 - lo, b1 - lo
 
     def m(block, rows):
-        y = np.asarray(block, dtype=np.float64)[..., j0:j1]
-        return np.nansum(y, axis=-1)
+        y = np.asarray(block, dtype=np.float64)
+        # A NaN in the background window leaves its pixel unfitted (background 0); one in the integration window
+        # is a value the sum cannot know: either way that pixel's intensity is unknown, as it is by hand
+        # (remove_background, then isig[E1:E2].sum(-1)).
+        fitted = np.isfinite(y[..., k0:k1]).all(axis=-1)
+        return np.where(fitted, y[..., j0:j1].sum(axis=-1), np.nan)
 
     data = run_pass(_source(stripped), Pass(m, None, name="edge_map"), executor, _PARTITION_BYTES,
                     progress=progress)
