@@ -159,6 +159,30 @@ def test_weighted_exact_on_noise_free_model(model):
     assert np.max(np.abs(out.data)) < 1e-5 * np.max(mu)
 
 
+@pytest.mark.parametrize("model, fit, tol", [("offset", "fast", 1e-9), ("polynomial", "fast", 1e-9),
+                                             ("polynomial", "weighted", 1e-9), ("exponential", "weighted", 1e-9),
+                                             ("powerlaw", "weighted", 1e-9), ("exponential", "fast", 0.03),
+                                             ("powerlaw", "fast", 1e-4)])
+def test_non_uniform_binned_axis_subtracts_density_times_channel_width(model, fit, tol):
+    """Counts per channel of a density on an axis uniform in wavelength (channel widths 0.0026-0.010 eV): the
+    offset was the window's mean counts, subtracted as the same counts in every channel (residual 236 on 130-517
+    counts per channel), the polynomial and the exponential were fitted to counts rather than to densities
+    (residuals 37 and 7.6). Every model now fits and subtracts model(E) x width(E)."""
+    energy = np.sort(1239.84 / np.linspace(400.0, 800.0, 300))
+    width = np.abs(np.gradient(energy))
+    density = {"offset": 5e4 + 0 * energy, "polynomial": 5e4 + 2e4 * (energy - 2.3) + 1e4 * (energy - 2.3) ** 2,
+               "exponential": 5e4 * np.exp(-energy / 0.7), "powerlaw": 5e4 * energy**-2.0}[model]
+    counts = np.tile(density * width, (3, 1))
+    s = em.Signal(counts, axes=[{"name": "x", "navigate": True}, {"name": "E", "coords": energy, "units": "eV"}],
+                  signal_type="EELS")
+    out, params = s.remove_background((2.0, 2.6), model=model, fit=fit, return_params=True)
+    assert np.abs(out.data).max() < tol * counts.min(), np.abs(out.data).max()
+    if model == "offset":
+        assert params["offset"][0] == pytest.approx(5e4, rel=1e-12)  # counts per eV (HyperSpy's guess: 54060)
+    if model == "polynomial":
+        np.testing.assert_allclose([params[f"a{k}"][0] for k in range(3)], [56900.0, -26000.0, 1e4], rtol=1e-9)
+
+
 # -- undefined pixels ----------------------------------------------------------------------------------------
 def test_undefined_pixels_masked_with_one_warning(small):
     s, _ = small

@@ -8,7 +8,7 @@ it from the whole spectrum. Two fitting methods:
     the two-area method for the power law, two geometric means for the exponential, the window mean for the
     offset and linear least squares for the polynomial. The formulas, window edges and binned-axis scaling are
     those of HyperSpy 2.5 (``hyperspy/_components/{power_law,exponential,offset,polynomial}.py``), so results
-    agree with HyperSpy to rounding.
+    agree with HyperSpy to rounding on uniform axes (on non-uniform binned axes, see below).
 ``fit="weighted"``
     A Poisson maximum-likelihood fit in the window (iteratively reweighted least squares, i.e.
     Poisson-weighted least squares with the weights updated from the model), vectorised over pixels: Newton
@@ -21,8 +21,14 @@ Window convention (as HyperSpy): ``signal_range=(E1, E2)`` selects the channels 
 the window into two halves of equal channel count (``i2`` is moved down one channel if needed).
 
 Binned axes: EELS and EDS spectra hold counts per channel (HyperSpy's ``is_binned``); the background
-parameters are then densities (counts per axis unit) and the subtracted background is ``parameter model x
-channel width``, exactly as HyperSpy does. The axis is taken as binned when
+parameters are then densities (counts per axis unit) and the subtracted background is ``model(E) x width(E)``,
+``width`` the channel width, as HyperSpy does. Every model is fitted to the counts as such a product (the
+offset is the window's counts over its width, the polynomial a least-squares fit of ``width x polynomial``, the
+exponential's geometric means are taken of the counts per axis unit), so on a uniform axis the parameters are
+HyperSpy's; on a non-uniform one HyperSpy divides the counts by the mean channel width of the whole axis, a
+guess that leaves a constant density over a window of changing widths with a residual (236 counts on 130-517
+counts per channel for the offset, before this was fitted so), so the parameters differ from HyperSpy's there.
+The axis is taken as binned when
 ``metadata["Signal"]["binned"]`` says so, otherwise when the signal type starts with ``EELS`` or ``EDS``;
 ``binned=`` overrides.
 
@@ -227,8 +233,7 @@ class _Plan:
     lo: int
     hi: int
     x: np.ndarray  # axis values, float64
-    w: np.ndarray  # channel width per channel (1 when not binned)
-    w_mean: float
+    w: np.ndarray  # channel width per channel (1 when not binned): the background is model(E) x w
     binned: bool
     zero_fill: bool
     out_dtype: np.dtype
@@ -245,9 +250,9 @@ class _Plan:
             return ("offset",)
         return tuple(f"a{k}" for k in range(self.order + 1))
 
-    # Internal parameters, one row per pixel:
-    #   powerlaw: A, r (HyperSpy convention); exponential: A, tau; offset: mean counts per channel;
-    #   polynomial: coefficients c0..cN of the counts per channel in t = (x - xc) / xs.
+    # Internal parameters, one row per pixel, all of the density model(E) (counts per axis unit when binned):
+    #   powerlaw: A, r (HyperSpy convention); exponential: A, tau; offset: the constant;
+    #   polynomial: coefficients c0..cN in t = (x - xc) / xs.
     # The packed array carries them plus a last column, 1.0 where the pixel is masked.
 
     def estimate(self, block: np.ndarray) -> np.ndarray:
@@ -264,7 +269,8 @@ class _Plan:
                 if self.fit == "weighted":
                     p, bad = _loglinear_weighted(y, self, p, bad)
             elif self.model == "offset":
-                p = y.mean(axis=-1, dtype=np.float64)[:, None]
+                # counts over width: the density of a constant (its Poisson maximum likelihood too)
+                p = (y.sum(axis=-1, dtype=np.float64) / self.w[self.lo : self.hi].sum())[:, None]
                 bad = ~np.isfinite(p[:, 0])
             else:
                 p, bad = _polynomial(y, self, weighted=self.fit == "weighted")
@@ -300,7 +306,7 @@ class _Plan:
                     bg *= np.sign(p[:, 0:1]).astype(dt)
                 bg *= self.w.astype(dt)[None, :]
             elif self.model == "offset":
-                bg = np.broadcast_to(p[:, 0:1].astype(dt), (p.shape[0], x.size))
+                bg = p[:, 0:1].astype(dt) * self.w.astype(dt)[None, :]
             else:
                 t = ((x - self.xc) / self.xs).astype(dt)
                 c = p.astype(dt)
@@ -308,6 +314,7 @@ class _Plan:
                 for k in range(c.shape[1] - 2, -1, -1):
                     bg *= t[None, :]
                     bg += c[:, k : k + 1]
+                bg *= self.w.astype(dt)[None, :]
         return bg
 
     def overflows(self, packed: np.ndarray) -> np.ndarray:
@@ -354,13 +361,10 @@ class _Plan:
     def report(self, packed: np.ndarray, j: int) -> np.ndarray:
         """Parameter ``j`` in HyperSpy's convention from the packed array."""
         p = packed[..., :-1]
-        if self.model in ("powerlaw", "exponential"):
+        if self.model != "polynomial":
             return np.array(p[..., j])
-        if self.model == "offset":
-            return p[..., 0] / (self.w_mean if self.binned else 1.0)
         # polynomial: convert t-basis to x-basis coefficients a0..aN
-        a = p @ self.t_to_x
-        return a[..., j] / (self.w_mean if self.binned else 1.0)
+        return (p @ self.t_to_x)[..., j]
 
     # polynomial basis (set in _plan)
     xc: float = 0.0
@@ -444,10 +448,8 @@ def _plan(s, signal_range, model, order, fit, zero_fill, binned) -> _Plan:
     is_binned = _is_binned(s, binned)
     if is_binned:
         w = np.full(n, abs(ax.scale)) if ax.is_uniform else np.abs(np.gradient(x))
-        w_mean = float(abs(ax.scale)) if ax.is_uniform else float(np.mean(np.abs(np.gradient(x))))
     else:
         w = np.ones(n)
-        w_mean = 1.0
     plan = _Plan(
         model=model,
         fit=fit,
@@ -456,7 +458,6 @@ def _plan(s, signal_range, model, order, fit, zero_fill, binned) -> _Plan:
         hi=i2,
         x=x,
         w=w,
-        w_mean=w_mean,
         binned=is_binned,
         zero_fill=bool(zero_fill),
         out_dtype=out_dtype,
@@ -519,24 +520,23 @@ def _exponential_fast(y: np.ndarray, plan: _Plan):
     h = imid - i1
     yf = y.astype(np.float64, copy=False)
     bad = ~np.all(yf > 0, axis=1)
-    ly = np.log(np.where(yf > 0, yf, 1.0))
+    # the geometric means of the density (counts over width; on a uniform axis HyperSpy's A / scale)
+    ly = np.log(np.where(yf > 0, yf, 1.0)) - np.log(plan.w[i1:i2])
     lg1 = ly[:, :h].mean(axis=1)
     lg2 = ly[:, h:].mean(axis=1)
     xa = (x[i1] + x[imid]) / 2
     xb = (x[imid] + x[i2]) / 2
     logA = (lg1 - (xa / xb) * lg2) / (1 - xa / xb)
     tau = -xb / (lg2 - logA)
-    A = np.exp(logA)
-    if plan.binned:
-        A = A / plan.w_mean
-    return np.stack([A, tau], axis=1), bad
+    return np.stack([np.exp(logA), tau], axis=1), bad
 
 
 def _polynomial(y: np.ndarray, plan: _Plan, weighted: bool):
-    """Least squares (np.polyfit's solution) in t = (x - xc) / xs; ``weighted`` iterates with weights 1/mu."""
+    """Least squares of the counts by ``width x polynomial`` in t = (x - xc) / xs (np.polyfit's solution divided by
+    the channel width on a uniform axis); ``weighted`` iterates with weights 1/mu."""
     x = plan.x[plan.lo : plan.hi]
     t = (x - plan.xc) / plan.xs
-    V = np.vander(t, plan.order + 1, increasing=True)  # (m, K)
+    V = np.vander(t, plan.order + 1, increasing=True) * plan.w[plan.lo : plan.hi, None]  # (m, K)
     yf = y.astype(np.float64, copy=False)
     c = yf @ np.linalg.pinv(V).T  # (n, K)
     bad = ~np.all(np.isfinite(c), axis=1)
