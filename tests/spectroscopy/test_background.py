@@ -206,6 +206,37 @@ def test_undefined_pixels_masked_with_one_warning(small):
         assert p["A"][2, 3] == 0 and p["r"][2, 3] == 0
 
 
+def test_a_power_law_window_needs_two_channels_per_half():
+    """A 2-channel window (one channel per half of the two-area estimate) gave r from -84 to +118 and backgrounds
+    of -5.7e32, mostly without a warning; HyperSpy fails on fewer than 4 channels."""
+    energy = 200.0 + 0.5 * np.arange(400)
+    counts = np.random.default_rng(0).poisson(np.tile(2e10 * energy**-3.0 * 0.5, (20, 1))).astype(np.float32)
+    s = em.Signal(counts, axes=[{"name": "x", "navigate": True},
+                                {"name": "E", "scale": 0.5, "offset": 200.0, "units": "eV"}], signal_type="EELS")
+    for window in ((300.0, 301.0), (300.0, 301.5)):
+        with pytest.raises(AxisError, match=r"covers [23] channel\(s\).*powerlaw model .* needs at least 4"):
+            s.remove_background(window)
+    s.remove_background((300.0, 302.0), model="exponential")  # a window of 4 is enough; 2 for other models
+    s.remove_background((300.0, 301.0), model="exponential")
+
+
+def test_an_overflowing_two_area_estimate_is_not_blamed_on_the_counts():
+    """Window halves of 20 and 60 counts 1 eV apart at 300 eV: r = -331, E^(1 - r) overflows and A is NaN. The
+    warning said 'zero, negative or non-finite counts'; it now names the overflow."""
+    data = np.full((2, 40), 50.0)
+    data[0, 20:24] = [10.0, 10.0, 30.0, 30.0]
+    s = em.Signal(data, axes=[{"name": "x", "navigate": True},
+                              {"name": "E", "scale": 0.5, "offset": 290.0, "units": "eV"}], signal_type="EELS")
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        out, p = s.remove_background((300.0, 302.0), return_params=True)
+    msgs = [str(x.message) for x in w if issubclass(x.category, BackgroundWarning)]
+    assert len(msgs) == 1 and "could not be fitted in 1 of 2 pixel(s)" in msgs[0] and "overflows" in msgs[0], msgs
+    assert "non-finite counts" not in msgs[0]
+    assert p["mask"].tolist() == [True, False]
+    np.testing.assert_array_equal(out.data[0], data[0])  # background 0 there
+
+
 def test_no_warning_when_all_defined(small):
     s, _ = small
     with warnings.catch_warnings():

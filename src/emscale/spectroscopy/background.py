@@ -130,7 +130,7 @@ def remove_background(
     ----------
     s : Signal with one signal axis (any number of navigation axes; in memory or lazy).
     signal_range : ``(E1, E2)`` in calibrated units of the signal axis, ``E1 < E2``, inside the axis, at least
-        2 channels wide; ``"full"`` uses the whole axis.
+        2 channels wide (4 for the power law, ``order + 1`` for a polynomial); ``"full"`` uses the whole axis.
     model : ``"powerlaw"`` (``A E^-r``), ``"exponential"`` (``A exp(-E/tau)``), ``"polynomial"`` (degree
         ``order``) or ``"offset"``.
     order : polynomial degree (``model="polynomial"`` only).
@@ -191,19 +191,7 @@ def remove_background(
         packed = packed[0]
 
     mask = packed[..., -1] > 0
-    n_bad = int(mask.sum())
-    if n_bad:
-        n = int(mask.size)
-        # a recipe step cannot set return_params: there, advice that removes the cause
-        advice = ("A rebin step before this one, or a window where every pixel has counts, leaves none undefined."
-                  if in_recipe() else "Use return_params=True to get the mask.")
-        warnings.warn(
-            f"remove_background: the {plan.model} background ({plan.fit} fit) is undefined in {n_bad} of {n} "
-            f"pixel(s) (zero, negative or non-finite counts in the window {plan.window_text}); their "
-            f"background was set to 0. {advice}",
-            BackgroundWarning,
-            stacklevel=3,
-        )
+    _warn_undefined(plan, packed[..., -1])
 
     n_over = int(np.count_nonzero(plan.overflows(packed) & ~mask))
     if n_over:
@@ -222,6 +210,36 @@ def remove_background(
     params = {name: plan.report(packed, j) for j, name in enumerate(plan.names)}
     params["mask"] = mask
     return result, params
+
+
+def _warn_undefined(plan: _Plan, why: np.ndarray) -> None:
+    """One warning per cause of the pixels left without a background (``why``: :data:`_UNUSABLE_COUNTS` or
+    :data:`_FIT_FAILED`, 0 where the fit is fine)."""
+    n = int(why.size)
+    n_counts = int(np.count_nonzero(why == _UNUSABLE_COUNTS))
+    if n_counts:
+        # a recipe step cannot set return_params: there, advice that removes the cause
+        advice = ("A rebin step before this one, or a window where every pixel has counts, leaves none undefined."
+                  if in_recipe() else "Use return_params=True to get the mask.")
+        warnings.warn(
+            f"remove_background: the {plan.model} background ({plan.fit} fit) is undefined in {n_counts} of {n} "
+            f"pixel(s) (zero, negative or non-finite counts in the window {plan.window_text}); their "
+            f"background was set to 0. {advice}", BackgroundWarning, stacklevel=4)
+    n_failed = int(np.count_nonzero(why == _FIT_FAILED))
+    if n_failed:
+        cause = ("the counts of the window's two halves differ so much for its width that the two-area estimate "
+                 "overflows (|r| in the hundreds)" if plan.model == "powerlaw" and plan.fit == "fast" else
+                 "the fit gives no finite parameters")
+        warnings.warn(
+            f"remove_background: the {plan.model} background ({plan.fit} fit) could not be fitted in {n_failed} of "
+            f"{n} pixel(s) although their counts in the window {plan.window_text} are usable: {cause}. Their "
+            "background was set to 0; a wider window fits them.",
+            BackgroundWarning, stacklevel=4)
+
+
+# Why a pixel has no background (the last column of the packed parameters; 0: fitted).
+_UNUSABLE_COUNTS = 1.0  # zero, negative or non-finite counts in the window
+_FIT_FAILED = 2.0  # usable counts, but the estimate is not finite (an overflow of the two-area formula)
 
 
 # -- planning ----------------------------------------------------------------------------------------------
@@ -253,7 +271,7 @@ class _Plan:
     # Internal parameters, one row per pixel, all of the density model(E) (counts per axis unit when binned):
     #   powerlaw: A, r (HyperSpy convention); exponential: A, tau; offset: the constant;
     #   polynomial: coefficients c0..cN in t = (x - xc) / xs.
-    # The packed array carries them plus a last column, 1.0 where the pixel is masked.
+    # The packed array carries them plus a last column, why the pixel is masked (_UNUSABLE_COUNTS, _FIT_FAILED) or 0.
 
     def estimate(self, block: np.ndarray) -> np.ndarray:
         """Packed parameters (..., k + 1) for a block holding the window channels only."""
@@ -274,9 +292,10 @@ class _Plan:
                 bad = ~np.isfinite(p[:, 0])
             else:
                 p, bad = _polynomial(y, self, weighted=self.fit == "weighted")
-            bad = bad | ~np.all(np.isfinite(p), axis=1)
-            p = np.where(bad[:, None], _null_params(self, p.shape[1]), p)
-        packed = np.concatenate([p, bad[:, None].astype(np.float64)], axis=1)
+            failed = ~bad & ~np.all(np.isfinite(p), axis=1)
+            p = np.where((bad | failed)[:, None], _null_params(self, p.shape[1]), p)
+        why = np.where(bad, _UNUSABLE_COUNTS, np.where(failed, _FIT_FAILED, 0.0))
+        packed = np.concatenate([p, why[:, None]], axis=1)
         return packed.reshape(lead + (packed.shape[1],))
 
     def background(self, p: np.ndarray) -> np.ndarray:
@@ -428,12 +447,11 @@ def _plan(s, signal_range, model, order, fit, zero_fill, binned) -> _Plan:
         )
     i1, i2 = sorted((ax.value_to_index(v1), ax.value_to_index(v2)))
     width = i2 - i1
-    min_width = order + 1 if model == "polynomial" else 2
-    if width < max(2, min_width):
-        what = f"a degree-{order} polynomial" if model == "polynomial" else f"the {model} model"
+    min_width, what = _min_channels(model, order)
+    if width < min_width:
         raise AxisError(
             f"signal_range ({v1:g}, {v2:g}){u} covers {width} channel(s) of the {ax.name!r} axis "
-            f"(channel width {abs(ax.scale):g}{u}); {what} needs at least {max(2, min_width)}"
+            f"(channel width {abs(ax.scale):g}{u}); {what} needs at least {min_width}"
         )
     if model == "powerlaw":
         # HyperSpy: the two halves must have the same number of channels
@@ -472,6 +490,18 @@ def _plan(s, signal_range, model, order, fit, zero_fill, binned) -> _Plan:
     return plan
 
 
+def _min_channels(model: str, order: int) -> tuple[int, str]:
+    """The fewest channels a window may have for the model, and the model in words. The power law's two-area
+    estimate compares the sums of two halves; with one channel each (a 2-channel window) their noise alone
+    gave r from -84 to +118 and backgrounds of -5.7e32, so each half needs 2, as in HyperSpy (which fails on
+    fewer)."""
+    if model == "polynomial":
+        return max(2, order + 1), f"a degree-{order} polynomial"
+    if model == "powerlaw":
+        return 4, "the powerlaw model (two halves of at least 2 channels)"
+    return 2, f"the {model} model"
+
+
 def _t_to_x(order: int, xc: float, xs: float) -> np.ndarray:
     """Matrix M with a = c @ M: coefficients in t = (x - xc) / xs to coefficients in x (increasing powers)."""
     from numpy.polynomial import polynomial as P
@@ -508,8 +538,7 @@ def _powerlaw_fast(y: np.ndarray, plan: _Plan):
     A1 = k * I1 / (x2**k - x1**k)
     A2 = k * I2 / (x4**k - x3**k)
     A = (A1 * I1 + A2 * I2) / (I1 + I2)
-    bad = ~((I1 > 0) & (I2 > 0) & np.isfinite(A) & np.isfinite(r))
-    return np.stack([A, r], axis=1), bad
+    return np.stack([A, r], axis=1), ~((I1 > 0) & (I2 > 0))
 
 
 def _exponential_fast(y: np.ndarray, plan: _Plan):
@@ -613,9 +642,8 @@ def _loglinear_weighted(y: np.ndarray, plan: _Plan, p0: np.ndarray, bad0: np.nda
         a[idx] += step * np.where(fin, da, 0.0)
         b[idx] += step * np.where(fin, db, 0.0)
         done = ~fin | ((np.abs(da) < 1e-10) & (np.abs(db) < 1e-10))
-        bad[idx[~fin]] = True
+        a[idx[~fin]] = np.nan  # a failed step: no parameters (reported as a failed fit, not as bad counts)
         active[idx[done]] = False
-    bad = bad | ~np.isfinite(a) | ~np.isfinite(b)
     if plan.model == "powerlaw":
         r = -b / us
         A = np.exp(a - b * uc / us)
