@@ -57,6 +57,26 @@ def test_zlp_position_recovers_random_shifts(rng, zlp):
     assert err.max() < 0.1, f"max ZLP position error {err.max():.3f} channel"
 
 
+def test_a_nan_channel_away_from_the_zero_loss_peak_does_not_hide_it(rng):
+    """np.argmax took a NaN 15 eV above the ZLP for the maximum: the position was NaN and align_zero_loss said the
+    spectrum had no distinct zero-loss peak. A NaN beside the peak is left out of the sub-channel fit."""
+    s, _, shifts = low_loss(rng, shape=(2, 3))
+    clean = eels.estimate_zero_loss_position(s)
+    data = np.array(s.data)
+    ax = s.axes[-1]
+    data[0, 0, ax.value_to_index(shifts[0, 0] + 15.0)] = np.nan
+    data[0, 1, ax.value_to_index(shifts[0, 1]) + 2] = np.nan  # inside the peak's fit window
+    nan_signal = Signal(data, axes=s.axes, signal_type="EELS")
+    pos = eels.estimate_zero_loss_position(nan_signal)
+    assert pos[0, 0] == clean[0, 0]
+    assert abs(pos[0, 1] - clean[0, 1]) < 0.01 and np.abs(pos - shifts).max() < 0.02
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every spectrum has its peak
+        res = eels.align_zero_loss(nan_signal)
+    assert np.all(res.shifts.data != 0.0)
+    assert np.isfinite(eels.elastic_threshold(nan_signal).data).all()
+
+
 def test_align_zero_loss_aligns_and_calibrates(rng):
     s, _, shifts = low_loss(rng)
     res = eels.align_zero_loss(s)

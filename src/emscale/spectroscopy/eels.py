@@ -103,6 +103,12 @@ def _distinct_peaks(y: np.ndarray, k: np.ndarray, i0: int, i1: int, last: int | 
     return ok & np.any(after & (y < 0.5 * peak[:, None]), axis=1)
 
 
+def _max_channel(y: np.ndarray, i0: int, i1: int) -> np.ndarray:
+    """Per row, the channel of the largest finite value in ``[i0, i1)`` (np.argmax takes a NaN for the maximum,
+    so one NaN channel 15 eV from the zero-loss peak hid the peak)."""
+    return np.argmax(np.where(np.isfinite(y[:, i0:i1]), y[:, i0:i1], -np.inf), axis=1) + i0
+
+
 def _source(s: Signal):
     """The data with at least one leading navigation dimension (a single spectrum becomes a stack of one)."""
     return s.data if s.nav_ndim else s.data[None]
@@ -163,15 +169,17 @@ def _peak_positions(y: np.ndarray, i0: int, i1: int, subpixel: bool, half_width:
     """
     m, n = y.shape
     rows = np.arange(m)
-    k = np.argmax(y[:, i0:i1], axis=1) + i0
+    k = _max_channel(y, i0, i1)
     peak = y[rows, k]
     pos = k.astype(np.float64)
     if subpixel and m:
         hmax = _MAX_HALF_WIDTH if half_width is None else max(1, int(half_width))
         x = np.arange(-hmax, hmax + 1, dtype=np.float64)
         idx = k[:, None] + x.astype(np.int64)[None, :]
-        inside_axis = (idx >= 0) & (idx <= n - 1)
         v = np.take_along_axis(y, np.clip(idx, 0, n - 1), axis=1)
+        # a NaN channel near the peak is left out of the fit, as a channel beyond the axis is
+        inside_axis = (idx >= 0) & (idx <= n - 1) & np.isfinite(v)
+        v = np.where(inside_axis, v, 0.0)
         if half_width is None:
             # Half the FWHM: channels above half maximum, counted outwards from the peak while contiguous.
             above = (v >= 0.5 * peak[:, None]) & inside_axis
@@ -448,7 +456,7 @@ def _threshold_index(y: np.ndarray, window_length: int, polyorder: int, i0: int,
     else:
         ys = y
         dy = np.gradient(y, axis=1)
-    k = np.argmax(y[:, i0:i1], axis=1) + i0
+    k = _max_channel(y, i0, i1)
     peak = ys[np.arange(m), k]
     i = np.arange(n)[None, :]
     # Start past the half maximum of the ZLP so noise on the peak top cannot pass for a minimum; a spectrum
