@@ -254,6 +254,21 @@ def test_edge_map_refuses_windows_mostly_off_the_axis_and_warns_when_one_is_cut(
         eels.edge_map(s, "Fe_L3")
 
 
+def test_reversed_windows_are_named_as_such(rng):
+    """edge_map((450, 400)) said the window 'is outside the energy axis' and background_window=(395, 300) that
+    it 'has (almost) no channels'; every window is now checked as remove_background checks its signal_range."""
+    s, *_ = _core_loss(rng)
+    reversed_ = "is reversed or empty: the start must be below the end"
+    with pytest.raises(emscale.AxisError, match=rf"^edge \(750, 700\) {reversed_}"):
+        eels.edge_map(s, (750.0, 700.0))
+    with pytest.raises(emscale.AxisError, match=rf"^background_window \(695, 600\) {reversed_}"):
+        eels.edge_map(s, (700.0, 750.0), background_window=(695.0, 600.0))
+    with pytest.raises(emscale.AxisError, match=rf"^integration_window \(750, 750\) {reversed_}"):
+        eels.edge_map(s, "Fe_L3", integration_window=(750.0, 750.0))
+    with pytest.raises(emscale.AxisError, match=rf"^signal_range \(1, -1\) {reversed_}"):
+        eels.estimate_zero_loss_position(s, signal_range=(1.0, -1.0))
+
+
 def test_edge_map_of_a_pixel_with_a_nan_in_a_window_is_nan(rng):
     """A NaN inside the integration window was skipped (nansum: 115 counts where remove_background followed by
     isig[E1:E2].sum(-1) gives NaN); now a NaN in either window gives NaN, and one outside both changes nothing."""

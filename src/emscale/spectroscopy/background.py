@@ -90,6 +90,20 @@ class BackgroundWarning(RuntimeWarning):
     """The background model is undefined in some pixels (their background was set to 0)."""
 
 
+def check_window(window, name: str = "signal_range") -> tuple[float, float]:
+    """``(start, end)``: two finite numbers, start before end, else an :class:`AxisError` naming the parameter
+    ``name``. The one check of every window the spectroscopy tools take (background, integration, zero-loss)."""
+    try:
+        v1, v2 = (float(v) for v in window)
+    except (TypeError, ValueError):
+        raise AxisError(f"{name} must be two numbers (start, end), got {window!r}") from None
+    if not (np.isfinite(v1) and np.isfinite(v2)):
+        raise AxisError(f"{name} {window!r} must be finite")
+    if v1 >= v2:
+        raise AxisError(f"{name} ({v1:g}, {v2:g}) is reversed or empty: the start must be below the end")
+    return v1, v2
+
+
 def check_signal_range(signal_range) -> None:
     """``"full"`` or two finite numbers, start before end: what can be told without the axis (a recipe reports it
     with its other problems, before any step runs); the axis's own bounds are checked when the step runs."""
@@ -97,14 +111,7 @@ def check_signal_range(signal_range) -> None:
         if signal_range != "full":
             raise AxisError(f"signal_range must be (start, end) or 'full', got {signal_range!r}")
         return
-    try:
-        v1, v2 = (float(v) for v in signal_range)
-    except (TypeError, ValueError):
-        raise AxisError(f"signal_range must be two numbers (start, end), got {signal_range!r}") from None
-    if not (np.isfinite(v1) and np.isfinite(v2)):
-        raise AxisError(f"signal_range {signal_range!r} must be finite")
-    if v1 >= v2:
-        raise AxisError(f"signal_range ({v1:g}, {v2:g}) is reversed or empty: the start must be below the end")
+    check_window(signal_range)
 
 
 @operation("remove_background", method=True, not_recorded=("return_params", "partition_bytes"),

@@ -31,6 +31,7 @@ from ..core.errors import AxisError, DataError
 from ..core.registry import as_step, operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, run_pass
+from .background import check_window
 from .elements import element_symbol
 
 # Widest fit window (channels each side of the maximum) for the sub-channel ZLP position.
@@ -126,9 +127,7 @@ def _as_rows(block: np.ndarray) -> np.ndarray:
 def _window(ax: Axis, window, what: str) -> tuple[int, int]:
     """Channel range ``[i0, i1)`` of an energy window, as HyperSpy's ``isig[E1:E2]`` selects it (the axis's
     value -> index rule, :meth:`Axis.value_to_index`, clipped to the axis), at least one channel."""
-    lo, hi = (float(v) for v in window)
-    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
-        raise AxisError(f"{what} {window!r} must be two finite energies, low < high")
+    lo, hi = check_window(window, what)
     if hi < ax.low - abs(ax.scale) / 2 or lo > ax.high + abs(ax.scale) / 2:
         raise AxisError(f"{what} {window!r} lies outside the energy axis {ax.describe_range()}")
     i0, i1 = ax.value_to_index(lo, clip=True), ax.value_to_index(hi, clip=True)
@@ -781,10 +780,14 @@ def edge_map(
     else:
         if len(edge) != 2:
             raise ValueError(f"edge {edge!r}: give an edge name, an onset energy or an (E1, E2) window")
+        check_window(edge, "edge")
         if integration_window is None:
             integration_window = tuple(float(v) for v in edge)
         onset = float(edge[0])
         label = f"{float(edge[0]):g}-{float(edge[1]):g} {ax.units}".strip()
+    for window, name in ((background_window, "background_window"), (integration_window, "integration_window")):
+        if window is not None:
+            check_window(window, name)
     if integration_window is None or background_window is None:
         _check_onset(ax, onset, label)
     e0 = onset * (1.0 - onset_margin) if onset > 0 else onset
