@@ -125,6 +125,34 @@ def test_a_few_line_maps_plot_as_a_grid_named_by_their_lines():
     assert any(a.get_title().startswith("Navigator") for a in many.plot().axes)  # a long stack: navigator
 
 
+def test_line_map_panels_each_carry_their_scale_bar_pixel_ticks_are_whole_and_raw_eds_reads_counts():
+    """Of a stack of line maps only the first panel had a scale bar (the others calibrated ticks); maps on axes
+    without units had ticks at 2.5 pixels; a raw EDS spectrum image of whole numbers was labelled 'Intensity'."""
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    def stack(units):
+        return em.Signal(np.random.default_rng(0).random((3, 5, 6)),
+                         axes=[{"name": "line", "navigate": True},
+                               {"name": "y", "navigate": False, "scale": 2.0, "units": units},
+                               {"name": "x", "navigate": False, "scale": 2.0 if units else 1.0, "units": units}],
+                         metadata={"Sample": {"xray_lines": ["Fe_Ka", "Si_Ka", "O_Ka"]}})
+
+    panels = [a for a in stack("nm").plot().axes if a.get_title()]
+    assert len(panels) == 3 and all(any(isinstance(b, AnchoredSizeBar) for b in a.artists) for a in panels)
+    for a in [a for a in stack(None).plot().axes if a.get_title()]:
+        fig = a.figure
+        fig.canvas.draw()
+        assert all(float(v).is_integer() for v in a.get_xticks()), a.get_xticks()  # x: pixel indices
+    eds = em.Signal(np.ones((4, 5, 64), dtype=np.uint16),
+                    axes=[{"name": "y", "navigate": True}, {"name": "x", "navigate": True},
+                          {"name": "Energy", "scale": 0.01, "units": "keV"}], signal_type="EDS_SEM")
+    fig = eds.plot()
+    assert fig.axes[0].get_title() == "Navigator: total counts"
+    assert any(a.get_ylabel() == "Counts, mean per pixel" for a in fig.axes)
+    floats = em.Signal(np.ones((4, 5, 64)), axes=eds.axes, signal_type="EDS_SEM")
+    assert any(a.get_ylabel() == "Intensity, mean per pixel" for a in floats.plot().axes)
+
+
 def test_a_sparse_scan_plots_its_measured_positions_only():
     # unmeasured positions were drawn as zero counts and diluted the mean spectrum ~6.7x at 15 %
     from emscale.workflows.samples import eds_si

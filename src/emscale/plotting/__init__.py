@@ -36,8 +36,13 @@ def axis_label(ax) -> str:
 
 
 def _is_counts(s) -> bool:
+    """Counts: the metadata says so, or whole numbers of an EDS or EELS signal (a detector's counts per channel, as
+    the readers give them without the metadata flag)."""
     sig = s.metadata.get("Signal", {}) if isinstance(s.metadata, dict) else {}
-    return isinstance(sig, dict) and bool(sig.get("counts"))
+    if isinstance(sig, dict) and sig.get("counts") is not None:
+        return bool(sig["counts"])
+    spectroscopy = (s.signal_type or "").upper().startswith(("EDS", "EELS"))
+    return spectroscopy and np.dtype(s.dtype).kind in "iu"
 
 
 def intensity_label(s) -> str:
@@ -45,9 +50,7 @@ def intensity_label(s) -> str:
     sig = s.metadata.get("Signal", {}) if isinstance(s.metadata, dict) else {}
     if isinstance(sig, dict) and sig.get("quantity"):
         return str(sig["quantity"])
-    if isinstance(sig, dict) and sig.get("counts"):
-        return "Counts"
-    return "Intensity"
+    return "Counts" if _is_counts(s) else "Intensity"
 
 
 def _new_figure(figsize):
@@ -154,10 +157,16 @@ def style_image_axes(ax, axis_x, axis_y, scalebar: bool = True):
         return add_scalebar(ax, axis_x)
     ax.set_xlabel(axis_label(axis_x))
     ax.set_ylabel(axis_label(axis_y))
-    # "auto": as many ticks as the axis length holds labels of this font size, at most 5 across
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=4, min_n_ticks=2))
-    ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", min_n_ticks=2))
+    # "auto": as many ticks as the axis length holds labels of this font size, at most 5 across; pixel indices
+    # (an uncalibrated axis) are whole numbers, never 2.5
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=4, min_n_ticks=2, integer=_in_pixels(axis_x)))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", min_n_ticks=2, integer=_in_pixels(axis_y)))
     return None
+
+
+def _in_pixels(axis) -> bool:
+    """An uncalibrated axis: no units, and its values are the channel indices (scale 1 from a whole offset)."""
+    return (not axis.units and axis.is_uniform and axis.scale == 1 and float(axis.offset).is_integer())
 
 
 def _image(fig, ax, img, axis_x, axis_y, title, cmap, scalebar, colorbar, clabel, aspect=None):
@@ -324,7 +333,8 @@ def _montage(s, title, cmap, scalebar, colorbar, figsize):
         if i >= n:
             ax.set_axis_off()
             continue
-        _image(fig, ax, data[i], ax_x, ax_y, names[i], cmap, scalebar and i == 0, colorbar, intensity_label(s))
+        # every panel its bar: a panel without one got calibrated ticks instead, unlike its neighbours
+        _image(fig, ax, data[i], ax_x, ax_y, names[i], cmap, scalebar, colorbar, intensity_label(s))
     if title:
         fig.suptitle(title)
     return fig
