@@ -55,18 +55,18 @@ def test_randomized_reads_the_data_three_times(counts, monkeypatch):
     # decompose takes the first sketch in the statistics read (its column space does not need the channel
     # weights); each power iteration is one read; the last one keeps Xw c for the scores
     log = names(monkeypatch)
-    em.decompose(em.Signal(counts), n_components=5, solver="randomized", seed=1)
+    em.decompose(em.Signal(counts), n_components=5, solver="randomized", seed=1, n_iter=2)
     assert [r.name for r in log] == ["decomposition-statistics-sketch", "decomposition-power", "decomposition-power"]
     log.clear()
     em.decompose(em.Signal(counts), n_components=5, solver="randomized", seed=1, n_iter=0)
     assert [r.name for r in log] == ["decomposition-statistics-sketch", "decomposition-project"]
     log.clear()
     monkeypatch.setattr(pca, "TALL_MAX_BYTES", 0)  # too many pixels to keep Xw c: the scores take a pass
-    em.decompose(em.Signal(counts), n_components=5, solver="randomized", seed=1)
+    em.decompose(em.Signal(counts), n_components=5, solver="randomized", seed=1, n_iter=2)
     assert [r.name for r in log][-1] == "decomposition-project" and len(log) == 4
     log.clear()
     monkeypatch.setattr(pca, "TALL_MAX_BYTES", 2**27)
-    em.decompose(em.Signal(counts), n_components=5, solver="randomized", seed=1, centre=True)  # no stats sketch
+    em.decompose(em.Signal(counts), n_components=5, solver="randomized", seed=1, centre=True, n_iter=2)  # no stats
     assert [r.name for r in log] == [
         "decomposition-statistics", "decomposition-sketch", "decomposition-power", "decomposition-power"
     ]
@@ -74,7 +74,7 @@ def test_randomized_reads_the_data_three_times(counts, monkeypatch):
 
 @pytest.mark.parametrize("centre", [False, True])
 def test_fused_passes_equal_the_textbook_algorithm(counts, centre):
-    d = em.decompose(em.Signal(counts), n_components=6, solver="randomized", seed=4, centre=centre)
+    d = em.decompose(em.Signal(counts), n_components=6, solver="randomized", seed=4, centre=centre, n_iter=2)
     xw = weighted(counts, centre=centre)
     omega = None
     if not centre:  # the first sketch was taken in the statistics read: Omega meets Dr X, i.e. Xw @ (Dc^-1 Omega)
@@ -98,7 +98,7 @@ def test_fused_passes_equal_the_textbook_algorithm(counts, centre):
 
 def test_float64_data_products_are_float64(counts):
     d64 = em.decompose(em.Signal(counts.astype(np.float64)), n_components=6, solver="randomized", seed=4,
-                       poisson=True)
+                       poisson=True, n_iter=2)
     omega = np.random.default_rng(4).standard_normal((160, 16)) * np.sqrt(counts.reshape(-1, 160).sum(0))[:, None]
     ev = textbook_randomized(weighted(counts), 6, seed=4, n_iter=2, oversample=10, omega=omega)[0]
     np.testing.assert_allclose(d64.eigenvalues[:6], ev, rtol=1e-8)
@@ -218,7 +218,7 @@ def test_randomized_with_masks(counts):
     sig = np.zeros(160, bool)
     sig[150:] = True
     d = em.decompose(em.Signal(counts), n_components=4, solver="randomized", seed=0, navigation_mask=nav,
-                     signal_mask=sig)
+                     signal_mask=sig, n_iter=2)
     xw = weighted(counts, ~nav.reshape(-1), ~sig)
     bh = counts.reshape(-1, 160)[~nav.reshape(-1)][:, ~sig].sum(0).astype(float)  # kept pixels and channels
     omega = np.random.default_rng(0).standard_normal((150, 14)) * np.sqrt(bh)[:, None]  # the statistics sketch
@@ -244,3 +244,40 @@ def test_randomized_on_a_dask_cluster_gives_the_same_bits(counts, tmp_path):
     assert np.array_equal(a.eigenvalues, b.eigenvalues)
     assert np.array_equal(a.factors_array, b.factors_array)
     assert np.array_equal(a.loadings_array, b.loadings_array)
+
+
+def _top_subspace_angle(a, b, r):
+    qa, qb = np.linalg.qr(np.asarray(a)[:, :r])[0], np.linalg.qr(np.asarray(b)[:, :r])[0]
+    return float(np.degrees(np.arccos(np.clip(np.linalg.svd(qa.T @ qb, compute_uv=False).min(), -1, 1))))
+
+
+def test_power_iterations_go_on_until_the_components_above_the_noise_settle():
+    """Three blob-mixed EDS phases at 200 counts/pixel (40 x 40 x 2048): the third component stands 1.7 x above
+    the noise, and two power iterations left the top-3 subspace 7.9 degrees from the exact one. The default goes
+    on until the components that stand out turn by less than a degree between passes, and says so."""
+    from groundtruth import mixed_scene
+
+    s, _ = mixed_scene(rank=3, kind="eds", layout="blobs", shape=(40, 40), n_channels=2048, counts=200, seed=2)
+    exact = em.decompose(s, "pca", n_components=3, solver="gram")
+    two = em.decompose(s, "pca", n_components=3, n_iter=2)
+    settled = em.decompose(s, "pca", n_components=3)
+    assert two.info["solver"] == settled.info["solver"] == "randomized"
+    assert _top_subspace_angle(exact.factors_array, two.factors_array, 3) > 5.0
+    assert _top_subspace_angle(exact.factors_array, settled.factors_array, 3) < 1.0
+    assert 2 < settled.info["power_iterations"] <= 7 and two.info["power_iterations"] == 2
+    assert settled.info["power_iterations_note"].startswith("settled: the 3 component(s)")
+    # NMF refines from its start: two iterations, as before
+    with pytest.warns(UserWarning, match="stopped at max_iter"):
+        assert em.decompose(s, "nmf", n_components=3, max_iter=5).info["power_iterations"] == 2
+
+
+def test_components_that_stand_far_out_settle_at_two_iterations_with_the_same_bits(counts, monkeypatch):
+    """A cube whose components stand far above the noise reads the data three times, as with n_iter=2, and gives
+    its bits."""
+    big = np.concatenate([counts] * 4, axis=0) * 8  # more pixels and counts: the components stand far out
+    log = names(monkeypatch)
+    d = em.decompose(em.Signal(big), n_components=3, solver="randomized", seed=1)
+    assert [r.name for r in log] == ["decomposition-statistics-sketch", "decomposition-power", "decomposition-power"]
+    assert d.info["power_iterations"] == 2 and d.info["power_iterations_note"].startswith("settled")
+    fixed = em.decompose(em.Signal(big), n_components=3, solver="randomized", seed=1, n_iter=2)
+    np.testing.assert_array_equal(d.factors_array, fixed.factors_array)

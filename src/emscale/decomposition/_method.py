@@ -121,6 +121,10 @@ class Method:
     auto_rank: ClassVar[bool] = True  # n_components=None means "auto" (False: every component computed, up to 32)
     top_k_only: ClassVar[bool] = False  # needs only the top-k PCA subspace: with an int k, solver "auto" sketches
     single_pass: ClassVar[bool] = False  # solver="single_pass" can serve it
+    # the randomized route's power iterations go on until the leading components settle (n_iter=None): the
+    # method's result is that subspace (PCA, ICA); methods that refine from it keep two (their results moved
+    # both ways, by up to 2 degrees, with a settled start)
+    settles_subspace: ClassVar[bool] = False
 
     def __init__(self, **given):
         for opt in given:

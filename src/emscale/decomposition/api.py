@@ -25,6 +25,7 @@ SINGLE_PASS_TESTS = 10  # rows of the error-test sketch of the single-pass solve
 GRAM_MAX_CHANNELS = 4096  # above this the channels x channels Gram matrix gets too big: randomized
 DEFAULT_MAX_COMPONENTS = 32  # PCA with n_components=None keeps the whole scree but this many factors/loadings
 RANDOMIZED_MIN_VALUES = 2**20  # below this many values the exact route is as fast (and seed-independent)
+AUTO_POWER_ITERATIONS = (2, pca.AUTO_MAX_ITER)  # n_iter=None: at least, at most (until settled between)
 ZERO_PEAK_KEV = 0.1  # EDS channels below this energy hold the detector's zero-energy (strobe) peak
 
 
@@ -45,7 +46,7 @@ def decompose(
     n_components: int | Literal["auto"] | None = None, poisson: bool | None = None,
     seed: int = 0, navigation_mask=None, signal_mask=None, centre: bool = False,
     solver: Literal["auto", "gram", "randomized", "single_pass"] = "auto",
-    n_iter: int = 2, oversample: int = 10,
+    n_iter: int | None = None, oversample: int = 10,
     max_iter: int | None = None, tol: float | None = None, loss: Literal["kl", "frobenius"] | None = None,
     closure: bool | None = None, init: Literal["auto", "nndsvda", "vca"] | None = None,
     pure_pixels: bool | None = None, fit_pixels: int | None = None, mu_exponent: float | None = None,
@@ -85,7 +86,11 @@ def decompose(
         are fewer pixels than channels). The rank estimate is the same from every solver: randomized and
         single-pass runs that need it (``"auto"``) compute it from the exact spectrum of its channel subset (one
         more read).
-    n_iter, oversample : power iterations and oversampling of the randomized solver.
+    n_iter, oversample : power iterations and oversampling of the randomized solver. ``n_iter=None``: for PCA and
+        ICA, whose result is the subspace itself, at least 2, up to 7, until the components that stand out of the
+        noise turn by less than a degree between iterations (:func:`.pca.randomized_pca`); for the methods that
+        refine from it (NMF, MCR, VCA), 2. ``info["power_iterations"]`` and its note say how many ran and why; an
+        int runs exactly that many.
     max_iter, tol, loss, closure, init, pure_pixels, fit_pixels, mu_exponent, on, diff_order : options of the
         methods that declare them
         (``None``: the method's default; an option given to a method that does not take it is an error):
@@ -143,6 +148,8 @@ def decompose(
         if rank_needed and solver_asked == "auto":  # an explicit "gram" keeps its exact scree
             solver, n_pca = "randomized", 1
             solver_note = "too few counts for a rank estimate: no scree computed"
+    if n_iter is None and not meth.settles_subspace:
+        n_iter = AUTO_POWER_ITERATIONS[0]
     pca_result, info = _pca(dm, solver, n_pca, seed, simulate_noise, n_iter, oversample, sketches, rank_sel)
     if solver_note:
         info["solver_note"] = solver_note
@@ -519,7 +526,8 @@ def _check_values(s: Signal, dm: DataMatrix, meth: Method, poisson: bool, n_comp
         raise ValueError(f"centre=True makes no sense for the non-negative method {meth.name!r}")
 
 
-def _pca(dm: DataMatrix, solver: str, n_pca: int, seed, simulate_noise: bool, n_iter: int, oversample: int, sketches,
+def _pca(dm: DataMatrix, solver: str, n_pca: int, seed, simulate_noise: bool, n_iter: int | None, oversample: int,
+         sketches,
          rank_sel=None):
     """The PCA of the configured matrix (weighted units) and what it adds to the result's info."""
     info: dict = {}
@@ -528,7 +536,11 @@ def _pca(dm: DataMatrix, solver: str, n_pca: int, seed, simulate_noise: bool, n_
     elif solver == "single_pass":
         result, info["relative_error_estimate"] = pca.single_pass_pca(dm, n_pca, seed, sketches, SINGLE_PASS_TESTS)
     else:
-        result = pca.randomized_pca(dm, n_pca, seed=seed, n_iter=n_iter, oversample=oversample)
+        fixed = n_iter is not None
+        result = pca.randomized_pca(dm, n_pca, seed=seed, n_iter=n_iter if fixed else AUTO_POWER_ITERATIONS[0],
+                                    oversample=oversample, max_iter=None if fixed else AUTO_POWER_ITERATIONS[1])
+        info["power_iterations"] = result.power_iterations
+        info["power_iterations_note"] = result.power_note or "as given (n_iter)"
     if result.noise_eigenvalues is not None:
         info["noise_eigenvalues"] = result.noise_eigenvalues
     return result, info

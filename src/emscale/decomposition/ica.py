@@ -136,6 +136,7 @@ class ICA(Method):
     entry positive) and ordered by energy. Options: ``on``, ``diff_order``, ``max_iter``, ``tol`` of FastICA."""
 
     name = "ica"
+    settles_subspace = True
     options = {"on": "factors", "diff_order": 1, "max_iter": 1000, "tol": 1e-6}
     recorded = ("on", "diff_order")
     before_recorded = {"on": "loadings"}  # FastICA of the maps was the only way before ``on`` existed
