@@ -69,7 +69,9 @@ def test_unmeasured_pixels_carry_no_weight():
     full = region_shapes(w, h, _layout((64, 64)), [1])[1].plateau
     kept = np.sort(rng.choice(64 * 64, size=64 * 64 // 3, replace=False))
     sparse = region_shapes(w[kept], h, PixelLayout((64, 64), kept), [1])[1].plateau
-    assert abs(sparse - full) < 0.1, (sparse, full)
+    # (the smoothing, widened to average as many measured pixels as on the full scan, blurs the disc's edge:
+    # 0.77 against 0.88)
+    assert abs(sparse - full) < 0.15 and sparse > 0.7, (sparse, full)
 
 
 def test_only_the_two_scan_axes_are_smoothed():
@@ -88,3 +90,42 @@ def test_small_maps_are_not_judged():
     assert not PixelLayout((32, 32), np.arange(1024)).judgeable
     assert PixelLayout((50, 50), np.arange(2500)).judgeable  # the issue's real Ag on Al map
     assert MIN_PIXELS > 1024
+
+
+def test_a_sparse_scan_averages_as_many_measured_pixels_as_a_full_one():
+    """At 20 % of the pixels, scattered, the full scan's smoothing width holds a fifth of the measured pixels: the
+    smoothed shares kept the single pixels' noise (here 0.2 of a share per pixel, as an NMF of few counts gives)
+    and a pure region read as a mixture: 0.28 against the full scan's 0.89. Widened by 1 / sqrt(density): 0.78."""
+    rng = np.random.default_rng(4)
+    yy, xx = np.mgrid[0:96, 0:96]
+    share = (np.hypot(yy - 48, xx - 48) < 30).astype(float).ravel() + rng.normal(0, 0.2, 96 * 96)
+    h = np.array([[0.5, 0.25, 0.25], [0.25, 0.25, 2.5]])
+    w = np.stack([1 - share, share], axis=1) / h.sum(axis=1)
+    full = region_shapes(w, h, _layout((96, 96)), [1])[1].plateau
+    kept = np.sort(rng.choice(96 * 96, size=96 * 96 // 5, replace=False))
+    layout = PixelLayout((96, 96), kept)
+    assert layout.smoothing == pytest.approx(1 / np.sqrt(0.2), rel=0.05)
+    sparse = region_shapes(w[kept], h, layout, [1])[1].plateau
+    assert full > 0.85 and 0.7 < sparse < full, (sparse, full)
+    # a full scan, and one with a region left out, keep the full scan's width
+    assert _layout((96, 96)).smoothing == 1.0
+    assert PixelLayout((96, 96), np.flatnonzero((xx >= 20).ravel())).smoothing == 1.0
+
+
+def test_the_demo_sample_scanned_at_a_fifth_keeps_its_pure_pixels():
+    """The demo's EDS sample (128 x 96, 512 channels) with 20 % of its pixels measured at random, decomposed on
+    them (what the spectrum-image inpainting does): the pure pixels were refused (a plateau read through single
+    pixels' noise) and the spectra's end taken, 28.7-28.9 degrees from the true SiO2 spectrum (seeds 1, 2)."""
+    import emscale as em
+    from emscale import sampling
+    from emscale.workflows import samples
+
+    si, truth = samples.eds_si(shape=(128, 96), n_channels=512, seed=0)
+    spectra = np.stack([np.asarray(truth["components"][k]) for k in ("Si", "SiO2", "Cu")], axis=1)
+    measured = sampling.random_pattern((128, 96), 0.2, seed=1)
+    d = em.decompose(si, "nmf", n_components=3, seed=0, navigation_mask=~measured)
+    assert d.info["pure_pixel_rotation"], d.info["pure_pixel_reason"]
+    f = np.asarray(d.factors_array)
+    cos = (f / np.linalg.norm(f, axis=0)).T @ (spectra / np.linalg.norm(spectra, axis=0))
+    angles = np.degrees(np.arccos(np.clip(cos.max(axis=0), -1, 1)))
+    assert angles.max() < 4.0, angles
