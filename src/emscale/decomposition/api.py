@@ -10,7 +10,7 @@ import numpy as np
 
 from ..core.errors import DataError, check_seed
 from ..core.registry import operation
-from ..core.signal import Signal
+from ..core.signal import Signal, measured_mask
 from . import ica, mcr, nmf, pca, vca  # noqa: F401 -- each registers its method (a new method: add its module)
 from ._matrix import DataMatrix
 from ._method import METHODS as _TABLE
@@ -74,7 +74,9 @@ def decompose(
         the rank estimate.
     seed : seeds every random choice (randomized sketch, FastICA, VCA, k-means); same seed, same bits.
     navigation_mask, signal_mask : boolean arrays (numpy order: ``data.shape[:nav_ndim]`` resp. the signal
-        shape) or Signals; ``True`` marks pixels/channels to *exclude* (HyperSpy's convention).
+        shape) or Signals; ``True`` marks pixels/channels to *exclude* (HyperSpy's convention). A sparse scan
+        (``sample_scan``) is decomposed on its measured pixels only, with or without a navigation_mask
+        (``params["unmeasured_excluded"]``); their loadings elsewhere are NaN. A reconstruction is decomposed whole.
     centre : subtract the (weighted) mean spectrum before PCA/ICA; the mean is kept in the model.
     solver : ``"gram"`` (exact, full scree), ``"randomized"`` (top components only), ``"single_pass"`` (PCA
         from sketches taken in one read of the data, for data that can be read only once; reports
@@ -438,7 +440,12 @@ def _data_matrix(s: Signal, n_components, navigation_mask, signal_mask, executor
     check_n_components(n_components)
     if s.nav_ndim == 0:
         raise DataError(f"{s!r} has no navigation axis: decomposition needs several pixels")
-    keep_pix = _keep_mask(navigation_mask, s.shape[: s.nav_ndim], "navigation_mask")
+    given = keep_pix = _keep_mask(navigation_mask, s.shape[: s.nav_ndim], "navigation_mask")
+    measured = _measured(s)
+    if measured is not None:
+        keep_pix = measured if given is None else given & measured
+        if not keep_pix.any():
+            raise DataError("navigation_mask excludes every measured pixel of the sparse scan: nothing to decompose")
     keep_ch = _keep_mask(signal_mask, s.shape[s.nav_ndim :], "signal_mask")
     dm = DataMatrix(s.data, s.nav_ndim, keep_pix, keep_ch, executor=executor, progress=progress)
     if dm.n_pixels < 2:
@@ -447,8 +454,24 @@ def _data_matrix(s: Signal, n_components, navigation_mask, signal_mask, executor
     if dm.n_channels < 2:
         raise DataError(f"signal_mask leaves {dm.n_channels} channel(s); at least 2 are needed" if keep_ch is not None
                         else f"{s!r} has {dm.n_channels} channel: decomposition needs at least 2")
-    return dm, {"navigation_mask_excluded": 0 if keep_pix is None else int((~keep_pix).sum()),
-                "signal_mask_excluded": 0 if keep_ch is None else int((~keep_ch).sum())}
+    return dm, {"navigation_mask_excluded": 0 if given is None else int((~given).sum()),
+                "signal_mask_excluded": 0 if keep_ch is None else int((~keep_ch).sum()),
+                **({} if measured is None else {"unmeasured_excluded": int((~measured).sum())})}
+
+
+def _measured(s: Signal) -> np.ndarray | None:
+    """The flat 'keep' mask of a sparse scan's measured pixels (``metadata["Sampling"]``, written by
+    ``sample_scan``): its unmeasured positions hold zeros that were never counted, and decomposed as spectra they
+    pulled every component towards zero (a new user's 3-phase EDS scan at 20 %: SiO2 36.9 degrees from the truth,
+    1.2 with the mask). None for a full scan or a reconstruction, whose every position holds a value."""
+    mask = measured_mask(s)
+    if mask is None or "reconstruction" in s.metadata.get("Sampling", {}):
+        return None
+    nav = tuple(s.shape[: s.nav_ndim])
+    if mask.shape != nav:
+        raise DataError(f"{s!r} carries a scan mask of shape {mask.shape} for navigation shape {nav}: the mask no "
+                        "longer fits the data (cropped or rebinned after sampling?)")
+    return mask.reshape(-1)
 
 
 def _solver(solver: str, meth: Method, n_components, dm: DataMatrix, centre: bool) -> str:
