@@ -134,3 +134,46 @@ def test_a_damaged_position_list_is_an_error_naming_the_file(tmp_path, name, tex
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
     with pytest.raises(DataError, match=f"{name}: not a position list"):
         load_positions(path, (8, 8))
+
+
+def test_a_position_list_without_a_header_is_read_whole_as_row_column(tmp_path):
+    # the first line was skipped as a header whatever it held: "0,1 / 2,3 / 4,5" gave two positions
+    path = tmp_path / "scan.csv"
+    path.write_text("0,1\n2,3\n4,5\n")
+    assert np.argwhere(load_positions(path, (10, 10))).tolist() == [[0, 1], [2, 3], [4, 5]]
+
+
+@pytest.mark.parametrize("header, lines", [("x,y", ["1,0", "3,2", "5,4"]), ("Col, Row", ["1, 0", "3, 2", "5, 4"]),
+                                           ("row\tcolumn", ["0\t1", "2\t3", "4\t5"])])
+def test_a_position_list_header_names_its_columns_in_either_order(tmp_path, header, lines):
+    # an x,y file was read as row,column: every position transposed
+    path = tmp_path / "scan.csv"
+    path.write_text("\n".join([header, *lines]) + "\n")
+    assert np.argwhere(load_positions(path, (10, 10))).tolist() == [[0, 1], [2, 3], [4, 5]]
+
+
+@pytest.mark.parametrize("header, problem", [("a,b", "does not name a row and a column"),
+                                             ("x,x", "does not name a row and a column"),
+                                             ("row,column,dwell", "names 3 columns")])
+def test_a_position_list_header_it_does_not_understand_is_refused(tmp_path, header, problem):
+    path = tmp_path / "scan.csv"
+    path.write_text(f"{header}\n1,2\n")
+    with pytest.raises(DataError, match=f"scan.csv: not a position list.*{problem}"):
+        load_positions(path, (8, 8))
+
+
+def test_repeated_positions_are_measured_once_with_a_warning_that_counts_them(tmp_path):
+    path = tmp_path / "scan.csv"
+    path.write_text("row,column\n1,1\n2,2\n1,1\n1,1\n")
+    with pytest.warns(UserWarning, match="2 of its 4 positions repeat an earlier one"):
+        mask = load_positions(path, (4, 4))
+    assert mask.sum() == 2
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".csv"])
+def test_a_saved_position_list_reads_back_in_its_scan_order(tmp_path, suffix):
+    from emscale.sampling import read_positions
+
+    mask = line_hop_pattern((30, 41), 0.3, seed=5)
+    path = save_positions(mask, tmp_path / f"scan{suffix}", order="serpentine")
+    assert np.array_equal(read_positions(path), positions(mask, order="serpentine"))

@@ -18,6 +18,7 @@ from .patterns import (
     make_pattern,
     positions,
     random_pattern,
+    read_positions,
     save_positions,
 )
 
@@ -32,6 +33,7 @@ __all__ = [
     "microscope",
     "positions",
     "random_pattern",
+    "read_positions",
     "sample_array",
     "sample_scan",
     "save_positions",

@@ -12,7 +12,9 @@ measured position. The fast scan direction is x (along a row), the slow one y, a
 * :func:`check_mask` -- a user's mask, checked.
 
 :func:`positions` lists a mask's positions in scan order (raster, or serpentine for a scan that reverses
-direction on every row) and :func:`save_positions` writes that list as ``.npy`` or ``.csv`` for a scan generator.
+direction on every row) and :func:`save_positions` writes that list as ``.npy`` or ``.csv`` for a scan generator;
+:func:`load_positions` reads such a list back as a mask (a ``.csv`` with a ``row,column`` or ``x,y`` header, or
+none: then ``row,column``; :func:`read_positions` says the format) -- the round trip is exact.
 
 References
 ----------
@@ -31,6 +33,7 @@ atomic resolution STEM imaging", Appl. Phys. Lett. 109 (2016) 164102.
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +52,7 @@ __all__ = [
     "make_pattern",
     "positions",
     "random_pattern",
+    "read_positions",
     "save_positions",
 ]
 
@@ -236,7 +240,8 @@ def positions(mask, order: str = "raster") -> np.ndarray:
 
 def save_positions(mask, path, order: str = "raster", overwrite: bool = False) -> Path:
     """Write the positions of ``mask`` in scan order to ``path`` (``.npy``: (n, 2) int64; ``.csv``: a header
-    ``row,column`` then one position a line) for a scan generator to consume. Returns the path."""
+    ``row,column`` then one position a line) for a scan generator to consume; :func:`load_positions` reads it back
+    exactly. Returns the path."""
     from ..core.atomic import atomic_write
     from ..core.errors import OutputExistsError
 
@@ -258,20 +263,98 @@ def save_positions(mask, path, order: str = "raster", overwrite: bool = False) -
     return path
 
 
-def load_positions(path, shape) -> np.ndarray:
-    """The mask of ``shape`` from a position list written by :func:`save_positions` (``.npy`` or ``.csv``)."""
+# the names a position list's header may give its two columns (case and surrounding spaces ignored)
+ROW_NAMES = ("row", "y")
+COLUMN_NAMES = ("column", "col", "x")
+
+
+def read_positions(path) -> np.ndarray:
+    """The positions of a list written by :func:`save_positions` or a scan generator, as ``(n, 2)`` int64
+    ``(row, column)`` pairs in the file's order (duplicates kept).
+
+    ``.npy``: an ``(n, 2)`` array of whole numbers, ``(row, column)``. ``.csv``: one position a line, two whole
+    numbers separated by a comma (or by tabs or spaces); blank lines and lines starting with ``#`` are skipped. A
+    first line that is not two numbers is a header naming the columns, in either order: ``row``/``y`` and
+    ``column``/``col``/``x`` (``x,y`` is read as column, row). Without a header the pairs are ``(row, column)``,
+    the order :func:`save_positions` writes.
+
+    Raises
+    ------
+    DataError : the file cannot be read, is not two columns of whole numbers, or has a header it does not
+        understand; the message names the file.
+    """
     path = Path(path)
-    try:  # no pickles: np.load refuses object arrays
-        pos = np.load(path) if path.suffix.lower() == ".npy" else np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
-        if pos.size and (pos.ndim != 2 or pos.shape[1] != 2 or not np.all(np.isfinite(pos))
-                         or not np.all(pos == np.round(pos))):
-            raise ValueError("not (row, column) pairs of whole numbers")
-        pos = np.asarray(pos, dtype=np.int64).reshape(-1, 2)
-    except (ValueError, OSError, EOFError) as e:
-        raise DataError(f"{path}: not a position list (a 'row,column' header, then whole-number pairs): {e}") from None
+    try:
+        if path.suffix.lower() == ".npy":
+            pos, order = np.load(path), (0, 1)  # no pickles: np.load refuses object arrays
+        else:
+            pos, order = _read_csv(path)
+        pos = np.asarray(pos)
+        if pos.size and (pos.ndim != 2 or pos.shape[1] != 2 or pos.dtype.kind not in "biuf"):
+            raise ValueError(f"not (row, column) pairs (an array of shape {pos.shape}, dtype {pos.dtype})")
+        bad = np.flatnonzero(~(np.isfinite(pos) & (pos == np.round(pos))).all(axis=1)) if pos.size else []
+        if len(bad):
+            raise ValueError(f"position {bad[0] + 1} ({', '.join(f'{v:g}' for v in pos[bad[0]])}) is not two whole "
+                             f"numbers ({len(bad)} such)")
+        return np.asarray(pos, dtype=np.int64).reshape(-1, 2)[:, order]
+    except (ValueError, OSError, EOFError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not a position list (two columns of whole numbers, optionally under a header "
+                        f"such as 'row,column' or 'x,y'): {e}") from None
+
+
+def _read_csv(path: Path) -> tuple[np.ndarray, tuple[int, int]]:
+    """(the numbers of a ``.csv`` position list as written, the column order that makes them (row, column))."""
+    lines = [(i + 1, line.strip()) for i, line in enumerate(path.read_text().splitlines())]
+    lines = [(n, line) for n, line in lines if line and not line.startswith("#")]
+    rows = [(n, line.split(",") if "," in line else line.split()) for n, line in lines]
+    order = (0, 1)
+    if rows and not all(_is_number(f) for f in rows[0][1]):
+        order = _header_order(rows[0][1])  # a header is the first line only: one later is a damaged value
+        rows = rows[1:]
+    values = []
+    for n, fields in rows:
+        if len(fields) != 2:
+            raise ValueError(f"line {n} has {len(fields)} values, not 2")
+        try:
+            values.append([float(f) for f in fields])
+        except ValueError:
+            raise ValueError(f"line {n} ({', '.join(f.strip() for f in fields)}) is not two numbers") from None
+    return np.asarray(values, dtype=np.float64).reshape(-1, 2), order
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _header_order(names: list[str]) -> tuple[int, int]:
+    """The columns of a header that hold the row and the column: ``row,column`` -> (0, 1), ``x,y`` -> (1, 0)."""
+    got = [n.strip().strip('"').lower() for n in names]
+    kinds = ["row" if n in ROW_NAMES else "column" if n in COLUMN_NAMES else None for n in got]
+    if len(got) != 2:
+        raise ValueError(f"the header {','.join(n.strip() for n in names)!r} names {len(got)} columns; a position "
+                         "list has two, a row and a column")
+    if sorted(map(str, kinds)) != ["column", "row"]:
+        raise ValueError(f"the header {','.join(n.strip() for n in names)!r} does not name a row and a column (one "
+                         f"of {'/'.join(ROW_NAMES)} and one of {'/'.join(COLUMN_NAMES)})")
+    return kinds.index("row"), kinds.index("column")
+
+
+def load_positions(path, shape) -> np.ndarray:
+    """The mask of ``shape`` from a position list (:func:`read_positions`: ``.npy``, or ``.csv`` with or without a
+    header). A position listed more than once is measured once, with a warning that counts them (a scan generator
+    list that revisits positions doses them again, which a mask cannot hold)."""
+    pos = read_positions(path)
     shape = _check_shape(shape)
     if len(pos) and ((pos < 0).any() or (pos >= np.array(shape)).any()):
-        raise DataError(f"{path}: positions fall outside the scan grid {shape}")
+        raise DataError(f"{path}: positions fall outside the scan grid {shape} (rows, columns)")
     mask = np.zeros(shape, bool)
     mask[pos[:, 0], pos[:, 1]] = True
+    repeated = len(pos) - int(np.count_nonzero(mask))
+    if repeated:
+        warnings.warn(f"{path}: {repeated} of its {len(pos)} positions repeat an earlier one; each position is "
+                      f"measured once ({len(pos) - repeated} positions)", UserWarning, stacklevel=2)
     return check_mask(mask, name=str(path))
