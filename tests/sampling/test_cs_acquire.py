@@ -107,3 +107,21 @@ def test_a_reconstruction_of_a_sparse_scan_may_be_sampled_again():
     assert m.mean() == pytest.approx(0.2, abs=0.01) and again.metadata["Sampling"]["seed"] == 1
     assert "reconstruction" not in again.metadata["Sampling"]
     np.testing.assert_array_equal(np.asarray(again.data)[m], np.asarray(rec.data)[m])
+
+
+def test_a_jittered_grid_recorded_before_its_cells_existed_replays_its_square_cells(tmp_path):
+    """The jittered grid now cuts as many cells as positions asked for; a history that does not say which cells
+    ran is from before, when they were square, and replays them."""
+    from emscale.sampling import jittered_grid_pattern
+
+    _image((24, 30)).save(tmp_path / "adf.zarr")
+    s = em.load(tmp_path / "adf.zarr")
+    new = s.sample_scan("jittered_grid", 0.3, seed=2)
+    assert new.history[-1]["params"]["cells"] == "exact"
+    assert int(scan_mask(new).sum()) == round(0.3 * 24 * 30)
+    old = [dict(e) for e in new.history]
+    old[-1]["params"] = {k: v for k, v in old[-1]["params"].items() if k != "cells"}
+    assert np.array_equal(scan_mask(em.replay(old)), jittered_grid_pattern((24, 30), 0.3, seed=2, cells="square"))
+    assert np.array_equal(scan_mask(em.replay(new.history)), scan_mask(new))
+    # a random scan ignores cells: not recorded as if it ran
+    assert s.sample_scan("random", 0.3).history[-1]["params"]["cells"] is None

@@ -177,3 +177,23 @@ def test_a_saved_position_list_reads_back_in_its_scan_order(tmp_path, suffix):
     mask = line_hop_pattern((30, 41), 0.3, seed=5)
     path = save_positions(mask, tmp_path / f"scan{suffix}", order="serpentine")
     assert np.array_equal(read_positions(path), positions(mask, order="serpentine"))
+
+
+@pytest.mark.parametrize("shape, fraction", [((1, 50), 0.05), ((8, 8), 0.3), ((300, 5), 0.02), ((7, 300), 0.01),
+                                             ((3, 1000), 0.9), ((128, 128), 0.1)])
+def test_jittered_grid_measures_as_many_positions_as_a_random_scan_on_any_shape(shape, fraction):
+    # square cells of 1 / sqrt(fraction) did not fit thin or small grids: 1 x 50 at 5 % measured 24 %, 8 x 8 at 30 %
+    # 39 %, 300 x 5 at 2 % 2.9 %, 7 x 300 at 1 % 1.4 %
+    mask = jittered_grid_pattern(shape, fraction, seed=4)
+    assert mask.sum() == random_pattern(shape, fraction).sum()
+    # still stratified: a cell is about 1 / fraction pixels, so no row band of 3 cells' height is empty
+    if min(shape) > 1:
+        rows = max(1, int(np.ceil(3 * np.sqrt(shape[0] / (fraction * shape[1])))))
+        assert all(mask[y : y + rows].any() for y in range(0, shape[0] - rows + 1))
+
+
+def test_the_square_cells_of_recorded_jittered_grids_are_kept():
+    mask = jittered_grid_pattern((1, 50), 0.05, seed=0, cells="square")
+    assert mask.sum() == 12  # what every jittered grid measured before cells existed
+    with pytest.raises(ValueError, match="unknown cells 'round'"):
+        jittered_grid_pattern((8, 8), 0.3, cells="round")

@@ -427,3 +427,22 @@ def test_the_report_cuts_a_long_parameter_in_its_steps_table(tmp_path):
     html = (tmp_path / "out" / "report.html").read_text()
     steps = html[html.index("<h2>Steps</h2>"):html.index("<h2>", html.index("<h2>Steps</h2>") + 5)]
     assert "characters; the recipe holds it whole" in steps and steps.count("true") + steps.count("True") < 40
+
+
+def test_a_results_folder_from_before_an_option_existed_replays_with_the_value_of_its_time(tmp_path):
+    """A pinned recipe holds every value its steps ran with, so a parameter it lacks is one the step predates: the
+    replay runs it with the value of its time (a jittered grid's square cells), not today's default."""
+    import hashlib
+
+    axes = [{"name": "y", "navigate": False}, {"name": "x", "navigate": False}]
+    em.Signal(np.random.default_rng(0).random((20, 30)), axes=axes, signal_type="image").save(tmp_path / "adf.zarr")
+    text = ('[input]\npath = "adf.zarr"\n\n[[step]]\nop = "sample_scan"\npattern = "jittered_grid"\nfraction = 0.3\n'
+            'cells = "square"\n')
+    out = tmp_path / "out"
+    run_recipe(_write(tmp_path, text, "j.toml"), out, report=False)
+    pinned = out / "recipe.toml"
+    pinned.write_text(pinned.read_text().replace('cells = "square"\n', ""))  # as a folder written before cells
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["files"]["recipe.toml"] = hashlib.sha256(pinned.read_bytes()).hexdigest()
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert replay_outdir(out) == []

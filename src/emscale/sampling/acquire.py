@@ -19,7 +19,15 @@ from ..core.errors import DataError, check_seed, is_number
 from ..core.history import file_beside_input, is_pinned_file
 from ..core.registry import operation
 from ..core.signal import Signal, derive, measured_mask
-from .patterns import check_fraction, check_mask, check_mean_run, check_pattern, load_positions, make_pattern
+from .patterns import (
+    check_cells,
+    check_fraction,
+    check_mask,
+    check_mean_run,
+    check_pattern,
+    load_positions,
+    make_pattern,
+)
 
 __all__ = ["sample_array", "sample_scan", "scan_mask", "scan_shape"]
 
@@ -108,7 +116,7 @@ def given_mask(s, mask, shape) -> np.ndarray:
 
 def measured_info(mask) -> dict:
     """What a scan mask measured, for ``metadata["Sampling"]``: its share of the positions and their number (a line
-    hop or jittered grid measures about the fraction asked for, not exactly it)."""
+    hop measures about the fraction asked for, not exactly it)."""
     return {"measured_fraction": float(mask.mean()), "measured_positions": int(np.count_nonzero(mask))}
 
 
@@ -117,15 +125,24 @@ def recorded_mask(value, args):
     return None if value is None else given_mask(args["s"], value, scan_shape(args["s"]))
 
 
+# the pattern each pattern-specific parameter belongs to: recorded as None for the others, which ignore it
+_PATTERN_OF = {"mean_run": "line_hop", "cells": "jittered_grid"}
+
+
 def _unless_given(name):
     """Record a pattern parameter as None where a mask was given: the step ignored it (and mean_run but for a line
-    hop), so neither the history nor a pinned recipe should say it ran."""
+    hop, cells but for a jittered grid), so neither the history nor a pinned recipe should say it ran."""
     def record(value, args):
-        if args.get("mask") is not None or (name == "mean_run" and args.get("pattern", "random") != "line_hop"):
+        if args.get("mask") is not None or (name in _PATTERN_OF and args.get("pattern", "random") != _PATTERN_OF[name]):
             return None
         return value
 
     return record
+
+
+def _before_cells(params: dict) -> dict:
+    """A jittered grid recorded before ``cells`` existed ran square cells (:func:`.patterns.jittered_grid_pattern`)."""
+    return {"cells": "square"} if params.get("pattern") == "jittered_grid" and params.get("mask") is None else {}
 
 
 def scan_mask(s) -> np.ndarray | None:
@@ -134,9 +151,11 @@ def scan_mask(s) -> np.ndarray | None:
 
 
 @operation("sample_scan", method=True, check={"pattern": check_pattern, "fraction": check_fraction,
-                                               "seed": check_seed, "dose": check_dose, "mean_run": check_mean_run},
+                                               "seed": check_seed, "dose": check_dose, "mean_run": check_mean_run,
+                                               "cells": check_cells},
            record={"mask": recorded_mask, "pattern": _unless_given("pattern"), "fraction": _unless_given("fraction"),
-                   "mean_run": _unless_given("mean_run")})
+                   "mean_run": _unless_given("mean_run"), "cells": _unless_given("cells")},
+           before_recorded=_before_cells)
 def sample_scan(
     s: Signal,
     pattern: str = "random",
@@ -145,6 +164,7 @@ def sample_scan(
     mask=None,
     dose: float | None = None,
     mean_run: float = 4.0,
+    cells: str = "exact",
 ) -> Signal:
     """A simulated sparse acquisition of Signal ``s``: only the positions of a scan pattern are kept.
 
@@ -159,6 +179,8 @@ def sample_scan(
         position list beside the input (``.csv`` / ``.npy``, as ``emscale pattern`` writes), recorded as the mask.
     dose : None or the dose factor of :func:`sample_array` (Poisson counts of mean ``dose * s``).
     mean_run : mean run length (pixels) of ``"line_hop"``.
+    cells : cell layout of ``"jittered_grid"``: ``"exact"`` (as many cells as positions asked for) or
+        ``"square"`` (the layout of histories recorded before ``cells`` existed, which replay with it).
 
     Returns
     -------
@@ -178,7 +200,7 @@ def sample_scan(
         raise DataError(f"{s!r} is already a sparse scan (metadata['Sampling']): its unmeasured zeros would be "
                         "sampled as measurements; sample the full signal")
     if mask is None:
-        kw = {"mean_run": mean_run} if pattern == "line_hop" else {}
+        kw = {"line_hop": {"mean_run": mean_run}, "jittered_grid": {"cells": cells}}.get(pattern, {})
         mask = make_pattern(pattern, shape, fraction, seed, **kw)
         info = {"pattern": pattern, "fraction": float(fraction), "seed": int(seed)}
     else:

@@ -375,6 +375,8 @@ def replay_outdir(outdir, input_path=None) -> list[str]:
     if not (outdir / RECIPE).is_file():
         raise RecipeError(f"{outdir}: no {RECIPE}, so there is nothing to replay (the results folder is incomplete)")
     recipe = parse((outdir / RECIPE).read_text(), source=(outdir / RECIPE).resolve())
+    for st in recipe.steps:  # pinned with every value it ran with, a step lacks only what it predates: of its time
+        st.params = operation_for(st.op).replay_params(st.params)
     problems = []
     on_disk = file_digests(outdir)
     listed = manifest["files"]
