@@ -125,3 +125,43 @@ def test_a_jittered_grid_recorded_before_its_cells_existed_replays_its_square_ce
     assert np.array_equal(scan_mask(em.replay(new.history)), scan_mask(new))
     # a random scan ignores cells: not recorded as if it ran
     assert s.sample_scan("random", 0.3).history[-1]["params"]["cells"] is None
+
+
+def test_a_crop_of_a_sparse_scan_cuts_its_mask_with_the_data():
+    # the crop kept the full scan's mask: inpaint said "mask has shape (48, 64) but the navigation (scan) shape is
+    # (30, 40)" although no mask was given
+    sp = sample_scan(_image(), "random", 0.2, seed=0)
+    crop = sp.isig[10:50, 8:38]  # x 10:50, y 8:38 (user order)
+    mask = scan_mask(crop)
+    assert np.array_equal(mask, scan_mask(sp)[8:38, 10:50])
+    assert np.array_equal(mask, np.asarray(crop.data) != 0)
+    assert crop.metadata["Sampling"]["measured_positions"] == int(mask.sum())
+    assert crop.inpaint("linear").shape == (30, 40)
+    assert np.array_equal(scan_mask(sp.isig[10:50:2, 3]), scan_mask(sp)[3, 10:50:2])  # a line of the scan
+    si, _ = em.samples.eds_si(shape=(20, 24), n_channels=64)
+    spsi = sample_scan(si, "random", 0.3, seed=1)
+    assert np.array_equal(scan_mask(spsi.inav[3:20, 5:15]), scan_mask(spsi)[5:15, 3:20])
+    assert np.array_equal(scan_mask(spsi.isig[10:40]), scan_mask(spsi))  # an energy window keeps every position
+    assert np.array_equal(scan_mask(spsi.sum(axis=-1)), scan_mask(spsi))  # the total-counts image too
+
+
+def test_combining_the_positions_of_a_sparse_scan_is_refused():
+    # rebin summed the unmeasured zeros with the measured values silently (a 2 x 2 rebin of a 20 % scan: 0 to 4
+    # measured values a pixel, 60 % of the pixels nonzero) and kept the full-size mask
+    sp = sample_scan(_image(), "random", 0.2, seed=0)
+    for combine in (lambda s: s.rebin((2, 2)), lambda s: s.mean(), lambda s: s.max(axis="x")):
+        with pytest.raises(DataError, match=r"is a sparse scan \(614 of 3072 positions measured, axes y \(48\), x "
+                                            r"\(64\)\); combining its positions would mix"):
+            combine(sp)
+    assert float(np.asarray(sp.sum().data)) == float(np.asarray(sp.data).sum())  # the sum of what was measured
+    si, _ = em.samples.eds_si(shape=(20, 24), n_channels=64)
+    spsi = sample_scan(si, "random", 0.3, seed=1)
+    assert np.array_equal(scan_mask(spsi.rebin((1, 1, 4))), scan_mask(spsi))  # the energy axis only: allowed
+    with pytest.raises(DataError, match="rebin: .* is a sparse scan"):
+        spsi.rebin((2, 2, 1))
+    rec = sp.inpaint("nearest")  # a reconstruction holds a value everywhere: its mask is kept for the record only
+    binned = rec.rebin((2, 2))
+    assert scan_mask(binned) is None and binned.metadata["Sampling"]["reconstruction"] == "nearest"
+    with pytest.warns(UserWarning, match="is a sparse scan, and its mask of measured positions .* does not describe"):
+        moved = spsi.T
+    assert scan_mask(moved) is None

@@ -227,6 +227,7 @@ class Signal:
         which drops the remainder.
         """
         factors = _rebin_factors(self, scale, crop)
+        check_not_mixing_scan(self, [d for d, f in enumerate(factors) if f > 1], "rebin")
         data = self._data
         crop_sl = tuple(slice(0, (n // f) * f) for n, f in zip(self.shape, factors, strict=True))
         data = data[crop_sl]
@@ -393,12 +394,18 @@ class Signal:
 register_host("signal", Signal)
 
 
-def derive(s: Signal, data, axes: Sequence[Axis], signal_type: str | None = None, title: str | None = None) -> Signal:
+def derive(s: Signal, data, axes: Sequence[Axis], signal_type: str | None = None, title: str | None = None,
+           index: tuple | None = None) -> Signal:
     """A new Signal derived from ``s``: its metadata and history copied (carried over unchanged, shared with no one).
 
     The public way for operation code to build its output; the operation registry appends the history entry
     of the operation that called it (:mod:`.registry`). When no signal axis is left, the navigation axes become
     the signal (as in HyperSpy).
+
+    A sparse scan's mask of measured positions (:func:`measured_mask`) is metadata of one value a scan position:
+    ``index``, the numpy index that took ``data`` from ``s.data`` (``inav``, ``isig``), cuts it as it cut the
+    data. A mask the output's axes no longer fit (a reduction or a transpose moved the scan) is dropped, with a
+    warning where the zeros it marked as unmeasured are still in the output (:func:`_scan_mask_of`).
     """
     axes = list(axes)
     if axes and not any(not a.navigate for a in axes):
@@ -415,7 +422,7 @@ def derive(s: Signal, data, axes: Sequence[Axis], signal_type: str | None = None
             metadata["Signal"]["signal_type"] = signal_type
         else:
             metadata["Signal"].pop("signal_type", None)
-    return Signal(
+    out = Signal(
         data,
         axes=axes,
         signal_type=signal_type,
@@ -424,6 +431,8 @@ def derive(s: Signal, data, axes: Sequence[Axis], signal_type: str | None = None
         history=copy.deepcopy(s.history),  # entries are nested dicts: a shallow copy let a child edit its parent's
         title=s.title if title is None else title,
     )
+    _scan_mask_of(s, out, index)
+    return out
 
 
 def signal_method(fn=None, *, name: str | None = None):
@@ -438,13 +447,87 @@ def signal_method(fn=None, *, name: str | None = None):
 
 def measured_mask(s) -> np.ndarray | None:
     """The measured scan positions of a sparsely scanned signal (``metadata["Sampling"]``, written by
-    ``sample_scan``), as a boolean (rows, columns) array; None for a full scan."""
+    ``sample_scan``), as a boolean array over the signal's first dimensions ((rows, columns) for a scan, fewer once
+    an index took a line or a position of it); None for a full scan."""
     info = s.metadata.get("Sampling")
     if not info or "mask_packed" not in info:
         return None
     shape = tuple(int(n) for n in info["shape"])
-    bits = np.unpackbits(np.asarray(info["mask_packed"], np.uint8), count=shape[0] * shape[1])
+    bits = np.unpackbits(np.asarray(info["mask_packed"], np.uint8), count=int(np.prod(shape, dtype=np.int64)))
     return bits.astype(bool).reshape(shape)
+
+
+def store_measured_mask(s: Signal, mask, **info) -> None:
+    """Store ``mask`` (True = measured), the positions of the scan over the first ``mask.ndim`` dimensions of
+    ``s``, and ``info`` in ``s.metadata["Sampling"]`` in place: bit-packed, with its shape and the names of the
+    axes it covers (which :func:`derive` follows), in the form :func:`measured_mask` reads."""
+    mask = np.asarray(mask, bool)
+    s.metadata["Sampling"] = {**info, "shape": list(mask.shape), "axes": [a.name for a in s.axes[: mask.ndim]],
+                              "mask_packed": np.packbits(mask.ravel())}
+
+
+def check_not_mixing_scan(s: Signal, dims, what: str) -> None:
+    """Refuse (:class:`DataError`) an operation that combines values of neighbouring scan positions (numpy
+    ``dims``) of a sparse scan: it would average the zeros of unmeasured positions into the measured values."""
+    mask = measured_mask(s) if is_sparse_scan(s) else None
+    if mask is None or not any(d < mask.ndim for d in dims):
+        return
+    raise DataError(
+        f"{what}: {s!r} is a sparse scan ({np.count_nonzero(mask)} of {mask.size} positions measured, "
+        f"axes {_scan_axes(s)}); combining its positions would mix the unmeasured positions' zeros into the "
+        "measured values. Reconstruct it first (s.inpaint(...)), or combine only its other axes")
+
+
+def is_sparse_scan(s) -> bool:
+    """Whether ``s`` holds a sparse scan's zeros at unmeasured positions: a stored mask, and no reconstruction
+    (which keeps its scan's mask for the record, but holds a value at every position)."""
+    return measured_mask(s) is not None and "reconstruction" not in s.metadata.get("Sampling", {})
+
+
+def _mask_fits(info: dict, axes: Sequence[Axis]) -> bool:
+    """Whether a stored mask covers the first of ``axes``: their sizes, and their names where it recorded them."""
+    shape = [int(n) for n in info["shape"]]
+    covered = list(axes[: len(shape)])
+    if len(covered) < len(shape) or [a.size for a in covered] != shape:
+        return False
+    return "axes" not in info or [a.name for a in covered] == list(info["axes"])
+
+
+def _scan_mask_of(s: Signal, out: Signal, index: tuple | None) -> None:
+    """``out``'s scan mask from ``s``'s (see :func:`derive`): cut by ``index``, kept where it still fits, else
+    dropped -- with a warning where ``s`` is a sparse scan, whose zeros would now read as measured values."""
+    mask = measured_mask(s)
+    if mask is None:
+        return
+    info = {k: v for k, v in out.metadata["Sampling"].items() if k not in ("shape", "axes", "mask_packed")}
+    if index is not None:
+        cut = mask[tuple(index[: mask.ndim])]
+        info.update(measured_fraction=float(cut.mean()) if cut.size else 0.0,
+                    measured_positions=int(np.count_nonzero(cut)))
+        store_measured_mask(out, cut, **info)
+        return
+    if _mask_fits(s.metadata["Sampling"], out.axes):
+        return
+    out.metadata["Sampling"] = info  # what was scanned, for the record; no mask describes this grid
+    if is_sparse_scan(s) and set(_scan_names(s)) <= {a.name for a in out.axes}:
+        # the scan's positions are all still there, moved (a transpose): their zeros would read as measured. A
+        # reduction over them is the operation's to allow (a sum) or refuse (check_not_mixing_scan)
+        import warnings
+
+        warnings.warn(
+            f"{s!r} is a sparse scan, and its mask of measured positions (axes {_scan_axes(s)}) does not describe "
+            f"the result {out!r}, which holds the unmeasured positions' zeros as if measured; reconstruct the scan "
+            "first (s.inpaint(...)) to work on every position", UserWarning, stacklevel=4)
+
+
+def _scan_names(s: Signal) -> list[str]:
+    """The names of the axes a stored mask covers (recorded with it; before they were, the first axes')."""
+    info = s.metadata["Sampling"]
+    return list(info.get("axes") or [a.name for a in s.axes[: len(info["shape"])]])
+
+
+def _scan_axes(s: Signal) -> str:
+    return ", ".join(f"{n} ({k})" for n, k in zip(_scan_names(s), s.metadata["Sampling"]["shape"], strict=True))
 
 
 def key_metadata(md: dict) -> dict:
@@ -647,7 +730,7 @@ def _select(s: Signal, key, nav: bool) -> Signal:
     for a in axes:
         if a.size == 0:
             raise AxisError(f"{op}[{_fmt_key(key)}] selects nothing on axis {a.name!r}")
-    return derive(s, data, axes)
+    return derive(s, data, axes, index=tuple(np_key))
 
 
 @operation("inav", record={"key": lambda v, a: _normalise_key(a["s"], v, True)})

@@ -17,7 +17,7 @@ import numpy as np
 from ..core.errors import DataError
 from ..core.intsum import SumOverflow, checked_sum, count
 from ..core.registry import operation
-from ..core.signal import Signal, axis_param, derive
+from ..core.signal import Signal, axis_param, check_not_mixing_scan, derive
 from .passes import Pass, run_pass
 
 OPS = ("sum", "mean", "max", "min", "std")
@@ -155,6 +155,8 @@ def _declare_reduction(op: str):
     def reduction(s: Signal, axis: int | str | Sequence[int | str] | None = None, executor=None,
                   progress=None) -> Signal:
         dims = s._dims(axis)
+        if op != "sum":  # a sum of a sparse scan's positions is what was measured; a mean, min... counts its zeros
+            check_not_mixing_scan(s, dims, op)
         empty = [repr(s.axes[d].name) for d in dims if s.data.shape[d] == 0]
         if empty and op != "sum":  # numpy: "zero-size array to reduction operation maximum which has no identity"
             raise DataError(f"{op} over axes with no values: {', '.join(empty)} (shape {tuple(s.data.shape)})")

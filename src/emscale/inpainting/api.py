@@ -103,7 +103,8 @@ def inpaint(
     else:
         data = inpaint_image(np.asarray(s.data), m, method, seed, **params)
     out = derive(s, data, s.axes)
-    info = {k: v for k, v in s.metadata.get("Sampling", {}).items() if k not in ("shape", "mask_packed", "choice")}
+    stored_info = s.metadata.get("Sampling", {}).items()
+    info = {k: v for k, v in stored_info if k not in ("shape", "axes", "mask_packed", "choice")}
     if mask is not None:  # the stored pattern's name and fraction describe another mask
         info.update(pattern="given", fraction=float(m.mean()), **measured_info(m))
     if choice:

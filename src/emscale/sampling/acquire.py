@@ -10,7 +10,6 @@ in a :class:`~emscale.Signal` it is stored, bit-packed, in ``metadata["Sampling"
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ import numpy as np
 from ..core.errors import DataError, check_seed, is_number
 from ..core.history import file_beside_input, is_pinned_file
 from ..core.registry import operation
-from ..core.signal import Signal, derive, measured_mask
+from ..core.signal import Signal, derive, is_sparse_scan, measured_mask, store_measured_mask
 from .patterns import (
     check_cells,
     check_fraction,
@@ -91,15 +90,10 @@ def scan_shape(s) -> tuple[int, int]:
     )
 
 
-def _store_mask(metadata: dict, mask: np.ndarray, info: dict) -> dict:
-    md = copy.deepcopy(metadata)
-    md["Sampling"] = {**info, "shape": list(mask.shape), "mask_packed": np.packbits(mask.ravel())}
-    return md
-
-
 def with_scan_mask(s: Signal, mask: np.ndarray, **info) -> None:
-    """Store ``mask`` (and ``info``) in ``s.metadata["Sampling"]`` in place (the form :func:`scan_mask` reads)."""
-    s.metadata.update(_store_mask(s.metadata, np.asarray(mask, bool), info))
+    """Store ``mask`` (and ``info``) in ``s.metadata["Sampling"]`` in place (the form :func:`scan_mask` reads; a
+    crop cuts it with the data, :func:`.core.signal.derive`)."""
+    store_measured_mask(s, mask, **info)
 
 
 def given_mask(s, mask, shape) -> np.ndarray:
@@ -194,7 +188,7 @@ def sample_scan(
     >>> scan_mask(sparse).mean()
     """
     shape = scan_shape(s)
-    if scan_mask(s) is not None and "reconstruction" not in s.metadata.get("Sampling", {}):
+    if is_sparse_scan(s):
         # a reconstruction keeps its scan's mask for the record, but its every position holds a value: it may be
         # sampled again (a simulation on a reconstructed image)
         raise DataError(f"{s!r} is already a sparse scan (metadata['Sampling']): its unmeasured zeros would be "
@@ -210,5 +204,5 @@ def sample_scan(
     if dose is not None:
         info["dose"] = float(dose)
     out = derive(s, sample_array(np.asarray(s.data), mask, dose, seed), s.axes)
-    out.metadata.update(_store_mask(out.metadata, mask, info))
+    with_scan_mask(out, mask, **info)
     return out
