@@ -191,3 +191,16 @@ def test_a_near_empty_scan_is_reconstructed_with_a_warning_that_names_the_count(
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         s.inpaint("linear", mask=enough)
+
+
+def test_inpaint_refuses_an_option_it_would_misread_before_it_runs():
+    noisy, _ = lattice(n=48, seed=1)
+    sparse = em.Signal(noisy, axes=[{"name": "y", "navigate": False}, {"name": "x", "navigate": False}]
+                       ).sample_scan("random", 0.2, seed=0)
+    for kw, said in [(dict(params={"n_iter": 0}), "n_iter must be a whole number >= 1 .*got 0"),
+                     (dict(params={"n_iter": -5}), "n_iter must be a whole number >= 1"),
+                     (dict(method="dictionary", params={"stride": 0}), "stride must be a whole number >= 1"),
+                     (dict(tile=16, overlap=-1), "overlap must be a whole number >= 0"),
+                     (dict(overlap=-1), "overlap must be a whole number >= 0")]:
+        with pytest.raises(DataError, match=said):
+            sparse.inpaint(**kw)

@@ -49,3 +49,21 @@ def is_number(value) -> bool:
 def check_seed(seed) -> None:
     """A seed: a whole number >= 0 (:func:`check_count`); None ("random") would break a rerun's bits."""
     check_count("seed", seed, "the same seed gives the same bits", minimum=0)
+
+
+def check_number(name: str, value, unit: str = "", minimum: float = 0.0) -> None:
+    """A parameter that measures something (a weight, a threshold): a finite real number >= ``minimum``
+    (:func:`is_number`); else a :class:`DataError` naming it. ``unit``: what it means, for the message."""
+    import math
+
+    if not (is_number(value) and math.isfinite(value) and value >= minimum):
+        raise DataError(f"{name} must be a finite number >= {minimum:g}{f' ({unit})' if unit else ''}, got {value!r}")
+
+
+def check_flag(name: str, value) -> None:
+    """A yes/no option: True or False (a NumPy bool too), not 1 or "no", which read as yes; else a
+    :class:`DataError` naming it."""
+    import numpy as np
+
+    if not isinstance(value, bool | np.bool_):
+        raise DataError(f"{name} must be True or False, got {value!r}")

@@ -2,27 +2,38 @@
 
 from __future__ import annotations
 
-import inspect
 import warnings
 
 import numpy as np
 
-from ..core.errors import DataError, check_seed
+from ..core.errors import DataError, check_count, check_seed
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 from ..sampling.acquire import given_mask, measured_info, recorded_mask, scan_mask, scan_shape, with_scan_mask
 from ..sampling.patterns import check_mask
-from .image import CHOOSING_METHODS, IMAGE_METHODS, check_method, inpaint_image
+from .image import CHOOSING_METHODS, check_method, check_method_options, inpaint_image
 from .sparse import MIN_HOLDOUT_PIXELS
-from .spectrum_image import check_decomposition, check_model, inpaint_spectrum_image
+from .spectrum_image import check_decomposition, check_denoise_spectra, check_model, inpaint_spectrum_image
 from .tiles import inpaint_tiled
 from .tiling import check_tile
 
 __all__ = ["inpaint"]
 
 
+def check_overlap(overlap) -> None:
+    """The halo of a tile: a whole number of pixels >= 0."""
+    check_count("overlap", overlap, "pixels of halo on every side of a tile", minimum=0)
+
+
+def check_n_components(n_components) -> None:
+    """The rank of a spectrum image's model: ``"auto"`` or a whole number >= 1."""
+    if n_components != "auto":
+        check_count("n_components", n_components, "rank of a spectrum image's model; 'auto': from the data")
+
+
 @operation("inpaint", method=True, check={"method": check_method, "seed": check_seed, "model": check_model,
-                                          "tile": check_tile, "decomposition": check_decomposition},
+                                          "tile": check_tile, "overlap": check_overlap,
+                                          "n_components": check_n_components, "decomposition": check_decomposition},
            record={"mask": recorded_mask})
 def inpaint(
     s: Signal,
@@ -72,6 +83,8 @@ def inpaint(
     >>> sparse = s.sample_scan("random", 0.1, seed=0)
     >>> full = sparse.inpaint("sparse")
     """
+    check_overlap(overlap)
+    check_n_components(n_components)
     shape = scan_shape(s)
     stored = scan_mask(s)
     if mask is None and stored is None:
@@ -142,13 +155,15 @@ def _checked_params(params, method, spectrum_image, n_components, model, tile) -
                          "model, one partition of rows at a time")
     if not spectrum_image and (n_components != "auto" or model != "nmf"):
         raise ValueError("n_components and model apply to spectrum images; this signal is an image")
-    taken = set(inspect.signature(IMAGE_METHODS[method]).parameters) - {"image", "mask", "seed", "return_choice"}
-    if spectrum_image:
-        taken.add("denoise_spectra")
+    check_params(params, method, spectrum_image)
+    return params
+
+
+def check_params(params: dict, method: str, spectrum_image: bool | None = None) -> None:
+    """The image method's own ``params``, by name and value (:func:`.image.check_method_options`); a spectrum image
+    also takes ``denoise_spectra`` (``spectrum_image`` None: either, as a recipe checks before reading the data)."""
     for name in params:
         if name in RESERVED:
             raise ValueError(f"params: {name!r} is an argument of inpaint itself; give it there, not in params")
-        if name not in taken:
-            raise ValueError(f"params: {method!r} takes no parameter {name!r}; it takes "
-                             f"{', '.join(sorted(taken)) or 'none'}")
-    return params
+    also = {} if spectrum_image is False else {"denoise_spectra": check_denoise_spectra}
+    check_method_options(method, params, also)

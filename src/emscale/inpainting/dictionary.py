@@ -50,12 +50,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..core.errors import check_count, check_seed
+from ..core.errors import DataError, check_count, check_flag, check_number, check_seed
 from ._checks import check_image_and_mask, standardise
 from .baselines import biharmonic
 from .sparse import TOO_FEW_TO_HOLD_OUT, hold_out, smooth_fill, sparse
 
-__all__ = ["dictionary", "learn_dictionary", "masked_omp", "odct_dictionary"]
+__all__ = ["OPTION_CHECKS", "check_options", "dictionary", "learn_dictionary", "masked_omp", "odct_dictionary"]
 
 BATCH = 2048  # patches per batch of the pursuit: its (batch, k, P) work arrays stay in cache (8192: 1.2x slower)
 RIDGE = 1e-3
@@ -172,6 +172,47 @@ INITS = ("smooth", "biharmonic", "sparse")
 DEFAULT_PATCH = 8  # pixels a side of the patches the dictionary learns
 
 
+def _check_init(init) -> None:
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
+
+
+def _check_refine(refine) -> None:
+    if not (isinstance(refine, bool | np.bool_) or (isinstance(refine, str) and refine == "auto")):  # 1 is not True
+        raise ValueError(f"refine must be 'auto', True or False, got {refine!r}")
+
+
+def _check_sparsity(sparsity) -> None:
+    if sparsity is not None:
+        check_count("sparsity", sparsity, "atoms a patch besides the constant one; None: from the measured pixels")
+
+
+# each option of dictionary() and its check: one place for what it accepts (a recipe checks its params with them)
+OPTION_CHECKS = {
+    "patch": lambda v: check_count("patch", v, "pixels a side", minimum=2),
+    "sparsity": _check_sparsity,
+    "n_iter": lambda v: check_count("n_iter", v, "dictionary-learning iterations"),
+    "n_train": lambda v: check_count("n_train", v, "training patches"),
+    "stride": lambda v: check_count("stride", v, "pixels between the patches averaged"),
+    "n_outer": lambda v: check_count("n_outer", v, "rounds"),
+    "keep_measured": lambda v: check_flag("keep_measured", v),
+    "init": _check_init,
+    "prior_weight": lambda v: check_number("prior_weight", v, "weight of the start at unmeasured pixels"),
+    "refine": _check_refine,
+}
+
+
+def check_options(**options) -> None:
+    """Options of :func:`dictionary` (any of :data:`OPTION_CHECKS`, by name), each checked: an error naming it. A
+    stride longer than the patch (the default's where none is given) would leave pixels no patch covers."""
+    for name, value in options.items():
+        OPTION_CHECKS[name](value)
+    stride, patch = options.get("stride", 2), options.get("patch", DEFAULT_PATCH)
+    if stride > patch:
+        raise DataError(f"stride {stride} is longer than the patch ({patch} pixels): the pixels between patches "
+                        "would be covered by none; give a stride <= patch")
+
+
 def dictionary(
     image,
     mask,
@@ -225,20 +266,17 @@ def dictionary(
     >>> rec = dictionary(img, random_pattern(img.shape, 0.2, seed=0), patch=8)
     """
     img, m = check_image_and_mask(image, mask)
+    check_options(patch=patch, sparsity=sparsity, n_iter=n_iter, n_train=n_train, stride=stride, n_outer=n_outer,
+                  keep_measured=keep_measured, init=init, prior_weight=prior_weight, refine=refine)
     p = int(patch)
     if min(img.shape) < 2:
         raise ValueError(f"the dictionary learns patches of at least 2 x 2 pixels: an image of {img.shape[0]} x "
                          f"{img.shape[1]} holds none; use method='sparse' or an interpolation")
-    if p < 2 or p > min(img.shape):
+    if p > min(img.shape):
         raise ValueError(f"patch must be between 2 and the image's smaller side {min(img.shape)}, got {patch!r}"
                          + (" (the default; pass a smaller patch=)" if patch == DEFAULT_PATCH else ""))
-    if init not in INITS:
-        raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
     if isinstance(refine, np.bool_):
         refine = bool(refine)
-    if not (isinstance(refine, bool) or (isinstance(refine, str) and refine == "auto")):  # 1 is not True here
-        raise ValueError(f"refine must be 'auto', True or False, got {refine!r}")
-    check_count("n_outer", n_outer, "rounds")
     check_seed(seed)
     y, mu, sd = standardise(img, m)
     corners = _corners(img.shape[0], p, stride), _corners(img.shape[1], p, stride)

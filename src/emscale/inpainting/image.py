@@ -6,10 +6,14 @@ import numpy as np
 
 from ..core.errors import check_seed
 from .baselines import biharmonic, linear, nearest
+from .dictionary import OPTION_CHECKS as DICTIONARY_OPTIONS
+from .dictionary import check_options as check_dictionary_options
 from .dictionary import dictionary
+from .sparse import OPTION_CHECKS as SPARSE_OPTIONS
+from .sparse import check_options as check_sparse_options
 from .sparse import sparse
 
-__all__ = ["CHOOSING_METHODS", "IMAGE_METHODS", "inpaint_image"]
+__all__ = ["CHOOSING_METHODS", "IMAGE_METHODS", "METHOD_OPTIONS", "check_method_options", "inpaint_image"]
 
 IMAGE_METHODS = {
     "nearest": nearest,
@@ -23,10 +27,45 @@ IMAGE_METHODS = {
 CHOOSING_METHODS = ("sparse", "dictionary")
 
 
+# each method's own options (besides image, mask and seed): the check of each, and the check of them together (an
+# option whose bounds depend on another's); the baselines take none
+METHOD_OPTIONS = {
+    "sparse": (SPARSE_OPTIONS, check_sparse_options),
+    "dictionary": (DICTIONARY_OPTIONS, check_dictionary_options),
+}
+
+
 def check_method(method) -> None:
     """An image method :func:`inpaint_image` knows; else a ValueError listing them."""
     if method not in IMAGE_METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(IMAGE_METHODS)}")
+
+
+def check_method_options(method, options: dict, also: dict | None = None) -> None:
+    """The options of image method ``method`` (a dict), by name and value: a name it does not take is a ValueError
+    listing those it takes, a value it would refuse an error naming the option (``n_iter=0``); several problems are
+    one ValueError saying each. ``also``: further options and their checks (a spectrum image's)."""
+    check_method(method)
+    checks, check_together = METHOD_OPTIONS.get(method, ({}, None))
+    checks = {**checks, **(also or {})}
+    problems: list[Exception] = []
+    unknown = [name for name in options if name not in checks]
+    if unknown:
+        problems.append(ValueError(
+            f"params: {method!r} takes no parameter {', '.join(map(repr, unknown))}; it takes "
+            f"{', '.join(sorted(checks)) or 'none'}"))
+    known = {k: v for k, v in options.items() if k in checks}
+    for name, value in known.items():
+        try:
+            checks[name](value)
+        except ValueError as exc:
+            problems.append(exc)
+    if not problems and check_together is not None:
+        check_together(**{k: v for k, v in known.items() if k not in (also or {})})
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ValueError("; ".join(map(str, problems)))
 
 
 def inpaint_image(image, mask, method: str = "sparse", seed: int = 0, **params) -> np.ndarray:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.errors import DataError
+from ..core.errors import DataError, check_flag
 from ..engine import Pass, run_pass
 from ..sampling.patterns import check_mask
 from .image import inpaint_image
@@ -88,6 +88,7 @@ def inpaint_spectrum_image(
     if m.sum() < 3:
         raise DataError(f"mask measures {int(m.sum())} position(s); at least 3 are needed")
     check_model(model)
+    check_denoise_spectra(denoise_spectra)
     if denoise_spectra and model != "nmf":
         raise ValueError("denoise_spectra=True needs model='nmf' (PCA factors are not count spectra)")
     dec = decompose(
@@ -151,6 +152,12 @@ def check_decomposition(options) -> dict:
         if name not in taken:
             raise ValueError(f"decomposition: decompose takes no option {name!r}; it takes {', '.join(taken)}")
     return dict(options)
+
+
+def check_denoise_spectra(denoise_spectra) -> None:
+    """None (on for counts with the NMF model) or True / False."""
+    if denoise_spectra is not None:
+        check_flag("denoise_spectra", denoise_spectra)
 
 
 def check_model(model) -> None:
