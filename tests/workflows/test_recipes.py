@@ -446,3 +446,36 @@ def test_a_results_folder_from_before_an_option_existed_replays_with_the_value_o
     manifest["files"]["recipe.toml"] = hashlib.sha256(pinned.read_bytes()).hexdigest()
     (out / "manifest.json").write_text(json.dumps(manifest))
     assert replay_outdir(out) == []
+
+
+def test_an_inpaint_steps_params_are_checked_against_its_method_before_any_work():
+    # a misspelt option (lam for lam_min) and n_iter = -5 were found only when the step ran, after the steps before
+    text = ("[input]\npath = 'x.zarr'\n\n[[step]]\nop = 'sample_scan'\nfraction = 1.5\n\n[[step]]\nop = 'inpaint'\n"
+            "method = 'sparse'\nparams = {lam = 3, n_iter = -5}\n\n[[step]]\nop = 'inpaint'\nmethod = 'dictionary'\n"
+            "params = {patch = 8, stride = 12}\n\n[[step]]\nop = 'inpaint'\nmethod = 'linear'\n"
+            "params = {denoise_spectra = false}\n")
+    with pytest.raises(RecipeError) as exc:
+        parse(text)
+    lines = str(exc.value).splitlines()
+    assert len(lines) == 3, lines
+    assert "fraction must be in (0, 1]" in lines[0]
+    assert "<recipe>:8: parameter 'params' of step 'inpaint': params: 'sparse' takes no parameter 'lam'" in lines[1]
+    assert "n_iter must be a whole number >= 1 (FISTA iterations), got -5" in lines[1]
+    assert "<recipe>:13:" in lines[2] and "stride 12 is longer than the patch (8 pixels)" in lines[2]
+
+
+def test_the_files_a_recipe_names_are_found_before_any_step_runs(tmp_path):
+    # a missing position list was found only when its step ran, after the steps before it
+    axes = [{"name": "y", "navigate": False}, {"name": "x", "navigate": False}]
+    em.Signal(np.random.default_rng(0).random((32, 40)), axes=axes, signal_type="image").save(tmp_path / "adf.zarr")
+    (tmp_path / "bad.csv").write_text("row,column\n1,2\n1.5,3\n")
+    text = ('[input]\npath = "adf.zarr"\n\n[[step]]\nop = "sample_scan"\nfraction = 0.3\n\n[[step]]\nop = "inpaint"\n'
+            'mask = "nothere.csv"\n\n[[step]]\nop = "inpaint"\nmask = "bad.csv"\n')
+    ran = []
+    with pytest.raises(RecipeError) as exc:
+        run_recipe(_write(tmp_path, text, "files.toml"), tmp_path / "out", progress=lambda *a: ran.append(a))
+    assert ran == [] and not (tmp_path / "out").exists()
+    lines = str(exc.value).splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("line 8 (inpaint): mask 'nothere.csv': no such file beside the input")
+    assert lines[1].startswith("line 12 (inpaint): ") and "bad.csv: not a position list" in lines[1]

@@ -50,15 +50,26 @@ class Operation:
     method: str | None = None
     not_recorded: frozenset = field(default_factory=frozenset)
     result_name: str | None = None
-    checks: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
+    checks: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     before_recorded: Callable[[dict], dict] | None = None
     hints: Mapping[str, str] = field(default_factory=dict)
+    files: Mapping[str, Callable[[Any, list], Any]] = field(default_factory=dict)
 
     @property
     def parameters(self) -> dict[str, inspect.Parameter]:
         """The parameters a caller (or a recipe step) gives: all but the input and the execution options."""
         return {n: p for i, (n, p) in enumerate(self.signature.parameters.items())
                 if i > 0 and n not in self.not_recorded}
+
+    def check(self, name: str, value, arguments: dict) -> None:
+        """Run the declared check of parameter ``name`` on ``value`` (nothing where none is declared); a check of
+        two parameters also gets ``arguments``, every parameter of the step (defaults filled in)."""
+        f = self.checks.get(name)
+        if f is None:
+            return
+        required = [p for p in inspect.signature(f).parameters.values()
+                    if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        f(value, arguments) if len(required) == 2 else f(value)
 
     def replay_params(self, params: dict) -> dict:
         """A recorded step's parameters, with those it predates filled in (``before_recorded``)."""
@@ -105,9 +116,10 @@ def operation(
     record: Mapping[str, Callable[[Any, dict], Any]] | None = None,
     not_recorded: tuple[str, ...] = (),
     result_name: str | None = None,
-    check: Mapping[str, Callable[[Any], Any]] | None = None,
+    check: Mapping[str, Callable[..., Any]] | None = None,
     before_recorded: Callable[[dict], dict] | None = None,
     hints: Mapping[str, str] | None = None,
+    files: Mapping[str, Callable[[Any, list], Any]] | None = None,
 ):
     """Declare ``fn`` as the operation ``name``.
 
@@ -123,13 +135,18 @@ def operation(
         ``of`` (e.g. ``"{of}_clusters"``); by default the operation's name.
     check : ``{parameter: f(value)}`` raising ``ValueError`` for a value the operation would refuse (a method or
         model name, with the aliases and spellings the operation itself accepts): a recipe is checked with them
-        before any step runs.
+        before any step runs. A value that is right or wrong according to another parameter (the options of the
+        step's ``method``) is checked by ``f(value, arguments)``, ``arguments`` being every parameter of the step
+        with the defaults filled in (:meth:`Operation.check`).
     before_recorded : ``f(params) -> {parameter: value}`` for the parameters a recorded step predates (absent
         from it): the values that reproduce the behaviour of that time (a default that changed when the parameter
         was first recorded), which replay (:meth:`Operation.replay_params`) fills in.
     hints : ``{keyword: advice}`` for keywords the operation does not take but a caller may try (HyperSpy's
         ``fast=``): an unknown keyword is an :class:`ArgumentError` naming the operation and its parameters,
         with the advice where there is one.
+    files : ``{parameter: read(name, history)}`` for parameters whose text names a file beside the input (a
+        position list, a trained model; :func:`.history.file_beside_input` with ``history``, the input's): a
+        recipe finds and reads every such file with them once its input is loaded, before any step runs.
     """
     record = dict(record or {})
 
@@ -176,7 +193,7 @@ def operation(
             attr = name if method is True or method == "property" else str(method)
             setattr(host, attr, property(recorded, doc=fn.__doc__) if method == "property" else recorded)
         _OPERATIONS[name] = Operation(name, recorded, fn, sig, first, on, attr, skip, result_name, dict(check or {}),
-                                      before_recorded, dict(hints or {}))
+                                      before_recorded, dict(hints or {}), dict(files or {}))
         return recorded
 
     return deco

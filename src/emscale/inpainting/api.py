@@ -9,9 +9,17 @@ import numpy as np
 from ..core.errors import DataError, check_count, check_seed
 from ..core.registry import operation
 from ..core.signal import Signal, derive
-from ..sampling.acquire import given_mask, measured_info, recorded_mask, scan_mask, scan_shape, with_scan_mask
+from ..sampling.acquire import (
+    given_mask,
+    measured_info,
+    read_mask_file,
+    recorded_mask,
+    scan_mask,
+    scan_shape,
+    with_scan_mask,
+)
 from ..sampling.patterns import check_mask
-from .image import CHOOSING_METHODS, check_method, check_method_options, inpaint_image
+from .image import CHOOSING_METHODS, IMAGE_METHODS, check_method, check_method_options, inpaint_image
 from .sparse import MIN_HOLDOUT_PIXELS
 from .spectrum_image import check_decomposition, check_denoise_spectra, check_model, inpaint_spectrum_image
 from .tiles import inpaint_tiled
@@ -31,10 +39,22 @@ def check_n_components(n_components) -> None:
         check_count("n_components", n_components, "rank of a spectrum image's model; 'auto': from the data")
 
 
+def check_step_params(params, arguments: dict) -> None:
+    """``params`` of a step, by name and value against the step's method, before the data are read (which say
+    whether a spectrum image's ``denoise_spectra`` applies); an unknown method is its own check's to name."""
+    method = arguments.get("method", "sparse")
+    if params is None or method not in IMAGE_METHODS:
+        return
+    if not isinstance(params, dict):
+        raise ValueError(f"params must be a table of the method's own parameters, got {params!r}")
+    check_params({k: v for k, v in params.items() if k != "return_choice"}, method)  # inpaint sets it itself
+
+
 @operation("inpaint", method=True, check={"method": check_method, "seed": check_seed, "model": check_model,
                                           "tile": check_tile, "overlap": check_overlap,
-                                          "n_components": check_n_components, "decomposition": check_decomposition},
-           record={"mask": recorded_mask})
+                                          "n_components": check_n_components, "decomposition": check_decomposition,
+                                          "params": check_step_params},
+           record={"mask": recorded_mask}, files={"mask": read_mask_file})
 def inpaint(
     s: Signal,
     method: str = "sparse",

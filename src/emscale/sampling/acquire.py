@@ -24,8 +24,9 @@ from .patterns import (
     check_mask,
     check_mean_run,
     check_pattern,
-    load_positions,
     make_pattern,
+    positions_mask,
+    read_positions,
 )
 
 __all__ = ["sample_array", "sample_scan", "scan_mask", "scan_shape"]
@@ -101,11 +102,19 @@ def given_mask(s, mask, shape) -> np.ndarray:
     ``.npy``, as ``emscale pattern`` and :func:`.patterns.save_positions` write) beside the input -- a recipe's
     way, which reads nothing outside its input's folder (:func:`.core.history.file_beside_input`)."""
     if isinstance(mask, str) or is_pinned_file(mask):  # a name, or as a results folder pins it
-        name = mask["name"] if is_pinned_file(mask) else mask
-        if Path(str(name)).suffix.lower() not in (".csv", ".npy"):
-            raise DataError(f"mask {name!r}: a position list is a .csv or .npy file (emscale pattern writes one)")
-        return load_positions(file_beside_input(getattr(s, "history", []), mask, "mask"), shape)
+        path, pos = read_mask_file(mask, getattr(s, "history", []))
+        return positions_mask(pos, shape, path)
     return check_mask(mask, shape)
+
+
+def read_mask_file(mask, history) -> tuple[Path, np.ndarray]:
+    """(path, positions) of the position list a mask names beside the input (``history``: the input's), found and
+    read (:func:`.patterns.read_positions`): a recipe reads them all before its first step runs."""
+    name = mask["name"] if is_pinned_file(mask) else mask
+    if Path(str(name)).suffix.lower() not in (".csv", ".npy"):
+        raise DataError(f"mask {name!r}: a position list is a .csv or .npy file (emscale pattern writes one)")
+    path = file_beside_input(history, mask, "mask")
+    return path, read_positions(path)
 
 
 def measured_info(mask) -> dict:
@@ -149,7 +158,7 @@ def scan_mask(s) -> np.ndarray | None:
                                                "cells": check_cells},
            record={"mask": recorded_mask, "pattern": _unless_given("pattern"), "fraction": _unless_given("fraction"),
                    "mean_run": _unless_given("mean_run"), "cells": _unless_given("cells")},
-           before_recorded=_before_cells)
+           before_recorded=_before_cells, files={"mask": read_mask_file})
 def sample_scan(
     s: Signal,
     pattern: str = "random",

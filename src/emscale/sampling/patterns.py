@@ -51,6 +51,7 @@ __all__ = [
     "load_positions",
     "make_pattern",
     "positions",
+    "positions_mask",
     "random_pattern",
     "read_positions",
     "save_positions",
@@ -384,7 +385,12 @@ def load_positions(path, shape) -> np.ndarray:
     """The mask of ``shape`` from a position list (:func:`read_positions`: ``.npy``, or ``.csv`` with or without a
     header). A position listed more than once is measured once, with a warning that counts them (a scan generator
     list that revisits positions doses them again, which a mask cannot hold)."""
-    pos = read_positions(path)
+    return positions_mask(read_positions(path), shape, path)
+
+
+def positions_mask(pos, shape, path) -> np.ndarray:
+    """The mask of ``shape`` measured at ``pos`` ((n, 2) (row, column), as :func:`read_positions` gives them, read
+    from ``path``, which the messages name); see :func:`load_positions`."""
     shape = _check_shape(shape)
     if len(pos) and ((pos < 0).any() or (pos >= np.array(shape)).any()):
         raise DataError(f"{path}: positions fall outside the scan grid {shape} (rows, columns)")
@@ -393,5 +399,5 @@ def load_positions(path, shape) -> np.ndarray:
     repeated = len(pos) - int(np.count_nonzero(mask))
     if repeated:
         warnings.warn(f"{path}: {repeated} of its {len(pos)} positions repeat an earlier one; each position is "
-                      f"measured once ({len(pos) - repeated} positions)", UserWarning, stacklevel=2)
+                      f"measured once ({len(pos) - repeated} positions)", UserWarning, stacklevel=3)
     return check_mask(mask, name=str(path))

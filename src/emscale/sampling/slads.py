@@ -327,15 +327,20 @@ def _model(model, s=None, any_path: bool = False) -> ERDModel:
     if isinstance(model, dict) and not is_pinned_file(model):  # else a file, as a results folder pins it
         return ERDModel.from_dict(model)
     if not any_path:
-        return ERDModel.load(file_beside_input(getattr(s, "history", []), model,
-                                               "model (or pass ERDModel.load(path))"))
+        return model_file(model, getattr(s, "history", []))
     if isinstance(model, str | os.PathLike):
         return ERDModel.load(model)
     raise DataError(f"model must be a trained ERD model (train_erd_model(...), ERDModel.load(path)), its dict or "
                     f"the path of a saved model, got {type(model).__name__}")
 
 
-@operation("dynamic_sampling", record={"model": lambda v, args: _model(v, args.get("s")).to_dict()})
+def model_file(name, history) -> ERDModel:
+    """The saved model a plain file name names beside the input (``history``: the input's), read."""
+    return ERDModel.load(file_beside_input(history, name, "model (or pass ERDModel.load(path))"))
+
+
+@operation("dynamic_sampling", record={"model": lambda v, args: _model(v, args.get("s")).to_dict()},
+           files={"model": model_file})
 def dynamic_sampling(s: Signal, model: dict | str, fraction: float | None = 0.2, budget: int | None = None,
                      batch_size: int | None = None, init_fraction: float = 0.02, stop_erd: float | None = None,
                      stop_ratio: float | None = None, noise_dose: float | None = None, seed: int = 0) -> SladsResult:

@@ -176,7 +176,26 @@ def _execute(recipe: Recipe, progress=None, input_path=None):
     """:func:`execute`, and the sparse scans reconstructed (:attr:`RunResult.scans`) for the report."""
     s = _load_input(recipe, input_path)
     with _history.input_folder(Path(input_path or recipe.input_path()).parent):
+        _check_files(recipe, s)
         return _run_steps(recipe, s, progress)
+
+
+def _check_files(recipe: Recipe, s: Signal) -> None:
+    """Every file a step names beside the input (a position list, a model: the operations' ``files``), found and
+    read before any step runs: a missing or damaged one is reported with the others, not after the steps before
+    it ran."""
+    problems = []
+    for i, st in enumerate(recipe.steps):
+        for name, read in operation_for(st.op).files.items():
+            value = st.params.get(name)
+            if not (isinstance(value, str) or _history.is_pinned_file(value)):
+                continue  # given inline (a mask as a table of booleans): the step's own checks see it
+            try:
+                read(value, s.history)
+            except (EmscaleError, ValueError) as exc:
+                problems.append(f"line {st.line} ({st.op}): {exc}" if st.line else f"step {i + 1} ({st.op}): {exc}")
+    if problems:
+        raise RecipeError("\n".join(problems))
 
 
 def _run_steps(recipe: Recipe, s: Signal, progress):

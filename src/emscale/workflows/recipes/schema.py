@@ -200,30 +200,31 @@ def _param_problems(where: str, op, params: dict) -> list[str]:
     problems = [f"{where}: step {op.name!r} needs parameter {n!r}" for n, p in op.parameters.items()
                 if p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
                 and n not in params]
+    arguments = {n: p.default for n, p in op.parameters.items() if p.default is not inspect.Parameter.empty} | params
     for k, v in params.items():
         if k not in allowed:
             if not (open_ended and k not in _NOT_PARAMS):
                 problems.append(
                     f"{where}: step {op.name!r} has no parameter {k!r}; allowed: {', '.join(sorted(allowed))}")
             continue
-        problem = _value_problem(where, op, k, v, allowed[k])
+        problem = _value_problem(where, op, k, v, allowed[k], arguments)
         if problem:
             problems.append(problem)
     return problems
 
 
-def _value_problem(where: str, op, k: str, v, expected) -> str | None:
-    """The first thing wrong with the value ``v`` of parameter ``k``, or None."""
+def _value_problem(where: str, op, k: str, v, expected, arguments: dict) -> str | None:
+    """The first thing wrong with the value ``v`` of parameter ``k`` (``arguments``: every parameter of the step,
+    for a check that depends on another), or None."""
     if expected is not None and not _type_ok(v, expected):
         names = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in expected)
         return f"{where}: parameter {k!r} of step {op.name!r} must be {names}, got {v!r}"
     if isinstance(v, float) and not math.isfinite(v):
         return f"{where}: parameter {k!r} of step {op.name!r} is not finite"
-    if k in op.checks:  # the operation's own test of the value (names, with the spellings it accepts)
-        try:
-            op.checks[k](v)
-        except (ValueError, TypeError) as exc:
-            return f"{where}: parameter {k!r} of step {op.name!r}: {exc}"
+    try:  # the operation's own test of the value (names, with the spellings it accepts)
+        op.check(k, v, arguments)
+    except (ValueError, TypeError) as exc:
+        return f"{where}: parameter {k!r} of step {op.name!r}: {exc}"
     choices = _literal_strings(op.parameters[k]) if k in op.parameters else None
     if choices is not None and isinstance(v, str) and v not in choices:
         return (f"{where}: parameter {k!r} of step {op.name!r} must be one of "
