@@ -159,3 +159,32 @@ def test_no_random_like_scan_reads_as_periodic():
             for make in (random_pattern, jittered_grid_pattern, line_hop_pattern):
                 assert periodic_scan(make((n, n), fraction, seed=2)) is None
             assert periodic_scan(line_hop_pattern((n, n), fraction, seed=2, mean_run=64.0)) is None
+
+
+def test_a_dense_scan_is_periodic_only_where_it_repeats_beyond_chance():
+    # at 90 % any shift of a random scan carries about 90 % of the measured pixels onto measured ones: random and
+    # jittered scans at 90 % were "periodic" (91 %, shift 11, -31), a full mask too ("100 %, shift 1, 0")
+    from emscale.inpainting.gaps import periodic_scan, repeat_excess
+
+    for n in (32, 128):
+        for fraction in (0.7, 0.9, 0.95, 0.99):
+            for make in (random_pattern, jittered_grid_pattern, line_hop_pattern):
+                assert periodic_scan(make((n, n), fraction, seed=1)) is None, (n, fraction, make.__name__)
+    assert periodic_scan(np.ones((64, 64), bool)) is None and repeat_excess(np.ones((64, 64), bool)) is None
+    holes = np.ones((128, 128), bool)
+    holes[::10, ::10] = False  # 99 % measured, the unmeasured on a lattice: periodic
+    assert periodic_scan(holes).endswith("shift of 10, 0 pixels, where 99% would by chance)")
+    skipped = np.ones((128, 128), bool)
+    skipped[::4] = False  # every fourth row skipped
+    assert repeat_excess(skipped) == pytest.approx(1.0) and "shift of 4, 0" in periodic_scan(skipped)
+
+
+def test_sparse_on_a_full_or_dense_random_scan_warns_of_no_period():
+    noisy = lattice_image((64, 64), seed=3)
+    import warnings
+
+    for mask in (np.ones(noisy.shape, bool), random_pattern(noisy.shape, 0.9, seed=0)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            _, choice = sparse(noisy, mask, return_choice=True)
+        assert choice["far_gaps"] == "none"

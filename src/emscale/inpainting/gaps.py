@@ -28,7 +28,8 @@ import math
 
 import numpy as np
 
-__all__ = ["choose_interpolation", "density_spread", "far_pixels", "interpolate", "periodic_scan", "reach"]
+__all__ = ["choose_interpolation", "density_spread", "far_pixels", "interpolate", "periodic_scan", "reach",
+           "repeat_excess"]
 
 REACH_TAIL = 1e-5  # share of a random scan's unmeasured pixels that lie beyond the reach
 # a gap this many reaches wide (its farthest pixel from any measured one) is one no random-like scan leaves: on
@@ -40,10 +41,13 @@ WIDE_GAP = 3.0
 # 1.3, line-hopping ones 7.3 (mean run 4) to 24 (mean run 64, 2-30 %)
 UNEVEN = 32.0
 SPREAD_WINDOW = 16
-# share of measured pixels a shift carries onto measured ones above which a scan is periodic: random, jittered,
-# line-hopping (runs up to 64), block and SLADS scans give at most 0.6, 0.66, 0.77, 0.57 and 0.77; a grid or every
-# k-th row 1.0
+# share of the chance misses a shift avoids (repeat_excess) above which a scan is periodic: a grid or every k-th row
+# 1.0. In share of measured pixels carried onto measured ones, random, jittered, line-hopping (runs up to 64), block
+# and SLADS scans gave at most 0.6, 0.66, 0.77, 0.57 and 0.77 (below their excess, 0.26-0.67 at 2-70 %); counted
+# so, any scan above 90 % was periodic. In excess, random, jittered and line-hopping scans (mean run 4) of 32-256
+# pixels give at most 0.43 at 2-99 %, line hops of mean run 16 and 64 0.61 and 0.72
 PERIODIC = 0.9
+MIN_CHANCE_MISSES = 20  # misses chance would make under a shift below which it says nothing
 PERIOD_SHIFT = 32
 MIN_SIDE = 32  # pixels a side below which scans are not checked: a row's gaps follow (1 - f)^(2r), not the 2-D law
 WHOLE_INTERPOLATION = 256 * 256  # pixels up to which the interpolation is one solve, tiles above
@@ -94,14 +98,48 @@ def interpolate(image, mask, executor=None) -> np.ndarray:
 
 def periodic_scan(mask, max_shift: int = PERIOD_SHIFT) -> str | None:
     """Why the scan is periodic (a regular grid, every k-th row or column), or None: some shift by up to
-    ``max_shift`` pixels with a row component carries more than :data:`PERIODIC` of the measured pixels onto
-    measured pixels (autocorrelation by FFT, zero-padded by the largest shift). Sampling on a lattice can alias the
-    Fourier prior, and hidden measured pixels, which lie on the lattice, cannot show it: on real projections and a
-    natural image biharmonic interpolation was better on grid and row-skipping scans (0.1-5.5 dB, 10-30 %), on a
-    lattice whose period the grid resolves the prior (+4.9 dB)."""
+    ``max_shift`` pixels with a row component carries the measured pixels onto measured pixels far more often than
+    chance does (:func:`repeat_excess` above :data:`PERIODIC`). Sampling on a lattice can alias the Fourier prior,
+    and hidden measured pixels, which lie on the lattice, cannot show it: on real projections and a natural image
+    biharmonic interpolation was better on grid and row-skipping scans (0.1-5.5 dB, 10-30 %), on a lattice whose
+    period the grid resolves the prior (+4.9 dB). A scan that measured every position is not periodic."""
     m = np.asarray(mask, dtype=bool)
+    repeats = _repeat_shares(m, max_shift)
+    if repeats is None:
+        return None
+    share, rows, dxs = repeats
+    best, f = float(share.max()), float(m.mean())
+    if (best - f) / (1 - f) <= PERIODIC:
+        return None
+    # the shortest of the shifts that repeat as much (a grid repeats at every multiple of its period)
+    ties = np.argwhere(share >= best - 1e-9)
+    dy, j = min(ties.tolist(), key=lambda t: (rows[t[0]] ** 2 + dxs[t[1]] ** 2, rows[t[0]], dxs[t[1]]))
+    dx = int(dxs[j])
+    return (f"a periodic scan ({best:.0%} of the measured pixels repeat at a shift of {int(rows[dy])}, {dx} pixels, "
+            f"where {f:.0%} would by chance)")
+
+
+def repeat_excess(mask, max_shift: int = PERIOD_SHIFT) -> float | None:
+    """How far the best shift of :func:`periodic_scan` repeats the measured pixels beyond chance: ``(s - f) / (1 -
+    f)`` with ``s`` the share of measured pixels it carries onto measured ones and ``f`` the measured fraction, the
+    share ``s`` independently measured pixels give -- 0 for them, 1 for a lattice. At 90 % every shift of a random
+    scan repeats about 90 % (it was taken for periodic); this is the share of the chance misses a shift avoids.
+    None where :func:`periodic_scan` does not look (an image under :data:`MIN_SIDE` a side, a full scan)."""
+    m = np.asarray(mask, dtype=bool)
+    repeats = _repeat_shares(m, max_shift)
+    if repeats is None:
+        return None
+    f = float(m.mean())
+    return (float(repeats[0].max()) - f) / (1 - f)
+
+
+def _repeat_shares(m: np.ndarray, max_shift: int):
+    """(share, rows, dxs): for each shift ``(rows[i], dxs[j])`` the share of the measured pixels whose shifted
+    place is in the image that it carries onto measured pixels (autocorrelation by FFT, zero-padded by the largest
+    shift); 0 for a shift that keeps under half of them inside. None for an image under :data:`MIN_SIDE` a side,
+    fewer than two measured pixels, or every pixel measured."""
     n = int(np.count_nonzero(m))
-    if min(m.shape) < MIN_SIDE or n < 2:
+    if min(m.shape) < MIN_SIDE or n < 2 or n == m.size:
         return None
     s = min(max_shift, min(m.shape) // 2)
     size = (m.shape[0] + s, m.shape[1] + s)  # zero-padded by the largest shift: no shift wraps around
@@ -114,16 +152,10 @@ def periodic_scan(mask, max_shift: int = PERIOD_SHIFT) -> str | None:
     table = np.pad(np.cumsum(np.cumsum(m, axis=0, dtype=np.int64), axis=1), ((1, 0), (1, 0)))
     top, left, right = m.shape[0] - rows[:, None], np.maximum(0, -dxs)[None, :], m.shape[1] - np.maximum(0, dxs)
     inside = table[top, right[None, :]] - table[top, left] - table[0, right[None, :]] + table[0, left]
-    # a shift that keeps under half of them inside says little (two of 20 pixels repeating is no period)
-    share = np.where(inside >= n / 2, share / np.maximum(inside, 1), 0.0)
-    best = float(share.max())
-    if best <= PERIODIC:
-        return None
-    # the shortest of the shifts that repeat as much (a grid repeats at every multiple of its period)
-    ties = np.argwhere(share >= best - 1e-9)
-    dy, j = min(ties.tolist(), key=lambda t: (rows[t[0]] ** 2 + dxs[t[1]] ** 2, rows[t[0]], dxs[t[1]]))
-    dx = int(dxs[j])
-    return f"a periodic scan ({best:.0%} of the measured pixels repeat at a shift of {int(rows[dy])}, {dx} pixels)"
+    # a shift that keeps under half of them inside says little (two of 20 pixels repeating is no period), nor one
+    # where chance would miss few (a 99 % scan of 32 x 32 pixels has 10 unmeasured ones to miss)
+    telling = (inside >= n / 2) & (inside * (1 - n / m.size) >= MIN_CHANCE_MISSES)
+    return np.where(telling, share / np.maximum(inside, 1), 0.0), rows, dxs
 
 
 def far_pixels(mask) -> tuple[np.ndarray | None, np.ndarray, str]:
