@@ -197,3 +197,16 @@ def test_the_square_cells_of_recorded_jittered_grids_are_kept():
     assert mask.sum() == 12  # what every jittered grid measured before cells existed
     with pytest.raises(ValueError, match="unknown cells 'round'"):
         jittered_grid_pattern((8, 8), 0.3, cells="round")
+
+
+def test_a_mask_is_booleans_or_zeros_and_ones_and_the_refusal_says_so():
+    # 0/1 integers were accepted but 0/1 floats refused, and a 0/255 mask was told "must be boolean, got dtype uint8"
+    eye = np.eye(4, dtype=bool)
+    for ok in (eye, eye.astype(np.uint8), eye.astype(np.float32), eye.astype(float)):
+        assert np.array_equal(check_mask(ok), eye)
+    for bad, said in [(eye * np.uint8(255), r"got uint8 values 0, 255; for a 0/255 image of a mask, pass mask > 0"),
+                      (np.where(eye, np.nan, 1.0), "got float64 values 1 and NaN"),
+                      (eye * 2 - 1, "got int64 values -1, 1"), (np.full((4, 4), "a"), "got dtype <U1")]:
+        with pytest.raises(DataError, match=r"mask must be booleans or numbers 0 and 1 \(True or 1 = measured\), "
+                                            + said):
+            check_mask(bad)

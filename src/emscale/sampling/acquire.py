@@ -178,8 +178,9 @@ def sample_scan(
         given.
     fraction : share of scan positions measured, in (0, 1].
     seed : seed of the pattern and of the Poisson draw.
-    mask : a given pattern, bool ``(rows, columns)`` in numpy order, True = measured; or the plain name of a
-        position list beside the input (``.csv`` / ``.npy``, as ``emscale pattern`` writes), recorded as the mask.
+    mask : a given pattern, ``(rows, columns)`` in numpy order, booleans or 0/1 (True or 1 = measured;
+        :func:`.patterns.check_mask`); or the plain name of a position list beside the input (``.csv`` /
+        ``.npy``, as ``emscale pattern`` writes), recorded as the mask.
     dose : None or the dose factor of :func:`sample_array` (Poisson counts of mean ``dose * s``).
     mean_run : mean run length (pixels) of ``"line_hop"``.
     cells : cell layout of ``"jittered_grid"``: ``"exact"`` (as many cells as positions asked for) or

@@ -219,14 +219,19 @@ def check_cells(cells) -> None:
 def check_mask(mask, shape=None, name: str = "mask") -> np.ndarray:
     """A user-given pattern as a boolean mask, checked: 2-D, of ``shape`` when given, at least one True.
 
+    A mask is booleans (True = measured) or numbers that are all 0 or 1 (integers or floats: 1 = measured). Other
+    numbers are refused, 0/255 too: read as "nonzero = measured", an image passed as a mask would pass as one;
+    ``mask > 0`` says it.
+
     Raises
     ------
-    DataError : a mask with no measured position, or whose shape differs from ``shape``.
+    DataError : a mask of other values, with no measured position, or whose shape differs from ``shape``.
     """
     m = np.asarray(mask)
     if m.dtype != bool:
-        if m.dtype.kind not in "biu" or not np.isin(m, (0, 1)).all():
-            raise DataError(f"{name} must be boolean (True = measured), got dtype {m.dtype}")
+        if m.dtype.kind not in "biuf" or not np.isin(m, (0, 1)).all():
+            raise DataError(f"{name} must be booleans or numbers 0 and 1 (True or 1 = measured), got "
+                            f"{_mask_values(m)}")
         m = m.astype(bool)
     if shape is not None and m.shape != tuple(shape):
         raise DataError(f"{name} has shape {m.shape} but the navigation (scan) shape is {tuple(shape)}")
@@ -235,6 +240,17 @@ def check_mask(mask, shape=None, name: str = "mask") -> np.ndarray:
     if not m.any():
         raise DataError(f"{name} is empty: no position is measured")
     return m
+
+
+def _mask_values(m: np.ndarray) -> str:
+    """What a refused mask holds, in a few words, with the way out where it is a 0/N image of a mask."""
+    if m.dtype.kind not in "biuf":
+        return f"dtype {m.dtype}"
+    values = np.unique(m[~np.isnan(m)] if m.dtype.kind == "f" else m)
+    shown = ", ".join(f"{v:g}" for v in values[:4]) + (f" ... ({len(values)} values)" if len(values) > 4 else "")
+    nan = " and NaN" if m.dtype.kind == "f" and np.isnan(m).any() else ""
+    hint = f"; for a 0/{values[1]:g} image of a mask, pass mask > 0" if len(values) == 2 and values[0] == 0 else ""
+    return f"{m.dtype} values {shown}{nan}{hint}"
 
 
 PATTERNS = {"random": random_pattern, "line_hop": line_hop_pattern, "jittered_grid": jittered_grid_pattern}
