@@ -114,9 +114,8 @@ def test_a_sparse_scan_is_decomposed_on_its_measured_pixels():
     spectra they pulled the components towards zero (here 7.9 / 1.0 / 6.1 degrees from the truth; a new user's
     3-phase cube 36.9 on one phase). The stored scan mask now leaves them out, as a navigation_mask would (3.0 /
     0.9 / 2.6; theirs 1.2); their loadings are NaN."""
-    from groundtruth import make_cube
-
     from emscale.decomposition.metrics import spectral_angles
+    from groundtruth import make_cube
 
     s, truth = make_cube(3, "eds", shape=(48, 64), n_channels=256, counts=300, seed=4)
     sparse = s.sample_scan("random", 0.2, seed=0)

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..core.errors import DataError, check_seed
 from ..core.registry import operation
-from ..core.signal import Signal, measured_mask
+from ..core.signal import Signal, is_sparse_scan, measured_mask
 from . import ica, mcr, nmf, pca, vca  # noqa: F401 -- each registers its method (a new method: add its module)
 from ._matrix import DataMatrix
 from ._method import METHODS as _TABLE
@@ -464,10 +464,9 @@ def _measured(s: Signal) -> np.ndarray | None:
     ``sample_scan``): its unmeasured positions hold zeros that were never counted, and decomposed as spectra they
     pulled every component towards zero (a new user's 3-phase EDS scan at 20 %: SiO2 36.9 degrees from the truth,
     1.2 with the mask). None for a full scan or a reconstruction, whose every position holds a value."""
-    mask = measured_mask(s)
-    if mask is None or "reconstruction" in s.metadata.get("Sampling", {}):
+    if not is_sparse_scan(s):
         return None
-    nav = tuple(s.shape[: s.nav_ndim])
+    mask, nav = measured_mask(s), tuple(s.shape[: s.nav_ndim])
     if mask.shape != nav:
         raise DataError(f"{s!r} carries a scan mask of shape {mask.shape} for navigation shape {nav}: the mask no "
                         "longer fits the data (cropped or rebinned after sampling?)")
