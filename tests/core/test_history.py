@@ -244,3 +244,51 @@ def test_a_derived_signal_owns_its_history_entries(si, tmp_path):
     grandchild = child.sum()
     parent.history[0]["params"]["lazy"] = "edited"  # nor does a parent's edit reach what was derived from it
     assert grandchild.history[0]["params"]["lazy"] is True and child.history[0]["params"]["lazy"] is True
+
+
+def test_a_signal_made_outside_the_operations_is_marked_and_its_replay_refused(si, tmp_path):
+    """``em.derive(s, np.log1p(...), s.axes)`` in a user's script left no entry: the history ['load', 'isig'] of
+    the saved result replayed into other numbers (up to 3230.8 on a real EELS cube) without a word, and
+    ``emscale history --as-recipe`` exported a recipe giving those other numbers."""
+    from emscale.workflows.recipes import RecipeError, recipe_from_history
+
+    raw = tmp_path / "raw.zarr"
+    _save_raw(si, raw)
+    s = emscale.load(raw)
+    k = emscale.derive(s, np.log1p(s.data), s.axes).isig[51.0:55.0]
+    assert [e["op"] for e in k.history] == ["load", "unrecorded", "isig"]
+    k.save(tmp_path / "k.zarr")
+    t = emscale.load(tmp_path / "k.zarr")
+    with pytest.raises(emscale.ReplayError, match=r"history entry 1 is a step emscale did not record \(em.derive "
+                                                  r"outside an operation"):
+        emscale.replay(t.history)
+    with pytest.raises(RecipeError, match="history entry 1 is a step emscale did not record"):
+        recipe_from_history(t.history)
+    # a copy of the same numbers held otherwise is no step, and an operation's own derive is its recorded step
+    assert [e["op"] for e in s.as_lazy().compute().history] == ["load"]
+    assert [e["op"] for e in s.isig[51.0:55.0].history] == ["load", "isig"]
+
+
+def test_numbers_changed_in_place_before_a_save_are_named_by_replay(si, tmp_path):
+    """``s.data[...] = 0`` then save: the replay of the store's history gave the numbers before the edit, silently.
+    A save pins the history's last entry to the digest of the numbers written; replay checks it."""
+    raw = tmp_path / "raw.zarr"
+    _save_raw(si, raw)
+    out = emscale.load(raw).isig[51.0:55.0].compute()
+    out.save(tmp_path / "a.zarr")
+    assert out.history[-1]["data_sha256"] == emscale.load(tmp_path / "a.zarr").history[-1]["data_sha256"]
+    np.testing.assert_array_equal(emscale.replay(emscale.load(tmp_path / "a.zarr").history).data, out.data)
+    before = out.data.copy()
+    out.data[0, 0, :] = 0
+    out.save(tmp_path / "b.zarr")
+    t = emscale.load(tmp_path / "b.zarr")
+    with pytest.raises(emscale.ReplayError, match=r"entry 1 \('isig'\): the replayed numbers differ from those saved "
+                                                  r"with this history .*an in-place edit of s.data"):
+        emscale.replay(t.history)
+    np.testing.assert_array_equal(emscale.replay(t.history, verify_digest=False).data, before)
+    # the same for the data as loaded (the load entry is the last), and lazily
+    s = emscale.load(raw)
+    s.data[0, 0, 0] += 1
+    s.save(tmp_path / "c.zarr")
+    with pytest.raises(emscale.ReplayError, match=r"entry 0 \('load'\): the replayed numbers differ"):
+        emscale.replay(emscale.load(tmp_path / "c.zarr", lazy=True))

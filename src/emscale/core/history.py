@@ -31,6 +31,16 @@ def entry(op: str, params: dict | None = None, **extra) -> dict:
     return e
 
 
+# the op of an entry that marks a step no operation recorded: numbers a caller computed and wrapped with
+# ``derive`` outside any operation. Replay cannot redo it and refuses; nothing else ever writes this op
+UNRECORDED = "unrecorded"
+
+
+def unrecorded_entry(how: str) -> dict:
+    """The mark :func:`emscale.core.signal.derive` leaves in a history for a Signal made outside any operation."""
+    return entry(UNRECORDED, {}, how=how)
+
+
 def file_digest(path: str | os.PathLike) -> str:
     """SHA-256 of a file. For a zarr store (a directory) it covers the metadata documents only -- hashing every
     chunk of a many-GB store at each load would cost a full read -- but emscale stores carry the digest of
@@ -51,7 +61,8 @@ def file_digest(path: str | os.PathLike) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-__all__ = ["decode", "encode", "entry", "file_digest"]  # the codec's pair, for readers of histories
+# decode and encode: the codec's pair, for readers of histories
+__all__ = ["UNRECORDED", "decode", "encode", "entry", "file_digest", "unrecorded_entry"]
 
 
 # the folder of the input a recipe runs on (set by the recipe runner while its steps run): a store converted from a

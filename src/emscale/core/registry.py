@@ -221,6 +221,12 @@ def _bind_message(name: str, sig: inspect.Signature, kwargs: dict, exc: TypeErro
     return "; ".join([head, *advice, takes])
 
 
+def recording() -> bool:
+    """Whether a declared operation is running (its outer call records the step): code outside one that makes a
+    new Signal makes a step no history entry describes."""
+    return bool(_inside.get())
+
+
 def as_step(function: Callable, *args, **kwargs):
     """Call a declared operation as a recorded step of its own even inside another operation (for outputs
     derived from *other* inputs, e.g. signals aligned alongside the one an operation works on)."""
@@ -256,4 +262,4 @@ def operations() -> dict[str, Operation]:
     return dict(_OPERATIONS)
 
 
-__all__ = ["Operation", "RegistryError", "as_step", "get", "operation", "operations", "register_host"]
+__all__ = ["Operation", "RegistryError", "as_step", "get", "operation", "operations", "recording", "register_host"]

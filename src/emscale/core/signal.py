@@ -16,8 +16,9 @@ import numpy as np
 from . import codec
 from .axes import Axis, shape_notation
 from .errors import AxisError, DataError
+from .history import unrecorded_entry
 from .intsum import SumOverflow, checked_sum
-from .registry import operation, register_host
+from .registry import operation, recording, register_host
 
 
 def _is_dask(data) -> bool:
@@ -290,7 +291,7 @@ class Signal:
         """An in-memory copy of a lazy signal (the same signal if already in memory)."""
         if not self.is_lazy:
             return self
-        return derive(self, self.to_numpy(), self._axes)
+        return _derived(self, self.to_numpy(), self._axes)
 
     def as_lazy(self, chunks=None) -> Signal:
         """A dask-backed view of this signal, chunked along navigation with whole spectra per chunk."""
@@ -300,7 +301,7 @@ class Signal:
             return self
         if chunks is None:
             chunks = default_chunks(self.shape, self.dtype, self.nav_ndim)
-        return derive(self, da.from_array(self._data, chunks=chunks), self._axes)
+        return _derived(self, da.from_array(self._data, chunks=chunks), self._axes)
 
     def to_xarray(self):
         """An ``xarray.DataArray`` with named dims, coordinates, units and roles in attributes."""
@@ -406,7 +407,22 @@ def derive(s: Signal, data, axes: Sequence[Axis], signal_type: str | None = None
     ``index``, the numpy index that took ``data`` from ``s.data`` (``inav``, ``isig``), cuts it as it cut the
     data. A mask the output's axes no longer fit (a reduction or a transpose moved the scan) is dropped, with a
     warning where the zeros it marked as unmeasured are still in the output (:func:`_scan_mask_of`).
+
+    Called outside any operation (``em.derive(s, np.log1p(s.data), s.axes)`` in a user's script), no operation
+    records what made ``data``: the history then ends with an ``"unrecorded"`` entry, and replaying it, or
+    exporting it as a recipe, is refused with a message naming that entry rather than silently giving other
+    numbers. Declare the computation as an operation (:func:`emscale.core.registry.operation`) to record it.
     """
+    out = _derived(s, data, axes, signal_type, title, index)
+    if not recording():
+        out.history.append(unrecorded_entry("em.derive outside an operation: numbers computed by the caller"))
+    return out
+
+
+def _derived(s: Signal, data, axes: Sequence[Axis], signal_type: str | None = None, title: str | None = None,
+             index: tuple | None = None) -> Signal:
+    """:func:`derive` without the mark of an unrecorded step: for a copy of the same numbers (``compute``,
+    ``as_lazy``), which changes how the data are held, not what they are."""
     axes = list(axes)
     if axes and not any(not a.navigate for a in axes):
         axes = [Axis(**{**_fields(a), "navigate": False}) for a in axes]

@@ -221,11 +221,23 @@ def save_zarr(s: Signal, path, overwrite: bool = False, chunks=None, progress=No
             raise FileFormatError(f"{source or dst}: the data read do not match the digest recorded when it was "
                                   f"written (sha256 {expect_sha256[:12]}..., read {digest[:12]}...): the store is "
                                   f"damaged; nothing written")
-        group.attrs["emscale"] = {**attrs, "data_sha256": digest,
+        group.attrs["emscale"] = {**attrs, "data_sha256": digest, "history": pin_digest(s.history, digest),
                                   "chunk_crc32c": checksums.encode_table(crcs, s.shape, chunks, str(dst))}
+        written.append(digest)
 
+    written: list[str] = []
     # checked again under the lock at the swap: the folder may have changed while the store was written
     atomic_dir(dst, write, overwrite=overwrite, replaceable=not_replaceable)
+    s.history = pin_digest(s.history, written[0])
+
+
+def pin_digest(history: list[dict], digest: str) -> list[dict]:
+    """``history`` with its last entry pinned to the digest of the numbers it made (``"data_sha256"``), as saved:
+    a replay (:func:`emscale.replay`) checks what it rebuilds against it, so that numbers changed by something the
+    history does not record (an in-place edit of ``s.data``) are named rather than silently replayed otherwise."""
+    if not history:
+        return list(history)
+    return [*history[:-1], {**history[-1], "data_sha256": digest}]
 
 
 def _rows(s: Signal, chunks) -> int:

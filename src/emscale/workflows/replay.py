@@ -8,7 +8,9 @@ from pathlib import Path
 from ..core import registry
 from ..core.codec import decode
 from ..core.errors import ReplayError
-from ..core.history import file_digest
+from ..core.history import UNRECORDED, file_digest
+from ..core.signal import Signal
+from ..engine.passes import data_digest
 from ..io import load
 
 
@@ -21,6 +23,13 @@ def replay(history: list[dict], source: str | os.PathLike | None = None, verify_
     (:mod:`emscale.core.registry`) that is called on what the step before made; an entry with ``"output": i``
     takes the ``i``-th of the values that operation returns. A Signal or result given in place of its history
     replays that history.
+
+    What the history cannot describe is refused, never replayed into other numbers (a :class:`ReplayError` naming
+    the entry): a step marked ``"unrecorded"`` (a Signal made by ``em.derive`` outside any operation), and, where
+    the signal was saved (a store pins the last entry to the SHA-256 of the numbers it holds, ``"data_sha256"``),
+    numbers that differ from those saved -- changed by something no entry records, such as an in-place edit of
+    ``s.data``. That check hashes each pinned step's output once (one pass over it); ``verify_digest=False``
+    skips it with the input's. An in-place edit of a signal never saved leaves no trace to check.
     """
     if not isinstance(history, list | tuple) and isinstance(getattr(history, "history", None), list):
         history = history.history  # em.replay(s) for em.replay(s.history)
@@ -48,11 +57,17 @@ def replay(history: list[dict], source: str | os.PathLike | None = None, verify_
     obj = load(path, **params)
     if isinstance(obj, list):
         raise ReplayError(f"{path} holds several signals; the recorded load must pick one (signal_type=...)")
+    if verify_digest and first.get("data_sha256"):
+        _check_saved_numbers(obj, first, 0)
     for i, e in enumerate(history[1:], start=1):
         if not isinstance(e, dict):
             raise ReplayError(f"history entry {i} is a {type(e).__name__}, not a recorded step (a dict)")
         if not isinstance(e.get("op"), str):
             raise ReplayError(f"history entry {i} names no operation (op: {e.get('op')!r})")
+        if e["op"] == UNRECORDED:
+            raise ReplayError(f"history entry {i} is a step emscale did not record ({e.get('how', 'unrecorded')}): "
+                              "replay cannot redo it and would give other numbers; declare the computation as an "
+                              "operation (emscale.core.registry.operation) so that it is recorded")
         try:
             op = registry.get(e["op"])
         except registry.RegistryError as exc:
@@ -72,4 +87,19 @@ def replay(history: list[dict], source: str | os.PathLike | None = None, verify_
                 raise ReplayError(f"history entry {i} ({op.name!r}): output {out!r} is not one of the "
                                   f"{len(obj)} values it returns")
             obj = obj[out]
+        if verify_digest and e.get("data_sha256"):
+            _check_saved_numbers(obj, e, i)
     return obj
+
+
+def _check_saved_numbers(obj, e: dict, i: int) -> None:
+    """Refuse a replayed step whose numbers are not those saved after it (the entry's ``data_sha256``)."""
+    if not isinstance(obj, Signal):
+        return
+    got = data_digest(obj.data)
+    if got != e["data_sha256"]:
+        raise ReplayError(
+            f"history entry {i} ({e['op']!r}): the replayed numbers differ from those saved with this history "
+            f"(sha256 {got[:12]}... against {e['data_sha256'][:12]}... saved): the data were changed by something "
+            "the history does not record (an in-place edit of s.data, numbers computed outside emscale's "
+            "operations); pass verify_digest=False to get the replayed numbers anyway")

@@ -449,8 +449,11 @@ def recipe_from_history(history: list[dict]) -> str:
         if k in params:
             inp[k] = params[k]
     steps = []
-    for e in history[1:]:
+    for i, e in enumerate(history[1:], start=1):
         op = e["op"]
+        if op == _history.UNRECORDED:  # a recipe of the other steps would silently give other numbers
+            raise RecipeError(f"history entry {i} is a step emscale did not record ({e.get('how', 'unrecorded')}): "
+                              "no recipe can reproduce it")
         p = codec.decode(e.get("params", {}))
         try:  # a step recorded before one of its parameters was: the value of that time
             p = registry.get(op).replay_params(p)
