@@ -318,3 +318,40 @@ def test_repr_of_an_untyped_signal_and_a_negative_zero_offset():
     assert repr(Signal(np.ones((2, 3, 4)), title="hi")) == "<Signal 'hi' (3, 2|4) float64>"
     s = Signal(np.ones((2, 4)), axes=[{"offset": -0.0, "units": "nm", "navigate": True}, {}])
     assert "offset 0 nm" in s.describe() and "-0" not in s.describe()
+
+
+def _eds_with_times(**times):
+    md = {"Acquisition_instrument": {"TEM": {"beam_energy": 200.0, "Detector": {"EDS": dict(times)}}}}
+    axes = [{"name": "y"}, {"name": "x"}, {"name": "Energy", "scale": 0.02, "units": "keV"}]
+    return Signal(np.ones((40, 50, 64), np.uint16), axes=axes, signal_type="EDS_TEM", metadata=md)
+
+
+def _times(s):
+    eds = s.metadata["Acquisition_instrument"]["TEM"]["Detector"]["EDS"]
+    return eds.get("live_time"), eds.get("real_time")
+
+
+def test_summed_eds_pixels_sum_their_counting_times():
+    """A 2x2 rebin kept live_time 1.5 s (exspy: 6.0) and a sum over 2000 pixels 1.5 s (exspy: 3000): counts per
+    second of the result were 4 and 2000 times too high."""
+    s = _eds_with_times(live_time=1.5, real_time=2.0)
+    assert _times(s.rebin([2, 2, 1])) == (6.0, 8.0)
+    assert _times(s.rebin([2, 1, 4])) == (3.0, 4.0)  # channels binned: no pixels summed beyond the 2 along x
+    assert _times(s.sum(axis=("x", "y"))) == (3000.0, 4000.0)
+    assert _times(s.sum(axis="x")) == (75.0, 100.0)
+    assert _times(s.sum()) == (3000.0, 4000.0)  # every axis: the pixels' times, though no EDS axis is left
+    assert _times(s.sum(axis="Energy")) == (1.5, 2.0)  # a sum over channels sums no pixels
+    assert _times(s.mean(axis=("x", "y"))) == (1.5, 2.0)  # a mean is one pixel's worth
+    assert _times(s) == (1.5, 2.0)  # the input keeps its own
+    only_live = _eds_with_times(live_time=1.5)
+    assert _times(only_live.rebin([2, 2, 1])) == (6.0, None)
+    eels = _eds_with_times(live_time=1.5)
+    eels.signal_type = "EELS"  # the EDS detector recorded alongside an EELS signal is not its pixels' time
+    assert _times(eels.sum(axis=("x", "y"))) == (1.5, None)
+    hs = pytest.importorskip("hyperspy.api")
+    pytest.importorskip("exspy")
+    h = hs.signals.Signal1D(s.to_numpy())
+    h.set_signal_type("EDS_TEM")
+    h.metadata.set_item("Acquisition_instrument.TEM.Detector.EDS.live_time", 1.5)
+    assert h.rebin(scale=(2, 2, 1)).metadata.Acquisition_instrument.TEM.Detector.EDS.live_time == 6.0
+    assert h.sum(axis=(0, 1)).metadata.Acquisition_instrument.TEM.Detector.EDS.live_time == 3000.0

@@ -237,7 +237,10 @@ class Signal:
             new_shape += [n // f, f]
         data = _block_sums(data.reshape(new_shape), tuple(range(1, 2 * self.ndim, 2)), int(np.prod(factors)))
         axes = [a.rebinned(f) for a, f in zip(self._axes, factors, strict=True)]
-        return derive(self, data, axes)
+        out = derive(self, data, axes)
+        pixels = int(np.prod([f for a, f in zip(self._axes, factors, strict=True) if a.navigate]))
+        scale_counting_times(out, pixels, self.signal_type)
+        return out
 
     @operation("transpose", record={"signal_axes": lambda v, a: None if v is None else axis_param(
         [v] if isinstance(v, str | int | np.integer | Axis) else list(v))},
@@ -577,6 +580,28 @@ def key_metadata(md: dict) -> dict:
         if scan.get("reconstruction"):
             out["reconstructed by"] = str(scan["reconstruction"])
     return {k: _brief(v) for k, v in out.items()}
+
+
+def scale_counting_times(s: Signal, n: int, signal_type: str) -> None:
+    """Multiply the EDS detector's ``live_time`` and ``real_time`` (``Acquisition_instrument.{SEM,TEM}.Detector.EDS``,
+    HyperSpy's places) in ``s.metadata`` by ``n``, the number of pixels summed into each value of ``s``: the counts
+    of n pixels were collected in n times the time, so that counts per second stay right (exspy does so for ``sum``
+    and ``rebin``; its ``sum`` leaves ``real_time`` and counts the pixels of a sum over the energy axis too -- here a
+    sum over signal axes sums no pixels). Only the times of an EDS signal (``signal_type``: the summed signal's, a
+    sum over every axis has none left) are scaled: an EELS signal's metadata may hold the EDS detector recorded
+    alongside, whose time is not the EELS pixels'."""
+    if n == 1 or not str(signal_type).upper().startswith("EDS"):
+        return
+    acq = s.metadata.get("Acquisition_instrument")
+    for inst in acq.values() if isinstance(acq, dict) else ():
+        det = inst.get("Detector") if isinstance(inst, dict) else None
+        eds = det.get("EDS") if isinstance(det, dict) else None
+        if not isinstance(eds, dict):
+            continue
+        for key in ("live_time", "real_time"):
+            v = eds.get(key)
+            if isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool):
+                eds[key] = float(v) * n
 
 
 # The units of HyperSpy's metadata convention (what RosettaSciIO's mappings write), for display

@@ -17,7 +17,7 @@ import numpy as np
 from ..core.errors import DataError
 from ..core.intsum import SumOverflow, checked_sum, count
 from ..core.registry import operation
-from ..core.signal import Signal, axis_param, check_not_mixing_scan, derive
+from ..core.signal import Signal, axis_param, check_not_mixing_scan, derive, scale_counting_times
 from .passes import Pass, run_pass
 
 OPS = ("sum", "mean", "max", "min", "std")
@@ -166,7 +166,10 @@ def _declare_reduction(op: str):
             names = ", ".join(repr(s.axes[d].name) for d in dims)
             raise DataError(f"{op} over axes {names}: {exc}; convert the data to float first "
                             f"(em.Signal(s.data.astype('float64'), axes=s.axes)) or reduce fewer values") from None
-        return derive(s, out, [a for d, a in enumerate(s.axes) if d not in dims])
+        result = derive(s, out, [a for d, a in enumerate(s.axes) if d not in dims])
+        if op == "sum":
+            scale_counting_times(result, int(np.prod([s.shape[d] for d in dims if s.axes[d].navigate])), s.signal_type)
+        return result
 
     reduction.__name__ = reduction.__qualname__ = op
     reduction.__doc__ = _DOCS[op]
