@@ -184,6 +184,21 @@ def test_unknown_step_in_a_history_names_the_known_ones(cubes):
         em.replay(hist)
 
 
+def test_keywords_passed_on_to_another_operation_are_checked_at_the_call():
+    """edge_map passes its other keywords to remove_background: a misspelt one (integraton_width=) failed only once
+    the fit ran, with Python's 'unexpected keyword argument' naming remove_background, not the call."""
+    edge_map = em.spectroscopy.eels.edge_map
+    s = em.Signal(np.ones((2, 3, 150)), axes=[{}, {}, {"name": "E", "scale": 1.0, "offset": 380.0, "units": "eV"}],
+                  signal_type="EELS")
+    with pytest.raises(em.ArgumentError, match=r"edge_map: no parameter 'integraton_width'; integraton_width=: did "
+                                               r"you mean integration_width=\?; edge_map takes edge, .* and "
+                                               r"remove_background's order, fit, zero_fill, binned"):
+        edge_map(s, 440.0, integraton_width=30.0)
+    with pytest.raises(em.ArgumentError, match="edge_map: no parameter 'signal_range'"):  # edge_map sets it itself
+        edge_map(s, 440.0, signal_range=(400.0, 430.0))
+    assert edge_map(s, 440.0, fit="weighted").history[-1]["params"]["fit"] == "weighted"
+
+
 def test_an_unknown_keyword_names_the_operation_and_what_it_takes():
     """Python's bind error ("got an unexpected keyword argument 'fast'") named neither the operation nor its
     parameters; HyperSpy's keywords get advice."""

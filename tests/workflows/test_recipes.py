@@ -129,6 +129,14 @@ def test_replay_detects_a_changed_input(sample, tmp_path):
         ("[input]\npath='eds.zarr'\n[[step]]\nop='cluster'\nn_clusters=2", "cluster needs of ="),
         ("[input]\npath='eds.zarr'\n[[step]]\nop='sum'\naxis=1.5", "parameter 'axis' of step 'sum' must be"),
         ("[input]\npath='eds.zarr'\n[output]\nplot='x'", "[output] has unknown key(s) ['plot']"),
+        # edge_map passes its other keywords on to remove_background: a typo among them passed the check and ended
+        # the run with a raw TypeError naming neither the line nor edge_map
+        ("[input]\npath='eels.zarr'\n[[step]]\nop='edge_map'\nedge='Fe_L3'\nintegraton_width=30.0",
+         "<recipe>:3: step 'edge_map' has no parameter 'integraton_width' (did you mean 'integration_width'?)"),
+        ("[input]\npath='eels.zarr'\n[[step]]\nop='edge_map'\nedge='Fe_L3'\nfit='fsat'",
+         "<recipe>:3: parameter 'fit' of step 'edge_map': unknown fit 'fsat'"),
+        ("[input]\npath='eels.zarr'\n[[step]]\nop='edge_map'\nedge='Fe_L3'\nsignal_range=[1, 2]",
+         "step 'edge_map' has no parameter 'signal_range'"),
     ],
 )
 def test_bad_recipes_fail_before_any_work(text, message):

@@ -54,6 +54,8 @@ class Operation:
     before_recorded: Callable[[dict], dict] | None = None
     hints: Mapping[str, str] = field(default_factory=dict)
     files: Mapping[str, Callable[[Any, list], Any]] = field(default_factory=dict)
+    forwards: str | None = None  # the operation that the ``**keywords`` go to
+    forward_except: frozenset = field(default_factory=frozenset)
 
     @property
     def parameters(self) -> dict[str, inspect.Parameter]:
@@ -70,6 +72,14 @@ class Operation:
         required = [p for p in inspect.signature(f).parameters.values()
                     if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         f(value, arguments) if len(required) == 2 else f(value)
+    def forwarded(self) -> dict[str, tuple[inspect.Parameter, Operation]]:
+        """The keywords ``**keywords`` takes, each with the operation it goes to: that operation's parameters less
+        this one's own and those it sets itself (``forward_except``). Empty when nothing is forwarded."""
+        if self.forwards is None:
+            return {}
+        target = get(self.forwards)
+        own = set(self.signature.parameters)
+        return {n: (p, target) for n, p in target.parameters.items() if n not in own and n not in self.forward_except}
 
     def replay_params(self, params: dict) -> dict:
         """A recorded step's parameters, with those it predates filled in (``before_recorded``)."""
@@ -120,6 +130,8 @@ def operation(
     before_recorded: Callable[[dict], dict] | None = None,
     hints: Mapping[str, str] | None = None,
     files: Mapping[str, Callable[[Any, list], Any]] | None = None,
+    forwards: str | None = None,
+    forward_except: tuple[str, ...] = (),
 ):
     """Declare ``fn`` as the operation ``name``.
 
@@ -147,6 +159,9 @@ def operation(
     files : ``{parameter: read(name, history)}`` for parameters whose text names a file beside the input (a
         position list, a trained model; :func:`.history.file_beside_input` with ``history``, the input's): a
         recipe finds and reads every such file with them once its input is loaded, before any step runs.
+    forwards : the operation that ``fn``'s ``**keywords`` are passed on to (``edge_map``'s to
+        ``remove_background``): a keyword that operation does not take, or one of ``forward_except`` (those ``fn``
+        sets itself), is refused at the call and in a recipe's check, naming it -- not deep inside the run.
     """
     record = dict(record or {})
 
@@ -165,7 +180,9 @@ def operation(
             try:
                 bound = sig.bind(*args, **kwargs)
             except TypeError as exc:
-                raise ArgumentError(_bind_message(name, sig, kwargs, exc, hints or {})) from None
+                raise ArgumentError(_bind_message(_OPERATIONS[name], kwargs, exc)) from None
+            if forwards is not None:
+                _check_forwarded(_OPERATIONS[name], bound)
             bound.apply_defaults()
             token = _inside.set(1)
             try:
@@ -193,21 +210,37 @@ def operation(
             attr = name if method is True or method == "property" else str(method)
             setattr(host, attr, property(recorded, doc=fn.__doc__) if method == "property" else recorded)
         _OPERATIONS[name] = Operation(name, recorded, fn, sig, first, on, attr, skip, result_name, dict(check or {}),
-                                      before_recorded, dict(hints or {}), dict(files or {}))
+                                      before_recorded, dict(hints or {}), dict(files or {}), forwards,
+                                      frozenset(forward_except))
         return recorded
 
     return deco
 
 
-def _bind_message(name: str, sig: inspect.Signature, kwargs: dict, exc: TypeError, hints: Mapping[str, str]) -> str:
-    """Why a call does not fit the operation ``name``, naming it and the parameters it takes (Python's own message
+def _check_forwarded(op: Operation, bound: inspect.BoundArguments) -> None:
+    """Refuse a ``**keyword`` that the operation it is passed on to does not take, before anything runs."""
+    extra = next((bound.arguments.get(n, {}) for n, p in op.signature.parameters.items()
+                  if p.kind is inspect.Parameter.VAR_KEYWORD), {})
+    allowed = op.forwarded()
+    unknown = {k: v for k, v in extra.items() if k not in allowed}
+    if unknown:
+        raise ArgumentError(_bind_message(op, unknown, None))
+
+
+def _bind_message(op: Operation, kwargs: dict, exc: TypeError | None) -> str:
+    """Why a call does not fit the operation ``op``, naming it and the parameters it takes (Python's own message
     names neither the function nor what it accepts)."""
     import difflib
 
-    params = list(sig.parameters)[1:]
+    name, sig, hints = op.name, op.signature, op.hints
+    params = [n for n, p in list(sig.parameters.items())[1:] if p.kind is not inspect.Parameter.VAR_KEYWORD]
     takes = f"{name} takes {', '.join(params)}" if params else f"{name} takes no parameters"
-    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
-    unknown = [] if accepts_any else [k for k in kwargs if k not in sig.parameters]
+    forwarded = list(op.forwarded())
+    if forwarded:
+        takes += f", and {op.forwards}'s {', '.join(forwarded)}"
+        params += forwarded
+    accepts_any = op.forwards is None and any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
+    unknown = [] if accepts_any else [k for k in kwargs if k not in params]
     if not unknown:
         return f"{name}: {exc}; {takes}"
     advice = []

@@ -738,7 +738,7 @@ def _check_onset(ax: Axis, onset: float, label: str) -> None:
         )
 
 
-@operation("edge_map")
+@operation("edge_map", forwards="remove_background", forward_except=("signal_range",))
 def edge_map(
     s: Signal,
     edge,

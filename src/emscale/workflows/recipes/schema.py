@@ -42,6 +42,7 @@ signal (``inav``, ``isig``, reductions, ``rebin``, ``remove_background``...) rep
 from __future__ import annotations
 
 import ast
+import difflib
 import inspect
 import math
 import re
@@ -194,9 +195,12 @@ def _literal_strings(param: inspect.Parameter) -> set[str] | None:
 
 def _param_problems(where: str, op, params: dict) -> list[str]:
     """Every problem with a step's parameters, one line each (a recipe reports all of them at once)."""
+    # keywords passed on to another operation (edge_map's to remove_background) are that operation's to check
+    owners = {n: target for n, (_, target) in op.forwarded().items() if n not in _NOT_PARAMS}
     allowed = {n: _expected_types(p) for n, p in op.parameters.items()
                if n not in _NOT_PARAMS and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
-    open_ended = any(p.kind is p.VAR_KEYWORD for p in op.parameters.values())
+    allowed |= {n: _expected_types(target.parameters[n]) for n, target in owners.items()}
+    open_ended = op.forwards is None and any(p.kind is p.VAR_KEYWORD for p in op.parameters.values())
     problems = [f"{where}: step {op.name!r} needs parameter {n!r}" for n, p in op.parameters.items()
                 if p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
                 and n not in params]
@@ -204,28 +208,32 @@ def _param_problems(where: str, op, params: dict) -> list[str]:
     for k, v in params.items():
         if k not in allowed:
             if not (open_ended and k not in _NOT_PARAMS):
-                problems.append(
-                    f"{where}: step {op.name!r} has no parameter {k!r}; allowed: {', '.join(sorted(allowed))}")
+                close = difflib.get_close_matches(k, list(allowed), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                problems.append(f"{where}: step {op.name!r} has no parameter {k!r}{hint}; allowed: "
+                                f"{', '.join(sorted(allowed))}")
             continue
-        problem = _value_problem(where, op, k, v, allowed[k], arguments)
+        problem = _value_problem(where, op, k, v, allowed[k], arguments, owners.get(k, op))
         if problem:
             problems.append(problem)
     return problems
 
 
-def _value_problem(where: str, op, k: str, v, expected, arguments: dict) -> str | None:
+def _value_problem(where: str, op, k: str, v, expected, arguments: dict, owner=None) -> str | None:
     """The first thing wrong with the value ``v`` of parameter ``k`` (``arguments``: every parameter of the step,
-    for a check that depends on another), or None."""
+    for a check that depends on another), or None; ``owner``: the operation that takes ``k`` where ``op`` passes
+    it on (by default ``op``)."""
+    owner = op if owner is None else owner
     if expected is not None and not _type_ok(v, expected):
         names = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in expected)
         return f"{where}: parameter {k!r} of step {op.name!r} must be {names}, got {v!r}"
     if isinstance(v, float) and not math.isfinite(v):
         return f"{where}: parameter {k!r} of step {op.name!r} is not finite"
     try:  # the operation's own test of the value (names, with the spellings it accepts)
-        op.check(k, v, arguments)
+        owner.check(k, v, arguments)
     except (ValueError, TypeError) as exc:
         return f"{where}: parameter {k!r} of step {op.name!r}: {exc}"
-    choices = _literal_strings(op.parameters[k]) if k in op.parameters else None
+    choices = _literal_strings(owner.parameters[k]) if k in owner.parameters else None
     if choices is not None and isinstance(v, str) and v not in choices:
         return (f"{where}: parameter {k!r} of step {op.name!r} must be one of "
                 f"{', '.join(map(repr, sorted(choices)))} (or a value of another listed type), got {v!r}")
