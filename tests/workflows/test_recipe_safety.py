@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -206,6 +207,31 @@ def test_overwrite_never_destroys_the_recipes_own_input(user_folder, where):
     with pytest.raises(OutputExistsError, match="which this run reads|is a file"):
         run_recipe(user_folder / "r.toml", out, overwrite=True)
     assert _tree(user_folder) == before
+
+
+def test_an_empty_current_folder_is_filled_in_place(user_folder, tmp_path, monkeypatch):
+    """``emscale run r.toml -o .`` in a new empty folder swapped that folder for a new one: the shell was left in the
+    deleted folder (``ls`` showed nothing, ``emscale replay .`` found no manifest)."""
+    out = tmp_path / "new"
+    out.mkdir()
+    inode = out.stat().st_ino
+    monkeypatch.chdir(out)
+    run_recipe(user_folder / "r.toml", ".")
+    assert out.stat().st_ino == inode  # the same folder, which the shell is still in
+    assert sorted(p.name for p in Path(".").iterdir()) == ["manifest.json", "recipe.toml", "report.html",
+                                                            "signal.zarr"]
+    assert replay_outdir(".") == []
+    # the swap of --overwrite would strand the shell the same way: refused, the results kept
+    before = _tree(out)
+    with pytest.raises(OutputExistsError, match="is the current folder or holds it: --overwrite replaces the folder"):
+        run_recipe(user_folder / "r.toml", ".", overwrite=True)
+    monkeypatch.chdir(out / "signal.zarr")
+    with pytest.raises(OutputExistsError, match="is the current folder or holds it"):
+        run_recipe(user_folder / "r.toml", out, overwrite=True)
+    assert _tree(out) == before
+    monkeypatch.chdir(tmp_path)  # from outside it, --overwrite replaces it as before
+    run_recipe(user_folder / "r.toml", out, overwrite=True)
+    assert replay_outdir(out) == []
 
 
 def test_overwrite_replaces_only_a_results_folder(user_folder, tmp_path):

@@ -13,6 +13,10 @@ filesystem) and moved into place only once complete:
   the temporary name and is removed -- else by two renames (destination to ``.NAME.old-PID-HOST-RANDOM``, new
   folder to the destination).
 
+An existing *empty* results folder (``-o .``) is not swapped, which would leave a shell inside it in a deleted
+folder: it is filled in place from a temporary folder inside it, entry by entry under its lock, the listing of what
+was written last (``atomic_dir(..., create=True, last=...)``).
+
 Reading. ``read_lock(path)`` holds a shared ``flock`` on the folder while a reader opens it (and, for an eager
 read, reads it): a swap waits for such readers and they wait for the swap, so an eager read sees the old or the
 new folder whole. A lazy reader cannot hold a lock for the life of its array; the store's per-chunk checksums
@@ -342,6 +346,8 @@ def check_output_folder(dst, overwrite: bool, unlisted: Callable[[Path], list[st
     dst = Path(dst).resolve()
     if dst.exists() and not dst.is_dir():
         raise OutputExistsError(f"{dst} is a file, not a folder; the {what} would replace it: nothing written")
+    if dst.is_dir():
+        _clean_stale(_inner(dst))  # what a killed run left inside a folder it was filling in place
     for p in protected:
         p = Path(p).resolve()
         if p == dst or dst in p.parents:
@@ -357,7 +363,19 @@ def check_output_folder(dst, overwrite: bool, unlisted: Callable[[Path], list[st
         refused = _not_replaceable(dst, unlisted, what)
         if refused:
             raise OutputExistsError(refused + ": nothing written")
+        if _holds_cwd(dst):  # the swap would leave the shell in the old folder, deleted
+            raise OutputExistsError(f"{dst} is the current folder or holds it: --overwrite replaces the folder with a "
+                                    "new one, which would leave this shell in a deleted folder; run from outside it: "
+                                    "nothing written")
     return dst
+
+
+def _holds_cwd(dst: Path) -> bool:
+    try:
+        cwd = Path.cwd().resolve()
+    except OSError:  # the current folder is gone already
+        return False
+    return cwd == dst or dst in cwd.parents
 
 
 def _not_replaceable(dst: Path, unlisted: Callable[[Path], list[str] | None], what: str) -> str | None:
@@ -389,7 +407,7 @@ def replaceable_folder(overwrite: bool, unlisted: Callable[[Path], list[str] | N
 
 
 def atomic_dir(dst, write: Callable[[Path], None], overwrite: bool = False, create: bool = False,
-               replaceable: Callable[[Path], str | None] | None = None) -> None:
+               replaceable: Callable[[Path], str | None] | None = None, last: str | None = None) -> None:
     """Run ``write(tmp)`` to fill a temporary sibling folder, then move it to ``dst``.
 
     ``create=True`` makes the temporary folder first (``write`` fills it); otherwise ``write`` creates it (a
@@ -398,15 +416,19 @@ def atomic_dir(dst, write: Callable[[Path], None], overwrite: bool = False, crea
     ``replaceable(dst)`` (:func:`replaceable_folder`), checked under the lock just before an existing ``dst`` is
     replaced, says why it may not be (None: it may); then nothing is replaced, the new folder is kept beside it
     under a name of its own, and the ``OutputExistsError`` names both.
+
+    With ``create=True`` an existing *empty* folder is filled in place (:func:`_fill_in_place`), not swapped for a
+    new one: ``-o .`` in an empty folder left the shell in the deleted old folder, seeing nothing.
     """
     dst = Path(dst)
     _check(dst, overwrite)
-    tmp = temporary_sibling(dst)
+    in_place = create and dst.is_dir() and not dst.is_symlink() and not _entries(dst)
+    tmp = temporary_sibling(_inner(dst) if in_place else dst)
     try:
         if create:
             tmp.mkdir()
         write(tmp)
-        old = _swap_in(tmp, dst, overwrite, replaceable)
+        old = _fill_in_place(tmp, dst, last) if in_place else _swap_in(tmp, dst, overwrite, replaceable)
     except _Changed as why:  # hours of work are not thrown away for it: kept where no clean-up removes them
         kept = dst.with_name(f"{dst.name}.new-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
         os.rename(tmp, kept)
@@ -417,6 +439,37 @@ def atomic_dir(dst, write: Callable[[Path], None], overwrite: bool = False, crea
         raise
     if old is not None:
         _remove(old)
+
+
+def _inner(dst: Path) -> Path:
+    """The name whose temporary siblings (:func:`temporary_sibling`) lie *inside* ``dst``: the folder an in-place
+    fill writes first, on the same file system, found and cleaned by the usual rules (:func:`_clean_stale`)."""
+    return dst / dst.name
+
+
+def _entries(dst: Path) -> list[Path]:
+    """What ``dst`` holds, less the temporary folders of in-place fills (this one's, or another writer's)."""
+    prefix = f".{dst.name}.tmp-"
+    return [p for p in dst.iterdir() if not p.name.startswith(prefix)]
+
+
+def _fill_in_place(tmp: Path, dst: Path, last: str | None) -> None:
+    """Move what ``tmp`` (inside ``dst``) holds into the empty folder ``dst``, entry by entry (renames on one file
+    system), ``last`` last -- the listing of what was written (a manifest), so that a folder cut off half-way is
+    no results folder -- and remove ``tmp``. Under the folder's exclusive lock, and only if ``dst`` is still empty
+    (else :class:`_Changed`: a user's file put into it meanwhile, or another writer's results)."""
+    fd = _lock(dst, exclusive=True, timeout=LOCK_TIMEOUT_S)
+    if fd is None:
+        raise _Changed(f"{dst} was removed")
+    try:
+        if _entries(dst):
+            raise _Changed(f"{dst} is not empty any more")
+        for p in sorted(tmp.iterdir(), key=lambda p: p.name == last):
+            _move_new(p, dst / p.name)
+        tmp.rmdir()
+    finally:
+        if fd != _NO_LOCKS:
+            os.close(fd)
 
 
 __all__ = ["LOCK_TIMEOUT_S", "atomic_dir", "atomic_write", "check_output_folder", "read_lock", "recover",

@@ -149,9 +149,10 @@ def run_demo(outdir, seed: int = 0, overwrite: bool = False, progress=None, tomo
     CS-STEM (15 % of the EDS scan reconstructed; :mod:`.demo_csstem`) and tomography (the real HAADF series
     when present, else a phantom; ``tomography="real" | "phantom"`` forces one; :mod:`.demo_tomography`).
 
-    The whole folder is built under a temporary sibling and renamed into place when complete. A non-empty
-    ``outdir`` is refused unless ``overwrite=True``; then it is replaced whole, so nothing of the old folder is
-    mixed with the new one. Recipes name their inputs relative to themselves: the folder can be moved.
+    The whole folder is built under a temporary sibling and renamed into place when complete (an existing empty
+    ``outdir`` is filled in place, its listing of files last). A non-empty ``outdir`` is refused unless
+    ``overwrite=True``; then it is replaced whole, so nothing of the old folder is mixed with the new one. Recipes
+    name their inputs relative to themselves: the folder can be moved.
     ``progress(message)`` is called before each stage and step; ``log(message)`` after each stage (its time).
     """
     outdir = check_output_folder(outdir, overwrite, _unlisted_in_demo, what="demo folder")
@@ -167,7 +168,7 @@ def run_demo(outdir, seed: int = 0, overwrite: bool = False, progress=None, tomo
         (tmp / DEMO_FILES).write_text(json.dumps({"emscale": versions().get("emscale", ""), "files": files}))
 
     atomic_dir(outdir, write, overwrite=True, create=True,
-               replaceable=replaceable_folder(overwrite, _unlisted_in_demo, "demo folder"))
+               replaceable=replaceable_folder(overwrite, _unlisted_in_demo, "demo folder"), last=DEMO_FILES)
     return summary
 
 

@@ -2,7 +2,8 @@
 
 The output folder holds the processed signal (zarr), each named result, ``recipe.toml`` (the recipe with the
 input pinned by its SHA-256), ``manifest.json`` (a digest of every output's numbers, timings, versions) and the
-HTML report. The whole folder is written under a temporary name and renamed into place when complete.
+HTML report. The whole folder is written under a temporary name and renamed into place when complete; an existing
+empty folder (``-o .`` in a new folder) is filled in place, the manifest last (:func:`.core.atomic.atomic_dir`).
 """
 
 from __future__ import annotations
@@ -348,9 +349,11 @@ def run_recipe(recipe, outdir, overwrite: bool = False, progress=None, report: b
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
         made.append(result)
 
-    # _check_writable allowed an empty existing folder: it is replaced whole, like a non-empty one with overwrite --
-    # if it is still so when the results are whole (a user may have put files into it meanwhile)
-    atomic_dir(outdir, write, overwrite=True, create=True, replaceable=replaceable_folder(overwrite, unlisted_files))
+    # _check_writable allowed an empty existing folder: it is filled in place, and a non-empty one emscale wrote is
+    # replaced whole with overwrite -- if it is still so when the results are whole (a user may have put files into
+    # it meanwhile); the manifest comes last, so that a folder without one is no results folder
+    atomic_dir(outdir, write, overwrite=True, create=True, replaceable=replaceable_folder(overwrite, unlisted_files),
+               last=MANIFEST)
     result = made[0]
     return result
 
