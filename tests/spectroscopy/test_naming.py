@@ -87,3 +87,48 @@ def test_a_synthetic_ti_l23_edge_without_metadata():
     f = 1e9 * e**-3.0 + 3.0 * (step + white) * (e / 456.0) ** -2
     bg = 1e9 * e**-3.0
     assert component_names(np.stack([f, bg], axis=1), ax, "EELS") == ["Ti L2,3", "#1"]
+
+
+def test_lines_closer_than_a_channel_are_named_by_the_lighter_element():
+    """Al Kα (1.4867 keV) on a 20 eV grid peaks in the channel at 1.48 keV, 0.4 eV from Br Lα (1.4804 keV): the
+    factor was named 'Br Lα'. Lines less than a channel apart cannot be told apart by where the peak sits; the
+    lighter element names them."""
+    ax = Axis(name="Energy", size=512, scale=0.02, offset=0.1, units="keV")
+    e = ax.values
+    f = 0.3 * np.exp(-e / 3) + 3 * np.exp(-0.5 * ((e - line_energy("Al_Ka")) / 0.035) ** 2)
+    beam = {"Acquisition_instrument": {"TEM": {"beam_energy": 200.0}}}
+    assert component_names(f, ax, "EDS_TEM", beam) == ["Al Kα"]
+    assert component_names(f, ax, "EDS_TEM", beam, elements=["Br"]) == ["Br Lα"]  # the only candidate
+    # on a 5 eV grid the peak's place tells them apart (6.3 eV): the nearer, Al Kα, by the ratio rule as before
+    fine = Axis(name="Energy", size=2048, scale=0.005, offset=0.1, units="keV")
+    g = 3 * np.exp(-0.5 * ((fine.values - line_energy("Al_Ka")) / 0.035) ** 2)
+    assert component_names(g, fine, "EDS_TEM", beam, elements=["Al", "Br"]) == ["Al Kα"]
+
+
+def test_a_weaker_derivative_peak_below_the_strongest_edge_does_not_discard_it():
+    """The fine-structure filter ran in energy order: a weaker step 30 eV below the strongest onset (its derivative
+    peak half as high) kept itself and dropped the onset as its 'fine structure', so a Co L2,3 factor was matched
+    by the step alone (here: Cs M4,5 or Co L2,3, ambiguous: '#0'; on the real Velox factor 'Cs M4,5 + F K')."""
+    ax = Axis(name="Energy loss", size=804, scale=0.1692, offset=690.0, units="eV")
+    e = ax.values
+    co = 1 / (1 + np.exp(-(e - 778.5) / 0.6)) + 2.0 * np.exp(-0.5 * ((e - 779.5) / 1.2) ** 2)
+    wiggle = 1.5 / (1 + np.exp(-(e - 748.0) / 0.6))
+    f = co + wiggle
+    assert component_names(f, ax, "EELS", elements=["Co", "Cs", "F"]) == ["Co L2,3"]
+
+
+def test_the_real_velox_fe_co_factor_is_not_named_after_a_wiggle(velox_emd):
+    """The PCA factor of the 690-826 eV window of the Velox Fe/Co EELS map was labelled 'Cs M4,5 + F K': the
+    strongest derivative peak, 775.3 eV (Co L3), was discarded as fine structure of a weaker one at 745.8 eV."""
+    import emscale as em
+
+    signals = em.load(velox_emd)
+    eels = signals[15]
+    assert eels.title == "EELS (480 to 826.4 eV)"
+    v = eels.remove_background(signal_range=(620.0, 690.0)).isig[690.0:826.0]
+    d = em.decompose(v, method="pca", n_components=1)
+    f, ax = np.asarray(d.factors_array), d.factors.sig_axes[0]
+    assert component_names(f, ax, "EELS") == ["#0"]  # Co L2,3 (778.1 eV) or Ba M4,5 (780.5)? not told apart
+    elements = next(s.metadata["Sample"]["elements"] for s in signals if "Sample" in s.metadata)  # the EDS's
+    assert sorted(elements) == ["Co", "Fe", "O"]
+    assert component_names(f, ax, "EELS", elements=elements) == ["Co L2,3 + Fe L2,3"]

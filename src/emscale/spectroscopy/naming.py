@@ -11,14 +11,19 @@ whose height is at least :data:`EDS_DOMINANT` of the largest are matched to the 
 candidate line is dropped when its element could not produce it alone: a line that is not its family's
 principal line (``Kb`` without ``Ka``), or a softer family whose harder principal line is excited (overvoltage
 >= :data:`MIN_OVERVOLTAGE`) inside the axis, needs that principal line among the peaks too.
-A peak is assigned when one element remains, or the nearest is :data:`RATIO` times closer than the next.
+A peak is assigned when one element remains, or the nearest is :data:`RATIO` times closer than the next. Lines
+less than a channel apart are one candidate -- where a peak sits on the channel grid cannot tell them apart (Al Kα
+1.4867 and Br Lα 1.4804 keV on a 20 eV grid: the peak's channel at 1.48 keV is nearer Br Lα) -- and it is named by
+the lighter element: a light element's K or L line is the commoner in a sample than a heavy one's L or M line, which
+would come with harder lines of its own.
 
 **EELS.** Edges are steps, so the onsets are the peaks of the smoothed derivative ``f'(E)`` (a Gaussian
 derivative, sigma ~1 eV) that are positive and at least :data:`EELS_DOMINANT` of the largest; each is matched to
 the K, L2,3 and M4,5 edges (:func:`.eels.edges`, ``combine=True``) within ``2 eV + 4 %`` of the energy (chemical
 shifts: Si L2,3 moves by +6 eV in SiO2, tabulated O K sits 11 eV above its onset in oxides), with the same
-ratio rule. Derivative peaks within ``12 eV + 5 %`` above a lower one are its near-edge fine structure and
-are not matched.
+ratio rule. Derivative peaks within ``12 eV + 5 %`` above a stronger one are its near-edge fine structure and
+are not matched, nor are weaker ones whose own ``12 eV + 5 %`` would hold a stronger one (two onsets that close
+are one edge and its structure: the strongest marks the edge). The peaks are weighed strongest first.
 
 Elements come from ``Sample.elements`` of the metadata when present (Velox, Bruker and the samples carry
 them); otherwise every element from B to U is a candidate and only unambiguous matches name a component.
@@ -73,14 +78,20 @@ def _energy_kev(axis) -> tuple[np.ndarray, float]:
     return np.asarray(axis.values, dtype=float) / f, f
 
 
-def _unique(cands: list[tuple[float, str, object]]) -> object | None:
-    """The candidate of one element nearest the peak when it is unambiguous (see the module docstring)."""
+def _unique(cands: list[tuple[float, str, object]], energy, channel: float) -> object | None:
+    """The candidate nearest the peak when it is unambiguous (see the module docstring). ``energy(c)``: where a
+    candidate's line or edge lies; those less than a ``channel`` from the nearest one are one candidate, named by
+    its lightest element."""
+    import xraydb
+
     if not cands:
         return None
     cands.sort(key=lambda c: c[0])
-    best = cands[0]
-    others = [c for c in cands if c[1] != best[1]]
-    if not others or others[0][0] > RATIO * max(best[0], 1e-12):
+    near = energy(cands[0][2])
+    twins = [c for c in cands if abs(energy(c[2]) - near) < channel]
+    best = min(twins, key=lambda c: (xraydb.atomic_number(c[1]), c[0]))
+    others = [c for c in cands if c[1] not in {t[1] for t in twins}]
+    if not others or others[0][0] > RATIO * max(cands[0][0], 1e-12):
         return best[2]
     return None
 
@@ -130,6 +141,7 @@ def _eds_names(f, e_kev, elements, beam: float, resolution: float) -> list[tuple
 
     peaks = _eds_peaks(f, e_kev, resolution)
     table = _eds_candidates(elements, float(e_kev.max()), beam)
+    step = float(np.median(np.diff(e_kev))) if e_kev.size > 1 else 0.0
 
     def tol(e):
         return 0.5 * float(line_fwhm(e, resolution))
@@ -144,7 +156,7 @@ def _eds_names(f, e_kev, elements, beam: float, resolution: float) -> list[tuple
                 excited_hard = hard is not None and beam / hard.edge >= MIN_OVERVOLTAGE
                 if d <= tol(p) and _possible(ln, lines, hard if excited_hard else None, peaks, tol):
                     cands.append((d, el, ln))
-        ln = _unique(cands)
+        ln = _unique(cands, lambda line: line.energy, step)
         if ln is None and rank == 0:
             return []  # the strongest peak is unexplained: no name
         if ln is not None:
@@ -171,23 +183,29 @@ def _eels_names(f, e_ev, elements) -> list[tuple[str, str, int]]:
     d = gaussian_filter1d(np.nan_to_num(f), sigma, order=1)
     margin = int(np.ceil(4 * sigma))  # the derivative filter's edge effects
     idx = [i for i in _peaks(d, EELS_DOMINANT, margin) if margin <= i < d.size - margin]
-    peaks = []
-    for e in sorted(e_ev[idx]):  # fine structure above an onset is not a new edge
-        if not peaks or e > peaks[-1] + FINE_STRUCTURE_EV + 0.05 * peaks[-1]:
-            peaks.append(float(e))
-    keep = set(peaks)
-    peaks = [float(e) for e in e_ev[idx] if float(e) in keep]  # strongest first again
+    # strongest first: a weaker peak in the near-edge structure of a stronger one is not a new edge, nor is one
+    # whose own structure would hold the stronger (in energy order a weak wiggle below the strongest onset
+    # discarded that onset)
+    peaks: list[float] = []
+    for e in (float(v) for v in e_ev[idx]):
+        if not any(_fine_structure(k, e) or _fine_structure(e, k) for k in peaks):
+            peaks.append(e)
     table = [e for el in elements for e in edges(el, combine=True)
              if e.edge in _EELS_EDGES and e_ev.min() <= e.onset <= e_ev.max() + 20]
     found = []
     for rank, p in enumerate(peaks):
         cands = [(abs(e.onset - p), e.element, e) for e in table if abs(e.onset - p) <= 2.0 + 0.04 * p]
-        e = _unique(cands)
+        e = _unique(cands, lambda edge: edge.onset, step)
         if e is None and rank == 0:
             return []
         if e is not None:
             found.append((e.element, e.edge, rank))
     return found
+
+
+def _fine_structure(onset: float, e: float) -> bool:
+    """Whether ``e`` lies in the near-edge structure above an edge whose onset is ``onset`` (eV)."""
+    return onset < e <= onset + FINE_STRUCTURE_EV + 0.05 * onset
 
 
 def _label(found: list[tuple[str, str, int]], eels: bool) -> str:
