@@ -130,41 +130,6 @@ def _parse_chunks(text: str | None) -> tuple[int, ...] | None:
         raise EmscaleError(f"--chunks must be comma-separated integers, got {text!r}") from None
 
 
-class _Progress:
-    """A rich progress bar fed by the engine's ``progress(bytes_done, bytes_total)`` callback."""
-
-    def __init__(self, description: str):
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-
-        self._p = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            transient=False,
-        )
-        self._desc = description
-        self._task = None
-
-    def __enter__(self):
-        self._p.__enter__()
-        self._task = self._p.add_task(self._desc, total=None)
-        return self
-
-    def __call__(self, done: int, total: int):
-        self._p.update(self._task, completed=done, total=total)
-
-    def __exit__(self, *exc):
-        return self._p.__exit__(*exc)
-
-
 @app.command()
 def convert(
     src: Path = typer.Argument(..., help="Vendor file to convert."),
@@ -176,6 +141,7 @@ def convert(
 ):
     """Stream SRC into the native zarr store DST with bounded memory."""
     from . import convert as _convert
+    from .engine.progress import ProgressBar
 
     if dst.suffix.lower() != ".zarr":
         raise EmscaleError(f"output {dst} must end in .zarr")
@@ -184,7 +150,7 @@ def convert(
         kwargs["signal_type"] = signal_type
     if index is not None:
         kwargs["index"] = index
-    with _Progress(f"convert {src.name}") as bar:
+    with ProgressBar(f"convert {src.name}") as bar:
         _convert(src, dst, chunks=_parse_chunks(chunks), overwrite=overwrite, progress=bar, **kwargs)
     typer.echo(f"wrote {dst} ({_human_bytes(_disk_size(dst))})")
 

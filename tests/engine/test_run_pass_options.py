@@ -215,3 +215,26 @@ def test_an_executor_may_be_named_wherever_one_is_taken():
     np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="unknown executor 'dask'; use 'inline', 'threads' or an Executor"):
         rp(x, total, "dask")
+
+
+def test_progress_true_gives_each_pass_a_bar_and_other_values_are_refused_at_the_call(capsys, rng, monkeypatch):
+    """``s.sum(progress=True)`` failed deep in run_pass with "'bool' object is not callable": the API took only a
+    callback, which every pass calls from 0 again (an operation may run several)."""
+    import emscale as em
+    from emscale.engine import passes
+
+    monkeypatch.setattr(passes, "DEFAULT_PARTITION_BYTES", 64_000)  # 4 partitions
+    s = em.Signal(rng.normal(size=(40, 50, 16)))
+    lazy = s.as_lazy(chunks=(10, 50, 16))
+    out = lazy.sum(axis=("x", "y"), progress=True)
+    np.testing.assert_allclose(out.data, s.data.sum(axis=(0, 1)))
+    assert "sum" in capsys.readouterr().out  # the bar, named after its pass
+    seen = []
+    lazy.sum(axis="x", progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1][0] == seen[-1][1] == s.nbytes and seen[0][0] < s.nbytes  # this pass's bytes, up to its total
+    assert lazy.sum(axis="x", progress=False).shape == (40, 16)
+    with pytest.raises(em.ArgumentError, match=r"sum: progress must be True \(a progress bar per pass\), False/None, "
+                                               r"or a function progress\(bytes_done, bytes_total\).*got 'yes'"):
+        s.sum(progress="yes")
+    with pytest.raises(em.ArgumentError, match="progress must be True"):
+        run_pass(s.data, Pass(lambda b, r: b.sum(), lambda a, b: a + b), progress=1)

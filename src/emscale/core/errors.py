@@ -67,3 +67,13 @@ def check_flag(name: str, value) -> None:
 
     if not isinstance(value, bool | np.bool_):
         raise DataError(f"{name} must be True or False, got {value!r}")
+
+
+def check_progress(progress, where: str = "progress") -> None:
+    """A ``progress`` option: ``True`` (a progress bar per pass), ``False``/``None`` (nothing) or a function
+    ``progress(bytes_done, bytes_total)``; anything else is an :class:`ArgumentError` naming ``where`` (it failed
+    deep inside the first pass, "'bool' object is not callable" for ``True`` before bars existed)."""
+    if progress is None or isinstance(progress, bool) or callable(progress):
+        return
+    raise ArgumentError(f"{where} must be True (a progress bar per pass), False/None, or a function "
+                        f"progress(bytes_done, bytes_total) called after each partition; got {progress!r}")

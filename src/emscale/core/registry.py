@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ArgumentError, EmscaleError
+from .errors import ArgumentError, EmscaleError, check_progress
 from .history import entry
 
 NOT_RECORDED = frozenset({"executor", "progress"})
@@ -183,6 +183,7 @@ def operation(
                 raise ArgumentError(_bind_message(_OPERATIONS[name], kwargs, exc)) from None
             if forwards is not None:
                 _check_forwarded(_OPERATIONS[name], bound)
+            check_progress(bound.arguments.get("progress"), f"{name}: progress")
             bound.apply_defaults()
             token = _inside.set(1)
             try:

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import AxisError
+from ..core.errors import AxisError, check_progress
 from .executors import Executor, as_executor, runs_here
+from .progress import ProgressBar
 
 DEFAULT_PARTITION_BYTES = 64 * 2**20
 
@@ -136,7 +137,7 @@ def run_pass(
     executor: Executor | str | None = None,
     partition_bytes: int | None = None,
     rows: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | bool | None = None,
     axis: int = 0,
     fold: bool = False,
 ):
@@ -144,6 +145,9 @@ def run_pass(
 
     Parameters
     ----------
+    progress : a function called after each partition with the bytes of this pass read so far and its total (an
+        operation that runs several passes calls it for each, from 0 again); ``True``: a progress bar for this
+        pass, named after it (:class:`.progress.ProgressBar`); ``None`` or ``False``: nothing.
     axis : the dimension partitioned: a partition is ``source[:, ..., rows, ...]`` with ``rows`` a range of
         dimension ``axis`` (``p.map`` receives that range), and the partials of a pass without a merge are
         concatenated along ``axis``.
@@ -152,6 +156,10 @@ def run_pass(
         pass holds only the partials in flight where the executor can stream them (:meth:`Executor.imap`;
         executors that cannot, such as the Dask executor, gather and merge in order as before).
     """
+    check_progress(progress)
+    if progress is True:
+        with ProgressBar(p.name) as bar:
+            return run_pass(source, p, executor, partition_bytes, rows, bar, axis, fold)
     executor = as_executor(executor)
     if getattr(source, "ndim", 0) == 0:
         parts, axis = [slice(None)], 0
