@@ -190,3 +190,24 @@ def test_history_shows_parameters_as_python(tmp_path, capsys):
     assert code == 0
     assert "remove_background(signal_range=(70.2, 97.2), model='powerlaw'" in out
     assert "isig(key=(slice(94.5, 110.1),))" in out and "'tuple'" not in out and "'slice'" not in out
+
+
+def test_run_errors_name_the_recipe_file_and_line_with_no_bar_before_the_run(velox_emd, tmp_path, capsys):
+    """A recipe picking signal_type = "EELS" of a Velox file with three said "holds 3 signals; pick one with
+    signal_type or index" (it was given), under an empty bar 'recipe ━━ 0/? 0:00:00'; an error during a step said
+    'line 4 (isig): ...' without the file, where the recipe's check says '/path/r.toml:4: ...'."""
+    (tmp_path / "st.toml").write_text(f'[input]\npath = "{velox_emd}"\nsignal_type = "EELS"\n\n[[step]]\nop = "sum"\n')
+    code, out, err = run(capsys, "run", str(tmp_path / "st.toml"), "-o", str(tmp_path / "out"))
+    assert code == 2 and out == "", out
+    assert err.strip() == (f"emscale: error: {velox_emd} holds 3 signals of type 'EELS' (at indices 14, 15, 16); "
+                           "pick one with index in [input]")
+    em.Signal(np.ones((2, 3, 8))).save(tmp_path / "x.zarr")
+    (tmp_path / "r.toml").write_text('[input]\npath = "x.zarr"\n\n[[step]]\nop = "isig"\nkey = "0:9.5"\n')
+    code, out, err = run(capsys, "run", str(tmp_path / "r.toml"), "-o", str(tmp_path / "out"))
+    assert code == 2 and err.startswith(f"emscale: error: {(tmp_path / 'r.toml').resolve()}:4 (isig): "), err
+    # a recipe's unknown table or key was accepted and ignored
+    (tmp_path / "v.toml").write_text('[recipe]\nversion = 99\n\n[input]\npath = "x.zarr"\n\n[[step]]\nop = "sum"\n')
+    code, out, err = run(capsys, "run", str(tmp_path / "v.toml"), "-o", str(tmp_path / "out"))
+    assert code == 2 and out == "" and "unknown top-level table(s) or key(s) ['recipe']; a recipe holds only " \
+                                       "[input], [[step]] and [output]" in err, err
+    assert not (tmp_path / "out").exists()

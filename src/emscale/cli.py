@@ -341,22 +341,26 @@ def train_erd(
 
 
 class _Steps:
-    """A rich progress bar over recipe steps."""
+    """A rich progress bar over recipe steps, shown from the first step on: an error before (the output folder, the
+    input) is printed alone, not under an empty bar."""
+
+    _p = None
 
     def __enter__(self):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-        self._p = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                           TimeElapsedColumn())
-        self._p.__enter__()
-        self._task = self._p.add_task("recipe", total=None)
         return self
 
     def __call__(self, i: int, n: int, op: str):
+        if self._p is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+            self._p = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                               TimeElapsedColumn())
+            self._p.__enter__()
+            self._task = self._p.add_task("recipe", total=n)
         self._p.update(self._task, completed=i, total=n, description=f"step {min(i + 1, n)}/{n}: {op}")
 
     def __exit__(self, *exc):
-        return self._p.__exit__(*exc)
+        return None if self._p is None else self._p.__exit__(*exc)
 
 
 def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...]]:

@@ -245,7 +245,8 @@ def test_a_recipe_with_a_damaged_model_ends_in_one_line_and_writes_nothing(model
     code = main(["run", str(tmp_path / "r.toml"), "-o", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 2, err
-    assert err.strip().splitlines() == [f"emscale: error: line 4 (dynamic_sampling): {tmp_path / 'm.json'}: field "
+    assert err.strip().splitlines() == [f"emscale: error: {(tmp_path / 'r.toml').resolve()}:4 (dynamic_sampling): "
+                                        f"{tmp_path / 'm.json'}: field "
                                         "'members[0][0].weight' holds NaN or infinite values (1, the first at flat "
                                         "index 0)"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["img.zarr", "m.json", "r.toml"]  # no results folder
@@ -297,8 +298,10 @@ def test_crafted_model_fields_are_one_short_line_naming_the_file_and_the_field(m
                                      'name = "scan"\nmodel = "m.json"\nfraction = 0.2\n')
     code = main(["run", str(tmp_path / "r.toml"), "-o", str(tmp_path / "out")])
     err = capsys.readouterr().err
-    assert code == 2 and err.strip().splitlines() == [f"emscale: error: line 4 (dynamic_sampling): {exc.value}"], err
-    assert len(err) < 300 + len(str(path))
+    recipe = (tmp_path / "r.toml").resolve()  # the line is named as the recipe's check names it, file:line
+    assert code == 2, err
+    assert err.strip().splitlines() == [f"emscale: error: {recipe}:4 (dynamic_sampling): {exc.value}"], err
+    assert len(err) < 300 + len(str(path)) + len(str(recipe))
     assert not (tmp_path / "out").exists()
 
 

@@ -4,6 +4,7 @@ recipes exported from history, and the CLI around them."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -129,6 +130,9 @@ def test_replay_detects_a_changed_input(sample, tmp_path):
         ("[input]\npath='eds.zarr'\n[[step]]\nop='cluster'\nn_clusters=2", "cluster needs of ="),
         ("[input]\npath='eds.zarr'\n[[step]]\nop='sum'\naxis=1.5", "parameter 'axis' of step 'sum' must be"),
         ("[input]\npath='eds.zarr'\n[output]\nplot='x'", "[output] has unknown key(s) ['plot']"),
+        ("version = 99\n[recipe]\nname='x'\n[input]\npath='eds.zarr'",  # accepted and ignored, as any typo would be
+         "unknown top-level table(s) or key(s) ['recipe', 'version']; a recipe holds only [input], [[step]] and "
+         "[output]"),
         # edge_map passes its other keywords on to remove_background: a typo among them passed the check and ended
         # the run with a raw TypeError naming neither the line nor edge_map
         ("[input]\npath='eels.zarr'\n[[step]]\nop='edge_map'\nedge='Fe_L3'\nintegraton_width=30.0",
@@ -480,10 +484,12 @@ def test_the_files_a_recipe_names_are_found_before_any_step_runs(tmp_path):
     text = ('[input]\npath = "adf.zarr"\n\n[[step]]\nop = "sample_scan"\nfraction = 0.3\n\n[[step]]\nop = "inpaint"\n'
             'mask = "nothere.csv"\n\n[[step]]\nop = "inpaint"\nmask = "bad.csv"\n')
     ran = []
+    recipe = _write(tmp_path, text, "files.toml")
     with pytest.raises(RecipeError) as exc:
-        run_recipe(_write(tmp_path, text, "files.toml"), tmp_path / "out", progress=lambda *a: ran.append(a))
+        run_recipe(recipe, tmp_path / "out", progress=lambda *a: ran.append(a))
     assert ran == [] and not (tmp_path / "out").exists()
     lines = str(exc.value).splitlines()
     assert len(lines) == 2, lines
-    assert lines[0].startswith("line 8 (inpaint): mask 'nothere.csv': no such file beside the input")
-    assert lines[1].startswith("line 12 (inpaint): ") and "bad.csv: not a position list" in lines[1]
+    where = Path(recipe).resolve()  # file:line, as the recipe's check names its lines
+    assert lines[0].startswith(f"{where}:8 (inpaint): mask 'nothere.csv': no such file beside the input")
+    assert lines[1].startswith(f"{where}:12 (inpaint): ") and "bad.csv: not a position list" in lines[1]

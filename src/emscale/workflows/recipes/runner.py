@@ -163,6 +163,10 @@ def _load_input(recipe: Recipe, path: Path | None = None) -> Signal:
     kwargs = {k: recipe.input[k] for k in ("signal_type", "index", "lazy") if k in recipe.input}
     s = load(path, **kwargs)
     if isinstance(s, list):
+        if "signal_type" in kwargs:  # given, and matched by several: the index picks one of those
+            where = ", ".join(str(x.history[0]["params"].get("index")) for x in s)
+            raise RecipeError(f"{path} holds {len(s)} signals of type {kwargs['signal_type']!r} (at indices "
+                              f"{where}); pick one with index in [input]")
         raise RecipeError(f"{path} holds {len(s)} signals; pick one with signal_type or index in [input]")
     return s
 
@@ -194,9 +198,15 @@ def _check_files(recipe: Recipe, s: Signal) -> None:
             try:
                 read(value, s.history)
             except (EmscaleError, ValueError) as exc:
-                problems.append(f"line {st.line} ({st.op}): {exc}" if st.line else f"step {i + 1} ({st.op}): {exc}")
+                problems.append(f"{_where(recipe, st, i)} ({st.op}): {exc}")
     if problems:
         raise RecipeError("\n".join(problems))
+
+
+def _where(recipe: Recipe, st, i: int) -> str:
+    """The recipe line of step ``i`` (``st``) as the recipe's check names it, ``file:line``."""
+    label = str(recipe.source) if recipe.source else "<recipe>"
+    return f"{label}:{st.line}" if st.line else f"{label}: step {i + 1}"
 
 
 def _run_steps(recipe: Recipe, s: Signal, progress):
@@ -217,7 +227,7 @@ def _run_steps(recipe: Recipe, s: Signal, progress):
             with _history.files_read() as read:
                 obj = op.function(results[st.of] if op.on is not None else s, **params)
         except (EmscaleError, ValueError) as exc:  # a value only the data can refute (n_components=50 of 4)
-            where = f"line {st.line}" if st.line else f"step {i + 1}"
+            where = _where(recipe, st, i)
             key = st.params.get("key")
             hint = ""
             if st.op in ("inav", "isig") and isinstance(key, list) and all(

@@ -325,9 +325,10 @@ def parse(text: str, source: Path | None = None) -> Recipe:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"{label}: not valid TOML: {exc}") from None
-    unknown = set(doc) - {"input", "step", "output", "recipe"}
-    if unknown:
-        raise RecipeError(f"{label}: unknown section(s) {sorted(unknown)}; expected [input], [[step]], [output]")
+    unknown = set(doc) - {"input", "step", "output"}
+    if unknown:  # a [recipe] table, a top-level version = 99: nothing reads them, and a typo would pass unseen
+        raise RecipeError(f"{label}: unknown top-level table(s) or key(s) {sorted(unknown)}; a recipe holds only "
+                          "[input], [[step]] and [output]")
     inp = doc.get("input")
     if not isinstance(inp, dict) or "path" not in inp:
         raise RecipeError(f"{label}: [input] with a 'path' is required")
