@@ -114,6 +114,17 @@ def test_velox_mapping(velox_emd):
         assert tem["beam_energy"] == 300.0 and "Stage" in tem and "Detector" not in tem
 
 
+def test_original_filename_is_the_files_name_not_the_path_as_typed(velox_emd, real_dir, monkeypatch):
+    """Velox recorded the path as typed ('../real/x.emd', in a report '/tmp/.../recipes/../real/...'); DM and
+    HyperSpy record the base name."""
+    monkeypatch.chdir(velox_emd.parent)
+    (velox_emd.parent / "sub").mkdir(exist_ok=True)
+    typed = f"sub/../{velox_emd.name}"
+    for s in em.load(typed):
+        assert s.metadata["General"]["original_filename"] == velox_emd.name
+    assert em.load(real_dir / "EELS_SI.dm4").metadata["General"]["original_filename"] == "EELS_SI.dm4"
+
+
 def test_signal_from_dict_is_lazy_when_asked_even_from_numpy():
     """A reader that gives numpy for lazy=True (Velox EELS, the BCF image) gave an eager signal: now dask."""
     import numpy as np

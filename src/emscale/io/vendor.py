@@ -478,6 +478,9 @@ def load_vendor(path: Path, lazy: bool = False, **reader_kwargs) -> list[Signal]
     for s in signals:
         if not s.title:  # as HyperSpy: a reader that gives no title (MRC, some TIFF) leaves the file's name
             _set_title(s, path.stem)
+        # the file's name, as HyperSpy records it: the Velox reader wrote the path as typed ("../real/x.emd"), which
+        # says nothing once the file moves; where it was read from is the history's load entry
+        s.metadata["General"] = {**(s.metadata.get("General") or {}), "original_filename": path.name}
     if len(signals) > 1:
         for s, title in zip(signals, distinct_titles(signals), strict=True):
             if title != s.title:
