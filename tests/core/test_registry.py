@@ -29,6 +29,7 @@ EXAMPLES = {
     "squeeze": ("eels", [{"op": "inav", "key": ["0:1", ":"]}, {"op": "squeeze"}]),
     "remove_background": ("eels", [{"op": "remove_background", "signal_range": [70.0, 95.0], "model": "powerlaw"}]),
     "edge_map": ("eels", [{"op": "edge_map", "edge": "Si_L3"}]),
+    "normalise": ("eels", [{"op": "normalise", "signal_range": [70.0, 95.0]}]),
     "shift_spectra": ("lowloss", [{"op": "shift_spectra", "shifts": SHIFTS}]),
     "align_zero_loss": ("lowloss", [{"op": "align_zero_loss"}]),
     "elastic_threshold": ("lowloss", [{"op": "elastic_threshold"}]),
