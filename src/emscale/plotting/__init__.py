@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..core.signal import measured_mask, signal_method
+from ..core.signal import is_sparse_scan, measured_mask, signal_method
 from .scalebar import add_scalebar, nice_length, scale_bar
 
 __all__ = ["plot_signal", "axis_label", "intensity_label", "nice_length", "scale_bar", "add_scalebar",
@@ -246,12 +246,14 @@ def plot_signal(
     left, right = fig.subplots(1, 2, width_ratios=(1.0, 1.25))
     sig_user = list(range(nav, nav + sig))
     total = s.sum(axis=sig_user).to_numpy()  # nav numpy order
-    mean_sig = s.mean(axis=list(range(nav))).to_numpy()
-    measured = measured_mask(s) if nav == 2 else None
+    measured = measured_mask(s) if nav == 2 and is_sparse_scan(s) else None
     if measured is not None and measured.shape == total.shape and measured.any():
-        # a sparse scan: unmeasured positions are no data, not zero counts (they diluted the mean ~1/fraction)
+        # a sparse scan: unmeasured positions are no data, not zero counts (they diluted the mean ~1/fraction);
+        # its mean over positions is refused (check_not_mixing_scan), its sum is not
         total = np.where(measured, total, np.nan)
-        mean_sig = mean_sig * (measured.size / measured.sum())
+        mean_sig = s.sum(axis=list(range(nav))).to_numpy() / measured.sum()
+    else:
+        mean_sig = s.mean(axis=list(range(nav))).to_numpy()
     if nav > 2:  # collapse the outer navigation axes for the navigator
         total = total.reshape((-1,) + total.shape[-2:]).sum(axis=0)
     nav_axes = s.nav_axes
