@@ -27,7 +27,7 @@ few measured pixels keeps the lattice's value (on lattices with vacancies at 10-
 went from 0.19-0.42 to 0.04-0.24 of a column's height). Not at 10 % on every lattice: a new user's (144 x 144, an
 incommensurate 7.3-pixel period, 8 vacancies) kept 0.46-0.50 of a column at its empty sites at 10 % (0.05-0.09 at
 20 %), and heavy columns of twice the height came out at 1.34-1.36: at 10 % a site is seen by 0-3 measured pixels
-within 2.6 pixels, and the threshold that fits the measured pixels best leaves little misfit there to refit.
+within 2.6 pixels, too few to empty it against the lattice the prior holds there.
 
 The image is reconstructed inside a margin of :data:`MARGIN` unmeasured pixels: the FFT takes an image as periodic,
 and a lattice whose period does not divide the image would jump where it wraps, a jump no few coefficients hold.
