@@ -131,6 +131,21 @@ def check_store_output(path, overwrite: bool) -> Path:
     return p
 
 
+def _refuse_own_input(s, dst: Path) -> None:
+    """Refuse to replace a store that ``s``'s history loaded: its lazy numbers may still be read from it, and the
+    history would name a file whose digest no longer matches, so the result would not replay (a new user's
+    ``s.save(src, overwrite=True)`` went through)."""
+    if not os.path.lexists(dst):
+        return
+    target = Path(dst).resolve()
+    for entry in getattr(s, "history", []) or []:
+        source = entry.get("source") if isinstance(entry, dict) else None
+        path = source.get("path") if isinstance(source, dict) else None
+        if path and entry.get("op") == "load" and Path(path).resolve() == target:
+            raise OutputExistsError(f"{dst} is the store {s!r} was loaded from: replacing it would leave its history "
+                                    "naming numbers that are no longer there; save under another name")
+
+
 def _refuse_empty(s) -> None:
     """An axis of size 0 would otherwise surface as chunks of 0 the caller never passed."""
     empty = [repr(a.name) for a, n in zip(s.axes, s.shape, strict=True) if n == 0]
@@ -180,6 +195,7 @@ def save_zarr(s: Signal, path, overwrite: bool = False, chunks=None, progress=No
     from . import checksums
 
     dst = check_store_output(path, overwrite)
+    _refuse_own_input(s, dst)
     given = chunks is not None
     chunks = store_chunks(s, chunks)
     note = large_chunk_note(s.shape, chunks, s.dtype, s.nav_ndim) if given else None
