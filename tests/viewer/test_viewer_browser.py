@@ -144,3 +144,27 @@ def test_lengths_are_shown_in_the_unit_that_reads_best(page, span, units, shown,
     assert got["units"] == shown and got["factor"] == pytest.approx(factor)
     bar = page.execute_script(f"return window.emscalePlot.scaleBar({span}, {units!r}).label;")
     assert bar == f"{span * factor:g} {shown}"
+
+
+def test_msa_of_a_non_uniform_axis_gives_each_channel_its_energy(browser):
+    # energy from wavelength: 1239.84 / 400..800 nm, steps from 7.7 to 1.9 meV; XPERCHAN/OFFSET alone put
+    # channel 25 at 2.309 eV instead of 2.052
+    import emscale as em
+
+    energy = 1239.84 / np.linspace(400, 800, 50)
+    d = np.arange(6 * 50, dtype=float).reshape(2, 3, 50) / 7
+    s = em.Signal(d, axes=[{"name": "y", "navigate": True}, {"name": "x", "navigate": True},
+                           {"name": "Energy", "units": "eV", "coords": energy}])
+    with view(s, open_browser=False) as server:
+        browser.get(server.url)
+        wait(browser, "s.ready && s.spectraDrawn >= 1")
+        x, y = state(browser, "s.pixel")
+        lines = browser.execute_script("return window.emscaleViewer.spectrumMSA();").split("\r\n")
+    head = {k.strip("#").strip(): v.strip() for k, v in (ln.split(":", 1) for ln in lines if ln.startswith("#"))}
+    assert head["DATATYPE"] == "XY"
+    assert head["YUNITS"] == ""  # float values of no stated quantity are not counts
+    rows = [ln for ln in lines if ln and not ln.startswith("#")]
+    xy = np.array([[float(v) for v in ln.split(",")] for ln in rows])
+    np.testing.assert_allclose(xy[:, 0], energy)
+    np.testing.assert_allclose(xy[:, 1], d[y, x])
+    assert xy[25, 0] == pytest.approx(2.052, abs=1e-3)

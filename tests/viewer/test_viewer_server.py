@@ -236,3 +236,16 @@ def test_x_ray_markers_leave_out_lines_the_beam_cannot_excite(axes):
     with view(s, open_browser=False) as v:
         labels = [m["label"] for m in get(v, "/api/markers?elements=Fe")[1]["markers"]]
     assert "Fe Ka" in labels and "Fe Kb" in labels
+
+
+@pytest.mark.parametrize("metadata, signal_type, dtype, units", [
+    ({}, "EDS_TEM", np.uint16, "counts"),
+    ({}, "", np.float64, ""),
+    ({"Signal": {"quantity": "Electrons (Counts)"}}, "EELS", np.float64, "Counts"),
+    ({"Signal": {"quantity": "Absorbance"}}, "", np.float64, "Absorbance"),
+])
+def test_info_says_the_axis_uniformity_and_the_values_unit(cube, axes, metadata, signal_type, dtype, units):
+    s = em.Signal(cube.astype(dtype), axes=axes, signal_type=signal_type, metadata=metadata)
+    with view(s, open_browser=False) as v:
+        status, info = get(v, "/api/info")
+    assert status == 200 and info["energy"]["uniform"] is True and info["y_units"] == units

@@ -18,6 +18,7 @@ Spectra accept ``marks``: edge or line positions drawn as labelled vertical line
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -25,8 +26,8 @@ import numpy as np
 from ..core.signal import is_sparse_scan, measured_mask, signal_method
 from .scalebar import add_scalebar, nice_length, scale_bar
 
-__all__ = ["plot_signal", "axis_label", "intensity_label", "nice_length", "scale_bar", "add_scalebar",
-           "style_image_axes", "image_extent", "axis_edges", "draw_image"]
+__all__ = ["plot_signal", "axis_label", "intensity_label", "intensity_units", "nice_length", "scale_bar",
+           "add_scalebar", "style_image_axes", "image_extent", "axis_edges", "draw_image"]
 
 
 def axis_label(ax) -> str:
@@ -51,6 +52,18 @@ def intensity_label(s) -> str:
     if isinstance(sig, dict) and sig.get("quantity"):
         return str(sig["quantity"])
     return "Counts" if _is_counts(s) else "Intensity"
+
+
+def intensity_units(s) -> str:
+    """The unit of a signal's values, for a file header (an MSA's ``#YUNITS``): the unit in the quantity's
+    parentheses ("Electrons (Counts)" -> "Counts"), else the quantity, else "counts" for counts, else ""
+    (arbitrary units: a float map's values are not counts)."""
+    sig = s.metadata.get("Signal", {}) if isinstance(s.metadata, dict) else {}
+    quantity = str(sig.get("quantity") or "") if isinstance(sig, dict) else ""
+    if quantity:
+        unit = re.search(r"\(([^()]*)\)\s*$", quantity)
+        return unit.group(1) if unit else quantity
+    return "counts" if _is_counts(s) else ""
 
 
 def _new_figure(figsize):

@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from ..core.errors import DataError
+from ..plotting import intensity_units
 from .colormaps import colormaps
 from .data import ViewerData
 from .decomposition import is_decomposition
@@ -137,7 +138,9 @@ class ViewerServer:
         return {
             "title": s.title or "", "signal_type": s.signal_type, "shape": list(s.shape), "dtype": str(s.dtype),
             "lazy": s.is_lazy, "nav_shape": list(s.nav_shape), "width": self.data.width, "height": self.data.height,
-            "nav_axes": nav[:2], "energy": {"name": e.name, "units": e.units, "values": e.values.tolist()},
+            "nav_axes": nav[:2],
+            "energy": {"name": e.name, "units": e.units, "values": e.values.tolist(), "uniform": e.is_uniform},
+            "y_units": intensity_units(s),
             "elements": [str(v) for v in sample.get("elements", [])] if isinstance(sample, dict) else [],
             "marker_kind": marker_kind(s.signal_type, e.units), "colormaps": colormaps(),
         }

@@ -412,18 +412,24 @@
   }
 
   // EMSA/MAS single spectrum (ISO 22029), readable by HyperSpy / RosettaSciIO and most EDS software.
+  // A non-uniform axis (energy from wavelength) is written in the XY form, each channel's energy beside its value:
+  // XPERCHAN/OFFSET (required keywords) alone would put channel i at OFFSET + i * XPERCHAN, the wrong energy.
   function spectrumMSA() {
     if (!state.spectrum) return "";
-    const en = state.info.energy, e = en.values, n = e.length;
+    const en = state.info.energy, e = en.values, n = e.length, uniform = en.uniform !== false;
     const step = n > 1 ? (e[n - 1] - e[0]) / (n - 1) : 1;
     const head = [["FORMAT", "EMSA/MAS Spectral Data File"], ["VERSION", "1.0"],
       ["TITLE", `${state.info.title || "emscale"}: ${state.spectrumLabel}`.slice(0, 64)],
       ["OWNER", "emscale viewer"], ["NPOINTS", n], ["NCOLUMNS", 1], ["XUNITS", en.units || ""],
-      ["YUNITS", "counts"], ["DATATYPE", "Y"], ["XPERCHAN", step], ["OFFSET", e[0]],
+      ["YUNITS", state.info.y_units || ""], ["DATATYPE", uniform ? "Y" : "XY"], ["XPERCHAN", step], ["OFFSET", e[0]],
       ["SIGNALTYPE", (state.info.signal_type || "").replace(/_.*/, "")]];
+    if (!uniform) head.push(["COMMENT", "non-uniform energy axis: the X column holds each channel's energy"]);
     const lines = head.map(([k, v]) => `#${k.padEnd(12)}: ${v}`);
     lines.push("#SPECTRUM    : Spectral Data Starts Here");
-    for (const v of state.spectrum) lines.push(String(v === null ? 0 : v));
+    state.spectrum.forEach((v, i) => {
+      const y = String(v === null ? 0 : v);
+      lines.push(uniform ? y : `${e[i]}, ${y}`);
+    });
     lines.push("#ENDOFDATA   : ");
     return lines.join("\r\n") + "\r\n";
   }
