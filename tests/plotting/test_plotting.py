@@ -198,3 +198,15 @@ def test_a_reconstruction_plots_every_position():
     rec = s.sample_scan("random", 0.15, seed=0).inpaint("nearest")
     nav = rec.plot().axes[0]
     assert not np.isnan(nav.images[0].get_array().filled(np.nan)).any()
+
+
+@pytest.mark.parametrize("shape, axes", [
+    ((100,), [{"name": "E"}]),
+    ((10, 10), [{"name": "y"}, {"name": "x"}]),
+    ((4, 5, 6), [{"name": "y", "navigate": True}, {"name": "x", "navigate": True}, {"name": "E"}]),
+])
+def test_complex_data_are_refused_naming_modulus_and_phase(shape, axes):
+    # before: a spectrum drew its real part labelled "Intensity", an image failed inside matplotlib's imshow
+    s = em.Signal(np.exp(1j * np.linspace(0, 6, int(np.prod(shape)))).reshape(shape), axes=axes)
+    with pytest.raises(em.DataError, match="complex values; plot needs real data.*np.abs.*np.angle"):
+        s.plot()

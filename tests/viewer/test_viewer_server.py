@@ -249,3 +249,9 @@ def test_info_says_the_axis_uniformity_and_the_values_unit(cube, axes, metadata,
     with view(s, open_browser=False) as v:
         status, info = get(v, "/api/info")
     assert status == 200 and info["energy"]["uniform"] is True and info["y_units"] == units
+
+
+def test_complex_data_are_refused_by_the_viewer(cube, axes):
+    s = em.Signal(cube * (1 + 1j), axes=axes)
+    with pytest.raises(DataError, match="complex values; the viewer needs real data"):
+        view(s, open_browser=False)

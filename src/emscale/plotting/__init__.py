@@ -23,10 +23,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ..core.errors import DataError
 from ..core.signal import is_sparse_scan, measured_mask, signal_method
 from .scalebar import add_scalebar, nice_length, scale_bar
 
-__all__ = ["plot_signal", "axis_label", "intensity_label", "intensity_units", "nice_length", "scale_bar",
+__all__ = ["plot_signal", "check_real", "axis_label", "intensity_label", "intensity_units", "nice_length", "scale_bar",
            "add_scalebar", "style_image_axes", "image_extent", "axis_edges", "draw_image"]
 
 
@@ -64,6 +65,16 @@ def intensity_units(s) -> str:
         unit = re.search(r"\(([^()]*)\)\s*$", quantity)
         return unit.group(1) if unit else quantity
     return "counts" if _is_counts(s) else ""
+
+
+def check_real(s, what: str) -> None:
+    """Refuse complex values, which matplotlib would show as their real part (a spectrum, with only numpy's
+    ComplexWarning) or not at all (an image: a TypeError from deep inside imshow)."""
+    if np.dtype(s.dtype).kind == "c":
+        raise DataError(
+            f"{s!r} holds complex values; {what} needs real data: take their modulus or phase first, e.g. "
+            "em.Signal(np.abs(s.data), axes=s.axes) or em.Signal(np.angle(s.data), axes=s.axes)"
+        )
 
 
 def _new_figure(figsize):
@@ -234,6 +245,7 @@ def plot_signal(
         raise ValueError(f"nothing to plot: {s!r} has no signal axis")
     if sig > 2:
         raise ValueError(f"cannot plot {sig} signal dimensions; reduce or slice {s!r} first")
+    check_real(s, "plot")
     if ax is not None and nav:
         raise ValueError("ax= draws a single panel: a spectrum or an image, not a spectrum image")
 

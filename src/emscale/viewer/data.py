@@ -20,6 +20,7 @@ import numpy as np
 from ..core.errors import DataError
 from ..core.signal import Signal
 from ..engine import Pass, run_pass
+from ..plotting import check_real
 from .reading import BlockReader, Crop, storage_array
 
 MAP_CACHE_ENTRIES = 32
@@ -52,6 +53,7 @@ class ViewerData:
                 f"the viewer navigates at most two axes; this signal has {signal.nav_ndim} "
                 f"({', '.join(a.name for a in signal.nav_axes)}); slice the others with inav"
             )
+        check_real(signal, "the viewer")
         self.signal = signal
         self.executor = executor
         src = storage_array(signal.data)
