@@ -19,6 +19,7 @@ Spectra accept ``marks``: edge or line positions drawn as labelled vertical line
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -26,6 +27,7 @@ import numpy as np
 from ..core.errors import DataError
 from ..core.signal import is_sparse_scan, measured_mask, signal_method
 from .scalebar import add_scalebar, nice_length, scale_bar
+from .summaries import finite_summaries
 
 __all__ = ["plot_signal", "check_real", "axis_label", "intensity_label", "intensity_units", "nice_length", "scale_bar",
            "add_scalebar", "style_image_axes", "image_extent", "axis_edges", "draw_image"]
@@ -269,18 +271,13 @@ def plot_signal(
     # spectrum image / image stack: navigator + signal summary
     fig = _new_figure(figsize or (11.0, 4.4))
     left, right = fig.subplots(1, 2, width_ratios=(1.0, 1.25))
-    sig_user = list(range(nav, nav + sig))
-    total = s.sum(axis=sig_user).to_numpy()  # nav numpy order
     measured = measured_mask(s) if nav == 2 and is_sparse_scan(s) else None
-    if measured is not None and measured.shape == total.shape and measured.any():
-        # a sparse scan: unmeasured positions are no data, not zero counts (they diluted the mean ~1/fraction);
-        # its mean over positions is refused (check_not_mixing_scan), its sum is not
-        total = np.where(measured, total, np.nan)
-        mean_sig = s.sum(axis=list(range(nav))).to_numpy() / measured.sum()
-    else:
-        mean_sig = s.mean(axis=list(range(nav))).to_numpy()
-    if nav > 2:  # collapse the outer navigation axes for the navigator
-        total = total.reshape((-1,) + total.shape[-2:]).sum(axis=0)
+    if measured is not None and not (measured.shape == tuple(s.data.shape[:nav]) and measured.any()):
+        measured = None
+    total, mean_sig = _summaries(s, measured)
+    if nav > 2:  # collapse the outer navigation axes for the navigator (NaN only where every one is)
+        stack = total.reshape((-1,) + total.shape[-2:])
+        total = np.where(np.isnan(stack).all(axis=0), np.nan, np.nansum(stack, axis=0))
     nav_axes = s.nav_axes
     if nav == 1:
         if sig == 1:
@@ -335,6 +332,30 @@ def plot_signal(
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _summaries(s, measured):
+    """The navigator (navigation numpy shape) and the mean signal of a spectrum image or image stack.
+
+    A sparse scan's unmeasured positions are no data, not zero counts (they diluted the mean ~1/fraction): NaN in
+    the navigator, left out of the mean (its mean over positions is refused by check_not_mixing_scan; its sum is
+    not). Float data are summed over their finite values, with a warning naming how many are NaN (numpy's sums
+    are NaN as soon as one term is)."""
+    nav = s.nav_ndim
+    if np.dtype(s.dtype).kind == "f":
+        total, mean_sig, n_nan = finite_summaries(s.data, nav, measured)
+        if n_nan:
+            warnings.warn(f"{n_nan} of {s.data.size} values of {s!r} are NaN: the navigator sums and the mean "
+                          "averages the other values only", stacklevel=4)
+    else:
+        total = s.sum(axis=list(range(nav, s.ndim))).to_numpy()  # exact integer sums
+        if measured is None:
+            mean_sig = s.mean(axis=list(range(nav))).to_numpy()
+        else:
+            mean_sig = s.sum(axis=list(range(nav))).to_numpy() / measured.sum()
+    if measured is not None:
+        total = np.where(measured, total, np.nan)
+    return total, mean_sig
 
 
 MONTAGE_MAX = 16  # a stack of up to this many images (line maps, loadings...) is drawn as a grid, one panel each
