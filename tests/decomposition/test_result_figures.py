@@ -89,3 +89,24 @@ def test_robust_clim_of_a_constant_or_empty_map():
     img = np.zeros((30, 40))
     img[0, 0] = 1.0
     assert robust_clim(img) == (0.0, 1.0)  # percentiles coincide: min and max
+
+
+def test_the_scree_marks_the_rank_and_says_where_it_came_from():
+    # before: only the threshold line was drawn, every eigenvalue the same point; the rank appeared nowhere
+    import emscale as em
+
+    rng = np.random.default_rng(0)
+    maps = rng.random((3, 20 * 20))
+    spectra = np.abs(rng.normal(size=(3, 64))) * 30
+    cube = rng.poisson(maps.T @ spectra).reshape(20, 20, 64).astype(float)
+    s = em.Signal(cube, axes=[{"name": "y", "navigate": True}, {"name": "x", "navigate": True},
+                              {"name": "E", "units": "keV", "scale": 0.01}], signal_type="EDS_SEM")
+    for d, source in [(em.decompose(s, method="pca"), "automatic rank"),
+                      (em.decompose(s, method="nmf", n_components=2), "estimated rank")]:
+        rank, label = d.scree_rank()
+        assert rank is not None and label.startswith(f"{source} {rank}")
+        ax = d.plot_scree().axes[0]
+        texts = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert f"{label} (filled)" in texts
+        filled = next(line for line in ax.get_lines() if line.get_label() == f"{label} (filled)")
+        assert len(filled.get_xdata()) == rank

@@ -100,3 +100,17 @@ def test_a_pca_that_kept_every_component_shows_as_many_phases_as_its_rank():
     p = phases(d)
     assert len(p["spectra"]) == 3 and len(p["fractions"]) == 3
     np.testing.assert_array_equal(p["labels"], d.cluster(3, seed=0, n_components=3).labels.data.reshape(-1))
+
+
+def test_an_nmf_given_its_components_shows_its_scree_threshold_and_where_the_rank_came_from():
+    # before: the explained variance ratio, every point hollow, no threshold, no rank
+    from emscale.viewer.decomposition import payload
+
+    s, _ = eds_si(shape=(14, 17), n_channels=160, scale=0.06, seed=5)
+    d = em.decompose(s, method="nmf", n_components=3)
+    sc = payload(d)["scree"]
+    rank = d.estimate_rank()[0]
+    assert sc["threshold"] == pytest.approx(d.estimate_rank()[1]["threshold"])
+    assert sc["rank"] == rank and sc["rank_label"] == f"estimated rank {rank} (3 components fitted)"
+    pca = payload(em.decompose(s, method="pca"))["scree"]
+    assert pca["rank_label"].startswith("automatic rank")

@@ -305,8 +305,15 @@ class Decomposition(Result):
         fig, ax = _fig_ax(ax, plt)
         ev = self.eigenvalues[:n]
         # components counted from 0, as the factors and loadings are named (#0, #1...)
-        ax.semilogy(np.arange(len(ev)), np.clip(ev, 1e-300, None), "o-", ms=3, label="eigenvalues")
         ev_info = self._scree_evidence()
+        rank, source = self.scree_rank()
+        x, y = np.arange(len(ev)), np.clip(ev, 1e-300, None)
+        ax.semilogy(x, y, "-", color="C0", lw=1)
+        if rank is None:
+            ax.semilogy(x, y, "o", ms=3, color="C0", label="eigenvalues")
+        else:  # the components the rank keeps filled, the others hollow
+            ax.semilogy(x[:rank], y[:rank], "o", ms=4, color="C0", label=f"{source} (filled)")
+            ax.semilogy(x[rank:], y[rank:], "o", ms=4, mfc="white", color="C0", label="beyond the rank")
         if ev_info.get("threshold") is not None:
             ax.axhline(ev_info["threshold"], color="C3", ls="--", label=threshold_label(ev_info))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -327,6 +334,19 @@ class Decomposition(Result):
             return self.estimate_rank()[1]
         except ValueError:
             return {}
+
+    def scree_rank(self) -> tuple[int | None, str]:
+        """(rank, a label saying where it came from) for the scree's marks: ``decompose``'s automatic rank
+        ("automatic rank 9"), else the rank the scree supports, estimated now (:meth:`estimate_rank`; an NMF given
+        ``n_components`` stored none: "estimated rank 9 (4 components fitted)"), else ``(None, "")``."""
+        if self.info.get("rank_estimate") is not None:
+            rank = int(self.info["rank_estimate"])
+            return rank, f"automatic rank {rank}"
+        try:
+            rank = int(self.estimate_rank()[0])
+        except ValueError:
+            return None, ""
+        return rank, f"estimated rank {rank} ({self.n_components} components fitted)"
 
     def has_noise_threshold(self) -> bool:
         """Whether :meth:`plot_scree` draws a noise threshold (a rank from the scree's elbow has none)."""

@@ -33,20 +33,26 @@ def is_decomposition(obj) -> bool:
 
 
 def scree(d, n: int = 50) -> dict | None:
-    """The first ``n`` eigenvalues with the noise threshold they are compared with (same normalisation)."""
+    """The first ``n`` eigenvalues with the noise threshold they are compared with (same normalisation), the rank
+    and where it came from (``rank_label``: "automatic rank 9", or "estimated rank 9 (4 components fitted)" for a
+    result given its ``n_components``, whose scree is estimated now rather than shown without a threshold)."""
     ev = d.rank_evidence or {}
     if ev.get("eigenvalues") is not None and ev.get("threshold") is not None:
         values, threshold, method = ev["eigenvalues"], ev["threshold"], str(ev.get("method", ""))
+    elif d.eigenvalues is not None and d.has_noise_threshold():
+        est = d.estimate_rank()[1]  # on d.eigenvalues: the threshold is in their normalisation
+        values, threshold, method = d.eigenvalues, est["threshold"], str(est.get("method", ""))
     elif d.explained_variance_ratio is not None:
         values, threshold, method = d.explained_variance_ratio, None, ""
     else:
         return None
     values = np.asarray(values, dtype=np.float64)[:n]
-    rank = d.info.get("rank_estimate")
+    rank, label = d.scree_rank() if d.eigenvalues is not None else (d.info.get("rank_estimate"), "")
     if rank is None and threshold is not None:
         rank = int(np.sum(values > threshold))
     return {"values": _floats(values), "threshold": None if threshold is None else float(threshold),
-            "method": method, "rank": None if rank is None else int(rank)}
+            "method": method, "rank": None if rank is None else int(rank),
+            "rank_label": label or ("" if rank is None else f"estimated rank {int(rank)}")}
 
 
 def _phase_count(d) -> int:

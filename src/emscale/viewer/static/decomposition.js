@@ -59,9 +59,9 @@
       ctx.beginPath(); ctx.arc(toX(i), toY(v), 3.5, 0, 2 * Math.PI);
       ctx.fillStyle = above ? "#1f3b73" : "#fff"; ctx.strokeStyle = "#1f3b73"; ctx.fill(); ctx.stroke();
     }
-    $("screeinfo").textContent = sc.rank !== null
-      ? `estimated rank ${sc.rank}: eigenvalues above the noise threshold ${fmt(sc.threshold)} are filled`
-      : "explained variance ratio";
+    $("screeinfo").textContent = sc.rank === null ? "explained variance ratio"
+      : sc.threshold ? `${sc.rank_label}: eigenvalues above the noise threshold ${fmt(sc.threshold)} are filled`
+      : `${sc.rank_label}: the first ${sc.rank} components are filled`;
   }
 
   function decodeMap(b64) {
