@@ -234,3 +234,12 @@ def test_a_few_nan_values_leave_the_navigator_and_mean_spectrum_whole(lazy):
     spectrum = next(a for a in fig.axes if a.get_title() == "Mean spectrum")
     np.testing.assert_array_equal(spectrum.get_lines()[0].get_ydata(), np.ones(50))  # mean of the finite ones
     assert np.isnan(d).sum() == n_nan  # the data are unchanged
+
+
+def test_the_navigator_title_names_what_its_colour_bar_does():
+    """A quantity in the metadata ("Electrons (Counts)", as DM files give): the title said "total intensity" above
+    a colour bar of "Electrons (Counts), total"."""
+    s = em.Signal(np.ones((4, 5, 6)), metadata={"Signal": {"quantity": "Electrons (Counts)"}})
+    fig = s.plot()
+    assert fig.axes[0].get_title() == "Navigator: total Electrons (Counts)"
+    assert em.Signal(np.ones((4, 5, 6))).plot().axes[0].get_title() == "Navigator: total intensity"

@@ -57,6 +57,11 @@ def intensity_label(s) -> str:
     return "Counts" if _is_counts(s) else "Intensity"
 
 
+def _in_title(label: str) -> str:
+    """The generic labels in lower case inside a title ("total counts"); a quantity as the metadata name it."""
+    return label.lower() if label in ("Counts", "Intensity") else label
+
+
 def intensity_units(s) -> str:
     """The unit of a signal's values, for a file header (an MSA's ``#YUNITS``): the unit in the quantity's
     parentheses ("Electrons (Counts)" -> "Counts"), else the quantity, else "counts" for counts, else ""
@@ -308,7 +313,9 @@ def plot_signal(
             total,
             nav_axes[0],
             nav_axes[1],
-            ("Navigator: total counts" if _is_counts(s) else "Navigator: total intensity")
+            # what the colour bar says: the quantity where the metadata name one ("Electrons (Counts)" read "total
+            # intensity" above a bar of "Electrons (Counts), total")
+            f"Navigator: total {_in_title(intensity_label(s))}"
             + (f" ({measured.mean():.0%} of positions measured)" if measured is not None else ""),
             cmap,
             scalebar,
