@@ -336,7 +336,10 @@
     state.pixel = [x, y]; state.region = null;
     const { ax, ay } = navAxes();
     const label = state.info.height === 1 ? `pixel x=${x} (${fmt(ax.offset + x * ax.scale)} ${ax.units})`
-      : `pixel x=${x}, y=${y} (${fmt(ax.offset + x * ax.scale)}, ${fmt(ay.offset + y * ay.scale)} ${ax.units})`;
+      // each coordinate in its own axis's unit (a scan of nm against a tilt in degrees)
+      : ax.units === ay.units
+        ? `pixel x=${x}, y=${y} (${fmt(ax.offset + x * ax.scale)}, ${fmt(ay.offset + y * ay.scale)} ${ax.units})`
+        : `pixel x=${x}, y=${y} (${fmt(ax.offset + x * ax.scale)} ${ax.units}, ${fmt(ay.offset + y * ay.scale)} ${ay.units})`;
     return showSpectrum("pixel", { x, y }, label, t0);
   }
 
@@ -371,7 +374,8 @@
       autoContrast();
       state.mapsLoaded++;
       $("navinfo").textContent = body.window
-        ? `map of ${fmt(body.window[0])}..${fmt(body.window[1])} ${state.info.energy.units} (channels ${body.channels[0]}..${body.channels[1]})`
+        // low..high whichever way the axis runs (a falling wavelength-derived energy axis read 2.49..1.998)
+        ? `map of ${fmt(Math.min(...body.window))}..${fmt(Math.max(...body.window))} ${state.info.energy.units} (channels ${body.channels[0]}..${body.channels[1]})`
         : "map: sum over all channels";
       drawNavigator(); drawSpectrum();
     } catch (err) { report(err); } finally {
