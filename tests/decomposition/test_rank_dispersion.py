@@ -140,3 +140,26 @@ def test_scaled_counts_stored_as_floats_are_weighted(g, dtype):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert decompose(em.Signal(jittered, axes=s.axes), "pca", n_components=3).info["poisson"].startswith("off")
+
+
+@pytest.mark.parametrize("g, dtype", [(1.37, np.float32), (0.5, np.float64)])
+def test_dense_scaled_counts_without_zeros_are_weighted(g, dtype):
+    """Dense counts times a gain (an EELS cube on a background, not one zero): the quantum was looked for only where
+    zeros show the smallest count, so these were unweighted and the rank counted noise (29 of rank 3). The smallest
+    step between distinct values, where consecutive counts meet, is the quantum."""
+    s, truth = make_cube(3, "eels", shape=(32, 32), n_channels=256, counts=5000, seed=1)
+    counts = np.random.default_rng(2).poisson(truth.expected + 20)
+    assert counts.min() > 0
+    x = (counts * g).astype(dtype)
+    for sig in (em.Signal(x, axes=s.axes), em.Signal(x, axes=s.axes).as_lazy(chunks=(5, 32, 256))):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            d = decompose(sig, "pca", n_components="auto")
+        assert d.info["poisson"].startswith("on (automatic: every value a whole multiple of"), d.info["poisson"]
+        assert d.info["rank_estimate"] == 3 and d.rank_evidence["dispersion"] == pytest.approx(g, rel=0.05)
+    # an offset is no quantum (counts + 0.25 step by one and are not multiples of it), nor is jitter's smallest step
+    from emscale.decomposition._matrix import quantum_of
+
+    assert np.isnan(quantum_of((counts + 0.25).reshape(-1, 256)))
+    jittered = counts * g + np.random.default_rng(0).uniform(0, 0.01, counts.shape)
+    assert np.isnan(quantum_of(jittered.reshape(-1, 256)))

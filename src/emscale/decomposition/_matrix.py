@@ -727,21 +727,39 @@ QUANTUM_RTOL = 1e-6  # two partitions' quanta are one where they agree this clos
 
 
 def quantum_of(x: np.ndarray) -> float | None:
-    """The smallest positive value of ``x`` where every value is a whole multiple of it (counts times a gain, stored
-    as floats: a detector's scaled counts), NaN where some value is not or none is zero, None where ``x`` holds no
-    positive value. A chunk without zeros or whose smallest count is not 1 (dense, high counts) gives NaN: the test
-    is one-sided (sparse counts), and an offset is not taken for a quantum."""
+    """The count quantum of ``x`` where every value is a whole multiple of one positive value (counts times a gain,
+    stored as floats: a detector's scaled counts), NaN where some value is not, None where ``x`` holds no positive
+    value. With zeros in ``x`` (sparse counts) the quantum is the smallest positive value; without (dense counts,
+    their smallest count far above one) it is the smallest step between distinct values of a sample of them, where
+    consecutive counts meet (:data:`QUANTUM_SAMPLE`), refined over the sample. An offset is not a quantum: Poisson
+    counts + 0.25 step by 1 and are not whole multiples of it."""
     pos = x[x > 0]
     if pos.size == 0:
         return None if not np.any(x < 0) else np.nan
-    if np.any(x < 0) or pos.size == x.size:
-        # no zero count: counts with an offset (Poisson + 0.25 is 0.25 x (4k + 1), whole multiples of 0.25) or
-        # dense counts, told apart by nothing here
+    if np.any(x < 0):
         return np.nan
-    q = float(pos.min())
+    if pos.size < x.size:
+        q = float(pos.min())
+    else:
+        sample = np.unique(pos.ravel()[:QUANTUM_SAMPLE])
+        if sample.size < 2:
+            return np.nan
+        q = float(np.diff(sample).min())
+        k = np.round(sample / q)
+        q = float(sample @ k / (k @ k))  # the step's float error would grow along the values (a count of 5000)
     r = pos / q
+    if not r.max() <= QUANTUM_MAX_COUNT:  # a step between two nearly equal values, not a count's quantum
+        return np.nan
     # float32 values carry ~6e-8 relative error: 1e-6 of the ratio, and 1e-3 absolute, tell whole from half
     return q if bool(np.all(np.abs(r - np.round(r)) <= 1e-3 + 1e-6 * r)) else np.nan
+
+
+# The most counts a value may hold for the test to tell whole multiples (its tolerance grows as 1e-6 of the count);
+# a tiny step between two close values of jittered data made every value a whole multiple of it
+QUANTUM_MAX_COUNT = 2**17
+# Values of a dense chunk whose distinct steps give its quantum: enough for consecutive counts to meet (the counts
+# of a channel spread over ~sqrt(counts) values, and a chunk holds many channels)
+QUANTUM_SAMPLE = 65536
 
 
 def merge_quanta(a: float | None, b: float | None) -> float | None:
