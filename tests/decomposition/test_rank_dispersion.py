@@ -124,18 +124,24 @@ def test_whole_number_floats_with_the_single_pass_solver_say_why_they_are_not_we
     assert d.info["poisson"].startswith("off (automatic: floats; the single-pass solver decides at its one read")
 
 
+def _weighted_as_scaled_counts(x, axes, g):
+    """``x`` (counts of rank 3 times ``g``), in memory and lazy in 5-row partitions: weighted as scaled counts, rank 3,
+    the gain measured."""
+    for sig in (em.Signal(x, axes=axes), em.Signal(x, axes=axes).as_lazy(chunks=(5, 32, 256))):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            d = decompose(sig, "pca", n_components="auto")
+        assert d.info["poisson"].startswith("on (automatic: every value a whole multiple of"), d.info["poisson"]
+        assert d.info["rank_estimate"] == 3 and d.rank_evidence["dispersion"] == pytest.approx(g, rel=0.05)
+
+
 @pytest.mark.parametrize("g, dtype", [(1.37, np.float64), (0.5, np.float32), (2.5, np.float32)])
 def test_scaled_counts_stored_as_floats_are_weighted(g, dtype):
     """Counts times a gain are fractional floats, so the automatic weighting was off and the unweighted rank counted
     noise (a new user's 3 phases x 1.37: 52 components). Every value is a whole multiple of one value: counts."""
     s, _ = make_cube(3, "eds", shape=(32, 32), n_channels=256, counts=200, seed=1)
     x = (s.data.astype(np.float64) * g).astype(dtype)
-    for sig in (em.Signal(x, axes=s.axes), em.Signal(x, axes=s.axes).as_lazy(chunks=(5, 32, 256))):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            d = decompose(sig, "pca", n_components="auto")
-        assert d.info["poisson"].startswith("on (automatic: every value a whole multiple of"), d.info["poisson"]
-        assert d.info["rank_estimate"] == 3 and d.rank_evidence["dispersion"] == pytest.approx(g, rel=0.05)
+    _weighted_as_scaled_counts(x, s.axes, g)
     jittered = s.data * g + np.random.default_rng(0).uniform(0, 0.01, s.data.shape)  # not multiples of anything
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -151,12 +157,7 @@ def test_dense_scaled_counts_without_zeros_are_weighted(g, dtype):
     counts = np.random.default_rng(2).poisson(truth.expected + 20)
     assert counts.min() > 0
     x = (counts * g).astype(dtype)
-    for sig in (em.Signal(x, axes=s.axes), em.Signal(x, axes=s.axes).as_lazy(chunks=(5, 32, 256))):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            d = decompose(sig, "pca", n_components="auto")
-        assert d.info["poisson"].startswith("on (automatic: every value a whole multiple of"), d.info["poisson"]
-        assert d.info["rank_estimate"] == 3 and d.rank_evidence["dispersion"] == pytest.approx(g, rel=0.05)
+    _weighted_as_scaled_counts(x, s.axes, g)
     # an offset is no quantum (counts + 0.25 step by one and are not multiples of it), nor is jitter's smallest step
     from emscale.decomposition._matrix import quantum_of
 
