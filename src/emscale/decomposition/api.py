@@ -150,9 +150,8 @@ def decompose(
         if rank_needed and solver_asked == "auto":  # an explicit "gram" keeps its exact scree
             solver, n_pca = "randomized", 1
             solver_note = "too few counts for a rank estimate: no scree computed"
-    if n_iter is None and not meth.settles_subspace:
-        n_iter = AUTO_POWER_ITERATIONS[0]
-    pca_result, info = _pca(dm, solver, n_pca, seed, simulate_noise, n_iter, oversample, sketches, rank_sel)
+    power = _power_iterations(n_iter, meth)
+    pca_result, info = _pca(dm, solver, n_pca, seed, simulate_noise, power, oversample, sketches, rank_sel)
     if solver_note:
         info["solver_note"] = solver_note
     rank, evidence, rank_info = _rank(dm, pca_result, solver, rank_sel, rank_needed, seed)
@@ -548,7 +547,19 @@ def _check_values(s: Signal, dm: DataMatrix, meth: Method, poisson: bool, n_comp
         raise ValueError(f"centre=True makes no sense for the non-negative method {meth.name!r}")
 
 
-def _pca(dm: DataMatrix, solver: str, n_pca: int, seed, simulate_noise: bool, n_iter: int | None, oversample: int,
+def _power_iterations(n_iter: int | None, meth: Method) -> tuple[int, int | None, str]:
+    """The randomized route's power iterations: (at least, at most or None for exactly that many, what a fixed count
+    says in ``info``). ``n_iter`` as given; None: PCA and ICA, whose result is the subspace, run until it settles
+    (:data:`AUTO_POWER_ITERATIONS`); the methods that refine from it run the least."""
+    if n_iter is not None:
+        return n_iter, None, "as given (n_iter)"
+    least, most = AUTO_POWER_ITERATIONS
+    if meth.settles_subspace:
+        return least, most, ""
+    return least, None, f"{least}: {meth.name} refines its result from this subspace"
+
+
+def _pca(dm: DataMatrix, solver: str, n_pca: int, seed, simulate_noise: bool, power: tuple, oversample: int,
          sketches,
          rank_sel=None):
     """The PCA of the configured matrix (weighted units) and what it adds to the result's info."""
@@ -558,11 +569,10 @@ def _pca(dm: DataMatrix, solver: str, n_pca: int, seed, simulate_noise: bool, n_
     elif solver == "single_pass":
         result, info["relative_error_estimate"] = pca.single_pass_pca(dm, n_pca, seed, sketches, SINGLE_PASS_TESTS)
     else:
-        fixed = n_iter is not None
-        result = pca.randomized_pca(dm, n_pca, seed=seed, n_iter=n_iter if fixed else AUTO_POWER_ITERATIONS[0],
-                                    oversample=oversample, max_iter=None if fixed else AUTO_POWER_ITERATIONS[1])
+        least, most, fixed_note = power
+        result = pca.randomized_pca(dm, n_pca, seed=seed, n_iter=least, oversample=oversample, max_iter=most)
         info["power_iterations"] = result.power_iterations
-        info["power_iterations_note"] = result.power_note or "as given (n_iter)"
+        info["power_iterations_note"] = result.power_note or fixed_note
     if result.noise_eigenvalues is not None:
         info["noise_eigenvalues"] = result.noise_eigenvalues
     return result, info

@@ -246,27 +246,26 @@ def randomized_pca(dm: DataMatrix, k: int, seed: int = 0, n_iter: int = 2, overs
     else:
         c = np.random.default_rng(seed).standard_normal((p, ell))
         nn, g, y = dm.sketch_products(c, tall=keep_tall and n_iter == 0, name="decomposition-sketch")
-    done, note, before = 0, None, None
+    done, note, ritz = 0, None, None
     while True:
         t = _orthonormaliser(g)
+        bt = nn @ t
         if done >= n_iter:
             if done >= max_iter:
                 if max_iter > n_iter:
                     note = f"stopped after {max_iter}, the most it runs, before the leading components settled"
                 break
-            if before is not None:
-                turned, m = _turned(before, nn @ t, k)
-                if turned < SETTLE_DEGREES:
-                    note = (f"settled: the {m} component(s) that stand out of the noise turned "
-                            f"{turned:.2g} degrees in the last iteration")
-                    break
-        if max_iter > n_iter and done >= n_iter - 1:
-            before = nn @ t
-        c = tall_qr(nn @ t)
+            turned, m, ritz = _turned(ritz, bt, k)
+            if turned < SETTLE_DEGREES:
+                note = (f"settled: the {m} component(s) that stand out of the noise turned "
+                        f"{turned:.2g} degrees in the last iteration")
+                break
+        elif max_iter > n_iter and done == n_iter - 1:
+            ritz = np.linalg.svd(bt, full_matrices=False)[0]
+        c = tall_qr(bt)
         done += 1
         nn, g, y = dm.sketch_products(c, tall=keep_tall and done >= n_iter, name="decomposition-power")
-    t = _orthonormaliser(g)
-    bt = nn @ t  # (p, l') = Xw^T Q = B^T with Q = Xw c t orthonormal
+    # bt (p, l') = Xw^T Q = B^T with Q = Xw c t orthonormal, from the last pass
     vb, s, ubt = np.linalg.svd(bt, full_matrices=False)  # B^T = vb s ubt  ->  B = ubt^T s vb^T
     k = min(k, s.size)
     factors = np.ascontiguousarray(vb[:, :k])
@@ -279,17 +278,19 @@ def randomized_pca(dm: DataMatrix, k: int, seed: int = 0, n_iter: int = 2, overs
                      power_note=note)
 
 
-def _turned(before: np.ndarray, after: np.ndarray, k: int) -> tuple[float, int]:
-    """(degrees, m): the largest principal angle between the leading ``m`` Ritz vectors of two successive
-    products ``Xw^T Q`` (channels, l), ``m`` the components of the first ``k`` whose eigenvalue is at least
+def _turned(before: np.ndarray | None, after: np.ndarray, k: int) -> tuple[float, int, np.ndarray]:
+    """(degrees, m, Ritz vectors of ``after``): the largest principal angle between the leading ``m`` Ritz vectors
+    ``before`` (of the previous pass; None: none yet, an infinite turn) and those of the product ``after`` =
+    ``Xw^T Q`` (channels, l), ``m`` the components of the first ``k`` whose eigenvalue is at least
     :data:`SETTLE_RATIO` times the block's last (a component at the noise never settles and need not)."""
-    v0, _, _ = np.linalg.svd(before, full_matrices=False)
     v1, s, _ = np.linalg.svd(after, full_matrices=False)
     m = int(np.sum(s[:k] ** 2 >= SETTLE_RATIO * s[-1] ** 2))
+    if before is None:
+        return float("inf"), m, v1
     if m == 0:
-        return 0.0, 0
-    cos = np.linalg.svd(v0[:, :m].T @ v1[:, :m], compute_uv=False)
-    return float(np.degrees(np.arccos(np.clip(cos.min(), -1.0, 1.0)))), m
+        return 0.0, 0, v1
+    cos = np.linalg.svd(before[:, :m].T @ v1[:, :m], compute_uv=False)
+    return float(np.degrees(np.arccos(np.clip(cos.min(), -1.0, 1.0)))), m, v1
 
 
 def _orthonormaliser(g: np.ndarray) -> np.ndarray:
