@@ -15,7 +15,7 @@ import numpy as np
 
 from . import codec
 from .axes import Axis, shape_notation
-from .errors import AxisError, DataError
+from .errors import AxisError, DataError, is_number
 from .history import unrecorded_entry
 from .intsum import SumOverflow, checked_sum
 from .registry import operation, recording, register_host
@@ -476,6 +476,12 @@ def measured_mask(s) -> np.ndarray | None:
     return bits.astype(bool).reshape(shape)
 
 
+def measured_info(mask) -> dict:
+    """What a scan mask measured, for ``metadata["Sampling"]``: its share of the positions and their number (a line
+    hop measures about the fraction asked for, not exactly it)."""
+    return {"measured_fraction": float(mask.mean()), "measured_positions": int(np.count_nonzero(mask))}
+
+
 def store_measured_mask(s: Signal, mask, **info) -> None:
     """Store ``mask`` (True = measured), the positions of the scan over the first ``mask.ndim`` dimensions of
     ``s``, and ``info`` in ``s.metadata["Sampling"]`` in place: bit-packed, with its shape and the names of the
@@ -521,8 +527,7 @@ def _scan_mask_of(s: Signal, out: Signal, index: tuple | None) -> None:
     info = {k: v for k, v in out.metadata["Sampling"].items() if k not in ("shape", "axes", "mask_packed")}
     if index is not None:
         cut = mask[tuple(index[: mask.ndim])]
-        info.update(measured_fraction=float(cut.mean()) if cut.size else 0.0,
-                    measured_positions=int(np.count_nonzero(cut)))
+        info.update(measured_info(cut))  # (an index never leaves an empty cut: _select refuses an empty axis)
         store_measured_mask(out, cut, **info)
         return
     if _mask_fits(s.metadata["Sampling"], out.axes):
@@ -600,7 +605,7 @@ def scale_counting_times(s: Signal, n: int, signal_type: str) -> None:
             continue
         for key in ("live_time", "real_time"):
             v = eds.get(key)
-            if isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool):
+            if is_number(v):
                 eds[key] = float(v) * n
 
 

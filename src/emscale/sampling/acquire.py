@@ -17,7 +17,7 @@ import numpy as np
 from ..core.errors import DataError, check_seed, is_number
 from ..core.history import file_beside_input, is_pinned_file
 from ..core.registry import operation
-from ..core.signal import Signal, derive, is_sparse_scan, measured_mask, store_measured_mask
+from ..core.signal import Signal, derive, is_sparse_scan, measured_info, measured_mask, store_measured_mask
 from .patterns import (
     check_cells,
     check_fraction,
@@ -115,12 +115,6 @@ def read_mask_file(mask, history) -> tuple[Path, np.ndarray]:
         raise DataError(f"mask {name!r}: a position list is a .csv or .npy file (emscale pattern writes one)")
     path = file_beside_input(history, mask, "mask")
     return path, read_positions(path)
-
-
-def measured_info(mask) -> dict:
-    """What a scan mask measured, for ``metadata["Sampling"]``: its share of the positions and their number (a line
-    hop measures about the fraction asked for, not exactly it)."""
-    return {"measured_fraction": float(mask.mean()), "measured_positions": int(np.count_nonzero(mask))}
 
 
 def recorded_mask(value, args):

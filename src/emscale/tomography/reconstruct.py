@@ -62,7 +62,7 @@ def reconstruct_slices(
     tv_weight : TV strength (dimensionless, see :func:`.reconstruction.tv_chambolle_pock`), or ``"auto"``: the
         candidate weight whose reconstruction of a few slices from every other projection best predicts the
         projections left out (:mod:`.tvweight`; ~0.01 on clean data, ~0.3-1 at 100 counts per pixel).
-    nonnegative : SIRT clips at zero (TV always does).
+    nonnegative : SIRT and TV clip at zero.
     thickness : slice thickness ``nz`` in pixels (default ``n_det``).
     axis_shift : tilt-axis position on the detector, pixels from its centre.
     backend : projector backend (``"auto"``, ``"numba"``, ``"numpy"``).
