@@ -346,20 +346,12 @@ def _summaries(s, measured):
 
     A sparse scan's unmeasured positions are no data, not zero counts (they diluted the mean ~1/fraction): NaN in
     the navigator, left out of the mean (its mean over positions is refused by check_not_mixing_scan; its sum is
-    not). Float data are summed over their finite values, with a warning naming how many are NaN (numpy's sums
-    are NaN as soon as one term is)."""
-    nav = s.nav_ndim
-    if np.dtype(s.dtype).kind == "f":
-        total, mean_sig, n_nan = finite_summaries(s.data, nav, measured)
-        if n_nan:
-            warnings.warn(f"{n_nan} of {s.data.size} values of {s!r} are NaN: the navigator sums and the mean "
-                          "averages the other values only", stacklevel=4)
-    else:
-        total = s.sum(axis=list(range(nav, s.ndim))).to_numpy()  # exact integer sums
-        if measured is None:
-            mean_sig = s.mean(axis=list(range(nav))).to_numpy()
-        else:
-            mean_sig = s.sum(axis=list(range(nav))).to_numpy() / measured.sum()
+    not). The values are summed over the finite ones, with a warning naming how many are NaN (numpy's sums are NaN
+    as soon as one term is), in one read of the data."""
+    total, mean_sig, n_nan = finite_summaries(s.data, s.nav_ndim, measured)  # one read, integer data too
+    if n_nan:
+        warnings.warn(f"{n_nan} of {s.data.size} values of {s!r} are NaN: the navigator sums and the mean "
+                      "averages the other values only", stacklevel=4)
     if measured is not None:
         total = np.where(measured, total, np.nan)
     return total, mean_sig

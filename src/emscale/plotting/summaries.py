@@ -7,8 +7,8 @@ or lazy; the data themselves are unchanged):
 * mean       ``mean[c] = sum_p x[p, c] / n[c]``, ``n[c]`` the counted positions whose value is not NaN.
 
 numpy's sums are NaN as soon as one term is: 1 % NaN voxels in an 8x8x50 cube blanked about a third of the
-navigator (every position holding one) and most channels of the mean spectrum. Integer data hold no NaN and keep
-the engine's exact sums (``plot_signal``).
+navigator (every position holding one) and most channels of the mean spectrum. Integer data hold no NaN and take
+the same one pass (their float64 sums are exact below 2^53: a figure's, not a result's).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class _Partial:
 
 
 def finite_summaries(data, nav_ndim: int, counted: np.ndarray | None = None, executor=None):
-    """``(total, mean, n_nan)`` of float ``data`` (navigation dimensions first): the navigator (navigation shape),
+    """``(total, mean, n_nan)`` of ``data`` (navigation dimensions first): the navigator (navigation shape),
     the mean over the ``counted`` positions (boolean, navigation shape; None: all) of each signal value (signal
     shape; NaN where none counts), and the number of NaN values in the data."""
     nav = tuple(range(nav_ndim))
