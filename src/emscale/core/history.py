@@ -41,6 +41,11 @@ def unrecorded_entry(how: str) -> dict:
     return entry(UNRECORDED, {}, how=how)
 
 
+def unrecorded_step(i: int, e: dict) -> str:
+    """What a history entry ``i`` marked :data:`UNRECORDED` is, for the refusal of those who would redo it."""
+    return f"history entry {i} is a step emscale did not record ({e.get('how', 'unrecorded')})"
+
+
 def file_digest(path: str | os.PathLike) -> str:
     """SHA-256 of a file. For a zarr store (a directory) it covers the metadata documents only -- hashing every
     chunk of a many-GB store at each load would cost a full read -- but emscale stores carry the digest of
@@ -62,7 +67,7 @@ def file_digest(path: str | os.PathLike) -> str:
 
 
 # decode and encode: the codec's pair, for readers of histories
-__all__ = ["UNRECORDED", "decode", "encode", "entry", "file_digest", "unrecorded_entry"]
+__all__ = ["UNRECORDED", "decode", "encode", "entry", "file_digest", "unrecorded_entry", "unrecorded_step"]
 
 
 # the folder of the input a recipe runs on (set by the recipe runner while its steps run): a store converted from a

@@ -141,6 +141,15 @@ def _check_signal_type(p: Path, wanted: str, found: str) -> None:
                   f"{', '.join(sorted(KNOWN_SIGNAL_TYPES, key=str.lower))})", UserWarning, stacklevel=3)
 
 
+def several_signals(src, signals: list, signal_type=None) -> str:
+    """``"<src> holds N signals"``, of ``signal_type`` with their indices where one was asked for: how a refusal of
+    a file that holds several starts (each caller says how to pick one)."""
+    if signal_type is None:
+        return f"{src} holds {len(signals)} signals"
+    where = [x.history[0].get("params", {}).get("index") if x.history else None for x in signals]
+    return f"{src} holds {len(signals)} signals of type {signal_type!r} (at indices {', '.join(map(str, where))})"
+
+
 def convert(src, dst, chunks=None, overwrite: bool = False, progress=None, **load_kwargs) -> None:
     """Stream a (big) file into the native zarr store with bounded memory: read lazily, write per partition."""
     check_store_output(dst, overwrite)
@@ -148,12 +157,10 @@ def convert(src, dst, chunks=None, overwrite: bool = False, progress=None, **loa
         warnings.filterwarnings("ignore", message=".*every lazy partition decompresses a whole chunk")
         s = load(src, lazy=True, **load_kwargs)
     if isinstance(s, list):
-        where = [x.history[0].get("params", {}).get("index") if x.history else None for x in s]
-        if load_kwargs.get("signal_type") is not None:
-            raise FileFormatError(f"{src} holds {len(s)} signals of type {load_kwargs['signal_type']!r} (at indices "
-                                  f"{', '.join(map(str, where))}); pick one with index= (--index) to convert")
-        raise FileFormatError(f"{src} holds {len(s)} signals; pick one with signal_type= or index= (--signal-type, "
-                              "--index) to convert")
+        typed = load_kwargs.get("signal_type")
+        raise FileFormatError(f"{several_signals(src, s, typed)}; pick one with "
+                              + ("index= (--index)" if typed is not None else
+                                 "signal_type= or index= (--signal-type, --index)") + " to convert")
     store_chunks(s, chunks)  # a wrong chunk shape is the caller's, not a damaged file's
     # A store's numbers must still have the digest recorded when it was written (nothing written otherwise).
     expect = store_summary(src)["data_sha256"] if is_store(Path(src)) else None

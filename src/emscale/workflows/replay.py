@@ -8,7 +8,7 @@ from pathlib import Path
 from ..core import registry
 from ..core.codec import decode
 from ..core.errors import ReplayError
-from ..core.history import UNRECORDED, file_digest
+from ..core.history import UNRECORDED, file_digest, unrecorded_step
 from ..core.signal import Signal
 from ..engine.passes import data_digest
 from ..io import load
@@ -65,9 +65,9 @@ def replay(history: list[dict], source: str | os.PathLike | None = None, verify_
         if not isinstance(e.get("op"), str):
             raise ReplayError(f"history entry {i} names no operation (op: {e.get('op')!r})")
         if e["op"] == UNRECORDED:
-            raise ReplayError(f"history entry {i} is a step emscale did not record ({e.get('how', 'unrecorded')}): "
-                              "replay cannot redo it and would give other numbers; declare the computation as an "
-                              "operation (emscale.core.registry.operation) so that it is recorded")
+            raise ReplayError(f"{unrecorded_step(i, e)}: replay cannot redo it and would give other numbers; "
+                              "declare the computation as an operation (emscale.core.registry.operation) so that it "
+                              "is recorded")
         try:
             op = registry.get(e["op"])
         except registry.RegistryError as exc:

@@ -28,7 +28,7 @@ from ...core.errors import EmscaleError
 from ...core.result import Result, load_result
 from ...core.signal import Signal
 from ...engine.passes import data_digest
-from ...io import load
+from ...io import load, several_signals
 from ..report import write_report
 from .schema import _NOT_PARAMS, Recipe, RecipeError, format_key, load_recipe, operation_for, parse, parse_key, to_toml
 
@@ -162,12 +162,10 @@ def _load_input(recipe: Recipe, path: Path | None = None) -> Signal:
             raise RecipeError(f"{path}: input differs from the recipe's (sha256 {got[:12]}... != {want[:12]}...)")
     kwargs = {k: recipe.input[k] for k in ("signal_type", "index", "lazy") if k in recipe.input}
     s = load(path, **kwargs)
-    if isinstance(s, list):
-        if "signal_type" in kwargs:  # given, and matched by several: the index picks one of those
-            where = ", ".join(str(x.history[0]["params"].get("index")) for x in s)
-            raise RecipeError(f"{path} holds {len(s)} signals of type {kwargs['signal_type']!r} (at indices "
-                              f"{where}); pick one with index in [input]")
-        raise RecipeError(f"{path} holds {len(s)} signals; pick one with signal_type or index in [input]")
+    if isinstance(s, list):  # with a signal_type matched by several, the index picks one of those
+        typed = kwargs.get("signal_type")
+        raise RecipeError(f"{several_signals(path, s, typed)}; pick one with "
+                          + ("index" if typed is not None else "signal_type or index") + " in [input]")
     return s
 
 
@@ -465,8 +463,7 @@ def recipe_from_history(history: list[dict]) -> str:
     for i, e in enumerate(history[1:], start=1):
         op = e["op"]
         if op == _history.UNRECORDED:  # a recipe of the other steps would silently give other numbers
-            raise RecipeError(f"history entry {i} is a step emscale did not record ({e.get('how', 'unrecorded')}): "
-                              "no recipe can reproduce it")
+            raise RecipeError(f"{_history.unrecorded_step(i, e)}: no recipe can reproduce it")
         p = codec.decode(e.get("params", {}))
         try:  # a step recorded before one of its parameters was: the value of that time
             p = registry.get(op).replay_params(p)
