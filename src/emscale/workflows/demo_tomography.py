@@ -85,7 +85,7 @@ def _real_steps() -> list[dict]:
         {"op": "isig", "key": [":", CROP_Y]},
         {"op": "transpose", "signal_axes": ["x"]},
         {"op": "remove_background", "signal_range": list(VACUUM_X), "model": "offset", "binned": False},
-        {"op": "transpose", "signal_axes": ["y", "x"]},
+        {"op": "transpose", "signal_axes": ["x", "y"]},
         {"op": "as_tilt_series", "rawtlt": "HAADF.rawtlt", "tilt_axis": "x"},
         {"op": "align_tilts", **REAL_ALIGN},
         {"op": "reconstruct_tomogram", "method": "sirt", "n_iter": SIRT_ITER},
