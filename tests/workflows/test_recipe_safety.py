@@ -174,7 +174,7 @@ def test_demo_never_destroys_a_users_folder(tmp_path, monkeypatch):
     listing = {"emscale": "0", "files": ["index.html", "eds/manifest.json"]}
     (old / "demo_files.json").write_text(json.dumps(listing))
     (old / "my_notes.txt").write_text("mine")  # put into the demo folder: --overwrite would have deleted it
-    with pytest.raises(OutputExistsError, match=r"holds 1 file\(s\) that emscale did not write \(my_notes.txt\)"):
+    with pytest.raises(OutputExistsError, match=r"holds 1 file\(s\) that emscale did not write or that were changed since \(my_notes.txt\)"):
         run_demo(old, overwrite=True)
     (old / "my_notes.txt").unlink()
     monkeypatch.setattr(demo, "_write_demo", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
@@ -251,9 +251,44 @@ def test_overwrite_replaces_only_a_results_folder(user_folder, tmp_path):
     assert (notes / "todo.txt").read_text() == "mine"
     # nor is a file the user put into a results folder deleted with it
     (tmp_path / "out" / "my_notes.txt").write_text("mine")
-    with pytest.raises(OutputExistsError, match=r"holds 1 file\(s\) that emscale did not write \(my_notes.txt\)"):
+    with pytest.raises(OutputExistsError, match=r"holds 1 file\(s\) that emscale did not write or that were changed since \(my_notes.txt\)"):
         run_recipe(user_folder / "r.toml", tmp_path / "out", overwrite=True)
     assert (tmp_path / "out" / "my_notes.txt").read_text() == "mine"
+
+
+def test_overwrite_keeps_a_report_the_user_edited(user_folder, tmp_path):
+    """--overwrite replaced a file the run had written even where the user had edited it since (the manifest's digest
+    shows the edit); a file copied back unchanged, or touched without a change, does not stop it."""
+    import os
+
+    out = tmp_path / "out"
+    run_recipe(user_folder / "r.toml", out)
+    report = out / "report.html"
+    os.utime(report, (report.stat().st_atime, report.stat().st_mtime + 5))  # touched, same bytes: replaceable
+    run_recipe(user_folder / "r.toml", out, overwrite=True)
+    report.write_text(report.read_text() + "<p>my reading of the figures</p>")
+    os.utime(report, (report.stat().st_atime, (out / "manifest.json").stat().st_mtime + 5))
+    with pytest.raises(OutputExistsError, match=r"holds 1 file\(s\) .* \(report.html \(changed since emscale wrote "
+                                                r"it\)\); --overwrite would delete them"):
+        run_recipe(user_folder / "r.toml", out, overwrite=True)
+    assert report.read_text().endswith("<p>my reading of the figures</p>")
+
+
+def test_demo_overwrite_keeps_a_file_the_user_edited(tmp_path):
+    from emscale.workflows.demo import DEMO_FILES, _unlisted_in_demo
+
+    d = tmp_path / "demo"
+    d.mkdir()
+    (d / "index.html").write_text("written")
+    (d / DEMO_FILES).write_text(json.dumps({"emscale": "0", "files": {"index.html": em.core.history.file_digest(
+        d / "index.html")}}))
+    assert _unlisted_in_demo(d) == []
+    (d / "index.html").write_text("edited")
+    os_time = (d / DEMO_FILES).stat().st_mtime + 5
+    import os
+
+    os.utime(d / "index.html", (os_time, os_time))
+    assert _unlisted_in_demo(d) == ["index.html (changed since emscale wrote it)"]
 
 
 @pytest.mark.parametrize("overwrite", [False, True])

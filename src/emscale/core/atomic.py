@@ -385,8 +385,8 @@ def _not_replaceable(dst: Path, unlisted: Callable[[Path], list[str] | None], wh
         return f"{dst} is not a {what} that emscale wrote; --overwrite replaces only such a folder"
     if foreign:
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
-        return (f"{dst} holds {len(foreign)} file(s) that emscale did not write ({shown}); --overwrite would delete "
-                "them: move them out first")
+        return (f"{dst} holds {len(foreign)} file(s) that emscale did not write or that were changed since "
+                f"({shown}); --overwrite would delete them: move them out first")
     return None
 
 

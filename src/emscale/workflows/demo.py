@@ -162,9 +162,9 @@ def run_demo(outdir, seed: int = 0, overwrite: bool = False, progress=None, tomo
         # the inputs are loaded from tmp, which is renamed to outdir at the end: histories name them there
         with staged_as(tmp, outdir):
             _write_demo(tmp, seed, summary, progress or (lambda msg: None), log or (lambda msg: None), tomography)
-        from .recipes.runner import listed_only, versions
+        from .recipes.runner import file_digests, versions
 
-        files = listed_only(tmp, set())
+        files = file_digests(tmp)  # with their digests: --overwrite refuses a file the user edited since
         (tmp / DEMO_FILES).write_text(json.dumps({"emscale": versions().get("emscale", ""), "files": files}))
 
     atomic_dir(outdir, write, overwrite=True, create=True,

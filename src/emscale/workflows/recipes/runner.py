@@ -122,16 +122,32 @@ def versions() -> dict:
 # -- running ---------------------------------------------------------------------------------------------------
 def unlisted_files(folder: Path, listing: str = MANIFEST) -> list[str] | None:
     """The files in ``folder`` that its ``listing`` (a results folder's manifest, the demo's list) does not name (a
-    user's notes put into it), or None where ``folder`` is no folder emscale wrote: ``--overwrite`` replaces only a
-    folder where this is empty. A file of that name alone does not make one (other tools write ``manifest.json``):
-    it must be emscale's, with its ``files``."""
+    user's notes put into it) or whose digest it names no longer (a report or figure the user edited), or None where
+    ``folder`` is no folder emscale wrote: ``--overwrite`` replaces only a folder where this is empty. A file of that
+    name alone does not make one (other tools write ``manifest.json``): it must be emscale's, with its ``files``.
+
+    Only files touched after the listing was written are hashed again (it is written last), so checking a folder of
+    large stores costs no read of their chunks."""
     try:
         written = json.loads((folder / listing).read_text())
+        since = (folder / listing).stat().st_mtime
     except (OSError, ValueError):
         return None
     if not isinstance(written, dict) or "emscale" not in written or not isinstance(written.get("files"), dict | list):
         return None
-    return listed_only(folder, {str(f) for f in written["files"]} | {listing})
+    files = written["files"]
+    foreign = listed_only(folder, {str(f) for f in files} | {listing})
+    if isinstance(files, dict):
+        foreign += [f"{rel} (changed since emscale wrote it)" for rel, digest in sorted(files.items())
+                    if _changed(folder / rel, digest, since)]
+    return foreign
+
+
+def _changed(path: Path, digest, since: float) -> bool:
+    try:
+        return path.stat().st_mtime > since and _history.file_digest(path) != digest
+    except OSError:  # removed since: nothing of the user's to lose
+        return False
 
 
 def listed_only(folder: Path, listed: set[str]) -> list[str]:
