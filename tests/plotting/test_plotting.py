@@ -243,3 +243,31 @@ def test_the_navigator_title_names_what_its_colour_bar_does():
     fig = s.plot()
     assert fig.axes[0].get_title() == "Navigator: total Electrons (Counts)"
     assert em.Signal(np.ones((4, 5, 6))).plot().axes[0].get_title() == "Navigator: total intensity"
+
+
+def test_log_norm_shows_the_core_loss_under_the_zero_loss_peak_and_leaves_out_values_at_or_below_zero(cube):
+    """plot(norm="log"), as HyperSpy's: the spectrum's y axis or the image's colours on a log scale. Values <= 0
+    (background-subtracted data) are left out, counted in a warning, never clipped to a made-up floor."""
+    from matplotlib.colors import LogNorm
+
+    s, _ = cube
+    spec = s.inav[3, 4]
+    (ax,) = spec.plot(norm="log").axes
+    assert ax.get_yscale() == "log"
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), spec.data)  # the counts themselves
+    assert spec.plot().axes[0].get_yscale() == "linear"
+    signed = em.Signal(np.array([-2.0, 0.0, 1.0, 10.0, 100.0, 1000.0, 5.0, 3.0, 2.0]))
+    with pytest.warns(UserWarning, match=r"norm='log': 2 of 9 values of the spectrum are <= 0 and are left out"):
+        (ax,) = signed.plot(norm="log").axes
+    y = ax.lines[0].get_ydata()
+    assert np.ma.count_masked(y) == 2 and y.min() == 1.0
+    image = em.Signal(np.outer(np.arange(1, 9), np.logspace(0, 4, 10)), axes=[{"navigate": False}] * 2)
+    for fig in (image.plot(norm="log"), image.T.plot(norm="log")):  # an image; a line scan (position x energy)
+        im = fig.axes[0].images[0]
+        assert isinstance(im.norm, LogNorm) and (im.norm.vmin, im.norm.vmax) == (1.0, 8e4)
+    _, spectrum_panel = s.plot(norm="log").axes[:2]  # a spectrum image: its mean spectrum on the log scale
+    assert spectrum_panel.get_yscale() == "log"
+    with pytest.raises(ValueError, match=r"no value above 0"):
+        em.Signal(-np.ones(9)).plot(norm="log")
+    with pytest.raises(ValueError, match=r"norm must be one of 'linear', 'log', got 'symlog'"):
+        spec.plot(norm="symlog")

@@ -32,6 +32,8 @@ from .summaries import finite_summaries
 __all__ = ["plot_signal", "check_real", "axis_label", "intensity_label", "intensity_units", "nice_length", "scale_bar",
            "add_scalebar", "style_image_axes", "image_extent", "axis_edges", "draw_image"]
 
+NORMS = ("linear", "log")  # the intensity scales of plot(norm=...)
+
 
 def axis_label(ax) -> str:
     """``"name (units)"`` for an :class:`~emscale.Axis`."""
@@ -200,9 +202,27 @@ def _in_pixels(axis) -> bool:
     return (not axis.units and axis.is_uniform and axis.scale == 1 and float(axis.offset).is_integer())
 
 
-def _image(fig, ax, img, axis_x, axis_y, title, cmap, scalebar, colorbar, clabel, aspect=None):
+def _positive_only(values, what: str):
+    """The values for a log scale: those <= 0 masked (matplotlib would clip them to its lowest decade or drop them
+    without a word), with a warning that counts them; refused where none is left to show."""
+    v = np.ma.masked_invalid(np.asarray(values, dtype=float))
+    bad = int(np.ma.count(v) - np.count_nonzero(v > 0))
+    if not np.any(v > 0):
+        raise ValueError(f"norm='log': the {what} holds no value above 0 to show on a log scale")
+    if bad:
+        warnings.warn(f"norm='log': {bad} of {v.size} values of the {what} are <= 0 and are left out", stacklevel=5)
+    return np.ma.masked_less_equal(v, 0)
+
+
+def _image(fig, ax, img, axis_x, axis_y, title, cmap, scalebar, colorbar, clabel, aspect=None, norm="linear"):
     """``aspect`` None: equal where both axes share a unit (a map), else "auto"."""
-    im = draw_image(ax, img, axis_x, axis_y, aspect=aspect, cmap=cmap)
+    kw = {}
+    if norm == "log":
+        from matplotlib.colors import LogNorm
+
+        img = _positive_only(img, "image")
+        kw["norm"] = LogNorm(vmin=float(img.min()), vmax=float(img.max()))
+    im = draw_image(ax, img, axis_x, axis_y, aspect=aspect, cmap=cmap, **kw)
     if title:
         ax.set_title(title)
     style_image_axes(ax, axis_x, axis_y, scalebar)
@@ -212,7 +232,10 @@ def _image(fig, ax, img, axis_x, axis_y, title, cmap, scalebar, colorbar, clabel
     return im
 
 
-def _spectrum(ax, x_axis, y, label_y, title, marks, **line_kw):
+def _spectrum(ax, x_axis, y, label_y, title, marks, norm="linear", **line_kw):
+    if norm == "log":
+        y = _positive_only(y, "spectrum")
+        ax.set_yscale("log")
     ax.plot(x_axis.values, y, **line_kw)
     ax.set_xlabel(axis_label(x_axis))
     ax.set_ylabel(label_y)
@@ -231,6 +254,7 @@ def plot_signal(
     scalebar: bool = True,
     colorbar: bool = True,
     figsize: tuple[float, float] | None = None,
+    norm: str = "linear",
     **line_kw,
 ):
     """A matplotlib :class:`~matplotlib.figure.Figure` of ``s`` (see the module docstring for the layouts).
@@ -243,6 +267,10 @@ def plot_signal(
     title : figure title (default: the signal's title).
     cmap, scalebar, colorbar : image options.
     figsize : inches; a sensible default per layout.
+    norm : ``"linear"`` or ``"log"`` (as HyperSpy's ``plot(norm=...)``): a logarithmic intensity scale for the
+        spectrum (its y axis) or the image (its colours), where a zero-loss peak or a few bright pixels would
+        flatten the rest. The navigator of a spectrum image stays linear. Values <= 0 have no place on it: they are
+        left out (blank), with a warning that counts them.
     line_kw : passed to ``Axes.plot`` for spectra (``color=``, ``linewidth=``...).
     """
     if title is None:
@@ -253,6 +281,8 @@ def plot_signal(
     if sig > 2:
         raise ValueError(f"cannot plot {sig} signal dimensions; reduce or slice {s!r} first")
     check_real(s, "plot")
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {', '.join(map(repr, NORMS))}, got {norm!r}")
     if ax is not None and nav:
         raise ValueError("ax= draws a single panel: a spectrum or an image, not a spectrum image")
 
@@ -264,14 +294,14 @@ def plot_signal(
             fig = ax.figure
         data = np.asarray(s.to_numpy())
         if sig == 1:
-            _spectrum(ax, s.sig_axes[0], data, intensity_label(s), title, marks, **line_kw)
+            _spectrum(ax, s.sig_axes[0], data, intensity_label(s), title, marks, norm=norm, **line_kw)
         else:
             ax_x, ax_y = s.sig_axes
-            _image(fig, ax, data, ax_x, ax_y, title, cmap, scalebar, colorbar, intensity_label(s))
+            _image(fig, ax, data, ax_x, ax_y, title, cmap, scalebar, colorbar, intensity_label(s), norm=norm)
         return fig
 
     if nav == 1 and sig == 2 and s.nav_shape[0] <= MONTAGE_MAX:
-        return _montage(s, title, cmap, scalebar, colorbar, figsize)
+        return _montage(s, title, cmap, scalebar, colorbar, figsize, norm)
 
     # spectrum image / image stack: navigator + signal summary
     fig = _new_figure(figsize or (11.0, 4.4))
@@ -300,6 +330,7 @@ def plot_signal(
                 colorbar,
                 intensity_label(s),
                 aspect="auto",  # position against energy or wavelength fills its panel, though both may be in nm
+                norm=norm,  # the line scan is the signal here, the spectrum panel its mean
             )
         else:
             left.plot(nav_axes[0].values, total)
@@ -330,12 +361,13 @@ def plot_signal(
             f"{intensity_label(s)}, mean per {'measured ' if measured is not None else ''}pixel",
             "Mean spectrum",
             marks,
+            norm=norm,
             **line_kw,
         )
     else:
         ax_x, ax_y = s.sig_axes
         _image(fig, right, mean_sig, ax_x, ax_y, "Mean image", cmap, scalebar, colorbar,
-               f"{intensity_label(s)}, mean")
+               f"{intensity_label(s)}, mean", norm=norm)
     if title:
         fig.suptitle(title)
     return fig
@@ -360,7 +392,7 @@ def _summaries(s, measured):
 MONTAGE_MAX = 16  # a stack of up to this many images (line maps, loadings...) is drawn as a grid, one panel each
 
 
-def _montage(s, title, cmap, scalebar, colorbar, figsize):
+def _montage(s, title, cmap, scalebar, colorbar, figsize, norm="linear"):
     """A few images along one navigation axis, each in its own panel with its own contrast and name (X-ray line
     maps: "Fe_Ka"...; else the axis value). A navigator through their totals and their mean would mix different
     quantities (four elements' counts joined by a line)."""
@@ -381,7 +413,7 @@ def _montage(s, title, cmap, scalebar, colorbar, figsize):
             ax.set_axis_off()
             continue
         # every panel its bar: a panel without one got calibrated ticks instead, unlike its neighbours
-        _image(fig, ax, data[i], ax_x, ax_y, names[i], cmap, scalebar, colorbar, intensity_label(s))
+        _image(fig, ax, data[i], ax_x, ax_y, names[i], cmap, scalebar, colorbar, intensity_label(s), norm=norm)
     if title:
         fig.suptitle(title)
     return fig
