@@ -165,3 +165,25 @@ def test_combining_the_positions_of_a_sparse_scan_is_refused():
     with pytest.warns(UserWarning, match="is a sparse scan, and its mask of measured positions .* does not describe"):
         moved = spsi.T
     assert scan_mask(moved) is None
+
+
+def test_a_line_hop_recorded_before_its_runs_existed_replays_its_fixed_runs(tmp_path):
+    """A line hop above mean_run / (mean_run + 1) now lengthens its runs to measure the fraction asked; a history
+    that does not say which runs ran is from before, when 90 % of a 4-pixel line hop measured 80 %, and replays it."""
+    from emscale.sampling import line_hop_pattern
+
+    _image((40, 50)).save(tmp_path / "adf.zarr")
+    s = em.load(tmp_path / "adf.zarr")
+    new = s.sample_scan("line_hop", 0.9, seed=2)
+    assert new.history[-1]["params"]["runs"] == "lengthen"
+    assert scan_mask(new).mean() == pytest.approx(0.9, abs=0.02)
+    old = [dict(e) for e in new.history]
+    old[-1]["params"] = {k: v for k, v in old[-1]["params"].items() if k != "runs"}
+    replayed = scan_mask(em.replay(old))
+    assert np.array_equal(replayed, line_hop_pattern((40, 50), 0.9, seed=2, runs="fixed"))
+    assert replayed.mean() == pytest.approx(0.8, abs=0.02)
+    assert np.array_equal(scan_mask(em.replay(new.history)), scan_mask(new))
+    # a random scan ignores runs: not recorded as if it ran
+    assert s.sample_scan("random", 0.3).history[-1]["params"]["runs"] is None
+    with pytest.raises(ValueError, match="unknown runs 'long'"):
+        s.sample_scan("line_hop", 0.9, runs="long")

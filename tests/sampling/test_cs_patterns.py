@@ -210,3 +210,31 @@ def test_a_mask_is_booleans_or_zeros_and_ones_and_the_refusal_says_so():
         with pytest.raises(DataError, match=r"mask must be booleans or numbers 0 and 1 \(True or 1 = measured\), "
                                             + said):
             check_mask(bad)
+
+
+@pytest.mark.parametrize("mean_run", [1, 2, 4])
+def test_line_hop_measures_the_fraction_asked_at_every_fraction(mean_run):
+    # a hop skipped at least one pixel, so the share measured stopped at mean_run / (mean_run + 1): 4 pixels at 90 %
+    # measured 80.3 % (128 x 128), mean_run 1 50 % at 60, 90 and 95 %, mean_run 2 66.7 % at 70 and 90 %
+    for fraction in np.round(np.arange(0.05, 0.96, 0.05), 2):
+        got = np.mean([line_hop_pattern((128, 128), fraction, seed=s, mean_run=mean_run).mean() for s in range(3)])
+        assert got == pytest.approx(fraction, abs=0.015), fraction
+
+
+def test_line_hop_lengthens_its_runs_only_where_the_hops_would_be_under_a_pixel():
+    # below fraction = mean_run / (mean_run + 1) the mask is the one before runs existed, bit for bit
+    for fraction in (0.05, 0.3, 0.8):
+        assert np.array_equal(line_hop_pattern((64, 70), fraction, seed=3),
+                              line_hop_pattern((64, 70), fraction, seed=3, runs="fixed"))
+    old = line_hop_pattern((128, 128), 0.9, seed=0, runs="fixed")
+    assert old.mean() == pytest.approx(0.8029, abs=1e-4)  # what every line hop at 90 % measured before runs existed
+    new = line_hop_pattern((128, 128), 0.9, seed=0)
+    assert new.mean() == pytest.approx(0.8992, abs=1e-4)
+    d = np.diff(np.pad(new.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+    (rows, starts), (_, ends) = np.nonzero(d == 1), np.nonzero(d == -1)
+    same_row = rows[1:] == rows[:-1]
+    assert set(starts[1:][same_row] - ends[:-1][same_row]) == {1}  # every hop within a row one pixel
+    lengths = ends - starts
+    assert 7.5 < lengths.mean() < 9.5  # the runs longer: mean 9 = 0.9 / 0.1, cut at row ends
+    with pytest.raises(ValueError, match="unknown runs 'long'"):
+        line_hop_pattern((8, 8), 0.3, runs="long")

@@ -24,6 +24,7 @@ from .patterns import (
     check_mask,
     check_mean_run,
     check_pattern,
+    check_runs,
     make_pattern,
     positions_mask,
     read_positions,
@@ -123,7 +124,7 @@ def recorded_mask(value, args):
 
 
 # the pattern each pattern-specific parameter belongs to: recorded as None for the others, which ignore it
-_PATTERN_OF = {"mean_run": "line_hop", "cells": "jittered_grid"}
+_PATTERN_OF = {"mean_run": "line_hop", "runs": "line_hop", "cells": "jittered_grid"}
 
 
 def _unless_given(name):
@@ -137,9 +138,12 @@ def _unless_given(name):
     return record
 
 
-def _before_cells(params: dict) -> dict:
-    """A jittered grid recorded before ``cells`` existed ran square cells (:func:`.patterns.jittered_grid_pattern`)."""
-    return {"cells": "square"} if params.get("pattern") == "jittered_grid" and params.get("mask") is None else {}
+def _before_options(params: dict) -> dict:
+    """A pattern recorded before its option existed ran the rule of its time: a jittered grid square cells, a line
+    hop runs of ``mean_run`` at every fraction (:func:`.patterns.jittered_grid_pattern`, :func:`.line_hop_pattern`)."""
+    if params.get("mask") is not None:
+        return {}
+    return {"jittered_grid": {"cells": "square"}, "line_hop": {"runs": "fixed"}}.get(params.get("pattern"), {})
 
 
 def scan_mask(s) -> np.ndarray | None:
@@ -149,10 +153,11 @@ def scan_mask(s) -> np.ndarray | None:
 
 @operation("sample_scan", method=True, check={"pattern": check_pattern, "fraction": check_fraction,
                                                "seed": check_seed, "dose": check_dose, "mean_run": check_mean_run,
-                                               "cells": check_cells},
+                                               "cells": check_cells, "runs": check_runs},
            record={"mask": recorded_mask, "pattern": _unless_given("pattern"), "fraction": _unless_given("fraction"),
-                   "mean_run": _unless_given("mean_run"), "cells": _unless_given("cells")},
-           before_recorded=_before_cells, files={"mask": read_mask_file})
+                   "mean_run": _unless_given("mean_run"), "cells": _unless_given("cells"),
+                   "runs": _unless_given("runs")},
+           before_recorded=_before_options, files={"mask": read_mask_file})
 def sample_scan(
     s: Signal,
     pattern: str = "random",
@@ -162,6 +167,7 @@ def sample_scan(
     dose: float | None = None,
     mean_run: float = 4.0,
     cells: str = "exact",
+    runs: str = "lengthen",
 ) -> Signal:
     """A simulated sparse acquisition of Signal ``s``: only the positions of a scan pattern are kept.
 
@@ -179,6 +185,9 @@ def sample_scan(
     mean_run : mean run length (pixels) of ``"line_hop"``.
     cells : cell layout of ``"jittered_grid"``: ``"exact"`` (as many cells as positions asked for) or
         ``"square"`` (the layout of histories recorded before ``cells`` existed, which replay with it).
+    runs : run rule of ``"line_hop"`` above ``fraction = mean_run / (mean_run + 1)``: ``"lengthen"`` (the runs
+        lengthen, so it measures the fraction asked) or ``"fixed"`` (the rule of histories recorded before ``runs``
+        existed, which replay with it: at most ``mean_run / (mean_run + 1)`` measured).
 
     Returns
     -------
@@ -198,7 +207,7 @@ def sample_scan(
         raise DataError(f"{s!r} is already a sparse scan (metadata['Sampling']): its unmeasured zeros would be "
                         "sampled as measurements; sample the full signal")
     if mask is None:
-        kw = {"line_hop": {"mean_run": mean_run}, "jittered_grid": {"cells": cells}}.get(pattern, {})
+        kw = {"line_hop": {"mean_run": mean_run, "runs": runs}, "jittered_grid": {"cells": cells}}.get(pattern, {})
         mask = make_pattern(pattern, shape, fraction, seed, **kw)
         info = {"pattern": pattern, "fraction": float(fraction), "seed": int(seed)}
     else:

@@ -46,6 +46,7 @@ __all__ = [
     "check_mask",
     "check_mean_run",
     "check_pattern",
+    "check_runs",
     "jittered_grid_pattern",
     "line_hop_pattern",
     "load_positions",
@@ -98,12 +99,23 @@ def random_pattern(shape, fraction: float, seed: int = 0) -> np.ndarray:
     return mask.reshape(shape)
 
 
-def line_hop_pattern(shape, fraction: float, seed: int = 0, mean_run: float = 4.0) -> np.ndarray:
+RUNS = ("lengthen", "fixed")
+
+
+def line_hop_pattern(shape, fraction: float, seed: int = 0, mean_run: float = 4.0,
+                     runs: str = "lengthen") -> np.ndarray:
     """Random runs of consecutive pixels along the fast scan direction (x), hopping over the others.
 
     Each row alternates measured runs (geometric lengths, mean ``mean_run`` pixels) and skipped runs (geometric,
     mean ``mean_run * (1 - fraction) / fraction``), starting at a random phase, so the expected share measured is
     ``fraction`` and every row is covered evenly.
+
+    A hop skips at least one pixel, so above ``fraction = mean_run / (mean_run + 1)`` the skipped runs cannot be
+    as short as that mean asks. ``runs="lengthen"`` then hops over exactly one pixel and lengthens the measured
+    runs to a mean of ``fraction / (1 - fraction)`` pixels: the expected share measured is ``fraction`` at every
+    fraction. ``runs="fixed"``, the only rule before ``runs`` existed (kept so that a scan recorded then replays
+    the same mask), keeps ``mean_run`` and measures at most ``mean_run / (mean_run + 1)`` (4 pixels at 90 %:
+    80 %). Below that fraction both give the same mask.
 
     Parameters
     ----------
@@ -111,6 +123,7 @@ def line_hop_pattern(shape, fraction: float, seed: int = 0, mean_run: float = 4.
     fraction : expected share of positions measured, in (0, 1].
     seed : seed of the run lengths.
     mean_run : mean number of consecutive measured pixels (>= 1); 1 gives isolated random pixels per row.
+    runs : ``"lengthen"`` or ``"fixed"`` (above).
 
     Returns
     -------
@@ -120,10 +133,13 @@ def line_hop_pattern(shape, fraction: float, seed: int = 0, mean_run: float = 4.
     f = check_fraction(fraction)
     check_seed(seed)
     check_mean_run(mean_run)
+    check_runs(runs)
     if f == 1.0:
         return np.ones((ny, nx), bool)
     rng = np.random.default_rng(seed)
     mean_skip = mean_run * (1 - f) / f
+    if mean_skip < 1 and runs == "lengthen":  # a one-pixel hop, and runs of the mean that measures f of the row
+        mean_run, mean_skip = f / (1 - f), 1.0
     mask = np.zeros((ny, nx), bool)
     for row in range(ny):
         on = rng.random() < f  # start in a run with the stationary probability
@@ -260,6 +276,13 @@ def check_pattern(pattern) -> None:
     """A pattern name :func:`make_pattern` knows; else a ValueError listing them."""
     if pattern not in PATTERNS:
         raise ValueError(f"unknown pattern {pattern!r}; choose one of {', '.join(PATTERNS)}")
+
+
+def check_runs(runs) -> None:
+    """The run rule of :func:`line_hop_pattern`: ``"lengthen"`` or ``"fixed"``."""
+    if runs not in RUNS:
+        raise ValueError(f"unknown runs {runs!r}; choose 'lengthen' (runs lengthen where the fraction needs hops of "
+                         "under one pixel) or 'fixed' (mean_run whatever the fraction, the rule before runs existed)")
 
 
 def check_mean_run(mean_run) -> None:
