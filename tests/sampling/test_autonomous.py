@@ -233,3 +233,39 @@ def test_a_simulated_lower_dose_is_still_weighted_as_counts():
     ari_recorded = adjusted_rand_index(lab, recorded.phase_map)
     assert ari_simulated > 0.8 and ari_recorded > 0.8, (ari_simulated, ari_recorded)
     assert abs(ari_simulated - ari_recorded) < 0.05
+
+
+class _Detector:
+    """A user's microscope (not a VirtualMicroscope): serves ``s`` through ``damage(spectra)``."""
+
+    def __init__(self, s, damage):
+        self._scope, self.damage = VirtualMicroscope(s), damage
+        self.scan_shape, self.scan_axes, self.signal_axes = (self._scope.scan_shape, self._scope.scan_axes,
+                                                             self._scope.signal_axes)
+        self.n_measurements = self.dose_spent = self.time_spent = 0
+
+    def measure(self, positions):
+        return self.damage(self._scope.measure(positions))
+
+
+def _nan_in_the_first(x):
+    x = x.copy()
+    x[0, 7] = np.nan
+    return x
+
+
+@pytest.mark.parametrize("damage, message", [
+    # a NaN ended in scikit-learn's KMeans "Input X contains NaN"
+    (_nan_in_the_first, r"_Detector.measure of 96 positions returned NaN or infinite values at 1 of them \(the "
+                        r"first at row 0, column \d+\)"),
+    (lambda x: x[:, :-1], r"_Detector.measure of 96 positions returned shape \(96, 511\); \(96, 512\) expected "
+                          r"\(one spectrum per position\)"),
+    (lambda x: x[:-1], r"returned shape \(95, 512\); \(96, 512\) expected"),
+    (lambda x: x[..., None], r"returned shape \(96, 512, 1\); \(96, 512\) expected"),
+])
+def test_what_a_users_microscope_returns_is_checked(eds, damage, message):
+    s, _, _ = eds
+    with pytest.raises(DataError, match=message):
+        autonomous_si(_Detector(s, damage), 3)
+    with pytest.raises(DataError, match=message.replace("96", "1920").replace("95", "1919")):
+        phase_map_from_mask(_Detector(s, damage), np.ones((40, 48), bool), 3)

@@ -487,3 +487,36 @@ def test_a_result_shows_as_one_line(model):
     text = repr(res)
     assert len(text.splitlines()) == 1 and len(text) < 400
     assert text.startswith("<SladsResult: reconstruction (24, 26), mask (24, 26)")
+
+
+class _Detector:
+    """A user's microscope (not a VirtualMicroscope): serves ``image`` through ``damage(values, positions)``."""
+
+    def __init__(self, image, damage):
+        self._scope, self.damage = VirtualMicroscope(image), damage
+        self.scan_shape, self.scan_axes, self.signal_axes = self._scope.scan_shape, self._scope.scan_axes, ()
+        self.n_measurements = self.dose_spent = self.time_spent = 0
+
+    def measure(self, positions):
+        return self.damage(self._scope.measure(positions), np.asarray(positions))
+
+
+def _nan_at_3_5(v, p):
+    return np.where((p[:, 0] == 3) & (p[:, 1] == 5), np.nan, v)
+
+
+@pytest.mark.parametrize("damage, message", [
+    # a NaN ran on into a NaN reconstruction and ERD, exit 0; the shapes into numpy's broadcast errors
+    (_nan_at_3_5, r"_Detector.measure of \d+ positions returned NaN or infinite values at 1 of them \(the first at "
+                  r"row 3, column 5\)"),
+    (lambda v, p: v[:, None], r"_Detector.measure of (\d+) positions returned shape \(\1, 1\); \(\1,\) expected "
+                              r"\(one value per position\)"),
+    (lambda v, p: v[:-1], r"_Detector.measure of (\d+) positions returned shape \((?!\1)\d+,\); \(\1,\) expected"),
+    (lambda v, p: v.astype(str), r"_Detector.measure of \d+ positions returned <U\d+ values; real numbers expected"),
+])
+def test_what_a_users_microscope_returns_is_checked(model, damage, message):
+    img = np.ones((16, 16))
+    img[::2] = 2.0
+    with pytest.raises(DataError, match=message):
+        slads_scan(_Detector(img, damage), model, fraction=0.6, init_fraction=0.5)
+    assert slads_scan(_Detector(img, lambda v, p: v), model, fraction=0.3).mask.sum() == round(0.3 * 256)

@@ -39,7 +39,7 @@ import numpy as np
 from ..core.errors import DataError, check_count
 from ..core.registry import operation
 from ..core.signal import Signal
-from .microscope import Microscope, VirtualMicroscope, as_counts
+from .microscope import Microscope, VirtualMicroscope, as_counts, measure
 from .slads import _budget, _SavedResult, select_batch
 
 __all__ = ["AutonomousResult", "autonomous_si", "autonomous_spectrum_imaging", "phase_map", "phase_map_from_mask",
@@ -224,7 +224,7 @@ def phase_map_from_mask(microscope: Microscope, mask, n_phases: int, n_component
     if flat.size == 0:
         raise DataError(f"the mask selects no position (all {mask.size} False): nothing to measure; True marks "
                         "the positions to measure")
-    x = microscope.measure(np.stack(np.divmod(flat, mask.shape[1]), axis=1)).reshape(flat.size, -1)
+    x = measure(microscope, flat).reshape(flat.size, -1)
     labels, spectra = _fit(x, microscope.signal_axes, n_phases, n_components, seed,
                            count_scale=getattr(microscope, "count_scale", None))
     prob, _ = _spread(mask.shape, flat, labels, n_phases, k)
@@ -298,7 +298,7 @@ def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = No
     if batch < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     flat = np.sort(np.random.default_rng(seed).choice(n, n0, replace=False))
-    x = microscope.measure(np.stack(np.divmod(flat, shape[1]), axis=1)).reshape(flat.size, -1)
+    x = measure(microscope, flat).reshape(flat.size, -1)
     order = np.full(n, -1, dtype=np.int64)
     order[flat] = 0
     seq, rec = [flat], _Record(reference)
@@ -315,7 +315,7 @@ def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = No
             break
         score = 1.0 - prob.max(axis=1) + explore * d1 / max(float(d1.max()), 1.0)
         nxt = select_batch(score, measured, d1, shape, min(batch, budget - flat.size))
-        x = np.concatenate([x, microscope.measure(np.stack(np.divmod(nxt, shape[1]), axis=1)).reshape(nxt.size, -1)])
+        x = np.concatenate([x, measure(microscope, nxt).reshape(nxt.size, -1)])
         rnd += 1
         order[nxt] = rnd
         measured[nxt] = True

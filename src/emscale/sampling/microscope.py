@@ -72,6 +72,36 @@ def as_counts(values, count_scale: float | None = None) -> np.ndarray | None:
     return y if np.all(np.abs(y - np.round(y)) <= 1e-6 * np.maximum(y, 1.0)) else None
 
 
+def measure(microscope: Microscope, flat: np.ndarray) -> np.ndarray:
+    """``microscope.measure`` at the flat scan indices ``flat`` (row-major), its return checked: the one call
+    through which a sampling policy measures.
+
+    A real instrument's interface is the user's code: a value of the wrong shape ((n, 1) for (n,)) ended in numpy's
+    broadcast errors deep in the policy, and a NaN in a NaN reconstruction and ERD (SLADS, which then exited 0) or
+    in scikit-learn's k-means (autonomous spectrum imaging). So every return must hold one value (an image) or one
+    spectrum of the ``signal_axes``' sizes per position, every one finite; else a :class:`DataError` naming the
+    microscope's class, the positions asked for and what came back.
+    """
+    positions = np.stack(np.divmod(flat, int(microscope.scan_shape[1])), axis=1)
+    n = len(positions)
+    who = f"{type(microscope).__name__}.measure of {n} positions"
+    vals = np.asarray(microscope.measure(positions))
+    sizes = tuple(getattr(a, "size", None) for a in getattr(microscope, "signal_axes", ()))
+    if vals.dtype.kind not in "biuf":
+        raise DataError(f"{who} returned {vals.dtype} values; real numbers expected")
+    want = (n, *sizes)
+    if vals.ndim != len(want) or any(w is not None and g != w for g, w in zip(vals.shape, want, strict=True)):
+        shown = "(" + ", ".join("n_channels" if w is None else str(w) for w in want) + ("," if not sizes else "") + ")"
+        raise DataError(f"{who} returned shape {vals.shape}; {shown} expected (one "
+                        f"{'spectrum' if sizes else 'value'} per position)")
+    bad = ~np.isfinite(vals).reshape(n, -1).all(axis=1) if vals.dtype.kind == "f" else np.zeros(n, bool)
+    if bad.any():
+        r, c = (int(v) for v in positions[np.argmax(bad)])
+        raise DataError(f"{who} returned NaN or infinite values at {int(bad.sum())} of them (the first at row {r}, "
+                        f"column {c}); a sampling policy cannot steer by them: check the detector")
+    return vals
+
+
 def check_positions(positions, scan_shape: tuple[int, int]) -> np.ndarray:
     """Positions as an ``(n, 2)`` int64 array inside the scan, or a ValueError naming the offending ones."""
     p = np.asarray(positions)

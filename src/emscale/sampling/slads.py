@@ -44,7 +44,7 @@ from ..core.history import file_beside_input, is_pinned_file
 from ..core.registry import operation
 from ..core.result import Result, load_npz, save_npz
 from ..core.signal import Signal
-from .microscope import Microscope, VirtualMicroscope, as_counts
+from .microscope import Microscope, VirtualMicroscope, as_counts, measure
 from .slads_erd import PERIODIC_GROWTH, PERIODIC_STEPS, ERDMap  # noqa: F401 - the constants' old home
 from .slads_features import NeighbourState, nn_reconstruct
 from .slads_model import ERDModel
@@ -283,7 +283,7 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
         raise ValueError(f"stop_ratio must be in (0, 1) (a fraction of the initial distortion estimate), "
                          f"got {stop_ratio}")
     flat = _start(n, budget, init_fraction, model.k, seed)
-    vals = microscope.measure(np.stack(np.divmod(flat, shape[1]), axis=1))
+    vals = measure(microscope, flat)
     _warn_low_counts(vals, getattr(microscope, "count_scale", None))
     st = NeighbourState(shape, flat, vals, k=model.k)
     order = np.full(n, -1, dtype=np.int64)
@@ -298,7 +298,7 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
         nxt = _next_batch(erd.erd, st, shape, min(batch, budget - int(st.measured.sum())), explore)
         curve.tick(t0, c0)
         step += 1
-        vals = microscope.measure(np.stack(np.divmod(nxt, shape[1]), axis=1))
+        vals = measure(microscope, nxt)
         t0, c0 = time.perf_counter(), time.process_time()
         erd.update(nxt, st.add(nxt, vals))
         curve.tick(t0, c0, add=True)
