@@ -205,6 +205,17 @@ def _lattice_std(d):
     (lambda d: d["members"][2].pop(), "members[2]", "ends in 16 outputs: the perceptron layers do not match 7 "
                                                     "features and one output"),
     (lambda d: d.update(**_with_lattice(d)) or _lattice_std(d), "lattice.std", "must be > 0 everywhere"),
+    # finite, yet the standardised features overflow (every ERD NaN, the picks in raster order: 15.4 dB against 72.7
+    # on a 64 x 64 disc image at 30 %) or the square of the scale does (OverflowError in predict_mlp)
+    (lambda d: d["std"].__setitem__(0, 1e-320), "std",
+     "must be from 1e-100 to 1e+100 everywhere (beyond, the prediction overflows), holds 9.99989e-321 at flat index 0"),
+    (lambda d: d["mean"].__setitem__(3, 1.7e308), "mean", "must be within +-1e+100 everywhere (beyond, the "
+                                                         "prediction overflows), holds 1.7e+308 at flat index 3"),
+    (lambda d: d.update(target_scale=1e200), "target_scale",
+     "must be from 1e-100 to 1e+100 (beyond, the prediction overflows), got 1e+200"),
+    (lambda d: d.update(target_scale=1e-200), "target_scale", "must be from 1e-100 to 1e+100"),
+    (lambda d: d.update(**_with_lattice(d)) or d["lattice"]["mean"].__setitem__(7, -1e101), "lattice.mean",
+     "must be within +-1e+100 everywhere"),
 ])
 def test_a_damaged_model_file_is_refused_naming_the_file_and_the_field(model, tmp_path, damage, field, message):
     # each of these loaded and ran: the ERD NaN everywhere, the measurements bunched in a few rows, exit status 0
@@ -215,6 +226,20 @@ def test_a_damaged_model_file_is_refused_naming_the_file_and_the_field(model, tm
     with pytest.raises(DataError) as exc:
         ERDModel.load(path)
     assert str(exc.value).startswith(f"{path}: field '{field}' ") and message in str(exc.value), str(exc.value)
+
+
+def test_a_model_whose_prediction_overflows_in_a_scan_is_an_error_naming_its_file(model, tmp_path):
+    # a weight of 1e200 loads (it is finite) and made every ERD infinite: SLADS measured in raster order, exit 0, and
+    # its result said "budget spent"
+    d = model.to_dict()
+    for net in d["members"]:
+        net[0]["weight"][4] = [1e200] * len(net[0]["weight"][4])
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(d))
+    img = disc_image((32, 32), 4, 11)
+    with pytest.raises(DataError, match=rf"^{path}: the predicted ERD is NaN or infinite at \d+ of \d+ pixels \(the "
+                                        r"first with features \[.*\]\): its numbers overflow; retrain the model"):
+        slads_scan(VirtualMicroscope(img), ERDModel.load(path), fraction=0.3)
 
 
 def test_a_polynomial_model_with_a_nan_coefficient_is_refused(tmp_path):

@@ -16,6 +16,13 @@ import numpy as np
 
 from ..core.errors import DataError, is_number
 
+# The standardisation (mean, std) and the perceptron's target_scale are bounded, not only finite: a feature (of
+# order one in value-scale units, up to the scan's size in pixels) standardised by a std of 1e-320 or a mean of
+# 1.7e308 overflows, and every ERD is NaN; a target_scale of 1e200 overflows when squared. Within MAGNITUDE (and a
+# std or scale above 1 / MAGNITUDE) standardised features and the square stay finite; trained models hold numbers
+# of order 0.01 to 10.
+MAGNITUDE = 1e100
+
 _ECHO = reprlib.Repr()
 _ECHO.maxstring = _ECHO.maxother = 40
 _ECHO.maxlong = 24
@@ -43,8 +50,9 @@ def required(d: dict, key: str, source: str, prefix: str = ""):
     return d[key]
 
 
-def number(value, source: str, name: str, positive: bool = False) -> float:
-    """A finite number (not a bool, not text); ``positive``: also > 0."""
+def number(value, source: str, name: str, positive: bool = False, bounded: bool = False) -> float:
+    """A finite number (not a bool, not text); ``positive``: also > 0; ``bounded``: within ``MAGNITUDE`` (and, if
+    positive, at least ``1 / MAGNITUDE``)."""
     if not is_number(value):
         raise bad(source, name, "must be a number", value)
     try:
@@ -55,7 +63,13 @@ def number(value, source: str, name: str, positive: bool = False) -> float:
         raise bad(source, name, "must be finite", value)
     if positive and not x > 0:
         raise bad(source, name, "must be > 0", value)
+    if bounded and (abs(x) > MAGNITUDE or (positive and x < 1 / MAGNITUDE)):
+        raise bad(source, name, f"must be {_bounds(positive)} (beyond, the prediction overflows)", value)
     return x
+
+
+def _bounds(positive: bool) -> str:
+    return f"from {1 / MAGNITUDE:g} to {MAGNITUDE:g}" if positive else f"within +-{MAGNITUDE:g}"
 
 
 def count(value, source: str, name: str, maximum: int) -> int:
@@ -85,9 +99,11 @@ def _numbers(value, ndim: int) -> bool:
     return isinstance(value, list | tuple | np.ndarray) and all(_numbers(v, ndim - 1) for v in value)
 
 
-def array(value, shape: tuple, source: str, name: str, positive: bool = False, why: str = "") -> np.ndarray:
+def array(value, shape: tuple, source: str, name: str, positive: bool = False, bounded: bool = False,
+          why: str = "") -> np.ndarray:
     """A float64 array of ``shape`` (``None``: any length but 0) from nested lists of finite numbers; ``positive``:
-    every value > 0. ``why``: what the expected shape follows from, for the message."""
+    every value > 0; ``bounded``: every value within ``MAGNITUDE`` (and, if positive, at least ``1 / MAGNITUDE``).
+    ``why``: what the expected shape follows from, for the message."""
     ndim = len(shape)
     if not _numbers(value, ndim):
         raise bad(source, name, f"must be a {ndim}-D array of numbers", value)
@@ -107,4 +123,9 @@ def array(value, shape: tuple, source: str, name: str, positive: bool = False, w
         off = np.flatnonzero(~(a > 0))
         if off.size:
             raise bad(source, name, f"must be > 0 everywhere, holds {a.flat[off[0]]:g} at flat index {off[0]}")
+    if bounded:
+        off = np.flatnonzero((np.abs(a) > MAGNITUDE) | ((a < 1 / MAGNITUDE) if positive else False))
+        if off.size:
+            raise bad(source, name, f"must be {_bounds(positive)} everywhere (beyond, the prediction overflows), "
+                      f"holds {a.flat[off[0]]:g} at flat index {off[0]}")
     return a

@@ -95,6 +95,7 @@ class ERDModel:
     c: float = 4.0
     info: dict = field(default_factory=dict)
     lattice: dict | None = None
+    source: str = field(default="the ERD model", compare=False, repr=False)  # its file, for the messages
 
     def __post_init__(self):
         if self.regressor not in REGRESSORS:
@@ -105,14 +106,27 @@ class ERDModel:
         feats = np.asarray(feats, dtype=np.float64)
         m, lat = len(LOCAL_FEATURES), self.lattice
         gate = feats[:, m] > 0 if lat is not None and feats.shape[1] > m else np.zeros(0, bool)
-        if not gate.any():  # no lattice (or no lattice regression): the local regression alone
-            return self._regress(self.params, _standardise(feats[:, :m], self.mean, self.std))
-        if gate.all():  # a lattice in the scan: pdev > 0 at every pixel
-            return self._regress(lat["params"], _standardise(feats, lat["mean"], lat["std"]))
-        out = np.empty(feats.shape[0])
-        out[~gate] = self._regress(self.params, _standardise(feats[~gate, :m], self.mean, self.std))
-        out[gate] = self._regress(lat["params"], _standardise(feats[gate], lat["mean"], lat["std"]))
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is the error below, not a warning
+            if not gate.any():  # no lattice (or no lattice regression): the local regression alone
+                out = self._regress(self.params, _standardise(feats[:, :m], self.mean, self.std))
+            elif gate.all():  # a lattice in the scan: pdev > 0 at every pixel
+                out = self._regress(lat["params"], _standardise(feats, lat["mean"], lat["std"]))
+            else:
+                out = np.empty(feats.shape[0])
+                out[~gate] = self._regress(self.params, _standardise(feats[~gate, :m], self.mean, self.std))
+                out[gate] = self._regress(lat["params"], _standardise(feats[gate], lat["mean"], lat["std"]))
+        self._check_finite(out, feats)
         return out
+
+    def _check_finite(self, erd: np.ndarray, feats: np.ndarray) -> None:
+        """A NaN or infinite ERD is an error naming the model: SLADS would measure such pixels in index order,
+        exit 0 and call the scan spent (load bounds what it can, not every weight's product)."""
+        off = np.flatnonzero(~np.isfinite(erd))
+        if off.size:
+            whose = "features" if np.isfinite(feats[off]).all() else "features (some of them not finite)"
+            raise DataError(f"{self.source}: the predicted ERD is NaN or infinite at {off.size} of {erd.size} pixels "
+                            f"(the first with {whose} {np.round(feats[off[0]], 4).tolist()}): its numbers overflow; "
+                            "retrain the model or use another file")
 
     def _regress(self, params: dict, z: np.ndarray) -> np.ndarray:
         return predict_poly2(params, z) if self.regressor == "poly2" else predict_mlp(params, z)
@@ -148,7 +162,8 @@ class ERDModel:
         """Read a model written by :meth:`save`. The file may come from anyone: anything but a model this emscale
         reads is one :class:`DataError` (a ValueError) naming the file -- another format, version or feature set --
         and, for a damaged one, the field (missing, of a wrong type or shape, a number not finite, a ``std`` or scale
-        not > 0, ``k`` beyond :data:`MAX_K`)."""
+        not > 0, a standardisation or scale number beyond ``_model_fields.MAGNITUDE``, ``k`` beyond :data:`MAX_K`).
+        What still overflows (a weight of 1e200) is an error naming the file when the scan predicts with it."""
         path = Path(path)
         try:
             d = json.loads(path.read_text())
@@ -198,7 +213,8 @@ class ERDModel:
         if not isinstance(info, dict) or not nested_within(info, INFO_DEPTH):
             raise bad(source, "info", f"must be an object nesting at most {INFO_DEPTH} levels (the training summary)",
                       info)
-        return cls(regressor=kind, params=params, mean=mean, std=std, k=k, c=c, info=dict(info), lattice=lattice)
+        return cls(regressor=kind, params=params, mean=mean, std=std, k=k, c=c, info=dict(info), lattice=lattice,
+                   source=source)
 
 
 def _standardise(f: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
@@ -210,9 +226,11 @@ def _standardise(f: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray
 
 def _standardisation(d: dict, m: int, source: str, prefix: str = ""):
     why = f"the standardisation does not match {m} features"
-    mean = array(required(d, "mean", source, prefix), (m,), source, prefix + "mean", why=why)
-    # std divides the features: 0 makes every standardised feature, and so every ERD, NaN
-    std = array(required(d, "std", source, prefix), (m,), source, prefix + "std", positive=True, why=why)
+    mean = array(required(d, "mean", source, prefix), (m,), source, prefix + "mean", bounded=True, why=why)
+    # std divides the features: 0 makes every standardised feature, and so every ERD, NaN; 1e-320 (or a mean of
+    # 1.7e308) makes them infinite, and the ERD NaN too (_model_fields.MAGNITUDE)
+    std = array(required(d, "std", source, prefix), (m,), source, prefix + "std", positive=True, bounded=True,
+                why=why)
     return mean, std
 
 

@@ -172,8 +172,10 @@ def params_from_json(kind: str, d: dict, m: int, source: str, prefix: str = "") 
     if not nets:
         raise DataError(f"{source}: perceptron has no members")
     members = [_layers(net, m, source, f"{prefix}members[{j}]") for j, net in enumerate(nets)]
-    # the square of target_scale multiplies every prediction: inf or 0 would make the ERD NaN or flat everywhere
-    scale = number(required(d, "target_scale", source, prefix), source, prefix + "target_scale", positive=True)
+    # the square of target_scale multiplies every prediction: inf or 0 would make the ERD NaN or flat everywhere,
+    # 1e200 overflows when squared (_model_fields.MAGNITUDE)
+    scale = number(required(d, "target_scale", source, prefix), source, prefix + "target_scale", positive=True,
+                   bounded=True)
     return {"members": members, "target_scale": scale}
 
 
