@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from emscale import DataError
 from emscale.sampling.microscope import VirtualMicroscope
 from emscale.sampling.patterns import random_pattern
 from emscale.sampling.slads import psnr, slads_scan
@@ -64,6 +65,28 @@ def test_an_unknown_regressor_is_refused_by_name():
         train_erd_model([np.zeros((8, 8))], n_pixels=0)
     with pytest.raises(ValueError, match="k must be at most 64"):  # a model file with more is refused on load
         train_erd_model([np.zeros((8, 8))], k=65)
+
+
+@pytest.mark.parametrize("bad, message", [
+    # c = 0: IndexError "index -9223372036854775808 is out of bounds"; c = -1 trained and saved a model that
+    # ERDModel.load refuses; members = 0: ZeroDivisionError; fractions (1.0,): scikit-learn's "Found array with 0
+    # sample(s)"; seed -1: numpy's "expected non-negative integer"
+    ({"c": 0}, r"c must be a finite number > 0 \(the target's width: sigma = d1 / c\), got 0$"),
+    ({"c": -1}, r"c must be a finite number > 0 .*, got -1$"),
+    ({"c": float("nan")}, r"c must be a finite number > 0 .*, got nan$"),
+    ({"c": "4"}, r"c must be a finite number > 0 .*, got '4'$"),
+    ({"members": 0}, r"members must be a whole number >= 1 \(perceptrons averaged\), got 0$"),
+    ({"fractions": (1.0,)}, r"fractions must be in \(0, 1\) \(shares of pixels measured\), got \[1.0\]$"),
+    ({"fractions": ()}, r"fractions must be in \(0, 1\) .*, got \[\]$"),
+    ({"fractions": (0.1, -0.2)}, r"fractions must be in \(0, 1\) .*, got \[0.1, -0.2\]$"),
+    ({"seed": -1}, r"seed must be a whole number >= 0 \(the same seed gives the same bits\), got -1$"),
+])
+def test_training_parameters_are_checked_before_any_pixel_is_drawn(bad, message, monkeypatch):
+    import emscale.sampling.slads_model as sm
+
+    monkeypatch.setattr(sm, "training_set", lambda *a, **k: pytest.fail("training began"))
+    with pytest.raises(DataError, match=message):
+        train_erd_model([disc_image((32, 32), 3, 0)], n_pixels=200, **bad)
 
 
 def test_a_training_image_with_nan_is_refused_by_name():

@@ -37,13 +37,14 @@ G. M. D. Godaliyadda et al., IEEE Trans. Comput. Imaging 4 (2018) 1-16.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..core.atomic import atomic_write
-from ..core.errors import DataError, check_count
+from ..core.errors import DataError, check_count, check_seed, is_number
 from ._model_fields import array, bad, count, nested_within, number, required, shown
 from .patterns import random_pattern
 from .slads_features import FEATURES, LOCAL_FEATURES, NeighbourState
@@ -288,6 +289,18 @@ def training_set(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels: i
     return np.concatenate(fs), np.concatenate(ts)
 
 
+def check_fractions(fractions) -> tuple[float, ...]:
+    """The fractions of the training masks as floats: one or more numbers in (0, 1) (at 1 no pixel is left
+    unmeasured to learn from); else a DataError naming them."""
+    try:
+        fractions = tuple(fractions)
+    except TypeError:
+        fractions = (fractions,)
+    if not fractions or not all(is_number(f) and 0 < f < 1 for f in fractions):
+        raise DataError(f"fractions must be in (0, 1) (shares of pixels measured), got {list(fractions)}")
+    return tuple(float(f) for f in fractions)
+
+
 def train_erd_model(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels: int = 4000, k: int = 4,
                     c: float = 4.0, alpha: float | None = None, seed: int = 0, regressor: str = "mlp",
                     hidden=(16, 16), members: int = 3, min_lattice_pixels: int = MIN_LATTICE_PIXELS) -> ERDModel:
@@ -318,10 +331,18 @@ def train_erd_model(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels
     """
     if regressor not in REGRESSORS:
         raise ValueError(f"regressor must be one of {list(REGRESSORS)}, got {regressor!r}")
+    # the rules of a model file's fields (ERDModel.from_dict), before any pixel is drawn: c = 0 ended in an
+    # IndexError of index -9223372036854775808, c = -1 saved a model that load refuses, members = 0 in a
+    # ZeroDivisionError, fractions (1.0,) in scikit-learn's "Found array with 0 sample(s)"
     check_count("n_pixels", n_pixels)
     check_count("k", k)
     if k > MAX_K:
         raise DataError(f"k must be at most {MAX_K} (neighbours of the features), got {k}")
+    if not (is_number(c) and math.isfinite(c) and c > 0):
+        raise DataError(f"c must be a finite number > 0 (the target's width: sigma = d1 / c), got {c!r}")
+    check_count("members", members, "perceptrons averaged")
+    check_seed(seed)
+    fractions = check_fractions(fractions)
     images = [np.asarray(im) for im in images]
     for i, im in enumerate(images):
         if im.ndim != 2:

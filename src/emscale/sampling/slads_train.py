@@ -18,7 +18,7 @@ import numpy as np
 
 from ..core.errors import DataError
 from ..core.signal import Signal
-from .slads_model import ERDModel, train_erd_model
+from .slads_model import ERDModel, check_fractions, train_erd_model
 
 __all__ = ["images_from_files", "train_erd_from_files"]
 
@@ -116,9 +116,7 @@ def train_erd_from_files(paths, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pi
     >>> model, _ = train_erd_from_files(["haadf_images/"], fractions=(0.05, 0.2), seed=1)
     >>> model.save("adf_erd.json")
     """
-    fractions = tuple(float(f) for f in fractions)
-    if not fractions or any(not 0 < f < 1 for f in fractions):
-        raise ValueError(f"fractions must be in (0, 1) (shares of pixels measured), got {list(fractions)}")
+    fractions = check_fractions(fractions)  # before any file is read
     images, sources = images_from_files(paths)
     model = train_erd_model(images, fractions=fractions, n_pixels=n_pixels, k=k, c=c, seed=seed, regressor=regressor)
     model.info["sources"] = [{"path": Path(p).name, "images": n} for p, n in sources]
