@@ -89,6 +89,18 @@ def test_training_parameters_are_checked_before_any_pixel_is_drawn(bad, message,
         train_erd_model([disc_image((32, 32), 3, 0)], n_pixels=200, **bad)
 
 
+def test_images_without_contrast_are_refused_by_name():
+    # np.ones trained a model that reported R^2 0.895 on targets of at most 2.2e-15 (rounding noise)
+    with pytest.raises(DataError, match=r"^training images 0, 1 of 2 have no contrast \(one value at every pixel\): "
+                                        r"there is no error to learn the ERD from; drop them$"):
+        train_erd_model([np.ones((32, 32)), np.full((20, 30), 3.0)], n_pixels=200)
+    with pytest.raises(DataError, match=r"^training image 1 of 3 has no contrast .*; drop it$"):
+        train_erd_model([disc_image((32, 32), 3, 0), np.zeros((32, 32), int), disc_image((32, 32), 3, 1)])
+    one = np.ones((32, 32))
+    one[5, 5] = 2.0  # one pixel of contrast is something to learn
+    assert train_erd_model([one], fractions=(0.2,), n_pixels=200, members=1).info["n_samples"] == 200
+
+
 def test_a_training_image_with_nan_is_refused_by_name():
     # was scikit-learn's "Input X contains NaN. MLPRegressor does not accept missing values encoded as NaN..."
     img = lattice_image((40, 40), spacing=6, seed=1)

@@ -10,7 +10,7 @@ import pytest
 
 from emscale import Signal
 from emscale.cli import main
-from emscale.sampling.slads_model import ERDModel, lattice_image, train_erd_model
+from emscale.sampling.slads_model import ERDModel, disc_image, lattice_image, train_erd_model
 
 BCF = "30x30_instructively_packed_16bit_compressed.bcf"
 
@@ -75,8 +75,12 @@ def test_a_vendor_file_contributes_its_images_and_skips_its_spectra(real_dir, tm
 def test_bad_input_ends_in_one_clear_line(folder, tmp_path, capsys):
     si = Signal(np.ones((6, 5, 16)), axes=[{"name": "y"}, {"name": "x"}, {"name": "E", "navigate": False}])
     si.save(tmp_path / "si.zarr")
+    stack = np.stack([disc_image((24, 24), 2, 0), np.full((24, 24), 7.0)])
+    np.save(tmp_path / "blank.npy", stack)  # a blank frame: trained a model "R^2 0.8" on rounding noise
     cases = [
         ((tmp_path / "missing.npy",), "does not exist"),
+        ((tmp_path / "blank.npy",), "blank.npy: image 1 of its 2 has no contrast (every pixel 7): there is no error "
+                                    "to learn the ERD from; leave it out of the training images"),
         ((tmp_path / "si.zarr",), "si.zarr: holds no 2-D image"),
         ((folder, "--fraction", 1.5), "fractions must be in (0, 1)"),
         ((folder, "--regressor", "forest"), "regressor must be one of ['mlp', 'poly2'], got 'forest'"),

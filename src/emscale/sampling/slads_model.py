@@ -289,6 +289,13 @@ def training_set(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels: i
     return np.concatenate(fs), np.concatenate(ts)
 
 
+def without_contrast(images) -> list[int]:
+    """Indices of the images that hold one value at every pixel. Nothing is learnt from them: the reconstruction of
+    any mask is exact, the ERD targets are rounding noise (np.ones: at most 6e-16), and a model of them only of
+    noise (it reported R^2 0.8 on two such images)."""
+    return [i for i, im in enumerate(images) if np.size(im) and np.min(im) == np.max(im)]
+
+
 def check_fractions(fractions) -> tuple[float, ...]:
     """The fractions of the training masks as floats: one or more numbers in (0, 1) (at 1 no pixel is left
     unmeasured to learn from); else a DataError naming them."""
@@ -353,6 +360,12 @@ def train_erd_model(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels
             bad = int(np.size(im) - np.count_nonzero(np.isfinite(im)))
             raise DataError(f"training image {i} holds {bad} NaN or infinite value(s); fill or crop them first "
                             "(e.g. np.nan_to_num(image, nan=np.nanmedian(image)))")
+    flat = without_contrast(images)
+    if flat:
+        listed = ", ".join(map(str, flat[:10])) + (f" ... ({len(flat)})" if len(flat) > 10 else "")
+        raise DataError(f"training image{'s' * (len(flat) > 1)} {listed} of {len(images)} "
+                        f"{'have' if len(flat) > 1 else 'has'} no contrast (one value at every pixel): there is no "
+                        f"error to learn the ERD from; drop {'them' if len(flat) > 1 else 'it'}")
     f, t = training_set(images, fractions, n_pixels, k, c, seed)
     alpha = (1e-3 if regressor == "poly2" else 1e-4) if alpha is None else float(alpha)
     m = len(LOCAL_FEATURES)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..core.errors import DataError
 from ..core.signal import Signal
-from .slads_model import ERDModel, check_fractions, train_erd_model
+from .slads_model import ERDModel, check_fractions, train_erd_model, without_contrast
 
 __all__ = ["images_from_files", "train_erd_from_files"]
 
@@ -92,6 +92,11 @@ def images_from_files(paths) -> tuple[list[np.ndarray], list[tuple[str, int]]]:
         for im in found:
             if not np.all(np.isfinite(im)):
                 raise DataError(f"{p}: an image holds NaN or infinite values")
+        flat = without_contrast(found)
+        if flat:
+            which = "its image" if len(found) == 1 else f"image {flat[0]} of its {len(found)}"
+            raise DataError(f"{p}: {which} has no contrast (every pixel {found[flat[0]].flat[0]:g}): there is no error "
+                            f"to learn the ERD from; leave it out of the training images")
         images += found
         sources.append((str(p), len(found)))
     return images, sources
