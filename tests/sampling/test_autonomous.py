@@ -127,6 +127,19 @@ def test_a_stable_ari_beyond_one_no_counts_and_an_empty_mask_are_named(eds):
         phase_map_from_mask(VirtualMicroscope(s), np.zeros((40, 48), bool), 3)
 
 
+def test_numpy_numbers_are_numbers_and_a_negative_seed_is_named(eds):
+    # np.float32(0.3) was refused as "explore must be a finite number >= 0"; seed -1 was numpy's "expected
+    # non-negative integer"
+    s, _, _ = eds
+    a = autonomous_si(VirtualMicroscope(s), 3, fraction=0.1, explore=np.float32(0.3), stable_ari=np.float32(0.99))
+    b = autonomous_si(VirtualMicroscope(s), 3, fraction=0.1, explore=float(np.float32(0.3)),
+                      stable_ari=float(np.float32(0.99)))
+    np.testing.assert_array_equal(a.order, b.order)
+    with pytest.raises(DataError, match=r"^seed must be a whole number >= 0 \(the same seed gives the same bits\), "
+                                        r"got -1$"):
+        autonomous_si(VirtualMicroscope(s), 3, seed=-1)
+
+
 def test_figure(eds):
     import matplotlib.figure
 

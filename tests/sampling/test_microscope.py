@@ -98,3 +98,26 @@ def test_unscannable_signal_is_a_clear_error():
         VirtualMicroscope(np.zeros(5))
     with pytest.raises(ValueError, match="noise_dose"):
         VirtualMicroscope(np.zeros((2, 2)), noise_dose=0)
+
+
+def test_an_empty_request_measures_nothing():
+    # was numpy's "cannot reshape array of size 0 into shape (0,newaxis)"
+    scope = VirtualMicroscope(np.ones((3, 4)), noise_dose=2.0)
+    assert scope.measure(np.zeros((0, 2), int)).shape == (0,) and scope.n_measurements == 0
+    assert VirtualMicroscope(_si()).measure(np.zeros((0, 2), int)).shape == (0, 11)
+
+
+@pytest.mark.parametrize("dose", [np.inf, float("nan"), -1.0, "10", True])
+def test_a_dose_that_cannot_draw_counts_is_refused_up_front(dose):
+    # noise_dose = inf was accepted and failed at the first measurement in numpy's "lam value too large"
+    with pytest.raises(DataError, match=r"^noise_dose must be a positive, finite number \(counts per unit of the "
+                                        rf"recorded value\) or None \(the recorded values\), got {dose!r}$"):
+        VirtualMicroscope(np.ones((3, 4)), noise_dose=dose)
+    with pytest.raises(DataError, match=r"^dose must be a finite number >= 0 \(electrons per measured position\), "
+                                        r"got inf$"):
+        VirtualMicroscope(np.ones((3, 4)), dose=np.inf)
+    scope = VirtualMicroscope(np.ones((3, 4)), noise_dose=1e300)  # finite, but its counts beyond int64
+    with pytest.raises(DataError, match=r"^noise_dose 1e\+300 makes Poisson means up to 1e\+300 counts, more than "
+                                        r"the 1e\+18 a count can hold$"):
+        scope.measure([[0, 0]])
+    assert scope.n_measurements == 0

@@ -101,6 +101,23 @@ def test_bad_input_is_refused(model):
         slads_scan(VirtualMicroscope(si), model, fraction=0.5)
 
 
+@pytest.mark.parametrize("bad, message", [
+    ({"seed": -1}, r"seed must be a whole number >= 0 \(the same seed gives the same bits\), got -1$"),  # numpy's
+    # "expected non-negative integer"; a text stop_erd was a TypeError after the random start was measured, one of 0
+    # or less was taken and never stopped the scan (the estimate is never below 0)
+    ({"stop_erd": "0.1"}, r"^stop_erd must be a finite number > 0 \(estimated remaining distortion per pixel, in "
+                          r"value-scale units\) or None, got '0.1'$"),
+    ({"stop_erd": -0.1}, r"^stop_erd must be a finite number > 0 .* got -0.1$"),
+    ({"stop_erd": 0}, r"^stop_erd must be a finite number > 0 .* got 0$"),
+    ({"stop_ratio": "0.5"}, r"^stop_ratio must be in \(0, 1\) .* got '0.5'$"),
+])
+def test_parameters_are_refused_by_name_before_anything_is_measured(model, bad, message):
+    scope = VirtualMicroscope(disc_image((32, 32), 4, 5))
+    with pytest.raises(ValueError, match=message):
+        slads_scan(scope, model, fraction=0.3, **bad)
+    assert scope.n_measurements == 0
+
+
 def test_the_model_may_be_a_path_and_explore_is_a_fraction(model, tmp_path):
     """A path or None as the model was "AttributeError: 'str' object has no attribute 'k'"; explore=-1 or 1.5 ran."""
     img = disc_image((32, 32), 4, 0)

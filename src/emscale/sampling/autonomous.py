@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.errors import DataError, check_count
+from ..core.errors import DataError, check_count, check_number, check_seed, is_number
 from ..core.registry import operation
 from ..core.signal import Signal
 from .microscope import Microscope, VirtualMicroscope, as_counts, measure
@@ -280,12 +280,11 @@ def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = No
     check_count("patience", patience)
     if n_components is not None:
         check_count("n_components", n_components)
-    if not (isinstance(explore, int | float) and np.isfinite(explore) and explore >= 0):
-        raise DataError(f"explore must be a finite number >= 0, got {explore!r}")
-    if stable_ari is not None and (isinstance(stable_ari, bool) or not isinstance(stable_ari, int | float)
-                                   or not 0 < stable_ari <= 1):
+    check_number("explore", explore, "weight of the distance term of the uncertainty")
+    if stable_ari is not None and not (is_number(stable_ari) and 0 < stable_ari <= 1):
         raise DataError(f"stable_ari must be an adjusted Rand index in (0, 1] (1: the map no longer changes at all) "
                         f"or None (run to the budget), got {stable_ari!r}")
+    check_seed(seed)
     shape = tuple(int(v) for v in microscope.scan_shape)
     n = shape[0] * shape[1]
     budget = _budget(n, budget, None if budget is not None else fraction)

@@ -19,8 +19,9 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from ..core.axes import Axis
-from ..core.errors import DataError, check_seed
+from ..core.errors import DataError, check_number, check_seed, is_number
 from ..core.signal import Signal
+from .acquire import MAX_POISSON_MEAN
 
 
 @runtime_checkable
@@ -94,12 +95,18 @@ def measure(microscope: Microscope, flat: np.ndarray) -> np.ndarray:
         shown = "(" + ", ".join("n_channels" if w is None else str(w) for w in want) + ("," if not sizes else "") + ")"
         raise DataError(f"{who} returned shape {vals.shape}; {shown} expected (one "
                         f"{'spectrum' if sizes else 'value'} per position)")
-    bad = ~np.isfinite(vals).reshape(n, -1).all(axis=1) if vals.dtype.kind == "f" else np.zeros(n, bool)
+    bad = _not_finite(vals)
     if bad.any():
         r, c = (int(v) for v in positions[np.argmax(bad)])
         raise DataError(f"{who} returned NaN or infinite values at {int(bad.sum())} of them (the first at row {r}, "
                         f"column {c}); a sampling policy cannot steer by them: check the detector")
     return vals
+
+
+def _not_finite(vals: np.ndarray) -> np.ndarray:
+    """(n,) bool: the positions whose value or spectrum in ``vals`` (n, ...) holds a NaN or an infinity (none of
+    n = 0 positions: reshaping an empty array to (0, -1) is numpy's "cannot reshape array of size 0")."""
+    return ~np.isfinite(vals).all(axis=tuple(range(1, vals.ndim)))
 
 
 def check_positions(positions, scan_shape: tuple[int, int]) -> np.ndarray:
@@ -159,10 +166,12 @@ class VirtualMicroscope:
         self._data, self.scan_axes, self.signal_axes = _scan_view(signal)
         self.signal = signal
         self.scan_shape = (int(self._data.shape[0]), int(self._data.shape[1]))
-        if noise_dose is not None and not noise_dose > 0:
-            raise ValueError(f"noise_dose must be positive or None, got {noise_dose}")
-        if not dose >= 0 or not dwell_time >= 0:
-            raise ValueError(f"dose and dwell_time must be non-negative, got {dose}, {dwell_time}")
+        # an infinite dose was accepted and failed at the first measurement, in numpy's "lam value too large"
+        if noise_dose is not None and not (is_number(noise_dose) and 0 < noise_dose < np.inf):
+            raise DataError(f"noise_dose must be a positive, finite number (counts per unit of the recorded value) or "
+                            f"None (the recorded values), got {noise_dose!r}")
+        check_number("dose", dose, "electrons per measured position")
+        check_number("dwell_time", dwell_time, "seconds per measured position")
         self.noise_dose = noise_dose
         # Poisson(d x) / d are counts scaled by 1/d: say so, so that policies still weight them as counts
         self.count_scale = None if noise_dose is None else float(noise_dose)
@@ -206,14 +215,18 @@ class VirtualMicroscope:
         """
         p = check_positions(positions, self.scan_shape)
         vals = _fetch(self._data, p[:, 0], p[:, 1])
-        bad = ~np.isfinite(vals).reshape(len(p), -1).all(axis=1)
+        bad = _not_finite(vals)
         if np.any(bad):  # damaged data are an error, never a NaN reconstruction
             r, c = p[np.argmax(bad)]
             raise DataError(f"the recorded data hold NaN or infinite values at {int(bad.sum())} of the {len(p)} "
                             f"positions asked for (the first at row {r}, column {c})")
-        np.add.at(self.counts, (p[:, 0], p[:, 1]), 1)
         if self.noise_dose is not None:
-            vals = self._rng.poisson(np.clip(vals, 0, None) * self.noise_dose) / self.noise_dose
+            lam = np.clip(vals, 0, None) * self.noise_dose
+            if lam.size and lam.max() > MAX_POISSON_MEAN:
+                raise DataError(f"noise_dose {self.noise_dose:g} makes Poisson means up to {lam.max():.3g} counts, "
+                                f"more than the {MAX_POISSON_MEAN:.0e} a count can hold")
+            vals = self._rng.poisson(lam) / self.noise_dose
+        np.add.at(self.counts, (p[:, 0], p[:, 1]), 1)
         return vals
 
     def __repr__(self) -> str:

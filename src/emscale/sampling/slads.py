@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import codec
-from ..core.errors import DataError
+from ..core.errors import DataError, check_seed, is_number
 from ..core.history import file_beside_input, is_pinned_file
 from ..core.registry import operation
 from ..core.result import Result, load_npz, save_npz
@@ -270,18 +270,22 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
         raise DataError("slads_scan samples scalar images; this microscope returns spectra "
                         "(use emscale.sampling.autonomous for spectrum images)")
     model = _model(model, any_path=True)
-    if isinstance(explore, bool) or not isinstance(explore, int | float | np.integer | np.floating) \
-            or not 0 <= explore <= 1:
+    if not (is_number(explore) and 0 <= explore <= 1):
         raise DataError(f"explore must be a fraction of each batch in [0, 1] (0: all by ERD), got {explore!r}")
+    check_seed(seed)
+    # the estimate is a sum of ERDs clipped at 0: a stop_erd of 0 or less never stopped a scan
+    if stop_erd is not None and not (is_number(stop_erd) and 0 < stop_erd < np.inf):
+        raise DataError(f"stop_erd must be a finite number > 0 (estimated remaining distortion per pixel, in "
+                        f"value-scale units) or None, got {stop_erd!r}")
     shape = tuple(int(v) for v in microscope.scan_shape)
     n = shape[0] * shape[1]
     budget = _budget(n, budget, fraction)
     batch = max(1, n // 1000) if batch_size is None else int(batch_size)
     if batch < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    if stop_ratio is not None and not 0 < stop_ratio < 1:
+    if stop_ratio is not None and not (is_number(stop_ratio) and 0 < stop_ratio < 1):
         raise ValueError(f"stop_ratio must be in (0, 1) (a fraction of the initial distortion estimate), "
-                         f"got {stop_ratio}")
+                         f"got {stop_ratio!r}")
     flat = _start(n, budget, init_fraction, model.k, seed)
     vals = measure(microscope, flat)
     _warn_low_counts(vals, getattr(microscope, "count_scale", None))
