@@ -140,6 +140,21 @@ def test_numpy_numbers_are_numbers_and_a_negative_seed_is_named(eds):
         autonomous_si(VirtualMicroscope(s), 3, seed=-1)
 
 
+def test_a_reference_that_does_not_fit_the_scan_is_refused_and_an_all_random_run_flagged(eds):
+    # a (5, 5) reference ended in scikit-learn's words after 216 spectra were measured
+    s, _, ref = eds
+    scope = VirtualMicroscope(s)
+    with pytest.raises(DataError, match=r"^reference has shape \(5, 5\); real numbers of the scan's shape \(40, 48\) "
+                                        r"expected \(a phase map, for the ARI curve\)$"):
+        autonomous_si(scope, 3, reference=np.zeros((5, 5), int))
+    assert scope.n_measurements == 0
+    with pytest.warns(UserWarning, match=r"^init_fraction = 0.1 and fraction = 0.1: the seeded random start \(192 "
+                                         r"positions\) takes the whole budget of 192, so no position is chosen by the "
+                                         r"uncertainty of the phase map; give an init_fraction below the fraction$"):
+        res = autonomous_si(scope, 3, fraction=0.1, init_fraction=0.1, reference=ref)
+    assert len(res.fractions) == 1 and len(res.ari) == 1
+
+
 def test_figure(eds):
     import matplotlib.figure
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -115,6 +116,38 @@ def test_parameters_are_refused_by_name_before_anything_is_measured(model, bad, 
     scope = VirtualMicroscope(disc_image((32, 32), 4, 5))
     with pytest.raises(ValueError, match=message):
         slads_scan(scope, model, fraction=0.3, **bad)
+    assert scope.n_measurements == 0
+
+
+def test_a_random_start_that_takes_the_whole_budget_is_flagged(model):
+    # at fraction <= init_fraction the whole budget went to the random start, silently, as a SLADS run
+    img = disc_image((32, 32), 4, 5)
+    for asked, n0 in (({"fraction": 0.05}, 51), ({"budget": 40}, 40)):
+        (name, value), = asked.items()
+        with pytest.warns(UserWarning, match=rf"^init_fraction = 0.05 and {name} = {value}: the seeded random start "
+                                             rf"\({n0} positions\) takes the whole budget of {n0}, so no position is "
+                                             r"chosen by the model; give an init_fraction below the fraction$"):
+            res = slads_scan(VirtualMicroscope(img), model, init_fraction=0.05, **asked)
+        assert len(res.fractions) == 1 and res.mask.sum() == n0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(slads_scan(VirtualMicroscope(img), model, fraction=0.06, init_fraction=0.05).fractions) > 1
+
+
+@pytest.mark.parametrize("reference, message", [
+    # a row broadcast and recorded a PSNR of -59.49 dB; a 64 x 64 reference of a 128 x 128 scan failed after 328
+    # positions were measured
+    (np.ones(32), r"^reference has shape \(32,\); real numbers of the scan's shape \(32, 32\) expected \(the true "
+                  r"image, for the PSNR curve\)$"),
+    (np.ones((16, 16)), r"^reference has shape \(16, 16\); real numbers of the scan's shape \(32, 32\) expected"),
+    (np.full((32, 32), "a"), r"^reference has shape \(32, 32\) of <U1 values; real numbers of the scan's shape"),
+    (np.where(np.eye(32) > 0, np.nan, 1.0), r"^reference holds 32 NaN or infinite value\(s\) \(the true image, for "
+                                            r"the PSNR curve\)$"),
+])
+def test_a_reference_that_does_not_fit_the_scan_is_refused_before_anything_is_measured(model, reference, message):
+    scope = VirtualMicroscope(disc_image((32, 32), 4, 5))
+    with pytest.raises(DataError, match=message):
+        slads_scan(scope, model, fraction=0.3, reference=reference)
     assert scope.n_measurements == 0
 
 

@@ -40,7 +40,7 @@ from ..core.errors import DataError, check_count, check_number, check_seed, is_n
 from ..core.registry import operation
 from ..core.signal import Signal
 from .microscope import Microscope, VirtualMicroscope, as_counts, measure
-from .slads import _budget, _SavedResult, select_batch
+from .slads import _budget, _SavedResult, check_reference, select_batch, warn_all_random
 
 __all__ = ["AutonomousResult", "autonomous_si", "autonomous_spectrum_imaging", "phase_map", "phase_map_from_mask",
            "adjusted_rand_index", "plot_phase_run"]
@@ -287,6 +287,7 @@ def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = No
     check_seed(seed)
     shape = tuple(int(v) for v in microscope.scan_shape)
     n = shape[0] * shape[1]
+    asked = f"fraction = {fraction}" if budget is None else f"budget = {budget}"
     budget = _budget(n, budget, None if budget is not None else fraction)
     if not 0 < init_fraction <= 1:
         raise ValueError(f"init_fraction must be in (0, 1], got {init_fraction}")
@@ -296,6 +297,8 @@ def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = No
     batch = max(1, n // 100) if batch_size is None else int(batch_size)
     if batch < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    reference = check_reference(reference, shape, "a phase map, for the ARI curve")
+    warn_all_random(n0, budget, asked, init_fraction, "by the uncertainty of the phase map")
     flat = np.sort(np.random.default_rng(seed).choice(n, n0, replace=False))
     x = measure(microscope, flat).reshape(flat.size, -1)
     order = np.full(n, -1, dtype=np.int64)

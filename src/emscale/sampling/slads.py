@@ -208,6 +208,33 @@ def _budget(n_pixels: int, budget, fraction) -> int:
     return budget
 
 
+def warn_all_random(n0: int, budget: int, asked: str, init_fraction, chosen_by: str) -> None:
+    """A random start of ``n0`` positions that takes the whole ``budget`` leaves no step to the policy: the run is a
+    random scan that reports itself as an adaptive one. ``asked``: the budget as the caller gave it, for the
+    message."""
+    if n0 >= budget:
+        warnings.warn(f"init_fraction = {init_fraction:g} and {asked}: the seeded random start ({n0} positions) takes "
+                      f"the whole budget of {budget}, so no position is chosen {chosen_by}; give an init_fraction "
+                      "below the fraction", UserWarning, stacklevel=3)
+
+
+def check_reference(reference, shape: tuple[int, int], what: str) -> np.ndarray | None:
+    """A run's ``reference`` (None, or finite real numbers of the scan's ``shape``), as an array; else a
+    DataError, before anything is measured (a 1-D row broadcast into a PSNR of -59 dB, a smaller image failed
+    after hundreds of positions). ``what``: what the reference is, for the message."""
+    if reference is None:
+        return None
+    ref = np.asarray(reference)
+    if ref.dtype.kind not in "biuf" or ref.shape != tuple(shape):
+        kind = "" if ref.dtype.kind in "biuf" else f" of {ref.dtype} values"
+        raise DataError(f"reference has shape {ref.shape}{kind}; real numbers of the scan's shape {tuple(shape)} "
+                        f"expected ({what})")
+    if not np.all(np.isfinite(ref)):
+        raise DataError(f"reference holds {int(np.size(ref) - np.count_nonzero(np.isfinite(ref)))} NaN or infinite "
+                        f"value(s) ({what})")
+    return ref
+
+
 def _start(n_pixels: int, budget: int, init_fraction: float, k: int, seed: int) -> np.ndarray:
     """The seeded random first measurements (at least k, at most the budget)."""
     if not 0 < init_fraction <= 1:
@@ -279,6 +306,7 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
                         f"value-scale units) or None, got {stop_erd!r}")
     shape = tuple(int(v) for v in microscope.scan_shape)
     n = shape[0] * shape[1]
+    asked = f"fraction = {fraction}" if budget is None else f"budget = {budget}"
     budget = _budget(n, budget, fraction)
     batch = max(1, n // 1000) if batch_size is None else int(batch_size)
     if batch < 1:
@@ -286,7 +314,9 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
     if stop_ratio is not None and not (is_number(stop_ratio) and 0 < stop_ratio < 1):
         raise ValueError(f"stop_ratio must be in (0, 1) (a fraction of the initial distortion estimate), "
                          f"got {stop_ratio!r}")
+    reference = check_reference(reference, shape, "the true image, for the PSNR curve")
     flat = _start(n, budget, init_fraction, model.k, seed)
+    warn_all_random(flat.size, budget, asked, init_fraction, "by the model")
     vals = measure(microscope, flat)
     _warn_low_counts(vals, getattr(microscope, "count_scale", None))
     st = NeighbourState(shape, flat, vals, k=model.k)
