@@ -95,6 +95,19 @@ def test_stops_when_the_map_is_stable_and_replays(eds):
     np.testing.assert_array_equal(a.phase_map, b.phase_map)
 
 
+def test_every_run_says_why_it_stopped(eds, tmp_path):
+    # an autonomous_si result has no recorded parameters: stopped_by() said "not known (no recorded parameters)"
+    s, _, _ = eds
+    stable = autonomous_si(VirtualMicroscope(s), 3, fraction=0.6, stable_ari=0.99, patience=2, seed=0)
+    low = float(np.min(stable.stability[-2:]))
+    assert stable.stopped_by() == (f"map stable: adjusted Rand index between consecutive rounds >= 0.99 for the last "
+                                   f"2 rounds (lowest {low:.4g})")
+    spent = autonomous_si(VirtualMicroscope(s), 3, fraction=0.1, stable_ari=None)
+    assert spent.stopped_by() == "budget spent: 192 of 192 positions"
+    back = type(stable).load(stable.save(tmp_path / "run.npz"))
+    assert back.stopped_by() == stable.stopped_by() and "info" not in stable.arrays()
+
+
 def test_bad_input_is_refused(eds):
     s, _, _ = eds
     with pytest.raises(ValueError, match="exceeds the scan size"):

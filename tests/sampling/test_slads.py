@@ -474,6 +474,30 @@ def test_result_saves_and_loads_without_pickles(model, tmp_path):
         AutonomousResult.load(path)
 
 
+def test_every_scan_says_why_it_stopped(model, tmp_path):
+    # a slads_scan result (the tutorials' entry point) has no recorded parameters: stopped_by() said "not known (no
+    # recorded parameters)" when the budget was spent exactly and when stop_ratio fired
+    img = np.full((40, 40), 0.3)
+    img[10:20, 10:20] = 1.0
+    assert slads_scan(VirtualMicroscope(img), model, fraction=0.2).stopped_by() == "budget spent: 320 of 320 positions"
+    ratio = slads_scan(VirtualMicroscope(img), model, fraction=0.9, stop_ratio=0.02)
+    e = ratio.erd_estimate
+    assert ratio.stopped_by() == (f"estimated remaining distortion {e[-1]:.4g} below stop_ratio = 0.02 of its value "
+                                  f"after the random start ({e[0]:.4g})") and ratio.fraction < 0.3
+    by_erd = slads_scan(VirtualMicroscope(img), model, fraction=0.9, stop_erd=float(e[0] / 20))
+    assert by_erd.stopped_by() == (f"estimated remaining distortion {by_erd.erd_estimate[-1]:.4g} below stop_erd = "
+                                   f"{e[0] / 20:g}")
+    with pytest.warns(UserWarning, match="takes the whole budget"):
+        start = slads_scan(VirtualMicroscope(img), model, fraction=0.02)
+    assert start.stopped_by() == ("budget spent by the random start (no position chosen by the model): 32 of 32 "
+                                  "positions")
+    # kept in the file, outside the arrays a replay compares
+    back = type(ratio).load(ratio.save(tmp_path / "run.npz"))
+    assert back.stopped_by() == ratio.stopped_by() and "info" not in ratio.arrays(timings=True)
+    back.info = {}  # a file saved before runs said it: read from the recorded parameters, as before
+    assert back.stopped_by() == "not known (no recorded parameters)"
+
+
 def test_exploration_share_goes_to_the_largest_gaps(model):
     from emscale.sampling.slads import _next_batch
     from emscale.sampling.slads_features import NeighbourState

@@ -61,6 +61,7 @@ class AutonomousResult(_SavedResult):
     stability : (n_rounds,) ARI between each round's map and the previous one (NaN for the first).
     ari : (n_rounds,) ARI against ``reference`` after each round (empty without one).
     history : provenance entries.
+    info : ``{"stopped_by": why the run stopped, in words}`` (:meth:`stopped_by`).
     """
 
     phase_map: np.ndarray
@@ -72,6 +73,7 @@ class AutonomousResult(_SavedResult):
     stability: np.ndarray
     ari: np.ndarray
     history: list = field(default_factory=list)
+    info: dict = field(default_factory=dict)
 
     KIND = "emscale-autonomous-si-run"
 
@@ -81,16 +83,25 @@ class AutonomousResult(_SavedResult):
 
     def stopped_by(self) -> str:
         """Why the run stopped, in words: the budget or a stable map (:func:`autonomous_si`'s rules, in its
-        order), read from the numbers and the parameters the history recorded."""
-        m, budget = int((self.order >= 0).sum()), self.allowed_positions()
-        if budget is not None and m >= budget:
-            return f"budget spent: {m} of {budget} positions"
+        order), as the run wrote it in ``info``; for a file saved before runs did, read from the numbers and the
+        parameters the history recorded."""
+        if self.info.get("stopped_by"):
+            return str(self.info["stopped_by"])
         p = self.run_params()
-        ari, patience = p.get("stable_ari"), p.get("patience")
-        if patience and is_stable(self.stability, ari, patience):
-            return (f"map stable: adjusted Rand index between consecutive rounds >= {ari:g} for the last {patience} "
-                    f"rounds (lowest {float(np.min(self.stability[-patience:])):.4g})")
-        return "not known (no recorded parameters)"
+        return run_stopped_by(int((self.order >= 0).sum()), self.allowed_positions(), self.stability,
+                              p.get("stable_ari"), p.get("patience")) or "not known (no recorded parameters)"
+
+
+def run_stopped_by(m: int, budget: int | None, stability, stable_ari, patience) -> str | None:
+    """The rule of :func:`autonomous_si` that ends a run of ``m`` positions measured and map stabilities
+    ``stability`` (one per round), in words, in the order the run checks them; None if none does."""
+    if budget is not None and m >= budget:
+        start = " by the random start (no position chosen adaptively)" if len(stability) == 1 else ""
+        return f"budget spent{start}: {m} of {budget} positions"
+    if patience and is_stable(stability, stable_ari, patience):
+        return (f"map stable: adjusted Rand index between consecutive rounds >= {stable_ari:g} for the last "
+                f"{patience} rounds (lowest {float(np.min(stability[-patience:])):.4g})")
+    return None
 
 
 def adjusted_rand_index(a, b) -> float:
@@ -329,6 +340,7 @@ def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = No
         probabilities=prob.reshape(shape + (n_phases,)), order=order.reshape(shape),
         positions=np.stack(np.divmod(pos, shape[1]), axis=1), fractions=np.asarray(rec.frac),
         stability=np.asarray(rec.stab), ari=np.asarray(rec.ari),
+        info={"stopped_by": run_stopped_by(flat.size, budget, rec.stab, stable_ari, patience)},
     )
 
 

@@ -59,12 +59,13 @@ class _SavedResult(Result):
 
     KIND = ""
     TIMINGS = ("decision_s", "decision_cpu_s")  # measured, not computed: they differ on every run
+    NOT_ARRAYS = ("history", "info")  # kept as JSON in the file; not numbers a digest compares
 
     def arrays(self, timings: bool = False) -> dict[str, np.ndarray]:
         """The result's arrays by field name: the deterministic ones (what a digest compares), and the
         ``TIMINGS`` too if asked (what a file keeps)."""
         return {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)
-                if f.name != "history" and (timings or f.name not in self.TIMINGS)}
+                if f.name not in self.NOT_ARRAYS and (timings or f.name not in self.TIMINGS)}
 
     def __repr__(self) -> str:
         parts = []
@@ -75,13 +76,15 @@ class _SavedResult(Result):
 
     def save(self, path, overwrite: bool = False) -> Path:
         """Write to a ``.npz`` file atomically."""
-        return save_npz(path, self.KIND, {"history": self.history}, self.arrays(timings=True), overwrite)
+        return save_npz(path, self.KIND, {"history": self.history, "info": self.info}, self.arrays(timings=True),
+                        overwrite)
 
     @classmethod
     def load(cls, path):
         """Read a file written by :meth:`save` (``FileFormatError`` for another kind of file)."""
         meta, arrays = load_npz(path, cls.KIND)
-        return cls(**arrays, history=list(meta.get("history", [])))
+        info = meta.get("info", {})  # none in a file saved before the run said why it stopped
+        return cls(**arrays, history=list(meta.get("history", [])), info=dict(info) if isinstance(info, dict) else {})
 
     def run_params(self) -> dict:
         """The parameters the run's history recorded ({} for a run not made by a recorded operation)."""
@@ -113,6 +116,7 @@ class SladsResult(_SavedResult):
     decision_s : (n_steps - 1,) seconds spent choosing each batch (update + features + ERD + selection).
     decision_cpu_s : (n_steps - 1,) the same in CPU seconds of this process (not inflated by machine load).
     history : provenance entries.
+    info : ``{"stopped_by": why the scan stopped, in words}`` (:meth:`stopped_by`).
     """
 
     reconstruction: np.ndarray
@@ -125,6 +129,7 @@ class SladsResult(_SavedResult):
     decision_s: np.ndarray
     decision_cpu_s: np.ndarray
     history: list = field(default_factory=list)
+    info: dict = field(default_factory=dict)
 
     KIND = "emscale-slads-run"
 
@@ -133,19 +138,28 @@ class SladsResult(_SavedResult):
         return float(self.mask.mean())
 
     def stopped_by(self) -> str:
-        """Why the scan stopped, in words: the rule of :func:`slads_scan` that ended it, read from the numbers and
-        the parameters the history recorded."""
-        m, budget = int(self.mask.sum()), self.allowed_positions()
-        if budget is not None and m >= budget:
-            return f"budget spent: {m} of {budget} positions"
+        """Why the scan stopped, in words: the rule of :func:`slads_scan` that ended it, as the run wrote it in
+        ``info``; for a file saved before runs did, read from the numbers and the parameters the history recorded."""
+        if self.info.get("stopped_by"):
+            return str(self.info["stopped_by"])
         p = self.run_params()
-        d, d0 = float(self.erd_estimate[-1]), float(self.erd_estimate[0])
-        if p.get("stop_erd") is not None and d < p["stop_erd"]:
-            return f"estimated remaining distortion {d:.4g} below stop_erd = {p['stop_erd']:g}"
-        if p.get("stop_ratio") is not None and d < p["stop_ratio"] * d0:
-            return (f"estimated remaining distortion {d:.4g} below stop_ratio = {p['stop_ratio']:g} of its value "
-                    f"after the random start ({d0:.4g})")
-        return "not known (no recorded parameters)"
+        return scan_stopped_by(int(self.mask.sum()), self.allowed_positions(), self.erd_estimate, p.get("stop_erd"),
+                               p.get("stop_ratio")) or "not known (no recorded parameters)"
+
+
+def scan_stopped_by(m: int, budget: int | None, erd_estimate, stop_erd, stop_ratio) -> str | None:
+    """The rule of :func:`slads_scan` that ends a scan of ``m`` positions measured and distortion estimates
+    ``erd_estimate`` (one per step), in words, in the order the scan checks them; None if none does."""
+    d, d0 = float(erd_estimate[-1]), float(erd_estimate[0])
+    if budget is not None and m >= budget:
+        start = " by the random start (no position chosen by the model)" if len(erd_estimate) == 1 else ""
+        return f"budget spent{start}: {m} of {budget} positions"
+    if stop_erd is not None and d < stop_erd:
+        return f"estimated remaining distortion {d:.4g} below stop_erd = {stop_erd:g}"
+    if stop_ratio is not None and d < stop_ratio * d0:
+        return (f"estimated remaining distortion {d:.4g} below stop_ratio = {stop_ratio:g} of its value after the "
+                f"random start ({d0:.4g})")
+    return None
 
 
 def psnr(reference: np.ndarray, estimate: np.ndarray) -> float:
@@ -349,6 +363,7 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
         positions=np.stack(np.divmod(pos, shape[1]), axis=1), fractions=np.asarray(curve.frac),
         erd_estimate=np.asarray(curve.erd), psnr=np.asarray(curve.psnr), decision_s=np.asarray(curve.decision),
         decision_cpu_s=np.asarray(curve.cpu),
+        info={"stopped_by": scan_stopped_by(int(st.measured.sum()), budget, curve.erd, stop_erd, stop_ratio)},
     )
 
 
