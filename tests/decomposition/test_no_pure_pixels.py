@@ -73,6 +73,25 @@ def test_a_phase_without_a_line_of_its_own_keeps_the_solvers_spectra(layout, see
     np.testing.assert_array_equal(d.factors_array, raw.factors_array)
 
 
+def test_an_mcr_rotation_that_breaks_the_fit_is_refused():
+    """A smooth EELS mixture of four phases (200 counts/pixel): the extreme mixtures passed the single pixels'
+    evidence (2.6 % outside) and MCR was rotated to them, its spectra then fitting the data 400 x worse than the
+    solver's own: no member of the family of equally good factorisations. At the issue's size the same rotation
+    gave 28.0 degrees from the truth against the solver's own 16.1 (here 18.8 against 22.7: on a mixture neither is
+    the physical member). A rotation to true pure pixels leaves the fit as it was (ratio 1.000-1.007)."""
+    s, truth = mixed_scene(rank=4, kind="eels", layout="blobs", shape=(64, 64), n_channels=512, counts=200, seed=47)
+    d = decompose(s, "mcr", n_components=4)
+    own = decompose(s, "mcr", n_components=4, pure_pixels=False)
+    assert not d.info["pure_pixel_rotation"] and d.info["rotation_loss_ratio"] > 100
+    assert d.info["pure_pixel_reason"].startswith("pure-pixel rotation refused: its spectra fit the data")
+    np.testing.assert_array_equal(d.factors_array, own.factors_array)
+    s, truth = make_cube(3, "eels", shape=(48, 48), n_channels=512, counts=200, seed=3)
+    d = decompose(s, "mcr", n_components=3)
+    own = decompose(s, "mcr", n_components=3, pure_pixels=False)
+    assert d.info["pure_pixel_rotation"] and d.info["rotation_loss_ratio"] < 1.02
+    assert _median_angle(d, truth.spectra) < _median_angle(own, truth.spectra)
+
+
 @pytest.mark.parametrize("method", ["nmf", "mcr"])
 @pytest.mark.parametrize("seed, counts", [(0, 200), (1, 2000)])
 def test_alloy_phases_keep_the_pure_pixel_member(method, seed, counts):
@@ -324,13 +343,13 @@ GRID = [(kind, layout, rank, counts) for kind in ("eds", "eels") for layout in (
 # blobs rank 3 1.39, gradient rank 3 2.12, blobs rank 4 3.57, gradient rank 4 2.78 degrees: 2 degrees is out of any
 # factorisation's reach on the last three. At 2000 counts/pixel the rank-4 floors are 1.10 and 1.12 (the default is at
 # 10.5 and 30.3 there); at 20 counts/pixel the floors are 3.2-7.7 degrees.
+# 2026-12-02: MCR's cells at EELS blobs / gradients rank 4, 200 counts/pixel and EDS gradients rank 4, 2000 counts/pixel
+# pass: their rotations broke the fit (2246-1.4e6 x the solver's misfit) and are refused (purity.MAX_LOSS_RATIO).
 KNOWN_FAILURES = {
     ("nmf", "eds", "blobs", 3, 200), ("nmf", "eds", "blobs", 4, 200), ("nmf", "eds", "blobs", 4, 2000),
     ("nmf", "eds", "gradient", 3, 200),
     ("mcr", "eds", "gradient", 4, 20), ("nmf", "eds", "gradient", 4, 200), ("nmf", "eds", "gradient", 4, 2000),
-    ("mcr", "eds", "gradient", 4, 2000),
-    ("nmf", "eels", "blobs", 4, 200), ("mcr", "eels", "blobs", 4, 200),
-    ("nmf", "eels", "gradient", 2, 2000), ("mcr", "eels", "gradient", 4, 200)}
+    ("nmf", "eels", "blobs", 4, 200), ("nmf", "eels", "gradient", 2, 2000)}
 
 
 @pytest.mark.slow

@@ -16,7 +16,15 @@ from ..engine import Pass
 from ._matrix import DataMatrix
 from ._method import Context, Method, by_energy, register, unit_sum
 from .nmf import start_choice
-from .purity import SettledStop, channel_end, group_fit_rotation, one_group_each, pure_pixel_rotation, rotation_evidence
+from .purity import (
+    MAX_LOSS_RATIO,
+    SettledStop,
+    channel_end,
+    group_fit_rotation,
+    one_group_each,
+    pure_pixel_rotation,
+    rotation_evidence,
+)
 from .regions import PixelLayout
 from .vca import vertex_scores
 
@@ -90,6 +98,19 @@ def _concentration_pass(dm: DataMatrix, s: np.ndarray, closure: bool, closure_sc
     if res < RESIDUAL_CANCELLATION * xx:
         res = _residual(dm, c, s)
     return c, ctc, ctx, res
+
+
+def _misfit_refusal(loss: float, own: float, which: str) -> dict | None:
+    """None where the rotated spectra, their concentrations refitted, fit about as well as the solver's own (squared
+    residuals ``loss``, ``own``); else the ``info`` that refuses the rotation (:data:`.purity.MAX_LOSS_RATIO`)."""
+    ratio = loss / max(own, EPS)
+    if ratio <= MAX_LOSS_RATIO:
+        return None
+    said = (f"{which} rotation refused: its spectra fit the data {ratio:.3g} x worse than the solver's own (squared "
+            f"residual {loss:.4g} against {own:.4g}, at most {MAX_LOSS_RATIO:g} x): no member of the family of "
+            "equally good factorisations; the solver's own factorisation kept")
+    return {"pure_pixel_rotation": False, "pure_channel_rotation": False,
+            "pure_pixel_reason" if which == "pure-pixel" else "pure_channel_reason": said}
 
 
 def _group_fit(dm: DataMatrix, sw: np.ndarray, groups) -> np.ndarray | None:
@@ -205,7 +226,14 @@ class MCR(Method):
             spectra = (by_channels[1] / dm.root_bh[None, :] if by_channels is not None else
                        rot[1] if rot is not None else None)
             if spectra is not None:
-                sw = spectra
-                c, info["loss"] = concentrations(dm, sw, closure=self.closure, closure_scale=dm.root_ag)
+                c_rot, loss = concentrations(dm, spectra, closure=self.closure, closure_scale=dm.root_ag)
+                refused = _misfit_refusal(loss, info["loss"], "pure-channel" if by_channels is not None else
+                                          "pure-pixel")
+                info["rotation_loss_ratio"] = loss / max(info["loss"], EPS)
+                if refused is None:
+                    sw, c, info["loss"] = spectra, c_rot, loss
+                else:
+                    info.pop("pure_pixel_shares", None)
+                    info |= refused
             break
         return (*by_energy(*unit_sum(*ctx.unweighted(sw.T, c))), info)

@@ -91,6 +91,18 @@ NARROW_BEYOND = 0.02
 # with pure pixels, the demo's sample at ten seeds), 14-37 % on most mixtures where the rotation was wrong and
 # 79-98 % for groups of a few noisy pixels at 5 counts/pixel
 MAX_BEYOND = 0.15
+# A rotated factorisation whose refitted loadings leave more than this multiple of the solver's own misfit is no
+# member of the family of equally good factorisations (the rotation's premise), whatever its evidence said: MCR
+# (its loss the weighted squared residual), 96 x 96 x 1024 and 64 x 64 x 1024 ground-truth scenes, 2026-12-02:
+# 1.000-1.007 on 16 pure-pixel cubes where the rotation was right and 1.63 on one more (21.9 -> 7.9 degrees from the
+# truth); 2246, 2451 and 1.4e6 on three smooth mixtures whose groups passed the single pixels' evidence and were
+# rotated to 28.0 / 30.3 / 25.5 degrees against the solver's own 16.1 / 25.6 / 15.1 (an ill-conditioned group
+# rotation, its spectra then clipped at zero). Four more mixtures read 3.6-684 with both ends poor (10.4-17.7 at the
+# rotation, 13.6-21.0 own); 10 keeps the first of them and refuses the three others. Two smaller such mixtures (64 x
+# 64 x 512) read 156 and 400 and had been rotated nearer the truth than the solver's own (22.4 / 18.8 against 35.2 /
+# 22.7): on a mixture without pure pixels neither end is the physical member and which lies nearer is chance; the
+# default then keeps the solver's own, never worse than it (issue 17)
+MAX_LOSS_RATIO = 10.0
 
 
 def pure_pixel_rotation(w: np.ndarray, h: np.ndarray, groups, floor: float = 0.0, m: np.ndarray | None = None):
