@@ -28,6 +28,8 @@ P. A. Midgley and M. Weyland, Ultramicroscopy 96 (2003) 413-431, on HAADF intens
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..core.errors import DataError
@@ -60,13 +62,70 @@ def background_levels(data: np.ndarray, method: str = "border", border: int | No
         if not 0 <= percentile <= 50:
             raise DataError(f"percentile {percentile}: must lie in [0, 50] (a low percentile is the vacuum)")
         return np.percentile(data.reshape(data.shape[0], -1), percentile, axis=1).astype(np.float64)
-    n_side = min(data.shape[1:])
+    return np.median(data[:, _frame(data.shape[1:], border)], axis=1).astype(np.float64)
+
+
+def _frame(shape, border: int | None) -> np.ndarray:
+    """The pixels of an image of ``shape`` within ``border`` of its edge (``None``: 1/16 of the smaller side)."""
+    n_side = min(shape)
     border = max(1, n_side // 16) if border is None else border
     if not 1 <= border <= n_side // 4:
         raise DataError(f"border {border}: must be between 1 and {n_side // 4} px (a quarter of {n_side} px)")
-    frame = np.ones(data.shape[1:], bool)
+    frame = np.ones(shape, bool)
     frame[border:-border, border:-border] = False
-    return np.median(data[:, frame], axis=1).astype(np.float64)
+    return frame
+
+
+def vacuum_zeroed(data: np.ndarray, smooth: float = 2.0, k: float = 5.0, margin: int = 4) -> np.ndarray:
+    """Projections ``data`` (n_tilts, ny, nx) with the vacuum exactly zero, for centres of mass (float64).
+
+    A centre of mass is linear in the image, so it is unbiased only where the vacuum averages to zero; a pedestal
+    ``d`` over ``N`` pixels pulls it toward the image centre by the weight ``d N / (mass + d N)``. Subtracting a
+    low percentile (the former way, about ``-2.3 sigma``) and clipping at zero left such a pedestal on every
+    vacuum pixel: the tilt axis found 2.7 px too near the centre at 5 % noise. Here, per projection,
+
+    1. the support: pixels where the image smoothed by a Gaussian of ``smooth`` px exceeds the median of its
+       border frame (1/16 of the side, as :func:`background_levels`) by ``k`` noise sigmas (the frame's median
+       absolute deviation x 1.4826), grown by ``margin`` px so that faint edges stay whole;
+    2. the vacuum level: the mean of every pixel outside the support (the mean, not the median, so that vacuum
+       clipped at zero by :func:`subtract_background` averages to zero too);
+    3. inside the support the image less that level, unclipped (noise and interpolation ringing average out);
+       outside exactly zero (vacuum noise adds nothing to the moments but their variance).
+
+    A projection with no support (nothing stands out of its border: a specimen that fills the field, whose
+    border is no vacuum, or none in view) is taken whole less the frame's median, clipped at zero, as before
+    this function existed -- its centre of mass pulled toward the image centre -- and a warning names them.
+    """
+    from scipy import ndimage  # here: scipy's submodules cost 0.1-1 s at `import emscale`
+
+    data = np.asarray(data, np.float64)
+    frame = _frame(data.shape[1:], None)
+    sm = ndimage.gaussian_filter(data, (0, smooth, smooth))
+    edge = sm[:, frame]
+    med = np.median(edge, axis=1)
+    noise = 1.4826 * np.median(np.abs(edge - med[:, None]), axis=1)
+    grow = np.zeros((3, 3, 3), bool)
+    grow[1] = ndimage.generate_binary_structure(2, 1)  # in the image plane only: tilts stay apart
+    support = ndimage.binary_dilation(sm > (med + k * noise)[:, None, None], grow, iterations=margin)
+    empty = np.flatnonzero(~support.any(axis=(1, 2)))
+    vacuum = (~support).sum(axis=(1, 2))
+    # no pixel left outside the support (the object fills the field): the frame's median is the vacuum
+    level = np.where(vacuum > 0, np.sum(np.where(support, 0.0, data), axis=(1, 2)) / np.maximum(vacuum, 1),
+                     np.median(data[:, frame], axis=1))
+    out = np.where(support, data - level[:, None, None], 0.0)
+    if empty.size:
+        out[empty] = np.clip(data[empty] - np.median(data[empty][:, frame], axis=1)[:, None, None], 0.0, None)
+        warnings.warn(f"{empty.size} of {len(data)} projections (tilt index {_listed(empty)}) show nothing above the "
+                      "noise of their border (a specimen filling the field, or none in view): their centres of "
+                      "mass, and the tilt-axis position fitted to them, are taken on the whole image and pulled "
+                      "toward its centre", UserWarning, stacklevel=3)
+    return out
+
+
+def _listed(indices: np.ndarray, most: int = 8) -> str:
+    """``indices`` as a short list: the first ``most``, then how many more."""
+    head = ", ".join(str(int(i)) for i in indices[:most])
+    return head if indices.size <= most else f"{head} and {indices.size - most} more"
 
 
 @operation("subtract_background")
