@@ -61,7 +61,7 @@ class Alignment:
         was from the rigid-rotation model after the cross-correlation step (what ``com`` corrected).
     residual_rms : RMS of the final centres of mass about the model (pixels; ~0 when ``com`` ran on clean data).
     rotation : in-plane rotation of the tilt axis found and corrected, degrees (0 when not estimated).
-    rotation_stderr : its uncertainty, degrees (split-half, :class:`.rotation.RotationFit`; 0 when not estimated).
+    rotation_stderr : its uncertainty, degrees (:class:`.rotation.RotationFit`; 0 when not estimated).
     history : provenance entries (filled by the operation registry).
     """
 
@@ -224,7 +224,7 @@ def align_tilts(s: Signal, com: bool = True, upsample: int = 20, rotation: bool 
     ``axis_position`` (calibrated; :func:`.tiltseries.axis_shift_of` gives it in pixels), what the series held
     before (``background``), and ``alignment``: ``angles`` (the tilts the record is for), ``shifts`` (n_tilts x 2,
     px, (y, x)), ``residuals``, ``residual_rms`` and ``rotation`` (degrees, the in-plane rotation of the tilt axis
-    undone when ``rotation=True``, else 0) and ``rotation_stderr`` (degrees, its split-half uncertainty). The
+    undone when ``rotation=True``, else 0) and ``rotation_stderr`` (degrees, its uncertainty). The
     per-tilt arrays keep every tilt of the series aligned; after ``inav`` :func:`alignment_of` gives those of the
     tilts kept.
 

@@ -19,9 +19,14 @@ first to zeroth moment, so a projection's overall brightness (beam drift, the no
 changes with tilt) cancels; the older criterion -- equal zeroth moments across tilts -- was dominated by such
 brightness changes on the real ETSpy series (its minimum lay at the edge of any search range).
 
-``J`` is scanned on a 1 degree grid over ``+-search`` degrees, then refined by golden-section search (on images
-binned to at most 128 px). The
-confidence is the split-half difference: the same estimate from the even and from the odd tilts.
+The vacuum is made exactly zero first (:func:`.background.vacuum_zeroed`): a pedestal on it is a constant per
+slab that the model fits only at ``phi = 0`` (with the projections less their 1st percentile, the former way, a
+rotation of -4 degrees was found as -2.3 degrees at 1.2 % noise and as 0 at 3 %). ``J`` is scanned on a 1 degree
+grid over ``+-search`` degrees, then ``J**2`` on a 0.1 degree grid about the lowest point, and the vertex of a
+parabola fitted to it is the estimate (on images binned to at most 128 px): the ripples of ``J`` (the pixel grid,
+the noise) trap a search that assumes one minimum. The confidence is the larger of the split-half scatter (the
+same estimate from the even and from the odd tilts) and the vertex's standard error given the ripples
+(:class:`RotationFit`).
 
 Convention: the axis direction in ``(y, x)`` components is ``(cos phi, sin phi)`` for ``tilt_axis="y"`` and
 ``(-sin phi, cos phi)`` for ``"x"`` (the nominal direction turned by ``phi`` from ``+y`` towards ``+x``).
@@ -40,6 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import AxisError, DataError
+from .background import vacuum_zeroed
 
 
 def _axis_vector(phi_deg: float, tilt_axis: str) -> tuple[float, float]:
@@ -86,7 +92,10 @@ def axis_moments(data: np.ndarray, phi_deg: float, tilt_axis: str = "y", half_le
     bins = sparse.csc_matrix((weights, (rows, cols)), shape=(t.size, n_bins))
     moved = sparse.csc_matrix((weights * np.tile(u, 2), (rows, cols)), shape=(t.size, n_bins))
     flat = data.reshape(n, -1)[:, band]
-    return np.asarray((bins.T @ flat.T).T), np.asarray((moved.T @ flat.T).T)
+    # only the slabs whose neighbours' pixels all lie in the band: the end ones gain and lose pixels at the band's
+    # edge as phi changes (J jumped by 15 % at every such step on the real series binned to 64 px)
+    whole = slice(2, int(np.floor(2 * half_length)) + 1)
+    return np.asarray((bins.T @ flat.T).T)[:, whole], np.asarray((moved.T @ flat.T).T)[:, whole]
 
 
 def axis_profiles(data: np.ndarray, phi_deg: float, tilt_axis: str = "y") -> np.ndarray:
@@ -128,7 +137,10 @@ class RotationFit:
     Attributes
     ----------
     angle : the in-plane rotation of the tilt axis, degrees (the convention of the module).
-    stderr : its uncertainty, degrees: half the difference of the estimates from the even and the odd tilts.
+    stderr : its uncertainty, degrees: the larger of half the difference of the estimates from the even and the
+        odd tilts (their scatter) and the standard error of the minimum of ``J`` given its ripples, at least 0.05
+        (:func:`_refine`). Neither sees a bias of the model itself (0.026 degree on a noise-free 64 px phantom
+        turned by linear interpolation).
     residual : ``J`` at ``angle`` (pixels); ``residual_at_zero``: ``J`` at 0 (how much the rotation matters).
     grid, curve : the scan, degrees and ``J`` (pixels).
     """
@@ -142,11 +154,10 @@ class RotationFit:
 
 
 def _prepared(data, max_side: int = 128) -> np.ndarray:
-    """Projections less each one's low percentile (the background), clipped at 0, binned by the smallest integer
-    factor that brings the image side to ``max_side`` or below (an angle does not depend on the pixel size; the
-    moments of a 256 px series cost four times those of 128 px)."""
-    data = np.asarray(data, np.float64)
-    data = np.clip(data - np.percentile(data.reshape(len(data), -1), 1, axis=1)[:, None, None], 0.0, None)
+    """Projections with their vacuum exactly zero (:func:`.background.vacuum_zeroed`), binned by the smallest
+    integer factor that brings the image side to ``max_side`` or below (an angle does not depend on the pixel
+    size; the moments of a 256 px series cost four times those of 128 px)."""
+    data = vacuum_zeroed(data)
     k = int(np.ceil(max(data.shape[1:]) / max_side))
     if k > 1:
         n, ny, nx = data.shape
@@ -154,25 +165,31 @@ def _prepared(data, max_side: int = 128) -> np.ndarray:
     return data
 
 
-def _golden(J, a: float, b: float, tol: float) -> float:
-    """The minimum of a unimodal ``J`` on ``[a, b]`` to ``tol``."""
-    g = (np.sqrt(5) - 1) / 2
-    c, d = b - g * (b - a), a + g * (b - a)
-    jc, jd = J(c), J(d)
-    while b - a > tol:
-        if jc < jd:
-            b, d, jd = d, c, jc
-            c = b - g * (b - a)
-            jc = J(c)
-        else:
-            a, c, jc = c, d, jd
-            d = a + g * (b - a)
-            jd = J(d)
-    return float((a + b) / 2)
+def _refine(J, centre: float, half_width: float = 1.0, step: float = 0.1) -> tuple[float, float]:
+    """The minimum of ``J`` near ``centre`` and its standard error, degrees.
+
+    ``J**2`` (a weighted mean square: quadratic in a small misrotation, where ``J`` is V-shaped) is scanned at
+    ``step`` over ``centre +- half_width`` and fitted by a parabola; the minimum is its vertex, which no ripple of
+    ``J`` (pixel grid, noise) captures as the lowest scan point or a golden-section search would. The error is
+    the vertex's least-squares standard error from the scatter of the scan about the parabola, times ``sqrt(L)``
+    for a scatter correlated over ``L`` scan points (``L``: points per sign change of the scatter), and at least
+    ``step / 2``; a window without curvature, or a vertex outside it, gives the lowest scan point +- the window.
+    """
+    p = np.arange(-half_width, half_width + step / 2, step)
+    j2 = np.array([J(centre + q) for q in p]) ** 2
+    fit, cov = np.polyfit(p, j2, 2, cov=True)
+    vertex = -fit[1] / (2 * fit[0]) if fit[0] > 0 else np.inf
+    if not abs(vertex) < half_width:
+        return centre + float(p[np.argmin(j2)]), half_width
+    scatter = j2 - np.polyval(fit, p)
+    run = p.size / max(1, int(np.sum(np.diff(np.sign(scatter)) != 0)))
+    grad = np.array([-vertex / fit[0], -1 / (2 * fit[0]), 0.0])  # d vertex / d (a, b, c) of a p^2 + b p + c
+    return centre + float(vertex), max(float(np.sqrt(grad @ cov @ grad * run)), step / 2)
 
 
-def _minimise(J, search: float, tol: float, step: float = 1.0) -> tuple[float, np.ndarray, np.ndarray]:
-    """Grid scan at ``step`` degrees then golden-section search; a minimum on the edge is an error."""
+def _minimise(J, search: float, step: float = 1.0) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """Grid scan at ``step`` degrees, then :func:`_refine` about its lowest point; a minimum on the edge is an
+    error. Returns the angle, its standard error (:func:`_refine`), the grid and ``J`` on it."""
     grid = np.linspace(-search, search, 2 * int(np.ceil(search / step)) + 1)
     curve = np.array([J(p) for p in grid])
     k = int(np.argmin(curve))
@@ -182,20 +199,18 @@ def _minimise(J, search: float, tol: float, step: float = 1.0) -> tuple[float, n
             f"search range ({grid[k]:+.1f} deg of +-{search} deg; residual {curve[k]:.3g} px there, "
             f"{curve[grid.size // 2]:.3g} px at 0, largest {curve.max():.3g} px): no rotation estimate; widen "
             "search= or align without rotation (rotation=False)")
-    return _golden(J, grid[k - 1], grid[k + 1], tol), grid, curve
+    return (*_refine(J, float(grid[k]), half_width=step), grid, curve)
 
 
-def fit_axis_rotation(data: np.ndarray, angles, tilt_axis: str = "y", search: float = 10.0, tol: float = 0.01
-                      ) -> RotationFit:
+def fit_axis_rotation(data: np.ndarray, angles, tilt_axis: str = "y", search: float = 10.0) -> RotationFit:
     """In-plane rotation of the tilt axis of a series ``data`` (n_tilts, ny, nx) with its confidence.
 
     Parameters
     ----------
-    data : projections (each one's low percentile is taken as its background and removed).
+    data : projections (the vacuum need not be zero: :func:`.background.vacuum_zeroed` makes it so).
     angles : tilt angles, degrees, one per projection.
     tilt_axis : the nominal image axis parallel to the tilt axis, ``"y"`` or ``"x"``.
     search : the rotation is sought in ``[-search, search]`` degrees.
-    tol : golden-section stopping width, degrees.
 
     Returns
     -------
@@ -211,28 +226,31 @@ def fit_axis_rotation(data: np.ndarray, angles, tilt_axis: str = "y", search: fl
     >>> fit = fit_axis_rotation(series.data, angles_of(series), tilt_axis="x")
     >>> fit.angle, fit.stderr
     """
-    data = _prepared(data)
-    theta = np.deg2rad(np.asarray(angles, float).ravel())
-    if theta.size != len(data) or theta.size < 6:
-        raise DataError(f"angles: {theta.size} tilt angles for {len(data)} projections (at least 6 needed)")
+    data, theta = _checked(data, angles, minimum=6)
 
     def J(p, sel=slice(None)):
         return com_residual(*axis_moments(data[sel], p, tilt_axis), theta[sel])
 
-    angle, grid, curve = _minimise(J, search, tol)
-    # the split halves start from the whole series' bracket (they estimate the same angle, with more noise)
-    halves = [_golden(lambda p, k=k: J(p, slice(k, None, 2)), angle - 1.5, angle + 1.5, tol) for k in (0, 1)]
-    return RotationFit(angle, abs(halves[0] - halves[1]) / 2, J(angle), float(curve[grid.size // 2]), grid, curve)
+    angle, error, grid, curve = _minimise(J, search)
+    # the split halves refined about the whole series' angle (they estimate the same angle, with more noise)
+    halves = [_refine(lambda p, k=k: J(p, slice(k, None, 2)), angle)[0] for k in (0, 1)]
+    stderr = max(abs(halves[0] - halves[1]) / 2, error)
+    return RotationFit(angle, stderr, J(angle), float(curve[grid.size // 2]), grid, curve)
 
 
-def estimate_axis_rotation(data: np.ndarray, angles, tilt_axis: str = "y", search: float = 10.0, tol: float = 0.01
-                           ) -> float:
+def estimate_axis_rotation(data: np.ndarray, angles, tilt_axis: str = "y", search: float = 10.0) -> float:
     """In-plane rotation (degrees) of the tilt axis: :func:`fit_axis_rotation` without the confidence."""
-    data = _prepared(data)
+    data, theta = _checked(data, angles)
+    return _minimise(lambda p: com_residual(*axis_moments(data, p, tilt_axis), theta), search)[0]
+
+
+def _checked(data, angles, minimum: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The prepared projections (:func:`_prepared`) and the tilts in radians, one per projection."""
     theta = np.deg2rad(np.asarray(angles, float).ravel())
-    if theta.size != len(data):
-        raise DataError(f"angles: {theta.size} tilt angles for {len(data)} projections")
-    return _minimise(lambda p: com_residual(*axis_moments(data, p, tilt_axis), theta), search, tol)[0]
+    if theta.size != len(data) or theta.size < minimum:
+        need = f" (at least {minimum} needed)" if minimum > 1 else ""
+        raise DataError(f"angles: {theta.size} tilt angles for {len(data)} projections{need}")
+    return _prepared(data), theta
 
 
 def rotate_images(data: np.ndarray, phi_deg: float, tilt_axis: str = "y", order: int = 3) -> np.ndarray:
