@@ -26,7 +26,7 @@ def _non_rigid(err, tilt_axis):
 
 
 @pytest.mark.parametrize("seed, tilt_axis", [(1, "y"), (2, "x")])
-def test_random_shifts_recovered_within_half_a_pixel(seed, tilt_axis):
+def test_random_shifts_recovered_and_the_chain_error_reported(seed, tilt_axis):
     s, true = _series(seed, tilt_axis)
     al = estimate_alignment(s)
     err = _non_rigid(al.shifts + true, tilt_axis)  # applied shifts undo the true ones
@@ -36,8 +36,10 @@ def test_random_shifts_recovered_within_half_a_pixel(seed, tilt_axis):
     # the true shifts' 1 / cos / sin part moved the axis: 2.959 / 3.235 px (2.810 / 3.060 found with the pedestal)
     perp = 1 if tilt_axis == "y" else 0
     assert al.axis_shift == pytest.approx(_sinusoid_fit(np.deg2rad(ANGLES), true[:, perp])[0][0], abs=0.01)
-    # the residuals say how far the cross-correlation chain was off, and the final fit is tight
-    assert al.residual_rms < 0.1
+    # the residuals say how far the cross-correlation chain was off: residual_rms 0.115 / 0.217 px for a chain
+    # 0.110 / 0.207 px rms off (it was 0.006 / 0.028, taken after com had put the centres on the model)
+    chain = _non_rigid(al.xcorr_shifts + true, tilt_axis)
+    assert al.residual_rms == pytest.approx(np.sqrt(np.mean(chain**2)), rel=0.15)
     assert np.abs(al.residuals).max() > np.abs(err).max()
     assert al.aligned.shape == s.shape and al.aligned.axes == s.axes
 
