@@ -5,7 +5,14 @@ import pytest
 
 from emscale import Signal
 from emscale.core.errors import DataError
-from emscale.tomography import align_tilts, as_tilt_series, reconstruct_tomogram, tilt_series, trace_atoms
+from emscale.tomography import (
+    align_tilts,
+    as_tilt_series,
+    reconstruct_tomogram,
+    subtract_background,
+    tilt_series,
+    trace_atoms,
+)
 from emscale.tomography.phantoms import ellipsoid_phantom, project_volume
 
 ANGLES = np.arange(-60, 61, 10.0)
@@ -110,6 +117,19 @@ def test_an_all_zero_series_is_refused_by_the_alignment(projections):
             align_tilts(tilt_series(d, ANGLES))
         with pytest.raises(DataError, match="every projection holds one value throughout"):
             align_tilts(tilt_series(np.zeros_like(d), ANGLES))
+
+
+@pytest.mark.parametrize("op", [align_tilts, subtract_background])
+def test_a_nan_column_that_bypassed_tilt_series_is_named(op, projections):
+    # a series built as a Signal (or loaded from a store) is not checked by tilt_series: subtract_background
+    # returned all NaN (a NaN in every border), align_tilts said "the fitted tilt axis lies nan px ..."
+    good = tilt_series(projections, ANGLES)
+    d = good.to_numpy().copy()
+    d[:, :, 5] = np.nan
+    s = Signal(d, axes=[a.to_dict() for a in good.axes], signal_type="tilt_series", metadata=good.metadata)
+    with pytest.raises(DataError, match=r"the tilt series: 208 NaN or infinite value\(s\) in 13 of 13 projections, "
+                                        r"the first at tilt index 0"):
+        op(s)
 
 
 def test_a_scratch_folder_that_does_not_exist_is_named(projections, tmp_path):

@@ -110,7 +110,8 @@ def test_bad_series_raise_clear_errors(images, angles, kwargs, match):
 def test_nan_projection_is_named_by_index():
     d = np.ones((4, 8, 8))
     d[2, 3, 3] = np.nan
-    with pytest.raises(DataError, match=r"tilt index \[2\]"):
+    with pytest.raises(DataError, match=r"images: 1 NaN or infinite value\(s\) in 1 of 4 projections, the first at "
+                                        r"tilt index 2"):
         tilt_series(d, [0, 1, 2, 3])
 
 

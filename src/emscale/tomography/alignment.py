@@ -43,7 +43,7 @@ from ..core.registry import operation
 from ..core.signal import Signal, derive
 from .background import vacuum_zeroed
 from .rotation import fit_axis_rotation, rotate_images
-from .tiltseries import angles_of, axis_record, check_series, check_tilts, tomo_meta
+from .tiltseries import angles_of, axis_record, check_finite, check_series, check_tilts, tomo_meta
 
 
 @dataclass
@@ -184,6 +184,7 @@ def estimate_alignment(s: Signal, com: bool = True, upsample: int = 20, rotation
     meta = tomo_meta(s)
     along, perp = (0, 1) if meta["tilt_axis"] == "y" else (1, 0)
     data = np.asarray(s.data, np.float64)
+    check_finite(data)
     angles = angles_of(s)
     check_tilts(angles, "the alignment (its tilt-axis fit has three unknowns)", distinct=3)
     flat = np.flatnonzero(np.ptp(data, axis=(1, 2)) == 0)

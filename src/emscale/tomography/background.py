@@ -35,7 +35,7 @@ import numpy as np
 from ..core.errors import DataError
 from ..core.registry import operation
 from ..core.signal import Signal, derive
-from .tiltseries import check_series
+from .tiltseries import check_finite, check_series
 
 BACKGROUND_METHODS = ("border", "percentile")
 
@@ -157,6 +157,7 @@ def subtract_background(s: Signal, method: str = "border", border: int | None = 
     """
     check_series(s)
     data = np.asarray(s.data, np.float64)
+    check_finite(data)  # a NaN in the border made every level, and so every value, NaN
     levels = background_levels(data, method, border, percentile)
     out = np.clip(data - levels[:, None, None], 0.0, None)
     scales = np.ones(len(levels))

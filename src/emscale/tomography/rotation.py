@@ -46,6 +46,7 @@ import numpy as np
 
 from ..core.errors import AxisError, DataError
 from .background import vacuum_zeroed
+from .tiltseries import check_finite
 
 
 def _axis_vector(phi_deg: float, tilt_axis: str) -> tuple[float, float]:
@@ -250,6 +251,7 @@ def _checked(data, angles, minimum: int = 1) -> tuple[np.ndarray, np.ndarray]:
     if theta.size != len(data) or theta.size < minimum:
         need = f" (at least {minimum} needed)" if minimum > 1 else ""
         raise DataError(f"angles: {theta.size} tilt angles for {len(data)} projections{need}")
+    check_finite(data, "projections")
     return _prepared(data), theta
 
 

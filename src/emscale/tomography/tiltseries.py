@@ -139,9 +139,7 @@ def tilt_series(
                       "emscale takes degrees: if they are radians, pass np.rad2deg(angles)", UserWarning,
                       stacklevel=2)
     data = data.astype(np.float32)
-    bad = np.flatnonzero(~np.all(np.isfinite(data), axis=(1, 2)))
-    if bad.size:
-        raise DataError(f"images: projection(s) at tilt index {bad.tolist()} contain NaN or infinite values")
+    check_finite(data, "images")
     if tilt_axis not in TILT_AXES:
         raise AxisError(f"tilt_axis {tilt_axis!r}: use one of {TILT_AXES}")
     n_perp = data.shape[2] if tilt_axis == "y" else data.shape[1]
@@ -322,6 +320,18 @@ def check_series(s: Signal) -> None:
         )
     if 0 in s.shape:
         raise DataError(f"the tilt series is empty (shape {s.shape})")
+
+
+def check_finite(data: np.ndarray, what: str = "the tilt series") -> None:
+    """Every value of the stack ``data`` (n_tilts, ny, nx) finite, else a :class:`DataError` counting the others
+    and naming the first projection that holds one (a series that bypassed :func:`tilt_series`: built as a
+    Signal, loaded from a store)."""
+    per = np.sum(~np.isfinite(data), axis=(1, 2))
+    which = np.flatnonzero(per)
+    if which.size:
+        raise DataError(f"{what}: {int(per.sum())} NaN or infinite value(s) in {which.size} of {len(data)} "
+                        f"projections, the first at tilt index {which[0]}; crop them away (isig) or leave those "
+                        "projections out (inav)")
 
 
 def check_tilts(angles: np.ndarray, what: str, distinct: int = 2) -> None:
