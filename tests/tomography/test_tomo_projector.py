@@ -85,3 +85,6 @@ def test_angular_weights_sum_to_the_covered_range():
     np.testing.assert_allclose(g.angular_weights(), np.pi / 90)
     g = ParallelGeometry(np.array([30.0, -60.0, 0.0]), n_det=8)
     np.testing.assert_allclose(np.rad2deg(g.angular_weights()), [30.0, 60.0, 45.0])
+    # copies of an angle share its interval: 60 twice had 15 + 0 degrees (the gap to its copy is 0), not 30
+    g = ParallelGeometry(np.array([60.0, -60.0, 0.0, 60.0, 0.0, 60.0]), n_det=8)
+    np.testing.assert_allclose(np.rad2deg(g.angular_weights()), [20.0, 60.0, 30.0, 20.0, 30.0, 20.0])

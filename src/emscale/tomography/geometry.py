@@ -102,16 +102,13 @@ class ParallelGeometry:
 
     def angular_weights(self) -> np.ndarray:
         """Angular interval (radians) each projection stands for: half the distance to its two neighbours in
-        sorted order (one-sided at the ends); the quadrature weights of filtered back-projection."""
-        r = self.radians
-        order = np.argsort(r, kind="stable")
-        rs = r[order]
-        if rs.size == 1:
-            return np.array([np.pi])
-        gaps = np.diff(rs)
-        w = np.empty_like(rs)
+        sorted order (one-sided at the ends); the quadrature weights of filtered back-projection. Copies of one
+        angle share the interval that angle would have alone (a gap of 0 to its copy halved an end's weight)."""
+        distinct, which, copies = np.unique(self.radians, return_inverse=True, return_counts=True)
+        if distinct.size == 1:
+            return np.full(self.n_angles, np.pi / self.n_angles)
+        gaps = np.diff(distinct)
+        w = np.empty_like(distinct)
         w[1:-1] = (gaps[:-1] + gaps[1:]) / 2
         w[0], w[-1] = gaps[0], gaps[-1]
-        out = np.empty_like(w)
-        out[order] = w
-        return out
+        return (w / copies)[which]
