@@ -101,6 +101,16 @@ def test_sinogram_figure_before_after(tmp_path):
     assert out.stat().st_size > 10_000
 
 
+def test_sinogram_of_a_dose_symmetric_series_is_drawn_in_angle_order():
+    # was drawn in acquisition order (0, 4, -4, 8, ...) on an axis labelled from the first tilt (0) to the last (-60)
+    angles = np.array([0.0] + [sign * a for a in range(4, 61, 4) for sign in (1, -1)])
+    data = project_volume(ellipsoid_phantom(24), angles, "y")
+    ax = sinogram_figure(tilt_series(data, angles)).axes[0]
+    assert ax.get_ylim() == (62.0, -62.0)  # -60 on top, +60 at the bottom, each row 4 degrees high
+    rows = np.asarray(ax.collections[0].get_array()).reshape(angles.size, 24)
+    np.testing.assert_array_equal(rows, data[np.argsort(angles), 12, :])
+
+
 def test_real_series_sinograms_become_continuous(real_dir, tmp_path):
     from emscale.tomography import load_tilt_series
 

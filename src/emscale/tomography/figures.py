@@ -34,10 +34,23 @@ def sinogram_figure(before: Signal, after: Signal | None = None, index: int | No
     fig, axes = _figure(len(series))
     for ax, (label, s) in zip(axes, series, strict=True):
         sino, where = _sinogram(s, index)
+        # rows in angle order, each drawn over its own tilt: a series in acquisition order (dose-symmetric 0, 2, -2,
+        # ...) or with uneven steps was drawn as if its rows were equispaced from the first tilt to the last
         a = angles_of(s)
-        ax.imshow(sino, aspect="auto", cmap="gray", extent=(0, sino.shape[1], a[-1], a[0]))
+        order = np.argsort(a, kind="stable")
+        ax.pcolormesh(np.arange(sino.shape[1] + 1), _edges(a[order]), sino[order], cmap="gray")
         ax.set(title=f"sinogram {label} alignment ({where})", xlabel="detector (px)", ylabel="tilt (deg)")
+        ax.invert_yaxis()  # the lowest tilt on top, as the rows of an image
     return fig
+
+
+def _edges(a: np.ndarray) -> np.ndarray:
+    """Cell edges about the sorted coordinates ``a``: midway between neighbours, the ends as far out as their
+    neighbour's midpoint (1 wide for a single coordinate)."""
+    if a.size == 1:
+        return np.array([a[0] - 0.5, a[0] + 0.5])
+    mid = (a[1:] + a[:-1]) / 2
+    return np.concatenate([[2 * a[0] - mid[0]], mid, [2 * a[-1] - mid[-1]]])
 
 
 def _volume(vol: Signal) -> tuple[np.ndarray, list]:
