@@ -11,7 +11,11 @@ Operations (declared in the registry: recorded, replayable, recipe steps): ``as_
 >>> ts = tomo.as_tilt_series(em.load("HAADF.mrc"), tomo.read_rawtlt("HAADF.rawtlt").tolist(), tilt_axis="x")
 >>> ts = tomo.subtract_background(ts, normalize=True)      # the detector offset and beam drift
 >>> vol = tomo.reconstruct_tomogram(tomo.align_tilts(ts), method="sirt", n_iter=100)
->>> vol = tomo.reconstruct_to_store(tomo.align_tilts(ts), "vol.zarr", method="fbp")   # out of core
+>>> vol = tomo.reconstruct_to_store(tomo.align_tilts(ts), "vol.zarr", method="fbp")   # the volume out of core
+
+Memory: ``as_tilt_series``, ``subtract_background`` and ``align_tilts`` read the whole series into memory and
+return it there, a lazily loaded one too; the reconstruction streams a lazy series by slices and
+``reconstruct_to_store`` writes the volume with bounded memory.
 """
 
 from ..decomposition.metrics import spectral_angles  # re-exported: one metric, kept where users found it

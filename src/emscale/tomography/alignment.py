@@ -174,6 +174,9 @@ def estimate_alignment(s: Signal, com: bool = True, upsample: int = 20, rotation
     -------
     :class:`Alignment`
 
+    Memory: the series is read whole (a lazy one too) and worked on in float64, a few copies of it at a time;
+    the aligned series is in memory (float32).
+
     Example
     -------
     >>> al = estimate_alignment(s)
@@ -231,7 +234,8 @@ def align_tilts(s: Signal, com: bool = True, upsample: int = 20, rotation: bool 
     px, (y, x)), ``residuals``, ``residual_rms`` and ``rotation`` (degrees, the in-plane rotation of the tilt axis
     undone when ``rotation=True``, else 0) and ``rotation_stderr`` (degrees, its uncertainty). The
     per-tilt arrays keep every tilt of the series aligned; after ``inav`` :func:`alignment_of` gives those of the
-    tilts kept.
+    tilts kept. The series is read whole and the result is in memory, for a lazy series too
+    (:func:`estimate_alignment`).
 
     Example
     -------

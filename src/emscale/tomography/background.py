@@ -141,8 +141,9 @@ def subtract_background(s: Signal, method: str = "border", border: int | None = 
 
     Returns
     -------
-    Signal like ``s`` (float32); ``metadata["Tomography"]["background"]`` records ``method``, ``levels``
-    (per tilt, the data's units) and ``scales`` (per tilt; all 1 without ``normalize``).
+    Signal like ``s`` (float32), in memory: a lazy series is read whole (in float64 while it is worked on);
+    ``metadata["Tomography"]["background"]`` records ``method``, ``levels`` (per tilt, the data's units) and
+    ``scales`` (per tilt; all 1 without ``normalize``).
 
     Raises
     ------

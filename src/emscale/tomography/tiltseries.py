@@ -206,6 +206,9 @@ def as_tilt_series(s: Signal, angles: list[float] | None = None, tilt_axis: str 
     reads nothing outside its input's folder. A results folder pins it with the file's SHA-256
     (``{"name", "sha256"}``, which this also takes): the same file, or an error naming it.
 
+    Memory: the series is read whole and returned in memory (float32), a lazily loaded stack too; of the
+    tomography steps only the reconstruction streams a lazy series (:func:`.reconstruct.reconstruct_to_store`).
+
     Example
     -------
     >>> ts = as_tilt_series(em.load("HAADF.mrc"), angles=read_rawtlt("HAADF.rawtlt").tolist(), tilt_axis="x")
