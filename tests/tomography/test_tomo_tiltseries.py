@@ -99,6 +99,7 @@ def test_stack_of_signals_and_signal_calibration_kept():
         (np.ones((8, 8)), [0], {}, r"expected a stack \(n_tilts, ny, nx\)"),
         ([np.ones((8, 8)), np.ones((8, 9))], [0, 1], {}, "different shapes"),
         (np.ones((2, 8, 8)), [0, np.nan], {}, "non-finite tilt angle"),
+        (np.ones((25, 8, 8)), None, {}, r"angles: none given \(None\); a tilt series needs its tilt angles"),
         (np.ones((3, 8, 8)), [0, 1, 2], {"axis_shift": 4.0}, "outside the image"),
     ],
 )

@@ -56,6 +56,9 @@ def read_rawtlt(path) -> np.ndarray:
 
 def angles_array(angles) -> np.ndarray:
     """``angles`` as a flat float array, or a :class:`DataError` saying what they are instead."""
+    if angles is None:  # np.asarray(None, float) is one NaN: "1 tilt angles given for 25 projections"
+        raise DataError("angles: none given (None); a tilt series needs its tilt angles, in degrees, one per "
+                        "projection")
     if isinstance(angles, str | Path):
         raise DataError(f"angles: {str(angles)!r} is a file name, not tilt angles: read it with "
                         "tomo.read_rawtlt(path), or give it as rawtlt= (as_tilt_series: the name of a file beside "
