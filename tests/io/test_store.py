@@ -325,3 +325,23 @@ def test_a_signal_is_not_saved_over_the_store_it_was_loaded_from(tmp_path):
         s.isig[1:].save(src, overwrite=True)
     np.testing.assert_array_equal(em.load(src).to_numpy(), np.arange(24).reshape(2, 3, 4))
     s.isig[1:].save(tmp_path / "b.zarr")  # another name is fine
+
+
+def test_no_store_is_written_inside_another(rng, tmp_path):
+    """`emscale convert a.zarr a.zarr/inner.zarr` (or into a.zarr/data/x.zarr) exited 0 with the new store inside
+    the old one, whose next --overwrite was then refused: 'holds inner.zarr, which emscale did not write'."""
+    src = tmp_path / "a.zarr"
+    _cube(rng).save(src)
+    before = sorted(str(p.relative_to(src)) for p in src.rglob("*"))
+    (tmp_path / "link").symlink_to(src)
+    for dst in (src / "inner.zarr", src / "data" / "x.zarr", tmp_path / "link" / "x.zarr",
+                src / "data" / ".." / "x.zarr"):
+        with pytest.raises(OutputExistsError, match=f"{re.escape(str(dst))} lies inside the emscale store "
+                                                    f"{re.escape(str(src))}, .*nothing written"):
+            em.convert(src, dst)
+        with pytest.raises(OutputExistsError, match="lies inside the emscale store"):
+            em.load(src).save(dst)
+    assert sorted(str(p.relative_to(src)) for p in src.rglob("*")) == before
+    em.verify(src)
+    _cube(rng).save(src, overwrite=True)  # still a store emscale may replace
+    em.convert(src, tmp_path / "a.zarr.copy.zarr")  # beside it (a name that starts like it) is fine

@@ -92,6 +92,11 @@ def enclosing_store(p) -> Path | None:
     p = Path(p).absolute()
     if _store_format(p) == FORMAT:
         return None
+    return _store_above(p)
+
+
+def _store_above(p: Path) -> Path | None:
+    """The innermost emscale store among the folders that hold ``p`` (``p`` itself not included)."""
     return next((q for q in p.parents if _store_format(q) == FORMAT), None)
 
 
@@ -119,9 +124,15 @@ def not_replaceable(p: Path) -> str | None:
 
 def check_store_output(path, overwrite: bool) -> Path:
     """Refuse, before any work, a store output that the save would refuse at its end: a wrong name
-    (:func:`check_store_name`), an existing one without ``overwrite``, or one that may not be replaced
-    (:func:`not_replaceable`). Returns the path."""
+    (:func:`check_store_name`), one inside an existing store, an existing one without ``overwrite``, or one that may
+    not be replaced (:func:`not_replaceable`). Returns the path."""
     p = check_store_name(path)
+    # A store written into another (`convert a.zarr a.zarr/b.zarr`) changed that store, whose next --overwrite was
+    # then refused for holding files emscale did not write; resolved, so that a link or '..' cannot hide it
+    holder = _store_above(p.resolve())
+    if holder is not None:
+        raise OutputExistsError(f"{p} lies inside the emscale store {holder}, which holds only its own files; write "
+                                "the new store outside it: nothing written")
     if os.path.lexists(p):
         if not overwrite:
             raise OutputExistsError(f"{p} already exists; pass overwrite=True (--overwrite) to replace it")
