@@ -45,6 +45,16 @@ def test_convert_then_info_and_history(real_dir, tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1
 
 
+def test_convert_of_a_file_with_several_signals_lists_them_and_names_the_options(real_dir, tmp_path, capsys):
+    """It said "holds 2 signals; pick one with signal_type= or index= (--signal-type, --index)": the Python keywords
+    on the command line, and no word of which signals there are."""
+    code, out, err = run(capsys, "convert", str(real_dir / BCF), str(tmp_path / "x.zarr"))
+    assert code == 2 and err.strip() == (f"emscale: error: {real_dir / BCF} holds 2 signals (0: 'AsB' image (|30, 30); "
+                                         "1: 'EDX' EDS_SEM (30, 30|2048)); pick one with --index or --signal-type to "
+                                         "convert"), err
+    assert not (tmp_path / "x.zarr").exists()
+
+
 def test_convert_of_a_truncated_vendor_file_is_one_line_and_writes_nothing(real_dir, tmp_path, capsys):
     """The Bruker file cut in half: its header still reads, the compressed spectra do not (zlib). That was
     'emscale: error: error: Error -5 ...' with exit code 1, naming neither the file nor the cause."""
@@ -199,8 +209,9 @@ def test_run_errors_name_the_recipe_file_and_line_with_no_bar_before_the_run(vel
     (tmp_path / "st.toml").write_text(f'[input]\npath = "{velox_emd}"\nsignal_type = "EELS"\n\n[[step]]\nop = "sum"\n')
     code, out, err = run(capsys, "run", str(tmp_path / "st.toml"), "-o", str(tmp_path / "out"))
     assert code == 2 and out == "", out
-    assert err.strip() == (f"emscale: error: {velox_emd} holds 3 signals of type 'EELS' (at indices 14, 15, 16); "
-                           "pick one with index in [input]")
+    assert err.strip() == (f"emscale: error: {velox_emd} holds 3 signals of type 'EELS' (14: 'EELS (800 to 1146 eV)' "
+                           "EELS (20, 16|2048); 15: 'EELS (480 to 826.4 eV)' EELS (20, 16|2048); 16: 'EELS (-21.5 to "
+                           "324.8 eV)' EELS (20, 16|2048)); pick one with index in [input]")
     em.Signal(np.ones((2, 3, 8))).save(tmp_path / "x.zarr")
     (tmp_path / "r.toml").write_text('[input]\npath = "x.zarr"\n\n[[step]]\nop = "isig"\nkey = "0:9.5"\n')
     code, out, err = run(capsys, "run", str(tmp_path / "r.toml"), "-o", str(tmp_path / "out"))

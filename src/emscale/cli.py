@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from .core.errors import EmscaleError
+from .core.errors import EmscaleError, SeveralSignalsError
 
 app = typer.Typer(
     add_completion=False,
@@ -151,7 +151,11 @@ def convert(
     if index is not None:
         kwargs["index"] = index
     with ProgressBar(f"convert {src.name}") as bar:
-        _convert(src, dst, chunks=_parse_chunks(chunks), overwrite=overwrite, progress=bar, **kwargs)
+        try:
+            _convert(src, dst, chunks=_parse_chunks(chunks), overwrite=overwrite, progress=bar, **kwargs)
+        except SeveralSignalsError as exc:  # its message names the Python keywords
+            raise SeveralSignalsError(exc.held, "pick one with --index" + ("" if signal_type else " or --signal-type")
+                                      + " to convert") from None
     typer.echo(f"wrote {dst} ({_human_bytes(_disk_size(dst))})")
 
 

@@ -190,8 +190,9 @@ def test_convert_streams_a_vendor_file(real_dir, tmp_path):
 
 
 def test_convert_names_the_signals_of_the_type_given(velox_emd, tmp_path):
-    with pytest.raises(FileFormatError, match=r"holds 3 signals of type 'EELS' \(at indices \d+, \d+, \d+\); pick "
-                                              r"one with index= \(--index\)"):
+    """Each signal of the type by its index in the file, title, type and shape; the Python keywords only."""
+    with pytest.raises(FileFormatError, match=r"holds 3 signals of type 'EELS' \(14: 'EELS \(800 to 1146 eV\)' EELS "
+                                              r"\(20, 16\|2048\); 15: .*; 16: .*\); pick one with index= to convert$"):
         em.convert(velox_emd, tmp_path / "v.zarr", signal_type="EELS")
 
 

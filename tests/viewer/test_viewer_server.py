@@ -209,7 +209,8 @@ def test_main_view_asks_which_signal_of_a_file_with_several(monkeypatch, cube, a
 
     two = [em.Signal(cube, axes=axes, title="EDS"), em.Signal(cube[..., :10], axes=axes, title="EELS")]
     monkeypatch.setattr("emscale.io.load", lambda path, lazy, index: two if index is None else two[index])
-    with pytest.raises(DataError, match=r"x.emd holds 2 signals \(0: EDS \(12, 16, 96\); 1: EELS \(12, 16, 10\)\); "
+    with pytest.raises(DataError, match=r"x.emd holds 2 signals \(0: 'EDS' untyped \(16, 12\|96\); 1: 'EELS' untyped "
+                                        r"\(16, 12\|10\)\); "
                                         r"choose one with --index N"):
         main_view("x.emd", no_browser=True, out=lambda line: None)
     lines = []

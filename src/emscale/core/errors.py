@@ -25,6 +25,15 @@ class OutputExistsError(EmscaleError, FileExistsError):
     """An output already exists and overwrite was not requested."""
 
 
+class SeveralSignalsError(FileFormatError):
+    """A file holds several signals where one is needed. ``held`` says which (``"X holds 2 signals (0: ...)"``): a
+    command line says how to pick one with its own options, not the Python keywords of the message."""
+
+    def __init__(self, held: str, how: str):
+        super().__init__(f"{held}; {how}")
+        self.held = held
+
+
 class ReplayError(EmscaleError):
     """A recorded history or results folder cannot be re-run (unknown step, moved or changed input)."""
 

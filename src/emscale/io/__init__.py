@@ -11,7 +11,8 @@ import numpy as np
 
 from ..core import history as _history
 from ..core.atomic import read_lock, recover
-from ..core.errors import ArgumentError, EmscaleError, FileFormatError
+from ..core.axes import shape_notation
+from ..core.errors import ArgumentError, EmscaleError, FileFormatError, SeveralSignalsError
 from ..core.result import result_kind
 from ..core.signal import Signal
 from .store import (
@@ -142,12 +143,16 @@ def _check_signal_type(p: Path, wanted: str, found: str) -> None:
 
 
 def several_signals(src, signals: list, signal_type=None) -> str:
-    """``"<src> holds N signals"``, of ``signal_type`` with their indices where one was asked for: how a refusal of
-    a file that holds several starts (each caller says how to pick one)."""
-    if signal_type is None:
-        return f"{src} holds {len(signals)} signals"
-    where = [x.history[0].get("params", {}).get("index") if x.history else None for x in signals]
-    return f"{src} holds {len(signals)} signals of type {signal_type!r} (at indices {', '.join(map(str, where))})"
+    """``"<src> holds N signals [of type T] (0: 'title' TYPE (nav|sig); ...)"``, each by its index in the file:
+    how a refusal of a file that holds several starts (each caller says how to pick one, with its own options)."""
+    def index(i, x):  # load records a signal's position in the file; a list from elsewhere is in file order
+        params = x.history[0].get("params", {}) if x.history and isinstance(x.history[0], dict) else {}
+        return params.get("index", i) if isinstance(params, dict) else i
+
+    listed = "; ".join(f"{index(i, x)}: {x.title!r} {x.signal_type or 'untyped'} "
+                       f"{shape_notation(x.axes[:x.nav_ndim], x.axes[x.nav_ndim:])}" for i, x in enumerate(signals))
+    typed = "" if signal_type is None else f" of type {signal_type!r}"
+    return f"{src} holds {len(signals)} signals{typed} ({listed})"
 
 
 def convert(src, dst, chunks=None, overwrite: bool = False, progress=None, **load_kwargs) -> None:
@@ -158,9 +163,8 @@ def convert(src, dst, chunks=None, overwrite: bool = False, progress=None, **loa
         s = load(src, lazy=True, **load_kwargs)
     if isinstance(s, list):
         typed = load_kwargs.get("signal_type")
-        raise FileFormatError(f"{several_signals(src, s, typed)}; pick one with "
-                              + ("index= (--index)" if typed is not None else
-                                 "signal_type= or index= (--signal-type, --index)") + " to convert")
+        raise SeveralSignalsError(several_signals(src, s, typed), "pick one with "
+                                  + ("index=" if typed is not None else "index= or signal_type=") + " to convert")
     store_chunks(s, chunks)  # a wrong chunk shape is the caller's, not a damaged file's
     # A store's numbers must still have the digest recorded when it was written (nothing written otherwise).
     expect = store_summary(src)["data_sha256"] if is_store(Path(src)) else None

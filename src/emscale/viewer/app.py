@@ -54,12 +54,11 @@ def main_view(path, index: int | None = None, no_browser: bool = False, port: in
     needs ``index`` (the error lists them). ``out`` prints the URL; ``on_start(server)`` is called once the
     server runs (closing the server from there ends the call, as Ctrl-C does).
     """
-    from ..io import load
+    from ..io import load, several_signals
 
     s = load(path, lazy=True, index=index)
     if isinstance(s, list):
-        names = "; ".join(f"{i}: {x.title or x.signal_type or 'signal'} {x.shape}" for i, x in enumerate(s))
-        raise DataError(f"{path} holds {len(s)} signals ({names}); choose one with --index N")
+        raise DataError(f"{several_signals(path, s)}; choose one with --index N")
     server = view(s, open_browser=not no_browser, port=port)
     out(f"emscale viewer of {path} at {server.url}")
     out("press Ctrl-C to stop")
