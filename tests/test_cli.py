@@ -55,6 +55,25 @@ def test_convert_of_a_file_with_several_signals_lists_them_and_names_the_options
     assert not (tmp_path / "x.zarr").exists()
 
 
+def test_history_as_json_or_recipe_of_a_file_with_several_signals_picks_one(real_dir, capsys):
+    """`history --json` / `--as-recipe` of the Bruker file printed two documents one after the other, exit 0: no
+    JSON, and a TOML that declares [input] twice."""
+    import json
+    import tomllib
+
+    for fmt in ("--json", "--as-recipe"):
+        code, out, err = run(capsys, "history", str(real_dir / BCF), fmt)
+        assert code == 2 and out == "" and err.strip() == (
+            f"emscale: error: {real_dir / BCF} holds 2 signals (0: 'AsB' image (|30, 30); 1: 'EDX' EDS_SEM "
+            f"(30, 30|2048)); pick one with --index or --signal-type for {fmt}"), err
+    code, out, err = run(capsys, "history", str(real_dir / BCF), "--json", "--index", "1")
+    assert code == 0 and json.loads(out)[0]["params"] == {"lazy": True, "index": 1}
+    code, out, err = run(capsys, "history", str(real_dir / BCF), "--as-recipe", "--signal-type", "EDS_SEM")
+    assert code == 0 and tomllib.loads(out)["input"]["index"] == 1
+    code, out, err = run(capsys, "history", str(real_dir / BCF))  # the listing of each stays as it was
+    assert code == 0 and "[0] <Signal image 'AsB'" in out and "load(lazy=True, index=1)" in out
+
+
 def test_convert_of_a_truncated_vendor_file_is_one_line_and_writes_nothing(real_dir, tmp_path, capsys):
     """The Bruker file cut in half: its header still reads, the compressed spectra do not (zlib). That was
     'emscale: error: error: Error -5 ...' with exit code 1, naming neither the file nor the cause."""
@@ -121,6 +140,8 @@ def test_a_saved_result_opens_with_info_history_and_load_result(tmp_path, capsys
     assert code == 0 and "an emscale result: emscale-decomposition" in out and "factors: 32 x 2" in out
     code, out, _ = run(capsys, "history", str(path))
     assert code == 0 and "decompose(method='pca'" in out
+    code, out, err = run(capsys, "history", str(path), "--json", "--index", "0")
+    assert code == 2 and "is an emscale result, which holds one history: --index and --signal-type pick" in err
     with pytest.raises(em.FileFormatError, match=r"is an emscale result \(emscale-decomposition\), not a signal: "
                                                  r"open it with em.load_result"):
         em.load(path)

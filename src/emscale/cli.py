@@ -130,6 +130,11 @@ def _parse_chunks(text: str | None) -> tuple[int, ...] | None:
         raise EmscaleError(f"--chunks must be comma-separated integers, got {text!r}") from None
 
 
+def _pick_one(signal_type: str | None) -> str:
+    """How to pick one of several signals on the command line (``--signal-type`` given: those of that type)."""
+    return "pick one with --index" + ("" if signal_type else " or --signal-type")
+
+
 @app.command()
 def convert(
     src: Path = typer.Argument(..., help="Vendor file to convert."),
@@ -154,8 +159,7 @@ def convert(
         try:
             _convert(src, dst, chunks=_parse_chunks(chunks), overwrite=overwrite, progress=bar, **kwargs)
         except SeveralSignalsError as exc:  # its message names the Python keywords
-            raise SeveralSignalsError(exc.held, "pick one with --index" + ("" if signal_type else " or --signal-type")
-                                      + " to convert") from None
+            raise SeveralSignalsError(exc.held, f"{_pick_one(signal_type)} to convert") from None
     typer.echo(f"wrote {dst} ({_human_bytes(_disk_size(dst))})")
 
 
@@ -164,12 +168,24 @@ def history(
     file: Path = typer.Argument(..., help="An emscale .zarr store (or any loadable file)."),
     as_json: bool = typer.Option(False, "--json", help="Print the raw history as JSON."),
     as_recipe: bool = typer.Option(False, "--as-recipe", help="Print a recipe (TOML) that reproduces it."),
+    signal_type: str = typer.Option(None, help="Pick the signal of this type in a multi-signal file."),
+    index: int = typer.Option(None, help="Pick the signal at this position in a multi-signal file."),
 ):
     """The processing history recorded with a signal or a result."""
     from . import load, load_result
     from .core.result import result_kind
+    from .io import several_signals
 
-    loaded = load_result(file) if result_kind(file) else load(file, lazy=True)
+    if result_kind(file):
+        if signal_type or index is not None:
+            raise EmscaleError(f"{file} is an emscale result, which holds one history: --index and --signal-type "
+                               "pick among the signals of a file")
+        loaded = load_result(file)
+    else:
+        loaded = load(file, lazy=True, signal_type=signal_type, index=index)
+    if isinstance(loaded, list) and (as_json or as_recipe):  # documents one after the other are no JSON or TOML
+        raise SeveralSignalsError(several_signals(file, loaded, signal_type),
+                                  f"{_pick_one(signal_type)} for {'--json' if as_json else '--as-recipe'}")
     signals = loaded if isinstance(loaded, list) else [loaded]
     for i, s in enumerate(signals):
         if as_recipe:
