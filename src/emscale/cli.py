@@ -5,6 +5,7 @@ Bad input ends with one line on stderr and a non-zero exit code; ``--debug`` sho
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import warnings
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from .core.errors import EmscaleError, SeveralSignalsError
+from .core.errors import EmscaleError, SeveralSignalsError, SignalTypeError
 
 app = typer.Typer(
     add_completion=False,
@@ -135,6 +136,19 @@ def _pick_one(signal_type: str | None) -> str:
     return "pick one with --index" + ("" if signal_type else " or --signal-type")
 
 
+@contextlib.contextmanager
+def _options_named(signal_type: str | None, what: str):
+    """The advice of a :class:`SignalChoiceError` in the command line's options (its message names the keywords)."""
+    try:
+        yield
+    except SeveralSignalsError as exc:
+        raise SeveralSignalsError(exc.held, f"{_pick_one(signal_type)} {what}") from None
+    except SignalTypeError as exc:
+        raise SignalTypeError(exc.held, exc.wanted, "--signal-type picks among several signals; to relabel it, as "
+                              f"HyperSpy's load does: em.load(path, signal_type={exc.wanted!r}) in Python, and save "
+                              "that") from None
+
+
 @app.command()
 def convert(
     src: Path = typer.Argument(..., help="Vendor file to convert."),
@@ -155,11 +169,8 @@ def convert(
         kwargs["signal_type"] = signal_type
     if index is not None:
         kwargs["index"] = index
-    with ProgressBar(f"convert {src.name}") as bar:
-        try:
-            _convert(src, dst, chunks=_parse_chunks(chunks), overwrite=overwrite, progress=bar, **kwargs)
-        except SeveralSignalsError as exc:  # its message names the Python keywords
-            raise SeveralSignalsError(exc.held, f"{_pick_one(signal_type)} to convert") from None
+    with ProgressBar(f"convert {src.name}") as bar, _options_named(signal_type, "to convert"):
+        _convert(src, dst, chunks=_parse_chunks(chunks), overwrite=overwrite, progress=bar, **kwargs)
     typer.echo(f"wrote {dst} ({_human_bytes(_disk_size(dst))})")
 
 
@@ -172,9 +183,9 @@ def history(
     index: int = typer.Option(None, help="Pick the signal at this position in a multi-signal file."),
 ):
     """The processing history recorded with a signal or a result."""
-    from . import load, load_result
+    from . import load_result
     from .core.result import result_kind
-    from .io import several_signals
+    from .io import load_picked, several_signals
 
     if result_kind(file):
         if signal_type or index is not None:
@@ -182,7 +193,8 @@ def history(
                                "pick among the signals of a file")
         loaded = load_result(file)
     else:
-        loaded = load(file, lazy=True, signal_type=signal_type, index=index)
+        with _options_named(signal_type, "for the history"):
+            loaded = load_picked(file, lazy=True, signal_type=signal_type, index=index)
     if isinstance(loaded, list) and (as_json or as_recipe):  # documents one after the other are no JSON or TOML
         raise SeveralSignalsError(several_signals(file, loaded, signal_type),
                                   f"{_pick_one(signal_type)} for {'--json' if as_json else '--as-recipe'}")

@@ -206,3 +206,25 @@ def test_an_unknown_signal_type_for_a_single_signal_is_warned(real_dir):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert em.load(path, signal_type="EDS_TEM").signal_type == "EDS_TEM"
+
+
+@pytest.mark.parametrize("name, found, asked", [("EELS_SI.dm4", "EELS", "EDS"),
+                                                ("test-MonoCL_spectrum-SI.dm4", "CL", "EELS")])
+def test_convert_signal_type_picks_and_never_relabels_a_single_signal(real_dir, tmp_path, capsys, name, found, asked):
+    """`convert --signal-type EDS` of an EELS dm4 (or EELS of a CL line scan in nm) wrote a store labelled EDS, exit
+    0, where the option says it picks the signal of that type in a multi-signal file. em.load still relabels."""
+    from emscale.cli import main
+
+    with pytest.raises(em.FileFormatError, match=rf"{name} holds one signal, of type '{found}'; signal_type= picks "
+                                                 rf"among several signals; to relabel it, as HyperSpy's load does, "
+                                                 rf"em.load\(path, signal_type='{asked}'\) and save that"):
+        em.convert(real_dir / name, tmp_path / "x.zarr", signal_type=asked)
+    assert main(["convert", str(real_dir / name), str(tmp_path / "x.zarr"), "--signal-type", asked]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (f"emscale: error: {real_dir / name} holds one signal, of type '{found}'; --signal-type "
+                           f"picks among several signals; to relabel it, as HyperSpy's load does: em.load(path, "
+                           f"signal_type='{asked}') in Python, and save that"), err
+    assert not (tmp_path / "x.zarr").exists()
+    em.convert(real_dir / name, tmp_path / "x.zarr", signal_type=found)  # its own type picks it
+    assert em.load(tmp_path / "x.zarr").signal_type == found
+    assert em.load(real_dir / name, signal_type=asked).signal_type == asked  # HyperSpy's load, documented

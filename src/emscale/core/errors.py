@@ -25,13 +25,25 @@ class OutputExistsError(EmscaleError, FileExistsError):
     """An output already exists and overwrite was not requested."""
 
 
-class SeveralSignalsError(FileFormatError):
-    """A file holds several signals where one is needed. ``held`` says which (``"X holds 2 signals (0: ...)"``): a
-    command line says how to pick one with its own options, not the Python keywords of the message."""
+class SignalChoiceError(FileFormatError):
+    """The signals of a file do not give the one asked for. ``held`` says what the file holds (``"X holds 2 signals
+    (0: ...)"``), ``how`` what to do: a command line says it with its own options, not the Python keywords."""
 
     def __init__(self, held: str, how: str):
         super().__init__(f"{held}; {how}")
         self.held = held
+
+
+class SeveralSignalsError(SignalChoiceError):
+    """A file holds several signals where one is needed."""
+
+
+class SignalTypeError(SignalChoiceError):
+    """A file holds one signal, of another type than the ``signal_type`` that was to pick it (``wanted``)."""
+
+    def __init__(self, held: str, wanted: str, how: str):
+        super().__init__(held, how)
+        self.wanted = wanted
 
 
 class ReplayError(EmscaleError):

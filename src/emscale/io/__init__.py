@@ -12,7 +12,7 @@ import numpy as np
 from ..core import history as _history
 from ..core.atomic import read_lock, recover
 from ..core.axes import shape_notation
-from ..core.errors import ArgumentError, EmscaleError, FileFormatError, SeveralSignalsError
+from ..core.errors import ArgumentError, EmscaleError, FileFormatError, SeveralSignalsError, SignalTypeError
 from ..core.result import result_kind
 from ..core.signal import Signal
 from .store import (
@@ -50,9 +50,27 @@ def load(
     A file with several signals gives a list in file order; ``signal_type=`` keeps only the signals of that
     type (one match gives a Signal) and ``index=`` picks one by its position in the file (given both, the signal
     at ``index`` must be of that type). A file with one signal takes ``signal_type=`` as its type, as HyperSpy
-    does (an EDS_SEM map read as EDS_TEM; recorded in the history). ``lazy=True`` keeps the data on disk (a dask
-    array read partition by partition). Extra keywords go to the reader.
+    does (an EDS_SEM map read as EDS_TEM; recorded in the history); :func:`load_picked`, which ``convert`` and the
+    command line use, only picks. ``lazy=True`` keeps the data on disk (a dask array read partition by partition).
+    Extra keywords go to the reader.
     """
+    return _load(path, lazy, signal_type, index, reader_kwargs, relabel=True)
+
+
+def load_picked(
+    path: str | os.PathLike,
+    lazy: bool = False,
+    signal_type: str | None = None,
+    index: int | None = None,
+    **reader_kwargs,
+) -> Signal | list[Signal]:
+    """:func:`load`, where ``signal_type=`` only picks among several signals, as ``convert`` and the command line's
+    ``--signal-type`` promise: a file of one signal of another type is a :class:`SignalTypeError`, not relabelled
+    (an EELS spectrum image converted with ``--signal-type EDS`` became "EDS" without a word)."""
+    return _load(path, lazy, signal_type, index, reader_kwargs, relabel=False)
+
+
+def _load(path, lazy, signal_type, index, reader_kwargs: dict, relabel: bool) -> Signal | list[Signal]:
     if not isinstance(lazy, (bool, np.bool_)):  # "yes" or 0 would pass as a truth value and be recorded as such
         raise ValueError(f"lazy must be True or False, got {lazy!r}")
     lazy = bool(lazy)
@@ -82,7 +100,12 @@ def load(
     picked = list(enumerate(signals))
     if signal_type is not None:
         if len(signals) == 1:
-            _check_signal_type(p, signal_type, signals[0].signal_type)
+            found = signals[0].signal_type
+            if not relabel and isinstance(signal_type, str) and signal_type != found:
+                raise SignalTypeError(f"{p} holds one signal, of type {found or 'untyped'!r}", signal_type,
+                                      f"signal_type= picks among several signals; to relabel it, as HyperSpy's "
+                                      f"load does, em.load(path, signal_type={signal_type!r}) and save that")
+            _check_signal_type(p, signal_type, found)
             signals[0].signal_type = signal_type
         else:
             picked = [(i, s) for i, s in picked if s.signal_type == signal_type]
@@ -139,7 +162,7 @@ def _check_signal_type(p: Path, wanted: str, found: str) -> None:
     hint = f"did you mean {guess!r}? " if guess else ""
     warnings.warn(f"{p}: signal_type {wanted!r} is no known signal type and the file's signal is "
                   f"{found or 'untyped'!s}; {hint}it is labelled {wanted!r} as asked (known: "
-                  f"{', '.join(sorted(KNOWN_SIGNAL_TYPES, key=str.lower))})", UserWarning, stacklevel=3)
+                  f"{', '.join(sorted(KNOWN_SIGNAL_TYPES, key=str.lower))})", UserWarning, stacklevel=4)
 
 
 def several_signals(src, signals: list, signal_type=None) -> str:
@@ -160,7 +183,7 @@ def convert(src, dst, chunks=None, overwrite: bool = False, progress=None, **loa
     check_store_output(dst, overwrite)
     with warnings.catch_warnings():  # the advice to convert a store of oversized chunks: being followed
         warnings.filterwarnings("ignore", message=".*every lazy partition decompresses a whole chunk")
-        s = load(src, lazy=True, **load_kwargs)
+        s = load_picked(src, lazy=True, **load_kwargs)
     if isinstance(s, list):
         typed = load_kwargs.get("signal_type")
         raise SeveralSignalsError(several_signals(src, s, typed), "pick one with "
@@ -177,4 +200,4 @@ def convert(src, dst, chunks=None, overwrite: bool = False, progress=None, **loa
                               "file?); nothing written") from e
 
 
-__all__ = ["convert", "load", "load_zarr", "save_zarr", "supported_formats", "verify"]
+__all__ = ["convert", "load", "load_picked", "load_zarr", "save_zarr", "supported_formats", "verify"]

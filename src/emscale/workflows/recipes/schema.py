@@ -5,7 +5,7 @@ A recipe::
     [input]
     path = "sample.zarr"          # relative to the recipe file
     sha256 = "..."                # optional: refuse a different file
-    signal_type = "EELS"          # optional: pick one signal of a multi-signal file
+    signal_type = "EELS"          # optional: pick one signal of a multi-signal file (one signal: its type, as em.load)
     index = 0                     # optional: pick by position
     lazy = false
 
