@@ -114,12 +114,19 @@ def info(file: Path = typer.Argument(..., help="A vendor file or an emscale .zar
 
 @app.command()
 def verify(file: Path = typer.Argument(..., help="An emscale .zarr store.")):
-    """Read every chunk of FILE, check each against its checksum and the numbers against their recorded digest."""
+    """Read every chunk of FILE, check each against its checksum, the numbers against their recorded digest and the
+    axes, dtype, type and metadata against theirs."""
     from .io import verify as _verify
 
     result = _verify(file)
-    kind = "chunk checksums and data digest" if result["checksums"] else "data digest (no chunk checksums)"
-    typer.echo(f"{file}: OK, {result['chunks']} chunks, {kind} match (sha256 {result['data_sha256'][:12]}...)")
+    checked = ["chunk checksums"] * result["checksums"] + ["data digest"] + ["metadata digests"] * result["meta"]
+    kind = ", ".join(checked[:-1]) + " and " + checked[-1] if len(checked) > 1 else checked[0]
+    line = f"{file}: OK, {result['chunks']} chunks, {kind} match (sha256 {result['data_sha256'][:12]}...)"
+    if not result["checksums"]:  # a store written by an earlier emscale: what could not be checked is said
+        line += "; an older store, without chunk checksums"
+    if not result["meta"]:
+        line += "; an older store, without metadata digests: its axes, dtype, signal type and metadata are not checked"
+    typer.echo(line)
 
 
 def _parse_chunks(text: str | None) -> tuple[int, ...] | None:

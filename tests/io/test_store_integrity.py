@@ -189,6 +189,63 @@ def test_cli_info_says_it_did_not_read_the_data(rng, tmp_path, capsys):
     assert "not read" in out and "emscale verify" in out
 
 
+# -- the description of the numbers: axes, dtype, type and metadata against their digests ------------------------
+def _edit(path: Path, name: str, change) -> None:
+    meta = json.loads((path / name).read_text())
+    change(meta)
+    (path / name).write_text(json.dumps(meta))
+
+
+def _scale(meta):
+    meta["attributes"]["emscale"]["axes"][2]["scale"] = 2.0
+
+
+def _int32(meta):
+    meta["data_type"] = "int32"
+
+
+def _type(meta):
+    meta["attributes"]["emscale"]["signal_type"] = "EDS_TEM"
+
+
+EDITS = {"axis scale": ("zarr.json", _scale, r"axis 2 \('E'\)"),
+         "dtype": ("data/zarr.json", _int32, r"the array's dtype, shape or chunks \(data/zarr.json says int32"),
+         "signal type": ("zarr.json", _type, "signal type")}
+
+
+@pytest.mark.parametrize("edit", EDITS)
+def test_an_edited_description_is_an_error_naming_what_differs(tmp_path, capsys, edit):
+    """An axis scale edited in zarr.json passed verify and info; float32 made int32 in data/zarr.json made em.load
+    return other numbers without a word (only verify's data digest saw it)."""
+    path = tmp_path / "s.zarr"
+    em.Signal(np.linspace(0, 1, 12 * 10 * 64, dtype=np.float32).reshape(12, 10, 64),
+              axes=[{"name": "y", "navigate": True}, {"name": "x", "navigate": True}, {"name": "E"}],
+              signal_type="EELS").save(path, chunks=CHUNKS)
+    name, change, said = EDITS[edit]
+    _edit(path, name, change)
+    for lazy in (False, True):
+        with pytest.raises(FileFormatError, match=rf"s\.zarr: its description no longer matches the digests recorded "
+                                                  rf"when it was written \(a zarr.json edited or damaged\): {said}"):
+            em.load(path, lazy=lazy)
+    with pytest.raises(FileFormatError, match=said):
+        eio.verify(path)
+    for cmd in ("verify", "info"):
+        code, out, err = _cli(capsys, cmd, path)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "no longer matches" in err, err
+
+
+def test_a_store_written_before_the_description_digests_loads_and_verify_says_so(rng, tmp_path, capsys):
+    path, s = _store(rng, tmp_path)
+    code, out, err = _cli(capsys, "verify", path)
+    assert code == 0 and "chunk checksums, data digest and metadata digests match" in out, out
+    _edit(path, "zarr.json", lambda m: m["attributes"]["emscale"].pop("meta_sha256"))
+    _edit(path, "zarr.json", _scale)  # not detected: nothing was recorded to check it against
+    assert em.load(path).axes[2].scale == 2.0
+    code, out, err = _cli(capsys, "verify", path)
+    assert code == 0 and out.strip().endswith("an older store, without metadata digests: its axes, dtype, signal "
+                                              "type and metadata are not checked"), out
+
+
 # -- a store replaced while it is read: the old or the new one whole, or a clear error -------------------------
 def _overwriter(path: str, n: int, ready) -> None:
     import emscale as em

@@ -15,10 +15,17 @@ decompression it costs a few percent (``benchmarks/bench_load.py``). ``data_sha2
 written in the save pass, is the whole-array check: ``verify(path)`` (``emscale verify``) recomputes it, and
 ``convert`` of a store checks it before its output is moved into place. Stores of format 1 (no chunk checksums)
 still load, with a warning; ``verify`` checks them by their digest.
+
+Format 3 adds ``meta_sha256``, digests of what the store says about its numbers besides the numbers
+(:func:`meta_digests`: each axis, the array's dtype, shape and chunks, the signal type, title and metadata). They
+are small JSON, so every open checks them: an axis scale edited in ``zarr.json`` or float32 made int32 in
+``data/zarr.json`` (the bytes then read as other numbers, every chunk's checksum still right) is an error naming
+what differs. Stores written before (format 1 and 2) have none and load as before; ``verify`` says so.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import warnings
@@ -34,7 +41,7 @@ from ..engine import passes
 from ..engine.passes import Pass, combine_row_digests, data_digest, row_digests, run_pass
 
 FORMAT = "emscale-signal"
-FORMAT_VERSION = 2  # 2: every chunk written, chunk_crc32c in the attributes
+FORMAT_VERSION = 3  # 2: every chunk written, chunk_crc32c in the attributes; 3: meta_sha256
 # A chunk is the smallest read: above this size (8 x the default's 16 MiB) every partition of a lazy signal
 # decompresses a whole chunk for its share of it, and a pass reads the store many times over
 LARGE_CHUNK_BYTES = 128 * 2**20
@@ -63,6 +70,44 @@ def store_attrs(s: Signal) -> dict:
         "original_metadata": codec.encode(s.original_metadata, strict=False),
         "history": s.history,  # entries are JSON already (codec-encoded parameters)
     }
+
+
+def meta_digests(attrs: dict, dtype, shape, chunks) -> dict:
+    """The SHA-256 of each part of a store's description that the numbers mean nothing without, as JSON with sorted
+    keys: ``{"axes": [one per axis, numpy order], "array": dtype, shape and chunks, "signal_type", "title",
+    "metadata"}``. ``attrs``: the store's attributes as written or read; the array's from its own metadata."""
+    def digest(value) -> str:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    array = {"dtype": np.dtype(dtype).name, "shape": [int(n) for n in shape], "chunks": [int(n) for n in chunks]}
+    return {"axes": [digest(a) for a in attrs.get("axes", [])], "array": digest(array),
+            **{k: digest(attrs.get(k)) for k in ("signal_type", "title", "metadata")}}
+
+
+def _check_meta(p: Path, attrs: dict, arr) -> None:
+    """Refuse a store whose description differs from the digests recorded when it was written (format 3 on); a
+    store written before has none and is read as before."""
+    recorded = attrs.get("meta_sha256")
+    if recorded is None:
+        return
+    if not isinstance(recorded, dict):
+        raise FileFormatError(f"{p}: its record of the metadata digests (meta_sha256 in zarr.json) is damaged")
+    now = meta_digests(attrs, arr.dtype, arr.shape, arr.chunks)
+    changed = []
+    if now["array"] != recorded.get("array"):
+        changed.append(f"the array's dtype, shape or chunks (data/zarr.json says {arr.dtype}, shape "
+                       f"{tuple(arr.shape)}, chunks {tuple(arr.chunks)})")
+    axes, was = attrs.get("axes", []), recorded.get("axes")
+    if not isinstance(was, list) or len(was) != len(now["axes"]):
+        changed.append(f"the list of axes (now {len(axes)})")
+    else:
+        changed += [f"axis {i} ({a.get('name') if isinstance(a, dict) else a!r})"
+                    for i, (a, d, w) in enumerate(zip(axes, now["axes"], was, strict=True)) if d != w]
+    changed += [k.replace("_", " ") for k in ("signal_type", "title", "metadata") if now[k] != recorded.get(k)]
+    if changed:
+        raise FileFormatError(f"{p}: its description no longer matches the digests recorded when it was written "
+                              f"(a zarr.json edited or damaged): {'; '.join(changed)}; not read")
 
 
 def check_store_name(path) -> Path:
@@ -214,6 +259,7 @@ def save_zarr(s: Signal, path, overwrite: bool = False, chunks=None, progress=No
         warnings.warn(f"{dst}: {note}", UserWarning, stacklevel=3)
     attrs = store_attrs(s)
     json.dumps(attrs, allow_nan=False)  # fail before writing anything if metadata cannot be stored
+    attrs["meta_sha256"] = meta_digests(attrs, s.dtype, s.shape, chunks if s.ndim else ())
 
     def write(tmp: Path):
         group = zarr.open_group(store=checksums.ChecksumStore(LocalStore(str(tmp)), name=str(dst)), mode="w-",
@@ -319,6 +365,7 @@ def _open(p: Path) -> tuple[StoreArray, dict]:
                       UserWarning, stacklevel=3)
     else:
         checksums.expect(store, arr, table)
+    _check_meta(p, attrs, arr)
     return StoreArray(arr, str(p)), attrs
 
 
@@ -337,8 +384,9 @@ def store_summary(path) -> dict:
 
 def verify(path) -> dict:
     """Read every chunk of the store at ``path`` (each checked against its checksum) and recompute the SHA-256
-    of the numbers against ``data_sha256``. Returns ``{"path", "chunks", "checksums", "data_sha256"}``; raises
-    ``FileFormatError`` naming the store (and the chunk) on any damage."""
+    of the numbers against ``data_sha256``. Returns ``{"path", "chunks", "checksums", "meta", "data_sha256"}``; raises
+    ``FileFormatError`` naming the store (and the chunk) on any damage. ``"meta"``: whether the store's description
+    (axes, dtype, shape, type, metadata) was checked against its digests; a store written before them has none."""
     from . import checksums
 
     p = Path(path)
@@ -356,7 +404,8 @@ def verify(path) -> dict:
         raise FileFormatError(f"{p}: the data do not match the digest recorded when the store was written (sha256 "
                               f"{expected[:12]}..., read {digest[:12]}...): the store is damaged")
     n = int(np.prod(checksums.grid(arr.shape, arr.chunks), dtype=np.int64)) if arr.ndim else 1
-    return {"path": str(p), "chunks": n, "checksums": "chunk_crc32c" in attrs, "data_sha256": digest}
+    return {"path": str(p), "chunks": n, "checksums": "chunk_crc32c" in attrs, "meta": "meta_sha256" in attrs,
+            "data_sha256": digest}
 
 
 def _as_lazy(arr: StoreArray, attrs: dict, p: Path):
