@@ -140,3 +140,31 @@ def test_signal_from_dict_is_lazy_when_asked_even_from_numpy():
     s = signal_from_dict(d, lazy=True)
     assert s.is_lazy and s.data.chunksize == default_chunks((4, 3, 8), np.uint16, 2) == (4, 3, 8)
     assert s.to_numpy().dtype == np.uint16 and np.array_equal(s.to_numpy(), data)
+
+
+def test_axes_that_share_a_name_are_renamed_with_a_warning_naming_the_file(tmp_path, monkeypatch):
+    """An .hspy whose axes are all named 'E' (HyperSpy reads it) was refused with "reader output does not form a
+    valid signal: axis names must be unique; repeated: ['E']", naming no file."""
+    import re
+
+    import numpy as np
+    from rsciio.hspy import file_writer
+
+    path = tmp_path / "same.hspy"
+    data = np.arange(24.0).reshape(2, 3, 4)
+    axes = [{"name": "E", "size": 2, "navigate": True}, {"name": "E", "size": 3, "navigate": True, "scale": 2.0},
+            {"name": "E", "size": 4, "navigate": False, "units": "eV"}]
+    file_writer(str(path), {"data": data, "axes": axes, "metadata": {"General": {"title": "t"}},
+                            "original_metadata": {}, "attributes": {"_lazy": False}, "tmp_parameters": {},
+                            "package_info": {"name": "test", "version": "0"}, "learning_results": {}, "models": {}})
+    with pytest.warns(UserWarning, match=re.escape(f"{path}: axes share a name, which emscale's axes may not (they are "
+                                                   "picked by name); renamed 'E' (navigation, size 3) as 'E_2', 'E' "
+                                                   "(signal, size 4) as 'E_3'")):
+        s = em.load(path)
+    assert [(a.name, a.size, a.scale) for a in s.axes] == [("E", 2, 1.0), ("E_2", 3, 2.0), ("E_3", 4, 1.0)]
+    np.testing.assert_array_equal(s.data, data)
+    # any other refusal of what a reader gave names the file too
+    two = [{"name": "y"}, {"name": "x"}]
+    monkeypatch.setattr("emscale.io.vendor.read_vendor", lambda p, lazy=False: [{"data": data, "axes": two}])
+    with pytest.raises(em.FileFormatError, match=re.escape(f"{path}: reader gave 2 axes for data of shape (2, 3, 4)")):
+        em.load(path)

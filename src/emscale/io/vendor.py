@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import unicodedata
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import ArgumentError, AxisError, FileFormatError
+from ..core.errors import ArgumentError, AxisError, EmscaleError, FileFormatError
 from ..core.signal import Signal
 
 # Spectral units tell which axis of a spectrum image is the signal when a reader leaves it ambiguous.
@@ -469,12 +470,44 @@ def distinct_titles(signals: list[Signal]) -> list[str]:
     return labels
 
 
+def unique_axis_names(dicts: list[dict], path: Path) -> list[dict]:
+    """Reader dictionaries whose axes have distinct names: HyperSpy reads a file whose axes share a name (every axis
+    "E" in an .hspy), a Signal refuses it (an axis is picked by its name). The first of a name, in storage order,
+    keeps it; the others get ``_2``, ``_3``...; a warning names the file and each renamed axis."""
+    out, renamed = [], []
+    for d in dicts:
+        axes = [dict(a) for a in d.get("axes", [])]
+        taken = {str(a.get("name") or "") for a in axes}
+        seen: set[str] = set()
+        for a in axes:
+            name = str(a.get("name") or "")
+            if name and name in seen:
+                k = 2
+                while f"{name}_{k}" in taken:
+                    k += 1
+                a["name"] = f"{name}_{k}"
+                taken.add(a["name"])
+                role = "navigation" if a.get("navigate", True) else "signal"
+                renamed.append(f"{name!r} ({role}, size {a.get('size', '?')}) as {a['name']!r}")
+            seen.add(name)
+        out.append(dict(d, axes=axes))
+    if renamed:
+        warnings.warn(f"{path}: axes share a name, which emscale's axes may not (they are picked by name); renamed "
+                      f"{', '.join(renamed)}", UserWarning, stacklevel=5)
+    return out
+
+
 def load_vendor(path: Path, lazy: bool = False, **reader_kwargs) -> list[Signal]:
-    dicts = harmonise_axes(read_vendor(path, lazy=lazy, **reader_kwargs))
+    dicts = unique_axis_names(harmonise_axes(read_vendor(path, lazy=lazy, **reader_kwargs)), path)
     shared = _instrument_mapping(dicts)
     if shared:
         dicts = [d if d.get("mapping") else dict(d, mapping=shared) for d in dicts]
-    signals = [signal_from_dict(d, lazy=lazy) for d in dicts]
+    try:
+        signals = [signal_from_dict(d, lazy=lazy) for d in dicts]
+    except EmscaleError as exc:  # what the reader gave does not form a signal: say which file gave it
+        if str(path) in str(exc):
+            raise
+        raise FileFormatError(f"{path}: {exc}") from exc
     for s in signals:
         if not s.title:  # as HyperSpy: a reader that gives no title (MRC, some TIFF) leaves the file's name
             _set_title(s, path.stem)
