@@ -216,6 +216,19 @@ def test_failed_write_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_write_that_fails_on_the_disk_names_the_destination_not_its_temporary(tmp_path):
+    """A full disk said "[Errno 28] No space left on device: '.d.tmp-1234-.../x'", a name the user never gave."""
+    import errno
+
+    def full(tmp):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp / "x"))
+
+    with pytest.raises(OSError, match=rf"^{tmp_path / 'd'}: could not be written \(No space left on device\): "
+                                      "nothing written$"):
+        atomic.atomic_dir(tmp_path / "d", full, create=True)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_lone_old_copy_is_not_resurrected(tmp_path):
     # A crash after the swap, before the clean-up, leaves only .out.old-*; the user then deletes out on purpose.
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)

@@ -248,6 +248,36 @@ def test_output_folder_missing(rng, tmp_path):
         _cube(rng).save(tmp_path / "no" / "such" / "x.zarr")
 
 
+def test_an_unusable_output_folder_is_named_before_the_input_is_read(rng, tmp_path, capsys, monkeypatch):
+    """`emscale convert full.dm4 notdir/x.zarr` (notdir a file; /dev/null/x.zarr, /sys/x.zarr alike) said
+    "[Errno 20] Not a directory: 'notdir/.x.zarr.tmp-...'", naming a temporary, once the input had been read."""
+    import errno
+    import os
+
+    from emscale.cli import main
+
+    (tmp_path / "notdir").write_text("x")
+    (tmp_path / "ro").mkdir()
+    mkdir = os.mkdir
+
+    def refuse_in_ro(p, *a, **kw):  # what /sys answers root, whom os.access lets through
+        if os.path.dirname(p) == str(tmp_path / "ro"):
+            raise PermissionError(errno.EPERM, os.strerror(errno.EPERM), p)
+        return mkdir(p, *a, **kw)
+
+    monkeypatch.setattr(os, "mkdir", refuse_in_ro)
+    missing_input = tmp_path / "never_read.dm4"  # the output is checked first: this input is never opened
+    for dst, problem in ((tmp_path / "notdir" / "x.zarr", f"{tmp_path / 'notdir'} is a file, not a folder"),
+                         (tmp_path / "no" / "x.zarr", f"{tmp_path / 'no'} does not exist"),
+                         (tmp_path / "ro" / "x.zarr", f"{tmp_path / 'ro'} takes no new entry (Operation not "
+                                                      "permitted)")):
+        assert main(["convert", str(missing_input), str(dst)]) == 2
+        assert capsys.readouterr().err.strip() == f"emscale: error: {dst}: cannot be written: {problem}"
+        with pytest.raises(FileFormatError, match=re.escape(f"{dst}: cannot be written: {problem}")):
+            _cube(rng).save(dst)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["notdir", "ro"]
+
+
 def test_input_never_modified(real_dir, tmp_path):
     src = tmp_path / "copy.dm4"
     shutil.copy(real_dir / "EELS_SI.dm4", src)

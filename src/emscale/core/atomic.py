@@ -184,15 +184,37 @@ def check_output_file(dst, overwrite: bool = False) -> Path:
     existing one without ``overwrite``, a folder in its place, a folder to write it in that is missing or not
     writable. Returns ``dst`` as a Path."""
     dst = Path(dst)
-    if not dst.parent.is_dir():
-        raise FileFormatError(f"{dst.parent}: output directory does not exist: nothing written")
+    problem = output_folder_problem(dst)
+    if problem in ("does not exist", "is a file, not a folder"):
+        raise FileFormatError(f"{dst.parent}: output directory {problem}: nothing written")
     if dst.is_dir():
         raise OutputExistsError(f"{dst} is a folder; the output file would replace it: nothing written")
     if os.path.lexists(dst) and not overwrite:
         raise _exists(dst)
-    if not os.access(dst.parent, os.W_OK | os.X_OK):
-        raise FileFormatError(f"{dst.parent}: output directory is not writable: nothing written")
+    if problem:
+        raise FileFormatError(f"{dst.parent}: output directory {problem}: nothing written")
     return dst
+
+
+def output_folder_problem(dst) -> str | None:
+    """What keeps the folder of ``dst`` from taking it, in words that follow the folder's name (None: nothing): it
+    does not exist, is a file, is not writable, or takes no new entry (``/sys``, ``/proc``, where root passes
+    ``os.access``: a probe folder is made and removed). Checked before any work: the write itself failed naming its
+    temporary (``[Errno 20] Not a directory: 'notdir/.x.zarr.tmp-...'``)."""
+    parent = Path(dst).parent
+    if not parent.exists():
+        return "does not exist"
+    if not parent.is_dir():
+        return "is a file, not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return "is not writable"
+    probe = temporary_sibling(Path(dst))
+    try:
+        os.mkdir(probe)
+    except OSError as exc:
+        return f"takes no new entry ({exc.strerror})"
+    os.rmdir(probe)
+    return None
 
 
 def _exists(dst: Path) -> OutputExistsError:
@@ -434,6 +456,11 @@ def atomic_dir(dst, write: Callable[[Path], None], overwrite: bool = False, crea
         os.rename(tmp, kept)
         raise OutputExistsError(f"{dst} changed while this run wrote its results ({why}); it was not replaced, "
                                 f"and the new results are in {kept}") from None
+    except OSError as exc:
+        _remove(tmp)
+        if str(tmp) in str(exc.filename or "") and not isinstance(exc, FileFormatError):  # the disk full...
+            raise FileFormatError(f"{dst}: could not be written ({exc.strerror or exc}): nothing written") from exc
+        raise
     except BaseException:
         _remove(tmp)
         raise
@@ -472,5 +499,5 @@ def _fill_in_place(tmp: Path, dst: Path, last: str | None) -> None:
             os.close(fd)
 
 
-__all__ = ["LOCK_TIMEOUT_S", "atomic_dir", "atomic_write", "check_output_folder", "read_lock", "recover",
-           "replaceable_folder", "temporary_sibling"]
+__all__ = ["LOCK_TIMEOUT_S", "atomic_dir", "atomic_write", "check_output_folder", "output_folder_problem",
+           "read_lock", "recover", "replaceable_folder", "temporary_sibling"]

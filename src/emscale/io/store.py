@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import codec
-from ..core.atomic import atomic_dir, read_lock
+from ..core.atomic import atomic_dir, output_folder_problem, read_lock
 from ..core.errors import DataError, EmscaleError, FileFormatError, OutputExistsError
 from ..core.signal import Signal, default_chunks, signal_method
 from ..engine import passes
@@ -178,6 +178,9 @@ def check_store_output(path, overwrite: bool) -> Path:
     if holder is not None:
         raise OutputExistsError(f"{p} lies inside the emscale store {holder}, which holds only its own files; write "
                                 "the new store outside it: nothing written")
+    problem = output_folder_problem(p)
+    if problem:
+        raise FileFormatError(f"{p}: cannot be written: {p.parent} {problem}")
     if os.path.lexists(p):
         if not overwrite:
             raise OutputExistsError(f"{p} already exists; pass overwrite=True (--overwrite) to replace it")
