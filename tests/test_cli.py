@@ -259,3 +259,17 @@ def test_sigterm_during_convert_removes_the_temporary_store_and_exits_143(tmp_pa
     assert proc.returncode == 143, (proc.returncode, proc.stderr)
     assert proc.stderr.strip().endswith("emscale: terminated (SIGTERM)"), proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.zarr"]
+
+
+def test_convert_keeps_stdout_for_its_result_and_shows_no_bar_before_the_input_is_read(tmp_path):
+    """The bar went to stdout, piped or not ("convert empty.dm4 ━━━ 0/? bytes ?" in the redirected output of a
+    conversion that failed at once), and was drawn before the input was checked."""
+    em.Signal(np.arange(40 * 8 * 64, dtype=np.uint16).reshape(40, 8, 64)).save(tmp_path / "in.zarr")
+    (tmp_path / "empty.dm4").write_bytes(b"")
+    cmd = [sys.executable, "-m", "emscale", "convert"]
+    proc = subprocess.run([*cmd, "in.zarr", "out.zarr"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("wrote out.zarr (") and proc.stdout.count("\n") == 1
+    assert "convert in.zarr" in proc.stderr and "/s " in proc.stderr, proc.stderr
+    proc = subprocess.run([*cmd, "empty.dm4", "x.zarr"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == "emscale: error: empty.dm4: the file is empty\n", proc.stderr

@@ -390,10 +390,11 @@ class _Steps:
 
     def __call__(self, i: int, n: int, op: str):
         if self._p is None:
+            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
             self._p = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                               TimeElapsedColumn())
+                               TimeElapsedColumn(), console=Console(stderr=True))  # stdout: the results only
             self._p.__enter__()
             self._task = self._p.add_task("recipe", total=n)
         self._p.update(self._task, completed=i, total=n, description=f"step {min(i + 1, n)}/{n}: {op}")
