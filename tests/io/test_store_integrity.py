@@ -319,3 +319,22 @@ def test_every_writer_of_a_store_refuses_another_name_before_any_work(tmp_path, 
     with pytest.raises(ValueError, match=r"name it '\*.zarr'"):
         reconstruct_to_store(ts, tmp_path / "vol", method="fbp")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_damaged_chunk_leaves_no_pending_reads_behind(tmp_path):
+    """em.load of a store with a truncated chunk raised its clean FileFormatError, then the script's exit printed
+    "Task was destroyed but it is pending!" 2-4 times (or "Cannot close a running event loop"): zarr's other chunk
+    reads of the selection were still running on its event loop."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    em.Signal(rng.poisson(2.0, (64, 128, 4096)).astype(np.uint16)).save(tmp_path / "c.zarr", chunks=(16, 128, 4096))
+    _chunk(tmp_path / "c.zarr", 2).write_bytes(_chunk(tmp_path / "c.zarr", 2).read_bytes()[:1000])
+    script = ("import emscale as em\n"
+              "try:\n    em.load('c.zarr')\nexcept em.FileFormatError as e:\n    print('caught', e)\n")
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0 and proc.stdout.startswith("caught c.zarr: chunk data/c/2/0/0"), proc
+        assert proc.stderr == "", proc.stderr

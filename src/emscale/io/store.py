@@ -337,11 +337,36 @@ class StoreArray:
     def __getitem__(self, key):
         try:
             return self.arr[key]
-        except (EmscaleError, MemoryError, IndexError):
+        except (MemoryError, IndexError):
+            raise
+        except EmscaleError:  # a chunk that does not match its checksum
+            _settle_reads()
             raise
         except Exception as exc:  # noqa: BLE001 - a codec error on damaged bytes of a store without checksums
+            _settle_reads()
             raise FileFormatError(f"{self.name}: data could not be read ({type(exc).__name__}: {exc}): the store "
                                   f"is damaged") from exc
+
+
+def _settle_reads(timeout_s: float = 60.0) -> None:
+    """Wait for the chunk reads zarr still runs after one of them failed. zarr reads the chunks of a selection as
+    tasks on its event-loop thread under ``asyncio.gather``, which hands back the first error and leaves the others
+    running; a script that ended on the error then printed "Task was destroyed but it is pending!" for each, or
+    "Cannot close a running event loop" from zarr's exit handler. Waiting (not cancelling: other threads' reads run on
+    the same loop) lets them end; their own errors are collected by the gather."""
+    import asyncio
+
+    from zarr.core.sync import sync
+
+    async def settle():
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        if others:
+            await asyncio.wait(others, timeout=timeout_s)
+
+    try:
+        sync(settle())
+    except Exception:  # noqa: BLE001 - a clean-up: the read's own error is the one to report
+        pass
 
 
 def _open(p: Path) -> tuple[StoreArray, dict]:
