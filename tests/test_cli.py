@@ -273,3 +273,18 @@ def test_convert_keeps_stdout_for_its_result_and_shows_no_bar_before_the_input_i
     proc = subprocess.run([*cmd, "empty.dm4", "x.zarr"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr == "emscale: error: empty.dm4: the file is empty\n", proc.stderr
+
+
+def test_info_does_not_hash_the_file(tmp_path, capsys, monkeypatch):
+    """`emscale info` said "data: not read" but read the whole file for its SHA-256 (2.2 s of 5.7 s for a 1.3 GB
+    .hspy): the digest goes into a history, and info records none. em.load still records it."""
+    import emscale.core.history as history
+
+    path = tmp_path / "x.zarr"
+    em.Signal(np.arange(24.0).reshape(2, 3, 4)).save(path)
+    hashed = []
+    real = history.file_digest
+    monkeypatch.setattr(history, "file_digest", lambda p: hashed.append(p) or real(p))
+    code, out, err = run(capsys, "info", str(path))
+    assert code == 0 and "(3, 2|4) float64" in out and hashed == [], (out, err, hashed)
+    assert em.load(path).history[0]["source"]["sha256"] and hashed == [path]

@@ -64,16 +64,15 @@ def describe_file(path: Path) -> str:
     """What ``emscale info`` prints: read from the metadata only (the data are opened lazily, not read)."""
     import warnings
 
-    from . import load
     from .core.result import result_kind
     from .core.signal import key_metadata
-    from .io import is_store, store_summary
+    from .io import is_store, load_for_summary, store_summary
 
     if result_kind(path):
         return describe_result(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # what the warnings say is on the "data:" line below
-        loaded = load(path, lazy=True)
+        loaded = load_for_summary(path)  # not the SHA-256 of the whole file, which only a history needs
     signals = loaded if isinstance(loaded, list) else [loaded]
     lines = [f"{path}  ({_human_bytes(_disk_size(path))} on disk, {len(signals)} signal(s))"]
     for i, s in enumerate(signals):
