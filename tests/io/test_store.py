@@ -12,6 +12,7 @@ import pytest
 import zarr
 
 import emscale as em
+import emscale.io as eio
 from emscale.core.errors import FileFormatError, OutputExistsError
 
 
@@ -224,9 +225,22 @@ def test_directory_instead_of_file(tmp_path):
 
 
 def test_zarr_not_written_by_emscale(tmp_path):
-    zarr.create_array(str(tmp_path / "foreign.zarr"), shape=(3,), dtype="i4")
-    with pytest.raises(FileFormatError, match="emscale"):
-        em.load(tmp_path / "foreign.zarr")
+    """A plain zarr array said "not a readable emscale zarr store (ContainsArrayError: An array already exists in
+    store wrapping-file://...)": it is named as a zarr array, with the way to read its numbers as a signal."""
+    import dask.array as da
+
+    foreign = tmp_path / "foreign.zarr"
+    zarr.create_array(str(foreign), shape=(2, 3), dtype="i4")[:] = 7
+    wrap = re.escape("to read its numbers as a signal: em.Signal(dask.array.from_zarr(path[, component]), "
+                     "axes=[...]), then .save('new.zarr')")
+    for call in (em.load, eio.verify):
+        with pytest.raises(FileFormatError, match=f"foreign.zarr: a zarr array, not an emscale store .*; {wrap}$"):
+            call(foreign)
+    em.Signal(da.from_zarr(str(foreign))).save(tmp_path / "wrapped.zarr")  # the way the message gives
+    assert em.load(tmp_path / "wrapped.zarr").data.tolist() == [[7] * 3] * 2
+    zarr.open_group(str(tmp_path / "group.zarr"), mode="w").create_array("data", shape=(3,), dtype="i2")
+    with pytest.raises(FileFormatError, match=f"group.zarr: zarr store without emscale attributes .*; {wrap}$"):
+        em.load(tmp_path / "group.zarr")
     (tmp_path / "plain.zarr").mkdir()
     with pytest.raises(FileFormatError, match="not a zarr store"):
         em.load(tmp_path / "plain.zarr")

@@ -181,6 +181,12 @@ def test_cli_verify_ok_then_damaged(rng, tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1 and "chunk data/c/1/0/0" in err and "Traceback" not in err
 
 
+def test_cli_verify_of_a_missing_store_says_so(tmp_path, capsys):
+    """It said "not an emscale zarr store (no zarr.json inside)" of a path where nothing is."""
+    code, out, err = _cli(capsys, "verify", tmp_path / "nonexist.zarr")
+    assert code == 2 and err.strip() == f"emscale: error: {tmp_path / 'nonexist.zarr'}: no such file or folder"
+
+
 def test_cli_info_says_it_did_not_read_the_data(rng, tmp_path, capsys):
     path, _ = _store(rng, tmp_path)
     _delete(path)  # info reads metadata only: it cannot tell, and says so

@@ -369,6 +369,21 @@ def _settle_reads(timeout_s: float = 60.0) -> None:
         pass
 
 
+# how to make an emscale store of the numbers of another zarr array
+_WRAP = ("to read its numbers as a signal: em.Signal(dask.array.from_zarr(path[, component]), axes=[...]), then "
+         ".save('new.zarr')")
+
+
+def _node_type(p: Path) -> str | None:
+    """``"array"`` or ``"group"``: what the zarr v3 metadata at ``p`` says it is (None where it says nothing)."""
+    try:
+        with open(p / "zarr.json", encoding="utf-8") as fh:
+            kind = json.load(fh).get("node_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return kind if isinstance(kind, str) else None
+
+
 def _open(p: Path) -> tuple[StoreArray, dict]:
     """Open a store for reading (call under ``read_lock``): its array, every chunk checked, and attributes."""
     import zarr
@@ -383,9 +398,12 @@ def _open(p: Path) -> tuple[StoreArray, dict]:
         attrs = dict(group.attrs).get("emscale")
         arr = group[checksums.ARRAY]
     except Exception as exc:  # noqa: BLE001
+        if _node_type(p) == "array":  # zarr said "ContainsArrayError: An array already exists in store ..."
+            raise FileFormatError(f"{p}: a zarr array, not an emscale store (a zarr group with emscale's "
+                                  f"attributes); {_WRAP}") from None
         raise FileFormatError(f"{p}: not a readable emscale zarr store ({type(exc).__name__}: {exc})") from exc
     if not attrs or attrs.get("format") != FORMAT:
-        raise FileFormatError(f"{p}: zarr store without emscale attributes (not written by emscale)")
+        raise FileFormatError(f"{p}: zarr store without emscale attributes (not written by emscale); {_WRAP}")
     table = attrs.get("chunk_crc32c")
     if table is None:
         warnings.warn(f"{p}: written without per-chunk checksums (store format {attrs.get('format_version', 1)}): "
@@ -416,8 +434,9 @@ def verify(path) -> dict:
     ``FileFormatError`` naming the store (and the chunk) on any damage. ``"meta"``: whether the store's description
     (axes, dtype, shape, type, metadata) was checked against its digests; a store written before them has none."""
     from . import checksums
+    from .vendor import check_path
 
-    p = Path(path)
+    p = check_path(path)  # "no zarr.json inside" a store that is not there at all
     if not is_store(p):
         raise FileFormatError(f"{p}: not an emscale zarr store (no zarr.json inside)")
     with read_lock(p):

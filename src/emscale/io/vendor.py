@@ -529,5 +529,5 @@ def _set_title(s: Signal, title: str) -> None:
 def check_path(path: str | os.PathLike) -> Path:
     p = Path(path)
     if not p.exists():
-        raise FileFormatError(f"{p}: no such file")
+        raise FileFormatError(f"{p}: no such file or folder")  # a store is a folder
     return p
