@@ -288,3 +288,11 @@ def test_info_does_not_hash_the_file(tmp_path, capsys, monkeypatch):
     code, out, err = run(capsys, "info", str(path))
     assert code == 0 and "(3, 2|4) float64" in out and hashed == [], (out, err, hashed)
     assert em.load(path).history[0]["source"]["sha256"] and hashed == [path]
+
+
+def test_run_counts_its_steps_in_words(tmp_path, capsys):
+    """It said "(1 steps, report ...)"."""
+    em.Signal(np.ones((2, 3, 8))).save(tmp_path / "x.zarr")
+    (tmp_path / "r.toml").write_text('[input]\npath = "x.zarr"\n\n[[step]]\nop = "sum"\n')
+    code, out, err = run(capsys, "run", str(tmp_path / "r.toml"), "-o", str(tmp_path / "out"))
+    assert code == 0 and f"wrote {tmp_path / 'out'} (1 step, report " in out, (out, err)

@@ -289,7 +289,8 @@ def run(
     rec = load_recipe(recipe)  # the whole recipe is validated before any work starts
     with _Steps() as bar:
         result = run_recipe(rec, out, overwrite=overwrite, progress=bar)
-    typer.echo(f"wrote {out} ({len(result.steps)} steps, report {out / rec.output['report']})")
+    n = len(result.steps)
+    typer.echo(f"wrote {out} ({n} step{'' if n == 1 else 's'}, report {out / rec.output['report']})")
 
 
 @app.command()
