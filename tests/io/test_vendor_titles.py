@@ -75,7 +75,8 @@ def test_velox_signals_have_distinct_titles_and_consistent_axes(velox_emd):
 
 
 def test_a_file_without_a_title_is_titled_by_its_name(real_dir):
-    """The MRC reader gives no title; as in HyperSpy, the file's name stands in (results and reports name it)."""
+    """The MRC reader gives no title; the file's name stands in (results and reports name it), where HyperSpy's load
+    leaves it ''."""
     path = real_dir / "tomography" / "HAADF.mrc"
     if not path.exists():
         pytest.skip("real tilt series not present")

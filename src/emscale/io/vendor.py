@@ -509,7 +509,9 @@ def load_vendor(path: Path, lazy: bool = False, **reader_kwargs) -> list[Signal]
             raise
         raise FileFormatError(f"{path}: {exc}") from exc
     for s in signals:
-        if not s.title:  # as HyperSpy: a reader that gives no title (MRC, some TIFF) leaves the file's name
+        # A reader that gives no title (MRC, some TIFF): the file's name stands in, so that reports, results and
+        # the lists of a file's signals name it. Not HyperSpy's way: its load (2.5) leaves the title ''
+        if not s.title:
             _set_title(s, path.stem)
         # the file's name, as HyperSpy records it: the Velox reader wrote the path as typed ("../real/x.emd"), which
         # says nothing once the file moves; where it was read from is the history's load entry
