@@ -248,6 +248,20 @@ def test_key_metadata_sums_up_long_number_lists():
     assert key_metadata({"Sample": {"elements": elements}})["elements"] == elements  # names are listed whole
 
 
+def test_key_metadata_shows_the_eds_times_angles_and_the_stage_tilt():
+    """`emscale info` of the Bruker file left out its real time and the detector's elevation and azimuth (what an
+    EDS quantification needs besides the live time), and any stage tilt."""
+    from emscale.core.signal import key_metadata
+
+    md = {"Acquisition_instrument": {"SEM": {"Stage": {"tilt_alpha": 10.0, "tilt_beta": -2.5, "x": 3.0},
+                                             "Detector": {"EDS": {"real_time": 70.07298, "live_time": 60.0,
+                                                                  "elevation_angle": 35.0, "azimuth_angle": 90.0}}}}}
+    eds = "SEM.Detector.EDS"
+    assert key_metadata(md) == {"SEM.Stage.tilt_alpha": "10 deg", "SEM.Stage.tilt_beta": "-2.5 deg",
+                                f"{eds}.live_time": "60 s", f"{eds}.real_time": "70.073 s",
+                                f"{eds}.elevation_angle": "35 deg", f"{eds}.azimuth_angle": "90 deg"}
+
+
 def test_rebin_refuses_an_integer_sum_that_does_not_fit_and_an_axis_it_would_empty():
     """The README says integer sums that would overflow 64 bits raise: sum did, rebin wrapped around."""
     import dask.array as da

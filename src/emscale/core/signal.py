@@ -568,10 +568,15 @@ def key_metadata(md: dict) -> dict:
         for k in ("beam_energy", "microscope", "magnification", "convergence_angle"):
             if k in inst:
                 out[f"{inst_name}.{k}"] = _with_unit(inst[k], k)
+        stage = inst.get("Stage", {})
+        for k in ("tilt_alpha", "tilt_beta"):  # a tilted sample changes an EDS take-off angle, and a tilt series
+            if isinstance(stage, dict) and k in stage:
+                out[f"{inst_name}.Stage.{k}"] = _with_unit(stage[k], k)
         det = inst.get("Detector", {})
         for dname, d in det.items() if isinstance(det, dict) else []:
             if isinstance(d, dict):
-                for k in ("collection_angle", "dispersion", "energy_resolution_MnKa", "live_time"):
+                for k in ("collection_angle", "dispersion", "energy_resolution_MnKa", "live_time", "real_time",
+                          "elevation_angle", "azimuth_angle"):
                     if k in d:
                         out[f"{inst_name}.Detector.{dname}.{k}"] = _with_unit(d[k], k)
     sample = md.get("Sample", {})
@@ -611,7 +616,8 @@ def scale_counting_times(s: Signal, n: int, signal_type: str) -> None:
 
 # The units of HyperSpy's metadata convention (what RosettaSciIO's mappings write), for display
 _UNITS = {"beam_energy": "keV", "convergence_angle": "mrad", "collection_angle": "mrad", "dispersion": "eV/channel",
-          "energy_resolution_MnKa": "eV", "live_time": "s", "magnification": "x"}
+          "energy_resolution_MnKa": "eV", "live_time": "s", "real_time": "s", "magnification": "x",
+          "tilt_alpha": "deg", "tilt_beta": "deg", "elevation_angle": "deg", "azimuth_angle": "deg"}
 
 
 def _with_unit(value, key: str):
