@@ -165,7 +165,8 @@ def test_index_and_signal_type_must_agree(real_dir):
     from emscale.core.errors import FileFormatError
 
     path = real_dir / "30x30_instructively_packed_16bit_compressed.bcf"
-    with pytest.raises(FileFormatError, match="signal 0 is of type 'image', not 'EDS_SEM'"):
+    with pytest.raises(FileFormatError, match="signal 0 is of type 'image', not 'EDS_SEM'; give the index or the "
+                                              "signal type, not both$"):  # words for Python and --index alike
         em.load(path, signal_type="EDS_SEM", index=0)
     assert em.load(path, signal_type="EDS_SEM", index=1).signal_type == "EDS_SEM"
 

@@ -127,7 +127,7 @@ def _load(path, lazy, signal_type, index, reader_kwargs: dict, relabel: bool,
         index = int(index) % len(signals)  # -1: the last, as in Python; recorded as its position
         if len(signals) > 1 and signal_type is not None and signals[index].signal_type != signal_type:
             raise FileFormatError(f"{p}: signal {index} is of type {signals[index].signal_type or '<none>'!r}, "
-                                  f"not {signal_type!r}; give one of index= and signal_type=")
+                                  f"not {signal_type!r}; give the index or the signal type, not both")
         picked = [(index, signals[index])]
     out = []
     for i, s in picked:
