@@ -400,7 +400,9 @@ class _Steps:
         self._p.update(self._task, completed=i, total=n, description=f"step {min(i + 1, n)}/{n}: {op}")
 
     def __exit__(self, *exc):
-        return None if self._p is None else self._p.__exit__(*exc)
+        from .engine.progress import close_bar
+
+        return None if self._p is None else close_bar(self._p, exc)
 
 
 def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...]]:

@@ -6,7 +6,8 @@ operation may run several passes (a background fit and an integration, NMF's fou
 
 The bars go to stderr, as warnings and errors do: a command's output piped to a file holds its results only (the
 bar's last state ended up among them). A bar appears at the first partition done, so an error before it (a refused
-output, an unreadable input) is printed alone, not under an empty ``0/? bytes ?``.
+output, an unreadable input) is printed alone, not under an empty ``0/? bytes ?``; one after it takes the bar
+away (:func:`close_bar`).
 """
 
 from __future__ import annotations
@@ -47,7 +48,17 @@ class ProgressBar:
         self._task = self._p.add_task(self._desc, total=None)
 
     def __exit__(self, *exc):
-        return None if self._p is None else self._p.__exit__(*exc)
+        return None if self._p is None else close_bar(self._p, exc)
+
+
+def close_bar(p, exc: tuple):
+    """Leave a rich ``Progress`` ``p`` as a context manager does, with the exception ``exc`` of ``__exit__``: after
+    an error the bar is taken away (from a file, never written), so that the error is the one line on stderr."""
+    if exc and exc[0] is not None:
+        p.live.transient = True
+        p.live.stop()  # not Progress.stop, which ends a file with an empty line
+        return None
+    return p.__exit__(*exc)
 
 
 def _average_rate(t0: float):
