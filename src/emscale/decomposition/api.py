@@ -51,7 +51,7 @@ def decompose(
     closure: bool | None = None, init: Literal["auto", "nndsvda", "vca"] | None = None,
     pure_pixels: bool | None = None, fit_pixels: int | None = None, mu_exponent: float | None = None,
     on: Literal["factors", "loadings"] | None = None, diff_order: int | None = None,
-    mask_zero_peak: bool | None = None,
+    settle_subspace: bool | None = None, mask_zero_peak: bool | None = None,
     executor=None, progress=None,
 ) -> Decomposition:
     """Unsupervised decomposition of a spectrum image into spectra (factors) and maps (loadings).
@@ -90,17 +90,18 @@ def decompose(
         more read).
     n_iter, oversample : power iterations and oversampling of the randomized solver. ``n_iter=None``: for PCA and
         ICA, whose result is the subspace itself, at least 2, up to 7, until the components that stand out of the
-        noise turn by less than a degree between iterations (:func:`.pca.randomized_pca`); for the methods that
-        refine from it (NMF, MCR, VCA), 2. ``info["power_iterations"]`` and its note say how many ran and why; an
+        noise turn by less than a degree between iterations (:func:`.pca.randomized_pca`); for NMF and MCR,
+        which start from it, 2 unless ``settle_subspace=True`` (then as PCA: their result then no longer hangs on
+        ``seed`` through a rough start); for VCA, 2. ``info["power_iterations"]`` and its note say how many ran and why; an
         int runs exactly that many.
-    max_iter, tol, loss, closure, init, pure_pixels, fit_pixels, mu_exponent, on, diff_order : options of the
-        methods that declare them
+    max_iter, tol, loss, closure, init, pure_pixels, fit_pixels, mu_exponent, on, diff_order, settle_subspace :
+        options of the methods that declare them
         (``None``: the method's default; an option given to a method that does not take it is an error):
         ``max_iter``/``tol`` of ica, mcr, nmf; ``closure`` of mcr, vca (abundances sum to one);
         ``pure_pixels`` of mcr, nmf (the pure-pixel member of the family of equally good non-negative
         factorisations where the data show pure pixels, else on EDS data the member whose spectra are pure at
         each phase's own lines where the data show those, :mod:`.purity`); ``loss``, ``init``, ``fit_pixels``,
-        ``mu_exponent`` of nmf; ``on`` (unmix the spectra, ``"factors"``, or the maps) and ``diff_order`` (of the
+        ``mu_exponent`` of nmf; ``settle_subspace`` of mcr, nmf (``n_iter`` above); ``on`` (unmix the spectra, ``"factors"``, or the maps) and ``diff_order`` (of the
         spectra first) of ica. See each method's class.
     mask_zero_peak : leave out the EDS detector's zero-energy (strobe) peak, the channels below 0.1 keV, from the
         separation . ``None``: on for EDS signals (``signal_type`` starting with
@@ -116,7 +117,7 @@ def decompose(
     """
     meth = configured(method, max_iter=max_iter, tol=tol, loss=loss, closure=closure, init=init,
                       pure_pixels=pure_pixels, fit_pixels=fit_pixels, mu_exponent=mu_exponent, on=on,
-                      diff_order=diff_order)
+                      diff_order=diff_order, settle_subspace=settle_subspace)
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
     check_seed(seed)  # before the work: a wrong seed failed only at the end
@@ -549,8 +550,8 @@ def _check_values(s: Signal, dm: DataMatrix, meth: Method, poisson: bool, n_comp
 
 def _power_iterations(n_iter: int | None, meth: Method) -> tuple[int, int | None, str]:
     """The randomized route's power iterations: (at least, at most or None for exactly that many, what a fixed count
-    says in ``info``). ``n_iter`` as given; None: PCA and ICA, whose result is the subspace, run until it settles
-    (:data:`AUTO_POWER_ITERATIONS`); the methods that refine from it run the least."""
+    says in ``info``). ``n_iter`` as given; None: PCA and ICA, whose result is the subspace, and NMF and MCR
+    asked to (``settle_subspace``), run until it settles (:data:`AUTO_POWER_ITERATIONS`); the others the least."""
     if n_iter is not None:
         return n_iter, None, "as given (n_iter)"
     least, most = AUTO_POWER_ITERATIONS

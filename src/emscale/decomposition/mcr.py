@@ -161,8 +161,12 @@ class MCR(Method):
     name = "mcr"
     nonnegative = True
     uses_pure_pixels = True
-    options = {"closure": False, "pure_pixels": True, "max_iter": 200, "tol": 1e-7}
-    recorded = ("pure_pixels", "closure")
+    options = {"closure": False, "pure_pixels": True, "max_iter": 200, "tol": 1e-7, "settle_subspace": False}
+    recorded = ("pure_pixels", "closure", "settle_subspace")
+
+    @property
+    def settles_subspace(self) -> bool:
+        return self.settle_subspace
 
     def fit(self, ctx: Context) -> tuple[np.ndarray, np.ndarray, dict]:
         dm = ctx.dm

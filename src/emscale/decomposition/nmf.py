@@ -610,13 +610,17 @@ class NMF(Method):
     name = "nmf"
     nonnegative = True
     options = {"loss": "kl", "init": "auto", "pure_pixels": True, "fit_pixels": None, "max_iter": 1000,
-               "tol": 1e-6, "mu_exponent": GAMMA}
-    recorded = ("loss", "init", "pure_pixels", "mu_exponent")
+               "tol": 1e-6, "mu_exponent": GAMMA, "settle_subspace": False}
+    recorded = ("loss", "init", "pure_pixels", "mu_exponent", "settle_subspace")
     top_k_only = True
 
     @property
     def uses_pure_pixels(self) -> bool:
         return self.init == "vca" or self.pure_pixels
+
+    @property
+    def settles_subspace(self) -> bool:
+        return self.settle_subspace
 
     def validate(self) -> None:
         if self.init not in ("auto", "vca", "nndsvda"):
