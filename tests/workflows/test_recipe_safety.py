@@ -174,7 +174,8 @@ def test_demo_never_destroys_a_users_folder(tmp_path, monkeypatch):
     listing = {"emscale": "0", "files": ["index.html", "eds/manifest.json"]}
     (old / "demo_files.json").write_text(json.dumps(listing))
     (old / "my_notes.txt").write_text("mine")  # put into the demo folder: --overwrite would have deleted it
-    with pytest.raises(OutputExistsError, match=r"holds 1 file\(s\) that emscale did not write or that were changed since \(my_notes.txt\)"):
+    with pytest.raises(OutputExistsError, match=r"holds 1 file\(s\) that emscale did not write or "
+                                                r"that were changed since \(my_notes.txt\)"):
         run_demo(old, overwrite=True)
     (old / "my_notes.txt").unlink()
     monkeypatch.setattr(demo, "_write_demo", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
@@ -251,7 +252,8 @@ def test_overwrite_replaces_only_a_results_folder(user_folder, tmp_path):
     assert (notes / "todo.txt").read_text() == "mine"
     # nor is a file the user put into a results folder deleted with it
     (tmp_path / "out" / "my_notes.txt").write_text("mine")
-    with pytest.raises(OutputExistsError, match=r"holds 1 file\(s\) that emscale did not write or that were changed since \(my_notes.txt\)"):
+    with pytest.raises(OutputExistsError, match=r"holds 1 file\(s\) that emscale did not write or "
+                                                r"that were changed since \(my_notes.txt\)"):
         run_recipe(user_folder / "r.toml", tmp_path / "out", overwrite=True)
     assert (tmp_path / "out" / "my_notes.txt").read_text() == "mine"
 

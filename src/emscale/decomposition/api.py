@@ -92,8 +92,8 @@ def decompose(
         ICA, whose result is the subspace itself, at least 2, up to 7, until the components that stand out of the
         noise turn by less than a degree between iterations (:func:`.pca.randomized_pca`); for NMF and MCR,
         which start from it, 2 unless ``settle_subspace=True`` (then as PCA: their result then no longer hangs on
-        ``seed`` through a rough start); for VCA, 2. ``info["power_iterations"]`` and its note say how many ran and why; an
-        int runs exactly that many.
+        ``seed`` through a rough start); for VCA, 2. ``info["power_iterations"]`` and its note say how many ran
+        and why; an int runs exactly that many.
     max_iter, tol, loss, closure, init, pure_pixels, fit_pixels, mu_exponent, on, diff_order, settle_subspace :
         options of the methods that declare them
         (``None``: the method's default; an option given to a method that does not take it is an error):
@@ -101,8 +101,8 @@ def decompose(
         ``pure_pixels`` of mcr, nmf (the pure-pixel member of the family of equally good non-negative
         factorisations where the data show pure pixels, else on EDS data the member whose spectra are pure at
         each phase's own lines where the data show those, :mod:`.purity`); ``loss``, ``init``, ``fit_pixels``,
-        ``mu_exponent`` of nmf; ``settle_subspace`` of mcr, nmf (``n_iter`` above); ``on`` (unmix the spectra, ``"factors"``, or the maps) and ``diff_order`` (of the
-        spectra first) of ica. See each method's class.
+        ``mu_exponent`` of nmf; ``settle_subspace`` of mcr, nmf (``n_iter`` above); ``on`` (unmix the spectra,
+        ``"factors"``, or the maps) and ``diff_order`` (of the spectra first) of ica. See each method's class.
     mask_zero_peak : leave out the EDS detector's zero-energy (strobe) peak, the channels below 0.1 keV, from the
         separation . ``None``: on for EDS signals (``signal_type`` starting with
         "EDS") with an energy axis in keV or eV; ``params["zero_peak_channels"]`` records how many were masked.
