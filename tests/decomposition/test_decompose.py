@@ -128,3 +128,15 @@ def test_a_sparse_scan_is_decomposed_on_its_measured_pixels():
     # a reconstruction holds a value everywhere: all of it is decomposed
     full = decompose(sparse.inpaint("nearest"), "pca", n_components=3)
     assert "unmeasured_excluded" not in full.params
+
+
+def test_fewer_components_than_asked_on_rank_deficient_data_are_said():
+    """The randomized route keeps only the directions the data hold: a noise-free cube of two phases gave 2
+    components for k = 4 without a word (only params["n_components_used"]); the Gram route returns 4."""
+    rng = np.random.default_rng(0)
+    a, b = rng.random((64 * 64, 1)), rng.random((1, 1024))
+    x = (np.hstack([a, 1 - a]) @ np.vstack([b, b[:, ::-1]])).reshape(64, 64, 1024) * 100
+    with pytest.warns(UserWarning, match=r"4 components asked, but the data hold only 2 independent direction"):
+        d = em.decompose(em.Signal(x), "pca", n_components=4, solver="randomized")
+    assert d.factors_array.shape == (1024, 2) and d.params["n_components_used"] == 2
+    assert "components_dropped" in d.info

@@ -157,6 +157,13 @@ def decompose(
         info["solver_note"] = solver_note
     rank, evidence, rank_info = _rank(dm, pca_result, solver, rank_sel, rank_needed, seed)
     k = min(n_pca, pca_result.factors.shape[1])
+    if not rank_needed and k < n_pca:
+        # the sketch keeps only the directions the data hold: a noise-free cube of two phases gave 2 components for
+        # k = 4 (the Gram route returns 4, two of them null), said only by params["n_components_used"]
+        note = (f"{n_pca} components asked, but the data hold only {k} independent direction(s) (noise-free or "
+                f"rank-deficient): {k} fitted")
+        warnings.warn(f"decompose {s!r}: {note}", UserWarning, stacklevel=4)
+        info["components_dropped"] = note
     if rank_needed:
         k = max(1, min(rank, pca_result.factors.shape[1]))
         if rank > k:
