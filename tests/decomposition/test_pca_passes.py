@@ -287,3 +287,25 @@ def test_components_that_stand_far_out_settle_at_two_iterations_with_the_same_bi
     assert d.info["power_iterations"] == 2 and d.info["power_iterations_note"].startswith("settled")
     fixed = em.decompose(em.Signal(big), n_components=3, solver="randomized", seed=1, n_iter=2)
     np.testing.assert_array_equal(d.factors_array, fixed.factors_array)
+
+
+def test_a_rank_read_from_a_rough_randomized_subspace_is_cautioned():
+    """estimate_rank of a result computed with an integer k on the randomized route reads its eigenvalues from two
+    power iterations, low near the noise edge (a new user's EELS cube of rank 4 read 3 / 2 / 3): it says so; a
+    settled subspace does not need to."""
+    from groundtruth import mixed_scene
+
+    s, _ = mixed_scene(rank=3, kind="eds", layout="blobs", shape=(40, 40), n_channels=2048, counts=200, seed=2)
+    with pytest.warns(UserWarning, match="stopped at max_iter"):
+        rough = em.decompose(s, "nmf", n_components=3, max_iter=5)
+    with pytest.warns(UserWarning, match=r"estimate_rank: the eigenvalues come from a randomized subspace of 2 "):
+        _, evidence = rough.estimate_rank()
+    assert "n_components='auto'" in evidence["caution"]
+    with pytest.warns(UserWarning, match="stopped at max_iter"):
+        settled = em.decompose(s, "nmf", n_components=3, max_iter=5, settle_subspace=True)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, evidence = settled.estimate_rank()
+    assert "caution" not in evidence
