@@ -97,7 +97,10 @@ def decompose(
     max_iter, tol, loss, closure, init, pure_pixels, fit_pixels, mu_exponent, on, diff_order, settle_subspace :
         options of the methods that declare them
         (``None``: the method's default; an option given to a method that does not take it is an error):
-        ``max_iter``/``tol`` of ica, mcr, nmf; ``closure`` of mcr, vca (abundances sum to one);
+        ``max_iter``/``tol`` of ica, mcr, nmf; ``closure`` of mcr, vca (a sum constraint on each pixel's
+        abundances, not the same one: VCA's sum to the pixel's total, its loadings are its fractions times its
+        counts; MCR's sum to a constant in the Poisson-weighted fit, which the spectra's unit-sum scaling then
+        undoes, so its loadings' sums are not constant in counts);
         ``pure_pixels`` of mcr, nmf (the pure-pixel member of the family of equally good non-negative
         factorisations where the data show pure pixels, else on EDS data the member whose spectra are pure at
         each phase's own lines where the data show those, :mod:`.purity`); ``loss``, ``init``, ``fit_pixels``,
