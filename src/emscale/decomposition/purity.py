@@ -94,7 +94,7 @@ MAX_BEYOND = 0.15
 # A rotated factorisation whose refitted loadings leave more than this multiple of the solver's own misfit is no
 # member of the family of equally good factorisations (the rotation's premise), whatever its evidence said: MCR
 # (its loss the weighted squared residual), 96 x 96 x 1024 and 64 x 64 x 1024 ground-truth scenes, 2026-12-02:
-# 1.000-1.007 on 16 pure-pixel cubes where the rotation was right and 1.63 on one more (21.9 -> 7.9 degrees from the
+# 1.000-1.007 on 15 pure-pixel cubes where the rotation was right and 1.63 on one more (21.9 -> 7.9 degrees from the
 # truth); 2246, 2451 and 1.4e6 on three smooth mixtures whose groups passed the single pixels' evidence and were
 # rotated to 28.0 / 30.3 / 25.5 degrees against the solver's own 16.1 / 25.6 / 15.1 (an ill-conditioned group
 # rotation, its spectra then clipped at zero). Four more mixtures read 3.6-684 with both ends poor (10.4-17.7 at the
