@@ -100,10 +100,10 @@ def _concentration_pass(dm: DataMatrix, s: np.ndarray, closure: bool, closure_sc
     return c, ctc, ctx, res
 
 
-def _misfit_refusal(loss: float, own: float, which: str) -> dict | None:
+def _misfit_refusal(ratio: float, loss: float, own: float, which: str) -> dict | None:
     """None where the rotated spectra, their concentrations refitted, fit about as well as the solver's own (squared
-    residuals ``loss``, ``own``); else the ``info`` that refuses the rotation (:data:`.purity.MAX_LOSS_RATIO`)."""
-    ratio = loss / max(own, EPS)
+    residuals ``loss``, ``own``; ``ratio`` of the two); else the ``info`` that refuses the rotation
+    (:data:`.purity.MAX_LOSS_RATIO`)."""
     if ratio <= MAX_LOSS_RATIO:
         return None
     said = (f"{which} rotation refused: its spectra fit the data {ratio:.3g} x worse than the solver's own (squared "
@@ -231,9 +231,9 @@ class MCR(Method):
                        rot[1] if rot is not None else None)
             if spectra is not None:
                 c_rot, loss = concentrations(dm, spectra, closure=self.closure, closure_scale=dm.root_ag)
-                refused = _misfit_refusal(loss, info["loss"], "pure-channel" if by_channels is not None else
-                                          "pure-pixel")
                 info["rotation_loss_ratio"] = loss / max(info["loss"], EPS)
+                refused = _misfit_refusal(info["rotation_loss_ratio"], loss, info["loss"],
+                                          "pure-channel" if by_channels is not None else "pure-pixel")
                 if refused is None:
                     sw, c, info["loss"] = spectra, c_rot, loss
                 else:
