@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -205,9 +206,26 @@ def test_overwrite_never_destroys_the_recipes_own_input(user_folder, where):
     out = {"the folder itself": user_folder, "its parent": user_folder.parent,
            "the raw file": user_folder / "raw.zarr", "inside the raw store": user_folder / "raw.zarr" / "out"}[where]
     before = _tree(user_folder)
-    with pytest.raises(OutputExistsError, match="which this run reads|is a file"):
+    with pytest.raises(OutputExistsError, match="which this run reads|is a file|which holds only its own files"):
         run_recipe(user_folder / "r.toml", out, overwrite=True)
     assert _tree(user_folder) == before
+
+
+@pytest.mark.parametrize("where", ["inside", "itself"])
+def test_results_are_never_written_into_a_store(user_folder, tmp_path, where):
+    """``emscale run r.toml -o other.zarr/results`` (a store the run does not read) wrote its results inside that
+    store, whose next ``--overwrite`` was then refused for holding files emscale did not write; the demo too."""
+    other = tmp_path / "other.zarr"
+    em.Signal(np.zeros((2, 2, 3), dtype=np.uint16)).save(other)
+    before = _tree(other)
+    out = other / "results" if where == "inside" else other
+    said = "lies inside" if where == "inside" else "is"
+    with pytest.raises(OutputExistsError, match=f"results folder {re.escape(str(out))} {said} the emscale store "
+                       f"{re.escape(str(other))}, which holds only its own files; write it outside: nothing written"):
+        run_recipe(user_folder / "r.toml", out, overwrite=True)
+    with pytest.raises(OutputExistsError, match="demo folder .* the emscale store"):
+        run_demo(out)
+    assert _tree(other) == before and em.load(other).data.shape == (2, 2, 3)
 
 
 def test_an_empty_current_folder_is_filled_in_place(user_folder, tmp_path, monkeypatch):

@@ -145,6 +145,19 @@ def _store_above(p: Path) -> Path | None:
     return next((q for q in p.parents if _store_format(q) == FORMAT), None)
 
 
+def refuse_folder_in_store(folder, what: str = "results folder") -> None:
+    """Refuse, before any work, an output ``folder`` that is an emscale store or lies inside one: a store holds only
+    its own files, and one written into changed the store (its next ``--overwrite`` was refused for holding files
+    emscale did not write; `emscale run -o data.zarr/results` went through). Resolved, so that a link or '..' cannot
+    hide it."""
+    p = Path(folder).absolute().resolve()
+    holder = p if _store_format(p) == FORMAT else _store_above(p)
+    if holder is not None:
+        where = "is" if holder == p else "lies inside"
+        raise OutputExistsError(f"{what} {folder} {where} the emscale store {holder}, which holds only its own "
+                                "files; write it outside: nothing written")
+
+
 def not_replaceable(p: Path) -> str | None:
     """Why a save with ``overwrite=True`` may not replace what is at ``p`` (None: it may). Only an emscale store
     holding nothing besides its own files, or an empty folder, is replaced: anything else merely named ``*.zarr``

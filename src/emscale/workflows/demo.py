@@ -23,6 +23,7 @@ import numpy as np
 from ..core.atomic import atomic_dir, check_output_folder, replaceable_folder
 from ..core.history import staged_as
 from ..decomposition.metrics import spectral_angle, spectral_angles
+from ..io.store import refuse_folder_in_store
 from .demo_index import UP
 from .recipes import parse, run_recipe, to_toml
 
@@ -155,6 +156,7 @@ def run_demo(outdir, seed: int = 0, overwrite: bool = False, progress=None, tomo
     name their inputs relative to themselves: the folder can be moved.
     ``progress(message)`` is called before each stage and step; ``log(message)`` after each stage (its time).
     """
+    refuse_folder_in_store(outdir, "demo folder")
     outdir = check_output_folder(outdir, overwrite, _unlisted_in_demo, what="demo folder")
     summary: dict = {}
 

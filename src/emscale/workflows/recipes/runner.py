@@ -29,6 +29,7 @@ from ...core.result import Result, load_result
 from ...core.signal import Signal
 from ...engine.passes import data_digest
 from ...io import load, several_signals
+from ...io.store import refuse_folder_in_store
 from ..report import write_report
 from .schema import _NOT_PARAMS, Recipe, RecipeError, format_key, load_recipe, operation_for, parse, parse_key, to_toml
 
@@ -157,6 +158,7 @@ def listed_only(folder: Path, listed: set[str]) -> list[str]:
 
 
 def _check_writable(outdir: Path, overwrite: bool, protected=()) -> Path:
+    refuse_folder_in_store(outdir)
     outdir = check_output_folder(outdir, overwrite, unlisted_files, protected)
     parent = outdir.parent
     if not parent.exists():
