@@ -203,6 +203,38 @@ def abundance_maps(rank: int, shape: tuple[int, int], pure: bool, rng: np.random
     return a
 
 
+def grain_scene(rank: int = 3, shape: tuple[int, int] = (48, 48), n_channels: int = 512, counts: float = 200.0,
+                n_grains: int = 12, seed: int = 0):
+    """(Signal, Truth): every pixel pure, the phases in Voronoi grains (``n_grains`` seeds, phases in turn), EELS
+    spectra whose edges sit on a dominant shared power-law background (each spectrum the background plus its own
+    edges, each edge a tenth of the counts): phases a few degrees apart, which single noisy pixels hardly tell
+    apart at low counts."""
+    from emscale import Signal
+
+    rng = np.random.default_rng(seed)
+    e = np.linspace(250.0, 1000.0, n_channels)
+    bg = (e / e[0]) ** -3.0
+    spectra = []
+    for onset in rng.permutation(np.linspace(300.0, 850.0, rank)):
+        step = 0.5 * (1 + np.tanh((e - onset) / 4.0))
+        edge = step * (np.maximum(e, onset) / onset) ** -2.5 + 2.0 * np.exp(-0.5 * ((e - onset - 2.0) / 2.0) ** 2)
+        spec = 0.9 * bg / bg.sum() + 0.1 * edge / edge.sum()
+        spectra.append(spec / spec.sum())
+    spectra = np.asarray(spectra)
+    ny, nx = shape
+    centres = rng.uniform(0, (ny, nx), size=(n_grains, 2))
+    yy, xx = np.mgrid[:ny, :nx]
+    nearest = np.argmin((yy[..., None] - centres[:, 0]) ** 2 + (xx[..., None] - centres[:, 1]) ** 2, axis=-1)
+    ab = np.eye(rank)[np.arange(n_grains) % rank][nearest]
+    expected = counts * ab @ spectra
+    data = rng.poisson(expected).astype(np.uint16)
+    sig = {"name": "Energy loss", "scale": float(e[1] - e[0]), "offset": 250.0, "units": "eV"}
+    axes = [{"name": "y", "navigate": True, "units": "nm"}, {"name": "x", "navigate": True, "units": "nm"}, sig]
+    s = Signal(data, axes=axes, signal_type="EELS", metadata={"Signal": {"counts": True}})
+    return s, Truth(spectra, ab, expected, rank, {"kind": "eels", "shape": shape, "n_channels": n_channels,
+                                                  "counts": counts, "pure": True, "seed": seed, "grains": n_grains})
+
+
 def make_cube(
     rank: int,
     kind: str = "eds",
