@@ -573,7 +573,8 @@ def start_choice(ctx: Context, init: str) -> tuple[bool, str]:
     solver towards them: NNDSVDa. On sparse counts the groups' mean spectra are mostly noise, and the evidence test
     cannot tell (nothing lies significantly outside): from them the spectra ended further from the truth (64 x 64 x
     2048 EDS cubes, 10 counts/pixel: median 36.5 against NNDSVDa's 19.4 degrees; 5 counts/pixel without pure
-    pixels: 58.1 against 48.8), and NNDSVDa is not slow there: NNDSVDa."""
+    pixels: 58.1 against 48.8), and NNDSVDa is not slow there: NNDSVDa. Where the fit's end refuses the pure pixels
+    the endmember start presumed, :meth:`NMF.fit` reruns from NNDSVDa (the plain method's factorisation)."""
     if init != "auto":
         return init == "vca", f"init={init!r} asked"
     if ctx.groups is None:
