@@ -150,9 +150,8 @@ def _options_named(signal_type: str | None, what: str):
     except SeveralSignalsError as exc:
         raise SeveralSignalsError(exc.held, f"{_pick_one(signal_type)} {what}") from None
     except SignalTypeError as exc:
-        raise SignalTypeError(exc.held, exc.wanted, "--signal-type picks among several signals; to relabel it, as "
-                              f"HyperSpy's load does: em.load(path, signal_type={exc.wanted!r}) in Python, and save "
-                              "that") from None
+        advice = SignalTypeError.relabel_advice("--signal-type", exc.wanted)
+        raise SignalTypeError(exc.held, exc.wanted, advice) from None
 
 
 @app.command()

@@ -217,8 +217,8 @@ def test_convert_signal_type_picks_and_never_relabels_a_single_signal(real_dir, 
     from emscale.cli import main
 
     with pytest.raises(em.FileFormatError, match=rf"{name} holds one signal, of type '{found}'; signal_type= picks "
-                                                 rf"among several signals; to relabel it, as HyperSpy's load does, "
-                                                 rf"em.load\(path, signal_type='{asked}'\) and save that"):
+                                                 rf"among several signals; to relabel it, as HyperSpy's load does: "
+                                                 rf"em.load\(path, signal_type='{asked}'\) in Python, and save that"):
         em.convert(real_dir / name, tmp_path / "x.zarr", signal_type=asked)
     assert main(["convert", str(real_dir / name), str(tmp_path / "x.zarr"), "--signal-type", asked]) == 2
     err = capsys.readouterr().err

@@ -45,6 +45,13 @@ class SignalTypeError(SignalChoiceError):
         super().__init__(held, how)
         self.wanted = wanted
 
+    @staticmethod
+    def relabel_advice(option: str, wanted: str) -> str:
+        """The advice where ``option`` (``signal_type=``, ``--signal-type``) was given to relabel a single signal:
+        it only picks; relabelling is HyperSpy's load, which em.load keeps."""
+        return (f"{option} picks among several signals; to relabel it, as HyperSpy's load does: "
+                f"em.load(path, signal_type={wanted!r}) in Python, and save that")
+
 
 class ReplayError(EmscaleError):
     """A recorded history or results folder cannot be re-run (unknown step, moved or changed input)."""

@@ -112,8 +112,7 @@ def _load(path, lazy, signal_type, index, reader_kwargs: dict, relabel: bool,
             found = signals[0].signal_type
             if not relabel and isinstance(signal_type, str) and signal_type != found:
                 raise SignalTypeError(f"{p} holds one signal, of type {found or 'untyped'!r}", signal_type,
-                                      f"signal_type= picks among several signals; to relabel it, as HyperSpy's "
-                                      f"load does, em.load(path, signal_type={signal_type!r}) and save that")
+                                      SignalTypeError.relabel_advice("signal_type=", signal_type))
             _check_signal_type(p, signal_type, found)
             signals[0].signal_type = signal_type
         else:
