@@ -650,12 +650,15 @@ class NMF(Method):
         # (as method="vca"; on a subset they also cost no pass), or NNDSVDa of the PCA's rank-k model
         endmembers, why = start_choice(ctx, self.init)
         fill = float(dm.sums.col_sums.sum()) / max(dm.n_pixels * dm.n_channels, 1)
-        plain = None if subset and groups is not None else nndsvda_from_pca(ctx.scores, ctx.factors, dm.root_ag,
-                                                                             dm.root_bh, fill)
+        weights = dm.root_ag, dm.root_bh  # the PCA's, before configure below replaces them
+
+        def plain_start():  # also the rerun's, below: built only where it runs
+            return nndsvda_from_pca(ctx.scores, ctx.factors, *weights, fill)
+
         if endmembers or (subset and groups is not None):
             start = (vertex_scores(ctx.scores, groups, dm.root_ag) @ ctx.factors.T) * dm.root_bh[None, :]
         else:
-            start = plain
+            start = plain_start()
         dm.configure(poisson=False, centre=False)
         fit_dm, fit_groups = dm, (groups if self.pure_pixels else None)
         if subset:
@@ -679,7 +682,7 @@ class NMF(Method):
             # The endmember start presumes the pure pixels its end refused; the solver's own factorisation from there
             # is not the plain method's (an EELS two-phase gradient, 2000 counts/pixel: 3.96 degrees from the truth
             # against 3.12 from NNDSVDa; blobs of three phases, 7.1 against 3.9), and a default must not be worse
-            start = plain
+            start = plain_start()
             w, h, info = fit_from(start)
             why += ("; the pure pixels were refused at the end, so the fit was rerun from NNDSVDa (the endmember "
                     "start presumes them)")

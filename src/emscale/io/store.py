@@ -150,7 +150,7 @@ def refuse_folder_in_store(folder, what: str = "results folder") -> None:
     its own files, and one written into changed the store (its next ``--overwrite`` was refused for holding files
     emscale did not write; `emscale run -o data.zarr/results` went through). Resolved, so that a link or '..' cannot
     hide it."""
-    p = Path(folder).absolute().resolve()
+    p = Path(folder).resolve()
     holder = p if _store_format(p) == FORMAT else _store_above(p)
     if holder is not None:
         where = "is" if holder == p else "lies inside"
