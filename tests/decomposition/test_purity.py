@@ -101,6 +101,22 @@ def test_groups_are_distinct_when_vca_picks_one_vertex_twice():
     assert sorted(majority) == [0, 1, 2], majority
 
 
+@pytest.mark.parametrize("pure, low, high", [(True, 0.8, 0.95), (False, 0.0, 0.15)])
+def test_share_at_vertices_tells_regions_of_pure_phases_from_mixtures(pure, low, high):
+    """Scores of 3 phases in a 3-dimensional subspace with noise 0.2 (per score, pixels of total 100): pure pixels,
+    or fractions spread evenly over the simplex. Near the groups' vertices sit nearly all the pure pixels, and of the
+    mixtures about the groups' own share (250 pixels of 3000). Pure pixels lie within 1.5 noise radii of their vertex
+    with probability 1 - exp(-1.5^2) = 0.89 (two dimensions)."""
+    from emscale.decomposition.vca import pure_pixel_groups, share_at_vertices
+
+    rng = np.random.default_rng(0)
+    vertices = np.array([[10.0, 4.0, 0.0], [10.0, -2.0, 3.5], [10.0, -2.0, -3.5]])
+    fractions = np.eye(3)[rng.integers(0, 3, 3000)] if pure else rng.dirichlet(np.ones(3), 3000)
+    scores = fractions @ vertices + rng.normal(0.0, 0.2, (3000, 3))
+    _, groups = pure_pixel_groups(scores, 3, 0.2, seed=0)
+    assert low <= share_at_vertices(scores, groups, 0.2) <= high
+
+
 CASES = [(seed, bg) for seed in range(4) for bg in ((0.03, 0.08), (0.2, 0.4))]
 
 

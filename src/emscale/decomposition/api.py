@@ -15,6 +15,7 @@ from . import ica, mcr, nmf, pca, vca  # noqa: F401 -- each registers its method
 from ._matrix import DataMatrix
 from ._method import METHODS as _TABLE
 from ._method import Context, Method, configured, option_as_run, option_before_recorded
+from .map_groups import pure_pixels_refused, refit_on_map_groups
 from .rank import MIN_CHANNEL_COUNTS, MIN_RANK_CHANNELS, estimate_rank, rank_channels, suggest_binning
 from .result import Decomposition
 
@@ -187,7 +188,16 @@ def decompose(
         info["endmember_pixels"] = np.asarray(idx)
     mean_spec = None if dm.mean is None else dm.expand_channels(dm.mean * dm.root_bh)
     mean_scale = None if dm.mean is None else dm.expand_pixels(dm.root_ag)
-    factors, loadings, method_info = meth.fit(Context(dm, pca_result, k, seed, groups, str(s.signal_type or "")))
+    ctx = Context(dm, pca_result, k, seed, groups, str(s.signal_type or ""))
+    factors, loadings, method_info = meth.fit(ctx)
+    if groups is not None and pure_pixels_refused(method_info):
+        refit, note = refit_on_map_groups(meth, ctx, sigma, method_info["pure_pixel_reason"],
+                                           configure=lambda: dm.configure(poisson=poisson, centre=bool(centre)))
+        if refit is None:
+            method_info["pure_pixel_groups"] = note
+        else:
+            idx, factors, loadings, method_info = refit
+            info["endmember_pixels"] = np.asarray(idx)
     _warn_not_converged(meth, method_info)
     if meth.nonnegative and poisson:
         _warn_single_count_components(s, factors, dm.sums.col_sums, method_info)

@@ -48,6 +48,12 @@ are known (:func:`channel_end`): it is refused where many pixels lie beyond a gr
 and where no group fills a region of constant composition (the flattest component's plateau under
 :data:`MIN_PLATEAU`) while some pixels lie beyond a vertex. A map mixed everywhere has no such region, and its
 groups are its most extreme mixtures.
+
+Where the groups are refused, the groups rather than the data may be at fault: at low counts, phases whose spectra
+differ little fall into one group pixel by pixel. :mod:`.map_groups` then finds groups once more on the PCA
+scores smoothed on the map, and fits again with them where the map looks like regions of pure phases (half of the
+pixels or more at a smoothed group's vertex, no group smaller than the smoothing) and they pass the same evidence
+(``info["pure_pixel_groups"]`` says which groups were used and why).
 """
 
 from __future__ import annotations

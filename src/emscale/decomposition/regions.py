@@ -131,6 +131,24 @@ def _smoothed(values: np.ndarray, layout: PixelLayout) -> np.ndarray:
     return grid[layout.flat] / np.maximum(weight[layout.flat], 1e-12)
 
 
+def smoothed_scores(scores: np.ndarray, layout: PixelLayout) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """``(scores smoothed on the map, their rows, their noise's reduction factor)`` for finding pure-pixel groups
+    where a phase fills regions, at the pixels two smoothing widths or more from the map's edge; None where the map
+    is no full scan or holds fewer than :data:`MIN_PIXELS_TO_REFUSE` such pixels. The smoothing (:data:`SMOOTHING`)
+    averages ``4 pi sigma^2`` pixels, but fewer near the edge: there the noise is up to twice as large and a corner
+    pixel was taken for a vertex (a pure-pixel group of 1 pixel on EELS grains at 200 counts/pixel)."""
+    n = int(np.prod(layout.nav_shape, dtype=np.int64))
+    if len(layout.flat) != n or len(layout.nav_shape) < 2:
+        return None
+    margin = int(np.ceil(2 * SMOOTHING))
+    inner = np.zeros(layout.nav_shape, dtype=bool)
+    inner[..., margin:-margin, margin:-margin] = True
+    rows = np.flatnonzero(inner)
+    if len(rows) < MIN_PIXELS_TO_REFUSE:
+        return None
+    return _smoothed(scores, layout)[rows], rows, 1.0 / float(np.sqrt(4 * np.pi * SMOOTHING**2))
+
+
 def _smoothed_noise(residual: np.ndarray) -> float:
     """The standard deviation of the smoothed share's noise: the single pixels' (robust, from their residual about
     the smoothed map) over the square root of the smoothing's effective number of pixels."""

@@ -84,12 +84,8 @@ def vertex_neighbourhoods(
     """
     idx = np.asarray(idx, dtype=np.int64)
     k = len(idx) if k is None else k  # the dimension (the number of endmembers), when growing fewer vertices
-    z = scores[:, :k]
-    u = z.mean(axis=0)
-    proj = np.abs(z @ u)
-    y = _projected(scores, k)
+    y, proj, radius = _noise_radii(scores, k, noise, width)
     n = y.shape[0]
-    radius = width * max(float(noise), 1e-300) * np.sqrt(max(k - 1, 1)) / np.maximum(proj, 1e-300)
     wt = proj**2  # inverse noise variance of y
     cap = max(1, n // (2 * k))
     out = []
@@ -135,10 +131,7 @@ def pure_pixel_groups(scores: np.ndarray, k: int, noise: float, seed: int = 0, w
     denoised vertices, discounted by each pixel's noise radius so that a faint noisy pixel does not win), grown
     the same way but never onto pixels nearer to another group's centre. Repeated until the groups are distinct
     (at most k times)."""
-    z = scores[:, :k]
-    y = _projected(scores, k)
-    proj = np.maximum(np.abs(z @ z.mean(axis=0)), 1e-300)
-    radius = width * max(float(noise), 1e-300) * np.sqrt(max(k - 1, 1)) / proj
+    y, proj, radius = _noise_radii(scores, k, noise, width)
     wt = proj**2
     idx = vca_indices(scores, k, seed=seed)
     groups = vertex_neighbourhoods(scores, idx, noise, width=width)
@@ -152,6 +145,27 @@ def pure_pixel_groups(scores: np.ndarray, k: int, noise: float, seed: int = 0, w
         idx[dup] = int(np.argmax(d))
         groups[dup] = vertex_neighbourhoods(scores, idx[dup : dup + 1], noise, width=width, k=k, rivals=centres)[0]
     return idx, groups
+
+
+def share_at_vertices(scores: np.ndarray, groups, noise: float, width: float = 1.5) -> float:
+    """The fraction of the pixels within ``width`` noise radii of a group's centre in VCA's projected subspace (the
+    groups' own neighbourhood width in :func:`pure_pixel_groups`, without its cap of ``n / (2k)`` pixels). Where
+    every pixel is pure, it is the share of the noise within that radius (chi-square with ``k - 1`` degrees below
+    ``width^2 (k - 1)``: 0.87, 0.89, 0.92 for k = 2, 3, 4); where the phases mix, about the groups' own share."""
+    k = len(groups)
+    y, proj, radius = _noise_radii(scores, k, noise, width)
+    near = np.zeros(len(y), dtype=bool)
+    for g in groups:
+        near |= np.linalg.norm(y - _centre(y, proj**2, g), axis=1) <= radius
+    return float(near.mean())
+
+
+def _noise_radii(scores: np.ndarray, k: int, noise: float, width: float):
+    """``(projected positions, |projections on the mean score|, width noise radii per pixel)``: the noise of a
+    position ``z / (z . u)`` is ``noise * sqrt(k - 1) / |z . u|`` (:func:`vertex_neighbourhoods`)."""
+    z = scores[:, :k]
+    proj = np.maximum(np.abs(z @ z.mean(axis=0)), 1e-300)
+    return _projected(scores, k), proj, width * max(float(noise), 1e-300) * np.sqrt(max(k - 1, 1)) / proj
 
 
 def _first_duplicate(groups) -> int | None:
