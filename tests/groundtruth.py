@@ -435,8 +435,9 @@ def mixed_fractions(rank: int, shape: tuple[int, int], layout: str, rng: np.rand
     """(ny, nx, rank) phase fractions summing to one with every fraction >= ``floor`` (no pixel is pure).
 
     ``layout="blobs"``: each phase a sum of 2-3 Gaussian blobs (widths 1/8-1/4 of the field) on a weak uniform
-    level, normalised; ``"gradient"``: phase ``c`` rises linearly along the direction at angle ``2 pi c / rank``
-    (a smooth compositional gradient, as across a diffusion zone). Then ``floor + (1 - rank floor) * f``."""
+    level, normalised; ``"gradient"``: phase ``c`` rises linearly (from rank 4 on, quadratically) along the
+    direction at angle ``2 pi c / rank`` (a smooth compositional gradient, as across a diffusion zone). Then
+    ``floor + (1 - rank floor) * f``."""
     ny, nx = shape
     yy, xx = np.mgrid[0:ny, 0:nx].astype(float)
     u, v = xx / max(nx - 1, 1), yy / max(ny - 1, 1)
@@ -451,7 +452,11 @@ def mixed_fractions(rank: int, shape: tuple[int, int], layout: str, rng: np.rand
         elif layout == "gradient":
             ang = 2 * np.pi * c / rank + rng.uniform(-0.3, 0.3)
             f = np.cos(ang) * (u - 0.5) + np.sin(ang) * (v - 0.5)
-            f = np.maximum(f - f.min(), 0.0) + 0.02
+            f = np.maximum(f - f.min(), 0.0)
+            # fractions linear in (u, v) span three maps (1, u, v) only: four or more phases would be affinely
+            # dependent, their spectra fixed by no data (rank 4: the centred fractions' singular values 11.8, 10.4,
+            # 0, 0); squared rises keep them independent (17.4, 15.8, 3.7, 0)
+            f = (f**2 if rank > 3 else f) + 0.02
         else:
             raise ValueError(f"unknown layout {layout!r}")
         fields.append(f)

@@ -401,10 +401,16 @@ GRID = [(kind, layout, rank, counts) for kind in ("eds", "eels") for layout in (
 # and of three low-dose pure cubes (7.4 -> 7.1, 20.0 -> 10.8, 41.6 -> 19.4), and moves nmf-eels-gradient-4-200 from
 # 10.9 % outside (refused, by 0.9 %) to 4.1 %: its groups then fill plateaus (0.73-0.81) with at most 5 % of the pixels
 # beyond, as nmf-eels-blobs-4-200's do, and it is rotated to 25.5 degrees against its own 17.5
+# 2026-12-02, later still: the rank-4 gradients were no test. Their fractions, linear in the map's coordinates, span
+# three maps (1, u, v), so four phases were affinely dependent and no data fixed their spectra (the figures above for
+# them compare two arbitrary members). With squared rises (groundtruth.mixed_fractions) they are independent:
+# mcr-eds-gradient-4-20 then passes, and mcr-eds-gradient-4-200 fails like NMF's cell (rotated to 33-47 degrees
+# against its own 11-16: four groups of n / 2k pixels, a plateau of 0.48 passes MIN_PLATEAU). NMF's own stays at
+# 14-25 degrees at 2000 counts/pixel on that scene, the pure pixels refused
 KNOWN_FAILURES = {
     ("nmf", "eds", "blobs", 3, 200), ("nmf", "eds", "blobs", 4, 200), ("nmf", "eds", "blobs", 4, 2000),
     ("nmf", "eds", "gradient", 3, 200),
-    ("mcr", "eds", "gradient", 4, 20), ("nmf", "eds", "gradient", 4, 200), ("nmf", "eds", "gradient", 4, 2000),
+    ("mcr", "eds", "gradient", 4, 200), ("nmf", "eds", "gradient", 4, 200), ("nmf", "eds", "gradient", 4, 2000),
     ("nmf", "eels", "blobs", 4, 200), ("nmf", "eels", "gradient", 4, 200)}
 
 
