@@ -87,6 +87,10 @@ def vertex_neighbourhoods(
     y, proj, radius = _noise_radii(scores, k, noise, width)
     n = y.shape[0]
     wt = proj**2  # inverse noise variance of y
+    # a pixel without counts (vacuum, a hole) has no position: its radius is infinite, and it joined every group up
+    # to the cap (a map of EDS grains with a quarter of vacuum: three groups of 682 vacuum pixels, 0.89 -> 2.54
+    # degrees from the truth)
+    unplaced = proj <= 1e-300
     cap = max(1, n // (2 * k))
     out = []
     for c in range(len(idx)):
@@ -94,6 +98,7 @@ def vertex_neighbourhoods(
         nb = np.array([idx[c]])
         for _ in range(n_shift + 1):
             d = np.sqrt(np.einsum("ij,ij->i", y - centre, y - centre)) / radius
+            d[unplaced] = np.inf
             if rivals is not None:
                 nearest = np.min([np.einsum("ij,ij->i", y - r, y - r) for r in rivals], axis=0)
                 d = np.where(nearest < (d * radius) ** 2, np.inf, d)
@@ -151,13 +156,15 @@ def share_at_vertices(scores: np.ndarray, groups, noise: float, width: float = 1
     """The fraction of the pixels within ``width`` noise radii of a group's centre in VCA's projected subspace (the
     groups' own neighbourhood width in :func:`pure_pixel_groups`, without its cap of ``n / (2k)`` pixels). Where
     every pixel is pure, it is the share of the noise within that radius (chi-square with ``k - 1`` degrees below
-    ``width^2 (k - 1)``: 0.87, 0.89, 0.92 for k = 2, 3, 4); where the phases mix, about the groups' own share."""
+    ``width^2 (k - 1)``: 0.87, 0.89, 0.92 for k = 2, 3, 4); where the phases mix, about the groups' own share.
+    Pixels without a position (no counts: vacuum, a hole) count neither way."""
     k = len(groups)
     y, proj, radius = _noise_radii(scores, k, noise, width)
     near = np.zeros(len(y), dtype=bool)
     for g in groups:
         near |= np.linalg.norm(y - _centre(y, proj**2, g), axis=1) <= radius
-    return float(near.mean())
+    placed = proj > 1e-300
+    return float(near[placed].mean()) if placed.any() else 0.0
 
 
 def _noise_radii(scores: np.ndarray, k: int, noise: float, width: float):
