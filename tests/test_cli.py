@@ -275,6 +275,26 @@ def test_convert_keeps_stdout_for_its_result_and_shows_no_bar_before_the_input_i
     assert proc.stderr == "emscale: error: empty.dm4: the file is empty\n", proc.stderr
 
 
+def test_info_shows_what_loading_warned_of(tmp_path, capsys):
+    """`emscale info` silenced every load warning: a file whose axes share a name showed the renamed axes without
+    saying why. A store's missing checksum table is said on its "data:" line, not twice."""
+    from rsciio.hspy import file_writer
+
+    path = tmp_path / "same.hspy"
+    axes = [{"name": "E", "size": 2, "navigate": True}, {"name": "E", "size": 4, "navigate": False, "units": "eV"}]
+    file_writer(str(path), {"data": np.arange(8.0).reshape(2, 4), "axes": axes, "metadata": {"General": {"title": "t"}},
+                            "original_metadata": {}, "attributes": {"_lazy": False}, "tmp_parameters": {},
+                            "package_info": {"name": "test", "version": "0"}, "learning_results": {}, "models": {}})
+    code, out, err = run(capsys, "info", str(path))
+    assert code == 0 and "axis 1: E_2" in out, (out, err)
+    assert out.rstrip().endswith(f"note: {path}: axes share a name, which emscale's axes may not (they are picked by "
+                                 "name); renamed 'E' (signal, size 4) as 'E_2'"), out
+    store = tmp_path / "x.zarr"
+    em.Signal(np.arange(24.0).reshape(2, 3, 4)).save(store)
+    code, out, err = run(capsys, "info", str(store))
+    assert code == 0 and "note:" not in out, out
+
+
 def test_info_does_not_hash_the_file(tmp_path, capsys, monkeypatch):
     """`emscale info` said "data: not read" but read the whole file for its SHA-256 (2.2 s of 5.7 s for a 1.3 GB
     .hspy): the digest goes into a history, and info records none. em.load still records it."""

@@ -70,8 +70,8 @@ def describe_file(path: Path) -> str:
 
     if result_kind(path):
         return describe_result(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # what the warnings say is on the "data:" line below
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         loaded = load_for_summary(path)  # not the SHA-256 of the whole file, which only a history needs
     signals = loaded if isinstance(loaded, list) else [loaded]
     lines = [f"{path}  ({_human_bytes(_disk_size(path))} on disk, {len(signals)} signal(s))"]
@@ -90,7 +90,18 @@ def describe_file(path: Path) -> str:
                      f"`emscale verify {path}` reads and checks the whole store")
     else:
         lines.append("data: not read by info (metadata only)")
-    return "\n".join(lines)
+    return "\n".join(lines + [f"note: {n}" for n in _load_notes(caught)])
+
+
+def _load_notes(caught) -> list[str]:
+    """What loading warned of, once each (axes renamed, chunks too large for lazy work, metadata read as text...);
+    not a missing checksum table, which the "data:" line says, nor a library's deprecation notices."""
+    notes = []
+    for w in caught:
+        text = str(w.message)
+        if issubclass(w.category, UserWarning) and "without per-chunk checksums" not in text and text not in notes:
+            notes.append(text)
+    return notes
 
 
 def describe_result(path: Path) -> str:
