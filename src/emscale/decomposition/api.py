@@ -191,7 +191,7 @@ def decompose(
     ctx = Context(dm, pca_result, k, seed, groups, str(s.signal_type or ""))
     factors, loadings, method_info = meth.fit(ctx)
     if groups is not None and pure_pixels_refused(method_info):
-        refit, note = refit_on_map_groups(meth, ctx, sigma, method_info["pure_pixel_reason"],
+        refit, note = refit_on_map_groups(meth, ctx, sigma, (factors, loadings, method_info),
                                            configure=lambda: dm.configure(poisson=poisson, centre=bool(centre)))
         if refit is None:
             method_info["pure_pixel_groups"] = note

@@ -657,6 +657,11 @@ class NMF(Method):
 
         if endmembers or (subset and groups is not None):
             start = (vertex_scores(ctx.scores, groups, dm.root_ag) @ ctx.factors.T) * dm.root_bh[None, :]
+        elif ctx.first_fit is not None:
+            # the plain start, run to the loss rule already: the same factorisation, only its groups are new (an
+            # EELS grain cube at 50 counts/pixel: 900 iterations again, 6.6 s, for the same solver's own)
+            start = (ctx.first_fit[1], ctx.first_fit[0].T)
+            why += "; went on from the first fit's factorisation (refused with the single pixels' groups)"
         else:
             start = plain_start()
         dm.configure(poisson=False, centre=False)
@@ -677,7 +682,7 @@ class NMF(Method):
                        layout=None if subset else PixelLayout.of(dm))
 
         w, h, info = fit_from(start)
-        if endmembers and self.init == "auto" and not subset and not (
+        if endmembers and self.init == "auto" and not subset and ctx.first_fit is None and not (
                 info["pure_pixel_rotation"] or info.get("pure_channel_rotation")):
             # The endmember start presumes the pure pixels its end refused; the solver's own factorisation from there
             # is not the plain method's (an EELS two-phase gradient, 2000 counts/pixel: 3.96 degrees from the truth
