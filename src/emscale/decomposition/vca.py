@@ -27,11 +27,7 @@ from ._method import Context, Method, by_energy, register, unit_sum
 def vca_indices(scores: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     """Kept-pixel indices of k endmember pixels."""
     rng = np.random.default_rng(seed)
-    z = scores[:, :k]
-    u = z.mean(axis=0)
-    proj = z @ u
-    proj = np.where(np.abs(proj) < 1e-300, 1e-300, proj)
-    y = z / proj[:, None]
+    y = _projected(scores, k)
     a = np.zeros((k, k))
     a[-1, 0] = 1.0
     idx = np.zeros(k, dtype=np.int64)
