@@ -96,10 +96,12 @@ def describe_file(path: Path) -> str:
 def _load_notes(caught) -> list[str]:
     """What loading warned of, once each (axes renamed, chunks too large for lazy work, metadata read as text...);
     not a missing checksum table, which the "data:" line says, nor a library's deprecation notices."""
+    from .io.store import NoChecksumsWarning
+
     notes = []
     for w in caught:
         text = str(w.message)
-        if issubclass(w.category, UserWarning) and "without per-chunk checksums" not in text and text not in notes:
+        if issubclass(w.category, UserWarning) and not issubclass(w.category, NoChecksumsWarning) and text not in notes:
             notes.append(text)
     return notes
 

@@ -47,6 +47,11 @@ FORMAT_VERSION = 3  # 2: every chunk written, chunk_crc32c in the attributes; 3:
 LARGE_CHUNK_BYTES = 128 * 2**20
 
 
+class NoChecksumsWarning(UserWarning):
+    """A store written by an earlier emscale, without per-chunk checksums: damage is not detected when reading
+    (``emscale info`` says so on its "data:" line, and shows no note for it)."""
+
+
 def _compressor():
     from zarr.codecs import BloscCodec
 
@@ -421,7 +426,7 @@ def _open(p: Path) -> tuple[StoreArray, dict]:
     if table is None:
         warnings.warn(f"{p}: written without per-chunk checksums (store format {attrs.get('format_version', 1)}): "
                       "damage is not detected when reading; `emscale verify` checks its data digest",
-                      UserWarning, stacklevel=3)
+                      NoChecksumsWarning, stacklevel=3)
     else:
         checksums.expect(store, arr, table)
     _check_meta(p, attrs, arr)
