@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.peaks import local_maxima, parabola_vertex
+from .transforms import fft_workers
 
 __all__ = ["CONTRASTS", "column_fill", "column_sites", "column_width", "lattice_spacing"]
 
@@ -31,7 +32,7 @@ MIN_SITES = 9
 def lattice_spacing(x: np.ndarray) -> float:
     """The period (pixels) of the strongest non-constant Fourier component of ``x``: the lattice's spacing."""
     import scipy.fft as sfft  # here: scipy's submodules cost 0.1-1 s at `import emscale`
-    p = np.abs(sfft.rfft2(x - x.mean(), workers=-1)) ** 2
+    p = np.abs(sfft.rfft2(x - x.mean(), workers=fft_workers(x))) ** 2
     ky = np.fft.fftfreq(x.shape[0])[:, None]
     kx = np.fft.rfftfreq(x.shape[1])[None, :]
     k = np.hypot(ky, kx)
