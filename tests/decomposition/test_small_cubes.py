@@ -102,6 +102,31 @@ def test_small_cube_every_method_without_numba_and_light_import():
     assert [m for m, (_, _, sk) in out.items() if sk] == []
 
 
+def test_numpy_kl_updates_sweep_a_small_matrix_in_one_chunk():
+    """The numpy KL route runs its row chunks one after another, so it splits a small matrix only by its non-zeros;
+    the compiled sweeps' 16 chunks (work for every core) had made a 4 x 4 pixel cube a chunk a row (NMF 0.32 ->
+    0.07 s). Both give the same factorisation to rounding."""
+    from emscale.decomposition import _klmu
+
+    rng = np.random.default_rng(3)
+    x = rng.poisson(2.0, size=(16, 256)) * (rng.random((16, 256)) < 0.3)
+    r, c = np.nonzero(x)
+    csr = (np.concatenate([[0], np.cumsum(np.bincount(r, minlength=16))]).astype(np.int64), c.astype(np.int32),
+           x[r, c].astype(np.float32))
+    one = _klmu.KLMatrix(16, 256, csr=csr, use_numba=False)
+    assert list(one.bounds) == [0, 16]
+    many = _klmu.KLMatrix(16, 256, csr=csr, use_numba=False)
+    many.bounds = _klmu.row_chunks(csr[0])  # the parallel sweeps' chunks: a row each
+    assert len(many.bounds) > 10
+    w0, h0 = rng.random((16, 2)) + 0.1, rng.random((2, 256)) + 0.1
+    (w1, h1), (w2, h2) = (w0.copy(), h0.copy()), (w0.copy(), h0.copy())
+    for _ in range(5):
+        loss1, loss2 = one.iterate(w1, h1), many.iterate(w2, h2)
+    np.testing.assert_allclose(w1, w2, rtol=1e-12)
+    np.testing.assert_allclose(h1, h2, rtol=1e-12)
+    assert loss1 == pytest.approx(loss2, rel=1e-12)
+
+
 def test_rank_of_a_few_pixels_comes_from_the_simulated_noise():
     """2-6 pixels leave no noise bulk for Marchenko-Pastur; the rank used to be the scree elbow (2 of 4 on pure
     Poisson noise of 2 x 2 x 2048). Now the parallel analysis decides, with the maximum of several noise draws."""
