@@ -200,6 +200,11 @@ def main():
     ap.add_argument("--json", metavar="PATH", help="also write the rows as a JSON list to PATH")
     ap.add_argument("--kind", choices=("eds", "eels-dense", "both"), default="eds")
     ap.add_argument("--dense-counts", type=float, default=200.0, help="counts per channel of the dense EELS cube")
+    ap.add_argument("--startup-shape", type=int, nargs=3, default=STARTUP_CUBE, metavar=("NY", "NX", "CHANNELS"),
+                    help="the start-up rows' cube (default 32 32 512; a tiny one, e.g. 4 4 256, shows the fixed costs)")
+    ap.add_argument("--startup-level", type=float, default=STARTUP_LEVEL,
+                    help="the start-up cube's mean counts per channel over 2 (default 20: dense counts; 0.5: sparse "
+                         "EDS-like counts, the sparse KL route)")
     ap.add_argument("--child")
     ap.add_argument("--dir")
     ap.add_argument("--k", type=int, default=8)
@@ -314,6 +319,7 @@ def dense_nmf_rows(args) -> list[dict]:
 
 
 STARTUP_CUBE = (32, 32, 512)  # 524 288 values: "a cube below 10^6 values decomposes in well under 1 s"
+STARTUP_LEVEL = 20.0
 STARTUP_CODE = """
 import sys, time
 t0 = time.perf_counter()
@@ -322,7 +328,7 @@ t1 = time.perf_counter()
 import numpy as np
 rng = np.random.default_rng(0)
 shape = {shape}
-data = rng.poisson(20.0 * rng.dirichlet([1.0, 1.0], size=shape[:-1]) @ rng.gamma(2.0, 1.0, size=(2, shape[-1])))
+data = rng.poisson({level} * rng.dirichlet([1.0, 1.0], size=shape[:-1]) @ rng.gamma(2.0, 1.0, size=(2, shape[-1])))
 data = data.astype(np.uint16)
 t2 = time.perf_counter()
 {call}
@@ -339,9 +345,9 @@ STARTUP_CALLS = {
 }
 
 
-def _startup(imp: str, call: str, repeat: int) -> dict:
+def _startup(imp: str, call: str, repeat: int, shape=STARTUP_CUBE, level: float = STARTUP_LEVEL) -> dict:
     """Median (import seconds, first-call seconds) over ``repeat`` fresh processes."""
-    code = STARTUP_CODE.format(imp=imp, shape=STARTUP_CUBE, call=call)
+    code = STARTUP_CODE.format(imp=imp, shape=tuple(shape), level=float(level), call=call)
     runs = []
     for _ in range(max(1, repeat)):
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
@@ -354,7 +360,8 @@ def _startup(imp: str, call: str, repeat: int) -> dict:
 
 def startup_rows(args) -> list[dict]:
     """Import time and the first call of each method on a small cube, fresh processes (issue 17)."""
-    size = "x".join(map(str, STARTUP_CUBE)) + " uint16 counts, fresh process"
+    shape = tuple(args.startup_shape)
+    size = "x".join(map(str, shape)) + f" uint16 counts ({2 * args.startup_level:g} per channel), fresh process"
     print(f"# start-up: import and first decompose on {size}; {os.cpu_count()} cpus, load "
           f"{os.getloadavg()[0]:.1f}")
     em_imp = "import emscale as em"
@@ -362,10 +369,11 @@ def startup_rows(args) -> list[dict]:
     rows = []
     for method, (ours, peer) in STARTUP_CALLS.items():
         a = _startup(em_imp, f"s = em.Signal(data, axes=[{{'navigate': True}}] * 2 + [{{'navigate': False}}])\n{ours}",
-                     args.repeat)
+                     args.repeat, shape, args.startup_level)
         b = {"error": "skipped"}
         if peer and not args.skip_peers:
-            b = _startup(hs_imp, f"h = hs.signals.Signal1D(data.astype(np.float32))\n{peer}", 1)
+            b = _startup(hs_imp, f"h = hs.signals.Signal1D(data.astype(np.float32))\n{peer}", 1, shape,
+                         args.startup_level)
         line = f"first decompose {method:4s} | emscale import {a.get('import_s', float('nan')):.2f} s, first call "
         line += f"{a.get('seconds', float('nan')):.2f} s"
         if "seconds" in b:
