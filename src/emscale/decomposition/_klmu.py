@@ -99,7 +99,7 @@ class KLMatrix:
         # per iteration, 256 x 512 CSR 1.26 -> 0.93 ms). Its dense chunks stay as they are: fewer, larger ones were
         # slower end to end (32 x 32 x 768 EELS, NMF 0.31 -> 0.35 s), their float64 temporaries leaving the cache
         sparse_numpy = csr is not None and not self.use_numba
-        self.bounds = row_chunks(indptr, min_chunks=1 if sparse_numpy else 16)
+        self.bounds = row_chunks(indptr, min_chunks=1) if sparse_numpy else row_chunks(indptr)
         self.total = (
             float(np.sum(csr[2], dtype=np.float64)) if csr is not None else float(np.sum(dense, dtype=np.float64))
         )

@@ -57,14 +57,15 @@ def fourier_threshold(x: np.ndarray, lam: float, kind: str = "hard") -> np.ndarr
     """``F^T thr(F x)`` with ``F`` the orthonormal 2-D real FFT of the image ``x`` (rows, columns), or of each
     image of a stack (..., rows, columns)."""
     import scipy.fft as sfft  # here: scipy's submodules cost 0.1-1 s at `import emscale`
-    c = sfft.rfft2(x, norm="ortho", workers=fft_workers(x))
+    workers = fft_workers(x)
+    c = sfft.rfft2(x, norm="ortho", workers=workers)
     dc = c[..., 0, 0].copy()
     c = threshold(c, lam, kind)
     c[..., 0, 0] = dc
     # the shape is given only where the last axis is odd: with it pocketfft takes a path 3-5 x slower, and an even
     # length is what the inverse gives without it (same bits)
     s = x.shape[-2:] if x.shape[-1] % 2 else None
-    return sfft.irfft2(c, s=s, norm="ortho", workers=fft_workers(x))
+    return sfft.irfft2(c, s=s, norm="ortho", workers=workers)
 
 
 def block_dct_threshold(
