@@ -53,7 +53,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ..core.errors import DataError, check_count, check_flag, check_number, check_seed
 from ._checks import check_image_and_mask, standardise
 from .baselines import biharmonic
-from .sparse import TOO_FEW_TO_HOLD_OUT, hold_out, smooth_fill, sparse
+from .sparse import INTERPOLATION, TOO_FEW_TO_HOLD_OUT, hold_out, smooth_fill, sparse
 
 __all__ = ["OPTION_CHECKS", "check_options", "dictionary", "learn_dictionary", "masked_omp", "odct_dictionary"]
 
@@ -348,6 +348,8 @@ def _restart(y, m, init, seed, started):
     """The start made again from fewer measured pixels with the choices the first one made (no hold-out)."""
     if init != "sparse":
         return _start(np.where(m, y, 0.0), m, init, seed)[0]
+    if started["prior"] == INTERPOLATION:  # the sparse start's hold-out chose the plain interpolation
+        return biharmonic(np.where(m, y, 0.0), m)
     columns = started["columns"]
     return sparse(
         np.where(m, y, 0.0),

@@ -32,6 +32,11 @@ within 2.6 pixels, too few to empty it against the lattice the prior holds there
 The image is reconstructed inside a margin of :data:`MARGIN` unmeasured pixels: the FFT takes an image as periodic,
 and a lattice whose period does not divide the image would jump where it wraps, a jump no few coefficients hold.
 
+On a small image (:data:`INTERPOLATION_MAX_PIXELS`) the same hold-out also scores biharmonic interpolation, the
+plain method: a smooth particle edge in a 32-pixel crop is held by it better than by any few coefficients, and where
+it predicts the hidden pixels better the image is interpolated, so the default is not worse than the plain method
+where the data can show it.
+
 Priors: ``"fourier"`` (global FFT: lattices), ``"dct"`` (cycle-spun 16 x 16 block DCT: local structure) and
 ``"fourier+dct"`` (both, applied in turn at each iteration, as in morphological component analysis: a lattice
 with defects and edges).
@@ -69,17 +74,21 @@ LAM_MAX = 3.0  # in units of the measured values' standard deviation
 # 0.0002 added nothing more there and lost up to 0.9 dB on synthetic lattices)
 LAM_MIN_CANDIDATES = (0.0006, 0.002, 0.006, 0.02, 0.06, 0.2, 0.6)
 FALLBACK_LAM_MIN = 0.006  # where no hold-out can be made (fista_inpaint's default)
-# Interpolation is not a candidate. Tried 2026-12-01 on 387 small cases (43 images of 16-128 pixels: crops of real
-# HAADF projections, sums and energy windows of the real Bruker and Velox spectrum images, lattices, smooth scenes
-# with and without noise; 10-30 %, three masks each): this prior beat inpaint_biharmonic by 1.50 dB on average and
-# lost in 17 % of the cases (up to 6.7 dB on a noise-free smooth image, 5.2 on 16-pixel HAADF crops). Taking
-# biharmonic where it predicted the hold-out better gained 0.04 dB on average and lost up to 5.0 where it was wrong
-# (a second hold-out on folds the choice had not seen: +0.07, worst -8.0); a fixed blend, +0.02 (1/4) or -0.28 (1/2)
 # Soft thresholding only. Hard thresholding (as in MCA inpainting), tried 2026-12-01 on seven real images and ten
 # synthetic ones at 5-30 %: better on some real projections (+1.1 dB on projection 38 at 20 %), worse on lattices
 # (-0.2 to -5 dB); offered to the hold-out as a further choice it gained 0.03-0.08 dB on average for twice the
 # hold-out's time, and its wrong picks cost up to 0.92 dB (projection 38 at 10 %: +1.10 over biharmonic, below 2)
 PRIOR_CANDIDATES = ("fourier", "fourier+dct")
+# Biharmonic interpolation (the plain method) is a further candidate of the pooled hold-out on small images, where
+# the prior has few measured pixels and a wide margin around it. Measured 2026-12-02 on 534 cases (24-256 pixel crops
+# at two places in five real HAADF projections and the Velox HAADF image, lattices with and without vacancies,
+# particles, smooth scenes with and without noise; 10, 20, 30 %, two masks each): the prior alone was below
+# biharmonic in 102 cases (up to 10.2 dB, 32-pixel crops of a particle's edge). With biharmonic chosen where it
+# predicts the pooled folds better: 37 cases below it, mean +0.32 dB; 24-32 pixels +0.85 to +0.93 dB (up to +10.2),
+# 48-64 pixels +0.04 to +0.09 (up to +5.0); 17 cases lost 0.1-2.0 dB to a wrong pick. From 96 pixels a side it was
+# never picked (186 cases) and cost 0.1-0.6 s, so it is scored up to this many pixels
+INTERPOLATION = "biharmonic"
+INTERPOLATION_MAX_PIXELS = 64 * 64
 COLUMN_CANDIDATES = (False, *CONTRASTS)  # no column refit, or one of bright / dark columns
 # the local residual's shrink, in robust spreads of the spread misfit; None: not applied. On 15 lattices with
 # vacancies, substitutions, adatoms, a particle edge and an amorphous patch (noise-free, 100 and 20 counts per
@@ -319,6 +328,7 @@ def choose_prior(
     n_iter=60,
     residuals=RESIDUAL_CANDIDATES,
     columns=COLUMN_CANDIDATES,
+    interpolation=False,
 ):
     """(prior, lam_min, columns, residual shrink) of the candidate that best predicts a seeded hold-out of the
     measured pixels (pooled over :func:`n_folds` disjoint folds).
@@ -332,7 +342,8 @@ def choose_prior(
     with every residual shrink (:func:`residual_fill`; None: not applied). Returns the winning tuple and the table
     ``{(prior, lam_min, columns, shrink): held-out MSE}``, empty where :func:`hold_out` makes none: then each
     single candidate given is kept, and otherwise the last prior, :data:`FALLBACK_LAM_MIN`, no column refit and no
-    residual are returned."""
+    residual are returned. ``interpolation``: biharmonic interpolation of the folds is scored as well, under the key
+    ``(INTERPOLATION, None, False, None)``; where it wins that tuple is returned."""
     splits = [hold_out(mask, seed, k) for k in range(n_folds(mask))]
     if not splits:
         return (priors[-1], _only(lam_mins, FALLBACK_LAM_MIN), _only(columns, False), _only(residuals, None)), {}
@@ -378,6 +389,12 @@ def choose_prior(
                 break
             tried.update({i: score(prior, lam_mins[i]) for i in todo})
     best = min(scores, key=lambda k: (scores[k], str(k)))
+    if interpolation:
+        sse = sum(float(np.sum((interpolate(yfit, fit).flat[hide] - yc.flat[hide]) ** 2)) for fit, hide, yfit in folds)
+        plain = (INTERPOLATION, None, False, None)
+        scores[plain] = sse / sum(len(hide) for _, hide, _ in folds)
+        if scores[plain] < scores[best]:  # strictly: on a tie (a constant image) the prior runs as it did
+            best = plain
     return best, scores
 
 
@@ -453,7 +470,9 @@ def sparse(
     image : (rows, columns) values; only those where ``mask`` is True are read.
     mask : (rows, columns) bool, True = measured.
     prior : ``"fourier"``, ``"dct"``, ``"fourier+dct"`` or ``"auto"`` (chosen with ``lam_min`` by hold-out
-        validation, :func:`choose_prior`).
+        validation, :func:`choose_prior`). On an image of at most :data:`INTERPOLATION_MAX_PIXELS` pixels ``"auto"``
+        also scores biharmonic interpolation, the plain method, on the same folds; where it predicts the hidden
+        pixels better the image is interpolated and the choice's ``"prior"`` says ``"biharmonic"``.
     lam_min : final threshold in units of the measured values' standard deviation; None: by hold-out validation.
     n_iter : FISTA iterations.
     seed : seed of the hold-out choice; the result is bit-identical for the same seed.
@@ -477,7 +496,8 @@ def sparse(
         hold out), over how many hold-out folds (0: none), and what was done with far gaps (``"none"`` for a
         random-like scan or an image under 32 pixels a side, ``"interpolated"``, ``"kept"``, ``"off"``; their
         evidence in ``"far_gaps_evidence"``). An interpolated image keeps its measured values whatever
-        ``keep_measured`` says.
+        ``keep_measured`` says. Where interpolation was a candidate, ``"held_out_mse"`` gives the pooled held-out
+        error of the best prior and of biharmonic interpolation (standardised values).
 
     Returns
     -------
@@ -500,7 +520,9 @@ def sparse(
     held_out = prior == "auto" or lam_min is None or residual == "auto" or columns == "auto"
     chosen_by = "caller"
     folds = 0
+    held_out_mse = None
     if held_out:
+        with_interpolation = prior == "auto" and m.size <= INTERPOLATION_MAX_PIXELS
         (prior, lam_min, columns, residual), scores = choose_prior(
             y,
             m,
@@ -510,27 +532,42 @@ def sparse(
             n_iter=int(n_iter),
             residuals=RESIDUAL_CANDIDATES if residual == "auto" else (residual,),
             columns=COLUMN_CANDIDATES if columns == "auto" else (columns,),
+            interpolation=with_interpolation,
         )
         chosen_by = "hold-out" if scores else TOO_FEW_TO_HOLD_OUT
         folds = n_folds(m)
-    settings = dict(prior=prior, lam_min=float(lam_min), n_iter=int(n_iter), columns=columns,
-                    residual=None if residual is None else float(residual))
-    x, columns = _reconstruct(y, m, **settings)
-    interpolated, far_choice, far_evidence = _far_gaps(img, y, m, far_gaps,
-                                                       lambda yy, mm: _reconstruct(yy, mm, **settings)[0], seed)
-    x = x * sd + mu if interpolated is None else interpolated
-    out = np.where(m, img, x) if keep_measured else x
+        if with_interpolation and scores:
+            held_out_mse = {"prior": min(v for k, v in scores.items() if k[0] != INTERPOLATION),
+                            INTERPOLATION: scores[(INTERPOLATION, None, False, None)]}
+    if prior == INTERPOLATION:  # the plain method predicted the hidden pixels better than every prior
+        out = interpolate(img, m)
+        # far gaps, if the scan leaves any, are interpolated with the rest; no second hold-out is needed
+        if far_gaps is False:
+            far_choice = "off"
+        else:
+            far_choice = "interpolated" if periodic_scan(m) or far_pixels(m)[0] is not None else "none"
+        far_evidence = None
+    else:
+        settings = dict(prior=prior, lam_min=float(lam_min), n_iter=int(n_iter), columns=columns,
+                        residual=None if residual is None else float(residual))
+        x, columns = _reconstruct(y, m, **settings)
+        interpolated, far_choice, far_evidence = _far_gaps(img, y, m, far_gaps,
+                                                           lambda yy, mm: _reconstruct(yy, mm, **settings)[0], seed)
+        x = x * sd + mu if interpolated is None else interpolated
+        out = np.where(m, img, x) if keep_measured else x
     if not return_choice:
         return out
     choice = {
         "prior": prior,
-        "lam_min": float(lam_min),
+        "lam_min": None if lam_min is None else float(lam_min),
         "columns": columns,
         "residual": None if residual is None else float(residual),
         "chosen_by": chosen_by,
         "folds": folds,
         "far_gaps": far_choice,
     }
+    if held_out_mse:
+        choice["held_out_mse"] = held_out_mse
     if far_evidence:
         choice["far_gaps_evidence"] = far_evidence
     return out, choice
