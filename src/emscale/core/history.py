@@ -111,6 +111,16 @@ def recorded_path(path) -> str:
     return str(p)
 
 
+def staged_file(path) -> Path:
+    """Where a recorded ``path`` can be read now: inside a staging block (:func:`staged_as`), a path below the final
+    folder is still below the staging one until the rename (the demo replays its own results before it)."""
+    p = Path(path)
+    staged = _STAGED.get()
+    if staged is not None and not p.exists() and p.is_absolute() and p.is_relative_to(staged[1]):
+        return staged[0] / p.relative_to(staged[1])
+    return p
+
+
 # the files file_beside_input found while a block ran (:func:`files_read`): what a results folder pins
 _FILES_READ: contextvars.ContextVar[dict | None] = contextvars.ContextVar("files_read", default=None)
 
@@ -159,7 +169,7 @@ def file_beside_input(history: list[dict], name, what: str) -> Path:
     if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\\" in name:
         raise DataError(f"{what} {name!r}: give the plain name of a file beside the input (no folders)")
     src = next((e["source"].get("path") for e in history if e.get("op") == "load" and e.get("source")), None)
-    folders = list(dict.fromkeys(f.resolve() for f in (_INPUT_FOLDER.get(), Path(src).parent if src else None)
+    folders = list(dict.fromkeys(f.resolve() for f in (_INPUT_FOLDER.get(), staged_file(src).parent if src else None)
                                  if f is not None))
     if not folders:
         raise DataError(f"{what} {name!r}: the signal was not loaded from a file (no load step in its history), "

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..core import registry
 from ..core.codec import decode
 from ..core.errors import ReplayError
-from ..core.history import UNRECORDED, file_digest, unrecorded_step
+from ..core.history import UNRECORDED, file_digest, staged_file, unrecorded_step
 from ..core.signal import Signal
 from ..engine.passes import data_digest
 from ..io import load
@@ -43,7 +43,7 @@ def replay(history: list[dict], source: str | os.PathLike | None = None, verify_
     if first.get("op") != "load":
         raise ReplayError(f"history starts with {first.get('op')!r}, not with a load: cannot replay from a file")
     src = first.get("source", {})
-    path = Path(source) if source is not None else Path(src.get("path", ""))
+    path = Path(source) if source is not None else staged_file(src.get("path", ""))
     if not path.exists():
         raise ReplayError(f"{path}: the recorded input does not exist (pass source= to point at its new place)")
     if verify_digest and src.get("sha256"):
