@@ -40,6 +40,20 @@ def test_masks(cube):
     np.testing.assert_allclose(d.eigenvalues, sv, rtol=1e-5, atol=1e-12 * sv[0])
 
 
+
+def test_masks_given_as_signals_are_recorded_as_their_numbers(cube):
+    # the docstring allows Signals; recording one raised a TypeError after the whole decomposition had run
+    s, _ = cube
+    nav = np.zeros(s.data.shape[:2], bool)
+    nav[:3] = True
+    sig = np.zeros(128, bool)
+    sig[:10] = True
+    d = decompose(s, "pca", n_components=3, navigation_mask=em.Signal(nav), signal_mask=em.Signal(sig))
+    plain = decompose(s, "pca", n_components=3, navigation_mask=nav, signal_mask=sig)
+    np.testing.assert_array_equal(d.factors_array, plain.factors_array)
+    assert d.history[-1]["params"]["navigation_mask"] == plain.history[-1]["params"]["navigation_mask"]
+
+
 def test_signal_method_and_counts_metadata():
     rng = np.random.default_rng(0)
     x = rng.poisson(5.0, size=(6, 7, 16)).astype(float)

@@ -39,9 +39,16 @@ def check_n_components(n_components) -> None:
         raise ValueError(f"n_components must be None, 'auto' or a positive integer, not {n_components!r}")
 
 
+def _mask_as_array(mask, arguments):
+    """A mask given as a Signal is recorded as its numbers (the history holds arrays, not signals)."""
+    return mask.to_numpy() if isinstance(mask, Signal) else mask
+
+
 @operation("decompose", method=True, result_name="{method}",
            check={"method": configured, "n_components": check_n_components},
-           record={o: option_as_run(o) for o in _OPTIONS}, before_recorded=option_before_recorded)
+           record={**{o: option_as_run(o) for o in _OPTIONS}, "navigation_mask": _mask_as_array,
+                   "signal_mask": _mask_as_array},
+           before_recorded=option_before_recorded)
 def decompose(
     s: Signal, method: str = "pca",
     n_components: int | Literal["auto"] | None = None, poisson: bool | None = None,
