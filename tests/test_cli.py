@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -147,6 +148,19 @@ def test_a_saved_result_opens_with_info_history_and_load_result(tmp_path, capsys
         em.load(path)
     again = em.load_result(path)
     np.testing.assert_array_equal(again.factors_array, d.factors_array)
+
+
+def test_a_saved_result_history_is_held_as_a_signal_holds_it(tmp_path, capsys):
+    # load_result gave the history decoded (slice objects, arrays): `emscale history --json` of any result made
+    # after a slice failed with "Object of type slice is not JSON serializable"
+    x = np.random.default_rng(0).poisson(5.0, (6, 7, 32)).astype(np.uint16)
+    nav = np.zeros((6, 7), bool)
+    nav[0] = True
+    d = em.decompose(em.Signal(x).isig[2:30], "pca", n_components=2, navigation_mask=nav)
+    path = d.save(tmp_path / "pca.npz")
+    assert em.load_result(path).history == d.history
+    code, out, _ = run(capsys, "history", str(path), "--json")
+    assert code == 0 and json.loads(out) == d.history
 
 
 def test_warnings_are_one_line_like_errors(monkeypatch, capsys):

@@ -80,6 +80,9 @@ def load_npz(path, kind: str) -> tuple[dict, dict]:
     meta, arrays = _read(path)
     if meta.get("format") != kind:
         raise FileFormatError(f"{path} is not a saved {kind} file (it says {meta.get('format')!r})")
+    if isinstance(meta.get("history"), list):
+        # a history is held encoded, as a Signal's is (JSON-safe: `emscale history --json`, a recipe, a store)
+        meta["history"] = codec.encode(meta["history"])
     return meta, arrays
 
 
