@@ -156,3 +156,21 @@ def test_values_to_indices_is_value_to_index_elementwise():
         ax.values_to_indices(v, clip=False)
     with pytest.raises(emscale.AxisError, match="outside axis"):
         ax.value_to_index(19.76)
+
+
+def test_a_reversed_energy_axis_is_refused_by_name_not_read_as_other_numbers(rng):
+    # isig[::-1] is allowed (as in HyperSpy); the windows and fits here are channel ranges from low to high energy,
+    # and a reversed axis gave other numbers without a word (a background of -2217 counts for +2141)
+    low, cube = _low_loss(rng), _eds_cube(rng)
+    calls = [
+        lambda: low.isig[::-1].remove_background(signal_range=(5.0, 8.0)),
+        lambda: eels.estimate_zero_loss_position(low.isig[::-1]),
+        lambda: eels.thickness(low.isig[::-1]),
+        lambda: eds.line_maps(cube.isig[::-1], ["Fe_Ka", "Si_Ka"]),
+        lambda: low.isig[::-1].normalise(signal_range=(5.0, 8.0)),
+    ]
+    for call in calls:
+        with pytest.raises(emscale.AxisError, match=r"runs from high to low .* reverse it first with s\.isig\[::-1\]"):
+            call()
+    # the same data the right way round are read as before
+    assert np.isfinite(low.isig[::-1].isig[::-1].remove_background(signal_range=(5.0, 8.0)).to_numpy()).all()

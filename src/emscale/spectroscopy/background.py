@@ -56,6 +56,7 @@ from ..core.history import in_recipe
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, run_pass, runs_here
+from ._energy import check_ascending
 
 MODELS = ("powerlaw", "exponential", "polynomial", "offset")
 FITS = ("fast", "weighted")
@@ -439,6 +440,7 @@ def _plan(s, signal_range, model, order, fit, zero_fill, binned) -> _Plan:
         raise ValueError(f"polynomial order must be a non-negative integer, got {order!r}")
     order = int(order)
     ax = s.sig_axes[0]
+    check_ascending(ax, "remove_background")
     out_dtype = _out_dtype(s.dtype)
     n = ax.size
     u = f" {ax.units}" if ax.units else ""

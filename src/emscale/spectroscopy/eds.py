@@ -28,6 +28,7 @@ from ..core.errors import AxisError, DataError
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, read_block, run_pass
+from ._energy import check_ascending
 from .elements import element_symbol
 
 __all__ = [
@@ -173,6 +174,7 @@ def _energy_axis(s: Signal) -> tuple[Axis, float]:
     ax = s.axes[-1]
     if not ax.is_uniform:
         raise AxisError(f"energy axis {ax.name!r} is non-uniform; EDS tools need a uniform energy axis")
+    check_ascending(ax, "EDS tools")
     units = (ax.units or "keV").strip().lower()
     if units == "kev":
         return ax, 1.0

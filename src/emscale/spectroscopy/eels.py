@@ -31,6 +31,7 @@ from ..core.errors import AxisError, DataError
 from ..core.registry import as_step, operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, run_pass
+from ._energy import check_ascending
 from .background import check_window
 from .elements import element_symbol
 
@@ -69,6 +70,7 @@ def _energy_axis(s: Signal) -> Axis:
         raise AxisError(f"energy axis {ax.name!r} is non-uniform; EELS tools need a uniform energy axis")
     if ax.size < 3:
         raise AxisError(f"energy axis {ax.name!r} has only {ax.size} channels")
+    check_ascending(ax, "EELS tools")
     return ax
 
 

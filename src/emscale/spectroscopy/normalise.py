@@ -8,6 +8,7 @@ from ..core.errors import AxisError
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, run_pass
+from ._energy import check_ascending
 from .background import check_window
 
 
@@ -24,6 +25,7 @@ def normalise(s: Signal, signal_range: tuple[float, float] | None = None, execut
     i0, i1 = 0, ax.size
     if signal_range is not None:
         start, end = check_window(signal_range)
+        check_ascending(ax, "normalise")
         i0, i1 = ax.value_to_index(start), ax.value_to_index(end)
         if i1 <= i0:
             raise AxisError(f"signal_range {signal_range!r} holds no channel of axis {ax.name!r}")
