@@ -141,11 +141,16 @@ def test_whole_numbers_with_a_negative_value_are_not_counts_and_it_is_said():
     with pytest.warns(UserWarning, match=r"Poisson weighting off: 1 negative value\(s\) \(minimum -1\)"):
         d = decompose(Signal(data, axes=bare), "pca", n_components=2)
     assert d.info["poisson"].startswith("off: 1 negative value(s)")
-    fractional = data + 0.25  # measured values, not counts: off as before, the reason names the negative values
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    # measured values with negative ones (background-subtracted spectra): off, and said, as the README promises
+    # (it was recorded in info alone)
+    fractional = data + 0.25
+    with pytest.warns(UserWarning, match=r"Poisson weighting off: \d+ negative value\(s\)"):
         d = decompose(Signal(fractional - 1.0, axes=bare), "pca", n_components=2)
-    assert d.info["poisson"].startswith("off (automatic): ") and "negative value(s)" in d.info["poisson"]
+    assert d.info["poisson"].startswith("off: ") and "negative value(s)" in d.info["poisson"]
+    with warnings.catch_warnings():  # fractional values without negative ones: off without a word, as before
+        warnings.simplefilter("error")
+        d = decompose(Signal(np.abs(fractional), axes=bare), "pca", n_components=2)
+    assert d.info["poisson"] == "off (automatic: not integer counts)"
     with pytest.raises(DataError, match=r"has 1 channel: decomposition needs at least 2"):  # no mask was given
         decompose(Signal(data[..., 50:51], axes=bare), "pca", n_components=1)
 

@@ -281,8 +281,8 @@ def _resolve_poisson(s: Signal, dm: DataMatrix, poisson: bool, auto: bool, solve
         if auto and s.dtype.kind == "f" and solver == "single_pass":
             return False, "off (automatic: floats; the single-pass solver decides at its one read, before it can see "\
                           "whether they are whole numbers: pass poisson=True for counts)"
-        if auto and st.n_negative:
-            return False, negative.replace("off:", "off (automatic):", 1)
+        if auto and st.n_negative:  # background-subtracted spectra (floats): said, as the README promises
+            return refused()
         return False, "off" + ("" if not auto else " (automatic: not integer counts)")
     if auto and st.n_negative:
         return refused()
