@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html as _html
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -45,6 +46,21 @@ def test_the_scree_caption_states_the_threshold_the_rank_table_shows(eds):
     caption = re.search(r"<figcaption>(Scree plot[^<]*)</figcaption>", section).group(1)
     assert "not-estimated" not in caption and "no noise threshold" not in caption
     assert threshold in caption and f"automatic rank {rank}" in caption and "3 component(s) asked for" in caption
+
+
+def test_the_rank_caution_of_a_short_randomized_run_is_a_row_of_the_report_not_a_warning_each_time(eds):
+    # `emscale run` with a given n_components printed the same estimate_rank warning three times (the rank table,
+    # the scree caption, the scree), for a call the user never made
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        text = _run(eds, '[input]\npath = "eds.zarr"\n\n[[step]]\nop = "decompose"\nname = "nmf"\n'
+                         'method = "nmf"\nn_components = 3\n', "nmf_caution")
+    assert not [w for w in caught if "estimate_rank" in str(w.message)]
+    section = _section(text, "Decomposition")
+    assert re.search(r"<td>caution</td><td>the eigenvalues come from a randomized subspace", section)
+    d = em.load_result(eds / "nmf_caution" / "nmf.npz")
+    with pytest.warns(UserWarning, match="estimate_rank: the eigenvalues come from a randomized subspace"):
+        d.estimate_rank()  # asked for by the user: said
 
 
 def test_the_undefined_background_warning_in_a_recipe_gives_advice_a_recipe_can_follow(tmp_path):

@@ -207,14 +207,15 @@ class Decomposition(Result):
         return self.eigenvalues / total
 
     # -- rank ----------------------------------------------------------------------------------------------
-    def estimate_rank(self, tw_sigmas: float | None = None) -> tuple[int, dict]:
+    def estimate_rank(self, tw_sigmas: float | None = None, warn: bool = True) -> tuple[int, dict]:
         """(rank, evidence) from the Marchenko-Pastur edge of the eigenvalue spectrum; see :mod:`.rank`.
 
         Recomputed from the evidence ``decompose`` stored (:attr:`rank_evidence`: the spectrum of the rank
         estimate's channel subset, :func:`.rank.rank_channels`, its shape and its parallel-analysis noise edge),
         so with the default ``tw_sigmas`` it agrees with ``info["rank_estimate"]``; results without stored
         evidence (older files, a given ``n_components`` on the randomized route) use the PCA scree of all
-        kept channels."""
+        kept channels. Where the eigenvalues come from a short randomized run the evidence's ``"caution"`` says
+        the rank may read low, with a warning unless ``warn=False`` (a figure or report that shows the caution)."""
         from .rank import TW_SIGMAS, estimate_rank
 
         tw = TW_SIGMAS if tw_sigmas is None else tw_sigmas
@@ -251,7 +252,8 @@ class Decomposition(Result):
             note = (f"the eigenvalues come from a randomized subspace of {self.info.get('power_iterations')} power "
                     "iteration(s), which reads those near the noise edge low: the rank may be underestimated; "
                     "decompose(..., n_components='auto') estimates it from the exact spectrum")
-            warnings.warn(f"estimate_rank: {note}", UserWarning, stacklevel=2)
+            if warn:
+                warnings.warn(f"estimate_rank: {note}", UserWarning, stacklevel=2)
             out = out | {"caution": note}
         return rank, out
 
@@ -343,7 +345,7 @@ class Decomposition(Result):
         if self.rank_evidence is not None and self.rank_evidence.get("method") != "not-estimated":
             return self.rank_evidence
         try:
-            return self.estimate_rank()[1]
+            return self.estimate_rank(warn=False)[1]
         except ValueError:
             return {}
 
@@ -355,7 +357,7 @@ class Decomposition(Result):
             rank = int(self.info["rank_estimate"])
             return rank, f"automatic rank {rank}"
         try:
-            rank = int(self.estimate_rank()[0])
+            rank = int(self.estimate_rank(warn=False)[0])
         except ValueError:
             return None, ""
         return rank, f"estimated rank {rank} ({self.n_components} components fitted)"

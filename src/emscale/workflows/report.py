@@ -42,7 +42,7 @@ def _mean_spectrum_figure(s, title: str = "Mean spectrum of the input"):
 
 SIGNIFICANT = 4  # significant digits of the numbers in the report's tables
 _RANK_KEYS = ("method", "threshold", "edge", "sigma2", "tw_sigmas", "pa_margin", "mp_threshold", "mp_edge",
-              "mp_sigma2", "n_rows", "n_cols", "dispersion", "dispersion_note", "warning")
+              "mp_sigma2", "n_rows", "n_cols", "dispersion", "dispersion_note", "warning", "caution")
 # what each row of the rank evidence is, in words (the table showed the evidence dictionary's keys)
 _RANK_WORDS = {
     "method": "method", "threshold": "threshold (eigenvalues above it count)", "edge": "noise edge",
@@ -50,7 +50,7 @@ _RANK_WORDS = {
     "pa_margin": "parallel-analysis margin (share of the edge)", "mp_threshold": "Marchenko-Pastur threshold",
     "mp_edge": "Marchenko-Pastur edge", "mp_sigma2": "Marchenko-Pastur noise variance per value",
     "n_rows": "pixels", "n_cols": "channels", "dispersion": "noise / Poisson variance of the values",
-    "dispersion_note": "dispersion", "warning": "warning",
+    "dispersion_note": "dispersion", "warning": "warning", "caution": "caution",
 }
 
 
@@ -114,7 +114,9 @@ def _rank_evidence(dec) -> tuple[int, dict, int | None]:
     ev = dec.rank_evidence
     rank = dec.info.get("rank_estimate")
     if ev is None or rank is None:
-        rank, ev = dec.estimate_rank()
+        # its caution (a randomized subspace reads the rank low) is a row of the table, not a warning each time
+        # the report asks (three times on `emscale run` with an explicit n_components)
+        rank, ev = dec.estimate_rank(warn=False)
     asked = (dec.params or {}).get("n_components")
     return rank, ev, (asked if isinstance(asked, int) and not isinstance(asked, bool) else None)
 
