@@ -241,11 +241,17 @@ def test_key_metadata_sums_up_long_number_lists():
     md = {"Acquisition_instrument": {"TEM": {"magnification": [115000.0] * 77 + [0.0] * 947, "beam_energy": 300.0,
                                              "convergence_angle": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]}}}
     out = key_metadata(md)
-    assert out["TEM.magnification"] == "115000 (77 of 1024 values; the other 947 are 0)"
+    assert out["TEM.magnification"] == "115000 (77 values, then 947 zeros)"
     assert out["TEM.beam_energy"] == "300 keV"  # with the unit of the metadata convention
     assert out["TEM.convergence_angle"] == "9 values from 1 to 9"
     elements = [f"E{i}" for i in range(16)]
     assert key_metadata({"Sample": {"elements": elements}})["elements"] == elements  # names are listed whole
+    # the tilt angles hold a 0 degree tilt among them; an unused table is all zeros (it read "1024 values from 0 to
+    # 0; the other 1024 are 0" and, for the angles, "1024 values from -76 to 76; the other 948 are 0")
+    tilts = {"TEM": {"Stage": {"tilt_alpha": list(range(-76, 77, 2)) + [0] * 947, "tilt_beta": [0.0] * 1024}}}
+    out = key_metadata({"Acquisition_instrument": tilts})
+    assert out["TEM.Stage.tilt_alpha"] == "77 values from -76 to 76; 1 of them 0, then 947 zeros"
+    assert out["TEM.Stage.tilt_beta"] == "0 (all 1024 values)"
 
 
 def test_key_metadata_shows_the_eds_times_angles_and_the_stage_tilt():

@@ -636,12 +636,20 @@ def _brief(value, most: int = 8):
     a = np.asarray(value)
     if a.dtype.kind not in "biuf":  # names (the elements) are read whole
         return value
-    nz = a[a != 0]
-    distinct = np.unique(nz)
-    zeros = f"; the other {a.size - nz.size} are 0" if nz.size < a.size else ""
+    a = a.ravel()
+    nz = np.flatnonzero(a)
+    if not nz.size:
+        return f"0 (all {a.size} values)"
+    # a header's table padded with zeros after its last entry: the entries, then the padding (a 0 degree tilt among
+    # 77 angles is an entry, not padding: it read "1024 values from -76 to 76; the other 948 are 0")
+    head, pad = a[: nz[-1] + 1], a.size - (nz[-1] + 1)
+    then = f", then {pad} zeros" if pad else ""
+    head_nz = head[head != 0]
+    zeros = f"; {head.size - head_nz.size} of them 0" if head_nz.size < head.size else ""
+    distinct = np.unique(head)
     if distinct.size == 1:
-        return f"{distinct[0].item():g} ({nz.size} of {a.size} values{zeros})"
-    return f"{a.size} values from {a.min().item():g} to {a.max().item():g}{zeros}"
+        return f"{distinct[0].item():g} ({head.size} values{then})"
+    return f"{head.size} values from {head.min().item():g} to {head.max().item():g}{zeros}{then}"
 
 
 def default_chunks(shape, dtype, nav_ndim: int, target_bytes: int = 16 * 2**20) -> tuple[int, ...]:
