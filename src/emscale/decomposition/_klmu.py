@@ -150,7 +150,10 @@ class KLMatrix:
                                             self.bounds)
                 w[:] = w4[:, : w.shape[1]]
             else:
-                _kernels()._w_update_dense(self.dense, w, ht, hsum, float(gamma))
+                wc = np.ascontiguousarray(w)
+                _kernels()._w_update_densek(self.dense, wc, np.ascontiguousarray(h), hsum, float(gamma), self.bounds)
+                if wc is not w:
+                    w[:] = wc
             return
         acc = np.zeros_like(w)
         for lo, hi in zip(self.bounds[:-1], self.bounds[1:], strict=True):
@@ -177,7 +180,9 @@ class KLMatrix:
                 num, xlog = _kernels()._sweep_dense4(self.dense, _pad4(w), _rows4(ht.T), _ONES4, 1.0, self.bounds,
                                                      False, with_loss)
                 return num[:k].T, xlog
-            return _kernels()._h_num_dense(self.dense, np.ascontiguousarray(w), ht, self.bounds, with_loss)
+            num, xlog = _kernels()._sweep_densek(self.dense, np.ascontiguousarray(w), np.ascontiguousarray(ht.T),
+                                                 np.ones(k), 1.0, self.bounds, False, with_loss)
+            return num.T, xlog
         num = np.zeros((self.p, k))
         xlog = 0.0
         for lo, hi in zip(self.bounds[:-1], self.bounds[1:], strict=True):
@@ -212,11 +217,21 @@ class KLMatrix:
         """One multiplicative-update iteration in place, :meth:`w_update` then :meth:`h_update` (same result);
         up to four components in one fused sweep over the data (sparse: its non-zeros). Returns the loss of
         (W new, H old) or None."""
-        if not (self.use_numba and w.shape[1] <= 4):
+        fused = self.use_numba and (w.shape[1] <= 4 or self.dense is not None)
+        if not fused:
             self.w_update(w, h, gamma)
             return self.h_update(w, h, with_loss, gamma)
         k = w.shape[1]
         hsum = np.maximum(h.sum(axis=1), EPS)
+        if k > 4:  # dense rows of any number of components: one fused sweep too
+            wc = np.ascontiguousarray(w)
+            num, xlog = _kernels()._sweep_densek(self.dense, wc, np.ascontiguousarray(h), hsum, float(gamma),
+                                                 self.bounds, True, with_loss)
+            if wc is not w:
+                w[:] = wc
+            loss = self._kl(xlog, w, h) if with_loss else None
+            h[:] = mu_step(h, num / np.maximum(w.sum(axis=0), EPS)[:, None], gamma)
+            return loss
         w4 = _pad4(w)
         if self.csr is not None:
             num, xlog = _kernels()._sweep_csr4(*self.csr, w4, _pad4(np.ascontiguousarray(h.T)),
