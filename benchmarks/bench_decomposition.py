@@ -200,6 +200,8 @@ def main():
     ap.add_argument("--json", metavar="PATH", help="also write the rows as a JSON list to PATH")
     ap.add_argument("--kind", choices=("eds", "eels-dense", "both"), default="eds")
     ap.add_argument("--dense-counts", type=float, default=200.0, help="counts per channel of the dense EELS cube")
+    ap.add_argument("--dense-rank", type=int, default=3,
+                    help="rank of the --only dense-nmf cubes (above 4: the dense kernels' row-buffer route)")
     ap.add_argument("--startup-shape", type=int, nargs=3, default=STARTUP_CUBE, metavar=("NY", "NX", "CHANNELS"),
                     help="the start-up rows' cube (default 32 32 512; a tiny one, e.g. 4 4 256, shows the fixed costs)")
     ap.add_argument("--startup-level", type=float, default=STARTUP_LEVEL,
@@ -281,17 +283,18 @@ def dense_nmf_rows(args) -> list[dict]:
     from groundtruth import make_cube
 
     rows, sparse_s = [], None
-    print("# KL-NMF with the defaults, 96x96x1024, rank 3, pure pixels (issue 17)")
+    k = args.dense_rank
+    print(f"# KL-NMF with the defaults, 96x96x1024, rank {k}, pure pixels (issue 17)")
     for label, kind, counts in DENSE_NMF_CUBES:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp)
-            s, truth = make_cube(3, kind=kind, shape=(96, 96), n_channels=1024, counts=counts, pure=True, seed=1)
+            s, truth = make_cube(k, kind=kind, shape=(96, 96), n_channels=1024, counts=counts, pure=True, seed=1)
             np.save(path / "data.npy", s.data)
             np.save(path / "spectra.npy", truth.spectra)
-            a = child("em_nmf_default", path, 3, args.repeat)
-            mcr = child("em_mcr_default", path, 3, args.repeat)
+            a = child("em_nmf_default", path, k, args.repeat)
+            mcr = child("em_mcr_default", path, k, args.repeat)
             peers = {} if kind == "eds" or args.skip_peers else {
-                "scikit-learn": child("sk_nmf", path, 3), "hyperspy": child("hs_nmf", path, 3)}
+                "scikit-learn": child("sk_nmf", path, k), "hyperspy": child("hs_nmf", path, k)}
         if "seconds" not in a:
             print(f"{label} {counts:g}: emscale failed: {a.get('error')}")
             continue
@@ -306,15 +309,16 @@ def dense_nmf_rows(args) -> list[dict]:
                      else f" | {name} failed: {b.get('error')}")
         print(line, flush=True)
         for name, b in (peers or {"-": {}}).items():
-            rows.append({"operation": "KL-NMF k=3, defaults", "size": f"96x96x1024 {label}, {counts:g} counts/pixel",
+            rows.append({"operation": f"KL-NMF k={k}, defaults", "size": f"96x96x1024 {label}, {counts:g} counts/pixel",
                          "emscale_s": a["seconds"], "peer": name if b else None, "peer_s": b.get("seconds"),
                          "ratio": b["seconds"] / a["seconds"] if "seconds" in b else None,
                          "accuracy": line.split(" | ", 1)[1], "vs_sparse": vs_sparse})
         if "seconds" in mcr:  # MCR-ALS on the same cube (no peer here: HyperSpy and scikit-learn have none)
             print(f"{'':10s} {'':>6s}              | emscale MCR-ALS {mcr['seconds']:.2f} s, {mcr.get('n_iter')} "
                   f"iterations, angle {mcr.get('median_angle_deg', float('nan')):.2f} deg", flush=True)
-            rows.append({"operation": "MCR-ALS k=3, defaults", "size": f"96x96x1024 {label}, {counts:g} counts/pixel",
-                         "emscale_s": mcr["seconds"], "peer": None, "accuracy": mcr.get("median_angle_deg")})
+            rows.append({"operation": f"MCR-ALS k={k}, defaults",
+                         "size": f"96x96x1024 {label}, {counts:g} counts/pixel", "emscale_s": mcr["seconds"],
+                         "peer": None, "accuracy": mcr.get("median_angle_deg")})
     return rows
 
 
