@@ -99,9 +99,18 @@ def test_a_map_of_strobe_counts_only_is_refused_by_name():
     with pytest.raises(DataError, match=r"zero-energy peak \(15 channel.*only 2 channel\(s\) and 2 pixel\(s\).*"
                                         r"at most 2 component"):
         decompose(_eds(data), "nmf", n_components=3)
-    with pytest.warns(UserWarning, match="too few counts for a separation"):
+    # the advice says where the counts are: binning cannot help (it said "bin 8 channels and 2 x 2", whatever the
+    # binning already was)
+    with pytest.warns(UserWarning, match=r"too few counts for a separation .*: the EDS zero-energy \(strobe\) "
+                                         r"peak, masked, held 1920 of the 1922 counts, and 2 are left elsewhere.*"
+                                         r"binning adds nothing"):
         d = decompose(_eds(data), "nmf", n_components=2)
-    assert "rank_warning" in d.info
+    assert "rank_warning" in d.info and "rebin" not in d.info["rank_warning"]
+    sparse_lines = data.copy()
+    sparse_lines[..., :15] = 0
+    sparse_lines[::3, ::3, 100] = 1  # few counts, none in the peak: the binning advice as before
+    with pytest.warns(UserWarning, match=r"too few counts for a rank estimate: .*bin the data, e\.g\."):
+        decompose(_eds(sparse_lines), "pca", n_components="auto")
     with pytest.raises(DataError, match="zero-energy peak.*all the decomposed data are zero"):
         decompose(_eds(np.where(np.arange(256) < 15, data, 0).astype(np.uint16)), "pca", n_components=1)
     kept = decompose(_eds(data), "nmf", n_components=3, mask_zero_peak=False)  # the user keeps the peak

@@ -166,7 +166,8 @@ def decompose(
     pca_result, info = _pca(dm, solver, n_pca, seed, simulate_noise, power, oversample, sketches, rank_sel)
     if solver_note:
         info["solver_note"] = solver_note
-    rank, evidence, rank_info = _rank(dm, pca_result, solver, rank_sel, rank_needed, seed)
+    rank, evidence, rank_info = _rank(dm, pca_result, solver, rank_sel, rank_needed, seed,
+                                      lambda: _zero_peak_counts(s, zero_peak))
     k = min(n_pca, pca_result.factors.shape[1])
     if not rank_needed and k < n_pca:
         # the sketch keeps only the directions the data hold: a noise-free cube of two phases gave 2 components for
@@ -293,10 +294,21 @@ EDGE_BAND = 0.05  # a last component kept within this share above the noise thre
 IMPLAUSIBLE_RANK_SHARE = 0.5  # a Marchenko-Pastur rank above this share of min(pixels, channels) is flagged
 
 
-def _rank(dm: DataMatrix, result, solver: str, rank_sel, rank_needed: bool, seed):
+def _zero_peak_counts(s: Signal, zero_peak) -> float:
+    """The counts in the channels the zero-peak mask took (0 where it took none): read again, only where the
+    counts left are too few for a rank, to say whether binning can help."""
+    if zero_peak is None:
+        return 0.0
+    idx = np.flatnonzero(zero_peak)
+    total = s.data[..., idx].sum(dtype=np.float64)
+    return float(total.compute() if hasattr(total, "compute") else total)
+
+
+def _rank(dm: DataMatrix, result, solver: str, rank_sel, rank_needed: bool, seed, zero_peak_counts=None):
     """(rank, evidence, info) from the spectrum. Poisson data: the parallel analysis on the well-populated
     channels (:func:`.rank.rank_channels`), the same numbers from every solver (randomized / single-pass compute
-    that subset's exact spectrum when the rank is needed; with a given ``n_components`` they report none)."""
+    that subset's exact spectrum when the rank is needed; with a given ``n_components`` they report none).
+    ``zero_peak_counts()``: the counts the zero-peak mask took, asked for only where too few are left."""
     info: dict = {}
     poisson = dm.row_scale is not None and dm.mean is None
     n_rank_ch = dm.n_channels if rank_sel is None else int(rank_sel.sum())
@@ -309,6 +321,14 @@ def _rank(dm: DataMatrix, result, solver: str, rank_sel, rank_needed: bool, seed
         msg = (f"too few counts for {what}: {n_rank_ch} channel(s) hold at least {MIN_CHANNEL_COUNTS} "
                f"counts (mean {float(np.mean(dm.sums.row_sums)):.3g} counts per pixel); bin the data, e.g. "
                f"{advice} (Signal.rebin)")
+        left = float(np.sum(dm.sums.row_sums))
+        taken = zero_peak_counts() if zero_peak_counts is not None else 0.0
+        if taken > left:
+            # the Velox example map: 11 091 of its 11 093 counts in the strobe peak; binning moves none out of it
+            msg = (f"too few counts for {what}: the EDS zero-energy (strobe) peak, masked, held {taken:.6g} of the "
+                   f"{taken + left:.6g} counts, and {left:.6g} are left elsewhere ({n_rank_ch} channel(s) with at "
+                   f"least {MIN_CHANNEL_COUNTS}); binning adds nothing to the lines: the map holds no X-ray signal "
+                   "to separate (mask_zero_peak=False would separate the detector's peak, not the sample)")
         warnings.warn(msg, UserWarning, stacklevel=4)
         info["rank_warning"] = msg
         return 0, {"method": "too-few-counts", "eigenvalues": result.eigenvalues, "rank_channels": n_rank_ch}, info
