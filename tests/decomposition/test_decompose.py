@@ -25,12 +25,18 @@ def test_lazy_equals_in_memory(cube, method):
     np.testing.assert_allclose(rb.to_numpy(), a.reconstruct(2).data, rtol=1e-8, atol=1e-9)
 
 
-def test_masks(cube):
-    s, _ = cube
+def _masks(s):
+    """The first three rows of pixels and the first ten channels masked."""
     nav = np.zeros(s.data.shape[:2], bool)
     nav[:3] = True
     sig = np.zeros(128, bool)
     sig[:10] = True
+    return nav, sig
+
+
+def test_masks(cube):
+    s, _ = cube
+    nav, sig = _masks(s)
     d = decompose(s, "pca", n_components=3, navigation_mask=nav, signal_mask=sig)
     assert np.isnan(d.loadings.data[:, :3]).all() and np.isfinite(d.loadings.data[:, 3:]).all()
     assert np.isnan(d.factors.data[:, :10]).all() and np.isfinite(d.factors.data[:, 10:]).all()
@@ -40,14 +46,10 @@ def test_masks(cube):
     np.testing.assert_allclose(d.eigenvalues, sv, rtol=1e-5, atol=1e-12 * sv[0])
 
 
-
 def test_masks_given_as_signals_are_recorded_as_their_numbers(cube):
     # the docstring allows Signals; recording one raised a TypeError after the whole decomposition had run
     s, _ = cube
-    nav = np.zeros(s.data.shape[:2], bool)
-    nav[:3] = True
-    sig = np.zeros(128, bool)
-    sig[:10] = True
+    nav, sig = _masks(s)
     d = decompose(s, "pca", n_components=3, navigation_mask=em.Signal(nav), signal_mask=em.Signal(sig))
     plain = decompose(s, "pca", n_components=3, navigation_mask=nav, signal_mask=sig)
     np.testing.assert_array_equal(d.factors_array, plain.factors_array)
