@@ -211,6 +211,19 @@ def test_recipe_from_history_reproduces_the_signal(sample, tmp_path):
     np.testing.assert_array_equal(res.signal.data, done.data)
 
 
+def test_a_mask_made_in_memory_cannot_go_into_a_recipe_and_the_error_says_so_in_one_line(sample):
+    # it failed deep in the TOML writer with the array's repr: 120 lines of the error, each 'emscale: error:'
+    folder, _, _ = sample
+    s = em.load(folder / "eds.zarr")
+    mask = np.zeros(s.data.shape[:2], bool)
+    mask[::3, ::3] = True
+    with pytest.raises(RecipeError) as err:
+        recipe_from_history(s.sample_scan(mask=mask).history)
+    msg = str(err.value)
+    assert "\n" not in msg and len(msg) < 300
+    assert msg.startswith("history entry 1 (sample_scan): 'mask' was given as an array (24x28)") and "file" in msg
+
+
 def test_cli_run_history_replay(sample, tmp_path, capsys, monkeypatch):
     folder, _, _ = sample
     out = tmp_path / "cli"

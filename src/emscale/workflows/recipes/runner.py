@@ -493,6 +493,12 @@ def recipe_from_history(history: list[dict]) -> str:
         elif "axis" in p and isinstance(p["axis"], tuple):
             p["axis"] = list(p["axis"])
         p = {k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()}
+        arrays = [k for k, v in p.items() if isinstance(v, np.ndarray)]
+        if arrays:  # a mask or table made in memory: a recipe names files, it holds no arrays
+            raise RecipeError(f"history entry {i} ({op}): {', '.join(map(repr, arrays))} was given as an array "
+                              f"({'x'.join(map(str, p[arrays[0]].shape))}), which a recipe cannot hold; write it to a "
+                              "file beside the input (a scan mask: np.save or `emscale pattern`) and name that file in "
+                              "the recipe's step")
         steps.append({"op": op, **p})
     text = to_toml(inp, steps, comment="emscale recipe exported from a signal's history")
     parse(text)  # what we export must be a valid recipe

@@ -393,7 +393,9 @@ def _toml_value(v) -> str:
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, dict) and all(isinstance(k, str) for k in v):  # an inline table, e.g. scale = {y = 4, x = 4}
         return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
-    raise RecipeError(f"value {v!r} cannot be written to a recipe")
+    shown = repr(v)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."  # an array's repr ran to 120 lines of the error
+    raise RecipeError(f"value {shown} ({type(v).__name__}) cannot be written to a recipe")
 
 
 def _toml_key(k: str) -> str:
