@@ -285,10 +285,10 @@ TOO_FEW_TO_HOLD_OUT = (f"defaults: fewer than {MIN_HOLDOUT_PIXELS} measured pixe
 # seeds 1.42 -> 0.52 dB
 MIN_HIDDEN_PIXELS = 200
 # up to all ten disjoint tenths of the measured pixels, hidden in turn: more than five where a tenth holds fewer than
-# 40 pixels (under 400 measured in the hold-out's window; it was at most five). On 432 crops of nine real HAADF projections (16-48 pixels, 10-30 %, two masks, two
-# places), with biharmonic a candidate: below biharmonic 76 -> 49 cases; mean +0.19 / +0.33 / +0.32 dB at 16 / 24 /
-# 32 pixels (up to +7.9, down to -4.3 where the pooled choice moved to a worse candidate), -0.05 dB at 48 pixels
-# (only its 10 % masks change); 0.20-0.27 -> 0.35-0.46 s a reconstruction
+# 40 pixels (under 400 measured in the hold-out's window; it was at most five). On 432 crops of nine real HAADF
+# projections (16-48 pixels, 10-30 %, two masks, two places), with biharmonic a candidate: below biharmonic 76 -> 49
+# cases; mean +0.19 / +0.33 / +0.32 dB at 16 / 24 / 32 pixels (up to +7.9, down to -4.3 where the pooled choice moved
+# to a worse candidate), -0.05 dB at 48 pixels (only its 10 % masks change); 0.20-0.27 -> 0.35-0.46 s a reconstruction
 MAX_FOLDS = 10
 
 
