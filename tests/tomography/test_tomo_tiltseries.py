@@ -99,6 +99,9 @@ def test_stack_of_signals_and_signal_calibration_kept():
         (np.ones((8, 8)), [0], {}, r"expected a stack \(n_tilts, ny, nx\)"),
         ([np.ones((8, 8)), np.ones((8, 9))], [0, 1], {}, "different shapes"),
         (np.ones((2, 8, 8)), [0, np.nan], {}, "non-finite tilt angle"),
+        # a typo (400 for 40) was reconstructed as the 40 degree tilt without a word
+        (np.ones((3, 8, 8)), [-40, 0, 400], {},
+         r"tilt angle\(s\) \[400.0\] \(projection\(s\) \[2\]\) lie beyond a full turn"),
         (np.ones((25, 8, 8)), None, {}, r"angles: none given \(None\); a tilt series needs its tilt angles"),
         (np.ones((3, 8, 8)), [0, 1, 2], {"axis_shift": 4.0}, "outside the image"),
     ],

@@ -136,6 +136,10 @@ def tilt_series(
         raise DataError(f"angles: {a.size} tilt angles given for {data.shape[0]} projections")
     if not np.all(np.isfinite(a)):
         raise DataError(f"angles: non-finite tilt angle(s) at index {np.flatnonzero(~np.isfinite(a)).tolist()}")
+    beyond = np.flatnonzero(np.abs(a) > 360.0)
+    if beyond.size:  # a typo (400 for 40): reconstructed without a word as the same tilt as 40 degrees
+        raise DataError(f"angles: tilt angle(s) {a[beyond][:5].tolist()} (projection(s) {beyond[:5].tolist()}) lie "
+                        "beyond a full turn (360 degrees); a tilt angle is in degrees, within -360 to 360")
     if a.size >= 3 and 0 < float(np.ptp(a)) <= np.pi + 1e-9 and float(np.max(np.abs(a))) <= np.pi + 1e-9:
         # radians taken for degrees: the alignment then reports a tilt axis hundreds of pixels outside the image
         warnings.warn(f"the tilt angles span only {np.ptp(a):.3g} degrees ({a.min():.3g} to {a.max():.3g}); "
