@@ -93,6 +93,7 @@ PRIOR_CANDIDATES = ("fourier", "fourier+dct")
 # image). Mirroring the measured pixels into the margin instead, tried on 42 cases: -0.6 dB on average
 INTERPOLATION = "biharmonic"
 INTERPOLATION_MAX_PIXELS = 80 * 80
+_PLAIN = (INTERPOLATION, None, False, None)  # its key among the hold-out's (prior, lam_min, columns, shrink)
 COLUMN_CANDIDATES = (False, *CONTRASTS)  # no column refit, or one of bright / dark columns
 # the local residual's shrink, in robust spreads of the spread misfit; None: not applied. On 15 lattices with
 # vacancies, substitutions, adatoms, a particle edge and an amorphous patch (noise-free, 100 and 20 counts per
@@ -400,10 +401,9 @@ def choose_prior(
     best = min(scores, key=lambda k: (scores[k], str(k)))
     if interpolation:
         sse = sum(float(np.sum((interpolate(yfit, fit).flat[hide] - yc.flat[hide]) ** 2)) for fit, hide, yfit in folds)
-        plain = (INTERPOLATION, None, False, None)
-        scores[plain] = sse / sum(len(hide) for _, hide, _ in folds)
-        if scores[plain] < scores[best]:  # strictly: on a tie (a constant image) the prior runs as it did
-            best = plain
+        scores[_PLAIN] = sse / sum(len(hide) for _, hide, _ in folds)
+        if scores[_PLAIN] < scores[best]:  # strictly: on a tie (a constant image) the prior runs as it did
+            best = _PLAIN
     return best, scores
 
 
@@ -547,7 +547,7 @@ def sparse(
         folds = n_folds(m)
         if with_interpolation and scores:
             held_out_mse = {"prior": min(v for k, v in scores.items() if k[0] != INTERPOLATION),
-                            INTERPOLATION: scores[(INTERPOLATION, None, False, None)]}
+                            INTERPOLATION: scores[_PLAIN]}
     if prior == INTERPOLATION:  # the plain method predicted the hidden pixels better than every prior
         out = interpolate(img, m)
         # far gaps, if the scan leaves any, are interpolated with the rest; no second hold-out is needed
