@@ -325,10 +325,13 @@ def _rank(dm: DataMatrix, result, solver: str, rank_sel, rank_needed: bool, seed
         taken = zero_peak_counts() if zero_peak_counts is not None else 0.0
         if taken > left:
             # the Velox example map: 11 091 of its 11 093 counts in the strobe peak; binning moves none out of it
+            hopeless = left < MIN_CHANNEL_COUNTS * MIN_RANK_CHANNELS  # no binning gives enough channels enough counts
             msg = (f"too few counts for {what}: the EDS zero-energy (strobe) peak, masked, held {taken:.6g} of the "
                    f"{taken + left:.6g} counts, and {left:.6g} are left elsewhere ({n_rank_ch} channel(s) with at "
-                   f"least {MIN_CHANNEL_COUNTS}); binning adds nothing to the lines: the map holds no X-ray signal "
-                   "to separate (mask_zero_peak=False would separate the detector's peak, not the sample)")
+                   f"least {MIN_CHANNEL_COUNTS}); "
+                   + ("binning adds nothing to the lines: the map holds almost no X-ray signal to separate"
+                      if hopeless else f"bin the data, e.g. {advice} (Signal.rebin)")
+                   + " (mask_zero_peak=False would separate the detector's peak, not the sample)")
         warnings.warn(msg, UserWarning, stacklevel=4)
         info["rank_warning"] = msg
         return 0, {"method": "too-few-counts", "eigenvalues": result.eigenvalues, "rank_channels": n_rank_ch}, info
