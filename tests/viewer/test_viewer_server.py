@@ -172,8 +172,11 @@ def test_line_scans_and_single_spectra_are_shown(cube, axes):
 
 
 def test_signals_the_viewer_cannot_show_are_refused_clearly():
-    with pytest.raises(DataError, match="one signal axis is needed, this signal has 2"):
+    # images (a tilt series from `emscale view`): the advice to transpose could not be followed from a shell
+    with pytest.raises(DataError, match=r"this signal holds images \(.*\), not spectra: draw them with"):
         ViewerData(em.Signal(np.zeros((3, 4, 5)), axes=[{"navigate": True}, {"navigate": False}, {}]))
+    with pytest.raises(DataError, match="one signal axis is needed, this signal has 3"):
+        ViewerData(em.Signal(np.zeros((3, 4, 5)), axes=[{"navigate": False}] * 3))
     with pytest.raises(DataError, match="at most two axes; this signal has 3"):
         ViewerData(em.Signal(np.zeros((2, 3, 4, 5))))
 

@@ -43,6 +43,11 @@ class ViewerData:
     def __init__(self, signal: Signal, executor=None):
         if not isinstance(signal, Signal):
             raise DataError(f"the viewer shows a Signal, not {type(signal).__name__}")
+        if signal.sig_ndim == 2:  # an image or a stack of them (a tilt series): nothing to transpose into spectra
+            raise DataError(
+                f"the viewer shows spectra; this signal holds images ({', '.join(a.name for a in signal.sig_axes)}), "
+                "not spectra: draw them with em.load(path).plot() in Python"
+            )
         if signal.sig_ndim != 1:
             raise DataError(
                 f"the viewer shows spectra: one signal axis is needed, this signal has {signal.sig_ndim} "
