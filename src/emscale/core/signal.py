@@ -644,8 +644,7 @@ def _brief(value, most: int = 8):
     # 77 angles is an entry, not padding: it read "1024 values from -76 to 76; the other 948 are 0")
     head, pad = a[: nz[-1] + 1], a.size - (nz[-1] + 1)
     then = f", then {pad} zeros" if pad else ""
-    head_nz = head[head != 0]
-    zeros = f"; {head.size - head_nz.size} of them 0" if head_nz.size < head.size else ""
+    zeros = f"; {head.size - nz.size} of them 0" if nz.size < head.size else ""  # every non-zero is in the head
     distinct = np.unique(head)
     if distinct.size == 1:
         return f"{distinct[0].item():g} ({head.size} values{then})"
