@@ -39,15 +39,16 @@ def check_n_components(n_components) -> None:
         raise ValueError(f"n_components must be None, 'auto' or a positive integer, not {n_components!r}")
 
 
-def _mask_as_array(mask, arguments):
-    """A mask given as a Signal is recorded as its numbers (the history holds arrays, not signals)."""
+def _mask_numbers(mask):
+    """A mask given as a Signal as its numbers (numpy order); anything else as it is: what is checked, applied
+    and recorded (the history holds arrays, not signals)."""
     return mask.to_numpy() if isinstance(mask, Signal) else mask
 
 
 @operation("decompose", method=True, result_name="{method}",
            check={"method": configured, "n_components": check_n_components},
-           record={**{o: option_as_run(o) for o in _OPTIONS}, "navigation_mask": _mask_as_array,
-                   "signal_mask": _mask_as_array},
+           record={**{o: option_as_run(o) for o in _OPTIONS},
+                   **{m: (lambda v, _: _mask_numbers(v)) for m in ("navigation_mask", "signal_mask")}},
            before_recorded=option_before_recorded)
 def decompose(
     s: Signal, method: str = "pca",
@@ -244,7 +245,7 @@ def _zero_peak_mask(s: Signal, signal_mask, mask_zero_peak: bool | None):
     if signal_mask is None:
         user = np.zeros(s.sig_shape, dtype=bool)
     else:
-        user = signal_mask.to_numpy() if isinstance(signal_mask, Signal) else np.asarray(signal_mask)
+        user = np.asarray(_mask_numbers(signal_mask))
         if user.dtype != bool or user.size != low.size:
             return signal_mask, None  # _keep_mask reports the user's mask error
         user = user.reshape(low.shape)
@@ -633,9 +634,7 @@ def _keep_mask(mask, shape: tuple[int, ...], name: str) -> np.ndarray | None:
     """Flat 'keep' mask (numpy order) from a user mask where True = exclude."""
     if mask is None:
         return None
-    if isinstance(mask, Signal):
-        mask = mask.to_numpy()
-    mask = np.asarray(mask)
+    mask = np.asarray(_mask_numbers(mask))
     if mask.dtype != bool:
         raise ValueError(f"{name} must be a boolean array (True = exclude), got dtype {mask.dtype}")
     if mask.shape != tuple(shape):
