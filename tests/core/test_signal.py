@@ -141,6 +141,8 @@ def test_rebin_counts_and_calibration(si):
     # dict form, by name and index
     r2 = si.rebin({"E": 4, 0: 2, "y": 2})
     np.testing.assert_array_equal(r2.data, r.data)
+    with pytest.raises(AxisError, match="names the same axis twice"):  # the last factor had won (a reviewer)
+        si.rebin({"E": 4, 2: 2})
 
 
 def test_rebin_integer_counts_do_not_overflow():

@@ -343,3 +343,24 @@ def test_real_bruker_spikes_and_binning(bruker):
     assert b.shape == (10, 10, 2048) and int(b.data.sum()) == int(bruker.data.sum(dtype=np.uint64))
     binned_maps = eds.line_maps(eds.bin_energy(bruker, 2), ["Fe_Ka", "Si_Ka"], clip=True)
     assert binned_maps.data.min() >= 0 and np.isfinite(binned_maps.data).all()
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"width": 0}, "width must be a finite number of line FWHMs above 0"),
+    ({"width": -1.2}, "width must be"),
+    ({"width": float("nan")}, "width must be"),
+    ({"resolution_mnka": -130}, "resolution_mnka must be the detector's FWHM"),
+    ({"background_width": -1}, "background_width must be"),
+    ({"background_offset": -2}, "background_offset must be"),
+    ({"background_offset": 0.5}, "inside the integration window"),
+])
+def test_impossible_windows_are_refused(kw, match):
+    """``width=0`` integrated one channel, a negative width or background offset reversed or swapped the windows and
+    a negative resolution was taken as positive, all without a word (a reviewer)."""
+    s = Signal(np.ones((3, 4, 900)), axes=_axes(), metadata=_metadata(["Fe"]))
+    with pytest.raises(emscale.core.errors.DataError, match=match):
+        eds.line_maps(s, ["Fe_Ka"], **kw)
+    name, value = next(iter(kw.items()))
+    with pytest.raises(emscale.core.errors.DataError, match=match):  # a recipe's check, before any step runs
+        _REPLAYABLE["line_maps"].check(name, value, {"width": 1.2, **kw})
+    eds.line_maps(s, ["Fe_Ka"], background_offset=0.6)  # the windows touch: allowed

@@ -694,6 +694,7 @@ def _rebin_factors(s: Signal, scale, crop: bool) -> list[int]:
     """Rebin factors in numpy order from a user-order sequence or an ``{axis: factor}`` dict, validated."""
     factors = [1] * s.ndim
     if isinstance(scale, dict):
+        s._dims(list(scale))  # refuses an axis named twice ({"E": 4, 2: 2}: the last factor won)
         for k, f in scale.items():
             factors[s._dim(k)] = f
     else:

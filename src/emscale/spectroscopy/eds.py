@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.axes import Axis
-from ..core.errors import AxisError, DataError
+from ..core.errors import AxisError, DataError, is_number
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, read_block, run_pass
@@ -260,7 +260,32 @@ def _bounds(ax: Axis, lo: float, hi: float) -> tuple[int, int]:
     return i0, i1
 
 
-@operation("line_maps")
+def _check_fwhms(name: str, value) -> None:
+    """A window size in multiples of the line FWHM: a finite number above 0 (``width=0`` integrated one channel and
+    a negative width reversed the window, without a word, a reviewer)."""
+    if not (is_number(value) and np.isfinite(value) and value > 0):
+        raise DataError(f"{name} must be a finite number of line FWHMs above 0, got {value!r}")
+
+
+def _check_resolution(value) -> None:
+    if value is not None and not (is_number(value) and np.isfinite(value) and value > 0):
+        raise DataError(f"resolution_mnka must be the detector's FWHM at Mn Ka in eV, a number above 0 (or None: "
+                        f"the metadata's, else {DEFAULT_RESOLUTION_MNKA:g}), got {value!r}")
+
+
+def _check_background_offset(value, arguments: dict) -> None:
+    """The background windows start outside the integration window (a negative offset swapped them across the
+    peak, one inside it subtracted part of the peak)."""
+    _check_fwhms("background_offset", value)
+    width = arguments.get("width", 1.2)
+    if is_number(width) and value < width / 2:
+        raise DataError(f"background_offset={value!r} FWHM puts the background windows inside the integration window "
+                        f"(width={width!r} FWHM reaches {width / 2:g} FWHM from the line): use at least {width / 2:g}")
+
+
+@operation("line_maps", check={"width": lambda v: _check_fwhms("width", v), "resolution_mnka": _check_resolution,
+                               "background_width": lambda v: _check_fwhms("background_width", v),
+                               "background_offset": _check_background_offset})
 def line_maps(
     s: Signal,
     lines_or_elements: Sequence[str] | str | None = None,
@@ -305,6 +330,11 @@ def line_maps(
     ``metadata["Sample"]["xray_lines"]`` names the maps in order and ``metadata["EDS"]["line_maps"]`` records
     energies and windows.
     """
+    _check_fwhms("width", width)
+    _check_resolution(resolution_mnka)
+    if background_windows is True:
+        _check_fwhms("background_width", background_width)
+        _check_background_offset(background_offset, {"width": width})
     ax, k = _energy_axis(s)
     lo_kev, hi_kev = ax.low / k, ax.high / k
     lines = _resolve_lines(s, lines_or_elements, lo_kev, hi_kev)
