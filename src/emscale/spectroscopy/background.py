@@ -78,7 +78,7 @@ def model_name(model) -> str:
     """The background model a name means (any case; "pl", "power", "exp", "poly"... as :data:`_ALIASES`)."""
     key = str(model).lower().replace(" ", "").replace("_", "").replace("-", "")
     if key not in _ALIASES:
-        raise ValueError(f"unknown background model {model!r}; choose one of {', '.join(MODELS)}")
+        raise DataError(f"unknown background model {model!r}; choose one of {', '.join(MODELS)}")
     return _ALIASES[key]
 
 
@@ -94,15 +94,15 @@ def check_order(order, arguments: dict) -> None:
     except ValueError:  # the model's own check names it
         model = "polynomial"
     if isinstance(order, bool) or not isinstance(order, int | np.integer) or order < 0:
-        raise ValueError(f"polynomial order must be a non-negative integer, got {order!r}")
+        raise DataError(f"polynomial order must be a non-negative integer, got {order!r}")
     if model != "polynomial" and order != DEFAULT_ORDER:
-        raise ValueError(f"order={order!r} is the degree of a polynomial background, but model={model!r} has "
+        raise DataError(f"order={order!r} is the degree of a polynomial background, but model={model!r} has "
                          "none: drop order, or use model='polynomial'")
 
 
 def check_fit(fit) -> None:
     if fit not in FITS:
-        raise ValueError(f"unknown fit {fit!r}; choose 'fast' or 'weighted'")
+        raise DataError(f"unknown fit {fit!r}; choose 'fast' or 'weighted'")
 
 
 class BackgroundWarning(RuntimeWarning):

@@ -113,7 +113,7 @@ def xray_lines(
 def _parse_line(spec: str) -> tuple[str, str]:
     m = re.fullmatch(r"\s*([A-Za-z]{1,2})[\s_-]+([A-Za-z][A-Za-z0-9,]*)\s*", str(spec))
     if not m:
-        raise ValueError(f"X-ray line {spec!r} not understood; use e.g. 'Fe_Ka', 'Ce_La', 'Th_Ma'")
+        raise DataError(f"X-ray line {spec!r} not understood; use e.g. 'Fe_Ka', 'Ce_La', 'Th_Ma'")
     el, line = m.groups()
     return element_symbol(el), line[:1].upper() + line[1:]
 
@@ -127,7 +127,7 @@ def line_energy(spec: str | XrayLine) -> float:
         if ln.line == line:
             return ln.energy
     known = ", ".join(ln.line for ln in _all_lines(el))
-    raise ValueError(f"{el} has no {line} line; known: {known}")
+    raise DataError(f"{el} has no {line} line; known: {known}")
 
 
 def line_fwhm(energy, resolution_mnka: float = DEFAULT_RESOLUTION_MNKA):
@@ -235,12 +235,12 @@ def _resolve_lines(s: Signal, lines_or_elements, lo: float, hi: float) -> list[X
             match = [ln for ln in _all_lines(el) if ln.line == name]
             if not match:
                 known = ", ".join(ln.line for ln in _all_lines(el))
-                raise ValueError(f"{el} has no {name} line; known: {known}")
+                raise DataError(f"{el} has no {name} line; known: {known}")
             out.append(match[0])
     names = [ln.name for ln in out]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
-        raise ValueError(f"line_maps: lines given twice: {sorted(dup)}")
+        raise DataError(f"line_maps: lines given twice: {sorted(dup)}")
     return out
 
 
@@ -363,7 +363,7 @@ def line_maps(
     else:
         bw = np.asarray(background_windows, dtype=float)
         if bw.shape != (nl, 4):
-            raise ValueError(f"background_windows must have shape ({nl}, 4) (a row per line), not {bw.shape}")
+            raise DataError(f"background_windows must have shape ({nl}, 4) (a row per line), not {bw.shape}")
         use_bg = True
 
     idx = np.zeros((nl, 6), dtype=np.int64)  # integration, left, right: [i0, i1) each
@@ -507,7 +507,7 @@ def remove_spikes(
     if s.sig_ndim != 1:
         raise AxisError(f"remove_spikes needs one signal (energy) axis; {s!r} has {s.sig_ndim}")
     if size < 1 or energy_window < 1:
-        raise ValueError("size and energy_window must be positive integers")
+        raise DataError("size and energy_window must be positive integers")
     if s.nav_ndim == 0 and energy_window < 3:
         raise DataError("a single spectrum has no navigation neighbours: pass energy_window >= 3")
     if s.dtype.kind not in "biuf":

@@ -274,7 +274,7 @@ def _shift_rows(y: np.ndarray, d: np.ndarray, interpolation: str) -> np.ndarray:
         spec = np.fft.rfft(yp, axis=1) * np.exp(2j * np.pi * freq[None, :] * d[:, None])
         out = np.fft.irfft(spec, n=npad, axis=1)[:, pad : pad + n]
     else:
-        raise ValueError(f"interpolation must be 'linear' or 'fourier', not {interpolation!r}")
+        raise DataError(f"interpolation must be 'linear' or 'fourier', not {interpolation!r}")
     out[~valid] = np.nan
     return out
 
@@ -421,7 +421,7 @@ def align_zero_loss(
         elif target in ("zero", "0"):
             tgt = 0.0
         else:
-            raise ValueError(f"target must be 'median', 'zero' or an energy, not {target!r}")
+            raise DataError(f"target must be 'median', 'zero' or an energy, not {target!r}")
     else:
         tgt = float(target)
     shifts = np.where(finite, pos - tgt, 0.0)
@@ -553,7 +553,7 @@ def thickness(
         mode = "threshold"
     else:
         if len(zlp_window) != 2:
-            raise ValueError(f"zlp_window must be None, an energy, a map or (E1, E2); got {zlp_window!r}")
+            raise DataError(f"zlp_window must be None, an energy, a map or (E1, E2); got {zlp_window!r}")
         window = _window(ax, zlp_window, "zlp_window")
         mode = "window"
     # a given signal_range is checked in every mode; the axis must hold a ZLP where the default window finds it
@@ -679,7 +679,7 @@ def _parse_edge(spec) -> tuple[str, str]:
     else:
         m = re.fullmatch(r"\s*([A-Za-z]{1,2})[\s_-]+([A-Za-z]\d?(?:[,]?\d)?)\s*", str(spec))
         if not m:
-            raise ValueError(
+            raise DataError(
                 f"edge {spec!r} not understood; use e.g. 'Fe_L3', 'O_K', 'Fe_L2,3' or ('Fe', 'L3')"
             )
         el, name = m.groups()
@@ -697,7 +697,7 @@ def edge_onset(spec) -> float:
     el, name = _parse_edge(spec)
     table = {e.edge: e.onset for e in edges(el)} | {e.edge: e.onset for e in edges(el, combine=True)}
     if name not in table:
-        raise ValueError(f"{el} has no {name} edge above {MIN_EDGE_ENERGY:g} eV; known: {', '.join(table)}")
+        raise DataError(f"{el} has no {name} edge above {MIN_EDGE_ENERGY:g} eV; known: {', '.join(table)}")
     return table[name]
 
 
@@ -781,7 +781,7 @@ def edge_map(
         label = f"{onset:g} {ax.units}".strip()
     else:
         if len(edge) != 2:
-            raise ValueError(f"edge {edge!r}: give an edge name, an onset energy or an (E1, E2) window")
+            raise DataError(f"edge {edge!r}: give an edge name, an onset energy or an (E1, E2) window")
         check_window(edge, "edge")
         if integration_window is None:
             integration_window = tuple(float(v) for v in edge)
