@@ -48,6 +48,18 @@ def test_default_axes_names():
     assert s.nav_shape == (4, 3, 2) and s.sig_shape == (5,)
 
 
+def test_an_image_given_without_axes_is_an_image():
+    """signal_type="image" makes the last two dimensions the signal, as HyperSpy's Signal2D (it was a line scan of
+    spectra, which sparse scanning and tomography refused, a reviewer); a stack navigates along z."""
+    data = np.arange(20.0).reshape(4, 5)
+    s = Signal(data, signal_type="image")
+    assert (s.nav_ndim, [a.name for a in s.axes]) == (0, ["y", "x"]) and np.array_equal(s.data, data)
+    stack = Signal(np.zeros((3, 4, 5)), signal_type="Image")
+    assert [(a.name, a.navigate) for a in stack.axes] == [("z", True), ("y", False), ("x", False)]
+    assert Signal(np.zeros(6), signal_type="image").sig_shape == (6,)
+    assert Signal(data).nav_ndim == 1  # no type: the last dimension alone is the signal, as before
+
+
 def test_signal_axes_declared_first_are_moved_last_without_copy():
     data = np.arange(24.0).reshape(2, 3, 4)
     axes = [{"name": "E", "navigate": False}, {"name": "y", "navigate": True}, {"name": "x", "navigate": 1}]

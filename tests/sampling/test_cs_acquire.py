@@ -49,6 +49,8 @@ def test_errors_name_the_problem():
         sample_array(-np.ones((6, 6)), np.ones((6, 6), bool), dose=1.0)
     with pytest.raises(DataError, match="2-D scan grid"):
         sample_scan(em.Signal(np.ones(10)))
+    with pytest.raises(DataError, match=r"signal_axes=\[1, 0\]\) keeps its rows and columns"):  # how to fix it
+        sample_scan(em.Signal(np.ones((6, 6))))
 
 
 def test_image_signal_keeps_mask_through_save_and_load(tmp_path):

@@ -28,15 +28,18 @@ def _is_dask(data) -> bool:
 _NAV_NAMES = ("x", "y", "z", "t")
 
 
-def _default_axes(ndim: int) -> list[Axis]:
-    """Last dimension is the signal; navigation dims named x, y, z... in user order."""
-    n_nav = max(ndim - 1, 0)
+def _default_axes(ndim: int, image: bool = False) -> list[Axis]:
+    """Last dimension is the signal; navigation dims named x, y, z... in user order. ``image``: the last two
+    dimensions are the signal (y, x), as HyperSpy's Signal2D, and the navigation dims are named from z (a stack)."""
+    n_sig = min(2 if image else 1, ndim)
+    n_nav = ndim - n_sig
+    first = 2 if n_sig == 2 else 0
     axes = []
     for d in range(n_nav):
-        k = n_nav - 1 - d
+        k = first + n_nav - 1 - d
         axes.append(Axis(name=_NAV_NAMES[k] if k < len(_NAV_NAMES) else f"nav{k}", size=0, navigate=True))
-    if ndim:
-        axes.append(Axis(name="signal", size=0, navigate=False))
+    names = ("y", "x") if n_sig == 2 else ("signal",)
+    axes += [Axis(name=name, size=0, navigate=False) for name in names[len(names) - n_sig :]]
     return axes
 
 
@@ -48,7 +51,7 @@ class Signal:
     data : numpy or dask array
     axes : one dict (or :class:`Axis`) per array dimension in numpy order, keys ``name, scale, offset,
         units, navigate`` (and ``coords`` for a non-uniform axis). Omitted keys: scale 1, offset 0, no units;
-        by default the last dimension is the signal axis.
+        by default the last dimension is the signal axis (the last two for ``signal_type="image"``).
     signal_type : e.g. ``"EELS"``, ``"EDS_TEM"``, ``"EDS_SEM"``, ``"CL"``, ``"image"``.
     metadata : acquisition parameters (beam energy, detector, dates, elements...).
     original_metadata : the vendor's tree, kept untouched.
@@ -76,7 +79,9 @@ class Signal:
             axes = [{} for _ in range(ndim)]
         if len(axes) != ndim:
             raise AxisError(f"{len(axes)} axes given for {ndim}-dimensional data of shape {data.shape}")
-        defaults = _default_axes(ndim)
+        # signal_type "image": the last two dimensions are the image (an image given without axes was a line scan
+        # of spectra, which sparse scanning and tomography refused, a reviewer)
+        defaults = _default_axes(ndim, image=str(signal_type or "").lower() == "image")
         built = []
         for d, (a, size) in enumerate(zip(axes, data.shape, strict=True)):
             if isinstance(a, Axis):

@@ -89,6 +89,9 @@ def scan_shape(s) -> tuple[int, int]:
     raise DataError(
         f"{s!r}: sparse scanning needs a 2-D scan grid (an image, or two navigation axes); "
         f"got {s.nav_ndim} navigation and {s.sig_ndim} signal axes"
+        + ("; to take it as an image, make both axes signal axes: s.transpose(signal_axes=[1, 0]) keeps its rows "
+           "and columns, or build it as em.Signal(data, signal_type='image')"
+           if s.nav_ndim == 1 and s.sig_ndim == 1 else "")
     )
 
 
