@@ -16,7 +16,7 @@ from ._matrix import DataMatrix
 from ._method import METHODS as _TABLE
 from ._method import Context, Method, configured, option_as_run, option_before_recorded
 from .map_groups import pure_pixels_refused, refit_on_map_groups
-from .rank import MIN_CHANNEL_COUNTS, MIN_RANK_CHANNELS, estimate_rank, rank_channels, suggest_binning
+from .rank import MIN_CHANNEL_COUNTS, MIN_RANK_CHANNELS, elbow, estimate_rank, rank_channels, suggest_binning
 from .result import Decomposition
 
 METHODS = tuple(sorted(_TABLE))
@@ -124,7 +124,8 @@ def decompose(
     The rank (``n_components="auto"``) of Poisson data is estimated from the channels with at least 8 counts in
     the whole map (:func:`.rank.rank_channels`; sparse EDS maps otherwise give 0); when too few channels have
     that many, a warning suggests a binning and ``info["rank_warning"]`` repeats it. Without the weighting a
-    rank above 32 or half of min(pixels, channels) is flagged as implausible (noise that follows the signal); an
+    rank above 32 or half of min(pixels, channels) is flagged as implausible (noise that follows the signal, or none)
+    and the scree's elbow is used instead (``rank_evidence["noise_edge_rank"]`` keeps the edge's); an
     automatic rank above the 32 components computed is cut to them, with a warning and ``info["rank_capped"]``.
     """
     meth = configured(method, max_iter=max_iter, tol=tol, loss=loss, closure=closure, init=init,
@@ -363,10 +364,17 @@ def _rank(dm: DataMatrix, result, solver: str, rank_sel, rank_needed: bool, seed
         # Without Poisson weighting the edge assumes one noise level for every entry; noise that follows the
         # signal (counts with an offset, a detector gain) leaves no Marchenko-Pastur bulk and nearly every
         # eigenvalue passes (the MonoCL line scan: 66 of 67)
-        _rank_note(info, rank_needed, f"the rank estimate {rank} of at most {m} is implausible: the noise of these "
-                   "data is not the same for every value (the Marchenko-Pastur edge assumes it is); if they are "
-                   "counts (also scaled by a gain, or with an offset: remove it), decompose with poisson=True, or "
-                   "choose n_components from the scree")
+        # Nor is a noise edge left to measure where the data hold no noise (a noise-free model, a reconstruction:
+        # 513 and 514 of a rank-3 cube, a reviewer) or noise that follows the signal (counts plus read noise: 209).
+        # The scree's elbow (the first point of its flat part, HyperSpy's estimate_elbow_position) found 3 on all
+        # three: it is used instead, and said
+        edge_rank, rank = rank, max(1, elbow(np.asarray(ev.get("eigenvalues", []))))
+        ev = ev | {"method": "elbow", "noise_edge_rank": int(edge_rank)}
+        _rank_note(info, rank_needed, f"the noise-edge rank estimate {edge_rank} of at most {m} is implausible: the "
+                   "noise of these data is not the same for every value, or there is none (the Marchenko-Pastur "
+                   f"edge assumes one level); the scree's elbow, {rank}, is used instead. If they are counts (also "
+                   "scaled by a gain, or with an offset: remove it), decompose with poisson=True; else check "
+                   "n_components on the scree")
     return rank, ev, info
 
 
