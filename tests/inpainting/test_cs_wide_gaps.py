@@ -39,12 +39,13 @@ def _edge_scan(img, fraction, seed):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_a_scan_that_skipped_the_support_is_interpolated_not_extrapolated(seed):
     # the prior shrank the unmeasured support towards the mean of the measured values: 18.0 dB against
-    # biharmonic's 38-40 dB, without a word
-    img = _particle(seed=seed)
+    # biharmonic's 38-40 dB, without a word. (144 pixels: up to 128 the pooled hold-out's own biharmonic candidate
+    # takes such an image before the far gaps are looked at, test_a_small_edge_scan_is_interpolated_by_the_hold_out)
+    img = _particle(n=144, seed=seed)
     m = _edge_scan(img, 0.1, seed)
     rec, choice = sparse(img, m, return_choice=True)
     old = sparse(img, m, far_gaps=False)
-    assert _psnr(old, img) < 20.0 < 38.0 < _psnr(rec, img)
+    assert _psnr(old, img) < 25.0 < 38.0 < _psnr(rec, img)
     assert choice["far_gaps"] == "interpolated"
     np.testing.assert_array_equal(rec, biharmonic(img, m))
     assert choice["far_gaps_evidence"]["far_pixels"] > 0.3 * img.size
@@ -95,8 +96,16 @@ def test_a_scan_dense_at_the_edges_and_sparse_elsewhere_is_compared_with_interpo
     assert _psnr(rec, img) > _psnr(old, img) + 2.0
 
 
-def test_far_gaps_can_be_forced_either_way_and_is_checked():
+def test_a_small_edge_scan_is_interpolated_by_the_hold_out():
     img = _particle(seed=0)
+    m = _edge_scan(img, 0.1, 0)
+    rec, choice = sparse(img, m, return_choice=True)
+    assert choice["prior"] == "biharmonic" and choice["far_gaps"] == "interpolated"
+    np.testing.assert_array_equal(rec, biharmonic(img, m))
+
+
+def test_far_gaps_can_be_forced_either_way_and_is_checked():
+    img = _particle(n=144, seed=0)
     m = _edge_scan(img, 0.1, 0)
     _, choice = sparse(img, m, far_gaps=True, return_choice=True)
     assert choice["far_gaps"] == "interpolated" and choice["far_gaps_evidence"]["why"] == "asked (far_gaps=True)"
