@@ -168,6 +168,32 @@ def particles_on_substrate(shape: tuple[int, int] = (50, 50), n_channels: int = 
     return Signal(data, axes=axes, signal_type="EDS_SEM", metadata={"Signal": {"counts": True}}), spectra
 
 
+def particles_on_film(shape: tuple[int, int] = (64, 64), n_channels: int = 1024, film_counts: float = 200.0,
+                      particle_counts: float = 800.0, n_particles: int = 10, seed: int = 0):
+    """(Signal, spectra): a TEM-EDS map of Ag and TiO2 spheres lying on a SiN support film, which the beam crosses in
+    every pixel (0-20 keV). The film gives ``film_counts`` a pixel everywhere; a sphere adds up to
+    ``particle_counts`` at its centre (projected thickness ``sqrt(1 - r^2 / R^2)``, radii 3-8 pixels). No pixel is
+    pure Ag or TiO2; spectra: film, Ag, TiO2 (unit sum)."""
+    from emscale import Signal
+
+    rng = np.random.default_rng(seed)
+    e = (np.arange(n_channels) + 0.5) * (20.0 / n_channels)
+    lines = ({1.740: 1.0, 0.392: 0.6}, {2.984: 1.0, 3.151: 0.4}, {4.511: 1.0, 4.932: 0.14, 0.452: 0.15, 0.525: 0.8})
+    spectra = np.stack([(0.5 if i == 0 else 0.3) * kramers_continuum(e, 20.0, 0.5)
+                        + sum(w * _xray_line(e, c) for c, w in ln.items()) for i, ln in enumerate(lines)])
+    spectra /= spectra.sum(axis=1, keepdims=True)
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(float)
+    loadings = np.zeros((3, *shape))
+    loadings[0] = film_counts
+    for i in range(n_particles):
+        cy, cx, r = rng.uniform(0, shape[0]), rng.uniform(0, shape[1]), rng.uniform(3, 8)
+        loadings[1 + i % 2] += particle_counts * np.sqrt(np.clip(1 - ((yy - cy) ** 2 + (xx - cx) ** 2) / r**2, 0, 1))
+    data = rng.poisson(np.einsum("kyx,kc->yxc", loadings, spectra)).astype(np.uint16)
+    axes = [{"name": "y", "navigate": True, "units": "nm"}, {"name": "x", "navigate": True, "units": "nm"},
+            {"name": "Energy", "scale": 20.0 / n_channels, "offset": 10.0 / n_channels, "units": "keV"}]
+    return Signal(data, axes=axes, signal_type="EDS_TEM", metadata={"Signal": {"counts": True}}), spectra
+
+
 def eels_spectra(rank: int, n_channels: int, rng: np.random.Generator) -> np.ndarray:
     e = np.linspace(250.0, 1000.0, n_channels)  # eV
     pool = rng.uniform(300.0, 850.0, size=max(6, 2 * rank + 2))
