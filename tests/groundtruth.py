@@ -168,17 +168,25 @@ def particles_on_substrate(shape: tuple[int, int] = (50, 50), n_channels: int = 
     return Signal(data, axes=axes, signal_type="EDS_SEM", metadata={"Signal": {"counts": True}}), spectra
 
 
+FILM_LINES = {  # keV: weight. A film, then the two kinds of particle on it
+    "SiN": ({1.740: 1.0, 0.392: 0.6}, {2.984: 1.0, 3.151: 0.4}, {4.511: 1.0, 4.932: 0.14, 0.452: 0.15, 0.525: 0.8}),
+    "C": ({0.277: 1.0, 8.048: 0.15, 8.905: 0.02, 0.930: 0.04}, {2.123: 1.0, 9.713: 0.5, 11.44: 0.2},
+          {6.404: 1.0, 7.058: 0.14, 0.705: 0.2, 0.525: 1.0}),
+}
+
+
 def particles_on_film(shape: tuple[int, int] = (64, 64), n_channels: int = 1024, film_counts: float = 200.0,
-                      particle_counts: float = 800.0, n_particles: int = 10, seed: int = 0):
-    """(Signal, spectra): a TEM-EDS map of Ag and TiO2 spheres lying on a SiN support film, which the beam crosses in
-    every pixel (0-20 keV). The film gives ``film_counts`` a pixel everywhere; a sphere adds up to
-    ``particle_counts`` at its centre (projected thickness ``sqrt(1 - r^2 / R^2)``, radii 3-8 pixels). No pixel is
-    pure Ag or TiO2; spectra: film, Ag, TiO2 (unit sum)."""
+                      particle_counts: float = 800.0, n_particles: int = 10, seed: int = 0, film: str = "SiN"):
+    """(Signal, spectra): a TEM-EDS map of two kinds of sphere lying on a support film, which the beam crosses in
+    every pixel (0-20 keV): Ag and TiO2 on SiN, or (``film="C"``) Au and Fe2O3 on carbon with Cu from the grid.
+    The film gives ``film_counts`` a pixel everywhere; a sphere adds up to ``particle_counts`` at its centre
+    (projected thickness ``sqrt(1 - r^2 / R^2)``, radii 3-8 pixels). No pixel is pure in a particle phase;
+    spectra: film, then the two particles (unit sum)."""
     from emscale import Signal
 
     rng = np.random.default_rng(seed)
     e = (np.arange(n_channels) + 0.5) * (20.0 / n_channels)
-    lines = ({1.740: 1.0, 0.392: 0.6}, {2.984: 1.0, 3.151: 0.4}, {4.511: 1.0, 4.932: 0.14, 0.452: 0.15, 0.525: 0.8})
+    lines = FILM_LINES[film]
     spectra = np.stack([(0.5 if i == 0 else 0.3) * kramers_continuum(e, 20.0, 0.5)
                         + sum(w * _xray_line(e, c) for c, w in ln.items()) for i, ln in enumerate(lines)])
     spectra /= spectra.sum(axis=1, keepdims=True)

@@ -456,14 +456,17 @@ def test_pure_phases_that_blend_softly_and_share_their_lines_keep_the_pure_pixel
     assert _median_angle(d, truth.spectra) <= 2.0
 
 
-@pytest.mark.parametrize("seed", [0, 2])
+@pytest.mark.parametrize("film, seed", [("SiN", 0), ("SiN", 2), ("C", 0), ("C", 1)])
 @pytest.mark.parametrize("method", ["nmf", "mcr"])
-def test_particles_on_a_support_film_get_their_own_spectra(method, seed):
+def test_particles_on_a_support_film_get_their_own_spectra(method, film, seed):
     """TEM: Ag and TiO2 spheres on a SiN film that the beam crosses in every pixel. A dense sphere's share levels
     off at its centre (a plateau), so the pure pixels were kept, and the particles' spectra were particle-and-film
     mixtures 16-18 degrees from the truth (a reviewer; pure_pixels=False 3-13). The film goes on under the
-    particles at the spectra's end (purity.substrate_levels): that end is taken."""
-    s, spectra = particles_on_film(seed=seed)
+    particles at the spectra's end (purity.substrate_levels): that end is taken. On a carbon film with Cu lines
+    under Au and Fe2O3 the two ends differ by only 3-6 degrees (under DISPUTED_DEGREES), and the pure pixels were
+    kept the same way (5-6 degrees; the solver's own 2-4)."""
+    kw = {} if film == "SiN" else {"film_counts": 100.0, "particle_counts": 1500.0}
+    s, spectra = particles_on_film(seed=seed, film=film, **kw)
     d = decompose(s, method, n_components=3)
     raw = decompose(s, method, n_components=3, pure_pixels=False)
     a, a_raw = _median_angle(d, spectra), _median_angle(raw, spectra)
