@@ -107,8 +107,7 @@ MIN_PLATEAU = 0.44
 # 0.55, 16-18 degrees from the truth at the pixel end). Measured: 0.99-1.02 on particles on a SiN film (a reviewer's
 # maps and groundtruth.particles_on_film, NMF and MCR; the spectra's end 0.5-1.0 degrees from the truth); 0.01-0.49
 # where the pixel end was right and kept by its plateau (two-phase alloys, the demo's sample, whole and scanned at a
-# fifth). Not reached where the two ends differ by under DISPUTED_DEGREES: films of C and Cu under Au, Fe2O3 or Pt
-# particles (6-7 degrees at the pixel end, the solver's own 1.5-5) keep their pure pixels
+# fifth). Where the two ends differ by under DISPUTED_DEGREES, see MOVED_DEGREES
 SUBSTRATE_LEVEL = 0.8
 # Ends within DISPUTED_DEGREES agree where each phase has a line of its own and pure pixels, but a film of its own
 # lines (C with Cu from the grid) moves the particles' pure-pixel spectra by 5-8 degrees only: components whose ends
