@@ -541,10 +541,12 @@ def settle_ends(w: np.ndarray, h: np.ndarray, pixel_end, layout, shapes=None, no
     ev["end_angles"] = [round(float(a), 2) for a in angles]
     disputed = np.flatnonzero(angles >= DISPUTED_DEGREES)
     moved = np.flatnonzero(angles >= MOVED_DEGREES)
-    if not len(disputed) and len(moved):
-        levels = substrate_levels(pixel_end, rot, moved)
-        if levels and max(levels.values()) >= SUBSTRATE_LEVEL:
-            disputed = moved  # a support seen through particles moved them: weighed below
+    weighed = disputed if len(disputed) else moved
+    levels = substrate_levels(pixel_end, rot, weighed) if len(weighed) else {}
+    film = max(levels, key=levels.get) if levels else None
+    under_film = film is not None and levels[film] >= SUBSTRATE_LEVEL
+    if not len(disputed) and under_film:
+        disputed = moved  # a support seen through particles moved them: weighed below
     if not len(disputed):
         info["pure_channel_reason"] = (f"not needed: both ends pass their evidence and give the same spectra (within "
                                        f"{DISPUTED_DEGREES:g} degrees); the pure pixels kept")
@@ -560,12 +562,10 @@ def settle_ends(w: np.ndarray, h: np.ndarray, pixel_end, layout, shapes=None, no
     said = (f"both ends pass their evidence and their spectra differ by up to {angles.max():.0f} degrees; of the "
             f"pixels where pure-pixel group {low_c}'s component holds at least half its vertex share, "
             f"{100 * low:.0f} % reach 90 % of it")
-    levels = substrate_levels(pixel_end, rot, disputed)
     ev["substrate_levels"] = {str(c): round(v, 3) for c, v in levels.items()}
     ev["substrate_level"] = SUBSTRATE_LEVEL
-    film = max(levels, key=levels.get) if levels else None
     # a plateau, but a dense particle's over the support seen through it, not a phase of its own
-    through = low >= MIN_PLATEAU and film is not None and levels[film] >= SUBSTRATE_LEVEL
+    through = low >= MIN_PLATEAU and under_film
     if through:
         said = (f"{said} (a plateau), but component {film} goes on under the disputed components at "
                 f"{100 * levels[film]:.0f} % of its own level at the spectra's end (at least "
