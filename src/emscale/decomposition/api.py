@@ -15,6 +15,7 @@ from . import ica, mcr, nmf, pca, vca  # noqa: F401 -- each registers its method
 from ._matrix import DataMatrix
 from ._method import METHODS as _TABLE
 from ._method import Context, Method, configured, option_as_run, option_before_recorded
+from .hot_channels import SPIKE_RATIO, find_hot_channels
 from .map_groups import pure_pixels_refused, refit_on_map_groups
 from .rank import MIN_CHANNEL_COUNTS, MIN_RANK_CHANNELS, elbow, estimate_rank, rank_channels, suggest_binning
 from .result import Decomposition
@@ -61,7 +62,7 @@ def decompose(
     pure_pixels: bool | None = None, fit_pixels: int | None = None, mu_exponent: float | None = None,
     on: Literal["factors", "loadings"] | None = None, diff_order: int | None = None,
     settle_subspace: bool | None = None, mask_zero_peak: bool | None = None,
-    executor=None, progress=None,
+    mask_hot_channels: bool | None = None, executor=None, progress=None,
 ) -> Decomposition:
     """Unsupervised decomposition of a spectrum image into spectra (factors) and maps (loadings).
 
@@ -119,6 +120,11 @@ def decompose(
         separation . ``None``: on for EDS signals (``signal_type`` starting with
         "EDS") with an energy axis in keV or eV; ``params["zero_peak_channels"]`` records how many were masked.
         Those channels are 0 in the factors (not modelled; a user's ``signal_mask`` gives NaN).
+    mask_hot_channels : leave out hot detector channels (:mod:`.hot_channels`: one channel that counts in every
+        pixel at a steady rate, at least ten times each neighbour in the map's total), with a warning that names
+        them. ``None``: on for Poisson-weighted data with one signal axis; ``params["hot_channels"]`` lists the
+        channels left out (NaN in the factors, as a ``signal_mask`` leaves them). The single-pass solver, which
+        reads the data once, can only warn.
     executor, progress : passed to every pass (:func:`emscale.engine.run_pass`).
 
     The rank (``n_components="auto"``) of Poisson data is estimated from the channels with at least 8 counts in
@@ -150,6 +156,12 @@ def decompose(
     solver = _solver(solver, meth, n_components, dm, centre)
     sketches = _read(dm, solver, n_pca, oversample, seed, poisson, centre)
     poisson, poisson_note = _resolve_poisson(s, dm, poisson, auto_poisson, solver)
+    hot = _hot_channels(s, dm, poisson, mask_hot_channels, signal_mask, solver)
+    if hot.size and solver != "single_pass":  # read again without them: every sum and sketch must leave them out
+        signal_mask = _excluding(s, signal_mask, hot)
+        dm = _data_matrix(s, n_components, navigation_mask, signal_mask, executor, progress)[0]
+        sketches = _read(dm, solver, n_pca, oversample, seed, poisson, centre)
+    excluded["hot_channels"] = [int(i) for i in hot] if solver != "single_pass" else []
     _check_values(s, dm, meth, poisson, n_components, centre, n_zero_peak)
     dm.configure(poisson=poisson, centre=bool(centre))
     rank_needed = n_components == "auto" or (n_components is None and meth.auto_rank)
@@ -252,6 +264,37 @@ def _zero_peak_mask(s: Signal, signal_mask, mask_zero_peak: bool | None):
         user = user.reshape(low.shape)
     extra = low & ~user
     return user | low, (extra if extra.any() else None)
+
+
+def _hot_channels(s: Signal, dm: DataMatrix, poisson: bool, mask: bool | None, signal_mask, solver: str):
+    """The flat indices of the hot channels to leave out (:mod:`.hot_channels`), said in a warning; none unless
+    asked for or, by default, for Poisson-weighted data with one signal axis."""
+    if mask is False or (mask is None and not (poisson and s.sig_ndim == 1)):
+        return np.zeros(0, dtype=np.int64)
+    if s.sig_ndim != 1:
+        raise ValueError(f"mask_hot_channels=True needs one signal axis; {s!r} has {s.sig_ndim}")
+    st = dm.sums
+    hot = find_hot_channels(st.col_sums, st.col_sq, dm.n_pixels, dm.keep_channels)
+    if hot.size:
+        ax = s.sig_axes[0]
+        where = ", ".join(f"{int(i)} ({float(ax.values[i]):.4g} {ax.units})".replace(" )", ")") for i in hot[:8])
+        more = f" and {hot.size - 8} more" if hot.size > 8 else ""
+        done = ("cannot be left out by the single-pass solver, which reads the data once: pass them as a "
+                "signal_mask" if solver == "single_pass" else
+                "left out of the separation (NaN in the factors; mask_hot_channels=False keeps them)")
+        warnings.warn(f"decompose {s!r}: channel(s) {where}{more} count in every pixel at a steady rate, at least "
+                      f"{SPIKE_RATIO:g} times their neighbours (a hot detector channel): {done}",
+                      UserWarning, stacklevel=4)
+    return hot
+
+
+def _excluding(s: Signal, signal_mask, channels: np.ndarray) -> np.ndarray:
+    """The signal mask (numpy order, ``True`` = excluded) with ``channels`` (flat indices) added."""
+    out = np.zeros(int(np.prod(s.sig_shape)), dtype=bool)
+    if signal_mask is not None:
+        out |= np.asarray(_mask_numbers(signal_mask), dtype=bool).reshape(-1)
+    out[channels] = True
+    return out.reshape(s.sig_shape)
 
 
 def _resolve_poisson(s: Signal, dm: DataMatrix, poisson: bool, auto: bool, solver: str) -> tuple[bool, str]:
