@@ -45,6 +45,15 @@ def test_fbp_of_a_projection_recorded_twice_is_the_fbp_of_it_once(phantom, where
     assert np.linalg.norm(rec - once) <= 1e-6 * np.linalg.norm(once)
 
 
+@pytest.mark.parametrize("turn", [np.linspace(0, 360, 120, endpoint=False), np.linspace(-180, 180, 121)])
+def test_fbp_of_a_full_turn_is_the_fbp_of_half_of_it(phantom, turn):
+    # angles over 360 degrees summed their weights to 2 pi: every value doubled (relative error 0.92)
+    vol, s = phantom
+    rec = reconstruct_tomogram(tilt_series(project_volume(vol, turn), turn, pixel_size=0.5), "fbp").data
+    assert psnr(rec, vol) > 32.5
+    assert abs(float(np.sum(rec)) / float(np.sum(reconstruct_tomogram(s["full"], "fbp").data)) - 1) < 0.01
+
+
 def test_fbp_filters_trade_noise_for_resolution_on_clean_data(phantom):
     vol, s = phantom
     p = [psnr(reconstruct_tomogram(s["full"], "fbp", filter=f).data, vol) for f in ("ramp", "shepp-logan", "hann")]

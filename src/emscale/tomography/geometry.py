@@ -103,12 +103,24 @@ class ParallelGeometry:
     def angular_weights(self) -> np.ndarray:
         """Angular interval (radians) each projection stands for: half the distance to its two neighbours in
         sorted order (one-sided at the ends); the quadrature weights of filtered back-projection. Copies of one
-        angle share the interval that angle would have alone (a gap of 0 to its copy halved an end's weight)."""
-        distinct, which, copies = np.unique(self.radians, return_inverse=True, return_counts=True)
+        angle share the interval that angle would have alone (a gap of 0 to its copy halved an end's weight).
+
+        Angles spanning 180 degrees or more are taken modulo 180 (a projection at ``a + 180`` is the mirror image
+        of the one at ``a``: the same line integrals), on a circle of 180 degrees: the weights sum to pi whatever
+        the span (a full turn, 0-359 degrees, summed to 2 pi and doubled every value of the reconstruction)."""
+        rad = self.radians
+        periodic = rad.size > 1 and float(rad.max() - rad.min()) >= np.pi - 1e-9
+        if periodic:
+            rad = np.round(np.mod(rad, np.pi), 12) % np.pi  # a copy 180 degrees away is the same projection
+        distinct, which, copies = np.unique(rad, return_inverse=True, return_counts=True)
         if distinct.size == 1:
             return np.full(self.n_angles, np.pi / self.n_angles)
-        gaps = np.diff(distinct)
-        w = np.empty_like(distinct)
-        w[1:-1] = (gaps[:-1] + gaps[1:]) / 2
-        w[0], w[-1] = gaps[0], gaps[-1]
+        if periodic:
+            gaps = np.diff(np.concatenate([distinct, [distinct[0] + np.pi]]))  # the last gap wraps round
+            w = (gaps + np.roll(gaps, 1)) / 2
+        else:
+            gaps = np.diff(distinct)
+            w = np.empty_like(distinct)
+            w[1:-1] = (gaps[:-1] + gaps[1:]) / 2
+            w[0], w[-1] = gaps[0], gaps[-1]
         return (w / copies)[which]
