@@ -1,5 +1,7 @@
 """Reconstruction: PSNR against a known 3D phantom, executor/partition invariance, calibrated volume Signal."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -86,6 +88,26 @@ def test_tv_beats_sirt_by_2db_in_the_missing_wedge(phantom):
     p_tv = psnr(reconstruct_tomogram(s["wedge"], "tv", n_iter=100, tv_weight=0.01).data, vol)
     assert p_sirt > 31.0
     assert p_tv > p_sirt + 2.0
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e-30])
+def test_tv_does_not_depend_on_the_data_scale(scale):
+    # |q| squared in float32 overflowed at 1e20 (thousands of RuntimeWarnings, relative error 0.32 against 0.20)
+    # and underflowed at 1e-30
+    vol = ellipsoid_phantom(16, seed=1)
+    proj = project_volume(vol, WEDGE).astype(np.float64)
+    one = reconstruct_tomogram(tilt_series(proj, WEDGE), "tv", n_iter=60, tv_weight=0.1).to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scaled = reconstruct_tomogram(tilt_series(proj * scale, WEDGE), "tv", n_iter=60, tv_weight=0.1).to_numpy()
+    assert np.abs(scaled / scale - one).max() <= 1e-4 * np.abs(one).max()
+
+
+def test_values_beyond_float32_are_said_so():
+    # "NaN or infinite value(s)" for finite data that the float32 cast made infinite
+    proj = project_volume(ellipsoid_phantom(8, seed=1), WEDGE).astype(np.float64) * 1e300
+    with pytest.raises(DataError, match=r"images: values up to \d\.\d+e\+300 exceed float32's range"):
+        tilt_series(proj, WEDGE)
 
 
 @pytest.mark.parametrize("method", ["fbp", "sirt", "tv"])

@@ -145,8 +145,12 @@ def tilt_series(
         warnings.warn(f"the tilt angles span only {np.ptp(a):.3g} degrees ({a.min():.3g} to {a.max():.3g}); "
                       "emscale takes degrees: if they are radians, pass np.rad2deg(angles)", UserWarning,
                       stacklevel=2)
-    data = data.astype(np.float32)
     check_finite(data, "images")
+    largest = float(np.max(np.abs(data))) if data.dtype.kind == "f" and data.itemsize > 4 else 0.0
+    if largest > float(np.finfo(np.float32).max):  # finite here, infinite as float32: said as such, not as NaN
+        raise DataError(f"images: values up to {largest:.3g} exceed float32's range ({np.finfo(np.float32).max:.3g}), "
+                        "in which the series is reconstructed; scale the data down")
+    data = data.astype(np.float32)
     if tilt_axis not in TILT_AXES:
         raise AxisError(f"tilt_axis {tilt_axis!r}: use one of {TILT_AXES}")
     n_perp = data.shape[2] if tilt_axis == "y" else data.shape[1]

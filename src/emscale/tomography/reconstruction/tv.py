@@ -77,7 +77,10 @@ def tv_chambolle_pock(
     g = A.geometry
     if value_scale is None:
         value_scale = typical_value(A, sino)
-    b = np.asarray(sino, np.float32)
+    # solved in units of value_scale: |q| squared in float32 overflowed on data of 1e20 (thousands of overflow
+    # warnings, another weight chosen) and underflowed on data of 1e-30
+    unit = float(value_scale) if np.isfinite(value_scale) and value_scale > 0 else 1.0
+    b = (np.asarray(sino, np.float64) / unit).astype(np.float32)
     # Diagonal preconditioning (Pock & Chambolle 2011, alpha = 1): per-ray and per-pixel step sizes from the
     # absolute row and column sums of K = [A; grad] (a column of grad sums to at most 4, a row to 2).
     col = A.adjoint(np.ones(g.sino_shape, np.float32))
@@ -85,10 +88,10 @@ def tv_chambolle_pock(
     tau = (1.0 / (col + 4.0))[None].astype(np.float32)
     sig_g = np.float32(0.5)
     if np.ndim(tv_weight) == 0:
-        lam = np.float32(max(tv_weight * value_scale * float(np.mean(col)), 1e-30))
+        lam = np.float32(max(tv_weight * value_scale / unit * float(np.mean(col)), 1e-30))
     else:  # one weight per slice (several candidate weights solved as one batch)
         w = np.asarray(tv_weight, np.float64).reshape(-1, 1, 1)
-        lam = np.maximum(w * value_scale * float(np.mean(col)), 1e-30).astype(np.float32)
+        lam = np.maximum(w * value_scale / unit * float(np.mean(col)), 1e-30).astype(np.float32)
     x = np.zeros((b.shape[0],) + g.vol_shape, np.float32)
     xb = x.copy()
     p = np.zeros_like(b)
@@ -102,7 +105,7 @@ def tv_chambolle_pock(
             np.maximum(x_new, 0.0, out=x_new)
         xb = 2 * x_new - x
         x = x_new
-    return x
+    return x if unit == 1.0 else (x * np.float64(unit)).astype(np.float32)
 
 
 def _inverse(x: np.ndarray) -> np.ndarray:
