@@ -310,3 +310,34 @@ def test_what_a_users_microscope_returns_is_checked(eds, damage, message):
         autonomous_si(_Detector(s, damage), 3)
     with pytest.raises(DataError, match=message.replace("96", "1920").replace("95", "1919")):
         phase_map_from_mask(_Detector(s, damage), np.ones((40, 48), bool), 3)
+
+
+class _FailingScope(VirtualMicroscope):
+    def __init__(self, s, fail_at: int):
+        super().__init__(s)
+        self.calls, self.fail_at = 0, fail_at
+
+    def measure(self, positions):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise TimeoutError("detector did not answer")
+        return super().measure(positions)
+
+
+def test_an_interrupted_run_keeps_its_spectra(eds, tmp_path):
+    # a TimeoutError at the 5th call lost 336 measured spectra; a finished run kept no spectrum either
+    s, _, _ = eds
+    scope = _FailingScope(s, 5)
+    with pytest.raises(TimeoutError) as caught:
+        autonomous_si(scope, 3, fraction=0.5, stable_ari=None, seed=2)
+    part = caught.value.partial_result
+    assert len(part.positions) == scope.n_measurements == len(part.measurements) > 0
+    rows, cols = part.positions.T
+    np.testing.assert_array_equal(part.measurements, np.asarray(s.data)[rows, cols])
+    assert part.stopped_by() == (f"interrupted after {scope.n_measurements} positions by TimeoutError: detector "
+                                 "did not answer")
+    assert (part.phase_map >= 0).all() and len(part.fractions) == 4  # the map of the last round done
+    back = type(part).load(part.save(tmp_path / "part.npz"))
+    np.testing.assert_array_equal(back.measurements, part.measurements)
+    done = autonomous_si(VirtualMicroscope(s), 3, fraction=0.1, stable_ari=None, seed=2)
+    np.testing.assert_array_equal(done.measurements, np.asarray(s.data)[tuple(done.positions.T)])

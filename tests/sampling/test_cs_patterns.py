@@ -238,3 +238,11 @@ def test_line_hop_lengthens_its_runs_only_where_the_hops_would_be_under_a_pixel(
     assert 7.5 < lengths.mean() < 9.5  # the runs longer: mean 9 = 0.9 / 0.1, cut at row ends
     with pytest.raises(ValueError, match="unknown runs 'long'"):
         line_hop_pattern((8, 8), 0.3, runs="long")
+
+
+@pytest.mark.parametrize("shape", [(64.7, 64), "64", (True, 8), (64,), (0, 8), None])
+def test_a_scan_shape_is_two_whole_numbers(shape):
+    # (64.7, 64) gave a 64 x 64 scan, "64" a 6 x 4 one, (True, 8) a 1 x 8 one
+    for make in (random_pattern, line_hop_pattern, jittered_grid_pattern):
+        with pytest.raises(ValueError, match=r"shape must be \(rows, columns\), two whole numbers >= 1"):
+            make(shape, 0.1)

@@ -619,3 +619,51 @@ def test_what_a_users_microscope_returns_is_checked(model, damage, message):
     with pytest.raises(DataError, match=message):
         slads_scan(_Detector(img, damage), model, fraction=0.6, init_fraction=0.5)
     assert slads_scan(_Detector(img, lambda v, p: v), model, fraction=0.3).mask.sum() == round(0.3 * 256)
+
+
+@pytest.mark.parametrize("bad, message", [
+    # fraction=True measured the whole scan, budget=2.5 two positions, batch_size=2.7 two a step; NaN and a text
+    # were numpy's and Python's words ("cannot convert float NaN to integer", "'<' not supported")
+    ({"fraction": True}, r"^fraction must be in \(0, 1\] .* got True$"),
+    ({"fraction": "0.1"}, r"^fraction must be in \(0, 1\] .* got '0.1'$"),
+    ({"budget": 2.5}, r"^budget must be a whole number >= 1 \(positions to measure\), got 2.5$"),
+    ({"budget": float("nan")}, r"^budget must be a whole number >= 1 .* got nan$"),
+    ({"budget": True}, r"^budget must be a whole number >= 1 .* got True$"),
+    ({"fraction": 0.3, "batch_size": 2.7}, r"^batch_size must be a whole number >= 1 \(positions per step\), got 2.7$"),
+    ({"fraction": 0.3, "init_fraction": float("nan")}, r"^init_fraction must be in \(0, 1\] .* got nan$"),
+])
+def test_a_budget_is_a_count_or_a_share(model, bad, message):
+    scope = VirtualMicroscope(disc_image((32, 32), 4, 5))
+    with pytest.raises(ValueError, match=message):
+        slads_scan(scope, model, **bad)
+    assert scope.n_measurements == 0
+
+
+class _FailingScope(VirtualMicroscope):
+    """A microscope whose ``fail_at``-th call raises ``error`` (the instrument's fault, or a Ctrl-C)."""
+
+    def __init__(self, image, fail_at: int, error: BaseException):
+        super().__init__(image)
+        self.calls, self.fail_at, self.error = 0, fail_at, error
+
+    def measure(self, positions):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise self.error
+        return super().measure(positions)
+
+
+@pytest.mark.parametrize("error", [RuntimeError("stage lost"), KeyboardInterrupt()])
+def test_an_interrupted_scan_keeps_what_it_measured(model, error):
+    # the positions measured before the instrument failed (or Ctrl-C) were lost with the error: 632 of a scan
+    img = disc_image((48, 48), 5, 2)
+    scope = _FailingScope(img, 12, error)
+    with pytest.raises(type(error)) as caught:
+        slads_scan(scope, model, fraction=0.4, batch_size=16, seed=1)
+    part = caught.value.partial_result
+    assert part.mask.sum() == scope.n_measurements == len(part.positions) > 16 * 10
+    np.testing.assert_array_equal(part.reconstruction[part.mask], img[part.mask])
+    assert part.stopped_by().startswith(f"interrupted after {scope.n_measurements} positions by {type(error).__name__}")
+    assert any("partial_result" in note for note in caught.value.__notes__)
+    full = slads_scan(VirtualMicroscope(img), model, fraction=0.4, batch_size=16, seed=1)
+    np.testing.assert_array_equal(full.positions[: len(part.positions)], part.positions)  # the same run, cut short

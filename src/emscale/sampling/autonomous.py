@@ -40,7 +40,16 @@ from ..core.errors import DataError, check_count, check_number, check_seed, is_n
 from ..core.registry import operation
 from ..core.signal import Signal
 from .microscope import Microscope, VirtualMicroscope, as_counts, measure
-from .slads import _budget, _SavedResult, check_reference, select_batch, warn_all_random
+from .slads import (
+    _budget,
+    _SavedResult,
+    batch_positions,
+    check_init_fraction,
+    check_reference,
+    keep_partial,
+    select_batch,
+    warn_all_random,
+)
 
 __all__ = ["AutonomousResult", "autonomous_si", "autonomous_spectrum_imaging", "phase_map", "phase_map_from_mask",
            "adjusted_rand_index", "plot_phase_run"]
@@ -60,6 +69,8 @@ class AutonomousResult(_SavedResult):
     fractions : (n_rounds,) fraction of the scan measured after each round.
     stability : (n_rounds,) ARI between each round's map and the previous one (NaN for the first).
     ari : (n_rounds,) ARI against ``reference`` after each round (empty without one).
+    measurements : (n, n_channels) the spectra measured, in the order of ``positions`` (the data the dose paid
+        for; (0, 0) in a file saved before runs kept them).
     history : provenance entries.
     info : ``{"stopped_by": why the run stopped, in words}`` (:meth:`stopped_by`).
     """
@@ -72,6 +83,7 @@ class AutonomousResult(_SavedResult):
     fractions: np.ndarray
     stability: np.ndarray
     ari: np.ndarray
+    measurements: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     history: list = field(default_factory=list)
     info: dict = field(default_factory=dict)
 
@@ -300,14 +312,10 @@ def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = No
     n = shape[0] * shape[1]
     asked = f"fraction = {fraction}" if budget is None else f"budget = {budget}"
     budget = _budget(n, budget, None if budget is not None else fraction)
-    if not 0 < init_fraction <= 1:
-        raise ValueError(f"init_fraction must be in (0, 1], got {init_fraction}")
-    n0 = min(max(n_phases, int(round(init_fraction * n))), budget)
+    n0 = min(max(n_phases, int(round(check_init_fraction(init_fraction) * n))), budget)
     if n0 < n_phases:
         raise ValueError(f"budget {budget} is below n_phases={n_phases}")
-    batch = max(1, n // 100) if batch_size is None else int(batch_size)
-    if batch < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    batch = batch_positions(batch_size, max(1, n // 100))
     reference = check_reference(reference, shape, "a phase map, for the ARI curve")
     warn_all_random(n0, budget, asked, init_fraction, "by the uncertainty of the phase map")
     flat = np.sort(np.random.default_rng(seed).choice(n, n0, replace=False))
@@ -317,31 +325,39 @@ def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = No
     seq, rec = [flat], _Record(reference)
     measured = np.zeros(n, dtype=bool)
     measured[flat] = True
-    rnd = 0
-    while True:
-        w = _voronoi_weights(shape, flat) if weighted else None
-        labels, spectra = _fit(x, microscope.signal_axes, n_phases, n_components, seed, w,
-                               getattr(microscope, "count_scale", None))
-        prob, d1 = _spread(shape, flat, labels, n_phases, k)
-        rec.add(prob.argmax(axis=1), measured)
-        if flat.size >= budget or rec.stable(stable_ari, patience):
-            break
-        score = 1.0 - prob.max(axis=1) + explore * d1 / max(float(d1.max()), 1.0)
-        nxt = select_batch(score, measured, d1, shape, min(batch, budget - flat.size))
-        x = np.concatenate([x, measure(microscope, nxt).reshape(nxt.size, -1)])
-        rnd += 1
-        order[nxt] = rnd
-        measured[nxt] = True
-        flat = np.concatenate([flat, nxt])
-        seq.append(nxt)
-    pos = np.concatenate(seq)
-    return AutonomousResult(
-        phase_map=prob.argmax(axis=1).reshape(shape), spectra=spectra,
-        probabilities=prob.reshape(shape + (n_phases,)), order=order.reshape(shape),
-        positions=np.stack(np.divmod(pos, shape[1]), axis=1), fractions=np.asarray(rec.frac),
-        stability=np.asarray(rec.stab), ari=np.asarray(rec.ari),
-        info={"stopped_by": run_stopped_by(flat.size, budget, rec.stab, stable_ari, patience)},
-    )
+    rnd, prob, spectra = 0, None, np.zeros((0, x.shape[1]))
+
+    def result(stopped_by: str) -> AutonomousResult:
+        pos = np.concatenate(seq)
+        p = np.zeros((n, n_phases)) if prob is None else prob  # interrupted before the first map: none
+        return AutonomousResult(
+            phase_map=p.argmax(axis=1).reshape(shape) if prob is not None else np.full(shape, -1),
+            spectra=spectra, probabilities=p.reshape(shape + (n_phases,)), order=order.reshape(shape),
+            positions=np.stack(np.divmod(pos, shape[1]), axis=1), fractions=np.asarray(rec.frac),
+            stability=np.asarray(rec.stab), ari=np.asarray(rec.ari), measurements=x[: pos.size],
+            info={"stopped_by": stopped_by})
+
+    try:
+        while True:
+            w = _voronoi_weights(shape, flat) if weighted else None
+            labels, spectra = _fit(x, microscope.signal_axes, n_phases, n_components, seed, w,
+                                   getattr(microscope, "count_scale", None))
+            prob, d1 = _spread(shape, flat, labels, n_phases, k)
+            rec.add(prob.argmax(axis=1), measured)
+            if flat.size >= budget or rec.stable(stable_ari, patience):
+                break
+            score = 1.0 - prob.max(axis=1) + explore * d1 / max(float(d1.max()), 1.0)
+            nxt = select_batch(score, measured, d1, shape, min(batch, budget - flat.size))
+            x = np.concatenate([x, measure(microscope, nxt).reshape(nxt.size, -1)])
+            rnd += 1
+            order[nxt] = rnd
+            measured[nxt] = True
+            flat = np.concatenate([flat, nxt])
+            seq.append(nxt)
+    except BaseException as err:  # the map is the last round's; the measurements are every one made
+        keep_partial(err, result, int(measured.sum()))
+        raise
+    return result(run_stopped_by(flat.size, budget, rec.stab, stable_ari, patience))
 
 
 @operation("autonomous_spectrum_imaging")

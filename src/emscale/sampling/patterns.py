@@ -60,13 +60,13 @@ __all__ = [
 
 
 def _check_shape(shape) -> tuple[int, int]:
-    try:
-        shape = tuple(int(n) for n in shape)
-    except TypeError:
-        raise ValueError(f"shape must be (rows, columns), got {shape!r}") from None
-    if len(shape) != 2 or min(shape) < 1:
-        raise ValueError(f"shape must be (rows, columns) with positive sizes, got {shape!r}")
-    return shape
+    """(rows, columns): two whole numbers >= 1; a text, a fraction or a bool is refused, not converted ("64" gave
+    a 6 x 4 scan, 64.7 a 64-row one)."""
+    whole = isinstance(shape, tuple | list | np.ndarray) and all(
+        isinstance(n, int | np.integer) and not isinstance(n, bool | np.bool_) for n in shape)
+    if not whole or len(shape) != 2 or min(shape) < 1:
+        raise ValueError(f"shape must be (rows, columns), two whole numbers >= 1, got {shape!r}")
+    return int(shape[0]), int(shape[1])
 
 
 def check_fraction(fraction) -> float:
