@@ -38,3 +38,20 @@ def test_a_given_scan_mask_does_not_swell_the_history(tmp_path):
     back = em.load(tmp_path / "sparse.zarr")
     assert np.array_equal(scan_mask(back), mask)
     assert np.array_equal(codec.decode(back.history[0]["made_by"][-1]["params"])["mask"], mask)
+
+
+@pytest.mark.parametrize("tag, message", [
+    # a 1.2 kB store whose metadata claimed a 40000 x 40000 mask of no bits made `emscale info` take 1.75 GB
+    ({"bits": "", "shape": [40000, 40000]}, r"0 byte\(s\) of bits for a shape \[40000, 40000\]"),
+    ({"bits": "AA==", "shape": [3, -5]}, r"shape \[3, -5\] is not a list of sizes"),
+    ({"array": [0, 1], "dtype": "V100000000"}, r"dtype 'V100000000' is not one emscale writes"),
+    ({"base64": "AAAA", "dtype": "O", "shape": [1]}, r"dtype 'O' is not a number type"),
+])
+def test_a_tag_that_claims_more_than_it_holds_is_refused(tag, message):
+    with pytest.raises(em.DataError, match=message):
+        codec.decode({"metadata": {"evil": tag}})
+
+
+def test_text_arrays_are_as_wide_as_their_text():
+    back = codec.decode({"array": ["ab", "c"], "dtype": "<U1000000"})  # 8 MB had the declared width been kept
+    assert back.tolist() == ["ab", "c"] and back.itemsize == 8

@@ -147,6 +147,26 @@ def test_replay_finds_tampering(results, tamper):
     assert replay_outdir(results / "out")
 
 
+def test_replay_never_reads_a_file_the_manifest_does_not_list(results, tmp_path):
+    # a manifest's output pointing outside the folder was reported as unlisted, then read all the same (a crafted
+    # result there took 3.3 GB)
+    outside = tmp_path / "outside.npz"
+    shutil.copy(results / "out" / "pca.npz", outside)
+    m = json.loads((results / "out" / "manifest.json").read_text())
+    m["outputs"]["pca"]["files"] = [f"../../{outside.name}"]
+    (results / "out" / "manifest.json").write_text(json.dumps(m))
+    import emscale.workflows.recipes.runner as runner
+
+    read = []
+    real = runner._read_result
+    runner._read_result = lambda files, outdir: read.append(files) or real(files, outdir)
+    try:
+        problems = replay_outdir(results / "out")
+    finally:
+        runner._read_result = real
+    assert "pca: its files are not listed in the manifest" in problems and ["../../outside.npz"] not in read
+
+
 def test_replay_of_a_converted_real_file_is_not_a_false_alarm(real_dir, tmp_path):
     em.convert(real_dir / "EELS_SI.dm4", tmp_path / "eels.zarr")
     (tmp_path / "r.toml").write_text('[input]\npath = "eels.zarr"\n\n[[step]]\nop = "sum"\naxis = "x"\n')
@@ -274,6 +294,28 @@ def test_overwrite_replaces_only_a_results_folder(user_folder, tmp_path):
                                                 r"that were changed since \(my_notes.txt\)"):
         run_recipe(user_folder / "r.toml", tmp_path / "out", overwrite=True)
     assert (tmp_path / "out" / "my_notes.txt").read_text() == "mine"
+
+
+def test_overwrite_keeps_a_users_file_copied_in_with_its_old_time(user_folder, tmp_path):
+    # cp -p / rsync -a / tar x keep a file's old mtime, before the manifest's: it was deleted unseen; an empty
+    # folder of the user's too
+    import os
+
+    out = tmp_path / "out"
+    run_recipe(user_folder / "r.toml", out)
+    report = out / "report.html"
+    old = (out / "manifest.json").stat().st_mtime - 3600
+    report.write_text("<p>my notes</p>")
+    os.utime(report, (old, old))
+    with pytest.raises(OutputExistsError, match=r"report.html \(changed since emscale wrote it\)"):
+        run_recipe(user_folder / "r.toml", out, overwrite=True)
+    assert report.read_text() == "<p>my notes</p>"
+    shutil.rmtree(out)
+    run_recipe(user_folder / "r.toml", out)
+    (out / "my_folder").mkdir()
+    with pytest.raises(OutputExistsError, match=r"my_folder/ \(empty folder\)"):
+        run_recipe(user_folder / "r.toml", out, overwrite=True)
+    assert (out / "my_folder").is_dir()
 
 
 def test_overwrite_keeps_a_report_the_user_edited(user_folder, tmp_path):

@@ -146,15 +146,27 @@ def unlisted_files(folder: Path, listing: str = MANIFEST) -> list[str] | None:
 
 def _changed(path: Path, digest, since: float) -> bool:
     try:
-        return path.stat().st_mtime > since and _history.file_digest(path) != digest
+        st = path.stat()
+        # the inode's change time too: a user's file copied in with its old time (cp -p, rsync -a, tar x) keeps
+        # an mtime before the listing's and was deleted unseen
+        return max(st.st_mtime, st.st_ctime) > since and _history.file_digest(path) != digest
     except OSError:  # removed since: nothing of the user's to lose
         return False
 
 
 def listed_only(folder: Path, listed: set[str]) -> list[str]:
-    """The files below ``folder`` (relative POSIX paths, sorted) that ``listed`` lacks."""
-    return sorted(rel for f in folder.rglob("*") if (f.is_file() or f.is_symlink())
-                  and (rel := f.relative_to(folder).as_posix()) not in listed)
+    """The files below ``folder`` (relative POSIX paths, sorted) that ``listed`` lacks, and the folders of no
+    listed output that hold nothing (a user's empty folder, which went unseen)."""
+    tops = {name.split("/")[0] for name in listed}
+    out = []
+    for f in folder.rglob("*"):
+        rel = f.relative_to(folder).as_posix()
+        if f.is_file() or f.is_symlink():
+            if rel not in listed:
+                out.append(rel)
+        elif f.is_dir() and rel.split("/")[0] not in tops and not any(f.iterdir()):
+            out.append(f"{rel}/ (empty folder)")
+    return sorted(out)
 
 
 def _check_writable(outdir: Path, overwrite: bool, protected=()) -> Path:
@@ -440,13 +452,15 @@ def replay_outdir(outdir, input_path=None) -> list[str]:
     problems += [f"{n}: produced by the replay but not listed in the manifest" for n in fresh if n not in recorded]
     same_threads = manifest.get("threading") == _threading()
     for name, entry in recorded.items():
+        stored = None
         if not set(entry.get("files", [])) <= {f.split("/")[0] for f in listed}:
+            # never read: a manifest's entry may point anywhere (../../elsewhere.npz)
             problems.append(f"{name}: its files are not listed in the manifest")
-        try:
-            stored = _read_result(entry["files"], outdir)
-        except Exception as exc:  # noqa: BLE001 - a damaged output is a finding, not a crash
-            problems.append(f"{name}: stored output cannot be read ({type(exc).__name__}: {exc})")
-            stored = None
+        else:
+            try:
+                stored = _read_result(entry["files"], outdir)
+            except Exception as exc:  # noqa: BLE001 - a damaged output is a finding, not a crash
+                problems.append(f"{name}: stored output cannot be read ({type(exc).__name__}: {exc})")
         if stored is not None and result_digest(stored) != entry.get("sha256"):
             problems.append(f"{name}: stored output {entry['files'][0]} differs from the manifest")
         if name not in fresh:
