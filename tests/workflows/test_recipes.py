@@ -506,3 +506,30 @@ def test_the_files_a_recipe_names_are_found_before_any_step_runs(tmp_path):
     where = Path(recipe).resolve()  # file:line, as the recipe's check names its lines
     assert lines[0].startswith(f"{where}:8 (inpaint): mask 'nothere.csv': no such file beside the input")
     assert lines[1].startswith(f"{where}:12 (inpaint): ") and "bad.csv: not a position list" in lines[1]
+
+
+def test_a_recipe_that_ends_in_a_sparse_scan_writes_its_report(tmp_path):
+    # every step ran, then the report's mean spectrum refused the scan's uncounted zeros: exit 2, nothing written
+    s, _ = eds_si(shape=(16, 20), n_channels=64, seed=1)
+    s.save(tmp_path / "eds.zarr")
+    text = '[input]\npath = "eds.zarr"\n\n[[step]]\nop = "sample_scan"\nfraction = 0.25\nseed = 2\n'
+    res = run_recipe(_write(tmp_path, text, "sparse.toml"), tmp_path / "out")
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "Processed signal" in html and em.sampling.scan_mask(res.signal).sum() == 80
+    from emscale.workflows.report import _mean_spectrum_figure
+
+    fig = _mean_spectrum_figure(res.signal, "after")
+    assert fig.axes[0].get_title() == "after (80 measured positions)"
+    measured = np.asarray(res.signal.data)[em.sampling.scan_mask(res.signal)].mean(axis=0)
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), measured)
+
+
+def test_a_pipe_or_a_device_is_no_input(tmp_path):
+    # its digest read to the end: `emscale run` on /dev/zero or a FIFO waited for ever
+    import os
+
+    fifo = tmp_path / "scan.dm3"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero")):
+        with pytest.raises(em.FileFormatError, match="not a regular file"):
+            em.load(path)

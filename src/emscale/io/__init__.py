@@ -97,6 +97,8 @@ def _load(path, lazy, signal_type, index, reader_kwargs: dict, relabel: bool,
     else:
         if p.is_dir():
             raise FileFormatError(f"{p}: is a directory, not a file")
+        if not p.is_file():  # a pipe or a device: its digest (read to the end) waited for ever (/dev/zero, a FIFO)
+            raise FileFormatError(f"{p}: not a regular file (a pipe, device or socket); emscale reads files")
         kind = result_kind(p)
         if kind is not None:  # a result emscale wrote (emscale run's pca.npz...): not a signal
             raise FileFormatError(f"{p} is an emscale result ({kind}), not a signal: open it with "

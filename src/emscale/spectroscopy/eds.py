@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.axes import Axis
-from ..core.errors import AxisError, DataError, is_number
+from ..core.errors import AxisError, DataError, check_count, is_number
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, read_block, run_pass
@@ -481,7 +481,20 @@ class _Despiked:
     cleaned: np.ndarray | None
 
 
-@operation("remove_spikes")
+def _check_threshold(threshold) -> None:
+    """A spike's z-score: a finite number > 0 (0 or less replaced every value above its neighbours' median:
+    752 000 values of a real map, 40 % of its counts)."""
+    if not (is_number(threshold) and np.isfinite(threshold) and threshold > 0):
+        raise DataError(f"threshold must be a finite number > 0 (how many Poisson standard deviations a spike stands "
+                        f"above its neighbours; 8 by default), got {threshold!r}")
+
+
+def _check_window(name: str):
+    return lambda v: check_count(name, v, "values along each axis")
+
+
+@operation("remove_spikes", check={"threshold": _check_threshold, "size": _check_window("size"),
+                                   "energy_window": _check_window("energy_window")})
 def remove_spikes(
     s: Signal, threshold: float = 8.0, size: int = 3, energy_window: int = 5, executor=None, progress=None
 ) -> tuple[Signal, int]:
@@ -506,8 +519,9 @@ def remove_spikes(
 
     if s.sig_ndim != 1:
         raise AxisError(f"remove_spikes needs one signal (energy) axis; {s!r} has {s.sig_ndim}")
-    if size < 1 or energy_window < 1:
-        raise DataError("size and energy_window must be positive integers")
+    _check_threshold(threshold)
+    _check_window("size")(size)
+    _check_window("energy_window")(energy_window)
     if s.nav_ndim == 0 and energy_window < 3:
         raise DataError("a single spectrum has no navigation neighbours: pass energy_window >= 3")
     if s.dtype.kind not in "biuf":

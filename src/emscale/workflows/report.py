@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core.atomic import atomic_write
 from ..core.html import figure, table
+from ..core.signal import is_sparse_scan, measured_mask
 from ..decomposition import ClusterResult, Decomposition
 from ..sampling.autonomous import AutonomousResult
 from ..sampling.slads import SladsResult
@@ -31,7 +32,14 @@ def _mean_spectrum_figure(s, title: str = "Mean spectrum of the input"):
     if s.sig_ndim != 1:
         ax.text(0.5, 0.5, f"signal is {s.sig_ndim}-D: no spectrum", ha="center")
         return fig
-    mean = s.mean(axis=nav).to_numpy() if nav else s.to_numpy()
+    if nav and is_sparse_scan(s):  # its unmeasured positions are zeros nobody counted: the measured ones' mean
+        # (Signal.mean refuses to mix them, and a recipe ending in sample_scan failed at its report)
+        measured = measured_mask(s)
+        flat = s.data.reshape((-1,) + tuple(s.sig_shape))  # a lazy array takes a flat index, not a 2-D mask
+        mean = np.asarray(flat[np.flatnonzero(measured)], dtype=np.float64).mean(axis=0)
+        title += f" ({int(measured.sum())} measured positions)"
+    else:
+        mean = s.mean(axis=nav).to_numpy() if nav else s.to_numpy()
     a = s.sig_axes[0]
     ax.plot(a.values, mean, lw=1)
     ax.set_xlabel(f"{a.name} ({a.units})" if a.units else a.name)
