@@ -4,7 +4,8 @@
    zero tilt (FFT cross-correlation of Tukey-windowed, mean-subtracted images, peak refined to ``1 /
    upsample`` pixel by the matrix-multiply DFT of Guizar-Sicairos et al. 2008); the relative
    shifts are summed outward from the projection nearest zero tilt.
-2. **Centre of mass** (``com=True``, for an object that stays inside the field of view). Rotation about the tilt
+2. **Centre of mass** (``com=True``, for an object that stays inside the field of view; ``com=None``, the default,
+   runs it unless the specimen reaches the image edges in more than a fifth of the projections). Rotation about the tilt
    axis leaves every point's coordinate *along* the axis unchanged, so the projections' centre of mass along
    the axis must agree: each is moved onto their median. Perpendicular to the axis the centre of mass of a
    rotating object follows ``c + X cos(theta) + Z sin(theta)`` (``(X, Z)``: the object's centre of mass relative
@@ -66,6 +67,7 @@ class Alignment:
         64 px); the reprojection misfit of a reconstruction can (0.14 against 0.06 after SIRT).
     rotation : in-plane rotation of the tilt axis found and corrected, degrees (0 when not estimated).
     rotation_stderr : its uncertainty, degrees (:class:`.rotation.RotationFit`; 0 when not estimated).
+    com : whether the centre-of-mass refinement ran, and why (``com=None`` decides from the data).
     history : provenance entries (filled by the operation registry).
     """
 
@@ -77,6 +79,7 @@ class Alignment:
     residual_rms: float
     rotation: float = 0.0
     rotation_stderr: float = 0.0
+    com: str = ""  # whether the centre-of-mass refinement ran, and why
     history: list = field(default_factory=list)
 
 
@@ -129,11 +132,40 @@ def xcorr_chain(data: np.ndarray, angles: np.ndarray, upsample: int = 20) -> np.
     return shifts
 
 
-def _centres(data: np.ndarray) -> np.ndarray:
-    """Centre of mass (y, x) of each projection, pixels, its vacuum set to zero (:func:`.background.vacuum_zeroed`)."""
+EDGE_SHARE = 0.05  # a projection whose specimen covers this share of an image edge runs out of the field there
+EDGE_LEVEL = 0.2  # the specimen: above this share of the projection's bright level (its 99th percentile)
+EDGE_PROJECTIONS = 0.2  # the share of the projections doing so above which com=None leaves out the centre of mass
+
+
+def _centres(data: np.ndarray, edges: bool = False):
+    """Centre of mass (y, x) of each projection, pixels, its vacuum set to zero (:func:`.background.vacuum_zeroed`);
+    ``edges``: also the number of projections whose specimen runs out of the field (its support covers at least
+    :data:`EDGE_SHARE` of an image edge)."""
     d = vacuum_zeroed(data)
     first = np.stack([d.sum(axis=2) @ np.arange(d.shape[1]), d.sum(axis=1) @ np.arange(d.shape[2])], axis=1)
-    return first / d.sum(axis=(1, 2))[:, None]
+    cm = first / d.sum(axis=(1, 2))[:, None]
+    if not edges:
+        return cm
+    # the specimen, not the support's faint tails (noise-free data put the whole image in the support) nor noise
+    # on them: a fifth of the projection's bright level (a tenth took 37 of 71 projections of an object in view
+    # at 5 % noise, a fifth 6; the real needle 73 of 77, slabs and cut specimens 59-64 of 71)
+    inside = d > EDGE_LEVEL * np.percentile(d, 99, axis=(1, 2))[:, None, None]
+    share = np.stack([inside[:, 0].mean(1), inside[:, -1].mean(1), inside[:, :, 0].mean(1),
+                      inside[:, :, -1].mean(1)], axis=1)
+    return cm, int(np.count_nonzero(share.max(axis=1) >= EDGE_SHARE))
+
+
+def _use_com(com: bool | None, out: int, n: int) -> tuple[bool, str]:
+    """Whether the centre-of-mass refinement runs (``com``; None: unless the specimen runs out of the field in
+    more than :data:`EDGE_PROJECTIONS` of the ``n`` projections, ``out`` of which do), and why. A cut specimen's
+    centre of mass follows the field's edge, not the rotation: on a slab wider than the field the refinement took
+    the alignment from 0.24 to 2.03 px RMS (worst 13.7 px); the real needle runs out along the axis."""
+    said = f"the specimen runs out of the field in {out} of {n} projections"
+    if com is not None:
+        return bool(com), ("on" if com else "off") + f" (asked; {said})"
+    if out > EDGE_PROJECTIONS * n:
+        return False, f"off (automatic: {said}, where a centre of mass follows the edge, not the rotation)"
+    return True, f"on (automatic: {said}; the object stays in view)"
 
 
 def _sinusoid_fit(theta_rad: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -158,14 +190,16 @@ def shift_images(data: np.ndarray, shifts: np.ndarray, order: int = 3) -> np.nda
     return np.stack([ndimage.shift(im, sh, order=order, mode="nearest") for im, sh in zip(data, shifts, strict=True)])
 
 
-def estimate_alignment(s: Signal, com: bool = True, upsample: int = 20, rotation: bool = False) -> Alignment:
+def estimate_alignment(s: Signal, com: bool | None = None, upsample: int = 20, rotation: bool = False) -> Alignment:
     """Align a tilt series by a cross-correlation chain, centre-of-mass refinement and the tilt-axis fit.
 
     Parameters
     ----------
     s : tilt-series Signal (:func:`.tiltseries.tilt_series`); background need not be removed.
-    com : refine with the centre-of-mass conditions (right when the object stays inside the field of view
-        perpendicular to the axis at every tilt; turn off for extended samples).
+    com : refine with the centre-of-mass conditions (right when the object stays inside the field of view at
+        every tilt; wrong for extended samples). ``None``: on unless the specimen (a fifth of its bright level)
+        reaches an image edge (covers 5 % of it) in more than a fifth of the projections; :attr:`Alignment.com`
+        says which and why.
     upsample : subpixel refinement of the cross-correlation peak, 1 / ``upsample`` pixel.
     rotation : estimate the in-plane rotation of the tilt axis (within +-10 degrees) and turn the images to
         undo it before the translational alignment (:func:`.rotation.fit_axis_rotation`).
@@ -204,7 +238,8 @@ def estimate_alignment(s: Signal, com: bool = True, upsample: int = 20, rotation
         data = rotate_images(data, rot, meta["tilt_axis"])
     xc = _without_rigid(xcorr_chain(data, angles, upsample), theta, along, perp)
     shifts = xc.copy()
-    cm = _centres(shift_images(data, shifts))
+    cm, out = _centres(shift_images(data, shifts), edges=True)
+    com, com_note = _use_com(com, out, len(data))
     residuals = np.zeros_like(cm)
     residuals[:, along] = cm[:, along] - np.median(cm[:, along])
     p, fit = _sinusoid_fit(theta, cm[:, perp])
@@ -223,15 +258,17 @@ def estimate_alignment(s: Signal, com: bool = True, upsample: int = 20, rotation
     earlier = {k: v for k, v in s.metadata.get("Tomography", {}).items() if k != "alignment"}
     aligned.metadata["Tomography"] = axis_record(earlier, s.axes[1:], meta["tilt_axis"], axis_shift)
     # the residuals before any centre-of-mass correction: after it the centres lie on the model by construction
-    return Alignment(aligned, shifts, axis_shift, xc, residuals, float(np.sqrt(np.mean(residuals**2))), rot, rot_err)
+    return Alignment(aligned, shifts, axis_shift, xc, residuals, float(np.sqrt(np.mean(residuals**2))), rot, rot_err,
+                     com_note)
 
 
 @operation("align_tilts", method=False)
-def align_tilts(s: Signal, com: bool = True, upsample: int = 20, rotation: bool = False) -> Signal:
+def align_tilts(s: Signal, com: bool | None = None, upsample: int = 20, rotation: bool = False) -> Signal:
     """The aligned tilt series (see :func:`estimate_alignment`), with ``metadata["Tomography"]`` holding
     ``axis_position`` (calibrated; :func:`.tiltseries.axis_shift_of` gives it in pixels), what the series held
     before (``background``), and ``alignment``: ``angles`` (the tilts the record is for), ``shifts`` (n_tilts x 2,
-    px, (y, x)), ``residuals``, ``residual_rms`` and ``rotation`` (degrees, the in-plane rotation of the tilt axis
+    px, (y, x)), ``residuals``, ``residual_rms``, ``com`` (whether the centre-of-mass refinement ran, and why) and
+    ``rotation`` (degrees, the in-plane rotation of the tilt axis
     undone when ``rotation=True``, else 0) and ``rotation_stderr`` (degrees, its uncertainty). The
     per-tilt arrays keep every tilt of the series aligned; after ``inav`` :func:`alignment_of` gives those of the
     tilts kept. The series is read whole and the result is in memory, for a lazy series too
@@ -248,7 +285,7 @@ def align_tilts(s: Signal, com: bool = True, upsample: int = 20, rotation: bool 
         **al.aligned.metadata["Tomography"],
         "alignment": {"angles": angles_of(s).tolist(), "shifts": al.shifts.tolist(), "residuals": al.residuals.tolist(),
                       "residual_rms": al.residual_rms, "rotation": al.rotation,
-                      "rotation_stderr": al.rotation_stderr},
+                      "rotation_stderr": al.rotation_stderr, "com": al.com},
     }
     return out
 

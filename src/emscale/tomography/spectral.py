@@ -154,8 +154,7 @@ def spectral_tomogram(
         if M is not None:
             spectra = np.clip(M @ F.T, 0.0, None)
             F = (spectra / spectra.sum(axis=1, keepdims=True)).T
-            counts = np.asarray(s.data, np.float64).reshape(-1, s.shape[-1])
-            maps = fit_loadings_kl(counts, F.T).reshape(s.shape[:3] + (n_components,))
+            maps = fit_loadings_kl(s.data, F.T, nav_ndim=3, executor=executor).reshape(s.shape[:3] + (n_components,))
     vols = _volumes(maps, s, rec)
     axes = [{"name": "component", "navigate": True}] + [a.to_dict() for a in vols[0].axes]
     volumes = Signal(np.stack([v.data for v in vols]), axes=axes, signal_type="volume",
