@@ -341,3 +341,13 @@ def test_an_interrupted_run_keeps_its_spectra(eds, tmp_path):
     np.testing.assert_array_equal(back.measurements, part.measurements)
     done = autonomous_si(VirtualMicroscope(s), 3, fraction=0.1, stable_ari=None, seed=2)
     np.testing.assert_array_equal(done.measurements, np.asarray(s.data)[tuple(done.positions.T)])
+
+
+def test_a_dose_budget_stops_the_run(eds):
+    s, _, _ = eds
+    scope = VirtualMicroscope(s, dose=4.0)
+    res = autonomous_si(scope, 3, fraction=0.5, stable_ari=None, batch_size=25, seed=1, max_dose=2000.0)
+    assert len(res.positions) == 500 == scope.n_measurements
+    assert res.stopped_by() == "dose budget spent: 2000 of 2000 electrons"
+    run = autonomous_spectrum_imaging(s, 3, fraction=0.5, stable_ari=None, seed=1, max_dose=300.0)
+    assert len(run.positions) == 300 and run.history[-1]["op"] == "autonomous_spectrum_imaging"

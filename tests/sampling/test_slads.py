@@ -667,3 +667,20 @@ def test_an_interrupted_scan_keeps_what_it_measured(model, error):
     assert any("partial_result" in note for note in caught.value.__notes__)
     full = slads_scan(VirtualMicroscope(img), model, fraction=0.4, batch_size=16, seed=1)
     np.testing.assert_array_equal(full.positions[: len(part.positions)], part.positions)  # the same run, cut short
+
+
+def test_a_dose_or_time_budget_stops_the_scan(model):
+    # the Microscope protocol's dose_spent and time_spent were asked of every user's class and read by nothing
+    img = disc_image((48, 48), 5, 2)
+    scope = VirtualMicroscope(img, dose=2.5, dwell_time=1e-3)
+    scope.measure([[0, 0]] * 4)  # spent before the run: not the run's
+    res = slads_scan(scope, model, fraction=0.5, batch_size=16, seed=1, max_dose=500.0)
+    assert res.mask.sum() == 200 == scope.n_measurements - 4
+    assert res.stopped_by() == "dose budget spent: 500 of 500 electrons"
+    res = slads_scan(VirtualMicroscope(img, dwell_time=1e-3), model, fraction=0.5, seed=1, max_time=0.3)
+    assert res.mask.sum() == 300 and res.stopped_by() == "time budget spent: 0.3 of 0.3 s"
+    unlimited = slads_scan(VirtualMicroscope(img), model, fraction=0.1, seed=1, max_dose=1e9)
+    assert unlimited.stopped_by() == f"budget spent: {unlimited.mask.sum()} of 230 positions"
+    for bad in (0, -1.0, float("nan"), "500", True):
+        with pytest.raises(DataError, match="max_dose must be a finite number > 0"):
+            slads_scan(VirtualMicroscope(img), model, fraction=0.5, max_dose=bad)

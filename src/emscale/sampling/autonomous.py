@@ -41,6 +41,7 @@ from ..core.registry import operation
 from ..core.signal import Signal
 from .microscope import Microscope, VirtualMicroscope, as_counts, measure
 from .slads import (
+    Spending,
     _budget,
     _SavedResult,
     batch_positions,
@@ -266,7 +267,8 @@ def phase_map(signal: Signal, n_phases: int, n_components: int | None = None, se
 def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = None, fraction: float | None = 0.25,
                   init_fraction: float = 0.05, batch_size: int | None = None, n_components: int | None = None,
                   k: int = 8, explore: float = 0.3, stable_ari: float | None = 0.995, patience: int = 3,
-                  weighted: bool = True, seed: int = 0, reference: np.ndarray | None = None) -> AutonomousResult:
+                  weighted: bool = True, seed: int = 0, reference: np.ndarray | None = None,
+                  max_dose: float | None = None, max_time: float | None = None) -> AutonomousResult:
     """Measure a spectrum image adaptively until its phase map is resolved.
 
     Parameters
@@ -285,6 +287,8 @@ def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = No
         the boundary-heavy sample does not pull the phase centres towards mixtures.
     seed : seeds the start, the decomposition and k-means.
     reference : a phase map (e.g. :func:`phase_map` of the full data) to record the ARI curve against.
+    max_dose, max_time : also stop before the run spends more than this dose (electrons) or beam time (s)
+        (:class:`.slads.Spending`).
 
     Returns
     -------
@@ -317,6 +321,7 @@ def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = No
         raise ValueError(f"budget {budget} is below n_phases={n_phases}")
     batch = batch_positions(batch_size, max(1, n // 100))
     reference = check_reference(reference, shape, "a phase map, for the ARI curve")
+    spending = Spending(microscope, max_dose, max_time)
     warn_all_random(n0, budget, asked, init_fraction, "by the uncertainty of the phase map")
     flat = np.sort(np.random.default_rng(seed).choice(n, n0, replace=False))
     x = measure(microscope, flat).reshape(flat.size, -1)
@@ -325,7 +330,7 @@ def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = No
     seq, rec = [flat], _Record(reference)
     measured = np.zeros(n, dtype=bool)
     measured[flat] = True
-    rnd, prob, spectra = 0, None, np.zeros((0, x.shape[1]))
+    rnd, prob, spectra, why = 0, None, np.zeros((0, x.shape[1])), None
 
     def result(stopped_by: str) -> AutonomousResult:
         pos = np.concatenate(seq)
@@ -346,8 +351,12 @@ def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = No
             rec.add(prob.argmax(axis=1), measured)
             if flat.size >= budget or rec.stable(stable_ari, patience):
                 break
+            room = spending.affordable(flat.size)
+            if room < 1:
+                why = spending.spent()
+                break
             score = 1.0 - prob.max(axis=1) + explore * d1 / max(float(d1.max()), 1.0)
-            nxt = select_batch(score, measured, d1, shape, min(batch, budget - flat.size))
+            nxt = select_batch(score, measured, d1, shape, int(min(batch, budget - flat.size, room)))
             x = np.concatenate([x, measure(microscope, nxt).reshape(nxt.size, -1)])
             rnd += 1
             order[nxt] = rnd
@@ -357,7 +366,7 @@ def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = No
     except BaseException as err:  # the map is the last round's; the measurements are every one made
         keep_partial(err, result, int(measured.sum()))
         raise
-    return result(run_stopped_by(flat.size, budget, rec.stab, stable_ari, patience))
+    return result(why or run_stopped_by(flat.size, budget, rec.stab, stable_ari, patience))
 
 
 @operation("autonomous_spectrum_imaging")
@@ -365,7 +374,8 @@ def autonomous_spectrum_imaging(s: Signal, n_phases: int, fraction: float | None
                                 init_fraction: float = 0.05, batch_size: int | None = None,
                                 n_components: int | None = None, k: int = 8, explore: float = 0.3,
                                 stable_ari: float | None = 0.995, patience: int = 3, weighted: bool = True,
-                                noise_dose: float | None = None, seed: int = 0) -> AutonomousResult:
+                                noise_dose: float | None = None, seed: int = 0, max_dose: float | None = None,
+                                max_time: float | None = None) -> AutonomousResult:
     """:func:`autonomous_si` on a virtual microscope serving the recorded spectrum image ``s`` (a replayable run).
 
     ``noise_dose``: dose-scaled Poisson noise of the virtual microscope (``None``: the recorded counts); ``seed``
@@ -375,7 +385,8 @@ def autonomous_spectrum_imaging(s: Signal, n_phases: int, fraction: float | None
     scope = VirtualMicroscope(s, noise_dose=noise_dose, seed=seed)
     return autonomous_si(scope, n_phases, budget=budget, fraction=fraction, init_fraction=init_fraction,
                          batch_size=batch_size, n_components=n_components, k=k, explore=explore,
-                         stable_ari=stable_ari, patience=patience, weighted=weighted, seed=seed)
+                         stable_ari=stable_ari, patience=patience, weighted=weighted, seed=seed,
+                         max_dose=max_dose, max_time=max_time)
 
 
 class _Record:

@@ -246,6 +246,39 @@ def check_init_fraction(init_fraction) -> float:
     return float(init_fraction)
 
 
+class Spending:
+    """A run's dose and time limits (``max_dose`` electrons, ``max_time`` seconds; None: none), kept from the
+    microscope's own counters (``dose_spent``, ``time_spent``) as they stand when the run starts. The random start
+    is measured whatever it costs; after it each batch is cut to the positions the rest of every limit pays for at
+    the cost per position so far, and the run stops when that is none."""
+
+    def __init__(self, microscope: Microscope, max_dose, max_time):
+        self.scope, self.limits = microscope, []
+        for name, limit, attr, unit in (("max_dose", max_dose, "dose_spent", "electrons"),
+                                        ("max_time", max_time, "time_spent", "s")):
+            if limit is None:
+                continue
+            if not (is_number(limit) and 0 < limit < np.inf):
+                raise DataError(f"{name} must be a finite number > 0 ({unit} this run may spend) or None, got "
+                                f"{limit!r}")
+            self.limits.append((name, float(limit), attr, unit, float(getattr(microscope, attr))))
+
+    def affordable(self, n_done: int) -> float:
+        """Positions the rest of every limit pays for (inf without limits)."""
+        room = np.inf
+        for _, limit, attr, _, start in self.limits:
+            spent = float(getattr(self.scope, attr)) - start
+            left = limit - spent
+            room = min(room, np.floor(left * n_done / spent) if spent > 0 and n_done else (np.inf if left > 0 else 0))
+        return room
+
+    def spent(self) -> str:
+        """Why the run stopped, in words: the limit that pays for no further position."""
+        words = [f"{name[4:]} budget spent: {float(getattr(self.scope, attr)) - start:.6g} of {limit:g} {unit}"
+                 for name, limit, attr, unit, start in self.limits]
+        return "; ".join(words)
+
+
 def warn_all_random(n0: int, budget: int, asked: str, init_fraction, chosen_by: str) -> None:
     """A random start of ``n0`` positions that takes the whole ``budget`` leaves no step to the policy: the run is a
     random scan that reports itself as an adaptive one. ``asked``: the budget as the caller gave it, for the
@@ -299,7 +332,8 @@ def _warn_low_counts(values, count_scale) -> None:
 def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = None, fraction: float | None = None,
                batch_size: int | None = None, init_fraction: float = 0.02, stop_erd: float | None = None,
                stop_ratio: float | None = None, explore: float = 0.0, seed: int = 0,
-               reference: np.ndarray | None = None) -> SladsResult:
+               reference: np.ndarray | None = None, max_dose: float | None = None,
+               max_time: float | None = None) -> SladsResult:
     """Scan an image by dynamic sampling: measure where the model predicts the largest error reduction.
 
     Parameters
@@ -318,6 +352,8 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
         0.1 cost 0.2 dB on lattices and gained 0.2 dB on HAADF).
     seed : seeds the start.
     reference : the true image, to record the PSNR curve (benchmarks; a real scan has none).
+    max_dose, max_time : also stop before the run spends more than this dose (electrons) or beam time (s), by the
+        microscope's ``dose_spent`` / ``time_spent`` counters from the run's start (:class:`Spending`).
 
     Returns
     -------
@@ -350,6 +386,7 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
         raise ValueError(f"stop_ratio must be in (0, 1) (a fraction of the initial distortion estimate), "
                          f"got {stop_ratio!r}")
     reference = check_reference(reference, shape, "the true image, for the PSNR curve")
+    spending = Spending(microscope, max_dose, max_time)
     flat = _start(n, budget, init_fraction, model.k, seed)
     warn_all_random(flat.size, budget, asked, init_fraction, "by the model")
     vals = measure(microscope, flat)
@@ -371,10 +408,14 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
     try:
         erd = ERDMap(model, st)
         curve.add(st, erd.erd)
-        step = 0
+        step, why = 0, None
         while st.measured.sum() < budget:
+            room = spending.affordable(int(st.measured.sum()))
+            if room < 1:
+                why = spending.spent()
+                break
             t0, c0 = time.perf_counter(), time.process_time()
-            nxt = _next_batch(erd.erd, st, shape, min(batch, budget - int(st.measured.sum())), explore)
+            nxt = _next_batch(erd.erd, st, shape, int(min(batch, budget - int(st.measured.sum()), room)), explore)
             curve.tick(t0, c0)
             step += 1
             vals = measure(microscope, nxt)
@@ -392,7 +433,7 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
     except BaseException as err:  # Ctrl-C or the instrument's error: what was measured is the user's dose
         keep_partial(err, result, int(st.measured.sum()))
         raise
-    return result(scan_stopped_by(int(st.measured.sum()), budget, curve.erd, stop_erd, stop_ratio))
+    return result(why or scan_stopped_by(int(st.measured.sum()), budget, curve.erd, stop_erd, stop_ratio))
 
 
 def keep_partial(err: BaseException, result, n_measured: int) -> None:
@@ -435,7 +476,7 @@ def model_file(name, history) -> ERDModel:
 def dynamic_sampling(s: Signal, model: dict | str, fraction: float | None = 0.2, budget: int | None = None,
                      batch_size: int | None = None, init_fraction: float = 0.02, stop_erd: float | None = None,
                      stop_ratio: float | None = None, explore: float = 0.0, noise_dose: float | None = None,
-                     seed: int = 0) -> SladsResult:
+                     seed: int = 0, max_dose: float | None = None, max_time: float | None = None) -> SladsResult:
     """SLADS on a virtual microscope that serves the recorded image ``s`` (a replayable run).
 
     Recorded in the result's history: the policy parameters, the whole model (as its dict, so a replay does
@@ -447,7 +488,8 @@ def dynamic_sampling(s: Signal, model: dict | str, fraction: float | None = 0.2,
     model : the ERD model as its dict (``ERDModel.to_dict()``, JSON-friendly, so a run records it), an
         :class:`ERDModel`, or the plain file name of a saved model beside the input (a recipe's way: it reads
         nothing outside its input's folder; :func:`.core.history.file_beside_input`).
-    fraction, budget, batch_size, init_fraction, stop_erd, stop_ratio, explore : see :func:`slads_scan`
+    fraction, budget, batch_size, init_fraction, stop_erd, stop_ratio, explore, max_dose, max_time : see
+        :func:`slads_scan` (the virtual microscope spends 1 electron and 1 us a position)
         (``explore``: the guard against a model trained on another kind of image).
     noise_dose : dose-scaled Poisson noise of the virtual microscope (``None``: the recorded values).
     seed : seeds the start and the microscope's noise; the same seed replays the same run bit for bit.
@@ -455,7 +497,7 @@ def dynamic_sampling(s: Signal, model: dict | str, fraction: float | None = 0.2,
     scope = VirtualMicroscope(s, noise_dose=noise_dose, seed=seed)
     return slads_scan(scope, _model(model, s), budget=budget, fraction=None if budget is not None else fraction,
                       batch_size=batch_size, init_fraction=init_fraction, stop_erd=stop_erd, stop_ratio=stop_ratio,
-                      explore=explore, seed=seed)
+                      explore=explore, seed=seed, max_dose=max_dose, max_time=max_time)
 
 
 def _next_batch(erd: np.ndarray, st: NeighbourState, shape, b: int, explore: float) -> np.ndarray:
