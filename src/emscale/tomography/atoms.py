@@ -59,6 +59,7 @@ class TracedAtoms:
     heights: np.ndarray
     threshold: float
     populations: list = field(default_factory=list)
+    unsmoothed: int = 0  # atoms added from the unsmoothed volume (see locate_atoms)
     history: list = field(default_factory=list)
 
 
@@ -164,26 +165,48 @@ def locate_atoms(vol, min_distance: float = 4.0, smooth: float = 0.75, threshold
         raise ValueError(f"threshold must be a finite peak height or None (the default rule), got {threshold}")
     from scipy import ndimage  # here: scipy's submodules cost 0.1-1 s at `import emscale`
     vs = ndimage.gaussian_filter(v, smooth) if smooth > 0 else v
+    pos, h, thr, bounds = _maxima(vs, min_distance, threshold, exclude_border, warn=True)
+    unsmoothed = 0
+    if smooth > 0 and threshold is None and len(pos):
+        # smoothing merges a light atom into the tail of a heavy neighbour a few voxels away (light atoms at 0.45
+        # 3.96 voxels from heavy ones: 22 % found, 97 % unsmoothed); atoms of the unsmoothed volume that no
+        # smoothed atom stands near are added, so the default never finds fewer than either alone
+        raw, _, _, _ = _maxima(v, min_distance, None, exclude_border, warn=False)
+        if len(raw):
+            from scipy.spatial import cKDTree  # here: scipy's submodules cost 0.1-1 s at `import emscale`
+
+            at = tuple(np.clip(np.rint(raw).astype(int), 0, np.array(v.shape) - 1).T)
+            # and that stand above the atoms' threshold in the smoothed volume too: a noise maximum of the vacuum
+            # does not (white noise at a tenth of the atoms' height: 130-150 of them otherwise)
+            far = (cKDTree(pos).query(raw)[0] >= min_distance) & (vs[at] > thr)
+            if far.any():
+                pos, h = np.concatenate([pos, raw[far]]), np.concatenate([h, vs[at][far]])
+                unsmoothed = int(far.sum())
+    coords = pos.copy()
+    if sig is not None:
+        for d, ax in enumerate(sig.axes):
+            coords[:, d] = ax.offset + ax.scale * pos[:, d]
+    return TracedAtoms(pos, coords, h, thr, _populations(h, bounds), unsmoothed)
+
+
+def _maxima(vs: np.ndarray, min_distance: float, threshold, exclude_border: int, warn: bool):
+    """Refined positions and heights of the atoms of ``vs``, the threshold and the population bounds."""
     peaks = local_maxima(vs, 2 * max(1, int(np.floor(min_distance / 2))) + 1, exclude_border)
     if len(peaks) == 0:
-        return TracedAtoms(np.empty((0, 3)), np.empty((0, 3)), np.empty(0), float("nan"))
+        return np.empty((0, 3)), np.empty(0), float("nan"), []
     h = vs[tuple(peaks.T)]
     bounds: list[float] = []
     if threshold is None:
         thr, bounds = height_threshold(h)
-        _warn_if_unresolved(h, thr, int(np.sum(h > thr)))
+        if warn:
+            _warn_if_unresolved(h, thr, int(np.sum(h > thr)))
     else:
         thr = float(threshold)
     keep = h > thr
     peaks, h = peaks[keep], h[keep]
     pos = parabola_vertex(vs - min(float(vs.min()), 0.0), peaks, log=True)
     kept = _enforce_distance(pos, h, min_distance)
-    pos, h = pos[kept], h[kept]
-    coords = pos.copy()
-    if sig is not None:
-        for d, ax in enumerate(sig.axes):
-            coords[:, d] = ax.offset + ax.scale * pos[:, d]
-    return TracedAtoms(pos, coords, h, thr, _populations(h, bounds))
+    return pos[kept], h[kept], thr, bounds
 
 
 @operation("trace_atoms")
