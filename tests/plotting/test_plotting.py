@@ -271,3 +271,26 @@ def test_log_norm_shows_the_core_loss_under_the_zero_loss_peak_and_leaves_out_va
         em.Signal(-np.ones(9)).plot(norm="log")
     with pytest.raises(ValueError, match=r"norm must be one of 'linear', 'log', got 'symlog'"):
         spec.plot(norm="symlog")
+
+
+def test_a_hot_pixel_does_not_flatten_the_colours_and_limits_can_be_given():
+    # one 60 000-count spike left 5 colours for a whole navigator (matrix 0.9, particle 4.8 of 255), and vmin/vmax
+    # were ignored for images and crashed in Axes.plot for spectrum images
+    rng = np.random.default_rng(0)
+    d = rng.poisson(2, (64, 64, 128)).astype(np.uint16)
+    d[20:40, 20:40] += rng.poisson(2, (20, 20, 128)).astype(np.uint16)
+    axes = [{"name": "y", "scale": 5, "units": "nm"}, {"name": "x", "scale": 5, "units": "nm"},
+            {"name": "Energy", "scale": 0.01, "units": "keV"}]
+    clean = em.Signal(d.copy(), axes=axes, signal_type="EDS_TEM").plot().axes[0].images[0].get_clim()
+    assert clean == (float(d.sum(-1).min()), float(d.sum(-1).max()))  # no outlier: min to max, as before
+    d[5, 5, 100] = 60000
+    fig = em.Signal(d, axes=axes, signal_type="EDS_TEM").plot()
+    lo, hi = fig.axes[0].images[0].get_clim()
+    nav = d.sum(-1).astype(float)
+    assert (lo, hi) == tuple(np.percentile(nav, (1.0, 99.5))) and hi < 2 * nav[20:40, 20:40].mean()
+    assert fig.axes[0].images[0].colorbar.extend == "both"  # pointed ends: values lie beyond the limits
+    img = em.Signal(rng.normal(1000, 30, (32, 32)), signal_type="image")
+    assert img.plot(vmin=900, vmax=1100).axes[0].images[0].get_clim() == (900.0, 1100.0)
+    assert em.Signal(d, axes=axes).plot(vmin=0, vmax=500).axes[0].images[0].get_clim() == (0.0, 500.0)
+    with pytest.raises(TypeError, match="pass vmin=/vmax= as plot's own arguments"):
+        img.plot(clim=(0, 1))

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..core.errors import DataError
 from ..core.signal import is_sparse_scan, measured_mask, signal_method
+from .limits import robust_clim
 from .scalebar import add_scalebar, nice_length, scale_bar
 from .summaries import finite_summaries
 
@@ -214,20 +215,48 @@ def _positive_only(values, what: str):
     return np.ma.masked_less_equal(v, 0)
 
 
-def _image(fig, ax, img, axis_x, axis_y, title, cmap, scalebar, colorbar, clabel, aspect=None, norm="linear"):
-    """``aspect`` None: equal where both axes share a unit (a map), else "auto"."""
-    kw = {}
+OUTLIER_RANGE = 3.0  # a min-max range this many times the 1st-99.5th percentile range is a few pixels' doing
+
+
+def colour_limits(img, vmin=None, vmax=None) -> tuple[float | None, float | None, str]:
+    """The colour limits of an image and the colour bar's ``extend``: the given ``vmin``/``vmax``; else the
+    finite minimum and maximum, unless a few pixels stretch that range :data:`OUTLIER_RANGE` times beyond the
+    1st-99.5th percentiles (a hot pixel: one 60 000-count spike left 5 colours for a whole map), where the
+    percentiles are taken and the colour bar's ends say that values lie beyond them."""
+    v = np.asarray(img, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return vmin, vmax, "neither"
+    lo, hi = float(v.min()), float(v.max())
+    if vmin is None and vmax is None:
+        plo, phi = robust_clim(v)
+        if hi - lo > OUTLIER_RANGE * (phi - plo):
+            vmin, vmax = plo, phi
+    vmin = lo if vmin is None else float(vmin)
+    vmax = hi if vmax is None else float(vmax)
+    extend = {(False, False): "neither", (True, False): "min", (False, True): "max", (True, True): "both"}[
+        (lo < vmin, hi > vmax)]
+    return vmin, vmax, extend
+
+
+def _image(fig, ax, img, axis_x, axis_y, title, cmap, scalebar, colorbar, clabel, aspect=None, norm="linear",
+           clim=(None, None)):
+    """``aspect`` None: equal where both axes share a unit (a map), else "auto". ``clim``: the user's
+    ``(vmin, vmax)``, either None for :func:`colour_limits`' choice."""
+    kw, extend = {}, "neither"
     if norm == "log":
         from matplotlib.colors import LogNorm
 
         img = _positive_only(img, "image")
-        kw["norm"] = LogNorm(vmin=float(img.min()), vmax=float(img.max()))
+        kw["norm"] = LogNorm(vmin=float(clim[0] or img.min()), vmax=float(clim[1] or img.max()))
+    else:
+        kw["vmin"], kw["vmax"], extend = colour_limits(img, *clim)
     im = draw_image(ax, img, axis_x, axis_y, aspect=aspect, cmap=cmap, **kw)
     if title:
         ax.set_title(title)
     style_image_axes(ax, axis_x, axis_y, scalebar)
     if colorbar:
-        cb = fig.colorbar(im, ax=ax, shrink=0.85)
+        cb = fig.colorbar(im, ax=ax, shrink=0.85, extend=extend)
         cb.set_label(clabel or "Intensity")
     return im
 
@@ -255,6 +284,8 @@ def plot_signal(
     colorbar: bool = True,
     figsize: tuple[float, float] | None = None,
     norm: str = "linear",
+    vmin: float | None = None,
+    vmax: float | None = None,
     **line_kw,
 ):
     """A matplotlib :class:`~matplotlib.figure.Figure` of ``s`` (see the module docstring for the layouts).
@@ -271,8 +302,15 @@ def plot_signal(
         spectrum (its y axis) or the image (its colours), where a zero-loss peak or a few bright pixels would
         flatten the rest. The navigator of a spectrum image stays linear. Values <= 0 have no place on it: they are
         left out (blank), with a warning that counts them.
+    vmin, vmax : colour limits of the images drawn (an image, each image of a stack, the navigator of a spectrum
+        image). Default: the minimum and maximum, or the 1st-99.5th percentiles where a few pixels stretch the range
+        more than three times beyond them (a hot pixel); the colour bar's pointed ends then say values lie beyond.
     line_kw : passed to ``Axes.plot`` for spectra (``color=``, ``linewidth=``...).
     """
+    for name in ("clim", "vmin", "vmax"):
+        if name in line_kw:  # passed on to Axes.plot, where it failed in matplotlib's words (or was ignored)
+            raise TypeError(f"plot() got {name}= among the line options; pass vmin=/vmax= as plot's own arguments")
+    clim = (vmin, vmax)
     if title is None:
         title = s.title or ""
     nav, sig = s.nav_ndim, s.sig_ndim
@@ -297,11 +335,12 @@ def plot_signal(
             _spectrum(ax, s.sig_axes[0], data, intensity_label(s), title, marks, norm=norm, **line_kw)
         else:
             ax_x, ax_y = s.sig_axes
-            _image(fig, ax, data, ax_x, ax_y, title, cmap, scalebar, colorbar, intensity_label(s), norm=norm)
+            _image(fig, ax, data, ax_x, ax_y, title, cmap, scalebar, colorbar, intensity_label(s), norm=norm,
+                   clim=clim)
         return fig
 
     if nav == 1 and sig == 2 and s.nav_shape[0] <= MONTAGE_MAX:
-        return _montage(s, title, cmap, scalebar, colorbar, figsize, norm)
+        return _montage(s, title, cmap, scalebar, colorbar, figsize, norm, clim)
 
     # spectrum image / image stack: navigator + signal summary
     fig = _new_figure(figsize or (11.0, 4.4))
@@ -331,6 +370,7 @@ def plot_signal(
                 intensity_label(s),
                 aspect="auto",  # position against energy or wavelength fills its panel, though both may be in nm
                 norm=norm,  # the line scan is the signal here, the spectrum panel its mean
+                clim=clim,
             )
         else:
             left.plot(nav_axes[0].values, total)
@@ -352,6 +392,7 @@ def plot_signal(
             scalebar,
             colorbar,
             f"{intensity_label(s)}, total",
+            clim=clim,
         )
     if sig == 1:
         _spectrum(
@@ -392,7 +433,7 @@ def _summaries(s, measured):
 MONTAGE_MAX = 16  # a stack of up to this many images (line maps, loadings...) is drawn as a grid, one panel each
 
 
-def _montage(s, title, cmap, scalebar, colorbar, figsize, norm="linear"):
+def _montage(s, title, cmap, scalebar, colorbar, figsize, norm="linear", clim=(None, None)):
     """A few images along one navigation axis, each in its own panel with its own contrast and name (X-ray line
     maps: "Fe_Ka"...; else the axis value). A navigator through their totals and their mean would mix different
     quantities (four elements' counts joined by a line)."""
@@ -413,7 +454,8 @@ def _montage(s, title, cmap, scalebar, colorbar, figsize, norm="linear"):
             ax.set_axis_off()
             continue
         # every panel its bar: a panel without one got calibrated ticks instead, unlike its neighbours
-        _image(fig, ax, data[i], ax_x, ax_y, names[i], cmap, scalebar, colorbar, intensity_label(s), norm=norm)
+        _image(fig, ax, data[i], ax_x, ax_y, names[i], cmap, scalebar, colorbar, intensity_label(s), norm=norm,
+               clim=clim)
     if title:
         fig.suptitle(title)
     return fig

