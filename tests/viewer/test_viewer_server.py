@@ -259,3 +259,27 @@ def test_complex_data_are_refused_by_the_viewer(cube, axes):
     s = em.Signal(cube * (1 + 1j), axes=axes)
     with pytest.raises(DataError, match="complex values; the viewer needs real data"):
         view(s, open_browser=False)
+
+
+def test_nan_values_are_skipped_and_unmeasured_positions_are_no_data(cube, axes):
+    # 0.5 % NaN values blanked 64 % of the navigator and nulled the region spectrum; a sparse scan's unmeasured
+    # positions were served as measured spectra of zero counts
+    data = cube.astype(np.float64)
+    rng = np.random.default_rng(1)
+    data.flat[rng.choice(data.size, data.size // 200, replace=False)] = np.nan
+    with view(em.Signal(data, axes=axes, signal_type="EDS_TEM"), open_browser=False) as v:
+        _, nav = get(v, "/api/navigator")
+        np.testing.assert_allclose(decode_map(nav), np.nansum(data, axis=-1))
+        _, reg = get(v, "/api/region?x0=0&x1=16&y0=0&y1=12")
+        np.testing.assert_allclose(reg["values"], np.nansum(data, axis=(0, 1)))
+    sparse = em.Signal(cube, axes=axes, signal_type="EDS_TEM").sample_scan(fraction=0.25, seed=2)
+    measured = em.sampling.scan_mask(sparse)
+    with view(sparse, open_browser=False) as v:
+        _, info = get(v, "/api/info")
+        assert info["measured_fraction"] == measured.mean()
+        m = decode_map(get(v, "/api/navigator")[1])
+        assert np.isnan(m[~measured]).all() and np.array_equal(m[measured], cube.sum(-1)[measured])
+        y, x = np.argwhere(~measured)[0]
+        assert get(v, f"/api/spectrum?x={x}&y={y}")[1]["values"] == [None] * cube.shape[-1]
+        y, x = np.argwhere(measured)[0]
+        assert get(v, f"/api/spectrum?x={x}&y={y}")[1]["values"] == cube[y, x].tolist()

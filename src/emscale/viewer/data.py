@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..core.errors import DataError
-from ..core.signal import Signal
+from ..core.signal import Signal, is_sparse_scan, measured_mask
 from ..engine import Pass, run_pass
 from ..plotting import check_real
 from .reading import BlockReader, Crop, storage_array
@@ -68,6 +68,11 @@ class ViewerData:
         self.n_nav = max(signal.nav_ndim, 1)
         self.reader = BlockReader(src, self.n_nav)
         self.energy = signal.sig_axes[0]
+        # a sparse scan's unmeasured positions hold zeros nobody counted: no data, not zero counts
+        mask = measured_mask(signal) if is_sparse_scan(signal) else None
+        self.measured = mask if mask is not None and mask.shape == tuple(src.shape[: self.n_nav]) else None
+        # NaN in a float cube: numpy's sums are NaN as soon as one term is (0.5 % NaN blanked 64 % of the map)
+        self._sum = np.nansum if np.dtype(src.dtype).kind == "f" else np.sum
         self._maps: dict[tuple[int, int], np.ndarray] = {}
         self._lock = threading.Lock()
         self._progress = {"window": None, "done": 0, "total": 0}
@@ -103,8 +108,12 @@ class ViewerData:
 
     # -- reads ---------------------------------------------------------------------------------------------
     def spectrum(self, x: int, y: int = 0) -> np.ndarray:
-        """The spectrum of pixel (x, y) (user order: x is the column), shape ``(n_channels,)``."""
-        return np.asarray(self.reader.spectrum(self._check_xy(x, y))).reshape(-1)
+        """The spectrum of pixel (x, y) (user order: x is the column), shape ``(n_channels,)``; NaN at a position a
+        sparse scan did not measure."""
+        at = self._check_xy(x, y)
+        if self.measured is not None and not self.measured[at]:
+            return np.full(self.energy.size, np.nan)
+        return np.asarray(self.reader.spectrum(at)).reshape(-1)
 
     def region_box(self, x0: int, x1: int, y0: int = 0, y1: int = 1) -> tuple[int, int, int, int]:
         """The box a region request sums: corners in either order (a drag to the left), clipped to the navigator."""
@@ -123,7 +132,8 @@ class ViewerData:
         nav = (slice(y0, y1), slice(x0, x1)) if self.n_nav == 2 else (slice(x0, x1),)
         acc = _acc_dtype(self.source.dtype)
         dims = tuple(range(self.n_nav))
-        p = Pass(lambda b, r: np.sum(b, axis=dims, dtype=acc), np.add, name="viewer region")
+        total = self._sum
+        p = Pass(lambda b, r: total(b, axis=dims, dtype=acc), np.add, name="viewer region")
         return np.asarray(run_pass(Crop(self.source, nav), p, self.executor, progress=progress)).reshape(-1)
 
     def window_map(self, window: tuple[float, float] | None = None,
@@ -142,11 +152,14 @@ class ViewerData:
             if progress:
                 progress(done, total)
 
-        p = Pass(lambda b, r: np.sum(b.reshape(b.shape[: self.n_nav] + (-1,)), axis=-1, dtype=acc), None,
+        total = self._sum
+        p = Pass(lambda b, r: total(b.reshape(b.shape[: self.n_nav] + (-1,)), axis=-1, dtype=acc), None,
                  name="viewer window map")
         self._progress.update(window=[i0, i1], done=0, total=0)
         m = np.asarray(run_pass(Crop(self.source, nav, slice(i0, i1 + 1)), p, self.executor, progress=track))
         m = m.reshape(self.height, self.width)
+        if self.measured is not None:
+            m = np.where(self.measured.reshape(m.shape), m, np.nan)
         with self._lock:
             self._maps[(i0, i1)] = m
             while len(self._maps) > MAP_CACHE_ENTRIES:

@@ -143,6 +143,7 @@ class ViewerServer:
             "y_units": intensity_units(s),
             "elements": [str(v) for v in sample.get("elements", [])] if isinstance(sample, dict) else [],
             "marker_kind": marker_kind(s.signal_type, e.units), "colormaps": colormaps(),
+            "measured_fraction": None if self.data.measured is None else float(self.data.measured.mean()),
         }
 
     def api_spectrum(self, q: dict) -> dict:

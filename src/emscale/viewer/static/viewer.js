@@ -321,7 +321,10 @@
       const body = await api(kind === "pixel" ? "/api/spectrum" : "/api/region", params);
       if (my < drawnSeq) return;  // a later request was already drawn
       drawnSeq = my;
-      state.spectrum = body.values; state.spectrumLabel = label;
+      // a position a sparse scan did not measure has no spectrum (all null), not a spectrum of zero counts
+      const unmeasured = kind === "pixel" && state.info.measured_fraction !== null
+        && body.values.every((v) => v === null);
+      state.spectrum = body.values; state.spectrumLabel = unmeasured ? label + " (not measured)" : label;
       drawSpectrum(); drawNavigator();
       state.spectraDrawn++;
       if (t0 !== undefined) {
