@@ -166,6 +166,10 @@ def test_orthoslices_and_mip_figures(tmp_path):
     # the MIP along z is the volume's maximum over z
     img = mip_figure(rec).axes[0].images[0].get_array()
     np.testing.assert_array_equal(np.asarray(img), rec.data.max(axis=0))
+    # pixels span their edges: 24 x 0.5 nm is 12 nm wide (it was 11.5, every pixel stretched by 24 / 23)
+    for fig in (orthoslices_figure(rec), mip_figure(rec)):
+        left, right, bottom, top = fig.axes[0].images[0].get_extent()
+        assert right - left == pytest.approx(24 * 0.5) and bottom - top == pytest.approx(rec.shape[1] * 0.5)
 
 
 def test_progress_is_reported_per_partition():

@@ -233,6 +233,7 @@ def trace_atoms(vol: Signal, min_distance: float = 4.0, smooth: float = 0.75, th
     out.metadata["AtomTracing"] = {
         "fields": ["z", "y", "x", "height"], "units": [a.units for a in vol.axes] + [""],
         "threshold": found.threshold, "populations": found.populations, "voxel_positions": found.positions.tolist(),
+        "unsmoothed": found.unsmoothed,
     }
     return out
 
