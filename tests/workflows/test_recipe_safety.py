@@ -403,3 +403,14 @@ def test_values_wrong_whatever_the_data_are_reported_before_any_step_runs():
         parse(text)
     assert "signal_range must be (start, end) or 'full', got '400:500'" in str(e.value)
     assert "n_components must be None, 'auto' or a positive integer, not -2" in str(e.value)
+
+
+def test_a_recipe_nested_too_deeply_or_with_a_bool_range_is_one_line(cube):
+    # 200 000 '[' ended in "RecursionError: maximum recursion depth exceeded"; [true, false] read as (1, 0) and was
+    # called reversed
+    head = f'[input]\npath = "{cube / "in.zarr"}"\n\n[[step]]\nop = "sum"\naxis = '
+    with pytest.raises(RecipeError, match="nested too deeply to read"):
+        parse(head + "[" * 200_000 + "]" * 200_000 + "\n")
+    text = f'[input]\npath = "{cube / "in.zarr"}"\n\n[[step]]\nop = "remove_background"\nsignal_range = [true, false]\n'
+    with pytest.raises(RecipeError, match=r"signal_range must be two numbers \(start, end\), got \[True, False\]"):
+        parse(text)

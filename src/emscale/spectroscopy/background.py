@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.errors import AxisError, DataError
+from ..core.errors import AxisError, DataError, is_number
 from ..core.history import in_recipe
 from ..core.registry import operation
 from ..core.signal import Signal, derive
@@ -113,6 +113,9 @@ def check_window(window, name: str = "signal_range") -> tuple[float, float]:
     """``(start, end)``: two finite numbers, start before end, else an :class:`AxisError` naming the parameter
     ``name``. The one check of every window the spectroscopy tools take (background, integration, zero-loss)."""
     try:
+        # a bool or a text is no energy ([true, false] read as (1, 0), "reversed"; "70" as 70)
+        if isinstance(window, str | bytes) or not all(is_number(v) for v in window):
+            raise TypeError
         v1, v2 = (float(v) for v in window)
     except (TypeError, ValueError):
         raise AxisError(f"{name} must be two numbers (start, end), got {window!r}") from None

@@ -325,6 +325,8 @@ def parse(text: str, source: Path | None = None) -> Recipe:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"{label}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib's parser recurses per nesting level: 200 000 '[' ended in a bare RecursionError
+        raise RecipeError(f"{label}: not a recipe: its values are nested too deeply to read") from None
     unknown = set(doc) - {"input", "step", "output"}
     if unknown:  # a [recipe] table, a top-level version = 99: nothing reads them, and a typo would pass unseen
         raise RecipeError(f"{label}: unknown top-level table(s) or key(s) {sorted(unknown)}; a recipe holds only "
