@@ -88,3 +88,19 @@ def test_a_whole_bcf_opened_lazily_reads_as_in_memory(real_dir):
     lazy = em.load(real_dir / "30x30_instructively_packed_16bit_compressed.bcf", lazy=True)[1]
     eager = em.load(real_dir / "30x30_instructively_packed_16bit_compressed.bcf")[1]
     assert np.array_equal(lazy.to_numpy(), eager.data) and eager.data.sum() > 0
+
+
+def test_a_readers_error_log_joins_the_error_instead_of_printing(capfd):
+    # a corrupt .zspy printed RosettaSciIO's "ERROR | The file can't be read..." above emscale's own line
+    import logging
+
+    from emscale.io.vendor import _ReaderLog
+
+    with _ReaderLog() as said:
+        logging.getLogger("rsciio._hierarchical").error("The file can't be read.")
+        logging.getLogger("rsciio").warning("kept as it was")
+    assert said.text() == " (the reader logged: The file can't be read.)"
+    err = capfd.readouterr().err
+    assert "The file can't be read" not in err
+    with pytest.warns(UserWarning, match="the file's reader logged an error but read the file: The file can't be"):
+        said.warn("x.zspy")

@@ -106,17 +106,19 @@ def read_vendor(path: Path, lazy: bool = False, **reader_kwargs) -> list[dict]:
         if unknown is not None:
             rejected.append(f"the {plugin['name']} reader takes no {unknown}")
             continue
-        try:
-            dicts = reader(str(path), lazy=lazy, **reader_kwargs)
-        except TypeError as exc:
-            if "lazy" in str(exc) and "unexpected keyword" in str(exc):
-                dicts = reader(str(path), **reader_kwargs)
-            else:
-                errors.append(f"{plugin['name']}: {type(exc).__name__}: {exc}")
+        with _ReaderLog() as said:
+            try:
+                dicts = reader(str(path), lazy=lazy, **reader_kwargs)
+            except TypeError as exc:
+                if "lazy" in str(exc) and "unexpected keyword" in str(exc):
+                    dicts = reader(str(path), **reader_kwargs)
+                else:
+                    errors.append(f"{plugin['name']}: {type(exc).__name__}: {exc}{said.text()}")
+                    continue
+            except Exception as exc:  # noqa: BLE001 - a corrupt file can raise anything from a reader
+                errors.append(f"{plugin['name']}: {type(exc).__name__}: {exc}{said.text()}")
                 continue
-        except Exception as exc:  # noqa: BLE001 - a corrupt file can raise anything from a reader
-            errors.append(f"{plugin['name']}: {type(exc).__name__}: {exc}")
-            continue
+        said.warn(path)
         if dicts:
             if lazy and path.suffix.lower() in MAPPED_SUFFIXES:
                 _probe_end(path, dicts)
@@ -129,6 +131,51 @@ def read_vendor(path: Path, lazy: bool = False, **reader_kwargs) -> list[dict]:
                             "and index to the file's reader)")
     detail = "; ".join(errors + rejected)
     raise FileFormatError(f"{path}: could not be read (corrupt or truncated?) -- {detail}")
+
+
+class _ReaderLog:
+    """RosettaSciIO's log records of ERROR and above during one reader call, kept instead of printed: a corrupt file
+    printed the reader's ``ERROR | ...`` line above emscale's own error, two lines where one is promised. Where the
+    reader fails they join the error; where it reads the file they are said as warnings."""
+
+    def __init__(self):
+        import logging
+
+        self.records: list[str] = []
+        self.logger = logging.getLogger("rsciio")
+        outer = self
+
+        class _Keep(logging.Handler):
+            def emit(self, record):
+                outer.records.append(record.getMessage())
+
+        self.handler = _Keep(level=logging.ERROR)
+
+    def __enter__(self):
+        self.propagate = self.logger.propagate
+        self.kept = [h for h in self.logger.handlers if h.level <= 40]
+        for h in self.kept:
+            self.logger.removeHandler(h)
+        self.logger.addHandler(self.handler)
+        self.logger.propagate = False
+        return self
+
+    def __exit__(self, *exc):
+        self.logger.removeHandler(self.handler)
+        for h in self.kept:
+            self.logger.addHandler(h)
+        self.logger.propagate = self.propagate
+        return False
+
+    def text(self) -> str:
+        return "".join(f" (the reader logged: {m})" for m in self.records[:3])
+
+    def warn(self, path) -> None:
+        import warnings
+
+        for m in self.records:
+            warnings.warn(f"{path}: the file's reader logged an error but read the file: {m}", UserWarning,
+                          stacklevel=4)
 
 
 def _unknown_keywords(reader, kwargs: dict) -> str | None:
