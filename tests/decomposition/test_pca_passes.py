@@ -3,11 +3,13 @@ the results of the textbook algorithm, the same bits on every executor, and the 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import emscale as em
-from emscale.decomposition import _matrix, pca
+from emscale.decomposition import _matrix, decompose, pca
 from emscale.decomposition._matrix import DataMatrix
 from emscale.engine import InlineExecutor, Pass, ThreadExecutor, passes
 from groundtruth import three_peak_counts
@@ -309,3 +311,30 @@ def test_a_rank_read_from_a_rough_randomized_subspace_is_cautioned():
         warnings.simplefilter("error")
         _, evidence = settled.estimate_rank()
     assert "caution" not in evidence
+
+
+def test_the_exact_pca_has_the_same_bits_whatever_the_blas_threads(tmp_path):
+    # LAPACK's eigensolver rounded with the process's BLAS threads: a Dask run (worker processes start with one)
+    # and OMP_NUM_THREADS=1 gave other eigenvalues, factors and loadings than local threads
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import hashlib, sys, numpy as np\n"
+        f"sys.path.insert(0, {str(Path(__file__).parents[1])!r})\n"
+        "from groundtruth import make_cube\n"
+        "from emscale.decomposition import decompose\n"
+        "s, _ = make_cube(3, 'eds', shape=(64, 64), n_channels=512, counts=400, seed=1)\n"
+        "d = decompose(s, 'pca', solver='gram')\n"
+        "print(hashlib.sha256(d.eigenvalues.tobytes() + d.factors_array.tobytes() + d.loadings_array.tobytes())"
+        ".hexdigest())\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    one = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    from groundtruth import make_cube
+
+    s, _ = make_cube(3, "eds", shape=(64, 64), n_channels=512, counts=400, seed=1)
+    d = decompose(s, "pca", solver="gram")
+    here = hashlib.sha256(d.eigenvalues.tobytes() + d.factors_array.tobytes() + d.loadings_array.tobytes())
+    assert one.stdout.strip() == here.hexdigest()

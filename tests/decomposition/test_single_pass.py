@@ -63,3 +63,16 @@ def test_single_pass_only_for_pca():
     s = em.Signal(np.ones((4, 5, 6)))
     with pytest.raises(ValueError, match="single_pass"):
         em.decompose(s, method="nmf", n_components=2, solver="single_pass")
+
+
+def test_a_noise_dominated_sketch_is_said():
+    # on sparse counts the sketch's directions were 13-88 degrees from the exact ones, said only by
+    # info["relative_error_estimate"] (1.01)
+    from groundtruth import make_cube
+
+    s, _ = make_cube(3, "eds", shape=(128, 128), n_channels=512, counts=20, seed=2)
+    with pytest.warns(UserWarning, match=r"estimated relative error is 1\.0\d*: the data are mostly noise"):
+        d = em.decompose(s, "pca", n_components=5, solver="single_pass")
+    assert d.info["relative_error_estimate"] > 0.5 and "solver='randomized'" in d.info["single_pass_warning"]
+    s, _ = make_cube(3, "eds", shape=(96, 96), n_channels=512, counts=2000, seed=2)
+    assert "single_pass_warning" not in em.decompose(s, "pca", n_components=5, solver="single_pass").info  # 0.40

@@ -24,6 +24,7 @@ METHODS = tuple(sorted(_TABLE))
 _OPTIONS = sorted({o for cls in _TABLE.values() for o in cls.options})  # recorded as the values they ran with
 SOLVERS = ("auto", "gram", "randomized", "single_pass")
 SINGLE_PASS_TESTS = 10  # rows of the error-test sketch of the single-pass solver
+SINGLE_PASS_NOISY = 0.5  # an estimated relative error above this: a warning (noise-dominated data)
 GRAM_MAX_CHANNELS = 4096  # above this the channels x channels Gram matrix gets too big: randomized
 DEFAULT_MAX_COMPONENTS = 32  # PCA with n_components=None keeps the whole scree but this many factors/loadings
 RANDOMIZED_MIN_VALUES = 2**20  # below this many values the exact route is as fast (and seed-independent)
@@ -88,16 +89,16 @@ def decompose(
         (``sample_scan``) is decomposed on its measured pixels only, with or without a navigation_mask
         (``params["unmeasured_excluded"]``); their loadings elsewhere are NaN. A reconstruction is decomposed whole.
     centre : subtract the (weighted) mean spectrum before PCA/ICA; the mean is kept in the model.
-    solver : ``"gram"`` (exact, full scree), ``"randomized"`` (top components only), ``"single_pass"`` (PCA
-        from sketches taken in one read of the data, for data that can be read only once; reports
-        ``info["relative_error_estimate"]``) or ``"auto"``: with an int ``n_components`` below a quarter of
-        min(pixels, channels), on data of 2^20 values or more, the randomized sketch (its cost
-        O(pixels x channels x k) against the Gram's O(pixels x channels x min(pixels, channels))); with a larger
-        k, or ``None`` / ``"auto"`` (the whole scree is wanted), the exact Gram route up to 4096 channels,
-        randomized above. The Gram route builds the Gram matrix of the smaller side (pixels x pixels when there
-        are fewer pixels than channels). The rank estimate is the same from every solver: randomized and
-        single-pass runs that need it (``"auto"``) compute it from the exact spectrum of its channel subset (one
-        more read).
+    solver : ``"gram"`` (exact, full scree), ``"randomized"`` (top components only), ``"single_pass"`` (PCA from
+        sketches taken in one read of the data, for data that can be read only once; reports
+        ``info["relative_error_estimate"]``, with a warning above 0.5: noise-dominated data) or ``"auto"``: with an
+        int ``n_components`` below a quarter of min(pixels, channels), on data of 2^20 values or more, the
+        randomized sketch (its cost O(pixels x channels x k) against the Gram's O(pixels x channels x min(pixels,
+        channels))); with a larger k, or ``None`` / ``"auto"`` (the whole scree is wanted), the exact Gram route up
+        to 4096 channels, randomized above. The Gram route builds the Gram matrix of the smaller side (pixels x
+        pixels when there are fewer pixels than channels). The rank estimate is the same from every solver:
+        randomized and single-pass runs that need it (``"auto"``) compute it from the exact spectrum of its channel
+        subset (one more read).
     n_iter, oversample : power iterations and oversampling of the randomized solver. ``n_iter=None``: for PCA and
         ICA, whose result is the subspace itself, at least 2, up to 7, until the components that stand out of the
         noise turn by less than a degree between iterations (:func:`.pca.randomized_pca`); for NMF and MCR,
@@ -671,6 +672,14 @@ def _pca(dm: DataMatrix, solver: str, n_pca: int, seed, simulate_noise: bool, po
         result = pca.gram_pca(dm, n_pca, noise_seed=seed if simulate_noise else None, rank_sel=rank_sel)
     elif solver == "single_pass":
         result, info["relative_error_estimate"] = pca.single_pass_pca(dm, n_pca, seed, sketches, SINGLE_PASS_TESTS)
+        if info["relative_error_estimate"] > SINGLE_PASS_NOISY:
+            # noise-dominated counts: the sketch's top directions were 6-88 degrees from the exact ones (200 and 20
+            # counts/pixel; a review's 1 GiB EDS cube 11-84), said only by this number
+            note = (f"the single-pass sketch's estimated relative error is {info['relative_error_estimate']:.3g}: the "
+                    "data are mostly noise for a sketch taken in one read, and its components can be tens of degrees "
+                    "from the exact ones; where the data can be read again use solver='randomized' or 'gram'")
+            warnings.warn(f"decompose: {note}", UserWarning, stacklevel=4)
+            info["single_pass_warning"] = note
     else:
         least, most, fixed_note = power
         result = pca.randomized_pca(dm, n_pca, seed=seed, n_iter=least, oversample=oversample, max_iter=most)

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._linalg import tall_qr
+from ._linalg import one_blas_thread, tall_qr
 from ._matrix import DataMatrix
 from ._method import Context, Method, register, signed
 
@@ -102,17 +102,11 @@ def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None, rank_sel: np
     return PCAResult(vk, scores, w, trace, "gram", noise, rank_lam, rank_noise, *noise_traces)
 
 
-SMALL_EIGH = 1024  # up to this size the pixel Gram's eigh runs on one BLAS thread
-
-
 def _small_eigh(k: np.ndarray):
-    """``numpy.linalg.eigh``, on one BLAS thread for small matrices: threaded OpenBLAS spins on a busy machine
-    (measured, 900 x 900 on 2 loaded cores: 9.4 s threaded, ~1 s on one thread)."""
-    if k.shape[0] > SMALL_EIGH:
-        return np.linalg.eigh(k)
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
+    """``numpy.linalg.eigh`` on one BLAS thread (:func:`._linalg.one_blas_thread`: the same bits whatever the
+    threads; threaded OpenBLAS also spins on a busy machine, 900 x 900 on 2 loaded cores: 9.4 s threaded, ~1 s on
+    one thread)."""
+    with one_blas_thread():
         return np.linalg.eigh(k)
 
 
@@ -121,11 +115,7 @@ def _top_eigenvalue_of_rows(z: np.ndarray) -> float:
     if z.size == 0:
         return 0.0
     g = z @ z.T
-    if g.shape[0] > SMALL_EIGH:
-        return float(np.linalg.eigvalsh(g)[-1])
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         return float(np.linalg.eigvalsh(g)[-1])
 
 
