@@ -142,30 +142,28 @@ def _bits(text, shape) -> np.ndarray:
     return np.unpackbits(bits, count=n).astype(bool).reshape(shape)
 
 
-def _number_dtype(dtype) -> np.dtype:
+def _dtype(dtype, kinds: str, what: str) -> np.dtype:
+    """``dtype`` parsed, of one of ``kinds``; else a DataError saying it is not ``what``."""
     try:
         dt = np.dtype(dtype)
     except TypeError:
         dt = None
-    if dt is None or dt.kind not in "biufc":
-        raise DataError(f"damaged encoded array: dtype {dtype!r} is not a number type")
+    if dt is None or dt.kind not in kinds:
+        raise DataError(f"damaged encoded array: dtype {dtype!r} is not {what}")
     return dt
+
+
+def _number_dtype(dtype) -> np.dtype:
+    return _dtype(dtype, "biufc", "a number type")
 
 
 def _array(values, dtype) -> np.ndarray:
     """A JSON list as an array of ``dtype``: numbers as written; text as long as the text it holds (not the
     declared width); no other kind."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise DataError(f"damaged encoded array: unknown dtype {dtype!r}") from None
-    if dt.kind in "biufc":
-        return np.asarray(values, dtype=dt)
+    dt = _dtype(dtype, "biufcUSO", "one emscale writes")
     if dt.kind in "US":
         return np.asarray(values, dtype=dt.kind)
-    if dt.kind == "O":
-        return np.asarray(values, dtype=object)
-    raise DataError(f"damaged encoded array: dtype {dtype!r} is not one emscale writes")
+    return np.asarray(values, dtype=object if dt.kind == "O" else dt)
 
 
 def dumps(value: Any, strict: bool = False, **kwargs) -> str:

@@ -157,7 +157,7 @@ def decompose(
     solver = _solver(solver, meth, n_components, dm, centre)
     sketches = _read(dm, solver, n_pca, oversample, seed, poisson, centre)
     poisson, poisson_note = _resolve_poisson(s, dm, poisson, auto_poisson, solver)
-    hot = _hot_channels(s, dm, poisson, mask_hot_channels, signal_mask, solver)
+    hot = _hot_channels(s, dm, poisson, mask_hot_channels, solver)
     if hot.size and solver != "single_pass":  # read again without them: every sum and sketch must leave them out
         signal_mask = _excluding(s, signal_mask, hot)
         dm = _data_matrix(s, n_components, navigation_mask, signal_mask, executor, progress)[0]
@@ -267,7 +267,7 @@ def _zero_peak_mask(s: Signal, signal_mask, mask_zero_peak: bool | None):
     return user | low, (extra if extra.any() else None)
 
 
-def _hot_channels(s: Signal, dm: DataMatrix, poisson: bool, mask: bool | None, signal_mask, solver: str):
+def _hot_channels(s: Signal, dm: DataMatrix, poisson: bool, mask: bool | None, solver: str):
     """The flat indices of the hot channels to leave out (:mod:`.hot_channels`), said in a warning; none unless
     asked for or, by default, for Poisson-weighted data with one signal axis."""
     if mask is False or (mask is None and not (poisson and s.sig_ndim == 1)):

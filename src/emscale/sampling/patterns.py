@@ -69,10 +69,10 @@ def _check_shape(shape) -> tuple[int, int]:
     return int(shape[0]), int(shape[1])
 
 
-def check_fraction(fraction) -> float:
-    """The share of scan positions measured, a number in (0, 1], as a float; else a ValueError naming it."""
+def check_fraction(fraction, name: str = "fraction", meaning: str = "the share of scan positions measured") -> float:
+    """A share of the scan, a number in (0, 1], as a float; else a ValueError naming ``name`` and its ``meaning``."""
     if not (is_number(fraction) and 0.0 < fraction <= 1.0):
-        raise ValueError(f"fraction must be in (0, 1] (the share of scan positions measured), got {fraction!r}")
+        raise ValueError(f"{name} must be in (0, 1] ({meaning}), got {fraction!r}")
     return float(fraction)
 
 

@@ -239,11 +239,8 @@ def batch_positions(batch_size, default: int) -> int:
 
 
 def check_init_fraction(init_fraction) -> float:
-    """The share of the scan measured at random first, a number in (0, 1]."""
-    if not (is_number(init_fraction) and 0 < init_fraction <= 1):
-        raise DataError(f"init_fraction must be in (0, 1] (the share of the scan measured at random first), got "
-                        f"{init_fraction!r}")
-    return float(init_fraction)
+    """The share of the scan measured at random first, a number in (0, 1] (:func:`.patterns.check_fraction`)."""
+    return check_fraction(init_fraction, "init_fraction", "the share of the scan measured at random first")
 
 
 class Spending:

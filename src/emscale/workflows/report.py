@@ -11,6 +11,7 @@ from ..core.atomic import atomic_write
 from ..core.html import figure, table
 from ..core.signal import is_sparse_scan, measured_mask
 from ..decomposition import ClusterResult, Decomposition
+from ..plotting.summaries import finite_summaries
 from ..sampling.autonomous import AutonomousResult
 from ..sampling.slads import SladsResult
 from .report_sampling import autonomous_section, slads_section
@@ -35,8 +36,7 @@ def _mean_spectrum_figure(s, title: str = "Mean spectrum of the input"):
     if nav and is_sparse_scan(s):  # its unmeasured positions are zeros nobody counted: the measured ones' mean
         # (Signal.mean refuses to mix them, and a recipe ending in sample_scan failed at its report)
         measured = measured_mask(s)
-        flat = s.data.reshape((-1,) + tuple(s.sig_shape))  # a lazy array takes a flat index, not a 2-D mask
-        mean = np.asarray(flat[np.flatnonzero(measured)], dtype=np.float64).mean(axis=0)
+        mean = finite_summaries(s.data, s.nav_ndim, measured)[1]
         title += f" ({int(measured.sum())} measured positions)"
     else:
         mean = s.mean(axis=nav).to_numpy() if nav else s.to_numpy()
