@@ -684,3 +684,11 @@ def test_a_dose_or_time_budget_stops_the_scan(model):
     for bad in (0, -1.0, float("nan"), "500", True):
         with pytest.raises(DataError, match="max_dose must be a finite number > 0"):
             slads_scan(VirtualMicroscope(img), model, fraction=0.5, max_dose=bad)
+
+
+def test_the_stop_names_only_the_limit_that_was_spent(model):
+    # with both limits set, the time budget's stop also claimed "dose budget spent: 75 of 1e+09 electrons"
+    img = disc_image((48, 48), 5, 2)
+    res = slads_scan(VirtualMicroscope(img, dose=2.5, dwell_time=1e-3), model, fraction=0.5, seed=1, max_time=0.3,
+                     max_dose=1e9)
+    assert res.mask.sum() == 300 and res.stopped_by() == "time budget spent: 0.3 of 0.3 s"

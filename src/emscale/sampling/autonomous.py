@@ -353,7 +353,7 @@ def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = No
                 break
             room = spending.affordable(flat.size)
             if room < 1:
-                why = spending.spent()
+                why = spending.spent(flat.size)
                 break
             score = 1.0 - prob.max(axis=1) + explore * d1 / max(float(d1.max()), 1.0)
             nxt = select_batch(score, measured, d1, shape, int(min(batch, budget - flat.size, room)))

@@ -260,19 +260,22 @@ class Spending:
                                 f"{limit!r}")
             self.limits.append((name, float(limit), attr, unit, float(getattr(microscope, attr))))
 
+    def _room(self, limit: float, attr: str, start: float, n_done: int) -> float:
+        spent = float(getattr(self.scope, attr)) - start
+        left = limit - spent
+        return np.floor(left * n_done / spent) if spent > 0 and n_done else (np.inf if left > 0 else 0)
+
     def affordable(self, n_done: int) -> float:
         """Positions the rest of every limit pays for (inf without limits)."""
-        room = np.inf
-        for _, limit, attr, _, start in self.limits:
-            spent = float(getattr(self.scope, attr)) - start
-            left = limit - spent
-            room = min(room, np.floor(left * n_done / spent) if spent > 0 and n_done else (np.inf if left > 0 else 0))
-        return room
+        return min((self._room(limit, attr, start, n_done) for _, limit, attr, _, start in self.limits),
+                   default=np.inf)
 
-    def spent(self) -> str:
-        """Why the run stopped, in words: the limit that pays for no further position."""
+    def spent(self, n_done: int) -> str:
+        """Why the run stopped, in words: the limit(s) that pay for no further position, not one that still
+        had room."""
         words = [f"{name[4:]} budget spent: {float(getattr(self.scope, attr)) - start:.6g} of {limit:g} {unit}"
-                 for name, limit, attr, unit, start in self.limits]
+                 for name, limit, attr, unit, start in self.limits
+                 if self._room(limit, attr, start, n_done) < 1]
         return "; ".join(words)
 
 
@@ -409,7 +412,7 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
         while st.measured.sum() < budget:
             room = spending.affordable(int(st.measured.sum()))
             if room < 1:
-                why = spending.spent()
+                why = spending.spent(int(st.measured.sum()))
                 break
             t0, c0 = time.perf_counter(), time.process_time()
             nxt = _next_batch(erd.erd, st, shape, int(min(batch, budget - int(st.measured.sum()), room)), explore)
