@@ -88,6 +88,19 @@ def check_number(name: str, value, unit: str = "", minimum: float = 0.0) -> None
         raise DataError(f"{name} must be a finite number >= {minimum:g}{f' ({unit})' if unit else ''}, got {value!r}")
 
 
+def check_positive(name: str, value, unit: str = "", optional: bool = False) -> None:
+    """A parameter that must be above zero to mean anything (a threshold, a width, a budget): a finite real number
+    > 0 (:func:`is_number`), or None where ``optional``; else a :class:`DataError` naming it. ``unit``: what it
+    means, for the message."""
+    import math
+
+    if optional and value is None:
+        return
+    if not (is_number(value) and math.isfinite(value) and value > 0):
+        raise DataError(f"{name} must be a finite number > 0{f' ({unit})' if unit else ''}"
+                        f"{' or None' if optional else ''}, got {value!r}")
+
+
 def check_flag(name: str, value) -> None:
     """A yes/no option: True or False (a NumPy bool too), not 1 or "no", which read as yes; else a
     :class:`DataError` naming it."""

@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import codec
-from ..core.errors import DataError, check_count, check_seed, is_number
+from ..core.errors import DataError, check_count, check_positive, check_seed, is_number
 from ..core.history import file_beside_input, is_pinned_file
 from ..core.registry import operation
 from ..core.result import Result, load_npz, save_npz
@@ -253,11 +253,9 @@ class Spending:
         self.scope, self.limits = microscope, []
         for name, limit, attr, unit in (("max_dose", max_dose, "dose_spent", "electrons"),
                                         ("max_time", max_time, "time_spent", "s")):
+            check_positive(name, limit, f"{unit} this run may spend", optional=True)
             if limit is None:
                 continue
-            if not (is_number(limit) and 0 < limit < np.inf):
-                raise DataError(f"{name} must be a finite number > 0 ({unit} this run may spend) or None, got "
-                                f"{limit!r}")
             self.limits.append((name, float(limit), attr, unit, float(getattr(microscope, attr))))
 
     def _room(self, limit: float, attr: str, start: float, n_done: int) -> float:
@@ -374,9 +372,8 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
         raise DataError(f"explore must be a fraction of each batch in [0, 1] (0: all by ERD), got {explore!r}")
     check_seed(seed)
     # the estimate is a sum of ERDs clipped at 0: a stop_erd of 0 or less never stopped a scan
-    if stop_erd is not None and not (is_number(stop_erd) and 0 < stop_erd < np.inf):
-        raise DataError(f"stop_erd must be a finite number > 0 (estimated remaining distortion per pixel, in "
-                        f"value-scale units) or None, got {stop_erd!r}")
+    check_positive("stop_erd", stop_erd, "estimated remaining distortion per pixel, in value-scale units",
+                   optional=True)
     shape = tuple(int(v) for v in microscope.scan_shape)
     n = shape[0] * shape[1]
     asked = f"fraction = {fraction}" if budget is None else f"budget = {budget}"

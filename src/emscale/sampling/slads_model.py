@@ -37,14 +37,13 @@ G. M. D. Godaliyadda et al., IEEE Trans. Comput. Imaging 4 (2018) 1-16.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..core.atomic import atomic_write
-from ..core.errors import DataError, check_count, check_seed, is_number
+from ..core.errors import DataError, check_count, check_positive, check_seed, is_number
 from ._model_fields import array, bad, count, nested_within, number, required, shown
 from .patterns import random_pattern
 from .slads_features import FEATURES, LOCAL_FEATURES, NeighbourState
@@ -345,8 +344,7 @@ def train_erd_model(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels
     check_count("k", k)
     if k > MAX_K:
         raise DataError(f"k must be at most {MAX_K} (neighbours of the features), got {k}")
-    if not (is_number(c) and math.isfinite(c) and c > 0):
-        raise DataError(f"c must be a finite number > 0 (the target's width: sigma = d1 / c), got {c!r}")
+    check_positive("c", c, "the target's width: sigma = d1 / c")
     check_count("members", members, "perceptrons averaged")
     check_seed(seed)
     fractions = check_fractions(fractions)

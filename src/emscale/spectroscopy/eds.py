@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.axes import Axis
-from ..core.errors import AxisError, DataError, check_count, is_number
+from ..core.errors import AxisError, DataError, check_count, check_positive, is_number
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, read_block, run_pass
@@ -484,9 +484,8 @@ class _Despiked:
 def _check_threshold(threshold) -> None:
     """A spike's z-score: a finite number > 0 (0 or less replaced every value above its neighbours' median:
     752 000 values of a real map, 40 % of its counts)."""
-    if not (is_number(threshold) and np.isfinite(threshold) and threshold > 0):
-        raise DataError(f"threshold must be a finite number > 0 (how many Poisson standard deviations a spike stands "
-                        f"above its neighbours; 8 by default), got {threshold!r}")
+    check_positive("threshold", threshold,
+                   "how many Poisson standard deviations a spike stands above its neighbours; 8 by default")
 
 
 def _check_window(name: str):
