@@ -189,3 +189,19 @@ def test_a_line_hop_recorded_before_its_runs_existed_replays_its_fixed_runs(tmp_
     assert s.sample_scan("random", 0.3).history[-1]["params"]["runs"] is None
     with pytest.raises(ValueError, match="unknown runs 'long'"):
         s.sample_scan("line_hop", 0.9, runs="long")
+
+
+def test_a_lazy_spectrum_image_is_sampled_chunk_by_chunk():
+    # a lazy cube was read whole into memory to keep a tenth of it; it stays lazy, with the same numbers
+    data = np.random.default_rng(2).poisson(3.0, (40, 30, 64)).astype(np.uint16)
+    axes = [{"name": "y"}, {"name": "x"}, {"name": "E", "navigate": False}]
+    s = em.Signal(data, axes=axes, signal_type="EDS")
+    lazy = s.as_lazy(chunks=(8, 30, 64))
+    sp, ref = sample_scan(lazy, "random", 0.15, seed=4), sample_scan(s, "random", 0.15, seed=4)
+    assert sp.is_lazy and sp.dtype == np.uint16
+    assert np.array_equal(np.asarray(sp.data.compute()), ref.data) and np.array_equal(scan_mask(sp), scan_mask(ref))
+    bad = data.astype(np.float32)
+    bad[np.nonzero(scan_mask(ref))[0][0], np.nonzero(scan_mask(ref))[1][0], 5] = np.nan
+    out = sample_scan(em.Signal(bad, axes=axes).as_lazy(chunks=(8, 30, 64)), "random", 0.15, seed=4)
+    with pytest.raises(DataError, match="NaN"):
+        out.compute()

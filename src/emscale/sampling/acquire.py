@@ -80,6 +80,25 @@ def sample_array(data, mask, dose: float | None = None, seed: int = 0) -> np.nda
     return out
 
 
+def _keep_measured(block: np.ndarray, measured: np.ndarray) -> np.ndarray:
+    kept = block[measured.reshape(measured.shape[:2])]
+    if kept.dtype.kind == "f" and not np.isfinite(kept).all():
+        raise DataError("data hold NaN or infinite values at measured scan positions")
+    return np.where(measured, block, block.dtype.type(0))
+
+
+def _sample_lazy(data, mask: np.ndarray):
+    """:func:`sample_array` without a dose, as a lazy array: read chunk by chunk when it is used, never whole (a
+    lazy 10 GB spectrum image was read into memory to keep a tenth of it); NaN at a measured position is the same
+    DataError, raised where the chunk is read."""
+    import dask.array as da
+
+    mask = check_mask(mask, data.shape[:2])
+    extra = (1,) * (data.ndim - 2)
+    m = da.from_array(mask.reshape(mask.shape + extra), chunks=data.chunks[:2] + tuple((1,) for _ in extra))
+    return da.map_blocks(_keep_measured, data, m, dtype=data.dtype)
+
+
 def scan_shape(s) -> tuple[int, int]:
     """The scan grid of a Signal: its 2 navigation axes, or the image itself when it has no navigation axis."""
     if s.nav_ndim == 2:
@@ -219,6 +238,10 @@ def sample_scan(
     info.update(measured_info(mask))
     if dose is not None:
         info["dose"] = float(dose)
-    out = derive(s, sample_array(np.asarray(s.data), mask, dose, seed), s.axes)
+    if s.is_lazy and dose is None:
+        data = _sample_lazy(s.data, mask)
+    else:  # a Poisson draw in one seeded stream over the measured values, in memory as recorded histories did
+        data = sample_array(np.asarray(s.data), mask, dose, seed)
+    out = derive(s, data, s.axes)
     with_scan_mask(out, mask, **info)
     return out
