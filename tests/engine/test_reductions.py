@@ -186,3 +186,21 @@ def test_progress_from_signal_reduction():
     s = _signal(np.ones((3, 2, 4), dtype=np.int32))
     s.sum(axis="E", progress=lambda done, total: calls.append((done, total)))
     assert calls and calls[-1] == (3 * 2 * 4 * 4, 3 * 2 * 4 * 4)
+
+
+def test_std_holds_one_work_copy_of_a_partition():
+    # (x - mean) ** 2 held three float64 copies of each partition: 2x the data's float64 size at peak here
+    import tracemalloc
+
+    from emscale.engine.executors import InlineExecutor
+    from emscale.engine.reductions import reduce
+
+    x = np.random.default_rng(0).poisson(5, (64, 64, 256)).astype(np.uint16)
+    tracemalloc.start()
+    try:
+        out = reduce(x, "std", (0, 1), executor=InlineExecutor())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_allclose(out, x.astype(np.float64).std(axis=(0, 1)), rtol=1e-12)
+    assert peak < 1.5 * x.size * 8, peak / (x.size * 8)

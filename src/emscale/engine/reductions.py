@@ -101,10 +101,17 @@ def reduction_pass(op: str, dims: tuple[int, ...], dtype) -> Pass:
 
     # std: Chan et al. pairwise merge of (n, mean, M2)
     def ms(block, rows):
-        x = np.asarray(block, dtype=work)
+        # one work-precision copy of the block, its deviations and their squares written over it: the float64
+        # copies of (x - mean) and its square were 3x a block's size in temporaries at each thread
+        x = np.array(block, dtype=work)
         n = count(block, dims)
         mean = np.mean(x, axis=dims, keepdims=True)
-        m2 = np.sum(np.abs(x - mean) ** 2 if cplx else (x - mean) ** 2, axis=dims)
+        x -= mean
+        if cplx:
+            m2 = np.sum(np.abs(x) ** 2, axis=dims)
+        else:
+            np.multiply(x, x, out=x)
+            m2 = np.sum(x, axis=dims)
         return (n, np.squeeze(mean, axis=dims), m2)
 
     def merge_std(a, b):
