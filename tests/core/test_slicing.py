@@ -284,3 +284,15 @@ def test_sum_matches_hyperspy():
     for axis in ("E", 0, (0, 1), ("x", "E")):
         np.testing.assert_array_equal(s.sum(axis=axis).data, h.sum(axis=axis).data)
         np.testing.assert_allclose(s.mean(axis=axis).data, h.mean(axis=axis).data, rtol=1e-12)
+
+
+def test_a_calibrated_stop_may_reach_the_end_of_the_axis(si):
+    # no float slice could keep the last channel: isig[100.0:130.0] of an axis ending at 129.8 was refused
+    assert si.isig[100.0:129.9].sig_shape == (149,)  # 129.9 rounds to the last channel, which a stop leaves out
+    for stop in (129.95, 130.0):
+        np.testing.assert_array_equal(si.isig[100.0:stop].data, si.data[..., 250:])
+    with pytest.raises(AxisError, match=r"outside axis 'E'.*a slice stop may reach one channel past the last "
+                                        r"\('E' ends at 130\), or leave the stop out"):
+        si.isig[100.0:130.1]
+    with pytest.raises(AxisError, match="outside axis 'E'"):  # a start is a channel: none lies at 130
+        si.isig[130.0:]

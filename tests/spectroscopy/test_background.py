@@ -422,3 +422,25 @@ def test_integer_counts_are_rounded_once_to_float32(model):
     assert res.dtype == np.float32
     ulp = np.spacing(np.abs(ref.data).astype(np.float32)).astype(np.float64)
     assert np.max(np.abs(res.data - ref.data) / ulp) <= 0.5 + 1e-6
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize("model", MODELS)
+def test_a_window_may_end_at_the_axis_end_as_in_hyperspy(small, model):
+    # signal_range=(x, axis end) was refused ("outside the axis"); HyperSpy takes it and stops at the last channel
+    hs = pytest.importorskip("hyperspy.api")
+    s, _ = small
+    ax = s.sig_axes[0]
+    last, end = ax.high, ax.high + ax.scale
+    start = round(last - 40 * ax.scale, 6)
+    ours = s.remove_background((start, end), model=model)
+    np.testing.assert_array_equal(ours.data, s.remove_background((start, last), model=model).data)
+    h = _hs_signal(hs, s, True)
+    h.set_signal_type("EELS")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = h.remove_background(signal_range=(start, end), background_type=HS_NAMES[model], fast=True,
+                                     show_progressbar=False)
+    np.testing.assert_allclose(ours.data, theirs.data, rtol=1e-5, atol=1e-3 * float(np.abs(theirs.data).max()))
+    with pytest.raises(AxisError, match="outside"):
+        s.remove_background((start, end + ax.scale), model=model)

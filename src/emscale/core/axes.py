@@ -104,6 +104,22 @@ class Axis:
             return 0 if abs(value - self.coords[0]) < abs(value - self.coords[-1]) else self.size
         raise AxisError(f"value {value:g} is outside axis {self.name!r}, which spans {self.describe_range()}")
 
+    def stop_to_index(self, value: float) -> int:
+        """A calibrated slice stop: :meth:`value_to_index`, or ``size`` for a value up to one channel past the last
+        (the axis's end, ``offset + size * scale``: ``isig[100.0:130.0]`` of a 0.2 eV axis whose last channel is
+        129.8 keeps that channel, as in HyperSpy; without it no calibrated slice or window could reach the end)."""
+        try:
+            return self.value_to_index(value)
+        except AxisError as exc:
+            c = np.asarray(self.values, dtype=np.float64)
+            width = float(c[-1] - c[-2]) if c.size > 1 else (float(self.scale) if self.is_uniform else 0.0)
+            past = (float(value) - float(c[-1])) / width if width and math.isfinite(float(value)) else math.nan
+            if 0 < past <= 1 + 1e-9:
+                return self.size
+            end = f"; a slice stop may reach one channel past the last ({self.name!r} ends at {c[-1] + width:g})" \
+                if width else ""
+            raise AxisError(f"{exc}{end}, or leave the stop out to keep every channel to the end") from None
+
     def values_to_indices(self, values, clip: bool = True) -> np.ndarray:
         """:meth:`value_to_index` of every value of an array (uniform axes), as int64 of the same shape.
 

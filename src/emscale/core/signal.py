@@ -839,11 +839,11 @@ def _to_index(ax: Axis, k) -> int:
 
 
 def _to_index_slice(ax: Axis, k: slice) -> slice:
-    def bound(v):
+    def bound(v, stop: bool = False):
         if v is None or _is_int(v):
             return None if v is None else int(v)
         if _is_float(v):
-            return ax.value_to_index(v)
+            return ax.stop_to_index(v) if stop else ax.value_to_index(v)
         raise AxisError(f"cannot slice axis {ax.name!r} with bound {v!r}: use an integer or a float")
 
     step = k.step
@@ -864,4 +864,5 @@ def _to_index_slice(ax: Axis, k: slice) -> slice:
             raise AxisError(
                 f"slice step for axis {ax.name!r} must be a non-zero integer or a float, got {step!r}"
             )
-    return slice(bound(k.start), bound(k.stop), step)
+    # a backward slice's stop lies before its start: the axis's end rule is for a forward one
+    return slice(bound(k.start), bound(k.stop, stop=step is None or step > 0), step)

@@ -470,12 +470,15 @@ def _plan(s, signal_range, model, order, fit, zero_fill, binned) -> _Plan:
     v1, v2 = (ax.low, ax.high) if isinstance(signal_range, str) else (float(v) for v in signal_range)
     half = abs(ax.scale) / 2 if ax.is_uniform else 0.0
     tol = half + 1e-9 * max(abs(ax.scale), 1e-300)
-    if v1 < ax.low - tol or v2 > ax.high + tol:
+    # the window may end where a slice may (Axis.stop_to_index: up to one channel past the last), and there, as
+    # in HyperSpy (value_range_to_indices), it stops at the last channel: (100, 130) on an axis ending at 129.8
+    # fits what (100, 129.8) fits
+    if v1 < ax.low - tol or v2 > ax.high + 2 * tol:
         raise AxisError(
             f"signal_range ({v1:g}, {v2:g}){u} is outside the {ax.name!r} axis, "
             f"which spans {ax.describe_range()}"
         )
-    i1, i2 = sorted((ax.value_to_index(v1), ax.value_to_index(v2)))
+    i1, i2 = sorted((ax.value_to_index(v1), min(ax.stop_to_index(v2), n - 1)))
     width = i2 - i1
     min_width, what = _min_channels(model, order)
     if width < min_width:
