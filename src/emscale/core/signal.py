@@ -597,26 +597,34 @@ def key_metadata(md: dict) -> dict:
     return {k: _brief(v) for k, v in out.items()}
 
 
+# the counting times of each detector (HyperSpy's places, Acquisition_instrument.{SEM,TEM}.Detector.<kind>)
+_COUNTING_TIMES = {"EDS": ("live_time", "real_time"), "EELS": ("dwell_time", "exposure")}
+
+
 def scale_counting_times(s: Signal, n: int, signal_type: str) -> None:
-    """Multiply the EDS detector's ``live_time`` and ``real_time`` (``Acquisition_instrument.{SEM,TEM}.Detector.EDS``,
-    HyperSpy's places) in ``s.metadata`` by ``n``, the number of pixels summed into each value of ``s``: the counts
-    of n pixels were collected in n times the time, so that counts per second stay right (exspy does so for ``sum``
-    and ``rebin``; its ``sum`` leaves ``real_time`` and counts the pixels of a sum over the energy axis too -- here a
-    sum over signal axes sums no pixels). Only the times of an EDS signal (``signal_type``: the summed signal's, a
-    sum over every axis has none left) are scaled: an EELS signal's metadata may hold the EDS detector recorded
-    alongside, whose time is not the EELS pixels'."""
-    if n == 1 or not str(signal_type).upper().startswith("EDS"):
+    """Multiply the counting times of the summed signal's detector in ``s.metadata`` by ``n``, the number of pixels
+    summed into each value of ``s``: the counts of n pixels were collected in n times the time, so that counts per
+    second stay right. EDS: ``live_time`` and ``real_time`` (exspy does so for ``sum`` and ``rebin``; its ``sum``
+    leaves ``real_time`` and counts the pixels of a sum over the energy axis too -- here a sum over signal axes sums
+    no pixels). EELS: ``dwell_time`` and ``exposure`` (exspy's ``rebin`` scales them; its ``sum`` does not, which
+    left a summed spectrum's counts per second n times too high). Only the times of the summed signal's own detector
+    (``signal_type``: the summed signal's, a sum over every axis has none left) are scaled: an EELS signal's
+    metadata may hold the EDS detector recorded alongside, whose time is not the EELS pixels'."""
+    kind = str(signal_type).upper()
+    keys = next((v for k, v in _COUNTING_TIMES.items() if kind.startswith(k)), None)
+    if n == 1 or keys is None:
         return
+    detector = "EDS" if kind.startswith("EDS") else "EELS"
     acq = s.metadata.get("Acquisition_instrument")
     for inst in acq.values() if isinstance(acq, dict) else ():
         det = inst.get("Detector") if isinstance(inst, dict) else None
-        eds = det.get("EDS") if isinstance(det, dict) else None
-        if not isinstance(eds, dict):
+        times = det.get(detector) if isinstance(det, dict) else None
+        if not isinstance(times, dict):
             continue
-        for key in ("live_time", "real_time"):
-            v = eds.get(key)
+        for key in keys:
+            v = times.get(key)
             if is_number(v):
-                eds[key] = float(v) * n
+                times[key] = float(v) * n
 
 
 # The units of HyperSpy's metadata convention (what RosettaSciIO's mappings write), for display
