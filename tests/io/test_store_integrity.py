@@ -20,7 +20,7 @@ import zarr
 import emscale as em
 import emscale.io as eio
 from emscale.cli import main
-from emscale.core.errors import FileFormatError
+from emscale.core.errors import DataError, FileFormatError
 
 CHUNKS = (4, 10, 64)  # 12 rows -> three chunks: data/c/0/0/0, data/c/1/0/0, data/c/2/0/0
 
@@ -309,7 +309,7 @@ def test_store_survives_copy(rng, tmp_path):
 
 def test_save_refuses_a_name_that_is_not_a_zarr_store(tmp_path):
     # a folder named x.h5 would be refused by every HDF5 reader
-    with pytest.raises(ValueError, match=r"name it '\*.zarr', not '.*x.h5'"):
+    with pytest.raises(DataError, match=r"name it '\*.zarr', not '.*x.h5'"):
         em.Signal(np.ones((2, 3, 4))).save(tmp_path / "x.h5")
     assert not (tmp_path / "x.h5").exists()
 
@@ -319,10 +319,10 @@ def test_every_writer_of_a_store_refuses_another_name_before_any_work(tmp_path, 
     # reconstruction (found in review)
     from emscale.tomography import reconstruct_to_store, tilt_series
 
-    with pytest.raises(ValueError, match=r"name it '\*.zarr'"):
+    with pytest.raises(DataError, match=r"name it '\*.zarr'"):
         em.convert(real_dir / "EELS_SI.dm4", tmp_path / "b.h5")
     ts = tilt_series(np.ones((3, 8, 8), np.float32), [-30.0, 0.0, 30.0])
-    with pytest.raises(ValueError, match=r"name it '\*.zarr'"):
+    with pytest.raises(DataError, match=r"name it '\*.zarr'"):
         reconstruct_to_store(ts, tmp_path / "vol", method="fbp")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 

@@ -378,3 +378,10 @@ def test_remove_spikes_refuses_a_threshold_or_window_that_is_none(rng, bad, mess
         eds.remove_spikes(s, **bad)
     with pytest.raises(emscale.DataError, match=message):  # a recipe's check, before any step runs
         _REPLAYABLE["remove_spikes"].check(*next(iter(bad.items())), {})
+
+
+@pytest.mark.parametrize("call", [lambda: eds.xray_lines("Xx"), lambda: emscale.spectroscopy.eels.edges("Qq")])
+def test_an_unknown_element_is_an_emscale_error(call):
+    # a plain ValueError slipped past `except em.EmscaleError` (found by a review)
+    with pytest.raises(emscale.DataError, match="unknown element"):
+        call()

@@ -116,12 +116,12 @@ def _check_meta(p: Path, attrs: dict, arr) -> None:
 
 
 def check_store_name(path) -> Path:
-    """``path`` as a Path, or a ValueError when its name does not end in ``.zarr``: a store named ``x.h5`` is a
+    """``path`` as a Path, or a DataError when its name does not end in ``.zarr``: a store named ``x.h5`` is a
     folder every HDF5 reader refuses. Callers that work before writing (a conversion, a reconstruction) check first."""
     p = Path(path)
     if p.suffix.lower() != ".zarr":
-        raise ValueError(f"emscale writes its zarr store: name it '*.zarr', not {str(path)!r} (emscale writes no "
-                         "other format)")
+        raise DataError(f"emscale writes its zarr store: name it '*.zarr', not {str(path)!r} (emscale writes no "
+                        "other format)")
     return p
 
 

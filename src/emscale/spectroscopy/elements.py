@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from ..core.errors import DataError
+
 
 def element_symbol(symbol: str) -> str:
-    """The canonical symbol (``"fe"`` -> ``"Fe"``); an unknown element is a ValueError naming it."""
+    """The canonical symbol (``"fe"`` -> ``"Fe"``); an unknown element is a DataError naming it."""
     import xraydb
 
     sym = str(symbol).strip()
@@ -12,5 +14,5 @@ def element_symbol(symbol: str) -> str:
     try:
         xraydb.atomic_number(sym)
     except Exception as exc:  # xraydb raises various errors for unknown symbols
-        raise ValueError(f"unknown element {symbol!r}") from exc
+        raise DataError(f"unknown element {symbol!r}") from exc
     return sym
