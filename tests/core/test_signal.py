@@ -412,3 +412,18 @@ def test_summed_eels_pixels_sum_their_dwell_time():
     h.set_signal_type("EELS")
     h.metadata.set_item("Acquisition_instrument.TEM.Detector.EELS.dwell_time", 0.5)
     assert h.rebin(scale=(2, 2, 1)).metadata.Acquisition_instrument.TEM.Detector.EELS.dwell_time == 2.0
+
+
+def test_the_title_is_one_value_with_the_metadata_s():
+    """Editing metadata["General"]["title"] (HyperSpy's place) left s.title and the repr at the old name, also after a
+    save and load (found by a review)."""
+    s = Signal(np.ones((2, 3)), title="old")
+    s.metadata["General"]["title"] = "new"
+    assert s.title == "new" and "'new'" in repr(s)
+    s.title = "newer"
+    assert s.metadata["General"]["title"] == "newer"
+    given = {"General": {"title": "theirs", "date": "2026-01-01"}}
+    t = Signal(np.ones(3), title="ours", metadata=given)
+    assert t.title == "ours" and t.metadata["General"]["date"] == "2026-01-01"
+    assert given["General"]["title"] == "theirs"  # the caller's dict is not changed
+    assert Signal(np.ones(3)).metadata == {}  # no title, no entry

@@ -108,7 +108,8 @@ class Signal:
         md = dict(metadata or {})
         self.metadata: dict = md
         self.signal_type: str = signal_type or md.get("Signal", {}).get("signal_type", "") or ""
-        self.title: str = title or md.get("General", {}).get("title", "") or ""
+        if title:
+            self.title = title
         self.original_metadata: dict = original_metadata if original_metadata is not None else {}
         self.history: list[dict] = list(history or [])
 
@@ -116,6 +117,24 @@ class Signal:
     @property
     def data(self):
         return self._data
+
+    @property
+    def title(self) -> str:
+        """The title, held in one place: ``metadata["General"]["title"]`` (HyperSpy's), so that setting either
+        changes both (a copy kept beside it went stale when the metadata's was edited, and the repr showed it)."""
+        g = self.metadata.get("General")
+        t = g.get("title") if isinstance(g, dict) else None
+        return "" if t is None else str(t)
+
+    @title.setter
+    def title(self, value) -> None:
+        value = "" if value is None else str(value)
+        g = self.metadata.get("General")
+        if not isinstance(g, dict) or (not value and "title" not in g):
+            if not value:
+                return
+            g = {}
+        self.metadata["General"] = {**g, "title": value}  # a new dict: the caller's metadata is not changed
 
     @property
     def axes(self) -> tuple[Axis, ...]:
