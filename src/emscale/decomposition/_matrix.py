@@ -64,6 +64,14 @@ class Sums:
     # fractional floats that are all whole multiples of one positive value (counts times a gain): that value, else
     # NaN (see :func:`quantum_of`)
     quantum: float = np.nan
+    n_at_ceiling: int = 0  # values at the largest number an 8- or 16-bit integer holds (a saturated detector)
+
+
+def saturation_ceiling(dtype) -> int | None:
+    """The largest value of an 8- or 16-bit integer dtype, where a saturated detector or a clipping export leaves
+    its counts; None for other dtypes (32-bit counters do not fill)."""
+    dtype = np.dtype(dtype)
+    return int(np.iinfo(dtype).max) if dtype.kind in "iu" and dtype.itemsize <= 2 else None
 
 
 # -- partial results of the passes: named records, merged in partition order ---------------------------------------
@@ -83,6 +91,7 @@ class StatisticsPartial:
     nnz_sq: float
     n_fractional: int = 0
     quantum: float = np.nan  # of this partition's fractional values (None: none seen yet; NaN: none fits)
+    n_at_ceiling: int = 0
 
     def merge(self, other: StatisticsPartial) -> StatisticsPartial:
         return StatisticsPartial(
@@ -97,13 +106,14 @@ class StatisticsPartial:
             self.nnz_sq + other.nnz_sq,
             self.n_fractional + other.n_fractional,
             merge_quanta(self.quantum, other.quantum),
+            self.n_at_ceiling + other.n_at_ceiling,
         )
 
     def sums(self) -> Sums:
         rows = np.concatenate(self.row_sums) if self.row_sums else np.zeros(0)
         return Sums(rows, self.col_sums, self.n_nonfinite, self.n_negative, self.minimum, self.col_sq_over_row,
                     self.col_over_sqrt_row, self.col_sq, self.nnz_sq, self.n_fractional,
-                    np.nan if self.quantum is None or not self.n_fractional else self.quantum)
+                    np.nan if self.quantum is None or not self.n_fractional else self.quantum, self.n_at_ceiling)
 
 
 @dataclass
@@ -388,11 +398,14 @@ class DataMatrix:
         p = self.n_channels
         rss, n_bad, n_neg, mn, nnz_sq, n_frac = [], 0, 0, np.inf, (0.0 if nonzeros else np.nan), 0
         quantum = None  # no value seen yet
+        n_ceil, ceiling = 0, saturation_ceiling(self.data.dtype)
         cs, sq, osr, csq = np.zeros(p), np.zeros(p), np.zeros(p), np.zeros(p)
         if sketch is not None:
             omega, poisson = sketch
             n_sk, g_sk = np.zeros((p, omega.shape[1])), np.zeros((omega.shape[1],) * 2)
         for x, _, _, _, _ in self._chunks(block, rows):
+            if ceiling is not None:
+                n_ceil += int(np.count_nonzero(np.asarray(x) == ceiling))
             xf = np.asarray(x, dtype=np.float64)
             if x.dtype.kind in "fc":
                 fin = np.isfinite(xf)
@@ -429,7 +442,7 @@ class DataMatrix:
                 yr = y * (1.0 / np.sqrt(rs1))[:, None] if poisson else y
                 n_sk += xc.T @ yr.astype(omega.dtype, copy=False)
         rs = np.concatenate(rss) if len(rss) != 1 else rss[0]
-        out = StatisticsPartial([rs], cs, n_bad, n_neg, mn, sq, osr, csq, nnz_sq, n_frac, quantum)
+        out = StatisticsPartial([rs], cs, n_bad, n_neg, mn, sq, osr, csq, nnz_sq, n_frac, quantum, n_ceil)
         return out if sketch is None else SketchedStatisticsPartial(out, n_sk, g_sk)
 
     # -- the single-pass sketch ----------------------------------------------------------------------------
