@@ -165,7 +165,8 @@ def test_values_clipped_at_the_dtype_ceiling_are_said(dtype):
     clipped = em.Signal(np.clip(x * (top // 255), 0, top).astype(dtype))
     share = float(np.mean(clipped.data == top))
     assert share > 0.05
-    with pytest.warns(UserWarning, match=rf"\({100 * share:.3g} %\) sit at {top}, the largest a {np.dtype(dtype)} holds"):
+    said = rf"\({100 * share:.3g} %\) sit at {top}, the largest a {np.dtype(dtype)} holds"
+    with pytest.warns(UserWarning, match=said):
         d = em.decompose(clipped, "pca", n_components=3)
     assert d.info["saturated_values"].startswith(f"{int(np.sum(clipped.data == top))} value(s)")
     wide = em.Signal(x.astype(np.uint16))

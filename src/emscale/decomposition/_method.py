@@ -133,6 +133,7 @@ class Method:
     # changed; an EELS mixture's default went below the solver's own, 10.39 against 10.18 degrees, and a soft MCR
     # mixture to 9.32 degrees, above its 9.0 bound): not the default until a grid says so. VCA keeps two
     settles_subspace: ClassVar[bool] = False
+    refines_subspace: ClassVar[bool] = True  # iterates away from the PCA start (NMF, MCR); VCA reads it as it is
 
     def __init__(self, **given):
         for opt in given:

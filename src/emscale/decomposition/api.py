@@ -103,7 +103,8 @@ def decompose(
         ICA, whose result is the subspace itself, at least 2, up to 7, until the components that stand out of the
         noise turn by less than a degree between iterations (:func:`.pca.randomized_pca`); for NMF and MCR,
         which start from it, 2 unless ``settle_subspace=True`` (then as PCA: their result then no longer hangs on
-        ``seed`` through a rough start); for VCA, 2. ``info["power_iterations"]`` and its note say how many ran
+        ``seed`` through a rough start); VCA, whose vertices are read from it, as PCA (``settle_subspace=False``:
+        2, as before the option). ``info["power_iterations"]`` and its note say how many ran
         and why; an int runs exactly that many.
     max_iter, tol, loss, closure, init, pure_pixels, fit_pixels, mu_exponent, on, diff_order, settle_subspace :
         options of the methods that declare them
@@ -115,7 +116,7 @@ def decompose(
         ``pure_pixels`` of mcr, nmf (the pure-pixel member of the family of equally good non-negative
         factorisations where the data show pure pixels, else on EDS data the member whose spectra are pure at
         each phase's own lines where the data show those, :mod:`.purity`); ``loss``, ``init``, ``fit_pixels``,
-        ``mu_exponent`` of nmf; ``settle_subspace`` of mcr, nmf (``n_iter`` above); ``on`` (unmix the spectra,
+        ``mu_exponent`` of nmf; ``settle_subspace`` of mcr, nmf, vca (``n_iter`` above); ``on`` (unmix the spectra,
         ``"factors"``, or the maps) and ``diff_order`` (of the spectra first) of ica. See each method's class.
     mask_zero_peak : leave out the EDS detector's zero-energy (strobe) peak, the channels below 0.1 keV, from the
         separation . ``None``: on for EDS signals (``signal_type`` starting with
@@ -682,7 +683,9 @@ def _power_iterations(n_iter: int | None, meth: Method) -> tuple[int, int | None
     least, most = AUTO_POWER_ITERATIONS
     if meth.settles_subspace:
         return least, most, ""
-    return least, None, f"{least}: {meth.name} refines its result from this subspace"
+    if meth.refines_subspace:
+        return least, None, f"{least}: {meth.name} refines its result from this subspace"
+    return least, None, f"{least}: settle_subspace=False ({meth.name} reads its result from this subspace)"
 
 
 def _pca(dm: DataMatrix, solver: str, n_pca: int, seed, simulate_noise: bool, power: tuple, oversample: int,
