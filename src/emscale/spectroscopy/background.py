@@ -14,7 +14,10 @@ it from the whole spectrum. Two fitting methods:
     Poisson-weighted least squares with the weights updated from the model), vectorised over pixels: Newton
     steps on ``log mu = a + b u`` with closed-form 2x2 normal equations for the power law (``u = log E``)
     and the exponential (``u = E``); weighted least squares with weights ``1 / mu`` for the polynomial. It
-    starts from the fast estimate and is markedly more accurate at low counts.
+    starts from the fast estimate. From ~15 counts in the window it is the more accurate (a power law fitted
+    at ~15 counts: residual rms past the window 13.1 against the fast estimate's 18.8, and far fewer pixels
+    masked); at ~5 counts neither fit holds and it extrapolates worse than the fast estimate (18.4 against 15.0
+    on the pixels both fit): bin the map first.
 
 Window convention (as HyperSpy): ``signal_range=(E1, E2)`` selects the channels nearest to ``E1`` and ``E2``
 (``i1``, ``i2``) and fits channels ``i1 .. i2 - 1`` (half-open, like ``isig[E1:E2]``). The power law splits
