@@ -382,13 +382,19 @@ def test_summed_eds_pixels_sum_their_counting_times():
     eels = _eds_with_times(live_time=1.5)
     eels.signal_type = "EELS"  # the EDS detector recorded alongside an EELS signal is not its pixels' time
     assert _times(eels.sum(axis=("x", "y"))) == (1.5, None)
+    h = _exspy_signal(s, "EDS_TEM", "EDS.live_time", 1.5)
+    assert h.rebin(scale=(2, 2, 1)).metadata.Acquisition_instrument.TEM.Detector.EDS.live_time == 6.0
+    assert h.sum(axis=(0, 1)).metadata.Acquisition_instrument.TEM.Detector.EDS.live_time == 3000.0
+
+
+def _exspy_signal(s, signal_type: str, key: str, value: float):
+    """The peer's signal of ``s``'s numbers with one detector time set (``key`` under TEM.Detector)."""
     hs = pytest.importorskip("hyperspy.api")
     pytest.importorskip("exspy")
     h = hs.signals.Signal1D(s.to_numpy())
-    h.set_signal_type("EDS_TEM")
-    h.metadata.set_item("Acquisition_instrument.TEM.Detector.EDS.live_time", 1.5)
-    assert h.rebin(scale=(2, 2, 1)).metadata.Acquisition_instrument.TEM.Detector.EDS.live_time == 6.0
-    assert h.sum(axis=(0, 1)).metadata.Acquisition_instrument.TEM.Detector.EDS.live_time == 3000.0
+    h.set_signal_type(signal_type)
+    h.metadata.set_item(f"Acquisition_instrument.TEM.Detector.{key}", value)
+    return h
 
 
 def test_summed_eels_pixels_sum_their_dwell_time():
@@ -406,11 +412,7 @@ def test_summed_eels_pixels_sum_their_dwell_time():
     assert times(s.rebin([2, 2, 1])) == (2.0, 1.0, 1.5)  # the EDS detector alongside keeps its own
     assert times(s.sum(axis=("x", "y"))) == (12.0, 6.0, 1.5)
     assert times(s.sum(axis="Energy loss")) == (0.5, 0.25, 1.5)
-    hs = pytest.importorskip("hyperspy.api")
-    pytest.importorskip("exspy")
-    h = hs.signals.Signal1D(s.to_numpy())
-    h.set_signal_type("EELS")
-    h.metadata.set_item("Acquisition_instrument.TEM.Detector.EELS.dwell_time", 0.5)
+    h = _exspy_signal(s, "EELS", "EELS.dwell_time", 0.5)
     assert h.rebin(scale=(2, 2, 1)).metadata.Acquisition_instrument.TEM.Detector.EELS.dwell_time == 2.0
 
 
