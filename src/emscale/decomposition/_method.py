@@ -131,7 +131,8 @@ class Method:
     # 0.7 / 0.7 / 4.7 degrees from the truth at seeds 0-5 with two, 0.7 at every seed settled (the exact route's);
     # but settled by default, four tests of mixtures without pure pixels failed (2026-12-02: their purity decisions
     # changed; an EELS mixture's default went below the solver's own, 10.39 against 10.18 degrees, and a soft MCR
-    # mixture to 9.32 degrees, above its 9.0 bound): not the default until a grid says so. VCA keeps two
+    # mixture to 9.32 degrees, above its 9.0 bound; again 2026-12-03: 9 tests failed): not the default until a grid
+    # says so. VCA, which refines nothing, settles by default (vca.py)
     settles_subspace: ClassVar[bool] = False
     refines_subspace: ClassVar[bool] = True  # iterates away from the PCA start (NMF, MCR); VCA reads it as it is
 
