@@ -629,18 +629,16 @@ def scale_counting_times(s: Signal, n: int, signal_type: str) -> None:
     left a summed spectrum's counts per second n times too high). Only the times of the summed signal's own detector
     (``signal_type``: the summed signal's, a sum over every axis has none left) are scaled: an EELS signal's
     metadata may hold the EDS detector recorded alongside, whose time is not the EELS pixels'."""
-    kind = str(signal_type).upper()
-    keys = next((v for k, v in _COUNTING_TIMES.items() if kind.startswith(k)), None)
-    if n == 1 or keys is None:
+    detector = next((k for k in _COUNTING_TIMES if str(signal_type).upper().startswith(k)), None)
+    if n == 1 or detector is None:
         return
-    detector = "EDS" if kind.startswith("EDS") else "EELS"
     acq = s.metadata.get("Acquisition_instrument")
     for inst in acq.values() if isinstance(acq, dict) else ():
         det = inst.get("Detector") if isinstance(inst, dict) else None
         times = det.get(detector) if isinstance(det, dict) else None
         if not isinstance(times, dict):
             continue
-        for key in keys:
+        for key in _COUNTING_TIMES[detector]:
             v = times.get(key)
             if is_number(v):
                 times[key] = float(v) * n

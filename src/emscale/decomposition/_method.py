@@ -133,7 +133,6 @@ class Method:
     # changed; an EELS mixture's default went below the solver's own, 10.39 against 10.18 degrees, and a soft MCR
     # mixture to 9.32 degrees, above its 9.0 bound; again 2026-12-03: 9 tests failed): not the default until a grid
     # says so. VCA, which refines nothing, settles by default (vca.py)
-    settles_subspace: ClassVar[bool] = False
     refines_subspace: ClassVar[bool] = True  # iterates away from the PCA start (NMF, MCR); VCA reads it as it is
 
     def __init__(self, **given):
@@ -149,6 +148,13 @@ class Method:
                 v = default
             setattr(self, opt, bool(v) if isinstance(default, bool) else v)
         self.validate()
+
+    @property
+    def settles_subspace(self) -> bool:
+        """Whether the randomized route's power iterations go on until the subspace settles (see above): the
+        option ``settle_subspace`` of a method that declares it (NMF, MCR, VCA); PCA and ICA, whose result is the
+        subspace, set True; any other method keeps two."""
+        return bool(getattr(self, "settle_subspace", False))
 
     def validate(self) -> None:
         """Check the values of the options (names are checked already)."""

@@ -164,10 +164,6 @@ class MCR(Method):
     options = {"closure": False, "pure_pixels": True, "max_iter": 200, "tol": 1e-7, "settle_subspace": False}
     recorded = ("pure_pixels", "closure", "settle_subspace")
 
-    @property
-    def settles_subspace(self) -> bool:
-        return self.settle_subspace
-
     def fit(self, ctx: Context) -> tuple[np.ndarray, np.ndarray, dict]:
         dm = ctx.dm
         # weighted endmember spectra: PCA model of the summed spectra around each vertex pixel (unit-free)

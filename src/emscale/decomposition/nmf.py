@@ -619,10 +619,6 @@ class NMF(Method):
     def uses_pure_pixels(self) -> bool:
         return self.init == "vca" or self.pure_pixels
 
-    @property
-    def settles_subspace(self) -> bool:
-        return self.settle_subspace
-
     def validate(self) -> None:
         if self.init not in ("auto", "vca", "nndsvda"):
             raise ValueError(f"unknown init {self.init!r}; choose 'auto', 'vca' or 'nndsvda'")

@@ -232,10 +232,6 @@ class VCA(Method):
     before_recorded = {"settle_subspace": False}
     refines_subspace = False
 
-    @property
-    def settles_subspace(self) -> bool:
-        return self.settle_subspace
-
     def fit(self, ctx: Context) -> tuple[np.ndarray, np.ndarray, dict]:
         dm, v, z = ctx.dm, ctx.factors, ctx.scores
         e = (vertex_scores(z, ctx.groups, dm.root_ag) @ v.T) * dm.root_bh[None, :]

@@ -90,10 +90,9 @@ def _keep_measured(block: np.ndarray, measured: np.ndarray) -> np.ndarray:
 def _sample_lazy(data, mask: np.ndarray):
     """:func:`sample_array` without a dose, as a lazy array: read chunk by chunk when it is used, never whole (a
     lazy 10 GB spectrum image was read into memory to keep a tenth of it); NaN at a measured position is the same
-    DataError, raised where the chunk is read."""
+    DataError, raised where the chunk is read. ``mask``: checked already (:func:`given_mask`, a made pattern)."""
     import dask.array as da
 
-    mask = check_mask(mask, data.shape[:2])
     extra = (1,) * (data.ndim - 2)
     m = da.from_array(mask.reshape(mask.shape + extra), chunks=data.chunks[:2] + tuple((1,) for _ in extra))
     return da.map_blocks(_keep_measured, data, m, dtype=data.dtype)
