@@ -310,9 +310,24 @@ class NeighbourState:
             return 0.0
         return np.abs((self.periodic if pixels is None else self.periodic[pixels]) - recon) * (1.0 / self.scale)
 
-    def reconstruction(self) -> np.ndarray:
-        """The current weighted nearest-neighbour reconstruction, ``shape``."""
-        return self.recon.reshape(self.shape).copy()
+    def reconstruction(self, count_scale: float | None = None) -> np.ndarray:
+        """The current weighted nearest-neighbour reconstruction, ``shape``.
+
+        ``count_scale`` (detector counts per unit of a value; None: the values are exact): the measured values are
+        first shrunk towards their measured neighbours by :func:`denoise_counts` (Poisson shot noise), and the
+        unmeasured pixels interpolated from those, by the same neighbour lists and weights."""
+        if count_scale is None:
+            return self.recon.reshape(self.shape).copy()
+        m = np.flatnonzero(self.measured)
+        y = self.values.copy()
+        y[m] = denoise_counts(m, self.values[m], self.shape, count_scale)
+        out = y.copy()
+        u = np.flatnonzero(~self.measured)
+        if u.size:
+            w = 1.0 / self.nn_d2[u]
+            w /= _row_sum(w)[:, None]
+            out[u] = _row_dot(w, y[self.nn_i[u]])
+        return out.reshape(self.shape)
 
 
 def _row_sum(a: np.ndarray) -> np.ndarray:
@@ -372,7 +387,8 @@ def _gradient(recon: np.ndarray, p: np.ndarray, shape) -> np.ndarray:
     return 0.5 * (np.abs(gx) + np.abs(gy))
 
 
-def nn_reconstruct(mask: np.ndarray, image_values: np.ndarray, k: int = 4) -> np.ndarray:
+def nn_reconstruct(mask: np.ndarray, image_values: np.ndarray, k: int = 4,
+                   count_scale: float | None = None) -> np.ndarray:
     """Weighted nearest-neighbour reconstruction of an image from the pixels where ``mask`` is True.
 
     Parameters
@@ -380,12 +396,50 @@ def nn_reconstruct(mask: np.ndarray, image_values: np.ndarray, k: int = 4) -> np
     mask : (rows, cols) bool, True where measured (at least ``k`` pixels).
     image_values : (rows, cols) array whose values at ``mask`` are the measurements (other values unused).
     k : neighbours.
+    count_scale : detector counts per unit of a value for shot-noise-limited measurements (:func:`denoise_counts`);
+        None: the measured values are exact.
 
     Returns
     -------
-    (rows, cols) float64 reconstruction; measured pixels keep their values.
+    (rows, cols) float64 reconstruction; measured pixels keep their values unless ``count_scale`` is given.
     """
     mask = np.asarray(mask, dtype=bool)
     flat = np.flatnonzero(mask)
     st = NeighbourState(mask.shape, flat, np.asarray(image_values, dtype=np.float64).ravel()[flat], k=k)
-    return st.reconstruction()
+    return st.reconstruction(count_scale)
+
+
+DENOISE_NEIGHBOURS = 16  # measured neighbours of a measured value in denoise_counts (8: 0.3-1.5 dB less at <=5 counts)
+
+
+def denoise_counts(flat: np.ndarray, values: np.ndarray, shape, count_scale: float,
+                   k: int = DENOISE_NEIGHBOURS) -> np.ndarray:
+    """Shot-noise shrinkage of measured values (a local Wiener filter on the scattered measurements).
+
+    A measured value ``y_i = counts / count_scale`` carries Poisson variance ``s_i^2 = x_i / count_scale``. With
+    ``m_i`` the inverse-square-distance mean of its ``k`` nearest *other* measurements and ``V_i`` the variance of
+    ``m_i``'s error as a prediction of the true value (the local mean, over ``i`` and those neighbours, of
+    ``(y_j - m_j)^2`` less its noise part, at least 0), the estimate is ``m_i + V_i / (V_i + s_i^2) (y_i - m_i)``:
+    a value is kept where the neighbours do not predict it better than its own counts, pulled to them where its
+    shot noise dominates. Dense measurements (where SLADS measures) average more counts.
+
+    Without noise (``s -> 0``) the values are returned as they are; deterministic; one k-d tree over the
+    measurements (~10 ms for 13 000).
+    """
+    y = np.asarray(values, dtype=np.float64)
+    if y.size <= k + 1:
+        return y.copy()
+    d = float(count_scale)
+    from scipy.spatial import cKDTree  # here: scipy's submodules cost 0.1-1 s at `import emscale`
+    pts = np.stack(np.divmod(np.asarray(flat, dtype=np.int64), int(shape[1])), axis=1).astype(np.float64)
+    dist, idx = cKDTree(pts).query(pts, k=k + 1)
+    dist, idx = dist[:, 1:], idx[:, 1:]  # the point itself first (distinct positions: distance 0)
+    w = 1.0 / np.maximum(dist, 1e-9) ** 2
+    w /= w.sum(axis=1, keepdims=True)
+    m = (w * y[idx]).sum(axis=1)
+    s2 = np.maximum(m, 0.5 / d) / d  # Poisson variance of one value (at least half a count's)
+    vm = (w * w * s2[idx]).sum(axis=1)  # the neighbour mean's own noise
+    r2 = (y - m) ** 2 - s2 - vm  # the signal's share of the squared residual (unbiased, noisy)
+    v = np.maximum(np.concatenate([r2[:, None], r2[idx]], axis=1).mean(axis=1), 0.0) + vm
+    v = np.maximum(v, 1e-3 * s2)
+    return m + v / (v + s2) * (y - m)
