@@ -429,3 +429,12 @@ def test_the_title_is_one_value_with_the_metadata_s():
     assert t.title == "ours" and t.metadata["General"]["date"] == "2026-01-01"
     assert given["General"]["title"] == "theirs"  # the caller's dict is not changed
     assert Signal(np.ones(3)).metadata == {}  # no title, no entry
+
+
+def test_rebin_by_one_keeps_the_dtype():
+    """``rebin([1, 1, 1])`` sums one value a block: uint16 came back as uint64 (4 x the bytes for the same counts)."""
+    s = Signal(np.arange(24, dtype=np.uint16).reshape(2, 3, 4))
+    for r in (s.rebin([1, 1, 1]), s.as_lazy().rebin([1, 1, 1])):
+        assert r.dtype == np.uint16
+        np.testing.assert_array_equal(np.asarray(r.data), s.data)
+    assert s.rebin([1, 1, 2]).dtype == np.uint64  # a real sum widens, as numpy's
