@@ -125,6 +125,8 @@ class Method:
     auto_rank: ClassVar[bool] = True  # n_components=None means "auto" (False: every component computed, up to 32)
     top_k_only: ClassVar[bool] = False  # needs only the top-k PCA subspace: with an int k, solver "auto" sketches
     single_pass: ClassVar[bool] = False  # solver="single_pass" can serve it
+    # its components are sources (phases): a given n_components above what stands out of the noise is said
+    separates: ClassVar[bool] = True
     # the randomized route's power iterations go on until the leading components settle (n_iter=None): the
     # method's result is that subspace (PCA, ICA). NMF and MCR, whose start hangs on it, keep two unless asked
     # (option settle_subspace): a new user's thin-layer EELS scene at 2000 counts/pixel gave NMF 2.5 / 0.7 / 0.7 /

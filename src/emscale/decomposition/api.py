@@ -204,6 +204,11 @@ def decompose(
             warnings.warn(f"decompose {s!r}: {note}", UserWarning, stacklevel=4)
             k = cap
             info["rank_capped"] = f"{info['rank_capped']}; {note}" if "rank_capped" in info else note
+    if not rank_needed and meth.separates and poisson and not centre:
+        n_rank_ch = dm.n_channels if rank_sel is None else int(rank_sel.sum())
+        rank, evidence = _note_weak_components(
+            s, info, pca_result, k, rank, evidence, solver,
+            lambda: _estimate(dm, pca_result, solver, rank_sel, n_rank_ch, seed, {}))
     if saturated:
         info["saturated_values"] = saturated
     info = {"solver": solver, "rank_estimate": None if rank is None else int(rank),
@@ -486,6 +491,38 @@ def _note_cut(s: Signal, info: dict, rank: int, k: int) -> None:
     note = f"automatic rank {rank} cut to the {k} components computed (at most {DEFAULT_MAX_COMPONENTS})"
     warnings.warn(f"decompose {s!r}: {note}; pass n_components to keep more", UserWarning, stacklevel=5)
     info["rank_capped"] = note
+
+
+# The randomized route's screen for a given k above the rank: its k-th component below this times the sketch's last
+# eigenvalue (the noise where the data hold fewer components) sends it to the rank estimate. Measured over 108 cubes
+# (EDS/EELS, ranks 2-4, 20-2000 counts/pixel, pure and mixed, 48^2-96^2 pixels), two power iterations: a noise
+# component stood at most 1.25 x the last, a clearly detectable one at least 1.46; weak components the noise edge
+# still finds 1.16-1.29 (so the ratio alone cannot judge); the real Bruker map's nine components 2.4-500, its tenth 1.24
+WEAK_RATIO = 1.3
+
+
+def _note_weak_components(s: Signal, info: dict, result, k: int, rank, evidence, solver: str, estimate):
+    """A given ``n_components`` above the rank estimate (the simulated noise edge of ``n_components="auto"``):
+    said, and recorded in ``info["weak_components"]``. A rank-2 map with a third phase C = (A + B) / 2, k = 3:
+    NMF's phase map agreed with the truth at ARI 0.42 (MCR 0.11) against 1.0 at k = 2, without a word. The exact
+    route has the estimate; the randomized route computes it (``estimate()``, the exact spectrum of the rank
+    channels: the cost of ``"auto"``) only where its own sketch puts the k-th component near the noise
+    (:data:`WEAK_RATIO`). Returns (rank, evidence), the estimate computed here where there was none."""
+    if rank == 0:  # too few counts for any estimate: said already
+        return rank, evidence
+    lam = np.asarray(result.eigenvalues, dtype=np.float64)
+    if rank is None and solver == "randomized":
+        if not (lam.size > k and lam[-1] > 0 and lam[k - 1] < WEAK_RATIO * lam[-1]):
+            return rank, evidence
+        rank, evidence = estimate()
+    if not str((evidence or {}).get("method", "")).startswith("parallel-analysis") or not 0 < rank < k:
+        return rank, evidence
+    note = (f"n_components={k}, but the rank estimate is {rank} (the simulated noise edge, as "
+            f"n_components='auto'): component(s) {', '.join(str(j) for j in range(rank + 1, k + 1))} do not stand "
+            f"out of the noise and may split a phase or fit noise; compare n_components={rank} (scree plot)")
+    warnings.warn(f"decompose {s!r}: {note}", UserWarning, stacklevel=4)
+    info["weak_components"] = note
+    return rank, evidence
 
 
 def _rank_note(info: dict, rank_needed: bool, msg: str) -> None:

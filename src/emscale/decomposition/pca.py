@@ -330,6 +330,7 @@ class PCA(Method):
 
     name = "pca"
     auto_rank = False
+    separates = False  # k components for a denoised reconstruction are asked for as often as for phases
     single_pass = True
     settles_subspace = True
 
