@@ -387,6 +387,9 @@ class Signal:
             title=da.attrs.get("title", ""),
         )
 
+    # -- arithmetic: ``s + t``, ``2 * s``, ... are attached by .arithmetic, one recorded operation ------------------
+    __array_ufunc__ = None  # numpy defers to the reflected operators: ``np.float32(2) * s`` is a Signal
+
     # -- display -------------------------------------------------------------------------------------------
     def __repr__(self) -> str:
         kind = f" {self.signal_type}" if self.signal_type else ""  # untyped: not "<Signal Signal ...>"

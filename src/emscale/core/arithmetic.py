@@ -1,0 +1,199 @@
+"""Arithmetic on Signals: ``s * 2``, ``s - background``, ``s / s.sum(-1)``, ``1 - s``, as HyperSpy's users write it.
+
+One recorded operation, ``arithmetic``: the operator and the other operand -- a number, or an array (a Signal's
+numbers, aligned to ``s``) small enough to keep in the history (:data:`RECORDED_OPERAND_VALUES`). A larger operand
+is applied all the same, but the result's history ends with an ``"unrecorded"`` entry that says why: a replay then
+refuses it by name rather than giving other numbers.
+
+A Signal operand is aligned by axis names (each of its axes must be one of ``s``'s, of the same size and
+calibration): a spectrum applies to every pixel, a map (``s.sum(-1)``) to every channel. An array operand follows
+numpy's broadcasting in numpy order. The result has ``s``'s axes.
+
+Types: counts stay integers only where the result is counts -- integer data plus integer data (uint64 where both
+are unsigned, as numpy's sums, else int64); every other result is floating point (float32 for float32 data with a
+Python number, a float32 or a 16-bit operand, else float64), and ``metadata["Signal"]["counts"]`` is set False: a
+scaled or background-subtracted map is no longer raw counts (decompose still reads counts times a gain from the
+values themselves, and refuses Poisson weighting where a subtraction left negative values).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .errors import AxisError, DataError, is_number
+from .history import unrecorded_entry
+from .registry import operation
+from .signal import Signal, _derived, _is_dask, derive
+
+OPERATORS = {"add": ("+", np.add), "subtract": ("-", np.subtract), "multiply": ("*", np.multiply),
+             "divide": ("/", np.true_divide), "power": ("**", np.power)}
+# an array operand up to this many values is written into the history (base64: 0.7 MB of float64); a larger one
+# makes an unrecorded step
+RECORDED_OPERAND_VALUES = 1 << 16
+CALIBRATION_RTOL = 1e-9
+
+
+def check_operator(op) -> None:
+    if op not in OPERATORS:
+        raise ValueError(f"arithmetic: unknown operator {op!r}; one of {', '.join(OPERATORS)}")
+
+
+@operation("arithmetic", check={"operator": check_operator})
+def arithmetic(s: Signal, operator: str, operand, reflected: bool = False) -> Signal:
+    """``s operator operand`` (``operand operator s`` when ``reflected``): ``operator`` one of :data:`OPERATORS`
+    (``"add"``, ``"subtract"``, ``"multiply"``, ``"divide"``, ``"power"``), ``operand`` a number or an array that
+    broadcasts to ``s``'s shape (numpy order). What ``s + t``, ``2 * s`` and the other operators run (module
+    docstring); a recipe step ``{op = "arithmetic", operator = "multiply", operand = 2.5}``."""
+    data, counts = _compute(s, operator, operand, reflected)
+    return _marked(derive(s, data, s.axes), counts)
+
+
+def apply(s: Signal, op: str, other, reflected: bool = False) -> Signal:
+    """``s op other`` for the operator methods of :class:`Signal`: ``other`` a number, an array or a Signal
+    (NotImplemented for anything else, so that Python tries the other side)."""
+    if isinstance(other, Signal):
+        other = _aligned(s, other, op)
+    elif not (is_number(other) or isinstance(other, np.ndarray) or _is_dask(other)):
+        if isinstance(other, str | bytes | dict) or other is None:
+            return NotImplemented
+        try:
+            other = np.asarray(other)
+        except Exception:  # noqa: BLE001 - not an array: Python tries the other side, then says TypeError
+            return NotImplemented
+    if not _is_dask(other) and np.ndim(other) == 0:
+        other = _number_or_array(other)
+        other = other.item() if isinstance(other, np.ndarray | np.generic) else other
+    size = int(np.prod(np.shape(other)))
+    if not _is_dask(other) and size <= RECORDED_OPERAND_VALUES:
+        return arithmetic(s, op, other, reflected)
+    # too many numbers to write into the history (or lazy ones): applied, and the step marked unrecorded
+    data, counts = _compute(s, op, other, reflected)
+    out = _derived(s, data, s.axes)
+    out.history.append(unrecorded_entry(
+        f"arithmetic {OPERATORS[op][0]} with an operand of {size} values (more than {RECORDED_OPERAND_VALUES}, or "
+        "lazy, are not written into the history)"))
+    return _marked(out, counts)
+
+
+def _compute(s: Signal, op: str, operand, reflected: bool):
+    """(the result's numbers, whether they are still counts)."""
+    check_operator(op)
+    other = _number_or_array(operand)
+    data = s.data if _is_dask(s.data) else np.asarray(s.data)
+    try:
+        shape = tuple(np.broadcast_shapes(tuple(data.shape), tuple(np.shape(other))))
+    except ValueError:
+        shape = None
+    if shape != tuple(s.shape):
+        raise AxisError(f"arithmetic {OPERATORS[op][0]}: an operand of shape {tuple(np.shape(other))} does not "
+                        f"broadcast to {s!r}'s shape {tuple(s.shape)} (numpy order: navigation first, signal last); "
+                        "a Signal operand is matched by axis names")
+    dtype, counts = _result_type(op, data.dtype, other)
+    a = data.astype(dtype, copy=False)
+    b = other.astype(dtype, copy=False) if hasattr(other, "astype") else dtype.type(other)
+    if reflected:
+        a, b = b, a
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        out = OPERATORS[op][1](a, b)
+    if not _is_dask(out):
+        _warn_new_nonfinite(s, op, data, other, out)
+    return out, counts
+
+
+def _marked(out: Signal, counts: bool) -> Signal:
+    if not counts:  # a scaled or subtracted map is no longer raw counts
+        out.metadata.setdefault("Signal", {})["counts"] = False
+    return out
+
+
+def _number_or_array(operand):
+    if isinstance(operand, bool | np.bool_):
+        raise DataError(f"arithmetic: the operand {operand!r} is a truth value, not a number")
+    if is_number(operand):
+        return operand
+    a = operand if _is_dask(operand) else np.asarray(operand)
+    if a.dtype.kind not in "biuf":
+        raise DataError(f"arithmetic: the operand holds {a.dtype} values, not numbers")
+    return a
+
+
+def _result_type(op: str, data_dtype, other) -> tuple[np.dtype, bool]:
+    """(dtype of the result, whether it is still counts): see the module docstring."""
+    data_dtype = np.dtype(data_dtype)
+    other_dtype = np.dtype(other.dtype) if hasattr(other, "dtype") else np.asarray(other).dtype
+    if op == "add" and data_dtype.kind in "biu" and other_dtype.kind in "biu":
+        unsigned = data_dtype.kind in "bu" and other_dtype.kind in "bu"
+        return np.dtype(np.uint64 if unsigned else np.int64), True
+    single = data_dtype == np.float32 and (not hasattr(other, "dtype") or other_dtype.itemsize <= 2
+                                           or other_dtype == np.float32)
+    return np.dtype(np.float32 if single else np.float64), False
+
+
+def _warn_new_nonfinite(s: Signal, op: str, data, other, out) -> None:
+    """Division by zero (and the like) leaves inf or NaN where the inputs were finite: said, with the count."""
+    bad = ~np.isfinite(out)
+    if not bad.any():
+        return
+    before = ~np.isfinite(data)
+    if np.ndim(other):
+        before = before | ~np.isfinite(np.broadcast_to(other, out.shape))
+    new = int(np.count_nonzero(bad & ~before))
+    if new:
+        warnings.warn(f"arithmetic {OPERATORS[op][0]} on {s!r}: {new} value(s) became inf or NaN (division by zero "
+                      "or an undefined power); mask or replace them before a decomposition", UserWarning,
+                      stacklevel=4)
+
+
+def _aligned(s: Signal, o: Signal, op: str):
+    """``o``'s numbers shaped to broadcast over ``s``: each of its axes is the axis of ``s`` with its name, of the
+    same size and calibration; the axes ``s`` has and ``o`` lacks get length 1."""
+    if o.ndim == 0:
+        return np.asarray(o.data).item() if not o.is_lazy else o.data
+    names = [a.name for a in s.axes]
+    where = []
+    for a in o.axes:
+        if a.name not in names:
+            raise AxisError(f"arithmetic {OPERATORS[op][0]}: {o!r} has an axis {a.name!r} that {s!r} lacks (its axes: "
+                            f"{', '.join(names)}); the axes of an operand are matched by name")
+        d = names.index(a.name)
+        b = s.axes[d]
+        if a.size != b.size:
+            raise AxisError(f"arithmetic {OPERATORS[op][0]}: axis {a.name!r} has {a.size} values in {o!r} and "
+                            f"{b.size} in {s!r}")
+        if not (np.isclose(a.scale, b.scale, rtol=CALIBRATION_RTOL, atol=0)
+                and np.isclose(a.offset, b.offset, rtol=CALIBRATION_RTOL, atol=abs(b.scale) * 1e-9)):
+            raise AxisError(f"arithmetic {OPERATORS[op][0]}: axis {a.name!r} is calibrated offset {a.offset:g}, scale "
+                            f"{a.scale:g} in {o!r} and offset {b.offset:g}, scale {b.scale:g} in {s!r}: the values "
+                            "would be paired channel by channel across different energies or positions")
+        where.append(d)
+    data = o.data if o.is_lazy else np.asarray(o.data)
+    order = np.argsort(where)
+    data = data.transpose(tuple(int(i) for i in order))
+    shape = tuple(s.shape[d] if d in where else 1 for d in range(s.ndim))
+    return data.reshape(shape)
+
+
+DUNDERS = {"add": "add", "subtract": "sub", "multiply": "mul", "divide": "truediv", "power": "pow"}
+
+
+def _operator(op: str, reflected: bool):
+    def method(self, other):
+        return apply(self, op, other, reflected)
+
+    method.__name__ = f"__{'r' if reflected else ''}{DUNDERS[op]}__"
+    sides = ("other", "self") if reflected else ("self", "other")
+    method.__doc__ = f"``{sides[0]} {OPERATORS[op][0]} {sides[1]}``: see :mod:`emscale.core.arithmetic`."
+    return method
+
+
+# the operators are attached here, where the operation is declared (a lazy import in signal.py is an import cycle)
+for _op in OPERATORS:
+    for _reflected in (False, True):
+        _m = _operator(_op, _reflected)
+        setattr(Signal, _m.__name__, _m)
+Signal.__neg__ = lambda self: apply(self, "multiply", -1)
+
+
+__all__ = ["OPERATORS", "RECORDED_OPERAND_VALUES", "apply", "arithmetic"]
