@@ -29,7 +29,7 @@ def _two_phases_and_their_mixture(counts: float = 200.0):
 @pytest.mark.parametrize("method", ["nmf", "vca"])
 def test_k_above_the_supported_rank_is_said(method, solver):
     s = _two_phases_and_their_mixture()
-    with pytest.warns(UserWarning, match="n_components=3, but the rank estimate is 2 .*component.s. 3 do not stand out"):
+    with pytest.warns(UserWarning, match="n_components=3, but the rank estimate is 2 .*component.s. 3 do not"):
         d = em.decompose(s, method, n_components=3, solver=solver)
     assert "compare n_components=2" in d.info["weak_components"]
     with warnings.catch_warnings():
