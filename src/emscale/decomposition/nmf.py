@@ -65,7 +65,14 @@ from ._jit import use_numba_dense
 from ._linalg import tall_qr
 from ._matrix import DataMatrix
 from ._method import Context, Method, register
-from .purity import SettledStop, channel_end, pure_pixel_rotation, rotation_evidence
+from .purity import (
+    ChannelSettledStop,
+    SettledStop,
+    channel_end,
+    pure_channel_rotation,
+    pure_pixel_rotation,
+    rotation_evidence,
+)
 from .regions import PixelLayout
 from .vca import vertex_scores
 
@@ -480,15 +487,18 @@ def nmf(
     w = np.maximum(np.asarray(w, dtype=np.float64), EPS)
     h = np.maximum(np.asarray(h, dtype=np.float64), EPS)
     route = "passes"
+    settle = None
     if loss == "kl" and (in_memory or (in_memory is None and kl_fits_in_memory(dm))):
         # small matrices: the numpy sweeps (numba's import and kernel load cost more than the whole fit)
         xm = build_kl_matrix(dm, use_numba=use_numba)
         w = np.ascontiguousarray(w)
         for _ in range(fixed_h):
             xm.w_update(w, h)
-        settle = None
         if fixed_h and pure_pixels is not None:
             settle = SettledStop(pure_pixels, lambda w, h: rotation_evidence(w, h, pure_pixels)[0])
+        elif pure_pixels is not None and pure_channels:
+            # EDS, NNDSVDa start: the spectra's end, where taken, settles long before the loss rule's drift ends
+            settle = ChannelSettledStop(lambda w, h: pure_channel_rotation(w, h)[0])
         w, h, history, converged, it, given_up, stopped = _kl_in_memory(xm, w, h, max_iter, tol, gamma,
                                                                        settle=settle)
         checks = history[:-1]  # the loss every CHECK_EVERY iterations; the last entry is the final loss
@@ -512,6 +522,8 @@ def nmf(
 
         evidence, reason, pixel_end, channel_info, by_channels = ends(w, h)
         own = not (pixel_end is not None and by_channels is None) and not channel_info.get("pure_channel_rotation")
+        if isinstance(settle, ChannelSettledStop):  # that stop assumed the spectra's end: any other end goes on
+            own = not channel_info.get("pure_channel_rotation")
         if stopped == "rotated spectra settled" and own and it < max_iter:
             # the stop assumed a rotation; where the solver's own is kept, it goes on to its loss rule (a rotation
             # taken from the early stop is as good: the spectra's end, 0.00-0.01 degrees apart)

@@ -247,6 +247,42 @@ class SettledStop:
         return settled
 
 
+def channel_end_spectra(h: np.ndarray) -> np.ndarray | None:
+    """The spectra of :func:`pure_channel_rotation` for the spectra ``h`` (unit sum; its rotation needs ``h`` only),
+    or None when the channel groups give no rotation. O(channels k^2): cheap enough for every loss check."""
+    m = group_rotation(h.T, channel_groups(h))
+    if m is None:
+        return None
+    r = np.maximum(h.T @ np.linalg.inv(m), 0.0).T
+    return r / np.maximum(r.sum(axis=1, keepdims=True), 1e-300)
+
+
+class ChannelSettledStop:
+    """:class:`SettledStop` for the spectra's end (:func:`pure_channel_rotation`, EDS data, an NNDSVDa start): true
+    once the pure-channel member's spectra (:func:`channel_end_spectra`) moved less than :data:`SETTLED_DEGREES`
+    since the previous call, the loss fell by less than :data:`SETTLED_LOSS` (relative) and ``holds(W, H)`` (the
+    channel evidence). The evidence costs a sweep of the sampled pixels: it is asked once, and where it refuses the
+    stop never fires (the loss rule decides). The caller goes on to the loss rule where the end it then takes is not
+    the spectra's end (:func:`.nmf.nmf`). Measured (issue 17, 96 x 96 x 1024 EDS mixtures, rank 2, 2000
+    counts/pixel): the returned spectra settle at 0.29 / 0.28 degrees from the truth after ~170 iterations, where
+    the loss rule ran 460-530 for 0.30 / 0.30 (the solver's own spectra drifting along the family meanwhile)."""
+
+    def __init__(self, holds):
+        self.holds, self.last, self.refused = holds, None, False
+
+    def __call__(self, w: np.ndarray, h: np.ndarray, before: float, loss: float) -> bool:
+        if self.refused:
+            return False
+        now = channel_end_spectra(h)
+        settled = (now is not None and self.last is not None and max_angle_degrees(now, self.last) < SETTLED_DEGREES
+                   and before - loss <= SETTLED_LOSS * max(abs(loss), 1e-12))
+        self.last = now
+        if settled and not self.holds(w, h):
+            self.refused = True
+            return False
+        return settled
+
+
 def outside_scores(w: np.ndarray, h: np.ndarray, groups, noise: str = "poisson", sigma2: float = 1.0,
                    max_pixels: int = EVIDENCE_PIXELS):
     """(pixel indices, z) for an evenly spaced sample of at most ``max_pixels`` pixels: ``z`` (pixels, k) is each
