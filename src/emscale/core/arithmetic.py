@@ -18,6 +18,7 @@ values themselves, and refuses Poisson weighting where a subtraction left negati
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -25,7 +26,7 @@ import numpy as np
 from .errors import AxisError, DataError, is_number
 from .history import unrecorded_entry
 from .registry import operation
-from .signal import Signal, _derived, _is_dask, derive
+from .signal import Signal, _derived, _is_dask, derive, measured_mask
 
 OPERATORS = {"add": ("+", np.add), "subtract": ("-", np.subtract), "multiply": ("*", np.multiply),
              "divide": ("/", np.true_divide), "power": ("**", np.power)}
@@ -53,8 +54,16 @@ def arithmetic(s: Signal, operator: str, operand, reflected: bool = False) -> Si
 def apply(s: Signal, op: str, other, reflected: bool = False) -> Signal:
     """``s op other`` for the operator methods of :class:`Signal`: ``other`` a number, an array or a Signal
     (NotImplemented for anything else, so that Python tries the other side)."""
+    mask_from = None
     if isinstance(other, Signal):
+        names = {a.name for a in s.axes}
+        if other.ndim > s.ndim and names <= {a.name for a in other.axes}:
+            # ``spectrum - s``, ``map * s``: the operand with every axis takes the other's place
+            return apply(other, op, s, not reflected)
+        mask_from = _scan_mask_of_both(s, other, op)
         other = _aligned(s, other, op)
+        if _is_dask(other) and int(np.prod(other.shape)) <= RECORDED_OPERAND_VALUES:
+            other = np.asarray(other.compute())  # a small lazy operand is read, to be recorded
     elif not (is_number(other) or isinstance(other, np.ndarray) or _is_dask(other)):
         if isinstance(other, str | bytes | dict) or other is None:
             return NotImplemented
@@ -67,14 +76,32 @@ def apply(s: Signal, op: str, other, reflected: bool = False) -> Signal:
         other = other.item() if isinstance(other, np.ndarray | np.generic) else other
     size = int(np.prod(np.shape(other)))
     if not _is_dask(other) and size <= RECORDED_OPERAND_VALUES:
-        return arithmetic(s, op, other, reflected)
-    # too many numbers to write into the history (or lazy ones): applied, and the step marked unrecorded
-    data, counts = _compute(s, op, other, reflected)
-    out = _derived(s, data, s.axes)
-    out.history.append(unrecorded_entry(
-        f"arithmetic {OPERATORS[op][0]} with an operand of {size} values (more than {RECORDED_OPERAND_VALUES}, or "
-        "lazy, are not written into the history)"))
-    return _marked(out, counts)
+        out = arithmetic(s, op, other, reflected)
+    else:
+        # too many numbers to write into the history: applied, and the step marked unrecorded
+        data, counts = _compute(s, op, other, reflected)
+        out = _marked(_derived(s, data, s.axes), counts)
+        out.history.append(unrecorded_entry(
+            f"arithmetic {OPERATORS[op][0]} with an operand of {size} values (more than {RECORDED_OPERAND_VALUES} "
+            "are not written into the history)"))
+    if mask_from is not None:
+        out.metadata["Sampling"] = copy.deepcopy(mask_from.metadata["Sampling"])
+    return out
+
+
+def _scan_mask_of_both(s: Signal, o: Signal, op: str) -> Signal | None:
+    """The operand whose sparse-scan mask the result must carry where only ``o`` has one (``full + sparse``: the
+    unmeasured positions are still unmeasured); None where ``s``'s own is carried (or neither has one). Two
+    different masks are refused: the result would be measured nowhere in full."""
+    a, b = measured_mask(s), measured_mask(o)
+    if b is None:
+        return None
+    if a is None:
+        return o if b.shape == tuple(s.shape[: b.ndim]) else None
+    if a.shape != b.shape or not np.array_equal(a, b):
+        raise DataError(f"arithmetic {OPERATORS[op][0]}: {s!r} and {o!r} are sparse scans of different positions; "
+                        "inpaint them first (Signal.inpaint) or combine scans of the same mask")
+    return None
 
 
 def _compute(s: Signal, op: str, operand, reflected: bool):
@@ -162,17 +189,34 @@ def _aligned(s: Signal, o: Signal, op: str):
         if a.size != b.size:
             raise AxisError(f"arithmetic {OPERATORS[op][0]}: axis {a.name!r} has {a.size} values in {o!r} and "
                             f"{b.size} in {s!r}")
-        if not (np.isclose(a.scale, b.scale, rtol=CALIBRATION_RTOL, atol=0)
-                and np.isclose(a.offset, b.offset, rtol=CALIBRATION_RTOL, atol=abs(b.scale) * 1e-9)):
-            raise AxisError(f"arithmetic {OPERATORS[op][0]}: axis {a.name!r} is calibrated offset {a.offset:g}, scale "
-                            f"{a.scale:g} in {o!r} and offset {b.offset:g}, scale {b.scale:g} in {s!r}: the values "
-                            "would be paired channel by channel across different energies or positions")
+        if not _same_calibration(a, b):
+            raise AxisError(f"arithmetic {OPERATORS[op][0]}: axis {a.name!r} runs {_calibration(a)} in {o!r} and "
+                            f"{_calibration(b)} in {s!r}: the values would be paired channel by channel across "
+                            "different energies or positions (to pair them anyway, use the operand's numbers: "
+                            "s - t.data)")
         where.append(d)
     data = o.data if o.is_lazy else np.asarray(o.data)
     order = np.argsort(where)
     data = data.transpose(tuple(int(i) for i in order))
     shape = tuple(s.shape[d] if d in where else 1 for d in range(s.ndim))
     return data.reshape(shape)
+
+
+def _same_calibration(a, b) -> bool:
+    if (a.units or "") != (b.units or ""):
+        return False
+    if a.is_uniform and b.is_uniform:
+        return bool(np.isclose(a.scale, b.scale, rtol=CALIBRATION_RTOL, atol=0)
+                    and np.isclose(a.offset, b.offset, rtol=CALIBRATION_RTOL, atol=abs(b.scale) * 1e-9))
+    va, vb = a.values, b.values
+    return bool(np.allclose(va, vb, rtol=CALIBRATION_RTOL, atol=float(np.ptp(vb)) * 1e-9 if vb.size else 0.0))
+
+
+def _calibration(a) -> str:
+    u = f" {a.units}" if a.units else " (no units)"
+    if a.is_uniform:
+        return f"from {a.offset!r} in steps of {a.scale!r}{u}"
+    return f"over non-uniform coordinates {a.values[0]!r} ... {a.values[-1]!r}{u}"
 
 
 DUNDERS = {"add": "add", "subtract": "sub", "multiply": "mul", "divide": "truediv", "power": "pow"}
@@ -189,10 +233,40 @@ def _operator(op: str, reflected: bool):
 
 
 # the operators are attached here, where the operation is declared (a lazy import in signal.py is an import cycle)
+def _in_place(op: str):
+    def method(self, other):
+        out = apply(self, op, other)
+        if out is NotImplemented:
+            return NotImplemented
+        self.__dict__.update(out.__dict__)  # HyperSpy's ``s *= 2`` changes s itself: its numbers, type and history
+        return self
+
+    method.__name__ = f"__i{DUNDERS[op]}__"
+    method.__doc__ = (f"``self {OPERATORS[op][0]}= other``: ``self`` becomes the result (its dtype as the operator's: "
+                      "see :mod:`emscale.core.arithmetic`), history included.")
+    return method
+
+
+UFUNCS = {np.add: "add", np.subtract: "subtract", np.multiply: "multiply", np.true_divide: "divide",
+          np.power: "power"}
+
+
+def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    """numpy's side of the operators (``np.float32(2) * s``); any other numpy function on a Signal is refused with
+    the way to do it, not numpy's bare "does not support ufuncs"."""
+    op = UFUNCS.get(ufunc)
+    if op is not None and method == "__call__" and len(inputs) == 2 and not kwargs:
+        first = inputs[0] is self
+        return apply(self, op, inputs[1] if first else inputs[0], not first)
+    name = getattr(ufunc, "__name__", str(ufunc))
+    raise TypeError(f"numpy's {name} on a Signal: only + - * / ** are recorded operations; apply it to the numbers "
+                    f"and wrap them, em.derive(s, np.{name}(s.data), s.axes) (a step the history marks unrecorded)")
+
+
 for _op in OPERATORS:
-    for _reflected in (False, True):
-        _m = _operator(_op, _reflected)
+    for _m in (_operator(_op, False), _operator(_op, True), _in_place(_op)):
         setattr(Signal, _m.__name__, _m)
+Signal.__array_ufunc__ = _array_ufunc
 Signal.__neg__ = lambda self: apply(self, "multiply", -1)
 
 

@@ -50,13 +50,17 @@ def encode(value: Any, strict: bool = True) -> Any:
     if isinstance(value, np.ndarray):
         if value.dtype.kind == "b":
             return {"bits": _b64(np.packbits(value.ravel())), "shape": list(value.shape)}
-        if value.dtype.kind in "iuf" and value.size > INLINE_VALUES:
+        if value.dtype.kind in "iuf" and (value.size > INLINE_VALUES or not np.isfinite(value).all()):
+            # (JSON has no NaN or inf: a small array holding one is written as its bytes too)
             return {"base64": _b64(value), "dtype": value.dtype.str, "shape": list(value.shape)}
         if strict or value.dtype.kind in "iuf":
             return {"array": value.tolist(), "dtype": str(value.dtype)}
         return [encode(v, strict) for v in value.tolist()]
     if isinstance(value, np.generic):
-        return encode(value.item(), strict)
+        item = value.item()
+        if isinstance(item, np.generic):  # a longdouble's item() is a longdouble again
+            item = float(item) if np.issubdtype(value.dtype, np.floating) else str(item)
+        return encode(item, strict)
     if isinstance(value, float) and not math.isfinite(value):
         return {"float": repr(value)}
     if value is None or isinstance(value, bool | int | float | str):
