@@ -41,6 +41,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
+# this checkout's emscale, in the children too (run from another worktree it measured the installed one)
+sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE))
 import harness  # noqa: E402
 
