@@ -5,9 +5,11 @@ numbers, aligned to ``s``) small enough to keep in the history (:data:`RECORDED_
 is applied all the same, but the result's history ends with an ``"unrecorded"`` entry that says why: a replay then
 refuses it by name rather than giving other numbers.
 
-A Signal operand is aligned by axis names (each of its axes must be one of ``s``'s, of the same size and
-calibration): a spectrum applies to every pixel, a map (``s.sum(-1)``) to every channel. An array operand follows
-numpy's broadcasting in numpy order. The result has ``s``'s axes.
+A Signal operand is aligned by axis names (each of its axes must be one of the other side's, of the same size,
+calibration and units), whichever side holds every axis: a spectrum applies to every pixel, a map (``s.sum(-1)``)
+to every channel, and ``spectrum - s`` is as good as ``s - spectrum``; a sparse scan's mask is carried. An array
+operand follows numpy's broadcasting in numpy order. The result has the axes of the side that holds them all.
+``s *= 2`` changes ``s`` itself (as HyperSpy's), its dtype and history included.
 
 Types: counts stay integers only where the result is counts -- integer data plus integer data (uint64 where both
 are unsigned, as numpy's sums, else int64); every other result is floating point (float32 for float32 data with a
