@@ -148,3 +148,20 @@ def test_numpy_functions_say_what_to_do():
     assert isinstance(np.float32(2) * s, em.Signal) and isinstance(np.multiply(2.0, s), em.Signal)
     with pytest.raises(TypeError, match=r"numpy's log on a Signal.*em.derive\(s, np.log\(s.data\), s.axes\)"):
         np.log(s)
+
+
+def test_comparisons_make_a_mask_a_decomposition_takes(tmp_path):
+    """HyperSpy's ``mask = s.sum(-1) < 100`` for a navigation mask: a boolean Signal, recorded, replayed."""
+    _cube().save(tmp_path / "c.zarr")
+    s = em.load(tmp_path / "c.zarr")
+    total = s.sum(-1)
+    dim = total < float(np.median(total.data))
+    assert dim.dtype == bool and dim.shape == total.shape
+    np.testing.assert_array_equal(dim.data, total.data < np.median(total.data))
+    np.testing.assert_array_equal((float(np.median(total.data)) > total).data, dim.data)  # Python swaps it
+    np.testing.assert_array_equal((s >= 20).data, s.data >= 20)
+    np.testing.assert_array_equal(em.replay(dim.history).data, dim.data)
+    d = em.decompose(s, "pca", n_components=2, navigation_mask=dim)
+    loadings = d.loadings_array.reshape(*dim.shape, 2)  # (pixels, components) in numpy order
+    assert np.isnan(loadings[dim.data]).all() and not np.isnan(loadings[~dim.data]).any()
+    assert (s == s) and not (s == s * 1)  # equality is identity: a Signal is a record with a history

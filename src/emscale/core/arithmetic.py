@@ -9,7 +9,8 @@ A Signal operand is aligned by axis names (each of its axes must be one of the o
 calibration and units), whichever side holds every axis: a spectrum applies to every pixel, a map (``s.sum(-1)``)
 to every channel, and ``spectrum - s`` is as good as ``s - spectrum``; a sparse scan's mask is carried. An array
 operand follows numpy's broadcasting in numpy order. The result has the axes of the side that holds them all.
-``s *= 2`` changes ``s`` itself (as HyperSpy's), its dtype and history included.
+``s *= 2`` changes ``s`` itself (as HyperSpy's), its dtype and history included. ``<``, ``<=``, ``>``, ``>=`` give
+a boolean Signal (a mask: ``s.sum(-1) < 100`` as a decomposition's ``navigation_mask``); ``==`` stays identity.
 
 Types: counts stay integers only where the result is counts -- integer data plus integer data (uint64 where both
 are unsigned, as numpy's sums, else int64); every other result is floating point (float32 for float32 data with a
@@ -31,7 +32,12 @@ from .registry import operation
 from .signal import Signal, _derived, _is_dask, derive, measured_mask
 
 OPERATORS = {"add": ("+", np.add), "subtract": ("-", np.subtract), "multiply": ("*", np.multiply),
-             "divide": ("/", np.true_divide), "power": ("**", np.power)}
+             "divide": ("/", np.true_divide), "power": ("**", np.power),
+             # a boolean Signal: a mask (``s.sum(-1) < 100`` as a decomposition's navigation_mask); ``==`` stays
+             # Python's identity, as a Signal is a record with a history, not an array
+             "less": ("<", np.less), "less_equal": ("<=", np.less_equal), "greater": (">", np.greater),
+             "greater_equal": (">=", np.greater_equal)}
+COMPARISONS = ("less", "less_equal", "greater", "greater_equal")
 # an array operand up to this many values is written into the history (base64: 0.7 MB of float64); a larger one
 # makes an unrecorded step
 RECORDED_OPERAND_VALUES = 1 << 16
@@ -149,8 +155,10 @@ def _number_or_array(operand):
 
 
 def _result_type(op: str, data_dtype, other) -> tuple[np.dtype, bool]:
-    """(dtype of the result, whether it is still counts): see the module docstring."""
+    """(dtype of the computation, whether the result is still counts): see the module docstring."""
     data_dtype = np.dtype(data_dtype)
+    if op in COMPARISONS:  # compared as float64 (exact for counts), a boolean result
+        return np.dtype(np.float64), False
     other_dtype = np.dtype(other.dtype) if hasattr(other, "dtype") else np.asarray(other).dtype
     if op == "add" and data_dtype.kind in "biu" and other_dtype.kind in "biu":
         unsigned = data_dtype.kind in "bu" and other_dtype.kind in "bu"
@@ -221,7 +229,8 @@ def _calibration(a) -> str:
     return f"over non-uniform coordinates {a.values[0]!r} ... {a.values[-1]!r}{u}"
 
 
-DUNDERS = {"add": "add", "subtract": "sub", "multiply": "mul", "divide": "truediv", "power": "pow"}
+DUNDERS = {"add": "add", "subtract": "sub", "multiply": "mul", "divide": "truediv", "power": "pow", "less": "lt",
+           "less_equal": "le", "greater": "gt", "greater_equal": "ge"}
 
 
 def _operator(op: str, reflected: bool):
@@ -249,8 +258,7 @@ def _in_place(op: str):
     return method
 
 
-UFUNCS = {np.add: "add", np.subtract: "subtract", np.multiply: "multiply", np.true_divide: "divide",
-          np.power: "power"}
+UFUNCS = {fn: op for op, (_, fn) in OPERATORS.items()}
 
 
 def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
@@ -261,12 +269,15 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
         first = inputs[0] is self
         return apply(self, op, inputs[1] if first else inputs[0], not first)
     name = getattr(ufunc, "__name__", str(ufunc))
-    raise TypeError(f"numpy's {name} on a Signal: only + - * / ** are recorded operations; apply it to the numbers "
-                    f"and wrap them, em.derive(s, np.{name}(s.data), s.axes) (a step the history marks unrecorded)")
+    raise TypeError(f"numpy's {name} on a Signal: only + - * / ** < <= > >= are recorded operations; apply it to "
+                    f"the numbers and wrap them, em.derive(s, np.{name}(s.data), s.axes) (a step the history marks "
+                    "unrecorded)")
 
 
 for _op in OPERATORS:
-    for _m in (_operator(_op, False), _operator(_op, True), _in_place(_op)):
+    # Python swaps a comparison itself (``100 < s`` is ``s > 100``): no reflected or in-place form
+    for _m in ((_operator(_op, False),) if _op in COMPARISONS else
+               (_operator(_op, False), _operator(_op, True), _in_place(_op))):
         setattr(Signal, _m.__name__, _m)
 Signal.__array_ufunc__ = _array_ufunc
 Signal.__neg__ = lambda self: apply(self, "multiply", -1)
