@@ -39,6 +39,9 @@ def test_counts_stay_integers_only_where_the_result_is_counts():
     assert total.dtype == np.uint64 and total.metadata["Signal"]["counts"] is True
     np.testing.assert_array_equal(total.data, 2 * s.data.astype(np.uint64))
     assert (s + 3).dtype == np.int64
+    assert (s + (-3)).dtype == (s - 3).dtype == np.float64  # the same numbers, the same type
+    both = sum([s, s])  # starts from 0 + s: no extra step
+    assert both.dtype == np.uint64 and [h["op"] for h in both.history].count("arithmetic") == 1
     for scaled in (s * 2, s - 1, s / 2):
         assert scaled.dtype == np.float64 and scaled.metadata["Signal"]["counts"] is False
     assert (_cube(np.float32) * 2.0).dtype == np.float32

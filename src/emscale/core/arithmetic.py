@@ -12,12 +12,12 @@ operand follows numpy's broadcasting in numpy order. The result has the axes of 
 ``s *= 2`` changes ``s`` itself (as HyperSpy's), its dtype and history included. ``<``, ``<=``, ``>``, ``>=`` give
 a boolean Signal (a mask: ``s.sum(-1) < 100`` as a decomposition's ``navigation_mask``); ``==`` stays identity.
 
-Types: counts stay integers only where the result is counts -- integer data plus integer data (uint64 where both
-are unsigned, as numpy's sums, else int64); every other result is floating point (float32 for float32 data with a
-Python number, a float32 or a 16-bit operand, else float64), and ``metadata["Signal"]["counts"]`` is set False: a
-scaled or background-subtracted map is no longer raw counts (decompose still reads counts times a gain from the
-values themselves, and refuses Poisson weighting where a subtraction left negative values).
-"""
+Types: counts stay integers only where the result is counts -- integer data plus non-negative integer data
+(uint64 where both are unsigned, as numpy's sums, else int64); every other result is floating point (float32 for
+float32 data with a Python number, a float32 or a 16-bit operand, else float64), and
+``metadata["Signal"]["counts"]`` is set False: a scaled or background-subtracted map is no longer raw counts
+(decompose still reads counts times a gain from the values themselves, and refuses Poisson weighting where a
+subtraction left negative values)."""
 
 from __future__ import annotations
 
@@ -82,6 +82,8 @@ def apply(s: Signal, op: str, other, reflected: bool = False) -> Signal:
     if not _is_dask(other) and np.ndim(other) == 0:
         other = _number_or_array(other)
         other = other.item() if isinstance(other, np.ndarray | np.generic) else other
+        if op == "add" and reflected and type(other) is int and other == 0:
+            return s  # ``sum([s, t])`` starts from 0 + s: no step, no change of type
     size = int(np.prod(np.shape(other)))
     if not _is_dask(other) and size <= RECORDED_OPERAND_VALUES:
         out = arithmetic(s, op, other, reflected)
@@ -160,7 +162,10 @@ def _result_type(op: str, data_dtype, other) -> tuple[np.dtype, bool]:
     if op in COMPARISONS:  # compared as float64 (exact for counts), a boolean result
         return np.dtype(np.float64), False
     other_dtype = np.dtype(other.dtype) if hasattr(other, "dtype") else np.asarray(other).dtype
-    if op == "add" and data_dtype.kind in "biu" and other_dtype.kind in "biu":
+    negative = (other < 0) if not hasattr(other, "dtype") else (
+        other_dtype.kind == "i" and not _is_dask(other) and other.size and int(np.min(other)) < 0)
+    if op == "add" and data_dtype.kind in "biu" and other_dtype.kind in "biu" and not negative:
+        # counts plus counts (``s - 3`` and ``s + (-3)`` alike are not: floating point)
         unsigned = data_dtype.kind in "bu" and other_dtype.kind in "bu"
         return np.dtype(np.uint64 if unsigned else np.int64), True
     single = data_dtype == np.float32 and (not hasattr(other, "dtype") or other_dtype.itemsize <= 2
