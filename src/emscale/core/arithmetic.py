@@ -248,7 +248,6 @@ def _operator(op: str, reflected: bool):
     return method
 
 
-# the operators are attached here, where the operation is declared (a lazy import in signal.py is an import cycle)
 def _in_place(op: str):
     def method(self, other):
         out = apply(self, op, other)
@@ -279,6 +278,7 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
                     "unrecorded)")
 
 
+# the operators are attached here, where the operation is declared (a lazy import in signal.py is an import cycle)
 for _op in OPERATORS:
     # Python swaps a comparison itself (``100 < s`` is ``s > 100``): no reflected or in-place form
     for _m in ((_operator(_op, False),) if _op in COMPARISONS else

@@ -521,9 +521,10 @@ def nmf(
             return (evidence, reason, pixel_end, *channel_end(w, h, pixel_end, pure_channels, layout, **noise))
 
         evidence, reason, pixel_end, channel_info, by_channels = ends(w, h)
-        own = not (pixel_end is not None and by_channels is None) and not channel_info.get("pure_channel_rotation")
-        if isinstance(settle, ChannelSettledStop):  # that stop assumed the spectra's end: any other end goes on
-            own = not channel_info.get("pure_channel_rotation")
+        # whether the stop's assumed end was not taken: the pixel end for SettledStop, the spectra's end for
+        # ChannelSettledStop
+        own = not channel_info.get("pure_channel_rotation") and (
+            isinstance(settle, ChannelSettledStop) or not (pixel_end is not None and by_channels is None))
         if stopped == "rotated spectra settled" and own and it < max_iter:
             # the stop assumed a rotation; where the solver's own is kept, it goes on to its loss rule (a rotation
             # taken from the early stop is as good: the spectra's end, 0.00-0.01 degrees apart)

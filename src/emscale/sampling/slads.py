@@ -315,22 +315,11 @@ def _start(n_pixels: int, budget: int, init_fraction: float, k: int, seed: int) 
 LOW_COUNTS = 1.0  # mean counts per position below which SLADS's features mostly see noise
 
 
-def _counts_per_unit(values, count_scale) -> float | None:
-    """Detector counts per unit of a measured value: the microscope's ``count_scale`` when it declares one and the
-    values are counts by it (:func:`.microscope.as_counts`); None otherwise (no shrinkage). Whole-number values
-    alone are not taken for counts here: an ADF detector's ADC units are whole numbers too (the HAADF tilt
-    series), and shrinking them as counts of 1 cost 2.3 dB against the recorded image (projection 5, 20 %)."""
-    if count_scale is None or as_counts(values, count_scale) is None:
-        return None
-    return float(count_scale)
-
-
-def _warn_low_counts(values, count_scale) -> None:
+def _warn_low_counts(counts) -> None:
     """SLADS reads structure from the measured values; at a fraction of a count per position it reads noise.
     Measured on a real HAADF projection, 10 % budget: at 0.35 counts per position (5 at the brightest pixel) 20.5 dB
     against 21.8 for random sampling (models trained on clean and on equally noisy images alike); at 3.5 counts
     (50 at the brightest) 30.2 against 29.5."""
-    counts = as_counts(values, count_scale)
     if counts is not None and counts.size and float(counts.mean()) < LOW_COUNTS:
         # With the shot-noise reconstruction (denoise) SLADS led random sampling by 1.6-2.1 dB at 10 % of two real
         # HAADF projections at 0.5 counts per position, but gained nothing more from 10 to 20 %, where space
@@ -407,8 +396,12 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
     flat = _start(n, budget, init_fraction, model.k, seed)
     warn_all_random(flat.size, budget, asked, init_fraction, "by the model")
     vals = measure(microscope, flat)
-    _warn_low_counts(vals, getattr(microscope, "count_scale", None))
-    counts_per_unit = _counts_per_unit(vals, getattr(microscope, "count_scale", None)) if denoise else None
+    count_scale = getattr(microscope, "count_scale", None)
+    counts = as_counts(vals, count_scale)
+    _warn_low_counts(counts)
+    # the shrinkage only where the microscope declares counts: an ADF detector's ADC units are whole numbers too
+    # (the HAADF tilt series), and shrinking them as counts of 1 cost 2.3 dB (projection 5, 20 %)
+    counts_per_unit = float(count_scale) if denoise and counts is not None and count_scale is not None else None
     st = NeighbourState(shape, flat, vals, k=model.k)
     order = np.full(n, -1, dtype=np.int64)
     order[flat] = 0

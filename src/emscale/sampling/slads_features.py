@@ -267,8 +267,7 @@ class NeighbourState:
             p = recon_pixels
             d2 = self.nn_d2[p]
             y = self.values[self.nn_i[p]]
-            w = 1.0 / d2
-            w /= _row_sum(w)[:, None]
+            w = _inverse_square_weights(d2)
             xh = _row_dot(w, y)
             self.recon[p] = xh
             f = np.empty((p.size, len(FEATURES)))
@@ -324,10 +323,15 @@ class NeighbourState:
         out = y.copy()
         u = np.flatnonzero(~self.measured)
         if u.size:
-            w = 1.0 / self.nn_d2[u]
-            w /= _row_sum(w)[:, None]
-            out[u] = _row_dot(w, y[self.nn_i[u]])
+            out[u] = _row_dot(_inverse_square_weights(self.nn_d2[u]), y[self.nn_i[u]])
         return out.reshape(self.shape)
+
+
+def _inverse_square_weights(d2: np.ndarray) -> np.ndarray:
+    """The reconstruction's weights of each row's neighbours: 1 / squared distance, summing to 1 per row."""
+    w = 1.0 / d2
+    w /= _row_sum(w)[:, None]
+    return w
 
 
 def _row_sum(a: np.ndarray) -> np.ndarray:
