@@ -146,11 +146,113 @@ def test_a_sparse_scan_keeps_its_mask_on_either_side():
         p + s.sample_scan("random", 0.3, seed=2)
 
 
-def test_numpy_functions_say_what_to_do():
+def test_numpy_functions_of_one_value_are_recorded(tmp_path):
+    """``np.log(s)``, ``np.sqrt(s)``, ``abs(s)`` were refused; ``np.isnan(s)`` is a mask."""
+    _cube().save(tmp_path / "c.zarr")
+    s = em.load(tmp_path / "c.zarr")
+    x = s.data.astype(np.float64)
+    with pytest.warns(UserWarning, match=r"np.log on .*: \d+ value\(s\) became inf") as caught:
+        np.log(s // 100)  # zeros
+    assert caught[0].filename == __file__  # the user's line, not one of emscale's layers
+    for got, want in ((np.log(s), np.log(x)), (np.sqrt(s), np.sqrt(x)), (np.log1p(s * 0.5), np.log1p(0.5 * x))):
+        assert got.dtype == np.float64 and got.axes == s.axes and got.metadata["Signal"]["counts"] is False
+        np.testing.assert_allclose(got.data, want, rtol=1e-12)
+    assert np.sqrt(s.data.astype(np.float32) * 1.0).dtype == np.float32
+    a = abs(s)  # counts are their own absolute value: same numbers, same type, still counts
+    assert a.dtype == np.uint16 and a.metadata["Signal"]["counts"] is True
+    np.testing.assert_array_equal(a.data, s.data)
+    np.testing.assert_array_equal(np.abs(s - 20).data, np.abs(x - 20))
+    with pytest.warns(UserWarning, match="division by zero"):
+        ratio = (s - 20) / (s - 20)
+    nan = np.isnan(ratio)
+    assert nan.dtype == bool
+    np.testing.assert_array_equal(nan.data, s.data == 20)
+    out = np.sqrt(abs(s - 20))
+    assert [h["op"] for h in out.history][-2:] == ["elementwise", "elementwise"]
+    np.testing.assert_array_equal(em.replay(out.history).data, out.data)
+    lazy = np.log1p(em.load(tmp_path / "c.zarr", lazy=True))
+    assert lazy.is_lazy
+    np.testing.assert_allclose(np.asarray(lazy.data), np.log1p(x), rtol=1e-12)
+
+
+def test_clip_and_maximum_set_the_numbers_they_say(tmp_path):
+    """``np.clip(s, 2, 6)`` returned ``s`` unclipped (numpy clipped a 0-d object array holding the Signal)."""
+    em.Signal(np.arange(10, dtype=np.uint16).reshape(2, 5)).save(tmp_path / "s.zarr")
+    s = em.load(tmp_path / "s.zarr")
+    clipped = np.clip(s, 2, 6)
+    np.testing.assert_array_equal(clipped.data, np.clip(np.arange(10), 2, 6).reshape(2, 5))
+    assert clipped.dtype == np.uint16 and [h["op"] for h in clipped.history][1:] == ["arithmetic", "arithmetic"]
+    np.testing.assert_array_equal(np.clip(s, None, 3).data, np.minimum(s.data, 3))
+    background_removed = s - 4.5
+    floor = np.maximum(background_removed, 0)
+    np.testing.assert_array_equal(floor.data, np.maximum(s.data - 4.5, 0))
+    assert np.maximum(0, background_removed).axes == s.axes
+    assert np.maximum(s, -1).dtype == np.int32  # holds both sides
+    np.testing.assert_array_equal(np.minimum(s, s.T.T * 0 + 3).data, np.minimum(s.data, 3))
+    np.testing.assert_array_equal(em.replay(floor.history).data, floor.data)
+    with pytest.raises(TypeError, match="np.clip with a Signal"):
+        np.clip(s, 0, 3, out=np.empty((2, 5)))
+
+
+def test_floor_division_and_remainder():
     s = _cube()
-    assert isinstance(np.float32(2) * s, em.Signal) and isinstance(np.multiply(2.0, s), em.Signal)
-    with pytest.raises(TypeError, match=r"numpy's log on a Signal.*em.derive\(s, np.log\(s.data\), s.axes\)"):
-        np.log(s)
+    x = s.data.astype(np.int64)
+    assert (s // 2).dtype == np.uint16 and (s % 3).dtype == np.uint16  # a whole quotient of counts
+    np.testing.assert_array_equal((s // 2).data, x // 2)
+    np.testing.assert_array_equal((s % 3).data, x % 3)
+    np.testing.assert_array_equal((s // -2).data, x // -2)
+    np.testing.assert_allclose((100 // s).data, 100 // x.astype(np.float64))
+    with pytest.warns(UserWarning, match="became inf or NaN"):
+        zero = s // 0  # numpy's integer division by zero gives 0 without a word: here inf, and said
+    assert np.isinf(zero.data).any()
+    t = _cube()
+    t //= 4
+    np.testing.assert_array_equal(t.data, x // 4)
+
+
+def test_numpy_reductions_and_other_functions():
+    s = _cube()
+    x = s.data
+    np.testing.assert_array_equal(np.sum(s, axis=-1).data, s.sum(-1).data)
+    assert np.sum(s, axis=-1).axes == s.sum(-1).axes
+    assert float(np.mean(s)) == pytest.approx(x.mean(), rel=1e-12)
+    assert int(np.max(s)) == x.max() and float(s.sum()) == x.sum()
+    with pytest.raises(TypeError, match=r"np.sum of a Signal takes the axes only .*out"):
+        np.sum(s, axis=-1, out=np.empty((4, 5)))
+    with pytest.raises(TypeError, match="only a Signal of one value converts to a number; .* holds 320"):
+        float(s)
+    np.testing.assert_array_equal(np.asarray(s), x)  # numpy's own functions work on the numbers
+    np.testing.assert_array_equal(np.concatenate([s, s], axis=0), np.concatenate([x, x], axis=0))
+    assert np.allclose(s, x) and np.asarray(s.as_lazy()).shape == x.shape
+    with pytest.raises(TypeError, match=r"np.arctan2 on a Signal: not a recorded operation.*em.derive"):
+        np.arctan2(s, s)
+    with pytest.raises(TypeError, match=r"np.add.reduce on a Signal"):
+        np.add.reduce(s)
+    with pytest.raises(TypeError, match=r"np.log on a Signal with out"):
+        np.log(s, out=np.empty(s.shape))
+
+
+def test_a_single_position_applies_to_every_position():
+    """``s - s.inav[0:1]`` (a length-1 axis, numpy's broadcasting) was refused for the axes' sizes."""
+    s = _cube()
+    x = s.data.astype(np.float64)
+    first = s.inav[0:1]  # HyperSpy order: the first column of the scan
+    got = s - first
+    assert got.axes == s.axes
+    np.testing.assert_allclose(got.data, x - x[:, 0:1, :], rtol=1e-12)
+    np.testing.assert_allclose((first - s).data, x[:, 0:1, :] - x, rtol=1e-12)
+    np.testing.assert_allclose((s / s.inav[0:1, 0:1]).data, x / x[0:1, 0:1, :], rtol=1e-12)
+    other = em.Signal(x[:, 0:1, :], axes=[{**a.__dict__} for a in s.axes[:1]]
+                      + [{"name": "x", "navigate": True, "units": "um"}, {**s.axes[2].__dict__}])
+    with pytest.raises(em.AxisError, match="axis 'x' is in 'um'"):
+        s - other
+
+
+def test_a_masked_operand_is_refused_not_unmasked():
+    s = _cube()
+    with pytest.raises(em.DataError, match="masked array with masked values"):
+        s - np.ma.masked_array(np.ones(16), mask=[True] + [False] * 15)
+    np.testing.assert_array_equal((s - np.ma.masked_array(np.ones(16))).data, s.data - 1.0)
 
 
 def test_comparisons_make_a_mask_a_decomposition_takes(tmp_path):

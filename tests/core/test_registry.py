@@ -67,6 +67,7 @@ EXAMPLES = {
     "autonomous_spectrum_imaging": ("eds", [{"op": "autonomous_spectrum_imaging", "name": "auto", "n_phases": 3,
                                              "fraction": 0.3}]),
     "arithmetic": ("eds", [{"op": "arithmetic", "operator": "multiply", "operand": 2.5}]),
+    "elementwise": ("eds", [{"op": "elementwise", "function": "log1p"}]),
     "spectra": ("eds", [{"op": "decompose", "name": "d", "method": "pca", "n_components": 3},
                         {"op": "cluster", "of": "d", "name": "c", "n_clusters": 3},
                         {"op": "spectra", "of": "c", "name": "phase_spectra"}]),

@@ -1,4 +1,5 @@
-"""Arithmetic on Signals: ``s * 2``, ``s - background``, ``s / s.sum(-1)``, ``1 - s``, as HyperSpy's users write it.
+"""Arithmetic on Signals: ``s * 2``, ``s - background``, ``s / s.sum(-1)``, ``1 - s``, ``s // 2``,
+``np.maximum(s, 0)``, as HyperSpy's users write it (the operators are attached in :mod:`.numpy_protocol`).
 
 One recorded operation, ``arithmetic``: the operator and the other operand -- a number, or an array (a Signal's
 numbers, aligned to ``s``) small enough to keep in the history (:data:`RECORDED_OPERAND_VALUES`). A larger operand
@@ -7,14 +8,17 @@ refuses it by name rather than giving other numbers.
 
 A Signal operand is aligned by axis names (each of its axes must be one of the other side's, of the same size,
 calibration and units), whichever side holds every axis: a spectrum applies to every pixel, a map (``s.sum(-1)``)
-to every channel, and ``spectrum - s`` is as good as ``s - spectrum``; a sparse scan's mask is carried. An array
-operand follows numpy's broadcasting in numpy order. The result has the axes of the side that holds them all.
-``s *= 2`` changes ``s`` itself (as HyperSpy's), its dtype and history included. ``<``, ``<=``, ``>``, ``>=`` give
-a boolean Signal (a mask: ``s.sum(-1) < 100`` as a decomposition's ``navigation_mask``); ``==`` stays identity.
+to every channel, and ``spectrum - s`` is as good as ``s - spectrum``; a single position (a length-1 axis:
+``s.inav[0:1]``) applies to every position; a sparse scan's mask is carried. An array operand follows numpy's
+broadcasting in numpy order. The result has the axes of the side that holds them all. ``s *= 2`` changes ``s``
+itself (as HyperSpy's), its dtype and history included. ``<``, ``<=``, ``>``, ``>=`` give a boolean Signal (a mask:
+``s.sum(-1) < 100`` as a decomposition's ``navigation_mask``); ``==`` stays identity.
 
 Types: counts stay integers only where the result is counts -- integer data plus non-negative integer data
-(uint64 where both are unsigned, as numpy's sums, else int64); every other result is floating point (float32 for
-float32 data with a Python number, a float32 or a 16-bit operand, else float64), and
+(uint64 where both are unsigned, as numpy's sums, else int64). Integers stay whole numbers, no longer counts, for
+the larger or smaller of two and for ``//`` and ``%`` by a divisor that holds no zero (a type that holds both
+sides: ``uint16 // 2`` stays uint16); every other result is floating point (float32 for float32 data with a Python
+number, a float32 or a 16-bit operand, else float64), and
 ``metadata["Signal"]["counts"]`` is set False: a scaled or background-subtracted map is no longer raw counts
 (decompose still reads counts times a gain from the values themselves, and refuses Poisson weighting where a
 subtraction left negative values)."""
@@ -22,17 +26,20 @@ subtraction left negative values)."""
 from __future__ import annotations
 
 import copy
-import warnings
 
 import numpy as np
 
-from .errors import AxisError, DataError, is_number
+from .errors import AxisError, DataError, is_number, warn_caller
 from .history import unrecorded_entry
 from .registry import operation
 from .signal import Signal, _derived, _is_dask, derive, measured_mask
 
 OPERATORS = {"add": ("+", np.add), "subtract": ("-", np.subtract), "multiply": ("*", np.multiply),
-             "divide": ("/", np.true_divide), "power": ("**", np.power),
+             "divide": ("/", np.true_divide), "power": ("**", np.power), "floor_divide": ("//", np.floor_divide),
+             "remainder": ("%", np.remainder),
+             # numpy functions of two operands: ``np.maximum(s, 0)`` sets what a background subtraction left
+             # below zero to zero (``np.clip`` is the two of them)
+             "maximum": ("np.maximum", np.maximum), "minimum": ("np.minimum", np.minimum),
              # a boolean Signal: a mask (``s.sum(-1) < 100`` as a decomposition's navigation_mask); ``==`` stays
              # Python's identity, as a Signal is a record with a history, not an array
              "less": ("<", np.less), "less_equal": ("<=", np.less_equal), "greater": (">", np.greater),
@@ -52,7 +59,8 @@ def check_operator(op) -> None:
 @operation("arithmetic", check={"operator": check_operator})
 def arithmetic(s: Signal, operator: str, operand, reflected: bool = False) -> Signal:
     """``s operator operand`` (``operand operator s`` when ``reflected``): ``operator`` one of :data:`OPERATORS`
-    (``"add"``, ``"subtract"``, ``"multiply"``, ``"divide"``, ``"power"``), ``operand`` a number or an array that
+    (``"add"``, ``"subtract"``, ``"multiply"``, ``"divide"``, ``"power"``, ``"floor_divide"``, ``"remainder"``,
+    ``"maximum"``, ``"minimum"``, the comparisons), ``operand`` a number or an array that
     broadcasts to ``s``'s shape (numpy order). What ``s + t``, ``2 * s`` and the other operators run (module
     docstring); a recipe step ``{op = "arithmetic", operator = "multiply", operand = 2.5}``."""
     data, counts = _compute(s, operator, operand, reflected)
@@ -64,9 +72,9 @@ def apply(s: Signal, op: str, other, reflected: bool = False) -> Signal:
     (NotImplemented for anything else, so that Python tries the other side)."""
     mask_from = None
     if isinstance(other, Signal):
-        names = {a.name for a in s.axes}
-        if other.ndim > s.ndim and names <= {a.name for a in other.axes}:
-            # ``spectrum - s``, ``map * s``: the operand with every axis takes the other's place
+        if _holds_more(other, s):
+            # ``spectrum - s``, ``map * s``, ``s.inav[0:1] - s``: the operand with every axis at its full length
+            # takes the other's place
             return apply(other, op, s, not reflected)
         mask_from = _scan_mask_of_both(s, other, op)
         other = _aligned(s, other, op)
@@ -99,6 +107,16 @@ def apply(s: Signal, op: str, other, reflected: bool = False) -> Signal:
     return out
 
 
+def _holds_more(o: Signal, s: Signal) -> bool:
+    """Whether ``o`` has every axis of ``s`` and more of them, or the same ones with one longer where ``s``'s is a
+    single position (which broadcasts, as numpy's length-1 dimensions do)."""
+    mine = {a.name: a.size for a in s.axes}
+    theirs = {a.name: a.size for a in o.axes}
+    if not mine.keys() <= theirs.keys():
+        return False
+    return o.ndim > s.ndim or any(n == 1 < theirs[name] for name, n in mine.items())
+
+
 def _scan_mask_of_both(s: Signal, o: Signal, op: str) -> Signal | None:
     """The operand whose sparse-scan mask the result must carry where only ``o`` has one (``full + sparse``: the
     unmeasured positions are still unmeasured); None where ``s``'s own is carried (or neither has one). Two
@@ -127,7 +145,7 @@ def _compute(s: Signal, op: str, operand, reflected: bool):
         raise AxisError(f"arithmetic {OPERATORS[op][0]}: an operand of shape {tuple(np.shape(other))} does not "
                         f"broadcast to {s!r}'s shape {tuple(s.shape)} (numpy order: navigation first, signal last); "
                         "a Signal operand is matched by axis names")
-    dtype, counts = _result_type(op, data.dtype, other)
+    dtype, counts = _result_type(op, data.dtype, other, reflected)
     a = data.astype(dtype, copy=False)
     b = other.astype(dtype, copy=False) if hasattr(other, "astype") else dtype.type(other)
     if reflected:
@@ -150,13 +168,16 @@ def _number_or_array(operand):
         raise DataError(f"arithmetic: the operand {operand!r} is a truth value, not a number")
     if is_number(operand):
         return operand
+    if isinstance(operand, np.ma.MaskedArray) and np.ma.is_masked(operand):
+        raise DataError("arithmetic: the operand is a masked array with masked values; its mask would be lost "
+                        "(numpy's operators use the numbers under it): fill them first, e.g. operand.filled(np.nan)")
     a = operand if _is_dask(operand) else np.asarray(operand)
     if a.dtype.kind not in "biuf":
         raise DataError(f"arithmetic: the operand holds {a.dtype} values, not numbers")
     return a
 
 
-def _result_type(op: str, data_dtype, other) -> tuple[np.dtype, bool]:
+def _result_type(op: str, data_dtype, other, reflected: bool = False) -> tuple[np.dtype, bool]:
     """(dtype of the computation, whether the result is still counts): see the module docstring."""
     data_dtype = np.dtype(data_dtype)
     if op in COMPARISONS:  # compared as float64 (exact for counts), a boolean result
@@ -168,9 +189,23 @@ def _result_type(op: str, data_dtype, other) -> tuple[np.dtype, bool]:
         # counts plus counts (``s - 3`` and ``s + (-3)`` alike are not: floating point)
         unsigned = data_dtype.kind in "bu" and other_dtype.kind in "bu"
         return np.dtype(np.uint64 if unsigned else np.int64), True
+    if data_dtype.kind in "iu" and other_dtype.kind in "iu" and _integer_result(op, other, reflected):
+        # whole numbers of a type that holds both sides (uint16 // 2 stays uint16, np.maximum(uint16, -1) int32)
+        return np.result_type(data_dtype, np.min_scalar_type(other) if np.ndim(other) == 0 else other_dtype), False
     single = data_dtype == np.float32 and (not hasattr(other, "dtype") or other_dtype.itemsize <= 2
                                            or other_dtype == np.float32)
     return np.dtype(np.float32 if single else np.float64), False
+
+
+def _integer_result(op: str, other, reflected: bool) -> bool:
+    """Whether integers ``op`` integers stay whole numbers: the larger or smaller of two, and a quotient or remainder
+    by a divisor known to hold no zero (numpy's integer division by zero gives 0 without a word; as floating point
+    it is inf, and said)."""
+    if op in ("maximum", "minimum"):
+        return True
+    if op in ("floor_divide", "remainder") and not reflected and not _is_dask(other):
+        return bool(np.all(np.asarray(other) != 0))
+    return False
 
 
 def _warn_new_nonfinite(s: Signal, op: str, data, other, out) -> None:
@@ -183,9 +218,8 @@ def _warn_new_nonfinite(s: Signal, op: str, data, other, out) -> None:
         before = before | ~np.isfinite(np.broadcast_to(other, out.shape))
     new = int(np.count_nonzero(bad & ~before))
     if new:
-        warnings.warn(f"arithmetic {OPERATORS[op][0]} on {s!r}: {new} value(s) became inf or NaN (division by zero "
-                      "or an undefined power); mask or replace them before a decomposition", UserWarning,
-                      stacklevel=4)
+        warn_caller(f"arithmetic {OPERATORS[op][0]} on {s!r}: {new} value(s) became inf or NaN (division by zero "
+                    "or an undefined power); mask or replace them before a decomposition")
 
 
 def _aligned(s: Signal, o: Signal, op: str):
@@ -201,10 +235,16 @@ def _aligned(s: Signal, o: Signal, op: str):
                             f"{', '.join(names)}); the axes of an operand are matched by name")
         d = names.index(a.name)
         b = s.axes[d]
-        if a.size != b.size:
+        if a.size != b.size and a.size != 1:
             raise AxisError(f"arithmetic {OPERATORS[op][0]}: axis {a.name!r} has {a.size} values in {o!r} and "
-                            f"{b.size} in {s!r}")
-        if not _same_calibration(a, b):
+                            f"{b.size} in {s!r} (a single position would apply to all of them)")
+        if a.size == 1 != b.size:
+            # one position applies to every position of the axis (numpy's broadcasting): where it was taken is not
+            # compared, its units are
+            if (a.units or "") != (b.units or ""):
+                raise AxisError(f"arithmetic {OPERATORS[op][0]}: axis {a.name!r} is in {a.units or 'no units'!r} "
+                                f"in {o!r} and in {b.units or 'no units'!r} in {s!r}")
+        elif not _same_calibration(a, b):
             raise AxisError(f"arithmetic {OPERATORS[op][0]}: axis {a.name!r} runs {_calibration(a)} in {o!r} and "
                             f"{_calibration(b)} in {s!r}: the values would be paired channel by channel across "
                             "different energies or positions (to pair them anyway, use the operand's numbers: "
@@ -213,7 +253,8 @@ def _aligned(s: Signal, o: Signal, op: str):
     data = o.data if o.is_lazy else np.asarray(o.data)
     order = np.argsort(where)
     data = data.transpose(tuple(int(i) for i in order))
-    shape = tuple(s.shape[d] if d in where else 1 for d in range(s.ndim))
+    sizes = dict(zip(where, (a.size for a in o.axes), strict=True))
+    shape = tuple(sizes.get(d, 1) for d in range(s.ndim))
     return data.reshape(shape)
 
 
@@ -234,58 +275,4 @@ def _calibration(a) -> str:
     return f"over non-uniform coordinates {a.values[0]!r} ... {a.values[-1]!r}{u}"
 
 
-DUNDERS = {"add": "add", "subtract": "sub", "multiply": "mul", "divide": "truediv", "power": "pow", "less": "lt",
-           "less_equal": "le", "greater": "gt", "greater_equal": "ge"}
-
-
-def _operator(op: str, reflected: bool):
-    def method(self, other):
-        return apply(self, op, other, reflected)
-
-    method.__name__ = f"__{'r' if reflected else ''}{DUNDERS[op]}__"
-    sides = ("other", "self") if reflected else ("self", "other")
-    method.__doc__ = f"``{sides[0]} {OPERATORS[op][0]} {sides[1]}``: see :mod:`emscale.core.arithmetic`."
-    return method
-
-
-def _in_place(op: str):
-    def method(self, other):
-        out = apply(self, op, other)
-        if out is NotImplemented:
-            return NotImplemented
-        self.__dict__.update(out.__dict__)  # HyperSpy's ``s *= 2`` changes s itself: its numbers, type and history
-        return self
-
-    method.__name__ = f"__i{DUNDERS[op]}__"
-    method.__doc__ = (f"``self {OPERATORS[op][0]}= other``: ``self`` becomes the result (its dtype as the operator's: "
-                      "see :mod:`emscale.core.arithmetic`), history included.")
-    return method
-
-
-UFUNCS = {fn: op for op, (_, fn) in OPERATORS.items()}
-
-
-def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
-    """numpy's side of the operators (``np.float32(2) * s``); any other numpy function on a Signal is refused with
-    the way to do it, not numpy's bare "does not support ufuncs"."""
-    op = UFUNCS.get(ufunc)
-    if op is not None and method == "__call__" and len(inputs) == 2 and not kwargs:
-        first = inputs[0] is self
-        return apply(self, op, inputs[1] if first else inputs[0], not first)
-    name = getattr(ufunc, "__name__", str(ufunc))
-    raise TypeError(f"numpy's {name} on a Signal: only + - * / ** < <= > >= are recorded operations; apply it to "
-                    f"the numbers and wrap them, em.derive(s, np.{name}(s.data), s.axes) (a step the history marks "
-                    "unrecorded)")
-
-
-# the operators are attached here, where the operation is declared (a lazy import in signal.py is an import cycle)
-for _op in OPERATORS:
-    # Python swaps a comparison itself (``100 < s`` is ``s > 100``): no reflected or in-place form
-    for _m in ((_operator(_op, False),) if _op in COMPARISONS else
-               (_operator(_op, False), _operator(_op, True), _in_place(_op))):
-        setattr(Signal, _m.__name__, _m)
-Signal.__array_ufunc__ = _array_ufunc
-Signal.__neg__ = lambda self: apply(self, "multiply", -1)
-
-
-__all__ = ["OPERATORS", "RECORDED_OPERAND_VALUES", "apply", "arithmetic"]
+__all__ = ["COMPARISONS", "OPERATORS", "RECORDED_OPERAND_VALUES", "apply", "arithmetic"]

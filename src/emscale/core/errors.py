@@ -118,3 +118,17 @@ def check_progress(progress, where: str = "progress") -> None:
         return
     raise ArgumentError(f"{where} must be True (a progress bar per pass), False/None, or a function "
                         f"progress(bytes_done, bytes_total) called after each partition; got {progress!r}")
+
+
+def warn_caller(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` pointed at the first frame outside emscale: the user's line (``s / 0``, ``np.log(s)``)
+    however many of emscale's layers (operators, numpy's dispatch, the registry) lie between."""
+    import os
+    import sys
+    import warnings
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    level, frame = 2, sys._getframe(1)  # stacklevel 2: the caller of warn_caller
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, category, stacklevel=level)

@@ -387,7 +387,7 @@ class Signal:
             title=da.attrs.get("title", ""),
         )
 
-    # -- arithmetic: ``s + t``, ``2 * s``, ... are attached by .arithmetic, one recorded operation ------------------
+    # -- arithmetic: ``s + t``, ``2 * s``, ``np.log(s)``, ... are attached by .numpy_protocol -----------------------
     __array_ufunc__ = None  # numpy defers to the reflected operators: ``np.float32(2) * s`` is a Signal
 
     # -- display -------------------------------------------------------------------------------------------

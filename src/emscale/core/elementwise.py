@@ -1,0 +1,62 @@
+"""numpy's functions of one value on a Signal: ``np.log(s)``, ``np.sqrt(s)``, ``abs(s)``, ``np.isnan(s)``.
+
+One recorded operation, ``elementwise``, named by the function (a recipe step ``{op = "elementwise",
+function = "log1p"}``). The result keeps ``s``'s axes, mask and metadata. Types: the absolute value of integers
+stays integers (counts stay counts: they are their own absolute value); ``isnan``, ``isinf`` and ``isfinite``
+give a boolean Signal (a mask); every other function gives floating point (float32 for float32 data, else float64)
+and clears ``metadata["Signal"]["counts"]``. Values the function leaves inf or NaN where the input was finite (the
+log of a zero) are said, with their count."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import warn_caller
+from .registry import operation
+from .signal import Signal, _is_dask, derive
+
+FLOATING = ("sqrt", "cbrt", "square", "reciprocal", "exp", "expm1", "exp2", "log", "log2", "log10", "log1p",
+            "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh",
+            "arctanh", "deg2rad", "rad2deg", "floor", "ceil", "rint", "trunc", "sign")
+TESTS = ("isnan", "isinf", "isfinite")
+FUNCTIONS = {name: getattr(np, name) for name in (*FLOATING, *TESTS, "absolute")}
+
+
+def check_function(name) -> None:
+    if name not in FUNCTIONS:
+        raise ValueError(f"elementwise: unknown function {name!r}; one of {', '.join(sorted(FUNCTIONS))}")
+
+
+@operation("elementwise", check={"function": check_function})
+def elementwise(s: Signal, function: str) -> Signal:
+    """``np.<function>(s)``, value by value: ``function`` one of :data:`FUNCTIONS` (numpy's names: ``"log"``,
+    ``"sqrt"``, ``"absolute"``, ``"isnan"``, ...). What ``np.log(s)`` and ``abs(s)`` run (module docstring)."""
+    check_function(function)
+    data = s.data if _is_dask(s.data) else np.asarray(s.data)
+    kind = data.dtype.kind
+    if function in TESTS:
+        out, counts = FUNCTIONS[function](data), False
+    elif function == "absolute" and kind in "biu":
+        out, counts = (data if kind in "bu" else np.absolute(data)), True
+    else:
+        dtype = np.float32 if data.dtype in (np.float16, np.float32) else np.float64
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            out = FUNCTIONS[function](data.astype(dtype, copy=False))
+        counts = False
+        if not _is_dask(out):
+            _warn_new_nonfinite(s, function, data, out)
+    result = derive(s, out, s.axes)
+    if not counts:  # a log or a square root of counts is no longer counts
+        result.metadata.setdefault("Signal", {})["counts"] = False
+    return result
+
+
+def _warn_new_nonfinite(s: Signal, function: str, data, out) -> None:
+    new = int(np.count_nonzero(~np.isfinite(out) & np.isfinite(data)))
+    if new:
+        warn_caller(f"np.{function} on {s!r}: {new} value(s) became inf or NaN (values outside the function's "
+                    "domain, such as the log of a zero or the square root of a negative number); mask or replace "
+                    "them before a decomposition")
+
+
+__all__ = ["FUNCTIONS", "elementwise"]
