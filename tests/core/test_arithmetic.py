@@ -270,3 +270,57 @@ def test_comparisons_make_a_mask_a_decomposition_takes(tmp_path):
     loadings = d.loadings_array.reshape(*dim.shape, 2)  # (pixels, components) in numpy order
     assert np.isnan(loadings[dim.data]).all() and not np.isnan(loadings[~dim.data]).any()
     assert (s == s) and not (s == s * 1)  # equality is identity: a Signal is a record with a history
+
+
+def test_an_operand_made_from_the_signal_is_recorded_as_its_steps(tmp_path):
+    """``s / s.sum(-1)`` of a scan above 256 x 256 was an unrecorded step (a map of 67 600 values, more than the
+    history keeps): the operand is now recorded as the steps that make it from ``s``, at any size, and made again
+    at a replay."""
+    rng = np.random.default_rng(3)
+    em.Signal(rng.poisson(3.0, (260, 260, 3)).astype(np.uint16),
+              axes=[{"name": "y", "navigate": True}, {"name": "x", "navigate": True}, {"name": "E"}]).save(
+        tmp_path / "big.zarr")
+    s = em.load(tmp_path / "big.zarr")
+    with pytest.warns(UserWarning, match="division by zero"):
+        share = s / s.sum(-1)
+    e = share.history[-1]
+    assert e["op"] == "arithmetic"
+    assert e["params"]["operand"] == {"derived": [{"op": "sum", "params": s.sum(-1).history[-1]["params"]}]}
+    share.save(tmp_path / "share.zarr")
+    with pytest.warns(UserWarning, match="division by zero"):
+        again = em.replay(em.load(tmp_path / "share.zarr").history)
+    np.testing.assert_array_equal(again.data, share.data)
+    x = s.data.astype(np.float64)
+    for got, want in ((s - s.inav[0:1], x - x[:, 0:1]), (s.mean(axis=(0, 1)) - s, x.mean(axis=(0, 1)) - x),
+                      (s * s, x * x), (np.maximum(s, s.isig[1]), np.maximum(x, x[..., 1:2]))):
+        assert "derived" in got.history[-1]["params"]["operand"]
+        np.testing.assert_array_equal(em.replay(got.history).data, got.data)
+        np.testing.assert_allclose(got.data, want, rtol=1e-12)
+    lazy = em.load(tmp_path / "big.zarr", lazy=True)
+    centred = lazy - lazy.mean(axis=(0, 1))
+    assert centred.is_lazy and "derived" in centred.history[-1]["params"]["operand"]
+
+
+def test_operands_of_other_origins_keep_their_numbers():
+    """Two signals that do not share a loaded input: the operand's numbers are recorded (no steps could make it)."""
+    s = _cube()
+    t = _cube() * 1.0
+    out = s - t.isig[0.1]
+    assert "derived" not in str(out.history[-1]["params"]["operand"])
+    np.testing.assert_array_equal(out.data, s.data - t.data[..., :1])
+
+
+def test_a_recipe_step_takes_an_operand_made_from_its_input(tmp_path):
+    from emscale.workflows.recipes import parse, to_toml
+    from emscale.workflows.recipes.runner import execute
+
+    _cube().save(tmp_path / "c.zarr")
+    s = em.load(tmp_path / "c.zarr")
+    per_pixel_sum = {"derived": [{"op": "sum", "params": {"axis": -1}}]}
+    steps = [{"op": "arithmetic", "operator": "divide", "operand": per_pixel_sum}]
+    _, got, _, _ = execute(parse(to_toml({"path": str(tmp_path / "c.zarr")}, steps)))
+    np.testing.assert_array_equal(got.data, (s / s.sum(-1)).data)
+    np.testing.assert_array_equal(em.replay(got.history).data, got.data)
+    bad = [{"op": "arithmetic", "operator": "divide", "operand": {"derived": [{"op": "no_such_step"}]}}]
+    with pytest.raises(em.EmscaleError, match="step 0 \\('no_such_step'\\) is not an operation that can be redone"):
+        execute(parse(to_toml({"path": str(tmp_path / "c.zarr")}, bad)))

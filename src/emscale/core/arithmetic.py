@@ -1,10 +1,12 @@
 """Arithmetic on Signals: ``s * 2``, ``s - background``, ``s / s.sum(-1)``, ``1 - s``, ``s // 2``,
 ``np.maximum(s, 0)``, as HyperSpy's users write it (the operators are attached in :mod:`.numpy_protocol`).
 
-One recorded operation, ``arithmetic``: the operator and the other operand -- a number, or an array (a Signal's
-numbers, aligned to ``s``) small enough to keep in the history (:data:`RECORDED_OPERAND_VALUES`). A larger operand
-is applied all the same, but the result's history ends with an ``"unrecorded"`` entry that says why: a replay then
-refuses it by name rather than giving other numbers.
+One recorded operation, ``arithmetic``: the operator and the other operand. A Signal made from ``s`` itself by
+recorded steps (``s.sum(-1)`` in ``s / s.sum(-1)``, ``s.mean(axis=(0, 1))``, ``s.inav[0:1]``) is recorded as those
+steps and made again at a replay, whatever its size; any other operand as a number, or an array small enough to
+keep in the history (:data:`RECORDED_OPERAND_VALUES`). A larger array is applied all the same, but the result's
+history ends with an ``"unrecorded"`` entry that says why: a replay then refuses it by name rather than giving
+other numbers.
 
 A Signal operand is aligned by axis names (each of its axes must be one of the other side's, of the same size,
 calibration and units), whichever side holds every axis: a spectrum applies to every pixel, a map (``s.sum(-1)``)
@@ -26,12 +28,14 @@ subtraction left negative values)."""
 from __future__ import annotations
 
 import copy
+from typing import NamedTuple
 
 import numpy as np
 
+from .codec import decode
 from .errors import AxisError, DataError, is_number, warn_caller
-from .history import unrecorded_entry
-from .registry import operation
+from .history import UNRECORDED, unrecorded_entry
+from .registry import get, operation, operations
 from .signal import Signal, _derived, _is_dask, derive, measured_mask
 
 OPERATORS = {"add": ("+", np.add), "subtract": ("-", np.subtract), "multiply": ("*", np.multiply),
@@ -56,15 +60,46 @@ def check_operator(op) -> None:
         raise ValueError(f"arithmetic: unknown operator {op!r}; one of {', '.join(OPERATORS)}")
 
 
-@operation("arithmetic", check={"operator": check_operator})
+class DerivedOperand(NamedTuple):
+    """A Signal operand made from the input itself by recorded steps (``s.sum(-1)`` in ``s / s.sum(-1)``), recorded
+    as those steps -- ``{"derived": [{"op": "sum", "params": {...}}, ...]}`` -- however many numbers it holds, and
+    made again from the input at a replay."""
+
+    steps: list
+    signal: Signal
+
+
+def _record_operand(value, arguments):
+    return {"derived": value.steps} if isinstance(value, DerivedOperand) else value
+
+
+def check_operand(operand) -> None:
+    """A recipe's ``{"derived": steps}`` operand names steps that can be redone (checked before any step runs)."""
+    if isinstance(operand, dict):
+        _derived_steps(operand, "arithmetic: an operand given as a mapping")
+
+
+@operation("arithmetic", check={"operator": check_operator, "operand": check_operand},
+           record={"operand": _record_operand})
 def arithmetic(s: Signal, operator: str, operand, reflected: bool = False) -> Signal:
     """``s operator operand`` (``operand operator s`` when ``reflected``): ``operator`` one of :data:`OPERATORS`
     (``"add"``, ``"subtract"``, ``"multiply"``, ``"divide"``, ``"power"``, ``"floor_divide"``, ``"remainder"``,
-    ``"maximum"``, ``"minimum"``, the comparisons), ``operand`` a number or an array that
-    broadcasts to ``s``'s shape (numpy order). What ``s + t``, ``2 * s`` and the other operators run (module
-    docstring); a recipe step ``{op = "arithmetic", operator = "multiply", operand = 2.5}``."""
+    ``"maximum"``, ``"minimum"``, the comparisons), ``operand`` a number, an array that broadcasts to ``s``'s shape
+    (numpy order), or ``{"derived": steps}``: the Signal those recorded steps make from ``s`` (history entries,
+    ``{"op": "sum", "params": {"axis": -1}}``), matched by axis names. What ``s + t``, ``2 * s`` and the other
+    operators run (module docstring); recipe steps ``{op = "arithmetic", operator = "multiply", operand = 2.5}``,
+    ``{op = "arithmetic", operator = "divide", operand = {derived = [{op = "sum", params = {axis = -1}}]}}``."""
+    mask_from = None
+    if isinstance(operand, dict):  # a replay or a recipe: the operand is made again from s
+        operand = DerivedOperand(operand.get("derived"), _rederive(s, operand, operator))
+    if isinstance(operand, DerivedOperand):
+        mask_from = _scan_mask_of_both(s, operand.signal, operator)
+        operand = _aligned(s, operand.signal, operator)
     data, counts = _compute(s, operator, operand, reflected)
-    return _marked(derive(s, data, s.axes), counts)
+    out = _marked(derive(s, data, s.axes), counts)
+    if mask_from is not None:
+        out.metadata["Sampling"] = copy.deepcopy(mask_from.metadata["Sampling"])
+    return out
 
 
 def apply(s: Signal, op: str, other, reflected: bool = False) -> Signal:
@@ -76,6 +111,9 @@ def apply(s: Signal, op: str, other, reflected: bool = False) -> Signal:
             # ``spectrum - s``, ``map * s``, ``s.inav[0:1] - s``: the operand with every axis at its full length
             # takes the other's place
             return apply(other, op, s, not reflected)
+        steps = _steps_from(s, other)
+        if steps is not None:
+            return arithmetic(s, op, DerivedOperand(steps, other), reflected)
         mask_from = _scan_mask_of_both(s, other, op)
         other = _aligned(s, other, op)
         if _is_dask(other) and int(np.prod(other.shape)) <= RECORDED_OPERAND_VALUES:
@@ -105,6 +143,49 @@ def apply(s: Signal, op: str, other, reflected: bool = False) -> Signal:
     if mask_from is not None:
         out.metadata["Sampling"] = copy.deepcopy(mask_from.metadata["Sampling"])
     return out
+
+
+def _steps_from(s: Signal, o: Signal) -> list | None:
+    """The recorded steps that made ``o`` from ``s`` (``o``'s history is ``s``'s, a load first, and then those);
+    None where ``o`` was made otherwise or by a step that cannot be redone."""
+    mine, theirs = s.history, o.history
+    if not mine or not isinstance(mine[0], dict) or mine[0].get("op") != "load" or theirs[: len(mine)] != mine:
+        return None
+    extra = theirs[len(mine):]
+    if not all(isinstance(e, dict) and e.get("op") not in (UNRECORDED, "load") and e.get("op") in operations()
+               for e in extra):
+        return None
+    return [{k: e[k] for k in ("op", "params", "output") if k in e} for e in extra]
+
+
+def _derived_steps(operand: dict, what: str) -> list:
+    steps = operand.get("derived")
+    if set(operand) != {"derived"} or not isinstance(steps, list | tuple):
+        raise DataError(f"{what} must be {{'derived': [steps]}}, the steps that make it from the input; got keys "
+                        f"{sorted(operand)}")
+    for i, e in enumerate(steps):
+        name = e.get("op") if isinstance(e, dict) else None
+        if not isinstance(name, str) or name in (UNRECORDED, "load") or name not in operations():
+            raise DataError(f"{what}: step {i} ({name!r}) is not an operation that can be redone; each step is "
+                            "{'op': name, 'params': {...}} of a declared operation")
+    return list(steps)
+
+
+def _rederive(s: Signal, operand: dict, op: str) -> Signal:
+    """The operand ``{"derived": steps}`` makes from ``s`` (a replay's or a recipe's)."""
+    what = f"arithmetic {OPERATORS[op][0]}: an operand given as a mapping"
+    obj = s
+    for i, e in enumerate(_derived_steps(operand, what)):
+        name = e["op"]
+        step = get(name)
+        params = step.replay_params(decode(e.get("params", {})))
+        obj = step.function(obj, **params)
+        if isinstance(obj, tuple):
+            out = e.get("output", 0)
+            obj = obj[out] if type(out) is int and 0 <= out < len(obj) else None
+        if not isinstance(obj, Signal):
+            raise DataError(f"{what}: step {i} ({name!r}) makes a {type(obj).__name__}, not a Signal")
+    return obj
 
 
 def _holds_more(o: Signal, s: Signal) -> bool:
