@@ -324,3 +324,19 @@ def test_a_recipe_step_takes_an_operand_made_from_its_input(tmp_path):
     bad = [{"op": "arithmetic", "operator": "divide", "operand": {"derived": [{"op": "no_such_step"}]}}]
     with pytest.raises(em.EmscaleError, match="step 0 \\('no_such_step'\\) is not an operation that can be redone"):
         execute(parse(to_toml({"path": str(tmp_path / "c.zarr")}, bad)))
+
+
+def test_a_history_with_array_operands_exports_as_a_recipe(tmp_path):
+    """``emscale history --as-recipe`` refused any array operand ("write it to a file beside the input", which an
+    arithmetic step cannot name): the recipe now holds it in the history's own form, dtype and NaN kept."""
+    from emscale.workflows.recipes import parse, recipe_from_history
+    from emscale.workflows.recipes.runner import execute
+
+    _cube().save(tmp_path / "c.zarr")
+    s = em.load(tmp_path / "c.zarr")
+    out = (s - np.r_[np.nan, np.arange(15)].astype(np.float32)) * np.full((1, 5, 1), 0.5)
+    _, got, _, _ = execute(parse(recipe_from_history(out.history)))
+    assert got.dtype == out.dtype
+    np.testing.assert_array_equal(got.data, out.data)
+    with pytest.raises(em.EmscaleError, match="must be {'derived': \\[steps\\]}.* or an array"):
+        em.core.arithmetic.arithmetic(s, "add", {"values": [1, 2]})

@@ -74,9 +74,25 @@ def _record_operand(value, arguments):
 
 
 def check_operand(operand) -> None:
-    """A recipe's ``{"derived": steps}`` operand names steps that can be redone (checked before any step runs)."""
+    """A recipe's mapping operand: ``{"derived": steps}`` naming steps that can be redone, or an array in the
+    history's own form (``{"array": [...], "dtype": "float32"}``, what ``emscale history --as-recipe`` writes)."""
     if isinstance(operand, dict):
-        _derived_steps(operand, "arithmetic: an operand given as a mapping")
+        _operand_of_mapping(operand)
+
+
+def _operand_of_mapping(operand: dict):
+    """The steps of ``{"derived": steps}`` (a list), or the array an encoded operand holds."""
+    what = "arithmetic: an operand given as a mapping"
+    if "derived" in operand:
+        return _derived_steps(operand, what)
+    try:
+        array = decode(operand)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{what}: {exc}") from None
+    if not isinstance(array, np.ndarray):
+        raise DataError(f"{what} must be {{'derived': [steps]}}, the steps that make it from the input, or an array "
+                        f"({{'array': [...], 'dtype': 'float64'}}); got keys {sorted(operand)}")
+    return array
 
 
 @operation("arithmetic", check={"operator": check_operator, "operand": check_operand},
@@ -90,8 +106,9 @@ def arithmetic(s: Signal, operator: str, operand, reflected: bool = False) -> Si
     operators run (module docstring); recipe steps ``{op = "arithmetic", operator = "multiply", operand = 2.5}``,
     ``{op = "arithmetic", operator = "divide", operand = {derived = [{op = "sum", params = {axis = -1}}]}}``."""
     mask_from = None
-    if isinstance(operand, dict):  # a replay or a recipe: the operand is made again from s
-        operand = DerivedOperand(operand.get("derived"), _rederive(s, operand, operator))
+    if isinstance(operand, dict):  # a recipe's or a replay's: made again from s, or an array written out
+        made = _operand_of_mapping(operand)
+        operand = DerivedOperand(made, _rederive(s, operand, operator)) if isinstance(made, list) else made
     if isinstance(operand, DerivedOperand):
         mask_from = _scan_mask_of_both(s, operand.signal, operator)
         operand = _aligned(s, operand.signal, operator)

@@ -480,6 +480,25 @@ def replay_outdir(outdir, input_path=None) -> list[str]:
     return problems
 
 
+def _written_out(op: str, name: str, value, params: dict):
+    """An array parameter in the history's own form (``{"array": [...], "dtype": ...}``) where the operation's
+    declared check takes that form (an arithmetic operand); else the array, which a recipe refuses."""
+    if not isinstance(value, np.ndarray):
+        return value
+    try:
+        operation = registry.get(op)
+    except registry.RegistryError:
+        return value
+    if name not in operation.checks:
+        return value
+    encoded = codec.encode(value)
+    try:
+        operation.check(name, encoded, params)
+    except ValueError:
+        return value
+    return encoded
+
+
 # -- recipes from history --------------------------------------------------------------------------------------
 def recipe_from_history(history: list[dict]) -> str:
     """A recipe reproducing a signal's recorded history (its first entry must be a load)."""
@@ -507,6 +526,7 @@ def recipe_from_history(history: list[dict]) -> str:
         elif "axis" in p and isinstance(p["axis"], tuple):
             p["axis"] = list(p["axis"])
         p = {k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()}
+        p = {k: _written_out(op, k, v, p) for k, v in p.items()}
         arrays = [k for k, v in p.items() if isinstance(v, np.ndarray)]
         if arrays:  # a mask or table made in memory: a recipe names files, it holds no arrays
             raise RecipeError(f"history entry {i} ({op}): {', '.join(map(repr, arrays))} was given as an array "
