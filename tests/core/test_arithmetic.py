@@ -340,3 +340,6 @@ def test_a_history_with_array_operands_exports_as_a_recipe(tmp_path):
     np.testing.assert_array_equal(got.data, out.data)
     with pytest.raises(em.EmscaleError, match="must be {'derived': \\[steps\\]}.* or an array"):
         em.core.arithmetic.arithmetic(s, "add", {"values": [1, 2]})
+    pca = {"derived": [{"op": "decompose", "params": {"method": "pca", "n_components": 2}}]}
+    with pytest.raises(em.EmscaleError, match="step 0 \\('decompose'\\) of the operand's steps makes a Decomposition"):
+        em.core.arithmetic.arithmetic(s, "add", pca)

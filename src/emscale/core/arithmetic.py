@@ -108,7 +108,7 @@ def arithmetic(s: Signal, operator: str, operand, reflected: bool = False) -> Si
     mask_from = None
     if isinstance(operand, dict):  # a recipe's or a replay's: made again from s, or an array written out
         made = _operand_of_mapping(operand)
-        operand = DerivedOperand(made, _rederive(s, operand, operator)) if isinstance(made, list) else made
+        operand = DerivedOperand(made, _rederive(s, made, operator)) if isinstance(made, list) else made
     if isinstance(operand, DerivedOperand):
         mask_from = _scan_mask_of_both(s, operand.signal, operator)
         operand = _aligned(s, operand.signal, operator)
@@ -188,11 +188,10 @@ def _derived_steps(operand: dict, what: str) -> list:
     return list(steps)
 
 
-def _rederive(s: Signal, operand: dict, op: str) -> Signal:
-    """The operand ``{"derived": steps}`` makes from ``s`` (a replay's or a recipe's)."""
-    what = f"arithmetic {OPERATORS[op][0]}: an operand given as a mapping"
+def _rederive(s: Signal, steps: list, op: str) -> Signal:
+    """The operand that ``steps`` (checked by :func:`_derived_steps`) make from ``s``: a replay's or a recipe's."""
     obj = s
-    for i, e in enumerate(_derived_steps(operand, what)):
+    for i, e in enumerate(steps):
         name = e["op"]
         step = get(name)
         params = step.replay_params(decode(e.get("params", {})))
@@ -201,7 +200,8 @@ def _rederive(s: Signal, operand: dict, op: str) -> Signal:
             out = e.get("output", 0)
             obj = obj[out] if type(out) is int and 0 <= out < len(obj) else None
         if not isinstance(obj, Signal):
-            raise DataError(f"{what}: step {i} ({name!r}) makes a {type(obj).__name__}, not a Signal")
+            raise DataError(f"arithmetic {OPERATORS[op][0]}: step {i} ({name!r}) of the operand's steps makes a "
+                            f"{type(obj).__name__}, not a Signal")
     return obj
 
 
