@@ -105,8 +105,12 @@ def _omp_batch(Y, M, D, k):
     S = np.zeros((n, k + 1), np.int64)
     atoms = np.ascontiguousarray(D.T)
     inv_norm = 1.0 / np.sqrt(M @ (D * D) + 1e-12)  # each atom's norm on each patch's measured pixels
-    Ds = np.empty((n, k + 1, P))
-    As = np.empty((n, k + 1, P))
+    # step-major: each step writes one contiguous (n, P) block, read by the products through (n, k + 1, P) views
+    # (written into (n, k + 1, P), a step's atoms were strided rows: a batch of 2048 patches at k = 6 took 27.6 ms
+    # on one thread, 22.9 ms so; the same bits)
+    Dt = np.empty((k + 1, n, P))
+    At = np.empty((k + 1, n, P))
+    Ds, As = Dt.transpose(1, 0, 2), At.transpose(1, 0, 2)
     G = np.zeros((n, k + 1, k + 1))
     b = np.empty((n, k + 1))
     MY = M * Y
@@ -118,13 +122,13 @@ def _omp_batch(Y, M, D, k):
             score *= inv_norm
             score[rows, S[:, :t]] = -1.0
             S[:, t] = np.argmax(score, axis=1)
-        Ds[:, t] = atoms[S[:, t]]
-        As[:, t] = Ds[:, t] * M
+        np.take(atoms, S[:, t], axis=0, out=Dt[t])
+        np.multiply(Dt[t], M, out=At[t])
         g = np.matmul(Ds[:, : t + 1], As[:, t, :, None])[:, :, 0]
         G[:, t, : t + 1] = g
         G[:, : t + 1, t] = g
         G[:, t, t] += RIDGE
-        b[:, t] = np.einsum("np,np->n", As[:, t], Y)
+        b[:, t] = np.einsum("np,np->n", At[t], Y)
         a = np.linalg.solve(G[:, : t + 1, : t + 1], b[:, : t + 1, None])[:, :, 0]
     return S, a
 
