@@ -108,8 +108,8 @@ def unpack_symmetric(acc: np.ndarray, p: int, column: int, scale: np.ndarray | N
 def eigh_scree(c: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """All eigenvalues of the symmetric ``c`` (descending, negatives clipped to 0) and the eigenvectors of the
     ``k`` largest (columns, same order), from one tridiagonal reduction, on one BLAS thread
-    (:func:`._linalg.one_blas_thread`: the same bits whatever the process's threads)."""
-    from ._linalg import one_blas_thread
+    (:func:`emscale.engine.blas.one_blas_thread`: the same bits whatever the process's threads)."""
+    from ..engine.blas import one_blas_thread
 
     with one_blas_thread():
         return _eigh_scree(c, k)
@@ -158,7 +158,7 @@ def top_eigenvalue(c: np.ndarray, max_steps: int = 300, rtol: float = 1e-7) -> f
     exact breakdown or no convergence falls back to the dense solver.
     (Written here because ``scipy.sparse.linalg.eigsh`` costs 0.36 s to import, more than this solve.) On one BLAS
     thread, as :func:`eigh_scree`."""
-    from ._linalg import one_blas_thread
+    from ..engine.blas import one_blas_thread
 
     with one_blas_thread():
         return _top_eigenvalue(c, max_steps, rtol)

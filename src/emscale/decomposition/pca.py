@@ -38,7 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._linalg import one_blas_thread, tall_qr
+from ..engine.blas import one_blas_thread
+from ._linalg import tall_qr
 from ._matrix import DataMatrix
 from ._method import Context, Method, register, signed
 
@@ -103,7 +104,7 @@ def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None, rank_sel: np
 
 
 def _small_eigh(k: np.ndarray):
-    """``numpy.linalg.eigh`` on one BLAS thread (:func:`._linalg.one_blas_thread`: the same bits whatever the
+    """``numpy.linalg.eigh`` on one BLAS thread (:func:`emscale.engine.blas.one_blas_thread`: the same bits whatever the
     threads; threaded OpenBLAS also spins on a busy machine, 900 x 900 on 2 loaded cores: 9.4 s threaded, ~1 s on
     one thread)."""
     with one_blas_thread():

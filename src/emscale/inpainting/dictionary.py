@@ -51,6 +51,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..core.errors import DataError, check_count, check_flag, check_number, check_seed
+from ..engine.blas import one_blas_thread
 from ._checks import check_image_and_mask, standardise
 from .baselines import biharmonic
 from .sparse import INTERPOLATION, TOO_FEW_TO_HOLD_OUT, hold_out, smooth_fill, sparse
@@ -156,21 +157,18 @@ def _atom_update(D, Y, M, S, C):
     return D, C
 
 
-def _one_blas_thread():
-    """The pursuit's and the atom update's products are small (a batch of 2048 patches of 64 values against 144
-    atoms): OpenBLAS's threads cost more than they save on them. Measured 2026-12-03 on the 2-core machine (fresh
-    processes, 48 cases: 64-256 pixel crops of two HAADF projections and a lattice at 5-30 %): the whole method's
-    CPU time 214 -> 131 s; its wall time the same where the other core was idle, 1.4-2.3 x shorter where other
-    work held it (336 -> 217 s in all). The same bits in all 48 (each element of a product is one thread's sum)."""
-    from ..decomposition._linalg import one_blas_thread  # here: the decomposition package costs 0.1-0.5 s
-
-    return one_blas_thread()
+# The pursuit's and the atom update's products are small (a batch of 2048 patches of 64 values against 144 atoms):
+# OpenBLAS's threads cost more than they save on them, so they run on one (engine.blas.one_blas_thread). Measured
+# 2026-12-03 on the 2-core machine (fresh processes, 48 cases: 64-256 pixel crops of two HAADF projections and a
+# lattice at 5-30 %): the whole method's CPU time 214 -> 131 s; its wall time the same where the other core was
+# idle, 1.4-2.3 x shorter where other work held it (336 -> 217 s in all). The same bits in all 48 (each element of a
+# product is one thread's sum).
 
 
 def learn_dictionary(Y, M, p: int, k: int, n_iter: int = 8) -> np.ndarray:
     """Alternate masked OMP and masked K-SVD on training patches ``Y``/``M`` (n, p*p); returns ``D``."""
     D = odct_dictionary(p)
-    with _one_blas_thread():
+    with one_blas_thread():
         for _ in range(n_iter):
             S, C = masked_omp(Y, M, D, k)
             D, _ = _atom_update(D, Y, M, S, C)
@@ -347,7 +345,7 @@ def _learn(y, m, x, p, k, n_iter, train, corners, prior_weight) -> np.ndarray:
 def _code(y, m, x, D, p, k, corners, prior_weight) -> np.ndarray:
     """Every patch coded on ``D`` (measured pixels of ``y``, pseudo-observations of ``x``) and averaged."""
     M = _patches(np.where(m, 1.0, prior_weight), p, *corners)
-    with _one_blas_thread():
+    with one_blas_thread():
         S, C = masked_omp(_patches(np.where(m, y, x), p, *corners), M, D, k)
     return _average_patches(np.einsum("npi,ni->np", D[:, S].transpose(1, 0, 2), C), y.shape, p, *corners)
 
