@@ -47,7 +47,11 @@ OPERATORS = {"add": ("+", np.add), "subtract": ("-", np.subtract), "multiply": (
              # a boolean Signal: a mask (``s.sum(-1) < 100`` as a decomposition's navigation_mask); ``==`` stays
              # Python's identity, as a Signal is a record with a history, not an array
              "less": ("<", np.less), "less_equal": ("<=", np.less_equal), "greater": (">", np.greater),
-             "greater_equal": (">=", np.greater_equal)}
+             "greater_equal": (">=", np.greater_equal),
+             # masks combined: ``(s.sum(-1) < a) | (s.sum(-1) > b)`` (boolean Signals and truth values only)
+             "logical_and": ("&", np.logical_and), "logical_or": ("|", np.logical_or),
+             "logical_xor": ("^", np.logical_xor)}
+LOGICAL = ("logical_and", "logical_or", "logical_xor")
 COMPARISONS = ("less", "less_equal", "greater", "greater_equal")
 # an array operand up to this many values is written into the history (base64: 0.7 MB of float64); a larger one
 # makes an unrecorded step
@@ -146,17 +150,23 @@ def apply(s: Signal, op: str, other, reflected: bool = False) -> Signal:
         other = _number_or_array(other)
         other = other.item() if isinstance(other, np.ndarray | np.generic) else other
         if op == "add" and reflected and type(other) is int and other == 0:
-            return s  # ``sum([s, t])`` starts from 0 + s: no step, no change of type
+            return same(s)  # ``sum([s, t])`` starts from 0 + s: no step, no change of type
     size = int(np.prod(np.shape(other)))
+    if _is_dask(other) and size <= RECORDED_OPERAND_VALUES:
+        other = np.asarray(other.compute())  # a small lazy operand is read, to be recorded
     if not _is_dask(other) and size <= RECORDED_OPERAND_VALUES:
         out = arithmetic(s, op, other, reflected)
     else:
-        # too many numbers to write into the history: applied, and the step marked unrecorded
+        # too many numbers to write into the history: applied, and the step marked unrecorded -- and said now, not
+        # first at a replay
         data, counts = _compute(s, op, other, reflected)
         out = _marked(_derived(s, data, s.axes), counts)
-        out.history.append(unrecorded_entry(
-            f"arithmetic {OPERATORS[op][0]} with an operand of {size} values (more than {RECORDED_OPERAND_VALUES} "
-            "are not written into the history)"))
+        how = (f"arithmetic {OPERATORS[op][0]} with an operand of {size} values (more than {RECORDED_OPERAND_VALUES} "
+               "are not written into the history)")
+        out.history.append(unrecorded_entry(how))
+        warn_caller(f"{how}: the result cannot be replayed or exported as a recipe. An operand made from the same "
+                    "signal by recorded steps is recorded as those steps (s / s.sum(-1), not s2 / s.sum(-1) where s2 "
+                    "came from s by other steps); or save the operand and load it as a signal of its own")
     if mask_from is not None:
         out.metadata["Sampling"] = copy.deepcopy(mask_from.metadata["Sampling"])
     return out
@@ -189,7 +199,8 @@ def _derived_steps(operand: dict, what: str) -> list:
 
 
 def _rederive(s: Signal, steps: list, op: str) -> Signal:
-    """The operand that ``steps`` (checked by :func:`_derived_steps`) make from ``s``: a replay's or a recipe's."""
+    """The operand that ``steps`` (checked by :func:`_derived_steps`) make from ``s``: a replay's or a recipe's. A
+    step may make a result rather than a Signal (``decompose`` before ``reconstruct``); the last makes the Signal."""
     obj = s
     for i, e in enumerate(steps):
         name = e["op"]
@@ -199,10 +210,19 @@ def _rederive(s: Signal, steps: list, op: str) -> Signal:
         if isinstance(obj, tuple):
             out = e.get("output", 0)
             obj = obj[out] if type(out) is int and 0 <= out < len(obj) else None
-        if not isinstance(obj, Signal):
-            raise DataError(f"arithmetic {OPERATORS[op][0]}: step {i} ({name!r}) of the operand's steps makes a "
-                            f"{type(obj).__name__}, not a Signal")
+        if obj is None:
+            raise DataError(f"arithmetic {OPERATORS[op][0]}: step {i} ({name!r}) of the operand's steps names an "
+                            f"output it does not make ({e.get('output')!r})")
+    if not isinstance(obj, Signal):
+        raise DataError(f"arithmetic {OPERATORS[op][0]}: the operand's steps end with a {type(obj).__name__}, not a "
+                        "Signal")
     return obj
+
+
+def same(s: Signal) -> Signal:
+    """A new Signal of ``s``'s numbers and history (``+s``, ``0 + s``): an in-place operator on it (``total += f``)
+    must not change ``s``."""
+    return _derived(s, s.data, s.axes)
 
 
 def _holds_more(o: Signal, s: Signal) -> bool:
@@ -233,8 +253,16 @@ def _scan_mask_of_both(s: Signal, o: Signal, op: str) -> Signal | None:
 def _compute(s: Signal, op: str, operand, reflected: bool):
     """(the result's numbers, whether they are still counts)."""
     check_operator(op)
-    other = _number_or_array(operand)
+    other = _number_or_array(operand, truth=op in LOGICAL)
     data = s.data if _is_dask(s.data) else np.asarray(s.data)
+    other_dtype = np.dtype(other.dtype if hasattr(other, "dtype") else type(other))
+    if op in LOGICAL and (data.dtype.kind != "b" or other_dtype.kind != "b"):
+        raise DataError(f"arithmetic {OPERATORS[op][0]}: & | ^ combine masks (boolean Signals such as "
+                        f"s.sum(-1) < 100) and truth values, not {data.dtype} and {other_dtype} values "
+                        "(bitwise integer arithmetic: on s.data, wrapped with em.derive)")
+    if data.dtype.kind == "c":
+        raise DataError(f"arithmetic {OPERATORS[op][0]}: {s!r} holds complex values; take their modulus first "
+                        "(abs(s)) or compute on s.data and wrap the result (em.derive)")
     try:
         shape = tuple(np.broadcast_shapes(tuple(data.shape), tuple(np.shape(other))))
     except ValueError:
@@ -261,8 +289,10 @@ def _marked(out: Signal, counts: bool) -> Signal:
     return out
 
 
-def _number_or_array(operand):
+def _number_or_array(operand, truth: bool = False):
     if isinstance(operand, bool | np.bool_):
+        if truth:
+            return np.bool_(operand)
         raise DataError(f"arithmetic: the operand {operand!r} is a truth value, not a number")
     if is_number(operand):
         return operand
@@ -276,48 +306,65 @@ def _number_or_array(operand):
 
 
 def _result_type(op: str, data_dtype, other, reflected: bool = False) -> tuple[np.dtype, bool]:
-    """(dtype of the computation, whether the result is still counts): see the module docstring."""
+    """(dtype of the computation, whether the result is still counts): see the module docstring. Decided by the
+    types and by a number's own value, never by the values of an array: lazy and in-memory data get the same type,
+    and ``a + b`` the type of ``b + a``."""
     data_dtype = np.dtype(data_dtype)
     if op in COMPARISONS:  # compared as float64 (exact for counts), a boolean result
         return np.dtype(np.float64), False
+    if op in LOGICAL:
+        return np.dtype(bool), False
     other_dtype = np.dtype(other.dtype) if hasattr(other, "dtype") else np.asarray(other).dtype
-    negative = (other < 0) if not hasattr(other, "dtype") else (
-        other_dtype.kind == "i" and not _is_dask(other) and other.size and int(np.min(other)) < 0)
-    if op == "add" and data_dtype.kind in "biu" and other_dtype.kind in "biu" and not negative:
-        # counts plus counts (``s - 3`` and ``s + (-3)`` alike are not: floating point)
-        unsigned = data_dtype.kind in "bu" and other_dtype.kind in "bu"
-        return np.dtype(np.uint64 if unsigned else np.int64), True
+    if op == "add" and data_dtype.kind in "bu" and _unsigned(other):
+        return np.dtype(np.uint64), True  # counts plus counts (``s - 3`` and ``s + (-3)`` alike are not)
     if data_dtype.kind in "iu" and other_dtype.kind in "iu" and _integer_result(op, other, reflected):
         # whole numbers of a type that holds both sides (uint16 // 2 stays uint16, np.maximum(uint16, -1) int32)
         return np.result_type(data_dtype, np.min_scalar_type(other) if np.ndim(other) == 0 else other_dtype), False
-    single = data_dtype == np.float32 and (not hasattr(other, "dtype") or other_dtype.itemsize <= 2
-                                           or other_dtype == np.float32)
+    single = data_dtype.kind == "f" and data_dtype.itemsize <= 4 and (
+        not hasattr(other, "dtype") or other_dtype.itemsize <= 2 or other_dtype == np.float32)
     return np.dtype(np.float32 if single else np.float64), False
+
+
+def _unsigned(other) -> bool:
+    """Whether ``other`` cannot be negative by its type (unsigned or boolean) or, for a single number, its value."""
+    if np.ndim(other) == 0 and not _is_dask(other):
+        value = other.item() if isinstance(other, np.ndarray | np.generic) else other
+        return isinstance(value, int) and value >= 0
+    return np.dtype(other.dtype).kind in "bu"
 
 
 def _integer_result(op: str, other, reflected: bool) -> bool:
     """Whether integers ``op`` integers stay whole numbers: the larger or smaller of two, and a quotient or remainder
-    by a divisor known to hold no zero (numpy's integer division by zero gives 0 without a word; as floating point
-    it is inf, and said)."""
+    by a number other than zero (numpy's integer division by zero gives 0 without a word; as floating point it is
+    inf, and said; an array divisor goes that way too, so that lazy and in-memory data agree)."""
     if op in ("maximum", "minimum"):
         return True
-    if op in ("floor_divide", "remainder") and not reflected and not _is_dask(other):
-        return bool(np.all(np.asarray(other) != 0))
+    if op in ("floor_divide", "remainder") and not reflected and np.ndim(other) == 0 and not _is_dask(other):
+        return other != 0
     return False
 
 
 def _warn_new_nonfinite(s: Signal, op: str, data, other, out) -> None:
     """Division by zero (and the like) leaves inf or NaN where the inputs were finite: said, with the count."""
-    bad = ~np.isfinite(out)
-    if not bad.any():
+    if np.isfinite(out).all():
         return
     before = ~np.isfinite(data)
     if np.ndim(other):
         before = before | ~np.isfinite(np.broadcast_to(other, out.shape))
-    new = int(np.count_nonzero(bad & ~before))
+    new = new_nonfinite(s, out, before)
     if new:
         warn_caller(f"arithmetic {OPERATORS[op][0]} on {s!r}: {new} value(s) became inf or NaN (division by zero "
                     "or an undefined power); mask or replace them before a decomposition")
+
+
+def new_nonfinite(s: Signal, out, before) -> int:
+    """How many values of ``out`` are inf or NaN that were not (``before``: those that were), counted at the measured
+    positions of a sparse scan only: its unmeasured zeros give 0 / 0 by design, and are inpainted later."""
+    new = ~np.isfinite(out) & ~before
+    mask = measured_mask(s)
+    if mask is not None and mask.shape == new.shape[: mask.ndim]:
+        new = new[mask]
+    return int(np.count_nonzero(new))
 
 
 def _aligned(s: Signal, o: Signal, op: str):
@@ -373,4 +420,4 @@ def _calibration(a) -> str:
     return f"over non-uniform coordinates {a.values[0]!r} ... {a.values[-1]!r}{u}"
 
 
-__all__ = ["COMPARISONS", "OPERATORS", "RECORDED_OPERAND_VALUES", "apply", "arithmetic"]
+__all__ = ["COMPARISONS", "LOGICAL", "OPERATORS", "RECORDED_OPERAND_VALUES", "apply", "arithmetic", "same"]

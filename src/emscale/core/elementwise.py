@@ -2,23 +2,26 @@
 
 One recorded operation, ``elementwise``, named by the function (a recipe step ``{op = "elementwise",
 function = "log1p"}``). The result keeps ``s``'s axes, mask and metadata. Types: the absolute value of integers
-stays integers (counts stay counts: they are their own absolute value); ``isnan``, ``isinf`` and ``isfinite``
-give a boolean Signal (a mask); every other function gives floating point (float32 for float32 data, else float64)
-and clears ``metadata["Signal"]["counts"]``. Values the function leaves inf or NaN where the input was finite (the
-log of a zero) are said, with their count."""
+stays integers (counts stay counts: they are their own absolute value); ``isnan``, ``isinf``, ``isfinite`` and
+``logical_not`` (``~mask``) give a boolean Signal (a mask); the absolute value of complex data is their modulus;
+every other function gives floating point (float32 for float16 and float32 data, else float64; complex data
+refused) and clears ``metadata["Signal"]["counts"]``. Values the function leaves inf or NaN where the input was
+finite (the log of a zero) are said, with their count, at measured scan positions of in-memory data (a lazy result
+is not computed to look)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .errors import warn_caller
+from .arithmetic import new_nonfinite
+from .errors import DataError, warn_caller
 from .registry import operation
 from .signal import Signal, _is_dask, derive
 
 FLOATING = ("sqrt", "cbrt", "square", "reciprocal", "exp", "expm1", "exp2", "log", "log2", "log10", "log1p",
             "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh",
             "arctanh", "deg2rad", "rad2deg", "floor", "ceil", "rint", "trunc", "sign")
-TESTS = ("isnan", "isinf", "isfinite")
+TESTS = ("isnan", "isinf", "isfinite", "logical_not")
 FUNCTIONS = {name: getattr(np, name) for name in (*FLOATING, *TESTS, "absolute")}
 
 
@@ -38,6 +41,11 @@ def elementwise(s: Signal, function: str) -> Signal:
         out, counts = FUNCTIONS[function](data), False
     elif function == "absolute" and kind in "biu":
         out, counts = (data if kind in "bu" else np.absolute(data)), True
+    elif function == "absolute" and kind == "c":
+        out, counts = np.absolute(data), False  # the modulus: what decompose and plot ask of complex data
+    elif kind == "c":
+        raise DataError(f"np.{function} on {s!r}: it holds complex values; take their modulus first (abs(s)) or "
+                        "compute on s.data and wrap the result (em.derive)")
     else:
         dtype = np.float32 if data.dtype in (np.float16, np.float32) else np.float64
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -52,7 +60,7 @@ def elementwise(s: Signal, function: str) -> Signal:
 
 
 def _warn_new_nonfinite(s: Signal, function: str, data, out) -> None:
-    new = int(np.count_nonzero(~np.isfinite(out) & np.isfinite(data)))
+    new = new_nonfinite(s, out, ~np.isfinite(data))
     if new:
         warn_caller(f"np.{function} on {s!r}: {new} value(s) became inf or NaN (values outside the function's "
                     "domain, such as the log of a zero or the square root of a negative number); mask or replace "

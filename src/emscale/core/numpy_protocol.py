@@ -1,9 +1,12 @@
 """A Signal among numpy's operators and functions, as HyperSpy's users write them.
 
-- ``s * 2``, ``1 - s``, ``s // 2``, ``s < 100``, ``np.maximum(s, 0)``: the recorded operation ``arithmetic``
-  (:mod:`.arithmetic`); ``np.log(s)``, ``abs(s)``, ``np.isnan(s)``: ``elementwise`` (:mod:`.elementwise`).
+- ``s * 2``, ``1 - s``, ``s // 2``, ``s < 100``, ``(m < a) | (m > b)``, ``np.maximum(s, 0)``: the recorded
+  operation ``arithmetic`` (:mod:`.arithmetic`); ``np.log(s)``, ``abs(s)``, ``np.isnan(s)``, ``~mask``:
+  ``elementwise`` (:mod:`.elementwise`). ``==`` stays identity (a Signal is a record with a history); ``if mask:``
+  holds only for a Signal of one value (``if s.sum() > 1e6:``), as numpy's truth of an array.
 - ``np.clip(s, 0, None)``: ``np.maximum`` then ``np.minimum``, two recorded steps; ``np.sum(s, axis=-1)`` (and
-  ``mean``, ``max``, ``min``, ``std``): the Signal's own reduction over those axes.
+  ``mean``, ``max``, ``min``, ``std``): the Signal's own reduction over those axes, counted in the Signal's axis
+  order (HyperSpy's: ``np.mean(s, axis=0)`` is the mean over x) -- numpy's other functions count in numpy's order.
 - Any other numpy function (``np.concatenate([s, t])``, ``np.allclose(s, t)``) and ``np.asarray(s)`` work on the
   numbers and give plain arrays, as HyperSpy's do: the axes and history stay with the Signal. ``float(s.sum())``
   is the one value of a Signal that holds one.
@@ -16,14 +19,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arithmetic import COMPARISONS, OPERATORS, apply
+from .arithmetic import COMPARISONS, OPERATORS, apply, same
 from .elementwise import FUNCTIONS, elementwise
 from .signal import Signal, _is_dask
 
 DUNDERS = {"add": "add", "subtract": "sub", "multiply": "mul", "divide": "truediv", "power": "pow",
            "floor_divide": "floordiv", "remainder": "mod", "less": "lt", "less_equal": "le", "greater": "gt",
-           "greater_equal": "ge"}
-BINARY = {fn: op for op, (_, fn) in OPERATORS.items()}
+           "greater_equal": "ge", "logical_and": "and", "logical_or": "or", "logical_xor": "xor"}
+# numpy's & | ^ on an array and a Signal call the bitwise ufuncs: on masks, the logical ones
+BINARY = {fn: op for op, (_, fn) in OPERATORS.items()} | {
+    np.bitwise_and: "logical_and", np.bitwise_or: "logical_or", np.bitwise_xor: "logical_xor"}
 UNARY = {fn: name for name, fn in FUNCTIONS.items()}
 REDUCTIONS = {np.sum: "sum", np.mean: "mean", np.max: "max", np.amax: "max", np.min: "min", np.amin: "min",
               np.std: "std"}
@@ -66,13 +71,16 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
             return -self
         if len(inputs) == 1 and ufunc is np.positive:
             return +self
+        if len(inputs) == 1 and ufunc is np.invert:
+            return ~self
         if len(inputs) == 1 and ufunc in UNARY:
             return elementwise(self, UNARY[ufunc])
     how = f"np.{name}" if method == "__call__" else f"np.{name}.{method}"
+    args = ", ".join(["s.data", "t.data", "u.data"][: max(getattr(ufunc, "nin", 1), 1)])
     raise TypeError(f"{how} on a Signal{' with ' + ', '.join(kwargs) if kwargs else ''}: not a recorded operation "
-                    f"(those are + - * / // % ** < <= > >=, np.maximum, np.minimum and np.{', np.'.join(FUNCTIONS)}); "
-                    f"apply it to the numbers and wrap them, em.derive(s, np.{name}(s.data), s.axes) (a step the "
-                    "history marks unrecorded)")
+                    f"(those are + - * / // % ** < <= > >= & | ^ ~, np.maximum, np.minimum and "
+                    f"np.{', np.'.join(FUNCTIONS)}); apply it to the numbers and wrap them, em.derive(s, "
+                    f"np.{name}({args}), s.axes) (a step the history marks unrecorded)")
 
 
 def _array_function(self, func, types, args, kwargs):
@@ -90,7 +98,9 @@ def _clip(a, a_min=None, a_max=None, out=None, **kwargs):
                         "None, numbers or arrays); for numpy's out= and the others use s.data")
     if a_min is not None:
         a = np.maximum(a, a_min)
-    return a if a_max is None else np.minimum(a, a_max)
+    if a_max is not None:
+        a = np.minimum(a, a_max)
+    return same(a) if a_min is None and a_max is None else a
 
 
 def _reduction(s: Signal, name: str, func, axis=None, *rest, **kwargs):
@@ -123,6 +133,23 @@ def _array(self, dtype=None, copy=None):
     return a.copy() if copy else a
 
 
+def _invert(self):
+    """``~mask``: the mask's complement (boolean Signals only: on integers ``~`` is bitwise)."""
+    if self.dtype.kind != "b":
+        raise TypeError(f"~ on {self!r}: ~ inverts a mask (a boolean Signal such as s.sum(-1) < 100); for bitwise "
+                        "integer arithmetic use s.data and wrap it (em.derive)")
+    return elementwise(self, "logical_not")
+
+
+def _truth(self) -> bool:
+    """``if s.sum() > 1e6:``: the truth of a Signal of one value; of more values it is ambiguous, as numpy's (and an
+    ``if`` on a whole mask was always true)."""
+    n = int(np.prod(self.shape))
+    if n != 1:
+        raise ValueError(f"the truth value of {self!r} ({n} values) is ambiguous: use (mask).data.any() or .all()")
+    return bool(_one_value(self))
+
+
 def _one_value(self):
     if int(np.prod(self.shape)) != 1:
         raise TypeError(f"only a Signal of one value converts to a number; {self!r} holds {int(np.prod(self.shape))} "
@@ -142,7 +169,9 @@ Signal.__array_ufunc__ = _array_ufunc
 Signal.__array_function__ = _array_function
 Signal.__array__ = _array
 Signal.__neg__ = lambda self: apply(self, "multiply", -1)
-Signal.__pos__ = lambda self: self  # ``+s`` changes nothing: no step (as ``0 + s``)
+Signal.__pos__ = same  # ``+s`` changes no number: no step (as ``0 + s``), but a Signal of its own
+Signal.__invert__ = _invert
+Signal.__bool__ = _truth
 Signal.__abs__ = lambda self: elementwise(self, "absolute")
 Signal.__float__ = lambda self: float(_one_value(self))
 Signal.__int__ = lambda self: int(_one_value(self))

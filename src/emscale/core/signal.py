@@ -783,6 +783,13 @@ class _Indexer:
     def __getitem__(self, key) -> Signal:
         return (select_nav if self._nav else select_sig)(self._s, key)
 
+    def __setitem__(self, key, value) -> None:
+        which = "inav" if self._nav else "isig"
+        raise TypeError(f"s.{which}[...] = ... (or *= and the like): a Signal is not changed in place by index, as "
+                        "every change is a recorded step; build the change from whole signals (s * mask, "
+                        "np.where on s.data), or edit a copy of the numbers and wrap it, em.derive(s, data, s.axes) "
+                        "(a step the history marks unrecorded)")
+
 
 def _normalise_key(s: Signal, key, nav: bool) -> tuple:
     """The key as a tuple with one entry per indexed axis (user order), an Ellipsis expanded."""

@@ -248,9 +248,7 @@ def _run_steps(recipe: Recipe, s: Signal, progress):
             progress(i, len(recipe.steps), st.op)
         t0 = time.perf_counter()
         op = operation_for(st.op)
-        params = dict(st.params)
-        if st.op in ("inav", "isig"):
-            params["key"] = parse_key(params["key"])
+        params = _call_params(st.op, st.params)
         try:
             with _history.files_read() as read:
                 obj = op.function(results[st.of] if op.on is not None else s, **params)
@@ -499,6 +497,53 @@ def _written_out(op: str, name: str, value, params: dict):
     return encoded
 
 
+def _recipe_params(op: str, p: dict, where: str) -> dict:
+    """A recorded step's parameters (decoded) as a recipe writes them: index keys as text, tuples as lists, the
+    steps of an operand made from the input (``{"derived": [...]}``) likewise, a small array in the history's own
+    form where the operation takes it (:func:`_written_out`); any other array is refused."""
+    try:  # a step recorded before one of its parameters was: the value of that time
+        p = registry.get(op).replay_params(p)
+    except registry.RegistryError:
+        pass  # parse() names the unknown operation
+    if op in ("inav", "isig"):
+        key = p["key"]
+        p = {"key": format_key(key[0] if isinstance(key, tuple) and len(key) == 1 else key)}
+    p = {k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()}
+    p = {k: _written_out(op, k, v, p) for k, v in p.items()}
+    for k, v in p.items():
+        if _is_derived(v):
+            p[k] = {"derived": [{"op": e["op"], **({"output": e["output"]} if "output" in e else {}),
+                                 "params": {n: x for n, x in _recipe_params(e["op"], dict(e.get("params", {})),
+                                                                            where).items() if x is not None}}
+                                for e in v["derived"]]}
+    arrays = [k for k, v in p.items() if isinstance(v, np.ndarray)]
+    if arrays:  # a mask or table made in memory: a recipe names files, it holds no arrays
+        raise RecipeError(f"{where} ({op}): {', '.join(map(repr, arrays))} was given as an array "
+                          f"({'x'.join(map(str, p[arrays[0]].shape))}), which a recipe cannot hold; write it to a "
+                          "file beside the input (a scan mask: np.save or `emscale pattern`) and name that file in "
+                          "the recipe's step")
+    return p
+
+
+def _is_derived(value) -> bool:
+    """An operand made from the input by recorded steps: ``{"derived": [{"op": ..., "params": ...}, ...]}``."""
+    return (isinstance(value, dict) and set(value) == {"derived"} and isinstance(value["derived"], list)
+            and all(isinstance(e, dict) and isinstance(e.get("op"), str) for e in value["derived"]))
+
+
+def _call_params(op: str, params: dict) -> dict:
+    """A recipe step's parameters as the operation takes them: an index key's text parsed (``"12:62"``), in the
+    steps of an operand made from the input too."""
+    params = dict(params)
+    if op in ("inav", "isig") and "key" in params:
+        params["key"] = parse_key(params["key"])
+    for k, v in params.items():
+        if _is_derived(v):
+            params[k] = {"derived": [{**e, "params": _call_params(e["op"], e.get("params", {}))}
+                                     for e in v["derived"]]}
+    return params
+
+
 # -- recipes from history --------------------------------------------------------------------------------------
 def recipe_from_history(history: list[dict]) -> str:
     """A recipe reproducing a signal's recorded history (its first entry must be a load)."""
@@ -515,25 +560,7 @@ def recipe_from_history(history: list[dict]) -> str:
         op = e["op"]
         if op == _history.UNRECORDED:  # a recipe of the other steps would silently give other numbers
             raise RecipeError(f"{_history.unrecorded_step(i, e)}: no recipe can reproduce it")
-        p = codec.decode(e.get("params", {}))
-        try:  # a step recorded before one of its parameters was: the value of that time
-            p = registry.get(op).replay_params(p)
-        except registry.RegistryError:
-            pass  # parse() below names the unknown operation
-        if op in ("inav", "isig"):
-            key = p["key"]
-            p = {"key": format_key(key[0] if isinstance(key, tuple) and len(key) == 1 else key)}
-        elif "axis" in p and isinstance(p["axis"], tuple):
-            p["axis"] = list(p["axis"])
-        p = {k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()}
-        p = {k: _written_out(op, k, v, p) for k, v in p.items()}
-        arrays = [k for k, v in p.items() if isinstance(v, np.ndarray)]
-        if arrays:  # a mask or table made in memory: a recipe names files, it holds no arrays
-            raise RecipeError(f"history entry {i} ({op}): {', '.join(map(repr, arrays))} was given as an array "
-                              f"({'x'.join(map(str, p[arrays[0]].shape))}), which a recipe cannot hold; write it to a "
-                              "file beside the input (a scan mask: np.save or `emscale pattern`) and name that file in "
-                              "the recipe's step")
-        steps.append({"op": op, **p})
+        steps.append({"op": op, **_recipe_params(op, codec.decode(e.get("params", {})), f"history entry {i}")})
     text = to_toml(inp, steps, comment="emscale recipe exported from a signal's history")
     parse(text)  # what we export must be a valid recipe
     return text
