@@ -433,11 +433,12 @@ GRID = [(kind, layout, rank, counts) for kind in ("eds", "eels") for layout in (
 # pixels) whose pixels are 46-66 % mixed in the solver's own factorisation. nmf-eds-blobs-4-2000 and
 # nmf-eds-gradient-4-2000 are the solver's own result, both ends refused (10.5 and 21.9 degrees, no end near the
 # 1.1 floor): they miss the 2-degree target only. No criterion tried (group mixing, negative mass, the rotation's
-# condition number, outside fraction, plateaus, KL ratio) separates the four from right rotations on pure-pixel cubes
+# condition number, outside fraction, plateaus, KL ratio) separates the four from right rotations on pure-pixel cubes.
+# mcr-eds-gradient-4-200 passes since purity.MAX_LOSS_RATIO is 4 (its rotation read 6.78 x the solver's misfit)
 KNOWN_FAILURES = {
     ("nmf", "eds", "blobs", 3, 200), ("nmf", "eds", "blobs", 4, 200), ("nmf", "eds", "blobs", 4, 2000),
     ("nmf", "eds", "gradient", 3, 200),
-    ("mcr", "eds", "gradient", 4, 200), ("nmf", "eds", "gradient", 4, 200), ("nmf", "eds", "gradient", 4, 2000),
+    ("nmf", "eds", "gradient", 4, 200), ("nmf", "eds", "gradient", 4, 2000),
     ("nmf", "eels", "blobs", 4, 200), ("nmf", "eels", "gradient", 4, 200)}
 
 
