@@ -191,6 +191,11 @@ def test_a_near_empty_scan_is_reconstructed_with_a_warning_that_names_the_count(
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         s.inpaint("linear", mask=enough)
+        emscale.inpainting.inpaint_image(np.asarray(s.data), enough, "linear")
+    # the function for arrays said nothing where the Signal's method warned
+    with pytest.warns(UserWarning, match=r"inpaint_image: only 1 of 4096 scan positions were measured") as record:
+        emscale.inpainting.inpaint_image(np.asarray(s.data), one, "linear")
+    assert record[0].filename == __file__ and len(record) == 1
 
 
 def test_inpaint_refuses_an_option_it_would_misread_before_it_runs():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from ..core.errors import DataError, check_count, check_seed
@@ -19,8 +17,14 @@ from ..sampling.acquire import (
     with_scan_mask,
 )
 from ..sampling.patterns import check_mask
-from .image import CHOOSING_METHODS, IMAGE_METHODS, check_method, check_method_options, inpaint_image
-from .sparse import MIN_HOLDOUT_PIXELS
+from .image import (
+    CHOOSING_METHODS,
+    IMAGE_METHODS,
+    check_method,
+    check_method_options,
+    reconstruct_image,
+    warn_if_near_empty,
+)
 from .spectrum_image import check_decomposition, check_denoise_spectra, check_model, inpaint_spectrum_image
 from .tiles import inpaint_tiled
 from .tiling import check_tile
@@ -116,7 +120,7 @@ def inpaint(
             f"{s!r} says were not: their zeros would be read as measurements; pass a mask within the stored one"
         )
     params = _checked_params(params, method, s.nav_ndim == 2, n_components, model, tile)
-    _warn_if_near_empty(s, m)
+    warn_if_near_empty(f"inpaint {s!r}", m)
     if s.nav_ndim != 2 and decomposition is not None:
         raise ValueError("decomposition applies to spectrum images; this signal is an image")
     choice = {}
@@ -132,9 +136,9 @@ def inpaint(
             return_choice=True, **params
         )
     elif method in CHOOSING_METHODS:  # each says what its hold-out chose
-        data, choice = inpaint_image(np.asarray(s.data), m, method, seed, return_choice=True, **params)
+        data, choice = reconstruct_image(np.asarray(s.data), m, method, seed, return_choice=True, **params)
     else:
-        data = inpaint_image(np.asarray(s.data), m, method, seed, **params)
+        data = reconstruct_image(np.asarray(s.data), m, method, seed, **params)
     out = derive(s, data, s.axes)
     stored_info = s.metadata.get("Sampling", {}).items()
     info = {k: v for k, v in stored_info if k not in ("shape", "axes", "mask_packed", "choice")}
@@ -144,17 +148,6 @@ def inpaint(
         info["choice"] = choice
     with_scan_mask(out, m, **{**info, "reconstruction": method})
     return out
-
-
-def _warn_if_near_empty(s, mask) -> None:
-    """Every method returns something from a handful of measured positions (one pixel gives a flat image); say
-    that it is a guess, where too few were measured for any method to choose its own settings."""
-    n = int(np.count_nonzero(mask))
-    if n < MIN_HOLDOUT_PIXELS:
-        warnings.warn(
-            f"inpaint {s!r}: only {n} of {mask.size} scan positions were measured (fewer than {MIN_HOLDOUT_PIXELS}); "
-            "no method can learn from so few, and the reconstruction is little more than an interpolation of "
-            f"{n} value(s)", UserWarning, stacklevel=4)
 
 
 # set by the operation itself, not through params

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.errors import check_seed
+from ..core.errors import check_seed, warn_caller
 from .baselines import biharmonic, linear, nearest
 from .dictionary import OPTION_CHECKS as DICTIONARY_OPTIONS
 from .dictionary import check_options as check_dictionary_options
 from .dictionary import dictionary
+from .sparse import MIN_HOLDOUT_PIXELS, sparse
 from .sparse import OPTION_CHECKS as SPARSE_OPTIONS
 from .sparse import check_options as check_sparse_options
-from .sparse import sparse
 
-__all__ = ["CHOOSING_METHODS", "IMAGE_METHODS", "METHOD_OPTIONS", "check_method_options", "inpaint_image"]
+__all__ = ["CHOOSING_METHODS", "IMAGE_METHODS", "METHOD_OPTIONS", "check_method_options", "inpaint_image",
+           "reconstruct_image", "warn_if_near_empty"]
 
 IMAGE_METHODS = {
     "nearest": nearest,
@@ -88,4 +89,21 @@ def inpaint_image(image, mask, method: str = "sparse", seed: int = 0, **params) 
     """
     check_method(method)
     check_seed(seed)
+    warn_if_near_empty("inpaint_image", np.asarray(mask))
+    return reconstruct_image(image, mask, method, seed, **params)
+
+
+def reconstruct_image(image, mask, method: str = "sparse", seed: int = 0, **params) -> np.ndarray:
+    """:func:`inpaint_image` for the callers that have checked and said what they must already (a signal's
+    ``inpaint``, each loading map of a spectrum image, each tile): no warning of its own."""
     return IMAGE_METHODS[method](image, mask, seed=seed, **params)
+
+
+def warn_if_near_empty(what: str, mask) -> None:
+    """Every method returns something from a handful of measured positions (one pixel gives a flat image); say
+    that it is a guess, where too few were measured for any method to choose its own settings."""
+    n = int(np.count_nonzero(mask))
+    if n < MIN_HOLDOUT_PIXELS:
+        warn_caller(f"{what}: only {n} of {mask.size} scan positions were measured (fewer than {MIN_HOLDOUT_PIXELS}); "
+                    "no method can learn from so few, and the reconstruction is little more than an interpolation of "
+                    f"{n} value(s)")

@@ -34,7 +34,7 @@ import numpy as np
 from ..core.errors import DataError, check_flag
 from ..engine import Pass, run_pass
 from ..sampling.patterns import check_mask
-from .image import inpaint_image
+from .image import reconstruct_image
 from .spectra import denoise_count_spectra
 
 MODEL_BLOCK_BYTES = 64 * 2**20  # the model cube L F^T is built in partitions of at most this many float64 bytes
@@ -109,12 +109,13 @@ def inpaint_spectrum_image(
         total = np.nan_to_num(lo[m]).sum(axis=0)  # the counts each spectrum carries: F_j sum_i L_ij
         safe = np.where(total > 0, total, 1.0)
         f = np.where(total > 0, denoise_count_spectra(f * total, exclude=out_of_fit) / safe, f)
-    maps = np.stack([inpaint_image(np.where(m, lo[..., j], 0.0), m, method, seed, **params) for j in range(k)], axis=-1)
+    maps = np.stack([reconstruct_image(np.where(m, lo[..., j], 0.0), m, method, seed, **params) for j in range(k)],
+                    axis=-1)
     if model == "nmf":  # abundances stay non-negative where an interpolant overshoots
         maps = np.maximum(maps, 0.0)
     extra = [] if dec.mean_scale is None else [dec.mean_scale.reshape(m.shape), dec.mean_spectrum]
     if extra:  # a centred model: the mean spectrum's per-pixel scale is inpainted like a loading
-        scale = inpaint_image(np.where(m, extra[0], 0.0), m, method, seed, **params)
+        scale = reconstruct_image(np.where(m, extra[0], 0.0), m, method, seed, **params)
         maps = np.concatenate([maps, scale[..., None]], axis=-1)
         f = np.concatenate([f, extra[1][:, None]], axis=1)
     ft = np.ascontiguousarray(f.T)

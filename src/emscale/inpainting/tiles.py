@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from .image import CHOOSING_METHODS, inpaint_image
+from .image import CHOOSING_METHODS, reconstruct_image
 from .tiling import tiled
 
 __all__ = ["inpaint_tiled", "tile_choices"]
@@ -72,8 +72,8 @@ def inpaint_tiled(
     """
     def fill(values, mask):
         if method in CHOOSING_METHODS:
-            return inpaint_image(values, mask, method, seed, return_choice=True, **params)
-        return inpaint_image(values, mask, method, seed, **params), None
+            return reconstruct_image(values, mask, method, seed, return_choice=True, **params)
+        return reconstruct_image(values, mask, method, seed, **params), None
 
     out, choices = tiled(image, mask, fill, tile, overlap, executor, progress)
     if not return_choice:
