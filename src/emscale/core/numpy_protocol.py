@@ -104,8 +104,9 @@ def _clip(a, a_min=None, a_max=None, out=None, **kwargs):
 
 
 def _reduction(s: Signal, name: str, func, axis=None, *rest, **kwargs):
-    if rest or any(v is not None and v is not np._NoValue and not (k == "keepdims" and v is False)
-                   for k, v in kwargs.items()):
+    # numpy hands over the keywords as the caller wrote them: any but the axis is an option the Signal's own
+    # reduction lacks (its default value aside)
+    if rest or any(v is not None and not (k == "keepdims" and v is False) for k, v in kwargs.items()):
         raise TypeError(f"np.{func.__name__} of a Signal takes the axes only (s.{name}(axis), a recorded step); for "
                         f"numpy's other options ({', '.join(kwargs) or 'positional ones'}) use s.data")
     return getattr(s, name)(axis)
