@@ -45,6 +45,8 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
                                            "--si-seeds", "0", "--si-shape", "64", "64", "1024"], ["--repeat", "3"]),
     "dynamic_sampling": ("bench_dynamic_sampling.py", ["--scan", "256"], []),
     "tomography": ("bench_tomography.py", ["--n", "64", "--skip-tv"], []),
+    "arithmetic": ("bench_arithmetic.py", ["--shape", "128", "128", "1024", "--repeat", "3"],
+                   ["--shape", "256", "256", "2048", "--repeat", "3"]),
 }
 USES_WORKDIR = {"load", "lazy_pca", "roofline", "out_of_core"}
 

@@ -272,12 +272,22 @@ def _compute(s: Signal, op: str, operand, reflected: bool):
                         f"broadcast to {s!r}'s shape {tuple(s.shape)} (numpy order: navigation first, signal last); "
                         "a Signal operand is matched by axis names")
     dtype, counts = _result_type(op, data.dtype, other, reflected)
-    a = data.astype(dtype, copy=False)
-    b = other.astype(dtype, copy=False) if hasattr(other, "astype") else dtype.type(other)
+    kwargs = {}
+    if _is_dask(data) or _is_dask(other):  # blockwise: each block is cast as it is computed
+        a = data.astype(dtype, copy=False)
+        b = other.astype(dtype, copy=False) if hasattr(other, "astype") else dtype.type(other)
+    elif op in COMPARISONS:
+        # a float64 operand makes numpy compare in float64 (exact for counts), casting the data a buffer at a time
+        a, b = data, (other.astype(dtype, copy=False) if hasattr(other, "astype") else dtype.type(other))
+    else:
+        # numpy casts inside its loop, a buffer at a time: no full-size copy of the data (or of an operand of their
+        # size, s * s) in the computation's type besides the result -- a uint16 cube times 2 held 8 + 8 bytes a
+        # value at its peak, now 8; the same bits as casting first (every cast here is the one the loop makes)
+        a, b, kwargs = data, (other if hasattr(other, "astype") else dtype.type(other)), {"dtype": dtype}
     if reflected:
         a, b = b, a
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        out = OPERATORS[op][1](a, b)
+        out = OPERATORS[op][1](a, b, **kwargs)
     if not _is_dask(out):
         _warn_new_nonfinite(s, op, data, other, out)
     return out, counts

@@ -49,7 +49,9 @@ def elementwise(s: Signal, function: str) -> Signal:
     else:
         dtype = np.float32 if data.dtype in (np.float16, np.float32) else np.float64
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            out = FUNCTIONS[function](data.astype(dtype, copy=False))
+            # in memory numpy casts inside its loop, a buffer at a time: no full-size float copy beside the result
+            out = (FUNCTIONS[function](data.astype(dtype, copy=False)) if _is_dask(data)
+                   else FUNCTIONS[function](data, dtype=dtype))
         counts = False
         if not _is_dask(out):
             _warn_new_nonfinite(s, function, data, out)
