@@ -145,6 +145,8 @@ def test_a_sparse_scan_keeps_its_mask_on_either_side():
         np.testing.assert_array_equal(em.core.signal.measured_mask(out), mask)
     with pytest.raises(em.DataError, match="sparse scans of different positions"):
         p + s.sample_scan("random", 0.3, seed=2)
+    with pytest.raises(em.DataError, match="is a cut of a sparse scan .* its unmeasured zeros would count"):
+        p - p.inav[0:1]
 
 
 def test_numpy_functions_of_one_value_are_recorded(tmp_path):

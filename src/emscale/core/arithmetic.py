@@ -244,7 +244,11 @@ def _scan_mask_of_both(s: Signal, o: Signal, op: str) -> Signal | None:
         return None
     if a is None:
         return o if b.shape == tuple(s.shape[: b.ndim]) else None
-    if a.shape != b.shape or not np.array_equal(a, b):
+    if a.shape != b.shape:  # a cut of the scan (p.inav[0:1]) spread over it: its unmeasured zeros would count
+        raise DataError(f"arithmetic {OPERATORS[op][0]}: {o!r} is a cut of a sparse scan ({b.shape} positions of "
+                        f"{a.shape}); applied to every position of {s!r}, its unmeasured zeros would count as "
+                        "values: inpaint the scan first (Signal.inpaint)")
+    if not np.array_equal(a, b):
         raise DataError(f"arithmetic {OPERATORS[op][0]}: {s!r} and {o!r} are sparse scans of different positions; "
                         "inpaint them first (Signal.inpaint) or combine scans of the same mask")
     return None
