@@ -16,14 +16,14 @@ broadcasting in numpy order. The result has the axes of the side that holds them
 itself (as HyperSpy's), its dtype and history included. ``<``, ``<=``, ``>``, ``>=`` give a boolean Signal (a mask:
 ``s.sum(-1) < 100`` as a decomposition's ``navigation_mask``); ``==`` stays identity.
 
-Types: counts stay integers only where the result is counts -- integer data plus non-negative integer data
-(uint64 where both are unsigned, as numpy's sums, else int64). Integers stay whole numbers, no longer counts, for
-the larger or smaller of two and for ``//`` and ``%`` by a divisor that holds no zero (a type that holds both
-sides: ``uint16 // 2`` stays uint16); every other result is floating point (float32 for float32 data with a Python
-number, a float32 or a 16-bit operand, else float64), and
-``metadata["Signal"]["counts"]`` is set False: a scaled or background-subtracted map is no longer raw counts
-(decompose still reads counts times a gain from the values themselves, and refuses Poisson weighting where a
-subtraction left negative values)."""
+Types, decided by the types and a number's own value, never by an array's values (so that lazy and in-memory data,
+and ``a + b`` and ``b + a``, get the same): counts stay integers only where the result is counts -- unsigned (or
+boolean) data plus unsigned data or a whole number >= 0, as uint64. Integers stay whole numbers, no longer counts,
+for the larger or smaller of two and for ``//`` and ``%`` by a number other than zero (a type that holds both
+sides: ``uint16 // 2`` stays uint16); every other result is floating point (float32 for float16 or float32 data
+with a Python number, a float32 or a 16-bit operand, else float64), and ``metadata["Signal"]["counts"]`` is set
+False: a scaled or background-subtracted map is no longer raw counts (decompose still reads counts times a gain
+from the values themselves, and refuses Poisson weighting where a subtraction left negative values)."""
 
 from __future__ import annotations
 
@@ -117,10 +117,7 @@ def arithmetic(s: Signal, operator: str, operand, reflected: bool = False) -> Si
         mask_from = _scan_mask_of_both(s, operand.signal, operator)
         operand = _aligned(s, operand.signal, operator)
     data, counts = _compute(s, operator, operand, reflected)
-    out = _marked(derive(s, data, s.axes), counts)
-    if mask_from is not None:
-        out.metadata["Sampling"] = copy.deepcopy(mask_from.metadata["Sampling"])
-    return out
+    return _with_mask_of(_marked(derive(s, data, s.axes), counts), mask_from)
 
 
 def apply(s: Signal, op: str, other, reflected: bool = False) -> Signal:
@@ -167,6 +164,11 @@ def apply(s: Signal, op: str, other, reflected: bool = False) -> Signal:
         warn_caller(f"{how}: the result cannot be replayed or exported as a recipe. An operand made from the same "
                     "signal by recorded steps is recorded as those steps (s / s.sum(-1), not s2 / s.sum(-1) where s2 "
                     "came from s by other steps); or save the operand and load it as a signal of its own")
+    return _with_mask_of(out, mask_from)
+
+
+def _with_mask_of(out: Signal, mask_from: Signal | None) -> Signal:
+    """``out`` with the sparse-scan mask of the operand that carries it (:func:`_scan_mask_of_both`), if any."""
     if mask_from is not None:
         out.metadata["Sampling"] = copy.deepcopy(mask_from.metadata["Sampling"])
     return out
@@ -179,10 +181,15 @@ def _steps_from(s: Signal, o: Signal) -> list | None:
     if not mine or not isinstance(mine[0], dict) or mine[0].get("op") != "load" or theirs[: len(mine)] != mine:
         return None
     extra = theirs[len(mine):]
-    if not all(isinstance(e, dict) and e.get("op") not in (UNRECORDED, "load") and e.get("op") in operations()
-               for e in extra):
+    if not all(isinstance(e, dict) and _redoable(e.get("op")) for e in extra):
         return None
     return [{k: e[k] for k in ("op", "params", "output") if k in e} for e in extra]
+
+
+def _redoable(name) -> bool:
+    """Whether a history entry's operation can be redone as an operand's step: a declared operation, not the
+    load (the operand starts from ``s``) nor an unrecorded step."""
+    return isinstance(name, str) and name not in (UNRECORDED, "load") and name in operations()
 
 
 def _derived_steps(operand: dict, what: str) -> list:
@@ -192,7 +199,7 @@ def _derived_steps(operand: dict, what: str) -> list:
                         f"{sorted(operand)}")
     for i, e in enumerate(steps):
         name = e.get("op") if isinstance(e, dict) else None
-        if not isinstance(name, str) or name in (UNRECORDED, "load") or name not in operations():
+        if not _redoable(name):
             raise DataError(f"{what}: step {i} ({name!r}) is not an operation that can be redone; each step is "
                             "{'op': name, 'params': {...}} of a declared operation")
     return list(steps)

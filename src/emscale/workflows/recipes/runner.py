@@ -512,10 +512,7 @@ def _recipe_params(op: str, p: dict, where: str) -> dict:
     p = {k: _written_out(op, k, v, p) for k, v in p.items()}
     for k, v in p.items():
         if _is_derived(v):
-            p[k] = {"derived": [{"op": e["op"], **({"output": e["output"]} if "output" in e else {}),
-                                 "params": {n: x for n, x in _recipe_params(e["op"], dict(e.get("params", {})),
-                                                                            where).items() if x is not None}}
-                                for e in v["derived"]]}
+            p[k] = {"derived": [_recipe_step(e, where) for e in v["derived"]]}
     arrays = [k for k, v in p.items() if isinstance(v, np.ndarray)]
     if arrays:  # a mask or table made in memory: a recipe names files, it holds no arrays
         raise RecipeError(f"{where} ({op}): {', '.join(map(repr, arrays))} was given as an array "
@@ -523,6 +520,13 @@ def _recipe_params(op: str, p: dict, where: str) -> dict:
                           "file beside the input (a scan mask: np.save or `emscale pattern`) and name that file in "
                           "the recipe's step")
     return p
+
+
+def _recipe_step(e: dict, where: str) -> dict:
+    """One step of an operand made from the input, as a recipe writes it: its parameters as a step's (None, the
+    default, left out: TOML has no None)."""
+    params = {n: x for n, x in _recipe_params(e["op"], dict(e.get("params", {})), where).items() if x is not None}
+    return {"op": e["op"], **({"output": e["output"]} if "output" in e else {}), "params": params}
 
 
 def _is_derived(value) -> bool:
