@@ -62,6 +62,8 @@ def elementwise(s: Signal, function: str) -> Signal:
 
 
 def _warn_new_nonfinite(s: Signal, function: str, data, out) -> None:
+    if np.isfinite(out).all():  # the common case: no full-size test of the input
+        return
     new = new_nonfinite(s, out, ~np.isfinite(data))
     if new:
         warn_caller(f"np.{function} on {s!r}: {new} value(s) became inf or NaN (values outside the function's "
