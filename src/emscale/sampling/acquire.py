@@ -63,21 +63,64 @@ def sample_array(data, mask, dose: float | None = None, seed: int = 0) -> np.nda
     data = np.asarray(data)
     mask = check_mask(mask, data.shape[:2])
     measured = data[mask]
-    if measured.dtype.kind == "f" and not np.isfinite(measured).all():
-        raise DataError("data hold NaN or infinite values at measured scan positions")
+    _check_measured(measured, dose)
     out = np.zeros_like(data) if dose is None else np.zeros(data.shape, np.int64)
     if dose is None:
         out[mask] = measured
         return out
+    out[mask] = np.random.default_rng(seed).poisson(float(dose) * measured.astype(np.float64))
+    return out
+
+
+def _check_measured(measured: np.ndarray, dose) -> None:
+    """The measured values (of the whole scan or of some of its rows) can be kept, or drawn at ``dose``."""
+    if measured.dtype.kind == "f" and not np.isfinite(measured).all():
+        raise DataError("data hold NaN or infinite values at measured scan positions")
+    if dose is None:
+        return
     check_dose(dose)
-    dose = float(dose)
     if (measured < 0).any():
         raise DataError("dose scaling draws Poisson counts: data must be non-negative at measured positions")
-    if measured.size and dose * float(measured.max()) > MAX_POISSON_MEAN:
-        raise ValueError(f"dose {dose:g} makes Poisson means up to {dose * float(measured.max()):.3g} counts, more "
-                         f"than the {MAX_POISSON_MEAN:.0e} a count can hold")
-    out[mask] = np.random.default_rng(seed).poisson(dose * measured.astype(np.float64))
-    return out
+    if measured.size and float(dose) * float(measured.max()) > MAX_POISSON_MEAN:
+        raise ValueError(f"dose {dose:g} makes Poisson means up to {float(dose) * float(measured.max()):.3g} counts, "
+                         f"more than the {MAX_POISSON_MEAN:.0e} a count can hold")
+
+
+# rows of a lazy scan drawn at a time (:func:`_draw_lazy`): a block of at most this many bytes as stored
+DRAW_BLOCK_BYTES = 64 * 2**20
+
+
+def _draw_lazy(data, mask: np.ndarray, dose: float, seed: int):
+    """:func:`sample_array` with a dose, as a lazy array with the same numbers, never the whole scan in memory.
+
+    The Poisson draw is one seeded stream over the measured values in scan order (what histories recorded in memory
+    drew). Blocks of whole rows hold consecutive stretches of that stream; a first pass draws through them in order
+    (reading each block once, keeping nothing but the generator's state where each block starts, a few hundred
+    bytes), so every block can then be drawn on its own, in any order, on any executor. The values are checked in
+    that pass: bad data is refused here, as in memory, not at a later compute."""
+    import dask.array as da
+
+    row_bytes = max(1, int(np.prod(data.shape[1:])) * data.dtype.itemsize)
+    rows = max(1, min(data.shape[0], DRAW_BLOCK_BYTES // row_bytes))
+    data = data.rechunk((rows,) + tuple(-1 for _ in data.shape[1:]))
+    rng = np.random.default_rng(seed)
+    states = []
+    for i, block in enumerate(data.blocks):
+        states.append(rng.bit_generator.state)
+        measured = np.asarray(block.compute())[mask[i * rows : (i + 1) * rows]]
+        _check_measured(measured, dose)
+        rng.poisson(dose * measured.astype(np.float64))
+
+    def draw(block, block_info=None):
+        i = block_info[0]["chunk-location"][0]
+        g = np.random.default_rng(seed)
+        g.bit_generator.state = states[i]
+        out = np.zeros(block.shape, np.int64)
+        m = mask[i * rows : i * rows + block.shape[0]]
+        out[m] = g.poisson(dose * block[m].astype(np.float64))
+        return out
+
+    return da.map_blocks(draw, data, dtype=np.int64)
 
 
 def _keep_measured(block: np.ndarray, measured: np.ndarray) -> np.ndarray:
@@ -237,9 +280,9 @@ def sample_scan(
     info.update(measured_info(mask))
     if dose is not None:
         info["dose"] = float(dose)
-    if s.is_lazy and dose is None:
-        data = _sample_lazy(s.data, mask)
-    else:  # a Poisson draw in one seeded stream over the measured values, in memory as recorded histories did
+    if s.is_lazy:
+        data = _sample_lazy(s.data, mask) if dose is None else _draw_lazy(s.data, mask, float(dose), seed)
+    else:  # a Poisson draw in one seeded stream over the measured values
         data = sample_array(np.asarray(s.data), mask, dose, seed)
     out = derive(s, data, s.axes)
     with_scan_mask(out, mask, **info)
