@@ -104,6 +104,9 @@ def test_stack_of_signals_and_signal_calibration_kept():
          r"tilt angle\(s\) \[400.0\] \(projection\(s\) \[2\]\) lie beyond a full turn"),
         (np.ones((25, 8, 8)), None, {}, r"angles: none given \(None\); a tilt series needs its tilt angles"),
         (np.ones((3, 8, 8)), [0, 1, 2], {"axis_shift": 4.0}, "outside the image"),
+        # -1 made a volume of negative scale (its atom coordinates mirrored); 0 and NaN were refused by the axis
+        (np.ones((3, 8, 8)), [0, 1, 2], {"pixel_size": -1}, "pixel_size must be a positive, finite length"),
+        (np.ones((3, 8, 8)), [0, 1, 2], {"pixel_size": 0}, "pixel_size must be a positive, finite length"),
     ],
 )
 def test_bad_series_raise_clear_errors(images, angles, kwargs, match):

@@ -96,7 +96,8 @@ def test_an_explicit_weight_is_used_as_given():
 def test_too_few_tilts_fall_back_to_the_former_default_and_say_so():
     angles = np.arange(-50, 51, 20.0)  # 6 tilts
     s = tilt_series(project_volume(ellipsoid_phantom(16, seed=2), angles), angles)
-    rec = reconstruct_tomogram(s, "tv", n_iter=5).metadata["Tomography"]["tv_weight"]
+    with pytest.warns(UserWarning, match=r"tv_weight='auto': 6 tilts: too few .* \(0.01\); pass tv_weight="):
+        rec = reconstruct_tomogram(s, "tv", n_iter=5).metadata["Tomography"]["tv_weight"]  # was said nowhere else
     assert rec["path"] == "fallback" and rec["value"] == 0.01 and "6 tilts" in rec["why"]
 
 

@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 
 from ..core.axes import Axis
-from ..core.errors import DataError
+from ..core.errors import DataError, warn_caller
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, run_pass
@@ -117,6 +117,8 @@ def reconstruct_tomogram(
         choice = tv_weight_choice(sinograms, angles_of(s), tv_weight, n_iter, thickness, meta["axis_shift"],
                                   backend, executor, series)
         tv_weight = choice.weight
+        if choice.path == "fallback":  # said, not only written into the metadata
+            warn_caller(f"tv_weight='auto': {choice.why} ({choice.weight}); pass tv_weight= to set it")
     kw = dict(method=method, n_iter=n_iter, filter=filter, tv_weight=tv_weight, nonnegative=nonnegative,
               thickness=thickness, axis_shift=meta["axis_shift"], backend=backend,
               slices_per_partition=slices_per_partition, executor=executor, progress=progress, series=series)

@@ -42,6 +42,9 @@ def slice_solver(sinograms, angles, method="sirt", n_iter=None, filter="ramp", t
         if isinstance(n_iter, bool) or int(n_iter) != n_iter or int(n_iter) < 1:
             raise ValueError(f"n_iter must be a positive number of iterations (None: the method's default), got "
                              f"{n_iter!r}")  # 0 returned the all-zero start volume
+        if method == "fbp":  # given for FBP it was ignored without a word
+            raise ValueError(f"n_iter={n_iter!r}: filtered back-projection is one step, it takes no iterations "
+                             "(n_iter is for method='sirt' or 'tv')")
         kw["n_iter"] = int(n_iter)
     series = _given_or_new(series, sinograms, angles, thickness, axis_shift, backend, executor)
     A = series.A

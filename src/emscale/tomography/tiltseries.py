@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.axes import Axis
-from ..core.errors import AxisError, DataError, FileFormatError
+from ..core.errors import AxisError, DataError, FileFormatError, is_number
 from ..core.history import file_beside_input
 from ..core.registry import operation
 from ..core.signal import Signal, derive
@@ -156,6 +156,9 @@ def tilt_series(
     n_perp = data.shape[2] if tilt_axis == "y" else data.shape[1]
     if not abs(axis_shift) < n_perp / 2:
         raise DataError(f"axis_shift {axis_shift} px puts the tilt axis outside the image ({n_perp} px across)")
+    if pixel_size is not None and not (is_number(pixel_size) and 0 < pixel_size < np.inf):
+        # -1 made a volume of negative scale, its atoms' coordinates mirrored
+        raise DataError(f"pixel_size must be a positive, finite length per pixel, got {pixel_size!r}")
     if sig_axes is None or pixel_size is not None:
         ps = 1.0 if pixel_size is None else float(pixel_size)
         sig_axes = [{"name": n, "scale": ps, "units": units, "navigate": False} for n in ("y", "x")]
