@@ -351,3 +351,25 @@ def test_a_dose_budget_stops_the_run(eds):
     assert res.stopped_by() == "dose budget spent: 2000 of 2000 electrons"
     run = autonomous_spectrum_imaging(s, 3, fraction=0.5, stable_ari=None, seed=1, max_dose=300.0)
     assert len(run.positions) == 300 and run.history[-1]["op"] == "autonomous_spectrum_imaging"
+
+
+def test_the_run_gives_its_phases_as_signals_on_the_scans_axes(tmp_path):
+    """The result held bare arrays: the scan's calibration was lost and nothing could go on from it as a Signal."""
+    from emscale.sampling import scan_mask
+    from emscale.sampling.autonomous import AutonomousResult, autonomous_spectrum_imaging
+
+    s0, _ = em.samples.eds_si(shape=(24, 30), n_channels=256, scale=0.04, seed=9)
+    s0.save(tmp_path / "si.zarr")
+    s = em.load(tmp_path / "si.zarr")
+    res = autonomous_spectrum_imaging(s, 3, fraction=0.2, stable_ari=None, seed=3)
+    m, sp = res.phases, res.phase_spectra
+    assert [(a.name, a.scale, a.offset, a.units) for a in m.axes] == \
+        [(a.name, a.scale, a.offset, a.units) for a in s.axes[:2]]
+    assert m.nav_ndim == 0 and np.array_equal(m.data, res.phase_map) and set(np.unique(m.data)) == {0, 1, 2}
+    assert np.array_equal(scan_mask(m), res.order >= 0) and not em.core.signal.is_sparse_scan(m)
+    assert sp.axes[1].scale == s.axes[2].scale and sp.axes[1].offset == s.axes[2].offset and sp.shape == (3, 256)
+    assert m.history[-1]["op"] == "phases" and m.history[-2]["op"] == "autonomous_spectrum_imaging"
+    np.testing.assert_array_equal(em.replay(m.history).data, m.data)
+    res.save(tmp_path / "run.npz")
+    back = AutonomousResult.load(tmp_path / "run.npz")
+    assert back.phases.axes == m.axes and back.phase_spectra.axes == sp.axes

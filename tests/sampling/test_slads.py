@@ -728,3 +728,27 @@ def test_a_run_recorded_before_the_shot_noise_reconstruction_replays_as_it_ran(m
     history = [dict(h) for h in old.history]
     history[-1]["params"] = {k: v for k, v in history[-1]["params"].items() if k != "denoise"}
     np.testing.assert_array_equal(em.replay(history).reconstruction, old.reconstruction)
+
+
+def test_the_runs_image_is_a_signal_on_the_scans_axes(model, tmp_path):
+    """The reconstruction was a bare array: the scan's calibration (0.5 nm rows from 10 nm, 0.25 nm columns) was
+    lost; it is an image Signal that goes on to the rest of the library (inpainting from its measured positions)."""
+    import emscale as em
+    from emscale.sampling import scan_mask
+    from emscale.sampling.slads import SladsResult, dynamic_sampling
+
+    img = disc_image((48, 56), 7, 4)
+    s = em.Signal(img, axes=[{"name": "y", "scale": 0.5, "units": "nm", "offset": 10.0, "navigate": False},
+                             {"name": "x", "scale": 0.25, "units": "nm", "navigate": False}], signal_type="image")
+    r = dynamic_sampling(s, model.to_dict(), fraction=0.15, seed=0)
+    im = r.image
+    assert [(a.name, a.scale, a.offset, a.units) for a in im.axes] == \
+        [(a.name, a.scale, a.offset, a.units) for a in s.axes]
+    assert np.array_equal(im.data, r.reconstruction) and np.array_equal(scan_mask(im), r.mask)
+    assert im.history[-2]["op"] == "dynamic_sampling" and im.history[-1]["op"] == "image"
+    again = im.inpaint("linear")  # the measured positions it carries are inpainted anew
+    assert again.axes[0].scale == 0.5 and np.allclose(again.data[r.mask], img[r.mask])
+    r.save(tmp_path / "run.npz")
+    assert SladsResult.load(tmp_path / "run.npz").image.axes == im.axes
+    bare = slads_scan(VirtualMicroscope(img), model, fraction=0.15, seed=0)  # a plain array: pixel axes
+    assert [a.name for a in bare.image.axes] == ["y", "x"] and bare.image.axes[0].scale == 1.0

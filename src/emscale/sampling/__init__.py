@@ -7,7 +7,7 @@ spectrum imaging. Importing the package declares their operations.
 >>> pos = positions(mask, order="raster")               # (n, 2) (row, column) in scan order
 """
 
-from . import autonomous, microscope, slads
+from . import autonomous, microscope, run_signals, slads
 from .acquire import sample_array, sample_scan, scan_mask, scan_shape, with_scan_mask
 from .patterns import (
     PATTERNS,
@@ -34,6 +34,7 @@ __all__ = [
     "positions",
     "random_pattern",
     "read_positions",
+    "run_signals",
     "sample_array",
     "sample_scan",
     "save_positions",

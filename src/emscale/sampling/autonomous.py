@@ -48,6 +48,7 @@ from .slads import (
     check_init_fraction,
     check_reference,
     keep_partial,
+    run_axes,
     select_batch,
     warn_all_random,
 )
@@ -74,6 +75,10 @@ class AutonomousResult(_SavedResult):
         for; (0, 0) in a file saved before runs kept them).
     history : provenance entries.
     info : ``{"stopped_by": why the run stopped, in words}`` (:meth:`stopped_by`).
+    axes : the scan's calibrated axes and a spectrum's (dicts), as the microscope gave them.
+
+    ``phases`` and ``phase_spectra`` are the phase map and the phases' spectra as Signals on those axes (recorded
+    steps: :mod:`.run_signals`).
     """
 
     phase_map: np.ndarray
@@ -87,6 +92,7 @@ class AutonomousResult(_SavedResult):
     measurements: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     history: list = field(default_factory=list)
     info: dict = field(default_factory=dict)
+    axes: list = field(default_factory=list)  # the scan's axes as dicts (Axis.to_dict), then a spectrum's
 
     KIND = "emscale-autonomous-si-run"
 
@@ -340,7 +346,7 @@ def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = No
             spectra=spectra, probabilities=p.reshape(shape + (n_phases,)), order=order.reshape(shape),
             positions=np.stack(np.divmod(pos, shape[1]), axis=1), fractions=np.asarray(rec.frac),
             stability=np.asarray(rec.stab), ari=np.asarray(rec.ari), measurements=x[: pos.size],
-            info={"stopped_by": stopped_by})
+            info={"stopped_by": stopped_by}, axes=run_axes(microscope))
 
     try:
         while True:

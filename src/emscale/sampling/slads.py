@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import codec
+from ..core.axes import Axis
 from ..core.errors import DataError, check_count, check_positive, check_seed, is_number
 from ..core.history import file_beside_input, is_pinned_file
 from ..core.registry import operation
@@ -64,7 +65,7 @@ class _SavedResult(Result):
 
     KIND = ""
     TIMINGS = ("decision_s", "decision_cpu_s")  # measured, not computed: they differ on every run
-    NOT_ARRAYS = ("history", "info")  # kept as JSON in the file; not numbers a digest compares
+    NOT_ARRAYS = ("history", "info", "axes")  # kept as JSON in the file; not numbers a digest compares
 
     def arrays(self, timings: bool = False) -> dict[str, np.ndarray]:
         """The result's arrays by field name: the deterministic ones (what a digest compares), and the
@@ -81,15 +82,29 @@ class _SavedResult(Result):
 
     def save(self, path, overwrite: bool = False) -> Path:
         """Write to a ``.npz`` file atomically."""
-        return save_npz(path, self.KIND, {"history": self.history, "info": self.info}, self.arrays(timings=True),
-                        overwrite)
+        return save_npz(path, self.KIND, {"history": self.history, "info": self.info, "axes": self.axes},
+                        self.arrays(timings=True), overwrite)
 
     @classmethod
     def load(cls, path):
         """Read a file written by :meth:`save` (``FileFormatError`` for another kind of file)."""
         meta, arrays = load_npz(path, cls.KIND)
         info = meta.get("info", {})  # none in a file saved before the run said why it stopped
-        return cls(**arrays, history=list(meta.get("history", [])), info=dict(info) if isinstance(info, dict) else {})
+        axes = meta.get("axes", [])  # none in a file saved before runs kept the scan's calibration
+        return cls(**arrays, history=list(meta.get("history", [])), info=dict(info) if isinstance(info, dict) else {},
+                   axes=list(axes) if isinstance(axes, list) else [])
+
+    def scan_axes(self) -> list[Axis]:
+        """The scan's two calibrated axes (rows, columns), as the microscope gave them; pixel axes ``y``, ``x``
+        for a run saved before runs kept them."""
+        shape = np.shape(self.order)
+        if len(self.axes) >= 2:
+            return [Axis.from_dict(d) for d in self.axes[:2]]
+        return [Axis(name=n, size=int(k)) for n, k in zip(("y", "x"), shape, strict=True)]
+
+    def measurement_axes(self) -> list[Axis]:
+        """The calibrated axes of one measurement (empty for an image's single value)."""
+        return [Axis.from_dict(d) for d in self.axes[2:]]
 
     def run_params(self) -> dict:
         """The parameters the run's history recorded ({} for a run not made by a recorded operation)."""
@@ -122,6 +137,10 @@ class SladsResult(_SavedResult):
     decision_cpu_s : (n_steps - 1,) the same in CPU seconds of this process (not inflated by machine load).
     history : provenance entries.
     info : ``{"stopped_by": why the scan stopped, in words}`` (:meth:`stopped_by`).
+    axes : the scan's calibrated axes (dicts), as the microscope gave them.
+
+    ``image`` is the reconstruction as an image Signal on those axes, the measured positions in its
+    ``metadata["Sampling"]`` (a recorded step: :mod:`.run_signals`).
     """
 
     reconstruction: np.ndarray
@@ -135,6 +154,7 @@ class SladsResult(_SavedResult):
     decision_cpu_s: np.ndarray
     history: list = field(default_factory=list)
     info: dict = field(default_factory=dict)
+    axes: list = field(default_factory=list)  # the scan's axes as dicts (Axis.to_dict), then a measurement's
 
     KIND = "emscale-slads-run"
 
@@ -418,7 +438,8 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
             order=order.reshape(shape),
             positions=np.stack(np.divmod(pos, shape[1]), axis=1), fractions=np.asarray(curve.frac),
             erd_estimate=np.asarray(curve.erd), psnr=np.asarray(curve.psnr), decision_s=np.asarray(curve.decision),
-            decision_cpu_s=np.asarray(curve.cpu), info={"stopped_by": stopped_by, "reconstruction": recon_note})
+            decision_cpu_s=np.asarray(curve.cpu), info={"stopped_by": stopped_by, "reconstruction": recon_note},
+            axes=run_axes(microscope))
 
     try:
         erd = ERDMap(model, st)
@@ -516,6 +537,12 @@ def dynamic_sampling(s: Signal, model: dict | str, fraction: float | None = 0.2,
     return slads_scan(scope, _model(model, s), budget=budget, fraction=None if budget is not None else fraction,
                       batch_size=batch_size, init_fraction=init_fraction, stop_erd=stop_erd, stop_ratio=stop_ratio,
                       explore=explore, seed=seed, max_dose=max_dose, max_time=max_time, denoise=denoise)
+
+
+def run_axes(microscope) -> list[dict]:
+    """The microscope's scan axes and a measurement's axes, as a run result keeps them (dicts, JSON in its file)."""
+    axes = list(getattr(microscope, "scan_axes", ()) or ()) + list(getattr(microscope, "signal_axes", ()) or ())
+    return [a.to_dict() for a in axes if isinstance(a, Axis)]
 
 
 def _next_batch(erd: np.ndarray, st: NeighbourState, shape, b: int, explore: float) -> np.ndarray:
