@@ -450,3 +450,34 @@ def test_what_a_sparse_scan_and_an_index_assignment_are_told():
         s.isig[0.1:0.12] *= 0
     with pytest.raises(TypeError, match=r"em.derive\(s, np.arctan2\(s.data, t.data\), s.axes\)"):
         np.arctan2(s, s)
+
+
+def test_an_operand_made_from_an_earlier_state_of_the_signal_is_recorded_as_its_steps(tmp_path):
+    """``s.isig[1:3] / s.sum(-1)`` (an energy window over the pixel's total counts) of a scan above 256 x 256 was an
+    unrecorded step: the operand was made from ``s``, not from ``s.isig[1:3]``, and its 67 600 values were more
+    than the history keeps. It is recorded as its steps from the state of the signal it was made from (``"at"``),
+    which a replay and a recipe run keep, and made again there: the same bits."""
+    from emscale.workflows.recipes import parse, recipe_from_history
+    from emscale.workflows.recipes.runner import execute
+
+    rng = np.random.default_rng(4)
+    em.Signal(rng.poisson(3.0, (260, 260, 4)).astype(np.uint16) + 1,
+              axes=[{"name": "y", "navigate": True}, {"name": "x", "navigate": True}, {"name": "E"}]).save(
+        tmp_path / "big.zarr")
+    s = em.load(tmp_path / "big.zarr")
+    for out, at in ((s.isig[1:3] / s.sum(-1), 0), ((s * 2).isig[1:3] - (s * 2).isig[0:1], 1),
+                    (s.isig[1:3] / (s.sum(-1) / s.isig[0].sum(-1)), 0)):  # an "at" inside the operand's steps
+        e = out.history[-1]
+        assert e["op"] == "arithmetic" and e["params"]["operand"]["at"] == at, e["params"]["operand"]
+        np.testing.assert_array_equal(em.replay(out.history).data, out.data)
+        _, got, _, _ = execute(parse(recipe_from_history(out.history)))
+        np.testing.assert_array_equal(got.data, out.data)
+    x = s.data.astype(np.float64)
+    np.testing.assert_allclose((s.isig[1:3] / s.sum(-1)).data, x[..., 1:3] / x.sum(-1, keepdims=True), rtol=1e-12)
+    small = s.inav[0:10, 0:10]
+    assert "derived" not in str((small.isig[1:3] / small.sum(-1)).history[-1]["params"]["operand"])  # numbers
+    window = s.isig[1:3]
+    with pytest.raises(em.DataError, match="after 0 step.*only a replay .* or a recipe run keeps that state"):
+        em.core.arithmetic.arithmetic(window, "divide", {"derived": [{"op": "sum", "params": {"axis": -1}}], "at": 0})
+    with pytest.raises(em.DataError, match="'at' must be a number of steps >= 0"):
+        em.core.arithmetic.arithmetic(window, "divide", {"derived": [], "at": -1})

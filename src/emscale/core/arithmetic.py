@@ -3,7 +3,8 @@
 
 One recorded operation, ``arithmetic``: the operator and the other operand. A Signal made from ``s`` itself by
 recorded steps (``s.sum(-1)`` in ``s / s.sum(-1)``, ``s.mean(axis=(0, 1))``, ``s.inav[0:1]``) is recorded as those
-steps and made again at a replay, whatever its size; any other operand as a number, or an array small enough to
+steps and made again at a replay, whatever its size; one made from an earlier state of the signal (``s.sum(-1)`` in
+``s.isig[1.2:2.0] / s.sum(-1)``) likewise where its numbers are too many to record (``"at"``); any other operand as a number, or an array small enough to
 keep in the history (:data:`RECORDED_OPERAND_VALUES`). A larger array is applied all the same, but the result's
 history ends with an ``"unrecorded"`` entry that says why: a replay then refuses it by name rather than giving
 other numbers.
@@ -34,7 +35,7 @@ import numpy as np
 
 from .codec import decode
 from .errors import AxisError, DataError, is_number, warn_caller
-from .history import UNRECORDED, unrecorded_entry
+from .history import UNRECORDED, earlier_state, unrecorded_entry
 from .registry import get, operation, operations
 from .signal import Signal, _derived, _is_dask, derive, measured_mask
 
@@ -67,28 +68,34 @@ def check_operator(op) -> None:
 class DerivedOperand(NamedTuple):
     """A Signal operand made from the input itself by recorded steps (``s.sum(-1)`` in ``s / s.sum(-1)``), recorded
     as those steps -- ``{"derived": [{"op": "sum", "params": {...}}, ...]}`` -- however many numbers it holds, and
-    made again from the input at a replay."""
+    made again from the input at a replay. ``at``: the operand was made from an earlier state of the input, the one
+    after its first ``at`` steps (``s2 / s.sum(-1)`` with ``s2`` made from ``s``), recorded as ``"at": n``; a
+    replay or a recipe run keeps that state (:func:`.history.keeping_states`). ``signal``: None until made."""
 
     steps: list
-    signal: Signal
+    signal: Signal | None
+    at: int | None = None
 
 
 def _record_operand(value, arguments):
-    return {"derived": value.steps} if isinstance(value, DerivedOperand) else value
+    if not isinstance(value, DerivedOperand):
+        return value
+    return {"derived": value.steps} | ({} if value.at is None else {"at": value.at})
 
 
 def check_operand(operand) -> None:
-    """A recipe's mapping operand: ``{"derived": steps}`` naming steps that can be redone, or an array in the
-    history's own form (``{"array": [...], "dtype": "float32"}``, what ``emscale history --as-recipe`` writes)."""
+    """A recipe's mapping operand: ``{"derived": steps}`` naming steps that can be redone (``"at": n``: from the
+    signal as it was after its first ``n`` steps), or an array in the history's own form (``{"array": [...],
+    "dtype": "float32"}``, what ``emscale history --as-recipe`` writes)."""
     if isinstance(operand, dict):
         _operand_of_mapping(operand)
 
 
 def _operand_of_mapping(operand: dict):
-    """The steps of ``{"derived": steps}`` (a list), or the array an encoded operand holds."""
+    """The :class:`DerivedOperand` (not yet made) of ``{"derived": steps}``, or the array an encoded operand holds."""
     what = "arithmetic: an operand given as a mapping"
     if "derived" in operand:
-        return _derived_steps(operand, what)
+        return DerivedOperand(_derived_steps(operand, what), None, _derived_at(operand, what))
     try:
         array = decode(operand)
     except (TypeError, ValueError) as exc:
@@ -106,13 +113,14 @@ def arithmetic(s: Signal, operator: str, operand, reflected: bool = False) -> Si
     (``"add"``, ``"subtract"``, ``"multiply"``, ``"divide"``, ``"power"``, ``"floor_divide"``, ``"remainder"``,
     ``"maximum"``, ``"minimum"``, the comparisons), ``operand`` a number, an array that broadcasts to ``s``'s shape
     (numpy order), or ``{"derived": steps}``: the Signal those recorded steps make from ``s`` (history entries,
-    ``{"op": "sum", "params": {"axis": -1}}``), matched by axis names. What ``s + t``, ``2 * s`` and the other
+    ``{"op": "sum", "params": {"axis": -1}}``; with ``"at": n``, from ``s`` as it was after its first ``n`` steps,
+    which a replay or a recipe run keeps), matched by axis names. What ``s + t``, ``2 * s`` and the other
     operators run (module docstring); recipe steps ``{op = "arithmetic", operator = "multiply", operand = 2.5}``,
     ``{op = "arithmetic", operator = "divide", operand = {derived = [{op = "sum", params = {axis = -1}}]}}``."""
     mask_from = None
     if isinstance(operand, dict):  # a recipe's or a replay's: made again from s, or an array written out
         made = _operand_of_mapping(operand)
-        operand = DerivedOperand(made, _rederive(s, made, operator)) if isinstance(made, list) else made
+        operand = made._replace(signal=_rederive(s, made, operator)) if isinstance(made, DerivedOperand) else made
     if isinstance(operand, DerivedOperand):
         mask_from = _scan_mask_of_both(s, operand.signal, operator)
         operand = _aligned(s, operand.signal, operator)
@@ -129,9 +137,10 @@ def apply(s: Signal, op: str, other, reflected: bool = False) -> Signal:
             # ``spectrum - s``, ``map * s``, ``s.inav[0:1] - s``: the operand with every axis at its full length
             # takes the other's place
             return apply(other, op, s, not reflected)
-        steps = _steps_from(s, other)
-        if steps is not None:
-            return arithmetic(s, op, DerivedOperand(steps, other), reflected)
+        found = _steps_from(s, other)
+        if found is not None and (found.at is None or int(np.prod(other.shape)) > RECORDED_OPERAND_VALUES):
+            # made from an earlier state of s: as steps only where its numbers are too many to record
+            return arithmetic(s, op, found._replace(signal=other), reflected)
         mask_from = _scan_mask_of_both(s, other, op)
         other = _aligned(s, other, op)
         if _is_dask(other) and int(np.prod(other.shape)) <= RECORDED_OPERAND_VALUES:
@@ -161,9 +170,9 @@ def apply(s: Signal, op: str, other, reflected: bool = False) -> Signal:
         how = (f"arithmetic {OPERATORS[op][0]} with an operand of {size} values (more than {RECORDED_OPERAND_VALUES} "
                "are not written into the history)")
         out.history.append(unrecorded_entry(how))
-        warn_caller(f"{how}: the result cannot be replayed or exported as a recipe. An operand made from the same "
-                    "signal by recorded steps is recorded as those steps (s / s.sum(-1), not s2 / s.sum(-1) where s2 "
-                    "came from s by other steps); or save the operand and load it as a signal of its own")
+        warn_caller(f"{how}: the result cannot be replayed or exported as a recipe. An operand made by recorded "
+                    "steps from the same signal (s / s.sum(-1)) or from one it was made from (s2 / s.sum(-1)) is "
+                    "recorded as those steps; or save the operand and load it as a signal of its own")
     return _with_mask_of(out, mask_from)
 
 
@@ -174,16 +183,21 @@ def _with_mask_of(out: Signal, mask_from: Signal | None) -> Signal:
     return out
 
 
-def _steps_from(s: Signal, o: Signal) -> list | None:
-    """The recorded steps that made ``o`` from ``s`` (``o``'s history is ``s``'s, a load first, and then those);
-    None where ``o`` was made otherwise or by a step that cannot be redone."""
+def _steps_from(s: Signal, o: Signal) -> DerivedOperand | None:
+    """The recorded steps that made ``o`` from ``s`` (``o``'s history is ``s``'s, a load first, and then those), or
+    from an earlier state of ``s`` (the histories share the load and the first ``at`` steps); None where ``o`` was
+    made otherwise or by a step that cannot be redone. The operand's Signal is left None."""
     mine, theirs = s.history, o.history
-    if not mine or not isinstance(mine[0], dict) or mine[0].get("op") != "load" or theirs[: len(mine)] != mine:
+    if not mine or not isinstance(mine[0], dict) or mine[0].get("op") != "load" or not theirs or theirs[0] != mine[0]:
         return None
-    extra = theirs[len(mine):]
+    shared = 1
+    while shared < min(len(mine), len(theirs)) and theirs[shared] == mine[shared]:
+        shared += 1
+    extra = theirs[shared:]
     if not all(isinstance(e, dict) and _redoable(e.get("op")) for e in extra):
         return None
-    return [{k: e[k] for k in ("op", "params", "output") if k in e} for e in extra]
+    steps = [{k: e[k] for k in ("op", "params", "output") if k in e} for e in extra]
+    return DerivedOperand(steps, None, None if shared == len(mine) else shared - 1)
 
 
 def _redoable(name) -> bool:
@@ -194,7 +208,7 @@ def _redoable(name) -> bool:
 
 def _derived_steps(operand: dict, what: str) -> list:
     steps = operand.get("derived")
-    if set(operand) != {"derived"} or not isinstance(steps, list | tuple):
+    if set(operand) - {"at"} != {"derived"} or not isinstance(steps, list | tuple):
         raise DataError(f"{what} must be {{'derived': [steps]}}, the steps that make it from the input; got keys "
                         f"{sorted(operand)}")
     for i, e in enumerate(steps):
@@ -205,10 +219,20 @@ def _derived_steps(operand: dict, what: str) -> list:
     return list(steps)
 
 
-def _rederive(s: Signal, steps: list, op: str) -> Signal:
-    """The operand that ``steps`` (checked by :func:`_derived_steps`) make from ``s``: a replay's or a recipe's. A
-    step may make a result rather than a Signal (``decompose`` before ``reconstruct``); the last makes the Signal."""
-    obj = s
+def _derived_at(operand: dict, what: str) -> int | None:
+    at = operand.get("at")
+    if at is not None and (isinstance(at, bool) or not isinstance(at, int) or at < 0):
+        raise DataError(f"{what}: 'at' must be a number of steps >= 0 (the operand starts from the signal as it was "
+                        f"after that many steps; 0: as loaded), got {at!r}")
+    return at
+
+
+def _rederive(s: Signal, spec: DerivedOperand, op: str) -> Signal:
+    """The operand that ``spec``'s steps (checked by :func:`_derived_steps`) make from ``s`` (or from the earlier
+    state of it that ``spec.at`` names): a replay's or a recipe's. A step may make a result rather than a Signal
+    (``decompose`` before ``reconstruct``); the last makes the Signal."""
+    obj = s if spec.at is None or spec.at == len(s.history) - 1 else _earlier(s, spec.at, op)
+    steps = spec.steps
     for i, e in enumerate(steps):
         name = e["op"]
         step = get(name)
@@ -224,6 +248,23 @@ def _rederive(s: Signal, steps: list, op: str) -> Signal:
         raise DataError(f"arithmetic {OPERATORS[op][0]}: the operand's steps end with a {type(obj).__name__}, not a "
                         "Signal")
     return obj
+
+
+def _earlier(s: Signal, at: int, op: str) -> Signal:
+    """The state of ``s`` after its first ``at`` steps, as the replay or recipe run in progress kept it."""
+    what = f"arithmetic {OPERATORS[op][0]}: the operand is made from the signal as it was after {at} step(s)"
+    if at >= len(s.history):
+        raise DataError(f"{what}, but {s!r} has only {len(s.history) - 1}")
+    base = earlier_state(at)
+    if base is None:
+        raise DataError(f"{what}; only a replay (em.replay) or a recipe run keeps that state")
+    if [_step_key(e) for e in base.history[1:]] != [_step_key(e) for e in s.history[1 : at + 1]]:
+        raise DataError(f"{what}, and the state kept for it is not one {s!r} was made from")
+    return base
+
+
+def _step_key(e) -> tuple:
+    return (e.get("op"), e.get("params"), e.get("output")) if isinstance(e, dict) else (e,)
 
 
 def same(s: Signal) -> Signal:

@@ -189,3 +189,56 @@ def file_beside_input(history: list[dict], name, what: str) -> Path:
             return folder / name
     looked = " or ".join(map(str, folders))
     raise DataError(f"{what} {name!r}: no such file beside the input (looked in {looked})")
+
+
+# -- earlier states of a signal that a replay or a recipe run keeps ------------------------------------------------
+# An arithmetic operand made from an ancestor of the signal (``s2 / s.sum(-1)`` with ``s2`` made from ``s``) is
+# recorded as its steps from the state of the signal after its first n steps, ``{"derived": [...], "at": n}``. A
+# replay and a recipe run hold those states (only the ones their steps name) while they run, so that the operand can
+# be made again from them.
+_EARLIER: contextvars.ContextVar[dict | None] = contextvars.ContextVar("earlier_states", default=None)
+
+
+def operand_starts(value) -> set[int]:
+    """The states (``"at": n``) that the derived operands in ``value`` (a step's parameters, or a whole history)
+    start from, those nested in an operand's own steps included."""
+    found: set[int] = set()
+
+    def walk(v) -> None:
+        if isinstance(v, dict):
+            at = v.get("at")
+            if "derived" in v and isinstance(at, int) and not isinstance(at, bool):
+                found.add(at)
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list | tuple):
+            for x in v:
+                walk(x)
+
+    walk(value)
+    return found
+
+
+@contextlib.contextmanager
+def keeping_states(needed) -> Iterator:
+    """Within it, ``keep(obj)`` holds ``obj`` if it is the state after ``n`` steps (its history: the load and ``n``
+    more entries) for an ``n`` in ``needed``; :func:`earlier_state` gives it back."""
+    needed = set(needed)
+    states: dict[int, object] = {}
+
+    def keep(obj) -> None:
+        history = getattr(obj, "history", None)
+        if isinstance(history, list) and len(history) - 1 in needed:
+            states[len(history) - 1] = obj
+
+    token = _EARLIER.set(states)
+    try:
+        yield keep
+    finally:
+        _EARLIER.reset(token)
+
+
+def earlier_state(n: int):
+    """The state after ``n`` steps that the replay or recipe run in progress kept (None outside one, or not kept)."""
+    states = _EARLIER.get()
+    return None if states is None else states.get(n)

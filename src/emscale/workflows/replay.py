@@ -8,7 +8,7 @@ from pathlib import Path
 from ..core import registry
 from ..core.codec import decode
 from ..core.errors import ReplayError
-from ..core.history import UNRECORDED, file_digest, staged_file, unrecorded_step
+from ..core.history import UNRECORDED, file_digest, keeping_states, operand_starts, staged_file, unrecorded_step
 from ..core.signal import Signal
 from ..engine.passes import data_digest
 from ..io import load
@@ -59,6 +59,13 @@ def replay(history: list[dict], source: str | os.PathLike | None = None, verify_
         raise ReplayError(f"{path} holds several signals; the recorded load must pick one (signal_type=...)")
     if verify_digest and first.get("data_sha256"):
         _check_saved_numbers(obj, first, 0)
+    # the states an operand made from an earlier state of the signal starts from (``"at": n``), held while it runs
+    with keeping_states(operand_starts(history[1:])) as keep:
+        keep(obj)
+        return _replay_steps(obj, history, verify_digest, keep)
+
+
+def _replay_steps(obj, history: list, verify_digest: bool, keep):
     for i, e in enumerate(history[1:], start=1):
         if not isinstance(e, dict):
             raise ReplayError(f"history entry {i} is a {type(e).__name__}, not a recorded step (a dict)")
@@ -89,6 +96,7 @@ def replay(history: list[dict], source: str | os.PathLike | None = None, verify_
             obj = obj[out]
         if verify_digest and e.get("data_sha256"):
             _check_saved_numbers(obj, e, i)
+        keep(obj)
     return obj
 
 

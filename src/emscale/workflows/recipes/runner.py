@@ -238,6 +238,13 @@ def _where(recipe: Recipe, st, i: int) -> str:
 
 
 def _run_steps(recipe: Recipe, s: Signal, progress):
+    # the states an operand made from an earlier state of the signal starts from (``at = n``), held while it runs
+    with _history.keeping_states(_history.operand_starts([st.params for st in recipe.steps])) as keep:
+        keep(s)
+        return _steps_kept(recipe, s, progress, keep)
+
+
+def _steps_kept(recipe: Recipe, s: Signal, progress, keep):
     first = s
     results: dict = {}
     records: list[StepRecord] = []
@@ -265,6 +272,7 @@ def _run_steps(recipe: Recipe, s: Signal, progress):
             results[st.name] = obj
         else:
             before, s = s, (obj := obj[0] if isinstance(obj, tuple) else obj)
+            keep(s)
             if st.op == "sample_scan":
                 reference = before
             elif st.op == "inpaint":
@@ -512,7 +520,7 @@ def _recipe_params(op: str, p: dict, where: str) -> dict:
     p = {k: _written_out(op, k, v, p) for k, v in p.items()}
     for k, v in p.items():
         if _is_derived(v):
-            p[k] = {"derived": [_recipe_step(e, where) for e in v["derived"]]}
+            p[k] = {**v, "derived": [_recipe_step(e, where) for e in v["derived"]]}
     arrays = [k for k, v in p.items() if isinstance(v, np.ndarray)]
     if arrays:  # a mask or table made in memory: a recipe names files, it holds no arrays
         raise RecipeError(f"{where} ({op}): {', '.join(map(repr, arrays))} was given as an array "
@@ -530,8 +538,10 @@ def _recipe_step(e: dict, where: str) -> dict:
 
 
 def _is_derived(value) -> bool:
-    """An operand made from the input by recorded steps: ``{"derived": [{"op": ..., "params": ...}, ...]}``."""
-    return (isinstance(value, dict) and set(value) == {"derived"} and isinstance(value["derived"], list)
+    """An operand made from the input by recorded steps: ``{"derived": [{"op": ..., "params": ...}, ...]}``, and
+    ``"at": n`` where it starts from the signal as it was after its first ``n`` steps."""
+    return (isinstance(value, dict) and set(value) in ({"derived"}, {"derived", "at"})
+            and isinstance(value["derived"], list)
             and all(isinstance(e, dict) and isinstance(e.get("op"), str) for e in value["derived"]))
 
 
@@ -543,8 +553,8 @@ def _call_params(op: str, params: dict) -> dict:
         params["key"] = parse_key(params["key"])
     for k, v in params.items():
         if _is_derived(v):
-            params[k] = {"derived": [{**e, "params": _call_params(e["op"], e.get("params", {}))}
-                                     for e in v["derived"]]}
+            params[k] = {**v, "derived": [{**e, "params": _call_params(e["op"], e.get("params", {}))}
+                                          for e in v["derived"]]}
     return params
 
 
