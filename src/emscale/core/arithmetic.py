@@ -5,9 +5,9 @@ One recorded operation, ``arithmetic``: the operator and the other operand. A Si
 recorded steps (``s.sum(-1)`` in ``s / s.sum(-1)``, ``s.mean(axis=(0, 1))``, ``s.inav[0:1]``) is recorded as those
 steps and made again at a replay, whatever its size; one made from an earlier state of the signal (``s.sum(-1)`` in
 ``s.isig[1.2:2.0] / s.sum(-1)``) likewise where its numbers are too many to record (``"at"``); any other operand
-as a number, or an array small enough to keep in the history (:data:`RECORDED_OPERAND_VALUES`). A larger array is applied all the same, but the result's
-history ends with an ``"unrecorded"`` entry that says why: a replay then refuses it by name rather than giving
-other numbers.
+as a number, or an array small enough to keep in the history (:data:`RECORDED_OPERAND_VALUES`). A larger array
+is applied all the same, but the result's history ends with an ``"unrecorded"`` entry that says why: a replay then
+refuses it by name rather than giving other numbers.
 
 A Signal operand is aligned by axis names (each of its axes must be one of the other side's, of the same size,
 calibration and units), whichever side holds every axis: a spectrum applies to every pixel, a map (``s.sum(-1)``)
