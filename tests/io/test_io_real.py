@@ -194,7 +194,7 @@ def test_an_unknown_reader_keyword_is_the_callers_mistake(real_dir):
     assert em.load(real_dir / "test-EELS_spectrum.dm3", optimize=False).signal_type == "EELS"
 
 
-def test_an_unknown_signal_type_for_a_single_signal_is_warned(real_dir):
+def test_an_unknown_signal_type_for_a_single_signal_is_warned(real_dir, tmp_path):
     """signal_type="banana" labelled the EELS spectrum silently; a known type (HyperSpy's relabelling) is quiet."""
     import warnings
 
@@ -206,7 +206,11 @@ def test_an_unknown_signal_type_for_a_single_signal_is_warned(real_dir):
         assert em.load(path, signal_type="banana").signal_type == "banana"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert em.load(path, signal_type="EDS_TEM").signal_type == "EDS_TEM"
+        relabelled = em.load(path, signal_type="EDS_TEM")
+    # the metadata said EELS still, and kept saying it through save and load (a reviewer)
+    assert relabelled.signal_type == relabelled.metadata["Signal"]["signal_type"] == "EDS_TEM"
+    relabelled.save(tmp_path / "r.zarr")
+    assert em.load(tmp_path / "r.zarr").metadata["Signal"]["signal_type"] == "EDS_TEM"
 
 
 @pytest.mark.parametrize("name, found, asked", [("EELS_SI.dm4", "EELS", "EDS"),

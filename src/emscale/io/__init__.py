@@ -117,6 +117,8 @@ def _load(path, lazy, signal_type, index, reader_kwargs: dict, relabel: bool,
                                       SignalTypeError.relabel_advice("signal_type=", signal_type))
             _check_signal_type(p, signal_type, found)
             signals[0].signal_type = signal_type
+            if isinstance(signals[0].metadata.get("Signal"), dict):  # the two said EELS and EDS_TEM (a reviewer)
+                signals[0].metadata["Signal"]["signal_type"] = signal_type
         else:
             picked = [(i, s) for i, s in picked if s.signal_type == signal_type]
             if not picked:
