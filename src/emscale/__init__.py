@@ -10,6 +10,7 @@ Importing the package imports every operation package, so that each operation is
 # Operation packages (each declares its operations on import).
 from . import inpainting, plotting, sampling, spectroscopy, tomography, viewer  # noqa: E402, I001
 from .core import numpy_protocol as _numpy_protocol  # noqa: F401 -- s + t, 2 * s, np.log(s): their operations
+from .core import calibrate as _calibrate  # noqa: F401 -- s.calibrate(axis, scale=..., offset=...): recorded
 from .core.axes import Axis
 from .core.errors import (ArgumentError, AxisError, DataError, EmscaleError, FileFormatError, OutputExistsError,
                           ReplayError)

@@ -481,3 +481,23 @@ def test_an_operand_made_from_an_earlier_state_of_the_signal_is_recorded_as_its_
         em.core.arithmetic.arithmetic(window, "divide", {"derived": [{"op": "sum", "params": {"axis": -1}}], "at": 0})
     with pytest.raises(em.DataError, match="'at' must be a number of steps >= 0"):
         em.core.arithmetic.arithmetic(window, "divide", {"derived": [], "at": -1})
+
+
+def test_a_cast_is_a_recorded_step(tmp_path):
+    """HyperSpy's ``s.change_dtype("float32")`` had no recorded counterpart (uint16 * 1.0 is float64): ``astype``
+    casts where no value changes, and refuses a cast that would round or wrap."""
+    _cube().save(tmp_path / "c.zarr")
+    s = em.load(tmp_path / "c.zarr")
+    f = s.astype("float32")
+    assert f.dtype == np.float32 and f.history[-1]["op"] == "astype"
+    np.testing.assert_array_equal(f.data, s.data.astype(np.float32))
+    np.testing.assert_array_equal(em.replay(f.history).data, f.data)
+    assert em.load(tmp_path / "c.zarr", lazy=True).astype("float32").is_lazy
+    assert s.astype("int32").dtype == np.int32
+    for bad in ("uint8", "int16"):
+        with pytest.raises(em.DataError, match=f"uint16 values do not all fit in {bad}"):
+            s.astype(bad)
+    with pytest.raises(em.DataError, match="float32 values do not all fit in int64"):
+        f.astype("int64")
+    with pytest.raises(ValueError, match="dtype must be one of float32"):
+        s.astype("complex64")

@@ -74,6 +74,8 @@ EXAMPLES = {
     "phase_spectra": ("eds", [{"op": "autonomous_spectrum_imaging", "name": "auto", "n_phases": 3, "fraction": 0.3},
                               {"op": "phase_spectra", "of": "auto", "name": "spectra"}]),
     "arithmetic": ("eds", [{"op": "arithmetic", "operator": "multiply", "operand": 2.5}]),
+    "astype": ("eds", [{"op": "astype", "dtype": "float32"}]),
+    "calibrate": ("eds", [{"op": "calibrate", "axis": "Energy", "offset": -0.02, "units": "keV"}]),
     "elementwise": ("eds", [{"op": "elementwise", "function": "log1p"}]),
     "spectra": ("eds", [{"op": "decompose", "name": "d", "method": "pca", "n_components": 3},
                         {"op": "cluster", "of": "d", "name": "c", "n_clusters": 3},

@@ -71,4 +71,29 @@ def _warn_new_nonfinite(s: Signal, function: str, data, out) -> None:
                     "them before a decomposition")
 
 
-__all__ = ["FUNCTIONS", "elementwise"]
+CASTS = ("float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool")
+
+
+def check_dtype(dtype) -> None:
+    if str(dtype) not in CASTS:
+        raise ValueError(f"astype: dtype must be one of {', '.join(CASTS)} (by name), got {dtype!r}")
+
+
+@operation("astype", method=True, check={"dtype": check_dtype})
+def astype(s: Signal, dtype: str) -> Signal:
+    """The numbers as ``dtype`` (HyperSpy's ``s.change_dtype("float32")``, recorded): ``"float32"`` halves a
+    float64 signal's memory. To floating point from any real type (float32 keeps integers up to 2^24 exactly); to an
+    integer type or bool only from a type it holds every value of (uint16 to int32, not float to int, nor int32 to
+    uint16, which would round or wrap without a word: :func:`numpy.can_cast`, ``"safe"``)."""
+    check_dtype(dtype)
+    target = np.dtype(str(dtype))
+    source = s.data.dtype
+    if source.kind == "c":
+        raise DataError(f"astype on {s!r}: it holds complex values; take their modulus first (abs(s))")
+    if target.kind != "f" and not np.can_cast(source, target, "safe"):
+        raise DataError(f"astype on {s!r}: {source} values do not all fit in {target} (they would be rounded or "
+                        f"wrap); cast to float32 or float64, or to an integer type that holds {source}")
+    return derive(s, s.data.astype(target), s.axes)
+
+
+__all__ = ["CASTS", "FUNCTIONS", "astype", "elementwise"]

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.axes import Axis
+from ..core.calibrate import on_recalibration
 from ..core.errors import AxisError, DataError, FileFormatError, is_number
 from ..core.history import file_beside_input
 from ..core.registry import operation
@@ -300,6 +301,17 @@ def shift_on(image_axes, record: dict) -> float:
         return float((float(record["axis_position"]) - perp.offset) / perp.scale - (perp.size - 1) / 2)
     # a record from before axis_position: pixels on the axes it was saved with, taken to be these
     return float(record.get("axis_shift", 0.0))
+
+
+@on_recalibration
+def _keep_axis_position(metadata: dict, old_axes, new_axes) -> None:
+    """A recalibrated image axis (``s.calibrate("x", scale=0.5)``) keeps the tilt axis where it was in pixels: its
+    position is kept in the axis's calibrated units, which the recalibration changed (-62.75 pixels for +2)."""
+    record = metadata.get("Tomography")
+    if not isinstance(record, dict) or len(old_axes) != 3 or "axis_position" not in record:
+        return
+    shift = shift_on(old_axes[-2:], record)
+    metadata["Tomography"] = axis_record(record, new_axes[-2:], record.get("tilt_axis", "y"), shift)
 
 
 def axis_shift_of(s: Signal) -> float:
