@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import emscale
-from emscale import Signal
+from emscale import DataError, Signal
 from emscale.core.registry import _OPERATIONS as _REPLAYABLE
 from emscale.spectroscopy import eels
 
@@ -234,6 +234,27 @@ def test_edge_map_recovers_edge_intensity(rng):
     # explicit windows and an onset energy give the same numbers
     m2 = eels.edge_map(s, 706.8, background_window=info["background_window"], integration_window=(lo, hi))
     np.testing.assert_allclose(m2.data, m.data, rtol=1e-5)
+
+
+def test_an_edge_map_on_an_axis_in_kev_is_the_map_on_ev(rng):
+    """The edge table is in eV: on an axis in keV, Fe L3 was looked for at 708 keV ("outside the energy axis"); the
+    named onset and the default widths are taken in the axis's units, and the map is the one on eV."""
+    s, amp, edge, e = _core_loss(rng)
+    kev = s.calibrate(-1, scale=s.axes[-1].scale / 1e3, offset=s.axes[-1].offset / 1e3, units="keV")
+    m, m_kev = eels.edge_map(s, "Fe_L3"), eels.edge_map(kev, "Fe_L3")
+    np.testing.assert_allclose(m_kev.data, m.data, rtol=1e-5)
+    assert m_kev.metadata["EELS"]["edge_map"]["integration_window"] == pytest.approx(
+        [v / 1e3 for v in m.metadata["EELS"]["edge_map"]["integration_window"]])
+
+
+def test_an_eds_map_is_not_aligned_on_its_zero_energy_peak():
+    """An EDS map's zero-energy peak was "aligned" as a zero-loss peak (2 channels dropped, 2048 -> 2046)."""
+    data = np.random.default_rng(0).poisson(2.0, (4, 5, 256)).astype(np.uint16)
+    data[..., 5] += 500
+    s = Signal(data, axes=[{"name": "y", "navigate": True}, {"name": "x", "navigate": True},
+                           {"name": "Energy", "offset": -0.1, "scale": 0.01, "units": "keV"}], signal_type="EDS_SEM")
+    with pytest.raises(DataError, match="is an EDS signal: align_zero_loss aligns the zero-loss peak of EELS"):
+        eels.align_zero_loss(s)
 
 
 def test_edge_map_refuses_windows_mostly_off_the_axis_and_warns_when_one_is_cut(rng):

@@ -404,6 +404,10 @@ def align_zero_loss(
     the spectra, one more per ``also_align`` signal; ``progress`` counts each pass's bytes).
     """
     ax = _energy_axis(s)
+    if str(s.signal_type or "").upper().startswith("EDS"):
+        # an EDS map's zero-energy (strobe) peak was "aligned" as a zero-loss peak, and channels dropped
+        raise DataError(f"{s!r} is an EDS signal: align_zero_loss aligns the zero-loss peak of EELS spectra; an EDS "
+                        "detector's zero-energy peak is no energy reference of the specimen")
     pos = estimate_zero_loss_position(s, signal_range, subpixel, executor=executor, progress=progress)
     finite = np.isfinite(pos)
     if not finite.any():
@@ -760,7 +764,9 @@ def edge_map(
     fitted in ``background_window`` by :meth:`Signal.remove_background` and the remainder summed over
     ``integration_window``. Defaults, with ``E0 = onset * (1 - onset_margin)`` (the tabulated X-ray edge can
     sit a few eV above the EELS onset): integration ``(E0, E0 + integration_width)``, background
-    ``(E0 - max(30, 0.1 * onset), E0)``. Extra keywords (e.g. ``fit="fast"``) go to ``remove_background``.
+    ``(E0 - max(30 eV, 0.1 * onset), E0)``. An onset or window given as numbers is in the energy axis's units; an
+    edge name's onset and ``integration_width`` are in eV, converted on an axis in keV or meV. Extra keywords (e.g.
+    ``fit="fast"``) go to ``remove_background``.
     ``executor``, ``progress``: passed to :func:`emscale.engine.run_pass` (the background fit's pass and the
     integration's).
 
@@ -772,9 +778,12 @@ def edge_map(
     A NaN (or infinite) value in either window makes that pixel's intensity NaN; one outside both changes nothing.
     """
     ax = _energy_axis(s)
+    # the edge table and the default widths are in eV; an axis in keV (or meV) takes them in its own units (Ti L3
+    # at 453.8 "keV" was said to lie outside a 0.3-2.3 keV axis)
+    per_ev = _EV_PER_UNIT.get((ax.units or "").strip(), 1.0)
     named = isinstance(edge, tuple | list) and len(edge) == 2 and isinstance(edge[0], str)
     if isinstance(edge, str) or named:
-        onset = edge_onset(edge)
+        onset = edge_onset(edge) / per_ev
         label = "{}_{}".format(*_parse_edge(edge))
     elif np.ndim(edge) == 0:
         onset = float(edge)
@@ -794,10 +803,10 @@ def edge_map(
         _check_onset(ax, onset, label)
     e0 = onset * (1.0 - onset_margin) if onset > 0 else onset
     if integration_window is None:
-        integration_window = (e0, e0 + float(integration_width))
+        integration_window = (e0, e0 + float(integration_width) / per_ev)
     if background_window is None:
         iw0 = float(integration_window[0])
-        background_window = (iw0 - max(30.0, 0.1 * abs(onset)), iw0)
+        background_window = (iw0 - max(30.0 / per_ev, 0.1 * abs(onset)), iw0)
     bw = _on_axis(ax, background_window, "background window", label)
     bw = (bw[0], min(bw[1], ax.high))  # remove_background takes a window inside the axis's values
     iw = _on_axis(ax, integration_window, "integration window", label)
