@@ -214,9 +214,19 @@ def _type(meta):
     meta["attributes"]["emscale"]["signal_type"] = "EDS_TEM"
 
 
+def _step(meta):  # a step that never ran: `emscale history` printed it, verify said OK (a reviewer)
+    meta["attributes"]["emscale"]["history"].append({"op": "remove_background", "params": {"signal_range": [4, 9]}})
+
+
+def _vendor(meta):
+    meta["attributes"]["emscale"]["original_metadata"] = {"Microscope": "another one"}
+
+
 EDITS = {"axis scale": ("zarr.json", _scale, r"axis 2 \('E'\)"),
          "dtype": ("data/zarr.json", _int32, r"the array's dtype, shape or chunks \(data/zarr.json says int32"),
-         "signal type": ("zarr.json", _type, "signal type")}
+         "signal type": ("zarr.json", _type, "signal type"),
+         "history": ("zarr.json", _step, "history"),
+         "original metadata": ("zarr.json", _vendor, "original metadata")}
 
 
 @pytest.mark.parametrize("edit", EDITS)
@@ -250,6 +260,23 @@ def test_a_store_written_before_the_description_digests_loads_and_verify_says_so
     code, out, err = _cli(capsys, "verify", path)
     assert code == 0 and out.strip().endswith("an older store, without metadata digests: its axes, dtype, signal "
                                               "type and metadata are not checked"), out
+
+
+def test_a_store_written_before_the_history_digest_loads(rng, tmp_path):
+    """Format-3 stores written before the history and the original metadata were digested have no digest of them:
+    read as before (their other digests still checked)."""
+    path, s = _store(rng, tmp_path)
+
+    def older(meta):
+        for k in ("history", "original_metadata"):
+            meta["attributes"]["emscale"]["meta_sha256"].pop(k)
+
+    _edit(path, "zarr.json", older)
+    _edit(path, "zarr.json", _step)
+    assert "remove_background" in str(em.load(path).history)
+    _edit(path, "zarr.json", _scale)
+    with pytest.raises(FileFormatError, match=r"axis 2 \('E'\)"):
+        em.load(path)
 
 
 # -- a store replaced while it is read: the old or the new one whole, or a clear error -------------------------

@@ -20,7 +20,10 @@ Format 3 adds ``meta_sha256``, digests of what the store says about its numbers 
 (:func:`meta_digests`: each axis, the array's dtype, shape and chunks, the signal type, title and metadata). They
 are small JSON, so every open checks them: an axis scale edited in ``zarr.json`` or float32 made int32 in
 ``data/zarr.json`` (the bytes then read as other numbers, every chunk's checksum still right) is an error naming
-what differs. Stores written before (format 1 and 2) have none and load as before; ``verify`` says so.
+what differs. Stores written before (format 1 and 2) have none and load as before; ``verify`` says so. Since
+2026-12-03 they also cover the history (as pinned to the numbers) and the vendor's original metadata: a parameter
+edited in the saved history made ``emscale history`` print steps that never ran, and ``verify`` said OK; a store
+written before without those two digests loads as before.
 """
 
 from __future__ import annotations
@@ -80,14 +83,19 @@ def store_attrs(s: Signal) -> dict:
 def meta_digests(attrs: dict, dtype, shape, chunks) -> dict:
     """The SHA-256 of each part of a store's description that the numbers mean nothing without, as JSON with sorted
     keys: ``{"axes": [one per axis, numpy order], "array": dtype, shape and chunks, "signal_type", "title",
-    "metadata"}``. ``attrs``: the store's attributes as written or read; the array's from its own metadata."""
+    "metadata", "history", "original_metadata"}``. ``attrs``: the store's attributes as written or read; the array's
+    from its own metadata."""
     def digest(value) -> str:
         text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
         return hashlib.sha256(text.encode()).hexdigest()
 
     array = {"dtype": np.dtype(dtype).name, "shape": [int(n) for n in shape], "chunks": [int(n) for n in chunks]}
     return {"axes": [digest(a) for a in attrs.get("axes", [])], "array": digest(array),
-            **{k: digest(attrs.get(k)) for k in ("signal_type", "title", "metadata")}}
+            **{k: digest(attrs.get(k)) for k in ("signal_type", "title", "metadata", *_RECORDS)}}
+
+
+# digested since 2026-12-03: a store written before has no digest of them, and is read as before
+_RECORDS = ("history", "original_metadata")
 
 
 def _check_meta(p: Path, attrs: dict, arr) -> None:
@@ -110,6 +118,7 @@ def _check_meta(p: Path, attrs: dict, arr) -> None:
         changed += [f"axis {i} ({a.get('name') if isinstance(a, dict) else a!r})"
                     for i, (a, d, w) in enumerate(zip(axes, now["axes"], was, strict=True)) if d != w]
     changed += [k.replace("_", " ") for k in ("signal_type", "title", "metadata") if now[k] != recorded.get(k)]
+    changed += [k.replace("_", " ") for k in _RECORDS if k in recorded and now[k] != recorded[k]]
     if changed:
         raise FileFormatError(f"{p}: its description no longer matches the digests recorded when it was written "
                               f"(a zarr.json edited or damaged): {'; '.join(changed)}; not read")
@@ -315,8 +324,10 @@ def save_zarr(s: Signal, path, overwrite: bool = False, chunks=None, progress=No
             raise FileFormatError(f"{source or dst}: the data read do not match the digest recorded when it was "
                                   f"written (sha256 {expect_sha256[:12]}..., read {digest[:12]}...): the store is "
                                   f"damaged; nothing written")
-        group.attrs["emscale"] = {**attrs, "data_sha256": digest, "history": pin_digest(s.history, digest),
-                                  "chunk_crc32c": checksums.encode_table(crcs, s.shape, chunks, str(dst))}
+        final = {**attrs, "data_sha256": digest, "history": pin_digest(s.history, digest),
+                 "chunk_crc32c": checksums.encode_table(crcs, s.shape, chunks, str(dst))}
+        final["meta_sha256"] = meta_digests(final, s.dtype, s.shape, chunks if s.ndim else ())  # the pinned history
+        group.attrs["emscale"] = final
         written.append(digest)
 
     written: list[str] = []
