@@ -187,6 +187,16 @@ def test_cli_verify_of_a_missing_store_says_so(tmp_path, capsys):
     assert code == 2 and err.strip() == f"emscale: error: {tmp_path / 'nonexist.zarr'}: no such file or folder"
 
 
+def test_cli_verify_of_a_vendor_file_and_history_of_a_results_folder_say_what_to_name(rng, tmp_path, capsys):
+    """``verify x.dm4`` said "no zarr.json inside"; ``history OUT`` of a results folder "is a directory"."""
+    (tmp_path / "x.dm4").write_bytes(b"DM")
+    code, out, err = _cli(capsys, "verify", tmp_path / "x.dm4")
+    assert code == 2 and "a vendor file has none of; `emscale convert` makes a store of it" in err, err
+    _store(rng, tmp_path)
+    code, out, err = _cli(capsys, "history", tmp_path)
+    assert code == 2 and f"the emscale stores in it: s.zarr (e.g. {tmp_path / 's.zarr'})" in err, err
+
+
 def test_cli_info_says_it_did_not_read_the_data(rng, tmp_path, capsys):
     path, _ = _store(rng, tmp_path)
     _delete(path)  # info reads metadata only: it cannot tell, and says so

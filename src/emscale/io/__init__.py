@@ -96,7 +96,9 @@ def _load(path, lazy, signal_type, index, reader_kwargs: dict, relabel: bool,
             signals = [read_store(p, lazy=lazy)]
     else:
         if p.is_dir():
-            raise FileFormatError(f"{p}: is a directory, not a file")
+            inside = sorted(q.name for q in p.glob("*.zarr") if is_store(q))[:5]  # a results folder: name its stores
+            raise FileFormatError(f"{p}: is a directory, not a file" + (
+                f"; the emscale stores in it: {', '.join(inside)} (e.g. {p / inside[0]})" if inside else ""))
         if not p.is_file():  # a pipe or a device: its digest (read to the end) waited for ever (/dev/zero, a FIFO)
             raise FileFormatError(f"{p}: not a regular file (a pipe, device or socket); emscale reads files")
         kind = result_kind(p)

@@ -467,7 +467,9 @@ def verify(path) -> dict:
 
     p = check_path(path)  # "no zarr.json inside" a store that is not there at all
     if not is_store(p):
-        raise FileFormatError(f"{p}: not an emscale zarr store (no zarr.json inside)")
+        what = (": verify checks a store's chunk checksums and digests, which a vendor file has none of; `emscale "
+                "convert` makes a store of it" if p.is_file() else " (no zarr.json inside)")
+        raise FileFormatError(f"{p}: not an emscale zarr store{what}")
     with read_lock(p):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # verify is the check the warning points to
