@@ -140,8 +140,21 @@ def _tamper_extra_file(out):
     (out / "extra.txt").write_text("planted")
 
 
+def _tamper_step_params(out):  # "every output reproduced bit for bit" of a manifest that misdescribed the run
+    m = json.loads((out / "manifest.json").read_text())
+    m["steps"][1]["params"]["n_components"] = 7
+    (out / "manifest.json").write_text(json.dumps(m))
+
+
+def _tamper_step_dropped(out):
+    m = json.loads((out / "manifest.json").read_text())
+    m["steps"] = m["steps"][1:]
+    (out / "manifest.json").write_text(json.dumps(m))
+
+
 @pytest.mark.parametrize("tamper", [_tamper_outputs_emptied, _tamper_removed_and_altered, _tamper_axis_scale,
-                                    _tamper_report, _tamper_input_hash, _tamper_extra_file])
+                                    _tamper_report, _tamper_input_hash, _tamper_extra_file, _tamper_step_params,
+                                    _tamper_step_dropped])
 def test_replay_finds_tampering(results, tamper):
     tamper(results / "out")
     assert replay_outdir(results / "out")

@@ -452,7 +452,8 @@ def replay_outdir(outdir, input_path=None) -> list[str]:
                  for f in sorted(set(on_disk) & set(listed)) if on_disk[f] != listed[f]]
     if manifest["input"].get("sha256") != recipe.input.get("sha256"):
         problems.append("input: the manifest's input sha256 differs from the pinned recipe's")
-    _, s, results, _ = execute(recipe, input_path=input_path)
+    _, s, results, records = execute(recipe, input_path=input_path)
+    problems += _steps_described(manifest.get("steps"), records)
     fresh = {"signal": s, **results}
     recorded = manifest["outputs"]
     problems += [f"{n}: produced by the replay but not listed in the manifest" for n in fresh if n not in recorded]
@@ -483,6 +484,29 @@ def replay_outdir(outdir, input_path=None) -> list[str]:
                 warnings.warn(f"{name}: reproduced within a relative {REPLAY_RTOL:g}, not bit for bit: the BLAS "
                               f"threading differs from the recorded run's ({manifest.get('threading')})",
                               stacklevel=2)
+    return problems
+
+
+def _steps_described(listed, records: list[StepRecord]) -> list[str]:
+    """Where the manifest's description of the steps (operation, name, the values each ran with) is not the run's
+    that the replay made: the manifest is not among the files it digests, so an edited step passed as "reproduced".
+    A value the replay adds that the manifest lacks (a parameter a step predates, :meth:`Operation.replay_params`)
+    is not counted against it."""
+    if not isinstance(listed, list):
+        return ["manifest: its list of steps is missing or damaged"]
+    if len(listed) != len(records):
+        return [f"manifest: it lists {len(listed)} steps, the recipe ran {len(records)}"]
+    problems = []
+    for i, (m, r) in enumerate(zip(listed, records, strict=True), start=1):
+        if not isinstance(m, dict):
+            problems.append(f"manifest: step {i} is damaged")
+            continue
+        ran = json.loads(json.dumps(codec.encode({**r.params, **r.as_run})))
+        said = {**(m.get("params") or {}), **(m.get("as_run") or {})}
+        differ = sorted(k for k in said if k not in ran or said[k] != ran[k])
+        if m.get("op") != r.op or m.get("name") != r.name or differ:
+            what = f"parameter(s) {', '.join(differ)}" if differ else "its operation or name"
+            problems.append(f"manifest: step {i} ({m.get('op')!r}) says other {what} than the recipe ran with")
     return problems
 
 
