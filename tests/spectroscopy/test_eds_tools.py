@@ -172,7 +172,8 @@ def test_a_nan_touches_only_the_line_maps_whose_windows_hold_it(rng):
     data[0, 0, ax.value_to_index(0.10)] = np.nan
     data[1, 1, fe_peak] = np.nan
     data[2, 2, fe_background] = np.nan
-    maps = eds.line_maps(Signal(data, axes=s.axes, signal_type="EDS_SEM"), names).data
+    with pytest.warns(UserWarning, match=r"line_maps: 2 map value\(s\) are NaN or infinite"):  # was silent
+        maps = eds.line_maps(Signal(data, axes=s.axes, signal_type="EDS_SEM"), names).data
     np.testing.assert_array_equal(maps[:, 0, 0], clean[:, 0, 0])
     assert np.isnan(maps[1, 1, 1]) and np.isnan(maps[1, 2, 2])
     assert maps[0, 1, 1] == clean[0, 1, 1] and maps[0, 2, 2] == clean[0, 2, 2]  # Si's windows hold no NaN

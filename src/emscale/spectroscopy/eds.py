@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.axes import Axis
-from ..core.errors import AxisError, DataError, check_count, check_positive, is_number
+from ..core.errors import AxisError, DataError, check_count, check_positive, is_number, warn_caller
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, read_block, run_pass
@@ -421,6 +421,10 @@ def line_maps(
     out = run_pass(src, Pass(m, None, name="line_maps"), executor, _PARTITION_BYTES, progress=progress)
     if not s.nav_ndim:
         out = out[0]
+    undefined = int(np.count_nonzero(~np.isfinite(out)))
+    if undefined:  # a map with a NaN pixel came back without a word (a reviewer)
+        warn_caller(f"line_maps: {undefined} map value(s) are NaN or infinite: the spectra hold NaN or infinite "
+                    "values in those lines' integration or background windows; mask or replace them")
     data = np.moveaxis(out, -1, 0)  # (n_lines, *nav)
     line_axis = Axis("line", nl, navigate=True)
     img_axes = [

@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.axes import Axis
-from ..core.errors import AxisError, DataError
+from ..core.errors import AxisError, DataError, warn_caller
 from ..core.registry import as_step, operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, run_pass
@@ -829,6 +829,10 @@ def edge_map(
 
     data = run_pass(_source(stripped), Pass(m, None, name="edge_map"), executor, _PARTITION_BYTES,
                     progress=progress)
+    undefined = int(np.count_nonzero(~np.isfinite(data)))
+    if undefined:
+        warn_caller(f"edge map {label}: {undefined} pixel(s) are NaN: their spectra hold NaN or infinite values in "
+                    "the background or integration window; mask or replace them")
     out = _nav_signal(s, data, f"{label} edge intensity", f"{label} intensity (counts)")
     out.metadata.setdefault("EELS", {})["edge_map"] = {
         "edge": label,
