@@ -35,8 +35,8 @@ import numpy as np
 
 from .codec import decode
 from .errors import AxisError, DataError, is_number, warn_caller
-from .history import UNRECORDED, earlier_state, unrecorded_entry
-from .registry import get, operation, operations
+from .history import UNRECORDED, earlier_state, keeping_states, operand_starts, unrecorded_entry
+from .registry import as_step, get, operation, operations
 from .signal import Signal, _derived, _is_dask, derive, measured_mask
 
 OPERATORS = {"add": ("+", np.add), "subtract": ("-", np.subtract), "multiply": ("*", np.multiply),
@@ -233,17 +233,22 @@ def _rederive(s: Signal, spec: DerivedOperand, op: str) -> Signal:
     (``decompose`` before ``reconstruct``); the last makes the Signal."""
     obj = s if spec.at is None or spec.at == len(s.history) - 1 else _earlier(s, spec.at, op)
     steps = spec.steps
-    for i, e in enumerate(steps):
-        name = e["op"]
-        step = get(name)
-        params = step.replay_params(decode(e.get("params", {})))
-        obj = step.function(obj, **params)
-        if isinstance(obj, tuple):
-            out = e.get("output", 0)
-            obj = obj[out] if type(out) is int and 0 <= out < len(obj) else None
-        if obj is None:
-            raise DataError(f"arithmetic {OPERATORS[op][0]}: step {i} ({name!r}) of the operand's steps names an "
-                            f"output it does not make ({e.get('output')!r})")
+    # each step recorded as its own (as_step): an operand inside these steps that starts from an earlier state of
+    # theirs ("at") reads how many steps came before it from the history, and finds that state among those kept
+    with keeping_states(operand_starts(steps)) as keep:
+        keep(obj)
+        for i, e in enumerate(steps):
+            name = e["op"]
+            step = get(name)
+            params = step.replay_params(decode(e.get("params", {})))
+            obj = as_step(step.function, obj, **params)
+            if isinstance(obj, tuple):
+                out = e.get("output", 0)
+                obj = obj[out] if type(out) is int and 0 <= out < len(obj) else None
+            if obj is None:
+                raise DataError(f"arithmetic {OPERATORS[op][0]}: step {i} ({name!r}) of the operand's steps names "
+                                f"an output it does not make ({e.get('output')!r})")
+            keep(obj)
     if not isinstance(obj, Signal):
         raise DataError(f"arithmetic {OPERATORS[op][0]}: the operand's steps end with a {type(obj).__name__}, not a "
                         "Signal")
@@ -255,16 +260,11 @@ def _earlier(s: Signal, at: int, op: str) -> Signal:
     what = f"arithmetic {OPERATORS[op][0]}: the operand is made from the signal as it was after {at} step(s)"
     if at >= len(s.history):
         raise DataError(f"{what}, but {s!r} has only {len(s.history) - 1}")
-    base = earlier_state(at)
+    base = earlier_state(at, s.history[1 : at + 1])
     if base is None:
-        raise DataError(f"{what}; only a replay (em.replay) or a recipe run keeps that state")
-    if [_step_key(e) for e in base.history[1:]] != [_step_key(e) for e in s.history[1 : at + 1]]:
-        raise DataError(f"{what}, and the state kept for it is not one {s!r} was made from")
+        raise DataError(f"{what}; only a replay (em.replay) or a recipe run keeps that state, and this one kept none "
+                        f"that {s!r} was made from")
     return base
-
-
-def _step_key(e) -> tuple:
-    return (e.get("op"), e.get("params"), e.get("output")) if isinstance(e, dict) else (e,)
 
 
 def same(s: Signal) -> Signal:

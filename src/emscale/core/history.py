@@ -222,23 +222,37 @@ def operand_starts(value) -> set[int]:
 @contextlib.contextmanager
 def keeping_states(needed) -> Iterator:
     """Within it, ``keep(obj)`` holds ``obj`` if it is the state after ``n`` steps (its history: the load and ``n``
-    more entries) for an ``n`` in ``needed``; :func:`earlier_state` gives it back."""
-    needed = set(needed)
-    states: dict[int, object] = {}
+    more entries) for an ``n`` in ``needed``; :func:`earlier_state` gives it back. Nested (an operand's own steps
+    made again inside a replay), the states kept outside stay visible and ``needed`` adds to theirs; the inner ones
+    are dropped when it ends."""
+    outer = _EARLIER.get()
+    wanted = set(needed) | (outer["needed"] if outer else set())
+    states: dict[int, list] = {k: list(v) for k, v in (outer["states"] if outer else {}).items()}
 
     def keep(obj) -> None:
         history = getattr(obj, "history", None)
-        if isinstance(history, list) and len(history) - 1 in needed:
-            states[len(history) - 1] = obj
+        if isinstance(history, list) and len(history) - 1 in wanted:
+            states.setdefault(len(history) - 1, []).append(obj)
 
-    token = _EARLIER.set(states)
+    token = _EARLIER.set({"needed": wanted, "states": states})
     try:
         yield keep
     finally:
         _EARLIER.reset(token)
 
 
-def earlier_state(n: int):
-    """The state after ``n`` steps that the replay or recipe run in progress kept (None outside one, or not kept)."""
-    states = _EARLIER.get()
-    return None if states is None else states.get(n)
+def earlier_state(n: int, steps) -> object | None:
+    """The state after ``n`` steps that the replay or recipe run in progress kept, the one whose steps after its
+    load are ``steps`` (compared by :func:`step_key`; states of other chains may share ``n``); None outside one, or
+    where none was kept."""
+    kept = _EARLIER.get()
+    want = [step_key(e) for e in steps]
+    for obj in (kept["states"].get(n, []) if kept else []):
+        if [step_key(e) for e in obj.history[1:]] == want:
+            return obj
+    return None
+
+
+def step_key(e) -> tuple:
+    """What identifies a history entry as a step: its operation, parameters and output (not its time or version)."""
+    return (e.get("op"), e.get("params"), e.get("output")) if isinstance(e, dict) else (e,)

@@ -239,12 +239,14 @@ def _where(recipe: Recipe, st, i: int) -> str:
 
 def _run_steps(recipe: Recipe, s: Signal, progress):
     # the states an operand made from an earlier state of the signal starts from (``at = n``), held while it runs
-    with _history.keeping_states(_history.operand_starts([st.params for st in recipe.steps])) as keep:
+    input_steps = len(s.history) - 1  # the input's own steps: an operand's ``at`` counts from the recipe's input
+    starts = {n + input_steps for n in _history.operand_starts([st.params for st in recipe.steps])}
+    with _history.keeping_states(starts) as keep:
         keep(s)
-        return _steps_kept(recipe, s, progress, keep)
+        return _steps_kept(recipe, s, progress, keep, input_steps)
 
 
-def _steps_kept(recipe: Recipe, s: Signal, progress, keep):
+def _steps_kept(recipe: Recipe, s: Signal, progress, keep, input_steps: int):
     first = s
     results: dict = {}
     records: list[StepRecord] = []
@@ -255,7 +257,7 @@ def _steps_kept(recipe: Recipe, s: Signal, progress, keep):
             progress(i, len(recipe.steps), st.op)
         t0 = time.perf_counter()
         op = operation_for(st.op)
-        params = _call_params(st.op, st.params)
+        params = _call_params(st.op, st.params, input_steps)
         try:
             with _history.files_read() as read:
                 obj = op.function(results[st.of] if op.on is not None else s, **params)
@@ -569,16 +571,20 @@ def _is_derived(value) -> bool:
             and all(isinstance(e, dict) and isinstance(e.get("op"), str) for e in value["derived"]))
 
 
-def _call_params(op: str, params: dict) -> dict:
+def _call_params(op: str, params: dict, before: int = 0) -> dict:
     """A recipe step's parameters as the operation takes them: an index key's text parsed (``"12:62"``), in the
-    steps of an operand made from the input too."""
+    steps of an operand made from the input too. ``before``: the steps the input's own history holds after its load
+    (a store saved from a session): a recipe counts an operand's ``at`` from its input, the history from the raw
+    file."""
     params = dict(params)
     if op in ("inav", "isig") and "key" in params:
         params["key"] = parse_key(params["key"])
     for k, v in params.items():
         if _is_derived(v):
-            params[k] = {**v, "derived": [{**e, "params": _call_params(e["op"], e.get("params", {}))}
+            params[k] = {**v, "derived": [{**e, "params": _call_params(e["op"], e.get("params", {}), before)}
                                           for e in v["derived"]]}
+            if isinstance(v.get("at"), int) and not isinstance(v["at"], bool) and v["at"] >= 0:
+                params[k]["at"] = v["at"] + before
     return params
 
 
