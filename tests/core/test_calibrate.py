@@ -37,7 +37,9 @@ def test_a_recipe_step_recalibrates(tmp_path):
     from emscale.workflows.recipes.runner import execute
 
     _si().save(tmp_path / "si.zarr")
-    steps = [{"op": "calibrate", "axis": "Energy loss", "offset": 95.0, "units": "eV"}, {"op": "sum", "axis": "x"}]
+    # ``rename``, not ``name``: that is a recipe step's key for its result (a rename could not be in a recipe)
+    steps = [{"op": "calibrate", "axis": "Energy loss", "offset": 95.0, "units": "eV"},
+             {"op": "calibrate", "axis": "x", "rename": "fast"}, {"op": "sum", "axis": "fast"}]
     _, got, _, _ = execute(parse(to_toml({"path": str(tmp_path / "si.zarr")}, steps)))
     assert got.axis("Energy loss").offset == 95.0
     _, again, _, _ = execute(parse(recipe_from_history(got.history)))
@@ -58,19 +60,31 @@ def test_a_tilt_series_recalibrated_keeps_its_tilt_axis_in_pixels():
         assert real.axis("x").units == "nm"
 
 
+def test_a_recalibration_a_tilt_series_cannot_take_is_refused_at_the_reconstruction():
+    """calibrate(scale=-1) made the mirrored volume that tilt_series(pixel_size=-1) refuses; a tilt axis said to be
+    in radians was read in degrees (a reviewer)."""
+    from emscale import tomography as tomo
+
+    ts = tomo.tilt_series(np.random.default_rng(0).random((5, 16, 16)), [-40, -20, 0, 20, 40])
+    with pytest.raises(em.DataError, match="image axis 'x' has a negative scale"):
+        tomo.reconstruct_tomogram(ts.calibrate("x", scale=-1.0), method="fbp")
+    with pytest.raises(em.DataError, match="the tilt axis is in 'rad'; tilt angles are read in degrees"):
+        tomo.reconstruct_tomogram(ts.calibrate("tilt", units="rad"), method="fbp")
+
+
 def test_a_sparse_scans_mask_follows_a_renamed_axis():
     sparse = _si().sample_scan("random", 0.4, seed=1)
-    renamed = sparse.calibrate("x", name="fast")
+    renamed = sparse.calibrate("x", rename="fast")
     mask = em.sampling.scan_mask(renamed)
     assert mask is not None and np.array_equal(mask, em.sampling.scan_mask(sparse))
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    ({"axis": "Energy loss"}, ValueError, "give at least one of scale, offset, units and name"),
+    ({"axis": "Energy loss"}, ValueError, "give at least one of scale, offset, units and rename"),
     ({"axis": "Energy loss", "scale": 0}, em.AxisError, "scale must be finite and non-zero"),
     ({"axis": "Energy loss", "offset": float("nan")}, ValueError, "offset must be a finite number"),
     ({"axis": "Energy loss", "scale": "0.5"}, ValueError, "scale must be a finite number"),
-    ({"axis": "Energy loss", "name": "x"}, em.AxisError, "name 'x' is empty or is the name of another axis"),
+    ({"axis": "Energy loss", "rename": "x"}, em.AxisError, "rename .x. is empty or is the name of another axis"),
     ({"axis": "Energy", "offset": 1.0}, em.AxisError, "no axis named 'Energy'"),
 ])
 def test_bad_calibrations_are_refused_by_name(kwargs, error, match):

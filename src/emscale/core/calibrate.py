@@ -42,11 +42,11 @@ def _check_text(what: str, value) -> None:
 
 @operation("calibrate", method=True,
            check={"scale": lambda v: _check_number("scale", v), "offset": lambda v: _check_number("offset", v),
-                  "units": lambda v: _check_text("units", v), "name": lambda v: _check_text("name", v)})
+                  "units": lambda v: _check_text("units", v), "rename": lambda v: _check_text("rename", v)})
 def calibrate(s: Signal, axis: int | str, scale: float | None = None, offset: float | None = None,
-              units: str | None = None, name: str | None = None) -> Signal:
-    """The signal with one axis recalibrated: ``value = offset + scale * index`` in ``units``, under ``name``
-    (each None: kept). ``axis``: its name or its index in user order (HyperSpy's: navigation x first, then the
+              units: str | None = None, rename: str | None = None) -> Signal:
+    """The signal with one axis recalibrated: ``value = offset + scale * index`` in ``units``, named ``rename``
+    (each None: kept; ``name`` is a recipe step's own key, the name of its result). ``axis``: its name or its index in user order (HyperSpy's: navigation x first, then the
     signal axes; ``-1`` the last signal axis).
 
     Example
@@ -58,25 +58,25 @@ def calibrate(s: Signal, axis: int | str, scale: float | None = None, offset: fl
     old = s.axes[d]
     for what, value in (("scale", scale), ("offset", offset)):
         _check_number(what, value)
-    for what, value in (("units", units), ("name", name)):
+    for what, value in (("units", units), ("rename", rename)):
         _check_text(what, value)
-    if scale is None and offset is None and units is None and name is None:
-        raise ValueError(f"calibrate: give at least one of scale, offset, units and name for axis {old.name!r}")
+    if scale is None and offset is None and units is None and rename is None:
+        raise ValueError(f"calibrate: give at least one of scale, offset, units and rename for axis {old.name!r}")
     if not old.is_uniform and (scale is not None or offset is not None):
         raise AxisError(f"calibrate: axis {old.name!r} is non-uniform (its values are listed one by one); scale and "
                         "offset do not apply to it")
-    if name is not None and (not name.strip() or any(a.name == name for i, a in enumerate(s.axes) if i != d)):
-        raise AxisError(f"calibrate: name {name!r} is empty or is the name of another axis of {s!r}")
+    if rename is not None and (not rename.strip() or any(a.name == rename for i, a in enumerate(s.axes) if i != d)):
+        raise AxisError(f"calibrate: rename {rename!r} is empty or is the name of another axis of {s!r}")
     new = replace(old, **{k: (float(v) if k in ("scale", "offset") else v) for k, v in
-                          (("scale", scale), ("offset", offset), ("units", units), ("name", name)) if v is not None})
+                          (("scale", scale), ("offset", offset), ("units", units), ("name", rename)) if v is not None})
     axes = list(s.axes)
     axes[d] = new
     out = derive(s, s.data, axes)
     sampling = s.metadata.get("Sampling")
-    if name is not None and isinstance(sampling, dict) and isinstance(sampling.get("axes"), list):
+    if rename is not None and isinstance(sampling, dict) and isinstance(sampling.get("axes"), list):
         # a sparse scan's mask names the axes it covers: derive dropped it as no longer fitting; it follows them
         out.metadata["Sampling"] = {**copy.deepcopy(sampling),
-                                    "axes": [name if n == old.name else n for n in sampling["axes"]]}
+                                    "axes": [rename if n == old.name else n for n in sampling["axes"]]}
     for hook in _HOOKS:
         hook(out.metadata, list(s.axes), axes)
     return out

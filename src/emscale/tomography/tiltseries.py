@@ -349,6 +349,17 @@ def check_series(s: Signal) -> None:
         )
     if 0 in s.shape:
         raise DataError(f"the tilt series is empty (shape {s.shape})")
+    negative = [a.name for a in s.axes[1:] if a.is_uniform and a.scale < 0]
+    if negative:  # a mirrored volume: refused at tilt_series(pixel_size=-1), and so after calibrate(scale=-1)
+        raise DataError(f"the tilt series' image axis {negative[0]!r} has a negative scale: a pixel size is positive "
+                        "(s.calibrate(axis, scale=...))")
+    units = str(s.axes[0].units or "").strip().lower()
+    if units not in ANGLE_UNITS:  # the angles are read in degrees, whatever the axis says
+        raise DataError(f"the tilt axis is in {s.axes[0].units!r}; tilt angles are read in degrees (units 'deg'): "
+                        "convert them (np.rad2deg) and build the series with tomo.tilt_series")
+
+
+ANGLE_UNITS = ("", "deg", "degree", "degrees", "°")
 
 
 def check_finite(data: np.ndarray, what: str = "the tilt series") -> None:
