@@ -46,8 +46,8 @@ def _check_text(what: str, value) -> None:
 def calibrate(s: Signal, axis: int | str, scale: float | None = None, offset: float | None = None,
               units: str | None = None, rename: str | None = None) -> Signal:
     """The signal with one axis recalibrated: ``value = offset + scale * index`` in ``units``, named ``rename``
-    (each None: kept; ``name`` is a recipe step's own key, the name of its result). ``axis``: its name or its index in user order (HyperSpy's: navigation x first, then the
-    signal axes; ``-1`` the last signal axis).
+    (each None: kept; ``name`` is a recipe step's own key, the name of its result). ``axis``: its name or its index
+    in user order (HyperSpy's: navigation x first, then the signal axes; ``-1`` the last signal axis).
 
     Example
     -------
