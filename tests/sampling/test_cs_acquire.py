@@ -231,6 +231,10 @@ def test_a_lazy_spectrum_image_is_drawn_at_a_dose_chunk_by_chunk(monkeypatch, ch
     bad[np.nonzero(scan_mask(ref))[0][-1], np.nonzero(scan_mask(ref))[1][-1], 5] = -1.0
     with pytest.raises(DataError, match="non-negative"):
         sample_scan(em.Signal(bad, axes=axes).as_lazy(chunks=chunks), "random", 0.15, seed=4, dose=0.5)
+    for dose in (True, 0, -1.0):  # True was taken as 1.0 lazily and refused in memory
+        for signal in (s, s.as_lazy(chunks=chunks)):
+            with pytest.raises(ValueError, match=f"dose must be a positive, finite factor .* got {dose!r}"):
+                sample_scan(signal, "random", 0.15, seed=4, dose=dose)
 
 
 def test_a_lazy_draw_holds_a_block_not_the_scan(monkeypatch):
