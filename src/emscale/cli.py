@@ -138,6 +138,8 @@ def verify(file: Path = typer.Argument(..., help="An emscale .zarr store.")):
         line += "; an older store, without chunk checksums"
     if not result["meta"]:
         line += "; an older store, without metadata digests: its axes, dtype, signal type and metadata are not checked"
+    elif not result.get("records", True):
+        line += "; an older store, without digests of its history and original metadata: those are not checked"
     typer.echo(line)
 
 

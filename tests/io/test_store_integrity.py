@@ -277,13 +277,21 @@ def test_a_store_written_before_the_history_digest_loads(rng, tmp_path):
     read as before (their other digests still checked)."""
     path, s = _store(rng, tmp_path)
 
-    def older(meta):
+    def removed(meta):
         for k in ("history", "original_metadata"):
             meta["attributes"]["emscale"]["meta_sha256"].pop(k)
 
-    _edit(path, "zarr.json", older)
+    def older(meta):
+        meta["attributes"]["emscale"]["format_version"] = 3
+
+    _edit(path, "zarr.json", removed)
     _edit(path, "zarr.json", _step)
+    # from format 4 on a missing digest was taken out: deleting it switched the check off (a reviewer)
+    with pytest.raises(FileFormatError, match="no longer matches the digests .*: history; original metadata"):
+        em.load(path)
+    _edit(path, "zarr.json", older)
     assert "remove_background" in str(em.load(path).history)
+    assert eio.verify(path)["records"] is False
     _edit(path, "zarr.json", _scale)
     with pytest.raises(FileFormatError, match=r"axis 2 \('E'\)"):
         em.load(path)

@@ -44,7 +44,9 @@ from ..engine import passes
 from ..engine.passes import Pass, combine_row_digests, data_digest, row_digests, run_pass
 
 FORMAT = "emscale-signal"
-FORMAT_VERSION = 3  # 2: every chunk written, chunk_crc32c in the attributes; 3: meta_sha256
+# 2: every chunk written, chunk_crc32c in the attributes; 3: meta_sha256; 4: meta_sha256 covers the history and
+# the original metadata (a format-4 store without those digests had them removed: refused)
+FORMAT_VERSION = 4
 # A chunk is the smallest read: above this size (8 x the default's 16 MiB) every partition of a lazy signal
 # decompresses a whole chunk for its share of it, and a pass reads the store many times over
 LARGE_CHUNK_BYTES = 128 * 2**20
@@ -94,8 +96,13 @@ def meta_digests(attrs: dict, dtype, shape, chunks) -> dict:
             **{k: digest(attrs.get(k)) for k in ("signal_type", "title", "metadata", *_RECORDS)}}
 
 
-# digested since 2026-12-03: a store written before has no digest of them, and is read as before
+# digested since format 4: a store written before has no digest of them, and is read as before
 _RECORDS = ("history", "original_metadata")
+
+
+def _format_version(attrs: dict) -> int:
+    v = attrs.get("format_version", 1)
+    return v if isinstance(v, int) and not isinstance(v, bool) else 1
 
 
 def _check_meta(p: Path, attrs: dict, arr) -> None:
@@ -118,7 +125,8 @@ def _check_meta(p: Path, attrs: dict, arr) -> None:
         changed += [f"axis {i} ({a.get('name') if isinstance(a, dict) else a!r})"
                     for i, (a, d, w) in enumerate(zip(axes, now["axes"], was, strict=True)) if d != w]
     changed += [k.replace("_", " ") for k in ("signal_type", "title", "metadata") if now[k] != recorded.get(k)]
-    changed += [k.replace("_", " ") for k in _RECORDS if k in recorded and now[k] != recorded[k]]
+    required = _format_version(attrs) >= 4  # from format 4 on, a missing digest was removed, not never written
+    changed += [k.replace("_", " ") for k in _RECORDS if (k in recorded or required) and now[k] != recorded.get(k)]
     if changed:
         raise FileFormatError(f"{p}: its description no longer matches the digests recorded when it was written "
                               f"(a zarr.json edited or damaged): {'; '.join(changed)}; not read")
@@ -459,7 +467,8 @@ def store_summary(path) -> dict:
 
 def verify(path) -> dict:
     """Read every chunk of the store at ``path`` (each checked against its checksum) and recompute the SHA-256
-    of the numbers against ``data_sha256``. Returns ``{"path", "chunks", "checksums", "meta", "data_sha256"}``; raises
+    of the numbers against ``data_sha256``. Returns ``{"path", "chunks", "checksums", "meta", "records",
+    "data_sha256"}`` (``"records"``: whether the history and original metadata have digests, format 4 on); raises
     ``FileFormatError`` naming the store (and the chunk) on any damage. ``"meta"``: whether the store's description
     (axes, dtype, shape, type, metadata) was checked against its digests; a store written before them has none."""
     from . import checksums
@@ -483,6 +492,7 @@ def verify(path) -> dict:
                               f"{expected[:12]}..., read {digest[:12]}...): the store is damaged")
     n = int(np.prod(checksums.grid(arr.shape, arr.chunks), dtype=np.int64)) if arr.ndim else 1
     return {"path": str(p), "chunks": n, "checksums": "chunk_crc32c" in attrs, "meta": "meta_sha256" in attrs,
+            "records": all(k in (attrs.get("meta_sha256") or {}) for k in _RECORDS),
             "data_sha256": digest}
 
 
