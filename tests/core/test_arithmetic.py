@@ -502,8 +502,15 @@ def test_a_cast_is_a_recorded_step(tmp_path):
             s.astype(bad)
     with pytest.raises(em.DataError, match="float32 values do not all fit in int64"):
         f.astype("int64")
-    with pytest.raises(ValueError, match="dtype must be one of float32"):
+    with pytest.raises(ValueError, match="dtype must be one of float16, float32"):
         s.astype("complex64")
+    # a reviewer: 1e300 became inf, 2**24 + 1 rounded in float32, np.dtype("float32") could not be recorded
+    with pytest.raises(em.DataError, match="1 value\\(s\\) lie beyond float32's range"):
+        em.Signal(np.array([1.0, 1e300])).astype("float32")
+    with pytest.raises(em.DataError, match="values above 2\\*\\*24 would be rounded in float32"):
+        em.Signal(np.array([2**24 + 1])).astype("float32")
+    typed = s.astype(np.dtype("float32"))
+    assert typed.history[-1]["params"]["dtype"] == "float32" and s.astype(np.float16).dtype == np.float16
 
 
 def test_a_recipe_counts_an_operands_at_from_its_input(tmp_path):

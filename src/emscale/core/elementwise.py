@@ -71,29 +71,52 @@ def _warn_new_nonfinite(s: Signal, function: str, data, out) -> None:
                     "them before a decomposition")
 
 
-CASTS = ("float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool")
+CASTS = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+         "bool")
+
+
+def _dtype_name(dtype) -> str | None:
+    """The name of a cast's type: ``"float32"``, ``np.float32`` and ``np.dtype("float32")`` alike (None: no type)."""
+    try:
+        return np.dtype(dtype).name if not isinstance(dtype, bool) else None
+    except TypeError:
+        return None
 
 
 def check_dtype(dtype) -> None:
-    if str(dtype) not in CASTS:
-        raise ValueError(f"astype: dtype must be one of {', '.join(CASTS)} (by name), got {dtype!r}")
+    if _dtype_name(dtype) not in CASTS:
+        raise ValueError(f"astype: dtype must be one of {', '.join(CASTS)}, got {dtype!r}")
 
 
-@operation("astype", method=True, check={"dtype": check_dtype})
+@operation("astype", method=True, check={"dtype": check_dtype}, record={"dtype": lambda v, a: _dtype_name(v)})
 def astype(s: Signal, dtype: str) -> Signal:
     """The numbers as ``dtype`` (HyperSpy's ``s.change_dtype("float32")``, recorded): ``"float32"`` halves a
-    float64 signal's memory. To floating point from any real type (float32 keeps integers up to 2^24 exactly); to an
-    integer type or bool only from a type it holds every value of (uint16 to int32, not float to int, nor int32 to
-    uint16, which would round or wrap without a word: :func:`numpy.can_cast`, ``"safe"``)."""
+    float64 signal's memory. Refused where values would change without a word (:func:`numpy.can_cast`, ``"safe"``,
+    decided by the types): to an integer type or bool from a type it does not hold (float to int, int32 to uint16).
+    Integers above what a float holds exactly (2**24 for float32: 2**24 + 1 would round) and floats beyond a
+    narrower float's range (1e300 to float32: inf) are refused on data in memory; lazy data are not read to look.
+    A narrower float otherwise rounds each value to the nearest, as intended."""
     check_dtype(dtype)
-    target = np.dtype(str(dtype))
+    target = np.dtype(_dtype_name(dtype))
     source = s.data.dtype
     if source.kind == "c":
         raise DataError(f"astype on {s!r}: it holds complex values; take their modulus first (abs(s))")
     if target.kind != "f" and not np.can_cast(source, target, "safe"):
         raise DataError(f"astype on {s!r}: {source} values do not all fit in {target} (they would be rounded or "
                         f"wrap); cast to float32 or float64, or to an integer type that holds {source}")
-    return derive(s, s.data.astype(target), s.axes)
+    exact = 2 ** (np.finfo(target).nmant + 1) if target.kind == "f" else None  # integers held exactly up to it
+    if (exact is not None and source.kind in "iu" and not np.can_cast(source, target, "safe")
+            and not _is_dask(s.data) and s.data.size and max(int(s.data.max()), -int(s.data.min())) > exact):
+        raise DataError(f"astype on {s!r}: values above 2**{np.finfo(target).nmant + 1} would be rounded in {target}; "
+                        "cast to float64")
+    with np.errstate(over="ignore"):  # said below, as a refusal, where it happened
+        out = s.data.astype(target)
+    if target.kind == "f" and source.kind == "f" and target.itemsize < source.itemsize and not _is_dask(out):
+        grown = int(np.count_nonzero(np.isinf(out))) - int(np.count_nonzero(np.isinf(s.data)))
+        if grown:
+            raise DataError(f"astype on {s!r}: {grown} value(s) lie beyond {target}'s range "
+                            f"(+-{float(np.finfo(target).max):.4g}) and would become inf")
+    return derive(s, out, s.axes)
 
 
 __all__ = ["CASTS", "FUNCTIONS", "astype", "elementwise"]
