@@ -243,6 +243,7 @@ def test_an_edge_map_on_an_axis_in_kev_is_the_map_on_ev(rng):
     kev = s.calibrate(-1, scale=s.axes[-1].scale / 1e3, offset=s.axes[-1].offset / 1e3, units="keV")
     m, m_kev = eels.edge_map(s, "Fe_L3"), eels.edge_map(kev, "Fe_L3")
     np.testing.assert_allclose(m_kev.data, m.data, rtol=1e-5)
+    np.testing.assert_array_equal(eels.edge_map(kev.calibrate(-1, units="KeV"), "Fe_L3").data, m_kev.data)
     assert m_kev.metadata["EELS"]["edge_map"]["integration_window"] == pytest.approx(
         [v / 1e3 for v in m.metadata["EELS"]["edge_map"]["integration_window"]])
 

@@ -40,7 +40,8 @@ _MAX_HALF_WIDTH = 25
 # A zero-loss peak sits near 0 eV. Without a signal_range, a spectrum's maximum above this energy is not one (a
 # core-loss spectrum, a background-subtracted one, an axis never calibrated), nor is an axis that starts above it.
 ZLP_MAX_ENERGY = 50.0  # eV
-_EV_PER_UNIT = {"eV": 1.0, "keV": 1e3, "meV": 1e-3}
+# spellings met in files ("KeV", "ev"); "meV" and "MeV" differ by 10^9, so case is not simply ignored
+_EV_PER_UNIT = {"eV": 1.0, "ev": 1.0, "EV": 1.0, "keV": 1e3, "KeV": 1e3, "kev": 1e3, "KEV": 1e3, "meV": 1e-3}
 # Work partitions are expanded to float64 temporaries (several per block); keep them modest.
 _PARTITION_BYTES = 16 * 2**20
 
