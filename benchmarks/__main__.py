@@ -47,8 +47,10 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "tomography": ("bench_tomography.py", ["--n", "64", "--skip-tv"], []),
     "arithmetic": ("bench_arithmetic.py", ["--shape", "128", "128", "1024", "--repeat", "3"],
                    ["--shape", "256", "256", "2048", "--repeat", "3"]),
+    "sampling": ("bench_sampling.py", ["--shape", "128", "128", "2048", "--repeat", "1"],
+                 ["--shape", "256", "256", "2048", "--repeat", "3"]),
 }
-USES_WORKDIR = {"load", "lazy_pca", "roofline", "out_of_core"}
+USES_WORKDIR = {"load", "lazy_pca", "roofline", "out_of_core", "sampling"}
 
 # The speed/memory targets of the issues: (benchmark, what, where it is measured, check(row) -> bool | None).
 TARGETS = [

@@ -207,8 +207,8 @@ def test_a_lazy_spectrum_image_is_sampled_chunk_by_chunk():
         out.compute()
 
 
-@pytest.mark.parametrize("chunks, block_bytes", [((8, 30, 64), 64 * 2**20), ((7, 11, 20), 3 * 30 * 64 * 2),
-                                                 ((40, 30, 64), 30 * 64 * 2)])
+@pytest.mark.parametrize("chunks, block_bytes", [((8, 30, 64), 64 * 2**20), ((7, 11, 20), 3 * 30 * 64 * 8),
+                                                 ((40, 30, 64), 30 * 64 * 8)])
 def test_a_lazy_spectrum_image_is_drawn_at_a_dose_chunk_by_chunk(monkeypatch, chunks, block_bytes):
     """With a dose the lazy cube was read whole into memory for the Poisson draw (a 10 GB map at 10 % held 10 GB
     and an int64 result of 40). It stays lazy, drawn a block of rows at a time with the numbers the in-memory draw

@@ -86,8 +86,10 @@ def _check_measured(measured: np.ndarray, dose) -> None:
                          f"more than the {MAX_POISSON_MEAN:.0e} a count can hold")
 
 
-# rows of a lazy scan drawn at a time (:func:`_draw_lazy`): a block of at most this many bytes as stored
-DRAW_BLOCK_BYTES = 64 * 2**20
+# rows of a lazy scan drawn at a time (:func:`_draw_lazy`): a block whose int64 counts take at most this many bytes
+# (64 MiB of uint16 input made one block of a 64 MiB cube, its int64 result 256 MiB: 1.29 GB peak against the
+# in-memory route's 0.68, benchmarks/bench_sampling.py)
+DRAW_BLOCK_BYTES = 16 * 2**20
 
 
 def _draw_lazy(data, mask: np.ndarray, dose: float, seed: int):
@@ -100,7 +102,7 @@ def _draw_lazy(data, mask: np.ndarray, dose: float, seed: int):
     that pass: bad data is refused here, as in memory, not at a later compute."""
     import dask.array as da
 
-    row_bytes = max(1, int(np.prod(data.shape[1:])) * data.dtype.itemsize)
+    row_bytes = max(1, int(np.prod(data.shape[1:])) * np.dtype(np.int64).itemsize)
     rows = max(1, min(data.shape[0], DRAW_BLOCK_BYTES // row_bytes))
     data = data.rechunk((rows,) + tuple(-1 for _ in data.shape[1:]))
     rng = np.random.default_rng(seed)
