@@ -509,6 +509,12 @@ def test_a_cast_is_a_recorded_step(tmp_path):
         em.Signal(np.array([1.0, 1e300])).astype("float32")
     with pytest.raises(em.DataError, match="values above 2\\*\\*24 would be rounded in float32"):
         em.Signal(np.array([2**24 + 1])).astype("float32")
+    for big, dtype in ((np.array([2**53 + 1]), "float64"), (np.array([2**64 - 1], np.uint64), "float64")):
+        with pytest.raises(em.DataError, match="would be rounded"):  # numpy calls these casts safe
+            em.Signal(big).astype(dtype)
+    assert em.Signal(np.array([2**24 + 2])).astype("float32").data[0] == 2**24 + 2  # held exactly: not refused
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        s.astype(None)  # numpy's float64
     typed = s.astype(np.dtype("float32"))
     assert typed.history[-1]["params"]["dtype"] == "float32" and s.astype(np.float16).dtype == np.float16
 

@@ -52,6 +52,7 @@ def _strip_checksums(path: Path) -> None:
     meta = json.loads((path / "zarr.json").read_text())
     attrs = meta["attributes"]["emscale"]
     attrs.pop("chunk_crc32c", None)
+    attrs.pop("meta_sha256", None)  # format 3 on: a format-1 store beside them is refused as edited
     attrs["format_version"] = 1
     (path / "zarr.json").write_text(json.dumps(meta))
 
@@ -289,6 +290,10 @@ def test_a_store_written_before_the_history_digest_loads(rng, tmp_path):
     # from format 4 on a missing digest was taken out: deleting it switched the check off (a reviewer)
     with pytest.raises(FileFormatError, match="no longer matches the digests .*: history; original metadata"):
         em.load(path)
+    for bad in ("4", 4.0, 5, 2):  # a version edited to switch the check off, or one this emscale cannot know
+        _edit(path, "zarr.json", lambda m, v=bad: m["attributes"]["emscale"].update(format_version=v))
+        with pytest.raises(FileFormatError, match=f"format_version {bad!r} in zarr.json"):
+            em.load(path)
     _edit(path, "zarr.json", older)
     assert "remove_background" in str(em.load(path).history)
     assert eio.verify(path)["records"] is False

@@ -152,9 +152,21 @@ def _tamper_step_dropped(out):
     (out / "manifest.json").write_text(json.dumps(m))
 
 
+def _tamper_step_emptied(out):  # only the values present were compared: {} passed (a reviewer)
+    m = json.loads((out / "manifest.json").read_text())
+    m["steps"][1]["params"] = {}
+    (out / "manifest.json").write_text(json.dumps(m))
+
+
+def _tamper_step_float(out):  # 2 -> 2.0 passed Python's equality
+    m = json.loads((out / "manifest.json").read_text())
+    m["steps"][1]["params"]["n_components"] = 2.0
+    (out / "manifest.json").write_text(json.dumps(m))
+
+
 @pytest.mark.parametrize("tamper", [_tamper_outputs_emptied, _tamper_removed_and_altered, _tamper_axis_scale,
                                     _tamper_report, _tamper_input_hash, _tamper_extra_file, _tamper_step_params,
-                                    _tamper_step_dropped])
+                                    _tamper_step_dropped, _tamper_step_emptied, _tamper_step_float])
 def test_replay_finds_tampering(results, tamper):
     tamper(results / "out")
     assert replay_outdir(results / "out")

@@ -77,8 +77,8 @@ CASTS = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "ui
 
 def _dtype_name(dtype) -> str | None:
     """The name of a cast's type: ``"float32"``, ``np.float32`` and ``np.dtype("float32")`` alike (None: no type)."""
-    try:
-        return np.dtype(dtype).name if not isinstance(dtype, bool) else None
+    try:  # None is not a type here (numpy reads it as float64)
+        return np.dtype(dtype).name if not isinstance(dtype, bool) and dtype is not None else None
     except TypeError:
         return None
 
@@ -105,10 +105,16 @@ def astype(s: Signal, dtype: str) -> Signal:
         raise DataError(f"astype on {s!r}: {source} values do not all fit in {target} (they would be rounded or "
                         f"wrap); cast to float32 or float64, or to an integer type that holds {source}")
     exact = 2 ** (np.finfo(target).nmant + 1) if target.kind == "f" else None  # integers held exactly up to it
-    if (exact is not None and source.kind in "iu" and not np.can_cast(source, target, "safe")
-            and not _is_dask(s.data) and s.data.size and max(int(s.data.max()), -int(s.data.min())) > exact):
-        raise DataError(f"astype on {s!r}: values above 2**{np.finfo(target).nmant + 1} would be rounded in {target}; "
-                        "cast to float64")
+    if (exact is not None and source.kind in "iu" and 8 * source.itemsize > np.finfo(target).nmant + 1
+            and not _is_dask(s.data) and s.data.size):
+        # numpy calls int64 -> float64 safe, yet 2**53 + 1 rounds; only the values above ``exact`` can, and they are
+        # cast and back to see whether they did (2**24 + 2 is held by float32)
+        big = s.data[(s.data > exact) | (s.data < -exact)] if source.kind == "i" else s.data[s.data > exact]
+        with np.errstate(invalid="ignore", over="ignore"):  # 2**64 - 1 in float64 is 2**64: back, it is no uint64
+            kept = big.astype(target).astype(source) if big.size else big
+        if big.size and not np.array_equal(kept, big):
+            raise DataError(f"astype on {s!r}: values above 2**{np.finfo(target).nmant + 1} would be rounded in "
+                            f"{target}" + ("; cast to float64" if target != np.float64 else ""))
     with np.errstate(over="ignore"):  # said below, as a refusal, where it happened
         out = s.data.astype(target)
     if target.kind == "f" and source.kind == "f" and target.itemsize < source.itemsize and not _is_dask(out):

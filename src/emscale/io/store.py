@@ -100,17 +100,26 @@ def meta_digests(attrs: dict, dtype, shape, chunks) -> dict:
 _RECORDS = ("history", "original_metadata")
 
 
-def _format_version(attrs: dict) -> int:
+def _format_version(attrs: dict, p=None) -> int:
+    """The store's format version (1 where none was written, as the first stores); a value that is no whole number
+    of the formats known, "4" or 5, is a damaged (or edited) store, or one from a newer emscale: refused."""
     v = attrs.get("format_version", 1)
-    return v if isinstance(v, int) and not isinstance(v, bool) else 1
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= FORMAT_VERSION:
+        raise FileFormatError(f"{p or 'the store'}: format_version {v!r} in zarr.json is not one this emscale reads "
+                              f"(1 to {FORMAT_VERSION}): damaged, edited, or written by a newer emscale")
+    return v
 
 
 def _check_meta(p: Path, attrs: dict, arr) -> None:
     """Refuse a store whose description differs from the digests recorded when it was written (format 3 on); a
     store written before has none and is read as before."""
+    version = _format_version(attrs, p)
     recorded = attrs.get("meta_sha256")
     if recorded is None:
         return
+    if version < 3:  # digests came with format 3: a lower version beside them was edited in
+        raise FileFormatError(f"{p}: format_version {version} in zarr.json, yet it holds metadata digests (format 3 "
+                              "on): damaged or edited")
     if not isinstance(recorded, dict):
         raise FileFormatError(f"{p}: its record of the metadata digests (meta_sha256 in zarr.json) is damaged")
     now = meta_digests(attrs, arr.dtype, arr.shape, arr.chunks)
@@ -125,7 +134,7 @@ def _check_meta(p: Path, attrs: dict, arr) -> None:
         changed += [f"axis {i} ({a.get('name') if isinstance(a, dict) else a!r})"
                     for i, (a, d, w) in enumerate(zip(axes, now["axes"], was, strict=True)) if d != w]
     changed += [k.replace("_", " ") for k in ("signal_type", "title", "metadata") if now[k] != recorded.get(k)]
-    required = _format_version(attrs) >= 4  # from format 4 on, a missing digest was removed, not never written
+    required = version >= 4  # from format 4 on, a missing digest was removed, not never written
     changed += [k.replace("_", " ") for k in _RECORDS if (k in recorded or required) and now[k] != recorded.get(k)]
     if changed:
         raise FileFormatError(f"{p}: its description no longer matches the digests recorded when it was written "

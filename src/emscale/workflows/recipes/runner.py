@@ -492,8 +492,8 @@ def replay_outdir(outdir, input_path=None) -> list[str]:
 def _steps_described(listed, records: list[StepRecord]) -> list[str]:
     """Where the manifest's description of the steps (operation, name, the values each ran with) is not the run's
     that the replay made: the manifest is not among the files it digests, so an edited step passed as "reproduced".
-    A value the replay adds that the manifest lacks (a parameter a step predates, :meth:`Operation.replay_params`)
-    is not counted against it."""
+    A value the replay adds to a step older than a parameter (:meth:`Operation.replay_params`) is added to the
+    manifest's account likewise."""
     if not isinstance(listed, list):
         return ["manifest: its list of steps is missing or damaged"]
     if len(listed) != len(records):
@@ -503,9 +503,15 @@ def _steps_described(listed, records: list[StepRecord]) -> list[str]:
         if not isinstance(m, dict):
             problems.append(f"manifest: step {i} is damaged")
             continue
-        ran = json.loads(json.dumps(codec.encode({**r.params, **r.as_run})))
+        ran = codec.encode({**r.params, **r.as_run})
         said = {**(m.get("params") or {}), **(m.get("as_run") or {})}
-        differ = sorted(k for k in said if k not in ran or said[k] != ran[k])
+        try:  # what the replay adds to a step older than a parameter, added to the manifest's account too
+            said = codec.encode(operation_for(r.op).replay_params(codec.decode(said)))
+        except Exception:  # noqa: BLE001 - a damaged entry is a difference, named below
+            pass
+        # compared as JSON text: 2 and 2.0, false and 0 are other values in a manifest
+        differ = sorted(k for k in set(said) | set(ran)
+                        if json.dumps(said.get(k), sort_keys=True) != json.dumps(ran.get(k), sort_keys=True))
         if m.get("op") != r.op or m.get("name") != r.name or differ:
             what = f"parameter(s) {', '.join(differ)}" if differ else "its operation or name"
             problems.append(f"manifest: step {i} ({m.get('op')!r}) says other {what} than the recipe ran with")
