@@ -223,7 +223,7 @@ def _derived_at(operand: dict, what: str) -> int | None:
     at = operand.get("at")
     if at is not None and (isinstance(at, bool) or not isinstance(at, int) or at < 0):
         raise DataError(f"{what}: 'at' must be a number of steps >= 0 (the operand starts from the signal as it was "
-                        f"after that many steps; 0: as loaded), got {at!r}")
+                        f"after that many steps; 0: the input), got {at!r}")
     return at
 
 
