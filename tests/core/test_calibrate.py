@@ -42,6 +42,10 @@ def test_a_recipe_step_recalibrates(tmp_path):
              {"op": "calibrate", "axis": "x", "rename": "fast"}, {"op": "sum", "axis": "fast"}]
     _, got, _, _ = execute(parse(to_toml({"path": str(tmp_path / "si.zarr")}, steps)))
     assert got.axis("Energy loss").offset == 95.0
+    from emscale.workflows.recipes.schema import RecipeError
+
+    with pytest.raises(RecipeError, match="takes no name; an axis's new name is rename = ..."):
+        parse(to_toml({"path": str(tmp_path / "si.zarr")}, [{"op": "calibrate", "axis": "x", "name": "fast"}]))
     _, again, _, _ = execute(parse(recipe_from_history(got.history)))
     assert again.axes == got.axes
     np.testing.assert_array_equal(again.data, got.data)

@@ -311,7 +311,8 @@ def _parse_step(i: int, raw: dict, where: str, line: int | None, names: set[str]
             problems.append(f"{where}: result name {name!r} is used twice")
         names.add(name)
     elif name is not None:
-        problems.append(f"{where}: step {op!r} changes the signal and takes no name")
+        problems.append(f"{where}: step {op!r} changes the signal and takes no name" + (
+            "; an axis's new name is rename = ..." if op == "calibrate" else ""))
     if problems:
         raise RecipeError("\n".join(problems))
     return Step(op, params, name=name, of=of, line=line)
