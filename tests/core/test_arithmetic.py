@@ -539,3 +539,6 @@ def test_a_recipe_counts_an_operands_at_from_its_input(tmp_path):
     np.testing.assert_array_equal(got.data, (mid.isig[1:3] / mid.sum(-1)).data)
     assert got.history[-1]["params"]["operand"]["at"] == 1  # the history's count, from the raw file
     np.testing.assert_array_equal(em.replay(got.history).data, got.data)
+    beyond = steps[:1] + [{**steps[1], "operand": {**steps[1]["operand"], "at": 2}}]
+    with pytest.raises(em.EmscaleError, match=r"operand starts at = 2, but 1 step\(s\) of this recipe changed"):
+        execute(parse(to_toml({"path": str(tmp_path / "mid.zarr")}, beyond)))  # said in the history's count (4, 3)

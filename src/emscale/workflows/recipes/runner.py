@@ -258,6 +258,7 @@ def _steps_kept(recipe: Recipe, s: Signal, progress, keep, input_steps: int):
         t0 = time.perf_counter()
         op = operation_for(st.op)
         params = _call_params(st.op, st.params, input_steps)
+        _check_starts(recipe, st, i, len(s.history) - 1 - input_steps)
         try:
             with _history.files_read() as read:
                 obj = op.function(results[st.of] if op.on is not None else s, **params)
@@ -575,6 +576,18 @@ def _is_derived(value) -> bool:
     return (isinstance(value, dict) and set(value) in ({"derived"}, {"derived", "at"})
             and isinstance(value["derived"], list)
             and all(isinstance(e, dict) and isinstance(e.get("op"), str) for e in value["derived"]))
+
+
+def _check_starts(recipe: Recipe, st, i: int, done: int) -> None:
+    """An operand's ``at`` names a state of the signal the recipe has made: at most the steps that changed it so far
+    (said in the recipe's count; the operation would say it in the history's, from the raw file)."""
+    if st.of is not None:
+        return
+    for k, v in st.params.items():
+        at = v.get("at") if _is_derived(v) else None
+        if isinstance(at, int) and not isinstance(at, bool) and at > done:
+            raise RecipeError(f"{_where(recipe, st, i)} ({st.op}): {k} starts at = {at}, but {done} step(s) of this "
+                              f"recipe changed the signal before it (at = 0: the recipe's input)")
 
 
 def _call_params(op: str, params: dict, before: int = 0) -> dict:
