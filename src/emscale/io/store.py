@@ -306,7 +306,6 @@ def save_zarr(s: Signal, path, overwrite: bool = False, chunks=None, progress=No
         warnings.warn(f"{dst}: {note}", UserWarning, stacklevel=3)
     attrs = store_attrs(s)
     json.dumps(attrs, allow_nan=False)  # fail before writing anything if metadata cannot be stored
-    attrs["meta_sha256"] = meta_digests(attrs, s.dtype, s.shape, chunks if s.ndim else ())
 
     def write(tmp: Path):
         group = zarr.open_group(store=checksums.ChecksumStore(LocalStore(str(tmp)), name=str(dst)), mode="w-",
@@ -343,7 +342,8 @@ def save_zarr(s: Signal, path, overwrite: bool = False, chunks=None, progress=No
                                   f"damaged; nothing written")
         final = {**attrs, "data_sha256": digest, "history": pin_digest(s.history, digest),
                  "chunk_crc32c": checksums.encode_table(crcs, s.shape, chunks, str(dst))}
-        final["meta_sha256"] = meta_digests(final, s.dtype, s.shape, chunks if s.ndim else ())  # the pinned history
+        # the digests once, of what is written at the end (the history pinned to the numbers' digest)
+        final["meta_sha256"] = meta_digests(final, s.dtype, s.shape, chunks if s.ndim else ())
         group.attrs["emscale"] = final
         written.append(digest)
 

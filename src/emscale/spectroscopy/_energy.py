@@ -1,4 +1,4 @@
-"""The one check every spectroscopy tool makes of its energy axis's direction."""
+"""What every spectroscopy tool reads of its energy axis: its direction, and its units in eV."""
 
 from __future__ import annotations
 
@@ -14,3 +14,12 @@ def check_ascending(ax: Axis, tool: str) -> None:
         u = f" {ax.units}" if ax.units else ""
         raise AxisError(f"{tool}: the energy axis {ax.name!r} runs from high to low ({ax.values[0]:g} to "
                         f"{ax.values[-1]:g}{u}); reverse it first with s.isig[::-1]")
+
+
+def ev_per_unit(units) -> float | None:
+    """eV in one unit of an energy axis: 1 for eV, 1000 for keV, 0.001 for meV, any case but meV's ("KeV" as keV;
+    "MeV" is 10^9 times "meV"); None for any other units."""
+    u = str(units or "").strip()
+    if u == "meV":
+        return 1e-3
+    return {"ev": 1.0, "kev": 1e3}.get(u.lower())

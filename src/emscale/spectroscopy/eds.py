@@ -28,7 +28,7 @@ from ..core.errors import AxisError, DataError, check_count, check_positive, is_
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, read_block, run_pass
-from ._energy import check_ascending
+from ._energy import check_ascending, ev_per_unit
 from .elements import element_symbol
 
 __all__ = [
@@ -175,10 +175,10 @@ def _energy_axis(s: Signal) -> tuple[Axis, float]:
     if not ax.is_uniform:
         raise AxisError(f"energy axis {ax.name!r} is non-uniform; EDS tools need a uniform energy axis")
     check_ascending(ax, "EDS tools")
-    units = (ax.units or "keV").strip().lower()
-    if units == "kev":
+    per_ev = ev_per_unit(ax.units or "keV")
+    if per_ev == 1e3:
         return ax, 1.0
-    if units == "ev":
+    if per_ev == 1.0:
         return ax, 1000.0
     raise AxisError(f"energy axis {ax.name!r} has units {ax.units!r}; expected keV or eV")
 

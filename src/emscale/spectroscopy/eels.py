@@ -31,7 +31,7 @@ from ..core.errors import AxisError, DataError, warn_caller
 from ..core.registry import as_step, operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, run_pass
-from ._energy import check_ascending
+from ._energy import check_ascending, ev_per_unit
 from .background import check_window
 from .elements import element_symbol
 
@@ -40,8 +40,6 @@ _MAX_HALF_WIDTH = 25
 # A zero-loss peak sits near 0 eV. Without a signal_range, a spectrum's maximum above this energy is not one (a
 # core-loss spectrum, a background-subtracted one, an axis never calibrated), nor is an axis that starts above it.
 ZLP_MAX_ENERGY = 50.0  # eV
-# spellings met in files ("KeV", "ev"); "meV" and "MeV" differ by 10^9, so case is not simply ignored
-_EV_PER_UNIT = {"eV": 1.0, "ev": 1.0, "EV": 1.0, "keV": 1e3, "KeV": 1e3, "kev": 1e3, "KEV": 1e3, "meV": 1e-3}
 # Work partitions are expanded to float64 temporaries (several per block); keep them modest.
 _PARTITION_BYTES = 16 * 2**20
 
@@ -81,7 +79,7 @@ def _zlp_search(ax: Axis, signal_range, what: str) -> tuple[int, int, int | None
     at or below :data:`ZLP_MAX_ENERGY`, and an axis that starts above that is refused by name."""
     if signal_range is not None:
         return (*_window(ax, signal_range, "signal_range"), None)
-    per_ev = _EV_PER_UNIT.get((ax.units or "").strip())
+    per_ev = ev_per_unit(ax.units)
     if per_ev is None or ax.scale <= 0:
         return 0, ax.size, None
     if ax.offset * per_ev > ZLP_MAX_ENERGY:
@@ -781,7 +779,7 @@ def edge_map(
     ax = _energy_axis(s)
     # the edge table and the default widths are in eV; an axis in keV (or meV) takes them in its own units (Ti L3
     # at 453.8 "keV" was said to lie outside a 0.3-2.3 keV axis)
-    per_ev = _EV_PER_UNIT.get((ax.units or "").strip(), 1.0)
+    per_ev = ev_per_unit(ax.units) or 1.0
     named = isinstance(edge, tuple | list) and len(edge) == 2 and isinstance(edge[0], str)
     if isinstance(edge, str) or named:
         onset = edge_onset(edge) / per_ev

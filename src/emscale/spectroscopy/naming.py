@@ -39,6 +39,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ._energy import ev_per_unit
+
 EDS_DOMINANT = 0.2  # a peak names the component when it reaches this fraction of the strongest
 EELS_DOMINANT = 0.35
 MIN_OVERVOLTAGE = 1.5
@@ -74,7 +76,7 @@ def _elements(metadata: dict | None, elements: Sequence[str] | None) -> list[str
 
 def _energy_kev(axis) -> tuple[np.ndarray, float]:
     """Axis values in keV and the factor keV -> axis units (EDS axes are in keV or eV)."""
-    f = 1000.0 if (axis.units or "").strip().lower() == "ev" else 1.0
+    f = 1000.0 if ev_per_unit(axis.units) == 1.0 else 1.0
     return np.asarray(axis.values, dtype=float) / f, f
 
 
@@ -272,7 +274,7 @@ def component_names(
         res = float(eds.get("energy_resolution_MnKa") or DEFAULT_RESOLUTION_MNKA)
         found = [_eds_names(_positive_side(f[:, c]), e_kev, els, beam, res) for c in range(k)]
     else:
-        e_ev = np.asarray(axis.values, dtype=float) * (1000.0 if (axis.units or "").lower() == "kev" else 1.0)
+        e_ev = np.asarray(axis.values, dtype=float) * (1000.0 if ev_per_unit(axis.units) == 1e3 else 1.0)
         found = [_eels_names(f[:, c], e_ev, els) for c in range(k)]
     return [_label(fd, kind.startswith("EELS")) or names[c] for c, fd in enumerate(found)]
 

@@ -578,14 +578,21 @@ def _is_derived(value) -> bool:
             and all(isinstance(e, dict) and isinstance(e.get("op"), str) for e in value["derived"]))
 
 
+def _start(value) -> int | None:
+    """The ``at`` of a recipe's derived operand where it is a number of steps (>= 0); None for none, and for a bad
+    one, which the operation's own check names."""
+    at = value.get("at") if _is_derived(value) else None
+    return at if isinstance(at, int) and not isinstance(at, bool) and at >= 0 else None
+
+
 def _check_starts(recipe: Recipe, st, i: int, done: int) -> None:
     """An operand's ``at`` names a state of the signal the recipe has made: at most the steps that changed it so far
     (said in the recipe's count; the operation would say it in the history's, from the raw file)."""
     if st.of is not None:
         return
     for k, v in st.params.items():
-        at = v.get("at") if _is_derived(v) else None
-        if isinstance(at, int) and not isinstance(at, bool) and at > done:
+        at = _start(v)
+        if at is not None and at > done:
             raise RecipeError(f"{_where(recipe, st, i)} ({st.op}): {k} starts at = {at}, but {done} step(s) of this "
                               f"recipe changed the signal before it (at = 0: the recipe's input)")
 
@@ -602,7 +609,7 @@ def _call_params(op: str, params: dict, before: int = 0) -> dict:
         if _is_derived(v):
             params[k] = {**v, "derived": [{**e, "params": _call_params(e["op"], e.get("params", {}), before)}
                                           for e in v["derived"]]}
-            if isinstance(v.get("at"), int) and not isinstance(v["at"], bool) and v["at"] >= 0:
+            if _start(v) is not None:
                 params[k]["at"] = v["at"] + before
     return params
 
