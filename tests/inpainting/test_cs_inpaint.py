@@ -134,7 +134,7 @@ def test_too_few_measured_pixels_for_a_hold_out_take_the_fallback_threshold():
 
     rng = np.random.default_rng(0)
     y, mask = rng.random((16, 16)), np.zeros((16, 16), bool)
-    mask.flat[rng.permutation(256)[:10]] = True
+    mask.flat[rng.permutation(256)[:4]] = True
     assert choose_prior(y, mask) == (("fourier+dct", FALLBACK_LAM_MIN, False, None), {})
     # a given threshold, column refit and residual shrink are kept
     given = choose_prior(y, mask, lam_mins=(0.01,), residuals=(2.0,), columns=(True,))
@@ -210,9 +210,24 @@ def test_sparse_options_are_checked_and_every_path_says_what_ran():
     _, choice = inpaint_image(particle_img, mask, "sparse", prior="fourier+dct", columns=True, return_choice=True)
     assert choice["columns"] == "no lattice" and choice["chosen_by"] == "hold-out"
     few = np.zeros_like(mask)
-    few.flat[:10] = True
+    few.flat[:4] = True
     _, choice = inpaint_image(noisy, few, "sparse", return_choice=True)
     assert choice["chosen_by"].startswith("defaults") and choice["columns"] is False and choice["folds"] == 0
+
+
+def test_a_handful_of_measured_pixels_is_still_held_out():
+    """8-19 measured pixels (a tiny image or an almost empty scan): the choice was the defaults (the last prior, no
+    biharmonic), 2.9 dB below biharmonic interpolation on average here and up to 9 dB on crops of real HAADF
+    projections. Folds of one hidden pixel each now choose, biharmonic among the candidates: 1.2 dB below it here."""
+    diffs = []
+    for n, fraction in ((24, 0.025), (32, 0.015)):
+        img, truth = particle(n=n)
+        for seed in range(4):
+            mask = random_pattern(img.shape, fraction, seed=seed)
+            rec, choice = inpaint_image(img, mask, "sparse", return_choice=True)
+            assert choice["chosen_by"] == "hold-out" and choice["folds"] == 10 and 14 <= mask.sum() <= 15
+            diffs.append(psnr(rec, truth) - psnr(inpaint_image(img, mask, "biharmonic"), truth))
+    assert np.mean(diffs) > -2.0, diffs
 
 
 def _periodic_lattice(n=96, a=8, sigma=1.4):
