@@ -455,7 +455,9 @@ def pure_channel_rotation(w: np.ndarray, h: np.ndarray, noise: str = "poisson", 
     # the same group rows as the evidence's rotation (computed over the candidate channels), so it exists
     h_rot, w_rot, _ = pure_pixel_rotation(h.T, w.T, groups)
     return True, ev, (f"pure channels: {out:.1f} % of the channels lie outside the simplex of the {k} channel groups "
-                      f"(at most {100 * MAX_OUTSIDE_CHANNELS:.0f} %): each component alone at a line of its own"), (
+                      f"(at most {100 * MAX_OUTSIDE_CHANNELS:.0f} %), taken as each component alone at a line of "
+                      "its own; an assumption where phases share every line (as an oxide and its metal), which the "
+                      "channels cannot show: compare pure_pixels=False"), (
         w_rot.T, h_rot.T)
 
 
