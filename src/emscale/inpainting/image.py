@@ -105,5 +105,5 @@ def warn_if_near_empty(what: str, mask) -> None:
     n = int(np.count_nonzero(mask))
     if n < MIN_HOLDOUT_PIXELS:
         warn_caller(f"{what}: only {n} of {mask.size} scan positions were measured (fewer than {MIN_HOLDOUT_PIXELS}); "
-                    "no method can learn from so few, and the reconstruction is little more than an interpolation of "
+                    "whatever the method, the reconstruction is little more than an interpolation of "
                     f"{n} value(s)")

@@ -292,10 +292,22 @@ TOO_FEW_TO_HOLD_OUT = (f"defaults: fewer than {MIN_HOLDOUT_PIXELS} measured pixe
 # synthetic lattices whole and cropped; four masks each): the defaults that ran there (the last prior, no biharmonic)
 # were below biharmonic by more than 0.5 dB in 66 cases, on average by 6.3 dB on DF-S and 5.1-9.4 dB on the 24-pixel
 # crops; with the folds 13 cases, mean over all -0.40 -> +0.93 dB (lattices +2.2 -> +2.1, 24-pixel crops -5.7 ->
-# -0.4). A floor of 10 left 29 cases below biharmonic
+# -0.4). A floor of 10 left 29 cases below biharmonic. Only where biharmonic is a candidate (images of at most
+# INTERPOLATION_MAX_PIXELS, whose window is the whole image): on a 256 x 256 image 12 measured pixels took 0.8 -> 12.6 s
+# (ten folds of the 192-pixel window) for +0.05 dB, and the priors alone are what the defaults already choose from
 MIN_POOLED_PIXELS = 5
-TOO_FEW_TO_POOL = (f"defaults: fewer than {MIN_POOLED_PIXELS} measured pixels in the hold-out's {CV_SIZE}-pixel "
-                   "window")
+
+
+def pooled_minimum(interpolation: bool) -> int:
+    """The fewest measured pixels in the window :func:`choose_prior` pools its folds over: :data:`MIN_POOLED_PIXELS`
+    where biharmonic interpolation is a candidate, else :data:`MIN_HOLDOUT_PIXELS`."""
+    return MIN_POOLED_PIXELS if interpolation else MIN_HOLDOUT_PIXELS
+
+
+def too_few_to_pool(interpolation: bool) -> str:
+    """The choice's ``chosen_by`` where :func:`choose_prior` made no folds."""
+    return (f"defaults: fewer than {pooled_minimum(interpolation)} measured pixels in the hold-out's {CV_SIZE}-pixel "
+            "window")
 # pixels hidden in all, over disjoint folds, before a choice is trusted (at most MAX_FOLDS folds): one fold of a 256 x
 # 256 image at 10 % hides 368, of a 64 x 64 one 40. On 153 small images (32-96 pixel crops of real HAADF projections
 # and of 11 lattices, sums of real spectrum images; 10-30 %; hold-out seeds 0-4) against one fold: +0.34 dB on
@@ -332,12 +344,13 @@ def hold_out(mask, seed=0, fold=0, minimum=MIN_HOLDOUT_PIXELS):
     return crop, fit, hide
 
 
-def n_folds(mask) -> int:
+def n_folds(mask, minimum: int = MIN_HOLDOUT_PIXELS) -> int:
     """How many disjoint hold-out folds make at least :data:`MIN_HIDDEN_PIXELS` hidden pixels (at most
     :data:`MAX_FOLDS`, and at most as many as there are measured pixels to hide): one on a large image, more on a
-    small one, where one fold's few pixels make a noisy choice; 0 under :data:`MIN_POOLED_PIXELS` measured pixels."""
+    small one, where one fold's few pixels make a noisy choice; 0 under ``minimum`` measured pixels in the window
+    (:func:`pooled_minimum`)."""
     n = int(np.count_nonzero(mask[_holdout_crop(mask)]))
-    if n < MIN_POOLED_PIXELS:
+    if n < minimum:
         return 0
     return int(np.clip(-(-MIN_HIDDEN_PIXELS // _fold_size(n)), 1, min(MAX_FOLDS, n // _fold_size(n))))
 
@@ -371,7 +384,8 @@ def choose_prior(
     single candidate given is kept, and otherwise the last prior, :data:`FALLBACK_LAM_MIN`, no column refit and no
     residual are returned. ``interpolation``: biharmonic interpolation of the folds is scored as well, under the key
     ``(INTERPOLATION, None, False, None)``; where it wins that tuple is returned."""
-    splits = [hold_out(mask, seed, k, MIN_POOLED_PIXELS) for k in range(n_folds(mask))]
+    least = pooled_minimum(interpolation)
+    splits = [hold_out(mask, seed, k, least) for k in range(n_folds(mask, least))]
     if not splits:
         return (priors[-1], _only(lam_mins, FALLBACK_LAM_MIN), _only(columns, False), _only(residuals, None)), {}
     crop = splits[0][0]
@@ -560,8 +574,8 @@ def sparse(
             columns=COLUMN_CANDIDATES if columns == "auto" else (columns,),
             interpolation=with_interpolation,
         )
-        chosen_by = "hold-out" if scores else TOO_FEW_TO_POOL
-        folds = n_folds(m)
+        chosen_by = "hold-out" if scores else too_few_to_pool(with_interpolation)
+        folds = n_folds(m, pooled_minimum(with_interpolation))
         if with_interpolation and scores:
             held_out_mse = {"prior": min(v for k, v in scores.items() if k[0] != INTERPOLATION),
                             INTERPOLATION: scores[_PLAIN]}
