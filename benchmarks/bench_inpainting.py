@@ -134,6 +134,28 @@ def small_summary(rows, sizes, fractions) -> list[str]:
     return lines
 
 
+def few_pixel_lines(crops: dict, counts, seeds=(1, 2)) -> list[str]:
+    """Crops with a handful of measured pixels (``counts``, fewer than the single hold-out's 20), the default
+    sparse method against biharmonic on the same masks: one line a count."""
+    from emscale.inpainting import inpaint_image
+    from emscale.sampling import random_pattern
+
+    lines = []
+    for c in counts:
+        gains, times = [], []
+        for img in crops.values():
+            for seed in seeds:
+                mask = random_pattern(img.shape, c / img.size, seed=seed)
+                t0 = time.perf_counter()
+                rec = inpaint_image(img, mask, "sparse", seed=seed)
+                times.append(time.perf_counter() - t0)
+                gains.append(scores(rec, img)[0] - scores(inpaint_image(img, mask, "biharmonic"), img)[0])
+        g = np.array(gains)
+        lines.append(f"{c:2d} measured pixels: sparse - biharmonic mean {g.mean():+.2f} dB, worst {g.min():+.2f}, more "
+                     f"than 0.5 dB below biharmonic {int((g < -0.5).sum())} of {len(g)}, {np.mean(times):.2f} s")
+    return lines
+
+
 def summary(rows, fractions, methods) -> list[str]:
     lines = []
     for f in fractions:
@@ -331,6 +353,8 @@ def main(argv=None):
     ap.add_argument("--si-shape", type=int, nargs=3, default=[256, 256, 2048])
     ap.add_argument("--crop-sizes", type=int, nargs="*", default=[24, 32, 48, 64],
                     help="sides of the small crops of the real images (sparse against biharmonic); none: skip")
+    ap.add_argument("--few-pixels", type=int, nargs="*", default=[8, 14, 19],
+                    help="measured pixels of the few-pixel rows (16-48 pixel crops of the real images); none: skip")
     args = ap.parse_args(argv)
 
     rows, out = [], []
@@ -353,6 +377,15 @@ def main(argv=None):
         for line in small_summary(crop_rows, args.crop_sizes, args.fractions):
             print(line)
             out.append(harness.row(f"inpaint small crops {line.split(':')[0].strip()} random (2 places x 2 masks)",
+                                   "real HAADF crops", None, "scikit-image inpaint_biharmonic",
+                                   accuracy=line.split(": ", 1)[1]))
+    if args.few_pixels:
+        crops = small_crops(real_images(), (16, 24, 32, 48))
+        if not crops:
+            print(f"few-pixel rows skipped: no real images under {REAL}")
+        for line in few_pixel_lines(crops, args.few_pixels) if crops else []:
+            print(line)
+            out.append(harness.row(f"inpaint {line.split(':')[0].strip()} (16-48 px crops, 2 places x 2 masks)",
                                    "real HAADF crops", None, "scikit-image inpaint_biharmonic",
                                    accuracy=line.split(": ", 1)[1]))
     if not args.no_timing:
