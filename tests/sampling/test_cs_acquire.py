@@ -1,5 +1,7 @@
 """Simulated sparse acquisition: values kept where measured, dose and Poisson noise, the mask through save/load."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -231,9 +233,11 @@ def test_a_lazy_spectrum_image_is_drawn_at_a_dose_chunk_by_chunk(monkeypatch, ch
     bad[np.nonzero(scan_mask(ref))[0][-1], np.nonzero(scan_mask(ref))[1][-1], 5] = -1.0
     with pytest.raises(DataError, match="non-negative"):
         sample_scan(em.Signal(bad, axes=axes).as_lazy(chunks=chunks), "random", 0.15, seed=4, dose=0.5)
-    for dose in (True, 0, -1.0):  # True was taken as 1.0 lazily and refused in memory
+    # True was taken as 1.0 lazily and refused in memory; a text or a list met float() first, with its raw words
+    for dose in (True, 0, -1.0, "abc", [1.0]):
         for signal in (s, s.as_lazy(chunks=chunks)):
-            with pytest.raises(ValueError, match=f"dose must be a positive, finite factor .* got {dose!r}"):
+            match = "dose must be a positive, finite factor .* got " + re.escape(repr(dose))
+            with pytest.raises(ValueError, match=match):
                 sample_scan(signal, "random", 0.15, seed=4, dose=dose)
 
 

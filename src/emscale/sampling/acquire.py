@@ -279,10 +279,10 @@ def sample_scan(
     else:
         mask = given_mask(s, mask, shape)
         info = {"pattern": "given", "fraction": float(mask.mean()), "seed": int(seed)}
+    check_dose(dose)  # before float(): True passed as 1.0 on lazy data, refused in memory (a reviewer)
     info.update(measured_info(mask))
     if dose is not None:
         info["dose"] = float(dose)
-    check_dose(dose)  # before float(): True passed as 1.0 on lazy data, refused in memory (a reviewer)
     if s.is_lazy:
         data = _sample_lazy(s.data, mask) if dose is None else _draw_lazy(s.data, mask, float(dose), seed)
     else:  # a Poisson draw in one seeded stream over the measured values
