@@ -284,8 +284,14 @@ def _holdout_crop(mask):
 
 
 MIN_HOLDOUT_PIXELS = 20  # measured pixels in the crop below which no single hold-out split is made
-TOO_FEW_TO_HOLD_OUT = (f"defaults: fewer than {MIN_HOLDOUT_PIXELS} measured pixels in the hold-out's "
-                       f"{CV_SIZE}-pixel window")
+
+
+def _too_few(n: int) -> str:
+    """A choice's ``chosen_by`` where fewer than ``n`` measured pixels made no hold-out."""
+    return f"defaults: fewer than {n} measured pixels in the hold-out's {CV_SIZE}-pixel window"
+
+
+TOO_FEW_TO_HOLD_OUT = _too_few(MIN_HOLDOUT_PIXELS)
 # ... and below which the pooled folds of choose_prior are not made either: down to it, every fold hides one pixel
 # (at most one fold a measured pixel). Measured 2026-12-03 on 192 cases with 8-19 measured pixels (24 and 48 pixel
 # crops of four real HAADF projections, a 32-pixel crop of the Velox HAADF image and its 16 x 20 DF-S image, three
@@ -306,8 +312,7 @@ def pooled_minimum(interpolation: bool) -> int:
 
 def too_few_to_pool(interpolation: bool) -> str:
     """The choice's ``chosen_by`` where :func:`choose_prior` made no folds."""
-    return (f"defaults: fewer than {pooled_minimum(interpolation)} measured pixels in the hold-out's {CV_SIZE}-pixel "
-            "window")
+    return _too_few(pooled_minimum(interpolation))
 # pixels hidden in all, over disjoint folds, before a choice is trusted (at most MAX_FOLDS folds): one fold of a 256 x
 # 256 image at 10 % hides 368, of a 64 x 64 one 40. On 153 small images (32-96 pixel crops of real HAADF projections
 # and of 11 lattices, sums of real spectrum images; 10-30 %; hold-out seeds 0-4) against one fold: +0.34 dB on
