@@ -48,6 +48,18 @@ def test_store_keeps_dtype_chunks_whole_spectra_and_compresses(rng, tmp_path):
     assert r.axes[1].offset == -3.0 and r.axes[2].units == "eV"
 
 
+def test_store_metadata_is_compact_json(rng, tmp_path):
+    # zarr's default indent doubled the zarr.json that holds a vendor file's original metadata
+    s = _cube(rng)
+    s.metadata["Original"] = {f"tag{i}": {"value": i, "unit": "s"} for i in range(50)}
+    s.save(tmp_path / "a.zarr")
+    for name in ("zarr.json", "data/zarr.json"):
+        text = (tmp_path / "a.zarr" / name).read_text()
+        assert "\n" not in text.strip(), name
+    assert zarr.config.get("json_indent") == 2  # the setting is zarr's again after the save
+    assert em.load(tmp_path / "a.zarr").metadata["Original"]["tag49"]["value"] == 49
+
+
 def test_default_chunks_are_along_navigation(rng, tmp_path):
     s = _cube(rng, shape=(40, 30, 256))
     s.save(tmp_path / "b.zarr")
