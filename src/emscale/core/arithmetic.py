@@ -143,8 +143,6 @@ def apply(s: Signal, op: str, other, reflected: bool = False) -> Signal:
             return arithmetic(s, op, found._replace(signal=other), reflected)
         mask_from = _scan_mask_of_both(s, other, op)
         other = _aligned(s, other, op)
-        if _is_dask(other) and int(np.prod(other.shape)) <= RECORDED_OPERAND_VALUES:
-            other = np.asarray(other.compute())  # a small lazy operand is read, to be recorded
     elif not (is_number(other) or isinstance(other, np.ndarray) or _is_dask(other)):
         if isinstance(other, str | bytes | dict) or other is None:
             return NotImplemented
@@ -152,14 +150,14 @@ def apply(s: Signal, op: str, other, reflected: bool = False) -> Signal:
             other = np.asarray(other)
         except Exception:  # noqa: BLE001 - not an array: Python tries the other side, then says TypeError
             return NotImplemented
+    size = int(np.prod(np.shape(other)))
+    if _is_dask(other) and size <= RECORDED_OPERAND_VALUES:
+        other = np.asarray(other.compute())  # a small lazy operand is read, to be recorded
     if not _is_dask(other) and np.ndim(other) == 0:
         other = _number_or_array(other)
         other = other.item() if isinstance(other, np.ndarray | np.generic) else other
         if op == "add" and reflected and type(other) is int and other == 0:
             return same(s)  # ``sum([s, t])`` starts from 0 + s: no step, no change of type
-    size = int(np.prod(np.shape(other)))
-    if _is_dask(other) and size <= RECORDED_OPERAND_VALUES:
-        other = np.asarray(other.compute())  # a small lazy operand is read, to be recorded
     if not _is_dask(other) and size <= RECORDED_OPERAND_VALUES:
         out = arithmetic(s, op, other, reflected)
     else:
