@@ -135,6 +135,10 @@ def test_small_operands_with_nan_or_odd_numbers_are_recorded(tmp_path):
     lazy = em.load(tmp_path / "c.zarr", lazy=True)
     small = lazy / lazy.isig[0.15]  # a lazy operand of 20 values is read and recorded
     assert small.history[-1]["op"] == "arithmetic"
+    import dask.array as da
+
+    scaled = s * da.from_array(np.array(3.0))  # a lazy single number is recorded as the number it is
+    assert scaled.history[-1]["params"]["operand"] == 3.0 and type(scaled.history[-1]["params"]["operand"]) is float
 
 
 def test_a_sparse_scan_keeps_its_mask_on_either_side():
