@@ -528,3 +528,22 @@ def mixed_scene(rank: int = 3, kind: str = "eds", layout: str = "blobs", shape: 
                                                 "n_channels": n_channels, "counts": counts, "pure": False,
                                                 "seed": seed})
     return s, truth
+
+
+def drifted_cube(s, truth: Truth, channels: float, seed: int = 0):
+    """A Poisson redraw of ``truth``'s expected counts with every spectrum shifted along its axis by
+    ``channels * x / (nx - 1)`` channels (an energy drift growing along the map's x, linear interpolation), on the
+    axes of ``s``: the Signal."""
+    from emscale import Signal
+
+    exp = truth.expected
+    ny, nx, p = exp.shape
+    ch = np.arange(p, dtype=np.float64)
+    out = np.empty_like(exp)
+    for j in range(nx):
+        d = channels * j / max(nx - 1, 1)
+        for i in range(ny):
+            out[i, j] = np.interp(ch - d, ch, exp[i, j])
+    data = np.random.default_rng(seed).poisson(out).astype(np.uint32)
+    return Signal(data, axes=[a.to_dict() for a in s.axes], signal_type=s.signal_type,
+                  metadata={"Signal": {"counts": True}})

@@ -15,6 +15,7 @@ from . import ica, mcr, nmf, pca, vca  # noqa: F401 -- each registers its method
 from ._matrix import DataMatrix, saturation_ceiling
 from ._method import METHODS as _TABLE
 from ._method import Context, Method, configured, option_as_run, option_before_recorded
+from .energy_shift import SHIFT_SHARE, shift_note, shift_share
 from .hot_channels import SPIKE_RATIO, find_hot_channels
 from .map_groups import pure_pixels_refused, refit_on_map_groups
 from .rank import MIN_CHANNEL_COUNTS, MIN_RANK_CHANNELS, elbow, estimate_rank, rank_channels, suggest_binning
@@ -209,6 +210,7 @@ def decompose(
         rank, evidence = _note_weak_components(
             s, info, pca_result, k, rank, evidence, solver,
             lambda: _estimate(dm, pca_result, solver, rank_sel, n_rank_ch, seed, {}))
+    _note_energy_shift(s, info, dm, pca_result.factors[:, :k], bool(centre), rank_needed)
     if saturated:
         info["saturated_values"] = saturated
     info = {"solver": solver, "rank_estimate": None if rank is None else int(rank),
@@ -523,6 +525,23 @@ def _note_weak_components(s: Signal, info: dict, result, k: int, rank, evidence,
     warnings.warn(f"decompose {s!r}: {note}", UserWarning, stacklevel=4)
     info["weak_components"] = note
     return rank, evidence
+
+
+def _note_energy_shift(s: Signal, info: dict, dm: DataMatrix, factors: np.ndarray, centred: bool,
+                       rank_needed: bool) -> None:
+    """Spectra shifting along energy across the map (:mod:`.energy_shift`): the share of the mean spectrum's
+    derivative in the components after the first, in ``info["energy_shift_share"]``, and a warning
+    (``info["energy_shift"]``) at :data:`.energy_shift.SHIFT_SHARE` or more."""
+    if s.sig_ndim != 1:
+        return
+    share = shift_share(factors, dm.sums.col_sums, dm.col_scale, dm.keep_channels, centred)
+    if share is None:
+        return
+    info["energy_shift_share"] = round(share, 3)
+    if share >= SHIFT_SHARE:
+        note = shift_note(share, factors.shape[1], centred, rank_needed, s.sig_axes[0].name)
+        warnings.warn(f"decompose {s!r}: {note}", UserWarning, stacklevel=4)
+        info["energy_shift"] = note
 
 
 def _rank_note(info: dict, rank_needed: bool, msg: str) -> None:

@@ -1,0 +1,62 @@
+"""Spectra that shift along their axis across the map (an energy drift) read as extra components: said."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import emscale as em
+from emscale.decomposition.energy_shift import SHIFT_SHARE, shift_share
+from groundtruth import drifted_cube, make_cube
+
+
+def _decompose(s, **kw):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = em.decompose(s, "pca", **kw)
+    return r, [str(w.message) for w in caught if "derivative of the mean spectrum" in str(w.message)]
+
+
+@pytest.mark.parametrize(("kind", "rank", "channels"), [("eds", 2, 2.0), ("eds", 3, 5.0), ("eels", 3, 5.0)])
+def test_a_drift_that_raises_the_rank_is_said(kind, rank, channels):
+    s, truth = make_cube(rank, kind, shape=(48, 48), n_channels=512, counts=2000.0, seed=7 * rank)
+    drifted = drifted_cube(s, truth, channels, seed=1)
+    r, said = _decompose(drifted, n_components="auto")
+    assert r.info["rank_estimate"] > rank  # what the hint explains
+    assert r.info["energy_shift_share"] >= SHIFT_SHARE and len(said) == 1
+    assert "'Energy" in said[0] and f"automatic rank ({r.info['rank_estimate']})" in said[0]
+    assert r.info["energy_shift"] in said[0]
+    # the same phases without the drift: the right rank and no word of a shift
+    still, none = _decompose(drifted_cube(s, truth, 0.0, seed=1), n_components="auto")
+    assert still.info["rank_estimate"] == rank and still.info["energy_shift_share"] < 0.3 and not none
+    assert "energy_shift" not in still.info
+
+
+def test_a_given_k_and_centred_data_are_judged_too():
+    s, truth = make_cube(2, "eds", shape=(48, 48), n_channels=512, counts=2000.0, seed=14)
+    drifted = drifted_cube(s, truth, 5.0, seed=2)
+    r, said = _decompose(drifted, n_components=4)
+    assert said and "n_components=4 may spend components on them" in said[0] and "components 2-4" in said[0]
+    c, said = _decompose(drifted, n_components=3, centre=True)
+    assert said and "components 1-3" in said[0]
+
+
+def test_the_share_is_the_projection_of_the_weighted_derivative():
+    rng = np.random.default_rng(0)
+    p = 64
+    sums = 100.0 + 50.0 * np.exp(-0.5 * ((np.arange(p) - 30) / 3.0) ** 2)
+    scale = 1.0 / np.sqrt(sums)
+    d = np.gradient(sums) * scale
+    d /= np.linalg.norm(d)
+    other = rng.standard_normal(p)
+    basis = np.linalg.qr(np.column_stack([scale * sums, d, other]))[0]
+    assert shift_share(basis, sums, scale, None, centred=False) == pytest.approx(1.0)
+    assert shift_share(basis[:, [0, 2]], sums, scale, None, centred=False) < 0.3
+    assert shift_share(basis[:, :1], sums, scale, None, centred=False) is None  # nothing after the first
+    # a left-out channel: the derivative is not taken across the gap (the two kept neighbours count for nothing)
+    keep = np.ones(p + 1, dtype=bool)
+    keep[30] = False
+    ends = shift_share(basis, sums, scale, keep, centred=False)
+    assert 0.9 < ends < 1.0
