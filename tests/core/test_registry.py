@@ -32,6 +32,7 @@ EXAMPLES = {
     "normalise": ("eels", [{"op": "normalise", "signal_range": [70.0, 95.0]}]),
     "shift_spectra": ("lowloss", [{"op": "shift_spectra", "shifts": SHIFTS}]),
     "align_zero_loss": ("lowloss", [{"op": "align_zero_loss"}]),
+    "align_spectra": ("eds", [{"op": "align_spectra", "signal_range": [1.5, 2.0], "smooth": 2.0}]),
     "elastic_threshold": ("lowloss", [{"op": "elastic_threshold"}]),
     "thickness": ("lowloss", [{"op": "thickness"}]),
     "line_maps": ("eds", [{"op": "line_maps", "lines_or_elements": ["Si_Ka", "O_Ka"]}]),

@@ -1,10 +1,11 @@
 """Spectroscopy tools for EELS and EDS spectrum images: background removal
 (:mod:`~emscale.spectroscopy.background`, also :meth:`emscale.Signal.remove_background`), EELS tools (:mod:`.eels`),
-EDS tools (:mod:`.eds`) and normalisation (:mod:`.normalise`, also :meth:`emscale.Signal.normalise`).
+EDS tools (:mod:`.eds`), alignment of spectra by cross-correlation (:mod:`.align`) and normalisation
+(:mod:`.normalise`, also :meth:`emscale.Signal.normalise`).
 
 Importing the package declares their operations in the registry.
 """
 
-from . import background, eds, eels, normalise
+from . import align, background, eds, eels, normalise
 
-__all__ = ["background", "eds", "eels", "normalise"]
+__all__ = ["align", "background", "eds", "eels", "normalise"]

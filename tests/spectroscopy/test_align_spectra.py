@@ -1,0 +1,112 @@
+"""align_spectra: spectra aligned to the map's mean by cross-correlation; the drift's extra components go."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import emscale as em
+from emscale.spectroscopy.align import align_spectra
+
+SCALE = 0.01  # keV per channel
+
+
+def _drifted_map(counts: float, drift: float, seed: int = 0, shape=(40, 40), p: int = 512):
+    """Two phases mixed along x (A: lines at channels 220 and 300, B: 240 and 400) sharing a weak peak at 100,
+    every spectrum shifted by ``drift * y / (ny - 1)`` channels (a drift growing along the scan). Returns the
+    Signal and the true shifts (channels, per row)."""
+    ch = np.arange(p, dtype=np.float64)
+
+    def g(c, w):
+        return np.exp(-0.5 * ((ch - c) / w) ** 2)
+
+    a = 0.3 * g(100, 3) + g(220, 3) + 0.5 * g(300, 4) + 0.05
+    b = 0.3 * g(100, 3) + g(240, 3) + 0.7 * g(400, 4) + 0.05
+    ny, nx = shape
+    fa = np.clip(np.linspace(0, 1, nx)[None, :] + 0.3 * np.sin(np.arange(ny) / 5)[:, None], 0, 1)
+    true = drift * np.arange(ny) / (ny - 1)
+    expected = np.empty((ny, nx, p))
+    for i in range(ny):
+        for j in range(nx):
+            spec = fa[i, j] * a + (1 - fa[i, j]) * b
+            expected[i, j] = np.interp(ch - true[i], ch, spec / spec.sum() * counts)
+    data = np.random.default_rng(seed).poisson(expected).astype(np.uint16)
+    axes = [{"name": "y", "navigate": True}, {"name": "x", "navigate": True},
+            {"name": "Energy", "scale": SCALE, "units": "keV"}]
+    return em.Signal(data, axes=axes, signal_type="EDS_TEM"), true
+
+
+def _rms(shifts, true) -> float:
+    est = shifts.to_numpy() / SCALE
+    err = (est - np.median(est)) - (true - np.median(true))[:, None]
+    return float(np.sqrt(np.mean(err**2)))
+
+
+def _rank(s):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = em.decompose(s, "pca", n_components="auto")
+    return r.info["rank_estimate"], r.info["energy_shift_share"]
+
+
+def test_a_drift_is_measured_and_its_components_go():
+    s, true = _drifted_map(2000.0, 3.0)
+    aligned, shifts, others = align_spectra(s)
+    assert _rms(shifts, true) < 0.3 and others == []
+    assert shifts.shape == s.nav_shape and "keV" in shifts.metadata["Signal"]["quantity"]
+    assert abs(float(np.median(shifts.to_numpy()))) < 1e-12  # relative to the median: the typical one stays
+    rank, share = _rank(s)
+    assert rank > 2 and share > 0.7  # the drift's derivative components, said by decompose
+    rank, share = _rank(aligned)
+    assert rank == 2 and share < 0.1
+    assert aligned.axes[-1].size < s.axes[-1].size  # crop=True: the channels every shifted spectrum covers
+
+
+def test_smoothing_the_shift_map_keeps_noise_out():
+    """On a weak shared peak each spectrum's own shift is noise: aligning by it adds components; smoothed, not."""
+    s, true = _drifted_map(200.0, 3.0, seed=1)
+    window = (0.9, 1.1)  # the shared peak at channel 100
+    _, raw, _ = align_spectra(s, signal_range=window)
+    aligned, smooth, _ = align_spectra(s, signal_range=window, smooth=4)
+    assert _rms(smooth, true) < 0.5 * _rms(raw, true)
+    assert _rank(aligned)[0] == 2
+
+
+def test_an_undrifted_map_is_left_as_it_is():
+    s, _ = _drifted_map(2000.0, 0.0, seed=2)
+    aligned, shifts, _ = align_spectra(s)
+    assert np.abs(shifts.to_numpy()).max() / SCALE < 0.6
+    assert _rank(aligned)[0] == 2
+
+
+def test_recorded_and_replayed(tmp_path):
+    s, _ = _drifted_map(500.0, 2.0, shape=(12, 10), p=256)
+    s.save(tmp_path / "m.zarr")
+    loaded = em.load(tmp_path / "m.zarr")
+    aligned = align_spectra(loaded, max_shift=0.2).signal
+    assert aligned.history[-1]["op"] == "align_spectra" and aligned.history[-1]["params"]["max_shift"] == 0.2
+    np.testing.assert_array_equal(em.replay(aligned.history).data, aligned.data)
+    lazy = align_spectra(em.load(tmp_path / "m.zarr", lazy=True), max_shift=0.2).signal
+    np.testing.assert_array_equal(np.asarray(lazy.data), aligned.data)
+
+
+def test_bad_input_is_named():
+    s, _ = _drifted_map(200.0, 0.0, shape=(6, 5), p=128)
+    with pytest.raises(em.DataError, match="single spectrum"):
+        align_spectra(s.inav[0, 0])
+    with pytest.raises(em.AxisError, match="holds 2 channel"):
+        align_spectra(s, signal_range=(0.5, 0.52))
+    with pytest.raises(em.AxisError, match="outside"):
+        align_spectra(s, signal_range=(5.0, 6.0))
+    with pytest.raises(ValueError, match="max_shift must be a positive number in keV"):
+        align_spectra(s, max_shift=-1)
+    with pytest.raises(ValueError, match="smooth must be a positive number"):
+        align_spectra(s, smooth=0)
+    with pytest.raises(em.DataError, match="interpolation must be"):
+        align_spectra(s, interpolation="cubic")
+    flat = em.Signal(np.ones((3, 4, 64)), axes=[{"name": "y", "navigate": True}, {"name": "x", "navigate": True},
+                                               {"name": "E"}])
+    with pytest.raises(em.DataError, match="no spectrum .* varies"):
+        align_spectra(flat)
