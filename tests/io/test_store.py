@@ -56,7 +56,7 @@ def test_store_metadata_is_compact_json(rng, tmp_path):
     for name in ("zarr.json", "data/zarr.json"):
         text = (tmp_path / "a.zarr" / name).read_text()
         assert "\n" not in text.strip(), name
-    assert zarr.config.get("json_indent") == 2  # the setting is zarr's again after the save
+    assert zarr.config.get("json_indent") == 2  # zarr's own setting, global to the process, is not touched
     assert em.load(tmp_path / "a.zarr").metadata["Original"]["tag49"]["value"] == 49
 
 
