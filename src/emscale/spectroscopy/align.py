@@ -203,10 +203,10 @@ def align_spectra(
     executor=None,
     progress=None,
 ) -> SpectraAlignment:
-    """Align every spectrum to the map's mean spectrum by cross-correlation inside ``signal_range`` (axis units;
-    None: the whole axis), looking for shifts up to ``max_shift`` (None: a twentieth of the range's channels, at least 3: a drift
-    moves spectra by a few channels, and the wider the search, the likelier a spectrum of one phase matches another
-    phase's lines in the mean: an undrifted six-phase EDS map had shifts of up to 80 channels at a quarter).
+    """Align every spectrum to the map's mean spectrum by correlation inside ``signal_range`` (axis units; None:
+    the whole axis), looking for shifts up to ``max_shift`` (None: a twentieth of the range's channels, at least 3:
+    a drift moves spectra by a few channels, and the wider the search, the likelier a spectrum of one phase matches
+    another phase's lines in the mean: an undrifted six-phase EDS map had shifts of up to 80 channels at a quarter).
 
     ``smooth``: the standard deviation (pixels) of a Gaussian over the navigation axes applied to the shift map
     before it is used (None: each spectrum's own shift). A drift follows the scan slowly, whereas one spectrum's
