@@ -15,8 +15,10 @@ background's slope varies across a map, and a steeper power law is, over a windo
 shifts came out 8-40 channels rms for a drift of 3. Align core-loss maps through the low-loss recorded with them
 (``align_zero_loss(low_loss, also_align=[core_loss])``, dual EELS), or remove the background first and give a
 ``signal_range`` on a sharp feature. Likewise a spectrum of one phase compared with the mean of several is pulled
-towards another phase's lines (an undrifted three- to six-phase EDS map: 2-3 channels rms): give a ``signal_range``
-on a feature every spectrum shares, and ``smooth``.
+towards another phase's lines (an undrifted three- to six-phase EDS map: 2-3 channels rms, and the six-phase map,
+"aligned", decomposed into 12 components instead of 6; smoothing spread the pull and made it worse): align where a
+drift is seen (``decompose`` says when the spectra shift), with a ``signal_range`` on a feature every spectrum
+shares.
 
 Three passes over the data: the mean spectrum, the shifts, the shifted spectra (one more per ``also_align``). The
 shift of one spectrum is as noisy as its counts: at a few hundred counts per spectrum, bin the map first or give a
