@@ -16,6 +16,20 @@ def check_ascending(ax: Axis, tool: str) -> None:
                         f"{ax.values[-1]:g}{u}); reverse it first with s.isig[::-1]")
 
 
+def spectral_axis(s, tool: str) -> Axis:
+    """The one signal axis of ``s`` (a Signal), uniform, ascending and of at least 3 channels, as the tools that
+    work channel by channel along it need it; else an AxisError naming ``tool``."""
+    if s.sig_ndim != 1:
+        raise AxisError(f"{tool}: exactly one signal (energy) axis is needed; {s!r} has {s.sig_ndim}")
+    ax = s.axes[-1]
+    if not ax.is_uniform:
+        raise AxisError(f"{tool}: the axis {ax.name!r} is non-uniform; a uniform axis is needed")
+    if ax.size < 3:
+        raise AxisError(f"{tool}: the axis {ax.name!r} has only {ax.size} channels")
+    check_ascending(ax, tool)
+    return ax
+
+
 def ev_per_unit(units) -> float | None:
     """eV in one unit of an energy axis: 1 for eV, 1000 for keV, 0.001 for meV, any case but meV's ("KeV" as keV;
     "MeV" is 10^9 times "meV"); None for any other units."""

@@ -39,7 +39,7 @@ from ..core.errors import AxisError, DataError, warn_caller
 from ..core.registry import as_step, operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, run_pass
-from ._energy import check_ascending, ev_per_unit
+from ._energy import ev_per_unit, spectral_axis
 from .eels import _PARTITION_BYTES, _apply_shifts, _as_rows, _nav_shape_np, _nav_signal, _source, _window, shift_spectra
 
 __all__ = ["SpectraAlignment", "align_spectra", "estimate_shifts"]
@@ -57,15 +57,7 @@ class SpectraAlignment(NamedTuple):
 
 
 def _axis(s: Signal):
-    if s.sig_ndim != 1:
-        raise AxisError(f"align_spectra needs exactly one signal axis; {s!r} has {s.sig_ndim}")
-    ax = s.axes[-1]
-    if not ax.is_uniform:
-        raise AxisError(f"align_spectra: axis {ax.name!r} is non-uniform; shifts need a uniform axis")
-    if ax.size < 3:
-        raise AxisError(f"align_spectra: axis {ax.name!r} has only {ax.size} channels")
-    check_ascending(ax, "align_spectra")
-    return ax
+    return spectral_axis(s, "align_spectra")
 
 
 def _tukey(m: int, alpha: float = 0.5) -> np.ndarray:

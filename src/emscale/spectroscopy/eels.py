@@ -31,7 +31,7 @@ from ..core.errors import AxisError, DataError, warn_caller
 from ..core.registry import as_step, operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, run_pass
-from ._energy import check_ascending, ev_per_unit
+from ._energy import ev_per_unit, spectral_axis
 from .background import check_window
 from .elements import element_symbol
 
@@ -62,15 +62,7 @@ __all__ = [
 # helpers shared by the passes
 # ---------------------------------------------------------------------------------------------------------
 def _energy_axis(s: Signal) -> Axis:
-    if s.sig_ndim != 1:
-        raise AxisError(f"EELS tools need exactly one signal (energy) axis; {s!r} has {s.sig_ndim}")
-    ax = s.axes[-1]
-    if not ax.is_uniform:
-        raise AxisError(f"energy axis {ax.name!r} is non-uniform; EELS tools need a uniform energy axis")
-    if ax.size < 3:
-        raise AxisError(f"energy axis {ax.name!r} has only {ax.size} channels")
-    check_ascending(ax, "EELS tools")
-    return ax
+    return spectral_axis(s, "EELS tools")
 
 
 def _zlp_search(ax: Axis, signal_range, what: str) -> tuple[int, int, int | None]:
