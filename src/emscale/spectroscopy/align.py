@@ -16,9 +16,10 @@ shifts came out 8-40 channels rms for a drift of 3. Align core-loss maps through
 (``align_zero_loss(low_loss, also_align=[core_loss])``, dual EELS), or remove the background first and give a
 ``signal_range`` on a sharp feature. Likewise a spectrum of one phase compared with the mean of several is pulled
 towards another phase's lines (an undrifted three- to six-phase EDS map: 2-3 channels rms, and the six-phase map,
-"aligned", decomposed into 12 components instead of 6; smoothing spread the pull and made it worse): align where a
-drift is seen (``decompose`` says when the spectra shift), with a ``signal_range`` on a feature every spectrum
-shares.
+"aligned", decomposed into 12 components instead of 6; smoothing spread the pull and made it worse; a three-phase
+EDS map whose phases share no line, drifting 3-5 channels: 5.5 channels rms, its rank 7 -> 19, against 0.1-0.3
+channel and the true rank for two phases): align where a drift is seen (``decompose`` says when the spectra
+shift), with a ``signal_range`` on a feature every spectrum shares, and check the rank after.
 
 A spectrum matches only where its best correlation stands out of what noise gives (:data:`NOISE_SIGMAS`); one that
 does not is left where it is, and where fewer than half the spectra match nothing is aligned and the error says
