@@ -138,7 +138,7 @@ def estimate_shifts(s: Signal, signal_range: Sequence[float] | None = None, max_
                     executor=None, progress=None) -> np.ndarray:
     """Navigation-shaped float64 array: each spectrum's shift against the map's mean spectrum inside
     ``signal_range`` (axis units; positive: the spectrum sits at higher values), NaN for a spectrum without any
-    variation there. ``max_shift``: the largest shift looked for (axis units; None: a twentieth of the range)."""
+    variation there or matching it no better than noise would. ``max_shift``: the largest shift looked for (axis units; None: a twentieth of the range)."""
     ax = _axis(s)
     i0, i1 = (0, ax.size) if signal_range is None else _window(ax, signal_range, "signal_range")
     n = i1 - i0
@@ -148,7 +148,7 @@ def estimate_shifts(s: Signal, signal_range: Sequence[float] | None = None, max_
         if not (isinstance(max_shift, int | float) and not isinstance(max_shift, bool) and np.isfinite(max_shift)
                 and max_shift > 0):
             raise ValueError(f"align_spectra: max_shift must be a positive number in {ax.units or 'axis units'} "
-                             f"(None: a quarter of the range), got {max_shift!r}")
+                             f"(None: a twentieth of the range), got {max_shift!r}")
         max_lag = int(max(1, np.ceil(max_shift / abs(ax.scale) - 1e-9)))
     max_lag = min(max_lag, (n - 5) // 2)  # the stretch compared keeps at least 3 channels
     if max_lag < 1:
@@ -227,7 +227,8 @@ def align_spectra(
 
     The shifts are taken relative to their median and applied as :func:`.eels.shift_spectra` does
     (``interpolation`` ``"linear"`` or ``"fourier"``; ``crop=True`` keeps only the channels every shifted
-    spectrum covers). Spectra without any variation inside the range are left where they are, with a warning.
+    spectrum covers). Spectra that match the mean no better than noise would (or do not vary inside the range) are
+    left where they are, with a warning; where they are half or more, nothing is aligned (:class:`DataError`).
     ``also_align`` signals of the same navigation shape are shifted by the same amounts.
 
     Returns :class:`SpectraAlignment` ``(signal, shifts, also_aligned)``; ``shifts`` is a navigation map of the
@@ -254,7 +255,7 @@ def align_spectra(
     if not finite.all():
         fate = "given the smoothed shift of their neighbours" if smooth is not None else "left unshifted"
         warn_caller(f"align_spectra: {int((~finite).sum())} of {finite.size} spectra match the mean spectrum at no "
-                    f"shift up to max_shift (no peak of their correlation) or do not vary inside the range; they are "
+                    f"shift up to max_shift better than noise would, or do not vary inside the range; they are "
                     f"{fate}")
     shifts = np.where(finite, pos - float(np.median(pos[finite])), 0.0)
     if smooth is not None:
