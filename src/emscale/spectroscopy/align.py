@@ -138,7 +138,8 @@ def estimate_shifts(s: Signal, signal_range: Sequence[float] | None = None, max_
                     executor=None, progress=None) -> np.ndarray:
     """Navigation-shaped float64 array: each spectrum's shift against the map's mean spectrum inside
     ``signal_range`` (axis units; positive: the spectrum sits at higher values), NaN for a spectrum without any
-    variation there or matching it no better than noise would. ``max_shift``: the largest shift looked for (axis units; None: a twentieth of the range)."""
+    variation there or matching it no better than noise would. ``max_shift``: the largest shift looked for (axis
+    units; None: a twentieth of the range)."""
     ax = _axis(s)
     i0, i1 = (0, ax.size) if signal_range is None else _window(ax, signal_range, "signal_range")
     n = i1 - i0
