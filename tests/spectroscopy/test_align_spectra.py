@@ -55,7 +55,7 @@ def test_a_drift_is_measured_and_its_components_go():
     s, true = _drifted_map(2000.0, 3.0)
     aligned, shifts, others = align_spectra(s)
     assert _rms(shifts, true) < 0.3 and others == []
-    assert shifts.shape == s.nav_shape and "keV" in shifts.metadata["Signal"]["quantity"]
+    assert shifts.shape == s.data.shape[:-1] and "keV" in shifts.metadata["Signal"]["quantity"]
     assert abs(float(np.median(shifts.to_numpy()))) < 1e-12  # relative to the median: the typical one stays
     rank, share = _rank(s)
     assert rank > 2 and share > 0.7  # the drift's derivative components, said by decompose
@@ -109,10 +109,14 @@ def test_bad_input_is_named():
         align_spectra(s, signal_range=(0.5, 0.52))
     with pytest.raises(em.AxisError, match="outside"):
         align_spectra(s, signal_range=(5.0, 6.0))
-    with pytest.raises(ValueError, match="max_shift must be a positive number in keV"):
+    with pytest.raises(em.DataError, match=r"max_shift must be a finite number > 0 \(keV"):
         align_spectra(s, max_shift=-1)
-    with pytest.raises(ValueError, match="smooth must be a positive number"):
+    with pytest.raises(em.DataError, match=r"smooth must be a finite number > 0 \(pixels"):
         align_spectra(s, smooth=0)
+    with pytest.raises(em.DataError, match="max_shift must be a finite number > 0"):
+        align_spectra(s, max_shift=True)
+    # a NumPy number is a number (the hand-written check before refused np.float32)
+    assert align_spectra(s, max_shift=np.float32(0.05), smooth=np.float32(1.0)).shifts.shape == s.data.shape[:-1]
     with pytest.raises(em.DataError, match="interpolation must be"):
         align_spectra(s, interpolation="cubic")
     flat = em.Signal(np.ones((3, 4, 64)), axes=[{"name": "y", "navigate": True}, {"name": "x", "navigate": True},

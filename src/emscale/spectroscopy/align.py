@@ -40,7 +40,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..core.errors import AxisError, DataError, warn_caller
+from ..core.errors import AxisError, DataError, check_positive, warn_caller
 from ..core.registry import as_step, operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, run_pass
@@ -146,10 +146,8 @@ def estimate_shifts(s: Signal, signal_range: Sequence[float] | None = None, max_
     if max_shift is None:
         max_lag = max(MIN_DEFAULT_SHIFT, n // DEFAULT_SHIFT_PART)
     else:
-        if not (isinstance(max_shift, int | float) and not isinstance(max_shift, bool) and np.isfinite(max_shift)
-                and max_shift > 0):
-            raise ValueError(f"align_spectra: max_shift must be a positive number in {ax.units or 'axis units'} "
-                             f"(None: a twentieth of the range), got {max_shift!r}")
+        check_positive("align_spectra: max_shift", max_shift,
+                       f"{ax.units or 'axis units'}; None: a twentieth of the range")
         max_lag = int(max(1, np.ceil(max_shift / abs(ax.scale) - 1e-9)))
     max_lag = min(max_lag, (n - 5) // 2)  # the stretch compared keeps at least 3 channels
     if max_lag < 1:
@@ -238,9 +236,7 @@ def align_spectra(
     """
     if interpolation not in ("linear", "fourier"):  # before the two passes that estimate the shifts
         raise DataError(f"align_spectra: interpolation must be 'linear' or 'fourier', not {interpolation!r}")
-    if smooth is not None and not (isinstance(smooth, int | float) and not isinstance(smooth, bool)
-                                   and np.isfinite(smooth) and smooth > 0):
-        raise ValueError(f"align_spectra: smooth must be a positive number of pixels or None, got {smooth!r}")
+    check_positive("align_spectra: smooth", smooth, "pixels of the shift map's Gaussian", optional=True)
     if s.nav_ndim == 0 or int(np.prod(s.nav_shape)) < 2:
         raise DataError(f"align_spectra: {s!r} is a single spectrum; there is nothing to align it to")
     ax = _axis(s)
