@@ -45,7 +45,17 @@ from ..core.registry import as_step, operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, run_pass
 from ._energy import ev_per_unit, spectral_axis
-from .eels import _PARTITION_BYTES, _apply_shifts, _as_rows, _nav_shape_np, _nav_signal, _source, _window, shift_spectra
+from .eels import (
+    _PARTITION_BYTES,
+    _apply_shifts,
+    _as_rows,
+    _nav_shape_np,
+    _nav_signal,
+    _source,
+    _window,
+    check_interpolation,
+    shift_spectra,
+)
 
 __all__ = ["SpectraAlignment", "align_spectra", "estimate_shifts"]
 
@@ -234,8 +244,7 @@ def align_spectra(
     shift applied to each spectrum (axis units). ``executor``, ``progress``: passed to
     :func:`emscale.engine.run_pass`.
     """
-    if interpolation not in ("linear", "fourier"):  # before the two passes that estimate the shifts
-        raise DataError(f"align_spectra: interpolation must be 'linear' or 'fourier', not {interpolation!r}")
+    check_interpolation(interpolation, "align_spectra")  # before the two passes that estimate the shifts
     check_positive("align_spectra: smooth", smooth, "pixels of the shift map's Gaussian", optional=True)
     if s.nav_ndim == 0 or int(np.prod(s.nav_shape)) < 2:
         raise DataError(f"align_spectra: {s!r} is a single spectrum; there is nothing to align it to")

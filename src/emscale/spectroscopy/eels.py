@@ -235,6 +235,14 @@ def estimate_zero_loss_position(
     return (ax.offset + ax.scale * np.asarray(idx, dtype=np.float64)).reshape(_nav_shape_np(s))
 
 
+def check_interpolation(interpolation, tool: str = "") -> None:
+    """The sub-channel interpolation of a shift: ``"linear"`` or ``"fourier"``; else a DataError (named after
+    ``tool`` where given, so that a tool can say it before its passes)."""
+    if interpolation not in ("linear", "fourier"):
+        raise DataError(f"{tool}{': ' if tool else ''}interpolation must be 'linear' or 'fourier', not "
+                        f"{interpolation!r}")
+
+
 def _shift_rows(y: np.ndarray, d: np.ndarray, interpolation: str) -> np.ndarray:
     """``out[p, i] = y[p, i + d[p]]`` (fractional ``d`` in channels); NaN where ``i + d`` leaves the row."""
     m, n = y.shape
@@ -265,7 +273,7 @@ def _shift_rows(y: np.ndarray, d: np.ndarray, interpolation: str) -> np.ndarray:
         spec = np.fft.rfft(yp, axis=1) * np.exp(2j * np.pi * freq[None, :] * d[:, None])
         out = np.fft.irfft(spec, n=npad, axis=1)[:, pad : pad + n]
     else:
-        raise DataError(f"interpolation must be 'linear' or 'fourier', not {interpolation!r}")
+        check_interpolation(interpolation)
     out[~valid] = np.nan
     return out
 
