@@ -115,12 +115,12 @@ def _lags(y: np.ndarray, ref: np.ndarray, max_lag: int, n_spectra: int) -> np.nd
     rc = w * r
     size = 1 << int(np.ceil(np.log2(n + m)))
 
-    def slide(a, b):  # out[:, k] = sum_j a[:, k + j] b[j], k = 0 .. 2 reach
-        return np.fft.irfft(np.fft.rfft(a, size, axis=1) * np.conj(np.fft.rfft(b, size))[None, :], size,
-                            axis=1)[:, : 2 * reach + 1]
+    def slide(fa, b):  # out[:, k] = sum_j a[:, k + j] b[j], k = 0 .. 2 reach; fa: a's transform
+        return np.fft.irfft(fa * np.conj(np.fft.rfft(b, size))[None, :], size, axis=1)[:, : 2 * reach + 1]
 
-    cross = slide(y, rc)  # rc sums to 0 with the weights: y's weighted mean drops out
-    s1, s2 = slide(y, w), slide(y * y, w)
+    fy = np.fft.rfft(y, size, axis=1)  # once: the cross term and the weighted sum slide the same spectra
+    cross = slide(fy, rc)  # rc sums to 0 with the weights: y's weighted mean drops out
+    s1, s2 = slide(fy, w), slide(np.fft.rfft(y * y, size, axis=1), w)
     var = s2 - s1 * s1 / w.sum()
     ok_var = (var > 1e-9 * np.maximum(np.abs(s2), 1e-300)) & (var_r > 0)
     c = cross / np.sqrt(np.where(ok_var, var * var_r, np.nan))  # the weighted Pearson correlation at each lag
