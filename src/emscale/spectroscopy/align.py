@@ -24,6 +24,7 @@ shift), with a ``signal_range`` on a feature every spectrum shares, and check th
 A spectrum matches only where its best correlation stands out of what noise gives (:data:`NOISE_SIGMAS`); one that
 does not is left where it is, and where fewer than half the spectra match nothing is aligned and the error says
 why (flat noise, as the Velox example's EELS maps, was moved by up to 100 channels; its spectra now match none).
+Counts below :data:`MIN_COUNTS` in the compared stretch are too few to measure a shift by.
 
 Three passes over the data: the mean spectrum, the shifts, the shifted spectra (one more per ``also_align``). The
 shift of one spectrum is as noisy as its counts: at a few hundred counts per spectrum, bin the map first or give a
@@ -64,6 +65,12 @@ DEFAULT_SHIFT_PART = 20  # max_shift=None: a twentieth of the channels compared 
 # (1 / sqrt(the stretch's effective number of channels)); the best of the 2 max_shift + 3 lags of pure noise reaches
 # about 3
 NOISE_SIGMAS = 4.0
+# counts (integer data, or metadata Signal.counts) in the stretch compared below which a spectrum's shift is not
+# measured: a handful of counts correlates with the mean's lines wherever one of them falls on one, and the noise rule,
+# made for many counts a channel, let them through (ground-truth EDS at 5-30 counts/pixel over 2048-4096 channels,
+# undrifted: shifts at the edge of the search, 100-200 channels; the two-phase map at 50 counts/pixel, with about
+# 45 in the stretch, still measured)
+MIN_COUNTS = 40
 MIN_DEFAULT_SHIFT = 3  # ... and at least this many channels (a narrow range around one peak)
 
 
@@ -91,13 +98,14 @@ def _tukey(m: int, alpha: float = 0.5) -> np.ndarray:
     return w
 
 
-def _lags(y: np.ndarray, ref: np.ndarray, max_lag: int, n_spectra: int) -> np.ndarray:
+def _lags(y: np.ndarray, ref: np.ndarray, max_lag: int, n_spectra: int, min_counts: float = 0.0) -> np.ndarray:
     """Per row of ``y`` (pixels, n), the lag ``l`` (channels, sub-channel, ``|l| <= max_lag``) at which the
     spectrum matches ``ref`` best: the Pearson correlation of ``y[j + l]`` with ``ref[j]`` over the channels ``j``
     that every lag looked at covers (``ref`` without ``max_lag + 1`` channels at each end, its ends tapered),
     weighted alike, highest interior peak
     of it, refined by a parabola; NaN for a row without any variation there, without a peak inside the lags, or
-    whose peak is no higher than noise would give (:data:`NOISE_SIGMAS`).
+    whose peak is no higher than noise would give (:data:`NOISE_SIGMAS`), or with fewer than ``min_counts`` in the
+    stretch (:data:`MIN_COUNTS` for counts).
 
     Pearson over one fixed stretch, not a plain cross-correlation over the overlap: the overlap's length and the
     level of a steep background change with the lag, and on an edge or a power law they pulled a plain
@@ -140,7 +148,8 @@ def _lags(y: np.ndarray, ref: np.ndarray, max_lag: int, n_spectra: int) -> np.nd
     # example's flat EELS maps) were moved by up to 100 channels. The spectrum is one of the ``n_spectra`` in the
     # mean, and on noise alone it correlates with its own share of the mean by about 1 / sqrt(n_spectra)
     noise = NOISE_SIGMAS * np.sqrt(np.sum(w * w)) / w.sum() + 1.0 / np.sqrt(max(n_spectra, 1))
-    out[~peak.any(axis=1) | (np.abs(out) > max_lag + 1e-9) | ~(b > noise)] = np.nan
+    few = y[:, reach : n - reach].sum(axis=1) < min_counts
+    out[~peak.any(axis=1) | (np.abs(out) > max_lag + 1e-9) | ~(b > noise) | few] = np.nan
     return out
 
 
@@ -165,6 +174,8 @@ def estimate_shifts(s: Signal, signal_range: Sequence[float] | None = None, max_
                         "are needed to compare spectra at a shift of one channel")
     src = _source(s)
     n_spectra = int(np.prod(_nav_shape_np(s)))
+    counts = s.dtype.kind in "iu" or bool(s.metadata.get("Signal", {}).get("counts", False))
+    min_counts = MIN_COUNTS if counts else 0.0
 
     def total(block, rows):
         y = _as_rows(block)[:, i0:i1]
@@ -175,7 +186,7 @@ def estimate_shifts(s: Signal, signal_range: Sequence[float] | None = None, max_
 
     def lags(block, rows):
         y = _as_rows(block)[:, i0:i1]
-        return _lags(np.where(np.isfinite(y), y, 0.0), ref, max_lag, n_spectra).reshape(block.shape[:-1])
+        return _lags(np.where(np.isfinite(y), y, 0.0), ref, max_lag, n_spectra, min_counts).reshape(block.shape[:-1])
 
     out = run_pass(src, Pass(lags, None, name="align_spectra-shifts"), executor, _PARTITION_BYTES,
                    progress=progress)
