@@ -547,3 +547,36 @@ def drifted_cube(s, truth: Truth, channels: float, seed: int = 0):
     data = np.random.default_rng(seed).poisson(out).astype(np.uint32)
     return Signal(data, axes=[a.to_dict() for a in s.axes], signal_type=s.signal_type,
                   metadata={"Signal": {"counts": True}})
+
+
+def minor_phase_scene(counts: float = 200.0, seed: int = 0, share: float = 0.005, kind: str = "eds",
+                      majority: str = "pure", shape: tuple[int, int] = (96, 96), n_channels: int = 1024):
+    """(Signal, Truth, mask): a third phase present pure in ``share`` of the pixels only (round particles 3-6 pixels
+    across, as precipitates), over two majority phases with pure regions (``majority="pure"``,
+    :func:`abundance_maps`) or smoothly mixed everywhere (``"mixed"``, :func:`mixed_fractions`); Poisson counts,
+    ``counts`` expected a pixel. ``mask``: (ny, nx) the minor phase's pixels; its spectrum is the truth's last."""
+    from emscale import Signal
+
+    rng = np.random.default_rng(seed)
+    spectra = eds_spectra(3, n_channels, rng) if kind == "eds" else eels_spectra(3, n_channels, rng)
+    ny, nx = shape
+    ab = abundance_maps(2, shape, True, rng) if majority == "pure" else mixed_fractions(2, shape, "blobs", rng)
+    ab = np.concatenate([ab, np.zeros((*shape, 1))], axis=-1)
+    yy, xx = np.mgrid[:ny, :nx]
+    mask = np.zeros(shape, dtype=bool)
+    while mask.sum() < share * ny * nx:
+        cy, cx, r = rng.integers(5, ny - 5), rng.integers(5, nx - 5), rng.uniform(1.5, 3.0)
+        mask |= (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+    ab[mask] = 0.0
+    ab[mask, 2] = 1.0
+    expected = counts * ab @ spectra
+    data = rng.poisson(expected).astype(np.uint16)
+    if kind == "eds":
+        sig, st = {"name": "Energy", "scale": 19.9 / (n_channels - 1), "offset": 0.1, "units": "keV"}, "EDS_SEM"
+    else:
+        sig, st = {"name": "Energy loss", "scale": 750.0 / (n_channels - 1), "offset": 250.0, "units": "eV"}, "EELS"
+    axes = [{"name": "y", "navigate": True, "units": "nm"}, {"name": "x", "navigate": True, "units": "nm"}, sig]
+    s = Signal(data, axes=axes, signal_type=st, metadata={"Signal": {"counts": True}})
+    truth = Truth(spectra, ab, expected, 3, {"kind": kind, "majority": majority, "shape": shape,
+                                             "n_channels": n_channels, "counts": counts, "share": share, "seed": seed})
+    return s, truth, mask

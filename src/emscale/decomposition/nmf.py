@@ -50,7 +50,9 @@ phase's own lines (:func:`.purity.pure_channel_rotation`, with its own evidence)
 the pure pixels' regions decides (:func:`.purity.settle_ends`); failing both, the solver's own factorisation is
 returned. When the updates start from the
 endmembers with that rotation in view, they stop once the rotated spectra settle (:func:`_kl_in_memory`,
-``info["stopped_by"]``), not only by the loss rule, whose tail is that drift.
+``info["stopped_by"]``), not only by the loss rule, whose tail is that drift. Last, on the in-memory KL route, a
+component present in few pixels whose noise loadings elsewhere outweigh them is refitted on its own pixels
+(:mod:`.support`, ``info["loading_support"]``).
 
 The method ``"nmf"`` of ``decompose``: :class:`NMF` (its start from the PCA, the subset route, the result).
 """
@@ -74,6 +76,7 @@ from .purity import (
     rotation_evidence,
 )
 from .regions import PixelLayout
+from .support import described, refine_support
 from .vca import vertex_scores
 
 EPS = 1e-12
@@ -546,6 +549,11 @@ def nmf(
             else:
                 w, final = loadings_pass(dm, h, loss=loss, w_start=w)
                 history.append(final)
+    support = None
+    if route != "passes" and loss == "kl":  # a minor phase's noise loadings (:mod:`.support`)
+        w, h, support = refine_support(xm, w, h, W_ONLY_UPDATES)
+        if support["refitted"]:
+            history.append(xm.loss(w, h))
     # Scale: each spectrum sums to 1, loadings carry the counts; order by total signal.
     scale = np.maximum(h.sum(axis=1), EPS)
     h = h / scale[:, None]
@@ -565,6 +573,9 @@ def nmf(
         "pure_pixel_reason": reason,
     }
     info["last_change"] = last_change
+    info["loading_support"], info["loading_support_reason"] = described(support, order) if support is not None else (
+        {"refitted": []}, "not tried: " + ("the Frobenius loss" if loss != "kl" else
+                                           "the data are not held in memory (one pass an iteration)"))
     if evidence is not None:
         info["pure_pixel_evidence"] = evidence
         info |= channel_info
