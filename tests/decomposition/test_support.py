@@ -36,7 +36,7 @@ def test_a_minor_phase_is_fitted_to_its_own_pixels(kind, counts, seed, before):
     assert support["components"][str(minor)]["leak"] > 1.0 and "set to zero" in d.info["loading_support_reason"]
     # the minor phase's loadings: zero outside a few pixels more than its own (its particles' rims, in part)
     outside = np.asarray(d.loadings_array).reshape(*mask.shape, 3)[..., minor][~mask]
-    assert np.count_nonzero(outside) < 0.03 * outside.size
+    assert np.count_nonzero(outside) < 0.05 * outside.size
 
 
 def test_the_majority_phases_are_left_alone_where_no_component_leaks():
@@ -58,10 +58,17 @@ def test_a_film_a_few_counts_deep_keeps_its_loadings():
     assert np.max(_angles(d, spectra)) < 3.0
 
 
-def test_noise_fits_and_real_thin_counts_are_told_apart():
-    """leaking_components on a model built by hand: a component absent from 990 of 1000 pixels whose loadings there
-    are the positive part of noise is refitted; one present at 1.5 standard errors everywhere is not."""
+def test_noise_fits_and_real_faint_counts_are_told_apart():
+    """leaking_components on a model built by hand (a 25 x 40 map): a component absent from 990 of 1000 pixels whose
+    loadings there are the positive part of independent noise is refitted; one present at 1.5 standard errors
+    everywhere is not (mean z), nor one whose faint loadings follow a smooth field on the map (a region of them
+    stands above noise fits), nor any where the pixels' places are not known."""
+    from scipy.ndimage import gaussian_filter
+
+    from emscale.decomposition.regions import PixelLayout
+
     rng = np.random.default_rng(0)
+    layout = PixelLayout((25, 40), np.arange(1000))
     h = np.zeros((2, 64))
     h[0, :32], h[1, 32:] = 1.0 / 32, 1.0 / 32
     n = 1000
@@ -70,9 +77,48 @@ def test_noise_fits_and_real_thin_counts_are_told_apart():
     se = 1.0 / loading_z(np.column_stack([w[:, 0], np.ones(n)]), h)[0][:, 1]  # a loading of 1 over its z
     w[:, 1] = np.maximum(rng.standard_normal(n), 0.0) * se  # noise fits: positive parts, mean 0.40 se
     w[:10, 1] = 16.0  # its own pixels: 4 standard errors each, 160 counts against ~200 in noise fits
-    refit, judged, figures = leaking_components(w, h)
+    refit, judged, figures = leaking_components(w, h, layout)
     assert refit == [1] and judged[10:, 1].mean() > 0.9
-    assert figures[1]["mean_z"] < MAX_MEAN_Z
-    w[10:, 1] = 1.5 * se[10:]  # real thin counts everywhere
-    refit, _, figures = leaking_components(w, h)
+    assert figures[1]["mean_z"] < MAX_MEAN_Z and abs(figures[1]["neighbour_correlation"]) < 0.1
+    assert figures[1]["faint_region_pixels"] < 20
+    assert leaking_components(w, h)[0] == []  # no layout: not judged
+    thin = w.copy()
+    thin[10:, 1] = 1.5 * se[10:]  # real thin counts everywhere
+    refit, _, figures = leaking_components(thin, h, layout)
     assert refit == [] and figures[1]["mean_z"] > MAX_MEAN_Z
+    field = gaussian_filter(rng.standard_normal((25, 40)), 4, mode="wrap")
+    faint = w.copy()
+    faint[10:, 1] = (np.maximum(field / field.std(), 0.0) * 0.8 * se.reshape(25, 40)).ravel()[10:]
+    refit, _, figures = leaking_components(faint, h, layout)
+    assert refit == [] and figures[1]["mean_z"] < MAX_MEAN_Z and figures[1]["faint_region_pixels"] > 100
+
+
+def test_a_phase_thin_over_a_region_beside_its_particles_keeps_its_loadings():
+    """A phase at 2 % over the left half of the map (4 counts of 200 a pixel) and pure in small particles: its
+    loadings in that region are insignificant one by one, and were set to zero with the noise fits elsewhere (its
+    counts there 0.92 -> 0.26 of the truth at 3 %, a majority spectrum 0.9 -> 2.1 degrees). Together they stand
+    above noise fits: kept."""
+    from emscale import Signal
+    from groundtruth import abundance_maps, eds_spectra
+
+    rng = np.random.default_rng(0)
+    spectra = eds_spectra(3, 1024, rng)
+    shape = (64, 64)
+    ab = np.concatenate([abundance_maps(2, shape, True, rng) * 0.98, np.zeros((*shape, 1))], axis=-1)
+    ab[:, 32:, :2] /= 0.98
+    ab[:, :32, 2] = 0.02
+    yy, xx = np.mgrid[:64, :64]
+    for cy, cx in ((12, 45), (50, 20), (30, 55)):
+        particle = (yy - cy) ** 2 + (xx - cx) ** 2 <= 4
+        ab[particle] = 0.0
+        ab[particle, 2] = 1.0
+    data = rng.poisson(200.0 * ab @ spectra).astype(np.uint16)
+    axes = [{"name": "y", "navigate": True}, {"name": "x", "navigate": True},
+            {"name": "Energy", "scale": 19.9 / 1023, "offset": 0.1, "units": "keV"}]
+    s = Signal(data, axes=axes, signal_type="EDS_SEM", metadata={"Signal": {"counts": True}})
+    d = decompose(s, "nmf", n_components=3)
+    assert d.info["loading_support"]["refitted"] == []
+    loadings = np.asarray(d.loadings_array).reshape(64, 64, 3)
+    factors = np.asarray(d.factors_array).T
+    phase = int(np.argmax(factors @ spectra[2] / np.linalg.norm(factors, axis=1)))  # the nearest to the truth
+    assert np.median(loadings[:, 4:28, phase]) > 0.5 * 4.0  # inside the region, away from its edge

@@ -551,7 +551,7 @@ def nmf(
                 history.append(final)
     support = None
     if route != "passes" and loss == "kl":  # a minor phase's noise loadings (:mod:`.support`)
-        w, h, support = refine_support(xm, w, h, W_ONLY_UPDATES)
+        w, h, support = refine_support(xm, w, h, W_ONLY_UPDATES, layout)
         if support["refitted"]:
             history.append(xm.loss(w, h))
     # Scale: each spectrum sums to 1, loadings carry the counts; order by total signal.
