@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .purity import MODEL_FLOOR  # the same trust in a solver's model, for the same reason
+
 EPS = 1e-12
-MODEL_FLOOR = 0.1  # purity.MODEL_FLOOR's trust in the model, for the same reason
 MIN_Z = 3.0  # a loading above this many standard errors is significant
-# Refit a component whose insignificant loadings hold more counts than its significant ones. Measured (96 x 96 x
+# Refit a component whose judged insignificant loadings hold more counts than the rest of it. Measured (96 x 96 x
 # 1024, EDS and EELS, KL-NMF with the defaults): a minor phase in 0.5 % of the pixels 1.5-7.3 at 50-200 counts/pixel
 # (0.39 at 2000, where its own pixels outweigh the noise); the majority phases of the same maps, pure and mixed,
 # 0.00-0.20
@@ -217,7 +218,7 @@ def described(info: dict, order) -> tuple[dict, str]:
         reason = f"kept: no component has {rule}" + (
             "; the pixels' places on the map are not known here (a subset fit), so none is judged" if unplaced else "")
     if "screened_pixels" in info:
-        reason += f" (screened on {info['screened_pixels']} evenly spaced pixels: none came near)"
+        reason += f" (decided on {info['screened_pixels']} evenly spaced pixels)"
     return {"refitted": refitted, "min_z": MIN_Z, "max_leak": MAX_LEAK, "max_mean_z": MAX_MEAN_Z,
             "max_neighbour_correlation": MAX_NEIGHBOUR_CORRELATION,
             "components": {str(c): figures[c] for c in sorted(figures)}} | (
