@@ -7,6 +7,8 @@
     python benchmarks/bench_decomposition.py --only dense-nmf    # KL-NMF, defaults: dense EELS vs sparse EDS
     python benchmarks/bench_decomposition.py --only mixtures     # NMF defaults vs HyperSpy on scenes without
                                                                  # pure pixels (accuracy, issue 17)
+    python benchmarks/bench_decomposition.py --only small-maps   # NMF on maps below 10^6-4x10^6 values: the
+                                                                 # real Velox EELS maps, a line scan
 
 Cases: Poisson PCA with the full scree (emscale Gram vs HyperSpy ``decomposition(normalize_poissonian_noise=
 True)``), randomized k=8 (emscale vs HyperSpy ``svd_solver="randomized", output_dimension=8``), KL-NMF k=4
@@ -74,7 +76,7 @@ def make(args, path):
 def run_case(case: str, path: Path, k: int) -> dict:
     """Runs inside the child process."""
     data = np.load(path / "data.npy")  # in memory for every tool: peak RSS includes the data
-    spectra = np.load(path / "spectra.npy")
+    spectra = np.load(path / "spectra.npy") if (path / "spectra.npy").exists() else None  # None: a real map
     out: dict = {}
     t0 = time.perf_counter()
     if case.startswith("em_"):
@@ -93,8 +95,10 @@ def run_case(case: str, path: Path, k: int) -> dict:
             out["solver"] = d.info["solver"]
         elif case == "em_ica":
             d = em.decompose(s, "ica", n_components=k, poisson=True)
-        elif case in ("em_nmf_default", "em_mcr_default"):  # what a user gets: every default (pure pixels)
-            d = em.decompose(s, "nmf" if case == "em_nmf_default" else "mcr", n_components=k)
+        elif case in ("em_nmf_default", "em_nmf_plain", "em_mcr_default"):  # what a user gets: every default
+            # (em_nmf_plain: the same without the updates' jumps, extrapolate=False)
+            kw = {"extrapolate": False} if case == "em_nmf_plain" else {}
+            d = em.decompose(s, "mcr" if case == "em_mcr_default" else "nmf", n_components=k, **kw)
             out["factors"] = d.factors_array.T.tolist()
             out["loadings"] = d.loadings_array
             out.update({key: d.info.get(key) for key in ("route", "n_iter", "start", "pure_pixel_rotation")})
@@ -151,7 +155,7 @@ def run_case(case: str, path: Path, k: int) -> dict:
         f = np.asarray(out.pop("factors"))
         w = np.asarray(out.pop("loadings"), dtype=float)
         out["kl_loss"] = _kl_loss(data, w, f)
-        if f.shape[0] >= spectra.shape[0]:
+        if spectra is not None and f.shape[0] >= spectra.shape[0]:
             angles = spectral_angles(f, spectra)
             out["median_angle_deg"] = float(np.median(angles))
             out["last_angle_deg"] = float(angles[-1])  # the minor phase's, in the minor-phase scene
@@ -199,7 +203,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=3,
                     help="emscale runs per case (fresh processes; the median time is reported): its runs take "
                     "seconds, where start-up noise matters; each peer runs once (tens of seconds to minutes)")
-    ap.add_argument("--only", choices=("gram", "randomized", "nmf", "ica", "startup", "dense-nmf", "mixtures"),
+    ap.add_argument("--only", choices=("gram", "randomized", "nmf", "ica", "startup", "dense-nmf", "mixtures",
+                                       "small-maps"),
                     help="run one case only")
     ap.add_argument("--json", metavar="PATH", help="also write the rows as a JSON list to PATH")
     ap.add_argument("--kind", choices=("eds", "eels-dense", "both"), default="eds")
@@ -222,7 +227,8 @@ def main():
     rows = startup_rows(args) if args.only in (None, "startup") else []
     rows += dense_nmf_rows(args) if args.only in (None, "dense-nmf") else []
     rows += mixture_rows(args) if args.only in (None, "mixtures") else []
-    for kind in kinds if args.only not in ("startup", "dense-nmf", "mixtures") else ():
+    rows += small_map_rows(args) if args.only in (None, "small-maps") else []
+    for kind in kinds if args.only not in ("startup", "dense-nmf", "mixtures", "small-maps") else ():
         rows += run_kind(argparse.Namespace(**{**vars(args), "kind": kind}))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
@@ -279,6 +285,72 @@ def mixture_rows(args) -> list[dict]:
                      "peer": "hyperspy" if b else None, "peer_s": b.get("seconds"),
                      "ratio": b["seconds"] / a["seconds"] if "seconds" in b and "seconds" in a else None,
                      "accuracy": line.split(" | ", 1)[1]})
+    return rows
+
+
+def _small_maps():
+    """(label, Signal, true spectra or None): the Velox EELS maps of ``shared/data/real`` (16 x 20 x 2048, dense
+    counts; skipped where the file is not there) and synthetic maps of the same regime (below ~4 x 10^6 values)."""
+    import zipfile
+
+    import emscale as em
+    from groundtruth import mixed_scene
+
+    zp = Path(os.environ.get("EMSCALE_REAL_DATA", harness.REPO.parent / "shared" / "data" / "real"))
+    zp = zp / "velox_EELS_EDS.zip"
+    if zp.exists():
+        with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(zp) as z:
+            z.extractall(tmp)
+            for f in Path(tmp).glob("*.emd"):
+                for s in em.load(f):
+                    if s.title.startswith("EELS ("):
+                        yield f"Velox {s.title}, 16x20x2048", s, None
+    else:
+        print(f"(Velox EELS maps skipped: {zp} not found)")
+    for label, shape, kind, counts, seed in (("EELS line scan 1x64x1024", (1, 64), "eels", 2000, 4),
+                                             ("EDS blobs 64x64x1024", (64, 64), "eds", 200, 1)):
+        s, truth = mixed_scene(rank=3, kind=kind, layout="blobs", shape=shape, n_channels=1024, counts=counts,
+                               seed=seed)
+        yield f"{label}, {counts} counts/pixel", s, truth.spectra
+
+
+def small_map_rows(args) -> list[dict]:
+    """KL-NMF k=3 with every default on small maps, where the multiplicative updates crawl (issue 17: a cube below
+    10^6 values "well under 1 s"; the Velox EELS maps took 900-920 updates): emscale, emscale without the updates'
+    jumps (``extrapolate=False``, :mod:`emscale.decomposition.extrapolation`) and HyperSpy's NMF, each in fresh
+    processes. Loss: the KL divergence of each result (the same definition for all); angles where the truth is
+    known."""
+    rows = []
+    print("# KL-NMF k=3, defaults, small maps (issue 17): seconds, updates, KL loss, median angle to the truth")
+    for label, s, spectra in _small_maps():
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp)
+            np.save(path / "data.npy", np.asarray(s.data))
+            if spectra is not None:
+                np.save(path / "spectra.npy", spectra)
+            (path / "signal.json").write_text(json.dumps({"axes": [a.to_dict() for a in s.axes],
+                                                          "signal_type": s.signal_type}))
+            a = child("em_nmf_default", path, 3, args.repeat)
+            plain = child("em_nmf_plain", path, 3, args.repeat)
+            b = {} if args.skip_peers else child("hs_nmf", path, 3)
+        line = f"{label:48s}"
+        for name, r in (("emscale", a), ("emscale plain updates", plain), ("HyperSpy NMF", b)):
+            if not r:
+                continue
+            if "seconds" not in r:
+                line += f" | {name} failed: {r.get('error')}"
+                continue
+            line += f" | {name} {r['seconds']:.2f} s"
+            line += f", {r['n_iter']} updates" if r.get("n_iter") is not None else ""
+            line += f", loss {r['kl_loss']:.6g}" + (f", {r['median_angle_deg']:.2f} deg" if "median_angle_deg" in r
+                                                     else "")
+        print(line, flush=True)
+        for name, r in (("emscale plain updates", plain), ("hyperspy", b)):
+            if r:
+                rows.append({"operation": "KL-NMF k=3, defaults, small map", "size": label,
+                             "emscale_s": a.get("seconds"), "peer": name, "peer_s": r.get("seconds"),
+                             "ratio": r["seconds"] / a["seconds"] if "seconds" in r and "seconds" in a else None,
+                             "accuracy": line.split(" | ", 1)[1]})
     return rows
 
 

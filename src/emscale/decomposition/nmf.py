@@ -67,6 +67,7 @@ from ._jit import use_numba_dense
 from ._linalg import tall_qr
 from ._matrix import DataMatrix
 from ._method import Context, Method, register
+from .extrapolation import Extrapolation
 from .purity import (
     ChannelSettledStop,
     SettledStop,
@@ -358,15 +359,19 @@ def loadings_pass(
 
 
 def _kl_in_memory(xm, w, h, max_iter, tol, gamma: float = 1.0, check_every: int = CHECK_EVERY,
-                  settle=None):
+                  settle=None, extrapolate: bool = True):
     """KL multiplicative updates on the in-memory matrix. Returns W, H, loss history, converged, iterations, the
-    iteration at which over-relaxed steps were given up (0: never) and what stopped the updates.
+    iteration at which over-relaxed steps were given up (0: never), what stopped the updates and the
+    :class:`.extrapolation.Extrapolation` (its jumps' counts).
 
     The loss (its logarithms cost as much as an update) is evaluated every ``check_every`` iterations; the
     updates stop when it decreased by less than ``tol`` (relative) over those iterations -- stricter than a
     per-iteration test with the same ``tol`` and than scikit-learn's rule (relative to the initial loss).
     ``gamma > 1`` over-relaxes the steps (:func:`._klmu.mu_step`); the descent is guarded at every check: a loss
-    above the previous check's returns to the factors of that check and continues with plain steps.
+    above the block's start returns to the factors there and continues with plain steps.
+    ``extrapolate``: after each check from the second, a jump along the block's movement, kept where it lowers the
+    loss (:mod:`.extrapolation`); a block's progress, for the loss rule and ``settle``, is then counted from the
+    jump's end.
 
     ``settle``: a :class:`.purity.SettledStop`, when the result will be rotated to the pure-pixel groups (the
     endmember start): the updates also stop at the first check where it says the rotated spectra settled. Without
@@ -381,27 +386,32 @@ def _kl_in_memory(xm, w, h, max_iter, tol, gamma: float = 1.0, check_every: int 
     history = []
     converged = False
     it = given_up = 0
-    saved = None
     stopped = "max_iter"
+    jumps = Extrapolation(extrapolate)
+    jumps.begin(w, h)
+    ref = np.inf  # the loss at the block's start (the last check's, or the jump's end)
     for it in range(1, max_iter + 1):
         cur = xm.iterate(w, h, with_loss=(it % check_every == 0), gamma=gamma)  # loss of (W new, H old)
         if cur is None:
             continue
-        if gamma != 1.0 and history and cur > history[-1]:
-            w[:], h[:] = saved
+        if gamma != 1.0 and cur > ref:
+            w[:], h[:] = jumps.start
             gamma, given_up = 1.0, it
             continue
         history.append(cur)
-        if len(history) > 1 and abs(history[-2] - cur) <= tol * max(abs(cur), EPS):
+        if np.isfinite(ref) and abs(ref - cur) <= tol * max(abs(cur), EPS):
             converged, stopped = True, "loss"
             break
-        if settle is not None and settle(w, h, history[-2] if len(history) > 1 else np.inf, cur):
+        if settle is not None and settle(w, h, ref, cur):
             converged, stopped = True, "rotated spectra settled"
             break
-        if gamma != 1.0:
-            saved = (w.copy(), h.copy())
+        ref = cur
+        if len(history) > 1:  # the first block is the start's transient, no direction to follow
+            jumped = jumps.jump(w, h, cur, xm.loss)
+            ref = cur if jumped is None else jumped
+        jumps.begin(w, h)
     history.append(xm.loss(w, h))
-    return w, h, history, converged, it, given_up, stopped
+    return w, h, history, converged, it, given_up, stopped, jumps
 
 
 def _last_change(checks, span: int) -> tuple[float, int] | None:
@@ -450,6 +460,7 @@ def nmf(
     gamma: float = 1.0,
     pure_channels: bool = False,
     layout=None,
+    extrapolate: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Factorise the (unweighted, uncentred) data matrix of ``dm``: returns W (pixels, k), H (k, channels), info.
 
@@ -472,6 +483,9 @@ def nmf(
     (:func:`.purity.pure_channel_rotation`, for EDS; ``info``: ``pure_channel_rotation``, ``..._evidence``,
     ``..._reason``); where both pass, the end is chosen by :func:`.purity.settle_ends` from the pixels' positions
     ``layout`` (a :class:`.regions.PixelLayout`; None keeps the pure pixels).
+    ``extrapolate``: KL in memory, jumps along the updates' movement where they lower the loss
+    (:mod:`.extrapolation`; ``info["extrapolation"]`` counts them); the pass-based route has none (a jump's loss
+    would cost a pass).
     """
     if loss not in ("kl", "frobenius"):
         raise ValueError(f"loss must be 'kl' or 'frobenius', not {loss!r}")
@@ -491,6 +505,7 @@ def nmf(
     h = np.maximum(np.asarray(h, dtype=np.float64), EPS)
     route = "passes"
     settle = None
+    jumps = Extrapolation(False)
     if loss == "kl" and (in_memory or (in_memory is None and kl_fits_in_memory(dm))):
         # small matrices: the numpy sweeps (numba's import and kernel load cost more than the whole fit)
         xm = build_kl_matrix(dm, use_numba=use_numba)
@@ -502,8 +517,8 @@ def nmf(
         elif pure_pixels is not None and pure_channels:
             # EDS, NNDSVDa start: the spectra's end, where taken, settles long before the loss rule's drift ends
             settle = ChannelSettledStop(lambda w, h: pure_channel_rotation(w, h)[0])
-        w, h, history, converged, it, given_up, stopped = _kl_in_memory(xm, w, h, max_iter, tol, gamma,
-                                                                       settle=settle)
+        w, h, history, converged, it, given_up, stopped, jumps = _kl_in_memory(
+            xm, w, h, max_iter, tol, gamma, settle=settle, extrapolate=extrapolate)
         checks = history[:-1]  # the loss every CHECK_EVERY iterations; the last entry is the final loss
         last_change = _last_change(checks, CHECK_EVERY)
         route = ("csr" if xm.csr is not None else "dense") + ("-numba" if xm.use_numba else "-numpy")
@@ -531,7 +546,8 @@ def nmf(
         if stopped == "rotated spectra settled" and own and it < max_iter:
             # the stop assumed a rotation; where the solver's own is kept, it goes on to its loss rule (a rotation
             # taken from the early stop is as good: the spectra's end, 0.00-0.01 degrees apart)
-            more = _kl_in_memory(xm, w, h, max_iter - it, tol, gamma)
+            more = _kl_in_memory(xm, w, h, max_iter - it, tol, gamma, extrapolate=extrapolate)
+            jumps = jumps.merged(more[7])
             w, h, converged, stopped = more[0], more[1], more[3], more[6]
             history, it, given_up = history + list(more[2]), it + more[4], given_up or more[5]
             checks = checks + list(more[2])[:-1]
@@ -569,6 +585,7 @@ def nmf(
         "route": route,
         "gamma": gamma if loss == "kl" else None,  # HALS has no exponent
         "gamma_given_up_at": given_up,
+        "extrapolation": jumps.info() | ({} if route != "passes" else {"why": "none on the pass-based route"}),
         "pure_pixel_rotation": resolved,
         "pure_pixel_reason": reason,
     }
@@ -629,14 +646,17 @@ class NMF(Method):
     where both do, :func:`.purity.settle_ends`),
     ``fit_pixels`` (KL: fit the spectra on a seeded subset of this many pixels, then one loadings pass;
     ``None``: all pixels when they fit in memory, else as many as fit in :data:`SUBSET_BYTES`), ``max_iter``,
-    ``tol``, ``mu_exponent`` (KL: the multiplicative updates' exponent, :data:`GAMMA`, guarded). Spectra sum to
-    one, loadings carry the counts, components ordered by total signal."""
+    ``tol``, ``mu_exponent`` (KL: the multiplicative updates' exponent, :data:`GAMMA`, guarded), ``extrapolate``
+    (KL in memory: jumps along the updates' movement, kept where they lower the loss, :mod:`.extrapolation`;
+    ``False``: the plain updates, as before the option). Spectra sum to one, loadings carry the counts, components
+    ordered by total signal."""
 
     name = "nmf"
     nonnegative = True
     options = {"loss": "kl", "init": "auto", "pure_pixels": True, "fit_pixels": None, "max_iter": 1000,
-               "tol": 1e-6, "mu_exponent": GAMMA, "settle_subspace": False}
-    recorded = ("loss", "init", "pure_pixels", "mu_exponent", "settle_subspace")
+               "tol": 1e-6, "mu_exponent": GAMMA, "settle_subspace": False, "extrapolate": True}
+    recorded = ("loss", "init", "pure_pixels", "mu_exponent", "settle_subspace", "extrapolate")
+    before_recorded = {"extrapolate": False}  # plain updates before the option
     top_k_only = True
 
     @property
@@ -699,7 +719,7 @@ class NMF(Method):
             return nmf(fit_dm, k, loss=self.loss, max_iter=self.max_iter, tol=self.tol, init=start,
                        pure_pixels=fit_groups, in_memory=True if subset else None,
                        gamma=float(self.mu_exponent), pure_channels=ctx.eds,
-                       layout=None if subset else PixelLayout.of(dm))
+                       layout=None if subset else PixelLayout.of(dm), extrapolate=bool(self.extrapolate))
 
         w, h, info = fit_from(start)
         if endmembers and self.init == "auto" and not subset and ctx.first_fit is None and not (
