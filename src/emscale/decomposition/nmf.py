@@ -17,7 +17,10 @@ NNDSVDa's start is hundreds of iterations away from the factorisation that the r
 
 The KL steps are over-relaxed, ``W <- W ((R H^T) / (1 H^T))^gamma`` with ``gamma =`` :data:`GAMMA` (exponents in
 (0, 2) keep the fixed points locally stable: Badeau, Bertin & Vincent 2010), guarded by the loss: the first check
-whose loss rose returns to the last good factors and continues with Lee & Seung's ``gamma = 1``.
+whose loss rose returns to the last good factors and continues with Lee & Seung's ``gamma = 1``. In memory, after
+each loss check the factors also jump along the last block's movement where that lowers the loss
+(:mod:`.extrapolation`, option ``extrapolate``): updates that crawl, a factor near one each, reach the same stop in
+a third to a half of the updates.
 
 Two routes for KL (the trade-off):
 
