@@ -3,12 +3,11 @@ maps took 350-920 multiplicative updates): fewer updates to the same stop, never
 on request and for steps recorded before the option."""
 
 import numpy as np
-import pytest
 
 from emscale.core import registry
 from emscale.decomposition import decompose
-from emscale.decomposition.extrapolation import BETA_MIN, CAP, Extrapolation
-from groundtruth import mixed_scene, spectral_angles
+from emscale.decomposition.extrapolation import BETA_MIN, CAP, MIN_PROGRESS, Extrapolation
+from groundtruth import particles_on_substrate, spectral_angles
 
 
 def test_a_jump_follows_a_geometric_crawl_and_keeps_zeros():
@@ -39,25 +38,47 @@ def test_a_jump_that_raises_the_loss_is_refused_and_three_stop_them():
     assert jumps.refused == 3 and jumps.beta < BETA_MIN  # the fourth was not tried
     off = Extrapolation(on=False)
     off.begin(w / 2, h / 3)
-    assert off.jump(w, h, 1.0, lambda a, b: 0.0) is None and off.info() == {"on": False, "accepted": 0, "refused": 0}
+    assert off.jump(w, h, 1.0, lambda a, b: 0.0) is None
+    assert off.info() == {"on": False, "accepted": 0, "refused": 0, "not_tried": 0}
+    slow = Extrapolation()
+    slow.begin(w / 2, h / 3)
+    assert slow.jump(w, h, loss=1.0, loss_of=lambda a, b: 0.5, progress=0.5 * MIN_PROGRESS) is None
+    assert slow.info() == {"on": True, "accepted": 0, "refused": 0, "not_tried": 1}
 
 
-@pytest.mark.parametrize(("shape", "kind", "counts", "seed"), [((1, 64), "eels", 2000, 4),
-                                                               ((64, 64), "eds", 200, 1)])
-def test_fewer_updates_to_the_same_fit(shape, kind, counts, seed):
-    """A 1 x 64 EELS line scan (790 plain updates) and an EDS mixture without pure pixels (390): at most 60 % of the
-    plain updates (measured 350 and 230), the same loss (to the stop rule's accuracy), the spectra as near the
-    truth."""
-    s, truth = mixed_scene(rank=3, kind=kind, layout="blobs", shape=shape, n_channels=1024, counts=counts, seed=seed)
-    fast = decompose(s, "nmf", n_components=3)
-    plain = decompose(s, "nmf", n_components=3, extrapolate=False)
-    assert plain.info["extrapolation"] == {"on": False, "accepted": 0, "refused": 0}
-    assert fast.info["extrapolation"]["on"] and fast.info["extrapolation"]["accepted"] > 0
-    assert fast.params["extrapolate"] is True and plain.params["extrapolate"] is False
-    assert fast.info["n_iter"] <= 0.6 * plain.info["n_iter"], (fast.info["n_iter"], plain.info["n_iter"])
-    assert fast.info["loss"] <= plain.info["loss"] * (1 + 1e-5)  # the stop rule's accuracy: 1e-6 a block
-    near, far = (float(np.median(spectral_angles(d.factors_array.T, truth.spectra))) for d in (fast, plain))
-    assert near <= far + 0.1, (near, far)
+def test_fewer_updates_to_the_same_fit_on_the_real_velox_eels_maps(velox_emd):
+    """The Velox EELS maps (16 x 20 x 2048, dense counts, from the pure-pixel endmembers): 900-920 plain updates
+    (a geometric crawl); with the jumps 240, the same rotated spectra (0.01-0.02 degrees apart), a loss no higher
+    (to the stop rule's accuracy, 1e-6 a block)."""
+    import emscale as em
+
+    maps = [s for s in em.load(velox_emd) if s.title.startswith("EELS (")]
+    assert len(maps) == 3
+    for s in maps:
+        fast = decompose(s, "nmf", n_components=3)
+        plain = decompose(s, "nmf", n_components=3, extrapolate=False)
+        assert plain.info["extrapolation"] == {"on": False, "accepted": 0, "refused": 0, "not_tried": 0}
+        assert fast.info["extrapolation"]["accepted"] >= 5, fast.info["extrapolation"]
+        assert fast.params["extrapolate"] is True and plain.params["extrapolate"] is False
+        assert fast.info["pure_pixel_rotation"] and plain.info["pure_pixel_rotation"]
+        assert fast.info["n_iter"] <= 0.4 * plain.info["n_iter"], (fast.info["n_iter"], plain.info["n_iter"])
+        assert fast.info["loss"] <= plain.info["loss"] * (1 + 1e-5)
+        assert np.max(spectral_angles(fast.factors_array.T, plain.factors_array.T)) < 0.1
+
+
+def test_no_jump_follows_the_drift_where_the_solvers_own_end_is_the_answer():
+    """Ag particles on Al: no rotation is taken, so where the updates stop on the family of equally good
+    factorisations is the result. Its blocks lower the loss by 1e-5 down to 1e-6: drift, not fit. Jumps there
+    (before :data:`MIN_PROGRESS`) moved the Ag spectrum from 3.32 to 3.59 degrees; now none is tried and the result
+    is the plain updates'."""
+    s, spectra = particles_on_substrate()
+    fast = decompose(s, "nmf", n_components=2)
+    plain = decompose(s, "nmf", n_components=2, extrapolate=False)
+    assert not fast.info["pure_pixel_rotation"] and not fast.info.get("pure_channel_rotation")
+    assert fast.info["extrapolation"]["accepted"] == 0 and fast.info["extrapolation"]["not_tried"] >= 5
+    assert fast.info["n_iter"] == plain.info["n_iter"]
+    np.testing.assert_allclose(spectral_angles(fast.factors_array.T, spectra),
+                               spectral_angles(plain.factors_array.T, spectra), atol=0.01)
 
 
 def test_a_step_recorded_before_the_option_replays_with_plain_updates():
