@@ -53,9 +53,15 @@ class Extrapolation:
     """The jumps of one run of updates: :meth:`begin` at each block's start, :meth:`jump` after its check."""
 
     def __init__(self, on: bool = True):
-        self.on, self.beta = bool(on), BETA_START
+        self.asked = self.on = bool(on)
+        self.beta = BETA_START
         self.accepted = self.refused = self.drifting = 0
         self.start: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def live(self) -> bool:
+        """Whether a jump may still be tried (the checks then read the factors' own loss)."""
+        return self.on and self.beta >= BETA_MIN
 
     def begin(self, w: np.ndarray, h: np.ndarray) -> None:
         """The factors a block of updates starts from (its direction is read against them)."""
@@ -67,8 +73,9 @@ class Extrapolation:
         that loss, or None (no jump tried, or refused: ``w``, ``h`` unchanged)."""
         if not self.on or self.start is None or self.beta < BETA_MIN:
             return None
-        if not progress >= MIN_PROGRESS * abs(loss):
+        if not progress >= MIN_PROGRESS * abs(loss):  # drift only deepens: no more jumps
             self.drifting += 1
+            self.on = False
             return None
         jw, jh = _geometric(w, self.start[0], self.beta), _geometric(h, self.start[1], self.beta)
         new = loss_of(jw, jh)
@@ -89,9 +96,10 @@ class Extrapolation:
         return self
 
     def info(self) -> dict:
-        """``info["extrapolation"]``: whether the jumps were on, how many were kept and refused, and after how many
-        checks none was tried (the block drifting: :data:`MIN_PROGRESS`)."""
-        return {"on": self.on, "accepted": self.accepted, "refused": self.refused, "not_tried": self.drifting}
+        """``info["extrapolation"]``: whether the jumps were asked for, how many were kept and refused, and whether
+        they stopped at a drifting block (:data:`MIN_PROGRESS`)."""
+        return {"on": self.asked, "accepted": self.accepted, "refused": self.refused,
+                "stopped_drifting": bool(self.drifting)}
 
 
 def _geometric(a: np.ndarray, a0: np.ndarray, beta: float) -> np.ndarray:

@@ -401,10 +401,10 @@ def _kl_in_memory(xm, w, h, max_iter, tol, gamma: float = 1.0, check_every: int 
     ref = np.inf  # the loss at the block's start (the last check's, or the jump's end)
     for it in range(1, max_iter + 1):
         check = it % check_every == 0
-        if extrapolate:  # a check reads the loss of the factors themselves: a jump must descend from them
+        if jumps.live:  # a check reads the loss of the factors themselves: a jump must descend from them
             xm.iterate(w, h, with_loss=False, gamma=gamma)
             cur = xm.loss(w, h) if check else None
-        else:  # the plain updates as before the option (a recorded step replays them bit for bit)
+        else:  # the plain updates (as before the option: a recorded step replays them bit for bit)
             cur = xm.iterate(w, h, with_loss=check, gamma=gamma)  # loss of (W new, H old)
         if cur is None:
             continue
