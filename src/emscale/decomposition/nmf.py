@@ -374,9 +374,9 @@ def _kl_in_memory(xm, w, h, max_iter, tol, gamma: float = 1.0, check_every: int 
     above the block's start returns to the factors there and continues with plain steps.
     ``extrapolate``: after each check from the second, a jump along the block's movement, kept where it lowers the
     loss (:mod:`.extrapolation`); a block's progress, for the loss rule and ``settle``, is then counted from the
-    jump's end. The checks then read the loss of the factors themselves (one more sweep a check): the fused update's
-    loss is that of the new W with the old H, above the factors' own, and a jump judged against it could raise the
-    loss (a review found 6 such in ~400 jumps, up to 7e-6 relative).
+    jump's end. While a jump may still be tried, the checks read the loss of the factors themselves (one more sweep a
+    check): the fused update's loss is that of the new W with the old H, above the factors' own, and a jump judged
+    against it could raise the loss (a review found 6 such in ~400 jumps, up to 7e-6 relative).
 
     ``settle``: a :class:`.purity.SettledStop`, when the result will be rotated to the pure-pixel groups (the
     endmember start): the updates also stop at the first check where it says the rotated spectra settled. Without
