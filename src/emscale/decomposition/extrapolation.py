@@ -53,15 +53,15 @@ class Extrapolation:
     """The jumps of one run of updates: :meth:`begin` at each block's start, :meth:`jump` after its check."""
 
     def __init__(self, on: bool = True):
-        self.asked = self.on = bool(on)
-        self.beta = BETA_START
-        self.accepted = self.refused = self.drifting = 0
+        self.on, self.beta = bool(on), BETA_START
+        self.accepted = self.refused = 0
+        self.drifted = False  # a block drifted: no more jumps
         self.start: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def live(self) -> bool:
         """Whether a jump may still be tried (the checks then read the factors' own loss)."""
-        return self.on and self.beta >= BETA_MIN
+        return self.on and not self.drifted and self.beta >= BETA_MIN
 
     def begin(self, w: np.ndarray, h: np.ndarray) -> None:
         """The factors a block of updates starts from (its direction is read against them)."""
@@ -71,11 +71,10 @@ class Extrapolation:
         """After a check of loss ``loss``, the block having lowered it by ``progress``: jump ``w`` and ``h`` in place
         when the block still fitted (:data:`MIN_PROGRESS`) and the jump's loss (``loss_of(w, h)``) is lower; returns
         that loss, or None (no jump tried, or refused: ``w``, ``h`` unchanged)."""
-        if not self.on or self.start is None or self.beta < BETA_MIN:
+        if not self.live or self.start is None:
             return None
         if not progress >= MIN_PROGRESS * abs(loss):  # drift only deepens: no more jumps
-            self.drifting += 1
-            self.on = False
+            self.drifted = True
             return None
         jw, jh = _geometric(w, self.start[0], self.beta), _geometric(h, self.start[1], self.beta)
         new = loss_of(jw, jh)
@@ -92,14 +91,13 @@ class Extrapolation:
         """This run's counts with a later run's (a continuation of the same fit)."""
         self.accepted += other.accepted
         self.refused += other.refused
-        self.drifting += other.drifting
+        self.drifted |= other.drifted
         return self
 
     def info(self) -> dict:
         """``info["extrapolation"]``: whether the jumps were asked for, how many were kept and refused, and whether
         they stopped at a drifting block (:data:`MIN_PROGRESS`)."""
-        return {"on": self.asked, "accepted": self.accepted, "refused": self.refused,
-                "stopped_drifting": bool(self.drifting)}
+        return {"on": self.on, "accepted": self.accepted, "refused": self.refused, "stopped_drifting": self.drifted}
 
 
 def _geometric(a: np.ndarray, a0: np.ndarray, beta: float) -> np.ndarray:

@@ -174,17 +174,16 @@ def refine_support(xm, w: np.ndarray, h: np.ndarray, w_updates: int,
                    layout=None) -> tuple[np.ndarray, np.ndarray, dict]:
     """``(W, H, info)`` with the leaking components' noise loadings set to zero and the factors refitted on the
     in-memory KL matrix ``xm`` (:class:`._klmu.KLMatrix`); ``W, H`` unchanged where none leaks. ``info``: the
-    figures of every component with loadings on both sides of :data:`MIN_Z`, the refitted ones and why."""
+    figures of every component with loadings on both sides of :data:`MIN_Z` and the refitted ones (the rule's
+    constants and the words: :func:`described`)."""
     if w.shape[0] > SCREEN_PIXELS:
         rows = np.unique(np.linspace(0, w.shape[0] - 1, SCREEN_PIXELS).round().astype(np.int64))
         screened = leaking_components(w[rows], h)[2]
         if layout is None or not any(v["leak"] > SCREEN_LEAK * MAX_LEAK and v["mean_z"] < SCREEN_MEAN_Z * MAX_MEAN_Z
                                      for v in screened.values()):
-            return w, h, {"min_z": MIN_Z, "max_leak": MAX_LEAK, "max_mean_z": MAX_MEAN_Z, "components": screened,
-                          "refitted": [], "screened_pixels": len(rows)}
+            return w, h, {"components": screened, "refitted": [], "screened_pixels": len(rows)}
     refit, judged, figures = leaking_components(w, h, layout)
-    info = {"min_z": MIN_Z, "max_leak": MAX_LEAK, "max_mean_z": MAX_MEAN_Z, "components": figures,
-            "refitted": refit}
+    info = {"components": figures, "refitted": refit}
     if not refit:
         return w, h, info
     w, h = w.copy(), h.copy()
