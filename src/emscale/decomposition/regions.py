@@ -45,6 +45,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.smoothing import normalised_convolution
+
 SMOOTHING = 1.0  # pixels (Gaussian sigma)
 # A sparse scan (20 % of the pixels, scattered) holds a fifth of them under that width: the smoothed shares kept the
 # single pixels' noise, and a pure phase read as a mixture (the demo's EDS sample at 128 x 128, 20 % random: the
@@ -117,18 +119,15 @@ class PixelLayout:
 def _smoothed(values: np.ndarray, layout: PixelLayout) -> np.ndarray:
     """``values`` (rows, m: one column per map) smoothed on the grid, at the rows' pixels; unmeasured pixels carry
     no weight (normalised convolution)."""
-    from scipy.ndimage import gaussian_filter
-
     n, m = int(np.prod(layout.nav_shape, dtype=np.int64)), values.shape[1]
-    grid, weight = np.zeros((n, m)), np.zeros((n, 1))
-    grid[layout.flat], weight[layout.flat] = values, 1.0
+    grid, known = np.zeros((n, m)), np.zeros((n, 1), dtype=bool)
+    grid[layout.flat], known[layout.flat] = values, True
     # the scan's two fastest axes are space; others (a tilt, a time, a focal series) are not smoothed across, nor
     # are the maps
     nav = len(layout.nav_shape)
     sigma = [0.0] * max(nav - 2, 0) + [layout.smoothing] * min(nav, 2) + [0.0]
-    grid = gaussian_filter(grid.reshape(*layout.nav_shape, m), sigma, mode="nearest").reshape(n, m)
-    weight = gaussian_filter(weight.reshape(*layout.nav_shape, 1), sigma, mode="nearest").reshape(n, 1)
-    return grid[layout.flat] / np.maximum(weight[layout.flat], 1e-12)
+    mean, _ = normalised_convolution(grid.reshape(*layout.nav_shape, m), known.reshape(*layout.nav_shape, 1), sigma)
+    return mean.reshape(n, m)[layout.flat]
 
 
 def smoothed_scores(scores: np.ndarray, layout: PixelLayout) -> tuple[np.ndarray, np.ndarray, float] | None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.smoothing import normalised_convolution
 from .purity import MODEL_FLOOR  # the same trust in a solver's model, for the same reason
 
 EPS = 1e-12
@@ -136,20 +137,20 @@ def faint_region(z: np.ndarray, judged: np.ndarray, layout) -> np.ndarray:
     from scipy.ndimage import gaussian_filter
 
     n = int(np.prod(layout.nav_shape, dtype=np.int64))
-    on, val = np.zeros(n), np.zeros(n)
-    on[layout.flat[judged]] = 1.0
+    on, val = np.zeros(n, dtype=bool), np.zeros(n)
+    on[layout.flat[judged]] = True
     val[layout.flat[judged]] = z[judged]
     nav = len(layout.nav_shape)
     sigma = [0.0] * max(nav - 2, 0) + [REGION_SIGMA] * min(nav, 2)
     shape = layout.nav_shape
-    weight = gaussian_filter(on.reshape(shape), sigma, mode="constant").reshape(-1)
-    total = gaussian_filter(val.reshape(shape), sigma, mode="constant").reshape(-1)
+    local, weight = normalised_convolution(val.reshape(shape), on.reshape(shape), sigma, mode="constant", floor=1e-300)
+    local, weight = local.reshape(-1), weight.reshape(-1)
     # the effective count of a Gaussian-weighted mean: (sum g)^2 / sum g^2 over the judged neighbours
-    squares = gaussian_filter(on.reshape(shape), [x / np.sqrt(2.0) for x in sigma], mode="constant").reshape(-1)
+    squares = gaussian_filter(on.reshape(shape).astype(np.float64), [x / np.sqrt(2.0) for x in sigma],
+                              mode="constant").reshape(-1)
     g0 = 1.0 / (2.0 * np.pi * REGION_SIGMA**2) if nav >= 2 else 1.0 / (np.sqrt(2.0 * np.pi) * REGION_SIGMA)
     squared_weight = squares * g0 / (2.0 if nav >= 2 else np.sqrt(2.0))
     n_eff = weight**2 / np.maximum(squared_weight, 1e-300)
-    local = total / np.maximum(weight, 1e-300)
     above = local > NOISE_FIT_Z + REGION_SIGMAS * NOISE_FIT_SD / np.sqrt(np.maximum(n_eff, 1.0))
     return judged & above[layout.flat]
 

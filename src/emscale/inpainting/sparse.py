@@ -58,6 +58,7 @@ import warnings
 import numpy as np
 
 from ..core.errors import check_count, check_flag, check_seed, is_number
+from ..core.smoothing import normalised_convolution
 from ._checks import check_image_and_mask, standardise
 from .baselines import nearest
 from .columns import CONTRASTS, column_fill
@@ -204,11 +205,8 @@ def fista_inpaint(
 
 def _spread(values, mask, sigma) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian normalised convolution of the values at the measured pixels: (spread values, where defined)."""
-    from scipy import ndimage  # here: scipy's submodules cost 0.1-1 s at `import emscale`
-    w = ndimage.gaussian_filter(mask.astype(np.float64), sigma, mode="reflect")
-    v = ndimage.gaussian_filter(np.where(mask, values, 0.0), sigma, mode="reflect")
-    ok = w > 1e-3
-    return np.where(ok, v / np.where(ok, w, 1.0), 0.0), ok
+    spread, weight = normalised_convolution(values, mask, sigma, mode="reflect", floor=1e-3)
+    return spread, weight > 1e-3
 
 
 def _spacing(mask) -> float:

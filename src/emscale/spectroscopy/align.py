@@ -44,6 +44,7 @@ import numpy as np
 from ..core.errors import AxisError, DataError, check_positive, warn_caller
 from ..core.registry import as_step, operation
 from ..core.signal import Signal, derive
+from ..core.smoothing import normalised_convolution
 from ..engine import Pass, run_pass
 from ._energy import ev_per_unit, spectral_axis
 from .eels import (
@@ -215,11 +216,7 @@ def _same_shift_units(o, s: Signal, ax) -> float:
 def _smoothed(shifts: np.ndarray, finite: np.ndarray, sigma: float) -> np.ndarray:
     """The shift map smoothed by a Gaussian of ``sigma`` pixels over every navigation axis, the spectra without an
     estimate (``finite`` False) given no weight (normalised convolution)."""
-    from scipy.ndimage import gaussian_filter
-
-    w = gaussian_filter(finite.astype(np.float64), sigma, mode="nearest")
-    v = gaussian_filter(np.where(finite, shifts, 0.0), sigma, mode="nearest")
-    return np.where(w > 1e-12, v / np.maximum(w, 1e-12), 0.0)
+    return normalised_convolution(shifts, finite, sigma)[0]
 
 
 @operation("align_spectra", not_recorded=("also_align",))
