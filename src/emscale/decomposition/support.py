@@ -10,15 +10,15 @@ counts/pixel held 11 600 counts at its own 59 pixels and 17 000 spread over the 
 :func:`refine_support` finds such components from the fit itself: a loading is significant when it exceeds :data:`MIN_Z`
 standard errors (Fisher information of the Poisson model, the other loadings held), and a component leaks when its
 insignificant loadings, in pixels that could show it (:data:`MIN_WHOLE_Z`), hold more counts than the rest of it
-(:data:`MAX_LEAK`), or a share of them where none stands out as a faint region on the map
-(:data:`MAX_LEAK_WITHOUT_REGION`). A component really spread thinly everywhere (a support film a few counts deep) also
-leaks by that count, but its insignificant loadings sit near one standard error and more, where noise fits average 0.40
-(:data:`MAX_MEAN_Z`; loadings far below that are not at a noise fit's maximum likelihood either, :data:`MIN_MEAN_Z`);
-and a phase's faint real part shows on the map, where noise fits are independent from pixel to pixel
-(:data:`MAX_NEIGHBOUR_CORRELATION`). For each component that leaks and passes, the insignificant loadings are set to
-zero and the spectra, then the loadings, are fitted again with that support (multiplicative updates keep a zero at
-zero). The result's ``info`` says which components were refitted and the figures that decided it (``loading_support``,
-``loading_support_reason``).
+(:data:`MAX_LEAK`), or, where the minor phases are said to be precipitates (absent between their own pixels), a share of
+them where none stands out as a faint region on the map (:data:`MAX_LEAK_WITHOUT_REGION`). A component really spread
+thinly everywhere (a support film a few counts deep) also leaks by that count, but its insignificant loadings sit near
+one standard error and more, where noise fits average 0.40 (:data:`MAX_MEAN_Z`; loadings far below that are not at a
+noise fit's maximum likelihood either, :data:`MIN_MEAN_Z`); and a phase's faint real part shows on the map, where noise
+fits are independent from pixel to pixel (:data:`MAX_NEIGHBOUR_CORRELATION`). For each component that leaks and passes,
+the insignificant loadings are set to zero and the spectra, then the loadings, are fitted again with that support
+(multiplicative updates keep a zero at zero). The result's ``info`` says which components were refitted and the figures
+that decided it (``loading_support``, ``loading_support_reason``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,11 @@ MAX_LEAK = 1.0
 # 1-2 % of 64 x 64 or 96 x 96 pixels 0.46-0.96 x, regions 0-0.3 % of its judged pixels, its spectrum 1.0-2.4 degrees
 # above what its own summed counts allow (refitted: within 0.1; at 2000 counts/pixel and 0.5 %, 0.39-0.86 x, 0.02-0.3
 # degrees above, within 0.06 refitted). A phase thin (1-3 %) over half the map beside its particles 0.18-0.94 x, with
-# regions of 3.6-15 %: a refit without the region's rule set its real loadings there to zero, so the first rule holds
+# regions of 3.6-15 %: a refit without the region's rule set its real loadings there to zero, so the first rule holds.
+# Only with ``precipitates=True``: a phase dissolved evenly at 0.3-1.5 % beside its own pixels (a solute) has no region
+# to find, leaks 0.58-0.89 x with noise-like figures (mean z 0.39-0.45), and its real loadings were set to zero in 10
+# of 20 such scenes (a review's, 64 x 64 and 128 x 128, 200 counts/pixel): at that dose nothing in the fit tells it
+# from noise fits (nor the component's loading fitted to the judged pixels' summed counts: z 7-31 either way)
 MAX_LEAK_WITHOUT_REGION = 0.3
 MAX_REGION_SHARE = 0.01
 # ... unless its insignificant loadings average this many standard errors or more: real counts, not noise fits.
@@ -155,11 +159,13 @@ def faint_region(z: np.ndarray, judged: np.ndarray, layout) -> np.ndarray:
     return judged & above[layout.flat]
 
 
-def leaking_components(w: np.ndarray, h: np.ndarray, layout=None) -> tuple[list[int], np.ndarray, dict]:
+def leaking_components(w: np.ndarray, h: np.ndarray, layout=None,
+                       precipitates: bool = False) -> tuple[list[int], np.ndarray, dict]:
     """``(components to refit, mask (pixels, k) of the loadings to set to zero, figures per component)``
     (:data:`MAX_LEAK`, :data:`MAX_MEAN_Z`, :data:`MAX_NEIGHBOUR_CORRELATION`). Only loadings in pixels that could
     show the component are judged (:data:`MIN_WHOLE_Z`). Without ``layout`` (the pixels' places on the map) none is
     refitted: noise fits and a map's faint real part are then not told apart."""
+    low = MAX_LEAK_WITHOUT_REGION if precipitates else MAX_LEAK
     z, whole = loading_z(w, h)
     sig = z > MIN_Z
     judged = ~sig & (whole >= MIN_WHOLE_Z)
@@ -171,10 +177,10 @@ def leaking_components(w: np.ndarray, h: np.ndarray, layout=None) -> tuple[list[
         mean_z = float(z[judged[:, c], c].mean())
         figures[c] = {"significant_pixels": int(sig[:, c].sum()), "judged_pixels": int(judged[:, c].sum()),
                       "leak": round(leak, 3), "mean_z": round(mean_z, 3)}
-        if leak <= MAX_LEAK_WITHOUT_REGION or not MIN_MEAN_Z <= mean_z < MAX_MEAN_Z or layout is None:
+        if leak <= low or not MIN_MEAN_Z <= mean_z < MAX_MEAN_Z or layout is None:
             continue
         faint = faint_region(z[:, c], judged[:, c], layout)
-        limit = MAX_LEAK if faint.sum() > MAX_REGION_SHARE * judged[:, c].sum() else MAX_LEAK_WITHOUT_REGION
+        limit = MAX_LEAK if faint.sum() > MAX_REGION_SHARE * judged[:, c].sum() else low
         judged[faint, c] = False  # a faint but real presence over a region: kept
         leak = float(w[judged[:, c], c].sum()) / max(float(w[~judged[:, c], c].sum()), EPS)
         figures[c] |= {"faint_region_pixels": int(faint.sum()), "leak": round(leak, 3)}
@@ -187,21 +193,25 @@ def leaking_components(w: np.ndarray, h: np.ndarray, layout=None) -> tuple[list[
     return refit, judged, figures
 
 
-def refine_support(xm, w: np.ndarray, h: np.ndarray, w_updates: int,
-                   layout=None) -> tuple[np.ndarray, np.ndarray, dict]:
+def refine_support(xm, w: np.ndarray, h: np.ndarray, w_updates: int, layout=None,
+                   precipitates: bool = False) -> tuple[np.ndarray, np.ndarray, dict]:
     """``(W, H, info)`` with the leaking components' noise loadings set to zero and the factors refitted on the
     in-memory KL matrix ``xm`` (:class:`._klmu.KLMatrix`); ``W, H`` unchanged where none leaks. ``info``: the
     figures of every component with loadings on both sides of :data:`MIN_Z` and the refitted ones (the rule's
-    constants and the words: :func:`described`)."""
+    constants and the words: :func:`described`). ``precipitates``: the minor phases are absent between their own
+    pixels, so a component's loadings that show no faint region on the map are refitted from
+    :data:`MAX_LEAK_WITHOUT_REGION` (else from :data:`MAX_LEAK` only: a phase dissolved thinly everywhere, 0.3-1.5 %
+    of 200 counts/pixel, leaks 0.58-0.89 x without a region, and its real loadings were set to zero)."""
     if w.shape[0] > SCREEN_PIXELS:
         rows = np.unique(np.linspace(0, w.shape[0] - 1, SCREEN_PIXELS).round().astype(np.int64))
         screened = leaking_components(w[rows], h)[2]
-        near = SCREEN_LEAK * MAX_LEAK_WITHOUT_REGION
+        near = SCREEN_LEAK * (MAX_LEAK_WITHOUT_REGION if precipitates else MAX_LEAK)
         if layout is None or not any(v["leak"] > near and v["mean_z"] < SCREEN_MEAN_Z * MAX_MEAN_Z
                                      for v in screened.values()):
-            return w, h, {"components": screened, "refitted": [], "screened_pixels": len(rows)}
-    refit, judged, figures = leaking_components(w, h, layout)
-    info = {"components": figures, "refitted": refit}
+            return w, h, {"components": screened, "refitted": [], "screened_pixels": len(rows),
+                          "precipitates": bool(precipitates)}
+    refit, judged, figures = leaking_components(w, h, layout, precipitates)
+    info = {"components": figures, "refitted": refit, "precipitates": bool(precipitates)}
     if not refit:
         return w, h, info
     w, h = w.copy(), h.copy()
@@ -220,9 +230,12 @@ def described(info: dict, order) -> tuple[dict, str]:
     position = {int(c): i for i, c in enumerate(order)}
     figures = {position[c]: v for c, v in info["components"].items()}
     refitted = sorted(position[c] for c in info["refitted"])
+    precipitates = bool(info.get("precipitates"))
+    low = MAX_LEAK_WITHOUT_REGION if precipitates else MAX_LEAK
+    lower = (f" ({MAX_LEAK_WITHOUT_REGION:g} x where under {MAX_REGION_SHARE:.0%} of them stand out as a faint region "
+             "on the map: precipitates=True)") if precipitates else ""
     rule = (f"loadings below {MIN_Z:g} standard errors, where the pixel could show the component, that hold over "
-            f"{MAX_LEAK:g} x the counts of the rest of it ({MAX_LEAK_WITHOUT_REGION:g} x where under "
-            f"{MAX_REGION_SHARE:.0%} of them stand out as a faint region on the map), average "
+            f"{MAX_LEAK:g} x the counts of the rest of it{lower}, average "
             f"{MIN_MEAN_Z:g}-{MAX_MEAN_Z:g} standard errors (noise fits: 0.40) and correlate under "
             f"{MAX_NEIGHBOUR_CORRELATION:g} between neighbouring pixels (noise has no structure on the map)")
     if refitted:
@@ -231,13 +244,13 @@ def described(info: dict, order) -> tuple[dict, str]:
         reason = (f"{said}: {rule}, set to zero and the spectra refitted; a component present in few pixels is "
                   "otherwise fitted to the noise of the others")
     else:
-        unplaced = any(v["leak"] > MAX_LEAK_WITHOUT_REGION and MIN_MEAN_Z <= v["mean_z"] < MAX_MEAN_Z
+        unplaced = any(v["leak"] > low and MIN_MEAN_Z <= v["mean_z"] < MAX_MEAN_Z
                        and "neighbour_correlation" not in v for v in figures.values())
         reason = f"kept: no component has {rule}" + (
             "; the pixels' places on the map are not known here (a subset fit), so none is judged" if unplaced else "")
     if "screened_pixels" in info:
         reason += f" (decided on {info['screened_pixels']} evenly spaced pixels)"
-    return {"refitted": refitted, "min_z": MIN_Z, "max_leak": MAX_LEAK,
+    return {"refitted": refitted, "min_z": MIN_Z, "max_leak": MAX_LEAK, "precipitates": precipitates,
             "max_leak_without_region": MAX_LEAK_WITHOUT_REGION, "max_region_share": MAX_REGION_SHARE,
             "min_mean_z": MIN_MEAN_Z, "max_mean_z": MAX_MEAN_Z, "max_neighbour_correlation": MAX_NEIGHBOUR_CORRELATION,
             "components": {str(c): figures[c] for c in sorted(figures)}} | (
