@@ -81,7 +81,7 @@ REGION_SIGMAS = 4.0
 # Maps of more pixels are screened on this many (evenly spaced) first, and judged whole only where some component
 # comes near the rule there: the standard errors read the whole model, about 1 s on 256 x 256 x 2048
 SCREEN_PIXELS = 8192
-SCREEN_LEAK = 0.5  # of MAX_LEAK_WITHOUT_REGION
+SCREEN_LEAK = 0.5  # of the leak limit in use (MAX_LEAK, or MAX_LEAK_WITHOUT_REGION for precipitates)
 SCREEN_MEAN_Z = 1.2
 H_UPDATES = 50  # spectra updates with the refined support (loadings held), then the loadings' updates
 ROW_BLOCK = 2048  # rows per block of the model (rows x channels, float64) for the standard errors
@@ -164,7 +164,8 @@ def leaking_components(w: np.ndarray, h: np.ndarray, layout=None,
     """``(components to refit, mask (pixels, k) of the loadings to set to zero, figures per component)``
     (:data:`MAX_LEAK`, :data:`MAX_MEAN_Z`, :data:`MAX_NEIGHBOUR_CORRELATION`). Only loadings in pixels that could
     show the component are judged (:data:`MIN_WHOLE_Z`). Without ``layout`` (the pixels' places on the map) none is
-    refitted: noise fits and a map's faint real part are then not told apart."""
+    refitted: noise fits and a map's faint real part are then not told apart. ``precipitates``: as
+    :func:`refine_support`'s."""
     low = MAX_LEAK_WITHOUT_REGION if precipitates else MAX_LEAK
     z, whole = loading_z(w, h)
     sig = z > MIN_Z
