@@ -26,6 +26,15 @@ def test_too_many_nmf_components_for_the_pixels_names_the_pixels_not_an_option()
     assert em.decompose(s, "nmf", n_components=2).factors_array.shape == (64, 2)
 
 
+@pytest.mark.parametrize(("method", "option", "value"), [("nmf", "pure_pixels", "no"), ("nmf", "precipitates", 1),
+                                                       ("vca", "closure", "false"), ("mcr", "settle_subspace", 0)])
+def test_a_yes_no_option_that_is_not_a_bool_is_refused_by_name(method, option, value):
+    """'no' and 1 read as yes: pure_pixels="no" ran the rotation without a word."""
+    s = em.Signal(np.random.default_rng(0).poisson(5.0, (4, 4, 32)).astype(np.uint16))
+    with pytest.raises(em.DataError, match=f"{option} must be True or False, got {value!r}"):
+        em.decompose(s, method, n_components=2, **{option: value})
+
+
 @pytest.mark.parametrize("method", ["pca", "ica", "nmf"])
 @pytest.mark.parametrize("dtype", [np.float32, np.uint16])
 def test_all_zero_data_are_named(method, dtype):
