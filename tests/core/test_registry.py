@@ -226,3 +226,17 @@ def test_an_unknown_keyword_names_the_operation_and_what_it_takes():
         s.remove_background(signal_range=(0.5, 2.5), modle="powerlaw")
     with pytest.raises(em.ArgumentError, match="remove_background: missing a required argument: 'signal_range'"):
         s.remove_background()
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda s: s.rebin(scale=(2, 2, 1), crop="no"), "rebin: crop must be True or False, got 'no'"),
+    (lambda s: s.remove_background(signal_range=(2.0, 6.0), zero_fill=1), "remove_background: zero_fill must be"),
+])
+def test_a_yes_no_parameter_that_is_not_a_bool_is_refused_by_name(call, message):
+    """Any operation's parameter annotated bool: 'no' and 1 read as yes, and ran as such without a word."""
+    s = em.Signal(np.ones((4, 4, 16)), axes=[{"navigate": True}, {"navigate": True},
+                                              {"name": "Energy loss", "units": "eV", "scale": 1.0}],
+                  signal_type="EELS")
+    with pytest.raises(em.DataError, match=message):
+        call(s)
+    assert s.rebin(scale=(2, 2, 1), crop=np.bool_(True)).data.shape == (2, 2, 16)

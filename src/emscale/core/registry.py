@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ArgumentError, EmscaleError, check_progress
+from .errors import ArgumentError, EmscaleError, check_flag, check_progress
 from .history import entry
 
 NOT_RECORDED = frozenset({"executor", "progress"})
@@ -172,6 +172,8 @@ def operation(
         sig = inspect.signature(fn)
         first = next(iter(sig.parameters))
         skip = NOT_RECORDED | frozenset(not_recorded)
+        # yes/no parameters (annotated ``bool``, or ``bool | None`` with None for "decide"): "no" or 1 would read as yes
+        flags = [n for n, p in sig.parameters.items() if p.annotation in (bool, "bool", "bool | None")]
 
         @functools.wraps(fn)
         def recorded(*args, **kwargs):
@@ -184,6 +186,9 @@ def operation(
             if forwards is not None:
                 _check_forwarded(_OPERATIONS[name], bound)
             check_progress(bound.arguments.get("progress"), f"{name}: progress")
+            for flag in flags:
+                if bound.arguments.get(flag) is not None:
+                    check_flag(f"{name}: {flag}", bound.arguments[flag])
             bound.apply_defaults()
             token = _inside.set(1)
             try:
