@@ -28,7 +28,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core.errors import check_flag
 from ._matrix import DataMatrix
 
 METHODS: dict[str, type[Method]] = {}  # name -> class
@@ -149,8 +148,6 @@ class Method:
             v = given.get(opt)
             if v is None or (opt in ZERO_MEANS_DEFAULT and not v):
                 v = default
-            if isinstance(default, bool):
-                check_flag(opt, v)  # "no" or 1 would read as yes
             setattr(self, opt, bool(v) if isinstance(default, bool) else v)
         self.validate()
 
