@@ -159,6 +159,12 @@ def faint_region(z: np.ndarray, judged: np.ndarray, layout) -> np.ndarray:
     return judged & above[layout.flat]
 
 
+def leak_limit(precipitates: bool) -> float:
+    """The leak above which a component with no faint region on the map is refitted: :data:`MAX_LEAK`, or
+    :data:`MAX_LEAK_WITHOUT_REGION` where the minor phases are said to be precipitates."""
+    return MAX_LEAK_WITHOUT_REGION if precipitates else MAX_LEAK
+
+
 def leaking_components(w: np.ndarray, h: np.ndarray, layout=None,
                        precipitates: bool = False) -> tuple[list[int], np.ndarray, dict]:
     """``(components to refit, mask (pixels, k) of the loadings to set to zero, figures per component)``
@@ -166,7 +172,7 @@ def leaking_components(w: np.ndarray, h: np.ndarray, layout=None,
     show the component are judged (:data:`MIN_WHOLE_Z`). Without ``layout`` (the pixels' places on the map) none is
     refitted: noise fits and a map's faint real part are then not told apart. ``precipitates``: as
     :func:`refine_support`'s."""
-    low = MAX_LEAK_WITHOUT_REGION if precipitates else MAX_LEAK
+    low = leak_limit(precipitates)
     z, whole = loading_z(w, h)
     sig = z > MIN_Z
     judged = ~sig & (whole >= MIN_WHOLE_Z)
@@ -206,7 +212,7 @@ def refine_support(xm, w: np.ndarray, h: np.ndarray, w_updates: int, layout=None
     if w.shape[0] > SCREEN_PIXELS:
         rows = np.unique(np.linspace(0, w.shape[0] - 1, SCREEN_PIXELS).round().astype(np.int64))
         screened = leaking_components(w[rows], h)[2]
-        near = SCREEN_LEAK * (MAX_LEAK_WITHOUT_REGION if precipitates else MAX_LEAK)
+        near = SCREEN_LEAK * leak_limit(precipitates)
         if layout is None or not any(v["leak"] > near and v["mean_z"] < SCREEN_MEAN_Z * MAX_MEAN_Z
                                      for v in screened.values()):
             return w, h, {"components": screened, "refitted": [], "screened_pixels": len(rows),
@@ -231,8 +237,8 @@ def described(info: dict, order) -> tuple[dict, str]:
     position = {int(c): i for i, c in enumerate(order)}
     figures = {position[c]: v for c, v in info["components"].items()}
     refitted = sorted(position[c] for c in info["refitted"])
-    precipitates = bool(info.get("precipitates"))
-    low = MAX_LEAK_WITHOUT_REGION if precipitates else MAX_LEAK
+    precipitates = info["precipitates"]
+    low = leak_limit(precipitates)
     lower = (f" ({MAX_LEAK_WITHOUT_REGION:g} x where under {MAX_REGION_SHARE:.0%} of them stand out as a faint region "
              "on the map: precipitates=True)") if precipitates else ""
     rule = (f"loadings below {MIN_Z:g} standard errors, where the pixel could show the component, that hold over "
