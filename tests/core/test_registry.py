@@ -240,3 +240,11 @@ def test_a_yes_no_parameter_that_is_not_a_bool_is_refused_by_name(call, message)
     with pytest.raises(em.DataError, match=message):
         call(s)
     assert s.rebin(scale=(2, 2, 1), crop=np.bool_(True)).data.shape == (2, 2, 16)
+
+
+@pytest.mark.parametrize("annotation, flag", [
+    (bool, True), ("bool", True), ("bool | None", True), ("None | bool", True), ("Optional[bool]", True),
+    ("typing.Optional[bool]", True), ("bool | str", False), ("int", False), ("bool | list | None", False)])
+def test_every_spelling_of_a_yes_no_annotation_is_a_flag(annotation, flag):
+    """The registry checks flags by their annotation: ``Optional[bool]`` and ``None | bool`` were not seen."""
+    assert registry.is_flag_annotation(annotation) is flag

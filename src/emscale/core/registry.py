@@ -118,6 +118,18 @@ def register_host(name: str, cls: type) -> None:
     _HOSTS[name] = cls
 
 
+_FLAG_ANNOTATIONS = frozenset({"bool", "bool|None", "None|bool", "Optional[bool]", "typing.Optional[bool]"})
+
+
+def is_flag_annotation(annotation) -> bool:
+    """Whether a parameter's annotation makes it a yes/no flag: ``bool``, or ``bool | None`` (None: "decide") in any
+    spelling (the modules' postponed annotations are strings)."""
+    if annotation is bool:
+        return True
+    text = annotation if isinstance(annotation, str) else str(annotation)
+    return text.replace(" ", "") in _FLAG_ANNOTATIONS
+
+
 def operation(
     name: str,
     *,
@@ -172,8 +184,8 @@ def operation(
         sig = inspect.signature(fn)
         first = next(iter(sig.parameters))
         skip = NOT_RECORDED | frozenset(not_recorded)
-        # yes/no parameters (annotated ``bool``, or ``bool | None`` with None for "decide"): "no" or 1 would read as yes
-        flags = [n for n, p in sig.parameters.items() if p.annotation in (bool, "bool", "bool | None")]
+        # yes/no parameters: "no" or 1 would read as yes
+        flags = [n for n, p in sig.parameters.items() if is_flag_annotation(p.annotation)]
 
         @functools.wraps(fn)
         def recorded(*args, **kwargs):
