@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import pytest
 
 import emscale as em
 from emscale.decomposition import decompose
-from groundtruth import spectral_angles
+from groundtruth import make_cube, mixed_scene, spectral_angles
 
 
 def test_vca_endmembers_eds_si():
@@ -60,3 +63,39 @@ def test_a_vca_recorded_before_settle_subspace_replays_its_two_iterations(tmp_pa
     np.testing.assert_array_equal(em.replay(old).factors_array,
                                   decompose(s, "vca", n_components=3, settle_subspace=False).factors_array)
     np.testing.assert_array_equal(em.replay(new.history).factors_array, new.factors_array)
+
+
+def test_vca_says_when_the_data_show_no_pure_pixels():
+    """VCA's endmembers are its pure-pixel groups: on a mixture without pure pixels they are its most extreme
+    mixtures (96 x 96 x 1024 EDS blobs, 200 counts/pixel: 19 degrees from the truth, NMF 4.5), and nothing said so.
+    The groups are judged by the tests that decide NMF's and MCR's rotation; where they fail, a warning names the
+    reason. The spectra are VCA's as before."""
+    s, truth = mixed_scene(rank=3, kind="eds", layout="blobs", counts=200, seed=3)
+    with pytest.warns(UserWarning, match="vca takes its endmembers from pure pixels, and the data do not show them"):
+        d = decompose(s, "vca", n_components=3)
+    assert not d.info["pure_pixel_rotation"] and d.info["pure_pixel_evidence"]["outside_fraction"] > 0.1
+    assert d.info["pure_pixel_reason"].startswith("no pure pixels shown")
+    assert "solver's own" not in d.info["pure_pixel_reason"]  # NMF's action, not VCA's
+    assert d.info["pure_pixel_warning"].startswith("vca takes its endmembers")
+    assert np.median(spectral_angles(d.factors_array.T, truth.spectra)) > 10.0
+
+
+def test_vca_says_when_the_map_shows_no_pure_regions():
+    """A blob mixture at 2000 counts/pixel passes the single pixels' evidence (0.4 % outside), but no group fills a
+    region of constant composition on the map (16 degrees from the truth, NMF 1.9)."""
+    s, truth = mixed_scene(rank=3, kind="eds", layout="blobs", counts=2000, shape=(64, 64), n_channels=1024, seed=3)
+    with pytest.warns(UserWarning, match="no pure-pixel group fills a region of constant composition"):
+        d = decompose(s, "vca", n_components=3)
+    assert d.info["pure_pixel_evidence"]["outside_fraction"] <= 0.1 and not d.info["pure_pixel_rotation"]
+    assert "pure_pixel_regions" in d.info
+
+
+@pytest.mark.parametrize("kind, counts", [("eds", 200), ("eels", 200), ("eds", 2000)])
+def test_vca_on_pure_pixels_says_so_without_a_warning(kind, counts):
+    s, truth = make_cube(3, kind, shape=(64, 64), n_channels=1024, counts=counts, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = decompose(s, "vca", n_components=3)
+    assert d.info["pure_pixel_rotation"] and d.info["pure_pixel_reason"].startswith("pure pixels:")
+    assert "pure_pixel_warning" not in d.info
+    assert np.median(spectral_angles(d.factors_array.T, truth.spectra)) < 3.0

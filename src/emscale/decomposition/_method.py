@@ -136,6 +136,9 @@ class Method:
     # mixture to 9.32 degrees, above its 9.0 bound; again 2026-12-03: 9 tests failed): not the default until a grid
     # says so. VCA, which refines nothing, settles by default (vca.py)
     refines_subspace: ClassVar[bool] = True  # iterates away from the PCA start (NMF, MCR); VCA reads it as it is
+    # its endmembers are the pure-pixel groups' spectra, with no solver's own factorisation to keep where the data show
+    # no pure pixels there (VCA): then a warning
+    endmembers_are_pure_pixels: ClassVar[bool] = False
 
     def __init__(self, **given):
         for opt in given:

@@ -81,7 +81,7 @@ from .purity import (
 )
 from .regions import PixelLayout
 from .support import described, refine_support
-from .vca import vertex_scores
+from .vca import groups_model, vertex_scores
 
 EPS = 1e-12
 CHECK_EVERY = 10  # iterations between evaluations of the KL loss (in-memory route)
@@ -642,12 +642,10 @@ def start_choice(ctx: Context, init: str) -> tuple[bool, str]:
     if dense <= DENSE_FRACTION:
         return False, (f"sparse counts (~{100 * dense:.0f} % of the entries non-zero, at most "
                        f"{100 * DENSE_FRACTION:.0f} %): NNDSVDa")
-    vs = vertex_scores(ctx.scores, ctx.groups, dm.root_ag)
-    if not np.all(np.isfinite(vs)) or np.linalg.cond(vs) > 1e8:
+    model = groups_model(ctx)
+    if model is None:
         return False, "the pure-pixel groups span fewer than k vertices: NNDSVDa"
-    w = (dm.root_ag[:, None] * ctx.scores) @ np.linalg.inv(vs)  # barycentric loadings of the groups' spectra
-    h = vs @ (ctx.factors.T * dm.root_bh[None, :])
-    apply, ev, reason = rotation_evidence(w, h, ctx.groups)
+    apply, ev, reason = rotation_evidence(*model, ctx.groups)
     return apply, f"{'pure-pixel endmembers' if apply else 'NNDSVDa'}: in the PCA subspace, {reason}"
 
 

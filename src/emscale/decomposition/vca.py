@@ -12,6 +12,11 @@ mean-shift steps: the neighbourhood's centre moves to the mode of the pure-pixel
 PCA model (denoised) of the *sum* of their spectra: the noise drops as 1/sqrt(counts) while a pure region stays
 pure. Without pure pixels the neighbourhood mixes slightly more than the single vertex.
 
+Without pure pixels VCA's endmembers are the most extreme mixtures, and no other member of the family is there to
+return: :func:`judged` reads the groups with the tests that decide NMF's and MCR's pure-pixel rotation, and the
+result says whether the data show pure pixels (``info["pure_pixel_rotation"]``, ``"pure_pixel_reason"``), with a
+warning where they do not.
+
 Abundances: per-pixel non-negative least squares in the same subspace (``scipy.optimize.nnls`` on k x k
 systems), optionally fully constrained (sum to the pixel total, "FCLS") by the usual augmented row.
 The method ``"vca"`` of ``decompose``: :class:`VCA`.
@@ -22,6 +27,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._method import Context, Method, by_energy, register, unit_sum
+from .purity import channel_end, rotation_evidence
+from .regions import PixelLayout
 
 
 def vca_indices(scores: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
@@ -121,6 +128,18 @@ def vertex_scores(scores: np.ndarray, groups, row_weight: np.ndarray | None = No
     return np.stack([(wt[nb, None] * z[nb]).mean(axis=0) for nb in groups])
 
 
+def groups_model(ctx: Context) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(w, h)`` in data units: the PCA's rank-k model of the data written as barycentric loadings ``w`` (pixels,
+    k; negative where a pixel lies outside the groups' simplex) of the pure-pixel groups' mean spectra ``h`` (k,
+    channels; their PCA model, :func:`vertex_scores`). None where the groups span fewer than k vertices."""
+    dm = ctx.dm
+    vs = vertex_scores(ctx.scores, ctx.groups, dm.root_ag)
+    if not np.all(np.isfinite(vs)) or np.linalg.cond(vs) > 1e8:
+        return None
+    w = (dm.root_ag[:, None] * ctx.scores) @ np.linalg.inv(vs)
+    return w, vs @ (ctx.factors.T * dm.root_bh[None, :])
+
+
 def pure_pixel_groups(scores: np.ndarray, k: int, noise: float, seed: int = 0, width: float = 1.5):
     """(vertex pixel indices, groups of pixels around each vertex): VCA's vertices (:func:`vca_indices`), each
     grown into a neighbourhood (:func:`vertex_neighbourhoods`), and made distinct.
@@ -212,12 +231,53 @@ def subspace_abundances(z: np.ndarray, e: np.ndarray, closure: bool = False, del
     return out
 
 
+def judged(ctx: Context) -> dict:
+    """Whether the data show pure pixels at the groups ``ctx.groups``, by the tests that decide NMF's and MCR's
+    pure-pixel rotation, applied to the groups' PCA model (:func:`groups_model`): the single pixels' evidence
+    (:func:`.purity.rotation_evidence`), then the map (:func:`.purity.channel_end`: a vertex many pixels lie beyond,
+    no group filling a region of constant composition, and on EDS data the spectra's end weighed against the pixel
+    end). The result's ``pure_pixel_rotation`` (True: shown), ``pure_pixel_evidence``, ``pure_pixel_reason`` and,
+    where the map was read, ``pure_pixel_regions``."""
+    dm = ctx.dm
+    model = groups_model(ctx)
+    if model is None:
+        return {"pure_pixel_rotation": False, "pure_pixel_evidence": {"group_sizes": [len(g) for g in ctx.groups]},
+                "pure_pixel_reason": f"the {ctx.k} pure-pixel groups do not define {ctx.k} distinct vertices"}
+    if dm.row_scale is not None:  # weighted as counts
+        noise = {"noise": "poisson"}
+    else:
+        sigma = noise_level(ctx.pca.trace, ctx.pca.eigenvalues, ctx.k, dm.n_pixels, dm.n_channels)
+        noise = {"noise": "gaussian", "sigma2": sigma**2}
+    shown, evidence, reason = rotation_evidence(*model, ctx.groups, **noise)
+    out = {"pure_pixel_rotation": shown, "pure_pixel_evidence": evidence, "pure_pixel_reason": reason}
+    if shown:
+        on_map, _ = channel_end(*model, model, ctx.eds, PixelLayout.of(dm), **noise)
+        out |= {key: on_map[key] for key in ("pure_pixel_rotation", "pure_pixel_reason", "pure_pixel_regions")
+                if key in on_map}
+    out["pure_pixel_reason"] = _without_action(out["pure_pixel_reason"])
+    return out
+
+
+# what NMF and MCR do on a verdict, said in the purity tests' reasons: VCA has no solver's own factorisation or
+# spectra's end to take
+_ACTIONS = {": the solver's own factorisation is kept": "",
+            "; the spectra's end taken": "; NMF and MCR take the spectra's end here",
+            "; the solver's own spectra kept, at the spectra's end already": "; NMF and MCR keep their own spectra"}
+
+
+def _without_action(reason: str) -> str:
+    for said, instead in _ACTIONS.items():
+        reason = reason.replace(said, instead)
+    return reason
+
+
 @register
 class VCA(Method):
     """Endmembers: the PCA model of the summed spectra of each pure-pixel group (:func:`pure_pixel_groups`),
     unweighted, clipped and normalised to unit sum; abundances by NNLS in the weighted PCA subspace
     (:func:`subspace_abundances`). Option: ``closure`` (each pixel's abundances sum to one: fractions of its
-    total)."""
+    total). Whether the data show pure pixels at the groups: :func:`judged`, in the result's info (a warning where
+    they do not)."""
 
     name = "vca"
     nonnegative = True
@@ -231,6 +291,7 @@ class VCA(Method):
     # before the option ran two
     before_recorded = {"settle_subspace": False}
     refines_subspace = False
+    endmembers_are_pure_pixels = True
 
     def fit(self, ctx: Context) -> tuple[np.ndarray, np.ndarray, dict]:
         dm, v, z = ctx.dm, ctx.factors, ctx.scores
@@ -244,4 +305,4 @@ class VCA(Method):
             target = np.concatenate([target, 1e3 * dm.sums.row_sums[:, None]], axis=1)
         a = subspace_abundances(target, ecoord, closure=self.closure)
         fw = (e / dm.root_bh[None, :]).T  # weighted units, so that the common unweighting applies
-        return (*by_energy(*unit_sum(*ctx.unweighted(fw, a / dm.root_ag[:, None]))), {})
+        return (*by_energy(*unit_sum(*ctx.unweighted(fw, a / dm.root_ag[:, None]))), judged(ctx))
