@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 import emscale as em
+from emscale.core.signal import key_metadata
 from emscale.io.vendor import apply_mapping
 
 
@@ -111,7 +112,20 @@ def test_velox_mapping(velox_emd):
     # Velox gives no mapping for its EELS spectrum images; the file's instrument tags still apply to them
     for s in (s for s in signals if s.signal_type == "EELS"):
         tem = s.metadata["Acquisition_instrument"]["TEM"]
-        assert tem["beam_energy"] == 300.0 and "Stage" in tem and "Detector" not in tem
+        assert tem["beam_energy"] == 300.0 and "Stage" in tem and "EDS" not in tem.get("Detector", {})
+
+
+def test_velox_eels_angles(velox_emd):
+    """RosettaSciIO's Velox mapping leaves out the probe's convergence angle (Optics.BeamConvergence, rad) and the
+    spectrometer's collection angle (EnergyFilter.CollectionAngleRange, rad), which the file holds and HyperSpy's
+    EELS tools read: in mrad now, the collection angle on the EELS signals only."""
+    signals = em.load(velox_emd)
+    for s in signals:
+        tem = s.metadata["Acquisition_instrument"]["TEM"]
+        assert tem["convergence_angle"] == pytest.approx(21.4338, abs=1e-4)
+        eels = tem.get("Detector", {}).get("EELS", {})
+        assert (eels.get("collection_angle") == pytest.approx(3.34355, abs=1e-5)) if s.signal_type == "EELS" else not eels
+    assert key_metadata(signals[0].metadata)["TEM.Stage.tilt_alpha"] == "0 deg"  # -0.0 in the file
 
 
 def test_original_filename_is_the_files_name_not_the_path_as_typed(velox_emd, real_dir, monkeypatch):

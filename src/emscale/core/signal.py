@@ -658,7 +658,7 @@ def _with_unit(value, key: str):
     unit = _UNITS.get(key)
     if unit is None or isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         return value
-    return f"{float(value):g} {unit}"
+    return f"{float(value) + 0.0:g} {unit}"  # + 0.0: a stage at -0.0 deg (Velox) reads "0 deg"
 
 
 def _brief(value, most: int = 8):

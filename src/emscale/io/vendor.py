@@ -544,11 +544,34 @@ def unique_axis_names(dicts: list[dict], path: Path) -> list[dict]:
     return out
 
 
+def _mrad(value) -> float:
+    return 1e3 * float(value)
+
+
+# Velox tags that RosettaSciIO's mapping leaves out (0.8), though HyperSpy's EELS tools read them: the probe's
+# convergence semi-angle (``Optics.BeamConvergence``, rad) and, for EELS, the spectrometer's collection angle (the
+# end of ``EnergyFilter.CollectionAngleRange``, rad), both in mrad as DM's mapping writes them
+_VELOX_OPTICS = {"Optics.BeamConvergence": ("Acquisition_instrument.TEM.convergence_angle", _mrad)}
+_VELOX_EELS = {"CustomProperties.EnergyFilter.CollectionAngleRange.End.value": (
+    "Acquisition_instrument.TEM.Detector.EELS.collection_angle", _mrad)}
+
+
+def _with_velox_angles(d: dict) -> dict:
+    """``d`` with :data:`_VELOX_OPTICS` (and :data:`_VELOX_EELS` for an EELS signal) added to its mapping, where
+    its original metadata are Velox's (``Optics`` beside ``CustomProperties``)."""
+    om = d.get("original_metadata") or {}
+    if not ("Optics" in om and "CustomProperties" in om):
+        return d
+    eels = ((d.get("metadata") or {}).get("Signal") or {}).get("signal_type") == "EELS"
+    return dict(d, mapping={**(d.get("mapping") or {}), **_VELOX_OPTICS, **(_VELOX_EELS if eels else {})})
+
+
 def load_vendor(path: Path, lazy: bool = False, **reader_kwargs) -> list[Signal]:
     dicts = unique_axis_names(harmonise_axes(read_vendor(path, lazy=lazy, **reader_kwargs)), path)
     shared = _instrument_mapping(dicts)
     if shared:
         dicts = [d if d.get("mapping") else dict(d, mapping=shared) for d in dicts]
+    dicts = [_with_velox_angles(d) for d in dicts]
     try:
         signals = [signal_from_dict(d, lazy=lazy) for d in dicts]
     except EmscaleError as exc:  # what the reader gave does not form a signal: say which file gave it
