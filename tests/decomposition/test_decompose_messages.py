@@ -108,6 +108,10 @@ def test_a_rank_from_the_scree_elbow_says_it_is_a_guess():
     with pytest.warns(UserWarning, match="is the scree's elbow, not a noise edge: 4 eigenvalue"):
         d = em.decompose(em.Signal(x), "pca", n_components="auto")
     assert d.info["rank_method"] == "elbow" and "rank_warning" in d.info
+    assert "pass poisson=True for counts" in d.info["rank_warning"]
+    # background-subtracted (negative values): poisson=True would be refused, so it is not offered
+    d = em.decompose(em.Signal(x - 100.5), "pca", n_components="auto")
+    assert d.info["rank_method"] == "elbow" and "poisson=True" not in d.info["rank_warning"], d.info["rank_warning"]
     counts = em.Signal(rng.poisson(20.0, (8, 8, 64)).astype(np.uint16))
     assert em.decompose(counts, "pca", n_components="auto").info["rank_method"] == "parallel-analysis-poisson"
 

@@ -102,6 +102,9 @@ def test_a_moved_results_folder_replays(results, tmp_path):
     with pytest.raises(RecipeError, match="does not exist.*pass --input PATH"):
         replay_outdir(alone)
     assert replay_outdir(alone, input_path=moved / "inputs" / "in.zarr") == []
+    # a wrong --input is named as the user's, not sent back to the option it came from
+    with pytest.raises(RecipeError, match=r"in\.zarr: the input given \(--input\) does not exist$"):
+        replay_outdir(alone, input_path=tmp_path / "inputs" / "in.zarr")
 
 
 def _tamper_outputs_emptied(out):

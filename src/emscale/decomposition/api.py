@@ -431,9 +431,10 @@ def _rank(dm: DataMatrix, result, solver: str, rank_sel, rank_needed: bool, seed
                    f"{suggest_binning(dm.sums.col_sums, dm.sums.row_sums)} (Signal.rebin)")
     if ev.get("method") == "elbow":
         # a handful of values without Poisson weighting: no noise bulk and no simulated edge, only the scree's bend
+        # poisson=True is offered only where it would run: data with negative values are refused it
+        counts = ", or pass poisson=True for counts" if not dm.sums.n_negative else ""
         _rank_note(info, rank_needed, f"the rank estimate {rank} is the scree's elbow, not a noise edge: {m} "
-                   "eigenvalue(s) leave no noise bulk to measure (choose n_components from the scree, or pass "
-                   "poisson=True for counts)")
+                   f"eigenvalue(s) leave no noise bulk to measure (choose n_components from the scree{counts})")
     simulated_edge = str(ev.get("method", "")).startswith("parallel-analysis")
     lam, thr = np.asarray(ev.get("eigenvalues", [])), ev.get("threshold")
     if simulated_edge and thr and 0 < rank <= len(lam) and lam[rank - 1] < thr * (1 + EDGE_BAND):

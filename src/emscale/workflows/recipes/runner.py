@@ -181,8 +181,11 @@ def _check_writable(outdir: Path, overwrite: bool, protected=()) -> Path:
 
 
 def _load_input(recipe: Recipe, path: Path | None = None) -> Signal:
+    given = path is not None  # --input: the path the user named, not the recipe's
     path = recipe.input_path() if path is None else Path(path)
     if not path.exists():
+        if given:
+            raise RecipeError(f"{path}: the input given (--input) does not exist")
         raise RecipeError(f"{path}: the recipe's input does not exist" + (
             " (the results folder or the input moved? pass --input PATH)" if recipe.input.get("sha256") else ""))
     want = recipe.input.get("sha256")
