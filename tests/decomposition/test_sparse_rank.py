@@ -10,7 +10,7 @@ import pytest
 
 from emscale import DataError, Signal
 from emscale.decomposition import decompose
-from groundtruth import make_cube
+from groundtruth import make_cube, mixed_scene
 
 # (rank, shape, channels, counts/pixel, seed, bremsstrahlung fraction). Before: rank 0 (n_components 1) on the
 # first two (the top eigenvalues all at the Poisson-weighted ceiling 1, the noise edge too); the last two were
@@ -208,3 +208,25 @@ def test_a_component_that_is_a_single_count_is_named():
         warnings.simplefilter("error")
         for method in ("vca", "mcr", "nmf"):
             assert "single_count_components" not in decompose(s, method, n_components=3).info
+
+
+def test_a_map_whose_binned_rank_is_higher_says_so():
+    """Two phases in a gradient at 5 counts/pixel over 2048 channels: single pixels show one component above the noise,
+    the map binned 2 x 2 shows both, and nothing said so (a new user's mixtures at 5-10 counts/pixel: rank 1-2 of 3)."""
+    s, _ = mixed_scene(rank=2, kind="eds", layout="gradient", shape=(64, 64), n_channels=2048, counts=5, seed=2)
+    said = (r"the rank estimate is 1 at [45].* counts per pixel, and 2 with the map binned 2 x 2 .*bin it with "
+            r"s\.rebin\(scale=\(2, 2, 1\)\), or pass n_components=2")
+    with pytest.warns(UserWarning, match=said):
+        d = decompose(s, "pca", n_components="auto")
+    assert d.info["rank_estimate"] == d.n_components == 1  # the single pixels' rank stays the one used
+    assert d.info["rank_binned"]["rank"] == 2 and d.info["rank_binned"]["scale"] == [2, 2]
+    assert "binned 2 x 2" in d.info["rank_warning"]
+    assert "rank_binned" not in decompose(s, "pca", n_components=2).info  # no rank asked, no probe
+
+
+def test_a_sparse_map_whose_binned_rank_is_the_same_is_not_warned():
+    s, truth = make_cube(4, "eds", shape=(64, 64), n_channels=2048, counts=5, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = decompose(s, "pca", n_components="auto")
+    assert d.info["rank_estimate"] == truth.rank and "rank_binned" not in d.info

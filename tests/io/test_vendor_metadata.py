@@ -124,7 +124,10 @@ def test_velox_eels_angles(velox_emd):
         tem = s.metadata["Acquisition_instrument"]["TEM"]
         assert tem["convergence_angle"] == pytest.approx(21.4338, abs=1e-4)
         eels = tem.get("Detector", {}).get("EELS", {})
-        assert (eels.get("collection_angle") == pytest.approx(3.34355, abs=1e-5)) if s.signal_type == "EELS" else not eels
+        if s.signal_type == "EELS":
+            assert eels["collection_angle"] == pytest.approx(3.34355, abs=1e-5)
+        else:
+            assert not eels
     assert key_metadata(signals[0].metadata)["TEM.Stage.tilt_alpha"] == "0 deg"  # -0.0 in the file
 
 
