@@ -214,14 +214,16 @@ def test_a_map_whose_binned_rank_is_higher_says_so():
     """Two phases in a gradient at 5 counts/pixel over 2048 channels: single pixels show one component above the noise,
     the map binned 2 x 2 shows both, and nothing said so (a new user's mixtures at 5-10 counts/pixel: rank 1-2 of 3)."""
     s, _ = mixed_scene(rank=2, kind="eds", layout="gradient", shape=(64, 64), n_channels=2048, counts=5, seed=2)
-    said = (r"the rank estimate is 1 at [45].* counts per pixel, and 2 with the map binned 2 x 2 .*bin it with "
-            r"s\.rebin\(scale=\(2, 2, 1\)\), or pass n_components=2")
+    said = (r"the rank estimate is 1 at [45].* counts per pixel, and 2 with the map binned 2 x 2 .*compare "
+            r"n_components=2 on the scree, or bin it with s\.rebin\(scale=\(2, 2, 1\)\)")
     with pytest.warns(UserWarning, match=said):
         d = decompose(s, "pca", n_components="auto")
     assert d.info["rank_estimate"] == d.n_components == 1  # the single pixels' rank stays the one used
     assert d.info["rank_binned"]["rank"] == 2 and d.info["rank_binned"]["scale"] == [2, 2]
     assert "binned 2 x 2" in d.info["rank_warning"]
     assert "rank_binned" not in decompose(s, "pca", n_components=2).info  # no rank asked, no probe
+    # nor on lazy data, which the probe would read once more
+    assert "rank_binned" not in decompose(s.as_lazy(), "pca", n_components="auto").info
 
 
 def test_a_sparse_map_whose_binned_rank_is_the_same_is_not_warned():
