@@ -232,19 +232,21 @@ def decompose(
     mean_scale = None if dm.mean is None else dm.expand_pixels(dm.root_ag)
     ctx = Context(dm, pca_result, k, seed, groups, str(s.signal_type or ""))
     factors, loadings, method_info = meth.fit(ctx)
-    # VCA's endmembers are its groups, and its result stays what they give: refitted on the map's groups, 5 of 63
-    # cubes moved, by -0.09 to +1.56 degrees (low-count grains; measured 2026-12-04): too mixed to change its default
-    if groups is not None and pure_pixels_refused(method_info) and not meth.endmembers_are_pure_pixels:
-        refit, note = refit_on_map_groups(meth, ctx, sigma, (factors, loadings, method_info),
-                                           configure=lambda: dm.configure(poisson=poisson, centre=bool(centre)))
-        if refit is None:
-            method_info["pure_pixel_groups"] = note
+    if groups is not None and pure_pixels_refused(method_info):
+        if meth.endmembers_are_pure_pixels:
+            # VCA's endmembers are its groups, and its result stays what they give: refitted on the map's groups, 5
+            # of 63 cubes moved, by -0.09 to +1.56 degrees (low-count grains; measured 2026-12-04): too mixed to
+            # change its default. Said instead
+            _warn_no_pure_pixels(s, meth, method_info, k, PixelLayout.of(dm).judgeable)
         else:
-            idx, factors, loadings, method_info = refit
-            info["endmember_pixels"] = np.asarray(idx)
+            refit, note = refit_on_map_groups(meth, ctx, sigma, (factors, loadings, method_info),
+                                               configure=lambda: dm.configure(poisson=poisson, centre=bool(centre)))
+            if refit is None:
+                method_info["pure_pixel_groups"] = note
+            else:
+                idx, factors, loadings, method_info = refit
+                info["endmember_pixels"] = np.asarray(idx)
     _warn_not_converged(meth, method_info)
-    if meth.endmembers_are_pure_pixels and pure_pixels_refused(method_info):
-        _warn_no_pure_pixels(s, meth, method_info, k, PixelLayout.of(dm).judgeable)
     if meth.nonnegative and poisson:
         _warn_single_count_components(s, factors, dm.sums.col_sums, method_info)
     params = {"n_components": int(n_components) if isinstance(n_components, np.integer) else n_components,
