@@ -274,7 +274,8 @@ def _shown(v) -> str:
 def demo(
     out: Path = typer.Option(Path("emscale_demo"), "-o", "--out", help="Output directory."),
     seed: int = typer.Option(0, help="Seed of the generated samples and of every random choice."),
-    overwrite: bool = typer.Option(False, help="Replace an existing, non-empty output folder (whole)."),
+    overwrite: bool = typer.Option(False, help="Replace the files of an earlier demo in OUT (only a folder the demo "
+                                   "wrote; files of yours in it are kept)."),
 ):
     """Run every pipeline (EDS, EELS, CS-STEM, tomography) on the embedded samples and the real tilt series,
     write the reports and a landing page OUT/index.html."""

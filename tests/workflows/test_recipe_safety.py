@@ -222,11 +222,6 @@ def test_demo_never_destroys_a_users_folder(tmp_path, monkeypatch):
     (old / "eds" / "manifest.json").write_text("{}")
     listing = {"emscale": "0", "files": ["index.html", "eds/manifest.json"]}
     (old / "demo_files.json").write_text(json.dumps(listing))
-    (old / "my_notes.txt").write_text("mine")  # put into the demo folder: --overwrite would have deleted it
-    with pytest.raises(OutputExistsError, match=r"holds 1 file\(s\) that emscale did not write or "
-                                                r"that were changed since \(my_notes.txt\)"):
-        run_demo(old, overwrite=True)
-    (old / "my_notes.txt").unlink()
     monkeypatch.setattr(demo, "_write_demo", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
     with pytest.raises(RuntimeError, match="boom"):
         run_demo(old, overwrite=True)
@@ -359,26 +354,101 @@ def test_overwrite_keeps_a_report_the_user_edited(user_folder, tmp_path):
     report.write_text(report.read_text() + "<p>my reading of the figures</p>")
     os.utime(report, (report.stat().st_atime, (out / "manifest.json").stat().st_mtime + 5))
     with pytest.raises(OutputExistsError, match=r"holds 1 file\(s\) .* \(report.html \(changed since emscale wrote "
-                                                r"it\)\); --overwrite would delete them"):
+                                                r"it\)\); --overwrite would lose them"):
         run_recipe(user_folder / "r.toml", out, overwrite=True)
     assert report.read_text().endswith("<p>my reading of the figures</p>")
 
 
+def _small_demo(monkeypatch, text: str) -> None:
+    """The demo's pipelines replaced by two files: its folder handling is what is tested."""
+    import emscale.workflows.demo as demo
+
+    def write(outdir, *args):
+        (outdir / "eds").mkdir()
+        (outdir / "eds" / "manifest.json").write_text(text)
+        (outdir / "index.html").write_text(text)
+
+    monkeypatch.setattr(demo, "_write_demo", write)
+
+
+def test_demo_overwrite_replaces_its_own_files_and_keeps_the_users(tmp_path, monkeypatch):
+    # "with --overwrite replace only what it wrote": a user's notes in the demo folder stopped the rerun (issue 17)
+    import os
+
+    out = tmp_path / "demo"
+    _small_demo(monkeypatch, "first")
+    run_demo(out)
+    (out / "my_notes.txt").write_text("mine")
+    (out / "eds" / "reading.md").write_text("the EDS map")
+    (out / "drafts" / "fig").mkdir(parents=True)
+    (out / "drafts" / "fig" / "a.svg").write_text("<svg/>")
+    (out / "empty").mkdir()
+    (out / "link").symlink_to("my_notes.txt")
+    notes_inode = (out / "my_notes.txt").stat().st_ino
+    _small_demo(monkeypatch, "second")
+    run_demo(out, overwrite=True)
+    assert (out / "index.html").read_text() == "second" and (out / "eds" / "manifest.json").read_text() == "second"
+    assert (out / "my_notes.txt").read_text() == "mine" and (out / "my_notes.txt").stat().st_ino == notes_inode
+    assert (out / "eds" / "reading.md").read_text() == "the EDS map"
+    assert (out / "drafts" / "fig" / "a.svg").read_text() == "<svg/>" and (out / "empty").is_dir()
+    assert os.readlink(out / "link") == "my_notes.txt"
+    assert not [p.name for p in tmp_path.iterdir() if p.name != "demo"]  # no temporary or old folder left
+    # the user's files are still theirs, not the demo's: a third run keeps them again
+    _small_demo(monkeypatch, "third")
+    run_demo(out, overwrite=True)
+    assert (out / "index.html").read_text() == "third" and (out / "my_notes.txt").read_text() == "mine"
+
+
+def test_demo_overwrite_refuses_what_it_would_lose(tmp_path, monkeypatch):
+    import os
+
+    out = tmp_path / "demo"
+    _small_demo(monkeypatch, "first")
+    run_demo(out)
+    # a demo file the user edited would be replaced: refused, nothing written
+    (out / "index.html").write_text("my edits")
+    later = (out / "demo_files.json").stat().st_mtime + 5
+    os.utime(out / "index.html", (later, later))
+    with pytest.raises(OutputExistsError, match=r"index.html \(changed since emscale wrote it\).*would lose them"):
+        run_demo(out, overwrite=True)
+    assert (out / "index.html").read_text() == "my edits"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
+    # a file of the user's named as one of the new results: the old folder is left whole, the new one beside it
+    (out / "index.html").unlink()
+    run_demo(out, overwrite=True)  # a demo file the user deleted is simply written again
+    import emscale.workflows.demo as demo
+
+    def write(outdir, *args):
+        (outdir / "index.html").write_text("fourth")
+        (outdir / "notes.txt").write_text("the demo's")
+
+    monkeypatch.setattr(demo, "_write_demo", write)
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(OutputExistsError, match=r"notes.txt, of yours, has the name of one of the new results.*"
+                                                r"new results are in"):
+        run_demo(out, overwrite=True)
+    assert (out / "notes.txt").read_text() == "mine" and (out / "index.html").read_text() == "first"
+    beside = [p for p in tmp_path.iterdir() if p.name.startswith("demo.new-")]
+    assert len(beside) == 1 and (beside[0] / "notes.txt").read_text() == "the demo's"
+    assert sorted(p.name for p in beside[0].iterdir()) == ["demo_files.json", "index.html", "notes.txt"]
+
+
 def test_demo_overwrite_keeps_a_file_the_user_edited(tmp_path):
-    from emscale.workflows.demo import DEMO_FILES, _unlisted_in_demo
+    from emscale.workflows.demo import DEMO_FILES, _added_to_demo, _changed_in_demo
 
     d = tmp_path / "demo"
     d.mkdir()
     (d / "index.html").write_text("written")
     (d / DEMO_FILES).write_text(json.dumps({"emscale": "0", "files": {"index.html": em.core.history.file_digest(
         d / "index.html")}}))
-    assert _unlisted_in_demo(d) == []
+    assert _changed_in_demo(d) == [] and _added_to_demo(d) == []
     (d / "index.html").write_text("edited")
     os_time = (d / DEMO_FILES).stat().st_mtime + 5
     import os
 
     os.utime(d / "index.html", (os_time, os_time))
-    assert _unlisted_in_demo(d) == ["index.html (changed since emscale wrote it)"]
+    assert _changed_in_demo(d) == ["index.html (changed since emscale wrote it)"] and _added_to_demo(d) == []
+    assert _changed_in_demo(tmp_path) is None and _added_to_demo(tmp_path) == []  # no demo folder
 
 
 @pytest.mark.parametrize("overwrite", [False, True])

@@ -11,7 +11,8 @@ filesystem) and moved into place only once complete:
   whole); a folder is swapped under an exclusive ``flock`` on the destination folder itself, by
   ``renameat2(RENAME_EXCHANGE)`` where available -- the destination is never missing, the old folder lands under
   the temporary name and is removed -- else by two renames (destination to ``.NAME.old-PID-HOST-RANDOM``, new
-  folder to the destination).
+  folder to the destination). Entries of the user's in the old folder that the writer keeps (the demo's
+  ``--overwrite``) are hard-linked into the new one just before the swap, so each is in place at every moment.
 
 An existing *empty* results folder (``-o .``) is not swapped, which would leave a shell inside it in a deleted
 folder: it is filled in place from a temporary folder inside it, entry by entry under its lock, the listing of what
@@ -301,12 +302,18 @@ def read_lock(path) -> Iterator[None]:
 
 
 class _Changed(Exception):
-    """The destination changed while the new folder was written, so that it may no longer be replaced."""
+    """The destination may no longer be replaced: it changed while the new folder was written (``changed``), or
+    what of the user's it holds cannot be kept in the new one."""
+
+    def __init__(self, why: str, changed: bool = True):
+        super().__init__(why)
+        self.changed = changed
 
 
-def _swap_in(tmp: Path, dst: Path, overwrite: bool, replaceable=None) -> Path | None:
+def _swap_in(tmp: Path, dst: Path, overwrite: bool, replaceable=None, keep=None) -> Path | None:
     """Put the complete ``tmp`` at ``dst``. Returns what to delete afterwards (the old folder), if anything.
-    ``replaceable(dst)``: None where an existing folder may be replaced, else why not (checked under its lock)."""
+    ``replaceable(dst)``: None where an existing folder may be replaced, else why not (checked under its lock);
+    ``keep(dst)``: the entries of the user's in it to keep in the new folder (:func:`_link_kept`)."""
     while True:
         try:
             _move_new(tmp, dst)
@@ -324,6 +331,8 @@ def _swap_in(tmp: Path, dst: Path, overwrite: bool, replaceable=None) -> Path | 
             why = None if replaceable is None else replaceable(dst)
             if why is not None:
                 raise _Changed(why)
+            if keep is not None:
+                _link_kept(dst, tmp, keep(dst))
             if _renameat2(tmp, dst, _EXCHANGE):
                 return tmp  # the old folder is now under the temporary name
             old = temporary_sibling(dst, "old")
@@ -333,6 +342,34 @@ def _swap_in(tmp: Path, dst: Path, overwrite: bool, replaceable=None) -> Path | 
         finally:
             if fd != _NO_LOCKS:
                 os.close(fd)
+
+
+def _link_kept(dst: Path, tmp: Path, kept: list[str]) -> None:
+    """Hard-link the user's entries ``kept`` of ``dst`` (relative paths; an empty folder's ends in ``/``) into the
+    new folder ``tmp`` before the swap. Links, not moves: until the old folder is removed each file is in both, so a
+    crash at any point leaves it in place (at worst twice); nothing is copied. Refused (:class:`_Changed`, the new
+    results kept beside) where a name is one of the new results' or the file system has no hard links."""
+    made: list[Path] = []
+    try:
+        for rel in kept:
+            new = tmp / rel
+            if os.path.lexists(new):
+                raise _Changed(f"{rel.rstrip('/')}, of yours, has the name of one of the new results; move it out "
+                               "first", changed=False)
+            try:
+                if rel.endswith("/"):
+                    new.mkdir(parents=True)
+                else:
+                    new.parent.mkdir(parents=True, exist_ok=True)
+                    os.link(dst / rel, new, follow_symlinks=False)
+                made.append(new)
+            except OSError as exc:
+                raise _Changed(f"{rel}, of yours, could not be kept in the new folder ({exc.strerror or exc}); move "
+                               "it out first", changed=False) from None
+    except _Changed:  # the new results, kept beside, hold none of the user's entries
+        for new in reversed(made):
+            new.rmdir() if new.is_dir() and not new.is_symlink() else new.unlink()
+        raise
 
 
 def atomic_write(dst, content: str | bytes | Callable[[Path], None], overwrite: bool = False) -> None:
@@ -408,7 +445,7 @@ def _not_replaceable(dst: Path, unlisted: Callable[[Path], list[str] | None], wh
     if foreign:
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         return (f"{dst} holds {len(foreign)} file(s) that emscale did not write or that were changed since "
-                f"({shown}); --overwrite would delete them: move them out first")
+                f"({shown}); --overwrite would lose them: move them out first")
     return None
 
 
@@ -429,7 +466,8 @@ def replaceable_folder(overwrite: bool, unlisted: Callable[[Path], list[str] | N
 
 
 def atomic_dir(dst, write: Callable[[Path], None], overwrite: bool = False, create: bool = False,
-               replaceable: Callable[[Path], str | None] | None = None, last: str | None = None) -> None:
+               replaceable: Callable[[Path], str | None] | None = None, last: str | None = None,
+               keep: Callable[[Path], list[str]] | None = None) -> None:
     """Run ``write(tmp)`` to fill a temporary sibling folder, then move it to ``dst``.
 
     ``create=True`` makes the temporary folder first (``write`` fills it); otherwise ``write`` creates it (a
@@ -437,7 +475,9 @@ def atomic_dir(dst, write: Callable[[Path], None], overwrite: bool = False, crea
     of two writers of a new ``dst`` without ``overwrite`` one wins and the other gets ``OutputExistsError``.
     ``replaceable(dst)`` (:func:`replaceable_folder`), checked under the lock just before an existing ``dst`` is
     replaced, says why it may not be (None: it may); then nothing is replaced, the new folder is kept beside it
-    under a name of its own, and the ``OutputExistsError`` names both.
+    under a name of its own, and the ``OutputExistsError`` names both. ``keep(dst)``, called there too, lists the
+    entries of the user's (relative paths, an empty folder's ending in ``/``) that the new folder keeps
+    (:func:`_link_kept`).
 
     With ``create=True`` an existing *empty* folder is filled in place (:func:`_fill_in_place`), not swapped for a
     new one: ``-o .`` in an empty folder left the shell in the deleted old folder, seeing nothing.
@@ -450,12 +490,12 @@ def atomic_dir(dst, write: Callable[[Path], None], overwrite: bool = False, crea
         if create:
             tmp.mkdir()
         write(tmp)
-        old = _fill_in_place(tmp, dst, last) if in_place else _swap_in(tmp, dst, overwrite, replaceable)
+        old = _fill_in_place(tmp, dst, last) if in_place else _swap_in(tmp, dst, overwrite, replaceable, keep)
     except _Changed as why:  # hours of work are not thrown away for it: kept where no clean-up removes them
         kept = dst.with_name(f"{dst.name}.new-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
         os.rename(tmp, kept)
-        raise OutputExistsError(f"{dst} changed while this run wrote its results ({why}); it was not replaced, "
-                                f"and the new results are in {kept}") from None
+        lead = f"{dst} changed while this run wrote its results ({why})" if why.changed else f"{dst}: {why}"
+        raise OutputExistsError(f"{lead}; it was not replaced, and the new results are in {kept}") from None
     except OSError as exc:
         _remove(tmp)
         if str(tmp) in str(exc.filename or "") and not isinstance(exc, FileFormatError):  # the disk full...

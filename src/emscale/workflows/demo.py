@@ -152,12 +152,15 @@ def run_demo(outdir, seed: int = 0, overwrite: bool = False, progress=None, tomo
 
     The whole folder is built under a temporary sibling and renamed into place when complete (an existing empty
     ``outdir`` is filled in place, its listing of files last). A non-empty ``outdir`` is refused unless
-    ``overwrite=True``; then it is replaced whole, so nothing of the old folder is mixed with the new one. Recipes
-    name their inputs relative to themselves: the folder can be moved.
+    ``overwrite=True``, and then unless it is a demo folder whose own files are as the demo wrote them (a figure
+    edited since is named, and nothing replaced). Its files are replaced in one swap of folders, so nothing of the
+    old run is mixed with the new one; files and folders of the user's put into it are kept (hard-linked into the
+    new folder before the swap: no crash loses them). Recipes name their inputs relative to themselves: the folder
+    can be moved.
     ``progress(message)`` is called before each stage and step; ``log(message)`` after each stage (its time).
     """
     refuse_folder_in_store(outdir, "demo folder")
-    outdir = check_output_folder(outdir, overwrite, _unlisted_in_demo, what="demo folder")
+    outdir = check_output_folder(outdir, overwrite, _changed_in_demo, what="demo folder")
     summary: dict = {}
 
     def write(tmp: Path) -> None:
@@ -170,19 +173,29 @@ def run_demo(outdir, seed: int = 0, overwrite: bool = False, progress=None, tomo
         (tmp / DEMO_FILES).write_text(json.dumps({"emscale": versions().get("emscale", ""), "files": files}))
 
     atomic_dir(outdir, write, overwrite=True, create=True,
-               replaceable=replaceable_folder(overwrite, _unlisted_in_demo, "demo folder"), last=DEMO_FILES)
+               replaceable=replaceable_folder(overwrite, _changed_in_demo, "demo folder"), last=DEMO_FILES,
+               keep=_added_to_demo)
     return summary
 
 
-DEMO_FILES = "demo_files.json"  # every file the demo wrote: --overwrite deletes no other
+DEMO_FILES = "demo_files.json"  # every file the demo wrote: --overwrite replaces no other
 
 
-def _unlisted_in_demo(folder: Path) -> list[str] | None:
-    """The files in ``folder`` that the demo did not write (:data:`DEMO_FILES`), or None where it is no demo folder
-    (:func:`.recipes.runner.unlisted_files`)."""
-    from .recipes.runner import unlisted_files
+def _changed_in_demo(folder: Path) -> list[str] | None:
+    """The demo's files in ``folder`` changed since it wrote them (:data:`DEMO_FILES`), in words, or None where it is
+    no demo folder: ``--overwrite`` would replace them with new ones, so it refuses."""
+    from .recipes.runner import folder_changes
 
-    return unlisted_files(folder, DEMO_FILES)
+    changes = folder_changes(folder, DEMO_FILES)
+    return None if changes is None else [f"{rel} (changed since emscale wrote it)" for rel in changes[1]]
+
+
+def _added_to_demo(folder: Path) -> list[str]:
+    """The entries of the user's in the demo folder ``folder``, which ``--overwrite`` keeps."""
+    from .recipes.runner import folder_changes
+
+    changes = folder_changes(folder, DEMO_FILES)
+    return [] if changes is None else changes[0]
 
 
 class _Stages:

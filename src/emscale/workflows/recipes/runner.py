@@ -123,9 +123,22 @@ def versions() -> dict:
 # -- running ---------------------------------------------------------------------------------------------------
 def unlisted_files(folder: Path, listing: str = MANIFEST) -> list[str] | None:
     """The files in ``folder`` that its ``listing`` (a results folder's manifest, the demo's list) does not name (a
-    user's notes put into it) or whose digest it names no longer (a report or figure the user edited), or None where
-    ``folder`` is no folder emscale wrote: ``--overwrite`` replaces only a folder where this is empty. A file of that
-    name alone does not make one (other tools write ``manifest.json``): it must be emscale's, with its ``files``.
+    user's notes put into it) or whose digest it names no longer (a report or figure the user edited), in words, or
+    None where ``folder`` is no folder emscale wrote: ``--overwrite`` replaces only a folder where this is empty
+    (see :func:`folder_changes`)."""
+    changes = folder_changes(folder, listing)
+    if changes is None:
+        return None
+    added, changed = changes
+    return ([f"{rel} (empty folder)" if rel.endswith("/") else rel for rel in added]
+            + [f"{rel} (changed since emscale wrote it)" for rel in changed])
+
+
+def folder_changes(folder: Path, listing: str = MANIFEST) -> tuple[list[str], list[str]] | None:
+    """``(added, changed)``: the entries of ``folder`` that its ``listing`` does not name (:func:`listed_only`) and
+    the files it names whose digest it names no longer, or None where ``folder`` is no folder emscale wrote. A file
+    of that name alone does not make one (other tools write ``manifest.json``): it must be emscale's, with its
+    ``files``.
 
     Only files touched after the listing was written are hashed again (it is written last), so checking a folder of
     large stores costs no read of their chunks."""
@@ -137,11 +150,10 @@ def unlisted_files(folder: Path, listing: str = MANIFEST) -> list[str] | None:
     if not isinstance(written, dict) or "emscale" not in written or not isinstance(written.get("files"), dict | list):
         return None
     files = written["files"]
-    foreign = listed_only(folder, {str(f) for f in files} | {listing})
-    if isinstance(files, dict):
-        foreign += [f"{rel} (changed since emscale wrote it)" for rel, digest in sorted(files.items())
-                    if _changed(folder / rel, digest, since)]
-    return foreign
+    added = listed_only(folder, {str(f) for f in files} | {listing})
+    changed = [rel for rel, digest in sorted(files.items()) if _changed(folder / rel, digest, since)] \
+        if isinstance(files, dict) else []
+    return added, changed
 
 
 def _changed(path: Path, digest, since: float) -> bool:
@@ -155,17 +167,18 @@ def _changed(path: Path, digest, since: float) -> bool:
 
 
 def listed_only(folder: Path, listed: set[str]) -> list[str]:
-    """The files below ``folder`` (relative POSIX paths, sorted) that ``listed`` lacks, and the folders of no
-    listed output that hold nothing (a user's empty folder, which went unseen)."""
+    """The entries below ``folder`` other than folders (relative POSIX paths, sorted) that ``listed`` lacks, and the
+    folders of no listed output that hold nothing (a user's empty folder, which went unseen), their paths ending in
+    ``/``."""
     tops = {name.split("/")[0] for name in listed}
     out = []
     for f in folder.rglob("*"):
         rel = f.relative_to(folder).as_posix()
-        if f.is_file() or f.is_symlink():
+        if f.is_symlink() or not f.is_dir():
             if rel not in listed:
                 out.append(rel)
-        elif f.is_dir() and rel.split("/")[0] not in tops and not any(f.iterdir()):
-            out.append(f"{rel}/ (empty folder)")
+        elif rel.split("/")[0] not in tops and not any(f.iterdir()):
+            out.append(f"{rel}/")
     return sorted(out)
 
 
