@@ -133,9 +133,22 @@ def _xray_line(e: np.ndarray, centre: float) -> np.ndarray:
     return g / g.sum()
 
 
-def particle_spectra(e: np.ndarray, beam_energy: float = 20.0) -> np.ndarray:
-    """Unit-sum SEM-EDS spectra of Al (the substrate) and Ag (the particles) on the energy axis ``e`` (keV): a
-    Kramers continuum (:func:`kramers_continuum`), and the K lines of Al and the L lines of Ag."""
+# substrate, particles: keV -> weight of their lines, where the particles' lines are all the substrate's too (a
+# metal on its own oxide); Ag on Al (lines of their own) is particle_spectra's default
+SHARED_LINE_PAIRS = {
+    "Si on SiO2": ({1.740: 1.0, 1.836: 0.02, 0.525: 0.9}, {1.740: 1.0, 1.836: 0.02}),
+    "Fe on Fe oxide": ({6.404: 1.0, 7.058: 0.14, 0.705: 0.12, 0.525: 0.5}, {6.404: 1.0, 7.058: 0.14, 0.705: 0.12}),
+}
+
+
+def particle_spectra(e: np.ndarray, beam_energy: float = 20.0, pair: str = "Ag on Al") -> np.ndarray:
+    """Unit-sum SEM-EDS spectra of the substrate and the particles on the energy axis ``e`` (keV): a Kramers
+    continuum (:func:`kramers_continuum`), and the K lines of Al and the L lines of Ag, or (``pair``) those of
+    :data:`SHARED_LINE_PAIRS`."""
+    if pair != "Ag on Al":
+        substrate, particles = (0.35 * kramers_continuum(e, beam_energy, 0.5) + sum(
+            w * _xray_line(e, c) for c, w in lines.items()) for lines in SHARED_LINE_PAIRS[pair])
+        return np.stack([substrate / substrate.sum(), particles / particles.sum()])
     al = 0.35 * kramers_continuum(e, beam_energy, 0.5) + _xray_line(e, 1.487) + 0.02 * _xray_line(e, 1.557)
     ag = 0.45 * kramers_continuum(e, beam_energy, 0.5) + sum(w * _xray_line(e, c) for c, w in (
         (2.984, 1.0), (3.151, 0.45), (3.348, 0.08), (3.520, 0.05), (2.634, 0.05)))
@@ -143,17 +156,19 @@ def particle_spectra(e: np.ndarray, beam_energy: float = 20.0) -> np.ndarray:
 
 
 def particles_on_substrate(shape: tuple[int, int] = (50, 50), n_channels: int = 2048, counts: float = 380.0,
-                           ag_max: float = 0.6, profile: str = "hemisphere", n_particles: int = 6, seed: int = 0):
+                           ag_max: float = 0.6, profile: str = "hemisphere", n_particles: int = 6, seed: int = 0,
+                           pair: str = "Ag on Al"):
     """(Signal, spectra): an SEM-EDS map of Ag particles on an Al substrate, the issue's real map in shape and dose
     (50 x 50 x 2048 at 10 eV/channel, ~380 counts/pixel). The substrate is pure Al everywhere around the
     particles; the beam sees Al through every particle, so Ag is never pure: a particle's Ag fraction peaks at
     ``ag_max`` times 0.6-1 (thicknesses differ) at its centre, under a ``"hemisphere"`` (thickness
-    ``sqrt(1 - r^2 / R^2)``) or a flat ``"disc"`` with soft edges; radii 3-8 pixels."""
+    ``sqrt(1 - r^2 / R^2)``) or a flat ``"disc"`` with soft edges; radii 3-8 pixels. ``pair``: another substrate
+    and particles (:data:`SHARED_LINE_PAIRS`), the particles' lines all in the substrate's spectrum too."""
     from emscale import Signal
 
     rng = np.random.default_rng(seed)
     e = (np.arange(n_channels) + 0.5) * 0.01
-    spectra = particle_spectra(e)
+    spectra = particle_spectra(e, pair=pair)
     yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(float)
     ag = np.zeros(shape)
     for _ in range(n_particles):

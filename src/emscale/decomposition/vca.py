@@ -262,7 +262,8 @@ def judged(ctx: Context) -> dict:
 # spectra's end to take
 _ACTIONS = {": the solver's own factorisation is kept": "",
             "; the spectra's end taken": "; NMF and MCR take the spectra's end here",
-            "; the solver's own spectra kept, at the spectra's end already": "; NMF and MCR keep their own spectra"}
+            "; the solver's own spectra kept, at the spectra's end already": "; NMF and MCR keep their own spectra",
+            "; each of those taken at the spectra's end": "; NMF and MCR take those at the spectra's end"}
 
 
 def _without_action(reason: str) -> str:
