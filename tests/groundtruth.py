@@ -183,6 +183,36 @@ def particles_on_substrate(shape: tuple[int, int] = (50, 50), n_channels: int = 
     return Signal(data, axes=axes, signal_type="EDS_SEM", metadata={"Signal": {"counts": True}}), spectra
 
 
+def flakes_and_particles(shape: tuple[int, int] = (64, 64), n_channels: int = 1024, counts: float = 2000.0,
+                         flake_share: float = 0.5, seed: int = 0):
+    """(Signal, spectra): an SEM-EDS map (0-20 keV) of an SiO2 substrate with three flat MoS2 flakes (radii 8-13
+    pixels) that cover ``flake_share`` of the signal where they lie -- a region of one constant mixture, never pure
+    -- and six Au hemispheres (radii 3-6 pixels, up to 70 % Au at their centre). Every phase has lines of its own.
+    Spectra: SiO2, MoS2, Au (unit sum)."""
+    from emscale import Signal
+
+    rng = np.random.default_rng(seed)
+    e = (np.arange(n_channels) + 0.5) * (20.0 / n_channels)
+    lines = ({1.740: 1.0, 0.525: 0.9}, {2.293: 1.0, 2.307: 0.8, 17.48: 0.3}, {2.123: 1.0, 9.713: 0.6, 11.44: 0.2})
+    spectra = np.stack([0.35 * kramers_continuum(e, 20.0, 0.5) + sum(w * _xray_line(e, c) for c, w in ln.items())
+                        for ln in lines])
+    spectra /= spectra.sum(axis=1, keepdims=True)
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(float)
+    flake, au = np.zeros(shape), np.zeros(shape)
+    for _ in range(3):
+        cy, cx, r = rng.uniform(10, shape[0] - 10), rng.uniform(10, shape[1] - 10), rng.uniform(8, 13)
+        flake = np.maximum(flake, flake_share / (1 + np.exp((np.hypot(yy - cy, xx - cx) / r - 1) * 12)))
+    for _ in range(6):
+        cy, cx, r = rng.uniform(4, shape[0] - 4), rng.uniform(4, shape[1] - 4), rng.uniform(3, 6)
+        au = np.maximum(au, 0.7 * np.sqrt(np.clip(1 - ((yy - cy) ** 2 + (xx - cx) ** 2) / r**2, 0, 1)))
+    flake = np.minimum(flake, 1 - au)
+    fractions = np.stack([1 - flake - au, flake, au], axis=-1)
+    data = rng.poisson(counts * fractions @ spectra).astype(np.uint16)
+    axes = [{"name": "y", "navigate": True, "units": "nm"}, {"name": "x", "navigate": True, "units": "nm"},
+            {"name": "Energy", "scale": 20.0 / n_channels, "offset": 10.0 / n_channels, "units": "keV"}]
+    return Signal(data, axes=axes, signal_type="EDS_SEM", metadata={"Signal": {"counts": True}}), spectra
+
+
 FILM_LINES = {  # keV: weight. A film, then the two kinds of particle on it
     "SiN": ({1.740: 1.0, 0.392: 0.6}, {2.984: 1.0, 3.151: 0.4}, {4.511: 1.0, 4.932: 0.14, 0.452: 0.15, 0.525: 0.8}),
     "C": ({0.277: 1.0, 8.048: 0.15, 8.905: 0.02, 0.930: 0.04}, {2.123: 1.0, 9.713: 0.5, 11.44: 0.2},

@@ -114,6 +114,11 @@ SUBSTRATE_LEVEL = 0.8
 # differ by at least this are weighed as disputed where the film goes on under them (0.93-0.99 on a reviewer's 16
 # fits of C-film maps under Au, Fe2O3 and Pt particles: 5.7-7.6 -> 0.3-0.8 degrees)
 MOVED_DEGREES = 3.0
+# A component held at its pixels where the particles' groups fill no plateau (mixed_end) holds at least this share
+# of the particles' own counts in their channel groups (line_shares): their line is its line too, and the spectra's
+# end would strip it (SiO2 under Si particles 0.5). A constant mixture of a phase of lines of its own next to them
+# holds only its continuum there
+SHARED_LINE = 0.1
 # ... unless at most this share of the pixels lie beyond any group's vertex by more than their noise: pure regions
 # too narrow to hold a plateau after the smoothing (layers 3 pixels wide: plateau 0.33, beyond 0.0), where a mixed
 # map's extreme mixtures spread beyond their groups (3.2-32 % on those 26 fits)
@@ -544,6 +549,27 @@ def substrate_levels(pixel_end, channel_end, disputed) -> dict[int, float]:
     return levels
 
 
+def line_shares(pixel_end, channel_end, group_channels, particles) -> dict[int, float]:
+    """``{component: share}`` for each component of the pixel end ``(W, H)``: the most, over the ``particles``
+    (pixel-end components), of its unit-sum spectrum's counts in a particle's channel group (``group_channels``, of
+    the spectra's end ``channel_end``'s components, paired by spectra) relative to the particle's own there. About
+    0.5 for SiO2 at the Si K line of Si particles; a spectrum without the particles' lines holds only its continuum
+    there (under 0.01 on 512 channels). 0 where a component is not paired."""
+    h = np.maximum(np.asarray(pixel_end[1], dtype=float), 0.0)
+    h = h / np.maximum(h.sum(axis=1, keepdims=True), 1e-300)
+    match = spectral_angles(channel_end[1], pixel_end[1])[1]
+    out = {c: 0.0 for c in range(h.shape[0])}
+    for d in particles:
+        if match[d] < 0:
+            continue
+        g = np.asarray(group_channels[match[d]], dtype=np.int64)
+        own = max(float(h[d, g].sum()), 1e-300)
+        for c in out:
+            if c != d:
+                out[c] = max(out[c], float(h[c, g].sum()) / own)
+    return out
+
+
 def mixed_end(w: np.ndarray, h: np.ndarray, pixel_end, channel_end, held) -> tuple[np.ndarray, np.ndarray] | None:
     """The member of the family whose components ``held`` are those of the pixel end and the others those of the
     spectra's end (paired by spectra): ``(W', H')`` in data units, or None where the spectra define no rotation of
@@ -586,8 +612,10 @@ def settle_ends(w: np.ndarray, h: np.ndarray, pixel_end, layout, shapes=None, no
     every disputed component's group fills a plateau (:data:`MIN_PLATEAU`) and no undisputed component goes on
     under them at the spectra's end (:func:`substrate_levels`, :data:`SUBSTRATE_LEVEL`: a support film); else
     the spectra's end is taken -- for every component but those whose group fills a plateau (an undisputed one: a
-    plateau that no more than :data:`NARROW_BEYOND` of the pixels lie beyond), a substrate around particles, which
-    keep their pure pixels (:func:`mixed_end`; not under a film, whose particles' plateaus are mixtures with it).
+    plateau that no more than :data:`NARROW_BEYOND` of the pixels lie beyond) and that hold the lines of the
+    particles taken at their lines (:func:`line_shares`, :data:`SHARED_LINE`): a substrate around particles of its
+    own element, which keeps its pure pixels (:func:`mixed_end`; not under a film, whose particles' plateaus are
+    mixtures with it).
     ``shapes``: the pixel end's :class:`.regions.RegionShape` per component
     (:func:`channel_end`), where ``layout`` is judgeable.
     Measured (NMF, 76 EDS scenes where both evidences pass, the median angle of the spectra from the truth summed
@@ -658,6 +686,14 @@ def settle_ends(w: np.ndarray, h: np.ndarray, pixel_end, layout, shapes=None, no
     # (6.2 % beyond) was held at its pixels: MCR 2.0 -> 3.6 degrees
     held = [c for c in sorted(shapes) if shapes[c].plateau >= MIN_PLATEAU
             and (c in plateaus or shapes[c].beyond <= NARROW_BEYOND)]
+    # ... and only a component that holds the lines of the particles taken at their lines: what the spectra's end
+    # would strip from it. A region of one constant mixture (a flat flake over the substrate) fills a plateau too, and
+    # held at its pixels next to particles of lines of their own it went 0.3-0.8 -> 20-67 degrees from the truth (a
+    # reviewer's 17 scenes); its mixture holds none of the particles' lines
+    particles = [c for c in plateaus if plateaus[c] < MIN_PLATEAU]
+    shares = line_shares(pixel_end, rot, ev["group_channels"], particles)
+    ev["particle_line_shares"] = {str(c): round(shares[c], 3) for c in held}
+    held = [c for c in held if shares[c] >= SHARED_LINE]
     # a film going on under the disputed components makes their plateaus particle-and-film mixtures (not regions of
     # a phase of its own): a reviewer's SiN film under Ag and TiO2 read one at 0.44 or more, and kept at the pixel
     # end it went 0.6 -> 17 degrees from the truth
