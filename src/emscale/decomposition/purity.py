@@ -119,6 +119,24 @@ MOVED_DEGREES = 3.0
 # end would strip it (SiO2 under Si particles 0.5). A constant mixture of a phase of lines of its own next to them
 # holds only its continuum there
 SHARED_LINE = 0.1
+
+# What NMF and MCR do on a verdict, said at the end of the reasons here; VCA, which has no solver's own
+# factorisation to keep nor spectra's end to take, says instead what NMF and MCR do (without_action)
+KEPT_OWN = ": the solver's own factorisation is kept"
+CHANNEL_END_TAKEN = "; the spectra's end taken"
+OWN_AT_CHANNEL_END = "; the solver's own spectra kept, at the spectra's end already"
+OTHERS_AT_CHANNEL_END = "; each of those taken at the spectra's end"
+_SAID_BY_OTHERS = {KEPT_OWN: "", CHANNEL_END_TAKEN: "; NMF and MCR take the spectra's end here",
+                   OWN_AT_CHANNEL_END: "; NMF and MCR keep their own spectra",
+                   OTHERS_AT_CHANNEL_END: "; NMF and MCR take those at the spectra's end"}
+
+
+def without_action(reason: str) -> str:
+    """A reason of the tests here as a method that takes no end of the family reads it (VCA): the verdict, and what
+    NMF and MCR do on it in place of what is done."""
+    for said, instead in _SAID_BY_OTHERS.items():
+        reason = reason.replace(said, instead)
+    return reason
 # ... unless at most this share of the pixels lie beyond any group's vertex by more than their noise: pure regions
 # too narrow to hold a plateau after the smoothing (layers 3 pixels wide: plateau 0.33, beyond 0.0), where a mixed
 # map's extreme mixtures spread beyond their groups (3.2-32 % on those 26 fits)
@@ -397,8 +415,7 @@ def rotation_evidence(w: np.ndarray, h: np.ndarray, groups, noise: str = "poisso
     many = (f"; with {k} components pure phases too can spread past this limit (five pure phases measured 11-12 %)"
             if k >= 4 else "")
     return False, ev, (f"no pure pixels shown: {out:.1f} % of the pixels lie outside the simplex "
-                       f"of the {k} candidate groups (more than {100 * MAX_OUTSIDE:.0f} %): the solver's own "
-                       f"factorisation is kept{many}")
+                       f"of the {k} candidate groups (more than {100 * MAX_OUTSIDE:.0f} %){KEPT_OWN}{many}")
 
 
 def _better_determined(h: np.ndarray) -> np.ndarray:
@@ -705,15 +722,12 @@ def settle_ends(w: np.ndarray, h: np.ndarray, pixel_end, layout, shapes=None, no
                  "pure_pixel_reason": (f"pure pixels kept for component(s) {regions} only, whose groups fill regions "
                                        f"of constant composition (at least {100 * MIN_PLATEAU:.0f} % reach 90 % of "
                                        f"the vertex share), and refused for the others: {said} (under "
-                                       f"{100 * MIN_PLATEAU:.0f} %: the most extreme mixtures); each of those taken "
-                                       "at the spectra's end")}
+                                       f"{100 * MIN_PLATEAU:.0f} %: the most extreme mixtures){OTHERS_AT_CHANNEL_END}")}
         return info, mixed
     info |= {"pure_channel_rotation": not own, "pure_pixel_rotation": False,
              "pure_channel_reason": (f"the solver's own spectra, pure at each component's channel groups already, "
                                      f"kept because {said}" if own else f"{reason}; taken because {said}"),
-             "pure_pixel_reason": (f"pure pixels refused: {said}" + ("; " if through else (
+             "pure_pixel_reason": (f"pure pixels refused: {said}" + ("" if through else (
                                    f" (under {100 * MIN_PLATEAU:.0f} %: the most extreme mixtures, not regions of "
-                                   "constant composition); "))
-                                   + ("the solver's own spectra kept, at the spectra's end already" if own
-                                      else "the spectra's end taken"))}
+                                   "constant composition)")) + (OWN_AT_CHANNEL_END if own else CHANNEL_END_TAKEN))}
     return info, rot

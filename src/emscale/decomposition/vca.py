@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._method import Context, Method, by_energy, register, unit_sum
-from .purity import channel_end, rotation_evidence
+from .purity import channel_end, rotation_evidence, without_action
 from .regions import PixelLayout
 
 
@@ -254,22 +254,8 @@ def judged(ctx: Context) -> dict:
         on_map, _ = channel_end(*model, model, ctx.eds, PixelLayout.of(dm), **noise)
         out |= {key: on_map[key] for key in ("pure_pixel_rotation", "pure_pixel_reason", "pure_pixel_regions")
                 if key in on_map}
-    out["pure_pixel_reason"] = _without_action(out["pure_pixel_reason"])
+    out["pure_pixel_reason"] = without_action(out["pure_pixel_reason"])
     return out
-
-
-# what NMF and MCR do on a verdict, said in the purity tests' reasons: VCA has no solver's own factorisation or
-# spectra's end to take
-_ACTIONS = {": the solver's own factorisation is kept": "",
-            "; the spectra's end taken": "; NMF and MCR take the spectra's end here",
-            "; the solver's own spectra kept, at the spectra's end already": "; NMF and MCR keep their own spectra",
-            "; each of those taken at the spectra's end": "; NMF and MCR take those at the spectra's end"}
-
-
-def _without_action(reason: str) -> str:
-    for said, instead in _ACTIONS.items():
-        reason = reason.replace(said, instead)
-    return reason
 
 
 @register
