@@ -114,29 +114,6 @@ SUBSTRATE_LEVEL = 0.8
 # differ by at least this are weighed as disputed where the film goes on under them (0.93-0.99 on a reviewer's 16
 # fits of C-film maps under Au, Fe2O3 and Pt particles: 5.7-7.6 -> 0.3-0.8 degrees)
 MOVED_DEGREES = 3.0
-# A component held at its pixels where the particles' groups fill no plateau (mixed_end) holds at least this share
-# of the particles' own counts in their channel groups (line_shares): their line is its line too, and the spectra's
-# end would strip it (SiO2 under Si particles 0.5). A constant mixture of a phase of lines of its own next to them
-# holds only its continuum there
-SHARED_LINE = 0.1
-
-# What NMF and MCR do on a verdict, said at the end of the reasons here; VCA, which has no solver's own
-# factorisation to keep nor spectra's end to take, says instead what NMF and MCR do (without_action)
-KEPT_OWN = ": the solver's own factorisation is kept"
-CHANNEL_END_TAKEN = "; the spectra's end taken"
-OWN_AT_CHANNEL_END = "; the solver's own spectra kept, at the spectra's end already"
-OTHERS_AT_CHANNEL_END = "; each of those taken at the spectra's end"
-_SAID_BY_OTHERS = {KEPT_OWN: "", CHANNEL_END_TAKEN: "; NMF and MCR take the spectra's end here",
-                   OWN_AT_CHANNEL_END: "; NMF and MCR keep their own spectra",
-                   OTHERS_AT_CHANNEL_END: "; NMF and MCR take those at the spectra's end"}
-
-
-def without_action(reason: str) -> str:
-    """A reason of the tests here as a method that takes no end of the family reads it (VCA): the verdict, and what
-    NMF and MCR do on it in place of what is done."""
-    for said, instead in _SAID_BY_OTHERS.items():
-        reason = reason.replace(said, instead)
-    return reason
 # ... unless at most this share of the pixels lie beyond any group's vertex by more than their noise: pure regions
 # too narrow to hold a plateau after the smoothing (layers 3 pixels wide: plateau 0.33, beyond 0.0), where a mixed
 # map's extreme mixtures spread beyond their groups (3.2-32 % on those 26 fits)
@@ -165,6 +142,29 @@ MAX_BEYOND = 0.15
 # Wrong rotations that fit as well as the solver's own (1.003-1.7 on three mixtures) are members of the family of
 # equally good fits: no loss ratio can tell them
 MAX_LOSS_RATIO = 4.0
+# A component held at its pixels where the particles' groups fill no plateau (mixed_end) holds at least this share
+# of the particles' own counts in their channel groups (line_shares): their line is its line too, and the spectra's
+# end would strip it (SiO2 under Si particles 0.5). A constant mixture of a phase of lines of its own next to them
+# holds only its continuum there
+SHARED_LINE = 0.1
+
+# What NMF and MCR do on a verdict, said at the end of the reasons here; VCA, which has no solver's own
+# factorisation to keep nor spectra's end to take, says instead what NMF and MCR do (without_action)
+KEPT_OWN = ": the solver's own factorisation is kept"
+CHANNEL_END_TAKEN = "; the spectra's end taken"
+OWN_AT_CHANNEL_END = "; the solver's own spectra kept, at the spectra's end already"
+OTHERS_AT_CHANNEL_END = "; each of those taken at the spectra's end"
+_SAID_BY_OTHERS = {KEPT_OWN: "", CHANNEL_END_TAKEN: "; NMF and MCR take the spectra's end here",
+                   OWN_AT_CHANNEL_END: "; NMF and MCR keep their own spectra",
+                   OTHERS_AT_CHANNEL_END: "; NMF and MCR take those at the spectra's end"}
+
+
+def without_action(reason: str) -> str:
+    """A reason of the tests here as a method that takes no end of the family reads it (VCA): the verdict, and what
+    NMF and MCR do on it in place of what is done."""
+    for said, instead in _SAID_BY_OTHERS.items():
+        reason = reason.replace(said, instead)
+    return reason
 
 
 def pure_pixel_rotation(w: np.ndarray, h: np.ndarray, groups, floor: float = 0.0, m: np.ndarray | None = None):
@@ -545,15 +545,15 @@ def channel_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout=None,
     return {"pure_channel_rotation": apply, "pure_channel_evidence": ev, "pure_channel_reason": reason}, rot
 
 
-def substrate_levels(pixel_end, channel_end, disputed) -> dict[int, float]:
+def substrate_levels(pixel_end, channel_end, disputed, match) -> dict[int, float]:
     """``{component: level}`` for each undisputed component of the pixel end ``(W, H)`` (data units) whose own
     pixels (90 % of the pixel end's share) and the disputed components' (at least half) number 5 or more: the
-    median of its loading at the spectra's end ``channel_end`` (paired by spectra) over the disputed components'
-    pixels, divided by that over its own. About 1 where it goes on under them undiminished (a support film), near
+    median of its loading at the spectra's end ``channel_end`` (``match``: the spectra's end's component paired with
+    each pixel-end component by spectra, -1 for none) over the disputed components' pixels, divided by that over its
+    own. About 1 where it goes on under them undiminished (a support film), near
     0 where they replace it (:data:`SUBSTRATE_LEVEL`)."""
     wp = np.maximum(np.asarray(pixel_end[0], dtype=float), 0.0)
     share = wp / np.maximum(wp.sum(axis=1, keepdims=True), 1e-300)
-    match = spectral_angles(channel_end[1], pixel_end[1])[1]
     disputed = [int(c) for c in disputed]
     under = np.any(share[:, disputed] >= 0.5, axis=1)
     levels = {}
@@ -566,15 +566,15 @@ def substrate_levels(pixel_end, channel_end, disputed) -> dict[int, float]:
     return levels
 
 
-def line_shares(pixel_end, channel_end, group_channels, particles) -> dict[int, float]:
+def line_shares(pixel_end, group_channels, particles, match) -> dict[int, float]:
     """``{component: share}`` for each component of the pixel end ``(W, H)``: the most, over the ``particles``
     (pixel-end components), of its unit-sum spectrum's counts in a particle's channel group (``group_channels``, of
-    the spectra's end ``channel_end``'s components, paired by spectra) relative to the particle's own there. About
+    the spectra's end's components; ``match`` pairs them with the pixel end's, as :func:`substrate_levels`)
+    relative to the particle's own there. About
     0.5 for SiO2 at the Si K line of Si particles; a spectrum without the particles' lines holds only its continuum
     there (under 0.01 on 512 channels). 0 where a component is not paired."""
     h = np.maximum(np.asarray(pixel_end[1], dtype=float), 0.0)
     h = h / np.maximum(h.sum(axis=1, keepdims=True), 1e-300)
-    match = spectral_angles(channel_end[1], pixel_end[1])[1]
     out = {c: 0.0 for c in range(h.shape[0])}
     for d in particles:
         if match[d] < 0:
@@ -587,10 +587,11 @@ def line_shares(pixel_end, channel_end, group_channels, particles) -> dict[int, 
     return out
 
 
-def mixed_end(w: np.ndarray, h: np.ndarray, pixel_end, channel_end, held) -> tuple[np.ndarray, np.ndarray] | None:
+def mixed_end(w: np.ndarray, h: np.ndarray, pixel_end, channel_end, held,
+              match) -> tuple[np.ndarray, np.ndarray] | None:
     """The member of the family whose components ``held`` are those of the pixel end and the others those of the
-    spectra's end (paired by spectra): ``(W', H')`` in data units, or None where the spectra define no rotation of
-    ``h``.
+    spectra's end (paired by spectra, ``match`` as in :func:`substrate_levels`): ``(W', H')`` in data units, or None
+    where a component is unpaired or the spectra define no rotation of ``h``.
 
     Why each component may take its own end: a component's spectrum is fixed by the pure pixels of its own phase
     (its map's vertex) or by the channels its phase lacks (a zero of its spectrum where another phase emits), and
@@ -600,8 +601,7 @@ def mixed_end(w: np.ndarray, h: np.ndarray, pixel_end, channel_end, held) -> tup
     and only the particles lack a line (O K). The pixel end mixes substrate into the particles; the spectra's end
     strips the shared line from the substrate (measured, a reviewer's 48 x 48 x 512 EDS map at 2000 counts/pixel:
     41.3 degrees from the truth, the solver's own 6.2); the substrate from its pixels and the particles at their
-    lines: 1.9 / 1.9 (see ``test_no_pure_pixels``)."""
-    match = spectral_angles(channel_end[1], pixel_end[1])[1]
+    lines: 0.3 / 1.9 (see ``test_no_pure_pixels``)."""
     if np.any(match < 0):
         return None
     spectra = np.array(channel_end[1], dtype=float)[match]
@@ -656,12 +656,13 @@ def settle_ends(w: np.ndarray, h: np.ndarray, pixel_end, layout, shapes=None, no
     if not apply:
         info["pure_channel_reason"] = f"not taken, the pure pixels kept: {reason}"
         return info, None
-    angles = spectral_angles(rot[1], pixel_end[1])[0]  # per pixel-end component, paired by least angle
+    # per pixel-end component, paired by least angle: the spectra's end's component and the angle between them
+    angles, match = spectral_angles(rot[1], pixel_end[1])
     ev["end_angles"] = [round(float(a), 2) for a in angles]
     disputed = np.flatnonzero(angles >= DISPUTED_DEGREES)
     moved = np.flatnonzero(angles >= MOVED_DEGREES)
     weighed = disputed if len(disputed) else moved
-    levels = substrate_levels(pixel_end, rot, weighed) if len(weighed) else {}
+    levels = substrate_levels(pixel_end, rot, weighed, match) if len(weighed) else {}
     film = max(levels, key=levels.get) if levels else None
     under_film = film is not None and levels[film] >= SUBSTRATE_LEVEL
     if not len(disputed) and under_film:
@@ -708,13 +709,13 @@ def settle_ends(w: np.ndarray, h: np.ndarray, pixel_end, layout, shapes=None, no
     # held at its pixels next to particles of lines of their own it went 0.3-0.8 -> 20-67 degrees from the truth (a
     # reviewer's 17 scenes); its mixture holds none of the particles' lines
     particles = [c for c in plateaus if plateaus[c] < MIN_PLATEAU]
-    shares = line_shares(pixel_end, rot, ev["group_channels"], particles)
+    shares = line_shares(pixel_end, ev["group_channels"], particles, match)
     ev["particle_line_shares"] = {str(c): round(shares[c], 3) for c in held}
     held = [c for c in held if shares[c] >= SHARED_LINE]
     # a film going on under the disputed components makes their plateaus particle-and-film mixtures (not regions of
     # a phase of its own): a reviewer's SiN film under Ag and TiO2 read one at 0.44 or more, and kept at the pixel
     # end it went 0.6 -> 17 degrees from the truth
-    mixed = None if under_film or own or not held else mixed_end(w, h, pixel_end, rot, held)
+    mixed = None if under_film or own or not held else mixed_end(w, h, pixel_end, rot, held, match)
     if mixed is not None:
         regions = ", ".join(str(c) for c in held)
         info |= {"pure_channel_rotation": True, "pure_pixel_rotation": False, "mixed_end": held,
