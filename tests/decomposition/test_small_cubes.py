@@ -179,3 +179,35 @@ def test_a_rank_at_the_noise_edge_says_so():
         d = decompose(make_cube(2, "eels", shape=(8, 8), n_channels=256, counts=2000, seed=0)[0], "pca",
                       n_components=2)
     assert "noise edge" in d.info["rank_warning"]
+
+
+def _sparse_cube(shape, counts, seed=1):
+    rng = np.random.default_rng(seed)
+    spectra = rng.gamma(0.3, 1.0, size=(3, shape[-1]))
+    spectra /= spectra.sum(1, keepdims=True)
+    maps = rng.dirichlet([0.5] * 3, size=shape[:-1])
+    data = rng.poisson(counts * maps @ spectra).astype(np.uint16)
+    return Signal(data, axes=[{"navigate": True}] * 2 + [{"navigate": False}])
+
+
+@pytest.mark.parametrize("shape, counts", [((12, 15, 700), 40.0), ((20, 15, 1200), 6.0)])
+def test_pixel_gram_rank_evidence_equals_channel_gram(monkeypatch, shape, counts):
+    """Sparse counts with more than 64 pixels: the pixel side's one reduction (every eigenvalue, the leading
+    vectors), the rank channels' spectrum from the smaller side of their sub-matrix (pixels, then channels) and the
+    noise tops by Lanczos give the channel side's rank evidence."""
+    s = _sparse_cube(shape, counts)
+    a = decompose(s, "pca", n_components="auto")
+    monkeypatch.setattr(pca, "PIXEL_GRAM_MAX_BYTES", 0)
+    b = decompose(s, "pca", n_components="auto")
+    ea, eb = a.rank_evidence, b.rank_evidence
+    n_pixels = shape[0] * shape[1]
+    assert (ea["rank_channels"] < n_pixels) == (counts < 10)  # both sides of the rank sub-matrix are exercised
+    assert a.info["rank_estimate"] == b.info["rank_estimate"] >= 1
+    top = eb["eigenvalues"][0]
+    np.testing.assert_allclose(ea["eigenvalues"][: eb["eigenvalues"].size], eb["eigenvalues"], rtol=1e-8,
+                               atol=1e-10 * top)
+    np.testing.assert_allclose(ea["all_eigenvalues"][:n_pixels], eb["all_eigenvalues"][:n_pixels], rtol=1e-8,
+                               atol=1e-10 * eb["all_eigenvalues"][0])
+    assert ea["noise_top"] == pytest.approx(eb["noise_top"], rel=1e-6)
+    if counts > 10:  # at 6 counts/pixel the leading eigenvalues are the one-count blocks' 1s: no defined vectors
+        np.testing.assert_allclose(np.abs(a.factors_array), np.abs(b.factors_array), rtol=1e-6, atol=1e-8)

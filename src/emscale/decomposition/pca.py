@@ -38,7 +38,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine.blas import one_blas_thread
 from ._linalg import tall_qr
 from ._matrix import DataMatrix
 from ._method import Context, Method, register, signed
@@ -72,7 +71,7 @@ def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None, rank_sel: np
     spectrum of the rank estimate's channel subset (:attr:`PCAResult.rank_eigenvalues`)."""
     if dm.n_pixels < dm.n_channels and dm.n_pixels * dm.n_channels * 8 <= PIXEL_GRAM_MAX_BYTES:
         return _pixel_gram_pca(dm, k, noise_seed, rank_sel)
-    from ._gram import eigh_scree, top_eigenvalue  # here: _gram loads numba (0.25 s), which randomized never needs
+    from ._gram import eigh_scree, top_eigenvalue
 
     noise = rank_lam = rank_noise = noise_diag = None
     if noise_seed is None:
@@ -103,21 +102,18 @@ def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None, rank_sel: np
     return PCAResult(vk, scores, w, trace, "gram", noise, rank_lam, rank_noise, *noise_traces)
 
 
-def _small_eigh(k: np.ndarray):
-    """``numpy.linalg.eigh`` on one BLAS thread (:func:`emscale.engine.blas.one_blas_thread`: the same bits whatever the
-    threads; threaded OpenBLAS also spins on a busy machine, 900 x 900 on 2 loaded cores: 9.4 s threaded, ~1 s on
-    one thread)."""
-    with one_blas_thread():
-        return np.linalg.eigh(k)
-
-
 def _top_eigenvalue_of_rows(z: np.ndarray) -> float:
-    """Largest eigenvalue of ``z^T z`` (= of ``z z^T``) for a short, wide ``z``."""
+    """Largest eigenvalue of ``z^T z`` (= of ``z z^T``), from the Gram matrix of the smaller side."""
+    from ._gram import top_eigenvalue
+
     if z.size == 0:
         return 0.0
-    g = z @ z.T
-    with one_blas_thread():
-        return float(np.linalg.eigvalsh(g)[-1])
+    return top_eigenvalue(_smaller_gram(z))
+
+
+def _smaller_gram(z: np.ndarray) -> np.ndarray:
+    """``z z^T`` or ``z^T z``, whichever is smaller: the same non-zero eigenvalues."""
+    return z @ z.T if z.shape[0] <= z.shape[1] else z.T @ z
 
 
 NOISE_DRAW_STRIDE = 7919  # seed offset between the noise draws of a few-pixel matrix
@@ -139,18 +135,18 @@ def _pixel_gram_pca(dm: DataMatrix, k: int, noise_seed: int | None, rank_sel: np
     non-zero eigenvalues as ``Xw^T Xw``, factors ``V = Xw^T U s^-1`` (orthonormal), scores ``U s``. The simulated
     noise uses the same signs as the channel-side route (:mod:`._signs`), so the parallel analysis sees the same
     noise matrix."""
+    from ._gram import eigh_scree
+
     n = dm.n_pixels
     xw = dm.take_rows(np.arange(n), weighted=True)  # (n, p), weighted and centred as configured
     kmat = xw @ xw.T
-    w, u = _small_eigh(0.5 * (kmat + kmat.T))
-    order = np.argsort(w)[::-1]
-    w, u = np.clip(w[order], 0.0, None), u[:, order]
     kk = int(min(max(k, 0), n))
+    w, u = eigh_scree(0.5 * (kmat + kmat.T), kk)  # every eigenvalue, the leading kk vectors
     s = np.sqrt(w[:kk])
     live = s > (s[0] if kk else 0.0) * 1e-10
     factors = np.zeros((dm.n_channels, kk))
-    factors[:, live] = (xw.T @ u[:, :kk][:, live]) / s[live]
-    scores = u[:, :kk] * s
+    factors[:, live] = (xw.T @ u[:, live]) / s[live]
+    scores = u * s
     trace = float(np.trace(kmat))
     noise = rank_lam = rank_noise = None
     noise_traces = (None, None)
@@ -161,9 +157,10 @@ def _pixel_gram_pca(dm: DataMatrix, k: int, noise_seed: int | None, rank_sel: np
         rank_noise = max(rank_tops) if rank_tops else None
         energy = np.einsum("ij,ij->j", root, root)  # the signs square to one: the same for every draw
         noise_traces = (float(energy.sum()), None if rank_sel is None else float(energy[rank_sel].sum()))
-    if rank_sel is not None:
-        xs = xw[:, rank_sel]
-        rank_lam = np.clip(np.sort(_small_eigh(xs @ xs.T)[0])[::-1], 0.0, None)
+    if rank_sel is not None:  # the eigenvalues alone, from the smaller side of the sub-matrix (zeros for the rest)
+        rank_lam = np.zeros(n)
+        lam = eigh_scree(_smaller_gram(xw[:, rank_sel]), 0)[0] if rank_sel.any() else np.zeros(0)
+        rank_lam[: min(n, lam.size)] = lam[:n]
     return PCAResult(factors, scores, w, trace, "gram", noise, rank_lam, rank_noise, *noise_traces)
 
 
