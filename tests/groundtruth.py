@@ -625,3 +625,41 @@ def minor_phase_scene(counts: float = 200.0, seed: int = 0, share: float = 0.005
     truth = Truth(spectra, ab, expected, 3, {"kind": kind, "majority": majority, "shape": shape,
                                              "n_channels": n_channels, "counts": counts, "share": share, "seed": seed})
     return s, truth, mask
+
+
+def unequal_phases(shares=(0.85, 0.1, 0.04, 0.01), shape: tuple[int, int] = (40, 44), n_channels: int = 512,
+                   counts: float = 5000.0, seed: int = 0):
+    """(Signal, Truth): EELS phases covering very unequal areas (a review's held-out family): the first everywhere
+    else, each other one as discs (radius 1.2-8 pixels, edges softened by a Gaussian of 0.6 pixels) until it covers
+    its ``shares`` of the map; each spectrum a power-law background (exponent 2.8-3.6) with one edge at 450-800 eV.
+    The smallest phases have few or no pure pixels."""
+    from scipy.ndimage import gaussian_filter
+
+    from emscale import Signal
+
+    rng = np.random.default_rng(seed)
+    e = np.linspace(400.0, 900.0, n_channels)
+    spectra = []
+    for onset in rng.uniform(450.0, 800.0, len(shares)):
+        background = (e / e[0]) ** -rng.uniform(2.8, 3.6)
+        edge = 0.5 * (1 + np.tanh((e - onset) / 3.0)) * (np.maximum(e, onset) / onset) ** -2.5
+        spectra.append(0.6 * background / background.sum() + 0.4 * edge / edge.sum())
+    spectra = np.array(spectra)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    label = np.zeros(shape, dtype=int)
+    for c in range(1, len(shares)):
+        disc = np.zeros(shape, dtype=bool)
+        while disc.sum() < shares[c] * disc.size:
+            r = float(np.clip(np.sqrt(max(shares[c] * disc.size - disc.sum(), 1) / np.pi), 1.2, 8.0))
+            cy, cx = rng.uniform(r, shape[0] - r), rng.uniform(r, shape[1] - r)
+            disc |= (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+        label[disc & (label == 0)] = c
+    ab = np.stack([gaussian_filter((label == c).astype(float), 0.6, mode="nearest") for c in range(len(shares))], -1)
+    ab /= ab.sum(-1, keepdims=True)
+    expected = counts * ab @ spectra
+    data = rng.poisson(expected).astype(np.uint16)
+    sig = {"name": "Energy loss", "scale": float(e[1] - e[0]), "offset": float(e[0]), "units": "eV"}
+    axes = [{"name": "y", "navigate": True, "units": "nm"}, {"name": "x", "navigate": True, "units": "nm"}, sig]
+    s = Signal(data, axes=axes, signal_type="EELS", metadata={"Signal": {"counts": True}})
+    return s, Truth(spectra, ab, expected, len(shares), {"shares": shares, "shape": shape, "counts": counts,
+                                                          "seed": seed})

@@ -247,6 +247,8 @@ def decompose(
                 idx, factors, loadings, method_info = refit
                 info["endmember_pixels"] = np.asarray(idx)
     _warn_not_converged(meth, method_info)
+    if meth.nonnegative:
+        _warn_empty_components(s, meth, factors, loadings, method_info)
     if meth.nonnegative and poisson:
         _warn_single_count_components(s, factors, dm.sums.col_sums, method_info)
     params = {"n_components": int(n_components) if isinstance(n_components, np.integer) else n_components,
@@ -679,6 +681,24 @@ def _warn_single_count_components(s: Signal, factors: np.ndarray, col_sums: np.n
     warnings.warn(f"decompose {s!r}: component(s) {said} are single counts, not phases: the data hold too few counts "
                   "per channel for this many components; bin them (rebin) or ask for fewer components",
                   UserWarning, stacklevel=4)
+
+
+def _warn_empty_components(s: Signal, meth: Method, factors: np.ndarray, loadings: np.ndarray, info: dict) -> None:
+    """A component whose spectrum or loadings are all zero holds nothing: the fit has fewer components in effect.
+    Alternating least squares can let one die (a phase in 1 % of the pixels, 4 phases of EELS at 5000 counts/pixel:
+    MCR's spectrum slowly shrank to zero over 150 iterations, with and without the pure-pixel rotation, and was
+    returned without a word; NMF kept it, 1.9 degrees from the truth). Said, and listed in
+    ``info["empty_components"]``."""
+    f = np.abs(np.asarray(factors, dtype=np.float64)).sum(axis=0)
+    w = np.abs(np.asarray(loadings, dtype=np.float64)).sum(axis=0)
+    empty = [int(c) for c in np.flatnonzero((f == 0) | (w == 0))]
+    if not empty:
+        return
+    info["empty_components"] = empty
+    others = "NMF, whose Poisson loss keeps a phase of few pixels, or " if meth.name != "nmf" else ""
+    warnings.warn(f"decompose {s!r}: component(s) {', '.join(map(str, empty))} of {len(f)} hold nothing (spectrum or "
+                  f"loadings all zero): {meth.name} fitted {len(f) - len(empty)} in effect; a phase in few pixels can "
+                  f"be lost this way: try {others}fewer components", UserWarning, stacklevel=4)
 
 
 def _warn_not_converged(meth: Method, info: dict) -> None:
