@@ -663,3 +663,43 @@ def unequal_phases(shares=(0.85, 0.1, 0.04, 0.01), shape: tuple[int, int] = (40,
     s = Signal(data, axes=axes, signal_type="EELS", metadata={"Signal": {"counts": True}})
     return s, Truth(spectra, ab, expected, len(shares), {"shares": shares, "shape": shape, "counts": counts,
                                                           "seed": seed})
+
+
+# keV -> weight of the lines of the two grain phases and of the segregant (a review's held-out family): the
+# segregant shares Fe K with the first grain phase and has P K of its own
+SEGREGATION_LINES = ({6.404: 1.0, 7.058: 0.14, 5.415: 0.3, 5.947: 0.04}, {7.478: 1.0, 8.265: 0.14, 1.487: 0.4},
+                     {2.014: 0.5, 6.404: 0.5, 7.058: 0.07})
+
+
+def grain_boundary_segregation(shape: tuple[int, int] = (40, 44), n_channels: int = 512, counts: float = 5000.0,
+                               share: float = 0.4, n_grains: int = 6, seed: int = 0):
+    """(Signal, Truth): SEM-EDS of grains (Voronoi cells of ``n_grains`` random centres), alternately of two phases,
+    and a segregant present only on the grain boundaries: a line one pixel wide (each pixel with a neighbour to the
+    right or below in another grain) where it carries ``share`` of the counts and the grain's phase the rest. The
+    segregant is never pure; the boundary pixels of the two grain phases are two different mixtures with it."""
+    from emscale import Signal
+
+    rng = np.random.default_rng(seed)
+    ny, nx = shape
+    e = np.linspace(0.1, 20.0, n_channels)
+    spectra = np.array([0.3 * kramers_continuum(e, 20.0, 0.5) + sum(w * _xray_line(e, c) for c, w in lines.items())
+                        for lines in SEGREGATION_LINES])
+    spectra /= spectra.sum(axis=1, keepdims=True)
+    centres = rng.uniform(0, (ny, nx), size=(n_grains, 2))
+    yy, xx = np.mgrid[:ny, :nx]
+    grain = np.argmin((yy[..., None] - centres[:, 0]) ** 2 + (xx[..., None] - centres[:, 1]) ** 2, axis=-1)
+    boundary = np.zeros(shape, dtype=bool)
+    boundary[:, :-1] |= grain[:, :-1] != grain[:, 1:]
+    boundary[:-1, :] |= grain[:-1, :] != grain[1:, :]
+    ab = np.zeros((ny, nx, 3))
+    ab[..., 0] = grain % 2 == 0
+    ab[..., 1] = grain % 2 == 1
+    ab[boundary] *= 1.0 - share
+    ab[boundary, 2] = share
+    expected = counts * ab @ spectra
+    data = rng.poisson(expected).astype(np.uint16)
+    sig = {"name": "Energy", "scale": float(e[1] - e[0]), "offset": float(e[0]), "units": "keV"}
+    axes = [{"name": "y", "navigate": True, "units": "nm"}, {"name": "x", "navigate": True, "units": "nm"}, sig]
+    s = Signal(data, axes=axes, signal_type="EDS_SEM", metadata={"Signal": {"counts": True}})
+    return s, Truth(spectra, ab, expected, 3, {"shape": shape, "counts": counts, "share": share, "seed": seed,
+                                               "boundary_pixels": int(boundary.sum())})
