@@ -65,6 +65,21 @@ def kramers_continuum(e: np.ndarray, beam_energy: float, absorption: float) -> n
     return b / b.sum()
 
 
+def counts_signal(data: np.ndarray, energy: dict, signal_type: str, units: str = "nm"):
+    """A Signal of Poisson counts on a (y, x) scan in ``units``, its energy axis ``energy`` (a dict of Axis fields)."""
+    from emscale import Signal
+
+    axes = [{"name": "y", "navigate": True, "units": units}, {"name": "x", "navigate": True, "units": units}, energy]
+    return Signal(data, axes=axes, signal_type=signal_type, metadata={"Signal": {"counts": True}})
+
+
+def cube_energy_axis(kind: str, n_channels: int) -> tuple[dict, str]:
+    """(energy axis, signal type) of the suite's EDS (0.1-20 keV) or EELS (250-1000 eV) cubes."""
+    if kind == "eds":
+        return {"name": "Energy", "scale": 19.9 / (n_channels - 1), "offset": 0.1, "units": "keV"}, "EDS_SEM"
+    return {"name": "Energy loss", "scale": 750.0 / (n_channels - 1), "offset": 250.0, "units": "eV"}, "EELS"
+
+
 def eds_spectra(rank: int, n_channels: int, rng: np.random.Generator, background=(0.2, 0.4),
                 own_lines: bool = True) -> np.ndarray:
     """Unit-sum EDS-like spectra: a bremsstrahlung continuum and Gaussian lines. Each phase has an element of its
@@ -116,14 +131,11 @@ def alloy_scene(rank: int = 2, shape: tuple[int, int] = (64, 64), n_channels: in
                 seed: int = 0):
     """(Signal, spectra): an EDS spectrum image of :func:`alloy_spectra` phases with pure regions
     (:func:`abundance_maps`), Poisson counts."""
-    from emscale import Signal
-
     rng = np.random.default_rng(seed)
     spectra = alloy_spectra(rank, n_channels, rng)
     data = rng.poisson(counts * abundance_maps(rank, shape, True, rng) @ spectra).astype(np.uint16)
-    axes = [{"name": "y", "navigate": True, "units": "nm"}, {"name": "x", "navigate": True, "units": "nm"},
-            {"name": "Energy", "scale": 19.9 / (n_channels - 1), "offset": 0.1, "units": "keV"}]
-    return Signal(data, axes=axes, signal_type="EDS_SEM", metadata={"Signal": {"counts": True}}), spectra
+    energy = {"name": "Energy", "scale": 19.9 / (n_channels - 1), "offset": 0.1, "units": "keV"}
+    return counts_signal(data, energy, "EDS_SEM"), spectra
 
 
 def _xray_line(e: np.ndarray, centre: float) -> np.ndarray:
@@ -164,8 +176,6 @@ def particles_on_substrate(shape: tuple[int, int] = (50, 50), n_channels: int = 
     ``ag_max`` times 0.6-1 (thicknesses differ) at its centre, under a ``"hemisphere"`` (thickness
     ``sqrt(1 - r^2 / R^2)``) or a flat ``"disc"`` with soft edges; radii 3-8 pixels. ``pair``: another substrate
     and particles (:data:`SHARED_LINE_PAIRS`), the particles' lines all in the substrate's spectrum too."""
-    from emscale import Signal
-
     rng = np.random.default_rng(seed)
     e = (np.arange(n_channels) + 0.5) * 0.01
     spectra = particle_spectra(e, pair=pair)
@@ -178,9 +188,8 @@ def particles_on_substrate(shape: tuple[int, int] = (50, 50), n_channels: int = 
         ag = np.maximum(ag, ag_max * rng.uniform(0.6, 1.0) * t)
     fractions = np.stack([1 - ag, ag], axis=-1)
     data = rng.poisson(counts * fractions @ spectra).astype(np.uint16)
-    axes = [{"name": "y", "navigate": True, "units": "um"}, {"name": "x", "navigate": True, "units": "um"},
-            {"name": "Energy", "scale": 0.01, "offset": 0.005, "units": "keV"}]
-    return Signal(data, axes=axes, signal_type="EDS_SEM", metadata={"Signal": {"counts": True}}), spectra
+    energy = {"name": "Energy", "scale": 0.01, "offset": 0.005, "units": "keV"}
+    return counts_signal(data, energy, "EDS_SEM", units="um"), spectra
 
 
 def flakes_and_particles(shape: tuple[int, int] = (64, 64), n_channels: int = 1024, counts: float = 2000.0,
@@ -189,8 +198,6 @@ def flakes_and_particles(shape: tuple[int, int] = (64, 64), n_channels: int = 10
     pixels) that cover ``flake_share`` of the signal where they lie -- a region of one constant mixture, never pure
     -- and six Au hemispheres (radii 3-6 pixels, up to 70 % Au at their centre). Every phase has lines of its own.
     Spectra: SiO2, MoS2, Au (unit sum)."""
-    from emscale import Signal
-
     rng = np.random.default_rng(seed)
     e = (np.arange(n_channels) + 0.5) * (20.0 / n_channels)
     lines = ({1.740: 1.0, 0.525: 0.9}, {2.293: 1.0, 2.307: 0.8, 17.48: 0.3}, {2.123: 1.0, 9.713: 0.6, 11.44: 0.2})
@@ -208,9 +215,8 @@ def flakes_and_particles(shape: tuple[int, int] = (64, 64), n_channels: int = 10
     flake = np.minimum(flake, 1 - au)
     fractions = np.stack([1 - flake - au, flake, au], axis=-1)
     data = rng.poisson(counts * fractions @ spectra).astype(np.uint16)
-    axes = [{"name": "y", "navigate": True, "units": "nm"}, {"name": "x", "navigate": True, "units": "nm"},
-            {"name": "Energy", "scale": 20.0 / n_channels, "offset": 10.0 / n_channels, "units": "keV"}]
-    return Signal(data, axes=axes, signal_type="EDS_SEM", metadata={"Signal": {"counts": True}}), spectra
+    energy = {"name": "Energy", "scale": 20.0 / n_channels, "offset": 10.0 / n_channels, "units": "keV"}
+    return counts_signal(data, energy, "EDS_SEM"), spectra
 
 
 FILM_LINES = {  # keV: weight. A film, then the two kinds of particle on it
@@ -227,8 +233,6 @@ def particles_on_film(shape: tuple[int, int] = (64, 64), n_channels: int = 1024,
     The film gives ``film_counts`` a pixel everywhere; a sphere adds up to ``particle_counts`` at its centre
     (projected thickness ``sqrt(1 - r^2 / R^2)``, radii 3-8 pixels). No pixel is pure in a particle phase;
     spectra: film, then the two particles (unit sum)."""
-    from emscale import Signal
-
     rng = np.random.default_rng(seed)
     e = (np.arange(n_channels) + 0.5) * (20.0 / n_channels)
     lines = FILM_LINES[film]
@@ -242,9 +246,8 @@ def particles_on_film(shape: tuple[int, int] = (64, 64), n_channels: int = 1024,
         cy, cx, r = rng.uniform(0, shape[0]), rng.uniform(0, shape[1]), rng.uniform(3, 8)
         loadings[1 + i % 2] += particle_counts * np.sqrt(np.clip(1 - ((yy - cy) ** 2 + (xx - cx) ** 2) / r**2, 0, 1))
     data = rng.poisson(np.einsum("kyx,kc->yxc", loadings, spectra)).astype(np.uint16)
-    axes = [{"name": "y", "navigate": True, "units": "nm"}, {"name": "x", "navigate": True, "units": "nm"},
-            {"name": "Energy", "scale": 20.0 / n_channels, "offset": 10.0 / n_channels, "units": "keV"}]
-    return Signal(data, axes=axes, signal_type="EDS_TEM", metadata={"Signal": {"counts": True}}), spectra
+    energy = {"name": "Energy", "scale": 20.0 / n_channels, "offset": 10.0 / n_channels, "units": "keV"}
+    return counts_signal(data, energy, "EDS_TEM"), spectra
 
 
 def eels_spectra(rank: int, n_channels: int, rng: np.random.Generator) -> np.ndarray:
@@ -288,8 +291,6 @@ def grain_scene(rank: int = 3, shape: tuple[int, int] = (48, 48), n_channels: in
     spectra whose edges sit on a dominant shared power-law background (each spectrum the background plus its own
     edges, each edge a tenth of the counts): phases a few degrees apart, which single noisy pixels hardly tell
     apart at low counts."""
-    from emscale import Signal
-
     rng = np.random.default_rng(seed)
     e = np.linspace(250.0, 1000.0, n_channels)
     bg = (e / e[0]) ** -3.0
@@ -307,9 +308,8 @@ def grain_scene(rank: int = 3, shape: tuple[int, int] = (48, 48), n_channels: in
     ab = np.eye(rank)[np.arange(n_grains) % rank][nearest]
     expected = counts * ab @ spectra
     data = rng.poisson(expected).astype(np.uint16)
-    sig = {"name": "Energy loss", "scale": float(e[1] - e[0]), "offset": 250.0, "units": "eV"}
-    axes = [{"name": "y", "navigate": True, "units": "nm"}, {"name": "x", "navigate": True, "units": "nm"}, sig]
-    s = Signal(data, axes=axes, signal_type="EELS", metadata={"Signal": {"counts": True}})
+    energy = {"name": "Energy loss", "scale": float(e[1] - e[0]), "offset": 250.0, "units": "eV"}
+    s = counts_signal(data, energy, "EELS")
     return s, Truth(spectra, ab, expected, rank, {"kind": "eels", "shape": shape, "n_channels": n_channels,
                                                   "counts": counts, "pure": True, "seed": seed, "grains": n_grains})
 
@@ -334,8 +334,6 @@ def make_cube(
     spectrum makes NMF non-unique (``H1 - a H2`` stays non-negative for small ``a``); a low one (few %) leaves
     near-empty channels between the lines, which pins the factorisation down.
     """
-    from emscale import Signal
-
     rng = np.random.default_rng(seed)
     if kind == "eds":
         spectra = eds_spectra(rank, n_channels, rng, background)
@@ -352,14 +350,7 @@ def make_cube(
     if np.dtype(dtype).kind == "u" and data.max() >= np.iinfo(dtype).max:
         dtype = np.uint32
     data = data.astype(dtype)
-    if kind == "eds":
-        sig = {"name": "Energy", "scale": 19.9 / (n_channels - 1), "offset": 0.1, "units": "keV"}
-        st = "EDS_SEM"
-    else:
-        sig = {"name": "Energy loss", "scale": 750.0 / (n_channels - 1), "offset": 250.0, "units": "eV"}
-        st = "EELS"
-    axes = [{"name": "y", "navigate": True, "units": "nm"}, {"name": "x", "navigate": True, "units": "nm"}, sig]
-    s = Signal(data, axes=axes, signal_type=st, metadata={"Signal": {"counts": True}})
+    s = counts_signal(data, *cube_energy_axis(kind, n_channels))
     truth = Truth(
         spectra,
         ab,
@@ -550,8 +541,6 @@ def mixed_scene(rank: int = 3, kind: str = "eds", layout: str = "blobs", shape: 
     """(Signal, Truth): a Poisson spectrum image of ``rank`` phases smoothly mixed everywhere
     (:func:`mixed_fractions`, no pure pixel), EDS- or EELS-like spectra as in :func:`make_cube`, ``counts``
     expected counts per pixel times a smooth thickness variation (+-15 %). ``own_lines``: see :func:`eds_spectra`."""
-    from emscale import Signal
-
     rng = np.random.default_rng(seed)
     spectra = (eds_spectra(rank, n_channels, rng, background, own_lines) if kind == "eds" else
                eels_spectra(rank, n_channels, rng))
@@ -561,14 +550,7 @@ def mixed_scene(rank: int = 3, kind: str = "eds", layout: str = "blobs", shape: 
     expected = counts * thickness[..., None] * (ab @ spectra)
     data = rng.poisson(expected)
     data = data.astype(np.uint16 if data.max() < np.iinfo(np.uint16).max else np.uint32)
-    if kind == "eds":
-        sig = {"name": "Energy", "scale": 19.9 / (n_channels - 1), "offset": 0.1, "units": "keV"}
-        st = "EDS_SEM"
-    else:
-        sig = {"name": "Energy loss", "scale": 750.0 / (n_channels - 1), "offset": 250.0, "units": "eV"}
-        st = "EELS"
-    axes = [{"name": "y", "navigate": True, "units": "nm"}, {"name": "x", "navigate": True, "units": "nm"}, sig]
-    s = Signal(data, axes=axes, signal_type=st, metadata={"Signal": {"counts": True}})
+    s = counts_signal(data, *cube_energy_axis(kind, n_channels))
     truth = Truth(spectra, ab, expected, rank, {"kind": kind, "layout": layout, "shape": shape,
                                                 "n_channels": n_channels, "counts": counts, "pure": False,
                                                 "seed": seed})
@@ -600,8 +582,6 @@ def minor_phase_scene(counts: float = 200.0, seed: int = 0, share: float = 0.005
     across, as precipitates), over two majority phases with pure regions (``majority="pure"``,
     :func:`abundance_maps`) or smoothly mixed everywhere (``"mixed"``, :func:`mixed_fractions`); Poisson counts,
     ``counts`` expected a pixel. ``mask``: (ny, nx) the minor phase's pixels; its spectrum is the truth's last."""
-    from emscale import Signal
-
     rng = np.random.default_rng(seed)
     spectra = eds_spectra(3, n_channels, rng) if kind == "eds" else eels_spectra(3, n_channels, rng)
     ny, nx = shape
@@ -616,12 +596,7 @@ def minor_phase_scene(counts: float = 200.0, seed: int = 0, share: float = 0.005
     ab[mask, 2] = 1.0
     expected = counts * ab @ spectra
     data = rng.poisson(expected).astype(np.uint16)
-    if kind == "eds":
-        sig, st = {"name": "Energy", "scale": 19.9 / (n_channels - 1), "offset": 0.1, "units": "keV"}, "EDS_SEM"
-    else:
-        sig, st = {"name": "Energy loss", "scale": 750.0 / (n_channels - 1), "offset": 250.0, "units": "eV"}, "EELS"
-    axes = [{"name": "y", "navigate": True, "units": "nm"}, {"name": "x", "navigate": True, "units": "nm"}, sig]
-    s = Signal(data, axes=axes, signal_type=st, metadata={"Signal": {"counts": True}})
+    s = counts_signal(data, *cube_energy_axis(kind, n_channels))
     truth = Truth(spectra, ab, expected, 3, {"kind": kind, "majority": majority, "shape": shape,
                                              "n_channels": n_channels, "counts": counts, "share": share, "seed": seed})
     return s, truth, mask
@@ -635,7 +610,6 @@ def unequal_phases(shares=(0.85, 0.1, 0.04, 0.01), shape: tuple[int, int] = (40,
     The smallest phases have few or no pure pixels."""
     from scipy.ndimage import gaussian_filter
 
-    from emscale import Signal
 
     rng = np.random.default_rng(seed)
     e = np.linspace(400.0, 900.0, n_channels)
@@ -658,9 +632,8 @@ def unequal_phases(shares=(0.85, 0.1, 0.04, 0.01), shape: tuple[int, int] = (40,
     ab /= ab.sum(-1, keepdims=True)
     expected = counts * ab @ spectra
     data = rng.poisson(expected).astype(np.uint16)
-    sig = {"name": "Energy loss", "scale": float(e[1] - e[0]), "offset": float(e[0]), "units": "eV"}
-    axes = [{"name": "y", "navigate": True, "units": "nm"}, {"name": "x", "navigate": True, "units": "nm"}, sig]
-    s = Signal(data, axes=axes, signal_type="EELS", metadata={"Signal": {"counts": True}})
+    energy = {"name": "Energy loss", "scale": float(e[1] - e[0]), "offset": float(e[0]), "units": "eV"}
+    s = counts_signal(data, energy, "EELS")
     return s, Truth(spectra, ab, expected, len(shares), {"shares": shares, "shape": shape, "counts": counts,
                                                           "seed": seed})
 
@@ -677,8 +650,6 @@ def grain_boundary_segregation(shape: tuple[int, int] = (40, 44), n_channels: in
     and a segregant present only on the grain boundaries: a line one pixel wide (each pixel with a neighbour to the
     right or below in another grain) where it carries ``share`` of the counts and the grain's phase the rest. The
     segregant is never pure; the boundary pixels of the two grain phases are two different mixtures with it."""
-    from emscale import Signal
-
     rng = np.random.default_rng(seed)
     ny, nx = shape
     e = np.linspace(0.1, 20.0, n_channels)
@@ -698,8 +669,7 @@ def grain_boundary_segregation(shape: tuple[int, int] = (40, 44), n_channels: in
     ab[boundary, 2] = share
     expected = counts * ab @ spectra
     data = rng.poisson(expected).astype(np.uint16)
-    sig = {"name": "Energy", "scale": float(e[1] - e[0]), "offset": float(e[0]), "units": "keV"}
-    axes = [{"name": "y", "navigate": True, "units": "nm"}, {"name": "x", "navigate": True, "units": "nm"}, sig]
-    s = Signal(data, axes=axes, signal_type="EDS_SEM", metadata={"Signal": {"counts": True}})
+    energy = {"name": "Energy", "scale": float(e[1] - e[0]), "offset": float(e[0]), "units": "keV"}
+    s = counts_signal(data, energy, "EDS_SEM")
     return s, Truth(spectra, ab, expected, 3, {"shape": shape, "counts": counts, "share": share, "seed": seed,
                                                "boundary_pixels": int(boundary.sum())})
