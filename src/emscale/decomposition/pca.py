@@ -160,7 +160,7 @@ def _pixel_gram_pca(dm: DataMatrix, k: int, noise_seed: int | None, rank_sel: np
     if rank_sel is not None:  # the eigenvalues alone, from the smaller side of the sub-matrix (zeros for the rest)
         rank_lam = np.zeros(n)
         lam = eigh_scree(_smaller_gram(xw[:, rank_sel]), 0)[0] if rank_sel.any() else np.zeros(0)
-        rank_lam[: min(n, lam.size)] = lam[:n]
+        rank_lam[: lam.size] = lam  # min(pixels, rank channels) values
     return PCAResult(factors, scores, w, trace, "gram", noise, rank_lam, rank_noise, *noise_traces)
 
 

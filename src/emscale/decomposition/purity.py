@@ -413,9 +413,10 @@ def rotation_evidence(w: np.ndarray, h: np.ndarray, groups, noise: str = "poisso
     idx, wr, se, m = rotated
     total = np.maximum(np.abs(wr).sum(axis=1), 1e-300)
     share = wr / total[:, None]
-    outside = np.any((share < -OUTSIDE_SHARE) & (share < -OUTSIDE_SIGMAS * se / total[:, None]), axis=1)
+    below = share < -OUTSIDE_SHARE
+    outside = np.any(below & (share < -OUTSIDE_SIGMAS * se / total[:, None]), axis=1)
     ev["outside_fraction"] = float(np.mean(outside))
-    deep = np.any((share < -OUTSIDE_SHARE) & (wr < -DEEP_SIGMAS * se), axis=1)
+    deep = np.any(below & (wr < -DEEP_SIGMAS * se), axis=1)
     ev["deep_outside_fraction"] = float(np.mean(deep))
     ev["negative_mass"] = float(np.maximum(-wr, 0.0).sum() / max(float(np.abs(wr).sum()), 1e-300))
     ev["pixels_sampled"] = int(len(idx))
