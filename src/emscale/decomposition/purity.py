@@ -155,8 +155,18 @@ MAX_LOSS_RATIO = 4.0
 # A component held at its pixels where the particles' groups fill no plateau (mixed_end) holds at least this share
 # of the particles' own counts in their channel groups (line_shares): their line is its line too, and the spectra's
 # end would strip it (SiO2 under Si particles 0.5). A constant mixture of a phase of lines of its own next to them
-# holds only its continuum there
+# holds only its continuum there (under 0.01)
 SHARED_LINE = 0.1
+# ... and, under MIXING_SHARE, a plateau of at least CLEAR_PLATEAU. The core of a smooth blob mixture that levels off
+# by chance over MIN_PLATEAU holds the other phases' lines by its mixing alone: measured (2026-12-05, NMF and MCR,
+# ranks 2 and 3, 64 x 64 x 512 at 200 and 2000 counts/pixel) shares 0.22-0.27 at plateaus 0.45-0.49 on 7 of 10 such
+# fits, where holding it at its pixels put it 6-37 degrees from the truth against the spectra's end's 1.3-3.2. A
+# substrate holding a little of the particles' element (Si 0.1-0.35 of Al and O under Si particles, 2000
+# counts/pixel) reads shares as low, 0.10-0.28, but its region is flat: plateaus 0.82-0.89 (held: 0.15-0.27 degrees;
+# at the spectra's end 4.3-12). Substrates holding the particles' element as a compound does read 0.50-0.95 (SiO2
+# under Si, an oxide under its metal; 17 sweep scenes at 200 and 2000 counts/pixel, plateaus 0.48-0.88)
+MIXING_SHARE = 0.3
+CLEAR_PLATEAU = 0.65
 
 # What NMF and MCR do on a verdict, said at the end of the reasons here; VCA, which has no solver's own
 # factorisation to keep nor spectra's end to take, says instead what NMF and MCR do (without_action)
@@ -650,7 +660,8 @@ def settle_ends(w: np.ndarray, h: np.ndarray, pixel_end, layout, shapes=None, no
     under them at the spectra's end (:func:`substrate_levels`, :data:`SUBSTRATE_LEVEL`: a support film); else
     the spectra's end is taken -- for every component but those whose group fills a plateau (an undisputed one: a
     plateau that no more than :data:`NARROW_BEYOND` of the pixels lie beyond) and that hold the lines of the
-    particles taken at their lines (:func:`line_shares`, :data:`SHARED_LINE`): a substrate around particles of its
+    particles taken at their lines (:func:`line_shares`, :data:`SHARED_LINE`; :data:`MIXING_SHARE` unless its plateau
+    is at least :data:`CLEAR_PLATEAU`): a substrate around particles of its
     own element, which keeps its pure pixels (:func:`mixed_end`; not under a film, whose particles' plateaus are
     mixtures with it).
     ``shapes``: the pixel end's :class:`.regions.RegionShape` per component
@@ -727,11 +738,13 @@ def settle_ends(w: np.ndarray, h: np.ndarray, pixel_end, layout, shapes=None, no
     # ... and only a component that holds the lines of the particles taken at their lines: what the spectra's end
     # would strip from it. A region of one constant mixture (a flat flake over the substrate) fills a plateau too, and
     # held at its pixels next to particles of lines of their own it went 0.3-0.8 -> 20-67 degrees from the truth (a
-    # reviewer's 17 scenes); its mixture holds none of the particles' lines
+    # reviewer's 17 scenes); its mixture holds none of the particles' lines. A blob's core mixes them in, a little
+    # (MIXING_SHARE), and fills no clear plateau (CLEAR_PLATEAU)
     particles = [c for c in plateaus if plateaus[c] < MIN_PLATEAU]
     shares = line_shares(pixel_end, ev["group_channels"], particles, match)
     ev["particle_line_shares"] = {str(c): round(shares[c], 3) for c in held}
-    held = [c for c in held if shares[c] >= SHARED_LINE]
+    held = [c for c in held if shares[c] >= SHARED_LINE
+            and (shares[c] >= MIXING_SHARE or shapes[c].plateau >= CLEAR_PLATEAU)]
     # a film going on under the disputed components makes their plateaus particle-and-film mixtures (not regions of
     # a phase of its own): a reviewer's SiN film under Ag and TiO2 read one at 0.44 or more, and kept at the pixel
     # end it went 0.6 -> 17 degrees from the truth
