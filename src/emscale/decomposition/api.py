@@ -686,9 +686,9 @@ def _warn_single_count_components(s: Signal, factors: np.ndarray, col_sums: np.n
 def _warn_empty_components(s: Signal, meth: Method, factors: np.ndarray, loadings: np.ndarray, info: dict) -> None:
     """A component whose spectrum or loadings are all zero holds nothing: the fit has fewer components in effect.
     Alternating least squares can let one die (a phase in 1 % of the pixels, 4 phases of EELS at 5000 counts/pixel:
-    MCR's spectrum slowly shrank to zero over 150 iterations, with and without the pure-pixel rotation, and was
-    returned without a word; NMF kept it, 1.9 degrees from the truth). Said, and listed in
-    ``info["empty_components"]``."""
+    MCR's spectrum slowly shrank to zero, with and without the pure-pixel rotation, and was returned without a word;
+    NMF kept it, 1.9 degrees from the truth; MCR now restarts such a component once, :func:`.mcr.mcr_als`). Said,
+    and listed in ``info["empty_components"]``."""
     f = np.abs(np.asarray(factors, dtype=np.float64)).sum(axis=0)
     w = np.abs(np.asarray(loadings, dtype=np.float64)).sum(axis=0)
     empty = [int(c) for c in np.flatnonzero((f == 0) | (w == 0))]
