@@ -163,7 +163,7 @@ SHARED_LINE = 0.1
 # fits, where holding it at its pixels put it 6-37 degrees from the truth against the spectra's end's 1.3-3.2. A
 # substrate holding a little of the particles' element (Si 0.1-0.35 of Al and O under Si particles, 2000
 # counts/pixel) reads shares as low, 0.10-0.28, but its region is flat: plateaus 0.82-0.89 (held: 0.15-0.27 degrees;
-# at the spectra's end 4.3-12). Substrates holding the particles' element as a compound does read 0.50-0.95 (SiO2
+# at the spectra's end 4.3-12). Substrates holding the particles' element as a compound read 0.50-0.95 (SiO2
 # under Si, an oxide under its metal; 17 sweep scenes at 200 and 2000 counts/pixel, plateaus 0.48-0.88)
 MIXING_SHARE = 0.3
 CLEAR_PLATEAU = 0.65
@@ -743,6 +743,7 @@ def settle_ends(w: np.ndarray, h: np.ndarray, pixel_end, layout, shapes=None, no
     particles = [c for c in plateaus if plateaus[c] < MIN_PLATEAU]
     shares = line_shares(pixel_end, ev["group_channels"], particles, match)
     ev["particle_line_shares"] = {str(c): round(shares[c], 3) for c in held}
+    ev |= {"shared_line": SHARED_LINE, "mixing_share": MIXING_SHARE, "clear_plateau": CLEAR_PLATEAU}
     held = [c for c in held if shares[c] >= SHARED_LINE
             and (shares[c] >= MIXING_SHARE or shapes[c].plateau >= CLEAR_PLATEAU)]
     # a film going on under the disputed components makes their plateaus particle-and-film mixtures (not regions of
