@@ -50,6 +50,13 @@ def test_a_component_that_dies_in_the_least_squares_is_restarted_where_the_fit_i
         if pure_pixels:
             found = spectral_angles(d.factors_array.T, truth.spectra)
             assert np.median(found) < 3.0 and max(found) < 8.0, found
+    # the restart's pixel is one of the 1 % phase's, numbered over the whole map also where pixels are masked
+    pixel = d.info["reseeded_components"][0]["pixel"]
+    assert truth.abundances.reshape(-1, 4)[pixel, 3] > 0.9
+    mask = np.zeros(s.data.shape[:2], dtype=bool)
+    mask[:2] = True
+    masked = decompose(s, "mcr", n_components=4, pure_pixels=False, navigation_mask=mask)
+    assert masked.info["reseeded_components"][0]["pixel"] == pixel
     n = decompose(s, "nmf", n_components=4)
     assert "empty_components" not in n.info
     assert np.median(spectral_angles(n.factors_array.T, truth.spectra)) < 3.0
