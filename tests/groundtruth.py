@@ -134,8 +134,7 @@ def alloy_scene(rank: int = 2, shape: tuple[int, int] = (64, 64), n_channels: in
     rng = np.random.default_rng(seed)
     spectra = alloy_spectra(rank, n_channels, rng)
     data = rng.poisson(counts * abundance_maps(rank, shape, True, rng) @ spectra).astype(np.uint16)
-    energy = {"name": "Energy", "scale": 19.9 / (n_channels - 1), "offset": 0.1, "units": "keV"}
-    return counts_signal(data, energy, "EDS_SEM"), spectra
+    return counts_signal(data, *cube_energy_axis("eds", n_channels)), spectra
 
 
 def _xray_line(e: np.ndarray, centre: float) -> np.ndarray:
@@ -610,7 +609,6 @@ def unequal_phases(shares=(0.85, 0.1, 0.04, 0.01), shape: tuple[int, int] = (40,
     its ``shares`` of the map; each spectrum a power-law background (exponent 2.8-3.6) with one edge at 450-800 eV.
     The smallest phases have few or no pure pixels."""
     from scipy.ndimage import gaussian_filter
-
 
     rng = np.random.default_rng(seed)
     e = np.linspace(400.0, 900.0, n_channels)

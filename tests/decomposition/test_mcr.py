@@ -62,7 +62,7 @@ def test_a_component_that_dies_in_the_least_squares_is_restarted_where_the_fit_i
     assert np.median(spectral_angles(n.factors_array.T, truth.spectra)) < 3.0
 
 
-def test_a_component_restarted_that_dies_again_is_returned_empty_and_said(recwarn):
+def test_a_component_restarted_that_dies_again_is_returned_empty_and_said():
     """A third component of noise-free rank-2 data has nothing to hold: restarted once from the worst-fitted
     pixel (whose residual is rounding), it dies again and stays zero; decompose then warns that it holds nothing."""
     from emscale.decomposition._matrix import DataMatrix

@@ -40,6 +40,7 @@ def mcr_als(
     closure: bool = False,
     closure_scale: np.ndarray | None = None,
     settle=None,
+    reseeded: list[dict] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Returns C (kept pixels, k), S (k, channels), info. ``closure_scale`` (pixels,) converts the rows of C to
     the units in which they must sum to one (the Poisson row weights); rows then sum to 1 in those units.
@@ -48,8 +49,9 @@ def mcr_als(
     :class:`.purity.SettledStop`: the result will be rotated to the pure-pixel groups), at the first iteration
     where it says the rotated spectra settled, as in :func:`.nmf._kl_in_memory`. A component whose spectrum
     falls to all zero is restarted once from the worst-fitted pixel's residual (:func:`_worst_fitted`);
-    ``info["reseeded_components"]`` lists those restarts. One that dies again is returned empty (and
-    :func:`.api.decompose` says so)."""
+    ``info["reseeded_components"]`` lists those restarts, after ``reseeded`` (the restarts of an earlier run of the
+    same fit, which count as this run's). One that dies again is returned empty (and :func:`.api.decompose` says
+    so)."""
     s = np.maximum(np.asarray(s_init, dtype=float), 0.0)
     k = s.shape[0]
     prev = np.inf
@@ -58,12 +60,13 @@ def mcr_als(
     it = 0
     c = None
     stopped = "max_iter"
-    reseeded: list[dict] = []
+    reseeded = list(reseeded or [])
     for it in range(1, max_iter + 1):  # noqa: B007 (it is reported after the loop)
         c, ctc, ctx, res = _concentration_pass(dm, s, closure, closure_scale)
         s = np.maximum(np.linalg.pinv(ctc) @ ctx, 0.0)
         hist.append(res)
-        dead = [j for j in range(k) if not s[j].any() and j not in {r["component"] for r in reseeded}]
+        restarted = {r["component"] for r in reseeded}
+        dead = [j for j in range(k) if not s[j].any() and j not in restarted]
         if dead:
             for j, (row, spectrum) in zip(dead, _worst_fitted(dm, c, s, len(dead)), strict=False):
                 s[j] = spectrum
@@ -231,11 +234,9 @@ class MCR(Method):
         start, done, before, restarts = s0, 0, np.empty(0), []
         while True:
             c, sw, info = mcr_als(dm, start, max_iter=self.max_iter - done, tol=self.tol, closure=self.closure,
-                                  closure_scale=dm.root_ag, settle=settle)
+                                  closure_scale=dm.root_ag, settle=settle, reseeded=restarts)
             info["n_iter"] += done
             info["loss_history"] = np.concatenate([before, info["loss_history"]])
-            if restarts:
-                info["reseeded_components"] = restarts + info.get("reseeded_components", [])
             info["pure_pixel_rotation"] = False
             info["pure_pixel_reason"] = "not asked (pure_pixels=False)"
             if not self.pure_pixels:
