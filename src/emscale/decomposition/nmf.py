@@ -551,9 +551,11 @@ def nmf(
             "noise": "gaussian", "sigma2": float(history[-1]) / max(dm.n_pixels * dm.n_channels, 1)}
         def ends(w, h):
             apply, evidence, reason = rotation_evidence(w, h, pure_pixels, **noise)
-            rot = pure_pixel_rotation(w, h, pure_pixels, floor=EPS) if apply else None
-            pixel_end = None if rot is None else rot[:2]
-            return (evidence, reason, pixel_end, *channel_end(w, h, pixel_end, pure_channels, layout, **noise))
+            rot = pure_pixel_rotation(w, h, pure_pixels, floor=EPS)
+            pixel_end = None if rot is None or not apply else rot[:2]
+            refused = None if rot is None or apply else rot[:2]
+            return (evidence, reason, pixel_end, *channel_end(w, h, pixel_end, pure_channels, layout, **noise,
+                                                              refused=refused, refused_reason=reason))
 
         evidence, reason, pixel_end, channel_info, by_channels = ends(w, h)
         # whether the stop's assumed end was not taken: the pixel end for SettledStop, the spectra's end for
