@@ -35,6 +35,8 @@ def test_eds_gradient_is_not_taken_for_pure_pixels():
     assert d.info["pure_pixel_reason"].startswith("no pure pixels")
     assert d.info["pure_pixel_evidence"]["outside_fraction"] > 0.1
     assert d.info["pure_channel_rotation"], d.info["pure_channel_reason"]
+    # what was done, not the evidence's "the solver's own factorisation is kept"
+    assert d.info["pure_pixel_reason"].endswith("; the spectra's end taken"), d.info["pure_pixel_reason"]
     raw = decompose(s, "nmf", n_components=3, pure_pixels=False)
     assert _median_angle(d, truth.spectra) <= min(3.0, _median_angle(raw, truth.spectra))
 

@@ -542,7 +542,8 @@ def channel_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout=None,
     member ``(W M^-1, M H)`` in data units) and the spectra's end is taken, a component whose group is a vertex of a
     region of its own and that holds the other components' lines keeps its pixel end (:func:`substrate_of_refused`;
     ``info`` then sets ``mixed_end`` and a ``pure_pixel_reason`` that ends with ``refused_reason``, why the pixel end
-    was refused)."""
+    was refused). Where the spectra's end is taken for all, ``info``'s ``pure_pixel_reason`` is ``refused_reason``
+    saying so."""
     shapes = None
     if pixel_end is not None and layout is not None and layout.shows_mixing:
         # the pixel end's loadings before their clip at zero: the solver's model written in the pixel end's spectra
@@ -585,11 +586,13 @@ def channel_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout=None,
     apply, ev, reason, rot = pure_channel_rotation(w, h, noise=noise, sigma2=sigma2)
     info = {"pure_channel_rotation": apply, "pure_channel_evidence": ev, "pure_channel_reason": reason}
     kept = substrate_of_refused(w, h, refused, rot, ev, layout) if apply and refused is not None else None
+    why = refused_reason.replace(KEPT_OWN, "")
     if kept is None:
+        if apply and why:  # the caller's reason said the solver's own was kept: the spectra's end is
+            info["pure_pixel_reason"] = f"{why}{CHANNEL_END_TAKEN}"
         return info, rot
     held, mixed = kept
     regions = ", ".join(str(c) for c in held)
-    why = refused_reason.replace(KEPT_OWN, "")
     return info | {"mixed_end": held, "pure_channel_reason": f"{reason}; taken for the components other than {regions}",
                    "pure_pixel_reason": (
                        f"pure pixels kept for component(s) {regions} only, whose groups fill regions of constant "
