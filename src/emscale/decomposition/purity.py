@@ -41,7 +41,9 @@ mixture and a phase of its own are the same data. :func:`settle_ends` weighs the
 groups' regions (:mod:`.regions`): a phase fills regions of constant composition (the demo's SiO2 layer, the
 substrate under particles), whereas the centre of a particle seen through its substrate, or the core of a smooth
 blob, is reached at a few points only, and there the spectra's end is taken (issue 17: the Ag spectrum of Ag
-particles on Al).
+particles on Al). Each component may take its own end (:func:`mixed_end`): a substrate that holds the particles'
+lines keeps its pure pixels, also where the particles' groups refuse the pixel end as a whole
+(:func:`substrate_of_refused`).
 
 Before the ends are weighed, and on EELS data too, the pixel end is judged on the map where the pixels' positions
 are known (:func:`channel_end`): it is refused where many pixels lie beyond a group's vertex (:data:`MAX_BEYOND`),
