@@ -5,6 +5,7 @@ must not make the default worse than the solver's own factorisation (``pure_pixe
 import numpy as np
 import pytest
 
+import emscale.decomposition.mcr as mcr_module
 from emscale.decomposition import decompose
 from groundtruth import (
     alloy_scene,
@@ -257,6 +258,25 @@ def test_a_substrate_keeps_its_pure_pixels_where_the_particles_refuse_the_pixel_
     assert d.info.get("mixed_end") and "refused for the others: no pure pixels shown" in d.info["pure_pixel_reason"]
     found, own = spectral_angles(d.factors_array.T, spectra), spectral_angles(raw.factors_array.T, spectra)
     assert max(found) <= 2.0 and np.median(found) < np.median(own), (found, own)
+
+
+@pytest.mark.parametrize("scene", ["Fe on Fe oxide 0", "Fe on Fe oxide 1", "gradient"])
+def test_mcr_says_its_own_is_kept_where_its_misfit_refuses_the_spectras_end(scene, monkeypatch):
+    """MCR refits the concentrations to the rotated spectra and refuses a rotation that fits the data worse than its
+    own (purity.MAX_LOSS_RATIO). The reasons then say the solver's own is kept, not the end they had chosen: with the
+    bound lowered under 1, so that every rotation is refused, they said "each of those taken at the spectra's end"
+    (Fe on its oxide, the pixel end refused as a whole or weighed against the spectra's end) or "the spectra's end
+    taken" (a gradient), and mixed_end named the oxide."""
+    monkeypatch.setattr(mcr_module, "MAX_LOSS_RATIO", 0.5)
+    if scene == "gradient":
+        s, _ = mixed_scene(rank=3, kind="eds", layout="gradient", shape=(64, 64), n_channels=512, counts=200, seed=3)
+    else:
+        s, _ = particles_on_substrate(pair="Fe on Fe oxide", counts=2000, seed=int(scene[-1]))
+    d = decompose(s, "mcr", n_components=3 if scene == "gradient" else 2)
+    assert not d.info["pure_channel_rotation"] and not d.info["pure_pixel_rotation"] and "mixed_end" not in d.info
+    assert "spectra's end taken" not in d.info["pure_pixel_reason"]
+    assert "taken at the spectra's end" not in d.info["pure_pixel_reason"]
+    assert d.info["pure_pixel_reason"].endswith("the spectra's end refused by its misfit (pure_channel_reason)")
 
 
 def test_a_group_the_map_refuses_keeps_no_component_at_its_pixels():

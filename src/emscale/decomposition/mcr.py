@@ -20,6 +20,7 @@ from .purity import (
     MAX_LOSS_RATIO,
     SettledStop,
     channel_end,
+    end_refused,
     group_fit_rotation,
     one_group_each,
     pure_pixel_rotation,
@@ -281,5 +282,8 @@ class MCR(Method):
                 else:
                     info.pop("pure_pixel_shares", None)
                     info |= refused
+                    if by_channels is not None:  # nor is any component at its end, as the reasons said it was
+                        info.pop("mixed_end", None)
+                        info["pure_pixel_reason"] = end_refused(info["pure_pixel_reason"])
             break
         return (*by_energy(*unit_sum(*ctx.unweighted(sw.T, c))), info)

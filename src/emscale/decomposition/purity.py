@@ -182,6 +182,15 @@ _SAID_BY_OTHERS = {KEPT_OWN: "", CHANNEL_END_TAKEN: "; NMF and MCR take the spec
                    OTHERS_AT_CHANNEL_END: "; NMF and MCR take those at the spectra's end"}
 
 
+def end_refused(reason: str) -> str:
+    """A reason of the tests here whose spectra's end the caller then refused (MCR: its misfit,
+    :data:`MAX_LOSS_RATIO`): what it says was done replaced by the solver's own factorisation kept."""
+    for said in (CHANNEL_END_TAKEN, OWN_AT_CHANNEL_END, OTHERS_AT_CHANNEL_END):
+        reason = reason.replace(said, "; the solver's own factorisation kept, the spectra's end refused by its misfit "
+                                      "(pure_channel_reason)")
+    return reason
+
+
 def without_action(reason: str) -> str:
     """A reason of the tests here as a method that takes no end of the family reads it (VCA): the verdict, and what
     NMF and MCR do on it in place of what is done."""
