@@ -248,17 +248,20 @@ class MCR(Method):
             # read as a share that is not there (measured, 64 x 64 x 1024 EDS, pure particles at 20 counts/pixel,
             # four draws: median angle to the truth 6.6-7.6 degrees from the summed concentrations, 5.95-6.22
             # from the summed spectra, 5.95-6.19 unrotated)
-            # where the pixel end is refused, EDS data may still keep a substrate's (.purity.substrate_of_refused)
-            m = _group_fit(dm, sw, ctx.groups) if apply or ctx.eds else None
-            rot = pure_pixel_rotation(c, sw, ctx.groups, m=m) if apply or ctx.eds else None
+            # Where the pixel end is refused, EDS maps that regions can be judged on may still keep a substrate's
+            # (.purity.substrate_of_refused): the member is built for them too, and only for them (a pass of the data)
+            layout = PixelLayout.of(dm)
+            wanted = apply or (ctx.eds and layout.judgeable)
+            m = _group_fit(dm, sw, ctx.groups) if wanted else None
+            member = pure_pixel_rotation(c, sw, ctx.groups, m=m) if wanted else None
+            rot = member if apply else None
+            info["pure_pixel_rotation"] = rot is not None
             # else the spectra's end of the family (.purity), in data units
             w_data, h_data, noise = data_units(c, sw, info["loss"])
-            member = None if rot is None else (rot[0] * dm.root_ag[:, None], rot[1] * dm.root_bh[None, :])
-            pixel_end, refused = (member, None) if apply else (None, member)
-            rot = rot if apply else None
-            info["pure_pixel_rotation"] = rot is not None
-            channel, by_channels = channel_end(w_data, h_data, pixel_end, ctx.eds, PixelLayout.of(dm), **noise,
-                                               refused=refused, refused_reason=info["pure_pixel_reason"])
+            in_data = None if member is None else (member[0] * dm.root_ag[:, None], member[1] * dm.root_bh[None, :])
+            pixel_end, refused = (in_data, None) if apply else (None, in_data)
+            channel, by_channels = channel_end(w_data, h_data, pixel_end, ctx.eds, layout, **noise, refused=refused,
+                                               refused_reason=info["pure_pixel_reason"])
             info |= channel
             if info["pure_pixel_rotation"]:  # the pixel end, still taken after the spectra's end was weighed
                 info["pure_pixel_shares"] = ("fitted to each group's summed spectrum" if m is not None else
