@@ -557,9 +557,7 @@ def channel_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout=None,
     saying so."""
     shapes = None
     if pixel_end is not None and layout is not None and layout.shows_mixing:
-        # the pixel end's loadings before their clip at zero: the solver's model written in the pixel end's spectra
-        unclipped = w @ (h @ np.linalg.pinv(pixel_end[1]))
-        shapes = region_shapes(unclipped, pixel_end[1], layout, range(h.shape[0]))
+        shapes = pixel_end_shapes(w, h, pixel_end, layout)
         far = max(shapes, key=lambda c: shapes[c].beyond)
         flat = max(shapes, key=lambda c: shapes[c].plateau)
         regions = {"beyond_fractions": {str(c): round(x.beyond, 3) for c, x in shapes.items()},
@@ -612,6 +610,15 @@ def channel_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout=None,
                        f"refused for the others{': ' + why if why else ''}{OTHERS_AT_CHANNEL_END}")}, mixed
 
 
+def pixel_end_shapes(w: np.ndarray, h: np.ndarray, pixel_end, layout) -> dict:
+    """The :class:`.regions.RegionShape` of each component of the pixel end ``(W M^-1, M H)`` of the factorisation
+    ``(w, h)`` (data units), judged on its loadings before their clip at zero: the solver's model written in the
+    pixel end's spectra. Clipped, every pixel beyond a group's centre piles up at its vertex and reads as a plateau
+    (:func:`settle_ends`)."""
+    unclipped = w @ (h @ np.linalg.pinv(pixel_end[1]))
+    return region_shapes(unclipped, pixel_end[1], layout, range(h.shape[0]))
+
+
 def substrate_of_refused(w: np.ndarray, h: np.ndarray, refused, channel_end, ev: dict, layout):
     """``(held, (W', H'))`` where a pixel end ``refused`` as a whole (data units) has components that keep it
     (:func:`mixed_end`), else None. ``channel_end``: the spectra's end ``(W, H)`` taken, ``ev`` its evidence.
@@ -635,8 +642,7 @@ def substrate_of_refused(w: np.ndarray, h: np.ndarray, refused, channel_end, ev:
     if layout is None or not layout.judgeable:
         return None
     k = h.shape[0]
-    unclipped = w @ (h @ np.linalg.pinv(refused[1]))
-    shapes = region_shapes(unclipped, refused[1], layout, range(k))
+    shapes = pixel_end_shapes(w, h, refused, layout)
     candidates = [c for c in range(k) if shapes[c].plateau >= MIN_PLATEAU and shapes[c].beyond <= NARROW_BEYOND]
     particles = [c for c in range(k) if c not in candidates]
     if not candidates or not particles:
