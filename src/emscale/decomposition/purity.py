@@ -526,7 +526,7 @@ def pure_channel_rotation(w: np.ndarray, h: np.ndarray, noise: str = "poisson", 
 
 
 def channel_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout=None, noise: str = "poisson",
-                sigma2: float = 1.0, refused=None, refused_reason: str = ""):
+                sigma2: float = 1.0, refused=None, refused_reason: str = "", channel_start=None):
     """The spectra's end of the family for a caller's factorisation ``(w, h)`` (data units): ``(info, (W', H') or
     None)`` with ``info`` the result's ``pure_channel_rotation``, ``pure_channel_reason`` and (when tried)
     ``pure_channel_evidence``; None keeps the pixel end where there is one. ``pixel_end``: the pure-pixel member
@@ -554,7 +554,8 @@ def channel_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout=None,
     region of its own and that holds the other components' lines keeps its pixel end (:func:`substrate_of_refused`;
     ``info`` then sets ``mixed_end`` and a ``pure_pixel_reason`` that ends with ``refused_reason``, why the pixel end
     was refused). Where the spectra's end is taken for all, ``info``'s ``pure_pixel_reason`` is ``refused_reason``
-    saying so."""
+    saying so. ``channel_start``: where the pixel end is weighed (:func:`settle_ends`), the factorisation its
+    spectra's end is computed from, if not ``(w, h)``."""
     shapes = None
     if pixel_end is not None and layout is not None and layout.shows_mixing:
         shapes = pixel_end_shapes(w, h, pixel_end, layout)
@@ -590,7 +591,8 @@ def channel_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout=None,
         info = {"pure_channel_rotation": False, "pure_channel_reason": "not tried: not EDS data"}
         return info | ({"pure_pixel_regions": regions} if shapes else {}), None
     if pixel_end is not None:
-        info, rot = settle_ends(w, h, pixel_end, layout, shapes, noise=noise, sigma2=sigma2)
+        info, rot = settle_ends(w, h, pixel_end, layout, shapes, noise=noise, sigma2=sigma2,
+                                channel_start=channel_start)
         return info | ({"pure_pixel_regions": regions} if shapes else {}), rot
     apply, ev, reason, rot = pure_channel_rotation(w, h, noise=noise, sigma2=sigma2)
     info = {"pure_channel_rotation": apply, "pure_channel_evidence": ev, "pure_channel_reason": reason}
@@ -740,7 +742,7 @@ def mixed_end(w: np.ndarray, h: np.ndarray, pixel_end, channel_end, held,
 
 
 def settle_ends(w: np.ndarray, h: np.ndarray, pixel_end, layout, shapes=None, noise: str = "poisson",
-                sigma2: float = 1.0):
+                sigma2: float = 1.0, channel_start=None):
     """EDS data where the pure pixels passed their evidence and the spectra's end may pass its own: which end is
     the physical one. ``(info, (W', H') or None)``: None keeps the pixel end; else the spectra's end is taken and
     ``info`` also sets ``pure_pixel_rotation`` False with its ``pure_pixel_reason``.
@@ -761,7 +763,10 @@ def settle_ends(w: np.ndarray, h: np.ndarray, pixel_end, layout, shapes=None, no
     own element, which keeps its pure pixels (:func:`mixed_end`; not under a film, whose particles' plateaus are
     mixtures with it).
     ``shapes``: the pixel end's :class:`.regions.RegionShape` per component
-    (:func:`channel_end`), where ``layout`` is judgeable.
+    (:func:`channel_end`), where ``layout`` is judgeable. ``channel_start``: the factorisation, of the same family,
+    the spectra's end is computed from where not ``(w, h)``: VCA's pure-pixel model is one vertex per group, and the
+    channel groups chosen from a vertex that is an extreme mixture miss the substrate's lines
+    (:func:`.vca.judged`).
     Measured (NMF, 76 EDS scenes where both evidences pass, the median angle of the spectra from the truth summed
     over the scenes in excess of the better end's): 650 degrees always at the pixel end (43 scenes more than 1
     degree off), 265 always at the spectra's end (24: the demo's Si beside SiO2, alloys, pure-patch cubes), 110 by
@@ -776,10 +781,11 @@ def settle_ends(w: np.ndarray, h: np.ndarray, pixel_end, layout, shapes=None, no
                if layout is None else f"the map has fewer than {MIN_PIXELS} pixels, too few to judge regions")
         return {"pure_channel_rotation": False, "pure_channel_reason": (
             f"not tried: the pure pixels passed their evidence and {why}")}, None
-    apply, ev, reason, rot = pure_channel_rotation(w, h, noise=noise, sigma2=sigma2)
+    start = (w, h) if channel_start is None else channel_start
+    apply, ev, reason, rot = pure_channel_rotation(*start, noise=noise, sigma2=sigma2)
     info = {"pure_channel_rotation": False, "pure_channel_evidence": ev}
     if ev.get("pure_already") and ev.get("outside_fraction", 1.0) <= MAX_OUTSIDE_CHANNELS:
-        apply, rot = True, (w, h)  # the solver ended at the spectra's end itself
+        apply, rot = True, start  # the solver ended at the spectra's end itself
     if not apply:
         info["pure_channel_reason"] = f"not taken, the pure pixels kept: {reason}"
         return info, None
