@@ -32,20 +32,20 @@ N_ITER = 200  # the default number of iterations
 
 
 def grad(x: np.ndarray) -> np.ndarray:
-    """Forward differences of slices ``x`` (ns, nz, nw) -> (2, ns, nz, nw), zero at the far edge."""
+    """Forward differences of slices ``x`` (nz, nw, ns), slices last -> (2, nz, nw, ns), zero at the far edge."""
     g = np.zeros((2,) + x.shape, x.dtype)
-    g[0, :, :-1] = x[:, 1:] - x[:, :-1]
-    g[1, :, :, :-1] = x[:, :, 1:] - x[:, :, :-1]
+    g[0, :-1] = x[1:] - x[:-1]
+    g[1, :, :-1] = x[:, 1:] - x[:, :-1]
     return g
 
 
 def div(q: np.ndarray) -> np.ndarray:
-    """Divergence, the negative adjoint of :func:`grad`."""
+    """Divergence, the negative adjoint of :func:`grad` (slices last)."""
     d = np.zeros(q.shape[1:], q.dtype)
-    d[:, :-1] += q[0, :, :-1]
-    d[:, 1:] -= q[0, :, :-1]
-    d[:, :, :-1] += q[1, :, :, :-1]
-    d[:, :, 1:] -= q[1, :, :, :-1]
+    d[:-1] += q[0, :-1]
+    d[1:] -= q[0, :-1]
+    d[:, :-1] += q[1, :, :-1]
+    d[:, 1:] -= q[1, :, :-1]
     return d
 
 
@@ -74,37 +74,42 @@ def tv_chambolle_pock(
     -------
     >>> rec = tv_chambolle_pock(A, sino, n_iter=300, tv_weight=0.01)
     """
+    from .._kernels import to_first, to_last  # numba loads on first use, not on import
+
     g = A.geometry
     if value_scale is None:
         value_scale = typical_value(A, sino)
     # solved in units of value_scale: |q| squared in float32 overflowed on data of 1e20 (thousands of overflow
     # warnings, another weight chosen) and underflowed on data of 1e-30
     unit = float(value_scale) if np.isfinite(value_scale) and value_scale > 0 else 1.0
-    b = (np.asarray(sino, np.float64) / unit).astype(np.float32)
+    # slices last, as the projector's kernels keep them: the slices-first calls transposed four arrays an iteration,
+    # most of the time of a small series (24 slices of 32 x 32: 2.3 ms an iteration, the projections 0.6)
+    b = to_last((np.asarray(sino, np.float64) / unit).astype(np.float32))
     # Diagonal preconditioning (Pock & Chambolle 2011, alpha = 1): per-ray and per-pixel step sizes from the
     # absolute row and column sums of K = [A; grad] (a column of grad sums to at most 4, a row to 2).
     col = A.adjoint(np.ones(g.sino_shape, np.float32))
-    sig_a = _inverse(A.forward(np.ones(g.vol_shape, np.float32)))[None]
-    tau = (1.0 / (col + 4.0))[None].astype(np.float32)
+    sig_a = _inverse(A.forward(np.ones(g.vol_shape, np.float32)))[:, :, None]
+    tau = (1.0 / (col + 4.0))[:, :, None].astype(np.float32)
     sig_g = np.float32(0.5)
     if np.ndim(tv_weight) == 0:
         lam = np.float32(max(tv_weight * value_scale / unit * float(np.mean(col)), 1e-30))
     else:  # one weight per slice (several candidate weights solved as one batch)
-        w = np.asarray(tv_weight, np.float64).reshape(-1, 1, 1)
+        w = np.asarray(tv_weight, np.float64).reshape(1, 1, -1)
         lam = np.maximum(w * value_scale / unit * float(np.mean(col)), 1e-30).astype(np.float32)
-    x = np.zeros((b.shape[0],) + g.vol_shape, np.float32)
+    x = np.zeros(g.vol_shape + (b.shape[2],), np.float32)
     xb = x.copy()
     p = np.zeros_like(b)
     q = np.zeros((2,) + x.shape, np.float32)
     for _ in range(int(n_iter)):
-        p = (p + sig_a * (A.forward(xb) - b)) / (1 + sig_a)
+        p = (p + sig_a * (A.forward_last(xb) - b)) / (1 + sig_a)
         q += sig_g * grad(xb)
         np.divide(q, np.maximum(1.0, np.sqrt(q[0] ** 2 + q[1] ** 2) / lam)[None], out=q)
-        x_new = x - tau * (A.adjoint(p) - div(q))
+        x_new = x - tau * (A.adjoint_last(p) - div(q))
         if nonnegative:  # silently clipped whatever the caller asked, as SIRT did not
             np.maximum(x_new, 0.0, out=x_new)
         xb = 2 * x_new - x
         x = x_new
+    x = to_first(x)
     return x if unit == 1.0 else (x * np.float64(unit)).astype(np.float32)
 
 
