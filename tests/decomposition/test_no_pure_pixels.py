@@ -306,14 +306,21 @@ def test_a_flake_of_constant_mixture_beside_particles_is_not_held_at_its_pixels(
     assert max(spectral_angles(d.factors_array.T, spectra)) <= 1.5
 
 
-@pytest.mark.xfail(strict=True, reason="known limitation: MCR-ALS itself ends at the pure-pixel end on this map "
-                   "(Ag 52.7 degrees with pure_pixels=False), and the channel groups taken from that factorisation "
-                   "lie on continuum channels, not at Al Ka: the spectra's end is no better (Ag 55.4 degrees)")
-def test_mcr_keeps_the_substrate_out_of_the_particles_spectrum():
-    s, spectra = particles_on_substrate(profile="hemisphere", ag_max=0.6, seed=0)
-    d = decompose(s, "mcr", n_components=2)
+@pytest.mark.parametrize("method", ["nmf", "mcr"])
+@pytest.mark.parametrize("counts, profile, ag_max, seed", [(380, "hemisphere", 0.6, 0), (200, "hemisphere", 0.6, 0),
+                                                           (200, "disc", 0.6, 1)])
+def test_the_spectra_end_of_particles_on_a_substrate_is_at_the_substrate_line(method, counts, profile, ag_max, seed):
+    """The Al component's channel group lay on the faint continuum (4-9 keV), where the solver's Ag spectrum, a
+    mixture holding Al Ka, was near zero: the solver's own spectra were pure there already, and its mixture was
+    taken for the spectra's end. NMF at 200 counts/pixel: Ag 48.9 / 44.9 degrees from the truth; MCR, which itself
+    ends at the pure-pixel end on these maps (Ag 52.7 degrees with pure_pixels=False at 380 counts/pixel), 56.1 /
+    45.2 / 44.3 (a known limitation before). Chosen from the spectra raised to their continuum level
+    (:func:`.purity.continuum_floor`), Al's group is at Al Ka: 3.1-4.7 degrees."""
+    s, spectra = particles_on_substrate(counts=counts, profile=profile, ag_max=ag_max, seed=seed)
+    d = decompose(s, method, n_components=2)
     factors = d.factors_array.T
-    assert min(_al_to_ag(f) for f in factors) < 0.1
+    assert min(_al_to_ag(f) for f in factors) < 0.1, d.info["pure_channel_reason"]
+    assert max(spectral_angles(factors, spectra)) <= 5.0
 
 
 @pytest.mark.parametrize("method", ["nmf", "mcr"])

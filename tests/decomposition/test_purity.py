@@ -261,3 +261,33 @@ def test_pure_channel_rotation_is_refused_for_a_phase_without_a_line_of_its_own(
     w, h, s = _mixed_spectra_model(np.random.default_rng(1), own_lines=False)
     apply, ev, reason, rot = pure_channel_rotation(w * 1e4, h)
     assert not apply and rot is None and reason.startswith("no pure channels"), reason
+
+
+@pytest.mark.parametrize("n_channels", [512, 2048, 4096])
+def test_channel_groups_from_the_continuum_level_are_at_the_lines(n_channels):
+    """A solver's model at few counts: Al, and a minor phase's spectrum that mixes Al into Ag, left at zero on the
+    faint continuum above 4 keV but for a count here and there (KL-NMF's sparse zeros). There the mixture's share
+    is mostly 0 and Al's 1, so Al's channel group lay on that continuum, where the solver's own spectra are pure
+    already: the spectra's end was the solver's mixture. Raised to their continuum level (the running mean), the
+    spectra put Al's group at Al Ka, where the mixture holds Al that a pure Ag spectrum does not."""
+    from emscale.decomposition.purity import channel_groups, continuum_floor
+
+    e = (np.arange(n_channels) + 0.5) * 20.0 / n_channels
+    continuum = np.clip(20.0 - e, 0, None) / np.maximum(e, 0.3) * (1 - np.exp(-e / 0.8))
+
+    def line(c):
+        g = np.exp(-0.5 * ((e - c) / (0.04 + 0.01 * np.sqrt(c))) ** 2)
+        return g / g.sum()
+
+    al = 0.35 * continuum / continuum.sum() + line(1.487)
+    ag = 0.45 * continuum / continuum.sum() + line(2.984) + 0.45 * line(3.151)
+    h = np.stack([al, 0.6 * ag + 0.4 * al])
+    tail = np.flatnonzero(e > 4.0)
+    h[1, tail] *= np.where(tail % 8 == 0, 8.0, 0.0)  # zero but for a spike in eight channels (the same mean)
+    raw, floored = channel_groups(h), channel_groups(h, floor=True)
+    assert np.all(e[raw[0]] > 4.0)  # on the continuum the mixture left at zero
+    assert np.all(np.abs(e[floored[0]] - 1.487) < 0.15), e[floored[0]]  # at Al Ka
+    assert np.all(np.abs(e[floored[1]] - 2.984) < 0.15), e[floored[1]]  # Ag La, as before
+    lifted = continuum_floor(h)
+    assert np.all(lifted >= h) and np.all(lifted[1, e > 5.0] > 0)
+    np.testing.assert_array_equal(lifted[0, np.abs(e - 1.487) < 0.02], h[0, np.abs(e - 1.487) < 0.02])  # line kept

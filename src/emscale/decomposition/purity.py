@@ -34,7 +34,9 @@ scenes with such a phase, rank 3-4; at most 0.8 % where the rotation was right),
 shared, nor at rank 2 (a line segment has no outside): there it is a prior, like pure pixels, and the
 ``pure_pixels=False`` result is the solver's own. The callers try it only on EDS data and apply it only below
 :data:`MAX_OUTSIDE_CHANNELS` (``info``: ``pure_channel_rotation``, ``pure_channel_evidence``,
-``pure_channel_reason``).
+``pure_channel_reason``). A component's channels are where its share is largest; where the solver's own spectra
+are pure there already, the share may be the others' near-zero faint continuum (few counts), and the channels are
+chosen again from the spectra raised to their continuum level (:func:`continuum_floor`).
 
 Where both ends pass their evidence the data alone cannot say which is physical: a region of one constant
 mixture and a phase of its own are the same data. :func:`settle_ends` weighs them by the shape of the pure-pixel
@@ -98,6 +100,9 @@ MAX_DEEP = 0.01
 SETTLED_DEGREES = 0.01
 SETTLED_LOSS = 1e-5
 CHANNEL_GROUP_SIZE = 3  # channels per component in the pure-channel groups (an EDS line is 3-6 channels wide)
+# the running mean a spectrum is raised to where the solver's own is pure at its groups already (continuum_floor):
+# over this share of the channels (a 0-20 keV spectrum: 0.67 keV, five to ten line widths)
+FLOOR_WINDOW = 1 / 30
 # Channels are not grouped by a neighbourhood whose centre lies inside the vertex (pixels are), so beyond the groups
 # there is only noise: a right pure-channel rotation left 0-0.8 % of the channels outside, wrong ones 1.1-53 %
 MAX_OUTSIDE_CHANNELS = 0.01
@@ -466,12 +471,26 @@ def _better_determined(h: np.ndarray) -> np.ndarray:
     return np.flatnonzero(total >= np.median(total))
 
 
-def channel_groups(h: np.ndarray, cand: np.ndarray | None = None, size: int = CHANNEL_GROUP_SIZE) -> list[np.ndarray]:
+def continuum_floor(h: np.ndarray) -> np.ndarray:
+    """Each spectrum ``h[c]`` (clipped at 0) raised to its running mean over :data:`FLOOR_WINDOW` of the channels:
+    its continuum level where the solver left it near zero on a faint continuum, its lines unchanged."""
+    hp = np.maximum(np.asarray(h, dtype=float), 0.0)
+    width = max(5, int(round(hp.shape[1] * FLOOR_WINDOW)) | 1)
+    pad = width // 2
+    c = np.cumsum(np.pad(hp, ((0, 0), (pad + 1, pad)), mode="edge"), axis=1)
+    return np.maximum(hp, (c[:, width:] - c[:, :-width]) / width)
+
+
+def channel_groups(h: np.ndarray, cand: np.ndarray | None = None, size: int = CHANNEL_GROUP_SIZE,
+                   floor: bool = False) -> list[np.ndarray]:
     """For each component, the ``size`` channels where its share of the model ``h[:, j] / sum(h[:, j])`` is
     largest, among the candidate channels ``cand`` (default: the better-determined half, model total at least the
-    median): the vertices of the channel cloud, as the pixel groups are of the pixel cloud."""
+    median): the vertices of the channel cloud, as the pixel groups are of the pixel cloud. ``floor``: the shares
+    of the spectra raised to their continuum level (:func:`continuum_floor`; :func:`pure_channel_rotation` says
+    where)."""
     cand = _better_determined(h) if cand is None else cand
-    share = h[:, cand] / np.maximum(h[:, cand].sum(axis=0), 1e-300)
+    m = continuum_floor(h)[:, cand] if floor else h[:, cand]
+    share = m / np.maximum(m.sum(axis=0), 1e-300)
     return [np.sort(cand[np.argsort(-share[c], kind="stable")[:size]]) for c in range(h.shape[0])]
 
 
@@ -479,13 +498,37 @@ def pure_channel_rotation(w: np.ndarray, h: np.ndarray, noise: str = "poisson", 
     """``(apply, evidence, reason, (W', H') or None)``: the member of the family whose spectra are pure (one
     non-zero) at each component's :func:`channel_groups`, and whether the data support it (at most
     :data:`MAX_OUTSIDE_CHANNELS` of the channels outside the groups' simplex, by the test of
-    :func:`rotation_evidence` on the transposed factorisation). ``W``, ``H`` in data units; ``H'`` clipped at 0."""
-    k = w.shape[1]
+    :func:`rotation_evidence` on the transposed factorisation). ``W``, ``H`` in data units; ``H'`` clipped at 0.
+
+    Where the solver's own spectra are pure at those groups already, the groups may lie where the others' model is
+    near zero on a faint continuum rather than at a line of the component's own: at few counts a solver leaves a
+    minor phase's continuum near zero (Ag particles on Al, 50 x 50 x 2048 at 200 counts/pixel: the Al groups at
+    4-9 keV, the solver's Ag spectrum a mixture holding Al Ka, 43-49 degrees from the truth, was its own spectra's
+    end). The groups are then chosen once more from the spectra raised to their continuum level
+    (:func:`continuum_floor`), and that member is taken where it passes the same evidence and moves the spectra
+    (``evidence["floored"]``). Measured (NMF and MCR on 280 EDS scenes, 560 fits, against the raw groups only): 529
+    the same; 28 better, Ag on Al 2.0-2.2 -> 1.4-1.5 degrees (median), Si on SiO2, Fe on its oxide and Si on
+    alumina at 200 counts/pixel 3.4-13.2 -> 1.5-10.5; 3 worse, where a phase has no line of its own: two NMF
+    mixtures 10.3 / 14.2 -> 14.7 / 15.9 (the solver's own 10.3 / 14.2), an MCR map 15.7 -> 16.4."""
     # the test runs over the channels the groups are chosen from: in the faint tail of an EDS continuum (near the
     # beam energy) the pure-channel member leaves a systematic -11 % share (the continuum is under every line, so
     # pinning a line's channels to one phase takes a little continuum from the others)
     cand = _better_determined(h)
-    groups = channel_groups(h, cand)
+    out = _pure_channel_member(w, h, cand, channel_groups(h, cand), noise, sigma2)
+    if not out[1].get("pure_already"):
+        return out
+    apply, ev, reason, rot = _pure_channel_member(w, h, cand, channel_groups(h, cand, floor=True), noise, sigma2)
+    if not apply:
+        return out
+    ev |= {"floored": True, "unfloored_group_channels": out[1]["group_channels"]}
+    return True, ev, (f"{reason}; the channel groups chosen from the spectra raised to their continuum level, where "
+                      "the solver's own spectra are pure at the groups of their largest shares already (a near-zero "
+                      "continuum, not a line of the component's own)"), rot
+
+
+def _pure_channel_member(w, h, cand, groups, noise, sigma2):
+    """:func:`pure_channel_rotation` at the given channel ``groups`` (among the candidate channels ``cand``)."""
+    k = w.shape[1]
     n = w.shape[0]
     sub = np.unique(np.linspace(0, n - 1, min(n, CHANNEL_EVIDENCE_PIXELS)).round().astype(np.int64))
     # the information of a channel's values sums over pixels: a subset scaled up (Poisson: linear in W's scale,
