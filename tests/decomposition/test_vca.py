@@ -120,15 +120,17 @@ def test_vca_does_not_warn_where_the_pure_pixel_tests_are_unreliable(scene, k):
         assert "; not warned: " in d.info["pure_pixel_reason"]
 
 
-@pytest.mark.parametrize("ag_max", [0.6, 0.9])
-def test_vca_says_when_particles_seen_through_their_substrate_are_its_endmembers(ag_max):
-    """Ag hemispheres on Al (50 x 50 x 2048, 380 counts/pixel): the particles' centres pass the single pixels'
-    evidence, but they are mixtures with the substrate, and VCA's Ag spectrum holds Al Ka (55.5 / 22.8 degrees from
-    the truth). Weighed from VCA's own vertices, the spectra's end lay 6-9 degrees from them: its channel groups for
-    Al fell on continuum channels, where the mixed vertex is lowest, and nothing was said. One pure-channel step
-    first puts them at a line, the ends differ by over 10 degrees, and the centres' regions are peaks, not
-    plateaus: warned."""
-    s, spectra = particles_on_substrate(profile="hemisphere", ag_max=ag_max, seed=0)
+@pytest.mark.parametrize("counts, profile, ag_max, seed", [(380, "hemisphere", 0.6, 0), (380, "hemisphere", 0.9, 0),
+                                                           (380, "hemisphere", 0.6, 1), (200, "disc", 0.6, 0)])
+def test_vca_says_when_particles_seen_through_their_substrate_are_its_endmembers(counts, profile, ag_max, seed):
+    """Ag particles on Al (50 x 50 x 2048): the particles' centres pass the single pixels' evidence, but they are
+    mixtures with the substrate, and VCA's Ag spectrum holds Al Ka (55.5 / 22.8 / 40.4 / 56.8 degrees from the
+    truth). Weighed from VCA's own vertices, the spectra's end lay 6-9 degrees from them: its channel groups for
+    Al fell on continuum channels, where the mixed vertex is lowest, and nothing was said. One pure-channel step, its
+    groups chosen from the spectra raised to their continuum level, first puts them at a line, the ends differ by
+    over 10 degrees, and the centres' regions are peaks, not plateaus: warned (the last two were missed with the
+    step's groups chosen from the vertices themselves)."""
+    s, spectra = particles_on_substrate(counts=counts, profile=profile, ag_max=ag_max, seed=seed)
     with pytest.warns(UserWarning, match="vca takes its endmembers from pure pixels, and the data do not show them"):
         d = decompose(s, "vca", n_components=2)
     assert not d.info["pure_pixel_rotation"]

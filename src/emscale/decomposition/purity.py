@@ -526,6 +526,13 @@ def pure_channel_rotation(w: np.ndarray, h: np.ndarray, noise: str = "poisson", 
                       "continuum, not a line of the component's own)"), rot
 
 
+def floored_channel_rotation(w: np.ndarray, h: np.ndarray, noise: str = "poisson", sigma2: float = 1.0):
+    """:func:`pure_channel_rotation` at the channel groups chosen from the spectra raised to their continuum level
+    (:func:`channel_groups` with ``floor``), whatever the first groups show."""
+    cand = _better_determined(h)
+    return _pure_channel_member(w, h, cand, channel_groups(h, cand, floor=True), noise, sigma2)
+
+
 def _pure_channel_member(w, h, cand, groups, noise, sigma2):
     """:func:`pure_channel_rotation` at the given channel ``groups`` (among the candidate channels ``cand``)."""
     k = w.shape[1]
