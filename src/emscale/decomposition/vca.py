@@ -252,19 +252,16 @@ def judged(ctx: Context) -> dict:
     out = {"pure_pixel_rotation": shown, "pure_pixel_evidence": evidence, "pure_pixel_reason": reason}
     if shown:
         layout = PixelLayout.of(dm)
-        # the spectra's end weighed from one pure-channel step of the model, not from the model: the model's spectra
-        # are the groups' vertices, and where a vertex is an extreme mixture (Ag particles seen through their Al
-        # substrate, 50 x 50 x 2048) the substrate's channel groups fall on continuum channels at 6-9 keV, where the
-        # mixed vertex is lowest, not at Al Ka; the spectra's end from there was 6-9 degrees from the model (under
-        # DISPUTED_DEGREES) and none of four hemisphere maps was warned, Ag 7-56 degrees from the truth. Chosen again
-        # from the step's spectra, the ends differ by 13.5 and 12.3 degrees on two of them (Ag 55.5 and 22.8), which
-        # are warned; one (40.4) is still missed, its groups unchanged by the step. On 364 other EDS scenes (512 and
-        # 2048 channels) no warning changed. The step's groups are chosen from the spectra raised to their continuum
-        # level (purity.continuum_floor): a vertex's share on the faint continuum is propped up by the others' low
-        # values there (64-69 % of it raised). Of 16 Ag-on-Al maps (Ag at 0.6 and 0.9, 200 and 380 counts/pixel,
-        # VCA 6-60 degrees off) 14 are then warned about, 9 with the first groups; on the 364 other scenes six more
-        # are warned: four with VCA 10-22 degrees off (NMF 2-7), a blob mixture where VCA is 3.0 (NMF 10.4, MCR
-        # 3.7) and a pure-patch cube where VCA is 4.7 (NMF 4.3)
+        # the spectra's end weighed from one pure-channel step of the model, its channel groups chosen from the
+        # spectra raised to their continuum level (purity.floored_channel_rotation), not from the model itself: the
+        # model's spectra are the groups' vertices, and where a vertex is an extreme mixture (Ag particles seen
+        # through their Al substrate, 50 x 50 x 2048) the substrate's groups fell on the faint continuum, where the
+        # mixed vertex is lowest, not at Al Ka; the spectra's end from there lay 6-9 degrees from the model (under
+        # DISPUTED_DEGREES): no warning, Ag 7-56 degrees from the truth. Of 16 Ag-on-Al maps (Ag at 0.6 and 0.9, 200
+        # and 380 counts/pixel, VCA 6-60 degrees off) 14 are warned about (the two others 6-7 degrees off), 9 with the
+        # step's groups chosen from its own spectra; on 364 other EDS scenes (512 and 2048 channels) six more: four
+        # with VCA 10-22 degrees off (NMF 2-7), a blob mixture where VCA is at 3.0 (NMF 10.4, MCR 3.7) and a
+        # pure-patch cube where it is at 4.7 (NMF 4.3)
         start = floored_channel_rotation(*model, **noise)[3] if ctx.eds and layout.judgeable else None
         on_map, _ = channel_end(*model, model, ctx.eds, layout, **noise, channel_start=start)
         out |= {key: on_map[key] for key in ("pure_pixel_rotation", "pure_pixel_reason", "pure_pixel_regions")
