@@ -505,11 +505,12 @@ def pure_channel_rotation(w: np.ndarray, h: np.ndarray, noise: str = "poisson", 
     minor phase's continuum near zero (Ag particles on Al, 50 x 50 x 2048 at 200 counts/pixel: the Al groups at
     4-9 keV, the solver's Ag spectrum a mixture holding Al Ka, 43-49 degrees from the truth, was its own spectra's
     end). The groups are then chosen once more from the spectra raised to their continuum level
-    (:func:`continuum_floor`), and that member is taken where it passes the same evidence and moves the spectra
-    (``evidence["floored"]``). Measured (NMF and MCR on 280 EDS scenes, 560 fits, against the raw groups only): 529
-    the same; 28 better, Ag on Al 2.0-2.2 -> 1.4-1.5 degrees (median), Si on SiO2, Fe on its oxide and Si on
-    alumina at 200 counts/pixel 3.4-13.2 -> 1.5-10.5; 3 worse, where a phase has no line of its own: two NMF
-    mixtures 10.3 / 14.2 -> 14.7 / 15.9 (the solver's own 10.3 / 14.2), an MCR map 15.7 -> 16.4."""
+    (:func:`continuum_floor`, :func:`floored_channel_rotation`), and that member is taken where it passes the same
+    evidence and the solver's own spectra are not pure at those groups already (``evidence["floored"]``).
+    Measured (NMF and MCR on 280 EDS scenes, 560 fits, against the raw groups only): 529 the same; 28 better, Ag
+    on Al 2.0-2.2 -> 1.4-1.5 degrees (median), Si on SiO2, Fe on its oxide and Si on alumina at 200 counts/pixel
+    3.4-13.2 -> 1.5-10.5; 3 worse, where a phase has no line of its own: two NMF mixtures 10.3 / 14.2 -> 14.7 /
+    15.9 (the solver's own 10.3 / 14.2), an MCR map 15.7 -> 16.4."""
     # the test runs over the channels the groups are chosen from: in the faint tail of an EDS continuum (near the
     # beam energy) the pure-channel member leaves a systematic -11 % share (the continuum is under every line, so
     # pinning a line's channels to one phase takes a little continuum from the others)
@@ -517,7 +518,7 @@ def pure_channel_rotation(w: np.ndarray, h: np.ndarray, noise: str = "poisson", 
     out = _pure_channel_member(w, h, cand, channel_groups(h, cand), noise, sigma2)
     if not out[1].get("pure_already"):
         return out
-    apply, ev, reason, rot = _pure_channel_member(w, h, cand, channel_groups(h, cand, floor=True), noise, sigma2)
+    apply, ev, reason, rot = floored_channel_rotation(w, h, noise, sigma2)
     if not apply:
         return out
     ev |= {"floored": True, "unfloored_group_channels": out[1]["group_channels"]}
