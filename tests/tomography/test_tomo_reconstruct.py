@@ -122,6 +122,37 @@ def test_bit_identical_across_executors_and_partitions(method):
     assert np.array_equal(a, c)
 
 
+def test_default_partitions_share_the_series_over_the_workers(monkeypatch):
+    """A partition of 8 slices left the projector's innermost loop (over a block's slices) short: TV on 64 slices of
+    256 x 256 took 57 s, against 22 s with 32 slices a partition. By default the series is shared out over the
+    executor's workers, with at least 8 slices a partition and at most 2^23 voxels; the bits are those of any other
+    partitioning."""
+    from emscale.engine import run_pass
+    from emscale.tomography import reconstruct as rec
+    from emscale.tomography.geometry import ParallelGeometry
+    from emscale.tomography.projector import partition_slices
+
+    def geom(n):
+        return ParallelGeometry(WEDGE, n_det=n)
+
+    assert partition_slices(64, geom(256), ThreadExecutor(2)) == 32
+    assert partition_slices(128, geom(128), ThreadExecutor(2)) == 64
+    assert partition_slices(32, geom(32), ThreadExecutor(16)) == 8  # at least 8 where they fit
+    assert partition_slices(40, geom(24), InlineExecutor()) == 40
+    assert partition_slices(1024, geom(1024), ThreadExecutor(2)) == 8  # 2^23 voxels: 32 MB of float32 an array
+    assert partition_slices(64, geom(4096), ThreadExecutor(2)) == 1
+
+    rows = []
+    monkeypatch.setattr(rec, "run_pass", lambda src, *a, **k: rows.append(k["rows"]) or run_pass(src, *a, **k))
+    s = tilt_series(project_volume(ellipsoid_phantom(24, seed=5), WEDGE), WEDGE)
+    for method in ("sirt", "tv"):
+        kw = {"n_iter": 10, "tv_weight": 0.1} if method == "tv" else {"n_iter": 10}
+        auto = reconstruct_tomogram(s, method, executor=ThreadExecutor(2), **kw).data
+        ones = reconstruct_tomogram(s, method, executor=ThreadExecutor(2), slices_per_partition=1, **kw).data
+        assert np.array_equal(auto, ones)
+    assert rows == [12, 1, 12, 1]
+
+
 @pytest.mark.parametrize("tilt_axis", ["y", "x"])
 def test_volume_signal_is_calibrated_and_oriented(tilt_axis):
     vol = np.zeros((20, 16, 24), np.float32)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import emscale as em
+from emscale import ThreadExecutor
 from emscale.tomography import as_tilt_series, reconstruct_slices, reconstruct_tomogram, tilt_series
 from emscale.tomography.geometry import ParallelGeometry
 from emscale.tomography.phantoms import ellipsoid_phantom, project_volume
@@ -190,20 +191,22 @@ def test_a_short_series_is_not_scored_on_halves(monkeypatch):
     assert p[rec["value"]] > max(p.values()) - 1.0 and p[rec["value"]] > p_sirt + 1.0
 
 
-def test_the_hold_out_of_a_small_series_is_one_batch_with_the_same_bits(low_dose, monkeypatch):
-    """On a small series the candidates' hold-out slices are solved as one batch, not one partition each (the
-    solver's per-iteration overhead was most of the time: 32 x 32 slices, 31 tilts, 1.0 -> 0.6 s for the whole TV
-    reconstruction). Each slice is solved on its own, so the misfits are the same to the bit."""
+def test_the_hold_out_partitions_its_slices_as_a_reconstruction_does(low_dose, monkeypatch):
+    """The candidates' hold-out slices are partitioned as a reconstruction's (:func:`.projector.partition_slices`:
+    shared out over the workers), not one candidate a partition (the solver's per-slice overhead was most of the
+    time: 32 x 32 slices, 31 tilts, 1.0 -> 0.6 s for the whole TV reconstruction). Each slice is solved on its own,
+    so the misfits are the same to the bit."""
+    import emscale.tomography.projector as projector
     import emscale.tomography.tvweight as tvw
 
     s, _, vol = low_dose
     calls = []
     real_run_pass = tvw.run_pass
     monkeypatch.setattr(tvw, "run_pass", lambda src, *a, **k: calls.append(k["rows"]) or real_run_pass(src, *a, **k))
-    batched = reconstruct_tomogram(s, "tv").metadata["Tomography"]["tv_weight"]
-    monkeypatch.setattr(tvw, "PARTITION_VOXELS", 0)  # one candidate a partition, as before
-    apart = reconstruct_tomogram(s, "tv").metadata["Tomography"]["tv_weight"]
-    assert calls == [24, 24, 4, 4]  # two folds each: the six candidates' 4 slices in one partition, then apart
+    batched = reconstruct_tomogram(s, "tv", executor=ThreadExecutor(2)).metadata["Tomography"]["tv_weight"]
+    monkeypatch.setattr(projector, "PARTITION_VOXELS", 1)  # one slice a partition
+    apart = reconstruct_tomogram(s, "tv", executor=ThreadExecutor(2)).metadata["Tomography"]["tv_weight"]
+    assert calls == [12, 12, 1, 1]  # two folds each: the six candidates' 4 slices over two workers, then apart
     assert apart["held_out_misfit"] == batched["held_out_misfit"] and apart["value"] == batched["value"]
     assert batched == vol.metadata["Tomography"]["tv_weight"]
 

@@ -44,7 +44,7 @@ class DaskExecutor(Executor):
         # passes either.
         items = list(items)
         task = _OneBlasThread(fn)
-        window = max(2, 2 * self._n_workers())
+        window = max(2, 2 * self.workers())
         futures: dict = {}
         submitted = 0
         while submitted < min(window, len(items)):
@@ -62,7 +62,7 @@ class DaskExecutor(Executor):
             yield out
             del out
 
-    def _n_workers(self) -> int:
+    def workers(self) -> int:
         try:
             return max(1, len(self.client.scheduler_info().get("workers", {})))
         except Exception:  # noqa: BLE001 - a scheduler that cannot say: a small window

@@ -41,6 +41,10 @@ class Executor:
         """
         yield from self.map(fn, items, on_done)
 
+    def workers(self) -> int:
+        """How many tasks run at once (an operation may size its partitions by it; never its results)."""
+        return 1
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
 
@@ -105,6 +109,9 @@ class ThreadExecutor(Executor):
                 yield out
                 del out
                 submit_next()
+
+    def workers(self) -> int:
+        return self.n_workers
 
     def __repr__(self) -> str:
         return f"<ThreadExecutor n_workers={self.n_workers}>"

@@ -26,12 +26,12 @@ import numpy as np
 from ..core.signal import Signal
 from ..engine.executors import executor_context
 from ..io.store import load_zarr
-from .slicesolver import slice_solver
+from .slicesolver import slice_solver, slices_of
 
 CHUNK_BYTES = 16 * 2**20
 
 
-def lazy_slices(sinograms, angles, slices_per_partition: int = 8, executor=None, **params):
+def lazy_slices(sinograms, angles, slices_per_partition: int | None = None, executor=None, **params):
     """The reconstruction of slice-first sinograms ``(n_slices, n_tilts, n_det)`` as a lazy dask array
     ``(n_slices, nz, n_det)`` float32: nothing is computed until a block is read.
 
@@ -41,7 +41,7 @@ def lazy_slices(sinograms, angles, slices_per_partition: int = 8, executor=None,
     import dask.array as da
 
     one, geom = slice_solver(sinograms, angles, executor=executor, **params)
-    k = max(1, int(slices_per_partition))
+    k = slices_of(slices_per_partition, sinograms.shape[0], geom, executor)
     if isinstance(sinograms, da.Array):
         src = sinograms.rechunk((k, -1, -1))
     else:  # name=False: no hashing of the whole series for a graph key
@@ -56,7 +56,7 @@ def lazy_slices(sinograms, angles, slices_per_partition: int = 8, executor=None,
 
 
 def reconstruct_slices_to_store(
-    sinograms, angles, scratch, slices_per_partition: int = 8, executor=None, progress=None, **params
+    sinograms, angles, scratch, slices_per_partition: int | None = None, executor=None, progress=None, **params
 ):
     """Reconstruct slice-first sinograms into a new store in the folder ``scratch``; returns the slices
     ``(n_slices, nz, n_det)`` as a lazy dask array reading that store. ``executor`` runs the partitions."""

@@ -14,6 +14,7 @@ import importlib
 import numpy as np
 
 from ..core.errors import DataError
+from ..engine.executors import as_executor
 from .geometry import ParallelGeometry
 
 
@@ -135,3 +136,23 @@ def adjoint_mismatch(A: Projector, n_slices: int = 2, seed: int = 0) -> float:
     lhs = float(np.sum(ax * y))
     rhs = float(np.sum(x * aty))
     return abs(lhs - rhs) / abs(lhs)
+
+
+# Slices a partition holds where the caller does not say (``slices_per_partition=None``). The projector applies
+# each ray's weights to every slice of a block in its innermost loop, so a block of 8 slices spends most of its time
+# outside that loop. Measured 2026-12-05 (2 cores, two threads, numba): TV at 200 iterations on 64 slices of 256 x
+# 256 from 61 tilts 57.4 / 33.1 / 22.3 / 27.5 s with 8 / 16 / 32 / 64 slices a partition (SIRT 27.4 / 15.0 / 9.4 /
+# 7.6 s); 128 slices of 128 x 128: TV 27.9 / 15.5 / 10.7 / 8.5 / 12.8 s with 8 / 16 / 32 / 64 / 128 (one partition
+# leaves the second thread idle). Same bits in every case. A partition is at most PARTITION_VOXELS voxels (32 MB of
+# float32 an array: 8 slices of 1024 x 1024, as before), and at least MIN_PARTITION_SLICES slices where it fits
+PARTITION_VOXELS = 1 << 23
+MIN_PARTITION_SLICES = 8
+
+
+def partition_slices(n_slices: int, geometry: ParallelGeometry, executor=None) -> int:
+    """Slices a partition of a reconstruction holds by default: the series shared out over the executor's workers
+    (one partition each) but at least :data:`MIN_PARTITION_SLICES`, and no partition over :data:`PARTITION_VOXELS`
+    voxels. The bits do not depend on it."""
+    workers = as_executor(executor).workers()
+    most = max(1, PARTITION_VOXELS // (geometry.nz * geometry.n_det))
+    return int(min(most, max(MIN_PARTITION_SLICES, -(-n_slices // workers))))

@@ -29,7 +29,7 @@ from ..engine import Pass, run_pass
 from ..io.store import check_store_output, load_zarr
 from .outofcore import reconstruct_slices_to_store, volume_chunks
 from .reconstruction import SOLVERS
-from .slicesolver import series_of, slice_solver, tv_weight_choice
+from .slicesolver import series_of, slice_solver, slices_of, tv_weight_choice
 from .tiltseries import (
     angles_of,
     axis_record,
@@ -47,8 +47,8 @@ METHODS = tuple(SOLVERS)
 def reconstruct_slices(
     sinograms, angles, method: str = "sirt", n_iter: int | None = None, filter: str = "ramp",
     tv_weight: float | Literal["auto"] = "auto", nonnegative: bool = True, thickness: int | None = None,
-    axis_shift: float = 0.0, backend: str = "auto", slices_per_partition: int = 8, executor=None, progress=None,
-    series=None,
+    axis_shift: float = 0.0, backend: str = "auto", slices_per_partition: int | None = None, executor=None,
+    progress=None, series=None,
 ) -> np.ndarray:
     """Reconstruct slice-first sinograms ``(n_slices, n_tilts, n_det)`` -> slices ``(n_slices, nz, n_det)``.
 
@@ -66,22 +66,26 @@ def reconstruct_slices(
     thickness : slice thickness ``nz`` in pixels (default ``n_det``).
     axis_shift : tilt-axis position on the detector, pixels from its centre.
     backend : projector backend (``"auto"``, ``"numba"``, ``"numpy"``).
-    slices_per_partition : slices per engine partition (fixed, so results do not depend on the machine).
+    slices_per_partition : slices per engine partition; None: :func:`.slicesolver.partition_slices` (the series
+        shared out over the executor's workers, at least 8 slices, at most 2^23 voxels). The bits do not depend
+        on it.
     executor, progress : for :func:`emscale.engine.run_pass`.
     series : :func:`.slicesolver.series_of` of these sinograms and parameters, where the caller has it already
         (e.g. from choosing the TV weight): the series is then not read a second time before the slices.
     """
-    one, _ = slice_solver(sinograms, angles, method, n_iter, filter, tv_weight, nonnegative, thickness, axis_shift,
-                          backend, executor, series)
-    return run_pass(sinograms, Pass(one, None, name=f"reconstruct[{method}]"), executor,
-                    rows=max(1, int(slices_per_partition)), progress=progress)
+    one, geom = slice_solver(sinograms, angles, method, n_iter, filter, tv_weight, nonnegative, thickness,
+                             axis_shift, backend, executor, series)
+    rows = slices_of(slices_per_partition, sinograms.shape[0], geom, executor)
+    return run_pass(sinograms, Pass(one, None, name=f"reconstruct[{method}]"), executor, rows=rows,
+                    progress=progress)
 
 
 @operation("reconstruct_tomogram", not_recorded=("scratch",), check={"tv_weight": check_tv_weight})
 def reconstruct_tomogram(
     s: Signal, method: str = "sirt", n_iter: int | None = None, filter: str = "ramp",
     tv_weight: float | Literal["auto"] = "auto", nonnegative: bool = True, thickness: int | None = None,
-    backend: str = "auto", slices_per_partition: int = 8, executor=None, progress=None, scratch: str | None = None,
+    backend: str = "auto", slices_per_partition: int | None = None, executor=None, progress=None,
+    scratch: str | None = None,
 ) -> Signal:
     """Reconstruct a tilt-series Signal (aligned, background-subtracted) into a volume Signal ``(z, y, x)``.
 

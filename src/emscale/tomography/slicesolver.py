@@ -16,7 +16,7 @@ import numpy as np
 from ..core.errors import DataError
 from ..engine import Pass, run_pass
 from .geometry import ParallelGeometry
-from .projector import Projector
+from .projector import Projector, partition_slices
 from .reconstruction import FILTERS, SOLVERS
 from .reconstruction.tv import N_ITER as TV_ITER
 from .reconstruction.tv import typical_value
@@ -62,6 +62,13 @@ def slice_solver(sinograms, angles, method="sirt", n_iter=None, filter="ramp", t
         return solver(A, block, **kw)
 
     return one, A.geometry
+
+
+def slices_of(slices_per_partition, n_slices: int, geometry: ParallelGeometry, executor=None) -> int:
+    """The slices a partition holds: as given (at least 1), or by :func:`partition_slices` for None."""
+    if slices_per_partition is None:
+        return partition_slices(n_slices, geometry, executor)
+    return max(1, int(slices_per_partition))
 
 
 def tv_weight_choice(sinograms, angles, tv_weight=AUTO, n_iter=None, thickness=None, axis_shift=0.0,
