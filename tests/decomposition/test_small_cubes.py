@@ -129,6 +129,31 @@ def test_numpy_kl_updates_sweep_a_small_sparse_matrix_in_one_chunk():
     assert loss1 == pytest.approx(loss2, rel=1e-12)
 
 
+def test_numpy_kl_updates_read_a_small_dense_matrix_as_float64_once():
+    """The numpy KL route read each dense row chunk as float64 in every sweep, two sweeps an update, and gathered
+    its non-zeros for the loss where no value is zero (EELS counts). A small dense matrix is now converted once and
+    a chunk without zeros is summed whole; the updates and the loss are the same to the bit."""
+    from emscale.decomposition import _klmu
+
+    rng = np.random.default_rng(5)
+    x = rng.poisson(40.0, size=(48, 300)).astype(np.float32)
+    once = _klmu.KLMatrix(48, 300, dense=x, use_numba=False)
+    assert once._dense64 is not None and once._dense64.dtype == np.float64
+    each = _klmu.KLMatrix(48, 300, dense=x, use_numba=False)
+    each._dense64 = None  # converted chunk by chunk, as before
+    each._positive_rows[:] = False  # the loss's non-zeros gathered, as before
+    assert once._positive_rows.all()
+    w0, h0 = rng.random((48, 3)) + 0.1, rng.random((3, 300)) + 0.1
+    (w1, h1), (w2, h2) = (w0.copy(), h0.copy()), (w0.copy(), h0.copy())
+    for _ in range(4):
+        assert once.iterate(w1, h1, gamma=1.5) == each.iterate(w2, h2, gamma=1.5)
+    assert np.array_equal(w1, w2) and np.array_equal(h1, h2)
+    assert once.loss(w1, h1) == each.loss(w2, h2)
+    big = _klmu.KLMatrix(1, _klmu.DENSE64_MAX_VALUES + 1, dense=np.ones((1, _klmu.DENSE64_MAX_VALUES + 1), np.float32),
+                         use_numba=False)
+    assert big._dense64 is None  # a large matrix is not held twice
+
+
 def test_rank_of_a_few_pixels_comes_from_the_simulated_noise():
     """2-6 pixels leave no noise bulk for Marchenko-Pastur; the rank used to be the scree elbow (2 of 4 on pure
     Poisson noise of 2 x 2 x 2048). Now the parallel analysis decides, with the maximum of several noise draws."""

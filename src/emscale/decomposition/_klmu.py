@@ -23,6 +23,7 @@ from ..engine.jit import for_kernel, numba_usable
 from ._jit import HAVE_NUMBA, use_numba  # noqa: F401 -- HAVE_NUMBA: re-exported
 
 EPS = 1e-12
+DENSE64_MAX_VALUES = 1 << 22  # a dense matrix the numpy route also holds as float64 (at most 32 MB)
 CHUNK_NNZ = 1 << 20  # non-zeros per row chunk (partials of W^T R; the numpy route's vectorised chunks)
 
 
@@ -103,6 +104,11 @@ class KLMatrix:
         self.total = (
             float(np.sum(csr[2], dtype=np.float64)) if csr is not None else float(np.sum(dense, dtype=np.float64))
         )
+        # the numpy route reads a dense matrix as float64 in every sweep: a small one is converted once
+        small = dense is not None and not self.use_numba and dense.size <= DENSE64_MAX_VALUES
+        self._dense64 = dense.astype(np.float64) if small else None
+        # dense rows with no zero (EELS counts): the loss needs no mask of the non-zeros there
+        self._positive_rows = np.all(dense > 0, axis=1) if dense is not None and not self.use_numba else None
 
     @property
     def nbytes(self) -> int:
@@ -129,8 +135,13 @@ class KLMatrix:
 
     def _dense_ratio(self, w, ht, lo, hi):
         """(x, x / WH) of dense rows [lo, hi) in float64, for the numpy path."""
-        x = self.dense[lo:hi].astype(np.float64)
-        return x, x / (w[lo:hi] @ ht.T + EPS)
+        if self._dense64 is None:
+            x = self.dense[lo:hi].astype(np.float64)
+        else:
+            x = self._dense64[lo:hi]
+        model = w[lo:hi] @ ht.T
+        model += EPS
+        return x, np.divide(x, model, out=model)
 
     def w_update(self, w: np.ndarray, h: np.ndarray, gamma: float = 1.0) -> None:
         """In place: W <- W * ((R H^T) / (1 H^T)) ** gamma (:func:`mu_step`)."""
@@ -188,7 +199,9 @@ class KLMatrix:
         for lo, hi in zip(self.bounds[:-1], self.bounds[1:], strict=True):
             if self.dense is not None:
                 x, ratio = self._dense_ratio(w, ht, int(lo), int(hi))
-                if with_loss:
+                if with_loss and self._positive_rows[lo:hi].all():  # the same sum without gathering (same bits)
+                    xlog += float(np.sum(x * np.log(ratio)))
+                elif with_loss:
                     nz = x > 0
                     xlog += float(np.sum(x[nz] * np.log(ratio[nz])))
                 if numerator:
