@@ -185,6 +185,7 @@ def test_the_client_streams_partials_with_a_bounded_window(client):
         held.append(len(client.futures))
     assert max(held) <= 2 * len(client.scheduler_info()["workers"]) + 1, held
     assert {out[0] for out in ex.map(_blas_and_index, [0, 1, 2])} == {1}  # one BLAS thread, as locally
+    assert ex.workers() == 2  # what an operation may size its partitions by (a reconstruction's slices)
 
 
 def _blas_and_index(i):

@@ -147,9 +147,11 @@ def test_thread_executor_bounds_partitions_in_flight(n_workers, prefetch):
         with lock:
             state["done"] += 1
 
-    out = ThreadExecutor(n_workers=n_workers, prefetch=prefetch).map(fn, items, on_done)
+    ex = ThreadExecutor(n_workers=n_workers, prefetch=prefetch)
+    out = ex.map(fn, items, on_done)
     assert out == [i * i for i in items]
     assert state["max_ahead"] == n_workers + prefetch
+    assert ex.workers() == n_workers and InlineExecutor().workers() == 1  # tasks at once (a partition's size)
 
 
 def test_thread_executor_propagates_errors():
