@@ -45,3 +45,20 @@ def test_cluster_out_of_core_store_equals_in_memory(client, series, tmp_path):
     out = reconstruct_to_store(series, tmp_path / "vol.zarr", method="sirt", n_iter=8, slices_per_partition=3,
                                executor=DaskExecutor(client), chunks=(5, 8, 32))
     np.testing.assert_array_equal(out.to_numpy(), ref.data)
+
+
+@pytest.mark.slow
+def test_cluster_default_partitions_share_the_series_over_its_workers(client, monkeypatch):
+    """By default the slices are shared out over the cluster's two workers (12 of 24 each; inline: all 24 in one
+    partition), with the in-memory bits."""
+    from emscale.tomography import reconstruct as rec
+
+    vol = ellipsoid_phantom(32, seed=11)[:, 4:28]
+    s = tilt_series(project_volume(vol, ANGLES), ANGLES, pixel_size=0.5)
+    rows = []
+    real = rec.run_pass
+    monkeypatch.setattr(rec, "run_pass", lambda src, *a, **k: rows.append(k["rows"]) or real(src, *a, **k))
+    ref = reconstruct_tomogram(s, "sirt", n_iter=8, executor=InlineExecutor())
+    got = reconstruct_tomogram(s, "sirt", n_iter=8, executor=DaskExecutor(client))
+    assert rows == [24, 12]
+    np.testing.assert_array_equal(got.data, ref.data)
