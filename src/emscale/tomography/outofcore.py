@@ -12,7 +12,8 @@ lazy array only when it writes it):
 
 A slice's numbers depend on its own sinogram and on quantities fixed before any partition runs, never on the block
 it falls in (:mod:`.reconstruct`), so the store holds the bits of the in-memory reconstruction. Memory: the input
-series (when it is in memory) plus a few output partitions of about 64 MB each.
+series (when it is in memory) plus a few output partitions of at most 32 MB each by default
+(:func:`.projector.partition_slices`).
 """
 
 from __future__ import annotations
