@@ -66,7 +66,7 @@ def reconstruct_slices(
     thickness : slice thickness ``nz`` in pixels (default ``n_det``).
     axis_shift : tilt-axis position on the detector, pixels from its centre.
     backend : projector backend (``"auto"``, ``"numba"``, ``"numpy"``).
-    slices_per_partition : slices per engine partition; None: :func:`.slicesolver.partition_slices` (the series
+    slices_per_partition : slices per engine partition; None: :func:`.projector.partition_slices` (the series
         shared out over the executor's workers, at least 8 slices, at most 2^23 voxels). The bits do not depend
         on it.
     executor, progress : for :func:`emscale.engine.run_pass`.
