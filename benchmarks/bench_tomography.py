@@ -14,6 +14,9 @@ Cases, each tool in its own fresh process (benchmarks/harness.py; alternating, `
   one slice after another as ASTRA's 2D CPU algorithms run. PSNR against the truth for both.
 * **TV vs SIRT** -- +-60 degrees, 30 projections: PSNR of TV (Chambolle-Pock, 200 iterations) and of SIRT
   (100 iterations) on the phantom; the row's ratio is the PSNR gain in dB (target >= 2 dB).
+* **partitions** -- SIRT 100 iterations of ``--partition-slices`` slices of the phantom with the default
+  partitions (the series shared out over the threads) against 8 slices a partition, the former default, in the same
+  run; the two must agree to the bit.
 * **tiny series** -- a 32 px ellipsoid phantom, 31 projections over +-60 degrees, all 32 slices: TV with its
   weight chosen from the data (``tv_weight="auto"``, the hold-out included) against SIRT 100 iterations, the
   cost of the small case (no peer has a TV solver; the target is well under a second).
@@ -215,6 +218,26 @@ def phantom_rows(tmp: Path, args) -> list[dict]:
     return rows
 
 
+def partition_rows(tmp: Path, args) -> list[dict]:
+    """SIRT of a series of ``--partition-slices`` slices with the default partitions (shared out over the threads)
+    against 8 slices a partition (the former default), in the same run; the bits must be the same."""
+    from emscale.tomography.phantoms import ellipsoid_phantom, project_volume
+    from emscale.tomography.tiltseries import slice_first
+
+    n = args.n - 1 if args.n % 2 == 0 else args.n
+    vol = ellipsoid_phantom(n, n_ellipsoids=10, seed=7)
+    wedge = np.linspace(-60, 60, 60)
+    k = min(args.partition_slices, n)
+    sino = slice_first(project_volume(vol, wedge), "y")[n // 2 - k // 2 : n // 2 - k // 2 + k]
+    r = run_pair(tmp, "partitions", sino, wedge, {"emscale": {"method": "sirt", "n_iter": 100},
+                                                  "emscale:8": {"method": "sirt", "n_iter": 100,
+                                                                "slices_per_partition": 8}}, args.repeat)
+    same = "out" in r["emscale"] and "out" in r["emscale:8"] and np.array_equal(r["emscale"]["out"],
+                                                                                r["emscale:8"]["out"])
+    return [harness.row("SIRT 100 it, default partitions", f"{k}x{n}x{n} float32", r["emscale"],
+                        "emscale, 8 slices a partition", r["emscale:8"], f"same bits: {same}")]
+
+
 def tiny_rows(tmp: Path, args) -> list[dict]:
     from emscale.tomography.phantoms import ellipsoid_phantom, project_volume
     from emscale.tomography.tiltseries import slice_first
@@ -301,13 +324,15 @@ def main(argv=None):
     ap.add_argument("--skip-real", action="store_true")
     ap.add_argument("--skip-phantom", action="store_true")
     ap.add_argument("--skip-tv", action="store_true")
+    ap.add_argument("--partition-slices", type=int, default=64, help="slices for the partitions row")
     ap.add_argument("--out-of-core", type=int, default=0, metavar="N", help="also reconstruct an N^3 volume "
                     "out of core (time, peak RSS)")
     ap.add_argument("--ooc-tilts", type=int, default=90)
     harness.add_common_args(ap, repeat=1)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [] if args.skip_phantom else phantom_rows(Path(tmp), args) + tiny_rows(Path(tmp), args)
+        rows = [] if args.skip_phantom else (phantom_rows(Path(tmp), args) + partition_rows(Path(tmp), args)
+                                             + tiny_rows(Path(tmp), args))
         if not args.skip_real:
             rows += real_rows(Path(tmp), args)
         if args.out_of_core:
