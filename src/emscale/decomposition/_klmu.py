@@ -105,10 +105,11 @@ class KLMatrix:
             float(np.sum(csr[2], dtype=np.float64)) if csr is not None else float(np.sum(dense, dtype=np.float64))
         )
         # the numpy route reads a dense matrix as float64 in every sweep: a small one is converted once
-        small = dense is not None and not self.use_numba and dense.size <= DENSE64_MAX_VALUES
-        self._dense64 = dense.astype(np.float64) if small else None
-        # dense rows with no zero (EELS counts): the loss needs no mask of the non-zeros there
-        self._positive_rows = np.all(dense > 0, axis=1) if dense is not None and not self.use_numba else None
+        numpy_dense = dense is not None and not self.use_numba
+        self._dense64 = dense.astype(np.float64) if numpy_dense and dense.size <= DENSE64_MAX_VALUES else None
+        # dense rows with no zero (EELS counts): the loss needs no mask of the non-zeros there (a reduction, not a
+        # mask of the whole matrix)
+        self._positive_rows = dense.min(axis=1, initial=np.inf) > 0 if numpy_dense else None
 
     @property
     def nbytes(self) -> int:
