@@ -9,6 +9,7 @@
                                                                  # pure pixels (accuracy, issue 17)
     python benchmarks/bench_decomposition.py --only small-maps   # NMF on maps below 10^6-4x10^6 values: the
                                                                  # real Velox EELS maps, a line scan
+    python benchmarks/bench_decomposition.py --only cluster      # k-means of loadings: emscale's vs scikit-learn's
 
 Cases: Poisson PCA with the full scree (emscale Gram vs HyperSpy ``decomposition(normalize_poissonian_noise=
 True)``), randomized k=8 (emscale vs HyperSpy ``svd_solver="randomized", output_dimension=8``), KL-NMF k=4
@@ -18,9 +19,13 @@ fresh processes (default 3), each peer's of one. Each line prints the
 peer/emscale time and peak-RSS ratios first, then the accuracy (eigenvalue agreement, spectral angles, rank).
 
 ``--only startup`` (also part of a full run): ``python -c "import emscale"`` and the first ``decompose`` of each
-method (pca ``"auto"``, nmf/ica/vca/mcr k=2) on a small cube (32 x 32 x 512 counts, below 10^6 values) in a fresh
-process, median of ``--repeat`` processes each; the peer is ``import hyperspy.api`` and HyperSpy's first
-``decomposition()`` on the same cube.
+method (pca ``"auto"``, nmf/ica/vca/mcr k=2, and a PCA k=3 clustered into 3 phases) on a small cube (32 x 32 x 512
+counts, below 10^6 values) in a fresh process, median of ``--repeat`` processes each; the peer is ``import
+hyperspy.api`` and HyperSpy's first ``decomposition()`` on the same cube (and its ``cluster_analysis``).
+
+``--only cluster``: k-means of loading directions (3 features, 3 clusters, 10 starts) in one process, emscale's
+``fit_kmeans`` against scikit-learn's ``KMeans`` (already imported), map sizes 32^2 to 512^2; and scikit-learn's
+import in a fresh process, which emscale's numpy route does not pay.
 
 ``--kind``: ``eds`` (sparse EDS counts, float32: the default), ``eels-dense`` (an EELS-like cube of uint16
 counts with ~``--dense-counts`` (200) counts per channel: the dense data where the exact route costs most) or
@@ -204,7 +209,7 @@ def main():
                     help="emscale runs per case (fresh processes; the median time is reported): its runs take "
                     "seconds, where start-up noise matters; each peer runs once (tens of seconds to minutes)")
     ap.add_argument("--only", choices=("gram", "randomized", "nmf", "ica", "startup", "dense-nmf", "mixtures",
-                                       "small-maps"),
+                                       "small-maps", "cluster"),
                     help="run one case only")
     ap.add_argument("--json", metavar="PATH", help="also write the rows as a JSON list to PATH")
     ap.add_argument("--kind", choices=("eds", "eels-dense", "both"), default="eds")
@@ -228,7 +233,8 @@ def main():
     rows += dense_nmf_rows(args) if args.only in (None, "dense-nmf") else []
     rows += mixture_rows(args) if args.only in (None, "mixtures") else []
     rows += small_map_rows(args) if args.only in (None, "small-maps") else []
-    for kind in kinds if args.only not in ("startup", "dense-nmf", "mixtures", "small-maps") else ():
+    rows += cluster_rows(args) if args.only in (None, "cluster") else []
+    for kind in kinds if args.only not in ("startup", "dense-nmf", "mixtures", "small-maps", "cluster") else ():
         rows += run_kind(argparse.Namespace(**{**vars(args), "kind": kind}))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
@@ -430,6 +436,10 @@ STARTUP_CALLS = {
     "ica": ("em.decompose(s, 'ica', n_components=2)", None),
     "vca": ("em.decompose(s, 'vca', n_components=2)", None),
     "mcr": ("em.decompose(s, 'mcr', n_components=2)", None),
+    # the phase map: a decomposition's loadings clustered by k-means (emscale's own up to its size limit)
+    "pca+cluster": ("em.decompose(s, 'pca', n_components=3).cluster(3)",
+                    "h.decomposition(print_info=False); h.cluster_analysis('decomposition', number_of_components=3, "
+                    "n_clusters=3)"),
 }
 
 
@@ -438,7 +448,10 @@ def _startup(imp: str, call: str, repeat: int, shape=STARTUP_CUBE, level: float 
     code = STARTUP_CODE.format(imp=imp, shape=tuple(shape), level=float(level), call=call)
     runs = []
     for _ in range(max(1, repeat)):
-        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+        # this checkout's emscale, as the --child cases (the installed one may be another worktree's)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent / "src"),
+                                                            os.environ.get("PYTHONPATH", "")])}
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
         if r.returncode:
             return {"error": r.stderr.strip().splitlines()[-1] if r.stderr else f"exit {r.returncode}"}
         runs.append([float(v) for v in r.stdout.split()[-2:]])
@@ -462,7 +475,7 @@ def startup_rows(args) -> list[dict]:
         if peer and not args.skip_peers:
             b = _startup(hs_imp, f"h = hs.signals.Signal1D(data.astype(np.float32))\n{peer}", 1, shape,
                          args.startup_level)
-        line = f"first decompose {method:4s} | emscale import {a.get('import_s', float('nan')):.2f} s, first call "
+        line = f"first decompose {method:11s} | emscale import {a.get('import_s', float('nan')):.2f} s, first call "
         line += f"{a.get('seconds', float('nan')):.2f} s"
         if "seconds" in b:
             line += f" | HyperSpy import {b['import_s']:.2f} s, first call {b['seconds']:.2f} s"
@@ -473,6 +486,40 @@ def startup_rows(args) -> list[dict]:
         rows.append({"operation": f"import + first decompose ({method})", "size": size,
                      "emscale_import_s": a.get("import_s"), "emscale_s": a.get("seconds"), "peer": "hyperspy",
                      "peer_import_s": b.get("import_s"), "peer_s": b.get("seconds"), "kind": "startup"})
+    return rows
+
+
+def cluster_rows(args) -> list[dict]:
+    """k-means of loading directions: emscale's route at each map size against scikit-learn's fit (issue 17)."""
+    from emscale.decomposition.kmeans import fit_kmeans
+
+    code = "import time; t = time.perf_counter(); import sklearn.cluster; print(time.perf_counter() - t)"
+    imports = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+               for _ in range(max(1, args.repeat))]
+    imp = float(np.median(imports))
+    print(f"# k-means of loading directions (3 features, 3 clusters, 10 starts); import sklearn.cluster {imp:.2f} s "
+          f"(fresh process, median of {len(imports)}); {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}")
+    from sklearn.cluster import KMeans
+
+    rows = []
+    for side in (32, 128, 256, 512):
+        rng = np.random.default_rng(side)
+        x = rng.normal(size=(3, 3))[rng.integers(3, size=side * side)] + 0.4 * rng.normal(size=(side * side, 3))
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        times, fits = [], []
+        for fit in (lambda x: fit_kmeans(x, 3, seed=0),
+                    lambda x: KMeans(n_clusters=3, random_state=0, n_init=10).fit(x)):
+            t = time.perf_counter()
+            fits.append(fit(x))
+            times.append(time.perf_counter() - t)
+        ours, theirs = fits
+        ratio = ours.inertia / theirs.inertia_
+        print(f"cluster {side}x{side} | emscale {times[0]:.3f} s ({ours.route.split(':')[0]}) | scikit-learn "
+              f"{times[1]:.3f} s + import {imp:.2f} s | ratio (with its import) {(times[1] + imp) / times[0]:.1f}x "
+              f"| inertia ratio {ratio:.5f}", flush=True)
+        rows.append({"operation": "k-means of loadings", "size": f"{side}x{side} x 3 features, 3 clusters",
+                     "emscale_s": times[0], "route": ours.route, "peer": "scikit-learn KMeans", "peer_s": times[1],
+                     "peer_import_s": imp, "inertia_ratio": ratio, "kind": "cluster"})
     return rows
 
 

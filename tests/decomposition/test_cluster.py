@@ -73,3 +73,15 @@ def test_empty_clusters_are_dropped_with_a_warning_naming_them():
     assert c.n_clusters == 1 and c.centres.shape == (1, 1) and set(np.unique(c.labels_array)) == {0}
     assert np.isfinite(c.spectra_array).all()
     np.testing.assert_allclose(c.spectra_array[0], d.reconstruct().data.reshape(64, 64).mean(axis=0))
+
+
+def test_the_phases_say_which_kmeans_ran_and_keep_it_when_saved(tmp_path):
+    from emscale.decomposition.result import ClusterResult
+
+    s, truth = _majority_phase_scene()
+    c = decompose(s, "nmf", n_components=3).cluster(3)
+    assert c.route.startswith("numpy: 1024 points x 3 features x 3 clusters")
+    assert _agreement(c.labels_array, truth) == 1.0
+    back = ClusterResult.load(c.save(tmp_path / "phases.npz"))
+    assert back.route == c.route and back.inertia == c.inertia
+    assert np.array_equal(back.labels_array, c.labels_array)

@@ -68,8 +68,9 @@ def test_small_cube_every_method_without_numba_and_light_import():
     """A fresh process: ``import emscale`` loads no scipy submodule that only some operations need, and a cube
     below :data:`._jit.NUMBA_MIN_VALUES` values runs every method on numpy (numba never imported, nor
     scikit-learn: ICA is emscale's own FastICA), and so do the methods that read the data only through the Gram
-    route (PCA, VCA, MCR, ICA), and NMF of dense counts, below :data:`._jit.DENSE_NUMBA_MIN_VALUES`. Timings: the
-    start-up rows of benchmarks/bench_decomposition.py."""
+    route (PCA, VCA, MCR, ICA), and NMF of dense counts, below :data:`._jit.DENSE_NUMBA_MIN_VALUES`; clustering its
+    loadings imports no scikit-learn either (:mod:`.kmeans`). Timings: the start-up rows of
+    benchmarks/bench_decomposition.py."""
     code = (
         "import sys, time, numpy as np, emscale as em\n"
         "heavy = sorted(m for m in ('scipy.spatial', 'scipy.ndimage', 'scipy.sparse', 'scipy.fft', 'sklearn', 'numba')"
@@ -92,6 +93,9 @@ def test_small_cube_every_method_without_numba_and_light_import():
         "s = em.Signal(x, axes=[{'navigate': True}, {'navigate': True}, {'navigate': False}])\n"
         "d = em.decompose(s, 'nmf', n_components=2)\n"  # dense counts: the dense KL route, on numpy too
         "out['nmf dense 32x32x512'] = (d.info['route'], 'numba' in sys.modules, 'sklearn' in sys.modules)\n"
+        "t = time.perf_counter()\n"
+        "c = d.cluster(2)\n"  # emscale's k-means: scikit-learn's import alone took 0.7 s of 0.72
+        "out['cluster 32x32'] = (time.perf_counter() - t, 'numba' in sys.modules, 'sklearn' in sys.modules)\n"
         "print(repr((heavy, out)))\n"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -53,6 +53,7 @@ def test_report_renders_in_chromium(browser, report, artifacts):
     for needed in ("Input", "Steps", "Software", "Recipe that reproduces this report"):
         assert needed in headings
     text = browser.execute_script("return document.body.innerText;")
+    assert "k-means (3 phases, inertia " in text and "numpy: 480 points x 3 features x 3 clusters" in text
     h3 = browser.execute_script("return Array.from(document.querySelectorAll('h3')).map(h => h.textContent);")
     assert h3.count("Rank evidence") == 1  # PCA and NMF of the same data: one table, the NMF refers to it
     cells = browser.execute_script(

@@ -27,6 +27,7 @@ from ..core.registry import operation
 from ..core.result import Result, load_npz, save_npz
 from ..core.signal import Signal, default_chunks
 from ..engine import Pass, run_pass
+from .kmeans import fit_kmeans
 
 FORMAT_VERSION = 1
 
@@ -46,6 +47,7 @@ class ClusterResult(Result):
     metadata: dict = field(default_factory=dict)
     title: str = ""
     history: list = field(default_factory=list)
+    route: str = ""  # which k-means ran and why (.kmeans.fit_kmeans); "" in files written before it was recorded
 
     KIND: ClassVar[str] = "emscale-clusters"
 
@@ -78,7 +80,7 @@ class ClusterResult(Result):
     def save(self, path, overwrite: bool = False) -> Path:
         """Write to a ``.npz`` file atomically (see :func:`save_npz`)."""
         arrays = {"labels": self.labels_array, "spectra": self.spectra_array, "centres": self.centres}
-        meta = {k: getattr(self, k) for k in ("inertia", "signal_type", "metadata", "title", "history")}
+        meta = {k: getattr(self, k) for k in ("inertia", "signal_type", "metadata", "title", "history", "route")}
         meta |= {"nav_axes": [a.to_dict() for a in self.nav_axes], "sig_axes": [a.to_dict() for a in self.sig_axes]}
         return save_npz(path, self.KIND, meta, arrays, overwrite)
 
@@ -87,7 +89,7 @@ class ClusterResult(Result):
         meta, arrays = load_npz(path, cls.KIND)
         return cls(arrays["labels"], arrays["spectra"], [Axis.from_dict(d) for d in meta["nav_axes"]],
                    [Axis.from_dict(d) for d in meta["sig_axes"]], arrays["centres"], meta["inertia"],
-                   meta["signal_type"], meta["metadata"], meta["title"], meta["history"])
+                   meta["signal_type"], meta["metadata"], meta["title"], meta["history"], meta.get("route", ""))
 
     def __repr__(self) -> str:
         return f"<ClusterResult {self.n_clusters} clusters {shape_notation(self.nav_axes, self.sig_axes)}>"
@@ -506,11 +508,8 @@ def cluster(d: Decomposition, n_clusters: int, seed: int = 0, n_components: int 
     Clusters that k-means leaves empty (more clusters asked than distinct loading directions) are dropped, with
     a warning naming them, and the rest renumbered from 0: the result may hold fewer than ``n_clusters``.
     """
-    from sklearn.cluster import KMeans
-    from sklearn.exceptions import ConvergenceWarning
-
     check_count("n_clusters", n_clusters)
-    check_seed(seed)  # KMeans takes no negative seed
+    check_seed(seed)  # a numpy seed is non-negative
     k = _first_components(d, n_components)
     lo = d.loadings_array[:, :k]
     ok = np.all(np.isfinite(lo), axis=1)
@@ -519,9 +518,7 @@ def cluster(d: Decomposition, n_clusters: int, seed: int = 0, n_components: int 
     feats = feats / np.where(norms == 0, 1, norms)
     if n_clusters < 1 or n_clusters > len(feats):
         raise ValueError(f"n_clusters must be between 1 and the {len(feats)} usable pixels, got {n_clusters}")
-    with warnings.catch_warnings():  # its "distinct clusters" warning: said below, in emscale's words
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        km = KMeans(n_clusters=n_clusters, random_state=seed, n_init=10).fit(feats)
+    km = fit_kmeans(feats, n_clusters, seed=seed)
     kept, centres = _drop_empty_clusters(km, n_clusters, len(feats))
     labels = np.full(lo.shape[0], -1, dtype=np.int64)
     labels[ok] = kept
@@ -533,23 +530,23 @@ def cluster(d: Decomposition, n_clusters: int, seed: int = 0, n_components: int 
         if d.mean_scale is not None:
             spectra[c] += d.mean_scale[labels == c].mean() * d.mean_spectrum
     return ClusterResult(labels, spectra, list(d.nav_axes), list(d.sig_axes), centres,
-                         float(km.inertia_), d.signal_type, dict(d.metadata), d.title, list(d.history))
+                         km.inertia, d.signal_type, dict(d.metadata), d.title, list(d.history), km.route)
 
 
 def _drop_empty_clusters(km, n_clusters: int, n_points: int) -> tuple[np.ndarray, np.ndarray]:
     """(labels, centres) of the clusters that hold pixels, renumbered in their order. An empty cluster has no mean
     spectrum (it was NaN: NMF k = 1 clustered into 3 gave 2 NaN spectra and only numpy/scikit-learn warnings)."""
-    size = np.bincount(km.labels_, minlength=n_clusters)
+    size = np.bincount(km.labels, minlength=n_clusters)
     empty = np.flatnonzero(size == 0)
     if not empty.size:
-        return km.labels_.astype(np.int64), km.cluster_centers_
+        return km.labels, km.centres
     held = np.flatnonzero(size)
     warnings.warn(f"cluster: {n_clusters} clusters asked, but the {n_points} pixels' loading directions fill only "
                   f"{held.size}: cluster(s) {', '.join(map(str, empty))} came out empty and are dropped (the rest "
                   "renumbered from 0); ask for fewer clusters or decompose into more components",
                   UserWarning, stacklevel=4)
     renumber = np.cumsum(size > 0) - 1
-    return renumber[km.labels_].astype(np.int64), km.cluster_centers_[held]
+    return renumber[km.labels].astype(np.int64), km.centres[held]
 
 
 def _centred_features(d: Decomposition, k: int) -> np.ndarray:

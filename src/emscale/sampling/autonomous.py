@@ -144,10 +144,8 @@ def _fit(spectra: np.ndarray, sig_axes, n_phases: int, n_components: int | None,
     on an adaptively sampled set, denser at boundaries, still estimates the phases of the whole scan.
     ``count_scale``: the microscope's (:func:`_is_counts`).
     """
-    from sklearn.cluster import KMeans
-    from threadpoolctl import threadpool_limits
-
     from ..decomposition import decompose
+    from ..decomposition.kmeans import fit_kmeans
 
     if spectra.shape[0] < n_phases:
         raise ValueError(f"{spectra.shape[0]} spectra measured, fewer than n_phases={n_phases}")
@@ -169,8 +167,7 @@ def _fit(spectra: np.ndarray, sig_axes, n_phases: int, n_components: int | None,
                         f"{'zero' if not np.any(spectra) else 'constant'}): there are no phases to tell apart; check "
                         "the detector and the energy range")
     lo = lo / np.maximum(np.linalg.norm(lo, axis=1, keepdims=True), 1e-300)  # direction: intensity-blind
-    with threadpool_limits(1):  # OpenMP start-up dominates k-means of a few thousand points (100x on 2 cores)
-        labels = KMeans(n_clusters=n_phases, random_state=seed, n_init=10).fit(lo, sample_weight=w).labels_
+    labels = fit_kmeans(lo, n_phases, seed=seed, sample_weight=w).labels
     flat_spec = spectra.reshape(len(spectra), -1)
     out = np.zeros((n_phases, flat_spec.shape[1]))
     for c in range(n_phases):

@@ -345,6 +345,9 @@ def render(run, recipe_text: str, extra_sections: list[tuple[str, str]] | None =
         elif isinstance(obj, ClusterResult):
             out.append(f"<h2>Clustering “{html.escape(name)}”</h2>")
             out.append(figure(_cluster_figure(obj), "Phase map and per-phase spectra"))
+            if obj.route:
+                out.append(f"<p>k-means ({obj.n_clusters} phases, inertia {obj.inertia:.4g}): "
+                           f"{html.escape(obj.route)}</p>")
         elif isinstance(obj, SladsResult):
             out.append(slads_section(name, obj, (run.signal, run.input_signal)))
         elif isinstance(obj, AutonomousResult):
