@@ -557,6 +557,56 @@ def mixed_scene(rank: int = 3, kind: str = "eds", layout: str = "blobs", shape: 
     return s, truth
 
 
+# Lines (keV) of real elements: K alpha, K beta (and L alpha of the transition metals), for
+# lines_over_continuum_scene
+ELEMENT_LINES = {"O": [0.525], "Al": [1.487], "Si": [1.740], "Ti": [4.511, 4.932, 0.452], "Cr": [5.415, 5.947, 0.573],
+                 "Fe": [6.404, 7.058, 0.705], "Ni": [7.478, 8.265, 0.851], "Cu": [8.048, 8.905, 0.930],
+                 "Zr": [2.042], "Mo": [2.293], "Ag": [2.984, 3.151], "C": [0.277], "Ca": [3.692, 4.013],
+                 "Mg": [1.254]}
+PHASES = (("Fe", "Cr", "O"), ("Ni", "Al"), ("Si", "O"), ("Cu", "Zr"), ("Ti", "O"), ("Ag",), ("Ca", "Mg", "O"),
+          ("Mo", "C"), ("Al", "O"), ("Fe", "Ni"))
+
+
+def lines_over_continuum_scene(rank: int = 2, layout: str = "smooth", counts: float = 500.0, seed: int = 0,
+                               shape: tuple[int, int] = (64, 64), n_channels: int = 1024):
+    """(Signal, Truth): EDS phases of real elements' lines (:data:`PHASES`, ``rank`` drawn; oxides share O Ka) over
+    a continuum as strong as a bulk sample's in the SEM: a Kramers-like ``(10 - E) / E`` with low-energy
+    absorption, each K alpha peak 1-14 x the continuum under it (times 0.4-2.5 by the drawn amplitudes). Lines are
+    Gaussians of the detector's width (FWHM 55 eV + 1.2 % of the energy) on a 0.15-10.4 keV axis of 10 eV
+    channels. ``layout``: ``"grains"`` (Voronoi grains, every pixel pure), ``"smooth"`` (a softmax of smooth
+    random fields: every pixel a mixture). The counts vary with a smooth thickness (0.5-1.5)."""
+    rng = np.random.default_rng(seed)
+    e = 0.15 + 0.01 * np.arange(n_channels)
+    spectra = []
+    for i in rng.choice(len(PHASES), rank, replace=False):
+        spec = rng.uniform(0.6, 1.4) * 0.02 * np.clip((10 - e) / e, 0, None) * (1 - np.exp(-e / 0.8))
+        for el in PHASES[i]:
+            for j, line in enumerate(ELEMENT_LINES[el]):
+                fwhm = 0.055 + 0.012 * line
+                spec = spec + rng.uniform(0.5, 1.5) * 0.6**j * 0.01 / fwhm * np.exp(
+                    -0.5 * ((e - line) / (fwhm / 2.355)) ** 2)
+        spectra.append(spec / spec.sum())
+    spectra = np.asarray(spectra)
+    ny, nx = shape
+    if layout == "grains":
+        seeds = rng.uniform(0, 1, (3 * rank, 2)) * [ny, nx]
+        yy, xx = np.mgrid[:ny, :nx]
+        nearest = ((yy[..., None] - seeds[:, 0]) ** 2 + (xx[..., None] - seeds[:, 1]) ** 2).argmin(-1)
+        ab = np.eye(rank)[nearest % rank]
+    elif layout == "smooth":
+        fields = np.stack([gaussian_filter(rng.normal(size=shape), 12) for _ in range(rank)], -1)
+        ab = np.exp(1.2 * fields / fields.std())
+        ab /= ab.sum(-1, keepdims=True)
+    else:
+        raise ValueError(f"unknown layout {layout!r}")
+    thickness = np.clip(1 + 4 * gaussian_filter(rng.normal(size=shape), 10), 0.5, 1.5)
+    expected = counts * thickness[..., None] * (ab @ spectra)
+    data = rng.poisson(expected).astype(np.uint16)
+    energy = {"name": "Energy", "size": n_channels, "scale": 0.01, "offset": 0.15, "units": "keV", "navigate": False}
+    truth = Truth(spectra, ab, expected, rank, {"layout": layout, "counts": counts, "seed": seed})
+    return counts_signal(data, energy, "EDS_SEM"), truth
+
+
 def drifted_cube(s, truth: Truth, channels: float, seed: int = 0):
     """A Poisson redraw of ``truth``'s expected counts with every spectrum shifted along its axis by
     ``channels * x / (nx - 1)`` channels (an energy drift growing along the map's x, linear interpolation), on the

@@ -12,6 +12,7 @@ from groundtruth import (
     flakes_and_particles,
     grain_boundary_segregation,
     grain_scene,
+    lines_over_continuum_scene,
     make_cube,
     mixed_scene,
     particles_on_film,
@@ -643,3 +644,25 @@ def test_a_segregant_on_grain_boundaries_is_not_taken_for_pure_pixels(method, co
     assert d.info["pure_pixel_evidence"]["deep_outside_fraction"] > 0.01
     found, own = spectral_angles(d.factors_array.T, truth.spectra), spectral_angles(raw.factors_array.T, truth.spectra)
     assert found.max() <= own.max() + 0.5 and found.max() <= 3.6, (found, own)
+
+
+@pytest.mark.parametrize("method", ["nmf", "mcr"])
+def test_pure_grains_over_a_realistic_continuum_take_the_pure_pixels(method):
+    """Real elements' lines over a bulk sample's continuum (groundtruth.lines_over_continuum_scene), Voronoi grains
+    at 500 counts/pixel: the pure pixels hold (measured 1.56 / 1.47 degrees; the solver's own 6.9 / 7.7)."""
+    s, truth = lines_over_continuum_scene(3, "grains", 500, seed=0)
+    d = decompose(s, method, n_components=3)
+    assert d.info["pure_pixel_rotation"], d.info["pure_pixel_reason"]
+    assert _median_angle(d, truth.spectra) <= 2.0
+
+
+@pytest.mark.xfail(strict=True, reason="known limitation (purity.pure_channel_rotation): the spectra's end takes each "
+                   "phase alone at its line, but a real line sits on every phase's continuum (here a peak 1-14 x "
+                   "it), so the member strips the others' continuum from under each line: 5.81 degrees against the "
+                   "solver's own 3.26 (MCR 5.40 / 3.91). Reading the lines above a continuum interpolated from their "
+                   "flanks gave 1.81 / 1.76 here, but lost on 13 other scenes of this file (2026-12-05 note)")
+def test_the_spectras_end_over_a_realistic_continuum_is_no_worse_than_the_solvers_own():
+    s, truth = lines_over_continuum_scene(2, "smooth", 500, seed=1)
+    d = decompose(s, "nmf", n_components=2)
+    raw = decompose(s, "nmf", n_components=2, pure_pixels=False)
+    assert _median_angle(d, truth.spectra) <= _median_angle(raw, truth.spectra)
