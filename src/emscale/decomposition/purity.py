@@ -103,9 +103,9 @@ MAX_DEEP = 0.01
 SETTLED_DEGREES = 0.01
 SETTLED_LOSS = 1e-5
 CHANNEL_GROUP_SIZE = 3  # channels per component in the pure-channel groups (an EDS line is 3-6 channels wide)
-# line_excess_rotation: the continuum under a line is read this many line widths (FWHM) to either side of each
-# group channel (3 channels each side), where a Gaussian line has fallen to 0.2 % of its height; the width is looked
-# for within FLANK_SEARCH channels
+# line_excess_rotation: the continuum under a line is read this many line widths (FWHM) beside each group channel (3
+# channels, on the side where the model is lower), where a Gaussian line has fallen to 0.2 % of its height; the
+# width is looked for within FLANK_SEARCH channels
 FLANK_WIDTHS = 1.5
 FLANK_SEARCH = 40
 # ... where the continuum's share of the model at the groups' channels (continuum_share, median) is at least this.
