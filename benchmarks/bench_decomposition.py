@@ -245,7 +245,10 @@ def main():
 MIXTURE_CUBES = (("EDS blobs", "blobs", 3, 200.0), ("EDS blobs", "blobs", 2, 2000.0),
                  ("EDS gradient", "gradient", 3, 200.0), ("EDS gradient", "gradient", 2, 2000.0),
                  ("Ag on Al, 50x50x2048", "particles", 2, 380.0),
-                 ("EDS minor phase in 0.5 % of the pixels", "minor", 3, 200.0))
+                 ("EDS minor phase in 0.5 % of the pixels", "minor", 3, 200.0),
+                 # real elements' lines over a bulk sample's continuum, smooth mixtures (64 x 64 x 1024, seeds 1, 0)
+                 ("EDS lines over a strong continuum", "continuum", 2, 500.0),
+                 ("EDS lines over a strong continuum", "continuum", 3, 500.0))
 
 
 def mixture_rows(args) -> list[dict]:
@@ -253,7 +256,14 @@ def mixture_rows(args) -> list[dict]:
     pixel of some phase is pure: the median angle to the true spectra (issue 17: never worse than the
     solver's own; HyperSpy's plain NMF is the issue's yardstick). The minor-phase scene: the minor phase's angle,
     its floor the angle of its pixels' summed counts."""
-    from groundtruth import minor_phase_scene, mixed_scene, particles_on_substrate, separation_floor, spectral_angles
+    from groundtruth import (
+        lines_over_continuum_scene,
+        minor_phase_scene,
+        mixed_scene,
+        particles_on_substrate,
+        separation_floor,
+        spectral_angles,
+    )
 
     rows = []
     print("# NMF with the defaults on EDS scenes without pure pixels (issue 17): angles to the truth; floor: the "
@@ -267,7 +277,11 @@ def mixture_rows(args) -> list[dict]:
             spectra = truth.spectra
             floor = float(spectral_angles(np.asarray(s.data)[mask].sum(axis=0)[None].astype(float), spectra[-1:])[0])
         else:
-            s, truth = mixed_scene(rank=rank, kind="eds", layout=scene, counts=counts, seed=10 * rank + int(counts) % 7)
+            if scene == "continuum":
+                s, truth = lines_over_continuum_scene(rank, "smooth", counts, seed=1 if rank == 2 else 0)
+            else:
+                s, truth = mixed_scene(rank=rank, kind="eds", layout=scene, counts=counts,
+                                       seed=10 * rank + int(counts) % 7)
             spectra = truth.spectra
             floor = float(np.median(separation_floor(s, truth)))
         with tempfile.TemporaryDirectory() as tmp:
