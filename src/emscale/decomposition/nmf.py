@@ -66,7 +66,7 @@ import numpy as np
 
 from ..engine import Pass, runs_here
 from ._jit import use_numba as use_numba_for
-from ._jit import use_numba_dense
+from ._jit import use_numba_dense_kl
 from ._linalg import tall_qr
 from ._matrix import DataMatrix
 from ._method import Context, Method, register
@@ -216,8 +216,9 @@ def expected_nonzero_fraction(dm: DataMatrix) -> float:
 def build_kl_matrix(dm: DataMatrix, use_numba: bool | None = None):
     """One pass over the partitions: the kept (unweighted) data as CSR (float32 values), or dense float32 when
     more than :data:`DENSE_FRACTION` of the entries are non-zero. Partials concatenate in partition order.
-    ``use_numba``: as :func:`nmf`'s; None decides by size, the dense route by :func:`._jit.use_numba_dense` (numpy's
-    BLAS is as fast below ~10^6 values), the CSR route by :func:`._jit.use_numba`."""
+    ``use_numba``: as :func:`nmf`'s; None decides by size, the dense route by :func:`._jit.use_numba_dense_kl`
+    (numpy's passes are as fast below ~6 x 10^5 values, counting numba's load), the CSR route by
+    :func:`._jit.use_numba`."""
     from ._klmu import KLMatrix, nonzeros
 
     n, p = dm.n_pixels, dm.n_channels
@@ -246,7 +247,7 @@ def build_kl_matrix(dm: DataMatrix, use_numba: bool | None = None):
                 parts = dm.run(Pass(dense_rows, lambda a, b: a + b, name="nmf-build-dense"))
                 dense = np.concatenate(parts, axis=0) if parts else np.zeros((0, p), np.float32)
                 del parts
-            return KLMatrix(n, p, dense=dense, use_numba=use_numba_dense(float(n) * p, requested))
+            return KLMatrix(n, p, dense=dense, use_numba=use_numba_dense_kl(float(n) * p, requested))
 
     def m(block, rows):
         counts, cols, vals = nonzeros(dm.raw_block(block, rows)[0])
@@ -265,7 +266,7 @@ def build_kl_matrix(dm: DataMatrix, use_numba: bool | None = None):
             c, ci, vi = counts.pop(0), cols.pop(0), vals.pop(0)
             dense[np.repeat(np.arange(r0, r0 + len(c)), c), ci] = vi
             r0 += len(c)
-        return KLMatrix(n, p, dense=dense, use_numba=use_numba_dense(float(n) * p, requested))
+        return KLMatrix(n, p, dense=dense, use_numba=use_numba_dense_kl(float(n) * p, requested))
     counts = np.concatenate(counts) if counts else np.zeros(0, np.int64)
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     indices = np.concatenate(cols) if cols else np.zeros(0, np.int32)
@@ -485,7 +486,7 @@ def nmf(
     W-only updates first. ``in_memory``: KL only; ``None`` holds X in memory when it fits in
     :data:`IN_MEMORY_BYTES`, ``False`` forces the pass-based route (one pass over the data per iteration).
     ``use_numba``: None uses numba when it is installed and the matrix has at least ``_jit.NUMBA_MIN_VALUES``
-    entries, ``_jit.DENSE_NUMBA_MIN_VALUES`` when held dense (smaller: numpy, numba not even imported); False the
+    entries, ``_jit.DENSE_KL_NUMBA_MIN_VALUES`` when held dense (smaller: numpy, numba not even imported); False the
     numpy/scipy sweeps.
     ``gamma``: the exponent of the KL multiplicative updates (:func:`._klmu.mu_step`; 1: Lee & Seung's), guarded:
     the first check whose loss rose returns to the last good factors and continues with ``gamma = 1``
