@@ -675,10 +675,27 @@ def test_the_spectras_end_reads_the_lines_above_a_realistic_continuum(method, se
     assert a <= min(target, a_raw), (a, a_raw)
 
 
+@pytest.mark.parametrize("method, rank, seed, target", [("nmf", 2, 10, 3.0), ("mcr", 2, 10, 2.5),
+                                                        ("nmf", 3, 19, 3.5), ("mcr", 3, 19, 3.5)])
+def test_a_continuum_of_a_fifth_of_the_model_is_read_too(method, rank, seed, target):
+    """The continuum holds 21-24 % of the model at these scenes' lines, under the first gate (25 %): the member pure at
+    the lines was taken, NMF 6.0 / 5.97 and MCR 4.64 / 5.65 degrees from the truth, against the solver's own 5.97 /
+    5.97 and 2.88 / 4.76. Read above the continuum: 2.7 / 3.25, MCR 1.96 / 3.14."""
+    from emscale.decomposition.purity import MIN_CONTINUUM_SHARE
+
+    s, truth = lines_over_continuum_scene(rank, "smooth", 500, seed=seed)
+    d = decompose(s, method, n_components=rank)
+    raw = decompose(s, method, n_components=rank, pure_pixels=False)
+    ev = d.info["pure_channel_evidence"]
+    assert MIN_CONTINUUM_SHARE <= ev["continuum_share"] < 0.25 and ev["above_continuum"], ev
+    a, a_raw = _median_angle(d, truth.spectra), _median_angle(raw, truth.spectra)
+    assert a <= min(target, a_raw), (a, a_raw)
+
+
 def test_lines_that_stand_alone_keep_the_pure_channel_member():
     """On mixed_scene's EDS spectra the continuum holds a few % of the model at the lines' channels (the pure-channel
     assumption holds to 1-4 % of a line's counts there): the member pure at the groups is kept, as before."""
     s, truth = mixed_scene(rank=3, kind="eds", layout="gradient", shape=(64, 64), n_channels=512, counts=2000, seed=0)
     d = decompose(s, "nmf", n_components=3)
     ev = d.info["pure_channel_evidence"]
-    assert d.info["pure_channel_rotation"] and not ev["above_continuum"] and ev["continuum_share"] < 0.25, ev
+    assert d.info["pure_channel_rotation"] and not ev["above_continuum"] and ev["continuum_share"] < 0.2, ev
