@@ -253,9 +253,11 @@ MIXTURE_CUBES = (("EDS blobs", "blobs", 3, 200.0), ("EDS blobs", "blobs", 2, 200
                  ("EDS gradient", "gradient", 3, 200.0), ("EDS gradient", "gradient", 2, 2000.0),
                  ("Ag on Al, 50x50x2048", "particles", 2, 380.0),
                  ("EDS minor phase in 0.5 % of the pixels", "minor", 3, 200.0),
-                 # real elements' lines over a bulk sample's continuum, smooth mixtures (64 x 64 x 1024, seeds 1, 0)
+                 # real elements' lines over a bulk sample's continuum, smooth mixtures (64 x 64 x 1024, seeds 1, 0;
+                 # seed 19: the continuum a fifth of the model at the lines' channels)
                  ("EDS lines over a strong continuum", "continuum", 2, 500.0),
-                 ("EDS lines over a strong continuum", "continuum", 3, 500.0))
+                 ("EDS lines over a strong continuum", "continuum", 3, 500.0),
+                 ("EDS lines over a continuum of a fifth", "continuum-19", 3, 500.0))
 
 
 def mixture_rows(args) -> list[dict]:
@@ -284,8 +286,9 @@ def mixture_rows(args) -> list[dict]:
             spectra = truth.spectra
             floor = float(spectral_angles(np.asarray(s.data)[mask].sum(axis=0)[None].astype(float), spectra[-1:])[0])
         else:
-            if scene == "continuum":
-                s, truth = lines_over_continuum_scene(rank, "smooth", counts, seed=1 if rank == 2 else 0)
+            if scene.startswith("continuum"):
+                seed = int(scene.split("-")[1]) if "-" in scene else (1 if rank == 2 else 0)
+                s, truth = lines_over_continuum_scene(rank, "smooth", counts, seed=seed)
             else:
                 s, truth = mixed_scene(rank=rank, kind="eds", layout=scene, counts=counts,
                                        seed=10 * rank + int(counts) % 7)
