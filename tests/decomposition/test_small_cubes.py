@@ -70,9 +70,8 @@ def test_small_cube_every_method_without_numba_and_light_import():
     below :data:`._jit.NUMBA_MIN_VALUES` values runs every method on numpy (numba never imported, nor
     scikit-learn: ICA is emscale's own FastICA), and so do the methods that read the data only through the Gram
     route (PCA, VCA, MCR, ICA), below :data:`._jit.DENSE_NUMBA_MIN_VALUES`, and NMF of dense counts, below
-    :data:`._jit.DENSE_KL_NUMBA_MIN_VALUES`; clustering its
-    loadings imports no scikit-learn either (:mod:`.kmeans`). Timings: the start-up rows of
-    benchmarks/bench_decomposition.py."""
+    :data:`._jit.DENSE_KL_NUMBA_MIN_VALUES`; clustering its loadings imports no scikit-learn either (:mod:`.kmeans`).
+    Timings: the start-up rows of benchmarks/bench_decomposition.py."""
     code = (
         "import sys, time, numpy as np, emscale as em\n"
         "heavy = sorted(m for m in ('scipy.spatial', 'scipy.ndimage', 'scipy.sparse', 'scipy.fft', 'sklearn', 'numba')"

@@ -594,7 +594,7 @@ def _pure_channel_member(w, h, cand, groups, noise, sigma2):
     ev["continuum_share"] = continuum_share(total, groups)
     strong = ev["continuum_share"] >= MIN_CONTINUUM_SHARE
     excess = line_excess(h, groups, total) if strong else None
-    m = line_excess_rotation(h, groups, total) if excess is not None else None
+    m = excess_rotation(excess)
     rotated = pure_pixel_rotation(h.T, w.T, groups, m=m) if m is not None else None
     ev["above_continuum"] = rotated is not None
     share = 100 * ev["continuum_share"]
@@ -673,7 +673,11 @@ def line_excess_rotation(h: np.ndarray, groups, total: np.ndarray) -> np.ndarray
     (64 x 64 x 1024, 500 counts/pixel, ranks 2-3, three seeds), NMF: 12.5 / 5.8 / 13.2 / 10.3 / 17.1 / 7.1 ->
     12.5 / 1.9 / 6.5 / 3.4 / 3.9 / 4.4 degrees from the truth (the solver's own 13.4 / 3.3 / 12.2 / 9.6 / 17.1 /
     16.4); MCR 10.7 / 5.4 / 5.3 / 10.1 / 13.0 / 9.2 -> 10.7 / 1.8 / 5.3 / 10.1 / 3.6 / 3.7."""
-    d = line_excess(h, groups, total)
+    return excess_rotation(line_excess(h, groups, total))
+
+
+def excess_rotation(d: np.ndarray | None) -> np.ndarray | None:
+    """:func:`line_excess_rotation` from its excess matrix ``d`` (:func:`line_excess`; None passes through)."""
     if d is None or not stands_above_flanks(d):
         return None
     return _usable(d / d.sum(axis=1, keepdims=True))
