@@ -18,12 +18,12 @@ from ._method import Context, Method, by_energy, register, unit_sum
 from .nmf import start_choice
 from .purity import (
     MAX_LOSS_RATIO,
-    PIXELS_KEPT,
     SettledStop,
     channel_end,
     end_refused,
     group_fit_rotation,
     one_group_each,
+    pixel_end_refused,
     pure_pixel_rotation,
     rotation_evidence,
 )
@@ -289,9 +289,7 @@ class MCR(Method):
                     if by_channels is not None:  # nor is any component at its end, as the reasons said it was
                         info.pop("mixed_end", None)
                         info["pure_pixel_reason"] = end_refused(info["pure_pixel_reason"])
-                    elif info.get("pure_channel_reason", "").startswith(PIXELS_KEPT):  # nor are the pure pixels
-                        info["pure_channel_reason"] = info["pure_channel_reason"].replace(
-                            PIXELS_KEPT, "not taken, nor the pure pixels (refused by their misfit: pure_pixel_reason)",
-                            1)
+                    elif "pure_channel_reason" in info:  # nor are the pure pixels kept, as that reason said
+                        info["pure_channel_reason"] = pixel_end_refused(info["pure_channel_reason"])
             break
         return (*by_energy(*unit_sum(*ctx.unweighted(sw.T, c))), info)

@@ -217,6 +217,14 @@ def end_refused(reason: str) -> str:
     return reason
 
 
+def pixel_end_refused(reason: str) -> str:
+    """A channel reason of :func:`settle_ends` that kept the pure pixels, whose pixel end the caller then refused
+    (MCR: its misfit, :data:`MAX_LOSS_RATIO`): nor are the pure pixels kept."""
+    if not reason.startswith(PIXELS_KEPT):
+        return reason
+    return "not taken, nor the pure pixels (refused by their misfit: pure_pixel_reason)" + reason[len(PIXELS_KEPT):]
+
+
 def without_action(reason: str) -> str:
     """A reason of the tests here as a method that takes no end of the family reads it (VCA): the verdict, and what
     NMF and MCR do on it in place of what is done."""
