@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cs_images import particle
 from scipy import ndimage
 
 from emscale.inpainting.baselines import biharmonic
-from emscale.inpainting.gaps import UNEVEN, WIDE_GAP, density_spread, far_pixels, reach
+from emscale.inpainting.gaps import UNEVEN, WIDE_GAP, density_spread, far_pixels, reach, run_scan
 from emscale.inpainting.sparse import sparse
 from emscale.sampling.patterns import jittered_grid_pattern, line_hop_pattern, random_pattern
 from emscale.sampling.slads_model import lattice_image
@@ -63,16 +64,71 @@ def test_a_lattice_keeps_the_prior_across_an_unscanned_block(seed):
     assert _psnr(rec, lat) > _psnr(biharmonic(lat, m), lat) + 8.0
 
 
-@pytest.mark.parametrize("make", [random_pattern, jittered_grid_pattern, line_hop_pattern])
+@pytest.mark.parametrize("make", [random_pattern, jittered_grid_pattern])
 @pytest.mark.parametrize("fraction", [0.05, 0.2])
 def test_random_like_scans_leave_no_wide_gap_and_keep_their_bits(make, fraction):
     img = lattice_image((96, 96), seed=2)
     m = make(img.shape, fraction, seed=3)
-    assert far_pixels(m)[0] is None
+    assert far_pixels(m)[0] is None and run_scan(m) is None
     assert ndimage.distance_transform_edt(~m).max() <= WIDE_GAP * reach(m.mean()) and density_spread(m) < UNEVEN
     rec, choice = sparse(img, m, return_choice=True, n_iter=20)
     assert choice["far_gaps"] == "none" and "far_gaps_evidence" not in choice
     np.testing.assert_array_equal(rec, sparse(img, m, far_gaps=False, n_iter=20))
+
+
+def test_only_line_hopping_scans_read_as_runs():
+    for n in (32, 96, 256):
+        for fraction in (0.02, 0.05, 0.2, 0.5):
+            for make in (random_pattern, jittered_grid_pattern):
+                assert run_scan(make((n, n), fraction, seed=2)) is None, (n, fraction, make.__name__)
+    for fraction in (0.05, 0.1, 0.2):
+        for mean_run in (4.0, 16.0):
+            why = run_scan(line_hop_pattern((128, 128), fraction, seed=1, mean_run=mean_run))
+            assert why is not None and why.startswith("runs of"), (fraction, mean_run)
+    assert run_scan(line_hop_pattern((16, 256), 0.1)) is None  # under 32 pixels a side
+    few = np.zeros((48, 48), bool)
+    few.flat[:4] = True  # one run of four: no scan pattern, and hiding it would leave nothing to fit
+    assert run_scan(few) is None and sparse(few * 1.0, few, return_choice=True)[1]["far_gaps"] == "none"
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_line_hopping_scan_of_a_particle_is_interpolated_where_hidden_runs_say_so(seed):
+    # its gaps lie across the rows, between runs, where a hidden single pixel (its run's neighbours kept) is not:
+    # the pixel hold-out kept the prior, 1.0 / 2.2 dB below biharmonic here (0.3-2.6 dB on real HAADF projections
+    # at 5 %); hidden whole runs show it
+    img, truth = particle(n=160, seed=5)
+    m = line_hop_pattern(img.shape, 0.05, seed=seed)
+    rec, choice = sparse(img, m, return_choice=True)
+    old = sparse(img, m, far_gaps=False)
+    ev = choice["far_gaps_evidence"]
+    assert choice["far_gaps"] == "interpolated" and ev["scan"].startswith("runs of"), ev
+    assert ev["interpolation_mse"] < ev["prior_mse"] and ev["hidden_pixels"] >= 400
+    np.testing.assert_array_equal(rec, biharmonic(img, m))
+    assert _psnr(rec, truth) > _psnr(old, truth) + 0.8
+
+
+def test_line_hopping_scans_of_a_real_projection_are_no_worse_than_biharmonic(real_dir):
+    import emscale as em
+
+    img = np.asarray(em.load(real_dir / "tomography/HAADF.mrc").data[5], dtype=float)
+    m = line_hop_pattern(img.shape, 0.05, seed=0)
+    rec, choice = sparse(img, m, return_choice=True)
+    plain = biharmonic(img, m)
+    assert choice["far_gaps"] == "interpolated" and _psnr(rec, img) >= _psnr(plain, img) - 0.05
+    assert _psnr(sparse(img, m, far_gaps=False), img) < _psnr(plain, img) - 1.5  # the prior alone: 2.2 dB below
+
+
+@pytest.mark.parametrize("fraction", [0.05, 0.1])
+def test_a_line_hopping_scan_of_a_lattice_keeps_the_prior(fraction):
+    # the lattice continues across the rows between runs: the prior is far above biharmonic there, and hidden runs
+    # say so
+    lat = lattice_image((160, 160), seed=3)
+    m = line_hop_pattern(lat.shape, fraction, seed=2)
+    rec, choice = sparse(lat, m, return_choice=True)
+    ev = choice["far_gaps_evidence"]
+    assert choice["far_gaps"] == "kept" and ev["prior_mse"] < ev["interpolation_mse"] / 2, ev
+    np.testing.assert_array_equal(rec, sparse(lat, m, far_gaps=False))
+    assert _psnr(rec, lat) > _psnr(biharmonic(lat, m), lat) + 3.0
 
 
 def _dense_at_edges(img, seed):

@@ -62,7 +62,7 @@ from ..core.smoothing import normalised_convolution
 from ._checks import check_image_and_mask, standardise
 from .baselines import nearest
 from .columns import CONTRASTS, column_fill
-from .gaps import choose_interpolation, far_pixels, interpolate, periodic_scan
+from .gaps import choose_interpolation, choose_on_runs, far_pixels, interpolate, periodic_scan, run_scan
 from .transforms import block_dct_threshold, fourier_threshold
 
 __all__ = ["OPTION_CHECKS", "PRIORS", "check_options", "fista_inpaint", "hold_out", "residual_fill", "sparse",
@@ -531,9 +531,10 @@ def sparse(
         (ADF, HAADF; also True), ``"dark"`` (bright-field) or False. Where the reconstruction shows no lattice it
         is not applied, and the choice says so (``"no lattice"``).
     far_gaps : a scan that leaves gaps wider than a random one of the same fraction (an unscanned block, the regions
-        a dynamic scan skipped; :mod:`.gaps`) may be better filled by plain interpolation: ``"auto"`` uses biharmonic
-        interpolation for the whole image where a hold-out on hidden discs as wide as those gaps finds it predicts
-        better than the prior, True always there, False never.
+        a dynamic scan skipped; :mod:`.gaps`), or gaps across the rows between a line-hopping scan's runs, may be
+        better filled by plain interpolation: ``"auto"`` uses biharmonic interpolation for the whole image where a
+        hold-out on hidden discs as wide as those gaps (or on hidden whole runs) finds it predicts better than the
+        prior, True always there, False never.
     return_choice : also return ``{"prior", "lam_min", "columns", "residual", "chosen_by", "folds", "far_gaps"}``:
         what ran, who chose it (``"hold-out"``, ``"caller"``, or the defaults where too few pixels are measured to
         hold out), over how many hold-out folds (0: none), and what was done with far gaps (``"none"`` for a
@@ -588,15 +589,20 @@ def sparse(
         if far_gaps is False:
             far_choice = "off"
         else:
-            far_choice = "interpolated" if periodic_scan(m) or far_pixels(m)[0] is not None else "none"
+            unlike_random = periodic_scan(m) or far_pixels(m)[0] is not None or run_scan(m)
+            far_choice = "interpolated" if unlike_random else "none"
         far_evidence = None
     else:
         settings = dict(prior=prior, lam_min=float(lam_min), n_iter=int(n_iter), columns=columns,
                         residual=None if residual is None else float(residual))
-        x, columns = _reconstruct(y, m, **settings)
+        # decided before the whole image is reconstructed: where interpolation fills it, the prior's run is not made
         interpolated, far_choice, far_evidence = _far_gaps(img, y, m, far_gaps,
                                                            lambda yy, mm: _reconstruct(yy, mm, **settings)[0], seed)
-        x = x * sd + mu if interpolated is None else interpolated
+        if interpolated is None:
+            x, columns = _reconstruct(y, m, **settings)
+            x = x * sd + mu
+        else:
+            x = interpolated
         out = np.where(m, img, x) if keep_measured else x
     if not return_choice:
         return out
@@ -641,6 +647,13 @@ def _far_gaps(img, y, m, far_gaps, reconstruct, seed):
         warnings.warn(f"sparse: {why}", UserWarning, stacklevel=4)
         return None, "kept", {"scan": periodic, "why": why}
     far, dist, unlike = far_pixels(m)
+    runs = run_scan(m) if far is None else None
+    if runs and far_gaps is True:
+        return interpolate(img, m), "interpolated", {"scan": runs, "why": "asked (far_gaps=True)"}
+    if runs:
+        use, evidence = choose_on_runs(y, m, reconstruct, _holdout_crop(m), seed)
+        evidence["scan"] = runs
+        return (interpolate(img, m) if use else None), ("interpolated" if use else "kept"), evidence
     if far is None:
         return None, "none", None
     if far_gaps is True:
