@@ -107,6 +107,24 @@ def test_a_moved_results_folder_replays(results, tmp_path):
         replay_outdir(alone, input_path=tmp_path / "inputs" / "in.zarr")
 
 
+def test_a_results_folder_of_an_input_named_by_an_absolute_path_replays_where_it_moves(cube, tmp_path):
+    # the absolute path was rewritten relative to the results folder, so a folder moved alone (its input at the
+    # fixed place the recipe named) failed: "../../../in.zarr: the recipe's input does not exist"
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "r.toml").write_text(RECIPE.format(path=(cube / "in.zarr").as_posix()))
+    run_recipe(work / "r.toml", work / "out")
+    m = json.loads((work / "out" / "manifest.json").read_text())
+    assert m["input"]["path"] == str(cube / "in.zarr")
+    assert f'path = "{(cube / "in.zarr").as_posix()}"' in (work / "out" / "recipe.toml").read_text()
+    moved = tmp_path / "x" / "y" / "z"
+    moved.mkdir(parents=True)
+    shutil.move(work / "out", moved / "out")
+    assert replay_outdir(moved / "out") == []
+    report = (moved / "out" / "report.html").read_text().replace("\n", "")
+    assert f"<td>file</td><td>{cube / 'in.zarr'}</td>" in report
+
+
 def _tamper_outputs_emptied(out):
     m = json.loads((out / "manifest.json").read_text())
     m["outputs"] = {}
@@ -173,6 +191,12 @@ def _tamper_step_float(out):  # 2 -> 2.0 passed Python's equality
 def test_replay_finds_tampering(results, tamper):
     tamper(results / "out")
     assert replay_outdir(results / "out")
+
+
+def test_a_deleted_output_is_said_once(results):
+    # it was said twice, the second time as a raw "[Errno 2] No such file or directory" from reading it
+    (results / "out" / "pca.npz").unlink()
+    assert replay_outdir(results / "out") == ["pca.npz: in the manifest but missing from the folder"]
 
 
 def test_replay_never_reads_a_file_the_manifest_does_not_list(results, tmp_path):

@@ -297,7 +297,10 @@ def render(run, recipe_text: str, extra_sections: list[tuple[str, str]] | None =
     # relative to the results folder, as the pinned recipe names it: the absolute path read is where the run was
     # written, which for a folder written under a temporary name and renamed (the demo's) no longer exists
     rel = (getattr(run, "manifest", None) or {}).get("input", {}).get("path")
-    where = ("file (relative to the results folder)", rel) if rel else ("file", src.get("path", ""))
+    if rel and not Path(rel).is_absolute():
+        where = ("file (relative to the results folder)", rel)
+    else:  # a recipe's absolute path, kept as it named it
+        where = ("file", rel or src.get("path", ""))
     rows = [where, ("sha256", src.get("sha256", "")), ("signal", repr(s0)),
             ("dtype", str(s0.dtype)), ("size in memory", f"{s0.nbytes / 1e6:.2f} MB")]
     out.append(table(rows))

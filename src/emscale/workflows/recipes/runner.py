@@ -326,13 +326,22 @@ def _as_run(op, given: dict, obj, read: dict | None = None) -> dict:
                     and sig[k].default is not inspect.Parameter.empty and v is not None}
 
 
+def pinned_input_path(recipe: Recipe, outdir: Path) -> str:
+    """The input's path as the results folder records it: a relative one relative to that folder (the folder and
+    the input the recipe named beside it can move together), an absolute one as given (a fixed place, such as a
+    shared data store, that stays where it is when the results folder moves)."""
+    if Path(recipe.input["path"]).is_absolute():
+        return str(recipe.input_path())
+    return os.path.relpath(recipe.input_path().resolve(), Path(outdir).resolve())
+
+
 def pinned_recipe_text(recipe: Recipe, outdir: Path, records: list[StepRecord] | None = None) -> str:
-    """The recipe as written to the results folder: the input given relative to that folder (so the folder and
-    its inputs can move together) and pinned by the SHA-256 of the file the run read; with the run's ``records``,
-    each step also pins the values it ran with for what it left at the default (:func:`_as_run`), so that a
-    later change of a default does not change what ``emscale replay`` re-runs."""
+    """The recipe as written to the results folder: the input's path as :func:`pinned_input_path` gives it, pinned
+    by the SHA-256 of the file the run read; with the run's ``records``, each step also pins the values it ran with
+    for what it left at the default (:func:`_as_run`), so that a later change of a default does not change what
+    ``emscale replay`` re-runs."""
     inp = dict(recipe.input)
-    inp["path"] = os.path.relpath(recipe.input_path().resolve(), Path(outdir).resolve())
+    inp["path"] = pinned_input_path(recipe, outdir)
     inp["sha256"] = _history.file_digest(recipe.input_path())
     steps = []
     for i, st in enumerate(recipe.steps):
@@ -394,7 +403,7 @@ def run_recipe(recipe, outdir, overwrite: bool = False, progress=None, report: b
         sections = extra_sections(result) if callable(extra_sections) else extra_sections
         manifest = {
             "emscale": versions().get("emscale", ""),
-            "input": {"path": os.path.relpath(recipe.input_path().resolve(), outdir.resolve()),
+            "input": {"path": pinned_input_path(recipe, outdir),
                       "sha256": _history.file_digest(recipe.input_path())},
             "outputs": outputs,
             "steps": [r.__dict__ | {"params": codec.encode(r.params), "as_run": codec.encode(r.as_run)}
@@ -482,6 +491,8 @@ def replay_outdir(outdir, input_path=None) -> list[str]:
         if not set(entry.get("files", [])) <= {f.split("/")[0] for f in listed}:
             # never read: a manifest's entry may point anywhere (../../elsewhere.npz)
             problems.append(f"{name}: its files are not listed in the manifest")
+        elif not all((outdir / f).exists() for f in entry.get("files", [])):
+            pass  # a listed file missing from the folder: said above, once
         else:
             try:
                 stored = _read_result(entry["files"], outdir)
