@@ -54,6 +54,20 @@ def test_line_range_ends_with_the_lines_not_the_continuum_or_the_noise():
     assert 0.0 <= lo < 0.45 and 7.6 < hi < 9.0, (lo, hi)
 
 
+def test_line_range_ends_with_the_lines_over_a_strong_continuum_to_the_beam_energy():
+    # a 30 kV map's continuum stands above 2 % of the peaks far beyond the lines (Cu K beta at 8.9 keV): the plot
+    # ran to 16 keV at 2000 counts/pixel and 22 keV at 200, now to the lines
+    e = -0.2 + 0.01 * np.arange(4096)
+    cont = np.clip((30.0 - e) / np.maximum(e, 0.1), 0.0, None) * (1 - np.exp(-np.maximum(e, 0.0) / 0.8))
+    lines = {1.74: 1.0, 0.52: 0.5, 8.04: 0.6, 8.90: 0.08}
+    f = np.stack([0.03 * cont + sum(w * np.exp(-0.5 * ((e - c) / (0.03 + 0.005 * c)) ** 2) for c, w in ln.items())
+                  for ln in (dict(list(lines.items())[:2]), lines)])
+    noisy = f + 0.002 * np.sqrt(f) * np.random.default_rng(2).standard_normal(f.shape)
+    for curves in (f, noisy):
+        lo, hi = line_range(e, curves)
+        assert lo < 0.3 and 8.9 < hi < 10.0, (lo, hi)
+
+
 def test_eds_factor_plot_shows_the_energy_range_of_the_lines():
     e, f, ax_e = _eds_factors()
     d = _decomposition(f, np.ones((1200, 2)), ax_e)
