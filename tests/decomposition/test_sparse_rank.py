@@ -226,6 +226,17 @@ def test_a_map_whose_binned_rank_is_higher_says_so():
     assert "rank_binned" not in decompose(s.as_lazy(), "pca", n_components="auto").info
 
 
+def test_a_map_too_sparse_for_2_x_2_is_asked_binned_4_x_4():
+    """Two phases in blobs at 4 counts/pixel over 2048 channels: single pixels and the map binned 2 x 2 show one
+    component clear of the noise, binned 4 x 4 both; nothing was said."""
+    s, _ = mixed_scene(rank=2, kind="eds", layout="blobs", shape=(64, 64), n_channels=2048, counts=4, seed=1)
+    said = r"the rank estimate is 1 at .* and 2 with the map binned 4 x 4 .*s\.rebin\(scale=\(4, 4, 1\)\)"
+    with pytest.warns(UserWarning, match=said):
+        d = decompose(s, "pca", n_components="auto")
+    assert d.info["rank_estimate"] == 1 and d.info["rank_binned"]["scale"] == [4, 4]
+    assert d.info["rank_binned"]["rank"] == 2
+
+
 def test_a_sparse_map_whose_binned_rank_is_the_same_is_not_warned():
     s, truth = make_cube(4, "eds", shape=(64, 64), n_channels=2048, counts=5, seed=3)
     with warnings.catch_warnings():

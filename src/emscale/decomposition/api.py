@@ -192,8 +192,10 @@ def decompose(
         info["solver_note"] = solver_note
     rank, evidence, rank_info = _rank(dm, pca_result, solver, rank_sel, rank_needed, seed,
                                       lambda: _zero_peak_counts(s, zero_peak))
-    if rank_needed and rank and _binning_may_show_more(s, dm, evidence, rank_sel, navigation_mask):
-        _note_binned_rank(s, rank, rank_info, float(np.mean(dm.sums.row_sums)), seed, signal_mask, executor)
+    per_value = _sparse_counts_per_value(s, dm, evidence, rank_sel, navigation_mask) if rank_needed and rank else None
+    if per_value is not None:
+        _note_binned_rank(s, rank, rank_info, float(np.mean(dm.sums.row_sums)), per_value, seed, signal_mask,
+                          executor)
     k = min(n_pca, pca_result.factors.shape[1])
     if not rank_needed and k < n_pca:
         # the sketch keeps only the directions the data hold: a noise-free cube of two phases gave 2 components for
@@ -478,31 +480,48 @@ def _rank(dm: DataMatrix, result, solver: str, rank_sel, rank_needed: bool, seed
 # single pixels' in 20, never above the truth
 SPARSE_VALUE_COUNTS = 0.1
 BINNED_MIN_SIDE = 16  # pixels a side before binning: 8 x 8 binned pixels at least
+# 2 x 2 first; 4 x 4 where that shows no more and its values are still sparse: single pixels at 3-6 counts/pixel
+# over 2048 channels read 1 of 3 phases, binned 2 x 2 2 at the noise edge (1.002-1.04 x), 4 x 4 2 clear of it
+BINNED_SCALES = (2, 4)
 _binned_probe = ContextVar("binned_probe", default=False)  # inside the probe's own decompose: no probe of the probe
 
 
-def _binning_may_show_more(s: Signal, dm: DataMatrix, evidence: dict, rank_sel, navigation_mask) -> bool:
-    """Whether to ask the map binned 2 x 2 for its rank (:func:`_note_binned_rank`): a simulated noise edge on
-    sparse counts (:data:`SPARSE_VALUE_COUNTS`) of a full 2-D scan in memory, at least :data:`BINNED_MIN_SIDE`
-    pixels a side."""
+def _sparse_counts_per_value(s: Signal, dm: DataMatrix, evidence: dict, rank_sel, navigation_mask) -> float | None:
+    """The mean counts per value of the rank's channels where the map is to be asked binned for its rank
+    (:func:`_note_binned_rank`): a simulated noise edge on sparse counts (:data:`SPARSE_VALUE_COUNTS`) of a full 2-D
+    scan in memory, at least :data:`BINNED_MIN_SIDE` pixels a side; else None."""
     if _binned_probe.get() or not str((evidence or {}).get("method", "")).startswith("parallel-analysis"):
-        return False
+        return None
     if s.nav_ndim != 2 or min(s.nav_shape) < BINNED_MIN_SIDE or navigation_mask is not None or is_sparse_scan(s):
-        return False
+        return None
     if s.is_lazy:  # the probe would read the data once more (a review: +24-46 % on lazy cubes of 8-30 counts/pixel)
-        return False
+        return None
     sel = np.ones(dm.n_channels, dtype=bool) if rank_sel is None else np.asarray(rank_sel, dtype=bool)
     per_value = float(np.sum(dm.sums.col_sums[sel])) / max(dm.n_pixels * int(sel.sum()), 1)
-    return per_value < SPARSE_VALUE_COUNTS
+    return per_value if per_value < SPARSE_VALUE_COUNTS else None
 
 
-def _note_binned_rank(s: Signal, rank: int, info: dict, per_pixel: float, seed, signal_mask, executor) -> None:
-    """Where the map binned 2 x 2 shows more components than its single pixels, a warning, and
-    ``info["rank_binned"]``: the binned rank, and the counts per pixel (``per_pixel``: those of the decomposed
-    channels) both ways. The rank used stays the single pixels' (binning mixes neighbouring pixels, and the user
-    decides whether the map may be coarser). The probe takes the randomized route, which computes the rank's channel
-    subset exactly (the same rank as the exact route) without the full scree."""
-    factors = [2] * s.nav_ndim + [1] * s.sig_ndim
+def _note_binned_rank(s: Signal, rank: int, info: dict, per_pixel: float, per_value: float, seed, signal_mask,
+                      executor) -> None:
+    """Where the map binned 2 x 2 -- or, where that shows no more and its values are still sparse
+    (``per_value`` times 4 under :data:`SPARSE_VALUE_COUNTS`), 4 x 4 (:data:`BINNED_SCALES`) -- shows more
+    components than its single pixels, a warning, and ``info["rank_binned"]``: the binned rank, and the counts per
+    pixel (``per_pixel``: those of the decomposed channels) both ways. The rank used stays the single pixels'
+    (binning mixes neighbouring pixels, and the user decides whether the map may be coarser)."""
+    for scale in BINNED_SCALES:
+        if scale > 2 and (min(s.nav_shape) < scale * BINNED_MIN_SIDE // 2
+                          or per_value * (scale // 2) ** 2 >= SPARSE_VALUE_COUNTS):
+            return  # 8 x 8 binned pixels at least; where the coarser step's values are no longer sparse, it is not
+        if _binned_rank_note(s, rank, info, per_pixel, scale, seed, signal_mask, executor):
+            return
+
+
+def _binned_rank_note(s: Signal, rank: int, info: dict, per_pixel: float, scale: int, seed, signal_mask,
+                      executor) -> bool:
+    """:func:`_note_binned_rank` at one ``scale``: whether the map binned ``scale x scale`` showed more. The probe
+    takes the randomized route, which computes the rank's channel subset exactly (the same rank as the exact route)
+    without the full scree."""
+    factors = [scale] * s.nav_ndim + [1] * s.sig_ndim
     token = _binned_probe.set(True)
     try:
         with warnings.catch_warnings():
@@ -521,16 +540,18 @@ def _note_binned_rank(s: Signal, rank: int, info: dict, per_pixel: float, seed, 
     if thr and lam.size:
         binned = min(binned, int(np.count_nonzero(lam[:binned] > thr * (1 + EDGE_BAND))))
     if binned <= rank:
-        return
-    info["rank_binned"] = {"scale": [2, 2], "rank": int(binned), "counts_per_pixel": round(per_pixel, 3),
-                           "binned_counts_per_pixel": round(4 * per_pixel, 3)}
+        return False
+    binned_per_pixel = scale * scale * per_pixel
+    info["rank_binned"] = {"scale": [scale, scale], "rank": int(binned), "counts_per_pixel": round(per_pixel, 3),
+                           "binned_counts_per_pixel": round(binned_per_pixel, 3)}
     # a faint phase, or a variation of one that the counts of single pixels hide (a review: absorption that grows with
     # thickness read 2 -> 3 at 77 counts/pixel; a detector channel firing in a fifth of the pixels, 4 -> 5)
-    msg = (f"the rank estimate is {rank} at {per_pixel:.3g} counts per pixel, and {binned} with the map binned 2 x 2 "
-           f"({4 * per_pixel:.3g} counts per pixel): the map holds more than single pixels show (a faint phase, or a "
-           f"variation of one: thickness, absorption, a detector channel); compare n_components={binned} on the "
-           f"scree, or bin it with s.rebin(scale={tuple(factors)})")
+    msg = (f"the rank estimate is {rank} at {per_pixel:.3g} counts per pixel, and {binned} with the map binned "
+           f"{scale} x {scale} ({binned_per_pixel:.3g} counts per pixel): the map holds more than single pixels show "
+           "(a faint phase, or a variation of one: thickness, absorption, a detector channel); compare "
+           f"n_components={binned} on the scree, or bin it with s.rebin(scale={tuple(factors)})")
     _rank_note(info, True, msg)
+    return True
 
 
 def _implausible(rank: int, m: int, weighted: bool) -> bool:
