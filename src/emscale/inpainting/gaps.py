@@ -31,9 +31,8 @@ import math
 
 import numpy as np
 
-__all__ = ["choose_interpolation", "choose_on_runs", "density_spread", "far_pixels", "interpolate", "periodic_scan",
-           "reach", "run_scan",
-           "repeat_excess"]
+__all__ = ["choose_interpolation", "choose_on_runs", "density_spread", "far_pixels", "interpolate", "mean_run",
+           "periodic_scan", "reach", "repeat_excess", "run_scan"]
 
 REACH_TAIL = 1e-5  # share of a random scan's unmeasured pixels that lie beyond the reach
 # a gap this many reaches wide (its farthest pixel from any measured one) is one no random-like scan leaves: on

@@ -491,9 +491,7 @@ def replay_outdir(outdir, input_path=None) -> list[str]:
         if not set(entry.get("files", [])) <= {f.split("/")[0] for f in listed}:
             # never read: a manifest's entry may point anywhere (../../elsewhere.npz)
             problems.append(f"{name}: its files are not listed in the manifest")
-        elif not all((outdir / f).exists() for f in entry.get("files", [])):
-            pass  # a listed file missing from the folder: said above, once
-        else:
+        elif all((outdir / f).exists() for f in entry.get("files", [])):  # a missing one is said above, once
             try:
                 stored = _read_result(entry["files"], outdir)
             except Exception as exc:  # noqa: BLE001 - a damaged output is a finding, not a crash
