@@ -61,6 +61,22 @@ def test_an_empty_or_unknown_file_is_named(tmp_path, real_dir):
         em.load(odd)
 
 
+@pytest.mark.parametrize("name, renamed, said", [
+    ("EELS_SI.dm4", "x.bcf", "a Gatan DM4 file, not of a .bcf file"),
+    ("test-EELS_spectrum.dm3", "x.emd", "a Gatan DM3 file, not of a .emd file"),
+    ("30x30_instructively_packed_16bit_compressed.bcf", "x.dm3", "a Bruker .bcf file, not of a .dm3 file"),
+    ("velox_EELS_EDS.zip", "x.emd", r"a zip archive \(unzip it first\), not of a .emd file"),
+])
+def test_a_renamed_file_is_named_as_what_it_is(real_dir, tmp_path, name, renamed, said):
+    # a DM4 file named .bcf read "could not be read (corrupt or truncated?)": the file was fine, its name was not
+    shutil.copy(real_dir / name, tmp_path / renamed)
+    with pytest.raises(FileFormatError, match=f"{renamed}: could not be read -- its first bytes are those of {said} "
+                                              r"\(renamed\?\)"):
+        em.load(tmp_path / renamed)
+    shutil.copy(real_dir / "test-EELS_spectrum.dm3", tmp_path / "y.dm4")  # one reader reads both: it loads
+    assert em.load(tmp_path / "y.dm4").signal_type == "EELS"
+
+
 @pytest.mark.parametrize("name", ["tomography/HAADF.mrc", "EELS_SI.dm4", "test-MonoCL_spectrum-SI.dm4"])
 @pytest.mark.parametrize("seed", [1, 2])
 def test_a_truncated_memory_mapped_file_opened_lazily_is_named_at_once(real_dir, tmp_path, name, seed):

@@ -130,7 +130,37 @@ def read_vendor(path: Path, lazy: bool = False, **reader_kwargs) -> list[dict]:
         raise ArgumentError(f"{path}: {'; '.join(rejected)} (em.load passes keywords other than lazy, signal_type "
                             "and index to the file's reader)")
     detail = "; ".join(errors + rejected)
+    other = _other_format(path)
+    if other:  # a renamed file: the readers of its extension fail on it, and the reason is not damage
+        raise FileFormatError(f"{path}: could not be read -- its first bytes are those of {other}, not of a "
+                              f"{path.suffix} file (renamed?) -- {detail}")
     raise FileFormatError(f"{path}: could not be read (corrupt or truncated?) -- {detail}")
+
+
+# the first bytes of common formats, what they are and the extensions they go by: a file whose readers all failed
+# and whose first bytes are another format's was renamed, not damaged (a DM4 file named .bcf read "corrupt or
+# truncated?")
+_SIGNATURES = (
+    (b"\x00\x00\x00\x03", "a Gatan DM3 file", (".dm3", ".dm4")),  # one reader reads both
+    (b"\x00\x00\x00\x04", "a Gatan DM4 file", (".dm3", ".dm4")),
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file (Velox .emd, HyperSpy .hspy, NeXus .nxs)",
+     (".emd", ".hspy", ".h5", ".hdf5", ".hdf", ".nxs", ".nx")),
+    (b"AAMVHFSS", "a Bruker .bcf file", (".bcf",)),
+    (b"II*\x00", "a TIFF file", (".tif", ".tiff")),
+    (b"MM\x00*", "a TIFF file", (".tif", ".tiff")),
+    (b"PK\x03\x04", "a zip archive (unzip it first)", ()),
+)
+
+
+def _other_format(path: Path) -> str | None:
+    """What the file's first bytes say it is, where that is a format its extension is not (:data:`_SIGNATURES`)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return None
+    suffix = path.suffix.lower()
+    return next((what for sig, what, exts in _SIGNATURES if head.startswith(sig) and suffix not in exts), None)
 
 
 class _ReaderLog:
