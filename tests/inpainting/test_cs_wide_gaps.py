@@ -105,6 +105,9 @@ def test_a_line_hopping_scan_of_a_particle_is_interpolated_where_hidden_runs_say
     assert ev["interpolation_mse"] < ev["prior_mse"] and ev["hidden_pixels"] >= 400
     np.testing.assert_array_equal(rec, biharmonic(img, m))
     assert _psnr(rec, truth) > _psnr(old, truth) + 0.8
+    asked = sparse(img, m, far_gaps=True, return_choice=True)[1]
+    assert asked["far_gaps"] == "interpolated" and asked["far_gaps_evidence"]["why"] == "asked (far_gaps=True)"
+    assert asked["far_gaps_evidence"]["scan"].startswith("runs of") and "far_pixels" not in asked["far_gaps_evidence"]
 
 
 def test_line_hopping_scans_of_a_real_projection_are_no_worse_than_biharmonic(real_dir):

@@ -631,8 +631,9 @@ def _reconstruct(y, m, prior, lam_min, n_iter, columns, residual):
 
 def _far_gaps(img, y, m, far_gaps, reconstruct, seed):
     """(reconstruction in data units or None, what was done, evidence): biharmonic interpolation of the whole image
-    where the scan is periodic or leaves far gaps (:mod:`.gaps`) and the caller asks, or where
-    :func:`.gaps.choose_interpolation` finds it predicts hidden discs better; None where the prior stands."""
+    where the scan is periodic, leaves far gaps or hops along its rows (:mod:`.gaps`) and the caller asks, or where
+    :func:`.gaps.choose_interpolation` finds it predicts hidden discs better (far gaps), or
+    :func:`.gaps.choose_on_runs` hidden runs (a line-hopping scan); None where the prior stands."""
     if far_gaps is False:
         return None, "off", None
     periodic = periodic_scan(m)
@@ -648,17 +649,15 @@ def _far_gaps(img, y, m, far_gaps, reconstruct, seed):
         return None, "kept", {"scan": periodic, "why": why}
     far, dist, unlike = far_pixels(m)
     runs = run_scan(m) if far is None else None
-    if runs and far_gaps is True:
-        return interpolate(img, m), "interpolated", {"scan": runs, "why": "asked (far_gaps=True)"}
-    if runs:
-        use, evidence = choose_on_runs(y, m, reconstruct, _holdout_crop(m), seed)
-        evidence["scan"] = runs
-        return (interpolate(img, m) if use else None), ("interpolated" if use else "kept"), evidence
-    if far is None:
+    if far is None and runs is None:
         return None, "none", None
     if far_gaps is True:
-        use, evidence = True, {"far_pixels": int(np.count_nonzero(far)), "why": "asked (far_gaps=True)"}
-    else:
+        use, evidence = True, {"why": "asked (far_gaps=True)"}
+        if far is not None:
+            evidence = {"far_pixels": int(np.count_nonzero(far)), **evidence}
+    elif far is not None:
         use, evidence = choose_interpolation(y, m, far, dist, reconstruct, _holdout_crop(m), seed)
-    evidence["scan"] = unlike
+    else:  # a line-hopping scan: its gaps lie between its runs
+        use, evidence = choose_on_runs(y, m, reconstruct, _holdout_crop(m), seed)
+    evidence["scan"] = unlike if far is not None else runs
     return (interpolate(img, m) if use else None), ("interpolated" if use else "kept"), evidence
