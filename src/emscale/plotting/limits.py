@@ -2,9 +2,8 @@
 
 * :func:`line_range` -- the x-range where a set of curves stands above its continuum by a small share of its
   lines (each curve scaled to its own peak, so a weak component counts as much as a strong one), widened by a
-  margin. An EDS spectrum on a
-  0-40 keV axis whose lines all lie below 10 keV is then drawn over 0-10 keV, not squeezed into a quarter of the
-  plot.
+  margin. An EDS spectrum on a 0-40 keV axis whose lines all lie below 10 keV is then drawn over 0-10 keV, not
+  squeezed into a quarter of the plot.
 * :func:`robust_clim` -- colour limits at percentiles of an image (default 1 and 99.5 %), so that a few hot pixels
   of a sparse map do not leave the rest nearly black.
 """
