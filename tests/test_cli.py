@@ -194,10 +194,27 @@ def test_pattern_writes_the_positions_a_scan_generator_reads(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scan.csv"]  # no temporary left beside it
     for args, message in [(["random", "-o", str(out), "--shape", "8", "8"], "already exists"),
                           (["spiral", "-o", str(tmp_path / "s.npy"), "--shape", "8", "8"], "unknown pattern"),
-                          (["random", "-o", str(tmp_path / "s.txt"), "--shape", "8", "8"], ".npy or .csv")]:
+                          (["random", "-o", str(tmp_path / "s.txt"), "--shape", "8", "8"], ".npy or .csv"),
+                          # it was accepted and ignored
+                          (["random", "-o", str(tmp_path / "r.csv"), "--shape", "8", "8", "--mean-run", "3"],
+                           "--mean-run applies to line_hop scans only, not to random")]:
         code, _, err = run(capsys, "pattern", *args)
         assert code != 0 and message in err and len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scan.csv"]
+    code, said, err = run(capsys, "pattern", "line_hop", "-o", str(tmp_path / "h.npy"), "--shape", "64", "80",
+                          "--mean-run", "8")
+    assert code == 0 and np.array_equal(load_positions(tmp_path / "h.npy", (64, 80)),
+                                        make_pattern("line_hop", (64, 80), 0.1, 0, mean_run=8.0))
+
+
+def test_pattern_help_names_the_shape_as_two_numbers():
+    # it read "--shape <int,int>...", and "--shape 64,64" was refused
+    from typer.testing import CliRunner
+
+    from emscale.cli import app
+
+    said = CliRunner().invoke(app, ["pattern", "--help"], env={"COLUMNS": "200"}).output
+    assert "ROWS COLUMNS" in said and "<int,int>" not in said
 
 
 def test_version_is_printed():

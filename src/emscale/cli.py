@@ -312,17 +312,19 @@ def run(
 def pattern(
     kind: str = typer.Argument(..., help="random, line_hop or jittered_grid."),
     out: Path = typer.Option(..., "-o", "--out", help="Position list to write: .csv (row,column) or .npy."),
-    shape: tuple[int, int] = typer.Option(..., "--shape", help="Scan grid: ROWS COLUMNS."),
+    shape: tuple[int, int] = typer.Option(..., "--shape", metavar="ROWS COLUMNS", help="Scan grid: --shape 64 80."),
     fraction: float = typer.Option(0.1, help="Share of the scan positions measured, in (0, 1]."),
     seed: int = typer.Option(0, help="Seed of the pattern: the same seed, the same positions."),
     order: str = typer.Option("raster", help="Scan order: raster, or serpentine (odd rows right to left)."),
-    mean_run: float = typer.Option(4.0, help="line_hop: mean number of consecutive measured pixels."),
+    mean_run: float = typer.Option(None, help="line_hop only: mean number of consecutive measured pixels (default 4)."),
     overwrite: bool = typer.Option(False, help="Replace an existing position list."),
 ):
     """Write the positions of a sparse scan pattern, in scan order, for a scan generator to consume."""
     from .sampling.patterns import make_pattern, save_positions
 
-    mask = make_pattern(kind, shape, fraction, seed, **({"mean_run": mean_run} if kind == "line_hop" else {}))
+    if mean_run is not None and kind != "line_hop":
+        raise EmscaleError(f"--mean-run applies to line_hop scans only, not to {kind}")
+    mask = make_pattern(kind, shape, fraction, seed, **({} if mean_run is None else {"mean_run": mean_run}))
     save_positions(mask, out, order=order, overwrite=overwrite)
     typer.echo(f"wrote {out}: {int(mask.sum())} of {mask.size} positions ({mask.mean():.2%}), {kind}, seed {seed}, "
                f"{order} order")
