@@ -48,8 +48,16 @@ def test_maps_do_not_carry_the_spectrum_type_and_quantity():
     for maps, quantity in ((c.labels, "Phase (cluster index)"), (d.loadings, "PCA loading")):
         assert maps.signal_type in ("", None) and maps.metadata["Signal"]["quantity"] == quantity
         assert "signal_type" not in maps.metadata["Signal"]
-    for spectra in (d.factors, c.spectra):
-        assert spectra.signal_type == "EDS_SEM" and spectra.metadata["Signal"]["quantity"] == "X-rays (Counts)"
+    assert c.spectra.signal_type == "EDS_SEM" and c.spectra.metadata["Signal"]["quantity"] == "X-rays (Counts)"
+    # nor do the factors, which are spectra but no counts: their plot's axes read "X-rays (Counts), mean per pixel"
+    n = em.decompose(s, "nmf", n_components=2)
+    for r, quantity in ((d, "PCA factor"), (n, "NMF factor (share of the counts per channel)")):
+        assert r.factors.signal_type == "EDS_SEM" and r.factors.metadata["Signal"] == {"quantity": quantity}
+        labels = [a.get_ylabel() for a in r.factors.plot().axes]
+        assert quantity in labels and not any("X-rays" in label for label in labels), labels
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
 
 
 def test_maps_of_a_signal_without_metadata_still_say_what_they_are():

@@ -435,11 +435,20 @@ class Decomposition(Result):
 # -- what a decomposition gives: each a recorded operation on it ----------------------------------------------
 @operation("factors", on=Decomposition, method="property")
 def factors(d: Decomposition) -> Signal:
-    """Spectra: one per component along navigation axis ``component``."""
+    """Spectra: one per component along navigation axis ``component``. Their quantity is what they are, not the
+    data's ("X-rays (Counts)" labelled normalised spectra): a share of the counts per channel for the non-negative
+    methods, whose loadings carry the counts, and a factor without unit for PCA and ICA."""
+    from ._method import method_class
+
     k = d.n_components
     data = d.factors_array.T.reshape((k,) + d.sig_shape)
     axes = [Axis(name="component", size=k, navigate=True)] + list(d.sig_axes)
-    return d._signal(data, axes, "factors")
+    method = method_class(d.method)
+    quantity = f"{d.method.upper()} factor" + (" (share of the counts per channel)" if method and method.nonnegative
+                                               else "")
+    f = d._signal(data, axes, "factors", quantity=quantity)
+    f.metadata["Signal"].pop("counts", None)  # normalised spectra and unit vectors are no counts
+    return f
 
 
 @operation("loadings", on=Decomposition, method="property")
