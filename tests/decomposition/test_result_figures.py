@@ -54,30 +54,30 @@ def test_line_range_ends_with_the_lines_not_the_continuum_or_the_noise():
     assert 0.0 <= lo < 0.45 and 7.6 < hi < 9.0, (lo, hi)
 
 
-def test_line_range_ends_with_the_lines_over_a_strong_continuum_to_the_beam_energy():
-    # a 30 kV map's continuum stands above 2 % of the peaks far beyond the lines (Cu K beta at 8.9 keV): the plot
-    # ran to 16 keV at 2000 counts/pixel and 22 keV at 200, now to the lines
+def _thirty_kv_spectra() -> tuple[np.ndarray, np.ndarray]:
+    """(energy, spectra (2, 4096)): lines up to Cu K beta at 8.9 keV over a continuum to a 30 kV beam's energy."""
     e = -0.2 + 0.01 * np.arange(4096)
     cont = np.clip((30.0 - e) / np.maximum(e, 0.1), 0.0, None) * (1 - np.exp(-np.maximum(e, 0.0) / 0.8))
     lines = {1.74: 1.0, 0.52: 0.5, 8.04: 0.6, 8.90: 0.08}
-    f = np.stack([0.03 * cont + sum(w * np.exp(-0.5 * ((e - c) / (0.03 + 0.005 * c)) ** 2) for c, w in ln.items())
-                  for ln in (dict(list(lines.items())[:2]), lines)])
+    return e, np.stack([0.03 * cont + sum(w * np.exp(-0.5 * ((e - c) / (0.03 + 0.005 * c)) ** 2)
+                                          for c, w in ln.items()) for ln in (dict(list(lines.items())[:2]), lines)])
+
+
+def test_line_range_ends_with_the_lines_over_a_strong_continuum_to_the_beam_energy():
+    # a 30 kV map's continuum stands above 2 % of the peaks far beyond the lines (Cu K beta at 8.9 keV): the plot
+    # ran to 16 keV at 2000 counts/pixel and 22 keV at 200, now to the lines
+    e, f = _thirty_kv_spectra()
     noisy = f + 0.002 * np.sqrt(f) * np.random.default_rng(2).standard_normal(f.shape)
     for curves in (f, noisy):
         lo, hi = line_range(e, curves)
         assert lo < 0.3 and 8.9 < hi < 10.0, (lo, hi)
 
 
-
 def test_line_range_ends_with_the_lines_of_factors_read_from_few_counts():
     # a factor estimated from 10^5 counts over 4096 channels: its continuum to the beam energy is noisy, and a
     # running minimum under it (a morphological opening) runs along the noise's troughs, so that every crest stood
     # above it: 11-17 keV on 4 of these 5 draws (NMF and MCR of a 30 kV map at 200 counts/pixel: 16.7 keV)
-    e = -0.2 + 0.01 * np.arange(4096)
-    cont = np.clip((30.0 - e) / np.maximum(e, 0.1), 0.0, None) * (1 - np.exp(-np.maximum(e, 0.0) / 0.8))
-    lines = {1.74: 1.0, 0.52: 0.5, 8.04: 0.6, 8.90: 0.08}
-    f = np.stack([0.03 * cont + sum(w * np.exp(-0.5 * ((e - c) / (0.03 + 0.005 * c)) ** 2) for c, w in ln.items())
-                  for ln in (dict(list(lines.items())[:2]), lines)])
+    e, f = _thirty_kv_spectra()
     f /= f.sum(axis=1, keepdims=True)
     for seed in range(5):
         lo, hi = line_range(e, np.random.default_rng(seed).poisson(1e5 * f))
