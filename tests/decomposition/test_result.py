@@ -42,7 +42,9 @@ def test_maps_do_not_carry_the_spectrum_type_and_quantity():
     import emscale as em
 
     x = np.random.default_rng(0).poisson(5.0, (6, 7, 32)).astype(np.uint16)
-    s = em.Signal(x, signal_type="EDS_SEM", metadata={"Signal": {"quantity": "X-rays (Counts)"}})
+    gain = {"Variance_linear_model": {"gain_factor": 0.13, "gain_offset": 0.0}}
+    s = em.Signal(x, signal_type="EDS_SEM", metadata={"Signal": {"quantity": "X-rays (Counts)",
+                                                                 "Noise_properties": gain}})
     d = em.decompose(s, "pca", n_components=2)
     c = d.cluster(2)
     for maps, quantity in ((c.labels, "Phase (cluster index)"), (d.loadings, "PCA loading")):

@@ -447,7 +447,8 @@ def factors(d: Decomposition) -> Signal:
     quantity = f"{d.method.upper()} factor" + (" (share of the counts per channel)" if method and method.nonnegative
                                                else "")
     f = d._signal(data, axes, "factors", quantity=quantity)
-    f.metadata["Signal"].pop("counts", None)  # normalised spectra and unit vectors are no counts
+    for key in ("counts", "Noise_properties"):  # normalised spectra and unit vectors: no counts, no detector noise
+        f.metadata["Signal"].pop(key, None)
     return f
 
 
