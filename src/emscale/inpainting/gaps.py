@@ -109,9 +109,16 @@ def interpolate(image, mask, executor=None) -> np.ndarray:
                  executor)[0]
 
 
+def _run_starts(m: np.ndarray) -> np.ndarray:
+    """The first pixel of each run of measured pixels along the rows (a bool mask)."""
+    starts = m.copy()
+    starts[:, 1:] &= ~m[:, :-1]
+    return starts
+
+
 def _runs(m: np.ndarray) -> int:
     """How many runs of measured pixels the rows hold."""
-    return int(np.count_nonzero(m[:, :1]) + np.count_nonzero(m[:, 1:] & ~m[:, :-1]))
+    return int(np.count_nonzero(_run_starts(m)))
 
 
 def mean_run(mask) -> float:
@@ -126,9 +133,10 @@ def run_scan(mask) -> str | None:
     :data:`MIN_RUNS` runs (a few runs are no scan pattern, and hiding them leaves nothing to fit)."""
     m = np.asarray(mask, dtype=bool)
     f = float(m.mean())
-    if min(m.shape) < MIN_SIDE or not 0 < f < 1 or _runs(m) < MIN_RUNS:
+    n_runs = _runs(m)
+    if min(m.shape) < MIN_SIDE or not 0 < f < 1 or n_runs < MIN_RUNS:
         return None
-    run = mean_run(m)
+    run = float(np.count_nonzero(m)) / n_runs
     if run < RUN_SCAN / (1.0 - f):
         return None
     return f"runs of {run:.1f} pixels along the rows ({run * (1.0 - f):.1f} x a random scan's)"
@@ -137,8 +145,7 @@ def run_scan(mask) -> str | None:
 def _run_folds(mask, seed) -> list[tuple[np.ndarray, np.ndarray]]:
     """(fit, hidden) pairs of disjoint folds, each hiding whole runs of the window's measured pixels (a seeded
     order of the runs, :data:`RUN_HOLDOUT` of the pixels a fold) until :data:`RUN_HIDDEN` pixels are hidden."""
-    runs = mask & ~np.pad(mask, ((0, 0), (1, 0)))[:, :-1]  # a run's first pixel
-    label = (np.cumsum(runs.ravel()) * mask.ravel()).reshape(mask.shape)
+    label = (np.cumsum(_run_starts(mask).ravel()) * mask.ravel()).reshape(mask.shape)
     n_runs = int(label.max())
     order = np.random.default_rng(seed).permutation(n_runs) + 1
     lengths = np.bincount(label.ravel(), minlength=n_runs + 1)[order]
