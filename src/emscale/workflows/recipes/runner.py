@@ -326,23 +326,23 @@ def _as_run(op, given: dict, obj, read: dict | None = None) -> dict:
                     and sig[k].default is not inspect.Parameter.empty and v is not None}
 
 
-def pinned_input_path(recipe: Recipe, outdir: Path) -> str:
-    """The input's path as the results folder records it: a relative one relative to that folder (the folder and
-    the input the recipe named beside it can move together), an absolute one as given (a fixed place, such as a
-    shared data store, that stays where it is when the results folder moves)."""
-    if Path(recipe.input["path"]).is_absolute():
-        return str(recipe.input_path())
-    return os.path.relpath(recipe.input_path().resolve(), Path(outdir).resolve())
+def pinned_input(recipe: Recipe, outdir: Path) -> dict[str, str]:
+    """The input as the results folder records it, in its pinned recipe and its manifest: ``{"path", "sha256"}``.
+    A path the recipe names relatively is recorded relative to that folder (the folder and the input beside it can
+    move together), an absolute one as given (a fixed place, such as a shared data store, that stays where it is
+    when the results folder moves); the SHA-256 is that of the file, read once for both records."""
+    path = recipe.input_path()
+    pinned = str(path) if Path(recipe.input["path"]).is_absolute() else os.path.relpath(path.resolve(),
+                                                                                         Path(outdir).resolve())
+    return {"path": pinned, "sha256": _history.file_digest(path)}
 
 
-def pinned_recipe_text(recipe: Recipe, outdir: Path, records: list[StepRecord] | None = None) -> str:
-    """The recipe as written to the results folder: the input's path as :func:`pinned_input_path` gives it, pinned
-    by the SHA-256 of the file the run read; with the run's ``records``, each step also pins the values it ran with
-    for what it left at the default (:func:`_as_run`), so that a later change of a default does not change what
+def pinned_recipe_text(recipe: Recipe, pinned: dict[str, str], records: list[StepRecord] | None = None) -> str:
+    """The recipe as written to the results folder: the input as :func:`pinned_input` records it (its path, and the
+    SHA-256 of the file the run read); with the run's ``records``, each step also pins the values it ran with for
+    what it left at the default (:func:`_as_run`), so that a later change of a default does not change what
     ``emscale replay`` re-runs."""
-    inp = dict(recipe.input)
-    inp["path"] = pinned_input_path(recipe, outdir)
-    inp["sha256"] = _history.file_digest(recipe.input_path())
+    inp = dict(recipe.input) | pinned
     steps = []
     for i, st in enumerate(recipe.steps):
         d = {"op": st.op}
@@ -398,13 +398,13 @@ def run_recipe(recipe, outdir, overwrite: bool = False, progress=None, report: b
         outputs["signal"] = {"files": [recipe.output["signal"]], "sha256": signal_digest(s)}
         for name, obj in results.items():
             outputs[name] = {"files": _write_result(name, obj, tmp), "sha256": result_digest(obj)}
-        (tmp / RECIPE).write_text(pinned_recipe_text(recipe, outdir, records))
+        pinned = pinned_input(recipe, outdir)
+        (tmp / RECIPE).write_text(pinned_recipe_text(recipe, pinned, records))
         result = RunResult(outdir, s, first, results, records, {}, recipe, scans)
         sections = extra_sections(result) if callable(extra_sections) else extra_sections
         manifest = {
             "emscale": versions().get("emscale", ""),
-            "input": {"path": pinned_input_path(recipe, outdir),
-                      "sha256": _history.file_digest(recipe.input_path())},
+            "input": dict(pinned),
             "outputs": outputs,
             "steps": [r.__dict__ | {"params": codec.encode(r.params), "as_run": codec.encode(r.as_run)}
                       for r in records],
