@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import os
+import time
 
 import numpy as np
 import pytest
@@ -208,6 +211,33 @@ def test_file_digest_of_plain_file(tmp_path):
     p = tmp_path / "a.bin"
     p.write_bytes(b"abc")
     assert H.file_digest(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def _counting_reads(monkeypatch) -> list:
+    reads = []
+    real = H.hashlib.file_digest
+    monkeypatch.setattr(H.hashlib, "file_digest", lambda fh, name: reads.append(fh.name) or real(fh, name))
+    return reads
+
+
+def test_a_file_unchanged_since_it_was_hashed_is_not_read_again(tmp_path, monkeypatch):
+    """A recipe run read its input whole three times for the same digest (7 s a pass for a 10 GB file). A file
+    whose size, inode and change time are those of an earlier read is not read again; one written since is."""
+    monkeypatch.setattr(H, "_DIGESTS", {})
+    reads = _counting_reads(monkeypatch)
+    p = tmp_path / "a.bin"
+    p.write_bytes(b"abc")
+    # written just now: the change time has the kernel's tick (or a coarser file system's), a rewrite within it
+    # would keep it, so the digest is not kept
+    assert H.file_digest(p) == H.file_digest(p) and len(reads) == 2
+    monkeypatch.setattr(H, "SETTLE_S", -3600.0)  # as if written long before
+    first = H.file_digest(p)
+    assert H.file_digest(p) == H.file_digest(tmp_path / "." / "a.bin") == first and len(reads) == 3
+    time.sleep(0.05)  # past the change time's tick
+    p.write_bytes(b"abd")  # same size, other bytes
+    assert H.file_digest(p) != first and len(reads) == 4
+    os.utime(p, ns=(0, p.stat().st_mtime_ns))  # a touch changes the change time too: read again, same digest
+    assert H.file_digest(p) == hashlib.sha256(b"abd").hexdigest() and len(reads) == 5
 
 
 def test_decompose_records_the_method_options_it_ran_with_and_replays_older_records(tmp_path):

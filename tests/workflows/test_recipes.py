@@ -97,6 +97,25 @@ def test_replay_verifies_and_detects_an_altered_output(sample, tmp_path):
     assert code == 1
 
 
+def test_a_recipe_run_and_its_replay_read_the_input_file_once(real_dir, tmp_path, monkeypatch):
+    """It read it three times (the pin, the replayed recipe's check, the load's history entry): 7 s a pass for a
+    10 GB file."""
+    import shutil
+
+    from emscale.core import history as H
+
+    monkeypatch.setattr(H, "_DIGESTS", {})
+    monkeypatch.setattr(H, "SETTLE_S", -3600.0)  # the copy made just now stands for a file written long before
+    shutil.copy(real_dir / "EELS_SI.dm4", tmp_path / "in.dm4")
+    (tmp_path / "r.toml").write_text('[input]\npath = "in.dm4"\n\n[[step]]\nop = "sum"\n')
+    reads = []
+    real = H.hashlib.file_digest
+    monkeypatch.setattr(H.hashlib, "file_digest", lambda fh, name: reads.append(fh.name) or real(fh, name))
+    run_recipe(tmp_path / "r.toml", tmp_path / "out", report=False)
+    assert replay_outdir(tmp_path / "out") == []
+    assert [Path(r).name for r in reads].count("in.dm4") == 1, reads
+
+
 def test_replay_detects_a_changed_input(sample, tmp_path):
     folder, s, _ = sample
     src = tmp_path / "in.zarr"

@@ -13,6 +13,7 @@ import contextvars
 import datetime as _dt
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,7 +50,8 @@ def unrecorded_step(i: int, e: dict) -> str:
 def file_digest(path: str | os.PathLike) -> str:
     """SHA-256 of a file. For a zarr store (a directory) it covers the metadata documents only -- hashing every
     chunk of a many-GB store at each load would cost a full read -- but emscale stores carry the digest of
-    their numbers in those documents (written during the save pass), so new data changes it too."""
+    their numbers in those documents (written during the save pass), so new data changes it too. A file is read
+    once in a process while it stays unchanged (:data:`SETTLE_S`)."""
     p = Path(path)
     h = hashlib.sha256()
     if p.is_dir() and not (p / "zarr.json").is_file():  # the digest of no file at all: any folder would "differ"
@@ -62,8 +64,33 @@ def file_digest(path: str | os.PathLike) -> str:
             h.update(f.relative_to(p).as_posix().encode())
             h.update(f.read_bytes())
         return h.hexdigest()
+    return _cached_file_digest(p)
+
+
+# Digests of files read in this process, by what the file system says of them: a recipe run read its input whole
+# three times (the recipe's pin, the replayed recipe's check, the load's history entry), 7 s a pass for a 10 GB
+# file. A file changed since has another size, inode, or change time (the kernel sets the ctime at every write and
+# utime, and no user can set it back); the change time is kept at the kernel's tick (a few ms) or a coarser file
+# system's (FAT: 2 s), so a file changed within SETTLE_S of its hashing is never taken from here, as git treats an
+# index entry as racily clean
+SETTLE_S = 2.0
+_DIGESTS: dict[tuple, str] = {}
+_MOST_DIGESTS = 64
+
+
+def _cached_file_digest(p: Path) -> str:
+    st = os.stat(p)
+    key = (str(p.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if key in _DIGESTS:
+        return _DIGESTS[key]
+    started = time.time()
     with open(p, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    if max(st.st_mtime, st.st_ctime) < started - SETTLE_S:
+        if len(_DIGESTS) >= _MOST_DIGESTS:
+            _DIGESTS.pop(next(iter(_DIGESTS)))
+        _DIGESTS[key] = digest
+    return digest
 
 
 # decode and encode: the codec's pair, for readers of histories
