@@ -547,3 +547,22 @@ def test_a_smooth_scene_just_above_80_pixels_is_interpolated_too(n):
     rec, choice = sparse_module.sparse(img, mask, return_choice=True)
     assert choice["prior"] == "biharmonic"
     assert psnr(rec, truth) >= psnr(inpaint_image(img, mask, "biharmonic"), truth) - 1e-9
+
+
+def test_the_iterations_follow_the_spacing_of_the_measured_pixels(real_dir):
+    """A fixed 60 iterations, best at 10 %, fitted noise into the narrower gaps of a 20 % scan: on real projections
+    0.3-1.1 dB below what 42 iterations give (projection 38: +1.27 -> +1.69 dB over biharmonic). An image the prior
+    holds exactly (a noise-free lattice that tiles the image) keeps the longer run, which the hold-out shows."""
+    import emscale as em
+    from emscale.inpainting.sparse import iterations, sparse
+
+    assert [iterations(np.arange(1000) < f * 1000) for f in (0.05, 0.1, 0.2, 0.3, 1.0)] == [85, 60, 42, 35, 20]
+    img = np.asarray(em.load(real_dir / "tomography/HAADF.mrc").data[38], dtype=float)
+    mask = random_pattern(img.shape, 0.2, seed=0)
+    rec, choice = sparse(img, mask, return_choice=True)
+    assert choice["n_iter"] == 42
+    assert psnr(rec, img) > psnr(sparse(img, mask, n_iter=60), img) + 0.3
+    exact = _periodic_lattice()
+    mask = random_pattern(exact.shape, 0.2, seed=0)
+    rec, choice = sparse(exact, mask, return_choice=True)
+    assert choice["n_iter"] == 60 and psnr(rec, exact) > 75

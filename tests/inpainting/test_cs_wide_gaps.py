@@ -118,7 +118,8 @@ def test_line_hopping_scans_of_a_real_projection_are_no_worse_than_biharmonic(re
     rec, choice = sparse(img, m, return_choice=True)
     plain = biharmonic(img, m)
     assert choice["far_gaps"] == "interpolated" and _psnr(rec, img) >= _psnr(plain, img) - 0.05
-    assert _psnr(sparse(img, m, far_gaps=False), img) < _psnr(plain, img) - 1.5  # the prior alone: 2.2 dB below
+    # the prior alone: 2.2 dB below with 60 iterations, 0.8 dB with the 85 that n_iter="auto" gives a 5 % scan
+    assert _psnr(sparse(img, m, far_gaps=False), img) < _psnr(plain, img) - 0.5
 
 
 @pytest.mark.parametrize("fraction", [0.05, 0.1])
