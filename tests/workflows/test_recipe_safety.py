@@ -536,3 +536,26 @@ def test_a_recipe_nested_too_deeply_or_with_a_bool_range_is_one_line(cube):
     text = f'[input]\npath = "{cube / "in.zarr"}"\n\n[[step]]\nop = "remove_background"\nsignal_range = [true, false]\n'
     with pytest.raises(RecipeError, match=r"signal_range must be two numbers \(start, end\), got \[True, False\]"):
         parse(text)
+
+
+def test_a_recipe_reads_no_file_beside_the_raw_file_its_store_was_saved_from(tmp_path):
+    """A store saved from a file in the sender's private folder names that folder in its history. A recipe sent with
+    the store looked there too for the angle list it names, read the file and quoted its first line in the error (or
+    took a file of numbers as the tilt angles). In a recipe, only the input's folder is looked in."""
+    secret, inbox = tmp_path / "secret", tmp_path / "inbox"
+    secret.mkdir()
+    inbox.mkdir()
+    axes = [{"name": "tilt", "size": 3, "navigate": True}, {"name": "y", "size": 8, "navigate": False},
+            {"name": "x", "size": 8, "navigate": False}]
+    em.Signal(np.ones((3, 8, 8), dtype=np.float32), axes=axes).save(secret / "raw.zarr")
+    em.load(secret / "raw.zarr").save(inbox / "stack.zarr")
+    (secret / "angles.rawtlt").write_text("-10\n0\n10\n")
+    (inbox / "r.toml").write_text('[input]\npath = "stack.zarr"\n\n[[step]]\nop = "as_tilt_series"\n'
+                                  'rawtlt = "angles.rawtlt"\ntilt_axis = "x"\n')
+    with pytest.raises(RecipeError, match=f"no such file beside the input \\(looked in {re.escape(str(inbox))}\\)"):
+        run_recipe(inbox / "r.toml", tmp_path / "out", report=False)
+    assert not (tmp_path / "out").exists()
+    # the Python API, on the user's own data, still finds the file beside the raw file
+    from emscale import tomography as tomo
+
+    assert tomo.as_tilt_series(em.load(inbox / "stack.zarr"), rawtlt="angles.rawtlt", tilt_axis="x").axes[0].size == 3

@@ -179,8 +179,8 @@ def in_recipe() -> bool:
 
 
 def file_beside_input(history: list[dict], name, what: str) -> Path:
-    """The file ``name`` beside the input: in a recipe, the folder of the recipe's input; else (and where it is not
-    there) the folder of the raw file the signal was loaded from (its history's ``load`` step).
+    """The file ``name`` beside the input: in a recipe, the folder of the recipe's input and no other; else the
+    folder of the raw file the signal was loaded from (its history's ``load`` step).
 
     A step that reads a second file (an angle list, a trained model) names it this way -- a plain file name, no
     folders -- so that a recipe from someone else reads nothing outside its input's folder, and a results folder
@@ -196,8 +196,11 @@ def file_beside_input(history: list[dict], name, what: str) -> Path:
     if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\\" in name:
         raise DataError(f"{what} {name!r}: give the plain name of a file beside the input (no folders)")
     src = next((e["source"].get("path") for e in history if e.get("op") == "load" and e.get("source")), None)
-    folders = list(dict.fromkeys(f.resolve() for f in (_INPUT_FOLDER.get(), staged_file(src).parent if src else None)
-                                 if f is not None))
+    # in a recipe, not the raw file's folder too: a store saved from a file in the sender's private folder names that
+    # folder in its history, and a recipe sent with the store would read (and quote, in its errors) a file there
+    recipe_folder = _INPUT_FOLDER.get()
+    folders = [recipe_folder.resolve()] if recipe_folder is not None else \
+        [staged_file(src).parent.resolve()] if src else []
     if not folders:
         raise DataError(f"{what} {name!r}: the signal was not loaded from a file (no load step in its history), "
                         "so there is no folder to look in")
