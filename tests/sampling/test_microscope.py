@@ -121,3 +121,14 @@ def test_a_dose_that_cannot_draw_counts_is_refused_up_front(dose):
                                         r"the 1e\+18 a count can hold$"):
         scope.measure([[0, 0]])
     assert scope.n_measurements == 0
+
+
+def test_complex_data_are_refused_before_any_measurement():
+    """A complex image ran a whole scan, warning "Casting complex values" at every measurement (80 times)."""
+    import warnings
+
+    img = np.arange(12.0).reshape(3, 4) * (1 + 1j)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DataError, match=r"the recorded data are complex \(complex128\).*np.abs"):
+            VirtualMicroscope(img)

@@ -137,3 +137,57 @@ def test_a_scratch_folder_that_does_not_exist_is_named(projections, tmp_path):
     ts = tilt_series(projections, ANGLES)
     with pytest.raises(DataError, match=r"scratch '.*nowhere': no such folder"):
         reconstruct_tomogram(ts, scratch=str(tmp_path / "nowhere"))
+
+
+def test_mistakes_in_the_files_and_values_of_a_tilt_series_are_named(tmp_path, real_dir):
+    """Found by a new user: a missing .mrc was "no tilt angles for it, put its .rawtlt beside it"; the .mrc given
+    as its angle file, a raw UnicodeDecodeError; a saved tilt series (angles in degrees on its axis) asked for a
+    .rawtlt; a negative max_distance matched every atom (scipy takes it as no bound); 3 x 3 images said "border 1:
+    must be between 1 and 0 px"."""
+    import emscale as em
+    from emscale.core.errors import FileFormatError
+    from emscale.tomography import load_tilt_series, match_atoms, read_rawtlt, subtract_background, tilt_series
+
+    with pytest.raises(FileFormatError, match="nope.mrc: no such file"):
+        load_tilt_series(tmp_path / "nope.mrc")
+    with pytest.raises(FileFormatError, match="HAADF.mrc: not a text file of tilt angles"):
+        read_rawtlt(real_dir / "tomography" / "HAADF.mrc")
+    (tmp_path / "long.rawtlt").write_text("x" * 500 + "\n")
+    with pytest.raises(FileFormatError, match=r"line 1: 'x{40}\.\.\.' is not a tilt angle"):
+        read_rawtlt(tmp_path / "long.rawtlt")
+    ts = tilt_series(np.ones((3, 8, 8)), [-20.0, 0.0, 20.0])
+    ts.save(tmp_path / "ts.zarr")
+    again = load_tilt_series(tmp_path / "ts.zarr")
+    np.testing.assert_array_equal(again.axes[0].values, [-20.0, 0.0, 20.0])
+    axes = [{"name": "n", "size": 3, "navigate": True}, {"name": "y", "size": 8, "navigate": False},
+            {"name": "x", "size": 8, "navigate": False}]
+    em.Signal(np.ones((3, 8, 8)), axes=axes).save(tmp_path / "stack.zarr")  # a stack with no angles on its axis
+    with pytest.raises(FileFormatError, match="no tilt angles for .*stack.zarr: pass angles="):
+        load_tilt_series(tmp_path / "stack.zarr")
+    t = np.zeros((2, 3))
+    for bad in (-1, 0, float("nan")):
+        with pytest.raises(DataError, match="max_distance must be a positive, finite distance"):
+            match_atoms(t + 0.5, t, bad)
+    with pytest.raises(DataError, match="images of 3 px a side are too small for a border frame"):
+        subtract_background(tilt_series(np.ones((3, 3, 3)), [-10.0, 0.0, 10.0]))
+
+
+def test_an_mrc_without_its_angle_file_takes_the_angles_of_its_header(tmp_path, real_dir):
+    """The real series' header holds each projection's stage tilt (as its .rawtlt does); without the .rawtlt it was
+    "no tilt angles: pass angles=". A header whose tilts are all one value (no tilt series) is not taken."""
+    import shutil
+
+    import emscale as em
+    from emscale.core.errors import FileFormatError
+    from emscale.tomography import as_tilt_series, load_tilt_series, read_rawtlt
+
+    shutil.copy(real_dir / "tomography" / "HAADF.mrc", tmp_path / "h.mrc")
+    s = load_tilt_series(tmp_path / "h.mrc", tilt_axis="x")
+    np.testing.assert_array_equal(s.axes[0].values, read_rawtlt(real_dir / "tomography" / "HAADF.rawtlt"))
+    stack = em.load(tmp_path / "h.mrc").inav[:5]
+    stack.metadata["Acquisition_instrument"]["TEM"]["Stage"]["tilt_alpha"] = [3.0] * 1024
+    with pytest.raises(DataError, match="the file's header holds no tilt angle a projection: pass the tilt angles"):
+        as_tilt_series(stack)
+    stack.save(tmp_path / "flat.zarr")
+    with pytest.raises(FileFormatError, match="no tilt angles for .*flat.zarr"):
+        load_tilt_series(tmp_path / "flat.zarr")

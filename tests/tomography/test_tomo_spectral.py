@@ -114,6 +114,37 @@ def test_spectral_tomography_needs_a_spectral_tilt_series():
         spectral_tomogram(Signal(np.ones((3, 4, 5))), 2)
 
 
+def test_a_series_it_cannot_reconstruct_is_refused_before_the_decomposition(monkeypatch):
+    """One tilt ran 4 s of NMF (minutes on a large series) before the first reconstruction refused it; a tilt axis
+    the metadata gets wrong likewise."""
+    import emscale.decomposition as decomposition
+
+    monkeypatch.setattr(decomposition, "decompose", lambda *a, **k: pytest.fail("decomposed a series it refuses"))
+    s, _, _ = _series(8, 16, 5, 50.0, 0)
+    with pytest.raises(DataError, match="at least 3 projections, got 1"):
+        spectral_tomogram(s.inav[:, :, 0:1], 2)
+    s.metadata["Tomography"]["tilt_axis"] = "z"
+    with pytest.raises(Exception, match="tilt_axis 'z'"):
+        spectral_tomogram(s, 2)
+
+
+def test_the_rank_may_be_left_to_the_decomposition_and_radians_are_said_once():
+    """``n_components="auto"`` (as decompose takes it) raised a TypeError after the decomposition; angles that look
+    like radians were warned of once a reconstruction (7 times)."""
+    import warnings
+
+    s, _, _ = _series(12, 32, 7, 200.0, 0)
+    st = spectral_tomogram(s, "auto", pure_voxels=False, n_iter=2)
+    assert st.volumes.shape[0] == st.decomposition.factors_array.shape[1] >= 1
+    radians = tilt_axis_entry(np.deg2rad(np.linspace(-70, 70, 7)))
+    rad = Signal(s.data, axes=[radians] + [a.to_dict() for a in s.axes[1:]], metadata=s.metadata)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        spectral_tomogram(rad, 2, n_iter=2)
+    assert sum("look" in str(w.message) or "radians" in str(w.message) for w in caught) == 1, [str(w.message)
+                                                                                                for w in caught]
+
+
 def _ball(n, centre, radius):
     z, y, x = np.meshgrid(*[np.arange(n) - (n - 1) / 2] * 3, indexing="ij")
     return ((z - centre[0]) ** 2 + (y - centre[1]) ** 2 + (x - centre[2]) ** 2 <= radius**2).astype(np.float32)

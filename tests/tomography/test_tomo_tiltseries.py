@@ -66,8 +66,12 @@ def test_rawtlt_parsing(tmp_path):
 def test_missing_angle_file_is_named(tmp_path):
     f = tmp_path / "series.mrc"
     f.write_bytes(b"")
-    with pytest.raises(FileFormatError, match="series.rawtlt"):
+    with pytest.raises(FileFormatError, match="series.mrc: the file is empty"):  # the file first, then its angles
         load_tilt_series(f)
+    axes = [{"name": "n", "navigate": True}, {"name": "y", "navigate": False}, {"name": "x", "navigate": False}]
+    Signal(np.ones((3, 4, 4)), axes=axes).save(tmp_path / "series.zarr")
+    with pytest.raises(FileFormatError, match="pass angles= or put series.rawtlt beside it"):
+        load_tilt_series(tmp_path / "series.zarr")
 
 
 def test_non_uniform_angles_become_axis_coordinates():

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core.axes import Axis
-from ..core.errors import DataError
+from ..core.errors import DataError, is_number
 from ..core.peaks import local_maxima, parabola_vertex
 from ..core.registry import operation
 from ..core.signal import Signal, derive
@@ -258,6 +258,8 @@ def match_atoms(found: np.ndarray, truth: np.ndarray, max_distance: float) -> di
     first (exact when ``max_distance`` is under half the atom spacing). Returns ``found_fraction`` (of the true
     atoms), ``false_fraction`` (of the traced atoms), ``rms`` (voxels, 3D distance over the matches) and
     ``pairs`` (index into ``found``, index into ``truth``)."""
+    if not (is_number(max_distance) and 0 < max_distance < np.inf):  # scipy takes a negative bound as none at all
+        raise DataError(f"max_distance must be a positive, finite distance in voxels, got {max_distance!r}")
     found, truth = _positions(found, "found"), _positions(truth, "truth")
     pairs: list[tuple[int, int]] = []
     if len(found) and len(truth):

@@ -68,6 +68,9 @@ def background_levels(data: np.ndarray, method: str = "border", border: int | No
 def _frame(shape, border: int | None) -> np.ndarray:
     """The pixels of an image of ``shape`` within ``border`` of its edge (``None``: 1/16 of the smaller side)."""
     n_side = min(shape)
+    if n_side < 4:  # "border 1: must be between 1 and 0 px" said the default was wrong, not the images
+        raise DataError(f"images of {n_side} px a side are too small for a border frame of vacuum (4 px at least); "
+                        "use method='percentile'")
     border = max(1, n_side // 16) if border is None else border
     if not 1 <= border <= n_side // 4:
         raise DataError(f"border {border}: must be between 1 and {n_side // 4} px (a quarter of {n_side} px)")

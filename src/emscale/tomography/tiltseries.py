@@ -41,6 +41,9 @@ def read_rawtlt(path) -> np.ndarray:
         lines = path.read_text().split("\n")
     except OSError as e:
         raise FileFormatError(f"cannot read tilt-angle file {path}: {e}") from e
+    except UnicodeDecodeError as e:  # the .mrc itself named by mistake
+        raise FileFormatError(f"{path}: not a text file of tilt angles (a .rawtlt or .tlt holds one angle in "
+                              "degrees a line)") from e
     out = []
     for i, line in enumerate(lines, 1):
         line = line.strip()
@@ -49,7 +52,8 @@ def read_rawtlt(path) -> np.ndarray:
         try:
             out.append(float(line.split()[0]))
         except ValueError as e:
-            raise FileFormatError(f"{path}, line {i}: {line!r} is not a tilt angle") from e
+            shown = line if len(line) <= 40 else f"{line[:40]}..."
+            raise FileFormatError(f"{path}, line {i}: {shown!r} is not a tilt angle") from e
     if not out:
         raise FileFormatError(f"{path} holds no tilt angles")
     return np.asarray(out)
@@ -191,17 +195,21 @@ def load_tilt_series(path, angles=None, tilt_axis: str = "y", axis_shift: float 
     rawtlt = None
     if angles is None:
         found = [p for p in (path.with_suffix(".rawtlt"), path.with_suffix(".tlt")) if p.is_file()]
-        if not found:
-            raise FileFormatError(f"no tilt angles for {path}: pass angles= or put {path.stem}.rawtlt beside it")
-        rawtlt = found[0].name
+        rawtlt = found[0].name if found else None
     elif isinstance(angles, str | Path):
         beside = Path(angles).resolve().parent == path.resolve().parent
         rawtlt, angles = (Path(angles).name, None) if beside else (None, read_rawtlt(angles).tolist())
     else:
         angles = np.asarray(angles, dtype=float).tolist()
-    s = load(path)
+    s = load(path)  # first: a missing file is said as such, not as "no tilt angles for it"
     if isinstance(s, list):
         raise DataError(f"{path}: expected one stack of projections, the file holds {len(s)} signals")
+    if angles is None and rawtlt is None and s.nav_ndim == 1:  # the axis' own angles (a saved series), the header's
+        try:
+            _navigation_angles(s)
+        except DataError:
+            raise FileFormatError(f"no tilt angles for {path}: pass angles= or put {path.stem}.rawtlt beside it") \
+                from None
     return as_tilt_series(s, angles=angles, tilt_axis=tilt_axis, axis_shift=axis_shift, rawtlt=rawtlt)
 
 
@@ -214,7 +222,8 @@ def as_tilt_series(s: Signal, angles: list[float] | None = None, tilt_axis: str 
 
     The navigation axis's own values are tilt angles only when it is calibrated in angle units (degrees:
     ``deg``, ``degree(s)``, ``°``; radians ``rad`` / ``mrad`` are converted), as in a DigitalMicrograph tilt
-    series; an uncalibrated stack needs ``angles=`` (a :class:`DataError` says so).
+    series. An uncalibrated stack takes the stage tilt its file's header records for each projection (an FEI MRC's
+    extended header: :func:`_header_angles`), else needs ``angles=`` (a :class:`DataError` says so).
 
     ``rawtlt`` takes the angles from an IMOD angle file instead (a recipe's way): the plain name of a file in the
     folder of the file the signal was loaded from (its history's ``load`` step) -- never a path, so a recipe
@@ -252,13 +261,37 @@ _ANGLE_UNITS = {"deg": 1.0, "degree": 1.0, "degrees": 1.0, "°": 1.0, "rad": 180
 
 
 def _navigation_angles(s: Signal) -> np.ndarray:
-    """The navigation axis's values in degrees, when its units say they are angles."""
+    """The navigation axis's values in degrees, when its units say they are angles; else the stage tilt of each
+    projection as the file's header records it (:func:`_header_angles`)."""
     ax = s.axes[0]
     factor = _ANGLE_UNITS.get(str(ax.units or "").strip().lower())
-    if factor is None:
+    if factor is not None:
+        return ax.values * factor
+    header = _header_angles(s)
+    if header is None:
         raise DataError(f"the navigation axis {ax.name!r} is not calibrated in degrees (units {ax.units!r}, values "
-                        f"{ax.values[0]:g} .. {ax.values[-1]:g}): pass the tilt angles (angles= or rawtlt=)")
-    return ax.values * factor
+                        f"{ax.values[0]:g} .. {ax.values[-1]:g}) and the file's header holds no tilt angle a "
+                        "projection: pass the tilt angles (angles= or rawtlt=)")
+    return header
+
+
+def _header_angles(s: Signal) -> np.ndarray | None:
+    """The stage tilt of each projection where the metadata hold one a projection (an FEI MRC's extended header,
+    read as ``Acquisition_instrument.TEM.Stage.tilt_alpha``: a value a projection, then zeros to the table's end),
+    distinct and finite; else None. The real HAADF series' header holds the angles of its ``.rawtlt``."""
+    n = s.axes[0].size
+    for inst in (s.metadata.get("Acquisition_instrument") or {}).values():
+        stage = inst.get("Stage") if isinstance(inst, dict) else None
+        tilts = stage.get("tilt_alpha") if isinstance(stage, dict) else None
+        if isinstance(tilts, list | tuple | np.ndarray) and len(tilts) >= n:
+            try:
+                values = np.asarray(tilts, dtype=float).ravel()
+            except (TypeError, ValueError):
+                continue
+            head = values[:n]
+            if np.all(np.isfinite(head)) and np.unique(head).size == n and not np.any(values[n:]):
+                return head
+    return None
 
 
 def _angles_beside_input(s: Signal, rawtlt) -> np.ndarray:
