@@ -78,7 +78,8 @@ def test_the_scree_names_the_test_behind_its_threshold():
     ax = d.plot_scree().axes[0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     # (the points within the automatic rank filled, those beyond hollow)
-    assert labels == ["automatic rank 1 (filled)", "beyond the rank", "noise edge (parallel analysis, Poisson)"]
+    assert labels == ["automatic rank 1 (filled)", "beyond the rank",
+                      "noise threshold (parallel analysis, Poisson)"]  # the line is the threshold, not the edge
     assert ax.lines[0].get_xdata()[0] == 0 and ax.get_ylabel() == "eigenvalue of the Poisson-weighted Gram matrix"
     plain = em.decompose(em.Signal(x.astype(float) + 0.5), "pca", n_components="auto")
     assert "Marchenko-Pastur" in plain.plot_scree().axes[0].get_legend().get_texts()[-1].get_text()

@@ -226,3 +226,15 @@ def test_tasks_for_another_process_carry_their_own_block_not_the_array():
     total = run_pass(data, Pass(lambda b, r: b.sum(axis=0), lambda a, b: a + b), executor=Elsewhere(), rows=8)
     assert np.array_equal(total, data.sum(axis=0))
     assert len(Elsewhere.sizes) == 8 and max(Elsewhere.sizes) < 2 * 8 * 1000 * 8 < len(pickle.dumps(data))
+
+
+def test_the_viewers_maps_run_on_the_cluster(client, store):
+    """The window-map pass held the viewer's data object, lock and all, which a worker process cannot unpickle: the
+    navigator was an HTTP 500 under `emscale --scheduler ... view`."""
+    from emscale.viewer import ViewerData
+
+    s, path = store
+    on_cluster = ViewerData(em.load(path, lazy=True), executor=DaskExecutor(client))
+    here = ViewerData(s, executor=InlineExecutor())
+    for window in (None, (20.0, 60.0)):
+        np.testing.assert_array_equal(on_cluster.window_map(window)[0], here.window_map(window)[0])

@@ -294,3 +294,11 @@ def test_a_hot_pixel_does_not_flatten_the_colours_and_limits_can_be_given():
     assert em.Signal(d, axes=axes).plot(vmin=0, vmax=500).axes[0].images[0].get_clim() == (0.0, 500.0)
     with pytest.raises(TypeError, match="pass vmin=/vmax= as plot's own arguments"):
         img.plot(clim=(0, 1))
+
+
+def test_a_volume_says_how_to_look_at_it():
+    """A reconstructed volume's plot() said only "reduce or slice it first"."""
+    axes = [{"name": n, "navigate": False} for n in ("z", "y", "x")]
+    vol = em.Signal(np.zeros((4, 5, 6), np.float32), axes=axes, signal_type="volume")
+    with pytest.raises(ValueError, match=r"cannot plot 3 signal dimensions.*orthoslices_figure\(s\)"):
+        vol.plot()

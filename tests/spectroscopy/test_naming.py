@@ -69,6 +69,19 @@ def test_eds_sample_phases_are_named_by_their_true_elements():
     assert component_names(means, s.sig_axes[0], s.signal_type, s.metadata) == want
 
 
+def test_an_entry_of_the_files_element_list_that_names_no_element_is_left_out_and_said():
+    """"Fe2O3" in Sample.elements failed a recipe's report after every step had run ("unknown element"); the
+    caller's own list is still checked."""
+    from emscale.core.errors import DataError
+
+    f = np.stack([_eds({"Si_Ka": 1.0}), _brems()], axis=1)
+    md = {"Sample": {"elements": ["Si", "Cu", "Fe2O3"]}}
+    with pytest.warns(UserWarning, match=r"Sample.elements holds \['Fe2O3'\], which name no element"):
+        assert component_names(f, EDS_AXIS, "EDS_TEM", md) == ["Si Kα", "#1"]
+    with pytest.raises(DataError, match="unknown element 'Fe2O3'"):
+        component_names(f, EDS_AXIS, "EDS_TEM", elements=["Si", "Fe2O3"])
+
+
 def test_eels_sample_edges_are_named():
     s, truth = eels_si(shape=(16, 24), n_channels=1300, seed=1)  # 50-310 eV: Si L2,3 and C K
     comps = np.stack([truth["components"][k] for k in ("Si", "SiO2", "C")], axis=1)

@@ -146,7 +146,14 @@ def test_mistakes_in_the_files_and_values_of_a_tilt_series_are_named(tmp_path, r
     must be between 1 and 0 px"."""
     import emscale as em
     from emscale.core.errors import FileFormatError
-    from emscale.tomography import load_tilt_series, match_atoms, read_rawtlt, subtract_background, tilt_series
+    from emscale.tomography import (
+        as_tilt_series,
+        load_tilt_series,
+        match_atoms,
+        read_rawtlt,
+        subtract_background,
+        tilt_series,
+    )
 
     with pytest.raises(FileFormatError, match="nope.mrc: no such file"):
         load_tilt_series(tmp_path / "nope.mrc")
@@ -170,6 +177,11 @@ def test_mistakes_in_the_files_and_values_of_a_tilt_series_are_named(tmp_path, r
             match_atoms(t + 0.5, t, bad)
     with pytest.raises(DataError, match="images of 3 px a side are too small for a border frame"):
         subtract_background(tilt_series(np.ones((3, 3, 3)), [-10.0, 0.0, 10.0]))
+    np.save(tmp_path / "stack.npy", np.ones((5, 6, 7), np.float32))  # loads as one 3-D signal
+    stack = em.load(tmp_path / "stack.npy")
+    with pytest.raises(DataError, match=r"s.transpose\(signal_axes=\[0, 1\]\), its numpy axis 0 \(5 images\)"):
+        as_tilt_series(stack, angles=[0.0, 1, 2, 3, 4])
+    assert as_tilt_series(stack.transpose(signal_axes=[0, 1]), angles=[0.0, 1, 2, 3, 4]).data.shape == (5, 6, 7)
 
 
 def test_an_mrc_without_its_angle_file_takes_the_angles_of_its_header(tmp_path, real_dir):

@@ -270,6 +270,11 @@ def test_nan_values_are_skipped_and_unmeasured_positions_are_no_data(cube, axes)
     with view(em.Signal(data, axes=axes, signal_type="EDS_TEM"), open_browser=False) as v:
         _, nav = get(v, "/api/navigator")
         np.testing.assert_allclose(decode_map(nav), np.nansum(data, axis=-1))
+    # a pixel with no finite value is missing data, not 0 counts on the map (np.nansum gave 0)
+    data[3, 5, :] = np.nan
+    with view(em.Signal(data, axes=axes, signal_type="EDS_TEM"), open_browser=False) as v:
+        m = decode_map(get(v, "/api/navigator")[1])
+        assert np.isnan(m[3, 5]) and np.isfinite(np.delete(m.ravel(), 3 * m.shape[1] + 5)).all()
         _, reg = get(v, "/api/region?x0=0&x1=16&y0=0&y1=12")
         np.testing.assert_allclose(reg["values"], np.nansum(data, axis=(0, 1)))
     sparse = em.Signal(cube, axes=axes, signal_type="EDS_TEM").sample_scan(fraction=0.25, seed=2)

@@ -129,11 +129,12 @@ def cluster_spectra(c: ClusterResult) -> Signal:
 
 def threshold_label(evidence: dict) -> str:
     """The scree's threshold line named by the test that drew it (it said Marchenko-Pastur for every rank, also where
-    the parallel analysis decided)."""
+    the parallel analysis decided). The line is the threshold, a margin above the parallel analysis' noise edge (it
+    said "noise edge" at the threshold's value, beside a table of both)."""
     method = str(evidence.get("method", ""))
     if method.startswith("parallel-analysis"):
         scaled = evidence.get("dispersion_note") and evidence.get("edge") != evidence.get("noise_top")
-        return "noise edge (parallel analysis, Poisson" + (f" x {evidence['dispersion']:.3g})" if scaled else ")")
+        return "noise threshold (parallel analysis, Poisson" + (f" x {evidence['dispersion']:.3g})" if scaled else ")")
     if method.startswith("marchenko-pastur"):
         return "noise threshold (Marchenko-Pastur)"
     return f"noise threshold ({method})" if method else "noise threshold"

@@ -317,7 +317,8 @@ def plot_signal(
     if sig == 0 or s.ndim == 0:
         raise ValueError(f"nothing to plot: {s!r} has no signal axis")
     if sig > 2:
-        raise ValueError(f"cannot plot {sig} signal dimensions; reduce or slice {s!r} first")
+        volume = "; a volume's three central slices: emscale.tomography.orthoslices_figure(s)" if sig == 3 else ""
+        raise ValueError(f"cannot plot {sig} signal dimensions; reduce or slice {s!r} first{volume}")
     check_real(s, "plot")
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {', '.join(map(repr, NORMS))}, got {norm!r}")

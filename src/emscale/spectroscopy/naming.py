@@ -35,6 +35,7 @@ their strongest feature.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -68,10 +69,28 @@ def _elements(metadata: dict | None, elements: Sequence[str] | None) -> list[str
 
     if elements is None and isinstance(metadata, dict):
         sample = metadata.get("Sample", {})
-        elements = sample.get("elements") if isinstance(sample, dict) else None
+        listed = sample.get("elements") if isinstance(sample, dict) else None
+        # the file's word, not the caller's: an entry that names no element ("Fe2O3") is left out and said, where it
+        # failed a recipe's report after every step had run
+        elements = [] if not isinstance(listed, list | tuple) else [e for e in listed if _is_element(e)]
+        unknown = [] if not isinstance(listed, list | tuple) else [e for e in listed if not _is_element(e)]
+        if unknown:
+            warnings.warn(f"the metadata's Sample.elements holds {unknown}, which name no element: left out of the "
+                          "component names", UserWarning, stacklevel=4)
     if elements:
         return sorted({element_symbol(e) for e in elements})
     return [xraydb.atomic_symbol(z) for z in ALL_ELEMENTS]
+
+
+def _is_element(name) -> bool:
+    from ..core.errors import DataError
+    from .elements import element_symbol
+
+    try:
+        element_symbol(name)
+    except DataError:
+        return False
+    return True
 
 
 def _energy_kev(axis) -> tuple[np.ndarray, float]:

@@ -241,8 +241,11 @@ def as_tilt_series(s: Signal, angles: list[float] | None = None, tilt_axis: str 
     if not isinstance(s, Signal):
         raise DataError(_not_a_signal(s, "as_tilt_series takes a loaded stack (em.load(path))"))
     if s.nav_ndim != 1 or s.sig_ndim != 2:
+        # a .npy or .tif stack loads as one 3-D signal: say how to make its first (numpy) axis the tilts
+        hint = ("; a stack read as one 3-D signal (a .npy, a .tif) becomes one with s.transpose(signal_axes=[0, 1]), "
+                f"its numpy axis 0 ({s.data.shape[0]} images) the tilts" if s.nav_ndim == 0 and s.sig_ndim == 3 else "")
         raise DataError(f"expected a stack of images (one navigation axis, two signal axes); got navigation "
-                        f"{s.nav_shape} and signal {s.sig_shape}")
+                        f"{s.nav_shape} and signal {s.sig_shape}{hint}")
     if rawtlt is not None:
         if angles is not None:
             raise DataError("give the tilt angles once: angles= or rawtlt=, not both")

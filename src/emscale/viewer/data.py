@@ -26,6 +26,19 @@ from .reading import BlockReader, Crop, storage_array
 MAP_CACHE_ENTRIES = 32
 
 
+def _window_sums(block: np.ndarray, n_nav: int, acc, nan_aware: bool) -> np.ndarray:
+    """Each pixel's sum over the block's channels; with ``nan_aware`` (float data) NaN values are left out, and a
+    pixel with no finite value in them is NaN (missing, drawn transparent), not a sum of 0 counts."""
+    flat = block.reshape(block.shape[:n_nav] + (-1,))
+    if not nan_aware:
+        return np.sum(flat, axis=-1, dtype=acc)
+    out = np.asarray(np.nansum(flat, axis=-1, dtype=acc))
+    missing = np.all(np.isnan(flat), axis=-1)
+    if missing.any():
+        out = np.where(missing, np.nan, out)
+    return out
+
+
 def _acc_dtype(dtype) -> np.dtype:
     kind = np.dtype(dtype).kind
     return np.dtype(np.int64) if kind in "biu" else np.dtype(np.float64)
@@ -152,9 +165,9 @@ class ViewerData:
             if progress:
                 progress(done, total)
 
-        total = self._sum
-        p = Pass(lambda b, r: total(b.reshape(b.shape[: self.n_nav] + (-1,)), axis=-1, dtype=acc), None,
-                 name="viewer window map")
+        # locals only: a pass that held self sent the viewer's lock to a cluster's workers, which cannot pickle it
+        n_nav, nan_aware = self.n_nav, self._sum is np.nansum
+        p = Pass(lambda b, r: _window_sums(b, n_nav, acc, nan_aware), None, name="viewer window map")
         self._progress.update(window=[i0, i1], done=0, total=0)
         m = np.asarray(run_pass(Crop(self.source, nav, slice(i0, i1 + 1)), p, self.executor, progress=track))
         m = m.reshape(self.height, self.width)
