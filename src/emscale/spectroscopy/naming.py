@@ -72,8 +72,9 @@ def _elements(metadata: dict | None, elements: Sequence[str] | None) -> list[str
         listed = sample.get("elements") if isinstance(sample, dict) else None
         # the file's word, not the caller's: an entry that names no element ("Fe2O3") is left out and said, where it
         # failed a recipe's report after every step had run
-        elements = [] if not isinstance(listed, list | tuple) else [e for e in listed if _is_element(e)]
-        unknown = [] if not isinstance(listed, list | tuple) else [e for e in listed if not _is_element(e)]
+        listed = list(listed) if isinstance(listed, list | tuple) else []
+        elements = [e for e in listed if _is_element(e)]
+        unknown = [e for e in listed if e not in elements]
         if unknown:
             warnings.warn(f"the metadata's Sample.elements holds {unknown}, which name no element: left out of the "
                           "component names", UserWarning, stacklevel=4)
