@@ -504,7 +504,7 @@ def test_an_inpaint_steps_params_are_checked_against_its_method_before_any_work(
     assert len(lines) == 3, lines
     assert "fraction must be in (0, 1]" in lines[0]
     assert "<recipe>:8: parameter 'params' of step 'inpaint': params: 'sparse' takes no parameter 'lam'" in lines[1]
-    assert "n_iter must be a whole number >= 1 (FISTA iterations), got -5" in lines[1]
+    assert "n_iter must be a whole number >= 1 (FISTA iterations, or 'auto'), got -5" in lines[1]
     assert "<recipe>:13:" in lines[2] and "stride 12 is longer than the patch (8 pixels)" in lines[2]
 
 
