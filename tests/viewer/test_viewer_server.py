@@ -288,3 +288,18 @@ def test_nan_values_are_skipped_and_unmeasured_positions_are_no_data(cube, axes)
         assert get(v, f"/api/spectrum?x={x}&y={y}")[1]["values"] == [None] * cube.shape[-1]
         y, x = np.argwhere(measured)[0]
         assert get(v, f"/api/spectrum?x={x}&y={y}")[1]["values"] == cube[y, x].tolist()
+
+
+def test_64_bit_counts_are_shown_at_their_size_not_wrapped_round(axes):
+    """int64 counts of 2^62 summed to 0 on the map and the region (the int64 accumulator wrapped round), and a
+    uint64 value above 2^63 was served negative."""
+    shape = (3, 4, 8)
+    big = np.full(shape, 2**62, dtype=np.int64)
+    with view(em.Signal(big, axes=axes, signal_type="EDS_TEM"), open_browser=False) as v:
+        m = decode_map(get(v, "/api/navigator")[1])
+        np.testing.assert_allclose(m, shape[-1] * 2.0**62)
+        _, reg = get(v, "/api/region?x0=0&x1=2&y0=0&y1=2")
+        np.testing.assert_allclose(reg["values"], 4 * 2.0**62)
+    huge = np.full(shape, 2**63 + 5, dtype=np.uint64)
+    with view(em.Signal(huge, axes=axes, signal_type="EDS_TEM"), open_browser=False) as v:
+        assert get(v, "/api/spectrum?x=0&y=0")[1]["values"][0] == 2**63 + 5

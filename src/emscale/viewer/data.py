@@ -40,8 +40,10 @@ def _window_sums(block: np.ndarray, n_nav: int, acc, nan_aware: bool) -> np.ndar
 
 
 def _acc_dtype(dtype) -> np.dtype:
-    kind = np.dtype(dtype).kind
-    return np.dtype(np.int64) if kind in "biu" else np.dtype(np.float64)
+    """The sums' accumulator: int64 for integers narrower than 64 bits (exact); float64 for the rest, 64-bit integers
+    too (their sums of 2^62 wrapped round to 0 in int64; a map or a plot needs the magnitude, not the last digit)."""
+    dtype = np.dtype(dtype)
+    return np.dtype(np.int64) if dtype.kind in "biu" and dtype.itemsize < 8 else np.dtype(np.float64)
 
 
 class ViewerData:

@@ -53,8 +53,8 @@ class BadRequest(ValueError):
 def _jsonable(values: np.ndarray) -> list:
     """Exact numbers for JSON: integers stay integers, NaN/inf become null."""
     a = np.asarray(values)
-    if a.dtype.kind in "biu":
-        return a.astype(np.int64).tolist()
+    if a.dtype.kind in "biu":  # Python integers, exact (a uint64 above 2^63 cast to int64 came out negative)
+        return (a.astype(np.int64) if a.dtype.kind == "b" else a).tolist()
     return [v if math.isfinite(v) else None for v in a.astype(np.float64).tolist()]
 
 
