@@ -74,6 +74,19 @@ def test_missing_angle_file_is_named(tmp_path):
         load_tilt_series(tmp_path / "series.zarr")
 
 
+def test_a_repeated_tilt_angle_is_said():
+    """An angle file with a line twice was taken without a word (a new user's: ten more 0 degree projections, SIRT's
+    error 0.179 -> 0.197); a tilt recorded twice on purpose (a dose check) is still taken."""
+    import warnings
+
+    with pytest.warns(UserWarning, match=r"1 projection\(s\) repeat a tilt angle .*projections 1 and 2 at 0 degrees"):
+        s = tilt_series(np.ones((4, 8, 8)), [-10.0, 0.0, 0.0, 10.0])
+    assert s.axes[0].size == 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tilt_series(np.ones((4, 8, 8)), [-10.0, 0.0, 5.0, 10.0])
+
+
 def test_non_uniform_angles_become_axis_coordinates():
     angles = [-60.0, -45.0, -20.0, 0.0, 15.0, 50.0]
     s = tilt_series(np.ones((6, 8, 10)), angles, pixel_size=0.25)

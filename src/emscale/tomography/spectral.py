@@ -88,6 +88,7 @@ def _volumes(maps: np.ndarray, s: Signal, rec: dict, nonnegative: bool = True) -
     for k in range(maps.shape[-1]):
         with warnings.catch_warnings():  # said once, by _check_geometry, not once a reconstruction (7 times)
             warnings.filterwarnings("ignore", message="the tilt angles span only", category=UserWarning)
+            warnings.filterwarnings("ignore", message=r".* repeat a tilt angle of the series", category=UserWarning)
             ts = tilt_series(maps[..., k], angles, tilt_axis=tilt_axis)
         ts = Signal(ts.data, axes=[s.axes[0]] + [a.to_dict() | {"navigate": False} for a in s.axes[1:3]],
                     signal_type="tilt_series", metadata=ts.metadata)

@@ -145,6 +145,13 @@ def tilt_series(
     if beyond.size:  # a typo (400 for 40): reconstructed without a word as the same tilt as 40 degrees
         raise DataError(f"angles: tilt angle(s) {a[beyond][:5].tolist()} (projection(s) {beyond[:5].tolist()}) lie "
                         "beyond a full turn (360 degrees); a tilt angle is in degrees, within -360 to 360")
+    values, counts = np.unique(a, return_counts=True)
+    if np.any(counts > 1):  # an angle file with a line twice, or a tilt re-recorded: said, not refused (dose checks)
+        v = values[np.argmax(counts > 1)]
+        where = np.flatnonzero(a == v)[:2].tolist()
+        warnings.warn(f"{int(np.sum(counts - 1))} projection(s) repeat a tilt angle of the series (projections "
+                      f"{where[0]} and {where[1]} at {v:g} degrees); if they were not recorded twice, check the angle "
+                      "list", UserWarning, stacklevel=2)
     if a.size >= 3 and 0 < float(np.ptp(a)) <= np.pi + 1e-9 and float(np.max(np.abs(a))) <= np.pi + 1e-9:
         # radians taken for degrees: the alignment then reports a tilt axis hundreds of pixels outside the image
         warnings.warn(f"the tilt angles span only {np.ptp(a):.3g} degrees ({a.min():.3g} to {a.max():.3g}); "
