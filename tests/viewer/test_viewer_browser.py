@@ -168,3 +168,22 @@ def test_msa_of_a_non_uniform_axis_gives_each_channel_its_energy(browser):
     np.testing.assert_allclose(xy[:, 0], energy)
     np.testing.assert_allclose(xy[:, 1], d[y, x])
     assert xy[25, 0] == pytest.approx(2.052, abs=1e-3)
+
+
+def test_msa_writes_a_channel_without_data_as_nan_not_zero(browser, tmp_path):
+    """A NaN channel was exported as 0 counts."""
+    import emscale as em
+
+    d = np.arange(2 * 3 * 20, dtype=float).reshape(2, 3, 20) + 1
+    d[..., 5] = np.nan
+    s = em.Signal(d, axes=[{"name": "y", "navigate": True}, {"name": "x", "navigate": True},
+                           {"name": "Energy", "units": "keV", "scale": 0.1}])
+    with view(s, open_browser=False) as server:
+        browser.get(server.url)
+        wait(browser, "s.ready && s.spectraDrawn >= 1")
+        x, y = state(browser, "s.pixel")
+        text = browser.execute_script("return window.emscaleViewer.spectrumMSA();")
+    assert "#COMMENT     : NaN: a channel without data" in text
+    (tmp_path / "p.msa").write_text(text, newline="")
+    back = em.load(tmp_path / "p.msa").data
+    assert np.isnan(back[5]) and np.array_equal(np.delete(back, 5), np.delete(d[y, x], 5))

@@ -431,10 +431,13 @@
       ["YUNITS", state.info.y_units || ""], ["DATATYPE", uniform ? "Y" : "XY"], ["XPERCHAN", step], ["OFFSET", e[0]],
       ["SIGNALTYPE", (state.info.signal_type || "").replace(/_.*/, "")]];
     if (!uniform) head.push(["COMMENT", "non-uniform energy axis: the X column holds each channel's energy"]);
+    // a channel without data (NaN, an unmeasured position) was written as 0 counts: NaN, which readers parse
+    const missing = state.spectrum.some((v) => v === null);
+    if (missing) head.push(["COMMENT", "NaN: a channel without data"]);
     const lines = head.map(([k, v]) => `#${k.padEnd(12)}: ${v}`);
     lines.push("#SPECTRUM    : Spectral Data Starts Here");
     state.spectrum.forEach((v, i) => {
-      const y = String(v === null ? 0 : v);
+      const y = v === null ? "NaN" : String(v);
       lines.push(uniform ? y : `${e[i]}, ${y}`);
     });
     lines.push("#ENDOFDATA   : ");
