@@ -136,6 +136,9 @@ def test_the_rank_may_be_left_to_the_decomposition_and_radians_are_said_once():
     s, _, _ = _series(12, 32, 7, 200.0, 0)
     st = spectral_tomogram(s, "auto", pure_voxels=False, n_iter=2)
     assert st.volumes.shape[0] == st.decomposition.factors_array.shape[1] >= 1
+    from emscale.workflows.recipes import parse  # a recipe takes it too (it was "must be integer, got 'auto'")
+
+    assert parse("[input]\npath = 'x.zarr'\n\n[[step]]\nop = 'spectral_tomography'\nn_components = 'auto'\n").steps
     radians = tilt_axis_entry(np.deg2rad(np.linspace(-70, 70, 7)))
     rad = Signal(s.data, axes=[radians] + [a.to_dict() for a in s.axes[1:]], metadata=s.metadata)
     with warnings.catch_warnings(record=True) as caught:

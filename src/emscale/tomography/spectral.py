@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -117,9 +118,9 @@ def _unmixing(maps: np.ndarray, F: np.ndarray, s: Signal, rec: dict):
 
 
 def spectral_tomogram(
-    s: Signal, n_components: int, method: str = "nmf", recon: str = "sirt", n_iter: int | None = None,
-    seed: int = 0, pure_voxels: bool = True, thickness: int | None = None, executor=None, progress=None,
-    **decompose_kwargs,
+    s: Signal, n_components: int | Literal["auto"] | None, method: str = "nmf", recon: str = "sirt",
+    n_iter: int | None = None, seed: int = 0, pure_voxels: bool = True, thickness: int | None = None, executor=None,
+    progress=None, **decompose_kwargs,
 ) -> SpectralTomogram:
     """Decompose a spectral tilt series jointly over all tilts and reconstruct each component's loadings.
 
@@ -177,7 +178,7 @@ def spectral_tomogram(
 
 
 @operation("spectral_tomography")
-def spectral_tomography(s: Signal, n_components: int, method: str = "nmf", recon: str = "sirt",
+def spectral_tomography(s: Signal, n_components: int | Literal["auto"] | None, method: str = "nmf", recon: str = "sirt",
                         n_iter: int | None = None, seed: int = 0, pure_voxels: bool = True,
                         thickness: int | None = None, executor=None, progress=None) -> Signal:
     """Per-component volumes ``(component, z, y, x)`` of a spectral tilt series (:func:`spectral_tomogram`);
