@@ -32,7 +32,7 @@ from ..core.signal import Signal, derive
 from .phantoms import project_volume
 from .purevoxels import fit_loadings_kl, pure_voxel_unmixing
 from .reconstruct import METHODS, reconstruct_tomogram
-from .tiltseries import axis_record, check_tilts, shift_on, tilt_series
+from .tiltseries import axis_record, check_tilt_axis, check_tilts, checked_angles, shift_on, tilt_series
 
 
 @dataclass
@@ -77,7 +77,8 @@ def _check_geometry(s: Signal) -> None:
     4 s of NMF (minutes on a large series) before the first reconstruction refused it."""
     angles, tilt_axis, shift = _geometry(s)
     check_tilts(angles, "spectral_tomography")
-    tilt_series(np.zeros(s.shape[:3], np.float32), angles, tilt_axis=tilt_axis, axis_shift=shift)
+    checked_angles(angles, s.shape[0], stacklevel=4)
+    check_tilt_axis(s.shape[:3], tilt_axis, shift)
 
 
 def _volumes(maps: np.ndarray, s: Signal, rec: dict, nonnegative: bool = True) -> list[Signal]:

@@ -89,6 +89,43 @@ def tilt_axis_entry(angles: np.ndarray) -> dict:
     return {"name": "tilt", "coords": a.tolist(), "units": "deg", "navigate": True}
 
 
+def checked_angles(angles, n_tilts: int, stacklevel: int = 3) -> np.ndarray:
+    """The tilt angles of ``n_tilts`` projections as a float array, checked as :func:`tilt_series` takes them: a
+    :class:`DataError` for a wrong count, a non-finite angle or one beyond a full turn; a warning for a repeated tilt
+    and for angles that look like radians."""
+    a = angles_array(angles)
+    if a.size != n_tilts:
+        raise DataError(f"angles: {a.size} tilt angles given for {n_tilts} projections")
+    if not np.all(np.isfinite(a)):
+        raise DataError(f"angles: non-finite tilt angle(s) at index {np.flatnonzero(~np.isfinite(a)).tolist()}")
+    beyond = np.flatnonzero(np.abs(a) > 360.0)
+    if beyond.size:  # a typo (400 for 40): reconstructed without a word as the same tilt as 40 degrees
+        raise DataError(f"angles: tilt angle(s) {a[beyond][:5].tolist()} (projection(s) {beyond[:5].tolist()}) lie "
+                        "beyond a full turn (360 degrees); a tilt angle is in degrees, within -360 to 360")
+    values, counts = np.unique(a, return_counts=True)
+    if np.any(counts > 1):  # an angle file with a line twice, or a tilt re-recorded: said, not refused (dose checks)
+        v = values[np.argmax(counts > 1)]
+        where = np.flatnonzero(a == v)[:2].tolist()
+        warnings.warn(f"{int(np.sum(counts - 1))} projection(s) repeat a tilt angle of the series (projections "
+                      f"{where[0]} and {where[1]} at {v:g} degrees); if they were not recorded twice, check the angle "
+                      "list", UserWarning, stacklevel=stacklevel)
+    if a.size >= 3 and 0 < float(np.ptp(a)) <= np.pi + 1e-9 and float(np.max(np.abs(a))) <= np.pi + 1e-9:
+        # radians taken for degrees: the alignment then reports a tilt axis hundreds of pixels outside the image
+        warnings.warn(f"the tilt angles span only {np.ptp(a):.3g} degrees ({a.min():.3g} to {a.max():.3g}); "
+                      "emscale takes degrees: if they are radians, pass np.rad2deg(angles)", UserWarning,
+                      stacklevel=stacklevel)
+    return a
+
+
+def check_tilt_axis(shape, tilt_axis: str, axis_shift: float) -> None:
+    """The tilt axis of a stack of ``shape`` (n_tilts, ny, nx): ``"y"`` or ``"x"``, and inside the image."""
+    if tilt_axis not in TILT_AXES:
+        raise AxisError(f"tilt_axis {tilt_axis!r}: use one of {TILT_AXES}")
+    n_perp = shape[2] if tilt_axis == "y" else shape[1]
+    if not abs(axis_shift) < n_perp / 2:
+        raise DataError(f"axis_shift {axis_shift} px puts the tilt axis outside the image ({n_perp} px across)")
+
+
 def tilt_series(
     images, angles, pixel_size: float | None = None, units: str = "nm", tilt_axis: str = "y",
     axis_shift: float = 0.0, metadata: dict | None = None,
@@ -136,38 +173,14 @@ def tilt_series(
         raise DataError(f"images: the tilt series is empty (shape {data.shape})")
     if data.ndim != 3:
         raise DataError(f"images: expected a stack (n_tilts, ny, nx), got shape {data.shape}")
-    a = angles_array(angles)
-    if a.size != data.shape[0]:
-        raise DataError(f"angles: {a.size} tilt angles given for {data.shape[0]} projections")
-    if not np.all(np.isfinite(a)):
-        raise DataError(f"angles: non-finite tilt angle(s) at index {np.flatnonzero(~np.isfinite(a)).tolist()}")
-    beyond = np.flatnonzero(np.abs(a) > 360.0)
-    if beyond.size:  # a typo (400 for 40): reconstructed without a word as the same tilt as 40 degrees
-        raise DataError(f"angles: tilt angle(s) {a[beyond][:5].tolist()} (projection(s) {beyond[:5].tolist()}) lie "
-                        "beyond a full turn (360 degrees); a tilt angle is in degrees, within -360 to 360")
-    values, counts = np.unique(a, return_counts=True)
-    if np.any(counts > 1):  # an angle file with a line twice, or a tilt re-recorded: said, not refused (dose checks)
-        v = values[np.argmax(counts > 1)]
-        where = np.flatnonzero(a == v)[:2].tolist()
-        warnings.warn(f"{int(np.sum(counts - 1))} projection(s) repeat a tilt angle of the series (projections "
-                      f"{where[0]} and {where[1]} at {v:g} degrees); if they were not recorded twice, check the angle "
-                      "list", UserWarning, stacklevel=2)
-    if a.size >= 3 and 0 < float(np.ptp(a)) <= np.pi + 1e-9 and float(np.max(np.abs(a))) <= np.pi + 1e-9:
-        # radians taken for degrees: the alignment then reports a tilt axis hundreds of pixels outside the image
-        warnings.warn(f"the tilt angles span only {np.ptp(a):.3g} degrees ({a.min():.3g} to {a.max():.3g}); "
-                      "emscale takes degrees: if they are radians, pass np.rad2deg(angles)", UserWarning,
-                      stacklevel=2)
+    a = checked_angles(angles, data.shape[0])
     check_finite(data, "images")
     largest = float(np.max(np.abs(data))) if data.dtype.kind == "f" and data.itemsize > 4 else 0.0
     if largest > float(np.finfo(np.float32).max):  # finite here, infinite as float32: said as such, not as NaN
         raise DataError(f"images: values up to {largest:.3g} exceed float32's range ({np.finfo(np.float32).max:.3g}), "
                         "in which the series is reconstructed; scale the data down")
     data = data.astype(np.float32)
-    if tilt_axis not in TILT_AXES:
-        raise AxisError(f"tilt_axis {tilt_axis!r}: use one of {TILT_AXES}")
-    n_perp = data.shape[2] if tilt_axis == "y" else data.shape[1]
-    if not abs(axis_shift) < n_perp / 2:
-        raise DataError(f"axis_shift {axis_shift} px puts the tilt axis outside the image ({n_perp} px across)")
+    check_tilt_axis(data.shape, tilt_axis, axis_shift)
     if pixel_size is not None and not (is_number(pixel_size) and 0 < pixel_size < np.inf):
         # -1 made a volume of negative scale, its atoms' coordinates mirrored
         raise DataError(f"pixel_size must be a positive, finite length per pixel, got {pixel_size!r}")
