@@ -119,6 +119,9 @@ def test_stack_of_signals_and_signal_calibration_kept():
         # a typo (400 for 40) was reconstructed as the 40 degree tilt without a word
         (np.ones((3, 8, 8)), [-40, 0, 400], {},
          r"tilt angle\(s\) \[400.0\] \(projection\(s\) \[2\]\) lie beyond a full turn"),
+        # a mask in the angles' place was taken as tilts of 0 and 1 degrees, with a warning about radians
+        (np.ones((3, 8, 8)), np.array([True, False, True]), {}, r"angles: got True/False values \(a boolean array"),
+        (np.ones((3, 8, 8)), [True, False, True], {}, r"angles: got True/False values \(a boolean array"),
         (np.ones((25, 8, 8)), None, {}, r"angles: none given \(None\); a tilt series needs its tilt angles"),
         (np.ones((3, 8, 8)), [0, 1, 2], {"axis_shift": 4.0}, "outside the image"),
         # -1 made a volume of negative scale (its atom coordinates mirrored); 0 and NaN were refused by the axis

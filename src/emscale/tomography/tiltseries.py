@@ -73,6 +73,9 @@ def angles_array(angles) -> np.ndarray:
     except (TypeError, ValueError) as e:
         raise DataError(f"angles: expected tilt angles in degrees, one number per projection; got {angles!r:.80} "
                         f"({e})") from e
+    if np.asarray(angles).dtype == bool:  # True/False read as 1/0 degrees: a mask passed in the angles' place
+        raise DataError("angles: got True/False values (a boolean array, a mask?), not tilt angles; give the tilt "
+                        "angles in degrees, one number per projection")
     if sum(n > 1 for n in a.shape) > 1:  # a single row or column is still a list of angles
         raise DataError(f"angles: expected a flat list of tilt angles, one per projection; got nested lists of "
                         f"shape {a.shape}")
