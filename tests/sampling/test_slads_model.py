@@ -98,7 +98,29 @@ def test_images_without_contrast_are_refused_by_name():
         train_erd_model([disc_image((32, 32), 3, 0), np.zeros((32, 32), int), disc_image((32, 32), 3, 1)])
     one = np.ones((32, 32))
     one[5, 5] = 2.0  # one pixel of contrast is something to learn
-    assert train_erd_model([one], fractions=(0.2,), n_pixels=200, members=1).info["n_samples"] == 200
+    with pytest.warns(UserWarning, match=r"the ERD model explains (none|only \S+) of"):  # but little
+        assert train_erd_model([one], fractions=(0.2,), n_pixels=200, members=1).info["n_samples"] == 200
+
+
+def few_counts(seed: int) -> np.ndarray:
+    """48 x 48 pixels of ~5 counts in all: features that predict almost nothing of the ERD."""
+    return np.random.default_rng(seed).poisson(0.002, (48, 48)).astype(float)
+
+
+def test_a_model_that_explains_little_of_its_targets_is_said():
+    # a model of R^2 0.02 was written without a word
+    with pytest.warns(UserWarning, match=r"the ERD model explains only (\S+) of its training targets' variance "
+                                         r"\(R\^2 \S+, below 0\.1\)") as caught:
+        model = train_erd_model([few_counts(s) for s in range(2)], fractions=(0.1, 0.3), n_pixels=300, seed=3)
+    assert model.info["r2"] < 0.1
+    assert f"explains only {model.info['r2']:g} of" in str(caught[0].message)
+    assert caught[0].filename == __file__  # pointed at the caller's line
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a model that explains its targets trains silently
+        good = train_erd_model([disc_image((48, 48), 5, s) for s in range(2)], fractions=(0.1, 0.3), n_pixels=300)
+    assert good.info["r2"] > 0.3
 
 
 def test_a_training_image_with_nan_is_refused_by_name():
@@ -109,6 +131,7 @@ def test_a_training_image_with_nan_is_refused_by_name():
         train_erd_model([lattice_image((40, 40), spacing=6, seed=2), img], n_pixels=200)
 
 
+@pytest.mark.filterwarnings("ignore:the ERD model explains")  # one small image: a round trip, not a good model
 def test_perceptron_round_trips_through_json_bit_for_bit(tmp_path):
     model = train_erd_model([lattice_image((40, 40), spacing=6, seed=1)], fractions=(0.1, 0.3), n_pixels=300)
     assert model.regressor == "mlp" and len(model.params["members"]) == 3 and model.info["hidden"] == [16, 16]

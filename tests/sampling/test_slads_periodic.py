@@ -57,6 +57,7 @@ def model():
     return train_erd_model(train, fractions=(0.1, 0.3), n_pixels=600, seed=0, min_lattice_pixels=500)
 
 
+@pytest.mark.filterwarnings("ignore:the ERD model explains")  # `few` is trained to have no lattice, not to be good
 def test_the_lattice_regression_is_used_only_where_pdev_is_not_zero(model, tmp_path):
     assert model.lattice is not None and model.info["lattice"]["n_samples"] >= 500
     few = train_erd_model([lattice_image((48, 48), spacing=6, seed=3)], fractions=(0.3,), n_pixels=200)

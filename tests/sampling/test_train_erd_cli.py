@@ -64,6 +64,17 @@ def test_an_existing_model_is_replaced_only_with_overwrite(folder, tmp_path, cap
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
 
 
+def test_a_model_that_explains_little_is_written_with_a_warning(tmp_path, capsys):
+    np.save(tmp_path / "sparse.npy", np.stack([np.random.default_rng(s).poisson(0.002, (48, 48)) for s in range(2)]))
+    out = tmp_path / "erd.json"
+    code, stdout, err = run(capsys, "train-erd", tmp_path / "sparse.npy", "-o", out, "--fraction", 0.1, "--fraction",
+                            0.3, "--n-pixels", 300, "--seed", 3)
+    assert code == 0, err
+    r2 = ERDModel.load(out).info["r2"]
+    assert r2 < 0.1 and f"R^2 {r2:.3f}" in stdout
+    assert err.startswith(f"emscale: warning: the ERD model explains only {r2:g} of its training targets' variance")
+
+
 def test_a_vendor_file_contributes_its_images_and_skips_its_spectra(real_dir, tmp_path, capsys):
     out = tmp_path / "erd.json"
     code, stdout, err = run(capsys, "train-erd", real_dir / BCF, "-o", out, "--fraction", 0.2, "--n-pixels", 200)

@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.atomic import atomic_write
-from ..core.errors import DataError, check_count, check_positive, check_seed, is_number
+from ..core.errors import DataError, check_count, check_positive, check_seed, is_number, warn_caller
 from ._model_fields import array, bad, count, nested_within, number, required, shown
 from .patterns import random_pattern
 from .slads_features import FEATURES, LOCAL_FEATURES, NeighbourState
@@ -67,6 +67,9 @@ MIN_LATTICE_PIXELS = 20000
 # uses up to 10; 4 here) lest a crafted file ask for terabytes.
 MAX_K = 64
 INFO_DEPTH = 16  # nesting of a model's training summary (3 as train_erd_model writes it)
+# R^2 on the training pixels below which a trained model is said to explain little: 0.3-0.8 on lattices, discs and
+# real HAADF projections; 0.02 on images of a few counts in all, whose ERD the features do not predict
+MIN_R2 = 0.1
 
 
 @dataclass
@@ -370,6 +373,11 @@ def train_erd_model(images, fractions=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4), n_pixels
     params, mean, std, r2 = _fit(f[:, :m], t, regressor, alpha, hidden, members, seed)
     info = {"n_images": len(images), "fractions": [float(x) for x in fractions], "n_samples": int(len(t)),
             "seed": int(seed), "regressor": regressor, "alpha": alpha, "r2": round(r2, 4)}
+    if r2 < MIN_R2:  # the model was written without a word, and a scan steered by it follows noise
+        share = f"only {info['r2']:g}" if r2 > 0 else "none"  # R^2 < 0: worse than predicting the mean
+        warn_caller(f"the ERD model explains {share} of its training targets' variance (R^2 {info['r2']:g}, below "
+                    f"{MIN_R2}): its predictions of where a measurement helps most are little better than a guess; "
+                    "train it on more images, or images with more counts or structure, or more pixels (n_pixels)")
     if regressor == "mlp":
         info["hidden"] = [int(h) for h in hidden]
         info["members"] = int(members)
