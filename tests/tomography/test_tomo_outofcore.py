@@ -48,3 +48,44 @@ def test_slices_are_lazy_until_saved(tmp_path, monkeypatch):
     assert sorted(calls) == [1, 5, 5, 5]  # each block reconstructed once, by the save
     ref = rec_mod.reconstruct_slices(sino, ANGLES, method="fbp", executor=InlineExecutor())
     np.testing.assert_array_equal(em.load(tmp_path / "slices.zarr").data, ref)
+
+
+KILLED_RUN = """
+import sys, time
+import numpy as np
+from emscale.tomography import reconstruct as rec, reconstruct_to_store, tilt_series
+from emscale.tomography.phantoms import ellipsoid_phantom, project_volume
+
+angles = np.linspace(-70, 70, 29)
+s = tilt_series(project_volume(ellipsoid_phantom(16, seed=1), angles), angles)
+rec.SOLVERS["fbp"] = lambda A, b, **kw: time.sleep(600)  # killed while it reconstructs
+reconstruct_to_store(s, sys.argv[1], method="fbp")
+"""
+
+
+def test_a_scratch_folder_left_by_a_killed_run_is_removed_by_the_next_run(tmp_path):
+    """A SIGKILL during reconstruct_to_store left its hidden scratch folder beside the output for good."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "vol.zarr"
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(em.__file__))}
+    run = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(out)], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(n.startswith("slices") for _, folders, _ in os.walk(tmp_path) for n in folders):
+            assert run.poll() is None and time.monotonic() < deadline, "the run did not start reconstructing"
+            time.sleep(0.05)
+    finally:
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 1 and left[0].startswith(".vol.zarr")  # the killed run's scratch, slices inside
+    (tmp_path / ".vol.zarr.notes").write_text("a user's file of a similar name")
+    ang = np.linspace(-70, 70, 29)
+    s = tilt_series(project_volume(ellipsoid_phantom(16, seed=1), ang), ang)
+    reconstruct_to_store(s, out, method="fbp")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".vol.zarr.notes", "vol.zarr"]

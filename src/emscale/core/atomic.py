@@ -171,6 +171,22 @@ def _clean_stale(dst: Path) -> None:
             _remove(p)
 
 
+@contextlib.contextmanager
+def scratch_beside(dst) -> Iterator[Path]:
+    """A hidden scratch folder beside ``dst`` for work that ends in writing ``dst`` (the slices of an out-of-core
+    reconstruction), removed on the way out. It is named as a temporary sibling (``.NAME.tmp-PID-HOST-RANDOM``): a
+    SIGKILL, which no clean-up survives, leaves it behind, and the next write of ``dst`` (this one first) removes it
+    as it removes every temporary of a dead process of this host, and nothing else."""
+    dst = Path(dst)
+    _clean_stale(dst)
+    tmp = temporary_sibling(dst)
+    tmp.mkdir()
+    try:
+        yield tmp
+    finally:
+        _remove(tmp)
+
+
 def _check(dst: Path, overwrite: bool) -> None:
     if not dst.parent.exists():
         raise FileFormatError(f"{dst.parent}: output directory does not exist")

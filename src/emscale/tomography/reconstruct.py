@@ -14,13 +14,13 @@ projection at zero tilt.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from ..core.atomic import scratch_beside
 from ..core.axes import Axis
 from ..core.errors import DataError, warn_caller
 from ..core.registry import operation
@@ -155,7 +155,8 @@ def reconstruct_to_store(s: Signal, path, overwrite: bool = False, chunks=None, 
     Parameters
     ----------
     s : tilt-series Signal, as for :func:`.reconstruct.reconstruct_tomogram` (whose parameters ``params`` are).
-    path : the ``.zarr`` store to write; a scratch store is made beside it and removed afterwards.
+    path : the ``.zarr`` store to write; a scratch store is made beside it and removed afterwards (one that a killed
+        run left is removed by the next run to ``path``: :func:`emscale.core.atomic.scratch_beside`).
     overwrite : replace an existing ``path``.
     chunks : store chunks of the volume ``(z, y, x)`` (default :func:`volume_chunks`: z slabs of ~16 MB).
     executor, progress : run and report the reconstruction's partitions.
@@ -171,7 +172,7 @@ def reconstruct_to_store(s: Signal, path, overwrite: bool = False, chunks=None, 
     """
     path = check_store_output(path, overwrite)  # before the reconstruction, not after it
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{path.name}-scratch-", dir=path.parent) as tmp:
-        vol = reconstruct_tomogram(s, executor=executor, progress=progress, scratch=tmp, **params)
+    with scratch_beside(path) as tmp:
+        vol = reconstruct_tomogram(s, executor=executor, progress=progress, scratch=str(tmp), **params)
         vol.save(path, overwrite=overwrite, chunks=chunks or volume_chunks(vol.shape, vol.dtype.itemsize))
     return load_zarr(path, lazy=True)
