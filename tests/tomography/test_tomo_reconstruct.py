@@ -209,7 +209,9 @@ def test_progress_is_reported_per_partition():
     calls = []
     reconstruct_tomogram(s, "fbp", slices_per_partition=4, progress=lambda done, total: calls.append((done, total)),
                          executor=InlineExecutor())
-    assert len(calls) == 4 and calls[-1][0] == calls[-1][1]
+    # the series' sums (one pass), then the slices in their four partitions
+    assert len(calls) == 1 + 4 and calls[0][0] == calls[0][1] and calls[-1][0] == calls[-1][1]
+    assert [d for d, t in calls[1:]] == [t * k // 4 for k, (d, t) in enumerate(calls[1:], 1)]
 
 
 def test_sizes_and_iterations_that_make_no_volume_are_refused_by_name():

@@ -61,7 +61,7 @@ def reconstruct_slices_to_store(
 ):
     """Reconstruct slice-first sinograms into a new store in the folder ``scratch``; returns the slices
     ``(n_slices, nz, n_det)`` as a lazy dask array reading that store. ``executor`` runs the partitions."""
-    lazy = lazy_slices(sinograms, angles, slices_per_partition, executor, **params)
+    lazy = lazy_slices(sinograms, angles, slices_per_partition, executor, progress=progress, **params)
     n, nz, nw = lazy.shape
     k = int(lazy.chunks[0][0])
     cz = int(min(nz, max(1, CHUNK_BYTES // 16 // (nw * 4))))  # small z chunks: the volume's z slabs read few

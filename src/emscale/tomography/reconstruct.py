@@ -69,12 +69,13 @@ def reconstruct_slices(
     slices_per_partition : slices per engine partition; None: :func:`.projector.partition_slices` (the series
         shared out over the executor's workers, at least 8 slices, at most 2^23 voxels). The bits do not depend
         on it.
-    executor, progress : for :func:`emscale.engine.run_pass`.
+    executor, progress : for :func:`emscale.engine.run_pass`, every pass: the series' sums, for ``tv_weight="auto"``
+        each hold-out fold, then the slices.
     series : :func:`.slicesolver.series_of` of these sinograms and parameters, where the caller has it already
         (e.g. from choosing the TV weight): the series is then not read a second time before the slices.
     """
     one, geom = slice_solver(sinograms, angles, method, n_iter, filter, tv_weight, nonnegative, thickness,
-                             axis_shift, backend, executor, series)
+                             axis_shift, backend, executor, series, progress)
     rows = slices_of(slices_per_partition, sinograms.shape[0], geom, executor)
     return run_pass(sinograms, Pass(one, None, name=f"reconstruct[{method}]"), executor, rows=rows,
                     progress=progress)
@@ -117,9 +118,9 @@ def reconstruct_tomogram(
     choice = series = None
     if method == "tv":  # chosen once here, so that the volume can say which weight and why
         # the one pass over the series: the choice and the solver both start from it
-        series = series_of(sinograms, angles_of(s), thickness, meta["axis_shift"], backend, executor)
+        series = series_of(sinograms, angles_of(s), thickness, meta["axis_shift"], backend, executor, progress)
         choice = tv_weight_choice(sinograms, angles_of(s), tv_weight, n_iter, thickness, meta["axis_shift"],
-                                  backend, executor, series)
+                                  backend, executor, series, progress)
         tv_weight = choice.weight
         if choice.path == "fallback":  # said, not only written into the metadata
             warn_caller(f"tv_weight='auto': {choice.why} ({choice.weight}); pass tv_weight= to set it")

@@ -27,11 +27,12 @@ METHODS = tuple(SOLVERS)
 
 
 def slice_solver(sinograms, angles, method="sirt", n_iter=None, filter="ramp", tv_weight=AUTO, nonnegative=True,
-                 thickness=None, axis_shift=0.0, backend="auto", executor=None, series=None):
+                 thickness=None, axis_shift=0.0, backend="auto", executor=None, series=None, progress=None):
     """Check the parameters and return ``(one, geometry)``: ``one(block, rows)`` reconstructs a block of slice-first
     sinograms ``(k, n_tilts, n_det)`` into slices ``(k, nz, n_det)`` float32, the same bits whatever the block.
     ``tv_weight="auto"`` is chosen here, once for the whole series (:mod:`.tvweight`). ``series``: the
-    :func:`series_of` of these sinograms and parameters where the caller has it (no second pass over the data)."""
+    :func:`series_of` of these sinograms and parameters where the caller has it (no second pass over the data).
+    ``progress``: for every pass made here, as :func:`emscale.engine.run_pass` takes it."""
     if method not in SOLVERS:
         raise ValueError(f"method {method!r} is not one of {METHODS}")
     tv_weight = check_tv_weight(tv_weight)
@@ -46,13 +47,13 @@ def slice_solver(sinograms, angles, method="sirt", n_iter=None, filter="ramp", t
             raise ValueError(f"n_iter={n_iter!r}: filtered back-projection is one step, it takes no iterations "
                              "(n_iter is for method='sirt' or 'tv')")
         kw["n_iter"] = int(n_iter)
-    series = _given_or_new(series, sinograms, angles, thickness, axis_shift, backend, executor)
+    series = _given_or_new(series, sinograms, angles, thickness, axis_shift, backend, executor, progress)
     A = series.A
     if method == "tv":  # one data scale and weight for the whole series: every partition then uses the same
         kw["value_scale"] = series.value_scale
         if tv_weight == AUTO:
             kw["tv_weight"] = choose_tv_weight(sinograms, A.geometry, kw["value_scale"], kw.get("n_iter", TV_ITER),
-                                               backend, executor).weight
+                                               backend, executor, progress).weight
     solver = SOLVERS[method]
 
     def one(block, rows):
@@ -72,17 +73,17 @@ def slices_of(slices_per_partition, n_slices: int, geometry: ParallelGeometry, e
 
 
 def tv_weight_choice(sinograms, angles, tv_weight=AUTO, n_iter=None, thickness=None, axis_shift=0.0,
-                     backend="auto", executor=None, series=None) -> TVWeightChoice:
+                     backend="auto", executor=None, series=None, progress=None) -> TVWeightChoice:
     """The TV weight a reconstruction of ``sinograms`` uses and why: ``"auto"`` chosen from the data
     (:func:`.tvweight.choose_tv_weight`), a number as given. Pass the chosen ``weight`` on as ``tv_weight``, and
     ``series`` (:func:`series_of`) to both: the choice and the series' pass are then made once, and the choice
-    recorded."""
+    recorded. ``progress``: for the passes (the series' sums where ``series`` is not given, the hold-out folds)."""
     tv_weight = check_tv_weight(tv_weight)
     if tv_weight != AUTO:
         return TVWeightChoice(tv_weight, "given", "tv_weight given")
-    series = _given_or_new(series, sinograms, angles, thickness, axis_shift, backend, executor)
+    series = _given_or_new(series, sinograms, angles, thickness, axis_shift, backend, executor, progress)
     return choose_tv_weight(sinograms, series.A.geometry, series.value_scale,
-                            TV_ITER if n_iter is None else int(n_iter), backend, executor)
+                            TV_ITER if n_iter is None else int(n_iter), backend, executor, progress)
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,8 @@ class Series:
                                              np.float32))
 
 
-def series_of(sinograms, angles, thickness=None, axis_shift=0.0, backend="auto", executor=None) -> Series:
+def series_of(sinograms, angles, thickness=None, axis_shift=0.0, backend="auto", executor=None,
+              progress=None) -> Series:
     """The projector of the series' geometry and the sums over the whole series (one pass)."""
     if sinograms.ndim != 3 or 0 in sinograms.shape:
         raise DataError(f"sinograms: expected a non-empty (n_slices, n_tilts, n_det) array, got {sinograms.shape}")
@@ -110,7 +112,8 @@ def series_of(sinograms, angles, thickness=None, axis_shift=0.0, backend="auto",
     check_tilts(geom.angles, "a reconstruction")
     if geom.n_angles != sinograms.shape[1]:
         raise DataError(f"angles: {geom.n_angles} tilt angles given for {sinograms.shape[1]} projections")
-    stats = run_pass(sinograms, Pass(SeriesStats.of, SeriesStats.merge, name="series-stats"), executor)
+    stats = run_pass(sinograms, Pass(SeriesStats.of, SeriesStats.merge, name="series-stats"), executor,
+                     progress=progress)
     stats.warn_if_offset()
     return Series(Projector(geom, backend), stats, _made_for(sinograms, geom, backend))
 
@@ -119,9 +122,9 @@ def _made_for(sinograms, geom: ParallelGeometry, backend) -> tuple:
     return tuple(sinograms.shape), tuple(geom.angles.tolist()), geom.nz, geom.axis_shift, backend
 
 
-def _given_or_new(series, sinograms, angles, thickness, axis_shift, backend, executor) -> Series:
+def _given_or_new(series, sinograms, angles, thickness, axis_shift, backend, executor, progress=None) -> Series:
     if series is None:
-        return series_of(sinograms, angles, thickness, axis_shift, backend, executor)
+        return series_of(sinograms, angles, thickness, axis_shift, backend, executor, progress)
     # the checks series_of makes, without its pass: another series' sums would give another data scale silently
     if tuple(sinograms.shape) != series.made_for[0]:
         raise DataError(f"series: made for sinograms {series.made_for[0]}, given {tuple(sinograms.shape)}")

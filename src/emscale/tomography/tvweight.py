@@ -76,7 +76,7 @@ def holdout_slices(n_slices: int, k: int = N_SLICES) -> list[int]:
 
 
 def choose_tv_weight(sinograms, geom: ParallelGeometry, value_scale: float, n_iter: int = 200,
-                     backend: str = "auto", executor=None) -> TVWeightChoice:
+                     backend: str = "auto", executor=None, progress=None) -> TVWeightChoice:
     """The candidate weight whose reconstruction from the other projections best predicts each held-out fold
     (halves; quarters on a series of fewer than ``SHORT`` tilts).
 
@@ -88,6 +88,8 @@ def choose_tv_weight(sinograms, geom: ParallelGeometry, value_scale: float, n_it
     n_iter : iterations, as the full reconstruction will run (the best weight depends on them).
     executor : runs the candidates' slices (:func:`.projector.partition_slices` a partition) as
         :func:`emscale.engine.run_pass` does.
+    progress : for each fold's pass, as :func:`emscale.engine.run_pass` takes it (a fold of a full-size series takes
+        seconds to minutes).
     """
     if geom.n_angles < MIN_TILTS:
         return TVWeightChoice(FALLBACK, "fallback", f"{geom.n_angles} tilts: too few to hold out half of them "
@@ -107,7 +109,8 @@ def choose_tv_weight(sinograms, geom: ParallelGeometry, value_scale: float, n_it
         fit = _misfit_of(Projector(_subset(geom, train), backend), Projector(_subset(geom, test), backend),
                          b[:, test], weights, n_iter, value_scale)
         stacked = np.tile(b[:, train], (len(CANDIDATES), 1, 1))
-        per_slice = run_pass(stacked, Pass(fit, None, name="tv-weight-holdout"), executor, rows=batch)
+        per_slice = run_pass(stacked, Pass(fit, None, name="tv-weight-holdout"), executor, rows=batch,
+                             progress=progress)
         misfit += per_slice.reshape(len(CANDIDATES), -1).sum(axis=1)
     if not (np.all(np.isfinite(misfit)) and misfit.max() > 0):
         return TVWeightChoice(FALLBACK, "fallback", f"the hold-out slices {rows} hold no signal to score the "
