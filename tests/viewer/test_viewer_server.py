@@ -38,7 +38,7 @@ def server(request, lazy_signal, cube, axes):
 
 
 def decode_map(body) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(body["data"]), dtype="<f8").reshape(body["height"], body["width"])
+    return np.frombuffer(base64.b64decode(body["data"]), dtype=body["dtype"]).reshape(body["height"], body["width"])
 
 
 def test_requests_without_the_token_are_forbidden(server):
@@ -187,8 +187,27 @@ def test_a_second_cube_gives_its_own_numbers(make_cube, axes):
         assert get(v, "/api/spectrum?x=6&y=4")[1]["values"] == cube[4, 6].astype(np.float64).tolist()
         body = get(v, "/api/navigator?window=0.2,0.4")[1]
         assert body["channels"] == [5, 15]
-        np.testing.assert_allclose(decode_map(body), cube[:, :, 5:16].sum(axis=2, dtype=np.float64), rtol=1e-12)
+        # sent as float32: rounded to 2^-24 of each value, as an image needs
+        np.testing.assert_allclose(decode_map(body), cube[:, :, 5:16].sum(axis=2, dtype=np.float64), rtol=2**-24)
     assert v.closed
+
+
+def test_the_navigator_is_sent_in_four_bytes_a_pixel_where_nothing_visible_is_lost(cube, axes):
+    """The map was sent as float64: 11 MB of base64 for 1024 x 1024 pixels, for an image of 256 colours."""
+    floats = cube / 3.0
+    big = np.full(cube.shape[:2] + (2,), 1e300)  # beyond float32: would turn infinite
+    small = np.full(cube.shape[:2] + (2,), 1e-300)  # below float32's normal numbers: would turn 0
+    counts = np.full(cube.shape[:2] + (2,), 2**31 - 1, dtype=np.int64)  # sums beyond int32
+    cases = [(cube, "<i4", cube.sum(-1, dtype=np.int64), 0.0), (floats, "<f4", floats.sum(-1), 2**-24),
+             (big, "<f8", big.sum(-1), 0.0), (small, "<f8", small.sum(-1), 0.0),
+             (counts, "<f4", counts.sum(-1, dtype=np.float64), 2**-24)]
+    for data, dtype, expected, rtol in cases:
+        with view(em.Signal(data, axes=axes, signal_type="EDS_TEM"), open_browser=False) as v:
+            body = get(v, "/api/navigator")[1]
+        assert body["dtype"] == dtype
+        assert len(base64.b64decode(body["data"])) == np.dtype(dtype).itemsize * cube.shape[0] * cube.shape[1]
+        np.testing.assert_allclose(decode_map(body), expected, rtol=rtol, atol=0)
+        assert body["max"] == expected.max()  # the stated range stays exact
 
 
 def test_main_view_serves_a_file_until_closed(lazy_signal, tmp_path, cube):

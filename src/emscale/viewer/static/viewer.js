@@ -368,7 +368,7 @@
       const body = await api("/api/navigator", params);
       const raw = atob(body.data), bytes = new Uint8Array(raw.length);
       for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
-      state.map = new Float64Array(bytes.buffer);
+      state.map = new ({ "<i4": Int32Array, "<f4": Float32Array, "<f8": Float64Array }[body.dtype])(bytes.buffer);
       state.window = body.window; state.channels = body.channels;
       let minPositive = Infinity;
       const finite = state.map.filter((v) => isFinite(v)).sort();  // a typed array: numeric sort
