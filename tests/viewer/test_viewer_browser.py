@@ -170,6 +170,28 @@ def test_msa_of_a_non_uniform_axis_gives_each_channel_its_energy(browser):
     assert xy[25, 0] == pytest.approx(2.052, abs=1e-3)
 
 
+def test_no_markers_control_is_offered_on_a_wavelength_axis(browser):
+    """Cathodoluminescence: the elements box was offered (and filled from the metadata), and the page opened with
+    the markers' error 'element markers need an energy axis in eV or keV'."""
+    import emscale as em
+
+    axes = [{"name": "x", "navigate": True, "units": "nm", "scale": 20.0},
+            {"name": "Wavelength", "units": "nm", "scale": 0.5, "offset": 400.0}]
+    cl = em.Signal(np.arange(6 * 40, dtype=float).reshape(6, 40), axes=axes, signal_type="CL",
+                   metadata={"Sample": {"elements": ["Ga", "N"]}})
+    with view(cl, open_browser=False) as server:
+        browser.get(server.url)
+        wait(browser, "s.ready && s.spectraDrawn >= 1")
+        assert not browser.find_element("id", "elements").is_displayed()
+        assert not browser.find_element("id", "kind").is_displayed()
+        assert state(browser, "[s.errors, s.markers]") == [[], []]
+    eds = em.Signal(np.ones((6, 40)), axes=[axes[0], {"name": "Energy", "units": "keV", "scale": 0.5}])
+    with view(eds, open_browser=False) as server:  # an energy axis keeps the control
+        browser.get(server.url)
+        wait(browser, "s.ready && s.spectraDrawn >= 1")
+        assert browser.find_element("id", "elements").is_displayed()
+
+
 def test_msa_writes_a_channel_without_data_as_nan_not_zero(browser, tmp_path):
     """A NaN channel was exported as 0 counts."""
     import emscale as em

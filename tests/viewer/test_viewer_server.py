@@ -131,6 +131,16 @@ def test_eels_markers_are_edge_onsets_in_ev():
                       "O K": pytest.approx(543.1, abs=0.5), "Ti L1": pytest.approx(560.9, abs=1.0)}
 
 
+def test_a_wavelength_axis_is_offered_no_element_markers(real_dir):
+    # the page offered the markers control on a MonoCL spectrum image, and every use of it answered 400
+    s = em.load(real_dir / "test-MonoCL_spectrum-SI.dm4", lazy=True)
+    assert s.axes[-1].units == "nm"
+    with view(s, open_browser=False) as v:
+        assert get(v, "/api/info")[1]["marker_kind"] is None
+        status, body = get(v, "/api/markers?elements=O")
+    assert status == 400 and "element markers need an energy axis in eV or keV; this axis is in 'nm'" in body["error"]
+
+
 def test_a_pixel_reads_one_storage_block_of_a_lazy_store(lazy_signal, cube):
     # the store's checked array (every chunk verified against its CRC32C), not the dask graph around it
     assert type(storage_array(lazy_signal.data)).__name__ == "StoreArray"

@@ -26,7 +26,11 @@ def _unit_per_kev(units: str) -> float:
     raise ValueError(f"element markers need an energy axis in eV or keV; this axis is in {units!r}")
 
 
-def marker_kind(signal_type: str, units: str) -> str:
+def marker_kind(signal_type: str, units: str) -> str | None:
+    """The markers a signal's spectra get (``"edge"`` or ``"xray"``), or None where its axis is not an energy in eV
+    or keV (a wavelength in nm: cathodoluminescence), on which no element marker can be placed."""
+    if units.strip().lower() not in ("ev", "kev"):
+        return None
     st = (signal_type or "").upper()
     if st.startswith("EELS"):
         return "edge"

@@ -394,7 +394,7 @@
   }
 
   async function loadMarkers() {
-    const elements = $("elements").value.trim();
+    const elements = state.info.marker_kind === null ? "" : $("elements").value.trim();
     if (!elements) { state.markers = []; drawSpectrum(); return; }
     try {
       state.markers = (await api("/api/markers", { elements, kind: $("kind").value })).markers;
@@ -521,7 +521,10 @@
       $("shape").textContent = `${info.signal_type || "signal"} · navigation ${info.nav_shape.join(" x ") || "-"} · ` +
         `${info.energy.values.length} channels · ${info.dtype}${info.lazy ? " · lazy" : ""}`;
       $("kind").value = "auto";
-      if (info.elements.length) $("elements").value = info.elements.join(", ");
+      // element lines and edges sit on an energy axis (eV, keV): on a wavelength (cathodoluminescence) the
+      // control was offered and every use of it answered an error
+      $("markerctl").hidden = info.marker_kind === null;
+      if (info.elements.length && info.marker_kind !== null) $("elements").value = info.elements.join(", ");
       fitNavigatorHeight();
       bindControls(); bindNavigator(); bindSpectrum();
       await loadMap(null);
