@@ -170,6 +170,35 @@ def test_msa_of_a_non_uniform_axis_gives_each_channel_its_energy(browser):
     assert xy[25, 0] == pytest.approx(2.052, abs=1e-3)
 
 
+def test_a_non_uniform_navigation_axis_is_labelled_with_its_coordinates(browser):
+    """A tilt axis in acquisition order (coordinates, no scale) was drawn and labelled from its scale and offset:
+    pixel 4 of tilts -60 ... 70 degrees read '4 deg', and the ticks ran 0..6."""
+    import emscale as em
+
+    tilts = [-60.0, -45.0, -20.0, 0.0, 5.0, 30.0, 70.0]
+    d = np.arange(3 * 7 * 10, dtype=float).reshape(3, 7, 10) / 3
+    s = em.Signal(d, axes=[{"name": "y", "navigate": True, "units": "nm", "scale": 2.0, "offset": 10.0},
+                           {"name": "tilt", "navigate": True, "units": "deg", "coords": tilts},
+                           {"name": "Energy", "units": "keV", "scale": 0.1}])
+    with view(s, open_browser=False) as server:
+        browser.get(server.url)
+        wait(browser, "s.ready && s.spectraDrawn >= 1")
+        ticks = state(browser, "s.navTicks")
+        browser.execute_script("window.emscaleViewer.selectPixel(4, 2);")
+        wait(browser, "s.pixel[0] === 4 && s.spectrumLabel.startsWith('pixel x=4')")
+        label = state(browser, "s.spectrumLabel")
+        np.testing.assert_allclose(state(browser, "Array.from(s.map)"), d.sum(-1).ravel(), rtol=2**-24)
+        assert state(browser, "s.errors") == []
+    # six ticks on seven tilts: each at the centre of its pixel, labelled with that pixel's tilt
+    at = [round(f * 7 - 0.5) for f, _ in ticks["x"]]
+    assert at == [0, 1, 2, 4, 5, 6] and [f for f, _ in ticks["x"]] == pytest.approx([(i + 0.5) / 7 for i in at])
+    assert [v for _, v in ticks["x"]] == [tilts[i] for i in at]
+    # the uniform axis as before: pixels 0..2 span 9..15 nm (10 + 2 i, half a pixel either side)
+    assert [v for _, v in ticks["y"]] == [9, 10, 11, 12, 13, 14, 15]
+    assert [f for f, _ in ticks["y"]] == pytest.approx([(v - 9) / 6 for v in range(9, 16)])
+    assert label == "pixel x=4, y=2 (5 deg, 14 nm)"
+
+
 def test_no_markers_control_is_offered_on_a_wavelength_axis(browser):
     """Cathodoluminescence: the elements box was offered (and filled from the metadata), and the page opened with
     the markers' error 'element markers need an energy axis in eV or keV'."""

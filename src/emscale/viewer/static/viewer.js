@@ -12,7 +12,7 @@
   const state = {
     ready: false, info: null, errors: [],
     pixel: null, region: null, spectrum: null, spectrumLabel: "",
-    window: null, channels: null, map: null, mapStats: null, mapsLoaded: 0,
+    window: null, channels: null, map: null, mapStats: null, mapsLoaded: 0, navTicks: null,
     vmin: 0, vmax: 1, navLog: false, specLog: false, cmap: "viridis",
     markers: [], latencies: [], frameLatencies: [], spectraDrawn: 0, pending: 0,
     progress: null,
@@ -35,22 +35,41 @@
   const { niceStep, ticks, logTicks, fmt, percentile, scaleBar, lengthUnit, parseLut } = window.emscalePlot;
 
   // ---------------------------------------------------------------------------------------------- navigator
+  // A navigation axis's value at pixel i, and its mean step: a non-uniform axis (tilts in acquisition order,
+  // positions from a file) has coordinates, and its scale and offset are not its values.
+  const navValue = (a, i) => (a.coords ? a.coords[i] : a.offset + i * a.scale);
+  const navStep = (a) => (!a.coords ? Math.abs(a.scale)
+    : a.coords.length > 1 ? Math.abs(a.coords[a.coords.length - 1] - a.coords[0]) / (a.coords.length - 1) || 1 : 1);
+
   // Navigation axes as displayed: lengths in the unit that reads best over the map (nm, not "0.002 um").
   function navAxes() {
     const info = state.info, [ax, ay] = info.nav_axes;
-    const span = Math.max(Math.abs(ax.scale) * info.width, ay.units === ax.units ? Math.abs(ay.scale) * info.height : 0);
+    const span = Math.max(navStep(ax) * info.width, ay.units === ax.units ? navStep(ay) * info.height : 0);
     const show = (a) => {
       const u = lengthUnit(span, a.units);
-      return { ...a, scale: a.scale * u.factor, offset: a.offset * u.factor, units: u.units };
+      return { ...a, scale: a.scale * u.factor, offset: a.offset * u.factor, units: u.units,
+        coords: a.coords ? a.coords.map((v) => v * u.factor) : undefined };
     };
     return { ax: show(ax), ay: show(ay) };
+  }
+
+  // Ticks [position across the image (0..1), value] of an axis of n pixels: calibrated round numbers on a uniform
+  // axis; on a non-uniform one a few pixels' own coordinates, at their centres (the image spaces pixels evenly).
+  function axisTicks(a, n, count) {
+    if (a.coords) {
+      const idx = [...new Set(Array.from({ length: Math.min(n, count) }, (_, k) =>
+        Math.round(k * (n - 1) / Math.max(Math.min(n, count) - 1, 1))))];
+      return idx.map((i) => [(i + 0.5) / n, a.coords[i]]);
+    }
+    const v0 = a.offset - 0.5 * a.scale, v1 = a.offset + (n - 0.5) * a.scale;
+    return ticks(Math.min(v0, v1), Math.max(v0, v1), count).map((v) => [(v - v0) / (v1 - v0), v]);
   }
 
   function navGeometry() {
     const info = state.info, { ax, ay } = navAxes();
     const W = navCanvas.width - NAV_M.left - NAV_M.right, H = navCanvas.height - NAV_M.top - NAV_M.bottom;
     const sameUnits = ax.units === ay.units && ay.size > 1;
-    const physW = info.width * (sameUnits ? Math.abs(ax.scale) : 1), physH = info.height * (sameUnits ? Math.abs(ay.scale) : 1);
+    const physW = info.width * (sameUnits ? navStep(ax) : 1), physH = info.height * (sameUnits ? navStep(ay) : 1);
     let h = info.height === 1 ? Math.min(H, Math.max(24, W / info.width * 8)) : H * 1;
     let w = info.height === 1 ? W : h * physW / physH;
     if (w > W) { h = h * W / w; w = W; }
@@ -115,19 +134,18 @@
     const { ax, ay } = navAxes(), info = state.info;
     ctx.strokeStyle = "#333"; ctx.fillStyle = "#222"; ctx.font = "11px sans-serif"; ctx.lineWidth = 1;
     ctx.strokeRect(g.x + 0.5, g.y + 0.5, g.w, g.h);
-    const x0 = ax.offset - 0.5 * ax.scale, x1 = ax.offset + (info.width - 0.5) * ax.scale;
+    state.navTicks = { x: axisTicks(ax, info.width, 6), y: info.height > 1 ? axisTicks(ay, info.height, 6) : [] };
     ctx.textAlign = "center"; ctx.textBaseline = "top";
-    for (const v of ticks(Math.min(x0, x1), Math.max(x0, x1), 6)) {
-      const px = g.x + (v - x0) / (x1 - x0) * g.w;
+    for (const [f, v] of state.navTicks.x) {
+      const px = g.x + f * g.w;
       ctx.beginPath(); ctx.moveTo(px, g.y + g.h); ctx.lineTo(px, g.y + g.h + 4); ctx.stroke();
       ctx.fillText(fmt(v), px, g.y + g.h + 6);
     }
     ctx.fillText(ax.name + (ax.units ? " (" + ax.units + ")" : ""), g.x + g.w / 2, g.y + g.h + 24);
     if (info.height > 1) {
-      const y0 = ay.offset - 0.5 * ay.scale, y1 = ay.offset + (info.height - 0.5) * ay.scale;
       ctx.textAlign = "right"; ctx.textBaseline = "middle";
-      for (const v of ticks(Math.min(y0, y1), Math.max(y0, y1), 6)) {
-        const py = g.y + (v - y0) / (y1 - y0) * g.h;
+      for (const [f, v] of state.navTicks.y) {
+        const py = g.y + f * g.h;
         ctx.beginPath(); ctx.moveTo(g.x, py); ctx.lineTo(g.x - 4, py); ctx.stroke();
         ctx.fillText(fmt(v), g.x - 6, py);
       }
@@ -139,7 +157,7 @@
   function drawScaleBar(ctx, g) {
     const { ax } = navAxes(), info = state.info;
     const span = Math.abs(ax.scale) * info.width;
-    if (!(span > 0)) return;
+    if (!(span > 0) || ax.coords) return;  // a non-uniform axis has no one length a pixel
     const len = niceStep(span / 5, 1) > span / 3 ? niceStep(span / 10, 1) : niceStep(span / 5, 1);
     const px = len / span * g.w, bar = scaleBar(len, ax.units);
     const x = g.x + 10, y = g.y + g.h - 14;
@@ -338,11 +356,11 @@
   function selectPixel(x, y, t0) {
     state.pixel = [x, y]; state.region = null;
     const { ax, ay } = navAxes();
-    const label = state.info.height === 1 ? `pixel x=${x} (${fmt(ax.offset + x * ax.scale)} ${ax.units})`
+    const vx = fmt(navValue(ax, x)), vy = fmt(navValue(ay, y));
+    const label = state.info.height === 1 ? `pixel x=${x} (${vx} ${ax.units})`
       // each coordinate in its own axis's unit (a scan of nm against a tilt in degrees)
-      : ax.units === ay.units
-        ? `pixel x=${x}, y=${y} (${fmt(ax.offset + x * ax.scale)}, ${fmt(ay.offset + y * ay.scale)} ${ax.units})`
-        : `pixel x=${x}, y=${y} (${fmt(ax.offset + x * ax.scale)} ${ax.units}, ${fmt(ay.offset + y * ay.scale)} ${ay.units})`;
+      : ax.units === ay.units ? `pixel x=${x}, y=${y} (${vx}, ${vy} ${ax.units})`
+        : `pixel x=${x}, y=${y} (${vx} ${ax.units}, ${vy} ${ay.units})`;
     return showSpectrum("pixel", { x, y }, label, t0);
   }
 
