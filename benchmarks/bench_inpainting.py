@@ -19,6 +19,9 @@ which the plain reconstruction keeps: the peer) and denoised (``denoise_spectra`
 of its maps, as ``Decomposition.cluster``) against the full-data one; once, the NMF of the reconstructed cube
 itself. Then time / peak RSS on a 256 x 256 x 2048 cube.
 
+Line-hopping scans (``--line-hop``, default 5, 10 and 20 %): the real images, three masks each, the sparse method
+(and its prior alone) against biharmonic on the same masks.
+
 Small images (``--crop-sizes``, default 24-64 pixels): crops at two places of each real image, two masks each,
 the sparse method against biharmonic on the same mask: the mean and worst gain and how often it is below.
 """
@@ -153,6 +156,34 @@ def few_pixel_lines(crops: dict, counts, seeds=(1, 2)) -> list[str]:
         g = np.array(gains)
         lines.append(f"{c:2d} measured pixels: sparse - biharmonic mean {g.mean():+.2f} dB, worst {g.min():+.2f}, more "
                      f"than 0.5 dB below biharmonic {int((g < -0.5).sum())} of {len(g)}, {np.mean(times):.2f} s")
+    return lines
+
+
+def line_hop_lines(images: dict, fractions, seeds=(0, 1, 2)) -> list[str]:
+    """Line-hopping scans (runs along the rows, mean 4 pixels) of the real images, the default sparse method and its
+    prior alone (``far_gaps=False``) against biharmonic on the same masks: one line a fraction, with what the
+    hidden runs chose (:func:`emscale.inpainting.gaps.choose_on_runs`)."""
+    from emscale.inpainting import inpaint_image
+    from emscale.inpainting.sparse import sparse
+    from emscale.sampling import line_hop_pattern
+
+    lines = []
+    for f in fractions:
+        auto, alone, times, done = [], [], [], {}
+        for img in images.values():
+            for seed in seeds:
+                mask = line_hop_pattern(img.shape, f, seed=seed)
+                plain = scores(inpaint_image(img, mask, "biharmonic"), img)[0]
+                t0 = time.perf_counter()
+                rec, choice = sparse(img, mask, seed=seed, return_choice=True)
+                times.append(time.perf_counter() - t0)
+                done[choice["far_gaps"]] = done.get(choice["far_gaps"], 0) + 1
+                auto.append(scores(rec, img)[0] - plain)
+                alone.append(scores(sparse(img, mask, seed=seed, far_gaps=False), img)[0] - plain)
+        a, p = np.array(auto), np.array(alone)
+        lines.append(f"line-hop {f:4.0%}: sparse - biharmonic mean {a.mean():+.2f} dB, worst {a.min():+.2f}, below "
+                     f"biharmonic by more than 0.1 dB {int((a < -0.1).sum())} of {len(a)} (the prior alone: mean "
+                     f"{p.mean():+.2f}, worst {p.min():+.2f}); {dict(sorted(done.items()))}; {np.mean(times):.2f} s")
     return lines
 
 
@@ -355,6 +386,8 @@ def main(argv=None):
                     help="sides of the small crops of the real images (sparse against biharmonic); none: skip")
     ap.add_argument("--few-pixels", type=int, nargs="*", default=[8, 14, 19],
                     help="measured pixels of the few-pixel rows (16-48 pixel crops of the real images); none: skip")
+    ap.add_argument("--line-hop", type=float, nargs="*", default=[0.05, 0.1, 0.2],
+                    help="fractions of the line-hopping rows (the real images, three masks each); none: skip")
     args = ap.parse_args(argv)
 
     rows, out = [], []
@@ -388,6 +421,14 @@ def main(argv=None):
             out.append(harness.row(f"inpaint {line.split(':')[0].strip()} (16-48 px crops, 2 places x 2 masks)",
                                    "real HAADF crops", None, "scikit-image inpaint_biharmonic",
                                    accuracy=line.split(": ", 1)[1]))
+    if args.line_hop:
+        images = real_images()
+        if not images:
+            print(f"line-hopping rows skipped: no real images under {REAL}")
+        for line in line_hop_lines(images, args.line_hop) if images else []:
+            print(line)
+            out.append(harness.row(f"inpaint {line.split(':')[0].strip()} (real images x 3 masks)", "real HAADF",
+                                   None, "scikit-image inpaint_biharmonic", accuracy=line.split(": ", 1)[1]))
     if not args.no_timing:
         for n in args.sizes:
             out += timing_rows(n, 0.1, args.repeat, tuple(args.timing_methods))

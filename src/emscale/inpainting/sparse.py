@@ -559,14 +559,15 @@ def sparse(
     far_gaps : a scan that leaves gaps wider than a random one of the same fraction (an unscanned block, the regions
         a dynamic scan skipped; :mod:`.gaps`), or gaps across the rows between a line-hopping scan's runs, may be
         better filled by plain interpolation: ``"auto"`` uses biharmonic interpolation for the whole image where a
-        hold-out on hidden discs as wide as those gaps (or on hidden whole runs) finds it predicts better than the
-        prior, True always there, False never.
+        hold-out on hidden discs as wide as those gaps finds it predicts better than the prior, and for a
+        line-hopping scan the blend of the prior and interpolation that predicts hidden whole runs best (the
+        prior's share in ``far_gaps_evidence["prior_share"]``); True interpolates there always, False never.
     return_choice : also return ``{"prior", "lam_min", "n_iter", "columns", "residual", "chosen_by", "folds",
         "far_gaps"}``:
         what ran, who chose it (``"hold-out"``, ``"caller"``, or the defaults where too few pixels are measured to
         hold out), over how many hold-out folds (0: none), and what was done with far gaps (``"none"`` for a
-        random-like scan or an image under 32 pixels a side, ``"interpolated"``, ``"kept"``, ``"off"``; their
-        evidence in ``"far_gaps_evidence"``). An interpolated image keeps its measured values whatever
+        random-like scan or an image under 32 pixels a side, ``"interpolated"``, ``"blended"``, ``"kept"``,
+        ``"off"``; their evidence in ``"far_gaps_evidence"``). An interpolated image keeps its measured values whatever
         ``keep_measured`` says. Where interpolation was a candidate, ``"held_out_mse"`` gives the pooled held-out
         error of the best prior and of biharmonic interpolation (standardised values).
 
@@ -627,11 +628,13 @@ def sparse(
         settings = dict(prior=prior, lam_min=float(lam_min), n_iter=n_iter, columns=columns,
                         residual=None if residual is None else float(residual))
         # decided before the whole image is reconstructed: where interpolation fills it, the prior's run is not made
-        interpolated, far_choice, far_evidence = _far_gaps(img, y, m, far_gaps,
-                                                           lambda yy, mm: _reconstruct(yy, mm, **settings)[0], seed)
-        if interpolated is None:
+        interpolated, share, far_choice, far_evidence = _far_gaps(
+            img, y, m, far_gaps, lambda yy, mm: _reconstruct(yy, mm, **settings)[0], seed)
+        if share > 0.0:
             x, columns = _reconstruct(y, m, **settings)
             x = x * sd + mu
+            if interpolated is not None:
+                x = share * x + (1.0 - share) * interpolated
         else:
             x = interpolated
         out = np.where(m, img, x) if keep_measured else x
@@ -675,15 +678,16 @@ def _reconstruct(y, m, prior, lam_min, n_iter, columns, residual):
 
 
 def _far_gaps(img, y, m, far_gaps, reconstruct, seed):
-    """(reconstruction in data units or None, what was done, evidence): biharmonic interpolation of the whole image
-    where the scan is periodic, leaves far gaps or hops along its rows (:mod:`.gaps`) and the caller asks, or where
-    :func:`.gaps.choose_interpolation` finds it predicts hidden discs better (far gaps), or
-    :func:`.gaps.choose_on_runs` hidden runs (a line-hopping scan); None where the prior stands."""
+    """(biharmonic interpolation in data units or None, the prior's share of the image, what was done, evidence):
+    interpolation of the whole image where the scan is periodic, leaves far gaps or hops along its rows
+    (:mod:`.gaps`) and the caller asks, or where :func:`.gaps.choose_interpolation` finds it predicts hidden discs
+    better (far gaps); for a line-hopping scan the blend of the two that :func:`.gaps.choose_on_runs` finds predicts
+    hidden runs best. Share 1 (no interpolation) where the prior stands."""
     if far_gaps is False:
-        return None, "off", None
+        return None, 1.0, "off", None
     periodic = periodic_scan(m)
     if periodic and far_gaps is True:
-        return interpolate(img, m), "interpolated", {"scan": periodic, "why": "asked (far_gaps=True)"}
+        return interpolate(img, m), 0.0, "interpolated", {"scan": periodic, "why": "asked (far_gaps=True)"}
     if periodic:
         # hidden measured pixels lie on the scan's lattice and cannot show aliasing: nothing to decide with. The
         # prior lost to biharmonic on most grid scans tried (0.1-5.5 dB), but won on a lattice whose period the
@@ -691,18 +695,20 @@ def _far_gaps(img, y, m, far_gaps, reconstruct, seed):
         why = (f"{periodic}: sampling on a lattice can alias the prior's Fourier coefficients, and no hold-out on "
                "the scan's own pixels can show it; compare with method='biharmonic' (far_gaps=True interpolates)")
         warnings.warn(f"sparse: {why}", UserWarning, stacklevel=4)
-        return None, "kept", {"scan": periodic, "why": why}
+        return None, 1.0, "kept", {"scan": periodic, "why": why}
     far, dist, unlike = far_pixels(m)
     runs = run_scan(m) if far is None else None
     if far is None and runs is None:
-        return None, "none", None
+        return None, 1.0, "none", None
     if far_gaps is True:
-        use, evidence = True, {"why": "asked (far_gaps=True)"}
+        share, evidence = 0.0, {"why": "asked (far_gaps=True)"}
         if far is not None:
             evidence = {"far_pixels": int(np.count_nonzero(far)), **evidence}
     elif far is not None:
         use, evidence = choose_interpolation(y, m, far, dist, reconstruct, _holdout_crop(m), seed)
+        share = 0.0 if use else 1.0
     else:  # a line-hopping scan: its gaps lie between its runs
-        use, evidence = choose_on_runs(y, m, reconstruct, _holdout_crop(m), seed)
+        share, evidence = choose_on_runs(y, m, reconstruct, _holdout_crop(m), seed)
     evidence["scan"] = unlike if far is not None else runs
-    return (interpolate(img, m) if use else None), ("interpolated" if use else "kept"), evidence
+    done = "interpolated" if share == 0.0 else "kept" if share == 1.0 else "blended"
+    return (interpolate(img, m) if share < 1.0 else None), share, done, evidence
