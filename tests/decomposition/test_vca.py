@@ -90,6 +90,36 @@ def test_vca_says_when_the_map_shows_no_pure_regions():
     assert "pure_pixel_regions" in d.info
 
 
+@pytest.mark.parametrize("kind, seed, counts", [("eds", 0, 5.0), ("eels", 0, 5.0), ("eels", 2, 3.0)])
+def test_vca_says_when_its_groups_hold_too_few_counts_to_place_a_vertex(kind, seed, counts):
+    """Pure phases at 3-5 counts/pixel: VCA's vertices were single pixels of 1-2 counts, far out through their noise
+    (a rare channel's count, raised by the Poisson weighting), and the simplex of such vertices holds every pixel:
+    "pure pixels: 0.0 % outside", spectra 50-90 degrees from the truth, not a word. A group of fewer than
+    MIN_GROUP_COUNTS counts places no vertex: said, with binning as the remedy."""
+    from emscale.decomposition.vca import MIN_GROUP_COUNTS
+
+    if kind == "eds":
+        s, truth = make_cube(3, "eds", shape=(96, 96), n_channels=1024, counts=counts, seed=seed)
+    else:
+        s, truth = grain_scene(rank=3, shape=(96, 96), n_channels=1024, counts=counts, seed=seed)
+    with pytest.warns(UserWarning, match="vca takes its endmembers from pure pixels, and the data do not show them"):
+        d = decompose(s, "vca", n_components=3)
+    ev = d.info["pure_pixel_evidence"]
+    assert not d.info["pure_pixel_rotation"] and min(ev["group_counts"]) < MIN_GROUP_COUNTS, ev
+    assert "too few to place a vertex (bin the map" in d.info["pure_pixel_reason"]
+    assert np.median(spectral_angles(d.factors_array.T, truth.spectra)) > 40.0  # what VCA gives there, said now
+
+
+def test_vca_groups_of_enough_counts_still_show_pure_pixels():
+    # the same EDS phases at 30 counts/pixel: groups of ~1000 pixels, pure pixels shown, 1.8-3.5 degrees
+    s, truth = make_cube(3, "eds", shape=(96, 96), n_channels=1024, counts=30.0, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = decompose(s, "vca", n_components=3)
+    assert d.info["pure_pixel_rotation"], d.info["pure_pixel_reason"]
+    assert np.max(spectral_angles(d.factors_array.T, truth.spectra)) < 4.0
+
+
 @pytest.mark.parametrize("kind, counts", [("eds", 200), ("eels", 200), ("eds", 2000)])
 def test_vca_on_pure_pixels_says_so_without_a_warning(kind, counts):
     s, truth = make_cube(3, kind, shape=(64, 64), n_channels=1024, counts=counts, seed=3)

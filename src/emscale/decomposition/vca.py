@@ -231,14 +231,43 @@ def subspace_abundances(z: np.ndarray, e: np.ndarray, closure: bool = False, del
     return out
 
 
-def judged(ctx: Context) -> dict:
-    """Whether the data show pure pixels at the groups ``ctx.groups``, by the tests that decide NMF's and MCR's
-    pure-pixel rotation, applied to the groups' PCA model (:func:`groups_model`): the single pixels' evidence
-    (:func:`.purity.rotation_evidence`), then the map (:func:`.purity.channel_end`: a vertex many pixels lie beyond,
-    no group filling a region of constant composition, and on EDS data the spectra's end weighed against the pixel
-    end). The result's ``pure_pixel_rotation`` (True: shown), ``pure_pixel_evidence``, ``pure_pixel_reason`` and,
-    where the map was read, ``pure_pixel_regions``."""
+# summed counts of a pure-pixel group below which it places no vertex. A vertex pixel of one or two counts is far out
+# through its noise alone (Poisson weighting raises a rare channel's single count), and the simplex of such vertices
+# holds every pixel, so the single pixels' test passed: on pure grains at 3-5 counts/pixel (96 x 96 x 1024) VCA's
+# groups were 1-4 pixels of 1-16 counts in all, its spectra 47-89 degrees from the truth, said to be pure pixels
+# ("0.0 % outside"). A group of 100 counts estimates its lines' shares to 10-25 %; a real one-pixel phase at
+# hundreds of counts per pixel still passes
+MIN_GROUP_COUNTS = 100
+
+
+def _faint_group(ctx: Context) -> str | None:
+    """Why a pure-pixel group holds too few counts to place a vertex (:data:`MIN_GROUP_COUNTS`), or None; on counts
+    only (Poisson weighting on)."""
     dm = ctx.dm
+    if dm.row_scale is None:
+        return None
+    counts = [float(dm.sums.row_sums[g].sum()) for g in ctx.groups]
+    j = int(np.argmin(counts))
+    if counts[j] >= MIN_GROUP_COUNTS:
+        return None
+    return (f"pure-pixel group {j} holds {counts[j]:.0f} count(s) in {len(ctx.groups[j])} pixel(s), under "
+            f"{MIN_GROUP_COUNTS}: too few to place a vertex (bin the map to gather counts)")
+
+
+def judged(ctx: Context) -> dict:
+    """Whether the data show pure pixels at the groups ``ctx.groups``: not where a group holds too few counts
+    (:data:`MIN_GROUP_COUNTS`), else by the tests that decide NMF's and MCR's pure-pixel rotation, applied to the
+    groups' PCA model (:func:`groups_model`): the single pixels' evidence (:func:`.purity.rotation_evidence`), then
+    the map (:func:`.purity.channel_end`: a vertex many pixels lie beyond, no group filling a region of constant
+    composition, and on EDS data the spectra's end weighed against the pixel end). The result's
+    ``pure_pixel_rotation`` (True: shown), ``pure_pixel_evidence``, ``pure_pixel_reason`` and, where the map was
+    read, ``pure_pixel_regions``."""
+    dm = ctx.dm
+    faint = _faint_group(ctx)
+    if faint is not None:
+        return {"pure_pixel_rotation": False, "pure_pixel_reason": faint,
+                "pure_pixel_evidence": {"group_sizes": [len(g) for g in ctx.groups],
+                                        "group_counts": [float(dm.sums.row_sums[g].sum()) for g in ctx.groups]}}
     model = groups_model(ctx)
     if model is None:
         return {"pure_pixel_rotation": False, "pure_pixel_evidence": {"group_sizes": [len(g) for g in ctx.groups]},
