@@ -17,26 +17,28 @@ MIN_LINE_WEIGHT = 0.1
 KINDS = ("auto", "xray", "edge")
 
 
+PER_KEV = {"ev": 1000.0, "kev": 1.0}  # the energy units markers can be placed on (lower case): axis units a keV
+
+
 def _unit_per_kev(units: str) -> float:
-    u = units.strip().lower()
-    if u == "ev":
-        return 1000.0
-    if u == "kev":
-        return 1.0
-    raise ValueError(f"element markers need an energy axis in eV or keV; this axis is in {units!r}")
+    per_kev = PER_KEV.get(units.strip().lower())
+    if per_kev is None:
+        raise ValueError(f"element markers need an energy axis in eV or keV; this axis is in {units!r}")
+    return per_kev
 
 
 def marker_kind(signal_type: str, units: str) -> str | None:
     """The markers a signal's spectra get (``"edge"`` or ``"xray"``), or None where its axis is not an energy in eV
     or keV (a wavelength in nm: cathodoluminescence), on which no element marker can be placed."""
-    if units.strip().lower() not in ("ev", "kev"):
+    u = units.strip().lower()
+    if u not in PER_KEV:
         return None
     st = (signal_type or "").upper()
     if st.startswith("EELS"):
         return "edge"
     if st.startswith("EDS"):
         return "xray"
-    return "xray" if units.strip().lower() == "kev" else "edge"
+    return "xray" if u == "kev" else "edge"
 
 
 def element_markers(elements: Sequence[str], axis: Axis, signal_type: str = "", kind: str = "auto",
