@@ -240,17 +240,13 @@ def subspace_abundances(z: np.ndarray, e: np.ndarray, closure: bool = False, del
 MIN_GROUP_COUNTS = 100
 
 
-def _faint_group(ctx: Context) -> str | None:
-    """Why a pure-pixel group holds too few counts to place a vertex (:data:`MIN_GROUP_COUNTS`), or None; on counts
-    only (Poisson weighting on)."""
-    dm = ctx.dm
-    if dm.row_scale is None:
-        return None
-    counts = [float(dm.sums.row_sums[g].sum()) for g in ctx.groups]
+def _faint_group(groups, counts: list[float]) -> str | None:
+    """Why a pure-pixel group holds too few ``counts`` (each group's summed counts) to place a vertex
+    (:data:`MIN_GROUP_COUNTS`), or None."""
     j = int(np.argmin(counts))
     if counts[j] >= MIN_GROUP_COUNTS:
         return None
-    return (f"pure-pixel group {j} holds {counts[j]:.0f} count(s) in {len(ctx.groups[j])} pixel(s), under "
+    return (f"pure-pixel group {j} holds {counts[j]:.0f} count(s) in {len(groups[j])} pixel(s), under "
             f"{MIN_GROUP_COUNTS}: too few to place a vertex (bin the map to gather counts)")
 
 
@@ -263,11 +259,12 @@ def judged(ctx: Context) -> dict:
     ``pure_pixel_rotation`` (True: shown), ``pure_pixel_evidence``, ``pure_pixel_reason`` and, where the map was
     read, ``pure_pixel_regions``."""
     dm = ctx.dm
-    faint = _faint_group(ctx)
-    if faint is not None:
-        return {"pure_pixel_rotation": False, "pure_pixel_reason": faint,
-                "pure_pixel_evidence": {"group_sizes": [len(g) for g in ctx.groups],
-                                        "group_counts": [float(dm.sums.row_sums[g].sum()) for g in ctx.groups]}}
+    if dm.row_scale is not None:  # counts (Poisson weighting on): each group's own
+        counts = [float(dm.sums.row_sums[g].sum()) for g in ctx.groups]
+        faint = _faint_group(ctx.groups, counts)
+        if faint is not None:
+            return {"pure_pixel_rotation": False, "pure_pixel_reason": faint,
+                    "pure_pixel_evidence": {"group_sizes": [len(g) for g in ctx.groups], "group_counts": counts}}
     model = groups_model(ctx)
     if model is None:
         return {"pure_pixel_rotation": False, "pure_pixel_evidence": {"group_sizes": [len(g) for g in ctx.groups]},

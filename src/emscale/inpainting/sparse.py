@@ -567,9 +567,10 @@ def sparse(
         what ran, who chose it (``"hold-out"``, ``"caller"``, or the defaults where too few pixels are measured to
         hold out), over how many hold-out folds (0: none), and what was done with far gaps (``"none"`` for a
         random-like scan or an image under 32 pixels a side, ``"interpolated"``, ``"blended"``, ``"kept"``,
-        ``"off"``; their evidence in ``"far_gaps_evidence"``). An interpolated image keeps its measured values whatever
-        ``keep_measured`` says. Where interpolation was a candidate, ``"held_out_mse"`` gives the pooled held-out
-        error of the best prior and of biharmonic interpolation (standardised values).
+        ``"off"``; their evidence in ``"far_gaps_evidence"``). An interpolated image keeps its measured values
+        whatever ``keep_measured`` says (a blended one, in the interpolation's share). Where interpolation was a
+        candidate, ``"held_out_mse"`` gives the pooled held-out error of the best prior and of biharmonic
+        interpolation (standardised values).
 
     Returns
     -------
