@@ -86,15 +86,11 @@ class Context:
     k: int  # the resolved number of components
     seed: Any  # as given to decompose: seeds every random choice
     groups: list[np.ndarray] | None = None  # pure-pixel groups (kept-pixel indices) when uses_pure_pixels
-    signal_type: str = ""  # the signal's: EDS spectra may take the pure-channel rotation (.purity)
+    eds: bool = False  # EDS spectra (.spectrum_kind) may take the pure-channel rotation (.purity)
     # where these groups were found again after the first fit's were refused (.map_groups): that fit's own
     # factorisation (factors, loadings) as it returned them. Should these groups be refused too, the first fit is
     # kept, so a method need not fall back to its plain fit; one whose start does not use the groups goes on from it
     first_fit: tuple[np.ndarray, np.ndarray] | None = None
-
-    @property
-    def eds(self) -> bool:
-        return self.signal_type.upper().startswith("EDS")
 
     @property
     def factors(self) -> np.ndarray:

@@ -22,6 +22,7 @@ from .map_groups import pure_pixels_refused, refit_on_map_groups
 from .rank import MIN_CHANNEL_COUNTS, MIN_RANK_CHANNELS, elbow, estimate_rank, rank_channels, suggest_binning
 from .regions import MIN_PIXELS, PixelLayout
 from .result import Decomposition
+from .spectrum_kind import eds_kind
 
 METHODS = tuple(sorted(_TABLE))
 _OPTIONS = sorted({o for cls in _TABLE.values() for o in cls.options})  # recorded as the values they ran with
@@ -125,8 +126,9 @@ def decompose(
         above); ``on`` (unmix the spectra, ``"factors"``, or the maps) and ``diff_order`` (of the spectra first) of
         ica. See each method's class.
     mask_zero_peak : leave out the EDS detector's zero-energy (strobe) peak, the channels below 0.1 keV, from the
-        separation . ``None``: on for EDS signals (``signal_type`` starting with
-        "EDS") with an energy axis in keV or eV; ``params["zero_peak_channels"]`` records how many were masked.
+        separation. ``None``: on for EDS spectra with an energy axis in keV or eV: ``signal_type`` starting with
+        "EDS", or none set and an EDS detector's axis (:func:`.spectrum_kind.eds_kind`; ``info["eds"]`` and
+        ``info["eds_reason"]`` say which); ``params["zero_peak_channels"]`` records how many were masked.
         Those channels are 0 in the factors (not modelled; a user's ``signal_mask`` gives NaN).
     mask_hot_channels : leave out hot detector channels (:mod:`.hot_channels`: one channel that counts in every
         pixel at a steady rate, at least ten times each neighbour in the map's total), with a warning that names
@@ -152,7 +154,8 @@ def decompose(
     if s.dtype.kind == "c":  # numpy would drop the imaginary part with nothing but a ComplexWarning
         raise DataError(f"{s!r} holds complex values; decompose needs real data: take their modulus or real part "
                         "first")
-    signal_mask, zero_peak = _zero_peak_mask(s, signal_mask, mask_zero_peak)
+    eds, eds_reason = eds_kind(s.signal_type, s.sig_axes[0] if s.sig_ndim == 1 else None)
+    signal_mask, zero_peak = _zero_peak_mask(s, signal_mask, mask_zero_peak, eds)
     n_zero_peak = 0 if zero_peak is None else int(zero_peak.sum())
     dm, excluded = _data_matrix(s, n_components, navigation_mask, signal_mask, executor, progress)
     excluded["zero_peak_channels"] = n_zero_peak
@@ -224,7 +227,8 @@ def decompose(
     if saturated:
         info["saturated_values"] = saturated
     info = {"solver": solver, "rank_estimate": None if rank is None else int(rank),
-            "rank_method": (evidence or {}).get("method"), "poisson": poisson_note, **rank_info} | info
+            "rank_method": (evidence or {}).get("method"), "poisson": poisson_note, **rank_info,
+            "eds": eds, "eds_reason": eds_reason} | info
     groups = None
     if meth.uses_pure_pixels:
         sigma = vca.noise_level(pca_result.trace, pca_result.eigenvalues, k, dm.n_pixels, dm.n_channels)
@@ -232,7 +236,7 @@ def decompose(
         info["endmember_pixels"] = np.asarray(idx)
     mean_spec = None if dm.mean is None else dm.expand_channels(dm.mean * dm.root_bh)
     mean_scale = None if dm.mean is None else dm.expand_pixels(dm.root_ag)
-    ctx = Context(dm, pca_result, k, seed, groups, str(s.signal_type or ""))
+    ctx = Context(dm, pca_result, k, seed, groups, eds)
     factors, loadings, method_info = meth.fit(ctx)
     if groups is not None and pure_pixels_refused(method_info):
         if meth.endmembers_are_pure_pixels:
@@ -269,11 +273,10 @@ def decompose(
     )
 
 
-def _zero_peak_mask(s: Signal, signal_mask, mask_zero_peak: bool | None):
+def _zero_peak_mask(s: Signal, signal_mask, mask_zero_peak: bool | None, eds: bool):
     """The signal mask with the EDS zero-energy peak (channels below :data:`ZERO_PEAK_KEV`) added, and the flat
-    mask of the channels that masked beyond the user's own mask (None: none)."""
-    is_eds = str(s.signal_type or "").upper().startswith("EDS")
-    if mask_zero_peak is False or s.sig_ndim != 1 or (mask_zero_peak is None and not is_eds):
+    mask of the channels that masked beyond the user's own mask (None: none). ``eds``: :func:`.eds_kind`'s."""
+    if mask_zero_peak is False or s.sig_ndim != 1 or (mask_zero_peak is None and not eds):
         return signal_mask, None
     ax = s.sig_axes[0]
     scale = {"kev": 1.0, "ev": 1e-3}.get(str(ax.units).strip().lower())

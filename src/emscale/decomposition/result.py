@@ -376,7 +376,13 @@ class Decomposition(Result):
 
         if len(self.sig_axes) != 1:
             return [f"#{c}" for c in range(self.n_components)]
-        return component_names(self.factors_array, self.sig_axes[0], self.signal_type, self.metadata, elements)
+        return component_names(self.factors_array, self.sig_axes[0], self._spectrum_type, self.metadata, elements)
+
+    @property
+    def _spectrum_type(self) -> str:
+        """The signal type, or "EDS" where none was set and decompose took the spectra for EDS spectra
+        (``info["eds"]``, :mod:`.spectrum_kind`)."""
+        return self.signal_type or ("EDS" if self.info.get("eds") else "")
 
     def plot_factors(self, n_components: int | None = None, crop: bool | None = None, names=None):
         """The factor spectra (one signal axis) or images, labelled ``#k`` and their element name
@@ -389,7 +395,7 @@ class Decomposition(Result):
         names = (self.component_names() if names is None else list(names))[:k]
         if len(self.sig_axes) == 1:
             if crop is None:
-                crop = "EDS" in str(self.signal_type or "").upper()
+                crop = self._spectrum_type.upper().startswith("EDS")
             from ._method import method_class
 
             # the non-negative methods' spectra sum to one (the loadings carry the counts); PCA/ICA's have no unit
