@@ -85,6 +85,7 @@ def test_phase_map_colours_match_the_legend_in_chromium(decomposition, browser, 
             assert colours[0] == colours[1], (k, colours)
         assert seen == set(range(3))
         assert browser.execute_script("return document.querySelectorAll('#pairs canvas').length;") == 6
+        assert st["scaleBar"].endswith(" nm")  # 17 pixels of 5 nm
         assert browser.save_screenshot(str(artifacts / f"decomposition_{decomposition.method}.png"))
 
 
@@ -114,3 +115,25 @@ def test_an_nmf_given_its_components_shows_its_scree_threshold_and_where_the_ran
     assert sc["rank"] == rank and sc["rank_label"] == f"estimated rank {rank} (3 components fitted)"
     pca = payload(em.decompose(s, method="pca"))["scree"]
     assert pca["rank_label"].startswith("automatic rank")
+
+
+def test_a_map_over_a_non_uniform_axis_is_drawn_with_square_pixels_and_no_scale_bar(browser):
+    """Tilts in acquisition order (coordinates, no scale) beside a 20 nm step: the map's aspect came from the tilt
+    axis's scale (1) against 20 nm, its pixels 20 x taller than wide, and its scale bar measured the tilts in
+    degrees from that scale."""
+    s, _ = eds_si(shape=(6, 9), n_channels=160, scale=0.06, seed=5)
+    tilts = [-60.0, -45.0, -20.0, 0.0, 5.0, 30.0, 45.0, 60.0, 70.0]
+    axes = [s.axes[0].to_dict() | {"scale": 20.0, "units": "nm"},
+            {"name": "tilt", "navigate": True, "units": "deg", "coords": tilts}, s.axes[2].to_dict()]
+    d = em.decompose(em.Signal(s.data, axes=axes, signal_type=s.signal_type), method="nmf", n_components=2)
+    with view(d, open_browser=False) as v:
+        browser.get(v.url)
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(browser, 20, 0.05).until(
+            lambda b: b.execute_script("return window.emscaleDecomposition.state.ready;"))
+        st = browser.execute_script("return window.emscaleDecomposition.state;")
+    assert st["errors"] == []
+    g = st["phaseGeometry"]
+    assert g["w"] / 9 == pytest.approx(g["h"] / 6)
+    assert "scaleBar" in st and st["scaleBar"] is None  # null: drawn without one, not never set

@@ -73,7 +73,11 @@
   function mapGeometry(cv, right) {
     const d = state.data, [ax, ay] = d.nav_axes.concat([{ scale: 1, units: "" }]);
     const W = cv.width - 10 - right, H = cv.height - 20;
-    const aspect = d.height === 1 ? 8 / d.width : (d.height * Math.abs(ay.scale || 1)) / (d.width * Math.abs(ax.scale || 1));
+    // a non-uniform axis (tilts in acquisition order) has no one length a pixel: its pixels are drawn square
+    const step = (a) => (a.coords ? 1 : Math.abs(a.scale || 1));
+    const uniform = !ax.coords && !ay.coords;
+    const aspect = d.height === 1 ? 8 / d.width
+      : (d.height * (uniform ? step(ay) : 1)) / (d.width * (uniform ? step(ax) : 1));
     let w = W, h = W * aspect;
     if (h > H) { h = H; w = H / aspect; }
     return { x: 5, y: 5, w, h };
@@ -88,8 +92,10 @@
 
   function drawScaleBar(ctx, g) {
     const d = state.data, ax = d.nav_axes[0], span = Math.abs(ax.scale) * d.width;
-    if (!(span > 0) || !ax.units) return;
+    state.scaleBar = null;
+    if (!(span > 0) || !ax.units || d.nav_axes.some((a) => a.coords)) return;  // no one length a pixel
     const len = niceStep(span / 5, 1) > span / 3 ? niceStep(span / 10, 1) : niceStep(span / 5, 1);
+    state.scaleBar = scaleBar(len, ax.units).label;
     const px = len / span * g.w, x = g.x + 8, y = g.y + g.h - 10;
     ctx.fillStyle = "rgba(0,0,0,.55)"; ctx.fillRect(x - 4, y - 15, Math.max(px, 44) + 8, 22);
     ctx.fillStyle = "#fff"; ctx.fillRect(x, y, px, 3);
