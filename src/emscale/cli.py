@@ -360,7 +360,8 @@ def view(
     no_browser: bool = typer.Option(False, "--no-browser", help="Print the URL instead of opening a browser."),
     port: int = typer.Option(None, "--port", help="A fixed port on 127.0.0.1 (default: a free one)."),
 ):
-    """Explore FILE in the browser: navigator map, pixel and region spectra, energy-window maps (Ctrl-C ends)."""
+    """Explore FILE in the browser: navigator map, pixel and region spectra, energy-window maps; an image or a stack
+    of them (a tilt series) image by image (Ctrl-C ends)."""
     from .viewer import main_view
 
     raise typer.Exit(main_view(file, index=index, no_browser=no_browser, port=port))

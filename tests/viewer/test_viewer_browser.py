@@ -238,3 +238,35 @@ def test_msa_writes_a_channel_without_data_as_nan_not_zero(browser, tmp_path):
     (tmp_path / "p.msa").write_text(text, newline="")
     back = em.load(tmp_path / "p.msa").data
     assert np.isnan(back[5]) and np.array_equal(np.delete(back, 5), np.delete(d[y, x], 5))
+
+
+def test_a_tilt_series_opens_at_its_middle_image_and_steps_through_the_stack(browser, artifacts):
+    """Images along a tilt axis: the map is the middle image (not the sum of all), the slider shows another, a
+    click plots the pixel's values through the stack against the tilts."""
+    import emscale as em
+
+    rng = np.random.default_rng(4)
+    stack = rng.integers(0, 1000, (5, 12, 16), dtype=np.uint16)
+    tilts = [-60.0, -20.0, 0.0, 35.0, 70.0]
+    s = em.Signal(stack, axes=[{"name": "tilt", "units": "deg", "coords": tilts},
+                               {"name": "y", "units": "nm", "scale": 2.0}, {"name": "x", "units": "nm", "scale": 2.0}],
+                  signal_type="image", title="tilt series")
+    with view(s, open_browser=False) as server:
+        browser.get(server.url)
+        wait(browser, "s.ready && s.mapsLoaded >= 1 && s.spectraDrawn >= 1")
+        assert state(browser, "s.errors") == []
+        assert browser.find_element("id", "stack").is_displayed()
+        np.testing.assert_array_equal(np.array(state(browser, "Array.from(s.map)")).reshape(12, 16), stack[2])
+        assert browser.find_element("id", "navinfo").text == "image 2 of 5 (tilt 0 deg)"
+        loaded = state(browser, "s.mapsLoaded")
+        browser.execute_script("window.emscaleViewer.showImage(4);")
+        wait(browser, f"s.mapsLoaded > {loaded}")
+        np.testing.assert_array_equal(np.array(state(browser, "Array.from(s.map)")).reshape(12, 16), stack[4])
+        assert browser.find_element("id", "stack").get_attribute("value") == "4"
+        drawn = state(browser, "s.spectraDrawn")
+        browser.execute_script("window.emscaleViewer.selectPixel(9, 3);")
+        wait(browser, f"s.spectraDrawn > {drawn}")
+        assert state(browser, "s.spectrum") == stack[:, 3, 9].tolist()
+        assert "5 images along 'tilt' of 16 x 12" in browser.find_element("id", "shape").text
+        assert state(browser, "s.errors") == []
+        assert browser.save_screenshot(str(artifacts / "viewer_tilt_series.png"))

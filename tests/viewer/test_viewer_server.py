@@ -182,13 +182,41 @@ def test_line_scans_and_single_spectra_are_shown(cube, axes):
 
 
 def test_signals_the_viewer_cannot_show_are_refused_clearly():
-    # images (a tilt series from `emscale view`): the advice to transpose could not be followed from a shell
-    with pytest.raises(DataError, match=r"this signal holds images \(.*\), not spectra: draw them with"):
-        ViewerData(em.Signal(np.zeros((3, 4, 5)), axes=[{"navigate": True}, {"navigate": False}, {}]))
-    with pytest.raises(DataError, match="one signal axis is needed, this signal has 3"):
+    # images over two navigation axes (4D-STEM): which one to show is the user's choice
+    with pytest.raises(DataError, match=r"holds images \(.*\) over 2 navigation axes .*: pick one position"):
+        ViewerData(em.Signal(np.zeros((2, 3, 4, 5)), axes=[{"navigate": True}] * 2 + [{"navigate": False}] * 2))
+    with pytest.raises(DataError, match="one or two signal axes are needed, this signal has 3"):
         ViewerData(em.Signal(np.zeros((3, 4, 5)), axes=[{"navigate": False}] * 3))
     with pytest.raises(DataError, match="at most two axes; this signal has 3"):
         ViewerData(em.Signal(np.zeros((2, 3, 4, 5))))
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_stack_of_images_is_read_as_a_spectrum_image_through_the_stack(tmp_path, lazy):
+    """A tilt series (images along a non-uniform tilt axis) was refused ("this signal holds images, not spectra"):
+    the image is now the map, a pixel's values through the stack its spectrum, a window of one tilt that image."""
+    rng = np.random.default_rng(3)
+    stack = rng.integers(0, 30000, (5, 6, 7), dtype=np.int16)
+    tilts = [-60.0, -20.0, 0.0, 35.0, 70.0]
+    s = em.Signal(stack, axes=[{"name": "tilt", "units": "deg", "coords": tilts},
+                               {"name": "y", "units": "nm", "scale": 2.0}, {"name": "x", "units": "nm", "scale": 2.0}],
+                  signal_type="image")
+    if lazy:  # a store: read a block of pixels through every image, never the whole stack at once
+        s.save(tmp_path / "t.zarr")
+        s = em.load(tmp_path / "t.zarr", lazy=True)
+    d = ViewerData(s)
+    assert (d.width, d.height) == (7, 6) and d.energy.name == "tilt"
+    np.testing.assert_array_equal(d.spectrum(3, 4), stack[:, 4, 3])
+    np.testing.assert_array_equal(d.window_map((35.0, 35.0))[0], stack[3])
+    np.testing.assert_array_equal(d.window_map((-20.0, 0.0))[0], stack[1:3].sum(axis=0, dtype=np.int64))
+    np.testing.assert_array_equal(d.region(1, 3, 2, 4), stack[:, 2:4, 1:3].sum(axis=(1, 2), dtype=np.int64))
+    with view(s, open_browser=False) as v:
+        info = get(v, "/api/info")[1]
+        assert info["images"] and info["energy"]["values"] == tilts and info["marker_kind"] is None
+        assert [a["name"] for a in info["nav_axes"]] == ["x", "y"]
+    one = ViewerData(em.Signal(stack[2], axes=[{"name": "y"}, {"name": "x"}], signal_type="image"))
+    assert (one.width, one.height) == (7, 6) and one.energy.size == 1
+    np.testing.assert_array_equal(one.window_map()[0], stack[2])
 
 
 def test_a_second_cube_gives_its_own_numbers(make_cube, axes):

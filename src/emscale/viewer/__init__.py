@@ -7,7 +7,9 @@ The page is plain JavaScript drawing on canvases, inlined in one HTML answer: no
 offline. It shows the navigator (the sum over the signal, or over an energy window dragged on the spectrum)
 with calibrated axes, a scale bar and a colour bar; a clicked (or hovered) pixel's spectrum; a dragged
 rectangle's summed spectrum; X-ray line or edge markers for chosen elements; log/linear, contrast limits and
-colour map; CSV export of the spectrum and PNG export of the map.
+colour map; CSV export of the spectrum and PNG export of the map. An image, or a stack of images along one axis
+(a tilt series, a volume's slices), is shown image by image with a slider; a pixel's values through the stack are
+its spectrum, and a window dragged over them maps the sum of those images (:mod:`.data`).
 
 Jupyter: the returned :class:`ViewerServer` displays as an inline frame of the same local page
 (``_repr_html_``), rather than an anywidget/ipywidgets widget. Reason: one front end and one data path, the

@@ -8,6 +8,11 @@ For a spectrum image stored ``data[y, x, E]`` (numpy order; a line scan ``data[x
 
 Sums of integer counts are exact (int64); of floats, float64. Windows are given in calibrated units and map to
 channels with :meth:`emscale.Axis.value_to_index` (HyperSpy's rounding), clipped to the axis.
+
+An image ``data[y, x]`` or a stack of them ``data[n, y, x]`` (a tilt series, a volume's slices, a time series) is
+read as the spectrum image ``data[y, x, n]`` (:func:`.reading.images_as_spectra`): the map of a window of one is
+that image, of a wider window the sum of its images (a projection of a volume's slab), and a pixel's "spectrum" is
+its value through the stack.
 """
 
 from __future__ import annotations
@@ -17,11 +22,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..core.axes import Axis
 from ..core.errors import DataError
 from ..core.signal import Signal, is_sparse_scan, measured_mask
 from ..engine import Pass, run_pass
 from ..plotting import check_real
-from .reading import BlockReader, Crop, storage_array
+from .reading import BlockReader, Crop, images_as_spectra, storage_array
 
 MAP_CACHE_ENTRIES = 32
 
@@ -47,25 +53,30 @@ def _acc_dtype(dtype) -> np.dtype:
 
 
 class ViewerData:
-    """The read side of the viewer for one signal with one signal axis and at most two navigation axes.
+    """The read side of the viewer for one signal with one signal axis and at most two navigation axes, or with
+    two signal axes (images) and at most one navigation axis (the stack's: :attr:`stack_axis`, which then plays the
+    energy axis).
 
     Parameters
     ----------
-    signal : the spectrum image (numpy or lazy); it is never copied into memory as a whole.
+    signal : the spectrum image or images (numpy or lazy); it is never copied into memory as a whole.
     executor : engine executor for the passes (default: the configured one).
     """
 
     def __init__(self, signal: Signal, executor=None):
         if not isinstance(signal, Signal):
             raise DataError(f"the viewer shows a Signal, not {type(signal).__name__}")
-        if signal.sig_ndim == 2:  # an image or a stack of them (a tilt series): nothing to transpose into spectra
+        images = signal.sig_ndim == 2
+        if images and signal.nav_ndim > 1:
             raise DataError(
-                f"the viewer shows spectra; this signal holds images ({', '.join(a.name for a in signal.sig_axes)}), "
-                "not spectra: draw them with em.load(path).plot() in Python"
+                f"the viewer shows an image or a stack of images along one axis; this signal holds images "
+                f"({', '.join(a.name for a in signal.sig_axes)}) over {signal.nav_ndim} navigation axes "
+                f"({', '.join(a.name for a in signal.nav_axes)}): pick one position of all but one with inav"
             )
-        if signal.sig_ndim != 1:
+        if signal.sig_ndim not in (1, 2):
             raise DataError(
-                f"the viewer shows spectra: one signal axis is needed, this signal has {signal.sig_ndim} "
+                f"the viewer shows spectra or images: one or two signal axes are needed, this signal has "
+                f"{signal.sig_ndim} "
                 f"({', '.join(a.name for a in signal.sig_axes)}); transpose it or pick one with isig"
             )
         if signal.nav_ndim > 2:
@@ -77,12 +88,16 @@ class ViewerData:
         self.signal = signal
         self.executor = executor
         src = storage_array(signal.data)
-        if signal.nav_ndim == 0:  # one spectrum: a 1x1 navigator
+        # images: the image is the navigator, the stack's axis the spectrum's (:func:`.reading.images_as_spectra`)
+        self.stack_axis = (signal.nav_axes[0] if signal.nav_ndim else Axis("image", 1)) if images else None
+        if images:
+            src = images_as_spectra(src)
+        elif signal.nav_ndim == 0:  # one spectrum: a 1x1 navigator
             src = np.asarray(src[...]).reshape(1, -1)
         self.source = src
-        self.n_nav = max(signal.nav_ndim, 1)
+        self.n_nav = 2 if images else max(signal.nav_ndim, 1)
         self.reader = BlockReader(src, self.n_nav)
-        self.energy = signal.sig_axes[0]
+        self.energy = self.stack_axis if images else signal.sig_axes[0]
         # a sparse scan's unmeasured positions hold zeros nobody counted: no data, not zero counts
         mask = measured_mask(signal) if is_sparse_scan(signal) else None
         self.measured = mask if mask is not None and mask.shape == tuple(src.shape[: self.n_nav]) else None

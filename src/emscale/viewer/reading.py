@@ -109,6 +109,43 @@ class BlockReader:
                 self._held -= old.nbytes
 
 
+def images_as_spectra(source):
+    """A stack of images ``[n, rows, cols]`` (or one image ``[rows, cols]``) as the spectrum image
+    ``[rows, cols, n]`` the viewer reads: a pixel's "spectrum" is its value through the stack (a tilt series'
+    intensity against tilt), and a window map the sum of the images in the window (one image for a window of
+    one). A numpy source is a view; a zarr or dask one is read through :class:`_StackAsSpectra`."""
+    if isinstance(source, np.ndarray):
+        return source[..., None] if source.ndim == 2 else np.moveaxis(source, 0, -1)
+    return _StackAsSpectra(source)
+
+
+class _StackAsSpectra:
+    """The read side of :func:`images_as_spectra` over a zarr or dask array: indexing ``[rows, cols, images]``
+    with slices reads ``source[images, rows, cols]`` (only the chunks those cover)."""
+
+    def __init__(self, source):
+        self.source = source
+        self.dtype = np.dtype(source.dtype)
+        if source.ndim == 2:
+            self.shape = (*source.shape, 1)
+        else:
+            self.shape = (*source.shape[1:], source.shape[0])
+        self.ndim = 3
+        chunks = _nav_chunk_sizes(source, source.ndim)
+        self.chunks = (*chunks, 1) if source.ndim == 2 else (*chunks[1:], chunks[0])
+
+    def __getitem__(self, key) -> np.ndarray:
+        key = tuple(key) if isinstance(key, tuple) else (key,)
+        rows, cols, images = (key + (slice(None),) * 3)[:3]
+        if self.source.ndim == 2:
+            if not isinstance(images, slice) and images != 0:
+                raise IndexError(f"image {images} of 1")
+            block = materialise(self.source[rows, cols])
+            return block[..., None] if isinstance(images, slice) else block
+        return np.moveaxis(materialise(self.source[images, rows, cols]), 0, -1) if isinstance(images, slice) else (
+            materialise(self.source[images, rows, cols]))
+
+
 class Crop:
     """A rectangular part of ``source`` as an array ``run_pass`` can partition along its first dimension.
 

@@ -394,14 +394,33 @@
       state.mapStats = { min: body.min, max: body.max, minPositive, sorted: finite };
       autoContrast();
       state.mapsLoaded++;
-      $("navinfo").textContent = body.window
-        // low..high whichever way the axis runs (a falling wavelength-derived energy axis read 2.49..1.998)
-        ? `map of ${fmt(Math.min(...body.window))}..${fmt(Math.max(...body.window))} ${state.info.energy.units} (channels ${body.channels[0]}..${body.channels[1]})`
-        : "map: sum over all channels";
+      $("navinfo").textContent = mapLabel(body);
+      if (state.info.images && body.channels[0] === body.channels[1]) $("stack").value = body.channels[0];
       drawNavigator(); drawSpectrum();
     } catch (err) { report(err); } finally {
       clearInterval(poll); $("progress").hidden = true; $("bar").style.width = "0"; state.pending--;
     }
+  }
+
+  function mapLabel(body) {
+    const en = state.info.energy, [i0, i1] = body.channels, unit = en.units ? " " + en.units : "";
+    if (state.info.images) {
+      const at = (i) => `${en.name || "image"} ${fmt(en.values[i])}${unit}`;
+      if (en.values.length === 1) return "the image";
+      return i0 === i1 ? `image ${i0} of ${en.values.length} (${at(i0)})`
+        : `sum of images ${i0}..${i1} (${at(i0)} to ${fmt(en.values[i1])}${unit})`;
+    }
+    // low..high whichever way the axis runs (a falling wavelength-derived energy axis read 2.49..1.998)
+    return body.window
+      ? `map of ${fmt(Math.min(...body.window))}..${fmt(Math.max(...body.window))} ${en.units} (channels ${i0}..${i1})`
+      : "map: sum over all channels";
+  }
+
+  // A stack of images: show image i (a window of that one channel of the stack's axis).
+  function showImage(i) {
+    const e = energies(), k = Math.max(0, Math.min(e.length - 1, Math.round(i)));
+    $("stackval").textContent = `${k} (${fmt(e[k])}${state.info.energy.units ? " " + state.info.energy.units : ""})`;
+    return loadMap([e[k], e[k]]);
   }
 
   function autoContrast() {
@@ -523,6 +542,7 @@
     $("vmax").onchange = (ev) => { state.vmax = parseFloat(ev.target.value); drawNavigator(); };
     $("auto").onclick = () => { if (state.mapStats) { autoContrast(); drawNavigator(); } };
     $("fullwin").onclick = () => loadMap(null);
+    $("stack").oninput = (ev) => showImage(Number(ev.target.value));
     $("elements").onchange = loadMarkers;
     $("kind").onchange = loadMarkers;
     $("csv").onclick = () => download("spectrum.csv", new Blob([spectrumCSV()], { type: "text/csv" }));
@@ -536,8 +556,20 @@
       const info = state.info;
       document.title = "emscale viewer: " + (info.title || "signal");
       $("title").textContent = info.title || "emscale viewer";
-      $("shape").textContent = `${info.signal_type || "signal"} · navigation ${info.nav_shape.join(" x ") || "-"} · ` +
-        `${info.energy.values.length} channels · ${info.dtype}${info.lazy ? " · lazy" : ""}`;
+      const n = info.energy.values.length;
+      $("shape").textContent = info.images
+        ? `${info.signal_type || "signal"} · ${n === 1 ? "one image" : `${n} images along '${info.energy.name}'`} of ` +
+          `${info.width} x ${info.height} · ${info.dtype}${info.lazy ? " · lazy" : ""}`
+        : `${info.signal_type || "signal"} · navigation ${info.nav_shape.join(" x ") || "-"} · ` +
+          `${n} channels · ${info.dtype}${info.lazy ? " · lazy" : ""}`;
+      // an image or a stack of them: the image is the map, a pixel's values through the stack its "spectrum"
+      $("stackctl").hidden = !(info.images && n > 1);
+      $("stack").max = String(n - 1);
+      if (info.images) {
+        $("fullwin").textContent = "map: sum of all images";
+        $("navhint").textContent = "click a pixel: its values through the stack · drag a rectangle: their sums";
+        $("spechint").textContent = "drag over the profile: the sum of those images";
+      }
       $("kind").value = "auto";
       // element lines and edges sit on an energy axis (eV, keV): on a wavelength (cathodoluminescence) the
       // control was offered and every use of it answered an error
@@ -545,13 +577,13 @@
       if (info.elements.length && info.marker_kind !== null) $("elements").value = info.elements.join(", ");
       fitNavigatorHeight();
       bindControls(); bindNavigator(); bindSpectrum();
-      await loadMap(null);
+      await (info.images && n > 1 ? showImage(Math.floor(n / 2)) : loadMap(null));  // a slice, not their sum
       await Promise.all([selectPixel(Math.floor(info.width / 2), Math.floor(info.height / 2)), loadMarkers()]);
     } catch (err) { report(err); }
     state.ready = true;
   }
 
   window.emscaleViewer = { state, pixelToClient, energyToClient, spectrumCSV, spectrumMSA, selectPixel, selectRegion,
-    loadMap };
+    loadMap, showImage };
   start();
 })();
