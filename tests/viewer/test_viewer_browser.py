@@ -270,3 +270,21 @@ def test_a_tilt_series_opens_at_its_middle_image_and_steps_through_the_stack(bro
         assert "5 images along 'tilt' of 16 x 12" in browser.find_element("id", "shape").text
         assert state(browser, "s.errors") == []
         assert browser.save_screenshot(str(artifacts / "viewer_tilt_series.png"))
+
+
+def test_a_volume_opens_slice_by_slice(browser):
+    """A reconstruction (three signal axes) was refused; it opens at its middle slice along its first axis."""
+    import emscale as em
+
+    vol = np.random.default_rng(5).random((6, 10, 8)).astype(np.float32)
+    s = em.Signal(vol, axes=[{"name": n, "navigate": False, "units": "nm", "scale": 1.5} for n in "zyx"],
+                  signal_type="volume")
+    with view(s, open_browser=False) as server:
+        browser.get(server.url)
+        wait(browser, "s.ready && s.mapsLoaded >= 1 && s.spectraDrawn >= 1")
+        assert state(browser, "s.errors") == []
+        assert state(browser, "[s.info.width, s.info.height]") == [8, 10]
+        np.testing.assert_array_equal(np.array(state(browser, "Array.from(s.map)"), dtype=np.float32).reshape(10, 8),
+                                      vol[3])
+        assert browser.find_element("id", "navinfo").text == "slice 3 of 6 (z 4.5 nm)"
+        assert "6 slices along 'z' of 8 x 10" in browser.find_element("id", "shape").text

@@ -185,8 +185,9 @@ def test_signals_the_viewer_cannot_show_are_refused_clearly():
     # images over two navigation axes (4D-STEM): which one to show is the user's choice
     with pytest.raises(DataError, match=r"holds images \(.*\) over 2 navigation axes .*: pick one position"):
         ViewerData(em.Signal(np.zeros((2, 3, 4, 5)), axes=[{"navigate": True}] * 2 + [{"navigate": False}] * 2))
-    with pytest.raises(DataError, match="one or two signal axes are needed, this signal has 3"):
-        ViewerData(em.Signal(np.zeros((3, 4, 5)), axes=[{"navigate": False}] * 3))
+    with pytest.raises(DataError, match=r"one or two signal axes are needed \(three without a navigation axis\), "
+                                        "this signal has 3"):
+        ViewerData(em.Signal(np.zeros((2, 3, 4, 5)), axes=[{"navigate": True}] + [{"navigate": False}] * 3))
     with pytest.raises(DataError, match="at most two axes; this signal has 3"):
         ViewerData(em.Signal(np.zeros((2, 3, 4, 5))))
 
@@ -217,6 +218,11 @@ def test_a_stack_of_images_is_read_as_a_spectrum_image_through_the_stack(tmp_pat
     one = ViewerData(em.Signal(stack[2], axes=[{"name": "y"}, {"name": "x"}], signal_type="image"))
     assert (one.width, one.height) == (7, 6) and one.energy.size == 1
     np.testing.assert_array_equal(one.window_map()[0], stack[2])
+    # a volume (a reconstruction: three signal axes) slice by slice along its first numpy axis
+    volume = ViewerData(em.Signal(stack, axes=[{"name": "z", "navigate": False}, {"name": "y", "navigate": False},
+                                               {"name": "x", "navigate": False}]))
+    assert volume.energy.name == "z" and [a.name for a in volume.image_axes] == ["x", "y"]
+    np.testing.assert_array_equal(volume.window_map((4, 4))[0], stack[4])
 
 
 def test_a_second_cube_gives_its_own_numbers(make_cube, axes):

@@ -25,8 +25,8 @@ def view(signal, open_browser: bool = True, port: int | None = None, executor=No
     Parameters
     ----------
     signal : a spectrum image (one signal axis, up to two navigation axes), or an image or a stack of them along
-        one navigation axis (a tilt series, a volume's slices: shown image by image, a pixel's values through the
-        stack as its spectrum), in memory or lazy; or a
+        one navigation axis (a tilt series: shown image by image, a pixel's values through the stack as its
+        spectrum), or a volume (a reconstruction's three signal axes: slice by slice), in memory or lazy; or a
         :class:`~emscale.decomposition.Decomposition`, shown as its scree, factor/loading pairs and phase map.
     open_browser : open the system browser on the viewer's URL; ignored in Jupyter, where the returned object
         displays as an inline frame of the same page.

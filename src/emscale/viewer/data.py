@@ -55,7 +55,8 @@ def _acc_dtype(dtype) -> np.dtype:
 class ViewerData:
     """The read side of the viewer for one signal with one signal axis and at most two navigation axes, or with
     two signal axes (images) and at most one navigation axis (the stack's: :attr:`stack_axis`, which then plays the
-    energy axis).
+    energy axis), or a volume (three signal axes, none to navigate), read as a stack of slices along its first numpy
+    axis.
 
     Parameters
     ----------
@@ -66,17 +67,18 @@ class ViewerData:
     def __init__(self, signal: Signal, executor=None):
         if not isinstance(signal, Signal):
             raise DataError(f"the viewer shows a Signal, not {type(signal).__name__}")
-        images = signal.sig_ndim == 2
+        # images: one, a stack along one navigation axis, or a volume (three signal axes) slice by slice
+        images = signal.sig_ndim == 2 or (signal.sig_ndim == 3 and signal.nav_ndim == 0)
         if images and signal.nav_ndim > 1:
             raise DataError(
                 f"the viewer shows an image or a stack of images along one axis; this signal holds images "
                 f"({', '.join(a.name for a in signal.sig_axes)}) over {signal.nav_ndim} navigation axes "
                 f"({', '.join(a.name for a in signal.nav_axes)}): pick one position of all but one with inav"
             )
-        if signal.sig_ndim not in (1, 2):
+        if not images and signal.sig_ndim != 1:
             raise DataError(
-                f"the viewer shows spectra or images: one or two signal axes are needed, this signal has "
-                f"{signal.sig_ndim} "
+                f"the viewer shows spectra, images, or a volume's slices: one or two signal axes are needed (three "
+                f"without a navigation axis), this signal has {signal.sig_ndim} "
                 f"({', '.join(a.name for a in signal.sig_axes)}); transpose it or pick one with isig"
             )
         if signal.nav_ndim > 2:
@@ -89,7 +91,8 @@ class ViewerData:
         self.executor = executor
         src = storage_array(signal.data)
         # images: the image is the navigator, the stack's axis the spectrum's (:func:`.reading.images_as_spectra`)
-        self.stack_axis = (signal.nav_axes[0] if signal.nav_ndim else Axis("image", 1)) if images else None
+        self.stack_axis = (signal.axes[0] if signal.ndim == 3 else Axis("image", 1)) if images else None
+        self.image_axes = list(reversed(signal.axes[-2:])) if images else None  # user order (x, y)
         if images:
             src = images_as_spectra(src)
         elif signal.nav_ndim == 0:  # one spectrum: a 1x1 navigator

@@ -10,7 +10,8 @@ Endpoints (all ``GET``; pixel indices are integers in user order, x the column; 
 ===============================  ==========================================================================
 ``/``                            the page (script and style inlined; works offline, no CDN)
 ``/api/info``                    title, type, shape, calibrated axes, energy values, colormaps, elements;
-                                 ``images``: an image or a stack of them (``energy`` is then the stack's axis)
+                                 ``images``: an image or a stack of them (``energy`` is then the stack's axis);
+                                 ``slices``: a volume's
 ``/api/spectrum?x=&y=``          one pixel's spectrum (one storage block read, cached)
 ``/api/region?x0=&x1=&y0=&y1=``  summed spectrum of ``x0 <= x < x1``, ``y0 <= y < y1`` (a pass)
 ``/api/navigator?window=lo,hi``  map summed over the window (no window: every channel); base64 of ``dtype``
@@ -147,7 +148,7 @@ class ViewerServer:
         s = self.data.signal
         e = self.data.energy
         images = self.data.stack_axis is not None  # the images are the navigator, their stack the spectrum's axis
-        nav = [a.to_dict() for a in (s.sig_axes if images else s.nav_axes)] or [
+        nav = [a.to_dict() for a in (self.data.image_axes if images else s.nav_axes)] or [
             {"name": "x", "size": 1, "scale": 1.0, "offset": 0.0, "units": "", "navigate": True}]
         if len(nav) == 1:
             nav.append({"name": "", "size": 1, "scale": 1.0, "offset": 0.0, "units": "", "navigate": True})
@@ -161,7 +162,7 @@ class ViewerServer:
             "elements": [str(v) for v in sample.get("elements", [])] if isinstance(sample, dict) else [],
             "marker_kind": marker_kind(s.signal_type, e.units), "colormaps": colormaps(),
             "measured_fraction": None if self.data.measured is None else float(self.data.measured.mean()),
-            "images": images,
+            "images": images, "slices": images and s.sig_ndim == 3,  # a volume's slices
         }
 
     def api_spectrum(self, q: dict) -> dict:

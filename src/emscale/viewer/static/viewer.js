@@ -407,8 +407,9 @@
     if (state.info.images) {
       const at = (i) => `${en.name || "image"} ${fmt(en.values[i])}${unit}`;
       if (en.values.length === 1) return "the image";
-      return i0 === i1 ? `image ${i0} of ${en.values.length} (${at(i0)})`
-        : `sum of images ${i0}..${i1} (${at(i0)} to ${fmt(en.values[i1])}${unit})`;
+      const what = state.info.slices ? "slice" : "image";
+      return i0 === i1 ? `${what} ${i0} of ${en.values.length} (${at(i0)})`
+        : `sum of ${what}s ${i0}..${i1} (${at(i0)} to ${fmt(en.values[i1])}${unit})`;
     }
     // low..high whichever way the axis runs (a falling wavelength-derived energy axis read 2.49..1.998)
     return body.window
@@ -558,7 +559,8 @@
       $("title").textContent = info.title || "emscale viewer";
       const n = info.energy.values.length;
       $("shape").textContent = info.images
-        ? `${info.signal_type || "signal"} · ${n === 1 ? "one image" : `${n} images along '${info.energy.name}'`} of ` +
+        ? `${info.signal_type || "signal"} · ${n === 1 ? "one image" : `${n} ${info.slices ? "slices" : "images"} ` +
+          `along '${info.energy.name}'`} of ` +
           `${info.width} x ${info.height} · ${info.dtype}${info.lazy ? " · lazy" : ""}`
         : `${info.signal_type || "signal"} · navigation ${info.nav_shape.join(" x ") || "-"} · ` +
           `${n} channels · ${info.dtype}${info.lazy ? " · lazy" : ""}`;
