@@ -288,3 +288,16 @@ def test_a_volume_opens_slice_by_slice(browser):
                                       vol[3])
         assert browser.find_element("id", "navinfo").text == "slice 3 of 6 (z 4.5 nm)"
         assert "6 slices along 'z' of 8 x 10" in browser.find_element("id", "shape").text
+        # the orthogonal sections: slices along y are images of (z, x), along x of (z, y)
+        for along, (h, w) in ((1, (6, 8)), (2, (6, 10))):
+            loaded = state(browser, "s.mapsLoaded")
+            browser.execute_script(f"window.emscaleViewer.sliceAlong({along});")
+            wait(browser, f"s.mapsLoaded > {loaded} && s.info.along === {along} && s.spectrum")
+            assert state(browser, "[s.info.width, s.info.height]") == [w, h]
+            middle = np.take(vol, vol.shape[along] // 2, axis=along)
+            np.testing.assert_array_equal(
+                np.array(state(browser, "Array.from(s.map)"), dtype=np.float32).reshape(h, w), middle)
+            wait(browser, "s.pending === 0")
+            assert state(browser, "s.spectrum") == pytest.approx(
+                np.take(np.take(vol, h // 2, axis=0), w // 2, axis=0 if along == 2 else 1).tolist())
+        assert state(browser, "s.errors") == []

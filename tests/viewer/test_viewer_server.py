@@ -211,10 +211,20 @@ def test_a_stack_of_images_is_read_as_a_spectrum_image_through_the_stack(tmp_pat
     np.testing.assert_array_equal(d.window_map((35.0, 35.0))[0], stack[3])
     np.testing.assert_array_equal(d.window_map((-20.0, 0.0))[0], stack[1:3].sum(axis=0, dtype=np.int64))
     np.testing.assert_array_equal(d.region(1, 3, 2, 4), stack[:, 2:4, 1:3].sum(axis=(1, 2), dtype=np.int64))
+    # its sinograms: slices along y, images of (tilt, x); a pixel's values run along y
+    sino = ViewerData(s, along=1)
+    assert (sino.width, sino.height) == (7, 5) and sino.energy.name == "y"
+    np.testing.assert_array_equal(sino.window_map((4.0, 4.0))[0], stack[:, 2, :])
+    np.testing.assert_array_equal(sino.spectrum(6, 3), stack[3, :, 6])
     with view(s, open_browser=False) as v:
         info = get(v, "/api/info")[1]
         assert info["images"] and info["energy"]["values"] == tilts and info["marker_kind"] is None
         assert [a["name"] for a in info["nav_axes"]] == ["x", "y"]
+        assert info["sections"] == ["tilt", "y", "x"] and info["along"] == 0
+        side = get(v, "/api/info?along=2")[1]
+        assert [a["name"] for a in side["nav_axes"]] == ["y", "tilt"] and side["energy"]["name"] == "x"
+        assert get(v, "/api/spectrum?x=4&y=1&along=2")[1]["values"] == stack[1, 4, :].tolist()
+        assert get(v, "/api/info?along=3")[0] == 400
     one = ViewerData(em.Signal(stack[2], axes=[{"name": "y"}, {"name": "x"}], signal_type="image"))
     assert (one.width, one.height) == (7, 6) and one.energy.size == 1
     np.testing.assert_array_equal(one.window_map()[0], stack[2])

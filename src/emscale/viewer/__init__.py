@@ -9,7 +9,8 @@ with calibrated axes, a scale bar and a colour bar; a clicked (or hovered) pixel
 rectangle's summed spectrum; X-ray line or edge markers for chosen elements; log/linear, contrast limits and
 colour map; CSV export of the spectrum and PNG export of the map. An image, or a stack of images along one axis
 (a tilt series, a volume's slices), is shown image by image with a slider; a pixel's values through the stack are
-its spectrum, and a window dragged over them maps the sum of those images (:mod:`.data`).
+its spectrum, and a window dragged over them maps the sum of those images (:mod:`.data`); a stack or a volume may
+be sliced along its other axes too (sinograms, xz and yz sections).
 
 Jupyter: the returned :class:`ViewerServer` displays as an inline frame of the same local page
 (``_repr_html_``), rather than an anywidget/ipywidgets widget. Reason: one front end and one data path, the

@@ -62,9 +62,11 @@ class ViewerData:
     ----------
     signal : the spectrum image or images (numpy or lazy); it is never copied into memory as a whole.
     executor : engine executor for the passes (default: the configured one).
+    along : for a stack of images or a volume, the axis (numpy order) whose slices are shown: 0, the stack's; 1 or
+        2 the orthogonal sections (a tilt series' sinograms, a volume's xz and yz slices).
     """
 
-    def __init__(self, signal: Signal, executor=None):
+    def __init__(self, signal: Signal, executor=None, along: int = 0):
         if not isinstance(signal, Signal):
             raise DataError(f"the viewer shows a Signal, not {type(signal).__name__}")
         # images: one, a stack along one navigation axis, or a volume (three signal axes) slice by slice
@@ -91,10 +93,16 @@ class ViewerData:
         self.executor = executor
         src = storage_array(signal.data)
         # images: the image is the navigator, the stack's axis the spectrum's (:func:`.reading.images_as_spectra`)
-        self.stack_axis = (signal.axes[0] if signal.ndim == 3 else Axis("image", 1)) if images else None
-        self.image_axes = list(reversed(signal.axes[-2:])) if images else None  # user order (x, y)
+        along = int(along)
+        if along and not (images and signal.ndim == 3 and 0 <= along < 3):
+            raise ValueError(f"along={along}: only a stack of images or a volume is sliced along another axis (0, 1 "
+                             "or 2, in numpy order)")
+        self.along = along
+        self.stack_axis = (signal.axes[along] if signal.ndim == 3 else Axis("image", 1)) if images else None
+        shown = [a for i, a in enumerate(signal.axes) if i != along or signal.ndim == 2]
+        self.image_axes = list(reversed(shown[-2:])) if images else None  # user order (x, y)
         if images:
-            src = images_as_spectra(src)
+            src = images_as_spectra(src, along)
         elif signal.nav_ndim == 0:  # one spectrum: a 1x1 navigator
             src = np.asarray(src[...]).reshape(1, -1)
         self.source = src
@@ -102,7 +110,7 @@ class ViewerData:
         self.reader = BlockReader(src, self.n_nav)
         self.energy = self.stack_axis if images else signal.sig_axes[0]
         # a sparse scan's unmeasured positions hold zeros nobody counted: no data, not zero counts
-        mask = measured_mask(signal) if is_sparse_scan(signal) else None
+        mask = measured_mask(signal) if is_sparse_scan(signal) and not along else None
         self.measured = mask if mask is not None and mask.shape == tuple(src.shape[: self.n_nav]) else None
         # NaN in a float cube: numpy's sums are NaN as soon as one term is (0.5 % NaN blanked 64 % of the map)
         self._sum = np.nansum if np.dtype(src.dtype).kind == "f" else np.sum

@@ -109,41 +109,49 @@ class BlockReader:
                 self._held -= old.nbytes
 
 
-def images_as_spectra(source):
+def images_as_spectra(source, along: int = 0):
     """A stack of images ``[n, rows, cols]`` (or one image ``[rows, cols]``) as the spectrum image
     ``[rows, cols, n]`` the viewer reads: a pixel's "spectrum" is its value through the stack (a tilt series'
     intensity against tilt), and a window map the sum of the images in the window (one image for a window of
-    one). A numpy source is a view; a zarr or dask one is read through :class:`_StackAsSpectra`."""
+    one). ``along``: the dimension of a 3-D source that is the stack (1 or 2: its orthogonal sections). A numpy
+    source is a view; a zarr or dask one is read through :class:`_StackAsSpectra`."""
     if isinstance(source, np.ndarray):
-        return source[..., None] if source.ndim == 2 else np.moveaxis(source, 0, -1)
-    return _StackAsSpectra(source)
+        return source[..., None] if source.ndim == 2 else np.moveaxis(source, along, -1)
+    return _StackAsSpectra(source, along)
 
 
 class _StackAsSpectra:
     """The read side of :func:`images_as_spectra` over a zarr or dask array: indexing ``[rows, cols, images]``
-    with slices reads ``source[images, rows, cols]`` (only the chunks those cover)."""
+    with slices (or an integer image) reads those of ``source``, the stack in its dimension ``along`` (only the
+    chunks they cover)."""
 
-    def __init__(self, source):
+    def __init__(self, source, along: int = 0):
         self.source = source
         self.dtype = np.dtype(source.dtype)
-        if source.ndim == 2:
-            self.shape = (*source.shape, 1)
-        else:
-            self.shape = (*source.shape[1:], source.shape[0])
         self.ndim = 3
         chunks = _nav_chunk_sizes(source, source.ndim)
-        self.chunks = (*chunks, 1) if source.ndim == 2 else (*chunks[1:], chunks[0])
+        if source.ndim == 2:
+            self.order = None
+            self.shape, self.chunks = (*source.shape, 1), (*chunks, 1)
+            return
+        self.order = [d for d in range(3) if d != along] + [along]  # the source's dimension of each of ours
+        self.shape = tuple(source.shape[d] for d in self.order)
+        self.chunks = tuple(chunks[d] for d in self.order)
 
     def __getitem__(self, key) -> np.ndarray:
-        key = tuple(key) if isinstance(key, tuple) else (key,)
-        rows, cols, images = (key + (slice(None),) * 3)[:3]
-        if self.source.ndim == 2:
+        key = (tuple(key) if isinstance(key, tuple) else (key,)) + (slice(None),) * 3
+        rows, cols, images = key[:3]
+        if self.order is None:
             if not isinstance(images, slice) and images != 0:
                 raise IndexError(f"image {images} of 1")
             block = materialise(self.source[rows, cols])
             return block[..., None] if isinstance(images, slice) else block
-        return np.moveaxis(materialise(self.source[images, rows, cols]), 0, -1) if isinstance(images, slice) else (
-            materialise(self.source[images, rows, cols]))
+        index = [None] * 3
+        for ours, d in enumerate(self.order):
+            index[d] = (rows, cols, images)[ours]
+        block = materialise(self.source[tuple(index)])  # its dimensions in the source's order, integers dropped
+        kept = [d for d, i in zip(self.order, (rows, cols, images), strict=True) if isinstance(i, slice)]
+        return np.transpose(block, [sorted(kept).index(d) for d in kept])
 
 
 class Crop:

@@ -11,7 +11,9 @@ Endpoints (all ``GET``; pixel indices are integers in user order, x the column; 
 ``/``                            the page (script and style inlined; works offline, no CDN)
 ``/api/info``                    title, type, shape, calibrated axes, energy values, colormaps, elements;
                                  ``images``: an image or a stack of them (``energy`` is then the stack's axis);
-                                 ``slices``: a volume's
+                                 ``slices``: a volume's; ``sections``: the axes it may be sliced along
+``...&along=1``                  (a stack of images or a volume) every endpoint above, for its slices along
+                                 that axis (numpy order; 0, the default, is the stack's own)
 ``/api/spectrum?x=&y=``          one pixel's spectrum (one storage block read, cached)
 ``/api/region?x0=&x1=&y0=&y1=``  summed spectrum of ``x0 <= x < x1``, ``y0 <= y < y1`` (a pass)
 ``/api/navigator?window=lo,hi``  map summed over the window (no window: every channel); base64 of ``dtype``
@@ -108,6 +110,8 @@ class ViewerServer:
             self.data = ViewerData(signal, executor=executor)
             self.decomposition = None
             self._page = _page("viewer")
+        self._sections: dict[int, ViewerData] = {}  # a stack's or volume's slices along its other axes, as asked
+        self._sections_lock = threading.Lock()
         self.token = secrets.token_urlsafe(24)
         self._httpd = ThreadingHTTPServer((HOST, int(port or 0)), _Handler)
         self._httpd.daemon_threads = True
@@ -143,54 +147,69 @@ class ViewerServer:
             return "<p><em>emscale viewer: closed</em> (open a new one with <code>em.viewer.view(s)</code>)</p>"
         return f'<iframe src="{self.url}" width="100%" height="720" style="border:0"></iframe>'
 
+    def _view(self, q: dict) -> ViewerData:
+        """The view a request asks for: the signal as opened, or (``along=1|2``) a stack's or volume's slices along
+        that axis (numpy order), made on first use."""
+        along = _int(q, "along", 0)
+        if along == 0:
+            return self.data
+        with self._sections_lock:
+            if along not in self._sections:
+                self._sections[along] = ViewerData(self.data.signal, executor=self.data.executor, along=along)
+            return self._sections[along]
+
     # -- endpoints -----------------------------------------------------------------------------------------
     def api_info(self, q: dict) -> dict:
-        s = self.data.signal
-        e = self.data.energy
-        images = self.data.stack_axis is not None  # the images are the navigator, their stack the spectrum's axis
-        nav = [a.to_dict() for a in (self.data.image_axes if images else s.nav_axes)] or [
+        data = self._view(q)
+        s = data.signal
+        e = data.energy
+        images = data.stack_axis is not None  # the images are the navigator, their stack the spectrum's axis
+        nav = [a.to_dict() for a in (data.image_axes if images else s.nav_axes)] or [
             {"name": "x", "size": 1, "scale": 1.0, "offset": 0.0, "units": "", "navigate": True}]
         if len(nav) == 1:
             nav.append({"name": "", "size": 1, "scale": 1.0, "offset": 0.0, "units": "", "navigate": True})
         sample = s.metadata.get("Sample", {}) if isinstance(s.metadata, dict) else {}
         return {
             "title": s.title or "", "signal_type": s.signal_type, "shape": list(s.shape), "dtype": str(s.dtype),
-            "lazy": s.is_lazy, "nav_shape": list(s.nav_shape), "width": self.data.width, "height": self.data.height,
+            "lazy": s.is_lazy, "nav_shape": list(s.nav_shape), "width": data.width, "height": data.height,
             "nav_axes": nav[:2],
             "energy": {"name": e.name, "units": e.units, "values": e.values.tolist(), "uniform": e.is_uniform},
             "y_units": intensity_units(s),
             "elements": [str(v) for v in sample.get("elements", [])] if isinstance(sample, dict) else [],
             "marker_kind": marker_kind(s.signal_type, e.units), "colormaps": colormaps(),
-            "measured_fraction": None if self.data.measured is None else float(self.data.measured.mean()),
+            "measured_fraction": None if data.measured is None else float(data.measured.mean()),
             "images": images, "slices": images and s.sig_ndim == 3,  # a volume's slices
+            # the axes a stack or volume can be sliced along (numpy order), and the one shown
+            "sections": [a.name for a in s.axes] if images and s.ndim == 3 else [], "along": data.along,
         }
 
     def api_spectrum(self, q: dict) -> dict:
         x, y = _int(q, "x"), _int(q, "y", 0)
-        return {"x": x, "y": y, "values": _jsonable(self.data.spectrum(x, y))}
+        return {"x": x, "y": y, "values": _jsonable(self._view(q).spectrum(x, y))}
 
     def api_region(self, q: dict) -> dict:
         # the box actually summed is echoed, not the request (corners swapped or clipped to the navigator)
-        x0, x1, y0, y1 = self.data.region_box(_int(q, "x0"), _int(q, "x1"), _int(q, "y0", 0), _int(q, "y1", 1))
-        v = self.data.region(x0, x1, y0, y1)
+        data = self._view(q)
+        x0, x1, y0, y1 = data.region_box(_int(q, "x0"), _int(q, "x1"), _int(q, "y0", 0), _int(q, "y1", 1))
+        v = data.region(x0, x1, y0, y1)
         return {"x0": x0, "x1": x1, "y0": y0, "y1": y1, "values": _jsonable(v)}
 
     def api_navigator(self, q: dict) -> dict:
-        window = _window(q)
-        m, (i0, i1) = self.data.window_map(window)
+        window, data = _window(q), self._view(q)
+        m, (i0, i1) = data.window_map(window)
         m64 = np.asarray(m, dtype=np.float64)
         finite = m64[np.isfinite(m64)]
-        e = self.data.energy.values
+        e = data.energy.values
         image = _display_map(m)
         return {
-            "width": self.data.width, "height": self.data.height, "channels": [i0, i1],
+            "width": data.width, "height": data.height, "channels": [i0, i1],
             "window": None if window is None else [float(e[i0]), float(e[i1])],
             "min": float(finite.min()) if finite.size else 0.0, "max": float(finite.max()) if finite.size else 0.0,
             "dtype": image.dtype.str, "data": base64.b64encode(image.tobytes()).decode("ascii"),
         }
 
     def api_progress(self, q: dict) -> dict:
-        return self.data.progress()
+        return self._view(q).progress()
 
     def api_decomposition(self, q: dict) -> dict:
         return self.decomposition
@@ -198,7 +217,7 @@ class ViewerServer:
     def api_markers(self, q: dict) -> dict:
         elements = [e for e in _str(q, "elements", "").replace(";", ",").replace(" ", ",").split(",") if e]
         s = self.data.signal
-        markers = element_markers(elements, self.data.energy, s.signal_type, _str(q, "kind", "auto"),
+        markers = element_markers(elements, self._view(q).energy, s.signal_type, _str(q, "kind", "auto"),
                                   beam_energy=_beam_energy(s.metadata))
         return {"markers": markers}
 

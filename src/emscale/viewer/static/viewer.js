@@ -13,7 +13,7 @@
     ready: false, info: null, errors: [],
     pixel: null, region: null, spectrum: null, spectrumLabel: "",
     window: null, channels: null, map: null, mapStats: null, mapsLoaded: 0, navTicks: null,
-    vmin: 0, vmax: 1, navLog: false, specLog: false, cmap: "viridis",
+    vmin: 0, vmax: 1, navLog: false, specLog: false, cmap: "viridis", along: 0,
     markers: [], latencies: [], frameLatencies: [], spectraDrawn: 0, pending: 0,
     progress: null,
   };
@@ -21,6 +21,7 @@
   // ---------------------------------------------------------------------------------------------- server
   async function api(path, params) {
     const q = new URLSearchParams(params || {});
+    if (state.along) q.set("along", String(state.along));  // a stack's or volume's slices along another axis
     const r = await fetch(path + (q.toString() ? "?" + q : ""), { headers: { "X-Emscale-Token": token } });
     const body = await r.json();
     if (!r.ok) throw new Error(body.error || r.statusText);
@@ -551,41 +552,68 @@
     $("png").onclick = () => navCanvas.toBlob((b) => download("map.png", b), "image/png");
   }
 
+  // What the page shows of the signal's info: the header, the stack's slider and the hints.
+  function applyInfo() {
+    const info = state.info;
+    document.title = "emscale viewer: " + (info.title || "signal");
+    $("title").textContent = info.title || "emscale viewer";
+    const n = info.energy.values.length;
+    $("shape").textContent = info.images
+      ? `${info.signal_type || "signal"} · ${n === 1 ? "one image" : `${n} ${info.slices ? "slices" : "images"} ` +
+        `along '${info.energy.name}'`} of ` +
+        `${info.width} x ${info.height} · ${info.dtype}${info.lazy ? " · lazy" : ""}`
+      : `${info.signal_type || "signal"} · navigation ${info.nav_shape.join(" x ") || "-"} · ` +
+        `${n} channels · ${info.dtype}${info.lazy ? " · lazy" : ""}`;
+    // an image or a stack of them: the image is the map, a pixel's values through the stack its "spectrum"
+    $("stackctl").hidden = !(info.images && n > 1);
+    $("stack").max = String(n - 1);
+    if (info.images) {
+      $("fullwin").textContent = "map: sum of all images";
+      $("navhint").textContent = "click a pixel: its values through the stack · drag a rectangle: their sums";
+      $("spechint").textContent = "drag over the profile: the sum of those images";
+    }
+    $("alongctl").hidden = !info.sections.length;
+    // element lines and edges sit on an energy axis (eV, keV): on a wavelength (cathodoluminescence) the
+    // control was offered and every use of it answered an error
+    $("markerctl").hidden = info.marker_kind === null;
+    fitNavigatorHeight();
+  }
+
+  // The first view, or (a stack or volume) its slices along another axis: the middle one, and its middle pixel.
+  async function show() {
+    const info = state.info, n = info.energy.values.length;
+    await (info.images && n > 1 ? showImage(Math.floor(n / 2)) : loadMap(null));  // a slice, not their sum
+    await Promise.all([selectPixel(Math.floor(info.width / 2), Math.floor(info.height / 2)), loadMarkers()]);
+  }
+
+  async function sliceAlong(k) {
+    try {
+      state.along = Number(k);
+      state.info = await api("/api/info");
+      state.pixel = null; state.region = null; state.spectrum = null; state.map = null;
+      $("along").value = String(state.along);
+      applyInfo();
+      await show();
+    } catch (err) { report(err); }
+  }
+
   async function start() {
     try {
       state.info = await api("/api/info");
       const info = state.info;
-      document.title = "emscale viewer: " + (info.title || "signal");
-      $("title").textContent = info.title || "emscale viewer";
-      const n = info.energy.values.length;
-      $("shape").textContent = info.images
-        ? `${info.signal_type || "signal"} · ${n === 1 ? "one image" : `${n} ${info.slices ? "slices" : "images"} ` +
-          `along '${info.energy.name}'`} of ` +
-          `${info.width} x ${info.height} · ${info.dtype}${info.lazy ? " · lazy" : ""}`
-        : `${info.signal_type || "signal"} · navigation ${info.nav_shape.join(" x ") || "-"} · ` +
-          `${n} channels · ${info.dtype}${info.lazy ? " · lazy" : ""}`;
-      // an image or a stack of them: the image is the map, a pixel's values through the stack its "spectrum"
-      $("stackctl").hidden = !(info.images && n > 1);
-      $("stack").max = String(n - 1);
-      if (info.images) {
-        $("fullwin").textContent = "map: sum of all images";
-        $("navhint").textContent = "click a pixel: its values through the stack · drag a rectangle: their sums";
-        $("spechint").textContent = "drag over the profile: the sum of those images";
-      }
+      const al = $("along");
+      info.sections.forEach((name, k) => al.add(new Option(`${name} (axis ${k})`, String(k), false, k === 0)));
+      al.onchange = () => sliceAlong(al.value);
+      applyInfo();
       $("kind").value = "auto";
-      // element lines and edges sit on an energy axis (eV, keV): on a wavelength (cathodoluminescence) the
-      // control was offered and every use of it answered an error
-      $("markerctl").hidden = info.marker_kind === null;
       if (info.elements.length && info.marker_kind !== null) $("elements").value = info.elements.join(", ");
-      fitNavigatorHeight();
       bindControls(); bindNavigator(); bindSpectrum();
-      await (info.images && n > 1 ? showImage(Math.floor(n / 2)) : loadMap(null));  // a slice, not their sum
-      await Promise.all([selectPixel(Math.floor(info.width / 2), Math.floor(info.height / 2)), loadMarkers()]);
+      await show();
     } catch (err) { report(err); }
     state.ready = true;
   }
 
   window.emscaleViewer = { state, pixelToClient, energyToClient, spectrumCSV, spectrumMSA, selectPixel, selectRegion,
-    loadMap, showImage };
+    loadMap, showImage, sliceAlong };
   start();
 })();
