@@ -130,6 +130,8 @@ def inpaint(
             decomposition=decomposition, **params
         )
         choice = {"model": model, "n_components": int(si_info["n_components"])}  # "auto" resolved
+        if si_info["interpolated_channels"].size:
+            choice["interpolated_channels"] = int(si_info["interpolated_channels"].size)
     elif tile is not None:  # what each tile's hold-out chose, counted over the tiles
         data, choice = inpaint_tiled(
             s.data, m, method, int(tile), int(overlap), seed, executor=executor, progress=progress,

@@ -22,6 +22,11 @@ def nearest(image, mask, seed: int = 0) -> np.ndarray:
 
     ``seed`` is accepted for a uniform interface (the method is deterministic)."""
     img, m = check_image_and_mask(image, mask)
+    return _nearest_of(img, m)
+
+
+def _nearest_of(img: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """``img`` (rows, columns[, values]) with each unmeasured pixel taking its nearest measured pixel's values."""
     from scipy import ndimage  # here: scipy's submodules cost 0.1-1 s at `import emscale`
     _, (iy, ix) = ndimage.distance_transform_edt(~m, return_indices=True)
     return img[iy, ix]
@@ -29,22 +34,30 @@ def nearest(image, mask, seed: int = 0) -> np.ndarray:
 
 def linear(image, mask, seed: int = 0) -> np.ndarray:
     """Delaunay piecewise-linear interpolation of the measured pixels; nearest fill outside their hull."""
+    img, m = check_image_and_mask(image, mask)
+    return fill_linear(img[m], m)
+
+
+def fill_linear(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The image ``(rows, columns)``, or images ``(rows, columns, n)``, whose measured pixels (``mask`` True, in row
+    order) hold ``values`` (``(measured,)`` or ``(measured, n)``) and whose others are their Delaunay piecewise-linear
+    interpolation, one triangulation for every image; nearest fill outside the measured pixels' hull."""
     from scipy.interpolate import LinearNDInterpolator
 
-    img, m = check_image_and_mask(image, mask)
-    pts = np.argwhere(m)
+    values = np.asarray(values, dtype=np.float64)
+    out = np.zeros(mask.shape + values.shape[1:])
+    out[mask] = values
+    pts = np.argwhere(mask)
     if len(pts) < 3:
-        return nearest(img, m)
+        return _nearest_of(out, mask)
     try:
-        interp = LinearNDInterpolator(pts, img[m], fill_value=np.nan)
+        interp = LinearNDInterpolator(pts, values, fill_value=np.nan)
     except Exception:  # collinear points (a single row or column): no triangulation
-        return nearest(img, m)
-    miss = np.argwhere(~m)
-    out = img.copy()
-    out[~m] = interp(miss)
+        return _nearest_of(out, mask)
+    out[~mask] = interp(np.argwhere(~mask))
     hole = ~np.isfinite(out)
     if hole.any():
-        out[hole] = nearest(img, m)[hole]
+        out[hole] = _nearest_of(out, mask)[hole]
     return out
 
 

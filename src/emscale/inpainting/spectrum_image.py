@@ -34,6 +34,7 @@ import numpy as np
 from ..core.errors import DataError, check_flag
 from ..engine import Pass, run_pass
 from ..sampling.patterns import check_mask
+from .baselines import fill_linear
 from .image import reconstruct_image
 from .spectra import denoise_count_spectra
 
@@ -78,7 +79,9 @@ def inpaint_spectrum_image(
     -------
     (cube, info): float32 array of the shape of ``s.data`` (clipped at 0 for count data); info holds
     ``n_components``, ``factors`` (channels x k, denoised when ``denoise_spectra``), ``raw_factors`` (the
-    decomposition's own) and the inpainted ``loadings`` (rows x columns x k).
+    decomposition's own), the inpainted ``loadings`` (rows x columns x k) and ``interpolated_channels``: the
+    channels the decomposition left out (the EDS zero-energy peak, masked or hot channels), which hold their
+    measured values, linearly interpolated between the measured pixels.
     """
     from ..decomposition import decompose
 
@@ -120,15 +123,32 @@ def inpaint_spectrum_image(
         f = np.concatenate([f, extra[1][:, None]], axis=1)
     ft = np.ascontiguousarray(f.T)
     floor = 0.0 if counts else -np.inf  # a model of counts is clipped at zero (no negative expected counts)
+    # the channels the model does not hold (the EDS zero-energy peak, masked or hot channels) were written 0 at every
+    # pixel, measured ones too: a real Bruker map lost 21 % of its counts. They are their measured values,
+    # interpolated between the measured pixels
+    unfit = np.flatnonzero(out_of_fit)
+    filled = _interpolated_channels(s, m, unfit) if unfit.size else None
 
     def model_block(block, rows):
-        return np.maximum(block @ ft, floor).astype(np.float32)
+        cube = np.maximum(block @ ft, floor).astype(np.float32)
+        if filled is not None:
+            cube[..., unfit] = filled[rows]
+        return cube
 
     # partitions sized by the cube they produce (the maps are tiny): each holds one float64 product at a time
     row_bytes = max(int(np.prod(maps.shape[1:-1])) * ft.shape[1] * 8, 1)
     cube = run_pass(maps, Pass(model_block, None, name="inpaint-spectrum-image"), executor=executor,
                     progress=progress, rows=max(1, MODEL_BLOCK_BYTES // row_bytes))
-    return cube, {"n_components": k, "factors": f[:, :k], "raw_factors": raw, "loadings": maps[..., :k]}
+    return cube, {"n_components": k, "factors": f[:, :k], "raw_factors": raw, "loadings": maps[..., :k],
+                  "interpolated_channels": unfit}
+
+
+def _interpolated_channels(s, m: np.ndarray, channels: np.ndarray) -> np.ndarray:
+    """(rows, columns, len(channels)) float32: those channels' measured values, linearly interpolated between the
+    measured pixels (:func:`.baselines.fill_linear`, one triangulation for all)."""
+    values = s.data[..., channels]
+    values = np.asarray(values.compute() if hasattr(values, "compute") else values)
+    return fill_linear(values[m], m).astype(np.float32)
 
 
 # set by the reconstruction itself
