@@ -26,10 +26,11 @@ import numpy as np
 
 from ..core.axes import Axis
 from ..core.calibrate import on_recalibration
-from ..core.errors import AxisError, DataError, FileFormatError, is_number
+from ..core.errors import AxisError, DataError, FileFormatError, is_number, warn_caller
 from ..core.history import file_beside_input
 from ..core.registry import operation
 from ..core.signal import Signal, derive
+from .tilt_axis import resolve_tilt_axis
 
 TILT_AXES = ("y", "x")
 
@@ -120,6 +121,12 @@ def checked_angles(angles, n_tilts: int, stacklevel: int = 3) -> np.ndarray:
     return a
 
 
+def check_tilt_axis_name(tilt_axis) -> None:
+    """``"y"``, ``"x"`` or ``"auto"`` (:func:`.tilt_axis.resolve_tilt_axis`)."""
+    if not isinstance(tilt_axis, str) or tilt_axis not in (*TILT_AXES, "auto"):
+        raise AxisError(f"tilt_axis {tilt_axis!r}: use one of {TILT_AXES}, or 'auto' (told by the projections)")
+
+
 def check_tilt_axis(shape, tilt_axis: str, axis_shift: float) -> None:
     """The tilt axis of a stack of ``shape`` (n_tilts, ny, nx): ``"y"`` or ``"x"``, and inside the image."""
     if tilt_axis not in TILT_AXES:
@@ -130,7 +137,7 @@ def check_tilt_axis(shape, tilt_axis: str, axis_shift: float) -> None:
 
 
 def tilt_series(
-    images, angles, pixel_size: float | None = None, units: str = "nm", tilt_axis: str = "y",
+    images, angles, pixel_size: float | None = None, units: str = "nm", tilt_axis: str = "auto",
     axis_shift: float = 0.0, metadata: dict | None = None,
 ) -> Signal:
     """A tilt-series Signal from a stack of projections and their tilt angles.
@@ -141,7 +148,10 @@ def tilt_series(
         the tilts; a Signal keeps its signal-axis calibration unless ``pixel_size`` is given.
     angles : tilt angles in degrees, one per projection.
     pixel_size, units : image calibration (default 1 and ``units``, or the Signal's).
-    tilt_axis : ``"y"`` or ``"x"``: the image axis parallel to the tilt axis.
+    tilt_axis : ``"y"`` or ``"x"``: the image axis parallel to the tilt axis; ``"auto"`` (the default): the one
+        the projections follow (:func:`.tilt_axis.resolve_tilt_axis`: each row's intensity centroid must move with
+        the tilt as a point of the object does), ``"y"`` where they do not tell. A named axis the projections
+        clearly contradict is said in a warning. ``metadata["Tomography"]["tilt_axis_evidence"]`` holds the numbers.
     axis_shift : tilt-axis position on the perpendicular image axis, pixels from its centre.
 
     Returns
@@ -183,6 +193,13 @@ def tilt_series(
         raise DataError(f"images: values up to {largest:.3g} exceed float32's range ({np.finfo(np.float32).max:.3g}), "
                         "in which the series is reconstructed; scale the data down")
     data = data.astype(np.float32)
+    check_tilt_axis_name(tilt_axis)
+    tilt_axis, evidence = resolve_tilt_axis(data, a, tilt_axis)
+    if evidence.get("contradicted"):
+        other = "x" if tilt_axis == "y" else "y"
+        warn_caller(f"tilt_axis={tilt_axis!r}: the projections follow tilts about {other!r} "
+                    f"{evidence['ratio']:.1f} x better ({evidence['reason'][len('named; '):]}); a volume about the "
+                    f"wrong axis is smeared: check tilt_axis, or leave it 'auto'")
     check_tilt_axis(data.shape, tilt_axis, axis_shift)
     if pixel_size is not None and not (is_number(pixel_size) and 0 < pixel_size < np.inf):
         # -1 made a volume of negative scale, its atoms' coordinates mirrored
@@ -194,10 +211,11 @@ def tilt_series(
     md.setdefault("Signal", {})["signal_type"] = "tilt_series"
     s = Signal(data, axes=[tilt_axis_entry(a)] + list(sig_axes), signal_type="tilt_series", metadata=md)
     s.metadata["Tomography"] = axis_record(md.get("Tomography", {}), s.axes[1:], tilt_axis, float(axis_shift))
+    s.metadata["Tomography"]["tilt_axis_evidence"] = evidence
     return s
 
 
-def load_tilt_series(path, angles=None, tilt_axis: str = "y", axis_shift: float = 0.0) -> Signal:
+def load_tilt_series(path, angles=None, tilt_axis: str = "auto", axis_shift: float = 0.0) -> Signal:
     """Load an MRC tilt series (``emscale.load``, through RosettaSciIO) as a tilt series (:func:`as_tilt_series`),
     angles from ``angles``, a ``.rawtlt``/``.tlt`` beside it. Both steps are in the result's history, so it replays
     from the file.
@@ -236,8 +254,8 @@ def load_tilt_series(path, angles=None, tilt_axis: str = "y", axis_shift: float 
     return as_tilt_series(s, angles=angles, tilt_axis=tilt_axis, axis_shift=axis_shift, rawtlt=rawtlt)
 
 
-@operation("as_tilt_series")
-def as_tilt_series(s: Signal, angles: list[float] | None = None, tilt_axis: str = "y", axis_shift: float = 0.0,
+@operation("as_tilt_series", check={"tilt_axis": check_tilt_axis_name})
+def as_tilt_series(s: Signal, angles: list[float] | None = None, tilt_axis: str = "auto", axis_shift: float = 0.0,
                    rawtlt: str | dict | None = None) -> Signal:
     """A loaded stack of projections (e.g. ``em.load("HAADF.mrc")``: one navigation axis, images as signal) as a
     tilt series: navigation axis ``"tilt"`` with ``angles`` (degrees; ``None``: the navigation axis's own values),
