@@ -601,3 +601,46 @@ def test_a_replay_under_other_blas_threads_is_compared_to_each_arrays_scale(tmp_
     monkeypatch.setattr(runner, "_threading", real_threading)
     monkeypatch.setattr(runner, "execute", replayed_with(near_zero))
     assert replay_outdir(out) == ["signal: replayed result differs from the recorded one"]
+
+
+def test_what_a_step_warns_goes_into_the_manifest_and_the_report_and_an_old_manifest_still_replays(sample,
+                                                                                                    tmp_path):
+    # the warnings were on the console only: the report and the manifest of a run whose NMF did not converge
+    # said nothing of it
+    folder, _, _ = sample
+    text = RECIPE.split('[[step]]\nop = "decompose"\nname = "pca"')[0] + (
+        '[[step]]\nop = "decompose"\nname = "nmf"\nmethod = "nmf"\nn_components = 3\nseed = 3\nmax_iter = 10\n')
+    out = tmp_path / "res"
+    with pytest.warns(UserWarning, match="nmf stopped at max_iter=10") as shown:
+        run_recipe(_write(folder, text, "warns.toml"), out)
+    assert sum("stopped at max_iter" in str(w.message) for w in shown) == 1  # shown once, as before
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [len(st["warnings"]) for st in manifest["steps"]] == [0, 1]
+    said = manifest["steps"][1]["warnings"][0]
+    assert said.startswith("nmf stopped at max_iter=10 before its loss settled")
+    report = (out / "report.html").read_text()
+    assert f"<li>step 2 (decompose → nmf): {said}</li>" in report
+    with pytest.warns(UserWarning, match="stopped at max_iter"):
+        assert replay_outdir(out) == []
+    # a manifest written before steps kept their warnings replays as it did
+    for st in manifest["steps"]:
+        del st["warnings"]
+    del manifest["report_warnings"]
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    with pytest.warns(UserWarning, match="stopped at max_iter"):
+        assert replay_outdir(out) == []
+
+
+def test_what_drawing_the_report_warns_is_in_the_report_escaped_and_in_the_manifest(tmp_path):
+    data = np.random.default_rng(0).uniform(1.0, 10.0, (4, 5, 16))
+    data[1, 2, 3] = np.nan
+    em.Signal(data).save(tmp_path / "nan.zarr")
+    recipe = _write(tmp_path, '[input]\npath = "nan.zarr"\n\n[[step]]\nop = "isig"\nkey = "0:8"\n', "nan.toml")
+    out = tmp_path / "res"
+    with pytest.warns(UserWarning, match="are NaN"):
+        run_recipe(recipe, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["steps"][0]["warnings"] == []
+    assert len(manifest["report_warnings"]) == 1 and manifest["report_warnings"][0].startswith("1 of 320 values of <")
+    report = (out / "report.html").read_text()
+    assert "<li>drawing this report: 1 of 320 values of &lt;Signal" in report

@@ -24,7 +24,7 @@ import numpy as np
 from ...core import codec, registry
 from ...core import history as _history
 from ...core.atomic import atomic_dir, check_output_folder, replaceable_folder
-from ...core.errors import EmscaleError
+from ...core.errors import EmscaleError, recording_warnings
 from ...core.result import Result, load_result
 from ...core.signal import Signal
 from ...engine.passes import data_digest
@@ -46,6 +46,7 @@ class StepRecord:
     peak_rss_mb: float
     summary: str
     as_run: dict = field(default_factory=dict)  # values the step ran with for parameters left at None (_as_run)
+    warnings: list[str] = field(default_factory=list)  # what the step warned (core.errors.warning_text), in order
 
 
 @dataclass
@@ -275,8 +276,9 @@ def _steps_kept(recipe: Recipe, s: Signal, progress, keep, input_steps: int):
         op = operation_for(st.op)
         params = _call_params(st.op, st.params, input_steps)
         _check_starts(recipe, st, i, len(s.history) - 1 - input_steps)
+        warned: list[str] = []
         try:
-            with _history.files_read() as read:
+            with _history.files_read() as read, recording_warnings(warned):
                 obj = op.function(results[st.of] if op.on is not None else s, **params)
         except (EmscaleError, ValueError) as exc:  # a value only the data can refute (n_components=50 of 4)
             where = _where(recipe, st, i)
@@ -298,7 +300,7 @@ def _steps_kept(recipe: Recipe, s: Signal, progress, keep, input_steps: int):
                 scans.append({"sparse": before, "reconstruction": s, "reference": reference})
         summary = repr(obj) if isinstance(obj, Signal) else repr(obj).splitlines()[0][:200]
         records.append(StepRecord(st.op, st.params, st.name, time.perf_counter() - t0, _peak_rss_mb(), summary,
-                                  _as_run(op, st.params, obj, read)))
+                                  _as_run(op, st.params, obj, read), warned))
     if progress:
         progress(len(recipe.steps), len(recipe.steps), "done")
     return first, s, results, records, scans
@@ -415,8 +417,10 @@ def run_recipe(recipe, outdir, overwrite: bool = False, progress=None, report: b
         }
         result.manifest = manifest
         if report:
+            drawing: list[str] = []  # what drawing the report's figures warned (NaN in the input's navigator)
             write_report(result, tmp / recipe.output["report"], recipe_text=(tmp / RECIPE).read_text(),
-                         extra_sections=sections, up=up)
+                         extra_sections=sections, up=up, warned=drawing)
+            manifest["report_warnings"] = drawing
         manifest["files"] = file_digests(tmp)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
         made.append(result)
