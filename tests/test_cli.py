@@ -207,6 +207,25 @@ def test_pattern_writes_the_positions_a_scan_generator_reads(tmp_path, capsys):
                                         make_pattern("line_hop", (64, 80), 0.1, 0, mean_run=8.0))
 
 
+def test_info_on_a_position_list_says_it_is_one_in_a_line(tmp_path, capsys):
+    # `emscale info` on what `emscale pattern` writes said "could not be read (corrupt or truncated?) -- Impulse:
+    # ...; Protochips: ..." for a .csv and showed an .npy as an image of 2 x n pixels
+    for name in ("scan.csv", "scan.npy"):
+        code, said, _ = run(capsys, "pattern", "random", "-o", str(tmp_path / name), "--shape", "30", "40")
+        assert code == 0 and "120 of 1200 positions" in said, said
+        code, out, err = run(capsys, "info", str(tmp_path / name))
+        assert code == 0 and err == "" and len(out.strip().splitlines()) == 1, (out, err)
+        assert out.startswith(f"{tmp_path / name}: a scan position list (row, column), not a signal file: 120 "
+                              "positions, rows 0-"), out
+    (tmp_path / "dup.csv").write_text("row,column\n0,1\n0,1\n3,5\n")
+    code, out, err = run(capsys, "info", str(tmp_path / "dup.csv"))
+    assert code == 0 and ("3 positions, 1 of them repeating an earlier one, rows 0-3, columns 1-5 (a grid of at "
+                          "least 4 x 6: the list does not record its size)") in out, (out, err)
+    np.save(tmp_path / "image.npy", np.arange(12.0).reshape(6, 2))  # a float array is data, not positions
+    code, out, err = run(capsys, "info", str(tmp_path / "image.npy"))
+    assert code == 0 and "position list" not in out and "signal(s)" in out, (out, err)
+
+
 def test_pattern_help_names_the_shape_as_two_numbers():
     # it read "--shape <int,int>...", and "--shape 64,64" was refused
     from typer.testing import CliRunner

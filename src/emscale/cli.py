@@ -70,6 +70,9 @@ def describe_file(path: Path) -> str:
 
     if result_kind(path):
         return describe_result(path)
+    positions = describe_positions(path)
+    if positions is not None:
+        return positions
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         loaded = load_for_summary(path)  # not the SHA-256 of the whole file, which only a history needs
@@ -104,6 +107,38 @@ def _load_notes(caught) -> list[str]:
         if issubclass(w.category, UserWarning) and not issubclass(w.category, NoChecksumsWarning) and text not in notes:
             notes.append(text)
     return notes
+
+
+def describe_positions(path: Path) -> str | None:
+    """What ``emscale info`` prints for a scan position list (``emscale pattern``'s ``.csv`` or ``.npy``, a scan
+    generator's list: two columns of whole numbers), in one line; None for any other file. A ``.csv`` list was
+    called a damaged file (RosettaSciIO's CSV readers failed on it), an ``.npy`` one an image of 2 x n pixels."""
+    import numpy as np
+
+    from .sampling.patterns import read_positions
+
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".npy") or not path.is_file() or path.stat().st_size == 0:
+        return None
+    if suffix == ".npy":  # an array of whole numbers, (n, 2), as save_positions writes; other arrays are data
+        try:
+            head = np.load(path, mmap_mode="r")
+        except (ValueError, OSError, EOFError):
+            return None
+        if head.ndim != 2 or head.shape[1] != 2 or head.dtype.kind not in "iu":
+            return None
+    try:
+        pos = read_positions(path)
+    except EmscaleError:
+        return None
+    n, distinct = len(pos), len(np.unique(pos, axis=0)) if len(pos) else 0
+    if not n:
+        return f"{path}: a scan position list (row, column), not a signal file: it holds no positions"
+    (r0, c0), (r1, c1) = pos.min(axis=0), pos.max(axis=0)
+    repeated = f", {n - distinct} of them repeating an earlier one" if distinct < n else ""
+    return (f"{path}: a scan position list (row, column), not a signal file: {n} positions{repeated}, rows {r0}-{r1}, "
+            f"columns {c0}-{c1} (a grid of at least {r1 + 1} x {c1 + 1}: the list does not record its size); the mask= "
+            "of sample_scan or inpaint")
 
 
 def describe_result(path: Path) -> str:

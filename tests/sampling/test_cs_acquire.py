@@ -259,3 +259,20 @@ def test_a_lazy_draw_holds_a_block_not_the_scan(monkeypatch):
     finally:
         tracemalloc.stop()
     assert total > 0 and peak < 24 * 2**20, peak / 2**20  # the int64 result alone: 64 MiB; in memory it held 80+
+
+
+def test_a_position_list_that_repeats_a_position_is_warned_of_once(tmp_path):
+    # the operation warned, then its record read the list again and warned the same words a second time
+    import warnings
+
+    _image((6, 8)).save(tmp_path / "x.zarr")
+    (tmp_path / "dup.csv").write_text("row,column\n0,1\n0,1\n3,3\n")
+    s = em.load(tmp_path / "x.zarr")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sparse = s.sample_scan(mask="dup.csv")
+    said = [str(w.message) for w in caught if "repeat an earlier one" in str(w.message)]
+    assert len(said) == 1 and said[0].endswith("1 of its 3 positions repeat an earlier one; each position is "
+                                               "measured once (2 positions)")
+    assert int(scan_mask(sparse).sum()) == 2
+    assert sparse.history[-1]["params"]["mask"] is not None  # recorded as the mask it held, as before

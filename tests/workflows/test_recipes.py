@@ -256,8 +256,8 @@ def test_cli_run_history_replay(sample, tmp_path, capsys, monkeypatch):
     def close(outdir, input_path=None):
         import warnings
 
-        warnings.warn("pca: reproduced within a relative 1e-09, not bit for bit: the BLAS threading differs",
-                      stacklevel=2)
+        warnings.warn("pca: reproduced within 1e-09 of each array's largest value, not bit for bit: the BLAS "
+                      "threading differs", stacklevel=2)
         return []
 
     monkeypatch.setattr(recipes, "replay_outdir", close)
@@ -552,3 +552,95 @@ def test_a_pipe_or_a_device_is_no_input(tmp_path):
     for path in (fifo, Path("/dev/zero")):
         with pytest.raises(em.FileFormatError, match="not a regular file"):
             em.load(path)
+
+
+def test_a_replay_under_other_blas_threads_is_compared_to_each_arrays_scale(tmp_path, monkeypatch):
+    # compared element by element (rtol=1e-9, atol=0), a PCA that reproduced to 1e-13 of its values failed where a
+    # loading of 2e-4 moved by 1.3e-9 of itself; a difference of the array's scale must still fail
+    import warnings
+
+    from emscale.workflows.recipes import runner
+
+    rng = np.random.default_rng(0)
+    data = rng.uniform(1.0, 100.0, (6, 7, 32))
+    data[0, 0, 0] = 2e-4  # near zero, next to values of 100
+    em.Signal(data).save(tmp_path / "x.zarr")
+    recipe = _write(tmp_path, '[input]\npath = "x.zarr"\n\n[[step]]\nop = "isig"\nkey = "0:32"\n', "f.toml")
+    out = tmp_path / "res"
+    run_recipe(recipe, out, report=False)
+    real_execute, real_threading = runner.execute, runner._threading
+
+    def replayed_with(change):
+        def execute(*args, **kwargs):
+            first, s, results, records = real_execute(*args, **kwargs)
+            moved = s.data.copy()
+            change(moved)
+            return first, em.Signal(moved, axes=s.axes, history=s.history), results, records
+        return execute
+
+    monkeypatch.setattr(runner, "_threading", lambda: {"openblas:other": 1})
+
+    def near_zero(d):  # 5e-9 of the element, 1e-14 of the array's largest value
+        d[0, 0, 0] *= 1 + 5e-9
+
+    monkeypatch.setattr(runner, "execute", replayed_with(near_zero))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert replay_outdir(out) == []
+    said = [str(w.message) for w in caught if "not bit for bit" in str(w.message)]
+    assert len(said) == 1 and said[0].startswith("signal: reproduced within 1e-09 of each array's largest value")
+
+    def real(d):  # 1e-6 of the array's scale
+        d[3, 3, 3] += 1e-6 * np.abs(d).max()
+
+    monkeypatch.setattr(runner, "execute", replayed_with(real))
+    assert replay_outdir(out) == ["signal: replayed result differs from the recorded one"]
+    monkeypatch.setattr(runner, "execute", replayed_with(lambda d: d.__setitem__((1, 1, 1), np.nan)))
+    assert replay_outdir(out) == ["signal: replayed result differs from the recorded one"]
+    # under the recorded threading, bit for bit only
+    monkeypatch.setattr(runner, "_threading", real_threading)
+    monkeypatch.setattr(runner, "execute", replayed_with(near_zero))
+    assert replay_outdir(out) == ["signal: replayed result differs from the recorded one"]
+
+
+def test_what_a_step_warns_goes_into_the_manifest_and_the_report_and_an_old_manifest_still_replays(sample,
+                                                                                                    tmp_path):
+    # the warnings were on the console only: the report and the manifest of a run whose NMF did not converge
+    # said nothing of it
+    folder, _, _ = sample
+    text = RECIPE.split('[[step]]\nop = "decompose"\nname = "pca"')[0] + (
+        '[[step]]\nop = "decompose"\nname = "nmf"\nmethod = "nmf"\nn_components = 3\nseed = 3\nmax_iter = 10\n')
+    out = tmp_path / "res"
+    with pytest.warns(UserWarning, match="nmf stopped at max_iter=10") as shown:
+        run_recipe(_write(folder, text, "warns.toml"), out)
+    assert sum("stopped at max_iter" in str(w.message) for w in shown) == 1  # shown once, as before
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [len(st["warnings"]) for st in manifest["steps"]] == [0, 1]
+    said = manifest["steps"][1]["warnings"][0]
+    assert said.startswith("nmf stopped at max_iter=10 before its loss settled")
+    report = (out / "report.html").read_text()
+    assert f"<li>step 2 (decompose → nmf): {said}</li>" in report
+    with pytest.warns(UserWarning, match="stopped at max_iter"):
+        assert replay_outdir(out) == []
+    # a manifest written before steps kept their warnings replays as it did
+    for st in manifest["steps"]:
+        del st["warnings"]
+    del manifest["report_warnings"]
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    with pytest.warns(UserWarning, match="stopped at max_iter"):
+        assert replay_outdir(out) == []
+
+
+def test_what_drawing_the_report_warns_is_in_the_report_escaped_and_in_the_manifest(tmp_path):
+    data = np.random.default_rng(0).uniform(1.0, 10.0, (4, 5, 16))
+    data[1, 2, 3] = np.nan
+    em.Signal(data).save(tmp_path / "nan.zarr")
+    recipe = _write(tmp_path, '[input]\npath = "nan.zarr"\n\n[[step]]\nop = "isig"\nkey = "0:8"\n', "nan.toml")
+    out = tmp_path / "res"
+    with pytest.warns(UserWarning, match="are NaN"):
+        run_recipe(recipe, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["steps"][0]["warnings"] == []
+    assert len(manifest["report_warnings"]) == 1 and manifest["report_warnings"][0].startswith("1 of 320 values of <")
+    report = (out / "report.html").read_text()
+    assert "<li>drawing this report: 1 of 320 values of &lt;Signal" in report

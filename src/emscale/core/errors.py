@@ -1,5 +1,7 @@
 """Exceptions raised for bad input; each message names the offending thing."""
 
+import contextlib
+
 
 class EmscaleError(Exception):
     """Base class of every error emscale raises on purpose."""
@@ -132,3 +134,31 @@ def warn_caller(message: str, category: type[Warning] = UserWarning) -> None:
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
         level, frame = level + 1, frame.f_back
     warnings.warn(message, category, stacklevel=level)
+
+
+def warning_text(message, category: type[Warning]) -> str:
+    """A warning as a report or a manifest keeps it: its message, its category named where it is not a
+    ``UserWarning`` (numpy's ``RuntimeWarning: invalid value encountered in divide``)."""
+    return str(message) if category is UserWarning else f"{category.__name__}: {message}"
+
+
+@contextlib.contextmanager
+def recording_warnings(into: list[str]):
+    """A block whose warnings are kept in ``into`` (:func:`warning_text`, each text once, in order; ResourceWarning,
+    a reader's unclosed file, left out) and shown as before once it ends -- raised or not. The filters in force
+    decide, as without it: an ignored warning is neither kept nor shown, ``error`` raises inside the block.
+
+    A recipe's steps and its report keep what they warned so (in the manifest and the report), where it was on the
+    console only."""
+    import warnings
+
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            yield into
+    finally:
+        for w in caught:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
+            text = warning_text(w.message, w.category)
+            if not issubclass(w.category, ResourceWarning) and text not in into:
+                into.append(text)

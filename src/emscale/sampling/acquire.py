@@ -10,6 +10,7 @@ in a :class:`~emscale.Signal` it is stored, bit-packed, in ``metadata["Sampling"
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -185,8 +186,13 @@ def read_mask_file(mask, history) -> tuple[Path, np.ndarray]:
 
 
 def recorded_mask(value, args):
-    """A mask file is recorded as the mask it held: the history replays without the file."""
-    return None if value is None else given_mask(args["s"], value, scan_shape(args["s"]))
+    """A mask file is recorded as the mask it held: the history replays without the file. Read again once the
+    operation ran, which said what the list holds (positions listed twice): not said a second time."""
+    if value is None:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return given_mask(args["s"], value, scan_shape(args["s"]))
 
 
 # the pattern each pattern-specific parameter belongs to: recorded as None for the others, which ignore it

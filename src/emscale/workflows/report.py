@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.atomic import atomic_write
+from ..core.errors import recording_warnings
 from ..core.html import figure, table
 from ..core.signal import is_sparse_scan, measured_mask
 from ..decomposition import ClusterResult, Decomposition
@@ -282,10 +283,32 @@ def _volume_section(vol) -> str:
             + figure(mip_figure(vol), "Tomogram: maximum-intensity projections along z, y and x"))
 
 
+_WARNINGS_HERE = "<!-- warnings -->"  # where the list of warnings goes: known once every figure is drawn
+
+
 def render(run, recipe_text: str, extra_sections: list[tuple[str, str]] | None = None,
-           up: tuple[str, str] | None = None) -> str:
+           up: tuple[str, str] | None = None, warned: list[str] | None = None) -> str:
     """The report's HTML for a :class:`emscale.recipes.runner.RunResult`; ``up``: ``(href, text)`` of a link to
-    the page the report belongs to."""
+    the page the report belongs to. What each step warned (``run.steps[i].warnings``) is listed below the steps,
+    with what drawing the report's own figures warned (kept in ``warned`` too, for the manifest)."""
+    drawing = [] if warned is None else warned
+    with recording_warnings(drawing):
+        out = _parts(run, recipe_text, extra_sections, up)
+    return "\n".join(out).replace(_WARNINGS_HERE, _warnings_list(run.steps, drawing), 1)
+
+
+def _warnings_list(steps, drawing: list[str]) -> str:
+    """The warnings of the run, each beside the step that raised it, escaped; '' where there were none."""
+    items = [f"step {i + 1} ({r.op}{f' → {r.name}' if r.name else ''}): {w}"
+             for i, r in enumerate(steps) for w in getattr(r, "warnings", None) or []]
+    items += [f"drawing this report: {w}" for w in drawing]
+    if not items:
+        return ""
+    return ("<p class='bad'>Warnings:</p><ul class='bad'>"
+            + "".join(f"<li>{html.escape(w)}</li>" for w in items) + "</ul>")
+
+
+def _parts(run, recipe_text: str, extra_sections, up) -> list[str]:
     s0 = run.input_signal
     src = (s0.history[0].get("source", {}) if s0.history else {})
     out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>emscale report</title>"
@@ -325,6 +348,7 @@ def render(run, recipe_text: str, extra_sections: list[tuple[str, str]] | None =
         [(i + 1, r.op + (f" → {r.name}" if r.name else ""), ", ".join(f"{k}={_brief(v)}" for k, v in r.params.items()),
           f"{r.seconds:.3f}", f"{r.peak_rss_mb:.0f}", r.summary) for i, r in enumerate(run.steps)],
         ["#", "step", "parameters", "time (s)", "peak RSS (MB)", "result"]))
+    out.append(_WARNINGS_HERE)
     out.append(f"<p>Total {run.manifest.get('seconds', 0):.2f} s, peak memory "
                f"{run.manifest.get('peak_rss_mb', 0):.0f} MB.</p>")
     out.append(f"<p>Processed signal: {html.escape(repr(run.signal))}</p>")
@@ -365,12 +389,13 @@ def render(run, recipe_text: str, extra_sections: list[tuple[str, str]] | None =
     out.append("<h2>Recipe that reproduces this report</h2>")
     out.append(f"<pre>{html.escape(recipe_text)}</pre>")
     out.append("<p>Re-run and verify: <code>emscale replay OUTDIR</code></p></body></html>")
-    return "\n".join(out)
+    return out
 
 
-def write_report(run, path, recipe_text: str, extra_sections=None, up: tuple[str, str] | None = None) -> Path:
-    """Write the report atomically (temporary sibling, then rename)."""
+def write_report(run, path, recipe_text: str, extra_sections=None, up: tuple[str, str] | None = None,
+                 warned: list[str] | None = None) -> Path:
+    """Write the report atomically (temporary sibling, then rename); ``warned``: as :func:`render`."""
     path = Path(path)
-    text = render(run, recipe_text, extra_sections, up)
+    text = render(run, recipe_text, extra_sections, up, warned)
     atomic_write(path, text, overwrite=True)
     return path
