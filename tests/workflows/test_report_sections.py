@@ -101,6 +101,28 @@ def test_a_recipe_ending_in_a_tomogram_draws_its_slices_with_calibrated_axes(tmp
     assert "24 x 24 x 24 voxels of 0.05 nm" in section
 
 
+def test_a_tomography_report_gives_the_numbers_a_tomographer_checks(tmp_path):
+    """The report held the steps and the volume's figures only: not the tilt axis and why, the vacuum levels, the
+    alignment's shifts and residual, nor the centre-of-mass decision (a reviewer)."""
+    from emscale.tomography.phantoms import ellipsoid_phantom, project_volume
+
+    tilts = [float(t) for t in np.arange(-60.0, 61.0, 10.0)]
+    proj = project_volume(ellipsoid_phantom(32, seed=2), tilts, tilt_axis="x")
+    proj = np.random.default_rng(2).poisson(np.maximum(proj, 0) / proj.max() * 200).astype(np.float32) + 50
+    axes = [{"name": "index", "navigate": True}, {"name": "y", "scale": 0.5, "units": "nm", "navigate": False},
+            {"name": "x", "scale": 0.5, "units": "nm", "navigate": False}]
+    em.Signal(proj, axes=axes).save(tmp_path / "tilts.zarr")
+    text = _run(tmp_path, f'[input]\npath = "tilts.zarr"\n\n[[step]]\nop = "as_tilt_series"\nangles = {tilts}\n'
+                          '\n[[step]]\nop = "subtract_background"\n\n[[step]]\nop = "align_tilts"\n'
+                          '\n[[step]]\nop = "reconstruct_tomogram"\nmethod = "sirt"\nn_iter = 5\n', "tomo_numbers")
+    section = _section(text, "Tomogram")
+    assert "<td>tilt axis</td><td>along image x: the rows' intensity centroids follow the tilts" in section
+    assert re.search(r"<td>background</td><td>\w+, vacuum levels [-\d.e+]+ to [-\d.e+]+", section)
+    assert re.search(r"<td>alignment</td><td>residual rms [\d.e+-]+ px; shifts up to [\d.e+-]+ px", section)
+    assert "<td>centre-of-mass step</td>" in section and "<td>reconstruction</td><td>method sirt" in section
+    assert "Alignment: each projection's shift" in section and section.count("<img") == 3
+
+
 def test_a_spectral_tomography_recipe_draws_each_component_volume_and_spectrum(tmp_path):
     # its (component, z, y, x) result matched no section: the report showed only a repr
     from emscale.tomography.phantoms import project_volume, spectral_phantom

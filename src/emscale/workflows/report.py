@@ -16,6 +16,7 @@ from ..plotting.summaries import finite_summaries
 from ..sampling.autonomous import AutonomousResult
 from ..sampling.slads import SladsResult
 from .report_sampling import autonomous_section, slads_section
+from .report_tomography import tomography_record
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
@@ -248,6 +249,8 @@ def _component_volumes_section(vols, s0) -> str:
 
     n = vols.axes[0].size
     body = f"<p>{n} component volume(s) of {' x '.join(str(a.size) for a in vols.axes[1:])} voxels</p>"
+    body += tomography_record({k: v for k, v in vols.metadata.get("Tomography", {}).items()
+                               if k not in ("factors", "pure_voxels")})
     factors = np.asarray(vols.metadata.get("Tomography", {}).get("factors", []), dtype=float)
     if factors.ndim == 2 and factors.shape[0] == n:
         body += figure(_factors_figure(factors, s0), "Component spectra (each sums to one)")
@@ -276,7 +279,7 @@ def _volume_section(vol) -> str:
     voxel = [f"{a.scale:g} {a.units}".strip() for a in ax]
     size = (" x ".join(str(a.size) for a in ax) + " voxels of "
             + (voxel[0] if len(set(voxel)) == 1 else " x ".join(voxel)) + f" ({', '.join(a.name for a in ax)})")
-    body = f"<p>{html.escape(size)}</p>"
+    body = f"<p>{html.escape(size)}</p>" + tomography_record(vol.metadata.get("Tomography", {}))
     if vol.nbytes > SCAN_FIGURE_BYTES:
         return body + f"<p>Not drawn: the volume holds {vol.nbytes / 1e9:.1f} GB.</p>"
     return (body + figure(orthoslices_figure(vol), "Tomogram: orthogonal slices through the centre")
