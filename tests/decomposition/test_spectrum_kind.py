@@ -44,3 +44,24 @@ def test_an_untyped_eds_cube_is_separated_as_the_typed_one():
     np.testing.assert_array_equal(untyped.factors_array, typed.factors_array)
     assert float(np.median(spectral_angles(untyped.factors_array.T, truth.spectra))) <= 2.0
     assert untyped.component_names() == typed.component_names()
+
+
+def test_an_untyped_cube_masks_the_zero_energy_peak_only_where_it_holds_one(real_dir):
+    """Typed EDS always masks the channels below 0.1 keV; untyped, only a peak there is masked: a spectral phantom
+    on 0-6.4 keV, smooth through 0 keV, went 0.5-0.9 -> 2.7-3.1 degrees from the truth with its first channel
+    masked. The real Bruker map, untyped, holds a strobe peak (6 x the counts a channel of 0.1-0.3 keV)."""
+    rng = np.random.default_rng(0)
+    e = np.arange(64) * 0.1
+    spectra = np.stack([np.exp(-0.5 * ((e - c) / 0.8) ** 2) + 0.1 for c in (2.0, 3.9, 5.1)])
+    cube = rng.poisson(50 * rng.dirichlet(np.ones(3), (24, 24)) @ spectra).astype(np.uint16)
+    axes = [{"name": "y"}, {"name": "x"}, {"name": "Energy", "units": "keV", "scale": 0.1}]
+    smooth = decompose(Signal(cube, axes=axes), "nmf", n_components=3)
+    assert smooth.info["eds"] and smooth.params["zero_peak_channels"] == 0
+    assert smooth.info["zero_peak_reason"].endswith("no zero-energy peak")
+    typed = decompose(Signal(cube, axes=axes, signal_type="EDS_TEM"), "nmf", n_components=3)
+    assert typed.params["zero_peak_channels"] == 1 and "zero_peak_reason" not in typed.info
+    import emscale as em
+
+    bcf = em.load(real_dir / "30x30_instructively_packed_16bit_compressed.bcf", index=1)
+    bare = decompose(Signal(bcf.data, axes=bcf.axes), "pca", n_components=3)
+    assert bare.params["zero_peak_channels"] == 58 and bare.info["zero_peak_reason"].endswith("a zero-energy peak")

@@ -22,7 +22,7 @@ from .map_groups import pure_pixels_refused, refit_on_map_groups
 from .rank import MIN_CHANNEL_COUNTS, MIN_RANK_CHANNELS, elbow, estimate_rank, rank_channels, suggest_binning
 from .regions import MIN_PIXELS, PixelLayout
 from .result import Decomposition
-from .spectrum_kind import eds_kind
+from .spectrum_kind import eds_kind, strobe_peak_shown
 
 METHODS = tuple(sorted(_TABLE))
 _OPTIONS = sorted({o for cls in _TABLE.values() for o in cls.options})  # recorded as the values they ran with
@@ -127,8 +127,9 @@ def decompose(
         ica. See each method's class.
     mask_zero_peak : leave out the EDS detector's zero-energy (strobe) peak, the channels below 0.1 keV, from the
         separation. ``None``: on for EDS spectra with an energy axis in keV or eV: ``signal_type`` starting with
-        "EDS", or none set and an EDS detector's axis (:func:`.spectrum_kind.eds_kind`; ``info["eds"]`` and
-        ``info["eds_reason"]`` say which); ``params["zero_peak_channels"]`` records how many were masked.
+        "EDS", or none set, an EDS detector's axis (:func:`.spectrum_kind.eds_kind`; ``info["eds"]`` and
+        ``info["eds_reason"]`` say which) and a peak there (:func:`.spectrum_kind.strobe_peak_shown`,
+        ``info["zero_peak_reason"]``); ``params["zero_peak_channels"]`` records how many were masked.
         Those channels are 0 in the factors (not modelled; a user's ``signal_mask`` gives NaN).
     mask_hot_channels : leave out hot detector channels (:mod:`.hot_channels`: one channel that counts in every
         pixel at a steady rate, at least ten times each neighbour in the map's total), with a warning that names
@@ -155,7 +156,8 @@ def decompose(
         raise DataError(f"{s!r} holds complex values; decompose needs real data: take their modulus or real part "
                         "first")
     eds, eds_reason = eds_kind(s.signal_type, s.sig_axes[0] if s.sig_ndim == 1 else None)
-    signal_mask, zero_peak = _zero_peak_mask(s, signal_mask, mask_zero_peak, eds)
+    kind_info = {"eds": eds, "eds_reason": eds_reason}
+    signal_mask, zero_peak = _zero_peak_mask(s, signal_mask, mask_zero_peak, eds, kind_info)
     n_zero_peak = 0 if zero_peak is None else int(zero_peak.sum())
     dm, excluded = _data_matrix(s, n_components, navigation_mask, signal_mask, executor, progress)
     excluded["zero_peak_channels"] = n_zero_peak
@@ -227,8 +229,7 @@ def decompose(
     if saturated:
         info["saturated_values"] = saturated
     info = {"solver": solver, "rank_estimate": None if rank is None else int(rank),
-            "rank_method": (evidence or {}).get("method"), "poisson": poisson_note, **rank_info,
-            "eds": eds, "eds_reason": eds_reason} | info
+            "rank_method": (evidence or {}).get("method"), "poisson": poisson_note, **rank_info, **kind_info} | info
     groups = None
     if meth.uses_pure_pixels:
         sigma = vca.noise_level(pca_result.trace, pca_result.eigenvalues, k, dm.n_pixels, dm.n_channels)
@@ -273,11 +274,17 @@ def decompose(
     )
 
 
-def _zero_peak_mask(s: Signal, signal_mask, mask_zero_peak: bool | None, eds: bool):
+def _zero_peak_mask(s: Signal, signal_mask, mask_zero_peak: bool | None, eds: bool, info: dict):
     """The signal mask with the EDS zero-energy peak (channels below :data:`ZERO_PEAK_KEV`) added, and the flat
-    mask of the channels that masked beyond the user's own mask (None: none). ``eds``: :func:`.eds_kind`'s."""
+    mask of the channels that masked beyond the user's own mask (None: none). ``eds``: :func:`.eds_kind`'s; where
+    no signal type says EDS, only where the data show the peak (:func:`.strobe_peak_shown`, said in
+    ``info["zero_peak_reason"]``)."""
     if mask_zero_peak is False or s.sig_ndim != 1 or (mask_zero_peak is None and not eds):
         return signal_mask, None
+    if mask_zero_peak is None and not s.signal_type:
+        shown, info["zero_peak_reason"] = strobe_peak_shown(s, s.sig_axes[0], ZERO_PEAK_KEV)
+        if not shown:
+            return signal_mask, None
     ax = s.sig_axes[0]
     scale = {"kev": 1.0, "ev": 1e-3}.get(str(ax.units).strip().lower())
     if scale is None:
