@@ -121,3 +121,51 @@ def test_a_results_folder_pins_the_angle_file_it_read(real_dir, tmp_path):
     (tmp_path / "HAADF.rawtlt").write_text((tmp_path / "HAADF.rawtlt").read_text().replace("-76", "-75", 1))
     with pytest.raises(RecipeError, match=r"\(as_tilt_series\): rawtlt .*'HAADF.rawtlt': .* is not the file"):
         replay_outdir(tmp_path / "out")
+
+
+BAD_STEPS = [
+    ('op = "subtract_background"\nmethod = "foo"', "method 'foo'"),
+    ('op = "subtract_background"\nmethod = "percentile"\npercentile = 150.0', "percentile 150.0"),
+    ('op = "align_tilts"\nupsample = 0', "upsample must be"),
+    ('op = "reconstruct_tomogram"\nmethod = "art"', "method 'art'"),
+    ('op = "reconstruct_tomogram"\nn_iter = 0', "n_iter must be"),
+    ('op = "reconstruct_tomogram"\nmethod = "fbp"\nn_iter = 10', "takes no iterations"),
+    ('op = "reconstruct_tomogram"\nmethod = "fbp"\nfilter = "cosine"', "filter 'cosine'"),
+    ('op = "reconstruct_tomogram"\nbackend = "cuda"', "backend 'cuda'"),
+    ('op = "trace_atoms"\nmin_distance = 0.5', "min_distance must be"),
+]
+
+
+def test_a_recipe_names_bad_tomography_values_before_any_step_runs(stack_path, tmp_path):
+    """Values the tomography steps refuse were found only when their step ran, after the steps before it (minutes
+    on a large series); now every one is named with its line before the input is read."""
+    from emscale.workflows.recipes import RecipeError, run_recipe
+
+    lines = ['[input]', f'path = "{stack_path.name}"', '', '[[step]]', 'op = "as_tilt_series"',
+             f'angles = {ANGLES.tolist()}', 'tilt_axis = "y"']
+    for step, _ in BAD_STEPS:
+        lines += ['', '[[step]]', step]
+    recipe = stack_path.parent / "bad_tomo.toml"
+    recipe.write_text("\n".join(lines) + "\n")
+    with pytest.raises(RecipeError) as err:
+        run_recipe(recipe, tmp_path / "out", report=False)
+    message = str(err.value)
+    for _, said in BAD_STEPS:
+        assert said in message
+    assert "bad_tomo.toml:9: parameter 'method' of step 'subtract_background'" in message  # its line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kw, said", [({"method": "art"}, "method 'art'"), ({"n_iter": 0}, "n_iter must be"),
+                                      ({"method": "fbp", "filter": "cosine"}, "filter 'cosine'"),
+                                      ({"backend": "cuda"}, "backend 'cuda'")])
+def test_bad_reconstruction_parameters_are_emscale_errors(stack_path, kw, said):
+    """They were plain ValueErrors; a DataError is one too (caught as before) and an EmscaleError as elsewhere."""
+    from emscale.core.errors import DataError
+    from emscale.tomography.background import subtract_background
+
+    ts = as_tilt_series(em.load(stack_path), angles=ANGLES.tolist(), tilt_axis="y")
+    with pytest.raises(DataError, match=said):
+        reconstruct_tomogram(ts, **kw)
+    with pytest.raises(DataError, match="percentile 150"):
+        subtract_background(ts, method="percentile", percentile=150.0)

@@ -48,9 +48,9 @@ class Projector:
 
     def __init__(self, geometry: ParallelGeometry, backend: str = "auto"):
         if backend not in BACKENDS:
-            raise ValueError(f"backend {backend!r} is not one of {BACKENDS}")
+            raise DataError(f"backend {backend!r} is not one of {BACKENDS}")
         if backend == "numba" and not _kernels.HAVE_NUMBA:
-            raise ValueError("backend 'numba' requested but numba is not importable; use 'numpy' or 'auto'")
+            raise DataError("backend 'numba' requested but numba is not importable; use 'numpy' or 'auto'")
         self.geometry = geometry
         if backend == "auto":
             backend = "numba" if _kernels.HAVE_NUMBA else "numpy"

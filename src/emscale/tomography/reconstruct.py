@@ -29,7 +29,16 @@ from ..engine import Pass, run_pass
 from ..io.store import check_store_output, load_zarr
 from .outofcore import reconstruct_slices_to_store, volume_chunks
 from .reconstruction import SOLVERS
-from .slicesolver import series_of, slice_solver, slices_of, tv_weight_choice
+from .slicesolver import (
+    check_backend,
+    check_filter,
+    check_method,
+    check_n_iter,
+    series_of,
+    slice_solver,
+    slices_of,
+    tv_weight_choice,
+)
 from .tiltseries import (
     angles_of,
     axis_record,
@@ -81,7 +90,9 @@ def reconstruct_slices(
                     progress=progress)
 
 
-@operation("reconstruct_tomogram", not_recorded=("scratch",), check={"tv_weight": check_tv_weight})
+@operation("reconstruct_tomogram", not_recorded=("scratch",),
+           check={"method": check_method, "n_iter": check_n_iter, "filter": check_filter, "tv_weight": check_tv_weight,
+                  "backend": check_backend})
 def reconstruct_tomogram(
     s: Signal, method: str = "sirt", n_iter: int | None = None, filter: str = "ramp",
     tv_weight: float | Literal["auto"] = "auto", nonnegative: bool = True, thickness: int | None = None,
@@ -109,6 +120,10 @@ def reconstruct_tomogram(
     ('z', 'nm')
     """
     check_series(s)
+    check_method(method)  # before any pass over the series (TV's choice of weight makes some)
+    check_n_iter(n_iter, {"method": method})
+    check_filter(filter)
+    check_backend(backend)
     if scratch is not None and not Path(scratch).is_dir():  # before the reconstruction, not after it
         raise DataError(f"scratch {str(scratch)!r}: no such folder (the folder that holds the slices out of core)")
     meta = tomo_meta(s)
