@@ -18,12 +18,34 @@ from ..engine import Pass, run_pass
 from .geometry import ParallelGeometry
 from .projector import BACKENDS, Projector, partition_slices
 from .reconstruction import FILTERS, SOLVERS
+from .reconstruction.sirt import N_ITER as SIRT_ITER
 from .reconstruction.tv import N_ITER as TV_ITER
 from .reconstruction.tv import typical_value
 from .tiltseries import check_tilts
 from .tvweight import AUTO, TVWeightChoice, check_tv_weight, choose_tv_weight
 
 METHODS = tuple(SOLVERS)
+ITERATIONS = {"sirt": SIRT_ITER, "tv": TV_ITER}  # the iterative methods' default n_iter
+
+
+def iterations_as_run(n_iter, method: str) -> int | None:
+    """The iterations a reconstruction by ``method`` runs: ``n_iter`` as given, ``None`` the method's default
+    (:data:`ITERATIONS`); None for FBP, which does not iterate. What the history, a pinned recipe and the volume's
+    metadata record, so that a later change of default does not change a replay."""
+    if method not in ITERATIONS:
+        return None if n_iter is None else n_iter
+    return ITERATIONS[method] if n_iter is None else int(n_iter)
+
+
+# the iterations a step recorded before n_iter was written as it ran (absent from a results folder's pinned recipe
+# and manifest, which hold no None) ran with: fixed here, whatever ITERATIONS says later
+ITERATIONS_BEFORE_RECORDED = {"sirt": 100, "tv": 200}
+
+
+def n_iter_before_recorded(method: str) -> dict:
+    """``{"n_iter": ...}`` for a recorded step by ``method`` that predates the recorded n_iter (``before_recorded``
+    of the registry); an explicit None (a history of that time) replays with :data:`ITERATIONS`."""
+    return {"n_iter": ITERATIONS_BEFORE_RECORDED.get(method)}
 
 
 def slice_solver(sinograms, angles, method="sirt", n_iter=None, filter="ramp", tv_weight=AUTO, nonnegative=True,

@@ -32,7 +32,7 @@ from ..core.signal import Signal, derive
 from .phantoms import project_volume
 from .purevoxels import fit_loadings_kl, pure_voxel_unmixing
 from .reconstruct import METHODS, reconstruct_tomogram
-from .slicesolver import check_n_iter
+from .slicesolver import check_n_iter, iterations_as_run, n_iter_before_recorded
 from .tiltseries import axis_record, check_tilt_axis, check_tilts, checked_angles, shift_on, tilt_series
 
 
@@ -190,7 +190,8 @@ def check_recon_n_iter(n_iter, arguments: dict) -> None:
     check_n_iter(n_iter, {"method": arguments.get("recon", "sirt")})
 
 
-@operation("spectral_tomography",
+@operation("spectral_tomography", record={"n_iter": lambda v, a: iterations_as_run(v, a["recon"])},
+           before_recorded=lambda params: n_iter_before_recorded(params.get("recon", "sirt")),
            check={"recon": check_recon, "n_iter": check_recon_n_iter, "seed": check_seed})
 def spectral_tomography(s: Signal, n_components: int | Literal["auto"] | None, method: str = "nmf", recon: str = "sirt",
                         n_iter: int | None = None, seed: int = 0, pure_voxels: bool = True,

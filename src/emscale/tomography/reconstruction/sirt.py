@@ -16,6 +16,8 @@ import numpy as np
 
 from ..projector import Projector
 
+N_ITER = 100  # the default number of iterations
+
 
 def _inverse(x: np.ndarray) -> np.ndarray:
     out = np.zeros_like(x)
@@ -23,7 +25,7 @@ def _inverse(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def sirt(A: Projector, sino: np.ndarray, n_iter: int = 100, nonnegative: bool = True, **_unused) -> np.ndarray:
+def sirt(A: Projector, sino: np.ndarray, n_iter: int = N_ITER, nonnegative: bool = True, **_unused) -> np.ndarray:
     """SIRT of sinograms ``(n_slices, n_angles, n_det)`` -> slices ``(n_slices, nz, nw)`` float32.
 
     Parameters
