@@ -91,13 +91,18 @@ def check_percentile(percentile, arguments: dict) -> None:
         raise DataError(f"percentile {percentile}: must lie in [0, 50] (a low percentile is the vacuum)")
 
 
+def border_as_run(shape, border: int | None) -> int:
+    """The frame width that ``border`` gives on images of ``shape``: as given, or 1/16 of the smaller side (None)."""
+    return max(1, min(shape) // 16) if border is None else border
+
+
 def _frame(shape, border: int | None) -> np.ndarray:
     """The pixels of an image of ``shape`` within ``border`` of its edge (``None``: 1/16 of the smaller side)."""
     n_side = min(shape)
     if n_side < 4:  # "border 1: must be between 1 and 0 px" said the default was wrong, not the images
         raise DataError(f"images of {n_side} px a side are too small for a border frame of vacuum (4 px at least); "
                         "use method='percentile'")
-    border = max(1, n_side // 16) if border is None else border
+    border = border_as_run(shape, border)
     if not 1 <= border <= n_side // 4:
         raise DataError(f"border {border}: must be between 1 and {n_side // 4} px (a quarter of {n_side} px)")
     frame = np.ones(shape, bool)
@@ -206,4 +211,6 @@ def subtract_background(s: Signal, method: str = "border", border: int | None = 
         "background": {"method": method, "levels": levels.tolist(), "scales": scales.tolist(),
                        "normalize": bool(normalize)},
     }
+    if method == "border":  # None as it ran: 1/16 of the image side
+        res.metadata["Tomography"]["background"]["border"] = int(border_as_run(data.shape[1:], border))
     return res
