@@ -42,6 +42,14 @@ def test_known_offset_removed(seed, method):
     assert [e["op"] for e in out.history][-1] == "subtract_background"
 
 
+def test_the_border_a_default_ran_with_is_in_the_metadata():
+    """border=None is 1/16 of the image side: the record said only "border"; it says the width now."""
+    s, *_ = _offset_series(1)  # images 52 px a side
+    assert subtract_background(s).metadata["Tomography"]["background"]["border"] == 3
+    assert subtract_background(s, border=5).metadata["Tomography"]["background"]["border"] == 5
+    assert "border" not in subtract_background(s, method="percentile").metadata["Tomography"]["background"]
+
+
 def test_drift_normalised_to_equal_totals():
     s, clean, offset, drift = _offset_series(4)
     out = subtract_background(s, normalize=True)

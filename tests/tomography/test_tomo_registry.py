@@ -121,3 +121,84 @@ def test_a_results_folder_pins_the_angle_file_it_read(real_dir, tmp_path):
     (tmp_path / "HAADF.rawtlt").write_text((tmp_path / "HAADF.rawtlt").read_text().replace("-76", "-75", 1))
     with pytest.raises(RecipeError, match=r"\(as_tilt_series\): rawtlt .*'HAADF.rawtlt': .* is not the file"):
         replay_outdir(tmp_path / "out")
+
+
+BAD_STEPS = [
+    ('op = "subtract_background"\nmethod = "foo"', "method 'foo'"),
+    ('op = "subtract_background"\nmethod = "percentile"\npercentile = 150.0', "percentile 150.0"),
+    ('op = "align_tilts"\nupsample = 0', "upsample must be"),
+    ('op = "reconstruct_tomogram"\nmethod = "art"', "method 'art'"),
+    ('op = "reconstruct_tomogram"\nn_iter = 0', "n_iter must be"),
+    ('op = "reconstruct_tomogram"\nmethod = "fbp"\nn_iter = 10', "takes no iterations"),
+    ('op = "reconstruct_tomogram"\nmethod = "fbp"\nfilter = "cosine"', "filter 'cosine'"),
+    ('op = "reconstruct_tomogram"\nbackend = "cuda"', "backend 'cuda'"),
+    ('op = "trace_atoms"\nmin_distance = 0.5', "min_distance must be"),
+]
+
+
+def test_a_recipe_names_bad_tomography_values_before_any_step_runs(stack_path, tmp_path):
+    """Values the tomography steps refuse were found only when their step ran, after the steps before it (minutes
+    on a large series); now every one is named with its line before the input is read."""
+    from emscale.workflows.recipes import RecipeError, run_recipe
+
+    lines = ['[input]', f'path = "{stack_path.name}"', '', '[[step]]', 'op = "as_tilt_series"',
+             f'angles = {ANGLES.tolist()}', 'tilt_axis = "y"']
+    for step, _ in BAD_STEPS:
+        lines += ['', '[[step]]', step]
+    recipe = stack_path.parent / "bad_tomo.toml"
+    recipe.write_text("\n".join(lines) + "\n")
+    with pytest.raises(RecipeError) as err:
+        run_recipe(recipe, tmp_path / "out", report=False)
+    message = str(err.value)
+    for _, said in BAD_STEPS:
+        assert said in message
+    assert "bad_tomo.toml:9: parameter 'method' of step 'subtract_background'" in message  # its line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kw, said", [({"method": "art"}, "method 'art'"), ({"n_iter": 0}, "n_iter must be"),
+                                      ({"method": "fbp", "filter": "cosine"}, "filter 'cosine'"),
+                                      ({"backend": "cuda"}, "backend 'cuda'")])
+def test_bad_reconstruction_parameters_are_emscale_errors(stack_path, kw, said):
+    """They were plain ValueErrors; a DataError is one too (caught as before) and an EmscaleError as elsewhere."""
+    from emscale.core.errors import DataError
+    from emscale.tomography.background import subtract_background
+
+    ts = as_tilt_series(em.load(stack_path), angles=ANGLES.tolist(), tilt_axis="y")
+    with pytest.raises(DataError, match=said):
+        reconstruct_tomogram(ts, **kw)
+    with pytest.raises(DataError, match="percentile 150"):
+        subtract_background(ts, method="percentile", percentile=150.0)
+
+
+@pytest.mark.parametrize("method, ran", [("sirt", 100), ("tv", 200)])
+def test_the_iterations_a_default_n_iter_ran_are_recorded(stack_path, method, ran):
+    """n_iter left at None ran the method's default, which the history (None), the volume's metadata (nothing) and
+    a pinned recipe did not say: a later change of the default would have changed a replay. They say it now, and
+    a history of before (None) replays to the same bits."""
+    from emscale.workflows.recipes import replay_outdir, run_recipe
+
+    aligned = align_tilts(as_tilt_series(em.load(stack_path), angles=ANGLES.tolist(), tilt_axis="y"))
+    extra = {"tv_weight": 0.01} if method == "tv" else {}
+    vol = reconstruct_tomogram(aligned, method=method, **extra)
+    assert vol.history[-1]["params"]["n_iter"] == ran
+    assert vol.metadata["Tomography"]["n_iter"] == ran
+    assert vol.metadata["Tomography"]["backend"] in ("numba", "numpy")
+    np.testing.assert_array_equal(em.replay(vol.history).data, vol.data)
+    old = [dict(e) for e in vol.history]
+    old[-1] = {**old[-1], "params": {**old[-1]["params"], "n_iter": None}}
+    np.testing.assert_array_equal(em.replay(old).data, vol.data)
+    if method == "sirt":  # FBP runs no iterations: none said
+        fbp = reconstruct_tomogram(aligned, method="fbp")
+        assert fbp.history[-1]["params"]["n_iter"] is None and "n_iter" not in fbp.metadata["Tomography"]
+        recipe = stack_path.parent / "default_n_iter.toml"
+        recipe.write_text(f'[input]\npath = "{stack_path.name}"\n\n[[step]]\nop = "as_tilt_series"\n'
+                          f'angles = {ANGLES.tolist()}\ntilt_axis = "y"\n\n[[step]]\nop = "reconstruct_tomogram"\n')
+        run_recipe(recipe, stack_path.parent / "out_default_n_iter", report=False)
+        assert "n_iter = 100" in (stack_path.parent / "out_default_n_iter" / "recipe.toml").read_text()
+        assert replay_outdir(stack_path.parent / "out_default_n_iter") == []
+    # a results folder of before holds no n_iter (its pinned recipe and manifest hold no None): the default of then
+    op = registry.get("reconstruct_tomogram")
+    assert op.replay_params({"method": method})["n_iter"] == ran
+    assert op.replay_params({"method": method, "n_iter": None})["n_iter"] is None  # a history of then
+    assert op.replay_params({"method": "fbp"})["n_iter"] is None

@@ -4,16 +4,50 @@ An executor maps a function over partitions and hands back the partial results *
 (:meth:`Executor.map`) or one by one as soon as every partial before it is in (:meth:`Executor.imap`, which holds
 only the partials in flight where the executor can stream). The pass merges them in that fixed order, so every
 executor yields bit-identical results.
+
+A pass given up while its tasks run (an error in the consumer, Ctrl-C, SIGTERM) cancels the tasks not yet started
+and tells the running ones: a long task (a partition of a reconstruction's iterations) calls :func:`check_stop`
+between its steps and ends there, so that the interruption takes effect in a step, not a partition.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor as _Pool
 from contextlib import contextmanager
 from typing import Any
+
+
+class PassStopped(Exception):  # noqa: N818 - a request, not a failure
+    """Raised by :func:`check_stop` in a task whose pass was given up; nothing ever waits for its result."""
+
+
+_task = threading.local()  # .stop: the Event of the pass whose task this thread runs
+
+
+def check_stop() -> None:
+    """End the calling task here (:class:`PassStopped`) where its pass was given up (Ctrl-C, SIGTERM, an error);
+    nothing elsewhere (the main thread, an inline executor, whose interruption arrives as it is). Cheap: a long
+    task calls it between its steps (a reconstruction: every iteration)."""
+    stop = getattr(_task, "stop", None)
+    if stop is not None and stop.is_set():
+        raise PassStopped("the pass this task belongs to was given up")
+
+
+def _stoppable(fn: Callable, stop: threading.Event) -> Callable:
+    """``fn`` run as a task of the pass that ``stop`` ends (:func:`check_stop` sees it)."""
+
+    def task(item):
+        _task.stop = stop
+        try:
+            return fn(item)
+        finally:
+            _task.stop = None
+
+    return task
 
 
 class Executor:
@@ -85,6 +119,10 @@ class ThreadExecutor(Executor):
     def imap(self, fn, items, on_done=None):
         # Results are taken in item order; the next task is submitted once the consumer has taken one, so no
         # more than n_workers + prefetch results are held besides the one the consumer works on.
+        # Given up (an exception here or in the consumer, the generator closed): the tasks not started are
+        # cancelled and the running ones told (check_stop), before the pool's exit waits for them.
+        stop = threading.Event()
+        task = _stoppable(fn, stop)
         with _blas_threads(1), _Pool(self.n_workers) as pool:  # one per partition, whatever n_workers
             pending: deque = deque()
             it: Iterable = iter(enumerate(items))
@@ -95,20 +133,26 @@ class ThreadExecutor(Executor):
                     i, item = next(it)
                 except StopIteration:
                     return False
-                pending.append((i, pool.submit(fn, item)))
+                pending.append((i, pool.submit(task, item)))
                 return True
 
-            while len(pending) < limit and submit_next():
-                pass
-            while pending:
-                i, fut = pending.popleft()
-                out = fut.result()
-                del fut
-                if on_done:
-                    on_done(i)
-                yield out
-                del out
-                submit_next()
+            try:
+                while len(pending) < limit and submit_next():
+                    pass
+                while pending:
+                    i, fut = pending.popleft()
+                    out = fut.result()
+                    del fut
+                    if on_done:
+                        on_done(i)
+                    yield out
+                    del out
+                    submit_next()
+            finally:
+                if pending:  # left before the end
+                    stop.set()
+                    for _, fut in pending:
+                        fut.cancel()
 
     def workers(self) -> int:
         return self.n_workers

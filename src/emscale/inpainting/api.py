@@ -50,7 +50,7 @@ def check_step_params(params, arguments: dict) -> None:
     if params is None or method not in IMAGE_METHODS:
         return
     if not isinstance(params, dict):
-        raise ValueError(f"params must be a table of the method's own parameters, got {params!r}")
+        raise DataError(f"params must be a table of the method's own parameters, got {params!r}")
     check_params({k: v for k, v in params.items() if k != "return_choice"}, method)  # inpaint sets it itself
 
 
@@ -122,7 +122,7 @@ def inpaint(
     params = _checked_params(params, method, s.nav_ndim == 2, n_components, model, tile)
     warn_if_near_empty(f"inpaint {s!r}", m)
     if s.nav_ndim != 2 and decomposition is not None:
-        raise ValueError("decomposition applies to spectrum images; this signal is an image")
+        raise DataError("decomposition applies to spectrum images; this signal is an image")
     choice = {}
     if s.nav_ndim == 2:
         data, si_info = inpaint_spectrum_image(
@@ -162,14 +162,14 @@ def _checked_params(params, method, spectrum_image, n_components, model, tile) -
     misspelt or misplaced name is a ValueError naming it, not a TypeError from deep inside, or silently ignored."""
     check_method(method)
     if params is not None and not isinstance(params, dict):
-        raise ValueError(f"params must be a table of the method's own parameters, got {params!r}")
+        raise DataError(f"params must be a table of the method's own parameters, got {params!r}")
     params = dict(params or {})
     params.pop("return_choice", None)  # the whole-image sparse path asks for it itself
     if spectrum_image and tile is not None:
-        raise ValueError("tile and overlap apply to images; a spectrum image is reconstructed through its low-rank "
+        raise DataError("tile and overlap apply to images; a spectrum image is reconstructed through its low-rank "
                          "model, one partition of rows at a time")
     if not spectrum_image and (n_components != "auto" or model != "nmf"):
-        raise ValueError("n_components and model apply to spectrum images; this signal is an image")
+        raise DataError("n_components and model apply to spectrum images; this signal is an image")
     check_params(params, method, spectrum_image)
     return params
 
@@ -179,6 +179,6 @@ def check_params(params: dict, method: str, spectrum_image: bool | None = None) 
     also takes ``denoise_spectra`` (``spectrum_image`` None: either, as a recipe checks before reading the data)."""
     for name in params:
         if name in RESERVED:
-            raise ValueError(f"params: {name!r} is an argument of inpaint itself; give it there, not in params")
+            raise DataError(f"params: {name!r} is an argument of inpaint itself; give it there, not in params")
     also = {} if spectrum_image is False else {"denoise_spectra": check_denoise_spectra}
     check_method_options(method, params, also)

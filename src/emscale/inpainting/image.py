@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.errors import check_seed, warn_caller
+from ..core.errors import DataError, check_seed, warn_caller
 from .baselines import biharmonic, linear, nearest
 from .dictionary import OPTION_CHECKS as DICTIONARY_OPTIONS
 from .dictionary import check_options as check_dictionary_options
@@ -39,7 +39,7 @@ METHOD_OPTIONS = {
 def check_method(method) -> None:
     """An image method :func:`inpaint_image` knows; else a ValueError listing them."""
     if method not in IMAGE_METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(IMAGE_METHODS)}")
+        raise DataError(f"unknown method {method!r}; choose one of {', '.join(IMAGE_METHODS)}")
 
 
 def check_method_options(method, options: dict, also: dict | None = None) -> None:
@@ -52,7 +52,7 @@ def check_method_options(method, options: dict, also: dict | None = None) -> Non
     problems: list[Exception] = []
     unknown = [name for name in options if name not in checks]
     if unknown:
-        problems.append(ValueError(
+        problems.append(DataError(
             f"params: {method!r} takes no parameter {', '.join(map(repr, unknown))}; it takes "
             f"{', '.join(sorted(checks)) or 'none'}"))
     known = {k: v for k, v in options.items() if k in checks}
@@ -66,7 +66,7 @@ def check_method_options(method, options: dict, also: dict | None = None) -> Non
     if len(problems) == 1:
         raise problems[0]
     if problems:
-        raise ValueError("; ".join(map(str, problems)))
+        raise DataError("; ".join(map(str, problems)))
 
 
 def inpaint_image(image, mask, method: str = "sparse", seed: int = 0, **params) -> np.ndarray:

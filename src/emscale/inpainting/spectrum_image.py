@@ -93,7 +93,7 @@ def inpaint_spectrum_image(
     check_model(model)
     check_denoise_spectra(denoise_spectra)
     if denoise_spectra and model != "nmf":
-        raise ValueError("denoise_spectra=True needs model='nmf' (PCA factors are not count spectra)")
+        raise DataError("denoise_spectra=True needs model='nmf' (PCA factors are not count spectra)")
     dec = decompose(
         s, model, n_components=n_components, seed=seed, navigation_mask=~m, executor=executor, progress=progress,
         **check_decomposition(decomposition),
@@ -184,7 +184,7 @@ def check_denoise_spectra(denoise_spectra) -> None:
 def check_model(model) -> None:
     """A low-rank model name: ``"nmf"`` or ``"pca"``; else a ValueError listing them."""
     if model not in ("nmf", "pca"):
-        raise ValueError(f"unknown model {model!r}; choose 'nmf' or 'pca'")
+        raise DataError(f"unknown model {model!r}; choose 'nmf' or 'pca'")
 
 
 def _channels_out_of_fit(s, dec, k: int) -> np.ndarray:

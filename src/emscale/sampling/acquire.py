@@ -42,7 +42,7 @@ def check_dose(dose) -> None:
     if dose is None:
         return
     if not (is_number(dose) and 0 < dose < np.inf):
-        raise ValueError(f"dose must be a positive, finite factor of the recorded dose, got {dose!r}")
+        raise DataError(f"dose must be a positive, finite factor of the recorded dose, got {dose!r}")
 
 
 def sample_array(data, mask, dose: float | None = None, seed: int = 0) -> np.ndarray:

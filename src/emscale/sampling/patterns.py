@@ -72,7 +72,7 @@ def _check_shape(shape) -> tuple[int, int]:
 def check_fraction(fraction, name: str = "fraction", meaning: str = "the share of scan positions measured") -> float:
     """A share of the scan, a number in (0, 1], as a float; else a ValueError naming ``name`` and its ``meaning``."""
     if not (is_number(fraction) and 0.0 < fraction <= 1.0):
-        raise ValueError(f"{name} must be in (0, 1] ({meaning}), got {fraction!r}")
+        raise DataError(f"{name} must be in (0, 1] ({meaning}), got {fraction!r}")
     return float(fraction)
 
 

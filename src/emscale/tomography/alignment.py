@@ -262,7 +262,7 @@ def estimate_alignment(s: Signal, com: bool | None = None, upsample: int = 20, r
                      com_note)
 
 
-@operation("align_tilts", method=False)
+@operation("align_tilts", method=False, check={"upsample": lambda v: check_count("upsample", v, "1 / upsample pixel")})
 def align_tilts(s: Signal, com: bool | None = None, upsample: int = 20, rotation: bool = False) -> Signal:
     """The aligned tilt series (see :func:`estimate_alignment`), with ``metadata["Tomography"]`` holding
     ``axis_position`` (calibrated; :func:`.tiltseries.axis_shift_of` gives it in pixels), what the series held

@@ -125,6 +125,24 @@ def _enforce_distance(pos: np.ndarray, heights: np.ndarray, min_distance: float)
     return np.flatnonzero(~removed)
 
 
+def check_min_distance(min_distance) -> None:
+    """The smallest distance between atoms: a number >= 1 voxel; else a :class:`DataError`."""
+    if not (is_number(min_distance) and min_distance >= 1):  # NaN too
+        raise DataError(f"min_distance must be at least 1 voxel, got {min_distance}")
+
+
+def check_smooth(smooth) -> None:
+    """The smoothing width: a finite number >= 0 voxels; else a :class:`DataError`."""
+    if not (is_number(smooth) and np.isfinite(smooth) and smooth >= 0):
+        raise DataError(f"smooth must be a finite width >= 0 voxels (0: none), got {smooth}")
+
+
+def check_threshold(threshold) -> None:
+    """A peak height: None (the default rule) or a finite number; else a :class:`DataError`."""
+    if threshold is not None and not (is_number(threshold) and np.isfinite(threshold)):
+        raise DataError(f"threshold must be a finite peak height or None (the default rule), got {threshold}")
+
+
 def locate_atoms(vol, min_distance: float = 4.0, smooth: float = 0.75, threshold: float | None = None,
                  exclude_border: int = 1) -> TracedAtoms:
     """Trace atoms in a volume (numpy ``(z, y, x)`` or a volume Signal).
@@ -157,12 +175,9 @@ def locate_atoms(vol, min_distance: float = 4.0, smooth: float = 0.75, threshold
         raise DataError(f"vol: expected a non-empty (z, y, x) volume, got shape {v.shape}")
     if not np.all(np.isfinite(v)):
         raise DataError("vol contains NaN or infinite values")
-    if not min_distance >= 1:  # NaN too
-        raise ValueError(f"min_distance must be at least 1 voxel, got {min_distance}")
-    if not (np.isfinite(smooth) and smooth >= 0):
-        raise ValueError(f"smooth must be a finite width >= 0 voxels (0: none), got {smooth}")
-    if threshold is not None and not np.isfinite(threshold):
-        raise ValueError(f"threshold must be a finite peak height or None (the default rule), got {threshold}")
+    check_min_distance(min_distance)
+    check_smooth(smooth)
+    check_threshold(threshold)
     from scipy import ndimage  # here: scipy's submodules cost 0.1-1 s at `import emscale`
     vs = ndimage.gaussian_filter(v, smooth) if smooth > 0 else v
     pos, h, thr, bounds = _maxima(vs, min_distance, threshold, exclude_border, warn=True)
@@ -209,7 +224,8 @@ def _maxima(vs: np.ndarray, min_distance: float, threshold, exclude_border: int,
     return pos[kept], h[kept], thr, bounds
 
 
-@operation("trace_atoms")
+@operation("trace_atoms", check={"min_distance": check_min_distance, "smooth": check_smooth,
+                                   "threshold": check_threshold})
 def trace_atoms(vol: Signal, min_distance: float = 4.0, smooth: float = 0.75, threshold: float | None = None,
                 exclude_border: int = 1) -> Signal:
     """The atoms of a volume Signal as a table Signal ``(n_atoms, 4)``: navigation axis ``atom``, signal axis

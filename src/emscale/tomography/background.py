@@ -32,7 +32,7 @@ import warnings
 
 import numpy as np
 
-from ..core.errors import DataError
+from ..core.errors import DataError, check_count, is_number
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 from .tiltseries import check_finite, check_series
@@ -56,13 +56,44 @@ def background_levels(data: np.ndarray, method: str = "border", border: int | No
     levels : (n_tilts,) float64.
     """
     data = np.asarray(data)
-    if method not in BACKGROUND_METHODS:
-        raise DataError(f"method {method!r}: use one of {BACKGROUND_METHODS}")
+    check_background_method(method)
+    check_border(border)
     if method == "percentile":
-        if not 0 <= percentile <= 50:
-            raise DataError(f"percentile {percentile}: must lie in [0, 50] (a low percentile is the vacuum)")
+        check_percentile(percentile, {"method": method})
         return np.percentile(data.reshape(data.shape[0], -1), percentile, axis=1).astype(np.float64)
     return np.median(data[:, _frame(data.shape[1:], border)], axis=1).astype(np.float64)
+
+
+def check_background_method(method) -> None:
+    """A vacuum-level method (:data:`BACKGROUND_METHODS`); else a :class:`DataError` naming them."""
+    if not isinstance(method, str) or method not in BACKGROUND_METHODS:
+        raise DataError(f"method {method!r}: use one of {BACKGROUND_METHODS}")
+
+
+def check_border(border) -> None:
+    """A frame width: None (1/16 of the image side) or a whole number >= 1 of pixels (its upper bound, a quarter
+    of the image side, is checked on the images)."""
+    if border is None:
+        return
+    try:
+        check_count("border", border)
+    except DataError:
+        raise DataError(f"border {border!r}: must be a whole number of pixels >= 1 (None: 1/16 of the image "
+                        "side)") from None
+
+
+def check_percentile(percentile, arguments: dict) -> None:
+    """The percentile of ``method="percentile"`` (``arguments["method"]``): a number in [0, 50]; unused, and not
+    checked, for another method."""
+    if arguments.get("method", "border") != "percentile":
+        return
+    if not (is_number(percentile) and 0 <= percentile <= 50):
+        raise DataError(f"percentile {percentile}: must lie in [0, 50] (a low percentile is the vacuum)")
+
+
+def border_as_run(shape, border: int | None) -> int:
+    """The frame width that ``border`` gives on images of ``shape``: as given, or 1/16 of the smaller side (None)."""
+    return max(1, min(shape) // 16) if border is None else border
 
 
 def _frame(shape, border: int | None) -> np.ndarray:
@@ -71,7 +102,7 @@ def _frame(shape, border: int | None) -> np.ndarray:
     if n_side < 4:  # "border 1: must be between 1 and 0 px" said the default was wrong, not the images
         raise DataError(f"images of {n_side} px a side are too small for a border frame of vacuum (4 px at least); "
                         "use method='percentile'")
-    border = max(1, n_side // 16) if border is None else border
+    border = border_as_run(shape, border)
     if not 1 <= border <= n_side // 4:
         raise DataError(f"border {border}: must be between 1 and {n_side // 4} px (a quarter of {n_side} px)")
     frame = np.ones(shape, bool)
@@ -131,7 +162,8 @@ def _listed(indices: np.ndarray, most: int = 8) -> str:
     return head if indices.size <= most else f"{head} and {indices.size - most} more"
 
 
-@operation("subtract_background")
+@operation("subtract_background", check={"method": check_background_method, "border": check_border,
+                                             "percentile": check_percentile})
 def subtract_background(s: Signal, method: str = "border", border: int | None = None, percentile: float = 1.0,
                         normalize: bool = False) -> Signal:
     """The tilt series less each projection's vacuum level, clipped at zero, optionally with equal totals.
@@ -179,4 +211,6 @@ def subtract_background(s: Signal, method: str = "border", border: int | None = 
         "background": {"method": method, "levels": levels.tolist(), "scales": scales.tolist(),
                        "normalize": bool(normalize)},
     }
+    if method == "border":  # None as it ran: 1/16 of the image side
+        res.metadata["Tomography"]["background"]["border"] = int(border_as_run(data.shape[1:], border))
     return res

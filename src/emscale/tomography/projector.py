@@ -48,13 +48,11 @@ class Projector:
 
     def __init__(self, geometry: ParallelGeometry, backend: str = "auto"):
         if backend not in BACKENDS:
-            raise ValueError(f"backend {backend!r} is not one of {BACKENDS}")
+            raise DataError(f"backend {backend!r} is not one of {BACKENDS}")
         if backend == "numba" and not _kernels.HAVE_NUMBA:
-            raise ValueError("backend 'numba' requested but numba is not importable; use 'numpy' or 'auto'")
+            raise DataError("backend 'numba' requested but numba is not importable; use 'numpy' or 'auto'")
         self.geometry = geometry
-        if backend == "auto":
-            backend = "numba" if _kernels.HAVE_NUMBA else "numpy"
-        self.backend = backend
+        self.backend = backend_as_run(backend)
         g = geometry
         self._args = (g.cos_.astype(np.float64), g.sin_.astype(np.float64), g.rows.copy(), g.det_centre)
 
@@ -147,6 +145,13 @@ def adjoint_mismatch(A: Projector, n_slices: int = 2, seed: int = 0) -> float:
 # float32 an array: 8 slices of 1024 x 1024, as before), and at least MIN_PARTITION_SLICES slices where it fits
 PARTITION_VOXELS = 1 << 23
 MIN_PARTITION_SLICES = 8
+
+
+def backend_as_run(backend: str) -> str:
+    """The projector backend that ``backend`` runs: ``"auto"`` is numba where it is installed, else numpy."""
+    if backend == "auto":
+        return "numba" if _kernels.HAVE_NUMBA else "numpy"
+    return backend
 
 
 def partition_slices(n_slices: int, geometry: ParallelGeometry, executor=None) -> int:

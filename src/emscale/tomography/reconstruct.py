@@ -28,8 +28,20 @@ from ..core.signal import Signal, derive
 from ..engine import Pass, run_pass
 from ..io.store import check_store_output, load_zarr
 from .outofcore import reconstruct_slices_to_store, volume_chunks
+from .projector import backend_as_run
 from .reconstruction import SOLVERS
-from .slicesolver import series_of, slice_solver, slices_of, tv_weight_choice
+from .slicesolver import (
+    check_backend,
+    check_filter,
+    check_method,
+    check_n_iter,
+    iterations_as_run,
+    n_iter_before_recorded,
+    series_of,
+    slice_solver,
+    slices_of,
+    tv_weight_choice,
+)
 from .tiltseries import (
     angles_of,
     axis_record,
@@ -57,7 +69,8 @@ def reconstruct_slices(
     sinograms : numpy, dask or zarr array, read partition by partition.
     angles : degrees, one per tilt.
     method : ``"fbp"``, ``"sirt"`` or ``"tv"`` (Chambolle-Pock).
-    n_iter : SIRT / TV iterations (default 100 / 200).
+    n_iter : SIRT / TV iterations (None: 100 / 200, :data:`.slicesolver.ITERATIONS`; the history, a pinned
+        recipe and the volume's ``metadata["Tomography"]["n_iter"]`` say how many ran).
     filter : FBP filter, one of ``"ramp"``, ``"shepp-logan"``, ``"hann"``.
     tv_weight : TV strength (dimensionless, see :func:`.reconstruction.tv_chambolle_pock`), or ``"auto"``: the
         candidate weight whose reconstruction of a few slices from every other projection best predicts the
@@ -81,7 +94,11 @@ def reconstruct_slices(
                     progress=progress)
 
 
-@operation("reconstruct_tomogram", not_recorded=("scratch",), check={"tv_weight": check_tv_weight})
+@operation("reconstruct_tomogram", not_recorded=("scratch",),
+           record={"n_iter": lambda v, a: iterations_as_run(v, a["method"])},
+           before_recorded=lambda params: n_iter_before_recorded(params.get("method", "sirt")),
+           check={"method": check_method, "n_iter": check_n_iter, "filter": check_filter, "tv_weight": check_tv_weight,
+                  "backend": check_backend})
 def reconstruct_tomogram(
     s: Signal, method: str = "sirt", n_iter: int | None = None, filter: str = "ramp",
     tv_weight: float | Literal["auto"] = "auto", nonnegative: bool = True, thickness: int | None = None,
@@ -109,6 +126,10 @@ def reconstruct_tomogram(
     ('z', 'nm')
     """
     check_series(s)
+    check_method(method)  # before any pass over the series (TV's choice of weight makes some)
+    check_n_iter(n_iter, {"method": method})
+    check_filter(filter)
+    check_backend(backend)
     if scratch is not None and not Path(scratch).is_dir():  # before the reconstruction, not after it
         raise DataError(f"scratch {str(scratch)!r}: no such folder (the folder that holds the slices out of core)")
     meta = tomo_meta(s)
@@ -144,6 +165,9 @@ def reconstruct_tomogram(
     # the series' tomography record (alignment included) carries over, with how the volume was made
     out.metadata["Tomography"] = {**axis_record(s.metadata.get("Tomography", {}), s.axes[1:], ta, meta["axis_shift"]),
                                   "method": method, "n_tilts": int(s.shape[0])}
+    if (ran := iterations_as_run(n_iter, method)) is not None:
+        out.metadata["Tomography"]["n_iter"] = ran
+    out.metadata["Tomography"]["backend"] = backend_as_run(backend)  # "auto" as it ran
     if choice is not None:
         out.metadata["Tomography"]["tv_weight"] = choice.record()
     return out

@@ -13,17 +13,39 @@ from functools import cached_property
 
 import numpy as np
 
-from ..core.errors import DataError
+from ..core.errors import DataError, is_number
 from ..engine import Pass, run_pass
 from .geometry import ParallelGeometry
-from .projector import Projector, partition_slices
+from .projector import BACKENDS, Projector, partition_slices
 from .reconstruction import FILTERS, SOLVERS
+from .reconstruction.sirt import N_ITER as SIRT_ITER
 from .reconstruction.tv import N_ITER as TV_ITER
 from .reconstruction.tv import typical_value
 from .tiltseries import check_tilts
 from .tvweight import AUTO, TVWeightChoice, check_tv_weight, choose_tv_weight
 
 METHODS = tuple(SOLVERS)
+ITERATIONS = {"sirt": SIRT_ITER, "tv": TV_ITER}  # the iterative methods' default n_iter
+
+
+def iterations_as_run(n_iter, method: str) -> int | None:
+    """The iterations a reconstruction by ``method`` runs: ``n_iter`` as given, ``None`` the method's default
+    (:data:`ITERATIONS`); None for FBP, which does not iterate. What the history, a pinned recipe and the volume's
+    metadata record, so that a later change of default does not change a replay."""
+    if method not in ITERATIONS:
+        return None if n_iter is None else n_iter
+    return ITERATIONS[method] if n_iter is None else int(n_iter)
+
+
+# the iterations a step recorded before n_iter was written as it ran (absent from a results folder's pinned recipe
+# and manifest, which hold no None) ran with: fixed here, whatever ITERATIONS says later
+ITERATIONS_BEFORE_RECORDED = {"sirt": 100, "tv": 200}
+
+
+def n_iter_before_recorded(method: str) -> dict:
+    """``{"n_iter": ...}`` for a recorded step by ``method`` that predates the recorded n_iter (``before_recorded``
+    of the registry); an explicit None (a history of that time) replays with :data:`ITERATIONS`."""
+    return {"n_iter": ITERATIONS_BEFORE_RECORDED.get(method)}
 
 
 def slice_solver(sinograms, angles, method="sirt", n_iter=None, filter="ramp", tv_weight=AUTO, nonnegative=True,
@@ -33,19 +55,13 @@ def slice_solver(sinograms, angles, method="sirt", n_iter=None, filter="ramp", t
     ``tv_weight="auto"`` is chosen here, once for the whole series (:mod:`.tvweight`). ``series``: the
     :func:`series_of` of these sinograms and parameters where the caller has it (no second pass over the data).
     ``progress``: for every pass made here, as :func:`emscale.engine.run_pass` takes it."""
-    if method not in SOLVERS:
-        raise ValueError(f"method {method!r} is not one of {METHODS}")
+    check_method(method)
     tv_weight = check_tv_weight(tv_weight)
-    if filter not in FILTERS:
-        raise ValueError(f"filter {filter!r} is not one of {FILTERS}")
+    check_filter(filter)
+    check_backend(backend)
     kw: dict = {"filter": filter, "nonnegative": nonnegative, "tv_weight": tv_weight}
     if n_iter is not None:
-        if isinstance(n_iter, bool) or int(n_iter) != n_iter or int(n_iter) < 1:
-            raise ValueError(f"n_iter must be a positive number of iterations (None: the method's default), got "
-                             f"{n_iter!r}")  # 0 returned the all-zero start volume
-        if method == "fbp":  # given for FBP it was ignored without a word
-            raise ValueError(f"n_iter={n_iter!r}: filtered back-projection is one step, it takes no iterations "
-                             "(n_iter is for method='sirt' or 'tv')")
+        check_n_iter(n_iter, {"method": method})
         kw["n_iter"] = int(n_iter)
     series = _given_or_new(series, sinograms, angles, thickness, axis_shift, backend, executor, progress)
     A = series.A
@@ -63,6 +79,37 @@ def slice_solver(sinograms, angles, method="sirt", n_iter=None, filter="ramp", t
         return solver(A, block, **kw)
 
     return one, A.geometry
+
+
+def check_method(method) -> None:
+    """A reconstruction method (``"fbp"``, ``"sirt"``, ``"tv"``); else a :class:`DataError` naming them."""
+    if not isinstance(method, str) or method not in SOLVERS:
+        raise DataError(f"method {method!r} is not one of {METHODS}")
+
+
+def check_filter(filter) -> None:
+    """An FBP filter name (:data:`.reconstruction.FILTERS`); else a :class:`DataError` naming them."""
+    if not isinstance(filter, str) or filter not in FILTERS:
+        raise DataError(f"filter {filter!r} is not one of {FILTERS}")
+
+
+def check_backend(backend) -> None:
+    """A projector backend (:data:`.projector.BACKENDS`); else a :class:`DataError` naming them."""
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise DataError(f"backend {backend!r} is not one of {BACKENDS}")
+
+
+def check_n_iter(n_iter, arguments: dict) -> None:
+    """``n_iter``: None (the method's default) or a whole number >= 1, and only for an iterative ``method``
+    (``arguments["method"]``); else a :class:`DataError`."""
+    if n_iter is None:
+        return
+    if isinstance(n_iter, bool) or not is_number(n_iter) or int(n_iter) != n_iter or int(n_iter) < 1:
+        raise DataError(f"n_iter must be a positive number of iterations (None: the method's default), got "
+                        f"{n_iter!r}")  # 0 returned the all-zero start volume
+    if arguments.get("method", "sirt") == "fbp":  # given for FBP it was ignored without a word
+        raise DataError(f"n_iter={n_iter!r}: filtered back-projection is one step, it takes no iterations "
+                        "(n_iter is for method='sirt' or 'tv')")
 
 
 def slices_of(slices_per_partition, n_slices: int, geometry: ParallelGeometry, executor=None) -> int:

@@ -26,12 +26,13 @@ from typing import Literal
 
 import numpy as np
 
-from ..core.errors import DataError
+from ..core.errors import DataError, check_seed
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 from .phantoms import project_volume
 from .purevoxels import fit_loadings_kl, pure_voxel_unmixing
 from .reconstruct import METHODS, reconstruct_tomogram
+from .slicesolver import check_n_iter, iterations_as_run, n_iter_before_recorded
 from .tiltseries import axis_record, check_tilt_axis, check_tilts, checked_angles, shift_on, tilt_series
 
 
@@ -152,9 +153,8 @@ def spectral_tomogram(
     from ..decomposition import decompose
 
     _check(s)
-    if recon not in METHODS:  # before the decomposition, which takes minutes
-        raise DataError(f"recon {recon!r} is not one of {METHODS} (the reconstruction; method= is the "
-                         "decomposition's)")
+    check_recon(recon)  # before the decomposition, which takes minutes
+    check_recon_n_iter(n_iter, {"recon": recon})
     _check_geometry(s)
     dec = decompose(s, method=method, n_components=n_components, seed=seed, executor=executor, **decompose_kwargs)
     F = np.asarray(dec.factors_array, float)  # (channels, k)
@@ -178,7 +178,21 @@ def spectral_tomogram(
     return SpectralTomogram(F.T.copy(), volumes, dec, info={"pure_voxels": info})
 
 
-@operation("spectral_tomography")
+def check_recon(recon) -> None:
+    """The reconstruction method of the component maps (:data:`.reconstruct.METHODS`); else a DataError."""
+    if not isinstance(recon, str) or recon not in METHODS:
+        raise DataError(f"recon {recon!r} is not one of {METHODS} (the reconstruction; method= is the "
+                        "decomposition's)")
+
+
+def check_recon_n_iter(n_iter, arguments: dict) -> None:
+    """``n_iter`` of the reconstruction ``arguments["recon"]`` (:func:`.slicesolver.check_n_iter`)."""
+    check_n_iter(n_iter, {"method": arguments.get("recon", "sirt")})
+
+
+@operation("spectral_tomography", record={"n_iter": lambda v, a: iterations_as_run(v, a["recon"])},
+           before_recorded=lambda params: n_iter_before_recorded(params.get("recon", "sirt")),
+           check={"recon": check_recon, "n_iter": check_recon_n_iter, "seed": check_seed})
 def spectral_tomography(s: Signal, n_components: int | Literal["auto"] | None, method: str = "nmf", recon: str = "sirt",
                         n_iter: int | None = None, seed: int = 0, pure_voxels: bool = True,
                         thickness: int | None = None, executor=None, progress=None) -> Signal:

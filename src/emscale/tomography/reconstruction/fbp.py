@@ -18,6 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ...core.errors import DataError
 from ..projector import Projector
 
 FILTERS = ("ramp", "shepp-logan", "hann")
@@ -27,7 +28,7 @@ FILTERS = ("ramp", "shepp-logan", "hann")
 def ramp_filter(n_det: int, name: str = "ramp") -> tuple[np.ndarray, int]:
     """The (real, even) frequency response for ``rfft`` of length ``size``; returns ``(response, size)``."""
     if name not in FILTERS:
-        raise ValueError(f"filter {name!r} is not one of {FILTERS}")
+        raise DataError(f"filter {name!r} is not one of {FILTERS}")
     size = max(64, int(2 ** np.ceil(np.log2(2 * n_det))))
     n = np.arange(size)
     n = np.minimum(n, size - n)  # circular distance

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...engine import check_stop
 from ..projector import Projector
+
+N_ITER = 100  # the default number of iterations
 
 
 def _inverse(x: np.ndarray) -> np.ndarray:
@@ -23,7 +26,7 @@ def _inverse(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def sirt(A: Projector, sino: np.ndarray, n_iter: int = 100, nonnegative: bool = True, **_unused) -> np.ndarray:
+def sirt(A: Projector, sino: np.ndarray, n_iter: int = N_ITER, nonnegative: bool = True, **_unused) -> np.ndarray:
     """SIRT of sinograms ``(n_slices, n_angles, n_det)`` -> slices ``(n_slices, nz, nw)`` float32.
 
     Parameters
@@ -46,6 +49,7 @@ def sirt(A: Projector, sino: np.ndarray, n_iter: int = 100, nonnegative: bool = 
     b = to_last(np.asarray(sino, np.float32))
     x = np.zeros(g.vol_shape + (b.shape[2],), np.float32)
     for _ in range(int(n_iter)):
+        check_stop()  # a pass given up (Ctrl-C, SIGTERM) ends here, not after every iteration of the partition
         r = b - A.forward_last(x)
         r *= R
         x += C * A.adjoint_last(r)

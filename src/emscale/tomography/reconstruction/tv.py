@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...engine import check_stop
 from ..projector import Projector
 
 N_ITER = 200  # the default number of iterations
@@ -101,6 +102,7 @@ def tv_chambolle_pock(
     p = np.zeros_like(b)
     q = np.zeros((2,) + x.shape, np.float32)
     for _ in range(int(n_iter)):
+        check_stop()  # a pass given up (Ctrl-C, SIGTERM) ends here
         p = (p + sig_a * (A.forward_last(xb) - b)) / (1 + sig_a)
         q += sig_g * grad(xb)
         np.divide(q, np.maximum(1.0, np.sqrt(q[0] ** 2 + q[1] ** 2) / lam)[None], out=q)
