@@ -27,13 +27,10 @@ def test_a_pass_given_up_cancels_queued_tasks_and_stops_running_ones():
     def interrupted(i):
         raise KeyboardInterrupt
 
-    t0 = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
         ThreadExecutor(n_workers=2, prefetch=1).map(task, range(8), on_done=interrupted)
-    after = time.perf_counter() - t0
     assert [i for i in (1, 2) if steps.count(i) == STEPS] == []  # before: both ran to their end
-    assert not set(steps) - {0, 1, 2}  # nothing submitted after the interruption
-    assert after < 0.6, after  # before: about 2 s (the task beside it, then the queued one)
+    assert not set(steps) - {0, 1, 2}  # nothing submitted after the interruption (before: the queued one ran)
 
 
 def test_a_pass_that_ends_normally_is_untouched():
@@ -42,23 +39,33 @@ def test_a_pass_that_ends_normally_is_untouched():
     assert executors.check_stop() is None  # outside any task: nothing to stop
 
 
-def test_sirt_interrupted_after_its_first_partitions_ends_within_an_iteration():
+def test_sirt_interrupted_after_its_first_partitions_ends_within_an_iteration(monkeypatch):
     """A reconstruction's partition checks between its iterations: the interruption does not wait for the
-    partitions in flight (here 4 of them on 2 workers, two rounds; full size one round took 45-65 s)."""
+    partitions in flight (here 4 of them on 2 workers, two rounds; full size one round took 45-65 s). Counted in
+    iterations run, not in seconds (a loaded machine's timing is no test)."""
+    import importlib
+
     from emscale.tomography.reconstruct import reconstruct_slices
 
+    sirt = importlib.import_module("emscale.tomography.reconstruction.sirt")  # the module, not its function
+
+    iterations = []
+
+    def counted():
+        iterations.append(1)
+        executors.check_stop()
+
+    monkeypatch.setattr(sirt, "check_stop", counted)
     sino = np.random.default_rng(0).random((12, 30, 48)).astype(np.float32)
     angles = np.linspace(-70, 70, 30)
 
     def run(progress=None):
-        t0 = time.perf_counter()
         reconstruct_slices(sino, angles, method="sirt", n_iter=300, slices_per_partition=3, progress=progress,
                            executor=ThreadExecutor(n_workers=2, prefetch=1))
-        return time.perf_counter() - t0
 
-    run()  # compiled
-    whole = run()  # two rounds of two partitions
-
+    run()
+    whole = len(iterations)  # 4 partitions x 300 iterations
+    iterations.clear()
     ended = []
 
     def interrupted(done, total):
@@ -67,8 +74,6 @@ def test_sirt_interrupted_after_its_first_partitions_ends_within_an_iteration():
         if done == total:
             ended.append(True)
 
-    t0 = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
         run(interrupted)
-    took = time.perf_counter() - t0
-    assert took < 0.75 * whole, (took, whole)  # before: the whole (the partitions in flight ran to their end)
+    assert whole == 4 * 300 and len(iterations) < 0.75 * whole, (len(iterations), whole)
