@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import urllib.request
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -57,14 +58,20 @@ def test_the_payload_holds_the_decomposition_numbers(decomposition):
     assert sc["values"][:5] == pytest.approx(np.asarray(d.rank_evidence["eigenvalues"])[:5].tolist())
 
 
-def test_phase_map_colours_match_the_legend_in_chromium(decomposition, browser, artifacts):
+@contextmanager
+def _drawn(browser, decomposition):
+    """The decomposition page open in ``browser``, its state once drawn; the viewer runs until the block ends."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
     with view(decomposition, open_browser=False) as v:
         browser.get(v.url)
-        from selenium.webdriver.support.ui import WebDriverWait
-
         WebDriverWait(browser, 20, 0.05).until(
-            lambda d: d.execute_script("return window.emscaleDecomposition.state.ready;"))
-        st = browser.execute_script("return window.emscaleDecomposition.state;")
+            lambda b: b.execute_script("return window.emscaleDecomposition.state.ready;"))
+        yield browser.execute_script("return window.emscaleDecomposition.state;")
+
+
+def test_phase_map_colours_match_the_legend_in_chromium(decomposition, browser, artifacts):
+    with _drawn(browser, decomposition) as st:
         assert st["errors"] == []
         labels = st["data"]["phases"]["labels"]
         g, w, h = st["phaseGeometry"], st["data"]["width"], st["data"]["height"]
@@ -126,14 +133,8 @@ def test_a_map_over_a_non_uniform_axis_is_drawn_with_square_pixels_and_no_scale_
     axes = [s.axes[0].to_dict() | {"scale": 20.0, "units": "nm"},
             {"name": "tilt", "navigate": True, "units": "deg", "coords": tilts}, s.axes[2].to_dict()]
     d = em.decompose(em.Signal(s.data, axes=axes, signal_type=s.signal_type), method="nmf", n_components=2)
-    with view(d, open_browser=False) as v:
-        browser.get(v.url)
-        from selenium.webdriver.support.ui import WebDriverWait
-
-        WebDriverWait(browser, 20, 0.05).until(
-            lambda b: b.execute_script("return window.emscaleDecomposition.state.ready;"))
-        st = browser.execute_script("return window.emscaleDecomposition.state;")
-    assert st["errors"] == []
+    with _drawn(browser, d) as st:
+        assert st["errors"] == []
     g = st["phaseGeometry"]
     assert g["w"] / 9 == pytest.approx(g["h"] / 6)
     assert "scaleBar" in st and st["scaleBar"] is None  # null: drawn without one, not never set
