@@ -15,8 +15,10 @@ peak of 5-10 counts 0.23-0.48 against 0.59-0.77. Shifts of the projections along
 other planes in a row and blur the evidence: with random shifts of 1 px the right axis read 0.18-0.26 against
 0.31-0.35, of 3 px 0.12-0.13 against 0.13-0.16; below :data:`CLEAR_RATIO` the series keeps "y" and says the
 projections do not tell (name the axis, or align first and build the series again). Undoing those shifts first by
-matching the rows' sums from tilt to tilt was tried: it lowered the wrong axis's misfit as much (0.54 -> 0.14). The default ``"y"`` reconstructed the real series into a smeared arc
-(FBP reprojection misfit 0.219 against 0.150 along ``x``, a reviewer), with nothing said.
+matching the rows' sums from tilt to tilt was tried: it lowered the wrong axis's misfit as much (0.54 -> 0.14).
+
+The default ``"y"`` reconstructed the real series into a smeared arc (FBP reprojection misfit 0.219 against 0.150
+along ``x``, a reviewer), with nothing said.
 """
 
 from __future__ import annotations
