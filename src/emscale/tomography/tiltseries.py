@@ -150,8 +150,9 @@ def tilt_series(
     pixel_size, units : image calibration (default 1 and ``units``, or the Signal's).
     tilt_axis : ``"y"`` or ``"x"``: the image axis parallel to the tilt axis; ``"auto"`` (the default): the one
         the projections follow (:func:`.tilt_axis.resolve_tilt_axis`: each row's intensity centroid must move with
-        the tilt as a point of the object does), ``"y"`` where they do not tell. A named axis the projections
-        clearly contradict is said in a warning. ``metadata["Tomography"]["tilt_axis_evidence"]`` holds the numbers.
+        the tilt as a point of the object does), ``"y"`` where they do not tell (said in a warning, with both
+        misfits). A named axis the projections clearly contradict is said in a warning too.
+        ``metadata["Tomography"]["tilt_axis_evidence"]`` holds the numbers.
     axis_shift : tilt-axis position on the perpendicular image axis, pixels from its centre.
 
     Returns
@@ -194,7 +195,12 @@ def tilt_series(
                         "in which the series is reconstructed; scale the data down")
     data = data.astype(np.float32)
     check_tilt_axis_name(tilt_axis)
+    asked = tilt_axis
     tilt_axis, evidence = resolve_tilt_axis(data, a, tilt_axis)
+    if asked == "auto" and evidence.get("ratio") is not None and evidence["ratio"] < evidence["clear_ratio"]:
+        # taken by default, not told: said, as the default "y" that smeared the real series was not
+        warn_caller(f"tilt_axis='auto': {evidence['reason']} (misfits {evidence['misfit']['y']:.3f} about 'y', "
+                    f"{evidence['misfit']['x']:.3f} about 'x'; a series shifted along its axis blurs them)")
     if evidence.get("contradicted"):
         other = "x" if tilt_axis == "y" else "y"
         warn_caller(f"tilt_axis={tilt_axis!r}: the projections follow tilts about {other!r} "
