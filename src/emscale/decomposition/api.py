@@ -22,7 +22,7 @@ from .map_groups import pure_pixels_refused, refit_on_map_groups
 from .rank import MIN_CHANNEL_COUNTS, MIN_RANK_CHANNELS, elbow, estimate_rank, rank_channels, suggest_binning
 from .regions import MIN_PIXELS, PixelLayout
 from .result import Decomposition
-from .spectrum_kind import eds_kind, strobe_peak_shown
+from .spectrum_kind import eds_kind, kev_per_unit, strobe_peak_shown
 
 METHODS = tuple(sorted(_TABLE))
 _OPTIONS = sorted({o for cls in _TABLE.values() for o in cls.options})  # recorded as the values they ran with
@@ -286,7 +286,7 @@ def _zero_peak_mask(s: Signal, signal_mask, mask_zero_peak: bool | None, eds: bo
         if not shown:
             return signal_mask, None
     ax = s.sig_axes[0]
-    scale = {"kev": 1.0, "ev": 1e-3}.get(str(ax.units).strip().lower())
+    scale = kev_per_unit(ax.units)
     if scale is None:
         if mask_zero_peak:
             raise ValueError(f"mask_zero_peak=True needs an energy axis in keV or eV; {ax.name!r} is in "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.axes import Axis
+from ..spectroscopy._energy import ev_per_unit
 
 EDS_MIN_CHANNEL_EV = 4.0  # narrowest EDS channel taken without a signal_type
 STROBE_WINDOW_KEV = (0.1, 0.3)  # beside the zero-energy peak: where a detector counts almost no X-rays
@@ -20,7 +21,13 @@ STROBE_RATIO = 2.0  # the channels below 0.1 keV hold a peak: this many times th
 STROBE_PIXELS = 4096  # pixels read to tell (the first rows)
 EDS_MAX_START_KEV = 0.5  # an EDS axis starts at (or below) about zero energy
 EDS_MIN_END_KEV = 5.0  # ... and reaches at least this far
-_PER_KEV = {"kev": 1.0, "ev": 1e-3}
+
+
+def kev_per_unit(units) -> float | None:
+    """keV in one unit of an energy axis in keV or eV (:func:`..spectroscopy._energy.ev_per_unit`); None for any
+    other units (meV too: no EDS axis is in meV)."""
+    ev = ev_per_unit(units)
+    return None if ev is None or ev < 1.0 else ev / 1e3
 
 
 def eds_kind(signal_type: str | None, axis: Axis | None) -> tuple[bool, str]:
@@ -33,7 +40,7 @@ def eds_kind(signal_type: str | None, axis: Axis | None) -> tuple[bool, str]:
         return eds, f"signal_type {st!r}"
     if axis is None:
         return False, "no signal_type, and not one signal axis"
-    per_kev = _PER_KEV.get(str(axis.units or "").strip().lower())
+    per_kev = kev_per_unit(axis.units)
     if per_kev is None:
         return False, f"no signal_type, and the axis {axis.name!r} is not an energy in keV or eV"
     values = np.asarray(axis.values, dtype=float) * per_kev
@@ -54,19 +61,19 @@ def strobe_peak_shown(s, axis: Axis, below_kev: float) -> tuple[bool, str]:
     their mean counts must be :data:`STROBE_RATIO` times those of :data:`STROBE_WINDOW_KEV`, where a detector
     counts almost no X-rays, over the first :data:`STROBE_PIXELS` pixels. A spectral phantom on 0-6.4 keV held
     10 % of its peak at 0 keV, smoothly: masked, its spectra went 0.5-0.9 -> 2.7-3.1 degrees from the truth."""
-    per_kev = _PER_KEV.get(str(axis.units or "").strip().lower(), 1.0)
-    e = np.asarray(axis.values, dtype=float) * per_kev
+    e = np.asarray(axis.values, dtype=float) * (kev_per_unit(axis.units) or 1.0)
     low, window = e < below_kev, (e >= STROBE_WINDOW_KEV[0]) & (e < STROBE_WINDOW_KEV[1])
     if not low.any() or not window.any():
         return False, "no channels beside the zero-energy peak to compare it with"
-    flat = s.data.reshape((-1, e.size)) if s.nav_ndim else s.data.reshape((1, -1))
-    rows = flat[: min(STROBE_PIXELS, flat.shape[0])]
     take = np.flatnonzero(low | window)
-    sample = rows[:, take]
-    sample = np.asarray(sample.compute() if hasattr(sample, "compute") else sample, dtype=np.float64)
-    at = dict(zip(take.tolist(), range(take.size), strict=True))
-    mean_low = float(np.mean(sample[:, [at[i] for i in np.flatnonzero(low)]]))
-    mean_window = float(np.mean(sample[:, [at[i] for i in np.flatnonzero(window)]]))
+    # the first rows of the map, then its first pixels: a lazy cube is not reshaped whole to reach them
+    data = s.data if s.nav_ndim else s.data[None]
+    per_row = int(np.prod(data.shape[1:-1], dtype=np.int64))
+    rows = data[: -(-STROBE_PIXELS // max(per_row, 1)), ..., take]
+    rows = np.asarray(rows.compute() if hasattr(rows, "compute") else rows, dtype=np.float64)
+    sample = rows.reshape(-1, take.size)[:STROBE_PIXELS]
+    mean_low = float(np.mean(sample[:, low[take]]))
+    mean_window = float(np.mean(sample[:, window[take]]))
     shown = mean_low > 0 and mean_low >= STROBE_RATIO * mean_window
     lo, hi = STROBE_WINDOW_KEV
     return shown, (f"below {below_kev:g} keV {mean_low:.3g} counts a channel against {mean_window:.3g} at "
