@@ -67,10 +67,12 @@ def centroid_misfit(data: np.ndarray, angles: np.ndarray, tilt_axis: str) -> flo
     return float(np.sqrt(max(left, 0.0) / spread))
 
 
-def resolve_tilt_axis(data: np.ndarray, angles: np.ndarray, tilt_axis: str) -> tuple[str, dict]:
-    """``(axis, evidence)``: ``tilt_axis`` where named (``"y"``, ``"x"``), else (``"auto"``) the one whose
+def resolve_tilt_axis(data: np.ndarray, angles: np.ndarray, tilt_axis: str) -> tuple[str, dict, str | None]:
+    """``(axis, evidence, warning)``: ``tilt_axis`` where named (``"y"``, ``"x"``), else (``"auto"``) the one whose
     :func:`centroid_misfit` is at least :data:`CLEAR_RATIO` times lower, and ``"y"`` where neither is. ``evidence``
-    holds both misfits, the axis taken and why (``metadata["Tomography"]["tilt_axis_evidence"]``)."""
+    holds both misfits, the axis taken and why (``metadata["Tomography"]["tilt_axis_evidence"]``); ``warning`` what
+    the caller says: "y" taken because the projections did not tell, or a named axis they contradict by
+    :data:`CONTRADICTED_RATIO` (else None)."""
     misfit = {a: centroid_misfit(data, angles, a) for a in ("y", "x")}
     ev: dict = {"misfit": {a: None if m is None else round(m, 4) for a, m in misfit.items()},
                 "clear_ratio": CLEAR_RATIO}
@@ -91,8 +93,14 @@ def resolve_tilt_axis(data: np.ndarray, angles: np.ndarray, tilt_axis: str) -> t
     if tilt_axis == "auto":
         axis = told or "y"
         ev |= {"axis": axis, "reason": said if told else f"{said}: 'y' taken; name tilt_axis to be sure"}
-        return axis, ev
+        warning = None if told or ratio is None else (
+            f"tilt_axis='auto': {ev['reason']} (misfits {ev['misfit']['y']:.3f} about 'y', "
+            f"{ev['misfit']['x']:.3f} about 'x'; a series shifted along its axis blurs them)")
+        return axis, ev, warning
     ev |= {"axis": tilt_axis, "reason": f"named; {said}"}
-    if told and told != tilt_axis and ratio >= CONTRADICTED_RATIO:
-        ev["contradicted"] = True
-    return tilt_axis, ev
+    if not (told and told != tilt_axis and ratio >= CONTRADICTED_RATIO):
+        return tilt_axis, ev, None
+    ev["contradicted"] = True
+    return tilt_axis, ev, (f"tilt_axis={tilt_axis!r}: the projections follow tilts about {told!r} "
+                           f"{ev['ratio']:.1f} x better ({said}); a volume about the wrong axis is smeared: check "
+                           "tilt_axis, or leave it 'auto'")

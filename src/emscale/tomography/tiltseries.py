@@ -195,17 +195,10 @@ def tilt_series(
                         "in which the series is reconstructed; scale the data down")
     data = data.astype(np.float32)
     check_tilt_axis_name(tilt_axis)
-    asked = tilt_axis
-    tilt_axis, evidence = resolve_tilt_axis(data, a, tilt_axis)
-    if asked == "auto" and evidence.get("ratio") is not None and evidence["ratio"] < evidence["clear_ratio"]:
-        # taken by default, not told: said, as the default "y" that smeared the real series was not
-        warn_caller(f"tilt_axis='auto': {evidence['reason']} (misfits {evidence['misfit']['y']:.3f} about 'y', "
-                    f"{evidence['misfit']['x']:.3f} about 'x'; a series shifted along its axis blurs them)")
-    if evidence.get("contradicted"):
-        other = "x" if tilt_axis == "y" else "y"
-        warn_caller(f"tilt_axis={tilt_axis!r}: the projections follow tilts about {other!r} "
-                    f"{evidence['ratio']:.1f} x better ({evidence['reason'][len('named; '):]}); a volume about the "
-                    f"wrong axis is smeared: check tilt_axis, or leave it 'auto'")
+    # "y" taken because the projections did not tell is said, as the default "y" that smeared the real series was not
+    tilt_axis, evidence, said = resolve_tilt_axis(data, a, tilt_axis)
+    if said:
+        warn_caller(said)
     check_tilt_axis(data.shape, tilt_axis, axis_shift)
     if pixel_size is not None and not (is_number(pixel_size) and 0 < pixel_size < np.inf):
         # -1 made a volume of negative scale, its atoms' coordinates mirrored
