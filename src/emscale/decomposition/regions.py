@@ -14,7 +14,10 @@ The loadings are the pixel end's *before* their clip at zero. Clipped, every pix
 at the vertex: at 20 counts/pixel a group holds a quarter of the pixels, and a smooth blob or gradient then read
 as a plateau (0.52-0.54, issue 17's grid at rank 2), as did a blob mixture levelling off at 92 / 8 % at 200
 counts/pixel (0.47-0.52). Unclipped, pixels beyond the vertex read a share above 1; the vertex share is the top
-share less its noise (:data:`TOP_NOISE_SIGMAS`), so that the noise of a true vertex's pixels does not lift it.
+share less its noise (:data:`TOP_NOISE_SIGMAS`), so that the noise of a true vertex's pixels does not lift it. That
+noise is measured where the component holds at least :data:`DOMAIN_LEVEL` of its top: over the whole map, where it
+is mostly absent, it read 3-5 x too low, and with the vertex share lowered only above 1, pure stripes at 20
+counts/pixel read 0.25-0.46 (the top of a noisy plateau stands 2.6 of its noise above the plateau).
 
 Measured (NMF and MCR at the pure-pixel end, the component whose spectrum the two ends of the family dispute
 most, lowest of the disputed): 0.44-0.76 where the pure pixels are right (two phases of one alloy at 200-2000
@@ -166,30 +169,32 @@ class RegionShape:
 
     plateau: float
     beyond: float
+    peak: float = 1.0  # the smoothed share map's top (TOP_PERCENTILE): under DOMAIN_LEVEL, a group of isolated pixels
 
 
 def region_shapes(w: np.ndarray, h: np.ndarray, layout: PixelLayout, components) -> dict[int, RegionShape]:
     """For each of ``components`` its :class:`RegionShape`. ``w`` (pixels, k) and ``h`` (k, channels): a
     factorisation in data units (``X ~= w h``, any scaling of the spectra).
     ``w`` may hold negative loadings (the pixel end before its clip at zero): a pixel beyond the vertex then reads a
-    share above 1, not at it. Where the top share is above 1, the vertex share is that top less
-    :data:`TOP_NOISE_SIGMAS` times the smoothed share's noise, and not below 1: beyond a true vertex pixels lie by
-    their noise only; beyond a group of extreme mixtures, by the mixtures' own spread. A component whose share is
-    nowhere positive has no region: plateau 0."""
+    share above 1, not at it. The vertex share is the top share less :data:`TOP_NOISE_SIGMAS` times the smoothed
+    share's noise near it (at the pixels of at least :data:`DOMAIN_LEVEL` of the top): a flat region's top stands
+    that far above its level by noise alone, beyond a true vertex pixels lie by their noise only, and beyond a group
+    of extreme mixtures by the mixtures' own spread. A component whose share is nowhere positive has no region:
+    plateau 0."""
     components = [int(c) for c in components]
     counts = w * np.maximum(h, 0.0).sum(axis=1)[None, :]
     share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-300)
     smooth = _smoothed(share[:, components], layout)
     out = {}
     for c, column in zip(components, smooth.T, strict=True):
-        noise = _smoothed_noise(share[:, c] - column)
+        peak = float(np.percentile(column, TOP_PERCENTILE))
+        near = column >= DOMAIN_LEVEL * peak if peak > 0 else np.ones(len(column), dtype=bool)
+        noise = _smoothed_noise((share[:, c] - column)[near])
         beyond = float(np.count_nonzero(column > 1.0 + TOP_NOISE_SIGMAS * noise) / len(column))
-        top = float(np.percentile(column, TOP_PERCENTILE))
+        top = peak - TOP_NOISE_SIGMAS * noise
         if top <= 0.0:
-            out[c] = RegionShape(0.0, beyond)
+            out[c] = RegionShape(0.0, beyond, peak)
             continue
-        if top > 1.0:  # pixels beyond the vertex: by more than their noise only where the vertex is a mixture
-            top = max(1.0, top - TOP_NOISE_SIGMAS * noise)
         domain = int(np.count_nonzero(column >= DOMAIN_LEVEL * top))
-        out[c] = RegionShape(float(np.count_nonzero(column >= PLATEAU_LEVEL * top) / max(domain, 1)), beyond)
+        out[c] = RegionShape(float(np.count_nonzero(column >= PLATEAU_LEVEL * top) / max(domain, 1)), beyond, peak)
     return out
