@@ -558,8 +558,9 @@ GRID = [(kind, layout, rank, counts) for kind in ("eds", "eels") for layout in (
 # solver's spectra are pure at their channel groups already (sparse), the groups chosen again from the continuum level
 # (purity.continuum_floor) give a member 1.5 degrees from the solver's that passes its evidence, and no spectrum is
 # within 50 degrees of the truth either way
+# 2026-12-06: it passes since a plateau is read against the vertex share less its noise near the vertex
+# (regions.region_shapes); no other cell changed its verdict
 KNOWN_FAILURES = {
-    ("mcr", "eds", "gradient", 4, 20),
     ("nmf", "eds", "blobs", 3, 200), ("nmf", "eds", "blobs", 4, 200), ("nmf", "eds", "blobs", 4, 2000),
     ("nmf", "eds", "gradient", 3, 200),
     ("nmf", "eds", "gradient", 4, 200), ("nmf", "eds", "gradient", 4, 2000),
