@@ -76,3 +76,30 @@ def test_a_change_of_thickness_is_no_shift():
     for kw in ({"n_components": 1, "centre": True}, {"n_components": 2}):
         r, said = _decompose(s, **kw)
         assert r.info["energy_shift_share"] < 0.2 and not said
+
+
+@pytest.mark.parametrize("channels", [8, 16, 32])
+def test_pca_keeping_every_channel_tests_the_estimated_rank(channels):
+    """PCA with n_components=None keeps min(32, channels) components: on 8-32 channels all of them, which span any
+    derivative, so a map without a shift read 1.00 and was told to align (review rev54, F5)."""
+    s, _ = make_cube(3, "eds", shape=(24, 24), n_channels=channels, counts=500.0, seed=3)
+    r, said = _decompose(s)
+    assert r.n_components == channels and r.info["rank_estimate"] == 3
+    assert r.info["energy_shift_share"] < SHIFT_SHARE and not said  # was 1.0 with the warning
+    assert "energy_shift" not in r.info
+
+
+def test_components_spanning_the_channels_are_not_judged():
+    s, _ = make_cube(3, "eds", shape=(24, 24), n_channels=8, counts=500.0, seed=3)
+    r, said = _decompose(s, n_components=7)
+    assert r.info["energy_shift_share"] is None and not said  # was 0.988 with the warning
+    assert "components 2-7 span 6 of the 7 directions" in r.info["energy_shift_note"]
+    assert "lies 0.93 in them by chance" in r.info["energy_shift_note"]  # sqrt(6 / 7)
+
+
+def test_a_drift_is_still_said_when_pca_keeps_every_component():
+    s, truth = make_cube(3, "eds", shape=(48, 48), n_channels=512, counts=2000.0, seed=21)
+    r, said = _decompose(drifted_cube(s, truth, 5.0, seed=1))
+    assert r.n_components == 32 and r.info["rank_estimate"] > 3
+    assert r.info["energy_shift_share"] >= SHIFT_SHARE and len(said) == 1
+    assert f"automatic rank ({r.info['rank_estimate']})" in said[0]

@@ -65,6 +65,16 @@ def shift_share(factors: np.ndarray, col_sums: np.ndarray, col_scale, keep_chann
     return float(np.linalg.norm(factors[:, first:].T @ (derivative / norm)))
 
 
+def chance_share(n_tested: int, n_channels: int) -> float:
+    """The share a direction unrelated to the components would hold by chance: a random unit vector of the
+    ``n_channels - 1`` dimensions left beside the mean spectrum (the derivative is taken orthogonal to it) has an
+    expected squared projection of ``n_tested / (n_channels - 1)`` on ``n_tested`` components. Where that reaches
+    :data:`SHIFT_SHARE` the share says nothing about a shift: PCA keeping all 8 of 8 channels read 1.00 on maps
+    without any (review rev54)."""
+    free = max(n_channels - 1, 1)
+    return float(np.sqrt(min(n_tested, free) / free))
+
+
 def shift_note(share: float, k: int, centred: bool, rank_counted: bool, axis: str) -> str:
     """The hint's text."""
     first = 1 if centred else 2
