@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from cs_images import particle
+from cs_images import psnr as _psnr
 from scipy import ndimage
 
 from emscale.inpainting.baselines import biharmonic
@@ -14,10 +15,6 @@ from emscale.inpainting.gaps import UNEVEN, WIDE_GAP, density_spread, far_pixels
 from emscale.inpainting.sparse import sparse
 from emscale.sampling.patterns import jittered_grid_pattern, line_hop_pattern, random_pattern
 from emscale.sampling.slads_model import lattice_image
-
-
-def _psnr(a, ref):
-    return 10 * np.log10((ref.max() - ref.min()) ** 2 / np.mean((a - ref) ** 2))
 
 
 def _particle(n=128, seed=0):

@@ -752,3 +752,27 @@ def test_the_runs_image_is_a_signal_on_the_scans_axes(model, tmp_path):
     assert SladsResult.load(tmp_path / "run.npz").image.axes == im.axes
     bare = slads_scan(VirtualMicroscope(img), model, fraction=0.15, seed=0)  # a plain array: pixel axes
     assert [a.name for a in bare.image.axes] == ["y", "x"] and bare.image.axes[0].scale == 1.0
+
+
+def test_psnr_of_a_flat_reference_is_inf_when_exact_and_nan_otherwise():
+    """A reference without contrast (peak 0) has no PSNR: log10(0 / 1e-32) gave -inf, the worst score, for a
+    reconstruction exact to rounding (review rev54, F6)."""
+    flat = np.full((8, 8), 0.7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no divide-by-zero RuntimeWarning
+        assert psnr(flat, flat + 2.2e-16) == np.inf  # was -inf
+        assert np.isnan(psnr(flat, flat + 1e-12))  # was -inf: a real error, and no peak to compare it with
+        assert psnr(np.zeros(4), np.zeros(4)) == np.inf and np.isnan(psnr(np.zeros(4), np.ones(4)))
+    ramp = np.arange(4.0)
+    assert psnr(ramp, ramp + 0.1) == pytest.approx(10 * np.log10(9 / 0.01))  # with contrast: as before
+
+
+def test_a_run_against_a_flat_reference_says_so_once(model):
+    flat = np.full((40, 40), 0.7)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = slads_scan(VirtualMicroscope(flat), model, fraction=0.2, reference=flat, batch_size=10)
+    assert len(res.psnr) > 10 and np.all(res.psnr == np.inf)  # was -inf at every step
+    said = [str(w.message) for w in caught]
+    assert len(said) == 1 and "no contrast (every value 0.7)" in said[0]  # was one RuntimeWarning per step
+    assert "PSNR is undefined" in res.info["psnr"]

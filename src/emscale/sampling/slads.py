@@ -188,11 +188,36 @@ def scan_stopped_by(m: int, budget: int | None, erd_estimate, stop_erd, stop_rat
 
 
 def psnr(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """Peak signal-to-noise ratio (dB), peak = the reference's value range, over all pixels."""
+    """Peak signal-to-noise ratio (dB), peak = the reference's value range, over all pixels; +inf where the
+    estimate equals the reference.
+
+    A reference without contrast (one value: a vacuum, a blank frame) has a peak of 0 and no PSNR: +inf where the
+    estimate equals it to rounding (:data:`FLAT_ROUNDING` of its magnitude), else NaN. No warning here: a run's
+    curve calls this once per batch and says it once (:func:`flat_reference_note`)."""
     ref = np.asarray(reference, dtype=np.float64)
-    mse = float(np.mean((ref - np.asarray(estimate, dtype=np.float64)) ** 2))
+    err = ref - np.asarray(estimate, dtype=np.float64)
+    mse = float(np.mean(err * err))
     peak = float(ref.max() - ref.min())
-    return float("inf") if mse == 0 else 10.0 * np.log10(peak * peak / mse)
+    if mse == 0:
+        return float("inf")
+    if peak == 0:
+        # log10(0 / mse) was -inf, the worst score, for a reconstruction exact to 2e-16 (one warning per batch)
+        exact = float(np.abs(err).max()) <= FLAT_ROUNDING * float(np.abs(ref).max())
+        return float("inf") if exact else float("nan")
+    return 10.0 * np.log10(peak * peak / mse)
+
+
+# an estimate this close (relative to the reference's magnitude) to a flat reference equals it to rounding: SLADS's
+# weighted nearest-neighbour average of equal values is off by at most a few units in the last place (2.2e-16 of 0.7)
+FLAT_ROUNDING = 16 * np.finfo(np.float64).eps
+
+
+def flat_reference_note(reference: np.ndarray | None) -> str | None:
+    """What a PSNR curve against ``reference`` means where the reference has no contrast; None where it has."""
+    if reference is None or np.size(reference) == 0 or np.ptp(reference) > 0:
+        return None
+    return (f"the reference has no contrast (every value {float(np.ravel(reference)[0]):g}): PSNR is undefined; "
+            "the curve holds +inf where the reconstruction equals it to rounding, NaN elsewhere")
 
 
 def select_batch(erd: np.ndarray, measured: np.ndarray, d1: np.ndarray, shape, batch_size: int) -> np.ndarray:
@@ -438,7 +463,8 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
             order=order.reshape(shape),
             positions=np.stack(np.divmod(pos, shape[1]), axis=1), fractions=np.asarray(curve.frac),
             erd_estimate=np.asarray(curve.erd), psnr=np.asarray(curve.psnr), decision_s=np.asarray(curve.decision),
-            decision_cpu_s=np.asarray(curve.cpu), info={"stopped_by": stopped_by, "reconstruction": recon_note},
+            decision_cpu_s=np.asarray(curve.cpu), info={"stopped_by": stopped_by, "reconstruction": recon_note}
+            | ({"psnr": curve.note} if curve.note else {}),
             axes=run_axes(microscope))
 
     try:
@@ -564,6 +590,9 @@ class _Curve:
     def __init__(self, reference, count_scale=None):
         self.reference = None if reference is None else np.asarray(reference, dtype=np.float64)
         self.count_scale = count_scale
+        self.note = flat_reference_note(self.reference)
+        if self.note:  # once for the run, not once per batch
+            warnings.warn(f"slads_scan: {self.note}", UserWarning, stacklevel=3)
         self.frac, self.erd, self.psnr, self.decision, self.cpu = [], [], [], [], []
 
     def tick(self, t0: float, c0: float, add: bool = False) -> None:
