@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
+import emscale as em
 from emscale import DataError, Signal
-from emscale.sampling.microscope import Microscope, VirtualMicroscope
+from emscale.sampling.microscope import Microscope, VirtualMicroscope, as_counts
+from emscale.sampling.slads import psnr
 
 
 def _si(ny=5, nx=7, ne=11, seed=3):
@@ -132,3 +136,33 @@ def test_complex_data_are_refused_before_any_measurement():
         warnings.simplefilter("error")
         with pytest.raises(DataError, match=r"the recorded data are complex \(complex128\).*np.abs"):
             VirtualMicroscope(img)
+
+
+def test_values_below_zero_are_counts_above_the_dark_level():
+    """A simulated dose clipped negative values to 0: a detector's dark level (the real HAADF series' vacuum at
+    -31890) served 0 everywhere (review rev54, F3). Now the minimum is the dark level, said once."""
+    img = -100.0 + np.array([[0.0, 10.0], [40.0, 200.0]])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scope = VirtualMicroscope(img, noise_dose=1.0, seed=0)
+    said = [str(w.message) for w in caught]
+    assert len(said) == 1 and "75.0% of the recorded values are below 0 (down to -100)" in said[0]
+    assert scope.count_offset == -100.0 and scope.offset_note in said[0]
+    a = scope.measure(np.array([[1, 0]] * 4000))  # -60: 40 counts above the dark level
+    assert abs(a.mean() + 60.0) < 4 * np.sqrt(40 / 4000)  # was 0.0 (clipped)
+    assert a.var() == pytest.approx(40.0, rel=0.1)
+    assert as_counts(a, scope.count_scale, scope.count_offset) is not None  # whole counts above it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert VirtualMicroscope(img + 100.0, noise_dose=1.0).count_offset == 0.0  # no negative value: no offset
+
+
+def test_noise_dose_on_a_crop_of_the_real_haadf_series_draws_above_its_dark_level(real_dir):
+    series = em.load(real_dir / "tomography" / "HAADF.mrc")
+    crop = series.to_numpy()[38, 100:164, 100:164].astype(np.float64)  # a third of it vacuum, at -31891
+    with pytest.warns(UserWarning, match=r"33.3% of the recorded values are below 0 \(down to -31891\)"):
+        scope = VirtualMicroscope(crop, noise_dose=0.001, seed=0)
+    served = scope.measure(np.stack(np.divmod(np.arange(crop.size), 64), axis=1)).reshape(crop.shape)
+    # Poisson noise alone on the counts above the dark level: MSE = mean(value - dark) / dose
+    expected = 10 * np.log10(np.ptp(crop) ** 2 / (np.mean(crop - crop.min()) / 0.001))
+    assert psnr(crop, served) == pytest.approx(expected, abs=0.3)  # 20.3 dB; clipped at 0 it was 14.0

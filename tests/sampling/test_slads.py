@@ -776,3 +776,12 @@ def test_a_run_against_a_flat_reference_says_so_once(model):
     said = [str(w.message) for w in caught]
     assert len(said) == 1 and "no contrast (every value 0.7)" in said[0]  # was one RuntimeWarning per step
     assert "PSNR is undefined" in res.info["psnr"]
+
+
+def test_a_run_on_data_with_a_dark_level_draws_its_noise_above_it(model):
+    img = disc_image((64, 72), 7, 10) - 500.0  # every value below 0: an offset, not counts
+    with pytest.warns(UserWarning, match="below 0"):
+        scope = VirtualMicroscope(img, noise_dose=50, seed=1)
+    res = slads_scan(scope, model, fraction=0.2, seed=3, reference=img)
+    assert res.psnr[-1] > 27.0  # 28.2 dB; clipped at 0 it was -55.0 (every value served as 0)
+    assert "counts above that minimum" in res.info["dark_level"]

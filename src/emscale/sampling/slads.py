@@ -442,7 +442,8 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
     warn_all_random(flat.size, budget, asked, init_fraction, "by the model")
     vals = measure(microscope, flat)
     count_scale = getattr(microscope, "count_scale", None)
-    counts = as_counts(vals, count_scale)
+    count_offset = float(getattr(microscope, "count_offset", 0.0) or 0.0)  # a dark level: values are counts above it
+    counts = as_counts(vals, count_scale, count_offset)
     _warn_low_counts(counts)
     # the shrinkage only where the microscope declares counts: an ADF detector's ADC units are whole numbers too
     # (the HAADF tilt series), and shrinking them as counts of 1 cost 2.3 dB (projection 5, 20 %)
@@ -451,7 +452,7 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
     order = np.full(n, -1, dtype=np.int64)
     order[flat] = 0
     seq = [flat]
-    curve = _Curve(reference, counts_per_unit)
+    curve = _Curve(reference, counts_per_unit, count_offset)
     recon_note = ("measured values as they are: " + ("denoise=False" if not denoise else "the microscope declares no "
                   "detector counts (count_scale)") if counts_per_unit is None else
                   f"measured values shrunk by their shot noise ({counts_per_unit:g} counts per unit; denoise=True)")
@@ -459,12 +460,13 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
     def result(stopped_by: str) -> SladsResult:
         pos = np.concatenate(seq)
         return SladsResult(
-            reconstruction=st.reconstruction(counts_per_unit), mask=st.measured.reshape(shape).copy(),
+            reconstruction=st.reconstruction(counts_per_unit, count_offset), mask=st.measured.reshape(shape).copy(),
             order=order.reshape(shape),
             positions=np.stack(np.divmod(pos, shape[1]), axis=1), fractions=np.asarray(curve.frac),
             erd_estimate=np.asarray(curve.erd), psnr=np.asarray(curve.psnr), decision_s=np.asarray(curve.decision),
             decision_cpu_s=np.asarray(curve.cpu), info={"stopped_by": stopped_by, "reconstruction": recon_note}
-            | ({"psnr": curve.note} if curve.note else {}),
+            | ({"psnr": curve.note} if curve.note else {})
+            | ({"dark_level": microscope.offset_note} if getattr(microscope, "offset_note", None) else {}),
             axes=run_axes(microscope))
 
     try:
@@ -587,9 +589,9 @@ def _next_batch(erd: np.ndarray, st: NeighbourState, shape, b: int, explore: flo
 class _Curve:
     """Per-step records of a run."""
 
-    def __init__(self, reference, count_scale=None):
+    def __init__(self, reference, count_scale=None, count_offset: float = 0.0):
         self.reference = None if reference is None else np.asarray(reference, dtype=np.float64)
-        self.count_scale = count_scale
+        self.count_scale, self.count_offset = count_scale, count_offset
         self.note = flat_reference_note(self.reference)
         if self.note:  # once for the run, not once per batch
             warnings.warn(f"slads_scan: {self.note}", UserWarning, stacklevel=3)
@@ -609,7 +611,7 @@ class _Curve:
         u = ~st.measured
         self.erd.append(float(np.clip(erd[u], 0, None).sum()) / n)
         if self.reference is not None:
-            self.psnr.append(psnr(self.reference, st.reconstruction(self.count_scale)))
+            self.psnr.append(psnr(self.reference, st.reconstruction(self.count_scale, self.count_offset)))
 
 
 def plot_measurement_order(result: SladsResult, ax=None, cmap: str = "viridis"):

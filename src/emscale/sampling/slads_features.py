@@ -309,17 +309,19 @@ class NeighbourState:
             return 0.0
         return np.abs((self.periodic if pixels is None else self.periodic[pixels]) - recon) * (1.0 / self.scale)
 
-    def reconstruction(self, count_scale: float | None = None) -> np.ndarray:
+    def reconstruction(self, count_scale: float | None = None, count_offset: float = 0.0) -> np.ndarray:
         """The current weighted nearest-neighbour reconstruction, ``shape``.
 
         ``count_scale`` (detector counts per unit of a value; None: the values are exact): the measured values are
         first shrunk towards their measured neighbours by :func:`denoise_counts` (Poisson shot noise), and the
-        unmeasured pixels interpolated from those, by the same neighbour lists and weights."""
+        unmeasured pixels interpolated from those, by the same neighbour lists and weights. ``count_offset``: the
+        value of zero counts (a dark level), taken off for the shrinkage (the shot noise is the counts') and put
+        back."""
         if count_scale is None:
             return self.recon.reshape(self.shape).copy()
         m = np.flatnonzero(self.measured)
         y = self.values.copy()
-        y[m] = denoise_counts(m, self.values[m], self.shape, count_scale)
+        y[m] = count_offset + denoise_counts(m, self.values[m] - count_offset, self.shape, count_scale)
         out = y.copy()
         u = np.flatnonzero(~self.measured)
         if u.size:
