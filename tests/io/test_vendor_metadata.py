@@ -3,11 +3,12 @@ appear in ``metadata`` of the real instrument files (as HyperSpy's ``dict2signal
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import emscale as em
 from emscale.core.signal import key_metadata
-from emscale.io.vendor import apply_mapping
+from emscale.io.vendor import apply_mapping, signal_from_dict
 
 
 def _get(md: dict, path: str):
@@ -185,3 +186,35 @@ def test_axes_that_share_a_name_are_renamed_with_a_warning_naming_the_file(tmp_p
     monkeypatch.setattr("emscale.io.vendor.read_vendor", lambda p, lazy=False: [{"data": data, "axes": two}])
     with pytest.raises(em.FileFormatError, match=re.escape(f"{path}: reader gave 2 axes for data of shape (2, 3, 4)")):
         em.load(path)
+
+
+def _stack_dict(tilts, frames=3):
+    """A reader's dictionary of a ``frames``-frame stack whose FEI-like header holds ``len(tilts)`` records."""
+    axes = [{"name": "tilt", "size": frames, "navigate": True}, {"name": "y", "size": 4, "navigate": False},
+            {"name": "x", "size": 4, "navigate": False}]
+    return {"data": np.zeros((frames, 4, 4)), "axes": axes, "metadata": {},
+            "original_metadata": {"fei_header": {"a_tilt": np.asarray(tilts, dtype=np.float32)}},
+            "mapping": {"fei_header.a_tilt": ("Acquisition_instrument.TEM.Stage.tilt_alpha", None)}}
+
+
+def test_per_frame_lists_are_cut_to_the_frames():
+    """An MRC's FEI extended header has 1024 records whatever the frames: the real tilt series' 77 angles came with
+    947 zeros of padding in every per-frame list (review rev54)."""
+    s = signal_from_dict(_stack_dict([-60.0, 0.0, 60.0, 0.0, 0.0, 0.0, 0.0, 0.0]))
+    assert s.metadata["Acquisition_instrument"]["TEM"]["Stage"]["tilt_alpha"] == [-60.0, 0.0, 60.0]  # had 8
+    assert len(s.original_metadata["fei_header"]["a_tilt"]) == 8  # the file's header as it is
+    # values past the frames are no padding: the header says more than the data hold, kept as the file has it
+    odd = signal_from_dict(_stack_dict([-60.0, 0.0, 60.0, 5.0, 0.0]))
+    assert odd.metadata["Acquisition_instrument"]["TEM"]["Stage"]["tilt_alpha"] == [-60.0, 0.0, 60.0, 5.0, 0.0]
+
+
+def test_the_real_tilt_series_lists_one_value_a_frame(real_dir):
+    s = em.load(real_dir / "tomography" / "HAADF.mrc")
+    tem = s.metadata["Acquisition_instrument"]["TEM"]
+    angles = tem["Stage"]["tilt_alpha"]
+    assert len(angles) == s.axes[0].size == 77  # was 1024: the angles, then zeros
+    assert angles[0] == -76.0 and angles[-1] == 76.0 and np.all(np.diff(angles) == 2.0)
+    for values in (tem["Stage"]["tilt_beta"], tem["Stage"]["x"], tem["magnification"],
+                   tem["Detector"]["Camera"]["exposure"]):
+        assert len(values) == 77
+    assert tem["magnification"][0] == 115000.0

@@ -426,12 +426,28 @@ def signal_from_dict(d: dict, history: list[dict] | None = None, lazy: bool = Fa
             s = fn(_PostProcess(s)).signal
         except AttributeError as exc:
             raise FileFormatError(f"unsupported reader post-processing step: {exc}") from exc
+    _trim_per_frame(s.metadata, d.get("mapping"), int(np.prod([a.size for a in s.nav_axes], dtype=np.int64)))
     if lazy:
         s = s.as_lazy()  # a no-op for the readers that already give dask; default_chunks for the others
     s.history = list(history or [])  # the reader's own reshaping is part of reading, not a user step
     if not s.signal_type and s.sig_ndim == 2 and s.nav_ndim == 0:
         s.signal_type = "image"
     return s
+
+
+def _trim_per_frame(metadata: dict, mapping: dict | None, frames: int) -> None:
+    """Cut the per-frame lists a mapping wrote to ``frames`` (the navigation positions; 1 for a single image), in
+    place. An MRC file's FEI extended header holds 1024 records whatever the frames: the HAADF tilt series (77
+    frames) read ``Stage.tilt_alpha`` as its 77 angles then 947 zeros, and so every Stage, exposure and
+    magnification list. Only a list longer than the frames with nothing but zeros past them is cut; one with
+    values there (a header that describes frames the data do not hold) is left as the file has it."""
+    for target in (mapping or {}).values():
+        path = target if isinstance(target, str) else target[0]
+        value = _get_path(metadata, path)
+        if not isinstance(value, list) or len(value) <= frames:
+            continue
+        if all(isinstance(v, int | float) and v == 0 for v in value[frames:]):
+            _set_path(metadata, path, value[:frames])  # copies the dicts on its way: none the reader may share
 
 
 def _instrument_mapping(dicts: list[dict]) -> dict:

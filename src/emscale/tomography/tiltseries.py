@@ -320,7 +320,8 @@ def _navigation_angles(s: Signal) -> np.ndarray:
 
 def _header_angles(s: Signal) -> np.ndarray | None:
     """The stage tilt of each projection where the metadata hold one a projection (an FEI MRC's extended header,
-    read as ``Acquisition_instrument.TEM.Stage.tilt_alpha``: a value a projection, then zeros to the table's end),
+    read as ``Acquisition_instrument.TEM.Stage.tilt_alpha``: a value a projection; a store saved before the loader cut
+    the header's padding also holds zeros to the table's end),
     distinct and finite; else None. The real HAADF series' header holds the angles of its ``.rawtlt``."""
     n = s.axes[0].size
     for inst in (s.metadata.get("Acquisition_instrument") or {}).values():
