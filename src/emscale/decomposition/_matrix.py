@@ -254,7 +254,8 @@ class DataMatrix:
         self.col_scale: np.ndarray | None = None  # 1/sqrt(bH) for kept channels
         self.mean: np.ndarray | None = None  # weighted column mean subtracted from each row
         self.sums: Sums | None = None
-        self.sketch: dict | None = None  # the randomized solver's first products, taken by statistics(sketch=)
+        # the randomized solver's first products, taken by statistics(sketch=): {(ell, seed, poisson): products}
+        self.sketches: dict = {}
 
     def __getstate__(self):
         # A pass's tasks close over the matrix and travel to cluster workers: the executor (a Dask client, with
@@ -367,8 +368,9 @@ class DataMatrix:
         ``sketch=(ell, seed, poisson)`` also takes the randomized solver's first products in the same read
         (:meth:`sketch_products` of the test matrix ``b0 = Dc^-1 Omega``, Omega standard normal (channels x ell)
         from ``seed``): the per-channel weight ``Dc`` is only known at the end of the pass, but ``Xw b0 = Dr X
-        Omega`` needs only the per-pixel weight, which each block knows. Stored in :attr:`sketch` for
-        :func:`.pca.randomized_pca` (uncentred PCA only).
+        Omega`` needs only the per-pixel weight, which each block knows. Stored in :attr:`sketches` under
+        ``(ell, seed, poisson)`` for :func:`.pca.randomized_pca` (uncentred PCA only). ``poisson=None`` (the
+        weighting is decided by this read: floats that may be whole counts) takes the products of both.
         """
         if sketch is None:
             def m0(block, rows):
@@ -376,16 +378,21 @@ class DataMatrix:
 
             acc = self.run(Pass(m0, StatisticsPartial.merge, name="decomposition-statistics"))
             return self._set_sums(acc)
-        ell, seed, poisson = int(sketch[0]), int(sketch[1]), bool(sketch[2])
+        ell, seed = int(sketch[0]), int(sketch[1])
+        # counts stored as floats are only known to be counts after this read: without the weighted products too,
+        # the randomized solver took its own first sketch from another test matrix, and the same counts as uint32
+        # and as float64 gave different NMF spectra (0.045 apart, review rev54 F7)
+        weightings = (False, True) if sketch[2] is None else (bool(sketch[2]),)
         dtype = np.dtype(np.float32 if _exact_in_float32(self.data.dtype) else np.float64)
         omega = np.random.default_rng(seed).standard_normal((self.n_channels, ell)).astype(dtype)
 
         def m(block, rows):
-            return self._statistics_block(block, rows, (omega, poisson), nonzeros=nonzeros)
+            return self._statistics_block(block, rows, (omega, weightings), nonzeros=nonzeros)
 
         acc = self.run(Pass(m, SketchedStatisticsPartial.merge, name="decomposition-statistics-sketch"))
-        self.sketch = {"key": (ell, seed, poisson), "omega": omega.astype(np.float64), "n": acc.n,
-                       "g": 0.5 * (acc.g + acc.g.T)}
+        self.sketches = {(ell, seed, weighted): {"omega": omega.astype(np.float64), "n": acc.n[j],
+                                                 "g": 0.5 * (acc.g[j] + acc.g[j].T)}
+                         for j, weighted in enumerate(weightings)}
         return self._set_sums(acc.stats)
 
     def _set_sums(self, acc: StatisticsPartial) -> Sums:
@@ -394,15 +401,17 @@ class DataMatrix:
 
     def _statistics_block(self, block, rows, sketch=None, nonzeros: bool = True):
         """One block's share of the statistics (also used by the single-pass sketch), chunk by chunk; with
-        ``sketch=(omega, poisson)`` also ``(X^T Dr Y, Y^T Y)`` for ``Y = Dr X omega`` (see :meth:`statistics`)."""
+        ``sketch=(omega, weightings)`` also ``(X^T Dr Y, Y^T Y)`` for ``Y = Dr X omega``, one pair per weighting
+        (Poisson: ``Dr`` the per-pixel weight, else the identity), stacked (see :meth:`statistics`)."""
         p = self.n_channels
         rss, n_bad, n_neg, mn, nnz_sq, n_frac = [], 0, 0, np.inf, (0.0 if nonzeros else np.nan), 0
         quantum = None  # no value seen yet
         n_ceil, ceiling = 0, saturation_ceiling(self.data.dtype)
         cs, sq, osr, csq = np.zeros(p), np.zeros(p), np.zeros(p), np.zeros(p)
         if sketch is not None:
-            omega, poisson = sketch
-            n_sk, g_sk = np.zeros((p, omega.shape[1])), np.zeros((omega.shape[1],) * 2)
+            omega, weightings = sketch
+            n_sk = np.zeros((len(weightings), p, omega.shape[1]))
+            g_sk = np.zeros((len(weightings), omega.shape[1], omega.shape[1]))
         for x, _, _, _, _ in self._chunks(block, rows):
             if ceiling is not None:
                 n_ceil += int(np.count_nonzero(np.asarray(x) == ceiling))
@@ -435,12 +444,12 @@ class DataMatrix:
             csq += x2.sum(axis=0)
             if sketch is not None:
                 xc = xf if omega.dtype == np.float64 else np.asarray(x, dtype=omega.dtype)
-                y = np.asarray(xc @ omega, dtype=np.float64)
-                if poisson:
-                    y *= (1.0 / np.sqrt(rs1))[:, None]  # Dr, as configure() sets it
-                g_sk += y.T @ y
-                yr = y * (1.0 / np.sqrt(rs1))[:, None] if poisson else y
-                n_sk += xc.T @ yr.astype(omega.dtype, copy=False)
+                y0 = np.asarray(xc @ omega, dtype=np.float64)
+                for j, poisson in enumerate(weightings):
+                    y = y0 * (1.0 / np.sqrt(rs1))[:, None] if poisson else y0  # Dr, as configure() sets it
+                    g_sk[j] += y.T @ y
+                    yr = y * (1.0 / np.sqrt(rs1))[:, None] if poisson else y
+                    n_sk[j] += xc.T @ yr.astype(omega.dtype, copy=False)
         rs = np.concatenate(rss) if len(rss) != 1 else rss[0]
         out = StatisticsPartial([rs], cs, n_bad, n_neg, mn, sq, osr, csq, nnz_sq, n_frac, quantum, n_ceil)
         return out if sketch is None else SketchedStatisticsPartial(out, n_sk, g_sk)

@@ -168,13 +168,16 @@ def decompose(
     n_pca = int(n_components) if isinstance(n_components, int | np.integer) else min(m, DEFAULT_MAX_COMPONENTS)
     solver_asked = solver
     solver = _solver(solver, meth, n_components, dm, centre)
-    sketches = _read(dm, solver, n_pca, oversample, seed, poisson, centre)
+    # floats turn out counts only at the statistics read (whole numbers): its randomized first sketch then takes
+    # both weightings, so that the same counts as integers and as floats run the same products
+    sketch_poisson = None if auto_poisson and not poisson and s.dtype.kind == "f" else poisson
+    sketches = _read(dm, solver, n_pca, oversample, seed, sketch_poisson, centre)
     poisson, poisson_note = _resolve_poisson(s, dm, poisson, auto_poisson, solver)
     hot = _hot_channels(s, dm, poisson, mask_hot_channels, solver)
     if hot.size and solver != "single_pass":  # read again without them: every sum and sketch must leave them out
         signal_mask = _excluding(s, signal_mask, hot)
         dm = _data_matrix(s, n_components, navigation_mask, signal_mask, executor, progress)[0]
-        sketches = _read(dm, solver, n_pca, oversample, seed, poisson, centre)
+        sketches = _read(dm, solver, n_pca, oversample, seed, sketch_poisson, centre)
     excluded["hot_channels"] = [int(i) for i in hot] if solver != "single_pass" else []
     _check_values(s, dm, meth, poisson, n_components, centre, n_zero_peak)
     saturated = _saturation_note(s, dm)
@@ -863,13 +866,14 @@ def _solver(solver: str, meth: Method, n_components, dm: DataMatrix, centre: boo
     return solver
 
 
-def _read(dm: DataMatrix, solver: str, n_pca: int, oversample: int, seed, poisson: bool, centre: bool):
+def _read(dm: DataMatrix, solver: str, n_pca: int, oversample: int, seed, poisson: bool | None, centre: bool):
     """The statistics read (``dm.sums``); it also takes the sketches of the single-pass solver (returned) or the
-    randomized solver's first sketch."""
+    randomized solver's first sketch. ``poisson=None``: the weighting is decided by this read (floats that may be
+    whole counts, :func:`_resolve_poisson`): the randomized solver's first products are taken with and without it."""
     ell = min(max(n_pca, 1) + oversample, min(dm.n_pixels, dm.n_channels))
     if solver == "single_pass":
         # A generous co-range sketch: its error term scales like sqrt(ell / (ell_co - ell)) times the noise tail.
-        return dm.single_pass_sketch(ell, min(8 * ell + 1, dm.n_pixels), SINGLE_PASS_TESTS, seed, poisson)
+        return dm.single_pass_sketch(ell, min(8 * ell + 1, dm.n_pixels), SINGLE_PASS_TESTS, seed, bool(poisson))
     # The randomized solver's first sketch is taken in the statistics read (one read fewer): its column space does
     # not depend on the per-channel Poisson weight, which is only known after that read. A solver that ends up not
     # using it (another k, centring) falls back to its own sketch pass.
@@ -955,6 +959,10 @@ def _pca(dm: DataMatrix, solver: str, n_pca: int, seed, simulate_noise: bool, po
         result = pca.randomized_pca(dm, n_pca, seed=seed, n_iter=least, oversample=oversample, max_iter=most)
         info["power_iterations"] = result.power_iterations
         info["power_iterations_note"] = result.power_note or fixed_note
+        # the one dtype-dependent path: 16-bit integers and float32 data (exact in float32) take float32 block
+        # products, and their results differ from the same counts in 32/64 bits in the last digits (2e-11 of an
+        # NMF spectrum, review rev54 F7); said, so that such a difference has a name
+        info["block_products"] = str(dm.product_dtype)
     if result.noise_eigenvalues is not None:
         info["noise_eigenvalues"] = result.noise_eigenvalues
     return result, info

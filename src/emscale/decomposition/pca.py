@@ -220,12 +220,12 @@ def randomized_pca(dm: DataMatrix, k: int, seed: int = 0, n_iter: int = 2, overs
     n, p = dm.n_pixels, dm.n_channels
     ell = min(k + oversample, min(n, p))
     poisson = dm.row_scale is not None
-    sk = dm.sketch
+    sk = dm.sketches.get((ell, seed, poisson))
     n_iter = max(n_iter, 0)
     max_iter = n_iter if max_iter is None else max(int(max_iter), n_iter)
     keep_tall = n * ell * 8 <= TALL_MAX_BYTES
     y = None
-    if sk is not None and sk["key"] == (ell, seed, poisson) and dm.mean is None:
+    if sk is not None and dm.mean is None:
         # the statistics pass took Xw^T Xw c and the Gram of Xw c for c = Dc^-1 Omega (Xw c = Dr X Omega)
         omega = sk["omega"]
         c = omega if dm.col_scale is None else omega / dm.col_scale[:, None]
