@@ -78,3 +78,12 @@ def test_rank_suite_full():
     # never more components than the truth (no noise counted as signal)
     assert all(x["est"] <= x["true"] for x in rows), misses
     assert elbow_det < 0.2 and elbow_hit < 0.25 and elbow_hit < hit
+
+
+@pytest.mark.parametrize("n_channels, seed", [(12, 3), (12, 5), (16, 5), (16, 9)])
+def test_few_channels_draw_the_noise_edge_as_often_as_few_pixels(n_channels, seed):
+    """Three pure phases on 20 x 30 pixels over 12-16 channels at 50 counts/pixel: one noise draw's top eigenvalue
+    fluctuates by more than the margin when the channels are few (as when the pixels are), and these maps counted 4
+    components; the draws of a few-pixel map are taken for few channels too (pca.noise_draws)."""
+    s, _ = make_cube(3, "eds", shape=(20, 30), n_channels=n_channels, counts=50, seed=seed, layers=10)
+    assert decompose(s, "pca").info["rank_estimate"] == 3

@@ -83,10 +83,11 @@ def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None, rank_sel: np
         if rank_sel is not None:
             rank_noise = top_eigenvalue(cn[np.ix_(rank_sel, rank_sel)]) if rank_sel.any() else 0.0
         del cn
-        if noise_draws(dm.n_pixels) > 1 and dm.n_pixels * dm.n_channels * 8 <= NOISE_ROWS_MAX_BYTES:
+        draws = noise_draws(dm.n_pixels, dm.n_channels)
+        if draws > 1 and dm.n_pixels * dm.n_channels * 8 <= NOISE_ROWS_MAX_BYTES:
             # a small map: the pass's draw and more, as on the pixel side (its rows in memory, within that bound)
             tops, rank_tops = _noise_tops(dm, _noise_root(dm), noise_seed, rank_sel,
-                                          range(1, noise_draws(dm.n_pixels)))
+                                          range(1, draws))
             noise = np.array([max(float(noise[0]), *tops)])
             if rank_sel is not None and rank_sel.any():
                 rank_noise = max(rank_noise, *rank_tops)
@@ -117,16 +118,24 @@ def _smaller_gram(z: np.ndarray) -> np.ndarray:
 
 
 NOISE_DRAW_STRIDE = 7919  # seed offset between the noise draws of a few-pixel matrix
+FEW_CHANNELS = 64  # fewer channels than this: the most noise draws (noise_draws)
 
 
-def noise_draws(n_pixels: int) -> int:
+def noise_draws(n_pixels: int, n_channels: int) -> int:
     """Noise draws for the parallel analysis of a matrix with ``n_pixels`` rows: one from 1024 pixels up (the top
     noise eigenvalue concentrates, and :data:`.rank.PA_MARGIN` covers its spread), up to 16 below, whose maximum
     is taken: with fewer pixels the top eigenvalue of one draw fluctuates by about the margin or more (pure Poisson
     noise on 3-6 pixels counted 2 components in 3 of 15 seeded cubes with one draw). Ground truth of 8 x 8 and
     12 x 12 pixels (EDS and EELS, rank 1-3, 200 and 2000 counts/pixel, 256 and 1024 channels, 8 seeds each): with one
     draw from 64 pixels up, 42 of 384 over-counted (by one; 17 % at 8 x 8); with 1024 // pixels draws, 3 (and 3 more
-    missed a component within 3 % of the edge); 4096 // pixels changed nothing more."""
+    missed a component within 3 % of the edge); 4096 // pixels changed nothing more.
+
+    The fluctuation is the same in the other dimension (the Tracy-Widom scale is symmetric in pixels and channels):
+    under :data:`FEW_CHANNELS` channels every map gets the 16 draws. With one draw, 20 x 30 maps of three pure
+    phases over 12-32 channels counted 4 on 11 of 140 seeded cubes (a review's and the suite's, 50 and 500
+    counts/pixel); with 16, on 2."""
+    if int(n_channels) < FEW_CHANNELS:
+        return 16
     return int(min(16, max(1, 1024 // max(int(n_pixels), 1))))
 
 
@@ -152,7 +161,7 @@ def _pixel_gram_pca(dm: DataMatrix, k: int, noise_seed: int | None, rank_sel: np
     noise_traces = (None, None)
     if noise_seed is not None:
         root = _noise_root(dm)
-        tops, rank_tops = _noise_tops(dm, root, noise_seed, rank_sel, range(noise_draws(n)))
+        tops, rank_tops = _noise_tops(dm, root, noise_seed, rank_sel, range(noise_draws(n, dm.n_channels)))
         noise = np.array([max(tops)])
         rank_noise = max(rank_tops) if rank_tops else None
         energy = np.einsum("ij,ij->j", root, root)  # the signs square to one: the same for every draw
