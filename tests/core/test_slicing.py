@@ -296,3 +296,22 @@ def test_a_calibrated_stop_may_reach_the_end_of_the_axis(si):
         si.isig[100.0:130.1]
     with pytest.raises(AxisError, match="outside axis 'E'"):  # a start is a channel: none lies at 130
         si.isig[130.0:]
+
+
+def test_a_series_keeps_the_acquisition_values_of_the_frames_it_keeps():
+    # a tilt series sliced with inav kept every frame's stage tilt: 77 tilts for 20 frames, and its angles could not
+    # be read from the header any more
+    tilts = [-60.0 + 10 * i for i in range(13)]
+    md = {"Acquisition_instrument": {"TEM": {"Stage": {"tilt_alpha": tilts, "x": [0.5] * 13},
+                                             "beam_energy": 300.0, "Detector": {"exposure": list(range(13))}}},
+          "Sample": {"elements": list(range(13))}}
+    s = Signal(np.zeros((13, 4, 5)), axes=[{"name": "z", "size": 13, "navigate": True},
+                                           {"name": "y", "size": 4, "navigate": False},
+                                           {"name": "x", "size": 5, "navigate": False}], metadata=md)
+    stage = s.inav[::4].metadata["Acquisition_instrument"]["TEM"]
+    assert stage["Stage"]["tilt_alpha"] == tilts[::4] and stage["Stage"]["x"] == [0.5] * 4
+    assert stage["Detector"]["exposure"] == [0, 4, 8, 12] and stage["beam_energy"] == 300.0
+    assert s.inav[3].metadata["Acquisition_instrument"]["TEM"]["Stage"]["tilt_alpha"] == -30.0
+    assert s.inav[::4].metadata["Sample"]["elements"] == list(range(13))  # not a value a frame
+    assert s.metadata["Acquisition_instrument"]["TEM"]["Stage"]["tilt_alpha"] == tilts  # the parent untouched
+    assert s.isig[1:3].metadata["Acquisition_instrument"]["TEM"]["Stage"]["tilt_alpha"] == tilts

@@ -203,3 +203,14 @@ def test_an_mrc_without_its_angle_file_takes_the_angles_of_its_header(tmp_path, 
     stack.save(tmp_path / "flat.zarr")
     with pytest.raises(FileFormatError, match="no tilt angles for .*flat.zarr"):
         load_tilt_series(tmp_path / "flat.zarr")
+
+
+def test_a_sliced_series_reads_the_tilts_of_its_frames_from_the_header(real_dir):
+    # inav[::4] kept the header's 77 tilts for 20 frames, and as_tilt_series refused it ("the file's header holds no
+    # tilt angle a projection")
+    import emscale as em
+    from emscale.tomography import as_tilt_series
+
+    full = as_tilt_series(em.load(real_dir / "tomography" / "HAADF.mrc"), tilt_axis="x")
+    part = as_tilt_series(em.load(real_dir / "tomography" / "HAADF.mrc").inav[::4], tilt_axis="x")
+    np.testing.assert_array_equal(part.axes[0].values, full.axes[0].values[::4])

@@ -478,7 +478,30 @@ def _derived(s: Signal, data, axes: Sequence[Axis], signal_type: str | None = No
         title=s.title if title is None else title,
     )
     _scan_mask_of(s, out, index)
+    _per_frame_of(s, out, index)
     return out
+
+
+def _per_frame_of(s: Signal, out: Signal, index: tuple | None) -> None:
+    """Cut ``out``'s per-frame acquisition lists as ``index`` cut the frames, in place: a series along one navigation
+    axis (a tilt series, a time series) whose ``metadata["Acquisition_instrument"]`` holds a list of numbers a frame
+    (a stage tilt, an exposure) keeps the values of the frames it keeps. ``inav[::4]`` of the real tilt series kept
+    all 77 tilts for its 20 frames, and reading them as the series' angles was refused."""
+    if index is None or s.nav_ndim != 1 or not index or "Acquisition_instrument" not in out.metadata:
+        return
+    n, take = s.axes[0].size, index[0]
+
+    def cut(node):
+        for key, value in list(node.items()):
+            if isinstance(value, dict):
+                cut(value)
+            elif (isinstance(value, list) and len(value) == n > 1
+                  and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
+                kept = np.asarray(value)[take]
+                node[key] = kept.tolist() if kept.ndim else kept.item()
+
+    if isinstance(out.metadata["Acquisition_instrument"], dict):
+        cut(out.metadata["Acquisition_instrument"])
 
 
 def signal_method(fn=None, *, name: str | None = None):
