@@ -487,9 +487,10 @@ def _per_frame_of(s: Signal, out: Signal, index: tuple | None) -> None:
     axis (a tilt series, a time series) whose ``metadata["Acquisition_instrument"]`` holds a list of numbers a frame
     (a stage tilt, an exposure) keeps the values of the frames it keeps. ``inav[::4]`` of the real tilt series kept
     all 77 tilts for its 20 frames, and reading them as the series' angles was refused."""
-    if index is None or s.nav_ndim != 1 or not index or "Acquisition_instrument" not in out.metadata:
-        return
-    n, take = s.axes[0].size, index[0]
+    if index is None or s.nav_ndim != 1 or not index or index[0] == slice(None) \
+            or "Acquisition_instrument" not in out.metadata:
+        return  # (an isig keeps every frame)
+    n, take = s.axes[0].size, index[0]  # an int or a slice (inav's keys), which index a list as they do the data
 
     def cut(node):
         for key, value in list(node.items()):
@@ -497,8 +498,7 @@ def _per_frame_of(s: Signal, out: Signal, index: tuple | None) -> None:
                 cut(value)
             elif (isinstance(value, list) and len(value) == n > 1
                   and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
-                kept = np.asarray(value)[take]
-                node[key] = kept.tolist() if kept.ndim else kept.item()
+                node[key] = value[take]
 
     if isinstance(out.metadata["Acquisition_instrument"], dict):
         cut(out.metadata["Acquisition_instrument"])
