@@ -63,9 +63,9 @@ def line_range(x: np.ndarray, curves: np.ndarray, fraction: float = PEAK_FRACTIO
     above = (excess >= fraction * excess.max(axis=1, keepdims=True)) & (excess >= NOISE_SIGMAS * _noise(raw, width))
     above = above.any(axis=0)
     if counts is not None:
-        near = binary_dilation(counted_lines(np.asarray(counts, dtype=float)[order], width, window), iterations=width)
-        if (above & near).any():
-            above &= near
+        shown = counted_lines(np.asarray(counts, dtype=float)[order], width, window)
+        if (above & binary_dilation(shown, iterations=width)).any():
+            above &= binary_dilation(shown, iterations=width)
     where = np.flatnonzero(above)
     if where.size == 0:  # no curve holds a line above its continuum and noise
         return lo_all, hi_all
