@@ -84,39 +84,6 @@ def test_line_range_ends_with_the_lines_of_factors_read_from_few_counts():
         assert lo < 0.3 and 8.9 < hi < 10.0, (seed, lo, hi)
 
 
-def test_line_range_keeps_only_the_lines_the_data_s_counts_show():
-    # factors fitted to a few counts per pixel: every crest of their noise stood above the curve's own noise
-    # estimate (Poisson noise is no one level); the data's counts per channel show where lines can be at all
-    e, f = _thirty_kv_spectra()
-    f /= f.sum(axis=1, keepdims=True)
-    for seed in range(3):
-        rng = np.random.default_rng(seed)
-        noisy = rng.poisson(3000.0 * f).astype(float)  # factors read from 3000 counts each
-        counts = rng.poisson(3e4 * f.sum(axis=0)).astype(float)  # 3 counts/pixel over 10^4 pixels
-        alone = line_range(e, noisy)
-        lo, hi = line_range(e, noisy, counts=counts)
-        assert alone[1] > 15.0 and lo < 0.3 and 8.6 < hi < 10.0, (alone, lo, hi)
-    # counts without a line anywhere (nothing to read): the curves decide alone
-    assert line_range(e, noisy, counts=np.full(4096, 2.0)) == alone
-
-
-@pytest.mark.parametrize("method", ["nmf", "pca", "mcr"])
-def test_factor_plots_of_a_few_counts_per_pixel_end_with_the_lines(method, tmp_path):
-    # the 30 kV sample (lines end with Cu K beta, 8.9 keV) at 5 counts/pixel over 4096 channels: drawn to 16-31 keV
-    from emscale.decomposition import decompose
-    from emscale.workflows.samples import eds_si
-
-    s, _ = eds_si(n_channels=4096, beam_energy=30.0, dose=5.0, seed=0)
-    d = decompose(s, method, n_components=3)
-    kept = np.isfinite(d.channel_counts)  # the zero-energy peak's channels are masked (NaN)
-    assert np.array_equal(d.channel_counts[kept], np.asarray(s.data).reshape(-1, 4096).sum(axis=0)[kept])
-    lo, hi = d.plot_factors().axes[0].get_xlim()
-    assert lo < 1.8 and 8.0 < hi < 10.0, (lo, hi)
-    d.save(tmp_path / "d.npz")
-    back = Decomposition.load(tmp_path / "d.npz")
-    assert np.array_equal(back.channel_counts, d.channel_counts, equal_nan=True)
-
-
 def test_eds_factor_plot_shows_the_energy_range_of_the_lines():
     e, f, ax_e = _eds_factors()
     d = _decomposition(f, np.ones((1200, 2)), ax_e)

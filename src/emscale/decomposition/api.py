@@ -271,23 +271,11 @@ def decompose(
     return Decomposition(
         method=meth.name, params=params, factors_array=factors,
         loadings_array=dm.expand_pixels(np.ascontiguousarray(loadings)), mean_spectrum=mean_spec,
-        mean_scale=mean_scale, channel_counts=_channel_counts(dm, poisson), info=info | method_info,
-        nav_axes=list(s.axes[: s.nav_ndim]),
+        mean_scale=mean_scale, info=info | method_info, nav_axes=list(s.axes[: s.nav_ndim]),
         sig_axes=list(s.axes[s.nav_ndim :]), eigenvalues=pca_result.eigenvalues, trace=pca_result.trace,
         n_pixels=dm.n_pixels, n_channels=dm.n_channels, rank_evidence=evidence, signal_type=s.signal_type,
         metadata=dict(s.metadata), history=list(s.history), title=s.title, lazy=s.is_lazy,
     )
-
-
-def _channel_counts(dm: DataMatrix, poisson: bool) -> np.ndarray | None:
-    """The counts of each channel over the kept pixels (NaN in masked channels; scaled counts divided by their
-    gain), or None where the data were not weighted as counts: what the factor plot's range is read against."""
-    if not poisson:
-        return None
-    st = dm.sums
-    gain = st.quantum if st.n_fractional and np.isfinite(st.quantum) and st.quantum > 0 else 1.0
-    counts = np.asarray(st.col_sums, dtype=np.float64) / gain
-    return dm.expand_channels(counts[:, None])[:, 0]
 
 
 def _zero_peak_mask(s: Signal, signal_mask, mask_zero_peak: bool | None, eds: bool, info: dict):

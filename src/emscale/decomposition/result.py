@@ -154,9 +154,6 @@ class Decomposition(Result):
     n_channels: int = 0  # kept channels
     mean_spectrum: np.ndarray | None = None
     mean_scale: np.ndarray | None = None
-    # the data's counts per channel (all channels, NaN where masked; None unless weighted as counts): the factors'
-    # lines are read where the counts show lines (plot_factors)
-    channel_counts: np.ndarray | None = None
     rank_evidence: dict | None = None
     info: dict = field(default_factory=dict)  # loss, n_iter, converged, solver...
     signal_type: str = ""
@@ -283,7 +280,7 @@ class Decomposition(Result):
             "lazy": self.lazy,
         }
         arrays = {"factors": self.factors_array, "loadings": self.loadings_array}
-        for name in ("eigenvalues", "mean_spectrum", "mean_scale", "channel_counts"):
+        for name in ("eigenvalues", "mean_spectrum", "mean_scale"):
             if getattr(self, name) is not None:
                 arrays[name] = getattr(self, name)
         return save_npz(path, self.KIND, meta, arrays, overwrite)
@@ -304,7 +301,6 @@ class Decomposition(Result):
             n_channels=meta["n_channels"],
             mean_spectrum=arrays.get("mean_spectrum"),
             mean_scale=arrays.get("mean_scale"),
-            channel_counts=arrays.get("channel_counts"),
             rank_evidence=meta["rank_evidence"],
             info=meta["info"],
             signal_type=meta["signal_type"],
@@ -406,7 +402,7 @@ class Decomposition(Result):
             method = method_class(self.method)
             unit = "share of the counts per channel" if method and method.nonnegative else "factor (a.u.)"
             return factor_figure(self.sig_axes[0], self.factors_array[:, :k], names, f"{self.method} factors",
-                                 crop=bool(crop), ylabel=unit, counts=self.channel_counts)
+                                 crop=bool(crop), ylabel=unit)
         images = self.factors_array[:, :k].T.reshape((k,) + self.sig_shape)
         return loading_figure(images, self.sig_axes, names, f"{self.method} factors", clabel="factor")
 

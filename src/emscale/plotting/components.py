@@ -78,13 +78,12 @@ def _curves(axis, curves: np.ndarray, names: Sequence[str] | None, title: str, y
 
 
 def factor_figure(axis, factors: np.ndarray, names: Sequence[str] | None = None, title: str = "Factors",
-                  crop: bool = False, ylabel: str = "factor (counts per channel)", counts=None):
+                  crop: bool = False, ylabel: str = "factor (counts per channel)"):
     """The factor spectra ``factors`` (channels, k) against ``axis`` (more than :data:`LEGEND_MAX`: a panel
-    each); ``crop``: only the energy range holding their lines (:func:`.limits.line_range`; ``counts``: the data's
-    counts per channel, whose lines the factors' must share)."""
+    each); ``crop``: only the energy range holding their lines (:func:`.limits.line_range`)."""
     f = np.asarray(factors, dtype=float)
     x = np.asarray(axis.values, dtype=float)
-    return _curves(axis, f.T, names, title, ylabel, line_range(x, f.T, counts=counts) if crop else None)
+    return _curves(axis, f.T, names, title, ylabel, line_range(x, f.T) if crop else None)
 
 
 def _grid(k: int) -> tuple[int, int]:

@@ -21,7 +21,7 @@ PERCENTILES = (1.0, 99.5)
 
 
 def line_range(x: np.ndarray, curves: np.ndarray, fraction: float = PEAK_FRACTION,
-               margin: float = MARGIN, counts: np.ndarray | None = None) -> tuple[float, float]:
+               margin: float = MARGIN) -> tuple[float, float]:
     """``(lo, hi)`` in the units of ``x`` (n,): the span where any of ``curves`` (n,) or (m, n), each scaled to its
     own largest ``|value|`` (a weak component counts as much as a strong one), stands above its own continuum by
     ``fraction`` of its largest such excess and by :data:`NOISE_SIGMAS` times its noise; widened by ``margin``
@@ -35,15 +35,8 @@ def line_range(x: np.ndarray, curves: np.ndarray, fraction: float = PEAK_FRACTIO
     map's lines end at 7.5 keV, the mass at 18; a 30 kV map whose lines end at 8.9 keV was drawn to 16 keV at 2000
     counts/pixel, to 22 keV at 200). Nor did a running minimum (a morphological opening): it runs along the noise's
     troughs, and a noisy factor's every crest then stood above it (the same map at 200 counts/pixel, NMF and MCR:
-    to 16.7 keV).
-
-    ``counts`` (n,): the counts per channel of the data the curves were fitted to (a decomposition's
-    ``channel_counts``). A curve's line is then kept only where these counts show a line too (:func:`counted_lines`):
-    factors fitted to a few counts per pixel have crests of noise on every channel, and their noise is no one level
-    (Poisson), so the curve's own test let them through (the 30 kV sample at 3-10 counts/pixel over 4096 channels:
-    NMF, PCA and MCR factors drawn to 15-31 keV, its lines ending at 8.9). Where the counts show no line the curves
-    decide alone."""
-    from scipy.ndimage import binary_dilation, median_filter, uniform_filter1d
+    to 16.7 keV)."""
+    from scipy.ndimage import median_filter, uniform_filter1d
 
     x = np.asarray(x, dtype=float)
     lo_all, hi_all = float(np.min(x)), float(np.max(x))
@@ -61,30 +54,13 @@ def line_range(x: np.ndarray, curves: np.ndarray, fraction: float = PEAK_FRACTIO
     window = min(n, max(9, round(CONTINUUM_SHARE * n)))
     excess = smooth - median_filter(smooth, size=(1, window), mode="nearest")
     above = (excess >= fraction * excess.max(axis=1, keepdims=True)) & (excess >= NOISE_SIGMAS * _noise(raw, width))
-    above = above.any(axis=0)
-    if counts is not None:
-        shown = counted_lines(np.asarray(counts, dtype=float)[order], width, window)
-        if (above & binary_dilation(shown, iterations=width)).any():
-            above &= binary_dilation(shown, iterations=width)
-    where = np.flatnonzero(above)
+    where = np.flatnonzero(above.any(axis=0))
     if where.size == 0:  # no curve holds a line above its continuum and noise
         return lo_all, hi_all
     xs = x[order]
     lo, hi = float(xs[where[0]]), float(xs[where[-1]])
     pad = margin * max(hi - lo, float(np.median(np.diff(xs))))
     return max(lo_all, lo - pad), min(hi_all, hi + pad)
-
-
-def counted_lines(counts: np.ndarray, width: int, window: int) -> np.ndarray:
-    """(n,) bool: where ``counts`` (counts per channel; NaN read as none), averaged over ``width`` channels,
-    stand above their running median over ``window`` channels by :data:`NOISE_SIGMAS` times the Poisson noise of
-    that average (the median's level as the expected counts, at least one count in the window)."""
-    from scipy.ndimage import median_filter, uniform_filter1d
-
-    c = np.where(np.isfinite(counts), np.maximum(counts, 0.0), 0.0)
-    smooth = uniform_filter1d(c, width)
-    level = median_filter(smooth, size=window, mode="nearest")
-    return smooth - level >= NOISE_SIGMAS * np.sqrt(np.maximum(level, 1.0 / width) / width)
 
 
 def _noise(curves: np.ndarray, width: int) -> np.ndarray:
