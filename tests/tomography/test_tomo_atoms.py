@@ -169,3 +169,20 @@ def test_match_atoms_takes_three_coordinates_only():
     assert match_atoms(truth, truth, 0.5)["found_fraction"] == 1.0
     assert match_atoms(np.empty((0, 3)), truth, 0.5)["found_fraction"] == 0.0
     assert match_atoms(truth[0], truth, 0.5)["pairs"] == [(0, 0)]
+
+
+@pytest.mark.parametrize("offset", [-10.0, 10.0])
+def test_a_dark_offset_or_a_pedestal_does_not_move_the_default_threshold(offset):
+    # read from zero, a volume under zero found no atom (threshold NaN) and one on a pedestal took every noise
+    # maximum of its vacuum as an atom
+    vol, truth = fcc_nanoparticle(32, a=8.0, sigma=1.0, seed=3)
+    proj = project_volume(vol, ANGLES)
+    counts = np.random.default_rng(3).poisson(proj * 300 / proj.max()).astype(np.float32)
+    rec = np.asarray(reconstruct_tomogram(tilt_series(counts, ANGLES), "fbp").data)
+    plain = locate_atoms(rec, min_distance=4.0)
+    top = float(np.median(plain.heights))
+    moved = locate_atoms(rec + offset * top, min_distance=4.0)
+    assert len(moved.positions) == len(plain.positions)
+    assert moved.threshold == pytest.approx(plain.threshold + offset * top, rel=1e-3)
+    m = match_atoms(moved.positions, truth, max_distance=2.0)
+    assert m["found_fraction"] >= 0.98 and m["false_fraction"] <= 0.01

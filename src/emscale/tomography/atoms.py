@@ -5,10 +5,12 @@
 2. Candidates are the voxels that are the maximum of their neighbourhood of radius ``min_distance / 2``, above
    the volume's median.
 3. Atoms are the candidates whose peak height exceeds ``threshold``. By default the threshold lies in a gap of
-   the candidates' heights, on a log scale, relative to the brightest atoms' height ``top`` (the median of the
-   heights above half the highest): the widest gap below ``top`` first (atoms above, background maxima below),
-   then lower, wherever at least three maxima stand above a gap of a factor 1.5 or more -- a lighter species
-   apart from the background. Maxima under a tenth of ``top`` are never atoms by default. Heights, not counts:
+   the candidates' heights over the volume's median (the background: a dark offset or a pedestal moves it from
+   zero; read from zero, a volume under zero found no atom and one on a pedestal took its every maximum), on a
+   log scale, relative to the brightest atoms' height ``top`` (the median of the heights above half the
+   highest): the widest gap below ``top`` first (atoms above, background maxima below), then lower, wherever
+   at least three maxima stand above a gap of a factor 1.5 or more -- a lighter species apart from the
+   background. Maxima under a tenth of ``top`` are never atoms by default. Heights, not counts:
    Otsu's threshold of all the heights failed where the background maxima outnumber a few atoms (4 atoms in a
    32^3 volume: none found), failed outright where the heights are few and alike (skimage: "too many bins"),
    and split two species at their middle (light atoms at 0.4 of the heavy: all missed). Where many maxima lie
@@ -98,13 +100,14 @@ def _populations(heights: np.ndarray, bounds: list[float]) -> list[dict]:
     return out
 
 
-def _warn_if_unresolved(h: np.ndarray, thr: float, n_atoms: int) -> None:
+def _warn_if_unresolved(h: np.ndarray, thr: float, n_atoms: int, base: float = 0.0) -> None:
     # just under the threshold, not all the way down: noisy data (FBP at a few hundred counts) have maxima at a
-    # quarter of the atoms' height where every atom was found
+    # quarter of the atoms' height where every atom was found. ``h`` and ``thr`` above the background ``base``.
     under = int(np.sum((h >= 0.5 * thr) & (h <= thr)))
     if under >= max(3, 0.1 * n_atoms):
         warnings.warn(
-            f"{under} maxima lie just under the atom threshold {thr:.4g} (above half of it), with {n_atoms} atoms "
+            f"{under} maxima lie just under the atom threshold {thr + base:.4g} (above half of its height over the "
+            f"background {base:.4g}), with {n_atoms} atoms "
             "above it: a lighter species or the noise that the default threshold could not tell apart from the "
             "background; they were not traced. Look at the heights (a histogram of locate_atoms(vol, "
             "threshold=0).heights) and pass threshold= to take them", UserWarning, stacklevel=3)
@@ -212,9 +215,13 @@ def _maxima(vs: np.ndarray, min_distance: float, threshold, exclude_border: int,
     h = vs[tuple(peaks.T)]
     bounds: list[float] = []
     if threshold is None:
-        thr, bounds = height_threshold(h)
+        # heights above the background, as the candidates are: the default's ratios (FLOOR, SPECIES_GAP) are
+        # read from the vacuum's level, which a dark offset or a pedestal moves away from zero
+        base = float(np.median(vs))
+        thr, bounds = height_threshold(h - base)
         if warn:
-            _warn_if_unresolved(h, thr, int(np.sum(h > thr)))
+            _warn_if_unresolved(h - base, thr, int(np.sum(h - base > thr)), base)
+        thr, bounds = thr + base, [b + base for b in bounds]
     else:
         thr = float(threshold)
     keep = h > thr
