@@ -4,7 +4,7 @@ Reconstruction assumes each projection ``p_i(u, v) = integral of f along the bea
 the object. A real HAADF series is recorded with a detector offset (the ETSpy series: int16 with vacuum near
 -31 880), so the vacuum level ``b_i`` of every projection is estimated and removed,
 
-    p_i <- max(p_i - b_i, 0),
+    p_i <- max(p_i - b_i, 0)    (or without the clip: ``clip=False``, see :func:`subtract_background`),
 
 ``b_i`` being either
 
@@ -165,7 +165,7 @@ def _listed(indices: np.ndarray, most: int = 8) -> str:
 @operation("subtract_background", check={"method": check_background_method, "border": check_border,
                                              "percentile": check_percentile})
 def subtract_background(s: Signal, method: str = "border", border: int | None = None, percentile: float = 1.0,
-                        normalize: bool = False) -> Signal:
+                        normalize: bool = False, clip: bool = True) -> Signal:
     """The tilt series less each projection's vacuum level, clipped at zero, optionally with equal totals.
 
     Parameters
@@ -173,6 +173,12 @@ def subtract_background(s: Signal, method: str = "border", border: int | None = 
     s : tilt-series Signal ``(n_tilts, ny, nx)``.
     method, border, percentile : how the vacuum level is estimated (:func:`background_levels`).
     normalize : rescale each projection so its total is the mean total over the tilts (beam-current drift).
+    clip : set values under zero to zero. Clipping halves the vacuum's noise, which FBP carries into the volume
+        as it is, but rectifies it into a pedestal of about 0.4 noise sigma that SIRT and TV, which keep the
+        volume non-negative anyway, reconstruct as density. On ellipsoid and fcc phantoms (+-70 deg, read noise
+        or Poisson counts): FBP's error against the phantom 0.55 clipped, 0.58 not; SIRT's 0.31 -> 0.27 and its
+        total mass 1.09 -> 1.02 of the truth (1.24 -> 1.13 at 20 counts a pixel); TV's 0.24 -> 0.21, mass 1.07
+        -> 1.00. ``clip=False`` before SIRT or TV when the densities are the result.
 
     Returns
     -------
@@ -195,7 +201,9 @@ def subtract_background(s: Signal, method: str = "border", border: int | None = 
     data = np.asarray(s.data, np.float64)
     check_finite(data)  # a NaN in the border made every level, and so every value, NaN
     levels = background_levels(data, method, border, percentile)
-    out = np.clip(data - levels[:, None, None], 0.0, None)
+    out = data - levels[:, None, None]
+    if clip:
+        out = np.clip(out, 0.0, None)
     scales = np.ones(len(levels))
     if normalize:
         totals = out.sum(axis=(1, 2))
@@ -209,7 +217,7 @@ def subtract_background(s: Signal, method: str = "border", border: int | None = 
     res.metadata["Tomography"] = {
         **s.metadata.get("Tomography", {}),
         "background": {"method": method, "levels": levels.tolist(), "scales": scales.tolist(),
-                       "normalize": bool(normalize)},
+                       "normalize": bool(normalize), "clip": bool(clip)},
     }
     if method == "border":  # None as it ran: 1/16 of the image side
         res.metadata["Tomography"]["background"]["border"] = int(border_as_run(data.shape[1:], border))
