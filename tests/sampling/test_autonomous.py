@@ -112,6 +112,9 @@ def test_bad_input_is_refused(eds):
     s, _, _ = eds
     with pytest.raises(ValueError, match="exceeds the scan size"):
         autonomous_si(VirtualMicroscope(s), 3, budget=40 * 48 + 1)
+    # a fraction under half a position was "budget must be at least 1, got 0", with no budget given
+    with pytest.raises(ValueError, match=r"^1 position\(s\) to measure \(fraction = 0.0001 of the 1920-position "):
+        autonomous_si(VirtualMicroscope(s), 3, fraction=1e-4)
     with pytest.raises(DataError, match="spectra"):
         autonomous_si(VirtualMicroscope(np.zeros((8, 8))), 2)
     with pytest.raises(ValueError, match="mask shape"):

@@ -631,6 +631,8 @@ def test_what_a_users_microscope_returns_is_checked(model, damage, message):
     ({"budget": True}, r"^budget must be a whole number >= 1 .* got True$"),
     ({"fraction": 0.3, "batch_size": 2.7}, r"^batch_size must be a whole number >= 1 \(positions per step\), got 2.7$"),
     ({"fraction": 0.3, "init_fraction": float("nan")}, r"^init_fraction must be in \(0, 1\] .* got nan$"),
+    # a fraction under half a position was "budget must be at least 1, got 0", with no budget given
+    ({"fraction": 1e-4}, r"^1 position\(s\) to measure \(the budget, or the fraction of the 1024-position scan\) "),
 ])
 def test_a_budget_is_a_count_or_a_share(model, bad, message):
     scope = VirtualMicroscope(disc_image((32, 32), 4, 5))

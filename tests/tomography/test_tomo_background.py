@@ -5,12 +5,12 @@ import pytest
 
 from emscale.core.errors import DataError
 from emscale.tomography import (
-    reconstruct_tomogram,
     align_tilts,
     angles_of,
     axis_shift_of,
     load_tilt_series,
     reconstruct_slices,
+    reconstruct_tomogram,
     subtract_background,
     tilt_series,
 )

@@ -321,7 +321,8 @@ def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = No
     budget = _budget(n, budget, None if budget is not None else fraction)
     n0 = min(max(n_phases, int(round(check_init_fraction(init_fraction) * n))), budget)
     if n0 < n_phases:
-        raise ValueError(f"budget {budget} is below n_phases={n_phases}")
+        raise ValueError(f"{budget} position(s) to measure ({asked} of the {n}-position scan) is below "
+                         f"n_phases={n_phases}")
     batch = batch_positions(batch_size, max(1, n // 100))
     reference = check_reference(reference, shape, "a phase map, for the ARI curve")
     spending = Spending(microscope, max_dose, max_time)

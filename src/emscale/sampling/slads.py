@@ -258,13 +258,13 @@ def select_batch(erd: np.ndarray, measured: np.ndarray, d1: np.ndarray, shape, b
 
 
 def _budget(n_pixels: int, budget, fraction) -> int:
-    """The positions a run may measure: ``budget`` (a whole number) or ``fraction`` of the scan (in (0, 1]). A
-    bool, a text or a fractional budget is an error, not a count (``fraction=True`` measured the whole scan,
-    ``budget=2.5`` two positions)."""
+    """The positions a run may measure: ``budget`` (a whole number) or ``fraction`` of the scan (in (0, 1]; at
+    least one position, as the scan patterns take). A bool, a text or a fractional budget is an error, not a count
+    (``fraction=True`` measured the whole scan, ``budget=2.5`` two positions)."""
     if budget is None and fraction is None:
         raise ValueError("give budget (positions) or fraction (of the scan)")
-    if budget is None:
-        budget = int(round(check_fraction(fraction) * n_pixels))
+    if budget is None:  # a fraction under half a position was refused as "budget must be at least 1, got 0"
+        budget = max(1, int(round(check_fraction(fraction) * n_pixels)))
     else:
         check_count("budget", budget, "positions to measure")
     budget = int(budget)
@@ -353,7 +353,8 @@ def _start(n_pixels: int, budget: int, init_fraction: float, k: int, seed: int) 
     """The seeded random first measurements (at least k, at most the budget)."""
     n0 = min(max(k, int(round(check_init_fraction(init_fraction) * n_pixels))), budget)
     if n0 < k:
-        raise ValueError(f"budget {budget} is below the {k} measurements SLADS needs to start")
+        raise ValueError(f"{budget} position(s) to measure (the budget, or the fraction of the {n_pixels}-position "
+                         f"scan) is below the {k} measurements SLADS needs to start")
     return np.sort(np.random.default_rng(seed).choice(n_pixels, n0, replace=False))
 
 
