@@ -100,6 +100,11 @@ def test_bcf_stage(real_dir):
     sem = s.metadata["Acquisition_instrument"]["SEM"]
     assert sem["beam_energy"] == 20.0 and sem["magnification"] == pytest.approx(1819.22595)
     assert sem["Stage"]["x"] == pytest.approx(66940.81) and "rotation" in sem["Stage"]
+    # the whole map's real time (RosettaSciIO's Bruker reader): a sum or a binning of its pixels keeps it (it read
+    # 63 066 s, 17.5 h, summed, and 630.7 s binned 3 x 3)
+    assert sem["Detector"]["EDS"]["real_time"] == pytest.approx(70.07298)
+    for done in (s.sum(axis=(0, 1)), s.rebin([3, 3, 1])):
+        assert done.metadata["Acquisition_instrument"]["SEM"]["Detector"]["EDS"]["real_time"] == pytest.approx(70.07298)
 
 
 def test_velox_mapping(velox_emd):

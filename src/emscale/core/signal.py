@@ -642,16 +642,18 @@ def key_metadata(md: dict) -> dict:
     return {k: _brief(v) for k, v in out.items()}
 
 
-# the counting times of each detector (HyperSpy's places, Acquisition_instrument.{SEM,TEM}.Detector.<kind>)
-_COUNTING_TIMES = {"EDS": ("live_time", "real_time"), "EELS": ("dwell_time", "exposure")}
+# the counting times of each detector's pixel (HyperSpy's places, Acquisition_instrument.{SEM,TEM}.Detector.<kind>);
+# not EDS real_time: RosettaSciIO's Bruker reader gives the whole map's (a 30 x 30 map's 70 s read 17.5 h when summed)
+_COUNTING_TIMES = {"EDS": ("live_time",), "EELS": ("dwell_time", "exposure")}
 
 
 def scale_counting_times(s: Signal, n: int, signal_type: str) -> None:
     """Multiply the counting times of the summed signal's detector in ``s.metadata`` by ``n``, the number of pixels
     summed into each value of ``s``: the counts of n pixels were collected in n times the time, so that counts per
-    second stay right. EDS: ``live_time`` and ``real_time`` (exspy does so for ``sum`` and ``rebin``; its ``sum``
-    leaves ``real_time`` and counts the pixels of a sum over the energy axis too -- here a sum over signal axes sums
-    no pixels). EELS: ``dwell_time`` and ``exposure`` (exspy's ``rebin`` scales them; its ``sum`` does not, which
+    second stay right. EDS: ``live_time`` (exspy does so for ``sum`` and ``rebin``; its ``sum`` counts the pixels
+    of a sum over the energy axis too -- here a sum over signal axes sums no pixels); not ``real_time``, the time
+    the acquisition took (a Bruker map's is the whole map's; exspy's ``sum`` leaves it, its ``rebin`` scales it).
+    EELS: ``dwell_time`` and ``exposure`` (exspy's ``rebin`` scales them; its ``sum`` does not, which
     left a summed spectrum's counts per second n times too high). Only the times of the summed signal's own detector
     (``signal_type``: the summed signal's, a sum over every axis has none left) are scaled: an EELS signal's
     metadata may hold the EDS detector recorded alongside, whose time is not the EELS pixels'."""
