@@ -13,7 +13,7 @@ import pytest
 import emscale as em
 from emscale.core.errors import OutputExistsError
 from emscale.workflows.demo import run_demo
-from emscale.workflows.recipes import RecipeError, parse, replay_outdir, run_recipe
+from emscale.workflows.recipes import RecipeError, load_recipe, parse, replay_outdir, run_recipe
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +74,22 @@ def test_a_misspelt_choice_is_caught_before_the_run(cube):
 def test_remove_background_model_is_accepted_by_recipes(cube):
     parse(f'[input]\npath = "{cube / "in.zarr"}"\n[[step]]\nop = "remove_background"\n'
           'signal_range = [105.0, 115.0]\nmodel = "exponential"\n')
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_a_recipe_saved_with_a_byte_order_mark_reads_as_its_text(cube, tmp_path, encoding):
+    # Notepad's UTF-8 mark was "not valid TOML (at line 1, column 1)"; PowerShell 5's `>` writes UTF-16 with one
+    text = RECIPE.format(path=cube / "in.zarr").replace('key = "2:60"', 'key = "2:60"  # über alle Kanäle')
+    (tmp_path / "r.toml").write_bytes(text.encode(encoding))
+    assert load_recipe(tmp_path / "r.toml").text == text
+
+
+def test_a_recipe_in_another_encoding_is_refused_with_its_name(cube, tmp_path):
+    # Latin-1 was "'utf-8' codec can't decode byte 0xfc in position 73", with no file named
+    text = RECIPE.format(path=cube / "in.zarr").replace('key = "2:60"', 'key = "2:60"  # über')
+    (tmp_path / "r.toml").write_bytes(text.encode("latin-1"))
+    with pytest.raises(RecipeError, match=r"r\.toml: not UTF-8 text \(byte 0xfc at offset \d+\); save the recipe as"):
+        load_recipe(tmp_path / "r.toml")
 
 
 @pytest.fixture

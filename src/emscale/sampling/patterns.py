@@ -386,7 +386,7 @@ def read_positions(path) -> np.ndarray:
 
 def _read_csv(path: Path) -> tuple[np.ndarray, tuple[int, int]]:
     """(the numbers of a ``.csv`` position list as written, the column order that makes them (row, column))."""
-    lines = [(i + 1, line.strip()) for i, line in enumerate(path.read_text().splitlines())]
+    lines = [(i + 1, line.strip()) for i, line in enumerate(path.read_text(encoding="utf-8").splitlines())]
     lines = [(n, line) for n, line in lines if line and not line.startswith("#")]
     rows = [(n, line.split(",") if "," in line else line.split()) for n, line in lines]
     order = (0, 1)

@@ -169,7 +169,7 @@ class ERDModel:
         What still overflows (a weight of 1e200) is an error naming the file when the scan predicts with it."""
         path = Path(path)
         try:
-            d = json.loads(path.read_text())
+            d = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise DataError(f"{path}: not a SLADS ERD model file (JSON expected): {e}") from None
         except RecursionError:

@@ -39,7 +39,7 @@ def read_rawtlt(path) -> np.ndarray:
     """Tilt angles (degrees) from an IMOD ``.rawtlt`` / ``.tlt`` file: one number per line, blank lines skipped."""
     path = Path(path)
     try:
-        lines = path.read_text().split("\n")
+        lines = path.read_text(encoding="utf-8").split("\n")
     except OSError as e:
         raise FileFormatError(f"cannot read tilt-angle file {path}: {e}") from e
     except UnicodeDecodeError as e:  # the .mrc itself named by mistake

@@ -170,7 +170,8 @@ def run_demo(outdir, seed: int = 0, overwrite: bool = False, progress=None, tomo
         from .recipes.runner import file_digests, versions
 
         files = file_digests(tmp)  # with their digests: --overwrite refuses a file the user edited since
-        (tmp / DEMO_FILES).write_text(json.dumps({"emscale": versions().get("emscale", ""), "files": files}))
+        (tmp / DEMO_FILES).write_text(json.dumps({"emscale": versions().get("emscale", ""), "files": files}),
+                                      encoding="utf-8")
 
     atomic_dir(outdir, write, overwrite=True, create=True,
                replaceable=replaceable_folder(overwrite, _changed_in_demo, "demo folder"), last=DEMO_FILES,
@@ -238,7 +239,8 @@ def _write_demo(outdir: Path, seed: int, summary: dict, progress, log, tomograph
     from .recipes.runner import versions
 
     entries = _entries(outdir, summary, eds_run, eels_thumb)
-    (outdir / "index.html").write_text(landing_page(entries, versions(), time.perf_counter() - st.t0, seed))
+    page = landing_page(entries, versions(), time.perf_counter() - st.t0, seed)
+    (outdir / "index.html").write_text(page, encoding="utf-8")
     st.end()
 
 
@@ -260,7 +262,7 @@ def _eds(outdir: Path, seed: int, summary: dict, st: _Stages):
         ],
         comment="emscale demo: EDS spectrum image of SiO2 / Si / Cu",
     )
-    (outdir / "eds_recipe.toml").write_text(eds_recipe)
+    (outdir / "eds_recipe.toml").write_text(eds_recipe, encoding="utf-8")
     rec = parse(eds_recipe, source=outdir / "eds_recipe.toml")
     names = list(eds_truth["components"])
 
@@ -288,7 +290,7 @@ def _eels(outdir: Path, seed: int, summary: dict, st: _Stages) -> np.ndarray:
         ],
         comment="emscale demo: core-loss EELS spectrum image of a Si / SiO2 / Si stack",
     )
-    (outdir / "eels_recipe.toml").write_text(eels_recipe)
+    (outdir / "eels_recipe.toml").write_text(eels_recipe, encoding="utf-8")
     rec = parse(eels_recipe, source=outdir / "eels_recipe.toml")
     thumb: list = []
 

@@ -49,7 +49,7 @@ def run_csstem(outdir: Path, eds_truth: dict, full_nmf, seed: int = 0, progress=
          {"op": "inpaint", "method": METHOD, "n_components": N_COMPONENTS, "model": MODEL, "seed": seed}],
         comment=f"emscale demo: compressed-sensing STEM -- {FRACTION:.0%} of the EDS scan positions, reconstructed",
     )
-    (outdir / "csstem_recipe.toml").write_text(text)
+    (outdir / "csstem_recipe.toml").write_text(text, encoding="utf-8")
     summary: dict = {"fraction": FRACTION, "method": METHOD}
 
     def sections(run):

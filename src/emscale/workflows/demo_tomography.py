@@ -97,7 +97,7 @@ def _run_real(outdir: Path, mrc: Path) -> dict:
         shutil.copyfile(f, outdir / "inputs" / f.name)
     text = to_toml({"path": f"inputs/{mrc.name}"}, _real_steps(),
                    comment="emscale demo: real HAADF-STEM tilt series (ETSpy test data), binned 4x")
-    (outdir / "tomo_recipe.toml").write_text(text)
+    (outdir / "tomo_recipe.toml").write_text(text, encoding="utf-8")
     summary: dict = {"source": "real HAADF.mrc"}
 
     def sections(run):
@@ -223,7 +223,7 @@ def _run_phantom(outdir: Path, seed: int) -> dict:
              {"op": "reconstruct_tomogram", "method": "sirt", "n_iter": SIRT_ITER, "thickness": nz}]
     text = to_toml({"path": "inputs/tomo_phantom.zarr"}, steps,
                    comment="emscale demo: ellipsoid phantom tilt series with known random shifts")
-    (outdir / "tomo_recipe.toml").write_text(text)
+    (outdir / "tomo_recipe.toml").write_text(text, encoding="utf-8")
     summary: dict = {"source": "phantom"}
 
     def sections(run):

@@ -31,7 +31,18 @@ from ...engine.passes import data_digest
 from ...io import load, several_signals
 from ...io.store import refuse_folder_in_store
 from ..report import write_report
-from .schema import _NOT_PARAMS, Recipe, RecipeError, format_key, load_recipe, operation_for, parse, parse_key, to_toml
+from .schema import (
+    _NOT_PARAMS,
+    Recipe,
+    RecipeError,
+    format_key,
+    load_recipe,
+    operation_for,
+    parse,
+    parse_key,
+    recipe_text,
+    to_toml,
+)
 
 MANIFEST = "manifest.json"
 RECIPE = "recipe.toml"
@@ -144,7 +155,7 @@ def folder_changes(folder: Path, listing: str = MANIFEST) -> tuple[list[str], li
     Only files touched after the listing was written are hashed again (it is written last), so checking a folder of
     large stores costs no read of their chunks."""
     try:
-        written = json.loads((folder / listing).read_text())
+        written = json.loads((folder / listing).read_text(encoding="utf-8"))
         since = (folder / listing).stat().st_mtime
     except (OSError, ValueError):
         return None
@@ -401,7 +412,7 @@ def run_recipe(recipe, outdir, overwrite: bool = False, progress=None, report: b
         for name, obj in results.items():
             outputs[name] = {"files": _write_result(name, obj, tmp), "sha256": result_digest(obj)}
         pinned = pinned_input(recipe, outdir)
-        (tmp / RECIPE).write_text(pinned_recipe_text(recipe, pinned, records))
+        (tmp / RECIPE).write_text(pinned_recipe_text(recipe, pinned, records), encoding="utf-8")
         result = RunResult(outdir, s, first, results, records, {}, recipe, scans)
         sections = extra_sections(result) if callable(extra_sections) else extra_sections
         manifest = {
@@ -418,11 +429,11 @@ def run_recipe(recipe, outdir, overwrite: bool = False, progress=None, report: b
         result.manifest = manifest
         if report:
             drawing: list[str] = []  # what drawing the report's figures warned (NaN in the input's navigator)
-            write_report(result, tmp / recipe.output["report"], recipe_text=(tmp / RECIPE).read_text(),
+            write_report(result, tmp / recipe.output["report"], recipe_text=recipe_text(tmp / RECIPE),
                          extra_sections=sections, up=up, warned=drawing)
             manifest["report_warnings"] = drawing
         manifest["files"] = file_digests(tmp)
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
         made.append(result)
 
     # _check_writable allowed an empty existing folder: it is filled in place, and a non-empty one emscale wrote is
@@ -443,7 +454,7 @@ def _read_manifest(outdir: Path) -> dict:
     if not mpath.is_file():
         raise RecipeError(f"{outdir}: no {MANIFEST}; not an emscale results folder")
     try:
-        manifest = json.loads(mpath.read_text())
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RecipeError(f"{mpath}: not valid JSON ({exc})") from None
     for key in ("outputs", "files", "input"):
@@ -498,7 +509,7 @@ def replay_outdir(outdir, input_path=None) -> list[str]:
     manifest = _read_manifest(outdir)
     if not (outdir / RECIPE).is_file():
         raise RecipeError(f"{outdir}: no {RECIPE}, so there is nothing to replay (the results folder is incomplete)")
-    recipe = parse((outdir / RECIPE).read_text(), source=(outdir / RECIPE).resolve())
+    recipe = parse(recipe_text(outdir / RECIPE), source=(outdir / RECIPE).resolve())
     for st in recipe.steps:  # pinned with every value it ran with, a step lacks only what it predates: of its time
         st.params = operation_for(st.op).replay_params(st.params)
     problems = []

@@ -379,7 +379,21 @@ def load_recipe(path) -> Recipe:
     p = Path(path)
     if not p.is_file():
         raise RecipeError(f"{p}: no such recipe file")
-    return parse(p.read_text(), source=p.resolve())
+    return parse(recipe_text(p), source=p.resolve())
+
+
+def recipe_text(path: Path) -> str:
+    """The text of the recipe file ``path``: UTF-8 (TOML's encoding), with or without the byte-order mark Windows
+    editors write, or UTF-16 with its mark (what PowerShell 5's ``>`` writes); anything else is an error that names
+    the file (a Latin-1 recipe failed with the codec's words and no file name)."""
+    raw = Path(path).read_bytes()
+    try:
+        if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return raw.decode("utf-16")
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save the "
+                          "recipe as UTF-8") from None
 
 
 # -- writing ----------------------------------------------------------------------------------------------------
