@@ -94,7 +94,8 @@ def test_convert_of_a_truncated_vendor_file_is_one_line_and_writes_nothing(real_
         (["info", "/no/such/file.dm3"], "no such file"),
         (["convert", "/no/such/file.dm3", "out.zarr"], "no such file"),
         (["info", "{tmp}/bad.xyz"], "unknown file extension"),
-        (["convert", "{tmp}/bad.xyz", "{tmp}/out.txt"], "must end in .zarr"),
+        (["convert", "{tmp}/bad.xyz", "{tmp}/out.txt"], "must be a name ending in .zarr"),
+        (["convert", "{tmp}/bad.xyz", "{tmp}/.zarr"], "/.zarr: must be a name ending in .zarr (e.g. data.zarr)"),
         (["convert", "{tmp}/bad.xyz", "{tmp}/o.zarr", "--chunks", "a,b"], "--chunks"),
     ],
 )

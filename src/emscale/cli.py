@@ -217,8 +217,8 @@ def convert(
     from . import convert as _convert
     from .engine.progress import ProgressBar
 
-    if dst.suffix.lower() != ".zarr":
-        raise EmscaleError(f"output {dst} must end in .zarr")
+    if dst.suffix.lower() != ".zarr":  # ".zarr" alone is a hidden file's name, without a suffix: said as such
+        raise EmscaleError(f"output {dst}: must be a name ending in .zarr (e.g. data.zarr)")
     kwargs = {}
     if signal_type:
         kwargs["signal_type"] = signal_type

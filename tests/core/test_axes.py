@@ -134,6 +134,8 @@ def test_str():
     ({"scale": 0}, "scale must be finite and non-zero"),
     ({"scale": float("nan")}, "scale must be finite and non-zero"),
     ({"offset": float("inf")}, "offset must be finite"),
+    # values overflowing to inf passed, and the first figure died in matplotlib ("arange: cannot compute length")
+    ({"scale": 1e308}, r"offset 0.0 \+ scale 1e\+308 x 5 values overflows"),
     ({"coords": [1.0, 2.0, float("nan"), 4.0, 5.0]}, "coordinates must be finite"),
     ({"navigate": "no"}, "navigate must be True or False"),
 ])

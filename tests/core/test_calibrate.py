@@ -87,6 +87,7 @@ def test_a_sparse_scans_mask_follows_a_renamed_axis():
     ({"axis": "Energy loss"}, ValueError, "give at least one of scale, offset, units and rename"),
     ({"axis": "Energy loss", "scale": 0}, em.AxisError, "scale must be finite and non-zero"),
     ({"axis": "Energy loss", "offset": float("nan")}, ValueError, "offset must be a finite number"),
+    ({"axis": "Energy loss", "scale": 1e308}, em.AxisError, "values overflows: the calibrated values must be finite"),
     ({"axis": "Energy loss", "scale": "0.5"}, ValueError, "scale must be a finite number"),
     ({"axis": "Energy loss", "rename": "x"}, em.AxisError, "rename .x. is empty or is the name of another axis"),
     ({"axis": "Energy", "offset": 1.0}, em.AxisError, "no axis named 'Energy'"),

@@ -40,6 +40,12 @@ class Axis:
             raise AxisError(f"axis {self.name!r}: scale must be finite and non-zero, got {self.scale!r}")
         if not np.isfinite(self.offset):
             raise AxisError(f"axis {self.name!r}: offset must be finite, got {self.offset!r}")
+        end = float(self.offset) + float(self.scale) * max(int(self.size), 1)  # one past the last value (a stop)
+        if self.coords is None and not math.isfinite(end):
+            # refused here: the values overflowed to inf and the first figure died in matplotlib ("arange: cannot
+            # compute length")
+            raise AxisError(f"axis {self.name!r}: offset {self.offset!r} + scale {self.scale!r} x {self.size} values "
+                            "overflows: the calibrated values must be finite numbers")
         if self.coords is not None:
             c = np.asarray(self.coords, dtype=float)
             if c.ndim != 1 or c.size != self.size:
