@@ -9,8 +9,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from emscale.core.axes import Axis  # noqa: E402
+from emscale.decomposition import decompose  # noqa: E402
 from emscale.decomposition.result import Decomposition  # noqa: E402
 from emscale.plotting.limits import line_range, robust_clim  # noqa: E402
+from groundtruth import make_cube  # noqa: E402
 
 
 def _decomposition(factors, loadings, sig_axis, nav_shape=(30, 40), signal_type="EDS_SEM"):
@@ -82,6 +84,28 @@ def test_line_range_ends_with_the_lines_of_factors_read_from_few_counts():
     for seed in range(5):
         lo, hi = line_range(e, np.random.default_rng(seed).poisson(1e5 * f))
         assert lo < 0.3 and 8.9 < hi < 10.0, (seed, lo, hi)
+
+
+def test_line_range_takes_single_channel_spikes_for_no_line():
+    # a sparse factor's single counts far above its lines: the running mean spread each into a crest 16 channels
+    # wide that passed as a line (MCR of a 30 kV map at 3-20 counts/pixel: drawn to 28-31 keV)
+    e, f = _thirty_kv_spectra()
+    f /= f.sum(axis=1, keepdims=True)
+    counts = np.random.default_rng(0).poisson(1e5 * f).astype(float)
+    for channel in (1500, 2200, 2900):  # 14.8, 21.8 and 28.8 keV
+        counts[1, channel] += 0.5 * counts[1].max()
+    lo, hi = line_range(e, counts)
+    assert lo < 0.3 and 8.9 < hi < 10.0, (lo, hi)
+
+
+def test_pca_factors_of_a_sparse_eds_cube_end_with_its_lines():
+    # signed PCA factors of 3 counts/pixel over 1024 channels: drawn to 19.7 keV where the lines end at 11.4
+    s, truth = make_cube(3, "eds", shape=(48, 48), n_channels=1024, counts=3, seed=5)
+    e = np.asarray(s.sig_axes[0].values)
+    d = decompose(s, "pca", n_components=3)
+    lo, hi = line_range(e, np.asarray(d.factors_array).T)
+    true_lo, true_hi = line_range(e, truth.spectra)
+    assert abs(hi - true_hi) < 0.5 and lo < true_lo + 0.2, (lo, hi, true_lo, true_hi)
 
 
 def test_eds_factor_plot_shows_the_energy_range_of_the_lines():
