@@ -123,6 +123,15 @@ def test_align_also_aligns_core_loss(rng):
     assert np.ptp(pos) < 0.1 * 0.25
     assert pos.mean() == pytest.approx(500.0, abs=0.05)
     assert core_aligned.history[-1]["op"] == "shift_spectra"
+    # the same core loss on a keV axis: the eV shifts and offset were taken as keV ("nothing is left after
+    # cropping"; with crop=False half the values NaN)
+    in_kev = Signal(core.astype(np.float32), axes=_axes(0.25, 450.0), signal_type="EELS").calibrate(
+        -1, scale=0.25e-3, offset=0.45, units="keV")
+    (kev,) = eels.align_zero_loss(s, also_align=[in_kev]).also_aligned
+    np.testing.assert_allclose(kev.data, core_aligned.data)
+    assert kev.axes[-1].offset == pytest.approx(core_aligned.axes[-1].offset / 1000)
+    with pytest.raises(DataError, match="also_align: each item must be a Signal"):
+        eels.align_zero_loss(s, also_align=[core])
 
 
 def test_shift_spectra_round_trip(rng):

@@ -46,7 +46,7 @@ from ..core.registry import as_step, operation
 from ..core.signal import Signal, derive
 from ..core.smoothing import normalised_convolution
 from ..engine import Pass, run_pass
-from ._energy import ev_per_unit, spectral_axis
+from ._energy import spectral_axis
 from .eels import (
     _PARTITION_BYTES,
     _apply_shifts,
@@ -57,6 +57,7 @@ from .eels import (
     _window,
     check_interpolation,
     shift_spectra,
+    shift_units_factor,
 )
 
 __all__ = ["SpectraAlignment", "align_spectra", "estimate_shifts"]
@@ -195,24 +196,6 @@ def estimate_shifts(s: Signal, signal_range: Sequence[float] | None = None, max_
     return out
 
 
-def _same_shift_units(o, s: Signal, ax) -> float:
-    """The factor that turns a shift on ``s``'s axis into one on ``o``'s (1 in the same units; eV, keV and meV
-    converted); an error naming the problem where ``o`` is no signal of the same navigation shape or its axis is in
-    other units."""
-    if not isinstance(o, Signal):
-        raise DataError(f"also_align: each item must be a Signal, got {type(o).__name__}")
-    if _nav_shape_np(o) != _nav_shape_np(s):
-        raise DataError(f"also_align: {o!r} has navigation shape {o.nav_shape}, expected {s.nav_shape}")
-    other = _axis(o)
-    if str(other.units or "") == str(ax.units or ""):
-        return 1.0
-    mine, theirs = ev_per_unit(ax.units), ev_per_unit(other.units)
-    if mine is None or theirs is None:
-        raise DataError(f"also_align: {o!r}'s axis {other.name!r} is in {other.units or 'no unit'!r}, {s!r}'s in "
-                        f"{ax.units or 'no unit'!r}: a shift cannot be carried from one to the other")
-    return mine / theirs
-
-
 def _smoothed(shifts: np.ndarray, finite: np.ndarray, sigma: float) -> np.ndarray:
     """The shift map smoothed by a Gaussian of ``sigma`` pixels over every navigation axis, the spectra without an
     estimate (``finite`` False) given no weight (normalised convolution)."""
@@ -257,7 +240,7 @@ def align_spectra(
     if s.nav_ndim == 0 or int(np.prod(s.nav_shape)) < 2:
         raise DataError(f"align_spectra: {s!r} is a single spectrum; there is nothing to align it to")
     ax = _axis(s)
-    factors = [_same_shift_units(o, s, ax) for o in also_align]  # checked before any pass over the data
+    factors = [shift_units_factor(o, s, ax, "align_spectra") for o in also_align]  # before any pass over the data
     pos = estimate_shifts(s, signal_range, max_shift, executor, progress)
     finite = np.isfinite(pos)
     if 2 * int(finite.sum()) < finite.size:

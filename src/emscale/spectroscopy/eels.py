@@ -112,6 +112,24 @@ def _nav_shape_np(s: Signal) -> tuple[int, ...]:
     return tuple(s.shape[: s.nav_ndim])
 
 
+def shift_units_factor(o, s: Signal, ax: Axis, tool: str) -> float:
+    """The factor that turns a shift on ``s``'s energy axis ``ax`` into one on ``o``'s (1 in the same units; eV,
+    keV and meV converted), for ``also_align``; an error naming the problem where ``o`` is no signal of the same
+    navigation shape or its axis is in units a shift cannot be carried into."""
+    if not isinstance(o, Signal):
+        raise DataError(f"also_align: each item must be a Signal, got {type(o).__name__}")
+    other = spectral_axis(o, tool)
+    if _nav_shape_np(o) != _nav_shape_np(s):
+        raise DataError(f"also_align: {o!r} has navigation shape {o.nav_shape}, expected {s.nav_shape}")
+    if str(other.units or "") == str(ax.units or ""):
+        return 1.0
+    mine, theirs = ev_per_unit(ax.units), ev_per_unit(other.units)
+    if mine is None or theirs is None:
+        raise DataError(f"also_align: {o!r}'s axis {other.name!r} is in {other.units or 'no unit'!r}, {s!r}'s in "
+                        f"{ax.units or 'no unit'!r}: a shift cannot be carried from one to the other")
+    return mine / theirs
+
+
 def _as_rows(block: np.ndarray) -> np.ndarray:
     """(..., channels) -> float64 (pixels, channels)."""
     return np.asarray(block, dtype=np.float64).reshape(-1, block.shape[-1])
@@ -407,6 +425,7 @@ def align_zero_loss(
         # an EDS map's zero-energy (strobe) peak was "aligned" as a zero-loss peak, and channels dropped
         raise DataError(f"{s!r} is an EDS signal: align_zero_loss aligns the zero-loss peak of EELS spectra; an EDS "
                         "detector's zero-energy peak is no energy reference of the specimen")
+    factors = [shift_units_factor(o, s, ax, "align_zero_loss") for o in also_align]  # before any pass
     pos = estimate_zero_loss_position(s, signal_range, subpixel, executor=executor, progress=progress)
     finite = np.isfinite(pos)
     if not finite.any():
@@ -432,14 +451,10 @@ def align_zero_loss(
     data, new_ax = _apply_shifts(s, shifts, interpolation, crop, offset, executor, progress)
     aligned = derive(s, data, list(s.axes[:-1]) + [new_ax])
     shift_sig = _nav_signal(s, shifts, "ZLP shifts", f"ZLP shift ({ax.units or 'energy'})")
-    others = []
-    for o in also_align:
-        if _nav_shape_np(o) != _nav_shape_np(s):
-            raise DataError(f"also_align: {o!r} has navigation shape {o.nav_shape}, expected {s.nav_shape}")
-        others.append(
-            as_step(shift_spectra, o, shifts, interpolation=interpolation, crop=crop, calibrate_offset=offset,
-                    executor=executor, progress=progress)
-        )
+    # a core loss in keV took the eV shifts and offset as keV: "nothing is left after cropping", or half NaN
+    others = [as_step(shift_spectra, o, shifts * f, interpolation=interpolation, crop=crop,
+                      calibrate_offset=offset * f, executor=executor, progress=progress)
+              for o, f in zip(also_align, factors, strict=True)]
     return ZeroLossAlignment(aligned, shift_sig, others)
 
 
