@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import emscale
-from emscale import Signal
+from emscale import AxisError, Signal
 from emscale.core.registry import _OPERATIONS as _REPLAYABLE
 from emscale.spectroscopy import eds
 
@@ -206,6 +206,14 @@ def test_binning_wrappers_preserve_counts(rng):
     assert e.axes[-1].scale == pytest.approx(4 * SCALE)
     odd = eds.bin_energy(s, 5)  # 64 channels: the last 4 are dropped
     assert odd.shape[-1] == 12
+    # a factor that is no whole number was truncated (2.9 binned by 2, 1.9 not at all), and so was the history
+    for bad in (2.9, 1.9, True):
+        with pytest.raises(AxisError, match=f"must be a positive integer, got {bad}"):
+            eds.bin_energy(s, bad)
+        with pytest.raises(AxisError, match=f"must be a positive integer, got {bad}"):
+            eds.bin_navigation(s, bad)
+    with pytest.raises(AxisError, match="must be a positive integer, got 3.99"):
+        eds.bin_navigation(s, [2, 3.99])
 
 
 # -- spikes -----------------------------------------------------------------------------------------------

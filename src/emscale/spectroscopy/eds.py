@@ -458,7 +458,8 @@ def bin_navigation(s: Signal, factor: int | Sequence[int], crop: bool = True) ->
     nav = s.nav_axes
     if not nav:
         raise AxisError(f"{s!r} has no navigation axes to bin")
-    factors = [int(factor)] * len(nav) if np.ndim(factor) == 0 else [int(f) for f in factor]
+    # not int(): 2.9 binned by 2 and 1.9 not at all, and the history kept the truncated factors; rebin refuses them
+    factors = [factor] * len(nav) if np.ndim(factor) == 0 else list(factor)
     if len(factors) != len(nav):
         raise AxisError(f"bin_navigation needs {len(nav)} factors (x, y...), got {len(factors)}")
     return s.rebin({i: f for i, f in enumerate(factors)}, crop=crop)
@@ -469,7 +470,7 @@ def bin_energy(s: Signal, factor: int, crop: bool = True) -> Signal:
     :meth:`Signal.rebin` (``crop=True`` drops a remainder)."""
     if s.sig_ndim != 1:
         raise AxisError(f"bin_energy needs one signal (energy) axis; {s!r} has {s.sig_ndim}")
-    return s.rebin({-1: int(factor)}, crop=crop)
+    return s.rebin({-1: factor}, crop=crop)
 
 
 # ---------------------------------------------------------------------------------------------------------
