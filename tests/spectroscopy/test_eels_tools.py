@@ -245,6 +245,24 @@ def test_edge_map_recovers_edge_intensity(rng):
     np.testing.assert_allclose(m2.data, m.data, rtol=1e-5)
 
 
+def test_a_pixel_whose_background_cannot_be_fitted_is_nan_in_the_edge_map(rng):
+    # at a low dose half the pre-edge window holds no count in some pixels: their background stayed in, and the
+    # map read the raw window sum there (23.4 where the fitted pixels' mean was 17.3), with no NaN
+    s, _, _, e = _core_loss(rng)
+    low = Signal(rng.poisson(np.asarray(s.data) * 2e-5).astype(np.uint16), axes=s.axes, signal_type="EELS")
+    with pytest.warns(UserWarning) as said:
+        m = eels.edge_map(low, "Fe_L3")
+    _, params = low.isig[560.0:760.0].remove_background(tuple(m.metadata["EELS"]["edge_map"]["background_window"]),
+                                                        return_params=True)
+    unfitted = params["mask"]
+    assert 0 < unfitted.sum() < unfitted.size
+    np.testing.assert_array_equal(np.isnan(m.data), unfitted)
+    texts = [str(w.message) for w in said]
+    assert any(f"{int(unfitted.sum())} pixel(s) are NaN: {int(unfitted.sum())} without a fitted background" in t
+               for t in texts)
+    assert not any("return_params" in t for t in texts)  # edge_map takes no such keyword
+
+
 def test_an_edge_map_on_an_axis_in_kev_is_the_map_on_ev(rng):
     """The edge table is in eV: on an axis in keV, Fe L3 was looked for at 708 keV ("outside the energy axis"); the
     named onset and the default widths are taken in the axis's units, and the map is the one on eV."""

@@ -252,7 +252,7 @@ def _warn_undefined(plan: _Plan, why: np.ndarray) -> None:
     if n_counts:
         # a recipe step cannot set return_params: there, advice that removes the cause
         advice = ("A rebin step before this one, or a window where every pixel has counts, leaves none undefined."
-                  if in_recipe() else "Use return_params=True to get the mask.")
+                  if in_recipe() else MASK_ADVICE)
         warnings.warn(
             f"remove_background: the {plan.model} background ({plan.fit} fit) is undefined in {n_counts} of {n} "
             f"pixel(s) (zero, negative or non-finite counts in the window {plan.window_text}); their "
@@ -268,6 +268,8 @@ def _warn_undefined(plan: _Plan, why: np.ndarray) -> None:
             "background was set to 0; a wider window fits them.",
             BackgroundWarning, stacklevel=4)
 
+
+MASK_ADVICE = "Use return_params=True to get the mask."  # replaced by callers that mark those pixels themselves
 
 # Why a pixel has no background (the last column of the packed parameters; 0: fitted).
 _UNUSABLE_COUNTS = 1.0  # zero, negative or non-finite counts in the window

@@ -32,7 +32,7 @@ from ..core.registry import as_step, operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, run_pass
 from ._energy import ev_per_unit, spectral_axis
-from .background import check_window
+from .background import MASK_ADVICE, check_window
 from .elements import element_symbol
 
 # Widest fit window (channels each side of the maximum) for the sub-channel ZLP position.
@@ -830,7 +830,12 @@ def edge_map(
     lo, hi = min(b0, i0), max(i1, b1)
     sub = s.isig[lo:hi]
     # Pass the background window in energies on the cropped signal's axis.
-    stripped = sub.remove_background(bw, model=model, executor=executor, progress=progress, **background_kwargs)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        stripped, params = sub.remove_background(bw, model=model, executor=executor, progress=progress,
+                                                 return_params=True, **background_kwargs)
+    for w in said:  # an unfitted pixel is NaN in the map (below): the advice to ask for the mask is not this call's
+        warn_caller(str(w.message).replace(MASK_ADVICE, "Those pixels are NaN in the edge map."), w.category)
     j0, j1, k0, k1 = i0 - lo, i1 - lo, b0 - lo, b1 - lo
 
     def m(block, rows):
@@ -843,10 +848,18 @@ def edge_map(
 
     data = run_pass(_source(stripped), Pass(m, None, name="edge_map"), executor, _PARTITION_BYTES,
                     progress=progress)
+    # a pixel whose background could not be fitted (no counts in half the window at a low dose) kept its
+    # background, and its intensity read as the raw window sum (23.4 where the fitted pixels' mean was 17.3)
+    unfitted = np.asarray(params["mask"]).reshape(np.shape(data)) & np.isfinite(data)
+    data = np.where(unfitted, np.nan, data)
     undefined = int(np.count_nonzero(~np.isfinite(data)))
     if undefined:
-        warn_caller(f"edge map {label}: {undefined} pixel(s) are NaN: their spectra hold NaN or infinite values in "
-                    "the background or integration window; mask or replace them")
+        why = [f"{int(unfitted.sum())} without a fitted background (see the warning above; binning the map gives "
+               "them counts)"] if unfitted.any() else []
+        if undefined > unfitted.sum():
+            why.append(f"{undefined - int(unfitted.sum())} whose spectra hold NaN or infinite values in the "
+                       "background or integration window (mask or replace them)")
+        warn_caller(f"edge map {label}: {undefined} pixel(s) are NaN: " + "; ".join(why))
     out = _nav_signal(s, data, f"{label} edge intensity", f"{label} intensity (counts)")
     out.metadata.setdefault("EELS", {})["edge_map"] = {
         "edge": label,
