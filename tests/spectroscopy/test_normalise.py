@@ -36,6 +36,10 @@ def test_each_spectrum_sums_to_one_over_the_window(cube):
     np.testing.assert_allclose(cube.normalise().data[2, 3].sum(), 1.0)  # the whole axis
     # lazily, in partitions: the same bits
     np.testing.assert_array_equal(cube.as_lazy(chunks=(2, 6, 40)).normalise((5.0, 9.0)).data, out.data)
+    # a stop at the axis's end (one channel past the last, 22 keV), as isig takes it: refused as "outside"
+    to_end = cube.normalise((15.0, 22.0))
+    np.testing.assert_allclose(to_end.data[1:, :, 26:].sum(axis=-1), 1.0)
+    assert cube.isig[15.0:22.0].shape[-1] == 40 - 26
 
 
 def test_a_window_that_selects_nothing_is_refused(cube):

@@ -26,7 +26,7 @@ def normalise(s: Signal, signal_range: tuple[float, float] | None = None, execut
     if signal_range is not None:
         start, end = check_window(signal_range)
         check_ascending(ax, "normalise")
-        i0, i1 = ax.value_to_index(start), ax.value_to_index(end)
+        i0, i1 = ax.value_to_index(start), ax.stop_to_index(end)  # as isig: a stop may be the axis end
         if i1 <= i0:
             raise AxisError(f"signal_range {signal_range!r} holds no channel of axis {ax.name!r}")
 
