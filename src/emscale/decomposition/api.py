@@ -16,7 +16,7 @@ from . import ica, mcr, nmf, pca, vca  # noqa: F401 -- each registers its method
 from ._matrix import DataMatrix, saturation_ceiling
 from ._method import METHODS as _TABLE
 from ._method import Context, Method, configured, option_as_run, option_before_recorded
-from .energy_shift import SHIFT_SHARE, chance_share, shift_note, shift_share
+from .energy_shift import CHANCE_TAIL, SHIFT_SHARE, chance_share, chance_tail, shift_note, shift_share
 from .hot_channels import SPIKE_RATIO, find_hot_channels
 from .map_groups import pure_pixels_refused, refit_on_map_groups
 from .rank import MIN_CHANNEL_COUNTS, MIN_RANK_CHANNELS, elbow, estimate_rank, rank_channels, suggest_binning
@@ -660,14 +660,14 @@ def _note_energy_shift(s: Signal, info: dict, dm: DataMatrix, factors: np.ndarra
         factors, rank_needed = factors[:, :rank], True
     first = 0 if centred else 1
     n_tested, n_channels = factors.shape[1] - first, factors.shape[0]
-    chance = chance_share(n_tested, n_channels)
-    if n_tested > 0 and chance >= SHIFT_SHARE:
+    chance, tail = chance_share(n_tested, n_channels), chance_tail(n_tested, n_channels)
+    if n_tested > 0 and tail >= CHANCE_TAIL:
         comps = f"component {first + 1}" if n_tested == 1 else f"components {first + 1}-{factors.shape[1]}"
         info["energy_shift_share"] = None
         info["energy_shift_note"] = (
             f"no shift test: {comps} span {min(n_tested, n_channels - 1)} of the {n_channels - 1} directions beside "
             f"the mean spectrum ({n_channels} channels kept), so any spectrum's derivative lies {chance:.2f} in them "
-            f"by chance, at or above the {SHIFT_SHARE} that would warn")
+            f"by chance, and reaches the {SHIFT_SHARE} that would warn {tail:.0%} of the time")
         return
     share = shift_share(factors, dm.sums.col_sums, dm.col_scale, dm.keep_channels, centred)
     if share is None:
