@@ -141,6 +141,10 @@ def test_kill_9_mid_write_keeps_destination_and_next_write_cleans_up(tmp_path):
     assert len(left) == 1 and left[0].startswith(f".out.tmp-{proc.pid}-")
     atomic.atomic_dir(work / "other", lambda t: None, create=True)  # another destination: not touched
     assert len(_hidden(work)) == 1
+    # a read of the destination (a load calls recover) removes it: it stayed through every load and listing,
+    # until the destination itself was written again
+    atomic.recover(dst)
+    assert _hidden(work) == [] and (dst / "who").read_text() == "old"
     atomic.atomic_dir(dst, lambda t: (t / "who").write_text("next"), overwrite=True, create=True)
     assert (dst / "who").read_text() == "next"
     assert _hidden(work) == []

@@ -102,6 +102,25 @@ def test_verify_finds_every_damage(rng, tmp_path, damage):
         eio.verify(path)
 
 
+@pytest.mark.parametrize("read", ["eager", "lazy", "verify", "convert"])
+def test_a_store_whose_save_was_killed_is_refused(rng, tmp_path, read):
+    # what a SIGKILL during a save leaves: the attributes (format 4) written first, some chunks, and no checksum
+    # table, data digest or metadata digests, which come when the save ends. It opened as an old store, its
+    # missing chunks read as zeros, and `convert` made a store of it that `verify` called OK
+    path, _ = _store(rng, tmp_path)
+    meta = json.loads((path / "zarr.json").read_text())
+    for key in ("chunk_crc32c", "data_sha256", "meta_sha256"):
+        meta["attributes"]["emscale"].pop(key, None)
+    (path / "zarr.json").write_text(json.dumps(meta))
+    _chunk(path, 1).unlink()
+    action = {"eager": lambda: _read(path, False), "lazy": lambda: _read(path, True),
+              "verify": lambda: eio.verify(path), "convert": lambda: eio.convert(path, tmp_path / "rescued.zarr")}
+    with pytest.raises(FileFormatError, match=r"s\.zarr: no per-chunk checksums, which a store of format 4 records "
+                                              r"when its save ends: an interrupted save"):
+        action[read]()
+    assert not (tmp_path / "rescued.zarr").exists()
+
+
 def test_a_chunk_of_zeros_is_written_and_reads_back(tmp_path):
     # zarr skips chunks equal to the fill value unless told otherwise; a missing chunk must always be damage.
     data = np.zeros((12, 10, 64), np.uint16)

@@ -34,7 +34,8 @@ folder under its temporary name; one killed between the two renames of the porta
 missing and the old data in ``.NAME.old-*``. Every write first cleans the temporaries of dead processes of this
 host (the PID in the name is not alive) and, if the destination is missing while an ``.old-*`` sibling of a dead
 process exists, puts that back (rolls the swap back: the new data were never in place). ``recover(path)`` does
-the roll-back alone; readers call it, so a read also restores the destination.
+both, the roll-back first; readers call it, so a read also restores the destination and removes what a killed
+writer left beside it.
 """
 
 from __future__ import annotations
@@ -136,13 +137,23 @@ def _siblings(dst: Path) -> list[tuple[str, Path, int, bool]]:
 
 def recover(dst, wait_s: float = 10.0) -> None:
     """Finish what a crash interrupted at ``dst``: if it is missing while an ``.old-*`` sibling of a dead process
-    holds the data, put that back. A live process in the middle of its swap is given ``wait_s`` to finish.
+    holds the data, put that back. A live process in the middle of its swap is given ``wait_s`` to finish. Then the
+    temporaries of this host's dead processes beside it are removed (a SIGKILL during a save left its hidden, half
+    written ``.tmp-*`` through every later load and listing, until ``dst`` itself was written again).
 
     Only a swap cut between its renames is undone: that leaves the ``.old-*`` *and* the complete ``.tmp-*`` of
     the same process. A lone ``.old-*`` (a crash after the swap, before the clean-up) is not put back: the
     destination was replaced, and may since have been deleted on purpose.
     """
     dst = Path(dst)
+    _restore(dst, wait_s)
+    try:
+        _clean_stale(dst)
+    except OSError:  # a read-only folder: what a crash left there stays
+        pass
+
+
+def _restore(dst: Path, wait_s: float) -> None:
     deadline = time.monotonic() + wait_s
     while not os.path.lexists(dst):
         sibs = _siblings(dst)
@@ -190,8 +201,7 @@ def scratch_beside(dst) -> Iterator[Path]:
 def _check(dst: Path, overwrite: bool) -> None:
     if not dst.parent.exists():
         raise FileFormatError(f"{dst.parent}: output directory does not exist")
-    recover(dst)
-    _clean_stale(dst)
+    recover(dst)  # with the temporaries of dead processes
     if os.path.lexists(dst) and not overwrite:
         raise _exists(dst)
 
