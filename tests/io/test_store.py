@@ -354,11 +354,12 @@ def test_a_store_of_oversized_chunks_warns_with_the_chunks_to_rewrite_it_with(rn
     without a word. Saving with such chunks and opening such a store lazily now say so and give a chunk shape."""
     from emscale.io import store
 
-    monkeypatch.setattr(store, "LARGE_CHUNK_BYTES", 4096)  # the cube's whole 15 KB in one chunk is "large" here
+    # the cube's whole 15 KB in one chunk is "large" here: over 4 KB of uint16 (a quarter of float64's limit)
+    monkeypatch.setattr(store, "LARGE_CHUNK_BYTES", 16384)
     s = _cube(rng)
-    with pytest.warns(UserWarning, match=r"chunks of 0.0 MiB \(12,10,64\).*--chunks 1,4,64"):
+    with pytest.warns(UserWarning, match=r"chunks of 0.0 MiB \(12,10,64\).*--chunks 1,10,64"):
         s.save(tmp_path / "big.zarr", chunks=(12, 10, 64))
-    with pytest.warns(UserWarning, match=r"big.zarr: chunks of .*emscale convert IN OUT --chunks 1,4,64"):
+    with pytest.warns(UserWarning, match=r"big.zarr: chunks of .*emscale convert IN OUT --chunks 1,10,64"):
         r = em.load(tmp_path / "big.zarr", lazy=True)
     np.testing.assert_array_equal(r.data.compute(), s.data)
     with warnings.catch_warnings():
@@ -368,8 +369,29 @@ def test_a_store_of_oversized_chunks_warns_with_the_chunks_to_rewrite_it_with(rn
         em.load(tmp_path / "small.zarr", lazy=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        em.convert(tmp_path / "big.zarr", tmp_path / "rewritten.zarr", chunks=(1, 4, 64))  # the advice, followed
-    assert zarr.open_group(str(tmp_path / "rewritten.zarr"), mode="r")["data"].chunks == (1, 4, 64)
+        em.convert(tmp_path / "big.zarr", tmp_path / "rewritten.zarr", chunks=(1, 10, 64))  # the advice, followed
+    assert zarr.open_group(str(tmp_path / "rewritten.zarr"), mode="r")["data"].chunks == (1, 10, 64)
+    # float64 rows grow 4 x less into a decomposition's partitions: the same chunks of them are not large
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        em.Signal(s.data.astype(np.float64)).save(tmp_path / "f8.zarr", chunks=(1, 10, 64))
+        em.Signal(s.data.astype(np.float64)).save(tmp_path / "f8big.zarr", chunks=(3, 10, 64))  # 15 KB < 16 KB
+
+
+def test_default_chunks_of_narrow_counts_are_a_decompositions_partition(rng, tmp_path):
+    # uint8 counts took the 16 MiB chunks of wider dtypes, twice a decomposition's partition of them (8 MiB: rows
+    # worked on in float64): each pass decompressed and checked every chunk twice (6 reads a chunk for a PCA)
+    from emscale.engine.passes import float64_partition_bytes
+
+    s = em.Signal(rng.poisson(0.5, (64, 128, 2048)).astype(np.uint8),
+                  axes=[{"navigate": True}, {"navigate": True}, {"navigate": False}])
+    s.save(tmp_path / "u8.zarr")
+    chunks = zarr.open_group(str(tmp_path / "u8.zarr"), mode="r")["data"].chunks
+    assert chunks == (32, 128, 2048) and np.prod(chunks) == float64_partition_bytes(np.uint8)
+    lazy = em.decompose(em.load(tmp_path / "u8.zarr", lazy=True), "pca", n_components=3)
+    np.testing.assert_array_equal(lazy.factors_array, em.decompose(s, "pca", n_components=3).factors_array)
+    em.Signal(s.data.astype(np.uint16)).save(tmp_path / "u16.zarr")  # wider dtypes: 16 MiB, as before
+    assert zarr.open_group(str(tmp_path / "u16.zarr"), mode="r")["data"].chunks == (32, 128, 2048)
 
 
 def test_a_signal_is_not_saved_over_the_store_it_was_loaded_from(tmp_path):

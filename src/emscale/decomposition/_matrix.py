@@ -346,8 +346,7 @@ class DataMatrix:
     def run(self, p: Pass):
         """Run ``p`` over the data with this matrix's executor and progress callback, folding partials as they
         arrive. Partitions are sized by the float64 size of their rows (nmf / mcr still convert whole blocks)."""
-        grow = max(1, 8 // np.dtype(self.data.dtype).itemsize)
-        partition_bytes = max(passes.DEFAULT_PARTITION_BYTES // grow, MIN_PARTITION_BYTES)
+        partition_bytes = max(passes.float64_partition_bytes(self.data.dtype), MIN_PARTITION_BYTES)
         executor = self.executor
         if executor is None and isinstance(self.data, np.ndarray) and self.data.nbytes <= partition_bytes:
             # one partition in memory: a thread pool has nothing to share out, and starting its threads and

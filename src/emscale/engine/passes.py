@@ -27,6 +27,12 @@ from .progress import ProgressBar
 DEFAULT_PARTITION_BYTES = 64 * 2**20
 
 
+def float64_partition_bytes(dtype) -> int:
+    """The stored bytes of a partition whose rows are worked on in float64 (a decomposition's): the rows of
+    :data:`DEFAULT_PARTITION_BYTES` of float64: 8 MiB of uint8, 16 MiB of uint16, 32 MiB of float32."""
+    return DEFAULT_PARTITION_BYTES // max(1, 8 // np.dtype(dtype).itemsize)
+
+
 @dataclass
 class Pass:
     map: Callable[[np.ndarray, slice], Any]
