@@ -55,6 +55,11 @@ PERIOD_SHIFT = 32
 MIN_SIDE = 32  # pixels a side below which scans are not checked: a row's gaps follow (1 - f)^(2r), not the 2-D law
 WHOLE_INTERPOLATION = 256 * 256  # pixels up to which the interpolation is one solve, tiles above
 INTERPOLATION_TILE = 256
+# the smaller tile where every unmeasured pixel lies within half its halo of a measured one: the solve's cost
+# grows faster than its size (a line-hopping 512 x 512 scan at 10 %: 4.2 -> 2.9 s, the values within 1e-3 of the
+# range, the same PSNR to 0.001 dB on two real projections; random and 5 % scans alike); a wider gap keeps the big
+# tile, whose halo spans it (a gap cut by a tile's edge is filled from one side only)
+SMALL_INTERPOLATION_TILE = 128
 MAX_DISCS = 4
 MIN_SCORED = 20  # far hidden pixels below which the discs decide nothing: the prior is kept
 # a scan whose measured runs along the fast direction are this many times as long as a random scan's (1 / (1 - f))
@@ -104,14 +109,16 @@ def density_spread(mask, window: int = SPREAD_WINDOW) -> float | None:
 def interpolate(image, mask, executor=None) -> np.ndarray:
     """Biharmonic interpolation of the unmeasured pixels: whole up to :data:`WHOLE_INTERPOLATION` pixels, above that
     tile by tile with overlap (scikit-image solves one sparse system per connected unmeasured region, which in a
-    sparse scan is nearly the whole image: 9 s at 512 x 512 and 174 s and 5 GB at 1024 x 1024)."""
+    sparse scan is nearly the whole image: 9 s at 512 x 512 and 174 s and 5 GB at 1024 x 1024), in tiles of
+    :data:`SMALL_INTERPOLATION_TILE` where no gap is wide."""
     from .baselines import biharmonic
     from .tiling import tiled
 
     if np.size(image) <= WHOLE_INTERPOLATION:
         return biharmonic(image, mask)
-    return tiled(image, mask, lambda v, m: (biharmonic(v, m), None), INTERPOLATION_TILE, INTERPOLATION_TILE // 4,
-                 executor)[0]
+    small = float(_distances(np.asarray(mask, dtype=bool)).max()) <= SMALL_INTERPOLATION_TILE // 8
+    tile = SMALL_INTERPOLATION_TILE if small else INTERPOLATION_TILE
+    return tiled(image, mask, lambda v, m: (biharmonic(v, m), None), tile, tile // 4, executor)[0]
 
 
 def _run_starts(m: np.ndarray) -> np.ndarray:
