@@ -444,10 +444,11 @@ class DataMatrix:
             if sketch is not None:
                 xc = xf if omega.dtype == np.float64 else np.asarray(x, dtype=omega.dtype)
                 y0 = np.asarray(xc @ omega, dtype=np.float64)
+                dr = (1.0 / np.sqrt(rs1))[:, None] if any(weightings) else None  # Dr, as configure() sets it
                 for j, poisson in enumerate(weightings):
-                    y = y0 * (1.0 / np.sqrt(rs1))[:, None] if poisson else y0  # Dr, as configure() sets it
+                    y = y0 * dr if poisson else y0
                     g_sk[j] += y.T @ y
-                    yr = y * (1.0 / np.sqrt(rs1))[:, None] if poisson else y
+                    yr = y * dr if poisson else y
                     n_sk[j] += xc.T @ yr.astype(omega.dtype, copy=False)
         rs = np.concatenate(rss) if len(rss) != 1 else rss[0]
         out = StatisticsPartial([rs], cs, n_bad, n_neg, mn, sq, osr, csq, nnz_sq, n_frac, quantum, n_ceil)

@@ -284,7 +284,9 @@ def large_chunk_note(shape, chunks, dtype, nav_ndim: int) -> str | None:
     """What to do about chunks above :data:`LARGE_CHUNK_BYTES` (for float64; a narrower dtype's in proportion), None
     where they are not: the chunk shape :func:`default_chunks` would give, to rewrite the store with."""
     itemsize = np.dtype(dtype).itemsize
-    size, limit = int(np.prod(chunks, dtype=np.int64)) * itemsize, LARGE_CHUNK_BYTES * min(itemsize, 8) // 8
+    # in proportion to a decomposition's partition of these rows (the float64 one is DEFAULT_PARTITION_BYTES)
+    limit = LARGE_CHUNK_BYTES * passes.float64_partition_bytes(dtype) // passes.DEFAULT_PARTITION_BYTES
+    size = int(np.prod(chunks, dtype=np.int64)) * itemsize
     if size <= limit:
         return None
     good = default_chunks(shape, dtype, nav_ndim, target_bytes=min(DEFAULT_CHUNK_BYTES, limit // 2))

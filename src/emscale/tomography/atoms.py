@@ -218,9 +218,10 @@ def _maxima(vs: np.ndarray, min_distance: float, threshold, exclude_border: int,
         # heights above the background, as the candidates are: the default's ratios (FLOOR, SPECIES_GAP) are
         # read from the vacuum's level, which a dark offset or a pedestal moves away from zero
         base = float(np.median(vs))
-        thr, bounds = height_threshold(h - base)
+        above_base = h - base
+        thr, bounds = height_threshold(above_base)
         if warn:
-            _warn_if_unresolved(h - base, thr, int(np.sum(h - base > thr)), base)
+            _warn_if_unresolved(above_base, thr, int(np.sum(above_base > thr)), base)
         thr, bounds = thr + base, [b + base for b in bounds]
     else:
         thr = float(threshold)

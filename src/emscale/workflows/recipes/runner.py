@@ -412,7 +412,8 @@ def run_recipe(recipe, outdir, overwrite: bool = False, progress=None, report: b
         for name, obj in results.items():
             outputs[name] = {"files": _write_result(name, obj, tmp), "sha256": result_digest(obj)}
         pinned = pinned_input(recipe, outdir)
-        (tmp / RECIPE).write_text(pinned_recipe_text(recipe, pinned, records), encoding="utf-8")
+        pinned_text = pinned_recipe_text(recipe, pinned, records)
+        (tmp / RECIPE).write_text(pinned_text, encoding="utf-8")
         result = RunResult(outdir, s, first, results, records, {}, recipe, scans)
         sections = extra_sections(result) if callable(extra_sections) else extra_sections
         manifest = {
@@ -429,7 +430,7 @@ def run_recipe(recipe, outdir, overwrite: bool = False, progress=None, report: b
         result.manifest = manifest
         if report:
             drawing: list[str] = []  # what drawing the report's figures warned (NaN in the input's navigator)
-            write_report(result, tmp / recipe.output["report"], recipe_text=recipe_text(tmp / RECIPE),
+            write_report(result, tmp / recipe.output["report"], recipe_text=pinned_text,
                          extra_sections=sections, up=up, warned=drawing)
             manifest["report_warnings"] = drawing
         manifest["files"] = file_digests(tmp)
