@@ -58,6 +58,10 @@ def test_an_implausible_gaussian_rank_is_flagged():
         d = decompose(s, "pca", n_components="auto")
     assert d.info["rank_estimate"] == 1 and "implausible" in d.info["rank_warning"]
     assert d.rank_evidence["method"] == "elbow" and d.rank_evidence["noise_edge_rank"] > 20
+    # the edge's threshold is no line of the elbow's rank: the scree draws none (it drew the edge's, 20 above it)
+    assert d.rank_evidence["threshold"] is None and not d.has_noise_threshold()
+    assert np.sum(d.eigenvalues > d.rank_evidence["noise_edge_threshold"]) == d.rank_evidence["noise_edge_rank"]
+    assert not [ln for ln in d.plot_scree().axes[0].get_lines() if "threshold" in str(ln.get_label())]
     white = Signal(rng.normal(size=(40, 600)).astype(np.float32) + 1.0, axes=s.axes)
     assert "rank_warning" not in decompose(white, "pca", n_components="auto").info
 

@@ -138,6 +138,14 @@ def test_negative_data_switch_poisson_off_with_a_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         decompose(s, "pca", n_components=2, poisson=False)
+    # the randomized route's first sketch (2**20 values and more, a given k) is taken weighted too, for the choice
+    # made later: a negative row sum's sqrt was numpy's bare "invalid value" warning, once a partition (a review)
+    big = Signal(rng.poisson(3.0, size=(64, 64, 256)).astype(np.float32) - 3.5,
+                 axes=[{"navigate": True}, {"navigate": True}, {"navigate": False}])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.warns(UserWarning, match="Poisson weighting off"):
+            assert decompose(big, "pca", n_components=3).info["solver"] == "randomized"
 
 
 def test_whole_numbers_with_a_negative_value_are_not_counts_and_it_is_said():
@@ -224,6 +232,20 @@ def test_a_map_whose_binned_rank_is_higher_says_so():
     assert "rank_binned" not in decompose(s, "pca", n_components=2).info  # no rank asked, no probe
     # nor on lazy data, which the probe would read once more
     assert "rank_binned" not in decompose(s.as_lazy(), "pca", n_components="auto").info
+
+
+def test_the_binned_rank_said_is_the_binned_maps_own():
+    """The tutorials' sample at 1.9 counts/pixel: the warning said 2 binned 2 x 2, where decompose of the map so
+    binned reads 3 (its third component at 1.02 x the threshold, inside the band the probe counts as the edge)."""
+    from emscale.workflows.samples import eds_si
+
+    s, _ = eds_si(shape=(64, 80), n_channels=256, scale=0.04, seed=0, dose=2)
+    with pytest.warns(UserWarning, match=r"and 3 with the map binned 2 x 2 \(7.6 counts per pixel, 2 of them clear "
+                                         r"of its noise edge\).*compare n_components=3"):
+        d = decompose(s, "pca", n_components="auto")
+    binned = decompose(s.rebin([2, 2, 1], crop=True), "pca", n_components="auto")
+    assert d.info["rank_binned"]["rank"] == binned.info["rank_estimate"] == 3
+    assert d.info["rank_binned"]["clear_of_edge"] == 2
 
 
 def test_a_map_too_sparse_for_2_x_2_is_asked_binned_4_x_4():

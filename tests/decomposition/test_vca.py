@@ -102,7 +102,9 @@ def test_vca_says_when_its_groups_hold_too_few_counts_to_place_a_vertex(kind, se
         s, truth = make_cube(3, "eds", shape=(96, 96), n_channels=1024, counts=counts, seed=seed)
     else:
         s, truth = grain_scene(rank=3, shape=(96, 96), n_channels=1024, counts=counts, seed=seed)
-    with pytest.warns(UserWarning, match="vca takes its endmembers from pure pixels, and the data do not show them"):
+    # said of the groups, not of the data (every pixel is pure here; "the data do not show them", a review)
+    with pytest.warns(UserWarning, match="vca takes its endmembers from pure pixels, and its pure-pixel groups hold "
+                                         "too few counts to show them"):
         d = decompose(s, "vca", n_components=3)
     ev = d.info["pure_pixel_evidence"]
     assert not d.info["pure_pixel_rotation"] and min(ev["group_counts"]) < MIN_GROUP_COUNTS, ev

@@ -54,7 +54,7 @@ def test_the_rank_caution_of_a_short_randomized_run_is_a_row_of_the_report_not_a
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         text = _run(eds, '[input]\npath = "eds.zarr"\n\n[[step]]\nop = "decompose"\nname = "nmf"\n'
-                         'method = "nmf"\nn_components = 3\n', "nmf_caution")
+                         'method = "nmf"\nn_components = 3\nsolver = "randomized"\n', "nmf_caution")
     assert not [w for w in caught if "estimate_rank" in str(w.message)]
     section = _section(text, "Decomposition")
     assert re.search(r"<td>caution</td><td>the eigenvalues come from a randomized subspace", section)

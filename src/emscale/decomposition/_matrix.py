@@ -444,7 +444,9 @@ class DataMatrix:
             if sketch is not None:
                 xc = xf if omega.dtype == np.float64 else np.asarray(x, dtype=omega.dtype)
                 y0 = np.asarray(xc @ omega, dtype=np.float64)
-                dr = (1.0 / np.sqrt(rs1))[:, None] if any(weightings) else None  # Dr, as configure() sets it
+                # Dr, as configure() sets it; |row sum|: a negative one (background-subtracted data) rules the
+                # weighting out later, and its sqrt warned in numpy's words meanwhile (a review)
+                dr = (1.0 / np.sqrt(np.abs(rs1)))[:, None] if any(weightings) else None
                 for j, poisson in enumerate(weightings):
                     y = y0 * dr if poisson else y0
                     g_sk[j] += y.T @ y

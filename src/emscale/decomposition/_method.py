@@ -119,7 +119,6 @@ class Method:
     # replay of a step recorded before (one without the option)
     before_recorded: ClassVar[dict[str, Any]] = {}
     auto_rank: ClassVar[bool] = True  # n_components=None means "auto" (False: every component computed, up to 32)
-    top_k_only: ClassVar[bool] = False  # needs only the top-k PCA subspace: with an int k, solver "auto" sketches
     single_pass: ClassVar[bool] = False  # solver="single_pass" can serve it
     # its components are sources (phases): a given n_components above what stands out of the noise is said
     separates: ClassVar[bool] = True

@@ -142,8 +142,9 @@ def decompose(
     the whole map (:func:`.rank.rank_channels`; sparse EDS maps otherwise give 0); when too few channels have
     that many, a warning suggests a binning and ``info["rank_warning"]`` repeats it. Without the weighting a
     rank above 32 or half of min(pixels, channels) is flagged as implausible (noise that follows the signal, or none)
-    and the scree's elbow is used instead (``rank_evidence["noise_edge_rank"]`` keeps the edge's); an
-    automatic rank above the 32 components computed is cut to them, with a warning and ``info["rank_capped"]``.
+    and the scree's elbow is used instead, with no threshold (``rank_evidence["noise_edge_rank"]`` and
+    ``["noise_edge_threshold"]`` keep the edge's); an automatic rank above the 32 components computed is cut to
+    them, with a warning and ``info["rank_capped"]``.
     """
     meth = configured(method, max_iter=max_iter, tol=tol, loss=loss, closure=closure, init=init,
                       pure_pixels=pure_pixels, fit_pixels=fit_pixels, mu_exponent=mu_exponent, on=on,
@@ -476,7 +477,10 @@ def _rank(dm: DataMatrix, result, solver: str, rank_sel, rank_needed: bool, seed
         # The scree's elbow (the first point of its flat part, HyperSpy's estimate_elbow_position) found 3 on all
         # three: it is used instead, and said
         edge_rank, rank = rank, max(1, elbow(np.asarray(ev.get("eigenvalues", []))))
-        ev = ev | {"method": "elbow", "noise_edge_rank": int(edge_rank)}
+        # the edge's threshold is not the elbow's: kept under its own name, so that no scree draws it as the line
+        # that decided the rank (172 of 253 eigenvalues above it for an elbow of 7, a review)
+        ev = ev | {"method": "elbow", "noise_edge_rank": int(edge_rank), "noise_edge_threshold": ev.get("threshold"),
+                   "threshold": None}
         _rank_note(info, rank_needed, f"the noise-edge rank estimate {edge_rank} of at most {m} is implausible: the "
                    "noise of these data is not the same for every value, or there is none (the Marchenko-Pastur "
                    f"edge assumes one level); the scree's elbow, {rank}, is used instead. If they are counts (also "
@@ -550,20 +554,26 @@ def _binned_rank_note(s: Signal, rank: int, info: dict, per_pixel: float, scale:
     # rank 3 at 30 counts/pixel read 4 binned, its fourth eigenvalue 1.0003 x the threshold
     ev = probe.rank_evidence or {}
     lam, thr = np.asarray(ev.get("eigenvalues", [])), ev.get("threshold")
-    binned = int(probe.info.get("rank_estimate") or 0)
+    estimate = int(probe.info.get("rank_estimate") or 0)
+    binned = estimate
     if thr and lam.size:
         binned = min(binned, int(np.count_nonzero(lam[:binned] > thr * (1 + EDGE_BAND))))
     if binned <= rank:
         return False
     binned_per_pixel = scale * scale * per_pixel
-    info["rank_binned"] = {"scale": [scale, scale], "rank": int(binned), "counts_per_pixel": round(per_pixel, 3),
+    # the binned map's own estimate, as decompose of s.rebin(...) gives it (the rank said was the clear count: 2
+    # where the user's binned map read 3, its third at 1.02 x the threshold, a review), and how many stand clear
+    info["rank_binned"] = {"scale": [scale, scale], "rank": estimate, "clear_of_edge": int(binned),
+                           "counts_per_pixel": round(per_pixel, 3),
                            "binned_counts_per_pixel": round(binned_per_pixel, 3)}
+    clear = "" if binned == estimate else f", {binned} of them clear of its noise edge"
     # a faint phase, or a variation of one that the counts of single pixels hide (a review: absorption that grows with
     # thickness read 2 -> 3 at 77 counts/pixel; a detector channel firing in a fifth of the pixels, 4 -> 5)
-    msg = (f"the rank estimate is {rank} at {per_pixel:.3g} counts per pixel, and {binned} with the map binned "
-           f"{scale} x {scale} ({binned_per_pixel:.3g} counts per pixel): the map holds more than single pixels show "
+    msg = (f"the rank estimate is {rank} at {per_pixel:.3g} counts per pixel, and {estimate} with the map binned "
+           f"{scale} x {scale} ({binned_per_pixel:.3g} counts per pixel{clear}): the map holds more than single "
+           "pixels show "
            "(a faint phase, or a variation of one: thickness, absorption, a detector channel); compare "
-           f"n_components={binned} on the scree, or bin it with s.rebin(scale={tuple(factors)})")
+           f"n_components={estimate} on the scree, or bin it with s.rebin(scale={tuple(factors)})")
     _rank_note(info, True, msg)
     return True
 
@@ -710,7 +720,10 @@ def _warn_no_pure_pixels(s: Signal, meth, info: dict, k: int, judgeable: bool) -
                if k > WARNED_MAX_COMPONENTS else f"a map of fewer than {MIN_PIXELS} pixels")
         info["pure_pixel_reason"] = f"{info['pure_pixel_reason']}; not warned: {why}"
         return
-    note = (f"{meth.name} takes its endmembers from pure pixels, and the data do not show them "
+    # a group of a few counts says nothing of the data (every pixel pure at 5 counts/pixel was "do not show them")
+    faint = "group_counts" in (info.get("pure_pixel_evidence") or {})
+    shown = "its pure-pixel groups hold too few counts to show them" if faint else "the data do not show them"
+    note = (f"{meth.name} takes its endmembers from pure pixels, and {shown} "
             f"({info['pure_pixel_reason']}): its spectra may be mixtures of the phases; NMF or MCR fit mixtures "
             "(decompose(s, 'nmf', ...))")
     info["pure_pixel_warning"] = note
@@ -838,15 +851,15 @@ def _measured(s: Signal) -> np.ndarray | None:
 def _solver(solver: str, meth: Method, n_components, dm: DataMatrix, centre: bool) -> str:
     """``"auto"`` resolved: randomized when ``n_components`` is a small int (below a quarter of min(pixels,
     channels): the whole scree is not wanted) and the data hold at least :data:`RANDOMIZED_MIN_VALUES` values
-    (below that the exact route takes milliseconds) or the method needs only the top-k subspace (NMF, as
-    before); otherwise
+    (below that the exact route takes milliseconds, and its subspace is the one every method reads its pure-pixel
+    groups from); otherwise
     gram when the Gram matrix of the smaller side is affordable (up to :data:`GRAM_MAX_CHANNELS` channels, or
     fewer pixels than channels within :data:`.pca.PIXEL_GRAM_MAX_BYTES`), randomized above."""
     if solver == "auto":
         pixel_side = dm.n_pixels < dm.n_channels and dm.n_pixels * dm.n_channels * 8 <= pca.PIXEL_GRAM_MAX_BYTES
         solver = "gram" if dm.n_channels <= GRAM_MAX_CHANNELS or pixel_side else "randomized"
         small_k = isinstance(n_components, int | np.integer) and 4 * int(n_components) < min(dm.n_pixels, dm.n_channels)
-        if small_k and (meth.top_k_only or dm.n_pixels * dm.n_channels >= RANDOMIZED_MIN_VALUES):
+        if small_k and dm.n_pixels * dm.n_channels >= RANDOMIZED_MIN_VALUES:
             # a small k given: the sketch costs O(n p k), the Gram matrix O(n p min(n, p))
             solver = "randomized"
     if solver == "single_pass" and (not meth.single_pass or centre):

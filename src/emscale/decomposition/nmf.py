@@ -81,7 +81,7 @@ from .purity import (
 )
 from .regions import PixelLayout
 from .support import described, refine_support
-from .vca import groups_model, vertex_scores
+from .vca import evidence_noise, groups_model, vertex_scores
 
 EPS = 1e-12
 CHECK_EVERY = 10  # iterations between evaluations of the KL loss (in-memory route)
@@ -477,6 +477,7 @@ def nmf(
     layout=None,
     extrapolate: bool = True,
     precipitates: bool = False,
+    noise: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Factorise the (unweighted, uncentred) data matrix of ``dm``: returns W (pixels, k), H (k, channels), info.
 
@@ -499,6 +500,8 @@ def nmf(
     (:func:`.purity.pure_channel_rotation`, for EDS; ``info``: ``pure_channel_rotation``, ``..._evidence``,
     ``..._reason``); where both pass, the end is chosen by :func:`.purity.settle_ends` from the pixels' positions
     ``layout`` (a :class:`.regions.PixelLayout`; None keeps the pure pixels).
+    ``noise``: the evidence's noise model (:func:`.vca.evidence_noise`); None: Poisson for the KL loss, Gaussian at
+    the fit's residual for Frobenius.
     ``extrapolate``: KL in memory, jumps along the updates' movement where they lower the loss
     (:mod:`.extrapolation`; ``info["extrapolation"]`` counts them); the pass-based route has none (a jump's loss
     would cost a pass).
@@ -548,8 +551,9 @@ def nmf(
     evidence, reason = None, "not asked (pure_pixels=False)"
     channel_info: dict = {}
     if pure_pixels is not None:
-        noise = {"noise": "poisson"} if loss == "kl" else {
-            "noise": "gaussian", "sigma2": float(history[-1]) / max(dm.n_pixels * dm.n_channels, 1)}
+        if noise is None:
+            noise = {"noise": "poisson"} if loss == "kl" else {
+                "noise": "gaussian", "sigma2": float(history[-1]) / max(dm.n_pixels * dm.n_channels, 1)}
         def ends(w, h):
             apply, evidence, reason = rotation_evidence(w, h, pure_pixels, **noise)
             rot = pure_pixel_rotation(w, h, pure_pixels, floor=EPS)
@@ -648,7 +652,7 @@ def start_choice(ctx: Context, init: str) -> tuple[bool, str]:
     model = groups_model(ctx)
     if model is None:
         return False, "the pure-pixel groups span fewer than k vertices: NNDSVDa"
-    apply, ev, reason = rotation_evidence(*model, ctx.groups)
+    apply, ev, reason = rotation_evidence(*model, ctx.groups, **evidence_noise(ctx))
     return apply, f"{'pure-pixel endmembers' if apply else 'NNDSVDa'}: in the PCA subspace, {reason}"
 
 
@@ -680,7 +684,6 @@ class NMF(Method):
                "precipitates": False}
     recorded = ("loss", "init", "pure_pixels", "mu_exponent", "settle_subspace", "extrapolate", "precipitates")
     before_recorded = {"extrapolate": False}  # plain updates before the option
-    top_k_only = True
 
     @property
     def uses_pure_pixels(self) -> bool:
@@ -714,6 +717,10 @@ class NMF(Method):
         endmembers, why = start_choice(ctx, self.init)
         fill = float(dm.sums.col_sums.sum()) / max(dm.n_pixels * dm.n_channels, 1)
         weights = dm.root_ag, dm.root_bh  # the PCA's, before configure below replaces them
+        # data that are no counts: their noise is no Poisson noise, whatever the loss (the KL loss's evidence took
+        # noise-free floats for counts, and the pure pixels passed where 32 % of the pixels lie outside); read
+        # before configure below turns the weighting off. Counts: the loss's own (None)
+        noise = None if dm.row_scale is not None else evidence_noise(ctx)
 
         def plain_start():  # also the rerun's, below: built only where it runs
             return nndsvda_from_pca(ctx.scores, ctx.factors, *weights, fill)
@@ -743,7 +750,7 @@ class NMF(Method):
                        pure_pixels=fit_groups, in_memory=True if subset else None,
                        gamma=float(self.mu_exponent), pure_channels=ctx.eds,
                        layout=None if subset else PixelLayout.of(dm), extrapolate=bool(self.extrapolate),
-                       precipitates=bool(self.precipitates))
+                       precipitates=bool(self.precipitates), noise=noise)
 
         w, h, info = fit_from(start)
         if endmembers and self.init == "auto" and not subset and ctx.first_fit is None and not (

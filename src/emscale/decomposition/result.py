@@ -358,6 +358,8 @@ class Decomposition(Result):
         ``n_components`` stored none: "estimated rank 9 (4 components fitted)"), else ``(None, "")``."""
         if self.info.get("rank_estimate") is not None:
             rank = int(self.info["rank_estimate"])
+            if isinstance(self.params.get("n_components"), int):  # estimated beside a given k: not the rank used
+                return rank, f"estimated rank {rank} ({self.n_components} components fitted)"
             return rank, f"automatic rank {rank}"
         try:
             rank = int(self.estimate_rank(warn=False)[0])

@@ -214,6 +214,16 @@ def noise_level(trace: float, eigenvalues: np.ndarray, k: int, n_pixels: int, n_
     return float(np.sqrt(rest / max(n_pixels * max(n_channels - k, 1), 1)))
 
 
+def evidence_noise(ctx) -> dict:
+    """The noise model of the pure-pixel evidence (:func:`.purity.rotation_evidence`): Poisson for counts (the
+    weighting on), else Gaussian at the PCA's per-entry level (:func:`noise_level`)."""
+    dm = ctx.dm
+    if dm.row_scale is not None:
+        return {"noise": "poisson"}
+    sigma = noise_level(ctx.pca.trace, ctx.pca.eigenvalues, ctx.k, dm.n_pixels, dm.n_channels)
+    return {"noise": "gaussian", "sigma2": sigma**2}
+
+
 def subspace_abundances(z: np.ndarray, e: np.ndarray, closure: bool = False, delta: float = 1e3) -> np.ndarray:
     """Per-pixel NNLS ``z_i ~= e @ a_i`` (a_i >= 0) for z (pixels, k) and endmember coordinates e (k, c).
 
@@ -269,11 +279,7 @@ def judged(ctx: Context) -> dict:
     if model is None:
         return {"pure_pixel_rotation": False, "pure_pixel_evidence": {"group_sizes": [len(g) for g in ctx.groups]},
                 "pure_pixel_reason": f"the {ctx.k} pure-pixel groups do not define {ctx.k} distinct vertices"}
-    if dm.row_scale is not None:  # weighted as counts
-        noise = {"noise": "poisson"}
-    else:
-        sigma = noise_level(ctx.pca.trace, ctx.pca.eigenvalues, ctx.k, dm.n_pixels, dm.n_channels)
-        noise = {"noise": "gaussian", "sigma2": sigma**2}
+    noise = evidence_noise(ctx)
     shown, evidence, reason = rotation_evidence(*model, ctx.groups, **noise)
     out = {"pure_pixel_rotation": shown, "pure_pixel_evidence": evidence, "pure_pixel_reason": reason}
     if shown:

@@ -37,7 +37,7 @@ def scree(d, n: int = 50) -> dict | None:
     and where it came from (``rank_label``: "automatic rank 9", or "estimated rank 9 (4 components fitted)" for a
     result given its ``n_components``, whose scree is estimated now rather than shown without a threshold)."""
     ev = d.rank_evidence or {}
-    if ev.get("eigenvalues") is not None and ev.get("threshold") is not None:
+    if ev.get("eigenvalues") is not None and (ev.get("threshold") is not None or ev.get("method") == "elbow"):
         values, threshold, method = ev["eigenvalues"], ev["threshold"], str(ev.get("method", ""))
     elif d.eigenvalues is not None and d.has_noise_threshold():
         est = d.estimate_rank()[1]  # on d.eigenvalues: the threshold is in their normalisation
