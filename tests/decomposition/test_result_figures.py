@@ -42,6 +42,16 @@ def test_line_range_holds_the_lines_with_a_margin():
     assert line_range(e, np.zeros(2048)) == (0.0, e[-1])
 
 
+def test_line_range_holds_the_whole_of_a_weak_first_line_on_a_coarse_axis():
+    # 256 channels of 40 eV: O K-alpha at 0.525 keV, weak beside Si K-alpha, only its crest passes the thresholds;
+    # the range started at its peak and drew half of it (a review's phase figure: SiO2 read as Si)
+    e = np.arange(256) * 0.04
+    o = 0.03 * np.exp(-0.5 * ((e - 0.525) / 0.03) ** 2) + np.exp(-0.5 * ((e - 1.74) / 0.04) ** 2)
+    o[e < 0.1] = 0.0  # the masked strobe peak
+    lo, hi = line_range(e, o)
+    assert lo <= 0.525 - 2 * 0.03 and hi >= 1.74 + 2 * 0.04, (lo, hi)
+
+
 def test_line_range_ends_with_the_lines_not_the_continuum_or_the_noise():
     # a continuum to the beam energy (15 keV) and noisy weak factors: a share of the mass reached 17-18 keV on the
     # Bruker map, whose lines end at 7.5 keV

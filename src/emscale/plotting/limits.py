@@ -17,7 +17,11 @@ SMOOTH_SHARE = 1 / 256  # of the axis: the running mean before the lines are rea
 CONTINUUM_SHARE = 1 / 32  # of the axis: the width the continuum is read over (1.28 keV of a 0-40 keV axis)
 NOISE_SIGMAS = 5.0  # a line stands above the continuum by this many times the smoothed curve's noise
 MARGIN = 0.05  # fraction of the range added on each side
-SPIKE_SHARE = 0.5  # a crest with more than this share of its excess in one channel is a spike, not a line
+SPIKE_SHARE = 0.5  # a crest with more than this share of its excess in one channel is a spike, not a line,
+# where neither neighbour of that channel holds this share of it: a line one or two channels wide (O K-alpha on
+# 40 eV channels, sigma 0.75 channel) holds over half its excess in its peak channel, but its flanks hold 0.4 of the
+# peak; a Gaussian's hold at least 0.25 down to a sigma of 0.6 channel, narrower than any X-ray line
+SPIKE_FLANK = 0.25
 PERCENTILES = (1.0, 99.5)
 
 
@@ -52,7 +56,7 @@ def line_range(x: np.ndarray, curves: np.ndarray, fraction: float = PEAK_FRACTIO
     raw = c[keep][:, order] / top[keep]
     width = min(n, max(5, round(SMOOTH_SHARE * n)))
     smooth = uniform_filter1d(raw, width, axis=1)
-    window = min(n, max(9, round(CONTINUUM_SHARE * n)))
+    window = min(n, max(8 * width, round(CONTINUUM_SHARE * n)))
     continuum = median_filter(smooth, size=(1, window), mode="nearest")
     excess = smooth - continuum
     above = (excess >= fraction * excess.max(axis=1, keepdims=True)) & (excess >= NOISE_SIGMAS * _noise(raw, width))
@@ -62,7 +66,9 @@ def line_range(x: np.ndarray, curves: np.ndarray, fraction: float = PEAK_FRACTIO
         return lo_all, hi_all
     xs = x[order]
     lo, hi = float(xs[where[0]]), float(xs[where[-1]])
-    pad = margin * max(hi - lo, float(np.median(np.diff(xs))))
+    # at least the smoothing width: a weak line passes the thresholds only at its crest, and its flanks lie that far
+    # out (the range started at the peak of O K-alpha, cutting it in half)
+    pad = max(margin * (hi - lo), width * float(np.median(np.diff(xs))))
     return max(lo_all, lo - pad), min(hi_all, hi + pad)
 
 
@@ -81,8 +87,9 @@ def _drop_spikes(above: np.ndarray, excess: np.ndarray, width: int) -> None:
         edges = np.diff(np.r_[0, above[i].astype(np.int8), 0])
         for start, stop in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
             seg = excess[i, max(0, start - half):min(n, stop + half)]
-            total = float(seg.sum())
-            if total > 0 and float(seg.max()) > SPIKE_SHARE * total:
+            total, j = float(seg.sum()), int(np.argmax(seg))
+            flanks = max(seg[j - 1] if j > 0 else 0.0, seg[j + 1] if j + 1 < seg.size else 0.0)
+            if total > 0 and float(seg[j]) > SPIKE_SHARE * total and flanks < SPIKE_FLANK * float(seg[j]):
                 above[i, start:stop] = False
 
 
