@@ -40,6 +40,14 @@ def test_a_synthetic_factor_with_known_lines_is_named_without_any_metadata(lines
     assert component_names(f, EDS_AXIS, "EDS_TEM") == [name, "#1"]
 
 
+def test_a_factor_with_two_signs_names_both_sides():
+    # a PCA contrast of Si against Cu: it was named "Si Ka" by its positive side alone, though its larger peak was
+    # the negative Cu K and its loadings mapped the Cu (a review of the demo's report)
+    si, cu = _eds({"Si_Ka": 1.0}, brems=0.0), _eds({"Cu_Ka": 1.0, "Cu_Kb": 0.14, "Cu_La": 0.5}, brems=0.0)
+    f = np.stack([si - 1.5 * cu, si - 0.2 * cu, -(si - 0.7 * cu)], axis=1)
+    assert component_names(f, EDS_AXIS, "EDS_TEM") == ["Cu K/L / −Si Kα", "Si Kα", "Si Kα / −Cu K/L"]
+
+
 def test_ambiguous_or_unknown_peaks_keep_the_index():
     mid = 0.5 * (line_energy("Si_Ka") + line_energy("W_Ma"))  # 1.757 keV: Si Kα or W Mα?
     y = 0.02 * _brems() + np.exp(-0.5 * ((E - mid) / 0.035) ** 2)

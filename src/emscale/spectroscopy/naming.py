@@ -292,17 +292,27 @@ def component_names(
         det = inst.get("Detector", {}) if isinstance(inst.get("Detector"), dict) else {}
         eds = det.get("EDS", {}) if isinstance(det.get("EDS"), dict) else {}
         res = float(eds.get("energy_resolution_MnKa") or DEFAULT_RESOLUTION_MNKA)
-        found = [_eds_names(_positive_side(f[:, c]), e_kev, els, beam, res) for c in range(k)]
-    else:
-        e_ev = np.asarray(axis.values, dtype=float) * (1000.0 if ev_per_unit(axis.units) == 1e3 else 1.0)
-        found = [_eels_names(f[:, c], e_ev, els) for c in range(k)]
-    return [_label(fd, kind.startswith("EELS")) or names[c] for c, fd in enumerate(found)]
+        out = []
+        for c in range(k):
+            pos = _positive_side(f[:, c])
+            label = _label(_eds_names(pos, e_kev, els, beam, res), False) or names[c]
+            if -pos.min() >= BIPOLAR * pos.max():
+                # a contrast of two phases (a PCA factor): both sides named, or the label was the positive side's
+                # alone ("Si Kα" on a factor whose larger peak was a negative Cu K and whose map showed the Cu)
+                label = f"{label} / −{_label(_eds_names(-pos, e_kev, els, beam, res), False) or '?'}"
+            out.append(label)
+        return out
+    e_ev = np.asarray(axis.values, dtype=float) * (1000.0 if ev_per_unit(axis.units) == 1e3 else 1.0)
+    return [_label(_eels_names(f[:, c], e_ev, els), True) or names[c] for c in range(k)]
+
+
+BIPOLAR = 0.5  # a factor whose negative peak reaches this share of its positive one has two sides
 
 
 def _positive_side(f: np.ndarray) -> np.ndarray:
-    """The factor with the sign whose peaks dominate (PCA factors have an arbitrary sign)."""
+    """The factor with the sign whose peaks dominate (PCA factors have an arbitrary sign): its larger side."""
     f = np.nan_to_num(f)
-    return -f if -f.min() > 2 * f.max() else f
+    return -f if -f.min() > f.max() else f
 
 
 def _instrument(metadata) -> dict:
