@@ -238,3 +238,18 @@ def test_the_viewers_maps_run_on_the_cluster(client, store):
     here = ViewerData(s, executor=InlineExecutor())
     for window in (None, (20.0, 60.0)):
         np.testing.assert_array_equal(on_cluster.window_map(window)[0], here.window_map(window)[0])
+
+
+def test_a_local_cluster_takes_the_callers_options_over_the_defaults():
+    """``use_cluster(local=1, processes=False)`` was a TypeError ("multiple values for keyword argument
+    'processes'"): the defaults were passed beside the caller's."""
+    ex = em.use_cluster(local=1, processes=False, threads_per_worker=2)
+    try:
+        workers = ex.client.scheduler_info()["workers"]
+        assert len(workers) == 1 and next(iter(workers.values()))["nthreads"] == 2
+        assert type(ex.client.cluster.workers[0]).__name__ != "Nanny"  # in this process, not a worker process
+    finally:
+        cluster = ex.client.cluster
+        ex.client.close()
+        cluster.close()
+        em.use_executor("threads")

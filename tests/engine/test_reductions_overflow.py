@@ -27,6 +27,15 @@ def test_int64_sum_below_the_minimum_is_an_error():
         _signal(np.full((4, 2), -(2**62), np.int64)).sum("y")
 
 
+def test_the_overflow_message_advises_the_recorded_conversion():
+    # it advised em.Signal(s.data.astype('float64'), axes=s.axes), which drops the metadata and the history
+    s = _signal(np.full((4, 2), 2**63, np.uint64))
+    with pytest.raises(DataError, match=r"s\.astype\('float64'\)") as err:
+        s.sum("y")
+    assert "em.Signal(" not in str(err.value)
+    assert float(s.astype("float64").sum("y").data[0]) == 4 * 2.0**63
+
+
 @pytest.mark.parametrize("dtype", [np.uint64, np.int64])
 def test_overflow_across_partitions_is_an_error(dtype):
     x = np.full((100, 1), 2**62, dtype)

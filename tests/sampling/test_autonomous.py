@@ -117,6 +117,13 @@ def test_bad_input_is_refused(eds):
         autonomous_si(VirtualMicroscope(s), 3, fraction=1e-4)
     with pytest.raises(DataError, match="spectra"):
         autonomous_si(VirtualMicroscope(np.zeros((8, 8))), 2)
+    # the two functions took budget and fraction in opposite orders: autonomous_si(scope, 3, 0.25) read a budget
+    with pytest.raises(TypeError, match="positional"):
+        autonomous_si(VirtualMicroscope(s), 3, 0.25)
+    with pytest.raises(TypeError, match="positional"):
+        autonomous_spectrum_imaging(s, 3, 0.25)
+    with pytest.raises(DataError, match=r"label maps differ in shape, \(4, 4\) against \(16,\)"):
+        adjusted_rand_index(np.zeros((4, 4)), np.zeros(16))
     with pytest.raises(ValueError, match="mask shape"):
         phase_map_from_mask(VirtualMicroscope(s), np.ones((3, 3), bool), 3)
     # named, not scikit-learn's or numpy's words ("The 'n_clusters' parameter of KMeans...", "zero-size array")

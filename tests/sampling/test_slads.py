@@ -633,6 +633,8 @@ def test_what_a_users_microscope_returns_is_checked(model, damage, message):
     ({"fraction": 0.3, "init_fraction": float("nan")}, r"^init_fraction must be in \(0, 1\] .* got nan$"),
     # a fraction under half a position was "budget must be at least 1, got 0", with no budget given
     ({"fraction": 1e-4}, r"^1 position\(s\) to measure \(the budget, or the fraction of the 1024-position scan\) "),
+    # both: the fraction was dropped without a word (30 positions measured for budget=30, fraction=0.5)
+    ({"budget": 30, "fraction": 0.5}, r"^give budget \(positions\) or fraction \(of the scan\), not both"),
 ])
 def test_a_budget_is_a_count_or_a_share(model, bad, message):
     scope = VirtualMicroscope(disc_image((32, 32), 4, 5))
@@ -767,6 +769,19 @@ def test_psnr_of_a_flat_reference_is_inf_when_exact_and_nan_otherwise():
         assert psnr(np.zeros(4), np.zeros(4)) == np.inf and np.isnan(psnr(np.zeros(4), np.ones(4)))
     ramp = np.arange(4.0)
     assert psnr(ramp, ramp + 0.1) == pytest.approx(10 * np.log10(9 / 0.01))  # with contrast: as before
+
+
+def test_reconstruction_and_score_refuse_arrays_of_other_shapes():
+    """A 32 x 32 mask on a 64 x 64 image read the flat indices of the wrong pixels (no error; a larger mask was an
+    IndexError), a 0/255 mask passed as one, and psnr of two shapes was numpy's "could not be broadcast"."""
+    img = np.tile(np.arange(64.0) >= 32, (64, 1)).astype(float)
+    with pytest.raises(DataError, match=r"mask has shape \(32, 32\) but .* shape is \(64, 64\)"):
+        nn_reconstruct(random_pattern((32, 32), 0.3, seed=0), img)
+    with pytest.raises(DataError, match="numbers 0 and 1.*pass mask > 0"):
+        nn_reconstruct(random_pattern((64, 64), 0.3, seed=0).astype(np.uint8) * 255, img)
+    with pytest.raises(DataError, match=r"psnr: the estimate's shape \(32, 64\) differs from the reference's"):
+        psnr(img, img[:32])
+    assert nn_reconstruct(random_pattern((64, 64), 0.3, seed=0), img).shape == (64, 64)
 
 
 def test_a_run_against_a_flat_reference_says_so_once(model):

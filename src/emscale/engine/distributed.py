@@ -76,8 +76,9 @@ def use_cluster(address: str | None = None, local: int | None = None, **cluster_
     """Run every pass on a Dask distributed cluster from now on.
 
     ``use_cluster("tcp://host:8786")`` connects to a running scheduler; ``use_cluster(local=N)`` starts a
-    ``LocalCluster`` of N single-threaded worker processes on this machine. Returns the executor; its
-    ``client`` can be closed when done (``use_executor("threads")`` goes back to local threads).
+    ``LocalCluster`` of N single-threaded worker processes on this machine (``cluster_kwargs`` go to it and
+    override those defaults: ``processes=False``, ``threads_per_worker=2``, ``dashboard_address=":0"``). Returns
+    the executor; its ``client`` can be closed when done (``use_executor("threads")`` goes back to local threads).
     """
     from distributed import Client, LocalCluster
 
@@ -86,10 +87,11 @@ def use_cluster(address: str | None = None, local: int | None = None, **cluster_
     if address is not None:
         client = Client(address)
     else:
-        cluster = LocalCluster(
-            n_workers=int(local), threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address=None, **cluster_kwargs,
-        )
+        # the defaults give way to the caller's own (processes=False was a TypeError: "multiple values")
+        options = {"threads_per_worker": 1, "processes": True, "dashboard_address": None}
+        if cluster_kwargs.get("processes", True):  # loopback for worker processes; threads talk in-process
+            options["host"] = "127.0.0.1"
+        cluster = LocalCluster(n_workers=int(local), **(options | cluster_kwargs))
         client = Client(cluster)
     ex = DaskExecutor(client)
     use_executor(ex)

@@ -171,8 +171,9 @@ def _declare_reduction(op: str):
             out = reduce(s.data, op, dims, executor=executor, progress=progress)
         except SumOverflow as exc:
             names = ", ".join(repr(s.axes[d].name) for d in dims)
+            # s.astype keeps the metadata and the history (a new Signal of the data, once advised here, lost both)
             raise DataError(f"{op} over axes {names}: {exc}; convert the data to float first "
-                            f"(em.Signal(s.data.astype('float64'), axes=s.axes)) or reduce fewer values") from None
+                            f"(s.astype('float64'), recorded) or reduce fewer values") from None
         result = derive(s, out, [a for d, a in enumerate(s.axes) if d not in dims])
         if op == "sum":
             scale_counting_times(result, int(np.prod([s.shape[d] for d in dims if s.axes[d].navigate])), s.signal_type)

@@ -127,7 +127,10 @@ def adjusted_rand_index(a, b) -> float:
     """Adjusted Rand index of two label maps (1: the same partition up to relabelling)."""
     from sklearn.metrics import adjusted_rand_score
 
-    return float(adjusted_rand_score(np.asarray(a).ravel(), np.asarray(b).ravel()))
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:  # scikit-learn's "inconsistent numbers of samples" named no map
+        raise DataError(f"adjusted_rand_index: the label maps differ in shape, {a.shape} against {b.shape}")
+    return float(adjusted_rand_score(a.ravel(), b.ravel()))
 
 
 def _is_counts(x: np.ndarray, count_scale: float | None = None) -> bool:
@@ -267,7 +270,7 @@ def phase_map(signal: Signal, n_phases: int, n_components: int | None = None, se
     return phase_map_from_mask(scope, np.ones(scope.scan_shape, dtype=bool), n_phases, n_components, seed=seed)
 
 
-def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = None, fraction: float | None = 0.25,
+def autonomous_si(microscope: Microscope, n_phases: int, *, budget: int | None = None, fraction: float | None = 0.25,
                   init_fraction: float = 0.05, batch_size: int | None = None, n_components: int | None = None,
                   k: int = 8, explore: float = 0.3, stable_ari: float | None = 0.995, patience: int = 3,
                   weighted: bool = True, seed: int = 0, reference: np.ndarray | None = None,
@@ -278,7 +281,9 @@ def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = No
     ----------
     microscope : a :class:`~emscale.sampling.microscope.Microscope` returning spectra.
     n_phases : phases of the model (k-means clusters).
-    budget, fraction : at most this many positions (or this fraction of the scan); ``budget`` wins if given.
+    budget, fraction : at most this many positions (or this fraction of the scan); ``budget`` wins if given. These
+        and the rest are keyword-only: the two functions took them in opposite orders, and
+        ``autonomous_si(scope, 3, 0.25)`` read 0.25 as a budget.
     init_fraction : seeded random start (at least ``n_phases`` positions).
     batch_size : positions per round; ``None``: 1 % of the scan (at least 1).
     n_components : PCA components of the model; ``None``: ``n_phases``.
@@ -374,7 +379,7 @@ def autonomous_si(microscope: Microscope, n_phases: int, budget: int | None = No
 
 
 @operation("autonomous_spectrum_imaging")
-def autonomous_spectrum_imaging(s: Signal, n_phases: int, fraction: float | None = 0.25, budget: int | None = None,
+def autonomous_spectrum_imaging(s: Signal, n_phases: int, *, fraction: float | None = 0.25, budget: int | None = None,
                                 init_fraction: float = 0.05, batch_size: int | None = None,
                                 n_components: int | None = None, k: int = 8, explore: float = 0.3,
                                 stable_ari: float | None = 0.995, patience: int = 3, weighted: bool = True,

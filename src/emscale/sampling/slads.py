@@ -194,8 +194,10 @@ def psnr(reference: np.ndarray, estimate: np.ndarray) -> float:
     A reference without contrast (one value: a vacuum, a blank frame) has a peak of 0 and no PSNR: +inf where the
     estimate equals it to rounding (:data:`FLAT_ROUNDING` of its magnitude), else NaN. No warning here: a run's
     curve calls this once per batch and says it once (:func:`flat_reference_note`)."""
-    ref = np.asarray(reference, dtype=np.float64)
-    err = ref - np.asarray(estimate, dtype=np.float64)
+    ref, est = np.asarray(reference, dtype=np.float64), np.asarray(estimate, dtype=np.float64)
+    if ref.shape != est.shape:  # broadcasting would score another image, or fail in numpy's words
+        raise DataError(f"psnr: the estimate's shape {est.shape} differs from the reference's {ref.shape}")
+    err = ref - est
     mse = float(np.mean(err * err))
     peak = float(ref.max() - ref.min())
     if mse == 0:
@@ -431,6 +433,9 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
                    optional=True)
     shape = tuple(int(v) for v in microscope.scan_shape)
     n = shape[0] * shape[1]
+    if budget is not None and fraction is not None:  # the fraction was dropped without a word (a review)
+        raise ValueError(f"give budget (positions) or fraction (of the scan), not both: budget={budget!r}, "
+                         f"fraction={fraction!r}")
     asked = f"fraction = {fraction}" if budget is None else f"budget = {budget}"
     budget = _budget(n, budget, fraction)
     batch = batch_positions(batch_size, max(1, n // 1000))

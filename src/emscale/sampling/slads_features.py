@@ -39,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine.jit import HAVE_NUMBA, numba_usable  # noqa: F401 -- HAVE_NUMBA: re-exported (tests)
+from .patterns import check_mask
 from .slads_periodic import periodic_image
 
 LOCAL_FEATURES = ("std", "grad", "range", "nn_dev", "d1", "dk", "level")
@@ -409,9 +410,11 @@ def nn_reconstruct(mask: np.ndarray, image_values: np.ndarray, k: int = 4,
     -------
     (rows, cols) float64 reconstruction; measured pixels keep their values unless ``count_scale`` is given.
     """
-    mask = np.asarray(mask, dtype=bool)
+    values = np.asarray(image_values, dtype=np.float64)
+    # a mask of another shape read the flat indices of the wrong pixels (a 32 x 32 mask on a 64 x 64 image)
+    mask = check_mask(mask, values.shape)
     flat = np.flatnonzero(mask)
-    st = NeighbourState(mask.shape, flat, np.asarray(image_values, dtype=np.float64).ravel()[flat], k=k)
+    st = NeighbourState(mask.shape, flat, values.ravel()[flat], k=k)
     return st.reconstruction(count_scale)
 
 

@@ -68,6 +68,7 @@ class TracedAtoms:
 # a tenth of the brightest atoms: under it FBP's streaks and the noise of a few counts make maxima (measured up to
 # 0.25 of the atoms' height), and gaps between sparse small maxima say nothing
 FLOOR = 0.1
+HALF = 0.5  # maxima taken under this share of the atoms' height, with no gap of SPECIES_GAP above them, are said
 SPECIES_GAP = np.log(1.5)  # a second population must stand at least this far (a factor) above what is below it
 
 
@@ -111,6 +112,30 @@ def _warn_if_unresolved(h: np.ndarray, thr: float, n_atoms: int, base: float = 0
             "above it: a lighter species or the noise that the default threshold could not tell apart from the "
             "background; they were not traced. Look at the heights (a histogram of locate_atoms(vol, "
             "threshold=0).heights) and pass threshold= to take them", UserWarning, stacklevel=3)
+
+
+def _warn_if_run_on(h: np.ndarray, thr: float, base: float = 0.0) -> None:
+    """Warn where many of the maxima taken lie under half the atoms' height with no gap of a species above them.
+    FBP with noise at a fifth of its peak: the noise's maxima run on from the atoms' heights down to a tenth of
+    them, the default threshold went to the gap under the lowest, and 2703 maxima were traced for 627 atoms (79 %
+    false) with no word. A lighter species whose heights run into the heavy atoms' (smoothing lifts a light atom
+    on a heavy neighbour's tail) looks the same by its heights: both are said. ``h``, ``thr`` over ``base``."""
+    hs = np.sort(h[h > thr])[::-1]
+    if hs.size == 0:
+        return
+    top = float(np.median(hs[hs >= 0.5 * hs[0]]))
+    first = int(np.searchsorted(-hs, -HALF * top, side="right"))  # the first taken maximum under HALF * top
+    n_low = hs.size - first
+    if n_low < max(3, 0.1 * hs.size) or first == 0:
+        return
+    if np.max(-np.diff(np.log(hs[first - 1:]))) >= SPECIES_GAP:  # a species parted from the atoms above it
+        return
+    warnings.warn(
+        f"{n_low} of the {hs.size} maxima taken as atoms lie under half the brightest atoms' height over the "
+        f"background, with no gap parting them from those above (the threshold {thr + base:.4g} is the gap under the "
+        "lowest of them): the maxima of the noise (FBP of noisy data) or a lighter species, which the heights cannot "
+        "tell apart. Look at the heights (locate_atoms(vol, threshold=0).heights) and pass threshold=, or trace a "
+        "less noisy reconstruction (SIRT, TV)", UserWarning, stacklevel=3)
 
 
 def _enforce_distance(pos: np.ndarray, heights: np.ndarray, min_distance: float) -> np.ndarray:
@@ -222,6 +247,7 @@ def _maxima(vs: np.ndarray, min_distance: float, threshold, exclude_border: int,
         thr, bounds = height_threshold(above_base)
         if warn:
             _warn_if_unresolved(above_base, thr, int(np.sum(above_base > thr)), base)
+            _warn_if_run_on(above_base, thr, base)
         thr, bounds = thr + base, [b + base for b in bounds]
     else:
         thr = float(threshold)
@@ -274,6 +300,10 @@ def _positions(p, what: str) -> np.ndarray:
     if a.ndim != 2 or a.shape[1] != 3:
         raise DataError(f"match_atoms: {what} must be (n, 3) positions (z, y, x in voxels), got shape {a.shape}"
                         + (" -- 2-D positions? add the z coordinate" if a.ndim == 2 and a.shape[1] == 2 else ""))
+    if not np.isfinite(a).all():  # was scipy's "'x' must be finite"
+        bad = np.flatnonzero(~np.isfinite(a).all(axis=1))
+        raise DataError(f"match_atoms: {what} holds {bad.size} position(s) that are not finite (NaN or inf; the "
+                        f"first at row {bad[0]})")
     return a
 
 
