@@ -291,7 +291,7 @@ def test_run_errors_name_the_recipe_file_and_line_with_no_bar_before_the_run(vel
     # a recipe's unknown table or key was accepted and ignored
     (tmp_path / "v.toml").write_text('[recipe]\nversion = 99\n\n[input]\npath = "x.zarr"\n\n[[step]]\nop = "sum"\n')
     code, out, err = run(capsys, "run", str(tmp_path / "v.toml"), "-o", str(tmp_path / "out"))
-    assert code == 2 and out == "" and "unknown top-level table(s) or key(s) ['recipe']; a recipe holds only " \
+    assert code == 2 and out == "" and "v.toml:1: unknown top-level table or key 'recipe'; a recipe holds only " \
                                        "[input], [[step]] and [output]" in err, err
     assert not (tmp_path / "out").exists()
 

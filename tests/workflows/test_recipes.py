@@ -11,6 +11,7 @@ import pytest
 
 import emscale as em
 from emscale.cli import main
+from emscale.core import registry
 from emscale.workflows.recipes import RecipeError, parse, recipe_from_history, replay_outdir, run_recipe
 from emscale.workflows.samples import eds_si
 
@@ -137,7 +138,7 @@ def test_replay_detects_a_changed_input(sample, tmp_path):
     [
         ("[input\npath='x'", "not valid TOML"),
         ("[[step]]\nop='sum'", "[input] with a 'path' is required"),
-        ("[input]\npath='eds.zarr'\nfoo=1", "unknown key(s) ['foo']"),
+        ("[input]\npath='eds.zarr'\nfoo=1", "<recipe>:3: [input] has unknown key 'foo'; allowed: path, sha256, "),
         ("[input]\npath='eds.zarr'\n\n[[step]]\nop='frobnicate'", ":4: unknown step 'frobnicate'"),
         ("[input]\npath='eds.zarr'\n[[step]]\nop='decompose'\nmethod='pca'\nn_components=[1]",
          "parameter 'n_components' of step 'decompose' must be"),
@@ -148,10 +149,9 @@ def test_replay_detects_a_changed_input(sample, tmp_path):
          "names several axes in one string; write one per axis as a TOML list: key = [\":\", \"12:62\"]"),
         ("[input]\npath='eds.zarr'\n[[step]]\nop='cluster'\nn_clusters=2", "cluster needs of ="),
         ("[input]\npath='eds.zarr'\n[[step]]\nop='sum'\naxis=1.5", "parameter 'axis' of step 'sum' must be"),
-        ("[input]\npath='eds.zarr'\n[output]\nplot='x'", "[output] has unknown key(s) ['plot']"),
-        ("version = 99\n[recipe]\nname='x'\n[input]\npath='eds.zarr'",  # accepted and ignored, as any typo would be
-         "unknown top-level table(s) or key(s) ['recipe', 'version']; a recipe holds only [input], [[step]] and "
-         "[output]"),
+        ("[input]\npath='eds.zarr'\n[output]\nplot='x'", "<recipe>:4: [output] has unknown key 'plot'"),
+        ("[recipe]\nname='x'\n[input]\npath='eds.zarr'",  # accepted and ignored, as any typo would be
+         "<recipe>:1: unknown top-level table or key 'recipe'; a recipe holds only [input], [[step]] and [output]"),
         # edge_map passes its other keywords on to remove_background: a typo among them passed the check and ended
         # the run with a raw TypeError naming neither the line nor edge_map
         ("[input]\npath='eels.zarr'\n[[step]]\nop='edge_map'\nedge='Fe_L3'\nintegraton_width=30.0",
@@ -167,6 +167,25 @@ def test_bad_recipes_fail_before_any_work(text, message):
         parse(text)
     assert message in str(exc.value)
     assert "\n" not in str(exc.value).strip()
+
+
+def test_every_problem_of_a_recipe_is_reported_at_once_with_its_line():
+    """An unknown table, an unknown [input] key and two step typos took three runs to see (the tables' problems
+    stopped the check, with no line), and an unknown step had no suggestion."""
+    text = ("version = 99\n[input]\npath = 'si.dm4'\nindx = 0\n\n[[step]]\nop = 'remove_backgrond'\n"
+            "signal_range = [400.0, 500.0]\n\n[[step]]\nop = 'sum'\naxs = -1\n\n[outptu]\nsignal = 's.zarr'\n")
+    with pytest.raises(RecipeError) as exc:
+        parse(text)
+    assert str(exc.value).splitlines() == [
+        "<recipe>:14: unknown top-level table or key 'outptu' (did you mean 'output'?); a recipe holds only [input], "
+        "[[step]] and [output]",
+        "<recipe>:1: unknown top-level table or key 'version'; a recipe holds only [input], [[step]] and [output]",
+        "<recipe>:4: [input] has unknown key 'indx' (did you mean 'index'?); allowed: path, sha256, signal_type, "
+        "index, lazy",
+        "<recipe>:6: unknown step 'remove_backgrond' (did you mean 'remove_background'?); known: "
+        + ", ".join(sorted(registry.operations())),
+        "<recipe>:10: step 'sum' has no parameter 'axs' (did you mean 'axis'?); allowed: axis",
+    ]
 
 
 def test_every_problem_of_a_step_is_reported_at_once():

@@ -240,6 +240,30 @@ def _value_problem(where: str, op, k: str, v, expected, arguments: dict, owner=N
     return None
 
 
+INPUT_KEYS = {"path": str, "sha256": str, "signal_type": str, "index": int, "lazy": bool}
+
+
+def _did_you_mean(word: str, known) -> str:
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _line_of(text: str, table: str | None, key: str) -> str:
+    """``":N"``, the line of the recipe ``text`` where ``key`` is set in ``table`` (None: the top level, where a
+    table ``[key]`` counts too), or ``""`` where no line says so plainly."""
+    current = None
+    for n, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        header = re.fullmatch(r"\[\[?\s*([^\]]+?)\s*\]\]?(\s*#.*)?", s)
+        if header:
+            current = header.group(1).strip("\"' ")
+            if table is None and current == key:
+                return f":{n}"
+        elif current == table and re.match(rf"[\"']?{re.escape(key)}[\"']?\s*=", s):
+            return f":{n}"
+    return ""
+
+
 def _step_lines(text: str) -> list[int]:
     return [i + 1 for i, line in enumerate(text.splitlines()) if line.strip().startswith("[[step]]")]
 
@@ -275,7 +299,8 @@ def _parse_step(i: int, raw: dict, where: str, line: int | None, names: set[str]
     of = params.pop("of", None)
     operation = operation_for(op)
     if operation is None:
-        raise RecipeError(f"{where}: unknown step {op!r}; known: {', '.join(sorted(registry.operations()))}")
+        raise RecipeError(f"{where}: unknown step {op!r}{_did_you_mean(op, registry.operations())}; known: "
+                          f"{', '.join(sorted(registry.operations()))}")
     if operation.on is not None:  # works on an earlier result, named by `of`
         if of is None and len(names) == 1:
             of = next(iter(names))
@@ -328,26 +353,34 @@ def parse(text: str, source: Path | None = None) -> Recipe:
         raise RecipeError(f"{label}: not valid TOML: {exc}") from None
     except RecursionError:  # tomllib's parser recurses per nesting level: 200 000 '[' ended in a bare RecursionError
         raise RecipeError(f"{label}: not a recipe: its values are nested too deeply to read") from None
-    unknown = set(doc) - {"input", "step", "output"}
-    if unknown:  # a [recipe] table, a top-level version = 99: nothing reads them, and a typo would pass unseen
-        raise RecipeError(f"{label}: unknown top-level table(s) or key(s) {sorted(unknown)}; a recipe holds only "
-                          "[input], [[step]] and [output]")
+    # every problem of the tables, the steps and the names is collected and reported at once (a recipe with four
+    # typos took three runs to show them, a review)
+    errors = []
+    for k in sorted(set(doc) - {"input", "step", "output"}):
+        # a [recipe] table, a top-level version = 99: nothing reads them, and a typo would pass unseen
+        errors.append(f"{label}{_line_of(text, None, k)}: unknown top-level table or key {k!r}"
+                      f"{_did_you_mean(k, ('input', 'step', 'output'))}; a recipe holds only [input], [[step]] and "
+                      "[output]")
     inp = doc.get("input")
     if not isinstance(inp, dict) or "path" not in inp:
-        raise RecipeError(f"{label}: [input] with a 'path' is required")
-    bad = set(inp) - {"path", "sha256", "signal_type", "index", "lazy"}
-    if bad:
-        raise RecipeError(f"{label}: [input] has unknown key(s) {sorted(bad)}")
-    for k, t in (("path", str), ("sha256", str), ("signal_type", str), ("index", int), ("lazy", bool)):
+        errors.append(f"{label}: [input] with a 'path' is required")
+        inp = inp if isinstance(inp, dict) else {}
+    for k in sorted(set(inp) - set(INPUT_KEYS)):
+        errors.append(f"{label}{_line_of(text, 'input', k)}: [input] has unknown key {k!r}"
+                      f"{_did_you_mean(k, INPUT_KEYS)}; allowed: {', '.join(INPUT_KEYS)}")
+    for k, t in INPUT_KEYS.items():
         if k in inp and not _type_ok(inp[k], (t,)):
-            raise RecipeError(f"{label}: [input] {k} must be {_TYPE_NAMES[t]}, got {inp[k]!r}")
+            errors.append(f"{label}{_line_of(text, 'input', k)}: [input] {k} must be {_TYPE_NAMES[t]}, "
+                          f"got {inp[k]!r}")
     out = {"signal": "signal.zarr", "report": "report.html"}
     out_doc = doc.get("output", {})
-    bad = set(out_doc) - set(out)
-    if bad:
-        raise RecipeError(f"{label}: [output] has unknown key(s) {sorted(bad)}; allowed: signal, report")
-    out.update(out_doc)
-    errors = []
+    if not isinstance(out_doc, dict):
+        errors.append(f"{label}: output must be an [output] table")
+        out_doc = {}
+    for k in sorted(set(out_doc) - set(out)):
+        errors.append(f"{label}{_line_of(text, 'output', k)}: [output] has unknown key {k!r}"
+                      f"{_did_you_mean(k, out)}; allowed: signal, report")
+    out.update({k: v for k, v in out_doc.items() if k in out})
     for key, suffix in (("signal", ".zarr"), ("report", ".html")):
         try:
             output_name(f"{label}: [output] {key}", out[key], suffix)
