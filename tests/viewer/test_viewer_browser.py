@@ -221,6 +221,24 @@ def test_no_markers_control_is_offered_on_a_wavelength_axis(browser):
         assert browser.find_element("id", "elements").is_displayed()
 
 
+def test_a_single_spectrum_is_shown_without_a_navigator(browser):
+    """One spectrum: a 1 x 1 navigator drew a made-up axis from -0.5 to 0.5, a scale bar of no unit and a colour bar
+    from one value to the same."""
+    import emscale as em
+
+    one = em.Signal(np.arange(40.0), axes=[{"name": "Energy", "units": "eV", "scale": 0.5}], signal_type="EELS")
+    with view(one, open_browser=False) as server:
+        browser.get(server.url)
+        wait(browser, "s.ready && s.spectraDrawn >= 1")
+        assert not browser.find_element("id", "nav-panel").is_displayed()
+        assert browser.find_element("id", "spec").is_displayed() and state(browser, "s.errors") == []
+    line = em.Signal(np.ones((2, 40)), axes=[{"name": "x", "navigate": True}, {"name": "Energy", "units": "eV"}])
+    with view(line, open_browser=False) as server:  # two spectra keep their navigator
+        browser.get(server.url)
+        wait(browser, "s.ready && s.spectraDrawn >= 1")
+        assert browser.find_element("id", "nav-panel").is_displayed()
+
+
 def test_msa_writes_a_channel_without_data_as_nan_not_zero(browser, tmp_path):
     """A NaN channel was exported as 0 counts."""
     import emscale as em

@@ -576,6 +576,9 @@
     // element lines and edges sit on an energy axis (eV, keV): on a wavelength (cathodoluminescence) the
     // control was offered and every use of it answered an error
     $("markerctl").hidden = info.marker_kind === null;
+    // one spectrum: a 1 x 1 "map" has nothing to navigate (it drew a made-up axis, a scale bar of no unit and a
+    // colour bar of one value)
+    $("nav-panel").hidden = !info.images && info.width * info.height === 1;
     fitNavigatorHeight();
   }
 
