@@ -229,3 +229,10 @@ def test_the_kl_fit_leaves_a_poorer_minimum_that_a_hals_fit_shows():
     d = decompose(s, "nmf", n_components=4)
     assert d.info["start"] == "nndsvda+hals" and "stalled in a poorer minimum" in d.info["start_reason"]
     assert np.max(spectral_angles(d.factors_array.T, spectra)) < 4.0  # was 39.5
+    assert d.params["basin_probe"] is True
+    # without the probe (as a step recorded before the option replays): the stall, as it was
+    plain = decompose(s, "nmf", n_components=4, basin_probe=False)
+    assert plain.info["start"] == "nndsvda" and np.max(spectral_angles(plain.factors_array.T, spectra)) > 30.0
+    from emscale.decomposition.nmf import NMF
+
+    assert NMF.before_recorded["basin_probe"] is False

@@ -682,17 +682,21 @@ class NMF(Method):
     ``False``: the plain updates, as before the option), ``precipitates`` (KL in memory: the minor phases are absent
     between their own pixels, so a component's insignificant loadings that show no faint region on the map are noise
     fits, refitted to zero from 0.3 x the counts of its significant ones, :mod:`.support`; the default ``False``
-    only above 1 x, since a phase dissolved thinly everywhere at 0.3-1.5 % looks the same at 200 counts/pixel).
-    Spectra sum to one, loadings carry the counts, components
-    ordered by total signal."""
+    only above 1 x, since a phase dissolved thinly everywhere at 0.3-1.5 % looks the same at 200 counts/pixel),
+    ``basin_probe`` (KL, ``init="auto"``: a fit from NNDSVDa that stalled in a poorer minimum is run again from a
+    short HALS fit's, :meth:`_other_basin`; ``False``: as before the option). Spectra sum to one, loadings carry
+    the counts, components ordered by total signal."""
 
     name = "nmf"
     nonnegative = True
     options = {"loss": "kl", "init": "auto", "pure_pixels": True, "fit_pixels": None, "max_iter": 1000,
-               "tol": 1e-6, "mu_exponent": GAMMA, "settle_subspace": False, "extrapolate": True,
+               "tol": 1e-6, "mu_exponent": GAMMA, "settle_subspace": False, "extrapolate": True, "basin_probe": True,
                "precipitates": False}
-    recorded = ("loss", "init", "pure_pixels", "mu_exponent", "settle_subspace", "extrapolate", "precipitates")
-    before_recorded = {"extrapolate": False}  # plain updates before the option
+    recorded = ("loss", "init", "pure_pixels", "mu_exponent", "settle_subspace", "extrapolate", "precipitates",
+                "basin_probe")
+    # plain updates before the option; no probe for a poorer minimum before it (2026-12-06), so that a step recorded
+    # before replays to its bits
+    before_recorded = {"extrapolate": False, "basin_probe": False}
 
     @property
     def uses_pure_pixels(self) -> bool:
@@ -790,7 +794,8 @@ class NMF(Method):
 
         w, h, info = fit_from(start)
         switched = False
-        if self.init == "auto" and self.loss == "kl" and not endmembers and not subset and ctx.first_fit is None \
+        if self.basin_probe and self.init == "auto" and self.loss == "kl" and not endmembers and not subset \
+                and ctx.first_fit is None \
                 and expected_nonzero_fraction(dm) >= PROBE_MIN_FILL and info["n_iter"] >= PROBE_MIN_ITER:
             start, w, h, info, why, switched = self._other_basin(fit_dm, k, start, (w, h, info), fit_from, why)
         if endmembers and self.init == "auto" and not subset and ctx.first_fit is None and not (
