@@ -119,7 +119,8 @@ def test_every_registered_method_declares_its_options_and_decompose_takes_them()
         assert {opt: getattr(resolved, opt) for opt in cls.options} == cls.options
     assert METHODS["pca"].options == {}
     assert set(METHODS["nmf"].options) == {"loss", "init", "pure_pixels", "fit_pixels", "max_iter", "tol",
-                                           "mu_exponent", "settle_subspace", "extrapolate", "precipitates"}
+                                           "mu_exponent", "settle_subspace", "extrapolate", "precipitates",
+                                           "basin_probe"}
     assert set(METHODS["mcr"].options) == {"closure", "pure_pixels", "max_iter", "tol", "settle_subspace"}
     assert set(METHODS["vca"].options) == {"closure", "settle_subspace"}
     assert set(METHODS["ica"].options) == {"max_iter", "tol", "on", "diff_order"}
