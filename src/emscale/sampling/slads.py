@@ -265,6 +265,9 @@ def _budget(n_pixels: int, budget, fraction) -> int:
     (``fraction=True`` measured the whole scan, ``budget=2.5`` two positions)."""
     if budget is None and fraction is None:
         raise ValueError("give budget (positions) or fraction (of the scan)")
+    if budget is not None and fraction is not None:  # slads_scan dropped the fraction without a word (a review)
+        raise ValueError(f"give budget (positions) or fraction (of the scan), not both: budget={budget!r}, "
+                         f"fraction={fraction!r}")
     if budget is None:  # a fraction under half a position was refused as "budget must be at least 1, got 0"
         budget = max(1, int(round(check_fraction(fraction) * n_pixels)))
     else:
@@ -433,9 +436,6 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
                    optional=True)
     shape = tuple(int(v) for v in microscope.scan_shape)
     n = shape[0] * shape[1]
-    if budget is not None and fraction is not None:  # the fraction was dropped without a word (a review)
-        raise ValueError(f"give budget (positions) or fraction (of the scan), not both: budget={budget!r}, "
-                         f"fraction={fraction!r}")
     asked = f"fraction = {fraction}" if budget is None else f"budget = {budget}"
     budget = _budget(n, budget, fraction)
     batch = batch_positions(batch_size, max(1, n // 1000))

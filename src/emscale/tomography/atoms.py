@@ -72,13 +72,18 @@ HALF = 0.5  # maxima taken under this share of the atoms' height, with no gap of
 SPECIES_GAP = np.log(1.5)  # a second population must stand at least this far (a factor) above what is below it
 
 
+def _brightest(hs: np.ndarray) -> float:
+    """The brightest atoms' height: the median of the heights ``hs`` (sorted, highest first) above half the highest."""
+    return float(np.median(hs[hs >= 0.5 * hs[0]]))
+
+
 def height_threshold(h: np.ndarray) -> tuple[float, list[float]]:
     """The default threshold of the candidate heights ``h`` (see the module) and the lower bounds of the populations
     above it (brightest first; the last is the threshold)."""
     hs = np.sort(np.asarray(h, np.float64))[::-1]
     if hs.size == 0 or not hs[0] > 0:
         return float("nan"), []
-    top = float(np.median(hs[hs >= 0.5 * hs[0]]))
+    top = _brightest(hs)
     # the last gap is down to nothing: where no maximum lies below the atoms
     gaps = -np.diff(np.log(np.maximum(np.r_[hs, 0.0], 1e-6 * top)))
     gaps[(hs > top) | (hs <= FLOOR * top)] = -np.inf  # a gap among the brightest atoms is not their edge
@@ -123,7 +128,7 @@ def _warn_if_run_on(h: np.ndarray, thr: float, base: float = 0.0) -> None:
     hs = np.sort(h[h > thr])[::-1]
     if hs.size == 0:
         return
-    top = float(np.median(hs[hs >= 0.5 * hs[0]]))
+    top = _brightest(hs)
     first = int(np.searchsorted(-hs, -HALF * top, side="right"))  # the first taken maximum under HALF * top
     n_low = hs.size - first
     if n_low < max(3, 0.1 * hs.size) or first == 0:
