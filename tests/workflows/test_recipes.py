@@ -663,3 +663,19 @@ def test_what_drawing_the_report_warns_is_in_the_report_escaped_and_in_the_manif
     assert len(manifest["report_warnings"]) == 1 and manifest["report_warnings"][0].startswith("1 of 320 values of <")
     report = (out / "report.html").read_text()
     assert "<li>drawing this report: 1 of 320 values of &lt;Signal" in report
+
+
+def test_a_recipe_that_ends_in_a_profile_draws_it_as_it_is(tmp_path):
+    # the classic EELS workflow ends in a profile along x (summed over y and energy): the report titled it "Mean
+    # spectrum after the steps" with "mean counts" beside values that were sums, of a spectrum that was none
+    s, _ = eds_si(shape=(6, 10), n_channels=32, seed=1)
+    s.save(tmp_path / "eds.zarr")
+    text = '[input]\npath = "eds.zarr"\n\n[[step]]\nop = "sum"\naxis = [0, -1]\n'
+    res = run_recipe(_write(tmp_path, text, "profile.toml"), tmp_path / "out")
+    assert res.signal.nav_ndim == 0 and res.signal.sig_ndim == 1
+    from emscale.workflows.report import _mean_spectrum_figure
+
+    ax = _mean_spectrum_figure(res.signal, "The signal after the steps").axes[0]
+    assert ax.get_ylabel() == "X-rays (Counts)"  # the quantity, no "mean"
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), np.asarray(res.signal.data))
+    assert ax.lines[0].get_ydata().sum() == np.asarray(s.data).sum()  # sums, not means

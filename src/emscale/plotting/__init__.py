@@ -59,7 +59,7 @@ def intensity_label(s) -> str:
     return "Counts" if _is_counts(s) else "Intensity"
 
 
-def _in_title(label: str) -> str:
+def in_title(label: str) -> str:
     """The generic labels in lower case inside a title ("total counts"); a quantity as the metadata name it."""
     return label.lower() if label in ("Counts", "Intensity") else label
 
@@ -391,7 +391,7 @@ def plot_signal(
             nav_axes[1],
             # what the colour bar says: the quantity where the metadata name one ("Electrons (Counts)" read "total
             # intensity" above a bar of "Electrons (Counts), total")
-            f"Navigator: total {_in_title(intensity_label(s))}"
+            f"Navigator: total {in_title(intensity_label(s))}"
             + (f" ({measured.mean():.0%} of positions measured)" if measured is not None else ""),
             cmap,
             scalebar,

@@ -12,6 +12,7 @@ from ..core.errors import recording_warnings
 from ..core.html import figure, table
 from ..core.signal import is_sparse_scan, measured_mask
 from ..decomposition import ClusterResult, Decomposition
+from ..plotting import in_title, intensity_label
 from ..plotting.summaries import finite_summaries
 from ..sampling.autonomous import AutonomousResult
 from ..sampling.slads import SladsResult
@@ -29,6 +30,8 @@ pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}.ok{color:#1
 
 
 def _mean_spectrum_figure(s, title: str = "Mean spectrum of the input"):
+    """The mean over the navigation of a 1-D signal; a signal with no navigation is drawn as it is (the classic EELS
+    workflow ends in a profile along x, summed over y and energy: no mean, and no spectrum)."""
     nav = tuple(range(s.nav_ndim))
     fig = _figure((6.5, 3.2))
     ax = fig.add_subplot()
@@ -45,7 +48,8 @@ def _mean_spectrum_figure(s, title: str = "Mean spectrum of the input"):
     a = s.sig_axes[0]
     ax.plot(a.values, mean, lw=1)
     ax.set_xlabel(f"{a.name} ({a.units})" if a.units else a.name)
-    ax.set_ylabel("mean counts")
+    label = intensity_label(s)
+    ax.set_ylabel(f"mean {in_title(label)}" if nav else label)
     ax.set_title(title)
     return fig
 
@@ -356,7 +360,8 @@ def _parts(run, recipe_text: str, extra_sections, up) -> list[str]:
                f"{run.manifest.get('peak_rss_mb', 0):.0f} MB.</p>")
     out.append(f"<p>Processed signal: {html.escape(repr(run.signal))}</p>")
     if run.signal is not s0 and run.signal.sig_ndim == 1:
-        out.append(figure(_mean_spectrum_figure(run.signal, "Mean spectrum after the steps"), "Processed signal"))
+        after = "Mean spectrum after the steps" if run.signal.nav_ndim else "The signal after the steps"
+        out.append(figure(_mean_spectrum_figure(run.signal, after), "Processed signal"))
     elif run.signal is not s0 and run.signal.sig_ndim == 2 and run.signal.nav_ndim <= 1:
         # maps (X-ray line maps, an image): drawn, not only named (a recipe's line maps appeared as a repr)
         out.append(figure(run.signal.plot(title=""), "Processed signal"))
