@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -439,3 +441,29 @@ def test_rebin_by_one_keeps_the_dtype():
         assert r.dtype == np.uint16
         np.testing.assert_array_equal(np.asarray(r.data), s.data)
     assert s.rebin([1, 1, 2]).dtype == np.uint64  # a real sum widens, as numpy's
+
+
+@pytest.mark.parametrize("name, way", [("crop_signal", "s.isig[start:stop]"), ("change_dtype", "s.astype("),
+                                       ("decomposition", "s.decompose()"), ("axes_manager", "s.user_axes")])
+def test_hyperspy_names_say_the_emscale_way(name, way):
+    # a bare AttributeError named nothing to use instead (a HyperSpy user's review)
+    s = Signal(np.zeros((2, 3, 4)))
+    with pytest.raises(AttributeError, match=f"Signal has no '{name}' \\(HyperSpy's\\); in emscale: .*{re.escape(way)}"):
+        getattr(s, name)
+    with pytest.raises(AttributeError, match="'Signal' object has no attribute 'no_such_thing'"):
+        s.no_such_thing
+    assert not hasattr(s, name)
+
+
+def test_every_hyperspy_equivalent_names_what_exists():
+    # each way given is a Signal attribute or a function that exists
+    import importlib
+
+    from emscale.core.hyperspy_names import HYPERSPY_EQUIVALENTS
+
+    for hint in HYPERSPY_EQUIVALENTS.values():
+        for path in re.findall(r"emscale\.([a-z_.]+)\(", hint):
+            module, _, func = ("emscale." + path).rpartition(".")
+            assert hasattr(importlib.import_module(module), func), path
+        for attr in re.findall(r"\bs\.([a-z_]+)", hint):
+            assert hasattr(Signal, attr), attr

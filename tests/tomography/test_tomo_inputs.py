@@ -214,3 +214,42 @@ def test_a_sliced_series_reads_the_tilts_of_its_frames_from_the_header(real_dir)
     full = as_tilt_series(em.load(real_dir / "tomography" / "HAADF.mrc"), tilt_axis="x")
     part = as_tilt_series(em.load(real_dir / "tomography" / "HAADF.mrc").inav[::4], tilt_axis="x")
     np.testing.assert_array_equal(part.axes[0].values, full.axes[0].values[::4])
+
+
+def test_projection_and_scan_arguments_are_named_errors():
+    # a review's: a (2, 2) angle array projected four tilts, tilt_axis="z" or "Y" projected about x, k=0 neighbours
+    # failed in numpy's words, n_phases=0 was refused as n_components, an unknown pattern was a bare ValueError
+    from emscale.core.errors import AxisError
+    from emscale.sampling import make_pattern
+    from emscale.sampling.slads_features import nn_reconstruct
+
+    vol = ellipsoid_phantom(8, seed=0)
+    with pytest.raises(DataError, match=r"angles: a list of tilt angles, not an array of shape \(2, 2\)"):
+        project_volume(vol, np.ones((2, 2)))
+    for axis in ("z", "Y"):
+        with pytest.raises(AxisError, match=f"tilt_axis '{axis}': use 'y' or 'x'"):
+            project_volume(vol, ANGLES, tilt_axis=axis)
+    mask = np.zeros((8, 8), bool)
+    mask[::2, ::2] = True
+    with pytest.raises(DataError, match=r"k must be a whole number >= 1 \(neighbours\), got 0"):
+        nn_reconstruct(mask, np.ones((8, 8)), k=0)
+    with pytest.raises(DataError, match="unknown pattern 'spiral'"):
+        make_pattern("spiral", (8, 8), 0.2)
+
+
+def test_phase_map_names_n_phases():
+    from emscale.sampling.autonomous import phase_map
+    from emscale.workflows.samples import eds_si
+
+    s, _ = eds_si(shape=(6, 6), n_channels=32, seed=0)
+    with pytest.raises(DataError, match=r"n_phases must be a whole number >= 1 \(phases\), got 0"):
+        phase_map(s, n_phases=0)
+
+
+def test_an_angle_file_beside_the_input_given_by_its_path_is_named(real_dir):
+    # the full path of the real series' angle file, beside it, was refused with no word of what to give
+    import emscale as em
+
+    s = em.load(real_dir / "tomography" / "HAADF.mrc")
+    with pytest.raises(DataError, match="it is beside the input: give its name, 'HAADF.rawtlt'"):
+        as_tilt_series(s, rawtlt=str(real_dir / "tomography" / "HAADF.rawtlt"), tilt_axis="x")

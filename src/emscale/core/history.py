@@ -193,14 +193,19 @@ def file_beside_input(history: list[dict], name, what: str) -> Path:
     pinned = None
     if is_pinned_file(name):  # as a results folder pins it
         name, pinned = name["name"], name["sha256"]
-    if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\\" in name:
-        raise DataError(f"{what} {name!r}: give the plain name of a file beside the input (no folders)")
     src = next((e["source"].get("path") for e in history if e.get("op") == "load" and e.get("source")), None)
     # in a recipe, not the raw file's folder too: a store saved from a file in the sender's private folder names that
     # folder in its history, and a recipe sent with the store would read (and quote, in its errors) a file there
     recipe_folder = _INPUT_FOLDER.get()
     folders = [recipe_folder.resolve()] if recipe_folder is not None else \
         [staged_file(src).parent.resolve()] if src else []
+    if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\\" in name:
+        # the step records its parameter as given, and a results folder moved elsewhere must find the file again: a
+        # path is refused, and where it is the input's own folder the message names the file to give (the full path
+        # of the real series' angle file beside it was refused with no hint)
+        beside = isinstance(name, str) and Path(name).is_absolute() and Path(name).resolve().parent in folders
+        hint = f"; it is beside the input: give its name, {Path(name).name!r}" if beside else ""
+        raise DataError(f"{what} {name!r}: give the plain name of a file beside the input (no folders){hint}")
     if not folders:
         raise DataError(f"{what} {name!r}: the signal was not loaded from a file (no load step in its history), "
                         "so there is no folder to look in")

@@ -391,6 +391,15 @@ class Signal:
     __array_ufunc__ = None  # numpy defers to the reflected operators: ``np.float32(2) * s`` is a Signal
 
     # -- display -------------------------------------------------------------------------------------------
+    def __getattr__(self, name: str):
+        # only for names not found: HyperSpy's, refused with the emscale way (a bare AttributeError said nothing)
+        from .hyperspy_names import HYPERSPY_EQUIVALENTS
+
+        if name in HYPERSPY_EQUIVALENTS:
+            raise AttributeError(f"Signal has no {name!r} (HyperSpy's); in emscale: {HYPERSPY_EQUIVALENTS[name]} "
+                                 "(docs/coming_from_hyperspy.md)")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def __repr__(self) -> str:
         kind = f" {self.signal_type}" if self.signal_type else ""  # untyped: not "<Signal Signal ...>"
         title = f" {self.title!r}" if self.title else ""

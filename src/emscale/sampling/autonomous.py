@@ -150,6 +150,7 @@ def _fit(spectra: np.ndarray, sig_axes, n_phases: int, n_components: int | None,
     from ..decomposition import decompose
     from ..decomposition.kmeans import fit_kmeans
 
+    check_count("n_phases", n_phases, "phases")  # 0 was refused as n_components, a name never passed
     if spectra.shape[0] < n_phases:
         raise ValueError(f"{spectra.shape[0]} spectra measured, fewer than n_phases={n_phases}")
     nc = n_phases if n_components is None else int(n_components)

@@ -65,12 +65,12 @@ def _check_shape(shape) -> tuple[int, int]:
     whole = isinstance(shape, tuple | list | np.ndarray) and all(
         isinstance(n, int | np.integer) and not isinstance(n, bool | np.bool_) for n in shape)
     if not whole or len(shape) != 2 or min(shape) < 1:
-        raise ValueError(f"shape must be (rows, columns), two whole numbers >= 1, got {shape!r}")
+        raise DataError(f"shape must be (rows, columns), two whole numbers >= 1, got {shape!r}")
     return int(shape[0]), int(shape[1])
 
 
 def check_fraction(fraction, name: str = "fraction", meaning: str = "the share of scan positions measured") -> float:
-    """A share of the scan, a number in (0, 1], as a float; else a ValueError naming ``name`` and its ``meaning``."""
+    """A share of the scan, a number in (0, 1], as a float; else a DataError naming ``name`` and its ``meaning``."""
     if not (is_number(fraction) and 0.0 < fraction <= 1.0):
         raise DataError(f"{name} must be in (0, 1] ({meaning}), got {fraction!r}")
     return float(fraction)
@@ -228,7 +228,7 @@ def _exact_cells(ny: int, nx: int, f: float) -> tuple[np.ndarray, np.ndarray]:
 def check_cells(cells) -> None:
     """The cell layout of :func:`jittered_grid_pattern`: ``"exact"`` or ``"square"``."""
     if cells not in JITTER_CELLS:
-        raise ValueError(f"unknown cells {cells!r}; choose 'exact' (as many cells as positions asked for) or "
+        raise DataError(f"unknown cells {cells!r}; choose 'exact' (as many cells as positions asked for) or "
                          "'square' (cells of 1 / sqrt(fraction) pixels a side, the layout before cells existed)")
 
 
@@ -273,22 +273,22 @@ PATTERNS = {"random": random_pattern, "line_hop": line_hop_pattern, "jittered_gr
 
 
 def check_pattern(pattern) -> None:
-    """A pattern name :func:`make_pattern` knows; else a ValueError listing them."""
+    """A pattern name :func:`make_pattern` knows; else a DataError listing them."""
     if pattern not in PATTERNS:
-        raise ValueError(f"unknown pattern {pattern!r}; choose one of {', '.join(PATTERNS)}")
+        raise DataError(f"unknown pattern {pattern!r}; choose one of {', '.join(PATTERNS)}")
 
 
 def check_runs(runs) -> None:
     """The run rule of :func:`line_hop_pattern`: ``"lengthen"`` or ``"fixed"``."""
     if runs not in RUNS:
-        raise ValueError(f"unknown runs {runs!r}; choose 'lengthen' (runs lengthen where the fraction needs hops of "
+        raise DataError(f"unknown runs {runs!r}; choose 'lengthen' (runs lengthen where the fraction needs hops of "
                          "under one pixel) or 'fixed' (mean_run whatever the fraction, the rule before runs existed)")
 
 
 def check_mean_run(mean_run) -> None:
     """The mean run length of :func:`line_hop_pattern`: >= 1 pixel."""
     if not (is_number(mean_run) and mean_run >= 1):
-        raise ValueError(f"mean_run must be >= 1 pixel, got {mean_run!r}")
+        raise DataError(f"mean_run must be >= 1 pixel, got {mean_run!r}")
 
 
 def make_pattern(pattern: str, shape, fraction: float, seed: int = 0, **kwargs) -> np.ndarray:
@@ -312,7 +312,7 @@ def positions(mask, order: str = "raster") -> np.ndarray:
     """
     m = check_mask(mask)
     if order not in ("raster", "serpentine"):
-        raise ValueError(f"unknown order {order!r}; choose 'raster' or 'serpentine'")
+        raise DataError(f"unknown order {order!r}; choose 'raster' or 'serpentine'")
     pos = np.argwhere(m).astype(np.int64)  # argwhere is raster order already
     if order == "serpentine":
         key_x = np.where(pos[:, 0] % 2 == 1, -pos[:, 1], pos[:, 1])
@@ -329,7 +329,7 @@ def save_positions(mask, path, order: str = "raster", overwrite: bool = False) -
 
     path = Path(path)
     if path.suffix.lower() not in (".npy", ".csv"):
-        raise ValueError(f"{path}: position list must be .npy or .csv")
+        raise DataError(f"{path}: position list must be .npy or .csv")
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} already exists; pass overwrite=True (--overwrite) to replace it")
     pos = positions(mask, order)
@@ -373,10 +373,10 @@ def read_positions(path) -> np.ndarray:
             pos, order = _read_csv(path)
         pos = np.asarray(pos)
         if pos.size and (pos.ndim != 2 or pos.shape[1] != 2 or pos.dtype.kind not in "biuf"):
-            raise ValueError(f"not (row, column) pairs (an array of shape {pos.shape}, dtype {pos.dtype})")
+            raise DataError(f"not (row, column) pairs (an array of shape {pos.shape}, dtype {pos.dtype})")
         bad = np.flatnonzero(~(np.isfinite(pos) & (pos == np.round(pos))).all(axis=1)) if pos.size else []
         if len(bad):
-            raise ValueError(f"position {bad[0] + 1} ({', '.join(f'{v:g}' for v in pos[bad[0]])}) is not two whole "
+            raise DataError(f"position {bad[0] + 1} ({', '.join(f'{v:g}' for v in pos[bad[0]])}) is not two whole "
                              f"numbers ({len(bad)} such)")
         return np.asarray(pos, dtype=np.int64).reshape(-1, 2)[:, order]
     except (ValueError, OSError, EOFError, UnicodeDecodeError) as e:
@@ -396,11 +396,11 @@ def _read_csv(path: Path) -> tuple[np.ndarray, tuple[int, int]]:
     values = []
     for n, fields in rows:
         if len(fields) != 2:
-            raise ValueError(f"line {n} has {len(fields)} values, not 2")
+            raise DataError(f"line {n} has {len(fields)} values, not 2")
         try:
             values.append([float(f) for f in fields])
         except ValueError:
-            raise ValueError(f"line {n} ({', '.join(f.strip() for f in fields)}) is not two numbers") from None
+            raise DataError(f"line {n} ({', '.join(f.strip() for f in fields)}) is not two numbers") from None
     return np.asarray(values, dtype=np.float64).reshape(-1, 2), order
 
 
@@ -417,10 +417,10 @@ def _header_order(names: list[str]) -> tuple[int, int]:
     got = [n.strip().strip('"').lower() for n in names]
     kinds = ["row" if n in ROW_NAMES else "column" if n in COLUMN_NAMES else None for n in got]
     if len(got) != 2:
-        raise ValueError(f"the header {','.join(n.strip() for n in names)!r} names {len(got)} columns; a position "
+        raise DataError(f"the header {','.join(n.strip() for n in names)!r} names {len(got)} columns; a position "
                          "list has two, a row and a column")
     if sorted(map(str, kinds)) != ["column", "row"]:
-        raise ValueError(f"the header {','.join(n.strip() for n in names)!r} does not name a row and a column (one "
+        raise DataError(f"the header {','.join(n.strip() for n in names)!r} does not name a row and a column (one "
                          f"of {'/'.join(ROW_NAMES)} and one of {'/'.join(COLUMN_NAMES)})")
     return kinds.index("row"), kinds.index("column")
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.errors import check_count
 from ..engine.jit import HAVE_NUMBA, numba_usable  # noqa: F401 -- HAVE_NUMBA: re-exported (tests)
 from .patterns import check_mask
 from .slads_periodic import periodic_image
@@ -87,6 +88,7 @@ class NeighbourState:
         self.shape = (int(shape[0]), int(shape[1]))
         n = self.shape[0] * self.shape[1]
         flat = np.asarray(flat, dtype=np.int64)
+        check_count("k", k, "neighbours")  # k=0 failed in numpy's words (index -1 is out of bounds)
         if len(np.unique(flat)) < k:
             raise ValueError(f"need at least k={k} distinct measured positions to start, got {len(np.unique(flat))}")
         self.k = int(k)

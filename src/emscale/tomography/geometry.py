@@ -44,6 +44,8 @@ class ParallelGeometry:
     cos_: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
+        if np.ndim(self.angles) > 1:  # a (2, 2) array was read as four tilts
+            raise DataError(f"angles: a list of tilt angles, not an array of shape {np.shape(self.angles)}")
         a = np.asarray(self.angles, dtype=np.float64).ravel()
         if a.size == 0:
             raise DataError("angles: no tilt angles given")

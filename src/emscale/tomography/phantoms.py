@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.errors import AxisError
 from .geometry import ParallelGeometry
 from .projector import Projector
 
@@ -20,6 +21,8 @@ from .projector import Projector
 def project_volume(vol: np.ndarray, angles, tilt_axis: str = "y", axis_shift: float = 0.0,
                    backend: str = "auto") -> np.ndarray:
     """Tilt series ``(n_tilts, ny, nx)`` float32 of a volume ``(z, y, x)`` (line integrals in voxel units)."""
+    if tilt_axis not in ("y", "x"):  # "z" or "Y" projected about x, with no word
+        raise AxisError(f"tilt_axis {tilt_axis!r}: use 'y' or 'x'")
     vol = np.asarray(vol, np.float32)
     # (z, y, x) -> slices (n_slices, nz, n_w): the inverse of volume_from_slices
     slices = vol.transpose(1, 0, 2) if tilt_axis == "y" else vol.transpose(2, 0, 1)
