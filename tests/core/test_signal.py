@@ -452,7 +452,7 @@ def test_hyperspy_names_say_the_emscale_way(name, way):
     with pytest.raises(AttributeError, match=said):
         getattr(s, name)
     with pytest.raises(AttributeError, match="'Signal' object has no attribute 'no_such_thing'"):
-        getattr(s, "no_such_thing")
+        _ = s.no_such_thing
     assert not hasattr(s, name)
 
 
