@@ -253,3 +253,35 @@ def test_a_local_cluster_takes_the_callers_options_over_the_defaults():
         ex.client.close()
         cluster.close()
         em.use_executor("threads")
+
+
+def _blas_threads_seen(i):
+    from threadpoolctl import threadpool_info
+
+    seen = []
+    for _ in range(10):
+        seen.append(max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"))
+        a = np.ones((200, 200))
+        a @ a
+        time.sleep(0.003 * (i % 3))
+    return max(seen)
+
+
+def test_tasks_of_a_cluster_in_this_process_all_run_on_one_blas_thread():
+    # each task set and restored the process's BLAS limit; tasks side by side as threads undid each other's (1-4 of
+    # 40 ran on two threads: a PCA's factors 5e-5 from local threads), and the last left the process on one
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def threads():
+        return max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        ex = em.use_cluster(local=2, processes=False, threads_per_worker=2)
+        try:
+            seen = list(ex.imap(_blas_threads_seen, range(40)))
+        finally:
+            cluster = ex.client.cluster
+            ex.client.close()
+            cluster.close()
+            em.use_executor("threads")
+        assert seen == [1] * 40 and threads() == min(2, os.cpu_count() or 1)

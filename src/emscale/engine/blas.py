@@ -1,9 +1,18 @@
 """How many threads dense linear algebra may use: one place for every package (decomposition's eigensolvers,
-inpainting's patch dictionary)."""
+inpainting's patch dictionary, the executors' partition functions)."""
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
+
+# BLAS's thread count is the process's, not a thread's: tasks of an in-process Dask cluster each set and restored it,
+# and a task that began while another's limit was being restored ran on two threads (other bits: 1-4 of 40 tasks; a
+# PCA's factors 5e-5 from local threads), and the last restore could leave the process on one. The limit is set by
+# the first to enter and restored by the last to leave.
+_lock = threading.Lock()
+_holders = 0
+_limiter = None
 
 
 @contextmanager
@@ -13,11 +22,23 @@ def one_blas_thread():
     solvers run on one: the same bits whatever the process's BLAS threads (a Dask run, whose processes start with
     one, gave other eigenvalues, factors and loadings than local threads; ``OMP_NUM_THREADS=1`` did too).
     Also faster for the sizes met here (the 2048-channel Gram's eigh 0.51 -> 0.43 s; 4096: 4.2 -> 6.0 s; small
-    products of many patches: :mod:`emscale.inpainting.dictionary`)."""
-    from threadpoolctl import threadpool_limits
+    products of many patches: :mod:`emscale.inpainting.dictionary`). Safe from concurrent threads: the limit holds
+    from the first entry to the last exit."""
+    global _holders, _limiter
+    with _lock:
+        if _holders == 0:
+            from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1, user_api="blas"):
+            _limiter = threadpool_limits(limits=1, user_api="blas")
+        _holders += 1
+    try:
         yield
+    finally:
+        with _lock:
+            _holders -= 1
+            if _holders == 0:
+                _limiter.restore_original_limits()
+                _limiter = None
 
 
 __all__ = ["one_blas_thread"]

@@ -20,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor as _Pool
 from contextlib import contextmanager
 from typing import Any
 
+from .blas import one_blas_thread
+
 
 class PassStopped(Exception):  # noqa: N818 - a request, not a failure
     """Raised by :func:`check_stop` in a task whose pass was given up; nothing ever waits for its result."""
@@ -95,7 +97,7 @@ class InlineExecutor(Executor):
         # one BLAS thread per partition, as in every other executor (a thread pool's workers, Dask's worker
         # processes): a product split over threads can round differently, and the bits must not depend on the
         # executor (an out-of-core run compared inline and threaded gave different digests)
-        with _blas_threads(1):
+        with one_blas_thread():
             for i, item in enumerate(items):
                 out = fn(item)
                 if on_done:
@@ -123,7 +125,7 @@ class ThreadExecutor(Executor):
         # cancelled and the running ones told (check_stop), before the pool's exit waits for them.
         stop = threading.Event()
         task = _stoppable(fn, stop)
-        with _blas_threads(1), _Pool(self.n_workers) as pool:  # one per partition, whatever n_workers
+        with one_blas_thread(), _Pool(self.n_workers) as pool:  # one per partition, whatever n_workers
             pending: deque = deque()
             it: Iterable = iter(enumerate(items))
             limit = self.n_workers + self.prefetch
@@ -159,19 +161,6 @@ class ThreadExecutor(Executor):
 
     def __repr__(self) -> str:
         return f"<ThreadExecutor n_workers={self.n_workers}>"
-
-
-@contextmanager
-def _blas_threads(n: int):
-    """Limit BLAS threads inside partition functions: the parallelism is over partitions, and one thread per
-    product gives the same bits in every executor."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        yield
-        return
-    with threadpool_limits(limits=n, user_api="blas"):
-        yield
 
 
 _current: Executor | None = None
