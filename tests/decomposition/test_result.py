@@ -154,3 +154,44 @@ def test_a_result_is_not_saved_under_a_store_name(tmp_path):
         d.save(tmp_path / "x.zarr")
     assert list(tmp_path.iterdir()) == []
     assert d.save(tmp_path / "x").name == "x.npz"
+
+
+def _rewritten(src, dst, members=None, meta=None):
+    import io
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(src) as z, zipfile.ZipFile(dst, "w") as w:
+        for n in z.namelist():
+            data = z.read(n)
+            new = (members or {}).get(n)
+            if n == "meta.npy" and meta is not None:
+                text = json.loads(bytes(np.load(io.BytesIO(data))).decode())
+                meta(text)
+                new = np.frombuffer(json.dumps(text).encode(), np.uint8)
+            if new is not None:
+                buf = io.BytesIO()
+                np.save(buf, new)
+                data = buf.getvalue()
+            w.writestr(n, data)
+    return dst
+
+
+def test_an_edited_or_damaged_result_file_is_refused(cube, tmp_path):
+    # factors made NaN loaded and clustered NaNs, a column cut loaded as k = 1, a navigation size edited loaded as
+    # (12, 3|64) with 144 pixels, factors stored as text were "IndexError: tuple index out of range" (a review)
+    s, _ = cube
+    p = decompose(s, "pca", n_components=3).save(tmp_path / "d.npz")
+    f = em.load_result(p).factors_array
+
+    def smaller(meta):
+        meta["nav_axes"][0]["size"] = 3
+
+    for name, kw in {"nan": {"members": {"factors.npy": np.full_like(f, np.nan)}},
+                     "cut": {"members": {"factors.npy": f[:, :1]}},
+                     "text": {"members": {"factors.npy": np.array(["a", "b"])}},
+                     "nav": {"meta": smaller},
+                     "digest removed": {"meta": lambda m: m.pop("sha256")}}.items():
+        bad = _rewritten(p, tmp_path / f"{name}.npz", **kw)
+        with pytest.raises(em.FileFormatError, match="edited or damaged; not read"):
+            em.load_result(bad)

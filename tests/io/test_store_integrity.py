@@ -104,7 +104,7 @@ def test_verify_finds_every_damage(rng, tmp_path, damage):
 
 @pytest.mark.parametrize("read", ["eager", "lazy", "verify", "convert"])
 def test_a_store_whose_save_was_killed_is_refused(rng, tmp_path, read):
-    # what a SIGKILL during a save leaves: the attributes (format 4) written first, some chunks, and no checksum
+    # what a SIGKILL during a save leaves: the attributes (format 5) written first, some chunks, and no checksum
     # table, data digest or metadata digests, which come when the save ends. It opened as an old store, its
     # missing chunks read as zeros, and `convert` made a store of it that `verify` called OK
     path, _ = _store(rng, tmp_path)
@@ -115,7 +115,7 @@ def test_a_store_whose_save_was_killed_is_refused(rng, tmp_path, read):
     _chunk(path, 1).unlink()
     action = {"eager": lambda: _read(path, False), "lazy": lambda: _read(path, True),
               "verify": lambda: eio.verify(path), "convert": lambda: eio.convert(path, tmp_path / "rescued.zarr")}
-    with pytest.raises(FileFormatError, match=r"s\.zarr: no per-chunk checksums, which a store of format 4 records "
+    with pytest.raises(FileFormatError, match=r"s\.zarr: no per-chunk checksums, which a store of format 5 records "
                                               r"when its save ends: an interrupted save"):
         action[read]()
     assert not (tmp_path / "rescued.zarr").exists()
@@ -285,6 +285,10 @@ def test_a_store_written_before_the_description_digests_loads_and_verify_says_so
     code, out, err = _cli(capsys, "verify", path)
     assert code == 0 and "chunk checksums, data digest and metadata digests match" in out, out
     _edit(path, "zarr.json", lambda m: m["attributes"]["emscale"].pop("meta_sha256"))
+    # from format 3 on every store records them: taken out, every check went with them (a reviewer)
+    with pytest.raises(FileFormatError, match="format_version 5 in zarr.json, yet no metadata digests"):
+        em.load(path)
+    _edit(path, "zarr.json", lambda m: m["attributes"]["emscale"].update(format_version=2))  # a store of format 2
     _edit(path, "zarr.json", _scale)  # not detected: nothing was recorded to check it against
     assert em.load(path).axes[2].scale == 2.0
     code, out, err = _cli(capsys, "verify", path)
@@ -309,7 +313,7 @@ def test_a_store_written_before_the_history_digest_loads(rng, tmp_path):
     # from format 4 on a missing digest was taken out: deleting it switched the check off (a reviewer)
     with pytest.raises(FileFormatError, match="no longer matches the digests .*: history; original metadata"):
         em.load(path)
-    for bad in ("4", 4.0, 5, 2):  # a version edited to switch the check off, or one this emscale cannot know
+    for bad in ("4", 4.0, 6, 2):  # a version edited to switch the check off, or one this emscale cannot know
         _edit(path, "zarr.json", lambda m, v=bad: m["attributes"]["emscale"].update(format_version=v))
         with pytest.raises(FileFormatError, match=f"format_version {bad!r} in zarr.json"):
             em.load(path)
@@ -413,3 +417,41 @@ def test_a_damaged_chunk_leaves_no_pending_reads_behind(tmp_path):
                               timeout=120)
         assert proc.returncode == 0 and proc.stdout.startswith("caught c.zarr: chunk data/c/2/0/0"), proc
         assert proc.stderr == "", proc.stderr
+
+
+@pytest.mark.parametrize("edit", ["big endian", "transpose"])
+def test_an_edited_codec_is_refused(rng, tmp_path, edit):
+    # the chunks' checksums cover their stored bytes and the digests the dtype, shape and chunks, but not the codecs:
+    # "endian": "big" read other numbers (a sum of 15 488 became 3 964 928), a transpose codec put them elsewhere
+    path, s = _store(rng, tmp_path)
+
+    def change(doc):
+        if edit == "big endian":
+            next(c for c in doc["codecs"] if c["name"] == "bytes")["configuration"]["endian"] = "big"
+        else:
+            doc["codecs"].insert(0, {"name": "transpose", "configuration": {"order": [0, 2, 1]}})
+
+    _edit(path, "data/zarr.json", change)
+    for read in (lambda: _read(path, False), lambda: _read(path, True), lambda: eio.verify(path)):
+        with pytest.raises(FileFormatError, match=r"no longer matches .*: the array's document \(data/zarr.json"):
+            read()
+
+
+def test_a_zarr_json_that_is_no_json_it_can_write_is_named(rng, tmp_path, capsys):
+    # an axis scale of NaN: "builtins.ValueError: Out of range float values are not JSON compliant", no path
+    path, _ = _store(rng, tmp_path)
+    _edit(path, "zarr.json", lambda m: m["attributes"]["emscale"]["axes"][2].update(scale=float("nan")))
+    with pytest.raises(FileFormatError, match=r"s\.zarr: its zarr\.json cannot be read as written .*edited or damaged"):
+        em.load(path)
+
+
+def test_a_deeply_nested_zarr_json_above_a_file_is_not_a_store(tmp_path):
+    # every load looks for a store above the file: a zarr.json nested past Python's recursion in a parent folder
+    # made `emscale info` of any file below it a raw RecursionError
+    (tmp_path / "zarr.json").write_text("[" * 100_000 + "]" * 100_000)
+    (tmp_path / "sub").mkdir()
+    em.Signal(np.arange(12, dtype=np.uint16).reshape(3, 4)).save(tmp_path / "sub" / "x.zarr")
+    assert em.load(tmp_path / "sub" / "x.zarr").data.sum() == 66
+    from emscale.io.store import enclosing_store
+
+    assert enclosing_store(tmp_path / "sub" / "file.dm4") is None

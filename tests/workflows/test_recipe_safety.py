@@ -575,3 +575,23 @@ def test_a_recipe_reads_no_file_beside_the_raw_file_its_store_was_saved_from(tmp
     from emscale import tomography as tomo
 
     assert tomo.as_tilt_series(em.load(inbox / "stack.zarr"), rawtlt="angles.rawtlt", tilt_axis="x").axes[0].size == 3
+
+
+def test_a_replay_names_a_damaged_manifest_and_what_holds_no_file(results, tmp_path):
+    # a manifest that is a JSON list, or whose output entry is a number: "AttributeError: 'int' object has no
+    # attribute 'get'"; a link to a folder elsewhere or an empty folder put into the results: "reproduced bit for bit"
+    out = results / "out"
+    manifest = json.loads((out / "manifest.json").read_text())
+    name = next(iter(manifest["outputs"]))
+    (out / "manifest.json").write_text(json.dumps({**manifest, "outputs": {**manifest["outputs"], name: 5}}))
+    assert f"{name}: its entry in the manifest is damaged" in replay_outdir(out)
+    (out / "manifest.json").write_text("[1, 2]")
+    with pytest.raises(RecipeError, match=r"manifest\.json: not a table of the run \(a JSON list\)"):
+        replay_outdir(out)
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "a.txt").write_text("secret")
+    (out / "extra").symlink_to(tmp_path / "elsewhere")
+    (out / "empty").mkdir()
+    assert replay_outdir(out) == ["empty: in the folder but not in the manifest (an empty folder)",
+                                  "extra: in the folder but not in the manifest (a link)"]

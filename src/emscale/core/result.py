@@ -4,12 +4,16 @@ A result carries a ``history`` (the registry appends to it like to a Signal's), 
 (:meth:`Result.arrays`: what digests and replay compare) and saves to one ``.npz`` file: arrays as npz members,
 everything else as one JSON member written with the one codec -- no pickled objects, so a result file from
 someone else is read with ``allow_pickle=False``. :func:`load_result` reads any kind back by the format tag the
-file carries.
+file carries. Since version 2 the JSON member holds the SHA-256 of the numbers and of itself (:func:`_content_digest`):
+a file edited or damaged (factors made NaN, a column cut, a navigation size changed) is refused by name, where it
+loaded and clustered NaNs; a file of version 1 has none and is read as before.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,7 +23,7 @@ from . import codec
 from .atomic import atomic_write
 from .errors import DataError, FileFormatError, OutputExistsError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the content digest
 _KINDS: dict[str, type[Result]] = {}
 
 
@@ -57,23 +61,42 @@ def save_npz(path, kind: str, meta: dict, arrays: dict, overwrite: bool = False)
         path = path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists; pass overwrite=True")
-    text = codec.dumps({"format": kind, "version": FORMAT_VERSION, **meta})
+    described = codec.encode({"format": kind, "version": FORMAT_VERSION, **meta})
+    text = codec.dumps({**described, "sha256": _content_digest(described, arrays)})
     buf = io.BytesIO()
     np.savez(buf, meta=np.frombuffer(text.encode(), dtype=np.uint8), **arrays)
     atomic_write(path, buf.getvalue(), overwrite=overwrite)
     return path
 
 
+def _content_digest(described: dict, arrays: dict) -> str:
+    """SHA-256 of a result's JSON-safe description (without its digest) and of each array's name, dtype, shape and
+    bytes."""
+    h = hashlib.sha256(json.dumps(described, sort_keys=True, separators=(",", ":")).encode())
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"\n{name}:{a.dtype.str}:{a.shape}\n".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 def _read(path) -> tuple[dict, dict]:
     try:
         with np.load(path, allow_pickle=False) as z:
-            meta = codec.loads(bytes(z["meta"]))
+            raw = json.loads(bytes(z["meta"]))
             arrays = {k: z[k] for k in z.files if k != "meta"}
-    except (OSError, ValueError, KeyError) as e:
-        raise FileFormatError(f"{path} is not a saved emscale result: {e}") from e
-    if not isinstance(meta, dict):
+    except (OSError, ValueError, KeyError, RecursionError) as e:  # a member nested past Python's recursion too
+        raise FileFormatError(f"{path} is not a saved emscale result: {type(e).__name__}: {e}") from e
+    if not isinstance(raw, dict):
         raise FileFormatError(f"{path} is not a saved emscale result (no metadata table)")
-    return meta, arrays
+    recorded = raw.pop("sha256", None)
+    if recorded is None and raw.get("version", 1) != 1:  # written with every file since version 2: taken out
+        raise FileFormatError(f"{path}: a result of version {raw.get('version')!r} without its content digest: edited "
+                              "or damaged; not read")
+    if recorded is not None and recorded != _content_digest(raw, arrays):
+        raise FileFormatError(f"{path}: its numbers or description no longer match the digest recorded when it was "
+                              "saved: edited or damaged; not read")
+    return codec.decode(raw), arrays
 
 
 def load_npz(path, kind: str) -> tuple[dict, dict]:
@@ -108,7 +131,12 @@ def load_result(path) -> Result:
     cls = _KINDS.get(meta.get("format"))
     if cls is None:
         raise FileFormatError(f"{path}: unknown result format {meta.get('format')!r}; known: {sorted(_KINDS)}")
-    return cls.load(path)
+    try:
+        return cls.load(path)
+    except FileFormatError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:  # a file of version 1, damaged
+        raise FileFormatError(f"{path}: a damaged {meta.get('format')} file ({type(e).__name__}: {e})") from e
 
 
 __all__ = ["Result", "load_npz", "load_result", "result_kind", "save_npz"]

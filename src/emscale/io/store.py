@@ -23,7 +23,9 @@ are small JSON, so every open checks them: an axis scale edited in ``zarr.json``
 what differs. Stores written before (format 1 and 2) have none and load as before; ``verify`` says so. Since
 2026-12-03 they also cover the history (as pinned to the numbers) and the vendor's original metadata: a parameter
 edited in the saved history made ``emscale history`` print steps that never ran, and ``verify`` said OK; a store
-written before without those two digests loads as before.
+written before without those two digests loads as before. Format 5 (2026-12-06) digests the array's own document,
+``data/zarr.json``, whole but for its attributes: its codecs and fill value decide what the stored bytes mean. From
+format 3 on a store without ``meta_sha256`` had it removed, and is refused.
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ from ..engine.passes import Pass, combine_row_digests, data_digest, row_digests,
 
 FORMAT = "emscale-signal"
 # 2: every chunk written, chunk_crc32c in the attributes; 3: meta_sha256; 4: meta_sha256 covers the history and
-# the original metadata (a format-4 store without those digests had them removed: refused)
-FORMAT_VERSION = 4
+# the original metadata (a format-4 store without those digests had them removed: refused); 5: and the array's own
+# document, data/zarr.json (its codecs and fill value: an endianness or a transpose edited in read other numbers, or
+# the same numbers in other places, every chunk's checksum still right)
+FORMAT_VERSION = 5
 # A chunk is the smallest read: above this size (8 x the default's 16 MiB) every partition of a lazy signal
 # decompresses a whole chunk for its share of it, and a pass reads the store many times over. For float64; a
 # narrower dtype's limit shrinks with it, as a decomposition's partitions do (sized by their rows in float64): 32 MiB
@@ -85,18 +89,34 @@ def store_attrs(s: Signal) -> dict:
     }
 
 
-def meta_digests(attrs: dict, dtype, shape, chunks) -> dict:
+def meta_digests(attrs: dict, dtype, shape, chunks, array_doc: dict | None = None) -> dict:
     """The SHA-256 of each part of a store's description that the numbers mean nothing without, as JSON with sorted
     keys: ``{"axes": [one per axis, numpy order], "array": dtype, shape and chunks, "signal_type", "title",
-    "metadata", "history", "original_metadata"}``. ``attrs``: the store's attributes as written or read; the array's
+    "metadata", "history", "original_metadata"}``, and ``"array_document"`` where ``array_doc`` (the array's parsed
+    ``data/zarr.json``, format 5) is given. ``attrs``: the store's attributes as written or read; the array's
     from its own metadata."""
     def digest(value) -> str:
         text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
         return hashlib.sha256(text.encode()).hexdigest()
 
     array = {"dtype": np.dtype(dtype).name, "shape": [int(n) for n in shape], "chunks": [int(n) for n in chunks]}
-    return {"axes": [digest(a) for a in attrs.get("axes", [])], "array": digest(array),
-            **{k: digest(attrs.get(k)) for k in ("signal_type", "title", "metadata", *_RECORDS)}}
+    out = {"axes": [digest(a) for a in attrs.get("axes", [])], "array": digest(array),
+           **{k: digest(attrs.get(k)) for k in ("signal_type", "title", "metadata", *_RECORDS)}}
+    if array_doc is not None:
+        text = json.dumps({k: v for k, v in array_doc.items() if k != "attributes"}, sort_keys=True,
+                          separators=(",", ":"))  # a float array's fill value may be NaN
+        out["array_document"] = hashlib.sha256(text.encode()).hexdigest()
+    return out
+
+
+def _array_document(folder: Path) -> dict:
+    """The array's own zarr document (``data/zarr.json``), parsed."""
+    from . import checksums
+
+    value = json.loads((folder / checksums.ARRAY / "zarr.json").read_text(encoding="utf-8"))
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    return value
 
 
 # digested since format 4: a store written before has no digest of them, and is read as before
@@ -118,6 +138,9 @@ def _check_meta(p: Path, attrs: dict, arr) -> None:
     store written before has none and is read as before."""
     version = _format_version(attrs, p)
     recorded = attrs.get("meta_sha256")
+    if recorded is None and version >= 3:  # written with every store since: taken out, and every check with it
+        raise FileFormatError(f"{p}: format_version {version} in zarr.json, yet no metadata digests (meta_sha256), "
+                              "which every store of format 3 on records: removed (an edited zarr.json); not read")
     if recorded is None:
         return
     if version < 3:  # digests came with format 3: a lower version beside them was edited in
@@ -125,11 +148,17 @@ def _check_meta(p: Path, attrs: dict, arr) -> None:
                               "on): damaged or edited")
     if not isinstance(recorded, dict):
         raise FileFormatError(f"{p}: its record of the metadata digests (meta_sha256 in zarr.json) is damaged")
-    now = meta_digests(attrs, arr.dtype, arr.shape, arr.chunks)
+    try:  # an axis's scale edited to NaN, a document nested past Python's recursion: named, not a raw error
+        now = meta_digests(attrs, arr.dtype, arr.shape, arr.chunks, _array_document(p) if version >= 5 else None)
+    except (ValueError, TypeError, RecursionError, OSError) as exc:
+        raise FileFormatError(f"{p}: its zarr.json cannot be read as written ({type(exc).__name__}: {exc}): edited or "
+                              "damaged; not read") from None
     changed = []
     if now["array"] != recorded.get("array"):
         changed.append(f"the array's dtype, shape or chunks (data/zarr.json says {arr.dtype}, shape "
                        f"{tuple(arr.shape)}, chunks {tuple(arr.chunks)})")
+    elif version >= 5 and now["array_document"] != recorded.get("array_document"):
+        changed.append("the array's document (data/zarr.json: its codecs, fill value or chunk encoding)")
     axes, was = attrs.get("axes", []), recorded.get("axes")
     if not isinstance(was, list) or len(was) != len(now["axes"]):
         changed.append(f"the list of axes (now {len(axes)})")
@@ -159,7 +188,7 @@ def _store_format(p: Path) -> str | None:
     try:
         with open(p / "zarr.json", encoding="utf-8") as fh:
             attrs = json.load(fh).get("attributes", {})
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):  # a zarr.json nested past Python's recursion too
         return None
     info = attrs.get("emscale") if isinstance(attrs, dict) else None
     return info.get("format") if isinstance(info, dict) else None
@@ -353,7 +382,7 @@ def save_zarr(s: Signal, path, overwrite: bool = False, chunks=None, progress=No
         final = {**attrs, "data_sha256": digest, "history": pin_digest(s.history, digest),
                  "chunk_crc32c": checksums.encode_table(crcs, s.shape, chunks, str(dst))}
         # the digests once, of what is written at the end (the history pinned to the numbers' digest)
-        final["meta_sha256"] = meta_digests(final, s.dtype, s.shape, chunks if s.ndim else ())
+        final["meta_sha256"] = meta_digests(final, s.dtype, s.shape, chunks if s.ndim else (), _array_document(tmp))
         group.attrs["emscale"] = final
         _compact_metadata(tmp, checksums.ARRAY)
         written.append(digest)

@@ -458,6 +458,9 @@ def _read_manifest(outdir: Path) -> dict:
         manifest = json.loads(mpath.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RecipeError(f"{mpath}: not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict):  # a JSON list: "'list' object has no attribute 'get'"
+        raise RecipeError(f"{mpath}: not a table of the run (a JSON {type(manifest).__name__}); the manifest was "
+                          "damaged")
     for key in ("outputs", "files", "input"):
         if not isinstance(manifest.get(key), dict):
             raise RecipeError(f"{mpath}: '{key}' is missing or not a table; the manifest was damaged")
@@ -517,6 +520,10 @@ def replay_outdir(outdir, input_path=None) -> list[str]:
     on_disk = file_digests(outdir)
     listed = manifest["files"]
     problems += [f"{f}: in the folder but not in the manifest" for f in sorted(set(on_disk) - set(listed))]
+    # what holds no file to digest: an empty folder, a link to a folder elsewhere ("reproduced bit for bit")
+    problems += [f"{f.rstrip('/')}: in the folder but not in the manifest "
+                 f"({'an empty folder' if f.endswith('/') else 'a link'})"
+                 for f in listed_only(outdir, set(listed) | {MANIFEST}) if f not in on_disk]
     problems += [f"{f}: in the manifest but missing from the folder" for f in sorted(set(listed) - set(on_disk))]
     problems += [f"{f}: changed after the run (sha256 differs from the manifest)"
                  for f in sorted(set(on_disk) & set(listed)) if on_disk[f] != listed[f]]
@@ -530,6 +537,10 @@ def replay_outdir(outdir, input_path=None) -> list[str]:
     same_threads = manifest.get("threading") == _threading()
     for name, entry in recorded.items():
         stored = None
+        if not isinstance(entry, dict) or not isinstance(entry.get("files", []), list) \
+                or not all(isinstance(f, str) for f in entry.get("files", [])):
+            problems.append(f"{name}: its entry in the manifest is damaged")  # was "'int' object has no ..."
+            continue
         if not set(entry.get("files", [])) <= {f.split("/")[0] for f in listed}:
             # never read: a manifest's entry may point anywhere (../../elsewhere.npz)
             problems.append(f"{name}: its files are not listed in the manifest")
