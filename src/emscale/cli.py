@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -522,7 +523,11 @@ def _main(args: list[str], debug: bool) -> int:
         rc = app(args=args, standalone_mode=False)  # returns the code of a typer.Exit
     except _Terminated as exc:
         print("emscale: terminated (SIGTERM)", file=sys.stderr)
-        return int(exc.code)
+        # the clean-up ran on the way here; a thread stuck in a read (a store's chunk that is a pipe) would keep the
+        # process alive after main returned, as it did until a SIGKILL: ended now, as the signal would have
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(int(exc.code))
     except SystemExit as exc:  # typer/click exits for --help and usage errors
         return int(exc.code or 0)
     except (EmscaleError, OSError, ValueError, KeyError) as exc:

@@ -455,3 +455,23 @@ def test_a_deeply_nested_zarr_json_above_a_file_is_not_a_store(tmp_path):
     from emscale.io.store import enclosing_store
 
     assert enclosing_store(tmp_path / "sub" / "file.dm4") is None
+
+
+def test_a_chunk_that_is_no_file_is_refused_before_it_is_read(rng, tmp_path):
+    # a pipe in a chunk's place blocked every reader (and `emscale verify`) for ever; a link to /dev/zero was read
+    # until memory ran out
+    import os
+    import subprocess
+    import sys
+
+    path, _ = _store(rng, tmp_path)
+    link = _chunk(path, 1)
+    link.unlink()
+    link.symlink_to("/dev/zero")
+    with pytest.raises(FileFormatError, match=r"chunk data/c/1/0/0 .* is not a regular file \(a link, a pipe"):
+        em.load(path)
+    link.unlink()
+    os.mkfifo(link)
+    script = f"import emscale as em\ntry:\n    em.load({str(path)!r})\nexcept em.FileFormatError as e:\n    print(e)\n"
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert "is not a regular file (a link, a pipe or a device)" in proc.stdout, proc

@@ -8,6 +8,7 @@ Dask workers.
 from __future__ import annotations
 
 import os
+import stat
 
 import google_crc32c
 import numpy as np
@@ -49,6 +50,9 @@ class ChecksumStore(WrapperStore):
     async def get(self, key: str, prototype, byte_range=None):
         if self.expected is None or key not in self.expected:
             return await self._store.get(key, prototype, byte_range)
+        problem = self._not_a_chunk_file(key)
+        if problem:
+            raise self._damage(key, problem)
         buf = await self._store.get(key, prototype, None)
         if buf is None:
             raise self._damage(key, "is missing")
@@ -61,6 +65,23 @@ class ChecksumStore(WrapperStore):
 
     async def get_partial_values(self, prototype, key_ranges):
         return [await self.get(k, prototype, r) for k, r in key_ranges]
+
+    def _not_a_chunk_file(self, key: str) -> str | None:
+        """Why the file of chunk ``key`` cannot be a chunk this store wrote, before it is read (None: it can): a pipe
+        in its place blocked every reader for ever, a link to /dev/zero read until memory ran out. A missing one is
+        said by the read."""
+        try:
+            st = os.lstat(os.path.join(self.name, key))
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return "is not a regular file (a link, a pipe or a device)"
+        if self.layout is not None:
+            # compressed, a chunk is at most its values at 16 bytes each (complex128) and Blosc's headers
+            most = 16 * int(np.prod(self.layout[1], dtype=np.int64)) + 2**16
+            if st.st_size > most:
+                return f"is larger ({st.st_size} bytes) than its chunk can be ({most})"
+        return None
 
     def _damage(self, key: str, what: str) -> FileFormatError:
         path = self.name
