@@ -475,3 +475,12 @@ def test_a_chunk_that_is_no_file_is_refused_before_it_is_read(rng, tmp_path):
     script = f"import emscale as em\ntry:\n    em.load({str(path)!r})\nexcept em.FileFormatError as e:\n    print(e)\n"
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert "is not a regular file (a link, a pipe or a device)" in proc.stdout, proc
+
+
+def test_several_paths_or_a_wildcard_say_how_to_load_several(tmp_path):
+    # HyperSpy's load([a, b], stack=True) was a raw TypeError; load("*.dm3") said only "no such file or folder"
+    way = r"one path a call: \[em\.load\(f\) for f in sorted\(glob\.glob\('\*\.dm3'\)\)\] loads several"
+    with pytest.raises(FileFormatError, match=r"a list of 2 paths: " + way):
+        em.load([tmp_path / "a.dm3", tmp_path / "b.dm3"], stack=True)
+    with pytest.raises(FileFormatError, match=r"no such file or folder \(a wildcard is not expanded: " + way):
+        em.load(tmp_path / "*.dm3")

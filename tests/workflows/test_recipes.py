@@ -160,6 +160,10 @@ def test_replay_detects_a_changed_input(sample, tmp_path):
          "<recipe>:3: parameter 'fit' of step 'edge_map': unknown fit 'fsat'"),
         ("[input]\npath='eels.zarr'\n[[step]]\nop='edge_map'\nedge='Fe_L3'\nsignal_range=[1, 2]",
          "step 'edge_map' has no parameter 'signal_range'"),
+        # HyperSpy's keyword: the operation's own advice, as the Python API gives it (a review)
+        ("[input]\npath='eels.zarr'\n[[step]]\nop='remove_background'\nsignal_range=[1, 2]\nfast=true",
+         "<recipe>:3: step 'remove_background' has no parameter 'fast': fast is HyperSpy's and not needed: "
+         "fit='fast' (the default) is its fast=True"),
     ],
 )
 def test_bad_recipes_fail_before_any_work(text, message):

@@ -26,7 +26,7 @@ from .store import (
     store_summary,
     verify,
 )
-from .vendor import check_path, load_vendor, supported_formats
+from .vendor import check_path, load_vendor, one_path, supported_formats
 
 
 def _refuse_inside_store(p: Path) -> None:
@@ -85,7 +85,7 @@ def _load(path, lazy, signal_type, index, reader_kwargs: dict, relabel: bool,
     lazy = bool(lazy)
     if index is not None and (isinstance(index, bool) or not isinstance(index, numbers.Integral)):
         raise ValueError(f"index must be a whole number, the signal's position in the file, got {index!r}")
-    recover(path)  # a store a crash left half-swapped is put back first
+    recover(one_path(path))  # a store a crash left half-swapped is put back first
     p = check_path(path)
     _refuse_inside_store(p)
     if p.suffix.lower() == ".zarr" or is_store(p):

@@ -644,8 +644,25 @@ def _set_title(s: Signal, title: str) -> None:
     s.metadata["General"] = {**(s.metadata.get("General") or {}), "title": title}  # never shared
 
 
+_SEVERAL = "one path a call: [em.load(f) for f in sorted(glob.glob('*.dm3'))] loads several (no stacking on load)"
+
+
+def one_path(path) -> Path:
+    """``path`` as a Path; a list of paths (HyperSpy's ``load([a, b], stack=True)``) or anything else that is no
+    path is a :class:`FileFormatError` with the way to load several."""
+    if isinstance(path, list | tuple):  # was "TypeError: expected str, bytes or os.PathLike object, not list"
+        raise FileFormatError(f"a list of {len(path)} paths: {_SEVERAL}")
+    if not isinstance(path, str | os.PathLike):
+        raise FileFormatError(f"a path to a file, not {type(path).__name__} {path!r}")
+    return Path(path)
+
+
 def check_path(path: str | os.PathLike) -> Path:
-    p = Path(path)
+    """``path`` as a Path that exists (:func:`one_path`), else a :class:`FileFormatError`; a wildcard
+    (``load("*.dm3")``) is said not to be expanded."""
+    p = one_path(path)
     if not p.exists():
-        raise FileFormatError(f"{p}: no such file or folder")  # a store is a folder
+        wildcard = any(c in p.name for c in "*?[")
+        raise FileFormatError(f"{p}: no such file or folder" + (  # a store is a folder
+            f" (a wildcard is not expanded: {_SEVERAL})" if wildcard else ""))
     return p

@@ -80,7 +80,9 @@ class SpectraAlignment(NamedTuple):
     """Result of :func:`align_spectra`: unpack as ``aligned, shifts, others = ...``."""
 
     signal: Signal  # the aligned spectra
-    shifts: Signal  # navigation map of the shift applied to each spectrum, in the axis's units
+    # navigation map of each spectrum's displacement from the mean (axis units): moved by minus it, as
+    # shift_spectra's out(E) = in(E + shift); HyperSpy's estimate_shift1D reports the opposite sign
+    shifts: Signal
     also_aligned: list  # the ``also_align`` signals, shifted the same way
 
 
@@ -231,8 +233,10 @@ def align_spectra(
     left where they are, with a warning; where they are half or more, nothing is aligned (:class:`DataError`).
     ``also_align`` signals of the same navigation shape are shifted by the same amounts.
 
-    Returns :class:`SpectraAlignment` ``(signal, shifts, also_aligned)``; ``shifts`` is a navigation map of the
-    shift applied to each spectrum (axis units). ``executor``, ``progress``: passed to
+    Returns :class:`SpectraAlignment` ``(signal, shifts, also_aligned)``; ``shifts`` is a navigation map of
+    each spectrum's displacement (axis units, relative to their median): each was moved by minus it, as
+    :func:`.eels.shift_spectra` does (``out(E) = in(E + shift)``; HyperSpy's ``estimate_shift1D`` reports the opposite
+    sign). ``executor``, ``progress``: passed to
     :func:`emscale.engine.run_pass`.
     """
     check_interpolation(interpolation, "align_spectra")  # before the two passes that estimate the shifts

@@ -380,7 +380,7 @@ class ZeroLossAlignment(NamedTuple):
     """Result of :func:`align_zero_loss`: unpack as ``aligned, shifts, others = ...``."""
 
     signal: Signal  # the aligned spectra
-    shifts: Signal  # per-pixel shift applied, in energy units (ZLP position minus the target)
+    shifts: Signal  # per pixel, its ZLP position minus the target (energy units): the spectrum moved by minus it
     also_aligned: list  # the ``also_align`` signals shifted the same way
 
 
@@ -415,7 +415,8 @@ def align_zero_loss(
     are shifted by the same energies and recalibrated the same way.
 
     Returns :class:`ZeroLossAlignment` ``(signal, shifts, also_aligned)``; ``shifts`` is a navigation map of
-    the shift applied to each spectrum in energy units (its ZLP position minus the target).
+    each spectrum's ZLP position minus the target, in energy units: each was moved by minus it, as
+    :func:`shift_spectra` does (``out(E) = in(E + shift)``).
 
     ``executor``, ``progress``: passed to :func:`emscale.engine.run_pass` (one pass locates the ZLPs, one shifts
     the spectra, one more per ``also_align`` signal; ``progress`` counts each pass's bytes).

@@ -209,7 +209,8 @@ def _param_problems(where: str, op, params: dict) -> list[str]:
         if k not in allowed:
             if not (open_ended and k not in _NOT_PARAMS):
                 close = difflib.get_close_matches(k, list(allowed), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                # the operation's own advice for a keyword a caller may try (HyperSpy's fast=True), as in Python
+                hint = f": {k} {op.hints[k]}" if k in op.hints else f" (did you mean {close[0]!r}?)" if close else ""
                 problems.append(f"{where}: step {op.name!r} has no parameter {k!r}{hint}; allowed: "
                                 f"{', '.join(sorted(allowed))}")
             continue
