@@ -424,3 +424,22 @@ def test_no_store_is_written_inside_another(rng, tmp_path):
     em.verify(src)
     _cube(rng).save(src, overwrite=True)  # still a store emscale may replace
     em.convert(src, tmp_path / "a.zarr.copy.zarr")  # beside it (a name that starts like it) is fine
+
+
+def test_chunks_that_split_the_spectra_or_are_tiny_warn_with_the_chunks_to_rewrite_with(rng, tmp_path):
+    # a store in chunks of 384 x 384 x 64 (every pixel, a 32nd of the channels) made a lazy PCA 10.6 x slower, one
+    # in one-pixel chunks 16 x, with no word (a review)
+    from emscale.io.store import large_chunk_note
+
+    split = large_chunk_note((384, 384, 2048), (384, 384, 64), np.uint16, 2)
+    assert split.startswith("chunks (384,384,64) split the signal axes over 32 x their own size of whole spectra")
+    tiny = large_chunk_note((48, 48, 256), (1, 1, 256), np.uint16, 2)
+    assert tiny.startswith("2304 chunks of 0.5 KiB (1,1,256)") and tiny.endswith("--chunks 48,48,256`")
+    s = em.Signal(rng.poisson(2.0, (16, 16, 64)).astype(np.uint16))
+    with pytest.warns(UserWarning, match=r"256 chunks of 0.1 KiB \(1,1,64\)"):
+        s.save(tmp_path / "tiny.zarr", chunks=(1, 1, 64))
+    with pytest.warns(UserWarning, match=r"tiny.zarr: 256 chunks of 0.1 KiB"):
+        em.load(tmp_path / "tiny.zarr", lazy=True)
+    for good in (large_chunk_note((384, 384, 2048), (10, 384, 2048), np.uint16, 2),
+                 large_chunk_note((64, 64, 2048), (16, 64, 256), np.uint16, 2)):  # a split over few pixels
+        assert good is None
