@@ -25,7 +25,7 @@ from .executors import Executor, as_executor, runs_here
 from .progress import ProgressBar
 
 DEFAULT_PARTITION_BYTES = 64 * 2**20
-WHOLE_CHUNK_BUDGETS = 8  # a storage chunk of up to this many partition budgets is one partition (see partitions)
+WHOLE_CHUNK_BUDGETS = 8  # a storage chunk of up to this many partition budgets is read once for its partitions
 
 
 def float64_partition_bytes(dtype) -> int:
@@ -114,14 +114,11 @@ def partitions(
     if rows is None:
         rows = max(1, partition_bytes // max(1, _slab_bytes(source, axis)))
         c = _chunk_rows(source, axis)
-        # Whole storage chunks per partition. A chunk bigger than the budget is read whole for any part of it (a
-        # reader's chunk is decoded whole, a store's decompressed whole): up to WHOLE_CHUNK_BUDGETS budgets it is
-        # one partition (the Velox EDS cube, chunked 128 x 128 x 1024: eight partitions decoded its event stream
-        # eight times, line maps 66.9 s against exspy's 11); beyond, stay within the budget.
+        # Whole storage chunks per partition, unless a chunk is itself bigger than the budget (a reader that
+        # chunks across the whole dimension): then stay within the budget and read part of a chunk (run_pass reads
+        # such a chunk once for its partitions: _chunk_groups).
         if c and c <= rows:
             rows = rows // c * c
-        elif c and c <= WHOLE_CHUNK_BUDGETS * rows:
-            rows = c
     rows = min(max(1, rows), n)
     return [slice(i, min(i + rows, n)) for i in range(0, n, rows)]
 
@@ -183,7 +180,19 @@ def run_pass(
     total = int(sum(sizes))
     done = [0]
 
-    if isinstance(source, np.ndarray) and not runs_here(executor):
+    groups = _chunk_groups(source, parts, axis)
+    if groups is not None:
+        # one read of a chunk for the partitions inside it, each still mapped on its own rows (the same partials,
+        # merged in the same order: the same bits as partitions read one by one)
+        at = {r.start: i for i, r in enumerate(parts)}
+        items, sizes = groups, [sum(sizes[at[r.start]] for r in g) for g in groups]
+
+        def task(group: list[slice]):
+            lo, hi = group[0].start, group[-1].stop
+            block = read_block(source, slice(lo, hi), axis)
+            index = (slice(None),) * axis
+            return [p.map(block[(*index, slice(r.start - lo, r.stop - lo))], r) for r in group]
+    elif isinstance(source, np.ndarray) and not runs_here(executor):
         # tasks that run elsewhere carry their own block: a closure over the array shipped all of it with every
         # task (a 0.27 GB cube on a 2-worker cluster: 1.5-2.4 GB on the client)
         items = [(r, read_block(source, r, axis)) for r in parts]
@@ -204,15 +213,18 @@ def run_pass(
     t0 = time.perf_counter()
     if fold and p.merge is not None:
         acc, n = None, 0
-        with closing(executor.imap(task, items, on_done)) as partials:
-            for part in partials:
-                acc = part if n == 0 else p.merge(acc, part)
-                n += 1
-                del part
+        with closing(executor.imap(task, items, on_done)) as results:
+            for result in results:
+                for part in (result if groups is not None else [result]):
+                    acc = part if n == 0 else p.merge(acc, part)
+                    n += 1
+                del result, part
         if n != len(parts):  # pragma: no cover - an executor yields one result per partition
             raise RuntimeError(f"pass {p.name!r}: {len(parts) - n} partial(s) were not merged")
     else:
         partials = executor.map(task, items, on_done)
+        if groups is not None:
+            partials = [part for result in partials for part in result]
         if p.merge is None:
             acc = partials[0] if len(partials) == 1 else np.concatenate(partials, axis=axis)
         else:
@@ -223,6 +235,24 @@ def run_pass(
     log.reports.append(PassReport(p.name, len(parts), total, time.perf_counter() - t0, executor.name))
     del log.reports[:-100]
     return result
+
+
+def _chunk_groups(source, parts: list[slice], axis: int) -> list[list[slice]] | None:
+    """The partitions grouped by the storage chunk they start in, where a chunk is over the budget (partitions read
+    parts of it) and at most :data:`WHOLE_CHUNK_BUDGETS` budgets: a reader decodes, a store decompresses, a whole
+    chunk for any part of it (the Velox EDS cube, chunked 128 x 128 x 1024 of 4096 channels: eight partitions decoded
+    its event stream eight times, line maps 7.3 s, one read 3.0). None where partitions hold whole chunks, the source
+    is in memory, or the chunks are larger than that."""
+    if isinstance(source, np.ndarray) or len(parts) < 2:
+        return None
+    c = _chunk_rows(source, axis)
+    rows = parts[0].stop - parts[0].start
+    if not c or c <= rows or c > WHOLE_CHUNK_BUDGETS * rows:
+        return None
+    groups: dict[int, list[slice]] = {}
+    for r in parts:
+        groups.setdefault(r.start // c, []).append(r)
+    return list(groups.values())
 
 
 def last_report() -> PassReport | None:
