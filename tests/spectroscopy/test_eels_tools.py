@@ -196,7 +196,12 @@ def test_thickness_matches_exspy(rng):
 # -- edges -----------------------------------------------------------------------------------------------
 def test_edge_onsets_from_xraydb():
     assert eels.edge_onset("Si_L3") == pytest.approx(99.8, abs=1.0)  # xraydb: L3 99.2, L2 99.8
-    assert eels.edge_onset("O_K") == pytest.approx(543.0, abs=1.5)  # X-ray edge (EELS onset in oxides ~532)
+    # the light elements' K edges are EELS onsets: xraydb's are the free atom's, 9-12 eV above where the edge rises
+    # in a solid (the real EELS_SI.dm4's O K at 526-530 eV; the viewer's marker stood at 543.1)
+    assert [eels.edge_onset(f"{el}_K") for el in "NOF"] == [401.0, 532.0, 685.0]
+    assert eels.edge_onset("O_K", table="xraydb") == pytest.approx(543.1, abs=0.1)
+    with pytest.raises(ValueError, match="unknown edge table 'exspy'"):
+        eels.edges("O", table="exspy")
     assert eels.edge_onset("Fe_L3") == pytest.approx(707.0, abs=1.5)
     assert eels.edge_onset(("Fe", "L2,3")) == eels.edge_onset("Fe L23") == eels.edge_onset("Fe_L3")
     fe = eels.edges("Fe")
@@ -420,3 +425,21 @@ def test_real_core_loss_edges_and_maps(velox_eels):
         # flat data: the background-subtracted edge signal is noise around zero, never a large negative bias
         assert np.median(d) > -0.01 * window_counts.mean()
         assert np.abs(d).max() < 0.1 * window_counts.mean()
+
+
+def test_an_oxygen_edge_map_starts_at_the_eels_onset_and_an_older_step_replays(rng):
+    # the O K windows were placed from xraydb's 543.1 eV; a step recorded before replays with that table
+    import emscale as em
+    from emscale.core import registry
+
+    e = np.arange(420.0, 700.0, 1.0)
+    s = em.Signal(rng.poisson(50.0 + 1e6 * e[None, None, :] ** -2.0, (3, 4, e.size)).astype(np.uint16),
+                  axes=[{"name": "y", "navigate": True}, {"name": "x", "navigate": True},
+                        {"name": "Energy loss", "scale": 1.0, "offset": 420.0, "units": "eV"}], signal_type="EELS")
+    m = eels.edge_map(s, "O_K")
+    assert m.metadata["EELS"]["edge_map"]["integration_window"][0] == pytest.approx(532.0 * 0.98, abs=1.0)
+    assert m.history[-1]["params"]["table"] == "eels"
+    old = registry.get("edge_map").replay_params({"edge": "O_K"})
+    assert old["table"] == "xraydb"
+    before = eels.edge_map(s, "O_K", table="xraydb")
+    assert before.metadata["EELS"]["edge_map"]["integration_window"][0] == pytest.approx(543.1 * 0.98, abs=1.0)
