@@ -468,3 +468,12 @@ def test_every_hyperspy_equivalent_names_what_exists():
             assert hasattr(importlib.import_module(module), func), path
         for attr in re.findall(r"\bs\.([a-z_]+)", hint):
             assert hasattr(Signal, attr), attr
+
+
+@pytest.mark.parametrize("shape", [(0, 4, 16), (4, 4, 0)])
+def test_an_empty_signal_is_no_figure(shape):
+    # matplotlib's "index 0 is out of bounds" and "Axis limits cannot be NaN or Inf" (a review)
+    from emscale.core.errors import DataError
+
+    with pytest.raises(DataError, match=r"nothing to plot: axis '.*' of .* has size 0"):
+        Signal(np.ones(shape)).plot()

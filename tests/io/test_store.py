@@ -443,3 +443,16 @@ def test_chunks_that_split_the_spectra_or_are_tiny_warn_with_the_chunks_to_rewri
     for good in (large_chunk_note((384, 384, 2048), (10, 384, 2048), np.uint16, 2),
                  large_chunk_note((64, 64, 2048), (16, 64, 256), np.uint16, 2)):  # a split over few pixels
         assert good is None
+
+
+def test_a_lazy_signal_cannot_replace_the_store_it_reads_from(rng, tmp_path):
+    # a store saved from a vendor file names that file in its load step, and `(em.load(x, lazy=True) * 2).save(x,
+    # overwrite=True)` replaced the store under the lazy signal (its next read: "replaced while being read")
+    s = _cube(rng)
+    s.history = [{"op": "load", "source": {"path": str(tmp_path / "raw.dm4"), "sha256": "0" * 64}}]
+    s.save(tmp_path / "x.zarr")
+    lazy = em.load(tmp_path / "x.zarr", lazy=True)
+    with pytest.raises(em.OutputExistsError, match=r"x\.zarr is the store the numbers of .* are read from \(lazily\)"):
+        (lazy * 2).save(tmp_path / "x.zarr", overwrite=True)
+    np.testing.assert_array_equal(em.load(tmp_path / "x.zarr").data, s.data)
+    (em.load(tmp_path / "x.zarr") * 2).save(tmp_path / "x.zarr", overwrite=True)  # read whole first: allowed

@@ -683,3 +683,15 @@ def test_a_recipe_that_ends_in_a_profile_draws_it_as_it_is(tmp_path):
     assert ax.get_ylabel() == "X-rays (Counts)"  # the quantity, no "mean"
     np.testing.assert_allclose(ax.lines[0].get_ydata(), np.asarray(res.signal.data))
     assert ax.lines[0].get_ydata().sum() == np.asarray(s.data).sum()  # sums, not means
+
+
+def test_a_recipe_that_python_cannot_read_or_a_folder_is_named(tmp_path):
+    # an integer of 5000 digits: "Exceeds the limit (4300 digits) for integer string conversion", no recipe named;
+    # `emscale run adir.toml` on a folder: "no such recipe file"
+    from emscale.workflows.recipes import load_recipe
+
+    with pytest.raises(RecipeError, match=r"<recipe>: not a recipe: a value it holds cannot be read \(Exceeds"):
+        parse("[input]\npath = 'x.zarr'\n[[step]]\nop = 'sum'\naxis = " + "9" * 5000 + "\n")
+    (tmp_path / "adir.toml").mkdir()
+    with pytest.raises(RecipeError, match=r"adir\.toml: a folder, not a recipe file"):
+        load_recipe(tmp_path / "adir.toml")

@@ -277,6 +277,9 @@ def _refuse_own_input(s, dst: Path) -> None:
     if not os.path.lexists(dst):
         return
     target = Path(dst).resolve()
+    if target in stores_read(getattr(s, "data", None)):
+        raise OutputExistsError(f"{dst} is the store the numbers of {s!r} are read from (lazily): replacing it would "
+                                "pull them from under it; save under another name")
     for entry in getattr(s, "history", []) or []:
         source = entry.get("source") if isinstance(entry, dict) else None
         path = source.get("path") if isinstance(source, dict) else None
@@ -592,8 +595,22 @@ def _as_lazy(arr: StoreArray, attrs: dict, p: Path):
 
     token = tokenize(str(p), os.stat(p / "zarr.json").st_mtime_ns, attrs.get("data_sha256"),
                      attrs.get("chunk_crc32c"), arr.shape, arr.chunks)
-    return da.from_array(arr, chunks=arr.chunks, name=f"emscale-store-{token}",
-                         meta=np.empty((0,) * arr.ndim, arr.dtype))
+    name = f"{_LAZY_PREFIX}{token}"
+    _LAZY_SOURCES[name] = str(Path(p).resolve())
+    return da.from_array(arr, chunks=arr.chunks, name=name, meta=np.empty((0,) * arr.ndim, arr.dtype))
+
+
+# The stores lazy arrays read from, by the name of their graph layer: a save may not replace a store its signal still
+# reads (a store saved from a vendor file names that file in its history's load step, not the store)
+_LAZY_PREFIX = "emscale-store-"
+_LAZY_SOURCES: dict[str, str] = {}
+
+
+def stores_read(data) -> set[Path]:
+    """The emscale stores a lazy array reads from (none for numpy data)."""
+    graph = getattr(data, "dask", None)
+    layers = getattr(graph, "layers", None) or {}
+    return {Path(_LAZY_SOURCES[n]) for n in layers if n in _LAZY_SOURCES}
 
 
 def read_store(p: Path, lazy: bool = False) -> Signal:

@@ -324,6 +324,9 @@ def plot_signal(
         volume = "; a volume's three central slices: emscale.tomography.orthoslices_figure(s)" if sig == 3 else ""
         raise ValueError(f"cannot plot {sig} signal dimensions; reduce or slice {s!r} first{volume}")
     check_real(s, "plot")
+    empty = [repr(a.name) for a, n in zip(s.axes, s.shape, strict=True) if n == 0]
+    if empty:  # matplotlib's "index 0 is out of bounds" or "Axis limits cannot be NaN or Inf"
+        raise DataError(f"nothing to plot: axis {', '.join(empty)} of {s!r} has size 0")
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {', '.join(map(repr, NORMS))}, got {norm!r}")
     if ax is not None and nav:

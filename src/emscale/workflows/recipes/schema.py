@@ -354,6 +354,8 @@ def parse(text: str, source: Path | None = None) -> Recipe:
         raise RecipeError(f"{label}: not valid TOML: {exc}") from None
     except RecursionError:  # tomllib's parser recurses per nesting level: 200 000 '[' ended in a bare RecursionError
         raise RecipeError(f"{label}: not a recipe: its values are nested too deeply to read") from None
+    except ValueError as exc:  # Python's own limits: an integer of 5000 digits ("Exceeds the limit ..."), unnamed
+        raise RecipeError(f"{label}: not a recipe: a value it holds cannot be read ({exc})") from None
     # every problem of the tables, the steps and the names is collected and reported at once (a recipe with four
     # typos took three runs to show them, a review)
     errors = []
@@ -411,6 +413,8 @@ def parse(text: str, source: Path | None = None) -> Recipe:
 
 def load_recipe(path) -> Recipe:
     p = Path(path)
+    if p.is_dir():  # was "no such recipe file", for a folder that is there
+        raise RecipeError(f"{p}: a folder, not a recipe file")
     if not p.is_file():
         raise RecipeError(f"{p}: no such recipe file")
     return parse(recipe_text(p), source=p.resolve())
