@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -398,3 +400,19 @@ def test_an_unknown_element_is_an_emscale_error(call):
     # a plain ValueError slipped past `except em.EmscaleError` (found by a review)
     with pytest.raises(emscale.DataError, match="unknown element"):
         call()
+
+
+def test_line_maps_say_when_the_detector_resolution_is_assumed(real_dir):
+    # the Bruker map's metadata give no energy_resolution_MnKa: its windows were 130 eV's with no word (a review)
+    import emscale as em
+
+    s = em.load(real_dir / "30x30_instructively_packed_16bit_compressed.bcf", signal_type="EDS_SEM")
+    with pytest.warns(UserWarning, match=r"no detector resolution \(energy_resolution_MnKa\); the line windows "
+                                         r"assume 130 eV at Mn Ka: pass resolution_mnka="):
+        maps = eds.line_maps(s, ["Fe_Ka"])
+    assert maps.metadata["EDS"]["line_maps"]["resolution_from"] == "assumed"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        given = eds.line_maps(s, ["Fe_Ka"], resolution_mnka=130.0)
+    assert given.metadata["EDS"]["line_maps"]["resolution_from"] == "given"
+    np.testing.assert_array_equal(given.data, maps.data)

@@ -160,11 +160,12 @@ def _beam_energy(s: Signal) -> float | None:
     return float(v) if v is not None else None
 
 
-def _resolution(s: Signal) -> float:
+def _resolution(s: Signal) -> float | None:
+    """The detector's FWHM at Mn Ka (eV) that the file's metadata give, None where they give none."""
     det = _instrument(s).get("Detector", {})
     eds = det.get("EDS", {}) if isinstance(det, dict) else {}
     v = eds.get("energy_resolution_MnKa") if isinstance(eds, dict) else None
-    return float(v) if v else DEFAULT_RESOLUTION_MNKA
+    return float(v) if v else None
 
 
 def _energy_axis(s: Signal) -> tuple[Axis, float]:
@@ -341,6 +342,11 @@ def line_maps(
     if not lines:
         raise DataError(f"{s!r}: none of the requested X-ray lines lies inside the energy axis")
     res = float(resolution_mnka) if resolution_mnka is not None else _resolution(s)
+    resolution_from = "given" if resolution_mnka is not None else "the metadata" if res is not None else "assumed"
+    if res is None:  # the Bruker map and the DM EDS spectrum give none: their windows were 130 eV's, unsaid
+        res = DEFAULT_RESOLUTION_MNKA
+        warnings.warn(f"line_maps {s!r}: the metadata give no detector resolution (energy_resolution_MnKa); the line "
+                      f"windows assume {res:g} eV at Mn Ka: pass resolution_mnka= for the detector's own", stacklevel=3)
     energies = np.array([ln.energy for ln in lines])
     fwhm = line_fwhm(energies, res)
     nl = len(lines)
@@ -449,6 +455,8 @@ def line_maps(
         "background_windows": bw.tolist() if use_bg else None,
         "units": ax.units or "keV",
         "background_over_line": [lines[j].name for j in over],
+        "resolution_mnka": res,
+        "resolution_from": resolution_from,
     }
     return maps
 
