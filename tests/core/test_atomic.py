@@ -261,3 +261,25 @@ def test_without_renameat2_moves_still_refuse_to_replace(tmp_path, monkeypatch):
     atomic.atomic_dir(tmp_path / "d", lambda t: (t / "x").write_text("swapped"), overwrite=True, create=True)
     assert (tmp_path / "d" / "x").read_text() == "swapped"
     assert _hidden(tmp_path) == []
+
+
+def test_a_fill_in_place_cut_off_is_undone_before_the_next_run(tmp_path):
+    # a crash half-way through filling an empty results folder left recipe.toml and report.html there, no manifest:
+    # every later run was refused ("not empty"; with --overwrite, "not a results folder that emscale wrote")
+    import json
+
+    from emscale.core.atomic import FILLING, check_output_folder
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "recipe.toml").write_text("x")
+    (out / "fig").mkdir()
+    (out / FILLING).write_text(json.dumps({"names": ["recipe.toml", "fig", "manifest.json"], "last": "manifest.json"}))
+    check_output_folder(out, overwrite=False, unlisted=lambda p: None)
+    assert list(out.iterdir()) == []
+    # the last entry in: the fill was whole, and only its list goes
+    (out / "manifest.json").write_text("{}")
+    (out / FILLING).write_text(json.dumps({"names": ["manifest.json"], "last": "manifest.json"}))
+    with pytest.raises(OutputExistsError, match="exists and is not empty"):
+        check_output_folder(out, overwrite=False, unlisted=lambda p: None)
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]

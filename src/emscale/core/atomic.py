@@ -43,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import json
 import os
 import re
 import shutil
@@ -149,8 +150,45 @@ def recover(dst, wait_s: float = 10.0) -> None:
     _restore(dst, wait_s)
     try:
         _clean_stale(dst)
+        _undo_cut_fill(dst)
     except OSError:  # a read-only folder: what a crash left there stays
         pass
+
+
+# An in-place fill (:func:`_fill_in_place`) lists what it moves into the empty folder here first and removes the
+# list once its last entry is in: a crash half-way left some of the results, no manifest, and a folder every later
+# run refused ("not empty"; with --overwrite, "not a results folder that emscale wrote") until cleaned by hand
+FILLING = ".emscale-filling"
+
+
+def _undo_cut_fill(dst: Path) -> None:
+    """Empty again a folder whose in-place fill was cut off (its :data:`FILLING` list there, its writer gone: the
+    folder's lock free): the entries the list names are removed, none other; where the fill's last entry (the
+    manifest) is in, the fill was whole, and only the list goes."""
+    marker = dst / FILLING
+    if not marker.is_file() or marker.is_symlink():
+        return
+    try:
+        fd = _lock(dst, exclusive=True, timeout=0.0)
+    except FileFormatError:  # a live writer holds it: its fill is under way
+        return
+    if fd is None:
+        return
+    try:
+        try:
+            listed = json.loads(marker.read_text(encoding="utf-8"))
+            names, last = [str(n) for n in listed["names"]], listed.get("last")
+        except (OSError, ValueError, KeyError, TypeError):
+            return  # not a list this module wrote: left alone
+        whole = last is not None and os.path.lexists(dst / str(last))
+        if not whole:
+            for name in names:
+                if Path(name).name == name and name not in ("", ".", ".."):  # entries of dst only
+                    _remove(dst / name)
+        marker.unlink(missing_ok=True)
+    finally:
+        if fd != _NO_LOCKS:
+            os.close(fd)
 
 
 def _restore(dst: Path, wait_s: float) -> None:
@@ -433,6 +471,8 @@ def check_output_folder(dst, overwrite: bool, unlisted: Callable[[Path], list[st
         raise OutputExistsError(f"{dst} is a file, not a folder; the {what} would replace it: nothing written")
     if dst.is_dir():
         _clean_stale(_inner(dst))  # what a killed run left inside a folder it was filling in place
+        with contextlib.suppress(OSError):
+            _undo_cut_fill(dst)  # and what it had moved in
     for p in protected:
         p = Path(p).resolve()
         if p == dst or dst in p.parents:
@@ -557,9 +597,13 @@ def _fill_in_place(tmp: Path, dst: Path, last: str | None) -> None:
     try:
         if _entries(dst):
             raise _Changed(f"{dst} is not empty any more")
-        for p in sorted(tmp.iterdir(), key=lambda p: p.name == last):
+        entries = sorted(tmp.iterdir(), key=lambda p: p.name == last)
+        marker = dst / FILLING
+        marker.write_text(json.dumps({"names": [p.name for p in entries], "last": last}), encoding="utf-8")
+        for p in entries:
             _move_new(p, dst / p.name)
         tmp.rmdir()
+        marker.unlink()
     finally:
         if fd != _NO_LOCKS:
             os.close(fd)
