@@ -285,3 +285,17 @@ def test_tasks_of_a_cluster_in_this_process_all_run_on_one_blas_thread():
             cluster.close()
             em.use_executor("threads")
         assert seen == [1] * 40 and threads() == min(2, os.cpu_count() or 1)
+
+
+def test_a_pass_on_a_closed_client_says_how_to_go_on():
+    # closing the client without use_executor("threads") left the next pass to dask's raw ClosedClientError
+    s = em.Signal(np.arange(2 * 3 * 8, dtype=np.uint16).reshape(2, 3, 8))
+    ex = em.use_cluster(local=1, processes=False)
+    try:
+        cluster = ex.client.cluster
+        ex.client.close()
+        cluster.close()
+        with pytest.raises(em.EmscaleError, match=r"client of this executor was closed: em\.use_executor\('threads'\)"):
+            s.sum(axis=(0, 1))
+    finally:
+        em.use_executor("threads")

@@ -9,6 +9,7 @@ re-run by dask.
 
 from __future__ import annotations
 
+from ..core.errors import EmscaleError
 from .blas import one_blas_thread
 from .executors import Executor, use_executor
 
@@ -43,6 +44,9 @@ class DaskExecutor(Executor):
             yield from self._imap(fn, items, on_done)
 
     def _imap(self, fn, items, on_done):
+        if getattr(self.client, "status", "running") in ("closed", "closing"):  # was dask's raw ClosedClientError
+            raise EmscaleError("the Dask client of this executor was closed: em.use_executor('threads') goes back to "
+                               "local threads, em.use_cluster(...) connects again")
         # A window of tasks in flight, results taken in partition order and released once taken: the client holds
         # one partial at a time and the workers at most the window's (gathering all first held every partial on
         # the client: 2.4 GB for the PCA of a 1 GB store, against 0.65 GB with local threads).
