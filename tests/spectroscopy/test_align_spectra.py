@@ -166,3 +166,14 @@ def test_sparse_counts_are_not_measured():
     s, _ = make_cube(3, "eds", shape=(32, 32), n_channels=2048, counts=10.0, seed=10)
     with pytest.raises(em.DataError, match=r"of 1024 spectra .* better than noise would.*bin the map"):
         align_spectra(s)
+
+
+def test_a_spectrum_with_a_nan_in_the_range_is_said_to_be_one():
+    # read as zero, a NaN moved the match, and the warning blamed noise (a review)
+    s, _ = _drifted_map(2000.0, 3.0, shape=(8, 8))
+    data = s.data.astype(np.float32)
+    data[2, 3, 250] = np.nan
+    bad = em.Signal(data, axes=s.axes, signal_type="EDS_TEM")
+    with pytest.warns(UserWarning, match=r"of 64 spectra, 1 hold NaN or inf inside signal_range; they are left "):
+        _, shifts, _ = align_spectra(bad)
+    assert shifts.to_numpy()[2, 3] == 0.0

@@ -161,8 +161,13 @@ def estimate_shifts(s: Signal, signal_range: Sequence[float] | None = None, max_
                     executor=None, progress=None) -> np.ndarray:
     """Navigation-shaped float64 array: each spectrum's shift against the map's mean spectrum inside
     ``signal_range`` (axis units; positive: the spectrum sits at higher values), NaN for a spectrum without any
-    variation there or matching it no better than noise would. ``max_shift``: the largest shift looked for (axis
-    units; None: a twentieth of the range)."""
+    variation there, matching it no better than noise would, or holding NaN or inf there. ``max_shift``: the largest
+    shift looked for (axis units; None: a twentieth of the range)."""
+    return _estimate_shifts(s, signal_range, max_shift, executor, progress)[0]
+
+
+def _estimate_shifts(s, signal_range, max_shift, executor, progress) -> tuple[np.ndarray, int]:
+    """:func:`estimate_shifts` and the number of spectra not estimated for NaN or inf inside the range."""
     ax = _axis(s)
     i0, i1 = (0, ax.size) if signal_range is None else _window(ax, signal_range, "signal_range")
     n = i1 - i0
@@ -190,12 +195,16 @@ def estimate_shifts(s: Signal, signal_range: Sequence[float] | None = None, max_
 
     def lags(block, rows):
         y = _as_rows(block)[:, i0:i1]
-        return _lags(np.where(np.isfinite(y), y, 0.0), ref, max_lag, n_spectra, min_counts).reshape(block.shape[:-1])
+        finite = np.isfinite(y)
+        out = _lags(np.where(finite, y, 0.0), ref, max_lag, n_spectra, min_counts)
+        # a NaN read as zero moved the match, and the spectrum was said to match no better than noise would
+        return np.where(finite.all(axis=1), out, np.nan).reshape(block.shape[:-1]), int((~finite.all(axis=1)).sum())
 
-    out = run_pass(src, Pass(lags, None, name="align_spectra-shifts"), executor, _PARTITION_BYTES,
-                   progress=progress)
+    out, bad = run_pass(src, Pass(lags, lambda a, b: (np.concatenate([a[0].reshape(-1), b[0].reshape(-1)]),
+                                                      a[1] + b[1]), name="align_spectra-shifts"),
+                        executor, _PARTITION_BYTES, progress=progress)
     out = np.asarray(out, dtype=np.float64).reshape(_nav_shape_np(s)) * ax.scale
-    return out
+    return out, bad
 
 
 def _smoothed(shifts: np.ndarray, finite: np.ndarray, sigma: float) -> np.ndarray:
@@ -245,7 +254,7 @@ def align_spectra(
         raise DataError(f"align_spectra: {s!r} is a single spectrum; there is nothing to align it to")
     ax = _axis(s)
     factors = [shift_units_factor(o, s, ax, "align_spectra") for o in also_align]  # before any pass over the data
-    pos = estimate_shifts(s, signal_range, max_shift, executor, progress)
+    pos, nonfinite = _estimate_shifts(s, signal_range, max_shift, executor, progress)
     finite = np.isfinite(pos)
     if 2 * int(finite.sum()) < finite.size:
         # the few that pass are chance: of the Velox example's flat EELS map, 7 of 320 "matched", one 75 channels off
@@ -255,9 +264,11 @@ def align_spectra(
                         "a signal_range on a feature every spectrum holds)")
     if not finite.all():
         fate = "given the smoothed shift of their neighbours" if smooth is not None else "left unshifted"
-        warn_caller(f"align_spectra: {int((~finite).sum())} of {finite.size} spectra match the mean spectrum at no "
-                    f"shift up to max_shift better than noise would, or do not vary inside the range; they are "
-                    f"{fate}")
+        unmatched = int((~finite).sum()) - nonfinite
+        said = [f"{nonfinite} hold NaN or inf inside signal_range"] if nonfinite else []
+        said += [f"{unmatched} match the mean spectrum at no shift up to max_shift better than noise would, or do not "
+                 "vary inside the range"] if unmatched else []
+        warn_caller(f"align_spectra: of {finite.size} spectra, {'; '.join(said)}; they are {fate}")
     shifts = np.where(finite, pos - float(np.median(pos[finite])), 0.0)
     if smooth is not None:
         shifts = _smoothed(shifts, finite, smooth)
