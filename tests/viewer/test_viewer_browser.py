@@ -134,6 +134,15 @@ def test_element_markers_and_display_controls(page, artifacts):
     assert page.save_screenshot(str(shot))
     assert shot.stat().st_size > 20_000
     assert state(page, "s.errors") == []
+    # sixteen elements (a real map's list): labels that would not fit the margin were squeezed unreadable; they
+    # name the elements that fit and how many more
+    box = page.find_element("id", "elements")
+    box.clear()
+    box.send_keys("Fe, O, Cu, Si, Al, Mg, Ca, Ti, Cr, Mn, Ni, Zn, C, N, Na, K\n")
+    wait(page, "s.markers.length > 10")
+    labels = state(page, "s.markerLabels")
+    assert labels and all(label["fits"] for label in labels), labels
+    assert state(page, "s.errors") == []
 
 
 @pytest.mark.parametrize("span, units, shown, factor", [(0.004, "µm", "nm", 1000.0), (50.0, "µm", "µm", 1.0),

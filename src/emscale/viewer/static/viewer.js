@@ -312,6 +312,7 @@
       else groups.push({ items: [m], px: [px] });
     }
     ctx.font = "10px sans-serif"; ctx.textBaseline = "middle"; ctx.textAlign = "left";
+    state.markerLabels = [];
     for (const grp of groups) {
       grp.items.forEach((m, i) => {
         ctx.strokeStyle = colour(m); ctx.setLineDash([3, 3]);
@@ -323,10 +324,21 @@
         const line = m.label.slice(m.element.length + 1);
         byElement.set(m.element, (byElement.get(m.element) || []).concat(line));
       }
-      const text = [...byElement].map(([el, lines]) => el + " " + lines.join(",")).join(" · ");
+      // a label wider than the margin was squeezed by fillText's maxWidth until unreadable (16 elements of a real
+      // map): the line names go first, then the elements past those that fit ("Fe · O +3")
+      const room = SPEC_M.top - 6;
+      let text = [...byElement].map(([el, lines]) => el + " " + lines.join(",")).join(" · ");
+      if (ctx.measureText(text).width > room) {
+        const els = [...byElement.keys()];
+        let n = els.length;
+        const short = (k) => els.slice(0, k).join(" · ") + (k < els.length ? " +" + (els.length - k) : "");
+        while (n > 1 && ctx.measureText(short(n)).width > room) n -= 1;
+        text = short(n);
+      }
       const mid = grp.px.reduce((a, b) => a + b, 0) / grp.px.length;
       ctx.save(); ctx.translate(mid, g.y - 3); ctx.rotate(-Math.PI / 2);
-      ctx.fillStyle = colour(grp.items[0]); ctx.fillText(text, 0, 0, SPEC_M.top - 6); ctx.restore();
+      ctx.fillStyle = colour(grp.items[0]); ctx.fillText(text, 0, 0, room); ctx.restore();
+      state.markerLabels.push({ text, fits: ctx.measureText(text).width <= room });
     }
   }
 
