@@ -277,15 +277,15 @@ def _refuse_own_input(s, dst: Path) -> None:
     if not os.path.lexists(dst):
         return
     target = Path(dst).resolve()
-    if target in stores_read(getattr(s, "data", None)):
-        raise OutputExistsError(f"{dst} is the store the numbers of {s!r} are read from (lazily): replacing it would "
-                                "pull them from under it; save under another name")
     for entry in getattr(s, "history", []) or []:
         source = entry.get("source") if isinstance(entry, dict) else None
         path = source.get("path") if isinstance(source, dict) else None
         if path and entry.get("op") == "load" and Path(path).resolve() == target:
             raise OutputExistsError(f"{dst} is the store {s!r} was loaded from: replacing it would leave its history "
                                     "naming numbers that are no longer there; save under another name")
+    if target in stores_read(getattr(s, "data", None)):
+        raise OutputExistsError(f"{dst} is the store the numbers of {s!r} are read from (lazily): replacing it would "
+                                "pull them from under it; save under another name")
 
 
 def _refuse_empty(s) -> None:
