@@ -49,6 +49,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
                    ["--shape", "256", "256", "2048", "--repeat", "3"]),
     "sampling": ("bench_sampling.py", ["--shape", "128", "128", "2048", "--repeat", "1"],
                  ["--shape", "256", "256", "2048", "--repeat", "3"]),
+    "eds_lines": ("bench_eds_lines.py", ["--repeat", "3"], ["--repeat", "3"]),
 }
 USES_WORKDIR = {"load", "lazy_pca", "roofline", "out_of_core", "sampling"}
 

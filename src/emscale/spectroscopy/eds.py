@@ -403,10 +403,14 @@ def line_maps(
     windows = idx.reshape(-1, 2)
 
     def m(block, rows):
-        y = np.asarray(block, dtype=np.float64).reshape(-1, block.shape[-1])
+        # integer counts are summed in float64 window by window, exactly, without a float64 copy of the block (4 x
+        # its bytes: the lazy Velox cube's 128 MB became 512 MB); other values are converted first, as before
+        y = np.asarray(block) if np.issubdtype(block.dtype, np.integer) else np.asarray(block, dtype=np.float64)
+        y = y.reshape(-1, block.shape[-1])
         # Each window summed on its own: a running sum carried a NaN (or the rounding of a large total) from
         # one channel into every window after it.
-        sums = np.stack([y[:, i0:i1].sum(axis=1) for i0, i1 in windows], axis=1).reshape(y.shape[0], nl, 3)
+        sums = np.stack([y[:, i0:i1].sum(axis=1, dtype=np.float64) for i0, i1 in windows],
+                        axis=1).reshape(y.shape[0], nl, 3)
         peak = sums[:, :, 0]
         if use_bg:
             with np.errstate(invalid="ignore", divide="ignore"):
