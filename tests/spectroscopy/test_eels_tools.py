@@ -443,3 +443,13 @@ def test_an_oxygen_edge_map_starts_at_the_eels_onset_and_an_older_step_replays(r
     assert old["table"] == "xraydb"
     before = eels.edge_map(s, "O_K", table="xraydb")
     assert before.metadata["EELS"]["edge_map"]["integration_window"][0] == pytest.approx(543.1 * 0.98, abs=1.0)
+
+
+def test_a_nan_at_the_zero_loss_peak_is_said(rng):
+    # the peak's own channel NaN: the peak was read from a neighbour, half a channel off, with no word (a review)
+    s, _, shifts = low_loss(rng, shape=(2, 3))
+    data = np.array(s.data)
+    ax = s.axes[-1]
+    data[1, 2, ax.value_to_index(shifts[1, 2])] = np.nan
+    with pytest.warns(UserWarning, match=r"1 of 6 spectra hold NaN or inf at their zero-loss peak"):
+        eels.align_zero_loss(Signal(data, axes=s.axes, signal_type="EELS"))

@@ -242,15 +242,30 @@ def estimate_zero_loss_position(
     that energy is refused (:class:`DataError`).
     ``executor``, ``progress``: passed to :func:`emscale.engine.run_pass`.
     """
+    return _zlp_positions(s, signal_range, subpixel, half_width, executor, progress)[0]
+
+
+def _zlp_positions(s, signal_range, subpixel, half_width, executor, progress) -> tuple[np.ndarray, int]:
+    """:func:`estimate_zero_loss_position` and the number of spectra with NaN or inf next to their peak (its channel
+    or one beside it): the peak then read from a neighbour, half a channel off (a NaN further out is left out of the
+    fit at no cost)."""
     ax = _energy_axis(s)
     i0, i1, last = _zlp_search(ax, signal_range, "locating the zero-loss peak")
 
     def m(block, rows):
         y = _as_rows(block)
-        return _peak_positions(y, i0, i1, subpixel, half_width, last).reshape(block.shape[:-1])
+        pos = _peak_positions(y, i0, i1, subpixel, half_width, last)
+        bad = 0
+        if y.dtype.kind in "fc":
+            k = np.rint(np.where(np.isfinite(pos), pos, 0)).astype(np.int64)
+            near = np.clip(k[:, None] + np.arange(-1, 2)[None, :], 0, y.shape[1] - 1)
+            bad = int((np.isfinite(pos) & ~np.isfinite(np.take_along_axis(y, near, axis=1)).all(axis=1)).sum())
+        return pos.reshape(block.shape[:-1]), bad
 
-    idx = run_pass(_source(s), Pass(m, None, name="zlp_position"), executor, _PARTITION_BYTES, progress=progress)
-    return (ax.offset + ax.scale * np.asarray(idx, dtype=np.float64)).reshape(_nav_shape_np(s))
+    idx, bad = run_pass(_source(s), Pass(m, lambda a, b: (np.concatenate([a[0].reshape(-1), b[0].reshape(-1)]),
+                                                         a[1] + b[1]), name="zlp_position"),
+                        executor, _PARTITION_BYTES, progress=progress)
+    return (ax.offset + ax.scale * np.asarray(idx, dtype=np.float64)).reshape(_nav_shape_np(s)), bad
 
 
 def check_interpolation(interpolation, tool: str = "") -> None:
@@ -427,7 +442,11 @@ def align_zero_loss(
         raise DataError(f"{s!r} is an EDS signal: align_zero_loss aligns the zero-loss peak of EELS spectra; an EDS "
                         "detector's zero-energy peak is no energy reference of the specimen")
     factors = [shift_units_factor(o, s, ax, "align_zero_loss") for o in also_align]  # before any pass
-    pos = estimate_zero_loss_position(s, signal_range, subpixel, executor=executor, progress=progress)
+    pos, nonfinite = _zlp_positions(s, signal_range, subpixel, None, executor, progress)
+    if nonfinite:  # a NaN at the peak channel moved the pixel half a channel, with no word (a review)
+        warnings.warn(f"{nonfinite} of {pos.size} spectra hold NaN or inf at their zero-loss peak (its channel or one "
+                      "beside it): their peaks are read from a neighbour, up to half a channel off, and the shift "
+                      "spreads each NaN to the next channel; mask or replace them first", stacklevel=2)
     finite = np.isfinite(pos)
     if not finite.any():
         raise DataError(f"{s!r}: no spectrum has a distinct zero-loss peak (a positive maximum that the spectrum "
