@@ -150,14 +150,15 @@ def recover(dst, wait_s: float = 10.0) -> None:
     _restore(dst, wait_s)
     try:
         _clean_stale(dst)
-        _undo_cut_fill(dst)
     except OSError:  # a read-only folder: what a crash left there stays
         pass
 
 
 # An in-place fill (:func:`_fill_in_place`) lists what it moves into the empty folder here first and removes the
 # list once its last entry is in: a crash half-way left some of the results, no manifest, and a folder every later
-# run refused ("not empty"; with --overwrite, "not a results folder that emscale wrote") until cleaned by hand
+# run refused ("not empty"; with --overwrite, "not a results folder that emscale wrote") until cleaned by hand. Undone
+# where an output folder is checked (check_output_folder, which every in-place fill's caller runs first), not on every
+# read as the other clean-ups of recover()
 FILLING = ".emscale-filling"
 
 

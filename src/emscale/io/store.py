@@ -99,17 +99,15 @@ def meta_digests(attrs: dict, dtype, shape, chunks, array_doc: dict | None = Non
     "metadata", "history", "original_metadata"}``, and ``"array_document"`` where ``array_doc`` (the array's parsed
     ``data/zarr.json``, format 5) is given. ``attrs``: the store's attributes as written or read; the array's
     from its own metadata."""
-    def digest(value) -> str:
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    def digest(value, allow_nan: bool = False) -> str:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=allow_nan)
         return hashlib.sha256(text.encode()).hexdigest()
 
     array = {"dtype": np.dtype(dtype).name, "shape": [int(n) for n in shape], "chunks": [int(n) for n in chunks]}
     out = {"axes": [digest(a) for a in attrs.get("axes", [])], "array": digest(array),
            **{k: digest(attrs.get(k)) for k in ("signal_type", "title", "metadata", *_RECORDS)}}
-    if array_doc is not None:
-        text = json.dumps({k: v for k, v in array_doc.items() if k != "attributes"}, sort_keys=True,
-                          separators=(",", ":"))  # a float array's fill value may be NaN
-        out["array_document"] = hashlib.sha256(text.encode()).hexdigest()
+    if array_doc is not None:  # a float array's fill value may be NaN
+        out["array_document"] = digest({k: v for k, v in array_doc.items() if k != "attributes"}, allow_nan=True)
     return out
 
 

@@ -837,7 +837,6 @@ def edge_map(
     per_ev = ev_per_unit(ax.units) or 1.0
     named = isinstance(edge, tuple | list) and len(edge) == 2 and isinstance(edge[0], str)
     if isinstance(edge, str) or named:
-        check_table(table)
         onset = edge_onset(edge, table) / per_ev
         label = "{}_{}".format(*_parse_edge(edge))
     elif np.ndim(edge) == 0:
