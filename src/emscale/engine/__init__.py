@@ -11,7 +11,7 @@ from .executors import (
     runs_here,
     use_executor,
 )
-from .passes import Pass, PassReport, last_report, partitions, read_block, run_pass
+from .passes import Pass, PassReport, last_report, partitions, read_block, run_pass, values_and_count
 from .reductions import reduce, sum_spectrum, total_counts
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "partitions",
     "read_block",
     "run_pass",
+    "values_and_count",
     "reduce",
     "sum_spectrum",
     "total_counts",

@@ -42,6 +42,12 @@ class Pass:
     name: str = "pass"
 
 
+def values_and_count(a: tuple, b: tuple) -> tuple:
+    """The merge of partials ``(values, count)``: one value per row (flat, in partition order) concatenated, the
+    counts summed (a pass that maps its rows and counts those it could not: the spectra with NaN in a window)."""
+    return np.concatenate([a[0], b[0]]), a[1] + b[1]
+
+
 @dataclass
 class PassReport:
     name: str

@@ -45,7 +45,7 @@ from ..core.errors import AxisError, DataError, check_positive, warn_caller
 from ..core.registry import as_step, operation
 from ..core.signal import Signal, derive
 from ..core.smoothing import normalised_convolution
-from ..engine import Pass, run_pass
+from ..engine import Pass, run_pass, values_and_count
 from ._energy import spectral_axis
 from .eels import (
     _PARTITION_BYTES,
@@ -195,14 +195,14 @@ def _estimate_shifts(s, signal_range, max_shift, executor, progress) -> tuple[np
 
     def lags(block, rows):
         y = _as_rows(block)[:, i0:i1]
-        finite = np.isfinite(y)
-        out = _lags(np.where(finite, y, 0.0), ref, max_lag, n_spectra, min_counts)
+        ok = np.isfinite(y)
+        out = _lags(np.where(ok, y, 0.0), ref, max_lag, n_spectra, min_counts)
+        finite = ok.all(axis=1)
         # a NaN read as zero moved the match, and the spectrum was said to match no better than noise would
-        return np.where(finite.all(axis=1), out, np.nan).reshape(block.shape[:-1]), int((~finite.all(axis=1)).sum())
+        return np.where(finite, out, np.nan), int((~finite).sum())
 
-    out, bad = run_pass(src, Pass(lags, lambda a, b: (np.concatenate([a[0].reshape(-1), b[0].reshape(-1)]),
-                                                      a[1] + b[1]), name="align_spectra-shifts"),
-                        executor, _PARTITION_BYTES, progress=progress)
+    out, bad = run_pass(src, Pass(lags, values_and_count, name="align_spectra-shifts"), executor, _PARTITION_BYTES,
+                        progress=progress)
     out = np.asarray(out, dtype=np.float64).reshape(_nav_shape_np(s)) * ax.scale
     return out, bad
 

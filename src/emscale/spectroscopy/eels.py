@@ -30,7 +30,7 @@ from ..core.axes import Axis
 from ..core.errors import AxisError, DataError, warn_caller
 from ..core.registry import as_step, operation
 from ..core.signal import Signal, derive
-from ..engine import Pass, run_pass
+from ..engine import Pass, run_pass, values_and_count
 from ._energy import ev_per_unit, spectral_axis
 from .background import MASK_ADVICE, check_window
 from .elements import element_symbol
@@ -260,11 +260,10 @@ def _zlp_positions(s, signal_range, subpixel, half_width, executor, progress) ->
             k = np.rint(np.where(np.isfinite(pos), pos, 0)).astype(np.int64)
             near = np.clip(k[:, None] + np.arange(-1, 2)[None, :], 0, y.shape[1] - 1)
             bad = int((np.isfinite(pos) & ~np.isfinite(np.take_along_axis(y, near, axis=1)).all(axis=1)).sum())
-        return pos.reshape(block.shape[:-1]), bad
+        return pos, bad
 
-    idx, bad = run_pass(_source(s), Pass(m, lambda a, b: (np.concatenate([a[0].reshape(-1), b[0].reshape(-1)]),
-                                                         a[1] + b[1]), name="zlp_position"),
-                        executor, _PARTITION_BYTES, progress=progress)
+    idx, bad = run_pass(_source(s), Pass(m, values_and_count, name="zlp_position"), executor, _PARTITION_BYTES,
+                        progress=progress)
     return (ax.offset + ax.scale * np.asarray(idx, dtype=np.float64)).reshape(_nav_shape_np(s)), bad
 
 

@@ -254,10 +254,11 @@ def _maxima(vs: np.ndarray, min_distance: float, threshold, exclude_border: int,
         return np.empty((0, 3)), np.empty(0), float("nan"), []
     h = vs[tuple(peaks.T)]
     bounds: list[float] = []
+    # the vacuum's level: the default threshold's ratios and the denser lattice's heights are read above it
+    base = float(np.median(vs)) if threshold is None or warn else 0.0
     if threshold is None:
         # heights above the background, as the candidates are: the default's ratios (FLOOR, SPECIES_GAP) are
         # read from the vacuum's level, which a dark offset or a pedestal moves away from zero
-        base = float(np.median(vs))
         above_base = h - base
         thr, bounds = height_threshold(above_base)
         if warn:
@@ -272,15 +273,16 @@ def _maxima(vs: np.ndarray, min_distance: float, threshold, exclude_border: int,
     kept = _enforce_distance(pos, h, min_distance)
     pos, h = pos[kept], h[kept]
     if warn:
-        _warn_if_denser(vs, pos, thr, min_distance, exclude_border)
+        _warn_if_denser(vs, pos, thr, min_distance, exclude_border, base)
     return pos, h, thr, bounds
 
 
-def _warn_if_denser(vs: np.ndarray, pos: np.ndarray, thr: float, min_distance: float, exclude_border: int) -> None:
+def _warn_if_denser(vs: np.ndarray, pos: np.ndarray, thr: float, min_distance: float, exclude_border: int,
+                    base: float) -> None:
     """Warn where many maxima above the threshold, resolved from their neighbours, lie closer than ``min_distance``
     to an atom taken: a lattice denser than ``min_distance`` (an fcc particle 3.54 voxels apart at the default 4:
     305 of 1225 atoms found with no word; at 3, all). The maxima of the smallest neighbourhood (3 voxels) are
-    counted; those within 1.5 voxels of an atom are its own."""
+    counted; those within 1.5 voxels of an atom are its own. ``base``: the volume's median (the vacuum)."""
     if len(pos) == 0:
         return
     fine = local_maxima(vs, 3, exclude_border)
@@ -295,7 +297,6 @@ def _warn_if_denser(vs: np.ndarray, pos: np.ndarray, thr: float, min_distance: f
         return
     # as high as the atoms taken: the noise of FBP makes maxima between atoms too, lower ones (noisy particles, atoms
     # 5 voxels apart: 400-679 such maxima at 0.55-0.68 of the atoms' median height; the dense lattice's at 0.95)
-    base = float(np.median(vs))
     atoms = np.clip(np.rint(pos).astype(int), 0, np.array(vs.shape) - 1)
     height = np.median(vs[tuple(fine[between].astype(int).T)]) - base
     if height < DENSER_HEIGHT * (np.median(vs[tuple(atoms.T)]) - base):
