@@ -196,6 +196,16 @@ def test_line_maps_default_lines_from_metadata(rng):
 
 
 # -- binning ----------------------------------------------------------------------------------------------
+def test_line_maps_refuse_a_signal_typed_as_no_eds(rng):
+    """An EELS map's loss axis in eV passed every check: ``line_maps(eels, ["Fe"])`` integrated 667-742 eV of energy
+    loss as "Fe La" (a review, on the Velox EELS map). A signal typed otherwise is refused; an untyped one is not."""
+    data = rng.poisson(5.0, (4, 5, 1024)).astype(np.uint16)
+    for kind in ("EELS", "CL"):
+        with pytest.raises(emscale.DataError, match=f"signal_type '{kind}': the EDS tools read X-ray lines"):
+            eds.line_maps(Signal(data, axes=_axes(), signal_type=kind), ["Fe_Ka"])
+    assert eds.line_maps(Signal(data, axes=_axes()), ["Fe_Ka"]).data.shape == (1, 4, 5)
+
+
 def test_binning_wrappers_preserve_counts(rng):
     s = Signal(rng.poisson(2.0, (12, 10, 64)).astype(np.uint16), axes=_axes(), signal_type="EDS_SEM")
     b = eds.bin_navigation(s, 2)

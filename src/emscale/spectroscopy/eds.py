@@ -169,7 +169,13 @@ def _resolution(s: Signal) -> float | None:
 
 
 def _energy_axis(s: Signal) -> tuple[Axis, float]:
-    """The energy axis and the factor from keV to its units."""
+    """The energy axis and the factor from keV to its units. A signal whose type says it is no EDS signal is refused:
+    an EELS map's loss axis in eV passed every check, and ``line_maps(eels, ["Fe"])`` integrated 667-742 eV of
+    energy loss as "Fe La" (a review, Velox EELS map); exspy has no such method on EELS signals."""
+    kind = str(s.signal_type or "")
+    if kind and not kind.upper().startswith("EDS"):
+        raise DataError(f"{s!r} has signal_type {kind!r}: the EDS tools read X-ray lines on an EDS detector's energy "
+                        "axis; set signal_type='EDS_SEM' or 'EDS_TEM' if the data are X-ray counts after all")
     if s.sig_ndim != 1:
         raise AxisError(f"EDS tools need exactly one signal (energy) axis; {s!r} has {s.sig_ndim}")
     ax = s.axes[-1]
