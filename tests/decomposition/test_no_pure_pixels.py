@@ -280,6 +280,23 @@ def test_mcr_says_its_own_is_kept_where_its_misfit_refuses_the_spectras_end(scen
     assert d.info["pure_pixel_reason"].endswith("the spectra's end refused by its misfit (pure_channel_reason)")
 
 
+def test_the_spectras_end_taken_without_pure_pixels_is_warned():
+    """The spectra's end on a map mixed everywhere is an assumption the channels cannot test (each phase alone at a
+    line of its own): a review's metal beside its oxide, stripped of its metal line, went unwarned at 28.6 degrees
+    (MCR) where pure_pixels=False gave 5.8. Warned wherever it is taken without pure pixels; not where pure pixels
+    are taken."""
+    s, _ = mixed_scene(rank=4, kind="eds", layout="gradient", shape=(64, 64), n_channels=512, counts=200,
+                       own_lines=False, seed=34)
+    with pytest.warns(UserWarning, match="an assumption the channels cannot test") as caught:
+        d = decompose(s, "mcr", n_components=4)
+    assert d.info["pure_channel_rotation"] and not d.info["pure_pixel_rotation"]
+    assert "compare pure_pixels=False" in d.info["pure_channel_warning"]
+    assert sum("pure_pixels=False, the solver's own" in str(w.message) for w in caught) == 1
+    s, _ = make_cube(3, "eds", shape=(48, 48), n_channels=512, counts=200, seed=3)
+    d = decompose(s, "mcr", n_components=3)
+    assert d.info["pure_pixel_rotation"] and "pure_channel_warning" not in d.info
+
+
 def test_a_group_the_map_refuses_keeps_no_component_at_its_pixels():
     """Four phases mixed along gradients, none of them pure: the map refuses the pixel end (22 % of the pixels beyond
     one group's vertex), and another group's corner of the map levels off (plateau 0.51, 0.4 % beyond) holding the
