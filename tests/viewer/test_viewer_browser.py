@@ -102,7 +102,7 @@ def test_dragging_a_rectangle_plots_the_region_sum(page, cube):
     assert state(page, "s.spectrum") == cube[3:9, 2:10].sum(axis=(0, 1)).tolist()
 
 
-def test_dragging_an_energy_window_maps_that_window(page, cube):
+def test_dragging_an_energy_window_maps_that_window(page, cube, lazy_signal):
     loaded = state(page, "s.mapsLoaded")
     a = page.execute_script("return window.emscaleViewer.energyToClient(0.62);")
     b = page.execute_script("return window.emscaleViewer.energyToClient(0.81);")
@@ -117,6 +117,13 @@ def test_dragging_an_energy_window_maps_that_window(page, cube):
     assert lo == pytest.approx(0.1 + 0.02 * i0) and hi == pytest.approx(0.1 + 0.02 * i1)
     shown = np.array(state(page, "Array.from(s.map)")).reshape(12, 16)
     np.testing.assert_array_equal(shown, cube[:, :, i0 : i1 + 1].sum(axis=2))
+    # the window holds both end channels, s.isig[lo:hi] stops before hi: the label said "(channels 26..35)", and
+    # the same numbers in Python gave one channel less (Bruker map 1.70-1.78 keV: 9 channels here, 8 by isig)
+    label = page.find_element("id", "navinfo").text
+    assert label.endswith(f"(channels {i0}..{i1}: s.isig[{i0}:{i1 + 1}])"), label
+    expression = label.rsplit(": ", 1)[1].rstrip(")")
+    in_python = eval(expression, {"s": lazy_signal}).sum(-1).to_numpy()  # noqa: S307 - the label's own expression
+    np.testing.assert_array_equal(shown, in_python)
 
 
 def test_element_markers_and_display_controls(page, artifacts):

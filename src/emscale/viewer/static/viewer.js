@@ -426,9 +426,12 @@
       return i0 === i1 ? `${what} ${i0} of ${en.values.length} (${at(i0)})`
         : `sum of ${what}s ${i0}..${i1} (${at(i0)} to ${fmt(en.values[i1])}${unit})`;
     }
-    // low..high whichever way the axis runs (a falling wavelength-derived energy axis read 2.49..1.998)
+    // low..high whichever way the axis runs (a falling wavelength-derived energy axis read 2.49..1.998). The window
+    // holds both end channels, and s.isig[lo:hi] stops before hi (Bruker map 1.70-1.78 keV: 9 channels here, 8 by
+    // isig): the label gives the Python that reproduces the map, half-open
     return body.window
-      ? `map of ${fmt(Math.min(...body.window))}..${fmt(Math.max(...body.window))} ${en.units} (channels ${i0}..${i1})`
+      ? `map of ${fmt(Math.min(...body.window))}..${fmt(Math.max(...body.window))} ${en.units} ` +
+        `(channels ${i0}..${i1}: s.isig[${i0}:${i1 + 1}])`
       : "map: sum over all channels";
   }
 
