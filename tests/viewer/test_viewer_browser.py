@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import emscale as em
 from emscale.viewer import view
 
 
@@ -101,7 +102,7 @@ def test_dragging_a_rectangle_plots_the_region_sum(page, cube):
     assert state(page, "s.spectrum") == cube[3:9, 2:10].sum(axis=(0, 1)).tolist()
 
 
-def test_dragging_an_energy_window_maps_that_window(page, cube):
+def test_dragging_an_energy_window_maps_that_window(page, cube, lazy_signal):
     loaded = state(page, "s.mapsLoaded")
     a = page.execute_script("return window.emscaleViewer.energyToClient(0.62);")
     b = page.execute_script("return window.emscaleViewer.energyToClient(0.81);")
@@ -116,6 +117,13 @@ def test_dragging_an_energy_window_maps_that_window(page, cube):
     assert lo == pytest.approx(0.1 + 0.02 * i0) and hi == pytest.approx(0.1 + 0.02 * i1)
     shown = np.array(state(page, "Array.from(s.map)")).reshape(12, 16)
     np.testing.assert_array_equal(shown, cube[:, :, i0 : i1 + 1].sum(axis=2))
+    # the window holds both end channels, s.isig[lo:hi] stops before hi: the label said "(channels 26..35)", and
+    # the same numbers in Python gave one channel less (Bruker map 1.70-1.78 keV: 9 channels here, 8 by isig)
+    label = page.find_element("id", "navinfo").text
+    assert label.endswith(f"(channels {i0}..{i1}: s.isig[{i0}:{i1 + 1}])"), label
+    expression = label.rsplit(": ", 1)[1].rstrip(")")
+    in_python = eval(expression, {"s": lazy_signal}).sum(-1).to_numpy()  # noqa: S307 - the label's own expression
+    np.testing.assert_array_equal(shown, in_python)
 
 
 def test_element_markers_and_display_controls(page, artifacts):
@@ -261,7 +269,7 @@ def test_msa_writes_a_channel_without_data_as_nan_not_zero(browser, tmp_path):
         wait(browser, "s.ready && s.spectraDrawn >= 1")
         x, y = state(browser, "s.pixel")
         text = browser.execute_script("return window.emscaleViewer.spectrumMSA();")
-    assert "#COMMENT     : NaN: a channel without data" in text
+    assert "#COMMENT     : NaN marks a channel without data" in text
     (tmp_path / "p.msa").write_text(text, newline="")
     back = em.load(tmp_path / "p.msa").data
     assert np.isnan(back[5]) and np.array_equal(np.delete(back, 5), np.delete(d[y, x], 5))
@@ -328,3 +336,53 @@ def test_a_volume_opens_slice_by_slice(browser):
             assert state(browser, "s.spectrum") == pytest.approx(
                 np.take(np.take(vol, h // 2, axis=0), w // 2, axis=0 if along == 2 else 1).tolist())
         assert state(browser, "s.errors") == []
+
+
+@pytest.mark.parametrize("signal_type, title, acquisition, read_type, read_back", [
+    ("EDS_SEM", "EDX: map", {"SEM": {"beam_energy": 20.0, "Detector": {"EDS": {
+        "elevation_angle": 35.0, "azimuth_angle": 90.0, "live_time": 0.25}}}}, "EDS_SEM",
+     {"beam_energy": 20.0, "Detector.EDS.elevation_angle": 35.0, "Detector.EDS.azimuth_angle": 90.0,
+      "Detector.EDS.live_time": 0.25}),
+    ("EELS", "EELS (480 to 826.4 eV)", {"TEM": {"beam_energy": 300.0, "convergence_angle": 21.4, "Detector": {
+        "EELS": {"collection_angle": 3.3}}}}, "EELS",
+     {"beam_energy": 300.0, "convergence_angle": 21.4, "Detector.EELS.collection_angle": 3.3}),
+    ("CL", "test-CL_spectrum-SI", {"SEM": {"beam_energy": 5.0}}, "CL", {"beam_energy": 5.0}),
+])
+def test_exported_msa_reads_back_in_rosettasciio_with_its_title_type_and_acquisition(
+        browser, tmp_path, signal_type, title, acquisition, read_type, read_back):
+    """RosettaSciIO (HyperSpy's reader) splits each header line at ": ": the title "EDX: pixel (3, 5)" read back
+    as '', and "test-CL_spectrum-SI: pixel (10, 0)" failed to read ("too many values to unpack"); SIGNALTYPE
+    "EELS" and "CL" are no EMSA codes (a plain Signal1D), and no BEAMKV or detector angle was written."""
+    from rsciio.msa import file_reader
+
+    d = np.arange(2 * 3 * 20, dtype=np.int64).reshape(2, 3, 20) + 1
+    s = em.Signal(d, axes=[{"name": "y", "navigate": True}, {"name": "x", "navigate": True},
+                           {"name": "Energy", "units": "keV", "scale": 0.1}], signal_type=signal_type, title=title,
+                  metadata={"Acquisition_instrument": acquisition})
+    with view(s, open_browser=False) as server:
+        browser.get(server.url)
+        wait(browser, "s.ready && s.spectraDrawn >= 1")
+        x, y = state(browser, "s.pixel")
+        label = state(browser, "s.spectrumLabel")
+        (tmp_path / "p.msa").write_text(browser.execute_script("return window.emscaleViewer.spectrumMSA();"),
+                                        newline="")
+        browser.execute_script("window.emscaleViewer.selectRegion([0, 0], [2, 1]);")
+        wait(browser, "s.region && s.pending === 0")
+        (tmp_path / "r.msa").write_text(browser.execute_script("return window.emscaleViewer.spectrumMSA();"),
+                                        newline="")
+    back = file_reader(tmp_path / "p.msa")[0]
+    md = back["metadata"]
+    assert md["General"]["title"] == f"{title.replace(': ', ' - ')} - {label}"[:64]
+    assert md["Signal"]["signal_type"] == read_type
+    np.testing.assert_array_equal(back["data"], d[y, x])
+    # RosettaSciIO reads the keywords into HyperSpy's TEM places, whatever the microscope
+    tem = md["Acquisition_instrument"]["TEM"]
+    for path, value in read_back.items():
+        node = tem
+        for key in path.split("."):
+            node = node[key]
+        assert node == value, path
+    region = file_reader(tmp_path / "r.msa")[0]
+    np.testing.assert_array_equal(region["data"], d[:2, :3].sum(axis=(0, 1)))
+    if signal_type.startswith("EDS"):  # six pixels: six times the live time of one
+        assert region["metadata"]["Acquisition_instrument"]["TEM"]["Detector"]["EDS"]["live_time"] == 0.25 * 6

@@ -376,3 +376,35 @@ def test_64_bit_counts_are_shown_at_their_size_not_wrapped_round(axes):
     huge = np.full(shape, 2**63 + 5, dtype=np.uint64)
     with view(em.Signal(huge, axes=axes, signal_type="EDS_TEM"), open_browser=False) as v:
         assert get(v, "/api/spectrum?x=0&y=0")[1]["values"][0] == 2**63 + 5
+
+
+EDS_ACQUISITION = {"Acquisition_instrument": {"SEM": {"beam_energy": 20.0, "Detector": {"EDS": {
+    "elevation_angle": 35.0, "azimuth_angle": 90.0, "live_time": 0.25, "real_time": 70.07}}}}}
+
+
+def test_info_and_region_give_the_msa_keywords_of_the_acquisition(cube, axes):
+    """The exported MSA typed EELS and CL as "EELS" and "CL", no EMSA codes (HyperSpy read a plain Signal1D), and
+    said nothing of the acquisition: the Bruker map's 20 kV and 35 / 90 deg detector angles read back as none."""
+    s = em.Signal(cube, axes=axes, signal_type="EDS_SEM", metadata=EDS_ACQUISITION)
+    with view(s, open_browser=False) as v:
+        info = get(v, "/api/info")[1]
+        region = get(v, "/api/region?x0=2&x1=5&y0=1&y1=3")[1]
+    # no REALTIME: a map's metadata hold the whole map's time (the Bruker map's 70 s), no pixel's
+    assert info["msa"] == {"SIGNALTYPE": "EDS", "BEAMKV": 20.0, "ELEVANGLE": 35.0, "AZIMANGLE": 90.0,
+                           "LIVETIME": 0.25}
+    assert region["msa"] == {**info["msa"], "LIVETIME": 0.25 * 6}  # six pixels counted six times as long
+    with view(s.inav[3, 2], open_browser=False) as v:  # one spectrum: its real time is its own
+        assert get(v, "/api/info")[1]["msa"]["REALTIME"] == 70.07
+    sparse = s.sample_scan(fraction=0.25, seed=2)
+    measured = int(em.sampling.scan_mask(sparse)[1:3, 2:5].sum())
+    with view(sparse, open_browser=False) as v:  # the unmeasured positions counted nothing
+        assert get(v, "/api/region?x0=2&x1=5&y0=1&y1=3")[1]["msa"]["LIVETIME"] == 0.25 * measured
+    eels = em.Signal(cube, axes=axes, signal_type="EELS", metadata={"Acquisition_instrument": {"TEM": {
+        "beam_energy": 300.0, "convergence_angle": 21.4, "Detector": {"EELS": {"collection_angle": 3.3},
+                                                                     "EDS": {"elevation_angle": 18.0}}}}})
+    with view(eels, open_browser=False) as v:  # the EDS detector recorded alongside is not this spectrum's
+        assert get(v, "/api/info")[1]["msa"] == {"SIGNALTYPE": "ELS", "BEAMKV": 300.0, "CONVANGLE": 21.4,
+                                                 "COLLANGLE": 3.3}
+    for signal_type, code in (("CL_SEM", {"SIGNALTYPE": "CLS"}), ("EDS_TEM", {"SIGNALTYPE": "EDS"}), ("", {})):
+        with view(em.Signal(cube, axes=axes, signal_type=signal_type), open_browser=False) as v:
+            assert get(v, "/api/info")[1]["msa"] == code

@@ -166,11 +166,21 @@ class ViewerData:
             )
         return x0, x1, y0, y1
 
+    def _nav(self, x0: int, x1: int, y0: int, y1: int) -> tuple[slice, ...]:
+        return (slice(y0, y1), slice(x0, x1)) if self.n_nav == 2 else (slice(x0, x1),)
+
+    def region_pixels(self, x0: int, x1: int, y0: int = 0, y1: int = 1) -> int:
+        """How many pixels counted into the region's sum (:meth:`region_box`): a sparse scan's measured ones."""
+        x0, x1, y0, y1 = self.region_box(x0, x1, y0, y1)
+        if self.measured is None:
+            return (x1 - x0) * (y1 - y0)
+        return int(np.count_nonzero(self.measured[self._nav(x0, x1, y0, y1)]))
+
     def region(self, x0: int, x1: int, y0: int = 0, y1: int = 1, progress=None) -> np.ndarray:
         """Summed spectrum of the pixels ``x0 <= x < x1``, ``y0 <= y < y1`` (:meth:`region_box`), shape
         ``(n_channels,)``."""
         x0, x1, y0, y1 = self.region_box(x0, x1, y0, y1)
-        nav = (slice(y0, y1), slice(x0, x1)) if self.n_nav == 2 else (slice(x0, x1),)
+        nav = self._nav(x0, x1, y0, y1)
         acc = _acc_dtype(self.source.dtype)
         dims = tuple(range(self.n_nav))
         total = self._sum

@@ -9,13 +9,15 @@ Endpoints (all ``GET``; pixel indices are integers in user order, x the column; 
 
 ===============================  ==========================================================================
 ``/``                            the page (script and style inlined; works offline, no CDN)
-``/api/info``                    title, type, shape, calibrated axes, energy values, colormaps, elements;
+``/api/info``                    title, type, shape, calibrated axes, energy values, colormaps, elements,
+                                 ``msa``: a pixel's EMSA header keywords (:func:`.msa.msa_keywords`);
                                  ``images``: an image or a stack of them (``energy`` is then the stack's axis);
                                  ``slices``: a volume's; ``sections``: the axes it may be sliced along
 ``...&along=1``                  (a stack of images or a volume) every endpoint above, for its slices along
                                  that axis (numpy order; 0, the default, is the stack's own)
 ``/api/spectrum?x=&y=``          one pixel's spectrum (one storage block read, cached)
-``/api/region?x0=&x1=&y0=&y1=``  summed spectrum of ``x0 <= x < x1``, ``y0 <= y < y1`` (a pass)
+``/api/region?x0=&x1=&y0=&y1=``  summed spectrum of ``x0 <= x < x1``, ``y0 <= y < y1`` (a pass), and its
+                                 ``msa`` keywords
 ``/api/navigator?window=lo,hi``  map summed over the window (no window: every channel); base64 of ``dtype``
 ``/api/progress``                the window-map pass in progress: ``{"done", "total"}`` in bytes
 ``/api/markers?elements=Fe,O``   X-ray lines / edge onsets in the axis units (``&kind=xray|edge``)
@@ -44,6 +46,7 @@ from .data import ViewerData
 from .decomposition import is_decomposition
 from .decomposition import payload as decomposition_payload
 from .markers import element_markers, marker_kind
+from .msa import acquisition_value, msa_keywords
 
 HOST = "127.0.0.1"
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; "
@@ -181,6 +184,8 @@ class ViewerServer:
             "images": images, "slices": images and s.sig_ndim == 3,  # a volume's slices
             # the axes a stack or volume can be sliced along (numpy order), and the one shown
             "sections": [a.name for a in s.axes] if images and s.ndim == 3 else [], "along": data.along,
+            # the exported MSA header's type and acquisition (one pixel's); none for a pixel through a stack of images
+            "msa": {} if images else msa_keywords(s),
         }
 
     def api_spectrum(self, q: dict) -> dict:
@@ -192,7 +197,8 @@ class ViewerServer:
         data = self._view(q)
         x0, x1, y0, y1 = data.region_box(_int(q, "x0"), _int(q, "x1"), _int(q, "y0", 0), _int(q, "y1", 1))
         v = data.region(x0, x1, y0, y1)
-        return {"x0": x0, "x1": x1, "y0": y0, "y1": y1, "values": _jsonable(v)}
+        msa = {} if data.stack_axis is not None else msa_keywords(data.signal, data.region_pixels(x0, x1, y0, y1))
+        return {"x0": x0, "x1": x1, "y0": y0, "y1": y1, "values": _jsonable(v), "msa": msa}
 
     def api_navigator(self, q: dict) -> dict:
         window, data = _window(q), self._view(q)
@@ -235,12 +241,8 @@ DECOMPOSITION_ROUTES = {"/api/decomposition": ViewerServer.api_decomposition}
 
 def _beam_energy(md) -> float | None:
     """The beam energy (keV) of a TEM or SEM acquisition, as HyperSpy's metadata tree holds it."""
-    inst = md.get("Acquisition_instrument", {}) if isinstance(md, dict) else {}
-    for microscope in ("TEM", "SEM"):
-        e = inst.get(microscope, {}).get("beam_energy") if isinstance(inst.get(microscope), dict) else None
-        if isinstance(e, int | float) and e > 0:
-            return float(e)
-    return None
+    e = acquisition_value(md, "beam_energy")
+    return e if e is not None and e > 0 else None
 
 
 def _str(q: dict, name: str, default: str | None = None) -> str:

@@ -11,7 +11,7 @@
 
   const state = {
     ready: false, info: null, errors: [],
-    pixel: null, region: null, spectrum: null, spectrumLabel: "",
+    pixel: null, region: null, spectrum: null, spectrumLabel: "", msa: {},
     window: null, channels: null, map: null, mapStats: null, mapsLoaded: 0, navTicks: null,
     vmin: 0, vmax: 1, navLog: false, specLog: false, cmap: "viridis", along: 0,
     markers: [], latencies: [], frameLatencies: [], spectraDrawn: 0, pending: 0,
@@ -356,6 +356,8 @@
       const unmeasured = kind === "pixel" && state.info.measured_fraction !== null
         && body.values.every((v) => v === null);
       state.spectrum = body.values; state.spectrumLabel = unmeasured ? label + " (not measured)" : label;
+      // the EMSA keywords of this spectrum (the server's): a pixel's, or a region's (its live time the pixels' sum)
+      state.msa = (kind === "pixel" ? state.info.msa : body.msa) || {};
       drawSpectrum(); drawNavigator();
       state.spectraDrawn++;
       if (t0 !== undefined) {
@@ -424,9 +426,12 @@
       return i0 === i1 ? `${what} ${i0} of ${en.values.length} (${at(i0)})`
         : `sum of ${what}s ${i0}..${i1} (${at(i0)} to ${fmt(en.values[i1])}${unit})`;
     }
-    // low..high whichever way the axis runs (a falling wavelength-derived energy axis read 2.49..1.998)
+    // low..high whichever way the axis runs (a falling wavelength-derived energy axis read 2.49..1.998). The window
+    // holds both end channels, and s.isig[lo:hi] stops before hi (Bruker map 1.70-1.78 keV: 9 channels here, 8 by
+    // isig): the label gives the Python that reproduces the map, half-open
     return body.window
-      ? `map of ${fmt(Math.min(...body.window))}..${fmt(Math.max(...body.window))} ${en.units} (channels ${i0}..${i1})`
+      ? `map of ${fmt(Math.min(...body.window))}..${fmt(Math.max(...body.window))} ${en.units} ` +
+        `(channels ${i0}..${i1}: s.isig[${i0}:${i1 + 1}])`
       : "map: sum over all channels";
   }
 
@@ -469,23 +474,29 @@
     return lines.join("\n") + "\n";
   }
 
+  // A header value as RosettaSciIO (HyperSpy) reads it back: it splits each header line at ": ", so one more in the
+  // value read the title "EDX: pixel (3, 5)" as '' and failed on "test-CL_spectrum-SI: pixel (10, 0)"; a line
+  // break would end the line.
+  const msaValue = (v) => String(v).replace(/[\r\n]+/g, " ").replace(/:+\s/g, " - ");
+
   // EMSA/MAS single spectrum (ISO 22029), readable by HyperSpy / RosettaSciIO and most EDS software.
   // A non-uniform axis (energy from wavelength) is written in the XY form, each channel's energy beside its value:
   // XPERCHAN/OFFSET (required keywords) alone would put channel i at OFFSET + i * XPERCHAN, the wrong energy.
+  // SIGNALTYPE and the acquisition (BEAMKV, detector angles, live time) are the server's (emscale.viewer.msa).
   function spectrumMSA() {
     if (!state.spectrum) return "";
     const en = state.info.energy, e = en.values, n = e.length, uniform = en.uniform !== false;
     const step = n > 1 ? (e[n - 1] - e[0]) / (n - 1) : 1;
     const head = [["FORMAT", "EMSA/MAS Spectral Data File"], ["VERSION", "1.0"],
-      ["TITLE", `${state.info.title || "emscale"}: ${state.spectrumLabel}`.slice(0, 64)],
+      ["TITLE", msaValue(`${state.info.title || "emscale"} - ${state.spectrumLabel}`).slice(0, 64)],
       ["OWNER", "emscale viewer"], ["NPOINTS", n], ["NCOLUMNS", 1], ["XUNITS", en.units || ""],
       ["YUNITS", state.info.y_units || ""], ["DATATYPE", uniform ? "Y" : "XY"], ["XPERCHAN", step], ["OFFSET", e[0]],
-      ["SIGNALTYPE", (state.info.signal_type || "").replace(/_.*/, "")]];
-    if (!uniform) head.push(["COMMENT", "non-uniform energy axis: the X column holds each channel's energy"]);
+      ...Object.entries(state.msa)];
+    if (!uniform) head.push(["COMMENT", "non-uniform energy axis; the X column holds each channel's energy"]);
     // a channel without data (NaN, an unmeasured position) was written as 0 counts: NaN, which readers parse
     const missing = state.spectrum.some((v) => v === null);
-    if (missing) head.push(["COMMENT", "NaN: a channel without data"]);
-    const lines = head.map(([k, v]) => `#${k.padEnd(12)}: ${v}`);
+    if (missing) head.push(["COMMENT", "NaN marks a channel without data"]);
+    const lines = head.map(([k, v]) => `#${k.padEnd(12)}: ${msaValue(v)}`);
     lines.push("#SPECTRUM    : Spectral Data Starts Here");
     state.spectrum.forEach((v, i) => {
       const y = v === null ? "NaN" : String(v);
