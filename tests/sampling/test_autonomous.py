@@ -366,6 +366,21 @@ def test_a_dose_budget_stops_the_run(eds):
     assert len(run.positions) == 300 and run.history[-1]["op"] == "autonomous_spectrum_imaging"
 
 
+def test_a_random_start_that_takes_longer_than_max_time_is_refused_before_any_measurement(eds):
+    """max_time = 0.2 s at 0.01 s a position: the random start (96 positions) took 0.96 s, 4.8 times the limit, with
+    no warning (the reporter's 32 x 40 scan: 0.64 s of 0.2)."""
+    s, _, _ = eds
+    scope = VirtualMicroscope(s, dwell_time=0.01)
+    with pytest.raises(DataError, match=r"^max_time = 0.2 s: the seeded random start \(96 positions, init_fraction = "
+                                        r"0.05 of the 1920-position scan, at 0.01 s each\) alone costs 0.96 s; give "
+                                        r"an init_fraction of at most 0.0104 \(20 positions\) or a max_time of at "
+                                        r"least 0.96$"):
+        autonomous_si(scope, 3, fraction=0.5, max_time=0.2, seed=0)
+    assert scope.n_measurements == 0
+    res = autonomous_si(scope, 3, fraction=0.5, max_time=0.3, init_fraction=0.01, stable_ari=None, seed=0)
+    assert scope.n_measurements == 30 and res.stopped_by() == "time budget spent: 0.3 of 0.3 s"
+
+
 def test_the_run_gives_its_phases_as_signals_on_the_scans_axes(tmp_path):
     """The result held bare arrays: the scan's calibration was lost and nothing could go on from it as a Signal."""
     from emscale.sampling import scan_mask

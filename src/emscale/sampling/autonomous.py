@@ -297,7 +297,8 @@ def autonomous_si(microscope: Microscope, n_phases: int, *, budget: int | None =
     seed : seeds the start, the decomposition and k-means.
     reference : a phase map (e.g. :func:`phase_map` of the full data) to record the ARI curve against.
     max_dose, max_time : also stop before the run spends more than this dose (electrons) or beam time (s)
-        (:class:`.slads.Spending`).
+        (:class:`.slads.Spending`); a random start that alone costs more is a DataError, before anything is
+        measured.
 
     Returns
     -------
@@ -332,9 +333,11 @@ def autonomous_si(microscope: Microscope, n_phases: int, *, budget: int | None =
     batch = batch_positions(batch_size, max(1, n // 100))
     reference = check_reference(reference, shape, "a phase map, for the ARI curve")
     spending = Spending(microscope, max_dose, max_time)
+    spending.check_start(n0, n, init_fraction, n_phases)
     warn_all_random(n0, budget, asked, init_fraction, "by the uncertainty of the phase map")
     flat = np.sort(np.random.default_rng(seed).choice(n, n0, replace=False))
     x = measure(microscope, flat).reshape(flat.size, -1)
+    spending.check_started(n0)
     order = np.full(n, -1, dtype=np.int64)
     order[flat] = 0
     seq, rec = [flat], _Record(reference)
