@@ -124,7 +124,7 @@ def test_bad_input_is_refused(eds):
         autonomous_spectrum_imaging(s, 3, 0.25)
     with pytest.raises(DataError, match=r"label maps differ in shape, \(4, 4\) against \(16,\)"):
         adjusted_rand_index(np.zeros((4, 4)), np.zeros(16))
-    with pytest.raises(ValueError, match="mask shape"):
+    with pytest.raises(DataError, match=r"mask has shape \(3, 3\) but the navigation \(scan\) shape is \(40, 48\)"):
         phase_map_from_mask(VirtualMicroscope(s), np.ones((3, 3), bool), 3)
     # named, not scikit-learn's or numpy's words ("The 'n_clusters' parameter of KMeans...", "zero-size array")
     for bad in ({"n_phases": 0}, {"k": 0}, {"n_phases": 2.5}, {"explore": float("nan")}, {"patience": 0}):
@@ -146,8 +146,25 @@ def test_a_stable_ari_beyond_one_no_counts_and_an_empty_mask_are_named(eds):
             autonomous_si(VirtualMicroscope(s), 3, stable_ari=bad)
     with pytest.raises(DataError, match="measured spectra hold no signal \\(every channel zero\\)"):
         autonomous_si(VirtualMicroscope(em.Signal(np.zeros((20, 24, 32)), axes=axes)), 3, fraction=0.2)
-    with pytest.raises(DataError, match="the mask selects no position"):
+    with pytest.raises(DataError, match="mask is empty: no position is measured"):
         phase_map_from_mask(VirtualMicroscope(s), np.zeros((40, 48), bool), 3)
+
+
+@pytest.mark.parametrize("mask, values", [
+    (random_pattern((40, 48), 0.3, seed=0).astype(np.uint8) * 255, r"uint8 values 0, 255; for a 0/255 image of a "
+                                                                    r"mask, pass mask > 0"),
+    (np.full((40, 48), 0.5), r"float64 values 0.5"),
+    (np.where(random_pattern((40, 48), 0.3, seed=0), 1.0, np.nan), r"float64 values 1 and NaN"),
+])
+def test_phase_map_from_mask_checks_its_mask_as_the_other_entry_points_do(eds, mask, values):
+    """The mask was cast to bool: a 0/255 image of a mask passed as one (384 of 1280 positions measured), 0.5
+    everywhere and NaN read as True (every position measured), where check_mask refuses them all."""
+    s, _, _ = eds
+    scope = VirtualMicroscope(s)
+    with pytest.raises(DataError, match=rf"^mask must be booleans or numbers 0 and 1 \(True or 1 = measured\), got "
+                                        rf"{values}$"):
+        phase_map_from_mask(scope, mask, 3)
+    assert scope.n_measurements == 0
 
 
 def test_numpy_numbers_are_numbers_and_a_negative_seed_is_named(eds):

@@ -40,6 +40,7 @@ from ..core.errors import DataError, check_count, check_number, check_seed, is_n
 from ..core.registry import operation
 from ..core.signal import Signal
 from .microscope import Microscope, VirtualMicroscope, as_counts, measure
+from .patterns import check_mask
 from .slads import (
     Spending,
     _budget,
@@ -243,18 +244,15 @@ def _check_scope(microscope: Microscope) -> None:
 
 def phase_map_from_mask(microscope: Microscope, mask, n_phases: int, n_components: int | None = None, k: int = 8,
                         seed: int = 0):
-    """Phase map from the spectra at ``mask`` (True = measure) only: the fixed-pattern baseline.
+    """Phase map from the spectra at ``mask`` (True = measure) only: the fixed-pattern baseline. The mask is
+    booleans or numbers 0 and 1 of the scan's shape (:func:`.patterns.check_mask`; a DataError otherwise).
 
     Returns (phase_map (rows, cols), spectra (n_phases, n_channels)).
     """
     _check_scope(microscope)
-    mask = np.asarray(mask, dtype=bool)
-    if mask.shape != tuple(microscope.scan_shape):
-        raise ValueError(f"mask shape {mask.shape} differs from the scan shape {tuple(microscope.scan_shape)}")
+    # cast to bool, a 0/255 image of a mask passed as one, and 0.5 or NaN everywhere measured every position
+    mask = check_mask(mask, tuple(microscope.scan_shape))
     flat = np.flatnonzero(mask)
-    if flat.size == 0:
-        raise DataError(f"the mask selects no position (all {mask.size} False): nothing to measure; True marks "
-                        "the positions to measure")
     x = measure(microscope, flat).reshape(flat.size, -1)
     labels, spectra = _fit(x, microscope.signal_axes, n_phases, n_components, seed,
                            count_scale=getattr(microscope, "count_scale", None))
