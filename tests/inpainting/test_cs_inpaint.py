@@ -120,6 +120,16 @@ def test_bad_input_gets_clear_errors():
         inpaint_image(img, mask, "dictionary", patch=40)
 
 
+@pytest.mark.parametrize("method", ["sparse", "dictionary", "nearest", "linear", "biharmonic"])
+def test_a_complex_image_is_refused_as_the_virtual_microscope_refuses_it(method):
+    """A complex image was reconstructed from its real part, its imaginary part dropped with numpy's ComplexWarning
+    only (float64 result), where VirtualMicroscope refuses complex data with a DataError."""
+    img = np.random.default_rng(0).random((32, 32)) * (1 + 2j)
+    with pytest.raises(DataError, match=r"^image holds complex values \(complex128\); inpainting reconstructs real "
+                                        r"values: pass their modulus or real part \(np.abs, .real\)$"):
+        inpaint_image(img, random_pattern(img.shape, 0.2, seed=0), method)
+
+
 @pytest.mark.parametrize("dose,fraction", [(8.0, 0.1), (15.0, 0.2)])
 def test_sparse_denoises_low_dose_lattices_as_far_as_the_hold_out_shows(dose, fraction):
     # the hold-out's thresholds stopped at 0.06: on noisy scans the best was the largest, 1.4-1.8 dB short of 0.2-0.6

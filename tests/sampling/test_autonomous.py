@@ -124,7 +124,7 @@ def test_bad_input_is_refused(eds):
         autonomous_spectrum_imaging(s, 3, 0.25)
     with pytest.raises(DataError, match=r"label maps differ in shape, \(4, 4\) against \(16,\)"):
         adjusted_rand_index(np.zeros((4, 4)), np.zeros(16))
-    with pytest.raises(ValueError, match="mask shape"):
+    with pytest.raises(DataError, match=r"mask has shape \(3, 3\) but the navigation \(scan\) shape is \(40, 48\)"):
         phase_map_from_mask(VirtualMicroscope(s), np.ones((3, 3), bool), 3)
     # named, not scikit-learn's or numpy's words ("The 'n_clusters' parameter of KMeans...", "zero-size array")
     for bad in ({"n_phases": 0}, {"k": 0}, {"n_phases": 2.5}, {"explore": float("nan")}, {"patience": 0}):
@@ -146,8 +146,25 @@ def test_a_stable_ari_beyond_one_no_counts_and_an_empty_mask_are_named(eds):
             autonomous_si(VirtualMicroscope(s), 3, stable_ari=bad)
     with pytest.raises(DataError, match="measured spectra hold no signal \\(every channel zero\\)"):
         autonomous_si(VirtualMicroscope(em.Signal(np.zeros((20, 24, 32)), axes=axes)), 3, fraction=0.2)
-    with pytest.raises(DataError, match="the mask selects no position"):
+    with pytest.raises(DataError, match="mask is empty: no position is measured"):
         phase_map_from_mask(VirtualMicroscope(s), np.zeros((40, 48), bool), 3)
+
+
+@pytest.mark.parametrize("mask, values", [
+    (random_pattern((40, 48), 0.3, seed=0).astype(np.uint8) * 255, r"uint8 values 0, 255; for a 0/255 image of a "
+                                                                    r"mask, pass mask > 0"),
+    (np.full((40, 48), 0.5), r"float64 values 0.5"),
+    (np.where(random_pattern((40, 48), 0.3, seed=0), 1.0, np.nan), r"float64 values 1 and NaN"),
+])
+def test_phase_map_from_mask_checks_its_mask_as_the_other_entry_points_do(eds, mask, values):
+    """The mask was cast to bool: a 0/255 image of a mask passed as one (384 of 1280 positions measured), 0.5
+    everywhere and NaN read as True (every position measured), where check_mask refuses them all."""
+    s, _, _ = eds
+    scope = VirtualMicroscope(s)
+    with pytest.raises(DataError, match=rf"^mask must be booleans or numbers 0 and 1 \(True or 1 = measured\), got "
+                                        rf"{values}$"):
+        phase_map_from_mask(scope, mask, 3)
+    assert scope.n_measurements == 0
 
 
 def test_numpy_numbers_are_numbers_and_a_negative_seed_is_named(eds):
@@ -364,6 +381,53 @@ def test_a_dose_budget_stops_the_run(eds):
     assert res.stopped_by() == "dose budget spent: 2000 of 2000 electrons"
     run = autonomous_spectrum_imaging(s, 3, fraction=0.5, stable_ari=None, seed=1, max_dose=300.0)
     assert len(run.positions) == 300 and run.history[-1]["op"] == "autonomous_spectrum_imaging"
+
+
+def test_a_random_start_that_takes_longer_than_max_time_is_refused_before_any_measurement(eds):
+    """max_time = 0.2 s at 0.01 s a position: the random start (96 positions) took 0.96 s, 4.8 times the limit, with
+    no warning (the reporter's 32 x 40 scan: 0.64 s of 0.2)."""
+    s, _, _ = eds
+    scope = VirtualMicroscope(s, dwell_time=0.01)
+    with pytest.raises(DataError, match=r"^max_time = 0.2 s: the seeded random start \(96 positions, init_fraction = "
+                                        r"0.05 of the 1920-position scan, at 0.01 s each\) alone costs 0.96 s; give "
+                                        r"an init_fraction of at most 0.0104 \(20 positions\) or a max_time of at "
+                                        r"least 0.96$"):
+        autonomous_si(scope, 3, fraction=0.5, max_time=0.2, seed=0)
+    assert scope.n_measurements == 0
+    res = autonomous_si(scope, 3, fraction=0.5, max_time=0.3, init_fraction=0.01, stable_ari=None, seed=0)
+    assert scope.n_measurements == 30 and res.stopped_by() == "time budget spent: 0.3 of 0.3 s"
+
+
+def test_spectra_that_are_not_counts_are_said_and_the_weighting_used_is_recorded(eds):
+    """Counts x 0.5 or + 0.1 switched the phase model from Poisson-weighted to unweighted PCA without a word (the
+    Bruker map: ARI 0.874 against the uint16 run). Scaled counts are weighted as decompose takes them (every value a
+    whole multiple of one quantum: the same run, bit for bit); spectra that are not counts are said once, with the
+    way to declare counts, and every run records the weighting it used."""
+    s, _, ref = eds
+    axes = [a.to_dict() for a in s.axes]
+    np.testing.assert_array_equal(phase_map(em.Signal(np.asarray(s.data, float) * 0.5, axes=axes), 3)[0], ref)
+    kw = dict(fraction=0.1, stable_ari=None, seed=0)
+    counts = autonomous_si(VirtualMicroscope(s), 3, **kw)
+    assert counts.info["poisson"] == "on (automatic: counts)"
+    half = autonomous_si(VirtualMicroscope(em.Signal(np.asarray(s.data, float) * 0.5, axes=axes)), 3, **kw)
+    np.testing.assert_array_equal(half.positions, counts.positions)
+    assert half.info["poisson"] == "on (automatic: every value a whole multiple of 0.5, scaled counts)"
+    offset = em.Signal(np.asarray(s.data, float) + 0.1, axes=axes)
+    with pytest.warns(UserWarning) as caught:
+        off = autonomous_si(VirtualMicroscope(offset), 3, **kw)
+    said = [str(w.message) for w in caught if "Poisson" in str(w.message)]
+    assert said == ["autonomous_si: Poisson weighting off (automatic: not counts: values that are not whole numbers "
+                    "(e.g. 0.1) nor whole multiples of one quantum); the phase model is an unweighted PCA, led by the "
+                    "brightest channels. For counts stored scaled or with an offset pass poisson=True (or give the "
+                    "microscope a count_scale, detector counts per unit of a value); poisson=False says they are not "
+                    "counts and silences this"]
+    assert off.info["poisson"].startswith("off (automatic: not counts")
+    declared = autonomous_si(VirtualMicroscope(offset), 3, poisson=True, **kw)
+    assert declared.info["poisson"] == "on (poisson=True)"
+    scope = VirtualMicroscope(s)
+    with pytest.raises(DataError, match="^poisson must be True or False, got 'yes'$"):
+        autonomous_si(scope, 3, poisson="yes")
+    assert scope.n_measurements == 0
 
 
 def test_the_run_gives_its_phases_as_signals_on_the_scans_axes(tmp_path):

@@ -690,6 +690,49 @@ def test_a_dose_or_time_budget_stops_the_scan(model):
             slads_scan(VirtualMicroscope(img), model, fraction=0.5, max_dose=bad)
 
 
+def test_a_random_start_that_costs_more_than_a_limit_is_refused_before_any_measurement(model):
+    """max_dose = 100 electrons at 3 electrons a position: the random start (230 positions) spent 690 electrons,
+    6.9 times the limit, with no warning; the run then said "dose budget spent: 690 of 100 electrons"."""
+    img = disc_image((96, 120), 7, 9)
+    scope = VirtualMicroscope(img, dose=3.0)
+    with pytest.raises(DataError, match=r"^max_dose = 100 electrons: the seeded random start \(230 positions, "
+                                        r"init_fraction = 0.02 of the 11520-position scan, at 3 electrons each\) "
+                                        r"alone costs 690 electrons; give an init_fraction of at most 0.00286 \(33 "
+                                        r"positions\) or a max_dose of at least 690$"):
+        slads_scan(scope, model, fraction=0.5, max_dose=100.0, seed=0)
+    assert scope.n_measurements == 0
+    # fewer positions than the model needs to start (its k) fit: only a larger limit does
+    with pytest.raises(DataError, match=rf"each\) alone costs {3 * model.k:g} electrons; give a max_dose of at "
+                                        rf"least {3 * model.k:g} \(the start takes at least {model.k} positions\)$"):
+        slads_scan(scope, model, fraction=0.5, max_dose=3.0 * model.k - 1, init_fraction=1e-4, seed=0)
+    # a start that fits exactly is measured, and the limit then stops the scan
+    res = slads_scan(scope, model, fraction=0.5, max_dose=690.0, seed=0)
+    assert res.stopped_by() == "dose budget spent: 690 of 690 electrons" and scope.n_measurements == 230
+
+
+def test_a_microscope_that_does_not_say_its_cost_per_position_is_warned_of_the_overspend(model):
+    """A user's microscope need not say what one position costs: the start cannot be priced before it is measured,
+    so its overspend is said once it is (it was not: 690 of 100 electrons, in stopped_by only)."""
+    img = disc_image((96, 120), 7, 9)
+
+    class Counter:  # a user's class: counters only, no dose or dwell_time per position
+        def __init__(self):
+            self._scope = VirtualMicroscope(img, dose=3.0)
+            self.scan_shape, self.scan_axes, self.signal_axes = self._scope.scan_shape, self._scope.scan_axes, ()
+
+        def __getattr__(self, name):
+            if name in ("n_measurements", "dose_spent", "time_spent", "measure"):
+                return getattr(self._scope, name)
+            raise AttributeError(name)
+
+    with pytest.warns(UserWarning, match=r"^max_dose = 100 electrons: the seeded random start \(230 positions\) "
+                                         r"spent 690 electrons; Counter does not say what one position costs \(its "
+                                         r"dose\), so the start could not be priced before it was measured; give a "
+                                         r"smaller init_fraction or a larger max_dose$"):
+        res = slads_scan(Counter(), model, fraction=0.5, max_dose=100.0, seed=0)
+    assert res.stopped_by() == "dose budget spent: 690 of 100 electrons"
+
+
 def test_the_stop_names_only_the_limit_that_was_spent(model):
     # with both limits set, the time budget's stop also claimed "dose budget spent: 75 of 1e+09 electrons"
     img = disc_image((48, 48), 5, 2)

@@ -36,10 +36,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.errors import DataError, check_count, check_number, check_seed, is_number
+from ..core.errors import DataError, check_count, check_flag, check_number, check_seed, is_number, warn_caller
 from ..core.registry import operation
 from ..core.signal import Signal
 from .microscope import Microscope, VirtualMicroscope, as_counts, measure
+from .patterns import check_mask
 from .slads import (
     Spending,
     _budget,
@@ -74,7 +75,8 @@ class AutonomousResult(_SavedResult):
     measurements : (n, n_channels) the spectra measured, in the order of ``positions`` (the data the dose paid
         for; (0, 0) in a file saved before runs kept them).
     history : provenance entries.
-    info : ``{"stopped_by": why the run stopped, in words}`` (:meth:`stopped_by`).
+    info : ``{"stopped_by": why the run stopped, in words}`` (:meth:`stopped_by`), and ``"poisson"``: the phase
+        model's weighting, in words (:func:`poisson_weighting`; none in a file saved before runs said it).
     axes : the scan's calibrated axes and a spectrum's (dicts), as the microscope gave them.
 
     ``phases`` and ``phase_spectra`` are the phase map and the phases' spectra as Signals on those axes (recorded
@@ -133,19 +135,52 @@ def adjusted_rand_index(a, b) -> float:
     return float(adjusted_rand_score(a.ravel(), b.ravel()))
 
 
-def _is_counts(x: np.ndarray, count_scale: float | None = None) -> bool:
-    """Whether ``x`` holds counts or scaled counts (:func:`.microscope.as_counts`); the Poisson weighting is the
-    same for scaled counts: ``X / sqrt(a b^T)`` does not change when X is scaled."""
-    return as_counts(x, count_scale) is not None
+def poisson_weighting(x: np.ndarray, count_scale: float | None = None, poisson: bool | None = None) -> tuple[bool, str]:
+    """Whether the phase model weights the spectra ``x`` as Poisson counts, and why, in words (a run's
+    ``info["poisson"]``): ``poisson`` where given (decompose's parameter); else on for counts (whole numbers, or
+    whole after the microscope's ``count_scale``: :func:`.microscope.as_counts`) and for scaled counts as
+    :func:`emscale.decompose` takes them (every value a whole multiple of one quantum: ``quantum_of``); the
+    weighting ``X / sqrt(a b^T)`` does not change when X is scaled. Off for anything else."""
+    from ..decomposition._matrix import quantum_of
+
+    if poisson is not None:
+        check_flag("poisson", poisson)
+        return bool(poisson), f"{'on' if poisson else 'off'} (poisson={bool(poisson)})"
+    if as_counts(x, count_scale) is not None:
+        return True, "on (automatic: counts" + ("" if count_scale is None else f", {count_scale:g} per unit of a "
+                                                 "value: the microscope's count_scale") + ")"
+    x = np.asarray(x, dtype=np.float64)
+    q = quantum_of(x)
+    if q is not None and np.isfinite(q):
+        return True, f"on (automatic: every value a whole multiple of {q:.6g}, scaled counts)"
+    if np.any(x < 0):
+        why = f"{int(np.count_nonzero(x < 0))} negative value(s), the lowest {float(x.min()):g}"
+    else:
+        why = (f"values that are not whole numbers (e.g. {float(x[x != np.round(x)][0]):g}) nor whole multiples of "
+               "one quantum")
+    return False, f"off (automatic: not counts: {why})"
+
+
+def _weighting(x: np.ndarray, microscope: Microscope, poisson: bool | None, where: str) -> tuple[bool, str]:
+    """:func:`poisson_weighting` of the spectra ``x`` a run decides on, said where spectra that are not counts
+    turn it off without being asked: scaled by 0.5 or offset by 0.1, the counts of the Bruker map gave another
+    phase map (ARI 0.874 against the uint16 run) with no word."""
+    on, note = poisson_weighting(x, getattr(microscope, "count_scale", None), poisson)
+    if poisson is None and not on:
+        warn_caller(f"{where}: Poisson weighting {note}; the phase model is an unweighted PCA, led by the brightest "
+                    "channels. For counts stored scaled or with an offset pass poisson=True (or give the microscope a "
+                    "count_scale, detector counts per unit of a value); poisson=False says they are not counts and "
+                    "silences this")
+    return on, note
 
 
 def _fit(spectra: np.ndarray, sig_axes, n_phases: int, n_components: int | None, seed: int,
-         weights: np.ndarray | None = None, count_scale: float | None = None):
+         weights: np.ndarray | None = None, poisson: bool = False):
     """Labels (n,) and phase spectra (n_phases, n_channels) of measured spectra (n, n_channels).
 
     ``weights``: the area each measured position stands for (its Voronoi cell in the scan), so that k-means
     on an adaptively sampled set, denser at boundaries, still estimates the phases of the whole scan.
-    ``count_scale``: the microscope's (:func:`_is_counts`).
+    ``poisson``: Keenan-Kotula weighting of the PCA (:func:`poisson_weighting`).
     """
     from ..decomposition import decompose
     from ..decomposition.kmeans import fit_kmeans
@@ -160,12 +195,12 @@ def _fit(spectra: np.ndarray, sig_axes, n_phases: int, n_components: int | None,
             for a in sig_axes
         ]
         s = Signal(spectra, axes=axes if len(axes) == spectra.ndim else None)
-        d = decompose(s, method="pca", n_components=nc, poisson=_is_counts(spectra, count_scale), seed=seed)
+        d = decompose(s, method="pca", n_components=nc, poisson=poisson, seed=seed)
         lo = np.asarray(d.loadings_array)[:, :nc]
         w = np.ones(len(lo))
     else:
         w = np.asarray(weights, dtype=np.float64)
-        lo = _weighted_loadings(spectra.reshape(len(spectra), -1), w, nc, count_scale)
+        lo = _weighted_loadings(spectra.reshape(len(spectra), -1), w, nc, poisson)
     if lo.shape[1] == 0 or not np.any(spectra):  # KMeans: "Found array with 0 feature(s)"
         raise DataError(f"the {len(spectra)} measured spectra hold no signal (every channel "
                         f"{'zero' if not np.any(spectra) else 'constant'}): there are no phases to tell apart; check "
@@ -181,12 +216,12 @@ def _fit(spectra: np.ndarray, sig_axes, n_phases: int, n_components: int | None,
     return labels.astype(np.int64), out
 
 
-def _weighted_loadings(x: np.ndarray, w: np.ndarray, nc: int, count_scale: float | None = None) -> np.ndarray:
-    """Loadings (n, nc) of the ``w``-weighted PCA of spectra ``x`` (n, n_channels), Keenan-Kotula scaled when
-    ``x`` holds counts (see the module docstring): the components are fitted to ``diag(sqrt(w)) Z``, every
-    spectrum is then projected on them unweighted."""
+def _weighted_loadings(x: np.ndarray, w: np.ndarray, nc: int, poisson: bool = False) -> np.ndarray:
+    """Loadings (n, nc) of the ``w``-weighted PCA of spectra ``x`` (n, n_channels), Keenan-Kotula scaled where
+    ``poisson`` (see the module docstring): the components are fitted to ``diag(sqrt(w)) Z``, every spectrum is
+    then projected on them unweighted."""
     x = x.astype(np.float64)
-    if _is_counts(x, count_scale):
+    if poisson:
         b = np.average(x, axis=0, weights=w)
         keep = b > 0  # channels no measured spectrum has counts in carry no information
         a = np.maximum(x.sum(axis=1), 1e-12)
@@ -242,40 +277,42 @@ def _check_scope(microscope: Microscope) -> None:
 
 
 def phase_map_from_mask(microscope: Microscope, mask, n_phases: int, n_components: int | None = None, k: int = 8,
-                        seed: int = 0):
-    """Phase map from the spectra at ``mask`` (True = measure) only: the fixed-pattern baseline.
+                        seed: int = 0, *, poisson: bool | None = None):
+    """Phase map from the spectra at ``mask`` (True = measure) only: the fixed-pattern baseline. The mask is
+    booleans or numbers 0 and 1 of the scan's shape (:func:`.patterns.check_mask`; a DataError otherwise).
+    ``poisson``: the phase model's weighting, as :func:`autonomous_si`'s.
 
     Returns (phase_map (rows, cols), spectra (n_phases, n_channels)).
     """
     _check_scope(microscope)
-    mask = np.asarray(mask, dtype=bool)
-    if mask.shape != tuple(microscope.scan_shape):
-        raise ValueError(f"mask shape {mask.shape} differs from the scan shape {tuple(microscope.scan_shape)}")
+    # cast to bool, a 0/255 image of a mask passed as one, and 0.5 or NaN everywhere measured every position
+    mask = check_mask(mask, tuple(microscope.scan_shape))
     flat = np.flatnonzero(mask)
-    if flat.size == 0:
-        raise DataError(f"the mask selects no position (all {mask.size} False): nothing to measure; True marks "
-                        "the positions to measure")
     x = measure(microscope, flat).reshape(flat.size, -1)
-    labels, spectra = _fit(x, microscope.signal_axes, n_phases, n_components, seed,
-                           count_scale=getattr(microscope, "count_scale", None))
+    on, _ = _weighting(x, microscope, poisson, "phase_map_from_mask")
+    labels, spectra = _fit(x, microscope.signal_axes, n_phases, n_components, seed, poisson=on)
     prob, _ = _spread(mask.shape, flat, labels, n_phases, k)
     return prob.argmax(axis=1).reshape(mask.shape), spectra
 
 
-def phase_map(signal: Signal, n_phases: int, n_components: int | None = None, seed: int = 0):
-    """The full-data phase map with the same model as :func:`autonomous_si` (every position measured).
+def phase_map(signal: Signal, n_phases: int, n_components: int | None = None, seed: int = 0, *,
+              poisson: bool | None = None):
+    """The full-data phase map with the same model as :func:`autonomous_si` (every position measured; ``poisson``:
+    its weighting, as :func:`autonomous_si`'s).
 
     Returns (phase_map (rows, cols), spectra (n_phases, n_channels)).
     """
     scope = VirtualMicroscope(signal)
-    return phase_map_from_mask(scope, np.ones(scope.scan_shape, dtype=bool), n_phases, n_components, seed=seed)
+    return phase_map_from_mask(scope, np.ones(scope.scan_shape, dtype=bool), n_phases, n_components, seed=seed,
+                               poisson=poisson)
 
 
 def autonomous_si(microscope: Microscope, n_phases: int, *, budget: int | None = None, fraction: float | None = 0.25,
                   init_fraction: float = 0.05, batch_size: int | None = None, n_components: int | None = None,
                   k: int = 8, explore: float = 0.3, stable_ari: float | None = 0.995, patience: int = 3,
                   weighted: bool = True, seed: int = 0, reference: np.ndarray | None = None,
-                  max_dose: float | None = None, max_time: float | None = None) -> AutonomousResult:
+                  max_dose: float | None = None, max_time: float | None = None,
+                  poisson: bool | None = None) -> AutonomousResult:
     """Measure a spectrum image adaptively until its phase map is resolved.
 
     Parameters
@@ -297,7 +334,12 @@ def autonomous_si(microscope: Microscope, n_phases: int, *, budget: int | None =
     seed : seeds the start, the decomposition and k-means.
     reference : a phase map (e.g. :func:`phase_map` of the full data) to record the ARI curve against.
     max_dose, max_time : also stop before the run spends more than this dose (electrons) or beam time (s)
-        (:class:`.slads.Spending`).
+        (:class:`.slads.Spending`); a random start that alone costs more is a DataError, before anything is
+        measured.
+    poisson : weight the phase model's PCA as Poisson counts (Keenan-Kotula, as :func:`emscale.decompose`'s
+        ``poisson``). ``None``: decided on the random start, on for counts (whole numbers, or whole after the
+        microscope's ``count_scale``) and scaled counts (whole multiples of one quantum), off with a warning for
+        anything else (:func:`poisson_weighting`). The result's ``info["poisson"]`` says which and why.
 
     Returns
     -------
@@ -321,6 +363,8 @@ def autonomous_si(microscope: Microscope, n_phases: int, *, budget: int | None =
         raise DataError(f"stable_ari must be an adjusted Rand index in (0, 1] (1: the map no longer changes at all) "
                         f"or None (run to the budget), got {stable_ari!r}")
     check_seed(seed)
+    if poisson is not None:  # before the start is measured, not after
+        check_flag("poisson", poisson)
     shape = tuple(int(v) for v in microscope.scan_shape)
     n = shape[0] * shape[1]
     asked = f"fraction = {fraction}" if budget is None else f"budget = {budget}"
@@ -332,9 +376,12 @@ def autonomous_si(microscope: Microscope, n_phases: int, *, budget: int | None =
     batch = batch_positions(batch_size, max(1, n // 100))
     reference = check_reference(reference, shape, "a phase map, for the ARI curve")
     spending = Spending(microscope, max_dose, max_time)
+    spending.check_start(n0, n, init_fraction, n_phases)
     warn_all_random(n0, budget, asked, init_fraction, "by the uncertainty of the phase map")
     flat = np.sort(np.random.default_rng(seed).choice(n, n0, replace=False))
     x = measure(microscope, flat).reshape(flat.size, -1)
+    spending.check_started(n0)
+    on, poisson_note = _weighting(x, microscope, poisson, "autonomous_si")
     order = np.full(n, -1, dtype=np.int64)
     order[flat] = 0
     seq, rec = [flat], _Record(reference)
@@ -350,13 +397,12 @@ def autonomous_si(microscope: Microscope, n_phases: int, *, budget: int | None =
             spectra=spectra, probabilities=p.reshape(shape + (n_phases,)), order=order.reshape(shape),
             positions=np.stack(np.divmod(pos, shape[1]), axis=1), fractions=np.asarray(rec.frac),
             stability=np.asarray(rec.stab), ari=np.asarray(rec.ari), measurements=x[: pos.size],
-            info={"stopped_by": stopped_by}, axes=run_axes(microscope))
+            info={"stopped_by": stopped_by, "poisson": poisson_note}, axes=run_axes(microscope))
 
     try:
         while True:
             w = _voronoi_weights(shape, flat) if weighted else None
-            labels, spectra = _fit(x, microscope.signal_axes, n_phases, n_components, seed, w,
-                                   getattr(microscope, "count_scale", None))
+            labels, spectra = _fit(x, microscope.signal_axes, n_phases, n_components, seed, w, on)
             prob, d1 = _spread(shape, flat, labels, n_phases, k)
             rec.add(prob.argmax(axis=1), measured)
             if flat.size >= budget or rec.stable(stable_ari, patience):
@@ -385,7 +431,7 @@ def autonomous_spectrum_imaging(s: Signal, n_phases: int, *, fraction: float | N
                                 n_components: int | None = None, k: int = 8, explore: float = 0.3,
                                 stable_ari: float | None = 0.995, patience: int = 3, weighted: bool = True,
                                 noise_dose: float | None = None, seed: int = 0, max_dose: float | None = None,
-                                max_time: float | None = None) -> AutonomousResult:
+                                max_time: float | None = None, poisson: bool | None = None) -> AutonomousResult:
     """:func:`autonomous_si` on a virtual microscope serving the recorded spectrum image ``s`` (a replayable run).
 
     ``noise_dose``: dose-scaled Poisson noise of the virtual microscope (``None``: the recorded counts); ``seed``
@@ -396,7 +442,7 @@ def autonomous_spectrum_imaging(s: Signal, n_phases: int, *, fraction: float | N
     return autonomous_si(scope, n_phases, budget=budget, fraction=fraction, init_fraction=init_fraction,
                          batch_size=batch_size, n_components=n_components, k=k, explore=explore,
                          stable_ari=stable_ari, patience=patience, weighted=weighted, seed=seed,
-                         max_dose=max_dose, max_time=max_time)
+                         max_dose=max_dose, max_time=max_time, poisson=poisson)
 
 
 class _Record:

@@ -44,6 +44,8 @@ class Microscope(Protocol):
     returns scaled counts. Policies weight spectra as counts when the values times this scale are whole
     numbers; without it, when the values themselves are (as a real detector's are). ``count_offset``: the value
     of zero counts (a dark level; 0 without it), for an interface whose values are ``offset + counts / scale``.
+    ``dose`` and ``dwell_time``: electrons and seconds one position costs, so that a run's ``max_dose`` /
+    ``max_time`` refuses a random start it cannot pay for before measuring it (without them it is said after).
     """
 
     scan_shape: tuple[int, int]

@@ -295,18 +295,56 @@ def check_init_fraction(init_fraction) -> float:
 
 class Spending:
     """A run's dose and time limits (``max_dose`` electrons, ``max_time`` seconds; None: none), kept from the
-    microscope's own counters (``dose_spent``, ``time_spent``) as they stand when the run starts. The random start
-    is measured whatever it costs; after it each batch is cut to the positions the rest of every limit pays for at
-    the cost per position so far, and the run stops when that is none."""
+    microscope's own counters (``dose_spent``, ``time_spent``) as they stand when the run starts. A random start
+    that alone costs more than a limit is refused before it is measured (:meth:`check_start`); after it each batch
+    is cut to the positions the rest of every limit pays for at the cost per position so far, and the run stops
+    when that is none."""
+
+    # limit, the counter it reads, the microscope's cost of one position (optional: a user's class may not say)
+    KINDS = (("max_dose", "dose_spent", "dose", "electrons"), ("max_time", "time_spent", "dwell_time", "s"))
 
     def __init__(self, microscope: Microscope, max_dose, max_time):
-        self.scope, self.limits = microscope, []
-        for name, limit, attr, unit in (("max_dose", max_dose, "dose_spent", "electrons"),
-                                        ("max_time", max_time, "time_spent", "s")):
+        self.scope, self.limits, self.cost_attr = microscope, [], {}
+        for (name, attr, cost, unit), limit in zip(self.KINDS, (max_dose, max_time), strict=True):
             check_positive(name, limit, f"{unit} this run may spend", optional=True)
             if limit is None:
                 continue
             self.limits.append((name, float(limit), attr, unit, float(getattr(microscope, attr))))
+            self.cost_attr[attr] = cost
+
+    def check_start(self, n0: int, n_pixels: int, init_fraction: float, minimum: int) -> None:
+        """Refuse a random start of ``n0`` positions (of at least ``minimum``, of an ``n_pixels`` scan) that alone
+        costs more than a limit, before anything is measured, where the microscope says what one position costs
+        (``dose``, ``dwell_time``). It was measured whatever it cost: 690 electrons at max_dose = 100, with a word in
+        ``stopped_by`` only ("dose budget spent: 690 of 100 electrons")."""
+        for name, limit, attr, unit, _ in self.limits:
+            each = self._cost_per_position(attr)
+            if each is None or n0 * each <= limit * (1 + 1e-9):  # rounding: 20 x 0.01 s is not over 0.2 s
+                continue
+            cost = n0 * each
+            fits = int(np.floor(limit / each * (1 + 1e-9)))
+            way = (f"an init_fraction of at most {fits / n_pixels:.3g} ({fits} positions) or a {name} of at least "
+                   f"{cost:g}" if fits >= minimum else
+                   f"a {name} of at least {cost:g} (the start takes at least {minimum} positions)")
+            raise DataError(f"{name} = {limit:g} {unit}: the seeded random start ({n0} positions, init_fraction = "
+                            f"{init_fraction:g} of the {n_pixels}-position scan, at {each:g} {unit} each) alone "
+                            f"costs {cost:g} {unit}; give {way}")
+
+    def check_started(self, n0: int) -> None:
+        """Say a random start of ``n0`` positions that spent more than a limit, where the microscope did not say what
+        one position costs (:meth:`check_start` could not price it)."""
+        for name, limit, attr, unit, start in self.limits:
+            spent = float(getattr(self.scope, attr)) - start
+            if self._cost_per_position(attr) is None and spent > limit:
+                warnings.warn(f"{name} = {limit:g} {unit}: the seeded random start ({n0} positions) spent {spent:g} "
+                              f"{unit}; {type(self.scope).__name__} does not say what one position costs (its "
+                              f"{self.cost_attr[attr]}), so the start could not be priced before it was measured; "
+                              f"give a smaller init_fraction or a larger {name}", UserWarning, stacklevel=3)
+
+    def _cost_per_position(self, attr: str) -> float | None:
+        """The microscope's ``dose`` or ``dwell_time`` (for the counter ``attr``): None where it does not say."""
+        each = getattr(self.scope, self.cost_attr[attr], None)
+        return float(each) if is_number(each) else None
 
     def _room(self, limit: float, attr: str, start: float, n_done: int) -> float:
         spent = float(getattr(self.scope, attr)) - start
@@ -405,7 +443,8 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
     seed : seeds the start.
     reference : the true image, to record the PSNR curve (benchmarks; a real scan has none).
     max_dose, max_time : also stop before the run spends more than this dose (electrons) or beam time (s), by the
-        microscope's ``dose_spent`` / ``time_spent`` counters from the run's start (:class:`Spending`).
+        microscope's ``dose_spent`` / ``time_spent`` counters from the run's start (:class:`Spending`); a random
+        start that alone costs more is a DataError, before anything is measured.
     denoise : when the microscope declares its values detector counts (its ``count_scale``; a simulated dose does),
         the reconstruction (and the PSNR curve) shrinks each measured value towards its measured neighbours by its
         shot noise (:func:`.slads_features.denoise_counts`); False keeps measured values as they are. SLADS
@@ -445,8 +484,10 @@ def slads_scan(microscope: Microscope, model: ERDModel, budget: int | None = Non
     reference = check_reference(reference, shape, "the true image, for the PSNR curve")
     spending = Spending(microscope, max_dose, max_time)
     flat = _start(n, budget, init_fraction, model.k, seed)
+    spending.check_start(flat.size, n, init_fraction, model.k)
     warn_all_random(flat.size, budget, asked, init_fraction, "by the model")
     vals = measure(microscope, flat)
+    spending.check_started(flat.size)
     count_scale = getattr(microscope, "count_scale", None)
     count_offset = float(getattr(microscope, "count_offset", 0.0) or 0.0)  # a dark level: values are counts above it
     counts = as_counts(vals, count_scale, count_offset)
