@@ -170,7 +170,7 @@ def test_warnings_are_one_line_like_errors(monkeypatch, capsys):
 
     import emscale.cli as cli
 
-    def warns(args, debug):
+    def warns(args, debug, received):
         warnings.warn("the counts are few", UserWarning, stacklevel=1)
         return 0
 
@@ -309,6 +309,32 @@ def test_sigterm_during_convert_removes_the_temporary_store_and_exits_143(tmp_pa
     proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 143, (proc.returncode, proc.stderr)
     assert proc.stderr.strip().endswith("emscale: terminated (SIGTERM)"), proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.zarr"]
+
+
+@pytest.mark.parametrize("sig, surfaced, code, said", [
+    ("SIGINT", "", 130, "emscale: interrupted (SIGINT)"),
+    ("SIGTERM", "SystemError('CPUDispatcher(<function _sweep_dense4>) returned a result with an exception set')",
+     143, "emscale: terminated (SIGTERM)"),
+])
+def test_a_signal_is_reported_as_itself_whatever_it_surfaced_as(tmp_path, sig, surfaced, code, said):
+    """Ctrl-C exited 130 with nothing said (typer turns the KeyboardInterrupt into an exit code); SIGTERM inside a
+    numba kernel (NMF) surfaced as a SystemError and said "emscale: error: SystemError: CPUDispatcher(...) returned
+    a result with an exception set", exit 1. Either way what was being written is removed."""
+    em.Signal(np.arange(40 * 8 * 64, dtype=np.uint16).reshape(40, 8, 64)).save(tmp_path / "in.zarr")
+    script = (
+        "import os, signal, sys\n"
+        "from emscale.engine.progress import ProgressBar\n"
+        "def at_first_partition(self, done, total):\n"
+        "    try:\n"
+        f"        os.kill(os.getpid(), signal.{sig})\n"
+        "    except BaseException:\n"
+        f"        {'raise ' + surfaced if surfaced else 'raise'}\n"
+        "ProgressBar.__call__ = at_first_partition\n"
+        "from emscale.cli import main\n"
+        "sys.exit(main(['convert', 'in.zarr', 'out.zarr', '--chunks', '4,8,64']))\n")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stderr.strip().splitlines()[-1:]) == (code, [said]), proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.zarr"]
 
 
