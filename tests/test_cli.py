@@ -352,6 +352,23 @@ def test_convert_keeps_stdout_for_its_result_and_shows_no_bar_before_the_input_i
     assert proc.stderr == "emscale: error: empty.dm4: the file is empty\n", proc.stderr
 
 
+def test_verify_checks_a_results_content_digest(tmp_path, capsys):
+    """`emscale verify d.npz` of a saved result (which carries a content digest since result version 2) said "not an
+    emscale zarr store ... `emscale convert` makes a store of it", exit 2."""
+    s = em.Signal(np.random.default_rng(0).poisson(5.0, (6, 5, 32)).astype(np.float32))
+    p = s.decompose("pca", n_components=2).save(tmp_path / "d.npz")
+    code, out, err = run(capsys, "verify", str(p))
+    digest = json.loads(bytes(np.load(p)["meta"]))["sha256"]
+    assert (code, err) == (0, ""), err
+    assert out == (f"{p}: OK, an emscale result (emscale-decomposition): its {len(np.load(p).files) - 1} arrays and "
+                   f"description match the content digest recorded when it was saved (sha256 {digest[:12]}...)\n")
+    with np.load(p) as z:
+        members = {k: z[k] for k in z.files}
+    np.savez(tmp_path / "edited.npz", **members | {"factors": members["factors"] + 1})
+    code, out, err = run(capsys, "verify", str(tmp_path / "edited.npz"))
+    assert code == 2 and "no longer match the digest recorded when it was saved: edited or damaged" in err, err
+
+
 def test_info_shows_what_loading_warned_of(tmp_path, capsys):
     """`emscale info` silenced every load warning: a file whose axes share a name showed the renamed axes without
     saying why. A store's missing checksum table is said on its "data:" line, not twice."""

@@ -161,11 +161,18 @@ def info(file: Path = typer.Argument(..., help="A vendor file or an emscale .zar
 
 
 @app.command()
-def verify(file: Path = typer.Argument(..., help="An emscale .zarr store.")):
+def verify(file: Path = typer.Argument(..., help="An emscale .zarr store, or a result's .npz.")):
     """Read every chunk of FILE, check each against its checksum, the numbers against their recorded digest and the
-    axes, dtype, type and metadata against theirs."""
+    axes, dtype, type and metadata against theirs; of a result (.npz), its numbers and description against the
+    content digest it was saved with."""
+    from .core.result import result_kind, verify_result
     from .io import verify as _verify
 
+    if result_kind(file):
+        r = verify_result(file)
+        typer.echo(f"{file}: OK, an emscale result ({r['kind']}): its {r['arrays']} arrays and description match the "
+                   f"content digest recorded when it was saved (sha256 {r['sha256'][:12]}...)")
+        return
     result = _verify(file)
     checked = ["chunk checksums"] * result["checksums"] + ["data digest"] + ["metadata digests"] * result["meta"]
     kind = ", ".join(checked[:-1]) + " and " + checked[-1] if len(checked) > 1 else checked[0]
