@@ -170,7 +170,7 @@ def test_warnings_are_one_line_like_errors(monkeypatch, capsys):
 
     import emscale.cli as cli
 
-    def warns(args, debug):
+    def warns(args, debug, received):
         warnings.warn("the counts are few", UserWarning, stacklevel=1)
         return 0
 
@@ -296,19 +296,33 @@ def test_run_errors_name_the_recipe_file_and_line_with_no_bar_before_the_run(vel
     assert not (tmp_path / "out").exists()
 
 
-def test_sigterm_during_convert_removes_the_temporary_store_and_exits_143(tmp_path):
+@pytest.mark.parametrize("sig, surfaced, code, said", [
+    ("SIGTERM", "", 143, "emscale: terminated (SIGTERM)"),
+    ("SIGINT", "", 130, "emscale: interrupted (SIGINT)"),
+    ("SIGTERM", "SystemError('CPUDispatcher(<function _sweep_dense4>) returned a result with an exception set')",
+     143, "emscale: terminated (SIGTERM)"),
+])
+def test_a_signal_during_convert_removes_the_temporary_store_and_is_reported_as_itself(tmp_path, sig, surfaced,
+                                                                                       code, said):
     """SIGTERM (a timeout, SLURM) ended a conversion at once and left its hidden temporary store (156 MB of a real
-    one) beside the output; Ctrl-C left nothing. The signal is sent at the first partition written."""
+    one) beside the output; Ctrl-C left nothing, but exited 130 with nothing said (typer turns the KeyboardInterrupt
+    into an exit code); SIGTERM inside a numba kernel (NMF) surfaced as a SystemError and said "emscale: error:
+    SystemError: CPUDispatcher(...) returned a result with an exception set", exit 1. The signal is sent at the
+    first partition written."""
     em.Signal(np.arange(40 * 8 * 64, dtype=np.uint16).reshape(40, 8, 64)).save(tmp_path / "in.zarr")
     script = (
         "import os, signal, sys\n"
         "from emscale.engine.progress import ProgressBar\n"
-        "ProgressBar.__call__ = lambda self, done, total: os.kill(os.getpid(), signal.SIGTERM)\n"
+        "def at_first_partition(self, done, total):\n"
+        "    try:\n"
+        f"        os.kill(os.getpid(), signal.{sig})\n"
+        "    except BaseException:\n"
+        f"        {'raise ' + surfaced if surfaced else 'raise'}\n"
+        "ProgressBar.__call__ = at_first_partition\n"
         "from emscale.cli import main\n"
         "sys.exit(main(['convert', 'in.zarr', 'out.zarr', '--chunks', '4,8,64']))\n")
     proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 143, (proc.returncode, proc.stderr)
-    assert proc.stderr.strip().endswith("emscale: terminated (SIGTERM)"), proc.stderr
+    assert (proc.returncode, proc.stderr.strip().splitlines()[-1:]) == (code, [said]), proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.zarr"]
 
 
@@ -324,6 +338,23 @@ def test_convert_keeps_stdout_for_its_result_and_shows_no_bar_before_the_input_i
     proc = subprocess.run([*cmd, "empty.dm4", "x.zarr"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr == "emscale: error: empty.dm4: the file is empty\n", proc.stderr
+
+
+def test_verify_checks_a_results_content_digest(tmp_path, capsys):
+    """`emscale verify d.npz` of a saved result (which carries a content digest since result version 2) said "not an
+    emscale zarr store ... `emscale convert` makes a store of it", exit 2."""
+    s = em.Signal(np.random.default_rng(0).poisson(5.0, (6, 5, 32)).astype(np.float32))
+    p = s.decompose("pca", n_components=2).save(tmp_path / "d.npz")
+    code, out, err = run(capsys, "verify", str(p))
+    digest = json.loads(bytes(np.load(p)["meta"]))["sha256"]
+    assert (code, err) == (0, ""), err
+    assert out == (f"{p}: OK, an emscale result (emscale-decomposition): its {len(np.load(p).files) - 1} arrays and "
+                   f"description match the content digest recorded when it was saved (sha256 {digest[:12]}...)\n")
+    with np.load(p) as z:
+        members = {k: z[k] for k in z.files}
+    np.savez(tmp_path / "edited.npz", **members | {"factors": members["factors"] + 1})
+    code, out, err = run(capsys, "verify", str(tmp_path / "edited.npz"))
+    assert code == 2 and "no longer match the digest recorded when it was saved: edited or damaged" in err, err
 
 
 def test_info_shows_what_loading_warned_of(tmp_path, capsys):

@@ -161,11 +161,18 @@ def info(file: Path = typer.Argument(..., help="A vendor file or an emscale .zar
 
 
 @app.command()
-def verify(file: Path = typer.Argument(..., help="An emscale .zarr store.")):
+def verify(file: Path = typer.Argument(..., help="An emscale .zarr store, or a result's .npz.")):
     """Read every chunk of FILE, check each against its checksum, the numbers against their recorded digest and the
-    axes, dtype, type and metadata against theirs."""
+    axes, dtype, type and metadata against theirs; of a result (.npz), its numbers and description against the
+    content digest it was saved with."""
+    from .core.result import result_kind, verify_result
     from .io import verify as _verify
 
+    if result_kind(file):
+        r = verify_result(file)
+        typer.echo(f"{file}: OK, an emscale result ({r['kind']}): its {r['arrays']} arrays and description match the "
+                   f"content digest recorded when it was saved (sha256 {r['sha256'][:12]}...)")
+        return
     result = _verify(file)
     checked = ["chunk checksums"] * result["checksums"] + ["data digest"] + ["metadata digests"] * result["meta"]
     kind = ", ".join(checked[:-1]) + " and " + checked[-1] if len(checked) > 1 else checked[0]
@@ -482,10 +489,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning expected errors into one line on stderr."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
-    with warnings.catch_warnings(), _sigterm_exits():  # restores the standard display on return
+    # restores the standard display and signal handlers on return
+    with warnings.catch_warnings(), _signals_noted() as received:
         if not debug:
             warnings.showwarning = _warning_line
-        return _main(args, debug)
+        return _main(args, debug, received)
 
 
 class _Terminated(SystemExit):
@@ -495,22 +503,52 @@ class _Terminated(SystemExit):
     hidden temporary store (hundreds of MB) behind."""
 
 
+# what a process ended by each signal says, as its last line on stderr
+_SIGNAL_SAID = {"SIGTERM": "terminated (SIGTERM)", "SIGINT": "interrupted (SIGINT)"}
+
+
 @contextlib.contextmanager
-def _sigterm_exits():
+def _signals_noted():
+    """SIGTERM raised as :class:`_Terminated`, Ctrl-C as Python's KeyboardInterrupt (what catches it, the viewer's
+    stop, still does); each one received is noted in the list yielded, for :func:`_main` to report it as itself
+    whatever it surfaced as: typer turns a KeyboardInterrupt into exit code 130, said nowhere, and a numba kernel
+    (NMF's) that the signal interrupts raises "SystemError: CPUDispatcher(...) returned a result with an exception
+    set"."""
     import signal
 
+    received: list[signal.Signals] = []
+
     def terminated(signum, frame):
+        received.append(signal.Signals(signum))
         raise _Terminated(128 + signum)
 
+    def interrupted(signum, frame):
+        received.append(signal.Signals(signum))
+        raise KeyboardInterrupt
+
+    handlers = {signal.SIGTERM: terminated}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where it is ignored (a background job)
+        handlers[signal.SIGINT] = interrupted
     try:
-        previous = signal.signal(signal.SIGTERM, terminated)
+        previous = {s: signal.signal(s, h) for s, h in handlers.items()}
     except ValueError:  # not the main thread (main() called from a thread): signals cannot be caught there
-        yield
+        yield received
         return
     try:
-        yield
+        yield received
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _ended_by(sig) -> None:
+    """Ends the process as the signal ``sig`` would have, its one line said: the clean-up ran on the way here; a
+    thread stuck in a read (a store's chunk that is a pipe) would keep the process alive after main returned, as it
+    did until a SIGKILL."""
+    print(f"emscale: {_SIGNAL_SAID[sig.name]}", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(128 + sig)
 
 
 def _warning_line(message, category, filename, lineno, file=None, line=None):
@@ -518,16 +556,22 @@ def _warning_line(message, category, filename, lineno, file=None, line=None):
     print(f"emscale: warning: {message}", file=sys.stderr if file is None else file)
 
 
-def _main(args: list[str], debug: bool) -> int:
+def _main(args: list[str], debug: bool, received: list) -> int:
     try:
         rc = app(args=args, standalone_mode=False)  # returns the code of a typer.Exit
-    except _Terminated as exc:
-        print("emscale: terminated (SIGTERM)", file=sys.stderr)
-        # the clean-up ran on the way here; a thread stuck in a read (a store's chunk that is a pipe) would keep the
-        # process alive after main returned, as it did until a SIGKILL: ended now, as the signal would have
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(int(exc.code))
+    except BaseException:
+        if received:  # whatever the signal surfaced as: a numba kernel's SystemError, a reader's "cannot read"
+            _ended_by(received[-1])
+        return _error_code(debug)
+    if received and rc == 128 + received[-1]:  # typer's exit code 130 for Ctrl-C's KeyboardInterrupt
+        _ended_by(received[-1])
+    return rc if isinstance(rc, int) else 0
+
+
+def _error_code(debug: bool) -> int:
+    """The exit code of the exception being handled, said in one line on stderr."""
+    try:
+        raise
     except SystemExit as exc:  # typer/click exits for --help and usage errors
         return int(exc.code or 0)
     except (EmscaleError, OSError, ValueError, KeyError) as exc:
@@ -553,7 +597,6 @@ def _main(args: list[str], debug: bool) -> int:
             raise
         print(f"emscale: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

@@ -61,6 +61,24 @@ def test_an_empty_or_unknown_file_is_named(tmp_path, real_dir):
         em.load(odd)
 
 
+@pytest.mark.parametrize("read", ["lazy", "eager", "convert"])
+def test_a_npy_of_python_objects_is_refused_for_what_it_is(tmp_path, read):
+    """An object-dtype .npy (pickled objects) was "could not be read (corrupt or truncated?) -- numpy:
+    NotImplementedError: Can not use auto rechunking with object dtype" lazily (info, history, convert) and
+    "... (corrupt or truncated?) -- numpy: ValueError: Object arrays cannot be loaded when allow_pickle=False"
+    eagerly (run)."""
+    evil = tmp_path / "evil.npy"
+    np.save(evil, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    with pytest.raises(FileFormatError) as err:
+        if read == "convert":
+            em.convert(evil, tmp_path / "e.zarr")
+        else:
+            em.load(evil, lazy=read == "lazy")
+    assert str(err.value).startswith(f"{evil}: a .npy of Python objects (dtype object), not of numbers"), err.value
+    assert "allow_pickle=False" in str(err.value) and "corrupt" not in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.npy"]
+
+
 @pytest.mark.parametrize("name, renamed, said", [
     ("EELS_SI.dm4", "x.bcf", "a Gatan DM4 file, not of a .bcf file"),
     ("test-EELS_spectrum.dm3", "x.emd", "a Gatan DM3 file, not of a .emd file"),

@@ -253,6 +253,41 @@ def test_recipe_from_history_reproduces_the_signal(sample, tmp_path):
     np.testing.assert_array_equal(res.signal.data, done.data)
 
 
+def test_a_history_through_results_exports_each_results_of_and_reproduces_the_labels(sample, tmp_path):
+    """The labels of a clustering of a decomposition (a result of a result): the export left out ``of =`` and then
+    refused its own recipe, "<recipe>:32: labels needs of = the name of an earlier result step (nmf,
+    nmf_clusters)", while em.replay of the same history ran."""
+    folder, _, _ = sample
+    labels = em.load(folder / "eds.zarr").isig[0.2:9.0].decompose("pca", n_components=3).cluster(3).labels
+    text = recipe_from_history(labels.history)
+    assert [(st.op, st.name, st.of) for st in parse(text).steps] == [
+        ("isig", None, None), ("decompose", "pca", None), ("cluster", "pca_clusters", "pca"),
+        ("labels", "pca_clusters_labels", "pca_clusters")]
+    res = run_recipe(_write(tmp_path, text), tmp_path / "out", report=False)
+    np.testing.assert_array_equal(res.results["pca_clusters_labels"].data, labels.data)
+
+
+def test_a_signal_step_after_a_result_step_is_no_recipe(sample):
+    """A recipe's signal steps work on its input's chain, never on a result: a sum of the loadings was exported as
+    a sum of the input, other numbers with no word."""
+    folder, _, _ = sample
+    maps = em.load(folder / "eds.zarr").decompose("pca", n_components=3).loadings.sum("x")
+    with pytest.raises(RecipeError, match=r"^history entry 3 \(sum\) works on what 'pca_loadings' made"):
+        recipe_from_history(maps.history)
+
+
+def test_an_exported_recipe_that_fails_its_check_is_named_as_the_export_not_as_a_recipe_file(sample):
+    """The export's check of its own text named "<recipe>:5", a file the user never saw."""
+    folder, _, _ = sample
+    history = [dict(e) for e in em.load(folder / "eds.zarr").sum("x").history]
+    history[-1]["op"] = "frobnicate"  # an operation of another emscale
+    with pytest.raises(RecipeError) as err:
+        recipe_from_history(history)
+    assert "<recipe>" not in str(err.value)
+    assert str(err.value).startswith("the recipe exported from this history") and "unknown step 'frobnicate'" in str(
+        err.value)
+
+
 def test_a_mask_made_in_memory_cannot_go_into_a_recipe_and_the_error_says_so_in_one_line(sample):
     # it failed deep in the TOML writer with the array's repr: 120 lines of the error, each 'emscale: error:'
     folder, _, _ = sample

@@ -81,6 +81,13 @@ def _content_digest(described: dict, arrays: dict) -> str:
 
 
 def _read(path) -> tuple[dict, dict]:
+    raw, arrays, _ = _checked(path)
+    return codec.decode(raw), arrays
+
+
+def _checked(path) -> tuple[dict, dict, str | None]:
+    """A result file's description (as stored), its arrays and the digest recorded with them (None in a file of
+    version 1), checked against each other."""
     try:
         with np.load(path, allow_pickle=False) as z:
             raw = json.loads(bytes(z["meta"]))
@@ -96,7 +103,18 @@ def _read(path) -> tuple[dict, dict]:
     if recorded is not None and recorded != _content_digest(raw, arrays):
         raise FileFormatError(f"{path}: its numbers or description no longer match the digest recorded when it was "
                               "saved: edited or damaged; not read")
-    return codec.decode(raw), arrays
+    return raw, arrays, recorded
+
+
+def verify_result(path) -> dict:
+    """Check a saved result's numbers and description against the content digest recorded when it was saved
+    (``emscale verify``). Returns ``{"path", "kind", "arrays", "sha256"}`` (``"arrays"``: how many); raises
+    ``FileFormatError`` naming the file where they differ, or where it has no digest (version 1)."""
+    raw, arrays, recorded = _checked(path)
+    if recorded is None:
+        raise FileFormatError(f"{path}: a result of version 1, saved without a content digest: nothing to verify it "
+                              "against (it loads as before)")
+    return {"path": str(path), "kind": raw.get("format"), "arrays": len(arrays), "sha256": recorded}
 
 
 def load_npz(path, kind: str) -> tuple[dict, dict]:

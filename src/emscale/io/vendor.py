@@ -89,12 +89,32 @@ def _probe_sfs(path: Path) -> None:
                               f"{max(ends)})")
 
 
+def _refuse_objects(path: Path) -> None:
+    """A .npy of Python objects is read by unpickling them, which can run any code the file holds: refused by its
+    header, for every command alike. Its reader said "could not be read (corrupt or truncated?)" of it, with
+    "NotImplementedError: Can not use auto rechunking with object dtype" lazily (info, history, convert)."""
+    if path.suffix.lower() != ".npy":
+        return
+    header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    try:
+        with open(path, "rb") as f:
+            dtype = header[np.lib.format.read_magic(f)](f)[2]
+    except Exception:  # noqa: BLE001 - a damaged header, or one of version 3: the reader says what it finds
+        return
+    if dtype.hasobject:
+        raise FileFormatError(f"{path}: a .npy of Python objects (dtype {dtype}), not of numbers: reading it would "
+                              "unpickle them, which can run any code the file holds, and emscale reads with "
+                              "allow_pickle=False; save the numbers as a numeric array (np.save of a float or "
+                              "integer array)")
+
+
 def read_vendor(path: Path, lazy: bool = False, **reader_kwargs) -> list[dict]:
     """Signal dictionaries from RosettaSciIO, trying each reader that claims the extension."""
     import importlib
 
     if path.stat().st_size == 0:
         raise FileFormatError(f"{path}: the file is empty")
+    _refuse_objects(path)
     errors, rejected = [], []
     for plugin in _readers_for(path):
         try:

@@ -35,6 +35,7 @@ from .schema import (
     _NOT_PARAMS,
     Recipe,
     RecipeError,
+    default_name,
     format_key,
     load_recipe,
     operation_for,
@@ -706,11 +707,36 @@ def recipe_from_history(history: list[dict]) -> str:
         if k in params:
             inp[k] = params[k]
     steps = []
+    made = None  # the name of the result the step before made; None: it changed the signal
     for i, e in enumerate(history[1:], start=1):
         op = e["op"]
         if op == _history.UNRECORDED:  # a recipe of the other steps would silently give other numbers
             raise RecipeError(f"{_history.unrecorded_step(i, e)}: no recipe can reproduce it")
-        steps.append({"op": op, **_recipe_params(op, codec.decode(e.get("params", {})), f"history entry {i}")})
+        params = _recipe_params(op, codec.decode(e.get("params", {})), f"history entry {i}")
+        of, made = _on_what_came_before(op, params, made, f"history entry {i} ({op})")
+        steps.append({"op": op, **({"of": of} if of else {}), **params})
     text = to_toml(inp, steps, comment="emscale recipe exported from a signal's history")
-    parse(text)  # what we export must be a valid recipe
+    try:  # what we export must be a valid recipe
+        parse(text, label="exported recipe")
+    except RecipeError as exc:  # its line numbers are those of a text nobody was shown
+        raise RecipeError(f"the recipe exported from this history does not pass a recipe's check (a step of another "
+                          f"emscale, or a defect of the export; em.replay(history) re-runs the history itself):\n"
+                          f"{exc}") from None
     return text
+
+
+def _on_what_came_before(op: str, params: dict, made: str | None, where: str) -> tuple[str | None, str | None]:
+    """Each entry of a history works on what the entry before made (``made``: the name of a result, None for the
+    signal); in a recipe a step on a result names it, and the other steps work on the signal. Returns the step's
+    ``of`` and the name of the result it makes (the one :func:`.schema.parse` gives it; None: it changes the
+    signal)."""
+    operation = operation_for(op)
+    if operation is None:
+        return None, None  # parse() names the unknown operation
+    if operation.on is None and made is not None:  # a recipe would run it on its input's chain: other numbers
+        raise RecipeError(f"{where} works on what {made!r} made, a result; a recipe's signal steps work on its "
+                          "input's chain, so no recipe can reproduce it (em.replay(history) can)")
+    of = made if operation.on is not None else None
+    if operation.on is not None or not operation.returns_signal:
+        return of, default_name(op, params, of)
+    return of, None

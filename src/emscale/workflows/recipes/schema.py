@@ -290,6 +290,14 @@ def output_name(where: str, value, suffix: str = "") -> str:
     return value
 
 
+def default_name(op: str, params: dict, of: str | None = None) -> str:
+    """The name of a result step that names none: the operation's own (``decompose``: its method), else
+    ``<of>_<op>`` for one on a result (``nmf_loadings``), else the operation's name."""
+    operation = operation_for(op)
+    values = {k: p.default for k, p in operation.parameters.items()} | params | {"of": of}
+    return (operation.result_name or ("{of}_" + op if of else op)).format(**values)
+
+
 def _parse_step(i: int, raw: dict, where: str, line: int | None, names: set[str]) -> Step:
     """One step, checked against the registered operation it names; ``names`` collects result names."""
     params = dict(raw)
@@ -324,8 +332,7 @@ def _parse_step(i: int, raw: dict, where: str, line: int | None, names: set[str]
                  if not (keyless and p.endswith("needs parameter 'key'"))]
     if operation.on is not None or not operation.returns_signal:
         if name is None:
-            values = {k: p.default for k, p in operation.parameters.items()} | params | {"of": of}
-            name = (operation.result_name or ("{of}_" + op if of else op)).format(**values)
+            name = default_name(op, params, of)
         try:
             output_name(f"{where}: name", name)
         except RecipeError as exc:
@@ -344,10 +351,10 @@ def _parse_step(i: int, raw: dict, where: str, line: int | None, names: set[str]
     return Step(op, params, name=name, of=of, line=line)
 
 
-def parse(text: str, source: Path | None = None) -> Recipe:
+def parse(text: str, source: Path | None = None, label: str = "<recipe>") -> Recipe:
     """Parse and validate a whole recipe; every problem found is reported in one :class:`RecipeError`, one line
-    each, naming the line and key."""
-    label = str(source) if source else "<recipe>"
+    each, naming the line and key (in ``source``, else in the text ``label`` names)."""
+    label = str(source) if source else label
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
