@@ -26,14 +26,23 @@ from typing import Literal
 
 import numpy as np
 
-from ..core.errors import DataError, check_seed
+from ..core.errors import DataError, check_seed, warn_caller
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 from .phantoms import project_volume
 from .purevoxels import fit_loadings_kl, pure_voxel_unmixing
 from .reconstruct import METHODS, reconstruct_tomogram
 from .slicesolver import check_n_iter, iterations_as_run, n_iter_before_recorded
-from .tiltseries import axis_record, check_tilt_axis, check_tilts, checked_angles, shift_on, tilt_series
+from .tilt_axis import resolve_tilt_axis
+from .tiltseries import (
+    axis_record,
+    check_tilt_axis,
+    check_tilt_axis_name,
+    check_tilts,
+    checked_angles,
+    shift_on,
+    tilt_series,
+)
 
 
 @dataclass
@@ -66,32 +75,58 @@ def _check(s: Signal) -> None:
         )
 
 
-def _geometry(s: Signal) -> tuple[np.ndarray, str, float]:
-    """The series' tilt angles, tilt axis and axis shift: what reconstructs its maps and projects volumes back."""
-    meta = s.metadata.get("Tomography", {})
-    return s.axis("tilt").values, meta.get("tilt_axis", "y"), shift_on(s.axes[1:3], meta)
+def check_spectral_tilt_axis(tilt_axis) -> None:
+    """``"auto"``, ``"y"``, ``"x"`` (:func:`.tiltseries.check_tilt_axis_name`), or None: the axis of a step recorded
+    before ``tilt_axis``."""
+    if tilt_axis is not None:
+        check_tilt_axis_name(tilt_axis)
 
 
-def _check_geometry(s: Signal) -> None:
-    """The series' tilts, tilt axis and axis shift checked as :func:`.tiltseries.tilt_series` checks them (and a
-    warning of angles that look like radians given), before the decomposition: on a series of one tilt it ran
-    4 s of NMF (minutes on a large series) before the first reconstruction refused it."""
-    angles, tilt_axis, shift = _geometry(s)
+def _geometry(s: Signal, tilt_axis: str | None) -> tuple[np.ndarray, str, float, dict]:
+    """The series' tilt angles, tilt axis and axis shift (what reconstructs its maps and projects volumes back) and
+    the evidence of the axis (:func:`.tilt_axis.resolve_tilt_axis` on the counts summed over the spectrum), checked
+    as :func:`.tiltseries.tilt_series` checks them, before the decomposition: on a series of one tilt it ran 4 s of
+    NMF (minutes on a large series) before the first reconstruction refused it. ``tilt_axis`` as
+    :func:`spectral_tomogram` takes it; a warning (angles that look like radians, a named axis the projections
+    contradict) is said here once, not once a reconstruction."""
+    angles = s.axis("tilt").values
     check_tilts(angles, "spectral_tomography")
     checked_angles(angles, s.shape[0], stacklevel=4)
-    check_tilt_axis(s.shape[:3], tilt_axis, shift)
+    meta = s.metadata.get("Tomography", {})
+    asked, origin = _asked_axis(tilt_axis, meta)
+    check_tilt_axis_name(asked)
+    axis, evidence, said = resolve_tilt_axis(np.asarray(s.data.sum(axis=-1)), angles, asked)
+    if origin:
+        evidence["reason"] = f"{origin}; {evidence['reason'].removeprefix('named; ')}"
+    if said:
+        warn_caller(said)
+    shift = shift_on(s.axes[1:3], {**meta, "tilt_axis": axis})
+    check_tilt_axis(s.shape[:3], axis, shift)
+    return angles, axis, shift, evidence
 
 
-def _volumes(maps: np.ndarray, s: Signal, rec: dict, nonnegative: bool = True) -> list[Signal]:
-    """One reconstructed volume per component of the loading maps ``(tilt, y, x, k)`` (``rec``: the keywords of
-    :func:`.reconstruct.reconstruct_tomogram`); ``nonnegative=False`` keeps the linear reconstruction, whose
-    negative values are the evidence of mixing (:mod:`.purevoxels`)."""
-    angles, tilt_axis, shift = _geometry(s)
+def _asked_axis(tilt_axis: str | None, meta: dict) -> tuple[str, str | None]:
+    """The axis to resolve (``"auto"``, or one named) and, for one not named by ``tilt_axis``, who named it."""
+    if tilt_axis not in ("auto", None):
+        return tilt_axis, None
+    if "tilt_axis" in meta:
+        return meta["tilt_axis"], "named by the series' metadata"
+    if tilt_axis is None:  # a step recorded before tilt_axis, which took "y" where the metadata named none
+        return "y", "'y': the metadata name no axis, and a step recorded before tilt_axis took 'y'"
+    return "auto", None
+
+
+def _volumes(maps: np.ndarray, s: Signal, geometry: tuple, rec: dict, nonnegative: bool = True) -> list[Signal]:
+    """One reconstructed volume per component of the loading maps ``(tilt, y, x, k)`` (``geometry``: of
+    :func:`_geometry`; ``rec``: the keywords of :func:`.reconstruct.reconstruct_tomogram`); ``nonnegative=False``
+    keeps the linear reconstruction, whose negative values are the evidence of mixing (:mod:`.purevoxels`)."""
+    angles, tilt_axis, shift, _ = geometry
     vols = []
     for k in range(maps.shape[-1]):
-        with warnings.catch_warnings():  # said once, by _check_geometry, not once a reconstruction (7 times)
+        with warnings.catch_warnings():  # said once, by _geometry, not once a reconstruction (5-7 times)
             warnings.filterwarnings("ignore", message="the tilt angles span only", category=UserWarning)
             warnings.filterwarnings("ignore", message=r".* repeat a tilt angle of the series", category=UserWarning)
+            warnings.filterwarnings("ignore", message=r"tilt_axis='[yx]': the projections follow", category=UserWarning)
             ts = tilt_series(maps[..., k], angles, tilt_axis=tilt_axis)
         ts = Signal(ts.data, axes=[s.axes[0]] + [a.to_dict() | {"navigate": False} for a in s.axes[1:3]],
                     signal_type="tilt_series", metadata=ts.metadata)
@@ -100,7 +135,7 @@ def _volumes(maps: np.ndarray, s: Signal, rec: dict, nonnegative: bool = True) -
     return vols
 
 
-def _unmixing(maps: np.ndarray, F: np.ndarray, s: Signal, rec: dict):
+def _unmixing(maps: np.ndarray, F: np.ndarray, s: Signal, geometry: tuple, rec: dict):
     """Pure-voxel unmixing (:func:`.purevoxels.pure_voxel_unmixing`) of the loading maps ``(tilt, y, x, k)``.
 
     The evidence is taken on the linear reconstructions: clipped at zero, a mixed component's negative density
@@ -108,10 +143,10 @@ def _unmixing(maps: np.ndarray, F: np.ndarray, s: Signal, rec: dict):
     core-shell at 2000 counts per voxel: the clipped volumes approved a 24-degree-wrong core spectrum with 0 %
     outside the simplex)."""
     lin = np.stack([np.asarray(v.data, np.float64)
-                    for v in _volumes(maps, s, rec, nonnegative=False)], axis=-1)
+                    for v in _volumes(maps, s, geometry, rec, nonnegative=False)], axis=-1)
     # the loadings' sum is the same for every mixing (spectra sum to one): its non-negative volume is the density
-    total = np.asarray(_volumes(maps.sum(axis=-1, keepdims=True), s, rec)[0].data, np.float64)
-    angles, tilt_axis, shift = _geometry(s)
+    total = np.asarray(_volumes(maps.sum(axis=-1, keepdims=True), s, geometry, rec)[0].data, np.float64)
+    angles, tilt_axis, shift, _ = geometry
 
     def project(vol):
         return project_volume(vol, angles, tilt_axis=tilt_axis, axis_shift=shift)
@@ -121,8 +156,8 @@ def _unmixing(maps: np.ndarray, F: np.ndarray, s: Signal, rec: dict):
 
 def spectral_tomogram(
     s: Signal, n_components: int | Literal["auto"] | None, method: str = "nmf", recon: str = "sirt",
-    n_iter: int | None = None, seed: int = 0, pure_voxels: bool = True, thickness: int | None = None, executor=None,
-    progress=None, **decompose_kwargs,
+    n_iter: int | None = None, seed: int = 0, pure_voxels: bool = True, thickness: int | None = None,
+    tilt_axis: str | None = "auto", executor=None, progress=None, **decompose_kwargs,
 ) -> SpectralTomogram:
     """Decompose a spectral tilt series jointly over all tilts and reconstruct each component's loadings.
 
@@ -139,11 +174,18 @@ def spectral_tomogram(
         loadings to the counts with those spectra (Poisson likelihood) and reconstruct them again.
     thickness : voxels along the beam of each component volume (``None``: the detector width), as for
         :func:`.reconstruct.reconstruct_tomogram`.
+    tilt_axis : the image axis parallel to the tilt axis: ``"auto"`` (the default) the one the series'
+        ``metadata["Tomography"]["tilt_axis"]`` names, else the one the projections (the counts summed over the
+        spectrum) follow, as :func:`.tiltseries.tilt_series` tells it (``"y"`` where they do not tell, said in a
+        warning); ``"y"`` or ``"x"``: that one (said in a warning where the projections clearly contradict it).
+        None: the metadata's, else ``"y"``, as a step recorded before ``tilt_axis`` ran (its replay).
     **decompose_kwargs : passed on to ``decompose``.
 
     Returns
     -------
-    :class:`SpectralTomogram`; ``info["pure_voxels"]`` holds the evidence and whether the rotation was used.
+    :class:`SpectralTomogram`; ``info["pure_voxels"]`` holds the evidence and whether the rotation was used,
+    ``info["tilt_axis"]`` (and the volumes' ``metadata["Tomography"]["tilt_axis_evidence"]``) the axis taken and
+    why.
 
     Example
     -------
@@ -155,7 +197,7 @@ def spectral_tomogram(
     _check(s)
     check_recon(recon)  # before the decomposition, which takes minutes
     check_recon_n_iter(n_iter, {"recon": recon})
-    _check_geometry(s)
+    geometry = _geometry(s, tilt_axis)
     dec = decompose(s, method=method, n_components=n_components, seed=seed, executor=executor, **decompose_kwargs)
     F = np.asarray(dec.factors_array, float)  # (channels, k)
     L = np.asarray(dec.loadings_array, float)  # (pixels, k)
@@ -166,16 +208,18 @@ def spectral_tomogram(
     rec = {"method": recon, "n_iter": n_iter, "thickness": thickness, "executor": executor, "progress": progress}
     info = {"applied": False, "reason": "not asked (pure_voxels=False)"}
     if pure_voxels:
-        M, info = _unmixing(maps, F, s, rec)
+        M, info = _unmixing(maps, F, s, geometry, rec)
         if M is not None:
             spectra = np.clip(M @ F.T, 0.0, None)
             F = (spectra / spectra.sum(axis=1, keepdims=True)).T
             maps = fit_loadings_kl(s.data, F.T, nav_ndim=3, executor=executor).reshape(maps.shape)
-    vols = _volumes(maps, s, rec)
+    vols = _volumes(maps, s, geometry, rec)
     axes = [{"name": "component", "navigate": True}] + [a.to_dict() for a in vols[0].axes]
+    evidence = geometry[3]
     volumes = Signal(np.stack([v.data for v in vols]), axes=axes, signal_type="volume",
-                     metadata={"Tomography": {**vols[0].metadata["Tomography"], "decomposition": method}})
-    return SpectralTomogram(F.T.copy(), volumes, dec, info={"pure_voxels": info})
+                     metadata={"Tomography": {**vols[0].metadata["Tomography"], "decomposition": method,
+                                              "tilt_axis_evidence": evidence}})
+    return SpectralTomogram(F.T.copy(), volumes, dec, info={"pure_voxels": info, "tilt_axis": evidence})
 
 
 def check_recon(recon) -> None:
@@ -190,22 +234,26 @@ def check_recon_n_iter(n_iter, arguments: dict) -> None:
     check_n_iter(n_iter, {"method": arguments.get("recon", "sirt")})
 
 
+# a step recorded before tilt_axis took "y" where the metadata named no axis: its replay does still (None)
 @operation("spectral_tomography", record={"n_iter": lambda v, a: iterations_as_run(v, a["recon"])},
-           before_recorded=lambda params: n_iter_before_recorded(params.get("recon", "sirt")),
-           check={"recon": check_recon, "n_iter": check_recon_n_iter, "seed": check_seed})
+           before_recorded=lambda params: n_iter_before_recorded(params.get("recon", "sirt")) | {"tilt_axis": None},
+           check={"recon": check_recon, "n_iter": check_recon_n_iter, "seed": check_seed,
+                  "tilt_axis": check_spectral_tilt_axis})
 def spectral_tomography(s: Signal, n_components: int | Literal["auto"] | None, method: str = "nmf", recon: str = "sirt",
                         n_iter: int | None = None, seed: int = 0, pure_voxels: bool = True,
-                        thickness: int | None = None, executor=None, progress=None) -> Signal:
+                        thickness: int | None = None, tilt_axis: str | None = "auto", executor=None,
+                        progress=None) -> Signal:
     """Per-component volumes ``(component, z, y, x)`` of a spectral tilt series (:func:`spectral_tomogram`);
     the component spectra (each summing to one) are in ``metadata["Tomography"]["factors"]``, the pure-voxel
-    evidence in ``["pure_voxels"]``.
+    evidence in ``["pure_voxels"]``, the tilt axis taken and why in ``["tilt_axis_evidence"]``.
 
     Example
     -------
     >>> vols = spectral_tomography(eds_tilt_series, n_components=3)
     """
     st = spectral_tomogram(s, n_components, method=method, recon=recon, n_iter=n_iter, seed=seed,
-                           pure_voxels=pure_voxels, thickness=thickness, executor=executor, progress=progress)
+                           pure_voxels=pure_voxels, thickness=thickness, tilt_axis=tilt_axis, executor=executor,
+                           progress=progress)
     out = derive(s, st.volumes.data, st.volumes.axes, signal_type="volume")
     out.metadata.setdefault("Signal", {})["signal_type"] = "volume"
     out.metadata["Tomography"] = {**st.volumes.metadata["Tomography"], "factors": st.factors.tolist(),
