@@ -129,13 +129,20 @@ def _warn_if_unresolved(h: np.ndarray, thr: float, n_atoms: int, base: float = 0
             "threshold=0).heights) and pass threshold= to take them", UserWarning, stacklevel=3)
 
 
-def _warn_if_run_on(h: np.ndarray, thr: float, base: float = 0.0) -> None:
+def _warn_if_run_on(h: np.ndarray, thr: float, bounds: list[float], base: float = 0.0) -> None:
     """Warn where many of the maxima taken lie under half the atoms' height with no gap of a species above them.
     FBP with noise at a fifth of its peak: the noise's maxima run on from the atoms' heights down to a tenth of
     them, the default threshold went to the gap under the lowest, and 2703 maxima were traced for 627 atoms (79 %
     false) with no word. A lighter species whose heights run into the heavy atoms' (smoothing lifts a light atom
-    on a heavy neighbour's tail) looks the same by its heights: both are said. ``h``, ``thr`` over ``base``."""
-    hs = np.sort(h[h > thr])[::-1]
+    on a heavy neighbour's tail) looks the same by its heights: both are said. ``h``, ``thr`` and the populations'
+    lower ``bounds`` (:func:`height_threshold`) over ``base``.
+
+    Where two populations stand apart, the rule is read within the lightest, against its own brightest atoms: a
+    light species is no run-on of the heavy one's. Read against the heavy atoms, light atoms at 0.4 of their height
+    (a few lifted above half of it, over the species gap) were said to be "the maxima of the noise" (168 of 382)
+    while the populations counted them, rightly, as 172 light atoms."""
+    upper = bounds[-2] if len(bounds) > 1 else np.inf
+    hs = np.sort(h[(h > thr) & (h <= upper)])[::-1]
     if hs.size == 0:
         return
     top = _brightest(hs)
@@ -145,8 +152,9 @@ def _warn_if_run_on(h: np.ndarray, thr: float, base: float = 0.0) -> None:
         return
     if np.max(-np.diff(np.log(hs[first - 1:]))) >= SPECIES_GAP:  # a species parted from the atoms above it
         return
+    of = "" if upper == np.inf else f" of the lightest population (under {upper + base:.4g})"
     warnings.warn(
-        f"{n_low} of the {hs.size} maxima taken as atoms lie under half the brightest atoms' height over the "
+        f"{n_low} of the {hs.size} maxima taken as atoms{of} lie under half the brightest atoms' height over the "
         f"background, with no gap parting them from those above (the threshold {thr + base:.4g} is the gap under the "
         "lowest of them): the maxima of the noise (FBP of noisy data) or a lighter species, which the heights cannot "
         "tell apart. Look at the heights (locate_atoms(vol, threshold=0).heights) and pass threshold=, or trace a "
@@ -263,7 +271,7 @@ def _maxima(vs: np.ndarray, min_distance: float, threshold, exclude_border: int,
         thr, bounds = height_threshold(above_base)
         if warn:
             _warn_if_unresolved(above_base, thr, int(np.sum(above_base > thr)), base)
-            _warn_if_run_on(above_base, thr, base)
+            _warn_if_run_on(above_base, thr, bounds, base)
         thr, bounds = thr + base, [b + base for b in bounds]
     else:
         thr = float(threshold)
