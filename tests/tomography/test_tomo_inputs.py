@@ -253,3 +253,16 @@ def test_an_angle_file_beside_the_input_given_by_its_path_is_named(real_dir):
     s = em.load(real_dir / "tomography" / "HAADF.mrc")
     with pytest.raises(DataError, match="it is beside the input: give its name, 'HAADF.rawtlt'"):
         as_tilt_series(s, rawtlt=str(real_dir / "tomography" / "HAADF.rawtlt"), tilt_axis="x")
+
+
+def test_a_slice_is_refused_as_a_volume_to_project():
+    """A 2D array failed in numpy's words, "axes don't match array"."""
+    vol = ellipsoid_phantom(16, seed=0)
+    with pytest.raises(DataError, match=r"vol: expected a volume \(z, y, x\), got shape \(16, 16\).*vol\[:, None, :\]"):
+        project_volume(vol[0], ANGLES)
+
+
+def test_complex_projections_are_refused(projections):
+    """Cast to float32 with only numpy's ComplexWarning: the imaginary part dropped silently."""
+    with pytest.raises(DataError, match=r"images: complex values \(complex64\).*np.abs\(images\)"):
+        tilt_series(projections.astype(np.complex64), ANGLES)

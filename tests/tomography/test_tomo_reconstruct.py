@@ -286,3 +286,17 @@ def test_the_raw_real_series_is_flagged(real_dir):
     s = load_tilt_series(real_dir / "tomography/HAADF.mrc", tilt_axis="x").rebin({"y": 8, "x": 8})
     with pytest.warns(UserWarning, match="values are negative .* the detector offset is still in the data"):
         reconstruct_tomogram(s, method="fbp")
+
+
+def test_a_volume_thicker_than_the_detector_is_wide_is_said():
+    """thickness=1000 on a 33-pixel detector gave a 1000 x 33 x 33 volume without a word: voxels that far along the
+    beam are seen by the lowest tilts only (a thickness in nm taken for pixels, most likely)."""
+    import warnings
+
+    ang = np.arange(-60, 61, 15.0)
+    ts = tilt_series(project_volume(ellipsoid_phantom(24, seed=0), ang), ang)
+    with pytest.warns(UserWarning, match=r"thickness=1000 voxels is 41.7 x the 24 pixels .* across the tilt axis"):
+        assert reconstruct_tomogram(ts, method="fbp", thickness=1000).data.shape == (1000, 24, 24)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="thickness=")
+        reconstruct_tomogram(ts, method="fbp", thickness=24)

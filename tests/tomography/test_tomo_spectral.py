@@ -281,3 +281,15 @@ def test_a_step_recorded_before_tilt_axis_replays_with_y_where_the_metadata_name
     vols = spectral_tomography(s, 2, n_iter=5, pure_voxels=False)
     assert vols.history[-1]["params"]["tilt_axis"] == "auto"
     assert vols.metadata["Tomography"]["tilt_axis"] == "x"
+
+
+def test_component_volumes_thicker_than_the_detector_are_said_once():
+    """Said by each component's reconstruction, it would be said once a component and once more for the evidence."""
+    import warnings
+
+    s, _, _ = _series(8, 16, 5, 50.0, 0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        st = spectral_tomogram(s, 2, n_iter=2, pure_voxels=False, thickness=12)
+    said = [str(w.message) for w in caught if "thickness=12 voxels is 1.5 x the 8 pixels" in str(w.message)]
+    assert len(said) == 1 and st.volumes.shape[1] == 12

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.errors import AxisError
+from ..core.errors import AxisError, DataError
 from .geometry import ParallelGeometry
 from .projector import Projector
 
@@ -24,6 +24,9 @@ def project_volume(vol: np.ndarray, angles, tilt_axis: str = "y", axis_shift: fl
     if tilt_axis not in ("y", "x"):  # "z" or "Y" projected about x, with no word
         raise AxisError(f"tilt_axis {tilt_axis!r}: use 'y' or 'x'")
     vol = np.asarray(vol, np.float32)
+    if vol.ndim != 3:  # a slice failed in numpy's words, "axes don't match array"
+        raise DataError(f"vol: expected a volume (z, y, x), got shape {vol.shape}; one slice (z, x) projects as "
+                        "vol[:, None, :]")
     # (z, y, x) -> slices (n_slices, nz, n_w): the inverse of volume_from_slices
     slices = vol.transpose(1, 0, 2) if tilt_axis == "y" else vol.transpose(2, 0, 1)
     g = ParallelGeometry(angles, n_det=slices.shape[2], nz=slices.shape[1], axis_shift=axis_shift)

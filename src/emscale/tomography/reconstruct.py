@@ -40,6 +40,7 @@ from .slicesolver import (
     series_of,
     slice_solver,
     slices_of,
+    thicker_than_detector,
     tv_weight_choice,
 )
 from .tiltseries import (
@@ -136,6 +137,8 @@ def reconstruct_tomogram(
     ta = meta["tilt_axis"]
     data = s.data if s.is_lazy else np.asarray(s.data)
     sinograms = slice_first(data, ta)
+    if said := thicker_than_detector(thickness, sinograms.shape[2]):
+        warn_caller(said)
     choice = series = None
     if method == "tv":  # chosen once here, so that the volume can say which weight and why
         # the one pass over the series: the choice and the solver both start from it

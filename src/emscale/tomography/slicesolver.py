@@ -112,6 +112,20 @@ def check_n_iter(n_iter, arguments: dict) -> None:
                         "(n_iter is for method='sirt' or 'tv')")
 
 
+def thicker_than_detector(thickness, n_det: int) -> str | None:
+    """What to say of a volume ``thickness`` voxels thick over a detector of ``n_det`` pixels across the tilt axis
+    (the default thickness), or None. Thicker, its top and bottom leave the detector at all but the lowest tilts and
+    are reconstructed from those alone (``thickness=1000`` on 33 pixels: a 1000 x 33 x 33 volume, without a word);
+    a sample thicker than the field of view is wide is rare, a thickness in nm taken for voxels is not."""
+    if not is_number(thickness) or isinstance(thickness, bool) or not thickness > n_det:
+        return None
+    beyond = np.degrees(np.arcsin(n_det / thickness))
+    return (f"thickness={thickness:g} voxels is {thickness / n_det:.3g} x the {n_det} pixels of the projections "
+            f"across the tilt axis (the default thickness): its top and bottom leave the detector at tilts beyond "
+            f"+-{beyond:.2g} degrees and are reconstructed from the lower tilts alone; thickness counts voxels "
+            "(pixels), not the axes' units")
+
+
 def slices_of(slices_per_partition, n_slices: int, geometry: ParallelGeometry, executor=None) -> int:
     """The slices a partition holds: as given (at least 1), or by :func:`partition_slices` for None."""
     if slices_per_partition is None:

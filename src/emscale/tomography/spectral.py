@@ -32,7 +32,7 @@ from ..core.signal import Signal, derive
 from .phantoms import project_volume
 from .purevoxels import fit_loadings_kl, pure_voxel_unmixing
 from .reconstruct import METHODS, reconstruct_tomogram
-from .slicesolver import check_n_iter, iterations_as_run, n_iter_before_recorded
+from .slicesolver import check_n_iter, iterations_as_run, n_iter_before_recorded, thicker_than_detector
 from .tilt_axis import resolve_tilt_axis
 from .tiltseries import (
     axis_record,
@@ -40,6 +40,7 @@ from .tiltseries import (
     check_tilt_axis_name,
     check_tilts,
     checked_angles,
+    perpendicular_axis,
     shift_on,
     tilt_series,
 )
@@ -123,15 +124,16 @@ def _volumes(maps: np.ndarray, s: Signal, geometry: tuple, rec: dict, nonnegativ
     angles, tilt_axis, shift, _ = geometry
     vols = []
     for k in range(maps.shape[-1]):
-        with warnings.catch_warnings():  # said once, by _geometry, not once a reconstruction (5-7 times)
+        with warnings.catch_warnings():  # said once, up front, not once a reconstruction (5-7 times)
             warnings.filterwarnings("ignore", message="the tilt angles span only", category=UserWarning)
             warnings.filterwarnings("ignore", message=r".* repeat a tilt angle of the series", category=UserWarning)
             warnings.filterwarnings("ignore", message=r"tilt_axis='[yx]': the projections follow", category=UserWarning)
+            warnings.filterwarnings("ignore", message=r"thickness=.* voxels is", category=UserWarning)
             ts = tilt_series(maps[..., k], angles, tilt_axis=tilt_axis)
-        ts = Signal(ts.data, axes=[s.axes[0]] + [a.to_dict() | {"navigate": False} for a in s.axes[1:3]],
-                    signal_type="tilt_series", metadata=ts.metadata)
-        ts.metadata["Tomography"] = axis_record({}, ts.axes[1:], tilt_axis, shift)
-        vols.append(reconstruct_tomogram(ts, nonnegative=nonnegative, **rec))
+            ts = Signal(ts.data, axes=[s.axes[0]] + [a.to_dict() | {"navigate": False} for a in s.axes[1:3]],
+                        signal_type="tilt_series", metadata=ts.metadata)
+            ts.metadata["Tomography"] = axis_record({}, ts.axes[1:], tilt_axis, shift)
+            vols.append(reconstruct_tomogram(ts, nonnegative=nonnegative, **rec))
     return vols
 
 
@@ -198,6 +200,8 @@ def spectral_tomogram(
     check_recon(recon)  # before the decomposition, which takes minutes
     check_recon_n_iter(n_iter, {"recon": recon})
     geometry = _geometry(s, tilt_axis)
+    if said := thicker_than_detector(thickness, perpendicular_axis(s.axes[1:3], geometry[1]).size):
+        warn_caller(said)  # once, not once a component's reconstruction
     dec = decompose(s, method=method, n_components=n_components, seed=seed, executor=executor, **decompose_kwargs)
     F = np.asarray(dec.factors_array, float)  # (channels, k)
     L = np.asarray(dec.loadings_array, float)  # (pixels, k)
