@@ -652,6 +652,36 @@ def minor_phase_scene(counts: float = 200.0, seed: int = 0, share: float = 0.005
     return s, truth, mask
 
 
+def cl_band_scene(rank: int = 6, shape: tuple[int, int] = (48, 64), n_channels: int = 512, counts: float = 500.0,
+                  seed: int = 0):
+    """(Signal, Truth): cathodoluminescence-like spectra, each a broad band (sigma 1/12 of the range) with a weaker
+    narrow shoulder, evenly spaced over 300-800 nm, on smooth maps that sum to one with a pure core in each of
+    three blobs per phase (a softmax of Gaussian blobs), ``counts`` per pixel, Poisson noise."""
+    rng = np.random.default_rng(seed)
+    x = np.linspace(300.0, 800.0, n_channels)
+    span = x[-1] - x[0]
+    centres = np.linspace(x[0] + 0.2 * span, x[-1] - 0.2 * span, rank)
+    bands = [np.exp(-0.5 * ((x - c) / (span / 12)) ** 2)
+             + 0.3 * np.exp(-0.5 * ((x - c - rng.uniform(-80, 80)) / 30) ** 2) for c in centres]
+    spectra = np.stack(bands)
+    spectra /= spectra.sum(axis=1, keepdims=True)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    field = np.zeros((*shape, rank))
+    for j in range(rank):
+        for _ in range(3):
+            cy, cx = rng.uniform(0, shape[0]), rng.uniform(0, shape[1])
+            field[..., j] += np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * 6.0**2))
+    ab = np.exp(8 * field)
+    ab /= ab.sum(axis=-1, keepdims=True)
+    expected = counts * (ab @ spectra)
+    data = rng.poisson(expected).astype(np.uint16)
+    s = counts_signal(data, {"name": "Wavelength", "units": "nm", "scale": float(x[1] - x[0]), "offset": 300.0,
+                             "navigate": False}, "CL")
+    truth = Truth(spectra, ab, expected, rank, {"kind": "cl", "shape": shape, "n_channels": n_channels,
+                                                "counts": counts, "pure": True, "seed": seed})
+    return s, truth
+
+
 def unequal_phases(shares=(0.85, 0.1, 0.04, 0.01), shape: tuple[int, int] = (40, 44), n_channels: int = 512,
                    counts: float = 5000.0, seed: int = 0):
     """(Signal, Truth): EELS phases covering very unequal areas (a review's held-out family): the first everywhere

@@ -2,7 +2,16 @@
 
 ``X ~= C S`` with non-negative concentrations C (pixels x k) and spectra S (k x channels). Each iteration is one
 pass over the data: per block, ``C_b = max(X_b S^T (S S^T)^-1, 0)`` (optionally with closure: rows scaled to a
-constant sum), and ``C^T C``, ``C^T X`` are accumulated; after the pass ``S = max((C^T C)^-1 C^T X, 0)``.
+constant sum), and ``C^T C``, ``C^T X`` are accumulated; after the pass ``S = max((C^T C)^-1 C^T X, 0)``
+(``nonnegativity="clip"``, pyMCR's default constraint). Clipped steps are no least-squares steps: the loss can
+rise, and the fit walk away from a good start along the family of equally good factorisations. So the fit stops
+where the loss rises and returns the lowest-loss iterate (``stop_on_rise``; measured on a review's CL scene of six
+bands with pure cores, 48 x 64 x 512 at 500 counts/pixel: the loss fell to 1.0103 by iteration 10, then rose to
+1.0268 by 200 while one spectrum went 11.4 / 18.0 degrees from the truth on two draws, against VCA's 3.2 / 2.9;
+stopped at the rise, 3.3 / 3.1). ``nonnegativity="nnls"`` solves both steps exactly (:func:`._linalg.nnls_gram`,
+Lawson and Hanson's active set grouped as in Bro and de Jong's fast NNLS), whose loss never rises; not the default:
+its exact zeros place mixtures' pixels on the simplex's faces, and on mixtures without pure pixels the pure-pixel
+evidence then passed (an EDS gradient mixture of four phases: 32-46 degrees from the truth against 9-13 clipped).
 The decomposition runs on the Poisson-weighted matrix when Poisson weighting is on (a weighted least squares);
 positive row/column weights preserve non-negativity, and the caller undoes them.
 The method ``"mcr"`` of ``decompose``: :class:`MCR`.
@@ -13,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine import Pass
+from ._linalg import nnls_gram
 from ._matrix import DataMatrix
 from ._method import Context, Method, by_energy, register, unit_sum
 from .nmf import start_choice
@@ -43,6 +53,8 @@ def mcr_als(
     closure_scale: np.ndarray | None = None,
     settle=None,
     reseeded: list[dict] | None = None,
+    nonnegativity: str = "clip",
+    stop_on_rise: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Returns C (kept pixels, k), S (k, channels), info. ``closure_scale`` (pixels,) converts the rows of C to
     the units in which they must sum to one (the Poisson row weights); rows then sum to 1 in those units.
@@ -63,9 +75,17 @@ def mcr_als(
     c = None
     stopped = "max_iter"
     reseeded = list(reseeded or [])
+    best = None  # (C, S, loss) of the lowest loss read, where a rise stops the fit
     for it in range(1, max_iter + 1):  # noqa: B007 (it is reported after the loop)
-        c, ctc, ctx, res = _concentration_pass(dm, s, closure, closure_scale)
-        s = np.maximum(np.linalg.pinv(ctc) @ ctx, 0.0)
+        c, ctc, ctx, res = _concentration_pass(dm, s, closure, closure_scale, nonnegativity)
+        if stop_on_rise:
+            if best is not None and res > best[2] * (1.0 + tol):
+                c, s, res = best
+                hist.append(res)
+                converged, stopped = True, "loss rose"
+                break
+            best = (c, s, res)
+        s = nnls_gram(ctc, ctx.T).T if nonnegativity == "nnls" else np.maximum(np.linalg.pinv(ctc) @ ctx, 0.0)
         hist.append(res)
         restarted = {r["component"] for r in reseeded}
         dead = [j for j in range(k) if not s[j].any() and j not in restarted]
@@ -73,7 +93,7 @@ def mcr_als(
             for j, (row, spectrum) in zip(dead, _worst_fitted(dm, c, s, len(dead)), strict=False):
                 s[j] = spectrum
                 reseeded.append({"component": j, "iteration": it, "pixel": row})
-            prev = np.inf  # the loss jumps with the new spectrum: no convergence read across it
+            prev, best = np.inf, None  # the loss jumps with the new spectrum: no convergence read across it
             continue
         if np.isfinite(prev) and abs(prev - res) <= tol * max(res, EPS):
             converged, stopped = True, "loss"
@@ -120,19 +140,21 @@ def _worst_fitted(dm: DataMatrix, c: np.ndarray, s: np.ndarray, n: int) -> list[
             for _, row, spectrum in dm.run(Pass(m, merge, name="mcr-worst-fitted"))]
 
 
-def _concentration_pass(dm: DataMatrix, s: np.ndarray, closure: bool, closure_scale: np.ndarray | None):
+def _concentration_pass(dm: DataMatrix, s: np.ndarray, closure: bool, closure_scale: np.ndarray | None,
+                        nonnegativity: str = "clip"):
     """One pass with the spectra S fixed: C (kept pixels, k), C^T C, C^T X and the squared residual."""
     sst = s @ s.T
+    nnls = nonnegativity == "nnls"
 
     def rowmap(y, k0, k1):
-        cb = np.maximum(y, 0.0)
+        cb = nnls_gram(sst, y) if nnls else np.maximum(y, 0.0)
         if closure:
             sc = 1.0 if closure_scale is None else closure_scale[k0:k1, None]
             tot = (cb * sc).sum(axis=1, keepdims=True)
             cb = cb / np.where(tot <= 0, 1.0, tot)
         return cb
 
-    c, ctc, ctx = dm.map_and_back(s.T @ np.linalg.pinv(sst), rowmap, name="mcr-als")
+    c, ctc, ctx = dm.map_and_back(s.T if nnls else s.T @ np.linalg.pinv(sst), rowmap, name="mcr-als")
     # |X - C S|^2 = |X|^2 - 2 <C^T X, S> + <C^T C, S S^T>: |X|^2 is the statistics pass's, the rest are the
     # update's own products, so no residual matrix is formed. Where the fit is so close that the difference
     # cancels (noise-free data), a second pass forms the residual after all
@@ -183,9 +205,10 @@ def _residual(dm: DataMatrix, c: np.ndarray, s: np.ndarray) -> float:
     return dm.run(Pass(m, lambda a, b: a + b, name="mcr-residual"))
 
 
-def concentrations(dm: DataMatrix, s: np.ndarray, closure: bool = False, closure_scale: np.ndarray | None = None):
+def concentrations(dm: DataMatrix, s: np.ndarray, closure: bool = False, closure_scale: np.ndarray | None = None,
+                   nonnegativity: str = "clip"):
     """Least-squares non-negative concentrations for fixed spectra S (one pass): (C, squared residual)."""
-    c, _, _, res = _concentration_pass(dm, s, closure, closure_scale)
+    c, _, _, res = _concentration_pass(dm, s, closure, closure_scale, nonnegativity)
     return c, res
 
 
@@ -204,8 +227,14 @@ class MCR(Method):
     name = "mcr"
     nonnegative = True
     uses_pure_pixels = True
-    options = {"closure": False, "pure_pixels": True, "max_iter": 200, "tol": 1e-7, "settle_subspace": False}
-    recorded = ("pure_pixels", "closure", "settle_subspace")
+    options = {"closure": False, "pure_pixels": True, "max_iter": 200, "tol": 1e-7, "settle_subspace": False,
+               "nonnegativity": "clip", "stop_on_rise": True}
+    recorded = ("pure_pixels", "closure", "settle_subspace", "nonnegativity", "stop_on_rise")
+    before_recorded = {"stop_on_rise": False}
+
+    def validate(self) -> None:
+        if self.nonnegativity not in ("nnls", "clip"):
+            raise ValueError(f"nonnegativity must be 'nnls' or 'clip', not {self.nonnegativity!r}")
 
     def fit(self, ctx: Context) -> tuple[np.ndarray, np.ndarray, dict]:
         dm = ctx.dm
@@ -236,7 +265,8 @@ class MCR(Method):
         start, done, before, restarts = s0, 0, np.empty(0), []
         while True:
             c, sw, info = mcr_als(dm, start, max_iter=self.max_iter - done, tol=self.tol, closure=self.closure,
-                                  closure_scale=dm.root_ag, settle=settle, reseeded=restarts)
+                                  closure_scale=dm.root_ag, settle=settle, reseeded=restarts,
+                                  nonnegativity=self.nonnegativity, stop_on_rise=self.stop_on_rise)
             info["n_iter"] += done
             info["loss_history"] = np.concatenate([before, info["loss_history"]])
             info["pure_pixel_rotation"] = False
@@ -277,7 +307,8 @@ class MCR(Method):
             spectra = (by_channels[1] / dm.root_bh[None, :] if by_channels is not None else
                        rot[1] if rot is not None else None)
             if spectra is not None:
-                c_rot, loss = concentrations(dm, spectra, closure=self.closure, closure_scale=dm.root_ag)
+                c_rot, loss = concentrations(dm, spectra, closure=self.closure, closure_scale=dm.root_ag,
+                                             nonnegativity=self.nonnegativity)
                 info["rotation_loss_ratio"] = loss / max(info["loss"], EPS)
                 refused = _misfit_refusal(info["rotation_loss_ratio"], loss, info["loss"],
                                           "pure-channel" if by_channels is not None else "pure-pixel")
