@@ -375,6 +375,17 @@ def test_overwrite_keeps_a_users_file_copied_in_with_its_old_time(user_folder, t
     assert report.read_text() == "<p>my notes</p>"
     shutil.rmtree(out)
     run_recipe(user_folder / "r.toml", out)
+    # a link put in place of the report, to a copy of it elsewhere: replaced silently, the link being no file
+    # emscale wrote (a review); the folder is kept
+    kept = tmp_path / "mine.html"
+    shutil.copy(report, kept)
+    report.unlink()
+    report.symlink_to(kept)
+    with pytest.raises(OutputExistsError, match=r"report.html \(changed since emscale wrote it\)"):
+        run_recipe(user_folder / "r.toml", out, overwrite=True)
+    assert report.is_symlink() and kept.read_text().startswith("<!")
+    shutil.rmtree(out)
+    run_recipe(user_folder / "r.toml", out)
     (out / "my_folder").mkdir()
     with pytest.raises(OutputExistsError, match=r"my_folder/ \(empty folder\)"):
         run_recipe(user_folder / "r.toml", out, overwrite=True)

@@ -170,6 +170,8 @@ def folder_changes(folder: Path, listing: str = MANIFEST) -> tuple[list[str], li
 
 
 def _changed(path: Path, digest, since: float) -> bool:
+    if path.is_symlink():  # emscale writes no links: one put in place of its file points at the user's own
+        return True
     try:
         st = path.stat()
         # the inode's change time too: a user's file copied in with its old time (cp -p, rsync -a, tar x) keeps
