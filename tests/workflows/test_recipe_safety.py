@@ -606,3 +606,11 @@ def test_a_replay_names_a_damaged_manifest_and_what_holds_no_file(results, tmp_p
     (out / "empty").mkdir()
     assert replay_outdir(out) == ["empty: in the folder but not in the manifest (an empty folder)",
                                   "extra: in the folder but not in the manifest (a link)"]
+    # a link in place of a file emscale wrote, to a copy elsewhere: the same numbers, "reproduced bit for bit"
+    (out / "extra").unlink()
+    (out / "empty").rmdir()
+    copy = tmp_path / "report_copy.html"
+    shutil.copy(out / "report.html", copy)
+    (out / "report.html").unlink()
+    (out / "report.html").symlink_to(copy)
+    assert replay_outdir(out) == ["report.html: a link, in place of the file emscale wrote"]
