@@ -112,6 +112,12 @@ def check_flag(name: str, value) -> None:
         raise DataError(f"{name} must be True or False, got {value!r}")
 
 
+def check_choice(name: str, value, choices: tuple) -> None:
+    """One of a few named values (``choices``), else a ValueError naming the parameter and them."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be {' or '.join(repr(c) for c in choices)}, not {value!r}")
+
+
 def check_progress(progress, where: str = "progress") -> None:
     """A ``progress`` option: ``True`` (a progress bar per pass), ``False``/``None`` (nothing) or a function
     ``progress(bytes_done, bytes_total)``; anything else is an :class:`ArgumentError` naming ``where`` (it failed

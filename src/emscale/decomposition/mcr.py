@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.errors import check_choice
 from ..engine import Pass
 from ._linalg import nnls_gram
 from ._matrix import DataMatrix
@@ -234,8 +235,7 @@ class MCR(Method):
     before_recorded = {"stop_on_rise": False}
 
     def validate(self) -> None:
-        if self.nonnegativity not in ("nnls", "clip"):
-            raise ValueError(f"nonnegativity must be 'nnls' or 'clip', not {self.nonnegativity!r}")
+        check_choice("nonnegativity", self.nonnegativity, ("nnls", "clip"))
 
     def fit(self, ctx: Context) -> tuple[np.ndarray, np.ndarray, dict]:
         dm = ctx.dm

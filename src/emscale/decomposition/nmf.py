@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.errors import check_choice
 from ..engine import Pass, runs_here
 from ._jit import use_numba as use_numba_for
 from ._jit import use_numba_dense_kl
@@ -517,8 +518,7 @@ def nmf(
     ``precipitates``: a minor phase's insignificant loadings are refitted to zero from
     :data:`.support.MAX_LEAK_WITHOUT_REGION` where none stands out on the map (:func:`.support.refine_support`).
     """
-    if loss not in ("kl", "frobenius"):
-        raise ValueError(f"loss must be 'kl' or 'frobenius', not {loss!r}")
+    check_choice("loss", loss, ("kl", "frobenius"))
     check_exponent(gamma, "gamma")
     fixed_h = 0
     if init is None:
@@ -706,8 +706,7 @@ class NMF(Method):
         if self.init not in ("auto", "vca", "nndsvda"):
             raise ValueError(f"unknown init {self.init!r}; choose 'auto', 'vca' or 'nndsvda'")
         check_exponent(self.mu_exponent, "mu_exponent")
-        if self.loss not in ("kl", "frobenius"):
-            raise ValueError(f"loss must be 'kl' or 'frobenius', not {self.loss!r}")
+        check_choice("loss", self.loss, ("kl", "frobenius"))
 
     def max_components(self, n_pixels: int) -> int | None:
         # KL-NMF fits 2 pixels a component at least (fit below); a given fit_pixels is checked there

@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.axes import Axis
-from ..core.errors import AxisError, DataError, check_count, check_positive, is_number, warn_caller
+from ..core.errors import AxisError, DataError, check_choice, check_count, check_positive, is_number, warn_caller
 from ..core.registry import operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, read_block, run_pass
@@ -540,8 +540,7 @@ SPREAD_CHANNELS = 5  # the neighbourhood's scatter (remove_spikes, noise="robust
 
 
 def _check_noise(noise) -> None:
-    if noise not in ("robust", "poisson"):
-        raise ValueError(f"noise must be 'robust' or 'poisson', not {noise!r}")
+    check_choice("noise", noise, ("robust", "poisson"))
 
 
 @operation("remove_spikes", check={"threshold": _check_threshold, "size": _check_window("size"),
