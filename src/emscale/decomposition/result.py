@@ -563,16 +563,19 @@ SEPARATED = 4.0
 
 def _warn_unseparated(feats: np.ndarray, labels: np.ndarray) -> None:
     """Warn where two clusters of ``feats`` (the rows clustered) are no two populations (:data:`SEPARATED`)."""
+    from itertools import combinations
+
+    members = [feats[labels == c] for c in range(int(labels.max()) + 1)]
     worst = None
-    for i in range(int(labels.max()) + 1):
-        for j in range(i + 1, int(labels.max()) + 1):
-            a, b = feats[labels == i], feats[labels == j]
-            u = b.mean(axis=0) - a.mean(axis=0)
-            dist = float(np.linalg.norm(u))
-            spread = np.sqrt(((a @ u).var() * len(a) + (b @ u).var() * len(b)) / (len(a) + len(b))) / max(dist, 1e-300)
-            ratio = dist / max(float(spread), 1e-300)
-            if worst is None or ratio < worst[0]:
-                worst = (ratio, i, j, len(a), len(b))
+    for i, j in combinations(range(len(members)), 2):
+        a, b = members[i], members[j]
+        u = b.mean(axis=0) - a.mean(axis=0)
+        dist = float(np.linalg.norm(u))
+        u = u / max(dist, 1e-300)
+        spread = np.sqrt(((a @ u).var() * len(a) + (b @ u).var() * len(b)) / (len(a) + len(b)))
+        ratio = dist / max(float(spread), 1e-300)
+        if worst is None or ratio < worst[0]:
+            worst = (ratio, i, j, len(a), len(b))
     if worst is None or worst[0] >= SEPARATED:
         return
     ratio, i, j, na, nb = worst

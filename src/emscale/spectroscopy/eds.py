@@ -563,12 +563,12 @@ def remove_spikes(
       ``energy_window=1`` switches this check off.
 
     ``noise="robust"`` (the default) takes the navigation test's standard deviation as the larger of the Poisson
-    ``sqrt(m_nav + 1)`` and the scatter of the neighbourhood itself (1.4826 x the median of ``|x - m_nav|`` over the
-    same ``size`` neighbourhood and ``energy_window`` channels, at least :data:`SPREAD_CHANNELS`, which one spike
-    does not move): data that are no longer counts (a dark level
-    subtracted, a gain applied) scatter more than their Poisson level, and a CL line scan's noise of +-6 around a
-    median of -1 was taken for spikes (8 -> -1 at 812 nm); counts keep their Poisson test, where the scatter is
-    that. ``noise="poisson"``: the Poisson level alone (a step recorded before ``noise`` replays so).
+    ``sqrt(m_nav + 1)`` and the scatter of the neighbourhood itself: 1.4826 x the median absolute deviation from
+    the median over the ``size`` neighbourhood and ``energy_window`` channels (at least :data:`SPREAD_CHANNELS`),
+    which one spike does not move. Data that are no longer counts (a dark level subtracted, a gain applied)
+    scatter more than their Poisson level, and a CL line scan's noise of +-6 around a median of -1 was taken for
+    spikes (8 -> -1 at 812 nm); counts keep their Poisson test, where the scatter is that. ``noise="poisson"``: the
+    Poisson level alone (a step recorded before ``noise`` replays so).
 
     Spikes are replaced by ``m_nav`` (by ``m_E`` for a single spectrum, which has no navigation neighbours).
     Runs as one pass over navigation partitions, each reading ``size // 2`` neighbouring rows (``executor``,
@@ -592,8 +592,9 @@ def remove_spikes(
     e_fp = (1,) * (src.ndim - 1) + (int(energy_window),)
     has_nav = bool(s.nav_ndim)  # the tasks close over this, not over the Signal
     robust = noise == "robust" and has_nav
-    # rows read beyond a partition: its medians need size // 2; the scatter of a row's neighbours needs their medians,
-    # which need as many again (else a partition's edge rows would see reflected medians: other bits than in memory)
+    # rows read beyond a partition: its medians need size // 2; the scatter around a row's window median needs the
+    # window medians of its neighbours, as many again (else a partition's edge rows would see reflected medians:
+    # other bits than in memory)
     halo = (nav_fp[0] // 2) * (2 if robust else 1)
     spread_fp = nav_fp[:-1] + (max(int(energy_window), SPREAD_CHANNELS),)
     n0 = src.shape[0]
