@@ -284,6 +284,22 @@ def test_key_metadata_shows_the_eds_times_angles_and_the_stage_tilt():
                                 f"{eds}.elevation_angle": "35 deg", f"{eds}.azimuth_angle": "90 deg"}
 
 
+def test_an_acquisition_value_is_read_from_the_signal_types_microscope_first():
+    """EDS line picking took the TEM's beam first and component naming the SEM's: one map, two beam energies."""
+    from emscale.core.signal import acquisition_value
+
+    md = {"Acquisition_instrument": {"SEM": {"beam_energy": 20.0, "Detector": {"EDS": {"live_time": 60}}},
+                                     "TEM": {"beam_energy": 200.0, "Stage": {"tilt_alpha": "10"}}}}
+    assert acquisition_value(md, "beam_energy", signal_type="EDS_SEM") == 20.0
+    assert acquisition_value(md, "beam_energy", signal_type="CL_SEM") == 20.0
+    assert acquisition_value(md, "beam_energy", signal_type="EDS_TEM") == 200.0
+    assert acquisition_value(md, "beam_energy") == 200.0
+    assert acquisition_value(md, "Detector", "EDS", "live_time", signal_type="EDS_TEM") == 60.0  # the other's
+    assert acquisition_value(md, "Stage", "tilt_alpha") is None  # not a number
+    assert acquisition_value({"Acquisition_instrument": ["SEM"]}, "beam_energy") is None
+    assert acquisition_value(None, "beam_energy") is None
+
+
 def test_rebin_refuses_an_integer_sum_that_does_not_fit_and_an_axis_it_would_empty():
     """The README says integer sums that would overflow 64 bits raise: sum did, rebin wrapped around."""
     import dask.array as da

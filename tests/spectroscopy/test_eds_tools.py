@@ -453,3 +453,14 @@ def test_line_maps_say_when_the_detector_resolution_is_assumed(real_dir):
         given = eds.line_maps(s, ["Fe_Ka"], resolution_mnka=130.0)
     assert given.metadata["EDS"]["line_maps"]["resolution_from"] == "given"
     np.testing.assert_array_equal(given.data, maps.data)
+
+
+@pytest.mark.parametrize(("signal_type", "line"), [("EDS_SEM", "Ag_La"), ("EDS_TEM", "Ag_Ka")])
+def test_an_element_is_read_at_the_beam_of_the_microscope_the_signal_was_recorded_on(signal_type, line):
+    """Metadata holding both microscopes (SEM 20 keV, TEM 200 keV): an EDS_SEM map's Ag was read at Ag Ka, 22.2 keV,
+    which a 20 keV beam cannot excite (the TEM's beam was taken first), while its factors were named at the SEM's."""
+    s, _ = synthetic_eds(np.random.default_rng(0), n=4096)
+    md = _metadata(beam=20.0)
+    md["Acquisition_instrument"]["TEM"] = {"beam_energy": 200.0}
+    s = Signal(s.data, axes=_axes(), signal_type=signal_type, metadata=md)
+    assert eds.line_maps(s, ["Ag"]).metadata["Sample"]["xray_lines"] == [line]

@@ -613,6 +613,24 @@ def _scan_axes(s: Signal) -> str:
     return ", ".join(f"{n} ({k})" for n, k in zip(_scan_names(s), s.metadata["Sampling"]["shape"], strict=True))
 
 
+def acquisition_value(metadata, *path: str, signal_type=None) -> float | None:
+    """The number at ``Acquisition_instrument.<microscope>.<path>`` (HyperSpy's places); None where none holds one.
+
+    Where the metadata hold both microscopes (a file converted from one to the other, a merged tree), the one the
+    signal was recorded on answers first: the SEM's for a signal typed ``*_SEM`` (``EDS_SEM``, ``CL_SEM``), as exspy's
+    SEM spectra read it, else the TEM's. Three lookups took TEM first in one place and SEM first in another, so one
+    EDS_SEM map was named with the SEM's 20 keV beam and its lines chosen with the TEM's 200."""
+    inst = metadata.get("Acquisition_instrument", {}) if isinstance(metadata, dict) else {}
+    order = ("SEM", "TEM") if str(signal_type or "").upper().endswith("_SEM") else ("TEM", "SEM")
+    for microscope in order:
+        node = inst.get(microscope) if isinstance(inst, dict) else None
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if is_number(node):
+            return float(node)
+    return None
+
+
 def key_metadata(md: dict) -> dict:
     """A few acquisition parameters a microscopist looks for first."""
     out = {}

@@ -26,7 +26,7 @@ import numpy as np
 from ..core.axes import Axis
 from ..core.errors import AxisError, DataError, check_choice, check_count, check_positive, is_number, warn_caller
 from ..core.registry import operation
-from ..core.signal import Signal, derive
+from ..core.signal import Signal, acquisition_value, derive
 from ..engine import Pass, read_block, run_pass
 from ._energy import check_ascending, ev_per_unit
 from .elements import element_symbol
@@ -145,27 +145,13 @@ def line_fwhm(energy, resolution_mnka: float = DEFAULT_RESOLUTION_MNKA):
 # ---------------------------------------------------------------------------------------------------------
 # metadata helpers
 # ---------------------------------------------------------------------------------------------------------
-def _instrument(s: Signal) -> dict:
-    ai = s.metadata.get("Acquisition_instrument", {}) if isinstance(s.metadata, dict) else {}
-    if not isinstance(ai, dict):
-        return {}
-    for key in ("TEM", "SEM"):
-        if isinstance(ai.get(key), dict):
-            return ai[key]
-    return {}
-
-
 def _beam_energy(s: Signal) -> float | None:
-    v = _instrument(s).get("beam_energy")
-    return float(v) if v is not None else None
+    return acquisition_value(s.metadata, "beam_energy", signal_type=s.signal_type)
 
 
 def _resolution(s: Signal) -> float | None:
     """The detector's FWHM at Mn Ka (eV) that the file's metadata give, None where they give none."""
-    det = _instrument(s).get("Detector", {})
-    eds = det.get("EDS", {}) if isinstance(det, dict) else {}
-    v = eds.get("energy_resolution_MnKa") if isinstance(eds, dict) else None
-    return float(v) if v else None
+    return acquisition_value(s.metadata, "Detector", "EDS", "energy_resolution_MnKa", signal_type=s.signal_type) or None
 
 
 def _energy_axis(s: Signal) -> tuple[Axis, float]:

@@ -40,6 +40,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..core.signal import acquisition_value
 from ._energy import ev_per_unit
 
 EDS_DOMINANT = 0.2  # a peak names the component when it reaches this fraction of the strongest
@@ -261,8 +262,9 @@ def component_names(
     axis : the energy :class:`~emscale.Axis` of the channels (EDS: keV or eV; EELS: eV).
     signal_type : ``"EDS..."`` or ``"EELS"``; anything else gives ``"#k"`` names.
     metadata : the signal's metadata: ``Sample.elements`` restricts the candidates, the beam energy (keV) of
-        ``Acquisition_instrument.{SEM,TEM}`` limits the excited X-ray lines, and the EDS detector resolution
-        (``Detector.EDS.energy_resolution_MnKa``, eV) sets the match tolerance.
+        ``Acquisition_instrument.{SEM,TEM}`` (the signal type's microscope first) limits the excited X-ray
+        lines, and the EDS detector resolution (``Detector.EDS.energy_resolution_MnKa``, eV) sets the match
+        tolerance.
     elements : candidate elements, overriding the metadata.
 
     Returns
@@ -287,11 +289,9 @@ def component_names(
         from .eds import DEFAULT_RESOLUTION_MNKA
 
         e_kev, _ = _energy_kev(axis)
-        inst = _instrument(metadata)
-        beam = float(inst.get("beam_energy") or e_kev.max())
-        det = inst.get("Detector", {}) if isinstance(inst.get("Detector"), dict) else {}
-        eds = det.get("EDS", {}) if isinstance(det.get("EDS"), dict) else {}
-        res = float(eds.get("energy_resolution_MnKa") or DEFAULT_RESOLUTION_MNKA)
+        beam = acquisition_value(metadata, "beam_energy", signal_type=signal_type) or float(e_kev.max())
+        res = (acquisition_value(metadata, "Detector", "EDS", "energy_resolution_MnKa", signal_type=signal_type)
+               or DEFAULT_RESOLUTION_MNKA)
         out = []
         for c in range(k):
             pos = _positive_side(f[:, c])
@@ -313,11 +313,3 @@ def _positive_side(f: np.ndarray) -> np.ndarray:
     """The factor with the sign whose peaks dominate (PCA factors have an arbitrary sign): its larger side."""
     f = np.nan_to_num(f)
     return -f if -f.min() > f.max() else f
-
-
-def _instrument(metadata) -> dict:
-    ai = metadata.get("Acquisition_instrument", {}) if isinstance(metadata, dict) else {}
-    for key in ("SEM", "TEM"):
-        if isinstance(ai, dict) and isinstance(ai.get(key), dict):
-            return ai[key]
-    return {}

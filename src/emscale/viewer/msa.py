@@ -8,8 +8,7 @@ in keV), CONVANGLE and COLLANGLE in mrad, ELEVANGLE and AZIMANGLE in degrees, LI
 
 from __future__ import annotations
 
-from ..core.errors import is_number
-from ..core.signal import Signal
+from ..core.signal import Signal, acquisition_value
 
 # The EMSA codes of the signal types that start with these (EDS_SEM, EDS_TEM; CL_SEM): "EELS" and "CL", as written
 # before, are no codes, and HyperSpy read them back as a plain Signal1D.
@@ -30,18 +29,6 @@ KEYWORDS = {
 }
 
 
-def acquisition_value(metadata, *path: str) -> float | None:
-    """The number at ``Acquisition_instrument.TEM.<path>``, else at ``...SEM.<path>``; None where neither holds one."""
-    inst = metadata.get("Acquisition_instrument", {}) if isinstance(metadata, dict) else {}
-    for microscope in ("TEM", "SEM"):
-        node = inst.get(microscope) if isinstance(inst, dict) else None
-        for key in path:
-            node = node.get(key) if isinstance(node, dict) else None
-        if is_number(node):
-            return float(node)
-    return None
-
-
 def msa_keywords(signal: Signal, pixels: int = 1) -> dict:
     """The SIGNALTYPE and acquisition keywords of a spectrum of ``signal``: one pixel's, or the sum of ``pixels``.
 
@@ -60,7 +47,9 @@ def msa_keywords(signal: Signal, pixels: int = 1) -> dict:
     code = next((c for prefix, c in SIGNAL_TYPES.items() if signal_type.startswith(prefix)), None)
     out = {} if code is None else {"SIGNALTYPE": code}
     for keyword, (path, only) in KEYWORDS.items():
-        value = acquisition_value(signal.metadata, *path) if only in (None, code) else None
+        if only not in (None, code):
+            continue
+        value = acquisition_value(signal.metadata, *path, signal_type=signal.signal_type)
         if value is not None:
             out[keyword] = value
     if "LIVETIME" in out:

@@ -40,13 +40,14 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from ..core.errors import DataError
+from ..core.signal import acquisition_value
 from ..plotting import intensity_units
 from .colormaps import colormaps
 from .data import ViewerData
 from .decomposition import is_decomposition
 from .decomposition import payload as decomposition_payload
 from .markers import element_markers, marker_kind
-from .msa import acquisition_value, msa_keywords
+from .msa import msa_keywords
 
 HOST = "127.0.0.1"
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; "
@@ -224,7 +225,7 @@ class ViewerServer:
         elements = [e for e in _str(q, "elements", "").replace(";", ",").replace(" ", ",").split(",") if e]
         s = self.data.signal
         markers = element_markers(elements, self._view(q).energy, s.signal_type, _str(q, "kind", "auto"),
-                                  beam_energy=_beam_energy(s.metadata))
+                                  beam_energy=_beam_energy(s))
         return {"markers": markers}
 
 
@@ -239,9 +240,9 @@ ROUTES = {
 DECOMPOSITION_ROUTES = {"/api/decomposition": ViewerServer.api_decomposition}
 
 
-def _beam_energy(md) -> float | None:
+def _beam_energy(s) -> float | None:
     """The beam energy (keV) of a TEM or SEM acquisition, as HyperSpy's metadata tree holds it."""
-    e = acquisition_value(md, "beam_energy")
+    e = acquisition_value(s.metadata, "beam_energy", signal_type=s.signal_type)
     return e if e is not None and e > 0 else None
 
 
