@@ -264,3 +264,20 @@ def test_atoms_closer_than_min_distance_are_said():
         fine = locate_atoms(vol, min_distance=3.0)
     assert match_atoms(coarse.positions, truth, 1.5)["found_fraction"] < 0.5
     assert match_atoms(fine.positions, truth, 1.5)["found_fraction"] == 1.0
+
+
+def test_a_species_gap_with_fewer_than_three_maxima_under_it_bounds_no_population():
+    """SIRT of a bcc particle at 20 counts: 358 atoms at 0.24-0.41, one maximum at 0.126 (1.9 x under them, 3.7 x
+    over the noise's 0.034 and below) and the noise: the lone maximum was a species of its own, which the minimum
+    distance then emptied (populations [358, 0]). Three maxima or more make a population, as for the threshold."""
+    from emscale.tomography.atoms import _populations, height_threshold
+
+    rng = np.random.default_rng(0)
+    atoms, noise = rng.uniform(0.24, 0.41, 358), rng.uniform(0.005, 0.034, 200)
+    thr, bounds = height_threshold(np.r_[atoms, 0.126, noise])
+    assert len(bounds) == 1 and 0.034 < thr < 0.126
+    assert [p["count"] for p in _populations(atoms, bounds)] == [358]
+    # three maxima there are a population, and one left empty (merged into brighter atoms) is none
+    thr, bounds = height_threshold(np.r_[atoms, 0.126, 0.12, 0.11, noise])
+    assert len(bounds) == 2 and [p["count"] for p in _populations(np.r_[atoms, 0.12], bounds)] == [358, 1]
+    assert [p["count"] for p in _populations(atoms, bounds)] == [358]
