@@ -20,7 +20,8 @@ Endpoints (all ``GET``; pixel indices are integers in user order, x the column; 
                                  ``msa`` keywords
 ``/api/navigator?window=lo,hi``  map summed over the window (no window: every channel); base64 of ``dtype``
 ``/api/progress``                the window-map pass in progress: ``{"done", "total"}`` in bytes
-``/api/markers?elements=Fe,O``   X-ray lines / edge onsets in the axis units (``&kind=xray|edge``)
+``/api/markers?elements=Fe,O``   X-ray lines / edge onsets in the axis units (``&kind=xray|edge``); each
+                                 element's main X-ray line, or (``&lines=all``) its alpha and beta lines
 ``/api/decomposition``           (a decomposition's viewer only, instead of the above) scree, pairs, phases
 ===============================  ==========================================================================
 """
@@ -224,7 +225,7 @@ class ViewerServer:
         elements = [e for e in _str(q, "elements", "").replace(";", ",").replace(" ", ",").split(",") if e]
         s = self.data.signal
         markers = element_markers(elements, self._view(q).energy, s.signal_type, _str(q, "kind", "auto"),
-                                  beam_energy=_beam_energy(s.metadata))
+                                  beam_energy=_beam_energy(s.metadata), lines=_str(q, "lines", "main"))
         return {"markers": markers}
 
 
