@@ -102,6 +102,15 @@ def test_dragging_a_rectangle_plots_the_region_sum(page, cube):
     assert state(page, "s.spectrum") == cube[3:9, 2:10].sum(axis=(0, 1)).tolist()
 
 
+def test_the_axes_name_their_values_and_a_region_reads_its_size(page):
+    """The spectrum's y axis and the map's colour bar had no title (the static plots say "Counts"), and a region of
+    8 x 6 pixels of 0.5 nm read "sum of 48 pixels x 2..9, y 3..8", its size in pixels only."""
+    page.execute_script("window.emscaleViewer.selectRegion([2, 3], [9, 8]);")
+    wait(page, "s.region && s.region[0] === 2 && s.region[3] === 9 && s.pending === 0")
+    assert page.find_element("id", "specinfo").text == "sum of 48 pixels x 2..9, y 3..8 (4 x 3 nm, 12 nm²)"
+    assert state(page, "s.axisTitles") == {"spectrum": "Counts", "colourBar": "Counts, total"}
+
+
 def test_dragging_an_energy_window_maps_that_window(page, cube, lazy_signal):
     loaded = state(page, "s.mapsLoaded")
     a = page.execute_script("return window.emscaleViewer.energyToClient(0.62);")

@@ -336,17 +336,20 @@ def test_x_ray_markers_default_to_each_elements_main_line(real_dir):
     assert status == 400 and "lines must be 'main' or 'all', not 'some'" in body["error"]
 
 
-@pytest.mark.parametrize("metadata, signal_type, dtype, units", [
-    ({}, "EDS_TEM", np.uint16, "counts"),
-    ({}, "", np.float64, ""),
-    ({"Signal": {"quantity": "Electrons (Counts)"}}, "EELS", np.float64, "Counts"),
-    ({"Signal": {"quantity": "Absorbance"}}, "", np.float64, "Absorbance"),
+@pytest.mark.parametrize("metadata, signal_type, dtype, units, label", [
+    ({}, "EDS_TEM", np.uint16, "counts", "Counts"),
+    ({}, "", np.float64, "", "Intensity"),
+    ({"Signal": {"quantity": "Electrons (Counts)"}}, "EELS", np.float64, "Counts", "Electrons (Counts)"),
+    ({"Signal": {"quantity": "Absorbance"}}, "", np.float64, "Absorbance", "Absorbance"),
 ])
-def test_info_says_the_axis_uniformity_and_the_values_unit(cube, axes, metadata, signal_type, dtype, units):
+def test_info_says_the_axis_uniformity_and_what_the_values_are(cube, axes, metadata, signal_type, dtype, units,
+                                                                 label):
+    """``y_label``, the static plots' axis title, was not served: the page's spectrum axis and colour bar had none."""
     s = em.Signal(cube.astype(dtype), axes=axes, signal_type=signal_type, metadata=metadata)
     with view(s, open_browser=False) as v:
         status, info = get(v, "/api/info")
     assert status == 200 and info["energy"]["uniform"] is True and info["y_units"] == units
+    assert info["y_label"] == label
 
 
 def test_complex_data_are_refused_by_the_viewer(cube, axes):

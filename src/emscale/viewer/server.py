@@ -41,7 +41,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from ..core.errors import DataError
-from ..plotting import intensity_units
+from ..plotting import intensity_label, intensity_units
 from .colormaps import colormaps
 from .data import ViewerData
 from .decomposition import is_decomposition
@@ -178,7 +178,7 @@ class ViewerServer:
             "lazy": s.is_lazy, "nav_shape": list(s.nav_shape), "width": data.width, "height": data.height,
             "nav_axes": nav[:2],
             "energy": {"name": e.name, "units": e.units, "values": e.values.tolist(), "uniform": e.is_uniform},
-            "y_units": intensity_units(s),
+            "y_units": intensity_units(s), "y_label": intensity_label(s),  # the static plots' axis title
             "elements": [str(v) for v in sample.get("elements", [])] if isinstance(sample, dict) else [],
             "marker_kind": marker_kind(s.signal_type, e.units), "colormaps": colormaps(),
             "measured_fraction": None if data.measured is None else float(data.measured.mean()),

@@ -5,7 +5,7 @@
   const token = new URLSearchParams(location.search).get("token") || "";
   const $ = (id) => document.getElementById(id);
   const navCanvas = $("nav"), specCanvas = $("spec");
-  const NAV_M = { left: 64, right: 86, top: 12, bottom: 44 };
+  const NAV_M = { left: 64, right: 96, top: 12, bottom: 44 };  // right: the colour bar, its values and title
   const SPEC_M = { left: 72, right: 14, top: 70, bottom: 44 };
   const MARKER_COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"];
 
@@ -15,7 +15,7 @@
     window: null, channels: null, map: null, mapStats: null, mapsLoaded: 0, navTicks: null,
     vmin: 0, vmax: 1, navLog: false, specLog: false, cmap: "viridis", along: 0,
     markers: [], latencies: [], frameLatencies: [], spectraDrawn: 0, pending: 0,
-    progress: null,
+    progress: null, axisTitles: {},
   };
 
   // ---------------------------------------------------------------------------------------------- server
@@ -33,7 +33,8 @@
     $("status").textContent = String(err.message || err);
   }
 
-  const { niceStep, ticks, logTicks, fmt, percentile, scaleBar, lengthUnit, parseLut } = window.emscalePlot;
+  const { niceStep, ticks, logTicks, fmt, percentile, scaleBar, lengthUnit, isLength, verticalText,
+    parseLut } = window.emscalePlot;
 
   // ---------------------------------------------------------------------------------------------- navigator
   // A navigation axis's value at pixel i, and its mean step: a non-uniform axis (tilts in acquisition order,
@@ -150,8 +151,7 @@
         ctx.beginPath(); ctx.moveTo(g.x, py); ctx.lineTo(g.x - 4, py); ctx.stroke();
         ctx.fillText(fmt(v), g.x - 6, py);
       }
-      ctx.save(); ctx.translate(14, g.y + g.h / 2); ctx.rotate(-Math.PI / 2); ctx.textAlign = "center";
-      ctx.fillText(ay.name + (ay.units ? " (" + ay.units + ")" : ""), 0, 0); ctx.restore();
+      verticalText(ctx, ay.name + (ay.units ? " (" + ay.units + ")" : ""), 14, g.y + g.h / 2, g.h);
     }
   }
 
@@ -180,7 +180,13 @@
     ctx.fillText(fmt(state.vmax), x + w + 3, y + 6);
     ctx.fillText(fmt(state.vmin), x + w + 3, y + h - 6);
     if (state.navLog) ctx.fillText("log", x + w + 3, y + h / 2);
+    // what the colours are, as the static navigator's bar says: a map sums the window's channels ("Counts, total")
+    const [i0, i1] = state.channels || [0, 1];
+    state.axisTitles.colourBar = state.info.y_label + (i0 === i1 ? "" : ", total");
+    const right = x + w + 9 + Math.max(...[fmt(state.vmax), fmt(state.vmin), "log"].map((v) => ctx.measureText(v).width));
+    if (h > 76) verticalText(ctx, state.axisTitles.colourBar, right, y + h / 2, h - 36);
   }
+
 
   function drawSelection(ctx, g) {
     const info = state.info, sx = g.w / info.width, sy = g.h / info.height;
@@ -287,6 +293,8 @@
       ctx.beginPath(); ctx.moveTo(g.x, py); ctx.lineTo(g.x - 4, py); ctx.stroke();
       ctx.fillText(fmt(v), g.x - 6, py);
     }
+    state.axisTitles.spectrum = state.info.y_label;
+    verticalText(ctx, state.info.y_label, 14, g.y + g.h / 2, g.h);
     ctx.save(); ctx.beginPath(); ctx.rect(g.x, g.y, g.w, g.h); ctx.clip();
     ctx.strokeStyle = "#1f3b73"; ctx.lineWidth = 1.2; ctx.beginPath();
     let started = false;
@@ -425,8 +433,22 @@
   function selectRegion(a, b, t0) {
     const x0 = Math.min(a[0], b[0]), x1 = Math.max(a[0], b[0]) + 1, y0 = Math.min(a[1], b[1]), y1 = Math.max(a[1], b[1]) + 1;
     state.region = [x0, x1, y0, y1]; state.pixel = null;
-    const n = (x1 - x0) * (y1 - y0);
-    return showSpectrum("region", { x0, x1, y0, y1 }, `sum of ${n} pixels x ${x0}..${x1 - 1}, y ${y0}..${y1 - 1}`, t0);
+    const n = (x1 - x0) * (y1 - y0), size = regionSize(x1 - x0, y1 - y0);
+    return showSpectrum("region", { x0, x1, y0, y1 },
+      `sum of ${n} pixels x ${x0}..${x1 - 1}, y ${y0}..${y1 - 1}` + (size ? ` (${size})` : ""), t0);
+  }
+
+  // A region of nx x ny pixels in the units the map's axes show: "4 x 3 nm, 12 nm²" (the area where both axes are
+  // lengths in one unit), each axis in its own unit otherwise. Nothing on an axis of no units or no one step (tilts
+  // in acquisition order).
+  function regionSize(nx, ny) {
+    const { ax, ay } = navAxes(), line = state.info.height === 1;
+    const size = (a, k) => (a.coords || !a.units ? null : k * Math.abs(a.scale));
+    const w = size(ax, nx), h = line ? 0 : size(ay, ny);
+    if (w === null || h === null) return "";
+    if (line) return `${fmt(w)} ${ax.units}`;
+    if (ax.units !== ay.units) return `${fmt(w)} ${ax.units} x ${fmt(h)} ${ay.units}`;
+    return `${fmt(w)} x ${fmt(h)} ${ax.units}` + (isLength(ax.units) ? `, ${fmt(w * h)} ${ax.units}²` : "");
   }
 
   async function loadMap(window) {
