@@ -102,6 +102,15 @@ def test_dragging_a_rectangle_plots_the_region_sum(page, cube):
     assert state(page, "s.spectrum") == cube[3:9, 2:10].sum(axis=(0, 1)).tolist()
 
 
+def test_the_axes_name_their_values_and_a_region_reads_its_size(page):
+    """The spectrum's y axis and the map's colour bar had no title (the static plots say "Counts"), and a region of
+    8 x 6 pixels of 0.5 nm read "sum of 48 pixels x 2..9, y 3..8", its size in pixels only."""
+    page.execute_script("window.emscaleViewer.selectRegion([2, 3], [9, 8]);")
+    wait(page, "s.region && s.region[0] === 2 && s.region[3] === 9 && s.pending === 0")
+    assert page.find_element("id", "specinfo").text == "sum of 48 pixels x 2..9, y 3..8 (4 x 3 nm, 12 nm²)"
+    assert state(page, "s.axisTitles") == {"spectrum": "Counts", "colourBar": "Counts, total"}
+
+
 def test_dragging_an_energy_window_maps_that_window(page, cube, lazy_signal):
     loaded = state(page, "s.mapsLoaded")
     a = page.execute_script("return window.emscaleViewer.energyToClient(0.62);")
@@ -151,6 +160,31 @@ def test_element_markers_and_display_controls(page, artifacts):
     labels = state(page, "s.markerLabels")
     assert labels and all(label["fits"] for label in labels), labels
     assert state(page, "s.errors") == []
+
+
+def test_a_real_maps_sixteen_elements_get_one_readable_label_each(browser, real_dir, artifacts):
+    """The Bruker map opens with its metadata's 16 elements: 72 dashed markers covered 0-7 keV, under 5 labels
+    merged past recognition ("Mg · Al +13" over 0.09-2.1 keV, its Mg and Al the L-beta lines at 0.1 keV). Now each
+    element's main line, and each its own label ("Fe Ka"), set apart where lines crowd, a leader to its line."""
+    s = em.load(real_dir / "30x30_instructively_packed_16bit_compressed.bcf", index=1)
+    with view(s, open_browser=False) as server:
+        browser.get(server.url)
+        wait(browser, "s.ready && s.mapsLoaded >= 1 && s.spectraDrawn >= 1 && s.markers.length > 0")
+        assert state(browser, "s.errors") == []
+        assert browser.find_element("id", "elements").get_attribute("value").count(",") == 15
+        labels = state(browser, "s.markerLabels")
+        assert len(state(browser, "s.markers")) == 16 and len(labels) == 16
+        assert sorted(label["text"].replace(" ", "_") for label in labels) == sorted(s.metadata["Sample"]["xray_lines"])
+        assert all(label["fits"] for label in labels), labels
+        assert np.diff(sorted(label["x"] for label in labels)).min() > 10.99  # 10 px of text each: none overprinted
+        assert browser.save_screenshot(str(artifacts / "viewer_bruker_markers.png"))
+        # every line on demand: the labels merge ("Fe La,Lb1 · O Ka +2") but still fit and never overprint
+        browser.find_element("id", "alllines").click()
+        wait(browser, "s.markers.length === 72")
+        labels = state(browser, "s.markerLabels")
+        assert all(label["fits"] for label in labels) and np.diff(sorted(label["x"] for label in labels)).min() > 10.99
+        assert browser.save_screenshot(str(artifacts / "viewer_bruker_all_lines.png"))
+        assert state(browser, "s.errors") == []
 
 
 @pytest.mark.parametrize("span, units, shown, factor", [(0.004, "µm", "nm", 1000.0), (50.0, "µm", "µm", 1.0),

@@ -312,20 +312,44 @@ def test_x_ray_markers_leave_out_lines_the_beam_cannot_excite(axes):
     s.metadata["Acquisition_instrument"]["SEM"]["beam_energy"] = 15.0
     with view(s, open_browser=False) as v:
         labels = [m["label"] for m in get(v, "/api/markers?elements=Fe")[1]["markers"]]
+    assert "Fe Ka" in labels and "Fe Kb" not in labels  # the element's main line only
+    with view(s, open_browser=False) as v:
+        labels = [m["label"] for m in get(v, "/api/markers?elements=Fe&lines=all")[1]["markers"]]
     assert "Fe Ka" in labels and "Fe Kb" in labels
 
 
-@pytest.mark.parametrize("metadata, signal_type, dtype, units", [
-    ({}, "EDS_TEM", np.uint16, "counts"),
-    ({}, "", np.float64, ""),
-    ({"Signal": {"quantity": "Electrons (Counts)"}}, "EELS", np.float64, "Counts"),
-    ({"Signal": {"quantity": "Absorbance"}}, "", np.float64, "Absorbance"),
+BRUKER_MAP = "30x30_instructively_packed_16bit_compressed.bcf"
+
+
+def test_x_ray_markers_default_to_each_elements_main_line(real_dir):
+    """The Bruker map's 16 elements (its metadata) drew 72 markers, every alpha and beta line (Mg, Al, Si, P Lb3/Lb4
+    at 0.09-0.18 keV among them, far from any peak of theirs): now the one line each element's name picks in
+    line_maps (the metadata's own Sample.xray_lines), and every line with ``lines=all``."""
+    s = em.load(real_dir / BRUKER_MAP, index=1)
+    with view(s, open_browser=False) as v:
+        elements = ",".join(get(v, "/api/info")[1]["elements"])
+        main = get(v, f"/api/markers?elements={elements}")[1]["markers"]
+        every = get(v, f"/api/markers?elements={elements}&lines=all")[1]["markers"]
+        status, body = get(v, "/api/markers?elements=Fe&lines=some")
+    assert len(main) == 16 and len(every) == 72
+    assert sorted(m["label"].replace(" ", "_") for m in main) == sorted(s.metadata["Sample"]["xray_lines"])
+    assert status == 400 and "lines must be 'main' or 'all', not 'some'" in body["error"]
+
+
+@pytest.mark.parametrize("metadata, signal_type, dtype, units, label", [
+    ({}, "EDS_TEM", np.uint16, "counts", "Counts"),
+    ({}, "", np.float64, "", "Intensity"),
+    ({"Signal": {"quantity": "Electrons (Counts)"}}, "EELS", np.float64, "Counts", "Electrons (Counts)"),
+    ({"Signal": {"quantity": "Absorbance"}}, "", np.float64, "Absorbance", "Absorbance"),
 ])
-def test_info_says_the_axis_uniformity_and_the_values_unit(cube, axes, metadata, signal_type, dtype, units):
+def test_info_says_the_axis_uniformity_and_what_the_values_are(cube, axes, metadata, signal_type, dtype, units,
+                                                                 label):
+    """``y_label``, the static plots' axis title, was not served: the page's spectrum axis and colour bar had none."""
     s = em.Signal(cube.astype(dtype), axes=axes, signal_type=signal_type, metadata=metadata)
     with view(s, open_browser=False) as v:
         status, info = get(v, "/api/info")
     assert status == 200 and info["energy"]["uniform"] is True and info["y_units"] == units
+    assert info["y_label"] == label
 
 
 def test_complex_data_are_refused_by_the_viewer(cube, axes):

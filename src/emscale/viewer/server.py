@@ -20,7 +20,8 @@ Endpoints (all ``GET``; pixel indices are integers in user order, x the column; 
                                  ``msa`` keywords
 ``/api/navigator?window=lo,hi``  map summed over the window (no window: every channel); base64 of ``dtype``
 ``/api/progress``                the window-map pass in progress: ``{"done", "total"}`` in bytes
-``/api/markers?elements=Fe,O``   X-ray lines / edge onsets in the axis units (``&kind=xray|edge``)
+``/api/markers?elements=Fe,O``   X-ray lines / edge onsets in the axis units (``&kind=xray|edge``); each
+                                 element's main X-ray line, or (``&lines=all``) its alpha and beta lines
 ``/api/decomposition``           (a decomposition's viewer only, instead of the above) scree, pairs, phases
 ===============================  ==========================================================================
 """
@@ -41,7 +42,7 @@ import numpy as np
 
 from ..core.errors import DataError
 from ..core.signal import acquisition_value
-from ..plotting import intensity_units
+from ..plotting import intensity_label, intensity_units
 from .colormaps import colormaps
 from .data import ViewerData
 from .decomposition import is_decomposition
@@ -178,7 +179,7 @@ class ViewerServer:
             "lazy": s.is_lazy, "nav_shape": list(s.nav_shape), "width": data.width, "height": data.height,
             "nav_axes": nav[:2],
             "energy": {"name": e.name, "units": e.units, "values": e.values.tolist(), "uniform": e.is_uniform},
-            "y_units": intensity_units(s),
+            "y_units": intensity_units(s), "y_label": intensity_label(s),  # the static plots' axis title
             "elements": [str(v) for v in sample.get("elements", [])] if isinstance(sample, dict) else [],
             "marker_kind": marker_kind(s.signal_type, e.units), "colormaps": colormaps(),
             "measured_fraction": None if data.measured is None else float(data.measured.mean()),
@@ -225,7 +226,7 @@ class ViewerServer:
         elements = [e for e in _str(q, "elements", "").replace(";", ",").replace(" ", ",").split(",") if e]
         s = self.data.signal
         markers = element_markers(elements, self._view(q).energy, s.signal_type, _str(q, "kind", "auto"),
-                                  beam_energy=_beam_energy(s))
+                                  beam_energy=_beam_energy(s), lines=_str(q, "lines", "main"))
         return {"markers": markers}
 
 

@@ -2,7 +2,7 @@
 // factor <-> loading pairs. Everything drawn is in window.emscaleDecomposition.state (read by the browser tests).
 (function () {
   "use strict";
-  const { ticks, logTicks, fmt, scaleBar, niceStep } = window.emscalePlot;
+  const { ticks, logTicks, fmt, scaleBar, niceStep, verticalText } = window.emscalePlot;
   const token = new URLSearchParams(location.search).get("token") || "";
   const $ = (id) => document.getElementById(id);
   // matplotlib's tab10: the colours of emscale's static figures.
@@ -46,8 +46,7 @@
     frame(ctx, g);
     xAxis(ctx, g, 0, sc.values.length - 1, "component index", toX);
     yTicks(ctx, g, logTicks(lo, hi), toY);
-    ctx.save(); ctx.translate(14, g.y + g.h / 2); ctx.rotate(-Math.PI / 2); ctx.textAlign = "center";
-    ctx.fillText("eigenvalue (log)", 0, 0); ctx.restore();
+    verticalText(ctx, "eigenvalue (log)", 14, g.y + g.h / 2, g.h);
     if (sc.threshold) {
       ctx.strokeStyle = "#d62728"; ctx.setLineDash([5, 4]);
       ctx.beginPath(); ctx.moveTo(g.x, toY(sc.threshold)); ctx.lineTo(g.x + g.w, toY(sc.threshold)); ctx.stroke();

@@ -64,11 +64,19 @@ window.emscalePlot = (function () {
     }
   }
 
+  const isLength = (units) => units in LENGTH;
+
+  // A rotated axis title centred on (x, y), squeezed to `room` px at most.
+  function verticalText(ctx, text, x, y, room) {
+    ctx.save(); ctx.translate(x, y); ctx.rotate(-Math.PI / 2); ctx.textAlign = "center"; ctx.textBaseline = "middle";
+    ctx.fillText(text, 0, 0, room); ctx.restore();
+  }
+
   function parseLut(hex) {
     const out = new Uint8Array(768);
     for (let i = 0; i < 768; i++) out[i] = parseInt(hex.substr(2 * i, 2), 16);
     return out;
   }
 
-  return { niceStep, ticks, logTicks, fmt, percentile, scaleBar, lengthUnit, parseLut };
+  return { niceStep, ticks, logTicks, fmt, percentile, scaleBar, lengthUnit, isLength, verticalText, parseLut };
 })();

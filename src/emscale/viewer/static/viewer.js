@@ -5,7 +5,7 @@
   const token = new URLSearchParams(location.search).get("token") || "";
   const $ = (id) => document.getElementById(id);
   const navCanvas = $("nav"), specCanvas = $("spec");
-  const NAV_M = { left: 64, right: 86, top: 12, bottom: 44 };
+  const NAV_M = { left: 64, right: 96, top: 12, bottom: 44 };  // right: the colour bar, its values and title
   const SPEC_M = { left: 72, right: 14, top: 70, bottom: 44 };
   const MARKER_COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"];
 
@@ -15,7 +15,7 @@
     window: null, channels: null, map: null, mapStats: null, mapsLoaded: 0, navTicks: null,
     vmin: 0, vmax: 1, navLog: false, specLog: false, cmap: "viridis", along: 0,
     markers: [], latencies: [], frameLatencies: [], spectraDrawn: 0, pending: 0,
-    progress: null,
+    progress: null, axisTitles: {},
   };
 
   // ---------------------------------------------------------------------------------------------- server
@@ -33,7 +33,8 @@
     $("status").textContent = String(err.message || err);
   }
 
-  const { niceStep, ticks, logTicks, fmt, percentile, scaleBar, lengthUnit, parseLut } = window.emscalePlot;
+  const { niceStep, ticks, logTicks, fmt, percentile, scaleBar, lengthUnit, isLength, verticalText,
+    parseLut } = window.emscalePlot;
 
   // ---------------------------------------------------------------------------------------------- navigator
   // A navigation axis's value at pixel i, and its mean step: a non-uniform axis (tilts in acquisition order,
@@ -150,8 +151,7 @@
         ctx.beginPath(); ctx.moveTo(g.x, py); ctx.lineTo(g.x - 4, py); ctx.stroke();
         ctx.fillText(fmt(v), g.x - 6, py);
       }
-      ctx.save(); ctx.translate(14, g.y + g.h / 2); ctx.rotate(-Math.PI / 2); ctx.textAlign = "center";
-      ctx.fillText(ay.name + (ay.units ? " (" + ay.units + ")" : ""), 0, 0); ctx.restore();
+      verticalText(ctx, ay.name + (ay.units ? " (" + ay.units + ")" : ""), 14, g.y + g.h / 2, g.h);
     }
   }
 
@@ -180,7 +180,13 @@
     ctx.fillText(fmt(state.vmax), x + w + 3, y + 6);
     ctx.fillText(fmt(state.vmin), x + w + 3, y + h - 6);
     if (state.navLog) ctx.fillText("log", x + w + 3, y + h / 2);
+    // what the colours are, as the static navigator's bar says: a map sums the window's channels ("Counts, total")
+    const [i0, i1] = state.channels || [0, 1];
+    state.axisTitles.colourBar = state.info.y_label + (i0 === i1 ? "" : ", total");
+    const right = x + w + 9 + Math.max(...[fmt(state.vmax), fmt(state.vmin), "log"].map((v) => ctx.measureText(v).width));
+    if (h > 76) verticalText(ctx, state.axisTitles.colourBar, right, y + h / 2, h - 36);
   }
+
 
   function drawSelection(ctx, g) {
     const info = state.info, sx = g.w / info.width, sy = g.h / info.height;
@@ -287,6 +293,8 @@
       ctx.beginPath(); ctx.moveTo(g.x, py); ctx.lineTo(g.x - 4, py); ctx.stroke();
       ctx.fillText(fmt(v), g.x - 6, py);
     }
+    state.axisTitles.spectrum = state.info.y_label;
+    verticalText(ctx, state.info.y_label, 14, g.y + g.h / 2, g.h);
     ctx.save(); ctx.beginPath(); ctx.rect(g.x, g.y, g.w, g.h); ctx.clip();
     ctx.strokeStyle = "#1f3b73"; ctx.lineWidth = 1.2; ctx.beginPath();
     let started = false;
@@ -300,46 +308,89 @@
     drawMarkers(ctx, g);
   }
 
+  // Marker labels. Each element's lines closer than a label's height share its label ("Fe La,Lb1"); labels that
+  // crowd are set apart, each joined to its lines by a leader. The Bruker map's 16 elements (their main lines, the
+  // default) get 16 labels, moved 9 px at most; before, 72 lines under 6 labels merged past use ("Mg · Al +13" over
+  // 0.09-2.1 keV). Where labels would move further than MAX_SHIFT from their lines (every line of those 16
+  // elements, "all lines"), the lines of a crowd share one label as before ("Fe La,Lb1 · O Ka", "Fe · O +3").
+  const LABEL_GAP = 11, LEADER = 10, MAX_SHIFT = 40;
+
+  // Positions for labels at sorted `anchors`, at least `gap` apart inside lo..hi, each run of crowded labels centred
+  // on its anchors.
+  function spreadLabels(anchors, gap, lo, hi) {
+    const runs = [];
+    const start = (r) => Math.max(lo, Math.min(hi - (r.n - 1) * gap, r.sum / r.n - (r.n - 1) * gap / 2));
+    for (const a of anchors) {
+      runs.push({ n: 1, sum: a });
+      while (runs.length > 1) {
+        const b = runs[runs.length - 1], prev = runs[runs.length - 2];
+        if (start(prev) + prev.n * gap <= start(b)) break;
+        prev.n += b.n; prev.sum += b.sum; runs.pop();
+      }
+    }
+    return runs.flatMap((r) => Array.from({ length: r.n }, (_, j) => start(r) + j * gap));
+  }
+
   function drawMarkers(ctx, g) {
-    // Lines closer than a label's height share one label ("Fe La, Lb1 · O Ka") so that no text overlaps.
     const elements = [...new Set(state.markers.map((m) => m.element))];
     const colour = (m) => MARKER_COLOURS[elements.indexOf(m.element) % MARKER_COLOURS.length];
     const groups = [];
     for (const m of state.markers) {
       const px = energyToX(m.energy), last = groups[groups.length - 1];
       if (px < g.x - 1 || px > g.x + g.w + 1) continue;
-      if (last && px - last.px[last.px.length - 1] < 11) { last.items.push(m); last.px.push(px); }
+      if (last && px - last.px[last.px.length - 1] < LABEL_GAP) { last.items.push(m); last.px.push(px); }
       else groups.push({ items: [m], px: [px] });
     }
-    ctx.font = "10px sans-serif"; ctx.textBaseline = "middle"; ctx.textAlign = "left";
-    state.markerLabels = [];
     for (const grp of groups) {
       grp.items.forEach((m, i) => {
         ctx.strokeStyle = colour(m); ctx.setLineDash([3, 3]);
         ctx.beginPath(); ctx.moveTo(grp.px[i], g.y); ctx.lineTo(grp.px[i], g.y + g.h); ctx.stroke();
       });
-      ctx.setLineDash([]);
-      const byElement = new Map();
-      for (const m of grp.items) {
-        const line = m.label.slice(m.element.length + 1);
-        byElement.set(m.element, (byElement.get(m.element) || []).concat(line));
-      }
-      // a label wider than the margin was squeezed by fillText's maxWidth until unreadable (16 elements of a real
-      // map): the line names go first, then the elements past those that fit ("Fe · O +3")
-      const room = SPEC_M.top - 6;
-      let text = [...byElement].map(([el, lines]) => el + " " + lines.join(",")).join(" · ");
-      if (ctx.measureText(text).width > room) {
-        const els = [...byElement.keys()];
-        let n = els.length;
-        const short = (k) => els.slice(0, k).join(" · ") + (k < els.length ? " +" + (els.length - k) : "");
-        while (n > 1 && ctx.measureText(short(n)).width > room) n -= 1;
-        text = short(n);
-      }
-      const mid = grp.px.reduce((a, b) => a + b, 0) / grp.px.length;
-      ctx.save(); ctx.translate(mid, g.y - 3); ctx.rotate(-Math.PI / 2);
-      ctx.fillStyle = colour(grp.items[0]); ctx.fillText(text, 0, 0, room); ctx.restore();
-      state.markerLabels.push({ text, fits: ctx.measureText(text).width <= room });
     }
+    ctx.setLineDash([]);
+    ctx.font = "10px sans-serif"; ctx.textBaseline = "middle"; ctx.textAlign = "left";
+    const own = groups.flatMap(elementLabels);
+    const at = spreadLabels(own.map((l) => l.anchor), LABEL_GAP, g.x, g.x + g.w);
+    const spread = own.every((l, i) => Math.abs(at[i] - l.anchor) <= MAX_SHIFT);
+    const labels = spread ? own.map((l, i) => ({ ...l, x: at[i] })) : groups.map((grp) => mergedLabel(ctx, grp));
+    const room = SPEC_M.top - 6 - (spread ? LEADER + 2 : 0);
+    state.markerLabels = [];
+    for (const l of labels) {
+      ctx.strokeStyle = ctx.fillStyle = colour(l.item);
+      if (spread) { ctx.beginPath(); ctx.moveTo(l.x, g.y - LEADER); ctx.lineTo(l.anchor, g.y); ctx.stroke(); }
+      ctx.save(); ctx.translate(l.x, g.y - 3 - (spread ? LEADER : 0)); ctx.rotate(-Math.PI / 2);
+      ctx.fillText(l.text, 0, 0, room); ctx.restore();
+      state.markerLabels.push({ text: l.text, x: l.x, fits: ctx.measureText(l.text).width <= room });
+    }
+  }
+
+  // One label per element of a group of crowded lines ("Fe La,Lb1"), at its lines' mean.
+  function elementLabels(grp) {
+    const byElement = new Map();
+    grp.items.forEach((m, i) => {
+      const l = byElement.get(m.element) || { item: m, lines: [], px: [] };
+      l.lines.push(m.label.slice(m.element.length + 1)); l.px.push(grp.px[i]);
+      byElement.set(m.element, l);
+    });
+    return [...byElement.values()].map((l) => ({ item: l.item, text: l.item.element + " " + l.lines.join(","),
+      anchor: l.px.reduce((a, b) => a + b, 0) / l.px.length })).sort((a, b) => a.anchor - b.anchor);
+  }
+
+  // One label for a whole group: a label wider than the margin was squeezed by fillText's maxWidth until
+  // unreadable (16 elements of a real map), so the line names go first, then the elements past those that fit
+  // ("Fe · O +3").
+  function mergedLabel(ctx, grp) {
+    const own = elementLabels(grp), room = SPEC_M.top - 6;
+    let text = own.map((l) => l.text).join(" · ");
+    if (ctx.measureText(text).width > room) {
+      const els = own.map((l) => l.item.element);
+      let n = els.length;
+      const short = (k) => els.slice(0, k).join(" · ") + (k < els.length ? " +" + (els.length - k) : "");
+      while (n > 1 && ctx.measureText(short(n)).width > room) n -= 1;
+      text = short(n);
+    }
+    const mid = grp.px.reduce((a, b) => a + b, 0) / grp.px.length;
+    return { item: grp.items[0], text, x: mid, anchor: mid };
   }
 
   // ---------------------------------------------------------------------------------------------- actions
@@ -382,8 +433,22 @@
   function selectRegion(a, b, t0) {
     const x0 = Math.min(a[0], b[0]), x1 = Math.max(a[0], b[0]) + 1, y0 = Math.min(a[1], b[1]), y1 = Math.max(a[1], b[1]) + 1;
     state.region = [x0, x1, y0, y1]; state.pixel = null;
-    const n = (x1 - x0) * (y1 - y0);
-    return showSpectrum("region", { x0, x1, y0, y1 }, `sum of ${n} pixels x ${x0}..${x1 - 1}, y ${y0}..${y1 - 1}`, t0);
+    const n = (x1 - x0) * (y1 - y0), size = regionSize(x1 - x0, y1 - y0);
+    return showSpectrum("region", { x0, x1, y0, y1 },
+      `sum of ${n} pixels x ${x0}..${x1 - 1}, y ${y0}..${y1 - 1}` + (size ? ` (${size})` : ""), t0);
+  }
+
+  // A region of nx x ny pixels in the units the map's axes show: "4 x 3 nm, 12 nm²" (the area where both axes are
+  // lengths in one unit), each axis in its own unit otherwise. Nothing on an axis of no units or no one step (tilts
+  // in acquisition order).
+  function regionSize(nx, ny) {
+    const { ax, ay } = navAxes(), line = state.info.height === 1;
+    const size = (a, k) => (a.coords || !a.units ? null : k * Math.abs(a.scale));
+    const w = size(ax, nx), h = line ? 0 : size(ay, ny);
+    if (w === null || h === null) return "";
+    if (line) return `${fmt(w)} ${ax.units}`;
+    if (ax.units !== ay.units) return `${fmt(w)} ${ax.units} x ${fmt(h)} ${ay.units}`;
+    return `${fmt(w)} x ${fmt(h)} ${ax.units}` + (isLength(ax.units) ? `, ${fmt(w * h)} ${ax.units}²` : "");
   }
 
   async function loadMap(window) {
@@ -453,7 +518,8 @@
     const elements = state.info.marker_kind === null ? "" : $("elements").value.trim();
     if (!elements) { state.markers = []; drawSpectrum(); return; }
     try {
-      state.markers = (await api("/api/markers", { elements, kind: $("kind").value })).markers;
+      const lines = $("alllines").checked ? "all" : "main";
+      state.markers = (await api("/api/markers", { elements, kind: $("kind").value, lines })).markers;
       $("status").textContent = "";
     } catch (err) { state.markers = []; report(err); }
     drawSpectrum();
@@ -570,6 +636,7 @@
     $("stack").oninput = (ev) => showImage(Number(ev.target.value));
     $("elements").onchange = loadMarkers;
     $("kind").onchange = loadMarkers;
+    $("alllines").onchange = loadMarkers;
     $("csv").onclick = () => download("spectrum.csv", new Blob([spectrumCSV()], { type: "text/csv" }));
     $("msa").onclick = () => download("spectrum.msa", new Blob([spectrumMSA()], { type: "text/plain" }));
     $("png").onclick = () => navCanvas.toBlob((b) => download("map.png", b), "image/png");
