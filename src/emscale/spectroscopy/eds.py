@@ -39,6 +39,7 @@ __all__ = [
     "line_energy",
     "line_fwhm",
     "line_maps",
+    "main_line",
     "remove_spikes",
     "xray_lines",
 ]
@@ -181,9 +182,10 @@ def _sample(s: Signal) -> dict:
     return sm if isinstance(sm, dict) else {}
 
 
-def _best_line(element: str, beam_energy: float | None, lo: float, hi: float) -> XrayLine | None:
-    """exspy's choice: among the element's Ka, La, Ma lines inside the axis, the first (K before L before M)
-    below half the beam energy (overvoltage >= 2), else the last one."""
+def main_line(element: str, beam_energy: float | None, lo: float, hi: float) -> XrayLine | None:
+    """The line an element's name stands for (in :func:`line_maps`, and the viewer's markers): exspy's choice, among
+    the element's Ka, La, Ma lines inside ``lo..hi`` (keV), the first (K before L before M) below half the beam
+    energy (overvoltage >= 2), else the last one; None where none lies inside."""
     cands = [
         ln for ln in xray_lines(element, beam_energy) if ln.line in ("Ka", "La", "Ma") and lo < ln.energy < hi
     ]
@@ -216,7 +218,7 @@ def _resolve_lines(s: Signal, lines_or_elements, lo: float, hi: float) -> list[X
             continue
         item = str(item)
         if re.fullmatch(r"\s*[A-Za-z]{1,2}\s*", item):
-            ln = _best_line(item, e0, lo, hi)
+            ln = main_line(item, e0, lo, hi)
             if ln is None:
                 warnings.warn(
                     f"line_maps: {item} has no Ka/La/Ma line inside the energy axis; skipped", stacklevel=3

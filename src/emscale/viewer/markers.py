@@ -74,7 +74,7 @@ def element_markers(elements: Sequence[str], axis: Axis, signal_type: str = "", 
     out = []
     if kind == "xray" and lines == "main":
         for el in elements:
-            ln = eds._best_line(el, beam_energy, lo / per_kev, hi / per_kev)
+            ln = eds.main_line(el, beam_energy, lo / per_kev, hi / per_kev)
             if ln is not None:
                 out.append(_line_marker(ln, per_kev))
     elif kind == "xray":
