@@ -191,9 +191,13 @@ def test_orthoslices_and_mip_figures(tmp_path):
     rec = reconstruct_tomogram(s, "fbp")
     for make in (orthoslices_figure, mip_figure):
         fig = make(rec)
-        assert len(fig.axes) == 3
+        assert len(fig.axes) == 4  # three panels and their colour bar
         assert fig.axes[0].get_xlabel() == "x (nm)"
+        # one grey scale: each panel was scaled to its own range, and no bar said what the greys were
+        assert len({fig.axes[k].images[0].get_clim() for k in range(3)}) == 1
+        assert fig.axes[3].get_ylabel().startswith("Intensity")
         fig.savefig(tmp_path / f"{make.__name__}.png")
+    assert orthoslices_figure(rec).axes[0].get_title() == "xy, z = 12 (0.25 nm)"  # index and place
     # the MIP along z is the volume's maximum over z
     img = mip_figure(rec).axes[0].images[0].get_array()
     np.testing.assert_array_equal(np.asarray(img), rec.data.max(axis=0))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.signal import Signal
-from ..plotting import image_extent
+from ..plotting import image_extent, intensity_label
 from .tiltseries import angles_of, tomo_meta
 
 
@@ -67,40 +67,52 @@ def _extent(a, b):
 
 
 def orthoslices_figure(vol: Signal, position: tuple[int, int, int] | None = None):
-    """Three orthogonal slices (xy, xz, yz) through ``position`` (z, y, x indices; default the centre)."""
+    """Three orthogonal slices (xy, xz, yz) through ``position`` (z, y, x indices; default the centre), on one grey
+    scale with its colour bar (each panel on its own scale, and none shown, made the slices incomparable)."""
     d, (az, ay, ax_) = _volume(vol)
     k, j, i = position or tuple(n // 2 for n in d.shape)
     fig, axes = _figure(3)
-    for ax, img, (a, b), title in (
-        (axes[0], d[k], (ay, ax_), f"xy, z = {k}"),
-        (axes[1], d[:, j], (az, ax_), f"xz, y = {j}"),
-        (axes[2], d[:, :, i], (az, ay), f"yz, x = {i}"),
-    ):
-        ax.imshow(img, cmap="gray", extent=_extent(a, b))
+    panels = ((axes[0], d[k], (ay, ax_), f"xy, {_at(az, k)}"), (axes[1], d[:, j], (az, ax_), f"xz, {_at(ay, j)}"),
+              (axes[2], d[:, :, i], (az, ay), f"yz, {_at(ax_, i)}"))
+    lo, hi = min(float(p[1].min()) for p in panels), max(float(p[1].max()) for p in panels)
+    for ax, img, (a, b), title in panels:
+        shown = ax.imshow(img, cmap="gray", extent=_extent(a, b), vmin=lo, vmax=hi)
         ax.set(title=title, xlabel=f"{b.name} ({b.units})", ylabel=f"{a.name} ({a.units})")
+    fig.colorbar(shown, ax=list(axes), label=intensity_label(vol), shrink=0.9)
     return fig
 
 
-def _mips(row, d: np.ndarray, axes, prefix: str = "") -> None:
-    """Maximum-intensity projections of the volume ``d`` (z, y, x) along z, y and x into the three panels ``row``."""
+def _at(axis, index: int) -> str:
+    """A slice's place: its index, and its coordinate where the axis is calibrated ("z = 32 (12.5 nm)")."""
+    where = f"{axis.name} = {index}"
+    if axis.units and axis.is_uniform:
+        where += f" ({axis.offset + axis.scale * index:.4g} {axis.units})"
+    return where
+
+
+def _mips(row, d: np.ndarray, axes, prefix: str = ""):
+    """Maximum-intensity projections of the volume ``d`` (z, y, x) along z, y and x into the three panels ``row``, on
+    one grey scale; returns the last image (for a colour bar)."""
     az, ay, ax_ = axes
+    lo, hi = float(d.min()), float(d.max())
     for ax, axis, (a, b) in ((row[0], 0, (ay, ax_)), (row[1], 1, (az, ax_)), (row[2], 2, (az, ay))):
-        ax.imshow(d.max(axis=axis), cmap="gray", extent=_extent(a, b))
+        shown = ax.imshow(d.max(axis=axis), cmap="gray", extent=_extent(a, b), vmin=lo, vmax=hi)
         ax.set(title=f"{prefix}MIP along {'zyx'[axis]}", xlabel=f"{b.name} ({b.units})",
                ylabel=f"{a.name} ({a.units})")
+    return shown
 
 
 def mip_figure(vol: Signal):
-    """Maximum-intensity projections of the volume along z, y and x."""
+    """Maximum-intensity projections of the volume along z, y and x, on one grey scale with its colour bar."""
     d, axes = _volume(vol)
     fig, row = _figure(3)
-    _mips(row, d, axes)
+    fig.colorbar(_mips(row, d, axes), ax=list(row), label=f"{intensity_label(vol)}, maximum", shrink=0.9)
     return fig
 
 
 def component_volumes_figure(vols: Signal, max_components: int = 8):
     """Maximum-intensity projections along z, y and x of each component volume ``(component, z, y, x)``, a row a
-    component (the first ``max_components``), each row on its own grey scale."""
+    component (the first ``max_components``), each row on its own grey scale, with its colour bar."""
     d = np.asarray(vols.data)
     if d.ndim != 4:
         raise ValueError(f"expected component volumes (component, z, y, x), got shape {d.shape}")
@@ -110,5 +122,5 @@ def component_volumes_figure(vols: Signal, max_components: int = 8):
     fig = Figure(figsize=(9.0, 2.6 * n + 0.4), layout="constrained")
     grid = fig.subplots(n, 3, squeeze=False)
     for c in range(n):
-        _mips(grid[c], d[c], vols.axes[1:], prefix=f"component {c}: ")
+        fig.colorbar(_mips(grid[c], d[c], vols.axes[1:], prefix=f"component {c}: "), ax=list(grid[c]), shrink=0.9)
     return fig
