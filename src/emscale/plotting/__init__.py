@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..core.errors import DataError
-from ..core.signal import is_sparse_scan, measured_mask, signal_method
+from ..core.signal import holds_counts, is_sparse_scan, measured_mask, signal_method
 from .scalebar import add_scalebar, nice_length, scale_bar
 from .summaries import finite_summaries
 
@@ -41,22 +41,12 @@ def axis_label(ax) -> str:
     return f"{name} ({ax.units})" if ax.units else name
 
 
-def _is_counts(s) -> bool:
-    """Counts: the metadata says so, or whole numbers of an EDS or EELS signal (a detector's counts per channel, as
-    the readers give them without the metadata flag)."""
-    sig = s.metadata.get("Signal", {}) if isinstance(s.metadata, dict) else {}
-    if isinstance(sig, dict) and sig.get("counts") is not None:
-        return bool(sig["counts"])
-    spectroscopy = (s.signal_type or "").upper().startswith(("EDS", "EELS"))
-    return spectroscopy and np.dtype(s.dtype).kind in "iu"
-
-
 def intensity_label(s) -> str:
     """What a signal's values are, for an axis or colour bar: its quantity, "Counts" for counts, else "Intensity"."""
     sig = s.metadata.get("Signal", {}) if isinstance(s.metadata, dict) else {}
     if isinstance(sig, dict) and sig.get("quantity"):
         return str(sig["quantity"])
-    return "Counts" if _is_counts(s) else "Intensity"
+    return "Counts" if holds_counts(s) else "Intensity"
 
 
 def in_title(label: str) -> str:
@@ -73,7 +63,7 @@ def intensity_units(s) -> str:
     if quantity:
         unit = re.search(r"\(([^()]*)\)\s*$", quantity)
         return unit.group(1) if unit else quantity
-    return "counts" if _is_counts(s) else ""
+    return "counts" if holds_counts(s) else ""
 
 
 def check_real(s, what: str) -> None:
