@@ -93,3 +93,18 @@ def test_many_components_are_drawn_as_small_panels_not_behind_a_long_legend():
             png(fig)
     few = loading_figure(rng.random((3, 67)), line, None)
     assert len(few.axes) == 1 and len(few.axes[0].get_legend().get_texts()) == 3  # a few: one panel, a legend
+
+
+def test_signed_loading_maps_get_a_diverging_map_centred_on_zero_and_positive_ones_viridis():
+    """PCA loadings hold both signs (the demo's #1: -0.52 to 0.06 at the 1st/99th percentiles, half the absolute
+    mass negative) and were drawn in viridis between their percentiles, zero an arbitrary green."""
+    y, x = np.mgrid[:20, :30]
+    signed = (x - 14.5) / 14.5  # -1 .. 1
+    positive = 1.0 + y / 19.0
+    noisy = positive - 1.05  # ICA-like: positive values over a floor just below zero (0.5 % of the mass)
+    fig = loading_figure(np.stack([positive, signed, noisy]), NAV, clabel="loading")
+    ims = [a.images[0] for a in fig.axes if a.images]
+    assert [im.get_cmap().name for im in ims] == ["viridis", "RdBu_r", "viridis"]
+    lo, hi = ims[1].get_clim()
+    assert lo == -hi and hi >= 0.9
+    assert ims[0].get_clim()[0] > 0  # the positive map keeps its own range

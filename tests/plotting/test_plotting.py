@@ -316,3 +316,17 @@ def test_a_volume_says_how_to_look_at_it():
     vol = em.Signal(np.zeros((4, 5, 6), np.float32), axes=axes, signal_type="volume")
     with pytest.raises(ValueError, match=r"cannot plot 3 signal dimensions.*orthoslices_figure\(s\)"):
         vol.plot()
+
+
+def test_an_image_of_both_signs_is_drawn_in_a_diverging_map_with_symmetric_limits():
+    """A difference map (-3 .. +1) was drawn in viridis from -3 to 1: zero a blue-green nobody reads as zero."""
+    y, x = np.mgrid[:20, :30]
+    diff = em.Signal(np.where(x < 10, -3.0, 1.0) * (1 + y / 40), axes=[{"name": "y", "units": "nm"},
+                                                                      {"name": "x", "units": "nm"}])
+    im = diff.plot().axes[0].images[0]
+    lo, hi = im.get_clim()
+    assert im.get_cmap().name == "RdBu_r" and -lo == hi == 3.0 * (1 + 19 / 40)
+    assert diff.plot(cmap="magma").axes[0].images[0].get_cmap().name == "magma"  # the user's map is kept
+    assert diff.plot(vmin=-1, vmax=1).axes[0].images[0].get_clim() == (-1, 1)
+    positive = em.Signal(np.abs(diff.data), axes=diff.axes)
+    assert positive.plot().axes[0].images[0].get_cmap().name == "viridis"

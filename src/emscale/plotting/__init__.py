@@ -26,6 +26,7 @@ import numpy as np
 
 from ..core.errors import DataError
 from ..core.signal import holds_counts, is_sparse_scan, measured_mask, signal_method
+from .limits import SEQUENTIAL, centred, colour_map
 from .scalebar import add_scalebar, nice_length, scale_bar
 from .summaries import finite_summaries
 
@@ -236,15 +237,20 @@ def colour_limits(img, vmin=None, vmax=None) -> tuple[float | None, float | None
 def _image(fig, ax, img, axis_x, axis_y, title, cmap, scalebar, colorbar, clabel, aspect=None, norm="linear",
            clim=(None, None)):
     """``aspect`` None: equal where both axes share a unit (a map), else "auto". ``clim``: the user's
-    ``(vmin, vmax)``, either None for :func:`colour_limits`' choice."""
+    ``(vmin, vmax)``, either None for :func:`colour_limits`' choice. ``cmap`` None: :func:`.limits.colour_map`'s,
+    a diverging map with limits symmetric about zero for an image of both signs (unless ``clim`` gives them)."""
     kw, extend = {}, "neither"
     if norm == "log":
         from matplotlib.colors import LogNorm
 
         img = _positive_only(img, "image")
         kw["norm"] = LogNorm(vmin=float(clim[0] or img.min()), vmax=float(clim[1] or img.max()))
+        cmap = cmap or SEQUENTIAL
     else:
         kw["vmin"], kw["vmax"], extend = colour_limits(img, *clim)
+        cmap, centre = colour_map(img, cmap)
+        if centre and clim == (None, None):
+            kw["vmin"], kw["vmax"], extend = colour_limits(img, *centred(kw["vmin"], kw["vmax"]))
     im = draw_image(ax, img, axis_x, axis_y, aspect=aspect, cmap=cmap, **kw)
     if title:
         ax.set_title(title)
@@ -273,7 +279,7 @@ def plot_signal(
     ax=None,
     marks: Mapping[str, float] | Sequence | None = None,
     title: str | None = None,
-    cmap: str = "viridis",
+    cmap: str | None = None,
     scalebar: bool = True,
     colorbar: bool = True,
     figsize: tuple[float, float] | None = None,
@@ -290,7 +296,8 @@ def plot_signal(
     ax : draw into this matplotlib Axes (spectra and images only); the figure returned is ``ax.figure``.
     marks : positions to mark on spectra: ``{"Si L2,3": 99.8}``, ``[("O K", 532)]`` or plain numbers.
     title : figure title (default: the signal's title).
-    cmap, scalebar, colorbar : image options.
+    cmap, scalebar, colorbar : image options. ``cmap`` None: viridis, or for an image of substantial values of
+        both signs (a PCA loading, a difference) "RdBu_r" with limits symmetric about zero (:mod:`.limits`).
     figsize : inches; a sensible default per layout.
     norm : ``"linear"`` or ``"log"`` (as HyperSpy's ``plot(norm=...)``): a logarithmic intensity scale for the
         spectrum (its y axis) or the image (its colours), where a zero-loss peak or a few bright pixels would

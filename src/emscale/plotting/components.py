@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import axis_label, draw_image, style_image_axes
-from .limits import line_range, robust_clim
+from .limits import centred, colour_map, line_range, robust_clim
 
 PHASE_COLOURS = "tab10"
 MASKED_COLOUR = "0.85"
@@ -92,9 +92,10 @@ def _grid(k: int) -> tuple[int, int]:
 
 
 def loading_figure(maps: np.ndarray, nav_axes: Sequence, names: Sequence[str] | None = None,
-                   title: str = "Loadings", clabel: str = "loading", cmap: str = "viridis"):
+                   title: str = "Loadings", clabel: str = "loading", cmap: str | None = None):
     """One map per component: ``maps`` (k, rows, columns) on ``nav_axes`` (numpy order: y then x), or
-    profiles when ``maps`` is (k, n) on one axis."""
+    profiles when ``maps`` is (k, n) on one axis. ``cmap`` None: each map's own (:func:`.limits.colour_map`), a
+    diverging one centred on zero for a map of both signs."""
     m = np.asarray(maps, dtype=float)
     k = m.shape[0]
     names = list(names) if names is not None else [None] * k
@@ -108,7 +109,10 @@ def loading_figure(maps: np.ndarray, nav_axes: Sequence, names: Sequence[str] | 
     for c in range(k):
         a = fig.add_subplot(rows, cols, c + 1)
         vmin, vmax = robust_clim(m[c])
-        im = draw_image(a, m[c], ax_, ay, cmap=cmap, vmin=vmin, vmax=vmax)
+        cmap_c, centre = colour_map(m[c], cmap)
+        if centre:
+            vmin, vmax = centred(vmin, vmax)
+        im = draw_image(a, m[c], ax_, ay, cmap=cmap_c, vmin=vmin, vmax=vmax)
         style_image_axes(a, ax_, ay)
         a.set_xlabel("")
         a.set_ylabel("")
