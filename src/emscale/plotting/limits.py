@@ -6,8 +6,8 @@
   squeezed into a quarter of the plot.
 * :func:`robust_clim` -- colour limits at percentiles of an image (default 1 and 99.5 %), so that a few hot pixels
   of a sparse map do not leave the rest nearly black.
-* :func:`colour_map`, :func:`centred` -- a diverging map centred on zero for a map of both signs (PCA loadings, a
-  difference), viridis for one of one sign.
+* :func:`colour_map`, :func:`both_signs`, :func:`centred` -- a diverging map centred on zero for a map of both
+  signs (PCA loadings, a difference), viridis for one of one sign.
 """
 
 from __future__ import annotations
@@ -130,15 +130,20 @@ def robust_clim(img: np.ndarray, percentiles: tuple[float, float] = PERCENTILES)
 
 def colour_map(img: np.ndarray, cmap: str | None = None) -> tuple[str, bool]:
     """``(cmap, centred)``: a given ``cmap`` as it is; else :data:`DIVERGING`, to be centred on zero (``centred``
-    True: :func:`centred`), where ``img`` holds substantial values of both signs (each at least
-    :data:`SIGNED_SHARE` of its summed absolute value), :data:`SEQUENTIAL` otherwise."""
+    True: :func:`centred`), where ``img`` holds substantial values of both signs (:func:`both_signs`),
+    :data:`SEQUENTIAL` otherwise."""
     if cmap is not None:
         return cmap, False
+    return (DIVERGING, True) if both_signs(img) else (SEQUENTIAL, False)
+
+
+def both_signs(img: np.ndarray) -> bool:
+    """Whether the finite values of ``img`` of each sign hold at least :data:`SIGNED_SHARE` of their summed absolute
+    value (a PCA loading, a difference map; not the noise floor of a positive map)."""
     v = np.asarray(img, dtype=float)
     v = v[np.isfinite(v)]
     negative, positive = float(-v[v < 0].sum()), float(v[v > 0].sum())
-    signed = min(negative, positive) >= SIGNED_SHARE * (negative + positive) > 0
-    return (DIVERGING, True) if signed else (SEQUENTIAL, False)
+    return min(negative, positive) >= SIGNED_SHARE * (negative + positive) > 0
 
 
 def centred(lo: float, hi: float) -> tuple[float, float]:
