@@ -12,8 +12,9 @@ Maps carry a labelled colour bar and a scale bar in the length unit that makes i
 most five per axis so that their labels never overlap. Decomposition and clustering figures are in
 :mod:`.components`.
 
-Spectra accept ``marks``: edge or line positions drawn as labelled vertical lines. Save with
-``fig.savefig("out.png")`` (or ``.svg``, ``.pdf``).
+Spectra accept ``marks``: edge or line positions drawn as labelled vertical lines. An EDS spectrum's y range fits
+the channels above the detector's zero-energy peak, which runs off the top with a note (:func:`fit_above_zero_peak`).
+Save with ``fig.savefig("out.png")`` (or ``.svg``, ``.pdf``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .scalebar import add_scalebar, nice_length, scale_bar
 from .summaries import finite_summaries
 
 __all__ = ["plot_signal", "check_real", "axis_label", "intensity_label", "intensity_units", "nice_length", "scale_bar",
-           "add_scalebar", "style_image_axes", "image_extent", "axis_edges", "draw_image"]
+           "add_scalebar", "style_image_axes", "image_extent", "axis_edges", "draw_image", "fit_above_zero_peak"]
 
 NORMS = ("linear", "log")  # the intensity scales of plot(norm=...)
 
@@ -261,7 +262,7 @@ def _image(fig, ax, img, axis_x, axis_y, title, cmap, scalebar, colorbar, clabel
     return im
 
 
-def _spectrum(ax, x_axis, y, label_y, title, marks, norm="linear", **line_kw):
+def _spectrum(ax, x_axis, y, label_y, title, marks, norm="linear", signal_type="", **line_kw):
     if norm == "log":
         y = _positive_only(y, "spectrum")
         ax.set_yscale("log")
@@ -269,9 +270,41 @@ def _spectrum(ax, x_axis, y, label_y, title, marks, norm="linear", **line_kw):
     ax.set_xlabel(axis_label(x_axis))
     ax.set_ylabel(label_y)
     ax.set_xlim(x_axis.low, x_axis.high)
+    if norm != "log":
+        fit_above_zero_peak(ax, x_axis, y, signal_type)
     if title:
         ax.set_title(title)
     _draw_marks(ax, marks, x_axis.low, x_axis.high)
+
+
+def fit_above_zero_peak(ax, axis, y, signal_type: str) -> None:
+    """An EDS spectrum ``y`` along ``axis`` (:func:`..decomposition.spectrum_kind.eds_kind`): the y range fitted to
+    the channels above the zero-energy (strobe) peak (those decompose masks,
+    :func:`..decomposition.spectrum_kind.zero_peak_channels`), with a note where the peak runs off the top. On the
+    real Bruker map the peak, 850 counts a pixel, set the range and squeezed the lines (310 and below) into its lower
+    third."""
+    from matplotlib.transforms import blended_transform_factory
+
+    from ..decomposition.spectrum_kind import eds_kind, zero_peak_channels
+
+    low = zero_peak_channels(axis)
+    if low is None or not low.any() or low.all() or not eds_kind(signal_type, axis)[0]:
+        return
+    v = np.asarray(y, dtype=float)
+    rest, peak = v[~low][np.isfinite(v[~low])], np.where(np.isfinite(v[low]), v[low], -np.inf)
+    if rest.size == 0 or not peak.max() > rest.max():
+        return
+    lo, hi = min(float(rest.min()), 0.0), float(rest.max())
+    ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+    # a caret where the peak leaves the axes, the note in the top right corner (over the high-energy continuum: beside
+    # the peak it ran over the O K-alpha line of the Bruker map)
+    x = float(np.asarray(axis.values, dtype=float)[low][np.argmax(peak)])
+    ax.text(x, 1.0, "\u25b2", fontsize=6, color="0.3", ha="center", va="center",  # a text: ax.lines stay the data
+            transform=blended_transform_factory(ax.transData, ax.transAxes))
+    top = float(peak.max())
+    ax.text(0.98, 0.97, f"zero-energy peak off scale ({top:,.0f})" if top >= 100 else
+            f"zero-energy peak off scale ({top:.3g})", transform=ax.transAxes, fontsize=7, color="0.3", va="top",
+            ha="right")
 
 
 def plot_signal(
@@ -337,7 +370,8 @@ def plot_signal(
             fig = ax.figure
         data = np.asarray(s.to_numpy())
         if sig == 1:
-            _spectrum(ax, s.sig_axes[0], data, intensity_label(s), title, marks, norm=norm, **line_kw)
+            _spectrum(ax, s.sig_axes[0], data, intensity_label(s), title, marks, norm=norm,
+                      signal_type=s.signal_type, **line_kw)
         else:
             ax_x, ax_y = s.sig_axes
             _image(fig, ax, data, ax_x, ax_y, title, cmap, scalebar, colorbar, intensity_label(s), norm=norm,
@@ -408,6 +442,7 @@ def plot_signal(
             "Mean spectrum",
             marks,
             norm=norm,
+            signal_type=s.signal_type,
             **line_kw,
         )
     else:
