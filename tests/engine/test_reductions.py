@@ -204,3 +204,21 @@ def test_std_holds_one_work_copy_of_a_partition():
         tracemalloc.stop()
     np.testing.assert_allclose(out, x.astype(np.float64).std(axis=(0, 1)), rtol=1e-12)
     assert peak < 1.5 * x.size * 8, peak / (x.size * 8)
+
+
+def test_an_energy_window_summed_from_counts_stays_counts_and_is_titled_by_its_window():
+    """``s.isig[7.9:8.2].sum(-1)`` of a uint16 EDS cube lost the signal type with the energy axis: an untitled map
+    whose colour bar said "Intensity", where a pixel spectrum of the same cube says "Counts"."""
+    from emscale.plotting import intensity_label
+
+    data = np.random.default_rng(0).poisson(3.0, (4, 5, 1024)).astype(np.uint16)
+    s = Signal(data, axes=[{"name": "y", "units": "nm"}, {"name": "x", "units": "nm"},
+                           {"name": "Energy", "units": "keV", "scale": 0.01}], signal_type="EDS_TEM")
+    m = s.isig[7.9:8.2].sum(-1)
+    np.testing.assert_array_equal(m.data, data[..., 790:820].sum(-1, dtype=np.uint64))
+    assert (intensity_label(s.inav[0, 0]), intensity_label(m)) == ("Counts", "Counts")
+    assert m.title == "sum over Energy 7.9-8.2 keV"
+    fig = m.plot()
+    assert (fig.axes[0].get_title(), fig.axes[1].get_ylabel()) == ("sum over Energy 7.9-8.2 keV", "Counts")
+    assert intensity_label(s.mean(-1)) == "Intensity"  # a mean of counts is not counts
+    assert intensity_label(s.sum("x")) == "Counts" and s.sum("x").title == ""  # energy kept: its type says so

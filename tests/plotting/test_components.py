@@ -93,3 +93,49 @@ def test_many_components_are_drawn_as_small_panels_not_behind_a_long_legend():
             png(fig)
     few = loading_figure(rng.random((3, 67)), line, None)
     assert len(few.axes) == 1 and len(few.axes[0].get_legend().get_texts()) == 3  # a few: one panel, a legend
+
+
+def test_signed_loading_maps_get_a_diverging_map_centred_on_zero_and_positive_ones_viridis():
+    """PCA loadings hold both signs (the demo's #1: -0.52 to 0.06 at the 1st/99th percentiles, half the absolute
+    mass negative) and were drawn in viridis between their percentiles, zero an arbitrary green."""
+    y, x = np.mgrid[:20, :30]
+    signed = (x - 14.5) / 14.5  # -1 .. 1
+    positive = 1.0 + y / 19.0
+    noisy = positive - 1.05  # ICA-like: positive values over a floor just below zero (0.5 % of the mass)
+    fig = loading_figure(np.stack([positive, signed, noisy]), NAV, clabel="loading")
+    ims = [a.images[0] for a in fig.axes if a.images]
+    assert [im.get_cmap().name for im in ims] == ["viridis", "RdBu_r", "viridis"]
+    lo, hi = ims[1].get_clim()
+    assert lo == -hi and hi >= 0.9
+    assert ims[0].get_clim()[0] > 0  # the positive map keeps its own range
+
+
+def test_the_composite_colours_stay_apart_under_deuteranopia_and_its_key_names_each_component():
+    """The report's composite coloured the components pure red, green and blue: red and green (the demo's Si and
+    SiO2) lie 27.8 apart (CIELAB dE76) under deuteranopia (Machado et al. 2009, severity 1)."""
+    from skimage.color import deltaE_cie76, rgb2lab
+
+    from emscale.plotting.components import COMPOSITE_COLOURS, composite_figure
+
+    machado_deuteranopia = np.array([[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
+                                     [-0.011820, 0.042940, 0.968881]])
+
+    def seen(rgb):  # in sRGB, through the simulation applied to linear RGB
+        lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+        out = np.clip(lin @ machado_deuteranopia.T, 0, 1)
+        return rgb2lab(np.where(out <= 0.0031308, 12.92 * out, 1.055 * out ** (1 / 2.4) - 0.055))
+
+    colours = np.asarray(COMPOSITE_COLOURS, dtype=float)
+    for a in range(3):
+        for b in range(a + 1, 3):
+            assert deltaE_cie76(seen(colours[a]), seen(colours[b])) > 50, (a, b)
+    maps = np.zeros((4, 20, 30))
+    maps[0, :, :10], maps[1, :, 10:20], maps[2, :, 20:], maps[3] = 1.0, 2.0, 3.0, 5.0
+    fig = composite_figure(maps, NAV, ["Si Kα", "#1", "Cu K/L", "O Kα"])
+    ax = fig.axes[0]
+    rgb = ax.images[0].get_array()
+    for k, col in enumerate((5, 15, 25)):  # each component alone: its own colour at full strength
+        np.testing.assert_allclose(rgb[10, col], colours[k], atol=1e-6)
+    key = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert key == ["magenta: #0 Si Kα", "green: #1", "blue: #2 Cu K/L"]
+    assert ax.get_title() == "Colour composite of loadings #0-#2 (3 of 4 components)"

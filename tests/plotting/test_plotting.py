@@ -316,3 +316,41 @@ def test_a_volume_says_how_to_look_at_it():
     vol = em.Signal(np.zeros((4, 5, 6), np.float32), axes=axes, signal_type="volume")
     with pytest.raises(ValueError, match=r"cannot plot 3 signal dimensions.*orthoslices_figure\(s\)"):
         vol.plot()
+
+
+def test_an_image_of_both_signs_is_drawn_in_a_diverging_map_with_symmetric_limits():
+    """A difference map (-3 .. +1) was drawn in viridis from -3 to 1: zero a blue-green nobody reads as zero."""
+    y, x = np.mgrid[:20, :30]
+    diff = em.Signal(np.where(x < 10, -3.0, 1.0) * (1 + y / 40), axes=[{"name": "y", "units": "nm"},
+                                                                      {"name": "x", "units": "nm"}])
+    im = diff.plot().axes[0].images[0]
+    lo, hi = im.get_clim()
+    assert im.get_cmap().name == "RdBu_r" and -lo == hi == 3.0 * (1 + 19 / 40)
+    assert diff.plot(cmap="magma").axes[0].images[0].get_cmap().name == "magma"  # the user's map is kept
+    assert diff.plot(vmin=-1, vmax=1).axes[0].images[0].get_clim() == (-1, 1)
+    positive = em.Signal(np.abs(diff.data), axes=diff.axes)
+    assert positive.plot().axes[0].images[0].get_cmap().name == "viridis"
+
+
+def _eds_with_strobe(signal_type="EDS_SEM", nav=()):
+    """A Bruker-like EDS spectrum (10 eV channels from -0.47 keV): the zero-energy peak at 0 keV 850 counts high,
+    O K-alpha 310, Si K-alpha 250, a low continuum."""
+    e = -0.47 + 0.01 * np.arange(1024)
+    line = lambda c, a, w=0.03: a * np.exp(-0.5 * ((e - c) / w) ** 2)  # noqa: E731
+    y = line(0.0, 850.0) + line(0.525, 310.0) + line(1.74, 250.0) + 5.0 * (e > 0.2)
+    axes = [{"name": n, "units": "µm"} for n in "yx"[:len(nav)]]
+    axes.append({"name": "Energy", "units": "keV", "scale": 0.01, "offset": -0.47})
+    return em.Signal(np.broadcast_to(y, nav + y.shape).copy(), axes=axes, signal_type=signal_type)
+
+
+def test_the_eds_zero_energy_peak_runs_off_the_top_of_a_spectrum_fitted_to_the_lines():
+    """On the real Bruker map the zero-energy (strobe) peak, ~850 counts a pixel, set the y range and squeezed the
+    lines (310 and below) into its lower third."""
+    for s in (_eds_with_strobe(), _eds_with_strobe(nav=(3, 4))):
+        (ax,) = [a for a in s.plot().axes if a.get_xlabel() == "Energy (keV)"]  # a spectrum image's: its mean
+        top = ax.get_ylim()[1]
+        assert 310 < top < 400, top
+        note = [t.get_text().strip() for t in ax.texts if "zero-energy peak" in t.get_text()]
+        assert note == ["zero-energy peak off scale (850)"], [t.get_text() for t in ax.texts]
+    eels = _eds_with_strobe("EELS")  # a zero-loss peak is the spectrum's own: the range holds it
+    assert eels.plot().axes[0].get_ylim()[1] > 850

@@ -190,3 +190,16 @@ def test_an_autonomous_spectrum_imaging_recipe_reports_its_phase_map_and_why_it_
     shares = np.bincount(run.phase_map.ravel(), minlength=3) / run.phase_map.size
     assert ", ".join(f"{k}: {p:.1%}" for k, p in enumerate(shares)) in section
     assert section.count("<img") == 2 and "Phase map and per-phase mean spectra" in section
+
+
+def test_a_composite_is_drawn_for_non_negative_loadings_only_and_names_the_components_it_shows(eds):
+    """PCA loadings beyond the first take both signs, and the report drew them as red, green and blue brightness
+    ("RGB composite"), where a negative loading showed as black, the same as none."""
+    text = _run(eds, '[input]\npath = "eds.zarr"\n\n[[step]]\nop = "decompose"\nname = "pca"\nmethod = "pca"\n'
+                     'n_components = 4\n\n[[step]]\nop = "decompose"\nname = "nmf"\nmethod = "nmf"\n'
+                     'n_components = 4\n', "composite")
+    pca, nmf = _section(text, "Decomposition “pca”"), _section(text, "Decomposition “nmf”")
+    assert "composite" not in re.sub(r"<p>No colour composite[^<]*</p>", "", pca).lower()
+    assert re.search(r"<p>No colour composite: loadings #1 [^,]+, #2 [^,]+ take both signs \(pca\)", pca)
+    assert re.search(r"<figcaption>Colour composite of loadings #0 [^,]+, #1 [^,]+, #2 [^,(]+ \(3 of 4 components; "
+                     r"magenta, green, blue added on black", nmf)

@@ -562,6 +562,16 @@ def check_not_mixing_scan(s: Signal, dims, what: str) -> None:
         "measured values. Reconstruct it first (s.inpaint(...)), or combine only its other axes")
 
 
+def holds_counts(s) -> bool:
+    """Counts: the metadata says so, or whole numbers of an EDS or EELS signal (a detector's counts per channel, as
+    the readers give them without the metadata flag)."""
+    sig = s.metadata.get("Signal", {}) if isinstance(s.metadata, dict) else {}
+    if isinstance(sig, dict) and sig.get("counts") is not None:
+        return bool(sig["counts"])
+    spectroscopy = (s.signal_type or "").upper().startswith(("EDS", "EELS"))
+    return spectroscopy and np.dtype(s.dtype).kind in "iu"
+
+
 def is_sparse_scan(s) -> bool:
     """Whether ``s`` holds a sparse scan's zeros at unmeasured positions: a stored mask, and no reconstruction
     (which keeps its scan's mask for the record, but holds a value at every position)."""

@@ -22,7 +22,7 @@ from .map_groups import pure_pixels_refused, refit_on_map_groups
 from .rank import MIN_CHANNEL_COUNTS, MIN_RANK_CHANNELS, elbow, estimate_rank, rank_channels, suggest_binning
 from .regions import MIN_PIXELS, PixelLayout
 from .result import Decomposition
-from .spectrum_kind import eds_kind, kev_per_unit, strobe_peak_shown
+from .spectrum_kind import ZERO_PEAK_KEV, eds_kind, strobe_peak_shown, zero_peak_channels
 
 METHODS = tuple(sorted(_TABLE))
 _OPTIONS = sorted({o for cls in _TABLE.values() for o in cls.options})  # recorded as the values they ran with
@@ -33,7 +33,6 @@ GRAM_MAX_CHANNELS = 4096  # above this the channels x channels Gram matrix gets 
 DEFAULT_MAX_COMPONENTS = 32  # PCA with n_components=None keeps the whole scree but this many factors/loadings
 RANDOMIZED_MIN_VALUES = 2**20  # below this many values the exact route is as fast (and seed-independent)
 AUTO_POWER_ITERATIONS = (2, pca.AUTO_MAX_ITER)  # n_iter=None: at least, at most (until settled between)
-ZERO_PEAK_KEV = 0.1  # EDS channels below this energy hold the detector's zero-energy (strobe) peak
 
 
 def check_n_components(n_components) -> None:
@@ -296,13 +295,12 @@ def _zero_peak_mask(s: Signal, signal_mask, mask_zero_peak: bool | None, eds: bo
         if not shown:
             return signal_mask, None
     ax = s.sig_axes[0]
-    scale = kev_per_unit(ax.units)
-    if scale is None:
+    low = zero_peak_channels(ax)
+    if low is None:
         if mask_zero_peak:
             raise ValueError(f"mask_zero_peak=True needs an energy axis in keV or eV; {ax.name!r} is in "
                              f"{ax.units or 'no unit'!r}")
         return signal_mask, None
-    low = np.asarray(ax.values, dtype=float) * scale < ZERO_PEAK_KEV - 1e-9
     if not low.any():
         return signal_mask, None
     if signal_mask is None:

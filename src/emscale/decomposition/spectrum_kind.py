@@ -6,6 +6,8 @@ skipped the pure-channel end: a held-out EDS gradient of three phases (64 x 64 x
 0.45 -> 9.0 degrees from the truth (NMF). Untyped, the energy axis decides: an EDS detector's channels are
 5-20 eV wide and its axis runs from about zero (the strobe peak) to the K lines of the transition metals or further;
 an EELS spectrometer's channels are 0.005-1 eV wide (2-5 eV at most for a survey), and a CL axis is a wavelength.
+The detector's zero-energy (strobe) peak lies below :data:`ZERO_PEAK_KEV` (:func:`zero_peak_channels`): decompose
+masks it, plots draw it off scale.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from ..core.axes import Axis
 from ..spectroscopy._energy import ev_per_unit
 
 EDS_MIN_CHANNEL_EV = 4.0  # narrowest EDS channel taken without a signal_type
+ZERO_PEAK_KEV = 0.1  # EDS channels below this energy hold the detector's zero-energy (strobe) peak
 STROBE_WINDOW_KEV = (0.1, 0.3)  # beside the zero-energy peak: where a detector counts almost no X-rays
 STROBE_RATIO = 2.0  # the channels below 0.1 keV hold a peak: this many times the window's counts per channel
 STROBE_PIXELS = 4096  # pixels read to tell (the first rows)
@@ -54,6 +57,15 @@ def eds_kind(signal_type: str | None, axis: Axis | None) -> tuple[bool, str]:
         return True, f"no signal_type; {span}, as an EDS detector records (set signal_type to say otherwise)"
     return False, (f"no signal_type; {span}, not an EDS detector's (channels of at least {EDS_MIN_CHANNEL_EV:g} eV "
                    f"from below {EDS_MAX_START_KEV:g} to above {EDS_MIN_END_KEV:g} keV)")
+
+
+def zero_peak_channels(axis: Axis) -> np.ndarray | None:
+    """The channels of ``axis`` (an energy in keV or eV) below :data:`ZERO_PEAK_KEV`, where an EDS detector's
+    zero-energy peak lies, as a boolean array; None on an axis in other units."""
+    scale = kev_per_unit(axis.units)
+    if scale is None:
+        return None
+    return np.asarray(axis.values, dtype=float) * scale < ZERO_PEAK_KEV - 1e-9
 
 
 def strobe_peak_shown(s, axis: Axis, below_kev: float) -> tuple[bool, str]:

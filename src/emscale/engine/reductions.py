@@ -17,7 +17,7 @@ import numpy as np
 from ..core.errors import DataError
 from ..core.intsum import SumOverflow, checked_sum, count
 from ..core.registry import operation
-from ..core.signal import Signal, axis_param, check_not_mixing_scan, derive, scale_counting_times
+from ..core.signal import Signal, axis_param, check_not_mixing_scan, derive, holds_counts, scale_counting_times
 from .passes import Pass, run_pass
 
 OPS = ("sum", "mean", "max", "min", "std")
@@ -158,6 +158,20 @@ _DOCS = {
 }
 
 
+def _window_title(title: str, axes: Sequence) -> str:
+    """``"<title>, sum over Energy 7.9-8.2 keV"``: each summed signal axis from its first value to its last plus a
+    step (the window as ``isig[7.9:8.2]``, half-open, names it), rounded to the step's decimal."""
+    parts = []
+    for a in axes:
+        v = np.asarray(a.values, dtype=float)
+        step = float(a.scale) if a.is_uniform else float(np.median(np.diff(v))) if v.size > 1 else 0.0
+        digits = max(0, -int(np.floor(np.log10(abs(step))))) if step else 6
+        lo, hi = (round(float(x), digits) for x in (v[0], v[-1] + step))
+        parts.append(f"{a.name} {lo:g}-{hi:g}" + (f" {a.units}" if a.units else ""))
+    what = "sum over " + ", ".join(parts)
+    return f"{title}, {what}" if title else what
+
+
 def _declare_reduction(op: str):
     def reduction(s: Signal, axis: int | str | Sequence[int | str] | None = None, executor=None,
                   progress=None) -> Signal:
@@ -174,9 +188,15 @@ def _declare_reduction(op: str):
             # s.astype keeps the metadata and the history (a new Signal of the data, once advised here, lost both)
             raise DataError(f"{op} over axes {names}: {exc}; convert the data to float first "
                             f"(s.astype('float64'), recorded) or reduce fewer values") from None
-        result = derive(s, out, [a for d, a in enumerate(s.axes) if d not in dims])
+        summed = [s.axes[d] for d in dims if not s.axes[d].navigate]
+        title = _window_title(s.title, summed) if op == "sum" and summed else None
+        result = derive(s, out, [a for d, a in enumerate(s.axes) if d not in dims], title=title)
         if op == "sum":
             scale_counting_times(result, int(np.prod([s.shape[d] for d in dims if s.axes[d].navigate])), s.signal_type)
+            if holds_counts(s) and not holds_counts(result):
+                # a sum over the energy axis drops the type that made whole numbers counts ("EDS_TEM"): an energy
+                # window's map then read "Intensity" beside its cube's "Counts"; the flag carries what they are
+                result.metadata.setdefault("Signal", {})["counts"] = True
         return result
 
     reduction.__name__ = reduction.__qualname__ = op

@@ -12,8 +12,9 @@ Maps carry a labelled colour bar and a scale bar in the length unit that makes i
 most five per axis so that their labels never overlap. Decomposition and clustering figures are in
 :mod:`.components`.
 
-Spectra accept ``marks``: edge or line positions drawn as labelled vertical lines. Save with
-``fig.savefig("out.png")`` (or ``.svg``, ``.pdf``).
+Spectra accept ``marks``: edge or line positions drawn as labelled vertical lines. An EDS spectrum's y range fits
+the channels above the detector's zero-energy peak, which runs off the top with a note (:func:`fit_above_zero_peak`).
+Save with ``fig.savefig("out.png")`` (or ``.svg``, ``.pdf``).
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..core.errors import DataError
-from ..core.signal import is_sparse_scan, measured_mask, signal_method
+from ..core.signal import holds_counts, is_sparse_scan, measured_mask, signal_method
+from .limits import SEQUENTIAL, centred, colour_map
 from .scalebar import add_scalebar, nice_length, scale_bar
 from .summaries import finite_summaries
 
 __all__ = ["plot_signal", "check_real", "axis_label", "intensity_label", "intensity_units", "nice_length", "scale_bar",
-           "add_scalebar", "style_image_axes", "image_extent", "axis_edges", "draw_image"]
+           "add_scalebar", "style_image_axes", "image_extent", "axis_edges", "draw_image", "fit_above_zero_peak"]
 
 NORMS = ("linear", "log")  # the intensity scales of plot(norm=...)
 
@@ -41,22 +43,12 @@ def axis_label(ax) -> str:
     return f"{name} ({ax.units})" if ax.units else name
 
 
-def _is_counts(s) -> bool:
-    """Counts: the metadata says so, or whole numbers of an EDS or EELS signal (a detector's counts per channel, as
-    the readers give them without the metadata flag)."""
-    sig = s.metadata.get("Signal", {}) if isinstance(s.metadata, dict) else {}
-    if isinstance(sig, dict) and sig.get("counts") is not None:
-        return bool(sig["counts"])
-    spectroscopy = (s.signal_type or "").upper().startswith(("EDS", "EELS"))
-    return spectroscopy and np.dtype(s.dtype).kind in "iu"
-
-
 def intensity_label(s) -> str:
     """What a signal's values are, for an axis or colour bar: its quantity, "Counts" for counts, else "Intensity"."""
     sig = s.metadata.get("Signal", {}) if isinstance(s.metadata, dict) else {}
     if isinstance(sig, dict) and sig.get("quantity"):
         return str(sig["quantity"])
-    return "Counts" if _is_counts(s) else "Intensity"
+    return "Counts" if holds_counts(s) else "Intensity"
 
 
 def in_title(label: str) -> str:
@@ -73,7 +65,7 @@ def intensity_units(s) -> str:
     if quantity:
         unit = re.search(r"\(([^()]*)\)\s*$", quantity)
         return unit.group(1) if unit else quantity
-    return "counts" if _is_counts(s) else ""
+    return "counts" if holds_counts(s) else ""
 
 
 def check_real(s, what: str) -> None:
@@ -246,15 +238,20 @@ def colour_limits(img, vmin=None, vmax=None) -> tuple[float | None, float | None
 def _image(fig, ax, img, axis_x, axis_y, title, cmap, scalebar, colorbar, clabel, aspect=None, norm="linear",
            clim=(None, None)):
     """``aspect`` None: equal where both axes share a unit (a map), else "auto". ``clim``: the user's
-    ``(vmin, vmax)``, either None for :func:`colour_limits`' choice."""
+    ``(vmin, vmax)``, either None for :func:`colour_limits`' choice. ``cmap`` None: :func:`.limits.colour_map`'s,
+    a diverging map with limits symmetric about zero for an image of both signs (unless ``clim`` gives them)."""
     kw, extend = {}, "neither"
     if norm == "log":
         from matplotlib.colors import LogNorm
 
         img = _positive_only(img, "image")
         kw["norm"] = LogNorm(vmin=float(clim[0] or img.min()), vmax=float(clim[1] or img.max()))
+        cmap = cmap or SEQUENTIAL
     else:
         kw["vmin"], kw["vmax"], extend = colour_limits(img, *clim)
+        cmap, centre = colour_map(img, cmap)
+        if centre and clim == (None, None):
+            kw["vmin"], kw["vmax"], extend = colour_limits(img, *centred(kw["vmin"], kw["vmax"]))
     im = draw_image(ax, img, axis_x, axis_y, aspect=aspect, cmap=cmap, **kw)
     if title:
         ax.set_title(title)
@@ -265,7 +262,7 @@ def _image(fig, ax, img, axis_x, axis_y, title, cmap, scalebar, colorbar, clabel
     return im
 
 
-def _spectrum(ax, x_axis, y, label_y, title, marks, norm="linear", **line_kw):
+def _spectrum(ax, x_axis, y, label_y, title, marks, norm="linear", signal_type="", **line_kw):
     if norm == "log":
         y = _positive_only(y, "spectrum")
         ax.set_yscale("log")
@@ -273,9 +270,41 @@ def _spectrum(ax, x_axis, y, label_y, title, marks, norm="linear", **line_kw):
     ax.set_xlabel(axis_label(x_axis))
     ax.set_ylabel(label_y)
     ax.set_xlim(x_axis.low, x_axis.high)
+    if norm != "log":
+        fit_above_zero_peak(ax, x_axis, y, signal_type)
     if title:
         ax.set_title(title)
     _draw_marks(ax, marks, x_axis.low, x_axis.high)
+
+
+def fit_above_zero_peak(ax, axis, y, signal_type: str) -> None:
+    """An EDS spectrum ``y`` along ``axis`` (:func:`..decomposition.spectrum_kind.eds_kind`): the y range fitted to
+    the channels above the zero-energy (strobe) peak (those decompose masks,
+    :func:`..decomposition.spectrum_kind.zero_peak_channels`), with a note where the peak runs off the top. On the
+    real Bruker map the peak, 850 counts a pixel, set the range and squeezed the lines (310 and below) into its lower
+    third."""
+    from matplotlib.transforms import blended_transform_factory
+
+    from ..decomposition.spectrum_kind import eds_kind, zero_peak_channels
+
+    low = zero_peak_channels(axis)
+    if low is None or not low.any() or low.all() or not eds_kind(signal_type, axis)[0]:
+        return
+    v = np.asarray(y, dtype=float)
+    rest, peak = v[~low][np.isfinite(v[~low])], np.where(np.isfinite(v[low]), v[low], -np.inf)
+    if rest.size == 0 or not peak.max() > rest.max():
+        return
+    lo, hi = min(float(rest.min()), 0.0), float(rest.max())
+    ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+    # a caret where the peak leaves the axes, the note in the top right corner (over the high-energy continuum: beside
+    # the peak it ran over the O K-alpha line of the Bruker map)
+    x = float(np.asarray(axis.values, dtype=float)[low][np.argmax(peak)])
+    ax.text(x, 1.0, "\u25b2", fontsize=6, color="0.3", ha="center", va="center",  # a text: ax.lines stay the data
+            transform=blended_transform_factory(ax.transData, ax.transAxes))
+    top = float(peak.max())
+    ax.text(0.98, 0.97, f"zero-energy peak off scale ({top:,.0f})" if top >= 100 else
+            f"zero-energy peak off scale ({top:.3g})", transform=ax.transAxes, fontsize=7, color="0.3", va="top",
+            ha="right")
 
 
 def plot_signal(
@@ -283,7 +312,7 @@ def plot_signal(
     ax=None,
     marks: Mapping[str, float] | Sequence | None = None,
     title: str | None = None,
-    cmap: str = "viridis",
+    cmap: str | None = None,
     scalebar: bool = True,
     colorbar: bool = True,
     figsize: tuple[float, float] | None = None,
@@ -300,7 +329,8 @@ def plot_signal(
     ax : draw into this matplotlib Axes (spectra and images only); the figure returned is ``ax.figure``.
     marks : positions to mark on spectra: ``{"Si L2,3": 99.8}``, ``[("O K", 532)]`` or plain numbers.
     title : figure title (default: the signal's title).
-    cmap, scalebar, colorbar : image options.
+    cmap, scalebar, colorbar : image options. ``cmap`` None: viridis, or for an image of substantial values of
+        both signs (a PCA loading, a difference) "RdBu_r" with limits symmetric about zero (:mod:`.limits`).
     figsize : inches; a sensible default per layout.
     norm : ``"linear"`` or ``"log"`` (as HyperSpy's ``plot(norm=...)``): a logarithmic intensity scale for the
         spectrum (its y axis) or the image (its colours), where a zero-loss peak or a few bright pixels would
@@ -340,7 +370,8 @@ def plot_signal(
             fig = ax.figure
         data = np.asarray(s.to_numpy())
         if sig == 1:
-            _spectrum(ax, s.sig_axes[0], data, intensity_label(s), title, marks, norm=norm, **line_kw)
+            _spectrum(ax, s.sig_axes[0], data, intensity_label(s), title, marks, norm=norm,
+                      signal_type=s.signal_type, **line_kw)
         else:
             ax_x, ax_y = s.sig_axes
             _image(fig, ax, data, ax_x, ax_y, title, cmap, scalebar, colorbar, intensity_label(s), norm=norm,
@@ -411,6 +442,7 @@ def plot_signal(
             "Mean spectrum",
             marks,
             norm=norm,
+            signal_type=s.signal_type,
             **line_kw,
         )
     else:

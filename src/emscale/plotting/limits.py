@@ -6,6 +6,8 @@
   squeezed into a quarter of the plot.
 * :func:`robust_clim` -- colour limits at percentiles of an image (default 1 and 99.5 %), so that a few hot pixels
   of a sparse map do not leave the rest nearly black.
+* :func:`colour_map`, :func:`both_signs`, :func:`centred` -- a diverging map centred on zero for a map of both
+  signs (PCA loadings, a difference), viridis for one of one sign.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ SPIKE_SHARE = 0.5  # a crest with more than this share of its excess in one chan
 # peak; a Gaussian's hold at least 0.25 down to a sigma of 0.6 channel, narrower than any X-ray line
 SPIKE_FLANK = 0.25
 PERCENTILES = (1.0, 99.5)
+SEQUENTIAL, DIVERGING = "viridis", "RdBu_r"  # the colour maps of a map of one sign, and of both signs about zero
+# both signs are substantial where each holds at least this share of the summed |values|: PCA loadings beyond the
+# first hold 0.50 of theirs on each side (three EDS cubes), a noise component of ICA 0.40; the floor of a positive ICA
+# loading around zero at most 0.06, NMF, VCA and MCR none
+SIGNED_SHARE = 0.2
 
 
 def line_range(x: np.ndarray, curves: np.ndarray, fraction: float = PEAK_FRACTION,
@@ -119,3 +126,27 @@ def robust_clim(img: np.ndarray, percentiles: tuple[float, float] = PERCENTILES)
     if not hi > lo:
         hi = lo + 1.0
     return lo, hi
+
+
+def colour_map(img: np.ndarray, cmap: str | None = None) -> tuple[str, bool]:
+    """``(cmap, centred)``: a given ``cmap`` as it is; else :data:`DIVERGING`, to be centred on zero (``centred``
+    True: :func:`centred`), where ``img`` holds substantial values of both signs (:func:`both_signs`),
+    :data:`SEQUENTIAL` otherwise."""
+    if cmap is not None:
+        return cmap, False
+    return (DIVERGING, True) if both_signs(img) else (SEQUENTIAL, False)
+
+
+def both_signs(img: np.ndarray) -> bool:
+    """Whether the finite values of ``img`` of each sign hold at least :data:`SIGNED_SHARE` of their summed absolute
+    value (a PCA loading, a difference map; not the noise floor of a positive map)."""
+    v = np.asarray(img, dtype=float)
+    v = v[np.isfinite(v)]
+    negative, positive = float(-v[v < 0].sum()), float(v[v > 0].sum())
+    return min(negative, positive) >= SIGNED_SHARE * (negative + positive) > 0
+
+
+def centred(lo: float, hi: float) -> tuple[float, float]:
+    """Colour limits symmetric about zero that hold ``lo`` and ``hi``: white (zero) in the middle of a diverging map."""
+    m = max(abs(lo), abs(hi))
+    return -m, m

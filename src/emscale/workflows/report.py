@@ -77,31 +77,26 @@ def number(v) -> str:
     return str(v)
 
 
-def _rgb_figure(dec, names):
-    """The first three loadings as the red, green and blue channels (each stretched between its 1 and 99
-    percentiles), with a scale bar and a legend naming the component of each channel."""
-    from matplotlib.patches import Patch
-
-    from ..plotting import draw_image, style_image_axes
-    from ..plotting.components import component_label
+def _composite(dec, names) -> str:
+    """The colour composite of the first three loadings (:func:`..plotting.components.composite_figure`), or where
+    one of them takes both signs (PCA's beyond the first) a line saying why none is drawn: a colour's brightness
+    shows how much of a component a pixel holds, and a negative loading drew as black, as none at all."""
+    from ..plotting.components import COMPOSITE_NAMES, component_label, composite_figure
+    from ..plotting.limits import both_signs
 
     n = min(3, dec.n_components)
-    lo = np.asarray(dec.loadings_array[:, :n], dtype=float)
-    rgb = np.zeros((lo.shape[0], 3))
-    for c in range(n):
-        v = np.nan_to_num(lo[:, c])
-        lo_, hi = np.percentile(v, [1, 99])
-        rgb[:, c] = np.clip((v - lo_) / (hi - lo_ if hi > lo_ else 1), 0, 1)
-    fig = _figure((5.2, 4.4))
-    ax = fig.add_subplot()
-    ay, ax_ = dec.nav_axes[-2], dec.nav_axes[-1]
-    draw_image(ax, rgb.reshape(tuple(dec.nav_shape) + (3,)), ax_, ay)
-    style_image_axes(ax, ax_, ay)
-    handles = [Patch(color=col, label=component_label(c, names[c]))
-               for c, col in enumerate(("red", "green", "blue")[:n])]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
-    ax.set_title(f"RGB composite of loadings 0-{n - 1}")
-    return fig
+    loadings = np.asarray(dec.loadings_array, dtype=float)
+    shown = [component_label(c, names[c]) for c in range(n)]
+    signed = [shown[c] for c in range(n) if both_signs(loadings[:, c])]
+    if signed:
+        return (f"<p>No colour composite: loadings {', '.join(signed)} take both signs ({html.escape(dec.method)}), "
+                "which a colour's brightness cannot show (a negative loading would be as dark as none); the loading "
+                "maps above show them about zero.</p>")
+    maps = loadings.T.reshape((dec.n_components,) + tuple(dec.nav_shape))
+    of = f"{n} of {dec.n_components} components; " if dec.n_components > n else ""
+    caption = (f"Colour composite of loadings {', '.join(shown)} ({of}{', '.join(COMPOSITE_NAMES[:n])} added on "
+               "black, each stretched between its 1st and 99th percentiles)")
+    return figure(composite_figure(maps, dec.nav_axes, names), caption)
 
 
 def _figure(figsize):
@@ -173,7 +168,7 @@ def _same_rank_evidence(dec, shown: dict) -> str | None:
 
 def _decomposition_section(name: str, dec, shown: dict | None = None) -> str:
     """A decomposition's summary, rank evidence (once per eigenvalue spectrum: ``shown`` maps those already
-    written, by section name), factors, loadings and RGB composite."""
+    written, by section name), factors, loadings and colour composite."""
     shown = {} if shown is None else shown
     parts = [f"<h2>Decomposition “{html.escape(name)}” ({html.escape(dec.method)})</h2>"]
     names = dec.component_names()
@@ -195,7 +190,7 @@ def _decomposition_section(name: str, dec, shown: dict | None = None) -> str:
     parts.append(figure(dec.plot_factors(names=names), "Factor spectra"))
     parts.append(figure(dec.plot_loadings(names=names), "Loading maps"))
     if len(dec.nav_shape) == 2 and dec.n_components >= 1:
-        parts.append(figure(_rgb_figure(dec, names), "RGB composite"))
+        parts.append(_composite(dec, names))
     return "\n".join(parts)
 
 
