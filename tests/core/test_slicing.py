@@ -315,3 +315,22 @@ def test_a_series_keeps_the_acquisition_values_of_the_frames_it_keeps():
     assert s.inav[::4].metadata["Sample"]["elements"] == list(range(13))  # not a value a frame
     assert s.metadata["Acquisition_instrument"]["TEM"]["Stage"]["tilt_alpha"] == tilts  # the parent untouched
     assert s.isig[1:3].metadata["Acquisition_instrument"]["TEM"]["Stage"]["tilt_alpha"] == tilts
+
+
+def test_an_axis_in_acquisition_order_spans_all_its_values_and_refuses_a_calibrated_slice():
+    """A dose-symmetric tilt series keeps its angles in acquisition order (0, 20, -20, 40, -40, 60, -60): its range
+    read from the ends, [-60, 0] deg, refused 40 and 60 degrees ("outside the axis") and a slice -40.0:40.0 said the
+    axis ends at -180."""
+    angles = [0.0, 20.0, -20.0, 40.0, -40.0, 60.0, -60.0]
+    data = np.arange(7 * 4 * 5, dtype=np.float32).reshape(7, 4, 5)
+    s = Signal(data, axes=[{"name": "tilt", "units": "deg", "coords": angles, "navigate": True},
+                           {"name": "y", "navigate": False}, {"name": "x", "navigate": False}])
+    ax = s.axes[0]
+    assert (ax.low, ax.high, ax.describe_range()) == (-60.0, 60.0, "[-60, 60] deg")
+    np.testing.assert_array_equal(s.inav[40.0].data, data[3])
+    np.testing.assert_array_equal(s.inav[59.0].data, data[5])  # the nearest
+    with pytest.raises(AxisError, match=r"'tilt' holds its values out of order \(0, 20, -20, 40, -40, \.\.\. deg"):
+        s.inav[-40.0:40.0]
+    assert s.inav[1:3].axes[0].coords.tolist() == [20.0, -20.0]  # by index, as before
+    with pytest.raises(AxisError, match="outside axis 'tilt', which spans"):
+        s.inav[61.0]

@@ -69,13 +69,28 @@ class Axis:
 
     @property
     def low(self) -> float:
+        """The smallest value; of any coordinates, not only the ends (a dose-symmetric tilt series keeps its angles
+        in acquisition order, 0, 20, -20, 40, ..., -60: its ends said [-60, 0] and refused 40 degrees)."""
+        if not self.size:
+            return float("nan")
         v = self.values
-        return float(min(v[0], v[-1])) if self.size else float("nan")
+        return float(min(v[0], v[-1]) if self.is_monotonic else np.min(v))
 
     @property
     def high(self) -> float:
+        """The largest value (see :attr:`low`)."""
+        if not self.size:
+            return float("nan")
         v = self.values
-        return float(max(v[0], v[-1])) if self.size else float("nan")
+        return float(max(v[0], v[-1]) if self.is_monotonic else np.max(v))
+
+    @property
+    def is_monotonic(self) -> bool:
+        """Whether the values run in one direction (a uniform axis always; coordinates strictly in order)."""
+        if self.is_uniform or self.size < 3:
+            return True
+        d = np.diff(np.asarray(self.coords, dtype=np.float64))
+        return bool(np.all(d > 0) or np.all(d < 0))
 
     def describe_range(self) -> str:
         u = f" {self.units}" if self.units else ""

@@ -935,10 +935,19 @@ def _to_index(ax: Axis, k) -> int:
     raise AxisError(f"cannot index axis {ax.name!r} with {k!r}: use an integer index or a float value")
 
 
+def _first_values(ax: Axis, n: int = 5) -> str:
+    v = np.asarray(ax.values)
+    return ", ".join(f"{x:g}" for x in v[:n]) + (", ..." if v.size > n else "") + (f" {ax.units}" if ax.units else "")
+
+
 def _to_index_slice(ax: Axis, k: slice) -> slice:
     def bound(v, stop: bool = False):
         if v is None or _is_int(v):
             return None if v is None else int(v)
+        if _is_float(v) and not ax.is_monotonic:
+            raise AxisError(f"axis {ax.name!r} holds its values out of order ({_first_values(ax)}, e.g. tilts in "
+                            "acquisition order): a calibrated slice spans no run of positions there; slice by index, "
+                            "or select one value at a time (a float index: the nearest)")
         if _is_float(v):
             return ax.stop_to_index(v) if stop else ax.value_to_index(v)
         raise AxisError(f"cannot slice axis {ax.name!r} with bound {v!r}: use an integer or a float")
