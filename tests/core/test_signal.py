@@ -166,6 +166,18 @@ def test_rebin_integer_counts_do_not_overflow():
     assert np.all(r.data == 8 * 40000)
 
 
+@pytest.mark.parametrize(("dtype", "factor"), [(">f4", 2), (">f8", 2), (">u2", 1), (">u2", 2)])
+def test_rebin_of_big_endian_data_sums_in_native_order(dtype, factor):
+    """A big-endian float cube (any factor) or integers at factors of 1 raised numpy's raw TypeError ("The dtype and
+    signature arguments to ufuncs only select the general DType and not details such as the byte order")."""
+    import dask.array as da
+
+    a = np.arange(4 * 4 * 8).reshape(4, 4, 8).astype(dtype)
+    want = a.astype(a.dtype.newbyteorder("=")).reshape(4, 4, 8 // factor, factor).sum(-1)
+    for data in (a, da.from_array(a, chunks=(1, 4, 8))):
+        np.testing.assert_array_equal(np.asarray(Signal(data).rebin({-1: factor}).data), want)
+
+
 def test_rebin_not_divisible_and_crop(si):
     with pytest.raises(AxisError, match=r"'E' of size 40 is not divisible by 3; pass crop=True"):
         si.rebin((1, 1, 3))
