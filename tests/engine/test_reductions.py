@@ -222,15 +222,3 @@ def test_an_energy_window_summed_from_counts_stays_counts_and_is_titled_by_its_w
     assert (fig.axes[0].get_title(), fig.axes[1].get_ylabel()) == ("sum over Energy 7.9-8.2 keV", "Counts")
     assert intensity_label(s.mean(-1)) == "Intensity"  # a mean of counts is not counts
     assert intensity_label(s.sum("x")) == "Counts" and s.sum("x").title == ""  # energy kept: its type says so
-
-
-def test_half_precision_sums_in_single_precision():
-    """A float16 cube of 1000s summed to inf (float16 holds 65504 at most; only numpy's cast warning said so): sums
-    of half precision are single precision, as integer sums are 64-bit; rebin likewise."""
-    s = Signal(np.full((4, 4, 16), 1000, np.float16))
-    total = s.sum()
-    assert total.dtype == np.float32 and float(total.data) == 256000.0
-    assert s.sum("x").dtype == np.float32 and np.all(s.sum(-1).data == 16000.0)
-    assert s.mean().dtype == np.float16 and float(s.mean().data) == 1000.0  # a mean fits its values
-    binned = s.rebin((4, 4, 16))
-    assert binned.dtype == np.float32 and float(binned.data.ravel()[0]) == 256000.0

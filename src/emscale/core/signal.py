@@ -813,10 +813,8 @@ def _block_sums(blocks, axes: tuple[int, ...], n: int):
     refused (DataError) rather than wrapped where a sum does not fit it (:func:`.intsum.checked_sum`: free below
     64 bits, exact near the accumulator's limit)."""
     dtype = np.dtype(blocks.dtype).newbyteorder("=")  # numpy's sum takes no byte order: big-endian data sum native
-    if n == 1:  # one value a block (factors all 1) keeps its dtype: no sum to widen for
+    if dtype.kind not in "biu" or n == 1:  # one value a block (factors all 1) keeps its dtype: no sum to widen for
         return blocks.sum(axis=axes, dtype=dtype)
-    if dtype.kind not in "biu":  # half precision (65504 at most) sums in single, as Signal.sum
-        return blocks.sum(axis=axes, dtype=np.promote_types(dtype, np.float32))
     acc = np.dtype(np.uint64 if dtype.kind == "u" else np.int64)
 
     def checked(block):

@@ -51,8 +51,8 @@ def result_dtype(op: str, dtype: np.dtype) -> np.dtype:
     dtype = np.dtype(dtype)
     if op in ("max", "min"):
         return dtype
-    if op == "sum":  # sums keep their values: integers in 64 bits, half precision (65504 at most) in single
-        return _sum_dtype(dtype) if dtype.kind in "biu" else np.promote_types(dtype, np.float32)
+    if op == "sum":
+        return _sum_dtype(dtype) if dtype.kind in "biu" else dtype
     # mean: float (complex) of the input precision, float64 for integers; std: real, as numpy's
     if op == "std" and dtype.kind == "c":
         return np.finfo(dtype).dtype
@@ -150,8 +150,7 @@ def total_counts(data, nav_ndim: int, executor=None, progress=None) -> np.ndarra
 
 # -- the reductions as Signal operations (s.sum(axis=...), ...) ---------------------------------------------------
 _DOCS = {
-    "sum": "Sum over axes given by name or user-order index (``None``: all). Integer sums are exact (64-bit); "
-           "half-precision values sum in single precision.",
+    "sum": "Sum over axes given by name or user-order index (``None``: all). Integer sums are exact.",
     "mean": "Mean over axes given by name or user-order index (``None``: all).",
     "max": "Maximum over axes given by name or user-order index (``None``: all).",
     "min": "Minimum over axes given by name or user-order index (``None``: all).",
