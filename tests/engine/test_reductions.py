@@ -222,3 +222,23 @@ def test_an_energy_window_summed_from_counts_stays_counts_and_is_titled_by_its_w
     assert (fig.axes[0].get_title(), fig.axes[1].get_ylabel()) == ("sum over Energy 7.9-8.2 keV", "Counts")
     assert intensity_label(s.mean(-1)) == "Intensity"  # a mean of counts is not counts
     assert intensity_label(s.sum("x")) == "Counts" and s.sum("x").title == ""  # energy kept: its type says so
+
+
+def test_a_half_precision_sum_past_its_largest_value_is_refused():
+    """A float16 cube of 1000s summed and binned to inf (float16 holds 65504; only numpy's cast warning said so).
+    Refused by name; sums that fit keep their float16 bits (steps recorded before replay the same)."""
+    import dask.array as da
+
+    from emscale import DataError
+
+    a = np.full((4, 4, 16), 1000, np.float16)
+    for data in (a, da.from_array(a, chunks=(1, 4, 8))):
+        s = Signal(data)
+        with pytest.raises(DataError, match=r"sum over axes .*: the sum exceeds float16's largest value \(65504\)"):
+            s.sum()
+        with pytest.raises(DataError, match=r"rebin: a sum of 256 values exceeds float16's largest value"):
+            np.asarray(s.rebin((4, 4, 16)).data)
+        fits = s.sum(-1)
+        assert fits.dtype == np.float16 and np.all(np.asarray(fits.data) == 16000)
+        assert np.all(np.asarray(s.rebin((1, 1, 16)).data) == 16000)
+    assert np.isinf(float(Signal(np.full((2, 2), np.inf, np.float16)).sum().data))  # inf values sum to inf

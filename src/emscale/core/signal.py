@@ -814,7 +814,15 @@ def _block_sums(blocks, axes: tuple[int, ...], n: int):
     64 bits, exact near the accumulator's limit)."""
     dtype = np.dtype(blocks.dtype).newbyteorder("=")  # numpy's sum takes no byte order: big-endian data sum native
     if dtype.kind not in "biu" or n == 1:  # one value a block (factors all 1) keeps its dtype: no sum to widen for
-        return blocks.sum(axis=axes, dtype=dtype)
+        sums = blocks.sum(axis=axes, dtype=dtype)
+        if dtype != np.float16 or n == 1:
+            return sums
+        # half precision sums in its own type (the bits recorded steps hold), refused where a sum runs past 65504:
+        # a float16 cube of 1000s binned to inf, only numpy's overflow warning saying so
+        wide = blocks.sum(axis=axes, dtype=np.float32)
+        if _is_dask(blocks):
+            return sums.map_blocks(lambda a, b: _finite_half(a, b, n), wide, dtype=dtype)
+        return _finite_half(sums, wide, n)
     acc = np.dtype(np.uint64 if dtype.kind == "u" else np.int64)
 
     def checked(block):
@@ -829,6 +837,14 @@ def _block_sums(blocks, axes: tuple[int, ...], n: int):
     # each block sum must lie within one chunk for the per-chunk check to see all of its values
     whole = blocks.rechunk({ax: -1 for ax in axes})
     return whole.map_blocks(checked, drop_axis=axes, dtype=acc, meta=np.empty((0,) * (blocks.ndim - len(axes)), acc))
+
+
+def _finite_half(sums, wide, n: int):
+    """``sums`` (float16) where no finite sum (``wide``, the same in float32) ran past float16's largest value."""
+    if np.any(np.isinf(sums) & np.isfinite(wide)):
+        raise DataError(f"rebin: a sum of {n} values exceeds float16's largest value (65504); convert the "
+                        "data to float32 first (s.astype('float32'), recorded)")
+    return sums
 
 
 def _user_factors(s: Signal, factors: list[int]) -> list[int]:

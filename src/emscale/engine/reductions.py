@@ -47,6 +47,16 @@ def _checked_add(a, b):
     return r
 
 
+def _narrowed(total: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """A float64 sum in the data's own float type, refused (SumOverflow) where a finite sum does not fit it: a
+    float16 cube of 1000s summed to inf, only numpy's cast warning saying so (float16 holds 65504)."""
+    with np.errstate(over="ignore"):
+        out = total.astype(dtype, copy=False)
+    if dtype.kind == "f" and np.any(np.isinf(out) & np.isfinite(total)):
+        raise SumOverflow(f"the sum exceeds {dtype}'s largest value ({np.finfo(dtype).max:g})")
+    return out
+
+
 def result_dtype(op: str, dtype: np.dtype) -> np.dtype:
     dtype = np.dtype(dtype)
     if op in ("max", "min"):
@@ -83,7 +93,7 @@ def reduction_pass(op: str, dims: tuple[int, ...], dtype) -> Pass:
         def fin(acc):
             s, n = acc
             if op == "sum":
-                return np.asarray(s).astype(out_dtype, copy=False)
+                return _narrowed(np.asarray(s), out_dtype)
             return (np.asarray(s, dtype=work) / n).astype(out_dtype, copy=False)
 
         if not merged:
@@ -186,7 +196,7 @@ def _declare_reduction(op: str):
         except SumOverflow as exc:
             names = ", ".join(repr(s.axes[d].name) for d in dims)
             # s.astype keeps the metadata and the history (a new Signal of the data, once advised here, lost both)
-            raise DataError(f"{op} over axes {names}: {exc}; convert the data to float first "
+            raise DataError(f"{op} over axes {names}: {exc}; convert the data to a wider float first "
                             f"(s.astype('float64'), recorded) or reduce fewer values") from None
         summed = [s.axes[d] for d in dims if not s.axes[d].navigate]
         title = _window_title(s.title, summed) if op == "sum" and summed else None
