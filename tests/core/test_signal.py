@@ -307,6 +307,8 @@ def test_an_acquisition_value_is_read_from_the_signal_types_microscope_first():
     assert acquisition_value(md, "beam_energy", signal_type="EDS_TEM") == 200.0
     assert acquisition_value(md, "beam_energy") == 200.0
     assert acquisition_value(md, "Detector", "EDS", "live_time", signal_type="EDS_TEM") == 60.0  # the other's
+    assert acquisition_value(md, "Stage", "tilt_alpha") == 10.0  # a number written as text
+    md["Acquisition_instrument"]["TEM"]["Stage"]["tilt_alpha"] = "ten"
     assert acquisition_value(md, "Stage", "tilt_alpha") is None  # not a number
     assert acquisition_value({"Acquisition_instrument": ["SEM"]}, "beam_energy") is None
     assert acquisition_value(None, "beam_energy") is None

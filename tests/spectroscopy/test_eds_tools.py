@@ -464,3 +464,12 @@ def test_an_element_is_read_at_the_beam_of_the_microscope_the_signal_was_recorde
     md["Acquisition_instrument"]["TEM"] = {"beam_energy": 200.0}
     s = Signal(s.data, axes=_axes(), signal_type=signal_type, metadata=md)
     assert eds.line_maps(s, ["Ag"]).metadata["Sample"]["xray_lines"] == [line]
+
+
+def test_a_beam_of_zero_kev_is_a_missing_value():
+    """A beam_energy of 0 in the metadata excited no line: line_maps(s, ["Ag"]) found none, while the viewer, which
+    dropped it, marked Ag La; both read the axis's end now (the line an element's name stands for below half of it)."""
+    s, _ = synthetic_eds(np.random.default_rng(0), n=4096)
+    s = Signal(s.data, axes=_axes(), signal_type="EDS_SEM", metadata=_metadata(beam=0.0))
+    assert eds.beam_energy(s) is None
+    assert eds.line_maps(s, ["Ag"]).metadata["Sample"]["xray_lines"] == ["Ag_La"]

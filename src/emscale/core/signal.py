@@ -636,6 +636,11 @@ def acquisition_value(metadata, *path: str, signal_type=None) -> float | None:
         node = inst.get(microscope) if isinstance(inst, dict) else None
         for key in path:
             node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, str):  # a number written as text ("200"), as the lookups before took it
+            try:
+                node = float(node)
+            except ValueError:
+                continue
         if is_number(node):
             return float(node)
     return None

@@ -34,6 +34,7 @@ from .elements import element_symbol
 __all__ = [
     "MN_KA_KEV",
     "XrayLine",
+    "beam_energy",
     "bin_energy",
     "bin_navigation",
     "line_energy",
@@ -146,8 +147,11 @@ def line_fwhm(energy, resolution_mnka: float = DEFAULT_RESOLUTION_MNKA):
 # ---------------------------------------------------------------------------------------------------------
 # metadata helpers
 # ---------------------------------------------------------------------------------------------------------
-def _beam_energy(s: Signal) -> float | None:
-    return acquisition_value(s.metadata, "beam_energy", signal_type=s.signal_type)
+def beam_energy(s: Signal) -> float | None:
+    """The beam energy (keV) the metadata give (the signal type's microscope first); None where they give none, or
+    none above zero (a 0 keV beam is a missing value, not a beam that excites no line)."""
+    e = acquisition_value(s.metadata, "beam_energy", signal_type=s.signal_type)
+    return e if e is not None and e > 0 else None
 
 
 def _resolution(s: Signal) -> float | None:
@@ -200,7 +204,7 @@ def main_line(element: str, beam_energy: float | None, lo: float, hi: float) -> 
 
 
 def _resolve_lines(s: Signal, lines_or_elements, lo: float, hi: float) -> list[XrayLine]:
-    e0 = _beam_energy(s)
+    e0 = beam_energy(s)
     if lines_or_elements is None:
         sm = _sample(s)
         lines_or_elements = sm.get("xray_lines") or sm.get("elements")

@@ -41,7 +41,6 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from ..core.errors import DataError
-from ..core.signal import acquisition_value
 from ..plotting import intensity_label, intensity_units
 from .colormaps import colormaps
 from .data import ViewerData
@@ -223,10 +222,12 @@ class ViewerServer:
         return self.decomposition
 
     def api_markers(self, q: dict) -> dict:
+        from ..spectroscopy.eds import beam_energy  # here: the viewer opens before any X-ray table is needed
+
         elements = [e for e in _str(q, "elements", "").replace(";", ",").replace(" ", ",").split(",") if e]
         s = self.data.signal
         markers = element_markers(elements, self._view(q).energy, s.signal_type, _str(q, "kind", "auto"),
-                                  beam_energy=_beam_energy(s), lines=_str(q, "lines", "main"))
+                                  beam_energy=beam_energy(s), lines=_str(q, "lines", "main"))
         return {"markers": markers}
 
 
@@ -239,12 +240,6 @@ ROUTES = {
     "/api/markers": ViewerServer.api_markers,
 }
 DECOMPOSITION_ROUTES = {"/api/decomposition": ViewerServer.api_decomposition}
-
-
-def _beam_energy(s) -> float | None:
-    """The beam energy (keV) of a TEM or SEM acquisition, as HyperSpy's metadata tree holds it."""
-    e = acquisition_value(s.metadata, "beam_energy", signal_type=s.signal_type)
-    return e if e is not None and e > 0 else None
 
 
 def _str(q: dict, name: str, default: str | None = None) -> str:
