@@ -334,3 +334,7 @@ def test_an_axis_in_acquisition_order_spans_all_its_values_and_refuses_a_calibra
     assert s.inav[1:3].axes[0].coords.tolist() == [20.0, -20.0]  # by index, as before
     with pytest.raises(AxisError, match="outside axis 'tilt', which spans"):
         s.inav[61.0]
+    # in order with a value taken twice (0 degrees at the start and the end of a series' first half): sliced as before
+    twice = Signal(data[:6], axes=[{"name": "tilt", "coords": [-60.0, -40.0, -20.0, 0.0, 0.0, 20.0], "navigate": True},
+                                   {"name": "y", "navigate": False}, {"name": "x", "navigate": False}])
+    assert twice.inav[-20.0:20.0].axes[0].coords.tolist() == [-20.0, 0.0, 0.0]

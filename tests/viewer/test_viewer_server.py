@@ -235,6 +235,18 @@ def test_a_stack_of_images_is_read_as_a_spectrum_image_through_the_stack(tmp_pat
     np.testing.assert_array_equal(volume.window_map((4, 4))[0], stack[4])
 
 
+def test_a_window_over_a_stack_in_acquisition_order_is_one_image_or_refused():
+    """Tilts in acquisition order (0, 20, -20, 40, -40): the window -20..20 summed the images at 20 and -20 only
+    (channels 1..2) and 0..40 took -20 with them; one tilt is its image, a range is refused by name."""
+    stack = np.arange(5 * 3 * 4, dtype=np.int16).reshape(5, 3, 4)
+    s = em.Signal(stack, axes=[{"name": "tilt", "units": "deg", "coords": [0.0, 20.0, -20.0, 40.0, -40.0]},
+                               {"name": "y"}, {"name": "x"}], signal_type="image")
+    d = ViewerData(s)
+    np.testing.assert_array_equal(d.window_map((40.0, 40.0))[0], stack[3])
+    with pytest.raises(ValueError, match="'tilt' holds its values out of order"):
+        d.window_map((-20.0, 20.0))
+
+
 def test_a_second_cube_gives_its_own_numbers(make_cube, axes):
     cube = make_cube((5, 7, 33), seed=11).astype(np.float32) / 3
     with view(em.Signal(cube, axes=axes), open_browser=False) as v:

@@ -86,11 +86,12 @@ class Axis:
 
     @property
     def is_monotonic(self) -> bool:
-        """Whether the values run in one direction (a uniform axis always; coordinates strictly in order)."""
+        """Whether the values run in one direction (a uniform axis always; coordinates in order, a repeated value
+        allowed: a tilt series that took 0 degrees twice)."""
         if self.is_uniform or self.size < 3:
             return True
         d = np.diff(np.asarray(self.coords, dtype=np.float64))
-        return bool(np.all(d > 0) or np.all(d < 0))
+        return bool(np.all(d >= 0) or np.all(d <= 0))
 
     def describe_range(self) -> str:
         u = f" {self.units}" if self.units else ""

@@ -144,6 +144,9 @@ class ViewerData:
         ax = self.energy
         if hi < ax.low or lo > ax.high:
             raise ValueError(f"window {lo:g}..{hi:g} is outside axis {ax.name!r}, which spans {ax.describe_range()}")
+        if lo != hi and not ax.is_monotonic:  # the channels between two of its values are not those values' range
+            raise ValueError(f"window {lo:g}..{hi:g}: axis {ax.name!r} holds its values out of order (e.g. tilts in "
+                             "acquisition order), so no run of its channels spans a range; pick one value at a time")
         i = sorted(ax.value_to_index(min(max(v, ax.low), ax.high)) for v in (lo, hi))
         return i[0], i[1]
 
