@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -354,3 +356,13 @@ def test_the_eds_zero_energy_peak_runs_off_the_top_of_a_spectrum_fitted_to_the_l
         assert note == ["zero-energy peak off scale (850)"], [t.get_text() for t in ax.texts]
     eels = _eds_with_strobe("EELS")  # a zero-loss peak is the spectrum's own: the range holds it
     assert eels.plot().axes[0].get_ylim()[1] > 850
+    # a peak within the range fitted to the lines is no note's, and a pixel with nothing above it keeps its range
+    low = _eds_with_strobe()
+    low.data[low.data > 320] = 315.0
+    ax = low.plot().axes[0]
+    assert ax.get_ylim()[1] > 315 and not [t for t in ax.texts if "zero-energy" in t.get_text()]
+    only = _eds_with_strobe()
+    only.data[only.axes[0].values > 0.05] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib: "Attempting to set identical low and high ylims"
+        assert only.plot().axes[0].get_ylim()[1] > 800

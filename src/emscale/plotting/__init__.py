@@ -292,10 +292,13 @@ def fit_above_zero_peak(ax, axis, y, signal_type: str) -> None:
         return
     v = np.asarray(y, dtype=float)
     rest, peak = v[~low][np.isfinite(v[~low])], np.where(np.isfinite(v[low]), v[low], -np.inf)
-    if rest.size == 0 or not peak.max() > rest.max():
+    if rest.size == 0:
         return
     lo, hi = min(float(rest.min()), 0.0), float(rest.max())
-    ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+    top = hi + 0.05 * (hi - lo)
+    if not hi > lo or not peak.max() > top:  # nothing above the peak to fit (a sparse pixel), or the peak fits
+        return
+    ax.set_ylim(lo - 0.05 * (hi - lo), top)
     # a caret where the peak leaves the axes, the note in the top right corner (over the high-energy continuum: beside
     # the peak it ran over the O K-alpha line of the Bruker map)
     x = float(np.asarray(axis.values, dtype=float)[low][np.argmax(peak)])
