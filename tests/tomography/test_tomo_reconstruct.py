@@ -198,6 +198,11 @@ def test_orthoslices_and_mip_figures(tmp_path):
         assert fig.axes[3].get_ylabel().startswith("Intensity")
         fig.savefig(tmp_path / f"{make.__name__}.png")
     assert orthoslices_figure(rec).axes[0].get_title() == "xy, z = 12 (0.25 nm)"  # index and place
+    holed = rec.data.copy()
+    holed[0, 0, 0] = np.nan  # one NaN voxel made the shared grey scale NaN and every panel blank
+    for make in (orthoslices_figure, mip_figure):
+        lo, hi = make(type(rec)(holed, axes=rec.axes)).axes[0].images[0].get_clim()
+        assert np.isfinite(lo) and np.isfinite(hi) and hi > lo
     # the MIP along z is the volume's maximum over z
     img = mip_figure(rec).axes[0].images[0].get_array()
     np.testing.assert_array_equal(np.asarray(img), rec.data.max(axis=0))

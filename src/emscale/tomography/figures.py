@@ -74,7 +74,7 @@ def orthoslices_figure(vol: Signal, position: tuple[int, int, int] | None = None
     fig, axes = _figure(3)
     panels = ((axes[0], d[k], (ay, ax_), f"xy, {_at(az, k)}"), (axes[1], d[:, j], (az, ax_), f"xz, {_at(ay, j)}"),
               (axes[2], d[:, :, i], (az, ay), f"yz, {_at(ax_, i)}"))
-    lo, hi = min(float(p[1].min()) for p in panels), max(float(p[1].max()) for p in panels)
+    lo, hi = _grey_range([p[1] for p in panels])
     for ax, img, (a, b), title in panels:
         shown = ax.imshow(img, cmap="gray", extent=_extent(a, b), vmin=lo, vmax=hi)
         ax.set(title=title, xlabel=f"{b.name} ({b.units})", ylabel=f"{a.name} ({a.units})")
@@ -82,19 +82,26 @@ def orthoslices_figure(vol: Signal, position: tuple[int, int, int] | None = None
     return fig
 
 
+def _grey_range(images) -> tuple[float | None, float | None]:
+    """One grey scale for ``images``: their finite values' range (a NaN voxel made it NaN and every panel blank);
+    None, None (each its own) where none is finite."""
+    finite = [v[np.isfinite(v)] for v in (np.asarray(i) for i in images)]
+    if not any(f.size for f in finite):
+        return None, None
+    return min(float(f.min()) for f in finite if f.size), max(float(f.max()) for f in finite if f.size)
+
+
 def _at(axis, index: int) -> str:
     """A slice's place: its index, and its coordinate where the axis is calibrated ("z = 32 (12.5 nm)")."""
     where = f"{axis.name} = {index}"
-    if axis.units and axis.is_uniform:
-        where += f" ({axis.offset + axis.scale * index:.4g} {axis.units})"
-    return where
+    return f"{where} ({axis.index_to_value(index):.4g} {axis.units})" if axis.units else where
 
 
 def _mips(row, d: np.ndarray, axes, prefix: str = ""):
     """Maximum-intensity projections of the volume ``d`` (z, y, x) along z, y and x into the three panels ``row``, on
     one grey scale; returns the last image (for a colour bar)."""
     az, ay, ax_ = axes
-    lo, hi = float(d.min()), float(d.max())
+    lo, hi = _grey_range([d])
     for ax, axis, (a, b) in ((row[0], 0, (ay, ax_)), (row[1], 1, (az, ax_)), (row[2], 2, (az, ay))):
         shown = ax.imshow(d.max(axis=axis), cmap="gray", extent=_extent(a, b), vmin=lo, vmax=hi)
         ax.set(title=f"{prefix}MIP along {'zyx'[axis]}", xlabel=f"{b.name} ({b.units})",
