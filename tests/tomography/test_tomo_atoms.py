@@ -281,3 +281,7 @@ def test_a_species_gap_with_fewer_than_three_maxima_under_it_bounds_no_populatio
     thr, bounds = height_threshold(np.r_[atoms, 0.126, 0.12, 0.11, noise])
     assert len(bounds) == 2 and [p["count"] for p in _populations(np.r_[atoms, 0.12], bounds)] == [358, 1]
     assert [p["count"] for p in _populations(atoms, bounds)] == [358]
+    # one or two maxima above a gap at the top (a hot voxel, a streak) are no species either
+    for bright in ([1.0], [1.0, 0.98]):
+        thr, bounds = height_threshold(np.r_[bright, atoms, noise])
+        assert len(bounds) == 1, bounds

@@ -116,6 +116,8 @@ def _species_bounds(gaps: np.ndarray, cut: int) -> list[int]:
     for j in range(len(bounds) - 2, -1, -1):
         if bounds[j + 1] - bounds[j] < 3:
             del bounds[j]
+    if len(bounds) > 1 and bounds[0] + 1 < 3:  # the brightest population too: one or two hot voxels are none
+        del bounds[0]
     return bounds
 
 
