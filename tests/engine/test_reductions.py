@@ -217,11 +217,16 @@ def test_an_energy_window_summed_from_counts_stays_counts_and_is_titled_by_its_w
     m = s.isig[7.9:8.2].sum(-1)
     np.testing.assert_array_equal(m.data, data[..., 790:820].sum(-1, dtype=np.uint64))
     assert (intensity_label(s.inav[0, 0]), intensity_label(m)) == ("Counts", "Counts")
-    assert m.title == "sum over Energy 7.9-8.2 keV"
+    assert m.title == "sum over Energy 7.9 to 8.2 keV"
     fig = m.plot()
-    assert (fig.axes[0].get_title(), fig.axes[1].get_ylabel()) == ("sum over Energy 7.9-8.2 keV", "Counts")
+    assert (fig.axes[0].get_title(), fig.axes[1].get_ylabel()) == ("sum over Energy 7.9 to 8.2 keV", "Counts")
     assert intensity_label(s.mean(-1)) == "Intensity"  # a mean of counts is not counts
     assert intensity_label(s.sum("x")) == "Counts" and s.sum("x").title == ""  # energy kept: its type says so
+    # a negative start and a reversed axis read low to high ("-0.47-20.01", "20--0.48" before); pixels by name
+    neg = Signal(data[..., :8], axes=[{"name": "y"}, {"name": "x"}, {"name": "E", "units": "keV", "scale": -0.01,
+                                                                      "offset": 0.02}])
+    assert neg.sum(-1).title == "sum over E -0.06 to 0.02 keV"
+    assert neg.sum().title == "sum over E -0.06 to 0.02 keV, y, x"
 
 
 def test_a_half_precision_sum_past_its_largest_value_is_refused():

@@ -168,17 +168,18 @@ _DOCS = {
 }
 
 
-def _window_title(title: str, axes: Sequence) -> str:
-    """``"<title>, sum over Energy 7.9-8.2 keV"``: each summed signal axis from its first value to its last plus a
-    step (the window as ``isig[7.9:8.2]``, half-open, names it), rounded to the step's decimal."""
+def _window_title(title: str, axes: Sequence, pixels: Sequence = ()) -> str:
+    """``"<title>, sum over Energy 7.9 to 8.2 keV"``: each summed signal axis from its first value to one step past
+    its last (the window as ``isig[7.9:8.2]``, half-open, names it), low to high, rounded to the step's decimal; the
+    summed navigation axes ``pixels`` by name after it."""
     parts = []
     for a in axes:
         v = np.asarray(a.values, dtype=float)
         step = float(a.scale) if a.is_uniform else float(np.median(np.diff(v))) if v.size > 1 else 0.0
         digits = max(0, -int(np.floor(np.log10(abs(step))))) if step else 6
-        lo, hi = (round(float(x), digits) for x in (v[0], v[-1] + step))
-        parts.append(f"{a.name} {lo:g}-{hi:g}" + (f" {a.units}" if a.units else ""))
-    what = "sum over " + ", ".join(parts)
+        lo, hi = sorted(round(float(x), digits) for x in (v[0], v[-1] + step))
+        parts.append(f"{a.name} {lo:g} to {hi:g}" + (f" {a.units}" if a.units else ""))
+    what = "sum over " + ", ".join(parts + [a.name for a in pixels])
     return f"{title}, {what}" if title else what
 
 
@@ -199,7 +200,8 @@ def _declare_reduction(op: str):
             raise DataError(f"{op} over axes {names}: {exc}; convert the data to a wider float first "
                             f"(s.astype('float64'), recorded) or reduce fewer values") from None
         summed = [s.axes[d] for d in dims if not s.axes[d].navigate]
-        title = _window_title(s.title, summed) if op == "sum" and summed else None
+        pixels = [s.axes[d] for d in dims if s.axes[d].navigate]
+        title = _window_title(s.title, summed, pixels) if op == "sum" and summed else None
         result = derive(s, out, [a for d, a in enumerate(s.axes) if d not in dims], title=title)
         if op == "sum":
             scale_counting_times(result, int(np.prod([s.shape[d] for d in dims if s.axes[d].navigate])), s.signal_type)
