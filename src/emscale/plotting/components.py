@@ -155,7 +155,8 @@ def composite_figure(maps: np.ndarray, nav_axes: Sequence, names: Sequence[str] 
     key = [Patch(color=COMPOSITE_COLOURS[c], label=f"{COMPOSITE_NAMES[c]}: {component_label(c, names[c])}")
            for c in range(n)]
     ax.legend(handles=key, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
-    ax.set_title(f"Colour composite of loadings #0-#{n - 1}" + (f" ({n} of {k} components)" if k > n else ""))
+    shown = "loading #0" if n == 1 else f"loadings #0-#{n - 1}"
+    ax.set_title(f"Colour composite of {shown}" + (f" ({n} of {k} components)" if k > n else ""))
     return fig
 
 

@@ -64,8 +64,7 @@ def element_markers(elements: Sequence[str], axis: Axis, signal_type: str = "", 
     """
     from ..spectroscopy import eds, eels
 
-    if kind not in KINDS:
-        raise ValueError(f"marker kind {kind!r} is not one of {', '.join(KINDS)}")
+    check_choice("kind", kind, KINDS)
     check_choice("lines", lines, LINES)
     if kind == "auto":
         kind = marker_kind(signal_type, axis.units)
