@@ -71,18 +71,12 @@ class Axis:
     def low(self) -> float:
         """The smallest value; of any coordinates, not only the ends (a dose-symmetric tilt series keeps its angles
         in acquisition order, 0, 20, -20, 40, ..., -60: its ends said [-60, 0] and refused 40 degrees)."""
-        if not self.size:
-            return float("nan")
-        v = self.values
-        return float(min(v[0], v[-1]) if self.is_monotonic else np.min(v))
+        return float(np.min(self.values)) if self.size else float("nan")
 
     @property
     def high(self) -> float:
         """The largest value (see :attr:`low`)."""
-        if not self.size:
-            return float("nan")
-        v = self.values
-        return float(max(v[0], v[-1]) if self.is_monotonic else np.max(v))
+        return float(np.max(self.values)) if self.size else float("nan")
 
     @property
     def is_monotonic(self) -> bool:

@@ -824,10 +824,11 @@ def _block_sums(blocks, axes: tuple[int, ...], n: int):
             return sums
         # half precision sums in its own type (the bits recorded steps hold), refused where a sum runs past 65504:
         # a float16 cube of 1000s binned to inf, only numpy's overflow warning saying so
-        wide = blocks.sum(axis=axes, dtype=np.float32)
         if _is_dask(blocks):
+            wide = blocks.sum(axis=axes, dtype=np.float32)
             return sums.map_blocks(lambda a, b: _finite_half(a, b, n), wide, dtype=dtype)
-        return _finite_half(sums, wide, n)
+        # in memory the single-precision sums are needed only where a half-precision one ran to inf
+        return _finite_half(sums, blocks.sum(axis=axes, dtype=np.float32), n) if np.isinf(sums).any() else sums
     acc = np.dtype(np.uint64 if dtype.kind == "u" else np.int64)
 
     def checked(block):
