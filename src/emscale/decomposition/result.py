@@ -541,8 +541,7 @@ def cluster(d: Decomposition, n_clusters: int, seed: int = 0, n_components: int 
     kept, centres = _drop_empty_clusters(km, n_clusters, len(feats))
     labels = np.full(lo.shape[0], -1, dtype=np.int64)
     labels[ok] = kept
-    if not _warn_unseparated(feats, kept):
-        _warn_scattered(labels.reshape(d.nav_shape))
+    unseparated = _warn_unseparated(feats, kept)
     f = d.factors_array[:, :k]
     spectra = np.empty((len(centres), f.shape[0]))
     for c in range(len(centres)):
@@ -550,6 +549,8 @@ def cluster(d: Decomposition, n_clusters: int, seed: int = 0, n_components: int 
         spectra[c] = f @ mean_lo
         if d.mean_scale is not None:
             spectra[c] += d.mean_scale[labels == c].mean() * d.mean_spectrum
+    if not unseparated and d.params.get("poisson"):
+        _warn_scattered(labels.reshape(d.nav_shape), spectra)
     return ClusterResult(labels, spectra, list(d.nav_axes), list(d.sig_axes), centres,
                          km.inertia, d.signal_type, dict(d.metadata), d.title, list(d.history), km.route)
 
@@ -590,29 +591,60 @@ def _warn_unseparated(feats: np.ndarray, labels: np.ndarray) -> bool:
 
 
 # Two clusters whose pixels lie next to each other hardly more often than if each pixel had been dealt to one of them
-# at random are no two regions (kappa: the agreement of neighbouring pixels, 0 by chance, 1 where every neighbour of a
-# pixel is in its cluster). The centres' test cannot see this where a decomposition holds two near-copies of one
-# spectrum: NMF's non-negative loadings push each pixel to one copy or the other, so the halves lie far apart in the
-# loadings. Measured 2026-12-07 on 39 maps of a review (EDS / EELS / CL, 20-2000 counts/pixel, 2-5 phases of 1-97 %),
-# NMF at the true k: the 7 EELS maps where a 1-3 % phase lay under the noise and NMF cut the majority in two (0.49-0.79
-# of the pixels right) 0.00-0.10; the 24 good ones (0.99-1.00) 0.81-0.97; a real SEM map's phases (the .bcf) 0.71-1.0
+# at random, and whose mean spectra a single pixel's counts cannot tell apart, are one population cut in two by the
+# noise. The centres' test cannot see this where a decomposition holds two near-copies of one spectrum: NMF's
+# non-negative loadings push each pixel to one copy or the other, so the halves lie far apart in the loadings.
+# kappa: the agreement of neighbouring pixels, 0 by chance, 1 where every neighbour of a pixel is in its cluster.
+# Measured 2026-12-07 on 39 maps of a review (EDS / EELS / CL, 20-2000 counts/pixel, 2-5 phases of 1-97 %), NMF at the
+# true k: the 7 EELS maps where a 1-3 % phase lay under the noise and NMF cut the majority in two (0.49-0.79 of the
+# pixels right) 0.00-0.10; the 24 good ones (0.99-1.00) 0.81-0.97; a real SEM map's phases (the .bcf) 0.71-1.0
 SCATTERED = 0.2
+# ... but real phases can be scattered too (a reviewer's one-pixel lamellae and checkerboards, dispersed single-pixel
+# precipitates of 15-30 %: kappa -1.0 to 0.02, every pixel labelled right), and there the clusters' mean spectra lie
+# far apart in a pixel's Poisson noise: d' = |a - b| / sqrt((a + b) / 2) over the channels, the two scaled to one
+# total (one-pixel stripes 2.8 at 20 counts/pixel, 11.6 at 300; the grid's real phases 3.7-54), where the halves of
+# one phase lie 0.1-2.1 apart (their selection by the noise keeps them from 0). A pixel is told to one of the two with
+# an error of Phi(-d'/2): 11 % at this
+DISTINCT = 2.5
 # ... only between clusters that could be halves of one population, each at least a tenth of the pair's pixels (a
 # real phase of scattered single pixels beside a matrix has no neighbours of its own), with neighbours enough to count
 SCATTERED_SHARE = 0.1
 SCATTERED_NEIGHBOURS = 50
 
 
-def _warn_scattered(grid: np.ndarray) -> None:
+def _neighbour_pairs(grid: np.ndarray, n: int) -> np.ndarray:
+    """(n, n) counts of neighbouring pixels (along each navigation axis) with labels (a, b) in ``grid``; -1 (masked)
+    pixels are left out. One axis at a time, in int32 pairs: a 4096 x 4096 map's pairs as int64 codes of every axis
+    at once peaked at 7-8 x its labels."""
+    pairs = np.zeros(n * n, dtype=np.int64)
+    for axis in range(grid.ndim):
+        g = np.moveaxis(grid, axis, 0)
+        first, second = g[:-1].ravel().astype(np.int32), g[1:].ravel().astype(np.int32)
+        both = (first >= 0) & (second >= 0)
+        pairs += np.bincount(first[both] * n + second[both], minlength=n * n)
+    return pairs.reshape(n, n)
+
+
+def _pixel_separation(a: np.ndarray, b: np.ndarray) -> float:
+    """d' of two mean spectra (counts per pixel) in a single pixel's Poisson noise, both scaled to their mean total;
+    NaN (masked) channels left out (:data:`DISTINCT`)."""
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = np.maximum(a[ok], 0.0), np.maximum(b[ok], 0.0)
+    total = 0.5 * (a.sum() + b.sum())
+    a, b = a * total / max(a.sum(), 1e-300), b * total / max(b.sum(), 1e-300)
+    mean = 0.5 * (a + b)
+    used = mean > 0
+    return float(np.sqrt(np.sum((a[used] - b[used]) ** 2 / mean[used])))
+
+
+def _warn_scattered(grid: np.ndarray, spectra: np.ndarray) -> None:
     """Warn where two clusters of the phase map ``grid`` (navigation shape, -1 where masked) are scattered through
-    each other pixel by pixel (:data:`SCATTERED`)."""
+    each other pixel by pixel (:data:`SCATTERED`) and their mean spectra ``spectra`` (counts per pixel) lie within a
+    pixel's noise (:data:`DISTINCT`)."""
     from itertools import combinations
 
-    n = int(grid.max()) + 1
-    first = np.concatenate([np.moveaxis(grid, a, 0)[:-1].ravel() for a in range(grid.ndim)])
-    second = np.concatenate([np.moveaxis(grid, a, 0)[1:].ravel() for a in range(grid.ndim)])
-    both = (first >= 0) & (second >= 0)
-    pairs = np.bincount(first[both] * n + second[both], minlength=n * n).reshape(n, n)
+    n = len(spectra)
+    pairs = _neighbour_pairs(grid, n)
     size = np.bincount(grid[grid >= 0], minlength=n)
     worst = None
     for i, j in combinations(range(n), 2):
@@ -622,17 +654,21 @@ def _warn_scattered(grid: np.ndarray) -> None:
             continue
         chance = (size[i] ** 2 + size[j] ** 2) / (size[i] + size[j]) ** 2
         kappa = (together / counted - chance) / (1 - chance)
-        if worst is None or kappa < worst[0]:
-            worst = (kappa, i, j, together / counted, chance)
-    if worst is None or worst[0] >= SCATTERED:
+        if kappa >= SCATTERED or (worst is not None and kappa >= worst[0]):
+            continue
+        apart = _pixel_separation(spectra[i], spectra[j])
+        if apart < DISTINCT:
+            worst = (kappa, i, j, together / counted, chance, apart)
+    if worst is None:
         return
-    kappa, i, j, agree, chance = worst
+    kappa, i, j, agree, chance, apart = worst
     warnings.warn(f"cluster: clusters {i} and {j} ({size[i]} and {size[j]} pixels) are not two regions: neighbouring "
                   f"pixels of the two fall in the same one {agree:.0%} of the time, {chance:.0%} if each pixel were "
-                  f"dealt to one at random (kappa {kappa:.2f}, at least {SCATTERED:g} for two regions): one "
-                  "population cut in two by noise (a decomposition with more components than the data hold makes "
-                  "two near-copies of one spectrum), or phases mixed pixel by pixel; ask for fewer clusters, or "
-                  "decompose with n_components='auto'", UserWarning, stacklevel=4)
+                  f"dealt to one at random (kappa {kappa:.2f}, at least {SCATTERED:g} for two regions), and their "
+                  f"mean spectra lie {apart:.2g} single-pixel noise units apart (at least {DISTINCT:g} to tell a pixel "
+                  "to one or the other): one population cut in two by noise (a decomposition with more components "
+                  "than the data hold makes two near-copies of one spectrum); ask for fewer clusters, or decompose "
+                  "with n_components='auto'", UserWarning, stacklevel=4)
 
 
 def _drop_empty_clusters(km, n_clusters: int, n_points: int) -> tuple[np.ndarray, np.ndarray]:
