@@ -614,8 +614,8 @@ SCATTERED_NEIGHBOURS = 50
 
 def _neighbour_pairs(grid: np.ndarray, n: int) -> np.ndarray:
     """(n, n) counts of neighbouring pixels (along each navigation axis) with labels (a, b) in ``grid``; -1 (masked)
-    pixels are left out. One axis at a time, in int32 pairs: a 4096 x 4096 map's pairs as int64 codes of every axis
-    at once peaked at 7-8 x its labels."""
+    pixels are left out. One axis at a time, in int32 codes: on a 4096 x 4096 map 3 x its labels at the peak, where
+    int64 codes of every axis at once took 7-8 x."""
     pairs = np.zeros(n * n, dtype=np.int64)
     for axis in range(grid.ndim):
         g = np.moveaxis(grid, axis, 0)
