@@ -7,7 +7,7 @@ from emscale import Signal
 from emscale.core.errors import DataError
 from emscale.decomposition import spectral_angles
 from emscale.tomography.phantoms import project_volume, spectral_phantom
-from emscale.tomography.purevoxels import fit_loadings_kl, pure_voxel_vertices
+from emscale.tomography.purevoxels import fit_loadings_kl
 from emscale.tomography.spectral import spectral_tomogram, spectral_tomography
 from emscale.tomography.tiltseries import tilt_axis_entry
 
@@ -48,39 +48,6 @@ def test_three_phases_recovered_as_volumes_and_spectra(seed, counts):
     for k in range(3):
         r = np.corrcoef(st.volumes.data[idx[k]].ravel(), phases[k].ravel())[0, 1]
         assert r >= 0.9
-
-
-def _voxels(seed, pure=True, k=3, n=3000):
-    """Voxel loadings ``V0 = A M`` of abundances ``A`` (pure voxels plus boundary mixtures, or only mixtures)
-    seen through a mixing ``M`` (what a factorisation of the projections leaves), with noise."""
-    rng = np.random.default_rng(seed)
-    if pure:
-        a = np.eye(k)[rng.integers(0, k, n)]
-        mixed = rng.random(n) < 0.2  # a fifth of the voxels at phase boundaries
-        a[mixed] = rng.dirichlet(np.ones(k), mixed.sum())
-    else:
-        a = rng.dirichlet(np.full(k, 4.0), n)  # every voxel a mixture, none pure
-    mass = rng.uniform(0.8, 1.2, n)[:, None]
-    mixing = np.eye(k) + rng.uniform(0, 0.3, (k, k))
-    return np.clip(mass * a @ mixing + rng.normal(0, 0.01, (n, k)), 0, None), mixing
-
-
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_pure_voxels_give_the_mixing_back(seed):
-    v0, mixing = _voxels(seed)
-    M, info = pure_voxel_vertices(v0)
-    assert info["applied"] and info["outside_fraction"] < 0.02
-    truth = mixing / mixing.sum(axis=1, keepdims=True)
-    angles, _ = spectral_angles(M, truth)  # rows matched up to order
-    assert np.all(angles < 1.0)  # measured 0.37-0.50: the boundary mixtures nearest a vertex pull it in a little
-
-
-@pytest.mark.parametrize("seed", [4, 5])
-def test_mixtures_without_pure_voxels_keep_the_factorisation(seed):
-    v0, _ = _voxels(seed, pure=False)
-    M, info = pure_voxel_vertices(v0)
-    assert M is None and not info["applied"]
-    assert info["outside_fraction"] > 0.10 and "outside the vertices' simplex" in info["reason"]
 
 
 def test_kl_loadings_for_fixed_spectra(rng):
