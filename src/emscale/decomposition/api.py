@@ -9,7 +9,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..core.errors import DataError, check_seed
+from ..core.errors import DataError, check_not_complex, check_seed
 from ..core.registry import operation
 from ..core.signal import Signal, is_sparse_scan, measured_mask
 from . import ica, mcr, nmf, pca, vca  # noqa: F401 -- each registers its method (a new method: add its module)
@@ -156,9 +156,7 @@ def decompose(
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
     check_seed(seed)  # before the work: a wrong seed failed only at the end
-    if s.dtype.kind == "c":  # numpy would drop the imaginary part with nothing but a ComplexWarning
-        raise DataError(f"{s!r} holds complex values; decompose needs real data: take their modulus or real part "
-                        "first")
+    check_not_complex(repr(s), s.dtype, "decompose needs real data: take their modulus or real part first")
     eds, eds_reason = eds_kind(s.signal_type, s.sig_axes[0] if s.sig_ndim == 1 else None)
     kind_info = {"eds": eds, "eds_reason": eds_reason}
     signal_mask, zero_peak = _zero_peak_mask(s, signal_mask, mask_zero_peak, eds, kind_info)
