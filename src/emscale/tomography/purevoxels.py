@@ -14,9 +14,8 @@ from every tilt pooled through the factorisation, mixing removed in 3D, where it
 3. Each vertex: the mean of the inner half (nearest the centre) of its cluster -- robust to the mixed voxels at
    phase boundaries.
 4. Evidence: every massive voxel's barycentric coordinates ``a M^-1``; the rotation is used when few of them lie
-   outside the simplex and ``M`` is well conditioned (the rule for the linear volumes is below; that of the clipped
-   volumes, at most 10 % with a coordinate below -10 %); otherwise the factorisation's own spectra are kept
-   (smoothly varying mixtures have no pure voxels) and the reason recorded.
+   outside the simplex (the rule for the linear volumes is below) and ``M`` is well conditioned; otherwise the
+   factorisation's own spectra are kept (smoothly varying mixtures have no pure voxels) and the reason recorded.
 
 :func:`pure_voxel_unmixing` (used by :mod:`.spectral`) takes the voxels from the LINEAR (unclipped)
 reconstructions: a component the factorisation mixed (a core always seen through its shell) needs negative
