@@ -6,13 +6,7 @@ import numpy as np
 import pytest
 
 from emscale.decomposition import decompose
-from emscale.decomposition.purity import (
-    EVIDENCE_PIXELS,
-    MAX_OUTSIDE,
-    _rotated_loadings,
-    pure_pixel_rotation,
-    rotation_evidence,
-)
+from emscale.decomposition.purity import MAX_OUTSIDE, outside_scores, pure_pixel_rotation, rotation_evidence
 from groundtruth import make_cube, mixed_scene
 
 
@@ -56,27 +50,21 @@ def test_evidence_without_distinct_groups_refuses():
     assert not apply and "distinct" in reason and pure_pixel_rotation(w, h, [groups[0]] * 3) is None
 
 
-def _z_scores(w, h, groups):
-    """(pixel indices, z): each rotated loading of the evidence's sample of pixels over its standard error."""
-    idx, wr, se, _ = _rotated_loadings(w, h, groups, "poisson", 1.0, EVIDENCE_PIXELS)
-    return idx, wr / se
-
-
 def test_standard_errors_are_those_of_the_poisson_fisher_information():
-    """The z-scores of ``_rotated_loadings`` (Fisher information built in blocks of pixels) are each rotated loading
+    """The z-scores of ``outside_scores`` (Fisher information built in blocks of pixels) are each rotated loading
     over its standard error from the textbook formula, pixel by pixel, over more pixels than one block holds, with
     the model floored at :data:`MODEL_FLOOR` of the mean model (scaled to the pixel's total)."""
-    from emscale.decomposition.purity import EVIDENCE_BLOCK, MODEL_FLOOR, group_rotation
+    from emscale.decomposition.purity import EVIDENCE_BLOCK, MODEL_FLOOR, group_rotation, outside_scores
 
     rng = np.random.default_rng(6)
     w, h, _, groups = _model(rng, pure=True, n=EVIDENCE_BLOCK * 2 + 37)
-    assert len(_z_scores(w, h, groups)[0]) == len(w)
+    assert len(outside_scores(w, h, groups)[0]) == len(w)
     minv = np.linalg.inv(group_rotation(w, groups))
     w[5, 1:] = 0.0  # a pure pixel, where a channel of component 0's zeros holds nothing in the model
     h[0, :7] = 0.0
     totals = w.sum(axis=1)
     floor = MODEL_FLOOR * (w.mean(axis=0) @ h) / totals.mean()
-    idx, z = _z_scores(w, h, groups)
+    idx, z = outside_scores(w, h, groups)
     for i in (0, 5, EVIDENCE_BLOCK - 1, EVIDENCE_BLOCK, len(w) - 1):
         fisher = (h / np.maximum(w[i] @ h, floor * totals[i])) @ h.T
         se = np.sqrt(np.diag(minv.T @ np.linalg.inv(fisher) @ minv))
@@ -96,7 +84,7 @@ def test_z_scores_at_truly_pure_pixels_are_standard(counts, seed):
     assert np.any(h <= 1e-12)  # the case in point: spectra with exact zeros
     layer = truth.abundances.reshape(-1, 3).argmax(axis=1)
     groups = [np.flatnonzero(layer == c) for c in range(3)]
-    idx, z = _z_scores(w, h, groups)
+    idx, z = outside_scores(w, h, groups)
     absent = np.concatenate([np.delete(z[layer[idx] == c], c, axis=1).ravel() for c in range(3)])
     assert 0.7 < absent.std() < 1.3 and np.mean(absent < -3) < 0.01, (absent.std(), np.mean(absent < -3))
     assert rotation_evidence(w, h, groups)[0]

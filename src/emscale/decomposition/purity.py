@@ -389,6 +389,18 @@ class ChannelSettledStop:
         return settled
 
 
+def outside_scores(w: np.ndarray, h: np.ndarray, groups, noise: str = "poisson", sigma2: float = 1.0,
+                   max_pixels: int = EVIDENCE_PIXELS):
+    """(pixel indices, z) for an evenly spaced sample of at most ``max_pixels`` pixels: ``z`` (pixels, k) is each
+    rotated loading ``(W M^-1)_ic`` (:func:`pure_pixel_rotation`, unclipped) divided by its standard error
+    (:func:`_rotated_loadings`). ``None`` when the groups give no rotation."""
+    rotated = _rotated_loadings(w, h, groups, noise, sigma2, max_pixels)
+    if rotated is None:
+        return None
+    idx, wr, se, _ = rotated
+    return idx, wr / se
+
+
 def _rotated_loadings(w: np.ndarray, h: np.ndarray, groups, noise: str, sigma2: float, max_pixels: int):
     """(pixel indices, rotated loadings ``W M^-1``, their standard errors, ``M``) for an evenly spaced sample of at
     most ``max_pixels`` pixels, or None when the groups give no rotation.
@@ -436,7 +448,7 @@ def rotation_evidence(w: np.ndarray, h: np.ndarray, groups, noise: str = "poisso
     loadings) up to noise. Without pure pixels the groups are only the most extreme *mixtures* (the vertices lie
     outside the data), and the smoothly curved data cloud bulges out of the groups' simplex: a mixture ``(0.6, 0.3,
     0.1)`` next to a group at ``(0.7, 0.2, 0.1)`` gets a clearly negative rotated loading.
-    ``evidence["outside_fraction"]`` is the fraction of (a sample of, :func:`_rotated_loadings`) pixels with a rotated
+    ``evidence["outside_fraction"]`` is the fraction of (a sample of, :func:`outside_scores`) pixels with a rotated
     loading below both ``-OUTSIDE_SHARE`` of the pixel's total and ``-OUTSIDE_SIGMAS`` standard errors; the rotation
     is applied when it is at most :data:`MAX_OUTSIDE` and at most :data:`MAX_DEEP` lie outside by more than
     :data:`DEEP_SIGMAS` standard errors (``evidence["deep_outside_fraction"]``: no noise puts a pixel there, a
@@ -457,7 +469,7 @@ def rotation_evidence(w: np.ndarray, h: np.ndarray, groups, noise: str = "poisso
     same elements in different proportions and each present pure, need the pure pixels: 0.6-1.7 degrees, against
     14-17 at the spectra's end; ``test_no_pure_pixels``). On EDS data the callers weigh the two ends by the shape
     of the groups' regions (:func:`settle_ends`); on EELS data, which has no spectra's end, the blobs remain a
-    known limitation. ``noise``, ``sigma2``: as :func:`_rotated_loadings`."""
+    known limitation. ``noise``, ``sigma2``: as :func:`outside_scores`."""
     k = w.shape[1]
     ev: dict = {"group_sizes": [int(len(g)) for g in groups], "max_outside": MAX_OUTSIDE,
                 "outside_share": OUTSIDE_SHARE, "outside_sigmas": OUTSIDE_SIGMAS}
