@@ -692,7 +692,7 @@ def test_the_spectras_end_reads_the_lines_above_a_realistic_continuum(method, se
     under it): taken alone at its line, each phase's member stripped the others' continuum from under the line,
     NMF 5.81 / 10.32 degrees from the truth against the solver's own 3.26 / 9.57 (MCR 5.40 / 9.22 against 3.91 /
     12.11). The continuum holds 28-56 % of the model at the lines' channels here (1-17 % on mixed_scene's), so the
-    lines are read above the continuum at their flanks (purity.line_excess_rotation): 1.89 / 3.35, MCR 1.78 /
+    lines are read above the continuum at their flanks (purity.excess_rotation): 1.89 / 3.35, MCR 1.78 /
     3.65."""
     rank = 2 if seed == 1 else 3
     s, truth = lines_over_continuum_scene(rank, "smooth", 500, seed=seed)

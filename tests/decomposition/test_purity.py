@@ -293,12 +293,12 @@ def test_channel_groups_from_the_continuum_level_are_at_the_lines(n_channels):
     np.testing.assert_array_equal(lifted[0, np.abs(e - 1.487) < 0.02], h[0, np.abs(e - 1.487) < 0.02])  # line kept
 
 
-def test_line_excess_rotation_reads_each_line_above_the_others_continuum():
+def test_excess_rotation_reads_each_line_above_the_others_continuum():
     """Noise-free: spectra of real elements' lines over a strong continuum, mixed by a known rotation. At each
     phase's channel group the other phase's true spectrum has no line but its continuum; the member pure at the
     groups strips that continuum (6.7 / 3.4 degrees off), the member with no line excess at the others' groups is the
     truth up to the continuum's slope between a line and its lower flank (0.51 / 0.21 degrees)."""
-    from emscale.decomposition.purity import channel_groups, line_excess_rotation, pure_pixel_rotation
+    from emscale.decomposition.purity import channel_groups, excess_rotation, line_excess, pure_pixel_rotation
     from groundtruth import lines_over_continuum_scene, spectral_angles
 
     _, truth = lines_over_continuum_scene(2, "smooth", 500, seed=1)
@@ -307,7 +307,7 @@ def test_line_excess_rotation_reads_each_line_above_the_others_continuum():
     w = truth.abundances.reshape(-1, 2) @ np.linalg.inv(mix)
     groups = channel_groups(truth.spectra)
     total = w.mean(axis=0) @ h
-    m = line_excess_rotation(h, groups, total)
+    m = excess_rotation(line_excess(h, groups, total))
     excess = pure_pixel_rotation(h.T, w.T, groups, m=m)[0].T
     plain = pure_pixel_rotation(h.T, w.T, groups)[0].T
     assert max(spectral_angles(excess, truth.spectra)) < 1.0

@@ -230,6 +230,13 @@ def test_a_map_whose_binned_rank_is_higher_says_so():
     assert d.info["rank_binned"]["rank"] == 2 and d.info["rank_binned"]["scale"] == [2, 2]
     assert "binned 2 x 2" in d.info["rank_warning"]
     assert "rank_binned" not in decompose(s, "pca", n_components=2).info  # no rank asked, no probe
+    # the whole scree reports a rank it does not use: no probe, no warning, but its reader is told (a new user's
+    # layers at 5 counts/pixel: rank 2 of 3 and nothing said)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scree = decompose(s, "pca")
+    assert scree.info["rank_estimate"] == 1 and "rank_binned" not in scree.info
+    assert "n_components='auto' also reads it binned 2 x 2" in scree.info["rank_warning"]
     # nor on lazy data, which the probe would read once more
     assert "rank_binned" not in decompose(s.as_lazy(), "pca", n_components="auto").info
 

@@ -231,3 +231,61 @@ def test_a_chunk_over_the_budget_is_read_once_for_its_partitions():
     reads.clear()
     run_pass(lazy, p, "threads", budget, fold=True)
     assert len(reads) == 4
+
+
+def test_one_blas_thread_scans_the_loaded_libraries_again_only_after_an_import(monkeypatch):
+    """threadpoolctl's scan of the loaded libraries (/proc/self/maps, ~0.2 ms) ran on every pass: 0.4 ms of a
+    2x2x64 sum. It runs again only when a module was imported since (a new BLAS comes with one)."""
+    import sys
+
+    import threadpoolctl
+
+    from emscale.engine import blas
+
+    made = []
+    real = threadpoolctl.ThreadpoolController
+
+    def counted():
+        made.append(1)
+        return real()
+
+    monkeypatch.setattr(threadpoolctl, "ThreadpoolController", counted)
+    monkeypatch.setattr(blas, "_controller", None)
+    for _ in range(3):
+        with blas.one_blas_thread():
+            pass
+    assert len(made) == 1
+    monkeypatch.setitem(sys.modules, "emscale_test_new_module", object())
+    with blas.one_blas_thread():
+        pass
+    assert len(made) == 2
+
+
+def test_one_blas_thread_limits_a_blas_loaded_after_its_first_use():
+    """scipy.linalg loads its own OpenBLAS beside numpy's: imported after a first pass, it is limited too, and
+    restored after."""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        "from threadpoolctl import threadpool_info\n"
+        "from emscale.engine.blas import one_blas_thread\n"
+        "def threads():\n"
+        "    return sorted((p['filepath'], p['num_threads']) for p in threadpool_info() if p['user_api'] == 'blas')\n"
+        "first = len(threads())\n"
+        "with one_blas_thread():\n"
+        "    pass\n"
+        "import scipy.linalg\n"
+        "before = threads()\n"
+        "with one_blas_thread():\n"
+        "    inside = threads()\n"
+        "print(json.dumps({'first': first, 'then': len(before), 'inside': sorted({n for _, n in inside}),\n"
+        "                  'restored': threads() == before, 'scipy_before': 'scipy.linalg' in sys.modules}))\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    if got["then"] == got["first"]:
+        pytest.skip("scipy.linalg brings no BLAS of its own here")
+    assert got["inside"] == [1] and got["restored"]

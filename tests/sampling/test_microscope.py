@@ -134,7 +134,7 @@ def test_complex_data_are_refused_before_any_measurement():
     img = np.arange(12.0).reshape(3, 4) * (1 + 1j)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        with pytest.raises(DataError, match=r"the recorded data are complex \(complex128\).*np.abs"):
+        with pytest.raises(DataError, match=r"the recorded signal holds complex values \(complex128\).*np.abs"):
             VirtualMicroscope(img)
 
 

@@ -322,6 +322,55 @@ def test_remove_spikes_single_spectrum(rng):
     assert n == 1 and out.data[150] < 60
 
 
+
+def _spikes_by_full_filters(a, threshold=8.0, size=3, energy_window=5):
+    """The robust spike test with its scatter filtered over every value (what remove_spikes ran before)."""
+    from scipy.ndimage import median_filter
+
+    x = a.astype(np.float64)
+    spike = np.ones(a.shape, bool)
+    for fp, spread in (((1, 1, energy_window), None), ((size, size, 1), max(energy_window, eds.SPREAD_CHANNELS))):
+        med = median_filter(a, size=fp, mode="reflect").astype(np.float64)
+        sd = np.sqrt(np.maximum(med, 0.0) + 1.0)
+        if spread:
+            wide = (size, size, spread)
+            sd = np.maximum(sd, 1.4826 * median_filter(np.abs(x - median_filter(x, size=wide, mode="reflect")),
+                                                       size=wide, mode="reflect"))
+        spike &= (x - med) > threshold * sd
+    return spike
+
+
+@pytest.mark.parametrize("threshold, size, energy_window", [(8.0, 3, 5), (3.0, 3, 5), (2.0, 2, 4), (8.0, 3, 7)])
+def test_remove_spikes_reads_the_scatter_where_the_poisson_tests_pass_with_the_bits_of_the_full_filters(
+        rng, threshold, size, energy_window):
+    """The robust scatter is read only at the values that pass both Poisson tests (two 3x3x5 float64 median filters
+    over every value took 2.8 of 4.4 s on a 128x128x256 map with no such value): the same values are replaced as
+    with the filters over the whole map, on spiky counts and on counts a dark level was taken from (many values
+    pass the Poisson tests there and only the scatter clears them)."""
+    spiky = _clean_cube(rng, shape=(12, 9, 128)).astype(np.float64)
+    idx = (rng.integers(0, 12, 60), rng.integers(0, 9, 60), rng.integers(0, 128, 60))
+    spiky[idx] += rng.integers(40, 2000, 60)
+    dark = spiky - 6.0 + rng.normal(0.0, 3.0, spiky.shape).round()
+    for a in (spiky, dark):
+        want = _spikes_by_full_filters(a, threshold, size, energy_window)
+        out, n = eds.remove_spikes(Signal(a, axes=_axes()), threshold=threshold, size=size,
+                                   energy_window=energy_window)
+        assert n == int(want.sum()) > 0 and np.array_equal(out.data != a, want)
+
+
+def test_scatter_read_at_points_has_the_bits_of_the_filters_over_the_whole_array(rng):
+    """The scatter at a few points (corners among them), with windows longer than the axes (reflected twice) and
+    of even length."""
+    from scipy.ndimage import median_filter
+
+    for shape, size in (((2, 2, 200), (3, 3, 5)), ((1, 3, 400), (2, 4, 6)), ((5, 4, 300), (3, 3, 5))):
+        a = rng.normal(0.0, 4.0, shape).round(1)
+        dev = np.abs(a - median_filter(a, size=size, mode="reflect"))
+        want = 1.4826 * median_filter(dev, size=size, mode="reflect")
+        corners = np.array([[0, 0, 0], [shape[0] - 1, shape[1] - 1, shape[2] - 1], [0, shape[1] - 1, 1]])
+        points = np.concatenate([corners, np.stack([rng.integers(0, n, 9) for n in shape], axis=1)])
+        assert np.array_equal(eds._scatter_at(a, points, size), want[tuple(points.T)])
+
 # -- real data (Bruker .bcf, 30x30x2048, 16 elements in the metadata) ---------------------------------------
 @pytest.fixture(scope="module")
 def bruker(real_dir):

@@ -264,5 +264,5 @@ def test_a_slice_is_refused_as_a_volume_to_project():
 
 def test_complex_projections_are_refused(projections):
     """Cast to float32 with only numpy's ComplexWarning: the imaginary part dropped silently."""
-    with pytest.raises(DataError, match=r"images: complex values \(complex64\).*np.abs\(images\)"):
+    with pytest.raises(DataError, match=r"images holds complex values \(complex64\).*np.abs\(images\)"):
         tilt_series(projections.astype(np.complex64), ANGLES)

@@ -34,7 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .codec import decode
-from .errors import AxisError, DataError, is_number, warn_caller
+from .errors import AxisError, DataError, check_not_complex, is_number, warn_caller
 from .history import UNRECORDED, earlier_state, keeping_states, operand_starts, unrecorded_entry
 from .registry import as_step, get, operation, operations
 from .signal import Signal, _derived, _is_dask, derive, measured_mask
@@ -310,9 +310,8 @@ def _compute(s: Signal, op: str, operand, reflected: bool):
         raise DataError(f"arithmetic {OPERATORS[op][0]}: & | ^ combine masks (boolean Signals such as "
                         f"s.sum(-1) < 100) and truth values, not {data.dtype} and {other_dtype} values "
                         "(bitwise integer arithmetic: on s.data, wrapped with em.derive)")
-    if data.dtype.kind == "c":
-        raise DataError(f"arithmetic {OPERATORS[op][0]}: {s!r} holds complex values; take their modulus first "
-                        "(abs(s)) or compute on s.data and wrap the result (em.derive)")
+    check_not_complex(f"arithmetic {OPERATORS[op][0]}: {s!r}", data.dtype,
+                      "take their modulus first (abs(s)) or compute on s.data and wrap the result (em.derive)")
     try:
         shape = tuple(np.broadcast_shapes(tuple(data.shape), tuple(np.shape(other))))
     except ValueError:

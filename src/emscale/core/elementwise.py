@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .arithmetic import new_nonfinite
-from .errors import DataError, warn_caller
+from .errors import DataError, check_not_complex, warn_caller
 from .registry import operation
 from .signal import Signal, _is_dask, derive
 
@@ -43,10 +43,9 @@ def elementwise(s: Signal, function: str) -> Signal:
         out, counts = (data if kind in "bu" else np.absolute(data)), True
     elif function == "absolute" and kind == "c":
         out, counts = np.absolute(data), False  # the modulus: what decompose and plot ask of complex data
-    elif kind == "c":
-        raise DataError(f"np.{function} on {s!r}: it holds complex values; take their modulus first (abs(s)) or "
-                        "compute on s.data and wrap the result (em.derive)")
     else:
+        check_not_complex(f"np.{function}: {s!r}", data.dtype,
+                          "take their modulus first (abs(s)) or compute on s.data and wrap the result (em.derive)")
         dtype = np.float32 if data.dtype in (np.float16, np.float32) else np.float64
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             # in memory numpy casts inside its loop, a buffer at a time: no full-size float copy beside the result
@@ -99,8 +98,7 @@ def astype(s: Signal, dtype: str) -> Signal:
     check_dtype(dtype)
     target = np.dtype(_dtype_name(dtype))
     source = s.data.dtype
-    if source.kind == "c":
-        raise DataError(f"astype on {s!r}: it holds complex values; take their modulus first (abs(s))")
+    check_not_complex(f"astype: {s!r}", source, "take their modulus first (abs(s))")
     if target.kind != "f" and not np.can_cast(source, target, "safe"):
         raise DataError(f"astype on {s!r}: {source} values do not all fit in {target} (they would be rounded or "
                         f"wrap); cast to float32 or float64, or to an integer type that holds {source}")

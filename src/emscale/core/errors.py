@@ -112,6 +112,19 @@ def check_flag(name: str, value) -> None:
         raise DataError(f"{name} must be True or False, got {value!r}")
 
 
+def check_not_complex(name: str, dtype, advice: str) -> None:
+    """Data that must be real: values of a complex ``dtype`` are a :class:`DataError` naming them (``name``) and
+    saying what to do (``advice``). Unchecked, numpy casts them to real ones and drops the imaginary part with
+    nothing but a ComplexWarning (``abs(s)`` gave 3 for 3 + 4j; a virtual microscope warned at each of 80
+    measurements)."""
+    import numpy as np
+
+    dtype = np.dtype(dtype)
+    if dtype.kind == "c":
+        said = "" if str(dtype) in name else f" ({dtype})"  # a Signal's repr names its dtype already
+        raise DataError(f"{name} holds complex values{said}; {advice}")
+
+
 def check_choice(name: str, value, choices: tuple) -> None:
     """One of a few named values (``choices``), else a ValueError naming the parameter and them."""
     if not isinstance(value, str) or value not in choices:

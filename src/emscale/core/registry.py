@@ -45,8 +45,7 @@ class Operation:
     function: Callable
     implementation: Callable
     signature: inspect.Signature
-    input_name: str  # the first parameter: the signal or result the operation works on
-    on: type | None  # type of that input; None: a Signal
+    on: type | None  # type of the first parameter, the signal or result the operation works on; None: a Signal
     method: str | None = None
     not_recorded: frozenset = field(default_factory=frozenset)
     result_name: str | None = None
@@ -84,10 +83,6 @@ class Operation:
     def replay_params(self, params: dict) -> dict:
         """A recorded step's parameters, with those it predates filled in (``before_recorded``)."""
         return params if self.before_recorded is None else self.before_recorded(params) | params
-
-    @property
-    def reads_data(self) -> bool:
-        return "executor" in self.signature.parameters
 
     @property
     def returns_signal(self) -> bool:
@@ -227,7 +222,7 @@ def operation(
                 raise RegistryError(f"operation {name!r}: no class to attach the method to")
             attr = name if method is True or method == "property" else str(method)
             setattr(host, attr, property(recorded, doc=fn.__doc__) if method == "property" else recorded)
-        _OPERATIONS[name] = Operation(name, recorded, fn, sig, first, on, attr, skip, result_name, dict(check or {}),
+        _OPERATIONS[name] = Operation(name, recorded, fn, sig, on, attr, skip, result_name, dict(check or {}),
                                       before_recorded, dict(hints or {}), dict(files or {}), forwards,
                                       frozenset(forward_except))
         return recorded

@@ -39,7 +39,7 @@ are pure there already, the share may be the others' near-zero faint continuum (
 chosen again from the spectra raised to their continuum level (:func:`continuum_floor`). Where the lines stand on a
 strong continuum (a bulk sample's: the continuum a sizeable share of the model at the groups' channels,
 :data:`MIN_CONTINUUM_SHARE`), no phase is alone even at its own line, and the member taken is the one whose spectra
-have no *line* at the others' groups, each read above the continuum at its flank (:func:`line_excess_rotation`).
+have no *line* at the others' groups, each read above the continuum at its flank (:func:`excess_rotation`).
 
 Where both ends pass their evidence the data alone cannot say which is physical: a region of one constant
 mixture and a phase of its own are the same data. :func:`settle_ends` weighs them by the shape of the pure-pixel
@@ -103,7 +103,7 @@ MAX_DEEP = 0.01
 SETTLED_DEGREES = 0.01
 SETTLED_LOSS = 1e-5
 CHANNEL_GROUP_SIZE = 3  # channels per component in the pure-channel groups (an EDS line is 3-6 channels wide)
-# line_excess_rotation: the continuum under a line is read this many line widths (FWHM) beside each group channel (3
+# excess_rotation: the continuum under a line is read this many line widths (FWHM) beside each group channel (3
 # channels, on the side where the model is lower), where a Gaussian line has fallen to 0.2 % of its height; the
 # width is looked for within FLANK_SEARCH channels
 FLANK_WIDTHS = 1.5
@@ -607,7 +607,7 @@ def _pure_channel_member(w, h, cand, groups, noise, sigma2):
                            f"channel groups (more than {100 * MAX_OUTSIDE_CHANNELS:.0f} %; a phase without a line "
                            "of its own?)"), None
     # the same group rows as the evidence's rotation (computed over the candidate channels), so it exists; read
-    # above the continuum where the lines stand on one (line_excess_rotation) and that defines a rotation
+    # above the continuum where the lines stand on one (excess_rotation) and that defines a rotation
     total = w.mean(axis=0) @ h  # the model's mean spectrum: the same for every member of the family
     ev["continuum_share"] = continuum_share(total, groups)
     strong = ev["continuum_share"] >= MIN_CONTINUUM_SHARE
@@ -673,8 +673,9 @@ def continuum_share(total: np.ndarray, groups) -> float:
     return float(np.median(shares)) if shares else 0.0
 
 
-def line_excess_rotation(h: np.ndarray, groups, total: np.ndarray) -> np.ndarray | None:
-    """``M`` of the spectra's end read above the continuum, or None where the excesses define no rotation.
+def excess_rotation(d: np.ndarray | None) -> np.ndarray | None:
+    """``M`` of the spectra's end read above the continuum from the excess matrix ``d`` (:func:`line_excess`; None
+    passes through), or None where the excesses define no rotation.
 
     The pure-channel member takes each component alone at its channel group. But an EDS line sits on the continuum
     of every phase present, and the member that zeroes the others there strips their continuum from their spectra.
@@ -691,11 +692,6 @@ def line_excess_rotation(h: np.ndarray, groups, total: np.ndarray) -> np.ndarray
     (64 x 64 x 1024, 500 counts/pixel, ranks 2-3, three seeds), NMF: 12.5 / 5.8 / 13.2 / 10.3 / 17.1 / 7.1 ->
     12.5 / 1.9 / 6.5 / 3.4 / 3.9 / 4.4 degrees from the truth (the solver's own 13.4 / 3.3 / 12.2 / 9.6 / 17.1 /
     16.4); MCR 10.7 / 5.4 / 5.3 / 10.1 / 13.0 / 9.2 -> 10.7 / 1.8 / 5.3 / 10.1 / 3.6 / 3.7."""
-    return excess_rotation(line_excess(h, groups, total))
-
-
-def excess_rotation(d: np.ndarray | None) -> np.ndarray | None:
-    """:func:`line_excess_rotation` from its excess matrix ``d`` (:func:`line_excess`; None passes through)."""
     if d is None or not stands_above_flanks(d):
         return None
     return _usable(d / d.sum(axis=1, keepdims=True))
@@ -708,7 +704,7 @@ def stands_above_flanks(d: np.ndarray) -> bool:
 
 
 def line_excess(h: np.ndarray, groups, total: np.ndarray) -> np.ndarray | None:
-    """``D`` (groups, components) of :func:`line_excess_rotation`: ``D[c]`` the summed excess of the spectra ``h``
+    """``D`` (groups, components) of :func:`excess_rotation`: ``D[c]`` the summed excess of the spectra ``h``
     over their flanks at group ``c``; None where a group's channel is too near the axis' end for a flank on both
     sides."""
     k, p = h.shape

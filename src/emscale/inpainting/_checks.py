@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.errors import DataError
+from ..core.errors import DataError, check_not_complex
 from ..sampling.patterns import check_mask
 
 
@@ -16,9 +16,8 @@ def check_image_and_mask(image, mask) -> tuple[np.ndarray, np.ndarray]:
     DataError : image not 2-D or complex, mask empty or of another shape, NaN/inf at a measured position.
     """
     img = np.asarray(image)
-    if img.dtype.kind == "c":  # the float64 cast dropped the imaginary part with numpy's ComplexWarning only
-        raise DataError(f"image holds complex values ({img.dtype}); inpainting reconstructs real values: pass their "
-                        "modulus or real part (np.abs, .real)")
+    check_not_complex("image", img.dtype, "inpainting reconstructs real values: pass their modulus or real part "
+                      "(np.abs, .real)")
     if img.ndim != 2:
         raise DataError(f"image must be 2-D (rows, columns), got shape {img.shape}")
     m = check_mask(mask, img.shape)

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..core.errors import DataError
+from ..core.errors import DataError, check_not_complex
 from ..core.signal import holds_counts, is_sparse_scan, measured_mask, signal_method
 from .limits import SEQUENTIAL, centred, colour_map
 from .scalebar import add_scalebar, nice_length, scale_bar
@@ -71,11 +71,8 @@ def intensity_units(s) -> str:
 def check_real(s, what: str) -> None:
     """Refuse complex values, which matplotlib would show as their real part (a spectrum, with only numpy's
     ComplexWarning) or not at all (an image: a TypeError from deep inside imshow)."""
-    if np.dtype(s.dtype).kind == "c":
-        raise DataError(
-            f"{s!r} holds complex values; {what} needs real data: take their modulus or phase first, e.g. "
-            "em.Signal(np.abs(s.data), axes=s.axes) or em.Signal(np.angle(s.data), axes=s.axes)"
-        )
+    check_not_complex(repr(s), s.dtype, f"{what} needs real data: take their modulus or phase first, e.g. "
+                      "em.Signal(np.abs(s.data), axes=s.axes) or em.Signal(np.angle(s.data), axes=s.axes)")
 
 
 def _new_figure(figsize):

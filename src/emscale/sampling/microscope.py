@@ -22,7 +22,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from ..core.axes import Axis
-from ..core.errors import DataError, check_number, check_seed, is_number
+from ..core.errors import DataError, check_not_complex, check_number, check_seed, is_number
 from ..core.signal import Signal
 from .acquire import MAX_POISSON_MEAN
 
@@ -173,9 +173,8 @@ class VirtualMicroscope:
             signal = Signal(arr, axes=[{"name": "y", "navigate": False}, {"name": "x", "navigate": False}],
                             signal_type="image")
         self._data, self.scan_axes, self.signal_axes = _scan_view(signal)
-        if np.dtype(self._data.dtype).kind == "c":  # each measurement warned "Casting complex values" (80 times a run)
-            raise DataError(f"the recorded data are complex ({self._data.dtype}); a detector measures real values: "
-                            "serve their modulus or real part (np.abs, .real)")
+        check_not_complex("the recorded signal", self._data.dtype,
+                          "a detector measures real values: serve their modulus or real part (np.abs, .real)")
         self.signal = signal
         self.scan_shape = (int(self._data.shape[0]), int(self._data.shape[1]))
         # an infinite dose was accepted and failed at the first measurement, in numpy's "lam value too large"

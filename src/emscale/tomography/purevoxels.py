@@ -13,8 +13,8 @@ from every tilt pooled through the factorisation, mixing removed in 3D, where it
 2. Farthest-point seeds, then k-means on ``a`` (deterministic Lloyd iterations).
 3. Each vertex: the mean of the inner half (nearest the centre) of its cluster -- robust to the mixed voxels at
    phase boundaries.
-4. Evidence: every massive voxel's barycentric coordinates ``a M^-1``; the rotation is used when at most 10 %
-   of them lie outside the simplex (a coordinate below -10 %) and ``M`` is well conditioned; otherwise the
+4. Evidence: every massive voxel's barycentric coordinates ``a M^-1``; the rotation is used when few of them lie
+   outside the simplex (the rule for the linear volumes is below) and ``M`` is well conditioned; otherwise the
    factorisation's own spectra are kept (smoothly varying mixtures have no pure voxels) and the reason recorded.
 
 :func:`pure_voxel_unmixing` (used by :mod:`.spectral`) takes the voxels from the LINEAR (unclipped)
@@ -38,8 +38,6 @@ from __future__ import annotations
 
 import numpy as np
 
-MAX_OUTSIDE = 0.10  # the same rule as emscale.decomposition.purity: at most 10 % of voxels outside the simplex
-OUTSIDE_SHARE = -0.10
 # linear volumes ring at phase boundaries (no clipping): measured core-shell, 2000 counts, pure phases: 5 % of the
 # massive voxels below -0.14, 1 % below -0.21; a 2-phase gradient puts a quarter of them below -0.25
 OUTSIDE_SHARE_LINEAR = -0.25
@@ -95,37 +93,9 @@ def _cluster_vertices(a: np.ndarray, k: int) -> np.ndarray | None:
     return np.array(rows)
 
 
-def _outside(a: np.ndarray, M: np.ndarray, share: float = OUTSIDE_SHARE) -> float:
+def _outside(a: np.ndarray, M: np.ndarray, share: float) -> float:
     """Share of the coordinates ``a`` with a barycentric coordinate (in the simplex of ``M``) below ``share``."""
     return float(np.mean((a @ np.linalg.inv(M)).min(axis=1) < share))
-
-
-def pure_voxel_vertices(v0: np.ndarray) -> tuple[np.ndarray | None, dict]:
-    """Vertex coordinates ``M`` (k x k, rows summing to one) of the voxel loadings ``v0`` (n_voxels, k), and the
-    evidence: ``{"applied", "outside_fraction", "condition", "n_voxels", "reason"}``. ``M`` is ``None`` when
-    the evidence says the voxels are not pure (see the module)."""
-    v0 = np.asarray(v0, np.float64)
-    k = v0.shape[1]
-    m = v0.sum(axis=1)
-    if np.sum(m > 0) < 10 * k:
-        return None, {"applied": False, "reason": f"only {int(np.sum(m > 0))} voxels with matter"}
-    keep = _massive(v0)
-    a = v0[keep] / m[keep, None]
-    M = _cluster_vertices(a, k)
-    if M is None:
-        return None, {"applied": False, "reason": "a vertex has no voxels"}
-    cond = float(np.linalg.cond(M))
-    info = {"n_voxels": int(keep.sum()), "condition": cond}
-    if not cond < MAX_CONDITION:
-        return None, {**info, "applied": False, "outside_fraction": 1.0,
-                      "reason": f"vertices not independent (condition {cond:.3g})"}
-    outside = _outside(a, M)
-    info["outside_fraction"] = outside
-    if outside > MAX_OUTSIDE:
-        return None, {**info, "applied": False,
-                      "reason": f"{outside:.0%} of the massive voxels lie outside the vertices' simplex (> "
-                                f"{MAX_OUTSIDE:.0%}): no pure voxels, the factorisation's spectra are kept"}
-    return M, {**info, "applied": True, "reason": "pure voxels found for every component"}
 
 
 def segmentation_mixing(lin: np.ndarray, total: np.ndarray, loadings: np.ndarray, project, M: np.ndarray,

@@ -99,11 +99,6 @@ def axis_moments(data: np.ndarray, phi_deg: float, tilt_axis: str = "y", half_le
     return np.asarray((bins.T @ flat.T).T)[:, whole], np.asarray((moved.T @ flat.T).T)[:, whole]
 
 
-def axis_profiles(data: np.ndarray, phi_deg: float, tilt_axis: str = "y") -> np.ndarray:
-    """Profiles ``(n_tilts, n_bins)`` of ``data`` along the axis rotated by ``phi_deg``: each slab's mass."""
-    return axis_moments(data, phi_deg, tilt_axis)[0]
-
-
 def _centred(m0: np.ndarray, m1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Both moments of each tilt moved along the axis so that its mass centroid is the mean one."""
     t = np.arange(m0.shape[1], dtype=float)

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..core.axes import Axis
 from ..core.calibrate import on_recalibration
-from ..core.errors import AxisError, DataError, FileFormatError, is_number, warn_caller
+from ..core.errors import AxisError, DataError, FileFormatError, check_not_complex, is_number, warn_caller
 from ..core.history import file_beside_input
 from ..core.registry import operation
 from ..core.signal import Signal, derive
@@ -187,9 +187,8 @@ def tilt_series(
         raise DataError(f"images: the tilt series is empty (shape {data.shape})")
     if data.ndim != 3:
         raise DataError(f"images: expected a stack (n_tilts, ny, nx), got shape {data.shape}")
-    if data.dtype.kind == "c":  # cast to float32 below with only numpy's ComplexWarning: the imaginary part dropped
-        raise DataError(f"images: complex values ({data.dtype}); a tilt series holds real intensities: pass their "
-                        "modulus (np.abs(images)) or real part (images.real)")
+    check_not_complex("images", data.dtype, "a tilt series holds real intensities: pass their modulus "
+                      "(np.abs(images)) or real part (images.real)")
     a = checked_angles(angles, data.shape[0])
     check_finite(data, "images")
     largest = float(np.max(np.abs(data))) if data.dtype.kind == "f" and data.itemsize > 4 else 0.0

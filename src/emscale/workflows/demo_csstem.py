@@ -69,10 +69,6 @@ def dominant_phase(cube: np.ndarray, spectra: np.ndarray) -> np.ndarray:
     return np.argmax(a * spectra.sum(axis=1), axis=1).reshape(cube.shape[:-1])
 
 
-def _spectra(dec) -> np.ndarray:
-    return np.nan_to_num(np.asarray(dec.factors_array, np.float64).T)
-
-
 def _section(run, truth: dict, full_nmf, seed: int) -> tuple[str, dict]:
     from ..inpainting.figures import reconstruction_figure
     from ..sampling.acquire import scan_mask
