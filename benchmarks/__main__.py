@@ -37,6 +37,8 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "convert": ("bench_convert.py", ["--gb", "0.1", "--repeat", "1"], ["--gb", "2.0", "--repeat", "3"]),
     "background": ("bench_background.py", ["--shape", "64", "64", "1024", "--repeat", "3"],
                    ["--shape", "256", "256", "2048", "--repeat", "3"]),
+    "spikes": ("bench_spikes.py", ["--shape", "64", "64", "1024", "--repeat", "3"],
+               ["--shape", "256", "256", "1024", "--repeat", "3"]),
     "lazy_pca": ("bench_lazy_pca.py", ["--shape", "64", "128", "1024", "--repeat", "2"],
                  ["--shape", "256", "512", "4096", "--repeat", "3"]),
     "decomposition": ("bench_decomposition.py", [], ["--ny", "256", "--nx", "256", "--channels", "2048"]),

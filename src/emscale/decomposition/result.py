@@ -597,7 +597,8 @@ def _warn_unseparated(feats: np.ndarray, labels: np.ndarray) -> bool:
 # kappa: the agreement of neighbouring pixels, 0 by chance, 1 where every neighbour of a pixel is in its cluster.
 # Measured 2026-12-07 on 39 maps of a review (EDS / EELS / CL, 20-2000 counts/pixel, 2-5 phases of 1-97 %), NMF at the
 # true k: the 7 EELS maps where a 1-3 % phase lay under the noise and NMF cut the majority in two (0.49-0.79 of the
-# pixels right) 0.00-0.10; the 24 good ones (0.99-1.00) 0.81-0.97; a real SEM map's phases (the .bcf) 0.71-1.0
+# pixels right) 0.00-0.10; the 23 good pure-phase ones (0.99-1.00) 0.81-0.97 (the 9 smooth mixtures the centres' test
+# warns of already); a real SEM map's phases (the .bcf) 0.71-1.0
 SCATTERED = 0.2
 # ... but real phases can be scattered too (a reviewer's one-pixel lamellae and checkerboards, dispersed single-pixel
 # precipitates of 15-30 %: kappa -1.0 to 0.02, every pixel labelled right), and there the clusters' mean spectra lie
