@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -26,6 +28,14 @@ def chromium(window: str = "1280,1000", extra: tuple[str, ...] = ()) -> Iterator
     for flag in FLAGS + (f"--window-size={window}",) + tuple(extra):
         opts.add_argument(flag)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
-    yield driver
-    driver.quit()
+    # the browser's profile and singleton-socket folders go to TMPDIR and were left there after quit: 158 in /tmp
+    # after two days of suite runs (2-3 MB each for a profile); a folder of its own, removed with the browser
+    tmp = tempfile.mkdtemp(prefix="emscale-chromium-")
+    try:
+        driver = webdriver.Chrome(service=Service(DRIVER, env={**os.environ, "TMPDIR": tmp}), options=opts)
+        try:
+            yield driver
+        finally:
+            driver.quit()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
