@@ -39,6 +39,7 @@ import numpy as np
 from ..core.errors import DataError, check_count, check_flag, check_number, check_seed, is_number, warn_caller
 from ..core.registry import operation
 from ..core.signal import Signal
+from ..engine.blas import one_blas_thread
 from .microscope import Microscope, VirtualMicroscope, as_counts, measure
 from .patterns import check_mask
 from .slads import (
@@ -231,9 +232,7 @@ def _weighted_loadings(x: np.ndarray, w: np.ndarray, nc: int, poisson: bool = Fa
     a = np.sqrt(w)[:, None] * z
     # the top right singular vectors from the eigenvectors of the smaller Gram matrix (only nc are needed), on
     # one thread: a full multithreaded SVD of a few hundred spectra is 20x slower on a loaded machine
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1):
+    with one_blas_thread():
         if a.shape[0] <= a.shape[1]:
             vals, u = np.linalg.eigh(a @ a.T)
             u = u[:, ::-1][:, :nc]

@@ -34,30 +34,15 @@ IEEE Trans. Comput. Imaging 4 (2018) 1-16.
 from __future__ import annotations
 
 import warnings
-from contextlib import contextmanager
-from functools import lru_cache
 
 import numpy as np
 
 from ..core.errors import DataError
+from ..engine.blas import one_blas_thread  # the products here are narrow: threads only wait on each other
 from ._model_fields import array, bad, number, required, shown
 
 REGRESSORS = ("mlp", "poly2")
 PREDICT_ROWS = 2048  # pixels per block of the forward pass: (2048, 16) float64 activations, 256 kB
-
-
-@lru_cache(maxsize=1)
-def _blas_controller():
-    from threadpoolctl import ThreadpoolController  # here: it inspects the loaded libraries (~ms), once
-
-    return ThreadpoolController()
-
-
-@contextmanager
-def one_blas_thread():
-    """BLAS limited to one thread inside (the products here are narrow: threads only wait on each other)."""
-    with _blas_controller().limit(limits=1, user_api="blas"):
-        yield
 
 
 def _triu(m: int):
