@@ -164,3 +164,32 @@ def test_dense_scaled_counts_without_zeros_are_weighted(g, dtype):
     assert np.isnan(quantum_of((counts + 0.25).reshape(-1, 256)))
     jittered = counts * g + np.random.default_rng(0).uniform(0, 0.01, counts.shape)
     assert np.isnan(quantum_of(jittered.reshape(-1, 256)))
+
+
+@pytest.mark.parametrize("kind,offset", [("eels", 2), ("eels", 10), ("eds", 2), ("eds", 10)])
+def test_counts_with_an_offset_are_no_gain(kind, offset):
+    """An offset added to the counts lowers their dispersion most where the counts are fewest; read as a gain by
+    their mean, the scaled edge ran into the noise (EELS: 8 and 37 components of 3): the channels of fewer and of
+    more counts disagree, and the unit-gain edge is kept."""
+    s, truth = make_cube(3, kind, shape=(48, 48), n_channels=512, counts=2000, seed=1)
+    r, ev = _rank(s.data.astype(np.uint32) + offset, s)
+    assert r == 3, (r, ev.get("dispersion_note"))
+    assert "the edge of counts at unit gain is kept" in ev["dispersion_note"] and ev["edge"] == ev["noise_top"]
+    if kind == "eels":  # EDS's bulk already tells (its offset is 10-100 x its few counts between the lines)
+        fewer, more = ev["level_dispersions"]
+        assert more > 1.25 * fewer and "not a gain" in ev["dispersion_note"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        d = decompose(em.Signal(s.data.astype(np.uint32) + offset, axes=s.axes, signal_type=s.signal_type), "pca",
+                      n_components="auto")
+    assert d.estimate_rank()[0] == 3
+
+
+@pytest.mark.parametrize("kind,rank", [("eels", 1), ("eels", 2), ("eds", 2)])
+def test_a_gain_over_sparse_counts_is_measured(kind, rank):
+    """Six units per electron over 200 counts/pixel: every eigenvalue passed the unit-gain edge (256 of 256, 238 of
+    256), leaving no residual to measure the dispersion by, and the rank was returned as it was."""
+    s, truth = make_cube(rank, kind, shape=(40, 40), n_channels=256, counts=200, seed=rank)
+    r, ev = _rank(_with_dispersion(truth, 6.0, seed=rank), s)
+    assert r == rank, (r, ev["dispersion"])
+    assert ev["dispersion"] == pytest.approx(6.0, rel=0.05)

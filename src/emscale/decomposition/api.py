@@ -610,15 +610,17 @@ def _estimate(dm: DataMatrix, result, solver: str, rank_sel, n_rank_ch: int, see
             sub = _rank_subset(dm, rank_sel, seed)
             result = pca.gram_pca(sub, 0, noise_seed=seed)
             rank, ev = estimate_rank(result.eigenvalues, sub.n_pixels, sub.n_channels,
-                                     noise_top=float(result.noise_eigenvalues[0]), noise_trace=result.noise_trace)
+                                     noise_top=float(result.noise_eigenvalues[0]), noise_trace=result.noise_trace,
+                                     levels=result.levels)
             return rank, ev | {"rank_channels": n_rank_ch}
     if result.rank_eigenvalues is not None:
         rank, ev = estimate_rank(result.rank_eigenvalues, dm.n_pixels, n_rank_ch, noise_top=result.rank_noise_top,
-                                 noise_trace=result.rank_noise_trace)
+                                 noise_trace=result.rank_noise_trace, levels=result.levels)
         return rank, ev | {"rank_channels": n_rank_ch, "all_eigenvalues": result.eigenvalues}
     noise_top = None if result.noise_eigenvalues is None else float(result.noise_eigenvalues[0])
     return estimate_rank(result.eigenvalues, dm.n_pixels, dm.n_channels, noise_top=noise_top,
-                         trace=None if solver == "gram" else result.trace, noise_trace=result.noise_trace)
+                         trace=None if solver == "gram" else result.trace, noise_trace=result.noise_trace,
+                         levels=result.levels)
 
 
 def _note_cut(s: Signal, info: dict, rank: int, k: int) -> None:

@@ -41,6 +41,7 @@ import numpy as np
 from ._linalg import tall_qr
 from ._matrix import DataMatrix
 from ._method import Context, Method, register, signed
+from .rank import LevelHalves, unit_gain
 
 
 @dataclass
@@ -58,6 +59,8 @@ class PCAResult:
     # the data's own values, against which the data's residual energy measures their dispersion (.rank)
     noise_trace: float | None = None
     rank_noise_trace: float | None = None
+    # the rank channels split at their median count (.rank.LevelHalves), where the data are not counts at unit gain
+    levels: LevelHalves | None = None
     power_iterations: int | None = None  # randomized: the power iterations run
     power_note: str | None = None  # randomized with a settling rule: why they stopped there
 
@@ -73,7 +76,7 @@ def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None, rank_sel: np
         return _pixel_gram_pca(dm, k, noise_seed, rank_sel)
     from ._gram import eigh_scree, top_eigenvalue
 
-    noise = rank_lam = rank_noise = noise_diag = None
+    noise = rank_lam = rank_noise = noise_diag = levels = None
     if noise_seed is None:
         c = dm.gram()
     else:
@@ -95,12 +98,28 @@ def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None, rank_sel: np
         rank_lam = eigh_scree(c[np.ix_(rank_sel, rank_sel)], 0)[0] if rank_sel.any() else np.zeros(0)
     trace = float(np.trace(c))
     w, vk = eigh_scree(c, k)
-    del c
     w = w[: min(dm.n_pixels, dm.n_channels)]
-    scores = dm.matmul(vk, name="decomposition-project") if vk.shape[1] else np.zeros((dm.n_pixels, 0))
     noise_traces = (None, None) if noise_diag is None else (
         float(noise_diag.sum()), None if rank_sel is None else float(noise_diag[rank_sel].sum()))
-    return PCAResult(vk, scores, w, trace, "gram", noise, rank_lam, rank_noise, *noise_traces)
+    if noise_diag is not None:
+        levels = _levels(dm, w, noise, noise_diag, rank_sel, rank_lam, rank_noise, noise_traces,
+                         lambda idx, g=c: eigh_scree(g[np.ix_(idx, idx)], 0)[0])
+    del c
+    scores = dm.matmul(vk, name="decomposition-project") if vk.shape[1] else np.zeros((dm.n_pixels, 0))
+    return PCAResult(vk, scores, w, trace, "gram", noise, rank_lam, rank_noise, *noise_traces, levels=levels)
+
+
+def _levels(dm: DataMatrix, lam, noise, noise_energy, rank_sel, rank_lam, rank_noise, noise_traces,
+            spectrum) -> LevelHalves | None:
+    """The rank channels' :class:`.rank.LevelHalves`, only where the parallel analysis does not read the data as
+    counts at unit gain (two more eigenvalue spectra of half the size: none for counts); ``spectrum(channels)``:
+    the Gram sub-matrix's eigenvalues over those kept channels."""
+    sel = np.arange(dm.n_channels) if rank_sel is None else np.flatnonzero(rank_sel)
+    lam, top, trace = (lam, noise[0], noise_traces[0]) if rank_sel is None else (rank_lam, rank_noise,
+                                                                                 noise_traces[1])
+    if sel.size < 4 or not trace or unit_gain(lam, float(top), trace, dm.n_pixels, sel.size):
+        return None
+    return LevelHalves.split(dm.sums.col_sums[sel], noise_energy[sel], lambda idx: spectrum(sel[idx]))
 
 
 def _top_eigenvalue_of_rows(z: np.ndarray) -> float:
@@ -157,7 +176,7 @@ def _pixel_gram_pca(dm: DataMatrix, k: int, noise_seed: int | None, rank_sel: np
     factors[:, live] = (xw.T @ u[:, live]) / s[live]
     scores = u * s
     trace = float(np.trace(kmat))
-    noise = rank_lam = rank_noise = None
+    noise = rank_lam = rank_noise = levels = energy = None
     noise_traces = (None, None)
     if noise_seed is not None:
         root = _noise_root(dm)
@@ -170,7 +189,11 @@ def _pixel_gram_pca(dm: DataMatrix, k: int, noise_seed: int | None, rank_sel: np
         rank_lam = np.zeros(n)
         lam = eigh_scree(_smaller_gram(xw[:, rank_sel]), 0)[0] if rank_sel.any() else np.zeros(0)
         rank_lam[: lam.size] = lam  # min(pixels, rank channels) values
-    return PCAResult(factors, scores, w, trace, "gram", noise, rank_lam, rank_noise, *noise_traces)
+    if energy is not None:
+        levels = _levels(dm, w, noise, energy, rank_sel, rank_lam, rank_noise, noise_traces,
+                         lambda idx: eigh_scree(_smaller_gram(xw[:, idx]), 0)[0])
+    return PCAResult(factors, scores, w, trace, "gram", noise, rank_lam, rank_noise, *noise_traces, levels=levels)
+
 
 
 def _noise_root(dm: DataMatrix) -> np.ndarray:

@@ -61,6 +61,7 @@ The scree "elbow" (the point farthest from the chord of the log scree, as HyperS
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -74,6 +75,13 @@ DISPERSION_BAND = 1.25
 # [1 / GAIN_BAND, GAIN_BAND]: 0.987-1.028 on 48 ground-truth cubes at unit gain (8 x 8 to 32 x 32, EDS and EELS,
 # 200 and 2000 counts/pixel), 1.085-1.131 at a gain of 1.1
 GAIN_BAND = 1.05
+# ... and where they are not, the edge is scaled only where the noise is a gain: the same dispersion in the rank
+# channels of fewer and of more counts (:class:`LevelHalves`), within this band. Measured, more over fewer: a gain of
+# 4 on EDS and EELS cubes at 200-20000 counts/pixel 0.998-1.008, the Velox EELS maps 0.989-0.998. An offset added to
+# the counts lowers the dispersion most where the counts are fewest (EELS, 2000 counts/pixel over 512 channels, 2 and
+# 10 added: 1.47 and 2.06; read as a gain by their mean, the scaled edge let 8 and 37 components of 3 pass); a
+# sub-Poisson read-out rounded to integers raises it there (0.69-0.91, whose unit-gain edge counted 3 of 3)
+LEVEL_BAND = 1.25
 MIN_CHANNEL_COUNTS = 8  # channels with fewer counts in the whole map are left out of the rank estimate
 MIN_RANK_CHANNELS = 8  # fewer channels than this with enough counts: too few counts for any estimate
 
@@ -141,6 +149,57 @@ def elbow(values: np.ndarray, max_points: int = 20) -> int:
     return int(np.argmax(d))
 
 
+@dataclass(frozen=True)
+class LevelHalves:
+    """The rank's channels split at their median count, each half's own Gram spectrum (the principal sub-matrix's
+    eigenvalues, descending) and the trace of its simulated noise: a gain gives both halves one dispersion
+    (:func:`dispersion`), an offset or a read-out floor does not (:data:`LEVEL_BAND`)."""
+
+    fewer: np.ndarray
+    more: np.ndarray
+    noise_fewer: float
+    noise_more: float
+    n_fewer: int
+    n_more: int
+
+    @classmethod
+    def split(cls, counts: np.ndarray, noise_energy: np.ndarray, spectrum) -> LevelHalves:
+        """``counts`` and ``noise_energy`` (simulated noise's energy) per channel; ``spectrum(channels)``: the
+        eigenvalues of the Gram sub-matrix over those channels (indices, ascending)."""
+        order = np.argsort(np.asarray(counts), kind="stable")
+        fewer, more = np.sort(order[: order.size // 2]), np.sort(order[order.size // 2 :])
+        return cls(spectrum(fewer), spectrum(more), float(noise_energy[fewer].sum()), float(noise_energy[more].sum()),
+                   int(fewer.size), int(more.size))
+
+    def dispersions(self, r: int, n_rows: int) -> tuple[float, float]:
+        """The dispersion of the channels of fewer and of more counts, each half's residual past rank ``r``."""
+        return (dispersion(self.fewer, r, self.noise_fewer, n_rows, self.n_fewer),
+                dispersion(self.more, r, self.noise_more, n_rows, self.n_more))
+
+
+def unit_gain(lam: np.ndarray, noise_top: float, noise_trace: float, n_rows: int, n_cols: int,
+              pa_margin: float = PA_MARGIN) -> bool:
+    """Whether the parallel analysis reads the full spectrum ``lam`` as counts at unit gain, its edge unscaled
+    (:func:`_parallel_analysis`): the only case that needs no :class:`LevelHalves`."""
+    return _unit_gain(np.sort(np.asarray(lam, dtype=float))[::-1], noise_top * (1 + pa_margin), noise_trace, n_rows,
+                      n_cols)[0]
+
+
+def _unit_gain(lam: np.ndarray, thr: float, noise_trace: float, n_rows: int, n_cols: int):
+    """(unit gain, dispersion, rank counted from 0 against the scaled edge or None): the dispersion at the
+    unit-gain rank within :data:`DISPERSION_BAND`, and counted from 0 within :data:`GAIN_BAND`."""
+    g = dispersion(lam, int(np.count_nonzero(lam > thr)), noise_trace, n_rows, n_cols)
+    if not np.isfinite(g) or not 1.0 / DISPERSION_BAND <= g <= DISPERSION_BAND:
+        return False, g, None
+    # at a rank counted against the unit-gain edge the residual has lost the noise those components took: a gain
+    # inside the band over-counts until the rest looks like unit gain (1.1: 35 of 48 cubes over-counted, 1.2:
+    # 48 of 48, rank 1-3, 8 x 8 to 32 x 32 pixels). Counted from 0 instead, the residual keeps its noise
+    # and shows the gain, and unit-gain counts stay within a narrower band
+    r_scaled = _scaled_rank(lam, thr, noise_trace, n_rows, n_cols)
+    g = dispersion(lam, r_scaled, noise_trace, n_rows, n_cols)
+    return 1.0 / GAIN_BAND <= g <= GAIN_BAND, g, r_scaled
+
+
 def estimate_rank(
     eigenvalues: np.ndarray,
     n_rows: int,
@@ -151,6 +210,7 @@ def estimate_rank(
     noise_top: float | None = None,
     pa_margin: float = PA_MARGIN,
     noise_trace: float | None = None,
+    levels: LevelHalves | None = None,
 ) -> tuple[int, dict]:
     """Number of eigenvalues of ``Xw^T Xw`` above the Marchenko-Pastur noise edge.
 
@@ -161,7 +221,8 @@ def estimate_rank(
     trace : ``||Xw||_F^2``; needed when only the top eigenvalues are known.
     noise_top : largest eigenvalue of the simulated Poisson-noise Gram matrix: parallel analysis.
     noise_trace : trace of that matrix; with the full spectrum, the parallel analysis checks that the data's noise
-        is Poisson at unit gain and scales the edge by their dispersion where it is not (:func:`dispersion`).
+        is Poisson at unit gain and scales the edge by their dispersion where it is not (:func:`dispersion`), and
+        only where ``levels`` (given) show that dispersion in the channels of fewer counts as in those of more.
 
     Returns
     -------
@@ -176,7 +237,7 @@ def estimate_rank(
         return r, {"eigenvalues": lam, "sigma2": None, "edge": None, "threshold": None, "method": "elbow"}
     if not full and trace is None:  # a few pixels (or channels): no noise bulk, but the simulated edge holds
         r, pa = _parallel_analysis(lam, float(noise_top), pa_margin, noise_trace if len(lam) >= m else None,
-                                   n_rows, n_cols)
+                                   n_rows, n_cols, levels=levels)
         return r, {"eigenvalues": lam, "sigma2": None, **pa, "n_rows": int(n_rows), "n_cols": int(n_cols)}
     r = 0
     seen = set()
@@ -212,7 +273,7 @@ def estimate_rank(
     }
     if noise_top is not None:
         r, pa = _parallel_analysis(lam, float(noise_top), pa_margin, noise_trace if full else None, n_rows, n_cols,
-                                   mp=(sigma2, r) if full else None)
+                                   mp=(sigma2, r) if full else None, levels=levels)
         evidence.update(mp_sigma2=sigma2, mp_edge=edge, mp_threshold=thr, **pa)
     if not full and r >= len(lam):
         evidence["warning"] = f"all {len(lam)} computed eigenvalues are above the noise edge; compute more"
@@ -235,7 +296,8 @@ def dispersion(eigenvalues: np.ndarray, r: int, noise_trace: float, n_rows: int,
 
 
 def _parallel_analysis(lam: np.ndarray, noise_top: float, pa_margin: float, noise_trace: float | None,
-                       n_rows: int, n_cols: int, mp: tuple[float, int] | None = None) -> tuple[int, dict]:
+                       n_rows: int, n_cols: int, mp: tuple[float, int] | None = None,
+                       levels: LevelHalves | None = None) -> tuple[int, dict]:
     """Rank and evidence of the parallel analysis: eigenvalues above the simulated noise edge times
     ``1 + pa_margin``.
 
@@ -249,7 +311,8 @@ def _parallel_analysis(lam: np.ndarray, noise_top: float, pa_margin: float, nois
     and by the bulk's median (``mp``'s ``sigma2``) agree within the band. Scaled Poisson noise gives both within
     2-6 % (ground truth at gain 0.2 and 6, Velox EELS 0.172 / 0.169); noise of another shape does not (a read-out
     floor under low counts: 0.39 and 0.22; scaled, its edge ran into the noise, 75 components of 4) and keeps the
-    counts' own edge."""
+    counts' own edge. Nor is the edge scaled where ``levels`` show another dispersion in the channels of fewer counts
+    than in those of more (:data:`LEVEL_BAND`: an offset added to the counts passes the first check)."""
     thr = noise_top * (1 + pa_margin)
     r = int(np.count_nonzero(lam > thr))
     pa = {"edge": noise_top, "threshold": thr, "method": "parallel-analysis-poisson", "pa_margin": pa_margin,
@@ -259,19 +322,14 @@ def _parallel_analysis(lam: np.ndarray, noise_top: float, pa_margin: float, nois
     g = dispersion(lam, r, noise_trace, n_rows, n_cols)
     pa["noise_trace"] = float(noise_trace)
     pa["dispersion"] = g
-    if not np.isfinite(g):
+    if not np.isfinite(g) and mp is None:  # every eigenvalue passed, and no bulk to measure the noise by
         return r, pa
-    near_one = 1.0 / DISPERSION_BAND <= g <= DISPERSION_BAND
-    r_scaled = None  # the rank counted from 0 against the scaled edge, where it has been counted
-    if near_one:
-        # at a rank counted against the unit-gain edge the residual has lost the noise those components took: a gain
-        # inside the band over-counts until the rest looks like unit gain (1.1: 35 of 48 cubes over-counted, 1.2:
-        # 48 of 48, rank 1-3, 8 x 8 to 32 x 32 pixels). Counted from 0 instead, the residual keeps its noise
-        # and shows the gain, and unit-gain counts stay within a narrower band
-        r_scaled = _scaled_rank(lam, thr, noise_trace, n_rows, n_cols)
-        g = dispersion(lam, r_scaled, noise_trace, n_rows, n_cols)
-        if 1.0 / GAIN_BAND <= g <= GAIN_BAND:
-            return r, pa
+    # where every eigenvalue of the full spectrum passed (g NaN: no rest), the noise is above the counts' everywhere:
+    # a gain over sparse counts (EELS at 200 counts/pixel over 256 channels, 6 units per electron: 256 of 256)
+    unit, _, r_scaled = _unit_gain(lam, thr, noise_trace, n_rows, n_cols)
+    if unit:
+        return r, pa
+    near_one = r_scaled is not None  # the dispersion at the unit-gain rank lies within DISPERSION_BAND
     g_bulk = g_energy = float("nan")
     if mp is not None and np.isfinite(mp[0]):
         g_bulk = float(mp[0]) * n_rows * n_cols / noise_trace
@@ -283,12 +341,21 @@ def _parallel_analysis(lam: np.ndarray, noise_top: float, pa_margin: float, nois
             f"the noise is {g_energy:.3g} x the Poisson variance of the values by its energy, but {g_bulk:.3g} x "
             "by its bulk's median: not scaled Poisson noise, so the edge of counts at unit gain is kept")
         return r, pa
-    r = _scaled_rank(lam, thr, noise_trace, n_rows, n_cols) if r_scaled is None else r_scaled
-    g = dispersion(lam, r, noise_trace, n_rows, n_cols)
+    r_scaled = _scaled_rank(lam, thr, noise_trace, n_rows, n_cols) if r_scaled is None else r_scaled
+    if levels is not None:
+        g_fewer, g_more = levels.dispersions(min(r_scaled, levels.n_fewer - 1, levels.n_more - 1), n_rows)
+        if not (g_fewer > 0 and 1.0 / LEVEL_BAND <= g_more / g_fewer <= LEVEL_BAND):
+            pa["level_dispersions"] = [float(g_fewer), float(g_more)]
+            pa["dispersion_note"] = (
+                f"the noise is {g_fewer:.3g} x the Poisson variance of the values in the channels of fewer counts, "
+                f"but {g_more:.3g} x in those of more: not a gain (an offset added to the counts, or a read-out "
+                "floor?), so the edge of counts at unit gain is kept")
+            return r, pa
+    g = dispersion(lam, r_scaled, noise_trace, n_rows, n_cols)
     pa.update(edge=g * noise_top, threshold=g * thr, dispersion=g, dispersion_bulk=g_bulk,
               dispersion_note=(f"the noise is {g:.3g} x the Poisson variance of the values (not counts at unit "
                                "gain: a detector gain or a scaling?); the noise edge is scaled by it"))
-    return r, pa
+    return r_scaled, pa
 
 
 def _scaled_rank(lam: np.ndarray, thr: float, noise_trace: float, n_rows: int, n_cols: int) -> int:

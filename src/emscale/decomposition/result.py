@@ -231,7 +231,9 @@ class Decomposition(Result):
             rank, out = estimate_rank(np.asarray(ev["eigenvalues"], dtype=float), int(ev["n_rows"]),
                                       int(ev["n_cols"]), trace=trace, tw_sigmas=tw,
                                       noise_top=float(ev.get("noise_top", ev["edge"])) if pa else None,
-                                      noise_trace=ev.get("noise_trace") if pa else None,
+                                      # the halves that kept the unit-gain edge are not stored: kept again
+                                      noise_trace=ev.get("noise_trace") if pa and "level_dispersions" not in ev
+                                      else None,
                                       **({"pa_margin": float(ev["pa_margin"])} if pa and "pa_margin" in ev else {}))
             return rank, out | {k: v for k, v in ev.items() if k not in out}
         if self.eigenvalues is None:
