@@ -1,9 +1,12 @@
 """Image reconstructions: accuracy against ground truth, determinism, the building blocks, bad input."""
 
+import warnings
+
 import numpy as np
 import pytest
 from cs_images import defect_lattice, lattice, particle, psnr
 
+import emscale as em
 from emscale.core.errors import DataError
 from emscale.inpainting import inpaint_image
 from emscale.inpainting._checks import standardise
@@ -118,6 +121,21 @@ def test_bad_input_gets_clear_errors():
         inpaint_image(img, mask, "sparse", prior="haar", lam_min=0.1)
     with pytest.raises(ValueError, match="patch"):
         inpaint_image(img, mask, "dictionary", patch=40)
+
+
+@pytest.mark.parametrize("method", ["sparse", "linear"])
+def test_an_empty_mask_is_refused_without_a_near_empty_warning_first(method):
+    """inpaint_image warned "the reconstruction is little more than an interpolation of 0 value(s)" and only then
+    refused the empty mask; the error comes alone, from the function for arrays and from the Signal's operation."""
+    img = np.ones((16, 16))
+    empty = np.zeros(img.shape, bool)
+    for call in (lambda: inpaint_image(img, empty, method),
+                 lambda: em.Signal(img, signal_type="image").inpaint(method, mask=empty)):
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            with pytest.raises(DataError, match=r"^mask is empty: no position is measured$"):
+                call()
+        assert [str(w.message) for w in record] == []
 
 
 @pytest.mark.parametrize("method", ["sparse", "dictionary", "nearest", "linear", "biharmonic"])

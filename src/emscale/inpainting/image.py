@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import DataError, check_seed, warn_caller
+from ._checks import check_image_and_mask
 from .baselines import biharmonic, linear, nearest
 from .dictionary import OPTION_CHECKS as DICTIONARY_OPTIONS
 from .dictionary import check_options as check_dictionary_options
@@ -89,7 +90,9 @@ def inpaint_image(image, mask, method: str = "sparse", seed: int = 0, **params) 
     """
     check_method(method)
     check_seed(seed)
-    warn_if_near_empty("inpaint_image", np.asarray(mask))
+    # the method's own checks, made before the warning: a mask it refuses (an empty one) is no near-empty scan
+    _, m = check_image_and_mask(image, mask)
+    warn_if_near_empty("inpaint_image", m)
     return reconstruct_image(image, mask, method, seed, **params)
 
 
