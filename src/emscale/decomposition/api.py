@@ -51,7 +51,8 @@ def _mask_numbers(mask):
 
 
 @operation("decompose", method=True, result_name="{method}",
-           check={"method": configured, "n_components": check_n_components},
+           check={"method": lambda v, a: configured(v, **{o: a.get(o) for o in _OPTIONS}),
+                  "n_components": check_n_components, "seed": check_seed},
            record={**{o: option_as_run(o) for o in _OPTIONS},
                    **{m: (lambda v, _: _mask_numbers(v)) for m in ("navigation_mask", "signal_mask")}},
            before_recorded=option_before_recorded)
