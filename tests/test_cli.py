@@ -407,3 +407,24 @@ def test_run_counts_its_steps_in_words(tmp_path, capsys):
     (tmp_path / "r.toml").write_text('[input]\npath = "x.zarr"\n\n[[step]]\nop = "sum"\n')
     code, out, err = run(capsys, "run", str(tmp_path / "r.toml"), "-o", str(tmp_path / "out"))
     assert code == 0 and f"wrote {tmp_path / 'out'} (1 step, report " in out, (out, err)
+
+
+def test_verify_info_and_history_call_a_damaged_result_one(tmp_path, capsys):
+    """A result whose description member was damaged (one byte) was no result to `emscale verify`, which said "not
+    an emscale zarr store ... `emscale convert` makes a store of it"; one damaged elsewhere got "BadZipFile: Bad
+    CRC-32 for file 'factors.npy'", exit 1 (a review)."""
+    import zipfile
+
+    s = em.Signal(np.random.default_rng(0).poisson(5.0, (6, 5, 32)).astype(np.float32))
+    p = s.decompose("pca", n_components=2).save(tmp_path / "d.npz")
+    intact = p.read_bytes()
+    with zipfile.ZipFile(p) as z:
+        meta, factors = (z.getinfo(n).header_offset for n in ("meta.npy", "factors.npy"))
+    for offset in (meta + 1000, factors + 200):
+        raw = bytearray(intact)
+        raw[offset] ^= 0x55
+        p.write_bytes(raw)
+        for command in ("verify", "info", "history"):
+            code, out, err = run(capsys, command, str(p))
+            assert (code, out, err.count("\n")) == (2, "", 1), (command, err)
+            assert err.startswith(f"emscale: error: {p}: a damaged or truncated emscale result ("), (command, err)

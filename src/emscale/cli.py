@@ -65,11 +65,11 @@ def describe_file(path: Path) -> str:
     """What ``emscale info`` prints: read from the metadata only (the data are opened lazily, not read)."""
     import warnings
 
-    from .core.result import result_kind
+    from .core.result import is_result_path
     from .core.signal import key_metadata
     from .io import is_store, load_for_summary, store_summary
 
-    if result_kind(path):
+    if is_result_path(path):
         return describe_result(path)
     positions = describe_positions(path)
     if positions is not None:
@@ -165,10 +165,10 @@ def verify(file: Path = typer.Argument(..., help="An emscale .zarr store, or a r
     """Read every chunk of FILE, check each against its checksum, the numbers against their recorded digest and the
     axes, dtype, type and metadata against theirs; of a result (.npz), its numbers and description against the
     content digest it was saved with."""
-    from .core.result import result_kind, verify_result
+    from .core.result import is_result_path, verify_result
     from .io import verify as _verify
 
-    if result_kind(file):
+    if is_result_path(file):
         r = verify_result(file)
         typer.echo(f"{file}: OK, an emscale result ({r['kind']}): its {r['arrays']} arrays and description match the "
                    f"content digest recorded when it was saved (sha256 {r['sha256'][:12]}...)")
@@ -247,14 +247,14 @@ def history(
 ):
     """The processing history recorded with a signal or a result."""
     from . import load_result
-    from .core.result import result_kind
+    from .core.result import is_result_path
     from .io import load_picked, several_signals
 
-    if result_kind(file):
+    if is_result_path(file):
+        loaded = load_result(file)  # first: a damaged result, or another's .npz, is no result to speak of
         if signal_type or index is not None:
             raise EmscaleError(f"{file} is an emscale result, which holds one history: --index and --signal-type "
                                "pick among the signals of a file")
-        loaded = load_result(file)
     else:
         with _options_named(signal_type, "for the history"):
             loaded = load_picked(file, lazy=True, signal_type=signal_type, index=index)

@@ -191,3 +191,16 @@ def test_values_clipped_at_the_dtype_ceiling_are_said(dtype):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         assert "saturated_values" not in em.decompose(wide, "pca", n_components=3).info
+
+
+@pytest.mark.parametrize("method", ["nmf", "mcr", "vca"])
+@pytest.mark.parametrize("dtype", [np.int16, np.float32])
+def test_a_non_negative_method_refuses_negative_data_without_advising_poisson_false(method, dtype):
+    """decompose first warned "Poisson weighting off ... Pass poisson=False to silence this", then refused the data:
+    advice of no use, the method refuses them whatever the weighting (a review)."""
+    x = np.random.default_rng(0).poisson(5.0, (6, 8, 32)).astype(dtype)
+    x[0, 0, :3] = -1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test, before the error it is followed by
+        with pytest.raises(em.DataError, match=f"^{method} needs non-negative data; 3 value"):
+            em.decompose(em.Signal(x), method, n_components=2)

@@ -195,3 +195,41 @@ def test_an_edited_or_damaged_result_file_is_refused(cube, tmp_path):
         bad = _rewritten(p, tmp_path / f"{name}.npz", **kw)
         with pytest.raises(em.FileFormatError, match="edited or damaged; not read"):
             em.load_result(bad)
+
+
+def _damaged_copies(p):
+    """A saved result with one byte flipped in each part of it (its first zip header, its description member, a
+    number member, the zip's directory at the end), and cut short: each as (where, bytes)."""
+    import zipfile
+
+    raw = p.read_bytes()
+    with zipfile.ZipFile(p) as z:
+        at = {i.filename: i.header_offset for i in z.infolist()}
+        directory = z.start_dir
+
+    def flipped(offset):
+        b = bytearray(raw)
+        b[offset] ^= 0x55
+        return bytes(b)
+
+    return {"zip header": flipped(0), "meta's npy header": flipped(at["meta.npy"] + 70),
+            "meta's JSON": flipped(at["meta.npy"] + 1000), "factors": flipped(at["factors.npy"] + 200),
+            "directory's name of meta": flipped(directory + 46), "truncated": raw[:len(raw) // 2]}
+
+
+def test_a_damaged_result_file_is_refused_as_one(tmp_path):
+    """A byte flipped in a saved result raised a bare zipfile.BadZipFile from em.load_result, and `emscale verify`
+    called one damaged in its description "not an emscale zarr store" (a review); a .npz of someone else's is no
+    damaged result."""
+    x = np.random.default_rng(0).poisson(5.0, (6, 5, 32)).astype(np.float32)
+    p = em.decompose(em.Signal(x), "pca", n_components=2).save(tmp_path / "d.npz")
+    for where, raw in _damaged_copies(p).items():
+        bad = tmp_path / "bad.npz"
+        bad.write_bytes(raw)
+        with pytest.raises(em.FileFormatError, match=r"^\S*bad.npz: a damaged or truncated emscale result \(.*\); "
+                                                     "not read$") as caught:
+            em.load_result(bad)
+        assert "\n" not in str(caught.value), where
+    np.savez(tmp_path / "other.npz", x=np.arange(3))
+    with pytest.raises(em.FileFormatError, match="other.npz: a .npz without the description member .* not a result"):
+        em.load_result(tmp_path / "other.npz")

@@ -222,6 +222,35 @@ def test_a_sparse_scan_recipe_is_checked_before_any_work():
     assert len(lines) == 8
 
 
+_DECOMPOSED = "[[step]]\nop = 'decompose'\nname = 'd'\nmethod = 'nmf'\nn_components = 3\n\n[[step]]\n"
+
+
+@pytest.mark.parametrize(("step", "said"), [
+    (_DECOMPOSED + "op = 'cluster'\nof = 'd'\nn_clusters = 0", "'n_clusters' of step 'cluster': n_clusters must be"),
+    (_DECOMPOSED + "op = 'cluster'\nof = 'd'\nn_clusters = 2\nseed = -1", "'seed' of step 'cluster': seed must"),
+    (_DECOMPOSED + "op = 'cluster'\nof = 'd'\nn_clusters = 2\nn_components = 0", "'n_components' of step 'cluster'"),
+    (_DECOMPOSED + "op = 'reconstruct'\nof = 'd'\nn_components = 0", "'n_components' of step 'reconstruct'"),
+    ("[[step]]\nop = 'decompose'\nseed = -1", "'seed' of step 'decompose': seed must be a whole number >= 0"),
+    ("[[step]]\nop = 'decompose'\nmethod = 'ica'\ndiff_order = -1", "diff_order must be a non-negative integer"),
+    ("[[step]]\nop = 'rebin'\nscale = [0, 1, 1]", "'scale' of step 'rebin': rebin factor must be a whole number >= 1"),
+    ("[[step]]\nop = 'rebin'\nscale = {E = 2.5}", "'scale' of step 'rebin': rebin factor must be"),
+    ("[[step]]\nop = 'trace_atoms'\nexclude_border = -1", "exclude_border must be a whole number >= 0"),
+    ("[[step]]\nop = 'spectral_tomography'\nn_components = 0", "'n_components' of step 'spectral_tomography'"),
+    ("[[step]]\nop = 'autonomous_spectrum_imaging'\nn_phases = 2\nseed = -1", "'seed' of step 'autonomous_spec"),
+    ("[[step]]\nop = 'autonomous_spectrum_imaging'\nn_phases = 0", "n_phases must be a whole number >= 1"),
+    ("[[step]]\nop = 'autonomous_spectrum_imaging'\nn_phases = 2\nbatch_size = 0", "batch_size must be"),
+    ("[[step]]\nop = 'dynamic_sampling'\nmodel = 'm.json'\nseed = -1", "'seed' of step 'dynamic_sampling'"),
+    ("[[step]]\nop = 'dynamic_sampling'\nmodel = 'm.json'\nbudget = 0", "budget must be a whole number >= 1"),
+])
+def test_a_wrong_count_or_seed_is_refused_before_any_work(step, said):
+    """n_clusters = 0, seed = -1 or a rebin factor of 0 were refused only when their step ran, after minutes of NMF
+    (a review), where the README says the whole recipe is checked first."""
+    with pytest.raises(RecipeError) as exc:
+        parse("[input]\npath = 'x.zarr'\n\n" + step + "\n")
+    lines = str(exc.value).splitlines()
+    assert len(lines) == 1 and said in lines[0] and lines[0].startswith("<recipe>:"), lines
+
+
 def test_missing_input_and_unwritable_output(sample, tmp_path):
     folder, _, _ = sample
     bad = _write(tmp_path, RECIPE.replace("eds.zarr", "missing.zarr"))

@@ -59,14 +59,17 @@ class ReplayError(EmscaleError):
     """A recorded history or results folder cannot be re-run (unknown step, moved or changed input)."""
 
 
-def check_count(name: str, value, unit: str = "", minimum: int = 1) -> None:
+def check_count(name: str, value, unit: str = "", minimum: int = 1, optional: bool = False) -> None:
     """A parameter that counts something (components, neighbours, pixels, an upsampling): a whole number >=
-    ``minimum`` (1 unless none is a valid count, as for a margin), not a bool; else a :class:`DataError` naming it.
-    ``unit``: what one of it means, for the message."""
+    ``minimum`` (1 unless none is a valid count, as for a margin), not a bool, or None where ``optional``; else a
+    :class:`DataError` naming it. ``unit``: what one of it means, for the message."""
     import numpy as np
 
+    if optional and value is None:
+        return
     if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer) or value < minimum:
-        raise DataError(f"{name} must be a whole number >= {minimum}{f' ({unit})' if unit else ''}, got {value!r}")
+        raise DataError(f"{name} must be a whole number >= {minimum}{f' ({unit})' if unit else ''}"
+                        f"{' or None' if optional else ''}, got {value!r}")
 
 
 def is_number(value) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zipfile
 from pathlib import Path
 from typing import ClassVar
 
@@ -92,8 +93,9 @@ def _checked(path) -> tuple[dict, dict, str | None]:
         with np.load(path, allow_pickle=False) as z:
             raw = json.loads(bytes(z["meta"]))
             arrays = {k: z[k] for k in z.files if k != "meta"}
-    except (OSError, ValueError, KeyError, RecursionError) as e:  # a member nested past Python's recursion too
-        raise FileFormatError(f"{path} is not a saved emscale result: {type(e).__name__}: {e}") from e
+    # a member nested past Python's recursion too; a damaged zip: a member's CRC-32, a header, a cut-off end
+    except (OSError, ValueError, KeyError, EOFError, NotImplementedError, RecursionError, zipfile.BadZipFile) as e:
+        raise _unreadable(path, e) from e
     if not isinstance(raw, dict):
         raise FileFormatError(f"{path} is not a saved emscale result (no metadata table)")
     recorded = raw.pop("sha256", None)
@@ -104,6 +106,31 @@ def _checked(path) -> tuple[dict, dict, str | None]:
         raise FileFormatError(f"{path}: its numbers or description no longer match the digest recorded when it was "
                               "saved: edited or damaged; not read")
     return raw, arrays, recorded
+
+
+def _unreadable(path, e: Exception) -> FileFormatError:
+    """The error for a file np.load could not read as a result: a damaged or truncated result where the file still
+    shows emscale's description member (``meta.npy``, written first: in its first header, or in the zip's directory
+    at the end), else a file that is no result of emscale's."""
+    why = " ".join(f"{type(e).__name__}: {e}".split())  # one line: numpy's messages can run over several
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        return FileFormatError(f"{path} is not a saved emscale result: {why}")
+    if not head.startswith(b"PK\x03\x04"):  # numpy took it for a pickle and advised loading it unsafely
+        why = "the file is empty" if not head else "no zip header at its start, which every .npz has"
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    except Exception:  # the directory at the end is the damaged part, or the file is no zip at all
+        names = None
+    if b"meta.npy" in head or (names is not None and "meta.npy" in names):
+        return FileFormatError(f"{path}: a damaged or truncated emscale result ({why}); not read")
+    if names is not None:  # a readable .npz of someone else's (np.savez): say so, not "KeyError: 'meta'"
+        return FileFormatError(f"{path}: a .npz without the description member ('meta') every emscale result "
+                               "has: not a result emscale saved")
+    return FileFormatError(f"{path} is not a saved emscale result: {why}")
 
 
 def verify_result(path) -> dict:
@@ -143,6 +170,14 @@ def result_kind(path) -> str | None:
     return kind if isinstance(kind, str) and kind.startswith("emscale-") else None
 
 
+def is_result_path(path) -> bool:
+    """Whether ``path`` is read as a result: an existing ``.npz`` file, which is never a signal. One that
+    :func:`result_kind` does not recognise (damaged, or not emscale's) is read as one too, to be refused as what it is
+    (a store's or a vendor file's reader called a damaged result "not an emscale zarr store")."""
+    p = Path(path)
+    return p.suffix.lower() == ".npz" and p.is_file()
+
+
 def load_result(path) -> Result:
     """Any saved result, by the format tag in its file."""
     meta, _ = _read(path)
@@ -157,4 +192,4 @@ def load_result(path) -> Result:
         raise FileFormatError(f"{path}: a damaged {meta.get('format')} file ({type(e).__name__}: {e})") from e
 
 
-__all__ = ["Result", "load_npz", "load_result", "result_kind", "save_npz"]
+__all__ = ["Result", "is_result_path", "load_npz", "load_result", "result_kind", "save_npz"]

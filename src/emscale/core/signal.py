@@ -15,7 +15,7 @@ import numpy as np
 
 from . import codec
 from .axes import Axis, shape_notation
-from .errors import AxisError, DataError, is_number
+from .errors import AxisError, DataError, check_count, is_number
 from .history import unrecorded_entry
 from .intsum import SumOverflow, checked_sum
 from .registry import operation, recording, register_host
@@ -243,7 +243,8 @@ class Signal:
         return _Indexer(self, navigation=False)
 
     # -- reshaping -----------------------------------------------------------------------------------------
-    @operation("rebin", record={"scale": lambda v, a: _user_factors(a["self"], _rebin_factors(a["self"], v, True))})
+    @operation("rebin", record={"scale": lambda v, a: _user_factors(a["self"], _rebin_factors(a["self"], v, True))},
+               check={"scale": lambda v: _check_rebin_scale(v)})
     def rebin(self, scale: Sequence[int] | dict, crop: bool = False) -> Signal:
         """Sum blocks of ``scale`` channels/pixels per axis; counts are preserved.
 
@@ -788,6 +789,13 @@ def axis_param(axis):
     if isinstance(axis, np.integer):
         return int(axis)
     return axis
+
+
+def _check_rebin_scale(scale) -> None:
+    """Rebin factors as a recipe gives them, before the signal (its axes and sizes) is read: each a whole number
+    >= 1 (:func:`_rebin_factors` refuses the rest with the data)."""
+    for f in scale.values() if isinstance(scale, dict) else scale if isinstance(scale, list | tuple) else ():
+        check_count("rebin factor", f, "values summed into one along its axis")
 
 
 def _rebin_factors(s: Signal, scale, crop: bool) -> list[int]:

@@ -51,7 +51,8 @@ def _mask_numbers(mask):
 
 
 @operation("decompose", method=True, result_name="{method}",
-           check={"method": configured, "n_components": check_n_components},
+           check={"method": lambda v, a: configured(v, **{o: a.get(o) for o in _OPTIONS}),
+                  "n_components": check_n_components, "seed": check_seed},
            record={**{o: option_as_run(o) for o in _OPTIONS},
                    **{m: (lambda v, _: _mask_numbers(v)) for m in ("navigation_mask", "signal_mask")}},
            before_recorded=option_before_recorded)
@@ -174,6 +175,10 @@ def decompose(
     # both weightings, so that the same counts as integers and as floats run the same products
     sketch_poisson = None if auto_poisson and not poisson and s.dtype.kind == "f" else poisson
     sketches = _read(dm, solver, n_pca, oversample, seed, sketch_poisson, centre)
+    if auto_poisson and mask_hot_channels is not True and not dm.sums.n_nonfinite:
+        # _check_values's refusal, before _resolve_poisson warns that the weighting is off and to pass poisson=False:
+        # advice of no use to a method that refuses the data anyway (the same data reach _check_values unchanged)
+        _refuse_negative(meth, dm.sums)
     poisson, poisson_note = _resolve_poisson(s, dm, poisson, auto_poisson, solver)
     hot = _hot_channels(s, dm, poisson, mask_hot_channels, solver)
     if hot.size and solver != "single_pass":  # read again without them: every sum and sketch must leave them out
@@ -922,6 +927,14 @@ def _read(dm: DataMatrix, solver: str, n_pca: int, oversample: int, seed, poisso
     return None
 
 
+def _refuse_negative(meth: Method, st) -> None:
+    """A non-negative method (NMF, MCR, VCA) refuses data with negative values (``st``: their sums)."""
+    if meth.nonnegative and st.n_negative:
+        raise DataError(
+            f"{meth.name} needs non-negative data; {st.n_negative} value(s) are negative (minimum {st.minimum:g})"
+        )
+
+
 def _check_values(s: Signal, dm: DataMatrix, meth: Method, poisson: bool, n_components, centre: bool,
                   n_zero_peak: int = 0) -> None:
     st, m = dm.sums, min(dm.n_pixels, dm.n_channels)
@@ -932,10 +945,7 @@ def _check_values(s: Signal, dm: DataMatrix, meth: Method, poisson: bool, n_comp
             f"{st.n_negative} negative value(s) (minimum {st.minimum:g}) in data weighted as Poisson counts; "
             "pass poisson=False or remove the offset"
         )
-    if meth.nonnegative and st.n_negative:
-        raise DataError(
-            f"{meth.name} needs non-negative data; {st.n_negative} value(s) are negative (minimum {st.minimum:g})"
-        )
+    _refuse_negative(meth, st)
     # A map whose counts are all in the EDS strobe peak (an aborted or empty acquisition: the real Velox example
     # file, 11093 counts, 11091 of them below 0.1 keV) is next to empty once the peak is masked: say so
     masked = (f"after leaving out the EDS zero-energy peak ({n_zero_peak} channel(s) below {ZERO_PEAK_KEV:g} keV; "

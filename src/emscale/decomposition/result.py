@@ -484,7 +484,12 @@ def _first_components(d, n_components) -> int:
     return int(n_components)
 
 
-@operation("reconstruct", on=Decomposition, method=True)
+def _check_first_components(n_components) -> None:
+    """What a recipe can tell of ``n_components`` before the decomposition exists (:func:`_first_components`)."""
+    check_count("n_components", n_components, "the first components of the decomposition", optional=True)
+
+
+@operation("reconstruct", on=Decomposition, method=True, check={"n_components": _check_first_components})
 def reconstruct(d: Decomposition, n_components: int | None = None, executor=None) -> Signal:
     """The model with the first ``n_components`` components (all by default), in data units.
 
@@ -517,7 +522,9 @@ def reconstruct(d: Decomposition, n_components: int | None = None, executor=None
     return d._signal(data, list(d.nav_axes) + list(d.sig_axes), "reconstruct")
 
 
-@operation("cluster", on=Decomposition, method=True, result_name="{of}_clusters")
+@operation("cluster", on=Decomposition, method=True, result_name="{of}_clusters",
+           check={"n_clusters": lambda v: check_count("n_clusters", v), "seed": check_seed,
+                  "n_components": _check_first_components})
 def cluster(d: Decomposition, n_clusters: int, seed: int = 0, n_components: int | None = None) -> ClusterResult:
     """K-means on the loadings -> a phase map and the mean model spectrum of each phase.
 

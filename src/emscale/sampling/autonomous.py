@@ -424,7 +424,12 @@ def autonomous_si(microscope: Microscope, n_phases: int, *, budget: int | None =
     return result(why or run_stopped_by(flat.size, budget, rec.stab, stable_ari, patience))
 
 
-@operation("autonomous_spectrum_imaging")
+@operation("autonomous_spectrum_imaging", check={
+    "n_phases": lambda v: check_count("n_phases", v, "phases"), "k": lambda v: check_count("k", v),
+    "patience": lambda v: check_count("patience", v), "seed": check_seed,
+    "n_components": lambda v: check_count("n_components", v, optional=True),
+    "batch_size": lambda v: check_count("batch_size", v, "positions per step", optional=True),
+    "budget": lambda v: check_count("budget", v, "positions to measure", optional=True)})
 def autonomous_spectrum_imaging(s: Signal, n_phases: int, *, fraction: float | None = 0.25, budget: int | None = None,
                                 init_fraction: float = 0.05, batch_size: int | None = None,
                                 n_components: int | None = None, k: int = 8, explore: float = 0.3,

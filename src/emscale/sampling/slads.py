@@ -583,7 +583,10 @@ def model_file(name, history) -> ERDModel:
 
 
 @operation("dynamic_sampling", record={"model": lambda v, args: _model(v, args.get("s")).to_dict()},
-           files={"model": model_file}, before_recorded=lambda params: {"denoise": False})
+           files={"model": model_file}, before_recorded=lambda params: {"denoise": False},
+           check={"seed": check_seed,
+                  "batch_size": lambda v: check_count("batch_size", v, "positions per step", optional=True),
+                  "budget": lambda v: check_count("budget", v, "positions to measure", optional=True)})
 def dynamic_sampling(s: Signal, model: dict | str, fraction: float | None = 0.2, budget: int | None = None,
                      batch_size: int | None = None, init_fraction: float = 0.02, stop_erd: float | None = None,
                      stop_ratio: float | None = None, explore: float = 0.0, noise_dose: float | None = None,

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core.axes import Axis
-from ..core.errors import DataError, is_number
+from ..core.errors import DataError, check_count, is_number
 from ..core.peaks import local_maxima, parabola_vertex
 from ..core.registry import operation
 from ..core.signal import Signal, derive
@@ -333,7 +333,9 @@ def _warn_if_denser(vs: np.ndarray, pos: np.ndarray, thr: float, min_distance: f
 
 
 @operation("trace_atoms", check={"min_distance": check_min_distance, "smooth": check_smooth,
-                                   "threshold": check_threshold})
+                                   "threshold": check_threshold,
+                                   "exclude_border": lambda v: check_count("exclude_border", v, "samples from a face",
+                                                                           minimum=0)})
 def trace_atoms(vol: Signal, min_distance: float = 4.0, smooth: float = 0.75, threshold: float | None = None,
                 exclude_border: int = 1) -> Signal:
     """The atoms of a volume Signal as a table Signal ``(n_atoms, 4)``: navigation axis ``atom``, signal axis

@@ -238,11 +238,18 @@ def check_recon_n_iter(n_iter, arguments: dict) -> None:
     check_n_iter(n_iter, {"method": arguments.get("recon", "sirt")})
 
 
+def check_n_components(n_components) -> None:
+    """decompose's check of ``n_components``, which it is given (the decomposition is imported when it runs)."""
+    from ..decomposition.api import check_n_components as decompose_check
+
+    decompose_check(n_components)
+
+
 # a step recorded before tilt_axis took "y" where the metadata named no axis: its replay does still (None)
 @operation("spectral_tomography", record={"n_iter": lambda v, a: iterations_as_run(v, a["recon"])},
            before_recorded=lambda params: n_iter_before_recorded(params.get("recon", "sirt")) | {"tilt_axis": None},
            check={"recon": check_recon, "n_iter": check_recon_n_iter, "seed": check_seed,
-                  "tilt_axis": check_spectral_tilt_axis})
+                  "tilt_axis": check_spectral_tilt_axis, "n_components": check_n_components})
 def spectral_tomography(s: Signal, n_components: int | Literal["auto"] | None, method: str = "nmf", recon: str = "sirt",
                         n_iter: int | None = None, seed: int = 0, pure_voxels: bool = True,
                         thickness: int | None = None, tilt_axis: str | None = "auto", executor=None,
