@@ -187,9 +187,20 @@ def test_counts_with_an_offset_are_no_gain(kind, offset):
 
 @pytest.mark.parametrize("kind,rank", [("eels", 1), ("eels", 2), ("eds", 2)])
 def test_a_gain_over_sparse_counts_is_measured(kind, rank):
-    """Six units per electron over 200 counts/pixel: every eigenvalue passed the unit-gain edge (256 of 256, 238 of
-    256), leaving no residual to measure the dispersion by, and the rank was returned as it was."""
+    """Six units per electron over 200 counts/pixel: every eigenvalue of the rank's channels passed the unit-gain edge
+    (EELS 256 of 256), leaving no residual to measure the dispersion by, and the rank was returned as it was."""
     s, truth = make_cube(rank, kind, shape=(40, 40), n_channels=256, counts=200, seed=rank)
     r, ev = _rank(_with_dispersion(truth, 6.0, seed=rank), s)
     assert r == rank, (r, ev["dispersion"])
     assert ev["dispersion"] == pytest.approx(6.0, rel=0.05)
+
+
+@pytest.mark.parametrize("n_pixels,counts", [(8, 2000), (9, 20000), (11, 2000)])
+def test_a_few_pixels_each_of_its_own_spectrum_keep_their_rank(n_pixels, counts):
+    """Every eigenvalue passes the unit-gain edge where each pixel holds a spectrum of its own: that many components,
+    not a gain (read as one, a review's 8-11 pixels at unit gain came out rank 1)."""
+    rng = np.random.default_rng(n_pixels)
+    lam = rng.uniform(0.2, 1.8, (n_pixels, 256))
+    x = rng.poisson(lam / lam.sum(1, keepdims=True) * counts).reshape(1, n_pixels, 256).astype(np.uint32)
+    r, ev = _rank(x, em.Signal(x))
+    assert r == n_pixels and "dispersion_note" not in ev

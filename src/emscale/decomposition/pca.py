@@ -41,7 +41,7 @@ import numpy as np
 from ._linalg import tall_qr
 from ._matrix import DataMatrix
 from ._method import Context, Method, register, signed
-from .rank import LevelHalves, unit_gain
+from .rank import LevelHalves, may_scale
 
 
 @dataclass
@@ -111,13 +111,13 @@ def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None, rank_sel: np
 
 def _levels(dm: DataMatrix, lam, noise, noise_energy, rank_sel, rank_lam, rank_noise, noise_traces,
             spectrum) -> LevelHalves | None:
-    """The rank channels' :class:`.rank.LevelHalves`, only where the parallel analysis does not read the data as
-    counts at unit gain (two more eigenvalue spectra of half the size: none for counts); ``spectrum(channels)``:
-    the Gram sub-matrix's eigenvalues over those kept channels."""
+    """The rank channels' :class:`.rank.LevelHalves`, only where the parallel analysis may scale its edge
+    (:func:`.rank.may_scale`: two more eigenvalue spectra of half the size, none for counts at unit gain);
+    ``spectrum(channels)``: the Gram sub-matrix's eigenvalues over those kept channels."""
     sel = np.arange(dm.n_channels) if rank_sel is None else np.flatnonzero(rank_sel)
     lam, top, trace = (lam, noise[0], noise_traces[0]) if rank_sel is None else (rank_lam, rank_noise,
                                                                                  noise_traces[1])
-    if sel.size < 4 or not trace or unit_gain(lam, float(top), trace, dm.n_pixels, sel.size):
+    if sel.size < 4 or not trace or not may_scale(lam, float(top), trace, dm.n_pixels, sel.size):
         return None
     return LevelHalves.split(dm.sums.col_sums[sel], noise_energy[sel], lambda idx: spectrum(sel[idx]))
 
@@ -193,7 +193,6 @@ def _pixel_gram_pca(dm: DataMatrix, k: int, noise_seed: int | None, rank_sel: np
         levels = _levels(dm, w, noise, energy, rank_sel, rank_lam, rank_noise, noise_traces,
                          lambda idx: eigh_scree(_smaller_gram(xw[:, idx]), 0)[0])
     return PCAResult(factors, scores, w, trace, "gram", noise, rank_lam, rank_noise, *noise_traces, levels=levels)
-
 
 
 def _noise_root(dm: DataMatrix) -> np.ndarray:

@@ -82,6 +82,7 @@ GAIN_BAND = 1.05
 # 10 added: 1.47 and 2.06; read as a gain by their mean, the scaled edge let 8 and 37 components of 3 pass); a
 # sub-Poisson read-out rounded to integers raises it there (0.69-0.91, whose unit-gain edge counted 3 of 3)
 LEVEL_BAND = 1.25
+ALL_PASSED_MAX = 32  # the most components a decomposition computes (api.DEFAULT_MAX_COMPONENTS)
 MIN_CHANNEL_COUNTS = 8  # channels with fewer counts in the whole map are left out of the rank estimate
 MIN_RANK_CHANNELS = 8  # fewer channels than this with enough counts: too few counts for any estimate
 
@@ -177,12 +178,28 @@ class LevelHalves:
                 dispersion(self.more, r, self.noise_more, n_rows, self.n_more))
 
 
-def unit_gain(lam: np.ndarray, noise_top: float, noise_trace: float, n_rows: int, n_cols: int,
+def may_scale(lam: np.ndarray, noise_top: float, noise_trace: float, n_rows: int, n_cols: int,
               pa_margin: float = PA_MARGIN) -> bool:
-    """Whether the parallel analysis reads the full spectrum ``lam`` as counts at unit gain, its edge unscaled
-    (:func:`_parallel_analysis`): the only case that needs no :class:`LevelHalves`."""
-    return _unit_gain(np.sort(np.asarray(lam, dtype=float))[::-1], noise_top * (1 + pa_margin), noise_trace, n_rows,
-                      n_cols)[0]
+    """Whether the parallel analysis of the spectrum ``lam`` may scale its edge by the dispersion
+    (:func:`_parallel_analysis`), and so read :class:`LevelHalves`: a full spectrum (at least 8 values, the
+    Marchenko-Pastur bulk's), not counts at unit gain, and not one whose every eigenvalue passed on few values."""
+    m = min(n_rows, n_cols)
+    lam = np.sort(np.asarray(lam, dtype=float))[::-1][:m]
+    if m < 8 or len(lam) < m or not noise_trace > 0:
+        return False
+    thr = noise_top * (1 + pa_margin)
+    if np.count_nonzero(lam > thr) >= m and _each_its_own(lam):
+        return False
+    return not _unit_gain(lam, thr, noise_trace, n_rows, n_cols)[0]
+
+
+def _each_its_own(lam: np.ndarray) -> bool:
+    """Whether a spectrum whose every eigenvalue passed the unit-gain edge can be read as that many components: on
+    few values, where each pixel may hold a spectrum of its own (8-11 pixels of distinct spectra at unit gain, a
+    review: rank 8-11, read as a gain 1), not above :data:`ALL_PASSED_MAX`. Above it, the noise is above the counts'
+    everywhere: a gain over sparse counts (EELS at 200 counts/pixel over 256 channels, 6 units per electron: 256 of
+    256), whose dispersion is then measured."""
+    return len(lam) <= ALL_PASSED_MAX
 
 
 def _unit_gain(lam: np.ndarray, thr: float, noise_trace: float, n_rows: int, n_cols: int):
@@ -322,10 +339,8 @@ def _parallel_analysis(lam: np.ndarray, noise_top: float, pa_margin: float, nois
     g = dispersion(lam, r, noise_trace, n_rows, n_cols)
     pa["noise_trace"] = float(noise_trace)
     pa["dispersion"] = g
-    if not np.isfinite(g) and mp is None:  # every eigenvalue passed, and no bulk to measure the noise by
+    if not np.isfinite(g) and (mp is None or _each_its_own(lam)):  # every eigenvalue passed (no rest to measure)
         return r, pa
-    # where every eigenvalue of the full spectrum passed (g NaN: no rest), the noise is above the counts' everywhere:
-    # a gain over sparse counts (EELS at 200 counts/pixel over 256 channels, 6 units per electron: 256 of 256)
     unit, _, r_scaled = _unit_gain(lam, thr, noise_trace, n_rows, n_cols)
     if unit:
         return r, pa
