@@ -335,7 +335,7 @@ def _warn_if_denser(vs: np.ndarray, pos: np.ndarray, thr: float, min_distance: f
 @operation("trace_atoms", check={"min_distance": check_min_distance, "smooth": check_smooth,
                                    "threshold": check_threshold,
                                    "exclude_border": lambda v: check_count("exclude_border", v, "samples from a face",
-                                                                           minimum=0)})
+                                                                           minimum=0, optional=True)})
 def trace_atoms(vol: Signal, min_distance: float = 4.0, smooth: float = 0.75, threshold: float | None = None,
                 exclude_border: int = 1) -> Signal:
     """The atoms of a volume Signal as a table Signal ``(n_atoms, 4)``: navigation axis ``atom``, signal axis
