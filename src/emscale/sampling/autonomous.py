@@ -47,6 +47,8 @@ from .slads import (
     _budget,
     _SavedResult,
     batch_positions,
+    check_batch_size,
+    check_budget,
     check_init_fraction,
     check_reference,
     keep_partial,
@@ -428,8 +430,7 @@ def autonomous_si(microscope: Microscope, n_phases: int, *, budget: int | None =
     "n_phases": lambda v: check_count("n_phases", v, "phases"), "k": lambda v: check_count("k", v),
     "patience": lambda v: check_count("patience", v), "seed": check_seed,
     "n_components": lambda v: check_count("n_components", v, optional=True),
-    "batch_size": lambda v: check_count("batch_size", v, "positions per step", optional=True),
-    "budget": lambda v: check_count("budget", v, "positions to measure", optional=True)})
+    "batch_size": check_batch_size, "budget": check_budget})
 def autonomous_spectrum_imaging(s: Signal, n_phases: int, *, fraction: float | None = 0.25, budget: int | None = None,
                                 init_fraction: float = 0.05, batch_size: int | None = None,
                                 n_components: int | None = None, k: int = 8, explore: float = 0.3,

@@ -271,7 +271,7 @@ def _budget(n_pixels: int, budget, fraction) -> int:
     if budget is None:  # a fraction under half a position was refused as "budget must be at least 1, got 0"
         budget = max(1, int(round(check_fraction(fraction) * n_pixels)))
     else:
-        check_count("budget", budget, "positions to measure")
+        check_budget(budget)
     budget = int(budget)
     if budget > n_pixels:
         raise ValueError(f"budget {budget} exceeds the scan size ({n_pixels} positions)")
@@ -280,12 +280,22 @@ def _budget(n_pixels: int, budget, fraction) -> int:
     return budget
 
 
+def check_budget(budget) -> None:
+    """A scan's budget: None (a fraction gives it) or a whole number of positions >= 1."""
+    if budget is not None:
+        check_count("budget", budget, "positions to measure")
+
+
+def check_batch_size(batch_size) -> None:
+    """Positions measured per step: None (the default) or a whole number >= 1."""
+    if batch_size is not None:
+        check_count("batch_size", batch_size, "positions per step")
+
+
 def batch_positions(batch_size, default: int) -> int:
     """Positions per step: ``batch_size`` (a whole number >= 1), or ``default`` for None."""
-    if batch_size is None:
-        return default
-    check_count("batch_size", batch_size, "positions per step")
-    return int(batch_size)
+    check_batch_size(batch_size)
+    return default if batch_size is None else int(batch_size)
 
 
 def check_init_fraction(init_fraction) -> float:
@@ -584,9 +594,7 @@ def model_file(name, history) -> ERDModel:
 
 @operation("dynamic_sampling", record={"model": lambda v, args: _model(v, args.get("s")).to_dict()},
            files={"model": model_file}, before_recorded=lambda params: {"denoise": False},
-           check={"seed": check_seed,
-                  "batch_size": lambda v: check_count("batch_size", v, "positions per step", optional=True),
-                  "budget": lambda v: check_count("budget", v, "positions to measure", optional=True)})
+           check={"seed": check_seed, "batch_size": check_batch_size, "budget": check_budget})
 def dynamic_sampling(s: Signal, model: dict | str, fraction: float | None = 0.2, budget: int | None = None,
                      batch_size: int | None = None, init_fraction: float = 0.02, stop_erd: float | None = None,
                      stop_ratio: float | None = None, explore: float = 0.0, noise_dose: float | None = None,
