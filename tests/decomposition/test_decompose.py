@@ -103,6 +103,35 @@ def test_a_method_option_given_to_a_method_that_does_not_take_it_is_an_error():
         decompose(s, "mcr", fit_pixels=100)
 
 
+@pytest.mark.parametrize(("options", "said"), [
+    ({"method": "pca", "solver": "randomized", "n_iter": -1},  # ran as 0 power iterations, said nowhere
+     "n_iter must be a whole number >= 0 (power iterations of the randomized solver) or None, got -1"),
+    ({"method": "pca", "solver": "randomized", "oversample": -1},  # sketched k - 1 columns
+     "oversample must be a whole number >= 0 (extra columns of the randomized sketch), got -1"),
+    ({"method": "nmf", "max_iter": -1},  # no update at all
+     "max_iter must be a whole number >= 1 (iterations; 0 or None: the method's default), got -1"),
+    ({"method": "ica", "max_iter": -1}, "max_iter must be a whole number >= 1"),
+    ({"method": "mcr", "max_iter": -1}, "max_iter must be a whole number >= 1"),  # was a bare IndexError
+    ({"method": "nmf", "max_iter": 2.5}, "max_iter must be a whole number >= 1 (iterations; 0 or None: the method's "
+                                         "default), got 2.5"),
+])
+def test_a_negative_count_of_iterations_or_columns_is_refused_before_the_data_are_read(options, said):
+    s = em.Signal(np.random.default_rng(0).poisson(50, (8, 8, 64)).astype(np.uint16))
+    read = []
+    with pytest.raises(ValueError) as exc:
+        decompose(s, n_components=2, progress=lambda *a: read.append(a), **options)
+    assert said in str(exc.value) and "\n" not in str(exc.value) and read == []
+
+
+def test_no_power_iteration_and_no_oversampling_still_run_and_zero_iterations_still_mean_the_default():
+    from emscale.decomposition._method import configured
+
+    s = em.Signal(np.random.default_rng(0).poisson(50, (8, 8, 64)).astype(np.uint16))
+    d = decompose(s, n_components=2, solver="randomized", n_iter=0, oversample=0)
+    assert d.info["power_iterations"] == 0 and d.factors.data.shape == (2, 64)
+    assert configured("nmf", max_iter=0).max_iter == 1000 and configured("mcr", max_iter=1).max_iter == 1
+
+
 def test_every_registered_method_declares_its_options_and_decompose_takes_them():
     from emscale.core import registry
     from emscale.decomposition._method import METHODS, Method

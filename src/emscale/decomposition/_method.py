@@ -28,11 +28,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..core.errors import check_count
 from ._matrix import DataMatrix
 
 METHODS: dict[str, type[Method]] = {}  # name -> class
 
 ZERO_MEANS_DEFAULT = ("max_iter", "tol")  # decompose has always read 0 as "the method's default" for these
+# options that count iterations, checked for every method that declares them (:meth:`Method.__init__`): max_iter=-1
+# ran NMF and ICA for no iteration at all, said nowhere, and MCR failed with a bare IndexError
+ITERATION_COUNTS = ("max_iter",)
 
 
 def register(cls: type[Method]) -> type[Method]:
@@ -147,6 +151,9 @@ class Method:
             if v is None or (opt in ZERO_MEANS_DEFAULT and not v):
                 v = default
             setattr(self, opt, bool(v) if isinstance(default, bool) else v)
+        for opt in ITERATION_COUNTS:
+            if opt in self.options:
+                check_count(opt, getattr(self, opt), "iterations; 0 or None: the method's default")
         self.validate()
 
     @property

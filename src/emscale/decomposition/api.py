@@ -9,13 +9,13 @@ from typing import Literal
 
 import numpy as np
 
-from ..core.errors import DataError, check_not_complex, check_seed
+from ..core.errors import DataError, check_count, check_not_complex, check_seed
 from ..core.registry import operation
 from ..core.signal import Signal, is_sparse_scan, measured_mask
 from . import ica, mcr, nmf, pca, vca  # noqa: F401 -- each registers its method (a new method: add its module)
 from ._matrix import DataMatrix, saturation_ceiling
 from ._method import METHODS as _TABLE
-from ._method import Context, Method, configured, option_as_run, option_before_recorded
+from ._method import Context, Method, configured, method_class, option_as_run, option_before_recorded
 from .energy_shift import CHANCE_TAIL, SHIFT_SHARE, chance_share, chance_tail, shift_note, shift_share
 from .hot_channels import SPIKE_RATIO, find_hot_channels
 from .map_groups import pure_pixels_refused, refit_on_map_groups
@@ -50,9 +50,34 @@ def _mask_numbers(mask):
     return mask.to_numpy() if isinstance(mask, Signal) else mask
 
 
+def check_n_iter(n_iter) -> None:
+    """The randomized solver's power iterations: None (until the subspace settles) or a whole number >= 0 (0: the
+    range finder alone); -1 ran as 0, said nowhere."""
+    check_count("n_iter", n_iter, "power iterations of the randomized solver", minimum=0, optional=True)
+
+
+def check_oversample(oversample) -> None:
+    """The randomized solver's extra columns: a whole number >= 0; -1 sketched one column fewer than the
+    components asked for, said nowhere."""
+    check_count("oversample", oversample, "extra columns of the randomized sketch", minimum=0)
+
+
+def _check_option(option: str):
+    """The declared check of a method option: the option alone, given to the step's method as the run gives it --
+    the default method where the step names none (an option of the default method's was refused only when its step
+    ran). An unknown method is the check of ``method``'s to say, once."""
+
+    def check(value, arguments: dict) -> None:
+        if method_class(arguments.get("method", "")) is not None:
+            configured(arguments["method"], **{option: value})
+
+    return check
+
+
 @operation("decompose", method=True, result_name="{method}",
-           check={"method": lambda v, a: configured(v, **{o: a.get(o) for o in _OPTIONS}),
-                  "n_components": check_n_components, "seed": check_seed},
+           check={"method": lambda v: configured(v), **{o: _check_option(o) for o in _OPTIONS},
+                  "n_components": check_n_components, "seed": check_seed, "n_iter": check_n_iter,
+                  "oversample": check_oversample},
            record={**{o: option_as_run(o) for o in _OPTIONS},
                    **{m: (lambda v, _: _mask_numbers(v)) for m in ("navigation_mask", "signal_mask")}},
            before_recorded=option_before_recorded)
@@ -157,6 +182,8 @@ def decompose(
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
     check_seed(seed)  # before the work: a wrong seed failed only at the end
+    check_n_iter(n_iter)
+    check_oversample(oversample)
     check_not_complex(repr(s), s.dtype, "decompose needs real data: take their modulus or real part first")
     eds, eds_reason = eds_kind(s.signal_type, s.sig_axes[0] if s.sig_ndim == 1 else None)
     kind_info = {"eds": eds, "eds_reason": eds_reason}
