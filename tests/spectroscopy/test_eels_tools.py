@@ -171,6 +171,23 @@ def test_thickness_window_forms(rng):
     np.testing.assert_allclose(a, c)
 
 
+def test_a_smoothing_window_of_no_channels_or_a_negative_order_is_refused_by_name(rng):
+    # window_length 0 and -3 ran unsmoothed, as 1 does, said nowhere; polyorder -1 failed in the pass with numpy's
+    # "expected deg >= 0"
+    s, _, _ = low_loss(rng, shape=(2, 3), noise=False)
+    read = []
+    for op in (eels.elastic_threshold, eels.thickness):
+        for bad in (0, -3, 2.5):
+            with pytest.raises(DataError, match=r"^window_length must be a whole number >= 1 \(channels of the "
+                               rf"Savitzky-Golay smoothing; 1: unsmoothed\), got {bad}$"):
+                op(s, window_length=bad, progress=lambda *a: read.append(a))
+        with pytest.raises(DataError, match=r"^polyorder must be a whole number >= 0 .* got -1$"):
+            op(s, polyorder=-1, progress=lambda *a: read.append(a))
+    assert read == []  # refused before any pass
+    # a window of one channel is no smoothing, as before: the same numbers as a window no longer than polyorder
+    np.testing.assert_array_equal(eels.thickness(s, window_length=1).data, eels.thickness(s, polyorder=5).data)
+
+
 @pytest.mark.peer
 def test_thickness_matches_exspy(rng):
     exspy = pytest.importorskip("exspy")

@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.axes import Axis
-from ..core.errors import AxisError, DataError, warn_caller
+from ..core.errors import AxisError, DataError, check_count, warn_caller
 from ..core.registry import as_step, operation
 from ..core.signal import Signal, derive
 from ..engine import Pass, run_pass, values_and_count
@@ -480,6 +480,18 @@ def align_zero_loss(
 # ---------------------------------------------------------------------------------------------------------
 # thickness (log-ratio)
 # ---------------------------------------------------------------------------------------------------------
+def check_window_length(window_length) -> None:
+    """The Savitzky-Golay window of the ZLP's end, in channels: a whole number >= 1 (made odd, cut to the axis; one
+    of ``polyorder`` channels or fewer leaves the spectra unsmoothed). 0 and -3 ran unsmoothed, said nowhere."""
+    check_count("window_length", window_length, "channels of the Savitzky-Golay smoothing; 1: unsmoothed")
+
+
+def check_polyorder(polyorder) -> None:
+    """The Savitzky-Golay polynomial's order: a whole number >= 0 (-1 failed deep in the pass with numpy's
+    "expected deg >= 0")."""
+    check_count("polyorder", polyorder, "order of the Savitzky-Golay polynomial", minimum=0)
+
+
 def _threshold_index(y: np.ndarray, window_length: int, polyorder: int, i0: int, i1: int,
                      last: int | None = None) -> np.ndarray:
     """Per row: index of the first local minimum after the ZLP (end of the elastic peak); -1 when none, or when
@@ -506,7 +518,7 @@ def _threshold_index(y: np.ndarray, window_length: int, polyorder: int, i0: int,
     return np.where(found, np.argmax(rising, axis=1), -1)
 
 
-@operation("elastic_threshold")
+@operation("elastic_threshold", check={"window_length": check_window_length, "polyorder": check_polyorder})
 def elastic_threshold(
     s: Signal,
     signal_range: Sequence[float] | None = None,
@@ -517,14 +529,16 @@ def elastic_threshold(
 ) -> Signal:
     """Energy of the first intensity minimum after the zero-loss peak of every spectrum (end of the ZLP).
 
-    The spectra are smoothed with a Savitzky-Golay filter (``window_length``, ``polyorder``; derivative from
-    the same filter); the search starts once the smoothed intensity has fallen below half the ZLP maximum (at
-    the maximum when it never does) and stops at the first channel where the derivative is no longer
-    negative. NaN where no minimum is found or the spectrum has no distinct zero-loss peak
-    (:func:`estimate_zero_loss_position`).
+    The spectra are smoothed with a Savitzky-Golay filter (``window_length`` channels, made odd, ``polyorder``;
+    derivative from the same filter; a window of ``polyorder`` channels or fewer: unsmoothed); the search starts
+    once the smoothed intensity has fallen below half the ZLP maximum (at the maximum when it never does) and stops
+    at the first channel where the derivative is no longer negative. NaN where no minimum is found or the spectrum
+    has no distinct zero-loss peak (:func:`estimate_zero_loss_position`).
     ``signal_range`` restricts the search for the ZLP maximum. Returns a navigation-map Signal (energy units).
     ``executor``, ``progress``: passed to :func:`emscale.engine.run_pass`.
     """
+    check_window_length(window_length)
+    check_polyorder(polyorder)
     ax = _energy_axis(s)
     i0, i1, last = _zlp_search(ax, signal_range, "the elastic threshold")
 
@@ -538,7 +552,8 @@ def elastic_threshold(
     return _nav_signal(s, thr, "elastic threshold", f"energy ({ax.units})")
 
 
-@operation("thickness", record={"zlp_window": lambda v, a: _as_map(v) if isinstance(v, Signal) else v})
+@operation("thickness", record={"zlp_window": lambda v, a: _as_map(v) if isinstance(v, Signal) else v},
+           check={"window_length": check_window_length, "polyorder": check_polyorder})
 def thickness(
     s: Signal,
     zlp_window=None,
@@ -566,6 +581,8 @@ def thickness(
     (float64).
     ``executor``, ``progress``: passed to :func:`emscale.engine.run_pass`.
     """
+    check_window_length(window_length)  # in every mode, as a recipe's check does: the default mode's smoothing
+    check_polyorder(polyorder)
     ax = _energy_axis(s)
     n = ax.size
     src = _source(s)
