@@ -166,6 +166,19 @@ def estimate_shifts(s: Signal, signal_range: Sequence[float] | None = None, max_
     return _estimate_shifts(s, signal_range, max_shift, executor, progress)[0]
 
 
+def check_max_shift(max_shift, units: str = "") -> None:
+    """The largest shift looked for: a finite number > 0 in the axis's ``units``, or None (a twentieth of the
+    range's channels)."""
+    if max_shift is not None:
+        check_positive("align_spectra: max_shift", max_shift,
+                       f"{units or 'axis units'}; None: a twentieth of the range")
+
+
+def check_smooth(smooth) -> None:
+    """The shift map's Gaussian: a finite number > 0 (pixels), or None (each spectrum's own shift)."""
+    check_positive("align_spectra: smooth", smooth, "pixels of the shift map's Gaussian", optional=True)
+
+
 def _estimate_shifts(s, signal_range, max_shift, executor, progress) -> tuple[np.ndarray, int]:
     """:func:`estimate_shifts` and the number of spectra not estimated for NaN or inf inside the range."""
     ax = _axis(s)
@@ -174,8 +187,7 @@ def _estimate_shifts(s, signal_range, max_shift, executor, progress) -> tuple[np
     if max_shift is None:
         max_lag = max(MIN_DEFAULT_SHIFT, n // DEFAULT_SHIFT_PART)
     else:
-        check_positive("align_spectra: max_shift", max_shift,
-                       f"{ax.units or 'axis units'}; None: a twentieth of the range")
+        check_max_shift(max_shift, ax.units)
         max_lag = int(max(1, np.ceil(max_shift / abs(ax.scale) - 1e-9)))
     max_lag = min(max_lag, (n - 5) // 2)  # the stretch compared keeps at least 3 channels
     if max_lag < 1:
@@ -213,7 +225,7 @@ def _smoothed(shifts: np.ndarray, finite: np.ndarray, sigma: float) -> np.ndarra
     return normalised_convolution(shifts, finite, sigma)[0]
 
 
-@operation("align_spectra", not_recorded=("also_align",))
+@operation("align_spectra", not_recorded=("also_align",), check={"max_shift": check_max_shift, "smooth": check_smooth})
 def align_spectra(
     s: Signal,
     signal_range: Sequence[float] | None = None,
@@ -249,7 +261,7 @@ def align_spectra(
     :func:`emscale.engine.run_pass`.
     """
     check_interpolation(interpolation, "align_spectra")  # before the two passes that estimate the shifts
-    check_positive("align_spectra: smooth", smooth, "pixels of the shift map's Gaussian", optional=True)
+    check_smooth(smooth)
     if s.nav_ndim == 0 or int(np.prod(s.nav_shape)) < 2:
         raise DataError(f"align_spectra: {s!r} is a single spectrum; there is nothing to align it to")
     ax = _axis(s)
