@@ -179,7 +179,7 @@ def choose_on_runs(y, mask, reconstruct, crop, seed=0) -> tuple[float, dict]:
     of whole runs are hidden (:func:`_run_folds`), each reconstructed both ways, and the share is the least-squares
     one over the pooled hidden pixels (a stacked blend), clipped to [0, 1]: 0 interpolates, 1 keeps the prior.
     ``reconstruct(y, mask)``: the prior's reconstruction with the settings already chosen."""
-    from .baselines import biharmonic
+    from .biharmonic import symmetric_biharmonic
 
     mc, yc = mask[crop], y[crop]
     if _runs(mc) < MIN_RUNS:
@@ -190,7 +190,7 @@ def choose_on_runs(y, mask, reconstruct, crop, seed=0) -> tuple[float, dict]:
     for fit, hidden in folds:
         yfit = np.where(fit, yc, 0.0)
         d_prior = reconstruct(yfit, fit)[hidden] - yc[hidden]
-        d_interp = biharmonic(yfit, fit)[hidden] - yc[hidden]
+        d_interp = symmetric_biharmonic(yfit, fit)[hidden] - yc[hidden]
         e_prior += float(d_prior @ d_prior)
         e_interp += float(d_interp @ d_interp)
         cross += float(d_prior @ d_interp)
@@ -326,7 +326,7 @@ def choose_interpolation(y, mask, far, distances, reconstruct, crop, seed=0) -> 
     plus the reach; at most a quarter of the crop) are hidden where the scan measured least densely (:func:`_discs`),
     the crop is reconstructed both ways without them, and the hidden measured pixels as far from what is left as the
     far gaps are predicted (discs half as wide, down to twice the reach, where none fits)."""
-    from .baselines import biharmonic
+    from .biharmonic import symmetric_biharmonic
 
     r_far = reach(float(np.mean(mask)))
     widest = float(distances.max())  # the farthest unmeasured pixel
@@ -344,7 +344,7 @@ def choose_interpolation(y, mask, far, distances, reconstruct, crop, seed=0) -> 
         return False, info
     yc = np.where(fit, y[crop], 0.0)
     e_prior = float(np.mean((reconstruct(yc, fit)[scored] - y[crop][scored]) ** 2))
-    e_interp = float(np.mean((biharmonic(yc, fit)[scored] - y[crop][scored]) ** 2))
+    e_interp = float(np.mean((symmetric_biharmonic(yc, fit)[scored] - y[crop][scored]) ** 2))
     use = e_interp < e_prior
     info.update(prior_mse=round(e_prior, 6), interpolation_mse=round(e_interp, 6))
     info["why"] = (f"hidden discs predicted {'better' if use else 'worse'} by biharmonic interpolation "
