@@ -70,8 +70,10 @@ def test_nnls_steps_never_raise_the_loss():
 def test_a_step_recorded_before_the_stop_on_rise_replays_without_it():
     from emscale.decomposition._method import option_before_recorded
 
-    assert option_before_recorded({"method": "mcr"}) == {"stop_on_rise": False}
-    assert option_before_recorded({"method": "mcr", "stop_on_rise": True}) == {}
+    assert option_before_recorded({"method": "mcr"}) == {"stop_on_rise": False, "exact_refit": False}
+    # recorded with the stop, before the exact refit: the clipped refit alone, as that run judged its rotation
+    assert option_before_recorded({"method": "mcr", "stop_on_rise": True}) == {"exact_refit": False}
+    assert option_before_recorded({"method": "mcr", "stop_on_rise": True, "exact_refit": True}) == {}
 
 
 def test_nnls_gram_equals_scipy_nnls_row_by_row():
