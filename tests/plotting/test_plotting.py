@@ -366,3 +366,16 @@ def test_the_eds_zero_energy_peak_runs_off_the_top_of_a_spectrum_fitted_to_the_l
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # matplotlib: "Attempting to set identical low and high ylims"
         assert only.plot().axes[0].get_ylim()[1] > 800
+
+
+def test_a_spectrum_of_one_value_is_a_point_on_its_channels_width():
+    """The classic EELS workflow summed to one position (``inav[0:1, :].isig[...].sum(axis=(1, -1))`` of the real
+    2 x 2 map) is a spectrum of one value: its line drew nothing, and its equal limits got matplotlib's "identical
+    low and high xlims" warning."""
+    s = em.Signal(np.array([4069.8]), axes=[em.Axis("y", 1, scale=0.5, offset=2.0, units="nm")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ax = s.plot().axes[0]
+    assert ax.get_xlim() == (1.75, 2.25)
+    (line,) = ax.lines
+    assert line.get_marker() == "o" and list(line.get_ydata()) == [4069.8]

@@ -263,10 +263,17 @@ def _spectrum(ax, x_axis, y, label_y, title, marks, norm="linear", signal_type="
     if norm == "log":
         y = _positive_only(y, "spectrum")
         ax.set_yscale("log")
+    low, high = x_axis.low, x_axis.high
+    if x_axis.size == 1:
+        # one value (a profile summed to one position): a line of one point draws nothing, and equal limits got
+        # matplotlib's "identical low and high xlims" warning. A marker, on the channel's width
+        line_kw = {"marker": "o", **line_kw}
+        half = abs(float(x_axis.scale)) / 2
+        low, high = low - half, high + half
     ax.plot(x_axis.values, y, **line_kw)
     ax.set_xlabel(axis_label(x_axis))
     ax.set_ylabel(label_y)
-    ax.set_xlim(x_axis.low, x_axis.high)
+    ax.set_xlim(low, high)
     if norm != "log":
         fit_above_zero_peak(ax, x_axis, y, signal_type)
     if title:
