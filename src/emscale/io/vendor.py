@@ -448,7 +448,9 @@ def signal_from_dict(d: dict, history: list[dict] | None = None, lazy: bool = Fa
             raise FileFormatError(f"unsupported reader post-processing step: {exc}") from exc
     _trim_per_frame(s.metadata, d.get("mapping"), int(np.prod([a.size for a in s.nav_axes], dtype=np.int64)))
     if lazy:
-        s = s.as_lazy()  # a no-op for the readers that already give dask; default_chunks for the others
+        # a no-op for the readers that already give dask; default_chunks for the others, over the reader's array
+        # itself (no one else holds it): a copy took twice the memory
+        s = s.as_lazy(copy=False)
     s.history = list(history or [])  # the reader's own reshaping is part of reading, not a user step
     if not s.signal_type and s.sig_ndim == 2 and s.nav_ndim == 0:
         s.signal_type = "image"
