@@ -194,6 +194,28 @@ def test_lazy_velox_eds_cube_is_the_eager_one_and_converts_in_the_memory_of_load
     assert c.history[0]["params"] == {"lazy": True, "index": 17}
 
 
+def test_lazy_velox_eds_cube_above_the_dense_budget_stays_sparse(velox_emd, monkeypatch):
+    """The lazy read reads the EDS stream densely only where the dense cube is within DENSE_STREAM_BUDGET: a big
+    map (1024 x 1024 x 4096 uint16: 8 GiB) stays RosettaSciIO's sparse array (40 bytes a count). The real cube
+    (134 MB) with the budget one byte under it keeps the six streams' sparse arrays; at its size exactly, none."""
+    import sparse
+
+    from emscale.io import vendor
+
+    def sparse_arrays(s) -> int:
+        return sum(isinstance(v, sparse.COO) for v in s.data.__dask_graph__().values())
+
+    cube = 128 * 128 * 4096 * 2
+    monkeypatch.setattr(vendor, "DENSE_STREAM_BUDGET", cube)
+    assert sparse_arrays(em.load(velox_emd, index=17, lazy=True)) == 0
+    monkeypatch.setattr(vendor, "DENSE_STREAM_BUDGET", cube - 1)
+    lz = em.load(velox_emd, index=17, lazy=True)
+    assert lz.is_lazy and lz.shape == (128, 128, 4096) and sparse_arrays(lz) == 6
+    got = lz.to_numpy()
+    assert got.dtype == np.uint16 and int(got.sum()) == 11093
+    assert np.array_equal(got, em.load(velox_emd, index=17).data)
+
+
 def test_index_and_signal_type_must_agree(real_dir):
     """Given both, signal_type was ignored: index 0 of the bcf (an image) came back for signal_type="EDS_SEM"."""
     from emscale.core.errors import FileFormatError

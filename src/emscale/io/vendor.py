@@ -158,8 +158,8 @@ def read_vendor(path: Path, lazy: bool = False, **reader_kwargs) -> list[dict]:
 
 
 def _read(plugin: dict, reader, path: Path, lazy: bool, reader_kwargs: dict) -> list[dict]:
-    """``reader(path, lazy=lazy, **reader_kwargs)``; a lazy read of a Velox .emd reads its spectrum stream as the
-    eager read does (:func:`_velox_dense_stream`)."""
+    """``reader(path, lazy=lazy, **reader_kwargs)``; a lazy read of a Velox .emd whose spectrum image is small reads
+    its spectrum stream as the eager read does (:func:`_velox_dense_stream`)."""
     if lazy and plugin["name"] == "EMD" and reader_kwargs.get("sum_frames", True) is not False:
         dicts = _velox_dense_stream(path, reader_kwargs)
         if dicts is not None:
@@ -167,18 +167,50 @@ def _read(plugin: dict, reader, path: Path, lazy: bool, reader_kwargs: dict) -> 
     return reader(str(path), lazy=lazy, **reader_kwargs)
 
 
+# The most a lazy read of a Velox .emd allocates to read its EDS spectrum stream densely (see _velox_dense_stream).
+# A constant, not a share of the free memory: which path a file takes, and so the time and memory of reading it,
+# is then the same on every machine and every run. 1 GiB: the eager load of such a cube allocates it anyway, and
+# a lazy save of it adds one partition (16 MiB); a cube above it (a 1024 x 1024 x 4096 uint16 map: 8 GiB) is what
+# a lazy read is for, and stays RosettaSciIO's sparse array (40 bytes a count: 0.8 GB for 20 counts a pixel).
+DENSE_STREAM_BUDGET = 2**30
+
+
+def _velox_stream_bytes(f, reader_kwargs: dict) -> int | None:
+    """At most the bytes of the spectrum image(s) RosettaSciIO's eager read of the open Velox file ``f`` allocates
+    (frames summed): the largest image's scan shape x the largest stream's channels (rebinned) x the item size,
+    once or for each stream (``sum_EDS_detectors=False``). From the file's headers, before anything is read: the
+    reader takes the scan shape from an image and the channels and dtype from each stream's acquisition settings.
+    None where a header is not as Velox 11 writes it."""
+    import json
+
+    try:
+        streams = [f["Data/SpectrumStream"][k] for k in f["Data/SpectrumStream"]]
+        settings = [json.loads(bytes(g["AcquisitionSettings"][0]).decode("utf-8")) for g in streams]
+        pixels = max(int(np.prod(f["Data/Image"][k]["Data"].shape[:-1])) for k in f["Data/Image"])
+        channels = max(int(a["bincount"]) for a in settings) // int(reader_kwargs.get("rebin_energy", 1))
+        itemsize = max(np.dtype(reader_kwargs.get("SI_dtype") or a["StreamEncoding"]).itemsize for a in settings)
+    except Exception:  # noqa: BLE001 - a header missing or of another shape: the caller reads as asked
+        return None
+    cubes = 1 if reader_kwargs.get("sum_EDS_detectors", True) else len(streams)
+    return cubes * pixels * channels * itemsize
+
+
 def _velox_dense_stream(path: Path, reader_kwargs: dict) -> list[dict] | None:
     """RosettaSciIO's lazy read of a Velox .emd, but for its EDS spectrum stream, read as its eager read does:
-    the same signals in the same order. None where the file is no Velox file with a spectrum stream (or
-    RosettaSciIO's reader class is not where 0.15 has it): the caller then reads as asked.
+    the same signals in the same order. None where the file is no Velox file with a spectrum stream, where the dense
+    spectrum image would take more than :data:`DENSE_STREAM_BUDGET`, or where RosettaSciIO's reader class is not
+    where 0.15 has it: the caller then reads as asked (the stream as a sparse array).
 
-    RosettaSciIO's lazy read of the stream is lazy in name only: it holds the whole stream and a sparse COO array of
-    it in memory (int64 coordinates and values: 40 bytes a count, where the dense cube takes 2 bytes a channel),
-    compiles sparse's indexing with numba in every process (6 s), and densifies each partition in int64. `emscale
-    convert` of the real 128 x 128 x 4096 EDS cube took 12.7 s and 813 MB, its eager load and save 4.7 s and
-    407 MB. Read densely (the reader's own cached kernel, in the stream's dtype), the cube is wrapped lazily by
-    ``signal_from_dict``. Not by ``select_type="spectrum_image"``: RosettaSciIO then takes the spectrum image's
-    shape from the first image, not the last (the real file's cube came out 16 x 20, the shape of an EELS map)."""
+    RosettaSciIO's lazy read of the stream holds the whole stream and a sparse COO array of it in memory (int64
+    coordinates and values: 40 bytes a count, where the dense cube takes 2 bytes a channel), compiles sparse's
+    indexing with numba in every process (5 s, in dask's ``from_array`` of the COO array, before the reader
+    returns), and densifies each partition in int64. `emscale convert` of the real 128 x 128 x 4096 EDS cube took
+    12.7 s and 813 MB, its eager load and save 4.7 s and 407 MB. Read densely (the reader's own cached kernel, in
+    the stream's dtype), the cube is wrapped lazily by ``signal_from_dict``. Not by densifying the lazy read's
+    array afterwards: the read itself took 4.9 s, the compile already paid. Hence RosettaSciIO's private reader
+    class, with its one step made eager, and only under the budget. Not by ``select_type="spectrum_image"``:
+    RosettaSciIO then takes the spectrum image's shape from the first image, not the last (the real file's cube
+    came out 16 x 20, the shape of an EELS map)."""
     import inspect
 
     import h5py
@@ -192,7 +224,12 @@ def _velox_dense_stream(path: Path, reader_kwargs: dict) -> list[dict] | None:
     except Exception:  # noqa: BLE001 - not HDF5, damaged: the reader's own error names it
         return None
     data = f.get("Data")
-    if not ("Version" in f and isinstance(data, h5py.Group) and "Image" in data and "SpectrumImage" in data):
+    if not ("Version" in f and isinstance(data, h5py.Group) and "Image" in data and "SpectrumImage" in data
+            and "SpectrumStream" in data):
+        f.close()
+        return None
+    dense = _velox_stream_bytes(f, reader_kwargs)
+    if dense is None or dense > DENSE_STREAM_BUDGET:
         f.close()
         return None
 
