@@ -16,6 +16,7 @@ import numpy as np
 from . import codec
 from .axes import Axis, shape_notation
 from .errors import AxisError, DataError, check_count, is_number
+from .held import held_dask
 from .history import unrecorded_entry
 from .intsum import SumOverflow, checked_sum
 from .registry import operation, recording, register_host
@@ -321,14 +322,19 @@ class Signal:
             return self
         return _derived(self, self.to_numpy(), self._axes)
 
-    def as_lazy(self, chunks=None) -> Signal:
-        """A dask-backed view of this signal, chunked along navigation with whole spectra per chunk."""
+    def as_lazy(self, chunks=None, copy: bool = True) -> Signal:
+        """A dask-backed view of this signal, chunked along navigation with whole spectra per chunk.
+
+        ``copy=False``: the dask array reads this signal's numpy array itself, not a copy of it (half the memory;
+        passes read views of it, as they do of an eager signal's), and an in-place edit of it shows through."""
         import dask.array as da
 
         if self.is_lazy:
             return self
         if chunks is None:
             chunks = default_chunks(self.shape, self.dtype, self.nav_ndim)
+        if not copy and type(self._data) is np.ndarray:
+            return _derived(self, held_dask(self._data, chunks), self._axes)
         return _derived(self, da.from_array(self._data, chunks=chunks), self._axes)
 
     def to_xarray(self):

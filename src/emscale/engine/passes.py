@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import AxisError, check_progress
+from ..core.held import held_array
 from .executors import Executor, as_executor, runs_here
 from .progress import ProgressBar
 
@@ -139,6 +140,9 @@ def read_block(source, rows: slice, axis: int = 0) -> np.ndarray:
         index = rows if k == 0 else (slice(None),) * k + (rows,)
     if isinstance(source, np.ndarray):
         return source[index]
+    held = held_array(source)
+    if held is not None:  # a lazy signal of numbers already in memory: a view, not a copy concatenated from chunks
+        return held[index]
     block = source[index]
     if hasattr(block, "compute"):  # dask: read inside this worker, do not nest thread pools
         return np.asarray(block.compute(scheduler="synchronous"))
