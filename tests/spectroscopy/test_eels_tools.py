@@ -186,6 +186,10 @@ def test_a_smoothing_window_of_no_channels_or_a_negative_order_is_refused_by_nam
     assert read == []  # refused before any pass
     # a window of one channel is no smoothing, as before: the same numbers as a window no longer than polyorder
     np.testing.assert_array_equal(eels.thickness(s, window_length=1).data, eels.thickness(s, polyorder=5).data)
+    # a fixed window never smooths: any value ran there, and still does (a history holding one replays)
+    fixed = eels.thickness(s, zlp_window=(-3.0, 3.0)).data
+    np.testing.assert_array_equal(eels.thickness(s, zlp_window=(-3.0, 3.0), window_length=0, polyorder=-1).data,
+                                  fixed)
 
 
 @pytest.mark.peer

@@ -237,23 +237,6 @@ def test_sizes_and_iterations_that_make_no_volume_are_refused_by_name():
     assert reconstruct_tomogram(ts, method="fbp", thickness=8).data.shape[0] == 8
 
 
-def test_a_partition_of_no_slices_is_refused_by_name_before_the_series_is_read():
-    # 0 and -5 ran as 1 (a partition per slice), said nowhere
-    ang = np.arange(-60, 61, 15.0)
-    ts = tilt_series(project_volume(ellipsoid_phantom(16, seed=0), ang), ang)
-    calls = []
-    for bad in (0, -5, 2.5):
-        with pytest.raises(DataError, match=r"^slices_per_partition must be a whole number >= 1 \(slices of the tilt "
-                           rf"series per partition\) or None, got {bad}$"):
-            reconstruct_tomogram(ts, method="fbp", slices_per_partition=bad, progress=lambda *a: calls.append(a))
-        with pytest.raises(DataError, match="slices_per_partition must be a whole number >= 1"):
-            reconstruct_slices(np.ones((4, 5, 16), np.float32), np.arange(5.0), method="fbp", slices_per_partition=bad,
-                               progress=lambda *a: calls.append(a))
-    assert calls == []  # nothing read
-    one = reconstruct_tomogram(ts, method="fbp", slices_per_partition=1, executor=InlineExecutor()).data
-    assert np.array_equal(one, reconstruct_tomogram(ts, method="fbp", executor=InlineExecutor()).data)
-
-
 def test_angles_in_radians_are_flagged():
     ang = np.arange(-60, 61, 15.0)
     proj = project_volume(ellipsoid_phantom(24, seed=0), ang)

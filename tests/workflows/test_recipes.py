@@ -246,8 +246,6 @@ _DECOMPOSED = "[[step]]\nop = 'decompose'\nname = 'd'\nmethod = 'nmf'\nn_compone
     ("[[step]]\nop = 'elastic_threshold'\nwindow_length = 0", "'window_length' of step 'elastic_threshold': window_"),
     ("[[step]]\nop = 'thickness'\nwindow_length = 0", "'window_length' of step 'thickness': window_length must be"),
     ("[[step]]\nop = 'thickness'\npolyorder = -1", "'polyorder' of step 'thickness': polyorder must be a whole"),
-    ("[[step]]\nop = 'reconstruct_tomogram'\nslices_per_partition = 0",
-     "'slices_per_partition' of step 'reconstruct_tomogram': slices_per_partition must be a whole number >= 1"),
     ("[[step]]\nop = 'align_spectra'\nmax_shift = -1", "'max_shift' of step 'align_spectra': align_spectra: max_sh"),
     ("[[step]]\nop = 'align_spectra'\nsmooth = 0", "'smooth' of step 'align_spectra': align_spectra: smooth must"),
     ("[[step]]\nop = 'rebin'\nscale = [0, 1, 1]", "'scale' of step 'rebin': rebin factor must be a whole number >= 1"),

@@ -552,8 +552,15 @@ def elastic_threshold(
     return _nav_signal(s, thr, "elastic threshold", f"energy ({ax.units})")
 
 
+def _smoothing_check(check):
+    """``check`` of a smoothing option of :func:`thickness`, where its mode smooths (``zlp_window`` None): a fixed
+    window or threshold never reads them, and ran with any value (a recorded history holding one still replays)."""
+    return lambda value, arguments: check(value) if arguments.get("zlp_window") is None else None
+
+
 @operation("thickness", record={"zlp_window": lambda v, a: _as_map(v) if isinstance(v, Signal) else v},
-           check={"window_length": check_window_length, "polyorder": check_polyorder})
+           check={"window_length": _smoothing_check(check_window_length),
+                  "polyorder": _smoothing_check(check_polyorder)})
 def thickness(
     s: Signal,
     zlp_window=None,
@@ -581,8 +588,9 @@ def thickness(
     (float64).
     ``executor``, ``progress``: passed to :func:`emscale.engine.run_pass`.
     """
-    check_window_length(window_length)  # in every mode, as a recipe's check does: the default mode's smoothing
-    check_polyorder(polyorder)
+    if zlp_window is None:  # the mode that smooths (a recipe's check too: _smoothing_check)
+        check_window_length(window_length)
+        check_polyorder(polyorder)
     ax = _energy_axis(s)
     n = ax.size
     src = _source(s)

@@ -35,7 +35,6 @@ from .slicesolver import (
     check_filter,
     check_method,
     check_n_iter,
-    check_slices_per_partition,
     iterations_as_run,
     n_iter_before_recorded,
     series_of,
@@ -89,7 +88,6 @@ def reconstruct_slices(
     series : :func:`.slicesolver.series_of` of these sinograms and parameters, where the caller has it already
         (e.g. from choosing the TV weight): the series is then not read a second time before the slices.
     """
-    check_slices_per_partition(slices_per_partition)  # before the series' pass (slice_solver's)
     one, geom = slice_solver(sinograms, angles, method, n_iter, filter, tv_weight, nonnegative, thickness,
                              axis_shift, backend, executor, series, progress)
     rows = slices_of(slices_per_partition, sinograms.shape[0], geom, executor)
@@ -101,7 +99,7 @@ def reconstruct_slices(
            record={"n_iter": lambda v, a: iterations_as_run(v, a["method"])},
            before_recorded=lambda params: n_iter_before_recorded(params.get("method", "sirt")),
            check={"method": check_method, "n_iter": check_n_iter, "filter": check_filter, "tv_weight": check_tv_weight,
-                  "backend": check_backend, "slices_per_partition": check_slices_per_partition})
+                  "backend": check_backend})
 def reconstruct_tomogram(
     s: Signal, method: str = "sirt", n_iter: int | None = None, filter: str = "ramp",
     tv_weight: float | Literal["auto"] = "auto", nonnegative: bool = True, thickness: int | None = None,
@@ -133,7 +131,6 @@ def reconstruct_tomogram(
     check_n_iter(n_iter, {"method": method})
     check_filter(filter)
     check_backend(backend)
-    check_slices_per_partition(slices_per_partition)
     if scratch is not None and not Path(scratch).is_dir():  # before the reconstruction, not after it
         raise DataError(f"scratch {str(scratch)!r}: no such folder (the folder that holds the slices out of core)")
     meta = tomo_meta(s)

@@ -13,7 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
-from ..core.errors import DataError, check_count, is_number
+from ..core.errors import DataError, is_number
 from ..engine import Pass, run_pass
 from .geometry import ParallelGeometry
 from .projector import BACKENDS, Projector, partition_slices
@@ -126,20 +126,11 @@ def thicker_than_detector(thickness, n_det: int) -> str | None:
             "(pixels), not the axes' units")
 
 
-def check_slices_per_partition(slices_per_partition) -> None:
-    """Slices per engine partition: None (:func:`partition_slices`) or a whole number >= 1; 0 and -5 ran as 1, a
-    partition per slice, said nowhere. A :class:`DataError` naming it."""
-    check_count("slices_per_partition", slices_per_partition, "slices of the tilt series per partition",
-                optional=True)
-
-
 def slices_of(slices_per_partition, n_slices: int, geometry: ParallelGeometry, executor=None) -> int:
-    """The slices a partition holds: as given (:func:`check_slices_per_partition`), or by :func:`partition_slices`
-    for None."""
-    check_slices_per_partition(slices_per_partition)
+    """The slices a partition holds: as given (at least 1), or by :func:`partition_slices` for None."""
     if slices_per_partition is None:
         return partition_slices(n_slices, geometry, executor)
-    return int(slices_per_partition)
+    return max(1, int(slices_per_partition))
 
 
 def tv_weight_choice(sinograms, angles, tv_weight=AUTO, n_iter=None, thickness=None, axis_shift=0.0,
