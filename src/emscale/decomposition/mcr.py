@@ -184,21 +184,19 @@ def _misfit_refusal(ratio: float, loss: float, own: float, which: str) -> dict |
             "pure_pixel_reason" if which == "pure-pixel" else "pure_channel_reason": said}
 
 
-def _exact_refit(dm: DataMatrix, spectra: np.ndarray, c: np.ndarray, loss: float, own: float, closure: bool):
-    """``(C, squared residual, said)``: the rotated spectra's exact non-negative concentrations
-    (:func:`._linalg.nnls_gram`) where they fit within :data:`.purity.MAX_LOSS_RATIO` of the solver's own, else the
-    clipped ones given (``c``, ``loss``). Clipping least squares is no fit of spectra whose least-squares
-    concentrations go negative, as those of spectra near the truth do where the phases' spectra overlap: the misfit
-    it reads is the clipping's, not the spectra's. Measured on EELS maps at 200 counts/pixel (three pure columns,
-    64 x 64 x 1024; pure cubes 48 x 48 x 512), the clipped refit of rotated spectra 3-6 degrees from the truth read
-    4.7-98 x the solver's own and the rotation was refused, the solver's own spectra kept at 15-24 degrees; the
-    exact refit reads 1.003-1.006 x. The clipped refit is read first, so a rotation it takes keeps its bits."""
-    c_exact, exact = concentrations(dm, spectra, closure=closure, closure_scale=dm.root_ag, nonnegativity="nnls")
-    ratios = f"the clipped refit {loss / max(own, EPS):.4g} x the solver's own squared residual, the exact one " \
-             f"{exact / max(own, EPS):.4g} x"
-    if exact / max(own, EPS) <= MAX_LOSS_RATIO:
-        return c_exact, exact, f"exact non-negative concentrations ({ratios})"
-    return c, loss, f"clipped concentrations ({ratios})"
+def _exact_refit(dm: DataMatrix, spectra: np.ndarray, loss: float, own: float, closure: bool):
+    """``(C, squared residual, said)`` of the rotated spectra's exact non-negative concentrations
+    (:func:`._linalg.nnls_gram`), read where their clipped ones (squared residual ``loss``) fit the data worse than
+    :data:`.purity.MAX_LOSS_RATIO` times the solver's own (``own``). Clipping least squares is no fit of spectra
+    whose least-squares concentrations go negative, as those of spectra near the truth do where the phases' spectra
+    overlap: the misfit it reads is the clipping's, not the spectra's. Measured on EELS maps at 200 counts/pixel
+    (three pure columns, 64 x 64 x 1024; pure cubes 48 x 48 x 512), the clipped refit of rotated spectra 3-6
+    degrees from the truth read 4.7-98 x the solver's own and the rotation was refused, the solver's own spectra
+    kept at 15-24 degrees; the exact refit reads 1.003-1.006 x. The clipped refit is read first, so a rotation it
+    takes keeps its bits."""
+    c, exact = concentrations(dm, spectra, closure=closure, closure_scale=dm.root_ag, nonnegativity="nnls")
+    return c, exact, (f"exact non-negative concentrations (the clipped ones fit {loss / max(own, EPS):.4g} x the "
+                      f"solver's own squared residual, the exact ones {exact / max(own, EPS):.4g} x)")
 
 
 def _group_fit(dm: DataMatrix, sw: np.ndarray, groups) -> np.ndarray | None:
@@ -334,8 +332,7 @@ class MCR(Method):
                                              nonnegativity=self.nonnegativity)
                 info["rotation_loss_ratio"] = loss / max(info["loss"], EPS)
                 if info["rotation_loss_ratio"] > MAX_LOSS_RATIO and self.exact_refit and self.nonnegativity == "clip":
-                    c_rot, loss, info["rotation_refit"] = _exact_refit(dm, spectra, c_rot, loss, info["loss"],
-                                                                       self.closure)
+                    c_rot, loss, info["rotation_refit"] = _exact_refit(dm, spectra, loss, info["loss"], self.closure)
                     info["rotation_loss_ratio"] = loss / max(info["loss"], EPS)
                 refused = _misfit_refusal(info["rotation_loss_ratio"], loss, info["loss"],
                                           "pure-channel" if by_channels is not None else "pure-pixel")
