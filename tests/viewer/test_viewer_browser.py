@@ -445,3 +445,31 @@ def test_a_sparse_map_opens_over_its_full_range_and_a_hot_pixel_is_marked_beyond
             assert state(browser, "s.errors") == []
             assert browser.save_screenshot(str(artifacts / f"viewer_contrast_{name}.png"))
 
+
+def test_msa_headers_are_ascii_and_a_long_title_is_shortened_whole(browser, tmp_path):
+    """A region's title "EDX - sum of 60 pixels ... (16.67 x 10 µm, 166.8 µm²)" was written in UTF-8 (HyperSpy read
+    "Âµm") and cut at 64 characters, its closing bracket lost. Now ASCII (µ -> u, ² -> 2, Å -> A), shortened
+    clause by clause: the area first, the signal's title in its middle, then the position in micrometres."""
+    from rsciio.msa import file_reader
+
+    d = np.arange(12 * 16 * 20, dtype=np.int64).reshape(12, 16, 20) % 97
+    axes = [{"name": "y", "navigate": True, "units": "µm", "scale": 1.6667},
+            {"name": "x", "navigate": True, "units": "µm", "scale": 1.6667},
+            {"name": "Energy", "units": "keV", "scale": 0.1}]
+    cases = [("EDX", [3, 4], [12, 9], "EDX - sum of 60 pixels x 3..12, y 4..9 (16.67 x 10 um)"),
+             ("Ångström scan: 30x30_instructively_packed_16bit_compressed", [0, 0], [1, 1],
+              "Angstro...ressed - sum of 4 pixels x 0..1, y 0..1")]
+    for title, a, b, expected in cases:
+        with view(em.Signal(d, axes=axes, signal_type="EDS_TEM", title=title), open_browser=False) as server:
+            browser.get(server.url)
+            wait(browser, "s.ready && s.spectraDrawn >= 1")
+            browser.execute_script(f"window.emscaleViewer.selectRegion({a}, {b});")
+            wait(browser, "s.region && s.pending === 0")
+            assert "µm²" in state(browser, "s.spectrumLabel")  # the page itself keeps its units
+            msa = browser.execute_script("return window.emscaleViewer.spectrumMSA();")
+        assert msa.isascii()
+        (tmp_path / "r.msa").write_text(msa, newline="")
+        back = file_reader(tmp_path / "r.msa")[0]
+        assert back["metadata"]["General"]["title"] == expected and len(expected) <= 64
+        np.testing.assert_array_equal(back["data"], d[a[1]:b[1] + 1, a[0]:b[0] + 1].sum(axis=(0, 1)))
+        assert back["axes"][0]["scale"] == pytest.approx(0.1) and back["axes"][0]["units"] == "keV"

@@ -551,8 +551,32 @@
 
   // A header value as RosettaSciIO (HyperSpy) reads it back: it splits each header line at ": ", so one more in the
   // value read the title "EDX: pixel (3, 5)" as '' and failed on "test-CL_spectrum-SI: pixel (10, 0)"; a line
-  // break would end the line.
-  const msaValue = (v) => String(v).replace(/[\r\n]+/g, " ").replace(/:+\s/g, " - ");
+  // break would end the line. EMSA/MAS files are ASCII ("µm²" written as UTF-8 read back as "Âµm" in HyperSpy): units
+  // spelled in ASCII (µ -> u, ² -> 2, Å -> A), accents dropped, anything else left "?".
+  const ASCII = { "µ": "u", "μ": "u", "°": "deg", "×": "x", "±": "+/-", "–": "-", "—": "-" };
+  const msaValue = (v) => String(v).replace(/[\r\n]+/g, " ").replace(/:+\s/g, " - ")
+    .replace(/[^\x00-\x7f]/g, (c) => ASCII[c] ?? c.normalize("NFKD").replace(/[\u0300-\u036f]/g, ""))
+    .replace(/[^\x00-\x7f]/g, "?");
+
+  // The TITLE, at most 64 characters (the standard's limit) and whole: cut at 64, "... 166.8 µm²)" lost its
+  // bracket. Shortened in steps until it fits: the region's area (its sides stay), the signal's title down to
+  // 16 characters (its middle dropped), the label's bracket (the position in axis units; the pixel indices stay),
+  // the signal's title down to 7, and last the label's middle.
+  const MSA_TITLE = 64;
+  function msaTitle(title, label) {
+    let t = msaValue(title), l = msaValue(label);
+    const fits = () => t.length + 3 + l.length <= MSA_TITLE;
+    const middle = (v, n) => (v.length <= n ? v : v.slice(0, Math.ceil((n - 3) / 2)) + "..." + v.slice(v.length - Math.floor((n - 3) / 2)));
+    const steps = [
+      () => { l = l.replace(/, [-+.\de]+ [^\s,()]+2\)$/, ")"); },
+      () => { t = middle(t, Math.max(16, MSA_TITLE - 3 - l.length)); },
+      () => { l = l.replace(/ \([^()]*\)/, ""); },
+      () => { t = middle(t, Math.max(7, MSA_TITLE - 3 - l.length)); },
+      () => { l = middle(l, MSA_TITLE - 3 - t.length); },
+    ];
+    for (const step of steps) { if (fits()) break; step(); }
+    return `${t} - ${l}`;
+  }
 
   // EMSA/MAS single spectrum (ISO 22029), readable by HyperSpy / RosettaSciIO and most EDS software.
   // A non-uniform axis (energy from wavelength) is written in the XY form, each channel's energy beside its value:
@@ -563,7 +587,7 @@
     const en = state.info.energy, e = en.values, n = e.length, uniform = en.uniform !== false;
     const step = n > 1 ? (e[n - 1] - e[0]) / (n - 1) : 1;
     const head = [["FORMAT", "EMSA/MAS Spectral Data File"], ["VERSION", "1.0"],
-      ["TITLE", msaValue(`${state.info.title || "emscale"} - ${state.spectrumLabel}`).slice(0, 64)],
+      ["TITLE", msaTitle(state.info.title || "emscale", state.spectrumLabel)],
       ["OWNER", "emscale viewer"], ["NPOINTS", n], ["NCOLUMNS", 1], ["XUNITS", en.units || ""],
       ["YUNITS", state.info.y_units || ""], ["DATATYPE", uniform ? "Y" : "XY"], ["XPERCHAN", step], ["OFFSET", e[0]],
       ...Object.entries(state.msa)];
