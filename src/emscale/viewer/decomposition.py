@@ -8,7 +8,8 @@ its loading ``L[:, c]`` a map. The phase map gives every pixel one label:
 * signed loadings (PCA, ICA): K-means on the loading directions (:meth:`Decomposition.cluster`, ``seed=0``,
   as many clusters as components), the legend's spectra the clusters' mean model spectra.
 
-Pixels without a finite loading (masked) get label -1 (transparent).
+Pixels without a finite loading (masked) get label -1 (transparent). Each loading map's colours follow the static
+figures' rule (:func:`loading_limits`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import base64
 import numpy as np
 
 from ..core.errors import DataError
+from ..plotting import colour_limits
+from ..plotting.limits import centred, colour_map
 
 
 def _floats(a) -> list:
@@ -66,6 +69,21 @@ def _phase_count(d) -> int:
     return max(1, min(int(rank), d.n_components))
 
 
+def loading_limits(m) -> dict:
+    """The colour scale of a loading map, as the static loading figures draw it: ``signed`` (blue-white-red about
+    zero, limits symmetric) where both signs hold a substantial share (:func:`~emscale.plotting.limits.both_signs`),
+    and :func:`~emscale.plotting.colour_limits`' ``vmin``/``vmax``: the full range unless a few pixels stretch it
+    (``extend`` says at which end values lie beyond). The 1st-99th percentiles drew a 9-pixel inclusion (0.22 % of
+    the pixels) loading 516 as bright as background leftovers of 6."""
+    vmin, vmax, extend = colour_limits(m)
+    signed = colour_map(m)[1]
+    if vmin is None:  # no finite loading
+        return {"vmin": 0.0, "vmax": 1.0, "extend": extend, "signed": False}
+    if signed:
+        vmin, vmax, extend = colour_limits(m, *centred(vmin, vmax))
+    return {"vmin": vmin, "vmax": vmax, "extend": extend, "signed": bool(signed)}
+
+
 def phases(d) -> dict:
     """Per-pixel phase labels (numpy navigation order, flattened) and the legend's spectra."""
     lo = np.asarray(d.loadings_array, dtype=np.float64)
@@ -103,5 +121,6 @@ def payload(d) -> dict:
         "width": width, "height": height, "nav_axes": [a.to_dict() for a in nav],
         "energy": {"name": energy.name, "units": energy.units, "values": energy.values.tolist()},
         "scree": scree(d), "factors": [_floats(f) for f in np.asarray(d.factors_array).T],
-        "loadings": [_b64(lo[:, c]) for c in range(d.n_components)], "phases": phases(d),
+        "loadings": [_b64(lo[:, c]) for c in range(d.n_components)],
+        "loading_limits": [loading_limits(lo[:, c]) for c in range(d.n_components)], "phases": phases(d),
     }
