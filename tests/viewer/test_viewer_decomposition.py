@@ -180,3 +180,16 @@ def test_a_small_inclusions_loading_is_coloured_over_its_full_range(browser):
     # the inclusion near its component's colour (tab10 green, 44 160 44), the leftover (15.5) near white
     assert inclusion[:3] == pytest.approx([44, 160, 44], abs=30) and min(background[:3]) >= 240
 
+
+def test_an_nmf_given_its_components_opens_without_the_rank_warning(recwarn):
+    """Opening it warned "estimate_rank: ... randomized subspace ... the rank may be underestimated" for a rank
+    the user did not ask for (they fixed 3 components); the page states the caution beside its scree instead."""
+    from emscale.viewer.decomposition import payload
+
+    s, _ = _inclusion_cube()
+    d = em.decompose(s, method="nmf", n_components=3, solver="randomized")
+    recwarn.clear()
+    sc = payload(d)["scree"]
+    assert [str(w.message) for w in recwarn] == []
+    assert "the rank may be underestimated" in sc["caution"]
+    assert sc["rank_label"] == f"estimated rank {sc['rank']} (3 components fitted)"

@@ -38,13 +38,16 @@ def is_decomposition(obj) -> bool:
 def scree(d, n: int = 50) -> dict | None:
     """The first ``n`` eigenvalues with the noise threshold they are compared with (same normalisation), the rank
     and where it came from (``rank_label``: "automatic rank 9", or "estimated rank 9 (4 components fitted)" for a
-    result given its ``n_components``, whose scree is estimated now rather than shown without a threshold)."""
-    ev = d.rank_evidence or {}
+    result given its ``n_components``, whose scree is estimated now rather than shown without a threshold), and
+    the estimate's ``caution`` (a rank read from a short randomized run may be low) for the page to show: no
+    warning, as the static scree figure gives none, for a rank the user did not ask for."""
+    ev, caution = d.rank_evidence or {}, None
     if ev.get("eigenvalues") is not None and (ev.get("threshold") is not None or ev.get("method") == "elbow"):
         values, threshold, method = ev["eigenvalues"], ev["threshold"], str(ev.get("method", ""))
     elif d.eigenvalues is not None and d.has_noise_threshold():
-        est = d.estimate_rank()[1]  # on d.eigenvalues: the threshold is in their normalisation
+        est = d.estimate_rank(warn=False)[1]  # on d.eigenvalues: the threshold is in their normalisation
         values, threshold, method = d.eigenvalues, est["threshold"], str(est.get("method", ""))
+        caution = est.get("caution")
     elif d.explained_variance_ratio is not None:
         values, threshold, method = d.explained_variance_ratio, None, ""
     else:
@@ -55,7 +58,7 @@ def scree(d, n: int = 50) -> dict | None:
         rank = int(np.sum(values > threshold))
     return {"values": _floats(values), "threshold": None if threshold is None else float(threshold),
             "method": method, "rank": None if rank is None else int(rank),
-            "rank_label": label or ("" if rank is None else f"estimated rank {int(rank)}")}
+            "rank_label": label or ("" if rank is None else f"estimated rank {int(rank)}"), "caution": caution}
 
 
 def _phase_count(d) -> int:

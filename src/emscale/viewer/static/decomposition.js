@@ -61,6 +61,9 @@
     $("screeinfo").textContent = sc.rank === null ? "explained variance ratio"
       : sc.threshold ? `${sc.rank_label}: eigenvalues above the noise threshold ${fmt(sc.threshold)} are filled`
       : `${sc.rank_label}: the first ${sc.rank} components are filled`;
+    // a rank estimated here, beside the given component count, from a short randomized run may read low: said
+    // here rather than warned of on opening (the user fixed the count)
+    $("screenote").textContent = sc.caution ? `Caution: ${sc.caution}.` : "";
   }
 
   function decodeMap(b64) {
