@@ -420,3 +420,56 @@ def test_exported_msa_reads_back_in_rosettasciio_with_its_title_type_and_acquisi
     np.testing.assert_array_equal(region["data"], d[:2, :3].sum(axis=(0, 1)))
     if signal_type.startswith("EDS"):  # six pixels: six times the live time of one
         assert region["metadata"]["Acquisition_instrument"]["TEM"]["Detector"]["EDS"]["live_time"] == 0.25 * 6
+
+
+def test_a_sparse_map_opens_over_its_full_range_and_a_hot_pixel_is_marked_beyond_it(browser, artifacts):
+    """The automatic contrast took the 0.5-99.5th percentiles: a sparse map of 1-10 counts on 0.6 % of its pixels
+    opened at (0, 2), 90 % of the occupied pixels at the top colour and nothing saying so. Now colour_limits'
+    (the static figures'): (0, 10); a hot pixel is still left out of the range (with the two lowest pixels, at
+    most 0.05 % at each end), and the colour bar says values lie beyond."""
+    rng = np.random.default_rng(0)
+    sparse = np.zeros((128 * 128, 4), dtype=np.uint16)
+    where = rng.choice(128 * 128, int(0.006 * 128 * 128), replace=False)
+    sparse[where, 1] = rng.integers(1, 11, where.size)
+    hot = rng.poisson(20, (64, 64, 8)).astype(np.uint16)
+    hot[5, 5] = 60000
+    axes = [{"name": "y", "navigate": True, "units": "nm", "scale": 0.2},
+            {"name": "x", "navigate": True, "units": "nm", "scale": 0.2}, {"name": "Energy", "units": "keV"}]
+    for name, data, clim, extend in (("sparse", sparse.reshape(128, 128, 4), [0, 10], "neither"),
+                                      ("hot", hot, [123, 208], "both")):
+        with view(em.Signal(data, axes=axes, signal_type="EDS_TEM"), open_browser=False) as server:
+            browser.get(server.url)
+            wait(browser, "s.ready && s.mapsLoaded >= 1 && s.spectraDrawn >= 1")
+            assert state(browser, "[s.vmin, s.vmax, s.extend]") == [*clim, extend], name
+            assert browser.find_element("id", "vmax").get_attribute("value") == str(clim[1])
+            assert state(browser, "s.errors") == []
+            assert browser.save_screenshot(str(artifacts / f"viewer_contrast_{name}.png"))
+
+
+def test_msa_headers_are_ascii_and_a_long_title_is_shortened_whole(browser, tmp_path):
+    """A region's title "EDX - sum of 60 pixels ... (16.67 x 10 µm, 166.8 µm²)" was written in UTF-8 (HyperSpy read
+    "Âµm") and cut at 64 characters, its closing bracket lost. Now ASCII (µ -> u, ² -> 2, Å -> A), shortened
+    clause by clause: the area first, the signal's title in its middle, then the position in micrometres."""
+    from rsciio.msa import file_reader
+
+    d = np.arange(12 * 16 * 20, dtype=np.int64).reshape(12, 16, 20) % 97
+    axes = [{"name": "y", "navigate": True, "units": "µm", "scale": 1.6667},
+            {"name": "x", "navigate": True, "units": "µm", "scale": 1.6667},
+            {"name": "Energy", "units": "keV", "scale": 0.1}]
+    cases = [("EDX", [3, 4], [12, 9], "EDX - sum of 60 pixels x 3..12, y 4..9 (16.67 x 10 um)"),
+             ("Ångström scan: 30x30_instructively_packed_16bit_compressed", [0, 0], [1, 1],
+              "Angstro...ressed - sum of 4 pixels x 0..1, y 0..1")]
+    for title, a, b, expected in cases:
+        with view(em.Signal(d, axes=axes, signal_type="EDS_TEM", title=title), open_browser=False) as server:
+            browser.get(server.url)
+            wait(browser, "s.ready && s.spectraDrawn >= 1")
+            browser.execute_script(f"window.emscaleViewer.selectRegion({a}, {b});")
+            wait(browser, "s.region && s.pending === 0")
+            assert "µm²" in state(browser, "s.spectrumLabel")  # the page itself keeps its units
+            msa = browser.execute_script("return window.emscaleViewer.spectrumMSA();")
+        assert msa.isascii()
+        (tmp_path / "r.msa").write_text(msa, newline="")
+        back = file_reader(tmp_path / "r.msa")[0]
+        assert back["metadata"]["General"]["title"] == expected and len(expected) <= 64
+        np.testing.assert_array_equal(back["data"], d[a[1]:b[1] + 1, a[0]:b[0] + 1].sum(axis=(0, 1)))
+        assert back["axes"][0]["scale"] == pytest.approx(0.1) and back["axes"][0]["units"] == "keV"

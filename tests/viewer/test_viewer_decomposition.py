@@ -138,3 +138,58 @@ def test_a_map_over_a_non_uniform_axis_is_drawn_with_square_pixels_and_no_scale_
     g = st["phaseGeometry"]
     assert g["w"] / 9 == pytest.approx(g["h"] / 6)
     assert "scaleBar" in st and st["scaleBar"] is None  # null: drawn without one, not never set
+
+
+def _inclusion_cube():
+    """Two phases side by side on 40 x 40 pixels and a third in a 3 x 3 inclusion (0.56 % of the pixels)."""
+    rng = np.random.default_rng(3)
+    e = np.arange(256) * 0.04
+    lines = np.stack([30 * np.exp(-0.5 * ((e - c) / 0.1) ** 2) + 0.5 for c in (1.74, 8.04, 6.4)])
+    phase = np.zeros((40, 40), dtype=int)
+    phase[:, 20:] = 1
+    phase[18:21, 6:9] = 2
+    axes = [{"name": "y", "units": "nm", "scale": 1.0}, {"name": "x", "units": "nm", "scale": 1.0},
+            {"name": "Energy", "units": "keV", "scale": 0.04}]
+    return em.Signal(rng.poisson(lines[phase]).astype(np.uint16), axes=axes, signal_type="EDS_TEM"), phase
+
+
+def test_a_small_inclusions_loading_is_coloured_over_its_full_range(browser):
+    """The loading maps' colours spanned the 1st-99th percentiles: the inclusion's loading (310) and background
+    leftovers of 11-15 came out equally bright. Now the static figures' limits (colour_limits): the full range."""
+    from emscale.plotting import colour_limits
+
+    s, phase = _inclusion_cube()
+    d = em.decompose(s, method="nmf", n_components=3)
+    with _drawn(browser, d) as st:
+        assert st["errors"] == []
+        lims, g = st["data"]["loading_limits"], st["loadingGeometry"]
+        k = int(np.argmax([d.loadings_array[phase.ravel() == 2, c].mean() for c in range(3)]))
+        m = d.loadings_array[:, k].reshape(40, 40)
+        assert (lims[k]["vmin"], lims[k]["vmax"], lims[k]["extend"]) == colour_limits(m)
+        assert lims[k]["signed"] is False and lims[k]["vmax"] == pytest.approx(341.73, abs=0.01)
+        leftover = np.unravel_index(np.argmax(np.where(phase == 2, -np.inf, m)), m.shape)
+        assert m[leftover] > np.percentile(m, 99)  # a leftover the old scale drew at the inclusion's colour
+
+        def colour(y, x):
+            return browser.execute_script(
+                f"return Array.from(document.getElementById('loading-{k}').getContext('2d')"
+                ".getImageData(arguments[0], arguments[1], 1, 1).data);",
+                g["x"] + (x + 0.5) * g["w"] / 40, g["y"] + (y + 0.5) * g["h"] / 40)
+
+        inclusion, background = colour(19, 7), colour(*leftover)
+    # the inclusion near its component's colour (tab10 green, 44 160 44), the leftover (15.5) near white
+    assert inclusion[:3] == pytest.approx([44, 160, 44], abs=30) and min(background[:3]) >= 240
+
+
+def test_an_nmf_given_its_components_opens_without_the_rank_warning(recwarn):
+    """Opening it warned "estimate_rank: ... randomized subspace ... the rank may be underestimated" for a rank
+    the user did not ask for (they fixed 3 components); the page states the caution beside its scree instead."""
+    from emscale.viewer.decomposition import payload
+
+    s, _ = _inclusion_cube()
+    d = em.decompose(s, method="nmf", n_components=3, solver="randomized")
+    recwarn.clear()
+    sc = payload(d)["scree"]
+    assert [str(w.message) for w in recwarn] == []
+    assert "the rank may be underestimated" in sc["caution"]
+    assert sc["rank_label"] == f"estimated rank {sc['rank']} (3 components fitted)"

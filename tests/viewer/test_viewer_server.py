@@ -444,3 +444,36 @@ def test_info_and_region_give_the_msa_keywords_of_the_acquisition(cube, axes):
     for signal_type, code in (("CL_SEM", {"SIGNALTYPE": "CLS"}), ("EDS_TEM", {"SIGNALTYPE": "EDS"}), ("", {})):
         with view(em.Signal(cube, axes=axes, signal_type=signal_type), open_browser=False) as v:
             assert get(v, "/api/info")[1]["msa"] == code
+
+
+def _contrast_maps() -> dict:
+    """Maps (as one-channel cubes) whose automatic contrast the viewer got wrong, or must keep right."""
+    rng = np.random.default_rng(0)
+    sparse = np.zeros(128 * 128)  # 0.6 % of the pixels occupied at 1-10 counts
+    where = rng.choice(sparse.size, int(0.006 * sparse.size), replace=False)
+    sparse[where] = rng.integers(1, 11, where.size)
+    hot = rng.poisson(2560, (64, 64)).astype(float)
+    hot[5, 5] = 60000 * 128  # one pixel of 60 000 counts in each of 128 channels
+    yy, xx = np.mgrid[0:40, 0:50]
+    nan = np.sin(xx / 7.0) * np.cos(yy / 9.0) + 2.0
+    nan[3:6, 10:30] = np.nan
+    return {"sparse": sparse.reshape(128, 128), "hot pixel": hot, "smooth": 100.0 + xx + 2.0 * yy,
+            "constant": np.full((10, 12), 7.0), "NaNs": nan}
+
+
+@pytest.mark.parametrize("name, expected", [("sparse", (0.0, 10.0)), ("hot pixel", (2401.0, 2733.0)),
+                                            ("smooth", (100.0, 227.0)), ("constant", (7.0, 7.0)),
+                                            ("NaNs", (1.0, 3.0))])
+def test_the_navigator_s_colour_limits_are_the_static_figures(name, expected):
+    """The page's automatic contrast took the 0.5-99.5th percentiles: a sparse map of 1-10 counts opened at (0, 2),
+    90 % of its occupied pixels at the top colour. The server now sends colour_limits' (as the static figures):
+    the full range, unless a few pixels stretch it (a hot pixel), then the rest's."""
+    from emscale.plotting import colour_limits
+
+    m = _contrast_maps()[name]
+    axes = [{"name": "y", "navigate": True}, {"name": "x", "navigate": True}, {"name": "Energy", "units": "keV"}]
+    with view(em.Signal(m[..., None], axes=axes), open_browser=False) as v:
+        body = get(v, "/api/navigator")[1]
+    assert body["clim"] == list(colour_limits(m)[:2])
+    assert body["clim"] == pytest.approx(expected, abs=0.01)
+    assert body["max"] == np.nanmax(m)  # the hot pixel stays on the map; the colour bar says it lies beyond

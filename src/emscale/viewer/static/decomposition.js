@@ -61,6 +61,9 @@
     $("screeinfo").textContent = sc.rank === null ? "explained variance ratio"
       : sc.threshold ? `${sc.rank_label}: eigenvalues above the noise threshold ${fmt(sc.threshold)} are filled`
       : `${sc.rank_label}: the first ${sc.rank} components are filled`;
+    // a rank estimated here, beside the given component count, from a short randomized run may read low: said
+    // here rather than warned of on opening (the user fixed the count)
+    $("screenote").textContent = sc.caution ? `Caution: ${sc.caution}.` : "";
   }
 
   function decodeMap(b64) {
@@ -165,24 +168,25 @@
       drawSpectra(spec, [f], [colour(k)], null);
       const ctx = spec.getContext("2d");
       ctx.fillStyle = colour(k); ctx.font = "bold 12px sans-serif"; ctx.textAlign = "left"; ctx.fillText(`component ${k}`, 72, 22);
-      const m = decodeMap(d.loadings[k]), finite = Array.from(m).filter(isFinite);
-      // the colour scale spans the 1st-99th percentiles: a few bright pixels left the rest of a map pale (a
-      // reviewer's component 0); blue-white-red only where both signs matter, not for a few noise pixels below 0
-      const sorted = Float64Array.from(finite).sort(), at = (q) => sorted[Math.round(q * (sorted.length - 1))];
-      const mn = at(0.01), mx = at(0.99), amp = Math.max(Math.abs(mn), Math.abs(mx)) || 1;
-      const signed = (mn < -0.05 * amp && mx > 0.05 * amp) || mx <= 0;
+      // the server's colour scale (emscale.viewer.decomposition.loading_limits, the static figures' rule): the full
+      // range unless a few pixels stretch it; the 1st-99th percentiles drew a 9-pixel inclusion as bright as
+      // background leftovers 100 times weaker. Blue-white-red about zero where both signs matter.
+      const m = decodeMap(d.loadings[k]), { vmin, vmax, extend, signed } = d.loading_limits[k];
       const rgba = new Uint8ClampedArray(4 * m.length);
       m.forEach((v, i) => {
         if (!isFinite(v)) return;
-        const t = Math.min(1, Math.max(0, signed ? 0.5 + v / (2 * amp) : (v - mn) / (mx - mn || 1)));
+        const t = Math.min(1, Math.max(0, signed ? 0.5 + v / (2 * vmax || 1) : (v - vmin) / (vmax - vmin || 1)));
         const c = signed ? diverging(t) : rgb(colour(k)).map((ch) => Math.round(255 + (ch - 255) * t));
         rgba[4 * i] = c[0]; rgba[4 * i + 1] = c[1]; rgba[4 * i + 2] = c[2]; rgba[4 * i + 3] = 255;
       });
       const mctx = map.getContext("2d"), g = mapGeometry(map, 70);
       putImage(mctx, g, rgba);
+      state.loadingGeometry = g;
       mctx.fillStyle = "#222"; mctx.font = "11px sans-serif"; mctx.textAlign = "left"; mctx.textBaseline = "middle";
-      mctx.fillText(`${fmt(signed ? amp : mx)} (99 %)`, g.x + g.w + 6, g.y + 8);
-      mctx.fillText(`${fmt(signed ? -amp : mn)} (1 %)`, g.x + g.w + 6, g.y + g.h - 8);
+      // "<" / ">": loadings lie beyond that end (a hot pixel), as the static colour bar's triangles say
+      const over = extend === "max" || extend === "both", under = extend === "min" || extend === "both";
+      mctx.fillText(`${over ? "> " : ""}${fmt(vmax)}`, g.x + g.w + 6, g.y + 8);
+      mctx.fillText(`${under ? "< " : ""}${fmt(vmin)}`, g.x + g.w + 6, g.y + g.h - 8);
     });
   }
 

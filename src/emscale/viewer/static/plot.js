@@ -37,12 +37,6 @@ window.emscalePlot = (function () {
     return String(Number(v.toPrecision(4)));
   }
 
-  function percentile(sorted, p) {
-    if (!sorted.length) return 0;
-    const i = Math.min(sorted.length - 1, Math.max(0, Math.round(p / 100 * (sorted.length - 1))));
-    return sorted[i];
-  }
-
   // Length units for the scale bar: the unit that puts the bar between 1 and 1000 (nm, not "0.0002 um").
   const LENGTH = { pm: 1e-12, "Å": 1e-10, A: 1e-10, nm: 1e-9, "µm": 1e-6, um: 1e-6, "μm": 1e-6, mm: 1e-3, m: 1 };
   function scaleBar(lengthUnits, units) {
@@ -78,5 +72,5 @@ window.emscalePlot = (function () {
     return out;
   }
 
-  return { niceStep, ticks, logTicks, fmt, percentile, scaleBar, lengthUnit, isLength, verticalText, parseLut };
+  return { niceStep, ticks, logTicks, fmt, scaleBar, lengthUnit, isLength, verticalText, parseLut };
 })();

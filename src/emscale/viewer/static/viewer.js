@@ -13,7 +13,7 @@
     ready: false, info: null, errors: [],
     pixel: null, region: null, spectrum: null, spectrumLabel: "", msa: {},
     window: null, channels: null, map: null, mapStats: null, mapsLoaded: 0, navTicks: null,
-    vmin: 0, vmax: 1, navLog: false, specLog: false, cmap: "viridis", along: 0,
+    vmin: 0, vmax: 1, extend: "neither", navLog: false, specLog: false, cmap: "viridis", along: 0,
     markers: [], latencies: [], frameLatencies: [], spectraDrawn: 0, pending: 0,
     progress: null, axisTitles: {},
   };
@@ -33,7 +33,7 @@
     $("status").textContent = String(err.message || err);
   }
 
-  const { niceStep, ticks, logTicks, fmt, percentile, scaleBar, lengthUnit, isLength, verticalText,
+  const { niceStep, ticks, logTicks, fmt, scaleBar, lengthUnit, isLength, verticalText,
     parseLut } = window.emscalePlot;
 
   // ---------------------------------------------------------------------------------------------- navigator
@@ -176,14 +176,24 @@
       ctx.fillRect(x, y + i, w, 1);
     }
     ctx.strokeStyle = "#333"; ctx.strokeRect(x + 0.5, y + 0.5, w, h);
+    // values beyond the limits (a hot pixel, or limits typed in) get a triangle at that end, as the static figures'
+    // colour bar extends, and "<" / ">" before its value
+    const st = state.mapStats, low = st && st.min < state.vmin, high = st && st.max > state.vmax;
+    state.extend = low ? (high ? "both" : "min") : high ? "max" : "neither";
+    ctx.fillStyle = "#333";
+    for (const [on, tip, base] of [[high, y - 8, y], [low, y + h + 8, y + h]]) {
+      if (!on) continue;
+      ctx.beginPath(); ctx.moveTo(x, base); ctx.lineTo(x + w / 2, tip); ctx.lineTo(x + w, base); ctx.fill();
+    }
     ctx.fillStyle = "#222"; ctx.font = "11px sans-serif"; ctx.textAlign = "left"; ctx.textBaseline = "middle";
-    ctx.fillText(fmt(state.vmax), x + w + 3, y + 6);
-    ctx.fillText(fmt(state.vmin), x + w + 3, y + h - 6);
+    const top = (high ? "> " : "") + fmt(state.vmax), bottom = (low ? "< " : "") + fmt(state.vmin);
+    ctx.fillText(top, x + w + 3, y + 6);
+    ctx.fillText(bottom, x + w + 3, y + h - 6);
     if (state.navLog) ctx.fillText("log", x + w + 3, y + h / 2);
     // what the colours are, as the static navigator's bar says: a map sums the window's channels ("Counts, total")
     const [i0, i1] = state.channels || [0, 1];
     state.axisTitles.colourBar = state.info.y_label + (i0 === i1 ? "" : ", total");
-    const right = x + w + 9 + Math.max(...[fmt(state.vmax), fmt(state.vmin), "log"].map((v) => ctx.measureText(v).width));
+    const right = x + w + 9 + Math.max(...[top, bottom, "log"].map((v) => ctx.measureText(v).width));
     if (h > 76) verticalText(ctx, state.axisTitles.colourBar, right, y + h / 2, h - 36);
   }
 
@@ -469,9 +479,8 @@
       state.map = new ({ "<i4": Int32Array, "<f4": Float32Array, "<f8": Float64Array }[body.dtype])(bytes.buffer);
       state.window = body.window; state.channels = body.channels;
       let minPositive = Infinity;
-      const finite = state.map.filter((v) => isFinite(v)).sort();  // a typed array: numeric sort
-      for (const v of finite) if (v > 0) { minPositive = v; break; }
-      state.mapStats = { min: body.min, max: body.max, minPositive, sorted: finite };
+      for (const v of state.map) if (v > 0 && v < minPositive) minPositive = v;
+      state.mapStats = { min: body.min, max: body.max, minPositive, clim: body.clim };
       autoContrast();
       state.mapsLoaded++;
       $("navinfo").textContent = mapLabel(body);
@@ -507,10 +516,10 @@
     return loadMap([e[k], e[k]]);
   }
 
+  // The server's limits (emscale.plotting.colour_limits, as the static figures'): the full range, or the rest's where
+  // a few hot pixels stretch it; the 0.5-99.5th percentiles clipped a sparse map of 1-10 counts at (0, 2).
   function autoContrast() {
-    const s = state.mapStats.sorted;
-    state.vmin = percentile(s, 0.5); state.vmax = percentile(s, 99.5);
-    if (state.vmax <= state.vmin) { state.vmin = state.mapStats.min; state.vmax = state.mapStats.max; }
+    [state.vmin, state.vmax] = state.mapStats.clim;
     $("vmin").value = fmt(state.vmin); $("vmax").value = fmt(state.vmax);
   }
 
@@ -542,8 +551,32 @@
 
   // A header value as RosettaSciIO (HyperSpy) reads it back: it splits each header line at ": ", so one more in the
   // value read the title "EDX: pixel (3, 5)" as '' and failed on "test-CL_spectrum-SI: pixel (10, 0)"; a line
-  // break would end the line.
-  const msaValue = (v) => String(v).replace(/[\r\n]+/g, " ").replace(/:+\s/g, " - ");
+  // break would end the line. EMSA/MAS files are ASCII ("µm²" written as UTF-8 read back as "Âµm" in HyperSpy): units
+  // spelled in ASCII (µ -> u, ² -> 2, Å -> A), accents dropped, anything else left "?".
+  const ASCII = { "µ": "u", "μ": "u", "°": "deg", "×": "x", "±": "+/-", "–": "-", "—": "-" };
+  const msaValue = (v) => String(v).replace(/[\r\n]+/g, " ").replace(/:+\s/g, " - ")
+    .replace(/[^\x00-\x7f]/g, (c) => ASCII[c] ?? c.normalize("NFKD").replace(/[\u0300-\u036f]/g, ""))
+    .replace(/[^\x00-\x7f]/g, "?");
+
+  // The TITLE, at most 64 characters (the standard's limit) and whole: cut at 64, "... 166.8 µm²)" lost its
+  // bracket. Shortened in steps until it fits: the region's area (its sides stay), the signal's title down to
+  // 16 characters (its middle dropped), the label's bracket (the position in axis units; the pixel indices stay),
+  // the signal's title down to 7, and last the label's middle.
+  const MSA_TITLE = 64;
+  function msaTitle(title, label) {
+    let t = msaValue(title), l = msaValue(label);
+    const fits = () => t.length + 3 + l.length <= MSA_TITLE;
+    const middle = (v, n) => (v.length <= n ? v : v.slice(0, Math.ceil((n - 3) / 2)) + "..." + v.slice(v.length - Math.floor((n - 3) / 2)));
+    const steps = [
+      () => { l = l.replace(/, [-+.\de]+ [^\s,()]+2\)$/, ")"); },
+      () => { t = middle(t, Math.max(16, MSA_TITLE - 3 - l.length)); },
+      () => { l = l.replace(/ \([^()]*\)/, ""); },
+      () => { t = middle(t, Math.max(7, MSA_TITLE - 3 - l.length)); },
+      () => { l = middle(l, MSA_TITLE - 3 - t.length); },
+    ];
+    for (const step of steps) { if (fits()) break; step(); }
+    return `${t} - ${l}`;
+  }
 
   // EMSA/MAS single spectrum (ISO 22029), readable by HyperSpy / RosettaSciIO and most EDS software.
   // A non-uniform axis (energy from wavelength) is written in the XY form, each channel's energy beside its value:
@@ -554,7 +587,7 @@
     const en = state.info.energy, e = en.values, n = e.length, uniform = en.uniform !== false;
     const step = n > 1 ? (e[n - 1] - e[0]) / (n - 1) : 1;
     const head = [["FORMAT", "EMSA/MAS Spectral Data File"], ["VERSION", "1.0"],
-      ["TITLE", msaValue(`${state.info.title || "emscale"} - ${state.spectrumLabel}`).slice(0, 64)],
+      ["TITLE", msaTitle(state.info.title || "emscale", state.spectrumLabel)],
       ["OWNER", "emscale viewer"], ["NPOINTS", n], ["NCOLUMNS", 1], ["XUNITS", en.units || ""],
       ["YUNITS", state.info.y_units || ""], ["DATATYPE", uniform ? "Y" : "XY"], ["XPERCHAN", step], ["OFFSET", e[0]],
       ...Object.entries(state.msa)];
