@@ -4,8 +4,8 @@ They take arrays and :class:`~emscale.Axis` objects (not the result classes, whi
 use these figures), and the component names (e.g. from :func:`emscale.spectroscopy.naming.component_names`):
 
 * :func:`factor_figure` -- the factor spectra on one calibrated axis, labelled ``"#k name"``;
-* :func:`loading_figure` -- one calibrated map per component, each with its robust contrast
-  (:func:`.limits.robust_clim`), a labelled colour bar and a scale bar;
+* :func:`loading_figure` -- one calibrated map per component, each with the colour limits of
+  :func:`~emscale.plotting.plot_signal` (:func:`loading_limits`), a labelled colour bar and a scale bar;
 * :func:`phase_figure` -- the cluster map beside the mean spectrum of each phase, the colour of phase ``k`` in
   the map (a :class:`~matplotlib.colors.ListedColormap` with one colour per phase) being the colour of its
   spectrum, with a colour bar that names the phases.
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import axis_label, draw_image, style_image_axes
-from .limits import centred, colour_map, line_range, robust_clim
+from . import axis_label, colour_limits, draw_image, style_image_axes
+from .limits import centred, colour_map, isolated_spikes, line_range
 
 PHASE_COLOURS = "tab10"
 MASKED_COLOUR = "0.85"
@@ -96,6 +96,22 @@ def _grid(k: int) -> tuple[int, int]:
     return int(np.ceil(k / cols)), cols
 
 
+def loading_limits(img: np.ndarray, centre: bool = False) -> tuple[float, float, str]:
+    """``(vmin, vmax, extend)`` of a loading map: :func:`~emscale.plotting.colour_limits` (the rule of
+    ``Signal.plot``: min to max, less a few hot pixels) over the map without its :func:`.limits.isolated_spikes`;
+    ``centre``: symmetric about zero. The 1st-99.5th percentiles drew a 9-pixel Fe inclusion (loading 516) at 80
+    times the top colour, as bright as NMF leftovers of 6 (0-6.45; now 0-545); the spikes keep a Poisson(0.3) map
+    with three isolated 500s visible (0-3), which colour_limits alone (it drops up to 0.05 % of the pixels) drew
+    0-500. The colour bar's pointed ends say where values lie beyond the limits."""
+    v = np.asarray(img, dtype=float)
+    spikes = isolated_spikes(v)
+    vmin, vmax, _ = colour_limits(np.where(spikes, np.nan, v))
+    if centre and vmin is not None:
+        vmin, vmax = centred(vmin, vmax)
+    vmin, vmax, extend = colour_limits(v, vmin, vmax)  # the extend against every value, the spikes too
+    return vmin, vmax, extend
+
+
 def loading_figure(maps: np.ndarray, nav_axes: Sequence, names: Sequence[str] | None = None,
                    title: str = "Loadings", clabel: str = "loading", cmap: str | None = None):
     """One map per component: ``maps`` (k, rows, columns) on ``nav_axes`` (numpy order: y then x), or
@@ -113,16 +129,14 @@ def loading_figure(maps: np.ndarray, nav_axes: Sequence, names: Sequence[str] | 
     fig = _figure((cols * PANEL_WIDTH, rows * panel * min(max(aspect, 0.4), 1.6) + 0.5))
     for c in range(k):
         a = fig.add_subplot(rows, cols, c + 1)
-        vmin, vmax = robust_clim(m[c])
         cmap_c, centre = colour_map(m[c], cmap)
-        if centre:
-            vmin, vmax = centred(vmin, vmax)
+        vmin, vmax, extend = loading_limits(m[c], centre)
         im = draw_image(a, m[c], ax_, ay, cmap=cmap_c, vmin=vmin, vmax=vmax)
         style_image_axes(a, ax_, ay)
         a.set_xlabel("")
         a.set_ylabel("")
         a.set_title(component_label(c, names[c]), fontsize=10)
-        cb = fig.colorbar(im, ax=a, shrink=0.85)
+        cb = fig.colorbar(im, ax=a, shrink=0.85, extend=extend)
         cb.set_label(clabel, fontsize=8)
         cb.ax.tick_params(labelsize=7)
     fig.suptitle(title)
