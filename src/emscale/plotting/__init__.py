@@ -76,8 +76,13 @@ def check_real(s, what: str) -> None:
 
 
 def _new_figure(figsize):
+    """A plain Figure (never pyplot's: a notebook showed those twice, and a script kept every one open), which a
+    Jupyter kernel shows as an image (:func:`.notebook.show_inline`). Every figure of the package starts here."""
     from matplotlib.figure import Figure
 
+    from .notebook import show_inline
+
+    show_inline()
     return Figure(figsize=figsize, layout="constrained")
 
 

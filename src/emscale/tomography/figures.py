@@ -9,14 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.signal import Signal
-from ..plotting import image_extent, intensity_label
+from ..plotting import _new_figure, image_extent, intensity_label
 from .tiltseries import angles_of, tomo_meta
 
 
 def _figure(n: int, size=(4.0, 3.6)):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(size[0] * n, size[1]), layout="constrained")
+    fig = _new_figure((size[0] * n, size[1]))
     return fig, fig.subplots(1, n, squeeze=False)[0]
 
 
@@ -123,10 +121,8 @@ def component_volumes_figure(vols: Signal, max_components: int = 8):
     d = np.asarray(vols.data)
     if d.ndim != 4:
         raise ValueError(f"expected component volumes (component, z, y, x), got shape {d.shape}")
-    from matplotlib.figure import Figure
-
     n = min(d.shape[0], max_components)
-    fig = Figure(figsize=(9.0, 2.6 * n + 0.4), layout="constrained")
+    fig = _new_figure((9.0, 2.6 * n + 0.4))
     grid = fig.subplots(n, 3, squeeze=False)
     for c in range(n):
         fig.colorbar(_mips(grid[c], d[c], vols.axes[1:], prefix=f"component {c}: "), ax=list(grid[c]), shrink=0.9)
