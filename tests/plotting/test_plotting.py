@@ -389,3 +389,13 @@ def test_the_spectrum_image_titles_fit_at_paper_sizes_and_stay_at_the_default():
     fig = s.plot()
     assert fig.axes[0].get_title() == "Navigator: total counts" and fig.axes[0].title.get_fontsize() == 12.0
     assert fig.axes[1].get_title() == "Mean spectrum"
+
+
+def test_plot_signal_documents_the_colour_limits_it_takes():
+    """The docstring said a hot pixel gave "the 1st-99.5th percentiles"; colour_limits takes the rest's range."""
+    from emscale.plotting import OUTLIER_RANGE, OUTLIER_SHARE
+
+    doc = " ".join(plot_signal.__doc__.split())
+    assert "percentile" not in doc and "colour_limits" in doc
+    assert f"at most {OUTLIER_SHARE * 100:g} % of them" in doc and OUTLIER_RANGE == 3.0 and "three times" in doc
+    assert "the rest's range" in doc

@@ -342,8 +342,9 @@ def plot_signal(
         flatten the rest. The navigator of a spectrum image stays linear. Values <= 0 have no place on it: they are
         left out (blank), with a warning that counts them.
     vmin, vmax : colour limits of the images drawn (an image, each image of a stack, the navigator of a spectrum
-        image). Default: the minimum and maximum, or the 1st-99.5th percentiles where a few pixels stretch the range
-        more than three times beyond them (a hot pixel); the colour bar's pointed ends then say values lie beyond.
+        image). Default (:func:`colour_limits`): the minimum and maximum, or, where a few pixels at either end (at
+        most 0.05 % of them, at least one) stretch that range more than three times beyond the range of the rest (a
+        hot pixel), the rest's range; the colour bar's pointed ends then say values lie beyond.
     line_kw : passed to ``Axes.plot`` for spectra (``color=``, ``linewidth=``...).
     """
     for name in ("clim", "vmin", "vmax"):
