@@ -163,7 +163,8 @@ def test_a_sparse_scan_plots_its_measured_positions_only():
     sparse = s.sample_scan("random", 0.15, seed=0)
     fig = sparse.plot()
     nav, spec = fig.axes[0], fig.axes[1]
-    assert nav.get_title().endswith("(15% of positions measured)")
+    # on two lines: on one it ran from -37 px, off the figure, over its colour bar
+    assert " ".join(nav.get_title().split()).endswith("(15% of positions measured)") and "\n" in nav.get_title()
     assert np.isnan(nav.images[0].get_array().filled(np.nan)).mean() > 0.8
     mean = spec.lines[0].get_ydata()
     full = s.to_numpy().reshape(-1, 256).mean(axis=0)
@@ -379,3 +380,35 @@ def test_a_spectrum_of_one_value_is_a_point_on_its_channels_width():
     assert ax.get_xlim() == (1.75, 2.25)
     (line,) = ax.lines
     assert line.get_marker() == "o" and list(line.get_ydata()) == [4069.8]
+
+
+def test_the_spectrum_image_titles_fit_at_paper_sizes_and_stay_at_the_default():
+    """At 3.5 x 2.6, 4 x 3 and 5 x 3.5 in the navigator's "Navigator: total counts" started off the figure (-33 px
+    at 3.5 in) and ran over its colour bar; at the default 11 x 4.4 in it is left on one line."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    rng = np.random.default_rng(0)
+    s = em.Signal(rng.poisson(5, (32, 32, 256)).astype(np.uint16), signal_type="EDS_TEM",
+                  axes=[{"name": "y", "units": "nm"}, {"name": "x", "units": "nm"},
+                        {"name": "Energy", "units": "keV", "scale": 0.01}])
+    for size in ((3.5, 2.6), (4, 3), (5, 3.5)):
+        fig = s.plot(figsize=size)
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        fig.canvas.draw()
+        nav, spectrum = fig.axes[0].title.get_window_extent(renderer), fig.axes[1].title.get_window_extent(renderer)
+        bar = fig.axes[2].get_window_extent(renderer)
+        assert 0 <= nav.x0 and nav.x1 <= bar.x0 and spectrum.x1 <= fig.bbox.width, (size, nav, bar, spectrum)
+        assert fig.axes[0].get_title() == "Navigator:\ntotal counts"
+    fig = s.plot()
+    assert fig.axes[0].get_title() == "Navigator: total counts" and fig.axes[0].title.get_fontsize() == 12.0
+    assert fig.axes[1].get_title() == "Mean spectrum"
+
+
+def test_plot_signal_documents_the_colour_limits_it_takes():
+    """The docstring said a hot pixel gave "the 1st-99.5th percentiles"; colour_limits takes the rest's range."""
+    from emscale.plotting import OUTLIER_RANGE, OUTLIER_SHARE
+
+    doc = " ".join(plot_signal.__doc__.split())
+    assert "percentile" not in doc and "colour_limits" in doc
+    assert f"at most {OUTLIER_SHARE * 100:g} % of them" in doc and OUTLIER_RANGE == 3.0 and "three times" in doc
+    assert "the rest's range" in doc

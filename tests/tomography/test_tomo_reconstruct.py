@@ -212,6 +212,31 @@ def test_orthoslices_and_mip_figures(tmp_path):
         assert right - left == pytest.approx(24 * 0.5) and bottom - top == pytest.approx(rec.shape[1] * 0.5)
 
 
+def test_a_hot_voxel_does_not_black_out_the_volume_figures_and_unitless_axes_get_no_brackets():
+    """One voxel at 1e5 in a sphere of 100 set the plain min-max grey range: the sphere at 0.1 % of it, black. Now
+    Signal.plot's rule (colour_limits): the rest's range, the colour bar's pointed ends; "x ()" labels without units."""
+    import emscale as em
+    from emscale.plotting import colour_limits
+    from emscale.tomography import mip_figure, orthoslices_figure
+
+    z, y, x = np.mgrid[:48, :64, :64]
+    vol = (((x - 32) ** 2 + (y - 32) ** 2 + (z - 24) ** 2 < 15 ** 2) * 100.0
+           + np.random.default_rng(0).normal(0, 5, (48, 64, 64))).astype(np.float32)
+    vol[24, 32, 40] = 1e5
+    axes = [{"name": n, "units": "nm"} for n in "zyx"]
+    ortho, mip = orthoslices_figure(em.Signal(vol, axes=axes)), mip_figure(em.Signal(vol, axes=axes))
+    lo, hi = ortho.axes[0].images[0].get_clim()
+    shown = np.concatenate([vol[24].ravel(), vol[:, 32].ravel(), vol[:, :, 32].ravel()])
+    assert (lo, hi) == colour_limits(shown)[:2] and 100 < hi < 130
+    assert ortho.axes[2].images[0].colorbar.extend == "both"  # the bar of the last panel
+    lo, hi = mip.axes[0].images[0].get_clim()
+    assert (lo, hi) == colour_limits(vol)[:2] and 100 < hi < 130
+    assert mip.axes[2].images[0].colorbar.extend == "max"  # the projections reach no low voxel
+    bare = orthoslices_figure(em.Signal(vol[:8, :8, :8]))
+    assert all("()" not in a.get_xlabel() + a.get_ylabel() for a in bare.axes[:3])
+    assert orthoslices_figure(em.Signal(vol, axes=axes)).axes[0].get_xlabel() == "x (nm)"
+
+
 def test_progress_is_reported_per_partition():
     vol = ellipsoid_phantom(16, seed=7)
     s = tilt_series(project_volume(vol, WEDGE), WEDGE)

@@ -315,13 +315,15 @@ class Decomposition(Result):
     # -- figures -------------------------------------------------------------------------------------------
     def plot_scree(self, n: int = 50, ax=None):
         """Log scree of the eigenvalues with the Marchenko-Pastur noise threshold (when known)."""
-        import matplotlib.pyplot as plt
-
         if self.eigenvalues is None:
             raise ValueError(f"a {self.method!r} decomposition has no eigenvalue spectrum")
         from matplotlib.ticker import MaxNLocator
 
-        fig, ax = _fig_ax(ax, plt)
+        from ..plotting import _new_figure
+
+        # not pyplot's: a notebook showed the scree twice, and 25 calls in a script left 25 figures open
+        fig = ax.figure if ax is not None else _new_figure((6.4, 4.8))
+        ax = ax if ax is not None else fig.add_subplot()
         ev = self.eigenvalues[:n]
         # components counted from 0, as the factors and loadings are named (#0, #1...)
         ev_info = self._scree_evidence()
@@ -412,9 +414,10 @@ class Decomposition(Result):
 
     def plot_loadings(self, n_components: int | None = None, names=None):
         """The loading maps (or profiles) on the calibrated navigation axes, each with a colour bar, a scale bar
-        and its own robust contrast: colour limits at its 1 and 99.5 percentiles
-        (:func:`emscale.plotting.limits.robust_clim`), so that sparse maps with a few hot pixels are not nearly
-        black. Titled ``#k`` and the component's element name (:meth:`component_names`; or ``names``)."""
+        and its own colour limits, those of ``Signal.plot`` over the map without its isolated spikes
+        (:func:`emscale.plotting.components.loading_limits`): a phase of a few pixels keeps the top colour, a few
+        hot pixels do not leave a sparse map nearly black. Titled ``#k`` and the component's element name
+        (:meth:`component_names`; or ``names``)."""
         from ..plotting.components import loading_figure
 
         k = _first_components(self, n_components)
@@ -711,9 +714,3 @@ def _centred_features(d: Decomposition, k: int) -> np.ndarray:
     _, r = np.linalg.qr(basis[np.all(np.isfinite(basis), axis=1)])
     return np.column_stack([d.loadings_array[:, :k], d.mean_scale]) @ r.T
 
-
-def _fig_ax(ax, plt):
-    if ax is None:
-        fig, ax = plt.subplots()
-        return fig, ax
-    return ax.figure, ax

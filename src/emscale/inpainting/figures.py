@@ -33,7 +33,7 @@ def reconstruction_figure(sparse, reconstruction, reference=None, mask=None, tit
     -------
     matplotlib.figure.Figure
     """
-    from matplotlib.figure import Figure
+    from ..plotting import _new_figure
 
     m = scan_mask(sparse) if mask is None else np.asarray(mask, bool)
     if m is None:
@@ -54,7 +54,7 @@ def reconstruction_figure(sparse, reconstruction, reference=None, mask=None, tit
         # the PSNR of this image (summed over the spectrum for a spectrum image), not of the whole cube
         panels.append((f"error, PSNR {psnr(ref, rec):.1f} dB" + (" (of this sum)" if summed else ""), err, "RdBu_r",
                        "reconstruction - reference"))
-    fig = Figure(figsize=(3.4 * len(panels), 3.5), layout="constrained")
+    fig = _new_figure((3.4 * len(panels), 3.5))
     axes = fig.subplots(1, len(panels))
     lo, hi = np.nanpercentile(rec, [0.5, 99.5])
     for ax, (name, img, cmap, clabel) in zip(axes, panels, strict=True):

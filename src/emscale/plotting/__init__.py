@@ -76,8 +76,13 @@ def check_real(s, what: str) -> None:
 
 
 def _new_figure(figsize):
+    """A plain Figure (never pyplot's: a notebook showed those twice, and a script kept every one open), which a
+    Jupyter kernel shows as an image (:func:`.notebook.show_inline`). Every figure of the package starts here."""
     from matplotlib.figure import Figure
 
+    from .notebook import show_inline
+
+    show_inline()
     return Figure(figsize=figsize, layout="constrained")
 
 
@@ -344,8 +349,9 @@ def plot_signal(
         flatten the rest. The navigator of a spectrum image stays linear. Values <= 0 have no place on it: they are
         left out (blank), with a warning that counts them.
     vmin, vmax : colour limits of the images drawn (an image, each image of a stack, the navigator of a spectrum
-        image). Default: the minimum and maximum, or the 1st-99.5th percentiles where a few pixels stretch the range
-        more than three times beyond them (a hot pixel); the colour bar's pointed ends then say values lie beyond.
+        image). Default (:func:`colour_limits`): the minimum and maximum, or, where a few pixels at either end (at
+        most 0.05 % of them, at least one) stretch that range more than three times beyond the range of the rest (a
+        hot pixel), the rest's range; the colour bar's pointed ends then say values lie beyond.
     line_kw : passed to ``Axes.plot`` for spectra (``color=``, ``linewidth=``...).
     """
     for name in ("clim", "vmin", "vmax"):
@@ -440,6 +446,8 @@ def plot_signal(
             f"{intensity_label(s)}, total",
             clim=clim,
         )
+        # the navigator's share of the width, less its colour bar with ticks and label
+        _fit_title(left, fig.get_figwidth() / 2.25 - COLOURBAR_WIDTH)
     if sig == 1:
         _spectrum(
             right,
@@ -456,9 +464,54 @@ def plot_signal(
         ax_x, ax_y = s.sig_axes
         _image(fig, right, mean_sig, ax_x, ax_y, "Mean image", cmap, scalebar, colorbar,
                f"{intensity_label(s)}, mean", norm=norm)
+    _fit_title(right, fig.get_figwidth() * 1.25 / 2.25 - COLOURBAR_WIDTH)  # its y labels take a colour bar's width
     if title:
         fig.suptitle(title)
     return fig
+
+
+COLOURBAR_WIDTH = 0.75  # inches a colour bar with its ticks and label takes beside its map (measured at 3.5-11 in)
+TITLE_SHRINK = (1.0, 0.85, 0.7)  # a title too wide for its panel is wrapped, then shrunk by these factors
+
+
+def _fit_title(ax, width: float) -> None:
+    """Wrap ``ax``'s title at its spaces into lines that fit ``width`` inches, after its first ": " where that
+    fits, into at most two lines, its font shrunk by :data:`TITLE_SHRINK` where needed (and further where one word
+    is wider still). At 3.5-5 in wide the spectrum image's "Navigator: total counts" started off the figure and ran
+    over the colour bar (and a sparse scan's "... (15% of positions measured)" at the default 11 in); a title that
+    fits is left as it is."""
+    from matplotlib import rcParams
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    title = ax.get_title()
+    prop = FontProperties(size=rcParams["axes.titlesize"], weight=rcParams["axes.titleweight"])
+    size = prop.get_size_in_points()
+    text_to_path = TextToPath()
+
+    def inches(text: str, points: float) -> float:
+        return text_to_path.get_text_width_height_descent(text, prop, ismath=False)[0] / 72.0 * points / size
+
+    if not title or width <= 0 or inches(title, size) <= width:
+        return
+    def wrap(words: list[str], points: float) -> list[str]:
+        lines = [words[0]]
+        for w in words[1:]:
+            if inches(f"{lines[-1]} {w}", points) <= width:
+                lines[-1] = f"{lines[-1]} {w}"
+            else:
+                lines.append(w)
+        return lines
+
+    head, colon, rest = title.partition(": ")
+    for points in (size * f for f in TITLE_SHRINK):
+        lines = wrap(title.split(" "), points)
+        if colon and inches(head + ":", points) <= width and len(wrap(rest.split(" "), points)) == 1:
+            lines = [head + ":", rest]  # "Navigator:" over "total counts", not "Navigator: total" over "counts"
+        widest = max(inches(line, points) for line in lines)
+        if len(lines) <= 2 and widest <= width:
+            break
+    ax.set_title("\n".join(lines), fontsize=points * min(1.0, width / widest))
 
 
 def _summaries(s, measured):

@@ -4,8 +4,8 @@ They take arrays and :class:`~emscale.Axis` objects (not the result classes, whi
 use these figures), and the component names (e.g. from :func:`emscale.spectroscopy.naming.component_names`):
 
 * :func:`factor_figure` -- the factor spectra on one calibrated axis, labelled ``"#k name"``;
-* :func:`loading_figure` -- one calibrated map per component, each with its robust contrast
-  (:func:`.limits.robust_clim`), a labelled colour bar and a scale bar;
+* :func:`loading_figure` -- one calibrated map per component, each with the colour limits of
+  :func:`~emscale.plotting.plot_signal` (:func:`loading_limits`), a labelled colour bar and a scale bar;
 * :func:`phase_figure` -- the cluster map beside the mean spectrum of each phase, the colour of phase ``k`` in
   the map (a :class:`~matplotlib.colors.ListedColormap` with one colour per phase) being the colour of its
   spectrum, with a colour bar that names the phases.
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import axis_label, draw_image, style_image_axes
-from .limits import centred, colour_map, line_range, robust_clim
+from . import _new_figure, axis_label, colour_limits, draw_image, style_image_axes
+from .limits import centred, colour_map, isolated_spikes, line_range
 
 PHASE_COLOURS = "tab10"
 MASKED_COLOUR = "0.85"
@@ -33,12 +33,6 @@ def component_label(k: int, name: str | None) -> str:
 PANEL_WIDTH = 3.6  # inches a panel of a grid of factors or loadings takes
 
 
-def _figure(figsize):
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=figsize, layout="constrained")
-
-
 def _curves(axis, curves: np.ndarray, names: Sequence[str] | None, title: str, ylabel: str,
             xlim: tuple[float, float] | None = None):
     """``curves`` (k, n) against ``axis``: in one panel with a legend up to :data:`LEGEND_MAX` of them, else one
@@ -49,7 +43,7 @@ def _curves(axis, curves: np.ndarray, names: Sequence[str] | None, title: str, y
     x = np.asarray(axis.values, dtype=float)
     xlim = xlim or (float(x.min()), float(x.max()))
     if k <= LEGEND_MAX:
-        fig = _figure((7.0, 3.8))
+        fig = _new_figure((7.0, 3.8))
         ax = fig.add_subplot()
         for c in range(k):
             ax.plot(x, y[c], lw=1.1, color=f"C{c % 10}", label=component_label(c, names[c]))
@@ -64,7 +58,7 @@ def _curves(axis, curves: np.ndarray, names: Sequence[str] | None, title: str, y
     rows = int(np.ceil(k / cols))
     # panels as wide as the loading maps' (a report shows both at the page's width): 1.9 inches a panel drew the
     # 10 factors of a real EDS map at 60 % of the width the maps beside them took, their ticks at 6 points unreadable
-    fig = _figure((cols * PANEL_WIDTH, rows * 1.8 + 0.6))
+    fig = _new_figure((cols * PANEL_WIDTH, rows * 1.8 + 0.6))
     axs = fig.subplots(rows, cols, sharex=True, squeeze=False).ravel()
     for c, ax in enumerate(axs):
         if c >= k:
@@ -96,6 +90,22 @@ def _grid(k: int) -> tuple[int, int]:
     return int(np.ceil(k / cols)), cols
 
 
+def loading_limits(img: np.ndarray, centre: bool = False) -> tuple[float, float, str]:
+    """``(vmin, vmax, extend)`` of a loading map: :func:`~emscale.plotting.colour_limits` (the rule of
+    ``Signal.plot``: min to max, less a few hot pixels) over the map without its :func:`.limits.isolated_spikes`;
+    ``centre``: symmetric about zero. The 1st-99.5th percentiles drew a 9-pixel Fe inclusion (loading 516) at 80
+    times the top colour, as bright as NMF leftovers of 6 (0-6.45; now 0-545); the spikes keep a Poisson(0.3) map
+    with three isolated 500s visible (0-3), which colour_limits alone (it drops up to 0.05 % of the pixels) drew
+    0-500. The colour bar's pointed ends say where values lie beyond the limits."""
+    v = np.asarray(img, dtype=float)
+    spikes = isolated_spikes(v)
+    vmin, vmax, _ = colour_limits(np.where(spikes, np.nan, v))
+    if centre and vmin is not None:
+        vmin, vmax = centred(vmin, vmax)
+    vmin, vmax, extend = colour_limits(v, vmin, vmax)  # the extend against every value, the spikes too
+    return vmin, vmax, extend
+
+
 def loading_figure(maps: np.ndarray, nav_axes: Sequence, names: Sequence[str] | None = None,
                    title: str = "Loadings", clabel: str = "loading", cmap: str | None = None):
     """One map per component: ``maps`` (k, rows, columns) on ``nav_axes`` (numpy order: y then x), or
@@ -110,19 +120,17 @@ def loading_figure(maps: np.ndarray, nav_axes: Sequence, names: Sequence[str] | 
     ay, ax_ = nav_axes[-2], nav_axes[-1]
     aspect = (ay.size * abs(ay.scale)) / max(ax_.size * abs(ax_.scale), 1e-300) if ay.units == ax_.units else 1.0
     panel = PANEL_WIDTH / 1.2
-    fig = _figure((cols * PANEL_WIDTH, rows * panel * min(max(aspect, 0.4), 1.6) + 0.5))
+    fig = _new_figure((cols * PANEL_WIDTH, rows * panel * min(max(aspect, 0.4), 1.6) + 0.5))
     for c in range(k):
         a = fig.add_subplot(rows, cols, c + 1)
-        vmin, vmax = robust_clim(m[c])
         cmap_c, centre = colour_map(m[c], cmap)
-        if centre:
-            vmin, vmax = centred(vmin, vmax)
+        vmin, vmax, extend = loading_limits(m[c], centre)
         im = draw_image(a, m[c], ax_, ay, cmap=cmap_c, vmin=vmin, vmax=vmax)
         style_image_axes(a, ax_, ay)
         a.set_xlabel("")
         a.set_ylabel("")
         a.set_title(component_label(c, names[c]), fontsize=10)
-        cb = fig.colorbar(im, ax=a, shrink=0.85)
+        cb = fig.colorbar(im, ax=a, shrink=0.85, extend=extend)
         cb.set_label(clabel, fontsize=8)
         cb.ax.tick_params(labelsize=7)
     fig.suptitle(title)
@@ -150,7 +158,7 @@ def composite_figure(maps: np.ndarray, nav_axes: Sequence, names: Sequence[str] 
         v = np.nan_to_num(m[c])
         lo, hi = np.percentile(v, [1, 99])
         rgb += np.clip((v - lo) / (hi - lo if hi > lo else 1), 0, 1)[..., None] * np.asarray(COMPOSITE_COLOURS[c])
-    fig = _figure((5.2, 4.4))
+    fig = _new_figure((5.2, 4.4))
     ax = fig.add_subplot()
     ay, ax_ = nav_axes[-2], nav_axes[-1]
     draw_image(ax, np.clip(rgb, 0, 1), ax_, ay)
@@ -188,7 +196,7 @@ def phase_figure(labels: np.ndarray, spectra: np.ndarray, nav_axes: Sequence, si
     colours = phase_colours(n)
     names = [f"phase {k}" + (f": {nm}" if nm and nm != f"#{k}" else "") for k, nm in
              enumerate(names if names is not None else [None] * n)]
-    fig = _figure((11.0, 4.0))
+    fig = _new_figure((11.0, 4.0))
     left, right = fig.subplots(1, 2, width_ratios=(1.0, 1.3))
     cmap = ListedColormap(colours, name="phases").with_extremes(bad=MASKED_COLOUR)
     norm = BoundaryNorm(np.arange(-0.5, n), n)

@@ -478,9 +478,9 @@ def is_stable(stability, threshold, patience: int) -> bool:
 
 def plot_phase_run(result: AutonomousResult, reference: np.ndarray | None = None):
     """Figure: phase map, measurement order coloured by round, and the convergence curves."""
-    from matplotlib.figure import Figure  # not pyplot: a notebook shows the returned figure once
+    from ..plotting import _new_figure  # not pyplot: a notebook shows the returned figure once
 
-    fig = Figure(figsize=(13, 4), layout="constrained")
+    fig = _new_figure((13, 4))
     axs = fig.subplots(1, 3)
     axs[0].imshow(result.phase_map, cmap="tab10", interpolation="nearest")
     axs[0].set_title(f"phase map ({100 * result.fraction:.1f} % measured)")

@@ -674,9 +674,9 @@ class _Curve:
 
 def plot_measurement_order(result: SladsResult, ax=None, cmap: str = "viridis"):
     """Figure of the measured positions coloured by the step at which they were measured."""
-    from matplotlib.figure import Figure  # not pyplot: a notebook shows the returned figure once
+    from ..plotting import _new_figure  # not pyplot: a notebook shows the returned figure once
 
-    fig = ax.figure if ax is not None else Figure(figsize=(5, 4.5), layout="constrained")
+    fig = ax.figure if ax is not None else _new_figure((5, 4.5))
     ax = ax if ax is not None else fig.add_subplot()
     o = np.ma.masked_less(result.order.astype(float), 0)
     im = ax.imshow(o, cmap=cmap, interpolation="nearest")
@@ -689,9 +689,9 @@ def plot_measurement_order(result: SladsResult, ax=None, cmap: str = "viridis"):
 
 def plot_convergence(curves: dict, ylabel: str = "PSNR (dB)", ax=None):
     """Figure of quality vs fraction measured; ``curves`` maps a label to ``(fractions, values)``."""
-    from matplotlib.figure import Figure  # not pyplot: a notebook shows the returned figure once
+    from ..plotting import _new_figure  # not pyplot: a notebook shows the returned figure once
 
-    fig = ax.figure if ax is not None else Figure(figsize=(5.5, 4), layout="constrained")
+    fig = ax.figure if ax is not None else _new_figure((5.5, 4))
     ax = ax if ax is not None else fig.add_subplot()
     for label, (x, y) in curves.items():
         ax.plot(100 * np.asarray(x), y, marker="o" if len(x) < 20 else None, label=label)
@@ -705,10 +705,10 @@ def plot_convergence(curves: dict, ylabel: str = "PSNR (dB)", ax=None):
 def plot_reconstruction(result: SladsResult, reference: np.ndarray | None = None):
     """Figure: the reconstruction, the measured positions coloured by step and (with ``reference``) the
     absolute error map, titled with the fraction measured and the PSNR."""
-    from matplotlib.figure import Figure  # not pyplot: a notebook shows the returned figure once
+    from ..plotting import _new_figure  # not pyplot: a notebook shows the returned figure once
 
     n = 3 if reference is not None else 2
-    fig = Figure(figsize=(4.5 * n, 4), layout="constrained")
+    fig = _new_figure((4.5 * n, 4))
     axs = fig.subplots(1, n)
     axs[0].imshow(result.reconstruction, cmap="gray", interpolation="nearest")
     axs[0].set_title(f"reconstruction ({100 * result.fraction:.1f} % measured)")

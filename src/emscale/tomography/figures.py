@@ -9,14 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.signal import Signal
-from ..plotting import image_extent, intensity_label
+from ..plotting import _new_figure, axis_label, colour_limits, image_extent, intensity_label
 from .tiltseries import angles_of, tomo_meta
 
 
 def _figure(n: int, size=(4.0, 3.6)):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(size[0] * n, size[1]), layout="constrained")
+    fig = _new_figure((size[0] * n, size[1]))
     return fig, fig.subplots(1, n, squeeze=False)[0]
 
 
@@ -74,21 +72,25 @@ def orthoslices_figure(vol: Signal, position: tuple[int, int, int] | None = None
     fig, axes = _figure(3)
     panels = ((axes[0], d[k], (ay, ax_), f"xy, {_at(az, k)}"), (axes[1], d[:, j], (az, ax_), f"xz, {_at(ay, j)}"),
               (axes[2], d[:, :, i], (az, ay), f"yz, {_at(ax_, i)}"))
-    lo, hi = _grey_range([p[1] for p in panels])
+    lo, hi, extend = _grey_range([p[1] for p in panels])
     for ax, img, (a, b), title in panels:
         shown = ax.imshow(img, cmap="gray", extent=_extent(a, b), vmin=lo, vmax=hi)
-        ax.set(title=title, xlabel=f"{b.name} ({b.units})", ylabel=f"{a.name} ({a.units})")
-    fig.colorbar(shown, ax=list(axes), label=intensity_label(vol), shrink=0.9)
+        ax.set(title=title, xlabel=axis_label(b), ylabel=axis_label(a))  # "x", not "x ()", without units
+    fig.colorbar(shown, ax=list(axes), label=intensity_label(vol), shrink=0.9, extend=extend)
     return fig
 
 
-def _grey_range(images) -> tuple[float | None, float | None]:
-    """One grey scale for ``images``: their finite values' range (a NaN voxel made it NaN and every panel blank);
-    None, None (each its own) where none is finite."""
-    finite = [v[np.isfinite(v)] for v in (np.asarray(i) for i in images)]
-    if not any(f.size for f in finite):
-        return None, None
-    return min(float(f.min()) for f in finite if f.size), max(float(f.max()) for f in finite if f.size)
+def _grey_range(images, shown=None) -> tuple[float | None, float | None, str]:
+    """One grey scale for ``images`` and the colour bar's ``extend`` over the values of ``shown`` (default
+    ``images``): :func:`~emscale.plotting.colour_limits` (``Signal.plot``'s rule) of their finite values, the
+    range unless a few voxels stretch it three times beyond the rest's (one hot voxel at 1e5 in a sphere of 100
+    drew the sphere at 0.1 % of the grey range, black); None, None (each its own) where none is finite (a NaN voxel
+    made the plain range NaN and every panel blank)."""
+    values = np.concatenate([np.ravel(i) for i in images])
+    lo, hi, extend = colour_limits(values[np.isfinite(values)])
+    if shown is not None and lo is not None:
+        _, _, extend = colour_limits(np.concatenate([np.ravel(i) for i in shown]), lo, hi)
+    return lo, hi, extend
 
 
 def _at(axis, index: int) -> str:
@@ -101,19 +103,20 @@ def _mips(row, d: np.ndarray, axes, prefix: str = ""):
     """Maximum-intensity projections of the volume ``d`` (z, y, x) along z, y and x into the three panels ``row``, on
     one grey scale; returns the last image (for a colour bar)."""
     az, ay, ax_ = axes
-    lo, hi = _grey_range([d])
+    mips = [d.max(axis=axis) for axis in range(3)]
+    lo, hi, extend = _grey_range([d], mips)
     for ax, axis, (a, b) in ((row[0], 0, (ay, ax_)), (row[1], 1, (az, ax_)), (row[2], 2, (az, ay))):
-        shown = ax.imshow(d.max(axis=axis), cmap="gray", extent=_extent(a, b), vmin=lo, vmax=hi)
-        ax.set(title=f"{prefix}MIP along {'zyx'[axis]}", xlabel=f"{b.name} ({b.units})",
-               ylabel=f"{a.name} ({a.units})")
-    return shown
+        shown = ax.imshow(mips[axis], cmap="gray", extent=_extent(a, b), vmin=lo, vmax=hi)
+        ax.set(title=f"{prefix}MIP along {'zyx'[axis]}", xlabel=axis_label(b), ylabel=axis_label(a))
+    return shown, extend
 
 
 def mip_figure(vol: Signal):
     """Maximum-intensity projections of the volume along z, y and x, on one grey scale with its colour bar."""
     d, axes = _volume(vol)
     fig, row = _figure(3)
-    fig.colorbar(_mips(row, d, axes), ax=list(row), label=f"{intensity_label(vol)}, maximum", shrink=0.9)
+    shown, extend = _mips(row, d, axes)
+    fig.colorbar(shown, ax=list(row), label=f"{intensity_label(vol)}, maximum", shrink=0.9, extend=extend)
     return fig
 
 
@@ -123,11 +126,10 @@ def component_volumes_figure(vols: Signal, max_components: int = 8):
     d = np.asarray(vols.data)
     if d.ndim != 4:
         raise ValueError(f"expected component volumes (component, z, y, x), got shape {d.shape}")
-    from matplotlib.figure import Figure
-
     n = min(d.shape[0], max_components)
-    fig = Figure(figsize=(9.0, 2.6 * n + 0.4), layout="constrained")
+    fig = _new_figure((9.0, 2.6 * n + 0.4))
     grid = fig.subplots(n, 3, squeeze=False)
     for c in range(n):
-        fig.colorbar(_mips(grid[c], d[c], vols.axes[1:], prefix=f"component {c}: "), ax=list(grid[c]), shrink=0.9)
+        shown, extend = _mips(grid[c], d[c], vols.axes[1:], prefix=f"component {c}: ")
+        fig.colorbar(shown, ax=list(grid[c]), shrink=0.9, extend=extend)
     return fig
