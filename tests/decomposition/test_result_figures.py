@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 from emscale.core.axes import Axis  # noqa: E402
 from emscale.decomposition import decompose  # noqa: E402
 from emscale.decomposition.result import Decomposition  # noqa: E402
-from emscale.plotting.limits import line_range, robust_clim  # noqa: E402
+from emscale.plotting.limits import line_range  # noqa: E402
 from groundtruth import make_cube  # noqa: E402
 
 
@@ -157,14 +157,6 @@ def test_a_tiny_phase_is_not_drawn_as_bright_as_the_leftovers_of_the_other_loadi
     d = _decomposition(f[:, :1], m.reshape(-1, 1), ax_e, nav_shape=(64, 64))
     im = d.plot_loadings().axes[0].images[0]
     assert im.get_clim() == (0.0, float(m.max())) and im.colorbar.extend == "neither"
-
-
-def test_robust_clim_of_a_constant_or_empty_map():
-    assert robust_clim(np.full((4, 4), 3.0)) == (3.0, 4.0)
-    assert robust_clim(np.full((2, 2), np.nan)) == (0.0, 1.0)
-    img = np.zeros((30, 40))
-    img[0, 0] = 1.0
-    assert robust_clim(img) == (0.0, 1.0)  # percentiles coincide: min and max
 
 
 def test_the_scree_marks_the_rank_and_says_where_it_came_from():

@@ -4,8 +4,6 @@
   lines (each curve scaled to its own peak, so a weak component counts as much as a strong one), widened by a
   margin. An EDS spectrum on a 0-40 keV axis whose lines all lie below 10 keV is then drawn over 0-10 keV, not
   squeezed into a quarter of the plot.
-* :func:`robust_clim` -- colour limits at percentiles of an image (default 1 and 99.5 %), so that a few hot pixels
-  of a sparse map do not leave the rest nearly black.
 * :func:`isolated_spikes` -- single pixels far beyond all eight neighbours and the rest of a map (a spike in one
   spectrum that a component took up), which a loading map leaves out of its colour range.
 * :func:`colour_map`, :func:`both_signs`, :func:`centred` -- a diverging map centred on zero for a map of both
@@ -26,7 +24,6 @@ SPIKE_SHARE = 0.5  # a crest with more than this share of its excess in one chan
 # 40 eV channels, sigma 0.75 channel) holds over half its excess in its peak channel, but its flanks hold 0.4 of the
 # peak; a Gaussian's hold at least 0.25 down to a sigma of 0.6 channel, narrower than any X-ray line
 SPIKE_FLANK = 0.25
-PERCENTILES = (1.0, 99.5)
 SEQUENTIAL, DIVERGING = "viridis", "RdBu_r"  # the colour maps of a map of one sign, and of both signs about zero
 # both signs are substantial where each holds at least this share of the summed |values|: PCA loadings beyond the
 # first hold 0.50 of theirs on each side (three EDS cubes), a noise component of ICA 0.40; the floor of a positive ICA
@@ -113,21 +110,6 @@ def _noise(curves: np.ndarray, width: int) -> np.ndarray:
     for _ in range(5):
         sd = np.sqrt(np.mean(np.where(np.abs(r) <= 3.0 * sd, r, 0.0) ** 2, axis=1, keepdims=True))
     return sd / np.sqrt(width)
-
-
-def robust_clim(img: np.ndarray, percentiles: tuple[float, float] = PERCENTILES) -> tuple[float, float]:
-    """``(vmin, vmax)``: the given percentiles of the finite values of ``img``; when they coincide (a nearly
-    constant map) the finite minimum and maximum, and ``(0, 1)`` when nothing is finite."""
-    v = np.asarray(img, dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return 0.0, 1.0
-    lo, hi = (float(q) for q in np.percentile(v, percentiles))
-    if not hi > lo:
-        lo, hi = float(v.min()), float(v.max())
-    if not hi > lo:
-        hi = lo + 1.0
-    return lo, hi
 
 
 SPIKE_RANGE = 3.0  # a spike stands this many times the rest's range beyond it, and beyond its neighbours

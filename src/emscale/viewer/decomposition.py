@@ -19,8 +19,8 @@ import base64
 import numpy as np
 
 from ..core.errors import DataError
-from ..plotting import colour_limits
-from ..plotting.limits import centred, colour_map
+from ..plotting.components import loading_limits as figure_limits
+from ..plotting.limits import colour_map
 
 
 def _floats(a) -> list:
@@ -72,18 +72,18 @@ def _phase_count(d) -> int:
     return max(1, min(int(rank), d.n_components))
 
 
-def loading_limits(m) -> dict:
-    """The colour scale of a loading map, as the static loading figures draw it: ``signed`` (blue-white-red about
-    zero, limits symmetric) where both signs hold a substantial share (:func:`~emscale.plotting.limits.both_signs`),
-    and :func:`~emscale.plotting.colour_limits`' ``vmin``/``vmax``: the full range unless a few pixels stretch it
-    (``extend`` says at which end values lie beyond). The 1st-99th percentiles drew a 9-pixel inclusion (0.22 % of
-    the pixels) loading 516 as bright as background leftovers of 6."""
-    vmin, vmax, extend = colour_limits(m)
+def loading_limits(m, shape: tuple[int, int]) -> dict:
+    """The colour scale of a loading map (flattened ``m`` of a ``shape`` map), as the static loading figures draw
+    it: ``signed`` (blue-white-red about zero, limits symmetric) where both signs hold a substantial share
+    (:func:`~emscale.plotting.limits.colour_map`), and :func:`~emscale.plotting.components.loading_limits`' ``vmin``,
+    ``vmax`` and ``extend`` (the full range, less a few hot or isolated pixels; ``extend`` says at which end values
+    lie beyond). The 1st-99th percentiles drew a 9-pixel inclusion (0.22 % of the pixels) loading 516 as bright as
+    background leftovers of 6."""
+    m = np.asarray(m, dtype=float).reshape(shape)
     signed = colour_map(m)[1]
+    vmin, vmax, extend = figure_limits(m, centre=signed)
     if vmin is None:  # no finite loading
         return {"vmin": 0.0, "vmax": 1.0, "extend": extend, "signed": False}
-    if signed:
-        vmin, vmax, extend = colour_limits(m, *centred(vmin, vmax))
     return {"vmin": vmin, "vmax": vmax, "extend": extend, "signed": bool(signed)}
 
 
@@ -125,5 +125,6 @@ def payload(d) -> dict:
         "energy": {"name": energy.name, "units": energy.units, "values": energy.values.tolist()},
         "scree": scree(d), "factors": [_floats(f) for f in np.asarray(d.factors_array).T],
         "loadings": [_b64(lo[:, c]) for c in range(d.n_components)],
-        "loading_limits": [loading_limits(lo[:, c]) for c in range(d.n_components)], "phases": phases(d),
+        "loading_limits": [loading_limits(lo[:, c], (height, width)) for c in range(d.n_components)],
+        "phases": phases(d),
     }
