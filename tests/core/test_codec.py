@@ -55,3 +55,11 @@ def test_a_tag_that_claims_more_than_it_holds_is_refused(tag, message):
 def test_text_arrays_are_as_wide_as_their_text():
     back = codec.decode({"array": ["ab", "c"], "dtype": "<U1000000"})  # 8 MB had the declared width been kept
     assert back.tolist() == ["ab", "c"] and back.itemsize == 8
+
+
+def test_a_dtype_is_recorded_by_its_name():
+    """``em.load(velox, SI_dtype=np.uint8)`` failed: "parameter value <class 'numpy.uint8'> ... cannot be recorded
+    in history"; ``SI_dtype="uint8"`` ran. Both are recorded as the name, which numpy takes back."""
+    for given in (np.uint8, np.dtype("uint8"), "uint8"):
+        assert codec.encode(given) == "uint8" and np.dtype(codec.decode(codec.encode(given))) == np.uint8
+    assert codec.encode(np.float32) == "float32"

@@ -97,3 +97,13 @@ def test_a_fresh_kernel_draws_every_figure_once(tmp_path, monkeypatch):
     for cell in nb.cells:
         shown = [o for o in cell.outputs if o.output_type in ("execute_result", "display_data")]
         assert len(shown) == 1 and "image/png" in shown[0]["data"], (cell.source, cell.outputs)
+
+
+def test_no_kernel_yet_leaves_the_printer_to_a_kernel_started_later(monkeypatch):
+    """A figure made where IPython was imported but no kernel ran (a script importing IPython) marked the printer
+    done: a kernel started later in the process never got it."""
+    import IPython
+
+    monkeypatch.setattr(notebook, "_done", False)
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)
+    assert notebook.show_inline() is False and notebook._done is False

@@ -412,3 +412,35 @@ def test_plot_signal_documents_the_colour_limits_it_takes():
     assert "percentile" not in doc and "colour_limits" in doc
     assert f"at most {OUTLIER_SHARE * 100:g} % of them" in doc and OUTLIER_RANGE == 3.0 and "three times" in doc
     assert "the rest's range" in doc
+
+
+def test_colour_limits_of_a_sparse_or_tiny_map_keep_its_values():
+    """The outlier rule took the rest's range where the rest was constant (one count in one pixel: limits (0, 0))
+    and dropped a 2 x 2 map's extreme values (the real EELS_SI's PCA loadings: half the map beyond its colours)."""
+    from emscale.plotting import colour_limits
+
+    one = np.zeros((30, 40))
+    one[3, 4] = 1.0
+    assert colour_limits(one) == (0.0, 1.0, "neither")
+    tiny = np.array([[-3158.0, -100.0], [100.0, 2536.0]])
+    assert colour_limits(tiny) == (-3158.0, 2536.0, "neither")
+    hot = np.random.default_rng(0).poisson(50.0, (20, 20)).astype(float)  # 400 values: a hot pixel is still one
+    hot[5, 5] = 60000.0
+    vmin, vmax, extend = colour_limits(hot)
+    assert vmax < 100 and extend == "max"
+
+
+def test_a_title_with_mathtext_or_lines_of_its_own_is_not_split():
+    fig = plot_signal(em.Signal(np.ones((4, 5, 8)), axes=[{"name": "y"}, {"name": "x"}, {"name": "E"}]),
+                      figsize=(3.5, 2.6), title=None)
+    from emscale.plotting import _fit_title
+
+    ax = fig.axes[0]
+    ax.set_title(r"Flux ($e^- \; per \; s$) over a long panel title")
+    _fit_title(ax, 1.0)
+    assert "\n" not in ax.get_title() and ax.title.get_fontsize() < 12.0
+    ax.set_title("two\nlines that are much too wide for the panel", fontsize=12.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # TextToPath: "Glyph 10 missing"
+        _fit_title(ax, 1.0)
+    assert ax.get_title() == "two\nlines that are much too wide for the panel" and ax.title.get_fontsize() == 12.0

@@ -69,6 +69,9 @@ def encode(value: Any, strict: bool = True) -> Any:
         return str(value)
     if isinstance(value, Axis):  # an axis given as an object is re-found by its name
         return value.name
+    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
+        # by its name, which numpy takes back as the same dtype (load(..., SI_dtype=np.uint8) failed to record)
+        return np.dtype(value).name
     if strict:
         raise TypeError(f"parameter value {value!r} of type {type(value).__name__} cannot be recorded in history")
     if isinstance(value, bytes):

@@ -210,25 +210,31 @@ def _positive_only(values, what: str):
 
 OUTLIER_RANGE = 3.0  # a min-max range this many times the rest's range is a few pixels' doing
 OUTLIER_SHARE = 5e-4  # "a few": at most this share of the pixels (at least one) at each end
+# ... of a map of at least this many values: in a smaller one a single value is no "few" (a 2 x 2 map's loadings
+# lost their extreme pixel at each end: half the map beyond its colour range)
+OUTLIER_MIN_VALUES = 100
 
 
 def colour_limits(img, vmin=None, vmax=None) -> tuple[float | None, float | None, str]:
     """The colour limits of an image and the colour bar's ``extend``: the given ``vmin``/``vmax``; else the
-    finite minimum and maximum, unless a few pixels at either end (at most :data:`OUTLIER_SHARE` of them) stretch
-    that range :data:`OUTLIER_RANGE` times beyond the range of the rest (a hot pixel: one 60 000-count spike left
-    5 colours for a whole map), where the rest's range is taken and the colour bar's ends say that values lie
-    beyond it. The rest's range, not the 1st-99.5th percentiles: a sparse map whose 0.6 % occupied pixels hold
-    1-10 counts was clipped at (0, 2), 90 % of its counts at the top colour."""
+    finite minimum and maximum, unless a few pixels at either end (at most :data:`OUTLIER_SHARE` of them, in a map
+    of at least :data:`OUTLIER_MIN_VALUES`) stretch that range :data:`OUTLIER_RANGE` times beyond the range of the
+    rest, which is not constant (a hot pixel: one 60 000-count spike left 5 colours for a whole map), where the
+    rest's range is taken and the colour bar's ends say that values lie beyond it. The rest's range, not the
+    1st-99.5th percentiles: a sparse map whose 0.6 % occupied pixels hold 1-10 counts was clipped at (0, 2), 90 % of
+    its counts at the top colour."""
     v = np.asarray(img, dtype=float)
     v = v[np.isfinite(v)]
     if v.size == 0:
         return vmin, vmax, "neither"
     lo, hi = float(v.min()), float(v.max())
-    if vmin is None and vmax is None and v.size > 2:
-        k = min(max(1, int(OUTLIER_SHARE * v.size)), (v.size - 1) // 2)
+    if vmin is None and vmax is None and v.size >= OUTLIER_MIN_VALUES:
+        k = max(1, int(OUTLIER_SHARE * v.size))
         rest = np.partition(v, (k, v.size - 1 - k))
         rlo, rhi = float(rest[k]), float(rest[v.size - 1 - k])
-        if hi - lo > OUTLIER_RANGE * (rhi - rlo):
+        # where the rest is constant the few pixels are what the map shows (a sparse map: one count in one pixel
+        # drew over a range of zero width)
+        if rhi > rlo and hi - lo > OUTLIER_RANGE * (rhi - rlo):
             vmin, vmax = rlo, rhi
     vmin = lo if vmin is None else float(vmin)
     vmax = hi if vmax is None else float(vmax)
@@ -476,10 +482,10 @@ TITLE_SHRINK = (1.0, 0.85, 0.7)  # a title too wide for its panel is wrapped, th
 
 def _fit_title(ax, width: float) -> None:
     """Wrap ``ax``'s title at its spaces into lines that fit ``width`` inches, after its first ": " where that
-    fits, into at most two lines, its font shrunk by :data:`TITLE_SHRINK` where needed (and further where one word
-    is wider still). At 3.5-5 in wide the spectrum image's "Navigator: total counts" started off the figure and ran
-    over the colour bar (and a sparse scan's "... (15% of positions measured)" at the default 11 in); a title that
-    fits is left as it is."""
+    fits, into two lines where a font shrunk by :data:`TITLE_SHRINK` allows (else more), shrunk further where one
+    word is wider still; a title with mathtext is only shrunk. At 3.5-5 in wide the spectrum image's "Navigator:
+    total counts" started off the figure and ran over the colour bar (and a sparse scan's "... (15% of positions
+    measured)" at the default 11 in); a title that fits, or that has lines of its own, is left as it is."""
     from matplotlib import rcParams
     from matplotlib.font_manager import FontProperties
     from matplotlib.textpath import TextToPath
@@ -492,7 +498,10 @@ def _fit_title(ax, width: float) -> None:
     def inches(text: str, points: float) -> float:
         return text_to_path.get_text_width_height_descent(text, prop, ismath=False)[0] / 72.0 * points / size
 
-    if not title or width <= 0 or inches(title, size) <= width:
+    if not title or width <= 0 or "\n" in title or inches(title, size) <= width:
+        return  # a title of lines of its own is the caller's layout
+    if "$" in title:  # mathtext is not split at its spaces: the font shrinks instead
+        ax.set_title(title, fontsize=size * max(min(TITLE_SHRINK), width / inches(title, size)))
         return
     def wrap(words: list[str], points: float) -> list[str]:
         lines = [words[0]]

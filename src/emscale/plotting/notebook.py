@@ -18,16 +18,16 @@ _done = False
 def show_inline() -> bool:
     """Register a PNG printer for matplotlib figures with the running Jupyter kernel's shell, where there is one
     and no printer for them is registered yet. Returns whether this call registered it. Cheap where IPython was never
-    imported (a script), and done once: a later call does nothing."""
+    imported (a script), and done once a kernel's shell was found: a later call does nothing."""
     global _done
     if _done or "IPython" not in sys.modules:  # no kernel runs without IPython: a script never imports it here
         return False
-    _done = True
     from IPython import get_ipython
 
     shell = get_ipython()
-    if shell is None or not hasattr(shell, "kernel"):  # a terminal IPython shows figures in windows, via pyplot
-        return False
+    if shell is None or not hasattr(shell, "kernel"):  # a terminal IPython shows figures in windows, via pyplot;
+        return False  # not done: a kernel may start later in this process
+    _done = True
     from matplotlib.figure import Figure
 
     png = shell.display_formatter.formatters["image/png"]
