@@ -44,3 +44,19 @@ def artifacts() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def traced_peak():
+    """``peak(fn)``: the most memory Python's allocators held while ``fn()`` ran (tracemalloc), in bytes."""
+    import tracemalloc
+
+    def peak(fn) -> int:
+        tracemalloc.start()
+        try:
+            fn()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    return peak

@@ -159,13 +159,13 @@ def test_lazy_velox_eels_spectrum_images_are_lazy(velox_emd):
         _assert_lazy_as_eager(lz, e)
 
 
-def test_lazy_velox_eds_cube_is_the_eager_one_and_converts_in_the_memory_of_load_and_save(velox_emd, tmp_path):
+def test_lazy_velox_eds_cube_is_the_eager_one_and_converts_in_the_memory_of_load_and_save(velox_emd, tmp_path,
+                                                                                         traced_peak):
     """RosettaSciIO's lazy read of the EDS spectrum stream holds a sparse COO array of it in memory (int64
     coordinates and values), compiles sparse's indexing in every process and densifies each partition in int64:
     convert of the 128 x 128 x 4096 uint16 cube took 12.7 s and 813 MB, its eager load and save 4.7 s and 407 MB.
     The stream is now read as the eager load reads it: the same signals in the same order, the same numbers, and a
     convert that allocates what a load and save do (one partition at a time: the same on every run)."""
-    import tracemalloc
 
     from emscale.engine.executors import executor_context
 
@@ -176,18 +176,10 @@ def test_lazy_velox_eds_cube_is_the_eager_one_and_converts_in_the_memory_of_load
     assert lazy[17].metadata == eager[17].metadata and lazy[17].original_metadata == eager[17].original_metadata
     del lazy, eager
 
-    def peak(fn) -> int:
-        tracemalloc.start()
-        try:
-            fn()
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-
     cube = 128 * 128 * 4096 * 2
     with executor_context("inline"):
-        saved = peak(lambda: em.load(velox_emd, index=17).save(tmp_path / "e.zarr"))
-        converted = peak(lambda: em.convert(velox_emd, tmp_path / "c.zarr", index=17))
+        saved = traced_peak(lambda: em.load(velox_emd, index=17).save(tmp_path / "e.zarr"))
+        converted = traced_peak(lambda: em.convert(velox_emd, tmp_path / "c.zarr", index=17))
     assert converted < saved + cube // 4, (converted / cube, saved / cube)  # was 4.1 cubes against 2.0
     c, e = em.load(tmp_path / "c.zarr"), em.load(tmp_path / "e.zarr")
     assert c.dtype == np.uint16 and np.array_equal(c.data, e.data)

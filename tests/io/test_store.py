@@ -202,11 +202,10 @@ def test_convert_streams_a_vendor_file(real_dir, tmp_path):
     assert not (tmp_path / "d.zarr").exists()
 
 
-def test_a_lazy_signal_of_a_readers_array_saves_in_the_memory_of_an_eager_one(tmp_path):
+def test_a_lazy_signal_of_a_readers_array_saves_in_the_memory_of_an_eager_one(tmp_path, traced_peak):
     """A reader that gives numpy for ``lazy=True`` (Velox EDS and EELS cubes, the BCF image) had its array copied by
     dask's ``from_array``, and the save concatenated each partition from its chunks: 3.3 x the data allocated where
     the eager signal's save takes 2.0 x. Now the dask array reads the reader's array itself, and passes read views."""
-    import tracemalloc
 
     from emscale.engine.executors import executor_context
     from emscale.io.vendor import signal_from_dict
@@ -215,20 +214,12 @@ def test_a_lazy_signal_of_a_readers_array_saves_in_the_memory_of_an_eager_one(tm
     d = {"data": x, "axes": [{"name": "y", "size": 64, "navigate": True}, {"name": "x", "size": 128, "navigate": True},
                              {"name": "E", "size": 2048, "navigate": False}]}
 
-    def peak(fn) -> int:
-        tracemalloc.start()
-        try:
-            fn()
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-
     with executor_context("inline"):  # one partition at a time: the same peaks on every run
         eager = signal_from_dict(d)
-        saved = peak(lambda: eager.save(tmp_path / "e.zarr"))
+        saved = traced_peak(lambda: eager.save(tmp_path / "e.zarr"))
         lazy = signal_from_dict(d, lazy=True)
         assert lazy.is_lazy
-        saved_lazy = peak(lambda: lazy.save(tmp_path / "l.zarr"))
+        saved_lazy = traced_peak(lambda: lazy.save(tmp_path / "l.zarr"))
     assert saved_lazy < saved + x.nbytes // 2, (saved_lazy / x.nbytes, saved / x.nbytes)
     r = em.load(tmp_path / "l.zarr")
     assert r.dtype == np.uint16 and np.array_equal(r.data, x)
