@@ -86,11 +86,15 @@ def _grey_range(images, shown=None) -> tuple[float | None, float | None, str]:
     range unless a few voxels stretch it three times beyond the rest's (one hot voxel at 1e5 in a sphere of 100
     drew the sphere at 0.1 % of the grey range, black); None, None (each its own) where none is finite (a NaN voxel
     made the plain range NaN and every panel blank)."""
-    values = np.concatenate([np.ravel(i) for i in images])
-    lo, hi, extend = colour_limits(values[np.isfinite(values)])
+    lo, hi, extend = colour_limits(_joined(images))  # colour_limits leaves the non-finite values out itself
     if shown is not None and lo is not None:
-        _, _, extend = colour_limits(np.concatenate([np.ravel(i) for i in shown]), lo, hi)
+        _, _, extend = colour_limits(_joined(shown), lo, hi)
     return lo, hi, extend
+
+
+def _joined(images) -> np.ndarray:
+    """The values of ``images`` in one array; one image as it is (a volume's MIPs read the whole volume: no copy)."""
+    return np.asarray(images[0]) if len(images) == 1 else np.concatenate([np.ravel(i) for i in images])
 
 
 def _at(axis, index: int) -> str:
