@@ -123,6 +123,46 @@ def test_a_negative_count_of_iterations_or_columns_is_refused_before_the_data_ar
     assert said in str(exc.value) and "\n" not in str(exc.value) and read == []
 
 
+@pytest.mark.filterwarnings("ignore:nmf stopped at max_iter=5")  # five iterations, as asked
+@pytest.mark.parametrize("method", ["ica", "nmf"])
+def test_a_history_holding_whole_number_float_counts_replays_as_those_ints(tmp_path, method):
+    """Before the counts were checked, ICA's max_iter=5.0 and every method's n_iter=2.0 and oversample=10.0 ran as
+    the ints (NMF's and MCR's max_iter=5.0 failed in range()); the check then refused them, so a history recorded
+    with them no longer replayed. A whole-number float is taken as that int, at the call and on replay."""
+    rng = np.random.default_rng(3)
+    em.Signal(rng.poisson(rng.random((256, 2)) @ (rng.random((2, 128)) * 20)).reshape(16, 16, 128)
+              .astype(np.uint16)).save(tmp_path / "mix.zarr")
+    s = em.load(tmp_path / "mix.zarr")
+    ints = decompose(s, method, n_components=2, solver="randomized", max_iter=5, n_iter=2, oversample=10)
+    assert ints.info["n_iter"] == 5 and ints.info["power_iterations"] == 2
+    floats = decompose(s, method, n_components=2, solver="randomized", max_iter=5.0, n_iter=2.0, oversample=10.0)
+    recorded = [dict(e) for e in ints.history]
+    recorded[-1]["params"] = {**recorded[-1]["params"], "max_iter": 5.0, "n_iter": 2.0, "oversample": 10.0}
+    for r in (floats, em.replay(recorded)):
+        np.testing.assert_array_equal(r.factors_array, ints.factors_array)
+        np.testing.assert_array_equal(r.loadings_array, ints.loadings_array)
+    assert floats.history[-1]["params"]["max_iter"] == 5.0  # recorded as given, as before the check
+
+
+@pytest.mark.parametrize(("options", "said"), [
+    ({"max_iter": 5.5}, "max_iter must be a whole number >= 1 (iterations; 0 or None: the method's default), "
+                        "got 5.5"),
+    ({"max_iter": True}, "max_iter must be a whole number >= 1"),  # True would read as 1
+    ({"max_iter": -5.0}, "max_iter must be a whole number >= 1 (iterations; 0 or None: the method's default), "
+                         "got -5.0"),
+    ({"n_iter": -1.0}, "n_iter must be a whole number >= 0 (power iterations of the randomized solver) or None, "
+                       "got -1.0"),
+    ({"oversample": 2.5}, "oversample must be a whole number >= 0 (extra columns of the randomized sketch), got 2.5"),
+    ({"oversample": float("inf")}, "oversample must be a whole number >= 0"),
+    ({"n_iter": False}, "n_iter must be a whole number >= 0"),
+])
+def test_a_float_count_that_is_not_a_whole_number_at_least_the_minimum_stays_refused(options, said):
+    s = em.Signal(np.random.default_rng(0).poisson(50, (8, 8, 64)).astype(np.uint16))
+    with pytest.raises(DataError) as exc:
+        decompose(s, "ica", n_components=2, solver="randomized", **options)
+    assert said in str(exc.value) and "\n" not in str(exc.value)
+
+
 def test_no_power_iteration_and_no_oversampling_still_run_and_zero_iterations_still_mean_the_default():
     from emscale.decomposition._method import configured
 

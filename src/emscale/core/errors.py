@@ -72,6 +72,18 @@ def check_count(name: str, value, unit: str = "", minimum: int = 1, optional: bo
                         f"{' or None' if optional else ''}, got {value!r}")
 
 
+def as_count(name: str, value, unit: str = "", minimum: int = 1, optional: bool = False):
+    """:func:`check_count`'s count, with a whole-number float (5.0) taken as that int (5, the same bits): a history
+    recorded while such a count ran as given (decompose's n_iter, oversample, ICA's max_iter) must replay. A float
+    that is not whole (5.5), below ``minimum`` or not finite is refused, as given, by :func:`check_count`."""
+    import numpy as np
+
+    if isinstance(value, float | np.floating) and value.is_integer() and int(value) >= minimum:
+        return int(value)
+    check_count(name, value, unit, minimum, optional)
+    return value
+
+
 def is_number(value) -> bool:
     """A real number (Python or NumPy), not a bool and not text: what a numeric option may be."""
     import numpy as np

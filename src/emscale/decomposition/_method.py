@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core.errors import check_count
+from ..core.errors import as_count
 from ._matrix import DataMatrix
 
 METHODS: dict[str, type[Method]] = {}  # name -> class
@@ -153,7 +153,7 @@ class Method:
             setattr(self, opt, bool(v) if isinstance(default, bool) else v)
         for opt in ITERATION_COUNTS:
             if opt in self.options:
-                check_count(opt, getattr(self, opt), "iterations; 0 or None: the method's default")
+                setattr(self, opt, as_count(opt, getattr(self, opt), "iterations; 0 or None: the method's default"))
         self.validate()
 
     @property

@@ -9,7 +9,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..core.errors import DataError, check_count, check_not_complex, check_seed
+from ..core.errors import DataError, as_count, check_not_complex, check_seed
 from ..core.registry import operation
 from ..core.signal import Signal, is_sparse_scan, measured_mask
 from . import ica, mcr, nmf, pca, vca  # noqa: F401 -- each registers its method (a new method: add its module)
@@ -50,16 +50,16 @@ def _mask_numbers(mask):
     return mask.to_numpy() if isinstance(mask, Signal) else mask
 
 
-def check_n_iter(n_iter) -> None:
+def check_n_iter(n_iter) -> int | None:
     """The randomized solver's power iterations: None (until the subspace settles) or a whole number >= 0 (0: the
-    range finder alone); -1 ran as 0, said nowhere."""
-    check_count("n_iter", n_iter, "power iterations of the randomized solver", minimum=0, optional=True)
+    range finder alone; 2.0: 2, as it ran before the check, :func:`.as_count`); -1 ran as 0, said nowhere."""
+    return as_count("n_iter", n_iter, "power iterations of the randomized solver", minimum=0, optional=True)
 
 
-def check_oversample(oversample) -> None:
-    """The randomized solver's extra columns: a whole number >= 0; -1 sketched one column fewer than the
-    components asked for, said nowhere."""
-    check_count("oversample", oversample, "extra columns of the randomized sketch", minimum=0)
+def check_oversample(oversample) -> int:
+    """The randomized solver's extra columns: a whole number >= 0 (10.0: 10, :func:`.as_count`); -1 sketched one
+    column fewer than the components asked for, said nowhere."""
+    return as_count("oversample", oversample, "extra columns of the randomized sketch", minimum=0)
 
 
 def _check_option(option: str):
@@ -183,8 +183,7 @@ def decompose(
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
     check_seed(seed)  # before the work: a wrong seed failed only at the end
-    check_n_iter(n_iter)
-    check_oversample(oversample)
+    n_iter, oversample = check_n_iter(n_iter), check_oversample(oversample)  # 2.0 -> 2: recorded as given
     check_not_complex(repr(s), s.dtype, "decompose needs real data: take their modulus or real part first")
     eds, eds_reason = eds_kind(s.signal_type, s.sig_axes[0] if s.sig_ndim == 1 else None)
     kind_info = {"eds": eds, "eds_reason": eds_reason}
