@@ -126,6 +126,22 @@ def test_sinogram_of_a_dose_symmetric_series_is_drawn_in_angle_order():
     np.testing.assert_array_equal(rows, data[np.argsort(angles), 12, :])
 
 
+def test_one_hot_pixel_does_not_black_out_a_sinogram():
+    """The sinogram took the raw min-max: one pixel at 1e5 drew the rest (0-~20) in its lowest 0.02 %, black. Now
+    the volume figures' rule (colour_limits): the rest's range; a sinogram with no hot pixel keeps its min-max."""
+    from emscale.plotting import colour_limits
+
+    angles = np.arange(-60, 61, 4.0)
+    data = project_volume(ellipsoid_phantom(24), angles, "y")
+    plain = sinogram_figure(tilt_series(data, angles)).axes[0].collections[0].get_clim()
+    assert plain == (float(data[:, 12].min()), float(data[:, 12].max()))
+    hot = data.copy()
+    hot[7, 12, 5] = 1e5
+    lo, hi = sinogram_figure(tilt_series(hot, angles)).axes[0].collections[0].get_clim()
+    assert (lo, hi) == colour_limits(hot[:, 12])[:2] == plain
+    assert hi < 100
+
+
 def test_real_series_sinograms_become_continuous(real_dir, tmp_path):
     from emscale.tomography import load_tilt_series
 

@@ -37,7 +37,9 @@ def sinogram_figure(before: Signal, after: Signal | None = None, index: int | No
         # ...) or with uneven steps was drawn as if its rows were equispaced from the first tilt to the last
         a = angles_of(s)
         order = np.argsort(a, kind="stable")
-        ax.pcolormesh(np.arange(sino.shape[1] + 1), _edges(a[order]), sino[order], cmap="gray")
+        # the volume figures' grey range (colour_limits): the raw min-max let one hot pixel draw the rest black
+        lo, hi, _ = _grey_range([sino])
+        ax.pcolormesh(np.arange(sino.shape[1] + 1), _edges(a[order]), sino[order], cmap="gray", vmin=lo, vmax=hi)
         ax.set(title=f"sinogram {label} alignment ({where})", xlabel="detector (px)", ylabel="tilt (deg)")
         ax.invert_yaxis()  # the lowest tilt on top, as the rows of an image
     return fig
