@@ -290,8 +290,10 @@ def test_a_hot_pixel_does_not_flatten_the_colours_and_limits_can_be_given():
     fig = em.Signal(d, axes=axes, signal_type="EDS_TEM").plot()
     lo, hi = fig.axes[0].images[0].get_clim()
     nav = np.sort(d.sum(-1).astype(float), axis=None)
-    assert (lo, hi) == (nav[2], nav[-3]) and hi < 2 * d[20:40, 20:40].sum(-1).mean()  # the range of the rest
-    assert fig.axes[0].images[0].colorbar.extend == "both"  # pointed ends: values lie beyond the limits
+    # the range of the rest: the spike, an isolated pixel, is left out (image_limits), and nothing else; colour_limits
+    # alone dropped the two highest and lowest values (nav[2], nav[-3]) with it, and pointed the bar at both ends
+    assert (lo, hi) == (nav[0], nav[-2]) and hi < 2 * d[20:40, 20:40].sum(-1).mean()
+    assert fig.axes[0].images[0].colorbar.extend == "max"  # a pointed end: values lie beyond the top colour
     img = em.Signal(rng.normal(1000, 30, (32, 32)), signal_type="image")
     assert img.plot(vmin=900, vmax=1100).axes[0].images[0].get_clim() == (900.0, 1100.0)
     assert em.Signal(d, axes=axes).plot(vmin=0, vmax=500).axes[0].images[0].get_clim() == (0.0, 500.0)
@@ -311,6 +313,49 @@ def test_a_sparse_count_map_is_no_hot_pixel():
     img.flat[idx[:3]] = 500.0  # three hot pixels among them are still taken as such
     hot = em.Signal(img, axes=[{"name": "y"}, {"name": "x"}], signal_type="image").plot()
     assert hot.axes[0].images[0].get_clim() == (0.0, 10.0) and hot.axes[0].images[0].colorbar.extend == "max"
+
+
+def test_isolated_hot_pixels_of_a_count_image_are_left_out_of_its_colour_range():
+    """Three lone 500s in a Poisson(0.3) count image (0.07 % of 64 x 64, above colour_limits' 0.05 %) drew it over
+    0-500, all black: Signal.plot now leaves isolated single-pixel spikes out, as a loading map does."""
+    rng = np.random.default_rng(0)
+    img = rng.poisson(0.3, (64, 64)).astype(float)
+    img[[5, 30, 50], [7, 40, 20]] = 500.0
+    im = em.Signal(img, signal_type="image").plot().axes[0].images[0]
+    assert im.get_clim() == (0.0, float(np.sort(img, axis=None)[-4])) == (0.0, 4.0)
+    assert im.colorbar.extend == "max"  # the spikes lie beyond the top colour
+    given = em.Signal(img, signal_type="image").plot(vmin=0, vmax=500).axes[0].images[0]
+    assert given.get_clim() == (0.0, 500.0) and given.colorbar.extend == "neither"  # given limits as they are
+
+
+def _atom_columns(rng, sigma=1.5, spacing=8, size=128):
+    """A HAADF image: Gaussian atom columns (sigma px, a few pixels each) on a lattice, one heavy column among them,
+    with Poisson noise on a background of 20 counts."""
+    y, x = np.mgrid[:size, :size].astype(float)
+    img = np.full((size, size), 20.0)
+    for cy in range(spacing // 2, size, spacing):
+        for cx in range(spacing // 2, size, spacing):
+            img += 200.0 * np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / (2 * sigma**2))
+    img += 5000.0 * np.exp(-((y - 60) ** 2 + (x - 60) ** 2) / (2 * sigma**2))  # one heavy column, far brighter
+    return rng.poisson(img).astype(float)
+
+
+def test_atom_columns_and_the_real_tilt_series_keep_their_colour_limits(real_dir):
+    """Structure of several pixels is no spike: a HAADF image of atom columns (one of them 25 times as bright as
+    the rest) and every projection of the real tilt series keep colour_limits' range and extend exactly."""
+    from emscale.plotting import colour_limits, image_limits
+    from emscale.tomography import load_tilt_series
+
+    rng = np.random.default_rng(1)
+    for img in (_atom_columns(rng), _atom_columns(rng, sigma=1.0, spacing=12)):
+        im = em.Signal(img, signal_type="image").plot().axes[0].images[0]
+        assert (*im.get_clim(), im.colorbar.extend) == colour_limits(img)
+        assert im.get_clim()[1] == img.max()  # the heavy column keeps the top colour
+    s = load_tilt_series(real_dir / "tomography/HAADF.mrc", tilt_axis="x")
+    d = np.asarray(s.data)
+    assert all(image_limits(p) == colour_limits(p) for p in d)  # each of the 77 projections
+    mean = s.plot().axes[1].images[0]  # the series' mean image
+    assert (*mean.get_clim(), mean.colorbar.extend) == colour_limits(mean.get_array())
 
 
 def test_a_volume_says_how_to_look_at_it():

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..core.errors import DataError, check_not_complex
 from ..core.signal import holds_counts, is_sparse_scan, measured_mask, signal_method
-from .limits import SEQUENTIAL, centred, colour_map
+from .limits import SEQUENTIAL, centred, colour_map, isolated_spikes
 from .scalebar import add_scalebar, nice_length, scale_bar
 from .summaries import finite_summaries
 
@@ -243,10 +243,27 @@ def colour_limits(img, vmin=None, vmax=None) -> tuple[float | None, float | None
     return vmin, vmax, extend
 
 
+def image_limits(img, centre: bool = False) -> tuple[float | None, float | None, str]:
+    """``(vmin, vmax, extend)`` of an image (``Signal.plot``, loading maps): :func:`colour_limits` (min to max,
+    less a few hot pixels) over the image without its :func:`.limits.isolated_spikes`; ``centre``: symmetric about
+    zero. colour_limits alone drops up to 0.05 % of the pixels: a Poisson(0.3) count image with three isolated 500s
+    (0.25 %) was drawn 0-500, all black, now 0-3; structure of several pixels (atom columns, a 9-pixel inclusion,
+    a sparse map's counts) holds no spike and keeps colour_limits' range. Loading maps: the 1st-99.5th percentiles
+    drew a 9-pixel Fe inclusion (loading 516) at 80 times the top colour, as bright as NMF leftovers of 6 (0-6.45;
+    now 0-545). The colour bar's pointed ends say where values lie beyond the limits."""
+    v = np.asarray(img, dtype=float)
+    spikes = isolated_spikes(v)
+    vmin, vmax, _ = colour_limits(np.where(spikes, np.nan, v))
+    if centre and vmin is not None:
+        vmin, vmax = centred(vmin, vmax)
+    vmin, vmax, extend = colour_limits(v, vmin, vmax)  # the extend against every value, the spikes too
+    return vmin, vmax, extend
+
+
 def _image(fig, ax, img, axis_x, axis_y, title, cmap, scalebar, colorbar, clabel, aspect=None, norm="linear",
            clim=(None, None)):
     """``aspect`` None: equal where both axes share a unit (a map), else "auto". ``clim``: the user's
-    ``(vmin, vmax)``, either None for :func:`colour_limits`' choice. ``cmap`` None: :func:`.limits.colour_map`'s,
+    ``(vmin, vmax)``, either None for :func:`image_limits`' choice. ``cmap`` None: :func:`.limits.colour_map`'s,
     a diverging map with limits symmetric about zero for an image of both signs (unless ``clim`` gives them)."""
     kw, extend = {}, "neither"
     if norm == "log":
@@ -256,10 +273,11 @@ def _image(fig, ax, img, axis_x, axis_y, title, cmap, scalebar, colorbar, clabel
         kw["norm"] = LogNorm(vmin=float(clim[0] or img.min()), vmax=float(clim[1] or img.max()))
         cmap = cmap or SEQUENTIAL
     else:
-        kw["vmin"], kw["vmax"], extend = colour_limits(img, *clim)
         cmap, centre = colour_map(img, cmap)
-        if centre and clim == (None, None):
-            kw["vmin"], kw["vmax"], extend = colour_limits(img, *centred(kw["vmin"], kw["vmax"]))
+        if clim == (None, None):  # isolated spikes left out, as in a loading map (three 500s drew a map 0-500)
+            kw["vmin"], kw["vmax"], extend = image_limits(img, centre)
+        else:
+            kw["vmin"], kw["vmax"], extend = colour_limits(img, *clim)
     im = draw_image(ax, img, axis_x, axis_y, aspect=aspect, cmap=cmap, **kw)
     if title:
         ax.set_title(title)
@@ -355,9 +373,11 @@ def plot_signal(
         flatten the rest. The navigator of a spectrum image stays linear. Values <= 0 have no place on it: they are
         left out (blank), with a warning that counts them.
     vmin, vmax : colour limits of the images drawn (an image, each image of a stack, the navigator of a spectrum
-        image). Default (:func:`colour_limits`): the minimum and maximum, or, where a few pixels at either end (at
-        most 0.05 % of them, at least one) stretch that range more than three times beyond the range of the rest (a
-        hot pixel), the rest's range; the colour bar's pointed ends then say values lie beyond.
+        image). Default (:func:`image_limits`): isolated single-pixel spikes left out
+        (:func:`.limits.isolated_spikes`), then :func:`colour_limits`: the minimum and maximum, or, where a few
+        pixels at either end (at most 0.05 % of them, at least one) stretch that range more than three times beyond
+        the range of the rest (a hot pixel), the rest's range; the colour bar's pointed ends then say values lie
+        beyond.
     line_kw : passed to ``Axes.plot`` for spectra (``color=``, ``linewidth=``...).
     """
     for name in ("clim", "vmin", "vmax"):

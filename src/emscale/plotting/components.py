@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import _new_figure, axis_label, colour_limits, draw_image, style_image_axes
-from .limits import centred, colour_map, isolated_spikes, line_range
+from . import _new_figure, axis_label, draw_image, image_limits, style_image_axes
+from .limits import colour_map, line_range
 
 PHASE_COLOURS = "tab10"
 MASKED_COLOUR = "0.85"
@@ -90,20 +90,8 @@ def _grid(k: int) -> tuple[int, int]:
     return int(np.ceil(k / cols)), cols
 
 
-def loading_limits(img: np.ndarray, centre: bool = False) -> tuple[float, float, str]:
-    """``(vmin, vmax, extend)`` of a loading map: :func:`~emscale.plotting.colour_limits` (the rule of
-    ``Signal.plot``: min to max, less a few hot pixels) over the map without its :func:`.limits.isolated_spikes`;
-    ``centre``: symmetric about zero. The 1st-99.5th percentiles drew a 9-pixel Fe inclusion (loading 516) at 80
-    times the top colour, as bright as NMF leftovers of 6 (0-6.45; now 0-545); the spikes keep a Poisson(0.3) map
-    with three isolated 500s visible (0-3), which colour_limits alone (it drops up to 0.05 % of the pixels) drew
-    0-500. The colour bar's pointed ends say where values lie beyond the limits."""
-    v = np.asarray(img, dtype=float)
-    spikes = isolated_spikes(v)
-    vmin, vmax, _ = colour_limits(np.where(spikes, np.nan, v))
-    if centre and vmin is not None:
-        vmin, vmax = centred(vmin, vmax)
-    vmin, vmax, extend = colour_limits(v, vmin, vmax)  # the extend against every value, the spikes too
-    return vmin, vmax, extend
+# a loading map takes the rule of every image (Signal.plot's): colour_limits less isolated single-pixel spikes
+loading_limits = image_limits
 
 
 def loading_figure(maps: np.ndarray, nav_axes: Sequence, names: Sequence[str] | None = None,

@@ -5,7 +5,8 @@
   margin. An EDS spectrum on a 0-40 keV axis whose lines all lie below 10 keV is then drawn over 0-10 keV, not
   squeezed into a quarter of the plot.
 * :func:`isolated_spikes` -- single pixels far beyond all eight neighbours and the rest of a map (a spike in one
-  spectrum that a component took up), which a loading map leaves out of its colour range.
+  spectrum that a component took up, a hot pixel of a count image), which an image (``Signal.plot``, a loading map)
+  leaves out of its colour range.
 * :func:`colour_map`, :func:`both_signs`, :func:`centred` -- a diverging map centred on zero for a map of both
   signs (PCA loadings, a difference), viridis for one of one sign.
 """
