@@ -424,9 +424,9 @@ def test_exported_msa_reads_back_in_rosettasciio_with_its_title_type_and_acquisi
 
 def test_a_sparse_map_opens_over_its_full_range_and_a_hot_pixel_is_marked_beyond_it(browser, artifacts):
     """The automatic contrast took the 0.5-99.5th percentiles: a sparse map of 1-10 counts on 0.6 % of its pixels
-    opened at (0, 2), 90 % of the occupied pixels at the top colour and nothing saying so. Now colour_limits'
-    (the static figures'): (0, 10); a hot pixel is still left out of the range (with the two lowest pixels, at
-    most 0.05 % at each end), and the colour bar says values lie beyond."""
+    opened at (0, 2), 90 % of the occupied pixels at the top colour and nothing saying so. Now the static figures'
+    rule (Signal.plot's image_limits): (0, 10); an isolated hot pixel is left out of the range (the rest's min-max,
+    120-210), and the colour bar says values lie beyond it."""
     rng = np.random.default_rng(0)
     sparse = np.zeros((128 * 128, 4), dtype=np.uint16)
     where = rng.choice(128 * 128, int(0.006 * 128 * 128), replace=False)
@@ -436,7 +436,7 @@ def test_a_sparse_map_opens_over_its_full_range_and_a_hot_pixel_is_marked_beyond
     axes = [{"name": "y", "navigate": True, "units": "nm", "scale": 0.2},
             {"name": "x", "navigate": True, "units": "nm", "scale": 0.2}, {"name": "Energy", "units": "keV"}]
     for name, data, clim, extend in (("sparse", sparse.reshape(128, 128, 4), [0, 10], "neither"),
-                                      ("hot", hot, [123, 208], "both")):
+                                      ("hot", hot, [120, 210], "max")):
         with view(em.Signal(data, axes=axes, signal_type="EDS_TEM"), open_browser=False) as server:
             browser.get(server.url)
             wait(browser, "s.ready && s.mapsLoaded >= 1 && s.spectraDrawn >= 1")

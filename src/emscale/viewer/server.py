@@ -42,7 +42,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from ..core.errors import DataError
-from ..plotting import colour_limits, intensity_label, intensity_units
+from ..plotting import image_limits, intensity_label, intensity_units
 from .colormaps import colormaps
 from .data import ViewerData
 from .decomposition import is_decomposition
@@ -210,10 +210,10 @@ class ViewerServer:
         e = data.energy.values
         image = _display_map(m)
         lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
-        # the page's automatic contrast: the static figures' rule, the full range unless a few hot pixels stretch
-        # it (the 0.5-99.5th percentiles clipped a sparse map of 1-10 counts at (0, 2): 98 % of its counts at the
-        # top colour)
-        vmin, vmax, _ = colour_limits(finite)
+        # the page's automatic contrast: the static figures' rule (Signal.plot's), the full range less isolated
+        # spikes and a few hot pixels (the 0.5-99.5th percentiles clipped a sparse map of 1-10 counts at (0, 2): 98 %
+        # of its counts at the top colour)
+        vmin, vmax, _ = image_limits(m64)
         return {
             "width": data.width, "height": data.height, "channels": [i0, i1],
             "window": None if window is None else [float(e[i0]), float(e[i1])],
