@@ -980,7 +980,7 @@ def _check_values(s: Signal, dm: DataMatrix, meth: Method, poisson: bool, n_comp
     if float(np.abs(st.col_sums).sum()) == 0 and not st.n_negative:  # no negatives and zero sums: all zero
         raise DataError(f"{masked}all the decomposed data are zero: there is nothing to separate")
     if isinstance(n_components, int | np.integer) and not 1 <= int(n_components) <= m:
-        raise ValueError(
+        raise DataError(
             f"n_components={int(n_components)} must be between 1 and min(pixels, channels) = "
             f"min({dm.n_pixels}, {dm.n_channels}) = {m}"
         )

@@ -264,9 +264,9 @@ def _budget(n_pixels: int, budget, fraction) -> int:
     least one position, as the scan patterns take). A bool, a text or a fractional budget is an error, not a count
     (``fraction=True`` measured the whole scan, ``budget=2.5`` two positions)."""
     if budget is None and fraction is None:
-        raise ValueError("give budget (positions) or fraction (of the scan)")
+        raise DataError("give budget (positions) or fraction (of the scan)")
     if budget is not None and fraction is not None:  # slads_scan dropped the fraction without a word (a review)
-        raise ValueError(f"give budget (positions) or fraction (of the scan), not both: budget={budget!r}, "
+        raise DataError(f"give budget (positions) or fraction (of the scan), not both: budget={budget!r}, "
                          f"fraction={fraction!r}")
     if budget is None:  # a fraction under half a position was refused as "budget must be at least 1, got 0"
         budget = max(1, int(round(check_fraction(fraction) * n_pixels)))
@@ -274,9 +274,9 @@ def _budget(n_pixels: int, budget, fraction) -> int:
         check_budget(budget)
     budget = int(budget)
     if budget > n_pixels:
-        raise ValueError(f"budget {budget} exceeds the scan size ({n_pixels} positions)")
+        raise DataError(f"budget {budget} exceeds the scan size ({n_pixels} positions)")
     if budget < 1:
-        raise ValueError(f"budget must be at least 1, got {budget}")
+        raise DataError(f"budget must be at least 1, got {budget}")
     return budget
 
 

@@ -315,7 +315,7 @@ def _navigation_angles(s: Signal) -> np.ndarray:
     header = _header_angles(s)
     if header is None:
         raise DataError(f"the navigation axis {ax.name!r} is not calibrated in degrees (units {ax.units!r}, values "
-                        f"{ax.values[0]:g} .. {ax.values[-1]:g}) and the file's header holds no tilt angle a "
+                        f"{ax.values[0]:g} .. {ax.values[-1]:g}) and the file's header holds no tilt angle per "
                         "projection: pass the tilt angles (angles= or rawtlt=)")
     return header
 
