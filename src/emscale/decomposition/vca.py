@@ -15,7 +15,9 @@ pure. Without pure pixels the neighbourhood mixes slightly more than the single 
 Without pure pixels VCA's endmembers are the most extreme mixtures, and no other member of the family is there to
 return: :func:`judged` reads the groups with the tests that decide NMF's and MCR's pure-pixel rotation, and the
 result says whether the data show pure pixels (``info["pure_pixel_rotation"]``, ``"pure_pixel_reason"``), with a
-warning where they do not.
+warning where they do not. Where groups found on the map-smoothed scores pass the same tests
+(:func:`.map_groups.map_shows_pure_regions`), the data show pure pixels and only VCA's own groups miss them: said in
+the reason and ``info["pure_pixel_groups"]``, not warned; the spectra stay the own groups'.
 
 Abundances: per-pixel non-negative least squares in the same subspace (``scipy.optimize.nnls`` on k x k
 systems), optionally fully constrained (sum to the pixel total, "FCLS") by the usual augmented row.
