@@ -198,7 +198,7 @@ def test_an_mrc_without_its_angle_file_takes_the_angles_of_its_header(tmp_path, 
     np.testing.assert_array_equal(s.axes[0].values, read_rawtlt(real_dir / "tomography" / "HAADF.rawtlt"))
     stack = em.load(tmp_path / "h.mrc").inav[:5]
     stack.metadata["Acquisition_instrument"]["TEM"]["Stage"]["tilt_alpha"] = [3.0] * 1024
-    with pytest.raises(DataError, match="the file's header holds no tilt angle a projection: pass the tilt angles"):
+    with pytest.raises(DataError, match="the file's header holds no tilt angle per projection: pass the tilt angles"):
         as_tilt_series(stack)
     stack.save(tmp_path / "flat.zarr")
     with pytest.raises(FileFormatError, match="no tilt angles for .*flat.zarr"):
@@ -207,7 +207,7 @@ def test_an_mrc_without_its_angle_file_takes_the_angles_of_its_header(tmp_path, 
 
 def test_a_sliced_series_reads_the_tilts_of_its_frames_from_the_header(real_dir):
     # inav[::4] kept the header's 77 tilts for 20 frames, and as_tilt_series refused it ("the file's header holds no
-    # tilt angle a projection")
+    # tilt angle per projection")
     import emscale as em
     from emscale.tomography import as_tilt_series
 
