@@ -101,10 +101,13 @@ def shift_note(share: float, k: int, centred: bool, rank_counted: bool, axis: st
     comps = f"principal component {first}" if k == first else f"principal components {first}-{k}"
     counted = (f"the automatic rank ({k}) may count them" if rank_counted else
                f"n_components={k} may spend components on them")
-    return (f"{comps} hold {share:.2f} of the derivative of the mean spectrum along {axis!r}: the spectra shift "
-            f"along that axis across the map, and a shift reads as extra components, one per order of the shift, so "
-            f"{counted}. A drift of the spectrometer does this; so do a chemical shift and phases whose lines lie less "
-            f"than a line width apart (then the components are real and aligning would merge them). If it is a "
+    # "the spectra shift" was said as fact of CL maps whose broad bands (70-80 nm apart, 40-60 nm wide) overlap and
+    # nothing shifts (a review, 0.73-0.87 of the derivative): the two causes are named as what they are, either
+    return (f"{comps} hold {share:.2f} of the derivative of the mean spectrum along {axis!r}: either the spectra "
+            f"shift along that axis across the map, and a shift reads as extra components, one per order of the "
+            f"shift, so {counted}, or phases whose lines or bands lie less than a line width apart differ there (then "
+            f"the components are real and aligning would merge them). A drift of the spectrometer or a chemical "
+            f"shift does the first. If it is a "
             f"drift, align the spectra first: align_zero_loss for EELS with a zero-loss peak (also_align= for the "
             f"core-loss recorded with it), else spectroscopy.align.align_spectra with a signal_range on a feature "
             f"every spectrum shares (smooth= for a drift that follows the scan)")
