@@ -244,7 +244,9 @@ def line_plateaus(w: np.ndarray, h: np.ndarray, layout: PixelLayout, components)
     components = [int(c) for c in components]
     counts = w * np.maximum(h, 0.0).sum(axis=1)[None, :]
     share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-300)
-    smooth = _smoothed(share[:, components], layout)
+    # smoothed along the line's own axis, wherever it lies among axes of one pixel ((n, 1, 1) as (n,))
+    along = PixelLayout((int(np.prod(layout.nav_shape, dtype=np.int64)),), layout.flat)
+    smooth = _smoothed(share[:, components], along)
     out = {}
     for c, column in zip(components, smooth.T, strict=True):
         domain = column >= DOMAIN_LEVEL
