@@ -752,3 +752,44 @@ def grain_boundary_segregation(shape: tuple[int, int] = (40, 44), n_channels: in
     s = counts_signal(data, energy, "EDS_SEM")
     return s, Truth(spectra, ab, expected, 3, {"shape": shape, "counts": counts, "share": share, "seed": seed,
                                                "boundary_pixels": int(boundary.sum())})
+
+
+def line_profiles(kind: str, n: int = 240) -> np.ndarray:
+    """(n, rank) phase fractions along a line scan (issue 17's line grid): ``"interphase"`` an Fe3O4 | SiO2-like
+    interface (an erfc of 25 pixels) with a third phase peaking at 50 % in the middle (a Gaussian of 15 pixels),
+    never pure; ``"multilayer"`` three pure phases in turn, 20-pixel layers with sharp edges; ``"thinlayer"`` a
+    middle layer 12 pixels wide (erfc edges of 2 pixels) between two pure phases."""
+    from scipy.special import erfc
+
+    x = np.arange(n)
+    if kind == "interphase":
+        c = 0.5 * erfc((x - n / 2) / 25.0)
+        b = 0.5 * np.exp(-0.5 * ((x - n / 2) / 15.0) ** 2)
+        return np.stack([c * (1 - b), (1 - c) * (1 - b), b], -1)
+    if kind == "multilayer":
+        return (((x // 20) % 3)[:, None] == np.arange(3)).astype(float)
+    if kind == "thinlayer":
+        left, right = 0.5 * erfc((x - 114) / 2.0), 0.5 * erfc(-(x - 126) / 2.0)
+        return np.stack([left, right, np.clip(1 - left - right, 0, 1)], -1)
+    raise ValueError(f"unknown line profile {kind!r}")
+
+
+def line_scan_scene(kind: str = "eds", profile: str = "interphase", counts: float = 2000.0, seed: int = 0,
+                    n: int = 240, n_channels: int = 1024, nav_shape: tuple[int, ...] | None = None):
+    """``(signal, spectra)``: a line scan of ``n`` pixels (one navigation axis; ``nav_shape`` e.g. ``(1, n)`` for a
+    map one pixel high) of :func:`line_profiles` mixing :func:`eds_spectra` or :func:`eels_spectra` at ``counts``
+    per pixel (Poisson); the draws of issue 17's line grid."""
+    from emscale import Axis, Signal
+
+    rng = np.random.default_rng(seed + 10 * int(counts))
+    fractions = line_profiles(profile, n)
+    rank = fractions.shape[1]
+    spectra = eds_spectra(rank, n_channels, rng) if kind == "eds" else eels_spectra(rank, n_channels, rng)
+    data = rng.poisson(counts * fractions @ spectra).astype(np.uint32)
+    energy, signal_type = cube_energy_axis(kind, n_channels)
+    shape = nav_shape or (n,)
+    names = ["y", "x"][-len(shape):] if len(shape) <= 2 else [f"n{i}" for i in range(len(shape))]
+    axes = [Axis(name, size, navigate=True) for name, size in zip(names, shape, strict=True)]
+    s = Signal(data.reshape(*shape, n_channels), axes=[*axes, Axis(size=n_channels, **energy)],
+               signal_type=signal_type)
+    return s, spectra

@@ -69,6 +69,20 @@ MIN_PIXELS = 2048  # smaller maps (32 x 32) hold regions a few smoothing widths 
 # *every* disputed group to fill a plateau, needs MIN_PIXELS (on 20 x 20 to 40 x 40 alloys their smaller regions
 # read 0.13-0.37 and the right end was refused: 2.7 -> 15 degrees).
 MIN_PIXELS_TO_REFUSE = 256
+# A line scan (one navigation axis of more than one pixel) holds its regions along that axis alone, and is judged by
+# line_plateaus: a layer 20 pixels wide is 20 smoothing widths across on a scan of 240 pixels, which MIN_PIXELS (a
+# map's count) never let through, so a line scan always kept the pixel end (issue 17: a never-pure interphase 23-33
+# degrees from the truth where the solver's own was 8-26). Shorter lines keep it still
+MIN_LINE_PIXELS = 64
+# Along a line, a component whose share reaches its vertex at a smooth maximum (never pure) has a plateau of at most
+# sqrt(0.1 / 0.5) = 0.447 of its domain (a parabola's top; a Gaussian's 0.39), where a region of constant composition
+# has a flat top (a 12-pixel layer with soft edges 0.54 over its 13 pixels of domain; wider ones up to 1). Measured
+# (issue 17's line grid, 240 x 1024, NMF and MCR at 200-2000 counts/pixel): 0.00-0.40 for the never-pure interphase
+# and a three-phase gradient's middle, 0.45-0.98 for pure layers, multilayers and thin layers
+MIN_LINE_PLATEAU = 0.45
+# ... judged only where the smoothed share's noise is at most this: beyond, a pure layer's noisy pixels fall below 90
+# % of the vertex, and its plateau reads as a maximum (EELS layers at 20-200 counts/pixel: 0.0-0.39 at noise 0.05-0.17)
+MAX_LINE_NOISE = 0.05
 
 
 @dataclass(frozen=True)
@@ -109,6 +123,17 @@ class PixelLayout:
         return SMOOTHING if density >= DENSE_SCAN else min(SMOOTHING / np.sqrt(max(density, 1e-12)), MAX_SMOOTHING)
 
     @property
+    def line(self) -> bool:
+        """A line scan: one navigation axis of more than one pixel (a 1 x N or N x 1 map too)."""
+        return sum(size > 1 for size in self.nav_shape) == 1
+
+    @property
+    def averaged(self) -> float:
+        """How many pixels the smoothing (:data:`SMOOTHING`) averages: ``4 pi sigma^2`` on a map, ``2 sqrt(pi)
+        sigma`` along a line (the inverse of the Gaussian weights' sum of squares)."""
+        return float(2 * np.sqrt(np.pi) * SMOOTHING) if self.line else float(4 * np.pi * SMOOTHING**2)
+
+    @property
     def judgeable(self) -> bool:
         """Enough pixels to weigh the pixel end against the spectra's end by the shape of every group's region."""
         return len(self.flat) >= MIN_PIXELS
@@ -117,6 +142,11 @@ class PixelLayout:
     def shows_mixing(self) -> bool:
         """Enough pixels to see a map mixed everywhere (no group's share levels off), which refuses the pixel end."""
         return len(self.flat) >= MIN_PIXELS_TO_REFUSE
+
+    @property
+    def judged_as_line(self) -> bool:
+        """A line scan of at least :data:`MIN_LINE_PIXELS` pixels: its groups are judged by :func:`line_plateaus`."""
+        return self.line and len(self.flat) >= MIN_LINE_PIXELS
 
 
 def _smoothed(values: np.ndarray, layout: PixelLayout) -> np.ndarray:
@@ -151,11 +181,12 @@ def smoothed_scores(scores: np.ndarray, layout: PixelLayout) -> tuple[np.ndarray
     return _smoothed(scores, layout)[rows], rows, 1.0 / float(np.sqrt(4 * np.pi * SMOOTHING**2))
 
 
-def _smoothed_noise(residual: np.ndarray) -> float:
+def _smoothed_noise(residual: np.ndarray, averaged: float) -> float:
     """The standard deviation of the smoothed share's noise: the single pixels' (robust, from their residual about
-    the smoothed map) over the square root of the smoothing's effective number of pixels."""
+    the smoothed map) over the square root of the smoothing's effective number of pixels ``averaged``
+    (:attr:`PixelLayout.averaged`)."""
     mad = float(np.median(np.abs(residual - np.median(residual))))
-    return 1.4826 * mad / np.sqrt(4 * np.pi * SMOOTHING**2)
+    return 1.4826 * mad / np.sqrt(averaged)
 
 
 @dataclass(frozen=True)
@@ -189,7 +220,7 @@ def region_shapes(w: np.ndarray, h: np.ndarray, layout: PixelLayout, components)
     for c, column in zip(components, smooth.T, strict=True):
         peak = float(np.percentile(column, TOP_PERCENTILE))
         near = column >= DOMAIN_LEVEL * peak if peak > 0 else np.ones(len(column), dtype=bool)
-        noise = _smoothed_noise((share[:, c] - column)[near])
+        noise = _smoothed_noise((share[:, c] - column)[near], layout.averaged)
         beyond = float(np.count_nonzero(column > 1.0 + TOP_NOISE_SIGMAS * noise) / len(column))
         top = peak - TOP_NOISE_SIGMAS * noise
         if top <= 0.0:
@@ -197,4 +228,29 @@ def region_shapes(w: np.ndarray, h: np.ndarray, layout: PixelLayout, components)
             continue
         domain = int(np.count_nonzero(column >= DOMAIN_LEVEL * top))
         out[c] = RegionShape(float(np.count_nonzero(column >= PLATEAU_LEVEL * top) / max(domain, 1)), beyond, peak)
+    return out
+
+
+def line_plateaus(w: np.ndarray, h: np.ndarray, layout: PixelLayout, components) -> dict[int, tuple[float, float]]:
+    """Along a line scan, for each of ``components`` ``(plateau, noise)``: of the pixels where its smoothed share is
+    at least :data:`DOMAIN_LEVEL` of the vertex, the fraction at or above :data:`PLATEAU_LEVEL` of it, and the
+    smoothed share's noise (:func:`_smoothed_noise`, over the square root of the pixels the smoothing averages along
+    a line). ``w``, ``h`` as :func:`region_shapes`.
+
+    The vertex is the share 1, where the pixel end puts its group by construction, not the top of the map less its
+    noise as on a map (:func:`region_shapes`): along a line a smooth maximum is reached at a few correlated pixels,
+    whose top stands little above it, and that lowering put the never-pure interphase of issue 17's line grid at
+    plateaus 0.44-0.58, among the thin layers' 0.54-0.75 (at the vertex 1: 0.17-0.40 against 0.45-0.98)."""
+    components = [int(c) for c in components]
+    counts = w * np.maximum(h, 0.0).sum(axis=1)[None, :]
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-300)
+    # smoothed along the line's own axis, wherever it lies among axes of one pixel ((n, 1, 1) as (n,))
+    along = PixelLayout((int(np.prod(layout.nav_shape, dtype=np.int64)),), layout.flat)
+    smooth = _smoothed(share[:, components], along)
+    out = {}
+    for c, column in zip(components, smooth.T, strict=True):
+        domain = column >= DOMAIN_LEVEL
+        noise = _smoothed_noise((share[:, c] - column)[domain], layout.averaged) if domain.any() else float("inf")
+        plateau = np.count_nonzero(column >= PLATEAU_LEVEL) / max(int(np.count_nonzero(domain)), 1)
+        out[c] = (float(plateau), float(noise))
     return out
