@@ -204,3 +204,33 @@ def test_a_few_pixels_each_of_its_own_spectrum_keep_their_rank(n_pixels, counts)
     x = rng.poisson(lam / lam.sum(1, keepdims=True) * counts).reshape(1, n_pixels, 256).astype(np.uint32)
     r, ev = _rank(x, em.Signal(x))
     assert r == n_pixels and "dispersion_note" not in ev
+
+
+def _with_channel_gains(s, spread: float, seed: int):
+    """The cube's counts, each channel recorded at its own gain ``1 + spread * N(0, 1)`` (float data, counts)."""
+    g = np.clip(1 + spread * np.random.default_rng(seed).standard_normal(s.data.shape[-1]), 0.3, None)
+    return em.Signal(np.asarray(s.data, dtype=np.float32) * g.astype(np.float32), axes=s.axes,
+                     signal_type=s.signal_type, metadata={"Signal": {"counts": True}})
+
+
+@pytest.mark.parametrize("kind,counts,spread,seed,before", [("eels", 2000, 0.2, 0, 7), ("eds", 2000, 0.2, 1, 5)])
+def test_a_gain_of_each_channel_is_measured_per_channel(kind, counts, spread, seed, before):
+    """An uncorrected gain reference (each channel its own gain, mean 1) gives each channel's noise its own variance;
+    the data's top noise eigenvalue then stood above the simulated edge by more than the 5 % margin, which one
+    global dispersion cannot move: rank ``before`` of 3. Each channel's dispersion is measured, and the edge is the
+    simulated noise's with those dispersions."""
+    s, _ = make_cube(3, kind, (48, 48), 512, counts, seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        d = decompose(_with_channel_gains(s, spread, 100 + seed), "pca", poisson=True)
+        plain = decompose(s, "pca", poisson=True)
+    ev = d.rank_evidence
+    assert d.info["rank_estimate"] == 3, (before, ev.get("channel_dispersion"))
+    cd = ev["channel_dispersion"]
+    assert cd["spread"] > 4 * cd["band"] and cd["rank"] == before  # counted past the unit-gain rank
+    assert cd["range"][0] < 0.6 and cd["range"][1] > 1.4  # the gains' own range, 1 -/+ 2.5 spreads
+    assert cd["noise_top"] > cd["noise_top_unit"] and ev["noise_top"] == cd["noise_top"]
+    assert "a per-channel detector gain?" in ev["channel_note"]
+    # counts at unit gain: no per-channel dispersion, the edge of the counts
+    assert plain.info["rank_estimate"] == 3 and "channel_dispersion" not in plain.rank_evidence
+    assert d.estimate_rank()[0] == 3  # recomputed from the stored evidence

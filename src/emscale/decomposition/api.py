@@ -638,7 +638,15 @@ def _implausible(rank: int, m: int, weighted: bool) -> bool:
 
 def _estimate(dm: DataMatrix, result, solver: str, rank_sel, n_rank_ch: int, seed, info: dict) -> tuple[int, dict]:
     """(rank, evidence) from whichever spectrum holds the rank: the rank channels' exact spectrum (computed here on
-    the randomized / single-pass routes), else the PCA's own."""
+    the randomized / single-pass routes), else the PCA's own. Where the channels' noise dispersions spread (a
+    per-channel gain, :class:`.rank.ChannelGains`) the evidence says so: ``channel_dispersion``, ``channel_note``."""
+    rank, ev, gains = _estimate_from(dm, result, solver, rank_sel, n_rank_ch, seed, info)
+    if gains is not None:
+        ev = ev | {"channel_dispersion": gains.evidence(), "channel_note": gains.note()}
+    return rank, ev
+
+
+def _estimate_from(dm: DataMatrix, result, solver: str, rank_sel, n_rank_ch: int, seed, info: dict):
     poisson = dm.row_scale is not None and dm.mean is None
     if poisson and solver != "gram":
         if n_rank_ch > GRAM_MAX_CHANNELS and dm.n_pixels > GRAM_MAX_CHANNELS:
@@ -650,15 +658,16 @@ def _estimate(dm: DataMatrix, result, solver: str, rank_sel, n_rank_ch: int, see
             rank, ev = estimate_rank(result.eigenvalues, sub.n_pixels, sub.n_channels,
                                      noise_top=float(result.noise_eigenvalues[0]), noise_trace=result.noise_trace,
                                      levels=result.levels)
-            return rank, ev | {"rank_channels": n_rank_ch}
+            return rank, ev | {"rank_channels": n_rank_ch}, result.channel_gains
     if result.rank_eigenvalues is not None:
         rank, ev = estimate_rank(result.rank_eigenvalues, dm.n_pixels, n_rank_ch, noise_top=result.rank_noise_top,
                                  noise_trace=result.rank_noise_trace, levels=result.levels)
-        return rank, ev | {"rank_channels": n_rank_ch, "all_eigenvalues": result.eigenvalues}
+        return rank, ev | {"rank_channels": n_rank_ch, "all_eigenvalues": result.eigenvalues}, result.channel_gains
     noise_top = None if result.noise_eigenvalues is None else float(result.noise_eigenvalues[0])
-    return estimate_rank(result.eigenvalues, dm.n_pixels, dm.n_channels, noise_top=noise_top,
-                         trace=None if solver == "gram" else result.trace, noise_trace=result.noise_trace,
-                         levels=result.levels)
+    rank, ev = estimate_rank(result.eigenvalues, dm.n_pixels, dm.n_channels, noise_top=noise_top,
+                             trace=None if solver == "gram" else result.trace, noise_trace=result.noise_trace,
+                             levels=result.levels)
+    return rank, ev, result.channel_gains
 
 
 def _note_cut(s: Signal, info: dict, rank: int, k: int) -> None:

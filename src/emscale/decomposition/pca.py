@@ -41,7 +41,16 @@ import numpy as np
 from ._linalg import tall_qr
 from ._matrix import DataMatrix
 from ._method import Context, Method, register, signed
-from .rank import LevelHalves, may_scale
+from .rank import (
+    ALL_PASSED_MAX,
+    CHANNEL_SPREAD,
+    DISPERSION_BAND,
+    PA_MARGIN,
+    ChannelGains,
+    LevelHalves,
+    channel_dispersions,
+    may_scale,
+)
 
 
 @dataclass
@@ -61,6 +70,9 @@ class PCAResult:
     rank_noise_trace: float | None = None
     # the rank channels split at their median count (.rank.LevelHalves), where the data are not counts at unit gain
     levels: LevelHalves | None = None
+    # the rank channels' own noise dispersions, where they spread beyond their sampling (.rank.ChannelGains): the
+    # noise tops above are then theirs
+    channel_gains: ChannelGains | None = None
     power_iterations: int | None = None  # randomized: the power iterations run
     power_note: str | None = None  # randomized with a settling rule: why they stopped there
 
@@ -76,7 +88,8 @@ def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None, rank_sel: np
         return _pixel_gram_pca(dm, k, noise_seed, rank_sel)
     from ._gram import eigh_scree, top_eigenvalue
 
-    noise = rank_lam = rank_noise = noise_diag = levels = None
+    noise = rank_lam = rank_vecs = rank_noise = noise_diag = levels = gains = cn = None
+    extra = range(0)
     if noise_seed is None:
         c = dm.gram()
     else:
@@ -85,20 +98,44 @@ def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None, rank_sel: np
         noise_diag = np.diag(cn).astype(np.float64)
         if rank_sel is not None:
             rank_noise = top_eigenvalue(cn[np.ix_(rank_sel, rank_sel)]) if rank_sel.any() else 0.0
-        del cn
         draws = noise_draws(dm.n_pixels, dm.n_channels)
         if draws > 1 and dm.n_pixels * dm.n_channels * 8 <= NOISE_ROWS_MAX_BYTES:
             # a small map: the pass's draw and more, as on the pixel side (its rows in memory, within that bound)
-            tops, rank_tops = _noise_tops(dm, _noise_root(dm), noise_seed, rank_sel,
-                                          range(1, draws))
+            extra = range(1, draws)
+            tops, rank_tops = _noise_tops(dm, _noise_root(dm), noise_seed, rank_sel, extra)
             noise = np.array([max(float(noise[0]), *tops)])
             if rank_sel is not None and rank_sel.any():
                 rank_noise = max(rank_noise, *rank_tops)
-    if rank_sel is not None:
-        rank_lam = eigh_scree(c[np.ix_(rank_sel, rank_sel)], 0)[0] if rank_sel.any() else np.zeros(0)
+    if rank_sel is not None:  # the eigenvalues (the same bits with or without vectors) and a few vectors
+        sub = c[np.ix_(rank_sel, rank_sel)]
+        rank_lam, rank_vecs = eigh_scree(sub, _gain_vectors(sub.shape[0]) if cn is not None else 0)
+        del sub
     trace = float(np.trace(c))
     w, vk = eigh_scree(c, k)
     w = w[: min(dm.n_pixels, dm.n_channels)]
+    if cn is not None:
+        sel = np.arange(dm.n_channels) if rank_sel is None else np.flatnonzero(rank_sel)
+
+        def vectors(r, g=c):
+            if rank_sel is not None:
+                return rank_vecs
+            return vk if vk.shape[1] >= r else eigh_scree(g, _gain_vectors(dm.n_channels))[1]
+
+        def scaled_top(root_d):  # the top noise eigenvalue of every draw, each channel's noise scaled by root_d
+            sub = cn[np.ix_(sel, sel)] if rank_sel is not None else cn
+            top = top_eigenvalue(sub * root_d[:, None] * root_d[None, :])
+            if extra:
+                root = _noise_root(dm)
+                root[:, sel] *= root_d
+                tops, rank_tops = _noise_tops(dm, root, noise_seed, rank_sel, extra)
+                top = max(top, *(tops if rank_sel is None else rank_tops))
+            return top
+
+        lam_r, top_r = (w, float(noise[0])) if rank_sel is None else (rank_lam, rank_noise)
+        gains = _channel_gains(dm, lam_r, vectors, np.diag(c)[sel], noise_diag[sel], top_r, sel, scaled_top)
+        del cn
+        if gains is not None:  # the simulated noise is Z D: its top, trace and channels' energies
+            noise, rank_noise, noise_diag = gains.apply(noise, rank_noise, noise_diag, sel, rank_sel is None)
     noise_traces = (None, None) if noise_diag is None else (
         float(noise_diag.sum()), None if rank_sel is None else float(noise_diag[rank_sel].sum()))
     if noise_diag is not None:
@@ -106,7 +143,44 @@ def gram_pca(dm: DataMatrix, k: int, noise_seed: int | None = None, rank_sel: np
                          lambda idx, g=c: eigh_scree(g[np.ix_(idx, idx)], 0)[0])
     del c
     scores = dm.matmul(vk, name="decomposition-project") if vk.shape[1] else np.zeros((dm.n_pixels, 0))
-    return PCAResult(vk, scores, w, trace, "gram", noise, rank_lam, rank_noise, *noise_traces, levels=levels)
+    return PCAResult(vk, scores, w, trace, "gram", noise, rank_lam, rank_noise, *noise_traces, levels=levels,
+                     channel_gains=gains)
+
+
+MIN_GAIN_RANK = 1  # no component above the unit-gain edge: nothing a per-channel dispersion could take away
+
+
+def _gain_vectors(p: int) -> int:
+    """How many leading eigenvectors the per-channel dispersion may take the residual past: up to
+    :data:`.rank.ALL_PASSED_MAX`, within a quarter of the channels (from 64 up: :func:`._gram.eigh_scree` then keeps
+    the eigenvalues' bits, the same tridiagonal route as without vectors)."""
+    return p if p < 64 else min(ALL_PASSED_MAX, p // 4)
+
+
+def _channel_gains(dm: DataMatrix, lam, vectors, diag, noise_diag, noise_top: float, sel, scaled_top):
+    """The rank channels' :class:`.rank.ChannelGains` where their dispersions spread beyond their sampling
+    (:data:`.rank.CHANNEL_SPREAD`), else None (counts at unit gain, or at one gain: nothing changes). ``lam``: the
+    rank channels' spectrum; ``vectors(r)``: at least ``r`` of its leading eigenvectors or fewer (then none is
+    measured); ``diag``, ``noise_diag``: the diagonals of the data and noise Gram sub-matrices; ``noise_top``: the
+    unit-gain noise edge; ``scaled_top(sqrt(d))``: the noise edge with each channel's noise scaled by ``d_c``."""
+    if noise_top is None or dm.row_scale is None or sel.size < 4 * MIN_GAIN_RANK:
+        return None
+    lam = np.asarray(lam, dtype=float)
+    r = int(np.count_nonzero(lam > noise_top * (1 + PA_MARGIN)))
+    if not MIN_GAIN_RANK <= r <= min(ALL_PASSED_MAX, dm.n_pixels // 4, sel.size // 4):
+        return None
+    vecs = vectors(r)
+    if vecs.shape[1] < r:
+        return None
+    d, spread = channel_dispersions(lam, vecs, diag, noise_diag, r, dm.n_pixels, float(np.mean(dm.row_scale ** 2)),
+                                    dm.col_scale[sel] ** 2)
+    if d is None or not spread > CHANNEL_SPREAD:
+        return None
+    level = float((d * noise_diag).sum() / noise_diag.sum())
+    if not 1.0 / DISPERSION_BAND <= level <= DISPERSION_BAND:  # not counts near unit gain: the global dispersion's
+        return None  # checks judge them, as before (an offset, a read-out floor, a gain: .rank._parallel_analysis)
+    return ChannelGains(float(spread), r, float(noise_top), float(scaled_top(np.sqrt(d))), float(d.min()),
+                        float(d.max()), d)
 
 
 def _levels(dm: DataMatrix, lam, noise, noise_energy, rank_sel, rank_lam, rank_noise, noise_traces,
@@ -176,11 +250,12 @@ def _pixel_gram_pca(dm: DataMatrix, k: int, noise_seed: int | None, rank_sel: np
     factors[:, live] = (xw.T @ u[:, live]) / s[live]
     scores = u * s
     trace = float(np.trace(kmat))
-    noise = rank_lam = rank_noise = levels = energy = None
+    noise = rank_lam = rank_noise = levels = energy = gains = None
     noise_traces = (None, None)
     if noise_seed is not None:
         root = _noise_root(dm)
-        tops, rank_tops = _noise_tops(dm, root, noise_seed, rank_sel, range(noise_draws(n, dm.n_channels)))
+        draws = range(noise_draws(n, dm.n_channels))
+        tops, rank_tops = _noise_tops(dm, root, noise_seed, rank_sel, draws)
         noise = np.array([max(tops)])
         rank_noise = max(rank_tops) if rank_tops else None
         energy = np.einsum("ij,ij->j", root, root)  # the signs square to one: the same for every draw
@@ -190,9 +265,36 @@ def _pixel_gram_pca(dm: DataMatrix, k: int, noise_seed: int | None, rank_sel: np
         lam = eigh_scree(_smaller_gram(xw[:, rank_sel]), 0)[0] if rank_sel.any() else np.zeros(0)
         rank_lam[: lam.size] = lam  # min(pixels, rank channels) values
     if energy is not None:
+        sel = np.arange(dm.n_channels) if rank_sel is None else np.flatnonzero(rank_sel)
+        xs = xw[:, sel]
+
+        def scaled_top(root_d):  # every draw again, each channel's noise scaled by root_d
+            scaled = root.copy()
+            scaled[:, sel] *= root_d
+            tops, rank_tops = _noise_tops(dm, scaled, noise_seed, rank_sel, draws)
+            return max(tops if rank_sel is None else rank_tops)
+
+        lam_r, top_r = (w, float(noise[0])) if rank_sel is None else (rank_lam, rank_noise)
+        gains = _channel_gains(dm, lam_r, lambda r: _leading_vectors(xs, r), np.einsum("ij,ij->j", xs, xs),
+                               energy[sel], top_r, sel, scaled_top)
+        if gains is not None:  # the simulated noise is Z D: its top, trace and channels' energies
+            noise, rank_noise, energy = gains.apply(noise, rank_noise, energy, sel, rank_sel is None)
+            noise_traces = (float(energy.sum()), None if rank_sel is None else float(energy[rank_sel].sum()))
         levels = _levels(dm, w, noise, energy, rank_sel, rank_lam, rank_noise, noise_traces,
                          lambda idx: eigh_scree(_smaller_gram(xw[:, idx]), 0)[0])
-    return PCAResult(factors, scores, w, trace, "gram", noise, rank_lam, rank_noise, *noise_traces, levels=levels)
+    return PCAResult(factors, scores, w, trace, "gram", noise, rank_lam, rank_noise, *noise_traces, levels=levels,
+                     channel_gains=gains)
+
+
+def _leading_vectors(xs: np.ndarray, r: int) -> np.ndarray:
+    """The ``r`` leading eigenvectors of ``xs^T xs`` (columns), from the Gram matrix of the smaller side."""
+    from ._gram import eigh_scree
+
+    if xs.shape[0] >= xs.shape[1]:
+        return eigh_scree(xs.T @ xs, r)[1]
+    lam, u = eigh_scree(xs @ xs.T, r)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (xs.T @ u) / np.sqrt(lam[: u.shape[1]])
 
 
 def _noise_root(dm: DataMatrix) -> np.ndarray:
