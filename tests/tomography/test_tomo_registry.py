@@ -171,23 +171,26 @@ def test_bad_reconstruction_parameters_are_emscale_errors(stack_path, kw, said):
         subtract_background(ts, method="percentile", percentile=150.0)
 
 
-@pytest.mark.parametrize("method, ran", [("sirt", 100), ("tv", 200)])
+@pytest.mark.parametrize("method, ran", [("sirt", "auto"), ("tv", 200)])
 def test_the_iterations_a_default_n_iter_ran_are_recorded(stack_path, method, ran):
     """n_iter left at None ran the method's default, which the history (None), the volume's metadata (nothing) and
     a pinned recipe did not say: a later change of the default would have changed a replay. They say it now, and
-    a history of before (None) replays to the same bits."""
+    a history of before (None) replays to the same bits: SIRT's 100 iterations of then, whatever the default is
+    now ("auto": chosen from the data, kept as "auto" in the history, the count in the metadata)."""
     from emscale.workflows.recipes import replay_outdir, run_recipe
 
     aligned = align_tilts(as_tilt_series(em.load(stack_path), angles=ANGLES.tolist(), tilt_axis="y"))
     extra = {"tv_weight": 0.01} if method == "tv" else {}
     vol = reconstruct_tomogram(aligned, method=method, **extra)
     assert vol.history[-1]["params"]["n_iter"] == ran
-    assert vol.metadata["Tomography"]["n_iter"] == ran
+    count = 200 if method == "tv" else vol.metadata["Tomography"]["n_iter_choice"]["value"]
+    assert vol.metadata["Tomography"]["n_iter"] == count
     assert vol.metadata["Tomography"]["backend"] in ("numba", "numpy")
     np.testing.assert_array_equal(em.replay(vol.history).data, vol.data)
     old = [dict(e) for e in vol.history]
     old[-1] = {**old[-1], "params": {**old[-1]["params"], "n_iter": None}}
-    np.testing.assert_array_equal(em.replay(old).data, vol.data)
+    then = vol if method == "tv" else reconstruct_tomogram(aligned, method=method, n_iter=100)
+    np.testing.assert_array_equal(em.replay(old).data, then.data)
     if method == "sirt":  # FBP runs no iterations: none said
         fbp = reconstruct_tomogram(aligned, method="fbp")
         assert fbp.history[-1]["params"]["n_iter"] is None and "n_iter" not in fbp.metadata["Tomography"]
@@ -195,10 +198,10 @@ def test_the_iterations_a_default_n_iter_ran_are_recorded(stack_path, method, ra
         recipe.write_text(f'[input]\npath = "{stack_path.name}"\n\n[[step]]\nop = "as_tilt_series"\n'
                           f'angles = {ANGLES.tolist()}\ntilt_axis = "y"\n\n[[step]]\nop = "reconstruct_tomogram"\n')
         run_recipe(recipe, stack_path.parent / "out_default_n_iter", report=False)
-        assert "n_iter = 100" in (stack_path.parent / "out_default_n_iter" / "recipe.toml").read_text()
+        assert 'n_iter = "auto"' in (stack_path.parent / "out_default_n_iter" / "recipe.toml").read_text()
         assert replay_outdir(stack_path.parent / "out_default_n_iter") == []
     # a results folder of before holds no n_iter (its pinned recipe and manifest hold no None): the default of then
     op = registry.get("reconstruct_tomogram")
-    assert op.replay_params({"method": method})["n_iter"] == ran
+    assert op.replay_params({"method": method})["n_iter"] == {"sirt": 100, "tv": 200}[method]
     assert op.replay_params({"method": method, "n_iter": None})["n_iter"] is None  # a history of then
     assert op.replay_params({"method": "fbp"})["n_iter"] is None

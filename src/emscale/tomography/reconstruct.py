@@ -30,6 +30,8 @@ from ..io.store import check_store_output, load_zarr
 from .outofcore import reconstruct_slices_to_store, volume_chunks
 from .projector import backend_as_run
 from .reconstruction import SOLVERS
+from .sirtiterations import AUTO as AUTO_ITER
+from .sirtiterations import choose_sirt_iterations
 from .slicesolver import (
     check_backend,
     check_filter,
@@ -58,7 +60,7 @@ METHODS = tuple(SOLVERS)
 
 
 def reconstruct_slices(
-    sinograms, angles, method: str = "sirt", n_iter: int | None = None, filter: str = "ramp",
+    sinograms, angles, method: str = "sirt", n_iter: int | Literal["auto"] | None = "auto", filter: str = "ramp",
     tv_weight: float | Literal["auto"] = "auto", nonnegative: bool = True, thickness: int | None = None,
     axis_shift: float = 0.0, backend: str = "auto", slices_per_partition: int | None = None, executor=None,
     progress=None, series=None,
@@ -70,8 +72,11 @@ def reconstruct_slices(
     sinograms : numpy, dask or zarr array, read partition by partition.
     angles : degrees, one per tilt.
     method : ``"fbp"``, ``"sirt"`` or ``"tv"`` (Chambolle-Pock).
-    n_iter : SIRT / TV iterations (None: 100 / 200, :data:`.slicesolver.ITERATIONS`; the history, a pinned
-        recipe and the volume's ``metadata["Tomography"]["n_iter"]`` say how many ran).
+    n_iter : SIRT / TV iterations. ``"auto"`` (the default): for SIRT, the count whose reconstruction of a few
+        slices from every other projection best predicts the projections left out, at most 500
+        (:mod:`.sirtiterations`: clean data run long, noisy data stop before the iterations fit the noise); for TV
+        200. None: the fixed 100 / 200 (:data:`.slicesolver.ITERATIONS`, SIRT's former default). The volume's
+        ``metadata["Tomography"]["n_iter"]`` says how many ran, and for ``"auto"`` ``["n_iter_choice"]`` why.
     filter : FBP filter, one of ``"ramp"``, ``"shepp-logan"``, ``"hann"``.
     tv_weight : TV strength (dimensionless, see :func:`.reconstruction.tv_chambolle_pock`), or ``"auto"``: the
         candidate weight whose reconstruction of a few slices from every other projection best predicts the
@@ -101,7 +106,7 @@ def reconstruct_slices(
            check={"method": check_method, "n_iter": check_n_iter, "filter": check_filter, "tv_weight": check_tv_weight,
                   "backend": check_backend})
 def reconstruct_tomogram(
-    s: Signal, method: str = "sirt", n_iter: int | None = None, filter: str = "ramp",
+    s: Signal, method: str = "sirt", n_iter: int | Literal["auto"] | None = "auto", filter: str = "ramp",
     tv_weight: float | Literal["auto"] = "auto", nonnegative: bool = True, thickness: int | None = None,
     backend: str = "auto", slices_per_partition: int | None = None, executor=None, progress=None,
     scratch: str | None = None,
@@ -115,6 +120,11 @@ def reconstruct_tomogram(
     core: slice blocks are streamed into a store in that folder (:func:`.outofcore.reconstruct_slices_to_store`)
     and the volume returned is a lazy view of it (dask), which ``vol.save(path, chunks=...)`` writes with bounded
     memory; :func:`reconstruct_to_store` does both. The bits equal the in-memory result.
+
+    SIRT's ``n_iter="auto"`` (the default) is chosen once for the series from a few of its slices; the count that
+    ran, the path (``"hold-out"``, ``"cap"`` or ``"fallback"``), the slices and their held-out misfit are in
+    ``metadata["Tomography"]["n_iter_choice"]``, and the history keeps ``"auto"``, which a replay chooses again, to
+    the same count and bits.
 
     For ``method="tv"`` the weight used, and for ``"auto"`` how it was chosen (candidates, held-out misfit), is in
     ``metadata["Tomography"]["tv_weight"]``; the history keeps ``"auto"``, which a replay chooses again, to the
@@ -139,7 +149,11 @@ def reconstruct_tomogram(
     sinograms = slice_first(data, ta)
     if said := thicker_than_detector(thickness, sinograms.shape[2]):
         warn_caller(said)
-    choice = series = None
+    choice = series = iterations = None
+    if method == "sirt" and n_iter == AUTO_ITER:  # chosen once here, so that the volume can say how many and why
+        series = series_of(sinograms, angles_of(s), thickness, meta["axis_shift"], backend, executor, progress)
+        iterations = choose_sirt_iterations(sinograms, series.A.geometry, nonnegative, backend)
+        n_iter = iterations.n_iter
     if method == "tv":  # chosen once here, so that the volume can say which weight and why
         # the one pass over the series: the choice and the solver both start from it
         series = series_of(sinograms, angles_of(s), thickness, meta["axis_shift"], backend, executor, progress)
@@ -170,6 +184,8 @@ def reconstruct_tomogram(
                                   "method": method, "n_tilts": int(s.shape[0])}
     if (ran := iterations_as_run(n_iter, method)) is not None:
         out.metadata["Tomography"]["n_iter"] = ran
+    if iterations is not None:
+        out.metadata["Tomography"]["n_iter_choice"] = iterations.record()
     out.metadata["Tomography"]["backend"] = backend_as_run(backend)  # "auto" as it ran
     if choice is not None:
         out.metadata["Tomography"]["tv_weight"] = choice.record()

@@ -21,19 +21,24 @@ from .reconstruction import FILTERS, SOLVERS
 from .reconstruction.sirt import N_ITER as SIRT_ITER
 from .reconstruction.tv import N_ITER as TV_ITER
 from .reconstruction.tv import typical_value
+from .sirtiterations import AUTO as AUTO_ITER
+from .sirtiterations import choose_sirt_iterations
 from .tiltseries import check_tilts
 from .tvweight import AUTO, TVWeightChoice, check_tv_weight, choose_tv_weight
 
 METHODS = tuple(SOLVERS)
-ITERATIONS = {"sirt": SIRT_ITER, "tv": TV_ITER}  # the iterative methods' default n_iter
+ITERATIONS = {"sirt": SIRT_ITER, "tv": TV_ITER}  # the iterative methods' fixed n_iter of None (SIRT's old default)
 
 
-def iterations_as_run(n_iter, method: str) -> int | None:
-    """The iterations a reconstruction by ``method`` runs: ``n_iter`` as given, ``None`` the method's default
-    (:data:`ITERATIONS`); None for FBP, which does not iterate. What the history, a pinned recipe and the volume's
-    metadata record, so that a later change of default does not change a replay."""
+def iterations_as_run(n_iter, method: str) -> int | str | None:
+    """The iterations a reconstruction by ``method`` runs: ``n_iter`` as given, ``None`` the method's fixed count
+    (:data:`ITERATIONS`), ``"auto"`` SIRT's count chosen from the data (:mod:`.sirtiterations`; kept as "auto",
+    which a replay chooses again, to the same count) and TV's fixed count; None for FBP, which does not iterate.
+    What the history and a pinned recipe record, so that a later change of default does not change a replay."""
     if method not in ITERATIONS:
-        return None if n_iter is None else n_iter
+        return None if n_iter in (None, AUTO_ITER) else n_iter
+    if n_iter == AUTO_ITER:
+        return AUTO_ITER if method == "sirt" else ITERATIONS[method]
     return ITERATIONS[method] if n_iter is None else int(n_iter)
 
 
@@ -48,11 +53,12 @@ def n_iter_before_recorded(method: str) -> dict:
     return {"n_iter": ITERATIONS_BEFORE_RECORDED.get(method)}
 
 
-def slice_solver(sinograms, angles, method="sirt", n_iter=None, filter="ramp", tv_weight=AUTO, nonnegative=True,
+def slice_solver(sinograms, angles, method="sirt", n_iter=AUTO_ITER, filter="ramp", tv_weight=AUTO, nonnegative=True,
                  thickness=None, axis_shift=0.0, backend="auto", executor=None, series=None, progress=None):
     """Check the parameters and return ``(one, geometry)``: ``one(block, rows)`` reconstructs a block of slice-first
     sinograms ``(k, n_tilts, n_det)`` into slices ``(k, nz, n_det)`` float32, the same bits whatever the block.
-    ``tv_weight="auto"`` is chosen here, once for the whole series (:mod:`.tvweight`). ``series``: the
+    ``tv_weight="auto"`` and SIRT's ``n_iter="auto"`` are chosen here, once for the whole series (:mod:`.tvweight`,
+    :mod:`.sirtiterations`). ``series``: the
     :func:`series_of` of these sinograms and parameters where the caller has it (no second pass over the data).
     ``progress``: for every pass made here, as :func:`emscale.engine.run_pass` takes it."""
     check_method(method)
@@ -60,11 +66,13 @@ def slice_solver(sinograms, angles, method="sirt", n_iter=None, filter="ramp", t
     check_filter(filter)
     check_backend(backend)
     kw: dict = {"filter": filter, "nonnegative": nonnegative, "tv_weight": tv_weight}
-    if n_iter is not None:
-        check_n_iter(n_iter, {"method": method})
+    check_n_iter(n_iter, {"method": method})
+    if n_iter not in (None, AUTO_ITER):
         kw["n_iter"] = int(n_iter)
     series = _given_or_new(series, sinograms, angles, thickness, axis_shift, backend, executor, progress)
     A = series.A
+    if method == "sirt" and n_iter == AUTO_ITER:
+        kw["n_iter"] = choose_sirt_iterations(sinograms, A.geometry, nonnegative, backend).n_iter
     if method == "tv":  # one data scale and weight for the whole series: every partition then uses the same
         kw["value_scale"] = series.value_scale
         if tv_weight == AUTO:
@@ -100,13 +108,14 @@ def check_backend(backend) -> None:
 
 
 def check_n_iter(n_iter, arguments: dict) -> None:
-    """``n_iter``: None (the method's default) or a whole number >= 1, and only for an iterative ``method``
+    """``n_iter``: ``"auto"`` (the default: SIRT's count from the data, TV's fixed one), None (the method's fixed
+    count, :data:`ITERATIONS`) or a whole number >= 1, and the latter only for an iterative ``method``
     (``arguments["method"]``); else a :class:`DataError`."""
-    if n_iter is None:
+    if n_iter is None or (isinstance(n_iter, str) and n_iter == AUTO_ITER):
         return
     if isinstance(n_iter, bool) or not is_number(n_iter) or int(n_iter) != n_iter or int(n_iter) < 1:
-        raise DataError(f"n_iter must be a positive number of iterations (None: the method's default), got "
-                        f"{n_iter!r}")  # 0 returned the all-zero start volume
+        raise DataError(f"n_iter must be a positive number of iterations, 'auto' (SIRT: until the misfit settles) "
+                        f"or None (the method's fixed count), got {n_iter!r}")  # 0 returned the all-zero volume
     if arguments.get("method", "sirt") == "fbp":  # given for FBP it was ignored without a word
         raise DataError(f"n_iter={n_iter!r}: filtered back-projection is one step, it takes no iterations "
                         "(n_iter is for method='sirt' or 'tv')")
@@ -133,7 +142,7 @@ def slices_of(slices_per_partition, n_slices: int, geometry: ParallelGeometry, e
     return max(1, int(slices_per_partition))
 
 
-def tv_weight_choice(sinograms, angles, tv_weight=AUTO, n_iter=None, thickness=None, axis_shift=0.0,
+def tv_weight_choice(sinograms, angles, tv_weight=AUTO, n_iter=AUTO_ITER, thickness=None, axis_shift=0.0,
                      backend="auto", executor=None, series=None, progress=None) -> TVWeightChoice:
     """The TV weight a reconstruction of ``sinograms`` uses and why: ``"auto"`` chosen from the data
     (:func:`.tvweight.choose_tv_weight`), a number as given. Pass the chosen ``weight`` on as ``tv_weight``, and
@@ -144,7 +153,7 @@ def tv_weight_choice(sinograms, angles, tv_weight=AUTO, n_iter=None, thickness=N
         return TVWeightChoice(tv_weight, "given", "tv_weight given")
     series = _given_or_new(series, sinograms, angles, thickness, axis_shift, backend, executor, progress)
     return choose_tv_weight(sinograms, series.A.geometry, series.value_scale,
-                            TV_ITER if n_iter is None else int(n_iter), backend, executor, progress)
+                            TV_ITER if n_iter in (None, AUTO_ITER) else int(n_iter), backend, executor, progress)
 
 
 @dataclass(frozen=True)

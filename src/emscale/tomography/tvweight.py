@@ -106,7 +106,7 @@ def choose_tv_weight(sinograms, geom: ParallelGeometry, value_scale: float, n_it
     misfit = np.zeros(len(CANDIDATES))
     for j in range(k):
         test, train = order[j::k], order[np.arange(len(order)) % k != j]
-        fit = _misfit_of(Projector(_subset(geom, train), backend), Projector(_subset(geom, test), backend),
+        fit = _misfit_of(Projector(subset(geom, train), backend), Projector(subset(geom, test), backend),
                          b[:, test], weights, n_iter, value_scale)
         stacked = np.tile(b[:, train], (len(CANDIDATES), 1, 1))
         per_slice = run_pass(stacked, Pass(fit, None, name="tv-weight-holdout"), executor, rows=batch,
@@ -137,5 +137,6 @@ def _misfit_of(a_train: Projector, a_test: Projector, b_test: np.ndarray, weight
     return fit
 
 
-def _subset(geom: ParallelGeometry, idx: np.ndarray) -> ParallelGeometry:
+def subset(geom: ParallelGeometry, idx: np.ndarray) -> ParallelGeometry:
+    """The geometry of the projections ``idx`` of ``geom`` (a fold), thickness and axis shift kept."""
     return ParallelGeometry(geom.angles[idx], n_det=geom.n_det, nz=geom.nz, nw=geom.nw, axis_shift=geom.axis_shift)

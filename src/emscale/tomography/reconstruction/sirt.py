@@ -40,7 +40,19 @@ def sirt(A: Projector, sino: np.ndarray, n_iter: int = N_ITER, nonnegative: bool
     -------
     >>> rec = sirt(A, sino, n_iter=100)
     """
-    from .._kernels import to_first, to_last  # numba loads on first use, not on import
+    from .._kernels import to_first  # numba loads on first use, not on import
+
+    x, step = iteration(A, sino, nonnegative)
+    for _ in range(int(n_iter)):
+        check_stop()  # a pass given up (Ctrl-C, SIGTERM) ends here, not after every iteration of the partition
+        step()
+    return to_first(x)
+
+
+def iteration(A: Projector, sino: np.ndarray, nonnegative: bool = True):
+    """The start ``x`` (zero, slices last: ``(nz, nw, n_slices)``) and ``step()``, one SIRT update of ``x`` in
+    place, for who follows the estimate iteration by iteration (:mod:`..sirtiterations`)."""
+    from .._kernels import to_last
 
     g = A.geometry
     R = _inverse(A.forward(np.ones(g.vol_shape, np.float32)))[:, :, None]
@@ -48,11 +60,13 @@ def sirt(A: Projector, sino: np.ndarray, n_iter: int = N_ITER, nonnegative: bool
     # slices last between iterations: the projector's compiled layout, no transposes per iteration
     b = to_last(np.asarray(sino, np.float32))
     x = np.zeros(g.vol_shape + (b.shape[2],), np.float32)
-    for _ in range(int(n_iter)):
-        check_stop()  # a pass given up (Ctrl-C, SIGTERM) ends here, not after every iteration of the partition
+
+    def step():
+        nonlocal x  # updated in place: += on the array, as before
         r = b - A.forward_last(x)
         r *= R
         x += C * A.adjoint_last(r)
         if nonnegative:
             np.maximum(x, 0.0, out=x)
-    return to_first(x)
+
+    return x, step

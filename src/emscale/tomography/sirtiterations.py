@@ -1,0 +1,126 @@
+"""SIRT's iterations chosen from the data: hold out some projections and stop where they are predicted best.
+
+SIRT's iterations are its regularisation, and a fixed count cannot suit every series: 100 iterations (the former
+default) left clean data far from converged -- a bcc lattice at +-65 deg traced 30 % of its light atoms, 97 % at
+200 and all at 400; a 127-pixel detector's volume was worse than FBP's -- while on noisy data the iterations go on
+to fit the noise (semi-convergence: a smooth object at 20 counts per unit, +-90 deg, 64 px: 0.12 relative error at
+100 iterations, 0.055 at 21, 0.25 at 800). So ``n_iter="auto"`` reconstructs a few slices
+(:func:`.tvweight.holdout_slices`) from every other projection and follows the misfit on the projections left out
+(and the other way round; quarters on a series of fewer than ``SHORT`` tilts), iteration by iteration: noise cannot
+be predicted from other projections, so that misfit falls while the iterations recover the object and rises once
+they fit noise. The count where it is smallest, times ``FOLD_SCALE``, at most ``MOST``, is used for the whole
+series: one count, fixed before the slices are solved, so every partition and executor gives the same bits, and a
+replay chooses the same count again. Where the series is too short to hold projections out, or the slices hold no
+signal, the former default (100) is used; the record says which path ran and why.
+
+The folds lose half the projections, and their best count is lower than the full series': on 2D phantoms
+(smooth blobs, constant-density particles, atom lattices with light atoms; 32-96 px; noise-free, 200 and 20 counts
+per unit; +-60, +-70, +-90 deg, 2 deg steps; 61 cases) it was below the full series' best count in 19 of the 28
+cases that stopped before the cap. Unscaled and scaled by 1.25 the count did alike there (errors on average 1.6 %
+and 1.8 % above the best count's up to 500; one case 4 % worse than 100 iterations' each: smooth, +-60 deg, 20
+counts), and 52 and 51 cases were better than 100 iterations' by more than 5 %; on 3D ellipsoids (32 px, +-70 deg) at 5
+counts per unit the unscaled count (48) was 4 % worse than 100 iterations, the scaled one (60) 1.4 %: so scaled
+(by 1.5 or 2: more cases worse). A stopping rule on the full data's own misfit (stop once an iteration lowers it by
+less than 0.1 %) was tried first: on smooth objects at low dose the misfit goes on falling
+while the noise is fitted, and it stopped at 100-135 iterations where 20-50 were best (worse than the old default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..engine import check_stop
+from ._kernels import to_last
+from .geometry import ParallelGeometry
+from .projector import Projector
+from .reconstruction.sirt import N_ITER, iteration
+from .tvweight import MIN_TILTS, SHORT, holdout_slices, subset
+
+AUTO = "auto"
+# the cap: clean data go on improving slowly (the missing wedge's directions); 500 iterations are 5 x the former
+# default's time and had most of the gain (bcc lattice +-65 deg: every light atom traced at 400)
+MOST = 500
+FOLD_SCALE = 1.25  # the folds' best count to the full series' (see above)
+PATIENCE = 20  # the held-out misfit is followed to twice its best count plus this, then the search ends
+N_SLICES = 4  # slices reconstructed per fold
+FALLBACK = N_ITER  # the former fixed default: used only where the data give nothing to choose with
+
+
+@dataclass(frozen=True)
+class SirtIterations:
+    """The iterations a SIRT reconstruction runs and why; :meth:`record` is what the volume's metadata keeps."""
+
+    n_iter: int
+    path: str  # "hold-out", "cap" or "fallback"
+    why: str
+    slices: tuple[int, ...] = ()
+    misfit: tuple[float, ...] = ()  # held-out relative misfit after 0, 1, 2, ... iterations (all folds)
+
+    def record(self) -> dict:
+        out = {"value": self.n_iter, "path": self.path, "why": self.why}
+        if self.slices:
+            out["slices"] = list(self.slices)
+        if self.misfit:
+            best = int(np.argmin(self.misfit[1:])) + 1
+            out |= {"held_out_best": best, "held_out_misfit": self.misfit[best],
+                    "followed_to": len(self.misfit) - 1, "most": MOST}
+        return out
+
+
+def choose_sirt_iterations(sinograms, geom: ParallelGeometry, nonnegative: bool = True,
+                           backend: str = "auto") -> SirtIterations:
+    """The SIRT iterations whose reconstruction from the other projections best predicts each held-out fold.
+
+    Parameters
+    ----------
+    sinograms : slice-first ``(n_slices, n_tilts, n_det)`` (numpy, dask or zarr); only ``N_SLICES`` are read.
+    geom : the series' geometry (thickness and axis shift are kept for the folds).
+    nonnegative, backend : as the full reconstruction runs.
+    """
+    if geom.n_angles < MIN_TILTS:
+        return SirtIterations(FALLBACK, "fallback", f"{geom.n_angles} tilts: too few to hold out half of them "
+                                                    f"(at least {MIN_TILTS}); the former default is used")
+    rows = holdout_slices(sinograms.shape[0], N_SLICES)
+    b = np.stack([np.asarray(sinograms[i], np.float32) for i in rows])
+    k = 2 if geom.n_angles >= SHORT else 4
+    curve = _held_out_misfit(b, geom, k, nonnegative, backend)
+    if not (np.all(np.isfinite(curve)) and curve[0] > 0):
+        return SirtIterations(FALLBACK, "fallback", f"the slices {rows} hold no signal to score the iterations "
+                                                    "with; the former default is used", tuple(rows))
+    curve = curve / curve[0]
+    best = int(np.argmin(curve[1:])) + 1
+    n = min(MOST, int(round(FOLD_SCALE * best)))
+    folds = "half of the projections (every other tilt, both ways)" if k == 2 else \
+        "quarter of the projections (every fourth tilt, each in turn)"
+    kept = dict(slices=tuple(rows), misfit=tuple(float(m) for m in curve))
+    if best >= MOST:
+        return SirtIterations(n, "cap", f"the misfit on the held-out {folds} of slices {rows} still fell at "
+                                        f"{MOST} iterations, the most run (clean data)", **kept)
+    return SirtIterations(n, "hold-out", f"smallest misfit on the held-out {folds}, slices {rows}, after {best} "
+                                         f"iterations; x {FOLD_SCALE} for the whole series", **kept)
+
+
+def _held_out_misfit(b: np.ndarray, geom: ParallelGeometry, k: int, nonnegative: bool, backend: str) -> np.ndarray:
+    """The held-out misfit ``sqrt(sum ||b_test - A_test x_train||^2)`` over the ``k`` folds and the slices ``b``,
+    after 0, 1, 2, ... SIRT iterations, until ``2 * best + PATIENCE`` iterations or ``MOST``."""
+    order = np.argsort(geom.angles, kind="stable")  # every k-th in angle, so each fold spans the tilt range
+    folds = []
+    for j in range(k):
+        test, train = order[j::k], order[np.arange(len(order)) % k != j]
+        x, step = iteration(Projector(subset(geom, train), backend), b[:, train], nonnegative)
+        folds.append((x, step, Projector(subset(geom, test), backend), to_last(b[:, test])))
+    curve = []
+    for i in range(MOST + 1):
+        check_stop()
+        total = 0.0
+        for x, step, a_test, b_test in folds:
+            r = b_test - a_test.forward_last(x)
+            total += float(np.einsum("ijk,ijk->", r, r, dtype=np.float64))
+            if i < MOST:
+                step()
+        curve.append(np.sqrt(total))
+        if i >= 2 * int(np.argmin(curve)) + PATIENCE:
+            break
+    return np.array(curve)
