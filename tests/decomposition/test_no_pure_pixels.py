@@ -9,6 +9,9 @@ import emscale.decomposition.mcr as mcr_module
 from emscale.decomposition import decompose
 from groundtruth import (
     alloy_scene,
+    counts_signal,
+    cube_energy_axis,
+    eds_spectra,
     flakes_and_particles,
     grain_boundary_segregation,
     grain_scene,
@@ -774,3 +777,32 @@ def test_lines_that_stand_alone_keep_the_pure_channel_member():
     d = decompose(s, "nmf", n_components=3)
     ev = d.info["pure_channel_evidence"]
     assert d.info["pure_channel_rotation"] and not ev["above_continuum"] and ev["continuum_share"] < 0.2, ev
+
+
+def _mixed_pixel_by_pixel(seed: int, counts: float = 500.0):
+    """Four EDS phases mixed in every pixel, fractions Dirichlet(1) drawn pixel by pixel: no region, no spatial
+    structure (a reviewer's fine-grained mixtures, issue 17)."""
+    rng = np.random.default_rng(seed)
+    spectra = eds_spectra(4, 512, rng)
+    fractions = rng.dirichlet([1.0] * 4, size=(64, 64))
+    data = rng.poisson(counts * fractions @ spectra).astype(np.uint16)
+    return counts_signal(data, *cube_energy_axis("eds", 512)), spectra
+
+
+@pytest.mark.parametrize("method", [pytest.param("nmf", marks=pytest.mark.slow), "mcr"])
+def test_a_map_mixed_pixel_by_pixel_refuses_the_pure_pixels(method):
+    """The smoothing of the region test averaged pixel-by-pixel mixtures into a plateau, and the pure pixels (the
+    most extreme mixtures, 0.4 % of the pixels outside their simplex, none beyond a vertex) were kept: MCR median
+    6.2 degrees from the truth against the solver's own 1.5 (NMF 2.2). Neighbouring pixels' shares are no more
+    alike than any two (correlation under 0.05) and few pixels reach a vertex: the pixel end is refused, and the
+    solver's own kept."""
+    s, spectra = _mixed_pixel_by_pixel(seed=1)
+    d = decompose(s, method, n_components=4)
+    raw = decompose(s, method, n_components=4, pure_pixels=False)
+    assert not d.info["pure_pixel_rotation"], d.info["pure_pixel_reason"]
+    assert "no spatial structure" in d.info["pure_pixel_reason"]
+    regions = d.info["pure_pixel_regions"]
+    assert max(abs(x) for x in regions["neighbour_correlations"].values()) < 0.05
+    assert sum(regions["at_vertex_fractions"].values()) < 0.12
+    a, a_raw = _median_angle(d, spectra), _median_angle(raw, spectra)
+    assert a <= min(2.5, a_raw + 1e-9), (a, a_raw)

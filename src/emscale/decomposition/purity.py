@@ -160,6 +160,17 @@ MOVED_DEGREES = 3.0
 # too narrow to hold a plateau after the smoothing (layers 3 pixels wide: plateau 0.33, beyond 0.0), where a mixed
 # map's extreme mixtures spread beyond their groups (3.2-32 % on those 26 fits)
 NARROW_BEYOND = 0.02
+# ... and where the shares vary from pixel to pixel with no spatial structure: every component's share correlates
+# with its neighbours' (.regions.neighbour_correlation) under this. The smoothing of .regions averages such a map
+# into a plateau (Dirichlet(1) mixtures drawn pixel by pixel read plateaus 0.43-0.85, nothing beyond)
+MIN_STRUCTURE = 0.05
+# ... where, summed over the components, fewer than this share of the single pixels reach 90 % of a vertex
+# (.regions.RegionShape.at_vertex): fractions drawn pixel by pixel with few pure pixels. Dirichlet(0.3) fractions
+# hold pure pixels (noise-free, 4 % of the pixels above 0.9 per component) and the pixel end is right there (MCR
+# 1.2 degrees at 2000 counts/pixel, refused 1.6): read 19-28 %; Dirichlet(1) and (3), where it was wrong, 0.1-8 %
+# (at 500-2000 counts/pixel). Pure-region maps whose noise hides their structure from the neighbours (EELS discs
+# of unequal areas at 50-200 counts/pixel, correlation 0.02-0.16) read 73-155 %
+MAX_AT_VERTICES = 0.12
 # a pure-pixel vertex that more than this share of the pixels lie beyond, by more than their noise, bounds no region
 # of the data (channel_end, .regions): measured at most 10 % where the pure pixels are right (60 EDS and EELS scenes
 # with pure pixels, the demo's sample at ten seeds), 14-37 % on most mixtures where the rotation was wrong and
@@ -747,7 +758,11 @@ def channel_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout=None,
     3 pixels wide, which are kept): at 2000 counts/pixel the extreme mixtures of a smooth EELS mixture lie beyond
     their groups' vertex by more than their noise on only 7-10 % of the pixels, as a true vertex's noisy pixels do,
     but no component's share levels off there (issue 17, 96 x 96 x 1024: blobs of three phases 19.5 degrees from
-    the truth at the pixel end, the solver's own 8.5-15.5; a two-phase gradient 8.6, its own 3.1-4.2). Else, on
+    the truth at the pixel end, the solver's own 8.5-15.5; a two-phase gradient 8.6, its own 3.1-4.2). It is refused
+    too where the map is mixed at every pixel: no component's share is alike between neighbouring pixels
+    (:attr:`.regions.RegionShape.structure` under :data:`MIN_STRUCTURE`) and few pixels reach a vertex (their
+    :attr:`.regions.RegionShape.at_vertex` summed under :data:`MAX_AT_VERTICES`); the solver's own is kept there,
+    the spectra's end not tried. Else, on
     EDS data only, the spectra's end is tried (:func:`pure_channel_rotation`); where both ends pass, they are
     weighed (:func:`settle_ends`).
 
@@ -771,6 +786,13 @@ def channel_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout=None,
                    "max_beyond": MAX_BEYOND,
                    "plateau_fractions": {str(c): round(x.plateau, 3) for c, x in shapes.items()},
                    "min_plateau": MIN_PLATEAU}
+        alike = max(shapes, key=lambda c: np.nan_to_num(shapes[c].structure, nan=1.0))
+        at_vertex = sum(x.at_vertex for x in shapes.values())
+        if np.isfinite(shapes[alike].structure):
+            regions |= {"neighbour_correlations": {str(c): round(x.structure, 3) for c, x in shapes.items()},
+                        "min_structure": MIN_STRUCTURE,
+                        "at_vertex_fractions": {str(c): round(x.at_vertex, 4) for c, x in shapes.items()},
+                        "max_at_vertices": MAX_AT_VERTICES}
         said = None
         if shapes[far].beyond > MAX_BEYOND:
             said = (f"pure pixels refused: {100 * shapes[far].beyond:.0f} % of the pixels lie beyond pure-pixel "
@@ -782,6 +804,17 @@ def channel_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout=None,
                     f"{100 * shapes[flat].plateau:.0f} % reach 90 % of it, under {100 * MIN_PLATEAU:.0f} %), and "
                     f"{100 * shapes[far].beyond:.1f} % of the pixels lie beyond group {far}'s vertex by more than "
                     "their noise: the most extreme mixtures of a map mixed everywhere")
+        elif shapes[alike].structure < MIN_STRUCTURE and at_vertex < MAX_AT_VERTICES:
+            said = (f"pure pixels refused: the shares vary from pixel to pixel with no spatial structure (a pixel's "
+                    f"share correlates with its neighbours' at most {shapes[alike].structure:.2f}, under "
+                    f"{MIN_STRUCTURE:.2f}), and {100 * at_vertex:.1f} % of the pixels reach 90 % of a group's vertex "
+                    f"(under {100 * MAX_AT_VERTICES:.0f} %): a map mixed at every pixel, whose groups are its most "
+                    "extreme mixtures")
+            # the solver's own, not the spectra's end: on these maps (Dirichlet mixtures, EDS) the spectra's end went
+            # further from the truth than the solver's own (MCR median 1.7 -> 5.7 degrees, max 3.5 -> 7.2 on one)
+            return {"pure_channel_rotation": False, "pure_channel_reason": ("not tried: the map is mixed at every "
+                    "pixel; the solver's own spectra kept"), "pure_pixel_rotation": False, "pure_pixel_reason": said,
+                    "pure_pixel_regions": regions}, (w, h)
         if said is not None:
             # no refused=pixel_end (substrate_of_refused): a vertex this test refuses is one of a map mixed everywhere,
             # whose other groups' plateaus are blob cores. Tried on 288 fits of blob and gradient mixtures (64 x 64 x
