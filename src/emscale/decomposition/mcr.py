@@ -313,7 +313,8 @@ class MCR(Method):
             in_data = None if member is None else (member[0] * dm.root_ag[:, None], member[1] * dm.root_bh[None, :])
             pixel_end, refused = (in_data, None) if apply else (None, in_data)
             channel, by_channels = channel_end(w_data, h_data, pixel_end, ctx.eds, layout, **noise, refused=refused,
-                                               refused_reason=info["pure_pixel_reason"])
+                                               refused_reason=info["pure_pixel_reason"],
+                                               refused_evidence=info["pure_pixel_evidence"])
             info |= channel
             if info["pure_pixel_rotation"]:  # the pixel end, still taken after the spectra's end was weighed
                 info["pure_pixel_shares"] = ("fitted to each group's summed spectrum" if m is not None else
@@ -334,14 +335,16 @@ class MCR(Method):
                 if info["rotation_loss_ratio"] > MAX_LOSS_RATIO and self.exact_refit and self.nonnegativity == "clip":
                     c_rot, loss, info["rotation_refit"] = _exact_refit(dm, spectra, loss, info["loss"], self.closure)
                     info["rotation_loss_ratio"] = loss / max(info["loss"], EPS)
+                # the pure pixels the map showed (.purity.shown_on_map) come back as the member to take, too
+                on_map = by_channels is not None and info["pure_pixel_rotation"]
                 refused = _misfit_refusal(info["rotation_loss_ratio"], loss, info["loss"],
-                                          "pure-channel" if by_channels is not None else "pure-pixel")
+                                          "pure-channel" if by_channels is not None and not on_map else "pure-pixel")
                 if refused is None:
                     sw, c, info["loss"] = spectra, c_rot, loss
                 else:
                     info.pop("pure_pixel_shares", None)
                     info |= refused
-                    if by_channels is not None:  # nor is any component at its end, as the reasons said it was
+                    if by_channels is not None and not on_map:  # nor is any component at its end, as said
                         info.pop("mixed_end", None)
                         info["pure_pixel_reason"] = end_refused(info["pure_pixel_reason"])
                     elif "pure_channel_reason" in info:  # nor are the pure pixels kept, as that reason said

@@ -569,7 +569,8 @@ def nmf(
             pixel_end = None if rot is None or not apply else rot[:2]
             refused = None if rot is None or apply else rot[:2]
             return (evidence, reason, pixel_end, *channel_end(w, h, pixel_end, pure_channels, layout, **noise,
-                                                              refused=refused, refused_reason=reason))
+                                                              refused=refused, refused_reason=reason,
+                                                              refused_evidence=evidence))
 
         evidence, reason, pixel_end, channel_info, by_channels = ends(w, h)
         # whether the stop's assumed end was not taken: the pixel end for SettledStop, the spectra's end for
