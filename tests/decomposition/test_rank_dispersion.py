@@ -234,3 +234,9 @@ def test_a_gain_of_each_channel_is_measured_per_channel(kind, counts, spread, se
     # counts at unit gain: no per-channel dispersion, the edge of the counts
     assert plain.info["rank_estimate"] == 3 and "channel_dispersion" not in plain.rank_evidence
     assert d.estimate_rank()[0] == 3  # recomputed from the stored evidence
+    # centred counts at unit gain: the residual lacks the mean too, and their dispersions spread (2.3-2.9, a code
+    # review): no per-channel dispersion, the edge of the counts
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        centred = decompose(s, "pca", poisson=True, centre=True)
+    assert "channel_dispersion" not in centred.rank_evidence and "channel_note" not in centred.rank_evidence
