@@ -293,10 +293,13 @@ def decompose(
             # 200-300 counts/pixel, EELS grains at 20-50; 2026-12-07): the median angle better on all 7 (by 0.8-4.3),
             # the worst worse on 3 (by 1.2-3.8), where the map's groups split one phase and join two. Said instead,
             # and as the data's lack only where the map's groups fail too
-            shown = None
-            if "group_counts" not in (method_info.get("pure_pixel_evidence") or {}):  # faint groups: said as such
+            shown, judgeable = None, PixelLayout.of(dm).judgeable
+            # faint groups are said as such; where no warning could be said (k, the map's size) the map's groups
+            # would change nothing
+            if ("group_counts" not in (method_info.get("pure_pixel_evidence") or {})
+                    and k <= WARNED_MAX_COMPONENTS and judgeable):
                 shown, method_info["pure_pixel_groups"] = map_shows_pure_regions(ctx, sigma)
-            _warn_no_pure_pixels(s, meth, method_info, k, PixelLayout.of(dm).judgeable, shown)
+            _warn_no_pure_pixels(s, meth, method_info, k, judgeable, shown)
         else:
             refit, note = refit_on_map_groups(meth, ctx, sigma, (factors, loadings, method_info),
                                                configure=lambda: dm.configure(poisson=poisson, centre=bool(centre)))
