@@ -32,7 +32,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engine import check_stop
-from ._kernels import to_last
 from .geometry import ParallelGeometry
 from .projector import Projector
 from .reconstruction.sirt import N_ITER, iteration
@@ -108,6 +107,8 @@ def choose_sirt_iterations(sinograms, geom: ParallelGeometry, nonnegative: bool 
 def _held_out_misfit(b: np.ndarray, geom: ParallelGeometry, k: int, nonnegative: bool, backend: str) -> np.ndarray:
     """The held-out misfit ``sqrt(sum ||b_test - A_test x_train||^2)`` over the ``k`` folds and the slices ``b``,
     after 0, 1, 2, ... SIRT iterations, until ``2 * best + PATIENCE`` iterations or ``MOST``."""
+    from ._kernels import to_last  # numba loads on first use, not on import (as reconstruction.sirt)
+
     order = np.argsort(geom.angles, kind="stable")  # every k-th in angle, so each fold spans the tilt range
     folds = []
     for j in range(k):
