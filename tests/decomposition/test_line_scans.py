@@ -50,3 +50,16 @@ def test_eels_layers_keep_their_pure_pixels(profile, nav_shape):
     assert d.info["pure_pixel_rotation"], d.info["pure_pixel_reason"]
     assert min(d.info["pure_pixel_regions"]["line_plateau_fractions"].values()) >= 0.45
     assert _angles(d, spectra).max() < (5.0 if profile == "multilayer" else 12.0)
+
+
+def test_a_refused_mixed_member_of_a_line_scan_is_not_said_a_spectra_s_end():
+    """MCR refuses a member whose misfit is too large (end_refused rewrites the reason): a line scan's member of pure
+    pixels for some components and the solver's own spectra for the others was then said "the spectra's end refused
+    by its misfit (pure_channel_reason)", of EELS data whose pure_channel_reason is "not tried: not EDS data"."""
+    from emscale.decomposition.purity import OTHERS_OWN, end_refused
+
+    said = end_refused(f"pure pixels kept for component(s) 0, 1 only, which fill a plateau along the line scan; "
+                       f"...{OTHERS_OWN}")
+    assert "spectra's end" not in said and OTHERS_OWN not in said
+    assert said.endswith("; the solver's own factorisation kept, that member (pure pixels for those, the solver's own "
+                         "spectra for the others) refused by its misfit (rotation_loss_ratio)")

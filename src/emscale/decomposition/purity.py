@@ -237,10 +237,14 @@ _SAID_BY_OTHERS = {KEPT_OWN: "", CHANNEL_END_TAKEN: "; NMF and MCR take the spec
 def end_refused(reason: str) -> str:
     """A reason of the tests here whose spectra's end the caller then refused (MCR: its misfit,
     :data:`MAX_LOSS_RATIO`): what it says was done replaced by the solver's own factorisation kept."""
-    for said in (CHANNEL_END_TAKEN, OWN_AT_CHANNEL_END, OTHERS_AT_CHANNEL_END, OTHERS_OWN):
+    for said in (CHANNEL_END_TAKEN, OWN_AT_CHANNEL_END, OTHERS_AT_CHANNEL_END):
         reason = reason.replace(said, "; the solver's own factorisation kept, the spectra's end refused by its misfit "
                                       "(pure_channel_reason)")
-    return reason
+    # a line scan's member of pure pixels for some components and the solver's own spectra for the others
+    # (line_end) is no spectra's end: said as what it is (a code review)
+    return reason.replace(OTHERS_OWN, "; the solver's own factorisation kept, that member (pure pixels for those, "
+                                      "the solver's own spectra for the others) refused by its misfit "
+                                      "(rotation_loss_ratio)")
 
 
 def pixel_end_refused(reason: str) -> str:
