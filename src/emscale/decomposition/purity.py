@@ -905,9 +905,8 @@ def line_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout, noise: 
     multilayers and thin layers unchanged at their pixel end (EELS at 2000 counts/pixel 3.8-11.5 against own
     7.4-36.0). A three-phase gradient, pure only at the scan's two ends, takes the solver's own: EELS at 2000
     counts/pixel median 7.0 -> 19.6 (worst 20.0 -> 21.6, the solver's own)."""
-    unclipped = w @ (h @ np.linalg.pinv(pixel_end[1]))
     k = h.shape[0]
-    plateaus = line_plateaus(unclipped, pixel_end[1], layout, range(k))
+    plateaus = line_plateaus(unclipped_loadings(w, h, pixel_end), pixel_end[1], layout, range(k))
     regions = {"line_plateau_fractions": {str(c): round(p, 3) for c, (p, _) in plateaus.items()},
                "line_noise": {str(c): round(n, 4) for c, (_, n) in plateaus.items()},
                "min_line_plateau": MIN_LINE_PLATEAU, "max_line_noise": MAX_LINE_NOISE}
@@ -1005,11 +1004,16 @@ def shown_on_map(w: np.ndarray, h: np.ndarray, refused, layout, evidence: dict) 
 
 def pixel_end_shapes(w: np.ndarray, h: np.ndarray, pixel_end, layout) -> dict:
     """The :class:`.regions.RegionShape` of each component of the pixel end ``(W M^-1, M H)`` of the factorisation
-    ``(w, h)`` (data units), judged on its loadings before their clip at zero: the solver's model written in the
-    pixel end's spectra. Clipped, every pixel beyond a group's centre piles up at its vertex and reads as a plateau
-    (:func:`settle_ends`)."""
-    unclipped = w @ (h @ np.linalg.pinv(pixel_end[1]))
-    return region_shapes(unclipped, pixel_end[1], layout, range(h.shape[0]))
+    ``(w, h)`` (data units), judged on its loadings before their clip at zero (:func:`unclipped_loadings`): the
+    solver's model written in the pixel end's spectra. Clipped, every pixel beyond a group's centre piles up at its
+    vertex and reads as a plateau (:func:`settle_ends`)."""
+    return region_shapes(unclipped_loadings(w, h, pixel_end), pixel_end[1], layout, range(h.shape[0]))
+
+
+def unclipped_loadings(w: np.ndarray, h: np.ndarray, pixel_end) -> np.ndarray:
+    """The factorisation ``(w, h)`` written in the pixel end's spectra ``pixel_end[1]``: its loadings before their
+    clip at zero (a pixel beyond a group's vertex keeps its negative share of the others)."""
+    return w @ (h @ np.linalg.pinv(pixel_end[1]))
 
 
 def substrate_of_refused(w: np.ndarray, h: np.ndarray, refused, channel_end, ev: dict, layout):

@@ -239,6 +239,13 @@ def _single_pixels(share: np.ndarray, layout: PixelLayout) -> tuple[float, float
     return neighbour_correlation(share, layout), float(np.count_nonzero(share >= PLATEAU_LEVEL) / len(share))
 
 
+def _shares(w: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """(pixels, k): each component's share of each pixel's counts in the factorisation ``w h`` (data units; the
+    spectra's negative values left out of their totals, the loadings' kept: a pixel beyond a vertex reads above 1)."""
+    counts = w * np.maximum(h, 0.0).sum(axis=1)[None, :]
+    return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-300)
+
+
 def region_shapes(w: np.ndarray, h: np.ndarray, layout: PixelLayout, components) -> dict[int, RegionShape]:
     """For each of ``components`` its :class:`RegionShape`. ``w`` (pixels, k) and ``h`` (k, channels): a
     factorisation in data units (``X ~= w h``, any scaling of the spectra).
@@ -249,8 +256,7 @@ def region_shapes(w: np.ndarray, h: np.ndarray, layout: PixelLayout, components)
     of extreme mixtures by the mixtures' own spread. A component whose share is nowhere positive has no region:
     plateau 0."""
     components = [int(c) for c in components]
-    counts = w * np.maximum(h, 0.0).sum(axis=1)[None, :]
-    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-300)
+    share = _shares(w, h)
     smooth = _smoothed(share[:, components], layout)
     out = {}
     for c, column in zip(components, smooth.T, strict=True):
@@ -279,8 +285,7 @@ def line_plateaus(w: np.ndarray, h: np.ndarray, layout: PixelLayout, components)
     whose top stands little above it, and that lowering put the never-pure interphase of issue 17's line grid at
     plateaus 0.44-0.58, among the thin layers' 0.54-0.75 (at the vertex 1: 0.17-0.40 against 0.45-0.98)."""
     components = [int(c) for c in components]
-    counts = w * np.maximum(h, 0.0).sum(axis=1)[None, :]
-    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-300)
+    share = _shares(w, h)
     # smoothed along the line's own axis, wherever it lies among axes of one pixel ((n, 1, 1) as (n,))
     along = PixelLayout((int(np.prod(layout.nav_shape, dtype=np.int64)),), layout.flat)
     smooth = _smoothed(share[:, components], along)
