@@ -5,7 +5,7 @@ default) left clean data far from converged -- a bcc lattice at +-65 deg traced 
 200 and all at 400; a 127-pixel detector's volume was worse than FBP's -- while on noisy data the iterations go on
 to fit the noise (semi-convergence: a smooth object at 20 counts per unit, +-90 deg, 64 px: 0.12 relative error at
 100 iterations, 0.055 at 21, 0.25 at 800). So ``n_iter="auto"`` reconstructs a few slices
-(:func:`.tvweight.holdout_slices`) from every other projection and follows the misfit on the projections left out
+(:func:`.tvweight.held_out`) from every other projection and follows the misfit on the projections left out
 (and the other way round; quarters on a series of fewer than ``SHORT`` tilts), iteration by iteration: noise cannot
 be predicted from other projections, so that misfit falls while the iterations recover the object and rises once
 they fit noise. The count where it is smallest, times ``FOLD_SCALE``, at most ``MOST``, is used for the whole
@@ -35,7 +35,7 @@ from ..engine import check_stop
 from .geometry import ParallelGeometry
 from .projector import Projector
 from .reconstruction.sirt import N_ITER, iteration
-from .tvweight import MIN_TILTS, SHORT, holdout_slices, subset
+from .tvweight import folds_said, held_out, subset, too_few_tilts
 
 AUTO = "auto"
 # the cap: clean data go on improving slowly (the missing wedge's directions); 500 iterations are 5 x the former
@@ -78,48 +78,43 @@ def choose_sirt_iterations(sinograms, geom: ParallelGeometry, nonnegative: bool 
     geom : the series' geometry (thickness and axis shift are kept for the folds).
     nonnegative, backend : as the full reconstruction runs.
     """
-    if geom.n_angles < MIN_TILTS:
-        return SirtIterations(FALLBACK, "fallback", f"{geom.n_angles} tilts: too few to hold out half of them "
-                                                    f"(at least {MIN_TILTS}); the former default is used")
-    rows = holdout_slices(sinograms.shape[0], N_SLICES)
-    b = np.stack([np.asarray(sinograms[i], np.float32) for i in rows])
-    k = 2 if geom.n_angles >= SHORT else 4
-    curve = _held_out_misfit(b, geom, k, nonnegative, backend)
+    if said := too_few_tilts(geom.n_angles):
+        return SirtIterations(FALLBACK, "fallback", said)
+    rows, b, folds = held_out(sinograms, geom, N_SLICES)
+    curve = _held_out_misfit(b, geom, folds, nonnegative, backend)
     if not (np.all(np.isfinite(curve)) and curve[0] > 0):
         return SirtIterations(FALLBACK, "fallback", f"the slices {rows} hold no signal to score the iterations "
                                                     "with; the former default is used", tuple(rows))
     curve = curve / curve[0]
     best = int(np.argmin(curve[1:])) + 1
     n = min(MOST, int(round(FOLD_SCALE * best)))
-    folds = "half of the projections (every other tilt, both ways)" if k == 2 else \
-        "quarter of the projections (every fourth tilt, each in turn)"
+    held = folds_said(folds)
     kept = dict(slices=tuple(rows), misfit=tuple(float(m) for m in curve))
     if best >= MOST:
-        return SirtIterations(n, "cap", f"the misfit on the held-out {folds} of slices {rows} still fell at "
+        return SirtIterations(n, "cap", f"the misfit on the held-out {held} of slices {rows} still fell at "
                                         f"{MOST} iterations, the most run (clean data)", **kept)
     if n == MOST:  # x FOLD_SCALE passed the cap: said as the cap (a code review: 'hold-out ... x 1.25' ran 500)
-        return SirtIterations(n, "cap", f"smallest misfit on the held-out {folds}, slices {rows}, after {best} "
+        return SirtIterations(n, "cap", f"smallest misfit on the held-out {held}, slices {rows}, after {best} "
                                         f"iterations; x {FOLD_SCALE} for the whole series, capped at {MOST}", **kept)
-    return SirtIterations(n, "hold-out", f"smallest misfit on the held-out {folds}, slices {rows}, after {best} "
+    return SirtIterations(n, "hold-out", f"smallest misfit on the held-out {held}, slices {rows}, after {best} "
                                          f"iterations; x {FOLD_SCALE} for the whole series", **kept)
 
 
-def _held_out_misfit(b: np.ndarray, geom: ParallelGeometry, k: int, nonnegative: bool, backend: str) -> np.ndarray:
-    """The held-out misfit ``sqrt(sum ||b_test - A_test x_train||^2)`` over the ``k`` folds and the slices ``b``,
-    after 0, 1, 2, ... SIRT iterations, until ``2 * best + PATIENCE`` iterations or ``MOST``."""
+def _held_out_misfit(b: np.ndarray, geom: ParallelGeometry, folds, nonnegative: bool, backend: str) -> np.ndarray:
+    """The held-out misfit ``sqrt(sum ||b_test - A_test x_train||^2)`` over the ``folds`` (``(test, train)`` tilt
+    indices, :func:`.tvweight.held_out`) and the slices ``b``, after 0, 1, 2, ... SIRT iterations, until
+    ``2 * best + PATIENCE`` iterations or ``MOST``."""
     from ._kernels import to_last  # numba loads on first use, not on import (as reconstruction.sirt)
 
-    order = np.argsort(geom.angles, kind="stable")  # every k-th in angle, so each fold spans the tilt range
-    folds = []
-    for j in range(k):
-        test, train = order[j::k], order[np.arange(len(order)) % k != j]
+    runs = []
+    for test, train in folds:
         x, step = iteration(Projector(subset(geom, train), backend), b[:, train], nonnegative)
-        folds.append((x, step, Projector(subset(geom, test), backend), to_last(b[:, test])))
+        runs.append((x, step, Projector(subset(geom, test), backend), to_last(b[:, test])))
     curve = []
     for i in range(MOST + 1):
         check_stop()
         total = 0.0
-        for x, step, a_test, b_test in folds:
+        for x, step, a_test, b_test in runs:
             r = b_test - a_test.forward_last(x)
             total += float(np.einsum("ijk,ijk->", r, r, dtype=np.float64))
             if i < MOST:

@@ -75,6 +75,32 @@ def holdout_slices(n_slices: int, k: int = N_SLICES) -> list[int]:
     return sorted({int((i + 0.5) * n_slices / k) for i in range(min(k, n_slices))})
 
 
+def too_few_tilts(n_angles: int) -> str | None:
+    """Why no projections can be held out of a series of ``n_angles`` tilts (under :data:`MIN_TILTS`), else None:
+    a choice made by hold-out (the TV weight, SIRT's iterations) falls back to its former default there."""
+    if n_angles < MIN_TILTS:
+        return f"{n_angles} tilts: too few to hold out half of them (at least {MIN_TILTS}); the former default is used"
+    return None
+
+
+def held_out(sinograms, geom: ParallelGeometry, n_slices: int = N_SLICES):
+    """``(rows, b, folds)`` of a choice made by hold-out: the slices read (:func:`holdout_slices`), their sinograms
+    ``b`` (float32, ``(len(rows), n_tilts, n_det)``) and the folds ``(test, train)`` of tilt indices: halves, or
+    quarters on a series of fewer than :data:`SHORT` tilts, every k-th in angle, so that each fold spans the tilt
+    range."""
+    rows = holdout_slices(sinograms.shape[0], n_slices)
+    b = np.stack([np.asarray(sinograms[i], np.float32) for i in rows])
+    k = 2 if geom.n_angles >= SHORT else 4
+    order = np.argsort(geom.angles, kind="stable")
+    return rows, b, [(order[j::k], order[np.arange(len(order)) % k != j]) for j in range(k)]
+
+
+def folds_said(folds) -> str:
+    """What the :func:`held_out` folds hold out, for a choice's ``why``."""
+    return ("half of the projections (every other tilt, both ways)" if len(folds) == 2 else
+            "quarter of the projections (every fourth tilt, each in turn)")
+
+
 def choose_tv_weight(sinograms, geom: ParallelGeometry, value_scale: float, n_iter: int = 200,
                      backend: str = "auto", executor=None, progress=None) -> TVWeightChoice:
     """The candidate weight whose reconstruction from the other projections best predicts each held-out fold
@@ -91,21 +117,16 @@ def choose_tv_weight(sinograms, geom: ParallelGeometry, value_scale: float, n_it
     progress : for each fold's pass, as :func:`emscale.engine.run_pass` takes it (a fold of a full-size series takes
         seconds to minutes).
     """
-    if geom.n_angles < MIN_TILTS:
-        return TVWeightChoice(FALLBACK, "fallback", f"{geom.n_angles} tilts: too few to hold out half of them "
-                                                    f"(at least {MIN_TILTS}); the former default is used")
-    rows = holdout_slices(sinograms.shape[0])
-    b = np.stack([np.asarray(sinograms[i], np.float32) for i in rows])
-    k = 2 if geom.n_angles >= SHORT else 4
-    order = np.argsort(geom.angles, kind="stable")  # every k-th in angle, so each fold spans the tilt range
+    if said := too_few_tilts(geom.n_angles):
+        return TVWeightChoice(FALLBACK, "fallback", said)
+    rows, b, folds = held_out(sinograms, geom)
     weights = np.repeat(CANDIDATES, len(rows))  # each candidate's copy of the hold-out slices, stacked
     # the candidates' slices are partitioned as a reconstruction's are: each slice is solved on its own, and the
     # solver's time per slice falls with the slices a partition holds (4 slices of 32 x 32, 200 iterations: 0.05 s;
     # all six candidates' 24: 0.08 s)
     batch = partition_slices(len(weights), geom, executor)
     misfit = np.zeros(len(CANDIDATES))
-    for j in range(k):
-        test, train = order[j::k], order[np.arange(len(order)) % k != j]
+    for test, train in folds:
         fit = _misfit_of(Projector(subset(geom, train), backend), Projector(subset(geom, test), backend),
                          b[:, test], weights, n_iter, value_scale)
         stacked = np.tile(b[:, train], (len(CANDIDATES), 1, 1))
@@ -117,9 +138,7 @@ def choose_tv_weight(sinograms, geom: ParallelGeometry, value_scale: float, n_it
                                                     "candidates with; the former default is used", slices=tuple(rows))
     best = int(np.argmin(misfit))
     edge = " (the edge of the candidates: the best may lie beyond)" if best in (0, len(CANDIDATES) - 1) else ""
-    folds = "half of the projections (every other tilt, both ways)" if k == 2 else \
-        "quarter of the projections (every fourth tilt, each in turn)"
-    why = f"smallest misfit on the held-out {folds}, slices {rows}, {n_iter} iterations{edge}"
+    why = f"smallest misfit on the held-out {folds_said(folds)}, slices {rows}, {n_iter} iterations{edge}"
     return TVWeightChoice(CANDIDATES[best], "hold-out", why, CANDIDATES, tuple(float(m) for m in misfit),
                           tuple(rows))
 
