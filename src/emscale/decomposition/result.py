@@ -415,7 +415,7 @@ class Decomposition(Result):
     def plot_loadings(self, n_components: int | None = None, names=None):
         """The loading maps (or profiles) on the calibrated navigation axes, each with a colour bar, a scale bar
         and its own colour limits, those of ``Signal.plot`` over the map without its isolated spikes
-        (:func:`emscale.plotting.components.loading_limits`): a phase of a few pixels keeps the top colour, a few
+        (:func:`emscale.plotting.image_limits`): a phase of a few pixels keeps the top colour, a few
         hot pixels do not leave a sparse map nearly black. Titled ``#k`` and the component's element name
         (:meth:`component_names`; or ``names``)."""
         from ..plotting.components import loading_figure

@@ -5,7 +5,7 @@ use these figures), and the component names (e.g. from :func:`emscale.spectrosco
 
 * :func:`factor_figure` -- the factor spectra on one calibrated axis, labelled ``"#k name"``;
 * :func:`loading_figure` -- one calibrated map per component, each with the colour limits of
-  :func:`~emscale.plotting.plot_signal` (:func:`loading_limits`), a labelled colour bar and a scale bar;
+  :func:`~emscale.plotting.plot_signal` (:func:`~emscale.plotting.image_limits`), a labelled colour bar and a scale bar;
 * :func:`phase_figure` -- the cluster map beside the mean spectrum of each phase, the colour of phase ``k`` in
   the map (a :class:`~matplotlib.colors.ListedColormap` with one colour per phase) being the colour of its
   spectrum, with a colour bar that names the phases.
@@ -90,10 +90,6 @@ def _grid(k: int) -> tuple[int, int]:
     return int(np.ceil(k / cols)), cols
 
 
-# a loading map takes the rule of every image (Signal.plot's): colour_limits less isolated single-pixel spikes
-loading_limits = image_limits
-
-
 def loading_figure(maps: np.ndarray, nav_axes: Sequence, names: Sequence[str] | None = None,
                    title: str = "Loadings", clabel: str = "loading", cmap: str | None = None):
     """One map per component: ``maps`` (k, rows, columns) on ``nav_axes`` (numpy order: y then x), or
@@ -112,7 +108,7 @@ def loading_figure(maps: np.ndarray, nav_axes: Sequence, names: Sequence[str] | 
     for c in range(k):
         a = fig.add_subplot(rows, cols, c + 1)
         cmap_c, centre = colour_map(m[c], cmap)
-        vmin, vmax, extend = loading_limits(m[c], centre)
+        vmin, vmax, extend = image_limits(m[c], centre)  # every image's rule, Signal.plot's
         im = draw_image(a, m[c], ax_, ay, cmap=cmap_c, vmin=vmin, vmax=vmax)
         style_image_axes(a, ax_, ay)
         a.set_xlabel("")

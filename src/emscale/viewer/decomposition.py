@@ -9,7 +9,7 @@ its loading ``L[:, c]`` a map. The phase map gives every pixel one label:
   as many clusters as components), the legend's spectra the clusters' mean model spectra.
 
 Pixels without a finite loading (masked) get label -1 (transparent). Each loading map's colours follow the static
-figures' rule (:func:`loading_limits`).
+figures' rule (:func:`loading_limits`, :func:`~emscale.plotting.image_limits`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import base64
 import numpy as np
 
 from ..core.errors import DataError
-from ..plotting.components import loading_limits as figure_limits
+from ..plotting import image_limits
 from ..plotting.limits import colour_map
 
 
@@ -75,13 +75,13 @@ def _phase_count(d) -> int:
 def loading_limits(m, shape: tuple[int, int]) -> dict:
     """The colour scale of a loading map (flattened ``m`` of a ``shape`` map), as the static loading figures draw
     it: ``signed`` (blue-white-red about zero, limits symmetric) where both signs hold a substantial share
-    (:func:`~emscale.plotting.limits.colour_map`), and :func:`~emscale.plotting.components.loading_limits`' ``vmin``,
+    (:func:`~emscale.plotting.limits.colour_map`), and :func:`~emscale.plotting.image_limits`' ``vmin``,
     ``vmax`` and ``extend`` (the full range, less a few hot or isolated pixels; ``extend`` says at which end values
     lie beyond). The 1st-99th percentiles drew a 9-pixel inclusion (0.22 % of the pixels) loading 516 as bright as
     background leftovers of 6."""
     m = np.asarray(m, dtype=float).reshape(shape)
     signed = colour_map(m)[1]
-    vmin, vmax, extend = figure_limits(m, centre=signed)
+    vmin, vmax, extend = image_limits(m, centre=signed)
     if vmin is None:  # no finite loading
         return {"vmin": 0.0, "vmax": 1.0, "extend": extend, "signed": False}
     return {"vmin": vmin, "vmax": vmax, "extend": extend, "signed": bool(signed)}
