@@ -281,3 +281,25 @@ def test_component_volumes_thicker_than_the_detector_are_said_once():
         st = spectral_tomogram(s, 2, n_iter=2, pure_voxels=False, thickness=12)
     said = [str(w.message) for w in caught if "thickness=12 voxels is 1.5 x the 8 pixels" in str(w.message)]
     assert len(said) == 1 and st.volumes.shape[1] == 12
+
+
+def test_sirt_component_volumes_take_the_chosen_iterations_by_default():
+    """spectral_tomography ran SIRT's fixed 100 iterations, where reconstruct_tomogram chooses them from the data:
+    at 20 counts per voxel each component's maps, noisy in their own way, have their held-out misfit smallest at
+    their own count (44, 72 and 56 run), and the shell's volume correlates 0.825 with it (0.800 after 100). The
+    history keeps "auto" (a replay chooses again); a step recorded before it (n_iter None) runs the 100 of then."""
+    phases, spectra = _core_shell()
+    s = _phase_series(phases, spectra, dose=20.0)
+    vols = spectral_tomography(s, 3, pure_voxels=False)
+    meta = vols.metadata["Tomography"]
+    assert vols.history[-1]["params"]["n_iter"] == "auto"
+    assert meta["n_iter"] == [c["value"] for c in meta["n_iter_choice"]] == [44, 72, 56]
+    assert [c["path"] for c in meta["n_iter_choice"]] == ["hold-out"] * 3
+
+    def shell(v):
+        return max(np.corrcoef(v.data[j].ravel(), phases[0].ravel())[0, 1] for j in range(3))
+
+    assert shell(vols) == pytest.approx(0.825, abs=0.002)
+    old = spectral_tomography(s, 3, pure_voxels=False, n_iter=None)
+    assert old.metadata["Tomography"]["n_iter"] == 100 and "n_iter_choice" not in old.metadata["Tomography"]
+    assert shell(old) == pytest.approx(0.800, abs=0.002)

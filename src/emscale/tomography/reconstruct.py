@@ -122,9 +122,9 @@ def reconstruct_tomogram(
     memory; :func:`reconstruct_to_store` does both. The bits equal the in-memory result.
 
     SIRT's ``n_iter="auto"`` (the default) is chosen once for the series from a few of its slices; the count that
-    ran, the path (``"hold-out"``, ``"cap"`` or ``"fallback"``), the slices and their held-out misfit are in
-    ``metadata["Tomography"]["n_iter_choice"]``, and the history keeps ``"auto"``, which a replay chooses again, to
-    the same count and bits.
+    ran, the path (``"hold-out"``, ``"settled"``, ``"cap"`` or ``"fallback"``), the slices and their held-out
+    misfit are in ``metadata["Tomography"]["n_iter_choice"]``, and the history keeps ``"auto"``, which a replay
+    chooses again, to the same count and bits.
 
     For ``method="tv"`` the weight used, and for ``"auto"`` how it was chosen (candidates, held-out misfit), is in
     ``metadata["Tomography"]["tv_weight"]``; the history keeps ``"auto"``, which a replay chooses again, to the

@@ -158,8 +158,8 @@ def _unmixing(maps: np.ndarray, F: np.ndarray, s: Signal, geometry: tuple, rec: 
 
 def spectral_tomogram(
     s: Signal, n_components: int | Literal["auto"] | None, method: str = "nmf", recon: str = "sirt",
-    n_iter: int | None = None, seed: int = 0, pure_voxels: bool = True, thickness: int | None = None,
-    tilt_axis: str | None = "auto", executor=None, progress=None, **decompose_kwargs,
+    n_iter: int | Literal["auto"] | None = "auto", seed: int = 0, pure_voxels: bool = True,
+    thickness: int | None = None, tilt_axis: str | None = "auto", executor=None, progress=None, **decompose_kwargs,
 ) -> SpectralTomogram:
     """Decompose a spectral tilt series jointly over all tilts and reconstruct each component's loadings.
 
@@ -169,7 +169,11 @@ def spectral_tomogram(
     n_components : number of phases / components; ``"auto"`` or None: the decomposition's estimate of the rank.
     method : decomposition method (:func:`emscale.decomposition.decompose`), ``"nmf"`` by default.
     recon : reconstruction method (:func:`.reconstruct`).
-    n_iter : reconstruction iterations.
+    n_iter : reconstruction iterations, as :func:`.reconstruct.reconstruct_tomogram` takes them: ``"auto"`` (the
+        default) SIRT's count chosen from each component's maps (:mod:`.sirtiterations`; each noisy in its own way),
+        TV's fixed 200; None the method's fixed count (SIRT's 100, as a step recorded before ``"auto"``); a number
+        as given. With ``"auto"`` the volumes' ``metadata["Tomography"]["n_iter"]`` and ``["n_iter_choice"]`` are
+        lists, one per component.
     seed : seeds the decomposition.
     pure_voxels : resolve the factorisation's rotational ambiguity at the pure voxels of the reconstructed
         loadings (:mod:`.purevoxels`; applied only when the evidence says the voxels are pure), then refit the
@@ -220,9 +224,11 @@ def spectral_tomogram(
     vols = _volumes(maps, s, geometry, rec)
     axes = [{"name": "component", "navigate": True}] + [a.to_dict() for a in vols[0].axes]
     evidence = geometry[3]
-    volumes = Signal(np.stack([v.data for v in vols]), axes=axes, signal_type="volume",
-                     metadata={"Tomography": {**vols[0].metadata["Tomography"], "decomposition": method,
-                                              "tilt_axis_evidence": evidence}})
+    meta = {**vols[0].metadata["Tomography"], "decomposition": method, "tilt_axis_evidence": evidence}
+    if "n_iter_choice" in meta:  # SIRT's "auto": each component's count and why, not the first one's alone
+        meta |= {"n_iter": [v.metadata["Tomography"]["n_iter"] for v in vols],
+                 "n_iter_choice": [v.metadata["Tomography"]["n_iter_choice"] for v in vols]}
+    volumes = Signal(np.stack([v.data for v in vols]), axes=axes, signal_type="volume", metadata={"Tomography": meta})
     return SpectralTomogram(F.T.copy(), volumes, dec, info={"pure_voxels": info, "tilt_axis": evidence})
 
 
@@ -251,7 +257,7 @@ def check_n_components(n_components) -> None:
            check={"recon": check_recon, "n_iter": check_recon_n_iter, "seed": check_seed,
                   "tilt_axis": check_spectral_tilt_axis, "n_components": check_n_components})
 def spectral_tomography(s: Signal, n_components: int | Literal["auto"] | None, method: str = "nmf", recon: str = "sirt",
-                        n_iter: int | None = None, seed: int = 0, pure_voxels: bool = True,
+                        n_iter: int | Literal["auto"] | None = "auto", seed: int = 0, pure_voxels: bool = True,
                         thickness: int | None = None, tilt_axis: str | None = "auto", executor=None,
                         progress=None) -> Signal:
     """Per-component volumes ``(component, z, y, x)`` of a spectral tilt series (:func:`spectral_tomogram`);
