@@ -191,7 +191,7 @@ def test_every_registered_method_declares_its_options_and_decompose_takes_them()
                                            "mu_exponent", "settle_subspace", "extrapolate", "precipitates",
                                            "basin_probe"}
     assert set(METHODS["mcr"].options) == {"closure", "pure_pixels", "max_iter", "tol", "settle_subspace",
-                                           "nonnegativity", "stop_on_rise", "exact_refit"}
+                                           "nonnegativity", "stop_on_rise", "exact_refit", "rise_window"}
     assert set(METHODS["vca"].options) == {"closure", "settle_subspace"}
     assert set(METHODS["ica"].options) == {"max_iter", "tol", "on", "diff_order"}
 

@@ -93,7 +93,8 @@ def decompose(
     on: Literal["factors", "loadings"] | None = None, diff_order: int | None = None,
     settle_subspace: bool | None = None, extrapolate: bool | None = None, precipitates: bool | None = None,
     basin_probe: bool | None = None, nonnegativity: Literal["clip", "nnls"] | None = None,
-    stop_on_rise: bool | None = None, exact_refit: bool | None = None, mask_zero_peak: bool | None = None,
+    stop_on_rise: bool | None = None, exact_refit: bool | None = None, rise_window: int | None = None,
+    mask_zero_peak: bool | None = None,
     mask_hot_channels: bool | None = None, executor=None, progress=None,
 ) -> Decomposition:
     """Unsupervised decomposition of a spectrum image into spectra (factors) and maps (loadings).
@@ -138,7 +139,7 @@ def decompose(
         2, as before the option). ``info["power_iterations"]`` and its note say how many ran
         and why; an int runs exactly that many.
     max_iter, tol, loss, closure, init, pure_pixels, fit_pixels, mu_exponent, on, diff_order, settle_subspace,
-    extrapolate, precipitates, basin_probe, nonnegativity, stop_on_rise, exact_refit :
+    extrapolate, precipitates, basin_probe, nonnegativity, stop_on_rise, exact_refit, rise_window :
         options of the methods that declare them
         (``None``: the method's default; an option given to a method that does not take it is an error):
         ``max_iter``/``tol`` of ica, mcr, nmf; ``closure`` of mcr, vca (a sum constraint on each pixel's
@@ -152,8 +153,9 @@ def decompose(
         vca (``n_iter`` above); ``on`` (unmix the spectra, ``"factors"``, or the maps) and ``diff_order`` (of the
         spectra first) of ica; ``nonnegativity`` (``"clip"``: steps clipped at zero, or ``"nnls"``: exact
         non-negative least squares), ``stop_on_rise`` (keep the lowest-loss iterate where a clipped step raises
-        the loss) and ``exact_refit`` (judge a rotation whose clipped concentrations misfit the data by its exact
-        non-negative ones) of mcr. See each method's class.
+        the loss), ``rise_window`` (iterations such a rise may last, to fall below the lowest loss before it, before
+        it stops the fit; 0: the first rise stops it) and ``exact_refit`` (judge a rotation whose clipped
+        concentrations misfit the data by its exact non-negative ones) of mcr. See each method's class.
     mask_zero_peak : leave out the EDS detector's zero-energy (strobe) peak, the channels below 0.1 keV, from the
         separation. ``None``: on for EDS spectra with an energy axis in keV or eV: ``signal_type`` starting with
         "EDS", or none set, an EDS detector's axis (:func:`.spectrum_kind.eds_kind`; ``info["eds"]`` and
@@ -179,7 +181,7 @@ def decompose(
                       pure_pixels=pure_pixels, fit_pixels=fit_pixels, mu_exponent=mu_exponent, on=on,
                       diff_order=diff_order, settle_subspace=settle_subspace, extrapolate=extrapolate,
                       precipitates=precipitates, basin_probe=basin_probe, nonnegativity=nonnegativity,
-                      stop_on_rise=stop_on_rise, exact_refit=exact_refit)
+                      stop_on_rise=stop_on_rise, exact_refit=exact_refit, rise_window=rise_window)
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
     check_seed(seed)  # before the work: a wrong seed failed only at the end
