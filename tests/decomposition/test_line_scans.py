@@ -81,3 +81,28 @@ def test_a_layer_whose_group_is_one_noisy_pixel_is_found_again_along_the_line():
     a, a_own = _angles(d, spectra), _angles(own, spectra)
     assert a.max() < 6.5 and a.max() <= a_own.max()
 
+
+def test_vca_warns_where_the_line_test_refuses_its_groups():
+    """VCA takes its groups as the endmembers whatever the evidence: on the never-pure EDS interphase (2000
+    counts/pixel) the line test refuses them (the interphase's plateau 0.40) and its interphase lay 33.5 degrees from
+    the truth (NMF's plain fit 17.6) without a word, said 'not warned: a map of fewer than 2048 pixels'."""
+    s, spectra = line_scan_scene("eds", "interphase", counts=2000.0, seed=0)
+    with pytest.warns(UserWarning, match="vca takes its endmembers from pure pixels, and the data do not show them "
+                                         r"\(pure pixels refused: along the line scan"):
+        d = decompose(s, "vca", n_components=3)
+    assert "not warned" not in d.info["pure_pixel_reason"]
+    assert d.info["pure_pixel_warning"].startswith("vca takes its endmembers")
+    assert _angles(d, spectra).max() > 30.0  # the warned spectra: the interphase's most extreme mixture
+
+
+def test_vca_is_not_warned_where_only_a_line_s_single_pixels_refuse_its_groups():
+    """A 240-pixel line's single pixels are a small map's: the EDS layer at 200 counts/pixel, seed 1 (a group of one
+    noisy pixel, 37.5 % outside) is not warned of, and the reason says why (a line scan, not a map's size)."""
+    import warnings
+
+    s, _ = line_scan_scene("eds", "layer", counts=200.0, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = decompose(s, "vca", n_components=3)
+    assert d.info["pure_pixel_reason"].endswith(
+        "not warned: a line scan whose single pixels refused them (warned where its line test refuses them)")
