@@ -757,8 +757,9 @@ def grain_boundary_segregation(shape: tuple[int, int] = (40, 44), n_channels: in
 def line_profiles(kind: str, n: int = 240) -> np.ndarray:
     """(n, rank) phase fractions along a line scan (issue 17's line grid): ``"interphase"`` an Fe3O4 | SiO2-like
     interface (an erfc of 25 pixels) with a third phase peaking at 50 % in the middle (a Gaussian of 15 pixels),
-    never pure; ``"multilayer"`` three pure phases in turn, 20-pixel layers with sharp edges; ``"thinlayer"`` a
-    middle layer 12 pixels wide (erfc edges of 2 pixels) between two pure phases."""
+    never pure; ``"layer"`` a pure middle layer 60 pixels wide (erfc edges of 4 pixels) between two pure phases;
+    ``"multilayer"`` three pure phases in turn, 20-pixel layers with sharp edges; ``"thinlayer"`` a middle layer 12
+    pixels wide (erfc edges of 2 pixels) between two pure phases."""
     from scipy.special import erfc
 
     x = np.arange(n)
@@ -766,6 +767,9 @@ def line_profiles(kind: str, n: int = 240) -> np.ndarray:
         c = 0.5 * erfc((x - n / 2) / 25.0)
         b = 0.5 * np.exp(-0.5 * ((x - n / 2) / 15.0) ** 2)
         return np.stack([c * (1 - b), (1 - c) * (1 - b), b], -1)
+    if kind == "layer":
+        left, right = 0.5 * erfc((x - 90) / 4.0), 0.5 * erfc(-(x - 150) / 4.0)
+        return np.stack([left, right, np.clip(1 - left - right, 0, 1)], -1)
     if kind == "multilayer":
         return (((x // 20) % 3)[:, None] == np.arange(3)).astype(float)
     if kind == "thinlayer":

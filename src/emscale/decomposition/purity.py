@@ -59,7 +59,9 @@ groups are its most extreme mixtures.
 A line scan is judged along its line (:func:`line_end`, :func:`.regions.line_plateaus`): a component whose share
 reaches its vertex only at a smooth maximum (an interphase that never fills a layer of its own) refuses the pixel
 end, and the spectra's end is taken where it passes, else the components that fill a plateau keep their pure
-pixels and the others take the solver's own spectra.
+pixels and the others take the solver's own spectra. Where the single pixels refused the pixel end but every
+component of that member fills a plateau along the line, the groups are at fault (:func:`line_groups_at_fault`):
+the solver's own is kept, and :mod:`.map_groups` finds the groups again along the line.
 
 Where the groups are refused, the groups rather than the data may be at fault: at low counts, phases whose spectra
 differ little fall into one group pixel by pixel. :mod:`.map_groups` then finds groups once more on the PCA
@@ -802,6 +804,10 @@ def channel_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout=None,
     data (the caller may find them again on the map, :mod:`.map_groups`)."""
     if pixel_end is not None and layout is not None and layout.judged_as_line:
         return line_end(w, h, pixel_end, eds, layout, noise=noise, sigma2=sigma2)
+    if refused is not None and layout is not None and layout.judged_as_line:
+        held = line_groups_at_fault(w, h, refused, layout, refused_reason)
+        if held is not None:
+            return held, (w, h)
     shapes = None
     if pixel_end is not None and layout is not None and layout.shows_mixing:
         shapes = pixel_end_shapes(w, h, pixel_end, layout)
@@ -936,6 +942,31 @@ def line_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout, noise: 
     return info | {"mixed_end": held, "pure_pixel_reason": (
         f"pure pixels kept for component(s) {regions_held} only, which fill a plateau along the line scan; "
         f"{said[len('pure pixels refused: '):]}{OTHERS_OWN}")}, mixed
+
+
+def line_groups_at_fault(w: np.ndarray, h: np.ndarray, refused, layout, refused_reason: str) -> dict | None:
+    """``info`` keeping the solver's own ``(w, h)`` on a line scan whose single pixels refused the pixel end
+    (``refused``, data units) while every component of that member fills a plateau along the line
+    (:func:`.regions.line_plateaus`, each judged: noise at most :data:`.regions.MAX_LINE_NOISE`); else None.
+
+    Every component pure over a region of its own, the groups rather than the data are at fault (a group of one
+    noisy pixel at a layer's interface, which the layer's pixels lie beyond), as on a map (:func:`channel_end`: every
+    group a plateau, pixels beyond one); the spectra's end, which assumes no pixel is pure, is not tried."""
+    k = h.shape[0]
+    plateaus = line_plateaus(unclipped_loadings(w, h, refused), refused[1], layout, range(k))
+    if not all(n <= MAX_LINE_NOISE and p >= MIN_LINE_PLATEAU for p, n in plateaus.values()):
+        return None
+    low = min(plateaus, key=lambda c: plateaus[c][0])
+    regions = {"line_plateau_fractions": {str(c): round(p, 3) for c, (p, _) in plateaus.items()},
+               "line_noise": {str(c): round(n, 4) for c, (_, n) in plateaus.items()},
+               "min_line_plateau": MIN_LINE_PLATEAU, "max_line_noise": MAX_LINE_NOISE}
+    return {"pure_channel_rotation": False, "pure_channel_reason": (
+                f"not tried: along the line scan every pure-pixel group's component fills a plateau (of the pixels "
+                f"where group {low}'s component holds at least half its vertex share, {100 * plateaus[low][0]:.0f} % "
+                f"reach 90 % of it, at least {100 * MIN_LINE_PLATEAU:.0f} %): phases of their own, whose groups "
+                "rather than the data are at fault; the solver's own spectra kept"),
+            "pure_pixel_rotation": False, "pure_pixel_reason": f"{refused_reason.replace(KEPT_OWN, '')}{KEPT_OWN}",
+            "pure_pixel_regions": regions}
 
 
 def regions_record(shapes: dict) -> dict:

@@ -188,6 +188,18 @@ def smoothed_scores(scores: np.ndarray, layout: PixelLayout) -> tuple[np.ndarray
     return _smoothed(scores, layout)[rows], rows, 1.0 / float(np.sqrt(4 * np.pi * SMOOTHING**2))
 
 
+def line_smoothed_scores(scores: np.ndarray, layout: PixelLayout) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """:func:`smoothed_scores` along a line scan (:attr:`PixelLayout.judged_as_line`, every pixel measured): smoothed
+    along the line's own axis, at the pixels two smoothing widths or more from its ends, the noise reduced by the
+    square root of the ``2 sqrt(pi) sigma`` pixels averaged (:attr:`PixelLayout.averaged`); None elsewhere."""
+    n = int(np.prod(layout.nav_shape, dtype=np.int64))
+    if not layout.judged_as_line or len(layout.flat) != n:
+        return None
+    margin = int(np.ceil(2 * SMOOTHING))
+    rows = np.arange(margin, n - margin)
+    return _smoothed(scores, PixelLayout((n,), layout.flat))[rows], rows, 1.0 / float(np.sqrt(layout.averaged))
+
+
 def _smoothed_noise(residual: np.ndarray, averaged: float) -> float:
     """The standard deviation of the smoothed share's noise: the single pixels' (robust, from their residual about
     the smoothed map) over the square root of the smoothing's effective number of pixels ``averaged``
