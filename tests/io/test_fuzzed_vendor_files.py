@@ -50,6 +50,23 @@ def test_a_damaged_vendor_file_loads_or_names_the_problem(real_dir, tmp_path, na
     assert hashlib.sha256(src.read_bytes()).hexdigest() == before  # the input is never modified
 
 
+@pytest.mark.parametrize("name", ["tomography/HAADF.mrc", "EELS_SI.dm4",
+                                  "30x30_instructively_packed_16bit_compressed.bcf"])
+def test_a_truncated_file_is_said_to_be_truncated_before_any_missing_optional_reader(real_dir, tmp_path, name):
+    """A .mrc cut to half was "could not be read (corrupt or truncated?) -- MRCZ: reader unavailable (No module
+    named 'mrcz'); MRC: ValueError: mmap length is greater than file size": it led with an optional module that
+    has nothing to do with the file (a new user's reading)."""
+    src = real_dir / name
+    bad = tmp_path / src.name
+    bad.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    with pytest.raises(FileFormatError) as exc:
+        em.load(bad)
+    said = str(exc.value)
+    assert said.startswith(f"{bad}: the file is truncated (it ends before the data its headers describe) -- ")
+    if "reader unavailable" in said:
+        assert said.index("reader unavailable") > said.index("MRC: ValueError: mmap length")
+
+
 def test_an_empty_or_unknown_file_is_named(tmp_path, real_dir):
     empty = tmp_path / "empty.dm4"
     empty.write_bytes(b"")

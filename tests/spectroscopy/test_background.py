@@ -442,5 +442,9 @@ def test_a_window_may_end_at_the_axis_end_as_in_hyperspy(small, model):
         theirs = h.remove_background(signal_range=(start, end), background_type=HS_NAMES[model], fast=True,
                                      show_progressbar=False)
     np.testing.assert_allclose(ours.data, theirs.data, rtol=1e-5, atol=1e-3 * float(np.abs(theirs.data).max()))
-    with pytest.raises(AxisError, match="outside"):
+    # a window of which one end lies past the axis "extends past" it (it said "is outside" of (470, 490) on an
+    # axis from 480 eV, which a new user read as wrong); one wholly beyond it "is outside"
+    with pytest.raises(AxisError, match=r"\) eV extends past the 'Energy loss' axis"):
         s.remove_background((start, end + ax.scale), model=model)
+    with pytest.raises(AxisError, match=r"\) eV is outside the 'Energy loss' axis"):
+        s.remove_background((end + 10 * ax.scale, end + 50 * ax.scale), model=model)

@@ -149,12 +149,24 @@ def read_vendor(path: Path, lazy: bool = False, **reader_kwargs) -> list[dict]:
     if rejected and not errors:  # the caller's keyword, not the file: no reader was tried
         raise ArgumentError(f"{path}: {'; '.join(rejected)} (em.load passes keywords other than lazy, signal_type "
                             "and index to the file's reader)")
-    detail = "; ".join(errors + rejected)
+    # a reader that failed on the file says more than one whose optional module is missing (a truncated .mrc led
+    # with "MRCZ: reader unavailable (No module named 'mrcz')")
+    tried = [e for e in errors if ": reader unavailable (" not in e]
+    detail = "; ".join(tried + [e for e in errors if e not in tried] + rejected)
     other = _other_format(path)
     if other:  # a renamed file: the readers of its extension fail on it, and the reason is not damage
         raise FileFormatError(f"{path}: could not be read -- its first bytes are those of {other}, not of a "
                               f"{path.suffix} file (renamed?) -- {detail}")
+    if any(cue in e for e in tried for cue in TRUNCATION_CUES):
+        raise FileFormatError(f"{path}: the file is truncated (it ends before the data its headers describe) -- "
+                              f"{detail}")
     raise FileFormatError(f"{path}: could not be read (corrupt or truncated?) -- {detail}")
+
+
+# What the readers say where a file ends before its data (a copy cut short): the memory map of the MRC and raw
+# readers, the struct reads of DigitalMicrograph's tag tree, h5py (Velox, EMD) and zlib (Bruker)
+TRUNCATION_CUES = ("mmap length is greater than file size", "unpack requires a buffer of", "truncated file: eof",
+                   "incomplete or truncated stream")
 
 
 def _read(plugin: dict, reader, path: Path, lazy: bool, reader_kwargs: dict) -> list[dict]:

@@ -479,8 +479,9 @@ def _plan(s, signal_range, model, order, fit, zero_fill, binned) -> _Plan:
     # in HyperSpy (value_range_to_indices), it stops at the last channel: (100, 130) on an axis ending at 129.8
     # fits what (100, 129.8) fits
     if v1 < ax.low - tol or v2 > ax.high + 2 * tol:
+        inside = v2 >= ax.low and v1 <= ax.high  # partly: it is the end past the axis that is wrong
         raise AxisError(
-            f"signal_range ({v1:g}, {v2:g}){u} is outside the {ax.name!r} axis, "
+            f"signal_range ({v1:g}, {v2:g}){u} {'extends past' if inside else 'is outside'} the {ax.name!r} axis, "
             f"which spans {ax.describe_range()}"
         )
     i1, i2 = sorted((ax.value_to_index(v1), min(ax.stop_to_index(v2), n - 1)))
