@@ -159,11 +159,8 @@ MIN_PLATEAU = 0.44
 # 0.55, 16-18 degrees from the truth at the pixel end). Measured: 0.99-1.02 on particles on a SiN film (a reviewer's
 # maps and groundtruth.particles_on_film, NMF and MCR; the spectra's end 0.5-1.0 degrees from the truth); 0.01-0.49
 # where the pixel end was right and kept by its plateau (two-phase alloys, the demo's sample, whole and scanned at a
-# fifth). Where the two ends differ by under DISPUTED_DEGREES, see MOVED_DEGREES (C films: 0.93-0.99). Not 0.8: a
-# metal beside its compound (Voronoi grains of Mo, MoS2, TiO2, every pixel pure, 200 counts/pixel) read 0.78-0.86 --
-# the spectra's end strips Mo of the lines MoS2 shares, so MoS2 seems to go on under it -- and 0.81 / 0.86 took that
-# end, Mo 54-62 degrees from the truth (issue 17)
-SUBSTRATE_LEVEL = 0.9
+# fifth). Where the two ends differ by under DISPUTED_DEGREES, see MOVED_DEGREES
+SUBSTRATE_LEVEL = 0.8
 # Ends within DISPUTED_DEGREES agree where each phase has a line of its own and pure pixels, but a film of its own
 # lines (C with Cu from the grid) moves the particles' pure-pixel spectra by 5-8 degrees only: components whose ends
 # differ by at least this are weighed as disputed where the film goes on under them (0.93-0.99 on a reviewer's 16
