@@ -178,6 +178,29 @@ def test_components_of_flat_poisson_noise_get_no_name(seed):
         assert d.component_names() == ["#0", "#1", "#2"]
 
 
+def test_the_noise_is_read_past_a_smooth_background_and_an_empty_axis_end():
+    """The channel noise was read from first differences, which take a power-law background's slope for noise (63-92
+    on a noise-free EELS spectrum, whose 5 % edges then went unnamed), and it read 0 where most channels are zeros
+    (an EDS axis past the beam energy: flat noise named 'C Kα + Po Mα + Ni Kα' again): a code review's cases."""
+    import emscale as em
+
+    ax = Axis(name="Energy loss", size=2048, scale=0.5, offset=250.0, units="eV")
+    e = ax.values
+    edges = sum(0.05 * (250 / x) ** 3 * (np.maximum(e, x) / x) ** -2.5 / (1 + np.exp(-(e - x) / 2.0))
+                for x in (284.0, 532.0, 708.0))
+    assert component_names((1e6 * ((e / 250) ** -3 + edges))[:, None], ax, "EELS", None, ["C", "O", "Fe"]) \
+        == ["Fe L2,3"]
+    lam = np.zeros(2048)
+    lam[:800] = 0.5
+    rng = np.random.default_rng(0)
+    eds = em.Signal(rng.poisson(lam, (32, 32, 2048)).astype(np.uint16), signal_type="EDS_TEM",
+                    axes=[dict(name="y", navigate=True), dict(name="x", navigate=True),
+                          dict(name="Energy", scale=0.01, offset=0.0, units="keV")])
+    with pytest.warns(UserWarning):
+        d = em.decompose(eds, method="nmf", n_components=3)
+    assert d.component_names() == ["#0", "#1", "#2"]
+
+
 def test_edges_and_lines_at_low_dose_keep_their_names():
     """The noise test keeps what stands out: the samples' Si L2,3 edge at 10 counts per pixel and channel, their
     Si Kα line at 5 counts per pixel."""
