@@ -27,9 +27,10 @@ are one edge and its structure: the strongest marks the edge). The peaks are wei
 
 **Noise.** A peak names a component only where it stands :data:`NOISE_SIGMAS` times the noise of the curve it was
 found on (EDS: the residual; EELS: the derivative) above zero: the factor's channel noise read from its second
-differences (robust: lines and edges are few channels; a smooth background's are near zero), carried through the filter. Components that are noise
-(a flat spectrum, a component past the rank) had been named after their largest wiggle: "Fe L2,3 + Mn L2,3" on an
-EELS cube of flat Poisson noise, "Cr K/L + Si Kα + Ho Lα" on an EDS one (the largest wiggles 2.5-5.4 sigmas).
+differences (robust: lines and edges are few channels, a smooth background's are near zero), carried through the
+filter. Components that are noise (a flat spectrum, a component past the rank) had been named after their largest
+wiggle: "Fe L2,3 + Mn L2,3" on an EELS cube of flat Poisson noise, "Cr K/L + Si Kα + Ho Lα" on an EDS one (the
+largest wiggles 2.5-5.4 sigmas).
 
 Elements come from ``Sample.elements`` of the metadata when present (Velox, Bruker and the samples carry
 them); otherwise every element from B to U is a candidate and only unambiguous matches name a component.
