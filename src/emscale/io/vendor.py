@@ -158,12 +158,13 @@ def read_vendor(path: Path, lazy: bool = False, **reader_kwargs) -> list[dict]:
         raise FileFormatError(f"{path}: could not be read -- its first bytes are those of {other}, not of a "
                               f"{path.suffix} file (renamed?) -- {detail}")
     if any(cue in e for e in tried for cue in TRUNCATION_CUES):
-        raise FileFormatError(f"{path}: the file is truncated (it ends before the data its headers describe) -- "
-                              f"{detail}")
+        raise FileFormatError(f"{path}: the file is shorter than its headers describe (cut short, or a damaged "
+                              f"header) -- {detail}")
     raise FileFormatError(f"{path}: could not be read (corrupt or truncated?) -- {detail}")
 
 
-# What the readers say where a file ends before its data (a copy cut short): the memory map of the MRC and raw
+# What the readers say where a file ends before the data its headers describe (a copy cut short, or a header
+# whose sizes are damaged: an .mrc with nz + 5 written in it reads the same): the memory map of the MRC and raw
 # readers, the struct reads of DigitalMicrograph's tag tree, h5py (Velox, EMD) and zlib (Bruker)
 TRUNCATION_CUES = ("mmap length is greater than file size", "unpack requires a buffer of", "truncated file: eof",
                    "incomplete or truncated stream")
