@@ -193,3 +193,24 @@ def test_a_component_restarted_that_dies_again_is_returned_empty_and_said():
     with pytest.warns(UserWarning, match=r"component\(s\) 2 of 3 hold nothing .* try NMF"):
         _warn_empty_components(Signal(data), method_class("mcr"), s.T, c, info)
     assert info["empty_components"] == [2]
+
+
+def test_a_component_that_dies_inside_the_rise_window_ends_the_fit_at_the_lowest_loss(monkeypatch):
+    """A rise the window let go on killed a component (its spectrum clipped to zero): the fit restarted it from the
+    worst-fitted pixel and dropped the lowest-loss iterate, where window 0 had stopped at the rise and returned that
+    iterate (the code review)."""
+    from emscale.decomposition import mcr
+
+    losses = iter([10.0, 9.0, 8.0, 8.5, 8.4])
+
+    def concentration_pass(dm, s, closure, scale, nonnegativity):
+        loss = next(losses)
+        ctx = np.ones((2, 5))
+        if loss == 8.5:  # the first step of the rise clips component 1 to zero
+            ctx[1] = -1.0
+        return np.full((4, 2), loss), np.eye(2), ctx, loss
+
+    monkeypatch.setattr(mcr, "_concentration_pass", concentration_pass)
+    c, s, info = mcr.mcr_als(None, np.ones((2, 5)), max_iter=5, tol=1e-7, rise_window=10)
+    assert info["stopped_by"] == "loss rose" and info["loss"] == 8.0 and c[0, 0] == 8.0
+    assert not info.get("reseeded_components") and s[1].any()  # the lowest-loss iterate's spectra, none restarted

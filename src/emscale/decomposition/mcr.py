@@ -111,6 +111,11 @@ def mcr_als(
         hist.append(res)
         restarted = {r["component"] for r in reseeded}
         dead = [j for j in range(k) if not s[j].any() and j not in restarted]
+        if dead and rising:  # a rise that kills a component is no overshoot: window 0 had stopped before it
+            c, s, res = best
+            hist.append(res)
+            converged, stopped = True, "loss rose"
+            break
         if dead:
             for j, (row, spectrum) in zip(dead, _worst_fitted(dm, c, s, len(dead)), strict=False):
                 s[j] = spectrum
