@@ -124,7 +124,9 @@ def reconstruct_tomogram(
     SIRT's ``n_iter="auto"`` (the default) is chosen once for the series from a few of its slices; the count that
     ran, the path (``"hold-out"``, ``"settled"``, ``"cap"`` or ``"fallback"``), the slices and their held-out
     misfit are in ``metadata["Tomography"]["n_iter_choice"]``, and the history keeps ``"auto"``, which a replay
-    chooses again, to the same count and bits.
+    chooses again by the rule of the emscale that replays it: the same count and bits where the rule is the same
+    (a step recorded by the rule before ``"settled"``, 2026-12-07, may stop earlier now; a results folder's replay
+    then names the data's changed SHA-256).
 
     For ``method="tv"`` the weight used, and for ``"auto"`` how it was chosen (candidates, held-out misfit), is in
     ``metadata["Tomography"]["tv_weight"]``; the history keeps ``"auto"``, which a replay chooses again, to the
