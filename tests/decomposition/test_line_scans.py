@@ -76,7 +76,7 @@ def test_a_layer_whose_group_is_one_noisy_pixel_is_found_again_along_the_line():
     own = decompose(s, "nmf", n_components=3, pure_pixels=False)
     assert d.info["pure_pixel_rotation"], d.info["pure_pixel_reason"]
     assert not d.info.get("pure_channel_rotation")
-    assert d.info["pure_pixel_groups"].startswith("from the map-smoothed PCA scores (")
+    assert d.info["pure_pixel_groups"].startswith("from the line-smoothed PCA scores (")  # said "map-smoothed"
     assert "along the line), which passed; the single pixels' groups were refused" in d.info["pure_pixel_groups"]
     a, a_own = _angles(d, spectra), _angles(own, spectra)
     assert a.max() < 6.5 and a.max() <= a_own.max()

@@ -60,8 +60,8 @@ def groups_on_the_map(ctx: Context, noise: float):
     line = layout.judged_as_line
     smooth = line_smoothed_scores(ctx.scores, layout) if line else smoothed_scores(ctx.scores, layout)
     if smooth is None:
-        return None, None, (f"the map is no full scan with {MIN_PIXELS_TO_REFUSE} pixels or more away from its edge "
-                            "to smooth")
+        return None, None, ("the line scan is not measured at every pixel" if line else f"the map is no full scan "
+                            f"with {MIN_PIXELS_TO_REFUSE} pixels or more away from its edge to smooth")
     scores, rows, reduction = smooth
     idx, groups = vca.pure_pixel_groups(scores, ctx.k, noise * reduction, seed=ctx.seed)
     share = vca.share_at_vertices(scores, groups, noise * reduction)
@@ -89,12 +89,13 @@ def map_shows_pure_regions(ctx: Context, noise: float) -> tuple[bool, str]:
     between them and the third phase (160-180 of its 680 pixels from the other two), which 17 % of the pixels then
     lie beyond. The map's groups fill the phases (600 pixels of the third phase, none of the others) and pass."""
     idx, groups, said = groups_on_the_map(ctx, noise)
+    smoothed = _smoothed_on(ctx)
     if groups is None:
-        return False, f"{_OWN}; groups from the map-smoothed PCA scores were not read: {said}"
+        return False, f"{_OWN}; groups from the {smoothed} PCA scores were not read: {said}"
     verdict = vca.judged(replace(ctx, groups=groups))
     if verdict["pure_pixel_rotation"]:
-        return True, f"{_OWN}; groups from the map-smoothed PCA scores ({said}) pass: {verdict['pure_pixel_reason']}"
-    return False, (f"{_OWN}; groups from the map-smoothed PCA scores ({said}) were refused too: "
+        return True, f"{_OWN}; groups from the {smoothed} PCA scores ({said}) pass: {verdict['pure_pixel_reason']}"
+    return False, (f"{_OWN}; groups from the {smoothed} PCA scores ({said}) were refused too: "
                    f"{verdict['pure_pixel_reason']}")
 
 
@@ -109,8 +110,14 @@ def refit_on_map_groups(meth: Method, ctx: Context, noise: float, first: tuple, 
         configure()
         factors, loadings, info = meth.fit(replace(ctx, groups=groups, first_fit=first[:2]))
         if info.get("pure_pixel_rotation"):
-            info["pure_pixel_groups"] = (f"from the map-smoothed PCA scores ({said}), which passed; the single "
-                                         f"pixels' groups were refused ({first[2]['pure_pixel_reason']})")
+            info["pure_pixel_groups"] = (f"from the {_smoothed_on(ctx)} PCA scores ({said}), which passed; the "
+                                         f"single pixels' groups were refused ({first[2]['pure_pixel_reason']})")
             return (idx, factors, loadings, info), info["pure_pixel_groups"]
         said = f"{said}, but they were refused too ({info.get('pure_pixel_reason', '')})"
-    return None, f"from the single pixels' PCA scores; groups from the map-smoothed scores were not taken: {said}"
+    return None, (f"from the single pixels' PCA scores; groups from the {_smoothed_on(ctx)} scores were not taken: "
+                  f"{said}")
+
+
+def _smoothed_on(ctx: Context) -> str:
+    """Where :func:`groups_on_the_map` smoothed the scores, in the notes' words (a line scan's: along its line)."""
+    return "line-smoothed" if PixelLayout.of(ctx.dm).judged_as_line else "map-smoothed"
