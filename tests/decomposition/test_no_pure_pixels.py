@@ -806,3 +806,21 @@ def test_a_map_mixed_pixel_by_pixel_refuses_the_pure_pixels(method):
     assert sum(regions["at_vertex_fractions"].values()) < 0.12
     a, a_raw = _median_angle(d, spectra), _median_angle(raw, spectra)
     assert a <= min(2.5, a_raw + 1e-9), (a, a_raw)
+
+
+@pytest.mark.parametrize("method", [pytest.param("nmf", marks=pytest.mark.slow), "mcr"])
+def test_a_map_mixed_pixel_by_pixel_at_low_counts_refuses_the_pure_pixels(method):
+    """At 220 counts/pixel Poisson noise puts 22 % of such a map's pixels at 90 % of a vertex (summed over the
+    components), over the 12 % that let the pixel end through: MCR went 15.2 / 15.9 / 15.5 / 8.1 degrees from the
+    truth (NMF 15.0 / 15.7 / 15.4 / 7.9), their own 3.2 / 2.2 / 2.2 / 1.6 (3.5 / 1.8 / 2.0 / 1.6). Nor does the loss
+    see it: the rotated spectra refit within 0.6 % of the solver's own."""
+    s, spectra = _mixed_pixel_by_pixel(seed=5, counts=220.0)
+    d = decompose(s, method, n_components=4)
+    raw = decompose(s, method, n_components=4, pure_pixels=False)
+    assert not d.info["pure_pixel_rotation"], d.info["pure_pixel_reason"]
+    assert "no spatial structure" in d.info["pure_pixel_reason"]
+    regions = d.info["pure_pixel_regions"]
+    assert max(abs(x) for x in regions["neighbour_correlations"].values()) < 0.05
+    assert 0.2 < sum(regions["at_vertex_fractions"].values()) < 0.25
+    np.testing.assert_array_equal(d.factors_array, raw.factors_array)
+    assert _median_angle(d, spectra) < 3.0
