@@ -132,6 +132,30 @@ def test_an_mcr_rotation_is_judged_by_its_exact_non_negative_fit():
         np.testing.assert_array_equal(old.factors_array, own.factors_array)
 
 
+def test_an_mcr_pixel_end_that_leaves_the_family_of_equal_fits_is_refused():
+    """A four-phase EDS gradient (200 counts/pixel, no pure pixels): the groups, 42 % mixed in the solver's own
+    factorisation, passed the single pixels' evidence (4.2 % outside) and the map (a plateau of 0.54, 13 % beyond),
+    and MCR rotated its spectra to 32-43 degrees from the truth against its own 10-20. The rotated spectra refit
+    1.7 % worse than the solver's own, exactly (2.5 x clipped): no member of the family of equally good fits,
+    whose members refit to a few parts in a thousand. Refused, the solver's own is kept bit for bit."""
+    s, truth = mixed_scene(rank=4, kind="eds", layout="gradient", shape=(64, 64), n_channels=512, counts=200, seed=0)
+    d = decompose(s, "mcr", n_components=4)
+    own = decompose(s, "mcr", n_components=4, pure_pixels=False)
+    assert not d.info["pure_pixel_rotation"] and not d.info["pure_channel_rotation"]
+    assert 1.015 < d.info["rotation_loss_ratio"] < 1.02, d.info["rotation_loss_ratio"]
+    assert "(the clipped ones fit 2.469 x the solver's own squared residual, the exact ones 1.01" in \
+        d.info["rotation_refit"]
+    assert d.info["pure_pixel_reason"].startswith("pure-pixel rotation refused: its spectra, their concentrations "
+                                                  "refitted exactly, fit the data 1.01"), d.info["pure_pixel_reason"]
+    assert d.info["pure_pixel_evidence"]["outside_fraction"] < 0.1  # the single pixels' evidence passed
+    np.testing.assert_array_equal(d.factors_array, own.factors_array)
+    assert _median_angle(d, truth.spectra) < 20.0
+    # recorded before the exact refit (exact_refit=False), as that run did: the rotation is taken
+    old = decompose(s, "mcr", n_components=4, exact_refit=False)
+    assert old.info["pure_pixel_rotation"] and "rotation_refit" not in old.info
+    assert _median_angle(old, truth.spectra) > 35.0
+
+
 def test_an_mcr_rotation_that_breaks_the_fit_is_refused(monkeypatch):
     """Where even the exact refit fits the data worse than the solver's own by more than purity.MAX_LOSS_RATIO, the
     rotation is refused and the solver's own kept, bit for bit (the bound lowered under the exact refit's 1.004 x

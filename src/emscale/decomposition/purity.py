@@ -210,6 +210,16 @@ MAX_BEYOND = 0.15
 # Wrong rotations that fit as well as the solver's own (1.003-1.7 on three mixtures) are members of the family of
 # equally good fits: no loss ratio can tell them
 MAX_LOSS_RATIO = 4.0
+# ... and a pure-pixel member the single pixels' evidence and the map let through at most this multiple, its
+# concentrations refitted exactly (mcr._pixel_end_misfit; 2026-12-07, issue 17, 64 x 64 ground-truth scenes, the
+# exact non-negative refit's squared residual over the solver's own, clipped, one): 0.990-1.0081 on 35 MCR fits where
+# the pixel end was right (pure-pixel EDS and EELS cubes, layers, EELS grains, alloys, EELS discs of unequal areas,
+# Voronoi grains of 3-5 compounds; 20-2000 counts/pixel; the clipped refit read up to 3.97 there; the highest, 1.0057-
+# 1.0081, at 20-200 counts/pixel), and 1.0165 where it was wrong on a four-phase EDS gradient at 200 counts/pixel
+# (32-43 degrees from the truth, its own 10-20): the middle of that gap. Wrong members that fit as well stay: a
+# Dirichlet(1) map at 20 counts/pixel read 1.0106 (47-50 degrees on three components, its own 5.5-8.9), the four-phase
+# gradient at 20 counts/pixel 1.0065, Dirichlet maps at 220 counts/pixel 1.0035-1.0061 (MAX_AT_VERTICES refuses those)
+MAX_PIXEL_END_RATIO = 1.012
 # A component held at its pixels where the particles' groups fill no plateau (mixed_end) holds at least this share
 # of the particles' own counts in their channel groups (line_shares): their line is its line too, and the spectra's
 # end would strip it (SiO2 under Si particles 0.5). A constant mixture of a phase of lines of its own next to them
