@@ -846,5 +846,7 @@ def test_a_map_mixed_pixel_by_pixel_at_low_counts_refuses_the_pure_pixels(method
     regions = d.info["pure_pixel_regions"]
     assert max(abs(x) for x in regions["neighbour_correlations"].values()) < 0.05
     assert 0.2 < sum(regions["at_vertex_fractions"].values()) < 0.25
-    np.testing.assert_array_equal(d.factors_array, raw.factors_array)
-    assert _median_angle(d, spectra) < 3.0
+    if method == "mcr":  # NMF's own comes from another start (its endmember start, not the plain one)
+        np.testing.assert_array_equal(d.factors_array, raw.factors_array)
+    a, a_raw = _median_angle(d, spectra), _median_angle(raw, spectra)
+    assert a <= min(3.0, a_raw + 0.01), (a, a_raw)
