@@ -411,6 +411,26 @@ def test_four_pure_phases_whose_groups_spread_keep_their_pure_pixels():
     assert max(angles) < 7.0, angles
 
 
+@pytest.mark.parametrize("seed, level, worst", [(0, 0.807, 3.3), (1, 0.864, 5.1)])
+def test_a_metal_beside_its_compound_is_not_read_as_a_support_film(seed, level, worst):
+    """Voronoi grains of Mo, MoS2 and TiO2 (every pixel pure, 200 counts/pixel; issue 17): both ends passed their
+    evidence, every disputed group filled a plateau (0.68 / 0.52), but the spectra's end strips Mo of the lines MoS2
+    shares, so MoS2 seemed to go on under the Mo grains at 0.81 / 0.86 of its own level -- a support film's level --
+    and that end was taken, Mo 53.9 / 62.1 degrees from the truth. A film lies under every phase; TiO2 replaces
+    MoS2 (0.03 of its level under the TiO2 grains, purity.FILM_UNDER_EACH): the pure pixels are kept, 3.3 / 5.1."""
+    s, truth = compound_grains_scene(("Mo", "MoS2", "TiO2"), seed=seed)
+    d = decompose(s, "nmf", n_components=3)
+    angles = spectral_angles(d.factors_array.T, truth.spectra)
+    assert d.info["pure_pixel_rotation"], (angles, d.info["pure_pixel_reason"])
+    assert max(angles) == pytest.approx(worst, abs=0.1), angles
+    reason = d.info["pure_channel_reason"]
+    assert reason.startswith("not taken: both ends pass their evidence"), reason
+    assert "no support under every phase); the pure pixels kept" in reason, reason
+    ev = d.info["pure_channel_evidence"]
+    assert max(ev["substrate_levels"].values()) == pytest.approx(level, abs=0.002), ev["substrate_levels"]
+    assert min(ev["film_levels_under_each"].values()) < 0.05, ev["film_levels_under_each"]
+
+
 def test_four_phases_mixed_pixel_by_pixel_are_not_shown_on_the_map():
     """The rule above must not take a map mixed at every pixel (a code review): four EDS phases in Dirichlet(1)
     fractions at 220 counts/pixel, 10.7 % of the pixels outside the groups' simplex, passed plateau and beyond (the
