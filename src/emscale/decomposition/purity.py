@@ -1114,7 +1114,7 @@ def substrate_levels(pixel_end, channel_end, disputed, match) -> dict[int, float
     each pixel-end component by spectra, -1 for none) over the disputed components' pixels, divided by that over its
     own. About 1 where it goes on under them undiminished (a support film), near
     0 where they replace it (:data:`SUBSTRATE_LEVEL`)."""
-    share = _shares(pixel_end)
+    share = _loading_shares(pixel_end)
     disputed = [int(c) for c in disputed]
     under = np.any(share[:, disputed] >= 0.5, axis=1)
     levels = {}
@@ -1126,7 +1126,9 @@ def substrate_levels(pixel_end, channel_end, disputed, match) -> dict[int, float
     return levels
 
 
-def _shares(pixel_end) -> np.ndarray:
+def _loading_shares(pixel_end) -> np.ndarray:
+    """(pixels, k): each component's share of each pixel's loadings at ``pixel_end`` (negative loadings clipped; in
+    the loadings' units, not the counts' of :func:`.regions._shares`)."""
     wp = np.maximum(np.asarray(pixel_end[0], dtype=float), 0.0)
     return wp / np.maximum(wp.sum(axis=1, keepdims=True), 1e-300)
 
@@ -1144,7 +1146,7 @@ def levels_under_each(pixel_end, channel_end, film: int, match) -> dict[int, flo
     lies under every phase, near 1 under each (0.60-1.0 on C and SiN films under two kinds of particle); a compound
     beside its metal seems to go on under the metal only, whose spectra's end lacks the lines they share, and is
     replaced by the other phases (0.02: MoS2 under TiO2 grains) -- :data:`FILM_UNDER_EACH`."""
-    share = _shares(pixel_end)
+    share = _loading_shares(pixel_end)
     return {o: _level_under(share, channel_end, film, match, share[:, o] >= 0.5) for o in range(share.shape[1])
             if o != film and np.count_nonzero(share[:, o] >= 0.5) >= 5}
 
