@@ -248,8 +248,9 @@ def test_no_warning_when_all_defined(small):
 @pytest.mark.parametrize(
     "rng, match",
     [
-        ((40.0, 97.2), "outside"),
-        ((70.2, 400.0), "outside"),
+        ((40.0, 97.2), "extends past"),  # one end on the axis (it said "is outside")
+        ((70.2, 400.0), "extends past"),
+        ((400.0, 450.0), "is outside"),
         ((97.2, 70.2), "reversed"),
         ((80.0, 80.0), "reversed"),
         ((80.0, 80.25), "at least 2"),
