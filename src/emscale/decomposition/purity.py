@@ -937,9 +937,7 @@ def line_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout, noise: 
     counts/pixel median 7.0 -> 19.6 (worst 20.0 -> 21.6, the solver's own)."""
     k = h.shape[0]
     plateaus = line_plateaus(unclipped_loadings(w, h, pixel_end), pixel_end[1], layout, range(k))
-    regions = {"line_plateau_fractions": {str(c): round(p, 3) for c, (p, _) in plateaus.items()},
-               "line_noise": {str(c): round(n, 4) for c, (_, n) in plateaus.items()},
-               "min_line_plateau": MIN_LINE_PLATEAU, "max_line_noise": MAX_LINE_NOISE}
+    regions = line_regions_record(plateaus)
     peaks = [c for c, (p, n) in plateaus.items() if n <= MAX_LINE_NOISE and p < MIN_LINE_PLATEAU]
     if not peaks:
         info = {"pure_channel_rotation": False, "pure_channel_reason": (
@@ -965,6 +963,13 @@ def line_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout, noise: 
         f"{said[len('pure pixels refused: '):]}{OTHERS_OWN}")}, mixed
 
 
+def line_regions_record(plateaus: dict) -> dict:
+    """``info["pure_pixel_regions"]`` of a line scan's plateaus (:func:`.regions.line_plateaus`)."""
+    return {"line_plateau_fractions": {str(c): round(p, 3) for c, (p, _) in plateaus.items()},
+            "line_noise": {str(c): round(n, 4) for c, (_, n) in plateaus.items()},
+            "min_line_plateau": MIN_LINE_PLATEAU, "max_line_noise": MAX_LINE_NOISE}
+
+
 def line_groups_at_fault(w: np.ndarray, h: np.ndarray, refused, layout, refused_reason: str) -> dict | None:
     """``info`` keeping the solver's own ``(w, h)`` on a line scan whose single pixels refused the pixel end
     (``refused``, data units) while every component of that member fills a plateau along the line
@@ -978,9 +983,7 @@ def line_groups_at_fault(w: np.ndarray, h: np.ndarray, refused, layout, refused_
     if not all(n <= MAX_LINE_NOISE and p >= MIN_LINE_PLATEAU for p, n in plateaus.values()):
         return None
     low = min(plateaus, key=lambda c: plateaus[c][0])
-    regions = {"line_plateau_fractions": {str(c): round(p, 3) for c, (p, _) in plateaus.items()},
-               "line_noise": {str(c): round(n, 4) for c, (_, n) in plateaus.items()},
-               "min_line_plateau": MIN_LINE_PLATEAU, "max_line_noise": MAX_LINE_NOISE}
+    regions = line_regions_record(plateaus)
     return {"pure_channel_rotation": False, "pure_channel_reason": (
                 f"not tried: along the line scan every pure-pixel group's component fills a plateau (of the pixels "
                 f"where group {low}'s component holds at least half its vertex share, {100 * plateaus[low][0]:.0f} % "
