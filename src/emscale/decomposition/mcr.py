@@ -102,9 +102,7 @@ def mcr_als(
             if best is not None and res > best[2] * (1.0 + tol):
                 rising += 1
                 if rising > rise_window:
-                    c, s, res = best
-                    hist.append(res)
-                    converged, stopped = True, "loss rose"
+                    stopped = "loss rose"
                     break
             else:
                 best, rising = (c, s, res), 0
@@ -113,9 +111,7 @@ def mcr_als(
         restarted = {r["component"] for r in reseeded}
         dead = [j for j in range(k) if not s[j].any() and j not in restarted]
         if dead and rising:  # a rise that kills a component is no overshoot: window 0 had stopped before it
-            c, s, res = best
-            hist.append(res)
-            converged, stopped = True, "loss rose"
+            stopped = "loss rose"
             break
         if dead:
             for j, (row, spectrum) in zip(dead, _worst_fitted(dm, c, s, len(dead)), strict=False):
@@ -133,7 +129,7 @@ def mcr_als(
             converged, stopped = True, "rotated spectra settled"
             break
         prev = res
-    if rising and stopped == "max_iter":  # max_iter read inside the rise window: the lowest-loss iterate
+    if stopped == "loss rose" or (rising and stopped == "max_iter"):  # max_iter inside the window too: the lowest
         c, s, res = best
         hist.append(res)
         converged, stopped = True, "loss rose"
