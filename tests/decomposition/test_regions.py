@@ -174,3 +174,23 @@ def test_a_map_mixed_pixel_by_pixel_has_no_spatial_structure_and_a_noisy_region_
     assert neighbour_correlation(region.ravel(), _layout(shape)) > 0.9
     # a sparse scan's neighbours are not all measured: not judged
     assert np.isnan(neighbour_correlation(region.ravel()[::2], PixelLayout(shape, np.arange(0, 4096, 2))))
+
+
+def test_a_line_scan_not_measured_at_every_pixel_has_no_groups_found_along_it():
+    """Groups are found again along a line only where every pixel is measured (the smoothing along the line reads
+    its neighbours); a sparse line says so rather than smoothing across its gaps."""
+    from types import SimpleNamespace
+
+    from emscale.decomposition.map_groups import groups_on_the_map
+    from emscale.decomposition.regions import line_smoothed_scores
+
+    scores = np.random.default_rng(0).normal(size=(256, 2))
+    full = line_smoothed_scores(scores, _layout((256,)))
+    assert full is not None and full[1][0] == 4 and len(full[1]) == 248  # two smoothing widths off each end
+    kept = np.ones(256, dtype=bool)
+    kept[::5] = False
+    sparse = PixelLayout((256,), np.flatnonzero(kept))
+    assert sparse.judged_as_line and line_smoothed_scores(scores[kept], sparse) is None
+    ctx = SimpleNamespace(dm=SimpleNamespace(keep_pixels=kept, nav_shape=(256,), n_pixels_total=256),
+                          scores=scores[kept], k=2, seed=0)
+    assert groups_on_the_map(ctx, 1.0) == (None, None, "the line scan is not measured at every pixel")
