@@ -246,3 +246,24 @@ def test_a_scan_shape_is_two_whole_numbers(shape):
     for make in (random_pattern, line_hop_pattern, jittered_grid_pattern):
         with pytest.raises(ValueError, match=r"shape must be \(rows, columns\), two whole numbers >= 1"):
             make(shape, 0.1)
+
+
+def test_a_position_list_written_for_a_smaller_grid_is_warned(tmp_path):
+    """A 64 x 64 list at 20 % on a 256 x 256 image measured 1.25 % of it, all in one corner, without a word."""
+    import warnings
+
+    path = save_positions(random_pattern((64, 64), 0.2, seed=0), tmp_path / "scan.csv")
+    with pytest.warns(UserWarning, match=r"819 positions all lie in rows 0-63 and columns 0-63 of the 256 x 256 "
+                                         r"scan grid \(6.2 % of it\): a list written for a 64 x 64 scan or smaller"):
+        assert load_positions(path, (256, 256)).sum() == 819
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_positions(path, (64, 64))  # its own grid
+    # a random list over 66 x 66 leaves its last 2 columns out of its 650 runs by a chance of (64 / 66)^650 = 2e-9
+    with pytest.warns(UserWarning, match="of the 66 x 66 scan grid"):
+        load_positions(path, (66, 66))
+    few = tmp_path / "few.csv"
+    few.write_text("row,column\n1,1\n2,2\n3,0\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_positions(few, (16, 16))  # 3 positions in a 4 x 3 corner: chance 1e-4, no evidence of a smaller list
