@@ -186,7 +186,7 @@ def test_a_line_scan_not_measured_at_every_pixel_has_no_groups_found_along_it():
 
     scores = np.random.default_rng(0).normal(size=(256, 2))
     full = line_smoothed_scores(scores, _layout((256,)))
-    assert full is not None and full[1][0] == 4 and len(full[1]) == 248  # two smoothing widths off each end
+    assert full is not None and full[1][0] == 2 and len(full[1]) == 252  # two smoothing widths off each end
     kept = np.ones(256, dtype=bool)
     kept[::5] = False
     sparse = PixelLayout((256,), np.flatnonzero(kept))
