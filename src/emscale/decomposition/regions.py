@@ -40,7 +40,9 @@ averages into a plateau: Dirichlet(1) mixtures of four EDS phases read 0.43-0.85
 shares are no more alike between neighbours than between any two pixels (:func:`neighbour_correlation`, under 0.03
 on 64 x 64 maps; 0.16-0.98 for the most structured component of every pure-region scene measured, noisy EELS discs
 at 200 counts/pixel the lowest), and few of its single pixels reach a vertex (:attr:`RegionShape.at_vertex`); both
-are judged by :func:`.purity.channel_end`.
+are judged by :func:`.purity.channel_end`. At 20 counts/pixel noise puts as many of its single pixels at a vertex as a
+map of pure regions holds, but smoothed, with its noise taken off, no share map comes near a vertex
+(:attr:`RegionShape.level`: 0.60-0.68 of it, pure regions 0.90 and up; :func:`.purity.below_vertices`).
 
 Known limitation: a region a few pixels across is mostly edge after the smoothing, so a pure phase of small
 particles (radius 2-3 pixels: 0.36-0.47) or a layer 3 pixels wide (0.33) scores like a mixture; where the two ends
@@ -225,6 +227,10 @@ class RegionShape:
     # the fraction of the single pixels whose share reaches PLATEAU_LEVEL of the vertex: where neighbours are not alike
     # (no region to smooth), the pixels that sit at the vertex by themselves
     at_vertex: float = float("nan")
+    # the smoothed share map's top less its noise (region_shapes' vertex share): the level its highest region holds.
+    # Near 1 where a region sits at the vertex, however noisy its pixels; a map mixed pixel by pixel holds no region,
+    # and its top less the noise (its pixels' own spread counted in) is about its mean share
+    level: float = float("nan")
 
 
 def neighbour_correlation(values: np.ndarray, layout: PixelLayout) -> float:
@@ -278,11 +284,11 @@ def region_shapes(w: np.ndarray, h: np.ndarray, layout: PixelLayout, components)
         beyond = float(np.count_nonzero(column > 1.0 + TOP_NOISE_SIGMAS * noise) / len(column))
         top = peak - TOP_NOISE_SIGMAS * noise
         if top <= 0.0:
-            out[c] = RegionShape(0.0, beyond, peak, *_single_pixels(share[:, c], layout))
+            out[c] = RegionShape(0.0, beyond, peak, *_single_pixels(share[:, c], layout), level=float(top))
             continue
         domain = int(np.count_nonzero(column >= DOMAIN_LEVEL * top))
         out[c] = RegionShape(float(np.count_nonzero(column >= PLATEAU_LEVEL * top) / max(domain, 1)), beyond, peak,
-                             *_single_pixels(share[:, c], layout))
+                             *_single_pixels(share[:, c], layout), level=float(top))
     return out
 
 
