@@ -80,7 +80,7 @@ def test_held_groups_are_tried_only_where_the_single_pixels_did_not_refuse():
     refused = {"pure_pixel_rotation": False, "pure_channel_rotation": False, "pure_pixel_evidence": passed,
                "pure_pixel_regions": region}
     assert may_hold(refused)  # no plateau, pixels beyond: a group climbed inside its vertex explains both
-    assert may_hold({"pure_pixel_rotation": True, "pure_pixel_evidence": passed})
+    assert not may_hold(refused | {"pure_pixel_rotation": True})  # taken: the real .bcf's groups would move
     outside = {"outside_fraction": 0.131, "deep_outside_fraction": 0.0}
     assert not may_hold(refused | {"pure_pixel_evidence": outside})
     deep = {"outside_fraction": 0.02, "deep_outside_fraction": 0.012}
