@@ -17,6 +17,7 @@ from ._matrix import DataMatrix, saturation_ceiling
 from ._method import METHODS as _TABLE
 from ._method import Context, Method, configured, method_class, option_as_run, option_before_recorded
 from .energy_shift import CHANCE_TAIL, SHIFT_SHARE, chance_share, chance_tail, shift_note, shift_share
+from .held_groups import refit_on_held_groups
 from .hot_channels import SPIKE_RATIO, find_hot_channels
 from .map_groups import map_shows_pure_regions, pure_pixels_refused, refit_on_map_groups
 from .rank import MIN_CHANNEL_COUNTS, MIN_RANK_CHANNELS, elbow, estimate_rank, rank_channels, suggest_binning
@@ -287,6 +288,11 @@ def decompose(
     mean_scale = None if dm.mean is None else dm.expand_pixels(dm.root_ag)
     ctx = Context(dm, pca_result, k, seed, groups, eds)
     factors, loadings, method_info = meth.fit(ctx)
+    if groups is not None and not meth.endmembers_are_pure_pixels:
+        # groups climbed off a pure region into its denser border, where the first groups' evidence allows
+        ctx, (factors, loadings, method_info) = refit_on_held_groups(
+            meth, ctx, idx, sigma, (factors, loadings, method_info),
+            configure=lambda: dm.configure(poisson=poisson, centre=bool(centre)))
     if groups is not None and pure_pixels_refused(method_info):
         if meth.endmembers_are_pure_pixels:
             # VCA's endmembers are its groups, and its result stays what they give: refitted on the map's groups, 5

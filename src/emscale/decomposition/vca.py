@@ -10,7 +10,9 @@ because of its noise), so its spectrum is a poor endmember at EDS count levels (
 :func:`vertex_neighbourhoods` replaces each vertex pixel by the pixels around it in the projected subspace (a few
 mean-shift steps: the neighbourhood's centre moves to the mode of the pure-pixel cloud), and the endmember is the
 PCA model (denoised) of the *sum* of their spectra: the noise drops as 1/sqrt(counts) while a pure region stays
-pure. Without pure pixels the neighbourhood mixes slightly more than the single vertex.
+pure. Without pure pixels the neighbourhood mixes slightly more than the single vertex. Where a pure region's
+nearly pure border outnumbers it (a CL emitter's disc in its diffusion halo), the groups may be held at the outermost
+mode of the vertex's pixels (:func:`held_at_outer_modes`; NMF and MCR fit again with them, :mod:`.held_groups`).
 
 Without pure pixels VCA's endmembers are the most extreme mixtures, and no other member of the family is there to
 return: :func:`judged` reads the groups with the tests that decide NMF's and MCR's pure-pixel rotation, and the
@@ -72,6 +74,7 @@ def vertex_neighbourhoods(
     width: float = 2.0,
     k: int | None = None,
     rivals: np.ndarray | None = None,
+    held: tuple[np.ndarray, np.ndarray, float] | None = None,
 ):
     """Kept-pixel indices of the pixels around each vertex in VCA's projected subspace.
 
@@ -85,7 +88,9 @@ def vertex_neighbourhoods(
     demo's EDS sample two steps left the SiO2 endmember 3.6 degrees off, the converged shift 1.4). At most
     ``n / (2k)`` pixels; at least the vertex pixel. Deterministic (stable sorts). ``rivals``: centres (m, k) of
     other vertices; a pixel nearer to one of them than to the moving centre is not taken (a neighbourhood grown
-    from a small pure region must not drift onto a big neighbouring one).
+    from a small pure region must not drift onto a big neighbouring one). ``held``: ``(start pixels, inward unit
+    direction, most allowed move)``: the shift starts from those pixels' centre and its centre may not move along
+    the direction by more than that from there (:func:`held_at_outer_modes`); one vertex then.
     """
     idx = np.asarray(idx, dtype=np.int64)
     k = len(idx) if k is None else k  # the dimension (the number of endmembers), when growing fewer vertices
@@ -101,6 +106,9 @@ def vertex_neighbourhoods(
     for c in range(len(idx)):
         centre = y[idx[c]]
         nb = np.array([idx[c]])
+        if held is not None:
+            nb, inward, allowed = held
+            start = centre = _centre(y, wt, nb)
         for _ in range(n_shift + 1):
             d = np.sqrt(np.einsum("ij,ij->i", y - centre, y - centre)) / radius
             d[unplaced] = np.inf
@@ -116,8 +124,76 @@ def vertex_neighbourhoods(
                 break
             nb = new
             centre = _centre(y, wt, nb)
+            if held is not None:
+                centre = centre - max(float((centre - start) @ inward) - allowed, 0.0) * inward
         out.append(nb)
     return out
+
+
+MODE_WIDTH = 0.75  # noise radii of the narrow shift that finds the outermost mode of a vertex's pixels
+MODE_PIXELS = 20  # fewer: a few noisy pixels far out, no mode (1-7 on mixtures, 56-99 on the CL discs)
+# A pure region's pixels pile up at its vertex, spread by their noise alone: few lie more than TAIL_SIGMAS standard
+# deviations outward of the mode's centre (a Gaussian cluster puts 0.6 % of its pixels there, about 1 % of its
+# mode's). CL discs in halos (sigma 4-18 px, seeds 0-2; 33 modes held): 0-1.2 % of the mode's pixels. A mixture's
+# most extreme pixels are the thin end of a continuous cloud that goes on outward: 3.2-39 % at 7 of the 13 mixture
+# vertices whose groups lie inside their mode (18 EDS/EELS mixtures at 200-2000 counts/pixel), among them each whose
+# group held by a02be8f had moved a fit; the other 6 (0-2.8 %) are held, and the evidence read on the first groups
+# decides (.held_groups). At 2 deviations the two overlapped (CL up to 7.3 %, mixtures from 9 %)
+TAIL_SIGMAS = 2.5
+MAX_OUTER_TAIL = 0.03
+INWARD_SIGMAS = 2.0  # how far (standard errors of the mode's centre) a held group's centre may lie inside it
+
+
+def held_at_outer_modes(scores: np.ndarray, idx: np.ndarray, groups, noise: float, width: float):
+    """The groups, each held at the outermost mode of its vertex's pixels where its centre lies inside it.
+
+    A pure region inside a broad mixed border (a CL emitter's disc in its diffusion halo) gives a vertex whose pure
+    pixels are outnumbered, within two noise radii, by the border's nearly pure ones: the mean shift of
+    :func:`vertex_neighbourhoods` climbs into that denser border (CL, 4 discs of 113 pure pixels in halos of sigma
+    6 px: groups of 250-376 pixels, 0-10 % pure). A narrow shift (:data:`MODE_WIDTH` radii) from the vertex pixel
+    stops at the first mode from outside, the pure pixels'. Where that mode holds :data:`MODE_PIXELS` pixels or
+    more and the group's centre lies farther inside it (towards the other groups' centres) than the mode's own
+    reach (its pixels' mean noise radius at :data:`MODE_WIDTH`: a narrow shift from the most extreme pixel may stop
+    that far out on a region of pure pixels alone), and the pixels outward of the mode are those of a cluster there
+    (:func:`_noise_explains`; a mixture's most extreme pixels are not), the group is grown again from the mode,
+    ``width`` radii wide, its centre never farther inside than :data:`INWARD_SIGMAS` standard errors of the mode's
+    centre (the same CL: 38-73 % pure). Elsewhere the group stays as it was. The driver fits again with these
+    groups only where the first groups' evidence allows (:mod:`.held_groups`).
+    """
+    k = len(groups)
+    if k < 2:
+        return groups
+    y, proj, reach = _noise_radii(scores, k, noise, MODE_WIDTH)
+    wt = proj**2
+    centres = np.stack([_centre(y, wt, g) for g in groups])
+    out = list(groups)
+    for c in range(k):
+        mode = vertex_neighbourhoods(scores, idx[c : c + 1], noise, width=MODE_WIDTH, k=k)[0]
+        total = float(wt[mode].sum())
+        if len(mode) < MODE_PIXELS or total <= 0:
+            continue
+        start = _centre(y, wt, mode)
+        inward = np.delete(centres, c, axis=0).mean(axis=0) - start
+        inward /= max(float(np.linalg.norm(inward)), 1e-300)
+        if (centres[c] - start) @ inward > float(np.mean(reach[mode])) and _noise_explains(y, reach, start, inward,
+                                                                                           len(mode), k):
+            allowed = INWARD_SIGMAS * max(float(noise), 1e-300) / np.sqrt(total)
+            out[c] = vertex_neighbourhoods(scores, idx[c : c + 1], noise, width=width, k=k,
+                                           held=(mode, inward, allowed))[0]
+    return out
+
+
+def _noise_explains(y: np.ndarray, reach: np.ndarray, start: np.ndarray, inward: np.ndarray, n_mode: int,
+                    k: int) -> bool:
+    """Whether the pixels outward of a mode's centre ``start`` are those of a cluster there: of the pixels within a
+    noise radius of the line through it along ``inward``, at most :data:`MAX_OUTER_TAIL` of the mode's ``n_mode``
+    lie more than :data:`TAIL_SIGMAS` standard deviations of their noise outward. ``reach``: the pixels'
+    :data:`MODE_WIDTH` noise radii."""
+    sd = reach / (MODE_WIDTH * np.sqrt(max(k - 1, 1)))  # one direction's noise of each pixel's position
+    along = (y - start) @ inward
+    across = np.linalg.norm((y - start) - np.outer(along, inward), axis=1)
+    tail = (across <= sd * np.sqrt(max(k - 1, 1))) & (along < -TAIL_SIGMAS * sd)
+    return int(np.count_nonzero(tail)) <= MAX_OUTER_TAIL * n_mode
 
 
 def vertex_scores(scores: np.ndarray, groups, row_weight: np.ndarray | None = None) -> np.ndarray:
@@ -142,7 +218,10 @@ def groups_model(ctx: Context) -> tuple[np.ndarray, np.ndarray] | None:
     return w, vs @ (ctx.factors.T * dm.root_bh[None, :])
 
 
-def pure_pixel_groups(scores: np.ndarray, k: int, noise: float, seed: int = 0, width: float = 1.5):
+GROUP_WIDTH = 1.5  # noise radii of the pure-pixel groups' neighbourhoods (pure_pixel_groups)
+
+
+def pure_pixel_groups(scores: np.ndarray, k: int, noise: float, seed: int = 0, width: float = GROUP_WIDTH):
     """(vertex pixel indices, groups of pixels around each vertex): VCA's vertices (:func:`vca_indices`), each
     grown into a neighbourhood (:func:`vertex_neighbourhoods`), and made distinct.
 
