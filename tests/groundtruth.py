@@ -223,13 +223,18 @@ FILM_LINES = {  # keV: weight. A film, then the two kinds of particle on it
     "SiN": ({1.740: 1.0, 0.392: 0.6}, {2.984: 1.0, 3.151: 0.4}, {4.511: 1.0, 4.932: 0.14, 0.452: 0.15, 0.525: 0.8}),
     "C": ({0.277: 1.0, 8.048: 0.15, 8.905: 0.02, 0.930: 0.04}, {2.123: 1.0, 9.713: 0.5, 11.44: 0.2},
           {6.404: 1.0, 7.058: 0.14, 0.705: 0.2, 0.525: 1.0}),
+    # a TiO2 film under BaTiO3 and FeO: BaTiO3's Ti K is the film's line too, blended with its Ba L
+    "TiO2": ({4.511: 1.0, 4.932: 0.13, 0.452: 0.15, 0.525: 1.0},
+             {4.466: 1.0, 4.828: 0.6, 5.156: 0.15, 0.780: 0.05, 4.511: 1.0, 4.932: 0.13, 0.452: 0.15, 0.525: 1.5},
+             {6.404: 1.0, 7.058: 0.13, 0.705: 0.1, 0.525: 0.6}),
 }
 
 
 def particles_on_film(shape: tuple[int, int] = (64, 64), n_channels: int = 1024, film_counts: float = 200.0,
                       particle_counts: float = 800.0, n_particles: int = 10, seed: int = 0, film: str = "SiN"):
     """(Signal, spectra): a TEM-EDS map of two kinds of sphere lying on a support film, which the beam crosses in
-    every pixel (0-20 keV): Ag and TiO2 on SiN, or (``film="C"``) Au and Fe2O3 on carbon with Cu from the grid.
+    every pixel (0-20 keV): Ag and TiO2 on SiN, (``film="C"``) Au and Fe2O3 on carbon with Cu from the grid, or
+    (``film="TiO2"``) BaTiO3 and FeO on TiO2, whose Ti K line BaTiO3 shares.
     The film gives ``film_counts`` a pixel everywhere; a sphere adds up to ``particle_counts`` at its centre
     (projected thickness ``sqrt(1 - r^2 / R^2)``, radii 3-8 pixels). No pixel is pure in a particle phase;
     spectra: film, then the two particles (unit sum)."""
