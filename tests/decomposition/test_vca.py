@@ -112,27 +112,6 @@ def test_vca_says_when_its_groups_hold_too_few_counts_to_place_a_vertex(kind, se
     assert np.median(spectral_angles(d.factors_array.T, truth.spectra)) > 40.0  # what VCA gives there, said now
 
 
-def test_a_vertex_pixel_alone_in_its_radius_is_grown_from_its_nearest_pixels():
-    """A pure pixel pushed out past its phase's cloud by its noise is VCA's vertex, with no neighbour within its
-    radius: a group of one pixel, whose noise the pure-pixel rotation took for that phase's spectrum (Mo / MoS2 / PbS
-    grains at 200 counts/pixel: NMF's MoS2 8.97 degrees from the truth, the others 1.3-1.7; issue 17). The group is
-    grown again from the pixel nearest the vertex: that phase's own pure pixels."""
-    from emscale.decomposition.vca import pure_pixel_groups
-
-    rng = np.random.default_rng(1)
-    vertices = np.array([[1.0, 0.6, 0.0], [1.0, -0.3, 0.5], [1.0, -0.3, -0.5]])
-    phase = np.repeat(np.arange(3), 300)
-    noise = 0.02
-    scores = vertices[phase] + noise * rng.standard_normal((900, 3))
-    outward = np.array([0.0, -0.3, 0.5]) / np.hypot(0.3, 0.5)  # from the simplex's centre through phase 1's vertex
-    scores[450] = vertices[1] + 6 * noise * outward
-    idx, groups = pure_pixel_groups(scores, 3, noise)
-    assert idx[0] == 450  # the vertex pixel stays the one VCA found
-    # before: [1, 150, 150], the first group the vertex pixel alone
-    assert [len(g) for g in groups] == [150, 150, 150]
-    assert [np.bincount(phase[g], minlength=3).tolist() for g in groups] == [[0, 150, 0], [150, 0, 0], [0, 0, 150]]
-
-
 def test_vca_groups_of_enough_counts_still_show_pure_pixels():
     # the same EDS phases at 30 counts/pixel: groups of ~1000 pixels, pure pixels shown, 1.8-3.5 degrees
     s, truth = make_cube(3, "eds", shape=(96, 96), n_channels=1024, counts=30.0, seed=0)

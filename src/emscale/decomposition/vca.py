@@ -152,8 +152,7 @@ def pure_pixel_groups(scores: np.ndarray, k: int, noise: float, seed: int = 0, w
     the pixel farthest from the affine hull of the other groups' centres (a successive-projection step on
     denoised vertices, discounted by each pixel's noise radius so that a faint noisy pixel does not win), grown
     the same way but never onto pixels nearer to another group's centre. Repeated until the groups are distinct
-    (at most k times). A group left with fewer than :data:`MIN_GROUP_PIXELS` pixels is grown again from the pixel
-    nearest its vertex (:func:`regrown_lone_groups`)."""
+    (at most k times)."""
     y, proj, radius = _noise_radii(scores, k, noise, width)
     wt = proj**2
     idx = vca_indices(scores, k, seed=seed)
@@ -167,43 +166,7 @@ def pure_pixel_groups(scores: np.ndarray, k: int, noise: float, seed: int = 0, w
         d = _distance_to_affine_hull(y, centres) - 1.5 * radius
         idx[dup] = int(np.argmax(d))
         groups[dup] = vertex_neighbourhoods(scores, idx[dup : dup + 1], noise, width=width, k=k, rivals=centres)[0]
-    return idx, regrown_lone_groups(scores, idx, groups, noise, width)
-
-
-MIN_GROUP_PIXELS = 3  # a group of fewer pixels is grown again (regrown_lone_groups)
-
-
-def regrown_lone_groups(scores: np.ndarray, idx: np.ndarray, groups, noise: float, width: float = 1.5):
-    """``groups`` with each group of fewer than :data:`MIN_GROUP_PIXELS` pixels grown again from the pixel nearest
-    its vertex pixel (in noise radii, as :func:`vertex_neighbourhoods` measures; never onto pixels nearer to another
-    group's centre), where that gives a group of at least that many pixels distinct from the others.
-
-    A group of one pixel is no evidence of a pure phase by itself: VCA's vertex is the most extreme pixel in its
-    direction, extreme partly through its noise, and one far enough out has no neighbour within its radius. On Mo /
-    MoS2 / PbS grains (48 x 48 x 2048, 200 counts/pixel) the MoS2 vertex pixel (191 counts) lay 3.1 radii from its
-    768 pure pixels' centre, its nearest neighbour 1.42 radii away: a group of one, and the pure-pixel rotation
-    took its noise for the MoS2 spectrum (NMF 8.97 degrees from the truth, the other two 1.3-1.7; issue 17). Grown
-    from its nearest neighbour the group is that phase's pure region (370 of its 384 pixels MoS2)."""
-    k = len(groups)
-    small = [j for j, g in enumerate(groups) if len(g) < MIN_GROUP_PIXELS]
-    if not small:
-        return groups
-    y, proj, radius = _noise_radii(scores, k, noise, width)
-    wt = proj**2
-    groups = list(groups)
-    for j in small:
-        centres = np.stack([_centre(y, wt, g) for c, g in enumerate(groups) if c != j])
-        d = np.sqrt(np.einsum("ij,ij->i", y - y[idx[j]], y - y[idx[j]])) / radius
-        d[groups[j]] = np.inf
-        d[proj <= 1e-300] = np.inf  # a pixel without counts has no position
-        if not np.isfinite(d).any():
-            continue
-        start = np.array([int(np.argmin(d))])
-        grown = vertex_neighbourhoods(scores, start, noise, width=width, k=k, rivals=centres)[0]
-        trial = groups[:j] + [grown] + groups[j + 1 :]
-        if len(grown) >= MIN_GROUP_PIXELS and _first_duplicate(trial) is None:
-            groups = trial
-    return groups
+    return idx, groups
 
 
 def share_at_vertices(scores: np.ndarray, groups, noise: float, width: float = 1.5) -> float:
