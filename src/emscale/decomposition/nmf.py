@@ -73,9 +73,11 @@ from ._matrix import DataMatrix
 from ._method import Context, Method, register
 from .extrapolation import Extrapolation
 from .purity import (
+    MAX_NMF_PIXEL_END_RATIO,
     ChannelSettledStop,
     SettledStop,
     channel_end,
+    pixel_end_misfit,
     pure_channel_rotation,
     pure_pixel_rotation,
     rotation_evidence,
@@ -509,7 +511,9 @@ def nmf(
     the factorisation whose spectra are pure at each component's most extreme channels when the evidence holds
     (:func:`.purity.pure_channel_rotation`, for EDS; ``info``: ``pure_channel_rotation``, ``..._evidence``,
     ``..._reason``); where both pass, the end is chosen by :func:`.purity.settle_ends` from the pixels' positions
-    ``layout`` (a :class:`.regions.PixelLayout`; None keeps the pure pixels).
+    ``layout`` (a :class:`.regions.PixelLayout`; None keeps the pure pixels). A rotated member's loss, its loadings
+    refitted, over the solver's own is ``info["rotation_loss_ratio"]``; a pure-pixel member of the KL loss above
+    :data:`.purity.MAX_NMF_PIXEL_END_RATIO` is refused, the solver's own kept (:func:`.purity.pixel_end_misfit`).
     ``noise``: the evidence's noise model (:func:`.vca.evidence_noise`); None: Poisson for the KL loss, Gaussian at
     the fit's residual for Frobenius.
     ``extrapolate``: KL in memory, jumps along the updates' movement where they lower the loss
@@ -591,6 +595,7 @@ def nmf(
         resolved = pixel_end is not None and by_channels is None
         rot = pixel_end if resolved else by_channels
         if rot is not None:
+            solver_own = w, h, float(history[-1])
             w, h = np.maximum(rot[0], EPS), np.maximum(rot[1], EPS)
             if route != "passes":
                 for _ in range(W_ONLY_UPDATES):
@@ -599,6 +604,13 @@ def nmf(
             else:
                 w, final = loadings_pass(dm, h, loss=loss, w_start=w)
                 history.append(final)
+            channel_info["rotation_loss_ratio"] = float(history[-1]) / max(abs(solver_own[2]), EPS)
+            # a pure-pixel member that fits far worse than the solver's own is none of the family (measured on KL
+            # only: the Frobenius loss keeps what it did)
+            if resolved and loss == "kl" and channel_info["rotation_loss_ratio"] > MAX_NMF_PIXEL_END_RATIO:
+                w, h, resolved = solver_own[0], solver_own[1], False
+                history.pop()
+                reason, channel_info = pixel_end_misfit(reason, channel_info, loss)
     support = None
     if route != "passes" and loss == "kl":  # a minor phase's noise loadings (:mod:`.support`)
         w, h, support = refine_support(xm, w, h, W_ONLY_UPDATES, layout, precipitates)
