@@ -208,9 +208,7 @@ MAX_AT_VERTICES = 0.45
 # passed, MCR 42-50 degrees from the truth on three components (seed 0; its own 4.7-8.9), NMF 29-39 on seed 2 (its own
 # 6.6-12.4); their highest level 0.60-0.68 (three draws, NMF and MCR), 0.25-0.32 at 200-2000 counts/pixel. The
 # pure-region maps whose neighbours are not alike read 1.30 (EELS grains at 20 counts/pixel) and 3.6 (EELS columns at
-# 200), every other pure-region map measured 0.90-4.6 (cubes, layers, alloys, grains, particles, discs; 20-2000).
-# Not caught: NMF's pixel end on a fourth Dirichlet(1) draw at 20 counts/pixel, one at 10 and a Dirichlet(3) one at 20
-# (their highest levels 1.0-6.8, with 100-193 % of the pixels at a vertex)
+# 200), every other pure-region map measured 0.90-4.6 (cubes, layers, alloys, grains, particles, discs; 20-2000)
 MIN_VERTEX_LEVEL = 0.8
 # a pure-pixel vertex that more than this share of the pixels lie beyond, by more than their noise, bounds no region
 # of the data (channel_end, .regions): measured at most 10 % where the pure pixels are right (60 EDS and EELS scenes
