@@ -841,10 +841,9 @@ def channel_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout=None,
     too where a map of :data:`.regions.MIN_PIXELS` or more is mixed at every pixel: no component's share is alike
     between neighbouring pixels
     (:attr:`.regions.RegionShape.structure` under :data:`MIN_STRUCTURE`) and few pixels reach a vertex (their
-    :attr:`.regions.RegionShape.at_vertex` summed under :data:`MAX_AT_VERTICES`, or, where noise puts more there, no
-    smoothed share map reaching :data:`MIN_VERTEX_LEVEL` of its vertex: :func:`below_vertices`); the solver's own
-    is kept there, the spectra's end not tried. Else, on EDS data only, the spectra's end is tried
-    (:func:`pure_channel_rotation`); where both ends pass, they are
+    :attr:`.regions.RegionShape.at_vertex` summed under :data:`MAX_AT_VERTICES`); the solver's own is kept there,
+    the spectra's end not tried. Else, on
+    EDS data only, the spectra's end is tried (:func:`pure_channel_rotation`); where both ends pass, they are
     weighed (:func:`settle_ends`).
 
     Where the caller's single pixels' evidence refused the pixel end as a whole (``refused``: the refused groups'

@@ -40,9 +40,7 @@ averages into a plateau: Dirichlet(1) mixtures of four EDS phases read 0.43-0.85
 shares are no more alike between neighbours than between any two pixels (:func:`neighbour_correlation`, under 0.03
 on 64 x 64 maps; 0.16-0.98 for the most structured component of every pure-region scene measured, noisy EELS discs
 at 200 counts/pixel the lowest), and few of its single pixels reach a vertex (:attr:`RegionShape.at_vertex`); both
-are judged by :func:`.purity.channel_end`. At 20 counts/pixel noise puts as many of its single pixels at a vertex as a
-map of pure regions holds, but smoothed, with its noise taken off, no share map comes near a vertex
-(:attr:`RegionShape.level`: 0.60-0.68 of it, pure regions 0.90 and up; :func:`.purity.below_vertices`).
+are judged by :func:`.purity.channel_end`.
 
 Known limitation: a region a few pixels across is mostly edge after the smoothing, so a pure phase of small
 particles (radius 2-3 pixels: 0.36-0.47) or a layer 3 pixels wide (0.33) scores like a mixture; where the two ends
