@@ -202,14 +202,6 @@ MIN_STRUCTURE = 0.05
 # (19.7-28.9 %), is now refused too and keeps the solver's own: median 3.0-3.3 degrees from the truth against
 # 3.9-4.2 at 200 counts/pixel, 2.3-2.5 against 2.5-2.7 at 500, but 1.5-1.9 against 1.1-1.2 at 2000 (MCR, NMF)
 MAX_AT_VERTICES = 0.45
-# ... or, where noise alone puts that many pixels at a vertex (few counts), no component's share map reaches this
-# share of its vertex once its noise is averaged away (.regions.RegionShape.level: the top of the smoothed map less
-# its noise). 2026-12-07 (issue 17): Dirichlet(1) maps at 20 counts/pixel read 80-90 % of the pixels at a vertex and
-# passed, MCR 42-50 degrees from the truth on three components (seed 0; its own 4.7-8.9), NMF 29-39 on seed 2 (its own
-# 6.6-12.4); their highest level 0.60-0.68 (three draws, NMF and MCR), 0.25-0.32 at 200-2000 counts/pixel. The
-# pure-region maps whose neighbours are not alike read 1.30 (EELS grains at 20 counts/pixel) and 3.6 (EELS columns at
-# 200), every other pure-region map measured 0.90-4.6 (cubes, layers, alloys, grains, particles, discs; 20-2000)
-MIN_VERTEX_LEVEL = 0.8
 # a pure-pixel vertex that more than this share of the pixels lie beyond, by more than their noise, bounds no region
 # of the data (channel_end, .regions): measured at most 10 % where the pure pixels are right (60 EDS and EELS scenes
 # with pure pixels, the demo's sample at ten seeds), 14-37 % on most mixtures where the rotation was wrong and
@@ -891,15 +883,10 @@ def channel_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout=None,
                     f"{100 * shapes[far].beyond:.1f} % of the pixels lie beyond group {far}'s vertex by more than "
                     "their noise: the most extreme mixtures of a map mixed everywhere")
         elif mixed:
-            top = below_vertices(shapes) if at_vertex >= MAX_AT_VERTICES else None
-            few = (f"{100 * at_vertex:.1f} % of the pixels reach 90 % of a group's vertex (under "
-                   f"{100 * MAX_AT_VERTICES:.0f} %)" if top is None else
-                   f"its noise averaged away, no component's share reaches {100 * shapes[top].level:.0f} % of its "
-                   f"vertex anywhere (under {100 * MIN_VERTEX_LEVEL:.0f} %; {100 * at_vertex:.1f} % of the single "
-                   "pixels reach 90 % of it by their noise)")
             said = (f"pure pixels refused: the shares vary from pixel to pixel with no spatial structure (a pixel's "
                     f"share correlates with its neighbours' at most {shapes[alike].structure:.2f}, under "
-                    f"{MIN_STRUCTURE:.2f}), and {few}: a map mixed at every pixel, whose groups are its most "
+                    f"{MIN_STRUCTURE:.2f}), and {100 * at_vertex:.1f} % of the pixels reach 90 % of a group's vertex "
+                    f"(under {100 * MAX_AT_VERTICES:.0f} %): a map mixed at every pixel, whose groups are its most "
                     "extreme mixtures")
             # the solver's own, not the spectra's end: on these maps (Dirichlet mixtures, EDS) the spectra's end went
             # further from the truth than the solver's own (MCR median 1.7 -> 5.7 degrees, max 3.5 -> 7.2 on one)
@@ -1049,31 +1036,17 @@ def regions_record(shapes: dict) -> dict:
         regions |= {"neighbour_correlations": {str(c): round(x.structure, 3) for c, x in shapes.items()},
                     "min_structure": MIN_STRUCTURE,
                     "at_vertex_fractions": {str(c): round(x.at_vertex, 4) for c, x in shapes.items()},
-                    "max_at_vertices": MAX_AT_VERTICES,
-                    "vertex_levels": {str(c): round(x.level, 3) for c, x in shapes.items()},
-                    "min_vertex_level": MIN_VERTEX_LEVEL}
+                    "max_at_vertices": MAX_AT_VERTICES}
     return regions
 
 
 def mixed_pixel_by_pixel(shapes: dict) -> tuple[bool, int, float]:
     """``(mixed, alike, at_vertex)``: whether the map is mixed at every pixel -- no component's shares alike between
     neighbours (the most alike, ``alike``, under :data:`MIN_STRUCTURE`; a component not measured counts as alike)
-    and the pixels at a vertex, summed over the components (``at_vertex``), under :data:`MAX_AT_VERTICES`, or no
-    region near any vertex (:func:`below_vertices`)."""
+    and the pixels at a vertex, summed over the components (``at_vertex``), under :data:`MAX_AT_VERTICES`."""
     alike = max(shapes, key=lambda c: np.nan_to_num(shapes[c].structure, nan=1.0))
     at_vertex = sum(x.at_vertex for x in shapes.values())
-    few = at_vertex < MAX_AT_VERTICES or below_vertices(shapes) is not None
-    return bool(shapes[alike].structure < MIN_STRUCTURE and few), alike, at_vertex
-
-
-def below_vertices(shapes: dict) -> int | None:
-    """The component whose smoothed share map rises highest (:attr:`.regions.RegionShape.level`) where that is under
-    :data:`MIN_VERTEX_LEVEL`, else None: no region of the map reaches a vertex, whatever share of the single pixels
-    their noise puts there. Where the pixels' noise is as large as the mixtures' spread (20 counts/pixel), a map mixed
-    pixel by pixel has as many pixels at a vertex as a map of pure regions (:data:`MAX_AT_VERTICES`), but its
-    smoothed shares stay near their mean, and a pure region's near its vertex."""
-    top = max(shapes, key=lambda c: np.nan_to_num(shapes[c].level, nan=np.inf))
-    return top if shapes[top].level < MIN_VERTEX_LEVEL else None
+    return bool(shapes[alike].structure < MIN_STRUCTURE and at_vertex < MAX_AT_VERTICES), alike, at_vertex
 
 
 def shown_on_map(w: np.ndarray, h: np.ndarray, refused, layout, evidence: dict) -> dict | None:

@@ -225,10 +225,6 @@ class RegionShape:
     # the fraction of the single pixels whose share reaches PLATEAU_LEVEL of the vertex: where neighbours are not alike
     # (no region to smooth), the pixels that sit at the vertex by themselves
     at_vertex: float = float("nan")
-    # the smoothed share map's top less its noise (region_shapes' vertex share): the level its highest region holds.
-    # Near 1 where a region sits at the vertex, however noisy its pixels; a map mixed pixel by pixel holds no region,
-    # and its top less the noise (its pixels' own spread counted in) is about its mean share
-    level: float = float("nan")
 
 
 def neighbour_correlation(values: np.ndarray, layout: PixelLayout) -> float:
@@ -282,11 +278,11 @@ def region_shapes(w: np.ndarray, h: np.ndarray, layout: PixelLayout, components)
         beyond = float(np.count_nonzero(column > 1.0 + TOP_NOISE_SIGMAS * noise) / len(column))
         top = peak - TOP_NOISE_SIGMAS * noise
         if top <= 0.0:
-            out[c] = RegionShape(0.0, beyond, peak, *_single_pixels(share[:, c], layout), level=float(top))
+            out[c] = RegionShape(0.0, beyond, peak, *_single_pixels(share[:, c], layout))
             continue
         domain = int(np.count_nonzero(column >= DOMAIN_LEVEL * top))
         out[c] = RegionShape(float(np.count_nonzero(column >= PLATEAU_LEVEL * top) / max(domain, 1)), beyond, peak,
-                             *_single_pixels(share[:, c], layout), level=float(top))
+                             *_single_pixels(share[:, c], layout))
     return out
 
 
