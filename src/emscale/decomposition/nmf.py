@@ -581,15 +581,20 @@ def nmf(
         # ChannelSettledStop
         own = not channel_info.get("pure_channel_rotation") and (
             isinstance(settle, ChannelSettledStop) or not (pixel_end is not None and by_channels is None))
-        if stopped == "rotated spectra settled" and own and it < max_iter:
+        def go_on(w, h):
             # the stop assumed a rotation; where the solver's own is kept, it goes on to its loss rule (a rotation
             # taken from the early stop is as good: the spectra's end, 0.00-0.01 degrees apart)
+            nonlocal jumps, converged, stopped, history, it, given_up, checks, last_change
             more = _kl_in_memory(xm, w, h, max_iter - it, tol, gamma, extrapolate=extrapolate)
             jumps = jumps.merged(more[7])
-            w, h, converged, stopped = more[0], more[1], more[3], more[6]
+            converged, stopped = more[3], more[6]
             history, it, given_up = history + list(more[2]), it + more[4], given_up or more[5]
             checks = checks + list(more[2])[:-1]
             last_change = _last_change(checks, CHECK_EVERY)
+            return more[0], more[1]
+
+        if stopped == "rotated spectra settled" and own and it < max_iter:
+            w, h = go_on(w, h)
             evidence, reason, pixel_end, channel_info, by_channels = ends(w, h)
         # the spectra's end where the pixel end was refused or outweighed
         resolved = pixel_end is not None and by_channels is None
@@ -606,11 +611,17 @@ def nmf(
                 history.append(final)
             channel_info["rotation_loss_ratio"] = float(history[-1]) / max(abs(solver_own[2]), EPS)
             # a pure-pixel member that fits far worse than the solver's own is none of the family (measured on KL
-            # only: the Frobenius loss keeps what it did)
-            if resolved and loss == "kl" and channel_info["rotation_loss_ratio"] > MAX_NMF_PIXEL_END_RATIO:
+            # only: the Frobenius loss keeps what it did); worse by more than the fit's parameters too, as the basin
+            # probe asks: on noise-free counts both losses are near 0 and their ratio says nothing (0.045 / 0.039
+            # refused a right pixel end, 0.0 degrees from the truth)
+            excess = float(history[-1]) - solver_own[2]
+            if (resolved and loss == "kl" and channel_info["rotation_loss_ratio"] > MAX_NMF_PIXEL_END_RATIO
+                    and excess > (dm.n_pixels + dm.n_channels) * k):
                 w, h, resolved = solver_own[0], solver_own[1], False
                 history.pop()
                 reason, channel_info = pixel_end_misfit(reason, channel_info, loss)
+                if stopped == "rotated spectra settled" and it < max_iter:
+                    w, h = go_on(w, h)  # the stop assumed the pixel end now refused
     support = None
     if route != "passes" and loss == "kl":  # a minor phase's noise loadings (:mod:`.support`)
         w, h, support = refine_support(xm, w, h, W_ONLY_UPDATES, layout, precipitates)
