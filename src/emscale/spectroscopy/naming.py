@@ -64,6 +64,10 @@ PERSIST_EV = 30.0  # an edge's step is read over this many eV either side of its
 PERSIST_SIGMAS = 3.0  # ... and persists at this many times the noise of the fitted step
 PERSIST = 0.1  # ... and at this share of the step its derivative peak makes (a spike's: none)
 SEAM_SHARE = 0.5  # the share of a rise made in the one channel between a detector's halves that makes it theirs
+# ... read only on grids of 1/3 eV or finer (the derivative's sigma 3 channels or more): an edge rises over ~1 eV, so
+# on a 0.5-1 eV grid it makes half its rise in one channel too (a 10 % Nd M4,5 edge at channel n/2 lost its name on
+# 3 of 3 spectra at 1 eV, 2 of 3 at 0.5 eV; the code review), where the Velox windows' grid is 0.17 eV
+SEAM_MIN_SIGMA = 3.0
 # peaks of a curve of 1000-2000 white-noise values reach 3.5-4 of their sigma: measured on factors of flat Poisson
 # cubes (NMF, k = 3): up to 3.8 (EELS derivative) and 5.4 (EDS residual, the opening's floor biased low by the noise)
 NOISE_SIGMAS = 8.0
@@ -272,7 +276,8 @@ def _eels_names(f, e_ev, elements) -> list[tuple[str, str, int]]:
 
 def _at_seam(f: np.ndarray, i: int, slope: float, sigma: float) -> bool:
     """Whether the rise the derivative peak at channel ``i`` marks is the step between the two halves of a whole
-    detector's channels (a power of two, 1024 or more): the peak within ``2 sigma`` of channel ``n/2`` and at least
+    detector's channels (a power of two, 1024 or more; a grid of ``sigma`` :data:`SEAM_MIN_SIGMA` channels or
+    more): the peak within ``2 sigma`` of channel ``n/2`` and at least
     :data:`SEAM_SHARE` of its step (``slope * sqrt(2 pi) * sigma``) made in the one channel from ``n/2 - 1`` to
     ``n/2``. The halves of a camera read out apart carry offsets of their own, which differ from pixel to pixel and
     which decomposition gives a component: the three EELS windows of the Velox file each step at channel 1024 of
@@ -281,7 +286,7 @@ def _at_seam(f: np.ndarray, i: int, slope: float, sigma: float) -> bool:
     step persists, as an edge's does; it is sharper than an edge's rise on a fine grid, but at 10 noise sigmas one
     channel's jump cannot tell them apart elsewhere, so only the seam's channel is read."""
     n = f.size
-    if n < 1024 or n & (n - 1) or abs(i - n // 2) > 2 * sigma:
+    if n < 1024 or n & (n - 1) or sigma < SEAM_MIN_SIGMA or abs(i - n // 2) > 2 * sigma:
         return False
     return f[n // 2] - f[n // 2 - 1] >= SEAM_SHARE * slope * np.sqrt(2 * np.pi) * sigma
 
