@@ -449,9 +449,10 @@ def _warn_if_cornered(pos: np.ndarray, shape: tuple[int, int], path) -> None:
     if not len(pos):
         return
     ends = pos.max(axis=0) + 1
-    listed = {(int(r), int(c)) for r, c in pos}
-    runs = sum((r, c - 1) not in listed for r, c in listed)
-    measured = [len(np.unique(pos[:, 0])), runs]
+    listed = np.zeros(tuple(int(v) for v in ends), dtype=bool)  # the corner only: a list inside the grid
+    listed[pos[:, 0], pos[:, 1]] = True
+    runs = int(np.count_nonzero(listed[:, 0])) + int(np.count_nonzero(listed[:, 1:] & ~listed[:, :-1]))
+    measured = [int(np.count_nonzero(listed.any(axis=1))), runs]
     log_chance = sum(m * np.log(e / n) for m, e, n in zip(measured, ends, shape, strict=True))
     if log_chance < np.log(CORNER_CHANCE):
         rows, cols = (int(v) for v in ends)
