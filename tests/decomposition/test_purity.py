@@ -463,3 +463,15 @@ def test_a_group_of_pure_grains_with_pixels_beyond_it_is_found_again_on_the_map(
     angles = spectral_angles(d.factors_array.T, truth.spectra)
     assert max(angles) < 3.0, angles
 
+
+
+def test_a_refused_pixel_end_is_said_in_the_spectras_reason_in_either_form():
+    """The spectra's-end reasons that end with 'the pure pixels kept' (not needed, not taken) still said so after the
+    fit check refused the pure pixels (the code review); those that start with it were rewritten already."""
+    from emscale.decomposition.purity import PIXELS_KEPT, pixel_end_refused
+
+    nor = "nor the pure pixels (refused by their misfit: pure_pixel_reason)"
+    assert pixel_end_refused(f"{PIXELS_KEPT}: spectra alike") == f"not taken, {nor}: spectra alike"
+    agree = "not needed: both ends agree"
+    assert pixel_end_refused(f"{agree}; the pure pixels kept") == f"{agree}; {nor}"
+    assert pixel_end_refused("not tried: not EDS data; the solver's own spectra kept").endswith("own spectra kept")

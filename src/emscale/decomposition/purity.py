@@ -293,10 +293,14 @@ def end_refused(reason: str) -> str:
 
 def pixel_end_refused(reason: str) -> str:
     """A channel reason of :func:`settle_ends` that kept the pure pixels, whose pixel end the caller then refused
-    (MCR: its misfit, :data:`MAX_LOSS_RATIO`): nor are the pure pixels kept."""
-    if not reason.startswith(PIXELS_KEPT):
-        return reason
-    return "not taken, nor the pure pixels (refused by their misfit: pure_pixel_reason)" + reason[len(PIXELS_KEPT):]
+    (MCR: its misfit, :data:`MAX_LOSS_RATIO`; NMF: its fit, :data:`MAX_NMF_PIXEL_END_RATIO`): nor are the pure
+    pixels kept. Both forms are read: the verdict first, or last (the spectra's end not needed or not taken)."""
+    refused = "nor the pure pixels (refused by their misfit: pure_pixel_reason)"
+    if reason.startswith(PIXELS_KEPT):
+        return f"not taken, {refused}" + reason[len(PIXELS_KEPT):]
+    if reason.endswith("; the pure pixels kept"):
+        return reason[: -len("the pure pixels kept")] + refused
+    return reason
 
 
 def pixel_end_misfit(reason: str, channel_info: dict, loss: str) -> tuple[str, dict]:
