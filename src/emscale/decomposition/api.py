@@ -288,11 +288,14 @@ def decompose(
     mean_scale = None if dm.mean is None else dm.expand_pixels(dm.root_ag)
     ctx = Context(dm, pca_result, k, seed, groups, eds)
     factors, loadings, method_info = meth.fit(ctx)
+
+    def configure():  # the matrix's weighting as for the first fit, before a fit again (a method may change it)
+        dm.configure(poisson=poisson, centre=bool(centre))
+
     if groups is not None and not meth.endmembers_are_pure_pixels:
         # groups climbed off a pure region into its denser border, where the first groups' evidence allows
         ctx, (factors, loadings, method_info) = refit_on_held_groups(
-            meth, ctx, idx, sigma, (factors, loadings, method_info),
-            configure=lambda: dm.configure(poisson=poisson, centre=bool(centre)))
+            meth, ctx, idx, sigma, (factors, loadings, method_info), configure=configure)
     if groups is not None and pure_pixels_refused(method_info):
         if meth.endmembers_are_pure_pixels:
             # VCA's endmembers are its groups, and its result stays what they give: refitted on the map's groups, 5
@@ -317,8 +320,7 @@ def decompose(
                 shown, method_info["pure_pixel_groups"] = map_shows_pure_regions(ctx, sigma)
             _warn_no_pure_pixels(s, meth, method_info, k, judgeable, shown, line=layout.judged_as_line)
         else:
-            refit, note = refit_on_map_groups(meth, ctx, sigma, (factors, loadings, method_info),
-                                               configure=lambda: dm.configure(poisson=poisson, centre=bool(centre)))
+            refit, note = refit_on_map_groups(meth, ctx, sigma, (factors, loadings, method_info), configure=configure)
             if refit is None:
                 method_info["pure_pixel_groups"] = note
             else:
