@@ -265,3 +265,29 @@ def test_a_right_pure_pixel_member_of_noise_free_counts_is_not_refused_by_its_fi
     assert d.info["pure_pixel_rotation"], d.info["pure_pixel_reason"]
     assert d.info["rotation_loss_ratio"] > 1.1  # the ratio alone would refuse it
     assert spectral_angles(d.factors_array.T, truth.spectra).max() < 0.05
+
+
+def test_a_fit_that_goes_on_after_a_stop_extends_its_run():
+    """The in-memory route's loop state is one object (``nmf._Run``; the code review: ``nmf()``'s nested ``go_on``
+    carried eight names as ``nonlocal``). Going on from a stop runs the updates left of ``max_iter`` and adds them:
+    the iterations, the losses, the solver's own checks (without the final losses) and their last change."""
+    import ast
+    import inspect
+
+    from emscale.decomposition import nmf as nmf_module
+    from emscale.decomposition._klmu import KLMatrix
+    from emscale.decomposition.nmf import _kl_in_memory, _last_change, _Run
+
+    assert not [n for n in ast.walk(ast.parse(inspect.getsource(nmf_module))) if isinstance(n, ast.Nonlocal)]
+    rng = np.random.default_rng(3)
+    x = rng.poisson(rng.gamma(1.0, size=(120, 3)) @ rng.gamma(1.0, size=(3, 50)) * 20).astype(np.float32)
+    w0, h0 = rng.random((120, 3)) + 0.01, rng.random((3, 50)) + 0.01
+    xm = KLMatrix(*x.shape, dense=x, use_numba=False)
+    w, h, run = _Run.in_memory(xm, w0.copy(), h0.copy(), 30, 0.0, 1.0, extrapolate=False)
+    assert (run.it, len(run.history), len(run.checks), run.stopped) == (30, 4, 3, "max_iter")
+    w_more, h_more, hist_more = _kl_in_memory(xm, w.copy(), h.copy(), 40, 0.0, 1.0, extrapolate=False)[:3]
+    first = list(run.history)
+    w2, h2 = run.go_on(xm, w, h, 70, 0.0, 1.0, False)
+    assert np.array_equal(w2, w_more) and np.array_equal(h2, h_more)  # the same updates, bit for bit
+    assert run.it == 70 and run.history == first + hist_more and run.checks == first[:-1] + hist_more[:-1]
+    assert run.last_change == _last_change(run.checks, 10) and run.last_change[1] == 10
