@@ -449,3 +449,24 @@ def test_a_window_may_end_at_the_axis_end_as_in_hyperspy(small, model):
         s.remove_background((start, end + ax.scale), model=model)
     with pytest.raises(AxisError, match=r"\) eV is outside the 'Energy loss' axis"):
         s.remove_background((end + 10 * ax.scale, end + 50 * ax.scale), model=model)
+
+
+def test_a_lazy_background_reports_its_progress_chunk_by_chunk(small, monkeypatch):
+    """On lazy data the background's pass reads only the window, and its partitions were sized by the window's
+    bytes: a window of 13 % of the channels put the whole map's chunks into one partition, so its progress came
+    once, when the read was over (the code review: no bar on a lazy map where the other lazy operations show
+    one). Partitioned as a pass over the whole spectra: one report per chunk, as ``normalise`` gives, and the
+    same numbers."""
+    from emscale.engine import passes
+
+    s, _ = small
+    monkeypatch.setattr(passes, "DEFAULT_PARTITION_BYTES", 2 * 14 * 1024 * 8)  # two rows of float64 spectra
+    eager = em.Signal(s.data.astype(np.float64), axes=s.axes, signal_type="EELS")
+    lazy = eager.as_lazy(chunks=(2, 14, 1024))
+    seen, other = [], []
+    out = lazy.remove_background(WINDOW, progress=lambda done, total: seen.append((done, total)))
+    lazy.normalise(progress=lambda done, total: other.append((done, total)))
+    assert len(other) == 6 and len(seen) == 6, (other, seen)  # was 1: [(180096, 180096)]
+    n = seen[-1][1]
+    assert [d for d, _ in seen] == [n * (i + 1) // 6 for i in range(6)] and all(t == n for _, t in seen)
+    np.testing.assert_array_equal(out.to_numpy(), eager.remove_background(WINDOW).to_numpy())

@@ -62,6 +62,8 @@ The method ``"nmf"`` of ``decompose``: :class:`NMF` (its start from the PCA, the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..core.errors import check_choice
@@ -73,11 +75,12 @@ from ._matrix import DataMatrix
 from ._method import Context, Method, register
 from .extrapolation import Extrapolation
 from .purity import (
+    KEPT_OWN,
     MAX_NMF_PIXEL_END_RATIO,
     ChannelSettledStop,
     SettledStop,
     channel_end,
-    pixel_end_misfit,
+    pixel_end_refused,
     pure_channel_rotation,
     pure_pixel_rotation,
     rotation_evidence,
@@ -450,6 +453,49 @@ def _last_change(checks, span: int) -> tuple[float, int] | None:
     return float(abs(checks[-2] - checks[-1]) / abs(checks[-1])), span
 
 
+@dataclass
+class _Run:
+    """Where the solver's updates stand: what :func:`nmf` reports of them (``history``: the losses, then the entries
+    appended after the solver's own, a rotation's refit; ``checks``: the solver's own alone), and what a fit that goes
+    on after a stop extends (:meth:`go_on`)."""
+
+    history: list
+    converged: bool
+    it: int
+    given_up: int
+    stopped: str
+    jumps: Extrapolation
+    checks: list
+    last_change: tuple[float, int] | None
+
+    @classmethod
+    def in_memory(cls, xm, w, h, max_iter, tol, gamma, settle=None, extrapolate=True):
+        """(W, H, run) of :func:`_kl_in_memory` (its arguments)."""
+        w, h, history, converged, it, given_up, stopped, jumps = _kl_in_memory(
+            xm, w, h, max_iter, tol, gamma, settle=settle, extrapolate=extrapolate)
+        checks = history[:-1]  # the loss every CHECK_EVERY iterations; the last entry is the final loss
+        return w, h, cls(history, converged, it, given_up, stopped, jumps, checks, _last_change(checks, CHECK_EVERY))
+
+    @classmethod
+    def by_passes(cls, dm: DataMatrix, w, h, loss: str, max_iter: int, tol: float, gamma: float):
+        """(W, H, run) of :func:`_by_passes` (its arguments): one loss per pass, no jumps."""
+        w, h, history, converged, it, given_up = _by_passes(dm, w, h, loss, max_iter, tol, gamma)
+        return w, h, cls(history, converged, it, given_up, "loss" if converged else "max_iter", Extrapolation(False),
+                         list(history), _last_change(history, 1))
+
+    def go_on(self, xm, w, h, max_iter, tol, gamma, extrapolate):
+        """The in-memory updates from (W, H) to the loss rule, within what is left of ``max_iter``, added to this
+        run. Returns (W, H)."""
+        w, h, more = _Run.in_memory(xm, w, h, max_iter - self.it, tol, gamma, extrapolate=extrapolate)
+        self.jumps = self.jumps.merged(more.jumps)
+        self.converged, self.stopped = more.converged, more.stopped
+        self.history, self.it = self.history + more.history, self.it + more.it
+        self.given_up = self.given_up or more.given_up
+        self.checks = self.checks + more.checks
+        self.last_change = _last_change(self.checks, CHECK_EVERY)
+        return w, h
+
+
 def _by_passes(dm: DataMatrix, w, h, loss: str, max_iter: int, tol: float, gamma: float):
     """The pass-based iterations (one pass over the data each), with the descent guard of :func:`_kl_in_memory`
     for over-relaxed KL steps (the loss a pass reports is that of the factors entering it)."""
@@ -513,7 +559,8 @@ def nmf(
     ``..._reason``); where both pass, the end is chosen by :func:`.purity.settle_ends` from the pixels' positions
     ``layout`` (a :class:`.regions.PixelLayout`; None keeps the pure pixels). A rotated member's loss, its loadings
     refitted, over the solver's own is ``info["rotation_loss_ratio"]``; a pure-pixel member of the KL loss above
-    :data:`.purity.MAX_NMF_PIXEL_END_RATIO` is refused, the solver's own kept (:func:`.purity.pixel_end_misfit`).
+    :data:`.purity.MAX_NMF_PIXEL_END_RATIO`, and worse by more than its (pixels + channels) x k parameters, is refused,
+    the solver's own kept (:func:`pixel_end_misfit`).
     ``noise``: the evidence's noise model (:func:`.vca.evidence_noise`); None: Poisson for the KL loss, Gaussian at
     the fit's residual for Frobenius.
     ``extrapolate``: KL in memory, jumps along the updates' movement where they lower the loss
@@ -539,7 +586,6 @@ def nmf(
     h = np.maximum(np.asarray(h, dtype=np.float64), EPS)
     route = "passes"
     settle = None
-    jumps = Extrapolation(False)
     if loss == "kl" and (in_memory or (in_memory is None and kl_fits_in_memory(dm))):
         # small matrices: the numpy sweeps (numba's import and kernel load cost more than the whole fit)
         xm = build_kl_matrix(dm, use_numba=use_numba)
@@ -551,22 +597,17 @@ def nmf(
         elif pure_pixels is not None and pure_channels:
             # EDS, NNDSVDa start: the spectra's end, where taken, settles long before the loss rule's drift ends
             settle = ChannelSettledStop(lambda w, h: pure_channel_rotation(w, h)[0])
-        w, h, history, converged, it, given_up, stopped, jumps = _kl_in_memory(
-            xm, w, h, max_iter, tol, gamma, settle=settle, extrapolate=extrapolate)
-        checks = history[:-1]  # the loss every CHECK_EVERY iterations; the last entry is the final loss
-        last_change = _last_change(checks, CHECK_EVERY)
+        w, h, run = _Run.in_memory(xm, w, h, max_iter, tol, gamma, settle=settle, extrapolate=extrapolate)
         route = ("csr" if xm.csr is not None else "dense") + ("-numba" if xm.use_numba else "-numpy")
     else:
-        w, h, history, converged, it, given_up = _by_passes(dm, w, h, loss, max_iter, tol, gamma)
-        stopped = "loss" if converged else "max_iter"
-        last_change = _last_change(history, 1)  # one loss per pass
+        w, h, run = _Run.by_passes(dm, w, h, loss, max_iter, tol, gamma)
     resolved = False
     evidence, reason = None, "not asked (pure_pixels=False)"
     channel_info: dict = {}
     if pure_pixels is not None:
         if noise is None:
             noise = {"noise": "poisson"} if loss == "kl" else {
-                "noise": "gaussian", "sigma2": float(history[-1]) / max(dm.n_pixels * dm.n_channels, 1)}
+                "noise": "gaussian", "sigma2": float(run.history[-1]) / max(dm.n_pixels * dm.n_channels, 1)}
         def ends(w, h):
             apply, evidence, reason = rotation_evidence(w, h, pure_pixels, **noise)
             rot = pure_pixel_rotation(w, h, pure_pixels, floor=EPS)
@@ -581,72 +622,62 @@ def nmf(
         # ChannelSettledStop
         own = not channel_info.get("pure_channel_rotation") and (
             isinstance(settle, ChannelSettledStop) or not (pixel_end is not None and by_channels is None))
-        def go_on(w, h):
-            # the stop assumed a rotation; where the solver's own is kept, it goes on to its loss rule (a rotation
-            # taken from the early stop is as good: the spectra's end, 0.00-0.01 degrees apart)
-            nonlocal jumps, converged, stopped, history, it, given_up, checks, last_change
-            more = _kl_in_memory(xm, w, h, max_iter - it, tol, gamma, extrapolate=extrapolate)
-            jumps = jumps.merged(more[7])
-            converged, stopped = more[3], more[6]
-            history, it, given_up = history + list(more[2]), it + more[4], given_up or more[5]
-            checks = checks + list(more[2])[:-1]
-            last_change = _last_change(checks, CHECK_EVERY)
-            return more[0], more[1]
-
-        if stopped == "rotated spectra settled" and own and it < max_iter:
-            w, h = go_on(w, h)
+        # the stop assumed a rotation; where the solver's own is kept, it goes on to its loss rule (a rotation
+        # taken from the early stop is as good: the spectra's end, 0.00-0.01 degrees apart)
+        if run.stopped == "rotated spectra settled" and own and run.it < max_iter:
+            w, h = run.go_on(xm, w, h, max_iter, tol, gamma, extrapolate)
             evidence, reason, pixel_end, channel_info, by_channels = ends(w, h)
         # the spectra's end where the pixel end was refused or outweighed
         resolved = pixel_end is not None and by_channels is None
         rot = pixel_end if resolved else by_channels
         if rot is not None:
-            solver_own = w, h, float(history[-1])
+            solver_own = w, h, float(run.history[-1])
             w, h = np.maximum(rot[0], EPS), np.maximum(rot[1], EPS)
             if route != "passes":
                 for _ in range(W_ONLY_UPDATES):
                     xm.w_update(w, h)
-                history.append(xm.loss(w, h))
+                run.history.append(xm.loss(w, h))
             else:
                 w, final = loadings_pass(dm, h, loss=loss, w_start=w)
-                history.append(final)
-            channel_info["rotation_loss_ratio"] = float(history[-1]) / max(abs(solver_own[2]), EPS)
+                run.history.append(final)
+            channel_info["rotation_loss_ratio"] = float(run.history[-1]) / max(abs(solver_own[2]), EPS)
             # a pure-pixel member that fits far worse than the solver's own is none of the family (measured on KL
             # only: the Frobenius loss keeps what it did); worse by more than the fit's parameters too, as the basin
             # probe asks: on noise-free counts both losses are near 0 and their ratio says nothing (0.045 / 0.039
             # refused a right pixel end, 0.0 degrees from the truth)
-            excess = float(history[-1]) - solver_own[2]
+            excess = float(run.history[-1]) - solver_own[2]
             if (resolved and loss == "kl" and channel_info["rotation_loss_ratio"] > MAX_NMF_PIXEL_END_RATIO
                     and excess > (dm.n_pixels + dm.n_channels) * k):
                 w, h, resolved = solver_own[0], solver_own[1], False
-                history.pop()
-                reason, channel_info = pixel_end_misfit(reason, channel_info, loss)
-                if stopped == "rotated spectra settled" and it < max_iter:
-                    w, h = go_on(w, h)  # the stop assumed the pixel end now refused
+                reason, channel_info = pixel_end_misfit(reason, channel_info, loss, run.history.pop(),
+                                                        solver_own[2], (dm.n_pixels, dm.n_channels, k))
+                if run.stopped == "rotated spectra settled" and run.it < max_iter:  # it assumed the end now refused
+                    w, h = run.go_on(xm, w, h, max_iter, tol, gamma, extrapolate)
     support = None
     if route != "passes" and loss == "kl":  # a minor phase's noise loadings (:mod:`.support`)
         w, h, support = refine_support(xm, w, h, W_ONLY_UPDATES, layout, precipitates)
         if support["refitted"]:
-            history.append(xm.loss(w, h))
+            run.history.append(xm.loss(w, h))
     # Scale: each spectrum sums to 1, loadings carry the counts; order by total signal.
     scale = np.maximum(h.sum(axis=1), EPS)
     h = h / scale[:, None]
     w = w * scale[None, :]
     order = np.argsort(-w.sum(axis=0), kind="stable")
     info = {
-        "loss": float(history[-1]),
-        "n_iter": it,
-        "converged": converged,
-        "stopped_by": stopped,
+        "loss": float(run.history[-1]),
+        "n_iter": run.it,
+        "converged": run.converged,
+        "stopped_by": run.stopped,
         "loss_name": loss,
-        "loss_history": np.asarray(history),
+        "loss_history": np.asarray(run.history),
         "route": route,
         "gamma": gamma if loss == "kl" else None,  # HALS has no exponent
-        "gamma_given_up_at": given_up,
-        "extrapolation": jumps.info() | ({} if route != "passes" else {"why": "none on the pass-based route"}),
+        "gamma_given_up_at": run.given_up,
+        "extrapolation": run.jumps.info() | ({} if route != "passes" else {"why": "none on the pass-based route"}),
         "pure_pixel_rotation": resolved,
         "pure_pixel_reason": reason,
     }
-    info["last_change"] = last_change
+    info["last_change"] = run.last_change
     info["loading_support"], info["loading_support_reason"] = described(support, order) if support is not None else (
         {"refitted": []}, "not tried: " + ("the Frobenius loss" if loss != "kl" else
                                            "the data are not held in memory (one pass an iteration)"))
@@ -655,6 +686,26 @@ def nmf(
         info |= channel_info
     return w[:, order], h[order], info
 
+
+
+def pixel_end_misfit(reason: str, channel_info: dict, loss: str, refit: float, own: float,
+                     size: tuple[int, int, int]) -> tuple[str, dict]:
+    """``(pure_pixel_reason, channel info)`` of a pure-pixel member the single pixels' evidence passed and its fit
+    refused: its ``loss`` (``refit``, loadings refitted) over the solver's own (``own``) above
+    :data:`.purity.MAX_NMF_PIXEL_END_RATIO`, and above it by more than the fit's (pixels + channels) x k parameters
+    (``size``: pixels, channels, k): both bounds said, with their numbers (the code review: only the ratio was). The
+    solver's own factorisation kept, the evidence's verdict said; a spectra's-end reason that kept the pure pixels
+    says they are not kept (:func:`.purity.pixel_end_refused`)."""
+    n_pixels, n_channels, k = size
+    said = (f"pure-pixel rotation refused: its spectra, their loadings refitted, fit the data "
+            f"{channel_info['rotation_loss_ratio']:.4g} x worse than the solver's own ({loss} loss {refit:.4g} "
+            f"against {own:.4g}: more than {MAX_NMF_PIXEL_END_RATIO:g} x, and {refit - own:.4g} more, above the "
+            f"fit's (pixels + channels) x k = ({n_pixels} + {n_channels}) x {k} = {(n_pixels + n_channels) * k} "
+            f"parameters; members of the family of equally good factorisations refit within a few parts in a "
+            f"thousand): the groups are no pure pixels, though {reason}{KEPT_OWN}")
+    if "pure_channel_reason" in channel_info:
+        channel_info = channel_info | {"pure_channel_reason": pixel_end_refused(channel_info["pure_channel_reason"])}
+    return said, channel_info
 
 
 def start_choice(ctx: Context, init: str) -> tuple[bool, str]:

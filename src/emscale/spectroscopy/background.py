@@ -58,7 +58,7 @@ from ..core.errors import AxisError, DataError, is_number
 from ..core.history import in_recipe
 from ..core.registry import operation
 from ..core.signal import Signal, derive
-from ..engine import Pass, run_pass, runs_here
+from ..engine import Pass, partitions, run_pass, runs_here
 from ._energy import check_ascending
 
 MODELS = ("powerlaw", "exponential", "polynomial", "offset")
@@ -187,10 +187,15 @@ def remove_background(
     lo, hi = plan.lo, plan.hi
 
     if s.is_lazy:
+        # the window's pass reads whole spectra's chunks: partitioned as a pass over them, not by the window's
+        # bytes alone (a window of a tenth of the channels made one partition of ten chunks, and its progress
+        # was reported once, when the read was over; the lazy pass over the whole spectra reported each)
+        first = partitions(src)[0]
         packed = run_pass(
             src[..., lo:hi],
             Pass(map=lambda block, rows: plan.estimate(block), name="remove_background.estimate"),
             executor=executor,
+            rows=first.stop - first.start,
             progress=progress,
         )
         out = _lazy_subtract(src, packed, plan)

@@ -126,18 +126,47 @@ def _held_out_misfit(b: np.ndarray, geom: ParallelGeometry, folds, nonnegative: 
 
     runs = []
     for test, train in folds:
-        x, step = iteration(Projector(subset(geom, train), backend), b[:, train], nonnegative)
-        runs.append((x, step, Projector(subset(geom, test), backend), to_last(b[:, test])))
+        a_train = Projector(subset(geom, train), backend)
+        x, step = iteration(a_train, b[:, train], nonnegative)
+        runs.append((x, step, a_train, Projector(subset(geom, test), backend), to_last(b[:, test]), test, train))
+    together = _together(geom, runs, backend)
     curve = []
     for i in range(MOST + 1):
         check_stop()
         total = 0.0
-        for x, step, a_test, b_test in runs:
-            r = b_test - a_test.forward_last(x)
+        ax = None if together is None else together.forward_last(np.concatenate([run[0] for run in runs], axis=2))
+        for f, (x, step, _, a_test, b_test, test, train) in enumerate(runs):
+            mine = None if ax is None else ax[:, :, f * x.shape[2]:(f + 1) * x.shape[2]]
+            r = b_test - (a_test.forward_last(x) if mine is None else mine[test])
             total += float(np.einsum("ijk,ijk->", r, r, dtype=np.float64))
             if i < MOST:
-                step()
+                step(None if mine is None else np.ascontiguousarray(mine[train]))
         curve.append(np.sqrt(total))
         if i >= WINDOW and curve[i - WINDOW] - curve[i] < WINDOW * SETTLED * curve[i - WINDOW]:
             break
     return np.array(curve)
+
+
+def _together(geom: ParallelGeometry, runs, backend: str) -> Projector | None:
+    """The whole series' projector, which projects every fold's estimate onto its training and its held-out tilts
+    in one call, where it holds each fold's own projectors' numbers (cosines, sines, the row-or-column choice and
+    the detector centre, angle for angle); else None, and each fold projects on its own.
+
+    The projector's work per ray is shared by the slices of a call and each tilt is projected on its own, so the
+    folds' estimates stacked (2 x 4 slices) are one call over the series' tilts, with the same numbers, in place of
+    two per fold over parts of them: on clean data, where the folds run to the cap of 500 iterations, the hold-out
+    was as long as the whole series' 500 iterations (the real series binned 4 x 4: 14.7 s against 7.3 s, the code
+    review). Measured on a clean 48^3 phantom, 71 tilts (cProfile, a loaded machine): the forward projections 5.7 ->
+    3.4 s, the search's kernels 9.0 -> 7.0 s; the back-projections (3.4-3.6 s) stay one per fold, each over its own
+    tilts (over the whole series' they would sum the folds' zeros, in another order: other bits)."""
+    full = Projector(geom, backend)
+    if full.backend != "numba":  # the numpy projector loops over slices: nothing shared
+        return None
+    cos_, sin_, rows, centre = full._args
+    for _, _, a_train, a_test, _, test, train in runs:
+        for a, idx in ((a_train, train), (a_test, test)):
+            c, s, r, cu = a._args
+            if not (np.array_equal(c, cos_[idx]) and np.array_equal(s, sin_[idx]) and np.array_equal(r, rows[idx])
+                    and cu == centre):
+                return None
+    return full

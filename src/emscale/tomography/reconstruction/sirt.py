@@ -51,7 +51,8 @@ def sirt(A: Projector, sino: np.ndarray, n_iter: int = N_ITER, nonnegative: bool
 
 def iteration(A: Projector, sino: np.ndarray, nonnegative: bool = True):
     """The start ``x`` (zero, slices last: ``(nz, nw, n_slices)``) and ``step()``, one SIRT update of ``x`` in
-    place, for who follows the estimate iteration by iteration (:mod:`..sirtiterations`)."""
+    place, for who follows the estimate iteration by iteration (:mod:`..sirtiterations`). ``step(ax)``: with
+    ``A x`` (slices last) computed already, by a caller that projects several estimates at once."""
     from .._kernels import to_last
 
     g = A.geometry
@@ -61,9 +62,9 @@ def iteration(A: Projector, sino: np.ndarray, nonnegative: bool = True):
     b = to_last(np.asarray(sino, np.float32))
     x = np.zeros(g.vol_shape + (b.shape[2],), np.float32)
 
-    def step():
+    def step(ax=None):
         nonlocal x  # updated in place: += on the array, as before
-        r = b - A.forward_last(x)
+        r = b - (A.forward_last(x) if ax is None else ax)
         r *= R
         x += C * A.adjoint_last(r)
         if nonnegative:
