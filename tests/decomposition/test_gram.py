@@ -165,3 +165,23 @@ def test_top_eigenvalue_of_structured_and_degenerate_matrices():
     for c, top in ((np.outer(u, u), 200.0), (np.eye(200) + np.outer(u, u), 201.0), (np.zeros((100, 100)), 0.0),
                    (5 * np.eye(120), 5.0)):
         assert _gram.top_eigenvalue(c) == pytest.approx(top, rel=1e-10, abs=1e-12)
+
+
+def test_a_fresh_processs_first_full_scree_pca_is_its_second():
+    """The same bits from the first decomposition of a process as from the next (the replay's promise): scipy.linalg's
+    own OpenBLAS, loaded inside the eigensolver's one-thread block, ran on every thread the first time."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np, emscale as em\n"
+        "rng = np.random.default_rng(0)\n"
+        "s = em.Signal(rng.poisson(5.0, (24, 24, 1024)).astype(np.uint16))\n"
+        "a = em.decompose(s)\n"
+        "b = em.decompose(s)\n"
+        "print(np.array_equal(a.factors.data, b.factors.data) and np.array_equal(a.loadings.data, b.loadings.data))\n")
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "True"

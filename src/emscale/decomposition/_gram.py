@@ -109,6 +109,12 @@ def eigh_scree(c: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """All eigenvalues of the symmetric ``c`` (descending, negatives clipped to 0) and the eigenvectors of the
     ``k`` largest (columns, same order), from one tridiagonal reduction, on one BLAS thread
     (:func:`emscale.engine.blas.one_blas_thread`: the same bits whatever the process's threads)."""
+    # imported before the limit: scipy.linalg brings its own OpenBLAS, and one loaded inside the block ran dsytrd on
+    # all its threads -- a fresh process's first full-scree PCA differed from every later one (the real .bcf's factors
+    # by 2.5e-10) and an in-session replay was not bit for bit. Not in one_blas_thread itself: every first pass of
+    # any operation would pay the import (a 2 x 2 x 64 sum: 0.02 -> 0.67 s)
+    import scipy.linalg  # noqa: F401
+
     from ..engine.blas import one_blas_thread
 
     with one_blas_thread():
@@ -158,6 +164,8 @@ def top_eigenvalue(c: np.ndarray, max_steps: int = 300, rtol: float = 1e-7) -> f
     exact breakdown or no convergence falls back to the dense solver.
     (Written here because ``scipy.sparse.linalg.eigsh`` costs 0.36 s to import, more than this solve.) On one BLAS
     thread, as :func:`eigh_scree`."""
+    import scipy.linalg  # noqa: F401 -- as in eigh_scree
+
     from ..engine.blas import one_blas_thread
 
     with one_blas_thread():
