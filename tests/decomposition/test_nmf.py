@@ -302,7 +302,7 @@ def test_the_refused_pixel_end_says_both_bounds_with_their_numbers():
     ``MAX_NMF_PIXEL_END_RATIO`` x and by more than the fit's (pixels + channels) x k parameters; the reason said the
     ratio's bound only (the code review). Both now, with the measured numbers (those of the real .bcf below, whose
     kept channels are 989 of 1047), in one line."""
-    from emscale.decomposition.nmf import pixel_end_misfit
+    from emscale.decomposition.purity import pixel_end_misfit
 
     info = {"rotation_loss_ratio": 7.198e5 / 4.692e5,
             "pure_channel_reason": "not taken, the pure pixels kept: the spectra's end fits worse"}

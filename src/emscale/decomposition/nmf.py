@@ -75,12 +75,11 @@ from ._matrix import DataMatrix
 from ._method import Context, Method, register
 from .extrapolation import Extrapolation
 from .purity import (
-    KEPT_OWN,
     MAX_NMF_PIXEL_END_RATIO,
     ChannelSettledStop,
     SettledStop,
     channel_end,
-    pixel_end_refused,
+    pixel_end_misfit,
     pure_channel_rotation,
     pure_pixel_rotation,
     rotation_evidence,
@@ -560,7 +559,7 @@ def nmf(
     ``layout`` (a :class:`.regions.PixelLayout`; None keeps the pure pixels). A rotated member's loss, its loadings
     refitted, over the solver's own is ``info["rotation_loss_ratio"]``; a pure-pixel member of the KL loss above
     :data:`.purity.MAX_NMF_PIXEL_END_RATIO`, and worse by more than its (pixels + channels) x k parameters, is refused,
-    the solver's own kept (:func:`pixel_end_misfit`).
+    the solver's own kept (:func:`.purity.pixel_end_misfit`).
     ``noise``: the evidence's noise model (:func:`.vca.evidence_noise`); None: Poisson for the KL loss, Gaussian at
     the fit's residual for Frobenius.
     ``extrapolate``: KL in memory, jumps along the updates' movement where they lower the loss
@@ -685,27 +684,6 @@ def nmf(
         info["pure_pixel_evidence"] = evidence
         info |= channel_info
     return w[:, order], h[order], info
-
-
-
-def pixel_end_misfit(reason: str, channel_info: dict, loss: str, refit: float, own: float,
-                     size: tuple[int, int, int]) -> tuple[str, dict]:
-    """``(pure_pixel_reason, channel info)`` of a pure-pixel member the single pixels' evidence passed and its fit
-    refused: its ``loss`` (``refit``, loadings refitted) over the solver's own (``own``) above
-    :data:`.purity.MAX_NMF_PIXEL_END_RATIO`, and above it by more than the fit's (pixels + channels) x k parameters
-    (``size``: pixels, channels, k): both bounds said, with their numbers (the code review: only the ratio was). The
-    solver's own factorisation kept, the evidence's verdict said; a spectra's-end reason that kept the pure pixels
-    says they are not kept (:func:`.purity.pixel_end_refused`)."""
-    n_pixels, n_channels, k = size
-    said = (f"pure-pixel rotation refused: its spectra, their loadings refitted, fit the data "
-            f"{channel_info['rotation_loss_ratio']:.4g} x worse than the solver's own ({loss} loss {refit:.4g} "
-            f"against {own:.4g}: more than {MAX_NMF_PIXEL_END_RATIO:g} x, and {refit - own:.4g} more, above the "
-            f"fit's (pixels + channels) x k = ({n_pixels} + {n_channels}) x {k} = {(n_pixels + n_channels) * k} "
-            f"parameters; members of the family of equally good factorisations refit within a few parts in a "
-            f"thousand): the groups are no pure pixels, though {reason}{KEPT_OWN}")
-    if "pure_channel_reason" in channel_info:
-        channel_info = channel_info | {"pure_channel_reason": pixel_end_refused(channel_info["pure_channel_reason"])}
-    return said, channel_info
 
 
 def start_choice(ctx: Context, init: str) -> tuple[bool, str]:

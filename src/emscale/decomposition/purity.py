@@ -332,15 +332,21 @@ def pixel_end_refused(reason: str) -> str:
     return reason
 
 
-def pixel_end_misfit(reason: str, channel_info: dict, loss: str) -> tuple[str, dict]:
+def pixel_end_misfit(reason: str, channel_info: dict, loss: str, refit: float, own: float,
+                     size: tuple[int, int, int]) -> tuple[str, dict]:
     """``(pure_pixel_reason, channel info)`` of a pure-pixel member the single pixels' evidence passed and its fit
-    refused (NMF: its loss, refitted, over :data:`MAX_NMF_PIXEL_END_RATIO` x the solver's own; the ratio in
-    ``channel_info["rotation_loss_ratio"]``): the solver's own factorisation kept, the evidence's verdict said."""
-    ratio = channel_info["rotation_loss_ratio"]
-    said = (f"pure-pixel rotation refused: its spectra, their loadings refitted, fit the data {ratio:.4g} x worse "
-            f"than the solver's own ({loss} loss; more than {MAX_NMF_PIXEL_END_RATIO:g} x: members of the family of "
-            f"equally good factorisations refit within a few parts in a thousand): the groups are no pure pixels, "
-            f"though {reason}{KEPT_OWN}")
+    refused: its ``loss`` (``refit``, loadings refitted) over the solver's own (``own``) above
+    :data:`MAX_NMF_PIXEL_END_RATIO`, and above it by more than the fit's (pixels + channels) x k parameters
+    (``size``: pixels, channels, k): both bounds said, with their numbers (the code review: only the ratio was). The
+    solver's own factorisation kept, the evidence's verdict said; a spectra's-end reason that kept the pure pixels
+    says they are not kept (:func:`.purity.pixel_end_refused`)."""
+    n_pixels, n_channels, k = size
+    said = (f"pure-pixel rotation refused: its spectra, their loadings refitted, fit the data "
+            f"{channel_info['rotation_loss_ratio']:.4g} x worse than the solver's own ({loss} loss {refit:.4g} "
+            f"against {own:.4g}: more than {MAX_NMF_PIXEL_END_RATIO:g} x, and {refit - own:.4g} more, above the "
+            f"fit's (pixels + channels) x k = ({n_pixels} + {n_channels}) x {k} = {(n_pixels + n_channels) * k} "
+            f"parameters; members of the family of equally good factorisations refit within a few parts in a "
+            f"thousand): the groups are no pure pixels, though {reason}{KEPT_OWN}")
     if "pure_channel_reason" in channel_info:
         channel_info = channel_info | {"pure_channel_reason": pixel_end_refused(channel_info["pure_channel_reason"])}
     return said, channel_info
