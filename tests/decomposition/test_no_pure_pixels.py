@@ -160,9 +160,10 @@ def test_an_mcr_rotation_that_breaks_the_fit_is_refused(monkeypatch):
     """Where even the exact refit fits the data worse than the solver's own by more than purity.MAX_LOSS_RATIO, the
     rotation is refused and the solver's own kept, bit for bit (the bound lowered under the exact refit's 1.004 x
     here). A smooth EELS mixture of four phases (200 counts/pixel), whose extreme mixtures pass the single pixels'
-    evidence (2.6 % outside), was refused by the clipped refit alone (400 x) and is rotated now, as NMF is: on a
-    mixture without pure pixels neither end is the physical member (18.8 degrees from the truth against the
-    solver's own 22.7)."""
+    evidence, was refused by the clipped refit alone (1388 x) and is rotated now, as NMF is. (Seed 47, 400 x, whose
+    shares at rank 4 over a rank estimate of 2 show no spatial structure, is now refused by
+    purity.noisy_vertices: on a mixture without pure pixels neither end is the physical member, median 18.8 -> 22.7
+    degrees from the truth, worst 43.1 -> 36.8.)"""
     s, truth = make_cube(2, "eels", shape=(48, 48), n_channels=512, counts=200, seed=1, pure=False)
     monkeypatch.setattr(mcr_module, "MAX_LOSS_RATIO", 1.001)
     d = decompose(s, "mcr", n_components=2)
@@ -174,10 +175,10 @@ def test_an_mcr_rotation_that_breaks_the_fit_is_refused(monkeypatch):
     assert d.info["pure_pixel_reason"].startswith("pure-pixel rotation refused: its spectra fit the data 1 x worse")
     np.testing.assert_array_equal(d.factors_array, own.factors_array)
     monkeypatch.undo()
-    s, truth = mixed_scene(rank=4, kind="eels", layout="blobs", shape=(64, 64), n_channels=512, counts=200, seed=47)
+    s, truth = mixed_scene(rank=4, kind="eels", layout="blobs", shape=(64, 64), n_channels=512, counts=200, seed=1)
     d = decompose(s, "mcr", n_components=4)
     assert d.info["pure_pixel_rotation"] and d.info["rotation_loss_ratio"] < 1.02
-    assert "the clipped ones fit 399.5 x" in d.info["rotation_refit"]
+    assert "the clipped ones fit 1388 x" in d.info["rotation_refit"]
     s, truth = make_cube(3, "eels", shape=(48, 48), n_channels=512, counts=200, seed=3)
     d = decompose(s, "mcr", n_components=3)
     own = decompose(s, "mcr", n_components=3, pure_pixels=False)
