@@ -76,6 +76,7 @@ from ._method import Context, Method, register
 from .extrapolation import Extrapolation
 from .purity import (
     KEPT_OWN,
+    MAX_NMF_FROBENIUS_PIXEL_END_RATIO,
     MAX_NMF_PIXEL_END_RATIO,
     ChannelSettledStop,
     SettledStop,
@@ -558,9 +559,10 @@ def nmf(
     (:func:`.purity.pure_channel_rotation`, for EDS; ``info``: ``pure_channel_rotation``, ``..._evidence``,
     ``..._reason``); where both pass, the end is chosen by :func:`.purity.settle_ends` from the pixels' positions
     ``layout`` (a :class:`.regions.PixelLayout`; None keeps the pure pixels). A rotated member's loss, its loadings
-    refitted, over the solver's own is ``info["rotation_loss_ratio"]``; a pure-pixel member of the KL loss above
-    :data:`.purity.MAX_NMF_PIXEL_END_RATIO`, and worse by more than its (pixels + channels) x k parameters, is refused,
-    the solver's own kept (:func:`pixel_end_misfit`).
+    refitted, over the solver's own is ``info["rotation_loss_ratio"]``; a pure-pixel member above
+    :data:`.purity.MAX_NMF_PIXEL_END_RATIO` (KL) or :data:`.purity.MAX_NMF_FROBENIUS_PIXEL_END_RATIO` (Frobenius),
+    and worse by more than its (pixels + channels) x k parameters, is refused, the solver's own kept
+    (:func:`pixel_end_misfit`).
     ``noise``: the evidence's noise model (:func:`.vca.evidence_noise`); None: Poisson for the KL loss, Gaussian at
     the fit's residual for Frobenius.
     ``extrapolate``: KL in memory, jumps along the updates' movement where they lower the loss
@@ -641,12 +643,12 @@ def nmf(
                 w, final = loadings_pass(dm, h, loss=loss, w_start=w)
                 run.history.append(final)
             channel_info["rotation_loss_ratio"] = float(run.history[-1]) / max(abs(solver_own[2]), EPS)
-            # a pure-pixel member that fits far worse than the solver's own is none of the family (measured on KL
-            # only: the Frobenius loss keeps what it did); worse by more than the fit's parameters too, as the basin
+            # a pure-pixel member that fits far worse than the solver's own is none of the family (each loss's
+            # bound measured: max_pixel_end_ratio); worse by more than the fit's parameters too, as the basin
             # probe asks: on noise-free counts both losses are near 0 and their ratio says nothing (0.045 / 0.039
-            # refused a right pixel end, 0.0 degrees from the truth)
+            # refused a right pixel end, 0.0 degrees from the truth; Frobenius 3.13, its excess 1e-8 of them)
             excess = float(run.history[-1]) - solver_own[2]
-            if (resolved and loss == "kl" and channel_info["rotation_loss_ratio"] > MAX_NMF_PIXEL_END_RATIO
+            if (resolved and channel_info["rotation_loss_ratio"] > max_pixel_end_ratio(loss)
                     and excess > (dm.n_pixels + dm.n_channels) * k):
                 w, h, resolved = solver_own[0], solver_own[1], False
                 reason, channel_info = pixel_end_misfit(reason, channel_info, loss, run.history.pop(),
@@ -688,21 +690,29 @@ def nmf(
 
 
 
+def max_pixel_end_ratio(loss: str) -> float:
+    """The most a pure-pixel member's ``loss``, its loadings refitted, may exceed the solver's own, as a ratio: each
+    loss's own bound, measured (:data:`.purity.MAX_NMF_PIXEL_END_RATIO`, KL: right ends 1.0012-1.0079;
+    :data:`.purity.MAX_NMF_FROBENIUS_PIXEL_END_RATIO`: right ends 1.0027-1.0128, the squared residual moves more)."""
+    return MAX_NMF_PIXEL_END_RATIO if loss == "kl" else MAX_NMF_FROBENIUS_PIXEL_END_RATIO
+
+
 def pixel_end_misfit(reason: str, channel_info: dict, loss: str, refit: float, own: float,
                      size: tuple[int, int, int]) -> tuple[str, dict]:
     """``(pure_pixel_reason, channel info)`` of a pure-pixel member the single pixels' evidence passed and its fit
     refused: its ``loss`` (``refit``, loadings refitted) over the solver's own (``own``) above
-    :data:`.purity.MAX_NMF_PIXEL_END_RATIO`, and above it by more than the fit's (pixels + channels) x k parameters
+    :func:`max_pixel_end_ratio`, and above it by more than the fit's (pixels + channels) x k parameters
     (``size``: pixels, channels, k): both bounds said, with their numbers (the code review: only the ratio was). The
     solver's own factorisation kept, the evidence's verdict said; a spectra's-end reason that kept the pure pixels
     says they are not kept (:func:`.purity.pixel_end_refused`)."""
     n_pixels, n_channels, k = size
     said = (f"pure-pixel rotation refused: its spectra, their loadings refitted, fit the data "
             f"{channel_info['rotation_loss_ratio']:.4g} x worse than the solver's own ({loss} loss {refit:.4g} "
-            f"against {own:.4g}: more than {MAX_NMF_PIXEL_END_RATIO:g} x, and {refit - own:.4g} more, above the "
+            f"against {own:.4g}: more than {max_pixel_end_ratio(loss):g} x, and {refit - own:.4g} more, above the "
             f"fit's (pixels + channels) x k = ({n_pixels} + {n_channels}) x {k} = {(n_pixels + n_channels) * k} "
-            f"parameters; members of the family of equally good factorisations refit within a few parts in a "
-            f"thousand): the groups are no pure pixels, though {reason}{KEPT_OWN}")
+            f"parameters; members of the family of equally good factorisations refit within "
+            f"{'a few parts in a thousand' if loss == 'kl' else 'about a per cent'}): the groups are no pure "
+            f"pixels, though {reason}{KEPT_OWN}")
     if "pure_channel_reason" in channel_info:
         channel_info = channel_info | {"pure_channel_reason": pixel_end_refused(channel_info["pure_channel_reason"])}
     return said, channel_info
