@@ -75,10 +75,10 @@ from ._matrix import DataMatrix
 from ._method import Context, Method, register
 from .extrapolation import Extrapolation
 from .purity import (
-    MAX_NMF_PIXEL_END_RATIO,
     ChannelSettledStop,
     SettledStop,
     channel_end,
+    max_pixel_end_ratio,
     pixel_end_misfit,
     pure_channel_rotation,
     pure_pixel_rotation,
@@ -557,9 +557,10 @@ def nmf(
     (:func:`.purity.pure_channel_rotation`, for EDS; ``info``: ``pure_channel_rotation``, ``..._evidence``,
     ``..._reason``); where both pass, the end is chosen by :func:`.purity.settle_ends` from the pixels' positions
     ``layout`` (a :class:`.regions.PixelLayout`; None keeps the pure pixels). A rotated member's loss, its loadings
-    refitted, over the solver's own is ``info["rotation_loss_ratio"]``; a pure-pixel member of the KL loss above
-    :data:`.purity.MAX_NMF_PIXEL_END_RATIO`, and worse by more than its (pixels + channels) x k parameters, is refused,
-    the solver's own kept (:func:`.purity.pixel_end_misfit`).
+    refitted, over the solver's own is ``info["rotation_loss_ratio"]``; a pure-pixel member above
+    :data:`.purity.MAX_NMF_PIXEL_END_RATIO` (KL) or :data:`.purity.MAX_NMF_FROBENIUS_PIXEL_END_RATIO` (Frobenius),
+    and worse by more than its (pixels + channels) x k parameters, is refused, the solver's own kept
+    (:func:`.purity.pixel_end_misfit`).
     ``noise``: the evidence's noise model (:func:`.vca.evidence_noise`); None: Poisson for the KL loss, Gaussian at
     the fit's residual for Frobenius.
     ``extrapolate``: KL in memory, jumps along the updates' movement where they lower the loss
@@ -640,12 +641,12 @@ def nmf(
                 w, final = loadings_pass(dm, h, loss=loss, w_start=w)
                 run.history.append(final)
             channel_info["rotation_loss_ratio"] = float(run.history[-1]) / max(abs(solver_own[2]), EPS)
-            # a pure-pixel member that fits far worse than the solver's own is none of the family (measured on KL
-            # only: the Frobenius loss keeps what it did); worse by more than the fit's parameters too, as the basin
+            # a pure-pixel member that fits far worse than the solver's own is none of the family (each loss's
+            # bound measured: max_pixel_end_ratio); worse by more than the fit's parameters too, as the basin
             # probe asks: on noise-free counts both losses are near 0 and their ratio says nothing (0.045 / 0.039
-            # refused a right pixel end, 0.0 degrees from the truth)
+            # refused a right pixel end, 0.0 degrees from the truth; Frobenius 3.13, its excess 1e-8 of them)
             excess = float(run.history[-1]) - solver_own[2]
-            if (resolved and loss == "kl" and channel_info["rotation_loss_ratio"] > MAX_NMF_PIXEL_END_RATIO
+            if (resolved and channel_info["rotation_loss_ratio"] > max_pixel_end_ratio(loss)
                     and excess > (dm.n_pixels + dm.n_channels) * k):
                 w, h, resolved = solver_own[0], solver_own[1], False
                 reason, channel_info = pixel_end_misfit(reason, channel_info, loss, run.history.pop(),
