@@ -121,11 +121,9 @@ def eigh_scree(c: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 def _empty_rows(c: np.ndarray) -> np.ndarray | None:
     """The rows (= columns) of the symmetric ``c`` that are all zero, as a mask; None where there are none. A
     channel with no count (or a pixel) gives such a row of the Gram matrix, exactly: only its products are summed."""
-    cand = np.diagonal(c) == 0  # a zero row has a zero diagonal: only those rows are read whole
-    if not cand.any():
+    if np.all(np.diagonal(c) != 0):  # a zero row has a zero diagonal: the whole matrix is read only where one has
         return None
-    dead = np.zeros(c.shape[0], dtype=bool)
-    dead[cand] = ~np.any(c[cand] != 0, axis=1)
+    dead = np.count_nonzero(c, axis=1) == 0  # 0.02 s at 4066 rows; ~np.any(c[rows] != 0) copied them first: 0.8 s
     return dead if dead.any() else None
 
 
