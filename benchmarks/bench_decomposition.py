@@ -10,6 +10,8 @@
     python benchmarks/bench_decomposition.py --only small-maps   # NMF on maps below 10^6-4x10^6 values: the
                                                                  # real Velox EELS maps, a line scan
     python benchmarks/bench_decomposition.py --only cluster      # k-means of loadings: emscale's vs scikit-learn's
+    python benchmarks/bench_decomposition.py --only empty-channels   # PCA defaults on maps with counts in a few
+                                                                     # channels: the Velox EDS map, a synthetic one
 
 Cases: Poisson PCA with the full scree (emscale Gram vs HyperSpy ``decomposition(normalize_poissonian_noise=
 True)``), randomized k=8 (emscale vs HyperSpy ``svd_solver="randomized", output_dimension=8``), KL-NMF k=4
@@ -90,7 +92,10 @@ def run_case(case: str, path: Path, k: int) -> dict:
         described = path / "signal.json"  # axes and signal type where the case needs them (EDS: the spectra's end)
         s = (em.Signal(data, **json.loads(described.read_text())) if described.exists() else
              em.Signal(data, axes=[{"name": "y", "navigate": True}, {"name": "x", "navigate": True}, {"name": "E"}]))
-        if case == "em_gram":
+        if case == "em_default":  # what a user gets: em.decompose(s), the whole scree
+            d = em.decompose(s)
+            out["rank"] = d.info.get("rank_estimate")
+        elif case == "em_gram":
             d = em.decompose(s, "pca", solver="gram", poisson=True)  # the whole scree; 32 factors kept
             out["rank"] = d.estimate_rank()[0]
         elif case == "em_rand":
@@ -217,7 +222,7 @@ def main():
                     help="emscale runs per case (fresh processes; the median time is reported): its runs take "
                     "seconds, where start-up noise matters; each peer runs once (tens of seconds to minutes)")
     ap.add_argument("--only", choices=("gram", "randomized", "nmf", "ica", "startup", "dense-nmf", "mixtures",
-                                       "small-maps", "cluster"),
+                                       "small-maps", "cluster", "empty-channels"),
                     help="run one case only")
     ap.add_argument("--json", metavar="PATH", help="also write the rows as a JSON list to PATH")
     ap.add_argument("--kind", choices=("eds", "eels-dense", "both"), default="eds")
@@ -242,7 +247,9 @@ def main():
     rows += mixture_rows(args) if args.only in (None, "mixtures") else []
     rows += small_map_rows(args) if args.only in (None, "small-maps") else []
     rows += cluster_rows(args) if args.only in (None, "cluster") else []
-    for kind in kinds if args.only not in ("startup", "dense-nmf", "mixtures", "small-maps", "cluster") else ():
+    rows += empty_channel_rows(args) if args.only in (None, "empty-channels") else []
+    for kind in kinds if args.only not in ("startup", "dense-nmf", "mixtures", "small-maps", "cluster",
+                                           "empty-channels") else ():
         rows += run_kind(argparse.Namespace(**{**vars(args), "kind": kind}))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
@@ -385,6 +392,61 @@ def small_map_rows(args) -> list[dict]:
                              "emscale_s": a.get("seconds"), "peer": name, "peer_s": r.get("seconds"),
                              "ratio": r["seconds"] / a["seconds"] if "seconds" in r and "seconds" in a else None,
                              "accuracy": line.split(" | ", 1)[1]})
+    return rows
+
+
+def _empty_channel_maps():
+    """(label, Signal): maps whose counts sit in a few channels, most channels holding none: the Velox example EDS
+    map of ``shared/data/real`` (128 x 128 x 4096, 11 093 counts, 11 091 of them in the masked strobe peak; skipped
+    where the file is not there) and a synthetic map of three lines, 8 channels each, in 2048."""
+    import zipfile
+
+    import emscale as em
+    from groundtruth import counts_signal
+
+    zp = Path(os.environ.get("EMSCALE_REAL_DATA", harness.REPO.parent / "shared" / "data" / "real"))
+    zp = zp / "velox_EELS_EDS.zip"
+    if zp.exists():
+        with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(zp) as z:
+            z.extractall(tmp)
+            for f in Path(tmp).glob("*.emd"):
+                for s in em.load(f):
+                    if s.title == "EDS (UltraX2, spectrum image)":
+                        yield "Velox EDS map 128x128x4096, 2 counts outside the strobe", s
+    else:
+        print(f"(Velox EDS map skipped: {zp} not found)")
+    rng = np.random.default_rng(0)
+    live = np.concatenate([np.arange(c - 4, c + 4) for c in (300, 900, 1500)])
+    spectra = rng.gamma(2.0, 1.0, (3, live.size))
+    x = np.zeros((64 * 64, 2048), dtype=np.uint16)
+    x[:, live] = rng.poisson(20 * rng.dirichlet(np.ones(3), 64 * 64) @ (spectra / spectra.sum(1, keepdims=True)))
+    energy = {"name": "Energy", "scale": 0.01, "offset": 0.0, "units": "keV"}
+    yield "64x64x2048, 20 counts/pixel in 24 channels", counts_signal(x.reshape(64, 64, 2048), energy, "EDS_SEM")
+
+
+def empty_channel_rows(args) -> list[dict]:
+    """``em.decompose(s)`` (PCA, the whole scree) on maps whose counts sit in a few channels, where the Gram matrix
+    is mostly zero rows (:func:`emscale.decomposition._gram.eigh_scree` solves only the others), against HyperSpy's
+    ``decomposition(normalize_poissonian_noise=True)`` on the same map, each in fresh processes."""
+    rows = []
+    print(f"# PCA, defaults, maps with counts in a few channels (issue 17); load {os.getloadavg()[0]:.1f}")
+    for label, s in _empty_channel_maps():
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp)
+            np.save(path / "data.npy", np.asarray(s.data))
+            (path / "signal.json").write_text(json.dumps({"axes": [a.to_dict() for a in s.axes],
+                                                          "signal_type": s.signal_type}))
+            a = child("em_default", path, 8, args.repeat)
+            b = {} if args.skip_peers else child("hs_full", path, 8)
+        line = f"{label:56s} | emscale {a.get('seconds', float('nan')):.2f} s, rank {a.get('rank')}"
+        if "seconds" in b:
+            line += f" | HyperSpy {b['seconds']:.2f} s | ratio {b['seconds'] / a['seconds']:.1f}x"
+        elif b:
+            line += f" | HyperSpy failed: {b.get('error')}"
+        print(line, flush=True)
+        rows.append({"operation": "PCA, defaults, counts in a few channels", "size": label,
+                     "emscale_s": a.get("seconds"), "peer": "hyperspy" if b else None, "peer_s": b.get("seconds"),
+                     "ratio": b["seconds"] / a["seconds"] if "seconds" in b and "seconds" in a else None})
     return rows
 
 

@@ -11,6 +11,7 @@ import emscale as em
 from emscale.decomposition import _gram, _jit, _matrix
 from emscale.decomposition._matrix import DataMatrix
 from emscale.engine import InlineExecutor, ThreadExecutor, passes
+from emscale.engine.blas import one_blas_thread
 from emscale.engine.jit import numba_usable
 from groundtruth import three_peak_counts
 
@@ -129,6 +130,67 @@ def test_eigh_scree_equals_numpy(k):
     np.testing.assert_allclose(np.abs(np.sum(v * ref_v[:, :k], axis=0)), 1.0, atol=1e-10)
     np.testing.assert_allclose(c @ v, v * w[:k], atol=1e-9 * ref_w[0])
     assert _gram.top_eigenvalue(c) == pytest.approx(ref_w[0], rel=1e-12)
+
+
+def test_eigh_scree_gives_the_solver_only_the_rows_that_hold_values(monkeypatch):
+    """Zero rows and columns (channels with no count), where they are most of the matrix, are left out of the
+    eigensolver and come back as eigenvalues 0 with their unit vectors; a matrix with none or fewer takes the route it
+    took before, bit for bit."""
+    rng = np.random.default_rng(5)
+    a = np.zeros((400, 300))
+    live = np.sort(rng.choice(300, 70, replace=False))
+    a[:, live] = rng.standard_normal((400, 70)) * np.linspace(30, 1, 70)
+    c = a.T @ a
+    sizes = []
+    solve = _gram._eigh_scree
+    monkeypatch.setattr(_gram, "_eigh_scree", lambda m, k: sizes.append(m.shape) or solve(m, k))
+    w, v = _gram.eigh_scree(c, 80)  # more vectors than the live rows: 10 dead rows' unit vectors follow
+    assert sizes == [(70, 70)]
+    ref = np.linalg.eigvalsh(c)[::-1]
+    np.testing.assert_allclose(w[:70], ref[:70], rtol=1e-12)
+    assert w.shape == (300,) and np.all(w[70:] == 0.0)
+    np.testing.assert_allclose(v.T @ v, np.eye(80), atol=1e-12)
+    np.testing.assert_allclose(c @ v, v * w[:80], atol=1e-9 * w[0])
+    dead = np.setdiff1d(np.arange(300), live)
+    assert np.array_equal(np.argmax(v[:, 70:], axis=0), dead[:10]) and np.all(v[live, 70:] == 0.0)
+    for empty in (0, 140):  # none, or fewer than half: the whole matrix, the bits of before
+        full = rng.standard_normal((400, 300))
+        full[:, :empty] = 0.0
+        sizes.clear()
+        w2, v2 = _gram.eigh_scree(full.T @ full, 5)
+        with one_blas_thread():
+            w3, v3 = solve(full.T @ full, 5)
+        assert sizes == [(300, 300)] and np.array_equal(w2, w3) and np.array_equal(v2, v3)
+
+
+def test_counts_in_a_few_channels_size_the_scree_solver_and_agree_with_the_whole_gram(monkeypatch):
+    """The Velox example map (4066 channels, 2 with a count) ran a 4066-wide eigensolver (16 s loaded): a cube whose
+    counts sit in 24 of 512 channels hands it 24 x 24, and its scree and factors are those of the whole Gram matrix
+    (the route before: its zero rows in) to 1e-12."""
+    rng = np.random.default_rng(3)
+    live = np.concatenate([np.arange(c - 4, c + 4) for c in (100, 250, 400)])  # three lines of 8 channels
+    shape = np.exp(-0.5 * ((np.arange(8) - 3.5) / 2.0) ** 2)
+    spectra = np.zeros((3, 24))
+    for i in range(3):  # each phase: its own line strong, the others weak
+        spectra[i] = np.concatenate([shape * (1.0 if j == i else 0.2) for j in range(3)])
+    ab = rng.dirichlet(np.ones(3), 32 * 32)
+    x = np.zeros((32 * 32, 512), dtype=np.uint16)
+    x[:, live] = rng.poisson(200 * ab @ (spectra / spectra.sum(1, keepdims=True)))
+    s = em.Signal(x.reshape(32, 32, 512))
+    sizes = []
+    solve = _gram._eigh_scree
+    monkeypatch.setattr(_gram, "_eigh_scree", lambda m, k: sizes.append(m.shape[0]) or solve(m, k))
+    d = em.decompose(s, seed=0)
+    assert d.info["solver"] == "gram" and max(sizes) <= 24
+    monkeypatch.setattr(_gram, "_empty_rows", lambda c: None)  # the whole Gram matrix, as before
+    sizes.clear()
+    ref = em.decompose(s, seed=0)
+    assert max(sizes) == 512
+    lam, ref_lam = d.eigenvalues, ref.eigenvalues
+    assert np.count_nonzero(lam) == 24 and np.all(lam[24:] == 0.0) and np.all(np.abs(ref_lam[24:]) < 1e-12)
+    np.testing.assert_allclose(lam[:24], ref_lam[:24], rtol=1e-12)
+    f, ref_f = np.asarray(d.factors_array)[:, :20], np.asarray(ref.factors_array)[:, :20]
+    np.testing.assert_allclose(f, ref_f, rtol=0, atol=1e-12 * np.abs(ref_f).max())
 
 
 @needs_numba
