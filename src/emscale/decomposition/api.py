@@ -19,6 +19,7 @@ from ._method import Context, Method, configured, method_class, option_as_run, o
 from .energy_shift import CHANCE_TAIL, SHIFT_SHARE, chance_share, chance_tail, shift_note, shift_share
 from .held_groups import refit_on_held_groups
 from .hot_channels import SPIKE_RATIO, find_hot_channels
+from .lone_groups import regrown_lone_groups
 from .map_groups import map_shows_pure_regions, pure_pixels_refused, refit_on_map_groups
 from .rank import MIN_CHANNEL_COUNTS, MIN_RANK_CHANNELS, elbow, estimate_rank, rank_channels, suggest_binning
 from .regions import MIN_PIXELS, PixelLayout
@@ -283,6 +284,8 @@ def decompose(
     if meth.uses_pure_pixels:
         sigma = vca.noise_level(pca_result.trace, pca_result.eigenvalues, k, dm.n_pixels, dm.n_channels)
         idx, groups = vca.pure_pixel_groups(pca_result.scores[:, :k], k, sigma, seed=seed)
+        # a lone vertex pixel pushed past its phase's cloud by its noise (issue 17): regrown where its counts agree
+        groups = regrown_lone_groups(dm, pca_result.scores[:, :k], idx, groups, sigma)
         info["endmember_pixels"] = np.asarray(idx)
     mean_spec = None if dm.mean is None else dm.expand_channels(dm.mean * dm.root_bh)
     mean_scale = None if dm.mean is None else dm.expand_pixels(dm.root_ag)
