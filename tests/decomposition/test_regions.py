@@ -3,13 +3,7 @@
 import numpy as np
 import pytest
 
-from emscale.decomposition.regions import (
-    MIN_PIXELS,
-    PixelLayout,
-    block_structure,
-    neighbour_correlation,
-    region_shapes,
-)
+from emscale.decomposition.regions import MIN_PIXELS, PixelLayout, neighbour_correlation, region_shapes
 
 
 def _factorisation(share: np.ndarray, rng, counts: float = 400.0):
@@ -200,20 +194,3 @@ def test_a_line_scan_not_measured_at_every_pixel_has_no_groups_found_along_it():
     ctx = SimpleNamespace(dm=SimpleNamespace(keep_pixels=kept, nav_shape=(256,), n_pixels_total=256),
                           scores=scores[kept], k=2, seed=0)
     assert groups_on_the_map(ctx, 1.0) == (None, None, "the line scan is not measured at every pixel")
-
-
-def test_blocks_show_regions_that_single_pixels_noise_hides_from_their_neighbours():
-    """Two halves holding 45 and 55 % of a component at 5 counts/pixel: the single pixels' shares hardly correlate
-    with their neighbours' (0.04: noise), the 4 x 4 blocks' do (0.33); shares drawn pixel by pixel stay unlike in
-    blocks too."""
-    rng = np.random.default_rng(0)
-    shape = (64, 64)
-    halves = np.zeros(shape)
-    halves[:, 32:] = 1.0
-    w, h = _factorisation(0.45 + 0.1 * halves, rng, counts=5.0)
-    share = w[:, 1] * h[1].sum() / (w @ h).sum(axis=1).clip(1e-300)
-    assert neighbour_correlation(share, _layout(shape)) < 0.05
-    assert block_structure(w, h, _layout(shape)) > 0.3
-    w, h = _factorisation(rng.random(shape), rng, counts=5.0)
-    assert abs(block_structure(w, h, _layout(shape))) < 0.15
-    assert np.isnan(block_structure(w[::2], h, PixelLayout(shape, np.arange(0, 4096, 2))))

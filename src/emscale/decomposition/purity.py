@@ -75,15 +75,7 @@ from __future__ import annotations
 import numpy as np
 
 from .metrics import spectral_angles
-from .regions import (
-    DOMAIN_LEVEL,
-    MAX_LINE_NOISE,
-    MIN_LINE_PLATEAU,
-    MIN_PIXELS,
-    block_structure,
-    line_plateaus,
-    region_shapes,
-)
+from .regions import DOMAIN_LEVEL, MAX_LINE_NOISE, MIN_LINE_PLATEAU, MIN_PIXELS, line_plateaus, region_shapes
 
 MAX_CONDITION = 1e8  # a rotation this ill-conditioned means two groups sit on the same vertex: leave W, H alone
 EVIDENCE_PIXELS = 4096  # pixels sampled (evenly spaced) for the evidence
@@ -211,26 +203,6 @@ MIN_STRUCTURE = 0.05
 # (19.7-28.9 %), is now refused too and keeps the solver's own: median 3.0-3.3 degrees from the truth against
 # 3.9-4.2 at 200 counts/pixel, 2.3-2.5 against 2.5-2.7 at 500, but 1.5-1.9 against 1.1-1.2 at 2000 (MCR, NMF)
 MAX_AT_VERTICES = 0.45
-# ... or where, the shares no more alike between neighbours, more than MAX_BETWEEN of the single pixels hold no
-# component at BETWEEN_SHARE of their counts or more (noisy_vertices, between_vertices: the loadings as the callers
-# clip them). At 10-20 counts/pixel Poisson noise puts 60-190 % (summed over the components) of a Dirichlet(1)
-# mixture's pixels at a vertex, over MAX_AT_VERTICES, and the pixel end was taken: MCR 50.1 / 76.0 / 39.2 / 60.3
-# degrees from the truth at the worst (four phases, 20 counts/pixel, seeds 0-3), its own 8.9 / 78.4 / 10.1 / 8.8
-# (2026-12-07, issue 17, 64 x 64 x 512 EDS, 3-4 phases). 25-96 % of such pixels stay between the vertices, where
-# pure pixels drawn without neighbours alike (checkerboards of 2-3 phases, 3-4 phases drawn at random, EDS) read
-# 0.1-10 % at 20 counts/pixel, 0 at 200 and 2000. Four MCR fits of those mixtures read 2-14 % and keep the pixel end,
-# 80-88 degrees from the truth, their own 76-88. Known limitation: pure pixels without neighbours alike whose phases
-# lie so close that noise alone spreads their shares that far would be refused too (none measured)
-BETWEEN_SHARE = 0.7
-MAX_BETWEEN = 0.15
-# ... judged only where blocks of STRUCTURE_BLOCK x STRUCTURE_BLOCK pixels are no more alike than single ones
-# (.regions.block_structure under MIN_BLOCK_STRUCTURE). Pure regions whose phases lie a few degrees apart read many
-# pixels between their vertices by noise alone, and their single pixels hide the structure from their neighbours:
-# EELS grains at 20 counts/pixel (22-24 % between, neighbour correlation 0.02; refused, NMF went 12.1 -> 40.0
-# degrees from the truth), oxide columns at 50-200 counts/pixel (25-48 %, 0.01-0.04). Their 4 x 4 blocks read 0.22-
-# 0.51, the maps drawn pixel by pixel (Dirichlet mixtures, checkerboards, pure pixels at random) -0.50-0.09
-STRUCTURE_BLOCK = 4
-MIN_BLOCK_STRUCTURE = 0.15
 # a pure-pixel vertex that more than this share of the pixels lie beyond, by more than their noise, bounds no region
 # of the data (channel_end, .regions): measured at most 10 % where the pure pixels are right (60 EDS and EELS scenes
 # with pure pixels, the demo's sample at ten seeds), 14-37 % on most mixtures where the rotation was wrong and
@@ -891,9 +863,8 @@ def channel_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout=None,
     too where a map of :data:`.regions.MIN_PIXELS` or more is mixed at every pixel: no component's share is alike
     between neighbouring pixels
     (:attr:`.regions.RegionShape.structure` under :data:`MIN_STRUCTURE`) and few pixels reach a vertex (their
-    :attr:`.regions.RegionShape.at_vertex` summed under :data:`MAX_AT_VERTICES`, or, where their noise puts many
-    there, more than :data:`MAX_BETWEEN` stay between the vertices: :func:`noisy_vertices`); the solver's own is
-    kept there, the spectra's end not tried. Else, on
+    :attr:`.regions.RegionShape.at_vertex` summed under :data:`MAX_AT_VERTICES`); the solver's own is kept there,
+    the spectra's end not tried. Else, on
     EDS data only, the spectra's end is tried (:func:`pure_channel_rotation`); where both ends pass, they are
     weighed (:func:`settle_ends`).
 
@@ -930,9 +901,6 @@ def channel_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout=None,
         # measured on 64 x 64 maps; on the real Velox EELS maps (16 x 20) real shares read -0.02-0.01 and their
         # pure pixels (0.0-0.6 % outside) were refused: a map too small to weigh regions (judgeable) is not judged
         mixed = mixed and layout.judgeable
-        between = None if mixed else noisy_vertices(w, h, pixel_end, layout, shapes[alike].structure)
-        if between is not None:
-            regions |= {"between_fraction": round(between, 4), "max_between": MAX_BETWEEN}
         said = None
         if shapes[far].beyond > MAX_BEYOND:
             said = (f"pure pixels refused: {100 * shapes[far].beyond:.0f} % of the pixels lie beyond pure-pixel "
@@ -944,16 +912,12 @@ def channel_end(w: np.ndarray, h: np.ndarray, pixel_end, eds: bool, layout=None,
                     f"{100 * shapes[flat].plateau:.0f} % reach 90 % of it, under {100 * MIN_PLATEAU:.0f} %), and "
                     f"{100 * shapes[far].beyond:.1f} % of the pixels lie beyond group {far}'s vertex by more than "
                     "their noise: the most extreme mixtures of a map mixed everywhere")
-        elif mixed or (between is not None and between > MAX_BETWEEN):
-            unlike = (f"pure pixels refused: the shares vary from pixel to pixel with no spatial structure (a pixel's "
-                      f"share correlates with its neighbours' at most {shapes[alike].structure:.2f}, under "
-                      f"{MIN_STRUCTURE:.2f}), and ")
-            said = (f"{unlike}{100 * at_vertex:.1f} % of the pixels reach 90 % of a group's vertex "
+        elif mixed:
+            said = (f"pure pixels refused: the shares vary from pixel to pixel with no spatial structure (a pixel's "
+                    f"share correlates with its neighbours' at most {shapes[alike].structure:.2f}, under "
+                    f"{MIN_STRUCTURE:.2f}), and {100 * at_vertex:.1f} % of the pixels reach 90 % of a group's vertex "
                     f"(under {100 * MAX_AT_VERTICES:.0f} %): a map mixed at every pixel, whose groups are its most "
-                    "extreme mixtures") if mixed else (
-                    f"{unlike}{100 * between:.1f} % of the pixels hold no component at {100 * BETWEEN_SHARE:.0f} % of "
-                    f"their counts (over {100 * MAX_BETWEEN:.0f} %): a map mixed at every pixel, whose pixels at a "
-                    "vertex are put there by their noise")
+                    "extreme mixtures")
             # the solver's own, not the spectra's end: on these maps (Dirichlet mixtures, EDS) the spectra's end went
             # further from the truth than the solver's own (MCR median 1.7 -> 5.7 degrees, max 3.5 -> 7.2 on one)
             return {"pure_channel_rotation": False, "pure_channel_reason": ("not tried: the map is mixed at every "
@@ -1113,31 +1077,6 @@ def mixed_pixel_by_pixel(shapes: dict) -> tuple[bool, int, float]:
     alike = max(shapes, key=lambda c: np.nan_to_num(shapes[c].structure, nan=1.0))
     at_vertex = sum(x.at_vertex for x in shapes.values())
     return bool(shapes[alike].structure < MIN_STRUCTURE and at_vertex < MAX_AT_VERTICES), alike, at_vertex
-
-
-def noisy_vertices(w: np.ndarray, h: np.ndarray, pixel_end, layout, structure: float) -> float | None:
-    """Where a map's pixels are at a vertex by their noise: :func:`between_vertices` of the pixel end, judged where
-    no component's shares are alike between neighbouring pixels (``structure``, the most alike's, under
-    :data:`MIN_STRUCTURE`) nor between neighbouring blocks of :data:`STRUCTURE_BLOCK` pixels across
-    (:func:`.regions.block_structure` under :data:`MIN_BLOCK_STRUCTURE`) on a map of :data:`.regions.MIN_PIXELS`
-    or more; else None (not judged)."""
-    if not (layout.judgeable and structure < MIN_STRUCTURE):
-        return None
-    if not block_structure(unclipped_loadings(w, h, pixel_end), pixel_end[1], layout, STRUCTURE_BLOCK) \
-            < MIN_BLOCK_STRUCTURE:
-        return None
-    return between_vertices(pixel_end)
-
-
-def between_vertices(pixel_end) -> float:
-    """The fraction of the pixels whose largest share of their counts in the pixel end ``(W M^-1, M H)`` (data units,
-    its loadings as the callers hold them) is under :data:`BETWEEN_SHARE`: pixels between the vertices. Pure pixels
-    sit at a vertex up to their noise; a map mixed pixel by pixel keeps pixels between them however many its noise
-    pushes to a vertex (:data:`MAX_BETWEEN`)."""
-    w, h = pixel_end
-    counts = np.asarray(w, dtype=np.float64) * np.maximum(h, 0.0).sum(axis=1)[None, :]
-    top = counts.max(axis=1) / np.maximum(counts.sum(axis=1), 1e-300)
-    return float(np.count_nonzero(top < BETWEEN_SHARE) / len(top))
 
 
 def shown_on_map(w: np.ndarray, h: np.ndarray, refused, layout, evidence: dict) -> dict | None:

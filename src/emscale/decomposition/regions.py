@@ -251,26 +251,6 @@ def _single_pixels(share: np.ndarray, layout: PixelLayout) -> tuple[float, float
     return neighbour_correlation(share, layout), float(np.count_nonzero(share >= PLATEAU_LEVEL) / len(share))
 
 
-def block_structure(w: np.ndarray, h: np.ndarray, layout: PixelLayout, size: int = 4) -> float:
-    """The most alike component's :func:`neighbour_correlation` of its shares (``w``, ``h`` as :func:`region_shapes`)
-    averaged over blocks of ``size`` x ``size`` pixels of the scan's two fastest axes: regions whose structure the
-    single pixels' noise hides from their neighbours (phases a few degrees apart at few counts/pixel) show it once
-    blocks average the noise away; a map drawn pixel by pixel stays unlike. NaN on a sparse scan or a map under two
-    blocks across."""
-    n = int(np.prod(layout.nav_shape, dtype=np.int64))
-    nav = tuple(layout.nav_shape)
-    if len(layout.flat) != n or len(nav) < 2 or min(nav[-2:]) < 2 * size:
-        return float("nan")
-    ny, nx = nav[-2] // size * size, nav[-1] // size * size
-    share = _shares(w, h)
-    best = float("-inf")
-    for column in share.T:
-        grid = column.reshape(nav)[..., :ny, :nx]
-        blocks = grid.reshape(*nav[:-2], ny // size, size, nx // size, size).mean(axis=(-3, -1))
-        best = max(best, neighbour_correlation(blocks.reshape(-1), PixelLayout(blocks.shape, np.arange(blocks.size))))
-    return best
-
-
 def _shares(w: np.ndarray, h: np.ndarray) -> np.ndarray:
     """(pixels, k): each component's share of each pixel's counts in the factorisation ``w h`` (data units; the
     spectra's negative values left out of their totals, the loadings' kept: a pixel beyond a vertex reads above 1)."""
