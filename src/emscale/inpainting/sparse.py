@@ -61,7 +61,7 @@ from ..core.errors import check_count, check_flag, check_seed, is_number
 from ..core.smoothing import normalised_convolution
 from ._checks import check_image_and_mask, standardise
 from .baselines import nearest
-from .biharmonic import biharmonic_operator, symmetric_biharmonic
+from .biharmonic import symmetric_biharmonic
 from .columns import CONTRASTS, column_fill
 from .gaps import choose_interpolation, choose_on_runs, far_pixels, interpolate, periodic_scan, run_scan
 from .transforms import block_dct_threshold, fourier_threshold
@@ -353,30 +353,6 @@ MIN_HIDDEN_PIXELS = 200
 # cases; mean +0.19 / +0.33 / +0.32 dB at 16 / 24 / 32 pixels (up to +7.9, down to -4.3 where the pooled choice moved
 # to a worse candidate), -0.05 dB at 48 pixels (only its 10 % masks change); 0.20-0.27 -> 0.35-0.46 s a reconstruction
 MAX_FOLDS = 10
-# The hold-out's "sequential" rule (holdout="sequential", where biharmonic is a candidate): the grid of priors and
-# thresholds is searched on the first SEARCH_FOLDS folds only (more where those hide fewer than SEARCH_HIDDEN pixels,
-# at most n_folds), and only its pick is reconstructed on the folds after them, one solve a fold, until the pick's
-# difference from biharmonic is STOP_SE standard errors from zero (from MIN_STOP_FOLDS folds) or every measured pixel
-# has been hidden once; the prior is kept where that difference's mean plus PRIOR_SE standard errors is at most
-# zero. The pooled rule set the best of ~50 candidates, scored on the very folds that chose it, against biharmonic;
-# the sequential one scores its pick on folds that did not choose it. Replayed 2026-12-07 on the captured per-fold
-# errors of 176 cases (11 images -- six natural, three real HAADF, a smooth field and a lattice -- at 64 and 128
-# pixels, 5-30 %, two masks; /tmp/cs65) against "pooled": cases more than 0.1 dB below biharmonic 22 -> 2 (worst
-# -3.31 -> -1.19 dB; a real HAADF projection at 128 pixels, 5 %, -3.31 -> 0), mean gain over biharmonic: real HAADF
-# +0.55 -> +0.55 dB (64 pixels), +1.50 -> +1.66 (128), natural +0.58 -> +0.69, +0.45 -> +0.55, the smooth field and
-# the lattice +5.53 -> +5.31 (64: the two folds pick a threshold one step larger on the smooth field at 10-20 %,
-# 0.9-1.7 dB of its +8 to +10) and +6.26 -> +6.26 (128); 6.4 folds on average, 58 % of the pooled rule's solver work
-# at 64 pixels and 113 % at 128, where the pooled rule makes 1-3 folds. One search fold (32 % and 86 % of the work)
-# lost 0.25 dB more on the smooth field and lattice at 64 pixels; three, or the pooled rule's own folds, bought
-# +0.1-0.2 dB there for 1.3-2.3 x the work; stopping at 2 standard errors left 2 more cases below biharmonic. On a
-# 40-pixel lattice at 10 % (14 pixels a fold) two search folds chose as one fold does (18.97-21.03 dB over six seeds),
-# the five of SEARCH_HIDDEN as the pooled ten (20.43-21.12)
-SEARCH_FOLDS = 2
-SEARCH_HIDDEN = 80
-MIN_STOP_FOLDS = 3
-STOP_SE = 3.0
-PRIOR_SE = 1.5
-HOLDOUTS = ("sequential", "pooled")
 
 
 def hold_out(mask, seed=0, fold=0, minimum=MIN_HOLDOUT_PIXELS):
@@ -426,9 +402,6 @@ def choose_prior(
     residuals=RESIDUAL_CANDIDATES,
     columns=COLUMN_CANDIDATES,
     interpolation=False,
-    holdout="pooled",
-    folds=None,
-    evidence=None,
 ):
     """(prior, lam_min, columns, residual shrink) of the candidate that best predicts a seeded hold-out of the
     measured pixels (pooled over :func:`n_folds` disjoint folds).
@@ -443,54 +416,22 @@ def choose_prior(
     ``{(prior, lam_min, columns, shrink): held-out MSE}``, empty where :func:`hold_out` makes none: then each
     single candidate given is kept, and otherwise the last prior, :data:`FALLBACK_LAM_MIN`, no column refit and no
     residual are returned. ``interpolation``: biharmonic interpolation of the folds is scored as well, under the key
-    ``(INTERPOLATION, None, False, None)``; where it wins that tuple is returned. ``holdout`` (with
-    ``interpolation``): ``"pooled"`` compares biharmonic with the best prior on the pooled folds; ``"sequential"``
-    chooses the prior on :data:`SEARCH_FOLDS` folds and decides against biharmonic on more
-    (:func:`prior_or_plain`), the table then holding the grid's errors on its folds and biharmonic's on all it
-    was scored on, and ``evidence`` (a dict, where given) what :func:`prior_or_plain` found. ``folds``: at most
-    this many folds (None: :func:`n_folds`)."""
+    ``(INTERPOLATION, None, False, None)``; where it wins that tuple is returned."""
     least = pooled_minimum(interpolation)
-    n = n_folds(mask, least)
-    sequential = interpolation and holdout == "sequential"
-    if sequential:
-        n = min(n, search_folds(mask))
-    if folds is not None:
-        n = min(n, folds)
-    splits = [hold_out(mask, seed, k, least) for k in range(n)]
+    splits = [hold_out(mask, seed, k, least) for k in range(n_folds(mask, least))]
     if not splits:
         return (priors[-1], _only(lam_mins, FALLBACK_LAM_MIN), _only(columns, False), _only(residuals, None)), {}
     crop = splits[0][0]
     yc = y[crop]
-    scores, errors = _grid(yc, [(fit, hide) for _, fit, hide in splits], priors, lam_mins, n_iter, residuals, columns)
-    best = min(scores, key=lambda k: (scores[k], str(k)))
-    if sequential:
-        best, found = prior_or_plain(y, mask, seed, best, errors[best], n_iter)
-        scores[_PLAIN] = found[INTERPOLATION]
-        if evidence is not None:
-            evidence.update(found)
-    elif interpolation:
-        # the folds' interpolation solved in the symmetric mode (:mod:`.biharmonic`: the same values to 1e-9, half
-        # the time); the image itself, where it wins, is interpolated by scikit-image
-        sse = sum(float(np.sum((symmetric_biharmonic(np.where(fit, yc, 0.0), fit).flat[hide] - yc.flat[hide]) ** 2))
-                  for _, fit, hide in splits)
-        scores[_PLAIN] = sse / sum(len(hide) for _, _, hide in splits)
-        if scores[_PLAIN] < scores[best]:  # strictly: on a tie (a constant image) the prior runs as it did
-            best = _PLAIN
-    return best, scores
-
-
-def _grid(yc, folds, priors, lam_mins, n_iter, residuals, columns):
-    """The candidates' held-out errors on the folds ``[(fit, hide)]`` of the crop ``yc``: ``{key: pooled MSE}`` and
-    ``{key: [SSE of each fold]}``, the thresholds searched locally (:func:`choose_prior`)."""
-    folds = [(fit, hide, np.where(fit, yc, 0.0)) for fit, hide in folds]
+    folds = [(fit, hide, np.where(fit, yc, 0.0)) for _, fit, hide in splits]
     # the folds run as one stack through the solver (one transform call a stack, not a fold: small images are
     # many short calls), the same bits as one at a time
     fits = np.stack([fit for fit, _, _ in folds])
     starts = np.stack([smooth_fill(yfit, fit) for fit, _, yfit in folds])
-    scores, errors = {}, {}
+    scores = {}
 
     def score(prior, lam) -> float:
-        sse, seen, each = {}, {}, {}
+        sse, seen = {}, {}
         xs = fista_inpaint(yc, fits, starts, prior=prior, lam_min=lam, n_iter=n_iter)
         for x, (fit, hide, yfit) in zip(xs, folds, strict=True):
             for col in columns:
@@ -501,15 +442,12 @@ def _grid(yc, folds, priors, lam_mins, n_iter, residuals, columns):
                 for shrink in residuals:
                     xr = _with_residual(yfit, fit, xc, shrink, misfit)
                     key = (prior, lam, col, shrink)
-                    err = float(np.sum((xr.flat[hide] - yc.flat[hide]) ** 2))
-                    sse[key] = sse.get(key, 0.0) + err
+                    sse[key] = sse.get(key, 0.0) + float(np.sum((xr.flat[hide] - yc.flat[hide]) ** 2))
                     seen[key] = seen.get(key, 0) + len(hide)
-                    each.setdefault(key, []).append(err)
         # pooled over the folds; a column refit that found no lattice in some fold is not scored at all
         total = sum(len(hide) for _, hide, _ in folds)
         mine = {k: v / total for k, v in sse.items() if seen[k] == total}
         scores.update(mine)
-        errors.update({k: each[k] for k in mine})
         return min(mine.values(), default=np.inf)
 
     for prior in priors:
@@ -524,66 +462,16 @@ def _grid(yc, folds, priors, lam_mins, n_iter, residuals, columns):
             if not todo:
                 break
             tried.update({i: score(prior, lam_mins[i]) for i in todo})
-    return scores, errors
-
-
-def search_folds(mask) -> int:
-    """The folds the ``"sequential"`` rule searches its grid on: :data:`SEARCH_FOLDS`, or as many as hide
-    :data:`SEARCH_HIDDEN` pixels where that takes more (capped by :func:`n_folds` in :func:`choose_prior`)."""
-    n = int(np.count_nonzero(mask[_holdout_crop(mask)]))
-    return max(SEARCH_FOLDS, -(-SEARCH_HIDDEN // _fold_size(max(n, 1))))
-
-
-def all_folds(mask, minimum: int = MIN_POOLED_PIXELS) -> int:
-    """How many disjoint folds the measured pixels of the hold-out's window make: every one hidden once
-    (:data:`MAX_FOLDS` at most); 0 under ``minimum``."""
-    n = int(np.count_nonzero(mask[_holdout_crop(mask)]))
-    return 0 if n < minimum else min(MAX_FOLDS, n // _fold_size(n))
-
-
-def prior_or_plain(y, mask, seed, chosen, searched, n_iter):
-    """(``chosen`` or biharmonic's key, evidence): the hold-out's ``"sequential"`` rule; the evidence holds the
-    folds made, the pooled held-out MSE of the prior and of biharmonic on them, and the standard error of their
-    difference's mean (standardised values).
-
-    ``chosen`` was picked on the first folds, whose SSEs it made are ``searched``; it is reconstructed on the
-    folds after them too, one at a time (one solve a fold, not the grid's), and each fold's difference of mean
-    squared errors (the prior's less biharmonic's) is taken. From :data:`MIN_STOP_FOLDS` folds on, and once the
-    searched ones are all in, the folds stop once their mean is :data:`STOP_SE` standard errors from zero (a clear
-    case), else all of :func:`all_folds` are made; the prior is kept where the mean plus :data:`PRIOR_SE`
-    standard errors is at most zero (a tie keeps it, as ``"pooled"`` does: a constant image)."""
-    crop = _holdout_crop(mask)
-    yc = y[crop]
-    prior, lam, col, shrink = chosen
-    operator = biharmonic_operator(yc.shape)  # built once; each fold's biharmonic system is a slice of it
-    diffs, prior_sse, plain_sse, hidden = [], 0.0, 0.0, 0
-    for k in range(all_folds(mask)):
-        _, fit, hide = hold_out(mask, seed, k, MIN_POOLED_PIXELS)
-        yfit = np.where(fit, yc, 0.0)
-        if k < len(searched):
-            err = searched[k]
-        else:
-            x = fista_inpaint(yc, fit, smooth_fill(yfit, fit), prior=prior, lam_min=lam, n_iter=n_iter)
-            xr = _with_residual(yfit, fit, _with_columns(yfit, fit, x, col)[0], shrink)
-            err = float(np.sum((xr.flat[hide] - yc.flat[hide]) ** 2))
-        plain = float(np.sum((symmetric_biharmonic(yfit, fit, operator).flat[hide] - yc.flat[hide]) ** 2))
-        diffs.append((err - plain) / len(hide))
-        prior_sse += err
-        plain_sse += plain
-        hidden += len(hide)
-        if len(diffs) >= max(MIN_STOP_FOLDS, len(searched)):  # the searched folds' errors are all taken
-            mean, se = _mean_se(diffs)
-            if abs(mean) > STOP_SE * se:
-                break
-    mean, se = _mean_se(diffs)
-    found = {"folds": len(diffs), "prior": prior_sse / hidden, INTERPOLATION: plain_sse / hidden, "se": se}
-    return (chosen if mean + PRIOR_SE * se <= 0.0 else _PLAIN), found
-
-
-def _mean_se(values) -> tuple[float, float]:
-    """Mean and standard error of the folds' differences (infinite for one fold)."""
-    v = np.asarray(values, dtype=np.float64)
-    return float(v.mean()), (float(v.std(ddof=1)) / math.sqrt(len(v)) if len(v) > 1 else np.inf)
+    best = min(scores, key=lambda k: (scores[k], str(k)))
+    if interpolation:
+        # the folds' interpolation solved in the symmetric mode (:mod:`.biharmonic`: the same values to 1e-9, half
+        # the time); the image itself, where it wins, is interpolated by scikit-image
+        sse = sum(float(np.sum((symmetric_biharmonic(yfit, fit).flat[hide] - yc.flat[hide]) ** 2))
+                  for fit, hide, yfit in folds)
+        scores[_PLAIN] = sse / sum(len(hide) for _, hide, _ in folds)
+        if scores[_PLAIN] < scores[best]:  # strictly: on a tie (a constant image) the prior runs as it did
+            best = _PLAIN
+    return best, scores
 
 
 def _check_prior(prior) -> None:
@@ -615,11 +503,6 @@ def _check_far_gaps(far_gaps) -> None:
         raise ValueError(f"far_gaps must be 'auto', True or False, got {far_gaps!r}")
 
 
-def _check_holdout(holdout) -> None:
-    if holdout not in HOLDOUTS:
-        raise ValueError(f"holdout must be one of {', '.join(map(repr, HOLDOUTS))}, got {holdout!r}")
-
-
 def _check_n_iter(n_iter) -> None:
     # 0 returned the smooth start (18.9 dB against 27.0 on a lattice at 20 %) and said the hold-out chose it
     if isinstance(n_iter, str) and n_iter == "auto":
@@ -636,7 +519,6 @@ OPTION_CHECKS = {
     "residual": _check_residual,
     "columns": _check_columns,
     "far_gaps": _check_far_gaps,
-    "holdout": _check_holdout,
 }
 
 
@@ -657,7 +539,6 @@ def sparse(
     residual: float | str | None = "auto",
     columns: bool | str = "auto",
     far_gaps: bool | str = "auto",
-    holdout: str = "sequential",
     return_choice: bool = False,
 ):
     """Compressed-sensing reconstruction of a sparsely scanned image under a sparsity prior.
@@ -691,11 +572,6 @@ def sparse(
         hold-out on hidden discs as wide as those gaps finds it predicts better than the prior, and for a
         line-hopping scan the blend of the prior and interpolation that predicts hidden whole runs best (the
         prior's share in ``far_gaps_evidence["prior_share"]``); True interpolates there always, False never.
-    holdout : how the hold-out decides between the prior and biharmonic interpolation where both are candidates:
-        ``"sequential"`` (the prior chosen on two folds, then set against biharmonic on folds added one at a time
-        until the difference is clear or every measured pixel was hidden once; :func:`prior_or_plain`) or
-        ``"pooled"`` (the best prior against biharmonic on the folds of :func:`n_folds`, the rule before
-        2026-12-07).
     return_choice : also return ``{"prior", "lam_min", "n_iter", "columns", "residual", "chosen_by", "folds",
         "far_gaps"}``:
         what ran, who chose it (``"hold-out"``, ``"caller"``, or the defaults where too few pixels are measured to
@@ -704,8 +580,7 @@ def sparse(
         ``"off"``; their evidence in ``"far_gaps_evidence"``). An interpolated image keeps its measured values
         whatever ``keep_measured`` says (a blended one, in the interpolation's share). Where interpolation was a
         candidate, ``"held_out_mse"`` gives the pooled held-out error of the best prior and of biharmonic
-        interpolation (standardised values; ``"sequential"``: on the folds that decided, with the standard error of
-        their difference, ``"se"``, and ``"folds"`` is the number of those folds).
+        interpolation (standardised values).
 
     Returns
     -------
@@ -720,7 +595,7 @@ def sparse(
     img, m = check_image_and_mask(image, mask)
     check_seed(seed)
     check_options(prior=prior, lam_min=lam_min, n_iter=n_iter, keep_measured=keep_measured, residual=residual,
-                  columns=columns, far_gaps=far_gaps, holdout=holdout)
+                  columns=columns, far_gaps=far_gaps)
     columns, far_gaps = (bool(v) if isinstance(v, np.bool_) else v for v in (columns, far_gaps))
     if columns is True:
         columns = "bright"
@@ -733,7 +608,6 @@ def sparse(
     held_out_mse = None
     if held_out:
         with_interpolation = prior == "auto" and m.size <= INTERPOLATION_MAX_PIXELS
-        evidence = {}
         (prior, lam_min, columns, residual), scores = choose_prior(
             y,
             m,
@@ -744,18 +618,12 @@ def sparse(
             residuals=RESIDUAL_CANDIDATES if residual == "auto" else (residual,),
             columns=COLUMN_CANDIDATES if columns == "auto" else (columns,),
             interpolation=with_interpolation,
-            holdout=holdout,
-            evidence=evidence,
         )
         chosen_by = "hold-out" if scores else too_few_to_pool(with_interpolation)
-        folds = evidence.pop("folds") if evidence else n_folds(m, pooled_minimum(with_interpolation))
+        folds = n_folds(m, pooled_minimum(with_interpolation))
         if auto_iter and scores and prior != INTERPOLATION:
-            # "sequential": on the folds the grid was searched on, whose errors ``scores`` holds
-            searched = search_folds(m) if evidence else None
-            n_iter = _converged_if_exact(y, m, seed, (prior, lam_min, columns, residual), scores, n_iter, searched)
-        if evidence:
-            held_out_mse = evidence
-        elif with_interpolation and scores:
+            n_iter = _converged_if_exact(y, m, seed, (prior, lam_min, columns, residual), scores, n_iter)
+        if with_interpolation and scores:
             held_out_mse = {"prior": min(v for k, v in scores.items() if k[0] != INTERPOLATION),
                             INTERPOLATION: scores[_PLAIN]}
     if prior == INTERPOLATION:  # the plain method predicted the hidden pixels better than every prior
@@ -800,16 +668,15 @@ def sparse(
     return out, choice
 
 
-def _converged_if_exact(y, m, seed, chosen, scores, n_iter, folds=None) -> int:
+def _converged_if_exact(y, m, seed, chosen, scores, n_iter) -> int:
     """:data:`ITERATIONS_AT_TENTH` iterations in place of fewer (``n_iter``, :func:`iterations` of a scan above
     10 %) where the hold-out finds the longer run predicts the hidden pixels :data:`CONVERGED_GAIN` times better
-    with the chosen settings: an image its prior holds exactly, which the shorter run leaves short of convergence.
-    ``folds``: on at most this many folds, those ``scores`` were made on (None: :func:`n_folds`)."""
+    with the chosen settings: an image its prior holds exactly, which the shorter run leaves short of convergence."""
     if n_iter >= ITERATIONS_AT_TENTH:
         return n_iter
     prior, lam_min, columns, residual = chosen
     _, longer = choose_prior(y, m, seed, (prior,), (lam_min,), n_iter=ITERATIONS_AT_TENTH, residuals=(residual,),
-                             columns=(columns,), folds=folds)
+                             columns=(columns,))
     converged = longer.get(chosen, np.inf)
     return ITERATIONS_AT_TENTH if converged < CONVERGED_GAIN * scores[chosen] else n_iter
 
