@@ -326,25 +326,31 @@ def mixture_rows(args) -> list[dict]:
     return rows
 
 
-def _small_maps():
-    """(label, Signal, true spectra or None): the Velox EELS maps of ``shared/data/real`` (16 x 20 x 2048, dense
-    counts; skipped where the file is not there) and synthetic maps of the same regime (below ~4 x 10^6 values)."""
+def _velox_signals(wanted, what: str):
+    """The signals of the Velox example (``shared/data/real/velox_EELS_EDS.zip``, or ``$EMSCALE_REAL_DATA``) whose
+    title ``wanted`` accepts; none, said, where the file is not there."""
     import zipfile
 
     import emscale as em
-    from groundtruth import mixed_scene
 
     zp = Path(os.environ.get("EMSCALE_REAL_DATA", harness.REPO.parent / "shared" / "data" / "real"))
     zp = zp / "velox_EELS_EDS.zip"
-    if zp.exists():
-        with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(zp) as z:
-            z.extractall(tmp)
-            for f in Path(tmp).glob("*.emd"):
-                for s in em.load(f):
-                    if s.title.startswith("EELS ("):
-                        yield f"Velox {s.title}, 16x20x2048", s, None
-    else:
-        print(f"(Velox EELS maps skipped: {zp} not found)")
+    if not zp.exists():
+        print(f"({what} skipped: {zp} not found)")
+        return
+    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(zp) as z:
+        z.extractall(tmp)
+        for f in Path(tmp).glob("*.emd"):
+            yield from (s for s in em.load(f) if wanted(s.title))
+
+
+def _small_maps():
+    """(label, Signal, true spectra or None): the Velox EELS maps of ``shared/data/real`` (16 x 20 x 2048, dense
+    counts; skipped where the file is not there) and synthetic maps of the same regime (below ~4 x 10^6 values)."""
+    from groundtruth import mixed_scene
+
+    for s in _velox_signals(lambda title: title.startswith("EELS ("), "Velox EELS maps"):
+        yield f"Velox {s.title}, 16x20x2048", s, None
     for label, shape, kind, counts, seed in (("EELS line scan 1x64x1024", (1, 64), "eels", 2000, 4),
                                              ("EDS blobs 64x64x1024", (64, 64), "eds", 200, 1)):
         s, truth = mixed_scene(rank=3, kind=kind, layout="blobs", shape=shape, n_channels=1024, counts=counts,
@@ -399,22 +405,10 @@ def _empty_channel_maps():
     """(label, Signal): maps whose counts sit in a few channels, most channels holding none: the Velox example EDS
     map of ``shared/data/real`` (128 x 128 x 4096, 11 093 counts, 11 091 of them in the masked strobe peak; skipped
     where the file is not there) and a synthetic map of three lines, 8 channels each, in 2048."""
-    import zipfile
-
-    import emscale as em
     from groundtruth import counts_signal
 
-    zp = Path(os.environ.get("EMSCALE_REAL_DATA", harness.REPO.parent / "shared" / "data" / "real"))
-    zp = zp / "velox_EELS_EDS.zip"
-    if zp.exists():
-        with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(zp) as z:
-            z.extractall(tmp)
-            for f in Path(tmp).glob("*.emd"):
-                for s in em.load(f):
-                    if s.title == "EDS (UltraX2, spectrum image)":
-                        yield "Velox EDS map 128x128x4096, 2 counts outside the strobe", s
-    else:
-        print(f"(Velox EDS map skipped: {zp} not found)")
+    for s in _velox_signals(lambda title: title == "EDS (UltraX2, spectrum image)", "Velox EDS map"):
+        yield "Velox EDS map 128x128x4096, 2 counts outside the strobe", s
     rng = np.random.default_rng(0)
     live = np.concatenate([np.arange(c - 4, c + 4) for c in (300, 900, 1500)])
     spectra = rng.gamma(2.0, 1.0, (3, live.size))
