@@ -44,8 +44,6 @@ def regrown_lone_groups(dm, scores: np.ndarray, idx: np.ndarray, groups, noise: 
     group tested), not the groups' PCA model: on the grains of seed 1 that model put a pure Mo pixel at 24.1, over
     the bound, the summed counts at 1.5 (the true Mo spectrum: 7.6); in channels of nearly no counts the model's
     relative error is large."""
-    from scipy.stats import chi2
-
     k = len(groups)
     # a lone pixel of fewer counts than a group needs to place a vertex (vca.MIN_GROUP_COUNTS, said as a faint group)
     # holds too few to tell the phases apart: sparse EDS cubes at 20 counts/pixel (seed 2: a pixel of 17 counts, ratio
@@ -54,9 +52,12 @@ def regrown_lone_groups(dm, scores: np.ndarray, idx: np.ndarray, groups, noise: 
     small = [j for j in small if float(dm.root_ag[idx[j]]) ** 2 >= vca.MIN_GROUP_COUNTS]
     if not small or k < 2 or dm.row_scale is None or dm.mean is not None:
         return groups
+    # scipy.special, not scipy.stats (chi2.isf, the same numbers): that import alone took 2 s of a first decompose
+    from scipy.special import chdtri
+
     y, proj, radius = vca._noise_radii(scores, k, noise, width)
     wt = proj**2
-    bound = float(chi2.isf(CHANCE / len(scores), k - 1))
+    bound = float(chdtri(k - 1, CHANCE / len(scores)))
     reach = radius * (vca.MODE_WIDTH / width)  # the noise radii the cluster test reads
     out = list(groups)
     for j in small:
