@@ -162,11 +162,10 @@ def _together(geom: ParallelGeometry, runs, backend: str) -> Projector | None:
     full = Projector(geom, backend)
     if full.backend != "numba":  # the numpy projector loops over slices: nothing shared
         return None
-    cos_, sin_, rows, centre = full._args
     for _, _, a_train, a_test, _, test, train in runs:
         for a, idx in ((a_train, train), (a_test, test)):
-            c, s, r, cu = a._args
-            if not (np.array_equal(c, cos_[idx]) and np.array_equal(s, sin_[idx]) and np.array_equal(r, rows[idx])
-                    and cu == centre):
+            g = a.geometry  # what a projector's kernels read of it (cast to float64 there: equal here, equal there)
+            if not (np.array_equal(g.cos_, geom.cos_[idx]) and np.array_equal(g.sin_, geom.sin_[idx])
+                    and np.array_equal(g.rows, geom.rows[idx]) and g.det_centre == geom.det_centre):
                 return None
     return full
