@@ -268,6 +268,16 @@ MIXTURE_CUBES = (("EDS blobs", "blobs", 3, 200.0), ("EDS blobs", "blobs", 2, 200
                  ("EDS lines over a continuum of a fifth", "continuum-19", 3, 500.0))
 
 
+def _write_signal(path: Path, s, spectra=None) -> None:
+    """The files a child case reads (:func:`run_case`): the data, its axes and signal type, and the true spectra
+    where known."""
+    np.save(path / "data.npy", np.asarray(s.data))
+    if spectra is not None:
+        np.save(path / "spectra.npy", spectra)
+    (path / "signal.json").write_text(json.dumps({"axes": [a.to_dict() for a in s.axes],
+                                                  "signal_type": s.signal_type}))
+
+
 def mixture_rows(args) -> list[dict]:
     """NMF with every default against HyperSpy's NMF (scikit-learn's Frobenius ``cd``) on EDS scenes where no
     pixel of some phase is pure: the median angle to the true spectra (issue 17: never worse than the
@@ -304,10 +314,7 @@ def mixture_rows(args) -> list[dict]:
             floor = float(np.median(separation_floor(s, truth)))
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp)
-            np.save(path / "data.npy", np.asarray(s.data))
-            np.save(path / "spectra.npy", spectra)
-            (path / "signal.json").write_text(json.dumps({"axes": [a.to_dict() for a in s.axes],
-                                                          "signal_type": s.signal_type}))
+            _write_signal(path, s, spectra)
             a = child("em_nmf_default", path, rank, args.repeat)
             b = {} if args.skip_peers else child("hs_nmf", path, rank)
         size = f"{label} rank {rank}, {counts:g} counts/pixel"
@@ -370,11 +377,7 @@ def small_map_rows(args) -> list[dict]:
     for label, s, spectra in _small_maps():
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp)
-            np.save(path / "data.npy", np.asarray(s.data))
-            if spectra is not None:
-                np.save(path / "spectra.npy", spectra)
-            (path / "signal.json").write_text(json.dumps({"axes": [a.to_dict() for a in s.axes],
-                                                          "signal_type": s.signal_type}))
+            _write_signal(path, s, spectra)
             (path / "warm").touch()  # emscale's children time a second call too
             a = child("em_nmf_default", path, 3, args.repeat)
             plain = child("em_nmf_plain", path, 3, args.repeat)
@@ -427,9 +430,7 @@ def empty_channel_rows(args) -> list[dict]:
     for label, s in _empty_channel_maps():
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp)
-            np.save(path / "data.npy", np.asarray(s.data))
-            (path / "signal.json").write_text(json.dumps({"axes": [a.to_dict() for a in s.axes],
-                                                          "signal_type": s.signal_type}))
+            _write_signal(path, s)
             a = child("em_default", path, 8, args.repeat)
             b = {} if args.skip_peers else child("hs_full", path, 8)
         line = f"{label:56s} | emscale {a.get('seconds', float('nan')):.2f} s, rank {a.get('rank')}"
