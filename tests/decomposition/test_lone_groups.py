@@ -83,3 +83,23 @@ def test_the_lone_pixel_statistic_is_small_for_its_own_spectrum_and_large_for_an
     other = [lone_pixel_statistic(rng.poisson(200 * spectra[2]).astype(float), spectra, 1) for _ in range(10)]
     assert 1.0 < np.mean(own) < 3.5 and max(own) < 15.0, own
     assert min(other) > 50.0, other
+
+
+def test_lone_groups_reads_only_public_names_of_vca_and_they_say_what_they_return():
+    """lone_groups read four private helpers of vca (_noise_radii, _centre, _first_duplicate, _noise_explains):
+    they are vca's public names now, each with a docstring whose first line is its API-page summary."""
+    import ast
+    import inspect
+
+    from emscale.decomposition import lone_groups, vca
+
+    tree = ast.parse(inspect.getsource(lone_groups))
+    read = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+            and n.value.id == "vca"}
+    assert {"noise_radii", "group_centre", "first_duplicate", "noise_explains"} <= read
+    assert not [name for name in read if name.startswith("_")], sorted(read)
+    for name in ("noise_radii", "group_centre", "first_duplicate", "noise_explains"):
+        doc = inspect.getdoc(getattr(vca, name))
+        assert doc and doc.splitlines()[1] == "", f"vca.{name}: no one-line summary"
+    groups = [np.array([1, 2, 3, 4]), np.array([7, 8]), np.array([3, 4, 5])]  # 2 of 3 shared with the first
+    assert vca.first_duplicate(groups) == 2 and vca.first_duplicate(groups[:2]) is None

@@ -55,13 +55,13 @@ def regrown_lone_groups(dm, scores: np.ndarray, idx: np.ndarray, groups, noise: 
     # scipy.special, not scipy.stats (chi2.isf, the same numbers): that import alone took 2 s of a first decompose
     from scipy.special import chdtri
 
-    y, proj, radius = vca._noise_radii(scores, k, noise, width)
+    y, proj, radius = vca.noise_radii(scores, k, noise, width)
     wt = proj**2
     bound = float(chdtri(k - 1, CHANCE / len(scores)))
     reach = radius * (vca.MODE_WIDTH / width)  # the noise radii the cluster test reads
     out = list(groups)
     for j in small:
-        centres = np.stack([vca._centre(y, wt, g) for c, g in enumerate(out) if c != j])
+        centres = np.stack([vca.group_centre(y, wt, g) for c, g in enumerate(out) if c != j])
         d = np.sqrt(np.einsum("ij,ij->i", y - y[idx[j]], y - y[idx[j]])) / radius
         d[out[j]] = np.inf
         d[proj <= 1e-300] = np.inf  # a pixel without counts has no position
@@ -70,7 +70,7 @@ def regrown_lone_groups(dm, scores: np.ndarray, idx: np.ndarray, groups, noise: 
         start = np.array([int(np.argmin(d))])
         grown = vca.vertex_neighbourhoods(scores, start, noise, width=width, k=k, rivals=centres)[0]
         trial = out[:j] + [grown] + out[j + 1 :]
-        if len(grown) < MIN_GROUP_PIXELS or vca._first_duplicate(trial) is not None:
+        if len(grown) < MIN_GROUP_PIXELS or vca.first_duplicate(trial) is not None:
             continue
         if not _a_cluster(y, reach, wt, trial, j):
             continue
@@ -81,16 +81,16 @@ def regrown_lone_groups(dm, scores: np.ndarray, idx: np.ndarray, groups, noise: 
 
 
 def _a_cluster(y: np.ndarray, reach: np.ndarray, wt: np.ndarray, groups, j: int) -> bool:
-    """Whether the pixels outward of group ``j``'s centre are those of a cluster there (:func:`.vca._noise_explains`,
+    """Whether the pixels outward of group ``j``'s centre are those of a cluster there (:func:`.vca.noise_explains`,
     the test that holds a group at its vertex's outer mode): a mixture's most extreme pixels go on outward. A rank-4
     EELS mixture without pure pixels (2000 counts/pixel, seed 6): its lone vertex pixel's counts are one of the
     group grown from its neighbour (likelihood ratio 3.7: at that dose the extreme mixtures do not tell apart), but
     180 pixels, 88 % of that group's size, lie beyond it, and with it grown MCR went 7.6 -> 15.4 degrees from the
     truth (test_purity). The grains' grown groups: none (the MoS2 of seed 0, the Mo of seed 1)."""
-    centres = np.stack([vca._centre(y, wt, g) for g in groups])
+    centres = np.stack([vca.group_centre(y, wt, g) for g in groups])
     inward = np.delete(centres, j, axis=0).mean(axis=0) - centres[j]
     inward /= max(float(np.linalg.norm(inward)), 1e-300)
-    return vca._noise_explains(y, reach, centres[j], inward, len(groups[j]), len(groups))
+    return vca.noise_explains(y, reach, centres[j], inward, len(groups[j]), len(groups))
 
 
 def summed_spectra(dm, groups) -> np.ndarray:

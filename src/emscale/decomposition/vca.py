@@ -59,9 +59,13 @@ def _projected(scores: np.ndarray, k: int) -> np.ndarray:
     return z / proj[:, None]
 
 
-def _centre(y: np.ndarray, wt: np.ndarray, nb: np.ndarray) -> np.ndarray:
-    """The inverse-variance weighted mean position of pixels ``nb``; their plain mean when none of them holds a
-    count (weight 0: a pixel without counts has no position in the subspace, e.g. 98 % of an aborted map)."""
+def group_centre(y: np.ndarray, wt: np.ndarray, nb: np.ndarray) -> np.ndarray:
+    """The inverse-variance weighted mean position of the pixels ``nb``.
+
+    ``y``: the pixels' projected positions and ``wt`` their inverse noise variances (:func:`noise_radii`'s
+    projections, squared). The plain mean where none of the pixels holds a count (weight 0: a pixel without counts
+    has no position in the subspace, e.g. 98 % of an aborted map).
+    """
     total = wt[nb].sum()
     return (wt[nb, None] * y[nb]).sum(axis=0) / total if total > 0 else y[nb].mean(axis=0)
 
@@ -94,7 +98,7 @@ def vertex_neighbourhoods(
     """
     idx = np.asarray(idx, dtype=np.int64)
     k = len(idx) if k is None else k  # the dimension (the number of endmembers), when growing fewer vertices
-    y, proj, radius = _noise_radii(scores, k, noise, width)
+    y, proj, radius = noise_radii(scores, k, noise, width)
     n = y.shape[0]
     wt = proj**2  # inverse noise variance of y
     # a pixel without counts (vacuum, a hole) has no position: its radius is infinite, and it joined every group up
@@ -108,7 +112,7 @@ def vertex_neighbourhoods(
         nb = np.array([idx[c]])
         if held is not None:
             nb, inward, allowed = held
-            start = centre = _centre(y, wt, nb)
+            start = centre = group_centre(y, wt, nb)
         for _ in range(n_shift + 1):
             d = np.sqrt(np.einsum("ij,ij->i", y - centre, y - centre)) / radius
             d[unplaced] = np.inf
@@ -123,7 +127,7 @@ def vertex_neighbourhoods(
             if np.array_equal(new, nb):
                 break
             nb = new
-            centre = _centre(y, wt, nb)
+            centre = group_centre(y, wt, nb)
             if held is not None:
                 centre = centre - max(float((centre - start) @ inward) - allowed, 0.0) * inward
         out.append(nb)
@@ -155,7 +159,7 @@ def held_at_outer_modes(scores: np.ndarray, idx: np.ndarray, groups, noise: floa
     more and the group's centre lies farther inside it (towards the other groups' centres) than the mode's own
     reach (its pixels' mean noise radius at :data:`MODE_WIDTH`: a narrow shift from the most extreme pixel may stop
     that far out on a region of pure pixels alone), and the pixels outward of the mode are those of a cluster there
-    (:func:`_noise_explains`; a mixture's most extreme pixels are not), the group is grown again from the mode,
+    (:func:`noise_explains`; a mixture's most extreme pixels are not), the group is grown again from the mode,
     ``width`` radii wide, its centre never farther inside than :data:`INWARD_SIGMAS` standard errors of the mode's
     centre (the same CL: 38-73 % pure). Elsewhere the group stays as it was. The driver fits again with these
     groups only where the first groups' evidence allows (:mod:`.held_groups`).
@@ -163,19 +167,19 @@ def held_at_outer_modes(scores: np.ndarray, idx: np.ndarray, groups, noise: floa
     k = len(groups)
     if k < 2:
         return groups
-    y, proj, reach = _noise_radii(scores, k, noise, MODE_WIDTH)
+    y, proj, reach = noise_radii(scores, k, noise, MODE_WIDTH)
     wt = proj**2
-    centres = np.stack([_centre(y, wt, g) for g in groups])
+    centres = np.stack([group_centre(y, wt, g) for g in groups])
     out = list(groups)
     for c in range(k):
         mode = vertex_neighbourhoods(scores, idx[c : c + 1], noise, width=MODE_WIDTH, k=k)[0]
         total = float(wt[mode].sum())
         if len(mode) < MODE_PIXELS or total <= 0:
             continue
-        start = _centre(y, wt, mode)
+        start = group_centre(y, wt, mode)
         inward = np.delete(centres, c, axis=0).mean(axis=0) - start
         inward /= max(float(np.linalg.norm(inward)), 1e-300)
-        if (centres[c] - start) @ inward > float(np.mean(reach[mode])) and _noise_explains(y, reach, start, inward,
+        if (centres[c] - start) @ inward > float(np.mean(reach[mode])) and noise_explains(y, reach, start, inward,
                                                                                            len(mode), k):
             allowed = INWARD_SIGMAS * max(float(noise), 1e-300) / np.sqrt(total)
             out[c] = vertex_neighbourhoods(scores, idx[c : c + 1], noise, width=width, k=k,
@@ -183,12 +187,14 @@ def held_at_outer_modes(scores: np.ndarray, idx: np.ndarray, groups, noise: floa
     return out
 
 
-def _noise_explains(y: np.ndarray, reach: np.ndarray, start: np.ndarray, inward: np.ndarray, n_mode: int,
+def noise_explains(y: np.ndarray, reach: np.ndarray, start: np.ndarray, inward: np.ndarray, n_mode: int,
                     k: int) -> bool:
-    """Whether the pixels outward of a mode's centre ``start`` are those of a cluster there: of the pixels within a
-    noise radius of the line through it along ``inward``, at most :data:`MAX_OUTER_TAIL` of the mode's ``n_mode``
-    lie more than :data:`TAIL_SIGMAS` standard deviations of their noise outward. ``reach``: the pixels'
-    :data:`MODE_WIDTH` noise radii."""
+    """Whether the pixels outward of a mode's centre are those of a cluster there, not a mixture's extreme pixels.
+
+    Of the pixels within a noise radius of the line through ``start`` along ``inward``, at most
+    :data:`MAX_OUTER_TAIL` of the mode's ``n_mode`` lie more than :data:`TAIL_SIGMAS` standard deviations of their
+    noise outward. ``reach``: the pixels' :data:`MODE_WIDTH` noise radii.
+    """
     sd = reach / (MODE_WIDTH * np.sqrt(max(k - 1, 1)))  # one direction's noise of each pixel's position
     along = (y - start) @ inward
     across = np.linalg.norm((y - start) - np.outer(along, inward), axis=1)
@@ -232,16 +238,16 @@ def pure_pixel_groups(scores: np.ndarray, k: int, noise: float, seed: int = 0, w
     denoised vertices, discounted by each pixel's noise radius so that a faint noisy pixel does not win), grown
     the same way but never onto pixels nearer to another group's centre. Repeated until the groups are distinct
     (at most k times)."""
-    y, proj, radius = _noise_radii(scores, k, noise, width)
+    y, proj, radius = noise_radii(scores, k, noise, width)
     wt = proj**2
     idx = vca_indices(scores, k, seed=seed)
     groups = vertex_neighbourhoods(scores, idx, noise, width=width)
     for _ in range(k):
-        dup = _first_duplicate(groups)
+        dup = first_duplicate(groups)
         if dup is None:
             break
         others = [g for j, g in enumerate(groups) if j != dup]
-        centres = np.stack([_centre(y, wt, g) for g in others])
+        centres = np.stack([group_centre(y, wt, g) for g in others])
         d = _distance_to_affine_hull(y, centres) - 1.5 * radius
         idx[dup] = int(np.argmax(d))
         groups[dup] = vertex_neighbourhoods(scores, idx[dup : dup + 1], noise, width=width, k=k, rivals=centres)[0]
@@ -255,23 +261,32 @@ def share_at_vertices(scores: np.ndarray, groups, noise: float, width: float = 1
     ``width^2 (k - 1)``: 0.87, 0.89, 0.92 for k = 2, 3, 4); where the phases mix, about the groups' own share.
     Pixels without a position (no counts: vacuum, a hole) count neither way."""
     k = len(groups)
-    y, proj, radius = _noise_radii(scores, k, noise, width)
+    y, proj, radius = noise_radii(scores, k, noise, width)
     near = np.zeros(len(y), dtype=bool)
     for g in groups:
-        near |= np.linalg.norm(y - _centre(y, proj**2, g), axis=1) <= radius
+        near |= np.linalg.norm(y - group_centre(y, proj**2, g), axis=1) <= radius
     placed = proj > 1e-300
     return float(near[placed].mean()) if placed.any() else 0.0
 
 
-def _noise_radii(scores: np.ndarray, k: int, noise: float, width: float):
-    """``(projected positions, |projections on the mean score|, width noise radii per pixel)``: the noise of a
-    position ``z / (z . u)`` is ``noise * sqrt(k - 1) / |z . u|`` (:func:`vertex_neighbourhoods`)."""
+def noise_radii(scores: np.ndarray, k: int, noise: float, width: float):
+    """Each pixel's projected position, its projection on the mean score and its noise radius.
+
+    Returns ``(y, proj, radius)``: the positions ``y = z / (z . u)`` of the scores ``z`` (their first ``k``) on
+    the plane ``y . u = 1`` (``u`` the mean score), the projections ``proj = |z . u|``, and ``width`` times the
+    noise of each position, ``noise * sqrt(k - 1) / |z . u|`` (:func:`vertex_neighbourhoods`).
+    """
     z = scores[:, :k]
     proj = np.maximum(np.abs(z @ z.mean(axis=0)), 1e-300)
     return _projected(scores, k), proj, width * max(float(noise), 1e-300) * np.sqrt(max(k - 1, 1)) / proj
 
 
-def _first_duplicate(groups) -> int | None:
+def first_duplicate(groups) -> int | None:
+    """The first group that shares more than half of its pixels with an earlier group, or None.
+
+    ``groups``: pixel index arrays, each without repeats. The overlap is counted against the smaller of the two
+    groups; the index returned is the later group's, the one :func:`pure_pixel_groups` grows again elsewhere.
+    """
     for b in range(len(groups)):
         for a in range(b):
             shared = np.intersect1d(groups[a], groups[b], assume_unique=True).size
