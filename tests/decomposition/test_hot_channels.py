@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from emscale import derive
+from emscale.core.signal import Signal
 from emscale.decomposition import decompose
 from emscale.decomposition.hot_channels import find_hot_channels
 from groundtruth import make_cube, spectral_angles
@@ -92,3 +93,34 @@ def test_hot_channel_rules():
     few = rng.poisson(0.01, (4, 4, 64))
     few[..., 10] = 5  # 80 counts, below MIN_COUNTS: too few to tell
     assert find_hot_channels(*_sums(few)).size == 0
+
+
+def test_a_kept_strobe_peak_in_one_channel_is_not_taken_for_a_hot_channel():
+    """mask_zero_peak=False on an EDS map whose strobe peak is one channel (40 eV channels, 0 keV in channel 5):
+    that channel counts at a steady rate in every pixel, and the hot-channel search left it out, NaN in every
+    factor, against the user's word. Kept now, finite; a hot channel above 0.1 keV is still left out."""
+    rng = np.random.default_rng(0)
+    e = np.arange(256) * 0.04 - 0.2
+    spectra = np.stack([np.exp(-0.5 * ((e - c) / 0.06) ** 2) for c in (1.49, 1.74, 6.4)]) + 0.02
+    data = rng.poisson(300 * rng.dirichlet([0.3] * 3, size=(24, 24)) @ (spectra / spectra.sum(1, keepdims=True)))
+    data[..., 5] += rng.poisson(60.0, size=(24, 24))  # the strobe peak
+    axes = [{"navigate": True, "name": "y"}, {"navigate": True, "name": "x"},
+            {"navigate": False, "name": "Energy", "units": "keV", "offset": -0.2, "scale": 0.04}]
+    s = Signal(data.astype(np.uint16), axes=axes, signal_type="EDS_TEM")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the pure-channel note of NMF
+        default = decompose(s, "nmf", n_components=3, seed=0)
+    assert default.params["zero_peak_channels"] == 8 and (default.factors_array[:8] == 0).all()
+    for hot in (None, True):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the pure-channel note of NMF
+            warnings.filterwarnings("error", message=".*hot detector channel")
+            d = decompose(s, "nmf", n_components=3, seed=0, mask_zero_peak=False, mask_hot_channels=hot)
+        assert d.params["hot_channels"] == [] and d.params["zero_peak_channels"] == 0
+        assert np.isfinite(d.factors_array).all()
+        np.testing.assert_allclose(d.factors_array[5], [0.1703, 0.1677, 0.1709], atol=2e-4)  # shared by all three
+    data[..., 200] += rng.poisson(20.0, size=(24, 24))  # a hot channel at 7.8 keV
+    with pytest.warns(UserWarning, match=r"channel\(s\) 200 \(7.8 keV\) count in every pixel"):
+        d = decompose(derive(s, data.astype(np.uint16), s.axes), "nmf", n_components=3, seed=0,
+                      mask_zero_peak=False)
+    assert d.params["hot_channels"] == [200] and np.isfinite(np.delete(d.factors_array, 200, axis=0)).all()

@@ -163,10 +163,14 @@ def decompose(
         "EDS", or none set, an EDS detector's axis (:func:`.spectrum_kind.eds_kind`; ``info["eds"]`` and
         ``info["eds_reason"]`` say which) and a peak there (:func:`.spectrum_kind.strobe_peak_shown`,
         ``info["zero_peak_reason"]``); ``params["zero_peak_channels"]`` records how many were masked.
-        Those channels are 0 in the factors (not modelled; a user's ``signal_mask`` gives NaN).
+        Those channels are 0 in the factors (not modelled; a user's ``signal_mask`` gives NaN). ``False`` keeps
+        them: the peak is separated with the sample's lines (HyperSpy's default), most often as a component of
+        its own or a share of each, and is never taken for a hot channel (a strobe peak in one channel counts at a
+        steady rate in every pixel, as a hot channel does); the factors are finite there.
     mask_hot_channels : leave out hot detector channels (:mod:`.hot_channels`: one channel that counts in every
         pixel at a steady rate, at least ten times each neighbour in the map's total), with a warning that names
-        them. ``None``: on for Poisson-weighted data with one signal axis; ``params["hot_channels"]`` lists the
+        them; on EDS data with ``mask_zero_peak=False``, none below 0.1 keV (the strobe peak, kept as asked).
+        ``None``: on for Poisson-weighted data with one signal axis; ``params["hot_channels"]`` lists the
         channels left out (NaN in the factors, as a ``signal_mask`` leaves them). The single-pass solver, which
         reads the data once, can only warn.
     executor, progress : passed to every pass (:func:`emscale.engine.run_pass`).
@@ -211,7 +215,7 @@ def decompose(
         # advice of no use to a method that refuses the data anyway (the same data reach _check_values unchanged)
         _refuse_negative(meth, dm.sums)
     poisson, poisson_note = _resolve_poisson(s, dm, poisson, auto_poisson, solver)
-    hot = _hot_channels(s, dm, poisson, mask_hot_channels, solver)
+    hot = _hot_channels(s, dm, poisson, mask_hot_channels, solver, _kept_zero_peak(s, mask_zero_peak, eds))
     if hot.size and solver != "single_pass":  # read again without them: every sum and sketch must leave them out
         signal_mask = _excluding(s, signal_mask, hot)
         dm = _data_matrix(s, n_components, navigation_mask, signal_mask, executor, progress)[0]
@@ -382,15 +386,30 @@ def _zero_peak_mask(s: Signal, signal_mask, mask_zero_peak: bool | None, eds: bo
     return user | low, (extra if extra.any() else None)
 
 
-def _hot_channels(s: Signal, dm: DataMatrix, poisson: bool, mask: bool | None, solver: str):
+def _kept_zero_peak(s: Signal, mask_zero_peak: bool | None, eds: bool) -> np.ndarray | None:
+    """The flat mask of the EDS zero-peak channels a user keeps (``mask_zero_peak=False`` on EDS data), which the
+    hot-channel search must leave alone; None elsewhere."""
+    if mask_zero_peak is not False or not eds or s.sig_ndim != 1:
+        return None
+    low = zero_peak_channels(s.sig_axes[0])
+    return None if low is None else low.reshape(-1)
+
+
+def _hot_channels(s: Signal, dm: DataMatrix, poisson: bool, mask: bool | None, solver: str,
+                  kept: np.ndarray | None = None):
     """The flat indices of the hot channels to leave out (:mod:`.hot_channels`), said in a warning; none unless
-    asked for or, by default, for Poisson-weighted data with one signal axis."""
+    asked for or, by default, for Poisson-weighted data with one signal axis. ``kept``: channels never called hot
+    (:func:`_kept_zero_peak`)."""
     if mask is False or (mask is None and not (poisson and s.sig_ndim == 1)):
         return np.zeros(0, dtype=np.int64)
     if s.sig_ndim != 1:
         raise ValueError(f"mask_hot_channels=True needs one signal axis; {s!r} has {s.sig_ndim}")
     st = dm.sums
     hot = find_hot_channels(st.col_sums, st.col_sq, dm.n_pixels, dm.keep_channels)
+    if kept is not None:
+        # a strobe peak in one channel counts at a steady rate in every pixel, as a hot channel does: kept as
+        # asked, not left out as NaN in every factor
+        hot = hot[~kept[hot]]
     if hot.size:
         ax = s.sig_axes[0]
         where = ", ".join(f"{int(i)} ({float(ax.values[i]):.4g} {ax.units})".replace(" )", ")") for i in hot[:8])
