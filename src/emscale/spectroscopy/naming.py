@@ -17,12 +17,15 @@ less than a channel apart are one candidate -- where a peak sits on the channel 
 the lighter element: a light element's K or L line is the commoner in a sample than a heavy one's L or M line, which
 would come with harder lines of its own.
 
-**EELS.** Edges are steps, so the onsets are the peaks of the smoothed derivative ``f'(E)`` (a Gaussian
-derivative, sigma ~1 eV) that are positive and at least :data:`EELS_DOMINANT` of the largest; each is matched to
-the K, L2,3 and M4,5 edges (:func:`.eels.edges`, ``combine=True``) within ``2 eV + 4 %`` of the energy (chemical
-shifts: Si L2,3 moves by +6 eV in SiO2, tabulated O K sits 11 eV above its onset in oxides), with the same
-ratio rule. Derivative peaks within ``12 eV + 5 %`` above a stronger one are its near-edge fine structure and
-are not matched, nor are weaker ones whose own ``12 eV + 5 %`` would hold a stronger one (two onsets that close
+**EELS.** Edges are steps, so the onsets are the peaks of the smoothed derivative ``f'(E)`` (a Gaussian derivative,
+sigma ~1 eV) that are positive and at least :data:`EELS_DOMINANT` of the largest; each is matched to the K, L2,3 and
+M4,5 edges (:func:`.eels.edges`, ``combine=True``) within ``2 eV + 4 %`` of the energy (chemical shifts: Si L2,3
+moves by +6 eV in SiO2, tabulated O K sits 11 eV above its onset in oxides), with the same ratio rule, except that a
+K edge of B to F (:data:`COMMON_EDGES`) within :data:`CHEMICAL_SHIFT_EV` of the peak names it: the onset fits it as
+well as any nearer edge, and the light elements' K edges are in nearly every sample, where a heavy element's M4,5
+there is rare (the real EELS_SI.dm4's O K, its derivative peak at 528 eV, was named 'Sb M4,5': Sb M5 528.2 eV, O K
+532 eV in the tables). Derivative peaks within ``12 eV + 5 %`` above a stronger one are its near-edge fine structure
+and are not matched, nor are weaker ones whose own ``12 eV + 5 %`` would hold a stronger one (two onsets that close
 are one edge and its structure: the strongest marks the edge). The peaks are weighed strongest first. A rise that
 does not persist (a detector's spike of a few channels, which comes back) or that is the one-channel step between
 the halves of a whole detector's channels (channel ``n/2``; their offsets differ from pixel to pixel) is no edge.
@@ -58,6 +61,12 @@ MIN_OVERVOLTAGE = 1.5
 MAX_WIDTH = 2.0  # an EDS peak wider than this many detector FWHM is not a line
 FINE_STRUCTURE_EV = 12.0  # derivative peaks this close above an edge onset are its near-edge structure
 RATIO = 3.0  # the nearest candidate must be this many times closer than the next to be unambiguous
+# An EELS onset moves this far with the compound (O K rises at 526-530 eV in the real EELS_SI.dm4's oxide, 532 in the
+# tables; Si L2,3 +6 eV in SiO2): within it the nearer of two edges is no evidence
+CHEMICAL_SHIFT_EV = 6.0
+# ... and these edges name a peak they fit that well: the K edges of B-F, in nearly every sample (carbon films,
+# oxides, nitrides), against the heavy elements' M4,5 edges there (Ru 279, Cd 404, Sb 528 eV) and Sc L2,3 (402)
+COMMON_EDGES = frozenset((el, "K") for el in ("B", "C", "N", "O", "F"))
 MAX_ELEMENTS = 3
 SPIKE_WIDTH = 3  # a detector's spike is this many channels wide at most
 PERSIST_EV = 30.0  # an edge's step is read over this many eV either side of its onset
@@ -266,12 +275,19 @@ def _eels_names(f, e_ev, elements) -> list[tuple[str, str, int]]:
     found = []
     for rank, p in enumerate(peaks):
         cands = [(abs(e.onset - p), e.element, e) for e in table if abs(e.onset - p) <= 2.0 + 0.04 * p]
-        e = _unique(cands, lambda edge: edge.onset, step)
+        e = _common_edge(cands) or _unique(cands, lambda edge: edge.onset, step)
         if e is None and rank == 0:
             return []
         if e is not None:
             found.append((e.element, e.edge, rank))
     return found
+
+
+def _common_edge(cands: list[tuple[float, str, object]]):
+    """The edge of :data:`COMMON_EDGES` among the candidates ``(distance, element, edge)`` within
+    :data:`CHEMICAL_SHIFT_EV` of the peak; None where there is none."""
+    common = [c for c in cands if c[0] <= CHEMICAL_SHIFT_EV and (c[1], c[2].edge) in COMMON_EDGES]
+    return common[0][2] if len(common) == 1 else None
 
 
 def _at_seam(f: np.ndarray, i: int, slope: float, sigma: float) -> bool:
