@@ -28,7 +28,15 @@ from .projector import Projector, adjoint_mismatch
 from .reconstruct import METHODS, reconstruct_slices, reconstruct_to_store, reconstruct_tomogram
 from .rotation import RotationFit, estimate_axis_rotation, fit_axis_rotation
 from .spectral import SpectralTomogram, spectral_tomogram, spectral_tomography
-from .tiltseries import angles_of, as_tilt_series, axis_shift_of, load_tilt_series, read_rawtlt, tilt_series
+from .tiltseries import (
+    angles_of,
+    as_tilt_series,
+    axis_shift_of,
+    load_tilt_series,
+    read_rawtlt,
+    spectral_tilt_series,
+    tilt_series,
+)
 
 __all__ = [
     "METHODS",
@@ -62,6 +70,7 @@ __all__ = [
     "spectral_tomogram",
     "spectral_tomography",
     "subtract_background",
+    "spectral_tilt_series",
     "tilt_series",
     "trace_atoms",
 ]

@@ -186,7 +186,8 @@ def tilt_series(
     if data.size == 0:
         raise DataError(f"images: the tilt series is empty (shape {data.shape})")
     if data.ndim != 3:
-        raise DataError(f"images: expected a stack (n_tilts, ny, nx), got shape {data.shape}")
+        spectral = " (a stack of spectrum images: spectral_tilt_series)" if data.ndim == 4 else ""
+        raise DataError(f"images: expected a stack (n_tilts, ny, nx), got shape {data.shape}{spectral}")
     check_not_complex("images", data.dtype, "a tilt series holds real intensities: pass their modulus "
                       "(np.abs(images)) or real part (images.real)")
     a = checked_angles(angles, data.shape[0])
@@ -202,16 +203,79 @@ def tilt_series(
     if said:
         warn_caller(said)
     check_tilt_axis(data.shape, tilt_axis, axis_shift)
-    if pixel_size is not None and not (is_number(pixel_size) and 0 < pixel_size < np.inf):
-        # -1 made a volume of negative scale, its atoms' coordinates mirrored
-        raise DataError(f"pixel_size must be a positive, finite length per pixel, got {pixel_size!r}")
     if sig_axes is None or pixel_size is not None:
-        ps = 1.0 if pixel_size is None else float(pixel_size)
-        sig_axes = [{"name": n, "scale": ps, "units": units, "navigate": False} for n in ("y", "x")]
+        sig_axes = image_axes(pixel_size, units, navigate=False)
     md = dict(metadata or {})
     md.setdefault("Signal", {})["signal_type"] = "tilt_series"
     s = Signal(data, axes=[tilt_axis_entry(a)] + list(sig_axes), signal_type="tilt_series", metadata=md)
     s.metadata["Tomography"] = axis_record(md.get("Tomography", {}), s.axes[1:], tilt_axis, float(axis_shift))
+    s.metadata["Tomography"]["tilt_axis_evidence"] = evidence
+    return s
+
+
+def image_axes(pixel_size: float | None, units: str, navigate: bool) -> list[dict]:
+    """The ``y``, ``x`` axis dicts of a series' images, ``pixel_size`` (default 1) checked."""
+    if pixel_size is not None and not (is_number(pixel_size) and 0 < pixel_size < np.inf):
+        # -1 made a volume of negative scale, its atoms' coordinates mirrored
+        raise DataError(f"pixel_size must be a positive, finite length per pixel, got {pixel_size!r}")
+    ps = 1.0 if pixel_size is None else float(pixel_size)
+    return [{"name": n, "scale": ps, "units": units, "navigate": navigate} for n in ("y", "x")]
+
+
+def spectral_tilt_series(
+    counts, angles, energy_scale: float = 1.0, energy_offset: float = 0.0, energy_units: str = "keV",
+    pixel_size: float | None = None, units: str = "nm", tilt_axis: str = "auto", axis_shift: float = 0.0,
+    metadata: dict | None = None,
+) -> Signal:
+    """A spectral tilt series Signal (a spectrum image at each tilt, EDS or EELS) from a 4-D array of counts, the
+    input of :func:`.spectral.spectral_tomography`.
+
+    Parameters
+    ----------
+    counts : array ``(n_tilts, ny, nx, n_channels)``; its dtype is kept (integer counts stay integers).
+    angles : tilt angles in degrees, one per spectrum image (checked as :func:`tilt_series` checks them).
+    energy_scale, energy_offset, energy_units : the spectral axis's calibration (channel width, first channel).
+    pixel_size, units, axis_shift : as :func:`tilt_series`.
+    tilt_axis : ``"y"``, ``"x"`` or ``"auto"``, as :func:`tilt_series`, told by the counts summed over the spectrum.
+
+    Returns
+    -------
+    Signal with navigation axes ``tilt`` (deg), ``y``, ``x`` and signal axis ``Energy``; ``metadata["Tomography"]``
+    names the tilt axis and holds its evidence.
+
+    Raises
+    ------
+    DataError : not 4-D or empty, complex, non-finite counts (named by tilt index), an angle count that differs from
+        the number of tilts, a non-positive or non-finite energy scale, a tilt axis outside the image.
+
+    Example
+    -------
+    >>> s = spectral_tilt_series(counts, np.linspace(-70, 70, 15), energy_scale=0.01)
+    >>> vols = spectral_tomography(s, n_components=3)
+    """
+    data = np.asarray(counts)
+    if data.ndim != 4 or data.size == 0:
+        raise DataError(f"counts: expected spectrum images at each tilt (n_tilts, ny, nx, n_channels), got shape "
+                        f"{data.shape}")
+    check_not_complex("counts", data.dtype, "spectral counts are real: pass their modulus or real part")
+    a = checked_angles(angles, data.shape[0])
+    if data.dtype.kind == "f":
+        check_finite(data, "counts")
+    if not (is_number(energy_scale) and 0 < energy_scale < np.inf and is_number(energy_offset)
+            and np.isfinite(energy_offset)):
+        raise DataError(f"energy_scale must be a positive, finite channel width and energy_offset finite, got "
+                        f"{energy_scale!r} and {energy_offset!r}")
+    check_tilt_axis_name(tilt_axis)
+    tilt_axis, evidence, said = resolve_tilt_axis(data.sum(axis=-1), a, tilt_axis)  # as spectral_tomogram reads it
+    if said:
+        warn_caller(said)
+    check_tilt_axis(data.shape[:3], tilt_axis, axis_shift)
+    energy = {"name": "Energy", "scale": float(energy_scale), "offset": float(energy_offset),
+              "units": energy_units, "navigate": False}
+    s = Signal(data, axes=[tilt_axis_entry(a), *image_axes(pixel_size, units, navigate=True), energy],
+               metadata=dict(metadata or {}))
+    s.metadata["Tomography"] = axis_record(s.metadata.get("Tomography", {}), s.axes[1:3], tilt_axis,
+                                           float(axis_shift))
     s.metadata["Tomography"]["tilt_axis_evidence"] = evidence
     return s
 
@@ -442,10 +506,10 @@ ANGLE_UNITS = ("", "deg", "degree", "degrees", "°")
 
 
 def check_finite(data: np.ndarray, what: str = "the tilt series") -> None:
-    """Every value of the stack ``data`` (n_tilts, ny, nx) finite, else a :class:`DataError` counting the others
-    and naming the first projection that holds one (a series that bypassed :func:`tilt_series`: built as a
-    Signal, loaded from a store)."""
-    per = np.sum(~np.isfinite(data), axis=(1, 2))
+    """Every value of the stack ``data`` (n_tilts, ny, nx[, n_channels]) finite, else a :class:`DataError`
+    counting the others and naming the first projection that holds one (a series that bypassed
+    :func:`tilt_series`: built as a Signal, loaded from a store)."""
+    per = np.sum(~np.isfinite(data), axis=tuple(range(1, data.ndim)))
     which = np.flatnonzero(per)
     if which.size:
         raise DataError(f"{what}: {int(per.sum())} NaN or infinite value(s) in {which.size} of {len(data)} "
