@@ -78,6 +78,7 @@ from .purity import (
     ChannelSettledStop,
     SettledStop,
     channel_end,
+    frobenius_channel_end_misfit,
     pixel_end_misfit,
     pure_channel_rotation,
     pure_pixel_rotation,
@@ -566,7 +567,8 @@ def nmf(
     refitted, over the solver's own is ``info["rotation_loss_ratio"]``; a pure-pixel member above
     :data:`.purity.MAX_NMF_PIXEL_END_RATIO` (KL) or :data:`.purity.MAX_NMF_FROBENIUS_PIXEL_END_RATIO` (Frobenius),
     and worse by more than its (pixels + channels) x k parameters, is refused, the solver's own kept
-    (:func:`.purity.pixel_end_misfit`).
+    (:func:`.purity.pixel_end_misfit`); so is a spectra's end of the Frobenius loss above
+    :data:`.purity.MAX_NMF_FROBENIUS_CHANNEL_END_RATIO` (:func:`.purity.frobenius_channel_end_misfit`).
     ``noise``: the evidence's noise model (:func:`.vca.evidence_noise`); None: Poisson for the KL loss, Gaussian at
     the fit's residual for Frobenius.
     ``extrapolate``: KL in memory, jumps along the updates' movement where they lower the loss
@@ -649,10 +651,16 @@ def nmf(
                 w, final = loadings_pass(dm, h, loss=loss, w_start=w)
                 run.history.append(final)
             channel_info["rotation_loss_ratio"] = float(run.history[-1]) / max(abs(solver_own[2]), EPS)
-            # a pure-pixel member that fits far worse than the solver's own is none of the family (decided and said
-            # by pixel_end_misfit)
-            refused = pixel_end_misfit(reason, channel_info, loss, float(run.history[-1]), solver_own[2],
-                                       (dm.n_pixels, dm.n_channels, k)) if resolved else None
+            # a member that fits far worse than the solver's own is none of the family (decided and said by
+            # pixel_end_misfit; the Frobenius loss's spectra's end, which no Poisson evidence judged, by
+            # frobenius_channel_end_misfit)
+            size = (dm.n_pixels, dm.n_channels, k)
+            refused = (pixel_end_misfit(reason, channel_info, loss, float(run.history[-1]), solver_own[2], size)
+                       if resolved else None)
+            if not resolved and loss == "frobenius":
+                channel_refused = frobenius_channel_end_misfit(reason, channel_info, float(run.history[-1]),
+                                                               solver_own[2], size)
+                refused = None if channel_refused is None else (channel_refused["pure_pixel_reason"], channel_refused)
             if refused is not None:
                 w, h, resolved = solver_own[0], solver_own[1], False
                 run.history.pop()
