@@ -46,6 +46,10 @@ def test_the_frobenius_spectras_end_check_keeps_members_and_says_a_refusal():
     assert frobenius_channel_end_misfit("r", info, 1.0364e7, 1e7, (900, 989, 4)) is None  # core-shell's right end
     info["rotation_loss_ratio"] = 3.0
     assert frobenius_channel_end_misfit("r", info, 3e-3, 1e-3, (900, 989, 4)) is None  # noise-free counts
+    # the pure pixels the map showed (shown_on_map: four phases or more) are no spectra's end: not judged here
+    shown = {"rotation_loss_ratio": 3.0, "pure_pixel_rotation": True, "pure_channel_rotation": False,
+             "pure_channel_reason": "not tried"}
+    assert frobenius_channel_end_misfit("r", shown, 3e7, 1e7, (900, 989, 4)) is None
     pixel = "no pure pixels shown: 20.7 % of the pixels lie outside; each of those taken at the spectra's end"
     info |= {"rotation_loss_ratio": 67871523.5 / 24741329.2, "mixed_end": [1], "pure_pixel_reason": pixel}
     refused = frobenius_channel_end_misfit("r", info, 67871523.5, 24741329.2, (900, 989, 4))

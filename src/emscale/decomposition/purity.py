@@ -367,19 +367,22 @@ def pixel_end_misfit(reason: str, channel_info: dict, loss: str, refit: float, o
 def frobenius_channel_end_misfit(reason: str, channel_info: dict, refit: float, own: float,
                                  size: tuple[int, int, int]) -> dict | None:
     """Whether the spectra's end the Frobenius NMF took (pure channels, or a mixed end) fits as the family of equally
-    good factorisations does: None where it does, else the ``channel_info`` that refuses it, the solver's own
-    factorisation kept. Refused where its squared residual (``refit``, loadings refitted) over the solver's own
-    (``own``; ``channel_info["rotation_loss_ratio"]``) is above :data:`MAX_NMF_FROBENIUS_CHANNEL_END_RATIO` and worse
-    by more than the fit's (pixels + channels) x k parameters (``size``: pixels, channels, k), as the pixel end's
-    (:func:`pixel_end_misfit`). The KL loss is not checked here: its spectra's end is judged by the channels' Poisson
-    evidence, which refuses the real .bcf's (19 % of the channels outside at k = 4) where the Frobenius loss's
-    Gaussian evidence at one variance, the residual's mean, reads 0.6 % and passes. ``reason``: the single pixels'
-    ``pure_pixel_reason``, which the channel info's, where it has one, replaces (:func:`end_refused` says the
-    spectra's end refused)."""
+    good factorisations does: None where it does (or where ``channel_info`` took no spectra's end), else the
+    ``channel_info`` that refuses it, the solver's own factorisation kept. Refused where its squared residual
+    (``refit``, loadings refitted) over the solver's own (``own``; ``channel_info["rotation_loss_ratio"]``) is above
+    :data:`MAX_NMF_FROBENIUS_CHANNEL_END_RATIO` and worse by more than the fit's (pixels + channels) x k parameters
+    (``size``: pixels, channels, k), as the pixel end's (:func:`pixel_end_misfit`). The KL loss is not checked here:
+    its spectra's end is judged by the channels' Poisson evidence, which refuses the real .bcf's (19 % of the
+    channels outside at k = 4) where the Frobenius loss's Gaussian evidence at one variance, the residual's mean,
+    reads 0.6 % and passes. ``reason``: the single pixels' ``pure_pixel_reason``, which the channel info's, where it
+    has one, replaces (:func:`end_refused` says the spectra's end refused)."""
     n_pixels, n_channels, k = size
     parameters = (n_pixels + n_channels) * k
     ratio = channel_info["rotation_loss_ratio"]
-    if not (ratio > MAX_NMF_FROBENIUS_CHANNEL_END_RATIO and refit - own > parameters):
+    # only a member the channel test took: the pure pixels the map showed (shown_on_map), a line scan's member and
+    # the solver's own kept by the map are no spectra's end
+    if not (channel_info.get("pure_channel_rotation") and ratio > MAX_NMF_FROBENIUS_CHANNEL_END_RATIO
+            and refit - own > parameters):
         return None
     said = (f"pure-channel rotation refused: its spectra, their loadings refitted, fit the data {ratio:.4g} x worse "
             f"than the solver's own (frobenius loss {refit:.4g} against {own:.4g}: more than "
