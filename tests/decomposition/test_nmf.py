@@ -315,3 +315,28 @@ def test_the_refused_pixel_end_says_both_bounds_with_their_numbers():
         "9.3 % outside: the solver's own factorisation is kept")
     assert "\n" not in said
     assert info["pure_channel_reason"].startswith("not taken, nor the pure pixels (refused by their misfit")
+
+
+def test_the_pixel_end_fit_check_is_decided_where_it_is_said():
+    """``nmf()`` decided the refusal (the ratio over each loss's bound, the excess over the (pixels + channels) x k
+    parameters) and ``purity.pixel_end_misfit`` said it, counting the parameters again (the code review): the
+    decision is now purity's too, None for a member kept. The real .bcf's KL member (1.534 x, 2.506e5 more than
+    18890 parameters) is refused; under either bound it is kept: the noise-free cube's right member (ratio 1.15 over
+    1.1, its excess far under its parameters), a Frobenius member at 1.0128 (under 1.08, its excess above them)."""
+    import inspect
+
+    from emscale.decomposition import nmf as nmf_module
+    from emscale.decomposition.purity import pixel_end_misfit
+
+    assert "max_pixel_end_ratio" not in inspect.getsource(nmf_module)
+    assert pixel_end_misfit("pure pixels", {"rotation_loss_ratio": 7.198e5 / 4.692e5}, "kl", 7.198e5, 4.692e5,
+                            (900, 989, 10)) is not None
+    assert pixel_end_misfit("pure pixels", {"rotation_loss_ratio": 0.045 / 0.039}, "kl", 0.045, 0.039,
+                            (1024, 256, 4)) is None
+    assert pixel_end_misfit("pure pixels", {"rotation_loss_ratio": 1.0128}, "frobenius", 1.0128e7, 1e7,
+                            (1024, 256, 4)) is None
+    # just over each bound: refused by both, not by one
+    assert pixel_end_misfit("pure pixels", {"rotation_loss_ratio": 1.0801}, "frobenius", 1.0801e7, 1e7,
+                            (1024, 256, 4)) is not None
+    assert pixel_end_misfit("pure pixels", {"rotation_loss_ratio": 1.0801}, "frobenius", 1080.1, 1000.0,
+                            (1024, 256, 4)) is None

@@ -78,7 +78,7 @@ from .purity import (
     ChannelSettledStop,
     SettledStop,
     channel_end,
-    max_pixel_end_ratio,
+    frobenius_channel_end_misfit,
     pixel_end_misfit,
     pure_channel_rotation,
     pure_pixel_rotation,
@@ -494,6 +494,13 @@ class _Run:
         self.last_change = _last_change(self.checks, CHECK_EVERY)
         return w, h
 
+    def go_on_if_settled(self, xm, w, h, max_iter, tol, gamma, extrapolate):
+        """:meth:`go_on` where the updates stopped because the rotated spectra settled (the stop assumed a rotation
+        the fit then did not take) with iterations left of ``max_iter``: (W, H); else None (the run as it was)."""
+        if self.stopped != "rotated spectra settled" or self.it >= max_iter:
+            return None
+        return self.go_on(xm, w, h, max_iter, tol, gamma, extrapolate)
+
 
 def _by_passes(dm: DataMatrix, w, h, loss: str, max_iter: int, tol: float, gamma: float):
     """The pass-based iterations (one pass over the data each), with the descent guard of :func:`_kl_in_memory`
@@ -560,7 +567,8 @@ def nmf(
     refitted, over the solver's own is ``info["rotation_loss_ratio"]``; a pure-pixel member above
     :data:`.purity.MAX_NMF_PIXEL_END_RATIO` (KL) or :data:`.purity.MAX_NMF_FROBENIUS_PIXEL_END_RATIO` (Frobenius),
     and worse by more than its (pixels + channels) x k parameters, is refused, the solver's own kept
-    (:func:`.purity.pixel_end_misfit`).
+    (:func:`.purity.pixel_end_misfit`); so is a spectra's end of the Frobenius loss above
+    :data:`.purity.MAX_NMF_FROBENIUS_CHANNEL_END_RATIO` (:func:`.purity.frobenius_channel_end_misfit`).
     ``noise``: the evidence's noise model (:func:`.vca.evidence_noise`); None: Poisson for the KL loss, Gaussian at
     the fit's residual for Frobenius.
     ``extrapolate``: KL in memory, jumps along the updates' movement where they lower the loss
@@ -600,6 +608,7 @@ def nmf(
         w, h, run = _Run.in_memory(xm, w, h, max_iter, tol, gamma, settle=settle, extrapolate=extrapolate)
         route = ("csr" if xm.csr is not None else "dense") + ("-numba" if xm.use_numba else "-numpy")
     else:
+        xm = None  # no in-memory matrix; nor does a run by passes stop at settled spectra (go_on_if_settled)
         w, h, run = _Run.by_passes(dm, w, h, loss, max_iter, tol, gamma)
     resolved = False
     evidence, reason = None, "not asked (pure_pixels=False)"
@@ -624,8 +633,9 @@ def nmf(
             isinstance(settle, ChannelSettledStop) or not (pixel_end is not None and by_channels is None))
         # the stop assumed a rotation; where the solver's own is kept, it goes on to its loss rule (a rotation
         # taken from the early stop is as good: the spectra's end, 0.00-0.01 degrees apart)
-        if run.stopped == "rotated spectra settled" and own and run.it < max_iter:
-            w, h = run.go_on(xm, w, h, max_iter, tol, gamma, extrapolate)
+        went_on = run.go_on_if_settled(xm, w, h, max_iter, tol, gamma, extrapolate) if own else None
+        if went_on is not None:
+            w, h = went_on
             evidence, reason, pixel_end, channel_info, by_channels = ends(w, h)
         # the spectra's end where the pixel end was refused or outweighed
         resolved = pixel_end is not None and by_channels is None
@@ -641,18 +651,22 @@ def nmf(
                 w, final = loadings_pass(dm, h, loss=loss, w_start=w)
                 run.history.append(final)
             channel_info["rotation_loss_ratio"] = float(run.history[-1]) / max(abs(solver_own[2]), EPS)
-            # a pure-pixel member that fits far worse than the solver's own is none of the family (each loss's
-            # bound measured: max_pixel_end_ratio); worse by more than the fit's parameters too, as the basin
-            # probe asks: on noise-free counts both losses are near 0 and their ratio says nothing (0.045 / 0.039
-            # refused a right pixel end, 0.0 degrees from the truth; Frobenius 3.13, its excess 1e-8 of them)
-            excess = float(run.history[-1]) - solver_own[2]
-            if (resolved and channel_info["rotation_loss_ratio"] > max_pixel_end_ratio(loss)
-                    and excess > (dm.n_pixels + dm.n_channels) * k):
+            # a member that fits far worse than the solver's own is none of the family (decided and said by
+            # pixel_end_misfit; the Frobenius loss's spectra's end, which no Poisson evidence judged, by
+            # frobenius_channel_end_misfit)
+            size = (dm.n_pixels, dm.n_channels, k)
+            refused = (pixel_end_misfit(reason, channel_info, loss, float(run.history[-1]), solver_own[2], size)
+                       if resolved else None)
+            if not resolved and loss == "frobenius":
+                channel_refused = frobenius_channel_end_misfit(reason, channel_info, float(run.history[-1]),
+                                                               solver_own[2], size)
+                refused = None if channel_refused is None else (channel_refused["pure_pixel_reason"], channel_refused)
+            if refused is not None:
                 w, h, resolved = solver_own[0], solver_own[1], False
-                reason, channel_info = pixel_end_misfit(reason, channel_info, loss, run.history.pop(),
-                                                        solver_own[2], (dm.n_pixels, dm.n_channels, k))
-                if run.stopped == "rotated spectra settled" and run.it < max_iter:  # it assumed the end now refused
-                    w, h = run.go_on(xm, w, h, max_iter, tol, gamma, extrapolate)
+                run.history.pop()
+                reason, channel_info = refused
+                # the stop assumed the end now refused
+                w, h = run.go_on_if_settled(xm, w, h, max_iter, tol, gamma, extrapolate) or (w, h)
     support = None
     if route != "passes" and loss == "kl":  # a minor phase's noise loadings (:mod:`.support`)
         w, h, support = refine_support(xm, w, h, W_ONLY_UPDATES, layout, precipitates)
