@@ -66,8 +66,8 @@ from .columns import CONTRASTS, column_fill
 from .gaps import choose_interpolation, choose_on_runs, far_pixels, interpolate, periodic_scan, run_scan
 from .transforms import block_dct_threshold, fourier_threshold
 
-__all__ = ["OPTION_CHECKS", "PRIORS", "check_options", "fista_inpaint", "hold_out", "iterations", "prior_or_plain",
-           "residual_fill", "sparse", "spread_misfit"]
+__all__ = ["OPTION_CHECKS", "PRIORS", "check_options", "fista_inpaint", "hold_out", "iterations", "residual_fill",
+           "sparse", "spread_misfit"]
 
 PRIORS = ("fourier", "dct", "fourier+dct")
 LAM_MAX = 3.0  # in units of the measured values' standard deviation
