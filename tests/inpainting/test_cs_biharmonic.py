@@ -9,7 +9,7 @@ import pytest
 from cs_images import lattice, particle
 
 import emscale.inpainting.baselines as baselines
-from emscale.inpainting.biharmonic import biharmonic_system, symmetric_biharmonic
+from emscale.inpainting.biharmonic import biharmonic_operator, biharmonic_system, symmetric_biharmonic
 from emscale.inpainting.sparse import sparse
 from emscale.sampling.patterns import line_hop_pattern, random_pattern
 
@@ -78,3 +78,16 @@ def test_a_small_random_scan_solves_no_system_the_scikit_image_way(monkeypatch):
     choice = sparse(img, m, return_choice=True)[1]
     assert choice["folds"] == 9 and "biharmonic" in choice["held_out_mse"]
     assert calls == ([] if choice["prior"] != "biharmonic" else [(48, 48)])
+
+
+@pytest.mark.parametrize("shape", [(24, 24), (48, 40)])
+def test_a_fold_system_sliced_from_the_image_operator_is_the_stencil_built_one(shape):
+    # the crossfit hold-out's folds after the pooled ones slice their systems from one operator: the same matrix,
+    # the right-hand side summed in another order, so the same values to the last digits
+    img = particle(n=max(shape), seed=0)[0][: shape[0], : shape[1]]
+    m = random_pattern(shape, 0.1, seed=2)
+    a, _, where = biharmonic_system(img, ~m)
+    operator = biharmonic_operator(shape)
+    assert (abs(operator[where][:, where] - a) > 0).nnz == 0
+    built, sliced = symmetric_biharmonic(img, m), symmetric_biharmonic(img, m, operator)
+    assert np.abs(sliced - built).max() <= 1e-9 * np.ptp(img) and np.array_equal(sliced[m], img[m])

@@ -20,6 +20,7 @@ from ..sampling.patterns import check_mask
 from .image import (
     CHOOSING_METHODS,
     IMAGE_METHODS,
+    SPARSE_OPTIONS,
     check_method,
     check_method_options,
     reconstruct_image,
@@ -57,8 +58,9 @@ def check_step_params(params, arguments: dict) -> None:
 @operation("inpaint", method=True, check={"method": check_method, "seed": check_seed, "model": check_model,
                                           "tile": check_tile, "overlap": check_overlap,
                                           "n_components": check_n_components, "decomposition": check_decomposition,
-                                          "params": check_step_params},
-           record={"mask": recorded_mask}, files={"mask": read_mask_file})
+                                          "params": check_step_params, "holdout": SPARSE_OPTIONS["holdout"]},
+           record={"mask": recorded_mask}, files={"mask": read_mask_file},
+           before_recorded=lambda params: {"holdout": "pooled"})  # a step recorded before the option ran that rule
 def inpaint(
     s: Signal,
     method: str = "sparse",
@@ -70,6 +72,7 @@ def inpaint(
     overlap: int = 32,
     params: dict | None = None,
     decomposition: dict | None = None,
+    holdout: str = "crossfit",
     executor=None,
     progress=None,
 ) -> Signal:
@@ -92,6 +95,9 @@ def inpaint(
         spectrum images also take ``{"denoise_spectra": False}`` (on by default for counts with the NMF model).
     decomposition : spectrum images: further options of their decomposition (``{"max_iter": 3000}``), checked by
         name against :func:`emscale.decompose`.
+    holdout : how ``"sparse"`` (and ``"dictionary"``'s sparse start) decides between its prior and biharmonic
+        interpolation on a small image (:func:`.sparse.sparse`): ``"crossfit"`` or ``"pooled"`` (the rule of
+        steps recorded before 2026-12-07, which replay with it).
     executor, progress : engine execution options (not recorded).
 
     Returns
@@ -120,6 +126,9 @@ def inpaint(
             f"{s!r} says were not: their zeros would be read as measurements; pass a mask within the stored one"
         )
     params = _checked_params(params, method, s.nav_ndim == 2, n_components, model, tile)
+    SPARSE_OPTIONS["holdout"](holdout)
+    if method in CHOOSING_METHODS:
+        params["holdout"] = holdout
     warn_if_near_empty(f"inpaint {s!r}", m)
     if s.nav_ndim != 2 and decomposition is not None:
         raise DataError("decomposition applies to spectrum images; this signal is an image")
@@ -154,7 +163,7 @@ def inpaint(
 
 # set by the operation itself, not through params
 RESERVED = ("image", "mask", "seed", "method", "model", "n_components", "executor", "progress", "tile", "overlap",
-            "decomposition")
+            "decomposition", "holdout")
 
 
 def _checked_params(params, method, spectrum_image, n_components, model, tile) -> dict:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ._checks import check_image_and_mask
 
-__all__ = ["biharmonic_system", "symmetric_biharmonic"]
+__all__ = ["biharmonic_operator", "biharmonic_system", "symmetric_biharmonic"]
 
 RADIUS = 2  # of the stencil
 # relative residual above which the symmetric solve is not trusted and scikit-image's is made instead: the
@@ -85,10 +85,28 @@ def biharmonic_system(image: np.ndarray, unknown: np.ndarray):
     return a, rhs, where
 
 
-def symmetric_biharmonic(image, mask) -> np.ndarray:
+def biharmonic_operator(shape):
+    """The biharmonic rows of every pixel of an image of ``shape`` (CSR, flat indices): a pixel's row does not depend
+    on which pixels are measured, so the folds of one hold-out slice their systems out of it
+    (:func:`symmetric_biharmonic`'s ``operator``) instead of building each from its stencils."""
+    a, _, _ = biharmonic_system(np.zeros(shape), np.ones(shape, dtype=bool))
+    return a.tocsr()
+
+
+def _sliced_system(operator, image, unknown):
+    """(A, b, unknown flat indices) of :func:`biharmonic_system` from the image's :func:`biharmonic_operator`: the
+    same matrix; the right-hand side summed in another order (the last digits)."""
+    where = np.flatnonzero(unknown)
+    known = np.flatnonzero(~unknown)
+    rows = operator[where]
+    return rows[:, where].tocsc(), -(rows[:, known] @ image.ravel()[known]), where
+
+
+def symmetric_biharmonic(image, mask, operator=None) -> np.ndarray:
     """Biharmonic interpolation of the unmeasured pixels (``mask`` True = measured), clipped to the measured
     values' range as scikit-image's is: the same system, solved in SuperLU's symmetric mode (module docstring).
-    A factorisation that fails there (a zero pivot) is redone as scikit-image does."""
+    A factorisation that fails there (a zero pivot) is redone as scikit-image does. ``operator``: the image's
+    :func:`biharmonic_operator`, the system sliced out of it (a 64 x 64 fold at 20 %: 0.09 -> 0.01 s to build)."""
     from scipy.sparse.linalg import splu
 
     img, m = check_image_and_mask(image, mask)
@@ -96,7 +114,7 @@ def symmetric_biharmonic(image, mask) -> np.ndarray:
     unknown = ~m
     if not unknown.any():
         return out
-    a, rhs, where = biharmonic_system(img, unknown)
+    a, rhs, where = biharmonic_system(img, unknown) if operator is None else _sliced_system(operator, img, unknown)
     try:
         x = splu(a, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True}).solve(rhs)
         # max norms: no BLAS call (a vector norm's dot woke every BLAS thread: 7 ms a call on a busy machine)

@@ -55,6 +55,7 @@ from ..engine.blas import one_blas_thread
 from ._checks import check_image_and_mask, standardise
 from .baselines import biharmonic
 from .sparse import INTERPOLATION, TOO_FEW_TO_HOLD_OUT, hold_out, smooth_fill, sparse
+from .sparse import OPTION_CHECKS as SPARSE_OPTIONS
 
 __all__ = ["OPTION_CHECKS", "check_options", "dictionary", "learn_dictionary", "masked_omp", "odct_dictionary"]
 
@@ -213,6 +214,7 @@ OPTION_CHECKS = {
     "init": _check_init,
     "prior_weight": lambda v: check_number("prior_weight", v, "weight of the start at unmeasured pixels"),
     "refine": _check_refine,
+    "holdout": SPARSE_OPTIONS["holdout"],
 }
 
 
@@ -241,6 +243,7 @@ def dictionary(
     init: str = "sparse",
     prior_weight: float = PRIOR_WEIGHT,
     refine: bool | str = "auto",
+    holdout: str = "crossfit",
     return_choice: bool = False,
 ):
     """Reconstruction of a sparsely scanned image from a patch dictionary learned on its measured pixels.
@@ -266,6 +269,7 @@ def dictionary(
         hold-out of the measured pixels (:func:`.sparse.hold_out`) better than the start does -- the
         dictionary's k-sparse patches cannot reproduce a start that is already near exact (a noise-free lattice:
         90-94 dB from the sparse prior, 60 dB after the patch models); True: always; False: return the start.
+    holdout : the sparse start's hold-out rule (:func:`.sparse.sparse`'s ``holdout``).
     return_choice : also return ``{"refined", "chosen_by", "held_out_mse", "start"}``: whether the patch models
         were used, who decided (``"hold-out"``, ``"caller"``, or the defaults where too few pixels are measured to
         hold out), the hold-out's mean squared errors of the start and of the patch models (standardised values)
@@ -281,7 +285,7 @@ def dictionary(
     """
     img, m = check_image_and_mask(image, mask)
     check_options(patch=patch, sparsity=sparsity, n_iter=n_iter, n_train=n_train, stride=stride, n_outer=n_outer,
-                  keep_measured=keep_measured, init=init, prior_weight=prior_weight, refine=refine)
+                  keep_measured=keep_measured, init=init, prior_weight=prior_weight, refine=refine, holdout=holdout)
     p = int(patch)
     if min(img.shape) < 2:
         raise ValueError(f"the dictionary learns patches of at least 2 x 2 pixels: an image of {img.shape[0]} x "
@@ -298,7 +302,7 @@ def dictionary(
     k = _sparsity(weights.sum(axis=1).mean()) if sparsity is None else int(sparsity)
     train = np.sort(np.random.default_rng(seed).permutation(len(weights))[: int(n_train)])
     fit_args = (p, k, n_iter, train, corners, float(prior_weight))
-    x, started = _start(y, m, init, seed)
+    x, started = _start(y, m, init, seed, holdout)
     choice = {"refined": refine is not False, "chosen_by": "caller", "held_out_mse": None, "start": started}
     if refine == "auto":
         # not the split the sparse start chose its own settings on: scored there, the start would have the edge
@@ -350,13 +354,13 @@ def _code(y, m, x, D, p, k, corners, prior_weight) -> np.ndarray:
     return _average_patches(np.einsum("npi,ni->np", D[:, S].transpose(1, 0, 2), C), y.shape, p, *corners)
 
 
-def _start(y, m, init, seed):
+def _start(y, m, init, seed, holdout="crossfit"):
     """The first estimate of the unmeasured pixels, on standardised values, and what ran to make it."""
     if init == "smooth":
         return smooth_fill(y, m), init
     if init == "biharmonic":
         return biharmonic(y, m), init
-    return sparse(y, m, seed=seed, return_choice=True)
+    return sparse(y, m, seed=seed, holdout=holdout, return_choice=True)
 
 
 def _restart(y, m, init, seed, started):

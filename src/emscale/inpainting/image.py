@@ -14,8 +14,8 @@ from .sparse import MIN_HOLDOUT_PIXELS, sparse
 from .sparse import OPTION_CHECKS as SPARSE_OPTIONS
 from .sparse import check_options as check_sparse_options
 
-__all__ = ["CHOOSING_METHODS", "IMAGE_METHODS", "METHOD_OPTIONS", "check_method_options", "inpaint_image",
-           "reconstruct_image", "warn_if_near_empty"]
+__all__ = ["CHOOSING_METHODS", "IMAGE_METHODS", "METHOD_OPTIONS", "SPARSE_OPTIONS", "check_method_options",
+           "inpaint_image", "reconstruct_image", "warn_if_near_empty"]
 
 IMAGE_METHODS = {
     "nearest": nearest,
