@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -250,10 +252,12 @@ def test_a_pure_pixel_member_that_fits_the_real_bcf_far_worse_is_refused(real_di
     assert d.loadings_array.shape[1] == 10
     assert not d.info["pure_pixel_rotation"] and d.info["rotation_loss_ratio"] > 1.5, d.info["pure_pixel_reason"]
     assert d.info["pure_pixel_reason"].startswith("pure-pixel rotation refused: its spectra, their loadings refitted")
-    # both bounds of the refusal, with their numbers (the ratio's alone was said)
-    assert "1.534 x worse than the solver's own (kl loss 7.198e+05 against 4.692e+05: more than 1.1 x, and " \
-           "2.506e+05 more, above the fit's (pixels + channels) x k = (900 + 989) x 10 = 18890 parameters;" \
-        in d.info["pure_pixel_reason"], d.info["pure_pixel_reason"]
+    # both bounds of the refusal, with their numbers (the ratio's alone was said); the losses' fourth digit follows
+    # the CPU's SIMD width (7.198e+05 on one machine, 7.197e+05 on another: the dense kernels' last bits)
+    said = (r"1\.53\d x worse than the solver's own \(kl loss 7\.19\de\+05 against 4\.69\de\+05: more than 1\.1 x, "
+            r"and 2\.50\de\+05 more, above the fit's \(pixels \+ channels\) x k = \(900 \+ 989\) x 10 = 18890 "
+            r"parameters;")
+    assert re.search(said, d.info["pure_pixel_reason"]), d.info["pure_pixel_reason"]
     assert d.info["loss"] < 4.8e5, d.info["loss"]  # 4.69e5; the rotated member 7.20e5
 
 
