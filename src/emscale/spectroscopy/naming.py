@@ -19,16 +19,17 @@ would come with harder lines of its own.
 
 **EELS.** Edges are steps, so the onsets are the peaks of the smoothed derivative ``f'(E)`` (a Gaussian derivative,
 sigma ~1 eV) that are positive and at least :data:`EELS_DOMINANT` of the largest; each is matched to the K, L2,3 and
-M4,5 edges (:func:`.eels.edges`, ``combine=True``) within ``2 eV + 4 %`` of the energy (chemical shifts: Si L2,3
-moves by +6 eV in SiO2, tabulated O K sits 11 eV above its onset in oxides), with the same ratio rule, except that a
-K edge of B to F (:data:`COMMON_EDGES`) within :data:`CHEMICAL_SHIFT_EV` of the peak names it: the onset fits it as
-well as any nearer edge, and the light elements' K edges are in nearly every sample, where a heavy element's M4,5
-there is rare (the real EELS_SI.dm4's O K, its derivative peak at 528 eV, was named 'Sb M4,5': Sb M5 528.2 eV, O K
-532 eV in the tables). Derivative peaks within ``12 eV + 5 %`` above a stronger one are its near-edge fine structure
-and are not matched, nor are weaker ones whose own ``12 eV + 5 %`` would hold a stronger one (two onsets that close
-are one edge and its structure: the strongest marks the edge). The peaks are weighed strongest first. A rise that
-does not persist (a detector's spike of a few channels, which comes back) or that is the one-channel step between
-the halves of a whole detector's channels (channel ``n/2``; their offsets differ from pixel to pixel) is no edge.
+M4,5 edges (:func:`.eels.edges`, ``combine=True``) within ``2 eV + 4 %`` of the energy (chemical shifts: Si L2,3 moves
+by +6 eV in SiO2, tabulated O K sits 11 eV above its onset in oxides), with the same ratio rule, except where another
+element's edge is nearer than a K edge of B to F (:data:`COMMON_EDGES`) that lies within :data:`CHEMICAL_SHIFT_EV` of
+the peak: the onset fits both, the nearer is no evidence, and the peak is left unnamed unless ``elements`` leaves one of
+them out (the real EELS_SI.dm4's O K, its derivative peak at 528 eV, was named 'Sb M4,5' for Sb M5 at 528.2 eV against O
+K's 532 in the tables; naming it O K instead named real Sb, Sc, Ru and Cd edges at their own energies C, N or O K).
+Derivative peaks within ``12 eV + 5 %`` above a stronger one are its near-edge fine structure and are not matched, nor
+are weaker ones whose own ``12 eV + 5 %`` would hold a stronger one (two onsets that close are one edge and its
+structure: the strongest marks the edge). The peaks are weighed strongest first. A rise that does not persist (a
+detector's spike of a few channels, which comes back) or that is the one-channel step between the halves of a whole
+detector's channels (channel ``n/2``; their offsets differ from pixel to pixel) is no edge.
 
 **Noise.** A peak names a component only where it stands :data:`NOISE_SIGMAS` times the noise of the curve it was
 found on (EDS: the residual; EELS: the derivative) above zero: the factor's channel noise read from its second
@@ -64,8 +65,8 @@ RATIO = 3.0  # the nearest candidate must be this many times closer than the nex
 # An EELS onset moves this far with the compound (O K rises at 526-530 eV in the real EELS_SI.dm4's oxide, 532 in the
 # tables; Si L2,3 +6 eV in SiO2): within it the nearer of two edges is no evidence
 CHEMICAL_SHIFT_EV = 6.0
-# ... and these edges name a peak they fit that well: the K edges of B-F, in nearly every sample (carbon films,
-# oxides, nitrides), against the heavy elements' M4,5 edges there (Ru 279, Cd 404, Sb 528 eV) and Sc L2,3 (402)
+# ... where one of them is a K edge of B-F, in nearly every sample (carbon films, oxides, nitrides), against the heavy
+# elements' edges there (Ru M4,5 279, Sc L2,3 400, Cd M4,5 404, Sb M4,5 528 eV): the peak is left unnamed
 COMMON_EDGES = frozenset((el, "K") for el in ("B", "C", "N", "O", "F"))
 MAX_ELEMENTS = 3
 SPIKE_WIDTH = 3  # a detector's spike is this many channels wide at most
@@ -275,7 +276,9 @@ def _eels_names(f, e_ev, elements) -> list[tuple[str, str, int]]:
     found = []
     for rank, p in enumerate(peaks):
         cands = [(abs(e.onset - p), e.element, e) for e in table if abs(e.onset - p) <= 2.0 + 0.04 * p]
-        e = _common_edge(cands) or _unique(cands, lambda edge: edge.onset, step)
+        e = _unique(cands, lambda edge: edge.onset, step)
+        if e is not None and _shift_ambiguous(cands, e):
+            e = None
         if e is None and rank == 0:
             return []
         if e is not None:
@@ -283,11 +286,12 @@ def _eels_names(f, e_ev, elements) -> list[tuple[str, str, int]]:
     return found
 
 
-def _common_edge(cands: list[tuple[float, str, object]]):
-    """The edge of :data:`COMMON_EDGES` among the candidates ``(distance, element, edge)`` within
-    :data:`CHEMICAL_SHIFT_EV` of the peak; None where there is none."""
-    common = [c for c in cands if c[0] <= CHEMICAL_SHIFT_EV and (c[1], c[2].edge) in COMMON_EDGES]
-    return common[0][2] if len(common) == 1 else None
+def _shift_ambiguous(cands: list[tuple[float, str, object]], nearest) -> bool:
+    """Whether the ``nearest`` edge, no edge of :data:`COMMON_EDGES`, has one of them among the candidates
+    ``(distance, element, edge)`` within :data:`CHEMICAL_SHIFT_EV` of the peak."""
+    if (nearest.element, nearest.edge) in COMMON_EDGES:
+        return False
+    return any(c[0] <= CHEMICAL_SHIFT_EV and (c[1], c[2].edge) in COMMON_EDGES for c in cands)
 
 
 def _at_seam(f: np.ndarray, i: int, slope: float, sigma: float) -> bool:
