@@ -120,8 +120,8 @@ def test_a_spectral_tilt_series_is_built_from_an_array_of_counts():
     assert s.metadata["Tomography"]["tilt_axis_evidence"]["reason"].startswith("the rows' intensity centroids")
     got, want = _geometry(s, "auto"), _geometry(s0, "auto")
     assert np.array_equal(got[0], want[0]) and got[1:3] == want[1:3] == ("y", 0.0)
-    about_x = spectral_tilt_series(counts.transpose(0, 2, 1, 3), angles)  # the same projections turned a quarter
-    assert about_x.metadata["Tomography"]["tilt_axis"] == "x"
+    about_x = spectral_tilt_series(counts.transpose(0, 2, 1, 3), angles, signal_type="EELS")  # turned a quarter
+    assert about_x.metadata["Tomography"]["tilt_axis"] == "x" and about_x.signal_type == "EELS"
     with pytest.raises(DataError, match=r"spectral_tilt_series"):
         tilt_series(counts, angles)
     with pytest.raises(DataError, match=r"counts: expected spectrum images at each tilt .* got shape \(9, 16, 16\)"):

@@ -67,10 +67,10 @@ __all__ = [
     "reconstruct_tomogram",
     "sinogram_figure",
     "spectral_angles",
+    "spectral_tilt_series",
     "spectral_tomogram",
     "spectral_tomography",
     "subtract_background",
-    "spectral_tilt_series",
     "tilt_series",
     "trace_atoms",
 ]

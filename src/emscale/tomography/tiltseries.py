@@ -225,7 +225,7 @@ def image_axes(pixel_size: float | None, units: str, navigate: bool) -> list[dic
 def spectral_tilt_series(
     counts, angles, energy_scale: float = 1.0, energy_offset: float = 0.0, energy_units: str = "keV",
     pixel_size: float | None = None, units: str = "nm", tilt_axis: str = "auto", axis_shift: float = 0.0,
-    metadata: dict | None = None,
+    signal_type: str | None = None, metadata: dict | None = None,
 ) -> Signal:
     """A spectral tilt series Signal (a spectrum image at each tilt, EDS or EELS) from a 4-D array of counts, the
     input of :func:`.spectral.spectral_tomography`.
@@ -237,6 +237,7 @@ def spectral_tilt_series(
     energy_scale, energy_offset, energy_units : the spectral axis's calibration (channel width, first channel).
     pixel_size, units, axis_shift : as :func:`tilt_series`.
     tilt_axis : ``"y"``, ``"x"`` or ``"auto"``, as :func:`tilt_series`, told by the counts summed over the spectrum.
+    signal_type : the spectra's kind (``"EDS_TEM"``, ``"EELS"``, ...), as :class:`~emscale.Signal` takes it.
 
     Returns
     -------
@@ -273,7 +274,7 @@ def spectral_tilt_series(
     energy = {"name": "Energy", "scale": float(energy_scale), "offset": float(energy_offset),
               "units": energy_units, "navigate": False}
     s = Signal(data, axes=[tilt_axis_entry(a), *image_axes(pixel_size, units, navigate=True), energy],
-               metadata=dict(metadata or {}))
+               signal_type=signal_type or "", metadata=dict(metadata or {}))
     s.metadata["Tomography"] = axis_record(s.metadata.get("Tomography", {}), s.axes[1:3], tilt_axis,
                                            float(axis_shift))
     s.metadata["Tomography"]["tilt_axis_evidence"] = evidence
