@@ -52,7 +52,8 @@ def test_the_frobenius_spectras_end_check_keeps_members_and_says_a_refusal():
     assert frobenius_channel_end_misfit("r", shown, 3e7, 1e7, (900, 989, 4)) is None
     pixel = "no pure pixels shown: 20.7 % of the pixels lie outside; each of those taken at the spectra's end"
     info |= {"rotation_loss_ratio": 67871523.5 / 24741329.2, "mixed_end": [1], "pure_pixel_reason": pixel}
-    refused = frobenius_channel_end_misfit("r", info, 67871523.5, 24741329.2, (900, 989, 4))
+    said, refused = frobenius_channel_end_misfit("r", info, 67871523.5, 24741329.2, (900, 989, 4))
+    assert said == refused["pure_pixel_reason"]
     assert refused["pure_channel_rotation"] is False and refused["pure_pixel_rotation"] is False
     assert "mixed_end" not in refused and "mixed_end" in info  # the caller's info untouched
     assert refused["pure_channel_reason"] == (
@@ -67,7 +68,7 @@ def test_the_frobenius_spectras_end_check_keeps_members_and_says_a_refusal():
     # without a pixel reason of the channel test's, the single pixels' own is read
     del info["pure_pixel_reason"]
     assert frobenius_channel_end_misfit("own pixel reason", info, 67871523.5, 24741329.2,
-                                        (900, 989, 4))["pure_pixel_reason"] == "own pixel reason"
+                                        (900, 989, 4))[1]["pure_pixel_reason"] == "own pixel reason"
 
 
 def test_a_right_frobenius_spectras_end_is_kept():

@@ -655,12 +655,13 @@ def nmf(
             # pixel_end_misfit; the Frobenius loss's spectra's end, which no Poisson evidence judged, by
             # frobenius_channel_end_misfit)
             size = (dm.n_pixels, dm.n_channels, k)
-            refused = (pixel_end_misfit(reason, channel_info, loss, float(run.history[-1]), solver_own[2], size)
-                       if resolved else None)
-            if not resolved and loss == "frobenius":
-                channel_refused = frobenius_channel_end_misfit(reason, channel_info, float(run.history[-1]),
-                                                               solver_own[2], size)
-                refused = None if channel_refused is None else (channel_refused["pure_pixel_reason"], channel_refused)
+            refit = float(run.history[-1])
+            if resolved:
+                refused = pixel_end_misfit(reason, channel_info, loss, refit, solver_own[2], size)
+            elif loss == "frobenius":
+                refused = frobenius_channel_end_misfit(reason, channel_info, refit, solver_own[2], size)
+            else:
+                refused = None
             if refused is not None:
                 w, h, resolved = solver_own[0], solver_own[1], False
                 run.history.pop()

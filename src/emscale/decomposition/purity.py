@@ -365,10 +365,11 @@ def pixel_end_misfit(reason: str, channel_info: dict, loss: str, refit: float, o
 
 
 def frobenius_channel_end_misfit(reason: str, channel_info: dict, refit: float, own: float,
-                                 size: tuple[int, int, int]) -> dict | None:
+                                 size: tuple[int, int, int]) -> tuple[str, dict] | None:
     """Whether the spectra's end the Frobenius NMF took (pure channels, or a mixed end) fits as the family of equally
-    good factorisations does: None where it does (or where ``channel_info`` took no spectra's end), else the
-    ``channel_info`` that refuses it, the solver's own factorisation kept. Refused where its squared residual
+    good factorisations does: None where it does (or where ``channel_info`` took no spectra's end), else
+    ``(pure_pixel_reason, channel info)`` that refuse it, as :func:`pixel_end_misfit` returns, the solver's own
+    factorisation kept. Refused where its squared residual
     (``refit``, loadings refitted) over the solver's own (``own``; ``channel_info["rotation_loss_ratio"]``) is above
     :data:`MAX_NMF_FROBENIUS_CHANNEL_END_RATIO` and worse by more than the fit's (pixels + channels) x k parameters
     (``size``: pixels, channels, k), as the pixel end's (:func:`pixel_end_misfit`). The KL loss is not checked here:
@@ -390,9 +391,10 @@ def frobenius_channel_end_misfit(reason: str, channel_info: dict, refit: float, 
             f"channels) x k = ({n_pixels} + {n_channels}) x {k} = {parameters} parameters; spectra's ends of the "
             f"family of equally good factorisations refit within a few per cent): no member of it, though "
             f"{channel_info['pure_channel_reason']}{KEPT_OWN}")
+    pixel_reason = end_refused(channel_info.get("pure_pixel_reason", reason))
     refused = {key: v for key, v in channel_info.items() if key != "mixed_end"}
-    return refused | {"pure_channel_rotation": False, "pure_pixel_rotation": False, "pure_channel_reason": said,
-                      "pure_pixel_reason": end_refused(channel_info.get("pure_pixel_reason", reason))}
+    return pixel_reason, refused | {"pure_channel_rotation": False, "pure_pixel_rotation": False,
+                                    "pure_channel_reason": said, "pure_pixel_reason": pixel_reason}
 
 
 def without_action(reason: str) -> str:
